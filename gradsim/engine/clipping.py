@@ -1,0 +1,51 @@
+"""Gradient clipping: by global norm or element-wise by value."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .numerics import safe_norm
+
+
+@dataclass(frozen=True)
+class ClipResult:
+    """Outcome of clipping: the gradients to apply and what clipping did."""
+
+    grads: dict[str, np.ndarray]
+    norm_before: float
+    norm_after: float
+    clipped: bool
+
+
+def global_norm(grads: dict[str, np.ndarray]) -> float:
+    """Norm of all gradients taken together as one vector, without underflow."""
+    if not grads:
+        return 0.0
+    return safe_norm(np.array([safe_norm(g) for g in grads.values()]))
+
+
+def clip_gradients(grads: dict[str, np.ndarray], mode: str, threshold: float) -> ClipResult:
+    """Clip ``grads`` (not modified) by ``mode``: ``none``, ``norm`` or ``value``.
+
+    norm: if the global norm exceeds ``threshold``, every gradient is multiplied by
+    ``threshold / global norm``: the direction is kept and the new global norm is the threshold.
+    value: every element is limited to ``[-threshold, threshold]``; the direction may change.
+    """
+    before = global_norm(grads)
+    if mode == "none" or not np.isfinite(before):
+        return ClipResult(grads, before, before, False)
+    if mode == "norm":
+        if before <= threshold:
+            return ClipResult(grads, before, before, False)
+        factor = threshold / before
+        clipped = {name: g * np.asarray(factor, dtype=g.dtype) for name, g in grads.items()}
+        return ClipResult(clipped, before, global_norm(clipped), True)
+    if mode == "value":
+        acted = any(bool(np.any(np.abs(g) > threshold)) for g in grads.values())
+        if not acted:
+            return ClipResult(grads, before, before, False)
+        clipped = {name: np.clip(g, -threshold, threshold) for name, g in grads.items()}
+        return ClipResult(clipped, before, global_norm(clipped), True)
+    raise ValueError(f"unknown clip mode {mode!r}")

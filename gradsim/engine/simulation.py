@@ -1,0 +1,324 @@
+"""The Simulation: parameters, optimiser state and random streams of one run."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import rnn
+from .activations import Activation, make_activation
+from .clipping import clip_gradients
+from .config import SimConfig
+from .initializers import init_matrix
+from .numerics import safe_norm
+from .optim import Optimizer
+from .records import NonFiniteEvent, StepRecord
+from .spectral import SpectralNormTracker
+from .tasks import Task, make_task
+
+PREACTIVATION_SAMPLE = 2048
+
+
+@dataclass
+class BackwardResult:
+    """What :meth:`Simulation.forward_backward` returns.
+
+    Attributes
+    ----------
+    loss : float
+    grads : dict, one gradient per parameter, keyed like ``Simulation.params``
+    grad_norms : (L, T) float64, ``||dL/dh||`` per layer and time step
+    cache : the forward pass (pre-activations, derivatives, states)
+    """
+
+    loss: float
+    grads: dict[str, np.ndarray]
+    grad_norms: np.ndarray
+    cache: rnn.ForwardCache
+
+
+@dataclass(frozen=True)
+class BackpropStep:
+    """One cell of the backward pass, as the step-through view shows it.
+
+    Attributes
+    ----------
+    order : 0-based position in the backward order (0 .. L*T - 1)
+    layer, time_step : the cell whose ``dL/dh`` was just computed (0-based)
+    grad_norm : ``||dL/dh`` at this cell``||``
+    local_factor : ``||dL/dh_t|| / ||dL/dh_{t+1}||`` in this layer: how much this step multiplied
+        the gradient arriving from the next step (NaN at the last step, where it enters)
+    mean_derivative : mean activation derivative at ``t + 1`` (the Jacobian this step applied);
+        NaN at the last step
+    saturation : fraction of saturated units at ``t + 1``; NaN at the last step
+    spectral_norm : largest singular value of this layer's ``weight_hh``
+    grad : (B, H) copy of ``dL/dh`` at this cell
+    """
+
+    order: int
+    layer: int
+    time_step: int
+    grad_norm: float
+    local_factor: float
+    mean_derivative: float
+    saturation: float
+    spectral_norm: float
+    grad: np.ndarray
+
+
+class BackpropSession:
+    """The backward pass of one batch, advanced one (layer, time step) at a time.
+
+    Iterate over it (or call :meth:`advance`) to get :class:`BackpropStep` items; once done,
+    :attr:`result` equals what :meth:`Simulation.forward_backward` returns for the same batch,
+    bit for bit (both run :func:`rnn.backward_steps`).
+    """
+
+    def __init__(self, simulation: Simulation, x: np.ndarray, y: np.ndarray) -> None:
+        self._simulation = simulation
+        config = simulation.config
+        with np.errstate(all="ignore"):
+            self.cache = rnn.forward(
+                simulation.params, x, config.num_layers, simulation.activation, simulation.batch_norm
+            )
+            self.loss, output_grad = rnn.loss_and_output_grad(simulation.task, self.cache, y)
+        self.num_layers = config.num_layers
+        self.seq_len = x.shape[1]
+        self.state = rnn.BackwardState(
+            {}, np.full((self.num_layers, self.seq_len), np.nan), np.empty(0)
+        )
+        self._steps = rnn.backward_steps(
+            simulation.params, self.cache, output_grad, simulation.batch_norm, self.state
+        )
+        self.spectral_norms = simulation.spectral_norms()
+        self.total_steps = self.num_layers * self.seq_len
+        self.order = -1
+        self.result: BackwardResult | None = None
+        self._previous_norm = np.nan
+
+    def derivative_map(self, layer: int) -> np.ndarray:
+        """(H, T) mean over the batch of the activation derivative of ``layer``."""
+        return self.cache.derivatives[layer].mean(axis=1).T
+
+    def advance(self) -> BackpropStep | None:
+        """Compute the next cell; None when the backward pass is complete."""
+        with np.errstate(all="ignore"):
+            try:
+                state = next(self._steps)
+            except StopIteration:
+                self._finish()
+                return None
+            self.order += 1
+            layer, t = state.layer, state.time_step
+            grad = state.layer_grad[t]
+            norm = float(safe_norm(state.layer_grad[t : t + 1], axis=(1, 2))[0])
+            if t == self.seq_len - 1:
+                factor = mean_derivative = saturation = np.nan
+            else:
+                factor = norm / self._previous_norm if self._previous_norm != 0 else np.nan
+                derivative = self.cache.derivatives[layer][t + 1]
+                mean_derivative = float(derivative.mean())
+                saturation = float(self._simulation.activation.saturated(derivative).mean())
+            self._previous_norm = norm
+            if self.order == self.total_steps - 1:
+                # Let the generator finish the last layer's products now, so result is ready.
+                self._finish()
+            return BackpropStep(
+                self.order,
+                layer,
+                t,
+                norm,
+                float(factor),
+                float(mean_derivative),
+                float(saturation),
+                float(self.spectral_norms[layer]),
+                grad.copy(),
+            )
+
+    def _finish(self) -> None:
+        if self.result is not None:
+            return
+        with np.errstate(all="ignore"):
+            for _ in self._steps:
+                pass
+        self.result = BackwardResult(self.loss, self.state.grads, self.state.grad_norms, self.cache)
+
+    def __iter__(self) -> Iterator[BackpropStep]:
+        while (step := self.advance()) is not None:
+            yield step
+
+
+class Simulation:
+    """One training run: parameters, optimiser state and random streams.
+
+    Parameters
+    ----------
+    config : SimConfig
+        Fixed for the life of the simulation; a new config means a new Simulation.
+
+    Attributes
+    ----------
+    params : dict of live parameter arrays (PyTorch ``nn.RNN`` names, plus ``readout.weight``
+        ``(O, H)``, ``readout.bias`` ``(O,)`` and with batch norm ``bn_gain_l{k}``,
+        ``bn_shift_l{k}`` ``(H,)``). Editing one in place changes the next forward pass.
+    iteration : training steps taken
+    halted : True after a step produced a non-finite value; no further updates until reset
+    """
+
+    def __init__(self, config: SimConfig) -> None:
+        self.config = config
+        self.dtype = np.dtype(config.dtype)
+        self.activation: Activation = make_activation(config.activation, config.leaky_slope)
+        self.task: Task = make_task(config.task)
+        self.batch_norm = config.normalization == "batch"
+        self.reset()
+
+    def reset(self) -> None:
+        """Back to the initial parameters and random streams of this config."""
+        config = self.config
+        # Separate streams for the weights and the data, so two configs that differ only in
+        # their weights see the same batches (A/B comparisons).
+        init_seed, data_seed = np.random.SeedSequence(config.seed).spawn(2)
+        init_rng = np.random.default_rng(init_seed)
+        self.rng = np.random.default_rng(data_seed)
+        self.params = self._initial_params(init_rng)
+        self.optimizer = Optimizer(config.optimizer, config.learning_rate)
+        self._spectral = SpectralNormTracker(config.num_layers)
+        self.iteration = 0
+        self.halted = False
+        self.nonfinite: NonFiniteEvent | None = None
+
+    def _initial_params(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        config, dtype = self.config, self.dtype
+        hidden = config.hidden_size
+        params: dict[str, np.ndarray] = {}
+        fan_in = self.task.input_size
+        for layer in range(config.num_layers):
+            w_ih, w_hh, b_ih, b_hh = rnn.layer_names(layer)
+            params[w_ih] = init_matrix(config.init, (hidden, fan_in), config.weight_scale, rng, dtype)
+            params[w_hh] = init_matrix(config.init, (hidden, hidden), config.weight_scale, rng, dtype)
+            params[b_ih] = np.zeros(hidden, dtype=dtype)
+            params[b_hh] = np.zeros(hidden, dtype=dtype)
+            fan_in = hidden
+        if self.batch_norm:
+            for layer in range(config.num_layers):
+                params[f"bn_gain_l{layer}"] = np.ones(hidden, dtype=dtype)
+                params[f"bn_shift_l{layer}"] = np.zeros(hidden, dtype=dtype)
+        params["readout.weight"] = init_matrix(
+            config.init, (self.task.output_size, hidden), config.weight_scale, rng, dtype
+        )
+        params["readout.bias"] = np.zeros(self.task.output_size, dtype=dtype)
+        return params
+
+    # -- data -------------------------------------------------------------------------------
+    def sample_batch(self) -> tuple[np.ndarray, np.ndarray]:
+        """Draw the next training batch from the simulation's data stream."""
+        return self.task.sample(self.rng, self.config.batch_size, self.config.seq_len, self.dtype)
+
+    # -- gradients --------------------------------------------------------------------------
+    def forward_backward(self, x: np.ndarray, y: np.ndarray) -> BackwardResult:
+        """Loss and exact BPTT gradients for batch ``(x, y)``, without updating anything.
+
+        ``x`` is ``(B, T, I)``; ``y`` the task's targets. Overflow becomes inf/NaN in the
+        result, never an exception or a warning.
+        """
+        with np.errstate(all="ignore"):
+            cache = rnn.forward(self.params, x, self.config.num_layers, self.activation, self.batch_norm)
+            loss, output_grad = rnn.loss_and_output_grad(self.task, cache, y)
+            state = rnn.backward(self.params, cache, output_grad, self.batch_norm)
+        return BackwardResult(loss, state.grads, state.grad_norms, cache)
+
+    def backprop(self, x: np.ndarray, y: np.ndarray) -> BackpropSession:
+        """A step-through backward pass over batch ``(x, y)`` (nothing is updated)."""
+        return BackpropSession(self, x, y)
+
+    def spectral_norms(self) -> np.ndarray:
+        """(L,) largest singular value of each ``weight_hh_l{k}`` as it is now."""
+        matrices = [self.params[f"weight_hh_l{k}"] for k in range(self.config.num_layers)]
+        return self._spectral.update(matrices)
+
+    # -- training ---------------------------------------------------------------------------
+    def train_step(self) -> StepRecord | None:
+        """Draw a batch, compute gradients, clip, update; None once the run has halted."""
+        if self.halted:
+            return None
+        config = self.config
+        x, y = self.sample_batch()
+        iteration = self.iteration + 1
+        spectral = self.spectral_norms()
+        result = self.forward_backward(x, y)
+        grads = result.grads
+        with np.errstate(all="ignore"):
+            param_grad_norms = {name: float(safe_norm(g)) for name, g in grads.items()}
+            clip = clip_gradients(grads, config.clip_mode, config.clip_threshold)
+            event = self._find_nonfinite(iteration, result)
+            update_ratios: dict[str, float] = {}
+            if event is None:
+                updates = self.optimizer.updates(clip.grads)
+                for name, delta in updates.items():
+                    before = self.params[name]
+                    if "weight" in name:
+                        scale = safe_norm(before)
+                        update_ratios[name] = float(safe_norm(delta) / scale) if scale > 0 else np.inf
+                    before += delta
+                bad = [name for name, value in self.params.items() if not np.all(np.isfinite(value))]
+                if bad:
+                    event = NonFiniteEvent(iteration, "parameters", parameter=bad[0])
+            cache = result.cache
+            derivatives = cache.derivatives
+            saturation = np.array([self.activation.saturated(d).mean() for d in derivatives])
+            mean_derivative = np.stack([d.mean(axis=(1, 2)) for d in derivatives]).astype(np.float64)
+        samples = np.stack([_fixed_stride_sample(z, PREACTIVATION_SAMPLE) for z in cache.preactivations])
+        self.iteration = iteration
+        if event is not None:
+            self.halted = True
+            self.nonfinite = event
+        return StepRecord(
+            iteration=iteration,
+            loss=float(result.loss),
+            grad_norms=result.grad_norms.copy(),
+            param_grad_norms=param_grad_norms,
+            global_norm_before=float(clip.norm_before),
+            global_norm_after=float(clip.norm_after),
+            clipped=clip.clipped,
+            update_ratios=update_ratios,
+            saturation=saturation.astype(np.float64),
+            mean_derivative=mean_derivative,
+            preactivation_samples=samples,
+            spectral_norms=spectral.copy(),
+            nonfinite=event,
+        )
+
+    def _find_nonfinite(self, iteration: int, result: BackwardResult) -> NonFiniteEvent | None:
+        """Where the first inf/NaN of this step appeared, in the order it was computed."""
+        cache = result.cache
+        for layer, states in enumerate(cache.states):
+            bad_steps = ~np.isfinite(states[1:]).all(axis=(1, 2))
+            if bad_steps.any():
+                return NonFiniteEvent(iteration, "hidden state", layer, int(np.argmax(bad_steps)))
+        if not np.isfinite(result.loss):
+            return NonFiniteEvent(iteration, "loss")
+        norms = result.grad_norms
+        for layer in reversed(range(norms.shape[0])):
+            bad_steps = ~np.isfinite(norms[layer])
+            if bad_steps.any():
+                last_bad = norms.shape[1] - 1 - int(np.argmax(bad_steps[::-1]))
+                return NonFiniteEvent(iteration, "gradient dL/dh", layer, last_bad)
+        for name, g in result.grads.items():
+            if not np.all(np.isfinite(g)):
+                return NonFiniteEvent(iteration, "parameter gradient", parameter=name)
+        return None
+
+
+def _fixed_stride_sample(values: np.ndarray, count: int) -> np.ndarray:
+    """``count`` entries of ``values`` at a fixed stride (padded with NaN if fewer)."""
+    flat = values.reshape(-1)
+    out = np.full(count, np.nan)
+    if flat.size <= count:
+        out[: flat.size] = flat
+    else:
+        stride = flat.size / count
+        out[:] = flat[(np.arange(count) * stride).astype(np.int64)]
+    return out

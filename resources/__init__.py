@@ -1,0 +1,1 @@
+"""Data files shipped with gradsim (presets, lessons, icons); installed as gradsim.resources."""
