@@ -1,0 +1,104 @@
+"""A bounded history of step records, the plots' only data source.
+
+A long run must not grow memory without bound, yet the loss curve should still span the whole
+run. The history keeps the most recent records in full and thins older ones: whenever it
+holds more than ``capacity`` entries, every second entry of the older half is dropped. The
+newest ``trail`` records are always kept whole, for the trail of recent gradient curves.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+
+from .records import StepRecord
+
+
+class RunHistory:
+    """Bounded, thinned history of a run.
+
+    Parameters
+    ----------
+    capacity : most entries kept for the per-iteration series (loss, norms, heatmap rows)
+    trail : how many of the newest full records to keep
+    """
+
+    def __init__(self, capacity: int = 1000, trail: int = 12) -> None:
+        if capacity < 4:
+            raise ValueError("capacity must be at least 4")
+        self.capacity = capacity
+        self.trail = trail
+        self._reset()
+
+    def _reset(self) -> None:
+        trail = self.trail
+        self._iterations: list[int] = []
+        self._losses: list[float] = []
+        self._norms_before: list[float] = []
+        self._norms_after: list[float] = []
+        self._clipped: list[bool] = []
+        self._grad_rows: list[np.ndarray] = []  # (L, T) float64 each
+        self._recent: deque[StepRecord] = deque(maxlen=trail)
+        self.total_records = 0
+        self.nonfinite_record: StepRecord | None = None
+
+    def __len__(self) -> int:
+        return len(self._iterations)
+
+    def append(self, record: StepRecord) -> None:
+        """Add one record; thin the older half if over capacity."""
+        self.total_records += 1
+        self._iterations.append(record.iteration)
+        self._losses.append(record.loss)
+        self._norms_before.append(record.global_norm_before)
+        self._norms_after.append(record.global_norm_after)
+        self._clipped.append(record.clipped)
+        self._grad_rows.append(record.grad_norms)
+        self._recent.append(record)
+        if record.nonfinite is not None and self.nonfinite_record is None:
+            self.nonfinite_record = record
+        if len(self._iterations) > self.capacity:
+            self._thin()
+
+    def _thin(self) -> None:
+        half = len(self._iterations) // 2
+        keep = list(range(0, half, 2)) + list(range(half, len(self._iterations)))
+        for name in ("_iterations", "_losses", "_norms_before", "_norms_after", "_clipped", "_grad_rows"):
+            values = getattr(self, name)
+            setattr(self, name, [values[i] for i in keep])
+
+    def clear(self) -> None:
+        """Forget everything (a reset)."""
+        self._reset()
+
+    @property
+    def latest(self) -> StepRecord | None:
+        """The newest record, or None."""
+        return self._recent[-1] if self._recent else None
+
+    def recent(self) -> list[StepRecord]:
+        """The newest full records, oldest first."""
+        return list(self._recent)
+
+    def iterations(self) -> np.ndarray:
+        """(n,) int64 iteration numbers of the kept entries."""
+        return np.asarray(self._iterations, dtype=np.int64)
+
+    def losses(self) -> np.ndarray:
+        """(n,) float64 losses (may hold inf/NaN)."""
+        return np.asarray(self._losses, dtype=np.float64)
+
+    def global_norms(self) -> tuple[np.ndarray, np.ndarray]:
+        """(n,) global gradient norms before and after clipping."""
+        return np.asarray(self._norms_before), np.asarray(self._norms_after)
+
+    def clipped(self) -> np.ndarray:
+        """(n,) bool, whether clipping acted."""
+        return np.asarray(self._clipped, dtype=bool)
+
+    def grad_norm_rows(self, layer: int) -> np.ndarray:
+        """(n, T) float64 ``||dL/dh||`` of ``layer`` for each kept iteration."""
+        if not self._grad_rows:
+            return np.empty((0, 0))
+        return np.stack([rows[layer] for rows in self._grad_rows])
