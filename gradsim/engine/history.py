@@ -2,7 +2,7 @@
 
 A long run must not grow memory without bound, yet the loss curve should still span the whole
 run. The history keeps the most recent records in full and thins older ones: whenever it
-holds more than ``capacity`` entries, every second entry of the older half is dropped. The
+holds more than ``capacity`` entries, every second entry but the newest quarter is dropped. The
 newest ``trail`` records are always kept whole, for the trail of recent gradient curves.
 """
 
@@ -62,8 +62,11 @@ class RunHistory:
             self._thin()
 
     def _thin(self) -> None:
-        half = len(self._iterations) // 2
-        keep = list(range(0, half, 2)) + list(range(half, len(self._iterations)))
+        # Halve the density of all but the newest quarter, so the kept iterations stay
+        # roughly evenly spaced over the whole run.
+        count = len(self._iterations)
+        newest = count - count // 4
+        keep = list(range(0, newest, 2)) + list(range(newest, count))
         for name in ("_iterations", "_losses", "_norms_before", "_norms_after", "_clipped", "_grad_rows"):
             values = getattr(self, name)
             setattr(self, name, [values[i] for i in keep])
