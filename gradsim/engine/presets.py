@@ -1,7 +1,7 @@
 """Presets: named configs stored as data in ``resources/presets/*.toml``.
 
 A preset file has a ``[preset]`` table (``title``, ``description``, ``expect``: the regime the
-preset demonstrates, ``order``: position in lists) and a ``[config]`` table of SimConfig fields;
+preset demonstrates, ``order``: position in lists, ``fixes``: for a fix, the preset whose problem it addresses) and a ``[config]`` table of SimConfig fields;
 fields it leaves out take their defaults.
 """
 
@@ -27,6 +27,7 @@ class Preset:
     expect: str
     config: SimConfig
     order: int = 100
+    fixes: str | None = None
 
 
 def presets_dir() -> Path:
@@ -54,6 +55,7 @@ def _read(path: Path) -> Preset:
         expect=expect,
         config=config,
         order=int(meta.get("order", 100)),
+        fixes=meta.get("fixes"),
     )
 
 
