@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 
+# Between these bounds on the sum of squares, the plain formula loses nothing: any element
+# whose square underflows is below 1e-154 and contributes less than 1e-28 of the total.
+_PLAIN_LOW = 1e-280
+_PLAIN_HIGH = 1e280
+
 
 def safe_norm(values: np.ndarray, axis: int | tuple[int, ...] | None = None) -> np.ndarray | float:
     """Euclidean (Frobenius) norm that neither underflows nor overflows in its squares.
 
     ``sqrt(sum(g**2))`` returns exactly 0 once the squares underflow (below about 1e-154 in
     float64, 1e-19 in float32) although ``g`` itself is still representable, and inf once they
-    overflow. Dividing by the largest magnitude first keeps every square in [0, 1].
+    overflow. Rows whose plain sum of squares is tiny, huge or not finite are recomputed after
+    dividing by their largest magnitude, which keeps every square in [0, 1].
 
     Parameters
     ----------
@@ -19,19 +25,35 @@ def safe_norm(values: np.ndarray, axis: int | tuple[int, ...] | None = None) -> 
 
     Returns
     -------
-    float (axis None) or array of the remaining shape, in float64. NaN if any entry is NaN,
-    inf if any entry is inf.
+    float (axis None) or float64 array of the remaining shape. NaN if any entry is NaN, inf if
+    any entry is inf (and none is NaN).
     """
     data = np.asarray(values, dtype=np.float64)
-    with np.errstate(all="ignore"):
-        scale = np.max(np.abs(data), axis=axis, keepdims=True)
-        safe_scale = np.where((scale > 0) & np.isfinite(scale), scale, 1.0)
-        ratio = data / safe_scale
-        norm = np.sqrt(np.sum(ratio * ratio, axis=axis, keepdims=True)) * safe_scale
-        # inf entries give inf/inf = NaN above; report them as inf (NaN entries stay NaN).
-        norm = np.where(np.isinf(scale), np.inf, norm)
-        has_nan = np.isnan(data).any(axis=axis, keepdims=True)
-        norm = np.where(has_nan, np.nan, norm)
     if axis is None:
-        return float(norm.reshape(()))
-    return np.squeeze(norm, axis=axis)
+        rows = data.reshape(1, -1)
+        kept_shape: tuple[int, ...] = ()
+    else:
+        axes = (axis,) if isinstance(axis, int) else tuple(axis)
+        axes = tuple(a % data.ndim for a in axes)
+        kept = [a for a in range(data.ndim) if a not in axes]
+        kept_shape = tuple(data.shape[a] for a in kept)
+        rows = data.transpose(kept + list(axes)).reshape(int(np.prod(kept_shape, dtype=np.int64)), -1)
+    with np.errstate(all="ignore"):
+        squares = np.einsum("ij,ij->i", rows, rows)
+        norms = np.sqrt(squares)
+        careful = ~((squares > _PLAIN_LOW) & (squares < _PLAIN_HIGH))
+        if careful.any():
+            norms[careful] = _scaled_norms(rows[careful])
+    if axis is None:
+        return float(norms[0])
+    return norms.reshape(kept_shape)
+
+
+def _scaled_norms(rows: np.ndarray) -> np.ndarray:
+    """Row norms computed as ``m * ||row / m||`` with ``m = max |row|``."""
+    scale = np.max(np.abs(rows), axis=1, keepdims=True) if rows.shape[1] else np.zeros((len(rows), 1))
+    safe_scale = np.where((scale > 0) & np.isfinite(scale), scale, 1.0)
+    ratio = rows / safe_scale
+    norms = np.sqrt(np.einsum("ij,ij->i", ratio, ratio)) * safe_scale[:, 0]
+    norms = np.where(np.isinf(scale[:, 0]), np.inf, norms)
+    return np.where(np.isnan(rows).any(axis=1), np.nan, norms)

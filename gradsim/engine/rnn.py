@@ -99,7 +99,7 @@ def forward(
                 inverse_std[t, 0] = inv
                 np.multiply(normalized[t], gain, out=a_t)
                 a_t += shift
-            states[t + 1] = activation.forward(a_t)
+            activation.forward(a_t, out=states[t + 1])
         cache.inputs.append(layer_input)
         cache.states.append(states)
         cache.preactivations.append(preactivation)
