@@ -1,0 +1,163 @@
+"""Activations: derivatives against finite differences, overflow safety, saturation."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from gradsim.engine.activations import make_activation
+from gradsim.engine.config import ACTIVATIONS
+
+# Points on both sides of zero, away from the kinks of the piecewise units.
+GRID = np.concatenate([-np.geomspace(8.0, 1e-2, 40), np.geomspace(1e-2, 8.0, 40)])
+
+
+def reference(name: str, z: float, slope: float = 0.01) -> float:
+    """Textbook formula of each activation, written independently of the engine."""
+    if name == "sigmoid":
+        return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
+    if name == "tanh":
+        return math.tanh(z)
+    if name == "relu":
+        return max(z, 0.0)
+    if name == "leaky_relu":
+        return z if z > 0 else slope * z
+    if name == "elu":
+        return z if z > 0 else math.expm1(z)
+    return z
+
+
+@pytest.mark.parametrize("name", ACTIVATIONS)
+def test_forward_matches_the_textbook_formula(name):
+    activation = make_activation(name, leaky_slope=0.2)
+    expected = [reference(name, float(z), slope=0.2) for z in GRID]
+    np.testing.assert_allclose(activation.forward(GRID), expected, rtol=1e-14, atol=1e-300)
+
+
+@pytest.mark.parametrize("name", ACTIVATIONS)
+def test_derivative_matches_centred_finite_difference(name):
+    activation = make_activation(name, leaky_slope=0.2)
+    step = 1e-6
+    numeric = (activation.forward(GRID + step) - activation.forward(GRID - step)) / (2 * step)
+    analytic = activation.derivative(GRID, activation.forward(GRID))
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("name", ACTIVATIONS)
+def test_max_derivative_is_the_supremum(name):
+    activation = make_activation(name)
+    dense = np.linspace(-10, 10, 20001)
+    derivative = activation.derivative(dense, activation.forward(dense))
+    assert derivative.max() == pytest.approx(activation.max_derivative, rel=1e-6)
+    assert np.all(derivative <= activation.max_derivative)
+
+
+@pytest.mark.parametrize("name", ACTIVATIONS)
+def test_forward_writes_into_out(name):
+    activation = make_activation(name)
+    z = GRID.copy()
+    out = np.empty_like(z)
+    returned = activation.forward(z, out=out)
+    assert returned is out
+    assert np.array_equal(out, activation.forward(z))
+    assert np.array_equal(z, GRID)  # the input is left alone
+
+
+@pytest.mark.parametrize("name", ACTIVATIONS)
+def test_float32_stays_float32(name):
+    activation = make_activation(name)
+    z = GRID.astype(np.float32)
+    h = activation.forward(z)
+    assert h.dtype == np.float32
+    assert activation.derivative(z, h).dtype == np.float32
+
+
+@pytest.mark.parametrize("name", ACTIVATIONS)
+def test_extreme_inputs_raise_no_warning(name):
+    # The suite turns warnings into errors, so this fails on any overflow warning.
+    activation = make_activation(name)
+    z = np.array([-1000.0, -50.0, 0.0, 50.0, 1000.0])
+    h = activation.forward(z)
+    derivative = activation.derivative(z, h)
+    assert np.all(np.isfinite(h))
+    assert np.all(np.isfinite(derivative))
+
+
+def test_sigmoid_at_plus_minus_1000():
+    sigmoid = make_activation("sigmoid")
+    z = np.array([-1000.0, 1000.0])
+    assert np.array_equal(sigmoid.forward(z), [0.0, 1.0])
+    assert np.array_equal(sigmoid.derivative(z, sigmoid.forward(z)), [0.0, 0.0])
+
+
+def test_sigmoid_keeps_precision_in_its_tails():
+    sigmoid = make_activation("sigmoid")
+    z = np.array([-40.0, -700.0, 30.0, 700.0])
+    h = sigmoid.forward(z)
+    assert h[0] == pytest.approx(math.exp(-40.0) / (1 + math.exp(-40.0)), rel=1e-14)
+    assert h[1] == pytest.approx(math.exp(-700.0), rel=1e-13)
+    # The derivative deep in saturation stays measurable instead of rounding to 0.
+    derivative = sigmoid.derivative(z, h)
+    expected = [math.exp(-40.0), math.exp(-700.0), math.exp(-30.0), math.exp(-700.0)]
+    np.testing.assert_allclose(derivative, expected, rtol=1e-11)
+
+
+def test_tanh_derivative_keeps_precision_in_its_tails():
+    tanh = make_activation("tanh")
+    z = np.array([-25.0, 25.0, 300.0])
+    assert np.array_equal(tanh.forward(z)[:2], [-1.0, 1.0])  # tanh itself has rounded to +-1
+    np.testing.assert_allclose(
+        tanh.derivative(z, tanh.forward(z)), 4 * np.exp(-2 * np.abs(z)), rtol=1e-12
+    )
+
+
+def test_leaky_slope_is_honoured():
+    leaky = make_activation("leaky_relu", leaky_slope=0.3)
+    z = np.array([-2.0, 3.0])
+    assert np.array_equal(leaky.forward(z), [-0.6, 3.0])
+    assert np.array_equal(leaky.derivative(z, leaky.forward(z)), [0.3, 1.0])
+
+
+@pytest.mark.parametrize(
+    ("name", "saturating"),
+    [("sigmoid", True), ("tanh", True), ("relu", False), ("leaky_relu", False), ("elu", False), ("linear", False)],
+)
+def test_saturating_flag(name, saturating):
+    assert make_activation(name).saturating is saturating
+
+
+@pytest.mark.parametrize(
+    ("name", "saturated_values", "active_values"),
+    [
+        # 5% of the maximum derivative: 0.0125 for sigmoid, 0.05 for tanh and ELU.
+        ("sigmoid", [0.0, 1e-20, 0.0124], [0.0126, 0.25]),
+        ("tanh", [0.0, 1e-30, 0.0499], [0.0501, 1.0]),
+        ("elu", [0.0, 0.0499], [0.0501, 1.0]),
+        # Piecewise-linear units: saturated means exactly zero, however small otherwise.
+        ("relu", [0.0], [1.0, 1e-300]),
+        ("leaky_relu", [0.0], [0.01, 1.0]),
+        ("linear", [0.0], [1.0]),
+    ],
+)
+def test_saturation_threshold(name, saturated_values, active_values):
+    activation = make_activation(name)
+    assert activation.saturated(np.array(saturated_values)).all()
+    assert not activation.saturated(np.array(active_values)).any()
+
+
+def test_saturation_of_real_preactivations():
+    sigmoid = make_activation("sigmoid")
+    z = np.array([-10.0, -3.0, 0.0, 3.0, 10.0])
+    # s'(3) = 0.045 > 0.0125; s'(10) = 4.5e-5 < 0.0125.
+    mask = sigmoid.saturated(sigmoid.derivative(z, sigmoid.forward(z)))
+    assert mask.tolist() == [True, False, False, False, True]
+    relu = make_activation("relu")
+    mask = relu.saturated(relu.derivative(z, relu.forward(z)))
+    assert mask.tolist() == [True, True, True, False, False]  # relu'(0) = 0
+
+
+def test_unknown_activation():
+    with pytest.raises(ValueError, match="unknown activation 'softplus'"):
+        make_activation("softplus")
