@@ -108,9 +108,7 @@ def test_tanh_derivative_keeps_precision_in_its_tails():
     tanh = make_activation("tanh")
     z = np.array([-25.0, 25.0, 300.0])
     assert np.array_equal(tanh.forward(z)[:2], [-1.0, 1.0])  # tanh itself has rounded to +-1
-    np.testing.assert_allclose(
-        tanh.derivative(z, tanh.forward(z)), 4 * np.exp(-2 * np.abs(z)), rtol=1e-12
-    )
+    np.testing.assert_allclose(tanh.derivative(z, tanh.forward(z)), 4 * np.exp(-2 * np.abs(z)), rtol=1e-12)
 
 
 def test_leaky_slope_is_honoured():
@@ -122,7 +120,14 @@ def test_leaky_slope_is_honoured():
 
 @pytest.mark.parametrize(
     ("name", "saturating"),
-    [("sigmoid", True), ("tanh", True), ("relu", False), ("leaky_relu", False), ("elu", False), ("linear", False)],
+    [
+        ("sigmoid", True),
+        ("tanh", True),
+        ("relu", False),
+        ("leaky_relu", False),
+        ("elu", False),
+        ("linear", False),
+    ],
 )
 def test_saturating_flag(name, saturating):
     assert make_activation(name).saturating is saturating
