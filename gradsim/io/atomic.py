@@ -1,0 +1,188 @@
+"""Atomic file writes: a file is either written completely or not touched at all.
+
+Every write goes to a temporary file in the target's own folder (so the final rename never
+crosses a file system), is flushed to disk, and is then renamed over the target with
+:func:`os.replace`, which is atomic on POSIX and Windows. A failure at any point removes the
+temporary file and raises :class:`WriteError` with a message a user can act on; an existing file
+at the target keeps its old content.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+__all__ = [
+    "WriteError",
+    "atomic_open",
+    "atomic_path",
+    "atomic_write_bytes",
+    "atomic_write_text",
+]
+
+
+def _current_umask() -> int:
+    # os.umask can only be read by setting it; do it once, at import, before any threads run.
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# Temporary files are created private (0600); the finished file gets the usual permissions.
+_FILE_MODE = 0o666 & ~_current_umask()
+
+
+class WriteError(OSError):
+    """A file could not be written. ``str(error)`` is one line for a message box or stderr.
+
+    ``path`` is the file that was to be written; ``reason`` the short explanation.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], reason: str, errno_value: int | None = None) -> None:
+        super().__init__(errno_value, f"cannot write {os.fspath(path)}: {reason}")
+        self.path = os.fspath(path)
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+def _reason(error: OSError, target: Path) -> str:
+    """A short, user-readable reason for ``error`` while writing ``target``."""
+    folder = target.parent
+    code = error.errno
+    if code == errno.EROFS:
+        return "the disk is read-only"
+    if code in (errno.EACCES, errno.EPERM):
+        return "folder is not writable"
+    if code == errno.ENOENT:
+        return f"folder {folder} does not exist"
+    if code == errno.ENOTDIR:
+        return f"{_first_non_folder(folder)} is a file, not a folder"
+    if code == errno.EISDIR or target.is_dir():
+        return "a folder of that name exists"
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        return "the disk is full"
+    if code == errno.ENAMETOOLONG:
+        return "the file name is too long"
+    if code in (errno.EINVAL, errno.EILSEQ):
+        return "the file name is not valid here"
+    return error.strerror or str(error) or type(error).__name__
+
+
+def _first_non_folder(folder: Path) -> Path:
+    """The first ancestor-or-self of ``folder`` that exists but is not a folder."""
+    for candidate in reversed([folder, *folder.parents]):
+        if candidate.exists() and not candidate.is_dir():
+            return candidate
+    return folder
+
+
+def _remove_quietly(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+def _fsync_file(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_folder(folder: Path) -> None:
+    # Makes the rename itself durable. Not possible on every platform (Windows); best effort.
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; on success it replaces ``path``.
+
+    For writers that want a file name rather than a file object (``np.savez``, image
+    exporters). The temporary name keeps the target's extension, since such writers often pick
+    a format from it (``np.savez`` appends ``.npz`` to any other name).
+
+    Parameters
+    ----------
+    path : the file to write.
+
+    Raises
+    ------
+    WriteError
+        If the temporary file cannot be created, written, flushed or renamed; the temporary file
+        is removed and the target is left as it was. Exceptions raised by the body that are not
+        ``OSError`` are re-raised unchanged (after the same clean-up).
+    """
+    target = Path(os.fspath(path))
+    if target.name in ("", ".", ".."):
+        raise WriteError(target, "the file name is empty", errno.EINVAL)
+    if target.is_dir():
+        raise WriteError(target, "a folder of that name exists", errno.EISDIR)
+    folder = target.parent
+    try:
+        fd, temp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=folder)
+        os.close(fd)
+    except OSError as error:
+        raise WriteError(target, _reason(error, target), error.errno) from error
+    try:
+        yield Path(temp_name)
+        _fsync_file(temp_name)
+        os.chmod(temp_name, _FILE_MODE)
+        os.replace(temp_name, target)
+    except OSError as error:
+        _remove_quietly(temp_name)
+        if isinstance(error, WriteError):
+            raise
+        raise WriteError(target, _reason(error, target), error.errno) from error
+    except BaseException:
+        _remove_quietly(temp_name)
+        raise
+    _fsync_folder(folder)
+
+
+@contextlib.contextmanager
+def atomic_open(
+    path: str | os.PathLike[str], mode: str = "w", encoding: str | None = "utf-8", newline: str | None = None
+) -> Iterator[IO[Any]]:
+    """Open a temporary file next to ``path`` for writing; on success it replaces ``path``.
+
+    ``mode`` is ``"w"`` (text, ``encoding``/``newline`` as for :func:`open`) or ``"wb"``. Errors
+    as for :func:`atomic_path`.
+    """
+    if mode not in ("w", "wb"):
+        raise ValueError(f"mode must be 'w' or 'wb' (got {mode!r})")
+    with atomic_path(path) as temp:
+        if mode == "wb":
+            handle = open(temp, "wb")
+        else:
+            handle = open(temp, "w", encoding=encoding, newline=newline)
+        with handle:
+            yield handle
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_path`)."""
+    with atomic_open(path, "wb") as handle:
+        handle.write(data)
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str, encoding: str = "utf-8") -> None:
+    """Write ``text`` to ``path`` atomically, newlines as given (see :func:`atomic_path`)."""
+    with atomic_open(path, "w", encoding=encoding, newline="") as handle:
+        handle.write(text)

@@ -1,0 +1,179 @@
+"""Atomic writes: complete file or no change at all, and a readable message on failure."""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gradsim.io import atomic
+from gradsim.io.atomic import WriteError, atomic_open, atomic_path, atomic_write_bytes, atomic_write_text
+
+
+def _fail_with(code: int):
+    def fail(*args: object, **kwargs: object) -> None:
+        raise OSError(code, os.strerror(code))
+
+    return fail
+
+
+def test_write_bytes_and_text_give_exact_content_and_leave_only_the_file(tmp_path: Path) -> None:
+    data = bytes(range(256)) * 3
+    atomic_write_bytes(tmp_path / "a.bin", data)
+    atomic_write_text(tmp_path / "b.txt", "line 1\r\nünïcode ✓\n")
+    assert (tmp_path / "a.bin").read_bytes() == data
+    # Text is written as given: no newline translation, UTF-8.
+    assert (tmp_path / "b.txt").read_bytes() == "line 1\r\nünïcode ✓\n".encode()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.bin", "b.txt"]
+
+
+def test_overwrite_replaces_the_old_content(tmp_path: Path) -> None:
+    target = tmp_path / "config.toml"
+    target.write_text("old content that is longer than the new one")
+    atomic_write_text(target, "new")
+    assert target.read_text() == "new"
+    assert [p.name for p in tmp_path.iterdir()] == ["config.toml"]
+
+
+def test_finished_file_has_the_usual_permissions_not_the_private_temp_ones(tmp_path: Path) -> None:
+    atomic_write_text(tmp_path / "a.txt", "x")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == 0o666 & ~mask
+
+
+def test_atomic_path_is_a_sibling_with_the_same_extension_and_np_savez_lands_on_the_target(
+    tmp_path: Path,
+) -> None:
+    target = tmp_path / "run.npz"
+    with atomic_path(target) as temp:
+        assert temp.parent == tmp_path
+        assert temp.name.endswith(".npz") and temp != target
+        assert not target.exists()
+        # np.savez appends ".npz" to names that lack it; the temp name must not trigger that.
+        np.savez(temp, values=np.arange(5.0))
+    assert [p.name for p in tmp_path.iterdir()] == ["run.npz"]
+    with np.load(target, allow_pickle=False) as archive:
+        np.testing.assert_array_equal(archive["values"], np.arange(5.0))
+
+
+def test_atomic_open_streams_text_and_binary(tmp_path: Path) -> None:
+    with atomic_open(tmp_path / "a.csv", newline="") as handle:
+        for i in range(3):
+            handle.write(f"{i},{i * i}\n")
+    with atomic_open(tmp_path / "b.bin", "wb") as handle:
+        handle.write(b"\x00\x01")
+    assert (tmp_path / "a.csv").read_text() == "0,0\n1,1\n2,4\n"
+    assert (tmp_path / "b.bin").read_bytes() == b"\x00\x01"
+    with pytest.raises(ValueError, match="mode"):
+        with atomic_open(tmp_path / "c.txt", "a"):
+            pass
+    assert not (tmp_path / "c.txt").exists()
+
+
+def test_error_in_the_writer_removes_the_temp_file_and_keeps_the_old_file(tmp_path: Path) -> None:
+    target = tmp_path / "data.json"
+    target.write_text("previous")
+    with pytest.raises(ZeroDivisionError):
+        with atomic_open(target) as handle:
+            handle.write("half a fi")
+            _ = 1 / 0
+    assert target.read_text() == "previous"
+    assert [p.name for p in tmp_path.iterdir()] == ["data.json"]
+
+
+def test_interrupt_while_writing_leaves_nothing_behind(tmp_path: Path) -> None:
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_path(tmp_path / "a.png") as temp:
+            temp.write_bytes(b"partial")
+            raise KeyboardInterrupt
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failed_rename_raises_write_error_and_leaves_no_file(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(os, "replace", _fail_with(errno.EACCES))
+    target = tmp_path / "plot.png"
+    with pytest.raises(WriteError) as caught:
+        atomic_write_bytes(target, b"\x89PNG" + b"x" * 1000)
+    assert str(caught.value) == f"cannot write {target}: folder is not writable"
+    assert caught.value.path == str(target)
+    assert caught.value.errno == errno.EACCES
+    assert isinstance(caught.value, OSError)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failed_rename_keeps_the_existing_file(tmp_path: Path, monkeypatch) -> None:
+    target = tmp_path / "config.toml"
+    target.write_text("keep me")
+    monkeypatch.setattr(os, "replace", _fail_with(errno.EACCES))
+    with pytest.raises(WriteError):
+        atomic_write_text(target, "new content")
+    assert target.read_text() == "keep me"
+    assert [p.name for p in tmp_path.iterdir()] == ["config.toml"]
+
+
+def test_disk_full_while_flushing_is_reported_and_cleaned_up(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(atomic.os, "fsync", _fail_with(errno.ENOSPC))
+    target = tmp_path / "run.npz"
+    with pytest.raises(WriteError, match="the disk is full"):
+        atomic_write_bytes(target, b"data")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_write_error_inside_the_writer_is_turned_into_write_error(tmp_path: Path) -> None:
+    with pytest.raises(WriteError, match=r"cannot write .*out\.bin: the disk is full"):
+        with atomic_path(tmp_path / "out.bin") as temp:
+            temp.write_bytes(b"abc")
+            raise OSError(errno.ENOSPC, "No space left on device")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_temp_file_that_cannot_be_created_means_folder_not_writable(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(tempfile, "mkstemp", _fail_with(errno.EACCES))
+    with pytest.raises(WriteError, match="folder is not writable"):
+        atomic_write_text(tmp_path / "a.txt", "x")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root can write to read-only folders")
+def test_really_read_only_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        with pytest.raises(WriteError, match="folder is not writable"):
+            atomic_write_text(folder / "a.txt", "x")
+        assert list(folder.iterdir()) == []
+    finally:
+        folder.chmod(0o700)
+
+
+def test_parent_that_is_a_regular_file(tmp_path: Path) -> None:
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("I am a file")
+    target = blocker / "sub" / "plot.png"
+    with pytest.raises(WriteError) as caught:
+        atomic_write_bytes(target, b"x")
+    assert str(caught.value) == f"cannot write {target}: {blocker} is a file, not a folder"
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+    assert blocker.read_text() == "I am a file"
+
+
+def test_missing_folder(tmp_path: Path) -> None:
+    target = tmp_path / "nowhere" / "a.txt"
+    with pytest.raises(WriteError, match=f"folder {tmp_path / 'nowhere'} does not exist"):
+        atomic_write_text(target, "x")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_target_that_is_a_folder(tmp_path: Path) -> None:
+    (tmp_path / "out.png").mkdir()
+    with pytest.raises(WriteError, match="a folder of that name exists"):
+        atomic_write_bytes(tmp_path / "out.png", b"x")
+    assert [p.name for p in tmp_path.iterdir()] == ["out.png"]
+    assert list((tmp_path / "out.png").iterdir()) == []
