@@ -1,0 +1,282 @@
+"""Config files: read and write a :class:`SimConfig` as TOML or JSON.
+
+A file holds either the fields at top level::
+
+    hidden_size = 32
+    activation = "relu"
+
+or, as preset files and files written by :func:`save_config` do, under a ``config`` table
+(a ``preset`` table of descriptive text may sit beside it and is ignored here)::
+
+    [config]
+    hidden_size = 32
+
+Fields a file leaves out keep the value of the ``base`` config (the defaults if none). Every
+problem (unreadable or malformed file, unknown key, wrong type, value out of range) raises
+:class:`ConfigError` with a message that names the file, the field and what is allowed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from gradsim.engine.config import (
+    CHOICES,
+    FLOAT_RANGES,
+    INT_RANGES,
+    ConfigError,
+    SimConfig,
+    parse_value,
+)
+
+from .atomic import atomic_write_text
+
+__all__ = [
+    "CONFIG_SUFFIXES",
+    "ConfigError",
+    "allowed_values",
+    "apply_overrides",
+    "config_from_mapping",
+    "config_to_json",
+    "config_values",
+    "config_to_toml",
+    "load_config",
+    "save_config",
+]
+
+CONFIG_SUFFIXES = (".toml", ".json")
+# Top-level tables a file may hold besides ``config``; their content is not a setting.
+_IGNORED_TABLES = ("preset",)
+
+
+def allowed_values(field: str | None) -> str | None:
+    """What field ``field`` accepts, in words (``"a whole number from 1 to 16"``); None if unknown."""
+    if field in INT_RANGES:
+        low, high = INT_RANGES[field]
+        return f"a whole number from {low} to {high}"
+    if field in FLOAT_RANGES:
+        low, high, low_inclusive = FLOAT_RANGES[field]
+        bound = "at least" if low_inclusive else "greater than"
+        return f"a number {bound} {low:g} and at most {high:g}"
+    if field in CHOICES:
+        return f"one of {', '.join(CHOICES[field])}"
+    return None
+
+
+def _explain(error: ConfigError, where: str) -> ConfigError:
+    """``error`` prefixed with ``where``, with the allowed values added if it lacks them."""
+    message = str(error)
+    allowed = allowed_values(error.field)
+    if allowed is not None and not _mentions_allowed(message, error.field):
+        message = f"{message}; allowed: {allowed}"
+    explained = ConfigError(f"{where}: {message}", error.field)
+    explained.__cause__ = error
+    return explained
+
+
+def _mentions_allowed(message: str, field: str | None) -> bool:
+    # The engine's range messages state the range; its type messages ("must be a number",
+    # "must be a finite number", ...) do not, and get the allowed values added.
+    type_phrases = ("must be a number", "must be a whole number", "must be a finite number")
+    return not any(phrase in message for phrase in type_phrases)
+
+
+def config_from_mapping(data: Mapping[str, Any], where: str, base: SimConfig | None = None) -> SimConfig:
+    """Build a config from a parsed file's content (flat, or with a ``config`` table).
+
+    Parameters
+    ----------
+    data : the parsed TOML/JSON document.
+    where : how to name the source in messages (``"config file run.toml"``).
+    base : the config whose values fill the fields ``data`` leaves out (defaults if None).
+    """
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where}: expected a table of settings (got {type(data).__name__})")
+    if "config" in data:
+        settings = data["config"]
+        if not isinstance(settings, Mapping):
+            raise ConfigError(f"{where}: 'config' must be a table of settings", "config")
+        extra = sorted(set(data) - {"config", *_IGNORED_TABLES})
+        if extra:
+            raise ConfigError(
+                f"{where}: unknown key {extra[0]!r} beside the [config] table; "
+                f"settings belong inside [config]",
+                extra[0],
+            )
+    else:
+        settings = {key: value for key, value in data.items() if key not in _IGNORED_TABLES}
+    try:
+        return SimConfig.from_dict(dict(settings), base=base)
+    except ConfigError as error:
+        raise _explain(error, where) from error
+
+
+def load_config(path: str | os.PathLike[str], base: SimConfig | None = None) -> SimConfig:
+    """Read a config from a ``.toml`` or ``.json`` file.
+
+    Parameters
+    ----------
+    path : the file; its extension picks the format.
+    base : values for the fields the file leaves out (defaults if None).
+
+    Raises
+    ------
+    ConfigError
+        The file cannot be read or parsed, or holds an unknown key or an invalid value. The
+        message names the file and the field.
+    """
+    file = Path(os.fspath(path))
+    where = f"config file {file}"
+    suffix = file.suffix.lower()
+    if suffix not in CONFIG_SUFFIXES:
+        raise ConfigError(f"{where}: unknown file type {file.suffix or '(none)'!r}; use .toml or .json")
+    try:
+        text = file.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{where}: no such file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{where}: is a folder, not a file") from None
+    except OSError as error:
+        raise ConfigError(f"{where}: cannot be read ({error.strerror or error})") from error
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{where}: is not UTF-8 text (byte {error.start})") from error
+    if suffix == ".toml":
+        try:
+            data: Any = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"{where}: malformed TOML: {error}") from error
+    else:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ConfigError(
+                f"{where}: malformed JSON: {error.msg} (line {error.lineno}, column {error.colno})"
+            ) from error
+    return config_from_mapping(data, where, base)
+
+
+def apply_overrides(config: SimConfig, assignments: Iterable[str]) -> SimConfig:
+    """Apply ``KEY=VALUE`` settings (as given to ``--set``) to ``config``, all at once.
+
+    Applying them together lets one override depend on another (``normalization=batch`` with
+    ``batch_size=8`` when the current batch size is 1). A later assignment to the same key wins.
+
+    Raises
+    ------
+    ConfigError
+        Naming the assignment, the field and what it allows.
+    """
+    changes: dict[str, Any] = {}
+    texts: dict[str, str] = {}
+    for assignment in assignments:
+        key, sep, text = assignment.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"--set expects KEY=VALUE (got {assignment!r})")
+        try:
+            changes[key] = parse_value(key, text.strip())
+        except ConfigError as error:
+            raise _explain(error, f"--set {assignment}") from error
+        texts[key] = assignment
+    if not changes:
+        return config
+    try:
+        return SimConfig.from_dict(changes, base=config)
+    except ConfigError as error:
+        where = f"--set {texts[error.field]}" if error.field in texts else "--set"
+        raise _explain(error, where) from error
+
+
+_TOML_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
+
+
+def _toml_string(text: str) -> str:
+    """A TOML basic string; control characters (which TOML forbids raw, DEL included) escaped."""
+    parts = []
+    for char in text:
+        if char in _TOML_ESCAPES:
+            parts.append(_TOML_ESCAPES[char])
+        elif ord(char) < 0x20 or ord(char) == 0x7F:
+            parts.append(f"\\u{ord(char):04x}")
+        else:
+            parts.append(char)
+    return '"' + "".join(parts) + '"'
+
+
+def _toml_value(value: Any) -> str:
+    """A scalar as a TOML literal that reads back to exactly the same value."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        # repr is the shortest text that reads back bit-identical; it always contains '.', 'e'
+        # (or is inf/nan, handled above), so TOML reads it as a float, never an integer.
+        return repr(value)
+    if isinstance(value, str):
+        return _toml_string(value)
+    raise TypeError(f"cannot write {type(value).__name__} as a TOML scalar")
+
+
+def config_values(config: SimConfig) -> dict[str, Any]:
+    """``config.to_dict()`` with float fields as floats (a config built with ``weight_scale=2``
+    holds the int 2; writing ``2.0`` keeps the file's types the same whatever the caller passed)."""
+    kinds = {f.name: str(f.type) for f in fields(SimConfig)}
+    values = config.to_dict()
+    return {name: float(value) if kinds[name] == "float" else value for name, value in values.items()}
+
+
+def config_to_toml(config: SimConfig, header: str | None = None) -> str:
+    """The config as a TOML document with a ``[config]`` table, every field written.
+
+    ``header`` becomes comment lines at the top. Floats are written so they read back
+    bit-identical.
+    """
+    lines: list[str] = []
+    if header:
+        lines += [f"# {line}".rstrip() for line in header.splitlines()]
+        lines.append("")
+    lines.append("[config]")
+    for name, value in config_values(config).items():
+        lines.append(f"{name} = {_toml_value(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def config_to_json(config: SimConfig) -> str:
+    """The config as a JSON document ``{"config": {...}}``, every field written."""
+    return json.dumps({"config": config_values(config)}, indent=2, allow_nan=False) + "\n"
+
+
+_DEFAULT_HEADER = "gradsim configuration. Use it with: gradsim run --config FILE"
+
+
+def save_config(config: SimConfig, path: str | os.PathLike[str]) -> None:
+    """Write ``config`` to ``path`` as TOML or JSON (by extension), atomically.
+
+    Raises
+    ------
+    ConfigError
+        The extension is neither ``.toml`` nor ``.json`` (nothing is written).
+    gradsim.io.atomic.WriteError
+        The file cannot be written; no file or partial file is left behind.
+    """
+    file = Path(os.fspath(path))
+    suffix = file.suffix.lower()
+    if suffix == ".toml":
+        text = config_to_toml(config, header=_DEFAULT_HEADER)
+    elif suffix == ".json":
+        text = config_to_json(config)
+    else:
+        raise ConfigError(f"cannot save a config as {file.name}: the name must end in .toml or .json")
+    atomic_write_text(file, text)

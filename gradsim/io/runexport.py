@@ -1,0 +1,603 @@
+"""Run data on disk: the engine's step records as JSON, NPZ and CSV, and readers for JSON and NPZ.
+
+All three formats are written atomically (see :mod:`gradsim.io.atomic`): a failed export leaves
+no partial file. Readers give back the same numbers bit for bit.
+
+JSON
+    ``{"format": "gradsim-run", "version": 1, "config": {...}, "records": [...]}``, one object per
+    step record with the record's field names (``grad_norms`` as a list of L lists of T numbers,
+    ``param_grad_norms`` and ``update_ratios`` as objects keyed by parameter name, ``nonfinite``
+    as an object or null). Numbers that are not finite -- an exploding run produces them -- are
+    written as the strings ``"inf"``, ``"-inf"`` and ``"nan"``, because JSON has no literal for
+    them; every finite number is written with the shortest text that reads back bit-identical.
+    The pre-activation samples are left out unless asked for (they are 2048 numbers per layer
+    and record); a record read back without them has an empty ``(L, 0)`` sample array.
+NPZ
+    One array per record field with the iteration as first axis (``grad_norms`` ``(N, L, T)``,
+    ``saturation`` ``(N, L)``, ...), see :func:`records_to_arrays`. Text is stored as unicode
+    arrays and the config as a JSON string, so the file loads with ``allow_pickle=False``.
+CSV
+    One row per iteration, layer and time step: ``iteration,layer,time_step,grad_norm,loss``,
+    with ``layer`` and ``time_step`` counted from 1 as the window and messages count them.
+    Non-finite values are written ``inf``, ``-inf``, ``nan``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import zipfile
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gradsim.engine.config import ConfigError, SimConfig
+from gradsim.engine.records import NonFiniteEvent, StepRecord
+from gradsim.engine.simulation import PREACTIVATION_SAMPLE
+
+from .atomic import atomic_open
+from .configfile import config_values
+
+__all__ = [
+    "EXPORT_SUFFIXES",
+    "FORMAT",
+    "VERSION",
+    "RunData",
+    "RunFileError",
+    "arrays_to_records",
+    "read_json",
+    "read_npz",
+    "read_run",
+    "records_to_arrays",
+    "run_to_json",
+    "write_csv",
+    "write_json",
+    "write_npz",
+    "write_run",
+]
+
+FORMAT = "gradsim-run"
+VERSION = 1
+EXPORT_SUFFIXES = (".json", ".npz", ".csv")
+CSV_COLUMNS = ("iteration", "layer", "time_step", "grad_norm", "loss")
+NONFINITE_NOTE = 'numbers that are not finite are written as the strings "inf", "-inf" and "nan"'
+
+# StepRecord fields that are {name: float} dicts, and NonFiniteEvent fields, as NPZ stores them.
+_DICT_FIELDS = ("param_grad_norms", "update_ratios", "extra")
+_EVENT_FIELDS = ("iteration", "layer", "time_step", "quantity", "parameter")
+_NONFINITE_TEXT = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
+
+
+class RunFileError(ValueError):
+    """A file is not a readable gradsim run export; the message names the file and the problem."""
+
+
+@dataclass
+class RunData:
+    """A run read back from a file: its config and its step records, oldest first."""
+
+    config: SimConfig
+    records: list[StepRecord]
+
+
+# -- checks ----------------------------------------------------------------------------------
+
+
+def _check_records(records: Sequence[StepRecord], config: SimConfig) -> None:
+    """Raise ValueError if the records do not all have the shapes ``config`` gives."""
+    expected = (config.num_layers, config.seq_len)
+    for record in records:
+        if record.grad_norms.shape != expected:
+            raise ValueError(
+                f"record of iteration {record.iteration} has grad_norms of shape "
+                f"{record.grad_norms.shape}, but the config gives {expected}: records and config "
+                "must come from the same run"
+            )
+
+
+# -- NPZ -------------------------------------------------------------------------------------
+
+
+def _names(dicts: Iterable[dict[str, float]]) -> list[str]:
+    """Keys of all ``dicts`` in order of first appearance."""
+    seen: dict[str, None] = {}
+    for mapping in dicts:
+        for key in mapping:
+            seen.setdefault(key, None)
+    return list(seen)
+
+
+def _dict_table(dicts: Sequence[dict[str, float]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(names (K,), values (N, K) float64, present (N, K) bool)``; absent values are NaN."""
+    names = _names(dicts)
+    values = np.full((len(dicts), len(names)), np.nan)
+    present = np.zeros((len(dicts), len(names)), dtype=bool)
+    column = {name: k for k, name in enumerate(names)}
+    for i, mapping in enumerate(dicts):
+        for name, value in mapping.items():
+            values[i, column[name]] = value
+            present[i, column[name]] = True
+    return np.array(names, dtype=np.str_), values, present
+
+
+def records_to_arrays(
+    records: Sequence[StepRecord], config: SimConfig, include_samples: bool = True
+) -> dict[str, np.ndarray]:
+    """The records as arrays with the iteration as first axis (N records, L layers, T steps).
+
+    Returns
+    -------
+    dict with
+        ``format`` () str, ``version`` () int64, ``config`` () str (the config as JSON);
+        ``iteration`` (N,) int64; ``loss``, ``global_norm_before``, ``global_norm_after`` (N,)
+        float64; ``clipped`` (N,) bool; ``grad_norms``, ``mean_derivative`` (N, L, T) float64;
+        ``saturation``, ``spectral_norms`` (N, L) float64; ``preactivation_samples`` (N, L, S)
+        float64 if ``include_samples``; for each of the dict fields ``param_grad_norms``,
+        ``update_ratios`` and ``extra``: ``<field>_names`` (K,) str, ``<field>`` (N, K) float64
+        and ``<field>_present`` (N, K) bool (a value a record does not have is NaN and not
+        present); ``nonfinite_iteration``, ``nonfinite_layer``, ``nonfinite_time_step`` (N,)
+        int64 (-1 for none) and ``nonfinite_quantity``, ``nonfinite_parameter`` (N,) str
+        ("" for none).
+    """
+    records = list(records)
+    _check_records(records, config)
+    layers, steps = config.num_layers, config.seq_len
+
+    def stacked(name: str, shape: tuple[int, ...]) -> np.ndarray:
+        if not records:
+            return np.empty((0, *shape))
+        return np.stack([np.asarray(getattr(r, name), dtype=np.float64) for r in records])
+
+    arrays: dict[str, np.ndarray] = {
+        "format": np.array(FORMAT),
+        "version": np.array(VERSION, dtype=np.int64),
+        "config": np.array(json.dumps(config_values(config))),
+        "iteration": np.array([r.iteration for r in records], dtype=np.int64),
+        "loss": np.array([r.loss for r in records], dtype=np.float64),
+        "global_norm_before": np.array([r.global_norm_before for r in records], dtype=np.float64),
+        "global_norm_after": np.array([r.global_norm_after for r in records], dtype=np.float64),
+        "clipped": np.array([r.clipped for r in records], dtype=bool),
+        "grad_norms": stacked("grad_norms", (layers, steps)),
+        "mean_derivative": stacked("mean_derivative", (layers, steps)),
+        "saturation": stacked("saturation", (layers,)),
+        "spectral_norms": stacked("spectral_norms", (layers,)),
+    }
+    if include_samples:
+        arrays["preactivation_samples"] = stacked("preactivation_samples", (layers, PREACTIVATION_SAMPLE))
+    for field in _DICT_FIELDS:
+        names, values, present = _dict_table([getattr(r, field) for r in records])
+        arrays[f"{field}_names"], arrays[field], arrays[f"{field}_present"] = names, values, present
+    events = [r.nonfinite for r in records]
+
+    def event_ints(attribute: str) -> np.ndarray:
+        values = [-1 if e is None or getattr(e, attribute) is None else getattr(e, attribute) for e in events]
+        return np.array(values, dtype=np.int64)
+
+    def event_texts(attribute: str) -> np.ndarray:
+        values = ["" if e is None or getattr(e, attribute) is None else getattr(e, attribute) for e in events]
+        return np.array(values, dtype=np.str_)
+
+    arrays["nonfinite_iteration"] = event_ints("iteration")
+    arrays["nonfinite_layer"] = event_ints("layer")
+    arrays["nonfinite_time_step"] = event_ints("time_step")
+    arrays["nonfinite_quantity"] = event_texts("quantity")
+    arrays["nonfinite_parameter"] = event_texts("parameter")
+    return arrays
+
+
+_REQUIRED_ARRAYS = (
+    "config",
+    "iteration",
+    "loss",
+    "global_norm_before",
+    "global_norm_after",
+    "clipped",
+    "grad_norms",
+    "mean_derivative",
+    "saturation",
+    "spectral_norms",
+    *(f"{field}{part}" for field in _DICT_FIELDS for part in ("_names", "", "_present")),
+    *(f"nonfinite_{name}" for name in _EVENT_FIELDS),
+)
+
+
+def arrays_to_records(arrays: dict[str, np.ndarray] | Any) -> RunData:
+    """Inverse of :func:`records_to_arrays` (also takes an open ``np.load`` result).
+
+    Raises
+    ------
+    KeyError, ValueError, ConfigError
+        An array is missing or inconsistent (wrapped into :class:`RunFileError` by the readers).
+    """
+    missing = [name for name in _REQUIRED_ARRAYS if name not in arrays]
+    if missing:
+        raise KeyError(missing[0])
+    config = SimConfig.from_dict(json.loads(str(arrays["config"][()])))
+    iterations = arrays["iteration"]
+    count = len(iterations)
+    losses = arrays["loss"]
+    before, after = arrays["global_norm_before"], arrays["global_norm_after"]
+    clipped = arrays["clipped"]
+    grad_norms, mean_derivative = arrays["grad_norms"], arrays["mean_derivative"]
+    saturation, spectral = arrays["saturation"], arrays["spectral_norms"]
+    samples = arrays["preactivation_samples"] if "preactivation_samples" in arrays else None
+    tables = {}
+    for field in _DICT_FIELDS:
+        tables[field] = (
+            [str(name) for name in arrays[f"{field}_names"]],
+            arrays[field],
+            arrays[f"{field}_present"],
+        )
+    event_arrays = {name: arrays[f"nonfinite_{name}"] for name in _EVENT_FIELDS}
+    for name, array in [("loss", losses), ("grad_norms", grad_norms), ("saturation", saturation)]:
+        if len(array) != count:
+            raise ValueError(f"{name} has {len(array)} entries but there are {count} iterations")
+
+    def as_dict(field: str, i: int) -> dict[str, float]:
+        names, values, present = tables[field]
+        return {name: float(values[i, k]) for k, name in enumerate(names) if present[i, k]}
+
+    records = []
+    for i in range(count):
+        event = None
+        quantity = str(event_arrays["quantity"][i])
+        if quantity:
+            layer, step = int(event_arrays["layer"][i]), int(event_arrays["time_step"][i])
+            parameter = str(event_arrays["parameter"][i])
+            event = NonFiniteEvent(
+                iteration=int(event_arrays["iteration"][i]),
+                quantity=quantity,
+                layer=None if layer < 0 else layer,
+                time_step=None if step < 0 else step,
+                parameter=parameter or None,
+            )
+        records.append(
+            StepRecord(
+                iteration=int(iterations[i]),
+                loss=float(losses[i]),
+                grad_norms=np.array(grad_norms[i], dtype=np.float64),
+                param_grad_norms=as_dict("param_grad_norms", i),
+                global_norm_before=float(before[i]),
+                global_norm_after=float(after[i]),
+                clipped=bool(clipped[i]),
+                update_ratios=as_dict("update_ratios", i),
+                saturation=np.array(saturation[i], dtype=np.float64),
+                mean_derivative=np.array(mean_derivative[i], dtype=np.float64),
+                preactivation_samples=(
+                    np.empty((config.num_layers, 0))
+                    if samples is None
+                    else np.array(samples[i], dtype=np.float64)
+                ),
+                spectral_norms=np.array(spectral[i], dtype=np.float64),
+                nonfinite=event,
+                extra=as_dict("extra", i),
+            )
+        )
+    return RunData(config, records)
+
+
+def write_npz(
+    path: str | os.PathLike[str],
+    records: Sequence[StepRecord],
+    config: SimConfig,
+    include_samples: bool = True,
+) -> None:
+    """Write the records as an NPZ archive of arrays (see :func:`records_to_arrays`), atomically.
+
+    Raises
+    ------
+    gradsim.io.atomic.WriteError
+        The file cannot be written; nothing is left behind.
+    """
+    arrays = records_to_arrays(records, config, include_samples)
+    with atomic_open(path, "wb") as handle:
+        np.savez(handle, **arrays)
+
+
+def read_npz(path: str | os.PathLike[str]) -> RunData:
+    """Read a run written by :func:`write_npz` (pickles stay disabled).
+
+    Raises
+    ------
+    RunFileError
+        Naming the file and what is wrong with it.
+    """
+    file = Path(os.fspath(path))
+    try:
+        with np.load(file, allow_pickle=False) as archive:
+            name = str(archive["format"][()]) if "format" in archive else None
+            version = int(archive["version"][()]) if "version" in archive else None
+            _check_format(file, name, version)
+            return arrays_to_records(archive)
+    except RunFileError:
+        raise
+    except OSError as error:
+        raise RunFileError(f"{file}: cannot be read ({error.strerror or error})") from error
+    except (KeyError, ValueError, TypeError, IndexError, zipfile.BadZipFile) as error:
+        raise RunFileError(f"{file}: not a gradsim run export ({_describe(error)})") from error
+
+
+def _describe(error: Exception) -> str:
+    if isinstance(error, KeyError):
+        return f"missing {error.args[0]!r}" if error.args else "missing data"
+    return str(error) or type(error).__name__
+
+
+def _check_format(file: Path, name: str | None, version: int | None) -> None:
+    if name != FORMAT:
+        raise RunFileError(f"{file}: not a gradsim run export (no format {FORMAT!r} marker)")
+    if version is None or version > VERSION:
+        raise RunFileError(
+            f"{file}: written by a newer gradsim (format version {version}; this one reads up to {VERSION})"
+        )
+
+
+# -- JSON ------------------------------------------------------------------------------------
+
+
+def _encode(value: Any) -> Any:
+    """Plain JSON data with non-finite floats replaced by "inf"/"-inf"/"nan"."""
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return value
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, list):
+        return [_encode(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _encode(item) for key, item in value.items()}
+    return value
+
+
+def _decode_float(value: Any) -> float:
+    if isinstance(value, str):
+        if value not in _NONFINITE_TEXT:
+            raise ValueError(f"expected a number or one of inf, -inf, nan (got {value!r})")
+        return _NONFINITE_TEXT[value]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"expected a number (got {value!r})")
+    return float(value)
+
+
+def _decode_array(value: Any, ndim: int) -> np.ndarray:
+    def decode(item: Any, depth: int) -> Any:
+        if depth == 0:
+            return _decode_float(item)
+        if not isinstance(item, list):
+            raise ValueError(f"expected a list (got {item!r})")
+        return [decode(element, depth - 1) for element in item]
+
+    array = np.array(decode(value, ndim), dtype=np.float64)
+    if array.ndim != ndim:
+        raise ValueError(f"expected a {ndim}-dimensional list of numbers")
+    return array
+
+
+def _record_to_json(record: StepRecord, include_samples: bool) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "iteration": record.iteration,
+        "loss": float(record.loss),
+        "grad_norms": record.grad_norms,
+        "param_grad_norms": {name: float(v) for name, v in record.param_grad_norms.items()},
+        "global_norm_before": float(record.global_norm_before),
+        "global_norm_after": float(record.global_norm_after),
+        "clipped": bool(record.clipped),
+        "update_ratios": {name: float(v) for name, v in record.update_ratios.items()},
+        "saturation": record.saturation,
+        "mean_derivative": record.mean_derivative,
+        "spectral_norms": record.spectral_norms,
+        "nonfinite": None,
+        "extra": {name: float(v) for name, v in record.extra.items()},
+    }
+    if record.nonfinite is not None:
+        event = record.nonfinite
+        data["nonfinite"] = {
+            "iteration": event.iteration,
+            "quantity": event.quantity,
+            "layer": event.layer,
+            "time_step": event.time_step,
+            "parameter": event.parameter,
+        }
+    if include_samples:
+        data["preactivation_samples"] = record.preactivation_samples
+    return _encode(data)
+
+
+def _record_from_json(data: dict[str, Any], num_layers: int) -> StepRecord:
+    def float_dict(name: str) -> dict[str, float]:
+        mapping = data[name]
+        if not isinstance(mapping, dict):
+            raise ValueError(f"{name} must be an object")
+        return {str(key): _decode_float(value) for key, value in mapping.items()}
+
+    event_data = data["nonfinite"]
+    event = None
+    if event_data is not None:
+        event = NonFiniteEvent(
+            iteration=int(event_data["iteration"]),
+            quantity=str(event_data["quantity"]),
+            layer=None if event_data.get("layer") is None else int(event_data["layer"]),
+            time_step=None if event_data.get("time_step") is None else int(event_data["time_step"]),
+            parameter=None if event_data.get("parameter") is None else str(event_data["parameter"]),
+        )
+    if "preactivation_samples" in data:
+        samples = _decode_array(data["preactivation_samples"], 2)
+    else:
+        samples = np.empty((num_layers, 0))
+    clipped = data["clipped"]
+    if not isinstance(clipped, bool):
+        raise ValueError(f"clipped must be true or false (got {clipped!r})")
+    return StepRecord(
+        iteration=int(data["iteration"]),
+        loss=_decode_float(data["loss"]),
+        grad_norms=_decode_array(data["grad_norms"], 2),
+        param_grad_norms=float_dict("param_grad_norms"),
+        global_norm_before=_decode_float(data["global_norm_before"]),
+        global_norm_after=_decode_float(data["global_norm_after"]),
+        clipped=clipped,
+        update_ratios=float_dict("update_ratios"),
+        saturation=_decode_array(data["saturation"], 1),
+        mean_derivative=_decode_array(data["mean_derivative"], 2),
+        preactivation_samples=samples,
+        spectral_norms=_decode_array(data["spectral_norms"], 1),
+        nonfinite=event,
+        extra=float_dict("extra"),
+    )
+
+
+def _pretty(value: Any, indent: int = 0) -> str:
+    """JSON with objects and nested lists spread over lines, and lists of numbers on one line."""
+    pad, inner = "  " * indent, "  " * (indent + 1)
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        items = [f"{inner}{json.dumps(key)}: {_pretty(item, indent + 1)}" for key, item in value.items()]
+        return "{\n" + ",\n".join(items) + "\n" + pad + "}"
+    if isinstance(value, list) and any(isinstance(item, (list, dict)) for item in value):
+        items = [f"{inner}{_pretty(item, indent + 1)}" for item in value]
+        return "[\n" + ",\n".join(items) + "\n" + pad + "]"
+    return json.dumps(value, allow_nan=False)
+
+
+def _json_chunks(records: Sequence[StepRecord], config: SimConfig, include_samples: bool) -> Iterable[str]:
+    header = {
+        "format": FORMAT,
+        "version": VERSION,
+        "non_finite": NONFINITE_NOTE,
+        "config": config_values(config),
+    }
+    text = _pretty(header)
+    yield text[: -len("\n}")] + ',\n  "records": ['
+    for i, record in enumerate(records):
+        yield ("," if i else "") + "\n    " + _pretty(_record_to_json(record, include_samples), 2)
+    yield ("\n  ]" if records else "]") + "\n}\n"
+
+
+def run_to_json(records: Sequence[StepRecord], config: SimConfig, include_samples: bool = False) -> str:
+    """The run as JSON text (the content :func:`write_json` writes)."""
+    records = list(records)
+    _check_records(records, config)
+    return "".join(_json_chunks(records, config, include_samples))
+
+
+def write_json(
+    path: str | os.PathLike[str],
+    records: Sequence[StepRecord],
+    config: SimConfig,
+    include_samples: bool = False,
+) -> None:
+    """Write the run as JSON (format in the module docstring), atomically.
+
+    Raises
+    ------
+    gradsim.io.atomic.WriteError
+        The file cannot be written; nothing is left behind.
+    """
+    records = list(records)
+    _check_records(records, config)
+    with atomic_open(path, "w", newline="\n") as handle:
+        for chunk in _json_chunks(records, config, include_samples):
+            handle.write(chunk)
+
+
+def read_json(path: str | os.PathLike[str]) -> RunData:
+    """Read a run written by :func:`write_json`.
+
+    Raises
+    ------
+    RunFileError
+        Naming the file and what is wrong with it.
+    """
+    file = Path(os.fspath(path))
+    try:
+        data = json.loads(file.read_bytes().decode("utf-8"))
+    except OSError as error:
+        raise RunFileError(f"{file}: cannot be read ({error.strerror or error})") from error
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise RunFileError(f"{file}: not valid JSON ({error})") from error
+    if not isinstance(data, dict):
+        raise RunFileError(f"{file}: not a gradsim run export (expected a JSON object)")
+    version = data.get("version")
+    _check_format(file, data.get("format"), version if isinstance(version, int) else None)
+    try:
+        config = SimConfig.from_dict(data["config"])
+        records = data["records"]
+        if not isinstance(records, list):
+            raise ValueError("records must be a list")
+        return RunData(config, [_record_from_json(item, config.num_layers) for item in records])
+    except ConfigError as error:
+        raise RunFileError(f"{file}: invalid config ({error})") from error
+    except (KeyError, ValueError, TypeError, AttributeError) as error:
+        raise RunFileError(f"{file}: not a gradsim run export ({_describe(error)})") from error
+
+
+# -- CSV -------------------------------------------------------------------------------------
+
+
+def _csv_number(value: float) -> str:
+    # repr reads back bit-identical with float(); it spells the non-finite values inf/-inf/nan.
+    return repr(float(value))
+
+
+def write_csv(path: str | os.PathLike[str], records: Sequence[StepRecord]) -> None:
+    """Write one row per iteration, layer and time step (columns in :data:`CSV_COLUMNS`), atomically.
+
+    ``layer`` and ``time_step`` count from 1; ``loss`` repeats the iteration's loss on each of its
+    rows so every row stands alone (for spreadsheet filters and pivot tables).
+
+    Raises
+    ------
+    gradsim.io.atomic.WriteError
+        The file cannot be written; nothing is left behind.
+    """
+    records = list(records)
+    with atomic_open(path, "w", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(CSV_COLUMNS)
+        for record in records:
+            iteration, loss = str(record.iteration), _csv_number(record.loss)
+            for layer, row in enumerate(record.grad_norms, start=1):
+                writer.writerows(
+                    (iteration, layer, step, _csv_number(norm), loss)
+                    for step, norm in enumerate(row.tolist(), 1)
+                )
+
+
+# -- by extension ----------------------------------------------------------------------------
+
+
+def write_run(path: str | os.PathLike[str], records: Sequence[StepRecord], config: SimConfig) -> None:
+    """Write the run in the format the extension of ``path`` names (``.json``, ``.npz``, ``.csv``).
+
+    Raises
+    ------
+    ValueError
+        The extension is none of those (nothing is written).
+    gradsim.io.atomic.WriteError
+        The file cannot be written; nothing is left behind.
+    """
+    suffix = Path(os.fspath(path)).suffix.lower()
+    writers: dict[str, Callable[[], None]] = {
+        ".json": lambda: write_json(path, records, config),
+        ".npz": lambda: write_npz(path, records, config),
+        ".csv": lambda: write_csv(path, records),
+    }
+    if suffix not in writers:
+        raise ValueError(f"cannot export run data as {Path(path).name}: use .json, .npz or .csv")
+    writers[suffix]()
+
+
+def read_run(path: str | os.PathLike[str]) -> RunData:
+    """Read a ``.json`` or ``.npz`` run export (CSV holds too little to rebuild records)."""
+    suffix = Path(os.fspath(path)).suffix.lower()
+    if suffix == ".json":
+        return read_json(path)
+    if suffix == ".npz":
+        return read_npz(path)
+    raise RunFileError(f"{path}: cannot read run data from a {suffix or 'nameless'} file; use .json or .npz")
