@@ -1,0 +1,940 @@
+"""Phase-diagram sweeps: the gradient's end-to-end change over a grid of two settings.
+
+Each grid point is a config (the base config with two fields changed). Its value is the log10
+ratio of the gradient where backpropagation ends to where it starts,
+
+    value = log10 ||dL/dh|| at (first layer, first time step)
+          - log10 ||dL/dh|| at (top layer, last time step),
+
+which is :func:`gradsim.engine.regime.end_to_end_decades`: the quantity the regime verdict uses
+(beyond +-3 decades a run is called vanishing or exploding), so a cell's colour and the verdict
+of the config it loads agree. Negative: the gradient shrank on its way back (vanishing);
+positive: it grew (exploding); 0: no change. With one layer it is exactly the first-to-last time
+step ratio whose per-step rate the mean-field theory predicts, so the theory's critical line
+(per-step factor exactly 1) is where the value crosses 0. With several layers the gradient that
+reaches the first layer also crosses the layers and sums over many paths, so the measured edge
+moves away from the one-layer line; the sweep shows that as it is.
+
+``iterations`` says when the gradient is taken: 0 means at initialisation (one forward and
+backward pass on the run's first batch), N means after N training steps (N updates), on the next
+batch, i.e. the gradient the (N+1)-th :meth:`Simulation.train_step` computes. Several seeds
+are averaged in log10 (a geometric mean of the ratios).
+
+A point whose run produced inf/NaN (in the gradient, the loss or, while training, anywhere) is
+"overflow": NaN value plus a flag. A gradient that reached exactly zero at the first step has
+vanished completely ("vanished": NaN plus its flag); a zero gradient where it enters gives no
+ratio at all ("no gradient").
+
+:func:`run_sweep` computes a grid in worker processes (spawned, never forked: forking a process
+that runs Qt threads can deadlock the child), chunk by chunk, with progress, prompt
+cancellation and a cache per point. The module is numpy only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from .config import INT_RANGES, ConfigError, SimConfig
+from .regime import end_to_end_decades
+from .simulation import Simulation
+
+# Fields a sweep axis may vary.
+SWEEP_FIELDS = ("weight_scale", "seq_len", "num_layers", "learning_rate", "hidden_size")
+INTEGER_FIELDS = frozenset({"seq_len", "num_layers", "hidden_size"})
+SPACINGS = ("linear", "log")
+MAX_AXIS_POINTS = 200
+MAX_ITERATIONS = 100_000
+MAX_SEEDS = 64
+
+# Status of a grid point.
+STATUS_OK = 0
+STATUS_OVERFLOW = 1  # inf/NaN somewhere in the run
+STATUS_VANISHED = 2  # the gradient at the first step is exactly zero
+STATUS_NO_GRADIENT = 3  # the gradient where it enters is zero: no ratio
+STATUS_NAMES = {
+    STATUS_OK: "ok",
+    STATUS_OVERFLOW: "overflow",
+    STATUS_VANISHED: "vanished",
+    STATUS_NO_GRADIENT: "no gradient",
+}
+
+# Bump when the meaning or the numerics of a point change, so old on-disk caches are ignored.
+CACHE_FORMAT = 1
+
+# Variables that make BLAS/OpenMP use one thread. A sweep runs one process per core, and
+# small matrix products run slower, not faster, with several threads each.
+THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
+_POLL_SECONDS = 0.05
+
+
+class SweepError(ValueError):
+    """A sweep cannot be set up or run; the message says why."""
+
+
+# -- axes and spec ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SweepAxis:
+    """One axis of the grid: a config field and its values, strictly increasing.
+
+    Attributes
+    ----------
+    field : one of :data:`SWEEP_FIELDS`
+    values : the field's values (ints for integer fields)
+    spacing : ``"linear"`` or ``"log"``: how the values were laid out, for plotting
+    """
+
+    field: str
+    values: tuple[float, ...]
+    spacing: str = "linear"
+
+    def __post_init__(self) -> None:
+        if self.field not in SWEEP_FIELDS:
+            raise SweepError(f"a sweep axis must be one of {', '.join(SWEEP_FIELDS)} (got {self.field!r})")
+        if self.spacing not in SPACINGS:
+            raise SweepError(f"axis spacing must be linear or log (got {self.spacing!r})")
+        values = tuple(_coerce_axis_value(self.field, v) for v in self.values)
+        if not values:
+            raise SweepError(f"the {self.field} axis has no values")
+        if len(values) > MAX_AXIS_POINTS:
+            raise SweepError(f"the {self.field} axis has {len(values)} values; at most {MAX_AXIS_POINTS}")
+        if any(b <= a for a, b in zip(values, values[1:], strict=False)):
+            raise SweepError(f"the {self.field} axis values must be strictly increasing")
+        object.__setattr__(self, "values", values)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"field": self.field, "values": list(self.values), "spacing": self.spacing}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SweepAxis:
+        try:
+            return cls(str(data["field"]), tuple(data["values"]), str(data.get("spacing", "linear")))
+        except (KeyError, TypeError) as error:
+            raise SweepError(f"a sweep axis needs a field and a list of values ({error})") from None
+
+
+def _coerce_axis_value(name: str, value: Any) -> float | int:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise SweepError(f"{name} axis values must be numbers (got {value!r})")
+    number = float(value)
+    if not math.isfinite(number):
+        raise SweepError(f"{name} axis values must be finite (got {value!r})")
+    if name in INTEGER_FIELDS:
+        if not number.is_integer():
+            raise SweepError(f"{name} axis values must be whole numbers (got {value!r})")
+        return int(number)
+    return number
+
+
+def make_axis(name: str, low: float, high: float, count: int, spacing: str = "linear") -> SweepAxis:
+    """An axis of ``count`` values from ``low`` to ``high`` (both included).
+
+    ``spacing="log"`` spaces them evenly in log10 (needs ``low > 0``). Integer fields are
+    rounded to whole numbers and repeated values dropped, so such an axis may have fewer than
+    ``count`` values (e.g. 1..4 layers in 10 steps gives 4).
+    """
+    if name not in SWEEP_FIELDS:
+        raise SweepError(f"a sweep axis must be one of {', '.join(SWEEP_FIELDS)} (got {name!r})")
+    if (
+        isinstance(count, bool)
+        or not isinstance(count, (int, np.integer))
+        or not 1 <= count <= MAX_AXIS_POINTS
+    ):
+        raise SweepError(
+            f"the number of {name} values must be between 1 and {MAX_AXIS_POINTS} (got {count!r})"
+        )
+    if not (math.isfinite(low) and math.isfinite(high)) or high < low:
+        raise SweepError(f"the {name} range must be low <= high (got {low:g} to {high:g})")
+    if count == 1 and low != high:
+        raise SweepError(f"one {name} value needs low == high (got {low:g} to {high:g})")
+    if spacing == "log":
+        if low <= 0:
+            raise SweepError(f"a log-spaced {name} axis needs a positive low end (got {low:g})")
+        raw = np.geomspace(low, high, count) if count > 1 else np.array([low])
+    elif spacing == "linear":
+        raw = np.linspace(low, high, count)
+    else:
+        raise SweepError(f"axis spacing must be linear or log (got {spacing!r})")
+    if name in INTEGER_FIELDS:
+        values: list[float] = []
+        for v in np.rint(raw).astype(np.int64).tolist():
+            if not values or v != values[-1]:
+                values.append(int(v))
+    else:
+        values = [float(v) for v in raw]
+        values[0], values[-1] = float(low), float(high)  # exact ends despite rounding
+    return SweepAxis(name, tuple(values), spacing)
+
+
+def resolve_seeds(base_seed: int, seeds: int | Sequence[int]) -> tuple[int, ...]:
+    """The seeds a point averages over.
+
+    An int ``n`` means ``n`` consecutive seeds from ``base_seed``; a sequence is used as given.
+    """
+    low, high = INT_RANGES["seed"]
+    if isinstance(seeds, bool):
+        raise SweepError(f"seeds must be a count or a list of seeds (got {seeds!r})")
+    if isinstance(seeds, (int, np.integer)):
+        if not 1 <= seeds <= MAX_SEEDS:
+            raise SweepError(f"the number of seeds must be between 1 and {MAX_SEEDS} (got {seeds})")
+        chosen = tuple(int(base_seed) + k for k in range(int(seeds)))
+    else:
+        chosen = tuple(seeds)
+        if not 1 <= len(chosen) <= MAX_SEEDS:
+            raise SweepError(f"give between 1 and {MAX_SEEDS} seeds (got {len(chosen)})")
+        for seed in chosen:
+            if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+                raise SweepError(f"seeds must be whole numbers (got {seed!r})")
+        chosen = tuple(int(s) for s in chosen)
+        if len(set(chosen)) != len(chosen):
+            raise SweepError("seeds must be different from each other")
+    for seed in chosen:
+        if not low <= seed <= high:
+            raise SweepError(f"seeds must be between {low} and {high} (got {seed})")
+    return chosen
+
+
+def _check_iterations(iterations: Any) -> int:
+    if isinstance(iterations, bool) or not isinstance(iterations, (int, np.integer)):
+        raise SweepError(f"iterations must be a whole number (got {iterations!r})")
+    if not 0 <= iterations <= MAX_ITERATIONS:
+        raise SweepError(f"iterations must be between 0 and {MAX_ITERATIONS} (got {iterations})")
+    return int(iterations)
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """What to sweep: a base config, two axes, when to measure and over which seeds.
+
+    Attributes
+    ----------
+    base : the config every grid point starts from
+    x, y : the two axes (different fields); the grid is ``(len(y), len(x))``, row ``i`` at
+        ``y.values[i]``, column ``j`` at ``x.values[j]``
+    iterations : 0 = at initialisation; N = after N training steps (see the module docstring)
+    seeds : a count (consecutive seeds from ``base.seed``) or explicit seeds; stored as the
+        tuple of seeds
+
+    Every grid config is validated on construction, so a range that leaves the allowed values
+    or the memory limit is refused here with the config's own message.
+    """
+
+    base: SimConfig
+    x: SweepAxis
+    y: SweepAxis
+    iterations: int = 0
+    seeds: tuple[int, ...] | int = 1
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.base, SimConfig):
+            raise SweepError("the sweep's base must be a SimConfig")
+        if self.x.field == self.y.field:
+            raise SweepError(f"the two sweep axes must be different settings (both are {self.x.field})")
+        object.__setattr__(self, "iterations", _check_iterations(self.iterations))
+        object.__setattr__(self, "seeds", resolve_seeds(self.base.seed, self.seeds))
+        for i, j in self.indices():
+            self.config_at(i, j)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(ny, nx)``."""
+        return (len(self.y), len(self.x))
+
+    @property
+    def size(self) -> int:
+        return len(self.y) * len(self.x)
+
+    def indices(self) -> Iterator[tuple[int, int]]:
+        """``(row, column)`` of every grid point, row by row."""
+        for i in range(len(self.y)):
+            for j in range(len(self.x)):
+                yield i, j
+
+    def config_at(self, row: int, column: int) -> SimConfig:
+        """The config of grid point ``(row, column)`` (``y.values[row]``, ``x.values[column]``)."""
+        changes = {self.x.field: self.x.values[column], self.y.field: self.y.values[row]}
+        try:
+            return self.base.replace(**changes)
+        except ConfigError as error:
+            where = f"{self.x.field}={self.x.values[column]:g}, {self.y.field}={self.y.values[row]:g}"
+            raise SweepError(f"the grid point {where} is not a valid config: {error}") from None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (JSON-ready)."""
+        return {
+            "base": self.base.to_dict(),
+            "x": self.x.to_dict(),
+            "y": self.y.to_dict(),
+            "iterations": self.iterations,
+            "seeds": list(self.seeds),  # type: ignore[arg-type]
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SweepSpec:
+        """Inverse of :meth:`to_dict`; bad data raises :class:`SweepError` or ``ConfigError``."""
+        try:
+            base = SimConfig.from_dict(data["base"])
+            return cls(
+                base,
+                SweepAxis.from_dict(data["x"]),
+                SweepAxis.from_dict(data["y"]),
+                data.get("iterations", 0),
+                tuple(data.get("seeds", (base.seed,))),
+            )
+        except KeyError as error:
+            raise SweepError(f"a sweep description needs {error.args[0]!r}") from None
+
+
+# -- one point --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PointResult:
+    """The measured value of one grid point.
+
+    Attributes
+    ----------
+    value : mean over seeds of the log10 end-to-end gradient ratio; NaN unless status is ok
+    status : STATUS_OK, STATUS_OVERFLOW, STATUS_VANISHED or STATUS_NO_GRADIENT (the worst over
+        the seeds, in that order of precedence: overflow, vanished, no gradient)
+    seed_values : each seed's log10 ratio (NaN where that seed gave none)
+    """
+
+    value: float
+    status: int
+    seed_values: tuple[float, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "value": _json_float(self.value),
+            "status": self.status,
+            "seed_values": [_json_float(v) for v in self.seed_values],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PointResult:
+        return cls(
+            _from_json_float(data["value"]),
+            int(data["status"]),
+            tuple(_from_json_float(v) for v in data["seed_values"]),
+        )
+
+
+def _json_float(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
+
+
+def _from_json_float(value: float | None) -> float:
+    return float("nan") if value is None else float(value)
+
+
+def gradient_decades(grad_norms: np.ndarray, loss: float) -> tuple[float, int]:
+    """The point value of one run's gradient and its status.
+
+    Parameters
+    ----------
+    grad_norms : (L, T) float64, ``||dL/dh||`` per layer and time step
+    loss : the batch loss (a non-finite loss means the run overflowed)
+
+    Returns
+    -------
+    (log10 ratio, status): :func:`end_to_end_decades` and STATUS_OK, or NaN and the reason.
+    """
+    if not math.isfinite(loss) or not np.all(np.isfinite(grad_norms)):
+        return float("nan"), STATUS_OVERFLOW
+    if grad_norms[-1, -1] == 0:
+        return float("nan"), STATUS_NO_GRADIENT
+    if grad_norms[0, 0] == 0:
+        return float("nan"), STATUS_VANISHED
+    return end_to_end_decades(grad_norms), STATUS_OK
+
+
+def measure_run(config: SimConfig, iterations: int) -> tuple[float, int]:
+    """One run's log10 end-to-end ratio and status, exactly as the Simulation gives it.
+
+    ``iterations`` training steps (the run's own batches, clipping and optimiser), then one
+    forward and backward pass on the next batch of the run's data stream.
+    """
+    simulation = Simulation(config)
+    for _ in range(iterations):
+        simulation.train_step()
+        if simulation.halted:
+            return float("nan"), STATUS_OVERFLOW
+    x, y = simulation.sample_batch()
+    result = simulation.forward_backward(x, y)
+    return gradient_decades(result.grad_norms, result.loss)
+
+
+def evaluate_point(config: SimConfig, iterations: int, seeds: int | Sequence[int] = 1) -> PointResult:
+    """Measure one grid point: :func:`measure_run` for each seed, averaged in log10.
+
+    ``seeds`` as in :func:`resolve_seeds` (a count counts from ``config.seed``); each seed
+    replaces ``config.seed``.
+    """
+    iterations = _check_iterations(iterations)
+    chosen = resolve_seeds(config.seed, seeds)
+    values, statuses = [], []
+    for seed in chosen:
+        value, status = measure_run(config.replace(seed=seed), iterations)
+        values.append(value)
+        statuses.append(status)
+    for status in (STATUS_OVERFLOW, STATUS_VANISHED, STATUS_NO_GRADIENT):
+        if status in statuses:
+            return PointResult(float("nan"), status, tuple(values))
+    return PointResult(float(np.mean(values)), STATUS_OK, tuple(values))
+
+
+def compute_point(config: SimConfig, iterations: int = 0, seeds: int | Sequence[int] = 1) -> float:
+    """The value a sweep shows for ``config``: mean log10 end-to-end ratio, NaN if none.
+
+    Equal, bit for bit, to what :func:`run_sweep` stores for the same config, iterations and
+    seeds, with or without worker processes.
+    """
+    return evaluate_point(config, iterations, seeds).value
+
+
+# -- cache ------------------------------------------------------------------------------------
+def point_key(config: SimConfig, iterations: int, seeds: Sequence[int]) -> str:
+    """Cache key of a point: the config (its seed replaced by the seed list), when, format.
+
+    Two points with equal keys give identical results.
+    """
+    settings = config.to_dict()
+    settings.pop("seed")
+    return json.dumps(
+        {"format": CACHE_FORMAT, "config": settings, "iterations": int(iterations), "seeds": list(seeds)},
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+
+
+class PointCache(Protocol):
+    """Where :func:`run_sweep` looks up and stores point results."""
+
+    def get(self, key: str) -> PointResult | None: ...
+
+    def put_many(self, items: Sequence[tuple[str, PointResult]]) -> None: ...
+
+    def flush(self) -> None:
+        """Persist what was put (called once at the end of each sweep)."""
+
+
+class MemoryCache:
+    """A bounded in-memory point cache (least recently used entries leave first). Thread-safe."""
+
+    def __init__(self, max_entries: int = 200_000) -> None:
+        self.max_entries = max_entries
+        self._entries: OrderedDict[str, PointResult] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: str) -> PointResult | None:
+        with self._lock:
+            result = self._entries.get(key)
+            if result is not None:
+                self._entries.move_to_end(key)
+            return result
+
+    def put_many(self, items: Sequence[tuple[str, PointResult]]) -> None:
+        with self._lock:
+            for key, result in items:
+                self._entries[key] = result
+                self._entries.move_to_end(key)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+
+    def flush(self) -> None:
+        """Nothing to persist: the entries live in memory only."""
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+# The cache run_sweep uses unless told otherwise: a repeated sweep in the same session is instant.
+SHARED_CACHE = MemoryCache()
+
+
+# -- result -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SweepProgress:
+    """Progress of a running sweep, as given to the ``progress`` callback.
+
+    Attributes
+    ----------
+    done, total : grid points finished (computed or from the cache) and in the grid
+    cached : of ``done``, how many came from the cache
+    elapsed_seconds : since the sweep started
+    remaining_seconds : estimated time left; None until the first computed chunk is back
+    points : ``(row, column, PointResult)`` finished since the previous report, so a view can
+        fill the heatmap as it goes
+    """
+
+    done: int
+    total: int
+    cached: int
+    elapsed_seconds: float
+    remaining_seconds: float | None
+    points: tuple[tuple[int, int, PointResult], ...] = ()
+
+    @property
+    def fraction(self) -> float:
+        return self.done / self.total if self.total else 1.0
+
+
+@dataclass
+class SweepResult:
+    """A computed (or partly computed, if cancelled) grid.
+
+    Attributes
+    ----------
+    spec : what was swept
+    values : (ny, nx) float64, mean log10 end-to-end gradient ratio; NaN where status is not
+        ok or the point was not computed
+    status : (ny, nx) int8, STATUS_* per point (STATUS_OK where not computed; see ``computed``)
+    seed_values : (ny, nx, S) float64, each seed's value
+    computed : (ny, nx) bool, False for points skipped because the sweep was cancelled
+    cancelled : the sweep stopped before the end
+    elapsed_seconds : wall time of the sweep
+    computed_points, cached_points : points run in this sweep and points taken from the cache
+    workers : worker processes used (0: computed in the calling process)
+    cache_error : why the cache could not keep this sweep's points (None if it could)
+    """
+
+    spec: SweepSpec
+    values: np.ndarray
+    status: np.ndarray
+    seed_values: np.ndarray
+    computed: np.ndarray
+    cancelled: bool = False
+    elapsed_seconds: float = 0.0
+    computed_points: int = 0
+    cached_points: int = 0
+    workers: int = 0
+    cache_error: str | None = None
+
+    @property
+    def x_values(self) -> np.ndarray:
+        """(nx,) values of the x axis."""
+        return np.asarray(self.spec.x.values, dtype=np.float64)
+
+    @property
+    def y_values(self) -> np.ndarray:
+        """(ny,) values of the y axis."""
+        return np.asarray(self.spec.y.values, dtype=np.float64)
+
+    @property
+    def overflow(self) -> np.ndarray:
+        """(ny, nx) bool, True where a run produced inf/NaN."""
+        return self.computed & (self.status == STATUS_OVERFLOW)
+
+    @property
+    def vanished(self) -> np.ndarray:
+        """(ny, nx) bool, True where the gradient reached exactly zero at the first step."""
+        return self.computed & (self.status == STATUS_VANISHED)
+
+    def config_at(self, row: int, column: int) -> SimConfig:
+        """The config of a cell (for loading it into the main view)."""
+        return self.spec.config_at(row, column)
+
+    def metadata(self) -> dict[str, Any]:
+        """Plain data describing the sweep and its run (JSON-ready)."""
+        return {
+            "spec": self.spec.to_dict(),
+            "quantity": "log10 end-to-end gradient ratio (first layer, first step / top layer, last step)",
+            "cancelled": self.cancelled,
+            "elapsed_seconds": self.elapsed_seconds,
+            "computed_points": self.computed_points,
+            "cached_points": self.cached_points,
+            "workers": self.workers,
+            "status_names": {str(k): v for k, v in STATUS_NAMES.items()},
+        }
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Named arrays for export (no objects: loadable with ``allow_pickle=False``)."""
+        return {
+            "x": self.x_values,
+            "y": self.y_values,
+            "log10_ratio": self.values.copy(),
+            "overflow": self.overflow,
+            "status": self.status.copy(),
+            "seed_values": self.seed_values.copy(),
+            "computed": self.computed.copy(),
+            "seeds": np.asarray(self.spec.seeds, dtype=np.int64),
+        }
+
+    @classmethod
+    def from_arrays(cls, metadata: dict[str, Any], arrays: dict[str, np.ndarray]) -> SweepResult:
+        """Rebuild a result from :meth:`metadata` and :meth:`arrays` (e.g. read from a file)."""
+        spec = SweepSpec.from_dict(metadata["spec"])
+        values = np.asarray(arrays["log10_ratio"], dtype=np.float64)
+        if values.shape != spec.shape:
+            raise SweepError(f"the grid is {values.shape}, its description says {spec.shape}")
+        return cls(
+            spec,
+            values,
+            np.asarray(arrays["status"], dtype=np.int8),
+            np.asarray(arrays["seed_values"], dtype=np.float64),
+            np.asarray(arrays["computed"], dtype=bool),
+            bool(metadata.get("cancelled", False)),
+            float(metadata.get("elapsed_seconds", 0.0)),
+            int(metadata.get("computed_points", 0)),
+            int(metadata.get("cached_points", 0)),
+            int(metadata.get("workers", 0)),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Metadata plus the grids as nested lists (NaN as None): JSON-ready."""
+        data = self.metadata()
+        data["x"] = self.x_values.tolist()
+        data["y"] = self.y_values.tolist()
+        data["log10_ratio"] = [[_json_float(v) for v in row] for row in self.values.tolist()]
+        data["status"] = self.status.tolist()
+        data["computed"] = self.computed.tolist()
+        return data
+
+
+# -- runner -----------------------------------------------------------------------------------
+ProgressCallback = Callable[[SweepProgress], None]
+CancelSignal = threading.Event | Callable[[], bool]
+
+
+def _is_cancelled(cancel: CancelSignal | None) -> bool:
+    if cancel is None:
+        return False
+    if isinstance(cancel, threading.Event):
+        return cancel.is_set()
+    return bool(cancel())
+
+
+def default_workers() -> int:
+    """Worker processes used when none are given: one per available core."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+Task = tuple[int, SimConfig]
+
+
+def _evaluate_chunk(
+    tasks: list[Task], iterations: int, seeds: tuple[int, ...]
+) -> list[tuple[int, PointResult]]:
+    """Worker entry: evaluate each ``(flat index, config)``."""
+    return [(index, evaluate_point(config, iterations, seeds)) for index, config in tasks]
+
+
+def _worker_setup() -> None:
+    # Ctrl-C in a terminal reaches the whole process group; the parent handles it and stops
+    # the workers, so they should not each print a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for name in THREAD_VARIABLES:
+        os.environ[name] = "1"
+
+
+_environment_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _single_threaded_children() -> Iterator[None]:
+    """Let processes started inside the block see one-thread BLAS settings.
+
+    They must be in the environment when a worker starts, before it imports numpy; the
+    parent's own BLAS was configured when it imported numpy and is not affected.
+    """
+    with _environment_lock:
+        saved = {name: os.environ.get(name) for name in THREAD_VARIABLES}
+        for name in THREAD_VARIABLES:
+            os.environ[name] = "1"
+        try:
+            yield
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+
+def point_cost(config: SimConfig, iterations: int, seeds: int) -> float:
+    """Relative cost of evaluating a point: multiply-adds of its forward/backward passes."""
+    hidden = config.hidden_size
+    per_pass = config.num_layers * config.seq_len * config.batch_size * hidden * (2 * hidden + 8)
+    return float(per_pass * (iterations + 1) * seeds)
+
+
+def _chunk(tasks: list[Task], workers: int, iterations: int, seeds: int) -> list[list[Task]]:
+    """Split ``tasks`` (in grid order) into chunks of about equal cost.
+
+    About 24 chunks per worker balance the load (points along a seq_len or hidden_size axis
+    differ in cost a lot) and keep progress fine-grained; a chunk holds at most 16 points so
+    cheap grids do not pay one round trip per point.
+    """
+    costs = [point_cost(config, iterations, seeds) for _, config in tasks]
+    budget = sum(costs) / (max(workers, 1) * 24)
+    chunks: list[list[Task]] = []
+    current: list[Task] = []
+    spent = 0.0
+    for task, cost in zip(tasks, costs, strict=True):
+        current.append(task)
+        spent += cost
+        if spent >= budget or len(current) >= 16:
+            chunks.append(current)
+            current, spent = [], 0.0
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+class _Collector:
+    """Fills the result arrays and reports progress."""
+
+    def __init__(
+        self, spec: SweepSpec, progress: ProgressCallback | None, cache: PointCache | None, started: float
+    ) -> None:
+        ny, nx = spec.shape
+        self.spec = spec
+        self.values = np.full((ny, nx), np.nan)
+        self.status = np.zeros((ny, nx), dtype=np.int8)
+        self.seed_values = np.full((ny, nx, len(spec.seeds)), np.nan)  # type: ignore[arg-type]
+        self.computed = np.zeros((ny, nx), dtype=bool)
+        self.progress = progress
+        self.cache = cache
+        self.started = started
+        self.done = 0
+        self.cached = 0
+        self.fresh = 0
+        self.to_compute = 0
+        self.compute_started = started
+
+    def store(self, index: int, result: PointResult) -> tuple[int, int, PointResult]:
+        row, column = divmod(index, self.spec.shape[1])
+        self.values[row, column] = result.value
+        self.status[row, column] = result.status
+        self.seed_values[row, column] = result.seed_values
+        self.computed[row, column] = True
+        self.done += 1
+        return row, column, result
+
+    def report(self, points: list[tuple[int, int, PointResult]]) -> None:
+        if self.progress is None:
+            return
+        now = time.perf_counter()
+        remaining: float | None = None
+        if self.fresh > 0:
+            rate = (now - self.compute_started) / self.fresh
+            remaining = rate * (self.to_compute - self.fresh)
+        elif self.to_compute == 0:
+            remaining = 0.0
+        self.progress(
+            SweepProgress(
+                self.done, self.spec.size, self.cached, now - self.started, remaining, tuple(points)
+            )
+        )
+
+
+def run_sweep(
+    spec: SweepSpec,
+    workers: int | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: CancelSignal | None = None,
+    cache: PointCache | None = SHARED_CACHE,
+) -> SweepResult:
+    """Compute every grid point of ``spec``.
+
+    Parameters
+    ----------
+    spec : the sweep
+    workers : worker processes; None = one per core; 0 = compute in the calling process
+        (no processes, for tests and debugging; slower if the caller's BLAS uses threads)
+    progress : called in the calling thread after each finished chunk (and once at the
+        start with the cached points) with a :class:`SweepProgress`
+    cancel : a ``threading.Event`` or a callable returning True to stop. Checked every
+        50 ms; on cancel the workers are terminated (none is left behind) and the partial
+        result is returned with ``cancelled=True``
+    cache : looked up before computing and filled with every computed point; None = no cache.
+        The default is a shared in-memory cache, so a repeated sweep is instant
+
+    Returns
+    -------
+    SweepResult
+
+    Raises
+    ------
+    SweepError
+        If a worker process died (for example killed for lack of memory).
+    """
+    started = time.perf_counter()
+    if workers is None:
+        workers = default_workers()
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+        raise SweepError(f"workers must be 0 or more (got {workers!r})")
+    seeds: tuple[int, ...] = spec.seeds  # type: ignore[assignment]
+    collector = _Collector(spec, progress, cache, started)
+    keys: dict[int, str] = {}
+    tasks: list[Task] = []
+    hits: list[tuple[int, int, PointResult]] = []
+    for row, column in spec.indices():
+        index = row * spec.shape[1] + column
+        config = spec.config_at(row, column)
+        key = point_key(config, spec.iterations, seeds)
+        found = cache.get(key) if cache is not None else None
+        if found is not None and len(found.seed_values) == len(seeds):
+            hits.append(collector.store(index, found))
+        else:
+            keys[index] = key
+            tasks.append((index, config))
+    collector.cached = len(hits)
+    collector.to_compute = len(tasks)
+    collector.compute_started = time.perf_counter()
+    collector.report(hits)
+
+    used_workers = min(workers, len(tasks))
+    cancelled = False
+    try:
+        if tasks:
+            chunks = _chunk(tasks, max(used_workers, 1), spec.iterations, len(seeds))
+            if used_workers == 0:
+                cancelled = _run_here(chunks, spec, seeds, collector, keys, cancel)
+            else:
+                cancelled = _run_in_processes(chunks, used_workers, spec, seeds, collector, keys, cancel)
+    finally:
+        # Keep what was computed, also when cancelled or failed. A cache that cannot be
+        # written costs the next sweep time, not this sweep its result.
+        cache_error = None
+        if cache is not None and collector.fresh:
+            try:
+                cache.flush()
+            except OSError as error:
+                cache_error = str(error)
+    return SweepResult(
+        spec,
+        collector.values,
+        collector.status,
+        collector.seed_values,
+        collector.computed,
+        cancelled=cancelled,
+        elapsed_seconds=time.perf_counter() - started,
+        computed_points=collector.fresh,
+        cached_points=collector.cached,
+        workers=used_workers,
+        cache_error=cache_error,
+    )
+
+
+def _finish_chunk(
+    collector: _Collector, keys: dict[int, str], results: list[tuple[int, PointResult]]
+) -> None:
+    collector.fresh += len(results)
+    points = [collector.store(index, result) for index, result in results]
+    if collector.cache is not None:
+        collector.cache.put_many([(keys[index], result) for index, result in results])
+    collector.report(points)
+
+
+def _run_here(
+    chunks: list[list[Task]],
+    spec: SweepSpec,
+    seeds: tuple[int, ...],
+    collector: _Collector,
+    keys: dict[int, str],
+    cancel: CancelSignal | None,
+) -> bool:
+    for chunk in chunks:
+        results = []
+        for index, config in chunk:
+            if _is_cancelled(cancel):
+                _finish_chunk(collector, keys, results)
+                return True
+            results.append((index, evaluate_point(config, spec.iterations, seeds)))
+        _finish_chunk(collector, keys, results)
+    return False
+
+
+def _run_in_processes(
+    chunks: list[list[Task]],
+    workers: int,
+    spec: SweepSpec,
+    seeds: tuple[int, ...],
+    collector: _Collector,
+    keys: dict[int, str],
+    cancel: CancelSignal | None,
+) -> bool:
+    # 'spawn' starts each worker as a fresh interpreter: safe when the parent runs Qt (or any)
+    # threads, and leaves no server process behind the way 'forkserver' would.
+    context = multiprocessing.get_context("spawn")
+    executor = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_setup)
+    pending: set[Future[list[tuple[int, PointResult]]]] = set()
+    finished = False
+    try:
+        # Workers start during submit(); all of them start inside this block.
+        with _single_threaded_children():
+            for chunk in chunks:
+                pending.add(executor.submit(_evaluate_chunk, chunk, spec.iterations, seeds))
+        while pending:
+            if _is_cancelled(cancel):
+                return True
+            done, pending = wait(pending, timeout=_POLL_SECONDS, return_when=FIRST_COMPLETED)
+            for future in done:
+                try:
+                    results = future.result()
+                except BrokenProcessPool:
+                    raise SweepError(
+                        "a sweep worker process stopped unexpectedly (out of memory?); "
+                        "the sweep was abandoned"
+                    ) from None
+                _finish_chunk(collector, keys, results)
+        finished = True
+        return False
+    finally:
+        if finished:
+            executor.shutdown(wait=True)
+        else:
+            stop_executor(executor)
+
+
+def stop_executor(executor: ProcessPoolExecutor, grace_seconds: float = 2.0) -> None:
+    """Stop a process pool now: drop queued work, terminate the workers, reap them.
+
+    Leaves no child process behind (killing any worker that ignores termination).
+    """
+    # The pool's process table and manager thread are private; read them before shutdown()
+    # clears them, since shutdown(wait=False) alone lets running chunks finish.
+    processes = list((getattr(executor, "_processes", None) or {}).values())
+    manager = getattr(executor, "_executor_manager_thread", None)
+    executor.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    deadline = time.monotonic() + grace_seconds
+    for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
+        if process.is_alive():
+            process.kill()
+            process.join(grace_seconds)
+    if manager is not None and manager.is_alive():
+        manager.join(grace_seconds)

@@ -1,0 +1,327 @@
+"""Sweeps: every grid value equals a single run, in and out of worker processes; progress,
+cancellation (no process left behind) and the cache."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import multiprocessing.resource_tracker
+import os
+import threading
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+import pytest
+
+from gradsim.engine import sweep
+from gradsim.engine.config import SimConfig
+from gradsim.engine.regime import end_to_end_decades
+from gradsim.engine.simulation import Simulation
+from gradsim.engine.sweep import (
+    STATUS_NO_GRADIENT,
+    STATUS_OK,
+    STATUS_OVERFLOW,
+    STATUS_VANISHED,
+    MemoryCache,
+    SweepAxis,
+    SweepError,
+    SweepResult,
+    SweepSpec,
+    compute_point,
+    evaluate_point,
+    make_axis,
+    run_sweep,
+)
+
+SMALL = SimConfig(num_layers=1, hidden_size=8, seq_len=12, batch_size=4, activation="tanh", task="random")
+
+
+def child_pids() -> set[int]:
+    """Live child processes of this process, from /proc, without the interpreter's shared
+    resource tracker (one helper process Python keeps for its whole life once any spawned
+    process used a lock; it is not a sweep worker)."""
+    pids: set[int] = set()
+    for thread in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{thread}/children") as handle:
+                pids.update(int(pid) for pid in handle.read().split())
+        except FileNotFoundError:  # the thread ended meanwhile
+            pass
+    tracker = getattr(multiprocessing.resource_tracker._resource_tracker, "_pid", None)
+    pids.discard(tracker)
+    return pids
+
+
+def direct_decades(config: SimConfig, iterations: int) -> float:
+    """The value of one seed, computed here without the sweep module."""
+    simulation = Simulation(config)
+    for _ in range(iterations):
+        simulation.train_step()
+    x, y = simulation.sample_batch()
+    return end_to_end_decades(simulation.forward_backward(x, y).grad_norms)
+
+
+# -- axes and spec ----------------------------------------------------------------------------
+def test_make_axis_rounds_integer_fields_and_drops_repeats():
+    axis = make_axis("num_layers", 1, 4, 10)
+    assert axis.values == (1, 2, 3, 4)
+    assert all(isinstance(v, int) for v in axis.values)
+    assert make_axis("seq_len", 10, 40, 4).values == (10, 20, 30, 40)
+
+
+def test_make_axis_log_spacing_keeps_exact_ends():
+    axis = make_axis("learning_rate", 1e-4, 1.0, 5, spacing="log")
+    assert axis.values[0] == 1e-4 and axis.values[-1] == 1.0
+    np.testing.assert_allclose(np.diff(np.log10(axis.values)), 1.0, rtol=1e-12)
+    assert axis.spacing == "log"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("activation", 0, 1, 3), "a sweep axis must be one of"),
+        (("weight_scale", 2.0, 1.0, 3), "low <= high"),
+        (("weight_scale", 0.0, 1.0, 3, "log"), "positive low end"),
+        (("weight_scale", 0.5, 1.0, 0), "between 1 and 200"),
+        (("weight_scale", 0.5, 1.0, 3, "cubic"), "linear or log"),
+    ],
+)
+def test_make_axis_refuses_bad_ranges(args, message):
+    with pytest.raises(SweepError, match=message):
+        make_axis(*args)
+
+
+def test_axis_values_must_increase_and_be_whole_for_integer_fields():
+    with pytest.raises(SweepError, match="strictly increasing"):
+        SweepAxis("weight_scale", (1.0, 1.0))
+    with pytest.raises(SweepError, match="whole numbers"):
+        SweepAxis("seq_len", (10, 10.5))
+
+
+def test_spec_refuses_equal_axes_and_invalid_grid_points():
+    axis = make_axis("weight_scale", 0.5, 1.5, 3)
+    with pytest.raises(SweepError, match="must be different settings"):
+        SweepSpec(SMALL, axis, axis)
+    # The top corner of this grid would need more memory than a run may use.
+    big = SimConfig(num_layers=16, hidden_size=1024, batch_size=1024, seq_len=10)
+    with pytest.raises(SweepError, match=r"seq_len=2000.*GiB"):
+        SweepSpec(big, axis, SweepAxis("seq_len", (10, 2000)))
+    with pytest.raises(SweepError, match="weight_scale must be greater than 0"):
+        SweepSpec(SMALL, SweepAxis("weight_scale", (0.0, 1.0)), make_axis("seq_len", 5, 10, 2))
+
+
+def test_spec_seeds_count_from_the_base_seed_and_round_trip():
+    spec = SweepSpec(
+        SMALL.replace(seed=7), make_axis("weight_scale", 0.5, 1.5, 3), make_axis("seq_len", 5, 15, 3), 2, 3
+    )
+    assert spec.seeds == (7, 8, 9)
+    assert spec.shape == (3, 3)
+    assert spec.config_at(2, 1) == SMALL.replace(seed=7, weight_scale=1.0, seq_len=15)
+    assert SweepSpec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
+    with pytest.raises(SweepError, match="different from each other"):
+        SweepSpec(SMALL, spec.x, spec.y, 0, (1, 1))
+    with pytest.raises(SweepError, match="iterations must be between 0"):
+        SweepSpec(SMALL, spec.x, spec.y, -1)
+
+
+# -- one point --------------------------------------------------------------------------------
+@pytest.mark.parametrize("iterations", [0, 3])
+def test_compute_point_is_exactly_a_single_run(iterations):
+    config = SMALL.replace(weight_scale=1.3, seed=5)
+    assert compute_point(config, iterations, 1) == direct_decades(config, iterations)
+    seeds = (5, 11, 12)
+    expected = float(np.mean([direct_decades(config.replace(seed=s), iterations) for s in seeds]))
+    assert compute_point(config, iterations, seeds) == expected
+    # A count counts from the config's seed.
+    assert compute_point(config.replace(seed=11), iterations, 2) == float(
+        np.mean([direct_decades(config.replace(seed=s), iterations) for s in (11, 12)])
+    )
+
+
+def test_after_training_the_value_is_the_gradient_of_the_next_step():
+    config = SMALL.replace(weight_scale=1.1, learning_rate=0.5, seed=2)
+    simulation = Simulation(config)
+    records = [simulation.train_step() for _ in range(4)]
+    # After 3 updates, the 4th training step's gradient; the 1st step's is the one at init.
+    assert compute_point(config, 3) == end_to_end_decades(records[3].grad_norms)
+    assert compute_point(config, 0) == end_to_end_decades(records[0].grad_norms)
+    assert compute_point(config, 3) != compute_point(config, 0)
+
+
+def test_point_statuses_overflow_vanished_and_no_gradient():
+    linear = SMALL.replace(activation="linear", seq_len=400)
+    exploded = evaluate_point(linear.replace(weight_scale=50.0), 0)
+    assert exploded.status == STATUS_OVERFLOW and np.isnan(exploded.value)
+    vanished = evaluate_point(linear.replace(weight_scale=0.01), 0)
+    assert vanished.status == STATUS_VANISHED and np.isnan(vanished.value)
+    # No gradient where it enters (e.g. every ReLU off at the last step): no ratio at all.
+    value, status = sweep.gradient_decades(np.array([[1.0, 2.0, 0.0]]), 0.1)
+    assert np.isnan(value) and status == STATUS_NO_GRADIENT
+    assert sweep.gradient_decades(np.array([[1e-3, 1.0]]), 0.1) == (-3.0, STATUS_OK)
+    assert sweep.gradient_decades(np.array([[1.0, 1.0]]), float("inf"))[1] == STATUS_OVERFLOW
+    # A run that blows up while training is an overflow even if some seed stayed finite.
+    training = SMALL.replace(activation="relu", learning_rate=80.0, weight_scale=3.0, seq_len=30)
+    point = evaluate_point(training, 5, (0, 1))
+    assert point.status == STATUS_OVERFLOW
+
+
+# -- the grid ---------------------------------------------------------------------------------
+def mixed_spec() -> SweepSpec:
+    """A grid with ok, overflowing and vanished points."""
+    base = SMALL.replace(activation="linear")
+    return SweepSpec(base, SweepAxis("weight_scale", (0.01, 0.9, 1.2, 50.0)), SweepAxis("seq_len", (6, 400)))
+
+
+def test_sweep_in_process_equals_single_runs():
+    spec = mixed_spec()
+    result = run_sweep(spec, workers=0, cache=None)
+    assert result.computed.all() and not result.cancelled
+    for row, column in spec.indices():
+        point = evaluate_point(spec.config_at(row, column), spec.iterations, spec.seeds)
+        assert result.status[row, column] == point.status
+        np.testing.assert_array_equal(result.values[row, column], point.value)
+        np.testing.assert_array_equal(result.seed_values[row, column], point.seed_values)
+    assert result.overflow.tolist() == [[False, False, False, False], [False, False, False, True]]
+    assert result.vanished.tolist() == [[False, False, False, False], [True, False, False, False]]
+    # A linear network's gradient grows with the weight scale.
+    assert result.values[0, 0] < result.values[0, 1] < result.values[0, 2] < result.values[0, 3]
+
+
+def test_sweep_in_processes_equals_in_process_bit_for_bit():
+    spec = SweepSpec(
+        SMALL,
+        make_axis("weight_scale", 0.6, 1.6, 5),
+        make_axis("hidden_size", 4, 12, 3),
+        iterations=2,
+        seeds=2,
+    )
+    here = run_sweep(spec, workers=0, cache=None)
+    there = run_sweep(spec, workers=2, cache=None)
+    assert there.workers == 2
+    np.testing.assert_array_equal(here.values, there.values)
+    np.testing.assert_array_equal(here.seed_values, there.seed_values)
+    np.testing.assert_array_equal(here.status, there.status)
+    assert compute_point(spec.config_at(2, 4), 2, spec.seeds) == there.values[2, 4]
+    assert not child_pids()
+
+
+def test_progress_reports_every_point_once_and_ends_at_the_total():
+    spec = mixed_spec()
+    reports = []
+    run_sweep(spec, workers=0, cache=None, progress=reports.append)
+    assert [r.done for r in reports] == sorted(r.done for r in reports)
+    assert reports[-1].done == reports[-1].total == spec.size
+    assert reports[-1].remaining_seconds == 0.0
+    cells = [(row, column) for report in reports for row, column, _ in report.points]
+    assert sorted(cells) == sorted(spec.indices())
+
+
+def heavy_spec() -> SweepSpec:
+    base = SimConfig(num_layers=2, hidden_size=64, seq_len=150, batch_size=16, task="random")
+    return SweepSpec(base, make_axis("weight_scale", 0.5, 1.5, 8), make_axis("seq_len", 100, 200, 8), 2)
+
+
+def test_cancel_stops_the_workers_and_leaves_no_process():
+    spec = heavy_spec()
+    cancel = threading.Event()
+
+    def on_progress(report):
+        if report.done > report.cached:  # the first computed chunk is back: cancel mid-sweep
+            cancel.set()
+
+    result = run_sweep(spec, workers=2, cache=None, progress=on_progress, cancel=cancel)
+    assert result.cancelled
+    assert 0 < result.computed.sum() < spec.size
+    assert np.isnan(result.values[~result.computed]).all()
+    assert multiprocessing.active_children() == []
+    assert not child_pids()
+
+
+def test_cancel_by_callable_while_workers_are_busy():
+    spec = heavy_spec()
+    reports = []
+    result = run_sweep(spec, workers=2, cache=None, progress=reports.append, cancel=lambda: len(reports) >= 2)
+    assert result.cancelled and result.computed.sum() == reports[-1].done < spec.size
+    assert multiprocessing.active_children() == []
+    assert not child_pids()
+
+
+def test_cancel_in_process_stops_between_points():
+    spec = mixed_spec()
+    calls = []
+
+    def cancel() -> bool:
+        calls.append(1)
+        return len(calls) > 3
+
+    result = run_sweep(spec, workers=0, cache=None, cancel=cancel)
+    assert result.cancelled and result.computed.sum() == 3
+
+
+def test_repeated_sweep_comes_from_the_cache(monkeypatch):
+    spec = mixed_spec()
+    cache = MemoryCache()
+    first = run_sweep(spec, workers=0, cache=cache)
+    assert (first.computed_points, first.cached_points) == (spec.size, 0)
+    assert len(cache) == spec.size
+
+    calls = []
+    original = sweep.evaluate_point
+    monkeypatch.setattr(sweep, "evaluate_point", lambda *a: calls.append(a) or original(*a))
+    second = run_sweep(spec, workers=2, cache=cache)
+    assert calls == [] and second.workers == 0
+    assert (second.computed_points, second.cached_points) == (0, spec.size)
+    np.testing.assert_array_equal(first.values, second.values)
+    np.testing.assert_array_equal(first.status, second.status)
+
+    # A sweep that overlaps the first computes only its new points.
+    wider = SweepSpec(spec.base, SweepAxis("weight_scale", (0.01, 0.9, 1.2, 50.0, 60.0)), spec.y)
+    third = run_sweep(wider, workers=0, cache=cache)
+    assert (third.computed_points, third.cached_points) == (2, spec.size)
+    assert len(calls) == 2
+    # Different seeds or iterations are different points.
+    assert sweep.point_key(spec.base, 0, (0,)) != sweep.point_key(spec.base, 0, (1,))
+    assert sweep.point_key(spec.base, 0, (0,)) != sweep.point_key(spec.base, 1, (0,))
+    # The config's own seed does not matter: the seed list replaces it.
+    assert sweep.point_key(spec.base, 0, (0,)) == sweep.point_key(spec.base.replace(seed=9), 0, (0,))
+
+
+def test_memory_cache_forgets_least_recently_used():
+    cache = MemoryCache(max_entries=2)
+    point = sweep.PointResult(1.0, STATUS_OK, (1.0,))
+    cache.put_many([("a", point), ("b", point)])
+    assert cache.get("a") is point
+    cache.put_many([("c", point)])
+    assert cache.get("b") is None and cache.get("a") is point and len(cache) == 2
+
+
+# -- worker environment -----------------------------------------------------------------------
+def _thread_settings() -> dict[str, str | None]:
+    return {name: os.environ.get(name) for name in sweep.THREAD_VARIABLES}
+
+
+def test_workers_start_with_one_blas_thread_and_the_parent_keeps_its_environment():
+    before = _thread_settings()
+    context = multiprocessing.get_context("spawn")
+    with sweep._single_threaded_children():
+        executor = ProcessPoolExecutor(1, mp_context=context)
+        future = executor.submit(_thread_settings)
+    try:
+        assert set(future.result(timeout=60).values()) == {"1"}
+    finally:
+        executor.shutdown()
+    assert _thread_settings() == before
+
+
+# -- result export ----------------------------------------------------------------------------
+def test_result_arrays_round_trip_and_json_is_strict():
+    result = run_sweep(mixed_spec(), workers=0, cache=None)
+    arrays = result.arrays()
+    assert all(a.dtype != object for a in arrays.values())
+    again = SweepResult.from_arrays(json.loads(json.dumps(result.metadata())), arrays)
+    assert again.spec == result.spec
+    np.testing.assert_array_equal(again.values, result.values)
+    np.testing.assert_array_equal(again.overflow, result.overflow)
+    text = json.dumps(result.to_dict(), allow_nan=False)
+    assert json.loads(text)["log10_ratio"][1][3] is None
+    assert result.config_at(1, 3) == mixed_spec().base.replace(weight_scale=50.0, seq_len=400)
