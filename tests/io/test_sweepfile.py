@@ -1,0 +1,179 @@
+"""Sweep files: CSV and NPZ read back the grid exactly; the on-disk cache makes a repeated
+sweep compute nothing, also in a new session."""
+
+from __future__ import annotations
+
+import csv
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gradsim.engine.config import SimConfig
+from gradsim.engine.sweep import (
+    STATUS_OVERFLOW,
+    STATUS_VANISHED,
+    SweepAxis,
+    SweepResult,
+    SweepSpec,
+    run_sweep,
+)
+from gradsim.io import sweepfile
+from gradsim.io.atomic import WriteError
+from gradsim.io.sweepfile import (
+    DiskPointCache,
+    SweepFileError,
+    read_sweep,
+    read_sweep_csv,
+    read_sweep_npz,
+    write_sweep,
+    write_sweep_csv,
+    write_sweep_npz,
+)
+
+BASE = SimConfig(num_layers=1, hidden_size=6, seq_len=10, batch_size=3, activation="linear", task="random")
+# ok points, an overflowing one (50^400) and a vanished one (0.01^400 underflows to 0).
+SPEC = SweepSpec(
+    BASE, SweepAxis("weight_scale", (0.01, 0.9, 1.2, 50.0)), SweepAxis("seq_len", (6, 400)), 0, 2
+)
+
+
+@pytest.fixture(scope="module")
+def result() -> SweepResult:
+    computed = run_sweep(SPEC, workers=0, cache=None)
+    assert computed.overflow.any() and computed.vanished.any()
+    return computed
+
+
+def test_csv_has_one_row_per_point_and_reads_back_exactly(tmp_path: Path, result: SweepResult) -> None:
+    path = tmp_path / "grid.csv"
+    write_sweep_csv(path, result)
+    with open(path, newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == ["weight_scale", "seq_len", "log10_ratio", "overflow", "status"]
+    assert len(rows) == 1 + SPEC.size
+    # Row by row of the grid; integer axes stay integers; NaN spelled nan.
+    assert rows[1][:2] == ["0.01", "6"] and rows[5][:2] == ["0.01", "400"]
+    assert rows[5][2:] == ["nan", "0", "vanished"] and rows[8][2:] == ["nan", "1", "overflow"]
+
+    grid = read_sweep_csv(path)
+    assert (grid.x_field, grid.y_field) == ("weight_scale", "seq_len")
+    np.testing.assert_array_equal(grid.x, result.x_values)
+    np.testing.assert_array_equal(grid.y, result.y_values)
+    np.testing.assert_array_equal(grid.values, result.values)  # bit for bit, NaN where NaN
+    np.testing.assert_array_equal(grid.overflow, result.overflow)
+    np.testing.assert_array_equal(grid.status, result.status)
+    assert grid.status[1, 3] == STATUS_OVERFLOW and grid.status[1, 0] == STATUS_VANISHED
+
+
+def test_npz_loads_without_pickles_and_rebuilds_the_result(tmp_path: Path, result: SweepResult) -> None:
+    path = tmp_path / "grid.npz"
+    write_sweep_npz(path, result)
+    with np.load(path, allow_pickle=False) as archive:
+        assert archive["log10_ratio"].shape == (2, 4)
+        assert archive["seed_values"].shape == (2, 4, 2)
+        assert json.loads(str(archive["metadata"][()]))["spec"]["x"]["field"] == "weight_scale"
+    again = read_sweep_npz(path)
+    assert again.spec == result.spec
+    for name in ("values", "status", "seed_values", "computed"):
+        np.testing.assert_array_equal(getattr(again, name), getattr(result, name), strict=True)
+    np.testing.assert_array_equal(again.overflow, result.overflow)
+    assert again.config_at(1, 3) == BASE.replace(weight_scale=50.0, seq_len=400)
+
+
+def test_cancelled_points_are_marked_not_computed(tmp_path: Path, result: SweepResult) -> None:
+    partial = SweepResult(
+        result.spec,
+        np.where([[True] * 4, [False] * 4], result.values, np.nan),
+        result.status,
+        result.seed_values,
+        np.array([[True] * 4, [False] * 4]),
+        cancelled=True,
+    )
+    write_sweep(tmp_path / "p.csv", partial)
+    write_sweep(tmp_path / "p.npz", partial)
+    grid = read_sweep(tmp_path / "p.csv")
+    assert grid.status[1].tolist() == [-1] * 4 and not grid.overflow[1].any()
+    again = read_sweep(tmp_path / "p.npz")
+    assert again.cancelled and again.computed.sum() == 4
+
+
+def test_write_by_extension_refuses_other_formats(tmp_path: Path, result: SweepResult) -> None:
+    with pytest.raises(ValueError, match="use .csv or .npz"):
+        write_sweep(tmp_path / "grid.xlsx", result)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unwritable_folder_gives_a_write_error_and_no_file(tmp_path: Path, result: SweepResult) -> None:
+    with pytest.raises(WriteError, match="does not exist"):
+        write_sweep_npz(tmp_path / "missing" / "grid.npz", result)
+
+
+def test_readers_name_the_file_and_the_problem(tmp_path: Path, result: SweepResult) -> None:
+    text = tmp_path / "other.csv"
+    text.write_text("a,b\n1,2\n")
+    with pytest.raises(SweepFileError, match="other.csv: not a gradsim sweep CSV"):
+        read_sweep_csv(text)
+    holes = tmp_path / "holes.csv"
+    holes.write_text("weight_scale,seq_len,log10_ratio,overflow,status\n1.0,5,0.5,0,ok\n2.0,6,0.5,0,ok\n")
+    with pytest.raises(SweepFileError, match="do not fill a 2 x 2 grid"):
+        read_sweep_csv(holes)
+    archive = tmp_path / "plain.npz"
+    np.savez(archive, values=np.zeros(3))
+    with pytest.raises(SweepFileError, match="no format 'gradsim-sweep' marker"):
+        read_sweep_npz(archive)
+    broken = tmp_path / "broken.npz"
+    broken.write_bytes(b"not a zip file")
+    with pytest.raises(SweepFileError, match="broken.npz"):
+        read_sweep_npz(broken)
+    with pytest.raises(SweepFileError, match="cannot be read"):
+        read_sweep_npz(tmp_path / "absent.npz")
+    with pytest.raises(SweepFileError, match="use .npz or .csv"):
+        read_sweep(tmp_path / "grid.txt")
+    assert zipfile.is_zipfile(archive)
+
+
+def test_disk_cache_makes_a_repeated_sweep_compute_nothing(tmp_path: Path, result: SweepResult) -> None:
+    folder = tmp_path / "cache"
+    first = run_sweep(SPEC, workers=0, cache=DiskPointCache(folder))
+    assert first.computed_points == SPEC.size and first.cache_error is None
+    assert len(list(folder.glob("points-*.json"))) == 1
+
+    # A new session: a fresh cache object reading the same folder.
+    second = run_sweep(SPEC, workers=0, cache=DiskPointCache(folder))
+    assert (second.computed_points, second.cached_points) == (0, SPEC.size)
+    np.testing.assert_array_equal(second.values, result.values)
+    np.testing.assert_array_equal(second.seed_values, result.seed_values)
+    np.testing.assert_array_equal(second.status, result.status)
+    assert len(list(folder.glob("points-*.json"))) == 1  # nothing new to write
+
+
+def test_disk_cache_skips_bad_files_and_merges_many(tmp_path: Path, result: SweepResult) -> None:
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    (folder / "points-bad.json").write_text("{not json")
+    (folder / "points-old.json").write_text(json.dumps({"format": "gradsim-sweep-cache", "version": -1}))
+    cache = DiskPointCache(folder)
+    run_sweep(SPEC, workers=0, cache=cache)
+    assert sorted(p.name for p in cache.skipped_files) == ["points-bad.json", "points-old.json"]
+
+    # Many small files (one per sweep) are merged into one when the cache is next opened.
+    for seq_len in range(20, 20 + sweepfile.CACHE_FILE_LIMIT):
+        spec = SweepSpec(BASE, SweepAxis("weight_scale", (0.9,)), SweepAxis("seq_len", (seq_len,)))
+        run_sweep(spec, workers=0, cache=DiskPointCache(folder))
+    good = [p for p in folder.glob("points-*.json") if p.name not in ("points-bad.json", "points-old.json")]
+    assert len(good) == 1 + sweepfile.CACHE_FILE_LIMIT
+    merged = DiskPointCache(folder)
+    assert len(merged) == SPEC.size + sweepfile.CACHE_FILE_LIMIT
+    good = [p for p in folder.glob("points-*.json") if p.name not in ("points-bad.json", "points-old.json")]
+    assert len(good) == 1
+    assert run_sweep(SPEC, workers=0, cache=DiskPointCache(folder)).computed_points == 0
+
+
+def test_unwritable_cache_keeps_the_sweep_result(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    swept = run_sweep(SPEC, workers=0, cache=DiskPointCache(blocker / "cache"))
+    assert swept.computed.all() and "cannot write" in (swept.cache_error or "")
