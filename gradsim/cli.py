@@ -1,0 +1,465 @@
+"""Command line. ``gradsim`` alone opens the window; subcommands run headless.
+
+Each subcommand is one ``_add_<name>_command(subparsers)`` function that registers its parser
+and its handler (``set_defaults(handler=...)``); :data:`COMMANDS` lists them. A handler takes
+the parsed arguments and returns the exit code. Commands that take a config use
+:func:`add_config_options` and :func:`build_config`, so ``--preset``, ``--config`` and ``--set``
+mean the same everywhere.
+
+Exit codes: 0 done (an exploding run is a result, not a failure), 1 a file could not be written
+or the window could not open, 2 bad arguments or config, 130 interrupted.
+
+Nothing here imports Qt: the window module is imported only when the window is asked for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from collections.abc import Callable, Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import TextIO
+
+from gradsim.engine.config import ConfigError, SimConfig
+from gradsim.engine.presets import DEFAULT_PRESET, get_preset, list_presets, presets_dir
+from gradsim.engine.records import StepRecord
+from gradsim.engine.regime import classify
+from gradsim.engine.simulation import Simulation
+from gradsim.io.atomic import WriteError
+from gradsim.io.configfile import apply_overrides, config_to_toml, load_config
+from gradsim.io.runexport import write_csv, write_json, write_npz
+
+PROG = "gradsim"
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+DEFAULT_ITERATIONS = 100
+
+
+class CommandError(Exception):
+    """A problem to report in one line on stderr, with the exit code to return."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def _error(message: str) -> None:
+    # pythonw (the gui-scripts launcher on Windows) has no stderr.
+    if sys.stderr is not None:
+        print(f"{PROG}: error: {' '.join(message.split())}", file=sys.stderr)
+
+
+# -- config options shared by every command that runs the engine ----------------------------
+
+
+def add_config_options(parser: argparse.ArgumentParser) -> None:
+    """Add ``--preset``, ``--config`` and ``--set`` (read back by :func:`build_config`)."""
+    group = parser.add_argument_group(
+        "configuration",
+        "Applied in this order: the preset, then the file, then each --set. Without --preset and "
+        f"--config the {DEFAULT_PRESET!r} preset is used; fields a config file leaves out take their "
+        "default values.",
+    )
+    group.add_argument("--preset", metavar="NAME", help="start from this preset (see: gradsim presets)")
+    group.add_argument("--config", metavar="FILE", help="a config file (.toml or .json)")
+    group.add_argument(
+        "--set",
+        dest="settings",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        help="change one setting, e.g. --set hidden_size=32 (repeatable)",
+    )
+
+
+def build_config(args: argparse.Namespace) -> SimConfig:
+    """The config the options ask for: preset, then file, then ``--set`` overrides, validated.
+
+    Raises
+    ------
+    ConfigError
+        An unknown preset, an unreadable or invalid file, or a bad ``--set``; the message names
+        the source and the field.
+    """
+    if args.preset:
+        config = get_preset(args.preset).config
+    elif args.config:
+        config = SimConfig()
+    else:
+        config = _default_config()
+    if args.config:
+        config = load_config(args.config, base=config)
+    return apply_overrides(config, args.settings)
+
+
+def _default_config() -> SimConfig:
+    if (presets_dir() / f"{DEFAULT_PRESET}.toml").is_file():
+        return get_preset(DEFAULT_PRESET).config
+    return SimConfig()
+
+
+def describe_source(args: argparse.Namespace) -> str:
+    """Where the config came from, in words: ``"preset default + 2 settings"``."""
+    parts = []
+    if args.preset:
+        parts.append(f"preset {args.preset}")
+    if args.config:
+        parts.append(f"config {args.config}")
+    if not parts:
+        has_default = (presets_dir() / f"{DEFAULT_PRESET}.toml").is_file()
+        parts.append(f"preset {DEFAULT_PRESET}" if has_default else "built-in defaults")
+    if args.settings:
+        count = len(args.settings)
+        parts.append(f"{count} setting{'s' if count > 1 else ''}")
+    return " + ".join(parts)
+
+
+def describe_config(config: SimConfig) -> str:
+    """The config in one line: ``"2 layers x 64 units, 50 time steps, tanh, orthogonal init x 1"``."""
+    text = (
+        f"{config.num_layers} layer{'s' if config.num_layers > 1 else ''} x {config.hidden_size} units, "
+        f"{config.seq_len} time steps, {config.activation}, {config.init} init x {config.weight_scale:g}"
+    )
+    if config.normalization == "batch":
+        text += ", batch norm"
+    if config.clip_mode != "none":
+        text += f", clip by {config.clip_mode} at {config.clip_threshold:g}"
+    return text + f", {config.optimizer} lr {config.learning_rate:g}"
+
+
+# -- gradsim run ---------------------------------------------------------------------------
+
+
+class ProgressBar:
+    """A one-line progress bar on a terminal, redrawn at most every ``interval`` seconds.
+
+    Draws nothing unless ``stream`` is a terminal, so piped or logged output stays clean.
+    """
+
+    def __init__(self, total: int, stream: TextIO | None, interval: float = 0.1, width: int = 30) -> None:
+        self.total = total
+        self.stream = stream
+        self.interval = interval
+        self.width = width
+        self.enabled = stream is not None and _isatty(stream)
+        self._last_draw = -float("inf")
+        self._shown = 0
+
+    def update(self, done: int, loss: float) -> None:
+        """Show ``done`` of ``total`` iterations; skipped if drawn less than ``interval`` ago."""
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if now - self._last_draw < self.interval and done < self.total:
+            return
+        self._last_draw = now
+        filled = self.width * done // self.total if self.total else self.width
+        line = f"[{'#' * filled}{'-' * (self.width - filled)}] {done}/{self.total}  loss {loss:.4g}"
+        self._write("\r" + line.ljust(self._shown))
+        self._shown = len(line)
+
+    def close(self) -> None:
+        """Erase the bar, so the summary starts on a clean line."""
+        if self.enabled and self._shown:
+            self._write("\r" + " " * self._shown + "\r")
+            self._shown = 0
+
+    def _write(self, text: str) -> None:
+        assert self.stream is not None
+        self.stream.write(text)
+        self.stream.flush()
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number (got {text!r})") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 (got {value})")
+    return value
+
+
+def _check_output(path: str) -> None:
+    """Refuse an output path that cannot work before spending time on the run."""
+    target = Path(path)
+    folder = target.parent
+    if target.is_dir():
+        raise CommandError(f"cannot write {path}: a folder of that name exists")
+    if not folder.exists():
+        raise CommandError(f"cannot write {path}: folder {folder} does not exist")
+    if not folder.is_dir():
+        raise CommandError(f"cannot write {path}: {folder} is not a folder")
+
+
+def _add_run_command(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "run",
+        help="train headless and print a summary; optionally write the records",
+        description="Train the network headless, print a summary (final loss, gradient ratio between "
+        "the first and the last time step, regime) and write every step record to the files asked for.",
+    )
+    add_config_options(parser)
+    parser.add_argument(
+        "--iterations",
+        "-n",
+        type=_positive_int,
+        default=DEFAULT_ITERATIONS,
+        metavar="N",
+        help=f"training iterations (default {DEFAULT_ITERATIONS}); an exploding run stops early",
+    )
+    output = parser.add_argument_group("output files (written atomically)")
+    output.add_argument("--json", metavar="FILE", help="records as JSON (readable lists)")
+    output.add_argument("--npz", metavar="FILE", help="records as numpy arrays (NPZ)")
+    output.add_argument("--csv", metavar="FILE", help="gradient norm per iteration, layer and time step")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary")
+    parser.set_defaults(handler=_run_command)
+
+
+def train(
+    config: SimConfig,
+    iterations: int,
+    keep_records: bool = True,
+    on_step: Callable[[StepRecord], None] | None = None,
+) -> tuple[list[StepRecord], bool]:
+    """Train up to ``iterations`` steps; stops early when the run halts on a non-finite value.
+
+    Returns the records (only the last one unless ``keep_records``) and whether Ctrl+C
+    interrupted the run (the records up to then are kept).
+    """
+    simulation = Simulation(config)
+    records: list[StepRecord] = []
+    try:
+        for _ in range(iterations):
+            record = simulation.train_step()
+            if record is None:
+                break
+            if keep_records or not records:
+                records.append(record)
+            else:
+                records[-1] = record
+            if on_step is not None:
+                on_step(record)
+    except KeyboardInterrupt:
+        return records, True
+    return records, False
+
+
+def _run_command(args: argparse.Namespace) -> int:
+    config = build_config(args)
+    outputs = [
+        (path, kind) for path, kind in ((args.json, "json"), (args.npz, "npz"), (args.csv, "csv")) if path
+    ]
+    for path, _ in outputs:
+        _check_output(path)
+    out = sys.stdout
+    progress = ProgressBar(args.iterations, None if args.quiet else sys.stderr)
+    finite: list[StepRecord] = []  # the newest record whose gradient ratio is defined
+
+    def on_step(record: StepRecord) -> None:
+        progress.update(record.iteration, record.loss)
+        if math.isfinite(record.gradient_ratio):
+            finite[:] = [record]
+
+    try:
+        records, interrupted = train(config, args.iterations, keep_records=bool(outputs), on_step=on_step)
+    finally:
+        progress.close()
+    if not args.quiet:
+        print(f"config: {describe_source(args)}: {describe_config(config)}", file=out)
+        last = records[-1] if records else None
+        for line in summary_lines(last, args.iterations, interrupted, finite[0] if finite else None):
+            print(line, file=out)
+    failed = False
+    for path, kind in outputs:
+        try:
+            if kind == "json":
+                write_json(path, records, config)
+            elif kind == "npz":
+                write_npz(path, records, config)
+            else:
+                write_csv(path, records)
+        except WriteError as error:
+            _error(str(error))
+            failed = True
+            continue
+        if not args.quiet:
+            print(f"wrote {path} ({len(records)} record{'s' if len(records) != 1 else ''})", file=out)
+    if interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def summary_lines(
+    last: StepRecord | None,
+    iterations: int,
+    interrupted: bool = False,
+    last_finite: StepRecord | None = None,
+) -> list[str]:
+    """The run summary: iterations done, final loss, gradient ratio, regime, explosion site.
+
+    ``last_finite`` is the newest record whose gradient ratio is defined; shown when the last
+    record's is not (an exploded run), so the summary still says how large the gradient grew.
+    """
+    if last is None:
+        return ["no iterations were run"]
+    done = last.iteration
+    lines = []
+    if interrupted:
+        lines.append(f"interrupted after {done} of {iterations} iterations")
+    elif done < iterations:
+        lines.append(f"iterations: {done} of {iterations} (the run halted on a non-finite value)")
+    else:
+        lines.append(f"iterations: {done}")
+    lines.append(f"final loss: {last.loss:.6g}")
+    label = f"gradient ratio ||dL/dh|| time step 1 / time step {last.grad_norms.shape[1]} (layer 1)"
+    ratio = last.gradient_ratio
+    if math.isfinite(ratio):
+        lines.append(f"{label}: {ratio:.3g}")
+    else:
+        text = f"{label}: {ratio:g} at iteration {done}"
+        if last_finite is not None and last_finite.iteration != done:
+            text += f"; {last_finite.gradient_ratio:.3g} at iteration {last_finite.iteration}"
+        lines.append(text)
+    lines.append(f"regime: {classify(last)}")
+    if last.nonfinite is not None:
+        lines.append(last.nonfinite.describe())
+    return lines
+
+
+# -- gradsim presets ------------------------------------------------------------------------
+
+
+def _add_presets_command(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "presets",
+        help="list the presets",
+        description="List the presets: name (for --preset), the regime it shows, and its title.",
+    )
+    parser.set_defaults(handler=_presets_command)
+
+
+def _presets_command(args: argparse.Namespace) -> int:
+    presets = list_presets()
+    if not presets:
+        print(f"no presets found in {presets_dir()}")
+        return EXIT_OK
+    rows = [("name", "shows", "title")] + [(p.name, p.expect, p.title) for p in presets]
+    name_width = max(len(row[0]) for row in rows)
+    expect_width = max(len(row[1]) for row in rows)
+    for name, expect, title in rows:
+        print(f"{name:<{name_width}}  {expect:<{expect_width}}  {title}")
+    return EXIT_OK
+
+
+# -- gradsim config -------------------------------------------------------------------------
+
+
+def _add_config_command(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "config",
+        help="print the resolved config as TOML",
+        description="Print the config that --preset/--config/--set resolve to, as TOML. Save it to a "
+        "file and use it with: gradsim run --config FILE",
+    )
+    add_config_options(parser)
+    parser.set_defaults(handler=_config_command)
+
+
+def _config_command(args: argparse.Namespace) -> int:
+    config = build_config(args)
+    header = f"gradsim config from {describe_source(args)}\nUse it with: gradsim run --config FILE"
+    sys.stdout.write(config_to_toml(config, header=header))
+    return EXIT_OK
+
+
+# -- entry point ----------------------------------------------------------------------------
+
+# One function per subcommand; it adds its parser to the subparsers and sets ``handler``.
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    _add_run_command,
+    _add_presets_command,
+    _add_config_command,
+]
+
+
+def _version() -> str:
+    try:
+        return metadata.version("gradsim")
+    except metadata.PackageNotFoundError:  # running from a checkout that is not installed
+        return "(not installed)"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every command of :data:`COMMANDS`."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="See vanishing and exploding gradients in recurrent networks. Without a command, "
+        "gradsim opens its window; the commands below run without one.",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {_version()}")
+    subparsers = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND")
+    for add_command in COMMANDS:
+        add_command(subparsers)
+    return parser
+
+
+def _open_window(argv: list[str]) -> int:
+    try:
+        from gradsim.ui import app
+    except ImportError as error:
+        _error(
+            f"cannot open the window ({error}); the headless commands still work: "
+            f"{PROG} run, {PROG} presets, {PROG} config (see {PROG} --help)"
+        )
+        return EXIT_FAILED
+    return int(app.main(argv) or 0)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code.
+
+    Parameters
+    ----------
+    argv : the arguments after the program name (``sys.argv[1:]`` if None). None or empty opens
+        the window.
+    """
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if not arguments:
+        return _open_window([])
+    parser = build_parser()
+    try:
+        args = parser.parse_args(arguments)
+    except SystemExit as exit_request:  # --help, --version, or a usage error already printed
+        code = exit_request.code
+        return code if isinstance(code, int) else (EXIT_OK if code is None else EXIT_USAGE)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return int(args.handler(args))
+    except ConfigError as error:
+        _error(str(error))
+        return EXIT_USAGE
+    except CommandError as error:
+        _error(str(error))
+        return error.exit_code
+    except WriteError as error:
+        _error(str(error))
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":  # pragma: no cover - use `python -m gradsim`
+    sys.exit(main())
