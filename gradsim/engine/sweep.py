@@ -617,6 +617,53 @@ class SweepResult:
         return data
 
 
+# -- the measured edge ------------------------------------------------------------------------
+def measured_edge(result: SweepResult, along: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Where the measured value crosses 0 (no change), one point per grid line.
+
+    Along ``along`` (a swept field; default: the weight scale if it is swept, else the x axis),
+    each line of the grid is searched from its low end for the first neighbours with the value
+    below 0 on the low side and at or above 0 on the high side; the crossing is interpolated
+    linearly between them (in log10 of the axis value for a log-spaced axis). An overflowing
+    point counts as above 0 and a vanished one as below; there the crossing is put halfway.
+    Points without a value (no gradient, not computed) end the search of their line.
+
+    Returns
+    -------
+    (x, y) : two (n,) float64 arrays of plot coordinates, n the number of lines; NaN where a
+        line does not cross 0
+    """
+    spec = result.spec
+    if along is None:
+        along = "weight_scale" if spec.y.field == "weight_scale" else spec.x.field
+    if along not in (spec.x.field, spec.y.field):
+        raise SweepError(f"{along} is not an axis of this sweep ({spec.x.field}, {spec.y.field})")
+    signed = np.where(result.computed, result.values, np.nan)
+    signed = np.where(result.overflow, np.inf, signed)
+    signed = np.where(result.vanished, -np.inf, signed)
+    axis = spec.x if along == spec.x.field else spec.y
+    other = spec.y if axis is spec.x else spec.x
+    lines = signed if axis is spec.x else signed.T
+    positions = np.log10(axis.values) if axis.spacing == "log" else np.asarray(axis.values, dtype=np.float64)
+    crossing = np.full(len(other), np.nan)
+    for k, line in enumerate(lines):
+        for a in range(len(line) - 1):
+            low, high = line[a], line[a + 1]
+            if np.isnan(low) or np.isnan(high):
+                break
+            if low < 0 <= high:
+                if np.isfinite(low) and np.isfinite(high):
+                    t = -low / (high - low)
+                else:
+                    t = 0.5
+                crossing[k] = positions[a] + t * (positions[a + 1] - positions[a])
+                break
+    if axis.spacing == "log":
+        crossing = 10.0**crossing
+    fixed = np.asarray(other.values, dtype=np.float64)
+    return (crossing, fixed) if axis is spec.x else (fixed, crossing)
+
+
 # -- runner -----------------------------------------------------------------------------------
 ProgressCallback = Callable[[SweepProgress], None]
 CancelSignal = threading.Event | Callable[[], bool]

@@ -325,3 +325,43 @@ def test_result_arrays_round_trip_and_json_is_strict():
     text = json.dumps(result.to_dict(), allow_nan=False)
     assert json.loads(text)["log10_ratio"][1][3] is None
     assert result.config_at(1, 3) == mixed_spec().base.replace(weight_scale=50.0, seq_len=400)
+
+
+# -- the measured edge ------------------------------------------------------------------------
+def synthetic(values, status=None, x_spacing="linear") -> SweepResult:
+    values = np.asarray(values, dtype=np.float64)
+    ny, nx = values.shape
+    xs = tuple(float(v) for v in (np.geomspace(0.1, 10, nx) if x_spacing == "log" else np.arange(1, nx + 1)))
+    spec = SweepSpec(
+        SMALL, SweepAxis("weight_scale", xs, x_spacing), SweepAxis("seq_len", tuple(range(5, 5 + ny)))
+    )
+    status = np.zeros((ny, nx), dtype=np.int8) if status is None else np.asarray(status, dtype=np.int8)
+    return SweepResult(spec, values, status, values[..., None], np.ones((ny, nx), dtype=bool))
+
+
+def test_measured_edge_interpolates_the_zero_crossing_of_each_line():
+    nan = np.nan
+    result = synthetic(
+        [
+            [-3.0, -1.0, 1.0, 3.0],  # crosses halfway between 2 and 3
+            [-4.0, -3.0, -2.0, -1.0],  # never crosses
+            [-1.0, nan, 2.0, 3.0],  # overflow at x=2 counts as above 0: halfway
+            [-1.0, 0.0, 2.0, 2.0],  # exactly 0 at x=2
+        ],
+        status=[[0] * 4, [0] * 4, [0, STATUS_OVERFLOW, 0, 0], [0] * 4],
+    )
+    x, y = sweep.measured_edge(result)
+    np.testing.assert_allclose(x, [2.5, nan, 1.5, 2.0])
+    np.testing.assert_array_equal(y, [5, 6, 7, 8])
+    # Along the other axis: the columns, from the first row down.
+    x, y = sweep.measured_edge(synthetic([[-1.0, 1.0], [1.0, 1.0]]), along="seq_len")
+    np.testing.assert_allclose(y, [5.5, nan])
+    np.testing.assert_array_equal(x, [1.0, 2.0])
+    with pytest.raises(SweepError, match="not an axis"):
+        sweep.measured_edge(result, along="hidden_size")
+
+
+def test_measured_edge_on_a_log_axis_interpolates_in_log10():
+    # Values -1 at 0.1 and +1 at 1 (log10: -1 and 0) cross at log10 = -0.5.
+    x, _ = sweep.measured_edge(synthetic([[-1.0, 1.0, 2.0]], x_spacing="log"))
+    np.testing.assert_allclose(x, [10**-0.5])
