@@ -1,0 +1,753 @@
+"""Mean-field theory of gradient propagation in the engine's RNN, and the classic bound.
+
+The question answered here: by what factor does ``||dL/dh||`` change per step as it travels back
+through time, for a given activation, initialisation and weight scale, before any training?
+
+Mean field (Poole et al. 2016; Schoenholz et al. 2017; Chen, Pennington & Schoenholz 2018)
+-----------------------------------------------------------------------------------------
+For a wide layer, the pre-activation ``a = W_hh h + W_ih x`` of a unit, taken over units and
+samples, is close to Gaussian with zero mean. Its variance has two parts:
+
+- the recurrent part ``sigma_w^2 * E[f(a)^2]``, where ``sigma_w^2 = H * Var(W_hh entry)`` is the
+  effective weight variance (gaussian: ``s^2``, he: ``2 s^2``, xavier: ``s^2``, orthogonal:
+  ``s^2`` for a square matrix; identity is not random and has none);
+- the input part ``v_ih * ||x_t||^2`` with ``v_ih`` the variance of one ``W_ih`` entry. Over the
+  units, ``W_ih x`` is Gaussian with exactly that variance given ``x``, so the input part is a
+  *mixture*: its variance follows the distribution of ``||x_t||^2`` over samples
+  (:func:`input_power`). With the random task's four N(0, 1) channels, ``||x||^2`` is chi-square
+  with 4 degrees of freedom, and using the mixture instead of its mean moves the predicted
+  tanh factor by about 3%.
+
+The recurrent variance settles at a fixed point ``Q*`` of
+
+    Q = sigma_w^2 * E_V E_z[ f(sqrt(Q + V) z)^2 ],        z ~ N(0, 1), V the input part,
+
+and the squared gradient norm is multiplied per step back in time by
+
+    chi = sigma_w^2 * E_V E_z[ f'(sqrt(Q* + V) z)^2 ]
+
+because ``dL/dh_{t-1} = W_hh^T (f'(a_t) * dL/dh_t)``: the derivative mask keeps a fraction
+``E[f'^2]`` of the squared norm and ``W_hh^T`` multiplies it by ``sigma_w^2``. The engine's
+``grad_norms`` is the Frobenius norm over batch and hidden units, a sum of many such squared
+norms, so its per-step ratio is ``sqrt(chi)`` (:attr:`MeanField.step_factor`).
+
+Gaussian expectations ``E_z[g(sqrt(q) z)]`` are tabulated once per activation on a log grid of
+``q`` by composite Gauss-Legendre quadrature (:func:`gaussian_expectation`). Plain Gauss-Hermite
+(``numpy.polynomial.hermite_e.hermegauss``) was the first choice, but for ``q`` above about 10 the
+derivative ``f'(sqrt(q) z)^2`` of a saturating unit is a spike narrower than the spacing of the
+Hermite nodes and its error grows to tens of percent (to 130% for tanh at ``q = 100`` with 101
+nodes); panels sized to the spike keep every value within 1e-10. ReLU, leaky ReLU and linear
+units use their exact closed forms.
+
+Where the theory gives no number: the identity initialisation (a fixed matrix, nothing random
+to average over) and batch norm (whose per-unit statistics over a finite batch fluctuate; a
+simple normalised-Gaussian model of it underestimated the measured factor by 10-30%, see
+``docs/theory.md``). Both return None with a note (:func:`not_applicable`).
+
+The sufficient condition (Pascanu, Mikolov & Bengio 2013)
+---------------------------------------------------------
+``||dh_t / dh_{t-1}|| <= ||W_hh||_2 * max|f'|``; when that product is below 1 the gradient
+must vanish exponentially, whatever the data (:func:`vanishing_bound`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
+
+import numpy as np
+from numpy.polynomial.legendre import leggauss
+
+from . import tasks as task_module
+from .activations import make_activation
+from .config import FLOAT_RANGES, SimConfig
+
+# -- Gaussian expectations ---------------------------------------------------------------------
+
+# The integration range in z: the Gaussian mass beyond 9 standard deviations is 2e-19.
+Z_LIMIT = 9.0
+# Gauss-Legendre nodes per panel; exact for polynomials of degree 15 on each panel.
+PANEL_NODES = 8
+# Panel width in z where the integrand only varies with the Gaussian weight.
+COARSE_PANEL = 0.2
+# Panel width in y = sqrt(q) z near the origin, where a saturating unit's derivative lives.
+FINE_PANEL_Y = 0.25
+# Beyond |y| = 40 tanh, sigmoid and ELU (for y < 0) are constant to double precision.
+SATURATED_Y = 40.0
+
+# The table of E[f^2] and E[f'^2] as functions of q, per activation.
+TABLE_LOG10_RANGE = (-10.0, 10.0)
+TABLE_POINTS_PER_DECADE = 100
+
+
+def _quadrature_grid(variance: float) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes ``z`` and weights (including the Gaussian density) for ``E_z[g(sqrt(q) z)]``.
+
+    Panel edges are symmetric about 0 (so a kink at 0 is integrated exactly): fine panels of
+    width ``FINE_PANEL_Y / sqrt(q)`` out to ``|y| = SATURATED_Y``, coarse ones beyond.
+    """
+    root = math.sqrt(max(variance, 0.0))
+    fine_width = FINE_PANEL_Y / root if root > 0 else COARSE_PANEL
+    fine_width = min(fine_width, COARSE_PANEL)
+    fine_end = min(Z_LIMIT, SATURATED_Y / root) if root > 0 else Z_LIMIT
+    fine = np.arange(0.0, fine_end, fine_width)
+    coarse = np.arange(fine_end, Z_LIMIT, COARSE_PANEL)
+    half = np.unique(np.concatenate([fine, coarse, [fine_end, Z_LIMIT]]))
+    edges = np.concatenate([-half[::-1], half[1:]])
+    nodes, weights = leggauss(PANEL_NODES)
+    left, right = edges[:-1, None], edges[1:, None]
+    z = (0.5 * (right - left) * nodes + 0.5 * (right + left)).ravel()
+    w = (0.5 * (right - left) * weights).ravel() * np.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+    return z, w
+
+
+def gaussian_expectation(func: Callable[[np.ndarray], np.ndarray], variance: float) -> float:
+    """``E[func(y)]`` for ``y ~ N(0, variance)``, by composite Gauss-Legendre quadrature.
+
+    ``func`` must accept a 1-D float64 array. Accurate to about 1e-10 for smooth functions and
+    for functions with a kink or jump at 0 (ReLU-like), for ``variance`` from 0 to 1e10.
+    """
+    if variance <= 0:
+        return float(func(np.zeros(1))[0])
+    z, w = _quadrature_grid(variance)
+    with np.errstate(over="ignore", under="ignore"):
+        return float(np.dot(w, func(math.sqrt(variance) * z)))
+
+
+def _square_of(activation_name: str, derivative: bool) -> Callable[[np.ndarray], np.ndarray]:
+    act = make_activation(activation_name)
+
+    def func(y: np.ndarray) -> np.ndarray:
+        h = act.forward(y)
+        value = act.derivative(y, h) if derivative else h
+        return value * value
+
+    return func
+
+
+@cache
+def _table(activation_name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """log q grid and E[f^2], E[f'^2] on it (tabulated once; about 2000 integrals)."""
+    low, high = TABLE_LOG10_RANGE
+    count = int((high - low) * TABLE_POINTS_PER_DECADE) + 1
+    log_q = np.linspace(low * math.log(10), high * math.log(10), count)
+    square = _square_of(activation_name, derivative=False)
+    derivative_square = _square_of(activation_name, derivative=True)
+    second = np.array([gaussian_expectation(square, math.exp(v)) for v in log_q])
+    derivative_second = np.array([gaussian_expectation(derivative_square, math.exp(v)) for v in log_q])
+    return log_q, np.log(second), np.log(derivative_second)
+
+
+def _interpolate(log_q: np.ndarray, log_values: np.ndarray, variance: np.ndarray) -> np.ndarray:
+    # Below the grid the moments are flat in q (within 1e-10); above it every tabulated moment
+    # is a power law in q to double precision, so extrapolate linearly in log-log.
+    v = np.log(np.clip(variance, math.exp(log_q[0]), None))
+    inside = np.interp(v, log_q, log_values)
+    slope = (log_values[-1] - log_values[-2]) / (log_q[-1] - log_q[-2])
+    outside = log_values[-1] + slope * (v - log_q[-1])
+    return np.exp(np.where(v > log_q[-1], outside, inside))
+
+
+def moments(
+    activation: str, variance: np.ndarray | float, leaky_slope: float = 0.01
+) -> tuple[np.ndarray, np.ndarray]:
+    """``E[f(y)^2]`` and ``E[f'(y)^2]`` for ``y ~ N(0, variance)``.
+
+    Parameters
+    ----------
+    activation : one of config.ACTIVATIONS
+    variance : pre-activation variance(s), any shape, >= 0 (inf allowed for ReLU-like units)
+    leaky_slope : negative-side slope of leaky_relu
+
+    Returns
+    -------
+    (second_moment, derivative_second_moment), float64 arrays of the shape of ``variance``.
+    """
+    q = np.asarray(variance, dtype=np.float64)
+    if activation == "linear":
+        return q.copy(), np.ones_like(q)
+    if activation in ("relu", "leaky_relu"):
+        # Half of a symmetric Gaussian is positive: E[relu(y)^2] = q / 2 and relu'^2 is 1 there.
+        slope = leaky_slope if activation == "leaky_relu" else 0.0
+        keep = 0.5 * (1.0 + slope * slope)
+        return keep * q, np.full_like(q, keep)
+    log_q, log_second, log_derivative = _table(activation)
+    return _interpolate(log_q, log_second, q), _interpolate(log_q, log_derivative, q)
+
+
+# -- weights and inputs ------------------------------------------------------------------------
+
+
+def entry_variance(init: str, weight_scale: float, fan_in: int, fan_out: int) -> float | None:
+    """Variance of one entry of a ``(fan_out, fan_in)`` matrix drawn by ``init`` and scaled.
+
+    None for ``identity``: a fixed matrix has no variance to average over.
+    """
+    s2 = weight_scale * weight_scale
+    if init == "gaussian":
+        return s2 / fan_in
+    if init == "he":
+        return 2.0 * s2 / fan_in
+    if init == "xavier":
+        # uniform(-a, a) with a^2 = 6 / (fan_in + fan_out) has variance a^2 / 3.
+        return 2.0 * s2 / (fan_in + fan_out)
+    if init == "orthogonal":
+        # Orthonormal columns (tall) or rows (wide): each of the larger dimension's vectors has
+        # unit norm spread over max(fan_in, fan_out) entries.
+        return s2 / max(fan_in, fan_out)
+    if init == "identity":
+        return None
+    raise ValueError(f"unknown initialisation {init!r}")
+
+
+def recurrent_weight_variance(init: str, weight_scale: float, hidden_size: int) -> float | None:
+    """``sigma_w^2 = H * Var(W_hh entry)``: gaussian s^2, he 2 s^2, xavier s^2, orthogonal s^2.
+
+    None for identity.
+    """
+    variance = entry_variance(init, weight_scale, hidden_size, hidden_size)
+    return None if variance is None else hidden_size * variance
+
+
+@dataclass(frozen=True)
+class InputPower:
+    """Distribution of ``||x_t||^2`` over samples, at each time step, as quadrature nodes.
+
+    Attributes
+    ----------
+    values : (T, M) float64, values of ``||x_t||^2``
+    weights : (T, M) float64, their probabilities (each row sums to 1)
+    """
+
+    values: np.ndarray
+    weights: np.ndarray
+
+    @property
+    def mean(self) -> np.ndarray:
+        """(T,) ``E||x_t||^2``."""
+        return (self.values * self.weights).sum(axis=1)
+
+
+def _gamma_nodes(shape: float, mean: float, count: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """Quadrature nodes for a Gamma distribution of the given shape and mean.
+
+    Trapezoid rule in ``u = log(g)``, where the density ``exp(k u - k e^u)`` is smooth and decays
+    at both ends, so the rule converges geometrically; weights are normalised to sum to 1.
+    """
+    low = -40.0 / shape
+    high = math.log(1.0 + 40.0 / shape) + 1.0
+    u = np.linspace(low, high, count)
+    log_density = shape * u - shape * np.exp(u)
+    weights = np.exp(log_density - log_density.max())
+    weights /= weights.sum()
+    return mean * np.exp(u), weights
+
+
+def input_power(task: str, seq_len: int) -> InputPower:
+    """Distribution of ``||x_t||^2`` for the engine's task ``task`` at each of ``seq_len`` steps.
+
+    - random: ``RANDOM_INPUTS`` N(0, 1) channels, chi-square with that many degrees of freedom
+      at every step;
+    - adding: ``u^2 + m`` with ``u`` uniform in [0, 1) and ``m`` the marker, 1 with probability
+      ``1 / half`` in the first half (``half = T // 2``) and ``1 / (T - half)`` in the second;
+    - memory: 1 at the first step (the one-hot class) and at the last (the recall flag), 0
+      between; a single-step sequence carries both, 2.
+    """
+    if seq_len < 1:
+        raise ValueError(f"seq_len must be at least 1 (got {seq_len})")
+    if task == "random":
+        channels = task_module.RANDOM_INPUTS
+        values, weights = _gamma_nodes(channels / 2.0, float(channels))
+        return InputPower(np.tile(values, (seq_len, 1)), np.tile(weights, (seq_len, 1)))
+    if task == "adding":
+        nodes, legendre_weights = leggauss(16)
+        uniform = 0.5 * (nodes + 1.0)
+        base_values, base_weights = uniform * uniform, 0.5 * legendre_weights
+        half = max(seq_len // 2, 1)
+        if seq_len == 1:
+            marker = np.ones(1)
+        else:
+            marker = np.where(np.arange(seq_len) < half, 1.0 / half, 1.0 / (seq_len - half))
+        values = np.concatenate(
+            [np.tile(base_values, (seq_len, 1)), np.tile(base_values + 1.0, (seq_len, 1))], axis=1
+        )
+        weights = np.concatenate(
+            [np.outer(1.0 - marker, base_weights), np.outer(marker, base_weights)], axis=1
+        )
+        return InputPower(values, weights)
+    if task == "memory":
+        values = np.zeros((seq_len, 1))
+        values[0, 0] += 1.0
+        values[-1, 0] += 1.0
+        return InputPower(values, np.ones((seq_len, 1)))
+    raise ValueError(f"no input statistics for task {task!r}")
+
+
+def typical_input_power(task: str, seq_len: int) -> tuple[np.ndarray, np.ndarray]:
+    """``||x||^2`` at a typical step, for the stationary fixed point: (values, weights).
+
+    random: every step is typical. adding: the marker probability averaged over the sequence,
+    ``2 / T``. memory: the blank steps between the first and the last, i.e. no input at all
+    (the stationary theory then describes the long middle of the sequence; the one-hot kick at
+    step 0 only sets where the recurrent variance starts, see :func:`mean_field`).
+    """
+    power = input_power(task, seq_len)
+    if task == "memory" and seq_len > 2:
+        return np.zeros(1), np.ones(1)
+    if task == "adding" and seq_len > 1:
+        marker = min(1.0, 2.0 / seq_len)
+        base = power.values[0, :16]
+        base_weights = power.weights[0, :16] + power.weights[0, 16:]
+        values = np.concatenate([base, base + 1.0])
+        weights = np.concatenate([(1.0 - marker) * base_weights, marker * base_weights])
+        return values, weights
+    return power.values[0], power.weights[0]
+
+
+# -- the mean-field fixed point ----------------------------------------------------------------
+
+# A recurrent variance beyond this is treated as having no fixed point (growing without bound).
+DIVERGED_VARIANCE = 1e12
+_PIECEWISE_LINEAR = ("relu", "leaky_relu", "linear")
+
+
+@dataclass(frozen=True)
+class MeanField:
+    """Stationary mean-field prediction for one config, per layer (index 0 = first layer).
+
+    Attributes
+    ----------
+    recurrent_variance : float, ``sigma_w^2`` of ``W_hh`` (the same in every layer)
+    input_variance : (L,) mean variance the input projection adds at a typical step
+    fixed_point : (L,) ``q* = Q* + E[V]``, the pre-activation variance (inf: no fixed point, the
+        forward pass grows without bound while the derivative statistics still settle)
+    chi : (L,) per-step factor of the squared gradient norm along time in each layer
+    vertical_chi : (L,) factor of the squared norm from layer l down to layer l - 1 at the same
+        step (NaN for layer 0)
+    notes : what was approximated, in words
+    """
+
+    recurrent_variance: float
+    input_variance: np.ndarray
+    fixed_point: np.ndarray
+    chi: np.ndarray
+    vertical_chi: np.ndarray
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def step_factor(self) -> np.ndarray:
+        """(L,) predicted per-step factor of ``||dL/dh||`` in each layer, ``sqrt(chi)``."""
+        return np.sqrt(self.chi)
+
+    @property
+    def top_step_factor(self) -> float:
+        """The top layer's per-step factor: the slope the gradient plot shows from the last step."""
+        return float(self.step_factor[-1])
+
+
+def _mixture(
+    activation: str, recurrent: float, values: np.ndarray, weights: np.ndarray, slope: float
+) -> tuple[float, float]:
+    """``E_V E[f^2]`` and ``E_V E[f'^2]`` at pre-activation variance ``recurrent + V``."""
+    total = np.minimum(recurrent + values, DIVERGED_VARIANCE)
+    second, derivative = moments(activation, total, slope)
+    return float(np.dot(weights, second)), float(np.dot(weights, derivative))
+
+
+def solve_recurrent_variance(
+    activation: str,
+    sigma2: float,
+    input_values: np.ndarray,
+    input_weights: np.ndarray,
+    start: float,
+    leaky_slope: float = 0.01,
+) -> float:
+    """The fixed point ``Q*`` of ``Q -> sigma2 * E_V E_z[f(sqrt(Q + V) z)^2]`` reached from ``start``.
+
+    The map increases with ``Q``, so iterating it (which is what the forward pass does, one step
+    per time step) moves monotonically to the nearest fixed point in the direction it starts in.
+    That point is found by bracketing in that direction and bisecting in ``log Q``. Returns inf
+    if the variance grows past ``DIVERGED_VARIANCE`` (no fixed point).
+
+    Parameters
+    ----------
+    input_values, input_weights : (M,) distribution of the input part V of the variance
+    start : the recurrent variance the forward pass starts from (after its first step)
+    """
+    if activation in _PIECEWISE_LINEAR:
+        # E[f^2] is proportional to the variance, so the fixed point is explicit.
+        gain = sigma2 * float(moments(activation, 1.0, leaky_slope)[0])
+        if gain >= 1.0:
+            return math.inf
+        drive = sigma2 * float(np.dot(input_weights, moments(activation, input_values, leaky_slope)[0]))
+        return drive / (1.0 - gain)
+
+    def excess(q: float) -> float:
+        return sigma2 * _mixture(activation, q, input_values, input_weights, leaky_slope)[0] - q
+
+    low = high = max(start, 1e-300)
+    if excess(low) > 0:
+        while excess(high) > 0:
+            low, high = high, high * 4.0
+            if high > DIVERGED_VARIANCE:
+                return math.inf
+    else:
+        while excess(low) < 0:
+            high, low = low, low / 4.0
+            if low < 1e-300:
+                return 0.0
+    while high / low - 1.0 > 1e-12:
+        middle = math.sqrt(low * high)
+        if excess(middle) > 0:
+            low = middle
+        else:
+            high = middle
+    return math.sqrt(low * high)
+
+
+IDENTITY_NOTE = (
+    "identity initialisation: the weights are not random, so the mean-field theory does not "
+    "apply; see the spectral bound instead"
+)
+BATCH_NORM_NOTE = (
+    "batch norm: no mean-field prediction; its per-unit statistics over a finite batch "
+    "fluctuate too much for the simple theory (see docs/theory.md)"
+)
+
+
+def not_applicable(config: SimConfig) -> str | None:
+    """Why the mean-field theory gives no prediction for ``config``, or None if it does."""
+    if config.init == "identity":
+        return IDENTITY_NOTE
+    if config.normalization == "batch":
+        return BATCH_NORM_NOTE
+    return None
+
+
+@dataclass(frozen=True)
+class _Weights:
+    sigma2_hh: float
+    input_entry: list[float]  # Var(W_ih entry) per layer
+
+
+def _weights(config: SimConfig) -> _Weights | None:
+    if not_applicable(config) is not None:
+        return None
+    hidden = config.hidden_size
+    fan_in = [task_module.make_task(config.task).input_size] + [hidden] * (config.num_layers - 1)
+    entries = [entry_variance(config.init, config.weight_scale, n, hidden) for n in fan_in]
+    sigma2 = recurrent_weight_variance(config.init, config.weight_scale, hidden)
+    if sigma2 is None or any(v is None for v in entries):
+        return None
+    return _Weights(sigma2, [float(v or 0.0) for v in entries])
+
+
+def mean_field(config: SimConfig) -> MeanField | None:
+    """The stationary mean-field prediction for ``config`` at initialisation, or None.
+
+    None where the theory does not apply (:func:`not_applicable`: identity init, batch norm).
+
+    Layer 0's input part comes from the task at a typical step
+    (:func:`typical_input_power`) and layer l > 0's is ``H * Var(W_ih entry) * E[f^2]`` of the
+    layer below, at its fixed point. The recurrent variance starts where the first time step
+    puts it and settles at the fixed point it reaches (:func:`solve_recurrent_variance`).
+    """
+    weights = _weights(config)
+    if weights is None:
+        return None
+    activation, slope = config.activation, config.leaky_slope
+    layers, hidden = config.num_layers, config.hidden_size
+    sigma2 = weights.sigma2_hh
+    values, probabilities = typical_input_power(config.task, config.seq_len)
+    first = input_power(config.task, config.seq_len)
+    input_variance = np.empty(layers)
+    fixed_point = np.empty(layers)
+    chi = np.empty(layers)
+    vertical = np.full(layers, np.nan)
+    notes: list[str] = []
+    below_second = 0.0  # E[f^2] of the layer below at its fixed point
+    for layer in range(layers):
+        entry = weights.input_entry[layer]
+        if layer == 0:
+            node_values, node_weights = entry * values, probabilities
+            start_second, _ = _mixture(activation, 0.0, entry * first.values[0], first.weights[0], slope)
+        else:
+            node_values, node_weights = np.array([entry * hidden * below_second]), np.ones(1)
+            start_second, _ = _mixture(activation, 0.0, node_values, node_weights, slope)
+        input_variance[layer] = float(np.dot(node_values, node_weights))
+        recurrent = solve_recurrent_variance(
+            activation, sigma2, node_values, node_weights, sigma2 * start_second, slope
+        )
+        if math.isinf(recurrent):
+            notes.append(
+                f"layer {layer + 1}: the forward variance grows without bound (no fixed point); "
+                "the derivative statistics are those of that limit"
+            )
+        second, derivative = _mixture(activation, recurrent, node_values, node_weights, slope)
+        fixed_point[layer] = recurrent + input_variance[layer]
+        chi[layer] = sigma2 * derivative
+        if layer > 0:
+            vertical[layer] = entry * hidden * derivative
+        below_second = second
+    if config.task == "memory" and config.seq_len > 2:
+        notes.append("memory task: the stationary state is that of the blank steps (no input)")
+    return MeanField(sigma2, input_variance, fixed_point, chi, vertical, tuple(notes))
+
+
+def predicted_step_factor(config: SimConfig) -> float | None:
+    """The top layer's predicted per-step factor of ``||dL/dh||`` (None: no theory applies)."""
+    field_ = mean_field(config)
+    return None if field_ is None else field_.top_step_factor
+
+
+# -- the whole (layer, time) map ---------------------------------------------------------------
+
+
+def predicted_grad_norms(config: SimConfig) -> np.ndarray | None:
+    """(L, T) predicted ``||dL/dh||`` relative to where it enters (top layer, last step) = 1.
+
+    The time-resolved version of :func:`mean_field`: the forward variances are followed step by
+    step from the zero initial state with each step's own input statistics (so the memory
+    task's blank middle and the start-up of the first steps are included), and the expected
+    squared norms are propagated back over the (layer, time) lattice:
+
+        S[l, t] = chi_hh[l, t + 1] S[l, t + 1] + chi_ih[l + 1, t] S[l + 1, t]
+
+    (the two routes into ``dL/dh`` of layer l at step t: from the next step through ``W_hh``
+    and from the layer above through its ``W_ih``; cross terms average out because the two
+    weight matrices are independent). None where the theory does not apply.
+    """
+    weights = _weights(config)
+    if weights is None:
+        return None
+    activation, slope = config.activation, config.leaky_slope
+    layers, steps, hidden = config.num_layers, config.seq_len, config.hidden_size
+    sigma2 = weights.sigma2_hh
+    power = input_power(config.task, steps)
+    # Per (layer, step): E[f'^2], what the derivative mask keeps of the squared norm at that
+    # cell, before the weight variance of the route the gradient takes next.
+    kept = np.empty((layers, steps))
+    below = np.zeros(steps)  # E[f^2] of the layer below at each step
+    for layer in range(layers):
+        entry = weights.input_entry[layer]
+        second = np.empty(steps)
+        recurrent = 0.0
+        for t in range(steps):
+            if layer == 0:
+                values, probabilities = entry * power.values[t], power.weights[t]
+            else:
+                values, probabilities = np.array([entry * hidden * below[t]]), np.ones(1)
+            second[t], kept[layer, t] = _mixture(activation, recurrent, values, probabilities, slope)
+            recurrent = min(sigma2 * second[t], DIVERGED_VARIANCE)
+        below = second
+    squared = np.zeros((layers, steps))
+    squared[-1, -1] = 1.0
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        for layer in reversed(range(layers)):
+            vertical = (
+                weights.input_entry[layer + 1] * hidden * kept[layer + 1] if layer + 1 < layers else None
+            )
+            for t in reversed(range(steps)):
+                total = squared[layer, t]
+                if t + 1 < steps:
+                    total += sigma2 * kept[layer, t + 1] * squared[layer, t + 1]
+                if vertical is not None:
+                    total += vertical[t] * squared[layer + 1, t]
+                squared[layer, t] = total
+        return np.sqrt(squared)
+
+
+def predicted_decades(config: SimConfig) -> float | None:
+    """Predicted log10 of ``||dL/dh||`` at (first layer, first step) over (top layer, last step).
+
+    The theory's counterpart of :func:`gradsim.engine.regime.end_to_end_decades`; None where the
+    theory does not apply.
+    """
+    norms = predicted_grad_norms(config)
+    if norms is None:
+        return None
+    with np.errstate(divide="ignore"):
+        return float(np.log10(norms[0, 0]))
+
+
+# -- the critical weight scale -----------------------------------------------------------------
+
+CRITERIA = ("step", "end_to_end")
+
+
+def critical_weight_scale(config: SimConfig, criterion: str = "step") -> float | None:
+    """The weight scale at which the gradient neither vanishes nor explodes, by theory.
+
+    Every field of ``config`` but ``weight_scale`` is used (activation, init, task, sizes, ...).
+
+    criterion
+        ``"step"``: the top layer's per-step factor is exactly 1 (the edge for long sequences);
+        ``"end_to_end"``: the predicted first-to-last ratio of :func:`predicted_decades` is
+        exactly 1 for this config's ``seq_len`` and ``num_layers`` (with several layers the
+        gradient sums over many (layer, time) paths, which moves the edge below the per-step
+        one).
+
+    Returns None when the theory does not apply (:func:`not_applicable`) or no weight scale in
+    the config's range reaches the edge.
+    """
+    if criterion not in CRITERIA:
+        raise ValueError(f"criterion must be one of {', '.join(CRITERIA)} (got {criterion!r})")
+    if not_applicable(config) is not None:
+        return None
+    _, high, _ = FLOAT_RANGES["weight_scale"]
+
+    def excess(scale: float) -> float:
+        changed = config.replace(weight_scale=scale)
+        if criterion == "step":
+            return math.log(predicted_step_factor(changed) or 0.0)
+        decades = predicted_decades(changed)
+        return -math.inf if decades is None else decades
+
+    grid = np.geomspace(1e-2, high, 41)
+    previous = excess(float(grid[0]))
+    if previous >= 0:
+        return None
+    for low_scale, high_scale in zip(grid[:-1], grid[1:], strict=True):
+        current = excess(float(high_scale))
+        if current >= 0:
+            low, high_s = float(low_scale), float(high_scale)
+            for _ in range(60):
+                middle = math.sqrt(low * high_s)
+                if excess(middle) < 0:
+                    low = middle
+                else:
+                    high_s = middle
+                if high_s / low - 1.0 < 1e-9:
+                    break
+            return math.sqrt(low * high_s)
+    return None
+
+
+# -- the spectral bound ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SpectralBound:
+    """The sufficient condition for vanishing, ``||W_hh||_2 * max|f'| < 1``, per layer.
+
+    Attributes
+    ----------
+    spectral_norms : (L,) largest singular value of each ``weight_hh_l{k}``
+    derivative_bound : ``max|f'|``: 1/4 for sigmoid, 1 for tanh, ReLU, leaky ReLU, ELU, linear
+    products : (L,) ``spectral_norms * derivative_bound``, an upper bound on the per-step factor
+    """
+
+    spectral_norms: np.ndarray
+    derivative_bound: float
+    products: np.ndarray
+
+    @property
+    def guaranteed_vanishing(self) -> np.ndarray:
+        """(L,) True where the product is below 1: the gradient must vanish in that layer."""
+        return self.products < 1.0
+
+
+def vanishing_bound(spectral_norms: np.ndarray, activation: str, leaky_slope: float = 0.01) -> SpectralBound:
+    """The classic bound (Pascanu, Mikolov & Bengio 2013) for the given recurrent matrices.
+
+    ``dh_t / dh_{t-1} = diag(f'(a_t)) W_hh``, so its norm is at most ``||W_hh||_2 max|f'|``: below
+    1 the gradient shrinks by at least that factor at every step, whatever the inputs. The
+    converse does not hold: above 1 the gradient may still vanish (the bound ignores how far
+    below its maximum ``f'`` usually is).
+
+    Parameters
+    ----------
+    spectral_norms : (L,) e.g. ``StepRecord.spectral_norms``
+    """
+    norms = np.asarray(spectral_norms, dtype=np.float64).reshape(-1)
+    bound = make_activation(activation, leaky_slope).max_derivative
+    return SpectralBound(norms, bound, norms * bound)
+
+
+# -- measurement -------------------------------------------------------------------------------
+
+
+def measurement_window(seq_len: int) -> tuple[int, int]:
+    """Steps ``[start, stop)`` a per-step factor is measured over: all but the first fifth.
+
+    The first steps of the forward pass start from ``h = 0`` and have not reached the
+    stationary variance yet; the last step is where the gradient enters and is kept.
+    """
+    start = seq_len // 5
+    if seq_len - start < 3:
+        start = 0
+    return start, seq_len
+
+
+def measured_step_factor(
+    grad_norms: np.ndarray, layer: int = -1, window: tuple[int, int] | None = None
+) -> float:
+    """The measured per-step factor of ``||dL/dh||`` (backwards in time) in one layer.
+
+    ``10 ** -slope`` of a least-squares line through ``log10 grad_norms[layer, t]`` over the
+    window's steps: a geometric mean of the step-to-step ratios that one noisy step cannot
+    dominate. Only finite, positive norms enter the fit; a gradient that reached exactly zero
+    (every ReLU off) gives 0.0 when fewer than two positive points remain, NaN if there is no
+    gradient at all.
+
+    Parameters
+    ----------
+    grad_norms : (L, T) as in ``StepRecord.grad_norms``
+    layer : which layer (default: the top one, where the gradient enters)
+    window : steps ``[start, stop)``; default :func:`measurement_window`
+    """
+    norms = np.asarray(grad_norms, dtype=np.float64)[layer]
+    start, stop = window if window is not None else measurement_window(norms.shape[0])
+    values = norms[start:stop]
+    steps = np.arange(start, stop)
+    usable = np.isfinite(values) & (values > 0)
+    if usable.sum() < 2:
+        return 0.0 if np.any(values == 0) else float("nan")
+    slope = np.polyfit(steps[usable], np.log10(values[usable]), 1)[0]
+    return float(10.0 ** -slope)
+
+
+@dataclass(frozen=True)
+class FactorComparison:
+    """Predicted next to measured, for the theory overlay.
+
+    Attributes
+    ----------
+    predicted : top layer's per-step factor from :func:`mean_field` (None: no theory applies)
+    measured : the same, fitted to the record's ``grad_norms``
+    critical_weight_scale : where the predicted factor is 1 (None if it never is)
+    fixed_point : top layer's pre-activation variance q* (None without theory)
+    bound : the spectral sufficient condition with the record's spectral norms
+    notes : approximations and caveats in words
+    """
+
+    predicted: float | None
+    measured: float
+    critical_weight_scale: float | None
+    fixed_point: float | None
+    bound: SpectralBound
+    notes: tuple[str, ...]
+
+
+def compare(config: SimConfig, grad_norms: np.ndarray, spectral_norms: np.ndarray) -> FactorComparison:
+    """Predicted and measured per-step factors side by side, with the spectral bound.
+
+    Parameters
+    ----------
+    config : the run's config
+    grad_norms : (L, T) of a record of that run
+    spectral_norms : (L,) of the same record
+    """
+    field_ = mean_field(config)
+    reason = not_applicable(config)
+    notes = list(field_.notes) if field_ is not None else [str(reason)]
+    return FactorComparison(
+        predicted=None if field_ is None else field_.top_step_factor,
+        measured=measured_step_factor(grad_norms),
+        critical_weight_scale=critical_weight_scale(config),
+        fixed_point=None if field_ is None else float(field_.fixed_point[-1]),
+        bound=vanishing_bound(spectral_norms, config.activation, config.leaky_slope),
+        notes=tuple(notes),
+    )
