@@ -45,10 +45,12 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Protocol
 
 import numpy as np
 
+from . import theory
 from .config import INT_RANGES, ConfigError, SimConfig
 from .regime import end_to_end_decades
 from .simulation import Simulation
@@ -615,6 +617,104 @@ class SweepResult:
         data["status"] = self.status.tolist()
         data["computed"] = self.computed.tolist()
         return data
+
+
+# -- the theory's critical line ----------------------------------------------------------------
+@dataclass(frozen=True)
+class CriticalLine:
+    """The mean-field edge between vanishing and exploding, in the sweep's plot coordinates.
+
+    Attributes
+    ----------
+    x, y : (n,) float64 coordinates of the line (NaN where the theory finds no critical weight
+        scale for that value of the other axis), or None when there is no line
+    criterion : ``"step"`` (per-step factor exactly 1) or ``"end_to_end"`` (predicted
+        end-to-end ratio exactly 1 at each grid config's sequence length and layer count), as in
+        :func:`gradsim.engine.theory.critical_weight_scale`
+    reason : why there is no line (None when there is one)
+    notes : caveats to show next to the line
+    """
+
+    x: np.ndarray | None
+    y: np.ndarray | None
+    criterion: str
+    reason: str | None = None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def available(self) -> bool:
+        return self.x is not None
+
+
+@lru_cache(maxsize=4096)
+def _critical_scale(config: SimConfig, criterion: str) -> float | None:
+    return theory.critical_weight_scale(config, criterion)
+
+
+def critical_line(spec: SweepSpec, criterion: str = "step") -> CriticalLine:
+    """Where mean-field theory puts the edge (gradient neither vanishing nor exploding).
+
+    The critical weight scale is computed for the base config at every value of the other
+    axis (it does not depend on the learning rate, and for linear and ReLU units not on the
+    sequence length, layer count or width either, so there the line is straight; for
+    saturating units the input statistics make it move a little with the sequence length).
+    With weight scale on x the line is ``x = w_c(y)``; on y it is ``y = w_c(x)``.
+
+    No line when the theory does not apply (identity initialisation, batch norm) or when the
+    weight scale is not an axis of the sweep (then the reason gives the critical scale and the
+    predicted per-step factor of the base config). Takes about 0.05 s per axis value for
+    saturating units (plus a one-time table of about 1 s): call it off the GUI thread.
+    """
+    if criterion not in theory.CRITERIA:
+        raise SweepError(f"criterion must be one of {', '.join(theory.CRITERIA)} (got {criterion!r})")
+    base = spec.base
+    reason = theory.not_applicable(base)
+    if reason is not None:
+        return CriticalLine(None, None, criterion, reason)
+    if "weight_scale" not in (spec.x.field, spec.y.field):
+        scale = _critical_scale(base, criterion)
+        factor = theory.predicted_step_factor(base)
+        where = "no critical weight scale" if scale is None else f"its critical weight scale is {scale:.3g}"
+        regime = ""
+        if factor is not None:
+            verdict = "vanishing" if factor < 1 else "exploding" if factor > 1 else "balanced"
+            regime = f"; the predicted per-step factor at {base.weight_scale:g} is {factor:.3g} ({verdict})"
+        return CriticalLine(
+            None, None, criterion, f"the weight scale is not swept: for the base config {where}{regime}"
+        )
+    other = spec.y if spec.x.field == "weight_scale" else spec.x
+    scales = []
+    missing = []
+    for value in other.values:
+        # Before training the learning rate plays no part: one computation serves the axis.
+        changes = {} if other.field == "learning_rate" else {other.field: value}
+        scale = _critical_scale(base.replace(**changes, weight_scale=1.0), criterion)
+        scales.append(np.nan if scale is None else scale)
+        if scale is None:
+            missing.append(f"{value:g}")
+    scales_array = np.asarray(scales, dtype=np.float64)
+    if np.isnan(scales_array).all():
+        return CriticalLine(
+            None, None, criterion, "the theory finds no weight scale in range where the gradient is balanced"
+        )
+    notes = []
+    if missing:
+        notes.append(f"no critical weight scale at {other.field} = {', '.join(missing)}")
+    if spec.iterations > 0:
+        notes.append(
+            f"the theory describes the untrained network; after {spec.iterations} training steps "
+            "the measured edge can move"
+        )
+    layers = other.values if other.field == "num_layers" else (base.num_layers,)
+    if criterion == "step" and max(layers) > 1:
+        notes.append(
+            "with several layers the gradient reaching the first layer sums over many (layer, time) "
+            "paths, so the measured edge lies below the per-step line (criterion end_to_end predicts it)"
+        )
+    fixed = np.asarray(other.values, dtype=np.float64)
+    if other is spec.y:
+        return CriticalLine(scales_array, fixed, criterion, None, tuple(notes))
+    return CriticalLine(fixed, scales_array, criterion, None, tuple(notes))
 
 
 # -- the measured edge ------------------------------------------------------------------------

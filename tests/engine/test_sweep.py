@@ -365,3 +365,79 @@ def test_measured_edge_on_a_log_axis_interpolates_in_log10():
     # Values -1 at 0.1 and +1 at 1 (log10: -1 and 0) cross at log10 = -0.5.
     x, _ = sweep.measured_edge(synthetic([[-1.0, 1.0, 2.0]], x_spacing="log"))
     np.testing.assert_allclose(x, [10**-0.5])
+
+
+# -- the theory's critical line ---------------------------------------------------------------
+def wide(activation: str, **changes) -> SimConfig:
+    """Wide enough for mean field (hidden 128), cheap enough for a test (batch 4, 25 steps)."""
+    return SimConfig(
+        num_layers=1,
+        hidden_size=128,
+        seq_len=25,
+        batch_size=4,
+        activation=activation,
+        task="random",
+        **changes,
+    )
+
+
+@pytest.mark.parametrize(("activation", "low", "high"), [("linear", 0.5, 1.5), ("relu", 1.0, 2.0)])
+def test_critical_line_is_within_one_cell_of_the_measured_edge(activation, low, high):
+    spec = SweepSpec(
+        wide(activation), make_axis("weight_scale", low, high, 21), SweepAxis("seq_len", (20, 30)), 0, 3
+    )
+    result = run_sweep(spec, workers=2, cache=None)
+    line = sweep.critical_line(spec)
+    assert line.available and line.reason is None and line.notes == ()
+    np.testing.assert_array_equal(line.y, [20, 30])
+    # Linear: 1; ReLU: sqrt(2) (half the units pass the gradient), whatever the sequence length.
+    np.testing.assert_allclose(line.x, {"linear": 1.0, "relu": np.sqrt(2.0)}[activation], rtol=1e-6)
+    measured, rows = sweep.measured_edge(result)
+    np.testing.assert_array_equal(rows, line.y)
+    cell = (high - low) / 20
+    assert np.all(np.abs(measured - line.x) <= cell), (measured, line.x)
+
+
+def test_critical_line_for_tanh_is_close_to_the_measured_edge_with_weight_scale_on_y():
+    low, high = 1.5, 3.5
+    spec = SweepSpec(
+        wide("tanh"), SweepAxis("seq_len", (20, 30)), make_axis("weight_scale", low, high, 21), 0, 3
+    )
+    result = run_sweep(spec, workers=2, cache=None)
+    line = sweep.critical_line(spec)
+    np.testing.assert_array_equal(line.x, [20, 30])
+    # The random task's inputs push tanh units towards saturation: the edge lies well above 1.
+    assert np.all((line.y > 2.0) & (line.y < 3.0))
+    columns, measured = sweep.measured_edge(result)
+    np.testing.assert_array_equal(columns, line.x)
+    assert np.all(np.abs(measured - line.y) <= 2 * (high - low) / 20), (measured, line.y)
+    assert np.all(np.abs(measured / line.y - 1) < 0.1)
+
+
+def test_critical_line_is_absent_where_theory_says_nothing():
+    x, y = make_axis("weight_scale", 0.5, 1.5, 3), make_axis("seq_len", 10, 30, 3)
+    identity = sweep.critical_line(SweepSpec(wide("tanh", init="identity"), x, y))
+    assert not identity.available and "identity" in identity.reason
+    batch_norm = sweep.critical_line(SweepSpec(wide("tanh", normalization="batch"), x, y))
+    assert batch_norm.x is None and "batch norm" in batch_norm.reason
+    # No weight scale axis: no line, but the reason says what theory predicts for the plane.
+    plane = sweep.critical_line(
+        SweepSpec(wide("relu", weight_scale=1.0), y, make_axis("num_layers", 1, 3, 3))
+    )
+    assert plane.x is None
+    assert "critical weight scale is 1.41" in plane.reason and "0.707 (vanishing)" in plane.reason
+    with pytest.raises(SweepError, match="criterion must be one of"):
+        sweep.critical_line(SweepSpec(wide("relu"), x, y), criterion="nearest")
+
+
+def test_critical_line_notes_layers_and_training():
+    spec = SweepSpec(
+        wide("relu"), make_axis("weight_scale", 1.0, 2.0, 3), make_axis("num_layers", 1, 3, 3), 5
+    )
+    line = sweep.critical_line(spec)
+    np.testing.assert_allclose(line.x, np.sqrt(2.0), rtol=1e-6)
+    assert any("several layers" in note for note in line.notes)
+    assert any("after 5 training steps" in note for note in line.notes)
+    # The end-to-end criterion counts the paths through the layers: its edge moves lower.
+    paths = sweep.critical_line(spec, criterion="end_to_end")
+    assert paths.x[0] == pytest.approx(np.sqrt(2.0), rel=1e-6) and paths.x[2] < paths.x[1] < paths.x[0]
