@@ -191,6 +191,35 @@ def make_axis(name: str, low: float, high: float, count: int, spacing: str = "li
     return SweepAxis(name, tuple(values), spacing)
 
 
+def parse_axis(text: str) -> SweepAxis:
+    """An axis from text, as the command line takes it.
+
+    ``FIELD=LOW:HIGH:COUNT`` (evenly spaced), ``FIELD=LOW:HIGH:COUNT:log`` (evenly in log10) or
+    ``FIELD=V1,V2,...`` (these values), e.g. ``weight_scale=0.5:2.5:30``, ``seq_len=10,20,50``.
+    """
+    name, sep, spec = text.partition("=")
+    name, spec = name.strip(), spec.strip()
+    form = "FIELD=LOW:HIGH:COUNT[:log] or FIELD=V1,V2,..."
+    if not sep or not name or not spec:
+        raise SweepError(f"an axis is written {form} (got {text!r})")
+    if name not in SWEEP_FIELDS:
+        raise SweepError(f"a sweep axis must be one of {', '.join(SWEEP_FIELDS)} (got {name!r})")
+    try:
+        if ":" in spec:
+            parts = spec.split(":")
+            spacing = "linear"
+            if len(parts) == 4:
+                spacing = parts.pop().strip().lower()
+            if len(parts) != 3:
+                raise SweepError(f"an axis is written {form} (got {text!r})")
+            return make_axis(name, float(parts[0]), float(parts[1]), int(parts[2]), spacing)
+        return SweepAxis(name, tuple(float(v) for v in spec.split(",")))
+    except ValueError as error:
+        if isinstance(error, SweepError):
+            raise
+        raise SweepError(f"an axis is written {form}, with numbers (got {text!r})") from None
+
+
 def resolve_seeds(base_seed: int, seeds: int | Sequence[int]) -> tuple[int, ...]:
     """The seeds a point averages over.
 

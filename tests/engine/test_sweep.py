@@ -98,6 +98,21 @@ def test_axis_values_must_increase_and_be_whole_for_integer_fields():
         SweepAxis("seq_len", (10, 10.5))
 
 
+def test_parse_axis_reads_ranges_log_ranges_and_lists():
+    assert sweep.parse_axis("weight_scale=0.5:2.5:5") == make_axis("weight_scale", 0.5, 2.5, 5)
+    assert sweep.parse_axis("learning_rate=1e-3:1:4:log") == make_axis("learning_rate", 1e-3, 1.0, 4, "log")
+    assert sweep.parse_axis(" seq_len = 10,20,50 ") == SweepAxis("seq_len", (10, 20, 50))
+    for text, message in [
+        ("seq_len", "FIELD=LOW:HIGH:COUNT"),
+        ("seq_len=1:3", "FIELD=LOW:HIGH:COUNT"),
+        ("seq_len=a:b:3", "with numbers"),
+        ("hidden_size=1:3:3:cubic", "linear or log"),
+        ("activation=1,2", "must be one of"),
+    ]:
+        with pytest.raises(SweepError, match=message):
+            sweep.parse_axis(text)
+
+
 def test_spec_refuses_equal_axes_and_invalid_grid_points():
     axis = make_axis("weight_scale", 0.5, 1.5, 3)
     with pytest.raises(SweepError, match="must be different settings"):
