@@ -23,6 +23,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import TextIO
 
+import numpy as np
+
+from gradsim.engine import sweep
 from gradsim.engine.config import ConfigError, SimConfig
 from gradsim.engine.presets import DEFAULT_PRESET, get_preset, list_presets, presets_dir
 from gradsim.engine.records import StepRecord
@@ -31,6 +34,7 @@ from gradsim.engine.simulation import Simulation
 from gradsim.io.atomic import WriteError
 from gradsim.io.configfile import apply_overrides, config_to_toml, load_config
 from gradsim.io.runexport import write_csv, write_json, write_npz
+from gradsim.io.sweepfile import DiskPointCache, write_sweep_csv, write_sweep_npz
 
 PROG = "gradsim"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -382,6 +386,181 @@ def _config_command(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- gradsim sweep --------------------------------------------------------------------------
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number (got {text!r})") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more (got {value})")
+    return value
+
+
+def _add_sweep_command(subparsers: argparse._SubParsersAction) -> None:
+    axis_help = (
+        "FIELD=LOW:HIGH:COUNT, FIELD=LOW:HIGH:COUNT:log or FIELD=V1,V2,...; FIELD is one of "
+        f"{', '.join(sweep.SWEEP_FIELDS)}"
+    )
+    parser = subparsers.add_parser(
+        "sweep",
+        help="map where gradients vanish or explode over a grid of two settings",
+        description="For every point of a grid over two settings, compute the log10 ratio of the "
+        "gradient ||dL/dh|| at the first layer and first time step to the one at the top layer and "
+        "last time step (below 0: vanishing, above 0: exploding), averaged over seeds, on all cores. "
+        "Prints a summary with the mean-field critical line and writes the grid.",
+    )
+    add_config_options(parser)
+    parser.add_argument("--x", required=True, metavar="AXIS", help=f"the x axis: {axis_help}")
+    parser.add_argument("--y", required=True, metavar="AXIS", help="the y axis, written the same way")
+    parser.add_argument(
+        "--iterations",
+        "-n",
+        type=_count,
+        default=0,
+        metavar="N",
+        help="measure after N training steps (default 0: at initialisation)",
+    )
+    parser.add_argument(
+        "--seeds", type=_positive_int, default=1, metavar="K", help="seeds per point, from the config's seed"
+    )
+    parser.add_argument(
+        "--workers", type=_count, default=None, metavar="P", help="worker processes (default: one per core)"
+    )
+    parser.add_argument(
+        "--cache-dir", metavar="DIR", help="keep computed points in DIR, so a repeated sweep is instant"
+    )
+    output = parser.add_argument_group("output files (written atomically)")
+    output.add_argument("--csv", metavar="FILE", help="one row per point: x, y, log10_ratio, overflow")
+    output.add_argument("--npz", metavar="FILE", help="the grids as arrays, with the sweep's settings")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary")
+    parser.set_defaults(handler=_sweep_command)
+
+
+class SweepProgressBar(ProgressBar):
+    """The progress bar of a sweep: points done and the estimated time left."""
+
+    def show(self, report: sweep.SweepProgress) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if now - self._last_draw < self.interval and report.done < self.total:
+            return
+        self._last_draw = now
+        filled = self.width * report.done // self.total if self.total else self.width
+        left = "" if report.remaining_seconds is None else f"  {report.remaining_seconds:.0f} s left"
+        line = f"[{'#' * filled}{'-' * (self.width - filled)}] {report.done}/{self.total} points{left}"
+        self._write("\r" + line.ljust(self._shown))
+        self._shown = len(line)
+
+
+def _sweep_command(args: argparse.Namespace) -> int:
+    config = build_config(args)
+    try:
+        spec = sweep.SweepSpec(
+            config, sweep.parse_axis(args.x), sweep.parse_axis(args.y), args.iterations, args.seeds
+        )
+    except sweep.SweepError as error:
+        raise CommandError(str(error)) from None
+    outputs = [(path, kind) for path, kind in ((args.csv, "csv"), (args.npz, "npz")) if path]
+    for path, _ in outputs:
+        _check_output(path)
+    cache = DiskPointCache(args.cache_dir) if args.cache_dir else None
+    progress = SweepProgressBar(spec.size, None if args.quiet else sys.stderr)
+    try:
+        result = sweep.run_sweep(spec, workers=args.workers, progress=progress.show, cache=cache)
+    except sweep.SweepError as error:
+        raise CommandError(str(error), EXIT_FAILED) from None
+    finally:
+        progress.close()
+    if result.cache_error:
+        _error(f"the cache could not keep the points: {result.cache_error}")
+    if not args.quiet:
+        print(f"config: {describe_source(args)}: {describe_config(config)}")
+        for line in sweep_summary_lines(result, sweep.critical_line(spec)):
+            print(line)
+    failed = False
+    for path, kind in outputs:
+        try:
+            (write_sweep_csv if kind == "csv" else write_sweep_npz)(path, result)
+        except WriteError as error:
+            _error(str(error))
+            failed = True
+            continue
+        if not args.quiet:
+            print(f"wrote {path}")
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _axis_text(axis: sweep.SweepAxis) -> str:
+    values = axis.values
+    spacing = ", log-spaced" if axis.spacing == "log" else ""
+    if len(values) == 1:
+        return f"{axis.field} {values[0]:g}"
+    return f"{axis.field} {values[0]:g} .. {values[-1]:g} ({len(values)} values{spacing})"
+
+
+def _range_text(field: str, values: np.ndarray) -> str:
+    finite = values[np.isfinite(values)]
+    low, high = float(finite.min()), float(finite.max())
+    if high - low <= 1e-3 * max(abs(high), 1e-12):
+        return f"{field} = {low:.4g}"
+    return f"{field} from {low:.4g} to {high:.4g}"
+
+
+def sweep_summary_lines(result: sweep.SweepResult, line: sweep.CriticalLine) -> list[str]:
+    """The sweep summary: grid, time, value range, overflow, theory's line and the measured edge."""
+    spec = result.spec
+    when = "at initialisation" if spec.iterations == 0 else f"after {spec.iterations} training steps"
+    seeds = len(spec.seeds)  # type: ignore[arg-type]
+    lines = [
+        f"grid: {_axis_text(spec.x)} x {_axis_text(spec.y)}, {when}, "
+        f"{seeds} seed{'s' if seeds > 1 else ''} per point",
+    ]
+    where = f"{result.workers} worker process{'es' if result.workers != 1 else ''}"
+    lines.append(
+        f"computed {result.computed_points} points in {result.elapsed_seconds:.1f} s with {where}; "
+        f"{result.cached_points} from the cache"
+    )
+    finite = result.values[np.isfinite(result.values)]
+    label = "log10 gradient ratio (first layer, first step / top layer, last step)"
+    if finite.size:
+        lines.append(f"{label}: {finite.min():.3g} .. {finite.max():.3g}")
+    else:
+        lines.append(f"{label}: no finite value")
+    lines.append(
+        f"overflow (inf/NaN): {int(result.overflow.sum())} points; "
+        f"vanished to exactly 0: {int(result.vanished.sum())} points"
+    )
+    if line.available:
+        assert line.x is not None and line.y is not None
+        on_x = spec.x.field == "weight_scale"
+        scales, other = (line.x, spec.y) if on_x else (line.y, spec.x)
+        if np.isfinite(scales).any():
+            lines.append(
+                f"critical line (mean field, {'per-step factor' if line.criterion == 'step' else 'ratio'} "
+                f"1): {_range_text('weight_scale', scales)} over {other.field}"
+            )
+        for note in line.notes:
+            lines.append(f"note: {note}")
+    else:
+        lines.append(f"critical line: none ({line.reason})")
+    edge_x, edge_y = sweep.measured_edge(result)
+    along_x = spec.x.field == "weight_scale" or spec.y.field != "weight_scale"
+    edge, axis, lines_count = (edge_x, spec.x, len(spec.y)) if along_x else (edge_y, spec.y, len(spec.x))
+    crossed = int(np.isfinite(edge).sum())
+    if crossed:
+        lines.append(
+            f"measured edge (ratio crosses 1): {_range_text(axis.field, edge)}, "
+            f"in {crossed} of {lines_count} grid lines"
+        )
+    else:
+        lines.append(f"measured edge: the ratio does not cross 1 along {axis.field} in this grid")
+    return lines
+
+
 # -- entry point ----------------------------------------------------------------------------
 
 # One function per subcommand; it adds its parser to the subparsers and sets ``handler``.
@@ -389,6 +568,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_run_command,
     _add_presets_command,
     _add_config_command,
+    _add_sweep_command,
 ]
 
 
