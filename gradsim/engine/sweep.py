@@ -13,7 +13,10 @@ positive: it grew (exploding); 0: no change. With one layer it is exactly the fi
 step ratio whose per-step rate the mean-field theory predicts, so the theory's critical line
 (per-step factor exactly 1) is where the value crosses 0. With several layers the gradient that
 reaches the first layer also crosses the layers and sums over many paths, so the measured edge
-moves away from the one-layer line; the sweep shows that as it is.
+moves away from the one-layer line; the sweep shows that as it is. The theory's own prediction
+of this quantity is :func:`gradsim.engine.theory.predicted_decades`, and :func:`critical_line`
+draws :func:`gradsim.engine.theory.critical_weight_scale` (per-step factor 1 by default, or
+where the predicted value is 0 with ``criterion="end_to_end"``).
 
 ``iterations`` says when the gradient is taken: 0 means at initialisation (one forward and
 backward pass on the run's first batch), N means after N training steps (N updates), on the next
