@@ -505,8 +505,8 @@ def predicted_step_factor(config: SimConfig) -> float | None:
 # -- the whole (layer, time) map ---------------------------------------------------------------
 
 
-def predicted_grad_norms(config: SimConfig) -> np.ndarray | None:
-    """(L, T) predicted ``||dL/dh||`` relative to where it enters (top layer, last step) = 1.
+def predicted_log10_grad_norms(config: SimConfig) -> np.ndarray | None:
+    """(L, T) predicted ``log10 ||dL/dh||`` relative to where it enters (top layer, last step) = 0.
 
     The time-resolved version of :func:`mean_field`: the forward variances are followed step by
     step from the zero initial state with each step's own input statistics (so the memory
@@ -517,7 +517,8 @@ def predicted_grad_norms(config: SimConfig) -> np.ndarray | None:
 
     (the two routes into ``dL/dh`` of layer l at step t: from the next step through ``W_hh``
     and from the layer above through its ``W_ih``; cross terms average out because the two
-    weight matrices are independent). None where the theory does not apply.
+    weight matrices are independent). Computed in log space, so nothing underflows however long
+    the sequence. None where the theory does not apply.
     """
     weights = _weights(config)
     if weights is None:
@@ -542,21 +543,36 @@ def predicted_grad_norms(config: SimConfig) -> np.ndarray | None:
             second[t], kept[layer, t] = _mixture(activation, recurrent, values, probabilities, slope)
             recurrent = min(sigma2 * second[t], DIVERGED_VARIANCE)
         below = second
-    squared = np.zeros((layers, steps))
-    squared[-1, -1] = 1.0
-    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
-        for layer in reversed(range(layers)):
-            vertical = (
-                weights.input_entry[layer + 1] * hidden * kept[layer + 1] if layer + 1 < layers else None
-            )
-            for t in reversed(range(steps)):
-                total = squared[layer, t]
-                if t + 1 < steps:
-                    total += sigma2 * kept[layer, t + 1] * squared[layer, t + 1]
-                if vertical is not None:
-                    total += vertical[t] * squared[layer + 1, t]
-                squared[layer, t] = total
-        return np.sqrt(squared)
+    with np.errstate(divide="ignore"):
+        log_along = np.log(sigma2 * kept)  # route through W_hh into cell (l, t)
+        log_down = [
+            np.log(weights.input_entry[layer + 1] * hidden * kept[layer + 1]) if layer + 1 < layers else None
+            for layer in range(layers)
+        ]
+    log_squared = np.full((layers, steps), -np.inf)
+    for layer in reversed(range(layers)):
+        for t in reversed(range(steps)):
+            total = 0.0 if (layer == layers - 1 and t == steps - 1) else -np.inf
+            if t + 1 < steps:
+                total = np.logaddexp(total, log_along[layer, t + 1] + log_squared[layer, t + 1])
+            down = log_down[layer]
+            if down is not None:
+                total = np.logaddexp(total, down[t] + log_squared[layer + 1, t])
+            log_squared[layer, t] = total
+    return log_squared / (2.0 * math.log(10.0))
+
+
+def predicted_grad_norms(config: SimConfig) -> np.ndarray | None:
+    """(L, T) predicted ``||dL/dh||`` relative to where it enters (top layer, last step) = 1.
+
+    ``10 ** predicted_log10_grad_norms(config)`` (may underflow to 0 for very long sequences;
+    use the log version for numbers). None where the theory does not apply.
+    """
+    logs = predicted_log10_grad_norms(config)
+    if logs is None:
+        return None
+    with np.errstate(under="ignore", over="ignore"):
+        return 10.0**logs
 
 
 def predicted_decades(config: SimConfig) -> float | None:
@@ -565,11 +581,8 @@ def predicted_decades(config: SimConfig) -> float | None:
     The theory's counterpart of :func:`gradsim.engine.regime.end_to_end_decades`; None where the
     theory does not apply.
     """
-    norms = predicted_grad_norms(config)
-    if norms is None:
-        return None
-    with np.errstate(divide="ignore"):
-        return float(np.log10(norms[0, 0]))
+    logs = predicted_log10_grad_norms(config)
+    return None if logs is None else float(logs[0, 0])
 
 
 # -- the critical weight scale -----------------------------------------------------------------
@@ -599,30 +612,44 @@ def critical_weight_scale(config: SimConfig, criterion: str = "step") -> float |
     _, high, _ = FLOAT_RANGES["weight_scale"]
 
     def excess(scale: float) -> float:
-        changed = config.replace(weight_scale=scale)
+        # exp(log(high)) may land a rounding error above the config's upper limit.
+        changed = config.replace(weight_scale=min(scale, high))
         if criterion == "step":
             return math.log(predicted_step_factor(changed) or 0.0)
         decades = predicted_decades(changed)
         return -math.inf if decades is None else decades
 
-    grid = np.geomspace(1e-2, high, 41)
-    previous = excess(float(grid[0]))
-    if previous >= 0:
+    root = _monotone_root(excess, math.log(LOWEST_SCALE), math.log(high))
+    return None if root is None else min(root, high)
+
+
+# The lowest weight scale the critical search considers.
+LOWEST_SCALE = 1e-2
+
+
+def _monotone_root(excess: Callable[[float], float], low: float, high: float) -> float | None:
+    """The scale ``exp(x)``, x in [low, high], where an increasing ``excess(scale)`` crosses 0.
+
+    Illinois (regula falsi with halving) in log scale: the excess is close to linear in
+    ``log(scale)``, so a dozen evaluations reach 1e-10. None if there is no sign change.
+    """
+    f_low, f_high = excess(math.exp(low)), excess(math.exp(high))
+    if not (f_low < 0 <= f_high) or not math.isfinite(f_low) or not math.isfinite(f_high):
         return None
-    for low_scale, high_scale in zip(grid[:-1], grid[1:], strict=True):
-        current = excess(float(high_scale))
-        if current >= 0:
-            low, high_s = float(low_scale), float(high_scale)
-            for _ in range(60):
-                middle = math.sqrt(low * high_s)
-                if excess(middle) < 0:
-                    low = middle
-                else:
-                    high_s = middle
-                if high_s / low - 1.0 < 1e-9:
-                    break
-            return math.sqrt(low * high_s)
-    return None
+    a, fa, b, fb = low, f_low, high, f_high
+    for _ in range(200):
+        c = b - fb * (b - a) / (fb - fa)
+        fc = excess(math.exp(c))
+        if fc == 0 or abs(b - a) < 1e-12:
+            return math.exp(c)
+        if (fc < 0) != (fb < 0):
+            a, fa = b, fb
+        else:
+            fa /= 2.0
+        b, fb = c, fc
+        if abs(fc) < 1e-11:
+            break
+    return math.exp(b)
 
 
 # -- the spectral bound ------------------------------------------------------------------------
