@@ -141,13 +141,18 @@ def _table(activation_name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _interpolate(log_q: np.ndarray, log_values: np.ndarray, variance: np.ndarray) -> np.ndarray:
-    # Below the grid the moments are flat in q (within 1e-10); above it every tabulated moment
-    # is a power law in q to double precision, so extrapolate linearly in log-log.
-    v = np.log(np.clip(variance, math.exp(log_q[0]), None))
+    # Beyond both ends of the grid every tabulated moment is a power law in q to double
+    # precision (E[tanh^2] ~ q near 0, E[tanh'^2] ~ q^-1/2 for large q, ...), so extrapolate
+    # linearly in log-log from the two outermost points.
+    with np.errstate(divide="ignore"):
+        v = np.log(np.asarray(variance, dtype=np.float64))
     inside = np.interp(v, log_q, log_values)
-    slope = (log_values[-1] - log_values[-2]) / (log_q[-1] - log_q[-2])
-    outside = log_values[-1] + slope * (v - log_q[-1])
-    return np.exp(np.where(v > log_q[-1], outside, inside))
+    low_slope = (log_values[1] - log_values[0]) / (log_q[1] - log_q[0])
+    high_slope = (log_values[-1] - log_values[-2]) / (log_q[-1] - log_q[-2])
+    with np.errstate(invalid="ignore", over="ignore"):
+        below = log_values[0] + low_slope * (v - log_q[0])
+        above = log_values[-1] + high_slope * (v - log_q[-1])
+        return np.exp(np.where(v < log_q[0], below, np.where(v > log_q[-1], above, inside)))
 
 
 def moments(
@@ -174,7 +179,16 @@ def moments(
         keep = 0.5 * (1.0 + slope * slope)
         return keep * q, np.full_like(q, keep)
     log_q, log_second, log_derivative = _table(activation)
-    return _interpolate(log_q, log_second, q), _interpolate(log_q, log_derivative, q)
+    second = _interpolate(log_q, log_second, q)
+    derivative = _interpolate(log_q, log_derivative, q)
+    if np.any(q <= 0):
+        # No variance: the unit sits at f(0) with derivative f'(0).
+        act = make_activation(activation, leaky_slope)
+        zero = np.zeros(1)
+        at_zero = float(act.forward(zero)[0]) ** 2, float(act.derivative(zero, act.forward(zero))[0]) ** 2
+        second = np.where(q <= 0, at_zero[0], second)
+        derivative = np.where(q <= 0, at_zero[1], derivative)
+    return second, derivative
 
 
 # -- weights and inputs ------------------------------------------------------------------------
@@ -242,7 +256,9 @@ def _gamma_nodes(shape: float, mean: float, count: int = 64) -> tuple[np.ndarray
     log_density = shape * u - shape * np.exp(u)
     weights = np.exp(log_density - log_density.max())
     weights /= weights.sum()
-    return mean * np.exp(u), weights
+    values = np.exp(u)
+    # The rule is accurate to about 1e-8; rescale so the mean is exact.
+    return mean * values / np.dot(weights, values), weights
 
 
 def input_power(task: str, seq_len: int) -> InputPower:
