@@ -422,7 +422,7 @@ def _relu_fix(signs: Signs, config: SimConfig) -> Fix | None:
     clip = ""
     if config.clip_mode == "none":
         # ReLU is unbounded: near the edge its states and loss can be large enough that one plain
-        # SGD step overflows, so ReLU RNNs are trained with clipping (as Le et al. 2015 did).
+        # SGD step overflows (docs/theory.md), so the switch comes with clipping.
         changes.update(clip_mode="norm", clip_threshold=1.0)
         clip = " ReLU is unbounded, so the fix also clips the gradient norm to 1 to keep the updates finite."
     candidate = config.replace(**changes)
