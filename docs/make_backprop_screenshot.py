@@ -1,0 +1,66 @@
+"""Render the backprop step-through view mid-way through a backward pass to a PNG.
+
+Usage::
+
+    python3 docs/make_backprop_screenshot.py [--preset NAME] [--layers N] [--fraction F]
+        [--width W] [--height H] [--output docs/screenshot-backprop.png]
+
+Runs offscreen (no display needed). The view is loaded with the preset's initial weights and the
+first batch of its data stream, and stepped until ``fraction`` of the cells are computed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
+
+from PySide6 import QtWidgets  # noqa: E402
+
+# isort: split
+from gradsim.engine.presets import load_preset  # noqa: E402
+from gradsim.engine.simulation import Simulation  # noqa: E402
+from gradsim.ui.backprop_view import BackpropView  # noqa: E402
+from gradsim.ui.theme import theme_named  # noqa: E402
+
+DEFAULT_OUTPUT = Path(__file__).resolve().parent / "screenshot-backprop.png"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="vanishing-sigmoid", help="engine preset to load")
+    parser.add_argument("--layers", type=int, default=3, help="number of layers (overrides the preset)")
+    parser.add_argument("--seq-len", type=int, default=60, help="time steps (overrides the preset)")
+    parser.add_argument("--fraction", type=float, default=0.55, help="share of the cells computed")
+    parser.add_argument("--width", type=int, default=1400)
+    parser.add_argument("--height", type=int, default=900)
+    parser.add_argument("--theme", choices=("light", "dark"), default="light")
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+    args = parser.parse_args(argv)
+
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
+    config = load_preset(args.preset).replace(num_layers=args.layers, seq_len=args.seq_len)
+    simulation = Simulation(config)
+    view = BackpropView(theme=theme_named(args.theme))
+    view.inline_seconds = float("inf")  # compute inline: the script has no event loop to wait in
+    view.resize(args.width, args.height)
+    view.load_simulation(simulation)
+    view.go_to(round(args.fraction * view.total_cells))
+    view.show()
+    app.processEvents()
+    image = view.grab()
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    if not image.save(str(args.output)):
+        print(f"could not write {args.output}", file=sys.stderr)
+        return 1
+    print(f"wrote {args.output} ({image.width()}x{image.height()}), cell {view.current_cell}")
+    view.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
