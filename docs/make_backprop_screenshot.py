@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--preset", default="vanishing-sigmoid", help="engine preset to load")
     parser.add_argument("--layers", type=int, default=3, help="number of layers (overrides the preset)")
     parser.add_argument("--seq-len", type=int, default=60, help="time steps (overrides the preset)")
+    parser.add_argument("--weight-scale", type=float, default=None, help="overrides the preset")
     parser.add_argument("--fraction", type=float, default=0.55, help="share of the cells computed")
     parser.add_argument("--width", type=int, default=1400)
     parser.add_argument("--height", type=int, default=900)
@@ -44,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
     config = load_preset(args.preset).replace(num_layers=args.layers, seq_len=args.seq_len)
+    if args.weight_scale is not None:
+        config = config.replace(weight_scale=args.weight_scale)
     simulation = Simulation(config)
     view = BackpropView(theme=theme_named(args.theme))
     view.inline_seconds = float("inf")  # compute inline: the script has no event loop to wait in

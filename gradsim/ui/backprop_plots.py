@@ -45,6 +45,10 @@ GRID_COLORMAP = "viridis"
 DERIVATIVE_COLORMAP = "magma"
 # Left axes share one width so the three plots' time axes line up exactly.
 LEFT_AXIS_WIDTH = 78
+# How far (decades) the curve's y range widens to show the parts estimate beyond the data.
+ESTIMATE_MARGIN_DECADES = 3.0
+# At most this many decade grid lines in the curve plot (every 2nd, 5th, 10th... decade beyond).
+MAX_DECADE_LINES = 8
 # Draw the cell borders only while cells are wide enough for them to help.
 MAX_STEPS_WITH_BORDERS = 120
 
@@ -107,7 +111,8 @@ class _LayerAxis(pg.AxisItem):
     def tickValues(self, minVal: float, maxVal: float, size: float) -> list:  # noqa: N802, N803
         count = max(1, self.num_layers)
         rows_per_label = max(1, math.ceil(count * 16 / max(size, 1.0)))
-        shown = [layer for layer in range(count) if layer % rows_per_label == 0 or layer == count - 1]
+        # Every k-th layer, counted down from the top one so that the top layer is always named.
+        shown = [layer for layer in range(count) if (count - 1 - layer) % rows_per_label == 0]
         return [(1.0, [layer + 0.5 for layer in shown if minVal <= layer + 0.5 <= maxVal])]
 
     def tickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:  # noqa: N802
@@ -115,6 +120,27 @@ class _LayerAxis(pg.AxisItem):
         for value in values:
             layer = int(math.floor(value))
             labels.append(f"layer {layer + 1}")
+        return labels
+
+
+class _DecadeAxis(pg.AxisItem):
+    """Log axis labelled ``1e-25`` ... ``1``, ``10``, ``1e3`` at whole decades only.
+
+    pyqtgraph's own log labels use Unicode superscripts; drawing those falls back to another
+    font on every repaint, which made one repaint of this axis cost about 2 ms (40 times the
+    other axes) and a step that changed the decades shown 60 ms.
+    """
+
+    def logTickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:  # noqa: N802
+        labels = []
+        for value in values:
+            exponent = round(value)
+            if abs(value - exponent) > 1e-6:
+                labels.append("")
+            elif exponent in (0, 1):
+                labels.append("1" if exponent == 0 else "10")
+            else:
+                labels.append(f"1e{exponent}")
         return labels
 
 
@@ -156,6 +182,8 @@ class BackpropGraphics(pg.GraphicsLayoutWidget):
         self._grid_rect = QtCore.QRectF(0.5, 0.0, 1.0, 1.0)
         self._derivative_rect = QtCore.QRectF(0.5, 0.0, 1.0, 1.0)
         self._max_derivative = 1.0
+        self._curve_title = ""
+        self._curve_decades = (0.0, 0.0)
 
         # -- the unrolled network -----------------------------------------------------------
         self._layer_axis = _LayerAxis()
@@ -176,9 +204,19 @@ class BackpropGraphics(pg.GraphicsLayoutWidget):
         self.cell_kinds = np.zeros((0, 0), dtype=np.int8)
 
         # -- the gradient curve of the current layer -----------------------------------------
-        self.curve_plot = self._new_plot(1)
+        self.curve_plot = self._new_plot(1, axisItems={"left": _DecadeAxis("left")})
         style_plot(self.curve_plot, theme, left="||dL/dh_t||  (log scale)", bottom="time step t")
         self.curve_plot.setLogMode(x=False, y=True)
+        # pyqtgraph's grid (8 minor lines per decade on a log axis) took 20 to 50 ms per repaint
+        # once the curve spanned 30 decades; one line per decade, drawn here, costs nothing.
+        self.curve_plot.showGrid(x=False, y=False)
+        grid_color = pg.mkColor(theme.foreground)
+        grid_color.setAlphaF(0.2)
+        self._decade_lines = pg.PlotCurveItem(
+            connect="pairs", pen=pg.mkPen(grid_color, width=1, cosmetic=True)
+        )
+        self._decade_lines.setZValue(-10)
+        self.curve_plot.addItem(self._decade_lines, ignoreBounds=True)
         self.curve_plot.setMouseEnabled(x=True, y=False)
         self.parts_product_curve = pg.PlotDataItem(
             pen=theme.pen(theme.derivative, 2, dashed=True), connect="finite"
@@ -265,6 +303,7 @@ class BackpropGraphics(pg.GraphicsLayoutWidget):
     def set_shape(self, num_layers: int, seq_len: int, hidden_size: int, max_derivative: float) -> None:
         """Prepare for a network of ``num_layers`` x ``seq_len`` cells and ``hidden_size`` units."""
         self._shape = (num_layers, seq_len)
+        self._curve_decades = (0.0, 0.0)  # draw the decade lines for this length
         self._layer_axis.num_layers = num_layers
         self._layer_axis.picture = None
         # An ImageItem's rect scales its current image: set it again after every setImage.
@@ -303,7 +342,8 @@ class BackpropGraphics(pg.GraphicsLayoutWidget):
         image = color_cells(log_values, kinds, levels, self._grid_lookup, self._kind_colors)
         self.grid_image.setImage(image, levels=(0, 255))
         self.grid_image.setRect(self._grid_rect)
-        self.grid_colorbar.setLevels(levels)
+        if tuple(self.grid_colorbar.levels()) != levels:
+            self.grid_colorbar.setLevels(levels)
 
     def show_current(self, layer: int | None, time_step: int | None) -> None:
         """Outline cell (``layer``, ``time_step``) (0-based) and mark its time step; None hides."""
@@ -362,14 +402,36 @@ class BackpropGraphics(pg.GraphicsLayoutWidget):
             self.current_point.setData([steps[current_time_step]], [shown[0][current_time_step]])
         else:
             self.current_point.setData([], [])
-        if finite_values.size == 0:
-            self.curve_plot.setYRange(-1.0, 1.0, padding=0.0)
+        self._set_curve_range(finite_values, shown[2])
+
+    def _set_curve_range(self, norms: np.ndarray, parts_product: np.ndarray) -> None:
+        """Whole decades around the finite ``norms``, widened for the estimate by at most
+        :data:`ESTIMATE_MARGIN_DECADES` (an estimate far off leaves the view rather than squash
+        the curve). Changed only when the decades change: the axes stay still while stepping."""
+        if norms.size == 0:
+            decades = (-1.0, 1.0)
         else:
-            self.curve_plot.enableAutoRange(axis="y")
+            low, high = float(np.log10(norms.min())), float(np.log10(norms.max()))
+            estimate = parts_product[np.isfinite(parts_product)]
+            if estimate.size:
+                low = min(low, max(float(np.log10(estimate.min())), low - ESTIMATE_MARGIN_DECADES))
+                high = max(high, min(float(np.log10(estimate.max())), high + ESTIMATE_MARGIN_DECADES))
+            decades = decade_levels(low, high)
+        if decades != self._curve_decades:
+            self._curve_decades = decades
+            self.curve_plot.setYRange(*decades, padding=0.02)
+            low, high = int(decades[0]), int(decades[1])
+            every = next(k for k in (1, 2, 5, 10, 20, 50, 100, 1000) if (high - low) / k <= MAX_DECADE_LINES)
+            first = math.ceil(low / every) * every
+            levels = np.repeat(np.arange(first, high + 1, every, dtype=float), 2)
+            ends = np.tile([0.5, self._shape[1] + 0.5], len(levels) // 2)
+            self._decade_lines.setData(ends, levels)
 
     def set_curve_title(self, text: str) -> None:
-        """Title of the curve plot (the current layer)."""
-        self._set_title(self.curve_plot, text)
+        """Title of the curve plot (the current layer); a new title costs a relayout, so only on change."""
+        if text != self._curve_title:
+            self._curve_title = text
+            self._set_title(self.curve_plot, text)
 
     def show_derivative(self, derivative_map: np.ndarray, layer: int) -> None:
         """Show ``derivative_map`` (H, T) of ``layer`` (0-based)."""

@@ -505,10 +505,11 @@ class BackpropView(QtWidgets.QWidget):
             "The outlined cell is the one just computed; the pass runs right to left, top layer first."
             "<br><br><b>Curve</b> (middle), current layer:<br>"
             f"<span style='color:{theme.function}'>━━</span> ||dL/dh_t|| computed so far<br>"
-            f"<span style='color:{theme.foreground}'>╍╍</span> entry value × running product of the local "
+            "<span>╍╍</span> entry value × running product of the local "
             "factors (the chain rule: it lies on the curve)<br>"
             f"<span style='color:{theme.derivative}'>┈┈</span> entry value × running product of "
-            "mean f′ × σmax(W_hh) (the two parts alone: a rough estimate)<br><br>"
+            "mean f′ × σmax(W_hh): the two parts alone, a rough estimate that ignores which "
+            "units saturate and which directions W_hh stretches<br><br>"
             "<b>Heatmap</b> (bottom): f′ of each unit, mean over the batch; dark = saturated. "
             "The line marks the current time step.<br><br>"
             "Keys: ← step back, → undo, Home / End, Space play."
@@ -583,7 +584,7 @@ class BackpropView(QtWidgets.QWidget):
         self._log_range = (math.inf, -math.inf)
         self.curve_values: dict[str, np.ndarray] = {}
         self.reading.setText("Load a network to step through its backward pass.")
-        self._set_reading_color(self.theme.foreground)
+        self._set_reading_color(None)
         for label in self.value_labels.values():
             label.setText("—")
         self.clip_box.hide()
@@ -752,7 +753,8 @@ class BackpropView(QtWidgets.QWidget):
         self._speed_changed()
 
     def _speed_changed(self) -> None:
-        self.speed_label.setText(f" {self._speed:.3g} cells/s")
+        speed = f"{self._speed:.0f}" if self._speed >= 10 else f"{self._speed:.2g}"
+        self.speed_label.setText(f" {speed} cells/s")
         if self._play_timer.isActive():
             self._play_timer.setInterval(self._tick_ms())
 
@@ -915,7 +917,7 @@ class BackpropView(QtWidgets.QWidget):
         assert session is not None and config is not None
         labels = self.value_labels
         labels["loss"].setText(format_number(float(session.loss)))
-        self._set_reading_color(self.theme.foreground)
+        self._set_reading_color(None)
         if step is None:
             for key in ("cell", "order", "grad_norm", "local_factor", "mean_derivative", "saturation",
                         "spectral_norm"):  # fmt: skip
@@ -957,8 +959,13 @@ class BackpropView(QtWidgets.QWidget):
         self.clip_label.setText(describe_clipping(config, shown))
         self.clip_box.show()
 
-    def _set_reading_color(self, color: str) -> None:
-        self.reading.setStyleSheet(f"color: {color};")
+    def _set_reading_color(self, color: str | None) -> None:
+        """Text colour of the reading: the palette's (None) or ``color`` for warnings.
+
+        The plots follow the theme, the Qt widgets the application palette: normal text keeps
+        the palette colour so it stays readable whichever theme the plots use.
+        """
+        self.reading.setStyleSheet("" if color is None else f"color: {color};")
 
     def _update_controls(self) -> None:
         ready = self._session is not None and not self._busy
