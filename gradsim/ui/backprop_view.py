@@ -224,15 +224,25 @@ def _build_session(
     return _Built(simulation, session, x, y, maps)
 
 
-def _advance_cells(session: BackpropSession, count: int) -> list[BackpropStep]:
-    """Up to ``count`` new cells from ``session`` (fewer at the end of the backward pass)."""
+def _advance_cells(
+    session: BackpropSession, count: int, config: SimConfig
+) -> tuple[list[BackpropStep], ClipResult | None]:
+    """Up to ``count`` new cells from ``session`` (fewer at the end of the backward pass).
+
+    Once the pass is complete, also the config's clipping of the finished gradients (None
+    before, or without clipping), so that it is computed off the GUI thread with the rest.
+    """
     steps = []
     for _ in range(count):
         step = session.advance()
         if step is None:
             break
         steps.append(step)
-    return steps
+    clip = None
+    if session.result is not None and config.clip_mode != "none":
+        with np.errstate(all="ignore"):
+            clip = clip_gradients(session.result.grads, config.clip_mode, config.clip_threshold)
+    return steps, clip
 
 
 @dataclass
@@ -654,7 +664,7 @@ class BackpropView(QtWidgets.QWidget):
     @property
     def clip_result(self) -> ClipResult | None:
         """Clipping applied to the finished gradients (None before the end or without clipping)."""
-        return self._clip
+        return self._clip if self._position == self.total_cells else None
 
     @property
     def is_busy(self) -> bool:
@@ -706,7 +716,7 @@ class BackpropView(QtWidgets.QWidget):
         hidden = self._derivative_maps[0].shape[0]
         batch_size = self._batch[0].shape[0] if self._batch is not None else config.batch_size
         cost = steps_seconds(session.num_layers, session.seq_len, batch_size, hidden, start, count)
-        job = functools.partial(_advance_cells, session, count)
+        job = functools.partial(_advance_cells, session, count, config)
         self._start_job("advance", job, cost, f"Computing {count} cells…")
 
     # -- play --------------------------------------------------------------------------------
@@ -794,7 +804,10 @@ class BackpropView(QtWidgets.QWidget):
         if result.kind == "build":
             self._set_up(result.value)
         else:
-            self._append(result.value)
+            steps, clip = result.value
+            self._append(steps)
+            if clip is not None:
+                self._clip = clip
             self._show(min(self._target, len(self._steps)))
 
     def _fail(self, error: BaseException) -> None:
@@ -949,14 +962,8 @@ class BackpropView(QtWidgets.QWidget):
         if config.clip_mode == "none":
             self.clip_box.hide()
             return
-        if self._position == session.total_steps and session.result is not None:
-            if self._clip is None:
-                with np.errstate(all="ignore"):
-                    self._clip = clip_gradients(session.result.grads, config.clip_mode, config.clip_threshold)
-            shown = self._clip
-        else:
-            shown = None
-        self.clip_label.setText(describe_clipping(config, shown))
+        complete = self._position == session.total_steps
+        self.clip_label.setText(describe_clipping(config, self._clip if complete else None))
         self.clip_box.show()
 
     def _set_reading_color(self, color: str | None) -> None:

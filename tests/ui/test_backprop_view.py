@@ -483,7 +483,10 @@ def test_speed_slider_is_logarithmic(view):
 
 
 def test_large_jobs_run_in_the_background_with_a_busy_indicator(qtbot, view):
-    config = small_config(num_layers=3, seq_len=9, activation="relu", normalization="batch")
+    config = small_config(
+        num_layers=3, seq_len=9, activation="relu", normalization="batch",
+        clip_mode="norm", clip_threshold=1e-3,
+    )  # fmt: skip
     simulation = Simulation(config)
     x, y = simulation.sample_batch()
     expected = simulation.forward_backward(x, y)
@@ -505,6 +508,9 @@ def test_large_jobs_run_in_the_background_with_a_busy_indicator(qtbot, view):
     qtbot.waitUntil(lambda: view.position == view.total_cells, timeout=10000)
     for name, grad in expected.grads.items():
         assert np.array_equal(view.session.result.grads[name], grad), name
+    clip = clip_gradients(expected.grads, "norm", 1e-3)
+    assert clip.clipped and view.clip_result.norm_before == clip.norm_before
+    assert view.clip_result.norm_after == clip.norm_after
     assert busy == [True, False] * 3
 
 
