@@ -561,6 +561,7 @@ class BackpropView(QtWidgets.QWidget):
         self._generation += 1
         self._forget()
         self._config = config
+        self.reading.setText("Running the forward pass on the frozen weights and batch…")
         if frozen_batch is not None:
             batch_size, seq_len = frozen_batch[0].shape[:2]
         else:
