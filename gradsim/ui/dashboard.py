@@ -1,0 +1,111 @@
+"""The dashboard: the five live plots in resizable panes.
+
+Layout (for a 1400 x 900 window with the control panel on the left)::
+
+    +------------------------------+--------------------+
+    |  gradient ||dL/dh_t|| (core) |  heatmap           |
+    +-----------------+------------+------+-------------+
+    |  loss / norms   |  activation       |  health     |
+    +-----------------+-------------------+-------------+
+
+The window calls :meth:`Dashboard.refresh` from its display timer on the GUI thread; each plot
+skips the work when its data did not change and otherwise only updates items created once.
+"""
+
+from __future__ import annotations
+
+import time
+
+from PySide6 import QtCore, QtWidgets
+
+from gradsim.engine.config import SimConfig
+from gradsim.engine.history import RunHistory
+from gradsim.ui.plots import ActivationPlot, GradientPlot, HealthPlot, HeatmapPlot, LossPlot, PlotPanel
+from gradsim.ui.theme import Theme, current_theme
+
+PLOT_KEYS = ("gradient", "heatmap", "loss", "activation", "health")
+
+
+class Dashboard(QtWidgets.QWidget):
+    """The five plots of a run.
+
+    Parameters
+    ----------
+    parent : optional parent widget
+    theme : colours and fonts; by default the one matching the application's colour scheme
+
+    Attributes
+    ----------
+    plots : ``{"gradient", "heatmap", "loss", "activation", "health"}`` -> plot widget; each has
+        ``refresh(history, config)``, ``reset()`` and ``graphics`` (its GraphicsLayoutWidget)
+    splitters : the outer (vertical) and the two row splitters, for saving their state
+    last_timings : milliseconds each plot took in the last :meth:`refresh`
+    """
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None, *, theme: Theme | None = None) -> None:
+        super().__init__(parent)
+        self.theme = theme if theme is not None else current_theme()
+        self.plots: dict[str, PlotPanel] = {
+            "gradient": GradientPlot(self.theme),
+            "heatmap": HeatmapPlot(self.theme),
+            "loss": LossPlot(self.theme),
+            "activation": ActivationPlot(self.theme),
+            "health": HealthPlot(self.theme),
+        }
+        top = QtWidgets.QSplitter(QtCore.Qt.Orientation.Horizontal)
+        top.addWidget(self.plots["gradient"])
+        top.addWidget(self.plots["heatmap"])
+        top.setStretchFactor(0, 3)
+        top.setStretchFactor(1, 2)
+        bottom = QtWidgets.QSplitter(QtCore.Qt.Orientation.Horizontal)
+        for key, stretch in (("loss", 3), ("activation", 3), ("health", 4)):
+            bottom.addWidget(self.plots[key])
+            bottom.setStretchFactor(bottom.count() - 1, stretch)
+        outer = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
+        outer.addWidget(top)
+        outer.addWidget(bottom)
+        outer.setStretchFactor(0, 5)
+        outer.setStretchFactor(1, 4)
+        for splitter in (outer, top, bottom):
+            splitter.setChildrenCollapsible(False)
+        outer.setObjectName("dashboard_rows")
+        top.setObjectName("dashboard_top")
+        bottom.setObjectName("dashboard_bottom")
+        self.splitters = (outer, top, bottom)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(outer)
+        self.last_timings: dict[str, float] = {key: 0.0 for key in PLOT_KEYS}
+
+    def refresh(self, history: RunHistory, config: SimConfig) -> None:
+        """Update every plot from ``history`` (cheap when nothing changed)."""
+        for key, plot in self.plots.items():
+            start = time.perf_counter()
+            plot.refresh(history, config)
+            self.last_timings[key] = (time.perf_counter() - start) * 1e3
+
+    def reset(self) -> None:
+        """Clear all plots (the simulation was rebuilt)."""
+        for plot in self.plots.values():
+            plot.reset()
+
+    def save_state(self) -> QtCore.QByteArray:
+        """The splitter positions, for QSettings."""
+        stream_data = QtCore.QByteArray()
+        stream = QtCore.QDataStream(stream_data, QtCore.QIODevice.OpenModeFlag.WriteOnly)
+        for splitter in self.splitters:
+            stream.writeBytes(bytes(splitter.saveState().data()))
+        return stream_data
+
+    def restore_state(self, state: QtCore.QByteArray | bytes | None) -> bool:
+        """Restore splitter positions saved by :meth:`save_state`; False if ``state`` is unusable."""
+        if not state:
+            return False
+        stream = QtCore.QDataStream(QtCore.QByteArray(state), QtCore.QIODevice.OpenModeFlag.ReadOnly)
+        states = []
+        for _ in self.splitters:
+            data = stream.readBytes()
+            if stream.status() != QtCore.QDataStream.Status.Ok:
+                return False
+            states.append(QtCore.QByteArray(data))
+        return all(s.restoreState(d) for s, d in zip(self.splitters, states, strict=True))

@@ -1,0 +1,243 @@
+"""What every dashboard plot shares: a themed graphics area, change detection, overlay text.
+
+A plot reads a :class:`~gradsim.engine.history.RunHistory` and a
+:class:`~gradsim.engine.config.SimConfig` and only displays them (it never writes back).
+``refresh`` is called by the window's timer at display rate; when neither the history nor the
+config changed since the last call it returns at once, so an idle or paused run costs nothing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6 import QtCore, QtGui, QtWidgets
+
+# isort: split
+import pyqtgraph as pg
+
+from gradsim.engine.config import SimConfig
+from gradsim.engine.history import RunHistory
+from gradsim.engine.records import StepRecord
+from gradsim.ui.theme import Theme, current_theme
+
+
+class PlotPanel(QtWidgets.QWidget):
+    """Base class of the five dashboard plots.
+
+    Subclasses build their pyqtgraph items once in ``__init__`` and implement
+    :meth:`_draw` (update the items from the data) and :meth:`_clear` (empty them).
+
+    Attributes
+    ----------
+    theme : the colours and fonts in use
+    graphics : the ``pg.GraphicsLayoutWidget`` holding the plot items; export the whole plot
+        with ``pyqtgraph.exporters.ImageExporter(panel.graphics.scene())`` or ``panel.grab()``
+    """
+
+    def __init__(self, theme: Theme | None = None, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.theme = theme if theme is not None else current_theme()
+        self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics.setBackground(self.theme.background)
+        self.graphics.ci.setContentsMargins(4, 4, 8, 4)
+        self._layout = QtWidgets.QVBoxLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+        self._layout.setSpacing(2)
+        self._layout.addWidget(self.graphics, 1)
+        self.setMinimumSize(220, 180)
+        self._history: RunHistory | None = None
+        self._config: SimConfig | None = None
+        self._seen: tuple[int, StepRecord | None, SimConfig] | None = None
+
+    # -- the contract ---------------------------------------------------------------------
+    def refresh(self, history: RunHistory, config: SimConfig) -> None:
+        """Show the current state of ``history`` (a no-op if nothing changed since last time)."""
+        seen = (history.total_records, history.latest, config)
+        if history is self._history and self._seen is not None and _same(seen, self._seen):
+            return
+        if history is not self._history or (self._seen is not None and seen[0] < self._seen[0]):
+            # Another history, or this one was cleared: nothing cached from before applies.
+            self._forget()
+        self._history, self._config, self._seen = history, config, seen
+        self._draw(history, config)
+
+    def reset(self) -> None:
+        """Forget the data shown (after the simulation was rebuilt)."""
+        self._history = None
+        self._config = None
+        self._seen = None
+        self._forget()
+        self._clear()
+
+    def redraw(self) -> None:
+        """Draw the last history again (after a display option such as the layer changed)."""
+        if self._history is not None and self._config is not None:
+            self._draw(self._history, self._config)
+
+    # -- for subclasses -------------------------------------------------------------------
+    def _draw(self, history: RunHistory, config: SimConfig) -> None:
+        raise NotImplementedError
+
+    def _clear(self) -> None:
+        raise NotImplementedError
+
+    def _forget(self) -> None:
+        """Drop caches derived from the previous history (override when there are any)."""
+
+    def _add_plot(self, row: int = 0, col: int = 0, **kwargs: object) -> pg.PlotItem:
+        plot = self.graphics.addPlot(row=row, col=col, **kwargs)
+        plot.setMenuEnabled(False)
+        plot.hideButtons()
+        _install_title(plot)
+        return plot
+
+    def _set_title(self, plot: pg.PlotItem, text: str, points: int | None = None) -> None:
+        """Set ``plot``'s title (HTML allowed) in the theme's colour and title size."""
+        size = self.theme.title_pt if points is None else points
+        plot.setTitle(text, color=self.theme.foreground, size=f"{size}pt")
+
+
+def _same(a: tuple[int, StepRecord | None, SimConfig], b: tuple[int, StepRecord | None, SimConfig]) -> bool:
+    return a[0] == b[0] and a[1] is b[1] and a[2] == b[2]
+
+
+class TitleLabel(pg.LabelItem):
+    """A plot title that never widens its plot: text longer than the plot is cut at its edges.
+
+    pyqtgraph's title asks for its full text width as the plot's minimum, so a long title
+    pushes the plot wider than its pane and the pane clips the axes instead.
+    """
+
+    def __init__(self) -> None:
+        self._full_text = ""
+        super().__init__("")
+        self.setFlag(self.GraphicsItemFlag.ItemClipsChildrenToShape, True)
+
+    def setText(self, text: str, **args: object) -> None:  # noqa: N802
+        self._full_text = text
+        super().setText(text, **args)
+        self._elide()
+
+    def resizeEvent(self, ev: QtWidgets.QGraphicsSceneResizeEvent | None) -> None:  # noqa: N802
+        super().resizeEvent(ev)
+        if ev is not None:
+            self._elide()
+
+    def _elide(self) -> None:
+        """End a plain-text title with an ellipsis where it would be cut (HTML titles are kept)."""
+        text = self._full_text
+        width = self.rect().width()
+        if not text or "<" in text or width <= 0:
+            return
+        font = QtGui.QFont(self.item.font())
+        size = str(self.opts.get("size", ""))
+        if size.endswith("pt"):
+            font.setPointSizeF(float(size[:-2]))
+        shown = QtGui.QFontMetricsF(font).elidedText(text, QtCore.Qt.TextElideMode.ElideRight, width - 6)
+        if shown != self.text:
+            pg.LabelItem.setText(self, shown)  # same style; keeps the full text for a wider plot
+
+    def updateMin(self) -> None:  # noqa: N802
+        super().updateMin()
+        self.setMinimumWidth(0)
+
+    def sizeHint(  # noqa: N802
+        self, which: QtCore.Qt.SizeHint, constraint: QtCore.QSizeF | None = None
+    ) -> QtCore.QSizeF:
+        size = super().sizeHint(which, constraint)
+        if which == QtCore.Qt.SizeHint.MinimumSize:
+            size.setWidth(0)
+        return size
+
+
+def _install_title(plot: pg.PlotItem) -> None:
+    """Swap ``plot``'s title label for a :class:`TitleLabel` (hidden until a title is set)."""
+    old = plot.titleLabel
+    plot.layout.removeItem(old)
+    old.hide()
+    old.setParentItem(None)
+    if old.scene() is not None:
+        old.scene().removeItem(old)
+    title = TitleLabel()
+    title.setParentItem(plot)
+    plot.layout.addItem(title, 0, 1)
+    plot.titleLabel = title
+    plot.setTitle(None)
+
+
+class OverlayText(pg.TextItem):
+    """Text pinned to a corner of a plot's view box (in pixels, unaffected by zoom and log axes).
+
+    Parameters
+    ----------
+    plot : the plot whose view box holds the text
+    theme : for the font
+    corner : ``"top-left"``, ``"top-right"``, ``"bottom-left"`` or ``"bottom-right"``
+    color : text colour
+    """
+
+    _ANCHORS = {
+        "top-left": (0.0, 0.0),
+        "top-right": (1.0, 0.0),
+        "bottom-left": (0.0, 1.0),
+        "bottom-right": (1.0, 1.0),
+    }
+
+    def __init__(self, plot: pg.PlotItem, theme: Theme, corner: str = "top-left", color: str = "") -> None:
+        super().__init__("", color=color or theme.foreground, anchor=self._ANCHORS[corner])
+        self.setFont(theme.font(theme.tick_pt, bold=True))
+        self._corner = corner
+        self._view = plot.getViewBox()
+        self.setParentItem(self._view)
+        self.setZValue(1000)
+        self._view.sigResized.connect(self._place)
+        self._place()
+
+    def _place(self, *_: object) -> None:
+        rect = self._view.rect()
+        margin = 6.0
+        # Wrap text that would run past the view's edge.
+        text = self.textItem
+        text.setTextWidth(-1)
+        room = max(rect.width() - 2 * margin, 40.0)
+        if text.boundingRect().width() > room:
+            text.setTextWidth(room)
+        self.updateTextPos()
+        x = rect.left() + margin if self._corner.endswith("left") else rect.right() - margin
+        y = rect.top() + margin if self._corner.startswith("top") else rect.bottom() - margin
+        self.setPos(QtCore.QPointF(x, y))
+
+    def show_text(self, text: str) -> None:
+        """Show ``text`` (hide the item when empty)."""
+        if text != self.toPlainText():
+            self.setText(text)
+            self._place()
+        self.setVisible(bool(text))
+
+
+class LogAxis(pg.AxisItem):
+    """Axis whose log-mode labels stay legible: decades, plus 2 and 5 only when zoomed in.
+
+    pyqtgraph labels every minor tick (2..9) of a log axis once the range is under a few
+    decades, which piles labels on top of each other in a short plot.
+    """
+
+    def logTickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:  # noqa: N802
+        labels = super().logTickStrings(values, scale, spacing)
+        low, high = sorted(self.range)
+        kept = []
+        for value, label in zip(values, labels, strict=True):
+            fraction = value - np.floor(value)
+            decade = min(fraction, 1 - fraction) < 1e-6
+            mantissa = round(float(10**fraction))
+            kept.append(label if decade or (high - low < 1.5 and mantissa in (2, 5)) else "")
+        return kept if any(kept) else labels
+
+
+def log_axes(*sides: str) -> dict[str, LogAxis]:
+    """``axisItems`` for ``addPlot``: a :class:`LogAxis` on each of ``sides``."""
+    return {side: LogAxis(side) for side in sides}
+
+
+def layer_names(count: int) -> list[str]:
+    """``["layer 1", ..., "layer count"]`` (layers are numbered from 1 for people)."""
+    return [f"layer {k + 1}" for k in range(count)]

@@ -1,0 +1,262 @@
+"""Heatmap of ``log10 ||dL/dh||``: kept iterations (rows, newest at the top) x time steps.
+
+The image holds only finite numbers with explicit levels (the ImageItem would otherwise warn on
+``log10(0) = -inf`` and rescale its colours every frame). A value of exactly 0 is drawn in the
+lowest colour; inf and NaN cells get the same sentinel and are painted red by a second,
+transparent image on top.
+
+Each kept iteration's row is converted once and cached by iteration number, so a frame that
+adds one record converts one row, not the whole (n, T) image.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6 import QtCore, QtWidgets
+
+# isort: split
+import pyqtgraph as pg
+
+from gradsim.engine.config import SimConfig
+from gradsim.engine.history import RunHistory
+from gradsim.ui.plots.base import OverlayText, PlotPanel, layer_names
+from gradsim.ui.theme import Theme, style_plot
+
+# Stored in place of log10 of zero and of non-finite values: below any float64 (log10 of the
+# smallest subnormal is -323.3), so the explicit levels always map it to the lowest colour.
+SENTINEL = np.float32(-400.0)
+
+# A cached image row: (log10 values (T,) float32, finite min, finite max, non-finite indices).
+_Row = tuple[np.ndarray, float, float, "np.ndarray | None"]
+
+
+class IterationAxis(pg.AxisItem):
+    """Vertical axis over image rows that labels each tick with the iteration of that row.
+
+    The history thins old iterations, so row number and iteration number are not proportional.
+    """
+
+    def __init__(self, orientation: str = "left") -> None:
+        super().__init__(orientation)
+        self.iterations = np.zeros(0, dtype=np.int64)
+
+    def tickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:  # noqa: N802
+        labels = []
+        for value in values:
+            row = int(round(value))
+            if 0 <= row < len(self.iterations) and abs(value - row) < 1e-6:
+                labels.append(str(int(self.iterations[row])))
+            else:
+                labels.append("")
+        return labels
+
+
+class HeatmapPlot(PlotPanel):
+    """``log10 ||dL/dh||`` of one layer for every kept iteration and time step.
+
+    Attributes
+    ----------
+    plot : the PlotItem (x: time step 1..T, y: row of the kept iteration, newest at the top)
+    image : ImageItem, ``image.image`` is the ``(n, T)`` float32 array shown; row ``i`` is
+        ``log10(history.grad_norm_rows(layer)[i])`` with zeros and non-finite values replaced by
+        :data:`SENTINEL`
+    nonfinite_image : RGBA ImageItem painting the non-finite cells red (hidden when none)
+    colorbar : ColorBarItem in decades, its levels are ``levels``
+    layer_selector : QComboBox choosing the layer (hidden when there is one layer)
+    levels : (low, high) whole decades spanning the finite values shown
+    iteration_axis : the left axis; ``iteration_axis.iterations`` maps rows to iterations
+    """
+
+    def __init__(self, theme: Theme | None = None, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(theme, parent)
+        theme = self.theme
+        self.layer_selector = QtWidgets.QComboBox()
+        self.layer_selector.setToolTip("Which layer's gradient magnitudes the heatmap shows")
+        self.layer_selector.setFont(theme.font(theme.tick_pt))
+        selector_row = QtWidgets.QHBoxLayout()
+        selector_row.setContentsMargins(6, 2, 6, 0)
+        self._selector_label = QtWidgets.QLabel("Heatmap layer:")
+        self._selector_label.setFont(theme.font(theme.tick_pt))
+        selector_row.addWidget(self._selector_label)
+        selector_row.addWidget(self.layer_selector)
+        selector_row.addStretch(1)
+        self._selector_box = QtWidgets.QWidget()
+        self._selector_box.setLayout(selector_row)
+        self._layout.insertWidget(0, self._selector_box)
+        self._selector_box.hide()
+        self.layer_selector.currentIndexChanged.connect(self._on_layer_chosen)
+
+        self.iteration_axis = IterationAxis("left")
+        self.plot = self._add_plot(axisItems={"left": self.iteration_axis})
+        style_plot(
+            self.plot,
+            theme,
+            title="log10 ||dL/dh|| over training",
+            left="iteration (newest at top)",
+            bottom="time step t",
+            grid=False,
+        )
+        self.image = pg.ImageItem(axisOrder="row-major", autoDownsample=True)
+        self.nonfinite_image = pg.ImageItem(axisOrder="row-major")
+        self.nonfinite_image.setZValue(5)
+        self.plot.addItem(self.image)
+        self.plot.addItem(self.nonfinite_image)
+        self.levels: tuple[float, float] = (-1.0, 0.0)
+        self.colorbar = pg.ColorBarItem(
+            values=self.levels, colorMap=theme.colormap,
+            interactive=False, width=18, colorMapMenu=False,
+        )  # fmt: skip
+        self.colorbar.setImageItem(self.image, insert_in=self.plot)
+        colorbar_axis = self.colorbar.axis
+        colorbar_axis.setPen(theme.pen(theme.foreground, 1))
+        colorbar_axis.setTextPen(theme.pen(theme.foreground, 1))
+        colorbar_axis.setStyle(tickFont=theme.font(theme.tick_pt))
+        colorbar_axis.setLabel("log10 ||dL/dh||  (decades)", color=theme.foreground,
+                               **{"font-size": f"{theme.label_pt}pt"})  # fmt: skip
+        self.message = OverlayText(self.plot, theme, "top-left", theme.nonfinite)
+        self.message.fill = pg.mkBrush(theme.background + "c0")
+        self._layer = 0
+        self._num_layers = 0
+        self._rows: dict[int, _Row] = {}
+        self._shape: tuple[int, int] = (0, 0)
+        self._clear()
+
+    # -- layer choice -------------------------------------------------------------------------
+    @property
+    def layer(self) -> int:
+        """The 0-based layer shown."""
+        return self._layer
+
+    def set_layer(self, layer: int) -> None:
+        """Show ``layer`` (0-based); redraws from the last history."""
+        self.layer_selector.setCurrentIndex(layer)
+
+    def _on_layer_chosen(self, index: int) -> None:
+        if index < 0 or index == self._layer:
+            return
+        self._layer = index
+        self._rows.clear()
+        self.redraw()
+
+    def _ensure_layers(self, count: int) -> None:
+        if count == self._num_layers:
+            return
+        self._num_layers = count
+        blocked = self.layer_selector.blockSignals(True)
+        self.layer_selector.clear()
+        self.layer_selector.addItems(layer_names(count))
+        if self._layer >= count:
+            self._layer = count - 1
+            self._rows.clear()
+        self.layer_selector.setCurrentIndex(self._layer)
+        self.layer_selector.blockSignals(blocked)
+        self._selector_box.setVisible(count > 1)
+
+    # -- drawing ----------------------------------------------------------------------------
+    def _forget(self) -> None:
+        self._rows.clear()
+
+    def _draw(self, history: RunHistory, config: SimConfig) -> None:
+        record = history.latest
+        if record is None or len(history) == 0:
+            self._clear()
+            return
+        num_layers, seq_len = record.grad_norms.shape
+        self._ensure_layers(num_layers)
+        iterations = history.iterations()
+        self._update_rows(history, iterations, seq_len)
+        rows = [self._rows[int(i)] for i in iterations]
+        image = np.stack([row[0] for row in rows])
+        finite_low = min(row[1] for row in rows)
+        finite_high = max(row[2] for row in rows)
+        if np.isfinite(finite_low):
+            low, high = float(np.floor(finite_low)), float(np.ceil(finite_high))
+            if high <= low:
+                high = low + 1.0
+        else:
+            low, high = -1.0, 0.0
+        self.levels = (low, high)
+        count = len(iterations)
+        self.iteration_axis.iterations = iterations
+        self.iteration_axis.picture = None
+        self.image.setImage(image, levels=self.levels)
+        self.colorbar.setLevels(self.levels)
+        rect = QtCore.QRectF(0.5, -0.5, seq_len, count)
+        self.image.setRect(rect)
+        if (count, seq_len) != self._shape:
+            self.plot.setXRange(0.5, seq_len + 0.5, padding=0.0)
+            self.plot.setYRange(-0.5, count - 0.5, padding=0.0)
+            self._shape = (count, seq_len)
+        self.image.show()
+        self._show_nonfinite(rows, iterations, rect, seq_len)
+
+    def _update_rows(self, history: RunHistory, iterations: np.ndarray, seq_len: int) -> None:
+        """Convert the rows not yet cached; drop rows the history no longer keeps."""
+        wanted = {int(i) for i in iterations}
+        for stale in set(self._rows) - wanted:
+            del self._rows[stale]
+        missing = [i for i in iterations.tolist() if i not in self._rows]
+        if not missing:
+            return
+        layer = self._layer
+        recent = {r.iteration: r for r in history.recent()}
+        if all(i in recent for i in missing):
+            for i in missing:
+                self._rows[i] = _log_row(recent[i].grad_norms[layer], seq_len)
+            return
+        full = history.grad_norm_rows(layer)
+        position = {int(it): n for n, it in enumerate(iterations)}
+        for i in missing:
+            self._rows[i] = _log_row(full[position[i]], seq_len)
+
+    def _show_nonfinite(
+        self, rows: list[_Row], iterations: np.ndarray, rect: QtCore.QRectF, seq_len: int
+    ) -> None:
+        bad_rows = [n for n, row in enumerate(rows) if row[3] is not None]
+        if not bad_rows:
+            self.nonfinite_image.hide()
+            self.message.show_text("")
+            return
+        overlay = np.zeros((len(rows), seq_len, 4), dtype=np.uint8)
+        color = pg.mkColor(self.theme.nonfinite)
+        for n in bad_rows:
+            overlay[n, rows[n][3]] = (color.red(), color.green(), color.blue(), 255)
+        self.nonfinite_image.setImage(overlay, levels=(0, 255))
+        self.nonfinite_image.setRect(rect)
+        self.nonfinite_image.show()
+        first = int(iterations[bad_rows[0]])
+        self.message.show_text(f"red: non-finite ||dL/dh|| (first at iteration {first})")
+
+    def _clear(self) -> None:
+        self._rows.clear()
+        self._shape = (0, 0)
+        self.iteration_axis.iterations = np.zeros(0, dtype=np.int64)
+        self.image.hide()
+        self.nonfinite_image.hide()
+        self.message.show_text("")
+
+
+def _log_row(norms: np.ndarray, seq_len: int) -> _Row:
+    """One image row from ``norms`` ``(T,)``.
+
+    Returns
+    -------
+    row : (seq_len,) float32 log10 values, :data:`SENTINEL` where the norm is 0 or not finite
+    low, high : min and max of the finite log10 values (inf, -inf when there are none)
+    nonfinite : (k,) int indices of the inf/NaN entries, or None when all are finite
+    """
+    # A record from before a sequence-length change may be shorter or longer than the image.
+    values = norms[:seq_len]
+    finite = np.isfinite(values)
+    positive = np.zeros(seq_len, dtype=bool)
+    with np.errstate(invalid="ignore"):
+        positive[: values.shape[0]] = finite & (values > 0)
+    row = np.full(seq_len, SENTINEL, dtype=np.float32)
+    if positive.any():
+        logs = np.log10(values[positive[: values.shape[0]]])
+        row[positive] = logs
+        low, high = float(logs.min()), float(logs.max())
+    else:
+        low, high = np.inf, -np.inf
+    nonfinite = None if finite.all() else np.flatnonzero(~finite)
+    return row, low, high, nonfinite
