@@ -143,6 +143,7 @@ class ActivationPlot(PlotPanel):
         if record is None:
             self._clear()
             self._draw_curves(config, EXTENTS[0])
+            self._set_title(self.plot, f"Activation: {config.activation}")
             return
         samples = record.preactivation_samples
         self._ensure_layers(samples.shape[0])

@@ -112,6 +112,11 @@ class TitleLabel(pg.LabelItem):
         super().__init__("")
         self.setFlag(self.GraphicsItemFlag.ItemClipsChildrenToShape, True)
 
+    @property
+    def full_text(self) -> str:
+        """The title as set (``text`` is what is shown, possibly shortened with an ellipsis)."""
+        return self._full_text
+
     def setText(self, text: str, **args: object) -> None:  # noqa: N802
         self._full_text = text
         super().setText(text, **args)
