@@ -1,0 +1,442 @@
+"""Training off the GUI thread: a worker that owns the Simulation, and its GUI-side handle.
+
+The :class:`TrainingWorker` lives on a ``QThread`` and is the only object that touches the
+:class:`~gradsim.engine.simulation.Simulation`. It trains from a timer in its own event loop, so
+commands (rebuild, pause, step, speed) are handled between steps, and it emits plain
+:class:`~gradsim.engine.records.StepRecord` objects (whose arrays are copies) in batches.
+
+The :class:`Runner` is what the window talks to. It lives on the GUI thread, forwards commands
+to the worker through queued signals, and passes on only the records of the current run: every
+rebuild or reset starts a new *generation*, and batches still in flight from an older one are
+dropped, so the plots never mix two runs.
+
+A long step cannot be cut at an arbitrary point, but the forward pass checks a flag at every
+time step (see :func:`_make_interruptible`): a rebuild, a reset or closing the window abandons a
+step in progress instead of waiting for it to finish.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from typing import Any
+
+import numpy as np
+from PySide6 import QtCore
+
+from gradsim.engine.config import SimConfig
+from gradsim.engine.records import NonFiniteEvent, StepRecord
+from gradsim.engine.simulation import Simulation
+
+# The worker hands a batch of records to the GUI at most this often (per second) when it runs
+# at full speed, and at least once per step otherwise.
+BATCHES_PER_SECOND = 40
+# At a set speed, steps are grouped into ticks of at most this rate.
+TICKS_PER_SECOND = 60
+UNLIMITED = math.inf
+
+
+class _Interrupted(Exception):
+    """Raised inside a training step that was asked to stop (never leaves the worker)."""
+
+
+class _Control:
+    """Flags the GUI thread writes and the worker reads while it steps.
+
+    Plain attribute reads and writes of ints and bools are atomic in CPython, so no lock is
+    needed: the worker only ever compares them.
+
+    Attributes
+    ----------
+    requested_generation : the run the GUI wants; a step of an older run is abandoned
+    stopping : the window is closing; abandon everything
+    """
+
+    def __init__(self) -> None:
+        self.requested_generation = 0
+        self.stopping = False
+
+
+def _make_interruptible(simulation: Simulation, should_stop: Any) -> None:
+    """Let the forward pass of ``simulation`` raise :class:`_Interrupted` when asked.
+
+    The forward pass calls the activation once per layer and time step, which makes it a cheap
+    checkpoint. ``Activation`` is a frozen dataclass, so the simulation gets a copy whose
+    ``forward`` checks ``should_stop()`` first; the numbers are untouched.
+    """
+    original = simulation.activation.forward
+
+    def forward(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        if should_stop():
+            raise _Interrupted
+        return original(z, out=out)
+
+    simulation.activation = dataclasses.replace(simulation.activation, forward=forward)
+
+
+class TrainingWorker(QtCore.QObject):
+    """Owns the Simulation and trains it on its own thread.
+
+    Every signal carries the generation of the run it belongs to.
+
+    Signals
+    -------
+    built(generation, config) : a fresh simulation is ready (after a rebuild or a reset)
+    recordsReady(generation, records) : ``list[StepRecord]``, oldest first
+    runningChanged(generation, running) : the worker started or stopped training by itself
+        or on request
+    halted(generation, event) : the run produced a non-finite value (``NonFiniteEvent``) and
+        paused; training stays halted until a reset or rebuild
+    failed(generation, message) : the simulation could not be built
+    """
+
+    built = QtCore.Signal(int, object)
+    recordsReady = QtCore.Signal(int, object)
+    runningChanged = QtCore.Signal(int, bool)
+    halted = QtCore.Signal(int, object)
+    failed = QtCore.Signal(int, str)
+
+    def __init__(self, control: _Control) -> None:
+        super().__init__()
+        self._control = control
+        self.simulation: Simulation | None = None
+        self._generation = 0
+        self._running = False
+        self._speed = UNLIMITED
+        # Created as a child so that it moves to the worker thread with its parent.
+        self._timer = QtCore.QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setTimerType(QtCore.Qt.TimerType.PreciseTimer)
+        self._timer.timeout.connect(self._tick)
+
+    # -- commands (queued slots, run on the worker thread) -----------------------------------
+    @QtCore.Slot(int, object)
+    def rebuild(self, generation: int, config: SimConfig) -> None:
+        """Replace the simulation by a new one for ``config``; keep playing if playing."""
+        self._generation = generation
+        self.simulation = None
+        try:
+            simulation = Simulation(config)
+        except (MemoryError, ValueError) as error:
+            self._set_running(False)
+            self.failed.emit(generation, f"cannot build the network: {error}")
+            return
+        _make_interruptible(simulation, self._should_stop)
+        self.simulation = simulation
+        self.built.emit(generation, config)
+        self._schedule(0.0)
+
+    @QtCore.Slot(int)
+    def reset(self, generation: int) -> None:
+        """Back to the initial weights and data of the same config."""
+        self._generation = generation
+        if self.simulation is None:
+            return
+        self.simulation.reset()
+        self.built.emit(generation, self.simulation.config)
+        self._schedule(0.0)
+
+    @QtCore.Slot()
+    def play(self) -> None:
+        """Train continuously at the set speed."""
+        simulation = self.simulation
+        if simulation is None:
+            return
+        if simulation.halted:
+            self._set_running(False)
+            self.halted.emit(self._generation, simulation.nonfinite)
+            return
+        self._set_running(True)
+        self._schedule(0.0)
+
+    @QtCore.Slot()
+    def pause(self) -> None:
+        """Stop training after the step in progress."""
+        self._set_running(False)
+
+    @QtCore.Slot()
+    def step_once(self) -> None:
+        """Pause, then take exactly one training step."""
+        self._set_running(False)
+        if self.simulation is None:
+            return
+        self._train(max_steps=1, budget_seconds=math.inf)
+
+    @QtCore.Slot(float)
+    def set_speed(self, iterations_per_second: float) -> None:
+        """Steps per second while playing; ``math.inf`` for as fast as the engine goes."""
+        self._speed = iterations_per_second
+        self._schedule(0.0)
+
+    @QtCore.Slot()
+    def stop(self) -> None:
+        """Stop for good and end the thread's event loop (the window is closing)."""
+        self._running = False
+        self._timer.stop()
+        self.simulation = None
+        thread = QtCore.QThread.currentThread()
+        thread.quit()
+
+    # -- training -----------------------------------------------------------------------------
+    def _should_stop(self) -> bool:
+        control = self._control
+        return control.stopping or control.requested_generation != self._generation
+
+    def _set_running(self, running: bool) -> None:
+        if not running:
+            self._timer.stop()
+        if running != self._running:
+            self._running = running
+            self.runningChanged.emit(self._generation, running)
+
+    def _schedule(self, delay_seconds: float) -> None:
+        if self._running and self.simulation is not None and not self._control.stopping:
+            self._timer.start(max(0, int(round(delay_seconds * 1000))))
+
+    @QtCore.Slot()
+    def _tick(self) -> None:
+        if not self._running or self.simulation is None or self._should_stop():
+            return
+        start = time.perf_counter()
+        if math.isinf(self._speed):
+            taken = self._train(max_steps=None, budget_seconds=1.0 / BATCHES_PER_SECOND)
+            self._schedule(0.0)
+        else:
+            steps = max(1, math.ceil(self._speed / TICKS_PER_SECOND))
+            taken = self._train(max_steps=steps, budget_seconds=math.inf)
+            self._schedule(taken / self._speed - (time.perf_counter() - start))
+
+    def _train(self, max_steps: int | None, budget_seconds: float) -> int:
+        """Take steps until ``max_steps`` or the time budget; emit them; return how many."""
+        simulation = self.simulation
+        assert simulation is not None
+        generation = self._generation
+        records: list[StepRecord] = []
+        event: NonFiniteEvent | None = None
+        halted = False
+        start = time.perf_counter()
+        while max_steps is None or len(records) < max_steps:
+            if self._should_stop():
+                return 0  # a newer run or shutdown is queued; these records are stale
+            try:
+                record = simulation.train_step()
+            except _Interrupted:
+                return 0
+            if record is None:
+                halted, event = True, simulation.nonfinite
+                break
+            records.append(record)
+            if record.nonfinite is not None:
+                halted, event = True, record.nonfinite
+                break
+            if time.perf_counter() - start >= budget_seconds:
+                break
+        if records:
+            self.recordsReady.emit(generation, records)
+        if halted:
+            self._set_running(False)
+            self.halted.emit(generation, event)
+        return len(records)
+
+
+class Runner(QtCore.QObject):
+    """The GUI thread's handle on the training worker and its thread.
+
+    Parameters
+    ----------
+    config : the first simulation's config
+    parent : optional QObject parent (the thread itself has none; :meth:`shutdown` ends it)
+
+    Signals
+    -------
+    rebuilt(config) : a fresh simulation for ``config`` is ready; records restart at 1
+    recordsReady(records) : ``list[StepRecord]`` of the current run, oldest first
+    runningChanged(running) : training started or stopped
+    halted(event) : the run produced a non-finite value (``NonFiniteEvent``) and paused
+    failed(message) : the simulation could not be built
+    """
+
+    rebuilt = QtCore.Signal(object)
+    recordsReady = QtCore.Signal(object)
+    runningChanged = QtCore.Signal(bool)
+    halted = QtCore.Signal(object)
+    failed = QtCore.Signal(str)
+
+    # Commands to the worker; queued because the worker lives on another thread.
+    _rebuild_requested = QtCore.Signal(int, object)
+    _reset_requested = QtCore.Signal(int)
+    _play_requested = QtCore.Signal()
+    _pause_requested = QtCore.Signal()
+    _step_requested = QtCore.Signal()
+    _speed_requested = QtCore.Signal(float)
+    _stop_requested = QtCore.Signal()
+
+    def __init__(self, config: SimConfig, parent: QtCore.QObject | None = None) -> None:
+        super().__init__(parent)
+        self._control = _Control()
+        self._config = config
+        self._built_config: SimConfig | None = None
+        self._running = False
+        self._speed = UNLIMITED
+        self._shut_down = False
+
+        self._thread = QtCore.QThread()
+        self._thread.setObjectName("gradsim-training")
+        self._worker = TrainingWorker(self._control)
+        self._worker.moveToThread(self._thread)
+        self._thread.finished.connect(self._worker.deleteLater)
+
+        self._rebuild_requested.connect(self._worker.rebuild)
+        self._reset_requested.connect(self._worker.reset)
+        self._play_requested.connect(self._worker.play)
+        self._pause_requested.connect(self._worker.pause)
+        self._step_requested.connect(self._worker.step_once)
+        self._speed_requested.connect(self._worker.set_speed)
+        self._stop_requested.connect(self._worker.stop)
+
+        self._worker.built.connect(self._on_built)
+        self._worker.recordsReady.connect(self._on_records)
+        self._worker.runningChanged.connect(self._on_running_changed)
+        self._worker.halted.connect(self._on_halted)
+        self._worker.failed.connect(self._on_failed)
+
+        self._thread.start()
+        self.rebuild(config)
+
+    # -- state ---------------------------------------------------------------------------------
+    @property
+    def config(self) -> SimConfig:
+        """The config of the current run (requested; see :attr:`built_config`)."""
+        return self._config
+
+    @property
+    def built_config(self) -> SimConfig | None:
+        """The config of the simulation the worker last built for the current run."""
+        return self._built_config
+
+    @property
+    def simulation(self) -> Simulation | None:
+        """The worker's simulation. Read-only inspection (tests); never call it while running."""
+        return None if self._shut_down else self._worker.simulation
+
+    @property
+    def is_running(self) -> bool:
+        """Whether the worker is training continuously."""
+        return self._running
+
+    @property
+    def speed(self) -> float:
+        """Iterations per second while playing (``math.inf``: unlimited)."""
+        return self._speed
+
+    @property
+    def generation(self) -> int:
+        """Number of the current run; increases with every rebuild or reset."""
+        return self._control.requested_generation
+
+    @property
+    def thread(self) -> QtCore.QThread:
+        """The worker's thread."""
+        return self._thread
+
+    # -- commands ------------------------------------------------------------------------------
+    def _next_generation(self) -> int:
+        # Set before the command is queued: a step of the old run in progress sees it and stops.
+        self._control.requested_generation += 1
+        return self._control.requested_generation
+
+    def rebuild(self, config: SimConfig) -> None:
+        """Start a new run with ``config`` (playing continues if it was playing)."""
+        if self._shut_down:
+            return
+        self._config = config
+        self._built_config = None
+        self._rebuild_requested.emit(self._next_generation(), config)
+
+    def reset(self) -> None:
+        """Restart the current run from its initial weights."""
+        if self._shut_down:
+            return
+        self._built_config = None
+        self._reset_requested.emit(self._next_generation())
+
+    def play(self) -> None:
+        """Train continuously."""
+        if not self._shut_down:
+            self._play_requested.emit()
+
+    def pause(self) -> None:
+        """Stop training after the step in progress."""
+        if not self._shut_down:
+            self._pause_requested.emit()
+
+    def toggle(self) -> None:
+        """Play if paused, pause if playing."""
+        self.pause() if self._running else self.play()
+
+    def step(self) -> None:
+        """Pause and take one training step."""
+        if not self._shut_down:
+            self._step_requested.emit()
+
+    def set_speed(self, iterations_per_second: float | None) -> None:
+        """Iterations per second while playing; None or ``math.inf`` for unlimited."""
+        speed = UNLIMITED if iterations_per_second is None else float(iterations_per_second)
+        if not speed > 0:
+            raise ValueError(f"speed must be positive (got {iterations_per_second})")
+        self._speed = speed
+        if not self._shut_down:
+            self._speed_requested.emit(speed)
+
+    def shutdown(self, timeout_ms: int = 2000) -> bool:
+        """Stop the worker and end its thread; True if it ended within ``timeout_ms``.
+
+        A step in progress is abandoned at its next time step. If the thread has still not
+        ended after ``timeout_ms`` (a backward pass cannot be cut), this waits for it anyway:
+        destroying a running QThread aborts the process.
+        """
+        if self._shut_down:
+            return True
+        self._shut_down = True
+        self._running = False
+        self._control.stopping = True
+        self._stop_requested.emit()
+        self._thread.requestInterruption()
+        if self._thread.wait(timeout_ms):
+            return True
+        self._thread.wait()
+        return False
+
+    # -- from the worker -------------------------------------------------------------------------
+    def _current(self, generation: int) -> bool:
+        return generation == self._control.requested_generation and not self._shut_down
+
+    @QtCore.Slot(int, object)
+    def _on_built(self, generation: int, config: SimConfig) -> None:
+        if self._current(generation):
+            self._built_config = config
+            self.rebuilt.emit(config)
+
+    @QtCore.Slot(int, object)
+    def _on_records(self, generation: int, records: list[StepRecord]) -> None:
+        if self._current(generation):
+            self.recordsReady.emit(records)
+
+    @QtCore.Slot(int, bool)
+    def _on_running_changed(self, generation: int, running: bool) -> None:
+        del generation  # playing or paused holds across runs
+        if self._shut_down or running == self._running:
+            return
+        self._running = running
+        self.runningChanged.emit(running)
+
+    @QtCore.Slot(int, object)
+    def _on_halted(self, generation: int, event: NonFiniteEvent | None) -> None:
+        if self._current(generation):
+            self.halted.emit(event)
+
+    @QtCore.Slot(int, str)
+    def _on_failed(self, generation: int, message: str) -> None:
+        if self._current(generation):
+            self.failed.emit(message)
