@@ -1,0 +1,555 @@
+"""The main window: controls on the left, the live plots on the right, transport in the toolbar.
+
+Data flows one way: the :class:`ControlPanel` emits a config, the :class:`Runner` rebuilds the
+simulation on its worker thread and sends back step records, the window appends them to a
+bounded :class:`RunHistory`, and a display-rate timer redraws the :class:`Dashboard` only when
+new records arrived. The GUI thread does no numerics.
+
+Extension points for later features: the central area is a ``QTabWidget`` (:attr:`tabs`) whose
+first tab, "Training", holds the dashboard; the menus (:attr:`file_menu`, :attr:`run_menu`,
+:attr:`view_menu`, :attr:`help_menu`) are attributes; docks can be added with
+``addDockWidget`` and are saved with the window state.
+"""
+
+from __future__ import annotations
+
+import math
+from importlib import metadata, resources
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from gradsim.engine.config import SimConfig
+from gradsim.engine.history import RunHistory
+from gradsim.engine.presets import DEFAULT_PRESET, load_preset
+from gradsim.engine.records import NonFiniteEvent, StepRecord
+from gradsim.engine.regime import DECADES_THRESHOLD, classify
+from gradsim.ui import settings as stored
+from gradsim.ui.control_panel import CUSTOM, ControlPanel
+from gradsim.ui.dashboard import Dashboard
+from gradsim.ui.runner import UNLIMITED, Runner
+
+# The dashboard is redrawn at most this often (and only when new records arrived).
+REDRAW_HZ = 30
+SPEEDS: tuple[float, ...] = (1, 2, 5, 10, 20, 50, 100, 200, 500, UNLIMITED)
+DEFAULT_SPEED = UNLIMITED
+DEFAULT_SIZE = (1440, 900)
+
+# Badge colours per regime (white text on each): they read on light and dark themes alike.
+REGIME_COLORS = {
+    "healthy": "#2e7d32",
+    "vanishing": "#1565c0",
+    "exploding": "#d84315",
+    "non-finite": "#b00020",
+    "idle": "#616161",
+}
+REGIME_TIPS = {
+    "healthy": "The gradient keeps its size within {d:g} decades from the last step back to step 1.",
+    "vanishing": "The gradient shrinks by more than {d:g} decades on its way back to step 1 (or reached 0).",
+    "exploding": "The gradient grows by more than {d:g} decades on its way back to step 1.",
+    "non-finite": "Values overflowed to inf or NaN: the run stopped. Reset to start again.",
+    "idle": "No training step yet: press Play or Step.",
+}
+
+HELP_TEXT = f"""
+<h3>What am I looking at?</h3>
+<p>A recurrent network learns a sequence task. Its loss is measured at the last time step only,
+so to learn from early inputs the gradient must travel backwards through every time step and
+every layer (backpropagation through time). At each step back it is multiplied by the recurrent
+weights and by the activation's derivative: factors below 1 make it <b>vanish</b>, factors above
+1 make it <b>explode</b>.</p>
+<ul>
+<li><b>||dL/dh_t|| through time</b>: the size of the gradient at each time step, one curve per
+layer, log scale. Flat is healthy; falling towards step 1 is vanishing; rising is exploding.
+The bold curve is the latest iteration, the faint ones the iterations before.</li>
+<li><b>Heatmap</b>: the same sizes for every iteration (rows) and time step (columns); the colour
+is log10 of the size, in decades.</li>
+<li><b>Loss</b>: the training loss, with the global gradient norm before and after clipping.</li>
+<li><b>Activation</b>: the activation function, its derivative and, behind them, where the
+pre-activations lie now. Units in the shaded flat regions pass almost no gradient.</li>
+<li><b>Layer health</b>: per layer, the fraction of saturated units, the parameter-gradient norm
+and the update:data ratio (around 1e-3 is a healthy learning speed).</li>
+</ul>
+<p>The badge in the status bar sums it up: <b>healthy</b>, <b>vanishing</b> or <b>exploding</b>
+when the gradient changes by more than {DECADES_THRESHOLD:g} decades from the last step back to
+step 1, <b>non-finite</b> once values overflow to inf or NaN.</p>
+<p>Try it: pick a preset, press Play (Space), then change one control and watch the curves.
+Step (→ or N) takes one training step; Reset (R) starts the run again.</p>
+"""
+
+
+def icon(name: str) -> QtGui.QIcon:
+    """An icon from ``gradsim.resources/icons`` (an empty icon if the file is missing)."""
+    path = resources.files("gradsim.resources") / "icons" / f"{name}.svg"
+    return QtGui.QIcon(str(path)) if path.is_file() else QtGui.QIcon()
+
+
+def format_ratio(value: float) -> str:
+    """A gradient ratio for the status bar: ``3.2e-12``, ``inf``, ``NaN``."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return f"{value:.1e}"
+
+
+def format_loss(value: float) -> str:
+    """A loss for the status bar: 4 significant digits, or inf/NaN."""
+    if not math.isfinite(value):
+        return format_ratio(value)
+    return f"{value:.4g}"
+
+
+def speed_label(iterations_per_second: float) -> str:
+    """``"10 it/s"`` or ``"max"``."""
+    return "max" if math.isinf(iterations_per_second) else f"{iterations_per_second:g} it/s"
+
+
+class MainWindow(QtWidgets.QMainWindow):
+    """The gradsim window.
+
+    Parameters
+    ----------
+    config : the first run's config; None restores the last session's (or the default preset)
+    settings : where geometry, splitters and the last config persist (``QSettings()`` if None)
+    autoplay : start training as soon as the window is built
+
+    Attributes
+    ----------
+    control_panel, dashboard, runner, history : the parts (see the module docstring)
+    tabs : central tab widget; tab 0 "Training" holds the dashboard
+    file_menu, run_menu, view_menu, help_menu : menus, for later features to extend
+    play_action, step_action, reset_action, quit_action : the transport and Quit actions
+    speed_combo, iteration_label : the toolbar's speed chooser and iteration counter
+    banner : the message shown above the plots when a run stops on a non-finite value
+    regime_badge : the status bar's healthy / vanishing / exploding / non-finite badge
+    """
+
+    def __init__(
+        self,
+        config: SimConfig | None = None,
+        *,
+        settings: QtCore.QSettings | None = None,
+        autoplay: bool = False,
+    ) -> None:
+        super().__init__()
+        self.settings = settings if settings is not None else QtCore.QSettings()
+        restore_note = ""
+        if config is None:
+            config, restore_note = stored.load_config(self.settings)
+        if config is None:
+            config = load_preset(DEFAULT_PRESET)
+        self.setWindowTitle("gradsim")
+        self.setWindowIcon(icon("gradsim"))
+        self.history = RunHistory()
+        self._dirty = False
+        self._closed = False
+
+        self.control_panel = ControlPanel(config)
+        self.dashboard = Dashboard()
+        self.runner = Runner(config, parent=self)
+        self._build_central()
+        self._build_actions()
+        self._build_menus()
+        self._build_toolbar()
+        self._build_status_bar()
+        self._connect()
+        self._restore_layout()
+        self._sync_title()
+
+        self._redraw_timer = QtCore.QTimer(self)
+        self._redraw_timer.setInterval(round(1000 / REDRAW_HZ))
+        self._redraw_timer.timeout.connect(self._on_redraw)
+        self._redraw_timer.start()
+        self._show_status(None)
+        if restore_note:
+            self.statusBar().showMessage(restore_note, 15000)
+        if autoplay:
+            self.runner.play()
+
+    # -- public --------------------------------------------------------------------------------
+    def current_config(self) -> SimConfig:
+        """The config of the run being shown."""
+        return self.runner.config
+
+    def training_tab(self) -> QtWidgets.QWidget:
+        """The "Training" tab (banner + dashboard)."""
+        return self._training_page
+
+    # -- construction ----------------------------------------------------------------------------
+    def _build_central(self) -> None:
+        scroll = QtWidgets.QScrollArea()
+        scroll.setObjectName("controls_scroll")
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        scroll.setWidget(self.control_panel)
+        scrollbar = scroll.verticalScrollBar().sizeHint().width()
+        scroll.setMinimumWidth(self.control_panel.minimumSizeHint().width() + scrollbar + 4)
+        self.controls_scroll = scroll
+
+        page = QtWidgets.QWidget()
+        page_layout = QtWidgets.QVBoxLayout(page)
+        page_layout.setContentsMargins(0, 0, 0, 0)
+        page_layout.setSpacing(4)
+        page_layout.addWidget(self._build_banner())
+        page_layout.addWidget(self.dashboard, 1)
+        self._training_page = page
+
+        self.tabs = QtWidgets.QTabWidget()
+        self.tabs.setObjectName("main_tabs")
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(page, "Training")
+
+        self.splitter = QtWidgets.QSplitter(QtCore.Qt.Orientation.Horizontal)
+        self.splitter.setObjectName("main_splitter")
+        self.splitter.addWidget(scroll)
+        self.splitter.addWidget(self.tabs)
+        self.splitter.setStretchFactor(0, 0)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setCollapsible(1, False)
+        self.splitter.setSizes([scroll.minimumWidth() + 20, DEFAULT_SIZE[0] - scroll.minimumWidth()])
+        self.setCentralWidget(self.splitter)
+
+    def _build_banner(self) -> QtWidgets.QFrame:
+        banner = QtWidgets.QFrame()
+        banner.setObjectName("nonfinite_banner")
+        banner.setStyleSheet(
+            "#nonfinite_banner { background: #b00020; border-radius: 4px; }"
+            "#nonfinite_banner QLabel { color: #ffffff; font-weight: bold; }"
+        )
+        layout = QtWidgets.QHBoxLayout(banner)
+        layout.setContentsMargins(10, 6, 10, 6)
+        self.banner_label = QtWidgets.QLabel()
+        self.banner_label.setWordWrap(True)
+        self.banner_label.setTextFormat(QtCore.Qt.TextFormat.PlainText)
+        layout.addWidget(self.banner_label, 1)
+        self.banner_button = QtWidgets.QPushButton("Reset run")
+        self.banner_button.setToolTip("Start the run again from its initial weights (R)")
+        self.banner_button.clicked.connect(self._on_user_reset)
+        layout.addWidget(self.banner_button)
+        banner.setVisible(False)
+        self.banner = banner
+        return banner
+
+    def _action(
+        self, text: str, slot: object, tip: str, shortcuts: list[QtGui.QKeySequence] | None = None
+    ) -> QtGui.QAction:
+        action = QtGui.QAction(text, self)
+        action.triggered.connect(slot)
+        action.setToolTip(tip)
+        action.setStatusTip(tip)
+        if shortcuts:
+            action.setShortcuts(shortcuts)
+        self.addAction(action)
+        return action
+
+    def _build_actions(self) -> None:
+        key = QtGui.QKeySequence
+        space, right = key(QtCore.Qt.Key.Key_Space), key(QtCore.Qt.Key.Key_Right)
+        n_key, r_key = key(QtCore.Qt.Key.Key_N), key(QtCore.Qt.Key.Key_R)
+        self.play_action = self._action(
+            "Play", self._on_user_toggle_play, "Train continuously, or pause (Space)", [space]
+        )
+        self.play_action.setIcon(icon("play"))
+        self.step_action = self._action(
+            "Step", self._on_user_step, "Take one training step (→ or N)", [right, n_key]
+        )
+        self.step_action.setIcon(icon("step"))
+        self.reset_action = self._action(
+            "Reset", self._on_user_reset, "Start the run again from its initial weights (R)", [r_key]
+        )
+        self.reset_action.setIcon(icon("reset"))
+        self._transport_shortcuts = {
+            action: action.shortcuts() for action in (self.play_action, self.step_action, self.reset_action)
+        }
+        self.quit_action = self._action("Quit", self.close, "Close gradsim", [key(key.StandardKey.Quit)])
+        self.quit_action.setMenuRole(QtGui.QAction.MenuRole.QuitRole)
+        self.show_controls_action = self._action(
+            "Controls panel", self._on_user_show_controls, "Show or hide the controls"
+        )
+        self.show_controls_action.setCheckable(True)
+        self.show_controls_action.setChecked(True)
+        self.full_screen_action = self._action(
+            "Full screen", self._on_user_full_screen, "Fill the screen", [key(key.StandardKey.FullScreen)]
+        )
+        self.full_screen_action.setCheckable(True)
+        self.help_action = self._action(
+            "What am I looking at?", self._on_user_help, "What the plots show",
+            [key(key.StandardKey.HelpContents)],
+        )  # fmt: skip
+        self.about_action = self._action("About gradsim", self._on_user_about, "Version and licence")
+        self.about_action.setMenuRole(QtGui.QAction.MenuRole.AboutRole)
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        self.file_menu = bar.addMenu("&File")
+        self.file_menu.addAction(self.quit_action)
+        self.run_menu = bar.addMenu("&Run")
+        for action in (self.play_action, self.step_action, self.reset_action):
+            self.run_menu.addAction(action)
+        self.run_menu.addSeparator()
+        self.speed_menu = self.run_menu.addMenu("Speed")
+        self._speed_group = QtGui.QActionGroup(self)
+        for speed in SPEEDS:
+            action = self.speed_menu.addAction(speed_label(speed))
+            action.setCheckable(True)
+            action.setData(speed)
+            self._speed_group.addAction(action)
+        self._speed_group.triggered.connect(self._on_user_speed_action)
+        self.view_menu = bar.addMenu("&View")
+        self.view_menu.addAction(self.show_controls_action)
+        self.view_menu.addAction(self.full_screen_action)
+        self.help_menu = bar.addMenu("&Help")
+        self.help_menu.addAction(self.help_action)
+        self.help_menu.addAction(self.about_action)
+
+    def _build_toolbar(self) -> None:
+        toolbar = self.addToolBar("Run")
+        toolbar.setObjectName("run_toolbar")
+        toolbar.setMovable(False)
+        toolbar.setIconSize(QtCore.QSize(24, 24))
+        toolbar.setToolButtonStyle(QtCore.Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        for action in (self.play_action, self.step_action, self.reset_action):
+            toolbar.addAction(action)
+        toolbar.addSeparator()
+        speed_caption = QtWidgets.QLabel(" Speed ")
+        toolbar.addWidget(speed_caption)
+        self.speed_combo = QtWidgets.QComboBox()
+        self.speed_combo.setObjectName("speed")
+        self.speed_combo.setToolTip(
+            "Training steps per second while playing; 'max' trains as fast as the engine goes"
+        )
+        self.speed_combo.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)  # keep Space/→ for the transport
+        for speed in SPEEDS:
+            self.speed_combo.addItem(speed_label(speed), speed)
+        speed_caption.setBuddy(self.speed_combo)
+        toolbar.addWidget(self.speed_combo)
+        toolbar.addSeparator()
+        self.iteration_label = QtWidgets.QLabel()
+        self.iteration_label.setObjectName("iteration_counter")
+        font = self.iteration_label.font()
+        font.setPointSizeF(font.pointSizeF() * 1.4)
+        font.setBold(True)
+        self.iteration_label.setFont(font)
+        self.iteration_label.setToolTip("Training steps taken in this run")
+        self.iteration_label.setContentsMargins(8, 0, 8, 0)
+        toolbar.addWidget(self.iteration_label)
+        self.run_toolbar = toolbar
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.status_iteration = QtWidgets.QLabel()
+        self.status_loss = QtWidgets.QLabel()
+        self.status_ratio = QtWidgets.QLabel()
+        self.status_ratio.setToolTip(
+            "||dL/dh|| at time step 1 divided by ||dL/dh|| at the last step (first layer): far below 1 "
+            "means the gradient vanished on its way back, far above 1 that it exploded"
+        )
+        self.regime_badge = QtWidgets.QLabel()
+        self.regime_badge.setObjectName("regime_badge")
+        self.regime_badge.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+        self.regime_badge.setMinimumWidth(
+            self.regime_badge.fontMetrics().horizontalAdvance("non-finite") + 28
+        )
+        for label in (self.status_iteration, self.status_loss, self.status_ratio):
+            label.setContentsMargins(6, 0, 6, 0)
+            bar.addPermanentWidget(label)
+        bar.addPermanentWidget(self.regime_badge)
+
+    def _connect(self) -> None:
+        self.control_panel.configChanged.connect(self._on_user_config)
+        self.runner.recordsReady.connect(self._on_records)
+        self.runner.runningChanged.connect(self._on_running_changed)
+        self.runner.halted.connect(self._on_halted)
+        self.runner.failed.connect(self._on_failed)
+        self.speed_combo.activated.connect(self._on_user_speed_combo)
+        self.tabs.currentChanged.connect(self._sync_transport_shortcuts)
+
+    # -- persistence -------------------------------------------------------------------------------
+    def _restore_layout(self) -> None:
+        geometry = stored.byte_array(self.settings.value(stored.GEOMETRY_KEY))
+        if geometry is None or not self.restoreGeometry(geometry):
+            self.resize(*DEFAULT_SIZE)
+        state = stored.byte_array(self.settings.value(stored.STATE_KEY))
+        if state is not None:
+            self.restoreState(state)
+        splitter = stored.byte_array(self.settings.value(stored.SPLITTER_KEY))
+        if splitter is not None:
+            self.splitter.restoreState(splitter)
+        dashboard = stored.byte_array(self.settings.value(stored.DASHBOARD_KEY))
+        if dashboard is not None:
+            self.dashboard.restore_state(dashboard)
+        self._apply_speed(stored.load_speed(self.settings, DEFAULT_SPEED))
+
+    def save_settings(self) -> None:
+        """Store geometry, splitters, speed and the current config."""
+        settings = self.settings
+        settings.setValue(stored.GEOMETRY_KEY, self.saveGeometry())
+        settings.setValue(stored.STATE_KEY, self.saveState())
+        settings.setValue(stored.SPLITTER_KEY, self.splitter.saveState())
+        settings.setValue(stored.DASHBOARD_KEY, self.dashboard.save_state())
+        stored.save_config(settings, self.current_config())
+        stored.save_speed(settings, self.runner.speed)
+        settings.sync()
+
+    def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 (Qt override)
+        """Save the settings, then stop the display timer and the worker thread."""
+        if not self._closed:
+            self._closed = True
+            self.save_settings()
+            self._redraw_timer.stop()
+            self.runner.shutdown()
+        super().closeEvent(event)
+
+    # -- user actions ------------------------------------------------------------------------------
+    @QtCore.Slot(object)
+    def _on_user_config(self, config: SimConfig) -> None:
+        """A control changed: rebuild the simulation; the plots start again."""
+        self.runner.rebuild(config)
+        self._restart_plots()
+        self._sync_title()
+
+    @QtCore.Slot()
+    def _on_user_toggle_play(self) -> None:
+        if self.runner.is_running:
+            self.runner.pause()
+        else:
+            self.runner.play()
+
+    @QtCore.Slot()
+    def _on_user_step(self) -> None:
+        self.runner.step()
+
+    @QtCore.Slot()
+    def _on_user_reset(self) -> None:
+        self.runner.reset()
+        self._restart_plots()
+
+    @QtCore.Slot(int)
+    def _on_user_speed_combo(self, index: int) -> None:
+        self._apply_speed(float(self.speed_combo.itemData(index)))
+
+    @QtCore.Slot(QtGui.QAction)
+    def _on_user_speed_action(self, action: QtGui.QAction) -> None:
+        self._apply_speed(float(action.data()))
+
+    @QtCore.Slot(bool)
+    def _on_user_show_controls(self, shown: bool) -> None:
+        self.controls_scroll.setVisible(shown)
+
+    @QtCore.Slot(bool)
+    def _on_user_full_screen(self, full: bool) -> None:
+        self.showFullScreen() if full else self.showNormal()
+
+    @QtCore.Slot()
+    def _on_user_help(self) -> None:
+        box = QtWidgets.QMessageBox(self)
+        box.setWindowTitle("What am I looking at?")
+        box.setTextFormat(QtCore.Qt.TextFormat.RichText)
+        box.setText(HELP_TEXT)
+        box.setIcon(QtWidgets.QMessageBox.Icon.Information)
+        box.open()
+
+    @QtCore.Slot()
+    def _on_user_about(self) -> None:
+        try:
+            version = metadata.version("gradsim")
+        except metadata.PackageNotFoundError:
+            version = "(not installed)"
+        QtWidgets.QMessageBox.about(
+            self,
+            "About gradsim",
+            f"<h3>gradsim {version}</h3>"
+            "<p>A simulator that makes vanishing and exploding gradients in recurrent networks "
+            "visible. Every number comes from an exact backpropagation-through-time engine in "
+            "numpy; the window draws what it computes.</p>"
+            "<p>Licence: MIT. Built with Python, numpy, Qt (PySide6) and pyqtgraph.</p>",
+        )
+
+    # -- display -------------------------------------------------------------------------------------
+    def _apply_speed(self, speed: float) -> None:
+        if speed not in SPEEDS:
+            speed = min(SPEEDS, key=lambda s: abs(math.log(s / speed)) if math.isfinite(s) else math.inf)
+        self.runner.set_speed(speed)
+        index = self.speed_combo.findData(speed)
+        blocked = self.speed_combo.blockSignals(True)
+        self.speed_combo.setCurrentIndex(index)
+        self.speed_combo.blockSignals(blocked)
+        for action in self._speed_group.actions():
+            action.setChecked(action.data() == speed)
+
+    def _restart_plots(self) -> None:
+        self.history.clear()
+        self.dashboard.reset()
+        self.banner.setVisible(False)
+        self.statusBar().clearMessage()
+        self._dirty = False
+        self._show_status(None)
+
+    @QtCore.Slot(object)
+    def _on_records(self, records: list[StepRecord]) -> None:
+        for record in records:
+            self.history.append(record)
+        self._dirty = True
+
+    @QtCore.Slot()
+    def _on_redraw(self) -> None:
+        if not self._dirty:
+            return
+        self._dirty = False
+        self.dashboard.refresh(self.history, self.runner.config)
+        self._show_status(self.history.latest)
+
+    @QtCore.Slot(bool)
+    def _on_running_changed(self, running: bool) -> None:
+        self.play_action.setText("Pause" if running else "Play")
+        self.play_action.setIcon(icon("pause" if running else "play"))
+
+    @QtCore.Slot(object)
+    def _on_halted(self, event: NonFiniteEvent | None) -> None:
+        where = event.describe() if event is not None else "the run stopped on a non-finite value"
+        self._show_banner(
+            f"The gradient {where}. The run is paused: press Reset (R) to start again, "
+            "or change a setting (clipping, a smaller weight scale or learning rate)."
+        )
+        self.statusBar().showMessage(f"Non-finite values: {where}")
+        self._dirty = True
+
+    @QtCore.Slot(str)
+    def _on_failed(self, message: str) -> None:
+        self._show_banner(message[:1].upper() + message[1:])
+        self.statusBar().showMessage(message)
+
+    def _show_banner(self, text: str) -> None:
+        self.banner_label.setText(text)
+        self.banner.setVisible(True)
+
+    def _show_status(self, record: StepRecord | None) -> None:
+        if record is None:
+            iteration, loss, ratio, regime = "0", "–", "–", "idle"
+        else:
+            iteration = str(record.iteration)
+            loss = format_loss(record.loss)
+            ratio = format_ratio(record.gradient_ratio)
+            regime = classify(record)
+        self.iteration_label.setText(f"Iteration {iteration}")
+        self.status_iteration.setText(f"iteration {iteration}")
+        self.status_loss.setText(f"loss {loss}")
+        self.status_ratio.setText(f"gradient step 1 / step T: {ratio}")
+        self.regime_badge.setText(regime)
+        self.regime_badge.setToolTip(REGIME_TIPS[regime].format(d=DECADES_THRESHOLD))
+        self.regime_badge.setStyleSheet(
+            f"QLabel {{ background: {REGIME_COLORS[regime]}; color: #ffffff; font-weight: bold;"
+            " border-radius: 4px; padding: 2px 10px; }"
+        )
+
+    def _sync_title(self) -> None:
+        name = self.control_panel.preset_name()
+        self.setWindowTitle("gradsim — custom settings" if name == CUSTOM else f"gradsim — {name}")
+
+    @QtCore.Slot(int)
+    def _sync_transport_shortcuts(self, index: int) -> None:
+        # Other tabs may use Space and the arrow keys themselves (the backprop step-through).
+        on_training = self.tabs.widget(index) is self._training_page
+        for action, shortcuts in self._transport_shortcuts.items():
+            action.setShortcuts(shortcuts if on_training else [])
