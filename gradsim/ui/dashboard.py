@@ -14,6 +14,7 @@ skips the work when its data did not change and otherwise only updates items cre
 
 from __future__ import annotations
 
+import struct
 import time
 
 from PySide6 import QtCore, QtWidgets
@@ -24,6 +25,7 @@ from gradsim.ui.plots import ActivationPlot, GradientPlot, HealthPlot, HeatmapPl
 from gradsim.ui.theme import Theme, current_theme
 
 PLOT_KEYS = ("gradient", "heatmap", "loss", "activation", "health")
+_STATE_TAG = b"gradsim-dashboard-1"
 
 
 class Dashboard(QtWidgets.QWidget):
@@ -90,22 +92,26 @@ class Dashboard(QtWidgets.QWidget):
             plot.reset()
 
     def save_state(self) -> QtCore.QByteArray:
-        """The splitter positions, for QSettings."""
-        stream_data = QtCore.QByteArray()
-        stream = QtCore.QDataStream(stream_data, QtCore.QIODevice.OpenModeFlag.WriteOnly)
+        """The splitter positions, for QSettings: a tag, then each splitter's state with its length."""
+        data = bytearray(_STATE_TAG)
         for splitter in self.splitters:
-            stream.writeBytes(bytes(splitter.saveState().data()))
-        return stream_data
+            state = bytes(splitter.saveState().data())
+            data += struct.pack(">I", len(state)) + state
+        return QtCore.QByteArray(bytes(data))
 
     def restore_state(self, state: QtCore.QByteArray | bytes | None) -> bool:
         """Restore splitter positions saved by :meth:`save_state`; False if ``state`` is unusable."""
-        if not state:
+        data = bytes(state.data()) if isinstance(state, QtCore.QByteArray) else bytes(state or b"")
+        if not data.startswith(_STATE_TAG):
             return False
-        stream = QtCore.QDataStream(QtCore.QByteArray(state), QtCore.QIODevice.OpenModeFlag.ReadOnly)
-        states = []
+        states, offset = [], len(_STATE_TAG)
         for _ in self.splitters:
-            data = stream.readBytes()
-            if stream.status() != QtCore.QDataStream.Status.Ok:
+            if offset + 4 > len(data):
                 return False
-            states.append(QtCore.QByteArray(data))
-        return all(s.restoreState(d) for s, d in zip(self.splitters, states, strict=True))
+            (length,) = struct.unpack_from(">I", data, offset)
+            offset += 4
+            if offset + length > len(data):
+                return False
+            states.append(QtCore.QByteArray(data[offset : offset + length]))
+            offset += length
+        return all([s.restoreState(d) for s, d in zip(self.splitters, states, strict=True)])

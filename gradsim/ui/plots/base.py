@@ -8,6 +8,8 @@ config changed since the last call it returns at once, so an idle or paused run 
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
@@ -54,11 +56,31 @@ class PlotPanel(QtWidgets.QWidget):
         seen = (history.total_records, history.latest, config)
         if history is self._history and self._seen is not None and _same(seen, self._seen):
             return
-        if history is not self._history or (self._seen is not None and seen[0] < self._seen[0]):
-            # Another history, or this one was cleared: nothing cached from before applies.
+        if history is not self._history or not self._continues(history):
+            # Another history, or this one was cleared and refilled: no cache applies.
             self._forget()
         self._history, self._config, self._seen = history, config, seen
         self._draw(history, config)
+
+    def _continues(self, history: RunHistory) -> bool:
+        """Whether ``history`` still holds the run last drawn (it was not cleared since).
+
+        The record drawn last must still be there: the same object among the newest records,
+        or (once pushed out of those) an entry with its iteration number and loss.
+        """
+        if self._seen is None or self._seen[1] is None:
+            return True
+        total, previous, _ = self._seen
+        if history.total_records < total:
+            return False
+        if any(record is previous for record in history.recent()):
+            return True
+        iterations = history.iterations()
+        index = int(np.searchsorted(iterations, previous.iteration))
+        if index >= len(iterations) or iterations[index] != previous.iteration:
+            return False
+        loss = float(history.losses()[index])
+        return loss == previous.loss or (math.isnan(loss) and math.isnan(previous.loss))
 
     def reset(self) -> None:
         """Forget the data shown (after the simulation was rebuilt)."""
