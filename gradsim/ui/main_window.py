@@ -398,6 +398,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self._closed = True
             self.save_settings()
             self._redraw_timer.stop()
+            # Gone from the screen at once, even if a backward pass keeps the worker a moment.
+            self.hide()
             self.runner.shutdown()
         super().closeEvent(event)
 

@@ -10,9 +10,11 @@ to the worker through queued signals, and passes on only the records of the curr
 rebuild or reset starts a new *generation*, and batches still in flight from an older one are
 dropped, so the plots never mix two runs.
 
-A long step cannot be cut at an arbitrary point, but the forward pass checks a flag at every
-time step (see :func:`_make_interruptible`): a rebuild, a reset or closing the window abandons a
-step in progress instead of waiting for it to finish.
+A step cannot be cut at an arbitrary point, but its forward pass checks a flag at every layer
+and time step (see :func:`_make_interruptible`): a rebuild, a reset or closing the window
+abandons a step whose forward pass is in progress. The engine's backward pass has no such
+checkpoint, so a step caught there finishes first (for the presets that takes well under a
+second; for the largest configs, seconds).
 """
 
 from __future__ import annotations
