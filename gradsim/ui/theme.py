@@ -170,10 +170,11 @@ def style_plot(
     left: str | None = None,
     bottom: str | None = None,
     right: str | None = None,
-    grid: bool = True,
+    grid: bool = False,
 ) -> None:
     """Apply the theme to ``plot``'s axes and set its title and axis labels.
 
+    ``grid`` turns on pyqtgraph's own grid (slow to paint; the dashboard draws a lighter one).
     Labels are plain text with the units written in (``"||dL/dh_t|| (log scale)"``):
     pyqtgraph's SI-prefix units would rescale log-axis values, so they are not used.
     """

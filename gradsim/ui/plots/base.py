@@ -46,6 +46,7 @@ class PlotPanel(QtWidgets.QWidget):
         self._layout.setSpacing(2)
         self._layout.addWidget(self.graphics, 1)
         self.setMinimumSize(220, 180)
+        self.grids: list[MajorGrid] = []
         self._history: RunHistory | None = None
         self._config: SimConfig | None = None
         self._seen: tuple[int, StepRecord | None, SimConfig] | None = None
@@ -105,11 +106,17 @@ class PlotPanel(QtWidgets.QWidget):
     def _forget(self) -> None:
         """Drop caches derived from the previous history (override when there are any)."""
 
-    def _add_plot(self, row: int = 0, col: int = 0, **kwargs: object) -> pg.PlotItem:
+    def _add_plot(self, row: int = 0, col: int = 0, grid: str = "xy", **kwargs: object) -> pg.PlotItem:
+        """A plot in the graphics layout with a :class:`TitleLabel`; ``grid`` names the axes
+        (``"x"``, ``"y"``, ``"xy"`` or ``""``) whose major ticks get grid lines."""
         plot = self.graphics.addPlot(row=row, col=col, **kwargs)
         plot.setMenuEnabled(False)
+        # The "A" (auto range) button stays only where pyqtgraph keeps the range (see
+        # GradientPlot); plots that set their ranges themselves hide it.
         plot.hideButtons()
         _install_title(plot)
+        if grid:
+            self.grids.append(MajorGrid(plot, self.theme, x="x" in grid, y="y" in grid))
         return plot
 
     def _set_title(self, plot: pg.PlotItem, text: str, points: int | None = None) -> None:
@@ -239,6 +246,46 @@ class OverlayText(pg.TextItem):
             self.setText(text)
             self._place()
         self.setVisible(bool(text))
+
+
+class MajorGrid:
+    """Faint grid lines at the major ticks of a plot's left and bottom axes, as one curve item.
+
+    pyqtgraph's own grid (``showGrid``) is drawn by the axes with every tick level and costs
+    several milliseconds per plot and frame on the raster engine; one line item with a pair of
+    points per line costs a fraction of that. Lines are in view coordinates (log10 units on a
+    log axis) and follow the view range.
+    """
+
+    def __init__(self, plot: pg.PlotItem, theme: Theme, x: bool = True, y: bool = True) -> None:
+        self._x, self._y = x, y
+        color = QtGui.QColor(theme.foreground)
+        color.setAlphaF(0.16)
+        self.item = pg.PlotCurveItem(pen=pg.mkPen(color, width=1), connect="pairs", antialias=False)
+        self.item.setZValue(-50)
+        self._plot = plot
+        plot.addItem(self.item, ignoreBounds=True)
+        plot.getViewBox().sigRangeChanged.connect(self.update)
+        plot.getViewBox().sigResized.connect(self.update)
+
+    def update(self, *_: object) -> None:
+        view = self._plot.getViewBox()
+        (x_low, x_high), (y_low, y_high) = view.viewRange()
+        none = np.zeros(0)
+        xs = _major_ticks(self._plot.getAxis("bottom"), x_low, x_high, view.width()) if self._x else none
+        ys = _major_ticks(self._plot.getAxis("left"), y_low, y_high, view.height()) if self._y else none
+        x = np.concatenate([np.repeat(xs, 2), np.tile([x_low, x_high], len(ys))])
+        y = np.concatenate([np.tile([y_low, y_high], len(xs)), np.repeat(ys, 2)])
+        self.item.setData(x, y)
+
+
+def _major_ticks(axis: pg.AxisItem, low: float, high: float, size: float) -> np.ndarray:
+    """Values of the two coarsest tick levels ``axis`` draws between ``low`` and ``high``."""
+    if not (np.isfinite(low) and np.isfinite(high)) or high <= low or size <= 0:
+        return np.zeros(0)
+    levels = [list(values) for _, values in axis.tickValues(low, high, size)[:2]]
+    values = np.array(sorted({v for level in levels for v in level}), dtype=np.float64)
+    return values[(values >= low) & (values <= high)]
 
 
 class LogAxis(pg.AxisItem):

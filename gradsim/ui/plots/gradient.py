@@ -50,6 +50,9 @@ class GradientPlot(PlotPanel):
             bottom="time step t",
         )
         self.plot.setLogMode(x=False, y=True)
+        # The y range follows the data (pyqtgraph's auto range, which skips the gaps of zeros
+        # and non-finite values). Zooming with the mouse stops that; the "A" button restores it.
+        self.plot.showButtons()
         self.legend = self.plot.addLegend(
             offset=(-8, -8), labelTextColor=theme.foreground, labelTextSize=f"{theme.tick_pt}pt",
             brush=pg.mkBrush(theme.background + "c0"), pen=theme.pen(theme.foreground, 1),

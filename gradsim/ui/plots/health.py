@@ -66,9 +66,9 @@ class HealthPlot(PlotPanel):
         self.chart_selector.currentIndexChanged.connect(self._on_chart_chosen)
         self._layout.insertWidget(0, self.chart_selector)
         self.chart_selector.hide()
-        self.saturation_plot = self._add_plot(row=0, col=0)
-        self.gradient_plot = self._add_plot(row=0, col=1, axisItems=log_axes("left"))
-        self.ratio_plot = self._add_plot(row=0, col=2, axisItems=log_axes("left"))
+        self.saturation_plot = self._add_plot(row=0, col=0, grid="y")
+        self.gradient_plot = self._add_plot(row=0, col=1, grid="y", axisItems=log_axes("left"))
+        self.ratio_plot = self._add_plot(row=0, col=2, grid="y", axisItems=log_axes("left"))
         self.arrangement = "row"
         for plot, (title, label) in zip(self._plots(), CHARTS.values(), strict=True):
             style_plot(plot, theme, title=title, left=label, bottom="layer")

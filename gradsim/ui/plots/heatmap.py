@@ -87,7 +87,7 @@ class HeatmapPlot(PlotPanel):
         self.layer_selector.currentIndexChanged.connect(self._on_layer_chosen)
 
         self.iteration_axis = IterationAxis("left")
-        self.plot = self._add_plot(axisItems={"left": self.iteration_axis})
+        self.plot = self._add_plot(grid="", axisItems={"left": self.iteration_axis})
         style_plot(
             self.plot,
             theme,

@@ -156,3 +156,27 @@ def test_panel_reads_config_and_history_types(qtbot, theme):
     qtbot.addWidget(panel)
     panel.refresh(RunHistory(), SimConfig())
     assert panel.draws == [0]
+
+
+def test_major_grid_lines_follow_the_ticks_and_the_range(qtbot, theme):
+    panel = CountingPanel(theme)
+    qtbot.addWidget(panel)
+    panel.resize(400, 300)
+    panel.show()
+    qtbot.waitExposed(panel)
+    grid = panel.grids[0]
+    panel.plot.setXRange(0, 100, padding=0)
+    panel.plot.setYRange(0, 1, padding=0)
+    x, y = grid.item.getData()
+    vertical = x[::2][y[::2] != y[1::2]]
+    ticks = panel.plot.getAxis("bottom").tickValues(0, 100, panel.plot.getViewBox().width())
+    assert set(vertical) == {v for _, values in ticks[:2] for v in values if 0 <= v <= 100}
+    assert len(vertical) >= 3
+    panel.plot.setXRange(0, 5, padding=0)
+    x, y = grid.item.getData()
+    vertical = x[::2][y[::2] != y[1::2]]
+    assert vertical.max() <= 5 and len(vertical) >= 3
+    # Horizontal lines span the view: each pair runs from the left edge to the right edge.
+    horizontal = (y[::2] == y[1::2]) & (x[::2] != x[1::2])
+    np.testing.assert_array_equal(x[::2][horizontal], 0.0)
+    np.testing.assert_array_equal(x[1::2][horizontal], 5.0)

@@ -1,0 +1,168 @@
+"""Dashboard redraw: the cost of one display frame for T = 1000, L = 4 with a full history.
+
+Run by hand::
+
+    python3 benchmarks/bench_redraw.py [--iterations 1000] [--frames 200] [--seq-len 1000]
+        [--layers 4] [--width 1100] [--height 850]
+
+A real run (tanh, orthogonal weights, hidden 8, batch 2) is trained for ``--iterations`` steps
+(about 25 ms each; the records are the engine's own) into a ``RunHistory`` of capacity 1000, and
+then ``--frames`` more steps are recorded. The Dashboard (offscreen, shown at the given size, the
+space the 1400 x 900 window leaves it) is timed on three kinds of frame:
+
+* live frame: one new record appended to the full history, then ``Dashboard.refresh`` — what the
+  window's timer does while a run trains (the history thins itself every few hundred appends,
+  which these frames include);
+* cold frame: ``Dashboard.reset()`` and then ``refresh`` with every cache empty (the heatmap
+  converts all 1000 x 1000 cells) — after a layer switch or a history swap;
+* paint: rendering the whole dashboard into an image after a live frame, which is the part Qt
+  does when it repaints the screen.
+
+For scale, the same run measures a reference: one pyqtgraph curve of T points updated with
+``setData`` and painted at the gradient plot's size. Medians in ms; the ratios compare with that
+reference, so they carry over to other machines better than the absolute numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
+
+import numpy as np  # noqa: E402
+from PySide6 import QtGui, QtWidgets  # noqa: E402
+
+# isort: split
+import pyqtgraph as pg  # noqa: E402
+
+from gradsim.engine.config import SimConfig  # noqa: E402
+from gradsim.engine.history import RunHistory  # noqa: E402
+from gradsim.engine.records import StepRecord  # noqa: E402
+from gradsim.engine.simulation import Simulation  # noqa: E402
+from gradsim.ui.dashboard import PLOT_KEYS, Dashboard  # noqa: E402
+from gradsim.ui.theme import LIGHT  # noqa: E402
+
+
+def train(config: SimConfig, count: int) -> list[StepRecord]:
+    simulation = Simulation(config)
+    records = []
+    started = time.perf_counter()
+    for i in range(count):
+        record = simulation.train_step()
+        if record is None:
+            raise SystemExit(f"the run went non-finite at iteration {i + 1}; pick another config")
+        records.append(record)
+        if (i + 1) % 200 == 0:
+            print(f"  trained {i + 1}/{count} ({time.perf_counter() - started:.0f} s)", flush=True)
+    return records
+
+
+def render(widget: QtWidgets.QWidget) -> float:
+    """Seconds to paint ``widget`` into an image of its size."""
+    image = QtGui.QImage(widget.size(), QtGui.QImage.Format.Format_ARGB32_Premultiplied)
+    started = time.perf_counter()
+    QtWidgets.QWidget.render(widget, image)  # the widget path (a GraphicsView overrides render)
+    return time.perf_counter() - started
+
+
+def median_ms(values: list[float]) -> float:
+    return 1e3 * statistics.median(values)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--iterations", type=int, default=1000)
+    parser.add_argument("--frames", type=int, default=200)
+    parser.add_argument("--seq-len", type=int, default=1000)
+    parser.add_argument("--layers", type=int, default=4)
+    parser.add_argument("--width", type=int, default=1100)
+    parser.add_argument("--height", type=int, default=850)
+    args = parser.parse_args()
+
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
+    config = SimConfig(num_layers=args.layers, hidden_size=8, seq_len=args.seq_len, batch_size=2,
+                       activation="tanh", init="orthogonal")  # fmt: skip
+    print(f"training {args.iterations + args.frames} iterations of T={args.seq_len}, L={args.layers} ...")
+    records = train(config, args.iterations + args.frames)
+
+    history = RunHistory(capacity=1000)
+    for record in records[: args.iterations]:
+        history.append(record)
+    dashboard = Dashboard(theme=LIGHT)
+    dashboard.resize(args.width, args.height)
+    dashboard.show()
+    app.processEvents()
+    dashboard.refresh(history, config)
+    app.processEvents()
+
+    live: dict[str, list[float]] = {key: [] for key in PLOT_KEYS}
+    plot_paint: dict[str, list[float]] = {key: [] for key in PLOT_KEYS}
+    live_total, paint, window_paint = [], [], []
+    for frame, record in enumerate(records[args.iterations :]):
+        history.append(record)
+        started = time.perf_counter()
+        dashboard.refresh(history, config)
+        live_total.append(time.perf_counter() - started)
+        for key in PLOT_KEYS:
+            live[key].append(dashboard.last_timings[key] / 1e3)
+        if frame % 2:
+            # The whole widget, as the screen would get it (splitters, selectors and all).
+            window_paint.append(render(dashboard))
+        else:
+            times = [render(dashboard.plots[key]) for key in PLOT_KEYS]
+            for key, elapsed in zip(PLOT_KEYS, times, strict=True):
+                plot_paint[key].append(elapsed)
+            paint.append(sum(times))
+
+    cold: dict[str, list[float]] = {key: [] for key in PLOT_KEYS}
+    cold_total = []
+    for _ in range(max(5, args.frames // 10)):
+        dashboard.reset()
+        started = time.perf_counter()
+        dashboard.refresh(history, config)
+        cold_total.append(time.perf_counter() - started)
+        for key in PLOT_KEYS:
+            cold[key].append(dashboard.last_timings[key] / 1e3)
+
+    # Reference: one curve of T points, updated and painted at the gradient plot's size.
+    reference_widget = pg.PlotWidget()
+    reference_widget.resize(dashboard.plots["gradient"].size())
+    reference_widget.show()
+    curve = reference_widget.plot()
+    x = np.arange(1, args.seq_len + 1, dtype=np.float64)
+    reference = []
+    for record in records[-50:]:
+        started = time.perf_counter()
+        curve.setData(x, record.grad_norms[0])
+        reference_widget.getPlotItem().getViewBox().updateAutoRange()
+        elapsed = time.perf_counter() - started
+        reference.append(elapsed + render(reference_widget))
+    reference_ms = median_ms(reference)
+
+    print()
+    print(f"history: {len(history)} kept of {history.total_records} iterations; T={args.seq_len}, "
+          f"L={args.layers}; dashboard {args.width} x {args.height}; {args.frames} live frames")  # fmt: skip
+    print(f"{'plot':<12}{'live refresh':>14}{'cold refresh':>14}{'paint':>10}   (median ms)")
+    for key in PLOT_KEYS:
+        print(f"{key:<12}{median_ms(live[key]):>14.2f}{median_ms(cold[key]):>14.2f}"
+              f"{median_ms(plot_paint[key]):>10.2f}")  # fmt: skip
+    live_ms, cold_ms, paint_ms = median_ms(live_total), median_ms(cold_total), median_ms(paint)
+    print(f"{'all plots':<12}{live_ms:>14.2f}{cold_ms:>14.2f}{paint_ms:>10.2f}")
+    print(f"{'widget':<12}{'':>14}{'':>14}{median_ms(window_paint):>10.2f}   (the Dashboard rendered whole)")
+    print()
+    print(f"full redraw, live frame (refresh + paint): {live_ms + paint_ms:.2f} ms "
+          f"(target < 10 ms); refresh alone {live_ms:.2f} ms, 95th percentile "
+          f"{1e3 * float(np.percentile(live_total, 95)):.2f} ms")  # fmt: skip
+    print(f"reference (one {args.seq_len}-point curve: setData + paint): {reference_ms:.2f} ms; "
+          f"live frame = {(live_ms + paint_ms) / reference_ms:.1f} x reference, "
+          f"cold refresh = {cold_ms / reference_ms:.1f} x reference")  # fmt: skip
+    dashboard.close()
+    reference_widget.close()
+
+
+if __name__ == "__main__":
+    main()
