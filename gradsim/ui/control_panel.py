@@ -113,7 +113,8 @@ FIELD_HELP: dict[str, tuple[str, str]] = {
     "normalization": (
         "Normalisation",
         "Batch norm rescales each layer's pre-activation over the batch at every step, keeping "
-        "sigmoid and tanh units in their steep middle where the derivative is large.",
+        "sigmoid and tanh units in their steep middle, where the derivative (and so the gradient "
+        "passed back) is large.",
     ),
     "clip_mode": (
         "Clipping",
