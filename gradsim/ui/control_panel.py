@@ -616,4 +616,3 @@ class ControlPanel(QtWidgets.QWidget):
         if config != self._config:
             self._config = config
             self.configChanged.emit(config)
-

@@ -202,7 +202,8 @@ def test_custom_appears_after_an_edit_and_reset_restores_the_preset(qtbot, panel
     [
         (SimConfig(normalization="batch", batch_size=4), ("batch_size", 1), "batch norm needs batch_size",
          ("batch_size", 2)),
-        (SimConfig(batch_size=1), ("normalization", "batch"), "batch norm needs batch_size", ("batch_size", 2)),
+        (SimConfig(batch_size=1), ("normalization", "batch"), "batch norm needs batch_size",
+         ("batch_size", 2)),
         (SimConfig(num_layers=16, hidden_size=1024, seq_len=100, batch_size=64), ("seq_len", 2000),
          "GiB for backpropagation", ("seq_len", 150)),
     ],
