@@ -94,7 +94,7 @@ def test_reset_clears_and_a_new_layer_count_works(qtbot, vanishing):
     dashboard.refresh(small, one_layer)
     gradient = dashboard.plots["gradient"]
     assert [c.isVisible() for c in gradient.curves] == [True, False, False]
-    assert dashboard.plots["heatmap"]._selector_box.isHidden()
+    assert dashboard.plots["heatmap"].selector_row.isHidden()
     assert len(dashboard.plots["health"].saturation_bars.opts["height"]) == 1
     _, y = dashboard.plots["loss"].loss_curve.getOriginalDataset()
     np.testing.assert_array_equal(y, small.losses())

@@ -44,27 +44,16 @@ class ActivationPlot(PlotPanel):
         ``GRID_POINTS`` points over ``[-extent, extent]``
     histogram : step curve, ``x`` = ``BINS + 1`` bin edges, ``y`` = percent of finite samples
     saturated_regions : shaded LinearRegionItems where ``activation.saturated(f'(z))``
-    layer_selector : QComboBox, index 0 = all layers, k = layer k (hidden with one layer)
+    layer_selector : QComboBox, index 0 = all layers, k = layer k
+    selector_row : the row holding it (hidden with one layer)
     extent : current half-width of the z axis
     """
 
     def __init__(self, theme: Theme | None = None, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(theme, parent)
         theme = self.theme
-        self.layer_selector = QtWidgets.QComboBox()
-        self.layer_selector.setToolTip("Whose pre-activations the histogram shows")
-        self.layer_selector.setFont(theme.font(theme.tick_pt))
-        selector_row = QtWidgets.QHBoxLayout()
-        selector_row.setContentsMargins(6, 2, 6, 0)
-        label = QtWidgets.QLabel("Histogram of:")
-        label.setFont(theme.font(theme.tick_pt))
-        selector_row.addWidget(label)
-        selector_row.addWidget(self.layer_selector)
-        selector_row.addStretch(1)
-        self._selector_box = QtWidgets.QWidget()
-        self._selector_box.setLayout(selector_row)
-        self._layout.insertWidget(0, self._selector_box)
-        self._selector_box.hide()
+        self.selector_row = self._add_selector("Histogram of:", "Whose pre-activations the histogram shows")
+        self.layer_selector = self.selector_row.combo
         self.layer_selector.currentIndexChanged.connect(self._on_layer_chosen)
 
         self.plot = self._add_plot()
@@ -128,14 +117,10 @@ class ActivationPlot(PlotPanel):
         if count == self._num_layers:
             return
         self._num_layers = count
-        blocked = self.layer_selector.blockSignals(True)
-        self.layer_selector.clear()
-        self.layer_selector.addItems(["all layers", *layer_names(count)])
         if self._choice > count:
             self._choice = 0
-        self.layer_selector.setCurrentIndex(self._choice)
-        self.layer_selector.blockSignals(blocked)
-        self._selector_box.setVisible(count > 1)
+        self.selector_row.set_items(["all layers", *layer_names(count)], self._choice)
+        self.selector_row.setVisible(count > 1)
 
     # -- drawing ----------------------------------------------------------------------------
     def _draw(self, history: RunHistory, config: SimConfig) -> None:
@@ -219,4 +204,3 @@ class ActivationPlot(PlotPanel):
         self.histogram.setData(np.array([0.0, 1.0]), np.array([0.0]))
         self._set_title(self.plot, "Activation and its derivative")
         self.note.show_text("")
-

@@ -119,6 +119,13 @@ class PlotPanel(QtWidgets.QWidget):
             self.grids.append(MajorGrid(plot, self.theme, x="x" in grid, y="y" in grid))
         return plot
 
+    def _add_selector(self, label: str, tooltip: str) -> Selector:
+        """A labelled combo box above the graphics (hidden until shown)."""
+        selector = Selector(label, tooltip, self.theme)
+        self._layout.insertWidget(0, selector)
+        selector.hide()
+        return selector
+
     def _set_title(self, plot: pg.PlotItem, text: str, points: int | None = None) -> None:
         """Set ``plot``'s title (HTML allowed) in the theme's colour and title size."""
         size = self.theme.title_pt if points is None else points
@@ -248,6 +255,32 @@ class OverlayText(pg.TextItem):
         self.setVisible(bool(text))
 
 
+class Selector(QtWidgets.QWidget):
+    """A row with a label and a combo box (``combo``), for choosing what a plot shows."""
+
+    def __init__(self, label: str, tooltip: str, theme: Theme) -> None:
+        super().__init__()
+        row = QtWidgets.QHBoxLayout(self)
+        row.setContentsMargins(6, 2, 6, 0)
+        text = QtWidgets.QLabel(label)
+        text.setFont(theme.font(theme.tick_pt))
+        self.combo = QtWidgets.QComboBox()
+        self.combo.setToolTip(tooltip)
+        self.combo.setFont(theme.font(theme.tick_pt))
+        text.setBuddy(self.combo)
+        row.addWidget(text)
+        row.addWidget(self.combo)
+        row.addStretch(1)
+
+    def set_items(self, items: list[str], index: int) -> None:
+        """Replace the choices and select ``index`` without emitting a change."""
+        blocked = self.combo.blockSignals(True)
+        self.combo.clear()
+        self.combo.addItems(items)
+        self.combo.setCurrentIndex(index)
+        self.combo.blockSignals(blocked)
+
+
 class MajorGrid:
     """Faint grid lines at the major ticks of a plot's left and bottom axes, as one curve item.
 
@@ -280,10 +313,15 @@ class MajorGrid:
 
 
 def _major_ticks(axis: pg.AxisItem, low: float, high: float, size: float) -> np.ndarray:
-    """Values of the two coarsest tick levels ``axis`` draws between ``low`` and ``high``."""
+    """Values of the coarsest tick levels ``axis`` draws between ``low`` and ``high``.
+
+    Two levels on a linear axis; on a log axis spanning more than two decades only the decades
+    (its minor ticks, 2..9 of each decade, would fill the plot with lines).
+    """
     if not (np.isfinite(low) and np.isfinite(high)) or high <= low or size <= 0:
         return np.zeros(0)
-    levels = [list(values) for _, values in axis.tickValues(low, high, size)[:2]]
+    depth = 1 if axis.logMode and high - low > 2.0 else 2
+    levels = [list(values) for _, values in axis.tickValues(low, high, size)[:depth]]
     values = np.array(sorted({v for level in levels for v in level}), dtype=np.float64)
     return values[(values >= low) & (values <= high)]
 

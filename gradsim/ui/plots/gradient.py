@@ -73,6 +73,7 @@ class GradientPlot(PlotPanel):
         self.note = OverlayText(self.plot, theme, "bottom-left", theme.note)
         self._shown_layers = 0
         self._seq_len = 0
+        self._trail_emphasised = False
         self._clear()
 
     # -- items ------------------------------------------------------------------------------
@@ -82,14 +83,14 @@ class GradientPlot(PlotPanel):
         while len(self.curves) < count:
             k = len(self.curves)
             color = theme.layer_color(k)
-            faint = pg.QtGui.QColor(color)
-            faint.setAlpha(70)
-            trail = pg.PlotDataItem(pen=theme.pen(faint, 1.0), connect="finite")
+            trail = pg.PlotDataItem(pen=self._trail_pen(k, emphasised=False), connect="finite")
             trail.setZValue(-1)
             curve = pg.PlotDataItem(pen=theme.pen(color, 3.0), connect="finite", name=f"layer {k + 1}")
             self.plot.addItem(trail)
             self.plot.addItem(curve)
             self.legend.removeItem(curve)  # added back below while shown
+            if self._trail_emphasised:
+                trail.setPen(self._trail_pen(k, emphasised=True))
             self.trails.append(trail)
             self.curves.append(curve)
         if count == self._shown_layers:
@@ -107,6 +108,13 @@ class GradientPlot(PlotPanel):
             self.legend.addItem(self.curves[k], f"layer {k + 1}")
         self._shown_layers = count
 
+    def _trail_pen(self, layer: int, emphasised: bool) -> pg.QtGui.QPen:
+        # Faint behind a drawn newest curve; stronger when the newest has nothing to draw
+        # (all non-finite), so the last finite iterations stay readable on the red band.
+        color = self.theme.layer_color(layer)
+        color.setAlpha(200 if emphasised else 70)
+        return self.theme.pen(color, 1.5 if emphasised else 1.0)
+
     # -- drawing ----------------------------------------------------------------------------
     def _draw(self, history: RunHistory, config: SimConfig) -> None:
         record = history.latest
@@ -122,6 +130,11 @@ class GradientPlot(PlotPanel):
             self._seq_len = seq_len
         trail_records = [r for r in history.recent()[:-1] if r.grad_norms.shape == norms.shape]
         trail_x = _trail_x(steps, len(trail_records))
+        emphasised = not np.isfinite(norms).any()
+        if emphasised != self._trail_emphasised:
+            for k, trail in enumerate(self.trails):
+                trail.setPen(self._trail_pen(k, emphasised))
+            self._trail_emphasised = emphasised
         for k in range(num_layers):
             self.curves[k].setData(steps, norms[k])
             if trail_records:

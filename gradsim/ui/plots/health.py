@@ -59,13 +59,12 @@ class HealthPlot(PlotPanel):
     def __init__(self, theme: Theme | None = None, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(theme, parent)
         theme = self.theme
-        self.chart_selector = QtWidgets.QComboBox()
-        self.chart_selector.setToolTip("Which per-layer diagnostic to show (too little room for all three)")
-        self.chart_selector.setFont(theme.font(theme.tick_pt))
-        self.chart_selector.addItems([title for title, _ in CHARTS.values()])
+        self.selector_row = self._add_selector(
+            "Show:", "Which per-layer chart to show (too little room for all)"
+        )
+        self.chart_selector = self.selector_row.combo
+        self.selector_row.set_items([title for title, _ in CHARTS.values()], 0)
         self.chart_selector.currentIndexChanged.connect(self._on_chart_chosen)
-        self._layout.insertWidget(0, self.chart_selector)
-        self.chart_selector.hide()
         self.saturation_plot = self._add_plot(row=0, col=0, grid="y")
         self.gradient_plot = self._add_plot(row=0, col=1, grid="y", axisItems=log_axes("left"))
         self.ratio_plot = self._add_plot(row=0, col=2, grid="y", axisItems=log_axes("left"))
@@ -95,7 +94,7 @@ class HealthPlot(PlotPanel):
         )
         for plot in (self.gradient_plot, self.ratio_plot):
             plot.getAxis("bottom").setLabel(f"layer&nbsp; {key}", color=theme.foreground,
-                                            **{"font-size": f"{theme.label_pt}pt"})  # fmt: skip
+                                            **{"font-size": f"{theme.tick_pt}pt"})  # fmt: skip
         self.reference_line = pg.InfiniteLine(
             pos=math.log10(REFERENCE_RATIO), angle=0, movable=False,
             pen=theme.pen(theme.reference, 1.5, dashed=True),
@@ -141,7 +140,7 @@ class HealthPlot(PlotPanel):
             for plot, (row, col, span) in zip(plots, cells, strict=True):
                 layout.addItem(plot, row=row, col=col, colspan=span)
                 plot.setVisible(True)
-        self.chart_selector.setVisible(arrangement == "single")
+        self.selector_row.setVisible(arrangement == "single")
         self.arrangement = arrangement
 
     def _on_chart_chosen(self, index: int) -> None:

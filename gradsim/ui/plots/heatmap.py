@@ -62,7 +62,8 @@ class HeatmapPlot(PlotPanel):
         :data:`SENTINEL`
     nonfinite_image : RGBA ImageItem painting the non-finite cells red (hidden when none)
     colorbar : ColorBarItem in decades, its levels are ``levels``
-    layer_selector : QComboBox choosing the layer (hidden when there is one layer)
+    layer_selector : QComboBox choosing the layer
+    selector_row : the row holding it (hidden when there is one layer)
     levels : (low, high) whole decades spanning the finite values shown
     iteration_axis : the left axis; ``iteration_axis.iterations`` maps rows to iterations
     """
@@ -70,20 +71,10 @@ class HeatmapPlot(PlotPanel):
     def __init__(self, theme: Theme | None = None, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(theme, parent)
         theme = self.theme
-        self.layer_selector = QtWidgets.QComboBox()
-        self.layer_selector.setToolTip("Which layer's gradient magnitudes the heatmap shows")
-        self.layer_selector.setFont(theme.font(theme.tick_pt))
-        selector_row = QtWidgets.QHBoxLayout()
-        selector_row.setContentsMargins(6, 2, 6, 0)
-        self._selector_label = QtWidgets.QLabel("Heatmap layer:")
-        self._selector_label.setFont(theme.font(theme.tick_pt))
-        selector_row.addWidget(self._selector_label)
-        selector_row.addWidget(self.layer_selector)
-        selector_row.addStretch(1)
-        self._selector_box = QtWidgets.QWidget()
-        self._selector_box.setLayout(selector_row)
-        self._layout.insertWidget(0, self._selector_box)
-        self._selector_box.hide()
+        self.selector_row = self._add_selector(
+            "Heatmap layer:", "Which layer's gradient magnitudes the heatmap shows"
+        )
+        self.layer_selector = self.selector_row.combo
         self.layer_selector.currentIndexChanged.connect(self._on_layer_chosen)
 
         self.iteration_axis = IterationAxis("left")
@@ -142,15 +133,11 @@ class HeatmapPlot(PlotPanel):
         if count == self._num_layers:
             return
         self._num_layers = count
-        blocked = self.layer_selector.blockSignals(True)
-        self.layer_selector.clear()
-        self.layer_selector.addItems(layer_names(count))
         if self._layer >= count:
             self._layer = count - 1
             self._rows.clear()
-        self.layer_selector.setCurrentIndex(self._layer)
-        self.layer_selector.blockSignals(blocked)
-        self._selector_box.setVisible(count > 1)
+        self.selector_row.set_items(layer_names(count), self._layer)
+        self.selector_row.setVisible(count > 1)
 
     # -- drawing ----------------------------------------------------------------------------
     def _forget(self) -> None:

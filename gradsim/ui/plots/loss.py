@@ -44,18 +44,18 @@ class LossPlot(PlotPanel):
         theme = self.theme
         self.loss_plot = self._add_plot(row=0, col=0, axisItems=log_axes("left"))
         self.norm_plot = self._add_plot(row=1, col=0, axisItems=log_axes("left"))
-        style_plot(self.loss_plot, theme, title="Loss and gradient norm", left="loss  (log)")
+        style_plot(
+            self.loss_plot, theme, title="Loss, and gradient norm before/after clipping", left="loss  (log)"
+        )
         style_plot(self.norm_plot, theme, left="||dL/dθ||  (log)", bottom="iteration")
         self.loss_plot.getAxis("bottom").setStyle(showValues=False)
         for plot in (self.loss_plot, self.norm_plot):
             plot.setLogMode(x=False, y=True)
             # Both left axes equally wide, so the linked x axes line up.
-            plot.getAxis("left").setWidth(62)
+            plot.getAxis("left").setWidth(74)
         self.norm_plot.setXLink(self.loss_plot)
         self.loss_curve = self.loss_plot.plot(pen=theme.pen(theme.loss, 2), connect="finite")
-        self.norm_before_curve = self.norm_plot.plot(
-            pen=theme.pen(theme.norm_before, 2), connect="finite"
-        )
+        self.norm_before_curve = self.norm_plot.plot(pen=theme.pen(theme.norm_before, 2), connect="finite")
         self.norm_after_curve = self.norm_plot.plot(
             pen=theme.pen(theme.norm_after, 2, dashed=True), connect="finite"
         )
@@ -65,7 +65,8 @@ class LossPlot(PlotPanel):
         )  # fmt: skip
         self.threshold_line = pg.InfiniteLine(
             angle=0, movable=False, pen=theme.pen(theme.reference, 1.5, dashed=True),
-            label="clip threshold", labelOpts={"position": 0.1, "color": theme.reference},
+            label="clip threshold",
+            labelOpts={"position": 0.02, "color": theme.reference, "anchors": [(0, 1), (0, 1)]},
         )  # fmt: skip
         self.norm_plot.addItem(self.threshold_line, ignoreBounds=True)
         self.nonfinite_lines = []
@@ -76,7 +77,7 @@ class LossPlot(PlotPanel):
         # A coloured key as the norm plot's title: a legend box would hide the curves.
         key = (
             f"<span style='color:{theme.norm_before}'>━ before</span>&nbsp; "
-            f"<span style='color:{theme.norm_after}'>╍ after clip</span>&nbsp; "
+            f"<span style='color:{theme.norm_after}'>╍ after</span>&nbsp; "
             f"<span style='color:{theme.clip_marker}'>● clipped</span>"
         )
         self._set_title(self.norm_plot, key, theme.tick_pt)

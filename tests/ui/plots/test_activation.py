@@ -55,7 +55,7 @@ def test_saturating_regions_match_the_5_percent_rule(qtbot, theme, name, edge):
     step = 12.0 / (GRID_POINTS - 1)
     if name == "elu":
         assert len(spans) == 1
-        (left, right), = spans
+        ((left, right),) = spans
         assert left <= -6 and right == pytest.approx(edge, abs=step)
         return
     assert len(spans) == 2
@@ -68,7 +68,7 @@ def test_saturating_regions_match_the_5_percent_rule(qtbot, theme, name, edge):
 def test_relu_saturates_left_of_zero_and_linear_never(qtbot, theme):
     plot = make(qtbot, theme)
     plot.refresh(RunHistory(), SimConfig(activation="relu"))
-    (left, right), = plot.saturated_spans()
+    ((left, right),) = plot.saturated_spans()
     assert left <= -6 and right == pytest.approx(0.0, abs=0.01)
     plot.reset()
     plot.refresh(RunHistory(), SimConfig(activation="linear"))
@@ -139,7 +139,7 @@ def test_single_layer_hides_selector_and_reset_returns_to_all(qtbot, theme, vani
     plot.set_layer(2)
     plot.reset()
     plot.refresh(single_layer_run.history, single_layer_run.config)
-    assert plot._selector_box.isHidden()
+    assert plot.selector_row.isHidden()
     assert plot.layer_selector.currentIndex() == 0
     samples = single_layer_run.history.latest.preactivation_samples
     values = samples[np.isfinite(samples)]

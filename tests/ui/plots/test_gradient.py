@@ -76,6 +76,8 @@ def test_nonfinite_run_is_marked_and_named(qtbot, theme, exploding_run):
     # The earlier, finite iteration is still drawn as the trail: the plot is not blank.
     _, trail = plot.trails[0].getOriginalDataset()
     assert np.isfinite(trail).sum() == record.grad_norms.shape[1]
+    # ... and made stronger, since there is no newest curve to draw in front of it.
+    assert plot.trails[0].opts["pen"].color().alpha() > 150
     plot.grab()  # painting non-finite data must not warn (warnings are errors here)
 
 
@@ -118,6 +120,15 @@ def test_changing_layer_count_shows_exactly_that_many_curves(qtbot, theme, vanis
     plot.refresh(vanishing_run.history, vanishing_run.config)
     assert [c.isVisible() for c in plot.curves] == [True, True, True]
     assert len(plot.curves) == 3  # items are reused, not rebuilt
+
+
+def test_trail_is_faint_again_after_a_nonfinite_run(qtbot, theme, exploding_run, vanishing_run):
+    plot = make(qtbot, theme)
+    plot.refresh(exploding_run.history, exploding_run.config)
+    plot.reset()
+    plot.refresh(vanishing_run.history, vanishing_run.config)
+    assert all(trail.opts["pen"].color().alpha() < 100 for trail in plot.trails)
+    assert plot.curves[0].opts["pen"].widthF() == 3.0
 
 
 def test_reset_clears_and_refresh_after_reset_draws_again(qtbot, theme, vanishing_run):

@@ -61,7 +61,7 @@ def test_layer_selector_switches_rows(qtbot, theme, vanishing_run):
     plot = make(qtbot, theme)
     plot.refresh(vanishing_run.history, vanishing_run.config)
     assert plot.layer_selector.count() == 3
-    assert not plot._selector_box.isHidden()
+    assert not plot.selector_row.isHidden()
     plot.set_layer(2)
     assert plot.layer == 2
     np.testing.assert_allclose(plot.image.image, expected_image(vanishing_run.history, 2), rtol=1e-6)
@@ -71,7 +71,7 @@ def test_layer_selector_switches_rows(qtbot, theme, vanishing_run):
 def test_single_layer_hides_the_selector(qtbot, theme, single_layer_run):
     plot = make(qtbot, theme)
     plot.refresh(single_layer_run.history, single_layer_run.config)
-    assert plot._selector_box.isHidden()
+    assert plot.selector_row.isHidden()
     np.testing.assert_allclose(plot.image.image, expected_image(single_layer_run.history, 0), rtol=1e-6)
 
 
