@@ -144,8 +144,8 @@ class ActivationPlot(PlotPanel):
         self.hist_view.setYRange(0.0, max(float(share.max()) * 1.15, 1.0), padding=0.0)
         saturation = record.saturation
         fraction = float(np.mean(saturation)) if self._choice == 0 else float(saturation[self._choice - 1])
-        self._set_title(self.plot, f"{config.activation}: {fraction:.0%} of units saturated")
-        notes = ["shaded: saturating (f′ < 5% of max)"]
+        self._set_title(self.plot, f"{config.activation}: {fraction:.0%} saturated")
+        notes = ["shaded: f′ < 5% of max"]
         outside = int(np.count_nonzero(np.abs(values) > extent))
         if outside:
             notes.append(f"{outside} samples beyond ±{extent:g}")

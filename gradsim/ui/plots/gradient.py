@@ -83,14 +83,12 @@ class GradientPlot(PlotPanel):
         while len(self.curves) < count:
             k = len(self.curves)
             color = theme.layer_color(k)
-            trail = pg.PlotDataItem(pen=self._trail_pen(k, emphasised=False), connect="finite")
+            trail = pg.PlotDataItem(pen=self._trail_pen(k, self._trail_emphasised), connect="finite")
             trail.setZValue(-1)
             curve = pg.PlotDataItem(pen=theme.pen(color, 3.0), connect="finite", name=f"layer {k + 1}")
             self.plot.addItem(trail)
             self.plot.addItem(curve)
             self.legend.removeItem(curve)  # added back below while shown
-            if self._trail_emphasised:
-                trail.setPen(self._trail_pen(k, emphasised=True))
             self.trails.append(trail)
             self.curves.append(curve)
         if count == self._shown_layers:

@@ -98,7 +98,7 @@ class HealthPlot(PlotPanel):
         self.reference_line = pg.InfiniteLine(
             pos=math.log10(REFERENCE_RATIO), angle=0, movable=False,
             pen=theme.pen(theme.reference, 1.5, dashed=True),
-            label="1e-3", labelOpts={"position": 0.92, "color": theme.reference, "anchors": [(1, 1), (1, 1)]},
+            label="1e-3", labelOpts={"position": 0.98, "color": theme.reference, "anchors": [(1, 0), (1, 0)]},
         )  # fmt: skip
         self.ratio_plot.addItem(self.reference_line, ignoreBounds=True)
         self.message = OverlayText(self.ratio_plot, theme, "top-left", theme.nonfinite)

@@ -109,6 +109,7 @@ class HeatmapPlot(PlotPanel):
         self._layer = 0
         self._num_layers = 0
         self._rows: dict[int, _Row] = {}
+        self._cached_seq_len = 0
         self._shape: tuple[int, int] = (0, 0)
         self._clear()
 
@@ -151,7 +152,17 @@ class HeatmapPlot(PlotPanel):
         num_layers, seq_len = record.grad_norms.shape
         self._ensure_layers(num_layers)
         iterations = history.iterations()
-        self._update_rows(history, iterations, seq_len)
+        if seq_len != self._cached_seq_len:
+            self._rows.clear()
+            self._cached_seq_len = seq_len
+        try:
+            self._update_rows(history, iterations, seq_len)
+        except (ValueError, IndexError):
+            # Records of different shapes in one history (a config changed without a reset):
+            # the engine cannot stack them. Show the message rather than fail the frame.
+            self._clear()
+            self.message.show_text("the history mixes network shapes: reset to draw the heatmap")
+            return
         rows = [self._rows[int(i)] for i in iterations]
         image = np.stack([row[0] for row in rows])
         finite_low = min(row[1] for row in rows)
@@ -165,7 +176,10 @@ class HeatmapPlot(PlotPanel):
         self.levels = (low, high)
         count = len(iterations)
         self.iteration_axis.iterations = iterations
+        # Thinning changes which iteration sits in a row without changing the range: redraw
+        # the labels (pyqtgraph's axis caches them in ``picture``).
         self.iteration_axis.picture = None
+        self.iteration_axis.update()
         self.image.setImage(image, levels=self.levels)
         self.colorbar.setLevels(self.levels)
         rect = QtCore.QRectF(0.5, -0.5, seq_len, count)

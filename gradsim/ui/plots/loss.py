@@ -44,9 +44,7 @@ class LossPlot(PlotPanel):
         theme = self.theme
         self.loss_plot = self._add_plot(row=0, col=0, axisItems=log_axes("left"))
         self.norm_plot = self._add_plot(row=1, col=0, axisItems=log_axes("left"))
-        style_plot(
-            self.loss_plot, theme, title="Loss, and gradient norm before/after clipping", left="loss  (log)"
-        )
+        style_plot(self.loss_plot, theme, title="Loss and gradient norm", left="loss  (log)")
         style_plot(self.norm_plot, theme, left="||dL/dθ||  (log)", bottom="iteration")
         self.loss_plot.getAxis("bottom").setStyle(showValues=False)
         for plot in (self.loss_plot, self.norm_plot):

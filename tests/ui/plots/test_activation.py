@@ -91,7 +91,7 @@ def test_histogram_is_the_share_of_the_newest_samples(qtbot, theme, vanishing_ru
     np.testing.assert_array_equal(edges, expected_edges)
     np.testing.assert_allclose(share, 100.0 * counts / values.size)
     assert share.sum() == pytest.approx(100.0)
-    saturation = f"{np.mean(record.saturation):.0%} of units saturated"
+    saturation = f"{np.mean(record.saturation):.0%} saturated"
     assert saturation in plot.plot.titleLabel.full_text
 
 
@@ -106,7 +106,7 @@ def test_layer_choice_histograms_one_layer(qtbot, theme, vanishing_run):
     edges, share = plot.histogram.getOriginalDataset()
     counts, _ = np.histogram(values, bins=edges)
     np.testing.assert_allclose(share, 100.0 * counts / values.size)
-    assert f"{record.saturation[1]:.0%} of units saturated" in plot.plot.titleLabel.full_text
+    assert f"{record.saturation[1]:.0%} saturated" in plot.plot.titleLabel.full_text
 
 
 def test_wide_samples_widen_the_axis(qtbot, theme, vanishing_run):

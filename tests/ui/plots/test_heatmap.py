@@ -143,3 +143,18 @@ def test_reset_then_refresh(qtbot, theme, vanishing_run, single_layer_run):
     plot.refresh(single_layer_run.history, single_layer_run.config)
     assert plot.layer == 0
     np.testing.assert_allclose(plot.image.image, expected_image(single_layer_run.history, 0), rtol=1e-6)
+
+
+def test_history_mixing_shapes_shows_a_message_instead_of_failing(qtbot, theme, vanishing_run, make_run):
+    other = make_run(vanishing_run.config.replace(seq_len=30, num_layers=1), 1)
+    history = RunHistory(trail=1)
+    history.append(other.history.latest)
+    for record in vanishing_run.history.recent()[-2:]:
+        history.append(record)
+    plot = make(qtbot, theme)
+    plot.refresh(history, vanishing_run.config)
+    assert "reset" in plot.message.toPlainText()
+    assert not plot.image.isVisible()
+    plot.reset()
+    plot.refresh(vanishing_run.history, vanishing_run.config)
+    assert plot.image.isVisible() and not plot.message.isVisible()
