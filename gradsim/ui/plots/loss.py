@@ -46,7 +46,7 @@ class LossPlot(PlotPanel):
         self.norm_plot = self._add_plot(row=1, col=0, axisItems=log_axes("left"))
         style_plot(self.loss_plot, theme, title="Loss and gradient norm", left="loss  (log)")
         style_plot(self.norm_plot, theme, left="||dL/dθ||  (log)", bottom="iteration")
-        self.loss_plot.getAxis("bottom").setStyle(showValues=False)
+        self.loss_plot.hideAxis("bottom")  # shared with the norm plot below
         for plot in (self.loss_plot, self.norm_plot):
             plot.setLogMode(x=False, y=True)
             # Both left axes equally wide, so the linked x axes line up.
