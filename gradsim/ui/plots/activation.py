@@ -15,7 +15,7 @@ from PySide6 import QtWidgets
 # isort: split
 import pyqtgraph as pg
 
-from gradsim.engine.activations import Activation, make_activation
+from gradsim.engine.activations import make_activation
 from gradsim.engine.config import SimConfig
 from gradsim.engine.history import RunHistory
 from gradsim.ui.plots.base import OverlayText, PlotPanel, layer_names
@@ -31,6 +31,7 @@ CURVE_LIMIT = 2.0
 # A shaded region that runs off the grid ends this far out, in units of the extent (a huge
 # coordinate would overflow the painter and flood the whole view).
 _BEYOND = 3.0
+SHADING_NOTE = "shaded: f′ < 5% of max"
 
 
 class ActivationPlot(PlotPanel):
@@ -93,7 +94,6 @@ class ActivationPlot(PlotPanel):
         self.note = OverlayText(self.plot, theme, "top-left", theme.note)
         self.extent = EXTENTS[0]
         self._curve_key: tuple[str, float, float] | None = None
-        self._activation: Activation | None = None
         self._choice = 0  # 0: all layers, k: layer k
         self._num_layers = 0
         self._clear()
@@ -129,6 +129,7 @@ class ActivationPlot(PlotPanel):
             self._clear()
             self._draw_curves(config, EXTENTS[0])
             self._set_title(self.plot, f"Activation: {config.activation}")
+            self.note.show_text(SHADING_NOTE)
             return
         samples = record.preactivation_samples
         self._ensure_layers(samples.shape[0])
@@ -145,7 +146,7 @@ class ActivationPlot(PlotPanel):
         saturation = record.saturation
         fraction = float(np.mean(saturation)) if self._choice == 0 else float(saturation[self._choice - 1])
         self._set_title(self.plot, f"{config.activation}: {fraction:.0%} saturated")
-        notes = ["shaded: f′ < 5% of max"]
+        notes = [SHADING_NOTE]
         outside = int(np.count_nonzero(np.abs(values) > extent))
         if outside:
             notes.append(f"{outside} samples beyond ±{extent:g}")
@@ -162,7 +163,6 @@ class ActivationPlot(PlotPanel):
             return
         self._curve_key = key
         activation = make_activation(config.activation, config.leaky_slope)
-        self._activation = activation
         self.extent = extent
         z = np.linspace(-extent, extent, GRID_POINTS)
         with np.errstate(all="ignore"):
