@@ -203,13 +203,11 @@ class HeatmapPlot(PlotPanel):
         layer = self._layer
         recent = {r.iteration: r for r in history.recent()}
         if all(i in recent for i in missing):
-            for i in missing:
-                self._rows[i] = _log_row(recent[i].grad_norms[layer], seq_len)
-            return
-        full = history.grad_norm_rows(layer)
-        position = {int(it): n for n, it in enumerate(iterations)}
-        for i in missing:
-            self._rows[i] = _log_row(full[position[i]], seq_len)
+            block = np.stack([recent[i].grad_norms[layer] for i in missing])
+        else:
+            position = {int(it): n for n, it in enumerate(iterations)}
+            block = history.grad_norm_rows(layer)[[position[i] for i in missing]]
+        self._rows.update(zip(missing, _log_rows(block, seq_len), strict=True))
 
     def _show_nonfinite(
         self, rows: list[_Row], iterations: np.ndarray, rect: QtCore.QRectF, seq_len: int
@@ -238,27 +236,26 @@ class HeatmapPlot(PlotPanel):
         self.message.show_text("")
 
 
-def _log_row(norms: np.ndarray, seq_len: int) -> _Row:
-    """One image row from ``norms`` ``(T,)``.
+def _log_rows(norms: np.ndarray, seq_len: int) -> list[_Row]:
+    """Image rows from ``norms`` ``(k, T)``, converted in one pass.
 
-    Returns
-    -------
-    row : (seq_len,) float32 log10 values, :data:`SENTINEL` where the norm is 0 or not finite
-    low, high : min and max of the finite log10 values (inf, -inf when there are none)
-    nonfinite : (k,) int indices of the inf/NaN entries, or None when all are finite
+    Returns, per row: ``(seq_len,)`` float32 log10 values with :data:`SENTINEL` where the norm is
+    0 or not finite; the min and max of the finite log10 values (inf and -inf when there are
+    none); the indices of the inf/NaN entries, or None when all are finite. Raises ValueError
+    when ``T`` is not ``seq_len`` (records of another network).
     """
-    # A record from before a sequence-length change may be shorter or longer than the image.
-    values = norms[:seq_len]
-    finite = np.isfinite(values)
-    positive = np.zeros(seq_len, dtype=bool)
-    with np.errstate(invalid="ignore"):
-        positive[: values.shape[0]] = finite & (values > 0)
-    row = np.full(seq_len, SENTINEL, dtype=np.float32)
-    if positive.any():
-        logs = np.log10(values[positive[: values.shape[0]]])
-        row[positive] = logs
-        low, high = float(logs.min()), float(logs.max())
-    else:
-        low, high = np.inf, -np.inf
-    nonfinite = None if finite.all() else np.flatnonzero(~finite)
-    return row, low, high, nonfinite
+    if norms.ndim != 2 or norms.shape[1] != seq_len:
+        raise ValueError(f"rows of length {norms.shape[-1]} in an image of width {seq_len}")
+    finite = np.isfinite(norms)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        positive = finite & (norms > 0)
+        logs = np.where(positive, np.log10(np.where(positive, norms, 1.0)), np.nan)
+    image = np.where(positive, logs, SENTINEL).astype(np.float32)
+    any_positive = positive.any(axis=1)
+    low = np.where(any_positive, np.min(np.where(positive, logs, np.inf), axis=1), np.inf)
+    high = np.where(any_positive, np.max(np.where(positive, logs, -np.inf), axis=1), -np.inf)
+    all_finite = finite.all(axis=1)
+    return [
+        (image[i], float(low[i]), float(high[i]), None if all_finite[i] else np.flatnonzero(~finite[i]))
+        for i in range(norms.shape[0])
+    ]
