@@ -14,6 +14,7 @@ first tab, "Training", holds the dashboard; the menus (:attr:`file_menu`, :attr:
 from __future__ import annotations
 
 import math
+import time
 from importlib import metadata, resources
 
 from PySide6 import QtCore, QtGui, QtWidgets
@@ -30,6 +31,9 @@ from gradsim.ui.runner import UNLIMITED, Runner
 
 # The dashboard is redrawn at most this often (and only when new records arrived).
 REDRAW_HZ = 30
+# A frame's painting comes in several window updates a few milliseconds apart (each plot's
+# scene reports its changes in its own event); the frame is over when none came for this long.
+FRAME_QUIET_MS = 10
 SPEEDS: tuple[float, ...] = (1, 2, 5, 10, 20, 50, 100, 200, 500, UNLIMITED)
 DEFAULT_SPEED = UNLIMITED
 DEFAULT_SIZE = (1440, 900)
@@ -131,6 +135,8 @@ class MainWindow(QtWidgets.QMainWindow):
         settings: QtCore.QSettings | None = None,
         autoplay: bool = False,
     ) -> None:
+        # Set first: event() reads it for every event, some sent during construction.
+        self._frame_held = False
         super().__init__()
         self.settings = settings if settings is not None else QtCore.QSettings()
         restore_note = ""
@@ -143,6 +149,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.history = RunHistory()
         self._dirty = False
         self._closed = False
+        self._frame_started = 0.0
+        self._next_frame_at = 0.0
 
         self.control_panel = ControlPanel(config)
         self.dashboard = Dashboard()
@@ -156,6 +164,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self._restore_layout()
         self._sync_title()
 
+        self._frame_quiet = QtCore.QTimer(self)
+        self._frame_quiet.setSingleShot(True)
+        self._frame_quiet.setInterval(FRAME_QUIET_MS)
+        self._frame_quiet.timeout.connect(self._release_frame)
         self._redraw_timer = QtCore.QTimer(self)
         self._redraw_timer.setInterval(round(1000 / REDRAW_HZ))
         self._redraw_timer.timeout.connect(self._on_redraw)
@@ -332,6 +344,9 @@ class MainWindow(QtWidgets.QMainWindow):
         font.setBold(True)
         self.iteration_label.setFont(font)
         self.iteration_label.setToolTip("Training steps taken in this run")
+        self.iteration_label.setMinimumWidth(
+            self.iteration_label.fontMetrics().horizontalAdvance("Iteration 00000000") + 16
+        )
         self.iteration_label.setContentsMargins(8, 0, 8, 0)
         toolbar.addWidget(self.iteration_label)
         self.run_toolbar = toolbar
@@ -351,10 +366,19 @@ class MainWindow(QtWidgets.QMainWindow):
         self.regime_badge.setMinimumWidth(
             self.regime_badge.fontMetrics().horizontalAdvance("non-finite") + 28
         )
-        for label in (self.status_iteration, self.status_loss, self.status_ratio):
+        # Widths fixed for the longest text each label shows, so that changing numbers never
+        # re-lay out the window (which would repaint the plots as well).
+        widest = {
+            self.status_iteration: "iteration 00000000",
+            self.status_loss: "loss -0.000e+000",
+            self.status_ratio: "gradient step 1 / step T: -0.0e-000",
+        }
+        for label, text in widest.items():
             label.setContentsMargins(6, 0, 6, 0)
+            label.setMinimumWidth(label.fontMetrics().horizontalAdvance(text) + 12)
             bar.addPermanentWidget(label)
         bar.addPermanentWidget(self.regime_badge)
+        self._shown_regime = ""
 
     def _connect(self) -> None:
         self.control_panel.configChanged.connect(self._on_user_config)
@@ -392,12 +416,29 @@ class MainWindow(QtWidgets.QMainWindow):
         stored.save_speed(settings, self.runner.speed)
         settings.sync()
 
+    def event(self, event: QtCore.QEvent) -> bool:
+        """While a frame holds the worker, every window update (a paint) extends the hold."""
+        handled = super().event(event)
+        if self._frame_held and event.type() == QtCore.QEvent.Type.UpdateRequest:
+            self._frame_quiet.start()
+        return handled
+
+    @QtCore.Slot()
+    def _release_frame(self) -> None:
+        self._frame_held = False
+        self.runner.release_frame()
+        # However slow the plots draw, the worker gets at least as much time as the frame took
+        # (at most half the time goes to drawing); fast frames still come at REDRAW_HZ.
+        now = time.perf_counter()
+        self._next_frame_at = now + (now - self._frame_started)
+
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 (Qt override)
         """Save the settings, then stop the display timer and the worker thread."""
         if not self._closed:
             self._closed = True
             self.save_settings()
             self._redraw_timer.stop()
+            self._frame_quiet.stop()
             # Gone from the screen at once, even if a backward pass keeps the worker a moment.
             self.hide()
             self.runner.shutdown()
@@ -496,9 +537,17 @@ class MainWindow(QtWidgets.QMainWindow):
 
     @QtCore.Slot()
     def _on_redraw(self) -> None:
-        if not self._dirty:
+        now = time.perf_counter()
+        if not self._dirty or self._frame_held or now < self._next_frame_at:
             return
         self._dirty = False
+        # The worker waits while this frame is updated and painted (see Runner.hold_for_frame):
+        # Qt paints in later events (UpdateRequest), released after FRAME_QUIET_MS without one.
+        if self.isVisible():
+            self._frame_held = True
+            self._frame_started = now
+            self.runner.hold_for_frame()
+            self._frame_quiet.start()
         self.dashboard.refresh(self.history, self.runner.config)
         self._show_status(self.history.latest)
 
@@ -538,12 +587,15 @@ class MainWindow(QtWidgets.QMainWindow):
         self.status_iteration.setText(f"iteration {iteration}")
         self.status_loss.setText(f"loss {loss}")
         self.status_ratio.setText(f"gradient step 1 / step T: {ratio}")
-        self.regime_badge.setText(regime)
-        self.regime_badge.setToolTip(REGIME_TIPS[regime].format(d=DECADES_THRESHOLD))
-        self.regime_badge.setStyleSheet(
-            f"QLabel {{ background: {REGIME_COLORS[regime]}; color: #ffffff; font-weight: bold;"
-            " border-radius: 4px; padding: 2px 10px; }"
-        )
+        if regime != self._shown_regime:
+            # A style sheet change re-polishes the widget: only when the regime changes.
+            self._shown_regime = regime
+            self.regime_badge.setText(regime)
+            self.regime_badge.setToolTip(REGIME_TIPS[regime].format(d=DECADES_THRESHOLD))
+            self.regime_badge.setStyleSheet(
+                f"QLabel {{ background: {REGIME_COLORS[regime]}; color: #ffffff; font-weight: bold;"
+                " border-radius: 4px; padding: 2px 10px; }"
+            )
 
     def _sync_title(self) -> None:
         name = self.control_panel.preset_name()

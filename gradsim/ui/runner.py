@@ -10,19 +10,29 @@ to the worker through queued signals, and passes on only the records of the curr
 rebuild or reset starts a new *generation*, and batches still in flight from an older one are
 dropped, so the plots never mix two runs.
 
-A step cannot be cut at an arbitrary point, but its forward pass checks a flag at every layer
-and time step (see :func:`_make_interruptible`): a rebuild, a reset or closing the window
+A step cannot be cut at an arbitrary point, but its forward pass passes a checkpoint at every
+layer and time step (see :func:`_add_checkpoint`): a rebuild, a reset or closing the window
 abandons a step whose forward pass is in progress. The engine's backward pass has no such
 checkpoint, so a step caught there finishes first (for the presets that takes well under a
 second; for the largest configs, seconds).
+
+Sharing the interpreter: both threads run Python, and only one holds the GIL at a time. A
+worker that trains flat out takes the GIL back every few milliseconds, and the GUI thread, which
+gives it up at every call into Qt, then redraws several times slower and answers input late.
+So the GUI thread *holds* the worker while it draws a frame (:meth:`Runner.hold_for_frame`
+before updating the plots, :meth:`Runner.release_frame` once Qt has painted them): the worker
+waits at its next checkpoint (between steps, or at the next time step of a forward pass), at
+most :data:`FRAME_HOLD_LIMIT` seconds, so training always progresses.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import os
+import threading
 import time
-from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 from PySide6 import QtCore
@@ -36,7 +46,33 @@ from gradsim.engine.simulation import Simulation
 BATCHES_PER_SECOND = 40
 # At a set speed, steps are grouped into ticks of at most this rate.
 TICKS_PER_SECOND = 60
+# Longest the worker waits for the GUI thread to finish a frame before it trains on regardless.
+FRAME_HOLD_LIMIT = 0.2
 UNLIMITED = math.inf
+
+
+_blas_limit: int | None = None
+
+
+def limit_blas_threads() -> int | None:
+    """Leave the GUI thread a core: cap the BLAS thread pool at (cores - 1), at least 1.
+
+    OpenBLAS splits even small matrix products over every core and waits for all parts; with
+    one core busy drawing the window, each product waits for it. Measured on a 2-core machine
+    while the window draws: one step of the default preset took about 10 ms with one BLAS thread
+    and over 100 ms with two. Applies once per process (threadpoolctl); returns the limit, or
+    None when threadpoolctl is not installed (then nothing changes).
+    """
+    global _blas_limit
+    if _blas_limit is None:
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:
+            return None
+        limit = max(1, (os.cpu_count() or 1) - 1)
+        threadpool_limits(limits=limit, user_api="blas")
+        _blas_limit = limit
+    return _blas_limit
 
 
 class _Interrupted(Exception):
@@ -53,25 +89,27 @@ class _Control:
     ----------
     requested_generation : the run the GUI wants; a step of an older run is abandoned
     stopping : the window is closing; abandon everything
+    gui_free : set unless the GUI thread is drawing a frame (the worker waits while clear)
     """
 
     def __init__(self) -> None:
         self.requested_generation = 0
         self.stopping = False
+        self.gui_free = threading.Event()
+        self.gui_free.set()
 
 
-def _make_interruptible(simulation: Simulation, should_stop: Any) -> None:
-    """Let the forward pass of ``simulation`` raise :class:`_Interrupted` when asked.
+def _add_checkpoint(simulation: Simulation, checkpoint: Callable[[], None]) -> None:
+    """Call ``checkpoint()`` at every layer and time step of ``simulation``'s forward pass.
 
-    The forward pass calls the activation once per layer and time step, which makes it a cheap
-    checkpoint. ``Activation`` is a frozen dataclass, so the simulation gets a copy whose
-    ``forward`` checks ``should_stop()`` first; the numbers are untouched.
+    The forward pass calls the activation once per layer and time step. ``Activation`` is a
+    frozen dataclass, so the simulation gets a copy whose ``forward`` calls ``checkpoint`` first
+    (which may wait, or raise :class:`_Interrupted`); the numbers are untouched.
     """
     original = simulation.activation.forward
 
     def forward(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        if should_stop():
-            raise _Interrupted
+        checkpoint()
         return original(z, out=out)
 
     simulation.activation = dataclasses.replace(simulation.activation, forward=forward)
@@ -124,7 +162,7 @@ class TrainingWorker(QtCore.QObject):
             self._set_running(False)
             self.failed.emit(generation, f"cannot build the network: {error}")
             return
-        _make_interruptible(simulation, self._should_stop)
+        _add_checkpoint(simulation, self._checkpoint)
         self.simulation = simulation
         self.built.emit(generation, config)
         self._schedule(0.0)
@@ -185,6 +223,14 @@ class TrainingWorker(QtCore.QObject):
         control = self._control
         return control.stopping or control.requested_generation != self._generation
 
+    def _checkpoint(self) -> None:
+        """Wait while the GUI thread draws; abandon the step if a newer run or shutdown is asked."""
+        gui_free = self._control.gui_free
+        if not gui_free.is_set():
+            gui_free.wait(FRAME_HOLD_LIMIT)
+        if self._should_stop():
+            raise _Interrupted
+
     def _set_running(self, running: bool) -> None:
         if not running:
             self._timer.stop()
@@ -219,12 +265,11 @@ class TrainingWorker(QtCore.QObject):
         halted = False
         start = time.perf_counter()
         while max_steps is None or len(records) < max_steps:
-            if self._should_stop():
-                return 0  # a newer run or shutdown is queued; these records are stale
             try:
+                self._checkpoint()
                 record = simulation.train_step()
             except _Interrupted:
-                return 0
+                return 0  # a newer run or shutdown is queued; these records are stale
             if record is None:
                 halted, event = True, simulation.nonfinite
                 break
@@ -276,6 +321,7 @@ class Runner(QtCore.QObject):
 
     def __init__(self, config: SimConfig, parent: QtCore.QObject | None = None) -> None:
         super().__init__(parent)
+        limit_blas_threads()
         self._control = _Control()
         self._config = config
         self._built_config: SimConfig | None = None
@@ -391,6 +437,20 @@ class Runner(QtCore.QObject):
         if not self._shut_down:
             self._speed_requested.emit(speed)
 
+    def hold_for_frame(self) -> None:
+        """Keep the worker at its next checkpoint until :meth:`release_frame`.
+
+        Call it on the GUI thread before updating the plots and release once they are painted
+        (Qt paints in a later event): the frame then does not compete with the worker for the
+        interpreter. The worker waits :data:`FRAME_HOLD_LIMIT` seconds at most.
+        """
+        if not self._shut_down:
+            self._control.gui_free.clear()
+
+    def release_frame(self) -> None:
+        """Let the worker train on (the frame is drawn)."""
+        self._control.gui_free.set()
+
     def shutdown(self, timeout_ms: int = 2000) -> bool:
         """Stop the worker and end its thread; True if it ended within ``timeout_ms``.
 
@@ -403,6 +463,7 @@ class Runner(QtCore.QObject):
         self._shut_down = True
         self._running = False
         self._control.stopping = True
+        self._control.gui_free.set()
         self._stop_requested.emit()
         self._thread.requestInterruption()
         if self._thread.wait(timeout_ms):

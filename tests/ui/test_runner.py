@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import re
 import threading
 import time
@@ -18,7 +19,7 @@ import pytest
 from gradsim.engine.config import SimConfig
 from gradsim.engine.records import StepRecord
 from gradsim.engine.simulation import Simulation
-from gradsim.ui.runner import Runner
+from gradsim.ui.runner import FRAME_HOLD_LIMIT, Runner, limit_blas_threads
 
 pytestmark = [
     pytest.mark.qt_log_level_fail("WARNING"),
@@ -249,3 +250,38 @@ def test_rebuild_abandons_a_step_in_its_forward_pass(qtbot, make_runner):
     runner.pause()
     assert all(record.grad_norms.shape == (2, 12) for record in collected.records)
     assert collected.records[0].iteration == 1
+
+
+def test_a_frame_hold_stops_the_worker_until_released_or_the_limit(qtbot, make_runner):
+    runner, collected = make_runner(SMALL)
+    assert runner.simulation is not None
+    probe = ForwardProbe(runner.simulation)
+    runner.play()
+    qtbot.waitUntil(lambda: len(collected.records) >= 3, timeout=10000)
+    runner.hold_for_frame()
+    readings = [probe.calls]
+
+    def settled() -> bool:
+        readings.append(probe.calls)
+        return readings[-1] == readings[-2]
+
+    qtbot.waitUntil(settled, timeout=5000)  # the worker reached a checkpoint and waits there
+    held_at = probe.calls
+    qtbot.wait(round(FRAME_HOLD_LIMIT * 1000 / 3))
+    assert probe.calls == held_at
+    runner.release_frame()
+    qtbot.waitUntil(lambda: probe.calls > held_at + 10, timeout=5000)
+    # A hold that is never released lapses after FRAME_HOLD_LIMIT: training goes on.
+    runner.hold_for_frame()
+    held_at = probe.calls
+    qtbot.waitUntil(lambda: probe.calls > held_at + 10, timeout=5000)
+    runner.release_frame()
+
+
+def test_blas_threads_leave_a_core_to_the_gui(qtbot, make_runner):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    make_runner(SMALL)
+    limit = limit_blas_threads()
+    assert limit == max(1, (os.cpu_count() or 1) - 1)
+    blas = [pool for pool in threadpoolctl.threadpool_info() if pool["user_api"] == "blas"]
+    assert blas and all(pool["num_threads"] <= limit for pool in blas)
