@@ -487,6 +487,7 @@ class MainWindow(QtWidgets.QMainWindow):
     @QtCore.Slot()
     def _on_user_help(self) -> None:
         box = QtWidgets.QMessageBox(self)
+        box.setObjectName("help_box")
         box.setWindowTitle("What am I looking at?")
         box.setTextFormat(QtCore.Qt.TextFormat.RichText)
         box.setText(HELP_TEXT)
@@ -499,15 +500,19 @@ class MainWindow(QtWidgets.QMainWindow):
             version = metadata.version("gradsim")
         except metadata.PackageNotFoundError:
             version = "(not installed)"
-        QtWidgets.QMessageBox.about(
-            self,
-            "About gradsim",
+        box = QtWidgets.QMessageBox(self)
+        box.setObjectName("about_box")
+        box.setWindowTitle("About gradsim")
+        box.setTextFormat(QtCore.Qt.TextFormat.RichText)
+        box.setText(
             f"<h3>gradsim {version}</h3>"
             "<p>A simulator that makes vanishing and exploding gradients in recurrent networks "
             "visible. Every number comes from an exact backpropagation-through-time engine in "
             "numpy; the window draws what it computes.</p>"
-            "<p>Licence: MIT. Built with Python, numpy, Qt (PySide6) and pyqtgraph.</p>",
+            "<p>Licence: MIT. Built with Python, numpy, Qt (PySide6) and pyqtgraph.</p>"
         )
+        box.setIconPixmap(icon("gradsim").pixmap(64, 64))
+        box.open()
 
     # -- display -------------------------------------------------------------------------------------
     def _apply_speed(self, speed: float) -> None:

@@ -32,6 +32,7 @@ import math
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable
 
 import numpy as np
@@ -287,6 +288,22 @@ class TrainingWorker(QtCore.QObject):
         return len(records)
 
 
+def _stop_thread(control: _Control, thread: QtCore.QThread, worker: TrainingWorker) -> None:
+    """End the worker thread of a Runner that was dropped without :meth:`Runner.shutdown`.
+
+    Destroying a running QThread aborts the process, so a Runner that is garbage collected (its
+    window deleted without being closed) or still alive at interpreter exit stops its thread
+    here, the same way shutdown does.
+    """
+    if not thread.isRunning():
+        return
+    control.stopping = True
+    control.gui_free.set()
+    QtCore.QMetaObject.invokeMethod(worker, "stop", QtCore.Qt.ConnectionType.QueuedConnection)
+    thread.requestInterruption()
+    thread.wait()
+
+
 class Runner(QtCore.QObject):
     """The GUI thread's handle on the training worker and its thread.
 
@@ -350,6 +367,7 @@ class Runner(QtCore.QObject):
         self._worker.failed.connect(self._on_failed)
 
         self._thread.start()
+        self._finalizer = weakref.finalize(self, _stop_thread, self._control, self._thread, self._worker)
         self.rebuild(config)
 
     # -- state ---------------------------------------------------------------------------------
@@ -460,6 +478,7 @@ class Runner(QtCore.QObject):
         """
         if self._shut_down:
             return True
+        self._finalizer.detach()
         self._shut_down = True
         self._running = False
         self._control.stopping = True
