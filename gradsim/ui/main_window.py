@@ -277,7 +277,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.quit_action = self._action("Quit", self.close, "Close gradsim", [key(key.StandardKey.Quit)])
         self.quit_action.setMenuRole(QtGui.QAction.MenuRole.QuitRole)
         self.show_controls_action = self._action(
-            "Controls panel", self._on_user_show_controls, "Show or hide the controls"
+            "Controls panel",
+            self._on_user_show_controls,
+            "Show or hide the controls (F9): more room for the plots",
+            [key(QtCore.Qt.Key.Key_F9)],
         )
         self.show_controls_action.setCheckable(True)
         self.show_controls_action.setChecked(True)
@@ -373,6 +376,10 @@ class MainWindow(QtWidgets.QMainWindow):
             self.status_loss: "loss -0.000e+000",
             self.status_ratio: "gradient step 1 / step T: -0.0e-000",
         }
+        # A size larger than the application's: read from the back of a lecture room.
+        font = bar.font()
+        font.setPointSizeF(font.pointSizeF() * 1.15)
+        bar.setFont(font)
         for label, text in widest.items():
             label.setContentsMargins(6, 0, 6, 0)
             label.setMinimumWidth(label.fontMetrics().horizontalAdvance(text) + 12)
@@ -565,7 +572,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def _on_halted(self, event: NonFiniteEvent | None) -> None:
         where = event.describe() if event is not None else "the run stopped on a non-finite value"
         self._show_banner(
-            f"The gradient {where}. The run is paused: press Reset (R) to start again, "
+            f"The run {where}. It is paused: press Reset (R) to start again, "
             "or change a setting (clipping, a smaller weight scale or learning rate)."
         )
         self.statusBar().showMessage(f"Non-finite values: {where}")
