@@ -1,0 +1,43 @@
+"""app.main: names the application before any QSettings, opens a playing window, ends cleanly."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from PySide6 import QtCore, QtWidgets
+
+from gradsim.engine.presets import DEFAULT_PRESET, load_preset
+from gradsim.ui import app
+from gradsim.ui import settings as stored
+from gradsim.ui.main_window import MainWindow
+
+pytestmark = [
+    pytest.mark.qt_log_level_fail("WARNING"),
+    pytest.mark.qt_log_ignore(re.escape("This plugin does not support propagateSizeHints()")),
+]
+
+
+def test_main_opens_a_training_window_and_returns_when_it_is_closed(qtbot):
+    seen: dict[str, object] = {}
+
+    def close_once_training() -> None:
+        windows = [w for w in QtWidgets.QApplication.topLevelWidgets() if isinstance(w, MainWindow)]
+        window = next((w for w in windows if w.isVisible()), None)
+        if window is None or window.history.total_records < 2:
+            QtCore.QTimer.singleShot(50, close_once_training)
+            return
+        seen["running"] = window.runner.is_running
+        seen["config"] = window.current_config()
+        seen["thread"] = window.runner.thread
+        window.close()
+
+    QtCore.QTimer.singleShot(50, close_once_training)
+    assert app.main([]) == 0
+    assert seen["running"] is True
+    assert seen["config"] == load_preset(DEFAULT_PRESET)
+    assert not seen["thread"].isRunning()  # type: ignore[attr-defined]
+    assert QtCore.QCoreApplication.organizationName() == stored.ORGANIZATION
+    assert QtCore.QCoreApplication.applicationName() == stored.APPLICATION
+    # The closed window saved its config where the next launch looks for it.
+    assert stored.load_config(QtCore.QSettings()) == (load_preset(DEFAULT_PRESET), "")
