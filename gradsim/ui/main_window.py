@@ -443,6 +443,8 @@ class MainWindow(QtWidgets.QMainWindow):
         """Save the settings, then stop the display timer and the worker thread."""
         if not self._closed:
             self._closed = True
+            # An edit still in its debounce is what the user last chose: keep it.
+            self.control_panel.apply_pending_edit()
             self.save_settings()
             self._redraw_timer.stop()
             self._frame_quiet.stop()

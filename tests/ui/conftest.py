@@ -1,4 +1,4 @@
-"""Shared setup of the window tests: QSettings never touch the user's files.
+"""Shared setup of the window tests: isolated QSettings, the engine's own records to compare with.
 
 Every test gets its own settings folder under ``tmp_path`` (INI format), as QT-NOTES asks, so a
 test can neither read a developer's stored window state nor leave one behind.
@@ -6,10 +6,19 @@ test can neither read a developer's stored window state nor leave one behind.
 
 from __future__ import annotations
 
+import dataclasses
+import math
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PySide6 import QtCore
+
+from gradsim.engine.config import SimConfig
+from gradsim.engine.records import StepRecord
+from gradsim.engine.simulation import Simulation
 
 
 @pytest.fixture(autouse=True)
@@ -22,3 +31,62 @@ def isolated_settings(tmp_path: Path) -> Path:
     QtCore.QCoreApplication.setOrganizationName("gradsim-tests")
     QtCore.QCoreApplication.setApplicationName("gradsim-tests")
     return folder
+
+
+@pytest.fixture(scope="session")
+def engine_records() -> Callable[[SimConfig, int], list[StepRecord]]:
+    """``engine_records(config, count)``: the first ``count`` records of a fresh Simulation."""
+
+    def run(config: SimConfig, count: int) -> list[StepRecord]:
+        simulation = Simulation(config)
+        records = []
+        for _ in range(count):
+            record = simulation.train_step()
+            assert record is not None
+            records.append(record)
+        return records
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def assert_same_record() -> Callable[[StepRecord, StepRecord], None]:
+    """``assert_same_record(expected, actual)``: every field equal, bit for bit (NaN equals NaN)."""
+
+    def check(expected: StepRecord, actual: StepRecord) -> None:
+        for field in dataclasses.fields(StepRecord):
+            want, got = getattr(expected, field.name), getattr(actual, field.name)
+            if isinstance(want, np.ndarray):
+                np.testing.assert_array_equal(got, want, err_msg=field.name, strict=True)
+            elif isinstance(want, float):
+                assert got == want or (math.isnan(got) and math.isnan(want)), field.name
+            else:
+                assert got == want, field.name
+
+    return check
+
+
+class ForwardProbe:
+    """Counts the forward pass's activation calls (one per layer and time step) of a simulation.
+
+    Installed on the GUI thread while the run is paused, around the runner's own checkpoint;
+    ``started`` is set by the first call.
+    """
+
+    def __init__(self, simulation: Simulation) -> None:
+        self.calls = 0
+        self.started = threading.Event()
+        inner = simulation.activation.forward
+
+        def forward(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+            self.calls += 1
+            self.started.set()
+            return inner(z, out=out)
+
+        simulation.activation = dataclasses.replace(simulation.activation, forward=forward)
+
+
+@pytest.fixture(scope="session")
+def forward_probe() -> type[ForwardProbe]:
+    """The :class:`ForwardProbe` class (test modules cannot import conftest)."""
+    return ForwardProbe

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import re
-import threading
 import time
 
 import numpy as np
@@ -17,7 +16,6 @@ from PySide6 import QtCore, QtWidgets
 
 from gradsim.engine.config import SimConfig, field_names
 from gradsim.engine.presets import DEFAULT_PRESET, load_preset
-from gradsim.engine.records import StepRecord
 from gradsim.engine.regime import classify
 from gradsim.engine.simulation import Simulation
 from gradsim.ui import settings as stored
@@ -70,24 +68,6 @@ START_FOR = {
 }
 
 
-def engine_records(config: SimConfig, count: int) -> list[StepRecord]:
-    simulation = Simulation(config)
-    records = []
-    for _ in range(count):
-        record = simulation.train_step()
-        assert record is not None
-        records.append(record)
-    return records
-
-
-def assert_same_record(expected: StepRecord, actual: StepRecord) -> None:
-    assert actual.iteration == expected.iteration
-    np.testing.assert_array_equal(actual.grad_norms, expected.grad_norms, strict=True)
-    assert actual.loss == expected.loss
-    np.testing.assert_array_equal(actual.saturation, expected.saturation, strict=True)
-    assert actual.update_ratios == expected.update_ratios
-
-
 @pytest.fixture
 def make_window(qtbot):
     windows: list[MainWindow] = []
@@ -121,7 +101,9 @@ def records_shown(window: MainWindow, count: int, qtbot) -> None:
 
 
 @pytest.mark.parametrize("name", [*field_names(), "weight_scale_slider"])
-def test_each_control_changes_the_config_the_running_simulation_uses(qtbot, make_window, name):
+def test_each_control_changes_the_config_the_running_simulation_uses(
+    qtbot, make_window, name, engine_records, assert_same_record
+):
     field = "weight_scale" if name == "weight_scale_slider" else name
     start = START_FOR.get(field, SMALL)
     window = make_window(start)
@@ -174,7 +156,7 @@ def test_a_preset_rebuilds_the_run_and_an_edit_makes_it_custom(qtbot, make_windo
 # -- transport ------------------------------------------------------------------------------------------
 
 
-def test_play_pause_step_reset_by_keyboard(qtbot, make_window):
+def test_play_pause_step_reset_by_keyboard(qtbot, make_window, engine_records, assert_same_record):
     window = make_window()
     window.tabs.setFocus()
     runner = window.runner
@@ -205,7 +187,7 @@ def test_play_pause_step_reset_by_keyboard(qtbot, make_window):
     assert_same_record(records[0], window.history.latest)
 
 
-def test_status_bar_shows_the_latest_record(qtbot, make_window):
+def test_status_bar_shows_the_latest_record(qtbot, make_window, engine_records):
     window = make_window(load_preset("vanishing-sigmoid"))
     for _ in range(3):
         window.step_action.trigger()
@@ -255,7 +237,7 @@ def test_transport_shortcuts_belong_to_the_training_tab(qtbot, make_window):
 # -- the plots show the engine's numbers ---------------------------------------------------------------
 
 
-def test_plots_show_the_engines_records_for_the_same_seed(qtbot, make_window):
+def test_plots_show_the_engines_records_for_the_same_seed(qtbot, make_window, engine_records):
     config = SMALL.replace(num_layers=3, clip_mode="norm", clip_threshold=0.05)
     window = make_window(config)
     steps = 6
@@ -290,7 +272,7 @@ def test_plots_show_the_engines_records_for_the_same_seed(qtbot, make_window):
 # -- exploding runs --------------------------------------------------------------------------------------
 
 
-def test_an_exploding_run_pauses_and_says_where(qtbot, make_window):
+def test_an_exploding_run_pauses_and_says_where(qtbot, make_window, engine_records, assert_same_record):
     window = make_window(EXPLODING)
     simulation = Simulation(EXPLODING)
     while (record := simulation.train_step()) is not None and record.nonfinite is None:
@@ -341,24 +323,19 @@ def test_closing_while_running_ends_the_worker_within_a_second(qtbot, make_windo
     assert not window.isVisible()
 
 
-def test_closing_during_a_long_forward_pass_ends_the_worker_within_a_second(qtbot, make_window):
+def test_closing_during_a_long_forward_pass_ends_the_worker_within_a_second(
+    qtbot, make_window, forward_probe
+):
     window = make_window(LARGEST)
-    simulation = window.runner.simulation
-    assert simulation is not None
-    started_forward = threading.Event()
-    inner = simulation.activation.forward
-
-    def forward(z, out=None):
-        started_forward.set()
-        return inner(z, out=out)
-
-    simulation.activation = type(simulation.activation)(**{**vars(simulation.activation), "forward": forward})
+    assert window.runner.simulation is not None
+    probe = forward_probe(window.runner.simulation)
     window.play_action.trigger()
-    qtbot.waitUntil(started_forward.is_set, timeout=10000)
+    qtbot.waitUntil(probe.started.is_set, timeout=10000)
     started = time.perf_counter()
     window.close()
     assert time.perf_counter() - started < 1.0
     assert not window.runner.thread.isRunning()
+    assert probe.calls < LARGEST.num_layers * LARGEST.seq_len  # the step was abandoned
 
 
 def test_settings_persist_across_two_windows(qtbot, make_window):
@@ -385,6 +362,15 @@ def test_settings_persist_across_two_windows(qtbot, make_window):
     assert second.size() == size
     assert second.splitter.sizes() == sizes
     assert second.runner.speed == 20.0 and second.speed_combo.currentText() == "20 it/s"
+
+
+def test_an_edit_still_in_its_debounce_is_saved_on_close(qtbot, make_window):
+    first = make_window(SMALL)
+    first.control_panel.editors["seq_len"].setValue(77)  # type: ignore[attr-defined]
+    assert first.control_panel.has_pending_edit()
+    first.close()
+    second = make_window(None)
+    assert second.current_config() == SMALL.replace(seq_len=77)
 
 
 @pytest.mark.parametrize(

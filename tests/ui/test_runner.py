@@ -6,11 +6,9 @@ run in the test (same seed, same numbers, bit for bit).
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 import re
-import threading
 import time
 
 import numpy as np
@@ -37,27 +35,6 @@ EXPLODING = SimConfig(
 # One step takes seconds (16 layers x 2000 time steps, each a handful of numpy calls) while its
 # memory stays small: long enough to be caught mid-step.
 SLOW = SimConfig(num_layers=16, hidden_size=32, seq_len=2000, batch_size=8)
-
-
-def engine_records(config: SimConfig, count: int) -> list[StepRecord]:
-    simulation = Simulation(config)
-    records = []
-    for _ in range(count):
-        record = simulation.train_step()
-        assert record is not None
-        records.append(record)
-    return records
-
-
-def assert_same_record(expected: StepRecord, actual: StepRecord) -> None:
-    for field in dataclasses.fields(StepRecord):
-        want, got = getattr(expected, field.name), getattr(actual, field.name)
-        if isinstance(want, np.ndarray):
-            np.testing.assert_array_equal(got, want, err_msg=field.name, strict=True)
-        elif isinstance(want, float):
-            assert got == want or (math.isnan(got) and math.isnan(want)), field.name
-        else:
-            assert got == want, field.name
 
 
 class Collector:
@@ -92,7 +69,7 @@ def make_runner(qtbot):
         assert not runner.thread.isRunning()
 
 
-def test_steps_equal_the_engine(qtbot, make_runner):
+def test_steps_equal_the_engine(qtbot, make_runner, engine_records, assert_same_record):
     runner, collected = make_runner(SMALL)
     for _ in range(4):
         runner.step()
@@ -103,7 +80,7 @@ def test_steps_equal_the_engine(qtbot, make_runner):
     assert not runner.is_running
 
 
-def test_play_runs_and_pause_stops_between_steps(qtbot, make_runner):
+def test_play_runs_and_pause_stops_between_steps(qtbot, make_runner, engine_records, assert_same_record):
     runner, collected = make_runner(SMALL)
     with qtbot.waitSignal(runner.runningChanged, check_params_cb=lambda running: running):
         runner.play()
@@ -136,7 +113,9 @@ def test_records_are_copies(qtbot, make_runner):
             assert not any(np.shares_memory(array, value) for value in simulation.params.values())
 
 
-def test_rebuild_restarts_with_the_new_config_and_drops_old_records(qtbot, make_runner):
+def test_rebuild_restarts_with_the_new_config_and_drops_old_records(
+    qtbot, make_runner, engine_records, assert_same_record
+):
     runner, collected = make_runner(SMALL)
     runner.play()
     qtbot.waitUntil(lambda: len(collected.records) >= 5, timeout=10000)
@@ -155,7 +134,7 @@ def test_rebuild_restarts_with_the_new_config_and_drops_old_records(qtbot, make_
         assert_same_record(want, got)
 
 
-def test_reset_starts_the_same_run_again(qtbot, make_runner):
+def test_reset_starts_the_same_run_again(qtbot, make_runner, engine_records, assert_same_record):
     runner, collected = make_runner(SMALL)
     for _ in range(3):
         runner.step()
@@ -204,29 +183,10 @@ def test_nonfinite_run_pauses_itself_without_exception(qtbot, make_runner):
     assert len(collected.records) == count
 
 
-class ForwardProbe:
-    """Counts the forward pass's activation calls (one per layer and time step) of a simulation.
-
-    Installed on the GUI thread while the run is paused, around the runner's own checkpoint.
-    """
-
-    def __init__(self, simulation: Simulation) -> None:
-        self.calls = 0
-        self.started = threading.Event()
-        inner = simulation.activation.forward
-
-        def forward(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-            self.calls += 1
-            self.started.set()
-            return inner(z, out=out)
-
-        simulation.activation = dataclasses.replace(simulation.activation, forward=forward)
-
-
-def test_shutdown_abandons_a_step_in_its_forward_pass(qtbot, make_runner):
+def test_shutdown_abandons_a_step_in_its_forward_pass(qtbot, make_runner, forward_probe):
     runner, collected = make_runner(SLOW)
     assert runner.simulation is not None
-    probe = ForwardProbe(runner.simulation)
+    probe = forward_probe(runner.simulation)
     runner.play()
     qtbot.waitUntil(probe.started.is_set, timeout=10000)
     assert runner.shutdown(timeout_ms=1000)
@@ -237,10 +197,10 @@ def test_shutdown_abandons_a_step_in_its_forward_pass(qtbot, make_runner):
     assert runner.simulation is None
 
 
-def test_rebuild_abandons_a_step_in_its_forward_pass(qtbot, make_runner):
+def test_rebuild_abandons_a_step_in_its_forward_pass(qtbot, make_runner, forward_probe):
     runner, collected = make_runner(SLOW)
     assert runner.simulation is not None
-    probe = ForwardProbe(runner.simulation)
+    probe = forward_probe(runner.simulation)
     runner.play()
     qtbot.waitUntil(probe.started.is_set, timeout=10000)
     with qtbot.waitSignal(runner.rebuilt, check_params_cb=lambda config: config == SMALL, timeout=10000):
@@ -252,10 +212,10 @@ def test_rebuild_abandons_a_step_in_its_forward_pass(qtbot, make_runner):
     assert collected.records[0].iteration == 1
 
 
-def test_a_frame_hold_stops_the_worker_until_released_or_the_limit(qtbot, make_runner):
+def test_a_frame_hold_stops_the_worker_until_released_or_the_limit(qtbot, make_runner, forward_probe):
     runner, collected = make_runner(SMALL)
     assert runner.simulation is not None
-    probe = ForwardProbe(runner.simulation)
+    probe = forward_probe(runner.simulation)
     runner.play()
     qtbot.waitUntil(lambda: len(collected.records) >= 3, timeout=10000)
     runner.hold_for_frame()
