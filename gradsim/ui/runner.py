@@ -91,6 +91,7 @@ class _Control:
     requested_generation : the run the GUI wants; a step of an older run is abandoned
     stopping : the window is closing; abandon everything
     gui_free : set unless the GUI thread is drawing a frame (the worker waits while clear)
+    hold_number : counts the frame holds, so that the worker waits out each one once at most
     """
 
     def __init__(self) -> None:
@@ -98,6 +99,7 @@ class _Control:
         self.stopping = False
         self.gui_free = threading.Event()
         self.gui_free.set()
+        self.hold_number = 0
 
 
 def _add_checkpoint(simulation: Simulation, checkpoint: Callable[[], None]) -> None:
@@ -145,6 +147,7 @@ class TrainingWorker(QtCore.QObject):
         self._generation = 0
         self._running = False
         self._speed = UNLIMITED
+        self._lapsed_hold = -1
         # Created as a child so that it moves to the worker thread with its parent.
         self._timer = QtCore.QTimer(self)
         self._timer.setSingleShot(True)
@@ -226,9 +229,11 @@ class TrainingWorker(QtCore.QObject):
 
     def _checkpoint(self) -> None:
         """Wait while the GUI thread draws; abandon the step if a newer run or shutdown is asked."""
-        gui_free = self._control.gui_free
-        if not gui_free.is_set():
-            gui_free.wait(FRAME_HOLD_LIMIT)
+        control = self._control
+        if not control.gui_free.is_set() and control.hold_number != self._lapsed_hold:
+            hold = control.hold_number
+            if not control.gui_free.wait(FRAME_HOLD_LIMIT):
+                self._lapsed_hold = hold  # never released: do not wait for this one again
         if self._should_stop():
             raise _Interrupted
 
@@ -460,9 +465,10 @@ class Runner(QtCore.QObject):
 
         Call it on the GUI thread before updating the plots and release once they are painted
         (Qt paints in a later event): the frame then does not compete with the worker for the
-        interpreter. The worker waits :data:`FRAME_HOLD_LIMIT` seconds at most.
+        interpreter. The worker waits :data:`FRAME_HOLD_LIMIT` seconds at most per hold.
         """
         if not self._shut_down:
+            self._control.hold_number += 1
             self._control.gui_free.clear()
 
     def release_frame(self) -> None:
