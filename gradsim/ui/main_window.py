@@ -3,7 +3,9 @@
 Data flows one way: the :class:`ControlPanel` emits a config, the :class:`Runner` rebuilds the
 simulation on its worker thread and sends back step records, the window appends them to a
 bounded :class:`RunHistory`, and a display-rate timer redraws the :class:`Dashboard` only when
-new records arrived. The GUI thread does no numerics.
+new records arrived. The GUI thread does no numerics; while it draws a frame it holds the
+worker (:meth:`Runner.hold_for_frame`), because both threads share the interpreter and a
+worker training flat out would make every frame several times slower.
 
 Extension points for later features: the central area is a ``QTabWidget`` (:attr:`tabs`) whose
 first tab, "Training", holds the dashboard; the menus (:attr:`file_menu`, :attr:`run_menu`,
@@ -413,13 +415,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self._apply_speed(stored.load_speed(self.settings, DEFAULT_SPEED))
 
     def save_settings(self) -> None:
-        """Store geometry, splitters, speed and the current config."""
+        """Store geometry, splitters, speed and the config of the controls (the current run's)."""
         settings = self.settings
         settings.setValue(stored.GEOMETRY_KEY, self.saveGeometry())
         settings.setValue(stored.STATE_KEY, self.saveState())
         settings.setValue(stored.SPLITTER_KEY, self.splitter.saveState())
         settings.setValue(stored.DASHBOARD_KEY, self.dashboard.save_state())
-        stored.save_config(settings, self.current_config())
+        stored.save_config(settings, self.control_panel.config())
         stored.save_speed(settings, self.runner.speed)
         settings.sync()
 
@@ -443,7 +445,9 @@ class MainWindow(QtWidgets.QMainWindow):
         """Save the settings, then stop the display timer and the worker thread."""
         if not self._closed:
             self._closed = True
-            # An edit still in its debounce is what the user last chose: keep it.
+            # An edit still in its debounce is what the user last chose: store it, without
+            # building a simulation for it.
+            self.control_panel.configChanged.disconnect(self._on_user_config)
             self.control_panel.apply_pending_edit()
             self.save_settings()
             self._redraw_timer.stop()
