@@ -1,0 +1,223 @@
+"""Smoke tests for benchmarks/: each benchmark's code runs on a tiny size, so it cannot rot.
+
+No timing is asserted here (speed is judged by running the benchmarks by hand, see
+benchmarks/README.md); what is asserted is that the code measures what it says it measures.
+bench_gui_latency.py is not run here: its ``main`` makes its own QApplication and times fixed
+configs for seconds each, with no tiny setting.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import platform
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+
+from gradsim.engine.simulation import Simulation
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def load_benchmark(name: str) -> ModuleType:
+    """Import ``benchmarks/<name>.py`` (the folder is not a package)."""
+    module_name = f"_benchmark_{name}"
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    spec = importlib.util.spec_from_file_location(module_name, BENCHMARKS / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def bench_engine() -> ModuleType:
+    return load_benchmark("bench_engine")
+
+
+TINY = (2, 3, 4, 2)  # B, H, T, L
+
+
+# -- bench_engine ---------------------------------------------------------------------------------
+def test_size_parse_accepts_bxhxtxl_and_rejects_the_rest(bench_engine: ModuleType) -> None:
+    assert bench_engine.Size.parse("32x128x100x2") == bench_engine.Size(32, 128, 100, 2)
+    for bad in ("32x128x100", "32x0x100x2", "axbxcxd", "32x128x100x2x1"):
+        with pytest.raises(Exception, match="BxHxTxL"):
+            bench_engine.Size.parse(bad)
+
+
+def test_default_sizes_include_the_issue_sizes(bench_engine: ModuleType) -> None:
+    labels = {size.label for size in bench_engine.DEFAULT_SIZES}
+    assert {
+        "B=32 H=128 T=100 L=2",
+        "B=32 H=256 T=100 L=2",
+        "B=16 H=64 T=200 L=4",
+        "B=64 H=512 T=50 L=1",
+    } <= labels
+
+
+def test_config_is_the_size_asked_for(bench_engine: ModuleType) -> None:
+    config = bench_engine.make_config(bench_engine.Size(5, 7, 11, 3), "float32")
+    assert (config.batch_size, config.hidden_size, config.seq_len, config.num_layers) == (5, 7, 11, 3)
+    assert config.activation == "tanh" and config.dtype == "float32"
+    assert config.normalization == "none" and config.clip_mode == "none"
+    assert (config.init, config.task, config.optimizer) == ("gaussian", "adding", "sgd")
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_floor_computes_the_products_of_a_step(bench_engine: ModuleType, dtype: str) -> None:
+    size = bench_engine.Size(*TINY)
+    floor = bench_engine.MatmulFloor(size, 2, dtype, np.random.default_rng(1))
+    floor.run()
+    batch, hidden, steps, _ = TINY
+    for layer, a in enumerate(floor.layers):
+        assert all(array.dtype == np.dtype(dtype) for array in a.values())
+        for name in ("weight_ih", "weight_hh"):
+            np.testing.assert_array_equal(a[f"{name}_t"], a[name].T)
+            assert a[f"{name}_t"].flags.c_contiguous
+        width = 2 if layer == 0 else hidden
+        tolerance = 1e-5 if dtype == "float32" else 1e-12
+        # forward: input projection and every recurrent product
+        np.testing.assert_allclose(a["projected"], a["inputs"] @ a["weight_ih"].T, rtol=tolerance)
+        expected_recurrent = np.einsum("tbj,ij->tbi", a["states"][:-1], a["weight_hh"])
+        np.testing.assert_allclose(a["recurrent"], expected_recurrent, rtol=tolerance)
+        # backward: the last product of the reversed loop (t = 0), then the three big ones
+        np.testing.assert_allclose(a["carry"], a["pre_grad"][0] @ a["weight_hh"], rtol=tolerance)
+        flat_pre = a["pre_grad"].reshape(steps * batch, hidden)
+        flat_states = a["states"][:-1].reshape(steps * batch, hidden)
+        np.testing.assert_allclose(a["grad_hh"], flat_pre.T @ flat_states, rtol=tolerance)
+        np.testing.assert_allclose(a["grad_ih"], flat_pre.T @ a["inputs"], rtol=tolerance)
+        assert a["grad_ih"].shape == (hidden, width)
+        if layer > 0:
+            np.testing.assert_allclose(a["below"], flat_pre @ a["weight_ih"], rtol=tolerance)
+
+
+def test_floor_flops_count_every_product(bench_engine: ModuleType) -> None:
+    batch, hidden, steps, layers = 2, 3, 4, 2
+    floor = bench_engine.MatmulFloor(
+        bench_engine.Size(batch, hidden, steps, layers), 5, "float64", np.random.default_rng(0)
+    )
+    n = steps * batch
+    layer0 = n * 5 * hidden + n * hidden * hidden + 2 * n * hidden * hidden + n * hidden * 5
+    layer1 = n * hidden * hidden + n * hidden * hidden + 2 * n * hidden * hidden + 2 * n * hidden * hidden
+    assert floor.flops() == 2.0 * (layer0 + layer1)
+
+
+def test_measure_engine_times_every_part(bench_engine: ModuleType) -> None:
+    timing = bench_engine.measure_engine(bench_engine.Size(*TINY), "float64", repeats=2, warmup=1)
+    for value in (timing.forward_backward, timing.train_step, timing.floor, timing.floor_gflops):
+        assert np.isfinite(value) and value > 0
+    assert set(timing.breakdown) == {"forward", "backward", "spectral_norms"}
+    assert all(v > 0 for v in timing.breakdown.values())
+    assert timing.faults_per_step >= 0 and timing.best_ratio > 0
+
+
+def test_engine_callables_use_the_engine_on_one_fixed_batch(bench_engine: ModuleType) -> None:
+    functions, _ = bench_engine.engine_callables(bench_engine.Size(*TINY), "float64", seed=3)
+    first = functions["forward_backward"]()
+    second = functions["forward_backward"]()
+    assert first.loss == second.loss  # same batch, no update in between
+    simulation = Simulation(bench_engine.make_config(bench_engine.Size(*TINY), "float64").replace(seed=3))
+    x, y = simulation.sample_batch()
+    assert first.loss == simulation.forward_backward(x, y).loss
+
+
+def test_interleaved_times_runs_each_function_once_per_round(bench_engine: ModuleType) -> None:
+    calls: list[str] = []
+    samples = bench_engine.interleaved_times(
+        {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, repeats=3, warmup=1
+    )
+    assert calls == ["a", "b"] * 4
+    assert set(samples) == {"a", "b"} and all(len(v) == 3 for v in samples.values())
+
+
+def test_main_prints_the_table_for_a_tiny_size(
+    bench_engine: ModuleType, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--sizes", "2x3x4x2", "--repeats", "1", "--warmup", "0", "--dtypes", "float64", "--no-torch"]
+    assert bench_engine.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "OPENBLAS_CORETYPE=" in out
+    assert "fb/floor" in out and "B=2 H=3 T=4 L=2" in out
+    assert "breakdown" in out
+
+
+def test_torch_step_has_the_engine_parameter_shapes(bench_engine: ModuleType) -> None:
+    torch = pytest.importorskip("torch")
+    size = bench_engine.Size(*TINY)
+    simulation = Simulation(bench_engine.make_config(size, "float64"))
+    task = simulation.task
+    step = bench_engine.torch_step(size, "float64", task.input_size, task.output_size)
+    assert np.isfinite(step())
+    network = torch.nn.RNN(task.input_size, size.hidden, num_layers=size.layers, batch_first=True)
+    torch_shapes = {name: tuple(p.shape) for name, p in network.named_parameters()}
+    engine_shapes = {name: p.shape for name, p in simulation.params.items() if not name.startswith("readout")}
+    assert torch_shapes == engine_shapes
+
+
+FAULTS_SCRIPT = """
+import sys
+sys.path.insert(0, sys.argv[1])
+import numpy as np
+import bench_engine
+if sys.argv[2] == "reuse":
+    assert bench_engine.reuse_freed_memory()
+
+def four_fresh_arrays():
+    # 4 x 2 MiB alive at once, as a step's temporaries are; 2048 pages of 4 KiB in all
+    arrays = [np.ones(1 << 18) for _ in range(4)]
+    return sum(float(a[-1]) for a in arrays)
+
+print(bench_engine.faults_per_call(four_fresh_arrays))
+"""
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
+def test_reuse_freed_memory_removes_the_page_faults_of_fresh_arrays() -> None:
+    # In a fresh interpreter each: mallopt changes the whole process.
+    def faults(mode: str) -> float:
+        command = [sys.executable, "-c", FAULTS_SCRIPT, str(BENCHMARKS), mode]
+        return float(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
+
+    default, reused = faults("default"), faults("reuse")
+    assert default > 1000  # glibc hands the freed blocks back and maps them afresh each call
+    assert reused < 10
+
+
+# -- the other benchmarks -------------------------------------------------------------------------
+def test_bench_sweep_runs_a_tiny_grid(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bench_sweep = load_benchmark("bench_sweep")
+    monkeypatch.setattr(sys, "argv", ["bench_sweep.py", "--size", "2", "--repeats", "1"])
+    bench_sweep.main()
+    out = capsys.readouterr().out
+    assert "grid 2 x 2 = 4 points" in out and "speed-up" in out
+
+
+def test_bench_backprop_steps_steps_a_tiny_config(
+    qapp: object, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bench_backprop_steps = load_benchmark("bench_backprop_steps")
+    argv = ["bench_backprop_steps.py", "--layers", "2", "--seq-len", "3", "--batch", "2", "--hidden", "3"]
+    monkeypatch.setattr(sys, "argv", [*argv, "--repeats", "1"])
+    assert bench_backprop_steps.main() == 0
+    out = capsys.readouterr().out
+    assert "6 cells" in out and "session.advance() alone" in out
+
+
+def test_bench_redraw_draws_a_tiny_history(
+    qapp: object, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bench_redraw = load_benchmark("bench_redraw")
+    argv = ["bench_redraw.py", "--iterations", "3", "--frames", "4", "--seq-len", "5", "--layers", "1"]
+    monkeypatch.setattr(sys, "argv", [*argv, "--width", "600", "--height", "400"])
+    bench_redraw.main()
+    out = capsys.readouterr().out
+    assert "training 7 iterations of T=5, L=1" in out and "live frame" in out
