@@ -48,7 +48,7 @@ BATCHES_PER_SECOND = 40
 # At a set speed, steps are grouped into ticks of at most this rate.
 TICKS_PER_SECOND = 60
 # Longest the worker waits for the GUI thread to finish a frame before it trains on regardless.
-FRAME_HOLD_LIMIT = 0.2
+FRAME_HOLD_LIMIT = 1.0
 UNLIMITED = math.inf
 
 
