@@ -12,7 +12,20 @@ window idle (no training), in the same run. Also printed: training steps per sec
 redraws per second and the time ``close()`` takes while the run is going.
 
 The issue asks that the event loop answer within 100 ms while the largest config of the default
-control ranges runs; ``tests/ui/test_main_window.py`` asserts that for ``LARGEST``.
+control ranges runs; ``tests/ui/test_main_window.py`` asserts that the median does for
+``LARGEST``. The maximum is one frame of the dashboard: an event that arrives while the plots
+are drawn waits for them (about 100 ms for 16 layers x 2000 steps on a loaded 2-core machine).
+
+Figures from one run (2 cores, load average about 2 from other jobs)::
+
+    config                                     median ms  max ms  x idle  steps/s redraws/s close s
+    idle window (reference)                          0.1     0.2     1.0
+    tiny (L1 H8 T10 B4): most records/s              1.8    25.9    26.6   1019.6       7.5   0.004
+    preset default (L2 H64 T50 B16)                  0.1    31.3     1.3    130.5       9.4   0.005
+    preset vanishing-sigmoid (L2 H64 T100)           0.1    21.2     1.3     71.5       9.9   0.003
+    T=1000, L=4 (H64 B16)                            0.1    35.3     1.6      4.0       4.0   0.107
+    wide (L2 H1024 T100 B32): BLAS-bound             0.1    40.6     1.3      0.5       0.5   0.417
+    largest plots (L16 H32 T2000 B8)                 0.2    73.0     2.8      2.3       2.3   0.004
 """
 
 from __future__ import annotations
