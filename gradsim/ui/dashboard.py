@@ -42,7 +42,14 @@ class Dashboard(QtWidgets.QWidget):
         ``refresh(history, config)``, ``reset()`` and ``graphics`` (its GraphicsLayoutWidget)
     splitters : the outer (vertical) and the two row splitters, for saving their state
     last_timings : milliseconds each plot took in the last :meth:`refresh`
+
+    Signals
+    -------
+    refreshed(history, config) : after every :meth:`refresh` (features that draw on the plots,
+        such as overlays and pinned runs, update from it)
     """
+
+    refreshed = QtCore.Signal(object, object)
 
     def __init__(self, parent: QtWidgets.QWidget | None = None, *, theme: Theme | None = None) -> None:
         super().__init__(parent)
@@ -85,6 +92,7 @@ class Dashboard(QtWidgets.QWidget):
             start = time.perf_counter()
             plot.refresh(history, config)
             self.last_timings[key] = (time.perf_counter() - start) * 1e3
+        self.refreshed.emit(history, config)
 
     def reset(self) -> None:
         """Clear all plots (the simulation was rebuilt)."""

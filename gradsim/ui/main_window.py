@@ -10,14 +10,18 @@ worker training flat out would make every frame several times slower.
 Extension points for later features: the central area is a ``QTabWidget`` (:attr:`tabs`) whose
 first tab, "Training", holds the dashboard; the menus (:attr:`file_menu`, :attr:`run_menu`,
 :attr:`view_menu`, :attr:`help_menu`) are attributes; docks can be added with
-``addDockWidget`` and are saved with the window state.
+``addDockWidget`` and are saved with the window state. Each feature lives in its own module
+with an ``install(window)`` function, called for every module of :data:`FEATURE_MODULES`
+once the window is built (before its saved layout is restored, so docks find their places);
+the window's signals :attr:`MainWindow.runRestarted` and :attr:`MainWindow.closing` and the
+dashboard's ``refreshed`` tell a feature when to update or clean up.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from importlib import metadata, resources
+from importlib import import_module, metadata, resources
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
@@ -39,6 +43,16 @@ FRAME_QUIET_MS = 10
 SPEEDS: tuple[float, ...] = (1, 2, 5, 10, 20, 50, 100, 200, 500, UNLIMITED)
 DEFAULT_SPEED = UNLIMITED
 DEFAULT_SIZE = (1440, 900)
+# Features added after the window is built, in this order; each module has install(window).
+FEATURE_MODULES: tuple[str, ...] = (
+    "gradsim.ui.backprop_tab",
+    "gradsim.ui.snapshots",
+    "gradsim.ui.file_actions",
+    "gradsim.ui.diagnosis_panel",
+    "gradsim.ui.lessons_panel",
+    "gradsim.ui.compare",
+    "gradsim.ui.sweep_view",
+)
 
 # Badge colours per regime (white text on each): they read on light and dark themes alike.
 REGIME_COLORS = {
@@ -128,7 +142,16 @@ class MainWindow(QtWidgets.QMainWindow):
     speed_combo, iteration_label : the toolbar's speed chooser and iteration counter
     banner : the message shown above the plots when a run stops on a non-finite value
     regime_badge : the status bar's healthy / vanishing / exploding / non-finite badge
+    features : module name -> what its ``install(window)`` returned
+
+    Signals
+    -------
+    runRestarted(config) : the plots were cleared for a new run (rebuild or reset)
+    closing() : the window is closing; the worker is still alive, the settings not yet saved
     """
+
+    runRestarted = QtCore.Signal(object)
+    closing = QtCore.Signal()
 
     def __init__(
         self,
@@ -163,6 +186,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self._build_toolbar()
         self._build_status_bar()
         self._connect()
+        self.features: dict[str, object] = {}
+        for name in FEATURE_MODULES:
+            self.features[name] = import_module(name).install(self)
         self._restore_layout()
         self._sync_title()
 
@@ -188,6 +214,11 @@ class MainWindow(QtWidgets.QMainWindow):
     def training_tab(self) -> QtWidgets.QWidget:
         """The "Training" tab (banner + dashboard)."""
         return self._training_page
+
+    def apply_config(self, config: SimConfig) -> None:
+        """Show ``config`` in the controls and start a new run with it, as a user's edit would."""
+        self.control_panel.set_config(config)
+        self._on_user_config(config)
 
     # -- construction ----------------------------------------------------------------------------
     def _build_central(self) -> None:
@@ -449,6 +480,7 @@ class MainWindow(QtWidgets.QMainWindow):
             # building a simulation for it.
             self.control_panel.configChanged.disconnect(self._on_user_config)
             self.control_panel.apply_pending_edit()
+            self.closing.emit()
             self.save_settings()
             self._redraw_timer.stop()
             self._frame_quiet.stop()
@@ -546,6 +578,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.statusBar().clearMessage()
         self._dirty = False
         self._show_status(None)
+        self.runRestarted.emit(self.runner.config)
 
     @QtCore.Slot(object)
     def _on_records(self, records: list[StepRecord]) -> None:

@@ -76,6 +76,26 @@ def limit_blas_threads() -> int | None:
     return _blas_limit
 
 
+@dataclasses.dataclass(frozen=True)
+class Capture:
+    """A copy of the worker's simulation taken between two training steps.
+
+    Attributes
+    ----------
+    token : the number :meth:`Runner.capture` returned for the request
+    config : the simulation's config
+    params : copies of ``Simulation.params`` (the worker trains on without touching them)
+    iteration : training steps taken when the copy was made
+    halted : whether the run had stopped on a non-finite value
+    """
+
+    token: int
+    config: SimConfig
+    params: dict[str, np.ndarray]
+    iteration: int
+    halted: bool
+
+
 class _Interrupted(Exception):
     """Raised inside a training step that was asked to stop (never leaves the worker)."""
 
@@ -132,9 +152,11 @@ class TrainingWorker(QtCore.QObject):
     halted(generation, event) : the run produced a non-finite value (``NonFiniteEvent``) and
         paused; training stays halted until a reset or rebuild
     failed(generation, message) : the simulation could not be built
+    captured(generation, capture) : a :class:`Capture` asked for with :meth:`capture`
     """
 
     built = QtCore.Signal(int, object)
+    captured = QtCore.Signal(int, object)
     recordsReady = QtCore.Signal(int, object)
     runningChanged = QtCore.Signal(int, bool)
     halted = QtCore.Signal(int, object)
@@ -206,6 +228,19 @@ class TrainingWorker(QtCore.QObject):
         if self.simulation is None:
             return
         self._train(max_steps=1, budget_seconds=math.inf)
+
+    @QtCore.Slot(int)
+    def capture(self, token: int) -> None:
+        """Emit a copy of the simulation's config and parameters (nothing if none is built).
+
+        A queued slot: it runs between two training steps, never inside one.
+        """
+        simulation = self.simulation
+        if simulation is None:
+            return
+        params = {name: np.array(value, copy=True) for name, value in simulation.params.items()}
+        capture = Capture(token, simulation.config, params, simulation.iteration, simulation.halted)
+        self.captured.emit(self._generation, capture)
 
     @QtCore.Slot(float)
     def set_speed(self, iterations_per_second: float) -> None:
@@ -324,6 +359,7 @@ class Runner(QtCore.QObject):
     runningChanged(running) : training started or stopped
     halted(event) : the run produced a non-finite value (``NonFiniteEvent``) and paused
     failed(message) : the simulation could not be built
+    captured(capture) : the :class:`Capture` of the current run asked for with :meth:`capture`
     """
 
     rebuilt = QtCore.Signal(object)
@@ -331,6 +367,7 @@ class Runner(QtCore.QObject):
     runningChanged = QtCore.Signal(bool)
     halted = QtCore.Signal(object)
     failed = QtCore.Signal(str)
+    captured = QtCore.Signal(object)
 
     # Commands to the worker; queued because the worker lives on another thread.
     _rebuild_requested = QtCore.Signal(int, object)
@@ -340,6 +377,7 @@ class Runner(QtCore.QObject):
     _step_requested = QtCore.Signal()
     _speed_requested = QtCore.Signal(float)
     _stop_requested = QtCore.Signal()
+    _capture_requested = QtCore.Signal(int)
 
     def __init__(self, config: SimConfig, parent: QtCore.QObject | None = None) -> None:
         super().__init__(parent)
@@ -364,12 +402,15 @@ class Runner(QtCore.QObject):
         self._step_requested.connect(self._worker.step_once)
         self._speed_requested.connect(self._worker.set_speed)
         self._stop_requested.connect(self._worker.stop)
+        self._capture_requested.connect(self._worker.capture)
 
         self._worker.built.connect(self._on_built)
         self._worker.recordsReady.connect(self._on_records)
         self._worker.runningChanged.connect(self._on_running_changed)
         self._worker.halted.connect(self._on_halted)
         self._worker.failed.connect(self._on_failed)
+        self._worker.captured.connect(self._on_captured)
+        self._capture_tokens = 0
 
         self._thread.start()
         self._finalizer = weakref.finalize(self, _stop_thread, self._control, self._thread, self._worker)
@@ -460,6 +501,19 @@ class Runner(QtCore.QObject):
         if not self._shut_down:
             self._speed_requested.emit(speed)
 
+    def capture(self) -> int:
+        """Ask for a copy of the simulation's config and parameters; returns the request's token.
+
+        The worker answers between two training steps with :attr:`captured` (a
+        :class:`Capture` carrying the token); training goes on. A capture of a run replaced in
+        the meantime is dropped. Returns 0 (and nothing comes) after :meth:`shutdown`.
+        """
+        if self._shut_down:
+            return 0
+        self._capture_tokens += 1
+        self._capture_requested.emit(self._capture_tokens)
+        return self._capture_tokens
+
     def hold_for_frame(self) -> None:
         """Keep the worker at its next checkpoint until :meth:`release_frame`.
 
@@ -528,3 +582,8 @@ class Runner(QtCore.QObject):
     def _on_failed(self, generation: int, message: str) -> None:
         if self._current(generation):
             self.failed.emit(message)
+
+    @QtCore.Slot(int, object)
+    def _on_captured(self, generation: int, capture: Capture) -> None:
+        if self._current(generation):
+            self.captured.emit(capture)

@@ -260,3 +260,36 @@ def test_blas_threads_leave_a_core_to_the_gui(qtbot, make_runner):
     assert limit == max(1, (os.cpu_count() or 1) - 1)
     blas = [pool for pool in threadpoolctl.threadpool_info() if pool["user_api"] == "blas"]
     assert blas and all(pool["num_threads"] <= limit for pool in blas)
+
+
+def test_capture_copies_the_parameters_between_steps(qtbot, make_runner):
+    runner, collector = make_runner(SMALL)
+    for _ in range(3):
+        runner.step()
+    qtbot.waitUntil(lambda: len(collector.records) == 3, timeout=5000)
+    with qtbot.waitSignal(runner.captured, timeout=5000) as blocker:
+        token = runner.capture()
+    capture = blocker.args[0]
+    assert capture.token == token and capture.config == SMALL
+    assert capture.iteration == 3 and not capture.halted
+    # The same parameters as a simulation of the same config after the same three steps.
+    reference = Simulation(SMALL)
+    for _ in range(3):
+        reference.train_step()
+    assert capture.params.keys() == reference.params.keys()
+    for name, value in reference.params.items():
+        np.testing.assert_array_equal(capture.params[name], value, err_msg=name)
+    # Copies: training on does not change what was captured.
+    before = {name: value.copy() for name, value in capture.params.items()}
+    runner.step()
+    qtbot.waitUntil(lambda: len(collector.records) == 4, timeout=5000)
+    for name, value in before.items():
+        np.testing.assert_array_equal(capture.params[name], value)
+    # A capture asked for before a rebuild is dropped: it belongs to the old run.
+    seen = []
+    runner.captured.connect(seen.append)
+    runner.capture()
+    with qtbot.waitSignal(runner.rebuilt, timeout=5000):
+        runner.rebuild(OTHER)
+    qtbot.wait(50)
+    assert seen == []
