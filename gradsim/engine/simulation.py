@@ -86,9 +86,7 @@ class BackpropSession:
             self.loss, output_grad = rnn.loss_and_output_grad(simulation.task, self.cache, y)
         self.num_layers = config.num_layers
         self.seq_len = x.shape[1]
-        self.state = rnn.BackwardState(
-            {}, np.full((self.num_layers, self.seq_len), np.nan), np.empty(0)
-        )
+        self.state = rnn.BackwardState({}, np.full((self.num_layers, self.seq_len), np.nan), np.empty(0))
         self._steps = rnn.backward_steps(
             simulation.params, self.cache, output_grad, simulation.batch_norm, self.state
         )
@@ -322,3 +320,22 @@ def _fixed_stride_sample(values: np.ndarray, count: int) -> np.ndarray:
         stride = flat.size / count
         out[:] = flat[(np.arange(count) * stride).astype(np.int64)]
     return out
+
+
+def replay(config: SimConfig, iterations: int) -> Iterator[StepRecord]:
+    """The records of a fresh run of ``config``, one training step at a time.
+
+    Runs are deterministic (same seed, same numbers, bit for bit), so this reproduces every
+    record of any run of ``config`` up to ``iterations`` steps: exports and bundles use it to
+    write a whole run that the window only keeps thinned. It stops early when the run halts on
+    a non-finite value (that record is the last one yielded). Being a generator, the caller can
+    stop at any step (cancel) and count steps (progress).
+    """
+    if iterations < 0:
+        raise ValueError(f"iterations must be 0 or more (got {iterations})")
+    simulation = Simulation(config)
+    for _ in range(iterations):
+        record = simulation.train_step()
+        if record is None:
+            return
+        yield record

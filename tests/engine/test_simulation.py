@@ -676,3 +676,26 @@ def test_step_through_an_exploding_batch_raises_nothing():
         np.concatenate([reference.grad_norms[1, ::-1], reference.grad_norms[0, ::-1]]),
         equal_nan=True,
     )
+
+
+def test_replay_reproduces_a_run_and_stops_where_it_halts():
+    from gradsim.engine.simulation import replay
+
+    config = SimConfig(num_layers=2, hidden_size=6, seq_len=8, batch_size=3, seed=11)
+    simulation = Simulation(config)
+    expected = [simulation.train_step() for _ in range(5)]
+    replayed = list(replay(config, 5))
+    assert [r.iteration for r in replayed] == [1, 2, 3, 4, 5]
+    for want, got in zip(expected, replayed, strict=True):
+        assert got.loss == want.loss
+        np.testing.assert_array_equal(got.grad_norms, want.grad_norms)
+    assert list(replay(config, 0)) == []
+    with pytest.raises(ValueError, match="iterations"):
+        list(replay(config, -1))
+    exploding = SimConfig(
+        activation="relu", init="gaussian", weight_scale=3.0, seq_len=200, learning_rate=0.1,
+        hidden_size=32, batch_size=4,
+    )  # fmt: skip
+    halted = list(replay(exploding, 50))
+    assert len(halted) < 50 and halted[-1].nonfinite is not None
+    assert all(record.nonfinite is None for record in halted[:-1])
