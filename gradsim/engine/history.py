@@ -1,9 +1,13 @@
 """A bounded history of step records, the plots' only data source.
 
 A long run must not grow memory without bound, yet the loss curve should still span the whole
-run. The history keeps the most recent records in full and thins older ones: whenever it
-holds more than ``capacity`` entries, every second entry but the newest quarter is dropped. The
-newest ``trail`` records are always kept whole, for the trail of recent gradient curves.
+run. The history keeps the per-iteration series on a grid of the run: entry number ``n`` (1 for
+the first record) stays if ``n`` is a multiple of the current *stride*, a power of two. Whenever
+more than ``capacity`` entries are held, the entries off the grid are dropped, the stride
+doubling until at most three quarters of the capacity remain; the first entry and the newest
+quarter of the capacity are always kept. The kept entries are therefore evenly spaced over the
+whole run, at most ``4 * n / capacity`` apart. The newest ``trail`` records are kept whole,
+for the trail of recent gradient curves.
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ class RunHistory:
         self._norms_after: list[float] = []
         self._clipped: list[bool] = []
         self._grad_rows: list[np.ndarray] = []  # (L, T) float64 each
+        self._numbers: list[int] = []  # entry number in the run, 1 for the first record
+        self._stride = 1
         self._recent: deque[StepRecord] = deque(maxlen=trail)
         self.total_records = 0
         self.nonfinite_record: StepRecord | None = None
@@ -47,8 +53,9 @@ class RunHistory:
         return len(self._iterations)
 
     def append(self, record: StepRecord) -> None:
-        """Add one record; thin the older half if over capacity."""
+        """Add one record; thin the older entries if over capacity."""
         self.total_records += 1
+        self._numbers.append(self.total_records)
         self._iterations.append(record.iteration)
         self._losses.append(record.loss)
         self._norms_before.append(record.global_norm_before)
@@ -62,12 +69,19 @@ class RunHistory:
             self._thin()
 
     def _thin(self) -> None:
-        # Halve the density of all but the newest quarter, so the kept iterations stay
-        # roughly evenly spaced over the whole run.
-        count = len(self._iterations)
-        newest = count - count // 4
-        keep = list(range(0, newest, 2)) + list(range(newest, count))
-        for name in ("_iterations", "_losses", "_norms_before", "_norms_after", "_clipped", "_grad_rows"):
+        numbers = np.asarray(self._numbers)
+        newest = self.total_records - self.capacity // 4
+        # The entries off the current stride's grid are newer than the last thinning: try the
+        # current stride first, and coarsen only while too many would remain.
+        while True:
+            kept = (numbers % self._stride == 0) | (numbers > newest) | (numbers == 1)
+            if np.count_nonzero(kept) <= (3 * self.capacity) // 4:
+                break
+            self._stride *= 2
+        keep = np.flatnonzero(kept).tolist()
+        for name in (
+            "_numbers", "_iterations", "_losses", "_norms_before", "_norms_after", "_clipped", "_grad_rows",
+        ):  # fmt: skip
             values = getattr(self, name)
             setattr(self, name, [values[i] for i in keep])
 

@@ -117,12 +117,6 @@ def test_capacity_must_be_at_least_four():
         RunHistory(capacity=3)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: RunHistory._thin halves the older entries again on every thinning, so old "
-    "iterations decay exponentially: after 1000 records at capacity 100 it keeps iteration 1 and "
-    "then nothing before 749 (not 'evenly spaced over the whole run')",
-)
 @pytest.mark.parametrize(("count", "capacity"), [(1000, 100), (10_000, 1000)])
 def test_kept_iterations_are_roughly_evenly_spaced_over_the_whole_run(count, capacity):
     iterations = filled(count, capacity=capacity).iterations()
