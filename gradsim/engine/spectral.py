@@ -3,8 +3,9 @@
 Up to 64 rows and columns the singular values come from an SVD (``numpy.linalg.norm(W, 2)``,
 0.2 ms). Above, the largest singular value of ``W`` is the square root of the largest
 eigenvalue of the Gram matrix ``W.T @ W``, which ``numpy.linalg.eigvalsh`` finds to machine
-precision (relative difference from the SVD ~1e-15). Measured on two cores: 0.9 ms at H=128, 4 ms at 256, 20 ms at 512, 86 ms at 1024, about half of
-a full SVD and a few percent of a training step of the same width. Warm-started power
+precision (relative difference from the SVD ~1e-15). Measured on two cores: 0.9 ms at H=128,
+4 ms at 256, 20 ms at 512, 86 ms at 1024, about half of a full SVD and a few percent of a
+training step of the same width. Warm-started power
 iteration was cheaper but converged slowly (the top singular values of a random matrix
 cluster: 12 iterations left ~2e-3 relative error at H=128), and block subspace iteration
 needed as long as this to reach 1e-10.
