@@ -176,19 +176,20 @@ def validate(config: SimConfig) -> None:
     for name, (low, high) in INT_RANGES.items():
         value = getattr(config, name)
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{name} must be a whole number (got {value!r})", name)
+            raise ConfigError(f"{name} must be a whole number between {low} and {high} (got {value!r})", name)
         if not low <= value <= high:
             raise ConfigError(f"{name} must be between {low} and {high} (got {value})", name)
     for name, (low, high, low_inclusive) in FLOAT_RANGES.items():
         value = getattr(config, name)
+        bound = "at least" if low_inclusive else "greater than"
+        allowed = f"{bound} {low:g} and at most {high:g}"
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{name} must be a number (got {value!r})", name)
+            raise ConfigError(f"{name} must be a number {allowed} (got {value!r})", name)
         if not math.isfinite(value):
-            raise ConfigError(f"{name} must be a finite number (got {value})", name)
+            raise ConfigError(f"{name} must be a finite number {allowed} (got {value})", name)
         above_low = value >= low if low_inclusive else value > low
         if not (above_low and value <= high):
-            bound = "at least" if low_inclusive else "greater than"
-            raise ConfigError(f"{name} must be {bound} {low:g} and at most {high:g} (got {value:g})", name)
+            raise ConfigError(f"{name} must be {allowed} (got {value:g})", name)
     for name, allowed in CHOICES.items():
         value = getattr(config, name)
         if value not in allowed:

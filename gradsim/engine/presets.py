@@ -1,8 +1,9 @@
 """Presets: named configs stored as data in ``resources/presets/*.toml``.
 
 A preset file has a ``[preset]`` table (``title``, ``description``, ``expect``: the regime the
-preset demonstrates, ``order``: position in lists, ``fixes``: for a fix, the preset whose problem it addresses) and a ``[config]`` table of SimConfig fields;
-fields it leaves out take their defaults.
+preset demonstrates, ``order``: position in lists, ``fixes``: for a fix, the preset whose
+problem it addresses) and a ``[config]`` table of SimConfig fields; fields it leaves out take
+their defaults.
 """
 
 from __future__ import annotations

@@ -82,10 +82,11 @@ def _explain(error: ConfigError, where: str) -> ConfigError:
 
 
 def _mentions_allowed(message: str, field: str | None) -> bool:
-    # The engine's range messages state the range; its type messages ("must be a number",
-    # "must be a finite number", ...) do not, and get the allowed values added.
-    type_phrases = ("must be a number", "must be a whole number", "must be a finite number")
-    return not any(phrase in message for phrase in type_phrases)
+    # The engine's messages state the range, bound or choices ("between 1 and 16", "greater than
+    # 0 and at most 100", "one of ..."); this module's parse messages ("hidden_size must be a
+    # number (got 'big')") do not, and get the allowed values added.
+    del field
+    return any(phrase in message for phrase in (" between ", " at least ", " at most ", " one of "))
 
 
 def config_from_mapping(data: Mapping[str, Any], where: str, base: SimConfig | None = None) -> SimConfig:

@@ -234,8 +234,8 @@ def test_malformed_config_file_names_file_and_field(tmp_path: Path, capsys) -> N
     code, out, err = run_cli(capsys, "run", "--config", str(bad), "--json", str(output))
     assert (code, out) == (2, "")
     assert err == (
-        f"gradsim: error: config file {bad}: weight_scale must be a finite number (got nan); "
-        "allowed: a number greater than 0 and at most 100\n"
+        f"gradsim: error: config file {bad}: weight_scale must be a finite number "
+        "greater than 0 and at most 100 (got nan)\n"
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.toml"]
 

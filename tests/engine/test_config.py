@@ -106,11 +106,6 @@ def test_nonfinite_float_is_refused(name, value):
         ("learning_rate", False),
     ],
 )
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: messages for NaN/inf floats and wrongly typed numbers name the field but not "
-    "its allowed range (config.validate)",
-)
 def test_type_and_finiteness_errors_also_name_the_range(name, value):
     error = refused(**{name: value})
     if name in INT_RANGES:

@@ -269,7 +269,7 @@ def test_overrides_apply_together_and_later_ones_win() -> None:
             "weight_scale=nan",
             "weight_scale",
             "--set weight_scale=nan: weight_scale must be a finite number "
-            "(got nan); allowed: a number greater than 0 and at most 100",
+            "greater than 0 and at most 100 (got nan)",
         ),
         ("colour=red", "colour", "--set colour=red: unknown setting 'colour'"),
         ("activation=swish", "activation", "--set activation=swish: activation must be one of"),
