@@ -101,8 +101,8 @@ def make_task(name: str) -> Task:
 def loss_and_gradient(task: Task, output: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray]:
     """Loss of the readout ``output`` ``(B, O)`` and its gradient with respect to it.
 
-    MSE: ``mean over batch of sum over outputs of (out - y)^2 / 2``... kept as
-    ``0.5 * mean((out - y)^2)`` over batch and outputs. Cross-entropy: mean over the batch of
+    MSE: ``0.5 * mean((out - y)^2)``, the mean over the batch and the outputs, so the loss
+    does not grow with the batch size. Cross-entropy: mean over the batch of
     ``-log softmax(out)[y]``.
     """
     batch = output.shape[0]
