@@ -389,7 +389,8 @@ class CompareFeature(QtCore.QObject):
         dashboard = window.dashboard
         theme = dashboard.theme
         plots = dashboard.plots
-        self.gradient_legend = GhostLegend(plots["gradient"].plot, theme, (1, 0), (-8, 8))
+        # Top left: the plot's own legend is bottom right, and a vanishing run's curves fall there.
+        self.gradient_legend = GhostLegend(plots["gradient"].plot, theme, (0, 0), (8, 8))
         self.heatmap_note = HeatmapNote(plots["heatmap"].plot, theme, "bottom-left")
         self.heatmap_note.fill = pg.mkBrush(theme.background + "d0")
         self.gradient_legend.setVisible(False)
@@ -537,7 +538,7 @@ class CompareFeature(QtCore.QObject):
         for pin in shown:
             ghosts = self._ghosts[id(pin)]
             if ghosts.gradient_curves:
-                gradient_entries.append((ghosts.gradient_curves[0], _escape(pin.label)))
+                gradient_entries.append((ghosts.gradient_curves[0], _escape(_short(pin.label))))
             record = pin.latest
             ratio = "–" if record is None else _format_ratio(record.gradient_ratio)
             notes.append(f"<span style='color:{ghosts.color.name()}'>■</span> {ratio}")
@@ -596,6 +597,14 @@ def _fit_log_range(plot: pg.PlotItem, values: list[np.ndarray]) -> None:
     new_high = max(high, math.ceil(float(logs.max())) + 0.5)
     if new_low < low - 1e-9 or new_high > high + 1e-9:
         plot.setYRange(new_low, new_high, padding=0.0)
+
+
+def _short(label: str) -> str:
+    """The first difference of a label (the legend must not cover the plot; the dock has all)."""
+    first, _, rest = label.partition(", ")
+    return f"pinned: {first}" + (
+        " …" if rest and not label.startswith("same settings") else f", {rest}" if rest else ""
+    )
 
 
 def _format_ratio(value: float) -> str:

@@ -182,7 +182,7 @@ def test_ghosts_draw_the_pinned_records_and_stay_after_a_restart(
     assert z is None or len(z) == 0  # same activation: no second f'
     # The legend of the gradient plot names the difference.
     labels = [label.text for _, label in compare.gradient_legend.items]
-    assert labels == ["clip: none → norm 1.0"]
+    assert labels == ["pinned: clip: none → norm 1.0"]
     assert compare.heatmap_note.isVisible()
     assert f"{latest.gradient_ratio:.1e}" in compare.heatmap_note.textItem.toHtml()
 
@@ -222,7 +222,9 @@ def test_dock_toggles_removes_loads_and_clears(make_window, qtbot) -> None:
     assert first.visible is False
     assert not any(shown(item) for item in compare.ghosts(first).items())
     assert all(shown(item) for item in compare.ghosts(second).items())
-    assert [label.text for _, label in compare.gradient_legend.items] == [second.label]
+    assert [label.text for _, label in compare.gradient_legend.items] == [
+        "pinned: same settings, iteration 2"
+    ]
     dock.row_widgets[0].visible_box.click()
     assert first.visible and compare.ghosts(first).gradient_curves[0].isVisible()
 
