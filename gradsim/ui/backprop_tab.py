@@ -68,7 +68,14 @@ class BackpropTab(QtCore.QObject):
         self.refreeze_button.clicked.connect(self.freeze)
         header_row.addWidget(self.refreeze_button)
         layout.addLayout(header_row)
-        layout.addWidget(self.view, 1)
+        # The view needs about 600 px of height; in a smaller window it scrolls rather than
+        # setting the whole window's minimum size.
+        scroll = QtWidgets.QScrollArea()
+        scroll.setObjectName("backprop_scroll")
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        scroll.setWidget(self.view)
+        layout.addWidget(scroll, 1)
 
         self.open_action = QtGui.QAction("Step through backprop", window)
         self.open_action.setShortcut(QtGui.QKeySequence("Ctrl+2"))

@@ -50,8 +50,8 @@ FEATURE_MODULES: tuple[str, ...] = (
     "gradsim.ui.file_actions",
     "gradsim.ui.diagnosis_panel",
     "gradsim.ui.lessons_panel",
-    "gradsim.ui.compare",
     "gradsim.ui.sweep_view",
+    "gradsim.ui.compare",
 )
 
 # Badge colours per regime (white text on each): they read on light and dark themes alike.
