@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -31,7 +32,7 @@ from gradsim.engine.presets import DEFAULT_PRESET, get_preset, list_presets, pre
 from gradsim.engine.records import StepRecord
 from gradsim.engine.regime import classify
 from gradsim.engine.simulation import Simulation
-from gradsim.io.atomic import WriteError
+from gradsim.io.atomic import WriteError, atomic_write_bytes
 from gradsim.io.configfile import apply_overrides, config_to_toml, load_config
 from gradsim.io.runexport import write_csv, write_json, write_npz
 from gradsim.io.sweepfile import DiskPointCache, write_sweep_csv, write_sweep_npz
@@ -561,6 +562,105 @@ def sweep_summary_lines(result: sweep.SweepResult, line: sweep.CriticalLine) -> 
     return lines
 
 
+# -- gradsim snapshot -----------------------------------------------------------------------
+
+SNAPSHOT_PLOTS = ("dashboard", "gradient", "heatmap", "loss", "activation", "health")
+SNAPSHOT_SIZE = (1200, 800)  # the dashboard's logical size; a single plot gets its pane of it
+SNAPSHOT_MIN_WIDTH, SNAPSHOT_MAX_WIDTH = 200, 8000  # as gradsim.ui.render (not imported: no Qt here)
+
+
+def _add_snapshot_command(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "snapshot",
+        help="train headless and save the plots as PNG or SVG (no display needed)",
+        description="Train the network headless, draw the window's plots without showing them and "
+        "save the whole dashboard or one plot as PNG or SVG (by the extension of --out). For scripts "
+        "and documentation: the same config and iteration count give the same picture.",
+    )
+    add_config_options(parser)
+    parser.add_argument(
+        "--iterations",
+        "-n",
+        type=_count,
+        default=DEFAULT_ITERATIONS,
+        metavar="N",
+        help=f"training iterations before drawing (default {DEFAULT_ITERATIONS}); an exploding run "
+        "stops early",
+    )
+    parser.add_argument(
+        "--out", "-o", required=True, metavar="FILE", help="the picture to write: FILE.png or FILE.svg"
+    )
+    parser.add_argument(
+        "--plot",
+        choices=SNAPSHOT_PLOTS,
+        default="dashboard",
+        metavar="NAME",
+        help=f"what to draw: {', '.join(SNAPSHOT_PLOTS)} (default: dashboard, all five plots)",
+    )
+    parser.add_argument(
+        "--width",
+        type=_positive_int,
+        default=None,
+        metavar="PX",
+        help="PNG width in pixels, the height in proportion (default: twice the plot's size, "
+        f"{2 * SNAPSHOT_SIZE[0]} for the dashboard); ignored for SVG",
+    )
+    parser.add_argument(
+        "--theme", choices=("light", "dark"), default="light", help="plot colours (default light)"
+    )
+    parser.add_argument("--quiet", "-q", action="store_true", help="print nothing on success")
+    parser.set_defaults(handler=_snapshot_command)
+
+
+def _quiet_qt_messages(mode: object, context: object, message: str) -> None:
+    """Qt's messages on stderr, except the offscreen platform's notes on what it cannot do."""
+    if "This plugin does not support" not in message and sys.stderr is not None:
+        print(message, file=sys.stderr)
+
+
+def _snapshot_command(args: argparse.Namespace) -> int:
+    suffix = Path(args.out).suffix.lower()
+    if suffix not in (".png", ".svg"):
+        raise CommandError(f"cannot write {args.out}: the file name must end in .png or .svg")
+    if args.width is not None and not SNAPSHOT_MIN_WIDTH <= args.width <= SNAPSHOT_MAX_WIDTH:
+        raise CommandError(
+            f"--width must be between {SNAPSHOT_MIN_WIDTH} and {SNAPSHOT_MAX_WIDTH} pixels (got {args.width})"
+        )
+    _check_output(args.out)
+    config = build_config(args)
+    # Drawing needs Qt but no display: the offscreen platform paints into memory.
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
+    try:
+        from PySide6 import QtCore, QtWidgets
+
+        from gradsim.ui import render
+        from gradsim.ui.theme import theme_named
+    except ImportError as error:
+        raise CommandError(f"cannot draw the plots ({error})", EXIT_FAILED) from None
+    QtCore.qInstallMessageHandler(_quiet_qt_messages)
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([PROG])
+    # Fusion, as the window uses: the same look on every platform.
+    if isinstance(app, QtWidgets.QApplication):
+        app.setStyle("Fusion")
+    dashboard = render.offscreen_dashboard(config, args.iterations, SNAPSHOT_SIZE, theme_named(args.theme))
+    try:
+        target = dashboard if args.plot == "dashboard" else dashboard.plots[args.plot]
+        if suffix == ".png":
+            data = render.png_bytes(target, args.width)
+        else:
+            data = render.svg_bytes(target, title=f"gradsim: {args.plot}")
+    finally:
+        dashboard.close()
+        dashboard.deleteLater()
+    atomic_write_bytes(args.out, data)
+    if not args.quiet:
+        what = "dashboard" if args.plot == "dashboard" else f"{args.plot} plot"
+        print(f"config: {describe_source(args)}: {describe_config(config)}")
+        print(f"wrote {args.out} ({what}, {args.iterations} iterations, {len(data)} bytes)")
+    return EXIT_OK
+
+
 # -- entry point ----------------------------------------------------------------------------
 
 # One function per subcommand; it adds its parser to the subparsers and sets ``handler``.
@@ -569,6 +669,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_presets_command,
     _add_config_command,
     _add_sweep_command,
+    _add_snapshot_command,
 ]
 
 
