@@ -252,7 +252,12 @@ def write_bundle(
         os.rename(temp, target)
     except BaseException as error:
         shutil.rmtree(temp, ignore_errors=True)
-        if isinstance(error, OSError) and not isinstance(error, WriteError):
+        if isinstance(error, WriteError):
+            # Name the file as the user will look for it, not inside the hidden temporary folder.
+            with contextlib.suppress(ValueError):
+                inside = Path(error.path).relative_to(temp)
+                raise WriteError(target / inside, error.reason, error.errno) from error
+        elif isinstance(error, OSError):
             raise WriteError(target, error.strerror or str(error), error.errno) from error
         raise
     return target
@@ -764,7 +769,9 @@ class SnapshotFeature(QtCore.QObject):
         progress.setAutoClose(False)
         progress.setAutoReset(False)
         progress.setValue(0)
-        progress.canceled.connect(worker.cancel)
+        # Slots of this (GUI-thread) object: a queued call to the busy worker would never run.
+        progress.canceled.connect(self.cancel_bundle)
+        progress.rejected.connect(self.cancel_bundle)  # Esc
         worker.progressed.connect(self._on_bundle_progress)
         worker.finished.connect(self._on_bundle_finished)
         worker.failed.connect(self._on_bundle_failed)
@@ -772,6 +779,12 @@ class SnapshotFeature(QtCore.QObject):
         self.bundle_thread, self.bundle_worker, self.bundle_progress = thread, worker, progress
         thread.start()
         return worker
+
+    @QtCore.Slot()
+    def cancel_bundle(self) -> None:
+        """Stop the bundle being written (its replay stops at the next step; nothing is left)."""
+        if self.bundle_worker is not None:
+            self.bundle_worker.cancel()
 
     def _pinned_parts(self) -> list[PinnedPart]:
         """The compare feature's pinned runs, if it is installed and offers them."""
