@@ -638,21 +638,26 @@ def _snapshot_command(args: argparse.Namespace) -> int:
         from gradsim.ui.theme import theme_named
     except ImportError as error:
         raise CommandError(f"cannot draw the plots ({error})", EXIT_FAILED) from None
-    QtCore.qInstallMessageHandler(_quiet_qt_messages)
-    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([PROG])
-    # Fusion, as the window uses: the same look on every platform.
-    if isinstance(app, QtWidgets.QApplication):
-        app.setStyle("Fusion")
-    dashboard = render.offscreen_dashboard(config, args.iterations, SNAPSHOT_SIZE, theme_named(args.theme))
+    previous_handler = QtCore.qInstallMessageHandler(_quiet_qt_messages)
     try:
-        target = dashboard if args.plot == "dashboard" else dashboard.plots[args.plot]
-        if suffix == ".png":
-            data = render.png_bytes(target, args.width)
-        else:
-            data = render.svg_bytes(target, title=f"gradsim: {args.plot}")
+        app = QtWidgets.QApplication.instance()
+        if app is None:
+            app = QtWidgets.QApplication([PROG])
+            app.setStyle("Fusion")  # as the window: the same look on every platform
+        dashboard = render.offscreen_dashboard(
+            config, args.iterations, SNAPSHOT_SIZE, theme_named(args.theme)
+        )
+        try:
+            target = dashboard if args.plot == "dashboard" else dashboard.plots[args.plot]
+            if suffix == ".png":
+                data = render.png_bytes(target, args.width)
+            else:
+                data = render.svg_bytes(target, title=f"gradsim: {args.plot}")
+        finally:
+            dashboard.close()
+            dashboard.deleteLater()
     finally:
-        dashboard.close()
-        dashboard.deleteLater()
+        QtCore.qInstallMessageHandler(previous_handler)
     atomic_write_bytes(args.out, data)
     if not args.quiet:
         what = "dashboard" if args.plot == "dashboard" else f"{args.plot} plot"
