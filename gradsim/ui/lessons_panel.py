@@ -1,10 +1,686 @@
-"""Scaffolding: this feature's module is being written; install() adds nothing yet."""
+"""The Lessons panel: a guided tour of vanishing and exploding gradients, one lesson at a time.
+
+Each lesson (a data file in ``resources/lessons``, read by :mod:`gradsim.engine.lessons`) goes
+through four steps: **Intro** (what we are about to do) → **Predict** (a multiple-choice
+question; "Check" says right or wrong and why) → **Run** (the lesson's config is applied with
+``window.apply_config`` and the window's own runner takes the lesson's number of steps) →
+**Explain** (the text with the run's real numbers, and the plot it talks about framed for a few
+seconds). The panel lives in a dock (``lessons_dock``, Ctrl+L), hidden until opened from the
+View or Help menu; progress is kept in ``window.settings`` under ``lessons/``.
+
+The run never blocks the GUI: the panel asks the runner for one step at a time and asks for the
+next when the record arrives on ``runner.recordsReady``, so it stops at exactly the lesson's
+iteration count (playing freely would overshoot by however many steps fit in one batch). The
+placeholders are computed from the collected records once the run ends (a few small numpy
+reductions over at most a few dozen records).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from PySide6 import QtCore, QtGui, QtWidgets
 
-def install(window: Any) -> None:
-    """Add this feature to window (nothing yet)."""
-    del window
+from gradsim.engine.lessons import CONTROL_PREFIX, Lesson, LessonError, load_lessons, run_values
+from gradsim.engine.records import StepRecord
+
+STEPS = ("Intro", "Predict", "Run", "Explain")
+INTRO, PREDICT, RUN, EXPLAIN = range(4)
+HIGHLIGHT_MS = 6000
+HIGHLIGHT_COLOR = "#ff9800"
+RIGHT_COLOR = "#2e7d32"
+WRONG_COLOR = "#c62828"
+
+CURRENT_KEY = "lessons/current"
+STEP_KEY = "lessons/step"
+COMPLETED_KEY = "lessons/completed"
+HINT_KEY = "lessons/hint_shown"
+
+
+class Highlight(QtWidgets.QFrame):
+    """A coloured frame drawn over a widget for a while; mouse clicks pass through it.
+
+    It is made a child of the widget it frames (so it moves and resizes with it) and follows
+    the widget's resizes through an event filter.
+    """
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("lesson_highlight")
+        self.setAttribute(QtCore.Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self.setStyleSheet(
+            f"#lesson_highlight {{ border: 4px solid {HIGHLIGHT_COLOR}; border-radius: 6px;"
+            " background: transparent; }"
+            f"#lesson_highlight_tag {{ background: {HIGHLIGHT_COLOR}; color: #000000;"
+            " font-weight: bold; padding: 2px 8px; border-bottom-right-radius: 4px; }"
+        )
+        self.tag = QtWidgets.QLabel("Look here", self)
+        self.tag.setObjectName("lesson_highlight_tag")
+        self.tag.move(4, 4)
+        self.target: QtWidgets.QWidget | None = None
+        self._timer = QtCore.QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self.clear)
+        self.hide()
+
+    def show_on(self, widget: QtWidgets.QWidget, milliseconds: int, label: str) -> None:
+        """Frame ``widget`` for ``milliseconds``, with ``label`` in the top-left corner."""
+        self.clear()
+        self.target = widget
+        self.setParent(widget)
+        widget.installEventFilter(self)
+        self.tag.setText(label)
+        self.tag.adjustSize()
+        self.setGeometry(widget.rect())
+        self.raise_()
+        self.show()
+        self._timer.start(milliseconds)
+
+    @QtCore.Slot()
+    def clear(self) -> None:
+        """Take the frame away."""
+        self._timer.stop()
+        if self.target is not None:
+            self.target.removeEventFilter(self)
+        self.target = None
+        self.hide()
+
+    def eventFilter(self, watched: QtCore.QObject, event: QtCore.QEvent) -> bool:  # noqa: N802 (Qt override)
+        """Follow the framed widget's size."""
+        if watched is self.target and event.type() == QtCore.QEvent.Type.Resize:
+            self.setGeometry(self.target.rect())
+        return False
+
+
+def _label(object_name: str, *, scale: float = 1.0, bold: bool = False) -> QtWidgets.QLabel:
+    label = QtWidgets.QLabel()
+    label.setObjectName(object_name)
+    label.setWordWrap(True)
+    label.setTextFormat(QtCore.Qt.TextFormat.PlainText)
+    label.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+    label.setAlignment(QtCore.Qt.AlignmentFlag.AlignTop | QtCore.Qt.AlignmentFlag.AlignLeft)
+    font = label.font()
+    font.setPointSizeF(font.pointSizeF() * scale)
+    font.setBold(bold)
+    label.setFont(font)
+    return label
+
+
+class _ChoiceLabel(QtWidgets.QLabel):
+    """The wrapping text of a choice; clicking it chooses, as a radio button's own text would."""
+
+    def __init__(self, button: QtWidgets.QRadioButton, object_name: str) -> None:
+        super().__init__()
+        self.button = button
+        self.setObjectName(object_name)
+        self.setWordWrap(True)
+        self.setTextFormat(QtCore.Qt.TextFormat.PlainText)
+        font = self.font()
+        font.setPointSizeF(font.pointSizeF() * 1.05)
+        self.setFont(font)
+        self.setBuddy(button)
+
+    def mousePressEvent(self, event: QtGui.QMouseEvent) -> None:  # noqa: N802 (Qt override)
+        """Choose this answer."""
+        self.button.click()
+        event.accept()
+
+
+def _button(text: str, object_name: str, tip: str) -> QtWidgets.QPushButton:
+    button = QtWidgets.QPushButton(text)
+    button.setObjectName(object_name)
+    button.setToolTip(tip)
+    button.setAutoDefault(False)
+    return button
+
+
+class LessonsPanel(QtWidgets.QWidget):
+    """Lesson list with progress, and the current lesson's Intro/Predict/Run/Explain steps.
+
+    Parameters
+    ----------
+    main_window : the :class:`~gradsim.ui.main_window.MainWindow` whose runner and plots it uses
+    lessons : the lessons, in order (at least one)
+
+    Attributes
+    ----------
+    index, step : the current lesson (index into ``lessons``) and its step (0..3, see STEPS)
+    completed : slugs of the lessons whose Explain step was reached
+    values : the placeholder values of the last finished run (empty before one)
+    run_records : the records of the lesson's run so far (iterations 1..n)
+    highlight : the frame drawn over the plot or control a lesson points at
+    """
+
+    def __init__(self, main_window: Any, lessons: list[Lesson]) -> None:
+        super().__init__()
+        self.setObjectName("lessons_panel")
+        self.setFocusPolicy(QtCore.Qt.FocusPolicy.ClickFocus)
+        window = main_window
+        self.main_window = main_window
+        self.lessons = lessons
+        self.index = 0
+        self.step = INTRO
+        self.completed: set[str] = set()
+        self.values: dict[str, str] = {}
+        self.run_records: list[StepRecord] = []
+        self.highlight_ms = HIGHLIGHT_MS
+        self._running = False
+        self._applying = False
+        self._checked = False
+        self.highlight = Highlight()
+        self._build()
+        self._load_progress()
+        runner = window.runner
+        runner.recordsReady.connect(self._on_records)
+        runner.failed.connect(self._on_run_failed)
+        window.runRestarted.connect(self._on_run_restarted)
+        window.closing.connect(self._on_closing)
+        self._show()
+
+    # -- construction ----------------------------------------------------------------------------
+    def _build(self) -> None:
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 8, 8)
+        self.progress_label = _label("lessons_progress")
+        layout.addWidget(self.progress_label)
+        self.lesson_list = QtWidgets.QListWidget()
+        self.lesson_list.setObjectName("lesson_list")
+        self.lesson_list.setToolTip("Lessons in story order; ✓ marks the ones you finished. Click to jump.")
+        for lesson in self.lessons:
+            item = QtWidgets.QListWidgetItem(f"{lesson.number:02d}  {lesson.title}")
+            item.setToolTip(lesson.title)
+            self.lesson_list.addItem(item)
+        rows = min(len(self.lessons), 6)
+        self.lesson_list.setMaximumHeight(self.lesson_list.sizeHintForRow(0) * rows + 8)
+        self.lesson_list.currentRowChanged.connect(self._on_user_pick)
+        layout.addWidget(self.lesson_list)
+
+        self.title_label = _label("lesson_title", scale=1.25, bold=True)
+        layout.addWidget(self.title_label)
+        self.step_label = _label("lesson_step")
+        self.step_label.setToolTip("Each lesson: Intro → Predict → Run → Explain")
+        layout.addWidget(self.step_label)
+
+        self.pages = QtWidgets.QStackedWidget()
+        self.pages.setObjectName("lesson_pages")
+        self.pages.addWidget(self._build_intro())
+        self.pages.addWidget(self._build_predict())
+        self.pages.addWidget(self._build_run())
+        self.pages.addWidget(self._build_explain())
+        scroll = QtWidgets.QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(self.pages)
+        layout.addWidget(scroll, 1)
+
+        buttons = QtWidgets.QHBoxLayout()
+        self.back_button = _button("← Back", "lesson_back", "The previous step (Alt+← or Page Up)")
+        self.next_button = _button("Next →", "lesson_next", "The next step (Alt+→ or Page Down)")
+        self.back_button.clicked.connect(self.go_back)
+        self.next_button.clicked.connect(self.go_next)
+        buttons.addWidget(self.back_button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.next_button)
+        layout.addLayout(buttons)
+
+        # Inside the panel only, so that Space and → stay with the transport everywhere.
+        context = QtCore.Qt.ShortcutContext.WidgetWithChildrenShortcut
+        key = QtCore.Qt.Key
+        alt = QtCore.Qt.KeyboardModifier.AltModifier
+        for sequence, slot in (
+            (QtGui.QKeySequence(alt | key.Key_Left), self.go_back),
+            (QtGui.QKeySequence(key.Key_PageUp), self.go_back),
+            (QtGui.QKeySequence(alt | key.Key_Right), self.go_next),
+            (QtGui.QKeySequence(key.Key_PageDown), self.go_next),
+        ):
+            shortcut = QtGui.QShortcut(sequence, self)
+            shortcut.setContext(context)
+            shortcut.activated.connect(slot)
+
+    def _page(self, name: str) -> tuple[QtWidgets.QWidget, QtWidgets.QVBoxLayout]:
+        page = QtWidgets.QWidget()
+        page.setObjectName(name)
+        layout = QtWidgets.QVBoxLayout(page)
+        layout.setContentsMargins(0, 4, 0, 4)
+        return page, layout
+
+    def _build_intro(self) -> QtWidgets.QWidget:
+        page, layout = self._page("intro_page")
+        self.intro_text = _label("intro_text", scale=1.1)
+        self.setup_text = _label("setup_text")
+        self.setup_text.setToolTip("The preset and settings this lesson runs")
+        self.setup_text.setStyleSheet("color: palette(placeholder-text);")
+        layout.addWidget(self.intro_text)
+        layout.addWidget(self.setup_text)
+        layout.addStretch(1)
+        return page
+
+    def _build_predict(self) -> QtWidgets.QWidget:
+        page, layout = self._page("predict_page")
+        self.question_text = _label("question_text", scale=1.1, bold=True)
+        layout.addWidget(self.question_text)
+        self.choice_group = QtWidgets.QButtonGroup(self)
+        self.choice_buttons: list[QtWidgets.QRadioButton] = []
+        width = max(len(lesson.choices) for lesson in self.lessons)
+        self._choice_labels: list[_ChoiceLabel] = []
+        for number in range(width):
+            # A radio button does not wrap its text: a bare button beside a wrapping label.
+            row = QtWidgets.QHBoxLayout()
+            button = QtWidgets.QRadioButton()
+            button.setObjectName(f"choice_{number}")
+            button.setToolTip("Your prediction; then press Check")
+            text = _ChoiceLabel(button, f"choice_text_{number}")
+            row.addWidget(button, 0, QtCore.Qt.AlignmentFlag.AlignTop)
+            row.addWidget(text, 1)
+            layout.addLayout(row)
+            self.choice_group.addButton(button, number)
+            self.choice_buttons.append(button)
+            self._choice_labels.append(text)
+        self.choice_group.idToggled.connect(self._on_user_choice)
+        self.check_button = _button("Check", "check_answer", "Tell me whether my prediction is right")
+        self.check_button.clicked.connect(self.check_answer)
+        layout.addWidget(self.check_button, 0, QtCore.Qt.AlignmentFlag.AlignLeft)
+        self.feedback_text = _label("answer_feedback", scale=1.05)
+        layout.addWidget(self.feedback_text)
+        layout.addStretch(1)
+        return page
+
+    def _build_run(self) -> QtWidgets.QWidget:
+        page, layout = self._page("run_page")
+        self.run_text = _label("run_progress", scale=1.1)
+        self.run_bar = QtWidgets.QProgressBar()
+        self.run_bar.setObjectName("run_progress_bar")
+        self.run_bar.setToolTip("Training steps of this lesson's run")
+        self.run_again_button = _button("Run again", "run_again", "Start this lesson's run again from step 1")
+        self.run_again_button.clicked.connect(self.start_run)
+        layout.addWidget(self.run_text)
+        layout.addWidget(self.run_bar)
+        layout.addWidget(self.run_again_button, 0, QtCore.Qt.AlignmentFlag.AlignLeft)
+        layout.addStretch(1)
+        return page
+
+    def _build_explain(self) -> QtWidgets.QWidget:
+        page, layout = self._page("explain_page")
+        self.explanation_text = _label("explanation_text", scale=1.1)
+        self.show_plot_button = _button(
+            "Show me the plot", "show_plot", "Frame the plot this explanation talks about again"
+        )
+        self.show_plot_button.clicked.connect(self.show_pointed_plot)
+        layout.addWidget(self.explanation_text)
+        layout.addWidget(self.show_plot_button, 0, QtCore.Qt.AlignmentFlag.AlignLeft)
+        layout.addStretch(1)
+        return page
+
+    # -- public ------------------------------------------------------------------------------------
+    @property
+    def lesson(self) -> Lesson:
+        """The current lesson."""
+        return self.lessons[self.index]
+
+    def go_to(self, index: int) -> None:
+        """Show lesson ``index`` at its Intro (a run in progress is abandoned)."""
+        self._go_lesson(index)
+        self._show()
+        self._save_progress()
+
+    @QtCore.Slot()
+    def go_next(self) -> None:
+        """The next step, or the next lesson's Intro after Explain."""
+        if not self.next_button.isEnabled():
+            return
+        if self.step == EXPLAIN:
+            self._go_lesson(self.index + 1)
+        elif self.step == PREDICT:
+            self.step = RUN
+            self.start_run()
+        else:
+            self.step += 1
+            if self.step == PREDICT:
+                self._reset_answer()
+        self._show()
+        self._save_progress()
+
+    @QtCore.Slot()
+    def go_back(self) -> None:
+        """The previous step, or the previous lesson's Intro from an Intro."""
+        if not self.back_button.isEnabled():
+            return
+        if self.step == INTRO:
+            self._go_lesson(self.index - 1)
+        else:
+            self._stop_run()
+            self.step -= 1
+            if self.step == RUN and not self.values:
+                self.step = PREDICT
+        self._show()
+        self._save_progress()
+
+    @QtCore.Slot()
+    def check_answer(self) -> None:
+        """Say whether the chosen answer is right, and why."""
+        chosen = self.choice_group.checkedId()
+        if chosen < 0:
+            return
+        choice = self.lesson.choices[chosen]
+        self._checked = True
+        if choice.correct:
+            text, color = f"Right. {choice.why}".strip(), RIGHT_COLOR
+        else:
+            text, color = f"Not quite: {choice.why} Try another answer, or go on and see.", WRONG_COLOR
+        self.feedback_text.setText(text)
+        self.feedback_text.setStyleSheet(f"color: {color};")
+        self._sync_buttons()
+
+    @QtCore.Slot()
+    def start_run(self) -> None:
+        """Apply the lesson's config (a fresh run) and take its iterations one step at a time."""
+        runner = self.main_window.runner
+        runner.pause()
+        self.highlight.clear()
+        self.values = {}
+        self.run_records = []
+        self._running = True
+        self._applying = True
+        try:
+            self.main_window.apply_config(self.lesson.config)
+        finally:
+            self._applying = False
+        self.main_window.tabs.setCurrentWidget(self.main_window.training_tab())
+        runner.step()
+        self._show_run_progress()
+        self._sync_buttons()
+
+    @property
+    def is_running(self) -> bool:
+        """Whether the lesson's run is in progress."""
+        return self._running
+
+    @QtCore.Slot()
+    def show_pointed_plot(self) -> None:
+        """Bring the Training tab to the front and frame the plot (or control) the lesson names."""
+        lesson = self.lesson
+        window = self.main_window
+        if lesson.plot.startswith(CONTROL_PREFIX):
+            name = lesson.plot[len(CONTROL_PREFIX) :]
+            target = window.control_panel.findChild(QtWidgets.QWidget, name)
+            if target is None:
+                return
+            if not window.controls_scroll.isVisible():
+                window.show_controls_action.trigger()
+            window.controls_scroll.ensureWidgetVisible(target)
+            label = f"Look here: {name}"
+        else:
+            target = window.dashboard.plots[lesson.plot]
+            window.tabs.setCurrentWidget(window.training_tab())
+            label = "Look here"
+        self.highlight.show_on(target, self.highlight_ms, label)
+
+    # -- run ---------------------------------------------------------------------------------------
+    def _stop_run(self) -> None:
+        if self._running:
+            self._running = False
+            self.main_window.runner.pause()
+
+    @QtCore.Slot(object)
+    def _on_records(self, records: list[StepRecord]) -> None:
+        if not self._running:
+            return
+        wanted = self.lesson.iterations
+        for record in records:
+            if len(self.run_records) >= wanted:
+                break
+            self.run_records.append(record)
+            if record.nonfinite is not None:
+                break
+        done = self.run_records and (
+            len(self.run_records) >= wanted or self.run_records[-1].nonfinite is not None
+        )
+        if done:
+            self._finish_run()
+        else:
+            self._show_run_progress()
+            # Playing (if the user pressed Play meanwhile) is stopped by the step request.
+            self.main_window.runner.step()
+
+    def _finish_run(self) -> None:
+        self._running = False
+        self.main_window.runner.pause()
+        self.values = run_values(self.run_records, self.lesson.config)
+        self.explanation_text.setText(self.lesson.explain(self.values))
+        self.completed.add(self.lesson.slug)
+        self.step = EXPLAIN
+        self._show()
+        self._save_progress()
+        self.show_pointed_plot()
+
+    @QtCore.Slot(object)
+    def _on_run_restarted(self, config: object) -> None:
+        del config
+        if self._running and not self._applying:
+            # The user reset the run or changed a setting: this is no longer the lesson's run.
+            self._running = False
+            self.run_records = []
+            self.run_text.setText("The run was restarted from outside the lesson. Press Run again.")
+            self._sync_buttons()
+
+    @QtCore.Slot(str)
+    def _on_run_failed(self, message: str) -> None:
+        if self._running:
+            self._running = False
+            self.run_text.setText(f"The run could not start: {message}")
+            self._sync_buttons()
+
+    def _show_run_progress(self) -> None:
+        total = self.lesson.iterations
+        done = len(self.run_records)
+        self.run_bar.setRange(0, total)
+        self.run_bar.setValue(done)
+        if self._running:
+            self.run_text.setText(f"Training: iteration {done} of {total}…")
+        elif self.values:
+            self.run_text.setText(f"Finished: {self.values['outcome']}.")
+
+    # -- display -----------------------------------------------------------------------------------
+    def _go_lesson(self, index: int) -> None:
+        self._stop_run()
+        self.index = max(0, min(index, len(self.lessons) - 1))
+        self.step = INTRO
+        self.values = {}
+        self.run_records = []
+        self.highlight.clear()
+        self._reset_answer()
+
+    def _reset_answer(self) -> None:
+        self._checked = False
+        self.choice_group.setExclusive(False)
+        for button in self.choice_buttons:
+            button.setChecked(False)
+        self.choice_group.setExclusive(True)
+        self.feedback_text.setText("")
+
+    @QtCore.Slot(int)
+    def _on_user_pick(self, row: int) -> None:
+        if row >= 0 and row != self.index:
+            self._go_lesson(row)
+            self._show()
+            self._save_progress()
+
+    @QtCore.Slot(int, bool)
+    def _on_user_choice(self, number: int, checked: bool) -> None:
+        del number, checked
+        self._sync_buttons()
+
+    def _show(self) -> None:
+        lesson = self.lesson
+        total = len(self.lessons)
+        done = len(self.completed & {item.slug for item in self.lessons})
+        self.progress_label.setText(f"{done} of {total} lessons done")
+        for row, item_lesson in enumerate(self.lessons):
+            mark = "✓" if item_lesson.slug in self.completed else "  "
+            self.lesson_list.item(row).setText(f"{mark} {item_lesson.number:02d}  {item_lesson.title}")
+        blocked = self.lesson_list.blockSignals(True)
+        self.lesson_list.setCurrentRow(self.index)
+        self.lesson_list.blockSignals(blocked)
+        self.title_label.setText(f"Lesson {self.index + 1}: {lesson.title}")
+        trail = "  →  ".join(f"[{name}]" if i == self.step else name for i, name in enumerate(STEPS))
+        self.step_label.setText(trail)
+        self.intro_text.setText(lesson.intro)
+        self.setup_text.setText(self._setup_summary(lesson))
+        self.question_text.setText(lesson.question)
+        for number, (button, text) in enumerate(zip(self.choice_buttons, self._choice_labels, strict=True)):
+            shown = number < len(lesson.choices)
+            button.setVisible(shown)
+            text.setVisible(shown)
+            if shown:
+                text.setText(lesson.choices[number].text)
+        if self.step == EXPLAIN and self.values:
+            self.explanation_text.setText(lesson.explain(self.values))
+        self._show_run_progress()
+        self.pages.setCurrentIndex(self.step)
+        self._sync_buttons()
+
+    @staticmethod
+    def _setup_summary(lesson: Lesson) -> str:
+        changes = ", ".join(f"{name} = {value}" for name, value in lesson.overrides.items())
+        setup = f"Runs the preset “{lesson.preset}”" + (f" with {changes}" if changes else "")
+        return f"{setup}, for {lesson.iterations} training steps."
+
+    def _keep_focus(self, had_focus: bool) -> None:
+        # A button disabled by the step change drops the focus, perhaps out of the panel, and
+        # the panel's keys (Page Up/Down, Alt+arrows) would stop working.
+        focus = QtWidgets.QApplication.focusWidget()
+        if had_focus and (focus is None or not self.isAncestorOf(focus)):
+            self.setFocus(QtCore.Qt.FocusReason.OtherFocusReason)
+
+    def _has_focus(self) -> bool:
+        focus = QtWidgets.QApplication.focusWidget()
+        return focus is not None and (focus is self or self.isAncestorOf(focus))
+
+    def _sync_buttons(self) -> None:
+        had_focus = self._has_focus()
+        step = self.step
+        last = self.index == len(self.lessons) - 1
+        self.back_button.setEnabled(not (step == INTRO and self.index == 0))
+        if step == PREDICT:
+            self.next_button.setEnabled(self._checked)
+            self.next_button.setText("Run it →")
+            self.next_button.setToolTip("Run the lesson's network and see (Alt+→ or Page Down)")
+        elif step == RUN:
+            self.next_button.setEnabled(bool(self.values) and not self._running)
+            self.next_button.setText("Next →")
+        elif step == EXPLAIN:
+            self.next_button.setEnabled(not last)
+            self.next_button.setText("Next lesson →" if not last else "All done")
+            self.next_button.setToolTip("The next lesson (Alt+→ or Page Down)")
+        else:
+            self.next_button.setEnabled(True)
+            self.next_button.setText("Next →")
+            self.next_button.setToolTip("The next step (Alt+→ or Page Down)")
+        self.check_button.setEnabled(self.choice_group.checkedId() >= 0)
+        self.run_again_button.setEnabled(not self._running)
+        self._keep_focus(had_focus)
+
+    # -- persistence -------------------------------------------------------------------------------
+    def _load_progress(self) -> None:
+        settings = self.main_window.settings
+        slugs = [lesson.slug for lesson in self.lessons]
+        completed = str(settings.value(COMPLETED_KEY, "") or "")
+        self.completed = {slug for slug in completed.split(",") if slug in slugs}
+        current = str(settings.value(CURRENT_KEY, "") or "")
+        self.index = slugs.index(current) if current in slugs else 0
+        try:
+            step = int(settings.value(STEP_KEY, INTRO))
+        except (TypeError, ValueError):
+            step = INTRO
+        # A run and its numbers are not stored: resume at most at the question.
+        self.step = min(max(step, INTRO), PREDICT)
+
+    def _save_progress(self) -> None:
+        settings = self.main_window.settings
+        settings.setValue(CURRENT_KEY, self.lesson.slug)
+        settings.setValue(STEP_KEY, self.step)
+        settings.setValue(COMPLETED_KEY, ",".join(sorted(self.completed)))
+
+    @QtCore.Slot()
+    def _on_closing(self) -> None:
+        self._stop_run()
+        self.highlight.clear()
+        self._save_progress()
+
+
+class Lessons:
+    """What :func:`install` returns: the dock, the panel (None if the files are unusable), the actions."""
+
+    def __init__(
+        self,
+        dock: QtWidgets.QDockWidget,
+        panel: LessonsPanel | None,
+        toggle_action: QtGui.QAction,
+        help_action: QtGui.QAction,
+        error: str,
+    ) -> None:
+        self.dock = dock
+        self.panel = panel
+        self.toggle_action = toggle_action
+        self.help_action = help_action
+        self.error = error
+
+
+def install(window: Any, lessons: list[Lesson] | None = None) -> Lessons:
+    """Add the Lessons dock (hidden), its View and Help menu entries and the first-launch hint.
+
+    ``lessons`` defaults to the packaged lesson files; if they cannot be read the dock shows
+    the reason instead of the panel, and the rest of the window works as before.
+    """
+    dock = QtWidgets.QDockWidget("Lessons", window)
+    dock.setObjectName("lessons_dock")
+    areas = QtCore.Qt.DockWidgetArea
+    dock.setAllowedAreas(areas.LeftDockWidgetArea | areas.RightDockWidgetArea)
+    error = ""
+    panel: LessonsPanel | None = None
+    try:
+        lessons = load_lessons() if lessons is None else lessons
+        if not lessons:
+            raise LessonError("resources/lessons", None, "no lesson files found")
+        panel = LessonsPanel(window, lessons)
+        dock.setWidget(panel)
+    except LessonError as failure:
+        error = str(failure)
+        message = _label("lessons_error")
+        message.setText(f"The lessons could not be loaded.\n\n{error}")
+        dock.setWidget(message)
+    dock.setMinimumWidth(340)
+    window.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, dock)
+    dock.hide()
+
+    toggle = dock.toggleViewAction()
+    toggle.setText("Lessons panel")
+    toggle.setShortcut(QtGui.QKeySequence(QtCore.Qt.Modifier.CTRL | QtCore.Qt.Key.Key_L))
+    toggle.setToolTip("Show or hide the guided lessons (Ctrl+L)")
+    toggle.setStatusTip("Show or hide the guided lessons (Ctrl+L)")
+    window.addAction(toggle)
+    window.view_menu.addAction(toggle)
+
+    def open_lessons() -> None:
+        dock.show()
+        dock.raise_()
+        if panel is not None:
+            panel.next_button.setFocus()
+
+    guided = QtGui.QAction("Guided lessons", window)
+    guided.setToolTip("A guided tour: predict, run and explain vanishing and exploding gradients")
+    guided.setStatusTip(guided.toolTip())
+    guided.triggered.connect(open_lessons)
+    window.help_menu.addAction(guided)
+
+    settings = window.settings
+    if settings.value(HINT_KEY) is None:
+        # Non-modal: a status bar message, once per installation.
+        window.statusBar().showMessage(
+            "New to gradsim? Help ▸ Guided lessons (Ctrl+L) walks you through vanishing and exploding "
+            "gradients.",
+            30000,
+        )
+        settings.setValue(HINT_KEY, "1")
+    return Lessons(dock, panel, toggle, guided, error)
