@@ -36,7 +36,7 @@ class Figure:
 FIGURES = (
     Figure(
         "figure-vanishing", "vanishing-sigmoid", 30, "gradient", 1400,
-        "Vanishing: with sigmoid units the gradient shrinks by about 60 decades over 100 time steps.",
+        "Vanishing: with sigmoid units the gradient shrinks by more than 60 decades over 100 time steps.",
     ),
     Figure(
         "figure-exploding", "exploding-large-weights", 1, "gradient", 1400,
