@@ -412,7 +412,7 @@ class SnapshotDialog(QtWidgets.QDialog):
         """``"png"`` or ``"svg"``."""
         return str(self.format_combo.currentData())
 
-    def width(self) -> int:  # type: ignore[override]  # the PNG's width, not the dialog's
+    def png_width(self) -> int:
         """The PNG width in pixels."""
         return self.width_spin.value()
 
@@ -484,7 +484,7 @@ class SnapshotDialog(QtWidgets.QDialog):
         path = self.path()
         if path.exists() and not self._confirm_replace(path):
             return
-        if self.feature.save_snapshot(self.target(), self.format(), path, self.width(), parent=self):
+        if self.feature.save_snapshot(self.target(), self.format(), path, self.png_width(), parent=self):
             self.accept()
 
     def _confirm_replace(self, path: Path) -> bool:

@@ -135,7 +135,7 @@ def test_ctrl_s_proposes_a_name_and_saves_a_png_of_the_chosen_width(qtbot, make_
     assert dialog.target() == DASHBOARD and dialog.format() == "png"
     assert dialog.path() == tmp_path / "gradsim-custom-it3.png"
     dashboard = window.dashboard
-    assert dialog.width() == 2 * dashboard.width()
+    assert dialog.png_width() == 2 * dashboard.width()
     assert (
         dialog.size_label.text()
         == f"× {round(2 * dashboard.width() * dashboard.height() / dashboard.width())} px"
@@ -168,7 +168,7 @@ def test_one_plot_as_svg_through_browse_remembers_the_folder(qtbot, make_window,
     other.mkdir()
     dialog = feature(window).open_dialog()
     dialog.target_combo.setCurrentIndex(dialog.target_combo.findData("gradient"))
-    assert dialog.width() == 2 * window.dashboard.plots["gradient"].width()
+    assert dialog.png_width() == 2 * window.dashboard.plots["gradient"].width()
     assert dialog.path().name == "gradsim-custom-it2-gradient.png"
     asked = {}
 
@@ -204,7 +204,7 @@ def test_an_existing_file_is_replaced_only_when_confirmed(qtbot, make_window, tm
     dialog.buttons.button(SAVE).click()
     assert target.read_bytes() == b"old" and dialog.isVisible()
     dialog.buttons.button(SAVE).click()
-    assert image_size(target)[0] == dialog.width() and not dialog.isVisible()
+    assert image_size(target)[0] == dialog.png_width() and not dialog.isVisible()
 
 
 # -- the plot menu and the clipboard ------------------------------------------------------------
