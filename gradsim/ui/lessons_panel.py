@@ -190,8 +190,10 @@ class LessonsPanel(QtWidgets.QWidget):
             item = QtWidgets.QListWidgetItem(f"{lesson.number:02d}  {lesson.title}")
             item.setToolTip(lesson.title)
             self.lesson_list.addItem(item)
-        rows = min(len(self.lessons), 6)
-        self.lesson_list.setMaximumHeight(self.lesson_list.sizeHintForRow(0) * rows + 8)
+        # Every lesson visible at once (the whole story is the point); a scroll bar past 12.
+        rows = min(len(self.lessons), 12)
+        height = self.lesson_list.sizeHintForRow(0) * rows + 2 * self.lesson_list.frameWidth() + 4
+        self.lesson_list.setFixedHeight(height)
         self.lesson_list.currentRowChanged.connect(self._on_user_pick)
         layout.addWidget(self.lesson_list)
 
