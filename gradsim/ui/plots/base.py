@@ -126,10 +126,16 @@ class PlotPanel(QtWidgets.QWidget):
         selector.hide()
         return selector
 
-    def _set_title(self, plot: pg.PlotItem, text: str, points: int | None = None) -> None:
-        """Set ``plot``'s title (HTML allowed) in the theme's colour and title size."""
+    def _set_title(
+        self, plot: pg.PlotItem, text: str, points: int | None = None, justify: str = "center"
+    ) -> None:
+        """Set ``plot``'s title (HTML allowed) in the theme's colour and title size.
+
+        ``justify="left"``: a title wider than its plot is cut on the right only, so that a
+        key (coloured words) keeps its first words whole.
+        """
         size = self.theme.title_pt if points is None else points
-        plot.setTitle(text, color=self.theme.foreground, size=f"{size}pt")
+        plot.setTitle(text, color=self.theme.foreground, size=f"{size}pt", justify=justify)
 
 
 def _same(a: tuple[int, StepRecord | None, SimConfig], b: tuple[int, StepRecord | None, SimConfig]) -> bool:

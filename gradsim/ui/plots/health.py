@@ -75,7 +75,7 @@ class HealthPlot(PlotPanel):
             plot.setLogMode(x=False, y=True)  # labels only: the bars carry log10 values
         for plot in self._plots():
             plot.setMouseEnabled(x=False, y=False)
-            plot.getAxis("left").setWidth(58)
+            plot.getAxis("left").setWidth(68)  # "0.0001" and the label side by side
         self.saturation_plot.setYRange(0.0, 1.0, padding=0.02)
         self.saturation_bars = pg.BarGraphItem(x=[], height=[], width=0.6)
         self.saturation_plot.addItem(self.saturation_bars)

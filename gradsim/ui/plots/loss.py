@@ -78,7 +78,7 @@ class LossPlot(PlotPanel):
             f"<span style='color:{theme.norm_after}'>╍ after</span>&nbsp; "
             f"<span style='color:{theme.clip_marker}'>● clipped</span>"
         )
-        self._set_title(self.norm_plot, key, theme.tick_pt)
+        self._set_title(self.norm_plot, key, theme.tick_pt, justify="left")
         self._symbols = False
         self.message = OverlayText(self.loss_plot, theme, "top-right", theme.nonfinite)
         self.graphics.ci.layout.setRowStretchFactor(0, 1)
