@@ -1,7 +1,11 @@
 """Activation functions, each with its derivative written next to it.
 
 The derivative is expressed in terms of the pre-activation ``z`` (and, where cheaper, the output
-``h = f(z)``), so the backward pass never recomputes the forward.
+``h = f(z)``), so the backward pass never recomputes the forward. Forward and derivative accept
+``out=`` (and the derivative a ``scratch`` array of ``z``'s shape and dtype for its
+intermediate): the engine passes buffers it reuses from one training step to the next, since a
+fresh ``(T, B, H)`` array costs a page fault per 4 KiB on first touch. With or without them the
+numbers are the same, bit for bit: the same operations run in the same order.
 """
 
 from __future__ import annotations
@@ -22,25 +26,36 @@ class Activation:
     ----------
     name : config name
     forward : (z, out=None) -> h, elementwise, any shape; writes into ``out`` when given
-    derivative : (z, h) -> f'(z), elementwise
+    derivative : (z, h, out=None, scratch=None) -> f'(z), elementwise; writes into ``out`` when
+        given, and uses ``scratch`` (z's shape and dtype; overwritten) instead of a temporary
     max_derivative : sup over z of |f'(z)|; the bound used by the vanishing condition
     saturating : True when f' tends to 0 for large |z| (sigmoid, tanh)
     """
 
     name: str
     forward: Callable[..., Array]
-    derivative: Callable[[Array, Array], Array]
+    derivative: Callable[..., Array]
     max_derivative: float
     saturating: bool
 
-    def saturated(self, derivative: Array) -> Array:
+    def saturated(self, derivative: Array, out: Array | None = None) -> Array:
         """Boolean mask of saturated units: derivative below 5% of its maximum.
 
-        For ReLU (and other piecewise-linear units) that means exactly zero.
+        For ReLU (and other piecewise-linear units) that means exactly zero. ``out``: a boolean
+        array of ``derivative``'s shape to write the mask into.
         """
         if self.name in ("relu", "leaky_relu", "linear"):
-            return derivative == 0
-        return derivative < 0.05 * self.max_derivative
+            return np.equal(derivative, 0, out=out)
+        return np.less(derivative, 0.05 * self.max_derivative, out=out)
+
+    def saturated_fraction(self, derivative: Array, mask: Array | None = None) -> float:
+        """Fraction of saturated units in ``derivative`` (see :meth:`saturated`).
+
+        Equal, bit for bit, to ``saturated(derivative).mean()``: a count divided by the size,
+        without converting the mask to floats. ``mask``: a boolean scratch array of
+        ``derivative``'s shape.
+        """
+        return np.count_nonzero(self.saturated(derivative, out=mask)) / derivative.size
 
 
 def _sigmoid(z: Array, out: Array | None = None) -> Array:
@@ -74,38 +89,53 @@ def _elu(z: Array, out: Array | None = None) -> Array:
     return out
 
 
-def _sigmoid_derivative(z: Array, h: Array) -> Array:
+def _assign(value: Array, out: Array | None) -> Array:
+    """``value`` itself, or copied into ``out`` when given."""
+    if out is None:
+        return value
+    out[...] = value
+    return out
+
+
+def _sigmoid_derivative(z: Array, h: Array, out: Array | None = None, scratch: Array | None = None) -> Array:
     # s'(z) = s(z) (1 - s(z)) <= 1/4, reached at z = 0. Written as e / (1 + e)^2 with
     # e = exp(-|z|) so that deep in saturation it is e.g. 1e-20, not the 0 that 1 - s(z) gives
     # once s(z) rounds to 1: a vanishing gradient must stay measurable.
-    e = np.exp(-np.abs(z))
-    out = np.add(1.0, e)
+    e = np.abs(z, out=scratch)
+    np.negative(e, out=e)
+    np.exp(e, out=e)
+    out = np.add(1.0, e, out=out)
     np.multiply(out, out, out=out)
     return np.divide(e, out, out=out)
 
 
-def _tanh_derivative(z: Array, h: Array) -> Array:
+def _tanh_derivative(z: Array, h: Array, out: Array | None = None, scratch: Array | None = None) -> Array:
     # tanh'(z) = 1 - tanh(z)^2 <= 1, written as 4e / (1 + e)^2 with e = exp(-2|z|), which keeps
     # full precision where tanh(z) has rounded to +-1 (|z| > 19).
-    e = np.exp(-2.0 * np.abs(z))
-    out = np.add(1.0, e)
+    e = np.abs(z, out=scratch)
+    e *= -2.0
+    np.exp(e, out=e)
+    out = np.add(1.0, e, out=out)
     np.multiply(out, out, out=out)
     np.divide(e, out, out=out)
     out *= 4.0
     return out
 
 
-def _relu_derivative(z: Array, h: Array) -> Array:
-    return (z > 0).astype(z.dtype)
+def _relu_derivative(z: Array, h: Array, out: Array | None = None, scratch: Array | None = None) -> Array:
+    return _assign((z > 0).astype(z.dtype), out)
 
 
-def _elu_derivative(z: Array, h: Array) -> Array:
+def _elu_derivative(z: Array, h: Array, out: Array | None = None, scratch: Array | None = None) -> Array:
     # elu'(z) = 1 for z > 0 and exp(z) = elu(z) + 1 otherwise.
-    return np.where(z > 0, 1.0, h + 1.0).astype(z.dtype)
+    return _assign(np.where(z > 0, 1.0, h + 1.0).astype(z.dtype), out)
 
 
-def _linear_derivative(z: Array, h: Array) -> Array:
-    return np.ones_like(z)
+def _linear_derivative(z: Array, h: Array, out: Array | None = None, scratch: Array | None = None) -> Array:
+    if out is None:
+        return np.ones_like(z)
+    out.fill(1)
+    return out
 
 
 def make_activation(name: str, leaky_slope: float = 0.01) -> Activation:
@@ -126,8 +156,10 @@ def make_activation(name: str, leaky_slope: float = 0.01) -> Activation:
             out[...] = value
             return out
 
-        def leaky_derivative(z: Array, h: Array) -> Array:
-            return np.where(z > 0, 1.0, slope).astype(z.dtype)
+        def leaky_derivative(
+            z: Array, h: Array, out: Array | None = None, scratch: Array | None = None
+        ) -> Array:
+            return _assign(np.where(z > 0, 1.0, slope).astype(z.dtype), out)
 
         return Activation(name, leaky, leaky_derivative, 1.0, False)
     if name == "elu":

@@ -19,21 +19,29 @@ class ClipResult:
     clipped: bool
 
 
-def global_norm(grads: dict[str, np.ndarray]) -> float:
-    """Norm of all gradients taken together as one vector, without underflow."""
+def global_norm(grads: dict[str, np.ndarray], norms: dict[str, float] | None = None) -> float:
+    """Norm of all gradients taken together as one vector, without underflow.
+
+    ``norms``: ``safe_norm`` of each gradient if the caller has them already (same result).
+    """
     if not grads:
         return 0.0
-    return safe_norm(np.array([safe_norm(g) for g in grads.values()]))
+    if norms is None:
+        return safe_norm(np.array([safe_norm(g) for g in grads.values()]))
+    return safe_norm(np.array([norms[name] for name in grads]))
 
 
-def clip_gradients(grads: dict[str, np.ndarray], mode: str, threshold: float) -> ClipResult:
+def clip_gradients(
+    grads: dict[str, np.ndarray], mode: str, threshold: float, norms: dict[str, float] | None = None
+) -> ClipResult:
     """Clip ``grads`` (not modified) by ``mode``: ``none``, ``norm`` or ``value``.
 
     norm: if the global norm exceeds ``threshold``, every gradient is multiplied by
     ``threshold / global norm``: the direction is kept and the new global norm is the threshold.
     value: every element is limited to ``[-threshold, threshold]``; the direction may change.
+    ``norms``: ``safe_norm`` of each gradient if already computed, to skip computing them again.
     """
-    before = global_norm(grads)
+    before = global_norm(grads, norms)
     if mode == "none" or not np.isfinite(before):
         return ClipResult(grads, before, before, False)
     if mode == "norm":

@@ -10,7 +10,9 @@ _PLAIN_LOW = 1e-280
 _PLAIN_HIGH = 1e280
 
 
-def safe_norm(values: np.ndarray, axis: int | tuple[int, ...] | None = None) -> np.ndarray | float:
+def safe_norm(
+    values: np.ndarray, axis: int | tuple[int, ...] | None = None, buffer: np.ndarray | None = None
+) -> np.ndarray | float:
     """Euclidean (Frobenius) norm that neither underflows nor overflows in its squares.
 
     ``sqrt(sum(g**2))`` returns exactly 0 once the squares underflow (below about 1e-154 in
@@ -22,13 +24,20 @@ def safe_norm(values: np.ndarray, axis: int | tuple[int, ...] | None = None) -> 
     ----------
     values : array of any shape
     axis : the axes to reduce; None reduces everything.
+    buffer : optional float64 array of ``values``' shape, overwritten with ``values`` converted
+        to float64 when they are of another dtype (instead of a fresh copy: the engine reuses
+        one from step to step). The result does not depend on it.
 
     Returns
     -------
     float (axis None) or float64 array of the remaining shape. NaN if any entry is NaN, inf if
     any entry is inf (and none is NaN).
     """
-    data = np.asarray(values, dtype=np.float64)
+    if buffer is not None and np.asarray(values).dtype != np.float64:
+        np.copyto(buffer, values)
+        data = buffer
+    else:
+        data = np.asarray(values, dtype=np.float64)
     if axis is None:
         rows = data.reshape(1, -1)
         kept_shape: tuple[int, ...] = ()

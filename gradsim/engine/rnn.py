@@ -19,6 +19,12 @@ The backward pass is a generator (:func:`backward_steps`) that yields after ever
 (layer, time step), in the order BPTT computes them: the top layer from the last step to the
 first, then the layer below, and so on. :func:`backward` runs it to the end; the step-through
 view consumes it one step at a time. Both therefore produce bit-identical results.
+
+Speed: both passes write into the arrays of a :class:`Workspace` (``out=`` everywhere in the
+time loops), so that a training step that reuses one allocates no ``(T, B, H)`` array: fresh
+ones cost a page fault per 4 KiB on first touch, about a quarter of a step at B=32 H=128.
+Buffers change where results are stored, never how they are computed: with or without a
+workspace the numbers are the same, bit for bit.
 """
 
 from __future__ import annotations
@@ -38,6 +44,82 @@ BATCH_NORM_EPS = 1e-5
 def layer_names(layer: int) -> tuple[str, str, str, str]:
     """Parameter names of layer ``layer``: weight_ih, weight_hh, bias_ih, bias_hh."""
     return (f"weight_ih_l{layer}", f"weight_hh_l{layer}", f"bias_ih_l{layer}", f"bias_hh_l{layer}")
+
+
+class Workspace:
+    """Arrays that :func:`forward` and :func:`backward_steps` write into, kept between calls.
+
+    Two kinds of array are asked for by a key (a name, and the layer where it matters):
+
+    - *scratch*: intermediates no caller ever sees (``dL/da``, the gradient from the layer
+      above, per-step temporaries). Always reused while the shape and dtype match.
+    - *outputs*: what the call hands back (the forward cache, the parameter gradients). Reused
+      only with ``reuse_outputs=True``, for a caller that is done with them before its next call
+      (``Simulation.train_step``); otherwise allocated fresh on every call, so results can be
+      kept (``Simulation.forward_backward``, the step-through view).
+
+    Not thread-safe: one workspace per thread of work (a Simulation owns its own).
+
+    Parameters
+    ----------
+    reuse_outputs : bool
+        True: the next call overwrites the cache and gradients of the previous one.
+    """
+
+    def __init__(self, reuse_outputs: bool = False) -> None:
+        self.reuse_outputs = reuse_outputs
+        self._arrays: dict[tuple[object, ...], np.ndarray] = {}
+
+    def scratch(self, key: tuple[object, ...], shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        """The array kept under ``key``, or a new one if none of this shape and dtype is kept.
+
+        Its contents are whatever the last user left: the caller overwrites all it reads.
+        """
+        array = self._arrays.get(key)
+        if array is None or array.shape != shape or array.dtype != dtype:
+            array = np.empty(shape, dtype=dtype)
+            self._arrays[key] = array
+        return array
+
+    def output(self, key: tuple[object, ...], shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        """Like :meth:`scratch` with ``reuse_outputs``; else a fresh array the caller may keep."""
+        if self.reuse_outputs:
+            return self.scratch(key, shape, dtype)
+        return np.empty(shape, dtype=dtype)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held between calls."""
+        return sum(array.nbytes for array in self._arrays.values())
+
+
+# Whether ``h @ ascontiguousarray(W.T)`` gives the same bits as ``h @ W.T`` for a (B, H) x (H, H)
+# product of a dtype, per (B, H, dtype); see _recurrent_operand.
+_CONTIGUOUS_TRANSPOSE_EXACT: dict[tuple[int, int, str], bool] = {}
+
+
+def _recurrent_operand(weight_hh: np.ndarray, batch: int, state_dtype: np.dtype) -> np.ndarray:
+    """``W_hh.T`` for the per-step product ``h_{t-1} W_hh^T`` ``(B, H) x (H, H)``.
+
+    OpenBLAS runs that product up to 30% faster on a contiguous copy of ``W_hh.T`` than on the
+    transposed view at most sizes, with the same bits. At some shapes (small products, B = 1)
+    the two layouts take kernels that sum in different orders, and the last bits differ; runs
+    must not depend on this choice, so the copy is used only where a probe of the same shape and
+    dtype on random operands gave identical bits (once per shape in a process). Where BLAS sums
+    in a fixed order per kernel, a random probe that agrees shows the same kernel arithmetic.
+    """
+    hidden = weight_hh.shape[0]
+    if weight_hh.dtype != state_dtype or weight_hh.dtype not in (np.float64, np.float32):
+        return weight_hh.T
+    key = (batch, hidden, weight_hh.dtype.str)
+    exact = _CONTIGUOUS_TRANSPOSE_EXACT.get(key)
+    if exact is None:
+        rng = np.random.default_rng(0)
+        h = rng.standard_normal((batch, hidden)).astype(weight_hh.dtype)
+        w = rng.standard_normal((hidden, hidden)).astype(weight_hh.dtype)
+        exact = (h @ w.T).tobytes() == (h @ np.ascontiguousarray(w.T)).tobytes()
+        _CONTIGUOUS_TRANSPOSE_EXACT[key] = exact
+    return np.ascontiguousarray(weight_hh.T) if exact else weight_hh.T
 
 
 @dataclass
@@ -71,39 +153,68 @@ def forward(
     num_layers: int,
     activation: Activation,
     batch_norm: bool,
+    workspace: Workspace | None = None,
 ) -> ForwardCache:
-    """Run the network over ``x`` ``(B, T, I)`` and keep what backward needs."""
-    batch, steps, _ = x.shape
-    layer_input = np.ascontiguousarray(x.transpose(1, 0, 2))
+    """Run the network over ``x`` ``(B, T, I)`` and keep what backward needs.
+
+    ``workspace``: where the cache and the intermediates go (see :class:`Workspace`); None
+    allocates everything fresh. The numbers do not depend on it.
+    """
+    work = Workspace() if workspace is None else workspace
+    batch, steps, width = x.shape
+    layer_input = work.output(("input",), (steps, batch, width), x.dtype)
+    np.copyto(layer_input, x.transpose(1, 0, 2))
     cache = ForwardCache([], [], [], [], [], [], np.empty(0))
     for layer in range(num_layers):
         w_ih, w_hh, b_ih, b_hh = (params[name] for name in layer_names(layer))
         hidden = w_hh.shape[0]
-        # One product for the input projection of all time steps.
-        projected = (layer_input.reshape(steps * batch, -1) @ w_ih.T).reshape(steps, batch, hidden)
-        projected += b_ih + b_hh
-        states = np.zeros((steps + 1, batch, hidden), dtype=x.dtype)
+        # One product for the input projection of all time steps; the recurrence then adds
+        # W_hh h_{t-1} step by step in place.
+        preactivation = work.output(
+            ("preactivation", layer), (steps, batch, hidden), np.result_type(layer_input, w_ih)
+        )
+        np.matmul(
+            layer_input.reshape(steps * batch, -1), w_ih.T, out=preactivation.reshape(steps * batch, hidden)
+        )
+        preactivation += b_ih + b_hh
+        states = work.output(("states", layer), (steps + 1, batch, hidden), x.dtype)
+        states[0] = 0
+        product = work.scratch(("product",), (batch, hidden), np.result_type(states, w_hh))
         if batch_norm:
             gain, shift = params[f"bn_gain_l{layer}"], params[f"bn_shift_l{layer}"]
-            normalized = np.empty((steps, batch, hidden), dtype=x.dtype)
-            inverse_std = np.empty((steps, 1, hidden), dtype=x.dtype)
-        preactivation = projected  # filled in place, step by step
-        w_hh_t = w_hh.T
+            normalized = work.output(("normalized", layer), (steps, batch, hidden), x.dtype)
+            inverse_std = work.output(("inverse_std", layer), (steps, 1, hidden), x.dtype)
+            centred = work.scratch(("bn_centred",), (batch, hidden), preactivation.dtype)
+            squares = work.scratch(("bn_squares",), (batch, hidden), preactivation.dtype)
+            mean = work.scratch(("bn_mean",), (hidden,), preactivation.dtype)
+            variance = work.scratch(("bn_variance",), (hidden,), preactivation.dtype)
+            inv = work.scratch(("bn_inverse_std",), (hidden,), preactivation.dtype)
+        w_hh_t = _recurrent_operand(w_hh, batch, states.dtype)
         for t in range(steps):
             a_t = preactivation[t]
-            a_t += states[t] @ w_hh_t
+            np.matmul(states[t], w_hh_t, out=product)
+            a_t += product
             if batch_norm:
-                centred = a_t - a_t.mean(axis=0)
-                inv = 1.0 / np.sqrt((centred * centred).mean(axis=0) + BATCH_NORM_EPS)
+                # centred = a - mean_B(a); inv = 1 / sqrt(mean_B(centred^2) + eps)
+                np.mean(a_t, axis=0, out=mean)
+                np.subtract(a_t, mean, out=centred)
+                np.multiply(centred, centred, out=squares)
+                np.mean(squares, axis=0, out=variance)
+                variance += BATCH_NORM_EPS
+                np.sqrt(variance, out=variance)
+                np.divide(1.0, variance, out=inv)
                 np.multiply(centred, inv, out=normalized[t])
                 inverse_std[t, 0] = inv
                 np.multiply(normalized[t], gain, out=a_t)
                 a_t += shift
             activation.forward(a_t, out=states[t + 1])
+        derivative = work.output(("derivative", layer), preactivation.shape, preactivation.dtype)
+        scratch = work.scratch(("derivative_scratch",), preactivation.shape, preactivation.dtype)
+        activation.derivative(preactivation, states[1:], out=derivative, scratch=scratch)
         cache.inputs.append(layer_input)
         cache.states.append(states)
         cache.preactivations.append(preactivation)
-        cache.derivatives.append(activation.derivative(preactivation, states[1:]))
+        cache.derivatives.append(derivative)
         if batch_norm:
             cache.normalized.append(normalized)
             cache.inverse_std.append(inverse_std)
@@ -122,7 +233,7 @@ class BackwardState:
     grads : dict of parameter gradients, filled as each layer completes
     grad_norms : (L, T) float64, ``||dL/dh||``; NaN where not reached yet
     layer_grad : (T, B, H) ``dL/dh`` of the layer being processed (valid from the last step
-        down to the current one)
+        down to the current one; the layers share one buffer)
     layer, time_step : the cell just computed (-1 before the first)
     """
 
@@ -139,13 +250,16 @@ def backward_steps(
     output_grad: np.ndarray,
     batch_norm: bool,
     state: BackwardState | None = None,
+    workspace: Workspace | None = None,
 ) -> Generator[BackwardState, None, BackwardState]:
     """Backpropagate ``output_grad`` ``(B, O)`` through time, yielding after each cell.
 
     Yields the same :class:`BackwardState` after each (layer, time step), top layer first,
     last time step first. Returns it when done, with ``grads`` complete and ``grad_norms``
-    filled.
+    filled. ``workspace``: where the gradients and intermediates go (see :class:`Workspace`);
+    None allocates them fresh.
     """
+    work = Workspace() if workspace is None else workspace
     num_layers = len(cache.states)
     steps, batch, hidden_top = cache.preactivations[-1].shape
     dtype = output_grad.dtype
@@ -158,15 +272,17 @@ def backward_steps(
 
     # Gradient arriving at each hidden state from outside the layer's own recurrence: the
     # readout for the top layer (last step only), the layer above for the others.
-    from_outside = np.zeros((steps, batch, hidden_top), dtype=dtype)
+    from_outside = work.scratch(("from_outside",), (steps, batch, hidden_top), dtype)
+    from_outside[:-1] = 0
     from_outside[-1] = output_grad @ params["readout.weight"]
     for layer in reversed(range(num_layers)):
         w_ih, w_hh, b_ih, b_hh = layer_names(layer)
         derivative = cache.derivatives[layer]
         hidden = derivative.shape[2]
-        layer_grad = np.empty((steps, batch, hidden), dtype=dtype)  # dL/dh_t
-        pre_grad = np.empty((steps, batch, hidden), dtype=dtype)  # dL/da_t
-        carry = np.zeros((batch, hidden), dtype=dtype)  # dL/dh_t through h_{t+1}
+        layer_grad = work.scratch(("layer_grad",), (steps, batch, hidden), dtype)  # dL/dh_t
+        pre_grad = work.scratch(("pre_grad",), (steps, batch, hidden), dtype)  # dL/da_t
+        carry = work.scratch(("carry",), (batch, hidden), dtype)  # dL/dh_t through h_{t+1}
+        carry.fill(0)
         state.layer_grad = layer_grad
         state.layer = layer
         if batch_norm:
@@ -174,6 +290,10 @@ def backward_steps(
             normalized, inverse_std = cache.normalized[layer], cache.inverse_std[layer]
             gain_grad = np.zeros(hidden, dtype=dtype)
             shift_grad = np.zeros(hidden, dtype=dtype)
+            scaled = work.scratch(("bn_scaled",), (batch, hidden), dtype)
+            product = work.scratch(("bn_product",), (batch, hidden), dtype)
+            column = work.scratch(("bn_column",), (hidden,), dtype)
+            scaled_mean = work.scratch(("bn_scaled_mean",), (hidden,), dtype)
         weight_hh = params[w_hh]
         for t in reversed(range(steps)):
             np.add(from_outside[t], carry, out=layer_grad[t])
@@ -183,23 +303,41 @@ def backward_steps(
                 # z = gain * u + shift, u = (a - mean) / std, statistics over the batch:
                 # dL/da = gain / std * (dz - mean(dz) - u * mean(dz * u)).
                 dz, u = pre_grad[t], normalized[t]
-                gain_grad += (dz * u).sum(axis=0)
-                shift_grad += dz.sum(axis=0)
-                scaled = dz * gain
-                pre_grad[t] = inverse_std[t] * (
-                    scaled - scaled.mean(axis=0) - u * (scaled * u).mean(axis=0)
-                )
+                np.multiply(dz, u, out=product)
+                gain_grad += np.sum(product, axis=0, out=column)
+                shift_grad += np.sum(dz, axis=0, out=column)
+                np.multiply(dz, gain, out=scaled)
+                np.mean(scaled, axis=0, out=scaled_mean)
+                np.multiply(scaled, u, out=product)
+                np.mean(product, axis=0, out=column)
+                scaled -= scaled_mean
+                np.multiply(u, column, out=product)
+                scaled -= product
+                np.multiply(inverse_std[t], scaled, out=dz)
             # a_t = ... + W_hh h_{t-1}: dL/dh_{t-1} (through the recurrence) = dL/da_t W_hh
             np.matmul(pre_grad[t], weight_hh, out=carry)
             state.time_step = t
             yield state
-        state.grad_norms[layer] = safe_norm(layer_grad, axis=(1, 2))
+        norm_buffer = None
+        if layer_grad.dtype != np.float64:
+            norm_buffer = work.scratch(("norm_float64",), layer_grad.shape, np.dtype(np.float64))
+        state.grad_norms[layer] = safe_norm(layer_grad, axis=(1, 2), buffer=norm_buffer)
         # One product each over all time steps for the weights and the layer below.
         flat_pre = pre_grad.reshape(steps * batch, hidden)
         previous_states = cache.states[layer][:-1].reshape(steps * batch, hidden)
-        layer_input = cache.inputs[layer]
-        grads[w_hh] = flat_pre.T @ previous_states
-        grads[w_ih] = flat_pre.T @ layer_input.reshape(steps * batch, -1)
+        layer_input = cache.inputs[layer].reshape(steps * batch, -1)
+        grads[w_hh] = np.matmul(
+            flat_pre.T,
+            previous_states,
+            out=work.output(("grad", w_hh), (hidden, hidden), np.result_type(flat_pre, previous_states)),
+        )
+        grads[w_ih] = np.matmul(
+            flat_pre.T,
+            layer_input,
+            out=work.output(
+                ("grad", w_ih), (hidden, layer_input.shape[1]), np.result_type(flat_pre, layer_input)
+            ),
+        )
         bias_grad = flat_pre.sum(axis=0)
         grads[b_ih] = bias_grad
         grads[b_hh] = bias_grad.copy()
@@ -207,17 +345,27 @@ def backward_steps(
             grads[f"bn_gain_l{layer}"] = gain_grad
             grads[f"bn_shift_l{layer}"] = shift_grad
         if layer > 0:
-            from_outside = (flat_pre @ params[w_ih]).reshape(steps, batch, -1)
+            weight_ih = params[w_ih]
+            below = weight_ih.shape[1]
+            # Layer ``layer`` is done reading the buffer: the layer below's gradient replaces it.
+            from_outside = work.scratch(
+                ("from_outside",), (steps, batch, below), np.result_type(flat_pre, weight_ih)
+            )
+            np.matmul(flat_pre, weight_ih, out=from_outside.reshape(steps * batch, below))
     return state
 
 
 def backward(
-    params: dict[str, np.ndarray], cache: ForwardCache, output_grad: np.ndarray, batch_norm: bool
+    params: dict[str, np.ndarray],
+    cache: ForwardCache,
+    output_grad: np.ndarray,
+    batch_norm: bool,
+    workspace: Workspace | None = None,
 ) -> BackwardState:
     """Run :func:`backward_steps` to the end and return its final state."""
     num_layers, steps = len(cache.states), cache.preactivations[-1].shape[0]
     state = BackwardState({}, np.full((num_layers, steps), np.nan), np.empty(0))
-    for _ in backward_steps(params, cache, output_grad, batch_norm, state):
+    for _ in backward_steps(params, cache, output_grad, batch_norm, state, workspace):
         pass
     return state
 

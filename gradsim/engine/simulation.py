@@ -171,6 +171,11 @@ class Simulation:
         self.activation: Activation = make_activation(config.activation, config.leaky_slope)
         self.task: Task = make_task(config.task)
         self.batch_norm = config.normalization == "batch"
+        # Buffers reused from step to step (a fresh (T, B, H) array costs a page fault per 4 KiB):
+        # train_step's reuses everything, as nothing of its cache or gradients leaves the step;
+        # forward_backward's only its intermediates, since its caller keeps the results.
+        self._train_workspace = rnn.Workspace(reuse_outputs=True)
+        self._workspace = rnn.Workspace(reuse_outputs=False)
         self.reset()
 
     def reset(self) -> None:
@@ -222,10 +227,15 @@ class Simulation:
         ``x`` is ``(B, T, I)``; ``y`` the task's targets. Overflow becomes inf/NaN in the
         result, never an exception or a warning.
         """
+        return self._forward_backward(x, y, self._workspace)
+
+    def _forward_backward(self, x: np.ndarray, y: np.ndarray, workspace: rnn.Workspace) -> BackwardResult:
         with np.errstate(all="ignore"):
-            cache = rnn.forward(self.params, x, self.config.num_layers, self.activation, self.batch_norm)
+            cache = rnn.forward(
+                self.params, x, self.config.num_layers, self.activation, self.batch_norm, workspace
+            )
             loss, output_grad = rnn.loss_and_output_grad(self.task, cache, y)
-            state = rnn.backward(self.params, cache, output_grad, self.batch_norm)
+            state = rnn.backward(self.params, cache, output_grad, self.batch_norm, workspace)
         return BackwardResult(loss, state.grads, state.grad_norms, cache)
 
     def backprop(self, x: np.ndarray, y: np.ndarray) -> BackpropSession:
@@ -246,12 +256,14 @@ class Simulation:
         x, y = self.sample_batch()
         iteration = self.iteration + 1
         spectral = self.spectral_norms()
-        result = self.forward_backward(x, y)
+        # The cache and gradients live in the reused workspace: everything the record keeps is
+        # computed or copied from them before this method returns.
+        result = self._forward_backward(x, y, self._train_workspace)
         grads = result.grads
         with np.errstate(all="ignore"):
             param_grad_norms = {name: float(safe_norm(g)) for name, g in grads.items()}
-            clip = clip_gradients(grads, config.clip_mode, config.clip_threshold)
-            event = self._find_nonfinite(iteration, result)
+            clip = clip_gradients(grads, config.clip_mode, config.clip_threshold, param_grad_norms)
+            event = self._find_nonfinite(iteration, result, param_grad_norms)
             update_ratios: dict[str, float] = {}
             if event is None:
                 updates = self.optimizer.updates(clip.grads)
@@ -266,7 +278,8 @@ class Simulation:
                     event = NonFiniteEvent(iteration, "parameters", parameter=bad[0])
             cache = result.cache
             derivatives = cache.derivatives
-            saturation = np.array([self.activation.saturated(d).mean() for d in derivatives])
+            mask = self._train_workspace.scratch(("saturated",), derivatives[0].shape, np.dtype(bool))
+            saturation = np.array([self.activation.saturated_fraction(d, mask) for d in derivatives])
             mean_derivative = np.stack([d.mean(axis=(1, 2)) for d in derivatives]).astype(np.float64)
         samples = np.stack([_fixed_stride_sample(z, PREACTIVATION_SAMPLE) for z in cache.preactivations])
         self.iteration = iteration
@@ -289,10 +302,19 @@ class Simulation:
             nonfinite=event,
         )
 
-    def _find_nonfinite(self, iteration: int, result: BackwardResult) -> NonFiniteEvent | None:
-        """Where the first inf/NaN of this step appeared, in the order it was computed."""
+    def _find_nonfinite(
+        self, iteration: int, result: BackwardResult, param_grad_norms: dict[str, float]
+    ) -> NonFiniteEvent | None:
+        """Where the first inf/NaN of this step appeared, in the order it was computed.
+
+        ``param_grad_norms``: :func:`safe_norm` of each gradient, finite only if the gradient is.
+        """
         cache = result.cache
         for layer, states in enumerate(cache.states):
+            # A sum is finite if every term is (it may also overflow, then the scan decides):
+            # one pass without a (T, B, H) mask in the usual, finite case.
+            if np.isfinite(np.sum(states[1:])):
+                continue
             bad_steps = ~np.isfinite(states[1:]).all(axis=(1, 2))
             if bad_steps.any():
                 return NonFiniteEvent(iteration, "hidden state", layer, int(np.argmax(bad_steps)))
@@ -305,7 +327,7 @@ class Simulation:
                 last_bad = norms.shape[1] - 1 - int(np.argmax(bad_steps[::-1]))
                 return NonFiniteEvent(iteration, "gradient dL/dh", layer, last_bad)
         for name, g in result.grads.items():
-            if not np.all(np.isfinite(g)):
+            if not np.isfinite(param_grad_norms[name]) and not np.all(np.isfinite(g)):
                 return NonFiniteEvent(iteration, "parameter gradient", parameter=name)
         return None
 
