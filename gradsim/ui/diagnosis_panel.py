@@ -1,10 +1,858 @@
-"""Scaffolding: this feature's module is being written; install() adds nothing yet."""
+"""The Diagnosis dock and the theory line on the gradient plot.
+
+The dock (``diagnosis_dock``, View ▸ Diagnosis panel, Ctrl+D, shown on first launch) reads the
+run the way a practitioner reads the plots, with :func:`gradsim.engine.diagnosis.diagnose`:
+
+- a verdict badge and one sentence with its numbers (for a non-finite run also where the first
+  inf/NaN appeared: iteration, layer, time step, quantity);
+- the evidence: first/last time step and layer ratios, the per-step rate, update:data ratios of
+  the early and late weights, iteration-to-iteration instability, saturation;
+- the theory box: the mean-field per-step factor next to the measured one (or why theory has
+  none), and the classic sufficient condition ``sigma_max(W_hh) * max|f'| < 1`` per layer;
+- one button per fix that applies to this run; clicking it starts a new run with
+  ``fix.apply(config)`` and the panel compares the new run's diagnosis with the one before.
+
+``diagnose`` takes about 0.3 s (its fixes ask the theory for the critical weight scale of
+several candidate configs), so it runs on a :class:`DiagnosisWorker` on its own ``QThread``.
+The panel sends it a copy of the newest :data:`~gradsim.engine.diagnosis.WINDOW` records at
+most every :data:`MIN_INTERVAL_MS` (longer if diagnosing took longer, so it never takes more
+than about a third of a core), with one request in flight: whatever arrived meanwhile goes in
+the next request, so the newest records always win. Results of a run that was restarted since
+are dropped.
+
+The theory line: a dashed straight line on the log axis of the ``||dL/dh_t||`` plot, anchored
+at the newest record's norm at the last step of the top layer and going back to step 1 with the
+per-step factor mean-field theory predicts for the current config
+(:func:`gradsim.engine.theory.predicted_step_factor`, about 6 ms, so computed by the worker,
+once per config). View ▸ Theory line hides it; the choice is kept in the settings.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import html
+import math
+import time
+import weakref
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from PySide6 import QtCore, QtGui, QtWidgets
+
+# isort: split
+import pyqtgraph as pg
+
+from gradsim.engine import theory
+from gradsim.engine.activations import make_activation
+from gradsim.engine.config import SimConfig
+from gradsim.engine.diagnosis import WINDOW, Diagnosis, Fix, diagnose
+from gradsim.engine.history import RunHistory
+from gradsim.engine.records import NonFiniteEvent, StepRecord
+from gradsim.engine.regime import DECADES_THRESHOLD
+from gradsim.ui.config_diff import describe_difference
+
+if TYPE_CHECKING:
+    from gradsim.ui.main_window import MainWindow
+
+# A new diagnosis is asked for at most this often while records arrive.
+MIN_INTERVAL_MS = 700
+# ... and at least this many times as long as the last one took (one request in flight).
+INTERVAL_PER_DIAGNOSIS = 3.0
+THEORY_LINE_KEY = "diagnosis/theory_line"
+# The window's other parts need about 1070 px: at 1440 px the dock can be 360 px wide.
+DOCK_MIN_WIDTH = 300
+DOCK_WIDTH = 360
+# Badge colours (white text), as the status bar's regime badge.
+BADGE_COLORS = {
+    "healthy": "#2e7d32",
+    "vanishing": "#1565c0",
+    "exploding": "#d84315",
+    "non-finite": "#b00020",
+    "waiting": "#616161",
+}
+WAITING_TEXT = "Waiting for the first training step: press Play (Space) or Step (→)."
 
 
-def install(window: Any) -> None:
-    """Add this feature to window (nothing yet)."""
-    del window
+# -- formatting ----------------------------------------------------------------------------------
+
+
+def format_number(value: float) -> str:
+    """A ratio as the panel shows it: ``0.76``, ``12``, ``3e-12``, ``inf``."""
+    if not math.isfinite(value):
+        return str(value)
+    if value == 0:
+        return "0"
+    if 0.01 <= abs(value) < 1000:
+        return f"{value:.2g}" if abs(value) < 10 else f"{value:.0f}"
+    return f"{value:.0e}"
+
+
+def format_factor(value: float | None) -> str:
+    """A per-step factor: ``×0.225`` (``–`` when there is none)."""
+    if value is None or not math.isfinite(value):
+        return "–"
+    return f"×{value:.3g}"
+
+
+def describe_start(event: NonFiniteEvent) -> str:
+    """Where a run first turned non-finite: ``"iteration 2 · layer 1 · time step 9 · hidden state"``."""
+    parts = [f"iteration {event.iteration}"]
+    if event.layer is not None:
+        parts.append(f"layer {event.layer + 1}")
+    if event.time_step is not None:
+        parts.append(f"time step {event.time_step + 1}")
+    parts.append(event.quantity if event.parameter is None else f"{event.quantity} {event.parameter}")
+    return " · ".join(parts)
+
+
+def config_change_text(fix: Fix) -> str:
+    """The fix's exact change: ``"activation = 'relu', weight_scale = 0.977"``."""
+    return ", ".join(f"{name} = {value!r}" for name, value in fix.changes.items())
+
+
+def theory_line_values(anchor: float, factor: float, seq_len: int) -> tuple[np.ndarray, np.ndarray]:
+    """The theory line: ``anchor * factor ** (T - t)`` for ``t = 1..T``.
+
+    Parameters
+    ----------
+    anchor : measured ``||dL/dh||`` at the last step of the top layer (> 0)
+    factor : predicted per-step factor backwards in time (> 0)
+    seq_len : T
+
+    Returns
+    -------
+    steps : (T,) float64 ``1..T``
+    norms : (T,) float64, computed in log space (values below 1e-308 become 0, a gap on a log axis)
+    """
+    steps = np.arange(1, seq_len + 1, dtype=np.float64)
+    logs = math.log10(anchor) + (seq_len - steps) * math.log10(factor)
+    with np.errstate(under="ignore", over="ignore"):
+        return steps, 10.0**logs
+
+
+# -- the worker ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DiagnosisResult:
+    """A diagnosis with what it was made from.
+
+    Attributes
+    ----------
+    run : the panel's run number the records belong to
+    config : the config of that run
+    diagnosis : what :func:`diagnose` returned
+    iteration : the newest record's iteration
+    count : how many records were diagnosed
+    seconds : how long ``diagnose`` took
+    """
+
+    run: int
+    config: SimConfig
+    diagnosis: Diagnosis
+    iteration: int
+    count: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Mean-field theory's per-step factor for one config.
+
+    Attributes
+    ----------
+    config : the config
+    factor : the top layer's predicted per-step factor of ``||dL/dh||`` (None: no theory)
+    reason : why theory has no prediction (None when it has one)
+    seconds : how long the prediction took
+    """
+
+    config: SimConfig
+    factor: float | None
+    reason: str | None
+    seconds: float
+
+
+class DiagnosisWorker(QtCore.QObject):
+    """Runs :func:`diagnose` and the theory's prediction on its own thread.
+
+    Signals
+    -------
+    diagnosed(DiagnosisResult)
+    predicted(Prediction)
+    failed(run, message) : diagnose raised; the message says why in words
+    """
+
+    diagnosed = QtCore.Signal(object)
+    predicted = QtCore.Signal(object)
+    failed = QtCore.Signal(int, str)
+
+    @QtCore.Slot(int, object, object)
+    def run_diagnosis(self, run: int, config: SimConfig, records: Sequence[StepRecord]) -> None:
+        """Diagnose ``records`` (oldest first) of ``config``'s run number ``run``."""
+        start = time.perf_counter()
+        try:
+            diagnosis = diagnose(records, config)
+        except Exception as error:  # a worker slot must answer, whatever went wrong
+            self.failed.emit(run, f"The diagnosis failed: {error}")
+            return
+        seconds = time.perf_counter() - start
+        self.diagnosed.emit(
+            DiagnosisResult(run, config, diagnosis, records[-1].iteration, len(records), seconds)
+        )
+
+    @QtCore.Slot(object)
+    def run_prediction(self, config: SimConfig) -> None:
+        """Predict the per-step factor for ``config``."""
+        start = time.perf_counter()
+        try:
+            factor = theory.predicted_step_factor(config)
+            reason = theory.not_applicable(config) if factor is None else None
+        except Exception as error:  # as above
+            factor, reason = None, f"the theory failed for this config: {error}"
+        self.predicted.emit(Prediction(config, factor, reason, time.perf_counter() - start))
+
+
+def _stop_thread(thread: QtCore.QThread) -> None:
+    """End the worker thread of a panel dropped without :meth:`DiagnosisPanel.shutdown`.
+
+    Destroying a running QThread aborts the process; a diagnosis in progress is waited for.
+    """
+    if thread.isRunning():
+        thread.quit()
+        thread.wait()
+
+
+# -- the theory line ------------------------------------------------------------------------------
+
+
+class TheoryOverlay:
+    """The dashed theory line and its legend entry on the gradient plot.
+
+    Attributes
+    ----------
+    plot : the gradient plot's PlotItem (log y)
+    line : the PlotDataItem; ``getOriginalDataset()`` gives the raw ``(steps, norms)``
+    label : the legend text while shown (``"theory: ×0.225/step (measured ×0.228)"``)
+    """
+
+    def __init__(self, plot: pg.PlotItem, legend: pg.LegendItem | None, color: str) -> None:
+        self.plot = plot
+        self.legend = legend
+        pen = pg.mkPen(color, width=2.5)
+        pen.setStyle(QtCore.Qt.PenStyle.DashLine)
+        pen.setCosmetic(True)
+        self.line = pg.PlotDataItem(pen=pen, connect="finite")
+        self.line.setObjectName("theory_line")
+        self.line.setZValue(5)
+        # The line may run far outside the measured curves (theory wrong, or a different regime):
+        # the y range keeps following the data.
+        plot.addItem(self.line, ignoreBounds=True)
+        if legend is not None:
+            legend.removeItem(self.line)
+        self.label = ""
+        self.enabled = True
+
+    def _in_legend(self) -> bool:
+        return self.legend is not None and any(sample.item is self.line for sample, _ in self.legend.items)
+
+    def update(self, record: StepRecord | None, factor: float | None, measured: float | None) -> None:
+        """Draw the line for ``record``'s top layer with ``factor`` (hidden when it cannot be drawn)."""
+        anchor = float(record.grad_norms[-1, -1]) if record is not None else math.nan
+        usable = (
+            self.enabled
+            and factor is not None
+            and math.isfinite(factor)
+            and factor > 0
+            and math.isfinite(anchor)
+            and anchor > 0
+        )
+        if not usable:
+            self.clear()
+            return
+        assert record is not None and factor is not None
+        steps, norms = theory_line_values(anchor, factor, record.grad_norms.shape[1])
+        self.line.setData(steps, norms)
+        self.line.setVisible(True)
+        label = f"theory: {format_factor(factor)}/step"
+        if measured is not None and math.isfinite(measured):
+            label += f" (measured {format_factor(measured)})"
+        if self.legend is None:
+            return
+        # The gradient plot rebuilds its legend when the layer count changes: add back if gone.
+        if label != self.label or not self._in_legend():
+            self.legend.removeItem(self.line)
+            self.legend.addItem(self.line, label)
+        self.label = label
+
+    def clear(self) -> None:
+        """Hide the line and its legend entry."""
+        self.line.setData([], [])
+        self.line.setVisible(False)
+        if self.legend is not None and self._in_legend():
+            self.legend.removeItem(self.line)
+        self.label = ""
+
+
+# -- the panel -----------------------------------------------------------------------------------
+
+
+def _label(object_name: str, *, scale: float = 1.0, bold: bool = False) -> QtWidgets.QLabel:
+    label = QtWidgets.QLabel()
+    label.setObjectName(object_name)
+    label.setWordWrap(True)
+    label.setTextFormat(QtCore.Qt.TextFormat.PlainText)
+    label.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+    label.setAlignment(QtCore.Qt.AlignmentFlag.AlignTop | QtCore.Qt.AlignmentFlag.AlignLeft)
+    if scale != 1.0 or bold:
+        font = label.font()
+        font.setPointSizeF(font.pointSizeF() * scale)
+        font.setBold(bold)
+        label.setFont(font)
+    return label
+
+
+@dataclass(frozen=True)
+class Before:
+    """The diagnosis of the run before a change, kept to compare the new run with.
+
+    Attributes
+    ----------
+    result : its last diagnosis
+    change : what changed, in words (a fix's label, or the settings that differ)
+    """
+
+    result: DiagnosisResult
+    change: str
+
+
+def _summary(diagnosis: Diagnosis) -> str:
+    """``"vanishing, 3e-64 end to end, ×0.228 per step"``."""
+    signs = diagnosis.signs
+    parts = [diagnosis.regime]
+    if math.isfinite(signs.decades):
+        parts.append(f"{format_number(10.0**signs.decades)} end to end")
+    parts.append(f"{format_factor(signs.measured_factor)} per step")
+    return ", ".join(parts)
+
+
+def compare_diagnoses(before: Diagnosis, now: Diagnosis) -> tuple[bool, str]:
+    """Whether ``now`` is strictly better than ``before``, and the verdict in words.
+
+    Better means: healthy where it was not, finite where it overflowed, or the end-to-end change
+    of the gradient (in decades, :attr:`Signs.decades`) strictly closer to none.
+    """
+    was_finite = before.regime != "non-finite"
+    is_finite = now.regime != "non-finite"
+    old, new = abs(before.signs.decades), abs(now.signs.decades)
+    gain = old - new if math.isfinite(old) and math.isfinite(new) else math.nan
+    if not is_finite and was_finite:
+        return False, "worse: the run overflows now"
+    if is_finite and not was_finite:
+        extra = f", and {gain:.1f} decades closer to no change" if math.isfinite(gain) and gain > 0 else ""
+        return True, f"better: the run stays finite now{extra}"
+    if now.regime == "healthy" and before.regime != "healthy":
+        return True, f"fixed: healthy now ({abs(gain):.1f} decades closer to no change)"
+    if not math.isfinite(old) and math.isfinite(new):
+        return True, "better: the gradient reaches step 1 now"
+    if math.isfinite(gain) and gain > 0:
+        return True, f"better: {gain:.1f} decades closer to no change"
+    if math.isfinite(gain):
+        return False, f"not better: {-gain:.1f} decades further from no change"
+    return False, "not better"
+
+
+class DiagnosisPanel(QtWidgets.QWidget):
+    """Verdict, evidence, theory and fixes for the window's run.
+
+    Parameters
+    ----------
+    window : the :class:`~gradsim.ui.main_window.MainWindow`
+    dock : the dock it sits in (no diagnosis is asked for while the user has hidden it)
+
+    Attributes
+    ----------
+    result : the newest :class:`DiagnosisResult` of the current run (None before one)
+    prediction : the theory's :class:`Prediction` for the current config (None until computed)
+    before : the diagnosis kept from before the last change of settings (None if none)
+    last_fix : the fix applied last and the config it produced (None before one)
+    overlay : the :class:`TheoryOverlay`
+    theory_action : View ▸ Theory line (checkable)
+    worker, thread : the diagnosing worker and its thread
+    requests : diagnoses asked for so far (for tests and the benchmark)
+    """
+
+    _diagnosis_requested = QtCore.Signal(int, object, object)
+    _prediction_requested = QtCore.Signal(object)
+
+    def __init__(self, window: MainWindow, dock: QtWidgets.QDockWidget) -> None:
+        super().__init__()
+        self.setObjectName("diagnosis_panel")
+        self.main_window = window
+        self.dock = dock
+        self.result: DiagnosisResult | None = None
+        self.prediction: Prediction | None = None
+        self.before: Before | None = None
+        self.last_fix: tuple[Fix, SimConfig] | None = None
+        self.requests = 0
+        self._run = 0
+        self._records: deque[StepRecord] = deque(maxlen=WINDOW)
+        self._busy = False
+        self._dirty = False
+        self._last_sent = -math.inf
+        self._interval_ms = float(MIN_INTERVAL_MS)
+        self._pending_fix_label: str | None = None
+        self._previous_result: DiagnosisResult | None = None
+        self._shown_fixes: tuple[tuple[str, str, str], ...] = ()
+        self._closed = False
+        self._build()
+
+        theme = window.dashboard.theme
+        gradient = window.dashboard.plots["gradient"]
+        self.overlay = TheoryOverlay(gradient.plot, getattr(gradient, "legend", None), theme.foreground)
+        self.theory_action = QtGui.QAction("Theory line", self)
+        self.theory_action.setCheckable(True)
+        self.theory_action.setToolTip(
+            "Show or hide the dashed line of the per-step factor mean-field theory predicts on the "
+            "||dL/dh_t|| plot"
+        )
+        self.theory_action.setStatusTip(self.theory_action.toolTip())
+        shown = window.settings.value(THEORY_LINE_KEY, True)
+        self.theory_action.setChecked(str(shown).lower() not in ("false", "0"))
+        self.overlay.enabled = self.theory_action.isChecked()
+        self.theory_action.toggled.connect(self._on_user_theory_line)
+
+        self._timer = QtCore.QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self._send_if_due)
+
+        self.thread_ = QtCore.QThread()
+        self.thread_.setObjectName("gradsim-diagnosis")
+        self.worker = DiagnosisWorker()
+        self.worker.moveToThread(self.thread_)
+        self.thread_.finished.connect(self.worker.deleteLater)
+        self._diagnosis_requested.connect(self.worker.run_diagnosis)
+        self._prediction_requested.connect(self.worker.run_prediction)
+        self.worker.diagnosed.connect(self._on_diagnosed)
+        self.worker.predicted.connect(self._on_predicted)
+        self.worker.failed.connect(self._on_failed)
+        self.thread_.start()
+        self._finalizer = weakref.finalize(self, _stop_thread, self.thread_)
+
+        window.runner.recordsReady.connect(self._on_records)
+        window.runRestarted.connect(self._on_run_restarted)
+        window.dashboard.refreshed.connect(self._on_refreshed)
+        window.closing.connect(self.shutdown)
+        dock.visibilityChanged.connect(self._on_dock_visibility)
+        self._show_waiting()
+        self._prediction_requested.emit(window.current_config())
+
+    # -- construction ------------------------------------------------------------------------------
+    def _build(self) -> None:
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(10, 10, 10, 10)
+        layout.setSpacing(8)
+
+        header = QtWidgets.QHBoxLayout()
+        self.badge = QtWidgets.QLabel()
+        self.badge.setObjectName("diagnosis_badge")
+        self.badge.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+        font = self.badge.font()
+        font.setPointSizeF(font.pointSizeF() * 1.4)
+        font.setBold(True)
+        self.badge.setFont(font)
+        self.badge.setMinimumWidth(self.badge.fontMetrics().horizontalAdvance("non-finite") + 28)
+        self.badge.setToolTip(
+            f"The regime: vanishing or exploding when the gradient changes by more than "
+            f"{DECADES_THRESHOLD:g} decades from where it enters back to step 1 of layer 1"
+        )
+        header.addWidget(self.badge)
+        self.iteration_label = _label("diagnosis_iteration")
+        self.iteration_label.setAlignment(
+            QtCore.Qt.AlignmentFlag.AlignVCenter | QtCore.Qt.AlignmentFlag.AlignRight
+        )
+        self.iteration_label.setToolTip(
+            "The newest iteration diagnosed, and how many of the newest records the averaged signs "
+            "(update:data ratios, instability) use"
+        )
+        header.addWidget(self.iteration_label, 1)
+        layout.addLayout(header)
+
+        self.sentence = _label("diagnosis_sentence", scale=1.3, bold=True)
+        self.sentence.setToolTip("The verdict, with the numbers it rests on")
+        layout.addWidget(self.sentence)
+        self.where_label = _label("diagnosis_where", bold=True)
+        self.where_label.setStyleSheet(
+            "QLabel { background: #b00020; color: #ffffff; padding: 4px 6px; border-radius: 4px; }"
+        )
+        self.where_label.setToolTip(
+            "Where the first inf/NaN appeared: iteration, layer, time step and quantity"
+        )
+        layout.addWidget(self.where_label)
+        self.comparison = _label("diagnosis_comparison")
+        self.comparison.setStyleSheet(
+            "QLabel { border: 1px solid palette(mid); border-radius: 4px; padding: 4px 6px; }"
+        )
+        self.comparison.setToolTip("This run against the one before the last change of settings")
+        layout.addWidget(self.comparison)
+
+        self.fix_box = QtWidgets.QGroupBox("Try a fix")
+        self.fix_box.setObjectName("diagnosis_fixes")
+        self.fix_box.setToolTip("Each button starts a new run with one change; the panel then compares")
+        fix_layout = QtWidgets.QVBoxLayout(self.fix_box)
+        fix_layout.setSpacing(4)
+        self.no_fix_label = _label("diagnosis_no_fix")
+        fix_layout.addWidget(self.no_fix_label)
+        self.fix_layout = fix_layout
+        self.fix_buttons: list[QtWidgets.QPushButton] = []
+        layout.addWidget(self.fix_box)
+
+        evidence_box = QtWidgets.QGroupBox("Evidence")
+        evidence_box.setObjectName("diagnosis_evidence_box")
+        evidence_layout = QtWidgets.QVBoxLayout(evidence_box)
+        self.evidence = _label("diagnosis_evidence")
+        self.evidence.setToolTip(
+            "The signs practitioners look for: ratios between the first and last time step and layer, "
+            "the per-step rate, update:data ratios, iteration-to-iteration jumps, saturation"
+        )
+        evidence_layout.addWidget(self.evidence)
+        layout.addWidget(evidence_box)
+
+        theory_box = QtWidgets.QGroupBox("Theory")
+        theory_box.setObjectName("diagnosis_theory_box")
+        grid = QtWidgets.QGridLayout(theory_box)
+        grid.setHorizontalSpacing(12)
+        caption = _label("theory_caption")
+        caption.setText("Per-step factor of ||dL/dh|| (top layer)")
+        grid.addWidget(caption, 0, 0, 1, 2)
+        self.predicted_label = _label("theory_predicted", scale=1.5, bold=True)
+        self.predicted_label.setToolTip(
+            "What mean-field theory predicts for this activation, initialisation and weight scale "
+            "(docs/theory.md): the dashed line on the ||dL/dh_t|| plot"
+        )
+        self.measured_label = _label("theory_measured", scale=1.5, bold=True)
+        self.measured_label.setToolTip(
+            "Fitted to the newest diagnosed record: a straight line through log ||dL/dh_t|| of the top "
+            "layer over all but the first fifth of the steps"
+        )
+        for column, (title, value) in enumerate(
+            (("mean-field theory", self.predicted_label), ("measured", self.measured_label))
+        ):
+            heading = _label(f"theory_heading_{column}")
+            heading.setText(title)
+            grid.addWidget(heading, 1, column)
+            grid.addWidget(value, 2, column)
+        self.theory_note = _label("theory_note")
+        grid.addWidget(self.theory_note, 3, 0, 1, 2)
+        self.bound_label = _label("theory_bound")
+        self.bound_label.setToolTip(
+            "Pascanu, Mikolov & Bengio (2013): ||dh_t/dh_t-1|| ≤ σmax(W_hh) × max|f′| (1/4 for sigmoid, "
+            "1 for tanh and ReLU). Below 1 the gradient must vanish, whatever the data; at 1 or above the "
+            "bound does not decide (the derivative is usually well below its maximum)."
+        )
+        grid.addWidget(self.bound_label, 4, 0, 1, 2)
+        layout.addWidget(theory_box)
+        layout.addStretch(1)
+
+    # -- public ----------------------------------------------------------------------------------
+    @property
+    def diagnosis(self) -> Diagnosis | None:
+        """The newest diagnosis of the current run (None before one)."""
+        return None if self.result is None else self.result.diagnosis
+
+    @property
+    def is_busy(self) -> bool:
+        """Whether a diagnosis is being computed."""
+        return self._busy
+
+    @QtCore.Slot()
+    def shutdown(self) -> None:
+        """Stop asking for diagnoses and end the worker thread (waits for one in progress)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._timer.stop()
+        self.main_window.settings.setValue(THEORY_LINE_KEY, self.theory_action.isChecked())
+        self._finalizer.detach()
+        self.thread_.quit()
+        self.thread_.wait()
+
+    def apply_fix(self, fix: Fix) -> None:
+        """Start a new run with ``fix`` applied to the current config (what a fix button does)."""
+        window = self.main_window
+        try:
+            config = fix.apply(window.current_config())
+        except ValueError as error:  # ConfigError: the fix does not fit the settings as they are now
+            window.statusBar().showMessage(f"Could not apply “{fix.label}”: {error}", 10000)
+            return
+        self.last_fix = (fix, config)
+        self._pending_fix_label = fix.label
+        window.apply_config(config)
+        # A paused run would show nothing to compare: take its first step at once.
+        if not window.runner.is_running:
+            window.runner.step()
+        window.statusBar().showMessage(
+            f"Applied: {fix.label}. The new run is compared with the last one.", 8000
+        )
+
+    # -- records in, requests out ----------------------------------------------------------------------
+    @QtCore.Slot(object)
+    def _on_records(self, records: list[StepRecord]) -> None:
+        self._records.extend(records)
+        self._dirty = True
+        self._send_if_due()
+
+    @QtCore.Slot()
+    def _send_if_due(self) -> None:
+        if self._closed or self._busy or not self._dirty or not self._records or self.dock.isHidden():
+            return
+        waited_ms = (time.perf_counter() - self._last_sent) * 1e3
+        if waited_ms < self._interval_ms:
+            if not self._timer.isActive():
+                self._timer.start(max(1, round(self._interval_ms - waited_ms)))
+            return
+        self._busy = True
+        self._dirty = False
+        self._last_sent = time.perf_counter()
+        self.requests += 1
+        # The records themselves are never changed once made; the list is the panel's own copy.
+        self._diagnosis_requested.emit(self._run, self.main_window.current_config(), list(self._records))
+
+    @QtCore.Slot(bool)
+    def _on_dock_visibility(self, visible: bool) -> None:
+        if visible:
+            self._send_if_due()
+
+    @QtCore.Slot(object)
+    def _on_run_restarted(self, config: SimConfig) -> None:
+        self._run += 1
+        self._records.clear()
+        self._dirty = False
+        self._timer.stop()
+        previous = self.result
+        if previous is not None and previous.config != config:
+            change = self._pending_fix_label or describe_difference(previous.config, config)
+            self.before = Before(previous, change)
+        self._pending_fix_label = None
+        self.result = None
+        if self.prediction is None or self.prediction.config != config:
+            self._prediction_requested.emit(config)
+        self.overlay.clear()
+        self._show_waiting()
+
+    @QtCore.Slot(object)
+    def _on_diagnosed(self, result: DiagnosisResult) -> None:
+        self._busy = False
+        self._interval_ms = max(float(MIN_INTERVAL_MS), INTERVAL_PER_DIAGNOSIS * result.seconds * 1e3)
+        if result.run == self._run and not self._closed:
+            self.result = result
+            self._show(result)
+            self._update_overlay(self.main_window.history.latest)
+        self._send_if_due()
+
+    @QtCore.Slot(int, str)
+    def _on_failed(self, run: int, message: str) -> None:
+        self._busy = False
+        if run == self._run and not self._closed:
+            self.sentence.setText(message)
+            self.main_window.statusBar().showMessage(message, 10000)
+        self._send_if_due()
+
+    @QtCore.Slot(object)
+    def _on_predicted(self, prediction: Prediction) -> None:
+        if self._closed or prediction.config != self.main_window.current_config():
+            return
+        self.prediction = prediction
+        self._show_theory()
+        self._update_overlay(self.main_window.history.latest)
+
+    # -- the theory line ---------------------------------------------------------------------------------
+    @QtCore.Slot(object, object)
+    def _on_refreshed(self, history: RunHistory, config: SimConfig) -> None:
+        del config
+        self._update_overlay(history.latest)
+
+    def _update_overlay(self, record: StepRecord | None) -> None:
+        prediction = self.prediction
+        current = prediction is not None and prediction.config == self.main_window.current_config()
+        factor = prediction.factor if current and prediction is not None else None
+        measured = self.diagnosis.signs.measured_factor if self.diagnosis is not None else None
+        self.overlay.update(record, factor, measured)
+
+    @QtCore.Slot(bool)
+    def _on_user_theory_line(self, shown: bool) -> None:
+        self.overlay.enabled = shown
+        self.main_window.settings.setValue(THEORY_LINE_KEY, shown)
+        self._update_overlay(self.main_window.history.latest)
+
+    # -- display ---------------------------------------------------------------------------------------
+    def _set_badge(self, regime: str) -> None:
+        self.badge.setText(regime)
+        self.badge.setStyleSheet(
+            f"QLabel {{ background: {BADGE_COLORS.get(regime, BADGE_COLORS['waiting'])}; color: #ffffff;"
+            " border-radius: 4px; padding: 3px 12px; }"
+        )
+
+    def _show_waiting(self) -> None:
+        self._set_badge("waiting")
+        self.iteration_label.setText("")
+        self.sentence.setText(WAITING_TEXT)
+        self.where_label.hide()
+        self.evidence.setText("–")
+        self.measured_label.setText("–")
+        self.bound_label.setText("")
+        self._set_fixes((), None)
+        self.no_fix_label.setText("Fixes appear once the run is diagnosed.")
+        self._show_comparison()
+        self._show_theory()
+
+    def _show(self, result: DiagnosisResult) -> None:
+        diagnosis = result.diagnosis
+        self._set_badge(diagnosis.regime)
+        averaged = min(result.count, WINDOW)
+        self.iteration_label.setText(
+            f"iteration {result.iteration} · {averaged} record{'s' if averaged != 1 else ''}"
+        )
+        self.sentence.setText(diagnosis.sentence)
+        if diagnosis.nonfinite is not None:
+            self.where_label.setText(f"Started at {describe_start(diagnosis.nonfinite)}")
+            self.where_label.show()
+        else:
+            self.where_label.hide()
+        self.evidence.setText("\n".join(f"• {line}" for line in diagnosis.evidence))
+        self._set_fixes(diagnosis.fixes, result.config)
+        self._show_comparison()
+        self._show_theory()
+
+    def _set_fixes(self, fixes: Sequence[Fix], config: SimConfig | None) -> None:
+        shown = tuple((fix.key, fix.label, config_change_text(fix)) for fix in fixes)
+        if shown == self._shown_fixes:
+            return
+        self._shown_fixes = shown
+        for button in self.fix_buttons:
+            self.fix_layout.removeWidget(button)
+            button.deleteLater()
+        self.fix_buttons = []
+        for fix in fixes:
+            button = QtWidgets.QPushButton(fix.label)
+            button.setObjectName(f"fix_{fix.key}")
+            button.setAutoDefault(False)
+            change = config_change_text(fix)
+            differs = describe_difference(config, fix.apply(config)) if config is not None else change
+            button.setToolTip(
+                f"<p>{html.escape(fix.explanation)}</p>"
+                f"<p><b>Config change:</b> {html.escape(change)}<br>({html.escape(differs)})</p>"
+                "<p>Click to start a new run with this change; the panel then compares it with this run.</p>"
+            )
+            button.setStatusTip(f"{fix.label}: {change}")
+            button.clicked.connect(lambda _checked=False, chosen=fix: self.apply_fix(chosen))
+            self.fix_layout.addWidget(button)
+            self.fix_buttons.append(button)
+        if self.result is not None and not fixes:
+            self.no_fix_label.setText(
+                "Nothing to fix: the gradient keeps its size from the last step to the first."
+            )
+        self.no_fix_label.setVisible(not fixes)
+
+    def _show_comparison(self) -> None:
+        before = self.before
+        if before is None:
+            self.comparison.hide()
+            return
+        lines = [f"Change: {before.change}", f"before: {_summary(before.result.diagnosis)}"]
+        if self.diagnosis is None:
+            lines.append("now: waiting for the new run's first step")
+        else:
+            _, verdict = compare_diagnoses(before.result.diagnosis, self.diagnosis)
+            lines.append(f"now: {_summary(self.diagnosis)}")
+            lines.append(verdict)
+        self.comparison.setText("\n".join(lines))
+        self.comparison.show()
+
+    def _show_theory(self) -> None:
+        config = self.main_window.current_config()
+        prediction = (
+            self.prediction if self.prediction is not None and self.prediction.config == config else None
+        )
+        diagnosis = self.diagnosis
+        if diagnosis is not None:
+            predicted = diagnosis.signs.predicted_factor
+        else:
+            predicted = prediction.factor if prediction is not None else None
+        self.predicted_label.setText(format_factor(predicted))
+        self.measured_label.setText(format_factor(diagnosis.signs.measured_factor) if diagnosis else "–")
+        if prediction is None and diagnosis is None:
+            self.theory_note.setText("Computing the prediction…")
+        elif predicted is None:
+            reason = theory.not_applicable(config) or "no prediction for this config"
+            self.theory_note.setText(f"No mean-field prediction: {reason}.")
+        else:
+            critical = diagnosis.signs.critical_weight_scale if diagnosis is not None else None
+            note = "Drawn dashed on the ||dL/dh_t|| plot."
+            if critical is not None:
+                note += f" Factor 1 at weight scale {critical:.3g} (now {config.weight_scale:g})."
+            self.theory_note.setText(note)
+        if diagnosis is None:
+            self.bound_label.setText("")
+            return
+        products = diagnosis.signs.bound_products
+        bound = make_activation(config.activation, config.leaky_slope).max_derivative
+        lines = [f"Vanishing is certain where σmax(W_hh) × max|f′| < 1 (max|f′| = {bound:g}):"]
+        for layer, product in enumerate(products):
+            if not math.isfinite(product):
+                lines.append(f"layer {layer + 1}: not finite")
+                continue
+            verdict = "< 1, vanishes" if product < 1 else "≥ 1, undecided"
+            lines.append(f"layer {layer + 1}: {product / bound:.3g} × {bound:g} = {product:.3g} ({verdict})")
+        self.bound_label.setText("\n".join(lines))
+
+
+class DiagnosisFeature:
+    """What :func:`install` returns.
+
+    Attributes
+    ----------
+    dock : the ``diagnosis_dock``
+    panel : the :class:`DiagnosisPanel`
+    toggle_action : View ▸ Diagnosis panel (Ctrl+D)
+    theory_action : View ▸ Theory line
+    """
+
+    def __init__(
+        self, dock: QtWidgets.QDockWidget, panel: DiagnosisPanel, toggle_action: QtGui.QAction
+    ) -> None:
+        self.dock = dock
+        self.panel = panel
+        self.toggle_action = toggle_action
+        self.theory_action = panel.theory_action
+
+
+def install(window: Any) -> DiagnosisFeature:
+    """Add the Diagnosis dock (right, shown), its View menu entries and the theory line."""
+    dock = QtWidgets.QDockWidget("Diagnosis", window)
+    dock.setObjectName("diagnosis_dock")
+    areas = QtCore.Qt.DockWidgetArea
+    dock.setAllowedAreas(areas.LeftDockWidgetArea | areas.RightDockWidgetArea)
+    panel = DiagnosisPanel(window, dock)
+    scroll = QtWidgets.QScrollArea()
+    scroll.setObjectName("diagnosis_scroll")
+    scroll.setWidgetResizable(True)
+    scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+    scroll.setWidget(panel)
+    dock.setWidget(scroll)
+    dock.setMinimumWidth(DOCK_MIN_WIDTH)
+    window.addDockWidget(areas.RightDockWidgetArea, dock)
+    window.resizeDocks([dock], [DOCK_WIDTH], QtCore.Qt.Orientation.Horizontal)
+
+    toggle = dock.toggleViewAction()
+    toggle.setText("Diagnosis panel")
+    toggle.setShortcut(QtGui.QKeySequence(QtCore.Qt.Modifier.CTRL | QtCore.Qt.Key.Key_D))
+    toggle.setToolTip("Show or hide the diagnosis: verdict, evidence, theory and fixes (Ctrl+D)")
+    toggle.setStatusTip(toggle.toolTip())
+    window.addAction(toggle)
+    window.view_menu.addAction(toggle)
+    window.view_menu.addAction(panel.theory_action)
+    return DiagnosisFeature(dock, panel, toggle)
