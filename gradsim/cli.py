@@ -389,6 +389,9 @@ def _config_command(args: argparse.Namespace) -> int:
 
 # -- gradsim sweep --------------------------------------------------------------------------
 
+# The logical size of `gradsim sweep --image` (as gradsim.ui.sweep_plot.DEFAULT_IMAGE_SIZE: no Qt here).
+SWEEP_IMAGE_SIZE = (900, 720)
+
 
 def _count(text: str) -> int:
     try:
@@ -436,6 +439,19 @@ def _add_sweep_command(subparsers: argparse._SubParsersAction) -> None:
     output = parser.add_argument_group("output files (written atomically)")
     output.add_argument("--csv", metavar="FILE", help="one row per point: x, y, log10_ratio, overflow")
     output.add_argument("--npz", metavar="FILE", help="the grids as arrays, with the sweep's settings")
+    output.add_argument(
+        "--image",
+        metavar="FILE.png",
+        help="the phase diagram as the Sweep tab draws it: heatmap, critical line, measured edge "
+        "(no display needed)",
+    )
+    output.add_argument(
+        "--image-width",
+        type=_positive_int,
+        default=None,
+        metavar="PX",
+        help=f"width of --image in pixels, the height in proportion (default {2 * SWEEP_IMAGE_SIZE[0]})",
+    )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary")
     parser.set_defaults(handler=_sweep_command)
 
@@ -465,9 +481,12 @@ def _sweep_command(args: argparse.Namespace) -> int:
         )
     except sweep.SweepError as error:
         raise CommandError(str(error)) from None
-    outputs = [(path, kind) for path, kind in ((args.csv, "csv"), (args.npz, "npz")) if path]
+    outputs = [
+        (path, kind) for path, kind in ((args.csv, "csv"), (args.npz, "npz"), (args.image, "png")) if path
+    ]
     for path, _ in outputs:
         _check_output(path)
+    _check_sweep_image(args)
     cache = DiskPointCache(args.cache_dir) if args.cache_dir else None
     progress = SweepProgressBar(spec.size, None if args.quiet else sys.stderr)
     try:
@@ -478,14 +497,20 @@ def _sweep_command(args: argparse.Namespace) -> int:
         progress.close()
     if result.cache_error:
         _error(f"the cache could not keep the points: {result.cache_error}")
+    # About 1 s the first time for saturating units: only when it is shown.
+    critical = sweep.critical_line(spec) if not args.quiet or args.image else None
     if not args.quiet:
         print(f"config: {describe_source(args)}: {describe_config(config)}")
-        for line in sweep_summary_lines(result, sweep.critical_line(spec)):
+        assert critical is not None
+        for line in sweep_summary_lines(result, critical):
             print(line)
     failed = False
     for path, kind in outputs:
         try:
-            (write_sweep_csv if kind == "csv" else write_sweep_npz)(path, result)
+            if kind == "png":
+                atomic_write_bytes(path, _sweep_image(result, critical, args.image_width))
+            else:
+                (write_sweep_csv if kind == "csv" else write_sweep_npz)(path, result)
         except WriteError as error:
             _error(str(error))
             failed = True
@@ -493,6 +518,44 @@ def _sweep_command(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"wrote {path}")
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _check_sweep_image(args: argparse.Namespace) -> None:
+    """Refuse a bad --image or --image-width before spending time on the sweep."""
+    if args.image is None:
+        if args.image_width is not None:
+            raise CommandError("--image-width needs --image FILE.png")
+        return
+    if Path(args.image).suffix.lower() != ".png":
+        raise CommandError(f"cannot write {args.image}: the image file name must end in .png")
+    width = args.image_width
+    if width is not None and not SNAPSHOT_MIN_WIDTH <= width <= SNAPSHOT_MAX_WIDTH:
+        raise CommandError(
+            f"--image-width must be between {SNAPSHOT_MIN_WIDTH} and {SNAPSHOT_MAX_WIDTH} pixels "
+            f"(got {width})"
+        )
+
+
+def _sweep_image(result: sweep.SweepResult, line: sweep.CriticalLine | None, width: int | None) -> bytes:
+    """The phase diagram as PNG bytes, drawn offscreen by the Sweep tab's own plot."""
+    # Drawing needs Qt but no display: the offscreen platform paints into memory.
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
+    try:
+        from PySide6 import QtCore, QtWidgets
+
+        from gradsim.ui.sweep_plot import sweep_png
+    except ImportError as error:
+        raise CommandError(f"cannot draw the phase diagram ({error})", EXIT_FAILED) from None
+    previous_handler = QtCore.qInstallMessageHandler(_quiet_qt_messages)
+    try:
+        app = QtWidgets.QApplication.instance()
+        if app is None:
+            app = QtWidgets.QApplication([PROG])
+            app.setStyle("Fusion")  # as the window: the same look on every platform
+        return sweep_png(result, line, width, SWEEP_IMAGE_SIZE)
+    finally:
+        QtCore.qInstallMessageHandler(previous_handler)
 
 
 def _axis_text(axis: sweep.SweepAxis) -> str:
