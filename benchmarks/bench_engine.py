@@ -10,9 +10,13 @@ For each size (batch x hidden x seq_len x layers; tanh, adding task, SGD, no cli
 normalisation) and dtype, in the same run and interleaved round by round so that both see the
 same machine:
 
-- ``Simulation.forward_backward`` on one fixed batch and ``Simulation.train_step`` (draws a
-  batch, spectral norms, forward/backward, gradient norms and clipping check, update and the
-  whole ``StepRecord``);
+- ``fwd+bwd``: forward, loss and backward on one fixed batch as ``Simulation.train_step`` runs
+  them, in an ``rnn.Workspace`` whose arrays are reused from call to call;
+- ``fresh``: ``Simulation.forward_backward`` on the same batch, which hands its cache and
+  gradients to the caller and so allocates them anew on every call (only its intermediates are
+  reused);
+- ``train``: ``Simulation.train_step`` (draws a batch, spectral norms, forward/backward,
+  gradient norms and clipping check, update and the whole ``StepRecord``);
 - the *floor*: only the matrix products such a step needs, on preallocated arrays. Forward, per
   layer: one ``(T*B, I) x (I, H)`` input projection and ``T`` products ``(B, H) x (H, H)``;
   backward, per layer: ``T`` products ``(B, H) x (H, H)``, then ``dW_hh``, ``dW_ih`` and (above
@@ -21,17 +25,17 @@ same machine:
 
 Each figure is the median of ``--repeats`` timed runs after ``--warmup`` untimed ones; the
 ratio engine / floor is the engine's overhead over the products it cannot avoid (issue 2 aims
-for under 1.5 at H >= 128); "(best)" is the same ratio from the fastest run of each, a check
-when another process shares the machine. The breakdown splits a step into the engine's own
-functions and counts the minor page faults of one ``forward_backward``: memory it touched
-fresh from the system, which costs about 1-2 us per 4 KiB page here. ``--reuse-freed-memory``
+for under 1.5 at H >= 128); "(best)" is ``fwd+bwd / floor`` from the fastest run of each, a
+check when another process shares the machine. The breakdown splits a step into the engine's
+own functions and counts the minor page faults of one ``fwd+bwd`` and one ``fresh`` call:
+memory touched fresh from the system, which costs about 1-2 us per 4 KiB page here. ``--reuse-freed-memory``
 (glibc only) makes malloc keep freed blocks, so the difference it makes is the cost of those
 fresh allocations.
 
 If PyTorch imports (the optional ``bench`` extra: ``pip install torch==2.13.0``), the same
 sizes are timed with ``torch.nn.RNN`` (tanh, CPU, ``torch.set_num_threads(2)``), forward and
 backward of a last-step MSE loss through a linear readout, after all numpy timings, and the
-table shows ``forward_backward / torch`` (below 1: the numpy engine is faster).
+table shows ``fwd+bwd / torch`` (below 1: the numpy engine is faster).
 
 BLAS: the run starts by printing numpy's BLAS library, its threads and the kernel it chose.
 Where ``OPENBLAS_CORETYPE`` / ``OPENBLAS_L2_SIZE`` are set (some machines here set them to dodge
@@ -250,8 +254,11 @@ def interleaved_times(
 class EngineTiming:
     """Median seconds of one size and dtype; ``breakdown`` splits a train step.
 
-    ``best_ratio`` is forward_backward / floor from the fastest run of each: a check on the
-    median ratio when another process shares the machine.
+    ``forward_backward`` is ``Simulation.forward_backward`` (fresh cache and gradients on every
+    call), ``reused`` the same work in a reused workspace, as ``train_step`` runs it.
+    ``best_ratio`` is reused / floor from the fastest run of each: a check on the median ratio
+    when another process shares the machine. ``faults_per_step``: minor page faults of one
+    ``forward_backward``, ``reused_faults`` of one reused call.
     """
 
     size: Size
@@ -264,23 +271,33 @@ class EngineTiming:
     faults_per_step: float = 0.0
     best_ratio: float = float("nan")
     torch: float = float("nan")
+    reused: float = float("nan")
+    reused_faults: float = float("nan")
 
 
 def engine_callables(
     size: Size, dtype: str, seed: int = 0
 ) -> tuple[dict[str, Callable[[], object]], MatmulFloor]:
-    """The timed functions of one size: forward_backward, train_step and the matmul floor.
+    """The timed functions of one size: forward_backward, reused, train_step and the floor.
 
-    Also the pieces of a step for the breakdown: ``rnn.forward``, ``rnn.backward``, the spectral
-    norm tracker; each on the same fixed batch as ``forward_backward``.
+    ``reused`` runs ``rnn.forward``, the loss and ``rnn.backward`` in one ``rnn.Workspace`` kept
+    from call to call, as ``train_step`` does. Also the pieces of a step for the breakdown:
+    ``rnn.forward`` and ``rnn.backward`` (each in its own reused workspace), the spectral norm
+    tracker; all on the same fixed batch as ``forward_backward``.
     """
     simulation = Simulation(make_config(size, dtype).replace(seed=seed))
     trainer = Simulation(make_config(size, dtype).replace(seed=seed))
     x, y = simulation.sample_batch()
     floor = MatmulFloor(size, simulation.task.input_size, simulation.dtype, np.random.default_rng(seed))
     params, layers, activation = simulation.params, size.layers, simulation.activation
+    workspace, forward_workspace, backward_workspace = (rnn.Workspace(reuse_outputs=True) for _ in range(3))
     cache = rnn.forward(params, x, layers, activation, False)
     _, output_grad = rnn.loss_and_output_grad(simulation.task, cache, y)
+
+    def reused() -> rnn.BackwardState:
+        step_cache = rnn.forward(params, x, layers, activation, False, workspace)
+        _, step_output_grad = rnn.loss_and_output_grad(simulation.task, step_cache, y)
+        return rnn.backward(params, step_cache, step_output_grad, False, workspace)
 
     def train_step() -> None:
         if trainer.train_step() is None:
@@ -288,23 +305,27 @@ def engine_callables(
 
     functions: dict[str, Callable[[], object]] = {
         "forward_backward": lambda: simulation.forward_backward(x, y),
+        "reused": reused,
         "train_step": train_step,
         "floor": floor.run,
-        "forward": lambda: rnn.forward(params, x, layers, activation, False),
-        "backward": lambda: rnn.backward(params, cache, output_grad, False),
+        "forward": lambda: rnn.forward(params, x, layers, activation, False, forward_workspace),
+        "backward": lambda: rnn.backward(params, cache, output_grad, False, backward_workspace),
         "spectral_norms": simulation.spectral_norms,
     }
     return functions, floor
+
+
+MAIN_FIGURES = ("forward_backward", "reused", "train_step", "floor")
 
 
 def measure_engine(size: Size, dtype: str, repeats: int, warmup: int, breakdown: bool = True) -> EngineTiming:
     """Time the engine and the floor for one size and dtype (see :func:`engine_callables`)."""
     functions, floor = engine_callables(size, dtype)
     if not breakdown:
-        functions = {k: functions[k] for k in ("forward_backward", "train_step", "floor")}
+        functions = {k: functions[k] for k in MAIN_FIGURES}
     samples = interleaved_times(functions, repeats, warmup)
     medians = {name: statistics.median(times) for name, times in samples.items()}
-    parts = {k: v for k, v in medians.items() if k not in ("forward_backward", "train_step", "floor")}
+    parts = {k: v for k, v in medians.items() if k not in MAIN_FIGURES}
     return EngineTiming(
         size,
         dtype,
@@ -314,7 +335,9 @@ def measure_engine(size: Size, dtype: str, repeats: int, warmup: int, breakdown:
         floor.flops() / medians["floor"] / 1e9,
         parts,
         faults_per_call(functions["forward_backward"]),
-        min(samples["forward_backward"]) / min(samples["floor"]),
+        min(samples["reused"]) / min(samples["floor"]),
+        reused=medians["reused"],
+        reused_faults=faults_per_call(functions["reused"]),
     )
 
 
@@ -455,20 +478,21 @@ def blas_threads(count: int | None) -> Iterator[None]:
 def format_table(timings: list[EngineTiming], with_torch: bool) -> list[str]:
     """The result table as text lines (milliseconds and ratios)."""
     header = (
-        f"{'size':<28} {'dtype':<8} {'fwd+bwd ms':>10} {'train ms':>9} {'floor ms':>9} "
-        f"{'floor GF/s':>10} {'fb/floor':>8} {'(best)':>6} {'train/floor':>11}"
+        f"{'size':<28} {'dtype':<8} {'fwd+bwd ms':>10} {'fresh ms':>9} {'train ms':>9} {'floor ms':>9} "
+        f"{'floor GF/s':>10} {'fb/floor':>8} {'(best)':>6} {'fresh/floor':>11} {'train/floor':>11}"
     )
     if with_torch:
         header += f" {'torch ms':>9} {'fb/torch':>8}"
     lines = [header, "-" * len(header)]
     for t in timings:
         line = (
-            f"{t.size.label:<28} {t.dtype:<8} {t.forward_backward * 1e3:10.2f} {t.train_step * 1e3:9.2f} "
-            f"{t.floor * 1e3:9.2f} {t.floor_gflops:10.1f} {t.forward_backward / t.floor:8.2f} "
-            f"{t.best_ratio:6.2f} {t.train_step / t.floor:11.2f}"
+            f"{t.size.label:<28} {t.dtype:<8} {t.reused * 1e3:10.2f} {t.forward_backward * 1e3:9.2f} "
+            f"{t.train_step * 1e3:9.2f} {t.floor * 1e3:9.2f} {t.floor_gflops:10.1f} "
+            f"{t.reused / t.floor:8.2f} {t.best_ratio:6.2f} {t.forward_backward / t.floor:11.2f} "
+            f"{t.train_step / t.floor:11.2f}"
         )
         if with_torch:
-            line += f" {t.torch * 1e3:9.2f} {t.forward_backward / t.torch:8.2f}"
+            line += f" {t.torch * 1e3:9.2f} {t.reused / t.torch:8.2f}"
         lines.append(line)
     return lines
 
@@ -477,7 +501,8 @@ def format_breakdown(timings: list[EngineTiming]) -> list[str]:
     """Where a train step goes: forward, backward, spectral norms, the rest, vs the floor."""
     header = (
         f"{'size':<28} {'dtype':<8} {'forward':>8} {'backward':>9} {'fb other':>9} "
-        f"{'spectral':>9} {'train other':>11} {'faults/fb':>10}   (ms; faults = minor page faults)"
+        f"{'spectral':>9} {'train other':>11} {'faults/fb':>10} {'faults/fresh':>12}"
+        "   (ms; faults = minor page faults)"
     )
     lines = [header, "-" * len(header)]
     for t in timings:
@@ -485,8 +510,9 @@ def format_breakdown(timings: list[EngineTiming]) -> list[str]:
         forward, backward, spectral = parts["forward"], parts["backward"], parts["spectral_norms"]
         lines.append(
             f"{t.size.label:<28} {t.dtype:<8} {forward * 1e3:8.2f} {backward * 1e3:9.2f} "
-            f"{(t.forward_backward - forward - backward) * 1e3:9.2f} {spectral * 1e3:9.2f} "
-            f"{(t.train_step - t.forward_backward - spectral) * 1e3:11.2f} {t.faults_per_step:10.0f}"
+            f"{(t.reused - forward - backward) * 1e3:9.2f} {spectral * 1e3:9.2f} "
+            f"{(t.train_step - t.reused - spectral) * 1e3:11.2f} {t.reused_faults:10.0f} "
+            f"{t.faults_per_step:12.0f}"
         )
     return lines
 
@@ -545,8 +571,8 @@ def main(argv: list[str] | None = None) -> int:
     for line in format_table(timings, with_torch):
         print(line)
     if not args.no_breakdown:
-        print("\nbreakdown of a step (medians; 'fb other' = loss and glue of forward_backward;")
-        print("'train other' = train_step - forward_backward - spectral: batch, clip, update, record)")
+        print("\nbreakdown of a step (medians; 'fb other' = loss and glue of fwd+bwd;")
+        print("'train other' = train_step - fwd+bwd - spectral: batch, clip, update, record)")
         for line in format_breakdown(timings):
             print(line)
     try:
