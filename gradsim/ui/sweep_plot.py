@@ -185,8 +185,15 @@ class GridAxis(pg.AxisItem):
         scale = self.scale_map
         if scale is None or not (math.isfinite(low) and math.isfinite(high)) or high <= low:
             return []
-        value_low, value_high = (float(v) for v in scale.to_value(np.array([low, high])))
         wanted = max(2, int(pixels / (110 if self.orientation in ("top", "bottom") else 60)))
+        if len(scale.values) <= wanted:
+            # Few cells: label each one with its own value (an uneven list like 5, 400 reads
+            # better that way than as round values placed on a stretched scale).
+            inside = (scale.indices >= low) & (scale.indices <= high)
+            return [float(p) for p in scale.indices[inside]]
+        # Only values the grid spans (half a cell past each end), never extrapolated ones.
+        low, high = max(low, -0.5), min(high, len(scale.values) - 0.5)
+        value_low, value_high = (float(v) for v in scale.to_value(np.array([low, high])))
         ticks: list[float] = []
         if scale.log and value_low > 0 and value_high / value_low >= 10:
             first, last = math.floor(math.log10(value_low)), math.ceil(math.log10(value_high))
@@ -471,11 +478,14 @@ class SweepPlot(pg.GraphicsLayoutWidget):
         text = self.cell_text(*cell) if cell is not None else ""
         if text != self.hover_text:
             self.hover_text = text
+            # Qt shows the widget's tooltip when the pointer rests; one already open follows
+            # the pointer from cell to cell.
             self.setToolTip(text)
-            if text:
-                QtWidgets.QToolTip.showText(QtGui.QCursor.pos(), text, self)
-            else:
-                QtWidgets.QToolTip.hideText()
+            if QtWidgets.QToolTip.isVisible():
+                if text:
+                    QtWidgets.QToolTip.showText(QtGui.QCursor.pos(), text, self)
+                else:
+                    QtWidgets.QToolTip.hideText()
             self.cellHovered.emit(text)
 
     @QtCore.Slot(object)

@@ -1,0 +1,302 @@
+"""The Sweep tab: its heatmap, lines and cells against the engine; background run, cancel, cache.
+
+Grids are tiny (3 x 3, 8 units, T <= 16) and most sweeps run in the tab's worker thread without
+processes (``controller.workers = 0``: a process pool costs about 1 s to start here); the
+cancel and close tests use two worker processes, because leaving none behind is their point.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import multiprocessing.resource_tracker
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6 import QtCore, QtWidgets
+
+from gradsim.engine import sweep
+from gradsim.engine.config import SimConfig
+from gradsim.engine.sweep import compute_point
+from gradsim.ui.main_window import MainWindow
+from gradsim.ui.sweep_plot import COLORBAR_LABEL
+from gradsim.ui.sweep_view import DEFAULT_RANGES, TAB_TITLE, SweepController
+
+pytestmark = [
+    pytest.mark.qt_log_level_fail("WARNING"),
+    pytest.mark.qt_log_ignore(re.escape("This plugin does not support propagateSizeHints()")),
+]
+
+SMALL = SimConfig(
+    num_layers=1,
+    hidden_size=8,
+    seq_len=10,
+    batch_size=3,
+    activation="relu",
+    init="gaussian",
+    task="random",
+    seed=3,
+)
+
+
+def child_pids() -> set[int]:
+    """Live child processes of this process (from /proc), without Python's resource tracker."""
+    pids: set[int] = set()
+    for thread in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{thread}/children") as handle:
+                pids.update(int(pid) for pid in handle.read().split())
+        except FileNotFoundError:
+            pass
+    pids.discard(getattr(multiprocessing.resource_tracker._resource_tracker, "_pid", None))
+    return pids
+
+
+@pytest.fixture
+def make_window(qtbot, tmp_path):
+    windows: list[MainWindow] = []
+
+    def make(config: SimConfig = SMALL, cache: Path | None = None) -> tuple[MainWindow, SweepController]:
+        window = MainWindow(config, settings=QtCore.QSettings())
+        qtbot.addWidget(window)
+        windows.append(window)
+        window.show()
+        qtbot.waitExposed(window)
+        controller = window.features["gradsim.ui.sweep_view"]
+        assert isinstance(controller, SweepController)
+        controller.cache_folder = cache if cache is not None else tmp_path / "cache"
+        controller.workers = 0
+        return window, controller
+
+    yield make
+    for window in windows:
+        window.close()
+
+
+def set_grid(
+    controller: SweepController, x=("weight_scale", 0.5, 2.0, 3, "linear"), y=("seq_len", 4, 16, 3, "log")
+):
+    controller.page.x_editor.set_state(*x)
+    controller.page.y_editor.set_state(*y)
+    controller.page.seeds_spin.setValue(2)
+    controller.page.iterations_spin.setValue(0)
+
+
+def run_to_end(qtbot, controller: SweepController, timeout: int = 30000) -> sweep.SweepResult:
+    qtbot.mouseClick(controller.page.run_button, QtCore.Qt.MouseButton.LeftButton)
+    assert controller.is_running
+    qtbot.waitUntil(lambda: not controller.is_running, timeout=timeout)
+    assert controller.result is not None
+    return controller.result
+
+
+def test_heatmap_equals_single_runs_in_grid_orientation_with_the_theory_line(make_window, qtbot):
+    window, controller = make_window()
+    controller.show_tab()
+    set_grid(controller)
+    result = run_to_end(qtbot, controller)
+    spec = result.spec
+    assert spec.base == SMALL and spec.shape == (3, 3) and spec.seeds == (3, 4)
+    assert spec.y.values == (4, 8, 16)
+    plot = controller.plot
+    image = plot.image.image
+    assert image.shape == (3, 3) and image.dtype == np.float32
+    for row, column in spec.indices():
+        config = SMALL.replace(weight_scale=spec.x.values[column], seq_len=spec.y.values[row])
+        expected = compute_point(config, 0, (3, 4))
+        assert result.values[row, column] == expected
+        assert image[row, column] == np.float32(expected)
+        # Row i sits at y = i, column j at x = j: the cell under that point is (i, j).
+        assert plot.cell_at(QtCore.QPointF(column, row)) == (row, column)
+    np.testing.assert_allclose(plot.x_scale.to_plot(spec.x.values), [0, 1, 2])
+    np.testing.assert_allclose(plot.y_scale.to_plot(spec.y.values), [0, 1, 2])
+    assert plot.image.mapRectToView(plot.image.boundingRect()) == QtCore.QRectF(-0.5, -0.5, 3, 3)
+    # ReLU at a weight scale of 0.5 vanishes and at 2 explodes, more so over more steps.
+    assert result.values[2, 0] < result.values[0, 0] < 0 < result.values[0, 2] < result.values[2, 2]
+    low, high = plot.colorbar.levels()
+    assert low == -high and high == np.ceil(np.quantile(np.abs(result.values), 0.9))
+    assert plot.colorbar.axis.labelText == COLORBAR_LABEL
+    assert (
+        plot.x_axis.labelText == "weight scale" and plot.y_axis.labelText == "sequence length T (log scale)"
+    )
+
+    line = sweep.critical_line(spec)
+    np.testing.assert_allclose(plot.x_scale.to_value(plot.critical_curve.xData), line.x)
+    np.testing.assert_allclose(plot.y_scale.to_value(plot.critical_curve.yData), line.y)
+    np.testing.assert_allclose(line.x, np.sqrt(2))  # He's critical scale for ReLU
+    edge_x, edge_y = sweep.measured_edge(result)
+    np.testing.assert_allclose(plot.x_scale.to_value(plot.edge_curve.xData), edge_x)
+    np.testing.assert_allclose(plot.y_scale.to_value(plot.edge_curve.yData), edge_y)
+    labels = [label.text for _, label in plot.legend.items]
+    assert labels == ["theory: per-step factor 1 (mean field)", "measured: ratio crosses 1"]
+    page = controller.page
+    assert page.progress_bar.value() == page.progress_bar.maximum() == 9
+    assert page.progress_label.text().startswith("Done: 9 points in ")
+    assert "9 computed on this process, 0 from the cache" in page.progress_label.text()
+    assert page.run_button.isEnabled() and not page.cancel_button.isEnabled()
+
+
+def test_overflow_cells_are_drawn_in_their_key_colour(make_window, qtbot):
+    window, controller = make_window(SMALL.replace(activation="linear"))
+    set_grid(controller, x=("weight_scale", 0.5, 6.5, 3, "linear"), y=("seq_len", 5, 400, 2, "linear"))
+    result = run_to_end(qtbot, controller)
+    assert result.overflow.tolist() == [[False, False, False], [False, True, True]]
+    overlay = controller.plot.status_image.image
+    assert controller.plot.status_image.isVisible()
+    assert overlay[1, 1].tolist() == overlay[1, 2].tolist() == [0, 0, 0, 255]
+    assert overlay[0, :, 3].tolist() == [0, 0, 0] and overlay[1, 0, 3] == 0
+    assert "overflow (inf/NaN)" in [label.text for _, label in controller.plot.legend.items]
+    assert "overflow (inf/NaN)" in controller.plot.cell_text(1, 2)
+
+
+def test_click_a_cell_loads_its_config_and_hover_describes_it(make_window, qtbot):
+    window, controller = make_window()
+    controller.show_tab()
+    set_grid(controller)
+    result = run_to_end(qtbot, controller)
+    plot = controller.plot
+    point = plot.cell_center(2, 1)
+    qtbot.mouseMove(plot.viewport(), point)
+    qtbot.waitUntil(lambda: plot.hover_text != "")
+    value = result.values[2, 1]
+    assert plot.hover_text.startswith("weight_scale = 1.25, seq_len = 16\n")
+    assert f"log10 ratio {value:+.2f} decades" in plot.hover_text
+    assert (
+        f"seeds 3: {result.seed_values[2, 1, 0]:+.2f}, 4: {result.seed_values[2, 1, 1]:+.2f}"
+        in plot.hover_text
+    )
+    assert controller.page.info_label.text().startswith("weight_scale = 1.25, seq_len = 16 · ")
+
+    with qtbot.waitSignal(window.runRestarted, timeout=5000):
+        qtbot.mouseClick(plot.viewport(), QtCore.Qt.MouseButton.LeftButton, pos=point)
+    assert window.current_config() == result.config_at(2, 1) == SMALL.replace(weight_scale=1.25, seq_len=16)
+    assert window.control_panel.config() == result.config_at(2, 1)
+    assert window.tabs.currentWidget() is window.training_tab()
+    assert "weight_scale = 1.25, seq_len = 16" in window.statusBar().currentMessage()
+    # The base of the next sweep stays until the user asks for the current config.
+    assert controller.base_config == SMALL and controller.page.use_current_button.isEnabled()
+    qtbot.mouseClick(controller.page.use_current_button, QtCore.Qt.MouseButton.LeftButton)
+    assert controller.spec_from_form().base == result.config_at(2, 1)
+    assert "1.25" in controller.page.base_label.text() and not controller.page.use_current_button.isEnabled()
+
+
+def test_a_repeated_sweep_is_served_from_the_cache_in_this_and_the_next_session(
+    make_window, qtbot, monkeypatch, tmp_path
+):
+    calls: list[SimConfig] = []
+    original = sweep.evaluate_point
+    monkeypatch.setattr(
+        sweep, "evaluate_point", lambda config, *a: calls.append(config) or original(config, *a)
+    )
+    window, controller = make_window(cache=tmp_path / "points")
+    set_grid(controller)
+    first = run_to_end(qtbot, controller)
+    assert len(calls) == 9 and first.computed_points == 9
+    second = run_to_end(qtbot, controller)
+    assert len(calls) == 9 and (second.computed_points, second.cached_points) == (0, 9)
+    np.testing.assert_array_equal(second.values, first.values)
+    assert "0 computed on this process, 9 from the cache" in controller.page.progress_label.text()
+    np.testing.assert_array_equal(controller.plot.image.image, first.values.astype(np.float32))
+    window.close()
+
+    # A new window (a new session): the form is restored and the points come from the disk.
+    _, again = make_window(cache=tmp_path / "points")
+    assert again.page.x_editor.state() == {"field": "weight_scale", "low": 0.5, "high": 2.0, "count": 3,
+                                           "spacing": "linear"}  # fmt: skip
+    assert again.page.seeds_spin.value() == 2
+    third = run_to_end(qtbot, again)
+    assert len(calls) == 9 and third.cached_points == 9
+    np.testing.assert_array_equal(third.values, first.values)
+
+
+def heavy_grid(controller: SweepController) -> None:
+    set_grid(controller, x=("weight_scale", 0.5, 1.5, 6, "linear"), y=("seq_len", 100, 200, 6, "linear"))
+    controller.page.iterations_spin.setValue(2)
+    controller.workers = 2
+
+
+def test_cancel_stops_the_worker_processes_and_keeps_the_points_so_far(make_window, qtbot, monkeypatch):
+    window, controller = make_window(SMALL.replace(hidden_size=48, batch_size=8))
+    heavy_grid(controller)
+    messages: list[str] = []
+    original = controller._message
+    monkeypatch.setattr(
+        controller, "_message", lambda text, error=False: messages.append(text) or original(text, error)
+    )
+    qtbot.mouseClick(controller.page.run_button, QtCore.Qt.MouseButton.LeftButton)
+    assert not controller.page.run_button.isEnabled() and not controller.page.x_editor.low_spin.isEnabled()
+    qtbot.waitUntil(lambda: controller.page.progress_bar.value() > 0, timeout=30000)
+    assert multiprocessing.active_children()  # the workers are there while it runs
+    qtbot.mouseClick(controller.page.cancel_button, QtCore.Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not controller.is_running, timeout=10000)
+    result = controller.result
+    assert result is not None and result.cancelled
+    done = int(result.computed.sum())
+    assert 0 < done < 36
+    assert multiprocessing.active_children() == [] and not child_pids()
+    # Progress said how far it was and how long was left; the end says where it stopped.
+    assert any(re.fullmatch(r"\d+ of 36 points · about \d+ (s|min) left", text) for text in messages)
+    assert "Cancelling…" in messages
+    assert controller.page.progress_label.text().startswith(f"Cancelled after {done} of 36 points")
+    # The heatmap shows the computed points and marks the others as not computed.
+    shown = controller.plot.image.image
+    np.testing.assert_array_equal(shown[result.computed], result.values[result.computed].astype(np.float32))
+    assert (controller.plot.status_image.image[~result.computed] == [228, 228, 228, 255]).all()
+    assert controller.page.run_button.isEnabled()
+
+
+def test_closing_the_window_mid_sweep_leaves_no_thread_or_process(make_window, qtbot):
+    window, controller = make_window(SMALL.replace(hidden_size=48, batch_size=8))
+    heavy_grid(controller)
+    worker = controller.start()
+    assert worker is not None
+    qtbot.waitUntil(lambda: controller.page.progress_bar.value() > 0, timeout=30000)
+    window.close()
+    assert controller.thread is None and worker.cancel_event.is_set()
+    assert multiprocessing.active_children() == [] and not child_pids()
+
+
+def test_bad_input_gives_a_message_and_starts_nothing(make_window, qtbot):
+    window, controller = make_window()
+    set_grid(controller, y=("weight_scale", 1.0, 2.0, 3, "linear"))
+    qtbot.mouseClick(controller.page.run_button, QtCore.Qt.MouseButton.LeftButton)
+    assert not controller.is_running
+    assert controller.page.progress_label.text() == (
+        "Cannot run this sweep: the two sweep axes must be different settings (both are weight_scale)"
+    )
+    set_grid(controller, y=("seq_len", 20, 5, 3, "linear"))
+    controller.start()
+    assert (
+        not controller.is_running
+        and "the seq_len range must be low <= high" in controller.page.progress_label.text()
+    )
+
+
+def test_tab_shortcut_field_defaults_and_tooltips(make_window, qtbot):
+    window, controller = make_window()
+    index = window.tabs.indexOf(controller.page)
+    assert window.tabs.tabText(index) == TAB_TITLE and index == 2
+    assert controller.open_action.shortcut().toString() == "Ctrl+3"
+    controller.open_action.trigger()
+    assert window.tabs.currentWidget() is controller.page
+    editor = controller.page.x_editor
+    editor.field_combo.setCurrentIndex(editor.field_combo.findData("learning_rate"))
+    low, high, count, spacing = DEFAULT_RANGES["learning_rate"]
+    assert editor.state() == {
+        "field": "learning_rate",
+        "low": low,
+        "high": high,
+        "count": count,
+        "spacing": spacing,
+    }
+    assert editor.low_spin.decimals() == 6
+    editor.field_combo.setCurrentIndex(editor.field_combo.findData("hidden_size"))
+    assert editor.low_spin.decimals() == 0 and editor.state()["spacing"] == "log"
+    for widget in (
+        controller.page.findChildren(QtWidgets.QAbstractButton)
+        + controller.page.findChildren(QtWidgets.QAbstractSpinBox)
+        + controller.page.findChildren(QtWidgets.QComboBox)
+    ):
+        assert widget.toolTip(), widget.objectName()
