@@ -124,12 +124,12 @@ def theory_line_values(anchor: float, factor: float, seq_len: int) -> tuple[np.n
     Returns
     -------
     steps : (T,) float64 ``1..T``
-    norms : (T,) float64, computed in log space (values below 1e-308 become 0, a gap on a log axis)
+    norms : (T,) float64 (values below about 1e-308 become 0: a gap on a log axis)
     """
     steps = np.arange(1, seq_len + 1, dtype=np.float64)
-    logs = math.log10(anchor) + (seq_len - steps) * math.log10(factor)
+    # The power in log space (no overflow on the way for long sequences); the anchor stays exact.
     with np.errstate(under="ignore", over="ignore"):
-        return steps, 10.0**logs
+        return steps, anchor * 10.0 ** ((seq_len - steps) * math.log10(factor))
 
 
 # -- the worker ------------------------------------------------------------------------------------
@@ -584,7 +584,7 @@ class DiagnosisPanel(QtWidgets.QWidget):
         window = self.main_window
         try:
             config = fix.apply(window.current_config())
-        except ValueError as error:  # ConfigError: the fix does not fit the settings as they are now
+        except (ValueError, TypeError) as error:  # ConfigError, or a field this config does not have
             window.statusBar().showMessage(f"Could not apply “{fix.label}”: {error}", 10000)
             return
         self.last_fix = (fix, config)
@@ -631,6 +631,8 @@ class DiagnosisPanel(QtWidgets.QWidget):
         self._records.clear()
         self._dirty = False
         self._timer.stop()
+        # A new run's first records are diagnosed at once: the user just changed something.
+        self._last_sent = -math.inf
         previous = self.result
         if previous is not None and previous.config != config:
             change = self._pending_fix_label or describe_difference(previous.config, config)
@@ -741,9 +743,11 @@ class DiagnosisPanel(QtWidgets.QWidget):
             button.setAutoDefault(False)
             change = config_change_text(fix)
             differs = describe_difference(config, fix.apply(config)) if config is not None else change
+            explanation, change_html, differs_html = (
+                html.escape(text, quote=False) for text in (fix.explanation, change, differs)
+            )
             button.setToolTip(
-                f"<p>{html.escape(fix.explanation)}</p>"
-                f"<p><b>Config change:</b> {html.escape(change)}<br>({html.escape(differs)})</p>"
+                f"<p>{explanation}</p><p><b>Config change:</b> {change_html}<br>({differs_html})</p>"
                 "<p>Click to start a new run with this change; the panel then compares it with this run.</p>"
             )
             button.setStatusTip(f"{fix.label}: {change}")

@@ -1,0 +1,419 @@
+"""Diagnosis dock: the verdict and its numbers against the engine's own diagnosis, every fix
+button on a vanishing and an exploding run, the theory line against the theory, the worker
+thread (never the GUI thread, newest request wins, ends on close)."""
+
+from __future__ import annotations
+
+import html
+import re
+import threading
+
+import numpy as np
+import pytest
+from PySide6 import QtCore, QtGui
+
+from gradsim.engine import theory
+from gradsim.engine.config import SimConfig
+from gradsim.engine.diagnosis import WINDOW, Fix, diagnose
+from gradsim.engine.presets import load_preset
+from gradsim.engine.simulation import Simulation
+from gradsim.ui import diagnosis_panel
+from gradsim.ui.diagnosis_panel import (
+    THEORY_LINE_KEY,
+    WAITING_TEXT,
+    DiagnosisFeature,
+    DiagnosisPanel,
+    compare_diagnoses,
+    describe_start,
+    format_factor,
+)
+from gradsim.ui.main_window import MainWindow
+
+pytestmark = [
+    pytest.mark.qt_log_level_fail("WARNING"),
+    pytest.mark.qt_log_ignore(re.escape("This plugin does not support propagateSizeHints()")),
+]
+
+FEATURE = "gradsim.ui.diagnosis_panel"
+# The engine tests' runs (tests/engine/test_diagnosis.py): small, and each fix is known to help.
+VANISHING = SimConfig(
+    activation="sigmoid", num_layers=3, seq_len=100, init="gaussian", weight_scale=1.0, hidden_size=32,
+    batch_size=8,
+)  # fmt: skip
+EXPLODING = SimConfig(
+    activation="relu", num_layers=1, seq_len=100, init="gaussian", weight_scale=2.5, hidden_size=32,
+    batch_size=8,
+)  # fmt: skip
+SMALL = SimConfig(activation="tanh", num_layers=2, hidden_size=8, seq_len=20, batch_size=4, seed=3)
+TIMEOUT = 20000
+
+
+@pytest.fixture
+def make_window(qtbot):
+    windows: list[MainWindow] = []
+
+    def make(config: SimConfig) -> MainWindow:
+        window = MainWindow(config, settings=QtCore.QSettings())
+        qtbot.addWidget(window)
+        windows.append(window)
+        window.show()
+        qtbot.waitExposed(window)
+        if window.runner.built_config is None:
+            with qtbot.waitSignal(window.runner.rebuilt, timeout=TIMEOUT):
+                pass
+        return window
+
+    yield make
+    for window in windows:
+        window.close()
+        assert not window.runner.thread.isRunning()
+        assert not feature(window).panel.thread_.isRunning()
+
+
+def feature(window: MainWindow) -> DiagnosisFeature:
+    return window.features[FEATURE]
+
+
+def step(qtbot, window: MainWindow, count: int = 1) -> None:
+    """Take ``count`` training steps, one at a time, as the Step button does."""
+    for _ in range(count):
+        target = window.history.total_records + 1
+        window.runner.step()
+        qtbot.waitUntil(lambda target=target: window.history.total_records >= target, timeout=TIMEOUT)
+
+
+def wait_diagnosis(qtbot, panel: DiagnosisPanel, iteration: int) -> None:
+    """Until the panel shows the diagnosis of ``iteration`` of the current run."""
+
+    def shown() -> bool:
+        return panel.result is not None and panel.result.iteration == iteration and not panel.is_busy
+
+    qtbot.waitUntil(shown, timeout=TIMEOUT)
+
+
+def engine_run(config: SimConfig, count: int):
+    """The engine's first ``count`` records, fewer if the run halts on a non-finite value."""
+    simulation = Simulation(config)
+    records = []
+    for _ in range(count):
+        record = simulation.train_step()
+        if record is None:
+            break
+        records.append(record)
+    return records
+
+
+# -- the dock ------------------------------------------------------------------------------------
+
+
+def test_dock_is_shown_on_the_right_with_its_view_menu_entries(qtbot, make_window) -> None:
+    window = make_window(SMALL)
+    diagnosis = feature(window)
+    dock = diagnosis.dock
+    assert dock.objectName() == "diagnosis_dock"
+    assert dock.isVisible()
+    assert window.dockWidgetArea(dock) == QtCore.Qt.DockWidgetArea.RightDockWidgetArea
+    toggle = diagnosis.toggle_action
+    assert toggle in window.view_menu.actions() and diagnosis.theory_action in window.view_menu.actions()
+    assert toggle.shortcut() == QtGui.QKeySequence("Ctrl+D")
+    assert toggle.toolTip() and diagnosis.theory_action.toolTip()
+    assert diagnosis.theory_action.isCheckable() and diagnosis.theory_action.isChecked()
+    toggle.trigger()
+    assert not dock.isVisible()
+    toggle.trigger()
+    assert dock.isVisible()
+    panel = diagnosis.panel
+    assert panel.sentence.text() == WAITING_TEXT
+    assert panel.badge.text() == "waiting"
+    for label in (panel.badge, panel.sentence, panel.evidence, panel.predicted_label, panel.measured_label):
+        assert label.toolTip()
+    # It fits beside the plots in the default window size.
+    window.resize(1440, 900)
+    QtCore.QCoreApplication.processEvents()
+    assert window.width() == 1440
+    assert dock.width() >= diagnosis_panel.DOCK_MIN_WIDTH
+
+    # Hidden by the user: nothing is diagnosed until it shows again.
+    toggle.trigger()
+    step(qtbot, window)
+    qtbot.wait(100)
+    assert panel.requests == 0 and panel.result is None
+    toggle.trigger()
+    wait_diagnosis(qtbot, panel, 1)
+    assert panel.requests == 1
+    assert panel.sentence.text() == diagnose(engine_run(SMALL, 1), SMALL).sentence
+
+
+# -- the verdict ---------------------------------------------------------------------------------
+
+
+def test_sentence_and_evidence_are_the_engines_for_the_same_records(qtbot, make_window) -> None:
+    config = VANISHING.replace(seq_len=40)
+    window = make_window(config)
+    panel = feature(window).panel
+    step(qtbot, window, 3)
+    wait_diagnosis(qtbot, panel, 3)
+    expected = diagnose(engine_run(config, 3), config)
+    assert panel.sentence.text() == expected.sentence
+    assert panel.sentence.text().startswith("vanishing: the gradient at step 1 of layer 1 is ")
+    assert panel.badge.text() == expected.regime == "vanishing"
+    assert panel.evidence.text() == "\n".join(f"• {line}" for line in expected.evidence)
+    assert panel.measured_label.text() == format_factor(expected.signs.measured_factor)
+    assert panel.predicted_label.text() == format_factor(expected.signs.predicted_factor)
+    assert panel.iteration_label.text() == "iteration 3 · 3 records"
+    assert not panel.where_label.isVisible()
+    # The spectral condition, per layer, from the diagnosed record's own spectral norms.
+    products = expected.signs.bound_products
+    assert products.shape == (3,)
+    for layer, product in enumerate(products):
+        verdict = "< 1, vanishes" if product < 1 else "≥ 1, undecided"
+        assert f"layer {layer + 1}: {product / 0.25:.3g} × 0.25 = {product:.3g} ({verdict})" in (
+            panel.bound_label.text()
+        )
+    assert [button.text() for button in panel.fix_buttons] == [fix.label for fix in expected.fixes]
+
+
+@pytest.mark.parametrize("name", ["vanishing-sigmoid", "vanishing-tanh-small", "exploding-large-weights"])
+def test_each_preset_shows_its_regime(qtbot, make_window, name: str) -> None:
+    preset = load_preset(name)
+    window = make_window(preset)
+    panel = feature(window).panel
+    step(qtbot, window)
+    wait_diagnosis(qtbot, panel, 1)
+    expected = diagnose(engine_run(preset, 1), preset)
+    assert panel.badge.text() == expected.regime
+    assert panel.sentence.text() == expected.sentence
+    assert panel.sentence.text().startswith(f"{name.split('-')[0]}: the gradient at step 1 of layer 1 is ")
+
+
+def test_non_finite_run_names_iteration_layer_and_time_step(qtbot, make_window) -> None:
+    window = make_window(EXPLODING)
+    panel = feature(window).panel
+    step(qtbot, window, 2)
+    wait_diagnosis(qtbot, panel, 2)
+    simulation = Simulation(EXPLODING)
+    simulation.train_step()
+    simulation.train_step()
+    event = simulation.nonfinite
+    assert event is not None and event.iteration == 2 and event.layer == 0 and event.time_step is not None
+    assert panel.badge.text() == "non-finite"
+    assert panel.sentence.text().startswith(f"non-finite: {event.describe()}")
+    assert panel.where_label.isVisible()
+    assert panel.where_label.text() == (
+        f"Started at iteration 2 · layer 1 · time step {event.time_step + 1} · {event.quantity}"
+    )
+    assert describe_start(event) in panel.where_label.text()
+
+
+# -- the fixes -----------------------------------------------------------------------------------
+
+
+def _click_each_fix(qtbot, window: MainWindow, config: SimConfig, iterations: int, expected: set[str]):
+    """Click every fix of ``config``'s run after ``iterations`` steps; yields (fix, before, after)."""
+    panel = feature(window).panel
+    step(qtbot, window, iterations)
+    wait_diagnosis(qtbot, panel, iterations)
+    keys = [button.objectName().removeprefix("fix_") for button in panel.fix_buttons]
+    assert set(keys) == expected
+    for key in keys:
+        if window.current_config() != config:
+            window.apply_config(config)
+            step(qtbot, window, iterations)
+            wait_diagnosis(qtbot, panel, iterations)
+        before = panel.diagnosis
+        assert before is not None
+        fix = next(fix for fix in before.fixes if fix.key == key)
+        button = next(button for button in panel.fix_buttons if button.objectName() == f"fix_{key}")
+        assert button.text() == fix.label
+        assert html.escape(fix.explanation, quote=False) in button.toolTip()
+        assert html.escape(diagnosis_panel.config_change_text(fix), quote=False) in button.toolTip()
+        button.click()
+        assert window.current_config() == fix.apply(config)
+        assert window.control_panel.config() == fix.apply(config)
+        assert panel.last_fix == (fix, fix.apply(config))
+        # A paused run takes its first step by itself, so the comparison comes at once.
+        wait_diagnosis(qtbot, panel, 1)
+        assert panel.before is not None and panel.before.change == fix.label
+        assert panel.comparison.isVisible()
+        yield fix, before, panel
+
+
+def test_each_fix_button_makes_a_vanishing_run_healthy_or_strictly_better(qtbot, make_window) -> None:
+    window = make_window(VANISHING)
+    expected = {"relu", "orthogonal", "raise_scale", "batch_norm", "fewer_steps"}
+    for fix, before, panel in _click_each_fix(qtbot, window, VANISHING, 1, expected):
+        now = panel.diagnosis
+        assert now is not None and now.sentence == panel.sentence.text()
+        assert panel.result is not None and panel.result.config == fix.apply(VANISHING)
+        better, verdict = compare_diagnoses(before, now)
+        assert now.regime == "healthy" or abs(now.signs.decades) < abs(before.signs.decades), fix.label
+        assert better, (fix.label, verdict)
+        text = panel.comparison.text()
+        assert (
+            f"before: vanishing, {diagnosis_panel.format_number(10**before.signs.decades)} end to end" in text
+        )
+        assert verdict in text and verdict.startswith(("fixed: healthy now", "better: "))
+
+
+def test_each_fix_button_makes_an_exploding_run_healthy_or_strictly_better(qtbot, make_window) -> None:
+    window = make_window(EXPLODING)
+    expected = {"clip_norm", "orthogonal", "lower_scale", "fewer_steps"}
+    for fix, before, panel in _click_each_fix(qtbot, window, EXPLODING, 2, expected):
+        assert before.regime == "non-finite"
+        if fix.key == "clip_norm":
+            # Clipping leaves the flow through time as it was; what it changes is that training no
+            # longer overflows: the run that broke at iteration 2 is still finite at 6.
+            step(qtbot, window, 5)
+            wait_diagnosis(qtbot, panel, 6)
+            now = panel.diagnosis
+            assert now is not None and now.regime == "exploding"
+            assert now.signs.decades == pytest.approx(before.signs.decades, abs=1.0)
+        else:
+            now = panel.diagnosis
+            assert now is not None
+            assert now.regime == "healthy" or abs(now.signs.decades) < abs(before.signs.decades), fix.label
+        better, verdict = compare_diagnoses(before, now)
+        assert better and verdict.startswith("better: the run stays finite now")
+        assert verdict in panel.comparison.text()
+
+
+def test_a_users_own_change_is_compared_too_and_a_bad_fix_is_refused(qtbot, make_window) -> None:
+    window = make_window(SMALL)
+    panel = feature(window).panel
+    step(qtbot, window)
+    wait_diagnosis(qtbot, panel, 1)
+    window.apply_config(SMALL.replace(weight_scale=0.3))
+    assert panel.before is not None and panel.before.change == "weight scale: 1.0 → 0.3"
+    assert "now: waiting for the new run's first step" in panel.comparison.text()
+    assert panel.fix_buttons == [] and panel.sentence.text() == WAITING_TEXT
+    current = window.current_config()
+    panel.apply_fix(Fix("broken", "Broken", "Not a valid change.", {"hidden_size": 0}))
+    assert window.current_config() == current
+    assert "Could not apply “Broken”: hidden_size" in window.statusBar().currentMessage()
+
+
+# -- the theory line -----------------------------------------------------------------------------
+
+
+def test_theory_line_is_the_predicted_factor_from_the_last_step_and_hides_with_its_toggle(
+    qtbot, make_window
+) -> None:
+    window = make_window(SMALL)
+    diagnosis = feature(window)
+    panel, overlay = diagnosis.panel, diagnosis.panel.overlay
+    step(qtbot, window)
+    wait_diagnosis(qtbot, panel, 1)
+    qtbot.waitUntil(lambda: overlay.line.isVisible(), timeout=TIMEOUT)
+    factor = theory.predicted_step_factor(SMALL)
+    assert factor is not None and panel.prediction is not None and panel.prediction.factor == factor
+    record = engine_run(SMALL, 1)[0]
+    steps, norms = overlay.line.getOriginalDataset()
+    np.testing.assert_array_equal(steps, np.arange(1, 21))
+    expected = record.grad_norms[-1, -1] * factor ** (20 - np.arange(1, 21))
+    np.testing.assert_allclose(norms, expected, rtol=1e-12)
+    assert norms[-1] == pytest.approx(record.grad_norms[-1, -1], rel=1e-15)
+    measured = panel.diagnosis.signs.measured_factor
+    assert overlay.label == f"theory: ×{factor:.3g}/step (measured ×{measured:.3g})"
+    legend = window.dashboard.plots["gradient"].legend
+    assert [label.text for sample, label in legend.items if sample.item is overlay.line] == [overlay.label]
+    assert overlay.line in window.dashboard.plots["gradient"].plot.listDataItems()
+
+    diagnosis.theory_action.trigger()
+    assert not overlay.line.isVisible()
+    assert all(sample.item is not overlay.line for sample, _ in legend.items)
+    assert str(window.settings.value(THEORY_LINE_KEY)).lower() == "false"
+    step(qtbot, window)
+    qtbot.wait(100)
+    assert not overlay.line.isVisible()
+    diagnosis.theory_action.trigger()
+    assert overlay.line.isVisible()
+    latest = window.history.latest
+    _, norms = overlay.line.getOriginalDataset()
+    assert norms[-1] == latest.grad_norms[-1, -1]
+    assert norms[0] == pytest.approx(latest.grad_norms[-1, -1] * factor**19, rel=1e-12)
+
+
+def test_no_theory_line_under_batch_norm_and_the_reason_is_shown(qtbot, make_window) -> None:
+    config = SMALL.replace(normalization="batch")
+    window = make_window(config)
+    panel = feature(window).panel
+    step(qtbot, window)
+    wait_diagnosis(qtbot, panel, 1)
+    qtbot.waitUntil(lambda: panel.prediction is not None and panel.prediction.config == config)
+    assert panel.prediction.factor is None
+    assert not panel.overlay.line.isVisible()
+    assert panel.predicted_label.text() == "–"
+    assert panel.theory_note.text() == f"No mean-field prediction: {theory.not_applicable(config)}."
+
+
+# -- the worker ----------------------------------------------------------------------------------
+
+
+def test_diagnose_runs_on_the_worker_thread_only(qtbot, make_window, monkeypatch) -> None:
+    calls: list[tuple[threading.Thread, QtCore.QThread, int]] = []
+
+    def spy(records, config):
+        calls.append((threading.current_thread(), QtCore.QThread.currentThread(), len(records)))
+        return diagnose(records, config)
+
+    monkeypatch.setattr(diagnosis_panel, "diagnose", spy)
+    window = make_window(SMALL)
+    panel = feature(window).panel
+    step(qtbot, window, 2)
+    wait_diagnosis(qtbot, panel, 2)
+    assert calls
+    gui = QtCore.QCoreApplication.instance().thread()
+    for python_thread, qt_thread, _ in calls:
+        assert python_thread is not threading.main_thread()
+        assert qt_thread is panel.thread_ and qt_thread is not gui
+
+
+def test_requests_are_throttled_and_the_newest_records_win(qtbot, make_window) -> None:
+    window = make_window(SMALL)
+    panel = feature(window).panel
+    window.runner.play()
+    qtbot.waitUntil(lambda: window.history.total_records >= 60, timeout=TIMEOUT)
+    window.runner.pause()
+    qtbot.waitUntil(lambda: not window.runner.is_running, timeout=TIMEOUT)
+    qtbot.wait(50)
+    last = window.history.latest.iteration
+    elapsed_requests = panel.requests
+    wait_diagnosis(qtbot, panel, last)
+    # Hundreds of records arrived, at most one diagnosis per MIN_INTERVAL_MS was asked for.
+    assert last > 60
+    assert 1 <= panel.requests <= elapsed_requests + 1 < last / 5
+    expected = diagnose(engine_run(SMALL, last)[-WINDOW:], SMALL)
+    assert panel.sentence.text() == expected.sentence
+    assert panel.iteration_label.text() == f"iteration {last} · {WINDOW} records"
+
+
+def test_a_result_of_an_older_run_is_dropped(qtbot, make_window, monkeypatch) -> None:
+    release = threading.Event()
+
+    def slow(records, config):
+        release.wait(10)
+        return diagnose(records, config)
+
+    monkeypatch.setattr(diagnosis_panel, "diagnose", slow)
+    window = make_window(SMALL)
+    panel = feature(window).panel
+    step(qtbot, window)
+    qtbot.waitUntil(lambda: panel.is_busy, timeout=TIMEOUT)
+    window.apply_config(SMALL.replace(seq_len=12))
+    release.set()
+    qtbot.waitUntil(lambda: not panel.is_busy, timeout=TIMEOUT)
+    assert panel.result is None and panel.sentence.text() == WAITING_TEXT
+    step(qtbot, window)
+    wait_diagnosis(qtbot, panel, 1)
+    assert panel.result.config == SMALL.replace(seq_len=12)
+    assert "at step 12 of layer 2" in panel.sentence.text()
+
+    # Closing while a diagnosis is in progress waits for it and ends the thread cleanly.
+    release.clear()
+    step(qtbot, window)
+    qtbot.waitUntil(lambda: panel.is_busy, timeout=TIMEOUT)
+    timer = threading.Timer(0.2, release.set)
+    timer.start()
+    window.close()
+    timer.join()
+    assert not panel.thread_.isRunning()
