@@ -15,8 +15,8 @@ run the way a practitioner reads the plots, with :func:`gradsim.engine.diagnosis
 ``diagnose`` takes about 0.3 s (its fixes ask the theory for the critical weight scale of
 several candidate configs), so it runs on a :class:`DiagnosisWorker` on its own ``QThread``.
 The panel sends it a copy of the newest :data:`~gradsim.engine.diagnosis.WINDOW` records at
-most every :data:`MIN_INTERVAL_MS` (longer if diagnosing took longer, so it never takes more
-than about a third of a core), with one request in flight: whatever arrived meanwhile goes in
+most every :data:`MIN_INTERVAL_MS` (twice as long as the last diagnosis took, if that is longer,
+up to :data:`MAX_INTERVAL_MS`), with one request in flight: whatever arrived meanwhile goes in
 the next request, so the newest records always win. Results of a run that was restarted since
 are dropped.
 
@@ -58,8 +58,10 @@ if TYPE_CHECKING:
 
 # A new diagnosis is asked for at most this often while records arrive.
 MIN_INTERVAL_MS = 700
-# ... and at least this many times as long as the last one took (one request in flight).
-INTERVAL_PER_DIAGNOSIS = 3.0
+# ... and at least this many times as long as the last one took (one request in flight), so that
+# the worker is busy at most half the time; but never less often than MAX_INTERVAL_MS.
+INTERVAL_PER_DIAGNOSIS = 2.0
+MAX_INTERVAL_MS = 3000
 THEORY_LINE_KEY = "diagnosis/theory_line"
 # The window's other parts need about 1070 px: at 1440 px the dock can be 360 px wide.
 DOCK_MIN_WIDTH = 300
@@ -647,7 +649,8 @@ class DiagnosisPanel(QtWidgets.QWidget):
     @QtCore.Slot(object)
     def _on_diagnosed(self, result: DiagnosisResult) -> None:
         self._busy = False
-        self._interval_ms = max(float(MIN_INTERVAL_MS), INTERVAL_PER_DIAGNOSIS * result.seconds * 1e3)
+        wanted = INTERVAL_PER_DIAGNOSIS * result.seconds * 1e3
+        self._interval_ms = min(max(float(MIN_INTERVAL_MS), wanted), float(MAX_INTERVAL_MS))
         if result.run == self._run and not self._closed:
             self.result = result
             self._show(result)
@@ -729,6 +732,11 @@ class DiagnosisPanel(QtWidgets.QWidget):
         self._show_theory()
 
     def _set_fixes(self, fixes: Sequence[Fix], config: SimConfig | None) -> None:
+        if self.result is not None and not fixes:
+            self.no_fix_label.setText(
+                "Nothing to fix: the gradient keeps its size from the last step to the first."
+            )
+        self.no_fix_label.setVisible(not fixes)
         shown = tuple((fix.key, fix.label, config_change_text(fix)) for fix in fixes)
         if shown == self._shown_fixes:
             return
@@ -754,11 +762,6 @@ class DiagnosisPanel(QtWidgets.QWidget):
             button.clicked.connect(lambda _checked=False, chosen=fix: self.apply_fix(chosen))
             self.fix_layout.addWidget(button)
             self.fix_buttons.append(button)
-        if self.result is not None and not fixes:
-            self.no_fix_label.setText(
-                "Nothing to fix: the gradient keeps its size from the last step to the first."
-            )
-        self.no_fix_label.setVisible(not fixes)
 
     def _show_comparison(self) -> None:
         before = self.before

@@ -141,7 +141,11 @@ def test_dock_is_shown_on_the_right_with_its_view_menu_entries(qtbot, make_windo
     toggle.trigger()
     wait_diagnosis(qtbot, panel, 1)
     assert panel.requests == 1
-    assert panel.sentence.text() == diagnose(engine_run(SMALL, 1), SMALL).sentence
+    expected = diagnose(engine_run(SMALL, 1), SMALL)
+    assert panel.sentence.text() == expected.sentence
+    assert expected.regime == panel.badge.text() == "healthy" and expected.fixes == ()
+    assert panel.fix_buttons == [] and not panel.no_fix_label.isHidden()
+    assert panel.no_fix_label.text().startswith("Nothing to fix")
 
 
 # -- the verdict ---------------------------------------------------------------------------------
