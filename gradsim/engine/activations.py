@@ -89,14 +89,6 @@ def _elu(z: Array, out: Array | None = None) -> Array:
     return out
 
 
-def _assign(value: Array, out: Array | None) -> Array:
-    """``value`` itself, or copied into ``out`` when given."""
-    if out is None:
-        return value
-    out[...] = value
-    return out
-
-
 def _sigmoid_derivative(z: Array, h: Array, out: Array | None = None, scratch: Array | None = None) -> Array:
     # s'(z) = s(z) (1 - s(z)) <= 1/4, reached at z = 0. Written as e / (1 + e)^2 with
     # e = exp(-|z|) so that deep in saturation it is e.g. 1e-20, not the 0 that 1 - s(z) gives
@@ -123,12 +115,18 @@ def _tanh_derivative(z: Array, h: Array, out: Array | None = None, scratch: Arra
 
 
 def _relu_derivative(z: Array, h: Array, out: Array | None = None, scratch: Array | None = None) -> Array:
-    return _assign((z > 0).astype(z.dtype), out)
+    if out is None:
+        return (z > 0).astype(z.dtype)
+    return np.greater(z, 0, out=out)  # the comparison's True/False cast to 1.0/0.0
 
 
 def _elu_derivative(z: Array, h: Array, out: Array | None = None, scratch: Array | None = None) -> Array:
     # elu'(z) = 1 for z > 0 and exp(z) = elu(z) + 1 otherwise.
-    return _assign(np.where(z > 0, 1.0, h + 1.0).astype(z.dtype), out)
+    if out is None:
+        return np.where(z > 0, 1.0, h + 1.0).astype(z.dtype)
+    np.add(h, 1.0, out=out)
+    np.copyto(out, 1.0, where=z > 0)
+    return out
 
 
 def _linear_derivative(z: Array, h: Array, out: Array | None = None, scratch: Array | None = None) -> Array:
@@ -159,7 +157,11 @@ def make_activation(name: str, leaky_slope: float = 0.01) -> Activation:
         def leaky_derivative(
             z: Array, h: Array, out: Array | None = None, scratch: Array | None = None
         ) -> Array:
-            return _assign(np.where(z > 0, 1.0, slope).astype(z.dtype), out)
+            if out is None:
+                return np.where(z > 0, 1.0, slope).astype(z.dtype)
+            out.fill(slope)
+            np.copyto(out, 1.0, where=z > 0)
+            return out
 
         return Activation(name, leaky, leaky_derivative, 1.0, False)
     if name == "elu":
