@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import html
 import math
+import threading
 import time
 import weakref
 from collections import deque
@@ -47,11 +48,12 @@ import pyqtgraph as pg
 from gradsim.engine import theory
 from gradsim.engine.activations import make_activation
 from gradsim.engine.config import SimConfig
-from gradsim.engine.diagnosis import WINDOW, Diagnosis, Fix, diagnose
+from gradsim.engine.diagnosis import WINDOW, Diagnosis, Fix
 from gradsim.engine.history import RunHistory
 from gradsim.engine.records import NonFiniteEvent, StepRecord
 from gradsim.engine.regime import DECADES_THRESHOLD
 from gradsim.ui.config_diff import describe_difference
+from gradsim.ui.diagnosis_process import SERVER, DiagnosisCancelled
 
 if TYPE_CHECKING:
     from gradsim.ui.main_window import MainWindow
@@ -178,36 +180,49 @@ class Prediction:
 
 
 class DiagnosisWorker(QtCore.QObject):
-    """Runs :func:`diagnose` and the theory's prediction on its own thread.
+    """Asks :data:`SERVER` for diagnoses and computes the theory's prediction, on its own thread.
+
+    Parameters
+    ----------
+    stop : set from the GUI thread when the panel closes: a diagnosis being waited for is
+        abandoned (its process ended) within 50 ms
 
     Signals
     -------
     diagnosed(DiagnosisResult)
     predicted(Prediction)
-    failed(run, message) : diagnose raised; the message says why in words
+    failed(run, message) : diagnose raised or its process failed; the message says why in words
     """
 
     diagnosed = QtCore.Signal(object)
     predicted = QtCore.Signal(object)
     failed = QtCore.Signal(int, str)
 
+    def __init__(self, stop: threading.Event) -> None:
+        super().__init__()
+        self.stop = stop
+
     @QtCore.Slot(int, object, object)
     def run_diagnosis(self, run: int, config: SimConfig, records: Sequence[StepRecord]) -> None:
         """Diagnose ``records`` (oldest first) of ``config``'s run number ``run``."""
-        start = time.perf_counter()
+        if self.stop.is_set():
+            return
         try:
-            diagnosis = diagnose(records, config)
+            diagnosis, seconds = SERVER.diagnose(config, records, self.stop.is_set)
+        except DiagnosisCancelled:
+            return
         except Exception as error:  # a worker slot must answer, whatever went wrong
             self.failed.emit(run, f"The diagnosis failed: {error}")
             return
-        seconds = time.perf_counter() - start
         self.diagnosed.emit(
             DiagnosisResult(run, config, diagnosis, records[-1].iteration, len(records), seconds)
         )
 
     @QtCore.Slot(object)
     def run_prediction(self, config: SimConfig) -> None:
-        """Predict the per-step factor for ``config``."""
+        """Predict the per-step factor for ``config`` (a few milliseconds: done here)."""
+        if self.stop.is_set():
+            return
         start = time.perf_counter()
         try:
             factor = theory.predicted_step_factor(config)
@@ -217,11 +232,12 @@ class DiagnosisWorker(QtCore.QObject):
         self.predicted.emit(Prediction(config, factor, reason, time.perf_counter() - start))
 
 
-def _stop_thread(thread: QtCore.QThread) -> None:
+def _stop_thread(thread: QtCore.QThread, stop: threading.Event) -> None:
     """End the worker thread of a panel dropped without :meth:`DiagnosisPanel.shutdown`.
 
-    Destroying a running QThread aborts the process; a diagnosis in progress is waited for.
+    Destroying a running QThread aborts the process; a diagnosis in progress is abandoned.
     """
+    stop.set()
     if thread.isRunning():
         thread.quit()
         thread.wait()
@@ -432,7 +448,8 @@ class DiagnosisPanel(QtWidgets.QWidget):
 
         self.thread_ = QtCore.QThread()
         self.thread_.setObjectName("gradsim-diagnosis")
-        self.worker = DiagnosisWorker()
+        self._stop = threading.Event()
+        self.worker = DiagnosisWorker(self._stop)
         self.worker.moveToThread(self.thread_)
         self.thread_.finished.connect(self.worker.deleteLater)
         self._diagnosis_requested.connect(self.worker.run_diagnosis)
@@ -441,7 +458,7 @@ class DiagnosisPanel(QtWidgets.QWidget):
         self.worker.predicted.connect(self._on_predicted)
         self.worker.failed.connect(self._on_failed)
         self.thread_.start()
-        self._finalizer = weakref.finalize(self, _stop_thread, self.thread_)
+        self._finalizer = weakref.finalize(self, _stop_thread, self.thread_, self._stop)
 
         window.runner.recordsReady.connect(self._on_records)
         window.runRestarted.connect(self._on_run_restarted)
@@ -578,6 +595,7 @@ class DiagnosisPanel(QtWidgets.QWidget):
         self._timer.stop()
         self.main_window.settings.setValue(THEORY_LINE_KEY, self.theory_action.isChecked())
         self._finalizer.detach()
+        self._stop.set()  # a diagnosis being waited for is abandoned within 50 ms
         self.thread_.quit()
         self.thread_.wait()
 

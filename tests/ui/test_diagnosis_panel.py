@@ -5,8 +5,10 @@ thread (never the GUI thread, newest request wins, ends on close)."""
 from __future__ import annotations
 
 import html
+import os
 import re
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -27,6 +29,7 @@ from gradsim.ui.diagnosis_panel import (
     describe_start,
     format_factor,
 )
+from gradsim.ui.diagnosis_process import SERVER, DiagnosisCancelled, DiagnosisServer
 from gradsim.ui.main_window import MainWindow
 
 pytestmark = [
@@ -353,23 +356,42 @@ def test_no_theory_line_under_batch_norm_and_the_reason_is_shown(qtbot, make_win
 # -- the worker ----------------------------------------------------------------------------------
 
 
-def test_diagnose_runs_on_the_worker_thread_only(qtbot, make_window, monkeypatch) -> None:
-    calls: list[tuple[threading.Thread, QtCore.QThread, int]] = []
+def test_diagnose_runs_in_another_process_asked_from_the_worker_thread(
+    qtbot, make_window, monkeypatch
+) -> None:
+    calls: list[tuple[threading.Thread, QtCore.QThread, int | None]] = []
+    original = DiagnosisServer.diagnose
 
-    def spy(records, config):
-        calls.append((threading.current_thread(), QtCore.QThread.currentThread(), len(records)))
-        return diagnose(records, config)
+    def spy(server, config, records, cancelled):
+        answer = original(server, config, records, cancelled)
+        calls.append((threading.current_thread(), QtCore.QThread.currentThread(), server.pid))
+        return answer
 
-    monkeypatch.setattr(diagnosis_panel, "diagnose", spy)
+    monkeypatch.setattr(DiagnosisServer, "diagnose", spy)
     window = make_window(SMALL)
     panel = feature(window).panel
     step(qtbot, window, 2)
     wait_diagnosis(qtbot, panel, 2)
     assert calls
     gui = QtCore.QCoreApplication.instance().thread()
-    for python_thread, qt_thread, _ in calls:
+    for python_thread, qt_thread, pid in calls:
         assert python_thread is not threading.main_thread()
         assert qt_thread is panel.thread_ and qt_thread is not gui
+        assert pid is not None and pid != os.getpid()
+
+
+def test_a_long_diagnosis_is_abandoned_within_a_fraction_of_a_second() -> None:
+    # 8 layers x 1000 steps: diagnose takes many seconds (the theory's lattice is large).
+    config = SimConfig(num_layers=8, hidden_size=4, seq_len=1000, batch_size=2)
+    records = engine_run(config, 1)
+    start = time.perf_counter()
+    with pytest.raises(DiagnosisCancelled):
+        SERVER.diagnose(config, records, lambda: time.perf_counter() > start + 0.5)
+    assert time.perf_counter() - start < 1.5
+    assert SERVER.pid is None  # ended; the next request starts a new one
+    small = engine_run(SMALL, 1)
+    diagnosis, seconds = SERVER.diagnose(SMALL, small, lambda: False)
+    assert diagnosis.sentence == diagnose(small, SMALL).sentence and seconds > 0
 
 
 def test_requests_are_throttled_and_the_newest_records_win(qtbot, make_window) -> None:
@@ -393,12 +415,15 @@ def test_requests_are_throttled_and_the_newest_records_win(qtbot, make_window) -
 
 def test_a_result_of_an_older_run_is_dropped(qtbot, make_window, monkeypatch) -> None:
     release = threading.Event()
+    original = DiagnosisServer.diagnose
 
-    def slow(records, config):
-        release.wait(10)
-        return diagnose(records, config)
+    def slow(server, config, records, cancelled):
+        while not release.wait(0.02):
+            if cancelled():
+                raise DiagnosisCancelled
+        return original(server, config, records, cancelled)
 
-    monkeypatch.setattr(diagnosis_panel, "diagnose", slow)
+    monkeypatch.setattr(DiagnosisServer, "diagnose", slow)
     window = make_window(SMALL)
     panel = feature(window).panel
     step(qtbot, window)
@@ -412,12 +437,11 @@ def test_a_result_of_an_older_run_is_dropped(qtbot, make_window, monkeypatch) ->
     assert panel.result.config == SMALL.replace(seq_len=12)
     assert "at step 12 of layer 2" in panel.sentence.text()
 
-    # Closing while a diagnosis is in progress waits for it and ends the thread cleanly.
+    # Closing while a diagnosis is in progress abandons it and ends the thread at once.
     release.clear()
     step(qtbot, window)
     qtbot.waitUntil(lambda: panel.is_busy, timeout=TIMEOUT)
-    timer = threading.Timer(0.2, release.set)
-    timer.start()
+    start = time.perf_counter()
     window.close()
-    timer.join()
+    assert time.perf_counter() - start < 1.0
     assert not panel.thread_.isRunning()
