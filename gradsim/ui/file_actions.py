@@ -304,14 +304,17 @@ class FileActions(QtCore.QObject):
         self.last_export: Path | None = None
         self._build_actions()
         self._build_menu()
-        window.setAcceptDrops(True)
-        window.installEventFilter(self)
+        # Drops are taken by the central area (controls and tabs); a filter there rather than on
+        # the window, whose own events (every repaint) would all pass through Python first.
+        self.drop_target: QtWidgets.QWidget = window.centralWidget()
+        self.drop_target.setAcceptDrops(True)
+        self.drop_target.installEventFilter(self)
         window.closing.connect(self._on_closing)
 
     # -- construction ------------------------------------------------------------------------------
     def _make_action(
         self, text: str, name: str, tip: str, slot: Callable[[], None], shortcut: str = ""
-    ) -> Any:
+    ) -> QtGui.QAction:
         action = QtGui.QAction(text, self.window)
         action.setObjectName(name)
         if shortcut:
@@ -630,12 +633,14 @@ class FileActions(QtCore.QObject):
 
     def eventFilter(self, watched: QtCore.QObject, event: QtCore.QEvent) -> bool:  # noqa: N802 (Qt)
         """Accept config files dragged onto the window, and open the one dropped."""
+        if watched is not self.drop_target:
+            return False
         kind = event.type()
-        if watched is self.window and kind in (QtCore.QEvent.Type.DragEnter, QtCore.QEvent.Type.DragMove):
+        if kind in (QtCore.QEvent.Type.DragEnter, QtCore.QEvent.Type.DragMove):
             if self.dropped_config(event.mimeData()) is not None:  # type: ignore[attr-defined]
                 event.acceptProposedAction()  # type: ignore[attr-defined]
                 return True
-        elif watched is self.window and kind == QtCore.QEvent.Type.Drop:
+        elif kind == QtCore.QEvent.Type.Drop:
             path = self.dropped_config(event.mimeData())  # type: ignore[attr-defined]
             if path is not None:
                 event.acceptProposedAction()  # type: ignore[attr-defined]

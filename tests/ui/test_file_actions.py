@@ -351,16 +351,18 @@ def test_a_dropped_config_file_opens(qtbot, make_window, tmp_path):
     window = make_window(SMALL, steps=1)
     path = tmp_path / "dropped.json"
     path.write_text('{"config": {"hidden_size": 8, "seq_len": 10, "seed": 4}}')
-    point = QtCore.QPointF(window.width() / 2, window.height() / 2)
+    # Sent to a control, as Qt does when the file is dropped on it: it reaches the central area.
+    target = window.control_panel
+    point = QtCore.QPointF(target.width() / 2, target.height() / 2)
     mime = QtCore.QMimeData()
     mime.setUrls([QtCore.QUrl.fromLocalFile(str(path))])
     copy = QtCore.Qt.DropAction.CopyAction
     buttons, modifiers = QtCore.Qt.MouseButton.LeftButton, QtCore.Qt.KeyboardModifier.NoModifier
     enter = QtGui.QDragEnterEvent(point.toPoint(), copy, mime, buttons, modifiers)
-    QtWidgets.QApplication.sendEvent(window, enter)
+    QtWidgets.QApplication.sendEvent(target, enter)
     assert enter.isAccepted()
     drop = QtGui.QDropEvent(point, copy, mime, buttons, modifiers)
-    QtWidgets.QApplication.sendEvent(window, drop)
+    QtWidgets.QApplication.sendEvent(target, drop)
     assert drop.isAccepted()
     qtbot.waitUntil(lambda: window.runner.config.seed == 4)
     assert window.runner.config == SimConfig(hidden_size=8, seq_len=10, seed=4)
@@ -370,7 +372,7 @@ def test_a_dropped_config_file_opens(qtbot, make_window, tmp_path):
     other.setUrls([QtCore.QUrl.fromLocalFile(str(tmp_path / "run.csv"))])
     enter = QtGui.QDragEnterEvent(point.toPoint(), copy, other, buttons, modifiers)
     enter.ignore()
-    QtWidgets.QApplication.sendEvent(window, enter)
+    QtWidgets.QApplication.sendEvent(target, enter)
     assert not enter.isAccepted()
 
 
