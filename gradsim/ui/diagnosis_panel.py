@@ -12,9 +12,11 @@ run the way a practitioner reads the plots, with :func:`gradsim.engine.diagnosis
 - one button per fix that applies to this run; clicking it starts a new run with
   ``fix.apply(config)`` and the panel compares the new run's diagnosis with the one before.
 
-``diagnose`` takes about 0.3 s (its fixes ask the theory for the critical weight scale of
-several candidate configs), so it runs on a :class:`DiagnosisWorker` on its own ``QThread``.
-The panel sends it a copy of the newest :data:`~gradsim.engine.diagnosis.WINDOW` records at
+``diagnose`` takes about 0.3 s for the presets and over a minute for 16 layers of 2000 steps
+(its fixes ask the theory for the critical weight scale of several candidate configs), so it
+runs in a separate process (:mod:`gradsim.ui.diagnosis_process`), asked and waited for by a
+:class:`DiagnosisWorker` on its own ``QThread``; closing the window abandons a diagnosis in
+progress. The panel sends the worker a copy of the newest :data:`~gradsim.engine.diagnosis.WINDOW` records at
 most every :data:`MIN_INTERVAL_MS` (twice as long as the last diagnosis took, if that is longer,
 up to :data:`MAX_INTERVAL_MS`), with one request in flight: whatever arrived meanwhile goes in
 the next request, so the newest records always win. Results of a run that was restarted since
@@ -23,8 +25,8 @@ are dropped.
 The theory line: a dashed straight line on the log axis of the ``||dL/dh_t||`` plot, anchored
 at the newest record's norm at the last step of the top layer and going back to step 1 with the
 per-step factor mean-field theory predicts for the current config
-(:func:`gradsim.engine.theory.predicted_step_factor`, about 6 ms, so computed by the worker,
-once per config). View ▸ Theory line hides it; the choice is kept in the settings.
+(:func:`gradsim.engine.theory.predicted_step_factor`, 5 ms to seconds, so computed in the
+process too, once per config). View ▸ Theory line hides it; the choice is kept in the settings.
 """
 
 from __future__ import annotations
@@ -220,16 +222,16 @@ class DiagnosisWorker(QtCore.QObject):
 
     @QtCore.Slot(object)
     def run_prediction(self, config: SimConfig) -> None:
-        """Predict the per-step factor for ``config`` (a few milliseconds: done here)."""
+        """Predict the per-step factor for ``config`` (in the process too: seconds for 16 x 2000)."""
         if self.stop.is_set():
             return
-        start = time.perf_counter()
         try:
-            factor = theory.predicted_step_factor(config)
-            reason = theory.not_applicable(config) if factor is None else None
+            factor, reason, seconds = SERVER.predict(config, self.stop.is_set)
+        except DiagnosisCancelled:
+            return
         except Exception as error:  # as above
-            factor, reason = None, f"the theory failed for this config: {error}"
-        self.predicted.emit(Prediction(config, factor, reason, time.perf_counter() - start))
+            factor, reason, seconds = None, f"the theory failed for this config: {error}", 0.0
+        self.predicted.emit(Prediction(config, factor, reason, seconds))
 
 
 def _stop_thread(thread: QtCore.QThread, stop: threading.Event) -> None:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
+from gradsim.engine import theory
 from gradsim.engine.config import SimConfig
 from gradsim.engine.diagnosis import Diagnosis, diagnose
 from gradsim.engine.records import StepRecord
@@ -23,20 +24,29 @@ class DiagnosisCancelled(Exception):
     """The panel closed while its diagnosis was running; the result is not wanted."""
 
 
+def _prediction(config: SimConfig) -> tuple[float | None, str | None]:
+    """The theory's per-step factor for ``config`` and, without one, the reason."""
+    factor = theory.predicted_step_factor(config)
+    return factor, (theory.not_applicable(config) if factor is None else None)
+
+
 def _serve(connection: Connection) -> None:
-    """The diagnosis process: answer ``(config, records)`` with ``("ok", Diagnosis, seconds)``
-    or ``("error", message, seconds)`` until the pipe closes."""
+    """The diagnosis process: answer ``("diagnose", config, records)`` with
+    ``("ok", Diagnosis, seconds)`` and ``("predict", config, None)`` with
+    ``("ok", (factor, reason), seconds)`` (``("error", message, seconds)`` if one raised), until
+    the pipe closes."""
     while True:
         try:
-            config, records = connection.recv()
+            kind, config, records = connection.recv()
         except (EOFError, OSError):
             return
         start = time.perf_counter()
         try:
-            answer: tuple[str, object, float] = ("ok", diagnose(records, config), 0.0)
+            result = diagnose(records, config) if kind == "diagnose" else _prediction(config)
+            answer: tuple[str, object] = ("ok", result)
         except Exception as error:  # the process must answer whatever went wrong
-            answer = ("error", str(error), 0.0)
-        connection.send((answer[0], answer[1], time.perf_counter() - start))
+            answer = ("error", str(error))
+        connection.send((*answer, time.perf_counter() - start))
 
 
 class DiagnosisServer:
@@ -47,15 +57,20 @@ class DiagnosisServer:
     2000 steps, where the theory's (layer, time) lattice is large); in a thread it would slow the
     window's drawing, and it could not be stopped when the window closes. The process is started
     at the first request (about 0.5 s) and shared, so its theory tables are built once. Requests
-    are served one at a time; a cancelled request ends the process (the next one starts a new).
+    are served one at a time. A cancelled request returns at once; its answer is dropped by the
+    next request, which ends the process instead if that answer takes more than
+    :data:`ABANDONED_WAIT_SECONDS` (a new process starts).
     """
 
     POLL_SECONDS = 0.05
+    # How long a new request waits for the answer of an abandoned one before ending the process.
+    ABANDONED_WAIT_SECONDS = 2.0
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._process: BaseProcess | None = None
         self._connection: Connection | None = None
+        self._unread = False  # an abandoned request's answer is still to come
 
     @property
     def pid(self) -> int | None:
@@ -76,34 +91,27 @@ class DiagnosisServer:
         """End the process (a diagnosis in progress is abandoned)."""
         process, connection = self._process, self._connection
         self._process = self._connection = None
+        self._unread = False
         if connection is not None:
             connection.close()
         if process is not None:
             process.terminate()
             process.join(5)
 
-    def diagnose(
-        self, config: SimConfig, records: Sequence[StepRecord], cancelled: Callable[[], bool]
-    ) -> tuple[Diagnosis, float]:
-        """``diagnose(records, config)`` in the process, and the seconds it took there.
-
-        Raises
-        ------
-        DiagnosisCancelled : ``cancelled()`` turned true while waiting (checked every 50 ms)
-        RuntimeError : the process failed or diagnose raised (the message says why)
-        """
+    def _ask(
+        self, request: tuple[str, SimConfig, object], cancelled: Callable[[], bool]
+    ) -> tuple[object, float]:
         while not self._lock.acquire(timeout=self.POLL_SECONDS):
             if cancelled():
                 raise DiagnosisCancelled
         try:
-            connection = self._connection if self.pid is not None else None
-            if connection is None:
-                self.stop()
-                connection = self._start()
-            connection.send((config, list(records)))
+            connection = self._ready(cancelled)
+            connection.send(request)
             while not connection.poll(self.POLL_SECONDS):
                 if cancelled():
-                    self.stop()
+                    # Its answer is read and dropped by the next request (most take milliseconds
+                    # to a second: cheaper than a new process that builds its tables again).
+                    self._unread = True
                     raise DiagnosisCancelled
                 if self.pid is None:
                     self.stop()
@@ -117,8 +125,56 @@ class DiagnosisServer:
             self._lock.release()
         if status != "ok":
             raise RuntimeError(str(payload))
-        assert isinstance(payload, Diagnosis)
         return payload, float(seconds)
+
+    def _ready(self, cancelled: Callable[[], bool]) -> Connection:
+        """A connection with no answer pending: the running process's, or a new one's."""
+        connection = self._connection if self.pid is not None else None
+        if connection is not None and self._unread:
+            # An abandoned request still computing: wait a little for it, else end the process.
+            deadline = time.perf_counter() + self.ABANDONED_WAIT_SECONDS
+            while not connection.poll(self.POLL_SECONDS):
+                if cancelled():
+                    raise DiagnosisCancelled
+                if time.perf_counter() > deadline or self.pid is None:
+                    connection = None
+                    break
+            if connection is not None:
+                try:
+                    connection.recv()
+                except (EOFError, OSError):
+                    connection = None
+        self._unread = False
+        if connection is None:
+            self.stop()
+            connection = self._start()
+        return connection
+
+    def diagnose(
+        self, config: SimConfig, records: Sequence[StepRecord], cancelled: Callable[[], bool]
+    ) -> tuple[Diagnosis, float]:
+        """``diagnose(records, config)`` in the process, and the seconds it took there.
+
+        Raises
+        ------
+        DiagnosisCancelled : ``cancelled()`` turned true while waiting (checked every 50 ms)
+        RuntimeError : the process failed or diagnose raised (the message says why)
+        """
+        payload, seconds = self._ask(("diagnose", config, list(records)), cancelled)
+        assert isinstance(payload, Diagnosis)
+        return payload, seconds
+
+    def predict(
+        self, config: SimConfig, cancelled: Callable[[], bool]
+    ) -> tuple[float | None, str | None, float]:
+        """The theory's per-step factor for ``config`` (None and the reason where it has none),
+        computed in the process (from 5 ms to seconds for 16 x 2000), and the seconds it took.
+
+        Raises as :meth:`diagnose`.
+        """
+        payload, seconds = self._ask(("predict", config, None), cancelled)
+        factor, reason = payload  # type: ignore[misc]
+        return factor, reason, seconds
 
 
 SERVER = DiagnosisServer()
