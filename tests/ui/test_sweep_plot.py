@@ -67,7 +67,8 @@ def test_levels_are_symmetric_whole_decades():
 def pixels(data: bytes) -> np.ndarray:
     image = QtGui.QImage.fromData(data, "PNG").convertToFormat(QtGui.QImage.Format.Format_RGB888)
     array = np.frombuffer(image.constBits(), np.uint8).reshape(image.height(), image.bytesPerLine())
-    return array[:, : 3 * image.width()].reshape(image.height(), image.width(), 3)
+    # A copy: the array views the QImage's memory, which goes when the image does.
+    return array[:, : 3 * image.width()].reshape(image.height(), image.width(), 3).copy()
 
 
 def test_png_has_the_width_asked_for_and_shows_blue_red_and_overflow(qapp):

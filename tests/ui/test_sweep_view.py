@@ -41,6 +41,17 @@ SMALL = SimConfig(
 )
 
 
+def pool_pids() -> set[int]:
+    """Live process-pool workers (named SpawnProcess-N by the pool; the window's own helper
+    processes, such as the diagnosis worker, have names of their own)."""
+    return {p.pid for p in multiprocessing.active_children() if p.name.startswith("SpawnProcess")}
+
+
+def sweep_workers_alive(pids: set[int]) -> set[int]:
+    """Which of ``pids`` (the sweep's worker processes) are still children of this process."""
+    return pids & child_pids()
+
+
 def child_pids() -> set[int]:
     """Live child processes of this process (from /proc), without Python's resource tracker."""
     pids: set[int] = set()
@@ -225,17 +236,22 @@ def test_cancel_stops_the_worker_processes_and_keeps_the_points_so_far(make_wind
     monkeypatch.setattr(
         controller, "_message", lambda text, error=False: messages.append(text) or original(text, error)
     )
+    before = pool_pids()
     qtbot.mouseClick(controller.page.run_button, QtCore.Qt.MouseButton.LeftButton)
     assert not controller.page.run_button.isEnabled() and not controller.page.x_editor.low_spin.isEnabled()
     qtbot.waitUntil(lambda: controller.page.progress_bar.value() > 0, timeout=30000)
-    assert multiprocessing.active_children()  # the workers are there while it runs
+    # The sweep's workers: the children that are there while it runs and were not before (the
+    # window may keep processes of its own, such as the diagnosis worker).
+    workers = pool_pids() - before
+    assert len(workers) == 2
     qtbot.mouseClick(controller.page.cancel_button, QtCore.Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not controller.is_running, timeout=10000)
     result = controller.result
     assert result is not None and result.cancelled
     done = int(result.computed.sum())
     assert 0 < done < 36
-    assert multiprocessing.active_children() == [] and not child_pids()
+    assert not sweep_workers_alive(workers)
+    assert not [p for p in multiprocessing.active_children() if p.pid in workers]
     # Progress said how far it was and how long was left; the end says where it stopped.
     assert any(re.fullmatch(r"\d+ of 36 points · about \d+ (s|min) left", text) for text in messages)
     assert "Cancelling…" in messages
@@ -250,12 +266,16 @@ def test_cancel_stops_the_worker_processes_and_keeps_the_points_so_far(make_wind
 def test_closing_the_window_mid_sweep_leaves_no_thread_or_process(make_window, qtbot):
     window, controller = make_window(SMALL.replace(hidden_size=48, batch_size=8))
     heavy_grid(controller)
+    before = pool_pids()
     worker = controller.start()
     assert worker is not None
     qtbot.waitUntil(lambda: controller.page.progress_bar.value() > 0, timeout=30000)
+    workers = pool_pids() - before
+    assert len(workers) == 2
     window.close()
     assert controller.thread is None and worker.cancel_event.is_set()
-    assert multiprocessing.active_children() == [] and not child_pids()
+    assert not sweep_workers_alive(workers)
+    assert not [p for p in multiprocessing.active_children() if p.pid in workers]
 
 
 def test_bad_input_gives_a_message_and_starts_nothing(make_window, qtbot):
