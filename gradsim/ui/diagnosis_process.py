@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import multiprocessing
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -18,6 +19,9 @@ from gradsim.engine import theory
 from gradsim.engine.config import SimConfig
 from gradsim.engine.diagnosis import Diagnosis, diagnose
 from gradsim.engine.records import StepRecord
+
+# Scheduling priority of the diagnosis process (Unix nice value; higher is lower priority).
+NICENESS = 10
 
 
 class DiagnosisCancelled(Exception):
@@ -35,6 +39,11 @@ def _serve(connection: Connection) -> None:
     ``("ok", Diagnosis, seconds)`` and ``("predict", config, None)`` with
     ``("ok", (factor, reason), seconds)`` (``("error", message, seconds)`` if one raised), until
     the pipe closes."""
+    # Background work: the window and the training thread come first when the cores are busy.
+    try:
+        os.nice(NICENESS)
+    except (AttributeError, OSError):  # no os.nice on Windows; a refusal changes nothing
+        pass
     while True:
         try:
             kind, config, records = connection.recv()
