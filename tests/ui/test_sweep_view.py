@@ -42,8 +42,8 @@ SMALL = SimConfig(
 
 
 def pool_pids() -> set[int]:
-    """Live process-pool workers (named SpawnProcess-N by the pool; the window's own helper
-    processes, such as the diagnosis worker, have names of their own)."""
+    """Live process-pool workers: ``concurrent.futures`` names them SpawnProcess-N (the window's
+    own helper processes, such as the diagnosis worker, have names of their own)."""
     return {p.pid for p in multiprocessing.active_children() if p.name.startswith("SpawnProcess")}
 
 
