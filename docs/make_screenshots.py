@@ -22,7 +22,7 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 
-from PySide6 import QtCore  # noqa: E402
+from PySide6 import QtCore, QtWidgets  # noqa: E402
 
 # isort: split
 from gradsim.engine.presets import load_preset  # noqa: E402
@@ -59,6 +59,10 @@ def main(argv: list[str] | None = None) -> int:
     app = create_application(sys.argv[:1])
     window = MainWindow(load_preset(args.preset), settings=QtCore.QSettings())
     window.resize(args.width, args.height)
+    # The plots alone: the diagnosis dock has its own screenshot (make_diagnosis_screenshot.py).
+    dock = window.findChild(QtWidgets.QDockWidget, "diagnosis_dock")
+    if dock is not None:
+        dock.hide()
     window.show()
     for _ in range(args.iterations):
         window.runner.step()
