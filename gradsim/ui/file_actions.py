@@ -38,6 +38,7 @@ from gradsim.engine.simulation import PREACTIVATION_SAMPLE, replay
 from gradsim.io.atomic import WriteError
 from gradsim.io.configfile import CONFIG_SUFFIXES, load_config, save_config
 from gradsim.io.runexport import EXPORT_SUFFIXES, RunFileError, write_csv, write_json, write_npz
+from gradsim.ui import background
 
 RECENT_KEY = "files/recent"
 FOLDER_KEY = "files/folder"
@@ -571,25 +572,11 @@ class FileActions(QtCore.QObject):
         self.remember_folder(job.path)
         self.window.settings.setValue(EXPORT_FORMAT_KEY, job.path.suffix.lower())
         worker = ExportWorker(job)
-        thread = QtCore.QThread(self)
-        thread.setObjectName("export_thread")
-        worker.moveToThread(thread)
-        thread.started.connect(worker.run)
-        progress = QtWidgets.QProgressDialog(
-            f"Replaying {job.iterations} iterations for {job.path.name}…",
-            "Cancel", 0, max(1, job.iterations), self.window,
+        thread = background.start_in_thread(self, worker, "export_thread")
+        progress = background.progress_dialog(
+            self.window, f"Replaying {job.iterations} iterations for {job.path.name}…",
+            "Exporting run data", job.iterations, "export_progress", self.cancel_export,
         )  # fmt: skip
-        progress.setObjectName("export_progress")
-        progress.setWindowTitle("Exporting run data")
-        # Not modal: the window keeps training and answering while the run is replayed.
-        progress.setWindowModality(QtCore.Qt.WindowModality.NonModal)
-        progress.setMinimumDuration(400)
-        progress.setAutoClose(False)
-        progress.setAutoReset(False)
-        progress.setValue(0)
-        # Slots of this (GUI-thread) object: a queued call to the busy worker would never run.
-        progress.canceled.connect(self.cancel_export)
-        progress.rejected.connect(self.cancel_export)  # Esc
         worker.progressed.connect(self._on_export_progress)
         worker.writing.connect(self._on_export_writing)
         worker.finished.connect(self._on_export_finished)
@@ -608,16 +595,7 @@ class FileActions(QtCore.QObject):
     def _finish_export(self) -> None:
         thread, worker, progress = self.export_thread, self.export_worker, self.export_progress
         self.export_thread = self.export_worker = self.export_progress = None
-        if progress is not None:
-            progress.reset()
-            progress.hide()
-            progress.deleteLater()
-        if thread is not None:
-            thread.quit()
-            thread.wait()
-            thread.deleteLater()
-        if worker is not None:
-            worker.deleteLater()
+        background.finish(thread, worker, progress)
 
     # -- drag and drop -----------------------------------------------------------------------------
     @staticmethod

@@ -41,7 +41,7 @@ from gradsim.engine.simulation import replay
 from gradsim.io.atomic import WriteError, atomic_write_bytes, atomic_write_text
 from gradsim.io.configfile import config_to_toml
 from gradsim.io.runexport import write_json, write_npz
-from gradsim.ui import render
+from gradsim.ui import background, render
 from gradsim.ui.dashboard import PLOT_KEYS
 
 DASHBOARD = "dashboard"
@@ -755,23 +755,11 @@ class SnapshotFeature(QtCore.QObject):
             return None
         self.remember_folder(parent_folder)
         worker = BundleWorker(job)
-        thread = QtCore.QThread(self)
-        thread.setObjectName("bundle_thread")
-        worker.moveToThread(thread)
-        thread.started.connect(worker.run)
-        progress = QtWidgets.QProgressDialog(
-            f"Replaying {job.iterations} iterations for {destination.name}…",
-            "Cancel", 0, max(1, job.iterations), self.window,
+        thread = background.start_in_thread(self, worker, "bundle_thread")
+        progress = background.progress_dialog(
+            self.window, f"Replaying {job.iterations} iterations for {destination.name}…",
+            "Saving bundle", job.iterations, "bundle_progress", self.cancel_bundle,
         )  # fmt: skip
-        progress.setObjectName("bundle_progress")
-        progress.setWindowTitle("Saving bundle")
-        progress.setMinimumDuration(400)
-        progress.setAutoClose(False)
-        progress.setAutoReset(False)
-        progress.setValue(0)
-        # Slots of this (GUI-thread) object: a queued call to the busy worker would never run.
-        progress.canceled.connect(self.cancel_bundle)
-        progress.rejected.connect(self.cancel_bundle)  # Esc
         worker.progressed.connect(self._on_bundle_progress)
         worker.finished.connect(self._on_bundle_finished)
         worker.failed.connect(self._on_bundle_failed)
@@ -809,16 +797,7 @@ class SnapshotFeature(QtCore.QObject):
     def _finish_bundle(self) -> None:
         thread, worker, progress = self.bundle_thread, self.bundle_worker, self.bundle_progress
         self.bundle_thread = self.bundle_worker = self.bundle_progress = None
-        if progress is not None:
-            progress.reset()
-            progress.hide()
-            progress.deleteLater()
-        if thread is not None:
-            thread.quit()
-            thread.wait()
-            thread.deleteLater()
-        if worker is not None:
-            worker.deleteLater()
+        background.finish(thread, worker, progress)
 
     # -- slots -------------------------------------------------------------------------------------
     @QtCore.Slot()
