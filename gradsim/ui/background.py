@@ -48,6 +48,9 @@ def start_in_thread(owner: QtCore.QObject, worker: QtCore.QObject, thread_name: 
     thread.setObjectName(thread_name)
     worker.moveToThread(thread)
     thread.started.connect(worker.run)  # type: ignore[attr-defined]
+    # Deleted by its own thread as that thread ends (Qt's pattern), never from the GUI thread
+    # while it may still be in use there.
+    thread.finished.connect(worker.deleteLater)
     return thread
 
 
@@ -56,7 +59,11 @@ def finish(
     worker: QtCore.QObject | None,
     progress: QtWidgets.QProgressDialog | None,
 ) -> None:
-    """Hide the dialog, end the thread (waiting for it) and schedule all three for deletion."""
+    """Hide the dialog, end the thread (waiting for it) and schedule them for deletion.
+
+    The worker is deleted by its thread as it finishes (see :func:`start_in_thread`); it is
+    accepted here so that callers hand over everything they held.
+    """
     if progress is not None:
         progress.reset()
         progress.hide()
@@ -65,5 +72,4 @@ def finish(
         thread.quit()
         thread.wait()
         thread.deleteLater()
-    if worker is not None:
-        worker.deleteLater()
+    del worker

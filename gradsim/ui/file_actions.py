@@ -202,6 +202,9 @@ def replay_records(
     records: list[StepRecord] = []
     reported = 0.0
     for record in replay(job.config, job.iterations):
+        # Hand the interpreter on between steps: a replay of small steps would otherwise hold
+        # it for most of each switch interval and starve the window's event loop.
+        time.sleep(0)
         if cancelled():
             raise ExportCancelled()
         if job.keep is None or record.iteration in job.keep:

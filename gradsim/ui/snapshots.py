@@ -26,6 +26,7 @@ import re
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime
 from importlib import resources
@@ -227,6 +228,7 @@ def write_bundle(
     try:
         records: list[StepRecord] = []
         for record in replay(job.config, job.iterations):
+            time.sleep(0)  # hand the interpreter to the window between steps (as the export does)
             if cancelled():
                 raise BundleCancelled()
             records.append(record)

@@ -451,19 +451,23 @@ def test_export_while_playing_keeps_the_window_answering_and_the_data_exact(
     timer.setInterval(10)
     timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
     timer.start()
+    started = time.perf_counter()
     worker = files.export(path)
     assert worker is not None
     iterations = worker.job.iterations
     assert iterations >= 500
     assert files.export(tmp_path / "second.csv") is None  # one export at a time
     wait_export(qtbot, window, timeout=30000)
+    duration = time.perf_counter() - started
     timer.stop()
     window.runner.pause()
     # The window kept training and its event loop kept answering throughout.
     assert latest_iteration(window) > iterations
-    # A 10 ms timer: over a second of export it fires dozens of times, never more than 0.5 s late.
+    # A 10 ms timer keeps firing however long the export took (a fast engine replays 500
+    # iterations in a fraction of a second): at least 10 times a second (the dashboard's frames
+    # alone hold it to about 60 on two loaded cores), never more than 0.5 s late.
     gaps = np.diff(ticks)
-    assert len(ticks) >= 15
+    assert len(ticks) >= max(3, 0.1 * duration / 0.010), (len(ticks), duration)
     assert np.median(gaps) < 0.05 and gaps.max() < 0.5
     assert_csv_matches(read_csv_rows(path), engine_records(SMALL, iterations))
     assert not (tmp_path / "second.csv").exists()

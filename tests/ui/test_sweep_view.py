@@ -257,8 +257,12 @@ def test_cancel_stops_the_worker_processes_and_keeps_the_points_so_far(make_wind
     assert "Cancelling…" in messages
     assert controller.page.progress_label.text().startswith(f"Cancelled after {done} of 36 points")
     # The heatmap shows the computed points and marks the others as not computed.
+    # (A point without a finite ratio, vanished to 0 or overflowed, is drawn as 0 under its
+    # status colour.)
     shown = controller.plot.image.image
-    np.testing.assert_array_equal(shown[result.computed], result.values[result.computed].astype(np.float32))
+    values = result.values[result.computed]
+    expected = np.where(np.isfinite(values), values, 0.0).astype(np.float32)
+    np.testing.assert_array_equal(shown[result.computed], expected)
     assert (controller.plot.status_image.image[~result.computed] == [228, 228, 228, 255]).all()
     assert controller.page.run_button.isEnabled()
 
