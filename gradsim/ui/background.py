@@ -8,9 +8,26 @@ run once its job is over.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 
 from PySide6 import QtCore, QtWidgets
+
+from gradsim.engine.config import SimConfig
+from gradsim.engine.records import StepRecord
+from gradsim.engine.simulation import replay
+
+
+def replay_beside_the_window(config: SimConfig, iterations: int) -> Iterator[StepRecord]:
+    """:func:`~gradsim.engine.simulation.replay` for a worker thread beside a live window.
+
+    Between steps it hands the interpreter on: a replay of small steps would otherwise hold it
+    for most of each switch interval and starve the window's event loop (a 10 ms timer fired 8
+    times in a second during an export without this).
+    """
+    for record in replay(config, iterations):
+        time.sleep(0)
+        yield record
 
 
 def progress_dialog(

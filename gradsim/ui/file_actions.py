@@ -34,7 +34,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from gradsim.engine.config import ConfigError, SimConfig
 from gradsim.engine.records import StepRecord
-from gradsim.engine.simulation import PREACTIVATION_SAMPLE, replay
+from gradsim.engine.simulation import PREACTIVATION_SAMPLE
 from gradsim.io.atomic import WriteError
 from gradsim.io.configfile import CONFIG_SUFFIXES, load_config, save_config
 from gradsim.io.runexport import EXPORT_SUFFIXES, RunFileError, write_csv, write_json, write_npz
@@ -201,10 +201,7 @@ def replay_records(
     keep_samples = job.path.suffix.lower() == ".npz"
     records: list[StepRecord] = []
     reported = 0.0
-    for record in replay(job.config, job.iterations):
-        # Hand the interpreter on between steps: a replay of small steps would otherwise hold
-        # it for most of each switch interval and starve the window's event loop.
-        time.sleep(0)
+    for record in background.replay_beside_the_window(job.config, job.iterations):
         if cancelled():
             raise ExportCancelled()
         if job.keep is None or record.iteration in job.keep:

@@ -26,7 +26,6 @@ import re
 import shutil
 import tempfile
 import threading
-import time
 from collections.abc import Callable
 from datetime import datetime
 from importlib import resources
@@ -38,7 +37,6 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from gradsim.engine.config import SimConfig
 from gradsim.engine.history import RunHistory
 from gradsim.engine.records import StepRecord
-from gradsim.engine.simulation import replay
 from gradsim.io.atomic import WriteError, atomic_write_bytes, atomic_write_text
 from gradsim.io.configfile import config_to_toml
 from gradsim.io.runexport import write_json, write_npz
@@ -227,8 +225,7 @@ def write_bundle(
         raise WriteError(target, reason, error.errno) from error
     try:
         records: list[StepRecord] = []
-        for record in replay(job.config, job.iterations):
-            time.sleep(0)  # hand the interpreter to the window between steps (as the export does)
+        for record in background.replay_beside_the_window(job.config, job.iterations):
             if cancelled():
                 raise BundleCancelled()
             records.append(record)
