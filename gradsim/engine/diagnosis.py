@@ -138,8 +138,8 @@ class Diagnosis:
 # -- formatting --------------------------------------------------------------------------------
 
 
-def _number(value: float) -> str:
-    """Short form: 0.76, 12, 3e-12, 4e+15."""
+def format_number(value: float) -> str:
+    """A ratio in the verdict's short form: 0.76, 12, 3e-12, 4e+15 (the panel uses it too)."""
     if not math.isfinite(value):
         return str(value)
     if value == 0:
@@ -152,7 +152,7 @@ def _number(value: float) -> str:
 def _factor(value: float | None) -> str:
     if value is None or not math.isfinite(value):
         return "n/a"
-    return f"{value:.3g}" if value < 10 else _number(value)
+    return f"{value:.3g}" if value < 10 else format_number(value)
 
 
 def _percent(fraction: float) -> str:
@@ -265,16 +265,16 @@ def _sentence(regime: str, signs: Signs, config: SimConfig, event: NonFiniteEven
         text = f"non-finite: {event.describe()}"
         if math.isfinite(ratio):
             text += (
-                f"; at iteration {signs.iteration} the gradient at {start} was {_number(ratio)} "
+                f"; at iteration {signs.iteration} the gradient at {start} was {format_number(ratio)} "
                 f"times that at {end}"
             )
         return text
     if regime == "vanishing" and not math.isfinite(ratio):
         return f"vanishing: the gradient is exactly zero at {start}: every path back to it is cut"
     if regime == "exploding":
-        text = f"exploding: the gradient at {start} is {_number(ratio)} times the gradient at {end}"
+        text = f"exploding: the gradient at {start} is {format_number(ratio)} times the gradient at {end}"
     else:
-        text = f"{regime}: the gradient at {start} is {_number(ratio)} of the gradient at {end}"
+        text = f"{regime}: the gradient at {start} is {format_number(ratio)} of the gradient at {end}"
     text += f", a factor {factor} per step"
     saturation = _saturation_phrase(signs, config)
     if saturation is not None and regime == "vanishing" and signs.saturation.mean() >= SENTENCE_SATURATION:
@@ -302,10 +302,10 @@ def _evidence(
         )
     if math.isfinite(signs.time_ratio):
         steps = _plural(signs.seq_len - 1, "step")
-        lines.append(f"first/last time step in layer 1: {_number(signs.time_ratio)} over {steps}")
+        lines.append(f"first/last time step in layer 1: {format_number(signs.time_ratio)} over {steps}")
     if math.isfinite(signs.layer_ratio):
         layers = _plural(signs.num_layers - 1, "layer")
-        lines.append(f"first/last layer at the last step: {_number(signs.layer_ratio)} over {layers}")
+        lines.append(f"first/last layer at the last step: {format_number(signs.layer_ratio)} over {layers}")
     predicted = signs.predicted_factor
     line = f"per-step factor: {_factor(signs.measured_factor)} measured"
     if predicted is not None:
@@ -338,7 +338,7 @@ def _evidence(
     if math.isfinite(early) and math.isfinite(late):
         late_name = f"layer {signs.num_layers}" if signs.num_layers > 1 else "the readout"
         line = (
-            f"update:data ratio {_number(early)} in layer 1 vs {_number(late)} in {late_name} "
+            f"update:data ratio {format_number(early)} in layer 1 vs {format_number(late)} in {late_name} "
             f"(reference about {UPDATE_RATIO_REFERENCE:g})"
         )
         if math.log10(late) - math.log10(early) > UPDATE_GAP_DECADES:
@@ -355,7 +355,8 @@ def _evidence(
         last = clipped[-1]
         lines.append(
             f"clipping active in {len(clipped)} of the last {len(records[-WINDOW:])} iterations "
-            f"(global norm {_number(last.global_norm_before)} -> {_number(last.global_norm_after)})"
+            f"(global norm {format_number(last.global_norm_before)} -> "
+            f"{format_number(last.global_norm_after)})"
         )
     return lines
 
@@ -435,7 +436,8 @@ def _relu_fix(signs: Signs, config: SimConfig) -> Fix | None:
         f"{config.activation}'s derivative is at most {bound:g} and close to 0 once a unit saturates; "
         "ReLU passes the gradient of every active unit unchanged, and He initialisation doubles the "
         "weight variance to make up for the half of the units that are off."
-        + _prediction(candidate, signs) + clip,
+        + _prediction(candidate, signs)
+        + clip,
         changes,
     )
 
@@ -458,7 +460,8 @@ def _orthogonal_fix(signs: Signs, config: SimConfig) -> Fix | None:
         f"Orthogonal weights at scale {scale:g}",
         "Every singular value of an orthogonal matrix is the same, so it turns the gradient without "
         f"stretching or shrinking it in any direction; at scale {scale:g} theory predicts the gradient "
-        f"keeps its size end to end for {config.activation}." + _prediction(candidate, signs)
+        f"keeps its size end to end for {config.activation}."
+        + _prediction(candidate, signs)
         + _large_weights_note(scale),
         changes,
     )
@@ -485,7 +488,8 @@ def _scale_fix(regime: str, signs: Signs, config: SimConfig) -> Fix | None:
         "Each step back multiplies the gradient by about the weight scale times the typical "
         f"derivative; at {scale:g} mean-field theory puts the gradient at (first layer, first step) "
         f"level with where it enters, for {config.activation} with {config.init} weights."
-        + _prediction(candidate, signs) + (_large_weights_note(scale) if raising else ""),
+        + _prediction(candidate, signs)
+        + (_large_weights_note(scale) if raising else ""),
         changes,
     )
 

@@ -50,7 +50,7 @@ import pyqtgraph as pg
 from gradsim.engine import theory
 from gradsim.engine.activations import make_activation
 from gradsim.engine.config import SimConfig
-from gradsim.engine.diagnosis import WINDOW, Diagnosis, Fix
+from gradsim.engine.diagnosis import WINDOW, Diagnosis, Fix, format_number
 from gradsim.engine.history import RunHistory
 from gradsim.engine.records import NonFiniteEvent, StepRecord
 from gradsim.engine.regime import DECADES_THRESHOLD
@@ -81,17 +81,6 @@ WAITING_TEXT = "Waiting for the first training step: press Play (Space) or Step 
 
 
 # -- formatting ----------------------------------------------------------------------------------
-
-
-def format_number(value: float) -> str:
-    """A ratio as the panel shows it: ``0.76``, ``12``, ``3e-12``, ``inf``."""
-    if not math.isfinite(value):
-        return str(value)
-    if value == 0:
-        return "0"
-    if 0.01 <= abs(value) < 1000:
-        return f"{value:.2g}" if abs(value) < 10 else f"{value:.0f}"
-    return f"{value:.0e}"
 
 
 def format_factor(value: float | None) -> str:
