@@ -15,11 +15,12 @@ Nothing here imports Qt: the window module is imported only when the window is a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import TextIO
@@ -536,26 +537,38 @@ def _check_sweep_image(args: argparse.Namespace) -> None:
         )
 
 
-def _sweep_image(result: sweep.SweepResult, line: sweep.CriticalLine | None, width: int | None) -> bytes:
-    """The phase diagram as PNG bytes, drawn offscreen by the Sweep tab's own plot."""
-    # Drawing needs Qt but no display: the offscreen platform paints into memory.
+@contextlib.contextmanager
+def _offscreen_qt(what: str) -> Iterator[None]:
+    """Qt for drawing without a display, around a block that imports and draws ``what``.
+
+    The offscreen platform paints into memory; an application is created if there is none
+    (in the Fusion style, as the window uses); Qt's messages about the offscreen platform are
+    kept off the terminal for the block. A missing Qt is a one-line error, not a traceback.
+    """
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
     try:
         from PySide6 import QtCore, QtWidgets
-
-        from gradsim.ui.sweep_plot import sweep_png
     except ImportError as error:
-        raise CommandError(f"cannot draw the phase diagram ({error})", EXIT_FAILED) from None
+        raise CommandError(f"cannot draw {what} ({error})", EXIT_FAILED) from None
     previous_handler = QtCore.qInstallMessageHandler(_quiet_qt_messages)
     try:
-        app = QtWidgets.QApplication.instance()
-        if app is None:
+        if QtWidgets.QApplication.instance() is None:
             app = QtWidgets.QApplication([PROG])
-            app.setStyle("Fusion")  # as the window: the same look on every platform
-        return sweep_png(result, line, width, SWEEP_IMAGE_SIZE)
+            app.setStyle("Fusion")
+        yield
     finally:
         QtCore.qInstallMessageHandler(previous_handler)
+
+
+def _sweep_image(result: sweep.SweepResult, line: sweep.CriticalLine | None, width: int | None) -> bytes:
+    """The phase diagram as PNG bytes, drawn offscreen by the Sweep tab's own plot."""
+    with _offscreen_qt("the phase diagram"):
+        try:
+            from gradsim.ui.sweep_plot import sweep_png
+        except ImportError as error:
+            raise CommandError(f"cannot draw the phase diagram ({error})", EXIT_FAILED) from None
+        return sweep_png(result, line, width, SWEEP_IMAGE_SIZE)
 
 
 def _axis_text(axis: sweep.SweepAxis) -> str:
@@ -691,25 +704,14 @@ def _snapshot_command(args: argparse.Namespace) -> int:
         )
     _check_output(args.out)
     config = build_config(args)
-    # Drawing needs Qt but no display: the offscreen platform paints into memory.
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
-    try:
-        from PySide6 import QtCore, QtWidgets
-
-        from gradsim.ui import render
-        from gradsim.ui.theme import theme_named
-    except ImportError as error:
-        raise CommandError(f"cannot draw the plots ({error})", EXIT_FAILED) from None
-    previous_handler = QtCore.qInstallMessageHandler(_quiet_qt_messages)
-    try:
-        app = QtWidgets.QApplication.instance()
-        if app is None:
-            app = QtWidgets.QApplication([PROG])
-            app.setStyle("Fusion")  # as the window: the same look on every platform
-        dashboard = render.offscreen_dashboard(
-            config, args.iterations, SNAPSHOT_SIZE, theme_named(args.theme)
-        )
+    with _offscreen_qt("the plots"):
+        try:
+            from gradsim.ui import render
+            from gradsim.ui.theme import theme_named
+        except ImportError as error:
+            raise CommandError(f"cannot draw the plots ({error})", EXIT_FAILED) from None
+        theme = theme_named(args.theme)
+        dashboard = render.offscreen_dashboard(config, args.iterations, SNAPSHOT_SIZE, theme)
         try:
             target = dashboard if args.plot == "dashboard" else dashboard.plots[args.plot]
             if suffix == ".png":
@@ -719,8 +721,6 @@ def _snapshot_command(args: argparse.Namespace) -> int:
         finally:
             dashboard.close()
             dashboard.deleteLater()
-    finally:
-        QtCore.qInstallMessageHandler(previous_handler)
     atomic_write_bytes(args.out, data)
     if not args.quiet:
         what = "dashboard" if args.plot == "dashboard" else f"{args.plot} plot"
