@@ -31,6 +31,7 @@ from gradsim.engine.presets import DEFAULT_PRESET, load_preset
 from gradsim.engine.records import NonFiniteEvent, StepRecord
 from gradsim.engine.regime import DECADES_THRESHOLD, classify
 from gradsim.ui import settings as stored
+from gradsim.ui.collector import GuiGarbageCollector
 from gradsim.ui.control_panel import CUSTOM, ControlPanel
 from gradsim.ui.dashboard import Dashboard
 from gradsim.ui.runner import UNLIMITED, Runner
@@ -172,6 +173,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.setWindowTitle("gradsim")
         self.setWindowIcon(icon("gradsim"))
         self.history = RunHistory()
+        # Garbage is collected on this thread only while the window's workers run (see collector).
+        self.garbage_collector = GuiGarbageCollector(self)
         self._dirty = False
         self._closed = False
         self._frame_started = 0.0
@@ -487,6 +490,7 @@ class MainWindow(QtWidgets.QMainWindow):
             # Gone from the screen at once, even if a backward pass keeps the worker a moment.
             self.hide()
             self.runner.shutdown()
+            self.garbage_collector.stop()
         super().closeEvent(event)
 
     # -- user actions ------------------------------------------------------------------------------

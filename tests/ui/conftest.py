@@ -7,6 +7,7 @@ test can neither read a developer's stored window state nor leave one behind.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import math
 import threading
 from collections.abc import Callable
@@ -19,6 +20,23 @@ from PySide6 import QtCore
 from gradsim.engine.config import SimConfig
 from gradsim.engine.records import StepRecord
 from gradsim.engine.simulation import Simulation
+
+
+@pytest.fixture(autouse=True)
+def garbage_collected_between_tests():
+    """No automatic garbage collection during a UI test; a full collection after it.
+
+    A test's worker threads (training, exports, diagnosis) allocate constantly, so automatic
+    collection would destroy the previous tests' Qt objects at a random moment, possibly from a
+    worker thread (see gradsim/ui/collector.py: it crashed the suite). After the test its
+    windows are closed and their threads ended: collecting then is safe.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    yield
+    gc.collect()
+    if was_enabled:
+        gc.enable()
 
 
 @pytest.fixture(autouse=True)
