@@ -176,7 +176,7 @@ def test_every_gradient_matches_finite_differences(activation, init, normalizati
 
 
 @pytest.mark.parametrize(
-    ("task", "normalization"), itertools.product(["adding", "memory"], ["none", "batch"])
+    ("task", "normalization"), list(itertools.product(["adding", "memory"], ["none", "batch"]))
 )
 @pytest.mark.parametrize("activation", ["tanh", "relu"])
 def test_gradients_of_each_task_loss(task, normalization, activation):
