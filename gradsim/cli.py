@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import math
-import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -37,6 +36,7 @@ from gradsim.io.atomic import WriteError, atomic_write_bytes
 from gradsim.io.configfile import apply_overrides, config_to_toml, load_config
 from gradsim.io.runexport import write_csv, write_json, write_npz
 from gradsim.io.sweepfile import DiskPointCache, write_sweep_csv, write_sweep_npz
+from gradsim.ui import figures
 
 PROG = "gradsim"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -539,26 +539,14 @@ def _check_sweep_image(args: argparse.Namespace) -> None:
 
 @contextlib.contextmanager
 def _offscreen_qt(what: str) -> Iterator[None]:
-    """Qt for drawing without a display, around a block that imports and draws ``what``.
-
-    The offscreen platform paints into memory; an application is created if there is none
-    (in the Fusion style, as the window uses); Qt's messages about the offscreen platform are
-    kept off the terminal for the block. A missing Qt is a one-line error, not a traceback.
-    """
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
-    try:
-        from PySide6 import QtCore, QtWidgets
-    except ImportError as error:
-        raise CommandError(f"cannot draw {what} ({error})", EXIT_FAILED) from None
-    previous_handler = QtCore.qInstallMessageHandler(_quiet_qt_messages)
-    try:
-        if QtWidgets.QApplication.instance() is None:
-            app = QtWidgets.QApplication([PROG])
-            app.setStyle("Fusion")
-        yield
-    finally:
-        QtCore.qInstallMessageHandler(previous_handler)
+    """Qt for drawing without a display (:func:`gradsim.ui.figures.offscreen_qt`) around a block
+    that imports and draws ``what``; a missing Qt or pyqtgraph is a one-line error, not a traceback."""
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(figures.offscreen_qt())
+            yield
+        except ImportError as error:
+            raise CommandError(f"cannot draw {what} ({error})", EXIT_FAILED) from None
 
 
 def _sweep_image(result: sweep.SweepResult, line: sweep.CriticalLine | None, width: int | None) -> bytes:
@@ -640,8 +628,8 @@ def sweep_summary_lines(result: sweep.SweepResult, line: sweep.CriticalLine) -> 
 
 # -- gradsim snapshot -----------------------------------------------------------------------
 
-SNAPSHOT_PLOTS = ("dashboard", "gradient", "heatmap", "loss", "activation", "health")
-SNAPSHOT_SIZE = (1200, 800)  # the dashboard's logical size; a single plot gets its pane of it
+SNAPSHOT_PLOTS = figures.PLOTS
+SNAPSHOT_SIZE = figures.DASHBOARD_SIZE
 SNAPSHOT_MIN_WIDTH, SNAPSHOT_MAX_WIDTH = 200, 8000  # as gradsim.ui.render (not imported: no Qt here)
 
 
@@ -688,12 +676,6 @@ def _add_snapshot_command(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=_snapshot_command)
 
 
-def _quiet_qt_messages(mode: object, context: object, message: str) -> None:
-    """Qt's messages on stderr, except the offscreen platform's notes on what it cannot do."""
-    if "This plugin does not support" not in message and sys.stderr is not None:
-        print(message, file=sys.stderr)
-
-
 def _snapshot_command(args: argparse.Namespace) -> int:
     suffix = Path(args.out).suffix.lower()
     if suffix not in (".png", ".svg"):
@@ -705,22 +687,7 @@ def _snapshot_command(args: argparse.Namespace) -> int:
     _check_output(args.out)
     config = build_config(args)
     with _offscreen_qt("the plots"):
-        try:
-            from gradsim.ui import render
-            from gradsim.ui.theme import theme_named
-        except ImportError as error:
-            raise CommandError(f"cannot draw the plots ({error})", EXIT_FAILED) from None
-        theme = theme_named(args.theme)
-        dashboard = render.offscreen_dashboard(config, args.iterations, SNAPSHOT_SIZE, theme)
-        try:
-            target = dashboard if args.plot == "dashboard" else dashboard.plots[args.plot]
-            if suffix == ".png":
-                data = render.png_bytes(target, args.width)
-            else:
-                data = render.svg_bytes(target, title=f"gradsim: {args.plot}")
-        finally:
-            dashboard.close()
-            dashboard.deleteLater()
+        data = figures.snapshot_bytes(config, args.iterations, args.plot, suffix[1:], args.width, args.theme)
     atomic_write_bytes(args.out, data)
     if not args.quiet:
         what = "dashboard" if args.plot == "dashboard" else f"{args.plot} plot"
@@ -763,6 +730,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _open_window(argv: list[str]) -> int:
+    # Qt aborts the whole process when its platform plugin cannot load; find that out first.
+    from gradsim.ui.display_check import display_problem
+
+    problem = display_problem()
+    if problem is not None:
+        _error(problem)
+        return EXIT_FAILED
     try:
         from gradsim.ui import app
     except ImportError as error:
