@@ -83,3 +83,35 @@ def test_probe_notices_a_qt_import():
     pytest.importorskip("pyqtgraph")
     report = probe(["gradsim.engine"], extra=["pyqtgraph"])
     assert "pyqtgraph" in report["forbidden"]
+
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+
+
+def lint_imports(config: str | None = None) -> subprocess.CompletedProcess[str]:
+    """import-linter over the contracts of pyproject.toml (or of ``config``)."""
+    command = [sys.executable, "-c", "import sys; from importlinter.cli import lint_imports_command; "
+               "sys.exit(lint_imports_command())", "--no-cache"]  # fmt: skip
+    if config is not None:
+        command += ["--config", config]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+
+
+def test_import_contracts_hold():
+    # cli > ui > io > engine, and no Qt below the window (the contracts are in pyproject.toml).
+    completed = lint_imports()
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert "0 broken" in completed.stdout
+
+
+def test_import_contracts_can_fail(tmp_path):
+    # The same tool, told that the engine must not import numpy, reports the contract broken.
+    config = tmp_path / "contracts.ini"
+    config.write_text(
+        "[importlinter]\nroot_package = gradsim\ninclude_external_packages = True\n\n"
+        "[importlinter:contract:numpy]\nname = no numpy\ntype = forbidden\n"
+        "source_modules = gradsim.engine\nforbidden_modules = numpy\n"
+    )
+    completed = lint_imports(str(config))
+    assert completed.returncode != 0
+    assert "BROKEN" in completed.stdout
