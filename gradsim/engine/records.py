@@ -104,11 +104,18 @@ class StepRecord:
         the ratio itself is beyond float64. 0 where the first step's gradient is exactly 0;
         NaN where the last step's is 0 or either end is not finite.
         """
+        with np.errstate(all="ignore"):
+            return float(np.power(10.0, self.log10_gradient_ratio))
+
+    @property
+    def log10_gradient_ratio(self) -> float:
+        """``log10`` of :attr:`gradient_ratio`, finite wherever both ends are finite and non-zero
+        (a ratio of 1e-607 is -606.x here and 0 there); -inf where the first step's gradient is
+        exactly 0, NaN where the last step's is 0 or either end is not finite."""
         first, last = float(self.log10_grad_norms[0, 0]), float(self.log10_grad_norms[0, -1])
         if not np.isfinite(last) or np.isnan(first) or first == np.inf:
             return float("nan")
-        with np.errstate(all="ignore"):
-            return float(np.power(10.0, first - last))
+        return first - last
 
 
 def log10_norms(norms: np.ndarray) -> np.ndarray:
