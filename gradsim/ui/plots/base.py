@@ -386,6 +386,13 @@ class DecadeAxis(pg.AxisItem):
         return labels if any(labels) else [power_of_ten_label(v) for v in values]
 
 
+def drawable(log10_values: np.ndarray) -> np.ndarray:
+    """log10 values for a :class:`DecadeAxis` plot, every non-finite entry (an exact 0, inf,
+    NaN) as NaN: a gap in a curve and nothing for the auto range to reach for."""
+    values = np.asarray(log10_values, dtype=np.float64)
+    return np.where(np.isfinite(values), values, np.nan)
+
+
 def log_axes(*sides: str) -> dict[str, LogAxis]:
     """``axisItems`` for ``addPlot``: a :class:`LogAxis` on each of ``sides``."""
     return {side: LogAxis(side) for side in sides}

@@ -21,7 +21,7 @@ import pyqtgraph as pg
 from gradsim.engine.config import SimConfig
 from gradsim.engine.history import RunHistory
 from gradsim.engine.records import StepRecord
-from gradsim.ui.plots.base import DecadeAxis, OverlayText, PlotPanel
+from gradsim.ui.plots.base import DecadeAxis, OverlayText, PlotPanel, drawable
 from gradsim.ui.theme import Theme, style_plot
 
 
@@ -207,9 +207,3 @@ def _trail_y(records: list[StepRecord], layer: int) -> np.ndarray:
         out[i, :seq_len] = drawable(r.log10_grad_norms[layer])
     return out.reshape(-1)
 
-
-def drawable(log10_values: np.ndarray) -> np.ndarray:
-    """log10 values with every non-finite entry (an exact 0, inf, NaN) as NaN: a gap in a curve
-    and nothing for the auto range to reach for."""
-    values = np.asarray(log10_values, dtype=np.float64)
-    return np.where(np.isfinite(values), values, np.nan)
