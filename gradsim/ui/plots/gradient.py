@@ -206,4 +206,3 @@ def _trail_y(records: list[StepRecord], layer: int) -> np.ndarray:
     for i, r in enumerate(records):
         out[i, :seq_len] = drawable(r.log10_grad_norms[layer])
     return out.reshape(-1)
-
