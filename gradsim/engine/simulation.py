@@ -62,7 +62,8 @@ class BackpropStep:
     grad : (B, H) copy of ``dL/dh`` at this cell, true values (entries below the float
         range are subnormal or 0, as in the parameter gradients)
     log10_grad_norm : ``log10 ||dL/dh||`` at this cell, exact at any magnitude (-inf only if
-        the gradient is exactly 0); what the step-through view shows and plots
+        the gradient is exactly 0); what the step-through view shows and plots. Given None
+        (a step built from a plain norm), it is ``log10(grad_norm)``.
     """
 
     order: int
@@ -74,7 +75,12 @@ class BackpropStep:
     saturation: float
     spectral_norm: float
     grad: np.ndarray
-    log10_grad_norm: float = float("nan")
+    log10_grad_norm: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.log10_grad_norm is None:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                object.__setattr__(self, "log10_grad_norm", float(np.log10(self.grad_norm)))
 
 
 class BackpropSession:
