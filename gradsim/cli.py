@@ -28,6 +28,7 @@ import numpy as np
 
 from gradsim.engine import sweep
 from gradsim.engine.config import ConfigError, SimConfig
+from gradsim.engine.numerics import format_power_of_ten
 from gradsim.engine.presets import DEFAULT_PRESET, get_preset, list_presets, presets_dir
 from gradsim.engine.records import StepRecord
 from gradsim.engine.regime import classify
@@ -328,13 +329,15 @@ def summary_lines(
         lines.append(f"iterations: {done}")
     lines.append(f"final loss: {last.loss:.6g}")
     label = f"gradient ratio ||dL/dh|| time step 1 / time step {last.grad_norms.shape[1]} (layer 1)"
+    # Written from the logarithm, so a ratio below float64 (1e-607) is not printed as 0.
     ratio = last.gradient_ratio
     if math.isfinite(ratio):
-        lines.append(f"{label}: {ratio:.3g}")
+        lines.append(f"{label}: {format_power_of_ten(last.log10_gradient_ratio)}")
     else:
         text = f"{label}: {ratio:g} at iteration {done}"
         if last_finite is not None and last_finite.iteration != done:
-            text += f"; {last_finite.gradient_ratio:.3g} at iteration {last_finite.iteration}"
+            earlier = format_power_of_ten(last_finite.log10_gradient_ratio)
+            text += f"; {earlier} at iteration {last_finite.iteration}"
         lines.append(text)
     lines.append(f"regime: {classify(last)}")
     if last.nonfinite is not None:

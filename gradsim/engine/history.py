@@ -42,7 +42,7 @@ class RunHistory:
         self._norms_before: list[float] = []
         self._norms_after: list[float] = []
         self._clipped: list[bool] = []
-        self._grad_rows: list[np.ndarray] = []  # (L, T) float64 each
+        self._grad_rows: list[np.ndarray] = []  # (L, T) float64 log10 ||dL/dh|| each
         self._numbers: list[int] = []  # entry number in the run, 1 for the first record
         self._stride = 1
         self._recent: deque[StepRecord] = deque(maxlen=trail)
@@ -61,7 +61,7 @@ class RunHistory:
         self._norms_before.append(record.global_norm_before)
         self._norms_after.append(record.global_norm_after)
         self._clipped.append(record.clipped)
-        self._grad_rows.append(record.grad_norms)
+        self._grad_rows.append(record.log10_grad_norms)
         self._recent.append(record)
         if record.nonfinite is not None and self.nonfinite_record is None:
             self.nonfinite_record = record
@@ -114,8 +114,15 @@ class RunHistory:
         """(n,) bool, whether clipping acted."""
         return np.asarray(self._clipped, dtype=bool)
 
-    def grad_norm_rows(self, layer: int) -> np.ndarray:
-        """(n, T) float64 ``||dL/dh||`` of ``layer`` for each kept iteration."""
+    def log10_grad_norm_rows(self, layer: int) -> np.ndarray:
+        """(n, T) float64 ``log10 ||dL/dh||`` of ``layer`` for each kept iteration (exact at any
+        magnitude; -inf where the gradient is exactly 0)."""
         if not self._grad_rows:
             return np.empty((0, 0))
         return np.stack([rows[layer] for rows in self._grad_rows])
+
+    def grad_norm_rows(self, layer: int) -> np.ndarray:
+        """(n, T) float64 ``||dL/dh||``, ``10 ** log10_grad_norm_rows``: 0 where a norm is below
+        float64's range. For compatibility; measure and plot the logarithms."""
+        with np.errstate(under="ignore", over="ignore"):
+            return np.power(10.0, self.log10_grad_norm_rows(layer))

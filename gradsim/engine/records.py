@@ -46,7 +46,10 @@ class StepRecord:
         Loss of the batch before the update (may be inf/NaN in an exploding run).
     grad_norms : (L, T) float64
         ``||dL/dh||`` at layer l and time step t: the Frobenius norm over batch and hidden units
-        of the loss gradient with respect to the hidden state, computed without underflow.
+        of the loss gradient with respect to the hidden state, rounded to a float64. Kept for
+        compatibility: a true value below about 5e-324 is 0 here, and values below 2.2e-308
+        are subnormal with fewer digits. Whatever measures or plots the gradient reads
+        ``log10_grad_norms``.
     param_grad_norms : dict[str, float]
         Norm of each parameter's gradient, before clipping.
     global_norm_before, global_norm_after : float
@@ -66,6 +69,11 @@ class StepRecord:
         Largest singular value of each recurrent matrix ``weight_hh_l{k}`` (before the update).
     nonfinite : NonFiniteEvent or None
         Where this iteration first produced inf/NaN; the simulation halts after such a step.
+    log10_grad_norms : (L, T) float64
+        ``log10 ||dL/dh||``, exact at any magnitude (1e-607 is -607, not 0): -inf only where
+        the gradient is exactly 0 (e.g. every ReLU off), NaN or inf where it is not finite.
+        Given None (a record built from plain norms, e.g. an older export), it is computed from
+        ``grad_norms``, where an underflowed 0 then reads -inf.
     """
 
     iteration: int
@@ -82,10 +90,35 @@ class StepRecord:
     spectral_norms: np.ndarray
     nonfinite: NonFiniteEvent | None = None
     extra: dict[str, float] = field(default_factory=dict)
+    log10_grad_norms: np.ndarray = None  # type: ignore[assignment]  # filled in __post_init__
+
+    def __post_init__(self) -> None:
+        if self.log10_grad_norms is None:
+            self.log10_grad_norms = log10_norms(self.grad_norms)
 
     @property
     def gradient_ratio(self) -> float:
-        """``||dL/dh_1|| / ||dL/dh_T||`` at the first layer: < 1 vanishing, > 1 exploding."""
-        first, last = self.grad_norms[0, 0], self.grad_norms[0, -1]
+        """``||dL/dh_1|| / ||dL/dh_T||`` at the first layer: < 1 vanishing, > 1 exploding.
+
+        Computed from the log10 norms, so it underflows to 0 (or overflows to inf) only where
+        the ratio itself is beyond float64. 0 where the first step's gradient is exactly 0;
+        NaN where the last step's is 0 or either end is not finite.
+        """
         with np.errstate(all="ignore"):
-            return float(first / last) if last != 0 else float("nan")
+            return float(np.power(10.0, self.log10_gradient_ratio))
+
+    @property
+    def log10_gradient_ratio(self) -> float:
+        """``log10`` of :attr:`gradient_ratio`, finite wherever both ends are finite and non-zero
+        (a ratio of 1e-607 is -606.x here and 0 there); -inf where the first step's gradient is
+        exactly 0, NaN where the last step's is 0 or either end is not finite."""
+        first, last = float(self.log10_grad_norms[0, 0]), float(self.log10_grad_norms[0, -1])
+        if not np.isfinite(last) or np.isnan(first) or first == np.inf:
+            return float("nan")
+        return first - last
+
+
+def log10_norms(norms: np.ndarray) -> np.ndarray:
+    """``log10`` of plain (non-negative) norms as a float64 array: 0 gives -inf, no warning."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log10(np.asarray(norms, dtype=np.float64))

@@ -20,6 +20,19 @@ The backward pass is a generator (:func:`backward_steps`) that yields after ever
 first, then the layer below, and so on. :func:`backward` runs it to the end; the step-through
 view consumes it one step at a time. Both therefore produce bit-identical results.
 
+Scale: the gradient ``dL/dh`` of a vanishing run falls below the smallest float (1e-308 in
+float64, 1e-38 in float32: a sigmoid stack of 4 layers over 1000 steps reaches 1e-607) and
+would be stored as 0 or as a subnormal with few correct digits. The backward pass is linear
+in the incoming gradient, so each (layer, time step) keeps its ``dL/dh`` as a mantissa array
+times ``2**k`` with an integer exponent ``k <= 0``: when a step's gradient leaves a safe band
+it is renormalised by an exact power of two (``np.ldexp``, which rounds nothing in the normal
+range) and ``k`` absorbs the shift. Norms are reported as ``log10 ||mantissa|| + k log10(2)``,
+exact at any magnitude; the parameter gradients use the true values (``ldexp`` back, which may
+underflow where the true contribution is below the float range). Scaling by a power of two
+commutes with every rounding in the normal range, so where no value was subnormal the results
+are bit for bit those of the plain computation; growth is never rescaled below ``k = 0``, so
+an exploding gradient still overflows to inf, as it does in the arithmetic of the parameters.
+
 Speed: both passes write into the arrays of a :class:`Workspace` (``out=`` everywhere in the
 time loops), so that a training step that reuses one allocates no ``(T, B, H)`` array: fresh
 ones cost a page fault per 4 KiB on first touch, about a quarter of a step at B=32 H=128.
@@ -29,8 +42,9 @@ workspace the numbers are the same, bit for bit.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -39,6 +53,19 @@ from .numerics import safe_norm
 from .tasks import Task, loss_and_gradient
 
 BATCH_NORM_EPS = 1e-5
+
+LOG10_2 = math.log10(2.0)
+
+# Safe band of one step's sum of squared gradient entries, per dtype: outside it (norm below
+# 2**-128 ~ 3e-39 in float64, 2**-32 ~ 2e-10 in float32, or above the upper bound while scaled
+# down) the step is renormalised. The bounds leave hundreds (float64) or tens (float32) of
+# binary orders of headroom, so a step's own factors (derivatives, batch-norm 1/std, W_hh) can
+# move the next step far without reaching a subnormal or overflowing, and the squares of the
+# check itself stay normal.
+_SCALE_BANDS: dict[np.dtype, tuple[float, float]] = {
+    np.dtype(np.float64): (2.0**-256, 2.0**256),
+    np.dtype(np.float32): (2.0**-64, 2.0**64),
+}
 
 
 def layer_names(layer: int) -> tuple[str, str, str, str]:
@@ -231,10 +258,16 @@ class BackwardState:
     Attributes
     ----------
     grads : dict of parameter gradients, filled as each layer completes
-    grad_norms : (L, T) float64, ``||dL/dh||``; NaN where not reached yet
-    layer_grad : (T, B, H) ``dL/dh`` of the layer being processed (valid from the last step
-        down to the current one; the layers share one buffer)
+    grad_norms : (L, T) float64, ``||dL/dh||``; NaN where not reached yet. The true value
+        rounded to float64: 0 where it is below about 5e-324 (use ``log10_grad_norms``).
+    layer_grad : (T, B, H) mantissa of ``dL/dh`` of the layer being processed: the true value
+        is ``ldexp(layer_grad[t], scale_exponents[layer, t])`` (see :meth:`gradient`). Valid
+        from the last step down to the current one; the layers share one buffer.
     layer, time_step : the cell just computed (-1 before the first)
+    log10_grad_norms : (L, T) float64, ``log10 ||dL/dh||`` at any magnitude: -inf only where
+        the gradient is exactly 0, NaN/inf where it is not finite, NaN where not reached yet.
+    scale_exponents : (L, T) int64, the power of two ``k <= 0`` of each cell's mantissa
+        (0 wherever the gradient stayed in the normal range).
     """
 
     grads: dict[str, np.ndarray]
@@ -242,6 +275,60 @@ class BackwardState:
     layer_grad: np.ndarray
     layer: int = -1
     time_step: int = -1
+    log10_grad_norms: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))
+    scale_exponents: np.ndarray = field(default_factory=lambda: np.empty((0, 0), dtype=np.int64))
+
+    @classmethod
+    def empty(cls, num_layers: int, steps: int) -> BackwardState:
+        """A state with nothing reached yet: norms NaN, exponents 0."""
+        return cls(
+            {},
+            np.full((num_layers, steps), np.nan),
+            np.empty(0),
+            log10_grad_norms=np.full((num_layers, steps), np.nan),
+            scale_exponents=np.zeros((num_layers, steps), dtype=np.int64),
+        )
+
+    def gradient(self, time_step: int) -> np.ndarray:
+        """(B, H) true ``dL/dh`` of the current layer at ``time_step`` (a new array).
+
+        Entries below the float range become subnormal or 0, as they are in the parameter
+        gradients; the mantissa in ``layer_grad`` keeps them.
+        """
+        return np.ldexp(self.layer_grad[time_step], int(self.scale_exponents[self.layer, time_step]))
+
+
+def _norm_exponent(row: np.ndarray, squares: float) -> float | None:
+    """Binary exponent of ``||row||`` (``frexp``'s), from its sum of ``squares`` if normal.
+
+    None for an all-zero row; inf if the row holds inf or NaN. When the squares underflow or
+    overflow, the largest magnitude stands in for the norm (within a factor sqrt(size)).
+    """
+    if math.isfinite(squares) and squares >= np.finfo(row.dtype).tiny:
+        return math.frexp(squares)[1] / 2
+    if squares == 0 and not row.any():
+        return None
+    largest = float(np.max(np.abs(row)))  # rare: a step left the band by hundreds of orders
+    if not math.isfinite(largest):
+        return math.inf
+    return math.frexp(largest)[1] if largest > 0 else None
+
+
+def _align(outside: np.ndarray, outside_exponent: int, carry: np.ndarray, carry_exponent: int) -> int:
+    """Bring two scaled terms of one sum to a common exponent, in place; returns it.
+
+    The larger true term keeps its exponent and the other is shifted down to it: whatever of
+    the smaller one falls below the float range is far below the larger one's rounding.
+    """
+    outside_size = _norm_exponent(outside, float(np.dot(outside.reshape(-1), outside.reshape(-1))))
+    carry_size = _norm_exponent(carry, float(np.dot(carry.reshape(-1), carry.reshape(-1))))
+    if carry_size is None or (
+        outside_size is not None and outside_exponent + outside_size >= carry_exponent + carry_size
+    ):
+        np.ldexp(carry, carry_exponent - outside_exponent, out=carry)
+        return outside_exponent
+    np.ldexp(outside, outside_exponent - carry_exponent, out=outside)
+    return carry_exponent
 
 
 def backward_steps(
@@ -255,26 +342,35 @@ def backward_steps(
     """Backpropagate ``output_grad`` ``(B, O)`` through time, yielding after each cell.
 
     Yields the same :class:`BackwardState` after each (layer, time step), top layer first,
-    last time step first. Returns it when done, with ``grads`` complete and ``grad_norms``
-    filled. ``workspace``: where the gradients and intermediates go (see :class:`Workspace`);
-    None allocates them fresh.
+    last time step first. Returns it when done, with ``grads`` complete and ``grad_norms``,
+    ``log10_grad_norms`` and ``scale_exponents`` filled. ``workspace``: where the gradients
+    and intermediates go (see :class:`Workspace`); None allocates them fresh.
     """
     work = Workspace() if workspace is None else workspace
     num_layers = len(cache.states)
     steps, batch, hidden_top = cache.preactivations[-1].shape
     dtype = output_grad.dtype
     if state is None:
-        state = BackwardState({}, np.full((num_layers, steps), np.nan), np.empty(0))
+        state = BackwardState.empty(num_layers, steps)
+    if state.log10_grad_norms.shape != (num_layers, steps):
+        state.log10_grad_norms = np.full((num_layers, steps), np.nan)
+    if state.scale_exponents.shape != (num_layers, steps):
+        state.scale_exponents = np.zeros((num_layers, steps), dtype=np.int64)
     grads = state.grads
+    exponents = state.scale_exponents
+    low, high = _SCALE_BANDS.get(np.dtype(dtype), (0.0, math.inf))
     top_state = cache.states[-1][-1]
     grads["readout.weight"] = output_grad.T @ top_state
     grads["readout.bias"] = output_grad.sum(axis=0)
 
     # Gradient arriving at each hidden state from outside the layer's own recurrence: the
-    # readout for the top layer (last step only), the layer above for the others.
+    # readout for the top layer (last step only), the layer above for the others. Its rows
+    # carry the exponents of the cells they came from; None marks the top layer's zero rows,
+    # which take any exponent.
     from_outside = work.scratch(("from_outside",), (steps, batch, hidden_top), dtype)
     from_outside[:-1] = 0
     from_outside[-1] = output_grad @ params["readout.weight"]
+    outside_exponents: list[int | None] = [None] * (steps - 1) + [0]
     for layer in reversed(range(num_layers)):
         w_ih, w_hh, b_ih, b_hh = layer_names(layer)
         derivative = cache.derivatives[layer]
@@ -283,6 +379,7 @@ def backward_steps(
         pre_grad = work.scratch(("pre_grad",), (steps, batch, hidden), dtype)  # dL/da_t
         carry = work.scratch(("carry",), (batch, hidden), dtype)  # dL/dh_t through h_{t+1}
         carry.fill(0)
+        rows = layer_grad.reshape(steps, batch * hidden)
         state.layer_grad = layer_grad
         state.layer = layer
         if batch_norm:
@@ -295,17 +392,40 @@ def backward_steps(
             column = work.scratch(("bn_column",), (hidden,), dtype)
             scaled_mean = work.scratch(("bn_scaled_mean",), (hidden,), dtype)
         weight_hh = params[w_hh]
+        exponent = outside_exponents[-1] or 0  # of ``carry``, zero at the last step
         for t in reversed(range(steps)):
+            outside_exponent = outside_exponents[t]
+            if outside_exponent is not None and outside_exponent != exponent:
+                exponent = _align(from_outside[t], outside_exponent, carry, exponent)
             np.add(from_outside[t], carry, out=layer_grad[t])
+            row = rows[t]
+            squares = np.dot(row, row)
+            if squares < low or (squares > high and exponent < 0):
+                # Renormalise to a norm near 1, never to an exponent above 0 (growth overflows
+                # as the true value does). NaN compares false above and is left as it is.
+                size = _norm_exponent(row, float(squares))
+                if size is not None and math.isfinite(size):
+                    shift = min(int(size), -exponent)
+                    if shift:
+                        np.ldexp(layer_grad[t], -shift, out=layer_grad[t])
+                        exponent += shift
+            exponents[layer, t] = exponent
             # h = f(z): dL/dz = dL/dh * f'(z)
             np.multiply(layer_grad[t], derivative[t], out=pre_grad[t])
             if batch_norm:
                 # z = gain * u + shift, u = (a - mean) / std, statistics over the batch:
-                # dL/da = gain / std * (dz - mean(dz) - u * mean(dz * u)).
+                # dL/da = gain / std * (dz - mean(dz) - u * mean(dz * u)). The gain and shift
+                # gradients take true values: their column sums are scaled back by 2**k.
                 dz, u = pre_grad[t], normalized[t]
                 np.multiply(dz, u, out=product)
-                gain_grad += np.sum(product, axis=0, out=column)
-                shift_grad += np.sum(dz, axis=0, out=column)
+                np.sum(product, axis=0, out=column)
+                if exponent:
+                    np.ldexp(column, exponent, out=column)
+                gain_grad += column
+                np.sum(dz, axis=0, out=column)
+                if exponent:
+                    np.ldexp(column, exponent, out=column)
+                shift_grad += column
                 np.multiply(dz, gain, out=scaled)
                 np.mean(scaled, axis=0, out=scaled_mean)
                 np.multiply(scaled, u, out=product)
@@ -321,9 +441,27 @@ def backward_steps(
         norm_buffer = None
         if layer_grad.dtype != np.float64:
             norm_buffer = work.scratch(("norm_float64",), layer_grad.shape, np.dtype(np.float64))
-        state.grad_norms[layer] = safe_norm(layer_grad, axis=(1, 2), buffer=norm_buffer)
-        # One product each over all time steps for the weights and the layer below.
+        mantissa_norms = safe_norm(layer_grad, axis=(1, 2), buffer=norm_buffer)
+        layer_exponents = exponents[layer]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            # + 0.0 where k = 0 leaves the logarithm's bits as they are.
+            state.log10_grad_norms[layer] = np.log10(mantissa_norms) + layer_exponents * LOG10_2
+        state.grad_norms[layer] = np.ldexp(mantissa_norms, layer_exponents)
         flat_pre = pre_grad.reshape(steps * batch, hidden)
+        if layer > 0:
+            weight_ih = params[w_ih]
+            below = weight_ih.shape[1]
+            # Layer ``layer`` is done reading the buffer: the layer below's gradient replaces it.
+            # It is sent from the mantissas, each row keeping its cell's exponent.
+            from_outside = work.scratch(
+                ("from_outside",), (steps, batch, below), np.result_type(flat_pre, weight_ih)
+            )
+            np.matmul(flat_pre, weight_ih, out=from_outside.reshape(steps * batch, below))
+            outside_exponents = layer_exponents.tolist()
+        if layer_exponents.any():
+            # The parameters' gradients are sums of true values.
+            np.ldexp(pre_grad, layer_exponents[:, None, None], out=pre_grad)
+        # One product each over all time steps for the weights and the layer below.
         previous_states = cache.states[layer][:-1].reshape(steps * batch, hidden)
         layer_input = cache.inputs[layer].reshape(steps * batch, -1)
         grads[w_hh] = np.matmul(
@@ -344,14 +482,6 @@ def backward_steps(
         if batch_norm:
             grads[f"bn_gain_l{layer}"] = gain_grad
             grads[f"bn_shift_l{layer}"] = shift_grad
-        if layer > 0:
-            weight_ih = params[w_ih]
-            below = weight_ih.shape[1]
-            # Layer ``layer`` is done reading the buffer: the layer below's gradient replaces it.
-            from_outside = work.scratch(
-                ("from_outside",), (steps, batch, below), np.result_type(flat_pre, weight_ih)
-            )
-            np.matmul(flat_pre, weight_ih, out=from_outside.reshape(steps * batch, below))
     return state
 
 
@@ -363,8 +493,7 @@ def backward(
     workspace: Workspace | None = None,
 ) -> BackwardState:
     """Run :func:`backward_steps` to the end and return its final state."""
-    num_layers, steps = len(cache.states), cache.preactivations[-1].shape[0]
-    state = BackwardState({}, np.full((num_layers, steps), np.nan), np.empty(0))
+    state = BackwardState.empty(len(cache.states), cache.preactivations[-1].shape[0])
     for _ in backward_steps(params, cache, output_grad, batch_norm, state, workspace):
         pass
     return state

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -29,14 +30,18 @@ class BackwardResult:
     ----------
     loss : float
     grads : dict, one gradient per parameter, keyed like ``Simulation.params``
-    grad_norms : (L, T) float64, ``||dL/dh||`` per layer and time step
+    grad_norms : (L, T) float64, ``||dL/dh||`` per layer and time step, rounded to float64
+        (0 where the true value is below about 5e-324)
     cache : the forward pass (pre-activations, derivatives, states)
+    log10_grad_norms : (L, T) float64, ``log10 ||dL/dh||`` exact at any magnitude (-inf only
+        where the gradient is exactly 0)
     """
 
     loss: float
     grads: dict[str, np.ndarray]
     grad_norms: np.ndarray
     cache: rnn.ForwardCache
+    log10_grad_norms: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -47,14 +52,18 @@ class BackpropStep:
     ----------
     order : 0-based position in the backward order (0 .. L*T - 1)
     layer, time_step : the cell whose ``dL/dh`` was just computed (0-based)
-    grad_norm : ``||dL/dh`` at this cell``||``
+    grad_norm : ``||dL/dh||`` at this cell, rounded to float64 (0 below about 5e-324)
     local_factor : ``||dL/dh_t|| / ||dL/dh_{t+1}||`` in this layer: how much this step multiplied
         the gradient arriving from the next step (NaN at the last step, where it enters)
     mean_derivative : mean activation derivative at ``t + 1`` (the Jacobian this step applied);
         NaN at the last step
     saturation : fraction of saturated units at ``t + 1``; NaN at the last step
     spectral_norm : largest singular value of this layer's ``weight_hh``
-    grad : (B, H) copy of ``dL/dh`` at this cell
+    grad : (B, H) copy of ``dL/dh`` at this cell, true values (entries below the float
+        range are subnormal or 0, as in the parameter gradients)
+    log10_grad_norm : ``log10 ||dL/dh||`` at this cell, exact at any magnitude (-inf only if
+        the gradient is exactly 0); what the step-through view shows and plots. Given None
+        (a step built from a plain norm), it is ``log10(grad_norm)``.
     """
 
     order: int
@@ -66,6 +75,12 @@ class BackpropStep:
     saturation: float
     spectral_norm: float
     grad: np.ndarray
+    log10_grad_norm: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.log10_grad_norm is None:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                object.__setattr__(self, "log10_grad_norm", float(np.log10(self.grad_norm)))
 
 
 class BackpropSession:
@@ -86,7 +101,7 @@ class BackpropSession:
             self.loss, output_grad = rnn.loss_and_output_grad(simulation.task, self.cache, y)
         self.num_layers = config.num_layers
         self.seq_len = x.shape[1]
-        self.state = rnn.BackwardState({}, np.full((self.num_layers, self.seq_len), np.nan), np.empty(0))
+        self.state = rnn.BackwardState.empty(self.num_layers, self.seq_len)
         self._steps = rnn.backward_steps(
             simulation.params, self.cache, output_grad, simulation.batch_norm, self.state
         )
@@ -94,7 +109,7 @@ class BackpropSession:
         self.total_steps = self.num_layers * self.seq_len
         self.order = -1
         self.result: BackwardResult | None = None
-        self._previous_norm = np.nan
+        self._previous_norm = (np.nan, 0)  # (mantissa norm, power of two) of the last cell
 
     def derivative_map(self, layer: int) -> np.ndarray:
         """(H, T) mean over the batch of the activation derivative of ``layer``."""
@@ -110,16 +125,26 @@ class BackpropSession:
                 return None
             self.order += 1
             layer, t = state.layer, state.time_step
-            grad = state.layer_grad[t]
-            norm = float(safe_norm(state.layer_grad[t : t + 1], axis=(1, 2))[0])
+            # The mantissa's norm and the cell's power of two, as backward_steps combines them.
+            mantissa_norm = float(safe_norm(state.layer_grad[t : t + 1], axis=(1, 2))[0])
+            exponent = int(state.scale_exponents[layer, t])
+            norm = math.ldexp(mantissa_norm, exponent)
+            log10_norm = float(np.log10(mantissa_norm) + exponent * rnn.LOG10_2)
             if t == self.seq_len - 1:
                 factor = mean_derivative = saturation = np.nan
             else:
-                factor = norm / self._previous_norm if self._previous_norm != 0 else np.nan
+                # Both norms may be far below float64; their ratio is not. The ratio of the
+                # mantissas, times the difference of the powers of two, is exact.
+                previous, previous_exponent = self._previous_norm
+                factor = (
+                    np.ldexp(np.float64(mantissa_norm) / previous, exponent - previous_exponent)
+                    if previous != 0
+                    else np.nan
+                )
                 derivative = self.cache.derivatives[layer][t + 1]
                 mean_derivative = float(derivative.mean())
                 saturation = float(self._simulation.activation.saturated(derivative).mean())
-            self._previous_norm = norm
+            self._previous_norm = (mantissa_norm, exponent)
             if self.order == self.total_steps - 1:
                 # Let the generator finish the last layer's products now, so result is ready.
                 self._finish()
@@ -132,7 +157,8 @@ class BackpropSession:
                 float(mean_derivative),
                 float(saturation),
                 float(self.spectral_norms[layer]),
-                grad.copy(),
+                state.gradient(t),
+                log10_norm,
             )
 
     def _finish(self) -> None:
@@ -141,7 +167,9 @@ class BackpropSession:
         with np.errstate(all="ignore"):
             for _ in self._steps:
                 pass
-        self.result = BackwardResult(self.loss, self.state.grads, self.state.grad_norms, self.cache)
+        self.result = BackwardResult(
+            self.loss, self.state.grads, self.state.grad_norms, self.cache, self.state.log10_grad_norms
+        )
 
     def __iter__(self) -> Iterator[BackpropStep]:
         while (step := self.advance()) is not None:
@@ -236,7 +264,7 @@ class Simulation:
             )
             loss, output_grad = rnn.loss_and_output_grad(self.task, cache, y)
             state = rnn.backward(self.params, cache, output_grad, self.batch_norm, workspace)
-        return BackwardResult(loss, state.grads, state.grad_norms, cache)
+        return BackwardResult(loss, state.grads, state.grad_norms, cache, state.log10_grad_norms)
 
     def backprop(self, x: np.ndarray, y: np.ndarray) -> BackpropSession:
         """A step-through backward pass over batch ``(x, y)`` (nothing is updated)."""
@@ -290,6 +318,7 @@ class Simulation:
             iteration=iteration,
             loss=float(result.loss),
             grad_norms=result.grad_norms.copy(),
+            log10_grad_norms=result.log10_grad_norms.copy(),
             param_grad_norms=param_grad_norms,
             global_norm_before=float(clip.norm_before),
             global_norm_after=float(clip.norm_after),
@@ -320,9 +349,9 @@ class Simulation:
                 return NonFiniteEvent(iteration, "hidden state", layer, int(np.argmax(bad_steps)))
         if not np.isfinite(result.loss):
             return NonFiniteEvent(iteration, "loss")
-        norms = result.grad_norms
+        norms = result.log10_grad_norms  # -inf (an exact 0) is finite here: only NaN/inf count
         for layer in reversed(range(norms.shape[0])):
-            bad_steps = ~np.isfinite(norms[layer])
+            bad_steps = np.isnan(norms[layer]) | (norms[layer] == np.inf)
             if bad_steps.any():
                 last_bad = norms.shape[1] - 1 - int(np.argmax(bad_steps[::-1]))
                 return NonFiniteEvent(iteration, "gradient dL/dh", layer, last_bad)

@@ -55,7 +55,6 @@ import numpy as np
 
 from . import theory
 from .config import INT_RANGES, ConfigError, SimConfig
-from .regime import end_to_end_decades
 from .simulation import Simulation
 
 # Fields a sweep axis may vary.
@@ -69,7 +68,7 @@ MAX_SEEDS = 64
 # Status of a grid point.
 STATUS_OK = 0
 STATUS_OVERFLOW = 1  # inf/NaN somewhere in the run
-STATUS_VANISHED = 2  # the gradient at the first step is exactly zero
+STATUS_VANISHED = 2  # the gradient at the first step is exactly zero (not merely below float64)
 STATUS_NO_GRADIENT = 3  # the gradient where it enters is zero: no ratio
 STATUS_NAMES = {
     STATUS_OK: "ok",
@@ -79,7 +78,8 @@ STATUS_NAMES = {
 }
 
 # Bump when the meaning or the numerics of a point change, so old on-disk caches are ignored.
-CACHE_FORMAT = 1
+# 2: values from log10 norms, exact below float64 (1 stored such points as "vanished").
+CACHE_FORMAT = 2
 
 # Variables that make BLAS/OpenMP use one thread. A sweep runs one process per core, and
 # small matrix products run slower, not faster, with several threads each.
@@ -383,25 +383,29 @@ def _from_json_float(value: float | None) -> float:
     return float("nan") if value is None else float(value)
 
 
-def gradient_decades(grad_norms: np.ndarray, loss: float) -> tuple[float, int]:
+def gradient_decades(log10_grad_norms: np.ndarray, loss: float) -> tuple[float, int]:
     """The point value of one run's gradient and its status.
 
     Parameters
     ----------
-    grad_norms : (L, T) float64, ``||dL/dh||`` per layer and time step
+    log10_grad_norms : (L, T) float64, ``log10 ||dL/dh||`` per layer and time step, exact at
+        any magnitude (``StepRecord.log10_grad_norms``); -inf where the gradient is exactly 0
     loss : the batch loss (a non-finite loss means the run overflowed)
 
     Returns
     -------
-    (log10 ratio, status): :func:`end_to_end_decades` and STATUS_OK, or NaN and the reason.
+    (log10 ratio, status): the end-to-end change in decades (first layer's first step over the
+    top layer's last, as :func:`end_to_end_decades` defines it) and STATUS_OK, or NaN and the
+    reason. A gradient far below float64 (1e-800) is a value here, not "vanished".
     """
-    if not math.isfinite(loss) or not np.all(np.isfinite(grad_norms)):
+    logs = log10_grad_norms
+    if not math.isfinite(loss) or np.isnan(logs).any() or (logs == np.inf).any():
         return float("nan"), STATUS_OVERFLOW
-    if grad_norms[-1, -1] == 0:
+    if logs[-1, -1] == -np.inf:
         return float("nan"), STATUS_NO_GRADIENT
-    if grad_norms[0, 0] == 0:
+    if logs[0, 0] == -np.inf:
         return float("nan"), STATUS_VANISHED
-    return end_to_end_decades(grad_norms), STATUS_OK
+    return float(logs[0, 0] - logs[-1, -1]), STATUS_OK
 
 
 def measure_run(config: SimConfig, iterations: int) -> tuple[float, int]:
@@ -417,7 +421,7 @@ def measure_run(config: SimConfig, iterations: int) -> tuple[float, int]:
             return float("nan"), STATUS_OVERFLOW
     x, y = simulation.sample_batch()
     result = simulation.forward_backward(x, y)
-    return gradient_decades(result.grad_norms, result.loss)
+    return gradient_decades(result.log10_grad_norms, result.loss)
 
 
 def evaluate_point(config: SimConfig, iterations: int, seeds: int | Sequence[int] = 1) -> PointResult:

@@ -5,7 +5,8 @@ no partial file. Readers give back the same numbers bit for bit.
 
 JSON
     ``{"format": "gradsim-run", "version": 1, "config": {...}, "records": [...]}``, one object per
-    step record with the record's field names (``grad_norms`` as a list of L lists of T numbers,
+    step record with the record's field names (``grad_norms`` and ``log10_grad_norms`` as lists
+    of L lists of T numbers,
     ``param_grad_norms`` and ``update_ratios`` as objects keyed by parameter name, ``nonfinite``
     as an object or null). Numbers that are not finite -- an exploding run produces them -- are
     written as the strings ``"inf"``, ``"-inf"`` and ``"nan"``, because JSON has no literal for
@@ -13,13 +14,19 @@ JSON
     The pre-activation samples are left out unless asked for (they are 2048 numbers per layer
     and record); a record read back without them has an empty ``(L, 0)`` sample array.
 NPZ
-    One array per record field with the iteration as first axis (``grad_norms`` ``(N, L, T)``,
+    One array per record field with the iteration as first axis (``grad_norms`` and
+    ``log10_grad_norms`` ``(N, L, T)``,
     ``saturation`` ``(N, L)``, ...), see :func:`records_to_arrays`. Text is stored as unicode
     arrays and the config as a JSON string, so the file loads with ``allow_pickle=False``.
 CSV
-    One row per iteration, layer and time step: ``iteration,layer,time_step,grad_norm,loss``,
-    with ``layer`` and ``time_step`` counted from 1 as the window and messages count them.
-    Non-finite values are written ``inf``, ``-inf``, ``nan``.
+    One row per iteration, layer and time step:
+    ``iteration,layer,time_step,grad_norm,loss,log10_grad_norm``, with ``layer`` and
+    ``time_step`` counted from 1 as the window and messages count them. Non-finite values are
+    written ``inf``, ``-inf``, ``nan``.
+
+``log10_grad_norms`` is exact at any magnitude, while ``grad_norms`` (kept for older readers)
+is 0 where the true norm is below float64's range (about 5e-324): read the logarithms. A file
+written before they existed still loads; its logarithms are then computed from ``grad_norms``.
 """
 
 from __future__ import annotations
@@ -64,7 +71,8 @@ __all__ = [
 FORMAT = "gradsim-run"
 VERSION = 1
 EXPORT_SUFFIXES = (".json", ".npz", ".csv")
-CSV_COLUMNS = ("iteration", "layer", "time_step", "grad_norm", "loss")
+# log10_grad_norm comes last so that files keep the columns older readers expect, in place.
+CSV_COLUMNS = ("iteration", "layer", "time_step", "grad_norm", "loss", "log10_grad_norm")
 NONFINITE_NOTE = 'numbers that are not finite are written as the strings "inf", "-inf" and "nan"'
 
 # StepRecord fields that are {name: float} dicts, and NonFiniteEvent fields, as NPZ stores them.
@@ -92,12 +100,13 @@ def _check_records(records: Sequence[StepRecord], config: SimConfig) -> None:
     """Raise ValueError if the records do not all have the shapes ``config`` gives."""
     expected = (config.num_layers, config.seq_len)
     for record in records:
-        if record.grad_norms.shape != expected:
-            raise ValueError(
-                f"record of iteration {record.iteration} has grad_norms of shape "
-                f"{record.grad_norms.shape}, but the config gives {expected}: records and config "
-                "must come from the same run"
-            )
+        for name in ("grad_norms", "log10_grad_norms"):
+            shape = getattr(record, name).shape
+            if shape != expected:
+                raise ValueError(
+                    f"record of iteration {record.iteration} has {name} of shape {shape}, but the "
+                    f"config gives {expected}: records and config must come from the same run"
+                )
 
 
 # -- NPZ -------------------------------------------------------------------------------------
@@ -135,7 +144,8 @@ def records_to_arrays(
     dict with
         ``format`` () str, ``version`` () int64, ``config`` () str (the config as JSON);
         ``iteration`` (N,) int64; ``loss``, ``global_norm_before``, ``global_norm_after`` (N,)
-        float64; ``clipped`` (N,) bool; ``grad_norms``, ``mean_derivative`` (N, L, T) float64;
+        float64; ``clipped`` (N,) bool; ``grad_norms``, ``log10_grad_norms``,
+        ``mean_derivative`` (N, L, T) float64;
         ``saturation``, ``spectral_norms`` (N, L) float64; ``preactivation_samples`` (N, L, S)
         float64 if ``include_samples``; for each of the dict fields ``param_grad_norms``,
         ``update_ratios`` and ``extra``: ``<field>_names`` (K,) str, ``<field>`` (N, K) float64
@@ -163,6 +173,7 @@ def records_to_arrays(
         "global_norm_after": np.array([r.global_norm_after for r in records], dtype=np.float64),
         "clipped": np.array([r.clipped for r in records], dtype=bool),
         "grad_norms": stacked("grad_norms", (layers, steps)),
+        "log10_grad_norms": stacked("log10_grad_norms", (layers, steps)),
         "mean_derivative": stacked("mean_derivative", (layers, steps)),
         "saturation": stacked("saturation", (layers,)),
         "spectral_norms": stacked("spectral_norms", (layers,)),
@@ -226,6 +237,8 @@ def arrays_to_records(arrays: dict[str, np.ndarray] | Any) -> RunData:
     grad_norms, mean_derivative = arrays["grad_norms"], arrays["mean_derivative"]
     saturation, spectral = arrays["saturation"], arrays["spectral_norms"]
     samples = arrays["preactivation_samples"] if "preactivation_samples" in arrays else None
+    # Absent from files written before the logarithms were recorded: computed from the norms.
+    logs = arrays["log10_grad_norms"] if "log10_grad_norms" in arrays else None
     tables = {}
     for field in _DICT_FIELDS:
         tables[field] = (
@@ -237,6 +250,8 @@ def arrays_to_records(arrays: dict[str, np.ndarray] | Any) -> RunData:
     for name, array in [("loss", losses), ("grad_norms", grad_norms), ("saturation", saturation)]:
         if len(array) != count:
             raise ValueError(f"{name} has {len(array)} entries but there are {count} iterations")
+    if logs is not None and logs.shape != grad_norms.shape:
+        raise ValueError(f"log10_grad_norms has shape {logs.shape} but grad_norms {grad_norms.shape}")
 
     def as_dict(field: str, i: int) -> dict[str, float]:
         names, values, present = tables[field]
@@ -276,6 +291,7 @@ def arrays_to_records(arrays: dict[str, np.ndarray] | Any) -> RunData:
                 spectral_norms=np.array(spectral[i], dtype=np.float64),
                 nonfinite=event,
                 extra=as_dict("extra", i),
+                log10_grad_norms=None if logs is None else np.array(logs[i], dtype=np.float64),
             )
         )
     return RunData(config, records)
@@ -384,6 +400,7 @@ def _record_to_json(record: StepRecord, include_samples: bool) -> dict[str, Any]
         "iteration": record.iteration,
         "loss": float(record.loss),
         "grad_norms": record.grad_norms,
+        "log10_grad_norms": record.log10_grad_norms,
         "param_grad_norms": {name: float(v) for name, v in record.param_grad_norms.items()},
         "global_norm_before": float(record.global_norm_before),
         "global_norm_after": float(record.global_norm_after),
@@ -433,10 +450,16 @@ def _record_from_json(data: dict[str, Any], num_layers: int) -> StepRecord:
     clipped = data["clipped"]
     if not isinstance(clipped, bool):
         raise ValueError(f"clipped must be true or false (got {clipped!r})")
+    grad_norms = _decode_array(data["grad_norms"], 2)
+    logs = None  # absent from files written before the logarithms were recorded
+    if "log10_grad_norms" in data:
+        logs = _decode_array(data["log10_grad_norms"], 2)
+        if logs.shape != grad_norms.shape:
+            raise ValueError(f"log10_grad_norms has shape {logs.shape} but grad_norms {grad_norms.shape}")
     return StepRecord(
         iteration=int(data["iteration"]),
         loss=_decode_float(data["loss"]),
-        grad_norms=_decode_array(data["grad_norms"], 2),
+        grad_norms=grad_norms,
         param_grad_norms=float_dict("param_grad_norms"),
         global_norm_before=_decode_float(data["global_norm_before"]),
         global_norm_after=_decode_float(data["global_norm_after"]),
@@ -448,6 +471,7 @@ def _record_from_json(data: dict[str, Any], num_layers: int) -> StepRecord:
         spectral_norms=_decode_array(data["spectral_norms"], 1),
         nonfinite=event,
         extra=float_dict("extra"),
+        log10_grad_norms=logs,
     )
 
 
@@ -562,10 +586,12 @@ def write_csv(path: str | os.PathLike[str], records: Sequence[StepRecord]) -> No
         writer.writerow(CSV_COLUMNS)
         for record in records:
             iteration, loss = str(record.iteration), _csv_number(record.loss)
-            for layer, row in enumerate(record.grad_norms, start=1):
+            for layer, (row, log_row) in enumerate(
+                zip(record.grad_norms, record.log10_grad_norms, strict=True), start=1
+            ):
                 writer.writerows(
-                    (iteration, layer, step, _csv_number(norm), loss)
-                    for step, norm in enumerate(row.tolist(), 1)
+                    (iteration, layer, step, _csv_number(norm), loss, _csv_number(log))
+                    for step, (norm, log) in enumerate(zip(row.tolist(), log_row.tolist(), strict=True), 1)
                 )
 
 

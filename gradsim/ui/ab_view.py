@@ -27,11 +27,12 @@ import pyqtgraph as pg
 
 from gradsim.engine.config import SimConfig
 from gradsim.engine.history import RunHistory
+from gradsim.engine.numerics import format_power_of_ten
 from gradsim.engine.records import NonFiniteEvent, StepRecord
 from gradsim.engine.simulation import Simulation
 from gradsim.ui.config_diff import data_differences, describe_difference, suggest_change
 from gradsim.ui.control_panel import ControlPanel
-from gradsim.ui.plots.base import OverlayText, log_axes
+from gradsim.ui.plots.base import DecadeAxis, OverlayText, drawable, log_axes
 from gradsim.ui.runner import (
     BATCHES_PER_SECOND,
     FRAME_HOLD_LIMIT,
@@ -411,11 +412,13 @@ class ABView(QtWidgets.QWidget):
     panel_a, panel_b : the two :class:`ControlPanel` editors (B's seed follows A's)
     histories : ``{"A": RunHistory, "B": RunHistory}`` of the current pair
     runner : the :class:`PairRunner` (None until the tab is first used)
-    gradient_plots : ``{"A", "B"}`` -> PlotItem of ``||dL/dh_t||`` of the latest step (log y)
+    gradient_plots : ``{"A", "B"}`` -> PlotItem of ``||dL/dh_t||`` of the latest step: log10
+        data (``record.log10_grad_norms``, exact below float64) on a :class:`DecadeAxis`
     gradient_curves : ``{"A", "B"}`` -> one PlotDataItem per layer in its side's plot
     overlay_curves : B's curves drawn dashed in A's plot (overlaid layout)
     loss_plot, loss_curves : losses of A (solid) and B (dashed) against iteration (log y)
-    ratio_plot, ratio_curves : ``B.grad_norms / A.grad_norms`` per layer and time step (log y)
+    ratio_plot, ratio_curves : ``B / A`` per layer and time step as log10 data, the difference
+        of the two records' ``log10_grad_norms`` (defined where both are below float64)
     layout_combo : "Side by side" / "Overlaid"
     play_button, step_button, reset_button : the pair's transport
     message : the red label naming the side that stopped the pair
@@ -576,12 +579,12 @@ class ABView(QtWidgets.QWidget):
         self.graphics = graphics
         self.gradient_plots: dict[str, pg.PlotItem] = {}
         for side in SIDES:
-            plot = pg.PlotItem(axisItems=log_axes("left"))
+            # log10 data on an axis labelled in powers of ten: norms below float64 stay drawn.
+            plot = pg.PlotItem(axisItems={"left": DecadeAxis("left")})
             plot.setMenuEnabled(False)
             style_plot(
                 plot, theme, title=f"{side}: ||dL/dh_t||", left="||dL/dh_t||  (log)", bottom="time step t"
             )
-            plot.setLogMode(x=False, y=True)
             self.gradient_plots[side] = plot
         self.gradient_plots["B"].setYLink(self.gradient_plots["A"])
         self.legend = self.gradient_plots["A"].addLegend(
@@ -605,11 +608,10 @@ class ABView(QtWidgets.QWidget):
             for side in SIDES
         }
         del loss_legend
-        self.ratio_plot = pg.PlotItem(axisItems=log_axes("left"))
+        self.ratio_plot = pg.PlotItem(axisItems={"left": DecadeAxis("left")})
         self.ratio_plot.setMenuEnabled(False)
         style_plot(self.ratio_plot, theme, title="B / A per time step", left="||dL/dh_t|| of B / of A  (log)",
                    bottom="time step t")  # fmt: skip
-        self.ratio_plot.setLogMode(x=False, y=True)
         self.ratio_plot.setXLink(self.gradient_plots["A"])
         self.ratio_line = pg.InfiniteLine(
             pos=0.0, angle=0, movable=False, pen=theme.pen(theme.reference, 1.5, dashed=True),
@@ -850,7 +852,7 @@ class ABView(QtWidgets.QWidget):
                 curve.setData([], [])
 
     def _draw_gradient(self, side: str, record: StepRecord) -> None:
-        norms = record.grad_norms
+        norms = drawable(record.log10_grad_norms)
         count, seq_len = norms.shape
         steps = np.arange(1, seq_len + 1, dtype=np.float64)
         curves = self.gradient_curves[side]
@@ -863,23 +865,24 @@ class ABView(QtWidgets.QWidget):
                 self.overlay_curves[k].setData(steps, norms[k])
 
     def _draw_ratio(self, record_a: StepRecord, record_b: StepRecord) -> None:
-        a, b = record_a.grad_norms, record_b.grad_norms
+        a, b = record_a.log10_grad_norms, record_b.log10_grad_norms
         if a.shape != b.shape:
             for curve in self.ratio_curves:
                 curve.setData([], [])
             self.ratio_note.show_text("A and B have different layers or sequence lengths: no ratio")
             return
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = b / a
+        with np.errstate(invalid="ignore"):
+            ratio = drawable(b - a)  # log10(B / A); NaN where either is 0 or not finite
         count, seq_len = ratio.shape
         steps = np.arange(1, seq_len + 1, dtype=np.float64)
         self._ensure_curves(self.ratio_curves, self.ratio_plot, count, "ratio")
         for k in range(count):
             self.ratio_curves[k].setData(steps, ratio[k])
         first = ratio[:, 0]
-        finite = first[np.isfinite(first) & (first > 0)]
+        finite = first[np.isfinite(first)]
         if finite.size:
-            self.ratio_note.show_text(f"at step 1: B is {float(finite[0]):.2g} × A (layer 1)")
+            times = format_power_of_ten(float(finite[0]), digits=2)
+            self.ratio_note.show_text(f"at step 1: B is {times} × A (layer 1)")
         else:
             self.ratio_note.show_text("ratio at step 1 not finite")
 

@@ -124,14 +124,15 @@ class _LayerAxis(pg.AxisItem):
 
 
 class _DecadeAxis(pg.AxisItem):
-    """Log axis labelled ``1e-25`` ... ``1``, ``10``, ``1e3`` at whole decades only.
+    """Linear axis over log10 values, labelled ``1e-607`` ... ``1``, ``10``, ``1e3`` at whole
+    decades only: the curve plot draws log10 norms, which hold values below float64.
 
     pyqtgraph's own log labels use Unicode superscripts; drawing those falls back to another
     font on every repaint, which made one repaint of this axis cost about 2 ms (40 times the
     other axes) and a step that changed the decades shown 60 ms.
     """
 
-    def logTickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:  # noqa: N802
+    def tickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:  # noqa: N802
         labels = []
         for value in values:
             exponent = round(value)
@@ -156,8 +157,8 @@ class BackpropGraphics(pg.GraphicsLayoutWidget):
     grid_levels : (low, high) log10 levels of the grid colours, whole decades
     grid_colorbar, derivative_colorbar : the colour bars (decades; derivative value)
     highlight : outline of the current cell (its ``rect()`` is ``(t + 0.5, layer, 1, 1)``)
-    curve : ``||dL/dh_t||`` of the current layer; ``getOriginalDataset()`` gives the values shown
-        (NaN where not reached, zero or not finite: gaps on the log axis)
+    curve : ``log10 ||dL/dh_t||`` of the current layer; ``getOriginalDataset()`` gives the
+        values shown (NaN where not reached, zero or not finite: gaps in the curve)
     factor_product_curve : entry value times the running product of the local factors
     parts_product_curve : entry value times the running product of mean f' x sigma_max(W_hh)
     nonfinite_marks : red crosses at time steps whose ``||dL/dh||`` is not finite
@@ -206,7 +207,8 @@ class BackpropGraphics(pg.GraphicsLayoutWidget):
         # -- the gradient curve of the current layer -----------------------------------------
         self.curve_plot = self._new_plot(1, axisItems={"left": _DecadeAxis("left")})
         style_plot(self.curve_plot, theme, left="||dL/dh_t||  (log scale)", bottom="time step t")
-        self.curve_plot.setLogMode(x=False, y=True)
+        # log10 data on a linear axis labelled in decades (not pyqtgraph's log mode, which needs
+        # raw values and so drops every norm below float64).
         # pyqtgraph's grid (8 minor lines per decade on a log axis) took 20 to 50 ms per repaint
         # once the curve spanned 30 decades; one line per decade, drawn here, costs nothing.
         self.curve_plot.showGrid(x=False, y=False)
@@ -374,27 +376,25 @@ class BackpropGraphics(pg.GraphicsLayoutWidget):
         Parameters
         ----------
         steps : (T,) time steps 1..T (x)
-        norms : (T,) ``||dL/dh_t||`` of the cells reached (other entries ignored)
+        norms : (T,) ``log10 ||dL/dh_t||`` of the cells reached (other entries ignored)
         reached : (T,) bool, the cells computed so far
-        factor_product, parts_product : (T,) running products, NaN where there are none
+        factor_product, parts_product : (T,) log10 of the running products, NaN where there
+            are none
         current_time_step : 0-based time step of the current cell, or None
 
-        Zeros and non-finite values are gaps on the log axis; non-finite reached cells get a
-        red cross at the top of the curve.
+        Exact zeros (-inf) and non-finite values are gaps in the curve; non-finite reached
+        cells get a red cross at the top of the curve.
         """
-        with np.errstate(invalid="ignore"):
-            shown = [
-                np.where(reached & np.isfinite(v) & (v > 0), v, np.nan)
-                for v in (norms, factor_product, parts_product)
-            ]
+        series = (norms, factor_product, parts_product)
+        shown = [np.where(reached & np.isfinite(v), v, np.nan) for v in series]
         for item, values in zip(
             (self.curve, self.factor_product_curve, self.parts_product_curve), shown, strict=True
         ):
             _set_or_clear(item, steps, values)
-        bad = reached & ~np.isfinite(norms)
+        bad = reached & (np.isnan(norms) | (norms == np.inf))
         finite_values = shown[0][np.isfinite(shown[0])]
         if bad.any():
-            top = float(finite_values.max()) if finite_values.size else 1.0
+            top = float(finite_values.max()) if finite_values.size else 0.0
             self.nonfinite_marks.setData(steps[bad], np.full(int(bad.sum()), top))
         else:
             self.nonfinite_marks.setData([], [])
@@ -405,17 +405,17 @@ class BackpropGraphics(pg.GraphicsLayoutWidget):
         self._set_curve_range(finite_values, shown[2])
 
     def _set_curve_range(self, norms: np.ndarray, parts_product: np.ndarray) -> None:
-        """Whole decades around the finite ``norms``, widened for the estimate by at most
+        """Whole decades around the finite log10 ``norms``, widened for the estimate by at most
         :data:`ESTIMATE_MARGIN_DECADES` (an estimate far off leaves the view rather than squash
         the curve). Changed only when the decades change: the axes stay still while stepping."""
         if norms.size == 0:
             decades = (-1.0, 1.0)
         else:
-            low, high = float(np.log10(norms.min())), float(np.log10(norms.max()))
+            low, high = float(norms.min()), float(norms.max())
             estimate = parts_product[np.isfinite(parts_product)]
             if estimate.size:
-                low = min(low, max(float(np.log10(estimate.min())), low - ESTIMATE_MARGIN_DECADES))
-                high = max(high, min(float(np.log10(estimate.max())), high + ESTIMATE_MARGIN_DECADES))
+                low = min(low, max(float(estimate.min()), low - ESTIMATE_MARGIN_DECADES))
+                high = max(high, min(float(estimate.max()), high + ESTIMATE_MARGIN_DECADES))
             decades = decade_levels(low, high)
         if decades != self._curve_decades:
             self._curve_decades = decades

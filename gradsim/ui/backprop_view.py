@@ -31,6 +31,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from gradsim.engine.clipping import ClipResult, clip_gradients
 from gradsim.engine.config import SimConfig
+from gradsim.engine.numerics import format_power_of_ten
 from gradsim.engine.simulation import BackpropSession, BackpropStep, Simulation
 from gradsim.ui.backprop_plots import (
     FINITE,
@@ -84,6 +85,19 @@ def _saturated_words(activation: str) -> str:
     return "of units are saturated"
 
 
+def format_log10(value: float) -> str:
+    """A norm given by its log10, as :func:`format_number` writes it, at any magnitude
+    (``"3.16e-607"``); ``"0"`` for an exact zero (-inf)."""
+    if math.isnan(value):
+        return "n/a"
+    return "inf" if value == math.inf else format_power_of_ten(value, 3)
+
+
+def _nonfinite(log10_value: float) -> bool:
+    """Whether a norm given by its log10 is inf/NaN (an exact zero, -inf, is finite)."""
+    return math.isnan(log10_value) or log10_value == math.inf
+
+
 def describe_step(step: BackpropStep, num_layers: int, seq_len: int, activation: str) -> str:
     """The one-line reading of ``step`` in plain words.
 
@@ -94,31 +108,30 @@ def describe_step(step: BackpropStep, num_layers: int, seq_len: int, activation:
     activation : the config's activation name (words for "saturated" differ for ReLU)
     """
     where = f"layer {step.layer + 1}, time step {step.time_step + 1}"
-    norm = step.grad_norm
-    if not math.isfinite(norm):
+    # From the logarithm: a norm of 1e-607 is quoted as such, not as 0.
+    log_norm = float(step.log10_grad_norm)  # type: ignore[arg-type]  # set in __post_init__
+    norm = format_log10(log_norm)
+    if _nonfinite(log_norm):
         return (
-            f"At {where} the gradient is no longer finite (||dL/dh|| = {format_number(norm)}): it "
+            f"At {where} the gradient is no longer finite (||dL/dh|| = {norm}): it "
             "overflowed, the run is exploding, and the steps further back inherit it."
         )
-    if norm == 0:
-        return (
-            f"At {where} the gradient is exactly 0: it underflowed, or no unit passed it on "
-            "(every derivative was 0)."
-        )
+    if log_norm == -math.inf:
+        return f"At {where} the gradient is exactly 0: no unit passed it on (every derivative was 0)."
     if step.time_step == seq_len - 1:
         if step.layer == num_layers - 1:
             return (
                 f"The gradient enters here, at the top layer's last time step, from the loss: "
-                f"||dL/dh|| = {format_number(norm)}."
+                f"||dL/dh|| = {norm}."
             )
         return (
             f"Layer {step.layer + 1} starts at its last time step, where the gradient arrives only "
-            f"from layer {step.layer + 2} above: ||dL/dh|| = {format_number(norm)}."
+            f"from layer {step.layer + 2} above: ||dL/dh|| = {norm}."
         )
     factor = step.local_factor
     if not math.isfinite(factor):
         return (
-            f"At {where} ||dL/dh|| = {format_number(norm)}; the gradient arriving from the step after "
+            f"At {where} ||dL/dh|| = {norm}; the gradient arriving from the step after "
             "was 0 or not finite, so this step has no finite factor."
         )
     if factor < 1:
@@ -305,8 +318,10 @@ class BackpropView(QtWidgets.QWidget):
     clip_label : QLabel with the clipping outcome (its group box is hidden without clipping)
     start_action, step_action, undo_action, end_action, play_action : the transport QActions
         (Home, Left, Right, End, Space/P) active while the focus is inside the view
-    curve_values : the arrays last drawn in the curve plot: ``"norms"`` (T,) ``||dL/dh_t||`` of
-        the current layer (NaN where not reached), ``"factor_product"``, ``"parts_product"``
+    curve_values : the arrays last drawn in the curve plot, as log10 values (exact below
+        float64): ``"norms"`` (T,) ``log10 ||dL/dh_t||`` of the current layer (NaN where not
+        reached), ``"factor_product"``, ``"parts_product"`` (the entry times the running
+        products, as entry + running sums of log10 factors)
     inline_seconds : jobs estimated above this many seconds run on a background thread
     """
 
@@ -608,9 +623,10 @@ class BackpropView(QtWidgets.QWidget):
         self._derivative_maps = built.derivative_maps
         num_layers, seq_len = session.num_layers, session.seq_len
         total = session.total_steps
-        self._norms = np.full(total, np.nan)
-        self._factors = np.full(total, np.nan)
-        self._parts = np.full(total, np.nan)
+        # log10 of each cell's norm, local factor and mean f' x sigma_max, in backward order.
+        self._log_norms = np.full(total, np.nan)
+        self._log_factors = np.full(total, np.nan)
+        self._log_parts = np.full(total, np.nan)
         self._cell_log = np.full((num_layers, seq_len), np.nan)
         self._cell_kinds = np.zeros((num_layers, seq_len), dtype=np.int8)
         hidden = built.derivative_maps[0].shape[0]
@@ -848,11 +864,12 @@ class BackpropView(QtWidgets.QWidget):
         for step in steps:
             order = step.order
             self._steps.append(step)
-            self._norms[order] = step.grad_norm
-            self._factors[order] = step.local_factor
-            self._parts[order] = step.mean_derivative * step.spectral_norm
-            if math.isfinite(step.grad_norm) and step.grad_norm > 0:
-                value = math.log10(step.grad_norm)
+            value = float(step.log10_grad_norm)  # type: ignore[arg-type]
+            self._log_norms[order] = value
+            with np.errstate(divide="ignore", invalid="ignore"):
+                self._log_factors[order] = np.log10(step.local_factor)
+                self._log_parts[order] = np.log10(step.mean_derivative * step.spectral_norm)
+            if math.isfinite(value):
                 low, high = min(low, value), max(high, value)
         self._log_range = (low, high)
 
@@ -873,10 +890,10 @@ class BackpropView(QtWidgets.QWidget):
             orders = np.arange(low, high)
             layers, times = self._cells_of(orders)
             if position > old:
-                values = self._norms[orders]
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    kinds = np.where(~np.isfinite(values), NONFINITE, np.where(values == 0, ZERO, FINITE))
-                    self._cell_log[layers, times] = np.log10(np.abs(values))
+                values = self._log_norms[orders]
+                bad = np.isnan(values) | (values == np.inf)
+                kinds = np.where(bad, NONFINITE, np.where(values == -np.inf, ZERO, FINITE))
+                self._cell_log[layers, times] = values
                 self._cell_kinds[layers, times] = kinds
             else:
                 self._cell_kinds[layers, times] = NOT_REACHED
@@ -909,14 +926,15 @@ class BackpropView(QtWidgets.QWidget):
         if count:
             block = slice(first, first + count)
             # Order within a layer runs from the last time step back: reverse into time order.
-            norms[seq_len - count :] = self._norms[block][::-1]
+            norms[seq_len - count :] = self._log_norms[block][::-1]
             reached[seq_len - count :] = True
             entry = norms[-1]
+            # Products of factors as sums of their logs: no underflow however far they fall.
             with np.errstate(all="ignore"):
-                factors = self._factors[first + 1 : first + count]  # time steps T-2 .. T-count
-                parts = self._parts[first + 1 : first + count]
-                factor_product[seq_len - count :] = entry * np.concatenate((np.cumprod(factors)[::-1], [1.0]))
-                parts_product[seq_len - count :] = entry * np.concatenate((np.cumprod(parts)[::-1], [1.0]))
+                factors = self._log_factors[first + 1 : first + count]  # time steps T-2 .. T-count
+                parts = self._log_parts[first + 1 : first + count]
+                factor_product[seq_len - count :] = entry + np.concatenate((np.cumsum(factors)[::-1], [0.0]))
+                parts_product[seq_len - count :] = entry + np.concatenate((np.cumsum(parts)[::-1], [0.0]))
         self.curve_values = {"norms": norms, "factor_product": factor_product, "parts_product": parts_product}
         current = step.time_step if step is not None else None
         self.graphics.show_curve(
@@ -945,7 +963,7 @@ class BackpropView(QtWidgets.QWidget):
             return
         labels["cell"].setText(f"layer {step.layer + 1}, time step {step.time_step + 1}")
         labels["order"].setText(f"{step.order + 1} of {session.total_steps}")
-        labels["grad_norm"].setText(format_number(step.grad_norm))
+        labels["grad_norm"].setText(format_log10(float(step.log10_grad_norm)))  # type: ignore[arg-type]
         labels["local_factor"].setText(format_number(step.local_factor))
         labels["mean_derivative"].setText(format_number(step.mean_derivative))
         labels["saturation"].setText(format_fraction(step.saturation))
@@ -954,7 +972,7 @@ class BackpropView(QtWidgets.QWidget):
         if self._position == session.total_steps:
             text += " Backward pass complete."
         self.reading.setText(text)
-        if not math.isfinite(step.grad_norm):
+        if _nonfinite(float(step.log10_grad_norm)):  # type: ignore[arg-type]
             self._set_reading_color(self.theme.nonfinite)
 
     def _show_clipping(self) -> None:

@@ -41,7 +41,7 @@ from gradsim.engine.records import StepRecord
 from gradsim.ui.ab_view import ABView, install_shortcuts
 from gradsim.ui.config_diff import describe_difference, differences, suggest_change
 from gradsim.ui.plots.activation import BINS
-from gradsim.ui.plots.base import OverlayText
+from gradsim.ui.plots.base import OverlayText, drawable
 from gradsim.ui.plots.health import KINDS
 from gradsim.ui.theme import Theme
 
@@ -95,7 +95,8 @@ class GhostItems:
 
     Attributes
     ----------
-    gradient_curves : one dashed PlotDataItem per layer, ``(1..T, latest.grad_norms[k])``
+    gradient_curves : one dashed PlotDataItem per layer, ``(1..T, latest.log10_grad_norms[k])``
+        (log10 data, as the gradient plot's own curves; non-finite entries as NaN)
     loss_curve, norm_curve : ``(iterations, losses)``, ``(iterations, global norm before)``
     saturation_markers : ``(layers, latest.saturation)``
     gradient_markers, ratio_markers : kind -> ``(layers ± offset, param_grad_norms / update_ratios)``
@@ -116,9 +117,10 @@ class GhostItems:
         self.gradient_curves: list[pg.PlotDataItem] = []
         record = pin.latest
         if record is not None:
-            steps = np.arange(1, record.grad_norms.shape[1] + 1, dtype=np.float64)
-            for k in range(record.grad_norms.shape[0]):
-                curve = pg.PlotDataItem(steps, record.grad_norms[k], pen=dashed, connect="finite")
+            logs = drawable(record.log10_grad_norms)
+            steps = np.arange(1, logs.shape[1] + 1, dtype=np.float64)
+            for k in range(logs.shape[0]):
+                curve = pg.PlotDataItem(steps, logs[k], pen=dashed, connect="finite")
                 self._add(gradient.plot, curve)
                 self.gradient_curves.append(curve)
         loss = plots["loss"]

@@ -106,24 +106,23 @@ def config_change_text(fix: Fix) -> str:
     return ", ".join(f"{name} = {value!r}" for name, value in fix.changes.items())
 
 
-def theory_line_values(anchor: float, factor: float, seq_len: int) -> tuple[np.ndarray, np.ndarray]:
-    """The theory line: ``anchor * factor ** (T - t)`` for ``t = 1..T``.
+def theory_line_values(log10_anchor: float, factor: float, seq_len: int) -> tuple[np.ndarray, np.ndarray]:
+    """The theory line ``anchor * factor ** (T - t)`` for ``t = 1..T``, as log10 values (the
+    gradient plot draws log10 norms: the line continues below float64 as the curves do).
 
     Parameters
     ----------
-    anchor : measured ``||dL/dh||`` at the last step of the top layer (> 0)
+    log10_anchor : measured ``log10 ||dL/dh||`` at the last step of the top layer (finite)
     factor : predicted per-step factor backwards in time (> 0)
     seq_len : T
 
     Returns
     -------
     steps : (T,) float64 ``1..T``
-    norms : (T,) float64 (values below about 1e-308 become 0: a gap on a log axis)
+    log10_norms : (T,) float64, ``log10_anchor + (T - t) log10(factor)``
     """
     steps = np.arange(1, seq_len + 1, dtype=np.float64)
-    # The power in log space (no overflow on the way for long sequences); the anchor stays exact.
-    with np.errstate(under="ignore", over="ignore"):
-        return steps, anchor * 10.0 ** ((seq_len - steps) * math.log10(factor))
+    return steps, log10_anchor + (seq_len - steps) * math.log10(factor)
 
 
 # -- the worker ------------------------------------------------------------------------------------
@@ -268,20 +267,19 @@ class TheoryOverlay:
 
     def update(self, record: StepRecord | None, factor: float | None, measured: float | None) -> None:
         """Draw the line for ``record``'s top layer with ``factor`` (hidden when it cannot be drawn)."""
-        anchor = float(record.grad_norms[-1, -1]) if record is not None else math.nan
+        anchor = float(record.log10_grad_norms[-1, -1]) if record is not None else math.nan
         usable = (
             self.enabled
             and factor is not None
             and math.isfinite(factor)
             and factor > 0
-            and math.isfinite(anchor)
-            and anchor > 0
+            and math.isfinite(anchor)  # log10: an exact 0 (-inf) has no line either
         )
         if not usable:
             self.clear()
             return
         assert record is not None and factor is not None
-        steps, norms = theory_line_values(anchor, factor, record.grad_norms.shape[1])
+        steps, norms = theory_line_values(anchor, factor, record.log10_grad_norms.shape[1])
         self.line.setData(steps, norms)
         self.line.setVisible(True)
         label = f"theory: {format_factor(factor)}/step"

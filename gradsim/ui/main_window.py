@@ -27,6 +27,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from gradsim.engine.config import SimConfig
 from gradsim.engine.history import RunHistory
+from gradsim.engine.numerics import format_power_of_ten
 from gradsim.engine.presets import DEFAULT_PRESET, load_preset
 from gradsim.engine.records import NonFiniteEvent, StepRecord
 from gradsim.engine.regime import DECADES_THRESHOLD, classify
@@ -637,6 +638,8 @@ class MainWindow(QtWidgets.QMainWindow):
             iteration = str(record.iteration)
             loss = format_loss(record.loss)
             ratio = format_ratio(record.gradient_ratio)
+            if record.gradient_ratio == 0 and math.isfinite(record.log10_gradient_ratio):
+                ratio = format_power_of_ten(record.log10_gradient_ratio, 2)  # below float64: 1e-607
             regime = classify(record)
         self.iteration_label.setText(f"Iteration {iteration}")
         self.status_iteration.setText(f"iteration {iteration}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import errno
 import io
+import math
 import os
 import subprocess
 import sys
@@ -128,7 +129,7 @@ def test_summary_of_an_exploded_step_shows_the_last_defined_ratio() -> None:
     first, second = engine_run(config, 2)
     norms = second.grad_norms.copy()
     norms[0, 0] = np.nan
-    exploded = dataclasses.replace(second, grad_norms=norms)
+    exploded = dataclasses.replace(second, grad_norms=norms, log10_grad_norms=np.log10(norms))
     lines = cli.summary_lines(exploded, 5, last_finite=first)
     assert lines[0] == "iterations: 2 of 5 (the run halted on a non-finite value)"
     assert lines[2] == (
@@ -137,6 +138,18 @@ def test_summary_of_an_exploded_step_shows_the_last_defined_ratio() -> None:
     )
     assert lines[3] == "regime: non-finite"
     assert cli.summary_lines(None, 5) == ["no iterations were run"]
+
+
+def test_summary_writes_a_ratio_below_float64_from_its_logarithm() -> None:
+    (record,) = engine_run(SimConfig(**{**SMALL, "activation": "sigmoid", "seq_len": 1200}), 1)
+    ratio = record.log10_grad_norms[0, 0] - record.log10_grad_norms[0, -1]
+    assert ratio < -330 and record.gradient_ratio == 0.0  # no float64 holds it
+    exponent = math.floor(ratio)
+    line = cli.summary_lines(record, 1)[2]
+    assert line == (
+        "gradient ratio ||dL/dh|| time step 1 / time step 1200 (layer 1): "
+        f"{10 ** (ratio - exponent):.3g}e{exponent}"
+    )
 
 
 def test_quiet_prints_nothing_but_writes(tmp_path: Path, capsys) -> None:

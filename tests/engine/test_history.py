@@ -26,6 +26,8 @@ def record(iteration: int, nonfinite: bool = False) -> StepRecord:
         preactivation_samples=np.zeros((2, 4)),
         spectral_norms=np.ones(2),
         nonfinite=NonFiniteEvent(iteration, "loss") if nonfinite else None,
+        # Down to -3000 decades: far below what a float64 norm holds (the engine's logs do).
+        log10_grad_norms=np.array([[-value, -2 * value, 0.5 * value], [-3 * value, 0.0, -np.inf]]),
     )
 
 
@@ -43,6 +45,7 @@ def test_empty_history():
     assert history.iterations().shape == (0,) and history.iterations().dtype == np.int64
     assert history.losses().shape == (0,)
     assert history.grad_norm_rows(0).shape == (0, 0)
+    assert history.log10_grad_norm_rows(0).shape == (0, 0)
 
 
 def test_below_capacity_everything_is_kept():
@@ -82,10 +85,12 @@ def test_arrays_match_the_records():
     np.testing.assert_array_equal(after, 5 * values)
     np.testing.assert_array_equal(history.clipped(), iterations % 3 == 0)
     for layer in range(2):
-        rows = history.grad_norm_rows(layer)
+        rows = history.log10_grad_norm_rows(layer)
         assert rows.shape == (len(iterations), 3)
         for iteration, row in zip(iterations, rows, strict=True):
-            np.testing.assert_array_equal(row, record(int(iteration)).grad_norms[layer])
+            np.testing.assert_array_equal(row, record(int(iteration)).log10_grad_norms[layer])
+        with np.errstate(under="ignore", over="ignore"):
+            np.testing.assert_array_equal(history.grad_norm_rows(layer), 10.0**rows)
 
 
 def test_recent_records_and_latest():

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gradsim.engine.numerics import safe_norm
+from gradsim.engine.numerics import format_power_of_ten, safe_norm
 
 
 def test_ordinary_values_match_numpy():
@@ -133,3 +133,15 @@ def test_rows_match_an_extended_precision_reference(rows):
     wide = data.astype(np.longdouble)
     expected = np.sqrt((wide * wide).sum(axis=1)).astype(np.float64)
     np.testing.assert_allclose(safe_norm(data, axis=1), expected, rtol=1e-13, atol=0.0)
+
+
+def test_powers_of_ten_are_written_at_any_magnitude():
+    assert format_power_of_ten(-606.5) == "3.16e-607"
+    assert format_power_of_ten(400.0) == "1e+400"
+    assert format_power_of_ten(-1000.0001) == "1e-1000"  # 9.9977 rounds up to the next power
+    assert format_power_of_ten(-3200.25, digits=2) == "5.6e-3201"
+    # Within float64 the text is the float's own.
+    for value in (-299.3, -3.0, -0.5, 0.0, 2.2, 250.7):
+        assert format_power_of_ten(value) == f"{10.0**value:.3g}"
+    assert format_power_of_ten(-np.inf) == "0"
+    assert format_power_of_ten(np.inf) == "inf" and format_power_of_ten(np.nan) == "nan"

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from gradsim.engine.config import SimConfig
+from gradsim.engine.records import StepRecord
 from gradsim.io.atomic import WriteError
 from gradsim.io.runexport import (
     CSV_COLUMNS,
@@ -160,15 +161,17 @@ def test_csv_rows_equal_the_engine_records(tmp_path: Path, exploding_run) -> Non
     assert tuple(rows[0]) == CSV_COLUMNS
     body = rows[1:]
     assert len(body) == len(records) * config.num_layers * config.seq_len
-    by_key = {(int(r[0]), int(r[1]), int(r[2])): (float(r[3]), float(r[4])) for r in body}
+    by_key = {(int(r[0]), int(r[1]), int(r[2])): (float(r[3]), float(r[4]), float(r[5])) for r in body}
     assert len(by_key) == len(body)
     for record in records:
         for layer in range(config.num_layers):
             for step in range(config.seq_len):
-                norm, loss = by_key[(record.iteration, layer + 1, step + 1)]
+                norm, loss, log = by_key[(record.iteration, layer + 1, step + 1)]
                 expected = record.grad_norms[layer, step]
                 assert norm == expected or (math.isnan(norm) and math.isnan(expected))
                 assert loss == record.loss or (math.isnan(loss) and math.isnan(record.loss))
+                expected_log = record.log10_grad_norms[layer, step]
+                assert log == expected_log or (math.isnan(log) and math.isnan(expected_log))
     # The exploding record is there with its non-finite values spelled out.
     assert any(row[3] in ("inf", "nan") for row in body if int(row[0]) == records[-1].iteration)
 
@@ -297,3 +300,61 @@ def test_npz_reader_refuses_pickles_and_foreign_archives(tmp_path: Path, healthy
         pass
     with pytest.raises(RunFileError, match="not a gradsim run export"):
         read_npz(tmp_path / "empty.npz")
+
+
+# -- gradients below float64 -------------------------------------------------------------------
+
+# A sigmoid layer over 700 steps: the first steps' ||dL/dh|| are near 1e-320 and below.
+UNDERFLOWING = SimConfig(num_layers=1, hidden_size=8, seq_len=700, batch_size=4, activation="sigmoid")
+
+
+@pytest.fixture(scope="module")
+def underflowing_run(train) -> tuple[SimConfig, list[StepRecord]]:
+    records = train(UNDERFLOWING, 2)
+    assert all(np.count_nonzero(r.grad_norms == 0) > 5 for r in records)
+    assert all(np.all(np.isfinite(r.log10_grad_norms)) for r in records)
+    return UNDERFLOWING, records
+
+
+@pytest.mark.parametrize("name", ["run.json", "run.npz"])
+def test_logarithms_below_float64_round_trip(tmp_path: Path, underflowing_run, assert_records_equal, name):
+    config, records = underflowing_run
+    write_run(tmp_path / name, records, config)
+    read_back = read_run(tmp_path / name).records
+    assert_records_equal(records, read_back, samples=name.endswith(".npz"))
+    assert read_back[0].log10_grad_norms.min() < -320
+
+
+def test_csv_holds_the_logarithms_where_the_norms_are_zero(tmp_path: Path, underflowing_run) -> None:
+    _, records = underflowing_run
+    write_csv(tmp_path / "run.csv", records)
+    with open(tmp_path / "run.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    first = [row for row in rows if row["iteration"] == "1" and row["time_step"] == "1"]
+    assert first[0]["grad_norm"] == "0.0"
+    assert float(first[0]["log10_grad_norm"]) == records[0].log10_grad_norms[0, 0] < -320
+
+
+def test_an_export_written_before_the_logarithms_still_loads(tmp_path: Path, healthy_run) -> None:
+    config, records = healthy_run
+    data = json.loads(run_to_json(records, config))
+    for record in data["records"]:
+        del record["log10_grad_norms"]
+    (tmp_path / "old.json").write_text(json.dumps(data))
+    arrays = records_to_arrays(records, config)
+    del arrays["log10_grad_norms"]
+    np.savez(tmp_path / "old.npz", **arrays)
+    for name in ("old.json", "old.npz"):
+        read_back = read_run(tmp_path / name).records
+        for want, got in zip(records, read_back, strict=True):
+            np.testing.assert_array_equal(got.grad_norms, want.grad_norms)
+            np.testing.assert_array_equal(got.log10_grad_norms, np.log10(want.grad_norms))
+
+
+def test_logarithms_of_another_shape_are_refused(tmp_path: Path, healthy_run) -> None:
+    config, records = healthy_run
+    data = json.loads(run_to_json(records, config))
+    data["records"][0]["log10_grad_norms"] = [[0.0]]
+    (tmp_path / "bad.json").write_text(json.dumps(data))
+    with pytest.raises(RunFileError, match="log10_grad_norms has shape"):
+        read_json(tmp_path / "bad.json")

@@ -33,8 +33,9 @@ from gradsim.io.sweepfile import (
     write_sweep_npz,
 )
 
-BASE = SimConfig(num_layers=1, hidden_size=6, seq_len=10, batch_size=3, activation="linear", task="random")
-# ok points, an overflowing one (50^400) and a vanished one (0.01^400 underflows to 0).
+BASE = SimConfig(num_layers=1, hidden_size=6, seq_len=10, batch_size=3, activation="relu", task="random")
+# ok points, an overflowing one (50^400) and vanished ones (over 400 steps some step switches
+# every ReLU off: the gradient before it is exactly 0).
 SPEC = SweepSpec(
     BASE, SweepAxis("weight_scale", (0.01, 0.9, 1.2, 50.0)), SweepAxis("seq_len", (6, 400)), 0, 2
 )

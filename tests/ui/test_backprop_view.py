@@ -304,10 +304,10 @@ def _step(**fields):
     return BackpropStep(**values)
 
 
-def test_curve_fills_in_from_the_right_and_ends_equal_to_grad_norms(view):
+def test_curve_fills_in_from_the_right_and_ends_equal_to_log10_grad_norms(view):
     config = small_config(num_layers=3, seq_len=8, activation="tanh", weight_scale=1.5)
     simulation, (x, y) = loaded(view, config)
-    expected = simulation.forward_backward(x, y).grad_norms
+    expected = simulation.forward_backward(x, y).log10_grad_norms
     seq_len = config.seq_len
     view.go_to(3)  # three cells of the top layer
     norms = view.curve_values["norms"]
@@ -321,13 +321,14 @@ def test_curve_fills_in_from_the_right_and_ends_equal_to_grad_norms(view):
         x_data, y_data = view.graphics.curve.getOriginalDataset()
         assert np.array_equal(x_data, np.arange(1, seq_len + 1))
         assert np.array_equal(y_data, expected[layer])
-        # The chain rule: the entry value times the running product of the local factors.
-        np.testing.assert_allclose(view.curve_values["factor_product"], expected[layer], rtol=1e-12)
+        # The chain rule: the entry value times the running product of the local factors
+        # (in log10: the entry plus the running sum of their logs).
+        np.testing.assert_allclose(view.curve_values["factor_product"], expected[layer], rtol=0, atol=1e-12)
     # The parts product: entry x prod(mean f' x sigma_max) of the steps shown.
     steps = [s for s in view.steps if s.layer == 0]
     parts = np.array([s.mean_derivative * s.spectral_norm for s in steps[1:]])
-    product = expected[0, -1] * np.cumprod(parts)
-    np.testing.assert_allclose(view.curve_values["parts_product"][:-1][::-1], product, rtol=1e-12)
+    product = 10.0 ** expected[0, -1] * np.cumprod(parts)
+    np.testing.assert_allclose(10.0 ** view.curve_values["parts_product"][:-1][::-1], product, rtol=1e-12)
 
 
 def test_grid_colours_cells_by_log10_norm_on_decades(view):
@@ -537,3 +538,33 @@ def test_cost_estimate_counts_layer_ends():
         2000 * one_cell + 4 * (crossing - one_cell), rel=1e-9
     )
     assert steps_seconds(4, 500, 16, 64, 1999, 10) == last
+
+
+def test_a_norm_below_float64_is_quoted_and_drawn_as_itself(view):
+    # A sigmoid layer over 700 steps: ||dL/dh|| at the first steps is below 1e-320.
+    config = small_config(num_layers=1, seq_len=700, activation="sigmoid", hidden_size=4, batch_size=2)
+    simulation, (x, y) = loaded(view, config)
+    expected = simulation.forward_backward(x, y)
+    assert expected.grad_norms[0, 0] == 0.0 and expected.log10_grad_norms[0, 0] < -320
+    view.go_to_end()
+    assert view.current_cell == (0, 0)
+    np.testing.assert_array_equal(view.curve_values["norms"], expected.log10_grad_norms[0])
+    _, y_data = view.graphics.curve.getOriginalDataset()
+    assert np.isfinite(y_data).all() and y_data.min() < -320
+    assert np.all(view.graphics.cell_kinds == FINITE)  # no cell is shown as an exact zero
+    low, _high = view.graphics.grid_levels
+    assert low == np.floor(expected.log10_grad_norms.min())
+    text = view.value_labels["grad_norm"].text()
+    exponent = int(np.floor(expected.log10_grad_norms[0, 0]))
+    assert text.endswith(f"e{exponent}") and "exactly 0" not in view.reading.text()
+    (_, _), (y_low, _) = view.graphics.curve_plot.getViewBox().viewRange()
+    assert y_low <= expected.log10_grad_norms.min()
+    view.graphics.grab()
+
+
+def test_reading_quotes_the_logarithm_not_an_underflowed_zero():
+    tiny = _step(layer=1, time_step=9, grad_norm=0.0, log10_grad_norm=-606.5)
+    assert describe_step(tiny, 2, 10, "tanh").endswith("||dL/dh|| = 3.16e-607.")
+    zero = _step(layer=0, time_step=2, grad_norm=0.0)  # an exact zero: its log is -inf
+    assert zero.log10_grad_norm == -np.inf
+    assert "exactly 0" in describe_step(zero, 1, 10, "tanh")

@@ -159,9 +159,9 @@ def test_ghosts_draw_the_pinned_records_and_stay_after_a_restart(
     assert len(ghosts.gradient_curves) == 2
     for k, curve in enumerate(ghosts.gradient_curves):
         assert curve in plots["gradient"].plot.items and curve.isVisible()
-        np.testing.assert_array_equal(original_y(curve), latest.grad_norms[k])
-        # On the log axis the curve holds log10 of the values.
-        np.testing.assert_allclose(curve.getData()[1], np.log10(latest.grad_norms[k]))
+        # log10 data, as the gradient plot's own curves (exact below float64).
+        np.testing.assert_array_equal(original_y(curve), latest.log10_grad_norms[k])
+        np.testing.assert_allclose(10.0 ** curve.getData()[1], latest.grad_norms[k], rtol=1e-12)
     np.testing.assert_array_equal(original_y(ghosts.loss_curve), [r.loss for r in expected])
     np.testing.assert_array_equal(original_y(ghosts.norm_curve), [r.global_norm_before for r in expected])
     np.testing.assert_array_equal(original_y(ghosts.saturation_markers), latest.saturation)
@@ -304,10 +304,14 @@ def test_ab_sides_equal_the_engine_in_lockstep_on_the_same_batches(
     view.redraw()
     last_a, last_b = engine_records(SIGMOID, 4)[-1], engine_records(RELU, 4)[-1]
     for k in range(2):
-        np.testing.assert_array_equal(original_y(view.gradient_curves["A"][k]), last_a.grad_norms[k])
-        np.testing.assert_array_equal(original_y(view.gradient_curves["B"][k]), last_b.grad_norms[k])
+        # log10 data on axes labelled in powers of ten; the ratio as a difference of logs.
+        np.testing.assert_array_equal(original_y(view.gradient_curves["A"][k]), last_a.log10_grad_norms[k])
+        np.testing.assert_array_equal(original_y(view.gradient_curves["B"][k]), last_b.log10_grad_norms[k])
         np.testing.assert_array_equal(
-            original_y(view.ratio_curves[k]), last_b.grad_norms[k] / last_a.grad_norms[k]
+            original_y(view.ratio_curves[k]), last_b.log10_grad_norms[k] - last_a.log10_grad_norms[k]
+        )
+        np.testing.assert_allclose(
+            10.0 ** original_y(view.ratio_curves[k]), last_b.grad_norms[k] / last_a.grad_norms[k], rtol=1e-12
         )
     np.testing.assert_array_equal(
         original_y(view.loss_curves["B"]), [r.loss for r in engine_records(RELU, 4)]

@@ -314,11 +314,11 @@ def test_theory_line_is_the_predicted_factor_from_the_last_step_and_hides_with_i
     factor = theory.predicted_step_factor(SMALL)
     assert factor is not None and panel.prediction is not None and panel.prediction.factor == factor
     record = engine_run(SMALL, 1)[0]
-    steps, norms = overlay.line.getOriginalDataset()
+    steps, logs = overlay.line.getOriginalDataset()  # log10 values, as the gradient plot's curves
     np.testing.assert_array_equal(steps, np.arange(1, 21))
     expected = record.grad_norms[-1, -1] * factor ** (20 - np.arange(1, 21))
-    np.testing.assert_allclose(norms, expected, rtol=1e-12)
-    assert norms[-1] == pytest.approx(record.grad_norms[-1, -1], rel=1e-15)
+    np.testing.assert_allclose(10.0**logs, expected, rtol=1e-12)
+    assert logs[-1] == record.log10_grad_norms[-1, -1]
     measured = panel.diagnosis.signs.measured_factor
     assert overlay.label == f"theory: ×{factor:.3g}/step (measured ×{measured:.3g})"
     legend = window.dashboard.plots["gradient"].legend
@@ -335,9 +335,9 @@ def test_theory_line_is_the_predicted_factor_from_the_last_step_and_hides_with_i
     diagnosis.theory_action.trigger()
     assert overlay.line.isVisible()
     latest = window.history.latest
-    _, norms = overlay.line.getOriginalDataset()
-    assert norms[-1] == latest.grad_norms[-1, -1]
-    assert norms[0] == pytest.approx(latest.grad_norms[-1, -1] * factor**19, rel=1e-12)
+    _, logs = overlay.line.getOriginalDataset()
+    assert logs[-1] == latest.log10_grad_norms[-1, -1]
+    assert 10.0 ** logs[0] == pytest.approx(latest.grad_norms[-1, -1] * factor**19, rel=1e-12)
 
 
 def test_no_theory_line_under_batch_norm_and_the_reason_is_shown(qtbot, make_window) -> None:

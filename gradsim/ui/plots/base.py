@@ -351,6 +351,48 @@ class LogAxis(pg.AxisItem):
         return kept if any(kept) else labels
 
 
+_SUPERSCRIPTS = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+
+
+def power_of_ten_label(log10_value: float) -> str:
+    """Tick text for ``10 ** log10_value`` at any magnitude: ``10⁻⁶⁰⁷``, ``3.2·10⁻⁴``, ``1``."""
+    exponent = math.floor(log10_value + 1e-9)
+    mantissa = round(10.0 ** (log10_value - exponent), 1)
+    if mantissa >= 10.0:
+        mantissa, exponent = 1.0, exponent + 1
+    power = "1" if exponent == 0 else "10" + str(exponent).translate(_SUPERSCRIPTS)
+    if abs(mantissa - 1.0) < 1e-9:
+        return power
+    return f"{mantissa:g}·{power}" if exponent else f"{mantissa:g}"
+
+
+class DecadeAxis(pg.AxisItem):
+    """A linear axis over log10 values, labelled as the powers of ten they stand for.
+
+    For data no float holds: a gradient norm of 1e-607 is plotted as its logarithm -606.5 on a
+    linear axis and this axis writes 10⁻⁶⁰⁰ beside it. pyqtgraph's log mode cannot do that:
+    it takes raw values, and its labels compute ``10 ** value``, which is 0 below 1e-308.
+    Items added to such a plot carry log10 values (a reference line at 1e-3 goes at -3). Where
+    the range spans more than 1.5 decades only whole decades are labelled, as on a
+    :class:`LogAxis`.
+    """
+
+    def tickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:  # noqa: N802
+        low, high = sorted(self.range)
+        labels = []
+        for value in values:
+            whole = abs(value - round(value)) < 1e-6
+            labels.append(power_of_ten_label(value) if whole or high - low < 1.5 else "")
+        return labels if any(labels) else [power_of_ten_label(v) for v in values]
+
+
+def drawable(log10_values: np.ndarray) -> np.ndarray:
+    """log10 values for a :class:`DecadeAxis` plot, every non-finite entry (an exact 0, inf,
+    NaN) as NaN: a gap in a curve and nothing for the auto range to reach for."""
+    values = np.asarray(log10_values, dtype=np.float64)
+    return np.where(np.isfinite(values), values, np.nan)
+
+
 def log_axes(*sides: str) -> dict[str, LogAxis]:
     """``axisItems`` for ``addPlot``: a :class:`LogAxis` on each of ``sides``."""
     return {side: LogAxis(side) for side in sides}

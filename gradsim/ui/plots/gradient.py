@@ -1,10 +1,13 @@
 """The core view: ``||dL/dh_t||`` against time step, one curve per layer, on a log axis.
 
 The newest iteration is drawn bold; the iterations before it (the history's trail) faintly, so
-the user sees the curves move. Values span hundreds of decades in a vanishing run (safe_norm
-keeps them down to 1e-300), so the y axis is logarithmic and ranges over the finite positive
-values only; zeros and non-finite values cannot sit on a log axis and are reported in text, and
-non-finite time steps are shaded in red.
+the user sees the curves move. Values span hundreds of decades in a vanishing run, below what
+any float holds (a sigmoid stack reaches 1e-607), so the curves plot the records'
+``log10_grad_norms`` on a linear axis labelled in powers of ten (:class:`DecadeAxis`): 1e-607
+is drawn at 10⁻⁶⁰⁷, not dropped as 0. The y range follows the finite values; exact zeros and
+non-finite values cannot sit on a log axis and are reported in text, and non-finite time
+steps are shaded in red. Items added to this plot (theory lines, pinned runs) carry log10
+values too.
 """
 
 from __future__ import annotations
@@ -18,19 +21,19 @@ import pyqtgraph as pg
 from gradsim.engine.config import SimConfig
 from gradsim.engine.history import RunHistory
 from gradsim.engine.records import StepRecord
-from gradsim.ui.plots.base import OverlayText, PlotPanel, log_axes
+from gradsim.ui.plots.base import DecadeAxis, OverlayText, PlotPanel, drawable
 from gradsim.ui.theme import Theme, style_plot
 
 
 class GradientPlot(PlotPanel):
-    """``||dL/dh_t||`` per layer against time step ``t = 1..T`` (log y).
+    """``||dL/dh_t||`` per layer against time step ``t = 1..T`` (log y, as log10 data).
 
     Attributes
     ----------
-    plot : the PlotItem
+    plot : the PlotItem; its y data are log10 values on a :class:`DecadeAxis`
     curves : bold curve of the newest record per layer (``curves[k]`` shows
-        ``record.grad_norms[k]`` against ``t = 1..T``); items beyond the current layer count are
-        hidden, not deleted
+        ``record.log10_grad_norms[k]`` against ``t = 1..T``, non-finite entries as NaN gaps);
+        items beyond the current layer count are hidden, not deleted
     trails : faint curves per layer: the older records of ``history.recent()`` joined with NaN
         separators (``connect="finite"``)
     nonfinite_region : red band over the time steps where the newest record is not finite
@@ -41,7 +44,7 @@ class GradientPlot(PlotPanel):
     def __init__(self, theme: Theme | None = None, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(theme, parent)
         theme = self.theme
-        self.plot = self._add_plot(axisItems=log_axes("left"))
+        self.plot = self._add_plot(axisItems={"left": DecadeAxis("left")})
         style_plot(
             self.plot,
             theme,
@@ -49,7 +52,6 @@ class GradientPlot(PlotPanel):
             left="||dL/dh_t||  (log scale)",
             bottom="time step t",
         )
-        self.plot.setLogMode(x=False, y=True)
         # The y range follows the data (pyqtgraph's auto range, which skips the gaps of zeros
         # and non-finite values). Zooming with the mouse stops that; the "A" button restores it.
         self.plot.showButtons()
@@ -119,22 +121,23 @@ class GradientPlot(PlotPanel):
         if record is None:
             self._clear()
             return
-        norms = record.grad_norms
-        num_layers, seq_len = norms.shape
+        logs = record.log10_grad_norms
+        num_layers, seq_len = logs.shape
         self._ensure_layers(num_layers)
         steps = np.arange(1, seq_len + 1, dtype=np.float64)
         if seq_len != self._seq_len:
             self.plot.setXRange(0.5, seq_len + 0.5, padding=0.0)
             self._seq_len = seq_len
-        trail_records = [r for r in history.recent()[:-1] if r.grad_norms.shape == norms.shape]
+        trail_records = [r for r in history.recent()[:-1] if r.log10_grad_norms.shape == logs.shape]
         trail_x = _trail_x(steps, len(trail_records))
-        emphasised = not np.isfinite(norms).any()
+        drawn = drawable(logs)
+        emphasised = not np.isfinite(drawn).any()
         if emphasised != self._trail_emphasised:
             for k, trail in enumerate(self.trails):
                 trail.setPen(self._trail_pen(k, emphasised))
             self._trail_emphasised = emphasised
         for k in range(num_layers):
-            self.curves[k].setData(steps, norms[k])
+            self.curves[k].setData(steps, drawn[k])
             if trail_records:
                 self.trails[k].setData(trail_x, _trail_y(trail_records, k))
             else:
@@ -144,8 +147,8 @@ class GradientPlot(PlotPanel):
         self._show_problems(record)
 
     def _show_problems(self, record: StepRecord) -> None:
-        norms = record.grad_norms
-        bad = ~np.isfinite(norms)
+        logs = record.log10_grad_norms
+        bad = np.isnan(logs) | (logs == np.inf)  # -inf is an exact 0, reported below
         lines: list[str] = []
         if bad.any():
             bad_steps = np.flatnonzero(bad.any(axis=0))
@@ -167,8 +170,7 @@ class GradientPlot(PlotPanel):
         if record.nonfinite is not None:
             lines.append(record.nonfinite.describe())
         self.message.show_text("\n".join(lines))
-        with np.errstate(invalid="ignore"):
-            zeros = norms == 0
+        zeros = logs == -np.inf
         if zeros.any():
             layer = int(np.flatnonzero(zeros.any(axis=1))[0])
             count = int(zeros.sum())
@@ -197,9 +199,10 @@ def _trail_x(steps: np.ndarray, count: int) -> np.ndarray:
 
 
 def _trail_y(records: list[StepRecord], layer: int) -> np.ndarray:
-    """The records' ``grad_norms[layer]`` joined by NaN separators: ``(count * (T + 1),)``."""
-    seq_len = records[0].grad_norms.shape[1]
+    """The records' ``log10_grad_norms[layer]`` (drawable) joined by NaN separators:
+    ``(count * (T + 1),)``."""
+    seq_len = records[0].log10_grad_norms.shape[1]
     out = np.full((len(records), seq_len + 1), np.nan)
     for i, r in enumerate(records):
-        out[i, :seq_len] = r.grad_norms[layer]
+        out[i, :seq_len] = drawable(r.log10_grad_norms[layer])
     return out.reshape(-1)

@@ -22,9 +22,10 @@ from gradsim.engine.history import RunHistory
 from gradsim.ui.plots.base import OverlayText, PlotPanel, layer_names
 from gradsim.ui.theme import Theme, style_plot
 
-# Stored in place of log10 of zero and of non-finite values: below any float64 (log10 of the
-# smallest subnormal is -323.3), so the explicit levels always map it to the lowest colour.
-SENTINEL = np.float32(-400.0)
+# Stored in place of log10 of zero and of non-finite values: below any log10 norm a run can
+# produce (the engine's logs go far below float64: 2000 steps x 16 layers, each step at most
+# some hundreds of decades, stay above -1e7), so the explicit levels map it to the lowest colour.
+SENTINEL = np.float32(-1e9)
 
 # A cached image row: (log10 values (T,) float32, finite min, finite max, non-finite indices).
 _Row = tuple[np.ndarray, float, float, "np.ndarray | None"]
@@ -58,8 +59,8 @@ class HeatmapPlot(PlotPanel):
     ----------
     plot : the PlotItem (x: time step 1..T, y: row of the kept iteration, newest at the top)
     image : ImageItem, ``image.image`` is the ``(n, T)`` float32 array shown; row ``i`` is
-        ``log10(history.grad_norm_rows(layer)[i])`` with zeros and non-finite values replaced by
-        :data:`SENTINEL`
+        ``history.log10_grad_norm_rows(layer)[i]`` (exact below float64) with exact zeros and
+        non-finite values replaced by :data:`SENTINEL`
     nonfinite_image : RGBA ImageItem painting the non-finite cells red (hidden when none)
     colorbar : ColorBarItem in decades, its levels are ``levels``
     layer_selector : QComboBox choosing the layer
@@ -150,7 +151,7 @@ class HeatmapPlot(PlotPanel):
         if record is None or len(history) == 0:
             self._clear()
             return
-        num_layers, seq_len = record.grad_norms.shape
+        num_layers, seq_len = record.log10_grad_norms.shape
         self._ensure_layers(num_layers)
         iterations = history.iterations()
         if seq_len != self._cached_seq_len:
@@ -203,10 +204,10 @@ class HeatmapPlot(PlotPanel):
         layer = self._layer
         recent = {r.iteration: r for r in history.recent()}
         if all(i in recent for i in missing):
-            block = np.stack([recent[i].grad_norms[layer] for i in missing])
+            block = np.stack([recent[i].log10_grad_norms[layer] for i in missing])
         else:
             position = {int(it): n for n, it in enumerate(iterations)}
-            block = history.grad_norm_rows(layer)[[position[i] for i in missing]]
+            block = history.log10_grad_norm_rows(layer)[[position[i] for i in missing]]
         self._rows.update(zip(missing, _log_rows(block, seq_len), strict=True))
 
     def _show_nonfinite(
@@ -236,20 +237,18 @@ class HeatmapPlot(PlotPanel):
         self.message.show_text("")
 
 
-def _log_rows(norms: np.ndarray, seq_len: int) -> list[_Row]:
-    """Image rows from ``norms`` ``(k, T)``, converted in one pass.
+def _log_rows(logs: np.ndarray, seq_len: int) -> list[_Row]:
+    """Image rows from ``log10 ||dL/dh||`` rows ``logs`` ``(k, T)``, converted in one pass.
 
     Returns, per row: ``(seq_len,)`` float32 log10 values with :data:`SENTINEL` where the norm is
-    0 or not finite; the min and max of the finite log10 values (inf and -inf when there are
-    none); the indices of the inf/NaN entries, or None when all are finite. Raises ValueError
-    when ``T`` is not ``seq_len`` (records of another network).
+    exactly 0 (-inf) or not finite; the min and max of the finite log10 values (inf and -inf
+    when there are none); the indices of the inf/NaN entries, or None when all are finite.
+    Raises ValueError when ``T`` is not ``seq_len`` (records of another network).
     """
-    if norms.ndim != 2 or norms.shape[1] != seq_len:
-        raise ValueError(f"rows of length {norms.shape[-1]} in an image of width {seq_len}")
-    finite = np.isfinite(norms)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        positive = finite & (norms > 0)
-        logs = np.where(positive, np.log10(np.where(positive, norms, 1.0)), np.nan)
+    if logs.ndim != 2 or logs.shape[1] != seq_len:
+        raise ValueError(f"rows of length {logs.shape[-1]} in an image of width {seq_len}")
+    finite = ~(np.isnan(logs) | (logs == np.inf))  # an exact zero (-inf) is finite
+    positive = np.isfinite(logs)
     image = np.where(positive, logs, SENTINEL).astype(np.float32)
     any_positive = positive.any(axis=1)
     low = np.where(any_positive, np.min(np.where(positive, logs, np.inf), axis=1), np.inf)
@@ -257,5 +256,5 @@ def _log_rows(norms: np.ndarray, seq_len: int) -> list[_Row]:
     all_finite = finite.all(axis=1)
     return [
         (image[i], float(low[i]), float(high[i]), None if all_finite[i] else np.flatnonzero(~finite[i]))
-        for i in range(norms.shape[0])
+        for i in range(logs.shape[0])
     ]

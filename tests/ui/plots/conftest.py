@@ -9,6 +9,7 @@ import pytest
 
 from gradsim.engine.config import SimConfig
 from gradsim.engine.history import RunHistory
+from gradsim.engine.records import log10_norms
 from gradsim.engine.simulation import Simulation
 from gradsim.ui.theme import LIGHT
 
@@ -82,10 +83,13 @@ def make_run():
 
 @pytest.fixture
 def with_grad_norms():
-    """``with_grad_norms(run, grad_norms) -> RunHistory``: the run's last record, new grad_norms."""
+    """``with_grad_norms(run, grad_norms, logs=None) -> RunHistory``: the run's last record with
+    new grad_norms and their log10 (or ``logs``, for values below float64)."""
 
-    def build(run_: Run, grad_norms: np.ndarray) -> RunHistory:
-        record = dataclasses.replace(run_.history.latest, grad_norms=grad_norms)
+    def build(run_: Run, grad_norms: np.ndarray, logs: np.ndarray | None = None) -> RunHistory:
+        if logs is None:
+            logs = log10_norms(grad_norms)
+        record = dataclasses.replace(run_.history.latest, grad_norms=grad_norms, log10_grad_norms=logs)
         history = RunHistory()
         history.append(record)
         return history

@@ -6,6 +6,7 @@ import numpy as np
 
 from gradsim.engine.config import SimConfig
 from gradsim.engine.history import RunHistory
+from gradsim.ui.plots.base import DecadeAxis, power_of_ten_label
 from gradsim.ui.plots.gradient import GradientPlot
 
 
@@ -17,7 +18,7 @@ def make(qtbot, theme) -> GradientPlot:
     return plot
 
 
-def test_bold_curves_are_the_newest_records_grad_norms(qtbot, theme, vanishing_run):
+def test_bold_curves_are_the_newest_records_log10_grad_norms(qtbot, theme, vanishing_run):
     plot = make(qtbot, theme)
     plot.refresh(vanishing_run.history, vanishing_run.config)
     record = vanishing_run.history.latest
@@ -26,11 +27,12 @@ def test_bold_curves_are_the_newest_records_grad_norms(qtbot, theme, vanishing_r
     for k in range(num_layers):
         x, y = plot.curves[k].getOriginalDataset()
         np.testing.assert_array_equal(x, np.arange(1, seq_len + 1))
-        np.testing.assert_array_equal(y, record.grad_norms[k])
+        np.testing.assert_array_equal(y, record.log10_grad_norms[k])
         assert plot.curves[k].isVisible()
         assert plot.curves[k].opts["pen"].widthF() > plot.trails[k].opts["pen"].widthF()
-    # The vanishing run spans tens of decades: the plot is logarithmic.
-    assert plot.plot.getAxis("left").logMode
+    # The vanishing run spans tens of decades: log10 data on an axis labelled in powers of ten.
+    assert isinstance(plot.plot.getAxis("left"), DecadeAxis)
+    assert not plot.plot.getAxis("left").logMode
     assert f"iteration {record.iteration}" in plot.plot.titleLabel.full_text
 
 
@@ -47,7 +49,7 @@ def test_trail_is_the_earlier_recent_records_separated_by_nan(qtbot, theme, vani
         assert np.isnan(blocks_x[:, -1]).all() and np.isnan(blocks_y[:, -1]).all()
         for block_x, block_y, record in zip(blocks_x, blocks_y, earlier, strict=True):
             np.testing.assert_array_equal(block_x[:-1], np.arange(1, seq_len + 1))
-            np.testing.assert_array_equal(block_y[:-1], record.grad_norms[k])
+            np.testing.assert_array_equal(block_y[:-1], record.log10_grad_norms[k])
 
 
 def test_legend_names_each_layer(qtbot, theme, vanishing_run):
@@ -116,7 +118,7 @@ def test_changing_layer_count_shows_exactly_that_many_curves(qtbot, theme, vanis
     assert [c.isVisible() for c in plot.curves] == [True, False, False]
     assert [label.text for _, label in plot.legend.items] == ["layer 1"]
     _, y = plot.curves[0].getOriginalDataset()
-    np.testing.assert_array_equal(y, single_layer_run.history.latest.grad_norms[0])
+    np.testing.assert_array_equal(y, single_layer_run.history.latest.log10_grad_norms[0])
     plot.refresh(vanishing_run.history, vanishing_run.config)
     assert [c.isVisible() for c in plot.curves] == [True, True, True]
     assert len(plot.curves) == 3  # items are reused, not rebuilt
@@ -140,7 +142,7 @@ def test_reset_clears_and_refresh_after_reset_draws_again(qtbot, theme, vanishin
     assert plot.curves[0].getOriginalDataset() == (None, None)
     plot.refresh(vanishing_run.history, vanishing_run.config)
     _, y = plot.curves[2].getOriginalDataset()
-    np.testing.assert_array_equal(y, vanishing_run.history.latest.grad_norms[2])
+    np.testing.assert_array_equal(y, vanishing_run.history.latest.log10_grad_norms[2])
 
 
 def test_refresh_without_new_data_does_no_work(qtbot, theme, vanishing_run, monkeypatch):
@@ -153,3 +155,36 @@ def test_refresh_without_new_data_does_no_work(qtbot, theme, vanishing_run, monk
     assert len(calls) == 1
     plot.refresh(vanishing_run.history, vanishing_run.config.replace(seed=1))
     assert len(calls) == 2
+
+
+def test_norms_below_float64_are_drawn_where_they_are(qtbot, theme, vanishing_run, with_grad_norms):
+    # A sigmoid stack over 1000 steps: down to 1e-607, where every float64 norm is 0.
+    logs = np.tile(np.linspace(-607.0, -0.5, 100), (3, 1))
+    logs[2, 50:55] = -np.inf  # and a few exact zeros
+    norms = np.zeros((3, 100))
+    plot = make(qtbot, theme)
+    plot.refresh(with_grad_norms(vanishing_run, norms, logs), vanishing_run.config)
+    _, y = plot.curves[0].getOriginalDataset()
+    np.testing.assert_array_equal(y, logs[0])
+    _, y = plot.curves[2].getOriginalDataset()
+    assert np.isnan(y[50:55]).all() and np.isfinite(y[:50]).all()
+    view = plot.plot.getViewBox()
+    view.updateAutoRange()
+    (_, _), (y_low, y_high) = view.viewRange()
+    assert -700 < y_low <= -607 and y_high >= -0.5
+    axis = plot.plot.getAxis("left")
+    labels = [label for _, level in axis.tickValues(y_low, y_high, 400) for label in
+              axis.tickStrings(level, 1.0, 100.0)]  # fmt: skip
+    assert "10⁻⁶⁰⁰" in labels and "10⁻²⁰⁰" in labels
+    assert "5 values exactly 0 (first in layer 3)" in plot.note.toPlainText()
+    plot.grab()
+
+
+def test_decade_labels():
+    assert power_of_ten_label(-607.0) == "10⁻⁶⁰⁷"
+    assert power_of_ten_label(0.0) == "1"
+    assert power_of_ten_label(3.0) == "10³"
+    assert power_of_ten_label(-3.5) == "3.2·10⁻⁴"
+    assert power_of_ten_label(np.log10(2.0)) == "2"
+    assert power_of_ten_label(-1e-12) == "1"  # rounding below a decade still reads as it
+    assert power_of_ten_label(-606.99999999) == "10⁻⁶⁰⁷"

@@ -20,9 +20,7 @@ def make(qtbot, theme) -> HeatmapPlot:
 
 
 def expected_image(history: RunHistory, layer: int) -> np.ndarray:
-    rows = history.grad_norm_rows(layer)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        logs = np.log10(rows)
+    logs = history.log10_grad_norm_rows(layer)
     return np.where(np.isfinite(logs), logs, SENTINEL).astype(np.float32)
 
 
@@ -37,7 +35,7 @@ def test_rows_are_log10_of_history_rows(qtbot, theme, vanishing_run):
     assert np.isfinite(image).all()
     np.testing.assert_array_equal(plot.iteration_axis.iterations, history.iterations())
     # Levels: whole decades around the data, applied to the image and the colour bar.
-    rows = np.log10(history.grad_norm_rows(0))
+    rows = history.log10_grad_norm_rows(0)
     assert plot.levels == (np.floor(rows.min()), np.ceil(rows.max()))
     assert tuple(plot.image.getLevels()) == plot.levels
     assert tuple(plot.colorbar.levels()) == plot.levels
@@ -78,18 +76,18 @@ def test_single_layer_hides_the_selector(qtbot, theme, single_layer_run):
 def test_incremental_refreshes_through_thinning_match_a_full_conversion(qtbot, theme, monkeypatch):
     # Capacity 8 thins several times in 30 records. With a trail of 2, a refresh after one
     # new record converts it from history.recent(); after three it must fall back to
-    # history.grad_norm_rows().
+    # history.log10_grad_norm_rows().
     config = SimConfig(num_layers=2, seq_len=12, hidden_size=4, batch_size=2)
     simulation = Simulation(config)
     history = RunHistory(capacity=8, trail=2)
     full_conversions = []
-    original = history.grad_norm_rows
+    original = history.log10_grad_norm_rows
 
     def counted(layer: int) -> np.ndarray:
         full_conversions.append(layer)
         return original(layer)
 
-    monkeypatch.setattr(history, "grad_norm_rows", counted)
+    monkeypatch.setattr(history, "log10_grad_norm_rows", counted)
     plot = make(qtbot, theme)
     for step in range(30):
         history.append(simulation.train_step())
@@ -109,8 +107,8 @@ def test_nonfinite_cells_get_the_sentinel_and_a_red_overlay(qtbot, theme, explod
     plot = make(qtbot, theme)
     history = exploding_run.history
     plot.refresh(history, exploding_run.config)
-    rows = history.grad_norm_rows(0)
-    bad = ~np.isfinite(rows)
+    rows = history.log10_grad_norm_rows(0)
+    bad = np.isnan(rows) | (rows == np.inf)
     assert bad.any()
     image = plot.image.image
     assert np.isfinite(image).all()
@@ -132,6 +130,20 @@ def test_zero_gradient_is_drawn_in_the_lowest_colour_not_as_nonfinite(qtbot, the
     assert (plot.image.image[0, 40:50] == SENTINEL).all()
     assert plot.levels == (-3.0, -2.0)
     assert not plot.nonfinite_image.isVisible()
+
+
+def test_norms_below_float64_get_their_own_colours(qtbot, theme, vanishing_run, with_grad_norms):
+    # Down to 1e-607, where every float64 norm is 0: the logs are what the heatmap shows.
+    logs = np.tile(np.linspace(-607.0, -0.5, 100), (3, 1))
+    logs[0, :3] = -np.inf  # exact zeros stay below every colour
+    plot = make(qtbot, theme)
+    plot.refresh(with_grad_norms(vanishing_run, np.zeros((3, 100)), logs), vanishing_run.config)
+    image = plot.image.image
+    np.testing.assert_allclose(image[0, 3:], logs[0, 3:], rtol=1e-6)
+    assert plot.levels == (np.floor(logs[0, 3]), 0.0)
+    assert (image[0, :3] == SENTINEL).all() and SENTINEL < plot.levels[0]
+    assert not plot.nonfinite_image.isVisible()
+    plot.grab()
 
 
 def test_reset_then_refresh(qtbot, theme, vanishing_run, single_layer_run):
