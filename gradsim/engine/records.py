@@ -89,3 +89,9 @@ class StepRecord:
         first, last = self.grad_norms[0, 0], self.grad_norms[0, -1]
         with np.errstate(all="ignore"):
             return float(first / last) if last != 0 else float("nan")
+
+    @property
+    def log10_grad_norms(self) -> np.ndarray:
+        """(L, T) ``log10`` of :attr:`grad_norms` (-inf for a zero norm, NaN for a non-finite one)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log10(self.grad_norms)

@@ -55,7 +55,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 
 import numpy as np
 from numpy.polynomial.legendre import leggauss
@@ -787,20 +787,30 @@ class LayerPrediction:
         return self.spans.depth_factor
 
 
+@lru_cache(maxsize=64)
 def predict_layers(config: SimConfig) -> LayerPrediction | NotApplicable:
-    """Mean-field theory for every layer of ``config``'s stack, or why there is none."""
+    """Mean-field theory for every layer of ``config``'s stack, or why there is none.
+
+    Remembered for the last configs asked (the window asks again at every diagnosis); the
+    arrays of the answer are read-only.
+    """
     reason = not_applicable(config)
     if reason is not None:
         return NotApplicable(reason)
     field_ = mean_field(config)
     logs = predicted_log10_grad_norms(config)
     assert field_ is not None and logs is not None
+    spans = span_decades(logs)
+    own_step, own_depth = field_.step_factor, np.sqrt(field_.vertical_chi)
+    fixed_point, input_variance = field_.fixed_point.copy(), field_.input_variance.copy()
+    for array in (fixed_point, input_variance, own_step, own_depth, logs, spans.time):
+        array.flags.writeable = False
     return LayerPrediction(
-        fixed_point=field_.fixed_point,
-        input_variance=field_.input_variance,
-        own_step_factor=field_.step_factor,
-        own_depth_factor=np.sqrt(field_.vertical_chi),
-        spans=span_decades(logs),
+        fixed_point=fixed_point,
+        input_variance=input_variance,
+        own_step_factor=own_step,
+        own_depth_factor=own_depth,
+        spans=spans,
         log10_grad_norms=logs,
         notes=field_.notes,
     )
@@ -831,24 +841,24 @@ ZERO_NOTE = "a gradient norm is exactly zero: there is no rate to compare"
 
 
 def compare_layers(
-    config: SimConfig, log10_grad_norms: np.ndarray, prediction: LayerPrediction | NotApplicable | None = None
+    prediction: LayerPrediction | NotApplicable, log10_grad_norms: np.ndarray
 ) -> LayerComparison:
     """Predicted and measured per-step factor of every layer, and the depth factor.
 
     Parameters
     ----------
-    config : the run's config
-    log10_grad_norms : (L, T) of one record (``record.log10_grad_norms``)
-    prediction : :func:`predict_layers` of ``config`` if already computed
+    prediction : :func:`predict_layers` of the run's config
+    log10_grad_norms : (L, T) of one record of that run (``record.log10_grad_norms``); a
+        non-finite or zero norm makes the prediction not applicable to it (with the reason)
     """
     logs = np.asarray(log10_grad_norms, dtype=np.float64)
     measured = span_decades(logs)
-    if prediction is None:
-        prediction = predict_layers(config)
     if np.isnan(logs).any() or np.isposinf(logs).any():
         prediction = NotApplicable(NON_FINITE_NOTE)
     elif np.isneginf(logs).any():
         prediction = NotApplicable(ZERO_NOTE)
+    elif isinstance(prediction, LayerPrediction) and prediction.log10_grad_norms.shape != logs.shape:
+        prediction = NotApplicable("the prediction is for another shape of network")
     return LayerComparison(prediction, measured)
 
 
@@ -880,6 +890,12 @@ def critical_weight_scale(config: SimConfig, criterion: str = "step") -> float |
         raise ValueError(f"criterion must be one of {', '.join(CRITERIA)} (got {criterion!r})")
     if not_applicable(config) is not None:
         return None
+    # The weight scale itself plays no part: one search serves every scale of a config.
+    return _critical_weight_scale(config.replace(weight_scale=1.0), criterion)
+
+
+@lru_cache(maxsize=512)
+def _critical_weight_scale(config: SimConfig, criterion: str) -> float | None:
     _, high, _ = FLOAT_RANGES["weight_scale"]
 
     def excess(scale: float) -> float:

@@ -525,19 +525,22 @@ def test_not_applicable_says_why() -> None:
         assert str(prediction).startswith("not applicable: ") and word in str(prediction)
         assert theory.predicted_spans(config) is None
     config = SimConfig(num_layers=2, seq_len=5)
+    prediction = theory.predict_layers(config)
     finite = np.log10(np.array([[1e-3, 1e-2, 0.1, 0.5, 1.0], [1e-2, 0.1, 0.3, 0.6, 1.0]]))
-    comparison = theory.compare_layers(config, finite)
-    assert comparison.reason is None
+    comparison = theory.compare_layers(prediction, finite)
+    assert comparison.reason is None and comparison.predicted is prediction
     np.testing.assert_allclose(comparison.measured.time, [-3.0, -2.0])
     broken = finite.copy()
     broken[0, 0] = np.nan
-    assert theory.compare_layers(config, broken).reason == f"not applicable: {theory.NON_FINITE_NOTE}"
+    assert theory.compare_layers(prediction, broken).reason == f"not applicable: {theory.NON_FINITE_NOTE}"
     broken[0, 0] = np.inf
-    assert "non-finite" in str(theory.compare_layers(config, broken).reason)
+    assert "non-finite" in str(theory.compare_layers(prediction, broken).reason)
     broken[0, 0] = -np.inf
-    assert theory.compare_layers(config, broken).reason == f"not applicable: {theory.ZERO_NOTE}"
-    batch = theory.compare_layers(config.replace(normalization="batch"), finite)
+    assert theory.compare_layers(prediction, broken).reason == f"not applicable: {theory.ZERO_NOTE}"
+    batch = theory.compare_layers(theory.predict_layers(config.replace(normalization="batch")), finite)
     assert batch.reason is not None and "batch norm" in batch.reason
+    other = theory.compare_layers(prediction, finite[:, :4])
+    assert other.reason is not None and "another shape" in other.reason
 
 
 def test_span_criterion_is_where_the_extreme_predicted_span_changes_sign() -> None:
