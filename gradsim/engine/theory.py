@@ -741,12 +741,28 @@ def predicted_spans(config: SimConfig) -> Spans | None:
 
 @dataclass(frozen=True)
 class NotApplicable:
-    """Why mean-field theory gives no number here; ``str()`` is ``"not applicable: <reason>"``."""
+    """Why mean-field theory gives no number here; ``str()`` is ``"not applicable: <reason>"``.
+
+    Attributes
+    ----------
+    reason : the reason in a sentence
+    short : a few words for a plot (``"batch norm"``); the reason itself when empty
+    """
 
     reason: str
+    short: str = ""
 
     def __str__(self) -> str:
         return f"not applicable: {self.reason}"
+
+    @property
+    def label(self) -> str:
+        """``"not applicable: <short>"``, for the plot in place of the lines."""
+        return f"not applicable: {self.short or self.reason}"
+
+
+# Few words for a plot, per reason of :func:`not_applicable`.
+SHORT_REASONS = {"identity": "identity weights are not random", "batch": "batch norm"}
 
 
 @dataclass(frozen=True)
@@ -796,7 +812,8 @@ def predict_layers(config: SimConfig) -> LayerPrediction | NotApplicable:
     """
     reason = not_applicable(config)
     if reason is not None:
-        return NotApplicable(reason)
+        short = SHORT_REASONS["identity" if config.init == "identity" else "batch"]
+        return NotApplicable(reason, short)
     field_ = mean_field(config)
     logs = predicted_log10_grad_norms(config)
     assert field_ is not None and logs is not None
@@ -854,11 +871,11 @@ def compare_layers(
     logs = np.asarray(log10_grad_norms, dtype=np.float64)
     measured = span_decades(logs)
     if np.isnan(logs).any() or np.isposinf(logs).any():
-        prediction = NotApplicable(NON_FINITE_NOTE)
+        prediction = NotApplicable(NON_FINITE_NOTE, "the run is non-finite")
     elif np.isneginf(logs).any():
-        prediction = NotApplicable(ZERO_NOTE)
+        prediction = NotApplicable(ZERO_NOTE, "a gradient norm is 0")
     elif isinstance(prediction, LayerPrediction) and prediction.log10_grad_norms.shape != logs.shape:
-        prediction = NotApplicable("the prediction is for another shape of network")
+        prediction = NotApplicable("the prediction is for another shape of network", "other network")
     return LayerComparison(prediction, measured)
 
 

@@ -299,7 +299,8 @@ class TheoryOverlay:
     label : the legend text while lines are shown (``"theory: ×0.959, ×0.856/step"``; from
         three layers on ``"theory, per layer"``), attached to the first line
     reason_text : the text shown on the plot in place of the lines when theory has no number
-        (``"theory: not applicable: batch norm ..."``; empty otherwise)
+        (``"theory: not applicable: batch norm"``; empty otherwise; the whole reason is in the
+        theory box)
     """
 
     def __init__(self, plot: pg.PlotItem, legend: pg.LegendItem | None, theme: Theme) -> None:
@@ -307,7 +308,8 @@ class TheoryOverlay:
         self.legend = legend
         self.theme = theme
         self.lines: list[pg.PlotDataItem] = []
-        self.reason = OverlayText(plot, theme, "bottom-right", theme.note)
+        # Top right: the plot's own messages take the left corners, its legend the bottom right.
+        self.reason = OverlayText(plot, theme, "top-right", theme.note)
         self.reason.setObjectName("theory_reason")
         self.label = ""
         self.reason_text = ""
@@ -350,10 +352,11 @@ class TheoryOverlay:
             self.clear()
             return
         comparison = theory.compare_layers(prediction, record.log10_grad_norms)
-        if comparison.reason is not None:
+        if isinstance(comparison.predicted, theory.NotApplicable):
             self.clear()
-            self.reason_text = f"theory: {comparison.reason}"
+            self.reason_text = f"theory: {comparison.predicted.label}"
             self.reason.show_text(self.reason_text)
+            self.reason.setToolTip(str(comparison.predicted))
             return
         assert isinstance(prediction, theory.LayerPrediction)
         factors = prediction.step_factors
