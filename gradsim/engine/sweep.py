@@ -15,8 +15,9 @@ step ratio whose per-step rate the mean-field theory predicts, so the theory's c
 reaches the first layer also crosses the layers and sums over many paths, so the measured edge
 moves away from the one-layer line; the sweep shows that as it is. The theory's own prediction
 of this quantity is :func:`gradsim.engine.theory.predicted_decades`, and :func:`critical_line`
-draws :func:`gradsim.engine.theory.critical_weight_scale` (per-step factor 1 by default, or
-where the predicted value is 0 with ``criterion="end_to_end"``).
+draws :func:`gradsim.engine.theory.critical_weight_scale` (by default where the most extreme
+predicted span, through time in any layer or through depth, is 0 decades; the per-layer theory
+is in docs/theory.md).
 
 ``iterations`` says when the gradient is taken: 0 means at initialisation (one forward and
 backward pass on the run's first batch), N means after N training steps (N updates), on the next

@@ -228,7 +228,11 @@ class GridAxis(pg.AxisItem):
 
 
 # The key's words for the theory's line, per criterion of sweep.critical_line.
-LINE_LABELS = {"span": "most extreme span at 0 decades", "step": "top layer ×1/step", "end_to_end": "corner ratio 1"}
+LINE_LABELS = {
+    "span": "most extreme span at 0 decades",
+    "step": "top layer ×1/step",
+    "end_to_end": "corner ratio 1",
+}
 
 
 def theory_explanation(line: CriticalLine | None) -> str:
