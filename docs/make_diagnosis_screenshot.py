@@ -4,6 +4,7 @@ Usage::
 
     python3 docs/make_diagnosis_screenshot.py [--preset vanishing-sigmoid] [--iterations 30]
         [--width 1440] [--height 900] [--output docs/screenshot-diagnosis.png]
+        [--set FIELD=VALUE ...]
 
 Runs offscreen with a throwaway QSettings folder (so the dock has its first-launch place and
 size). The preset trains for the given number of iterations, one step at a time as the Step
@@ -53,13 +54,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--width", type=int, default=1440)
     parser.add_argument("--height", type=int, default=900)
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="FIELD=VALUE",
+        help="change a field of the preset's config (e.g. --set num_layers=3); repeatable",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    config = load_preset(args.preset)
+    for item in args.set:
+        name, _, text = item.partition("=")
+        kind = type(getattr(config, name))
+        config = config.replace(**{name: kind(text)})
 
     ini = QtCore.QSettings.Format.IniFormat
     QtCore.QSettings.setDefaultFormat(ini)
     QtCore.QSettings.setPath(ini, QtCore.QSettings.Scope.UserScope, tempfile.mkdtemp(prefix="gradsim-shot-"))
     app = create_application(sys.argv[:1])
-    window = MainWindow(load_preset(args.preset), settings=QtCore.QSettings())
+    window = MainWindow(config, settings=QtCore.QSettings())
     window.resize(args.width, args.height)
     window.show()
     panel = window.features[FEATURE].panel
@@ -85,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cannot write {args.output}", file=sys.stderr)
         return 1
     print(f"wrote {args.output} ({image.width()} x {image.height()}): {panel.result.diagnosis.sentence}")
+    print(f"theory: {panel.overlay.label or panel.overlay.reason_text}")
     del app
     return 0
 

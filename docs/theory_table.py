@@ -4,17 +4,23 @@ Run from the repository root:
 
     python3 docs/theory_table.py
 
+    python3 docs/theory_table.py layers     # only the per-layer tables (sections 8 and 9)
+
 Every measured number comes from real runs at initialisation: ``Simulation(config)``, one batch,
-``forward_backward``, no training. The per-step factor is fitted over the top layer's steps
-(``theory.measured_step_factor``: the first fifth of the steps left out), and averaged as a
-geometric mean over seeds 0, 1 and 2. Takes about half a minute on two cores.
+``forward_backward``, no training. In the one-layer tables the per-step factor is fitted over the
+top layer's steps (``theory.measured_step_factor``: the first fifth of the steps left out); in
+the per-layer tables it is each layer's span, ``10 ** (log10(||dL/dh_1|| / ||dL/dh_T||) / (T - 1))``
+(``theory.span_decades``), the definition the regime uses. Factors are averaged as geometric
+means over seeds 0, 1 and 2. Takes a minute or two on two cores.
 """
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
-from gradsim.engine import theory
+from gradsim.engine import sweep, theory
 from gradsim.engine.config import SimConfig
 from gradsim.engine.simulation import Simulation
 
@@ -109,7 +115,100 @@ def batch_norm_table() -> None:
     print()
 
 
+STACK = WIDE.replace(seq_len=30)
+STACKS = (
+    ("tanh", "gaussian", 1.4),
+    ("tanh", "orthogonal", 1.0),
+    ("tanh", "orthogonal", 1.5),
+    ("linear", "gaussian", 0.95),
+    ("relu", "gaussian", 1.3),
+)
+
+
+def measured_spans(config: SimConfig) -> tuple[np.ndarray, float]:
+    """Per-layer time factors and the depth factor, geometric means over the seeds."""
+    time, depth = [], []
+    for seed in SEEDS:
+        simulation = Simulation(config.replace(seed=seed))
+        x, y = simulation.sample_batch()
+        spans = theory.span_decades(np.log10(simulation.forward_backward(x, y).grad_norms))
+        time.append(spans.time)
+        depth.append(spans.depth)
+    steps, layers = config.seq_len - 1, config.num_layers
+    return 10.0 ** (np.mean(time, axis=0) / steps), float(10.0 ** (np.mean(depth) / max(layers - 1, 1)))
+
+
+def layer_table() -> None:
+    print(f"### Per layer: 1-4-layer stacks (hidden {STACK.hidden_size}, T = {STACK.seq_len}, random task)\n")
+    print("| stack | span | own factor sqrt(chi_l) | predicted | measured | error |")
+    print("|---|---|---:|---:|---:|---:|")
+    for activation, init, scale in STACKS:
+        for layers in (1, 2, 3, 4):
+            config = STACK.replace(activation=activation, init=init, weight_scale=scale, num_layers=layers)
+            prediction = theory.predict_layers(config)
+            assert isinstance(prediction, theory.LayerPrediction)
+            time, depth = measured_spans(config)
+            name = f"{activation}, {init} {scale:g}, {layers} layer{'s' if layers > 1 else ''}"
+            for layer in range(layers):
+                predicted = float(prediction.step_factors[layer])
+                print(
+                    f"| {name} | layer {layer + 1} | {prediction.own_step_factor[layer]:.3f} | "
+                    f"{predicted:.3f} | {time[layer]:.3f} | {time[layer] / predicted - 1:+.1%} |"
+                )
+            if layers > 1:
+                own = float(np.exp(np.mean(np.log(prediction.own_depth_factor[1:]))))
+                print(
+                    f"| {name} | depth | {own:.3f} | {prediction.depth_factor:.3f} | {depth:.3f} | "
+                    f"{depth / prediction.depth_factor - 1:+.1%} |"
+                )
+    print()
+
+
+def edge_table() -> None:
+    base = WIDE.replace(seq_len=50, batch_size=8, hidden_size=128)
+    scales = np.round(np.arange(0.5, 3.01, 0.05), 3)
+    print(
+        f"### Critical line against the measured edge (tanh, hidden {base.hidden_size}, T = {base.seq_len}, "
+        f"random task; weight scale 0.5 to 3 in steps of 0.05, seeds {', '.join(map(str, SEEDS))})\n"
+    )
+    print(
+        "| stack | critical line (span) | measured edge | top layer's factor 1 (old line) | corner ratio 1 |"
+    )
+    print("|---|---:|---:|---:|---:|")
+    for init in ("gaussian", "orthogonal"):
+        for layers in (1, 2, 3):
+            config = base.replace(init=init, num_layers=layers)
+            spec = sweep.SweepSpec(
+                config, sweep.SweepAxis("weight_scale", tuple(float(s) for s in scales)),
+                sweep.SweepAxis("num_layers", (layers,)), 0, SEEDS,
+            )  # fmt: skip
+            values = np.empty((1, len(scales), len(SEEDS)))
+            for column in range(len(scales)):
+                for k, seed in enumerate(SEEDS):
+                    simulation = Simulation(spec.config_at(0, column).replace(seed=seed))
+                    x, y = simulation.sample_batch()
+                    norms = simulation.forward_backward(x, y).grad_norms
+                    values[0, column, k] = theory.span_decades(np.log10(norms)).extreme()
+            result = sweep.SweepResult(
+                spec, values.mean(axis=2), np.zeros((1, len(scales)), dtype=np.int8), values,
+                np.ones((1, len(scales)), dtype=bool),
+            )  # fmt: skip
+            edge = float(sweep.measured_edge(result)[0][0])
+            line = theory.critical_weight_scale(config, "span")
+            step = theory.critical_weight_scale(config, "step")
+            corner = theory.critical_weight_scale(config, "end_to_end")
+            print(
+                f"| tanh, {init}, {layers} layer{'s' if layers > 1 else ''} | {line:.3f} | {edge:.3f} | "
+                f"{step:.3f} | {corner:.3f} |"
+            )
+    print()
+
+
 def main() -> None:
+    if sys.argv[1:] == ["layers"]:
+        layer_table()
+        edge_table()
+        return
     print(f"<!-- produced by: python3 docs/theory_table.py (seeds {', '.join(map(str, SEEDS))}) -->\n")
     print(f"Base setting: {', '.join(f'{k}={v}' for k, v in WIDE.to_dict().items() if k != 'seed')}.\n")
     required = []
@@ -158,6 +257,8 @@ def main() -> None:
     )
     critical_table()
     batch_norm_table()
+    layer_table()
+    edge_table()
 
 
 if __name__ == "__main__":

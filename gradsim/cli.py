@@ -608,8 +608,8 @@ def sweep_summary_lines(result: sweep.SweepResult, line: sweep.CriticalLine) -> 
         scales, other = (line.x, spec.y) if on_x else (line.y, spec.x)
         if np.isfinite(scales).any():
             lines.append(
-                f"critical line (mean field, {'per-step factor' if line.criterion == 'step' else 'ratio'} "
-                f"1): {_range_text('weight_scale', scales)} over {other.field}"
+                f"critical line (mean field, {sweep.CRITERION_TEXT[line.criterion]}): "
+                f"{_range_text('weight_scale', scales)} over {other.field}"
             )
         for note in line.notes:
             lines.append(f"note: {note}")

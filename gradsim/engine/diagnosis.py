@@ -95,6 +95,11 @@ class Signs:
         weights and of the top layer's (the readout's with one layer); NaN before any update
     instability : median |change| of log10 global gradient norm between iterations (decades)
     seq_len, num_layers, iteration : of the record the ratios come from
+    layer_theory : mean-field theory per layer next to the same record's spans
+        (:func:`theory.compare_layers`: predicted and measured per-step factor of every layer's
+        time span and the depth span's per-layer factor, or why there is no prediction)
+    balanced_weight_scale : where the most extreme predicted span is 0 decades
+        (``theory.critical_weight_scale(config, "span")``; None if nowhere or no theory)
     """
 
     decades: float
@@ -111,6 +116,8 @@ class Signs:
     seq_len: int
     num_layers: int
     iteration: int
+    layer_theory: theory.LayerComparison | None = None
+    balanced_weight_scale: float | None = None
 
 
 @dataclass(frozen=True)
@@ -232,6 +239,8 @@ def measure_signs(records: Sequence[StepRecord], config: SimConfig) -> Signs:
         seq_len=seq_len,
         num_layers=num_layers,
         iteration=shape_record.iteration,
+        layer_theory=theory.compare_layers(theory.predict_layers(config), shape_record.log10_grad_norms),
+        balanced_weight_scale=theory.critical_weight_scale(config, criterion="span"),
     )
 
 

@@ -15,8 +15,9 @@ step ratio whose per-step rate the mean-field theory predicts, so the theory's c
 reaches the first layer also crosses the layers and sums over many paths, so the measured edge
 moves away from the one-layer line; the sweep shows that as it is. The theory's own prediction
 of this quantity is :func:`gradsim.engine.theory.predicted_decades`, and :func:`critical_line`
-draws :func:`gradsim.engine.theory.critical_weight_scale` (per-step factor 1 by default, or
-where the predicted value is 0 with ``criterion="end_to_end"``).
+draws :func:`gradsim.engine.theory.critical_weight_scale` (by default where the most extreme
+predicted span, through time in any layer or through depth, is 0 decades; the per-layer theory
+is in docs/theory.md).
 
 ``iterations`` says when the gradient is taken: 0 means at initialisation (one forward and
 backward pass on the run's first batch), N means after N training steps (N updates), on the next
@@ -664,8 +665,9 @@ class CriticalLine:
     ----------
     x, y : (n,) float64 coordinates of the line (NaN where the theory finds no critical weight
         scale for that value of the other axis), or None when there is no line
-    criterion : ``"step"`` (per-step factor exactly 1) or ``"end_to_end"`` (predicted
-        end-to-end ratio exactly 1 at each grid config's sequence length and layer count), as in
+    criterion : ``"span"`` (the most extreme predicted span, through time in any layer or
+        through depth, is 0 decades: the quantity the sweep measures), ``"step"`` (the top
+        layer's own per-step factor is 1) or ``"end_to_end"`` (predicted corner ratio 1), as in
         :func:`gradsim.engine.theory.critical_weight_scale`
     reason : why there is no line (None when there is one)
     notes : caveats to show next to the line
@@ -682,24 +684,35 @@ class CriticalLine:
         return self.x is not None
 
 
+# What each criterion's line marks, in words (the sweep plot's legend and tooltip use it).
+CRITERION_TEXT = {
+    "span": "predicted to keep its size along its most extreme span (0 decades)",
+    "step": "top layer's predicted per-step factor 1",
+    "end_to_end": "predicted end-to-end ratio 1",
+}
+
+
 @lru_cache(maxsize=4096)
 def _critical_scale(config: SimConfig, criterion: str) -> float | None:
     return theory.critical_weight_scale(config, criterion)
 
 
-def critical_line(spec: SweepSpec, criterion: str = "step") -> CriticalLine:
+def critical_line(spec: SweepSpec, criterion: str = "span") -> CriticalLine:
     """Where mean-field theory puts the edge (gradient neither vanishing nor exploding).
 
-    The critical weight scale is computed for the base config at every value of the other
-    axis (it does not depend on the learning rate, and for linear and ReLU units not on the
-    sequence length, layer count or width either, so there the line is straight; for
-    saturating units the input statistics make it move a little with the sequence length).
-    With weight scale on x the line is ``x = w_c(y)``; on y it is ``y = w_c(x)``.
+    With the default criterion ``"span"`` the line is where the theory predicts the quantity
+    the sweep measures to be 0: the signed decades of the most extreme span, each layer's time
+    span or the depth span (:meth:`gradsim.engine.theory.Spans.extreme` of the predicted
+    (layer, time) map; every layer has its own fixed point and factors, see docs/theory.md).
+    The critical weight scale is computed for the base config at every value of the other axis
+    (the learning rate plays no part before training). With weight scale on x the line is
+    ``x = w_c(y)``; on y it is ``y = w_c(x)``.
 
     No line when the theory does not apply (identity initialisation, batch norm) or when the
     weight scale is not an axis of the sweep (then the reason gives the critical scale and the
-    predicted per-step factor of the base config). Takes about 0.05 s per axis value for
-    saturating units (plus a one-time table of about 1 s): call it off the GUI thread.
+    predicted extreme span of the base config). Takes from milliseconds to about a second per
+    axis value (plus a one-time table of about 1 s per saturating activation): call it off the
+    GUI thread.
     """
     if criterion not in theory.CRITERIA:
         raise SweepError(f"criterion must be one of {', '.join(theory.CRITERIA)} (got {criterion!r})")
@@ -709,12 +722,16 @@ def critical_line(spec: SweepSpec, criterion: str = "step") -> CriticalLine:
         return CriticalLine(None, None, criterion, reason)
     if "weight_scale" not in (spec.x.field, spec.y.field):
         scale = _critical_scale(base, criterion)
-        factor = theory.predicted_step_factor(base)
+        spans = theory.predicted_spans(base)
         where = "no critical weight scale" if scale is None else f"its critical weight scale is {scale:.3g}"
         regime = ""
-        if factor is not None:
-            verdict = "vanishing" if factor < 1 else "exploding" if factor > 1 else "balanced"
-            regime = f"; the predicted per-step factor at {base.weight_scale:g} is {factor:.3g} ({verdict})"
+        if spans is not None and math.isfinite(spans.extreme()):
+            extreme = spans.extreme()
+            verdict = "vanishing" if extreme < 0 else "exploding" if extreme > 0 else "balanced"
+            regime = (
+                f"; at {base.weight_scale:g} its most extreme span is predicted at {extreme:+.1f} "
+                f"decades ({verdict})"
+            )
         return CriticalLine(
             None, None, criterion, f"the weight scale is not swept: for the base config {where}{regime}"
         )
@@ -742,10 +759,10 @@ def critical_line(spec: SweepSpec, criterion: str = "step") -> CriticalLine:
             "the measured edge can move"
         )
     layers = other.values if other.field == "num_layers" else (base.num_layers,)
-    if criterion == "step" and max(layers) > 1:
+    if criterion != "span" and max(layers) > 1:
         notes.append(
-            "with several layers the gradient reaching the first layer sums over many (layer, time) "
-            "paths, so the measured edge lies below the per-step line (criterion end_to_end predicts it)"
+            "with several layers the measured value is the most extreme span, which this criterion "
+            "does not predict (criterion span does)"
         )
     fixed = np.asarray(other.values, dtype=np.float64)
     if other is spec.y:

@@ -55,7 +55,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 
 import numpy as np
 from numpy.polynomial.legendre import leggauss
@@ -463,15 +463,36 @@ def _weights(config: SimConfig) -> _Weights | None:
     return _Weights(sigma2, [float(v or 0.0) for v in entries])
 
 
+def _layer_input(
+    layer: int, weights: _Weights, hidden: int, first: tuple[np.ndarray, np.ndarray], below: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes and weights of the input part ``V`` of layer ``layer``'s pre-activation variance.
+
+    Layer 0: ``Var(W_ih entry) * ||x||^2`` over the task's input distribution ``first``.
+    Layer l > 0: ``H * Var(W_ih entry) * E[f^2]`` of the layer below, *per node*: a sample whose
+    input was strong drives the layer below harder, and that layer's output drives this one
+    harder, so the mixture over samples is carried up the stack node by node (``below``: (M,)
+    ``E[f^2]`` of the layer below at each node of ``first``).
+    """
+    entry = weights.input_entry[layer]
+    values, probabilities = first
+    if layer == 0:
+        return entry * values, probabilities
+    return entry * hidden * below, probabilities
+
+
 def mean_field(config: SimConfig) -> MeanField | None:
     """The stationary mean-field prediction for ``config`` at initialisation, or None.
 
     None where the theory does not apply (:func:`not_applicable`: identity init, batch norm).
 
-    Layer 0's input part comes from the task at a typical step
-    (:func:`typical_input_power`) and layer l > 0's is ``H * Var(W_ih entry) * E[f^2]`` of the
-    layer below, at its fixed point. The recurrent variance starts where the first time step
-    puts it and settles at the fixed point it reaches (:func:`solve_recurrent_variance`).
+    Layer 0's input part comes from the task at a typical step (:func:`typical_input_power`);
+    layer l > 0 sees layer l - 1's outputs at *its* fixed point through ``weight_ih_l``: input
+    part ``H * Var(W_ih entry) * E[f^2]`` of the layer below, node by node of the input mixture
+    (:func:`_layer_input`). So each layer has its own ``q*``, its own per-step factor through
+    ``weight_hh_l`` and, for l > 0, its own factor from layer l down to layer l - 1 through
+    ``weight_ih_l``. The recurrent variance starts where the first time step puts it and settles
+    at the fixed point it reaches (:func:`solve_recurrent_variance`).
     """
     weights = _weights(config)
     if weights is None:
@@ -479,22 +500,22 @@ def mean_field(config: SimConfig) -> MeanField | None:
     activation, slope = config.activation, config.leaky_slope
     layers, hidden = config.num_layers, config.hidden_size
     sigma2 = weights.sigma2_hh
-    values, probabilities = typical_input_power(config.task, config.seq_len)
+    typical = typical_input_power(config.task, config.seq_len)
     first = input_power(config.task, config.seq_len)
     input_variance = np.empty(layers)
     fixed_point = np.empty(layers)
     chi = np.empty(layers)
     vertical = np.full(layers, np.nan)
     notes: list[str] = []
-    below_second = 0.0  # E[f^2] of the layer below at its fixed point
+    below = np.zeros_like(typical[0])  # E[f^2] of the layer below at its fixed point, per node
+    below_start = np.zeros_like(first.values[0])  # ... after the first step
     for layer in range(layers):
-        entry = weights.input_entry[layer]
-        if layer == 0:
-            node_values, node_weights = entry * values, probabilities
-            start_second, _ = _mixture(activation, 0.0, entry * first.values[0], first.weights[0], slope)
-        else:
-            node_values, node_weights = np.array([entry * hidden * below_second]), np.ones(1)
-            start_second, _ = _mixture(activation, 0.0, node_values, node_weights, slope)
+        node_values, node_weights = _layer_input(layer, weights, hidden, typical, below)
+        start_values, start_weights = _layer_input(
+            layer, weights, hidden, (first.values[0], first.weights[0]), below_start
+        )
+        start_nodes, _ = moments(activation, np.minimum(start_values, DIVERGED_VARIANCE), slope)
+        start_second = float(np.dot(start_weights, start_nodes))
         input_variance[layer] = float(np.dot(node_values, node_weights))
         recurrent = solve_recurrent_variance(
             activation, sigma2, node_values, node_weights, sigma2 * start_second, slope
@@ -504,12 +525,14 @@ def mean_field(config: SimConfig) -> MeanField | None:
                 f"layer {layer + 1}: the forward variance grows without bound (no fixed point); "
                 "the derivative statistics are those of that limit"
             )
-        second, derivative = _mixture(activation, recurrent, node_values, node_weights, slope)
+        total = np.minimum(recurrent + node_values, DIVERGED_VARIANCE)
+        second, derivative = moments(activation, total, slope)
         fixed_point[layer] = recurrent + input_variance[layer]
-        chi[layer] = sigma2 * derivative
+        chi[layer] = sigma2 * float(np.dot(node_weights, derivative))
         if layer > 0:
-            vertical[layer] = entry * hidden * derivative
-        below_second = second
+            vertical[layer] = weights.input_entry[layer] * hidden * float(np.dot(node_weights, derivative))
+        below = second
+        below_start = start_nodes
     if config.task == "memory" and config.seq_len > 2:
         notes.append("memory task: the stationary state is that of the blank steps (no input)")
     return MeanField(sigma2, input_variance, fixed_point, chi, vertical, tuple(notes))
@@ -523,61 +546,94 @@ def predicted_step_factor(config: SimConfig) -> float | None:
 
 # -- the whole (layer, time) map ---------------------------------------------------------------
 
+# A recurrent variance that changes by less than this (relative) from one step to the next, with
+# the same inputs, has converged: the following steps repeat it (the lattice copies them).
+_CONVERGED = 1e-13
+# log of a route's factor is floored here (a factor of e^-10000 is zero for every purpose), so
+# that cumulative sums over the steps stay finite.
+_LOG_FLOOR = -1.0e4
+
+
+def _forward_statistics(config: SimConfig, weights: _Weights) -> np.ndarray:
+    """(L, T) ``E[f'^2]`` at every cell: what the derivative mask keeps of the squared norm there.
+
+    The forward variances are followed step by step from the zero initial state with each step's
+    own input statistics, layer after layer (layer l's input mixture at step t is layer l - 1's
+    ``E[f^2]`` at step t, node by node). Once a layer's recurrent variance stops changing under
+    unchanged inputs, the remaining steps are copies; that keeps a 16 x 2000 lattice in the tens
+    of milliseconds for stationary inputs.
+    """
+    activation, slope = config.activation, config.leaky_slope
+    layers, steps, hidden = config.num_layers, config.seq_len, config.hidden_size
+    sigma2 = weights.sigma2_hh
+    power = input_power(config.task, steps)
+    # same[t]: the inputs of step t equal those of step t - 1 (layer 0; then layer by layer).
+    same = np.zeros(steps, dtype=bool)
+    same[1:] = np.all(power.values[1:] == power.values[:-1], axis=1) & np.all(
+        power.weights[1:] == power.weights[:-1], axis=1
+    )
+    kept = np.empty((layers, steps))
+    below = np.zeros_like(power.values)  # (T, M) E[f^2] of the layer below, per node
+    for layer in range(layers):
+        second = np.empty_like(power.values)
+        repeated = np.zeros(steps, dtype=bool)
+        recurrent = previous = 0.0
+        for t in range(steps):
+            if t > 0 and same[t] and abs(recurrent - previous) <= _CONVERGED * max(recurrent, 1e-300):
+                second[t], kept[layer, t], repeated[t] = second[t - 1], kept[layer, t - 1], True
+                continue
+            values, probabilities = _layer_input(
+                layer, weights, hidden, (power.values[t], power.weights[t]), below[t]
+            )
+            nodes, derivative = moments(activation, np.minimum(recurrent + values, DIVERGED_VARIANCE), slope)
+            second[t] = nodes
+            kept[layer, t] = float(np.dot(probabilities, derivative))
+            following = sigma2 * float(np.dot(probabilities, nodes))
+            previous, recurrent = recurrent, min(following, DIVERGED_VARIANCE)
+        below, same = second, repeated
+    return kept
+
+
+def _reverse_log_cumsum(log_terms: np.ndarray) -> np.ndarray:
+    """``log sum_{k >= t} exp(log_terms[k])`` for every t (a reversed cumulative log-sum-exp)."""
+    return np.logaddexp.accumulate(log_terms[::-1])[::-1]
+
 
 def predicted_log10_grad_norms(config: SimConfig) -> np.ndarray | None:
     """(L, T) predicted ``log10 ||dL/dh||`` relative to where it enters (top layer, last step) = 0.
 
-    The time-resolved version of :func:`mean_field`: the forward variances are followed step by
-    step from the zero initial state with each step's own input statistics (so the memory
-    task's blank middle and the start-up of the first steps are included), and the expected
-    squared norms are propagated back over the (layer, time) lattice:
+    The time-resolved version of :func:`mean_field` (:func:`_forward_statistics`), and the
+    expected squared norms propagated back over the (layer, time) lattice:
 
         S[l, t] = chi_hh[l, t + 1] S[l, t + 1] + chi_ih[l + 1, t] S[l + 1, t]
 
     (the two routes into ``dL/dh`` of layer l at step t: from the next step through ``W_hh``
     and from the layer above through its ``W_ih``; cross terms average out because the two
-    weight matrices are independent). Computed in log space, so nothing underflows however long
-    the sequence. None where the theory does not apply.
+    weight matrices are independent). Within a layer this linear recurrence has the closed form
+    ``S[l, t] = sum_{k >= t} (prod_{j = t+1..k} chi_hh[l, j]) chi_ih[l + 1, k] S[l + 1, k]``,
+    evaluated with cumulative sums in log space, so nothing underflows however long the
+    sequence. None where the theory does not apply.
     """
     weights = _weights(config)
     if weights is None:
         return None
-    activation, slope = config.activation, config.leaky_slope
     layers, steps, hidden = config.num_layers, config.seq_len, config.hidden_size
-    sigma2 = weights.sigma2_hh
-    power = input_power(config.task, steps)
-    # Per (layer, step): E[f'^2], what the derivative mask keeps of the squared norm at that
-    # cell, before the weight variance of the route the gradient takes next.
-    kept = np.empty((layers, steps))
-    below = np.zeros(steps)  # E[f^2] of the layer below at each step
-    for layer in range(layers):
-        entry = weights.input_entry[layer]
-        second = np.empty(steps)
-        recurrent = 0.0
-        for t in range(steps):
-            if layer == 0:
-                values, probabilities = entry * power.values[t], power.weights[t]
-            else:
-                values, probabilities = np.array([entry * hidden * below[t]]), np.ones(1)
-            second[t], kept[layer, t] = _mixture(activation, recurrent, values, probabilities, slope)
-            recurrent = min(sigma2 * second[t], DIVERGED_VARIANCE)
-        below = second
+    kept = _forward_statistics(config, weights)
     with np.errstate(divide="ignore"):
-        log_along = np.log(sigma2 * kept)  # route through W_hh into cell (l, t)
-        log_down = [
-            np.log(weights.input_entry[layer + 1] * hidden * kept[layer + 1]) if layer + 1 < layers else None
-            for layer in range(layers)
-        ]
-    log_squared = np.full((layers, steps), -np.inf)
+        log_along = np.maximum(np.log(weights.sigma2_hh * kept), _LOG_FLOOR)  # into (l, t-1) from (l, t)
+        log_down = np.maximum(
+            np.log(np.asarray(weights.input_entry)[:, None] * hidden * kept), _LOG_FLOOR
+        )  # from (l, t) into (l - 1, t)
+    log_squared = np.empty((layers, steps))
+    # cumulative[t] = sum_{j <= t} log chi_hh[l, j]: the product over (t, k] is a difference.
     for layer in reversed(range(layers)):
-        for t in reversed(range(steps)):
-            total = 0.0 if (layer == layers - 1 and t == steps - 1) else -np.inf
-            if t + 1 < steps:
-                total = np.logaddexp(total, log_along[layer, t + 1] + log_squared[layer, t + 1])
-            down = log_down[layer]
-            if down is not None:
-                total = np.logaddexp(total, down[t] + log_squared[layer + 1, t])
-            log_squared[layer, t] = total
+        cumulative = np.cumsum(log_along[layer])
+        if layer == layers - 1:
+            injected = np.full(steps, -np.inf)
+            injected[-1] = 0.0  # the gradient enters at the top layer's last step
+        else:
+            injected = log_down[layer + 1] + log_squared[layer + 1]
+        log_squared[layer] = _reverse_log_cumsum(cumulative + injected) - cumulative
     return log_squared / (2.0 * math.log(10.0))
 
 
@@ -604,9 +660,228 @@ def predicted_decades(config: SimConfig) -> float | None:
     return None if logs is None else float(logs[0, 0])
 
 
+# -- spans: through time in each layer, through depth at the last step -------------------------
+
+
+@dataclass(frozen=True)
+class Spans:
+    """How far ``||dL/dh||`` changes along each way the gradient travels, in decades.
+
+    The same definition serves the measured norms and the predicted map (:func:`span_decades`),
+    so the two can be put side by side.
+
+    Attributes
+    ----------
+    time : (L,) ``log10 ||dL/dh_1|| - log10 ||dL/dh_T||`` within each layer (back through time;
+        NaN where a norm is zero or not finite)
+    depth : ``log10`` of layer 1 over the top layer at the last step (NaN with one layer)
+    seq_len, num_layers : T and L of the map
+    """
+
+    time: np.ndarray
+    depth: float
+    seq_len: int
+    num_layers: int
+
+    @property
+    def time_factors(self) -> np.ndarray:
+        """(L,) per-step factor of each layer's time span, ``10 ** (time / (T - 1))`` (1 for T = 1)."""
+        steps = max(self.seq_len - 1, 1)
+        with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+            return 10.0 ** (self.time / steps)
+
+    @property
+    def depth_factor(self) -> float:
+        """Per-layer factor of the depth span, ``10 ** (depth / (L - 1))`` (NaN with one layer)."""
+        if self.num_layers < 2 or not math.isfinite(self.depth):
+            return float("nan")
+        return float(10.0 ** (self.depth / (self.num_layers - 1)))
+
+    def extreme(self) -> float:
+        """The signed decades of the span furthest from 0 (time spans and the depth span).
+
+        NaN if any span is NaN (a zero or non-finite norm).
+        """
+        values = np.append(self.time, self.depth) if self.num_layers > 1 else self.time
+        if not np.all(np.isfinite(values)):
+            return float("nan")
+        return float(values[np.argmax(np.abs(values))])
+
+    def balance(self) -> float:
+        """Largest plus smallest span: it has the sign of :meth:`extreme` and, unlike it, moves
+        continuously with the settings, so its zero is where the extreme span changes sign."""
+        values = np.append(self.time, self.depth) if self.num_layers > 1 else self.time
+        return float(np.max(values) + np.min(values))
+
+
+def span_decades(log10_grad_norms: np.ndarray) -> Spans:
+    """The time span of every layer and the depth span of an (L, T) map of ``log10 ||dL/dh||``.
+
+    Parameters
+    ----------
+    log10_grad_norms : (L, T) float64, measured (``record.log10_grad_norms``) or predicted
+        (:func:`predicted_log10_grad_norms`); -inf for a zero norm, non-finite spans become NaN
+    """
+    logs = np.asarray(log10_grad_norms, dtype=np.float64)
+    layers, steps = logs.shape
+    with np.errstate(invalid="ignore"):
+        time = logs[:, 0] - logs[:, -1]
+        depth = float(logs[0, -1] - logs[-1, -1]) if layers > 1 else float("nan")
+    time = np.where(np.isfinite(time), time, np.nan)
+    if not math.isfinite(depth):
+        depth = float("nan")
+    return Spans(time, depth, steps, layers)
+
+
+def predicted_spans(config: SimConfig) -> Spans | None:
+    """:func:`span_decades` of the predicted map (None where the theory does not apply)."""
+    logs = predicted_log10_grad_norms(config)
+    return None if logs is None else span_decades(logs)
+
+
+@dataclass(frozen=True)
+class NotApplicable:
+    """Why mean-field theory gives no number here; ``str()`` is ``"not applicable: <reason>"``.
+
+    Attributes
+    ----------
+    reason : the reason in a sentence
+    short : a few words for a plot (``"batch norm"``); the reason itself when empty
+    """
+
+    reason: str
+    short: str = ""
+
+    def __str__(self) -> str:
+        return f"not applicable: {self.reason}"
+
+    @property
+    def label(self) -> str:
+        """``"not applicable: <short>"``, for the plot in place of the lines."""
+        return f"not applicable: {self.short or self.reason}"
+
+
+# Few words for a plot, per reason of :func:`not_applicable`.
+SHORT_REASONS = {"identity": "identity weights are not random", "batch": "batch norm"}
+
+
+@dataclass(frozen=True)
+class LayerPrediction:
+    """Mean-field theory per layer of a stack (index 0 = layer 1), at initialisation.
+
+    Attributes
+    ----------
+    fixed_point : (L,) ``q*_l``, each layer's stationary pre-activation variance (inf: none)
+    input_variance : (L,) the part of it the input projection ``weight_ih_l`` adds
+    own_step_factor : (L,) ``sqrt(chi_l)``: the per-step factor through ``weight_hh_l`` alone, at
+        the layer's fixed point (what the layer does to a gradient it carries far back in time)
+    own_depth_factor : (L,) factor from layer l down to layer l - 1 through ``weight_ih_l`` at
+        the fixed point (NaN for layer 1)
+    spans : the predicted time span of every layer and the depth span, from the (layer, time)
+        map, which adds to the own factors the gradient that comes down from the layer above at
+        every step and the start-up of the first steps
+    log10_grad_norms : (L, T) that map, 0 where the gradient enters
+    notes : approximations, in words
+    """
+
+    fixed_point: np.ndarray
+    input_variance: np.ndarray
+    own_step_factor: np.ndarray
+    own_depth_factor: np.ndarray
+    spans: Spans
+    log10_grad_norms: np.ndarray
+    notes: tuple[str, ...] = ()
+
+    @property
+    def step_factors(self) -> np.ndarray:
+        """(L,) predicted per-step factor of each layer's time span (what the regime measures)."""
+        return self.spans.time_factors
+
+    @property
+    def depth_factor(self) -> float:
+        """Predicted per-layer factor of the depth span (NaN with one layer)."""
+        return self.spans.depth_factor
+
+
+@lru_cache(maxsize=64)
+def predict_layers(config: SimConfig) -> LayerPrediction | NotApplicable:
+    """Mean-field theory for every layer of ``config``'s stack, or why there is none.
+
+    Remembered for the last configs asked (the window asks again at every diagnosis); the
+    arrays of the answer are read-only.
+    """
+    reason = not_applicable(config)
+    if reason is not None:
+        short = SHORT_REASONS["identity" if config.init == "identity" else "batch"]
+        return NotApplicable(reason, short)
+    field_ = mean_field(config)
+    logs = predicted_log10_grad_norms(config)
+    assert field_ is not None and logs is not None
+    spans = span_decades(logs)
+    own_step, own_depth = field_.step_factor, np.sqrt(field_.vertical_chi)
+    fixed_point, input_variance = field_.fixed_point.copy(), field_.input_variance.copy()
+    for array in (fixed_point, input_variance, own_step, own_depth, logs, spans.time):
+        array.flags.writeable = False
+    return LayerPrediction(
+        fixed_point=fixed_point,
+        input_variance=input_variance,
+        own_step_factor=own_step,
+        own_depth_factor=own_depth,
+        spans=spans,
+        log10_grad_norms=logs,
+        notes=field_.notes,
+    )
+
+
+@dataclass(frozen=True)
+class LayerComparison:
+    """Predicted next to measured, per layer, for one record of a run.
+
+    Attributes
+    ----------
+    predicted : the theory, or why there is none (also when the record cannot be compared:
+        non-finite or zero norms)
+    measured : :func:`span_decades` of the record
+    """
+
+    predicted: LayerPrediction | NotApplicable
+    measured: Spans
+
+    @property
+    def reason(self) -> str | None:
+        """``"not applicable: ..."`` when there is no prediction to show, else None."""
+        return str(self.predicted) if isinstance(self.predicted, NotApplicable) else None
+
+
+NON_FINITE_NOTE = "the run is non-finite (inf/NaN): the theory describes a finite network"
+ZERO_NOTE = "a gradient norm is exactly zero: there is no rate to compare"
+
+
+def compare_layers(
+    prediction: LayerPrediction | NotApplicable, log10_grad_norms: np.ndarray
+) -> LayerComparison:
+    """Predicted and measured per-step factor of every layer, and the depth factor.
+
+    Parameters
+    ----------
+    prediction : :func:`predict_layers` of the run's config
+    log10_grad_norms : (L, T) of one record of that run (``record.log10_grad_norms``); a
+        non-finite or zero norm makes the prediction not applicable to it (with the reason)
+    """
+    logs = np.asarray(log10_grad_norms, dtype=np.float64)
+    measured = span_decades(logs)
+    if np.isnan(logs).any() or np.isposinf(logs).any():
+        prediction = NotApplicable(NON_FINITE_NOTE, "the run is non-finite")
+    elif np.isneginf(logs).any():
+        prediction = NotApplicable(ZERO_NOTE, "a gradient norm is 0")
+    elif isinstance(prediction, LayerPrediction) and prediction.log10_grad_norms.shape != logs.shape:
+        prediction = NotApplicable("the prediction is for another shape of network", "other network")
+    return LayerComparison(prediction, measured)
+
+
 # -- the critical weight scale -----------------------------------------------------------------
 
-CRITERIA = ("step", "end_to_end")
+CRITERIA = ("span", "step", "end_to_end")
 
 
 def critical_weight_scale(config: SimConfig, criterion: str = "step") -> float | None:
@@ -615,11 +890,15 @@ def critical_weight_scale(config: SimConfig, criterion: str = "step") -> float |
     Every field of ``config`` but ``weight_scale`` is used (activation, init, task, sizes, ...).
 
     criterion
-        ``"step"``: the top layer's per-step factor is exactly 1 (the edge for long sequences);
-        ``"end_to_end"``: the predicted first-to-last ratio of :func:`predicted_decades` is
-        exactly 1 for this config's ``seq_len`` and ``num_layers`` (with several layers the
-        gradient sums over many (layer, time) paths, which moves the edge below the per-step
-        one).
+        ``"span"``: the most extreme predicted span (:meth:`Spans.extreme` of
+        :func:`predicted_spans`: every layer's time span and the depth span) changes sign, i.e.
+        the quantity the regime and the sweep measure is predicted to be 0 decades (ratio 1) for
+        this config's ``seq_len`` and ``num_layers``. The search follows :meth:`Spans.balance`
+        (largest plus smallest span), which has the extreme span's sign and moves continuously.
+        ``"step"``: the top layer's own per-step factor is exactly 1 (the edge for long sequences
+        in one layer);
+        ``"end_to_end"``: the predicted ratio of (layer 1, step 1) over (top layer, step T), of
+        :func:`predicted_decades`, is exactly 1.
 
     Returns None when the theory does not apply (:func:`not_applicable`) or no weight scale in
     the config's range reaches the edge.
@@ -628,6 +907,12 @@ def critical_weight_scale(config: SimConfig, criterion: str = "step") -> float |
         raise ValueError(f"criterion must be one of {', '.join(CRITERIA)} (got {criterion!r})")
     if not_applicable(config) is not None:
         return None
+    # The weight scale itself plays no part: one search serves every scale of a config.
+    return _critical_weight_scale(config.replace(weight_scale=1.0), criterion)
+
+
+@lru_cache(maxsize=512)
+def _critical_weight_scale(config: SimConfig, criterion: str) -> float | None:
     _, high, _ = FLOAT_RANGES["weight_scale"]
 
     def excess(scale: float) -> float:
@@ -635,6 +920,9 @@ def critical_weight_scale(config: SimConfig, criterion: str = "step") -> float |
         changed = config.replace(weight_scale=min(scale, high))
         if criterion == "step":
             return math.log(predicted_step_factor(changed) or 0.0)
+        if criterion == "span":
+            spans = predicted_spans(changed)
+            return -math.inf if spans is None else spans.balance()
         decades = predicted_decades(changed)
         return -math.inf if decades is None else decades
 

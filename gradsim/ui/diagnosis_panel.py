@@ -7,8 +7,9 @@ run the way a practitioner reads the plots, with :func:`gradsim.engine.diagnosis
   inf/NaN appeared: iteration, layer, time step, quantity);
 - the evidence: first/last time step and layer ratios, the per-step rate, update:data ratios of
   the early and late weights, iteration-to-iteration instability, saturation;
-- the theory box: the mean-field per-step factor next to the measured one (or why theory has
-  none), and the classic sufficient condition ``sigma_max(W_hh) * max|f'| < 1`` per layer;
+- the theory box: per layer, the per-step factor mean-field theory predicts next to the measured
+  one, and the depth span's per-layer factor (or why theory has none), and the classic
+  sufficient condition ``sigma_max(W_hh) * max|f'| < 1`` per layer;
 - one button per fix that applies to this run; clicking it starts a new run with
   ``fix.apply(config)`` and the panel compares the new run's diagnosis with the one before.
 
@@ -22,11 +23,13 @@ longer), with one request in flight: whatever arrived meanwhile goes in
 the next request, so the newest records always win. Results of a run that was restarted since
 are dropped.
 
-The theory line: a dashed straight line on the log axis of the ``||dL/dh_t||`` plot, anchored
-at the newest record's norm at the last step of the top layer and going back to step 1 with the
-per-step factor mean-field theory predicts for the current config
-(:func:`gradsim.engine.theory.predicted_step_factor`, 5 ms to seconds, so computed in the
-process too, once per config). View ▸ Theory line hides it; the choice is kept in the settings.
+The theory lines: one dashed straight line per layer on the log axis of the ``||dL/dh_t||``
+plot, in that layer's colour, anchored at the newest record's norm of that layer at the last step
+and going back to step 1 with the per-step factor mean-field theory predicts for that layer's time
+span (:func:`gradsim.engine.theory.predict_layers`, milliseconds to a second, so computed in the
+process too, once per config). Where theory gives no number (batch norm, identity weights, a
+non-finite record) a short text on the plot says why instead. View ▸ Theory line hides them;
+the choice is kept in the settings.
 """
 
 from __future__ import annotations
@@ -56,6 +59,8 @@ from gradsim.engine.records import NonFiniteEvent, StepRecord
 from gradsim.engine.regime import DECADES_THRESHOLD
 from gradsim.ui.config_diff import describe_difference
 from gradsim.ui.diagnosis_process import SERVER, DiagnosisCancelled
+from gradsim.ui.plots.base import OverlayText
+from gradsim.ui.theme import Theme
 
 if TYPE_CHECKING:
     from gradsim.ui.main_window import MainWindow
@@ -125,6 +130,36 @@ def theory_line_values(log10_anchor: float, factor: float, seq_len: int) -> tupl
     return steps, log10_anchor + (seq_len - steps) * math.log10(factor)
 
 
+def theory_rows(
+    num_layers: int,
+    prediction: theory.LayerPrediction | theory.NotApplicable | None,
+    comparison: theory.LayerComparison | None,
+) -> tuple[list[str], list[str], list[str]]:
+    """The theory box's three columns, one row per layer and one for depth (two layers or more).
+
+    Returns
+    -------
+    (names, predicted, measured) : ``"layer 1"``... ``"depth"``; ``"×0.959"`` or ``"–"``
+    """
+    names = [f"layer {k + 1}" for k in range(num_layers)]
+    predicted = ["–"] * num_layers
+    measured = ["–"] * num_layers
+    if num_layers > 1:
+        names.append("depth")
+        predicted.append("–")
+        measured.append("–")
+    if isinstance(prediction, theory.LayerPrediction) and prediction.step_factors.shape[0] == num_layers:
+        predicted[:num_layers] = [format_factor(float(f)) for f in prediction.step_factors]
+        if num_layers > 1:
+            predicted[-1] = format_factor(prediction.depth_factor)
+    if comparison is not None and comparison.measured.num_layers == num_layers:
+        spans = comparison.measured
+        measured[:num_layers] = [format_factor(float(f)) for f in spans.time_factors]
+        if num_layers > 1:
+            measured[-1] = format_factor(spans.depth_factor)
+    return names, predicted, measured
+
+
 # -- the worker ------------------------------------------------------------------------------------
 
 
@@ -152,20 +187,36 @@ class DiagnosisResult:
 
 @dataclass(frozen=True)
 class Prediction:
-    """Mean-field theory's per-step factor for one config.
+    """Mean-field theory per layer for one config.
 
     Attributes
     ----------
     config : the config
-    factor : the top layer's predicted per-step factor of ``||dL/dh||`` (None: no theory)
-    reason : why theory has no prediction (None when it has one)
+    layers : :func:`gradsim.engine.theory.predict_layers` of it (``NotApplicable`` says why not)
     seconds : how long the prediction took
     """
 
     config: SimConfig
-    factor: float | None
-    reason: str | None
+    layers: theory.LayerPrediction | theory.NotApplicable
     seconds: float
+
+    @property
+    def factors(self) -> np.ndarray | None:
+        """(L,) predicted per-step factor of each layer's time span (None: no theory)."""
+        layers = self.layers
+        return layers.step_factors if isinstance(layers, theory.LayerPrediction) else None
+
+    @property
+    def factor(self) -> float | None:
+        """The top layer's predicted per-step factor (None: no theory)."""
+        factors = self.factors
+        return None if factors is None else float(factors[-1])
+
+    @property
+    def reason(self) -> str | None:
+        """``"not applicable: ..."`` when theory has no prediction (None when it has one)."""
+        layers = self.layers
+        return str(layers) if isinstance(layers, theory.NotApplicable) else None
 
 
 class DiagnosisWorker(QtCore.QObject):
@@ -209,16 +260,17 @@ class DiagnosisWorker(QtCore.QObject):
 
     @QtCore.Slot(object)
     def run_prediction(self, config: SimConfig) -> None:
-        """Predict the per-step factor for ``config`` (in the process too: seconds for 16 x 2000)."""
+        """Predict every layer's factors for ``config`` (in the process too)."""
         if self.stop.is_set():
             return
+        layers: theory.LayerPrediction | theory.NotApplicable
         try:
-            factor, reason, seconds = SERVER.predict(config, self.stop.is_set)
+            layers, seconds = SERVER.predict(config, self.stop.is_set)
         except DiagnosisCancelled:
             return
         except Exception as error:  # as above
-            factor, reason, seconds = None, f"the theory failed for this config: {error}", 0.0
-        self.predicted.emit(Prediction(config, factor, reason, seconds))
+            layers, seconds = theory.NotApplicable(f"the theory failed for this config: {error}"), 0.0
+        self.predicted.emit(Prediction(config, layers, seconds))
 
 
 def _stop_thread(thread: QtCore.QThread, stop: threading.Event) -> None:
@@ -236,69 +288,120 @@ def _stop_thread(thread: QtCore.QThread, stop: threading.Event) -> None:
 
 
 class TheoryOverlay:
-    """The dashed theory line and its legend entry on the gradient plot.
+    """The dashed theory lines (one per layer, in the layer's colour) on the gradient plot.
 
     Attributes
     ----------
     plot : the gradient plot's PlotItem (log y)
-    line : the PlotDataItem; ``getOriginalDataset()`` gives the raw ``(steps, norms)``
-    label : the legend text while shown (``"theory: ×0.225/step (measured ×0.228)"``)
+    lines : one PlotDataItem per layer created so far; ``lines[k].getOriginalDataset()`` gives
+        the raw ``(steps, norms)`` of layer k's line
+    label : the legend text while lines are shown (``"theory: ×0.959, ×0.856/step"``; from
+        three layers on ``"theory, per layer"``), attached to the first line
+    reason_text : the text shown on the plot in place of the lines when theory has no number
+        (``"theory: not applicable: batch norm"``; empty otherwise; the whole reason is in the
+        theory box)
     """
 
-    def __init__(self, plot: pg.PlotItem, legend: pg.LegendItem | None, color: str) -> None:
+    def __init__(self, plot: pg.PlotItem, legend: pg.LegendItem | None, theme: Theme) -> None:
         self.plot = plot
         self.legend = legend
-        pen = pg.mkPen(color, width=2.5)
-        pen.setStyle(QtCore.Qt.PenStyle.DashLine)
-        pen.setCosmetic(True)
-        self.line = pg.PlotDataItem(pen=pen, connect="finite")
-        self.line.setObjectName("theory_line")
-        self.line.setZValue(5)
-        # The line may run far outside the measured curves (theory wrong, or a different regime):
-        # the y range keeps following the data.
-        plot.addItem(self.line, ignoreBounds=True)
-        if legend is not None:
-            legend.removeItem(self.line)
+        self.theme = theme
+        self.lines: list[pg.PlotDataItem] = []
+        # Top right: the plot's own messages take the left corners, its legend the bottom right.
+        self.reason = OverlayText(plot, theme, "top-right", theme.note)
+        self.reason.setObjectName("theory_reason")
         self.label = ""
+        self.reason_text = ""
         self.enabled = True
 
-    def _in_legend(self) -> bool:
-        return self.legend is not None and any(sample.item is self.line for sample, _ in self.legend.items)
+    def _line(self, layer: int) -> pg.PlotDataItem:
+        while len(self.lines) <= layer:
+            pen = self.theme.pen(self.theme.layer_color(len(self.lines)), 2.0, dashed=True)
+            line = pg.PlotDataItem(pen=pen, connect="finite")
+            line.setObjectName(f"theory_line_{len(self.lines)}")
+            line.setZValue(5)
+            # A line may run far outside the measured curves (theory wrong, or a different
+            # regime): the y range keeps following the data.
+            self.plot.addItem(line, ignoreBounds=True)
+            self.lines.append(line)
+        return self.lines[layer]
 
-    def update(self, record: StepRecord | None, factor: float | None, measured: float | None) -> None:
-        """Draw the line for ``record``'s top layer with ``factor`` (hidden when it cannot be drawn)."""
-        anchor = float(record.log10_grad_norms[-1, -1]) if record is not None else math.nan
-        usable = (
-            self.enabled
-            and factor is not None
-            and math.isfinite(factor)
-            and factor > 0
-            and math.isfinite(anchor)  # log10: an exact 0 (-inf) has no line either
-        )
-        if not usable:
+    @property
+    def line(self) -> pg.PlotDataItem | None:
+        """The top layer's line (None before one was drawn)."""
+        shown = [line for line in self.lines if line.isVisible()]
+        return shown[-1] if shown else None
+
+    def _in_legend(self, item: pg.PlotDataItem) -> bool:
+        return self.legend is not None and any(sample.item is item for sample, _ in self.legend.items)
+
+    def update(
+        self,
+        record: StepRecord | None,
+        prediction: theory.LayerPrediction | theory.NotApplicable | None,
+    ) -> None:
+        """Draw each layer's line for ``record`` with the predicted factors, or the reason why not.
+
+        Parameters
+        ----------
+        record : the newest record (None: nothing to draw)
+        prediction : :func:`theory.predict_layers` of the run's config (None: not computed yet)
+        """
+        if not self.enabled or record is None or prediction is None:
             self.clear()
             return
-        assert record is not None and factor is not None
-        steps, norms = theory_line_values(anchor, factor, record.log10_grad_norms.shape[1])
-        self.line.setData(steps, norms)
-        self.line.setVisible(True)
-        label = f"theory: {format_factor(factor)}/step"
-        if measured is not None and math.isfinite(measured):
-            label += f" (measured {format_factor(measured)})"
-        if self.legend is None:
+        comparison = theory.compare_layers(prediction, record.log10_grad_norms)
+        if isinstance(comparison.predicted, theory.NotApplicable):
+            self.clear()
+            self.reason_text = f"theory: {comparison.predicted.label}"
+            self.reason.show_text(self.reason_text)
+            self.reason.setToolTip(str(comparison.predicted))
             return
+        assert isinstance(prediction, theory.LayerPrediction)
+        factors = prediction.step_factors
+        log10_norms = record.log10_grad_norms
+        layers, steps = log10_norms.shape
+        for layer in range(layers):
+            line = self._line(layer)
+            anchor, factor = float(log10_norms[layer, -1]), float(factors[layer])
+            if not (math.isfinite(anchor) and math.isfinite(factor) and factor > 0):
+                # An exact 0 (log10 -inf) or a non-finite end has no line to anchor.
+                line.setData([], [])
+                line.setVisible(False)
+                continue
+            xs, ys = theory_line_values(anchor, factor, steps)
+            line.setData(xs, ys)
+            line.setVisible(True)
+        for line in self.lines[layers:]:
+            line.setData([], [])
+            line.setVisible(False)
+        self.reason_text = ""
+        self.reason.show_text("")
+        # Short: a legend wider than the plot is cut off at its left edge. The measured factors
+        # stand next to the predicted ones in the diagnosis' theory box.
+        if layers <= 2:
+            label = f"theory: {', '.join(format_factor(float(f)) for f in factors)}/step"
+        else:
+            label = "theory, per layer"
+        if self.legend is None:
+            self.label = label
+            return
+        first = self.lines[0]
         # The gradient plot rebuilds its legend when the layer count changes: add back if gone.
-        if label != self.label or not self._in_legend():
-            self.legend.removeItem(self.line)
-            self.legend.addItem(self.line, label)
+        if label != self.label or not self._in_legend(first):
+            self.legend.removeItem(first)
+            self.legend.addItem(first, label)
         self.label = label
 
     def clear(self) -> None:
-        """Hide the line and its legend entry."""
-        self.line.setData([], [])
-        self.line.setVisible(False)
-        if self.legend is not None and self._in_legend():
-            self.legend.removeItem(self.line)
+        """Hide the lines, their legend entry and the reason."""
+        for line in self.lines:
+            line.setData([], [])
+            line.setVisible(False)
+            if self.legend is not None and self._in_legend(line):
+                self.legend.removeItem(line)
+        self.reason.show_text("")
+        self.reason_text = ""
         self.label = ""
 
 
@@ -417,12 +520,12 @@ class DiagnosisPanel(QtWidgets.QWidget):
 
         theme = window.dashboard.theme
         gradient = window.dashboard.plots["gradient"]
-        self.overlay = TheoryOverlay(gradient.plot, getattr(gradient, "legend", None), theme.foreground)
+        self.overlay = TheoryOverlay(gradient.plot, getattr(gradient, "legend", None), theme)
         self.theory_action = QtGui.QAction("Theory line", self)
         self.theory_action.setCheckable(True)
         self.theory_action.setToolTip(
-            "Show or hide the dashed line of the per-step factor mean-field theory predicts on the "
-            "||dL/dh_t|| plot"
+            "Show or hide the dashed lines of the per-step factor mean-field theory predicts for each "
+            "layer on the ||dL/dh_t|| plot (in the layer's colour)"
         )
         self.theory_action.setStatusTip(self.theory_action.toolTip())
         shown = window.settings.value(THEORY_LINE_KEY, True)
@@ -532,34 +635,37 @@ class DiagnosisPanel(QtWidgets.QWidget):
         grid = QtWidgets.QGridLayout(theory_box)
         grid.setHorizontalSpacing(12)
         caption = _label("theory_caption")
-        caption.setText("Per-step factor of ||dL/dh|| (top layer)")
-        grid.addWidget(caption, 0, 0, 1, 2)
-        self.predicted_label = _label("theory_predicted", scale=1.5, bold=True)
+        caption.setText("Per-step factor of ||dL/dh|| through time in each layer; through depth per layer")
+        grid.addWidget(caption, 0, 0, 1, 3)
+        self.span_names_label = _label("theory_spans")
+        self.predicted_label = _label("theory_predicted", bold=True)
         self.predicted_label.setToolTip(
-            "What mean-field theory predicts for this activation, initialisation and weight scale "
-            "(docs/theory.md): the dashed line on the ||dL/dh_t|| plot"
+            "What mean-field theory predicts for this activation, initialisation and weight scale, "
+            "layer by layer: each layer has its own fixed point, fed by the layer below "
+            "(docs/theory.md). The dashed lines on the ||dL/dh_t|| plot, in the layers' colours."
         )
-        self.measured_label = _label("theory_measured", scale=1.5, bold=True)
+        self.measured_label = _label("theory_measured", bold=True)
         self.measured_label.setToolTip(
-            "Fitted to the newest diagnosed record: a straight line through log ||dL/dh_t|| of the top "
-            "layer over all but the first fifth of the steps"
+            "Measured on the newest diagnosed record: each layer's ratio of step 1 to step T, as a "
+            "factor per step; depth: layer 1 over the top layer at the last step, per layer"
         )
         for column, (title, value) in enumerate(
-            (("mean-field theory", self.predicted_label), ("measured", self.measured_label))
-        ):
+            (("span", self.span_names_label), ("mean-field theory", self.predicted_label),
+             ("measured", self.measured_label))
+        ):  # fmt: skip
             heading = _label(f"theory_heading_{column}")
             heading.setText(title)
             grid.addWidget(heading, 1, column)
             grid.addWidget(value, 2, column)
         self.theory_note = _label("theory_note")
-        grid.addWidget(self.theory_note, 3, 0, 1, 2)
+        grid.addWidget(self.theory_note, 3, 0, 1, 3)
         self.bound_label = _label("theory_bound")
         self.bound_label.setToolTip(
             "Pascanu, Mikolov & Bengio (2013): ||dh_t/dh_t-1|| ≤ σmax(W_hh) × max|f′| (1/4 for sigmoid, "
             "1 for tanh and ReLU). Below 1 the gradient must vanish, whatever the data; at 1 or above the "
             "bound does not decide (the derivative is usually well below its maximum)."
         )
-        grid.addWidget(self.bound_label, 4, 0, 1, 2)
+        grid.addWidget(self.bound_label, 4, 0, 1, 3)
         layout.addWidget(theory_box)
         layout.addStretch(1)
 
@@ -688,9 +794,8 @@ class DiagnosisPanel(QtWidgets.QWidget):
     def _update_overlay(self, record: StepRecord | None) -> None:
         prediction = self.prediction
         current = prediction is not None and prediction.config == self.main_window.current_config()
-        factor = prediction.factor if current and prediction is not None else None
-        measured = self.diagnosis.signs.measured_factor if self.diagnosis is not None else None
-        self.overlay.update(record, factor, measured)
+        layers = prediction.layers if current and prediction is not None else None
+        self.overlay.update(record, layers)
 
     @QtCore.Slot(bool)
     def _on_user_theory_line(self, shown: bool) -> None:
@@ -790,22 +895,27 @@ class DiagnosisPanel(QtWidgets.QWidget):
             self.prediction if self.prediction is not None and self.prediction.config == config else None
         )
         diagnosis = self.diagnosis
-        if diagnosis is not None:
-            predicted = diagnosis.signs.predicted_factor
+        comparison = diagnosis.signs.layer_theory if diagnosis is not None else None
+        if comparison is not None:
+            layers: theory.LayerPrediction | theory.NotApplicable | None = comparison.predicted
         else:
-            predicted = prediction.factor if prediction is not None else None
-        self.predicted_label.setText(format_factor(predicted))
-        self.measured_label.setText(format_factor(diagnosis.signs.measured_factor) if diagnosis else "–")
-        if prediction is None and diagnosis is None:
+            layers = prediction.layers if prediction is not None else None
+        names, predicted, measured = theory_rows(config.num_layers, layers, comparison)
+        self.span_names_label.setText("\n".join(names))
+        self.predicted_label.setText("\n".join(predicted))
+        self.measured_label.setText("\n".join(measured))
+        if layers is None:
             self.theory_note.setText("Computing the prediction…")
-        elif predicted is None:
-            reason = theory.not_applicable(config) or "no prediction for this config"
-            self.theory_note.setText(f"No mean-field prediction: {reason}.")
+        elif isinstance(layers, theory.NotApplicable):
+            self.theory_note.setText(f"No mean-field prediction: {layers.reason}.")
         else:
-            critical = diagnosis.signs.critical_weight_scale if diagnosis is not None else None
-            note = "Drawn dashed on the ||dL/dh_t|| plot."
-            if critical is not None:
-                note += f" Factor 1 at weight scale {critical:.3g} (now {config.weight_scale:g})."
+            balanced = diagnosis.signs.balanced_weight_scale if diagnosis is not None else None
+            note = "Dashed on the ||dL/dh_t|| plot, one line per layer (the untrained network)."
+            if balanced is not None:
+                note += (
+                    f" The most extreme span is predicted at 0 decades at weight scale {balanced:.3g} "
+                    f"(now {config.weight_scale:g})."
+                )
             self.theory_note.setText(note)
         if diagnosis is None:
             self.bound_label.setText("")

@@ -28,17 +28,16 @@ class DiagnosisCancelled(Exception):
     """The panel closed while its diagnosis was running; the result is not wanted."""
 
 
-def _prediction(config: SimConfig) -> tuple[float | None, str | None]:
-    """The theory's per-step factor for ``config`` and, without one, the reason."""
-    factor = theory.predicted_step_factor(config)
-    return factor, (theory.not_applicable(config) if factor is None else None)
+def _prediction(config: SimConfig) -> theory.LayerPrediction | theory.NotApplicable:
+    """The theory for every layer of ``config`` or, without one, the reason."""
+    return theory.predict_layers(config)
 
 
 def _serve(connection: Connection) -> None:
     """The diagnosis process: answer ``("diagnose", config, records)`` with
     ``("ok", Diagnosis, seconds)`` and ``("predict", config, None)`` with
-    ``("ok", (factor, reason), seconds)`` (``("error", message, seconds)`` if one raised), until
-    the pipe closes."""
+    ``("ok", LayerPrediction or NotApplicable, seconds)`` (``("error", message, seconds)`` if one
+    raised), until the pipe closes."""
     # Background work: the window and the training thread come first when the cores are busy.
     try:
         os.nice(NICENESS)
@@ -175,15 +174,16 @@ class DiagnosisServer:
 
     def predict(
         self, config: SimConfig, cancelled: Callable[[], bool]
-    ) -> tuple[float | None, str | None, float]:
-        """The theory's per-step factor for ``config`` (None and the reason where it has none),
-        computed in the process (from 5 ms to seconds for 16 x 2000), and the seconds it took.
+    ) -> tuple[theory.LayerPrediction | theory.NotApplicable, float]:
+        """:func:`gradsim.engine.theory.predict_layers` for ``config``, computed in the process
+        (milliseconds, plus about a second for an activation's first table), and the seconds it
+        took.
 
         Raises as :meth:`diagnose`.
         """
         payload, seconds = self._ask(("predict", config, None), cancelled)
-        factor, reason = payload  # type: ignore[misc]
-        return factor, reason, seconds
+        assert isinstance(payload, theory.LayerPrediction | theory.NotApplicable)
+        return payload, seconds
 
 
 SERVER = DiagnosisServer()

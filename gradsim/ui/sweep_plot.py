@@ -38,6 +38,7 @@ __all__ = [
     "diverging_colormap",
     "sweep_png",
     "symmetric_levels",
+    "theory_explanation",
 ]
 
 COLORBAR_LABEL = "log10 ||dL/dh_1|| / ||dL/dh_T||  (decades)"
@@ -226,6 +227,37 @@ class GridAxis(pg.AxisItem):
         return [format_value(float(v), self.scale_map.integer) for v in real]
 
 
+# The key's words for the theory's line, per criterion of sweep.critical_line.
+LINE_LABELS = {
+    "span": "most extreme span at 0 decades",
+    "step": "top layer ×1/step",
+    "end_to_end": "corner ratio 1",
+}
+
+
+def theory_explanation(line: CriticalLine | None) -> str:
+    """What the dashed line and the dots mean, for the key's tooltip (with the line's notes).
+
+    The same words whether or not there is a line; without one, the reason why not.
+    """
+    parts = [
+        "Dashed line (theory): where mean-field theory predicts the value coloured here to be 0 "
+        "decades. Each layer has its own fixed point, fed by the layer below, so its own factor "
+        "per step through time and per layer through depth; the line follows the most extreme "
+        "of those spans, which is what each cell shows (docs/theory.md).",
+        "Dots (measured): where the cells' value crosses 0 along each grid line.",
+        "Theory describes wide layers at initialisation; it does not apply to batch norm or "
+        "identity weights.",
+    ]
+    if line is not None and line.criterion != "span" and line.available:
+        parts[0] = f"Dashed line (theory): {sweep.CRITERION_TEXT[line.criterion]} (docs/theory.md)."
+    if line is not None and not line.available:
+        parts.insert(0, f"No theory line: {line.reason}.")
+    elif line is not None:
+        parts += [note[:1].upper() + note[1:] + "." for note in line.notes]
+    return "\n".join(parts)
+
+
 class SweepPlot(pg.GraphicsLayoutWidget):
     """The phase diagram: heatmap, colour bar, theory's critical line, measured edge, key.
 
@@ -238,7 +270,9 @@ class SweepPlot(pg.GraphicsLayoutWidget):
     colorbar : ColorBarItem, levels symmetric about 0 in whole decades
     critical_curve : the theory's critical line (index positions; see :attr:`x_scale`)
     edge_curve : where the measured value crosses 0, one point per grid line
-    legend : the key below the plot (lines and the cell colours present)
+    legend : the key below the plot (lines and the cell colours present); its tooltip, and the
+        hover text over it, is :attr:`theory_text`
+    theory_text : what the theory's line and the measured dots mean (:func:`theory_explanation`)
     x_scale, y_scale : :class:`AxisScale` of the shown result
     result, line : what is shown (None before :meth:`show_result`)
 
@@ -314,6 +348,7 @@ class SweepPlot(pg.GraphicsLayoutWidget):
         self.x_scale: AxisScale | None = None
         self.y_scale: AxisScale | None = None
         self.hover_text = ""
+        self.theory_text = theory_explanation(None)
         self.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self.scene().sigMouseClicked.connect(self._on_mouse_clicked)
         self.clear_result()
@@ -387,8 +422,10 @@ class SweepPlot(pg.GraphicsLayoutWidget):
     def _fill_legend(self, statuses: np.ndarray) -> None:
         self.legend.clear()
         line = self.line
+        self.theory_text = theory_explanation(line)
+        self.legend.setToolTip(self.theory_text)
         if line is not None and line.available:
-            criterion = "per-step factor 1" if line.criterion == "step" else "end-to-end ratio 1"
+            criterion = LINE_LABELS.get(line.criterion, line.criterion)
             self.legend.addItem(
                 self.critical_curve, f"theory: {criterion} (mean field){self._off_grid_note()}"
             )
@@ -476,6 +513,9 @@ class SweepPlot(pg.GraphicsLayoutWidget):
         if view.sceneBoundingRect().contains(scene_point):
             cell = self.cell_at(view.mapSceneToView(scene_point))
         text = self.cell_text(*cell) if cell is not None else ""
+        if not text and self.legend.sceneBoundingRect().contains(scene_point):
+            # Over the key: what the dashed line and the dots mean (also on a cut-off status line).
+            text = self.theory_text
         if text != self.hover_text:
             self.hover_text = text
             # Qt shows the widget's tooltip when the pointer rests; one already open follows

@@ -45,7 +45,10 @@ def test_sweep_writes_a_grid_equal_to_single_runs(tmp_path: Path, capsys: pytest
     assert "grid: weight_scale 0.5 .. 6.5 (3 values) x seq_len 5 .. 400 (2 values)" in out
     assert "2 seeds per point" in out and "at initialisation" in out
     assert "overflow (inf/NaN): 2 points" in out
-    assert "critical line (mean field, per-step factor 1): weight_scale = 1 over seq_len" in out
+    assert (
+        "critical line (mean field, predicted to keep its size along its most extreme span "
+        "(0 decades)): weight_scale = 1 over seq_len"
+    ) in out
     assert f"wrote {csv_path}" in out and f"wrote {npz_path}" in out
 
 

@@ -13,7 +13,7 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 import pytest
 
-from gradsim.engine import sweep
+from gradsim.engine import sweep, theory
 from gradsim.engine.config import SimConfig
 from gradsim.engine.regime import end_to_end_decades
 from gradsim.engine.simulation import Simulation
@@ -449,7 +449,8 @@ def test_critical_line_is_absent_where_theory_says_nothing():
         SweepSpec(wide("relu", weight_scale=1.0), y, make_axis("num_layers", 1, 3, 3))
     )
     assert plane.x is None
-    assert "critical weight scale is 1.41" in plane.reason and "0.707 (vanishing)" in plane.reason
+    # ReLU, one layer, 25 steps: factor 1/sqrt(2) per step, 24 steps: -3.6 decades.
+    assert "critical weight scale is 1.41" in plane.reason and "-3.6 decades (vanishing)" in plane.reason
     with pytest.raises(SweepError, match="criterion must be one of"):
         sweep.critical_line(SweepSpec(wide("relu"), x, y), criterion="nearest")
 
@@ -459,9 +460,55 @@ def test_critical_line_notes_layers_and_training():
         wide("relu"), make_axis("weight_scale", 1.0, 2.0, 3), make_axis("num_layers", 1, 3, 3), 5
     )
     line = sweep.critical_line(spec)
-    np.testing.assert_allclose(line.x, np.sqrt(2.0), rtol=1e-6)
-    assert any("several layers" in note for note in line.notes)
+    assert line.criterion == "span"
+    # One layer: the time span is 0 exactly where the factor is 1. More layers: the gradient that
+    # comes down from the layers above at every step makes the lower layers' spans grow, so the
+    # edge moves lower.
+    assert line.x[0] == pytest.approx(np.sqrt(2.0), rel=1e-6) and line.x[2] < line.x[1] < line.x[0]
     assert any("after 5 training steps" in note for note in line.notes)
-    # The end-to-end criterion counts the paths through the layers: its edge moves lower.
+    assert not any("several layers" in note for note in line.notes)
+    # The top layer's own factor ignores the other layers: straight line, and a note says so.
+    step = sweep.critical_line(spec, criterion="step")
+    np.testing.assert_allclose(step.x, np.sqrt(2.0), rtol=1e-6)
+    assert any("several layers" in note for note in step.notes)
     paths = sweep.critical_line(spec, criterion="end_to_end")
     assert paths.x[0] == pytest.approx(np.sqrt(2.0), rel=1e-6) and paths.x[2] < paths.x[1] < paths.x[0]
+
+def _extreme_span_grid(spec: SweepSpec) -> SweepResult:
+    """The grid of the sweep's measured quantity, the signed decades of the most extreme span
+    (every layer's time span and the depth span, :meth:`theory.Spans.extreme`), averaged over
+    the spec's seeds, at initialisation."""
+    ny, nx = spec.shape
+    seeds = len(spec.seeds)  # type: ignore[arg-type]
+    seed_values = np.empty((ny, nx, seeds))
+    for i, j in spec.indices():
+        for k, seed in enumerate(spec.seeds):  # type: ignore[union-attr]
+            simulation = Simulation(spec.config_at(i, j).replace(seed=seed))
+            x, y = simulation.sample_batch()
+            norms = simulation.forward_backward(x, y).grad_norms
+            seed_values[i, j, k] = theory.span_decades(np.log10(norms)).extreme()
+    values = seed_values.mean(axis=2)
+    status = np.zeros((ny, nx), dtype=np.int8)
+    return SweepResult(spec, values, status, seed_values, np.ones((ny, nx), dtype=bool))
+
+
+@pytest.mark.parametrize(
+    ("activation", "init", "low", "high"),
+    [("tanh", "orthogonal", 1.0, 2.0), ("linear", "gaussian", 0.7, 1.2), ("relu", "gaussian", 1.0, 1.8)],
+)
+def test_critical_line_of_stacks_is_within_one_cell_of_the_measured_edge(activation, init, low, high):
+    # 1 to 4 layers, wide (256) for mean field; the measured value is the most extreme span,
+    # which jumps from the most negative to the most positive span at the edge.
+    base = SimConfig(
+        hidden_size=256, seq_len=25, batch_size=8, activation=activation, init=init, task="random"
+    )
+    count = 9
+    x_axis, layers = make_axis("weight_scale", low, high, count), make_axis("num_layers", 1, 4, 4)
+    spec = SweepSpec(base, x_axis, layers, 0, 2)
+    line = sweep.critical_line(spec)
+    assert line.available and line.criterion == "span"
+    np.testing.assert_array_equal(line.y, [1, 2, 3, 4])
+    measured, rows = sweep.measured_edge(_extreme_span_grid(spec))
+    np.testing.assert_array_equal(rows, line.y)
+    cell = (high - low) / (count - 1)
+    assert np.all(np.abs(measured - line.x) <= cell), (measured, line.x)

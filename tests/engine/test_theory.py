@@ -359,3 +359,198 @@ def test_compare_puts_prediction_next_to_measurement() -> None:
     identity = theory.compare(config.replace(init="identity"), record.grad_norms, record.spectral_norms)
     assert identity.predicted is None and identity.fixed_point is None
     assert identity.notes == (theory.IDENTITY_NOTE,)
+
+
+# -- per layer: spans, the lattice, predicted against measured ------------------------------------
+
+
+def test_span_decades_of_a_map() -> None:
+    logs = np.array([[-3.0, -2.0, -1.5], [-2.0, -1.0, 0.0]])
+    spans = theory.span_decades(logs)
+    np.testing.assert_allclose(spans.time, [-1.5, -2.0])
+    assert spans.depth == pytest.approx(-1.5)
+    np.testing.assert_allclose(spans.time_factors, [10**-0.75, 10**-1.0])
+    assert spans.depth_factor == pytest.approx(10**-1.5)
+    assert spans.extreme() == pytest.approx(-2.0)
+    assert spans.balance() == pytest.approx(-1.5 - 2.0)
+    # The extreme keeps its sign; the balance has it too.
+    mixed = theory.span_decades(np.array([[2.5, 0.0, 0.2], [-1.0, -0.5, 0.0]]))
+    assert mixed.extreme() == pytest.approx(2.3) and mixed.balance() > 0
+    single = theory.span_decades(np.array([[1.0, 0.5, 0.0]]))
+    assert math.isnan(single.depth) and math.isnan(single.depth_factor)
+    assert single.extreme() == pytest.approx(1.0)
+    zero = theory.span_decades(np.array([[-np.inf, 0.0]]))
+    assert math.isnan(zero.time[0]) and math.isnan(zero.extreme())
+
+
+@pytest.mark.parametrize("layers", [1, 2, 4])
+def test_lattice_counts_the_paths_of_a_linear_stack(layers: int) -> None:
+    # Linear units: every route multiplies the squared norm by s^2, so S[l, t] is s^(2 n) times
+    # the number of monotone paths of n = (T-1-t) + (L-1-l) moves from the entry to (l, t).
+    scale, steps = 0.9, 12
+    config = SimConfig(
+        activation="linear", weight_scale=scale, num_layers=layers, seq_len=steps, hidden_size=64
+    )
+    logs = theory.predicted_log10_grad_norms(config)
+    assert logs is not None
+    for layer in range(layers):
+        for t in range(steps):
+            back, down = steps - 1 - t, layers - 1 - layer
+            expected = 0.5 * math.log10(math.comb(back + down, down)) + (back + down) * math.log10(scale)
+            assert logs[layer, t] == pytest.approx(expected, abs=1e-12)
+
+
+def _lattice_by_loops(config: SimConfig) -> np.ndarray:
+    """The (layer, time) map step by step and cell by cell, without shortcuts (a reference)."""
+    weights = theory._weights(config)
+    assert weights is not None
+    layers, steps, hidden = config.num_layers, config.seq_len, config.hidden_size
+    power = theory.input_power(config.task, steps)
+    kept = np.empty((layers, steps))
+    below = np.zeros_like(power.values)
+    for layer in range(layers):
+        second = np.empty_like(power.values)
+        recurrent = 0.0
+        for t in range(steps):
+            entry = weights.input_entry[layer]
+            values = entry * power.values[t] if layer == 0 else entry * hidden * below[t]
+            nodes, derivative = theory.moments(config.activation, recurrent + values)
+            second[t] = nodes
+            kept[layer, t] = float(np.dot(power.weights[t], derivative))
+            recurrent = weights.sigma2_hh * float(np.dot(power.weights[t], nodes))
+        below = second
+    squared = np.zeros((layers, steps))
+    for layer in reversed(range(layers)):
+        for t in reversed(range(steps)):
+            total = 1.0 if (layer == layers - 1 and t == steps - 1) else 0.0
+            if t + 1 < steps:
+                total += weights.sigma2_hh * kept[layer, t + 1] * squared[layer, t + 1]
+            if layer + 1 < layers:
+                total += weights.input_entry[layer + 1] * hidden * kept[layer + 1, t] * squared[layer + 1, t]
+            squared[layer, t] = total
+    return 0.5 * np.log10(squared)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"activation": "tanh", "task": "random", "num_layers": 3, "weight_scale": 1.3},
+        {"activation": "sigmoid", "task": "adding", "num_layers": 2, "weight_scale": 2.0},
+        {"activation": "elu", "task": "memory", "num_layers": 3, "weight_scale": 0.8},
+    ],
+)
+def test_lattice_in_log_space_matches_the_plain_recurrence(changes: dict) -> None:
+    # The fast map copies converged steps and sums in log space; the reference does neither.
+    config = SimConfig(hidden_size=64, seq_len=60, **changes)
+    logs = theory.predicted_log10_grad_norms(config)
+    assert logs is not None
+    np.testing.assert_allclose(logs, _lattice_by_loops(config), atol=1e-9)
+
+
+def _measured_spans(config: SimConfig, seeds: int) -> tuple[np.ndarray, float]:
+    """Per-layer time factors and the depth factor of real runs, geometric means over seeds."""
+    time, depth = [], []
+    for seed in range(seeds):
+        simulation = Simulation(config.replace(seed=seed))
+        x, y = simulation.sample_batch()
+        spans = theory.span_decades(np.log10(simulation.forward_backward(x, y).grad_norms))
+        time.append(spans.time)
+        depth.append(spans.depth)
+    steps, layers = config.seq_len - 1, config.num_layers
+    mean_depth = float(np.mean(depth))
+    return 10.0 ** (np.mean(time, axis=0) / steps), 10.0 ** (mean_depth / max(layers - 1, 1))
+
+
+STACK = SimConfig(hidden_size=256, seq_len=30, batch_size=16, task="random", dtype="float64")
+# Per activation: (init, weight scale). In stacks the lower layers' spans grow with the paths
+# from above, so each case has layers on both sides of factor 1.
+STACK_CASES = {
+    "tanh": [("gaussian", 1.4), ("orthogonal", 1.5)],
+    "linear": [("gaussian", 0.95)],
+    "relu": [("gaussian", 1.3)],
+}
+
+
+@pytest.mark.parametrize("activation", list(STACK_CASES))
+@pytest.mark.parametrize("layers", [1, 2, 3, 4])
+def test_per_layer_factors_match_measured_within_three_percent(activation: str, layers: int) -> None:
+    for init, scale in STACK_CASES[activation]:
+        config = STACK.replace(activation=activation, init=init, weight_scale=scale, num_layers=layers)
+        prediction = theory.predict_layers(config)
+        assert isinstance(prediction, theory.LayerPrediction)
+        measured_time, measured_depth = _measured_spans(config, seeds=3)
+        case = (activation, init, scale, layers)
+        np.testing.assert_allclose(measured_time, prediction.step_factors, rtol=0.03, err_msg=str(case))
+        if layers > 1:
+            assert measured_depth == pytest.approx(prediction.depth_factor, rel=0.03), case
+        else:
+            assert math.isnan(prediction.depth_factor)
+        # The top layer carries only its own factor, apart from the first steps' start-up.
+        assert prediction.step_factors[-1] == pytest.approx(prediction.own_step_factor[-1], rel=0.03)
+
+
+def test_lower_layers_follow_the_slowest_route_not_only_their_own_factor() -> None:
+    # 4 tanh layers at gaussian scale 2: every layer's own factor is about 0.94, but layer 1's
+    # span falls more slowly (it even grows), because at every step it also receives what came
+    # down from the layers above; the per-layer theory has both, and the measurement agrees.
+    config = STACK.replace(activation="tanh", weight_scale=2.0, num_layers=4)
+    prediction = theory.predict_layers(config)
+    assert isinstance(prediction, theory.LayerPrediction)
+    assert np.all(np.abs(prediction.own_step_factor - 0.94) < 0.03)
+    assert prediction.step_factors[0] > 1.05 > prediction.own_step_factor[0]
+    measured, _ = _measured_spans(config, seeds=2)
+    np.testing.assert_allclose(measured, prediction.step_factors, rtol=0.03)
+
+
+def test_each_layer_has_its_own_fixed_point() -> None:
+    # tanh, orthogonal: layer 1 sees the task's four inputs through a 256 x 4 matrix (weak
+    # drive), layer 2 the first layer's outputs through a 256 x 256 one (strong): different q*
+    # and a smaller own factor above.
+    config = STACK.replace(activation="tanh", init="orthogonal", weight_scale=1.0, num_layers=2)
+    prediction = theory.predict_layers(config)
+    assert isinstance(prediction, theory.LayerPrediction)
+    assert prediction.input_variance[0] == pytest.approx(4 / 256)
+    assert prediction.input_variance[1] > 5 * prediction.input_variance[0]
+    assert prediction.fixed_point[1] > prediction.fixed_point[0]
+    assert prediction.own_step_factor[1] < prediction.own_step_factor[0] < 1
+    # The depth factor at the fixed point is the second layer's E[f'^2] times s^2, square-rooted.
+    assert prediction.own_depth_factor[1] == pytest.approx(prediction.own_step_factor[1], rel=1e-12)
+
+
+def test_not_applicable_says_why() -> None:
+    cases = ((SimConfig(init="identity"), "identity"), (SimConfig(normalization="batch"), "batch norm"))
+    for config, word in cases:
+        prediction = theory.predict_layers(config)
+        assert isinstance(prediction, theory.NotApplicable)
+        assert str(prediction).startswith("not applicable: ") and word in str(prediction)
+        assert theory.predicted_spans(config) is None
+    config = SimConfig(num_layers=2, seq_len=5)
+    prediction = theory.predict_layers(config)
+    finite = np.log10(np.array([[1e-3, 1e-2, 0.1, 0.5, 1.0], [1e-2, 0.1, 0.3, 0.6, 1.0]]))
+    comparison = theory.compare_layers(prediction, finite)
+    assert comparison.reason is None and comparison.predicted is prediction
+    np.testing.assert_allclose(comparison.measured.time, [-3.0, -2.0])
+    broken = finite.copy()
+    broken[0, 0] = np.nan
+    assert theory.compare_layers(prediction, broken).reason == f"not applicable: {theory.NON_FINITE_NOTE}"
+    broken[0, 0] = np.inf
+    assert "non-finite" in str(theory.compare_layers(prediction, broken).reason)
+    broken[0, 0] = -np.inf
+    assert theory.compare_layers(prediction, broken).reason == f"not applicable: {theory.ZERO_NOTE}"
+    batch = theory.compare_layers(theory.predict_layers(config.replace(normalization="batch")), finite)
+    assert batch.reason is not None and "batch norm" in batch.reason
+    other = theory.compare_layers(prediction, finite[:, :4])
+    assert other.reason is not None and "another shape" in other.reason
+
+
+def test_span_criterion_is_where_the_extreme_predicted_span_changes_sign() -> None:
+    config = SimConfig(activation="tanh", init="orthogonal", num_layers=2, seq_len=50, hidden_size=64)
+    scale = theory.critical_weight_scale(config, criterion="span")
+    assert scale is not None
+    below = theory.predicted_spans(config.replace(weight_scale=scale * 0.99))
+    above = theory.predicted_spans(config.replace(weight_scale=scale * 1.01))
+    assert below is not None and above is not None
+    assert below.extreme() < 0 < above.extreme()
+    # Issue 12's example: the top layer's own factor is 1 only at 2.17, far above this edge.
+    assert theory.critical_weight_scale(config, criterion="step") == pytest.approx(2.17, abs=0.01)
+    assert scale < 1.6

@@ -4,6 +4,7 @@ thread (never the GUI thread, newest request wins, ends on close)."""
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import os
 import re
@@ -165,8 +166,14 @@ def test_sentence_and_evidence_are_the_engines_for_the_same_records(qtbot, make_
     assert panel.sentence.text().startswith("vanishing: the gradient at step 1 of layer 1 is ")
     assert panel.badge.text() == expected.regime == "vanishing"
     assert panel.evidence.text() == "\n".join(f"• {line}" for line in expected.evidence)
-    assert panel.measured_label.text() == format_factor(expected.signs.measured_factor)
-    assert panel.predicted_label.text() == format_factor(expected.signs.predicted_factor)
+    # The theory box quotes the engine's per-layer comparison for the same record.
+    comparison = expected.signs.layer_theory
+    assert comparison is not None and isinstance(comparison.predicted, theory.LayerPrediction)
+    names, predicted, measured = diagnosis_panel.theory_rows(3, comparison.predicted, comparison)
+    assert names == ["layer 1", "layer 2", "layer 3", "depth"]
+    assert panel.predicted_label.text() == "\n".join(predicted)
+    assert panel.measured_label.text() == "\n".join(measured)
+    assert measured[:3] == [format_factor(float(f)) for f in comparison.measured.time_factors]
     assert panel.iteration_label.text() == "iteration 3 · 3 records"
     assert not panel.where_label.isVisible()
     # The spectral condition, per layer, from the diagnosed record's own spectral norms.
@@ -302,7 +309,7 @@ def test_a_users_own_change_is_compared_too_and_a_bad_fix_is_refused(qtbot, make
 # -- the theory line -----------------------------------------------------------------------------
 
 
-def test_theory_line_is_the_predicted_factor_from_the_last_step_and_hides_with_its_toggle(
+def test_theory_lines_are_each_layers_predicted_factor_from_the_last_step_and_hide_with_their_toggle(
     qtbot, make_window
 ) -> None:
     window = make_window(SMALL)
@@ -310,34 +317,52 @@ def test_theory_line_is_the_predicted_factor_from_the_last_step_and_hides_with_i
     panel, overlay = diagnosis.panel, diagnosis.panel.overlay
     step(qtbot, window)
     wait_diagnosis(qtbot, panel, 1)
-    qtbot.waitUntil(lambda: overlay.line.isVisible(), timeout=TIMEOUT)
-    factor = theory.predicted_step_factor(SMALL)
-    assert factor is not None and panel.prediction is not None and panel.prediction.factor == factor
+    qtbot.waitUntil(lambda: len(overlay.lines) == 2 and overlay.lines[1].isVisible(), timeout=TIMEOUT)
+    prediction = theory.predict_layers(SMALL)
+    assert isinstance(prediction, theory.LayerPrediction) and panel.prediction is not None
+    np.testing.assert_array_equal(panel.prediction.factors, prediction.step_factors)
+    factors = prediction.step_factors
     record = engine_run(SMALL, 1)[0]
-    steps, logs = overlay.line.getOriginalDataset()  # log10 values, as the gradient plot's curves
-    np.testing.assert_array_equal(steps, np.arange(1, 21))
-    expected = record.grad_norms[-1, -1] * factor ** (20 - np.arange(1, 21))
-    np.testing.assert_allclose(10.0**logs, expected, rtol=1e-12)
-    assert logs[-1] == record.log10_grad_norms[-1, -1]
-    measured = panel.diagnosis.signs.measured_factor
-    assert overlay.label == f"theory: ×{factor:.3g}/step (measured ×{measured:.3g})"
+    theme = window.dashboard.theme
+    for layer, line in enumerate(overlay.lines):
+        steps, logs = line.getOriginalDataset()  # log10 values, as the gradient plot's curves
+        np.testing.assert_array_equal(steps, np.arange(1, 21))
+        # From the layer's own norm at the last step, back with the layer's own predicted factor.
+        expected = record.grad_norms[layer, -1] * factors[layer] ** (20 - np.arange(1, 21))
+        np.testing.assert_allclose(10.0**logs, expected, rtol=1e-12)
+        assert logs[-1] == record.log10_grad_norms[layer, -1]
+        assert line.opts["pen"].color().name() == theme.layer_color(layer).name()
+    # The line's factor raised to the span is the predicted span of that layer.
+    np.testing.assert_allclose(19 * np.log10(factors), prediction.spans.time, rtol=1e-12)
+    assert overlay.label == f"theory: ×{factors[0]:.3g}, ×{factors[1]:.3g}/step"
     legend = window.dashboard.plots["gradient"].legend
-    assert [label.text for sample, label in legend.items if sample.item is overlay.line] == [overlay.label]
-    assert overlay.line in window.dashboard.plots["gradient"].plot.listDataItems()
+    first = overlay.lines[0]
+    assert [label.text for sample, label in legend.items if sample.item is first] == [overlay.label]
+    assert all(line in window.dashboard.plots["gradient"].plot.listDataItems() for line in overlay.lines)
+    assert overlay.reason_text == ""
+    # The theory box: one row per layer and one for depth, predicted next to measured.
+    measured = theory.span_decades(record.log10_grad_norms)
+    assert panel.span_names_label.text() == "layer 1\nlayer 2\ndepth"
+    assert panel.predicted_label.text() == "\n".join(
+        [format_factor(float(f)) for f in factors] + [format_factor(prediction.depth_factor)]
+    )
+    assert panel.measured_label.text() == "\n".join(
+        [format_factor(float(f)) for f in measured.time_factors] + [format_factor(measured.depth_factor)]
+    )
 
     diagnosis.theory_action.trigger()
-    assert not overlay.line.isVisible()
-    assert all(sample.item is not overlay.line for sample, _ in legend.items)
+    assert not any(line.isVisible() for line in overlay.lines)
+    assert all(sample.item not in overlay.lines for sample, _ in legend.items)
     assert str(window.settings.value(THEORY_LINE_KEY)).lower() == "false"
     step(qtbot, window)
     qtbot.wait(100)
-    assert not overlay.line.isVisible()
+    assert not any(line.isVisible() for line in overlay.lines)
     diagnosis.theory_action.trigger()
-    assert overlay.line.isVisible()
+    assert all(line.isVisible() for line in overlay.lines)
     latest = window.history.latest
-    _, logs = overlay.line.getOriginalDataset()
-    assert logs[-1] == latest.log10_grad_norms[-1, -1]
-    assert 10.0 ** logs[0] == pytest.approx(latest.grad_norms[-1, -1] * factor**19, rel=1e-12)
+    _, logs = overlay.lines[0].getOriginalDataset()
+    assert logs[-1] == latest.log10_grad_norms[0, -1]
+    assert 10.0 ** logs[0] == pytest.approx(latest.grad_norms[0, -1] * factors[0] ** 19, rel=1e-12)
 
 
 def test_no_theory_line_under_batch_norm_and_the_reason_is_shown(qtbot, make_window) -> None:
@@ -348,9 +373,30 @@ def test_no_theory_line_under_batch_norm_and_the_reason_is_shown(qtbot, make_win
     wait_diagnosis(qtbot, panel, 1)
     qtbot.waitUntil(lambda: panel.prediction is not None and panel.prediction.config == config)
     assert panel.prediction.factor is None
-    assert not panel.overlay.line.isVisible()
-    assert panel.predicted_label.text() == "–"
+    assert not any(line.isVisible() for line in panel.overlay.lines)
+    # In place of the lines, on the plot: a few words; in the theory box, the whole reason.
+    assert panel.overlay.reason_text == "theory: not applicable: batch norm"
+    assert panel.overlay.reason.toPlainText() == panel.overlay.reason_text
+    assert panel.predicted_label.text() == "–\n–\n–"
     assert panel.theory_note.text() == f"No mean-field prediction: {theory.not_applicable(config)}."
+
+
+def test_theory_lines_give_way_to_a_reason_for_a_non_finite_record(qtbot, make_window) -> None:
+    window = make_window(SMALL)
+    panel = feature(window).panel
+    step(qtbot, window)
+    wait_diagnosis(qtbot, panel, 1)
+    qtbot.waitUntil(lambda: bool(panel.overlay.lines) and panel.overlay.lines[0].isVisible(), timeout=TIMEOUT)
+    record = window.history.latest
+    early = np.arange(20) < 5
+    broken = dataclasses.replace(
+        record,
+        grad_norms=np.where(early, np.inf, record.grad_norms),
+        log10_grad_norms=np.where(early, np.inf, record.log10_grad_norms),
+    )
+    panel.overlay.update(broken, panel.prediction.layers)
+    assert not any(line.isVisible() for line in panel.overlay.lines)
+    assert panel.overlay.reason_text == "theory: not applicable: the run is non-finite"
 
 
 # -- the worker ----------------------------------------------------------------------------------

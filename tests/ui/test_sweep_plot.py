@@ -87,3 +87,27 @@ def test_png_has_the_width_asked_for_and_shows_blue_red_and_overflow(qapp):
     assert ((blue - red > 80) & (green < 160)).mean() > 0.05  # the vanishing cells
     assert ((red - blue > 80) & (green < 80)).mean() > 0.05  # the exploding cell
     assert (image.max(axis=2) < 20).mean() > 0.05  # the overflow cell, in black
+
+
+def test_theory_line_key_explains_theory_against_measured(qtbot) -> None:
+    from gradsim.ui.sweep_plot import SweepPlot, theory_explanation
+
+    spec = sweep.SweepSpec(
+        SimConfig(num_layers=2, hidden_size=8, seq_len=10, batch_size=3, activation="linear", task="random"),
+        sweep.make_axis("weight_scale", 0.5, 1.5, 3),
+        sweep.make_axis("seq_len", 5, 10, 2),
+        5,
+    )
+    result = sweep.run_sweep(spec, workers=0, cache=None)
+    line = sweep.critical_line(spec)
+    plot = SweepPlot()
+    qtbot.addWidget(plot)
+    plot.show_result(result, line)
+    labels = [label.text for _, label in plot.legend.items]
+    assert "theory: most extreme span at 0 decades (mean field)" in labels
+    # The explanation is on the key itself (tooltip), not only in a status line, with the notes.
+    assert plot.legend.toolTip() == plot.theory_text == theory_explanation(line)
+    assert "most extreme" in plot.theory_text and "Dots (measured)" in plot.theory_text
+    assert "after 5 training steps the measured edge can move." in plot.theory_text
+    missing = sweep.critical_line(sweep.SweepSpec(spec.base.replace(normalization="batch"), spec.x, spec.y))
+    assert theory_explanation(missing).startswith("No theory line: batch norm")

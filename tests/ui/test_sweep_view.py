@@ -141,7 +141,7 @@ def test_heatmap_equals_single_runs_in_grid_orientation_with_the_theory_line(mak
     np.testing.assert_allclose(plot.x_scale.to_value(plot.edge_curve.xData), edge_x)
     np.testing.assert_allclose(plot.y_scale.to_value(plot.edge_curve.yData), edge_y)
     labels = [label.text for _, label in plot.legend.items]
-    assert labels == ["theory: per-step factor 1 (mean field)", "measured: ratio crosses 1"]
+    assert labels == ["theory: most extreme span at 0 decades (mean field)", "measured: ratio crosses 1"]
     page = controller.page
     assert page.progress_bar.value() == page.progress_bar.maximum() == 9
     assert page.progress_label.text().startswith("Done: 9 points in ")
