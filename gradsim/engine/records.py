@@ -84,6 +84,15 @@ class StepRecord:
     extra: dict[str, float] = field(default_factory=dict)
 
     @property
+    def log10_grad_norms(self) -> np.ndarray:
+        """(L, T) float64 ``log10 ||dL/dh||``: ``-inf`` where a norm is exactly 0.
+
+        The regime measure (:mod:`gradsim.engine.regime`) reads norms only through this name.
+        """
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log10(self.grad_norms)
+
+    @property
     def gradient_ratio(self) -> float:
         """``||dL/dh_1|| / ||dL/dh_T||`` at the first layer: < 1 vanishing, > 1 exploding."""
         first, last = self.grad_norms[0, 0], self.grad_norms[0, -1]

@@ -38,6 +38,12 @@ class BackwardResult:
     grad_norms: np.ndarray
     cache: rnn.ForwardCache
 
+    @property
+    def log10_grad_norms(self) -> np.ndarray:
+        """(L, T) ``log10 ||dL/dh||``, ``-inf`` where a norm is 0 (as ``StepRecord``'s)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log10(self.grad_norms)
+
 
 @dataclass(frozen=True)
 class BackpropStep:
