@@ -442,7 +442,8 @@ def test_a_result_of_an_older_run_is_dropped(qtbot, make_window, monkeypatch) ->
     step(qtbot, window)
     wait_diagnosis(qtbot, panel, 1)
     assert panel.result.config == SMALL.replace(seq_len=12)
-    assert "at step 12 of layer 2" in panel.sentence.text()
+    # The new run's 12 steps: its time spans are 11 steps long.
+    assert "over 11 steps" in panel.sentence.text()
 
     # Closing while a diagnosis is in progress abandons it and ends the thread at once.
     release.clear()
