@@ -601,7 +601,7 @@ def sweep_summary_lines(result: sweep.SweepResult, line: sweep.CriticalLine) -> 
         f"{result.cached_points} from the cache"
     )
     finite = result.values[np.isfinite(result.values)]
-    label = "log10 gradient ratio (first layer, first step / top layer, last step)"
+    label = "log10 gradient ratio of the most extreme span (time in a layer, or depth)"
     if finite.size:
         lines.append(f"{label}: {finite.min():.3g} .. {finite.max():.3g}")
     else:

@@ -40,7 +40,7 @@ __all__ = [
     "symmetric_levels",
 ]
 
-COLORBAR_LABEL = "log10 ||dL/dh_1|| / ||dL/dh_T||  (decades)"
+COLORBAR_LABEL = "log10 ratio, most extreme span  (decades)"
 FIELD_LABELS = {
     "weight_scale": "weight scale",
     "seq_len": "sequence length T",
