@@ -36,11 +36,11 @@ class Figure:
 FIGURES = (
     Figure(
         "figure-vanishing", "vanishing-sigmoid", 30, "gradient", 1400,
-        "Vanishing: with sigmoid units the gradient shrinks by more than 60 decades over 100 time steps.",
+        "Vanishing: with sigmoid units the gradient shrinks by about 31 decades over 49 time steps.",
     ),
     Figure(
         "figure-exploding", "exploding-large-weights", 1, "gradient", 1400,
-        "Exploding: ReLU with weights twice the stable scale; the gradient grows at every step back.",
+        "Exploding: ReLU with weights of scale 2, above the stable √2; the gradient grows at every step back.",
     ),
     Figure(
         "figure-clipping", "fix-clipping", 60, "loss", None,

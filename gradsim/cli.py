@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import math
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -28,10 +27,9 @@ import numpy as np
 
 from gradsim.engine import sweep
 from gradsim.engine.config import ConfigError, SimConfig
-from gradsim.engine.numerics import format_power_of_ten
 from gradsim.engine.presets import DEFAULT_PRESET, get_preset, list_presets, presets_dir
 from gradsim.engine.records import StepRecord
-from gradsim.engine.regime import classify
+from gradsim.engine.regime import measure
 from gradsim.engine.simulation import Simulation
 from gradsim.io.atomic import WriteError, atomic_write_bytes
 from gradsim.io.configfile import apply_overrides, config_to_toml, load_config
@@ -212,8 +210,9 @@ def _add_run_command(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "run",
         help="train headless and print a summary; optionally write the records",
-        description="Train the network headless, print a summary (final loss, gradient ratio between "
-        "the first and the last time step, regime) and write every step record to the files asked for.",
+        description="Train the network headless, print a summary (final loss; the regime named by its "
+        "most extreme span, through time in a layer or through depth, with its ratio and per-step "
+        "factor; every span) and write every step record to the files asked for.",
     )
     add_config_options(parser)
     parser.add_argument(
@@ -274,7 +273,7 @@ def _run_command(args: argparse.Namespace) -> int:
 
     def on_step(record: StepRecord) -> None:
         progress.update(record.iteration, record.loss)
-        if math.isfinite(record.gradient_ratio):
+        if measure(record).regime != "non-finite":
             finite[:] = [record]
 
     try:
@@ -312,10 +311,12 @@ def summary_lines(
     interrupted: bool = False,
     last_finite: StepRecord | None = None,
 ) -> list[str]:
-    """The run summary: iterations done, final loss, gradient ratio, regime, explosion site.
+    """The run summary: iterations done, final loss, regime with its span, explosion site.
 
-    ``last_finite`` is the newest record whose gradient ratio is defined; shown when the last
-    record's is not (an exploded run), so the summary still says how large the gradient grew.
+    The regime line is :meth:`gradsim.engine.regime.RegimeMeasure.sentence` of the last record,
+    the sentence the window's badge and diagnosis quote; the spans follow, one line each.
+    ``last_finite`` is the newest finite record; shown when the last one is not (an exploded
+    run), so the summary still says how large the gradient grew.
     """
     if last is None:
         return ["no iterations were run"]
@@ -328,20 +329,15 @@ def summary_lines(
     else:
         lines.append(f"iterations: {done}")
     lines.append(f"final loss: {last.loss:.6g}")
-    label = f"gradient ratio ||dL/dh|| time step 1 / time step {last.grad_norms.shape[1]} (layer 1)"
-    # Written from the logarithm, so a ratio below float64 (1e-607) is not printed as 0.
-    ratio = last.gradient_ratio
-    if math.isfinite(ratio):
-        lines.append(f"{label}: {format_power_of_ten(last.log10_gradient_ratio)}")
-    else:
-        text = f"{label}: {ratio:g} at iteration {done}"
-        if last_finite is not None and last_finite.iteration != done:
-            earlier = format_power_of_ten(last_finite.log10_gradient_ratio)
-            text += f"; {earlier} at iteration {last_finite.iteration}"
-        lines.append(text)
-    lines.append(f"regime: {classify(last)}")
-    if last.nonfinite is not None:
-        lines.append(last.nonfinite.describe())
+    measured = measure(last)
+    lines.append(f"regime: {measured.sentence()}")
+    if measured.regime == "non-finite" and last_finite is not None and last_finite.iteration != done:
+        before = measure(last_finite)
+        if before.extreme is not None:
+            lines.append(f"at iteration {last_finite.iteration}: {before.extreme.describe()}")
+        measured = before
+    for line in measured.span_lines():
+        lines.append(f"  {line}")
     return lines
 
 
@@ -593,7 +589,7 @@ def sweep_summary_lines(result: sweep.SweepResult, line: sweep.CriticalLine) -> 
         f"{result.cached_points} from the cache"
     )
     finite = result.values[np.isfinite(result.values)]
-    label = "log10 gradient ratio (first layer, first step / top layer, last step)"
+    label = "log10 gradient ratio of the most extreme span (time in a layer, or depth)"
     if finite.size:
         lines.append(f"{label}: {finite.min():.3g} .. {finite.max():.3g}")
     else:

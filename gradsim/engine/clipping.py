@@ -38,6 +38,8 @@ def clip_gradients(
 
     norm: if the global norm exceeds ``threshold``, every gradient is multiplied by
     ``threshold / global norm``: the direction is kept and the new global norm is the threshold.
+    (PyTorch's ``clip_grad_norm_`` multiplies by ``threshold / (global norm + 1e-6)``, which
+    lands a hair below the threshold; gradsim lands on it.)
     value: every element is limited to ``[-threshold, threshold]``; the direction may change.
     ``norms``: ``safe_norm`` of each gradient if already computed, to skip computing them again.
     """

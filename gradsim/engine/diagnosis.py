@@ -2,9 +2,11 @@
 
 :func:`diagnose` reads the step records of a run the way a practitioner reads their plots:
 
-- the end-to-end ratio of ``||dL/dh||`` (first layer, first step over top layer, last step),
-  which decides the regime exactly as :func:`gradsim.engine.regime.classify` does;
-- the ratio between the first and the last time step, and between the first and the last layer;
+- the spans of :func:`gradsim.engine.regime.measure`: back through time in each layer and
+  down through the layers; the most extreme one decides the regime and its ratio and factor make
+  the headline sentence (the one measure every view quotes);
+- the corner ratio of ``||dL/dh||`` (first layer, first step over top layer, last step), as
+  evidence;
 - the per-step geometric rate, measured and as mean-field theory predicts it;
 - the spectral sufficient condition for vanishing;
 - update:data ratios of the early against the late weights (early layers barely moving is the
@@ -31,8 +33,9 @@ import numpy as np
 from . import theory
 from .activations import make_activation
 from .config import SimConfig
+from .formatting import format_number
 from .records import NonFiniteEvent, StepRecord
-from .regime import DECADES_THRESHOLD, classify, end_to_end_decades
+from .regime import DECADES_THRESHOLD, RegimeMeasure, end_to_end_decades, measure
 
 # The usual reference for a healthy update:data ratio (Karpathy, makemore part 3).
 UPDATE_RATIO_REFERENCE = 1e-3
@@ -83,7 +86,8 @@ class Signs:
 
     Attributes
     ----------
-    decades : log10 end-to-end ratio, :func:`gradsim.engine.regime.end_to_end_decades`
+    decades : log10 corner ratio, :func:`gradsim.engine.regime.end_to_end_decades` (evidence;
+        the regime is decided by ``measure``)
     time_ratio : ``||dL/dh||`` at the first step over the last, in the first layer
     layer_ratio : at the last step, first layer over top layer (NaN with one layer)
     measured_factor : per-step factor in the top layer, fitted (:func:`theory.measured_step_factor`)
@@ -95,6 +99,8 @@ class Signs:
         weights and of the top layer's (the readout's with one layer); NaN before any update
     instability : median |change| of log10 global gradient norm between iterations (decades)
     seq_len, num_layers, iteration : of the record the ratios come from
+    measure : :func:`gradsim.engine.regime.measure` of that record (its spans are the evidence,
+        its extreme span the headline)
     layer_theory : mean-field theory per layer next to the same record's spans
         (:func:`theory.compare_layers`: predicted and measured per-step factor of every layer's
         time span and the depth span's per-layer factor, or why there is no prediction)
@@ -116,6 +122,7 @@ class Signs:
     seq_len: int
     num_layers: int
     iteration: int
+    measure: RegimeMeasure
     layer_theory: theory.LayerComparison | None = None
     balanced_weight_scale: float | None = None
 
@@ -142,18 +149,7 @@ class Diagnosis:
     nonfinite: NonFiniteEvent | None = None
 
 
-# -- formatting --------------------------------------------------------------------------------
-
-
-def format_number(value: float) -> str:
-    """A ratio in the verdict's short form: 0.76, 12, 3e-12, 4e+15 (the panel uses it too)."""
-    if not math.isfinite(value):
-        return str(value)
-    if value == 0:
-        return "0"
-    if 0.01 <= abs(value) < 1000:
-        return f"{value:.2g}" if abs(value) < 10 else f"{value:.0f}"
-    return f"{value:.0e}"
+# -- formatting (format_number lives in gradsim.engine.formatting) -----------------------------
 
 
 def _factor(value: float | None) -> str:
@@ -239,18 +235,13 @@ def measure_signs(records: Sequence[StepRecord], config: SimConfig) -> Signs:
         seq_len=seq_len,
         num_layers=num_layers,
         iteration=shape_record.iteration,
+        measure=measure(shape_record),
         layer_theory=theory.compare_layers(theory.predict_layers(config), shape_record.log10_grad_norms),
         balanced_weight_scale=theory.critical_weight_scale(config, criterion="span"),
     )
 
 
 # -- the sentence and the evidence -------------------------------------------------------------
-
-
-def _where(signs: Signs) -> tuple[str, str]:
-    if signs.num_layers == 1:
-        return "step 1", f"step {signs.seq_len}"
-    return "step 1 of layer 1", f"step {signs.seq_len} of layer {signs.num_layers}"
 
 
 def _saturation_phrase(signs: Signs, config: SimConfig) -> str | None:
@@ -265,34 +256,20 @@ def _saturation_phrase(signs: Signs, config: SimConfig) -> str | None:
 
 
 def _sentence(regime: str, signs: Signs, config: SimConfig, event: NonFiniteEvent | None) -> str:
-    start, end = _where(signs)
-    ratio = 10.0**signs.decades if math.isfinite(signs.decades) else float("nan")
-    factor = _factor(signs.measured_factor)
+    """The headline: the measure's named sentence, whose ratio and factor come from one span."""
     if regime == "non-finite":
         if event is None:
             return "non-finite: a gradient is inf or NaN"
         text = f"non-finite: {event.describe()}"
-        if math.isfinite(ratio):
-            text += (
-                f"; at iteration {signs.iteration} the gradient at {start} was {format_number(ratio)} "
-                f"times that at {end}"
-            )
+        span = signs.measure.extreme
+        if signs.measure.regime != "non-finite" and span is not None and math.isfinite(span.decades):
+            text += f"; at iteration {signs.iteration} it was {span.describe()}"
         return text
-    if regime == "vanishing" and not math.isfinite(ratio):
-        return f"vanishing: the gradient is exactly zero at {start}: every path back to it is cut"
-    if regime == "exploding":
-        text = f"exploding: the gradient at {start} is {format_number(ratio)} times the gradient at {end}"
-    else:
-        text = f"{regime}: the gradient at {start} is {format_number(ratio)} of the gradient at {end}"
-    text += f", a factor {factor} per step"
+    text = signs.measure.sentence()
     saturation = _saturation_phrase(signs, config)
     if saturation is not None and regime == "vanishing" and signs.saturation.mean() >= SENTENCE_SATURATION:
         text += f"; {saturation}"
     return text
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
 def _evidence(
@@ -304,17 +281,17 @@ def _evidence(
         loss = records[-1].loss
         if not math.isfinite(loss):
             lines.append(f"loss is {loss} at iteration {records[-1].iteration}")
+    if signs.measure.spans:
+        lines.append(
+            f"spans (beyond {DECADES_THRESHOLD:g} decades either way a span has vanished or exploded; "
+            "the most extreme decides):"
+        )
+        lines += [f"  {line}" for line in signs.measure.span_lines()]
     if math.isfinite(signs.decades):
         lines.append(
-            f"end to end: {signs.decades:+.1f} decades (beyond {DECADES_THRESHOLD:g} either way the run is "
-            "called vanishing or exploding)"
+            f"corner, layer 1 step 1 over layer {signs.num_layers} step {signs.seq_len}: "
+            f"{signs.decades:+.1f} decades (mixes both ways; evidence only)"
         )
-    if math.isfinite(signs.time_ratio):
-        steps = _plural(signs.seq_len - 1, "step")
-        lines.append(f"first/last time step in layer 1: {format_number(signs.time_ratio)} over {steps}")
-    if math.isfinite(signs.layer_ratio):
-        layers = _plural(signs.num_layers - 1, "layer")
-        lines.append(f"first/last layer at the last step: {format_number(signs.layer_ratio)} over {layers}")
     predicted = signs.predicted_factor
     line = f"per-step factor: {_factor(signs.measured_factor)} measured"
     if predicted is not None:
@@ -331,8 +308,10 @@ def _evidence(
     if products.size and np.all(np.isfinite(products)):
         worst = float(products.max())
         bound = make_activation(config.activation, config.leaky_slope).max_derivative
+        # The bound makes every step back shrink the gradient; whether that adds up to more than
+        # the threshold depends on how many steps there are, which the spans above measure.
         verdict = (
-            "below 1 in every layer: vanishing is guaranteed"
+            "below 1 in every layer: every step back must shrink the gradient"
             if worst < 1
             else "not below 1: the bound does not decide"
         )
@@ -620,8 +599,8 @@ def diagnose(records: Sequence[StepRecord], config: SimConfig) -> Diagnosis:
 
     Returns
     -------
-    Diagnosis. Its regime is ``classify(records[-1])`` — the same verdict the rest of gradsim
-    shows — except that any non-finite record makes the run non-finite.
+    Diagnosis. Its regime is ``measure(records[-1]).regime`` — the same verdict the rest of
+    gradsim shows — except that any non-finite record makes the run non-finite.
 
     Raises
     ------
@@ -630,7 +609,7 @@ def diagnose(records: Sequence[StepRecord], config: SimConfig) -> Diagnosis:
     signs = measure_signs(records, config)
     events = [r.nonfinite for r in records if r.nonfinite is not None]
     event = events[0] if events else None
-    regime = "non-finite" if event is not None else classify(records[-1])
+    regime = "non-finite" if event is not None else measure(records[-1]).regime
     sentence = _sentence(regime, signs, config, event)
     evidence = _evidence(signs, config, records, event)
     fixes = _fixes(regime, signs, config)

@@ -42,7 +42,7 @@ import numpy as np
 from .config import ConfigError, SimConfig, field_names
 from .presets import list_presets, load_preset
 from .records import StepRecord
-from .regime import classify
+from .regime import DEPTH, RegimeMeasure, Span, measure
 
 PLOTS = ("gradient", "heatmap", "loss", "activation", "health")
 CONTROL_PREFIX = "control:"
@@ -59,12 +59,17 @@ PLACEHOLDERS: dict[str, str] = {
     "seq_len": "time steps of the config",
     "steps_back": "time steps the gradient travels back from the last step to step 1 (seq_len - 1)",
     "num_layers": "layers of the config",
-    "ratio": "||dL/dh|| at step 1 over the last step, first layer, in the last finite iteration",
-    "ratio_first": "the same ratio in iteration 1",
+    "verdict": "the regime sentence the badge and the diagnosis quote, for the last finite iteration",
+    "span": "where the most extreme span runs: 'through time in layer 2' or 'through depth'",
+    "span_length": "how many factors that span multiplies: '49 steps' or '3 layers'",
+    "unit": "'step' for a span through time, 'layer' for the span through depth",
+    "ratio": "the most extreme span's ratio of ||dL/dh|| (far end over entry), last finite iteration",
+    "ratio_first": "the same in iteration 1 (its own most extreme span)",
+    "span_first": "where iteration 1's most extreme span runs",
     "decades": "log10 of {ratio}: negative for a gradient that shrank on its way back",
-    "per_step": "the average factor per step back: ratio ** (1 / steps_back)",
+    "per_step": "that span's factor per {unit}: ratio ** (1 / its length), so it multiplies out",
     "per_step_first": "the same factor in iteration 1",
-    "layer_ratio": "||dL/dh|| at the last step, first layer over top layer: what the layers between did",
+    "layer_ratio": "the depth span: ||dL/dh|| at the last step, first layer over top layer (NaN: one layer)",
     "saturation": "percentage of saturated units (derivative below 5% of its maximum), mean over layers",
     "mean_derivative": "mean activation derivative over layers, time steps, batch and units",
     "spectral": "largest singular value of the first layer's recurrent weights",
@@ -74,7 +79,7 @@ PLACEHOLDERS: dict[str, str] = {
     "loss_last": "loss of the last finite iteration",
     "max_norm": "largest global gradient norm (before clipping) over the run",
     "clipped_percent": "percentage of iterations in which clipping shrank the gradient",
-    "regime": "healthy / vanishing / exploding / non-finite, for the last iteration",
+    "regime": "healthy / vanishing / exploding / non-finite, for the last iteration (the badge)",
     "iteration_nonfinite": "iteration whose values overflowed to inf/NaN, or 'none'",
     "outcome": "one sentence: every iteration ran, or where the run overflowed",
 }
@@ -323,10 +328,17 @@ def _finite(record: StepRecord) -> bool:
     return record.nonfinite is None and bool(np.all(np.isfinite(record.grad_norms)))
 
 
-def _per_step(ratio: float, steps_back: int) -> float:
-    if steps_back < 1 or not math.isfinite(ratio) or ratio < 0:
-        return float("nan")
-    return ratio ** (1.0 / steps_back)
+def _span_values(measured: RegimeMeasure) -> tuple[Span | None, dict[str, str]]:
+    """The extreme span's placeholders (NaN text where the record has none)."""
+    span = measured.extreme
+    if span is None:
+        return None, {"span": "nowhere", "span_length": "0 steps", "unit": "step", "ratio": "NaN",
+                      "decades": "NaN", "per_step": "NaN"}  # fmt: skip
+    length = f"{span.steps} {span.unit}{'' if span.steps == 1 else 's'}"
+    decades = "-inf" if span.decades == -math.inf else f"{span.decades:.1f}"
+    values = {"span": span.name(), "span_length": length, "unit": span.unit, "ratio": span.ratio_text(),
+              "decades": decades, "per_step": span.factor_text()}  # fmt: skip
+    return span, values
 
 
 def run_values(records: Sequence[StepRecord], config: SimConfig) -> dict[str, str]:
@@ -342,10 +354,11 @@ def run_values(records: Sequence[StepRecord], config: SimConfig) -> dict[str, st
     finite = [record for record in records if _finite(record)]
     last = finite[-1] if finite else first
     steps_back = config.seq_len - 1
-    ratio, ratio_first = last.gradient_ratio, first.gradient_ratio
-    with np.errstate(all="ignore"):
-        decades = math.log10(ratio) if ratio > 0 and math.isfinite(ratio) else float("nan")
-        layer_ratio = float(last.grad_norms[0, -1] / last.grad_norms[-1, -1])
+    # The quoted ratios and factors are the regime measure's, the numbers the badge quotes.
+    measured, measured_first = measure(last), measure(first)
+    _, span_values = _span_values(measured)
+    _, first_values = _span_values(measured_first)
+    depth = next((span for span in measured.spans if span.kind == DEPTH), None)
     norms = np.array([record.global_norm_before for record in records], dtype=np.float64)
     top = config.num_layers - 1
     event = next((record.nonfinite for record in records if record.nonfinite is not None), None)
@@ -358,12 +371,12 @@ def run_values(records: Sequence[StepRecord], config: SimConfig) -> dict[str, st
         "seq_len": str(config.seq_len),
         "steps_back": str(steps_back),
         "num_layers": str(config.num_layers),
-        "ratio": format_number(ratio),
-        "ratio_first": format_number(ratio_first),
-        "decades": "NaN" if math.isnan(decades) else f"{decades:.1f}",
-        "per_step": format_number(_per_step(ratio, steps_back)),
-        "per_step_first": format_number(_per_step(ratio_first, steps_back)),
-        "layer_ratio": format_number(layer_ratio),
+        "verdict": measured.sentence(),
+        **span_values,
+        "ratio_first": first_values["ratio"],
+        "span_first": first_values["span"],
+        "per_step_first": first_values["per_step"],
+        "layer_ratio": "NaN" if depth is None else depth.ratio_text(),
         "saturation": format_percent(float(np.mean(last.saturation))),
         "mean_derivative": format_number(float(np.mean(last.mean_derivative))),
         "spectral": format_number(float(last.spectral_norms[0])),
@@ -373,7 +386,7 @@ def run_values(records: Sequence[StepRecord], config: SimConfig) -> dict[str, st
         "loss_last": format_number(last.loss),
         "max_norm": "NaN" if np.isnan(norms).all() else format_number(float(np.nanmax(norms))),
         "clipped_percent": format_percent(float(np.mean([record.clipped for record in records]))),
-        "regime": classify(records[-1]),
+        "regime": measure(records[-1]).regime,
         "iteration_nonfinite": "none" if event is None else str(event.iteration),
         "outcome": outcome,
     }

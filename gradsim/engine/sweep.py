@@ -1,19 +1,16 @@
-"""Phase-diagram sweeps: the gradient's end-to-end change over a grid of two settings.
+"""Phase-diagram sweeps: the gradient's change along its most extreme span over a grid of two settings.
 
-Each grid point is a config (the base config with two fields changed). Its value is the log10
-ratio of the gradient where backpropagation ends to where it starts,
-
-    value = log10 ||dL/dh|| at (first layer, first time step)
-          - log10 ||dL/dh|| at (top layer, last time step),
-
-which is :func:`gradsim.engine.regime.end_to_end_decades`: the quantity the regime verdict uses
-(beyond +-3 decades a run is called vanishing or exploding), so a cell's colour and the verdict
-of the config it loads agree. Negative: the gradient shrank on its way back (vanishing);
-positive: it grew (exploding); 0: no change. With one layer it is exactly the first-to-last time
-step ratio whose per-step rate the mean-field theory predicts, so the theory's critical line
-(per-step factor exactly 1) is where the value crosses 0. With several layers the gradient that
-reaches the first layer also crosses the layers and sums over many paths, so the measured edge
-moves away from the one-layer line; the sweep shows that as it is. The theory's own prediction
+Each grid point is a config (the base config with two fields changed). Its value is the signed
+log10 ratio of the regime measure's most extreme span (:func:`gradsim.engine.regime.measure`):
+of the time spans (``||dL/dh_1|| / ||dL/dh_T||`` within each layer) and the depth span (layer 1
+over the top layer at the last step), the one with the largest ``|log10|``. That is the quantity
+the regime verdict uses (beyond +-3 decades a run is called vanishing or exploding), so a cell's
+colour and the badge of the config it loads agree. Negative: the gradient shrank on its way
+back (vanishing); positive: it grew (exploding); 0: no change. With one layer it is exactly the
+first-to-last time step ratio whose per-step rate the mean-field theory predicts, so the
+theory's critical line (per-step factor exactly 1) is where the value crosses 0. (Until cache
+format 2 the value was the corner ratio, first layer's first step over top layer's last step,
+which mixes both ways and hid a deeper layer's vanishing.) The theory's own prediction
 of this quantity is :func:`gradsim.engine.theory.predicted_decades`, and :func:`critical_line`
 draws :func:`gradsim.engine.theory.critical_weight_scale` (by default where the most extreme
 predicted span, through time in any layer or through depth, is 0 decades; the per-layer theory
@@ -56,6 +53,7 @@ import numpy as np
 
 from . import theory
 from .config import INT_RANGES, ConfigError, SimConfig
+from .regime import measure_log10_norms
 from .simulation import Simulation
 
 # Fields a sweep axis may vary.
@@ -80,7 +78,8 @@ STATUS_NAMES = {
 
 # Bump when the meaning or the numerics of a point change, so old on-disk caches are ignored.
 # 2: values from log10 norms, exact below float64 (1 stored such points as "vanished").
-CACHE_FORMAT = 2
+# 3: the value is the regime measure's extreme span (it was the corner ratio).
+CACHE_FORMAT = 3
 
 # Variables that make BLAS/OpenMP use one thread. A sweep runs one process per core, and
 # small matrix products run slower, not faster, with several threads each.
@@ -350,7 +349,7 @@ class PointResult:
 
     Attributes
     ----------
-    value : mean over seeds of the log10 end-to-end gradient ratio; NaN unless status is ok
+    value : mean over seeds of the extreme span's log10 gradient ratio; NaN unless status is ok
     status : STATUS_OK, STATUS_OVERFLOW, STATUS_VANISHED or STATUS_NO_GRADIENT (the worst over
         the seeds, in that order of precedence: overflow, vanished, no gradient)
     seed_values : each seed's log10 ratio (NaN where that seed gave none)
@@ -395,22 +394,23 @@ def gradient_decades(log10_grad_norms: np.ndarray, loss: float) -> tuple[float, 
 
     Returns
     -------
-    (log10 ratio, status): the end-to-end change in decades (first layer's first step over the
-    top layer's last, as :func:`end_to_end_decades` defines it) and STATUS_OK, or NaN and the
-    reason. A gradient far below float64 (1e-800) is a value here, not "vanished".
+    (log10 ratio, status): the regime measure's extreme span's decades
+    (:attr:`gradsim.engine.regime.RegimeMeasure.decades`) and STATUS_OK, or NaN and the reason:
+    overflow (inf/NaN), no gradient where it enters, or vanished (a span reached exactly 0).
     """
-    logs = log10_grad_norms
-    if not math.isfinite(loss) or np.isnan(logs).any() or (logs == np.inf).any():
+    logs = np.asarray(log10_grad_norms, dtype=np.float64)
+    measured = measure_log10_norms(logs)
+    if not math.isfinite(loss) or measured.regime == "non-finite":
         return float("nan"), STATUS_OVERFLOW
-    if logs[-1, -1] == -np.inf:
+    if logs[-1, -1] == -math.inf:
         return float("nan"), STATUS_NO_GRADIENT
-    if logs[0, 0] == -np.inf:
+    if measured.decades == -math.inf:
         return float("nan"), STATUS_VANISHED
-    return float(logs[0, 0] - logs[-1, -1]), STATUS_OK
+    return measured.decades, STATUS_OK
 
 
 def measure_run(config: SimConfig, iterations: int) -> tuple[float, int]:
-    """One run's log10 end-to-end ratio and status, exactly as the Simulation gives it.
+    """One run's extreme-span log10 ratio and status, exactly as the Simulation gives it.
 
     ``iterations`` training steps (the run's own batches, clipping and optimiser), then one
     forward and backward pass on the next batch of the run's data stream.
@@ -445,7 +445,7 @@ def evaluate_point(config: SimConfig, iterations: int, seeds: int | Sequence[int
 
 
 def compute_point(config: SimConfig, iterations: int = 0, seeds: int | Sequence[int] = 1) -> float:
-    """The value a sweep shows for ``config``: mean log10 end-to-end ratio, NaN if none.
+    """The value a sweep shows for ``config``: mean extreme-span log10 ratio, NaN if none.
 
     Equal, bit for bit, to what :func:`run_sweep` stores for the same config, iterations and
     seeds, with or without worker processes.

@@ -12,7 +12,8 @@ plots' own ``PlotItem``s (the plot classes are not touched):
 - activation: the outline of the pinned run's pre-activation histogram (same bins as the live
   one), and its derivative curve (dashed) when its activation differs;
 - heatmap: an image cannot be overlaid on another image legibly, so the heatmap names each pin
-  with its gradient ratio (step 1 / step T) in its corner instead.
+  with its regime measure's ratio (the most extreme span, as the status bar shows it) in its
+  corner instead.
 
 A pin is labelled by how it differs from the live run (``"clip: none → norm 1.0"``), relabelled
 whenever the live run restarts with another config. The "Pinned runs" dock lists the pins
@@ -38,6 +39,7 @@ from gradsim.engine.activations import make_activation
 from gradsim.engine.config import SimConfig
 from gradsim.engine.history import RunHistory
 from gradsim.engine.records import StepRecord
+from gradsim.engine.regime import measure
 from gradsim.ui.ab_view import ABView, install_shortcuts
 from gradsim.ui.config_diff import describe_difference, differences, suggest_change
 from gradsim.ui.plots.activation import BINS
@@ -542,13 +544,13 @@ class CompareFeature(QtCore.QObject):
             if ghosts.gradient_curves:
                 gradient_entries.append((ghosts.gradient_curves[0], _escape(_short(pin.label))))
             record = pin.latest
-            ratio = "–" if record is None else _format_ratio(record.gradient_ratio)
+            ratio = "–" if record is None else _span_ratio(record)
             notes.append(f"<span style='color:{ghosts.color.name()}'>■</span> {ratio}")
         self.gradient_legend.show_pins(gradient_entries)
         theme = self.window.dashboard.theme
         html = "<br>".join(notes)
         if html:
-            html = f"<span style='color:{theme.foreground}'>pinned, step 1 / step T:<br>{html}</span>"
+            html = f"<span style='color:{theme.foreground}'>pinned, most extreme span:<br>{html}</span>"
         self.heatmap_note.show_html(html)
 
     @QtCore.Slot(object)
@@ -609,12 +611,14 @@ def _short(label: str) -> str:
     )
 
 
-def _format_ratio(value: float) -> str:
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "inf"
-    return f"{value:.1e}"
+def _span_ratio(record: StepRecord) -> str:
+    """``"time, layer 2: 5.18e-06"``: the regime measure's extreme span, as the status bar says it."""
+    measured = measure(record)
+    span = measured.extreme
+    if span is None:
+        return measured.regime
+    where = "depth" if span.kind == "depth" else f"time, layer {span.layer + 1}"  # type: ignore[operator]
+    return f"{where}: {span.ratio_text()}"
 
 
 def _escape(text: str) -> str:

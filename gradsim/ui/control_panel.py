@@ -54,7 +54,11 @@ CHOICE_LABELS: dict[str, dict[str, tuple[str, str]]] = {
     },
     "clip_mode": {
         "none": ("none", "the update uses the raw gradient"),
-        "norm": ("by global norm", "rescale the whole gradient when its norm exceeds the threshold"),
+        "norm": (
+            "by global norm",
+            "when the global norm ||g|| exceeds the threshold, multiply the whole gradient by "
+            "threshold / ||g|| (PyTorch's clip_grad_norm_ uses threshold / (||g|| + 1e-6))",
+        ),
         "value": ("by value", "cut every gradient entry to [-threshold, threshold]"),
     },
     "task": {
@@ -64,7 +68,11 @@ CHOICE_LABELS: dict[str, dict[str, tuple[str, str]]] = {
     },
     "optimizer": {
         "sgd": ("SGD", "step = learning rate × gradient"),
-        "momentum": ("SGD + momentum", "SGD with a running average of past gradients (0.9)"),
+        "momentum": (
+            "SGD + momentum",
+            "step = learning rate × v, with v = 0.9 v + gradient: a decayed sum of past gradients "
+            "(not an average: about 10× the gradient once it is steady), as in PyTorch",
+        ),
         "adam": ("Adam", "each step divided by the gradient's running size: about the learning rate"),
     },
     "dtype": {

@@ -53,7 +53,7 @@ import pyqtgraph as pg
 from gradsim.engine import theory
 from gradsim.engine.activations import make_activation
 from gradsim.engine.config import SimConfig
-from gradsim.engine.diagnosis import WINDOW, Diagnosis, Fix, format_number
+from gradsim.engine.diagnosis import WINDOW, Diagnosis, Fix
 from gradsim.engine.history import RunHistory
 from gradsim.engine.records import NonFiniteEvent, StepRecord
 from gradsim.engine.regime import DECADES_THRESHOLD
@@ -438,24 +438,31 @@ class Before:
 
 
 def _summary(diagnosis: Diagnosis) -> str:
-    """``"vanishing, 3e-64 end to end, ×0.228 per step"``."""
-    signs = diagnosis.signs
+    """``"vanishing, 5.30e-64 through time in layer 2, ×0.22954 per step"``: the extreme span."""
+    span = diagnosis.signs.measure.extreme
     parts = [diagnosis.regime]
-    if math.isfinite(signs.decades):
-        parts.append(f"{format_number(10.0**signs.decades)} end to end")
-    parts.append(f"{format_factor(signs.measured_factor)} per step")
+    if span is not None and not math.isnan(span.decades):
+        parts.append(f"{span.ratio_text()} {span.name()}")
+        if span.zero_at is None:
+            parts.append(f"×{span.factor_text()} per {span.unit}")
     return ", ".join(parts)
+
+
+def _extreme_decades(diagnosis: Diagnosis) -> float:
+    """|decades| of the extreme span (the regime's measure); NaN without one."""
+    return abs(diagnosis.signs.measure.decades)
 
 
 def compare_diagnoses(before: Diagnosis, now: Diagnosis) -> tuple[bool, str]:
     """Whether ``now`` is strictly better than ``before``, and the verdict in words.
 
-    Better means: healthy where it was not, finite where it overflowed, or the end-to-end change
-    of the gradient (in decades, :attr:`Signs.decades`) strictly closer to none.
+    Better means: healthy where it was not, finite where it overflowed, or the change of the
+    gradient over its most extreme span (in decades, ``signs.measure.decades``, the measure the
+    regime is decided on) strictly closer to none.
     """
     was_finite = before.regime != "non-finite"
     is_finite = now.regime != "non-finite"
-    old, new = abs(before.signs.decades), abs(now.signs.decades)
+    old, new = _extreme_decades(before), _extreme_decades(now)
     gain = old - new if math.isfinite(old) and math.isfinite(new) else math.nan
     if not is_finite and was_finite:
         return False, "worse: the run overflows now"
@@ -576,7 +583,8 @@ class DiagnosisPanel(QtWidgets.QWidget):
         self.badge.setMinimumWidth(self.badge.fontMetrics().horizontalAdvance("non-finite") + 28)
         self.badge.setToolTip(
             f"The regime: vanishing or exploding when the gradient changes by more than "
-            f"{DECADES_THRESHOLD:g} decades from where it enters back to step 1 of layer 1"
+            f"{DECADES_THRESHOLD:g} decades along one of its spans — back through time in any layer "
+            "(step 1 over the last step), or down the layers at the last step (layer 1 over the top)"
         )
         header.addWidget(self.badge)
         self.iteration_label = _label("diagnosis_iteration")

@@ -27,10 +27,9 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from gradsim.engine.config import SimConfig
 from gradsim.engine.history import RunHistory
-from gradsim.engine.numerics import format_power_of_ten
 from gradsim.engine.presets import DEFAULT_PRESET, load_preset
 from gradsim.engine.records import NonFiniteEvent, StepRecord
-from gradsim.engine.regime import DECADES_THRESHOLD, classify
+from gradsim.engine.regime import DECADES_THRESHOLD, RegimeMeasure, measure
 from gradsim.ui import settings as stored
 from gradsim.ui.collector import GuiGarbageCollector
 from gradsim.ui.control_panel import CUSTOM, ControlPanel
@@ -65,12 +64,19 @@ REGIME_COLORS = {
     "idle": "#616161",
 }
 REGIME_TIPS = {
-    "healthy": "The gradient keeps its size within {d:g} decades from the last step back to step 1.",
-    "vanishing": "The gradient shrinks by more than {d:g} decades on its way back to step 1 (or reached 0).",
-    "exploding": "The gradient grows by more than {d:g} decades on its way back to step 1.",
+    "healthy": "The gradient keeps its size within {d:g} decades along every span: back through time "
+    "in each layer and down the layers.",
+    "vanishing": "The gradient shrinks by more than {d:g} decades along one span (or reached 0).",
+    "exploding": "The gradient grows by more than {d:g} decades along one span.",
     "non-finite": "Values overflowed to inf or NaN: the run stopped. Reset to start again.",
     "idle": "No training step yet: press Play or Step.",
 }
+
+RATIO_TIP = (
+    "The ratio of the gradient's most extreme span, the one the badge is decided on: "
+    "||dL/dh|| at step 1 over the last step within one layer (time), or layer 1 over the top layer "
+    "at the last step (depth). Far below 1: vanished; far above 1: exploded."
+)
 
 HELP_TEXT = f"""
 <h3>What am I looking at?</h3>
@@ -91,9 +97,13 @@ pre-activations lie now. Units in the shaded flat regions pass almost no gradien
 <li><b>Layer health</b>: per layer, the fraction of saturated units, the parameter-gradient norm
 and the update:data ratio (around 1e-3 is a healthy learning speed).</li>
 </ul>
-<p>The badge in the status bar sums it up: <b>healthy</b>, <b>vanishing</b> or <b>exploding</b>
-when the gradient changes by more than {DECADES_THRESHOLD:g} decades from the last step back to
-step 1, <b>non-finite</b> once values overflow to inf or NaN.</p>
+<p>The badge in the status bar sums it up. The gradient travels two ways: back through time
+inside each layer (step 1 over the last step), and down the layers at the last step (layer 1
+over the top layer). Each way is a span; the badge names the most extreme one:
+<b>vanishing</b> or <b>exploding</b> when it changes the gradient by more than
+{DECADES_THRESHOLD:g} decades, <b>healthy</b> when no span does, <b>non-finite</b> once values
+overflow to inf or NaN. Next to it the status bar shows that span's ratio; its tooltip names the
+span, its per-step factor, and every other span.</p>
 <p>Try it: pick a preset, press Play (Space), then change one control and watch the curves.
 Step (→ or N) takes one training step; Reset (R) starts the run again.</p>
 """
@@ -112,6 +122,29 @@ def format_ratio(value: float) -> str:
     if math.isinf(value):
         return "inf" if value > 0 else "-inf"
     return f"{value:.1e}"
+
+
+def regime_status(measured: RegimeMeasure | None) -> tuple[str, str, str, str]:
+    """What the status bar says about a record's regime measure (None: no record yet).
+
+    Returns
+    -------
+    (ratio_text, regime, badge_tooltip, ratio_tooltip): the extreme span's ratio as
+    ``"time, layer 2: 5.18e-06"`` / ``"depth: 0.712"``, the badge word, and the two tooltips
+    (the badge's ends with the measure's sentence, the ratio's lists every span).
+    """
+    if measured is None:
+        return "–", "idle", REGIME_TIPS["idle"], RATIO_TIP
+    regime = measured.regime
+    badge_tip = REGIME_TIPS[regime].format(d=DECADES_THRESHOLD) + "\n\n" + measured.sentence()
+    span = measured.extreme
+    if span is None:
+        text = "non-finite" if regime == "non-finite" else "–"
+        return text, regime, badge_tip, RATIO_TIP + "\n\n" + measured.sentence()
+    where = "depth" if span.kind == "depth" else f"time, layer {span.layer + 1}"  # type: ignore[operator]
+    lines = "\n".join(measured.span_lines())
+    ratio_tip = f"{RATIO_TIP}\n\nShown: {span.describe()}\n\nEvery span:\n{lines}"
+    return f"{where}: {span.ratio_text()}", regime, badge_tip, ratio_tip
 
 
 def format_loss(value: float) -> str:
@@ -396,10 +429,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.status_iteration = QtWidgets.QLabel()
         self.status_loss = QtWidgets.QLabel()
         self.status_ratio = QtWidgets.QLabel()
-        self.status_ratio.setToolTip(
-            "||dL/dh|| at time step 1 divided by ||dL/dh|| at the last step (first layer): far below 1 "
-            "means the gradient vanished on its way back, far above 1 that it exploded"
-        )
+        self.status_ratio.setToolTip(RATIO_TIP)
         self.regime_badge = QtWidgets.QLabel()
         self.regime_badge.setObjectName("regime_badge")
         self.regime_badge.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
@@ -411,7 +441,7 @@ class MainWindow(QtWidgets.QMainWindow):
         widest = {
             self.status_iteration: "iteration 00000000",
             self.status_loss: "loss -0.000e+000",
-            self.status_ratio: "gradient step 1 / step T: -0.0e-000",
+            self.status_ratio: "gradient, time, layer 16: -0.00e-000",
         }
         # A size larger than the application's: read from the back of a lecture room.
         font = bar.font()
@@ -633,23 +663,21 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _show_status(self, record: StepRecord | None) -> None:
         if record is None:
-            iteration, loss, ratio, regime = "0", "–", "–", "idle"
+            iteration, loss = "0", "–"
         else:
             iteration = str(record.iteration)
             loss = format_loss(record.loss)
-            ratio = format_ratio(record.gradient_ratio)
-            if record.gradient_ratio == 0 and math.isfinite(record.log10_gradient_ratio):
-                ratio = format_power_of_ten(record.log10_gradient_ratio, 2)  # below float64: 1e-607
-            regime = classify(record)
+        ratio, regime, badge_tip, ratio_tip = regime_status(None if record is None else measure(record))
         self.iteration_label.setText(f"Iteration {iteration}")
         self.status_iteration.setText(f"iteration {iteration}")
         self.status_loss.setText(f"loss {loss}")
-        self.status_ratio.setText(f"gradient step 1 / step T: {ratio}")
+        self.status_ratio.setText(f"gradient, {ratio}")
+        self.status_ratio.setToolTip(ratio_tip)
+        self.regime_badge.setToolTip(badge_tip)
         if regime != self._shown_regime:
             # A style sheet change re-polishes the widget: only when the regime changes.
             self._shown_regime = regime
             self.regime_badge.setText(regime)
-            self.regime_badge.setToolTip(REGIME_TIPS[regime].format(d=DECADES_THRESHOLD))
             self.regime_badge.setStyleSheet(
                 f"QLabel {{ background: {REGIME_COLORS[regime]}; color: #ffffff; font-weight: bold;"
                 " border-radius: 4px; padding: 2px 10px; }"

@@ -41,7 +41,7 @@ __all__ = [
     "theory_explanation",
 ]
 
-COLORBAR_LABEL = "log10 ||dL/dh_1|| / ||dL/dh_T||  (decades)"
+COLORBAR_LABEL = "log10 ratio, most extreme span  (decades)"
 FIELD_LABELS = {
     "weight_scale": "weight scale",
     "seq_len": "sequence length T",

@@ -19,7 +19,7 @@ import pytest
 from gradsim import cli
 from gradsim.engine.config import SimConfig
 from gradsim.engine.presets import DEFAULT_PRESET, list_presets, load_preset
-from gradsim.engine.regime import classify
+from gradsim.engine.regime import measure
 from gradsim.engine.simulation import Simulation
 from gradsim.io.configfile import save_config
 from gradsim.io.runexport import read_json, read_npz, records_to_arrays
@@ -98,8 +98,12 @@ def test_run_writes_every_record_and_prints_the_engine_summary(tmp_path: Path, c
     assert "2 layers x 6 units, 8 time steps" in lines[0]
     assert "iterations: 4" in lines
     assert f"final loss: {last.loss:.6g}" in lines
-    assert f"gradient ratio ||dL/dh|| time step 1 / time step 8 (layer 1): {last.gradient_ratio:.3g}" in lines
-    assert f"regime: {classify(last)}" in lines
+    # The regime line is the measure's sentence (the badge's), then one line per span.
+    measured = measure(last)
+    assert f"regime: {measured.sentence()}" in lines
+    start = lines.index(f"regime: {measured.sentence()}") + 1
+    assert lines[start : start + 3] == [f"  {line}" for line in measured.span_lines()]
+    assert len(measured.spans) == 3  # time in layers 1 and 2, depth
     for kind, path in paths.items():
         assert f"wrote {path} (4 records)" in lines, kind
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv", "out.json", "out.npz"]
@@ -116,11 +120,8 @@ def test_exploding_run_is_a_normal_outcome(tmp_path: Path, capsys) -> None:
     assert last.nonfinite is not None and len(expected) < 10
     lines = out.splitlines()
     assert f"iterations: {last.iteration} of 10 (the run halted on a non-finite value)" in lines
-    assert last.nonfinite.describe() in lines
-    assert "regime: non-finite" in lines
+    assert f"regime: non-finite: {last.nonfinite.describe()}" in lines
     assert f"final loss: {last.loss:.6g}" in lines
-    ratio_line = next(line for line in lines if line.startswith("gradient ratio"))
-    assert ratio_line.endswith(f"(layer 1): {last.gradient_ratio:.3g}")
     assert_same_records(expected, read_json(path).records, config, samples=False)
 
 
@@ -132,11 +133,10 @@ def test_summary_of_an_exploded_step_shows_the_last_defined_ratio() -> None:
     exploded = dataclasses.replace(second, grad_norms=norms, log10_grad_norms=np.log10(norms))
     lines = cli.summary_lines(exploded, 5, last_finite=first)
     assert lines[0] == "iterations: 2 of 5 (the run halted on a non-finite value)"
-    assert lines[2] == (
-        "gradient ratio ||dL/dh|| time step 1 / time step 8 (layer 1): "
-        f"nan at iteration 2; {first.gradient_ratio:.3g} at iteration 1"
-    )
-    assert lines[3] == "regime: non-finite"
+    # The last finite iteration's most extreme span says how large the gradient was.
+    assert lines[2] == "regime: non-finite: a gradient is inf or NaN"
+    assert lines[3] == f"at iteration 1: {measure(first).extreme.describe()}"
+    assert lines[4:] == [f"  {line}" for line in measure(first).span_lines()]
     assert cli.summary_lines(None, 5) == ["no iterations were run"]
 
 
@@ -391,7 +391,7 @@ def test_python_dash_m_gradsim_run() -> None:
     config = default_config().replace(seq_len=5)
     last = engine_run(config, 2)[-1]
     assert f"final loss: {last.loss:.6g}" in lines
-    assert f"regime: {classify(last)}" in lines
+    assert f"regime: {measure(last).sentence()}" in lines
 
 
 def test_headless_commands_never_import_qt(tmp_path: Path) -> None:

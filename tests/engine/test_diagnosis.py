@@ -13,7 +13,7 @@ from gradsim.engine.config import SimConfig, field_names
 from gradsim.engine.diagnosis import Fix, diagnose, measure_signs
 from gradsim.engine.presets import list_presets
 from gradsim.engine.records import StepRecord
-from gradsim.engine.regime import classify, end_to_end_decades
+from gradsim.engine.regime import classify, end_to_end_decades, measure
 from gradsim.engine.simulation import Simulation
 
 # Small but real: the two runs issue 6 names, at sizes that keep the whole file fast.
@@ -58,7 +58,9 @@ def test_each_preset_is_diagnosed_as_its_name_says(preset) -> None:
     diagnosis = diagnose([record], preset.config)
     assert diagnosis.regime == preset.expect
     assert diagnosis.regime == classify(record)
-    assert diagnosis.sentence.startswith(f"{preset.expect}:")
+    # The headline is the regime measure's sentence, named by its most extreme span.
+    assert diagnosis.sentence.startswith(measure(record).sentence())
+    assert diagnosis.sentence.startswith(preset.expect)
 
 
 def test_regime_follows_classify_of_the_newest_record() -> None:
@@ -82,19 +84,24 @@ def test_vanishing_sentence_states_its_numbers() -> None:
     assert record is not None
     diagnosis = diagnose([record], VANISHING)
     decades = end_to_end_decades(record.grad_norms)
-    factor = theory.measured_step_factor(record.grad_norms)
+    extreme = measure(record).extreme
+    assert extreme is not None and extreme.kind == "time"
+    # The ratio and the factor come from the same span (the most extreme), so they multiply out.
     match = re.fullmatch(
-        r"vanishing: the gradient at step 1 of layer 1 is (\S+) of the gradient at step 100 of layer 3, "
-        r"a factor (\S+) per step",
+        rf"vanishing through time in layer {extreme.layer + 1}: (\S+) over 99 steps, ×(\S+) per step",
         diagnosis.sentence,
     )
     assert match is not None, diagnosis.sentence
-    assert float(match.group(1)) == pytest.approx(10.0**decades, rel=0.5)
-    assert float(match.group(2)) == pytest.approx(factor, rel=1e-2)
+    assert float(match.group(1)) == pytest.approx(extreme.ratio, rel=5e-3)
+    assert float(match.group(2)) ** 99 == pytest.approx(float(match.group(1)), rel=0.05)
+    assert extreme.decades == min(span.decades for span in measure(record).spans)
     assert diagnosis.signs.decades == pytest.approx(decades)
     assert diagnosis.signs.decades < -40
-    # The spectral bound of the sigmoid (1/4) decides this one: it must be stated.
-    assert any("vanishing is guaranteed" in line for line in diagnosis.evidence)
+    # Every span and the corner are in the evidence.
+    assert all(line in "\n".join(diagnosis.evidence) for line in measure(record).span_lines())
+    assert any(line.startswith("corner, layer 1 step 1 over layer 3 step 100") for line in diagnosis.evidence)
+    # The spectral bound of the sigmoid (1/4) makes every step shrink the gradient: it is stated.
+    assert any("every step back must shrink the gradient" in line for line in diagnosis.evidence)
     predicted = theory.predicted_step_factor(VANISHING)
     assert predicted is not None
     assert any(f"{predicted:.3g} predicted" in line for line in diagnosis.evidence)
@@ -118,10 +125,10 @@ def test_exploding_sentence_says_times() -> None:
     assert record is not None
     diagnosis = diagnose([record], EXPLODING)
     assert diagnosis.regime == "exploding"
-    ratio = 10.0 ** end_to_end_decades(record.grad_norms)
-    assert diagnosis.sentence.startswith(
-        f"exploding: the gradient at step 1 is {ratio:.0e} times the gradient"
-    )
+    extreme = measure(record).extreme
+    numbers = f"{extreme.ratio_text()} over 99 steps, ×{extreme.factor_text()} per step"
+    assert diagnosis.sentence == f"exploding through time in layer 1: {numbers}"
+    assert extreme.factor > 1
 
 
 def test_non_finite_run_names_where_it_started() -> None:
@@ -134,7 +141,7 @@ def test_non_finite_run_names_where_it_started() -> None:
     assert diagnosis.nonfinite == simulation.nonfinite
     assert diagnosis.sentence.startswith(f"non-finite: {simulation.nonfinite.describe()}")
     # The gradient's shape comes from the last finite iteration, and says so.
-    assert "at iteration 1 the gradient at step 1 was" in diagnosis.sentence
+    assert f"; at iteration 1 it was {measure(records[0]).extreme.describe()}" in diagnosis.sentence
     assert diagnosis.signs.iteration == 1
     assert diagnosis.signs.decades == pytest.approx(end_to_end_decades(records[0].grad_norms))
 
@@ -149,9 +156,10 @@ def test_a_gradient_cut_to_exactly_zero_is_vanishing() -> None:
     assert record is not None and record.grad_norms[0, 0] == 0.0
     diagnosis = diagnose([record], config)
     assert diagnosis.regime == classify(record) == "vanishing"
-    assert (
-        diagnosis.sentence
-        == "vanishing: the gradient is exactly zero at step 1: every path back to it is cut"
+    # Zero from step 9 back (step 10 still gets the readout's gradient).
+    assert diagnosis.sentence.startswith(
+        "vanishing through time in layer 1: the gradient is exactly 0 at step 9, over 9 steps: every path "
+        "back is cut"
     )
     assert diagnosis.signs.measured_factor == 0.0
 

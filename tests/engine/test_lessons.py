@@ -24,6 +24,7 @@ from gradsim.engine.lessons import (
     run_values,
 )
 from gradsim.engine.presets import list_presets, load_preset
+from gradsim.engine.regime import measure
 from gradsim.engine.simulation import Simulation
 
 GOOD = """
@@ -178,13 +179,23 @@ def test_run_values_equal_numbers_computed_from_the_records():
     records = run(config, 4)
     values = run_values(records, config)
     last = records[-1]
-    ratio = last.grad_norms[0, 0] / last.grad_norms[0, -1]
-    assert values["ratio"] == f"{ratio:.1e}"
-    assert values["ratio_first"] == format_number(records[0].grad_norms[0, 0] / records[0].grad_norms[0, -1])
+    # The ratio and factor are the regime measure's most extreme span (here: time in a layer).
+    extreme = measure(last).extreme
+    assert extreme is not None and extreme.kind == "time"
+    layer = extreme.layer
+    ratio = last.grad_norms[layer, 0] / last.grad_norms[layer, -1]
+    assert extreme.decades == pytest.approx(math.log10(ratio), abs=1e-12)
+    assert values["span"] == f"through time in layer {layer + 1}" and values["span_length"] == "11 steps"
+    assert values["unit"] == "step"
+    assert values["verdict"] == measure(last).sentence()
+    assert values["ratio"] == f"{ratio:.2e}"
+    assert values["ratio_first"] == measure(records[0]).extreme.ratio_text()
     assert values["decades"] == f"{math.log10(ratio):.1f}"
     assert float(values["per_step"]) == pytest.approx(ratio ** (1 / 11), rel=2e-3)
+    assert float(values["per_step"]) ** 11 == pytest.approx(float(values["ratio"]), rel=0.02)
     assert values["steps_back"] == "11" and values["iterations"] == "4" and values["num_layers"] == "2"
-    assert values["layer_ratio"] == format_number(last.grad_norms[0, -1] / last.grad_norms[1, -1])
+    depth = last.grad_norms[0, -1] / last.grad_norms[1, -1]
+    assert float(values["layer_ratio"]) == pytest.approx(depth, rel=5e-3)
     assert values["saturation"] == format_percent(float(last.saturation.mean()))
     assert values["mean_derivative"] == format_number(float(last.mean_derivative.mean()))
     assert values["spectral"] == format_number(float(last.spectral_norms[0]))
@@ -205,8 +216,9 @@ def test_run_values_of_an_exploding_run_quote_the_last_finite_iteration():
     assert len(records) == 2 and records[-1].nonfinite is not None
     values = run_values(records, config)
     first = records[0]
-    assert values["ratio"] == values["ratio_first"] == format_number(first.gradient_ratio)
-    assert first.gradient_ratio > 1e4
+    assert values["ratio"] == values["ratio_first"] == measure(first).extreme.ratio_text()
+    assert values["verdict"] == measure(first).sentence()
+    assert measure(first).decades > 4
     assert values["iteration_nonfinite"] == "2"
     assert values["regime"] == "non-finite"
     assert values["outcome"] == f"the run {records[-1].nonfinite.describe()}"

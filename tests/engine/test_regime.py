@@ -9,7 +9,16 @@ import pytest
 
 from gradsim.engine.config import SimConfig
 from gradsim.engine.records import NonFiniteEvent, StepRecord
-from gradsim.engine.regime import DECADES_THRESHOLD, classify, end_to_end_decades
+from gradsim.engine.regime import (
+    DECADES_THRESHOLD,
+    DEPTH,
+    TIME,
+    Span,
+    classify,
+    end_to_end_decades,
+    measure,
+    measure_log10_norms,
+)
 from gradsim.engine.simulation import Simulation
 
 
@@ -64,9 +73,86 @@ def test_decades_are_nan_without_two_positive_finite_ends(norms):
     ],
 )
 def test_classify_hand_built_records(first, expected):
+    # Layer 1's time span is first/1.0 (step 1 over its last step); the others stay near 1.
     assert DECADES_THRESHOLD == 3.0
-    norms = [[first, 0.5, 0.3], [2.0, 1.5, 1.0]]
+    norms = [[first, 0.5, 1.0], [2.0, 1.5, 1.0]]
     assert classify(record_with(norms)) == expected
+
+
+def test_a_deeper_layer_that_vanishes_decides_though_the_corner_looks_healthy():
+    # The old measure (corner: layer 1 step 1 over layer 2 step T) called this healthy: the
+    # gradient reaches step 1 mostly through layer 1, while layer 2 falls 6 decades.
+    norms = np.array([[0.4, 0.7, 0.8], [1e-6, 1e-3, 1.0]])
+    assert end_to_end_decades(norms) == pytest.approx(np.log10(0.4))
+    measured = measure(record_with(norms))
+    assert measured.regime == "vanishing"
+    assert measured.extreme == Span(TIME, 1, pytest.approx(-6.0), 2)
+    assert measured.sentence() == "vanishing through time in layer 2: 1.00e-06 over 2 steps, ×0.001 per step"
+    assert [span.kind for span in measured.spans] == [TIME, TIME, DEPTH]
+    assert measured.spans[0].decades == pytest.approx(np.log10(0.4 / 0.8))
+    assert measured.spans[2].decades == pytest.approx(np.log10(0.8))
+    assert measured.corner_decades == pytest.approx(np.log10(0.4))
+
+
+def test_the_depth_span_decides_when_the_layers_shrink_it_most():
+    # 16 layers, each shrinking the gradient by 4 at the last step; time spans flat.
+    layers = 16
+    last = 0.25 ** np.arange(layers - 1, -1, -1.0)
+    norms = np.column_stack([last, last])
+    measured = measure(record_with(norms))
+    assert measured.regime == "vanishing"
+    span = measured.extreme
+    assert (span.kind, span.layer, span.steps) == (DEPTH, None, 15)
+    assert span.decades == pytest.approx(15 * np.log10(0.25))
+    assert span.factor == pytest.approx(0.25)
+    assert measured.sentence() == (
+        "vanishing through depth: layer 1 gets 9.31e-10 of the top layer's gradient over 15 layers, "
+        "×0.25 per layer"
+    )
+
+
+@pytest.mark.parametrize("decades", [-12.3, -3.5, -0.2, 0.0, 1.7, 40.1])
+@pytest.mark.parametrize("steps", [1, 7, 49, 999])
+def test_the_factor_multiplies_out_exactly_and_as_quoted(decades, steps):
+    span = Span(TIME, 0, decades, steps)
+    assert span.factor**steps == pytest.approx(span.ratio, rel=1e-9)
+    quoted_factor, quoted_ratio = float(span.factor_text()), float(span.ratio_text())
+    assert quoted_factor**steps == pytest.approx(quoted_ratio, rel=0.05)
+
+
+def test_spans_are_measured_in_log10_beyond_the_float_range():
+    # A ratio of 1e-607 (below the smallest float) is measured and written exactly.
+    logs = np.array([[-607.0, -300.0, 0.0]])
+    measured = measure_log10_norms(logs)
+    assert measured.decades == -607.0
+    assert measured.extreme.ratio_text() == "1.00e-607"
+    assert measured.extreme.factor_text() == "3.16e-304"
+    assert 2 * np.log10(float(measured.extreme.factor_text())) == pytest.approx(-607.0, abs=0.005)
+
+
+def test_an_exact_zero_in_a_layer_is_vanishing_and_says_where():
+    norms = np.array([[1.0, 0.0, 0.5, 1.0], [1.0, 1.0, 1.0, 1.0]])
+    measured = measure(record_with(norms))
+    assert measured.regime == "vanishing"
+    assert measured.extreme.layer == 0 and measured.extreme.zero_at == 1
+    assert measured.sentence() == (
+        "vanishing through time in layer 1: the gradient is exactly 0 at step 2, over 3 steps: every path "
+        "back is cut"
+    )
+
+
+def test_one_step_of_one_layer_has_no_span():
+    measured = measure(record_with([[2.0]]))
+    assert (measured.regime, measured.spans, measured.extreme) == ("healthy", (), None)
+    # one step of two layers: only the depth span
+    measured = measure(record_with([[1e-5], [1.0]]))
+    assert [span.kind for span in measured.spans] == [DEPTH]
+    assert measured.regime == "vanishing"
+
+
+def test_log10_grad_norms_is_what_the_measure_reads():
+    record = record_with([[0.0, 1e-3, 10.0]])
+    assert record.log10_grad_norms.tolist() == [[-np.inf, -3.0, 1.0]]
 
 
 @pytest.mark.parametrize("bad", [np.inf, np.nan])
@@ -89,6 +175,7 @@ def test_sigmoid_deep_and_long_vanishes():
     record = first_record(config)
     assert classify(record) == "vanishing"
     assert end_to_end_decades(record.grad_norms) < -20
+    assert all(span.decades < -20 for span in measure(record).spans if span.kind == TIME)
 
 
 def test_relu_large_scale_explodes():
@@ -131,3 +218,4 @@ def test_linear_orthogonal_keeps_the_norm_exactly():
         activation="linear", init="orthogonal", num_layers=1, seq_len=60, hidden_size=16, batch_size=4
     )
     assert end_to_end_decades(first_record(config).grad_norms) == pytest.approx(0.0, abs=1e-12)
+    assert measure(first_record(config)).decades == pytest.approx(0.0, abs=1e-12)

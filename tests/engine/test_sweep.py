@@ -15,7 +15,7 @@ import pytest
 
 from gradsim.engine import sweep, theory
 from gradsim.engine.config import SimConfig
-from gradsim.engine.regime import end_to_end_decades
+from gradsim.engine.regime import measure, measure_log10_norms
 from gradsim.engine.simulation import Simulation
 from gradsim.engine.sweep import (
     STATUS_NO_GRADIENT,
@@ -58,7 +58,8 @@ def direct_decades(config: SimConfig, iterations: int) -> float:
     for _ in range(iterations):
         simulation.train_step()
     x, y = simulation.sample_batch()
-    return end_to_end_decades(simulation.forward_backward(x, y).grad_norms)
+    # The regime measure's extreme span, from the log10 norms.
+    return measure_log10_norms(np.log10(simulation.forward_backward(x, y).grad_norms)).decades
 
 
 # -- axes and spec ----------------------------------------------------------------------------
@@ -158,8 +159,8 @@ def test_after_training_the_value_is_the_gradient_of_the_next_step():
     simulation = Simulation(config)
     records = [simulation.train_step() for _ in range(4)]
     # After 3 updates, the 4th training step's gradient; the 1st step's is the one at init.
-    assert compute_point(config, 3) == end_to_end_decades(records[3].grad_norms)
-    assert compute_point(config, 0) == end_to_end_decades(records[0].grad_norms)
+    assert compute_point(config, 3) == measure(records[3]).decades
+    assert compute_point(config, 0) == measure(records[0]).decades
     assert compute_point(config, 3) != compute_point(config, 0)
 
 
@@ -174,10 +175,15 @@ def test_point_statuses_overflow_vanished_and_no_gradient():
     value, status = sweep.gradient_decades(np.array([[-np.inf, 0.0, 1.0]]), 0.1)
     assert np.isnan(value) and status == STATUS_VANISHED
     # No gradient where it enters (e.g. every ReLU off at the last step): no ratio at all.
+    # gradient_decades reads log10 norms (-inf where a norm is 0).
     value, status = sweep.gradient_decades(np.array([[0.0, 0.3, -np.inf]]), 0.1)
     assert np.isnan(value) and status == STATUS_NO_GRADIENT
-    assert sweep.gradient_decades(np.array([[-803.0, 0.0]]), 0.1) == (-803.0, STATUS_OK)
-    assert sweep.gradient_decades(np.array([[-3.0, 0.0]]), float("inf"))[1] == STATUS_OVERFLOW
+    assert sweep.gradient_decades(np.array([[-3.0, 0.0]]), 0.1) == (-3.0, STATUS_OK)
+    assert sweep.gradient_decades(np.array([[0.0, 0.0]]), float("inf"))[1] == STATUS_OVERFLOW
+    # The value is the extreme span's: layer 2 falls 5 decades while the corner says -1.
+    assert sweep.gradient_decades(np.array([[-1.0, -0.5, 0.0], [-5.0, -2.0, 0.0]]), 0.1) == (-5.0, STATUS_OK)
+    # Beyond the float range too (log10 norms of 1e-607).
+    assert sweep.gradient_decades(np.array([[-607.0, 0.0]]), 0.1) == (-607.0, STATUS_OK)
     assert sweep.gradient_decades(np.array([[np.inf, 0.0]]), 0.1)[1] == STATUS_OVERFLOW
     assert sweep.gradient_decades(np.array([[np.nan, 0.0]]), 0.1)[1] == STATUS_OVERFLOW
     # A run that blows up while training is an overflow even if some seed stayed finite.

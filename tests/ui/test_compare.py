@@ -13,6 +13,7 @@ import pytest
 from PySide6 import QtCore, QtWidgets
 
 from gradsim.engine.config import SimConfig
+from gradsim.engine.regime import measure
 from gradsim.engine.simulation import Simulation
 from gradsim.ui.ab_view import ABView, halt_message
 from gradsim.ui.compare import MAX_PINS, CompareFeature, PinnedRun
@@ -184,7 +185,8 @@ def test_ghosts_draw_the_pinned_records_and_stay_after_a_restart(
     labels = [label.text for _, label in compare.gradient_legend.items]
     assert labels == ["pinned: clip: none → norm 1.0"]
     assert compare.heatmap_note.isVisible()
-    assert f"{latest.gradient_ratio:.1e}" in compare.heatmap_note.textItem.toHtml()
+    span = measure(latest).extreme
+    assert f"time, layer {span.layer + 1}: {span.ratio_text()}" in compare.heatmap_note.textItem.toHtml()
 
 
 def test_pinned_activation_draws_its_derivative_when_it_differs(make_window, qtbot) -> None:

@@ -19,6 +19,7 @@ from gradsim.engine import theory
 from gradsim.engine.config import SimConfig
 from gradsim.engine.diagnosis import WINDOW, Fix, diagnose
 from gradsim.engine.presets import load_preset
+from gradsim.engine.regime import measure
 from gradsim.engine.simulation import Simulation
 from gradsim.ui import diagnosis_panel
 from gradsim.ui.diagnosis_panel import (
@@ -163,7 +164,8 @@ def test_sentence_and_evidence_are_the_engines_for_the_same_records(qtbot, make_
     wait_diagnosis(qtbot, panel, 3)
     expected = diagnose(engine_run(config, 3), config)
     assert panel.sentence.text() == expected.sentence
-    assert panel.sentence.text().startswith("vanishing: the gradient at step 1 of layer 1 is ")
+    assert panel.sentence.text().startswith(measure(engine_run(config, 3)[-1]).sentence())
+    assert panel.sentence.text().startswith("vanishing through time in layer ")
     assert panel.badge.text() == expected.regime == "vanishing"
     assert panel.evidence.text() == "\n".join(f"• {line}" for line in expected.evidence)
     # The theory box quotes the engine's per-layer comparison for the same record.
@@ -197,7 +199,7 @@ def test_each_preset_shows_its_regime(qtbot, make_window, name: str) -> None:
     expected = diagnose(engine_run(preset, 1), preset)
     assert panel.badge.text() == expected.regime
     assert panel.sentence.text() == expected.sentence
-    assert panel.sentence.text().startswith(f"{name.split('-')[0]}: the gradient at step 1 of layer 1 is ")
+    assert panel.sentence.text().startswith(f"{name.split('-')[0]} through time in layer ")
 
 
 def test_non_finite_run_names_iteration_layer_and_time_step(qtbot, make_window) -> None:
@@ -260,12 +262,12 @@ def test_each_fix_button_makes_a_vanishing_run_healthy_or_strictly_better(qtbot,
         assert now is not None and now.sentence == panel.sentence.text()
         assert panel.result is not None and panel.result.config == fix.apply(VANISHING)
         better, verdict = compare_diagnoses(before, now)
-        assert now.regime == "healthy" or abs(now.signs.decades) < abs(before.signs.decades), fix.label
+        gained = abs(now.signs.measure.decades) < abs(before.signs.measure.decades)
+        assert now.regime == "healthy" or gained, fix.label
         assert better, (fix.label, verdict)
         text = panel.comparison.text()
-        assert (
-            f"before: vanishing, {diagnosis_panel.format_number(10**before.signs.decades)} end to end" in text
-        )
+        span = before.signs.measure.extreme
+        assert f"before: vanishing, {span.ratio_text()} {span.name()}, ×{span.factor_text()} per step" in text
         assert verdict in text and verdict.startswith(("fixed: healthy now", "better: "))
 
 
@@ -281,11 +283,13 @@ def test_each_fix_button_makes_an_exploding_run_healthy_or_strictly_better(qtbot
             wait_diagnosis(qtbot, panel, 6)
             now = panel.diagnosis
             assert now is not None and now.regime == "exploding"
-            assert now.signs.decades == pytest.approx(before.signs.decades, abs=1.0)
+            assert now.signs.measure.decades == pytest.approx(before.signs.measure.decades, abs=1.0)
         else:
             now = panel.diagnosis
             assert now is not None
-            assert now.regime == "healthy" or abs(now.signs.decades) < abs(before.signs.decades), fix.label
+            assert now.regime == "healthy" or abs(now.signs.measure.decades) < abs(
+                before.signs.measure.decades
+            ), fix.label
         better, verdict = compare_diagnoses(before, now)
         assert better and verdict.startswith("better: the run stays finite now")
         assert verdict in panel.comparison.text()
@@ -483,7 +487,8 @@ def test_a_result_of_an_older_run_is_dropped(qtbot, make_window, monkeypatch) ->
     step(qtbot, window)
     wait_diagnosis(qtbot, panel, 1)
     assert panel.result.config == SMALL.replace(seq_len=12)
-    assert "at step 12 of layer 2" in panel.sentence.text()
+    # The new run's 12 steps: its time spans are 11 steps long.
+    assert "over 11 steps" in panel.sentence.text()
 
     # Closing while a diagnosis is in progress abandons it and ends the thread at once.
     release.clear()

@@ -15,12 +15,19 @@ from PySide6 import QtCore, QtWidgets
 
 from gradsim.engine.config import SimConfig, field_names
 from gradsim.engine.presets import DEFAULT_PRESET, load_preset
-from gradsim.engine.regime import classify
+from gradsim.engine.regime import classify, measure
 from gradsim.engine.simulation import Simulation
 from gradsim.ui import settings as stored
 from gradsim.ui.control_panel import CUSTOM
 from gradsim.ui.latency import LatencyProbe
-from gradsim.ui.main_window import DEFAULT_SIZE, MainWindow, format_loss, format_ratio, speed_label
+from gradsim.ui.main_window import (
+    DEFAULT_SIZE,
+    MainWindow,
+    format_loss,
+    format_ratio,
+    regime_status,
+    speed_label,
+)
 
 pytestmark = [
     pytest.mark.qt_log_level_fail("WARNING"),
@@ -194,9 +201,28 @@ def test_status_bar_shows_the_latest_record(qtbot, make_window, engine_records):
     record = engine_records(load_preset("vanishing-sigmoid"), 3)[-1]
     assert window.status_iteration.text() == "iteration 3"
     assert window.status_loss.text() == f"loss {format_loss(record.loss)}"
-    assert window.status_ratio.text().endswith(format_ratio(record.gradient_ratio))
-    assert re.search(r"\d\.\de-\d\d$", window.status_ratio.text())  # e.g. 3.2e-12
+    # The ratio shown is the regime measure's most extreme span, named; the tooltips say which.
+    measured = measure(record)
+    span = measured.extreme
+    assert span is not None and span.kind == "time"
+    assert window.status_ratio.text() == f"gradient, time, layer {span.layer + 1}: {span.ratio_text()}"
+    assert re.search(r"\d\.\d\de-\d\d$", window.status_ratio.text())  # e.g. 3.16e-32
+    assert span.describe() in window.status_ratio.toolTip()
+    assert all(line in window.status_ratio.toolTip() for line in measured.span_lines())
     assert window.regime_badge.text() == classify(record) == "vanishing"
+    assert window.regime_badge.toolTip().endswith(measured.sentence())
+    assert regime_status(measured)[:2] == (f"time, layer {span.layer + 1}: {span.ratio_text()}", "vanishing")
+
+
+def test_status_bar_names_the_depth_span_and_the_idle_state():
+    from gradsim.engine.regime import measure_log10_norms
+
+    depth = measure_log10_norms(np.array([[-9.0, -9.0], [0.0, 0.0]]))
+    ratio, badge, badge_tip, ratio_tip = regime_status(depth)
+    assert (ratio, badge) == ("depth: 1.00e-09", "vanishing")
+    assert "layer 1 gets 1.00e-09 of the top layer's gradient over 1 layer" in ratio_tip
+    assert badge_tip.endswith(depth.sentence())
+    assert regime_status(None)[:2] == ("–", "idle")
 
 
 def test_number_formats():
