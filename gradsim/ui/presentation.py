@@ -288,7 +288,9 @@ class PresentationFeature(QtCore.QObject):
         )
         self.all_plots_action.setToolTip(tip)
         self.all_plots_action.setStatusTip(tip)
-        self.all_plots_action.setChecked(str(window.settings.value(ALL_PLOTS_KEY, False)).lower() in ("true", "1"))
+        self.all_plots_action.setChecked(
+            str(window.settings.value(ALL_PLOTS_KEY, False)).lower() in ("true", "1")
+        )
         self.all_plots_action.toggled.connect(self._on_user_all_plots)
         window.view_menu.addSeparator()
         window.view_menu.addAction(self.action)

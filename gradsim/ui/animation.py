@@ -1,0 +1,744 @@
+"""Animations of the plots, rendered offscreen from a replay of the run, and of the backward pass.
+
+A recorded animation does not film the screen: the run is replayed exactly
+(:func:`~gradsim.engine.simulation.replay`, runs are deterministic) into a fresh
+:class:`~gradsim.engine.history.RunHistory`, and at every chosen iteration an offscreen copy of
+the dashboard is refreshed by the plots' own ``refresh`` and painted with
+:func:`gradsim.ui.render.png_image`, the function snapshots use. Frame *k* is therefore the
+snapshot of iteration *k*, whatever the live frame rate was. The backward pass is animated the
+same way: an offscreen :class:`~gradsim.ui.backprop_view.BackpropView` of the frozen weights
+goes forward a few cells per frame, its running chain-rule products drawn as they grow.
+
+Frames are encoded by :class:`gradsim.io.animation_writer.AnimationWriter` (GIF, WebP, APNG,
+MP4), atomically.
+
+Threads (in the window, :class:`AnimationJob`): a worker replays the run (numerics) and encodes
+finished frames; painting stays on the GUI thread, one frame per event (a few tens of
+milliseconds), so the window keeps answering while an animation is made. The worker asks for a
+frame with a signal carrying the records since the last frame and waits for the pixels, keeping
+at most :data:`LOOKAHEAD` frames asked for and not yet encoded. Headless
+(:func:`record_animation`, ``gradsim animate``) everything runs in turn on one thread.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from gradsim.engine.config import SimConfig
+from gradsim.engine.history import RunHistory
+from gradsim.engine.records import StepRecord
+from gradsim.engine.simulation import Simulation, replay
+from gradsim.io.animation_writer import MAX_FRAMES, AnimationWriter, VideoSupportMissing
+from gradsim.io.atomic import WriteError
+from gradsim.ui import background, presentation, render
+from gradsim.ui.backprop_view import BackpropView
+from gradsim.ui.dashboard import PLOT_KEYS, Dashboard
+from gradsim.ui.theme import Theme, current_theme
+
+__all__ = [
+    "BACKPROP",
+    "DASHBOARD",
+    "DEFAULT_BACKPROP_SIZE",
+    "DEFAULT_DASHBOARD_SIZE",
+    "LOOKAHEAD",
+    "TARGETS",
+    "AnimationCancelled",
+    "AnimationResult",
+    "BackpropFrames",
+    "DashboardFrames",
+    "backprop_positions",
+    "frame_batches",
+    "frame_iterations",
+    "qimage_to_rgb",
+    "record_animation",
+    "record_backprop_animation",
+]
+
+DASHBOARD = "dashboard"
+BACKPROP = "backprop"
+TARGETS = (DASHBOARD, *PLOT_KEYS)
+# The dashboard's logical size offscreen (as ``gradsim snapshot``): a plot gets its pane of it.
+DEFAULT_DASHBOARD_SIZE = (1200, 800)
+# The backward-pass view's logical size offscreen: the grid, the curve, the derivative map and
+# the chain-rule numbers beside them.
+DEFAULT_BACKPROP_SIZE = (1280, 760)
+# Frames asked of the GUI thread and not yet encoded, at most: enough to keep both threads busy,
+# few enough that a cancel is immediate and memory stays small.
+LOOKAHEAD = 2
+
+
+class AnimationCancelled(Exception):
+    """The user cancelled; nothing was written."""
+
+
+@dataclasses.dataclass(frozen=True)
+class AnimationResult:
+    """What was written.
+
+    Attributes
+    ----------
+    path : the file
+    frames : frames encoded (a GIF or APNG may store fewer: identical neighbours are merged,
+        their time added)
+    size : ``(width, height)`` in pixels
+    duration_ms : how long each frame shows
+    requested : frames asked for; more than ``frames`` when the run stopped early
+    stopped_at : the iteration where the run halted on a non-finite value, or None
+    """
+
+    path: Path
+    frames: int
+    size: tuple[int, int]
+    duration_ms: int
+    requested: int
+    stopped_at: int | None = None
+
+
+# -- which frames ----------------------------------------------------------------------------------
+
+
+def frame_iterations(first: int, last: int, every: int) -> list[int]:
+    """The iterations shown: ``first, first + every, ...`` up to ``last`` (inclusive).
+
+    Raises
+    ------
+    ValueError
+        ``first`` below 1, ``last`` below ``first``, ``every`` below 1, or more than
+        :data:`~gradsim.io.animation_writer.MAX_FRAMES` frames.
+    """
+    if first < 1:
+        raise ValueError(f"the first iteration must be 1 or more (got {first})")
+    if last < first:
+        raise ValueError(f"the last iteration ({last}) must not come before the first ({first})")
+    if every < 1:
+        raise ValueError(f"every must be 1 or more (got {every})")
+    count = (last - first) // every + 1
+    if count > MAX_FRAMES:
+        raise ValueError(
+            f"{count} frames is more than an animation holds ({MAX_FRAMES}): show every "
+            f"{math.ceil((last - first + 1) / MAX_FRAMES)}th iteration or fewer iterations"
+        )
+    return list(range(first, last + 1, every))
+
+
+def backprop_positions(total_cells: int, every: int) -> list[int]:
+    """Cells shown per frame of the backward pass: ``0, every, 2 every, ..., total_cells``.
+
+    Frame 0 is the forward pass done and no gradient yet; the last frame is always the complete
+    backward pass. ``every = T`` shows it layer by layer.
+
+    Raises
+    ------
+    ValueError
+        ``every`` below 1, or more than ``MAX_FRAMES`` frames.
+    """
+    if every < 1:
+        raise ValueError(f"every must be 1 or more cells (got {every})")
+    positions = list(range(0, total_cells + 1, every))
+    if positions[-1] != total_cells:
+        positions.append(total_cells)
+    if len(positions) > MAX_FRAMES:
+        raise ValueError(
+            f"{len(positions)} frames is more than an animation holds ({MAX_FRAMES}): show every "
+            f"{math.ceil(total_cells / (MAX_FRAMES - 1))}th cell or more"
+        )
+    return positions
+
+
+def frame_batches(
+    records: Iterable[StepRecord], iterations: Sequence[int]
+) -> Iterator[tuple[int, list[StepRecord]]]:
+    """Group a run's records by frame: ``(iteration, records since the previous frame)``.
+
+    ``iterations`` ascending. Stops after the last frame, or when ``records`` end: a run that
+    halted on a non-finite value has no records after it, so its last frame is the halting
+    record's iteration (with the records since the frame before) and no later frame is produced.
+    """
+    wanted = iter(iterations)
+    target = next(wanted, None)
+    batch: list[StepRecord] = []
+    if target is None:
+        return
+    for record in records:
+        batch.append(record)
+        if record.iteration >= target:
+            yield target, batch
+            batch = []
+            target = next(wanted, None)
+            if target is None:
+                return
+    if batch:
+        yield batch[-1].iteration, batch
+
+
+# -- pixels ----------------------------------------------------------------------------------------
+
+
+def qimage_to_rgb(image: QtGui.QImage) -> np.ndarray:
+    """``image`` as an ``(H, W, 3) uint8`` RGB array (a copy)."""
+    rgb = image.convertToFormat(QtGui.QImage.Format.Format_RGB888)
+    width, height, stride = rgb.width(), rgb.height(), rgb.bytesPerLine()
+    data = np.frombuffer(rgb.constBits(), dtype=np.uint8, count=rgb.sizeInBytes())
+    return data.reshape(height, stride)[:, : 3 * width].reshape(height, width, 3).copy()
+
+
+def _settle() -> None:
+    """Deliver the layout requests a refresh posted (titles and overlays are placed by them).
+
+    Only layout events: the window's other posted events (a worker's next frame request, user
+    input) must not run inside a frame.
+    """
+    for _ in range(2):
+        QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.Type.LayoutRequest.value)
+
+
+def _offscreen(widget: QtWidgets.QWidget, size: tuple[int, int]) -> None:
+    """Lay ``widget`` out at ``size`` (logical pixels) as a window that never reaches the screen."""
+    widget.setAttribute(QtCore.Qt.WidgetAttribute.WA_DontShowOnScreen, True)
+    widget.resize(*size)
+    widget.show()
+    _settle()
+
+
+class DashboardFrames:
+    """An offscreen dashboard following a history record by record; paints one plot or all.
+
+    Parameters
+    ----------
+    config : the run's config (the plots read its settings)
+    target : ``"dashboard"`` or a plot key of :data:`~gradsim.ui.dashboard.PLOT_KEYS`
+    width : frame width in pixels (height in proportion to the target's logical size)
+    theme : colours; the application's if None
+    size : the dashboard's logical size
+    scale : presentation scale of the plots (1: normal; see :mod:`gradsim.ui.presentation`)
+    dashboard_state : splitter positions (:meth:`Dashboard.save_state`) to copy, e.g. the
+        window's, so that a plot has the shape it has on screen
+    bottom_row : whether the dashboard's bottom row shows (presentation mode may hide it)
+
+    Must be used on the GUI thread; :meth:`close` deletes the offscreen widgets.
+    """
+
+    def __init__(
+        self,
+        config: SimConfig,
+        target: str = DASHBOARD,
+        width: int = 640,
+        theme: Theme | None = None,
+        size: tuple[int, int] = DEFAULT_DASHBOARD_SIZE,
+        scale: float = 1.0,
+        dashboard_state: QtCore.QByteArray | bytes | None = None,
+        bottom_row: bool = True,
+    ) -> None:
+        if target not in TARGETS:
+            raise ValueError(f"the plot must be one of {', '.join(TARGETS)} (got {target!r})")
+        self.config = config
+        self.history = RunHistory()
+        self.dashboard = Dashboard(theme=theme)
+        self.dashboard.splitters[2].setVisible(bottom_row)
+        _offscreen(self.dashboard, size)
+        if dashboard_state is not None:
+            self.dashboard.restore_state(dashboard_state)
+        self.scale = scale
+        if scale != 1.0:
+            presentation.scale_dashboard(self.dashboard, scale)
+        self.target: QtWidgets.QWidget = (
+            self.dashboard if target == DASHBOARD else self.dashboard.plots[target]
+        )
+        self.width = width
+        self.size = (width, render.png_size(self.target, width).height())
+
+    def add(self, records: Iterable[StepRecord]) -> None:
+        """Append ``records`` to the history shown."""
+        for record in records:
+            self.history.append(record)
+
+    def frame(self) -> np.ndarray:
+        """The target as it shows the history now: ``(H, W, 3) uint8``."""
+        if self.target is self.dashboard:
+            self.dashboard.refresh(self.history, self.config)
+        else:
+            # One plot shown: the other four need not draw (no plot reads another).
+            self.target.refresh(self.history, self.config)  # type: ignore[attr-defined]
+        _settle()
+        if self.scale != 1.0:
+            for view in self.dashboard.findChildren(QtWidgets.QGraphicsView):
+                presentation.scale_items(view, self.scale)  # pens the refresh set anew
+        return qimage_to_rgb(render.png_image(self.target, self.width))
+
+    def close(self) -> None:
+        """Delete the offscreen dashboard."""
+        self.dashboard.close()
+        self.dashboard.deleteLater()
+
+
+class BackpropFrames:
+    """An offscreen backward-pass view of frozen weights, shown ``position`` cells at a time.
+
+    Parameters
+    ----------
+    config, params : the network (``params`` as ``Simulation.params``; copied by the view)
+    batch : ``(x, y)``, the batch to backpropagate; the config's first batch if None (as the
+        Backprop tab)
+    width : frame width in pixels
+    theme, size, scale : as :class:`DashboardFrames`
+
+    The view computes its cells inline (on this thread): each frame advances a few cells, a
+    few matrix products each.
+    """
+
+    def __init__(
+        self,
+        config: SimConfig,
+        params: dict[str, np.ndarray],
+        batch: tuple[np.ndarray, np.ndarray] | None = None,
+        width: int = 960,
+        theme: Theme | None = None,
+        size: tuple[int, int] = DEFAULT_BACKPROP_SIZE,
+        scale: float = 1.0,
+    ) -> None:
+        self.view = BackpropView(theme=theme)
+        self.view.inline_seconds = math.inf  # frames must show their cells, never a busy bar
+        self.view.toolbar.hide()  # the transport buttons mean nothing in a recording
+        _offscreen(self.view, size)
+        if scale != 1.0:
+            presentation.scale_plots(self.view, scale)
+        self.scale = scale
+        self.view.load(config, params, batch)
+        if self.view.session is None:
+            raise ValueError(f"the backward pass cannot be shown: {self.view.reading.text()}")
+        self.width = width
+        self.size = (width, render.png_size(self.view, width).height())
+
+    @property
+    def total_cells(self) -> int:
+        """Layers x time steps."""
+        return self.view.total_cells
+
+    def frame(self, position: int) -> np.ndarray:
+        """The view with the first ``position`` cells computed: ``(H, W, 3) uint8``."""
+        self.view.go_to(position)
+        _settle()
+        if self.scale != 1.0:
+            presentation.scale_items(self.view.graphics, self.scale)
+        return qimage_to_rgb(render.png_image(self.view, self.width))
+
+    def close(self) -> None:
+        """Delete the offscreen view."""
+        self.view.shutdown()
+        self.view.close()
+        self.view.deleteLater()
+
+
+# -- headless recording ----------------------------------------------------------------------------
+
+
+def _check_cancel(cancelled: Callable[[], bool] | None) -> None:
+    if cancelled is not None and cancelled():
+        raise AnimationCancelled()
+
+
+def record_animation(
+    config: SimConfig,
+    path: str | os.PathLike[str],
+    iterations: Sequence[int],
+    target: str = DASHBOARD,
+    width: int = 640,
+    fps: float = 20.0,
+    fmt: str | None = None,
+    theme: Theme | None = None,
+    scale: float = 1.0,
+    progress: Callable[[int, int], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> AnimationResult:
+    """Replay ``config`` and write an animation of ``target`` at ``iterations`` (on this thread).
+
+    Needs a QApplication (offscreen is fine). Frame *k* equals a snapshot of ``target`` after
+    ``iterations[k]`` training steps. A run that halts on a non-finite value ends the
+    animation at that iteration (``stopped_at``).
+
+    Parameters
+    ----------
+    config : the run
+    path : the file; its extension picks the format unless ``fmt`` is given
+    iterations : ascending iterations to show, e.g. :func:`frame_iterations`
+    target : ``"dashboard"`` or a plot key
+    width : frame width in pixels
+    fps : frames a second
+    fmt : ``"gif"``, ``"webp"``, ``"apng"`` or ``"mp4"``; from ``path`` if None
+    theme : plot colours; the application's if None
+    scale : presentation scale (1: normal)
+    progress : called with ``(frames done, frames asked)``
+    cancelled : polled between training steps; True aborts (nothing is written)
+
+    Raises
+    ------
+    AnimationCancelled, WriteError, VideoSupportMissing, ValueError
+    """
+    if not iterations:
+        raise ValueError("an animation needs at least one frame")
+    writer = AnimationWriter(path, fmt, fps)
+    frames: DashboardFrames | None = None
+    stopped_at = None
+    try:
+        frames = DashboardFrames(config, target, width, theme or current_theme(), scale=scale)
+        last_record: StepRecord | None = None
+        for done, (_, batch) in enumerate(frame_batches(replay(config, iterations[-1]), iterations), start=1):
+            _check_cancel(cancelled)
+            frames.add(batch)
+            last_record = batch[-1]
+            writer.add(frames.frame())
+            if progress is not None:
+                progress(done, len(iterations))
+        _check_cancel(cancelled)
+        if last_record is not None and last_record.nonfinite is not None:
+            stopped_at = last_record.iteration
+        if writer.frame_count == 0:
+            raise ValueError("the run produced no record to show")
+        count = writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    finally:
+        if frames is not None:
+            frames.close()
+    assert writer.size is not None
+    return AnimationResult(Path(path), count, writer.size, writer.duration_ms, len(iterations), stopped_at)
+
+
+def trained_params(config: SimConfig, iterations: int) -> tuple[dict[str, np.ndarray], int]:
+    """The weights after ``iterations`` training steps (fewer if the run halts) and the steps taken."""
+    simulation = Simulation(config)
+    done = 0
+    for _ in range(iterations):
+        if simulation.train_step() is None:
+            break
+        done += 1
+        if simulation.halted:
+            break
+    return {name: np.array(value, copy=True) for name, value in simulation.params.items()}, done
+
+
+def record_backprop_animation(
+    config: SimConfig,
+    params: dict[str, np.ndarray],
+    path: str | os.PathLike[str],
+    every: int = 1,
+    width: int = 960,
+    fps: float = 10.0,
+    fmt: str | None = None,
+    theme: Theme | None = None,
+    scale: float = 1.0,
+    batch: tuple[np.ndarray, np.ndarray] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> AnimationResult:
+    """Write an animation of the backward pass of ``params``, ``every`` cells a frame.
+
+    Frame 0 shows the forward pass done; each next frame ``every`` cells further back (``every
+    = config.seq_len``: a layer a frame); the last frame the complete backward pass.
+
+    Raises
+    ------
+    AnimationCancelled, WriteError, VideoSupportMissing, ValueError
+    """
+    writer = AnimationWriter(path, fmt, fps)
+    frames: BackpropFrames | None = None
+    try:
+        frames = BackpropFrames(config, params, batch, width, theme or current_theme(), scale=scale)
+        positions = backprop_positions(frames.total_cells, every)
+        for done, position in enumerate(positions, start=1):
+            _check_cancel(cancelled)
+            writer.add(frames.frame(position))
+            if progress is not None:
+                progress(done, len(positions))
+        count = writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    finally:
+        if frames is not None:
+            frames.close()
+    assert writer.size is not None
+    return AnimationResult(Path(path), count, writer.size, writer.duration_ms, len(positions))
+
+
+# -- the window's job: replay and encode on a worker, paint on the GUI thread ---------------------
+
+
+class FrameWorker(QtCore.QObject):
+    """Asks the GUI thread for frames and encodes them, on a worker thread.
+
+    Parameters
+    ----------
+    requests : called on the worker thread; yields what each frame needs (for the dashboard:
+        the records since the previous frame, replayed here; for the backward pass: the cell
+        position)
+    total : frames asked for (for the progress)
+    open_writer : called on the worker thread; the :class:`AnimationWriter` to fill
+
+    Signals
+    -------
+    frameWanted(index, request) : paint frame ``index`` for ``request`` and hand the pixels to
+        :meth:`deliver`
+    progressed(done, total) : frames encoded
+    finished(frames) : the file is complete
+    failed(message) : nothing was written; the message names the file and the reason
+    cancelled() : the user cancelled; nothing was written
+    """
+
+    frameWanted = QtCore.Signal(int, object)
+    progressed = QtCore.Signal(int, int)
+    finished = QtCore.Signal(int)
+    failed = QtCore.Signal(str)
+    cancelled = QtCore.Signal()
+
+    def __init__(
+        self,
+        requests: Callable[[], Iterable[object]],
+        total: int,
+        open_writer: Callable[[], AnimationWriter],
+        path: Path,
+    ) -> None:
+        super().__init__()
+        self._requests = requests
+        self.total = total
+        self._open_writer = open_writer
+        self.path = path
+        self._frames: queue.Queue[np.ndarray | BaseException] = queue.Queue()
+        self._cancel = threading.Event()
+
+    def cancel(self) -> None:
+        """Stop at the next step or frame (any thread)."""
+        self._cancel.set()
+
+    def deliver(self, frame: np.ndarray | BaseException) -> None:
+        """The pixels of the frame asked for last-but-``pending``, or the error painting it (any thread)."""
+        self._frames.put(frame)
+
+    def _take(self) -> np.ndarray:
+        while True:
+            if self._cancel.is_set():
+                raise AnimationCancelled()
+            try:
+                frame = self._frames.get(timeout=0.05)
+            except queue.Empty:
+                continue
+            if isinstance(frame, BaseException):
+                raise frame
+            return frame
+
+    @QtCore.Slot()
+    def run(self) -> None:
+        writer: AnimationWriter | None = None
+        try:
+            writer = self._open_writer()
+            asked = encoded = 0
+            for request in self._requests():
+                if self._cancel.is_set():
+                    raise AnimationCancelled()
+                while asked - encoded >= LOOKAHEAD:
+                    writer.add(self._take())
+                    encoded += 1
+                    self.progressed.emit(encoded, self.total)
+                self.frameWanted.emit(asked, request)
+                asked += 1
+                time.sleep(0)  # let the GUI thread have the interpreter for the frame
+            while encoded < asked:
+                writer.add(self._take())
+                encoded += 1
+                self.progressed.emit(encoded, self.total)
+            if self._cancel.is_set():
+                raise AnimationCancelled()
+            if encoded == 0:
+                raise ValueError("the run produced no record to show")
+            self.finished.emit(writer.close())
+        except AnimationCancelled:
+            if writer is not None:
+                writer.abort()
+            self.cancelled.emit()
+        except Exception as error:  # every failure becomes a message, never a traceback
+            if writer is not None:
+                writer.abort()
+            self.failed.emit(_describe(self.path, error))
+
+
+def _describe(path: Path, error: BaseException) -> str:
+    if isinstance(error, WriteError | VideoSupportMissing):
+        return str(error)
+    if isinstance(error, OSError):
+        return f"cannot write {path}: {error.strerror or error}"
+    return f"cannot write {path}: {error}"
+
+
+@dataclasses.dataclass(frozen=True)
+class AnimationRequest:
+    """What the Record dialog asks for.
+
+    Attributes
+    ----------
+    target : ``"dashboard"``, a plot key, or ``"backprop"``
+    path : the file
+    fmt : ``"gif"``, ``"webp"``, ``"apng"`` or ``"mp4"``
+    fps : frames a second
+    width : frame width in pixels
+    first, last, every : iterations shown (dashboard and plots); ``every`` is cells a frame for
+        the backward pass
+    """
+
+    target: str
+    path: Path
+    fmt: str
+    fps: float
+    width: int
+    first: int = 1
+    last: int = 1
+    every: int = 1
+
+
+class AnimationJob(QtCore.QObject):
+    """One animation being made beside the live window: a :class:`FrameWorker` and the painter.
+
+    The painter (this object, GUI thread) owns the offscreen frames source and answers each
+    ``frameWanted`` with the frame's pixels; the worker replays and encodes. :attr:`done` is
+    emitted once, with ``("finished" | "failed" | "cancelled", message)``.
+    """
+
+    done = QtCore.Signal(str, str)
+
+    def __init__(
+        self,
+        parent: QtCore.QObject,
+        source: DashboardFrames | BackpropFrames,
+        requests: Callable[[], Iterable[object]],
+        total: int,
+        open_writer: Callable[[], AnimationWriter],
+        path: Path,
+    ) -> None:
+        super().__init__(parent)
+        self.source = source
+        self.path = path
+        self.worker = FrameWorker(requests, total, open_writer, path)
+        self.thread = background.start_in_thread(self, self.worker, "animation_thread")
+        self.worker.frameWanted.connect(self._on_frame_wanted)
+        self.worker.finished.connect(self._on_finished)
+        self.worker.failed.connect(lambda message: self._end("failed", message))
+        self.worker.cancelled.connect(lambda: self._end("cancelled", ""))
+        self._ended = False
+
+    def start(self) -> None:
+        """Start the worker."""
+        self.thread.start()
+
+    def cancel(self) -> None:
+        """Stop; nothing is written."""
+        self.worker.cancel()
+
+    @QtCore.Slot(int, object)
+    def _on_frame_wanted(self, index: int, request: object) -> None:
+        del index
+        if self._ended:
+            return
+        try:
+            if isinstance(self.source, DashboardFrames):
+                assert isinstance(request, list)
+                self.source.add(request)
+                frame = self.source.frame()
+            else:
+                frame = self.source.frame(int(request))  # type: ignore[call-overload]
+        except Exception as error:  # handed to the worker, which aborts and reports it
+            self.worker.deliver(error)
+            return
+        self.worker.deliver(frame)
+
+    @QtCore.Slot(int)
+    def _on_finished(self, frames: int) -> None:
+        self._end("finished", f"{frames} frames")
+
+    def _end(self, outcome: str, message: str) -> None:
+        if self._ended:
+            return
+        self._ended = True
+        self.finish()
+        self.done.emit(outcome, message)
+
+    def finish(self) -> None:
+        """Stop the worker thread (waiting for it) and delete the offscreen widgets."""
+        self.worker.cancel()
+        background.finish(self.thread, self.worker, None)
+        self.source.close()
+
+
+def start_job(
+    parent: QtCore.QObject,
+    request: AnimationRequest,
+    config: SimConfig,
+    *,
+    theme: Theme,
+    scale: float = 1.0,
+    size: tuple[int, int] = DEFAULT_DASHBOARD_SIZE,
+    dashboard_state: QtCore.QByteArray | None = None,
+    bottom_row: bool = True,
+    backprop: tuple[dict[str, np.ndarray], tuple[np.ndarray, np.ndarray] | None] | None = None,
+) -> AnimationJob:
+    """Build the offscreen source for ``request`` and start its job (GUI thread).
+
+    Raises
+    ------
+    ValueError
+        Bad frame choices (the message says which), or no frozen network for the backward pass.
+    """
+    path = request.path
+
+    def open_writer() -> AnimationWriter:
+        return AnimationWriter(path, request.fmt, request.fps)
+
+    if request.target == BACKPROP:
+        if backprop is None:
+            raise ValueError(
+                "open the Backprop tab first: it freezes the weights whose backward pass is shown"
+            )
+        params, batch = backprop
+        source: DashboardFrames | BackpropFrames = BackpropFrames(
+            config, params, batch, request.width, theme, scale=scale
+        )
+        try:
+            positions = backprop_positions(source.total_cells, request.every)
+        except ValueError:
+            source.close()
+            raise
+        job = AnimationJob(parent, source, lambda: iter(positions), len(positions), open_writer, path)
+    else:
+        iterations = frame_iterations(request.first, request.last, request.every)
+        source = DashboardFrames(
+            config, request.target, request.width, theme, size, scale, dashboard_state, bottom_row
+        )
+
+        def requests() -> Iterator[list[StepRecord]]:
+            records = background.replay_beside_the_window(config, iterations[-1])
+            for _, batch in frame_batches(records, iterations):
+                yield batch
+
+        job = AnimationJob(parent, source, requests, len(iterations), open_writer, path)
+    job.start()
+    return job
+
+
+def describe_frames(count: int, fps: float) -> str:
+    """``"60 frames, 3.0 s at 20 fps"``."""
+    return f"{count} frame{'s' if count != 1 else ''}, {count / fps:.1f} s at {fps:g} fps"
+
+
+def feature_of(window: Any, name: str) -> Any:
+    """The installed feature ``name`` of ``window`` (None if absent)."""
+    return getattr(window, "features", {}).get(name)
