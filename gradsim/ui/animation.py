@@ -35,6 +35,9 @@ from typing import Any
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
+# isort: split
+import pyqtgraph as pg
+
 from gradsim.engine.config import SimConfig
 from gradsim.engine.history import RunHistory
 from gradsim.engine.records import StepRecord
@@ -211,6 +214,34 @@ def _offscreen(widget: QtWidgets.QWidget, size: tuple[int, int]) -> None:
     _settle()
 
 
+def _view_boxes(widget: QtWidgets.QWidget) -> list[tuple[float, float, float, float]]:
+    """Where every plot's data area sits in ``widget`` (scene rectangles, in order)."""
+    boxes = []
+    for view in widget.findChildren(pg.GraphicsView):
+        scene = view.scene()
+        for item in scene.items() if scene is not None else []:
+            if isinstance(item, pg.ViewBox):
+                rect = item.sceneBoundingRect()
+                boxes.append((rect.x(), rect.y(), rect.width(), rect.height()))
+    return boxes
+
+
+def paint_settled(target: QtWidgets.QWidget, width: int) -> np.ndarray:
+    """``target`` painted ``width`` pixels wide, after the layout its own painting asks for.
+
+    pyqtgraph sizes an axis to its tick labels while painting them, so the first paint after
+    new data may still show the old axis width (the labels then overlap the axis title). When
+    that paint moved any plot's data area, the layout it posted is applied and the target is
+    painted again: the frame is then the picture a snapshot of the same state gives.
+    """
+    before = _view_boxes(target)
+    image = render.png_image(target, width)
+    _settle()
+    if _view_boxes(target) != before:
+        image = render.png_image(target, width)
+    return qimage_to_rgb(image)
+
+
 class DashboardFrames:
     """An offscreen dashboard following a history record by record; paints one plot or all.
 
@@ -274,7 +305,7 @@ class DashboardFrames:
         if self.scale != 1.0:
             for view in self.dashboard.findChildren(QtWidgets.QGraphicsView):
                 presentation.scale_items(view, self.scale)  # pens the refresh set anew
-        return qimage_to_rgb(render.png_image(self.target, self.width))
+        return paint_settled(self.target, self.width)
 
     def close(self) -> None:
         """Delete the offscreen dashboard."""
@@ -331,7 +362,7 @@ class BackpropFrames:
         _settle()
         if self.scale != 1.0:
             presentation.scale_items(self.view.graphics, self.scale)
-        return qimage_to_rgb(render.png_image(self.view, self.width))
+        return paint_settled(self.view, self.width)
 
     def close(self) -> None:
         """Delete the offscreen view."""
@@ -631,10 +662,13 @@ class AnimationJob(QtCore.QObject):
         self.worker = FrameWorker(requests, total, open_writer, path)
         self.thread = background.start_in_thread(self, self.worker, "animation_thread")
         self.worker.frameWanted.connect(self._on_frame_wanted)
+        # Bound slots of this GUI-thread object: queued to the GUI thread (a lambda would run
+        # in the worker's thread, and ending the job there would wait for itself).
         self.worker.finished.connect(self._on_finished)
-        self.worker.failed.connect(lambda message: self._end("failed", message))
-        self.worker.cancelled.connect(lambda: self._end("cancelled", ""))
+        self.worker.failed.connect(self._on_failed)
+        self.worker.cancelled.connect(self._on_cancelled)
         self._ended = False
+        self._finished = False
 
     def start(self) -> None:
         """Start the worker."""
@@ -665,6 +699,14 @@ class AnimationJob(QtCore.QObject):
     def _on_finished(self, frames: int) -> None:
         self._end("finished", f"{frames} frames")
 
+    @QtCore.Slot(str)
+    def _on_failed(self, message: str) -> None:
+        self._end("failed", message)
+
+    @QtCore.Slot()
+    def _on_cancelled(self) -> None:
+        self._end("cancelled", "")
+
     def _end(self, outcome: str, message: str) -> None:
         if self._ended:
             return
@@ -673,7 +715,11 @@ class AnimationJob(QtCore.QObject):
         self.done.emit(outcome, message)
 
     def finish(self) -> None:
-        """Stop the worker thread (waiting for it) and delete the offscreen widgets."""
+        """Stop the worker thread (waiting for it) and delete the offscreen widgets (once)."""
+        self._ended = True
+        if self._finished:
+            return
+        self._finished = True
         self.worker.cancel()
         background.finish(self.thread, self.worker, None)
         self.source.close()
