@@ -1,9 +1,13 @@
 """Presentation mode: the plots drawn 1.6 times larger for a projector, the controls folded away.
 
-View ▸ Presentation mode (F5) scales every plot's text, lines and markers by
-:data:`PRESENTATION_SCALE`, hides the controls panel so the plots get the room, and is
-remembered (QSettings) like the other view settings. Snapshots and recorded animations taken in
-the mode carry the same scale, since they paint the same (scaled) plots.
+View ▸ Presentation mode (F5) scales the text, lines and markers of the Training tab's plots by
+:data:`PRESENTATION_SCALE`, hides the controls panel and the dashboard's bottom row so that the
+gradient plot and its heatmap get the room (View ▸ "All five plots in presentation mode" keeps
+the bottom row, for screens of 1920 x 1080 and more), and is remembered (QSettings) like the
+other view settings. Snapshots and recorded animations of the dashboard taken in the mode carry
+the same scale, since they paint the same (scaled) plots. The other tabs keep their size: the
+backward pass, the sweep and A/B lay out more panels than a 1280 x 720 projector has room for
+at 1.6 times the size.
 
 How a plot is scaled (:func:`scale_plots`): each pyqtgraph ``GraphicsView`` lays its scene out
 in a rectangle ``1/scale`` of its size and shows it through a ``scale`` transform, as a screen
@@ -316,8 +320,9 @@ class PresentationFeature(QtCore.QObject):
                 controls.trigger()
         elif self._controls_were_shown and not controls.isChecked():
             controls.trigger()
-        scale_plots(window.tabs, self.scale)
-        scale_widget_fonts(selector_widgets(window.dashboard), self.scale)
+        # The Training tab's dashboard only: the other tabs (the backward pass, sweeps, A/B) lay
+        # out more panels than a 1280 x 720 projector has room for at 1.6 times the size.
+        scale_dashboard(window.dashboard, self.scale)
         self._show_rows()
         window.settings.setValue(PRESENTATION_KEY, on)
         window.statusBar().showMessage(

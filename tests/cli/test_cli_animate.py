@@ -87,6 +87,7 @@ def test_presentation_scale_draws_larger(qapp, tmp_path):
         (["--out", "x.avi"], r"cannot write x\.avi: an animation's file name must end in \.gif"),
         (["--out", "{tmp}/a.gif", "--width", "100"], "--width must be between 200 and 3840 pixels"),
         (["--out", "{tmp}/a.gif", "--by-layer"], "--by-layer needs --backprop"),
+        (["--out", "{tmp}/a.gif", "--backprop", "--presentation"], "--presentation applies to the training"),
         (["--out", "{tmp}/a.gif", "--iterations", "0"], "--iterations must be 1 or more"),
         (
             ["--out", "{tmp}/a.gif", "--first", "9", "--iterations", "3"],

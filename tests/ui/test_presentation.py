@@ -109,6 +109,9 @@ def test_the_mode_scales_fonts_lines_and_markers_and_back(qtbot, make_window):
     assert loss.clip_markers.opts["symbolSize"] == pytest.approx(marker * PRESENTATION_SCALE)
     assert not window.controls_scroll.isVisible()
     assert not window.dashboard.splitters[2].isVisible()  # the bottom row
+    # Only the Training tab's plots: the Backprop tab has no room for 1.6 times its panels.
+    backprop = window.features["gradsim.ui.backprop_tab"].view.graphics
+    assert scale_of(backprop) == 1.0 and backprop.transform().isIdentity()
     assert "F5" in window.statusBar().currentMessage()
 
     # More training: pens the plots set anew are scaled too, and nothing is scaled twice.
