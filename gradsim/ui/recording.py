@@ -142,7 +142,9 @@ class RecordDialog(QtWidgets.QDialog):
         self._range_caption = QtWidgets.QLabel("&Iterations:")
         self._range_caption.setBuddy(self.first_spin)
         form.addRow(self._range_caption, range_row)
-        form.addRow("&Width:", width_row)
+        width_caption = QtWidgets.QLabel("&Width:")
+        width_caption.setBuddy(self.width_spin)
+        form.addRow(width_caption, width_row)
         form.addRow("Frame &rate:", self.fps_spin)
         form.addRow("&Format:", self.format_combo)
         form.addRow("F&ile:", path_row)
@@ -243,9 +245,15 @@ class RecordDialog(QtWidgets.QDialog):
         self.by_layer_check.setVisible(backprop)
         self._range_caption.setText("&Cells:" if backprop else "&Iterations:")
         self._every_caption.setText("every" if not backprop else "a frame every")
-        self.every_spin.setSuffix(" cells" if backprop else "")
+        self._every_suffix()
         self._propose_path()
         self._refresh()
+
+    def _every_suffix(self) -> None:
+        if self.target() == BACKPROP:
+            self.every_spin.setSuffix(" cell" if self.every_spin.value() == 1 else " cells")
+        else:
+            self.every_spin.setSuffix("")
 
     @QtCore.Slot()
     def _on_user_format(self) -> None:
@@ -266,6 +274,7 @@ class RecordDialog(QtWidgets.QDialog):
     def _refresh(self) -> None:
         """Show the frame size and count; say why nothing can be recorded, if so."""
         backprop = self.target() == BACKPROP
+        self._every_suffix()
         self.every_spin.setEnabled(not (backprop and self.by_layer_check.isChecked()))
         height = self.feature.frame_height(self.target(), self.width_spin.value())
         self.size_label.setText(f"× {height} px")
