@@ -26,6 +26,7 @@ import dataclasses
 import math
 import os
 import queue
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -189,11 +190,28 @@ def frame_batches(
 
 
 def qimage_to_rgb(image: QtGui.QImage) -> np.ndarray:
-    """``image`` as an ``(H, W, 3) uint8`` RGB array (a copy)."""
+    """``image`` as an ``(H, W, 3) uint8`` RGB array (a copy).
+
+    An opaque 32-bit image (what :func:`gradsim.ui.render.png_image` paints) is read as it is
+    (bytes B, G, R, A on a little-endian machine), without Qt converting it first.
+    """
+    width, height = image.width(), image.height()
+    formats = (QtGui.QImage.Format.Format_ARGB32_Premultiplied, QtGui.QImage.Format.Format_RGB32)
+    if image.format() in formats and sys.byteorder == "little" and not _has_alpha(image):
+        data = np.frombuffer(image.constBits(), dtype=np.uint8, count=image.sizeInBytes())
+        pixels = data.reshape(height, image.bytesPerLine() // 4, 4)[:, :width]
+        return pixels[..., 2::-1].copy()
     rgb = image.convertToFormat(QtGui.QImage.Format.Format_RGB888)
-    width, height, stride = rgb.width(), rgb.height(), rgb.bytesPerLine()
+    stride = rgb.bytesPerLine()
     data = np.frombuffer(rgb.constBits(), dtype=np.uint8, count=rgb.sizeInBytes())
     return data.reshape(height, stride)[:, : 3 * width].reshape(height, width, 3).copy()
+
+
+def _has_alpha(image: QtGui.QImage) -> bool:
+    """Whether any pixel of a 32-bit ARGB image is not fully opaque."""
+    data = np.frombuffer(image.constBits(), dtype=np.uint8, count=image.sizeInBytes())
+    alpha = data.reshape(image.height(), image.bytesPerLine() // 4, 4)[:, : image.width(), 3]
+    return bool((alpha != 255).any())
 
 
 def _settle() -> None:
