@@ -436,22 +436,51 @@ def record_animation(
     """
     if not iterations:
         raise ValueError("an animation needs at least one frame")
+    last: list[StepRecord] = []
+
+    def pictures(source: DashboardFrames) -> tuple[int, Iterator[np.ndarray]]:
+        def each() -> Iterator[np.ndarray]:
+            for _, batch in frame_batches(replay(config, iterations[-1]), iterations):
+                source.add(batch)
+                last[:] = batch[-1:]
+                yield source.frame()
+
+        return len(iterations), each()
+
+    def source() -> DashboardFrames:
+        return DashboardFrames(config, target, width, theme or current_theme(), scale=scale)
+
+    result = _record(path, fmt, fps, source, pictures, progress, cancelled)
+    halted = last[0] if last and last[0].nonfinite is not None else None
+    return dataclasses.replace(result, stopped_at=None if halted is None else halted.iteration)
+
+
+def _record(
+    path: str | os.PathLike[str],
+    fmt: str | None,
+    fps: float,
+    make_source: Callable[[], Any],
+    pictures: Callable[[Any], tuple[int, Iterator[np.ndarray]]],
+    progress: Callable[[int, int], None] | None,
+    cancelled: Callable[[], bool] | None,
+) -> AnimationResult:
+    """Open the writer, make the frames source, encode its pictures; all or nothing.
+
+    ``pictures(source)`` gives the number of frames asked for and an iterator of them (it may
+    end early). On any error or cancel the writer is aborted (no file); the source is always
+    closed.
+    """
     writer = AnimationWriter(path, fmt, fps)
-    frames: DashboardFrames | None = None
-    stopped_at = None
+    source = None
     try:
-        frames = DashboardFrames(config, target, width, theme or current_theme(), scale=scale)
-        last_record: StepRecord | None = None
-        for done, (_, batch) in enumerate(frame_batches(replay(config, iterations[-1]), iterations), start=1):
+        source = make_source()
+        total, frames = pictures(source)
+        for done, picture in enumerate(frames, start=1):
             _check_cancel(cancelled)
-            frames.add(batch)
-            last_record = batch[-1]
-            writer.add(frames.frame())
+            writer.add(picture)
             if progress is not None:
-                progress(done, len(iterations))
+                progress(done, total)
         _check_cancel(cancelled)
-        if last_record is not None and last_record.nonfinite is not None:
-            stopped_at = last_record.iteration
         if writer.frame_count == 0:
             raise ValueError("the run produced no record to show")
         count = writer.close()
@@ -459,10 +488,10 @@ def record_animation(
         writer.abort()
         raise
     finally:
-        if frames is not None:
-            frames.close()
+        if source is not None:
+            source.close()
     assert writer.size is not None
-    return AnimationResult(Path(path), count, writer.size, writer.duration_ms, len(iterations), stopped_at)
+    return AnimationResult(Path(path), count, writer.size, writer.duration_ms, total)
 
 
 def trained_params(config: SimConfig, iterations: int) -> tuple[dict[str, np.ndarray], int]:
@@ -501,25 +530,15 @@ def record_backprop_animation(
     ------
     AnimationCancelled, WriteError, VideoSupportMissing, ValueError
     """
-    writer = AnimationWriter(path, fmt, fps)
-    frames: BackpropFrames | None = None
-    try:
-        frames = BackpropFrames(config, params, batch, width, theme or current_theme(), scale=scale)
-        positions = backprop_positions(frames.total_cells, every)
-        for done, position in enumerate(positions, start=1):
-            _check_cancel(cancelled)
-            writer.add(frames.frame(position))
-            if progress is not None:
-                progress(done, len(positions))
-        count = writer.close()
-    except BaseException:
-        writer.abort()
-        raise
-    finally:
-        if frames is not None:
-            frames.close()
-    assert writer.size is not None
-    return AnimationResult(Path(path), count, writer.size, writer.duration_ms, len(positions))
+
+    def pictures(source: BackpropFrames) -> tuple[int, Iterator[np.ndarray]]:
+        positions = backprop_positions(source.total_cells, every)
+        return len(positions), (source.frame(position) for position in positions)
+
+    def source() -> BackpropFrames:
+        return BackpropFrames(config, params, batch, width, theme or current_theme(), scale=scale)
+
+    return _record(path, fmt, fps, source, pictures, progress, cancelled)
 
 
 # -- the window's job: replay and encode on a worker, paint on the GUI thread ---------------------

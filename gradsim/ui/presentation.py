@@ -186,34 +186,28 @@ def _scale_pen(item: Any, scale: float) -> int:
         pen = item.pen()
     else:
         pen = item.opts["pen"] if isinstance(item, pg.PlotCurveItem) else item.pen
-    if pen is None or pen.style() == QtCore.Qt.PenStyle.NoPen:
+    return _rescale_pen(item, "pen", pen, item.setPen, scale)
+
+
+def _rescale_pen(item: Any, key: str, pen: object, setter: Any, scale: float) -> int:
+    """Give ``item`` (through ``setter``) ``pen`` at ``scale`` x its base width; 1 if it changed."""
+    if not isinstance(pen, QtGui.QPen) or pen.style() == QtCore.Qt.PenStyle.NoPen:
         return 0
-    width = _target(item, "pen", _pen_width(pen), scale)
+    width = _target(item, key, _pen_width(pen), scale)
     if width is None:
         return 0
-    item.setPen(_scaled_pen(pen, width))
+    setter(_scaled_pen(pen, width))
     return 1
 
 
 def _scale_data_item(item: pg.PlotDataItem, scale: float) -> int:
-    changed = 0
-    pen = item.opts.get("pen")
-    if isinstance(pen, QtGui.QPen) and pen.style() != QtCore.Qt.PenStyle.NoPen:
-        width = _target(item, "pen", _pen_width(pen), scale)
-        if width is not None:
-            item.setPen(_scaled_pen(pen, width))
-            changed = 1
+    changed = _rescale_pen(item, "pen", item.opts.get("pen"), item.setPen, scale)
     if item.opts.get("symbol") is not None:
         size = _target(item, "symbol", float(item.opts["symbolSize"]), scale)
         if size is not None:
             item.setSymbolSize(size)
             changed = 1
-        symbol_pen = item.opts.get("symbolPen")
-        if isinstance(symbol_pen, QtGui.QPen) and symbol_pen.style() != QtCore.Qt.PenStyle.NoPen:
-            width = _target(item, "symbol_pen", _pen_width(symbol_pen), scale)
-            if width is not None:
-                item.setSymbolPen(_scaled_pen(symbol_pen, width))
-                changed = 1
+        changed |= _rescale_pen(item, "symbol_pen", item.opts.get("symbolPen"), item.setSymbolPen, scale)
     return changed
 
 

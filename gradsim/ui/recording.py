@@ -31,6 +31,7 @@ from gradsim.io.animation_writer import (
 from gradsim.ui import animation, background, render
 from gradsim.ui.animation import BACKPROP, DASHBOARD, AnimationJob, AnimationRequest
 from gradsim.ui.dashboard import PLOT_KEYS
+from gradsim.ui.snapshots import base_name, confirm_replace, propose_path
 
 __all__ = ["RecordDialog", "RecordingFeature", "install"]
 
@@ -320,18 +321,10 @@ class RecordDialog(QtWidgets.QDialog):
             self.feature.show_error("Choose a file name for the animation.", parent=self)
             return
         path = self.path()
-        if path.exists() and not self._confirm_replace(path):
+        if path.exists() and not confirm_replace(self, path):
             return
         if self.feature.record(self.request(), parent=self) is not None:
             self.accept()
-
-    def _confirm_replace(self, path: Path) -> bool:
-        answer = QtWidgets.QMessageBox.question(
-            self, "Replace file?", f"{path} exists already. Replace it?",
-            QtWidgets.QMessageBox.StandardButton.Yes | QtWidgets.QMessageBox.StandardButton.No,
-            QtWidgets.QMessageBox.StandardButton.No,
-        )  # fmt: skip
-        return answer == QtWidgets.QMessageBox.StandardButton.Yes
 
 
 class RecordingFeature(QtCore.QObject):
@@ -436,8 +429,6 @@ class RecordingFeature(QtCore.QObject):
 
     def proposed_path(self, target: str, fmt: str) -> Path:
         """A free name: ``gradsim-<preset>-it<N>-<plot>.<ext>`` in the snapshot folder."""
-        from gradsim.ui.snapshots import base_name, propose_path
-
         preset = str(self.window.control_panel.preset_name())
         return propose_path(self.folder(), base_name(preset, self.shown_iteration(), target), suffix_for(fmt))
 
