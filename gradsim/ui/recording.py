@@ -28,8 +28,9 @@ from gradsim.io.animation_writer import (
     suffix_for,
     video_available,
 )
-from gradsim.ui import animation, background, render
-from gradsim.ui.animation import BACKPROP, DASHBOARD, AnimationJob, AnimationRequest
+from gradsim.ui import animation, animation_job, background, render
+from gradsim.ui.animation import BACKPROP, DASHBOARD
+from gradsim.ui.animation_job import AnimationJob, AnimationRequest
 from gradsim.ui.dashboard import PLOT_KEYS
 from gradsim.ui.snapshots import base_name, confirm_replace, propose_path
 
@@ -469,7 +470,7 @@ class RecordingFeature(QtCore.QObject):
                 backprop = (frozen.params, tab.view.batch)
                 config = frozen.config
         try:
-            job = animation.start_job(
+            job = animation_job.start_job(
                 self, request, config, theme=dashboard.theme, scale=scale,
                 size=(size.width(), size.height()), dashboard_state=dashboard.save_state(),
                 bottom_row=bottom_row, backprop=backprop,
