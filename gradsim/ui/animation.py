@@ -64,6 +64,7 @@ __all__ = [
 DASHBOARD = "dashboard"
 BACKPROP = "backprop"
 TARGETS = (DASHBOARD, *PLOT_KEYS)
+BOTTOM_ROW = ("loss", "activation", "health")  # the dashboard's second row
 # The dashboard's logical size offscreen (as ``gradsim snapshot``): a plot gets its pane of it.
 DEFAULT_DASHBOARD_SIZE = (1200, 800)
 # The backward-pass view's logical size offscreen: the grid, the curve, the derivative map and
@@ -283,7 +284,8 @@ class DashboardFrames:
         self.config = config
         self.history = RunHistory()
         self.dashboard = Dashboard(theme=theme)
-        self.dashboard.splitters[2].setVisible(bottom_row)
+        # A plot of the bottom row is drawn even where presentation mode hides that row.
+        self.dashboard.splitters[2].setVisible(bottom_row or target in BOTTOM_ROW)
         _offscreen(self.dashboard, size)
         if dashboard_state is not None:
             self.dashboard.restore_state(dashboard_state)

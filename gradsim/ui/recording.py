@@ -530,6 +530,8 @@ class RecordingFeature(QtCore.QObject):
         path = self._job_path
         progress, self.progress = self.progress, None
         background.finish(None, None, progress)
+        if self.job is not None:
+            self.job.deleteLater()  # its thread has ended (AnimationJob.finish waited for it)
         self.job = None
         self.last_outcome = (outcome, message)
         status = self.window.statusBar()

@@ -186,3 +186,29 @@ def test_closing_the_window_during_a_recording_stops_it(qtbot, make_window, tmp_
     window.close()
     assert record.job is None
     assert not (tmp_path / "x.gif").exists()
+
+
+def test_recordings_in_presentation_mode_carry_its_scale(qtbot, make_window, tmp_path):
+    window = make_window(steps=2)
+    record = feature(window)
+    normal = tmp_path / "normal.png"
+    job = record.record(recording.AnimationRequest("gradient", normal, "apng", 10.0, 500, 1, 2, 1))
+    assert job is not None
+    qtbot.waitUntil(lambda: record.job is None, timeout=60000)
+    window.features["gradsim.ui.presentation"].set_enabled(True)
+    large = tmp_path / "large.png"
+    record.record(recording.AnimationRequest("gradient", large, "apng", 10.0, 500, 1, 2, 1))
+    qtbot.waitUntil(lambda: record.job is None, timeout=60000)
+    # A plot of the row the mode hides is still drawn, at the mode's scale.
+    health = tmp_path / "health.gif"
+    record.record(recording.AnimationRequest("health", health, "gif", 10.0, 400, 1, 2, 1))
+    qtbot.waitUntil(lambda: record.job is None, timeout=60000)
+    assert record.last_outcome == ("finished", "2 frames")
+    dark = []
+    for path in (normal, large):
+        frames, _ = frames_of(path)
+        assert len(frames) == 2 and frames[0].shape[1] == 500
+        dark.append(np.count_nonzero(frames[1].astype(int).sum(axis=2) < 300) / frames[1][..., 0].size)
+    assert dark[1] > 1.3 * dark[0]  # thicker lines, larger text
+    frames, _ = frames_of(health)
+    assert len(frames) == 2 and frames[0].shape[1] == 400 and frames[1].std() > 10
