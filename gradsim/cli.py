@@ -695,6 +695,16 @@ def _snapshot_command(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- gradsim animate ------------------------------------------------------------------------
+
+
+def _add_animate_command(subparsers: argparse._SubParsersAction) -> None:
+    # Its own module (it needs this one's helpers, imported once this module is complete).
+    from gradsim.cli_animate import add_animate_command
+
+    add_animate_command(subparsers)
+
+
 # -- entry point ----------------------------------------------------------------------------
 
 # One function per subcommand; it adds its parser to the subparsers and sets ``handler``.
@@ -704,6 +714,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_config_command,
     _add_sweep_command,
     _add_snapshot_command,
+    _add_animate_command,
 ]
 
 

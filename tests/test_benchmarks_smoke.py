@@ -221,3 +221,15 @@ def test_bench_redraw_draws_a_tiny_history(
     bench_redraw.main()
     out = capsys.readouterr().out
     assert "training 7 iterations of T=5, L=1" in out and "live frame" in out
+
+
+def test_bench_animate_compares_a_tiny_animation_with_its_training(
+    qapp: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bench_animate = load_benchmark("bench_animate")
+    figures = bench_animate.main(["--preset", "fix-fewer-steps", "--iterations", "2", "--repeats", "1"])
+    out = capsys.readouterr().out
+    assert "gradsim animate --preset fix-fewer-steps --iterations 2 --every 1 --plot gradient" in out
+    assert "ms a frame for 2 frames (goal < 50)" in out and "in process (cpu): 2 training steps" in out
+    assert set(figures) == {"wall_ms_per_frame", "cpu_ms_per_frame", "in_process_ms_per_frame"}
+    assert all(np.isfinite(value) for value in figures.values())

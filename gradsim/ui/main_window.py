@@ -53,6 +53,8 @@ FEATURE_MODULES: tuple[str, ...] = (
     "gradsim.ui.lessons_panel",
     "gradsim.ui.sweep_view",
     "gradsim.ui.compare",
+    "gradsim.ui.presentation",
+    "gradsim.ui.recording",
 )
 
 # Badge colours per regime (white text on each): they read on light and dark themes alike.

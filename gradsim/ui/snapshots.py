@@ -112,6 +112,16 @@ def image_bytes(
     raise ValueError(f"the format must be PNG or SVG (got {fmt!r})")
 
 
+def confirm_replace(parent: QtWidgets.QWidget, path: Path) -> bool:
+    """Ask whether to replace the existing file ``path`` (No is the default)."""
+    answer = QtWidgets.QMessageBox.question(
+        parent, "Replace file?", f"{path} exists already. Replace it?",
+        QtWidgets.QMessageBox.StandardButton.Yes | QtWidgets.QMessageBox.StandardButton.No,
+        QtWidgets.QMessageBox.StandardButton.No,
+    )  # fmt: skip
+    return answer == QtWidgets.QMessageBox.StandardButton.Yes
+
+
 def describe_error(path: str | os.PathLike[str], error: BaseException) -> str:
     """One line naming the file and the reason: ``cannot write /x/a.png: the disk is full``."""
     if isinstance(error, WriteError):
@@ -487,12 +497,7 @@ class SnapshotDialog(QtWidgets.QDialog):
             self.accept()
 
     def _confirm_replace(self, path: Path) -> bool:
-        answer = QtWidgets.QMessageBox.question(
-            self, "Replace file?", f"{path} exists already. Replace it?",
-            QtWidgets.QMessageBox.StandardButton.Yes | QtWidgets.QMessageBox.StandardButton.No,
-            QtWidgets.QMessageBox.StandardButton.No,
-        )  # fmt: skip
-        return answer == QtWidgets.QMessageBox.StandardButton.Yes
+        return confirm_replace(self, path)
 
     def _with_suffix(self, path: Path) -> Path:
         suffix = f".{self.format()}"
@@ -872,6 +877,7 @@ __all__ = [
     "SnapshotDialog",
     "SnapshotFeature",
     "base_name",
+    "confirm_replace",
     "describe_error",
     "image_bytes",
     "install",
