@@ -43,6 +43,9 @@ from gradsim.ui.runner import (
 from gradsim.ui.theme import Theme, current_theme, style_plot
 
 SIDES = ("A", "B")
+# The settings editor's narrowest width (pixels); narrower than a control panel, which then
+# scrolls sideways, so that the plots keep their room in a 1280-pixel window.
+AB_EDITOR_MIN_WIDTH = 200
 # Draw at most this often; a slow frame spaces the next one out (at most half the time drawing).
 FRAME_INTERVAL_MS = 40
 # The worker is released this long after a frame's data were set (Qt paints in later events).
@@ -464,7 +467,13 @@ class ABView(QtWidgets.QWidget):
         self.difference_label = QtWidgets.QLabel()
         self.difference_label.setObjectName("ab_difference")
         self.difference_label.setWordWrap(True)
-        outer.addWidget(self.difference_label)
+        # The two "set up A and B" buttons share the line that says how B differs from A: the
+        # transport bar alone then fits the narrowest window (1280 px with controls and a dock).
+        setup_row = QtWidgets.QHBoxLayout()
+        setup_row.addWidget(self.difference_label, 1)
+        setup_row.addWidget(self.from_training_button)
+        setup_row.addWidget(self.copy_button)
+        outer.addLayout(setup_row)
         self.message = QtWidgets.QLabel()
         self.message.setObjectName("ab_message")
         self.message.setWordWrap(True)
@@ -483,11 +492,11 @@ class ABView(QtWidgets.QWidget):
         for side, panel in (("A", self.panel_a), ("B", self.panel_b)):
             scroll = QtWidgets.QScrollArea()
             scroll.setWidgetResizable(True)
-            scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
             scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
             scroll.setWidget(panel)
-            scrollbar = scroll.verticalScrollBar().sizeHint().width()
-            scroll.setMinimumWidth(panel.minimumSizeHint().width() + scrollbar + 4)
+            # Narrower than the panel if need be (it then scrolls sideways): in a 1280-pixel
+            # window the four plots need the room more than the editor does.
+            scroll.setMinimumWidth(AB_EDITOR_MIN_WIDTH)
             style = "solid" if side == "A" else "dashed"
             editors.addTab(scroll, f"{side} ({style})")
             index = editors.count() - 1
@@ -542,7 +551,6 @@ class ABView(QtWidgets.QWidget):
         caption.setBuddy(self.layout_combo)
         bar.addWidget(caption)
         bar.addWidget(self.layout_combo)
-        bar.addSpacing(12)
         self.from_training_button = self._tool_button(
             "A = training run", "ab_from_training",
             "Set A to the Training tab's settings and B to a copy with one change (clipping)",
@@ -551,8 +559,6 @@ class ABView(QtWidgets.QWidget):
         self.copy_button = self._tool_button(
             "B = A", "ab_copy_a", "Copy A's settings to B (then change one thing in B)", self.copy_a_to_b
         )
-        bar.addWidget(self.from_training_button)
-        bar.addWidget(self.copy_button)
         bar.addStretch(1)
         self.iteration_label = QtWidgets.QLabel()
         self.iteration_label.setObjectName("ab_iteration")
@@ -607,7 +613,7 @@ class ABView(QtWidgets.QWidget):
         del loss_legend
         self.ratio_plot = pg.PlotItem(axisItems=log_axes("left"))
         self.ratio_plot.setMenuEnabled(False)
-        style_plot(self.ratio_plot, theme, title="B / A per time step", left="||dL/dh_t|| of B / of A  (log)",
+        style_plot(self.ratio_plot, theme, title="B / A per time step", left="B / A",
                    bottom="time step t")  # fmt: skip
         self.ratio_plot.setLogMode(x=False, y=True)
         self.ratio_plot.setXLink(self.gradient_plots["A"])
@@ -650,6 +656,10 @@ class ABView(QtWidgets.QWidget):
             self.layout_combo.setCurrentIndex(index)
             self.layout_combo.blockSignals(blocked)
         self._draw_titles()
+        # The plots' own minimum width becomes the widget's, so that the splitter narrows the
+        # editor (which scrolls) instead of cutting the right-hand column of plots.
+        needed = layout.layout.effectiveSizeHint(QtCore.Qt.SizeHint.MinimumSize).width()
+        self.graphics.setMinimumWidth(int(needed) + 4)
         self._dirty = True
 
     # -- public --------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from gradsim.engine.history import RunHistory
 from gradsim.engine.presets import DEFAULT_PRESET, load_preset
 from gradsim.engine.records import NonFiniteEvent, StepRecord
 from gradsim.engine.regime import DECADES_THRESHOLD, classify
+from gradsim.ui import fit
 from gradsim.ui import settings as stored
 from gradsim.ui.collector import GuiGarbageCollector
 from gradsim.ui.control_panel import CUSTOM, ControlPanel
@@ -192,6 +193,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.features: dict[str, object] = {}
         for name in FEATURE_MODULES:
             self.features[name] = import_module(name).install(self)
+        fit.all_combos_show_text(self)
         self._restore_layout()
         self._sync_title()
 

@@ -140,7 +140,14 @@ class GradientPlot(PlotPanel):
             else:
                 self.trails[k].setData([], [])
         faint = f", {len(trail_records)} before faint" if trail_records else ""
-        self._set_title(self.plot, f"||dL/dh_t|| at iteration {record.iteration} (bold){faint}")
+        self._set_title(
+            self.plot,
+            f"||dL/dh_t|| at iteration {record.iteration} (bold){faint}",
+            shorter=(
+                f"||dL/dh_t|| at iteration {record.iteration} (bold)",
+                f"||dL/dh_t||, iteration {record.iteration}",
+            ),
+        )
         self._show_problems(record)
 
     def _show_problems(self, record: StepRecord) -> None:

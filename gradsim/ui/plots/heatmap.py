@@ -87,6 +87,7 @@ class HeatmapPlot(PlotPanel):
             bottom="time step t",
             grid=False,
         )
+        self._set_title(self.plot, "log10 ||dL/dh|| over training", shorter=("log10 ||dL/dh||",))
         # No autoDownsample: it costs ~6 ms per frame at 1000 x 1000, Qt scales the image for less.
         self.image = pg.ImageItem(axisOrder="row-major")
         self.nonfinite_image = pg.ImageItem(axisOrder="row-major")
