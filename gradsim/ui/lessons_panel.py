@@ -670,7 +670,9 @@ def install(window: Any, lessons: list[Lesson] | None = None) -> Lessons:
         if panel is not None:
             panel.next_button.setFocus()
 
-    guided = QtGui.QAction("Guided lessons", window)
+    # The menu shows the dock's shortcut (text after a tab); the action itself has none, since
+    # Ctrl+L belongs to the View menu's toggle and two actions on one key would cancel out.
+    guided = QtGui.QAction("Guided lessons\tCtrl+L", window)
     guided.setToolTip("A guided tour: predict, run and explain vanishing and exploding gradients")
     guided.setStatusTip(guided.toolTip())
     guided.triggered.connect(open_lessons)

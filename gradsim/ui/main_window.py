@@ -309,6 +309,11 @@ class MainWindow(QtWidgets.QMainWindow):
             "Reset", self._on_user_reset, "Start the run again from its initial weights (R)", [r_key]
         )
         self.reset_action.setIcon(icon("reset"))
+        # Application-wide, so the keys work whatever dock (even a floating one) had the focus
+        # last; text fields and spin boxes still get Space, arrows and letters first (Qt asks
+        # the focus widget before it runs a shortcut, and those widgets claim typing keys).
+        for action in (self.play_action, self.step_action, self.reset_action):
+            action.setShortcutContext(QtCore.Qt.ShortcutContext.ApplicationShortcut)
         self._transport_shortcuts = {
             action: action.shortcuts() for action in (self.play_action, self.step_action, self.reset_action)
         }
@@ -579,7 +584,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _restart_plots(self) -> None:
         self.history.clear()
-        self.dashboard.reset()
+        self.dashboard.reset(self.runner.config)
         self.banner.setVisible(False)
         self.statusBar().clearMessage()
         self._dirty = False
@@ -656,7 +661,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _sync_title(self) -> None:
         name = self.control_panel.preset_name()
-        self.setWindowTitle("gradsim — custom settings" if name == CUSTOM else f"gradsim — {name}")
+        # Qt appends the application's display name ("— gradsim") unless the title ends with it.
+        self.setWindowTitle("custom settings — gradsim" if name == CUSTOM else f"{name} — gradsim")
 
     @QtCore.Slot(int)
     def _sync_transport_shortcuts(self, index: int) -> None:
