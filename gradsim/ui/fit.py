@@ -76,3 +76,20 @@ class ElidedLabel(QtWidgets.QLabel):
         if self._tip:
             tip = f"{tip}\n\n{self._tip}" if tip else self._tip
         QtWidgets.QLabel.setToolTip(self, tip)
+
+
+def share_dock_area(window: QtWidgets.QMainWindow) -> None:
+    """Put every right-hand dock in one tabbed stack, and raise a dock when it is shown.
+
+    Docks stacked one above the other each ask for their own minimum height, and side by side
+    for their widths: opening a second dock (lessons, pinned runs) would widen the window past
+    the screen or squeeze both. As tabs they share the area the first dock was given.
+    """
+    area = QtCore.Qt.DockWidgetArea.RightDockWidgetArea
+    docks = [d for d in window.findChildren(QtWidgets.QDockWidget) if window.dockWidgetArea(d) == area]
+    for dock in docks[1:]:
+        window.tabifyDockWidget(docks[0], dock)
+    for dock in docks:
+        dock.toggleViewAction().toggled.connect(lambda shown, d=dock: shown and d.raise_())
+    if docks:
+        docks[0].raise_()

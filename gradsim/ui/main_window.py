@@ -194,6 +194,7 @@ class MainWindow(QtWidgets.QMainWindow):
         for name in FEATURE_MODULES:
             self.features[name] = import_module(name).install(self)
         fit.all_combos_show_text(self)
+        fit.share_dock_area(self)
         self._restore_layout()
         self._sync_title()
 

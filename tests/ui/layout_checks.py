@@ -67,6 +67,8 @@ def widgets_outside(root: QtWidgets.QWidget) -> list[str]:
             continue
         top_left = widget.mapTo(root, QtCore.QPoint(0, 0))
         rect = QtCore.QRect(top_left, widget.size())
+        if not rect.intersects(root.rect()):
+            continue  # parked outside by Qt: the hidden tabs of tabbed docks
         if not bounds.contains(rect):
             problems.append(
                 f"{_name(widget)} at {rect.getRect()} reaches past the window {root.size().toTuple()}"
