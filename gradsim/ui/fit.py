@@ -90,6 +90,9 @@ def share_dock_area(window: QtWidgets.QMainWindow) -> None:
     for dock in docks[1:]:
         window.tabifyDockWidget(docks[0], dock)
     for dock in docks:
-        dock.toggleViewAction().toggled.connect(lambda shown, d=dock: shown and d.raise_())
+        # Raised once Qt has shown its tab (a raise before that leaves the other tab in front).
+        dock.toggleViewAction().toggled.connect(
+            lambda shown, d=dock: shown and QtCore.QTimer.singleShot(0, d.raise_)
+        )
     if docks:
         docks[0].raise_()

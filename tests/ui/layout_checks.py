@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 # isort: split
 import pyqtgraph as pg
@@ -194,12 +194,11 @@ def overlay_wrapped(root: QtWidgets.QWidget) -> list[str]:
         for item in view.scene().items():
             if not (isinstance(item, OverlayText) and item.isVisible() and item.toPlainText()):
                 continue
-            document = item.textItem.document()
             own_lines = item.toPlainText().count("\n") + 1
-            if document.lineCount() > own_lines + 1:
-                problems.append(
-                    f"annotation {item.toPlainText()[:40]!r} wraps into {document.lineCount()} lines"
-                )
+            line_height = QtGui.QFontMetricsF(item.textItem.font()).lineSpacing()
+            lines = round(item.textItem.boundingRect().height() / line_height - 0.3)
+            if lines > own_lines + 1:
+                problems.append(f"annotation {item.toPlainText()[:40]!r} wraps into {lines} lines")
             box = _scene_rect(item.parentItem())
             if not box.adjusted(-SLACK, -SLACK, SLACK, SLACK).contains(_scene_rect(item.textItem)):
                 problems.append(f"annotation {item.toPlainText()[:40]!r} reaches past its view box")

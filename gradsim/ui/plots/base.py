@@ -310,9 +310,10 @@ class OverlayText(pg.TextItem):
         if text.boundingRect().width() > room:
             # Wrap text that would run past the view's edge, unless that makes a narrow column
             # over the curves: then each line is cut to the room and the whole text is the tooltip.
-            lines = text.document().lineCount()
+            height = text.boundingRect().height()
+            lines = text.toPlainText().count("\n") + 1
             text.setTextWidth(room)
-            if full is not None and text.document().lineCount() > lines + 1:
+            if full is not None and text.boundingRect().height() > height * (lines + 1) / lines + 1:
                 metrics = QtGui.QFontMetricsF(text.font())
                 cut = QtCore.Qt.TextElideMode.ElideRight
                 text.setTextWidth(-1)
