@@ -173,7 +173,9 @@ def plot_texts_cut(root: QtWidgets.QWidget) -> list[str]:
         if legend is not None and legend.isVisible() and legend.items:
             legend_rect = _scene_rect(legend)
             box = _scene_rect(plot.getViewBox())
-            if not box.adjusted(-SLACK, -SLACK, SLACK, SLACK).contains(legend_rect):
+            inside = box.adjusted(-SLACK, -SLACK, SLACK, SLACK).contains(legend_rect)
+            beside = not box.adjusted(SLACK, SLACK, -SLACK, -SLACK).intersects(legend_rect)
+            if not inside and not (beside and visible.contains(legend_rect)):
                 problems.append(
                     f"legend of {where!r} {legend_rect.getRect()} is outside its view box {box.getRect()}"
                 )

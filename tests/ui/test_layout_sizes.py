@@ -293,3 +293,24 @@ def test_reset_and_a_new_config_show_the_new_runs_axes_before_the_first_step(qtb
         assert "sigmoid" in plots["activation"].plot.titleLabel.text
     finally:
         window.close()
+
+
+def test_diagnosis_text_says_which_iteration_it_describes_while_training_runs_ahead(qtbot):
+    from gradsim.ui.diagnosis_panel import WAITING_TEXT
+
+    window = open_window(qtbot, (1440, 900))
+    try:
+        panel = window.features["gradsim.ui.diagnosis_panel"].panel
+        assert panel.sentence.text() == WAITING_TEXT
+        # Records arrived, no verdict yet: not "press Play" while the run is at iteration 7.
+        panel._show_progress(7)  # noqa: SLF001 (what the records signal calls)
+        assert panel.sentence.text() == "Diagnosing the run (iteration 7)…"
+        assert panel.iteration_label.text() == "now at iteration 7"
+        train(window, qtbot, 3)
+        qtbot.waitUntil(lambda: panel.result is not None, timeout=60000)
+        diagnosed = panel.result.iteration
+        panel._show_progress(diagnosed + 300)  # noqa: SLF001
+        assert panel.iteration_label.text().endswith(f" · now {diagnosed + 300}")
+        assert panel.iteration_label.text().startswith(f"iteration {diagnosed} · ")
+    finally:
+        window.close()
