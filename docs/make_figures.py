@@ -68,7 +68,8 @@ def tab_screenshots(out_dir: Path, width: int = 1440, height: int = 900) -> int:
     """Screenshots of every tab and the lessons dock (``docs/make_tab_screenshots.py``), in a
     subprocess like the figures; returns its exit status."""
     script = HERE / "make_tab_screenshots.py"
-    args = [sys.executable, str(script), "--width", str(width), "--height", str(height), "--out-dir", str(out_dir)]
+    size = ["--width", str(width), "--height", str(height)]
+    args = [sys.executable, str(script), *size, "--out-dir", str(out_dir)]
     start = time.perf_counter()
     result = subprocess.run(args, capture_output=True, text=True)
     if result.returncode != 0:

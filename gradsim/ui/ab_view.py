@@ -31,7 +31,7 @@ from gradsim.engine.records import NonFiniteEvent, StepRecord
 from gradsim.engine.simulation import Simulation
 from gradsim.ui.config_diff import data_differences, describe_difference, suggest_change
 from gradsim.ui.control_panel import ControlPanel
-from gradsim.ui.plots.base import OverlayText, log_axes
+from gradsim.ui.plots.base import OverlayText, RowLegend, install_title, log_axes, set_title
 from gradsim.ui.runner import (
     BATCHES_PER_SECOND,
     FRAME_HOLD_LIMIT,
@@ -508,6 +508,8 @@ class ABView(QtWidgets.QWidget):
         splitter.setStretchFactor(0, 0)
         splitter.setStretchFactor(1, 1)
         splitter.setCollapsible(1, False)
+        # The editor starts narrow (it scrolls); the four plots take the rest of the width.
+        splitter.setSizes([AB_EDITOR_MIN_WIDTH + 60, 4000])
         self.splitter = splitter
         outer.addWidget(splitter, 1)
 
@@ -584,20 +586,26 @@ class ABView(QtWidgets.QWidget):
         for side in SIDES:
             plot = pg.PlotItem(axisItems=log_axes("left"))
             plot.setMenuEnabled(False)
+            install_title(plot)  # titles that never widen the plot past the pane
             style_plot(
-                plot, theme, title=f"{side}: ||dL/dh_t||", left="||dL/dh_t||  (log)", bottom="time step t"
+                plot, theme, title=f"{side}: ||dL/dh_t||", left="||dL/dh_t||", bottom="time step t"
             )
             plot.setLogMode(x=False, y=True)
+            # In the tick size: side by side, each plot is a quarter of the plot area at 1280 px.
+            small = {"font-size": f"{theme.tick_pt}pt"}
+            plot.getAxis("bottom").setLabel("time step t", color=theme.foreground, **small)
             self.gradient_plots[side] = plot
         self.gradient_plots["B"].setYLink(self.gradient_plots["A"])
-        self.legend = self.gradient_plots["A"].addLegend(
-            offset=(-8, -8), labelTextColor=theme.foreground, labelTextSize=f"{theme.tick_pt}pt",
-            brush=pg.mkBrush(theme.background + "c0"), pen=theme.pen(theme.foreground, 1),
-        )  # fmt: skip
+        # One key for the layer colours of all four plots (the ratio plot's curves too), in a row
+        # under them: a box in A's corner hid its curves and left the ratio plot without a key.
+        self.legend = RowLegend(
+            graphics, labelTextColor=theme.foreground, labelTextSize=f"{theme.tick_pt}pt", horSpacing=18
+        )
         self.gradient_curves: dict[str, list[pg.PlotDataItem]] = {side: [] for side in SIDES}
         self.overlay_curves: list[pg.PlotDataItem] = []
         self.loss_plot = pg.PlotItem(axisItems=log_axes("left"))
         self.loss_plot.setMenuEnabled(False)
+        install_title(self.loss_plot)
         style_plot(self.loss_plot, theme, title="Loss of A and B", left="loss  (log)", bottom="iteration")
         self.loss_plot.setLogMode(x=False, y=True)
         loss_legend = self.loss_plot.addLegend(
@@ -613,8 +621,11 @@ class ABView(QtWidgets.QWidget):
         del loss_legend
         self.ratio_plot = pg.PlotItem(axisItems=log_axes("left"))
         self.ratio_plot.setMenuEnabled(False)
+        install_title(self.ratio_plot)
         style_plot(self.ratio_plot, theme, title="B / A per time step", left="B / A",
                    bottom="time step t")  # fmt: skip
+        title_style = {"color": theme.foreground, "size": f"{theme.title_pt}pt"}
+        set_title(self.ratio_plot, "B / A per time step", "B / A", **title_style)
         self.ratio_plot.setLogMode(x=False, y=True)
         self.ratio_plot.setXLink(self.gradient_plots["A"])
         self.ratio_line = pg.InfiniteLine(
@@ -634,7 +645,7 @@ class ABView(QtWidgets.QWidget):
         if mode == self.layout_mode:
             return
         layout = self.graphics.ci
-        for item in (*self.gradient_plots.values(), self.loss_plot, self.ratio_plot):
+        for item in (*self.gradient_plots.values(), self.loss_plot, self.ratio_plot, self.legend):
             if item in layout.items:
                 layout.removeItem(item)
         plot_a, plot_b = self.gradient_plots["A"], self.gradient_plots["B"]
@@ -647,6 +658,7 @@ class ABView(QtWidgets.QWidget):
             plot_b.setVisible(False)
         layout.addItem(self.loss_plot, row=1, col=0)
         layout.addItem(self.ratio_plot, row=1, col=1)
+        layout.addItem(self.legend, row=2, col=0, colspan=2)
         for curve in self.overlay_curves:
             curve.setVisible(mode == "overlay")
         self.layout_mode = mode
@@ -899,10 +911,12 @@ class ABView(QtWidgets.QWidget):
         size = f"{self.theme.title_pt}pt"
         color = self.theme.foreground
         if self.layout_mode == "overlay":
-            self.gradient_plots["A"].setTitle(f"||dL/dh_t||{at}: A solid, B dashed", color=color, size=size)
+            set_title(self.gradient_plots["A"], f"||dL/dh_t||{at}: A solid, B dashed",
+                      "||dL/dh_t||: A solid, B dashed", color=color, size=size)  # fmt: skip
         else:
             for side in SIDES:
-                self.gradient_plots[side].setTitle(f"{side}: ||dL/dh_t||{at}", color=color, size=size)
+                set_title(self.gradient_plots[side], f"{side}: ||dL/dh_t||{at}", f"{side}: ||dL/dh_t||",
+                          color=color, size=size)  # fmt: skip
 
     def _clear_plots(self) -> None:
         for curves in (*self.gradient_curves.values(), self.overlay_curves, self.ratio_curves):
