@@ -553,7 +553,9 @@ class BackpropView(QtWidgets.QWidget):
         box.setToolTip(key)
         box.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)  # Space steps the pass, not the box
         label.setVisible(False)
+        box.setFlat(True)  # folded: a title line, not an empty frame
         box.toggled.connect(label.setVisible)
+        box.toggled.connect(lambda unfolded: box.setFlat(not unfolded))
         layout = QtWidgets.QVBoxLayout(box)
         layout.addWidget(label)
         self.key_box = box
