@@ -128,11 +128,29 @@ def command(figure: Figure, out_dir: Path) -> list[str]:
     ]  # fmt: skip
 
 
+def tab_screenshots(out_dir: Path, width: int = 1440, height: int = 900) -> int:
+    """Screenshots of every tab and the lessons dock (``docs/make_tab_screenshots.py``), in a
+    subprocess like the figures; returns its exit status."""
+    script = HERE / "make_tab_screenshots.py"
+    size = ["--width", str(width), "--height", str(height)]
+    args = [sys.executable, str(script), *size, "--out-dir", str(out_dir)]
+    start = time.perf_counter()
+    result = subprocess.run(args, capture_output=True, text=True)
+    if result.returncode != 0:
+        print(f"tab screenshots: failed ({result.stderr.strip()[-400:]})", file=sys.stderr)
+        return result.returncode
+    print(f"tab screenshots at {width} x {height}: {time.perf_counter() - start:.1f} s")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", nargs="*", metavar="NAME", help="figure names (default: all)")
+    parser.add_argument("--tabs", action="store_true", help="also the window's tab screenshots")
     parser.add_argument("--out-dir", type=Path, default=HERE, help="where to write (default: docs/)")
     args = parser.parse_args(argv)
+    if args.tabs and tab_screenshots(args.out_dir) != 0:
+        return 1
     chosen = [f for f in FIGURES if not args.only or f.name in args.only]
     hero = not args.only or HERO in args.only
     if args.only and len(chosen) + hero != len(args.only):

@@ -32,7 +32,15 @@ from gradsim.engine.records import NonFiniteEvent, StepRecord
 from gradsim.engine.simulation import Simulation
 from gradsim.ui.config_diff import data_differences, describe_difference, suggest_change
 from gradsim.ui.control_panel import ControlPanel
-from gradsim.ui.plots.base import DecadeAxis, OverlayText, drawable, log_axes
+from gradsim.ui.plots.base import (
+    DecadeAxis,
+    OverlayText,
+    RowLegend,
+    drawable,
+    install_title,
+    log_axes,
+    set_title,
+)
 from gradsim.ui.runner import (
     BATCHES_PER_SECOND,
     FRAME_HOLD_LIMIT,
@@ -44,6 +52,9 @@ from gradsim.ui.runner import (
 from gradsim.ui.theme import Theme, current_theme, style_plot
 
 SIDES = ("A", "B")
+# The settings editor's narrowest width (pixels); narrower than a control panel, which then
+# scrolls sideways, so that the plots keep their room in a 1280-pixel window.
+AB_EDITOR_MIN_WIDTH = 200
 # Draw at most this often; a slow frame spaces the next one out (at most half the time drawing).
 FRAME_INTERVAL_MS = 40
 # The worker is released this long after a frame's data were set (Qt paints in later events).
@@ -467,7 +478,13 @@ class ABView(QtWidgets.QWidget):
         self.difference_label = QtWidgets.QLabel()
         self.difference_label.setObjectName("ab_difference")
         self.difference_label.setWordWrap(True)
-        outer.addWidget(self.difference_label)
+        # The two "set up A and B" buttons share the line that says how B differs from A: the
+        # transport bar alone then fits the narrowest window (1280 px with controls and a dock).
+        setup_row = QtWidgets.QHBoxLayout()
+        setup_row.addWidget(self.difference_label, 1)
+        setup_row.addWidget(self.from_training_button)
+        setup_row.addWidget(self.copy_button)
+        outer.addLayout(setup_row)
         self.message = QtWidgets.QLabel()
         self.message.setObjectName("ab_message")
         self.message.setWordWrap(True)
@@ -486,11 +503,11 @@ class ABView(QtWidgets.QWidget):
         for side, panel in (("A", self.panel_a), ("B", self.panel_b)):
             scroll = QtWidgets.QScrollArea()
             scroll.setWidgetResizable(True)
-            scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
             scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
             scroll.setWidget(panel)
-            scrollbar = scroll.verticalScrollBar().sizeHint().width()
-            scroll.setMinimumWidth(panel.minimumSizeHint().width() + scrollbar + 4)
+            # Narrower than the panel if need be (it then scrolls sideways): in a 1280-pixel
+            # window the four plots need the room more than the editor does.
+            scroll.setMinimumWidth(AB_EDITOR_MIN_WIDTH)
             style = "solid" if side == "A" else "dashed"
             editors.addTab(scroll, f"{side} ({style})")
             index = editors.count() - 1
@@ -502,6 +519,8 @@ class ABView(QtWidgets.QWidget):
         splitter.setStretchFactor(0, 0)
         splitter.setStretchFactor(1, 1)
         splitter.setCollapsible(1, False)
+        # The editor starts narrow (it scrolls); the four plots take the rest of the width.
+        splitter.setSizes([AB_EDITOR_MIN_WIDTH + 60, 4000])
         self.splitter = splitter
         outer.addWidget(splitter, 1)
 
@@ -545,7 +564,6 @@ class ABView(QtWidgets.QWidget):
         caption.setBuddy(self.layout_combo)
         bar.addWidget(caption)
         bar.addWidget(self.layout_combo)
-        bar.addSpacing(12)
         self.from_training_button = self._tool_button(
             "A = training run", "ab_from_training",
             "Set A to the Training tab's settings and B to a copy with one change (clipping)",
@@ -554,8 +572,6 @@ class ABView(QtWidgets.QWidget):
         self.copy_button = self._tool_button(
             "B = A", "ab_copy_a", "Copy A's settings to B (then change one thing in B)", self.copy_a_to_b
         )
-        bar.addWidget(self.from_training_button)
-        bar.addWidget(self.copy_button)
         bar.addStretch(1)
         self.iteration_label = QtWidgets.QLabel()
         self.iteration_label.setObjectName("ab_iteration")
@@ -582,19 +598,25 @@ class ABView(QtWidgets.QWidget):
             # log10 data on an axis labelled in powers of ten: norms below float64 stay drawn.
             plot = pg.PlotItem(axisItems={"left": DecadeAxis("left")})
             plot.setMenuEnabled(False)
+            install_title(plot)  # titles that never widen the plot past the pane
             style_plot(
-                plot, theme, title=f"{side}: ||dL/dh_t||", left="||dL/dh_t||  (log)", bottom="time step t"
+                plot, theme, title=f"{side}: ||dL/dh_t||", left="||dL/dh_t||", bottom="time step t"
             )
+            # In the tick size: side by side, each plot is a quarter of the plot area at 1280 px.
+            small = {"font-size": f"{theme.tick_pt}pt"}
+            plot.getAxis("bottom").setLabel("time step t", color=theme.foreground, **small)
             self.gradient_plots[side] = plot
         self.gradient_plots["B"].setYLink(self.gradient_plots["A"])
-        self.legend = self.gradient_plots["A"].addLegend(
-            offset=(-8, -8), labelTextColor=theme.foreground, labelTextSize=f"{theme.tick_pt}pt",
-            brush=pg.mkBrush(theme.background + "c0"), pen=theme.pen(theme.foreground, 1),
-        )  # fmt: skip
+        # One key for the layer colours of all four plots (the ratio plot's curves too), in a row
+        # under them: a box in A's corner hid its curves and left the ratio plot without a key.
+        self.legend = RowLegend(
+            graphics, labelTextColor=theme.foreground, labelTextSize=f"{theme.tick_pt}pt", horSpacing=18
+        )
         self.gradient_curves: dict[str, list[pg.PlotDataItem]] = {side: [] for side in SIDES}
         self.overlay_curves: list[pg.PlotDataItem] = []
         self.loss_plot = pg.PlotItem(axisItems=log_axes("left"))
         self.loss_plot.setMenuEnabled(False)
+        install_title(self.loss_plot)
         style_plot(self.loss_plot, theme, title="Loss of A and B", left="loss  (log)", bottom="iteration")
         self.loss_plot.setLogMode(x=False, y=True)
         loss_legend = self.loss_plot.addLegend(
@@ -610,8 +632,11 @@ class ABView(QtWidgets.QWidget):
         del loss_legend
         self.ratio_plot = pg.PlotItem(axisItems={"left": DecadeAxis("left")})
         self.ratio_plot.setMenuEnabled(False)
-        style_plot(self.ratio_plot, theme, title="B / A per time step", left="||dL/dh_t|| of B / of A  (log)",
+        install_title(self.ratio_plot)
+        style_plot(self.ratio_plot, theme, title="B / A per time step", left="B / A",
                    bottom="time step t")  # fmt: skip
+        title_style = {"color": theme.foreground, "size": f"{theme.title_pt}pt"}
+        set_title(self.ratio_plot, "B / A per time step", "B / A", **title_style)
         self.ratio_plot.setXLink(self.gradient_plots["A"])
         self.ratio_line = pg.InfiniteLine(
             pos=0.0, angle=0, movable=False, pen=theme.pen(theme.reference, 1.5, dashed=True),
@@ -630,7 +655,7 @@ class ABView(QtWidgets.QWidget):
         if mode == self.layout_mode:
             return
         layout = self.graphics.ci
-        for item in (*self.gradient_plots.values(), self.loss_plot, self.ratio_plot):
+        for item in (*self.gradient_plots.values(), self.loss_plot, self.ratio_plot, self.legend):
             if item in layout.items:
                 layout.removeItem(item)
         plot_a, plot_b = self.gradient_plots["A"], self.gradient_plots["B"]
@@ -643,6 +668,7 @@ class ABView(QtWidgets.QWidget):
             plot_b.setVisible(False)
         layout.addItem(self.loss_plot, row=1, col=0)
         layout.addItem(self.ratio_plot, row=1, col=1)
+        layout.addItem(self.legend, row=2, col=0, colspan=2)
         for curve in self.overlay_curves:
             curve.setVisible(mode == "overlay")
         self.layout_mode = mode
@@ -652,6 +678,10 @@ class ABView(QtWidgets.QWidget):
             self.layout_combo.setCurrentIndex(index)
             self.layout_combo.blockSignals(blocked)
         self._draw_titles()
+        # The plots' own minimum width becomes the widget's, so that the splitter narrows the
+        # editor (which scrolls) instead of cutting the right-hand column of plots.
+        needed = layout.layout.effectiveSizeHint(QtCore.Qt.SizeHint.MinimumSize).width()
+        self.graphics.setMinimumWidth(int(needed) + 4)
         self._dirty = True
 
     # -- public --------------------------------------------------------------------------------
@@ -892,10 +922,12 @@ class ABView(QtWidgets.QWidget):
         size = f"{self.theme.title_pt}pt"
         color = self.theme.foreground
         if self.layout_mode == "overlay":
-            self.gradient_plots["A"].setTitle(f"||dL/dh_t||{at}: A solid, B dashed", color=color, size=size)
+            set_title(self.gradient_plots["A"], f"||dL/dh_t||{at}: A solid, B dashed",
+                      "||dL/dh_t||: A solid, B dashed", color=color, size=size)  # fmt: skip
         else:
             for side in SIDES:
-                self.gradient_plots[side].setTitle(f"{side}: ||dL/dh_t||{at}", color=color, size=size)
+                set_title(self.gradient_plots[side], f"{side}: ||dL/dh_t||{at}", f"{side}: ||dL/dh_t||",
+                          color=color, size=size)  # fmt: skip
 
     def _clear_plots(self) -> None:
         for curves in (*self.gradient_curves.values(), self.overlay_curves, self.ratio_curves):

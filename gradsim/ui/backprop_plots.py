@@ -28,6 +28,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 # isort: split
 import pyqtgraph as pg
 
+from gradsim.ui.plots.base import install_title, set_title
 from gradsim.ui.theme import Theme, style_plot
 
 # What each grid cell holds (the values of :attr:`BackpropGraphics.cell_kinds`).
@@ -190,7 +191,12 @@ class BackpropGraphics(pg.GraphicsLayoutWidget):
         self._layer_axis = _LayerAxis()
         self.grid_plot = self._new_plot(0, axisItems={"left": self._layer_axis})
         style_plot(self.grid_plot, theme, bottom="time step t", grid=False)
-        self._set_title(self.grid_plot, "Unrolled network: log10 ||dL/dh|| of the cells reached so far")
+        self._set_title(
+            self.grid_plot,
+            "Unrolled network: log10 ||dL/dh|| of the cells reached so far",
+            "Unrolled network: log10 ||dL/dh|| per cell",
+            "log10 ||dL/dh|| per cell",
+        )
         self.grid_plot.setMouseEnabled(x=True, y=False)
         self.grid_image = pg.ImageItem(axisOrder="row-major")
         self.grid_plot.addItem(self.grid_image)
@@ -200,13 +206,13 @@ class BackpropGraphics(pg.GraphicsLayoutWidget):
         self.highlight = self._outline(theme)
         self.grid_plot.addItem(self.highlight)
         self.grid_levels: tuple[float, float] = (-1.0, 0.0)
-        self.grid_colorbar = self._colorbar(GRID_COLORMAP, self.grid_levels, "log10 ||dL/dh||  (decades)")
+        self.grid_colorbar = self._colorbar(GRID_COLORMAP, self.grid_levels, "log10 ||dL/dh||")
         self.addItem(self.grid_colorbar, row=0, col=1)
         self.cell_kinds = np.zeros((0, 0), dtype=np.int8)
 
         # -- the gradient curve of the current layer -----------------------------------------
         self.curve_plot = self._new_plot(1, axisItems={"left": _DecadeAxis("left")})
-        style_plot(self.curve_plot, theme, left="||dL/dh_t||  (log scale)", bottom="time step t")
+        style_plot(self.curve_plot, theme, left="||dL/dh_t||", bottom="time step t")
         # log10 data on a linear axis labelled in decades (not pyqtgraph's log mode, which needs
         # raw values and so drops every norm below float64).
         # pyqtgraph's grid (8 minor lines per decade on a log axis) took 20 to 50 ms per repaint
@@ -244,7 +250,7 @@ class BackpropGraphics(pg.GraphicsLayoutWidget):
 
         # -- activation derivative, units x time -----------------------------------------------
         self.derivative_plot = self._new_plot(2)
-        style_plot(self.derivative_plot, theme, left="hidden unit", bottom="time step t", grid=False)
+        style_plot(self.derivative_plot, theme, left="unit", bottom="time step t", grid=False)
         self.derivative_plot.setMouseEnabled(x=True, y=False)
         self.derivative_image = pg.ImageItem(axisOrder="row-major", autoDownsample=True)
         self.derivative_image.setColorMap(pg.colormap.get(DERIVATIVE_COLORMAP))
@@ -270,10 +276,12 @@ class BackpropGraphics(pg.GraphicsLayoutWidget):
         plot.setMenuEnabled(False)
         plot.hideButtons()
         plot.getAxis("left").setWidth(LEFT_AXIS_WIDTH)
+        install_title(plot)
         return plot
 
-    def _set_title(self, plot: pg.PlotItem, text: str) -> None:
-        plot.setTitle(text, color=self.theme.foreground, size=f"{self.theme.title_pt}pt")
+    def _set_title(self, plot: pg.PlotItem, text: str, *shorter: str) -> None:
+        """Title ``plot``: ``text``, or the first of ``shorter`` that fits (``text`` is then the tooltip)."""
+        set_title(plot, text, *shorter, color=self.theme.foreground, size=f"{self.theme.title_pt}pt")
 
     def _colorbar(self, name: str, values: tuple[float, float], label: str) -> pg.ColorBarItem:
         bar = pg.ColorBarItem(
@@ -427,11 +435,12 @@ class BackpropGraphics(pg.GraphicsLayoutWidget):
             ends = np.tile([0.5, self._shape[1] + 0.5], len(levels) // 2)
             self._decade_lines.setData(ends, levels)
 
-    def set_curve_title(self, text: str) -> None:
-        """Title of the curve plot (the current layer); a new title costs a relayout, so only on change."""
+    def set_curve_title(self, text: str, *shorter: str) -> None:
+        """Title of the curve plot (the current layer), or the first of ``shorter`` that fits; a new
+        title costs a relayout, so only on change."""
         if text != self._curve_title:
             self._curve_title = text
-            self._set_title(self.curve_plot, text)
+            self._set_title(self.curve_plot, text, *shorter)
 
     def show_derivative(self, derivative_map: np.ndarray, layer: int) -> None:
         """Show ``derivative_map`` (H, T) of ``layer`` (0-based)."""
@@ -443,6 +452,8 @@ class BackpropGraphics(pg.GraphicsLayoutWidget):
         self._set_title(
             self.derivative_plot,
             f"Layer {layer + 1}: activation derivative f'(z) per unit (dark = saturated)",
+            f"Layer {layer + 1}: f'(z) per unit (dark = saturated)",
+            f"Layer {layer + 1}: f'(z) per unit",
         )
 
 

@@ -58,6 +58,9 @@ MAX_SPEED = 2000.0
 SPEED_SLIDER_STEPS = 200
 # Play never ticks faster than the display.
 MIN_TICK_MS = 16
+# The side panel (chain rule, clipping, key): its narrowest and its first width, in pixels.
+SIDE_MIN_WIDTH = 250
+SIDE_WIDTH = 300
 
 
 # -- text ---------------------------------------------------------------------------------------
@@ -447,7 +450,6 @@ class BackpropView(QtWidgets.QWidget):
         side = QtWidgets.QWidget()
         side_layout = QtWidgets.QVBoxLayout(side)
         side_layout.setContentsMargins(4, 0, 4, 4)
-        side.setFixedWidth(380)
         side_layout.addWidget(self._build_factor_box())
         self.clip_box = QtWidgets.QGroupBox("Gradient clipping")
         self.clip_box.setFont(font)
@@ -462,12 +464,27 @@ class BackpropView(QtWidgets.QWidget):
         side_layout.addWidget(self.clip_box)
         side_layout.addWidget(self._build_key_box())
         side_layout.addStretch(1)
+        # The side panel scrolls rather than squeezing the plots: at 1280 x 720 the plots need
+        # the width (BPTT starts at the last time step, on the right), the panel can scroll.
+        side_scroll = QtWidgets.QScrollArea()
+        side_scroll.setObjectName("backprop_side")
+        side_scroll.setWidgetResizable(True)
+        side_scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        side_scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        side_scroll.setWidget(side)
+        side_scroll.setMinimumWidth(SIDE_MIN_WIDTH)
+        self.side_panel = side_scroll
 
-        body = QtWidgets.QHBoxLayout()
-        body.setContentsMargins(0, 0, 0, 0)
-        body.setSpacing(4)
-        body.addWidget(self.graphics, 1)
-        body.addWidget(side)
+        body = QtWidgets.QSplitter(QtCore.Qt.Orientation.Horizontal)
+        body.setObjectName("backprop_splitter")
+        body.addWidget(self.graphics)
+        body.addWidget(side_scroll)
+        body.setStretchFactor(0, 1)
+        body.setStretchFactor(1, 0)
+        body.setCollapsible(0, False)
+        body.setCollapsible(1, False)
+        body.setSizes([SIDE_WIDTH * 3, SIDE_WIDTH])
+        self.body_splitter = body
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.setSpacing(2)
@@ -477,7 +494,7 @@ class BackpropView(QtWidgets.QWidget):
         top.addWidget(self.busy_box)
         layout.addLayout(top)
         layout.addWidget(self.reading)
-        layout.addLayout(body, 1)
+        layout.addWidget(body, 1)
 
     def _build_factor_box(self) -> QtWidgets.QGroupBox:
         theme = self.theme
@@ -540,11 +557,23 @@ class BackpropView(QtWidgets.QWidget):
             "Keys: ← step back, → undo, Home / End, Space play."
         )
         label = QtWidgets.QLabel(key)
+        label.setObjectName("backprop_key")
         label.setWordWrap(True)
         label.setTextFormat(QtCore.Qt.TextFormat.RichText)
         label.setFont(theme.font(theme.tick_pt))
+        # Folded by default: the key is long, and the chain-rule values above it are what a
+        # student reads while stepping; the box's checkbox unfolds it.
+        box.setCheckable(True)
+        box.setChecked(False)
+        box.setToolTip(key)
+        box.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)  # Space steps the pass, not the box
+        label.setVisible(False)
+        box.setFlat(True)  # folded: a title line, not an empty frame
+        box.toggled.connect(label.setVisible)
+        box.toggled.connect(lambda unfolded: box.setFlat(not unfolded))
         layout = QtWidgets.QVBoxLayout(box)
         layout.addWidget(label)
+        self.key_box = box
         return box
 
     # -- loading -----------------------------------------------------------------------------
@@ -941,7 +970,8 @@ class BackpropView(QtWidgets.QWidget):
             np.arange(1, seq_len + 1), norms, reached, factor_product, parts_product, current
         )
         self.graphics.set_curve_title(
-            f"Layer {layer + 1} of {session.num_layers}: ||dL/dh_t|| filling in from the right"
+            f"Layer {layer + 1} of {session.num_layers}: ||dL/dh_t|| filling in from the right",
+            f"Layer {layer + 1} of {session.num_layers}: ||dL/dh_t||",
         )
 
     def _show_numbers(self, step: BackpropStep | None) -> None:

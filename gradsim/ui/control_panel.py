@@ -299,7 +299,8 @@ class ControlPanel(QtWidgets.QWidget):
         self._config = config
         self._show(config)
         self._show_error(None)
-        self._show_preset(config)
+        # Set from outside (a lesson, a sweep cell, a file): not an edit of the last preset.
+        self._show_preset(config, edited=False)
 
     def preset_name(self) -> str:
         """Name of the preset shown in the chooser, or ``"custom"``."""
@@ -528,7 +529,7 @@ class ControlPanel(QtWidgets.QWidget):
         slider.setValue(round((decades - first) * SCALE_SLIDER_STEPS_PER_DECADE))
         slider.blockSignals(blocked)
 
-    def _show_preset(self, config: SimConfig) -> None:
+    def _show_preset(self, config: SimConfig, edited: bool = True) -> None:
         name = self._matching_preset(config)
         combo = self.preset_combo
         blocked = combo.blockSignals(True)
@@ -536,7 +537,7 @@ class ControlPanel(QtWidgets.QWidget):
         combo.blockSignals(blocked)
         if name == CUSTOM:
             base = self._presets.get(self._base_preset)
-            start = f" Started from '{base.title}'." if base is not None else ""
+            start = f" Started from '{base.title}'." if base is not None and edited else ""
             self.preset_description.setText("Your own settings." + start)
         else:
             self._base_preset = name

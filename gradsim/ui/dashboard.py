@@ -94,10 +94,32 @@ class Dashboard(QtWidgets.QWidget):
             self.last_timings[key] = (time.perf_counter() - start) * 1e3
         self.refreshed.emit(history, config)
 
-    def reset(self) -> None:
-        """Clear all plots (the simulation was rebuilt)."""
+    def reset(self, config: SimConfig | None = None) -> None:
+        """Clear all plots (the simulation was rebuilt).
+
+        With ``config`` (the new run's), the empty plots show that run's axes at once: time steps
+        ``1..T``, no iterations yet, and the activation plot its function; otherwise they would
+        keep the previous run's axes until the first step.
+        """
         for plot in self.plots.values():
             plot.reset()
+        if config is None:
+            return
+        steps = (0.5, config.seq_len + 0.5)
+        gradient = self.plots["gradient"].plot  # type: ignore[attr-defined]
+        heatmap = self.plots["heatmap"].plot  # type: ignore[attr-defined]
+        loss = self.plots["loss"]
+        gradient.setXRange(*steps, padding=0.0)
+        heatmap.setXRange(*steps, padding=0.0)
+        heatmap.setYRange(-0.5, 0.5, padding=0.0)
+        # Log axes in decades: 0.1 to 10 until the data says otherwise (auto range stays on).
+        neutral = (-1.0, 1.0)
+        gradient.getViewBox().setRange(yRange=neutral, padding=0.0, disableAutoRange=False)
+        for plot in (loss.loss_plot, loss.norm_plot):  # type: ignore[attr-defined]
+            plot.getViewBox().setRange(xRange=(0.5, 1.5), yRange=neutral, padding=0.0, disableAutoRange=False)
+        empty = RunHistory()
+        for plot in self.plots.values():
+            plot.refresh(empty, config)
 
     def save_state(self) -> QtCore.QByteArray:
         """The splitter positions, for QSettings: a tag, then each splitter's state with its length."""

@@ -724,7 +724,23 @@ class DiagnosisPanel(QtWidgets.QWidget):
     def _on_records(self, records: list[StepRecord]) -> None:
         self._records.extend(records)
         self._dirty = True
+        if records:
+            self._show_progress(records[-1].iteration)
         self._send_if_due()
+
+    def _show_progress(self, latest: int) -> None:
+        """Say which iteration the text describes while training runs ahead of the diagnosis."""
+        result = self.result
+        if result is None:
+            if self.sentence.text() == WAITING_TEXT:
+                self.sentence.setText(f"Diagnosing the run (iteration {latest})…")
+            self.iteration_label.setText(f"now at iteration {latest}")
+            return
+        averaged = min(result.count, WINDOW)
+        text = f"iteration {result.iteration} · {averaged} record{'s' if averaged != 1 else ''}"
+        if latest != result.iteration:
+            text += f" · now {latest}"
+        self.iteration_label.setText(text)
 
     @QtCore.Slot()
     def _send_if_due(self) -> None:
@@ -839,6 +855,9 @@ class DiagnosisPanel(QtWidgets.QWidget):
         self.iteration_label.setText(
             f"iteration {result.iteration} · {averaged} record{'s' if averaged != 1 else ''}"
         )
+        latest = self.main_window.history.latest
+        if latest is not None and latest.iteration != result.iteration:
+            self._show_progress(latest.iteration)
         self.sentence.setText(diagnosis.sentence)
         if diagnosis.nonfinite is not None:
             self.where_label.setText(f"Started at {describe_start(diagnosis.nonfinite)}")

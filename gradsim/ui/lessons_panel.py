@@ -190,10 +190,13 @@ class LessonsPanel(QtWidgets.QWidget):
             item = QtWidgets.QListWidgetItem(f"{lesson.number:02d}  {lesson.title}")
             item.setToolTip(lesson.title)
             self.lesson_list.addItem(item)
-        # Every lesson visible at once (the whole story is the point); a scroll bar past 12.
+        # Every lesson visible at once when there is room (the whole story is the point), down to
+        # four rows in a short window: the lesson's own text below needs the room more then.
         rows = min(len(self.lessons), 12)
-        height = self.lesson_list.sizeHintForRow(0) * rows + 2 * self.lesson_list.frameWidth() + 4
-        self.lesson_list.setFixedHeight(height)
+        row_height = max(self.lesson_list.sizeHintForRow(0), self.lesson_list.fontMetrics().height() + 4)
+        frame = 2 * self.lesson_list.frameWidth() + 4
+        self.lesson_list.setMinimumHeight(row_height * min(rows, 4) + frame)
+        self.lesson_list.setMaximumHeight(row_height * rows + frame)
         self.lesson_list.currentRowChanged.connect(self._on_user_pick)
         layout.addWidget(self.lesson_list)
 
@@ -214,6 +217,8 @@ class LessonsPanel(QtWidgets.QWidget):
         scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
         scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setWidget(self.pages)
+        # Room for a question and its answers without scrolling at 1280 x 720.
+        scroll.setMinimumHeight(14 * self.fontMetrics().lineSpacing())
         layout.addWidget(scroll, 1)
 
         buttons = QtWidgets.QHBoxLayout()
@@ -652,7 +657,7 @@ def install(window: Any, lessons: list[Lesson] | None = None) -> Lessons:
         message = _label("lessons_error")
         message.setText(f"The lessons could not be loaded.\n\n{error}")
         dock.setWidget(message)
-    dock.setMinimumWidth(340)
+    dock.setMinimumWidth(300)
     window.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, dock)
     dock.hide()
 
@@ -670,7 +675,9 @@ def install(window: Any, lessons: list[Lesson] | None = None) -> Lessons:
         if panel is not None:
             panel.next_button.setFocus()
 
-    guided = QtGui.QAction("Guided lessons", window)
+    # The menu shows the dock's shortcut (text after a tab); the action itself has none, since
+    # Ctrl+L belongs to the View menu's toggle and two actions on one key would cancel out.
+    guided = QtGui.QAction("Guided lessons\tCtrl+L", window)
     guided.setToolTip("A guided tour: predict, run and explain vanishing and exploding gradients")
     guided.setStatusTip(guided.toolTip())
     guided.triggered.connect(open_lessons)

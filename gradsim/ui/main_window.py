@@ -30,6 +30,7 @@ from gradsim.engine.history import RunHistory
 from gradsim.engine.presets import DEFAULT_PRESET, load_preset
 from gradsim.engine.records import NonFiniteEvent, StepRecord
 from gradsim.engine.regime import DECADES_THRESHOLD, RegimeMeasure, measure
+from gradsim.ui import fit
 from gradsim.ui import settings as stored
 from gradsim.ui.collector import GuiGarbageCollector
 from gradsim.ui.control_panel import CUSTOM, ControlPanel
@@ -228,6 +229,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.features: dict[str, object] = {}
         for name in FEATURE_MODULES:
             self.features[name] = import_module(name).install(self)
+        fit.all_combos_show_text(self)
+        fit.share_dock_area(self)
         self._restore_layout()
         self._sync_title()
 
@@ -343,6 +346,11 @@ class MainWindow(QtWidgets.QMainWindow):
             "Reset", self._on_user_reset, "Start the run again from its initial weights (R)", [r_key]
         )
         self.reset_action.setIcon(icon("reset"))
+        # Application-wide, so the keys work whatever dock (even a floating one) had the focus
+        # last; text fields and spin boxes still get Space, arrows and letters first (Qt asks
+        # the focus widget before it runs a shortcut, and those widgets claim typing keys).
+        for action in (self.play_action, self.step_action, self.reset_action):
+            action.setShortcutContext(QtCore.Qt.ShortcutContext.ApplicationShortcut)
         self._transport_shortcuts = {
             action: action.shortcuts() for action in (self.play_action, self.step_action, self.reset_action)
         }
@@ -610,7 +618,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _restart_plots(self) -> None:
         self.history.clear()
-        self.dashboard.reset()
+        self.dashboard.reset(self.runner.config)
         self.banner.setVisible(False)
         self.statusBar().clearMessage()
         self._dirty = False
@@ -687,7 +695,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _sync_title(self) -> None:
         name = self.control_panel.preset_name()
-        self.setWindowTitle("gradsim — custom settings" if name == CUSTOM else f"gradsim — {name}")
+        # Qt appends the application's display name ("— gradsim") unless the title ends with it.
+        self.setWindowTitle("custom settings — gradsim" if name == CUSTOM else f"{name} — gradsim")
 
     @QtCore.Slot(int)
     def _sync_transport_shortcuts(self, index: int) -> None:

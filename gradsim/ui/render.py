@@ -4,8 +4,13 @@ A PNG is not an upscaled screen grab: the widget is painted again into an image 
 pixel ratio is the requested scale, so text, lines and markers are drawn at full resolution (a
 slide at twice the screen size stays sharp). An SVG is the same paint sent to
 ``QSvgGenerator``: curves become ``<path>`` elements, text ``<text>``, the heatmap an embedded
-image. Both work on the whole :class:`~gradsim.ui.dashboard.Dashboard` (all five plots, with
-their selectors) or one :class:`~gradsim.ui.plots.PlotPanel`.
+image. Both work on the whole :class:`~gradsim.ui.dashboard.Dashboard` (all five plots) or one
+:class:`~gradsim.ui.plots.PlotPanel`.
+
+A figure holds the plots only, as a publication expects: the graphics views are painted, not
+the widgets around them (the "Heatmap layer" and "Histogram of" combos, splitter handles), and
+pyqtgraph's auto-range "A" button is hidden while painting. SVG has no clipping in Qt's
+generator, so shaded bands that reach past a plot's axes are cut to its visible range first.
 
 Everything here paints widgets, so it runs on the GUI thread; a 2x dashboard takes about 0.1 s.
 :func:`offscreen_dashboard` is for the command line: it trains headless and fills a Dashboard
@@ -26,6 +31,7 @@ from gradsim.engine.config import SimConfig
 from gradsim.engine.history import RunHistory
 from gradsim.engine.simulation import replay
 from gradsim.ui.dashboard import Dashboard
+from gradsim.ui.plots.base import PlotPanel
 from gradsim.ui.theme import Theme
 
 __all__ = [
@@ -52,6 +58,12 @@ DEFAULT_PLOT_SIZE = (720, 440)
 DEFAULT_SCALE = 2
 
 
+def _painted(target: QtWidgets.QWidget) -> QtWidgets.QWidget:
+    """The widget a figure of ``target`` shows: a plot panel's graphics, without its selector row."""
+    graphics = getattr(target, "graphics", None)
+    return graphics if isinstance(target, PlotPanel) and isinstance(graphics, QtWidgets.QWidget) else target
+
+
 def _laid_out(target: QtWidgets.QWidget) -> bool:
     """Whether ``target`` has a real size: its window was shown once (now or earlier)."""
     window = target.window()
@@ -62,7 +74,7 @@ def _laid_out(target: QtWidgets.QWidget) -> bool:
 def logical_size(target: QtWidgets.QWidget) -> QtCore.QSize:
     """The size ``target`` is drawn at, in logical pixels (a default size if never laid out)."""
     if _laid_out(target):
-        return target.size()
+        return _painted(target).size()
     width, height = DEFAULT_DASHBOARD_SIZE if isinstance(target, Dashboard) else DEFAULT_PLOT_SIZE
     return QtCore.QSize(width, height)
 
@@ -85,7 +97,7 @@ def png_size(target: QtWidgets.QWidget, width: int | None = None) -> QtCore.QSiz
     if not MIN_WIDTH <= width <= MAX_WIDTH:
         raise ValueError(f"the image width must be between {MIN_WIDTH} and {MAX_WIDTH} pixels (got {width})")
     _ensure_size(target)
-    size = target.size()
+    size = _painted(target).size()
     return QtCore.QSize(width, max(1, round(width * size.height() / size.width())))
 
 
@@ -116,7 +128,7 @@ def _background(target: QtWidgets.QWidget) -> QtGui.QColor:
 def png_image(target: QtWidgets.QWidget, width: int | None = None) -> QtGui.QImage:
     """``target`` painted into an image ``width`` pixels wide (see :func:`png_bytes`)."""
     size = png_size(target, width)
-    logical = target.size()
+    logical = _painted(target).size()
     image = QtGui.QImage(size, QtGui.QImage.Format.Format_ARGB32_Premultiplied)
     # The ratio makes Qt paint at the scale (text and lines at full resolution); a fraction of
     # a pixel left over at the edges shows the background colour rather than transparency.
@@ -126,7 +138,8 @@ def png_image(target: QtWidgets.QWidget, width: int | None = None) -> QtGui.QIma
     try:
         painter.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing, True)
         painter.setRenderHint(QtGui.QPainter.RenderHint.TextAntialiasing, True)
-        target.render(painter, QtCore.QPoint(0, 0))
+        with _without_buttons(target):
+            _paint_plots(target, painter)
     finally:
         painter.end()
     image.setDevicePixelRatio(1.0)
@@ -152,6 +165,70 @@ def png_bytes(target: QtWidgets.QWidget, width: int | None = None) -> bytes:
     if not image.save(buffer, "PNG"):
         raise OSError("the image could not be encoded as PNG")
     return bytes(buffer.data().data())
+
+
+def _graphics_views(target: QtWidgets.QWidget) -> list[pg.GraphicsView]:
+    """The plot views a figure of ``target`` shows (not those of a hidden part)."""
+    painted = _painted(target)
+    if isinstance(painted, pg.GraphicsView):
+        return [painted]
+    return [view for view in painted.findChildren(pg.GraphicsView) if view.isVisibleTo(painted)]
+
+
+def _paint_plots(target: QtWidgets.QWidget, painter: QtGui.QPainter) -> None:
+    """Paint ``target``'s plot views where they sit in it, and nothing else (no combos or handles)."""
+    painted = _painted(target)
+    for view in _graphics_views(target):
+        offset = QtCore.QPoint(0, 0) if view is painted else view.mapTo(painted, QtCore.QPoint(0, 0))
+        # The widget's render (frame, background, scene as shown), not QGraphicsView's scene render.
+        QtWidgets.QWidget.render(view, painter, offset)
+
+
+def _scene_items(target: QtWidgets.QWidget) -> Iterator[QtWidgets.QGraphicsItem]:
+    for view in _graphics_views(target):
+        scene = view.scene()
+        yield from scene.items() if scene is not None else []
+
+
+@contextlib.contextmanager
+def _without_buttons(target: QtWidgets.QWidget) -> Iterator[None]:
+    """pyqtgraph's auto-range "A" buttons hidden while painting (they are controls, not data)."""
+    shown = [item for item in _scene_items(target) if isinstance(item, pg.ButtonItem) and item.isVisible()]
+    for item in shown:
+        item.setVisible(False)
+    try:
+        yield
+    finally:
+        for item in shown:
+            item.setVisible(True)
+
+
+@contextlib.contextmanager
+def _regions_within_views(target: QtWidgets.QWidget) -> Iterator[None]:
+    """Shaded x bands cut to their view's visible x range while painting an SVG.
+
+    Qt's SVG generator ignores clipping, so a band that reaches to "infinity" (the saturated
+    flanks of the activation plot) would spill over the axes and the plot beside it.
+    """
+    changed: list[tuple[pg.LinearRegionItem, tuple[float, float]]] = []
+    for item in _scene_items(target):
+        if not isinstance(item, pg.LinearRegionItem) or not item.isVisible():
+            continue
+        view = item.getViewBox()
+        if view is None:
+            continue
+        low, high = view.viewRange()[0]
+        left, right = item.getRegion()
+        if left < low or right > high:
+            changed.append((item, (left, right)))
+            item.blockSignals(True)
+            item.setRegion((max(left, low), min(right, high)))
+    try:
+        yield
+    finally:
+        for item, region in changed:
+            item.setRegion(region)
+            item.blockSignals(False)
 
 
 @contextlib.contextmanager
@@ -193,7 +270,7 @@ def svg_bytes(target: QtWidgets.QWidget, title: str = "gradsim") -> bytes:
     title : the document's ``<title>``
     """
     _ensure_size(target)
-    size = target.size()
+    size = _painted(target).size()
     buffer = QtCore.QBuffer()
     buffer.open(QtCore.QIODevice.OpenModeFlag.WriteOnly)
     generator = QtSvg.QSvgGenerator()
@@ -202,11 +279,11 @@ def svg_bytes(target: QtWidgets.QWidget, title: str = "gradsim") -> bytes:
     generator.setViewBox(QtCore.QRect(QtCore.QPoint(0, 0), size))
     generator.setTitle(title)
     generator.setDescription("Drawn by gradsim")
-    with _vector_friendly(target):
+    with _vector_friendly(target), _without_buttons(target), _regions_within_views(target):
         painter = QtGui.QPainter(generator)
         try:
             painter.fillRect(QtCore.QRect(QtCore.QPoint(0, 0), size), _background(target))
-            target.render(painter, QtCore.QPoint(0, 0))
+            _paint_plots(target, painter)
         finally:
             painter.end()
     return bytes(buffer.data().data())

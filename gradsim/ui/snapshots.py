@@ -387,7 +387,11 @@ class SnapshotDialog(QtWidgets.QDialog):
         self._width_caption = QtWidgets.QLabel("&Width:")
         self._width_caption.setBuddy(self.width_spin)
         form.addRow(self._width_caption, width_row)
-        form.addRow("F&ile:", path_row)
+        # A row whose field is a layout gets no buddy: the label needs one for its "&" mnemonic
+        # (without it the text reads literally "F&ile:").
+        file_label = QtWidgets.QLabel("F&ile:")
+        file_label.setBuddy(self.path_edit)
+        form.addRow(file_label, path_row)
         self.buttons = QtWidgets.QDialogButtonBox(
             QtWidgets.QDialogButtonBox.StandardButton.Save | QtWidgets.QDialogButtonBox.StandardButton.Cancel
         )

@@ -26,6 +26,7 @@ import pyqtgraph as pg
 
 from gradsim.engine import sweep
 from gradsim.engine.sweep import CriticalLine, SweepResult
+from gradsim.ui.plots.base import install_title, set_title
 from gradsim.ui.theme import LIGHT, Theme, current_theme, style_plot
 
 __all__ = [
@@ -41,7 +42,7 @@ __all__ = [
     "theory_explanation",
 ]
 
-COLORBAR_LABEL = "log10 ratio, most extreme span  (decades)"
+COLORBAR_LABEL = "log10 ratio (extreme span)"
 FIELD_LABELS = {
     "weight_scale": "weight scale",
     "seq_len": "sequence length T",
@@ -295,6 +296,8 @@ class SweepPlot(pg.GraphicsLayoutWidget):
         self.plot = self.addPlot(row=0, col=0, axisItems={"bottom": self.x_axis, "left": self.y_axis})
         self.plot.setMenuEnabled(False)
         self.plot.hideButtons()
+        # A title that never widens the plot past its pane (the full one is then a tooltip).
+        install_title(self.plot)
         # A phase diagram is read whole and clicked to load a cell: no pan or zoom to get lost in.
         self.plot.setMouseEnabled(x=False, y=False)
         style_plot(self.plot, theme, title="", left="", bottom="")
@@ -383,7 +386,9 @@ class SweepPlot(pg.GraphicsLayoutWidget):
             self.y_axis.setLabel(field_label(spec.y.field, spec.y.spacing), **label_style)
             self.plot.setXRange(-0.5, nx - 0.5, padding=0.0)
             self.plot.setYRange(-0.5, ny - 0.5, padding=0.0)
-        self.plot.setTitle(plot_title(result), color=self.theme.foreground, size=f"{self.theme.title_pt}pt")
+        title = plot_title(result)
+        style = {"color": self.theme.foreground, "size": f"{self.theme.title_pt}pt"}
+        set_title(self.plot, title, title.split("; ")[0], **style)
         rect = QtCore.QRectF(-0.5, -0.5, nx, ny)
         values = result.values
         shown = np.where(np.isfinite(values), values, 0.0).astype(np.float32)

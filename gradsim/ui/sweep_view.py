@@ -279,6 +279,12 @@ class SweepPage(QtWidgets.QWidget):
         self.progress_bar.setToolTip("Grid points finished, computed or taken from the cache")
         self.progress_label = QtWidgets.QLabel("No sweep yet: choose two settings and press Run sweep")
         self.progress_label.setObjectName("sweep_progress_label")
+        # Wrapped, and never asking for its text's width: a finished sweep's summary and the
+        # theory line's notes are a paragraph, which must neither widen the window nor be cut.
+        self.progress_label.setWordWrap(True)
+        policy = self.progress_label.sizePolicy()
+        policy.setHorizontalPolicy(QtWidgets.QSizePolicy.Policy.Ignored)
+        self.progress_label.setSizePolicy(policy)
         progress_row.addWidget(self.progress_bar)
         progress_row.addWidget(self.progress_label, 1)
         layout.addLayout(progress_row)

@@ -104,7 +104,7 @@ def test_dock_hidden_by_default_opened_from_view_and_help_menus(qtbot, make_wind
     assert not lessons.dock.isVisible()
     assert lessons.toggle_action in window.view_menu.actions()
     assert lessons.help_action in window.help_menu.actions()
-    assert lessons.help_action.text() == "Guided lessons"
+    assert lessons.help_action.text() == "Guided lessons\tCtrl+L"
     assert lessons.toggle_action.shortcut().toString() == "Ctrl+L"
     assert lessons.toggle_action.toolTip() and lessons.help_action.toolTip()
     # Ctrl+L from the window toggles the dock.

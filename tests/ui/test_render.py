@@ -74,7 +74,9 @@ def test_png_of_one_plot_is_exactly_as_wide_as_asked(dashboard, key):
     panel = dashboard.plots[key]
     array = pixels(render.png_bytes(panel, 777))
     assert array.shape[1] == 777
-    assert array.shape[0] == round(777 * panel.height() / panel.width())
+    # The figure is the plot's graphics: the selector row above it (a window widget) is left out.
+    graphics = panel.graphics
+    assert array.shape[0] == round(777 * graphics.height() / graphics.width())
     assert array.reshape(-1, 3).std(axis=0).max() > 20  # not one flat colour
 
 

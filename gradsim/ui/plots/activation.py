@@ -66,8 +66,8 @@ class ActivationPlot(PlotPanel):
                 f"<span style='color:{theme.function}'>━ f(z)</span>,&nbsp; "
                 f"<span style='color:{theme.derivative}'>╍ f′(z)</span>"
             ),
-            bottom="pre-activation z",
-            right="pre-activations  (% of samples)",
+            bottom="pre-act. z",
+            right="% of samples",
         )
         self.hist_view = pg.ViewBox(enableMenu=False)
         self.hist_view.setMouseEnabled(False, False)

@@ -45,7 +45,8 @@ class PlotPanel(QtWidgets.QWidget):
         self._layout.setContentsMargins(0, 0, 0, 0)
         self._layout.setSpacing(2)
         self._layout.addWidget(self.graphics, 1)
-        self.setMinimumSize(220, 180)
+        # Three of these side by side fit the Training tab of a 1280-pixel window.
+        self.setMinimumSize(200, 180)
         self.grids: list[MajorGrid] = []
         self._history: RunHistory | None = None
         self._config: SimConfig | None = None
@@ -114,7 +115,7 @@ class PlotPanel(QtWidgets.QWidget):
         # The "A" (auto range) button stays only where pyqtgraph keeps the range (see
         # GradientPlot); plots that set their ranges themselves hide it.
         plot.hideButtons()
-        _install_title(plot)
+        install_title(plot)
         if grid:
             self.grids.append(MajorGrid(plot, self.theme, x="x" in grid, y="y" in grid))
         return plot
@@ -127,15 +128,32 @@ class PlotPanel(QtWidgets.QWidget):
         return selector
 
     def _set_title(
-        self, plot: pg.PlotItem, text: str, points: int | None = None, justify: str = "center"
+        self,
+        plot: pg.PlotItem,
+        text: str,
+        points: int | None = None,
+        justify: str = "center",
+        shorter: tuple[str, ...] = (),
     ) -> None:
         """Set ``plot``'s title (HTML allowed) in the theme's colour and title size.
 
-        ``justify="left"``: a title wider than its plot is cut on the right only, so that a
-        key (coloured words) keeps its first words whole.
+        ``shorter``: forms of the title to show, longest first, when ``text`` does not fit the
+        plot's width (the full text is then the tooltip). ``justify="left"``: a title wider than
+        its plot is cut on the right only, so that a key (coloured words) keeps its first words.
         """
         size = self.theme.title_pt if points is None else points
-        plot.setTitle(text, color=self.theme.foreground, size=f"{size}pt", justify=justify)
+        set_title(plot, text, *shorter, color=self.theme.foreground, size=f"{size}pt", justify=justify)
+
+
+def set_title(plot: pg.PlotItem, text: str, *shorter: str, **style: object) -> None:
+    """Title ``plot`` with ``text``, or the first of ``shorter`` that fits (see :class:`TitleLabel`).
+
+    ``style``: pyqtgraph's title options (``color``, ``size``, ``justify``). The plot must have a
+    TitleLabel (:meth:`PlotPanel._add_plot` and :func:`install_title` give it one).
+    """
+    if isinstance(plot.titleLabel, TitleLabel):
+        plot.titleLabel.set_choices(text, *shorter)
+    plot.setTitle(text, **style)
 
 
 def _same(a: tuple[int, StepRecord | None, SimConfig], b: tuple[int, StepRecord | None, SimConfig]) -> bool:
@@ -143,23 +161,34 @@ def _same(a: tuple[int, StepRecord | None, SimConfig], b: tuple[int, StepRecord 
 
 
 class TitleLabel(pg.LabelItem):
-    """A plot title that never widens its plot: text longer than the plot is cut at its edges.
+    """A plot title that never widens its plot and is never cut silently.
 
     pyqtgraph's title asks for its full text width as the plot's minimum, so a long title
-    pushes the plot wider than its pane and the pane clips the axes instead.
+    pushes the plot wider than its pane and the pane clips the axes instead. This one spans the
+    whole plot (axes included) and shows the longest of its texts that fits: the full title, then
+    the shorter forms given with :meth:`set_choices`; only when even the shortest is too long is
+    it cut with an ellipsis. Whenever the full title is not shown, its tooltip holds it.
     """
 
     def __init__(self) -> None:
         self._full_text = ""
+        self._choices: tuple[str, ...] = ()
         super().__init__("")
         self.setFlag(self.GraphicsItemFlag.ItemClipsChildrenToShape, True)
 
     @property
     def full_text(self) -> str:
-        """The title as set (``text`` is what is shown, possibly shortened with an ellipsis)."""
+        """The title as set (``text`` is what is shown: a shorter form, or cut with an ellipsis)."""
         return self._full_text
 
+    def set_choices(self, text: str, *shorter: str) -> None:
+        """The next ``setText(text)`` shows ``text``, or the first of ``shorter`` (longest first)
+        that fits the plot's width."""
+        self._choices = (text, *shorter)
+
     def setText(self, text: str, **args: object) -> None:  # noqa: N802
+        if not self._choices or self._choices[0] != text:
+            self._choices = (text,)
         self._full_text = text
         super().setText(text, **args)
         self._elide()
@@ -169,19 +198,37 @@ class TitleLabel(pg.LabelItem):
         if ev is not None:
             self._elide()
 
-    def _elide(self) -> None:
-        """End a plain-text title with an ellipsis where it would be cut (HTML titles are kept)."""
-        text = self._full_text
-        width = self.rect().width()
-        if not text or "<" in text or width <= 0:
-            return
+    def _font(self) -> QtGui.QFont:
         font = QtGui.QFont(self.item.font())
         size = str(self.opts.get("size", ""))
         if size.endswith("pt"):
             font.setPointSizeF(float(size[:-2]))
-        shown = QtGui.QFontMetricsF(font).elidedText(text, QtCore.Qt.TextElideMode.ElideRight, width - 6)
+        return font
+
+    def text_width(self, text: str) -> float:
+        """Width in pixels of ``text`` (HTML allowed) in the title's font."""
+        document = QtGui.QTextDocument()
+        document.setDefaultFont(self._font())
+        document.setDocumentMargin(0)
+        document.setHtml(text)
+        return document.idealWidth()
+
+    def _elide(self) -> None:
+        """Show the longest choice that fits; cut a plain-text last choice with an ellipsis."""
+        width = self.rect().width()
+        if not self._full_text or width <= 0:
+            return
+        room = width - 8
+        shown = next((c for c in self._choices if self.text_width(c) <= room), None)
+        if shown is None:
+            last = self._choices[-1]
+            shown = last
+            if "<" not in last:
+                metrics = QtGui.QFontMetricsF(self._font())
+                shown = metrics.elidedText(last, QtCore.Qt.TextElideMode.ElideRight, room)
+        self.setToolTip("" if shown == self._full_text else _plain_text(self._full_text))
         if shown != self.text:
-            pg.LabelItem.setText(self, shown)  # same style; keeps the full text for a wider plot
+            pg.LabelItem.setText(self, shown)  # same style; keeps the choices for a wider plot
 
     def updateMin(self) -> None:  # noqa: N802
         super().updateMin()
@@ -193,11 +240,22 @@ class TitleLabel(pg.LabelItem):
         size = super().sizeHint(which, constraint)
         if which == QtCore.Qt.SizeHint.MinimumSize:
             size.setWidth(0)
+        elif which == QtCore.Qt.SizeHint.PreferredSize:
+            # Prefer no width: the plot's columns, not the title, decide how wide it is.
+            size.setWidth(0)
         return size
 
 
-def _install_title(plot: pg.PlotItem) -> None:
-    """Swap ``plot``'s title label for a :class:`TitleLabel` (hidden until a title is set)."""
+def _plain_text(html: str) -> str:
+    """``html`` without its tags (for a tooltip)."""
+    document = QtGui.QTextDocument()
+    document.setHtml(html)
+    return document.toPlainText()
+
+
+def install_title(plot: pg.PlotItem) -> None:
+    """Swap ``plot``'s title label for a :class:`TitleLabel` spanning the plot (axes included;
+    hidden until a title is set)."""
     old = plot.titleLabel
     plot.layout.removeItem(old)
     old.hide()
@@ -206,7 +264,7 @@ def _install_title(plot: pg.PlotItem) -> None:
         old.scene().removeItem(old)
     title = TitleLabel()
     title.setParentItem(plot)
-    plot.layout.addItem(title, 0, 1)
+    plot.layout.addItem(title, 0, 0, 1, 3)
     plot.titleLabel = title
     plot.setTitle(None)
 
@@ -242,12 +300,25 @@ class OverlayText(pg.TextItem):
     def _place(self, *_: object) -> None:
         rect = self._view.rect()
         margin = 6.0
-        # Wrap text that would run past the view's edge.
         text = self.textItem
+        full = getattr(self, "_full_plain", None)
+        if full is not None and text.toPlainText() != full:
+            text.setPlainText(full)  # a wider view: start again from the whole text
         text.setTextWidth(-1)
+        self.setToolTip("")
         room = max(rect.width() - 2 * margin, 40.0)
         if text.boundingRect().width() > room:
+            # Wrap text that would run past the view's edge, unless that makes a narrow column
+            # over the curves: then each line is cut to the room and the whole text is the tooltip.
+            height = text.boundingRect().height()
+            lines = text.toPlainText().count("\n") + 1
             text.setTextWidth(room)
+            if full is not None and text.boundingRect().height() > height * (lines + 1) / lines + 1:
+                metrics = QtGui.QFontMetricsF(text.font())
+                cut = QtCore.Qt.TextElideMode.ElideRight
+                text.setTextWidth(-1)
+                text.setPlainText("\n".join(metrics.elidedText(line, cut, room) for line in full.split("\n")))
+                self.setToolTip(full)
         self.updateTextPos()
         x = rect.left() + margin if self._corner.endswith("left") else rect.right() - margin
         y = rect.top() + margin if self._corner.startswith("top") else rect.bottom() - margin
@@ -255,7 +326,8 @@ class OverlayText(pg.TextItem):
 
     def show_text(self, text: str) -> None:
         """Show ``text`` (hide the item when empty)."""
-        if text != self.toPlainText():
+        if text != getattr(self, "_full_plain", None):
+            self._full_plain = text
             self.setText(text)
             self._place()
         self.setVisible(bool(text))
@@ -401,3 +473,52 @@ def log_axes(*sides: str) -> dict[str, LogAxis]:
 def layer_names(count: int) -> list[str]:
     """``["layer 1", ..., "layer count"]`` (layers are numbered from 1 for people)."""
     return [f"layer {k + 1}" for k in range(count)]
+
+
+class RowLegend(pg.LegendItem):
+    """A legend laid out in rows under a plot: as many columns as fit ``view``'s width.
+
+    Put it in the graphics layout (a row of its own), not in the view box, so it never hides
+    data. It refits whenever an entry is added or removed (features add theirs, such as the
+    theory line) and when :meth:`fit` is called on a resize.
+    """
+
+    def __init__(self, view: QtWidgets.QWidget, **options: object) -> None:
+        self._view = view
+        super().__init__(**options)
+        self.layout.setContentsMargins(4, 0, 4, 0)  # a row of text, not a framed box
+
+    def addItem(self, item: object, name: str) -> None:  # noqa: N802
+        super().addItem(item, name)
+        self.fit()
+
+    def removeItem(self, item: object) -> None:  # noqa: N802
+        super().removeItem(item)
+        self.fit()
+
+    def _addItemToLayout(self, sample: object, label: object) -> None:  # noqa: N802
+        # Row-major by entry index (pyqtgraph's own placement leaves holes after a removal).
+        row, column = divmod(len(self.items) - 1, max(self.columnCount, 1))
+        self.layout.addItem(sample, row, 2 * column, alignment=QtCore.Qt.AlignmentFlag.AlignVCenter)
+        self.layout.addItem(label, row, 2 * column + 1)
+
+    def _arrange(self, columns: int) -> None:
+        self.columnCount = columns
+        for index in range(self.layout.count() - 1, -1, -1):
+            self.layout.removeAt(index)
+        for index, (sample, label) in enumerate(self.items):
+            row, column = divmod(index, columns)
+            self.layout.addItem(sample, row, 2 * column, alignment=QtCore.Qt.AlignmentFlag.AlignVCenter)
+            self.layout.addItem(label, row, 2 * column + 1)
+        self.layout.invalidate()
+        self.updateSize()
+
+    def fit(self) -> None:
+        """The most columns (up to one row) whose width fits the view."""
+        available = self._view.width() - 16
+        entries = max(len(self.items), 1)
+        for columns in range(entries, 0, -1):
+            self._arrange(columns)
+            width = self.layout.effectiveSizeHint(QtCore.Qt.SizeHint.PreferredSize).width()
+            if width <= available:
+                break

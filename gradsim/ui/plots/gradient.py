@@ -13,7 +13,7 @@ values too.
 from __future__ import annotations
 
 import numpy as np
-from PySide6 import QtWidgets
+from PySide6 import QtGui, QtWidgets
 
 # isort: split
 import pyqtgraph as pg
@@ -21,7 +21,7 @@ import pyqtgraph as pg
 from gradsim.engine.config import SimConfig
 from gradsim.engine.history import RunHistory
 from gradsim.engine.records import StepRecord
-from gradsim.ui.plots.base import DecadeAxis, OverlayText, PlotPanel, drawable
+from gradsim.ui.plots.base import DecadeAxis, OverlayText, PlotPanel, RowLegend, drawable
 from gradsim.ui.theme import Theme, style_plot
 
 
@@ -55,10 +55,14 @@ class GradientPlot(PlotPanel):
         # The y range follows the data (pyqtgraph's auto range, which skips the gaps of zeros
         # and non-finite values). Zooming with the mouse stops that; the "A" button restores it.
         self.plot.showButtons()
-        self.legend = self.plot.addLegend(
-            offset=(-8, -8), labelTextColor=theme.foreground, labelTextSize=f"{theme.tick_pt}pt",
-            brush=pg.mkBrush(theme.background + "c0"), pen=theme.pen(theme.foreground, 1),
+        # The key sits in a row under the plot, never over the curves (a box in a corner hid the
+        # curves of a vanishing run, which fill every corner); it wraps to fit the width.
+        self.legend = RowLegend(
+            self.graphics, labelTextColor=theme.foreground, labelTextSize=f"{theme.tick_pt}pt",
+            horSpacing=18, verSpacing=-6,
         )  # fmt: skip
+        self.graphics.addItem(self.legend, row=1, col=0)
+        self.plot.legend = self.legend  # named curves and the theory line join it
         self.curves: list[pg.PlotDataItem] = []
         self.trails: list[pg.PlotDataItem] = []
         self.nonfinite_region = pg.LinearRegionItem(
@@ -103,10 +107,13 @@ class GradientPlot(PlotPanel):
             if not shown:
                 curve.setData([], [])
                 trail.setData([], [])
-        self.legend.setColumnCount(1 if count <= 5 else 2 if count <= 10 else 3)
         for k in range(count):
             self.legend.addItem(self.curves[k], f"layer {k + 1}")
         self._shown_layers = count
+
+    def resizeEvent(self, event: QtGui.QResizeEvent) -> None:  # noqa: N802 (Qt override)
+        super().resizeEvent(event)
+        self.legend.fit()
 
     def _trail_pen(self, layer: int, emphasised: bool) -> pg.QtGui.QPen:
         # Faint behind a drawn newest curve; stronger when the newest has nothing to draw
@@ -143,7 +150,14 @@ class GradientPlot(PlotPanel):
             else:
                 self.trails[k].setData([], [])
         faint = f", {len(trail_records)} before faint" if trail_records else ""
-        self._set_title(self.plot, f"||dL/dh_t|| at iteration {record.iteration} (bold){faint}")
+        self._set_title(
+            self.plot,
+            f"||dL/dh_t|| at iteration {record.iteration} (bold){faint}",
+            shorter=(
+                f"||dL/dh_t|| at iteration {record.iteration} (bold)",
+                f"||dL/dh_t||, iteration {record.iteration}",
+            ),
+        )
         self._show_problems(record)
 
     def _show_problems(self, record: StepRecord) -> None:

@@ -31,9 +31,9 @@ _KIND_LABELS = {"weight_ih": "W_ih", "weight_hh": "W_hh"}
 _BAR_WIDTH = 0.38
 # Chart title and y label, in the order of the charts.
 CHARTS = {
-    "saturation": ("Saturated units", "fraction saturated"),
-    "gradient": ("Weight gradient", "||dL/dW||  (log)"),
-    "ratio": ("Update ratio", "||ΔW|| / ||W||  (log)"),
+    "saturation": ("Saturated units", "fraction"),
+    "gradient": ("Weight gradient", "||dL/dW||"),
+    "ratio": ("Update ratio", "||ΔW||/||W||"),
 }
 # Smallest legible chart, in pixels (y axis with its label plus a few bars; title and ticks).
 MIN_CHART_WIDTH = 170

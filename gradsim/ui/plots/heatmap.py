@@ -31,15 +31,49 @@ SENTINEL = np.float32(-1e9)
 _Row = tuple[np.ndarray, float, float, "np.ndarray | None"]
 
 
+def ordinal(n: int) -> str:
+    """``"2nd"``, ``"3rd"``, ``"4th"``, ``"11th"``, ``"22nd"``."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
 class IterationAxis(pg.AxisItem):
     """Vertical axis over image rows that labels each tick with the iteration of that row.
 
-    The history thins old iterations, so row number and iteration number are not proportional.
+    The history thins old iterations, so row number and iteration number are not proportional;
+    once it has, the axis title says so (``"iteration (every 4th kept)"``) and its tooltip
+    explains it, so equally spaced ticks are not read as equal numbers of iterations.
     """
+
+    LABEL = "iteration (newest at top)"
 
     def __init__(self, orientation: str = "left") -> None:
         super().__init__(orientation)
-        self.iterations = np.zeros(0, dtype=np.int64)
+        self._iterations = np.zeros(0, dtype=np.int64)
+        self.stride = 1
+
+    @property
+    def iterations(self) -> np.ndarray:
+        """``(rows,)`` int64: the iteration of each image row, oldest first."""
+        return self._iterations
+
+    @iterations.setter
+    def iterations(self, values: np.ndarray) -> None:
+        self._iterations = values
+        gaps = np.diff(values)
+        stride = int(gaps.max()) if gaps.size else 1
+        if stride == self.stride:
+            return
+        self.stride = stride
+        if stride > 1:
+            self.setLabel(f"iteration (every {ordinal(stride)} kept)", **self.labelStyle)
+            self.setToolTip(
+                f"Rows are the iterations the history kept: the older ones only every {ordinal(stride)}, "
+                "so equally spaced rows are not equal numbers of iterations; ticks name a row's iteration."
+            )
+        else:
+            self.setLabel(self.LABEL, **self.labelStyle)
+            self.setToolTip("")
 
     def tickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:  # noqa: N802
         labels = []
@@ -84,10 +118,11 @@ class HeatmapPlot(PlotPanel):
             self.plot,
             theme,
             title="log10 ||dL/dh|| over training",
-            left="iteration (newest at top)",
+            left=IterationAxis.LABEL,
             bottom="time step t",
             grid=False,
         )
+        self._set_title(self.plot, "log10 ||dL/dh|| over training", shorter=("log10 ||dL/dh||",))
         # No autoDownsample: it costs ~6 ms per frame at 1000 x 1000, Qt scales the image for less.
         self.image = pg.ImageItem(axisOrder="row-major")
         self.nonfinite_image = pg.ImageItem(axisOrder="row-major")

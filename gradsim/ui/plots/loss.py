@@ -45,7 +45,11 @@ class LossPlot(PlotPanel):
         self.loss_plot = self._add_plot(row=0, col=0, axisItems=log_axes("left"))
         self.norm_plot = self._add_plot(row=1, col=0, axisItems=log_axes("left"))
         style_plot(self.loss_plot, theme, title="Loss and gradient norm", left="loss  (log)")
-        style_plot(self.norm_plot, theme, left="||dL/dθ||  (log)", bottom="iteration")
+        style_plot(self.norm_plot, theme, left="||dL/dθ||", bottom="iteration")
+        self._set_title(self.loss_plot, "Loss and gradient norm", shorter=("Loss, gradient norm", "Loss"))
+        # In the tick size: the norm plot is the lower half of a short pane at 1280 x 720.
+        small = {"font-size": f"{theme.tick_pt}pt"}
+        self.norm_plot.getAxis("left").setLabel("||dL/dθ||", color=theme.foreground, **small)
         self.loss_plot.hideAxis("bottom")  # shared with the norm plot below
         for plot in (self.loss_plot, self.norm_plot):
             plot.setLogMode(x=False, y=True)

@@ -1,0 +1,105 @@
+"""Screenshots of every tab of the window (and the lessons dock) at one window size.
+
+Usage::
+
+    python3 docs/make_tab_screenshots.py [--width 1440] [--height 900] [--iterations 20]
+        [--preset default] [--out-dir docs] [--prefix screenshot]
+
+Writes ``<prefix>-training.png``, ``-backprop``, ``-sweep``, ``-ab`` and ``-lessons``. Runs
+offscreen with a throwaway settings folder; the run is stepped a fixed number of times through
+the window's own runner, and the Diagnosis dock waits for its verdict, so the pictures are the
+same on every machine. The multiprocessing guard below matters: the diagnosis and the sweep
+start worker processes, which import this file again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
+
+HERE = Path(__file__).resolve().parent
+TABS = {"Training": "training", "Backprop": "backprop", "Sweep": "sweep", "A/B": "ab"}
+
+
+def spin(condition, timeout: float) -> bool:
+    """Run the event loop until ``condition()`` or ``timeout`` seconds; whether it came true."""
+    from PySide6 import QtCore
+
+    deadline = time.perf_counter() + timeout
+    loop = QtCore.QEventLoop()
+    while not condition():
+        if time.perf_counter() > deadline:
+            return False
+        QtCore.QTimer.singleShot(20, loop.quit)
+        loop.exec()
+    return True
+
+
+def shoot(width: int, height: int, out_dir: Path, prefix: str, iterations: int, preset: str) -> list[Path]:
+    """Take the screenshots; returns the files written."""
+    from PySide6 import QtCore
+
+    from gradsim.engine.presets import load_preset
+    from gradsim.ui.app import create_application
+    from gradsim.ui.main_window import MainWindow
+
+    ini = QtCore.QSettings.Format.IniFormat
+    QtCore.QSettings.setDefaultFormat(ini)
+    QtCore.QSettings.setPath(ini, QtCore.QSettings.Scope.UserScope, tempfile.mkdtemp(prefix="gradsim-shots-"))
+    app = create_application(sys.argv[:1])
+    window = MainWindow(load_preset(preset), settings=QtCore.QSettings())
+    window.resize(width, height)
+    window.show()
+    for _ in range(iterations):
+        window.runner.step()
+    spin(lambda: window.history.total_records >= iterations, 120)
+    diagnosis = window.features["gradsim.ui.diagnosis_panel"].panel
+    # The verdict comes from a worker process: wait for it (at most half a minute).
+    spin(lambda: diagnosis.badge.text() not in ("", "waiting"), 30)
+    spin(lambda: False, 1.5)
+    written = []
+    for index in range(window.tabs.count()):
+        name = TABS.get(window.tabs.tabText(index), f"tab{index}")
+        window.tabs.setCurrentIndex(index)
+        spin(lambda: False, 1.5)
+        path = out_dir / f"{prefix}-{name}.png"
+        window.grab().save(str(path))
+        written.append(path)
+    window.tabs.setCurrentIndex(0)
+    lessons = window.features["gradsim.ui.lessons_panel"]
+    lessons.toggle_action.trigger()
+    lessons.panel.go_next()  # the Predict step: a question and its answers
+    spin(lambda: False, 1.0)
+    path = out_dir / f"{prefix}-lessons.png"
+    window.grab().save(str(path))
+    written.append(path)
+    if window.size().toTuple() != (width, height):
+        print(f"warning: the window is {window.width()} x {window.height()}, not {width} x {height}")
+    window.close()
+    app.processEvents()
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--width", type=int, default=1440)
+    parser.add_argument("--height", type=int, default=900)
+    parser.add_argument("--iterations", type=int, default=20)
+    parser.add_argument("--preset", default="default")
+    parser.add_argument("--out-dir", type=Path, default=HERE)
+    parser.add_argument("--prefix", default="screenshot")
+    args = parser.parse_args(argv)
+    for path in shoot(args.width, args.height, args.out_dir, args.prefix, args.iterations, args.preset):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
