@@ -69,7 +69,7 @@ def child_pids() -> set[int]:
 def make_window(qtbot, tmp_path):
     windows: list[MainWindow] = []
 
-    def make(config: SimConfig = SMALL, cache: Path | None = None) -> tuple[MainWindow, SweepController]:
+    def make(config: SimConfig = SMALL, store: Path | None = None) -> tuple[MainWindow, SweepController]:
         window = MainWindow(config, settings=QtCore.QSettings())
         qtbot.addWidget(window)
         windows.append(window)
@@ -77,7 +77,7 @@ def make_window(qtbot, tmp_path):
         qtbot.waitExposed(window)
         controller = window.features["gradsim.ui.sweep_view"]
         assert isinstance(controller, SweepController)
-        controller.cache_folder = cache if cache is not None else tmp_path / "cache"
+        controller.store_path = store if store is not None else tmp_path / "store.sqlite"
         controller.workers = 0
         return window, controller
 
@@ -201,19 +201,19 @@ def test_a_repeated_sweep_is_served_from_the_cache_in_this_and_the_next_session(
     monkeypatch.setattr(
         sweep, "evaluate_point", lambda config, *a: calls.append(config) or original(config, *a)
     )
-    window, controller = make_window(cache=tmp_path / "points")
+    window, controller = make_window(store=tmp_path / "points.sqlite")
     set_grid(controller)
     first = run_to_end(qtbot, controller)
     assert len(calls) == 9 and first.computed_points == 9
     second = run_to_end(qtbot, controller)
     assert len(calls) == 9 and (second.computed_points, second.cached_points) == (0, 9)
     np.testing.assert_array_equal(second.values, first.values)
-    assert "0 computed on this process, 9 from the cache" in controller.page.progress_label.text()
+    assert "Done: all 9 points from the cache" in controller.page.progress_label.text()
     np.testing.assert_array_equal(controller.plot.image.image, first.values.astype(np.float32))
     window.close()
 
     # A new window (a new session): the form is restored and the points come from the disk.
-    _, again = make_window(cache=tmp_path / "points")
+    _, again = make_window(store=tmp_path / "points.sqlite")
     assert again.page.x_editor.state() == {"field": "weight_scale", "low": 0.5, "high": 2.0, "count": 3,
                                            "spacing": "linear"}  # fmt: skip
     assert again.page.seeds_spin.value() == 2
