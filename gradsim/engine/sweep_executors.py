@@ -320,6 +320,36 @@ def _running_keys(prefix: str, dask_worker: Any = None) -> list[str]:
     return sorted(str(task.key) for task in running if str(task.key).startswith(prefix))
 
 
+def start_local_cluster(workers: int) -> Any:
+    """A ``distributed.LocalCluster`` of ``workers`` processes on this machine (``local:N``).
+
+    One thread per process (a point is a numpy loop holding the GIL most of the time); no
+    dashboard, and the scheduler's HTTP server on any free port, since the default 8787 may be
+    taken by another cluster. Close it with ``.close()``.
+
+    Raises
+    ------
+    ExecutorError
+        Dask is not installed, or the cluster does not start.
+    """
+    if importlib.util.find_spec("distributed") is None:
+        raise ExecutorError(f"running a sweep on a Dask cluster needs Dask: {CLUSTER_EXTRA_HINT}")
+    import distributed
+
+    try:
+        return distributed.LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+            silence_logs=logging.ERROR,
+        )
+    except Exception as error:  # any failure to start is one line for the user
+        raise ExecutorError(f"cannot start a local Dask cluster of {workers} workers ({error})") from None
+
+
 class DaskExecutor:
     """The workers of a ``dask.distributed`` cluster.
 
@@ -353,23 +383,7 @@ class DaskExecutor:
         count = local_cluster_size(self.scheduler)
         address = self.scheduler
         if count is not None:
-            try:
-                # One thread per process: a point is a numpy loop holding the GIL most of the time.
-                self.cluster = distributed.LocalCluster(
-                    n_workers=count,
-                    threads_per_worker=1,
-                    processes=True,
-                    host="127.0.0.1",
-                    # No dashboard; the scheduler's HTTP server (health checks) on any free
-                    # port, since the default 8787 may be taken by another cluster.
-                    dashboard_address=None,
-                    scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-                    silence_logs=logging.ERROR,
-                )
-            except Exception as error:  # any failure to start is one line for the user
-                raise ExecutorError(
-                    f"cannot start a local Dask cluster of {count} workers ({error})"
-                ) from None
+            self.cluster = start_local_cluster(count)
             address = self.cluster.scheduler_address
         try:
             self.client = distributed.Client(address, timeout=connect_timeout, set_as_default=False)
