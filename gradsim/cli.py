@@ -572,9 +572,9 @@ def _past_sweeps_command(args: argparse.Namespace) -> int:
         raise CommandError(
             "--list and --show read past sweeps: they take no --x, --y, --scheduler or --no-store"
         )
-    outputs = _outputs(args) if args.show is not None else []
-    if args.list and outputs:
+    if args.list and (args.csv or args.npz or args.image):
         raise CommandError("--csv, --npz and --image go with --show ID, not --list")
+    outputs = _outputs(args)
     with _open_store(args) as store:
         if not store.available:
             raise CommandError(str(store.error), EXIT_FAILED)
