@@ -163,21 +163,25 @@ def _point_row(key: str, point: PointResult, now: float) -> tuple[bytes, float |
 
 
 def _point_from_row(row: tuple[Any, ...]) -> PointResult | None:
-    """A point from its row, or None if the row is not a valid point (then it is recomputed)."""
+    """A point from its row, or None if the row is not a valid point (then it is recomputed).
+
+    Every lookup goes through here: the common case (finite floats) takes the short path.
+    """
     value, status, seeds_text = row
+    if type(status) is not int or status not in STATUS_NAMES:
+        return None
+    if value is not None and type(value) not in (float, int):
+        return None
+    if type(seeds_text) is not str:
+        return None
     try:
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        seeds = json.loads(seeds_text)
+        if type(seeds) is not list or not seeds:
             return None
-        if isinstance(status, bool) or not isinstance(status, int) or status not in STATUS_NAMES:
-            return None
-        seeds = json.loads(seeds_text) if isinstance(seeds_text, str) else None
-        if not isinstance(seeds, list) or not seeds:
-            return None
-        return PointResult(
-            math.nan if value is None else float(value), status, tuple(_decode_float(v) for v in seeds)
-        )
+        decoded = tuple([v if type(v) is float else _decode_float(v) for v in seeds])
     except (ValueError, TypeError, RecursionError):
         return None
+    return PointResult(math.nan if value is None else float(value), status, decoded)
 
 
 def _encode_grid(result: SweepResult) -> str:
