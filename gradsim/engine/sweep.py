@@ -998,7 +998,6 @@ def run_sweep(
     collector.cached = len(hits)
     collector.to_compute = len(tasks)
     collector.compute_started = time.perf_counter()
-    collector.report(hits)
 
     # Where the points are computed; refined by the executor (a cluster's size is known once
     # connected). Nothing to compute: nothing ran anywhere.
@@ -1014,6 +1013,7 @@ def run_sweep(
     cancelled = False
     failure: str | None = None
     try:
+        collector.report(hits)
         if tasks:
             executor = make_executor(workers, scheduler, len(tasks))
             try:
@@ -1029,6 +1029,9 @@ def run_sweep(
                 executor.close()
     except ExecutorError as error:
         failure = str(error)
+    except KeyboardInterrupt:
+        cancelled = True  # Ctrl-C: the executor stopped its workers; recorded as cancelled
+        raise
     except BaseException as error:
         failure = f"{type(error).__name__}: {error}"
         raise

@@ -167,6 +167,33 @@ def test_a_cancelled_sweep_is_recorded_partial(tmp_path: Path) -> None:
     assert same_bits(reopened.values, result.values)
 
 
+def test_ctrl_c_records_the_sweep_cancelled_and_a_failure_records_why(tmp_path: Path) -> None:
+    store = SweepStore(tmp_path / "s.sqlite")
+    reports = []
+
+    def interrupt(report) -> None:
+        reports.append(report)
+        if len(reports) == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(SPEC, workers=0, cache=store, journal=store, progress=interrupt)
+    record = store.sweeps()[0]
+    assert record.status == "cancelled" and record.failure is None
+    assert store.open_sweep(record.id).computed.sum() == reports[-1].done < SPEC.size
+
+    def fail(report) -> None:
+        raise RuntimeError("the display went away")
+
+    with pytest.raises(RuntimeError):
+        run_sweep(
+            SPEC.__class__(BASE, SPEC.x, SPEC.y, 1, 1), workers=0, cache=store, journal=store, progress=fail
+        )
+    record = store.sweeps()[0]
+    assert record.status == "failed" and record.failure == "RuntimeError: the display went away"
+    assert "failed in" in record.describe()
+
+
 def test_a_sweep_that_never_ended_is_interrupted_and_reopens_from_its_points(
     tmp_path: Path, reference: SweepResult
 ) -> None:
