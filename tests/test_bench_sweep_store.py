@@ -37,7 +37,15 @@ def test_both_caches_hold_the_same_points_and_the_table_reports_them(tmp_path: P
     # The probe inserts new points; the JSON cache writes them as a second file.
     measured = bench.probe("json", json_folder, 300, lookups=20, inserts=32)
     assert len(list(json_folder.glob("points-*.json"))) == 2
-    assert set(measured) == {"open_s", "hit_ms", "miss_ms", "insert_ms", "memory_mib"}
+    assert set(measured) == {
+        "open_s",
+        "hit_ms",
+        "hit_cpu_ms",
+        "miss_ms",
+        "insert_ms",
+        "insert_cpu_ms",
+        "memory_mib",
+    }
     assert (
         bench.main(["--sizes", "200", "--lookups", "20", "--inserts", "32", "--folder", str(tmp_path)]) == 0
     )

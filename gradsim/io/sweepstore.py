@@ -76,7 +76,8 @@ SCHEMA_VERSION = 1
 # "gsim": marks a SQLite file as a gradsim sweep store (PRAGMA application_id).
 APPLICATION_ID = 0x6773696D
 DEFAULT_TIMEOUT_SECONDS = 5.0
-WRITE_ATTEMPTS = 3
+# Tries of a read or write that finds the store locked past the busy timeout.
+ATTEMPTS = 3
 # The old JSON-folder cache: its files and their format name.
 LEGACY_FILE_PATTERN = "points-*.json"
 LEGACY_FORMAT_NAME = "gradsim-sweep-cache"
@@ -498,42 +499,41 @@ class SweepStore:
             raise StoreError(self.error or f"sweep store {self.path}: closed")
         return self._db
 
-    def _write(self, work: Callable[[sqlite3.Connection], T], db: sqlite3.Connection | None = None) -> T:
-        """Run ``work`` in one write transaction, waiting for and retrying a busy lock."""
+    def _retrying(self, work: Callable[[sqlite3.Connection], T], db: sqlite3.Connection | None = None) -> T:
+        """``work(connection)``, tried again after a short pause while another process holds the
+        lock past the busy timeout; any other SQLite error is a :class:`StoreError` at once."""
         with self._lock:
             connection = db if db is not None else self._connection()
-            for attempt in range(WRITE_ATTEMPTS):
+            for attempt in range(ATTEMPTS):
                 try:
-                    # IMMEDIATE takes the write lock at the start, so the busy timeout applies to
-                    # it (a deferred transaction that upgrades later can fail without waiting).
-                    connection.execute("BEGIN IMMEDIATE")
-                    try:
-                        value = work(connection)
-                        connection.execute("COMMIT")
-                        return value
-                    except BaseException:
-                        if connection.in_transaction:
-                            connection.execute("ROLLBACK")
-                        raise
+                    return work(connection)
                 except sqlite3.Error as error:
-                    if _is_busy(error) and attempt + 1 < WRITE_ATTEMPTS:
+                    if _is_busy(error) and attempt + 1 < ATTEMPTS:
                         time.sleep(0.05 * (attempt + 1))
                         continue
                     raise self._fail(error) from None
             raise AssertionError("unreachable")
 
     def _read(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        with self._lock:
-            connection = self._connection()
-            for attempt in range(WRITE_ATTEMPTS):
-                try:
-                    return work(connection)
-                except sqlite3.Error as error:
-                    if _is_busy(error) and attempt + 1 < WRITE_ATTEMPTS:
-                        time.sleep(0.05 * (attempt + 1))
-                        continue
-                    raise self._fail(error) from None
-            raise AssertionError("unreachable")
+        return self._retrying(work)
+
+    def _write(self, work: Callable[[sqlite3.Connection], T], db: sqlite3.Connection | None = None) -> T:
+        """Run ``work`` in one write transaction (see :meth:`_retrying`)."""
+
+        def transaction(connection: sqlite3.Connection) -> T:
+            # IMMEDIATE takes the write lock at the start, so the busy timeout applies to it
+            # (a deferred transaction that upgrades later can fail without waiting).
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                value = work(connection)
+                connection.execute("COMMIT")
+                return value
+            except BaseException:
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
+                raise
+
+        return self._retrying(transaction, db)
 
     # -- points (gradsim.engine.sweep.PointCache) --------------------------------------------
     def get(self, key: str) -> PointResult | None:

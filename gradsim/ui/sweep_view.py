@@ -558,7 +558,6 @@ class SweepController(QtCore.QObject):
             return None
         self._save_form()
         store: SweepStore | None = self.store
-        assert store is not None
         if not store.available:
             self.window.statusBar().showMessage(f"{store.error}: this sweep runs without the store", 15000)
             store = None
