@@ -416,10 +416,10 @@ class DaskExecutor:
             future.add_done_callback(finished.put)
             futures.append(future)
         remaining = len(futures)
-        complete = False
         try:
             while remaining:
                 if cancelled():
+                    self._stop(stop, futures, prefix)
                     return True
                 try:
                     future = finished.get(timeout=POLL_SECONDS)
@@ -437,11 +437,12 @@ class DaskExecutor:
                 results = future.result()
                 future.release()
                 on_chunk(results)
-            complete = True
             return False
-        finally:
-            if not complete:
+        except BaseException:
+            # Stop the rest, but report what went wrong first, not a problem while stopping.
+            with contextlib.suppress(Exception):
                 self._stop(stop, futures, prefix)
+            raise
 
     def _stop(self, stop: Any, futures: list[Any], prefix: str) -> None:
         """Drop the queued tasks, stop the running ones; return when none is left running."""

@@ -211,3 +211,22 @@ def test_an_unreachable_scheduler_is_one_line_after_the_timeout():
     message = str(failure.value)
     assert message.startswith("cannot reach the Dask scheduler at tcp://127.0.0.1:9 within 5 s (")
     assert "\n" not in message
+
+
+def test_a_task_that_fails_on_the_cluster_is_one_line_and_stops_the_rest(cluster, observer):
+    import math
+
+    executor = DaskExecutor(cluster.scheduler_address)
+    back: list[Any] = []
+    try:
+        with pytest.raises(ExecutorError) as failure:
+            # sqrt(-1) raises in the worker; the other chunks are cancelled.
+            executor.run(
+                math.sqrt, [[4.0], [-1.0], *[[float(n)] for n in range(40)]], back.append, lambda: False
+            )
+    finally:
+        executor.close()
+    message = str(failure.value)
+    assert message.startswith("a sweep task failed on the Dask cluster: ValueError: math domain error")
+    assert "is the same gradsim installed on every worker?" in message and "\n" not in message
+    assert sweep_tasks_anywhere(observer) == ([], {})
