@@ -320,6 +320,19 @@ def _running_keys(prefix: str, dask_worker: Any = None) -> list[str]:
     return sorted(str(task.key) for task in running if str(task.key).startswith(prefix))
 
 
+def _import_distributed() -> Any:
+    """``dask.distributed``, or a one-line ExecutorError naming the extra to install."""
+    if importlib.util.find_spec("distributed") is None:
+        raise ExecutorError(f"running a sweep on a Dask cluster needs Dask: {CLUSTER_EXTRA_HINT}")
+    try:
+        import distributed
+    except Exception as error:  # installed but broken (e.g. mismatched dask and distributed)
+        raise ExecutorError(
+            f"Dask cannot be imported ({error}); reinstall it: {CLUSTER_EXTRA_HINT}"
+        ) from None
+    return distributed
+
+
 def start_local_cluster(workers: int) -> Any:
     """A ``distributed.LocalCluster`` of ``workers`` processes on this machine (``local:N``).
 
@@ -332,10 +345,7 @@ def start_local_cluster(workers: int) -> Any:
     ExecutorError
         Dask is not installed, or the cluster does not start.
     """
-    if importlib.util.find_spec("distributed") is None:
-        raise ExecutorError(f"running a sweep on a Dask cluster needs Dask: {CLUSTER_EXTRA_HINT}")
-    import distributed
-
+    distributed = _import_distributed()
     try:
         return distributed.LocalCluster(
             n_workers=workers,
@@ -374,8 +384,7 @@ class DaskExecutor:
         cancel_grace: float = CANCEL_GRACE_SECONDS,
     ) -> None:
         check_scheduler(scheduler)
-        import distributed
-
+        distributed = _import_distributed()
         self.scheduler = scheduler.strip()
         self.cancel_grace = cancel_grace
         self.description = describe(0, self.scheduler)
