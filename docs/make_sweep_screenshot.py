@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         window.show()
         controller = window.features["gradsim.ui.sweep_view"]
         assert isinstance(controller, SweepController)
-        controller.cache_folder = Path(folder) / "cache"
+        controller.store_path = Path(folder) / "store.sqlite"
         controller.show_tab()
         page = controller.page
         page.x_editor.set_state("weight_scale", 0.5, 4.0, args.count, "linear")

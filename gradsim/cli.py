@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -31,10 +32,12 @@ from gradsim.engine.presets import DEFAULT_PRESET, get_preset, list_presets, pre
 from gradsim.engine.records import StepRecord
 from gradsim.engine.regime import measure
 from gradsim.engine.simulation import Simulation
+from gradsim.engine.sweep_executors import ExecutorError, check_scheduler
 from gradsim.io.atomic import WriteError, atomic_write_bytes
 from gradsim.io.configfile import apply_overrides, config_to_toml, load_config
 from gradsim.io.runexport import write_csv, write_json, write_npz
-from gradsim.io.sweepfile import DiskPointCache, write_sweep_csv, write_sweep_npz
+from gradsim.io.sweepfile import write_sweep_csv, write_sweep_npz
+from gradsim.io.sweepstore import StoreError, SweepStore, format_size, open_store
 from gradsim.ui import figures
 
 PROG = "gradsim"
@@ -50,10 +53,10 @@ class CommandError(Exception):
         self.exit_code = exit_code
 
 
-def _error(message: str) -> None:
+def _error(message: str, kind: str = "error") -> None:
     # pythonw (the gui-scripts launcher on Windows) has no stderr.
     if sys.stderr is not None:
-        print(f"{PROG}: error: {' '.join(message.split())}", file=sys.stderr)
+        print(f"{PROG}: {kind}: {' '.join(message.split())}", file=sys.stderr)
 
 
 # -- config options shared by every command that runs the engine ----------------------------
@@ -417,8 +420,8 @@ def _add_sweep_command(subparsers: argparse._SubParsersAction) -> None:
         "Prints a summary with the mean-field critical line and writes the grid.",
     )
     add_config_options(parser)
-    parser.add_argument("--x", required=True, metavar="AXIS", help=f"the x axis: {axis_help}")
-    parser.add_argument("--y", required=True, metavar="AXIS", help="the y axis, written the same way")
+    parser.add_argument("--x", metavar="AXIS", help=f"the x axis: {axis_help}")
+    parser.add_argument("--y", metavar="AXIS", help="the y axis, written the same way")
     parser.add_argument(
         "--iterations",
         "-n",
@@ -434,7 +437,22 @@ def _add_sweep_command(subparsers: argparse._SubParsersAction) -> None:
         "--workers", type=_count, default=None, metavar="P", help="worker processes (default: one per core)"
     )
     parser.add_argument(
-        "--cache-dir", metavar="DIR", help="keep computed points in DIR, so a repeated sweep is instant"
+        "--scheduler",
+        metavar="ADDRESS",
+        help="compute the points on a Dask cluster: its scheduler's address (tcp://host:8786), or "
+        'local:N for a local cluster of N processes (needs: pip install "gradsim[cluster]")',
+    )
+    add_store_option(parser)
+    parser.add_argument(
+        "--no-store", action="store_true", help="neither read nor keep points, and do not record the sweep"
+    )
+    past = parser.add_argument_group("past sweeps (from the store; nothing is computed)")
+    past.add_argument("--list", action="store_true", help="list the recorded sweeps, newest first")
+    past.add_argument(
+        "--show",
+        type=_positive_int,
+        metavar="ID",
+        help="the summary of sweep ID (see --list); with --csv/--npz/--image, its files",
     )
     output = parser.add_argument_group("output files (written atomically)")
     output.add_argument("--csv", metavar="FILE", help="one row per point: x, y, log10_ratio, overflow")
@@ -473,36 +491,118 @@ class SweepProgressBar(ProgressBar):
         self._shown = len(line)
 
 
+def add_store_option(parser: argparse.ArgumentParser) -> None:
+    """``--store PATH``: the sweep store to use instead of the one in the user's cache folder."""
+    parser.add_argument(
+        "--store",
+        metavar="PATH",
+        help="the sweep store, a SQLite file (default: sweeps.sqlite in the user's cache folder, "
+        "e.g. ~/.cache/gradsim on Linux)",
+    )
+
+
+def _open_store(args: argparse.Namespace) -> SweepStore:
+    """The store ``--store`` names (or the default one); its problems are the caller's to report."""
+    return open_store(args.store)
+
+
 def _sweep_command(args: argparse.Namespace) -> int:
+    if args.list or args.show is not None:
+        return _past_sweeps_command(args)
+    if args.x is None or args.y is None:
+        raise CommandError("a sweep needs both --x AXIS and --y AXIS (or --list, or --show ID)")
+    if args.scheduler is not None and args.workers is not None:
+        raise CommandError(
+            "--workers sets the local processes; with --scheduler the cluster's workers compute"
+        )
+    if args.no_store and args.store:
+        raise CommandError("--store and --no-store contradict each other")
     config = build_config(args)
     try:
         spec = sweep.SweepSpec(
             config, sweep.parse_axis(args.x), sweep.parse_axis(args.y), args.iterations, args.seeds
         )
-    except sweep.SweepError as error:
+        if args.scheduler is not None:
+            check_scheduler(args.scheduler)
+    except (sweep.SweepError, ExecutorError) as error:
         raise CommandError(str(error)) from None
+    outputs = _outputs(args)
+    store = None
+    if not args.no_store:
+        store = _open_store(args)
+        if not store.available:
+            _error(f"{store.error}; the sweep runs without it", "warning")
+            store = None
+    progress = SweepProgressBar(spec.size, None if args.quiet else sys.stderr)
+    try:
+        result = sweep.run_sweep(
+            spec, workers=args.workers, progress=progress.show, cache=store, scheduler=args.scheduler,
+            journal=store,
+        )  # fmt: skip
+    except sweep.SweepError as error:
+        raise CommandError(str(error), EXIT_FAILED) from None
+    finally:
+        progress.close()
+        if store is not None:
+            store.close()
+    if result.cache_error:
+        _error(f"the sweep store could not keep the points: {result.cache_error}", "warning")
+    header = [f"config: {describe_source(args)}: {describe_config(config)}"]
+    if result.sweep_id is not None:
+        header.append(f"recorded as sweep #{result.sweep_id} (gradsim sweep --show {result.sweep_id})")
+    return _report_sweep(args, result, header, outputs)
+
+
+def _outputs(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """The files asked for, as (path, kind), checked before any time is spent."""
     outputs = [
         (path, kind) for path, kind in ((args.csv, "csv"), (args.npz, "npz"), (args.image, "png")) if path
     ]
     for path, _ in outputs:
         _check_output(path)
     _check_sweep_image(args)
-    cache = DiskPointCache(args.cache_dir) if args.cache_dir else None
-    progress = SweepProgressBar(spec.size, None if args.quiet else sys.stderr)
-    try:
-        result = sweep.run_sweep(spec, workers=args.workers, progress=progress.show, cache=cache)
-    except sweep.SweepError as error:
-        raise CommandError(str(error), EXIT_FAILED) from None
-    finally:
-        progress.close()
-    if result.cache_error:
-        _error(f"the cache could not keep the points: {result.cache_error}")
+    return outputs
+
+
+def _past_sweeps_command(args: argparse.Namespace) -> int:
+    """``gradsim sweep --list`` and ``--show ID``: read the store, compute nothing."""
+    if args.list and args.show is not None:
+        raise CommandError("give --list or --show ID, not both")
+    if args.x is not None or args.y is not None or args.scheduler is not None or args.no_store:
+        raise CommandError(
+            "--list and --show read past sweeps: they take no --x, --y, --scheduler or --no-store"
+        )
+    if args.list and (args.csv or args.npz or args.image):
+        raise CommandError("--csv, --npz and --image go with --show ID, not --list")
+    outputs = _outputs(args)
+    with _open_store(args) as store:
+        if not store.available:
+            raise CommandError(str(store.error), EXIT_FAILED)
+        try:
+            if args.list:
+                records = store.sweeps(limit=None)
+                if not records:
+                    print(f"no sweeps recorded in {store.path}")
+                for record in records:
+                    print(record.describe())
+                return EXIT_OK
+            record = store.sweep(args.show)
+            result = store.open_sweep(args.show)
+        except StoreError as error:
+            raise CommandError(str(error), EXIT_FAILED) from None
+    header = [f"sweep {record.describe()}", f"config: {describe_config(result.spec.base)}"]
+    return _report_sweep(args, result, header, outputs)
+
+
+def _report_sweep(
+    args: argparse.Namespace, result: sweep.SweepResult, header: list[str], outputs: list[tuple[str, str]]
+) -> int:
+    """Print the summary (unless --quiet) and write the files asked for."""
     # About 1 s the first time for saturating units: only when it is shown.
-    critical = sweep.critical_line(spec) if not args.quiet or args.image else None
+    critical = sweep.critical_line(result.spec) if not args.quiet or args.image else None
     if not args.quiet:
-        print(f"config: {describe_source(args)}: {describe_config(config)}")
         assert critical is not None
-        for line in sweep_summary_lines(result, critical):
+        for line in header + sweep_summary_lines(result, critical):
             print(line)
     failed = False
     for path, kind in outputs:
@@ -583,10 +683,11 @@ def sweep_summary_lines(result: sweep.SweepResult, line: sweep.CriticalLine) -> 
         f"grid: {_axis_text(spec.x)} x {_axis_text(spec.y)}, {when}, "
         f"{seeds} seed{'s' if seeds > 1 else ''} per point",
     ]
-    where = f"{result.workers} worker process{'es' if result.workers != 1 else ''}"
+    where = f" on {result.ran_on}" if result.computed_points and result.ran_on else ""
+    state = " (cancelled: the grid is partial)" if result.cancelled else ""
     lines.append(
-        f"computed {result.computed_points} points in {result.elapsed_seconds:.1f} s with {where}; "
-        f"{result.cached_points} from the cache"
+        f"computed {result.computed_points} points in {result.elapsed_seconds:.1f} s{where}; "
+        f"{result.cached_points} from the cache{state}"
     )
     finite = result.values[np.isfinite(result.values)]
     label = "log10 gradient ratio of the most extreme span (time in a layer, or depth)"
@@ -623,6 +724,63 @@ def sweep_summary_lines(result: sweep.SweepResult, line: sweep.CriticalLine) -> 
     else:
         lines.append(f"measured edge: the ratio does not cross 1 along {axis.field} in this grid")
     return lines
+
+
+# -- gradsim store --------------------------------------------------------------------------
+
+
+def _days(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of days (got {text!r})") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a number of days, 0 or more (got {text!r})")
+    return value
+
+
+def _add_store_command(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "store",
+        help="the sweep store: its size, or clear it",
+        description="The sweep store keeps every computed sweep point and every sweep, so a repeated "
+        "sweep is instant and past sweeps reopen (gradsim sweep --list). It is one SQLite file; "
+        "deleting it is always safe.",
+    )
+    actions = parser.add_subparsers(title="actions", dest="action", metavar="ACTION", required=True)
+    info = actions.add_parser("info", help="where the store is, its size, points and sweeps")
+    add_store_option(info)
+    clear = actions.add_parser("clear", help="delete stored points and sweeps (all, or the old ones)")
+    add_store_option(clear)
+    clear.add_argument(
+        "--older-than",
+        type=_days,
+        metavar="DAYS",
+        help="only those stored more than DAYS days ago (e.g. 30; 0.5 is twelve hours)",
+    )
+    parser.set_defaults(handler=_store_command)
+
+
+def _store_command(args: argparse.Namespace) -> int:
+    with _open_store(args) as store:
+        if not store.available:
+            raise CommandError(str(store.error), EXIT_FAILED)
+        try:
+            if args.action == "info":
+                info = store.info()
+                print(f"store: {info.path}")
+                print(f"size: {format_size(info.size_bytes)}")
+                print(f"points: {info.points}")
+                print(f"sweeps: {info.sweeps}")
+                print(f"schema version: {info.schema_version}")
+                return EXIT_OK
+            points, sweeps = store.clear(args.older_than)
+            size = format_size(store.size_bytes())
+        except StoreError as error:
+            raise CommandError(str(error), EXIT_FAILED) from None
+    which = "" if args.older_than is None else f" stored more than {args.older_than:g} days ago"
+    print(f"deleted {points} points and {sweeps} sweeps{which} from {store.path} (now {size})")
+    return EXIT_OK
 
 
 # -- gradsim snapshot -----------------------------------------------------------------------
@@ -713,6 +871,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_presets_command,
     _add_config_command,
     _add_sweep_command,
+    _add_store_command,
     _add_snapshot_command,
     _add_animate_command,
 ]

@@ -26,25 +26,21 @@ A point whose run produced inf/NaN (in the gradient, the loss or, while training
 vanished completely ("vanished": NaN plus its flag); a zero gradient where it enters gives no
 ratio at all ("no gradient").
 
-:func:`run_sweep` computes a grid in worker processes (spawned, never forked: forking a process
-that runs Qt threads can deadlock the child), chunk by chunk, with progress, prompt
-cancellation and a cache per point. The module is numpy only.
+:func:`run_sweep` computes a grid chunk by chunk, with progress, prompt cancellation and a cache
+per point, on one of the executors of :mod:`gradsim.engine.sweep_executors`: this process, a
+local pool of worker processes (spawned, never forked: forking a process that runs Qt threads
+can deadlock the child) or a Dask cluster. The module is numpy only.
 """
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import json
 import math
-import multiprocessing
-import os
-import signal
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Protocol
@@ -55,6 +51,9 @@ from . import theory
 from .config import INT_RANGES, ConfigError, SimConfig
 from .regime import measure_log10_norms
 from .simulation import Simulation
+from .sweep_executors import THREAD_VARIABLES as THREAD_VARIABLES  # re-exported: one place for both
+from .sweep_executors import ExecutorError, check_scheduler, describe, make_executor
+from .sweep_executors import default_workers as default_workers
 
 # Fields a sweep axis may vary.
 SWEEP_FIELDS = ("weight_scale", "seq_len", "num_layers", "learning_rate", "hidden_size")
@@ -80,17 +79,6 @@ STATUS_NAMES = {
 # 2: values from log10 norms, exact below float64 (1 stored such points as "vanished").
 # 3: the value is the regime measure's extreme span (it was the corner ratio).
 CACHE_FORMAT = 3
-
-# Variables that make BLAS/OpenMP use one thread. A sweep runs one process per core, and
-# small matrix products run slower, not faster, with several threads each.
-THREAD_VARIABLES = (
-    "OMP_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "VECLIB_MAXIMUM_THREADS",
-    "NUMEXPR_NUM_THREADS",
-)
-_POLL_SECONDS = 0.05
 
 
 class SweepError(ValueError):
@@ -469,14 +457,16 @@ def point_key(config: SimConfig, iterations: int, seeds: Sequence[int]) -> str:
 
 
 class PointCache(Protocol):
-    """Where :func:`run_sweep` looks up and stores point results."""
+    """Where :func:`run_sweep` looks up and stores point results.
+
+    ``put_many`` is called with each chunk of computed points as it arrives, so a persistent
+    cache keeps everything finished even if the sweep is killed. Either method may raise
+    ``OSError``: the sweep then goes on without the cache and says why.
+    """
 
     def get(self, key: str) -> PointResult | None: ...
 
     def put_many(self, items: Sequence[tuple[str, PointResult]]) -> None: ...
-
-    def flush(self) -> None:
-        """Persist what was put (called once at the end of each sweep)."""
 
 
 class MemoryCache:
@@ -504,9 +494,6 @@ class MemoryCache:
                 self._entries.move_to_end(key)
             while len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)
-
-    def flush(self) -> None:
-        """Nothing to persist: the entries live in memory only."""
 
     def clear(self) -> None:
         with self._lock:
@@ -559,8 +546,12 @@ class SweepResult:
     cancelled : the sweep stopped before the end
     elapsed_seconds : wall time of the sweep
     computed_points, cached_points : points run in this sweep and points taken from the cache
-    workers : worker processes used (0: computed in the calling process)
+    workers : workers used (processes of the local pool, or Dask worker threads; 0: computed
+        in the calling process, or nothing to compute)
     cache_error : why the cache could not keep this sweep's points (None if it could)
+    ran_on : where the points were computed (:func:`gradsim.engine.sweep_executors.describe`;
+        ``"cache"`` when there was nothing to compute)
+    sweep_id : the sweep's id in the journal that recorded it (None if none did)
     """
 
     spec: SweepSpec
@@ -574,6 +565,8 @@ class SweepResult:
     cached_points: int = 0
     workers: int = 0
     cache_error: str | None = None
+    ran_on: str = ""
+    sweep_id: int | None = None
 
     @property
     def x_values(self) -> np.ndarray:
@@ -609,6 +602,7 @@ class SweepResult:
             "computed_points": self.computed_points,
             "cached_points": self.cached_points,
             "workers": self.workers,
+            "ran_on": self.ran_on,
             "status_names": {str(k): v for k, v in STATUS_NAMES.items()},
         }
 
@@ -643,6 +637,7 @@ class SweepResult:
             int(metadata.get("computed_points", 0)),
             int(metadata.get("cached_points", 0)),
             int(metadata.get("workers", 0)),
+            ran_on=str(metadata.get("ran_on", "")),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -830,54 +825,13 @@ def _is_cancelled(cancel: CancelSignal | None) -> bool:
     return bool(cancel())
 
 
-def default_workers() -> int:
-    """Worker processes used when none are given: one per available core."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
-
-
 Task = tuple[int, SimConfig]
 
 
-def _evaluate_chunk(
-    tasks: list[Task], iterations: int, seeds: tuple[int, ...]
-) -> list[tuple[int, PointResult]]:
-    """Worker entry: evaluate each ``(flat index, config)``."""
-    return [(index, evaluate_point(config, iterations, seeds)) for index, config in tasks]
-
-
-def _worker_setup() -> None:
-    # Ctrl-C in a terminal reaches the whole process group; the parent handles it and stops
-    # the workers, so they should not each print a traceback.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    for name in THREAD_VARIABLES:
-        os.environ[name] = "1"
-
-
-_environment_lock = threading.Lock()
-
-
-@contextlib.contextmanager
-def _single_threaded_children() -> Iterator[None]:
-    """Let processes started inside the block see one-thread BLAS settings.
-
-    They must be in the environment when a worker starts, before it imports numpy; the
-    parent's own BLAS was configured when it imported numpy and is not affected.
-    """
-    with _environment_lock:
-        saved = {name: os.environ.get(name) for name in THREAD_VARIABLES}
-        for name in THREAD_VARIABLES:
-            os.environ[name] = "1"
-        try:
-            yield
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
+def _evaluate_task(task: Task, iterations: int, seeds: tuple[int, ...]) -> tuple[int, PointResult]:
+    """Worker entry: one ``(flat index, config)`` evaluated (runs in whichever executor)."""
+    index, config = task
+    return index, evaluate_point(config, iterations, seeds)
 
 
 def point_cost(config: SimConfig, iterations: int, seeds: int) -> float:
@@ -910,8 +864,20 @@ def _chunk(tasks: list[Task], workers: int, iterations: int, seeds: int) -> list
     return chunks
 
 
+class SweepJournal(Protocol):
+    """Where :func:`run_sweep` records the sweeps themselves (the sweep store does)."""
+
+    def begin_sweep(self, spec: SweepSpec, ran_on: str, started: float) -> int:
+        """Record a sweep that starts now (``started``: Unix time); returns its id."""
+        ...
+
+    def end_sweep(self, sweep_id: int, result: SweepResult, failure: str | None = None) -> None:
+        """Record how it ended: its (possibly partial) result, and why it failed if it did."""
+        ...
+
+
 class _Collector:
-    """Fills the result arrays and reports progress."""
+    """Fills the result arrays, feeds the cache and reports progress."""
 
     def __init__(
         self, spec: SweepSpec, progress: ProgressCallback | None, cache: PointCache | None, started: float
@@ -924,6 +890,8 @@ class _Collector:
         self.computed = np.zeros((ny, nx), dtype=bool)
         self.progress = progress
         self.cache = cache
+        self.cache_error: str | None = None
+        self.keys: dict[int, str] = {}
         self.started = started
         self.done = 0
         self.cached = 0
@@ -931,7 +899,7 @@ class _Collector:
         self.to_compute = 0
         self.compute_started = started
 
-    def store(self, index: int, result: PointResult) -> tuple[int, int, PointResult]:
+    def fill(self, index: int, result: PointResult) -> tuple[int, int, PointResult]:
         row, column = divmod(index, self.spec.shape[1])
         self.values[row, column] = result.value
         self.status[row, column] = result.status
@@ -939,6 +907,31 @@ class _Collector:
         self.computed[row, column] = True
         self.done += 1
         return row, column, result
+
+    def lookup(self, key: str) -> PointResult | None:
+        if self.cache is None:
+            return None
+        try:
+            return self.cache.get(key)
+        except OSError as error:
+            self._lose_cache(error)
+            return None
+
+    def finish_chunk(self, results: list[tuple[int, PointResult]]) -> None:
+        """Take a chunk's results: into the grid, into the cache at once (a crash keeps them)."""
+        self.fresh += len(results)
+        points = [self.fill(index, result) for index, result in results]
+        if self.cache is not None and results:
+            try:
+                self.cache.put_many([(self.keys[index], result) for index, result in results])
+            except OSError as error:
+                self._lose_cache(error)
+        self.report(points)
+
+    def _lose_cache(self, error: OSError) -> None:
+        # A cache that fails costs the next sweep time, never this sweep its result.
+        self.cache_error = str(error) or type(error).__name__
+        self.cache = None
 
     def report(self, points: list[tuple[int, int, PointResult]]) -> None:
         if self.progress is None:
@@ -963,21 +956,30 @@ def run_sweep(
     progress: ProgressCallback | None = None,
     cancel: CancelSignal | None = None,
     cache: PointCache | None = SHARED_CACHE,
+    scheduler: str | None = None,
+    journal: SweepJournal | None = None,
 ) -> SweepResult:
     """Compute every grid point of ``spec``.
 
     Parameters
     ----------
     spec : the sweep
-    workers : worker processes; None = one per core; 0 = compute in the calling process
-        (no processes, for tests and debugging; slower if the caller's BLAS uses threads)
+    workers : worker processes on this machine; None = one per core; 0 = compute in the
+        calling process (no processes, for tests and debugging; slower if the caller's BLAS
+        uses threads). Ignored with ``scheduler``
     progress : called in the calling thread after each finished chunk (and once at the
         start with the cached points) with a :class:`SweepProgress`
     cancel : a ``threading.Event`` or a callable returning True to stop. Checked every
-        50 ms; on cancel the workers are terminated (none is left behind) and the partial
-        result is returned with ``cancelled=True``
-    cache : looked up before computing and filled with every computed point; None = no cache.
-        The default is a shared in-memory cache, so a repeated sweep is instant
+        50 ms; on cancel nothing of the sweep is left running (local workers are terminated;
+        see :mod:`gradsim.engine.sweep_executors` for a cluster) and the partial result is
+        returned with ``cancelled=True``
+    cache : looked up before computing and given every chunk of computed points as it
+        arrives; None = no cache. The default is a shared in-memory cache, so a repeated sweep
+        is instant. A cache raising ``OSError`` is dropped for the rest of the sweep
+        (``cache_error`` says why); the sweep goes on
+    scheduler : run the points on a Dask cluster: its scheduler's address, or ``"local:N"``
+        for a LocalCluster of N processes (needs the ``gradsim[cluster]`` extra)
+    journal : records the sweep (when, where, how it ended), e.g. the sweep store
 
     Returns
     -------
@@ -986,155 +988,95 @@ def run_sweep(
     Raises
     ------
     SweepError
-        If a worker process died (for example killed for lack of memory).
+        Bad arguments, a cluster that cannot be used, or workers lost (a worker process
+        killed for lack of memory, for example).
     """
     started = time.perf_counter()
+    started_wall = time.time()
     if workers is None:
         workers = default_workers()
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
         raise SweepError(f"workers must be 0 or more (got {workers!r})")
+    if scheduler is not None:
+        try:
+            check_scheduler(scheduler)
+        except ExecutorError as error:
+            raise SweepError(str(error)) from None
     seeds: tuple[int, ...] = spec.seeds  # type: ignore[assignment]
     collector = _Collector(spec, progress, cache, started)
-    keys: dict[int, str] = {}
     tasks: list[Task] = []
     hits: list[tuple[int, int, PointResult]] = []
     for row, column in spec.indices():
         index = row * spec.shape[1] + column
         config = spec.config_at(row, column)
         key = point_key(config, spec.iterations, seeds)
-        found = cache.get(key) if cache is not None else None
+        found = collector.lookup(key)
         if found is not None and len(found.seed_values) == len(seeds):
-            hits.append(collector.store(index, found))
+            hits.append(collector.fill(index, found))
         else:
-            keys[index] = key
+            collector.keys[index] = key
             tasks.append((index, config))
     collector.cached = len(hits)
     collector.to_compute = len(tasks)
     collector.compute_started = time.perf_counter()
-    collector.report(hits)
 
-    used_workers = min(workers, len(tasks))
+    # Where the points are computed; refined by the executor (a cluster's size is known once
+    # connected). Nothing to compute: nothing ran anywhere.
+    ran_on = describe(min(workers, len(tasks)) if scheduler is None else 0, scheduler) if tasks else "cache"
+    sweep_id = None
+    if journal is not None:
+        try:
+            sweep_id = journal.begin_sweep(spec, ran_on, started_wall)
+        except OSError as error:
+            collector.cache_error = str(error)
+            journal = None
+    used_workers = 0
     cancelled = False
+    failure: str | None = None
     try:
+        collector.report(hits)
         if tasks:
-            chunks = _chunk(tasks, max(used_workers, 1), spec.iterations, len(seeds))
-            if used_workers == 0:
-                cancelled = _run_here(chunks, spec, seeds, collector, keys, cancel)
-            else:
-                cancelled = _run_in_processes(chunks, used_workers, spec, seeds, collector, keys, cancel)
-    finally:
-        # Keep what was computed, also when cancelled or failed. A cache that cannot be
-        # written costs the next sweep time, not this sweep its result.
-        cache_error = None
-        if cache is not None and collector.fresh:
+            executor = make_executor(workers, scheduler, len(tasks))
             try:
-                cache.flush()
-            except OSError as error:
-                cache_error = str(error)
-    return SweepResult(
-        spec,
-        collector.values,
-        collector.status,
-        collector.seed_values,
-        collector.computed,
-        cancelled=cancelled,
-        elapsed_seconds=time.perf_counter() - started,
-        computed_points=collector.fresh,
-        cached_points=collector.cached,
-        workers=used_workers,
-        cache_error=cache_error,
-    )
-
-
-def _finish_chunk(
-    collector: _Collector, keys: dict[int, str], results: list[tuple[int, PointResult]]
-) -> None:
-    collector.fresh += len(results)
-    points = [collector.store(index, result) for index, result in results]
-    if collector.cache is not None:
-        collector.cache.put_many([(keys[index], result) for index, result in results])
-    collector.report(points)
-
-
-def _run_here(
-    chunks: list[list[Task]],
-    spec: SweepSpec,
-    seeds: tuple[int, ...],
-    collector: _Collector,
-    keys: dict[int, str],
-    cancel: CancelSignal | None,
-) -> bool:
-    for chunk in chunks:
-        results = []
-        for index, config in chunk:
-            if _is_cancelled(cancel):
-                _finish_chunk(collector, keys, results)
-                return True
-            results.append((index, evaluate_point(config, spec.iterations, seeds)))
-        _finish_chunk(collector, keys, results)
-    return False
-
-
-def _run_in_processes(
-    chunks: list[list[Task]],
-    workers: int,
-    spec: SweepSpec,
-    seeds: tuple[int, ...],
-    collector: _Collector,
-    keys: dict[int, str],
-    cancel: CancelSignal | None,
-) -> bool:
-    # 'spawn' starts each worker as a fresh interpreter: safe when the parent runs Qt (or any)
-    # threads, and leaves no server process behind the way 'forkserver' would.
-    context = multiprocessing.get_context("spawn")
-    executor = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_setup)
-    pending: set[Future[list[tuple[int, PointResult]]]] = set()
-    finished = False
-    try:
-        # Workers start during submit(); all of them start inside this block.
-        with _single_threaded_children():
-            for chunk in chunks:
-                pending.add(executor.submit(_evaluate_chunk, chunk, spec.iterations, seeds))
-        while pending:
-            if _is_cancelled(cancel):
-                return True
-            done, pending = wait(pending, timeout=_POLL_SECONDS, return_when=FIRST_COMPLETED)
-            for future in done:
-                try:
-                    results = future.result()
-                except BrokenProcessPool:
-                    raise SweepError(
-                        "a sweep worker process stopped unexpectedly (out of memory?); "
-                        "the sweep was abandoned"
-                    ) from None
-                _finish_chunk(collector, keys, results)
-        finished = True
-        return False
+                ran_on, used_workers = executor.description, executor.workers
+                chunks = _chunk(tasks, max(used_workers, 1), spec.iterations, len(seeds))
+                cancelled = executor.run(
+                    functools.partial(_evaluate_task, iterations=spec.iterations, seeds=seeds),
+                    chunks,
+                    collector.finish_chunk,
+                    lambda: _is_cancelled(cancel),
+                )
+            finally:
+                executor.close()
+    except ExecutorError as error:
+        failure = str(error)
+    except KeyboardInterrupt:
+        cancelled = True  # Ctrl-C: the executor stopped its workers; recorded as cancelled
+        raise
+    except BaseException as error:
+        failure = f"{type(error).__name__}: {error}"
+        raise
     finally:
-        if finished:
-            executor.shutdown(wait=True)
-        else:
-            stop_executor(executor)
-
-
-def stop_executor(executor: ProcessPoolExecutor, grace_seconds: float = 2.0) -> None:
-    """Stop a process pool now: drop queued work, terminate the workers, reap them.
-
-    Leaves no child process behind (killing any worker that ignores termination).
-    """
-    # The pool's process table and manager thread are private; read them before shutdown()
-    # clears them, since shutdown(wait=False) alone lets running chunks finish.
-    processes = list((getattr(executor, "_processes", None) or {}).values())
-    manager = getattr(executor, "_executor_manager_thread", None)
-    executor.shutdown(wait=False, cancel_futures=True)
-    for process in processes:
-        if process.is_alive():
-            process.terminate()
-    deadline = time.monotonic() + grace_seconds
-    for process in processes:
-        process.join(max(0.0, deadline - time.monotonic()))
-        if process.is_alive():
-            process.kill()
-            process.join(grace_seconds)
-    if manager is not None and manager.is_alive():
-        manager.join(grace_seconds)
+        result = SweepResult(
+            spec,
+            collector.values,
+            collector.status,
+            collector.seed_values,
+            collector.computed,
+            cancelled=cancelled,
+            elapsed_seconds=time.perf_counter() - started,
+            computed_points=collector.fresh,
+            cached_points=collector.cached,
+            workers=used_workers,
+            cache_error=collector.cache_error,
+            ran_on=ran_on,
+            sweep_id=sweep_id,
+        )
+        if journal is not None and sweep_id is not None:
+            try:
+                journal.end_sweep(sweep_id, result, failure)
+            except OSError as error:
+                result.cache_error = result.cache_error or str(error)
+    if failure is not None:
+        raise SweepError(failure)
+    return result

@@ -1,4 +1,5 @@
-"""Sweep grids on disk (CSV and NPZ) and the on-disk point cache of :mod:`gradsim.engine.sweep`.
+"""Sweep grids on disk: CSV and NPZ. (Computed points and past sweeps live in the sweep store,
+:mod:`gradsim.io.sweepstore`.)
 
 Both formats are written atomically (see :mod:`gradsim.io.atomic`): a failed write leaves no
 partial file.
@@ -20,32 +21,21 @@ from __future__ import annotations
 import csv
 import json
 import os
-import threading
-import uuid
 import zipfile
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from gradsim.engine.sweep import (
-    CACHE_FORMAT,
-    STATUS_NAMES,
-    MemoryCache,
-    PointResult,
-    SweepResult,
-)
+from gradsim.engine.sweep import STATUS_NAMES, SweepResult
 
-from .atomic import WriteError, atomic_open
+from .atomic import atomic_open
 
 __all__ = [
-    "CACHE_FILE_LIMIT",
     "FORMAT",
     "NOT_COMPUTED",
     "SWEEP_SUFFIXES",
     "VERSION",
-    "DiskPointCache",
     "SweepFileError",
     "SweepGrid",
     "read_sweep",
@@ -60,9 +50,6 @@ FORMAT = "gradsim-sweep"
 VERSION = 1
 SWEEP_SUFFIXES = (".csv", ".npz")
 NOT_COMPUTED = "not computed"
-CACHE_FORMAT_NAME = "gradsim-sweep-cache"
-# When a cache folder holds more files than this, they are merged into one on the next load.
-CACHE_FILE_LIMIT = 32
 
 _STATUS_CODES = {name: code for code, name in STATUS_NAMES.items()}
 
@@ -256,110 +243,3 @@ def read_sweep(path: str | os.PathLike[str]) -> SweepResult | SweepGrid:
     if suffix == ".csv":
         return read_sweep_csv(path)
     raise SweepFileError(f"{path}: cannot read a sweep from a {suffix or 'nameless'} file; use .npz or .csv")
-
-
-# -- on-disk point cache ---------------------------------------------------------------------
-
-
-class DiskPointCache:
-    """A point cache kept in a folder, so a repeated sweep is instant across sessions.
-
-    Points are held in memory and written, at the end of each sweep (:meth:`flush`), as one JSON
-    file ``points-<random>.json`` of ``{key: point}``; several app instances can share a folder
-    without overwriting each other's files. On first use all files of the folder are read;
-    unreadable ones and ones of another cache format are skipped. More than
-    :data:`CACHE_FILE_LIMIT` files are merged into one.
-
-    Parameters
-    ----------
-    folder : where the files live (created on the first write)
-    """
-
-    def __init__(self, folder: str | os.PathLike[str]) -> None:
-        self.folder = Path(os.fspath(folder))
-        self.memory = MemoryCache(max_entries=10**7)
-        self.skipped_files: list[Path] = []
-        self._pending: dict[str, PointResult] = {}
-        self._loaded = False
-        self._lock = threading.Lock()
-
-    def __len__(self) -> int:
-        self._load()
-        return len(self.memory)
-
-    def get(self, key: str) -> PointResult | None:
-        self._load()
-        return self.memory.get(key)
-
-    def put_many(self, items: Sequence[tuple[str, PointResult]]) -> None:
-        self._load()
-        self.memory.put_many(items)
-        with self._lock:
-            self._pending.update(items)
-
-    def flush(self) -> None:
-        """Write the points added since the last flush to a new file in the folder.
-
-        Raises
-        ------
-        gradsim.io.atomic.WriteError
-            The folder cannot be written (the points stay in memory and pending).
-        """
-        with self._lock:
-            if not self._pending:
-                return
-            try:
-                self.folder.mkdir(parents=True, exist_ok=True)
-            except OSError as error:
-                raise WriteError(self.folder, error.strerror or str(error), error.errno) from error
-            self._write(self.folder / f"points-{uuid.uuid4().hex}.json", self._pending)
-            self._pending = {}
-
-    def _write(self, path: Path, points: dict[str, PointResult]) -> None:
-        data = {
-            "format": CACHE_FORMAT_NAME,
-            "version": CACHE_FORMAT,
-            "points": {key: point.to_json() for key, point in points.items()},
-        }
-        with atomic_open(path, "w") as handle:
-            json.dump(data, handle, allow_nan=False, separators=(",", ":"))
-
-    def _read(self, path: Path) -> dict[str, PointResult] | None:
-        try:
-            with open(path, encoding="utf-8") as handle:
-                data = json.load(handle)
-            if data.get("format") != CACHE_FORMAT_NAME or data.get("version") != CACHE_FORMAT:
-                return None
-            return {key: PointResult.from_json(value) for key, value in data["points"].items()}
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            return None
-
-    def _load(self) -> None:
-        with self._lock:
-            if self._loaded:
-                return
-            self._loaded = True
-            files = sorted(self.folder.glob("points-*.json")) if self.folder.is_dir() else []
-            merged: dict[str, PointResult] = {}
-            read_files = []
-            for path in files:
-                points = self._read(path)
-                if points is None:
-                    self.skipped_files.append(path)
-                    continue
-                merged.update(points)
-                read_files.append(path)
-            self.memory.put_many(list(merged.items()))
-            if len(read_files) > CACHE_FILE_LIMIT:
-                self._compact(merged, read_files)
-
-    def _compact(self, merged: dict[str, PointResult], read_files: list[Path]) -> None:
-        try:
-            self._write(self.folder / f"points-{uuid.uuid4().hex}.json", merged)
-        except OSError:
-            return  # a read-only cache still serves its points
-        for path in read_files:
-            try:
-                path.unlink()
-            except OSError:
-                pass

@@ -10,12 +10,15 @@ cells, so the heatmap fills in as chunks come back. The theory's critical line i
 side thread meanwhile (about 1 s the first time for saturating units) and drawn as soon as it
 is ready.
 
-Points are cached on disk (:class:`~gradsim.io.sweepfile.DiskPointCache` in the user's cache
-folder), not just in memory: a phase diagram of a few hundred points takes tens of seconds, and
-the sweep a user repeats is usually one from an earlier session (the same lesson, the same
-figure); the disk cache keeps every point in memory too, so within a session it is as fast as
-the in-memory one. A cache that cannot be written costs the next sweep time, never this one its
-result (the status bar says so).
+"Run on…" sends the points to a Dask cluster instead (its scheduler's address, or ``local:N``),
+with the same progress, cancel and cache (:mod:`gradsim.engine.sweep_executors`).
+
+Points and sweeps are kept in the sweep store (:mod:`gradsim.io.sweepstore`, a SQLite file in the
+user's cache folder), shared with other windows and ``gradsim sweep``: a phase diagram of a few
+hundred points takes tens of seconds, and the sweep a user repeats is usually one from an earlier
+session (the same lesson, the same figure). Each chunk of points is written as it arrives. The
+"past" list reopens a recorded sweep without computing; the store's size is shown beside it, with
+Clear…. A store that cannot be used costs the sweep its cache, never its result (the tab says so).
 
 Clicking a cell loads its config into the Training tab. Closing the window cancels a running
 sweep and waits for it: its worker processes are terminated, none is left behind.
@@ -34,7 +37,8 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from gradsim.engine import sweep
 from gradsim.engine.config import FLOAT_RANGES, INT_RANGES, ConfigError, SimConfig
 from gradsim.engine.sweep import CriticalLine, SweepProgress, SweepResult, SweepSpec
-from gradsim.io.sweepfile import DiskPointCache
+from gradsim.engine.sweep_executors import ExecutorError, check_scheduler, describe
+from gradsim.io.sweepstore import StoreError, SweepStore, format_size, open_store
 from gradsim.ui.sweep_plot import FIELD_LABELS, SweepPlot, format_value
 
 if TYPE_CHECKING:
@@ -42,7 +46,14 @@ if TYPE_CHECKING:
 
 TAB_TITLE = "Sweep"
 SETTINGS_PREFIX = "sweep/"
-CACHE_SUBFOLDER = "sweep-points"
+PAST_SWEEPS_SHOWN = 200
+# A store another program holds locked makes the tab wait this long, once, before going without.
+STORE_TIMEOUT_SECONDS = 2.0
+RUN_ON_TIP = (
+    "Where the points are computed. Empty: worker processes on this computer, one per core. "
+    "A Dask scheduler's address (tcp://host:8786) runs them on that cluster; local:N starts a "
+    'local Dask cluster of N processes. Needs: pip install "gradsim[cluster]"'
+)
 # Default range of each field when it is chosen for an axis: (low, high, count, spacing).
 DEFAULT_RANGES: dict[str, tuple[float, float, int, str]] = {
     "weight_scale": (0.5, 2.5, 17, "linear"),
@@ -240,9 +251,19 @@ class SweepPage(QtWidgets.QWidget):
         iterations_label.setBuddy(self.iterations_spin)
         seeds_label = QtWidgets.QLabel("seeds")
         seeds_label.setBuddy(self.seeds_spin)
+        self.run_on_edit = QtWidgets.QLineEdit()
+        self.run_on_edit.setObjectName("sweep_run_on")
+        self.run_on_edit.setPlaceholderText("this computer")
+        self.run_on_edit.setToolTip(RUN_ON_TIP)
+        self.run_on_edit.setMinimumWidth(150)
+        self.run_on_edit.setMaximumWidth(240)
+        run_on_label = QtWidgets.QLabel("run on")
+        run_on_label.setBuddy(self.run_on_edit)
         for widget in (iterations_label, self.iterations_spin, seeds_label, self.seeds_spin):
             measure.addWidget(widget)
-        measure.addStretch(1)
+        measure.addSpacing(8)
+        measure.addWidget(run_on_label)
+        measure.addWidget(self.run_on_edit, 1)
         form.addWidget(QtWidgets.QLabel("measure"), 3, 0)
         form.addLayout(measure, 3, 1, 1, 3)
 
@@ -266,6 +287,35 @@ class SweepPage(QtWidgets.QWidget):
         form.addWidget(QtWidgets.QLabel("base"), 4, 0)
         form.addWidget(self.base_label, 4, 1, 1, 4)
         form.addWidget(self.use_current_button, 4, 5)
+
+        # Past sweeps and the store. The list's items are long: it must not size itself to them.
+        self.past_combo = QtWidgets.QComboBox()
+        self.past_combo.setObjectName("sweep_past")
+        self.past_combo.setSizeAdjustPolicy(
+            QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.past_combo.setMinimumContentsLength(24)
+        self.past_combo.setSizePolicy(
+            QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Fixed
+        )
+        self.past_combo.setToolTip(
+            "Sweeps recorded in the store (by this window, others, or gradsim sweep), newest first: "
+            "choose one to show it again, without computing"
+        )
+        self.store_label = QtWidgets.QLabel()
+        self.store_label.setObjectName("sweep_store_size")
+        self.clear_button = QtWidgets.QPushButton("Clear…")
+        self.clear_button.setObjectName("sweep_clear_store")
+        self.clear_button.setToolTip("Delete every stored point and recorded sweep (asks first)")
+        past_label = QtWidgets.QLabel("past")
+        past_label.setBuddy(self.past_combo)
+        past = QtWidgets.QHBoxLayout()
+        past.setSpacing(6)
+        past.addWidget(self.past_combo, 1)
+        past.addWidget(self.store_label)
+        past.addWidget(self.clear_button)
+        form.addWidget(past_label, 5, 0)
+        form.addLayout(past, 5, 1, 1, 5)
         form.setColumnStretch(6, 1)
         layout.addLayout(form)
 
@@ -305,7 +355,10 @@ class SweepPage(QtWidgets.QWidget):
         for editor in (self.x_editor, self.y_editor):
             for widget in editor.widgets():
                 widget.setEnabled(not running)
-        for widget in (self.iterations_spin, self.seeds_spin, self.run_button, self.use_current_button):
+        for widget in (
+            self.iterations_spin, self.seeds_spin, self.run_on_edit, self.run_button, self.use_current_button,
+            self.past_combo, self.clear_button,
+        ):  # fmt: skip
             widget.setEnabled(not running)
         self.cancel_button.setEnabled(running)
 
@@ -327,11 +380,14 @@ class SweepWorker(QtCore.QObject):
     finished = QtCore.Signal(object)
     failed = QtCore.Signal(str)
 
-    def __init__(self, spec: SweepSpec, workers: int | None, cache: sweep.PointCache | None) -> None:
+    def __init__(
+        self, spec: SweepSpec, workers: int | None, store: SweepStore | None, scheduler: str | None = None
+    ) -> None:
         super().__init__()
         self.spec = spec
         self.workers = workers
-        self.cache = cache
+        self.store = store
+        self.scheduler = scheduler
         self.cancel_event = threading.Event()
 
     def cancel(self) -> None:
@@ -353,7 +409,7 @@ class SweepWorker(QtCore.QObject):
         try:
             result = sweep.run_sweep(
                 self.spec, workers=self.workers, progress=self.progressed.emit,
-                cancel=self.cancel_event, cache=self.cache,
+                cancel=self.cancel_event, cache=self.store, scheduler=self.scheduler, journal=self.store,
             )  # fmt: skip
         except Exception as error:  # every failure becomes a message, never a traceback
             line_thread.join()
@@ -361,6 +417,38 @@ class SweepWorker(QtCore.QObject):
             return
         line_thread.join()
         self.finished.emit(result)
+
+
+class CriticalLineJob(QtCore.QObject):
+    """The theory's critical line of a reopened sweep, computed on a side thread (about 1 s the
+    first time for saturating units). Lives on the GUI thread; ``ready(spec, line)`` arrives there.
+    """
+
+    ready = QtCore.Signal(object, object)
+
+    def __init__(self, parent: QtCore.QObject) -> None:
+        super().__init__(parent)
+        self._thread: threading.Thread | None = None
+
+    def start(self, spec: SweepSpec) -> None:
+        self.wait()  # one at a time: the previous one is at most about a second
+        self._thread = threading.Thread(
+            target=self._run, args=(spec,), name="sweep-reopened-line", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, spec: SweepSpec) -> None:
+        try:
+            line = sweep.critical_line(spec)
+        except Exception as error:  # the heatmap is worth showing without the line
+            line = CriticalLine(None, None, "step", f"the theory could not be evaluated ({error})")
+        self.ready.emit(spec, line)
+
+    def wait(self) -> None:
+        """Join the side thread, if any (before the window closes)."""
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
 
 
 # -- the feature -------------------------------------------------------------------------------
@@ -374,8 +462,9 @@ class SweepController(QtCore.QObject):
     open_action : Run menu action showing the tab (Ctrl+3)
     base_config : the config the grid starts from
     workers : worker processes per sweep (None: one per core; 0: in the worker thread, for tests)
-    cache_folder : where points are kept (the user's cache folder)
-    result : the last (possibly partial) result shown; line: its critical line
+        when "Run on…" is empty
+    store_path : the sweep store's file (None: the default one in the user's cache folder)
+    result : the last (possibly partial, or reopened) result shown; line: its critical line
     thread, worker : the running sweep, if any
     """
 
@@ -386,11 +475,11 @@ class SweepController(QtCore.QObject):
         self.page = SweepPage(self.plot)
         self.base_config: SimConfig = window.current_config()
         self.workers: int | None = None
-        location = QtCore.QStandardPaths.writableLocation(
-            QtCore.QStandardPaths.StandardLocation.CacheLocation
-        )
-        self.cache_folder = Path(location or Path.home() / ".cache" / "gradsim") / CACHE_SUBFOLDER
-        self._cache: DiskPointCache | None = None
+        self.store_path: Path | None = None
+        self._store: SweepStore | None = None
+        self._store_opened_for: Path | None = None
+        self._line_job = CriticalLineJob(self)
+        self._line_job.ready.connect(self._on_reopened_line)
         self.result: SweepResult | None = None
         self.line: CriticalLine | None = None
         self.thread: QtCore.QThread | None = None
@@ -405,6 +494,8 @@ class SweepController(QtCore.QObject):
         page.run_button.clicked.connect(self.start)
         page.cancel_button.clicked.connect(self.cancel)
         page.use_current_button.clicked.connect(self.use_current_config)
+        page.past_combo.activated.connect(self._on_past_chosen)
+        page.clear_button.clicked.connect(self.clear_store)
         run_shortcut = QtGui.QShortcut(QtGui.QKeySequence("Ctrl+Return"), page)
         run_shortcut.activated.connect(self.start)
         cancel_shortcut = QtGui.QShortcut(QtGui.QKeySequence(QtCore.Qt.Key.Key_Escape), page)
@@ -425,17 +516,22 @@ class SweepController(QtCore.QObject):
         window.tabs.insertTab(min(2, window.tabs.count()), page, TAB_TITLE)
         window.tabs.setTabToolTip(window.tabs.indexOf(page), tip)
         window.runRestarted.connect(self._on_run_restarted)
+        window.tabs.currentChanged.connect(self._on_tab_changed)
         window.closing.connect(self.shutdown)
         self._restore_form()
         self._show_base()
 
     # -- public ----------------------------------------------------------------------------
     @property
-    def cache(self) -> DiskPointCache:
-        """The point cache (created on first use, so a window that never sweeps touches no disk)."""
-        if self._cache is None or self._cache.folder != self.cache_folder:
-            self._cache = DiskPointCache(self.cache_folder)
-        return self._cache
+    def store(self) -> SweepStore:
+        """The sweep store, opened on first use (a window that never shows the tab touches no
+        disk); check :attr:`SweepStore.available`."""
+        if self._store is None or self._store_opened_for != self.store_path:
+            if self._store is not None:
+                self._store.close()
+            self._store = open_store(self.store_path, timeout=STORE_TIMEOUT_SECONDS)
+            self._store_opened_for = self.store_path
+        return self._store
 
     @property
     def is_running(self) -> bool:
@@ -458,12 +554,19 @@ class SweepController(QtCore.QObject):
         """Start the sweep the form describes on a worker thread (None if refused or running)."""
         if self.thread is not None:
             return None
+        scheduler = self.page.run_on_edit.text().strip() or None
         try:
             spec = self.spec_from_form()
-        except (sweep.SweepError, ConfigError) as error:
+            if scheduler is not None:
+                check_scheduler(scheduler)
+        except (sweep.SweepError, ConfigError, ExecutorError) as error:
             self._message(f"Cannot run this sweep: {error}", error=True)
             return None
         self._save_form()
+        store: SweepStore | None = self.store
+        if not store.available:
+            self.window.statusBar().showMessage(f"{store.error}: this sweep runs without the store", 15000)
+            store = None
         ny, nx = spec.shape
         self._spec = spec
         self._live = {
@@ -475,7 +578,7 @@ class SweepController(QtCore.QObject):
         self.line = None
         self.result = self._partial_result()
         self.plot.show_result(self.result, None)
-        worker = SweepWorker(spec, self.workers, self.cache)
+        worker = SweepWorker(spec, self.workers, store, scheduler)
         thread = QtCore.QThread(self)
         thread.setObjectName("sweep_thread")
         worker.moveToThread(thread)
@@ -491,7 +594,8 @@ class SweepController(QtCore.QObject):
         page.progress_bar.setValue(0)
         page.progress_bar.setTextVisible(True)
         page.progress_bar.setFormat("%v / %m")
-        self._message(f"Starting {spec.size} points on {self._workers_text()}…")
+        workers = self.workers if self.workers is not None else sweep.default_workers()
+        self._message(f"Starting {spec.size} points on {describe(workers, scheduler)}…")
         thread.start()
         return worker
 
@@ -512,6 +616,10 @@ class SweepController(QtCore.QObject):
             thread.quit()
             thread.wait()
         self._finish_thread()
+        self._line_job.wait()
+        if self._store is not None:
+            self._store.close()
+            self._store = None
 
     @QtCore.Slot()
     def use_current_config(self) -> None:
@@ -535,6 +643,126 @@ class SweepController(QtCore.QObject):
             "into the Training tab: press Play (Space) to train it",
             10000,
         )
+
+    # -- the store: past sweeps, size, clearing ------------------------------------------------
+    def refresh_store_view(self) -> None:
+        """List the recorded sweeps and show the store's size (skipped while a sweep runs: the
+        worker thread is writing to the store then)."""
+        if self.is_running:
+            return
+        page = self.page
+        combo = page.past_combo
+        store = self.store
+        records = []
+        problem = store.error
+        if store.available:
+            try:
+                records = store.sweeps(limit=PAST_SWEEPS_SHOWN)
+            except StoreError as error:
+                problem = str(error)
+        blocked = combo.blockSignals(True)
+        combo.clear()
+        if problem is not None:
+            combo.addItem("the sweep store cannot be used (see its tooltip)")
+            combo.setItemData(0, problem, QtCore.Qt.ItemDataRole.ToolTipRole)
+        elif records:
+            combo.addItem(
+                f"{len(records)} recorded sweep{'s' if len(records) != 1 else ''}: choose one to reopen"
+            )
+        else:
+            combo.addItem("no sweeps recorded yet")
+        for record in records:
+            combo.addItem(record.describe(), record.id)
+            combo.setItemData(combo.count() - 1, record.describe(), QtCore.Qt.ItemDataRole.ToolTipRole)
+        combo.setCurrentIndex(0)
+        combo.setEnabled(bool(records))
+        combo.blockSignals(blocked)
+        if problem is None:
+            page.store_label.setText(f"store {format_size(store.size_bytes())}")
+            page.store_label.setToolTip(
+                f"The sweep store: every computed point and recorded sweep, in {store.path} (shared with "
+                "other windows and gradsim sweep)"
+            )
+        else:
+            page.store_label.setText("store unavailable")
+            page.store_label.setToolTip(problem)
+        page.clear_button.setEnabled(store.available)
+
+    def open_past(self, sweep_id: int) -> SweepResult | None:
+        """Show a recorded sweep again (no computing): its grid, its form and base config; the
+        theory's line follows from a side thread. None if it cannot be read (the tab says why)."""
+        if self.is_running:
+            return None
+        try:
+            record = self.store.sweep(sweep_id)
+            result = self.store.open_sweep(sweep_id)
+        except StoreError as error:
+            self._message(f"Cannot reopen sweep #{sweep_id}: {error}", error=True)
+            return None
+        spec = result.spec
+        page = self.page
+        for editor, axis in ((page.x_editor, spec.x), (page.y_editor, spec.y)):
+            editor.set_state(axis.field, axis.values[0], axis.values[-1], len(axis.values), axis.spacing)
+        page.iterations_spin.setValue(spec.iterations)
+        page.seeds_spin.setValue(len(spec.seeds))  # type: ignore[arg-type]
+        self.base_config = spec.base
+        self._show_base()
+        self._spec, self.result, self.line = spec, result, None
+        self.plot.show_result(result, None)
+        page.progress_bar.setRange(0, spec.size)
+        page.progress_bar.setValue(int(result.computed.sum()))
+        page.progress_bar.setTextVisible(True)
+        page.progress_bar.setFormat("%v / %m")
+        self._message(f"Reopened sweep {record.describe()}")
+        self._line_job.start(spec)
+        return result
+
+    @QtCore.Slot(int)
+    def _on_past_chosen(self, index: int) -> None:
+        sweep_id = self.page.past_combo.itemData(index)
+        if sweep_id is not None:
+            self.open_past(int(sweep_id))
+
+    @QtCore.Slot(object, object)
+    def _on_reopened_line(self, spec: SweepSpec, line: CriticalLine) -> None:
+        if self.result is None or self.result.spec is not spec or self.is_running:
+            return  # another sweep is shown by now
+        self.line = line
+        self.plot.show_result(self.result, line)
+
+    @QtCore.Slot()
+    def clear_store(self) -> bool:
+        """Delete every stored point and recorded sweep, after the user confirms; True if done."""
+        if self.is_running:
+            return False
+        store = self.store
+        if not store.available:
+            self._message(f"Cannot clear the sweep store: {store.error}", error=True)
+            return False
+        answer = QtWidgets.QMessageBox.question(
+            self.page,
+            "Clear the sweep store",
+            f"Delete every stored sweep point and recorded sweep ({format_size(store.size_bytes())})?\n\n"
+            f"{store.path}\n\nOther gradsim windows and commands share this store; sweeps will compute "
+            "their points again.",
+            QtWidgets.QMessageBox.StandardButton.Yes | QtWidgets.QMessageBox.StandardButton.Cancel,
+            QtWidgets.QMessageBox.StandardButton.Cancel,
+        )
+        if answer != QtWidgets.QMessageBox.StandardButton.Yes:
+            return False
+        try:
+            points, sweeps = store.clear()
+        except StoreError as error:
+            self._message(f"Cannot clear the sweep store: {error}", error=True)
+            return False
+        self.refresh_store_view()
+        self._message(f"Cleared the sweep store: {points} points and {sweeps} sweeps deleted")
+        return True
+
+    @QtCore.Slot(int)
+    def _on_tab_changed(self, index: int) -> None:
+        if self.window.tabs.widget(index) is self.page:
+            self.refresh_store_view()
 
     # -- worker reports ----------------------------------------------------------------------
     def _partial_result(self) -> SweepResult:
@@ -586,20 +814,23 @@ class SweepController(QtCore.QObject):
         seconds = f"{result.elapsed_seconds:.1f} s"
         if result.cancelled:
             text = f"Cancelled after {int(result.computed.sum())} of {result.spec.size} points ({seconds})"
-        else:
+        elif result.computed_points:
             text = (
                 f"Done: {result.spec.size} points in {seconds}: {result.computed_points} computed on "
-                f"{self._workers_text(result.workers)}, {result.cached_points} from the cache"
+                f"{result.ran_on}, {result.cached_points} from the cache"
             )
+        else:
+            text = f"Done: all {result.spec.size} points from the cache ({seconds})"
         notes = self._line_notes()
         self._message(text + (f". {notes}" if notes else ""))
         if result.cache_error:
             self.window.statusBar().showMessage(
-                f"The sweep cache could not keep these points ({result.cache_error}); "
+                f"The sweep store could not keep these points ({result.cache_error}); "
                 "the result is complete, a repeat will compute them again",
                 15000,
             )
         self._finish_thread()
+        self.refresh_store_view()
 
     @QtCore.Slot(str)
     def _on_failed(self, message: str) -> None:
@@ -626,13 +857,6 @@ class SweepController(QtCore.QObject):
         if not line.available:
             return f"No theory line: {line.reason}."
         return " ".join(note[:1].upper() + note[1:] + "." for note in line.notes)
-
-    def _workers_text(self, workers: int | None = None) -> str:
-        if workers is None:
-            workers = self.workers if self.workers is not None else sweep.default_workers()
-        if workers == 0:
-            return "this process"
-        return f"{workers} worker process{'es' if workers != 1 else ''}"
 
     def _message(self, text: str, error: bool = False) -> None:
         label = self.page.progress_label
@@ -672,6 +896,7 @@ class SweepController(QtCore.QObject):
                 settings.setValue(f"{SETTINGS_PREFIX}{name}_{key}", value)
         settings.setValue(f"{SETTINGS_PREFIX}iterations", self.page.iterations_spin.value())
         settings.setValue(f"{SETTINGS_PREFIX}seeds", self.page.seeds_spin.value())
+        settings.setValue(f"{SETTINGS_PREFIX}run_on", self.page.run_on_edit.text().strip())
 
     def _restore_form(self) -> None:
         settings = self.window.settings
@@ -692,6 +917,7 @@ class SweepController(QtCore.QObject):
             )
         self.page.iterations_spin.setValue(int(_number(settings.value(f"{SETTINGS_PREFIX}iterations"), 0)))
         self.page.seeds_spin.setValue(int(_number(settings.value(f"{SETTINGS_PREFIX}seeds"), DEFAULT_SEEDS)))
+        self.page.run_on_edit.setText(str(settings.value(f"{SETTINGS_PREFIX}run_on", "") or ""))
 
 
 def _number(value: object, default: float) -> float:

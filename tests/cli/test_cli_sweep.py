@@ -58,11 +58,11 @@ def _config_file(folder: Path) -> Path:
     return path
 
 
-def test_sweep_with_a_cache_folder_computes_nothing_the_second_time(
+def test_sweep_with_a_store_computes_nothing_the_second_time(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     args = ["sweep", *SET_ARGS, "--x", "weight_scale=0.8:1.2:3", "--y", "hidden_size=4,8", "--workers", "2"]
-    args += ["--cache-dir", str(tmp_path / "cache"), "--iterations", "2"]
+    args += ["--store", str(tmp_path / "store.sqlite"), "--iterations", "2"]
     assert cli.main(args + ["--npz", str(tmp_path / "first.npz")]) == cli.EXIT_OK
     assert "computed 6 points" in capsys.readouterr().out
     assert cli.main(args + ["--npz", str(tmp_path / "second.npz")]) == cli.EXIT_OK

@@ -13,7 +13,7 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 import pytest
 
-from gradsim.engine import sweep, theory
+from gradsim.engine import sweep, sweep_executors, theory
 from gradsim.engine.config import SimConfig
 from gradsim.engine.regime import measure, measure_log10_norms
 from gradsim.engine.simulation import Simulation
@@ -333,7 +333,7 @@ def _thread_settings() -> dict[str, str | None]:
 def test_workers_start_with_one_blas_thread_and_the_parent_keeps_its_environment():
     before = _thread_settings()
     context = multiprocessing.get_context("spawn")
-    with sweep._single_threaded_children():
+    with sweep_executors.single_threaded_children():
         executor = ProcessPoolExecutor(1, mp_context=context)
         future = executor.submit(_thread_settings)
     try:

@@ -1,5 +1,5 @@
-"""Sweep files: CSV and NPZ read back the grid exactly; the on-disk cache makes a repeated
-sweep compute nothing, also in a new session."""
+"""Sweep files: CSV and NPZ read back the grid exactly. (The store of points and sweeps is
+tested in test_sweepstore.py.)"""
 
 from __future__ import annotations
 
@@ -20,10 +20,8 @@ from gradsim.engine.sweep import (
     SweepSpec,
     run_sweep,
 )
-from gradsim.io import sweepfile
 from gradsim.io.atomic import WriteError
 from gradsim.io.sweepfile import (
-    DiskPointCache,
     SweepFileError,
     read_sweep,
     read_sweep_csv,
@@ -134,47 +132,3 @@ def test_readers_name_the_file_and_the_problem(tmp_path: Path, result: SweepResu
     with pytest.raises(SweepFileError, match="use .npz or .csv"):
         read_sweep(tmp_path / "grid.txt")
     assert zipfile.is_zipfile(archive)
-
-
-def test_disk_cache_makes_a_repeated_sweep_compute_nothing(tmp_path: Path, result: SweepResult) -> None:
-    folder = tmp_path / "cache"
-    first = run_sweep(SPEC, workers=0, cache=DiskPointCache(folder))
-    assert first.computed_points == SPEC.size and first.cache_error is None
-    assert len(list(folder.glob("points-*.json"))) == 1
-
-    # A new session: a fresh cache object reading the same folder.
-    second = run_sweep(SPEC, workers=0, cache=DiskPointCache(folder))
-    assert (second.computed_points, second.cached_points) == (0, SPEC.size)
-    np.testing.assert_array_equal(second.values, result.values)
-    np.testing.assert_array_equal(second.seed_values, result.seed_values)
-    np.testing.assert_array_equal(second.status, result.status)
-    assert len(list(folder.glob("points-*.json"))) == 1  # nothing new to write
-
-
-def test_disk_cache_skips_bad_files_and_merges_many(tmp_path: Path, result: SweepResult) -> None:
-    folder = tmp_path / "cache"
-    folder.mkdir()
-    (folder / "points-bad.json").write_text("{not json")
-    (folder / "points-old.json").write_text(json.dumps({"format": "gradsim-sweep-cache", "version": -1}))
-    cache = DiskPointCache(folder)
-    run_sweep(SPEC, workers=0, cache=cache)
-    assert sorted(p.name for p in cache.skipped_files) == ["points-bad.json", "points-old.json"]
-
-    # Many small files (one per sweep) are merged into one when the cache is next opened.
-    for seq_len in range(20, 20 + sweepfile.CACHE_FILE_LIMIT):
-        spec = SweepSpec(BASE, SweepAxis("weight_scale", (0.9,)), SweepAxis("seq_len", (seq_len,)))
-        run_sweep(spec, workers=0, cache=DiskPointCache(folder))
-    good = [p for p in folder.glob("points-*.json") if p.name not in ("points-bad.json", "points-old.json")]
-    assert len(good) == 1 + sweepfile.CACHE_FILE_LIMIT
-    merged = DiskPointCache(folder)
-    assert len(merged) == SPEC.size + sweepfile.CACHE_FILE_LIMIT
-    good = [p for p in folder.glob("points-*.json") if p.name not in ("points-bad.json", "points-old.json")]
-    assert len(good) == 1
-    assert run_sweep(SPEC, workers=0, cache=DiskPointCache(folder)).computed_points == 0
-
-
-def test_unwritable_cache_keeps_the_sweep_result(tmp_path: Path) -> None:
-    blocker = tmp_path / "file"
-    blocker.write_text("")
-    swept = run_sweep(SPEC, workers=0, cache=DiskPointCache(blocker / "cache"))
-    assert swept.computed.all() and "cannot write" in (swept.cache_error or "")

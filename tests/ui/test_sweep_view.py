@@ -1,4 +1,5 @@
-"""The Sweep tab: its heatmap, lines and cells against the engine; background run, cancel, cache.
+"""The Sweep tab: its heatmap, lines and cells against the engine; background run, cancel, the
+store (past sweeps, size, Clear…) and Run on… (a Dask cluster).
 
 Grids are tiny (3 x 3, 8 units, T <= 16) and most sweeps run in the tab's worker thread without
 processes (``controller.workers = 0``: a process pool costs about 1 s to start here); the
@@ -20,6 +21,7 @@ from PySide6 import QtCore, QtWidgets
 from gradsim.engine import sweep
 from gradsim.engine.config import SimConfig
 from gradsim.engine.sweep import compute_point
+from gradsim.io.sweepstore import SweepStore, format_size
 from gradsim.ui.main_window import MainWindow
 from gradsim.ui.sweep_plot import COLORBAR_LABEL
 from gradsim.ui.sweep_view import DEFAULT_RANGES, TAB_TITLE, SweepController
@@ -69,7 +71,7 @@ def child_pids() -> set[int]:
 def make_window(qtbot, tmp_path):
     windows: list[MainWindow] = []
 
-    def make(config: SimConfig = SMALL, cache: Path | None = None) -> tuple[MainWindow, SweepController]:
+    def make(config: SimConfig = SMALL, store: Path | None = None) -> tuple[MainWindow, SweepController]:
         window = MainWindow(config, settings=QtCore.QSettings())
         qtbot.addWidget(window)
         windows.append(window)
@@ -77,7 +79,7 @@ def make_window(qtbot, tmp_path):
         qtbot.waitExposed(window)
         controller = window.features["gradsim.ui.sweep_view"]
         assert isinstance(controller, SweepController)
-        controller.cache_folder = cache if cache is not None else tmp_path / "cache"
+        controller.store_path = store if store is not None else tmp_path / "store.sqlite"
         controller.workers = 0
         return window, controller
 
@@ -201,19 +203,19 @@ def test_a_repeated_sweep_is_served_from_the_cache_in_this_and_the_next_session(
     monkeypatch.setattr(
         sweep, "evaluate_point", lambda config, *a: calls.append(config) or original(config, *a)
     )
-    window, controller = make_window(cache=tmp_path / "points")
+    window, controller = make_window(store=tmp_path / "points.sqlite")
     set_grid(controller)
     first = run_to_end(qtbot, controller)
     assert len(calls) == 9 and first.computed_points == 9
     second = run_to_end(qtbot, controller)
     assert len(calls) == 9 and (second.computed_points, second.cached_points) == (0, 9)
     np.testing.assert_array_equal(second.values, first.values)
-    assert "0 computed on this process, 9 from the cache" in controller.page.progress_label.text()
+    assert "Done: all 9 points from the cache" in controller.page.progress_label.text()
     np.testing.assert_array_equal(controller.plot.image.image, first.values.astype(np.float32))
     window.close()
 
     # A new window (a new session): the form is restored and the points come from the disk.
-    _, again = make_window(cache=tmp_path / "points")
+    _, again = make_window(store=tmp_path / "points.sqlite")
     assert again.page.x_editor.state() == {"field": "weight_scale", "low": 0.5, "high": 2.0, "count": 3,
                                            "spacing": "linear"}  # fmt: skip
     assert again.page.seeds_spin.value() == 2
@@ -324,3 +326,149 @@ def test_tab_shortcut_field_defaults_and_tooltips(make_window, qtbot):
         + controller.page.findChildren(QtWidgets.QComboBox)
     ):
         assert widget.toolTip(), widget.objectName()
+
+
+# -- the store: past sweeps, size, Clear…, and Run on… ------------------------------------------
+def same_bits(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+def choose_past(qtbot, controller: SweepController, sweep_id: int) -> None:
+    combo = controller.page.past_combo
+    index = combo.findData(sweep_id)
+    assert index > 0
+    combo.setCurrentIndex(index)
+    combo.activated.emit(index)  # what a user's pick sends
+
+
+def test_past_sweeps_are_listed_and_reopen_bit_for_bit_without_computing(
+    make_window, qtbot, monkeypatch, tmp_path
+):
+    window, controller = make_window(store=tmp_path / "store.sqlite")
+    controller.show_tab()
+    page = controller.page
+    assert page.past_combo.currentText() == "no sweeps recorded yet" and not page.past_combo.isEnabled()
+    set_grid(controller)
+    first = run_to_end(qtbot, controller)
+    first_form = page.x_editor.state(), page.y_editor.state()
+    set_grid(controller, x=("weight_scale", 0.5, 1.5, 2, "linear"), y=("num_layers", 1, 2, 2, "linear"))
+    page.seeds_spin.setValue(1)
+    run_to_end(qtbot, controller)
+    # A sweep another program recorded in the same store shows when the tab is shown again.
+    other = SweepStore(tmp_path / "store.sqlite")
+    spec = sweep.SweepSpec(
+        SMALL, sweep.make_axis("seq_len", 4, 8, 2), sweep.make_axis("hidden_size", 4, 8, 2)
+    )
+    sweep.run_sweep(spec, workers=0, cache=other, journal=other)
+    window.tabs.setCurrentWidget(window.training_tab())
+    controller.show_tab()
+    combo = page.past_combo
+    assert combo.isEnabled() and combo.count() == 4
+    assert combo.itemText(0) == "3 recorded sweeps: choose one to reopen"
+    assert [combo.itemData(i) for i in range(1, 4)] == [3, 2, 1]
+    assert combo.itemText(3).startswith(
+        "#1  "
+    ) and "weight_scale × seq_len  3 × 3, 2 seeds" in combo.itemText(3)
+    assert combo.itemText(1).endswith("on this process")
+
+    calls = []
+    monkeypatch.setattr(sweep, "evaluate_point", lambda *a: calls.append(a))
+    window.apply_config(SMALL.replace(hidden_size=12))  # the base shown changes with the reopened sweep
+    choose_past(qtbot, controller, 1)
+    assert calls == [] and not controller.is_running
+    reopened = controller.result
+    assert reopened is not None and reopened.sweep_id == 1 and reopened.spec == first.spec
+    for name in ("values", "status", "seed_values", "computed"):
+        assert same_bits(getattr(reopened, name), getattr(first, name)), name
+    np.testing.assert_array_equal(controller.plot.image.image, first.values.astype(np.float32))
+    assert (page.x_editor.state(), page.y_editor.state()) == first_form
+    assert page.seeds_spin.value() == 2 and controller.base_config == SMALL
+    assert controller.spec_from_form() == first.spec  # Run sweep now repeats it
+    assert page.progress_label.text().startswith("Reopened sweep #1  ")
+    assert page.progress_bar.value() == page.progress_bar.maximum() == 9
+    qtbot.waitUntil(lambda: controller.line is not None, timeout=30000)
+    np.testing.assert_allclose(
+        controller.plot.critical_curve.xData, controller.plot.x_scale.to_plot(np.sqrt(2))
+    )
+
+
+def test_the_store_size_shows_and_clear_asks_first(make_window, qtbot, monkeypatch, tmp_path):
+    window, controller = make_window(store=tmp_path / "store.sqlite")
+    controller.show_tab()
+    set_grid(controller)
+    run_to_end(qtbot, controller)
+    page = controller.page
+    store = controller.store
+    size = store.size_bytes()
+    assert size > 0 and page.store_label.text() == f"store {format_size(size)}"
+    assert str(tmp_path / "store.sqlite") in page.store_label.toolTip()
+
+    questions = []
+
+    def answer(button):
+        def ask(parent, title, text, *rest):
+            questions.append((title, text))
+            return button
+
+        return ask
+
+    monkeypatch.setattr(
+        QtWidgets.QMessageBox, "question", answer(QtWidgets.QMessageBox.StandardButton.Cancel)
+    )
+    qtbot.mouseClick(page.clear_button, QtCore.Qt.MouseButton.LeftButton)
+    assert questions[0][0] == "Clear the sweep store" and format_size(size) in questions[0][1]
+    assert store.info().points == 9 and page.past_combo.count() == 2  # nothing deleted
+
+    monkeypatch.setattr(QtWidgets.QMessageBox, "question", answer(QtWidgets.QMessageBox.StandardButton.Yes))
+    qtbot.mouseClick(page.clear_button, QtCore.Qt.MouseButton.LeftButton)
+    assert len(questions) == 2 and store.info().points == 0 and store.sweeps() == []
+    assert page.progress_label.text() == "Cleared the sweep store: 9 points and 1 sweeps deleted"
+    assert page.past_combo.currentText() == "no sweeps recorded yet"
+    assert page.store_label.text() == f"store {format_size(store.size_bytes())}" and store.size_bytes() < size
+    # The next sweep computes again.
+    assert run_to_end(qtbot, controller).computed_points == 9
+
+
+def test_an_unusable_store_leaves_the_sweep_running_uncached(make_window, qtbot, tmp_path):
+    corrupt = tmp_path / "corrupt.sqlite"
+    corrupt.write_bytes(b"not a database" * 400)
+    window, controller = make_window(store=corrupt)
+    controller.show_tab()
+    page = controller.page
+    assert (
+        page.store_label.text() == "store unavailable"
+        and "damaged or not a database" in page.store_label.toolTip()
+    )
+    assert not page.past_combo.isEnabled() and not page.clear_button.isEnabled()
+    set_grid(controller)
+    qtbot.mouseClick(page.run_button, QtCore.Qt.MouseButton.LeftButton)
+    assert "damaged or not a database" in window.statusBar().currentMessage()
+    assert "this sweep runs without the store" in window.statusBar().currentMessage()
+    qtbot.waitUntil(lambda: not controller.is_running, timeout=30000)
+    result = controller.result
+    assert result is not None and result.computed.all() and result.sweep_id is None
+    assert result.values[1, 1] == compute_point(result.config_at(1, 1), 0, result.spec.seeds)
+
+
+def test_run_on_checks_the_address_and_runs_on_a_dask_cluster(make_window, qtbot, tmp_path):
+    window, controller = make_window()
+    page = controller.page
+    assert page.run_on_edit.placeholderText() == "this computer" and "local:N" in page.run_on_edit.toolTip()
+    set_grid(controller, x=("weight_scale", 0.5, 2.0, 2, "linear"), y=("seq_len", 4, 8, 2, "linear"))
+    page.run_on_edit.setText("local:many")
+    qtbot.mouseClick(page.run_button, QtCore.Qt.MouseButton.LeftButton)
+    assert not controller.is_running
+    assert page.progress_label.text() == (
+        "Cannot run this sweep: a local Dask cluster is written local:N with N from 1 to 256 worker "
+        "processes (got 'local:many')"
+    )
+    pytest.importorskip("distributed")
+    page.run_on_edit.setText("local:1")
+    result = run_to_end(qtbot, controller, timeout=120000)
+    assert result.ran_on == "a Dask LocalCluster of 1 worker" and result.workers == 1
+    assert "4 computed on a Dask LocalCluster of 1 worker" in page.progress_label.text()
+    here = sweep.run_sweep(result.spec, workers=0, cache=None)
+    assert same_bits(result.values, here.values) and same_bits(result.seed_values, here.seed_values)
+    window.close()
+    _, again = make_window()
+    assert again.page.run_on_edit.text() == "local:1"  # kept for the next session
