@@ -52,6 +52,8 @@ class LatencyProbe(QtCore.QObject):
         self.count = count
         self.interval = interval
         self.delays_ms: list[float] = []
+        # Events posted so far (written by the helper thread; an int read is atomic).
+        self.posted = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         # Queued: the signal is emitted on the helper thread, the slot runs on this object's.
@@ -82,6 +84,7 @@ class LatencyProbe(QtCore.QObject):
             if self._stop.wait(self.interval):
                 return
             self._ping.emit(time.perf_counter())
+            self.posted += 1
 
     @QtCore.Slot(float)
     def _on_ping(self, posted: float) -> None:
