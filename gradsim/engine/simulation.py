@@ -43,12 +43,6 @@ class BackwardResult:
     cache: rnn.ForwardCache
     log10_grad_norms: np.ndarray
 
-    @property
-    def log10_grad_norms(self) -> np.ndarray:
-        """(L, T) ``log10 ||dL/dh||``, ``-inf`` where a norm is 0 (as ``StepRecord``'s)."""
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.log10(self.grad_norms)
-
 
 @dataclass(frozen=True)
 class BackpropStep:
