@@ -42,7 +42,8 @@ FIGURES = (
     ),
     Figure(
         "figure-exploding", "exploding-large-weights", 1, "gradient", 1400,
-        "Exploding: ReLU with weights of scale 2, above the stable √2; the gradient grows at every step back.",
+        "Exploding: ReLU with weights of scale 2, above the stable √2; the gradient grows at every "
+        "step back.",
     ),
     Figure(
         "figure-clipping", "fix-clipping", 60, "loss", None,

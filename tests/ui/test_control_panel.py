@@ -28,7 +28,7 @@ Key = QtCore.Qt.Key
 # A config that differs from the defaults in every field, with its leaky slope and clip threshold
 # in effect (leaky ReLU, clipping on).
 EVERYTHING_CHANGED = SimConfig(
-    num_layers=3, hidden_size=12, seq_len=20, activation="leaky_relu", leaky_slope=0.2,
+    num_layers=3, hidden_size=12, seq_len=24, activation="leaky_relu", leaky_slope=0.2,
     init="xavier", weight_scale=1.7, normalization="batch", clip_mode="value", clip_threshold=0.5,
     task="memory", optimizer="adam", learning_rate=0.002, batch_size=6, seed=3_000_000_000,
     dtype="float32",
