@@ -295,7 +295,8 @@ class TheoryOverlay:
     ----------
     plot : the gradient plot's PlotItem (log y)
     lines : one PlotDataItem per layer created so far; ``lines[k].getOriginalDataset()`` gives
-        the raw ``(steps, norms)`` of layer k's line
+        the raw ``(steps, norms)`` of layer k's line: its two ends, step 1 (or the first step
+        whose value does not underflow) and step T
     label : the legend text while lines are shown (``"theory: ×0.959, ×0.856/step"``; from
         three layers on ``"theory, per layer"``), attached to the first line
     reason_text : the text shown on the plot in place of the lines when theory has no number
@@ -365,7 +366,11 @@ class TheoryOverlay:
         for layer in range(layers):
             line = self._line(layer)
             xs, ys = theory_line_values(float(norms[layer, -1]), float(factors[layer]), steps)
-            line.setData(xs, ys)
+            # A straight line on the log axis: its two ends draw it (16 dashed lines of 2000
+            # points each cost a frame its budget). The first end is the first step whose value
+            # a float holds (far back a vanishing line underflows to 0, a gap on a log axis).
+            first = int(np.argmax(ys > 0)) if ys[-1] > 0 else steps - 1
+            line.setData(xs[[first, -1]], ys[[first, -1]])
             line.setVisible(True)
         for line in self.lines[layers:]:
             line.setData([], [])
