@@ -31,6 +31,17 @@ because ``dL/dh_{t-1} = W_hh^T (f'(a_t) * dL/dh_t)``: the derivative mask keeps 
 ``grad_norms`` is the Frobenius norm over batch and hidden units, a sum of many such squared
 norms, so its per-step ratio is ``sqrt(chi)`` (:attr:`MeanField.step_factor`).
 
+Per layer (docs/theory.md, section 3b): layer 0 sees the task's inputs; layer l sees layer
+l - 1's outputs through ``weight_ih_l``, so its input part is ``H Var(W_ih entry) E[f^2]`` of the
+layer below (carried up node by node of the input mixture), and every layer has its own fixed
+point, its own factor per step through ``weight_hh_l`` and its own factor down to the layer below
+through ``weight_ih_l``. A lower layer's gradient also receives, at every step, what comes down
+from the layer above, so its span through time is predicted from the (layer, time) lattice
+(:func:`predicted_log10_grad_norms`), and measured and predicted maps are reduced to spans by
+the same function (:func:`span_decades`). :func:`predict_layers` gathers it all, or says why
+there is no prediction (:class:`NotApplicable`); :func:`compare_layers` puts it next to a
+record.
+
 Gaussian expectations ``E_z[g(sqrt(q) z)]`` are tabulated once per activation on a log grid of
 ``q`` by composite Gauss-Legendre quadrature (:func:`gaussian_expectation`). Plain Gauss-Hermite
 (``numpy.polynomial.hermite_e.hermegauss``) was the first choice, but for ``q`` above about 10 the

@@ -294,7 +294,8 @@ class TheoryOverlay:
     ----------
     plot : the gradient plot's PlotItem (log y)
     lines : one PlotDataItem per layer created so far; ``lines[k].getOriginalDataset()`` gives
-        the raw ``(steps, norms)`` of layer k's line
+        the raw ``(steps, norms)`` of layer k's line: its two ends, step 1 (or the first step
+        whose value does not underflow) and step T
     label : the legend text while lines are shown (``"theory: ×0.959, ×0.856/step"``; from
         three layers on ``"theory, per layer"``), attached to the first line
     reason_text : the text shown on the plot in place of the lines when theory has no number
@@ -370,7 +371,9 @@ class TheoryOverlay:
                 line.setVisible(False)
                 continue
             xs, ys = theory_line_values(anchor, factor, steps)
-            line.setData(xs, ys)
+            # A straight line on the log axis: its two ends draw it (16 dashed lines of 2000
+            # points each cost a frame its budget). In log10 values both ends always exist.
+            line.setData(xs[[0, -1]], ys[[0, -1]])
             line.setVisible(True)
         for line in self.lines[layers:]:
             line.setData([], [])

@@ -15,6 +15,9 @@ import numpy as np
 import pytest
 from PySide6 import QtCore, QtGui
 
+# isort: split
+import pyqtgraph as pg
+
 from gradsim.engine import theory
 from gradsim.engine.config import SimConfig
 from gradsim.engine.diagnosis import WINDOW, Fix, diagnose
@@ -330,9 +333,10 @@ def test_theory_lines_are_each_layers_predicted_factor_from_the_last_step_and_hi
     theme = window.dashboard.theme
     for layer, line in enumerate(overlay.lines):
         steps, logs = line.getOriginalDataset()  # log10 values, as the gradient plot's curves
-        np.testing.assert_array_equal(steps, np.arange(1, 21))
-        # From the layer's own norm at the last step, back with the layer's own predicted factor.
-        expected = record.grad_norms[layer, -1] * factors[layer] ** (20 - np.arange(1, 21))
+        np.testing.assert_array_equal(steps, [1, 20])
+        # From the layer's own norm at the last step, back with the layer's own predicted factor
+        # (a straight line on the log axis: its two ends).
+        expected = record.grad_norms[layer, -1] * factors[layer] ** (20 - steps)
         np.testing.assert_allclose(10.0**logs, expected, rtol=1e-12)
         assert logs[-1] == record.log10_grad_norms[layer, -1]
         assert line.opts["pen"].color().name() == theme.layer_color(layer).name()
@@ -496,3 +500,22 @@ def test_a_result_of_an_older_run_is_dropped(qtbot, make_window, monkeypatch) ->
     qtbot.waitUntil(lambda: panel.is_busy, timeout=TIMEOUT)
     window.close()
     assert not panel.thread_.isRunning()
+
+
+def test_a_theory_line_far_below_float64_runs_over_every_step() -> None:
+    from gradsim.ui.diagnosis_panel import TheoryOverlay
+    from gradsim.ui.theme import LIGHT
+
+    plot = pg.PlotItem()
+    overlay = TheoryOverlay(plot, None, LIGHT)
+    config = SimConfig(activation="sigmoid", num_layers=1, seq_len=1000, hidden_size=8, weight_scale=0.5)
+    prediction = theory.predict_layers(config)
+    assert isinstance(prediction, theory.LayerPrediction)
+    factor = float(prediction.step_factors[0])
+    norms = np.full((1, 1000), 1.0)  # only its last step anchors the line
+    record = engine_run(SimConfig(num_layers=1, seq_len=1000, hidden_size=4, batch_size=2), 1)[0]
+    overlay.update(dataclasses.replace(record, grad_norms=norms, log10_grad_norms=np.log10(norms)), prediction)
+    steps, logs = overlay.lines[0].getOriginalDataset()
+    # factor ** 999 is far below 1e-308, but the line is drawn in log10 values: both ends exist.
+    assert list(steps) == [1, 1000] and logs[-1] == 0.0
+    assert logs[0] == pytest.approx(999 * np.log10(factor), rel=1e-12) and logs[0] < -308
