@@ -128,7 +128,8 @@ def main() -> None:
         for key in PLOT_KEYS:
             cold[key].append(dashboard.last_timings[key] / 1e3)
 
-    # Reference: one curve of T points, updated and painted at the gradient plot's size.
+    # Reference: one curve of T points (log10 values, as the gradient plot draws them), updated
+    # and painted at the gradient plot's size.
     reference_widget = pg.PlotWidget()
     reference_widget.resize(dashboard.plots["gradient"].size())
     reference_widget.show()
@@ -137,7 +138,7 @@ def main() -> None:
     reference = []
     for record in records[-50:]:
         started = time.perf_counter()
-        curve.setData(x, record.grad_norms[0])
+        curve.setData(x, record.log10_grad_norms[0])
         reference_widget.getPlotItem().getViewBox().updateAutoRange()
         elapsed = time.perf_counter() - started
         reference.append(elapsed + render(reference_widget))

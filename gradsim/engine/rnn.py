@@ -461,7 +461,7 @@ def backward_steps(
         if layer_exponents.any():
             # The parameters' gradients are sums of true values.
             np.ldexp(pre_grad, layer_exponents[:, None, None], out=pre_grad)
-        # One product each over all time steps for the weights and the layer below.
+        # One product each over all time steps for the weights.
         previous_states = cache.states[layer][:-1].reshape(steps * batch, hidden)
         layer_input = cache.inputs[layer].reshape(steps * batch, -1)
         grads[w_hh] = np.matmul(

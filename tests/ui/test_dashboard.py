@@ -69,8 +69,8 @@ def test_refresh_feeds_every_plot_from_the_history(qtbot, vanishing):
     record = history.latest
     plots = dashboard.plots
     _, y = plots["gradient"].curves[1].getOriginalDataset()
-    np.testing.assert_array_equal(y, record.grad_norms[1])
-    np.testing.assert_allclose(plots["heatmap"].image.image, np.log10(history.grad_norm_rows(0)), rtol=1e-6)
+    np.testing.assert_array_equal(y, record.log10_grad_norms[1])  # log10 data on a decade axis
+    np.testing.assert_allclose(plots["heatmap"].image.image, history.log10_grad_norm_rows(0), rtol=1e-6)
     _, y = plots["loss"].loss_curve.getOriginalDataset()
     np.testing.assert_array_equal(y, history.losses())
     _, share = plots["activation"].histogram.getOriginalDataset()

@@ -276,11 +276,11 @@ def test_plots_show_the_engines_records_for_the_same_seed(qtbot, make_window, en
     for layer in range(config.num_layers):
         x, y = gradient.curves[layer].getOriginalDataset()
         np.testing.assert_array_equal(x, time_steps)
-        np.testing.assert_array_equal(y, expected[-1].grad_norms[layer])
+        np.testing.assert_array_equal(y, expected[-1].log10_grad_norms[layer])  # log10 data
         # The faint trail: the iterations before, each followed by a NaN separator.
         _, trail = gradient.trails[layer].getOriginalDataset()
         rows = trail.reshape(steps - 1, config.seq_len + 1)
-        np.testing.assert_array_equal(rows[:, :-1], [r.grad_norms[layer] for r in expected[:-1]])
+        np.testing.assert_array_equal(rows[:, :-1], [r.log10_grad_norms[layer] for r in expected[:-1]])
         assert np.isnan(rows[:, -1]).all()
     x, y = plots["loss"].loss_curve.getOriginalDataset()
     np.testing.assert_array_equal(x, np.arange(1, steps + 1))

@@ -53,9 +53,9 @@ def test_offscreen_dashboard_shows_the_engines_run(dashboard, engine_records):
     last = engine_records(CONFIG, ITERATIONS)[-1]
     gradient = dashboard.plots["gradient"]
     for layer in range(CONFIG.num_layers):
-        t, norms = gradient.curves[layer].getOriginalDataset()
+        t, logs = gradient.curves[layer].getOriginalDataset()
         np.testing.assert_array_equal(t, np.arange(1, CONFIG.seq_len + 1))
-        np.testing.assert_array_equal(norms, last.grad_norms[layer])
+        np.testing.assert_array_equal(logs, last.log10_grad_norms[layer])
     assert "iteration 6" in gradient.plot.titleLabel.full_text
 
 
