@@ -487,6 +487,16 @@ class RowLegend(pg.LegendItem):
         self._view = view
         super().__init__(**options)
         self.layout.setContentsMargins(4, 0, 4, 0)  # a row of text, not a framed box
+        # A long entry (a pinned run's name) is cut at the plot's edge rather than widening it.
+        self.setFlag(self.GraphicsItemFlag.ItemClipsChildrenToShape, True)
+
+    def sizeHint(  # noqa: N802
+        self, which: QtCore.Qt.SizeHint, constraint: QtCore.QSizeF | None = None
+    ) -> QtCore.QSizeF:
+        size = super().sizeHint(which, constraint)
+        if which == QtCore.Qt.SizeHint.MinimumSize:
+            size.setWidth(0)
+        return size
 
     def addItem(self, item: object, name: str) -> None:  # noqa: N802
         super().addItem(item, name)
