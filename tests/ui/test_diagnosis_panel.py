@@ -514,7 +514,8 @@ def test_a_theory_line_far_below_float64_runs_over_every_step() -> None:
     factor = float(prediction.step_factors[0])
     norms = np.full((1, 1000), 1.0)  # only its last step anchors the line
     record = engine_run(SimConfig(num_layers=1, seq_len=1000, hidden_size=4, batch_size=2), 1)[0]
-    overlay.update(dataclasses.replace(record, grad_norms=norms, log10_grad_norms=np.log10(norms)), prediction)
+    flat = dataclasses.replace(record, grad_norms=norms, log10_grad_norms=np.log10(norms))
+    overlay.update(flat, prediction)
     steps, logs = overlay.lines[0].getOriginalDataset()
     # factor ** 999 is far below 1e-308, but the line is drawn in log10 values: both ends exist.
     assert list(steps) == [1, 1000] and logs[-1] == 0.0
