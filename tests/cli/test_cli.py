@@ -203,7 +203,8 @@ def test_presets_lists_every_preset_in_order(capsys) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["run", "--preset", "no-such-preset"], "unknown preset 'no-such-preset'"),
+        (["run", "--preset", "no-such-preset"], "no preset 'no-such-preset'; presets: default, "),
+        (["run", "--preset", "../../../../tmp/evil"], "no preset '../../../../tmp/evil'; presets: default"),
         (
             ["run", "--set", "hidden_size=0"],
             "--set hidden_size=0: hidden_size must be between 1 and 1024 (got 0)",
@@ -280,7 +281,7 @@ def test_failed_write_exits_1_and_leaves_nothing(tmp_path: Path, capsys, monkeyp
     target = tmp_path / "run.json"
     code, out, err = run_cli(capsys, "run", *SMALL_ARGS, "-n", "2", "--json", str(target))
     assert code == 1
-    assert err == f"gradsim: error: cannot write {target}: folder is not writable\n"
+    assert err == f"gradsim: error: cannot write {target}: folder is not writable (permission denied)\n"
     assert "iterations: 2" in out.splitlines()  # the summary is still printed
     assert list(tmp_path.iterdir()) == []
 

@@ -18,6 +18,7 @@ from gradsim.engine.config import (
     SimConfig,
     coerce_value,
     field_names,
+    memory_terms,
     parse_value,
 )
 
@@ -156,24 +157,52 @@ def test_batch_norm_needs_two_samples():
 
 def test_memory_limit():
     error = refused(num_layers=16, hidden_size=1024, seq_len=2000, batch_size=64)
-    assert error.field is None
-    assert "GiB" in str(error) and f"limit {MEMORY_LIMIT_BYTES / 2**30:.0f} GiB" in str(error)
-    assert "hidden size" in str(error)
-    # The estimate: 4 arrays of (T, B, H) per layer, 8 bytes each in float64, 4 in float32.
+    # The refusal names the setting to lower, and to what; the field is that setting.
+    assert error.field == "batch_size"
+    assert "GiB" in str(error) and f"limit ({MEMORY_LIMIT_BYTES / 2**30:.1f} GiB)" in str(error)
+    message = str(error)
+    allowed = int(message.split("lower batch_size to ")[1].split()[0])
+    big = dict(num_layers=16, hidden_size=1024, seq_len=2000)
+    assert SimConfig(**big, batch_size=allowed).memory_bytes <= MEMORY_LIMIT_BYTES
+    with pytest.raises(ConfigError):
+        SimConfig(**big, batch_size=allowed + 1)
+
+
+def test_memory_estimate_counts_the_engine_arrays():
+    # C = T B H cells per layer; float64: 3 cache arrays per layer, 4 shared backward arrays
+    # (tanh uses the derivative scratch), 1 byte per cell for the saturation mask.
     config = SimConfig(num_layers=3, hidden_size=10, seq_len=7, batch_size=5)
-    assert config.memory_bytes == 4 * 3 * 7 * 5 * 10 * 8
-    assert config.replace(dtype="float32").memory_bytes == 4 * 3 * 7 * 5 * 10 * 4
+    cells = 7 * 5 * 10
+    terms = memory_terms(config)
+    assert terms["cache"] == 3 * (3 * cells + 5 * 10) * 8 + 7 * 5 * 2 * 8
+    assert terms["backward"] == 4 * cells * 8 + cells
+    # float32: half the bytes per number, plus a float64 copy of dL/dh for its norms.
+    terms32 = memory_terms(config.replace(dtype="float32"))
+    assert terms32["cache"] == terms["cache"] // 2
+    assert terms32["backward"] == 4 * cells * 4 + cells + 8 * cells
+    # relu never touches the derivative scratch; elu adds a boolean mask; batch norm one array more.
+    assert memory_terms(config.replace(activation="relu"))["backward"] == 3 * cells * 8 + cells
+    assert memory_terms(config.replace(activation="elu"))["backward"] == 3 * cells * 8 + 2 * cells
+    normed = memory_terms(config.replace(normalization="batch"))["cache"]
+    assert normed - terms["cache"] == 3 * (cells + 7 * 10) * 8
+    assert config.memory_bytes == sum(terms.values())
 
 
 def test_memory_limit_boundary():
-    # 4 * 1 * T * B * H * 8 bytes: pick H so the estimate sits just below and just above the limit.
-    per_unit = 4 * 1 * 2000 * 100 * 8
-    below = MEMORY_LIMIT_BYTES // per_unit
-    assert SimConfig(num_layers=1, seq_len=2000, batch_size=100, hidden_size=below).memory_bytes <= (
-        MEMORY_LIMIT_BYTES
-    )
+    # Bisect hidden_size for a config just below and just above the limit.
+    low, high = 1, 1024
+    base = dict(num_layers=4, seq_len=2000, batch_size=200)
+    while low < high:
+        middle = (low + high + 1) // 2
+        try:
+            SimConfig(**base, hidden_size=middle)
+            low = middle
+        except ConfigError:
+            high = middle - 1
+    assert low < 1024
+    assert SimConfig(**base, hidden_size=low).memory_bytes <= MEMORY_LIMIT_BYTES
     with pytest.raises(ConfigError, match="GiB"):
-        SimConfig(num_layers=1, seq_len=2000, batch_size=100, hidden_size=below + 1)
+        SimConfig(**base, hidden_size=low + 1)
 
 
 def test_config_is_frozen_and_replace_validates():

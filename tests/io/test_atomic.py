@@ -100,7 +100,7 @@ def test_failed_rename_raises_write_error_and_leaves_no_file(tmp_path: Path, mon
     target = tmp_path / "plot.png"
     with pytest.raises(WriteError) as caught:
         atomic_write_bytes(target, b"\x89PNG" + b"x" * 1000)
-    assert str(caught.value) == f"cannot write {target}: folder is not writable"
+    assert str(caught.value) == f"cannot write {target}: folder is not writable (permission denied)"
     assert caught.value.path == str(target)
     assert caught.value.errno == errno.EACCES
     assert isinstance(caught.value, OSError)

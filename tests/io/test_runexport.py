@@ -270,7 +270,7 @@ def test_readers_refuse_files_that_are_not_run_exports(tmp_path: Path, healthy_r
     (tmp_path / "damaged.json").write_text(json.dumps(damaged))
     with pytest.raises(RunFileError, match="expected a number or one of inf, -inf, nan"):
         read_json(tmp_path / "damaged.json")
-    with pytest.raises(RunFileError, match="cannot be read"):
+    with pytest.raises(RunFileError, match="missing.json: no such file"):
         read_json(tmp_path / "missing.json")
 
 
