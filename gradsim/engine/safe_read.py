@@ -254,25 +254,38 @@ def _json_depth(text: str, limit: int) -> int:
     return deepest
 
 
+_TOML_KEY = r"""(?:[A-Za-z0-9_-]+|"(?:[^"\\\n]|\\.)*"|'[^'\n]*')"""
 _TOML_TOKENS = re.compile(
-    r'"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|"(?:[^"\\\n]|\\.)*"|\'[^\'\n]*\'|#[^\n]*|[\[\]{}]'
+    r'"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\''  # multi-line strings
+    rf"|(?P<dotted>{_TOML_KEY}(?:[ \t]*\.[ \t]*{_TOML_KEY})+)"  # a dotted key: one table per part
+    r'|"(?:[^"\\\n]|\\.)*"|\'[^\'\n]*\'|#[^\n]*|[\[\]{}]'
 )
 
 
 def _toml_depth(text: str, limit: int) -> int:
-    """Deepest nesting of arrays and inline tables in TOML ``text``, strings and comments skipped."""
+    """Deepest nesting in TOML ``text``: arrays, inline tables and dotted keys, strings and comments
+    skipped (stops counting past ``limit``).
+
+    Dotted keys matter as much as brackets: ``a.b.c...`` nests a table per part, and tomllib's
+    bookkeeping for them is quadratic in the number of parts (100 000 parts take minutes).
+    """
     depth = deepest = 0
     for match in _TOML_TOKENS.finditer(text):
         token = match.group()
-        if token in ("[", "{"):
+        if match.group("dotted") is not None:
+            parts = len(_TOML_KEY_PART.findall(token))
+            deepest = max(deepest, depth + parts)
+        elif token in ("[", "{"):
             depth += 1
-            if depth > deepest:
-                deepest = depth
-                if deepest > limit:
-                    break
+            deepest = max(deepest, depth)
         elif token in ("]", "}"):
             depth = max(depth - 1, 0)
+        if deepest > limit:
+            break
     return deepest
+
+
+_TOML_KEY_PART = re.compile(_TOML_KEY)
 
 
 def _value_depth(value: Any, limit: int) -> int:
