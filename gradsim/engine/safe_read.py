@@ -254,12 +254,16 @@ def _json_depth(text: str, limit: int) -> int:
     return deepest
 
 
-_TOML_KEY = r"""(?:[A-Za-z0-9_-]+|"(?:[^"\\\n]|\\.)*"|'[^'\n]*')"""
+# Possessive quantifiers (``*+``, ``++``) and a final alternative that consumes a whole bare word
+# keep the scan linear: without them a run of thousands of digits is retried from every position
+# (quadratic; a fuzzed 6000-digit number took minutes).
+_TOML_KEY = r"""(?:[A-Za-z0-9_-]++|"(?:[^"\\\n]|\\.)*+"|'[^'\n]*+')"""
 _TOML_TOKENS = re.compile(
     r'"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\''  # multi-line strings
-    rf"|(?P<dotted>{_TOML_KEY}(?:[ \t]*\.[ \t]*{_TOML_KEY})+)"  # a dotted key: one table per part
-    r'|"(?:[^"\\\n]|\\.)*"|\'[^\'\n]*\'|#[^\n]*|[\[\]{}]'
+    rf"|(?P<dotted>{_TOML_KEY}(?:[ \t]*+\.[ \t]*+{_TOML_KEY})++)"  # a dotted key: one table per part
+    r'|"(?:[^"\\\n]|\\.)*+"|\'[^\'\n]*+\'|#[^\n]*+|[\[\]{}]|[A-Za-z0-9_-]++'
 )
+_TOML_KEY_PART = re.compile(_TOML_KEY)
 
 
 def _toml_depth(text: str, limit: int) -> int:
@@ -284,8 +288,6 @@ def _toml_depth(text: str, limit: int) -> int:
             break
     return deepest
 
-
-_TOML_KEY_PART = re.compile(_TOML_KEY)
 
 
 def _value_depth(value: Any, limit: int) -> int:
