@@ -11,9 +11,10 @@ matters where imports compile modules (no ``.pyc`` files, as under pytest's
 peak of an idle interpreter is printed for comparison. The difference is what the run itself
 needed; the estimate must be within 20% of it.
 
-The time columns compare :func:`gradsim.engine.config.step_seconds` (GEMM count over a FLOP rate
-calibrated in the child, plus elementwise passes and per-step numpy calls) with the measured time of its first step; they are reported, not
-asserted (the machine is shared). Children run with one BLAS thread.
+The time columns compare :func:`gradsim.engine.config.step_seconds` (GEMM count over a FLOP
+rate calibrated in the child, plus elementwise passes and per-step numpy calls) with the measured
+time of the child's first step; they are reported, not asserted (the machine is shared).
+Children run with one BLAS thread.
 
 Usage::
 

@@ -289,7 +289,6 @@ def _toml_depth(text: str, limit: int) -> int:
     return deepest
 
 
-
 def _value_depth(value: Any, limit: int) -> int:
     """Nesting depth of parsed lists and dicts, walked without recursion (dotted TOML keys nest
     tables without any bracket); stops past ``limit``."""
