@@ -141,6 +141,12 @@ class SweepGrid:
     status: np.ndarray
 
 
+def _brief(error: object) -> str:
+    """An error's text on one line, cut at 120 characters (a cell of a damaged file may be huge)."""
+    text = " ".join(str(error).split())
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
 def read_sweep_csv(path: str | os.PathLike[str]) -> SweepGrid:
     """Read a grid written by :func:`write_sweep_csv`.
 
@@ -157,7 +163,7 @@ def read_sweep_csv(path: str | os.PathLike[str]) -> SweepGrid:
     try:
         rows = list(csv.reader(io.StringIO(text, newline="")))
     except csv.Error as error:
-        raise SweepFileError(f"{file}: not a gradsim sweep CSV ({error})") from None
+        raise SweepFileError(f"{file}: not a gradsim sweep CSV ({_brief(error)})") from None
     if not rows or len(rows[0]) != 5 or rows[0][2:] != ["log10_ratio", "overflow", "status"]:
         raise SweepFileError(
             f"{file}: not a gradsim sweep CSV (expected the columns x, y, log10_ratio, overflow, status)"
@@ -166,7 +172,7 @@ def read_sweep_csv(path: str | os.PathLike[str]) -> SweepGrid:
     try:
         table = [(float(r[0]), float(r[1]), float(r[2]), int(r[3]), r[4]) for r in rows[1:] if r]
     except (ValueError, IndexError) as error:
-        raise SweepFileError(f"{file}: a row is not x, y, number, 0/1, status ({error})") from None
+        raise SweepFileError(f"{file}: a row is not x, y, number, 0/1, status ({_brief(error)})") from None
     x = np.array(sorted({r[0] for r in table}))
     y = np.array(sorted({r[1] for r in table}))
     if len(table) != len(x) * len(y):
@@ -177,7 +183,7 @@ def read_sweep_csv(path: str | os.PathLike[str]) -> SweepGrid:
     for x_value, y_value, value, flag, name in table:
         row, column = int(np.searchsorted(y, y_value)), int(np.searchsorted(x, x_value))
         if name != NOT_COMPUTED and name not in _STATUS_CODES:
-            raise SweepFileError(f"{file}: unknown status {name!r}")
+            raise SweepFileError(f"{file}: unknown status {_brief(repr(name))}")
         values[row, column] = value
         overflow[row, column] = bool(flag)
         status[row, column] = _STATUS_CODES.get(name, -1)
