@@ -27,7 +27,7 @@ from typing import TextIO
 import numpy as np
 
 from gradsim.engine import sweep
-from gradsim.engine.config import ConfigError, SimConfig
+from gradsim.engine.config import ConfigError, SimConfig, check_resources
 from gradsim.engine.presets import DEFAULT_PRESET, get_preset, list_presets, presets_dir
 from gradsim.engine.records import StepRecord
 from gradsim.engine.regime import measure
@@ -100,6 +100,24 @@ def build_config(args: argparse.Namespace) -> SimConfig:
     if args.config:
         config = load_config(args.config, base=config)
     return apply_overrides(config, args.settings)
+
+
+def check_run_resources(config: SimConfig, available: int | None = -1) -> None:
+    """Before a run: refuse one that cannot fit in the memory free now, warn about a large or slow one.
+
+    Warnings go to stderr as ``gradsim: warning: ...`` (one line each), also with ``--quiet``.
+
+    Raises
+    ------
+    ConfigError
+        The estimate exceeds the free memory; the message says which setting to lower.
+    """
+    check = check_resources(config, available)
+    if check.refusal is not None:
+        raise ConfigError(check.refusal, check.field)
+    if sys.stderr is not None:
+        for warning in check.warnings:
+            print(f"{PROG}: warning: {warning}", file=sys.stderr)
 
 
 def _default_config() -> SimConfig:
@@ -265,6 +283,7 @@ def train(
 
 def _run_command(args: argparse.Namespace) -> int:
     config = build_config(args)
+    check_run_resources(config)
     outputs = [
         (path, kind) for path, kind in ((args.json, "json"), (args.npz, "npz"), (args.csv, "csv")) if path
     ]
@@ -843,6 +862,7 @@ def _snapshot_command(args: argparse.Namespace) -> int:
         )
     _check_output(args.out)
     config = build_config(args)
+    check_run_resources(config)
     with _offscreen_qt("the plots"):
         data = figures.snapshot_bytes(config, args.iterations, args.plot, suffix[1:], args.width, args.theme)
     atomic_write_bytes(args.out, data)

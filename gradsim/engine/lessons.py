@@ -30,7 +30,6 @@ from __future__ import annotations
 import math
 import re
 import string
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -43,6 +42,7 @@ from .config import ConfigError, SimConfig, field_names
 from .presets import list_presets, load_preset
 from .records import StepRecord
 from .regime import DEPTH, RegimeMeasure, Span, measure
+from .safe_read import LESSON_LIMIT, FileReadError, read_toml
 
 PLOTS = ("gradient", "heatmap", "loss", "activation", "health")
 CONTROL_PREFIX = "control:"
@@ -184,9 +184,9 @@ def read_lesson(path: Path, preset_names: Sequence[str] | None = None) -> Lesson
     if path.suffix != ".toml" or match is None:
         raise LessonError(path, None, "the name must look like NN-some-slug.toml (two digits, dash, slug)")
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-        raise LessonError(path, None, f"cannot be read: {error}") from error
+        data = read_toml(path, LESSON_LIMIT, "a lesson")
+    except FileReadError as error:
+        raise LessonError(path, None, f"cannot be read: {error.reason}") from None
     unknown = sorted(set(data) - set(REQUIRED_KEYS) - set(OPTIONAL_KEYS))
     if unknown:
         known = ", ".join(REQUIRED_KEYS + OPTIONAL_KEYS)

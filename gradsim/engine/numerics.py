@@ -10,6 +10,8 @@ import numpy as np
 # whose square underflows is below 1e-154 and contributes less than 1e-28 of the total.
 _PLAIN_LOW = 1e-280
 _PLAIN_HIGH = 1e280
+# Elements per block of rows on the careful path (2**20 float64: 8 MiB per temporary).
+_CAREFUL_BLOCK_ELEMENTS = 2**20
 
 
 def safe_norm(
@@ -54,7 +56,14 @@ def safe_norm(
         norms = np.sqrt(squares)
         careful = ~((squares > _PLAIN_LOW) & (squares < _PLAIN_HIGH))
         if careful.any():
-            norms[careful] = _scaled_norms(rows[careful])
+            # In blocks of rows: rows[careful] and the scaled copies are float64 temporaries, and
+            # a vanished gradient makes every row careful (zeros); whole, they would add three
+            # copies of a (T, B, H) array to the peak memory of a training step.
+            indices = np.flatnonzero(careful)
+            block = max(1, _CAREFUL_BLOCK_ELEMENTS // max(rows.shape[1], 1))
+            for start in range(0, len(indices), block):
+                chosen = indices[start : start + block]
+                norms[chosen] = _scaled_norms(rows[chosen])
     if axis is None:
         return float(norms[0])
     return norms.reshape(kept_shape)

@@ -12,17 +12,20 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
 __all__ = [
+    "TEMP_PREFIX",
     "WriteError",
     "atomic_open",
     "atomic_path",
     "atomic_write_bytes",
     "atomic_write_text",
+    "remove_stale_temp_files",
 ]
 
 
@@ -53,15 +56,21 @@ class WriteError(OSError):
 
 
 def _reason(error: OSError, target: Path) -> str:
-    """A short, user-readable reason for ``error`` while writing ``target``."""
+    """A short, user-readable reason for ``error`` while writing ``target``: the real cause."""
     folder = target.parent
     code = error.errno
+    if code in (errno.ENOENT, errno.EACCES, errno.EPERM, errno.EINVAL, errno.EROFS) and folder.is_dir():
+        special = _special_filesystem(folder)
+        if special is not None:
+            return f"{folder} is on a {special} file system, which holds no ordinary files"
     if code == errno.EROFS:
-        return "the disk is read-only"
+        return "the disk is read-only (a read-only file system)"
     if code in (errno.EACCES, errno.EPERM):
-        return "folder is not writable"
+        return "folder is not writable (permission denied)"
     if code == errno.ENOENT:
-        return f"folder {folder} does not exist"
+        if not folder.exists():
+            return f"folder {folder} does not exist"
+        return f"folder {folder} does not accept new files"
     if code == errno.ENOTDIR:
         return f"{_first_non_folder(folder)} is a file, not a folder"
     if code == errno.EISDIR or target.is_dir():
@@ -73,6 +82,50 @@ def _reason(error: OSError, target: Path) -> str:
     if code in (errno.EINVAL, errno.EILSEQ):
         return "the file name is not valid here"
     return error.strerror or str(error) or type(error).__name__
+
+
+# File systems the kernel makes up on the fly: nothing can be saved there.
+_SPECIAL_FILESYSTEMS = frozenset(
+    {
+        "proc",
+        "sysfs",
+        "devtmpfs",
+        "devpts",
+        "cgroup",
+        "cgroup2",
+        "debugfs",
+        "tracefs",
+        "securityfs",
+        "configfs",
+        "fusectl",
+        "pstore",
+        "bpf",
+        "mqueue",
+        "binfmt_misc",
+        "efivarfs",
+        "hugetlbfs",
+    }
+)
+
+
+def _special_filesystem(folder: Path) -> str | None:
+    """The type of the file system holding ``folder`` if it is a kernel one (``proc``, ``sysfs``),
+    from ``/proc/self/mounts`` (Linux; None elsewhere or if unknown)."""
+    try:
+        resolved = os.path.realpath(folder)
+        with open("/proc/self/mounts", encoding="utf-8", errors="replace") as handle:
+            mounts = [line.split()[:3] for line in handle]
+    except OSError:
+        return None
+    best, kind = "", None
+    for fields in mounts:
+        if len(fields) < 3:
+            continue
+        point = fields[1].replace("\\040", " ")
+        inside = resolved == point or resolved.startswith(point.rstrip("/") + "/")
+        if inside and len(point) >= len(best):
+            best, kind = point, fields[2]
+    return kind if kind in _SPECIAL_FILESYSTEMS else None
 
 
 def _first_non_folder(folder: Path) -> Path:
@@ -110,6 +163,54 @@ def _fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
+# Temporary files are named ``.gradsim-<pid>-<random>.tmp<suffix>``: hidden, marked as gradsim's,
+# and carrying the writer's process id, so that a later save into the same folder can remove the
+# ones whose writer is gone (killed during a save: kill -9 leaves no chance to clean up).
+TEMP_PREFIX = ".gradsim-"
+_TEMP_NAME = re.compile(r"\.gradsim-(\d+)-[A-Za-z0-9_]+\.tmp(\.[^/]*)?")
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists (on this machine). Unknown counts as alive."""
+    if pid == os.getpid():
+        return True
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError, OverflowError):
+        return True  # exists but belongs to someone else, or cannot tell
+    return True
+
+
+def remove_stale_temp_files(folder: str | os.PathLike[str]) -> list[Path]:
+    """Remove gradsim's temporary files in ``folder`` whose writing process no longer exists.
+
+    Only names of the form ``.gradsim-<pid>-<random>.tmp<suffix>`` are touched; files of a process
+    that is still running (this one included) are kept. Best effort: a file that cannot be
+    removed is left. Returns the files removed.
+    """
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = _TEMP_NAME.fullmatch(entry.name)
+        if match is None:
+            continue
+        try:
+            if not entry.is_file(follow_symlinks=False) or _process_alive(int(match.group(1))):
+                continue
+            os.unlink(entry.path)
+        except (OSError, ValueError):
+            continue
+        removed.append(Path(entry.path))
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success it replaces ``path``.
@@ -135,8 +236,11 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     if target.is_dir():
         raise WriteError(target, "a folder of that name exists", errno.EISDIR)
     folder = target.parent
+    remove_stale_temp_files(folder)
     try:
-        fd, temp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=folder)
+        fd, temp_name = tempfile.mkstemp(
+            prefix=f"{TEMP_PREFIX}{os.getpid()}-", suffix=f".tmp{target.suffix}", dir=folder
+        )
         os.close(fd)
     except OSError as error:
         raise WriteError(target, _reason(error, target), error.errno) from error

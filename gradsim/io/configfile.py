@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import fields
 from pathlib import Path
@@ -35,6 +34,7 @@ from gradsim.engine.config import (
     SimConfig,
     parse_value,
 )
+from gradsim.engine.safe_read import CONFIG_LIMIT, FileReadError, read_json, read_toml
 
 from .atomic import atomic_write_text
 
@@ -104,12 +104,13 @@ def config_from_mapping(data: Mapping[str, Any], where: str, base: SimConfig | N
         settings = data["config"]
         if not isinstance(settings, Mapping):
             raise ConfigError(f"{where}: 'config' must be a table of settings", "config")
-        extra = sorted(set(data) - {"config", *_IGNORED_TABLES})
+        extra = [key for key in data if key not in ("config", *_IGNORED_TABLES)]
         if extra:
+            first = min(extra)
             raise ConfigError(
-                f"{where}: unknown key {extra[0]!r} beside the [config] table; "
+                f"{where}: unknown key {first[:80]!r} beside the [config] table; "
                 f"settings belong inside [config]",
-                extra[0],
+                first,
             )
     else:
         settings = {key: value for key, value in data.items() if key not in _IGNORED_TABLES}
@@ -139,27 +140,12 @@ def load_config(path: str | os.PathLike[str], base: SimConfig | None = None) -> 
     if suffix not in CONFIG_SUFFIXES:
         raise ConfigError(f"{where}: unknown file type {file.suffix or '(none)'!r}; use .toml or .json")
     try:
-        text = file.read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{where}: no such file") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{where}: is a folder, not a file") from None
-    except OSError as error:
-        raise ConfigError(f"{where}: cannot be read ({error.strerror or error})") from error
-    except UnicodeDecodeError as error:
-        raise ConfigError(f"{where}: is not UTF-8 text (byte {error.start})") from error
-    if suffix == ".toml":
-        try:
-            data: Any = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as error:
-            raise ConfigError(f"{where}: malformed TOML: {error}") from error
-    else:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise ConfigError(
-                f"{where}: malformed JSON: {error.msg} (line {error.lineno}, column {error.colno})"
-            ) from error
+        if suffix == ".toml":
+            data: Any = read_toml(file, CONFIG_LIMIT, "a config")
+        else:
+            data = read_json(file, CONFIG_LIMIT, "a config")
+    except FileReadError as error:
+        raise ConfigError(f"{where}: {error.reason}") from None
     return config_from_mapping(data, where, base)
 
 

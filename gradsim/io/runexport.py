@@ -35,7 +35,6 @@ import csv
 import json
 import math
 import os
-import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,8 +42,10 @@ from typing import Any
 
 import numpy as np
 
-from gradsim.engine.config import ConfigError, SimConfig
+from gradsim.engine.config import ConfigError, SimConfig, short_repr
 from gradsim.engine.records import NonFiniteEvent, StepRecord
+from gradsim.engine.safe_read import RUN_JSON_LIMIT, RUN_NPZ_LIMIT, FileReadError, load_npz, parse_json
+from gradsim.engine.safe_read import read_json as read_json_file
 from gradsim.engine.simulation import PREACTIVATION_SAMPLE
 
 from .atomic import atomic_open
@@ -228,7 +229,7 @@ def arrays_to_records(arrays: dict[str, np.ndarray] | Any) -> RunData:
     missing = [name for name in _REQUIRED_ARRAYS if name not in arrays]
     if missing:
         raise KeyError(missing[0])
-    config = SimConfig.from_dict(json.loads(str(arrays["config"][()])))
+    config = SimConfig.from_dict(parse_json(str(arrays["config"][()]), "config"))
     iterations = arrays["iteration"]
     count = len(iterations)
     losses = arrays["loss"]
@@ -325,23 +326,30 @@ def read_npz(path: str | os.PathLike[str]) -> RunData:
     """
     file = Path(os.fspath(path))
     try:
-        with np.load(file, allow_pickle=False) as archive:
-            name = str(archive["format"][()]) if "format" in archive else None
-            version = int(archive["version"][()]) if "version" in archive else None
-            _check_format(file, name, version)
-            return arrays_to_records(archive)
+        archive = load_npz(file, RUN_NPZ_LIMIT, "a run export")
+    except FileReadError as error:
+        raise RunFileError(f"{file}: {error.reason}") from None
+    try:
+        name = str(archive["format"][()]) if "format" in archive else None
+        version = int(archive["version"][()]) if "version" in archive else None
+        _check_format(file, name, version)
+        return arrays_to_records(archive)
     except RunFileError:
         raise
-    except OSError as error:
-        raise RunFileError(f"{file}: cannot be read ({error.strerror or error})") from error
-    except (KeyError, ValueError, TypeError, IndexError, zipfile.BadZipFile) as error:
-        raise RunFileError(f"{file}: not a gradsim run export ({_describe(error)})") from error
+    except ConfigError as error:
+        raise RunFileError(f"{file}: invalid config ({error})") from None
+    except FileReadError as error:
+        raise RunFileError(f"{file}: not a gradsim run export (its config {error.reason})") from None
+    except (KeyError, ValueError, TypeError, IndexError, OverflowError, AttributeError) as error:
+        raise RunFileError(f"{file}: not a gradsim run export ({_describe(error)})") from None
 
 
 def _describe(error: Exception) -> str:
     if isinstance(error, KeyError):
         return f"missing {error.args[0]!r}" if error.args else "missing data"
-    return str(error) or type(error).__name__
+    # One line, bounded: numpy and int() messages may quote whole values.
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def _check_format(file: Path, name: str | None, version: int | None) -> None:
@@ -374,10 +382,10 @@ def _encode(value: Any) -> Any:
 def _decode_float(value: Any) -> float:
     if isinstance(value, str):
         if value not in _NONFINITE_TEXT:
-            raise ValueError(f"expected a number or one of inf, -inf, nan (got {value!r})")
+            raise ValueError(f"expected a number or one of inf, -inf, nan (got {short_repr(value)})")
         return _NONFINITE_TEXT[value]
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"expected a number (got {value!r})")
+        raise ValueError(f"expected a number (got {short_repr(value)})")
     return float(value)
 
 
@@ -386,7 +394,7 @@ def _decode_array(value: Any, ndim: int) -> np.ndarray:
         if depth == 0:
             return _decode_float(item)
         if not isinstance(item, list):
-            raise ValueError(f"expected a list (got {item!r})")
+            raise ValueError(f"expected a list (got {short_repr(item)})")
         return [decode(element, depth - 1) for element in item]
 
     array = np.array(decode(value, ndim), dtype=np.float64)
@@ -449,7 +457,7 @@ def _record_from_json(data: dict[str, Any], num_layers: int) -> StepRecord:
         samples = np.empty((num_layers, 0))
     clipped = data["clipped"]
     if not isinstance(clipped, bool):
-        raise ValueError(f"clipped must be true or false (got {clipped!r})")
+        raise ValueError(f"clipped must be true or false (got {short_repr(clipped)})")
     grad_norms = _decode_array(data["grad_norms"], 2)
     logs = None  # absent from files written before the logarithms were recorded
     if "log10_grad_norms" in data:
@@ -540,11 +548,9 @@ def read_json(path: str | os.PathLike[str]) -> RunData:
     """
     file = Path(os.fspath(path))
     try:
-        data = json.loads(file.read_bytes().decode("utf-8"))
-    except OSError as error:
-        raise RunFileError(f"{file}: cannot be read ({error.strerror or error})") from error
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise RunFileError(f"{file}: not valid JSON ({error})") from error
+        data = read_json_file(file, RUN_JSON_LIMIT, "a run export")
+    except FileReadError as error:
+        raise RunFileError(f"{file}: {error.reason}") from None
     if not isinstance(data, dict):
         raise RunFileError(f"{file}: not a gradsim run export (expected a JSON object)")
     version = data.get("version")
@@ -556,9 +562,9 @@ def read_json(path: str | os.PathLike[str]) -> RunData:
             raise ValueError("records must be a list")
         return RunData(config, [_record_from_json(item, config.num_layers) for item in records])
     except ConfigError as error:
-        raise RunFileError(f"{file}: invalid config ({error})") from error
-    except (KeyError, ValueError, TypeError, AttributeError) as error:
-        raise RunFileError(f"{file}: not a gradsim run export ({_describe(error)})") from error
+        raise RunFileError(f"{file}: invalid config ({error})") from None
+    except (KeyError, ValueError, TypeError, AttributeError, IndexError, OverflowError) as error:
+        raise RunFileError(f"{file}: not a gradsim run export ({_describe(error)})") from None
 
 
 # -- CSV -------------------------------------------------------------------------------------

@@ -19,14 +19,22 @@ NPZ
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from gradsim.engine.safe_read import (
+    SWEEP_CSV_LIMIT,
+    SWEEP_NPZ_LIMIT,
+    FileReadError,
+    load_npz,
+    parse_json,
+    read_text,
+)
 from gradsim.engine.sweep import STATUS_NAMES, SweepResult
 
 from .atomic import atomic_open
@@ -120,6 +128,12 @@ class SweepGrid:
     status: np.ndarray
 
 
+def _brief(error: object) -> str:
+    """An error's text on one line, cut at 120 characters (a cell of a damaged file may be huge)."""
+    text = " ".join(str(error).split())
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
 def read_sweep_csv(path: str | os.PathLike[str]) -> SweepGrid:
     """Read a grid written by :func:`write_sweep_csv`.
 
@@ -130,12 +144,13 @@ def read_sweep_csv(path: str | os.PathLike[str]) -> SweepGrid:
     """
     file = Path(os.fspath(path))
     try:
-        with open(file, newline="", encoding="utf-8") as handle:
-            rows = list(csv.reader(handle))
-    except OSError as error:
-        raise SweepFileError(f"{file}: cannot be read ({error.strerror or error})") from error
-    except UnicodeDecodeError:
-        raise SweepFileError(f"{file}: not a gradsim sweep CSV (not text)") from None
+        text = read_text(file, SWEEP_CSV_LIMIT, "a sweep CSV")
+    except FileReadError as error:
+        raise SweepFileError(f"{file}: {error.reason}") from None
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error as error:
+        raise SweepFileError(f"{file}: not a gradsim sweep CSV ({_brief(error)})") from None
     if not rows or len(rows[0]) != 5 or rows[0][2:] != ["log10_ratio", "overflow", "status"]:
         raise SweepFileError(
             f"{file}: not a gradsim sweep CSV (expected the columns x, y, log10_ratio, overflow, status)"
@@ -144,7 +159,7 @@ def read_sweep_csv(path: str | os.PathLike[str]) -> SweepGrid:
     try:
         table = [(float(r[0]), float(r[1]), float(r[2]), int(r[3]), r[4]) for r in rows[1:] if r]
     except (ValueError, IndexError) as error:
-        raise SweepFileError(f"{file}: a row is not x, y, number, 0/1, status ({error})") from None
+        raise SweepFileError(f"{file}: a row is not x, y, number, 0/1, status ({_brief(error)})") from None
     x = np.array(sorted({r[0] for r in table}))
     y = np.array(sorted({r[1] for r in table}))
     if len(table) != len(x) * len(y):
@@ -155,7 +170,7 @@ def read_sweep_csv(path: str | os.PathLike[str]) -> SweepGrid:
     for x_value, y_value, value, flag, name in table:
         row, column = int(np.searchsorted(y, y_value)), int(np.searchsorted(x, x_value))
         if name != NOT_COMPUTED and name not in _STATUS_CODES:
-            raise SweepFileError(f"{file}: unknown status {name!r}")
+            raise SweepFileError(f"{file}: unknown status {_brief(repr(name))}")
         values[row, column] = value
         overflow[row, column] = bool(flag)
         status[row, column] = _STATUS_CODES.get(name, -1)
@@ -191,26 +206,31 @@ def read_sweep_npz(path: str | os.PathLike[str]) -> SweepResult:
     """
     file = Path(os.fspath(path))
     try:
-        with np.load(file, allow_pickle=False) as archive:
-            name = str(archive["format"][()]) if "format" in archive else None
-            version = int(archive["version"][()]) if "version" in archive else None
-            if name != FORMAT:
-                raise SweepFileError(f"{file}: not a gradsim sweep (no format {FORMAT!r} marker)")
-            if version is None or version > VERSION:
-                raise SweepFileError(
-                    f"{file}: written by a newer gradsim (sweep format {version}; "
-                    f"this one reads up to {VERSION})"
-                )
-            metadata = json.loads(str(archive["metadata"][()]))
-            arrays = {key: archive[key] for key in archive.files}
-        return SweepResult.from_arrays(metadata, arrays)
+        archive = load_npz(file, SWEEP_NPZ_LIMIT, "a sweep")
+    except FileReadError as error:
+        raise SweepFileError(f"{file}: {error.reason}") from None
+    try:
+        name = str(archive["format"][()]) if "format" in archive else None
+        version = int(archive["version"][()]) if "version" in archive else None
+        if name != FORMAT:
+            raise SweepFileError(f"{file}: not a gradsim sweep (no format {FORMAT!r} marker)")
+        if version is None or version > VERSION:
+            raise SweepFileError(
+                f"{file}: written by a newer gradsim (sweep format {version}; this one reads up to {VERSION})"
+            )
+        metadata = parse_json(str(archive["metadata"][()]), "metadata")
+        return SweepResult.from_arrays(metadata, archive)
     except SweepFileError:
         raise
-    except OSError as error:
-        raise SweepFileError(f"{file}: cannot be read ({error.strerror or error})") from error
-    except (KeyError, ValueError, TypeError, IndexError, zipfile.BadZipFile) as error:
-        what = f"missing {error.args[0]!r}" if isinstance(error, KeyError) else str(error)
-        raise SweepFileError(f"{file}: not a gradsim sweep ({what})") from error
+    except FileReadError as error:
+        raise SweepFileError(f"{file}: not a gradsim sweep (its {error})") from None
+    except (KeyError, ValueError, TypeError, IndexError, AttributeError, OverflowError) as error:
+        what = (
+            f"missing {error.args[0]!r}"
+            if isinstance(error, KeyError)
+            else " ".join(str(error).split())[:200]
+        )
+        raise SweepFileError(f"{file}: not a gradsim sweep ({what})") from None
 
 
 # -- by extension ----------------------------------------------------------------------------

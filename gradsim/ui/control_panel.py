@@ -18,7 +18,14 @@ import re
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from gradsim.engine.config import CHOICES, FLOAT_RANGES, INT_RANGES, ConfigError, SimConfig
+from gradsim.engine.config import (
+    CHOICES,
+    FLOAT_RANGES,
+    INT_RANGES,
+    ConfigError,
+    SimConfig,
+    check_resources,
+)
 from gradsim.engine.presets import DEFAULT_PRESET, Preset, list_presets
 
 DEBOUNCE_MS = 250
@@ -619,6 +626,10 @@ class ControlPanel(QtWidgets.QWidget):
             config = SimConfig.from_dict(self._read_widgets())
         except ConfigError as error:
             self._show_error(error)
+            return
+        check = check_resources(config)
+        if check.refusal is not None:  # the run cannot fit in the memory free now
+            self._show_error(ConfigError(check.refusal, check.field))
             return
         self._show_error(None)
         self._show_preset(config)

@@ -25,7 +25,7 @@ from importlib import import_module, metadata, resources
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from gradsim.engine.config import SimConfig
+from gradsim.engine.config import SimConfig, check_resources
 from gradsim.engine.history import RunHistory
 from gradsim.engine.presets import DEFAULT_PRESET, load_preset
 from gradsim.engine.records import NonFiniteEvent, StepRecord
@@ -258,7 +258,20 @@ class MainWindow(QtWidgets.QMainWindow):
         return self._training_page
 
     def apply_config(self, config: SimConfig) -> None:
-        """Show ``config`` in the controls and start a new run with it, as a user's edit would."""
+        """Show ``config`` in the controls and start a new run with it, as a user's edit would.
+
+        A config that cannot fit in the memory free now is refused with a message box (the
+        current run goes on); one that is large or slow starts with a warning in the status bar.
+        """
+        check = check_resources(config)
+        if check.refusal is not None:
+            box = QtWidgets.QMessageBox(self)
+            box.setObjectName("resource_refusal_box")
+            box.setWindowTitle("Run not started")
+            box.setIcon(QtWidgets.QMessageBox.Icon.Warning)
+            box.setText(f"Not applied: {check.refusal}")
+            box.open()
+            return
         self.control_panel.set_config(config)
         self._on_user_config(config)
 
@@ -541,6 +554,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.runner.rebuild(config)
         self._restart_plots()
         self._sync_title()
+        # The control panel refuses what cannot fit; a large or slow run gets a warning here.
+        warnings = check_resources(config).warnings
+        if warnings:
+            self.statusBar().showMessage("Warning: " + " ".join(warnings), 20000)
 
     @QtCore.Slot()
     def _on_user_toggle_play(self) -> None:

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from gradsim import cli
+from gradsim.engine import config as cli_config
 from gradsim.engine.config import SimConfig
 from gradsim.engine.presets import DEFAULT_PRESET, list_presets, load_preset
 from gradsim.engine.regime import measure
@@ -215,7 +216,8 @@ def test_presets_lists_every_preset_in_order(capsys) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["run", "--preset", "no-such-preset"], "unknown preset 'no-such-preset'"),
+        (["run", "--preset", "no-such-preset"], "no preset 'no-such-preset'; presets: default, "),
+        (["run", "--preset", "../../../../tmp/evil"], "no preset '../../../../tmp/evil'; presets: default"),
         (
             ["run", "--set", "hidden_size=0"],
             "--set hidden_size=0: hidden_size must be between 1 and 1024 (got 0)",
@@ -292,7 +294,7 @@ def test_failed_write_exits_1_and_leaves_nothing(tmp_path: Path, capsys, monkeyp
     target = tmp_path / "run.json"
     code, out, err = run_cli(capsys, "run", *SMALL_ARGS, "-n", "2", "--json", str(target))
     assert code == 1
-    assert err == f"gradsim: error: cannot write {target}: folder is not writable\n"
+    assert err == f"gradsim: error: cannot write {target}: folder is not writable (permission denied)\n"
     assert "iterations: 2" in out.splitlines()  # the summary is still printed
     assert list(tmp_path.iterdir()) == []
 
@@ -418,3 +420,90 @@ def test_saved_config_file_runs_like_the_cli_settings(tmp_path: Path, capsys) ->
     )
     assert code == 0
     assert_same_records(engine_run(config, 2), read_npz(tmp_path / "r.npz").records, config)
+
+
+# -- hostile config files, presets that are paths, runs that do not fit -----------------------
+
+DEEP = 50_000
+
+
+@pytest.mark.parametrize("command", ["run", "config", "snapshot"])
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("deep.toml", "seed = " + "[" * DEEP + "]" * DEEP, "is nested more than 64 levels deep"),
+        (
+            "deep.json",
+            '{"seed": ' + '{"a": ' * DEEP + "1" + "}" * DEEP + "}",
+            "is nested more than 64 levels deep",
+        ),
+        ("inline.toml", "seed = " + "{a = " * DEEP + "1" + "}" * DEEP, "is nested more than 64 levels deep"),
+        ("digits.toml", "seed = " + "9" * 5000, "holds a number of more than 4300 digits"),
+        (
+            "scale.toml",
+            "weight_scale = 1" + "0" * 400,
+            "weight_scale must be greater than 0 and at most 100 (got an integer of 401 digits)",
+        ),
+    ],
+)
+def test_hostile_config_files_on_every_config_path(
+    tmp_path: Path, capsys, command, name, text, message
+) -> None:
+    path = tmp_path / name
+    path.write_text(text)
+    extra = ["--out", str(tmp_path / "x.png")] if command == "snapshot" else []
+    code, out, err = run_cli(capsys, command, "--config", str(path), *extra)
+    assert (code, out) == (2, "")
+    assert err == f"gradsim: error: config file {path}: {message}\n"
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
+def test_named_pipe_as_config_does_not_hang(tmp_path: Path) -> None:
+    # A real process with a timeout: a regression would block in open() forever.
+    pipe = tmp_path / "config.toml"
+    os.mkfifo(pipe)
+    done = subprocess.run(
+        [sys.executable, "-m", "gradsim", "run", "--config", str(pipe)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+    )
+    assert done.returncode == 2
+    assert done.stderr == f"gradsim: error: config file {pipe}: is a named pipe, not a file\n"
+
+
+def test_preset_that_is_a_path_is_not_loaded(tmp_path: Path, capsys) -> None:
+    evil = tmp_path / "evil.toml"
+    evil.write_text("preset = 5\n[config]\nhidden_size = 3\n")  # the crafted file
+    from gradsim.engine.presets import presets_dir
+
+    relative = os.path.relpath(evil.with_suffix(""), presets_dir())
+    code, out, err = run_cli(capsys, "run", "--preset", relative, *SMALL_ARGS)
+    assert (code, out) == (2, "")
+    names = ", ".join(sorted(preset.name for preset in list_presets()))
+    # The name is quoted (cut at 80 characters: a path may be long), then the presets.
+    assert err.startswith("gradsim: error: no preset '../") and err.endswith(f"'; presets: {names}\n")
+    assert err.count("\n") == 1
+
+
+def test_run_that_cannot_fit_is_refused_naming_the_setting(capsys, monkeypatch) -> None:
+    monkeypatch.setattr(cli_config, "available_memory_bytes", lambda: 50 * 2**20)
+    code, out, err = run_cli(
+        capsys, "run", "-n", "1", *SMALL_ARGS, "--set", "seq_len=2000", "--set", "batch_size=512"
+    )
+    assert (code, out) == (2, "")
+    assert err.startswith("gradsim: error: this run would need about ")
+    assert "more than the memory free now (50 MiB); lower batch_size to " in err and err.count("\n") == 1
+
+
+def test_large_or_slow_run_is_warned_about_before_it_starts(capsys, monkeypatch) -> None:
+    config = SimConfig(**SMALL)
+    monkeypatch.setattr(cli_config, "available_memory_bytes", lambda: int(config.memory_bytes * 1.5))
+    monkeypatch.setattr(cli_config, "step_seconds", lambda config, speed=None: 42.0)
+    code, out, err = run_cli(capsys, "run", "-n", "1", "-q", *SMALL_ARGS)
+    assert (code, out) == (0, "")
+    lines = err.splitlines()
+    assert lines[0].startswith("gradsim: warning: this run needs about ")
+    assert "more than half the memory free now" in lines[0]
+    assert lines[1].startswith("gradsim: warning: one training step of this run should take about 42 s")

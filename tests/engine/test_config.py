@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
+import os
+import subprocess
+import sys
 
 import pytest
 from hypothesis import assume, given, settings
@@ -14,11 +18,21 @@ from gradsim.engine.config import (
     FLOAT_RANGES,
     INT_RANGES,
     MEMORY_LIMIT_BYTES,
+    SLOW_STEP_SECONDS,
     ConfigError,
+    MachineSpeed,
+    ResourceCheck,
     SimConfig,
+    available_memory_bytes,
+    check_resources,
     coerce_value,
     field_names,
+    machine_speed,
+    memory_advice,
+    memory_culprit,
+    memory_terms,
     parse_value,
+    step_seconds,
 )
 
 
@@ -156,24 +170,52 @@ def test_batch_norm_needs_two_samples():
 
 def test_memory_limit():
     error = refused(num_layers=16, hidden_size=1024, seq_len=2000, batch_size=64)
-    assert error.field is None
-    assert "GiB" in str(error) and f"limit {MEMORY_LIMIT_BYTES / 2**30:.0f} GiB" in str(error)
-    assert "hidden size" in str(error)
-    # The estimate: 4 arrays of (T, B, H) per layer, 8 bytes each in float64, 4 in float32.
+    # The refusal names the setting to lower, and to what; the field is that setting.
+    assert error.field == "batch_size"
+    assert "GiB" in str(error) and f"limit ({MEMORY_LIMIT_BYTES / 2**30:.1f} GiB)" in str(error)
+    message = str(error)
+    allowed = int(message.split("lower batch_size to ")[1].split()[0])
+    big = dict(num_layers=16, hidden_size=1024, seq_len=2000)
+    assert SimConfig(**big, batch_size=allowed).memory_bytes <= MEMORY_LIMIT_BYTES
+    with pytest.raises(ConfigError):
+        SimConfig(**big, batch_size=allowed + 1)
+
+
+def test_memory_estimate_counts_the_engine_arrays():
+    # C = T B H cells per layer; float64: 3 cache arrays per layer, 4 shared backward arrays
+    # (tanh uses the derivative scratch), 1 byte per cell for the saturation mask.
     config = SimConfig(num_layers=3, hidden_size=10, seq_len=7, batch_size=5)
-    assert config.memory_bytes == 4 * 3 * 7 * 5 * 10 * 8
-    assert config.replace(dtype="float32").memory_bytes == 4 * 3 * 7 * 5 * 10 * 4
+    cells = 7 * 5 * 10
+    terms = memory_terms(config)
+    assert terms["cache"] == 3 * (3 * cells + 5 * 10) * 8 + 7 * 5 * 2 * 8
+    assert terms["backward"] == 4 * cells * 8 + cells
+    # float32: half the bytes per number, plus a float64 copy of dL/dh for its norms.
+    terms32 = memory_terms(config.replace(dtype="float32"))
+    assert terms32["cache"] == terms["cache"] // 2
+    assert terms32["backward"] == 4 * cells * 4 + cells + 8 * cells
+    # relu never touches the derivative scratch; elu adds a boolean mask; batch norm one array more.
+    assert memory_terms(config.replace(activation="relu"))["backward"] == 3 * cells * 8 + cells
+    assert memory_terms(config.replace(activation="elu"))["backward"] == 3 * cells * 8 + 2 * cells
+    normed = memory_terms(config.replace(normalization="batch"))["cache"]
+    assert normed - terms["cache"] == 3 * (cells + 7 * 10) * 8
+    assert config.memory_bytes == sum(terms.values())
 
 
 def test_memory_limit_boundary():
-    # 4 * 1 * T * B * H * 8 bytes: pick H so the estimate sits just below and just above the limit.
-    per_unit = 4 * 1 * 2000 * 100 * 8
-    below = MEMORY_LIMIT_BYTES // per_unit
-    assert SimConfig(num_layers=1, seq_len=2000, batch_size=100, hidden_size=below).memory_bytes <= (
-        MEMORY_LIMIT_BYTES
-    )
+    # Bisect hidden_size for a config just below and just above the limit.
+    low, high = 1, 1024
+    base = dict(num_layers=4, seq_len=2000, batch_size=200)
+    while low < high:
+        middle = (low + high + 1) // 2
+        try:
+            SimConfig(**base, hidden_size=middle)
+            low = middle
+        except ConfigError:
+            high = middle - 1
+    assert low < 1024
+    assert SimConfig(**base, hidden_size=low).memory_bytes <= MEMORY_LIMIT_BYTES
     with pytest.raises(ConfigError, match="GiB"):
-        SimConfig(num_layers=1, seq_len=2000, batch_size=100, hidden_size=below + 1)
+        SimConfig(**base, hidden_size=low + 1)
 
 
 def test_config_is_frozen_and_replace_validates():
@@ -314,3 +356,151 @@ def test_any_integer_is_either_accepted_or_refused_with_its_field(name, value):
         with pytest.raises(ConfigError) as caught:
             base.replace(**{name: value})
         assert caught.value.field == name
+
+
+# -- hostile values, resources --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(FLOAT_RANGES))
+def test_integer_past_float_range_in_a_float_setting_names_the_setting_and_range(name):
+    with pytest.raises(ConfigError) as caught:
+        coerce_value(name, 10**400)
+    low, high, _ = FLOAT_RANGES[name]
+    assert caught.value.field == name
+    assert str(caught.value).startswith(f"{name} must be ")
+    assert f"{low:g} and at most {high:g} (got an integer of 401 digits)" in str(caught.value)
+    with pytest.raises(ConfigError, match=f"{name} must be .* digits"):
+        SimConfig.from_dict({name: -(10**5000)})  # past the int-to-text digit limit too
+
+
+def test_a_mapping_is_required_and_huge_values_stay_short_in_messages():
+    with pytest.raises(ConfigError, match="expected a table of settings"):
+        SimConfig.from_dict([("seed", 1)])  # type: ignore[arg-type]
+    error = refused(activation="x" * 10_000)
+    assert len(str(error)) < 300
+    deep: list = []
+    for _ in range(5000):
+        deep = [deep]
+    with pytest.raises(ConfigError, match=r"seed must be a number \(got a list of 1 item\)"):
+        SimConfig.from_dict({"seed": deep})
+
+
+def test_step_flops_count_the_products():
+    # Layer 0: 2TBH(I + H) forward, 2TBH(2H + I) backward; layer 1 also sends 2TBH^2 down.
+    config = SimConfig(num_layers=2, hidden_size=8, seq_len=5, batch_size=3, task="adding")
+    rows, hidden, inputs = 15, 8, 2
+    layer0 = rows * hidden * (6 * hidden + 4 * inputs)
+    layer1 = rows * hidden * (6 * hidden + 4 * hidden + 2 * hidden)
+    assert config.step_flops == layer0 + layer1
+
+
+def test_step_seconds_adds_products_elementwise_passes_and_calls():
+    config = SimConfig(num_layers=2, hidden_size=8, seq_len=5, batch_size=3)
+    speed = MachineSpeed(flops=1e9, numbers=1e8, call=1e-6)
+    cells = 2 * 5 * 3 * 8
+    expected = config.step_flops / 1e9 + 30 * cells / 1e8 + 12 * 2 * 5 * 1e-6
+    assert step_seconds(config, speed) == pytest.approx(expected)
+    normed = config.replace(normalization="batch")
+    assert step_seconds(normed, speed) > step_seconds(config, speed)
+    measured = machine_speed()
+    assert measured.flops >= 1e8 and measured.numbers >= 1e7 and measured.call > 0
+
+
+def test_memory_advice_names_the_setting_and_the_largest_value_that_fits():
+    config = SimConfig(num_layers=2, hidden_size=128, seq_len=500, batch_size=256)
+    budget = config.memory_bytes // 4
+    advice = memory_advice(config, budget)
+    value = int(advice.split("lower batch_size to ")[1].split()[0])
+    assert (
+        config.replace(batch_size=value).memory_bytes
+        <= budget
+        < config.replace(batch_size=value + 1).memory_bytes
+    )
+    # When the batch alone cannot do it, the next size setting is named.
+    tiny = memory_terms(config.replace(batch_size=1))
+    assert memory_advice(config, sum(tiny.values()) - 1).startswith("lower seq_len to ")
+    assert memory_culprit(config, budget) == "batch_size"
+
+
+def test_check_resources_refuses_what_cannot_fit_and_warns_about_half():
+    config = SimConfig(num_layers=2, hidden_size=128, seq_len=500, batch_size=64)
+    needed = config.memory_bytes
+    fast = 0.01
+    refused_check = check_resources(config, available=needed - 1, seconds=fast)
+    assert refused_check.refusal is not None and refused_check.warnings == ()
+    assert refused_check.refusal.startswith(f"this run would need about {needed / 2**20:.0f} MiB")
+    assert (
+        "more than the memory free now" in refused_check.refusal
+        and "lower batch_size to " in refused_check.refusal
+    )
+    assert refused_check.field == "batch_size"
+    half = check_resources(config, available=needed + 1, seconds=fast)
+    assert (
+        half.refusal is None
+        and len(half.warnings) == 1
+        and "more than half the memory free" in half.warnings[0]
+    )
+    assert check_resources(config, available=4 * needed, seconds=fast) == ResourceCheck(None, ())
+    assert check_resources(config, available=None, seconds=fast) == ResourceCheck(None, ())  # unknown memory
+    slow = check_resources(config, available=4 * needed, seconds=SLOW_STEP_SECONDS + 1)
+    assert slow.refusal is None and slow.warnings[0].startswith(
+        "one training step of this run should take about 11 s"
+    )
+
+
+def test_available_memory_is_read_from_meminfo():
+    available = available_memory_bytes()
+    if not os.path.exists("/proc/meminfo"):
+        assert available is None
+        return
+    with open("/proc/meminfo") as handle:
+        line = next(line for line in handle if line.startswith("MemAvailable:"))
+    assert abs(available - int(line.split()[1]) * 1024) < 2**30  # it moves while we read
+
+
+_PEAK_CHILD = """
+import json, os, sys
+import numpy as np
+import gradsim.engine.simulation as simulation
+from gradsim.engine.config import SimConfig
+np.ones((64, 64)) @ np.ones((64, 64))
+with open("/proc/self/statm") as statm:
+    print(int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE"), flush=True)
+sim = simulation.Simulation(SimConfig(**json.loads(sys.argv[1])))
+sim.train_step()
+sim.train_step()
+"""
+
+
+def _run_memory(settings: dict) -> int:
+    """Peak RSS of a child taking two training steps, minus what it had resident after its imports."""
+    environment = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    child = subprocess.Popen(
+        [sys.executable, "-c", _PEAK_CHILD, json.dumps(settings)],
+        env=environment,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout is not None
+    with child.stdout:
+        resident = int(child.stdout.read().split()[0])
+    _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    assert child.returncode == 0
+    return usage.ru_maxrss * 1024 - resident
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm") or not hasattr(os, "wait4"), reason="Linux only")
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_memory_estimate_matches_the_measured_peak(dtype):
+    # The benchmark (benchmarks/bench_memory.py) checks 8 configs in both dtypes; here two small
+    # ones (~100-300 MiB) against the peak RSS of a child process (ru_maxrss is in KiB on Linux).
+    for sizes in (
+        {"num_layers": 2, "hidden_size": 64, "seq_len": 400, "batch_size": 128},
+        {"num_layers": 3, "hidden_size": 32, "seq_len": 300, "batch_size": 256, "activation": "relu"},
+    ):
+        config = SimConfig(**sizes, dtype=dtype)
+        # The lower of two runs: under a full suite on a shared machine one child now and then
+        # peaks tens of MiB higher (seen once in a full run, never alone).
+        measured = min(_run_memory({**sizes, "dtype": dtype}) for _ in range(2))
+        assert abs(config.memory_bytes / measured - 1) < 0.2, (sizes, config.memory_bytes, measured)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import functools
+import os
 
 import numpy as np
 import pytest
 
+from gradsim.engine import presets
 from gradsim.engine.config import ConfigError
 from gradsim.engine.presets import REGIMES, get_preset, list_presets, load_preset
 from gradsim.engine.regime import DECADES_THRESHOLD, RegimeMeasure, classify, measure
@@ -117,5 +119,58 @@ def test_clipping_keeps_the_exploding_run_finite():
 
 
 def test_unknown_preset_names_the_known_ones():
-    with pytest.raises(ConfigError, match="known presets: default"):
+    with pytest.raises(ConfigError) as caught:
         get_preset("no-such-preset")
+    assert str(caught.value) == f"no preset 'no-such-preset'; presets: {', '.join(sorted(PRESETS))}"
+    assert caught.value.field == "preset"
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["../../../../tmp/evil", "/etc/passwd", "default.toml", "Default", "de fault", "", "..", "a/b", "dé"],
+)
+def test_a_preset_name_is_a_name_never_a_path(name):
+    with pytest.raises(ConfigError, match=r"^no preset .*; presets: default, "):
+        get_preset(name)
+
+
+def test_a_path_to_a_real_toml_file_outside_the_folder_is_not_loaded(tmp_path, monkeypatch):
+    # The attack: --preset ../../../../some/folder/evil loaded any TOML file on disk.
+    evil = tmp_path / "evil.toml"
+    evil.write_text("[config]\nhidden_size = 3\n")
+    relative = os.path.relpath(evil.with_suffix(""), presets.presets_dir())
+    assert (presets.presets_dir() / f"{relative}.toml").is_file()  # the old lookup would find it
+    with pytest.raises(ConfigError, match="^no preset"):
+        get_preset(relative)
+
+
+def test_crafted_preset_tables_give_one_line_errors(tmp_path, monkeypatch):
+    monkeypatch.setattr(presets, "presets_dir", lambda: tmp_path)
+    cases = {
+        "scalar-preset": ("preset = 5\n", "preset scalar-preset: 'preset' must be a table (got 5)"),
+        "scalar-config": ("config = 'x'\n", "preset scalar-config: 'config' must be a table (got 'x')"),
+        "bad-title": ("[preset]\ntitle = [1, 2]\n", "preset bad-title: title must be text (got [1, 2])"),
+        "bad-order": ("[preset]\norder = 'first'\n", "preset bad-order: order must be a whole number"),
+        "bad-fixes": ("[preset]\nfixes = 3\n", "preset bad-fixes: fixes must be a preset name (got 3)"),
+        "huge-scale": ("[config]\nweight_scale = 1" + "0" * 400 + "\n", "weight_scale must be greater"),
+        "deep": ("[config]\nseed = " + "[" * 100_000 + "]" * 100_000 + "\n", "nested more than 64 levels"),
+        "not-toml": ("[config\n", "preset file not-toml.toml: malformed TOML"),
+    }
+    for name, (text, _) in cases.items():
+        (tmp_path / f"{name}.toml").write_text(text)
+    for name, (_, message) in cases.items():
+        with pytest.raises(ConfigError) as caught:
+            get_preset(name)
+        assert message in str(caught.value), (name, str(caught.value))
+        assert "\n" not in str(caught.value)
+
+
+def test_preset_file_that_is_a_named_pipe_is_refused_without_blocking(tmp_path, monkeypatch):
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("no named pipes on this platform")
+    monkeypatch.setattr(presets, "presets_dir", lambda: tmp_path)
+    os.mkfifo(tmp_path / "pipe.toml")
+    with pytest.raises(ConfigError, match="pipe.toml: is a named pipe, not a file"):
+        presets._read(tmp_path / "pipe.toml")
+    # A pipe is not listed as a preset at all.
+    assert presets.preset_names() == []

@@ -100,7 +100,7 @@ def test_failed_rename_raises_write_error_and_leaves_no_file(tmp_path: Path, mon
     target = tmp_path / "plot.png"
     with pytest.raises(WriteError) as caught:
         atomic_write_bytes(target, b"\x89PNG" + b"x" * 1000)
-    assert str(caught.value) == f"cannot write {target}: folder is not writable"
+    assert str(caught.value) == f"cannot write {target}: folder is not writable (permission denied)"
     assert caught.value.path == str(target)
     assert caught.value.errno == errno.EACCES
     assert isinstance(caught.value, OSError)
@@ -177,3 +177,82 @@ def test_target_that_is_a_folder(tmp_path: Path) -> None:
         atomic_write_bytes(tmp_path / "out.png", b"x")
     assert [p.name for p in tmp_path.iterdir()] == ["out.png"]
     assert list((tmp_path / "out.png").iterdir()) == []
+
+
+# -- temporary files: named as gradsim's, stale ones cleaned ------------------------------------
+
+
+def test_temporary_name_marks_it_as_gradsims_with_the_process_id(tmp_path: Path) -> None:
+    with atomic_path(tmp_path / "run.json") as temp:
+        assert temp.name.startswith(f".gradsim-{os.getpid()}-") and temp.name.endswith(".tmp.json")
+
+
+_KILLED_WRITER = """
+import sys, time
+from gradsim.io.atomic import atomic_open
+with atomic_open(sys.argv[1], "w") as handle:
+    handle.write("half of a new file")
+    handle.flush()
+    print("writing", flush=True)
+    time.sleep(120)
+"""
+
+
+@pytest.mark.skipif(not hasattr(__import__("signal"), "SIGKILL"), reason="no kill -9 here")
+def test_kill_9_during_a_save_leaves_a_temp_file_the_next_save_removes(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    target = tmp_path / "config.toml"
+    target.write_text("old = 1\n")
+    writer = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_WRITER, str(target)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert writer.stdout is not None and writer.stdout.readline().strip() == "writing"
+        os.kill(writer.pid, signal.SIGKILL)
+    finally:
+        writer.wait(timeout=60)
+        writer.stdout.close()
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name != "config.toml"]
+    assert len(leftovers) == 1 and leftovers[0].startswith(f".gradsim-{writer.pid}-")
+    assert target.read_text() == "old = 1\n"  # the old file is intact
+    # A file of a live process (this one) with the same shape of name is kept.
+    mine = tmp_path / f".gradsim-{os.getpid()}-abc123.tmp.toml"
+    mine.write_text("in progress")
+    other = tmp_path / ".notes.tmp.toml"  # not gradsim's: never touched
+    other.write_text("x")
+    atomic_write_text(tmp_path / "other.json", "{}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["config.toml", "other.json", mine.name, other.name]
+    )
+
+
+def test_remove_stale_temp_files_only_touches_dead_writers(tmp_path: Path) -> None:
+    dead_pid = 2**22 + 12345  # above Linux's pid_max: no such process
+    dead = tmp_path / f".gradsim-{dead_pid}-x1y2.tmp.npz"
+    dead.write_bytes(b"partial")
+    folder = tmp_path / f".gradsim-{dead_pid}-dir.tmp"
+    folder.mkdir()  # a folder with that name is not a temp file
+    assert atomic.remove_stale_temp_files(tmp_path) == [dead]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [folder.name]
+    assert atomic.remove_stale_temp_files(tmp_path / "missing") == []
+
+
+def test_proc_is_named_as_not_a_file_system_for_files() -> None:
+    if not os.path.isdir("/proc/self"):
+        pytest.skip("no /proc here")
+    with pytest.raises(WriteError) as caught:
+        atomic_write_text("/proc/x.json", "{}")
+    assert (
+        str(caught.value)
+        == "cannot write /proc/x.json: /proc is on a proc file system, which holds no ordinary files"
+    )
+
+
+def test_read_only_file_system_is_named(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(tempfile, "mkstemp", _fail_with(errno.EROFS))
+    with pytest.raises(WriteError) as caught:
+        atomic_write_text(tmp_path / "a.txt", "x")
+    assert str(caught.value).endswith(": the disk is read-only (a read-only file system)")

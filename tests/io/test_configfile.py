@@ -301,3 +301,85 @@ def test_allowed_values_in_words() -> None:
     assert allowed_values("leaky_slope") == "a number at least 0 and at most 1"
     assert allowed_values("dtype") == "one of float64, float32"
     assert allowed_values("nonsense") is None
+
+
+# -- hostile files (issue: a one-line answer, never a traceback, a hang or a surprise) -----------
+
+DEEP = 50_000
+HOSTILE_CONFIGS = {
+    "nested-arrays.toml": (
+        "[config]\nseed = " + "[" * DEEP + "]" * DEEP + "\n",
+        "nested more than 64 levels",
+    ),
+    "nested-tables.toml": (
+        "[config]\nseed = " + "{a = " * DEEP + "1" + "}" * DEEP + "\n",
+        "nested more than",
+    ),
+    "nested-headers.toml": ("[" + "a." * DEEP + "b]\n", "nested more than 64 levels"),
+    "nested-arrays.json": ('{"config": {"seed": ' + "[" * DEEP + "]" * DEEP + "}}", "nested more than 64"),
+    "nested-objects.json": ('{"config": ' + '{"a": ' * DEEP + "1" + "}" * DEEP + "}", "nested more than 64"),
+    "digits.toml": ("[config]\nseed = " + "7" * 5000 + "\n", "holds a number of more than 4300 digits"),
+    "digits.json": ('{"config": {"seed": ' + "7" * 5000 + "}}", "holds a number of more than 4300 digits"),
+    "huge-scale.toml": (
+        "[config]\nweight_scale = 1" + "0" * 400 + "\n",
+        "weight_scale must be greater than 0 and at most 100 (got an integer of 401 digits)",
+    ),
+    "huge-scale.json": (
+        '{"weight_scale": 1' + "0" * 400 + "}",
+        "weight_scale must be greater than 0 and at most 100 (got an integer of 401 digits)",
+    ),
+    "huge-seed.toml": (
+        "seed = 1" + "0" * 400 + "\n",
+        "seed must be between 0 and 4294967295 (got an integer of 401",
+    ),
+    "list-scale.toml": ("weight_scale = [[1.0]]\n", "weight_scale must be a number (got a list of 1 item)"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_CONFIGS))
+def test_hostile_config_files_give_one_line(tmp_path: Path, name: str) -> None:
+    text, message = HOSTILE_CONFIGS[name]
+    error = _error(tmp_path / name, text)
+    assert str(error).startswith(f"config file {tmp_path / name}: ")
+    assert message in str(error)
+    assert "\n" not in str(error) and len(str(error)) < 400
+
+
+def test_huge_int_in_a_float_setting_names_the_field(tmp_path: Path) -> None:
+    error = _error(tmp_path / "c.toml", "[config]\nlearning_rate = " + "9" * 320 + "\n")
+    assert error.field == "learning_rate"
+
+
+def test_millions_of_unknown_keys_are_answered_by_size(tmp_path: Path) -> None:
+    path = tmp_path / "keys.toml"
+    path.write_text("".join(f"k{i} = 1\n" for i in range(2_000_000)))
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    size_mib = path.stat().st_size / 2**20
+    assert str(caught.value) == (
+        f"config file {path}: is {size_mib:.1f} MiB, too large for a config (the limit is 1.0 MiB)"
+    )
+
+
+def test_many_unknown_keys_under_the_limit_name_the_first_and_count_the_rest(tmp_path: Path) -> None:
+    keys = [f"k{i:06d}" for i in range(50_000)]
+    error = _error(tmp_path / "c.json", json.dumps(dict.fromkeys(reversed(keys), 1)))
+    assert "unknown setting 'k000000' (and 49999 more unknown)" in str(error)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
+def test_named_pipe_as_config_is_refused_without_blocking(tmp_path: Path) -> None:
+    pipe = tmp_path / "config.toml"
+    os.mkfifo(pipe)
+    with pytest.raises(ConfigError) as caught:
+        load_config(pipe)  # opened with O_NONBLOCK after a stat: returns at once
+    assert str(caught.value) == f"config file {pipe}: is a named pipe, not a file"
+
+
+def test_device_as_config(tmp_path: Path) -> None:
+    if not os.path.exists("/dev/zero"):
+        pytest.skip("no /dev/zero here")
+    link = tmp_path / "zero.toml"
+    link.symlink_to("/dev/zero")
+    with pytest.raises(ConfigError, match="is a device, not a file"):
+        load_config(link)

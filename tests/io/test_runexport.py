@@ -273,7 +273,7 @@ def test_readers_refuse_files_that_are_not_run_exports(tmp_path: Path, healthy_r
     (tmp_path / "damaged.json").write_text(json.dumps(damaged))
     with pytest.raises(RunFileError, match="expected a number or one of inf, -inf, nan"):
         read_json(tmp_path / "damaged.json")
-    with pytest.raises(RunFileError, match="cannot be read"):
+    with pytest.raises(RunFileError, match="missing.json: no such file"):
         read_json(tmp_path / "missing.json")
 
 
@@ -358,3 +358,102 @@ def test_logarithms_of_another_shape_are_refused(tmp_path: Path, healthy_run) ->
     (tmp_path / "bad.json").write_text(json.dumps(data))
     with pytest.raises(RunFileError, match="log10_grad_norms has shape"):
         read_json(tmp_path / "bad.json")
+
+
+class _NearlyFullDisk:
+    """A text file that takes ``free`` characters, then fails as a full disk does (ENOSPC)."""
+
+    def __init__(self, handle, free: int) -> None:
+        self._handle, self.free = handle, free
+
+    def write(self, text: str) -> int:
+        if len(text) > self.free:
+            self._handle.write(text[: self.free])  # a full disk takes what fits, then refuses
+            self.free = 0
+            raise OSError(errno.ENOSPC, "No space left on device")
+        self.free -= len(text)
+        return self._handle.write(text)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._handle.close()
+
+
+@pytest.mark.parametrize("free", [0, 100, 4096])
+def test_json_export_that_does_not_fit_on_a_nearly_full_disk(
+    tmp_path: Path, monkeypatch, healthy_run, free
+) -> None:
+    from gradsim.io import atomic
+
+    config, records = healthy_run
+    path = tmp_path / "run.json"
+    write_json(path, records[:1], config)
+    before = path.read_bytes()
+    assert len(run_to_json(records, config)) > free  # it really does not fit
+    real_open = open
+    monkeypatch.setattr(
+        atomic, "open", lambda *a, **k: _NearlyFullDisk(real_open(*a, **k), free), raising=False
+    )
+    with pytest.raises(WriteError) as caught:
+        write_json(path, records, config)
+    assert str(caught.value) == f"cannot write {path}: the disk is full"
+    assert path.read_bytes() == before  # the old export, whole
+    assert [p.name for p in tmp_path.iterdir()] == ["run.json"]  # and no partial temporary file
+
+
+def test_json_export_that_just_fits_on_a_nearly_full_disk(tmp_path: Path, monkeypatch, healthy_run) -> None:
+    from gradsim.io import atomic
+
+    config, records = healthy_run
+    size = len(run_to_json(records, config))
+    real_open = open
+    monkeypatch.setattr(
+        atomic, "open", lambda *a, **k: _NearlyFullDisk(real_open(*a, **k), size), raising=False
+    )
+    write_json(tmp_path / "run.json", records, config)
+    assert (tmp_path / "run.json").read_text() == run_to_json(records, config)
+
+
+def test_empty_and_truncated_npz_exports_are_one_line(tmp_path: Path, healthy_run) -> None:
+    config, records = healthy_run
+    empty = tmp_path / "empty.npz"
+    empty.write_bytes(b"")
+    with pytest.raises(RunFileError) as caught:
+        read_npz(empty)
+    assert str(caught.value) == f"{empty}: is empty, not an NPZ archive"
+    whole = tmp_path / "whole.npz"
+    write_npz(whole, records, config)
+    cut = tmp_path / "cut.npz"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    with pytest.raises(RunFileError, match=r"cut\.npz: not a valid NPZ archive"):
+        read_run(cut)
+
+
+def test_deeply_nested_and_huge_number_json_exports_are_one_line(tmp_path: Path, healthy_run) -> None:
+    config, records = healthy_run
+    deep = tmp_path / "deep.json"
+    deep.write_text('{"format": "gradsim-run", "records": ' + "[" * 200_000 + "]" * 200_000 + "}")
+    with pytest.raises(RunFileError) as caught:
+        read_json(deep)
+    assert str(caught.value) == f"{deep}: is nested more than 64 levels deep"
+    data = json.loads(run_to_json(records, config))
+    text = json.dumps(data).replace('"iteration": 1,', '"iteration": ' + "1" * 5000 + ",", 1)
+    digits = tmp_path / "digits.json"
+    digits.write_text(text)
+    with pytest.raises(RunFileError, match="holds a number of more than 4300 digits"):
+        read_json(digits)
+    data["records"][0]["loss"] = 10**400
+    huge = tmp_path / "huge.json"
+    huge.write_text(json.dumps(data))
+    with pytest.raises(RunFileError, match=r"not a gradsim run export \(int too large"):
+        read_json(huge)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
+@pytest.mark.parametrize("name", ["run.json", "run.npz"])
+def test_run_export_that_is_a_named_pipe(tmp_path: Path, name: str) -> None:
+    os.mkfifo(tmp_path / name)
+    with pytest.raises(RunFileError, match="is a named pipe, not a file"):
+        read_run(tmp_path / name)

@@ -127,7 +127,7 @@ def test_readers_name_the_file_and_the_problem(tmp_path: Path, result: SweepResu
     broken.write_bytes(b"not a zip file")
     with pytest.raises(SweepFileError, match="broken.npz"):
         read_sweep_npz(broken)
-    with pytest.raises(SweepFileError, match="cannot be read"):
+    with pytest.raises(SweepFileError, match="absent.npz: no such file"):
         read_sweep_npz(tmp_path / "absent.npz")
     with pytest.raises(SweepFileError, match="use .npz or .csv"):
         read_sweep(tmp_path / "grid.txt")
