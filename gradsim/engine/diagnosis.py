@@ -95,6 +95,7 @@ class Signs:
         weights and of the top layer's (the readout's with one layer); NaN before any update
     instability : median |change| of log10 global gradient norm between iterations (decades)
     seq_len, num_layers, iteration : of the record the ratios come from
+    nonfinite : (L,) fraction of units per layer whose value is inf/NaN (not counted as saturated)
     """
 
     decades: float
@@ -111,6 +112,7 @@ class Signs:
     seq_len: int
     num_layers: int
     iteration: int
+    nonfinite: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -232,6 +234,7 @@ def measure_signs(records: Sequence[StepRecord], config: SimConfig) -> Signs:
         seq_len=seq_len,
         num_layers=num_layers,
         iteration=shape_record.iteration,
+        nonfinite=np.asarray(records[-1].nonfinite_fraction, dtype=np.float64),
     )
 
 
@@ -248,11 +251,19 @@ def _saturation_phrase(signs: Signs, config: SimConfig) -> str | None:
     if signs.saturation.size == 0 or not np.all(np.isfinite(signs.saturation)):
         return None
     fraction = float(signs.saturation.mean())
+    nonfinite = signs.nonfinite
+    bad = float(nonfinite.mean()) if nonfinite is not None and nonfinite.size else 0.0
     if make_activation(config.activation, config.leaky_slope).saturating:
-        return f"{_percent(fraction)} of units saturated"
-    if config.activation == "relu":
-        return f"{_percent(fraction)} of units switched off"
-    return None
+        word = "saturated"
+    elif config.activation == "relu":
+        word = "switched off"
+    else:
+        word = None
+    if bad > 0 and math.isfinite(bad):
+        # A NaN unit is neither saturated nor switched off: name it for what it is.
+        text = f"{_percent(bad)} of units non-finite"
+        return text if word is None else f"{text}, {_percent(fraction)} {word}"
+    return None if word is None else f"{_percent(fraction)} of units {word}"
 
 
 def _sentence(regime: str, signs: Signs, config: SimConfig, event: NonFiniteEvent | None) -> str:

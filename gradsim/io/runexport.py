@@ -136,7 +136,7 @@ def records_to_arrays(
         ``format`` () str, ``version`` () int64, ``config`` () str (the config as JSON);
         ``iteration`` (N,) int64; ``loss``, ``global_norm_before``, ``global_norm_after`` (N,)
         float64; ``clipped`` (N,) bool; ``grad_norms``, ``mean_derivative`` (N, L, T) float64;
-        ``saturation``, ``spectral_norms`` (N, L) float64; ``preactivation_samples`` (N, L, S)
+        ``saturation``, ``nonfinite_fraction``, ``spectral_norms`` (N, L) float64; ``preactivation_samples`` (N, L, S)
         float64 if ``include_samples``; for each of the dict fields ``param_grad_norms``,
         ``update_ratios`` and ``extra``: ``<field>_names`` (K,) str, ``<field>`` (N, K) float64
         and ``<field>_present`` (N, K) bool (a value a record does not have is NaN and not
@@ -165,6 +165,7 @@ def records_to_arrays(
         "grad_norms": stacked("grad_norms", (layers, steps)),
         "mean_derivative": stacked("mean_derivative", (layers, steps)),
         "saturation": stacked("saturation", (layers,)),
+        "nonfinite_fraction": stacked("nonfinite_fraction", (layers,)),
         "spectral_norms": stacked("spectral_norms", (layers,)),
     }
     if include_samples:
@@ -225,6 +226,10 @@ def arrays_to_records(arrays: dict[str, np.ndarray] | Any) -> RunData:
     clipped = arrays["clipped"]
     grad_norms, mean_derivative = arrays["grad_norms"], arrays["mean_derivative"]
     saturation, spectral = arrays["saturation"], arrays["spectral_norms"]
+    # Files written before non-finite units were counted apart have no such array: zeros.
+    nonfinite_units = arrays["nonfinite_fraction"] if "nonfinite_fraction" in arrays else None
+    if nonfinite_units is not None and len(nonfinite_units) != count:
+        raise ValueError(f"nonfinite_fraction has {len(nonfinite_units)} entries but there are {count} iterations")
     samples = arrays["preactivation_samples"] if "preactivation_samples" in arrays else None
     tables = {}
     for field in _DICT_FIELDS:
@@ -276,6 +281,11 @@ def arrays_to_records(arrays: dict[str, np.ndarray] | Any) -> RunData:
                 spectral_norms=np.array(spectral[i], dtype=np.float64),
                 nonfinite=event,
                 extra=as_dict("extra", i),
+                nonfinite_fraction=(
+                    np.zeros(config.num_layers)
+                    if nonfinite_units is None
+                    else np.array(nonfinite_units[i], dtype=np.float64)
+                ),
             )
         )
     return RunData(config, records)
@@ -390,6 +400,7 @@ def _record_to_json(record: StepRecord, include_samples: bool) -> dict[str, Any]
         "clipped": bool(record.clipped),
         "update_ratios": {name: float(v) for name, v in record.update_ratios.items()},
         "saturation": record.saturation,
+        "nonfinite_fraction": record.nonfinite_fraction,
         "mean_derivative": record.mean_derivative,
         "spectral_norms": record.spectral_norms,
         "nonfinite": None,
@@ -448,6 +459,12 @@ def _record_from_json(data: dict[str, Any], num_layers: int) -> StepRecord:
         spectral_norms=_decode_array(data["spectral_norms"], 1),
         nonfinite=event,
         extra=float_dict("extra"),
+        # Absent from files written before non-finite units were counted apart: zeros.
+        nonfinite_fraction=(
+            _decode_array(data["nonfinite_fraction"], 1)
+            if "nonfinite_fraction" in data
+            else np.zeros(num_layers)
+        ),
     )
 
 
