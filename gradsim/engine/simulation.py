@@ -279,7 +279,15 @@ class Simulation:
             cache = result.cache
             derivatives = cache.derivatives
             mask = self._train_workspace.scratch(("saturated",), derivatives[0].shape, np.dtype(bool))
-            saturation = np.array([self.activation.saturated_fraction(d, mask) for d in derivatives])
+            # Non-finite units are their own category, not "saturated" / "switched off".
+            preactivations = cache.preactivations
+            saturation = np.array(
+                [self.activation.saturated_fraction(d, mask, z) for d, z in zip(derivatives, preactivations)]
+            )
+            nonfinite_fraction = np.array(
+                [self.activation.nonfinite_fraction(d, z) for d, z in zip(derivatives, preactivations)],
+                dtype=np.float64,
+            )
             mean_derivative = np.stack([d.mean(axis=(1, 2)) for d in derivatives]).astype(np.float64)
         samples = np.stack([_fixed_stride_sample(z, PREACTIVATION_SAMPLE) for z in cache.preactivations])
         self.iteration = iteration
@@ -300,6 +308,7 @@ class Simulation:
             preactivation_samples=samples,
             spectral_norms=spectral.copy(),
             nonfinite=event,
+            nonfinite_fraction=nonfinite_fraction,
         )
 
     def _find_nonfinite(
