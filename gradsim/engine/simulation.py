@@ -282,10 +282,16 @@ class Simulation:
             # Non-finite units are their own category, not "saturated" / "switched off".
             preactivations = cache.preactivations
             saturation = np.array(
-                [self.activation.saturated_fraction(d, mask, z) for d, z in zip(derivatives, preactivations)]
+                [
+                    self.activation.saturated_fraction(d, mask, z)
+                    for d, z in zip(derivatives, preactivations, strict=True)
+                ]
             )
             nonfinite_fraction = np.array(
-                [self.activation.nonfinite_fraction(d, z) for d, z in zip(derivatives, preactivations)],
+                [
+                    self.activation.nonfinite_fraction(d, z)
+                    for d, z in zip(derivatives, preactivations, strict=True)
+                ],
                 dtype=np.float64,
             )
             mean_derivative = np.stack([d.mean(axis=(1, 2)) for d in derivatives]).astype(np.float64)

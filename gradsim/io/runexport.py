@@ -136,7 +136,8 @@ def records_to_arrays(
         ``format`` () str, ``version`` () int64, ``config`` () str (the config as JSON);
         ``iteration`` (N,) int64; ``loss``, ``global_norm_before``, ``global_norm_after`` (N,)
         float64; ``clipped`` (N,) bool; ``grad_norms``, ``mean_derivative`` (N, L, T) float64;
-        ``saturation``, ``nonfinite_fraction``, ``spectral_norms`` (N, L) float64; ``preactivation_samples`` (N, L, S)
+        ``saturation``, ``nonfinite_fraction``, ``spectral_norms`` (N, L) float64;
+        ``preactivation_samples`` (N, L, S)
         float64 if ``include_samples``; for each of the dict fields ``param_grad_norms``,
         ``update_ratios`` and ``extra``: ``<field>_names`` (K,) str, ``<field>`` (N, K) float64
         and ``<field>_present`` (N, K) bool (a value a record does not have is NaN and not
@@ -229,7 +230,9 @@ def arrays_to_records(arrays: dict[str, np.ndarray] | Any) -> RunData:
     # Files written before non-finite units were counted apart have no such array: zeros.
     nonfinite_units = arrays["nonfinite_fraction"] if "nonfinite_fraction" in arrays else None
     if nonfinite_units is not None and len(nonfinite_units) != count:
-        raise ValueError(f"nonfinite_fraction has {len(nonfinite_units)} entries but there are {count} iterations")
+        raise ValueError(
+            f"nonfinite_fraction has {len(nonfinite_units)} entries but there are {count} iterations"
+        )
     samples = arrays["preactivation_samples"] if "preactivation_samples" in arrays else None
     tables = {}
     for field in _DICT_FIELDS:

@@ -177,10 +177,11 @@ def test_nonfinite_units_are_their_own_category(name):
     bad = ~np.isfinite(z)
     finite_saturated = activation.saturated(derivative) & ~bad
     assert activation.nonfinite_fraction(derivative, z) == 3 / 8
-    assert activation.saturated_fraction(derivative, preactivation=z) == np.count_nonzero(finite_saturated) / 8
+    saturated = activation.saturated_fraction(derivative, preactivation=z)
+    assert saturated == np.count_nonzero(finite_saturated) / 8
     # Without the pre-activation the old count (NaN ReLU units read "switched off") is kept.
     assert activation.saturated_fraction(derivative) == activation.saturated(derivative).mean()
-    healthy = 1 - activation.saturated_fraction(derivative, preactivation=z) - activation.nonfinite_fraction(derivative, z)
+    healthy = 1 - saturated - activation.nonfinite_fraction(derivative, z)
     assert healthy == np.count_nonzero(~activation.saturated(derivative) & ~bad) / 8
 
 

@@ -696,8 +696,8 @@ def test_replay_reproduces_a_run_and_stops_where_it_halts():
 
 
 def test_a_nan_iteration_counts_nonfinite_units_apart_from_saturated_ones():
-    # This config (the exploding preset's) goes NaN at iteration 2; the old count called ~96% of its ReLU units
-    # "switched off" there (NaN > 0 is False, so the derivative of a NaN unit is 0).
+    # This config (the exploding preset's) goes NaN at iteration 2; the old count called ~96%
+    # of its ReLU units "switched off" there (NaN > 0 is False: a NaN unit's derivative is 0).
     config = EXPLODING_RELU
     simulation = Simulation(config)
     records = [simulation.train_step(), simulation.train_step()]

@@ -182,7 +182,8 @@ class HealthPlot(PlotPanel):
         self.values["saturation"] = record.saturation.copy()
         self.values["nonfinite"] = nonfinite.copy()
         self.saturation_bars.setOpts(x=layers, height=saturation, width=0.6)
-        self.nonfinite_bars.setOpts(x=layers, y0=saturation, y1=saturation + nonfinite, height=None, width=0.6)
+        self.nonfinite_bars.setOpts(x=layers, y0=saturation, y1=saturation + nonfinite, height=None,
+                                    width=0.6)  # fmt: skip
         problems: list[str] = []
         if np.any(nonfinite > 0):
             listed = ", ".join(f"{k + 1}: {100 * v:.0f}%" for k, v in enumerate(nonfinite) if v > 0)

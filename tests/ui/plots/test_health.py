@@ -129,7 +129,8 @@ def test_nonfinite_units_are_a_red_segment_not_saturation(qtbot, theme, explodin
     latest = exploding_run.history.latest
     np.testing.assert_array_equal(plot.saturation_bars.opts["height"], latest.saturation)
     np.testing.assert_array_equal(plot.nonfinite_bars.opts["y0"], latest.saturation)
-    np.testing.assert_array_equal(plot.nonfinite_bars.opts["y1"], latest.saturation + latest.nonfinite_fraction)
+    stacked = latest.saturation + latest.nonfinite_fraction
+    np.testing.assert_array_equal(plot.nonfinite_bars.opts["y1"], stacked)
     assert plot.nonfinite_bars.opts["brush"] == theme.nonfinite
     np.testing.assert_array_equal(plot.values["nonfinite"], latest.nonfinite_fraction)
     text = plot.message.toPlainText()
