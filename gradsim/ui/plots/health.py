@@ -32,7 +32,7 @@ _KIND_LABELS = {"weight_ih": "W_ih", "weight_hh": "W_hh"}
 _BAR_WIDTH = 0.38
 # Chart title and y label, in the order of the charts.
 CHARTS = {
-    "saturation": ("Saturated units", "fraction saturated"),
+    "saturation": ("Saturated units", "fraction of units"),
     "gradient": ("Weight gradient", "||dL/dW||  (log)"),
     "ratio": ("Update ratio", "||ΔW|| / ||W||  (log)"),
 }
