@@ -16,7 +16,8 @@ same machine:
   gradients to the caller and so allocates them anew on every call (only its intermediates are
   reused);
 - ``train``: ``Simulation.train_step`` (draws a batch, spectral norms, forward/backward,
-  gradient norms and clipping check, update and the whole ``StepRecord``);
+  gradient norms and clipping check, update and the whole ``StepRecord``); ``train/floor`` is
+  the record's cost the issue bounds (aim: at most 1.3 at B=32, H=128/256/512, T=100, L=2);
 - the *floor*: only the matrix products such a step needs, on preallocated arrays. Forward, per
   layer: one ``(T*B, I) x (I, H)`` input projection and ``T`` products ``(B, H) x (H, H)``;
   backward, per layer: ``T`` products ``(B, H) x (H, H)``, then ``dW_hh``, ``dW_ih`` and (above
@@ -91,7 +92,13 @@ class Size:
         return f"B={self.batch} H={self.hidden} T={self.seq_len} L={self.layers}"
 
 
-DEFAULT_SIZES = (Size(32, 128, 100, 2), Size(32, 256, 100, 2), Size(16, 64, 200, 4), Size(64, 512, 50, 1))
+DEFAULT_SIZES = (
+    Size(32, 128, 100, 2),
+    Size(32, 256, 100, 2),
+    Size(32, 512, 100, 2),
+    Size(16, 64, 200, 4),
+    Size(64, 512, 50, 1),
+)
 
 
 def make_config(size: Size, dtype: str) -> SimConfig:
@@ -273,6 +280,7 @@ class EngineTiming:
     torch: float = float("nan")
     reused: float = float("nan")
     reused_faults: float = float("nan")
+    spectral_counts: str = ""
 
 
 def engine_callables(
@@ -299,6 +307,19 @@ def engine_callables(
         _, step_output_grad = rnn.loss_and_output_grad(simulation.task, step_cache, y)
         return rnn.backward(params, step_cache, step_output_grad, False, workspace)
 
+    # Time the tracker inside train_step (warm-started from the previous step, as in a run).
+    tracker = trainer.spectral_tracker
+    untimed_update = tracker.update
+    tracker_times: list[float] = []
+
+    def timed_update(matrices: list[np.ndarray]) -> np.ndarray:
+        started = time.perf_counter()
+        norms = untimed_update(matrices)
+        tracker_times.append(time.perf_counter() - started)
+        return norms
+
+    tracker.update = timed_update  # type: ignore[method-assign]
+
     def train_step() -> None:
         if trainer.train_step() is None:
             raise RuntimeError(f"{size.label} {dtype}: training halted on a non-finite value")
@@ -310,8 +331,11 @@ def engine_callables(
         "floor": floor.run,
         "forward": lambda: rnn.forward(params, x, layers, activation, False, forward_workspace),
         "backward": lambda: rnn.backward(params, cache, output_grad, False, backward_workspace),
-        "spectral_norms": simulation.spectral_norms,
+        "exact_spectral_norms": simulation.spectral_norms,
     }
+    # measure_engine reads the tracker's times and counts from here.
+    train_step.trainer = trainer  # type: ignore[attr-defined]
+    train_step.tracker_times = tracker_times  # type: ignore[attr-defined]
     return functions, floor
 
 
@@ -323,9 +347,14 @@ def measure_engine(size: Size, dtype: str, repeats: int, warmup: int, breakdown:
     functions, floor = engine_callables(size, dtype)
     if not breakdown:
         functions = {k: functions[k] for k in MAIN_FIGURES}
+    trainer = functions["train_step"].trainer  # type: ignore[attr-defined]
+    tracker_times = functions["train_step"].tracker_times  # type: ignore[attr-defined]
     samples = interleaved_times(functions, repeats, warmup)
     medians = {name: statistics.median(times) for name, times in samples.items()}
     parts = {k: v for k, v in medians.items() if k not in MAIN_FIGURES}
+    if breakdown:
+        parts["spectral_norms"] = statistics.median(tracker_times[-repeats:])
+    counts = trainer.spectral_tracker.counts
     return EngineTiming(
         size,
         dtype,
@@ -338,6 +367,7 @@ def measure_engine(size: Size, dtype: str, repeats: int, warmup: int, breakdown:
         min(samples["reused"]) / min(samples["floor"]),
         reused=medians["reused"],
         reused_faults=faults_per_call(functions["reused"]),
+        spectral_counts=f"{counts.lanczos} certified Lanczos / {counts.exact} exact",
     )
 
 
@@ -501,8 +531,9 @@ def format_breakdown(timings: list[EngineTiming]) -> list[str]:
     """Where a train step goes: forward, backward, spectral norms, the rest, vs the floor."""
     header = (
         f"{'size':<28} {'dtype':<8} {'forward':>8} {'backward':>9} {'fb other':>9} "
-        f"{'spectral':>9} {'train other':>11} {'faults/fb':>10} {'faults/fresh':>12}"
-        "   (ms; faults = minor page faults)"
+        f"{'spectral':>9} {'exact σ':>8} {'train other':>11} {'faults/fb':>10} {'faults/fresh':>12}"
+        "   (ms; faults = minor page faults; spectral = the tracker in train_step, exact σ = "
+        "the exact method on the same weights; how the tracker answered, per size)"
     )
     lines = [header, "-" * len(header)]
     for t in timings:
@@ -511,8 +542,9 @@ def format_breakdown(timings: list[EngineTiming]) -> list[str]:
         lines.append(
             f"{t.size.label:<28} {t.dtype:<8} {forward * 1e3:8.2f} {backward * 1e3:9.2f} "
             f"{(t.reused - forward - backward) * 1e3:9.2f} {spectral * 1e3:9.2f} "
+            f"{parts['exact_spectral_norms'] * 1e3:8.2f} "
             f"{(t.train_step - t.reused - spectral) * 1e3:11.2f} {t.reused_faults:10.0f} "
-            f"{t.faults_per_step:12.0f}"
+            f"{t.faults_per_step:12.0f}  {t.spectral_counts}"
         )
     return lines
 

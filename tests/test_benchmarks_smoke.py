@@ -113,7 +113,8 @@ def test_measure_engine_times_every_part(bench_engine: ModuleType) -> None:
     timing = bench_engine.measure_engine(bench_engine.Size(*TINY), "float64", repeats=2, warmup=1)
     for value in (timing.forward_backward, timing.train_step, timing.floor, timing.floor_gflops):
         assert np.isfinite(value) and value > 0
-    assert set(timing.breakdown) == {"forward", "backward", "spectral_norms"}
+    assert set(timing.breakdown) == {"forward", "backward", "spectral_norms", "exact_spectral_norms"}
+    assert "certified Lanczos" in timing.spectral_counts
     assert all(v > 0 for v in timing.breakdown.values())
     assert timing.faults_per_step >= 0 and timing.best_ratio > 0
 

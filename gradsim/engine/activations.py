@@ -48,14 +48,44 @@ class Activation:
             return np.equal(derivative, 0, out=out)
         return np.less(derivative, 0.05 * self.max_derivative, out=out)
 
-    def saturated_fraction(self, derivative: Array, mask: Array | None = None) -> float:
-        """Fraction of saturated units in ``derivative`` (see :meth:`saturated`).
+    def saturated_fraction(
+        self, derivative: Array, mask: Array | None = None, preactivation: Array | None = None
+    ) -> float:
+        """Fraction of saturated units in ``derivative`` (see :meth:`saturated`), of all units.
 
-        Equal, bit for bit, to ``saturated(derivative).mean()``: a count divided by the size,
-        without converting the mask to floats. ``mask``: a boolean scratch array of
-        ``derivative``'s shape.
+        A count divided by the size, without converting the mask to floats (bit for bit
+        ``saturated(derivative).mean()`` when everything is finite). ``mask``: a boolean
+        scratch array of ``derivative``'s shape. With ``preactivation`` (same shape), units
+        whose pre-activation or derivative is not finite are not counted as saturated: they
+        are their own category (:meth:`nonfinite_fraction`), so saturated + non-finite +
+        healthy = 1. (A ReLU of NaN has derivative 0 and a tanh of inf derivative 0: without
+        the pre-activation those would read "switched off" / "saturated".)
         """
-        return np.count_nonzero(self.saturated(derivative, out=mask)) / derivative.size
+        saturated = np.count_nonzero(self.saturated(derivative, out=mask))
+        if preactivation is not None and not _all_finite(preactivation, derivative):
+            bad = ~np.isfinite(preactivation) | ~np.isfinite(derivative)
+            saturated -= int(np.count_nonzero(self.saturated(derivative) & bad))
+        return saturated / derivative.size
+
+    def nonfinite_fraction(self, derivative: Array, preactivation: Array) -> float:
+        """Fraction of units whose pre-activation or derivative is inf or NaN (of all units)."""
+        if _all_finite(preactivation, derivative):
+            return 0.0
+        bad = ~np.isfinite(preactivation) | ~np.isfinite(derivative)
+        return np.count_nonzero(bad) / derivative.size
+
+
+def _all_finite(*arrays: Array) -> bool:
+    """True if every entry is finite: one sum per array in the usual case, a scan otherwise.
+
+    A finite sum means finite terms (inf or NaN would propagate); a sum that overflows is
+    checked entry by entry.
+    """
+    with np.errstate(all="ignore"):
+        for array in arrays:
+            if not np.isfinite(np.sum(array)) and not np.all(np.isfinite(array)):
+                return False
+    return True
 
 
 def _sigmoid(z: Array, out: Array | None = None) -> Array:

@@ -106,6 +106,7 @@ class Signs:
         time span and the depth span's per-layer factor, or why there is no prediction)
     balanced_weight_scale : where the most extreme predicted span is 0 decades
         (``theory.critical_weight_scale(config, "span")``; None if nowhere or no theory)
+    nonfinite : (L,) fraction of units per layer whose value is inf/NaN (not counted as saturated)
     """
 
     decades: float
@@ -125,6 +126,7 @@ class Signs:
     measure: RegimeMeasure
     layer_theory: theory.LayerComparison | None = None
     balanced_weight_scale: float | None = None
+    nonfinite: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -238,6 +240,7 @@ def measure_signs(records: Sequence[StepRecord], config: SimConfig) -> Signs:
         measure=measure(shape_record),
         layer_theory=theory.compare_layers(theory.predict_layers(config), shape_record.log10_grad_norms),
         balanced_weight_scale=theory.critical_weight_scale(config, criterion="span"),
+        nonfinite=np.asarray(records[-1].nonfinite_fraction, dtype=np.float64),
     )
 
 
@@ -248,11 +251,19 @@ def _saturation_phrase(signs: Signs, config: SimConfig) -> str | None:
     if signs.saturation.size == 0 or not np.all(np.isfinite(signs.saturation)):
         return None
     fraction = float(signs.saturation.mean())
+    nonfinite = signs.nonfinite
+    bad = float(nonfinite.mean()) if nonfinite is not None and nonfinite.size else 0.0
     if make_activation(config.activation, config.leaky_slope).saturating:
-        return f"{_percent(fraction)} of units saturated"
-    if config.activation == "relu":
-        return f"{_percent(fraction)} of units switched off"
-    return None
+        word = "saturated"
+    elif config.activation == "relu":
+        word = "switched off"
+    else:
+        word = None
+    if bad > 0 and math.isfinite(bad):
+        # A NaN unit is neither saturated nor switched off: name it for what it is.
+        text = f"{_percent(bad)} of units non-finite"
+        return text if word is None else f"{text}, {_percent(fraction)} {word}"
+    return None if word is None else f"{_percent(fraction)} of units {word}"
 
 
 def _sentence(regime: str, signs: Signs, config: SimConfig, event: NonFiniteEvent | None) -> str:

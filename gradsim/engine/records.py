@@ -60,7 +60,9 @@ class StepRecord:
         ``||delta W|| / ||W||`` for each weight matrix (biases and gains excluded).
     saturation : (L,) float64
         Fraction of units per layer whose activation derivative is below 5% of its maximum
-        (ReLU: exactly zero), over batch, time and units.
+        (ReLU: exactly zero), over batch, time and units; units that are not finite are not
+        counted here (see ``nonfinite_fraction``). Both are fractions of all units, so
+        ``saturation + nonfinite_fraction <= 1`` and the rest are healthy units.
     mean_derivative : (L, T) float64
         Mean activation derivative over batch and units at each layer and time step.
     preactivation_samples : (L, S) float64
@@ -74,6 +76,12 @@ class StepRecord:
         the gradient is exactly 0 (e.g. every ReLU off), NaN or inf where it is not finite.
         Given None (a record built from plain norms, e.g. an older export), it is computed from
         ``grad_norms``, where an underflowed 0 then reads -inf.
+    extra : dict[str, float]
+        Further named numbers (free for callers).
+    nonfinite_fraction : (L,) float64
+        Fraction of units per layer (over batch, time and units) whose pre-activation or
+        activation derivative is inf or NaN. Zeros when not given (records built by older code
+        or read from files written before this field existed).
     """
 
     iteration: int
@@ -91,10 +99,14 @@ class StepRecord:
     nonfinite: NonFiniteEvent | None = None
     extra: dict[str, float] = field(default_factory=dict)
     log10_grad_norms: np.ndarray = None  # type: ignore[assignment]  # filled in __post_init__
+    nonfinite_fraction: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def __post_init__(self) -> None:
         if self.log10_grad_norms is None:
             self.log10_grad_norms = log10_norms(self.grad_norms)
+        # One entry per layer, like saturation, whoever built the record.
+        if np.size(self.nonfinite_fraction) == 0 and np.size(self.saturation):
+            self.nonfinite_fraction = np.zeros(np.shape(self.saturation), dtype=np.float64)
 
     @property
     def gradient_ratio(self) -> float:

@@ -16,7 +16,7 @@ from .initializers import init_matrix
 from .numerics import safe_norm
 from .optim import Optimizer
 from .records import NonFiniteEvent, StepRecord
-from .spectral import SpectralNormTracker
+from .spectral import SpectralNormTracker, spectral_norm
 from .tasks import Task, make_task
 
 PREACTIVATION_SAMPLE = 2048
@@ -271,9 +271,18 @@ class Simulation:
         return BackpropSession(self, x, y)
 
     def spectral_norms(self) -> np.ndarray:
-        """(L,) largest singular value of each ``weight_hh_l{k}`` as it is now."""
+        """(L,) largest singular value of each ``weight_hh_l{k}`` as it is now (exact method).
+
+        Leaves the training loop's tracker alone, so looking (the step-through view) never
+        changes a later record's last digits.
+        """
         matrices = [self.params[f"weight_hh_l{k}"] for k in range(self.config.num_layers)]
-        return self._spectral.update(matrices)
+        return np.array([spectral_norm(matrix) for matrix in matrices], dtype=np.float64)
+
+    @property
+    def spectral_tracker(self) -> SpectralNormTracker:
+        """The training loop's spectral norm tracker (its ``counts`` say how each was found)."""
+        return self._spectral
 
     # -- training ---------------------------------------------------------------------------
     def train_step(self) -> StepRecord | None:
@@ -283,7 +292,8 @@ class Simulation:
         config = self.config
         x, y = self.sample_batch()
         iteration = self.iteration + 1
-        spectral = self.spectral_norms()
+        # Certified to 1e-10 relative; warm-started from the previous step's vectors (spectral.py).
+        spectral = self._spectral.update([self.params[f"weight_hh_l{k}"] for k in range(config.num_layers)])
         # The cache and gradients live in the reused workspace: everything the record keeps is
         # computed or copied from them before this method returns.
         result = self._forward_backward(x, y, self._train_workspace)
@@ -307,7 +317,21 @@ class Simulation:
             cache = result.cache
             derivatives = cache.derivatives
             mask = self._train_workspace.scratch(("saturated",), derivatives[0].shape, np.dtype(bool))
-            saturation = np.array([self.activation.saturated_fraction(d, mask) for d in derivatives])
+            # Non-finite units are their own category, not "saturated" / "switched off".
+            preactivations = cache.preactivations
+            saturation = np.array(
+                [
+                    self.activation.saturated_fraction(d, mask, z)
+                    for d, z in zip(derivatives, preactivations, strict=True)
+                ]
+            )
+            nonfinite_fraction = np.array(
+                [
+                    self.activation.nonfinite_fraction(d, z)
+                    for d, z in zip(derivatives, preactivations, strict=True)
+                ],
+                dtype=np.float64,
+            )
             mean_derivative = np.stack([d.mean(axis=(1, 2)) for d in derivatives]).astype(np.float64)
         samples = np.stack([_fixed_stride_sample(z, PREACTIVATION_SAMPLE) for z in cache.preactivations])
         self.iteration = iteration
@@ -329,6 +353,7 @@ class Simulation:
             preactivation_samples=samples,
             spectral_norms=spectral.copy(),
             nonfinite=event,
+            nonfinite_fraction=nonfinite_fraction,
         )
 
     def _find_nonfinite(

@@ -147,7 +147,8 @@ def records_to_arrays(
         ``iteration`` (N,) int64; ``loss``, ``global_norm_before``, ``global_norm_after`` (N,)
         float64; ``clipped`` (N,) bool; ``grad_norms``, ``log10_grad_norms``,
         ``mean_derivative`` (N, L, T) float64;
-        ``saturation``, ``spectral_norms`` (N, L) float64; ``preactivation_samples`` (N, L, S)
+        ``saturation``, ``nonfinite_fraction``, ``spectral_norms`` (N, L) float64;
+        ``preactivation_samples`` (N, L, S)
         float64 if ``include_samples``; for each of the dict fields ``param_grad_norms``,
         ``update_ratios`` and ``extra``: ``<field>_names`` (K,) str, ``<field>`` (N, K) float64
         and ``<field>_present`` (N, K) bool (a value a record does not have is NaN and not
@@ -177,6 +178,7 @@ def records_to_arrays(
         "log10_grad_norms": stacked("log10_grad_norms", (layers, steps)),
         "mean_derivative": stacked("mean_derivative", (layers, steps)),
         "saturation": stacked("saturation", (layers,)),
+        "nonfinite_fraction": stacked("nonfinite_fraction", (layers,)),
         "spectral_norms": stacked("spectral_norms", (layers,)),
     }
     if include_samples:
@@ -237,6 +239,12 @@ def arrays_to_records(arrays: dict[str, np.ndarray] | Any) -> RunData:
     clipped = arrays["clipped"]
     grad_norms, mean_derivative = arrays["grad_norms"], arrays["mean_derivative"]
     saturation, spectral = arrays["saturation"], arrays["spectral_norms"]
+    # Files written before non-finite units were counted apart have no such array: zeros.
+    nonfinite_units = arrays["nonfinite_fraction"] if "nonfinite_fraction" in arrays else None
+    if nonfinite_units is not None and len(nonfinite_units) != count:
+        raise ValueError(
+            f"nonfinite_fraction has {len(nonfinite_units)} entries but there are {count} iterations"
+        )
     samples = arrays["preactivation_samples"] if "preactivation_samples" in arrays else None
     # Absent from files written before the logarithms were recorded: computed from the norms.
     logs = arrays["log10_grad_norms"] if "log10_grad_norms" in arrays else None
@@ -293,6 +301,11 @@ def arrays_to_records(arrays: dict[str, np.ndarray] | Any) -> RunData:
                 nonfinite=event,
                 extra=as_dict("extra", i),
                 log10_grad_norms=None if logs is None else np.array(logs[i], dtype=np.float64),
+                nonfinite_fraction=(
+                    np.zeros(config.num_layers)
+                    if nonfinite_units is None
+                    else np.array(nonfinite_units[i], dtype=np.float64)
+                ),
             )
         )
     return RunData(config, records)
@@ -415,6 +428,7 @@ def _record_to_json(record: StepRecord, include_samples: bool) -> dict[str, Any]
         "clipped": bool(record.clipped),
         "update_ratios": {name: float(v) for name, v in record.update_ratios.items()},
         "saturation": record.saturation,
+        "nonfinite_fraction": record.nonfinite_fraction,
         "mean_derivative": record.mean_derivative,
         "spectral_norms": record.spectral_norms,
         "nonfinite": None,
@@ -480,6 +494,12 @@ def _record_from_json(data: dict[str, Any], num_layers: int) -> StepRecord:
         nonfinite=event,
         extra=float_dict("extra"),
         log10_grad_norms=logs,
+        # Absent from files written before non-finite units were counted apart: zeros.
+        nonfinite_fraction=(
+            _decode_array(data["nonfinite_fraction"], 1)
+            if "nonfinite_fraction" in data
+            else np.zeros(num_layers)
+        ),
     )
 
 

@@ -166,3 +166,40 @@ def test_saturation_of_real_preactivations():
 def test_unknown_activation():
     with pytest.raises(ValueError, match="unknown activation 'softplus'"):
         make_activation("softplus")
+
+
+@pytest.mark.parametrize("name", ACTIVATIONS)
+def test_nonfinite_units_are_their_own_category(name):
+    activation = make_activation(name)
+    z = np.array([[0.0, 50.0, -50.0, np.nan], [np.inf, -np.inf, 0.5, 2.0]])
+    with np.errstate(all="ignore"):
+        derivative = activation.derivative(z, activation.forward(z))
+    bad = ~np.isfinite(z)
+    finite_saturated = activation.saturated(derivative) & ~bad
+    assert activation.nonfinite_fraction(derivative, z) == 3 / 8
+    saturated = activation.saturated_fraction(derivative, preactivation=z)
+    assert saturated == np.count_nonzero(finite_saturated) / 8
+    # Without the pre-activation the old count (NaN ReLU units read "switched off") is kept.
+    assert activation.saturated_fraction(derivative) == activation.saturated(derivative).mean()
+    healthy = 1 - saturated - activation.nonfinite_fraction(derivative, z)
+    assert healthy == np.count_nonzero(~activation.saturated(derivative) & ~bad) / 8
+
+
+def test_nan_relu_units_are_not_switched_off():
+    relu = make_activation("relu")
+    z = np.full((3, 4), np.nan)
+    z[0, 0] = -1.0  # one unit really switched off
+    with np.errstate(all="ignore"):
+        derivative = relu.derivative(z, relu.forward(z))
+    assert relu.saturated(derivative).mean() == 1.0  # what the count used to be
+    assert relu.saturated_fraction(derivative, preactivation=z) == 1 / 12
+    assert relu.nonfinite_fraction(derivative, z) == 11 / 12
+
+
+def test_finite_units_give_zero_nonfinite_even_when_their_sum_overflows():
+    tanh = make_activation("tanh")
+    z = np.full(4, 1e308)
+    with np.errstate(over="ignore"):  # -2|z| overflows to -inf inside; the derivative is 0
+        derivative = tanh.derivative(z, tanh.forward(z))
+    assert tanh.nonfinite_fraction(derivative, z) == 0.0
+    assert tanh.saturated_fraction(derivative, preactivation=z) == 1.0

@@ -307,3 +307,28 @@ def test_fixes_only_where_they_apply() -> None:
 
     short = EXPLODING.replace(seq_len=2)
     assert all(fix.key != "fewer_steps" for fix in diagnose([Simulation(short).train_step()], short).fixes)
+
+
+def test_a_nan_iteration_is_called_non_finite_not_switched_off():
+    from gradsim.engine.simulation import Simulation
+
+    config = EXPLODING_RELU
+    simulation = Simulation(config)
+    records = []
+    while (record := simulation.train_step()) is not None:
+        records.append(record)
+    last = records[-1]
+    assert last.nonfinite is not None
+    result = diagnose(records, config)
+    line = next(e for e in result.evidence if "of units" in e)
+    bad = f"{100 * float(last.nonfinite_fraction.mean()):.0f}%"
+    off = f"{100 * float(last.saturation.mean()):.0f}%"
+    assert line.startswith(f"{bad} of units non-finite, {off} switched off")
+    assert float(last.nonfinite_fraction.mean()) > 0.5 and float(last.saturation.mean()) < 0.2
+
+
+# ReLU, weights twice the stable size: NaN at iteration 2 (the 'Exploding: large weights' preset).
+EXPLODING_RELU = SimConfig(
+    num_layers=2, hidden_size=64, seq_len=100, activation="relu", init="gaussian", weight_scale=2.0,
+    task="adding", learning_rate=0.01,
+)

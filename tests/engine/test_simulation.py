@@ -693,3 +693,36 @@ def test_replay_reproduces_a_run_and_stops_where_it_halts():
     halted = list(replay(exploding, 50))
     assert len(halted) < 50 and halted[-1].nonfinite is not None
     assert all(record.nonfinite is None for record in halted[:-1])
+
+
+def test_a_nan_iteration_counts_nonfinite_units_apart_from_saturated_ones():
+    # This config (the exploding preset's) goes NaN at iteration 2; the old count called ~96%
+    # of its ReLU units "switched off" there (NaN > 0 is False: a NaN unit's derivative is 0).
+    config = EXPLODING_RELU
+    simulation = Simulation(config)
+    records = [simulation.train_step(), simulation.train_step()]
+    first, last = records
+    assert first.nonfinite is None and last.nonfinite is not None
+    np.testing.assert_array_equal(first.nonfinite_fraction, np.zeros(2))
+    assert first.nonfinite_fraction.dtype == np.float64
+    # The NaN iteration: recompute its forward pass to count each category directly.
+    replayed = Simulation(config)
+    replayed.train_step()
+    x, y = replayed.sample_batch()
+    cache = replayed.forward_backward(x, y).cache
+    for layer in range(2):
+        z = cache.preactivations[layer]
+        bad = ~np.isfinite(z)
+        switched_off = (cache.derivatives[layer] == 0) & ~bad
+        assert last.nonfinite_fraction[layer] == bad.mean()
+        assert last.saturation[layer] == switched_off.mean()
+        assert last.nonfinite_fraction[layer] > 0.5
+        assert last.saturation[layer] < 0.2
+        assert last.saturation[layer] + last.nonfinite_fraction[layer] <= 1.0
+
+
+# ReLU, weights twice the stable size: NaN at iteration 2 (the 'Exploding: large weights' preset).
+EXPLODING_RELU = SimConfig(
+    num_layers=2, hidden_size=64, seq_len=100, activation="relu", init="gaussian", weight_scale=2.0,
+    task="adding", learning_rate=0.01,
+)

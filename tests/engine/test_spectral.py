@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gradsim.engine.spectral import SVD_UP_TO, SpectralNormTracker, spectral_norm
+from gradsim.engine.config import SimConfig
+from gradsim.engine.simulation import Simulation
+from gradsim.engine.spectral import SVD_UP_TO, SpectralNormTracker, block_lanczos_top, spectral_norm
+
+# What the tracker promises: the largest singular value to 1e-9 relative, certified.
+PROMISED = 1e-9
 
 
 def random_matrix(size: int, seed: int = 0) -> np.ndarray:
@@ -90,3 +95,134 @@ def test_each_layer_gets_its_own_norm_and_calls_are_independent():
     tracker.update([random_matrix(120, seed=3), random_matrix(120, seed=4)])
     np.testing.assert_array_equal(tracker.update(matrices), first)
     np.testing.assert_allclose(first, [np.linalg.norm(m, 2) for m in matrices], rtol=1e-13)
+
+
+# -- the certified warm-started tracker ----------------------------------------------------------
+def svd_top(matrix: np.ndarray) -> float:
+    return float(np.linalg.svd(np.asarray(matrix, dtype=np.float64), compute_uv=False)[0])
+
+
+def orthogonal(size: int, seed: int) -> np.ndarray:
+    return np.linalg.qr(np.random.default_rng(seed).standard_normal((size, size)))[0]
+
+
+def kinds(size: int) -> dict[str, np.ndarray]:
+    """Matrices whose top singular values are easy, equal, clustered, or few."""
+    rng = np.random.default_rng(11)
+    left, right = orthogonal(size, 1), orthogonal(size, 2)
+    clustered = np.concatenate([[2.0, 2.0 * (1 - 1e-7), 2.0 * (1 - 2e-7)], np.linspace(1.9, 0.1, size - 3)])
+    low_rank = rng.standard_normal((size, 3)) @ rng.standard_normal((3, size))
+    return {
+        "random": random_matrix(size, seed=5),
+        "orthogonal-scaled": 0.7 * orthogonal(size, 3),
+        "clustered": (left * clustered) @ right.T,
+        "rank-deficient": low_rank,
+        "huge": 1e200 * random_matrix(size, seed=5),
+        "tiny": 1e-200 * random_matrix(size, seed=5),
+    }
+
+
+@pytest.mark.parametrize(
+    "kind", ["random", "orthogonal-scaled", "clustered", "rank-deficient", "huge", "tiny"]
+)
+def test_tracker_equals_the_svd_on_a_slowly_changing_sequence(kind):
+    size = 90
+    base = kinds(size)[kind]
+    drift = np.random.default_rng(8).standard_normal((size, size))
+    drift *= 1e-4 * np.linalg.norm(base, 2) / np.linalg.norm(drift)
+    tracker = SpectralNormTracker(1, warm_from=40)
+    for step in range(25):
+        matrix = base + step * drift  # a training run: a little change per step
+        got = tracker.update([matrix])[0]
+        assert got == pytest.approx(svd_top(matrix), rel=PROMISED), (kind, step)
+    if kind in ("random", "huge", "tiny", "rank-deficient"):
+        # A clear gap between sigma_1 and sigma_2: the warm path answers most calls.
+        assert tracker.counts.lanczos >= 15, tracker.counts
+    if kind == "orthogonal-scaled":
+        # Every singular value equal: no gap to prove anything with, so the exact method runs.
+        assert tracker.counts.exact == 25
+
+
+def test_warm_answers_are_certified_within_the_tolerance():
+    rng = np.random.default_rng(9)
+    for seed in range(5):
+        matrix = random_matrix(120, seed=seed)
+        singular = np.linalg.svd(matrix, compute_uv=False)
+        start = np.linalg.svd(matrix)[2][:4].T + 1e-3 * rng.standard_normal((120, 4))
+        result = block_lanczos_top(matrix, start, sigma2_upper=singular[1] * (1 + 1e-12), tolerance=1e-10)
+        assert result.certified
+        assert result.sigma <= singular[0] * (1 + 1e-14) and singular[0] <= result.upper * (1 + 1e-14)
+        assert result.upper - result.sigma <= 1e-10 * result.sigma
+        assert result.sigma == pytest.approx(singular[0], rel=1e-10)
+
+
+def test_a_start_blind_to_the_top_vector_is_never_certified_with_a_smaller_value():
+    # The start block spans an invariant subspace without the top singular vector, so Lanczos
+    # converges (residual ~0) to sigma_2 = 2: Kato-Temple must refuse it, as sigma_2's bound
+    # is not below it.
+    size = 80
+    values = np.concatenate([[3.0, 2.0], np.linspace(1.5, 0.5, size - 2)])
+    matrix = np.diag(values)
+    start = np.zeros((size, 2))
+    start[1, 0] = start[2, 1] = 1.0
+    result = block_lanczos_top(matrix, start, sigma2_upper=2.0 * (1 + 1e-12))
+    assert not result.certified
+    assert result.sigma == pytest.approx(2.0, rel=1e-12)  # what it would have said
+    tracker = SpectralNormTracker(1, warm_from=40)
+    assert tracker.update([matrix])[0] == 3.0
+
+
+def test_top_singular_values_that_cross_are_followed():
+    # sigma_1 and sigma_2 swap places halfway: the old top vector becomes the second one.
+    size = 70
+    left, right = orthogonal(size, 4), orthogonal(size, 5)
+    tail = np.linspace(1.0, 0.1, size - 2)
+    tracker = SpectralNormTracker(1, warm_from=40)
+    for first in np.linspace(2.2, 1.8, 41):
+        values = np.concatenate([[first, 2.0], tail])
+        matrix = (left * values) @ right.T
+        assert tracker.update([matrix])[0] == pytest.approx(max(first, 2.0), rel=PROMISED)
+
+
+def test_an_edited_matrix_or_a_new_shape_is_not_answered_from_stale_state():
+    tracker = SpectralNormTracker(1, warm_from=40)
+    matrix = random_matrix(100, seed=2)
+    for _ in range(3):
+        tracker.update([matrix])
+    edited = matrix.copy()
+    edited[:, 0] *= 50.0  # a large edit in place (the Backprop tab can edit weights)
+    assert tracker.update([edited])[0] == pytest.approx(svd_top(edited), rel=PROMISED)
+    other = random_matrix(110, seed=3)
+    assert tracker.update([other])[0] == pytest.approx(svd_top(other), rel=PROMISED)
+    assert np.isnan(tracker.update([np.full((110, 110), np.nan)])[0])
+    assert tracker.update([other])[0] == pytest.approx(svd_top(other), rel=PROMISED)
+
+
+def test_tracker_is_deterministic():
+    matrices = [random_matrix(100, seed=1) + 1e-4 * k * random_matrix(100, seed=2) for k in range(8)]
+    first, second = SpectralNormTracker(1, warm_from=40), SpectralNormTracker(1, warm_from=40)
+    assert [first.update([m])[0] for m in matrices] == [second.update([m])[0] for m in matrices]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_a_training_runs_records_carry_the_svds_spectral_norms(dtype, monkeypatch):
+    # Hidden size above the warm threshold used here, so both the exact and the warm path run.
+    import gradsim.engine.simulation as simulation_module
+
+    trackers: list[SpectralNormTracker] = []
+
+    def tracker(num_layers: int) -> SpectralNormTracker:
+        trackers.append(SpectralNormTracker(num_layers, warm_from=40))
+        return trackers[-1]
+
+    monkeypatch.setattr(simulation_module, "SpectralNormTracker", tracker)
+    config = SimConfig(
+        hidden_size=72, num_layers=2, seq_len=12, batch_size=4, learning_rate=0.05, dtype=dtype
+    )
+    simulation = Simulation(config)
+    for _ in range(50):
+        before = [simulation.params[f"weight_hh_l{k}"].copy() for k in range(2)]
+        record = simulation.train_step()
+        assert record is not None
+        np.testing.assert_allclose(record.spectral_norms, [svd_top(w) for w in before], rtol=PROMISED, atol=0)
+    assert trackers[-1].counts.lanczos > 0 and trackers[-1].counts.exact >= 2

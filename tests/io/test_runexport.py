@@ -457,3 +457,35 @@ def test_run_export_that_is_a_named_pipe(tmp_path: Path, name: str) -> None:
     os.mkfifo(tmp_path / name)
     with pytest.raises(RunFileError, match="is a named pipe, not a file"):
         read_run(tmp_path / name)
+
+
+def test_nonfinite_fraction_is_written_and_old_files_without_it_still_load(
+    tmp_path: Path, train, assert_records_equal
+) -> None:
+    # ReLU at 3x the stable scale: the hidden state overflows at iteration 2, in some units only.
+    config = SimConfig(num_layers=2, hidden_size=8, seq_len=20, batch_size=3, activation="relu",
+                       weight_scale=3.0, learning_rate=0.1)  # fmt: skip
+    records = train(config, 5)
+    assert 0 < records[-1].nonfinite_fraction.max() < 1
+    assert_records_equal(records, read_npz(_written_npz(tmp_path, records, config)).records)
+    arrays = records_to_arrays(records, config)
+    np.testing.assert_array_equal(arrays["nonfinite_fraction"], [r.nonfinite_fraction for r in records])
+    # An export written before the field existed: no array in the npz, no key in the JSON.
+    del arrays["nonfinite_fraction"]
+    old_npz = tmp_path / "old.npz"
+    np.savez(old_npz, **arrays)
+    old_json = tmp_path / "old.json"
+    data = json.loads(run_to_json(records, config))
+    for record in data["records"]:
+        del record["nonfinite_fraction"]
+    old_json.write_text(json.dumps(data))
+    for loaded in (read_npz(old_npz), read_json(old_json)):
+        for want, got in zip(records, loaded.records, strict=True):
+            np.testing.assert_array_equal(got.nonfinite_fraction, np.zeros(config.num_layers))
+            np.testing.assert_array_equal(got.saturation, want.saturation)
+
+
+def _written_npz(tmp_path: Path, records, config) -> Path:
+    path = tmp_path / "new.npz"
+    write_npz(path, records, config)
+    return path

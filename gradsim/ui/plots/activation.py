@@ -145,7 +145,14 @@ class ActivationPlot(PlotPanel):
         self.hist_view.setYRange(0.0, max(float(share.max()) * 1.15, 1.0), padding=0.0)
         saturation = record.saturation
         fraction = float(np.mean(saturation)) if self._choice == 0 else float(saturation[self._choice - 1])
-        self._set_title(self.plot, f"{config.activation}: {fraction:.0%} saturated")
+        title = f"{config.activation}: {fraction:.0%} saturated"
+        # Units whose value is inf/NaN are not saturated: the engine counts them apart.
+        nonfinite = np.asarray(record.nonfinite_fraction, dtype=np.float64)
+        if nonfinite.shape == saturation.shape:
+            bad = float(np.mean(nonfinite)) if self._choice == 0 else float(nonfinite[self._choice - 1])
+            if bad > 0:
+                title += f", {bad:.0%} non-finite"
+        self._set_title(self.plot, title)
         notes = [SHADING_NOTE]
         outside = int(np.count_nonzero(np.abs(values) > extent))
         if outside:

@@ -7,7 +7,8 @@ are shown side by side.
 
 Bars cannot be drawn by pyqtgraph's log mode, so the two log charts draw bars from a baseline
 to ``log10(value)`` and switch their axes to log labelling; non-finite values are drawn as full
-red bars and named in a message.
+red bars and named in a message. In the saturation chart, units whose value is inf/NaN are a red
+segment stacked on the saturated ones (``record.nonfinite_fraction``), never counted as saturated.
 """
 
 from __future__ import annotations
@@ -47,10 +48,13 @@ class HealthPlot(PlotPanel):
     ----------
     saturation_plot, gradient_plot, ratio_plot : the three PlotItems
     saturation_bars : BarGraphItem, ``opts["height"]`` = ``record.saturation``
+    nonfinite_bars : BarGraphItem stacked on them (red), from ``opts["y0"]`` = saturation to
+        ``opts["y1"]`` = saturation + ``record.nonfinite_fraction``
     gradient_bars, ratio_bars : dict ``"weight_ih"`` / ``"weight_hh"`` -> BarGraphItem drawn from
         ``opts["y0"]`` to ``opts["y1"] = log10(value)`` (``value`` from
         ``record.param_grad_norms`` / ``record.update_ratios`` of ``{kind}_l{k}``)
-    values : the raw values last drawn, keyed ``"saturation"``, ``"gradient/weight_ih"``, ...
+    values : the raw values last drawn, keyed ``"saturation"``, ``"nonfinite"``,
+        ``"gradient/weight_ih"``, ...
     reference_line : the 1e-3 update-ratio line (at ``log10(1e-3) = -3`` on the log axis)
     message : overlay text naming missing or non-finite values
     arrangement : ``"row"``, ``"column"`` or ``"grid"``, chosen from the widget's shape
@@ -79,6 +83,9 @@ class HealthPlot(PlotPanel):
         self.saturation_plot.setYRange(0.0, 1.0, padding=0.02)
         self.saturation_bars = pg.BarGraphItem(x=[], height=[], width=0.6)
         self.saturation_plot.addItem(self.saturation_bars)
+        self.nonfinite_bars = pg.BarGraphItem(x=[], y0=[], y1=[], width=0.6,
+                                              brush=theme.nonfinite, pen=pg.mkPen(None))  # fmt: skip
+        self.saturation_plot.addItem(self.nonfinite_bars)
         self.gradient_bars: dict[str, pg.BarGraphItem] = {}
         self.ratio_bars: dict[str, pg.BarGraphItem] = {}
         self._kind_colors = {"weight_ih": theme.norm_before, "weight_hh": theme.norm_after}
@@ -169,9 +176,18 @@ class HealthPlot(PlotPanel):
         self._set_layers(count)
         layers = np.arange(1, count + 1, dtype=np.float64)
         saturation = np.nan_to_num(record.saturation, nan=0.0)
+        nonfinite = np.nan_to_num(np.asarray(record.nonfinite_fraction, dtype=np.float64), nan=0.0)
+        if nonfinite.shape != saturation.shape:
+            nonfinite = np.zeros_like(saturation)
         self.values["saturation"] = record.saturation.copy()
+        self.values["nonfinite"] = nonfinite.copy()
         self.saturation_bars.setOpts(x=layers, height=saturation, width=0.6)
+        self.nonfinite_bars.setOpts(x=layers, y0=saturation, y1=saturation + nonfinite, height=None,
+                                    width=0.6)  # fmt: skip
         problems: list[str] = []
+        if np.any(nonfinite > 0):
+            listed = ", ".join(f"{k + 1}: {100 * v:.0f}%" for k, v in enumerate(nonfinite) if v > 0)
+            problems.append(f"red: non-finite units, not saturated (layer {listed})")
         gradients = {kind: _per_layer(record.param_grad_norms, kind, count) for kind in KINDS}
         self._draw_log_bars(self.gradient_plot, self.gradient_bars, gradients, layers, "gradient", problems)
         if record.update_ratios:
@@ -227,6 +243,7 @@ class HealthPlot(PlotPanel):
     def _clear(self) -> None:
         self.values = {}
         self.saturation_bars.setOpts(x=[], height=[])
+        self.nonfinite_bars.setOpts(x=[], y0=[], y1=[], height=None)
         for bars in (self.gradient_bars, self.ratio_bars):
             for item in bars.values():
                 item.setOpts(x=[], y0=[], y1=[], height=None, brushes=None)

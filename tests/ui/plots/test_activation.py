@@ -130,6 +130,11 @@ def test_exploded_record_does_not_raise(qtbot, theme, exploding_run):
     plot = make(qtbot, theme)
     plot.refresh(exploding_run.history, exploding_run.config)
     assert "non-finite samples" in plot.note.toPlainText()
+    latest = exploding_run.history.latest
+    bad = f"{float(np.mean(latest.nonfinite_fraction)):.0%}"
+    saturated = f"{float(np.mean(latest.saturation)):.0%}"
+    assert plot.plot.titleLabel.text == f"relu: {saturated} saturated, {bad} non-finite"
+    assert float(np.mean(latest.nonfinite_fraction)) > 0.5 and float(np.mean(latest.saturation)) < 0.5
     plot.grab()
 
 

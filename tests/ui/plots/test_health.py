@@ -119,3 +119,26 @@ def test_no_arrangement_makes_a_chart_smaller_than_legible():
             cols, rows = {"row": (3, 1), "column": (1, 3), "grid": (2, 2), "single": (1, 1)}[arrangement]
             if arrangement != "single":
                 assert width / cols >= MIN_CHART_WIDTH and height / rows >= MIN_CHART_HEIGHT
+
+
+def test_nonfinite_units_are_a_red_segment_not_saturation(qtbot, theme, exploding_run):
+    plot = make(qtbot, theme)
+    record = exploding_run.history.nonfinite_record
+    assert record is not None and record.nonfinite_fraction.max() > 0.5
+    plot.refresh(exploding_run.history, exploding_run.config)
+    latest = exploding_run.history.latest
+    np.testing.assert_array_equal(plot.saturation_bars.opts["height"], latest.saturation)
+    np.testing.assert_array_equal(plot.nonfinite_bars.opts["y0"], latest.saturation)
+    stacked = latest.saturation + latest.nonfinite_fraction
+    np.testing.assert_array_equal(plot.nonfinite_bars.opts["y1"], stacked)
+    assert plot.nonfinite_bars.opts["brush"] == theme.nonfinite
+    np.testing.assert_array_equal(plot.values["nonfinite"], latest.nonfinite_fraction)
+    text = plot.message.toPlainText()
+    expected = ", ".join(f"{k + 1}: {100 * v:.0f}%" for k, v in enumerate(latest.nonfinite_fraction) if v > 0)
+    assert f"red: non-finite units, not saturated (layer {expected})" in text
+    # A finite record draws no segment and no such line.
+    history = type(exploding_run.history)()
+    history.append(exploding_run.history.recent()[0])
+    plot.refresh(history, exploding_run.config)
+    np.testing.assert_array_equal(plot.nonfinite_bars.opts["y1"], plot.nonfinite_bars.opts["y0"])
+    assert "non-finite units" not in plot.message.toPlainText()
