@@ -550,7 +550,14 @@ class CompareFeature(QtCore.QObject):
         theme = self.window.dashboard.theme
         html = "<br>".join(notes)
         if html:
-            html = f"<span style='color:{theme.foreground}'>pinned, most extreme span:<br>{html}</span>"
+            # Short lines: the heatmap is the narrowest plot. The tooltip says what the number is.
+            html = f"<span style='color:{theme.foreground}'>pinned:<br>{html}</span>"
+        self.heatmap_note.setToolTip(
+            "Each pinned run's most extreme span (the one its badge is decided on): "
+            "the layer whose gradient changed most back through time, or 'depth'"
+            if html
+            else ""
+        )
         self.heatmap_note.show_html(html)
 
     @QtCore.Slot(object)
@@ -612,12 +619,12 @@ def _short(label: str) -> str:
 
 
 def _span_ratio(record: StepRecord) -> str:
-    """``"time, layer 2: 5.18e-06"``: the regime measure's extreme span, as the status bar says it."""
+    """``"layer 2: 5.18e-06"`` (a time span) or ``"depth: 1e-09"``: the regime measure's extreme span."""
     measured = measure(record)
     span = measured.extreme
     if span is None:
         return measured.regime
-    where = "depth" if span.kind == "depth" else f"time, layer {span.layer + 1}"  # type: ignore[operator]
+    where = "depth" if span.kind == "depth" else f"layer {span.layer + 1}"  # type: ignore[operator]
     return f"{where}: {span.ratio_text()}"
 
 

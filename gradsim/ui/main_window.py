@@ -593,12 +593,21 @@ class MainWindow(QtWidgets.QMainWindow):
 
     @QtCore.Slot()
     def _on_user_help(self) -> None:
-        box = QtWidgets.QMessageBox(self)
+        # A scrolling text in a dialog no taller than the window: the explanation of every plot
+        # is longer than a 720-pixel screen, and a message box grows to its text.
+        box = QtWidgets.QDialog(self)
         box.setObjectName("help_box")
         box.setWindowTitle("What am I looking at?")
-        box.setTextFormat(QtCore.Qt.TextFormat.RichText)
-        box.setText(HELP_TEXT)
-        box.setIcon(QtWidgets.QMessageBox.Icon.Information)
+        box.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
+        layout = QtWidgets.QVBoxLayout(box)
+        text = QtWidgets.QTextBrowser()
+        text.setObjectName("help_text")
+        text.setHtml(HELP_TEXT)
+        layout.addWidget(text)
+        buttons = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(box.reject)
+        layout.addWidget(buttons)
+        box.resize(min(720, int(self.width() * 0.8)), min(640, int(self.height() * 0.85)))
         box.open()
 
     @QtCore.Slot()

@@ -261,11 +261,13 @@ class SweepPage(QtWidgets.QWidget):
         run_on_label.setBuddy(self.run_on_edit)
         for widget in (iterations_label, self.iterations_spin, seeds_label, self.seeds_spin):
             measure.addWidget(widget)
-        measure.addSpacing(8)
-        measure.addWidget(run_on_label)
-        measure.addWidget(self.run_on_edit, 1)
+        measure.addStretch(1)
         form.addWidget(QtWidgets.QLabel("measure"), 3, 0)
         form.addLayout(measure, 3, 1, 1, 3)
+        # On a row of its own: beside the measure's spin boxes and the buttons it made the tab
+        # wider than a 1280-pixel window leaves it next to the controls and the diagnosis.
+        form.addWidget(run_on_label, 4, 0)
+        form.addWidget(self.run_on_edit, 4, 1, 1, 3)
 
         self.run_button = QtWidgets.QPushButton("Run sweep")
         self.run_button.setObjectName("sweep_run")
@@ -284,9 +286,9 @@ class SweepPage(QtWidgets.QWidget):
         self.base_label.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
         self.use_current_button = QtWidgets.QPushButton("Use current config")
         self.use_current_button.setObjectName("sweep_use_current")
-        form.addWidget(QtWidgets.QLabel("base"), 4, 0)
-        form.addWidget(self.base_label, 4, 1, 1, 4)
-        form.addWidget(self.use_current_button, 4, 5)
+        form.addWidget(QtWidgets.QLabel("base"), 5, 0)
+        form.addWidget(self.base_label, 5, 1, 1, 4)
+        form.addWidget(self.use_current_button, 5, 5)
 
         # Past sweeps and the store. The list's items are long: it must not size itself to them.
         self.past_combo = QtWidgets.QComboBox()
@@ -314,8 +316,8 @@ class SweepPage(QtWidgets.QWidget):
         past.addWidget(self.past_combo, 1)
         past.addWidget(self.store_label)
         past.addWidget(self.clear_button)
-        form.addWidget(past_label, 5, 0)
-        form.addLayout(past, 5, 1, 1, 5)
+        form.addWidget(past_label, 6, 0)
+        form.addLayout(past, 6, 1, 1, 5)
         form.setColumnStretch(6, 1)
         layout.addLayout(form)
 

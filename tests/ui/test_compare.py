@@ -186,7 +186,7 @@ def test_ghosts_draw_the_pinned_records_and_stay_after_a_restart(
     assert labels == ["pinned: clip: none → norm 1.0"]
     assert compare.heatmap_note.isVisible()
     span = measure(latest).extreme
-    assert f"time, layer {span.layer + 1}: {span.ratio_text()}" in compare.heatmap_note.textItem.toHtml()
+    assert f"layer {span.layer + 1}: {span.ratio_text()}" in compare.heatmap_note.textItem.toHtml()
 
 
 def test_pinned_activation_draws_its_derivative_when_it_differs(make_window, qtbot) -> None:

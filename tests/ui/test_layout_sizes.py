@@ -141,7 +141,7 @@ def test_every_tab_dock_and_dialog_fits_and_the_window_keeps_its_size(qtbot, tmp
         assert dialog.width() <= size[0] and dialog.height() <= size[1]
         dialog.close()
         window.help_action.trigger()
-        box = window.findChild(QtWidgets.QMessageBox, "help_box")
+        box = window.findChild(QtWidgets.QDialog, "help_box")
         assert box is not None
         qtbot.waitExposed(box)
         problems += [f"help: {p}" for p in all_problems(box)]

@@ -408,9 +408,11 @@ def test_an_unusable_stored_config_falls_back_to_the_default(qtbot, make_window,
 def test_help_and_about_open_without_blocking(qtbot, make_window):
     window = make_window()
     window.help_action.trigger()
-    help_box = window.findChild(QtWidgets.QMessageBox, "help_box")
+    help_box = window.findChild(QtWidgets.QDialog, "help_box")
     assert help_box is not None and help_box.isVisible()
-    assert "vanish" in help_box.text() and "update:data ratio" in help_box.text()
+    text = help_box.findChild(QtWidgets.QTextBrowser, "help_text").toPlainText()
+    assert "vanish" in text and "update:data ratio" in text
+    assert help_box.height() <= window.height()
     help_box.close()
     window.about_action.trigger()
     about_box = window.findChild(QtWidgets.QMessageBox, "about_box")

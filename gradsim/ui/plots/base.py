@@ -324,6 +324,12 @@ class OverlayText(pg.TextItem):
         y = rect.top() + margin if self._corner.startswith("top") else rect.bottom() - margin
         self.setPos(QtCore.QPointF(x, y))
 
+    @property
+    def full_text(self) -> str:
+        """The whole text last given to :meth:`show_text` (shown cut to fit, whole in the tooltip)."""
+        full = getattr(self, "_full_plain", None)
+        return self.toPlainText() if full is None else full
+
     def show_text(self, text: str) -> None:
         """Show ``text`` (hide the item when empty)."""
         if text != getattr(self, "_full_plain", None):

@@ -133,7 +133,7 @@ def test_nonfinite_units_are_a_red_segment_not_saturation(qtbot, theme, explodin
     np.testing.assert_array_equal(plot.nonfinite_bars.opts["y1"], stacked)
     assert plot.nonfinite_bars.opts["brush"] == theme.nonfinite
     np.testing.assert_array_equal(plot.values["nonfinite"], latest.nonfinite_fraction)
-    text = plot.message.toPlainText()
+    text = plot.message.full_text  # cut to fit the plot, whole in its tooltip
     expected = ", ".join(f"{k + 1}: {100 * v:.0f}%" for k, v in enumerate(latest.nonfinite_fraction) if v > 0)
     assert f"red: non-finite units, not saturated (layer {expected})" in text
     # A finite record draws no segment and no such line.
@@ -141,4 +141,4 @@ def test_nonfinite_units_are_a_red_segment_not_saturation(qtbot, theme, explodin
     history.append(exploding_run.history.recent()[0])
     plot.refresh(history, exploding_run.config)
     np.testing.assert_array_equal(plot.nonfinite_bars.opts["y1"], plot.nonfinite_bars.opts["y0"])
-    assert "non-finite units" not in plot.message.toPlainText()
+    assert "non-finite units" not in plot.message.full_text
