@@ -303,18 +303,28 @@ def _evidence(
             f"corner, layer 1 step 1 over layer {signs.num_layers} step {signs.seq_len}: "
             f"{signs.decades:+.1f} decades (mixes both ways; evidence only)"
         )
-    predicted = signs.predicted_factor
-    line = f"per-step factor: {_factor(signs.measured_factor)} measured"
-    if predicted is not None:
-        line += f", {_factor(predicted)} predicted by mean-field theory"
-        if signs.critical_weight_scale is not None:
-            critical = signs.critical_weight_scale
-            line += f" (factor 1 at weight scale {critical:.3g}, now {config.weight_scale:g})"
-    else:
-        reason = theory.not_applicable(config)
-        if reason is not None:
-            line += f" ({reason.split(':')[0]}: no mean-field prediction)"
-    lines.append(line)
+    # The top layer's per-step factor as the span above quotes it (one number per fact), next to
+    # the theory's prediction for the same span and the weight scale where the most extreme
+    # predicted span is 0 decades (the theory box and the sweep's line use the same).
+    time_spans = [span for span in signs.measure.spans if span.kind == "time"]
+    if time_spans:
+        top = time_spans[-1]
+        line = (
+            f"per-step factor in layer {signs.num_layers} (where the gradient enters): "
+            f"×{top.factor_text()} measured"
+        )
+        comparison = signs.layer_theory
+        if comparison is not None and isinstance(comparison.predicted, theory.LayerPrediction):
+            predicted = float(comparison.predicted.step_factors[-1])
+            line += f", ×{_factor(predicted)} predicted by mean-field theory"
+            if signs.balanced_weight_scale is not None:
+                line += (
+                    f" (spans predicted balanced at weight scale {signs.balanced_weight_scale:.3g}, "
+                    f"now {config.weight_scale:g})"
+                )
+        elif comparison is not None and comparison.reason is not None:
+            line += f" (no mean-field prediction: {comparison.reason.removeprefix('not applicable: ')})"
+        lines.append(line)
     products = signs.bound_products
     if products.size and np.all(np.isfinite(products)):
         worst = float(products.max())
