@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 # Between these bounds on the sum of squares, the plain formula loses nothing: any element
@@ -77,23 +75,3 @@ def _scaled_norms(rows: np.ndarray) -> np.ndarray:
     norms = np.sqrt(np.einsum("ij,ij->i", ratio, ratio)) * safe_scale[:, 0]
     norms = np.where(np.isinf(scale[:, 0]), np.inf, norms)
     return np.where(np.isnan(rows).any(axis=1), np.nan, norms)
-
-
-def format_power_of_ten(log10_value: float, digits: int = 3) -> str:
-    """``10 ** log10_value`` written as ``f"{value:.{digits}g}"`` writes it, at any magnitude.
-
-    A gradient norm of 1e-607 has no float64, but its logarithm -606.5 does: this writes
-    ``"3.16e-607"``, where formatting the float would give ``"0"``. Within float64's range the
-    text is exactly that of the float. ``-inf`` (an exact zero) gives ``"0"``, NaN ``"nan"``.
-    """
-    if math.isnan(log10_value):
-        return "nan"
-    if math.isinf(log10_value):
-        return "inf" if log10_value > 0 else "0"
-    if -300.0 < log10_value < 300.0:
-        return f"{10.0**log10_value:.{digits}g}"
-    exponent = math.floor(log10_value)
-    mantissa = f"{10.0 ** (log10_value - exponent):.{digits}g}"
-    if mantissa == "10":  # 9.996 rounded up to the next power
-        mantissa, exponent = "1", exponent + 1
-    return f"{mantissa}e{exponent:+03d}"

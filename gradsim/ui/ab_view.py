@@ -26,8 +26,8 @@ from PySide6 import QtCore, QtGui, QtWidgets
 import pyqtgraph as pg
 
 from gradsim.engine.config import SimConfig
+from gradsim.engine.formatting import format_ratio
 from gradsim.engine.history import RunHistory
-from gradsim.engine.numerics import format_power_of_ten
 from gradsim.engine.records import NonFiniteEvent, StepRecord
 from gradsim.engine.simulation import Simulation
 from gradsim.ui.config_diff import data_differences, describe_difference, suggest_change
@@ -911,7 +911,7 @@ class ABView(QtWidgets.QWidget):
         first = ratio[:, 0]
         finite = first[np.isfinite(first)]
         if finite.size:
-            times = format_power_of_ten(float(finite[0]), digits=2)
+            times = format_ratio(float(finite[0]), digits=2)
             self.ratio_note.show_text(f"at step 1: B is {times} × A (layer 1)")
         else:
             self.ratio_note.show_text("ratio at step 1 not finite")

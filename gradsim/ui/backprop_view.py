@@ -31,7 +31,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from gradsim.engine.clipping import ClipResult, clip_gradients
 from gradsim.engine.config import SimConfig
-from gradsim.engine.numerics import format_power_of_ten
+from gradsim.engine.formatting import format_ratio
 from gradsim.engine.simulation import BackpropSession, BackpropStep, Simulation
 from gradsim.ui.backprop_plots import (
     FINITE,
@@ -93,7 +93,7 @@ def format_log10(value: float) -> str:
     (``"3.16e-607"``); ``"0"`` for an exact zero (-inf)."""
     if math.isnan(value):
         return "n/a"
-    return "inf" if value == math.inf else format_power_of_ten(value, 3)
+    return format_ratio(value, 3)
 
 
 def _nonfinite(log10_value: float) -> bool:
