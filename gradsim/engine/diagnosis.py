@@ -35,7 +35,7 @@ from .activations import make_activation
 from .config import SimConfig
 from .formatting import format_number
 from .records import NonFiniteEvent, StepRecord
-from .regime import DECADES_THRESHOLD, RegimeMeasure, end_to_end_decades, measure
+from .regime import DECADES_THRESHOLD, RegimeMeasure, corner_decades, measure
 
 # The usual reference for a healthy update:data ratio (Karpathy, makemore part 3).
 UPDATE_RATIO_REFERENCE = 1e-3
@@ -86,7 +86,7 @@ class Signs:
 
     Attributes
     ----------
-    decades : log10 corner ratio, :func:`gradsim.engine.regime.end_to_end_decades` (evidence;
+    decades : log10 corner ratio, :func:`gradsim.engine.regime.corner_decades` (evidence;
         the regime is decided by ``measure``)
     time_ratio : ``||dL/dh||`` at the first step over the last, in the first layer
     layer_ratio : at the last step, first layer over top layer (NaN with one layer)
@@ -194,10 +194,18 @@ def _instability(records: Sequence[StepRecord]) -> float:
     return float(np.median(np.abs(np.diff(np.log10(usable)))))
 
 
-def _ratio(numerator: float, denominator: float) -> float:
-    if not (math.isfinite(numerator) and math.isfinite(denominator)) or denominator <= 0:
+def _nonfinite_logs(log10_norms: np.ndarray) -> bool:
+    """Whether a table of log10 norms holds an inf/NaN norm (an exact 0, -inf, is finite)."""
+    return bool(np.isnan(log10_norms).any() or np.isposinf(log10_norms).any())
+
+
+def _ratio_from_logs(log_numerator: float, log_denominator: float) -> float:
+    """``10 ** (a - b)``: the ratio of two norms given by their log10 (0 for an exact-zero
+    numerator, NaN where the denominator is 0 or either is not finite)."""
+    if math.isnan(log_numerator) or log_numerator == math.inf or not math.isfinite(log_denominator):
         return float("nan")
-    return numerator / denominator
+    with np.errstate(under="ignore", over="ignore"):
+        return float(np.power(10.0, log_numerator - log_denominator))
 
 
 def measure_signs(records: Sequence[StepRecord], config: SimConfig) -> Signs:
@@ -210,15 +218,19 @@ def measure_signs(records: Sequence[StepRecord], config: SimConfig) -> Signs:
     if not records:
         raise ValueError("diagnose needs at least one step record")
     recent = list(records[-WINDOW:])
-    finite = [r for r in records if np.all(np.isfinite(r.grad_norms))]
+    # From the exact log10 norms: a gradient of 1e-607 is a number here, not an underflowed 0.
+    finite = [r for r in records if not _nonfinite_logs(r.log10_grad_norms)]
     shape_record = finite[-1] if finite else records[-1]
+    logs = shape_record.log10_grad_norms
     norms = shape_record.grad_norms
-    num_layers, seq_len = norms.shape
+    num_layers, seq_len = logs.shape
     field_ = theory.mean_field(config)
     with np.errstate(all="ignore"):
-        decades = end_to_end_decades(norms)
-        time_ratio = _ratio(float(norms[0, 0]), float(norms[0, -1]))
-        layer_ratio = _ratio(float(norms[0, -1]), float(norms[-1, -1])) if num_layers > 1 else float("nan")
+        decades = corner_decades(logs)
+        time_ratio = _ratio_from_logs(float(logs[0, 0]), float(logs[0, -1]))
+        layer_ratio = (
+            _ratio_from_logs(float(logs[0, -1]), float(logs[-1, -1])) if num_layers > 1 else float("nan")
+        )
         measured = theory.measured_step_factor(norms)
     bound = theory.vanishing_bound(shape_record.spectral_norms, config.activation, config.leaky_slope)
     early, late = _update_ratios(recent, num_layers)
