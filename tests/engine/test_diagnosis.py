@@ -332,3 +332,17 @@ EXPLODING_RELU = SimConfig(
     num_layers=2, hidden_size=64, seq_len=100, activation="relu", init="gaussian", weight_scale=2.0,
     task="adding", learning_rate=0.01,
 )
+
+
+def test_signs_of_a_gradient_far_below_float64_are_numbers():
+    # A sigmoid layer over 1200 steps: ||dL/dh_1|| is near 1e-668, no float64 holds it.
+    config = SimConfig(num_layers=1, hidden_size=8, seq_len=1200, batch_size=4, activation="sigmoid")
+    record = Simulation(config).train_step()
+    assert record is not None and record.grad_norms[0, 0] == 0.0
+    signs = measure_signs([record], config)
+    logs = record.log10_grad_norms
+    # The corner decades come from the exact logarithms, not from the underflowed 0.
+    assert signs.decades == logs[0, 0] - logs[-1, -1] < -330
+    assert signs.time_ratio == 0.0  # the ratio itself is beyond float64; its log is not
+    text = "\n".join(diagnose([record], config).evidence)
+    assert f"{signs.decades:+.1f} decades" in text
