@@ -121,12 +121,23 @@ def test_cancel_leaves_no_file_and_the_window_goes_on(qtbot, make_window, tmp_pa
     job = record.record(request)
     assert job is not None and record.progress is not None
     progress = record.progress
-    qtbot.waitUntil(lambda: progress.value() >= 3, timeout=60000)
     assert record.record(request) is None  # one animation at a time
     cancel = progress.findChild(QtWidgets.QPushButton)
     assert cancel is not None and cancel.text() == "Cancel"
-    qtbot.mouseClick(cancel, QtCore.Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: record.job is None, timeout=20000)
+    # Press Cancel as the third frame is counted: a fast machine renders all 400 frames before
+    # a polling wait would see the progress at all.
+    bar = progress.findChild(QtWidgets.QProgressBar)
+    assert bar is not None
+    pressed: list[int] = []
+
+    def press_cancel(value: int) -> None:
+        if value >= 3 and not pressed:
+            pressed.append(value)
+            qtbot.mouseClick(cancel, QtCore.Qt.MouseButton.LeftButton)
+
+    bar.valueChanged.connect(press_cancel)
+    qtbot.waitUntil(lambda: record.job is None, timeout=60000)
+    assert pressed
     assert record.last_outcome == ("cancelled", "")
     assert list(out.iterdir()) == []
     assert "nothing was written" in window.statusBar().currentMessage()
