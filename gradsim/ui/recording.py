@@ -32,19 +32,13 @@ from gradsim.ui import animation, animation_job, background, render
 from gradsim.ui.animation import BACKPROP, DASHBOARD
 from gradsim.ui.animation_job import AnimationJob, AnimationRequest
 from gradsim.ui.dashboard import PLOT_KEYS
+from gradsim.ui.snapshots import TARGET_LABELS as SNAPSHOT_LABELS
 from gradsim.ui.snapshots import base_name, confirm_replace, propose_path
 
 __all__ = ["RecordDialog", "RecordingFeature", "install"]
 
-TARGET_LABELS = {
-    DASHBOARD: "Whole dashboard (all five plots)",
-    "gradient": "Gradient through time ||dL/dh_t||",
-    "heatmap": "Gradient heatmap",
-    "loss": "Loss and gradient norm",
-    "activation": "Activation and pre-activations",
-    "health": "Layer health",
-    BACKPROP: "Backward pass, cell by cell (Backprop tab)",
-}
+# The snapshot dialog's names for the plots (one list of names), plus the backward pass.
+TARGET_LABELS = {**SNAPSHOT_LABELS, BACKPROP: "Backward pass, cell by cell (Backprop tab)"}
 FORMAT_KEY = "animation/format"
 FPS_KEY = "animation/fps"
 WIDTH_KEY = "animation/width"
