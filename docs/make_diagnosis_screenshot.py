@@ -18,7 +18,6 @@ import argparse
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -31,20 +30,11 @@ from gradsim.engine.presets import load_preset  # noqa: E402
 from gradsim.ui.app import create_application  # noqa: E402
 from gradsim.ui.main_window import MainWindow  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from make_screenshots import run_loop_until  # noqa: E402
+
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "screenshot-diagnosis.png"
 FEATURE = "gradsim.ui.diagnosis_panel"
-
-
-def run_loop_until(condition, timeout: float) -> bool:
-    """Run the event loop until ``condition()`` holds or ``timeout`` seconds passed."""
-    deadline = time.perf_counter() + timeout
-    loop = QtCore.QEventLoop()
-    while not condition():
-        if time.perf_counter() > deadline:
-            return False
-        QtCore.QTimer.singleShot(20, loop.quit)
-        loop.exec()
-    return True
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cannot write {args.output}", file=sys.stderr)
         return 1
     print(f"wrote {args.output} ({image.width()} x {image.height()}): {panel.result.diagnosis.sentence}")
-    print(f"theory: {panel.overlay.label or panel.overlay.reason_text}")
+    print(panel.overlay.label or panel.overlay.reason_text)
     del app
     return 0
 

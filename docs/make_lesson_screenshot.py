@@ -16,7 +16,6 @@ import argparse
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -29,19 +28,10 @@ from gradsim.ui.app import create_application  # noqa: E402
 from gradsim.ui.lessons_panel import EXPLAIN, PREDICT  # noqa: E402
 from gradsim.ui.main_window import MainWindow  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from make_screenshots import run_loop_until  # noqa: E402
+
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "screenshot-lesson.png"
-
-
-def run_loop_until(condition, timeout: float) -> bool:
-    """Run the event loop until ``condition()`` holds or ``timeout`` seconds passed."""
-    deadline = time.perf_counter() + timeout
-    loop = QtCore.QEventLoop()
-    while not condition():
-        if time.perf_counter() > deadline:
-            return False
-        QtCore.QTimer.singleShot(20, loop.quit)
-        loop.exec()
-    return True
 
 
 def main(argv: list[str] | None = None) -> int:

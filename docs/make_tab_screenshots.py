@@ -18,28 +18,16 @@ import argparse
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from make_screenshots import run_loop_until  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
 TABS = {"Training": "training", "Backprop": "backprop", "Sweep": "sweep", "A/B": "ab"}
-
-
-def spin(condition, timeout: float) -> bool:
-    """Run the event loop until ``condition()`` or ``timeout`` seconds; whether it came true."""
-    from PySide6 import QtCore
-
-    deadline = time.perf_counter() + timeout
-    loop = QtCore.QEventLoop()
-    while not condition():
-        if time.perf_counter() > deadline:
-            return False
-        QtCore.QTimer.singleShot(20, loop.quit)
-        loop.exec()
-    return True
 
 
 def shoot(width: int, height: int, out_dir: Path, prefix: str, iterations: int, preset: str) -> list[Path]:
@@ -59,16 +47,16 @@ def shoot(width: int, height: int, out_dir: Path, prefix: str, iterations: int, 
     window.show()
     for _ in range(iterations):
         window.runner.step()
-    spin(lambda: window.history.total_records >= iterations, 120)
+    run_loop_until(lambda: window.history.total_records >= iterations, 120)
     diagnosis = window.features["gradsim.ui.diagnosis_panel"].panel
     # The verdict comes from a worker process: wait for it (at most half a minute).
-    spin(lambda: diagnosis.badge.text() not in ("", "waiting"), 30)
-    spin(lambda: False, 1.5)
+    run_loop_until(lambda: diagnosis.badge.text() not in ("", "waiting"), 30)
+    run_loop_until(lambda: False, 1.5)
     written = []
     for index in range(window.tabs.count()):
         name = TABS.get(window.tabs.tabText(index), f"tab{index}")
         window.tabs.setCurrentIndex(index)
-        spin(lambda: False, 1.5)
+        run_loop_until(lambda: False, 1.5)
         path = out_dir / f"{prefix}-{name}.png"
         window.grab().save(str(path))
         written.append(path)
@@ -76,7 +64,7 @@ def shoot(width: int, height: int, out_dir: Path, prefix: str, iterations: int, 
     lessons = window.features["gradsim.ui.lessons_panel"]
     lessons.toggle_action.trigger()
     lessons.panel.go_next()  # the Predict step: a question and its answers
-    spin(lambda: False, 1.0)
+    run_loop_until(lambda: False, 1.0)
     path = out_dir / f"{prefix}-lessons.png"
     window.grab().save(str(path))
     written.append(path)
