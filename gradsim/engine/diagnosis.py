@@ -34,7 +34,7 @@ from . import theory
 from .activations import make_activation
 from .config import SimConfig
 from .formatting import format_number
-from .records import NonFiniteEvent, StepRecord
+from .records import NonFiniteEvent, StepRecord, nonfinite_norms
 from .regime import DECADES_THRESHOLD, RegimeMeasure, corner_decades, measure
 
 # The usual reference for a healthy update:data ratio (Karpathy, makemore part 3).
@@ -194,11 +194,6 @@ def _instability(records: Sequence[StepRecord]) -> float:
     return float(np.median(np.abs(np.diff(np.log10(usable)))))
 
 
-def _nonfinite_logs(log10_norms: np.ndarray) -> bool:
-    """Whether a table of log10 norms holds an inf/NaN norm (an exact 0, -inf, is finite)."""
-    return bool(np.isnan(log10_norms).any() or np.isposinf(log10_norms).any())
-
-
 def _ratio_from_logs(log_numerator: float, log_denominator: float) -> float:
     """``10 ** (a - b)``: the ratio of two norms given by their log10 (0 for an exact-zero
     numerator, NaN where the denominator is 0 or either is not finite)."""
@@ -219,7 +214,7 @@ def measure_signs(records: Sequence[StepRecord], config: SimConfig) -> Signs:
         raise ValueError("diagnose needs at least one step record")
     recent = list(records[-WINDOW:])
     # From the exact log10 norms: a gradient of 1e-607 is a number here, not an underflowed 0.
-    finite = [r for r in records if not _nonfinite_logs(r.log10_grad_norms)]
+    finite = [r for r in records if not nonfinite_norms(r.log10_grad_norms).any()]
     shape_record = finite[-1] if finite else records[-1]
     logs = shape_record.log10_grad_norms
     norms = shape_record.grad_norms

@@ -130,6 +130,15 @@ class StepRecord:
         return first - last
 
 
+def nonfinite_norms(log10_norms: np.ndarray) -> np.ndarray:
+    """Where a table of ``log10`` norms holds an inf/NaN norm (NaN or +inf), as a bool mask.
+
+    ``-inf`` is an exact zero, a finite norm: it is not marked.
+    """
+    logs = np.asarray(log10_norms, dtype=np.float64)
+    return np.isnan(logs) | (logs == np.inf)
+
+
 def log10_norms(norms: np.ndarray) -> np.ndarray:
     """``log10`` of plain (non-negative) norms as a float64 array: 0 gives -inf, no warning."""
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .formatting import format_factor, format_ratio
-from .records import NonFiniteEvent, StepRecord
+from .records import NonFiniteEvent, StepRecord, nonfinite_norms
 
 # A span whose gradient changes by more than this many decades has vanished or exploded.
 DECADES_THRESHOLD = 3.0
@@ -214,7 +214,7 @@ def measure_log10_norms(log10_norms: np.ndarray, nonfinite: NonFiniteEvent | Non
     if logs.ndim != 2 or logs.size == 0:
         raise ValueError(f"log10 norms must be a non-empty (layers, steps) table (got shape {logs.shape})")
     corner = corner_decades(logs)
-    if nonfinite is not None or np.any(np.isnan(logs)) or np.any(logs == np.inf):
+    if nonfinite is not None or nonfinite_norms(logs).any():
         return RegimeMeasure("non-finite", (), None, corner, nonfinite)
     num_layers, seq_len = logs.shape
     spans: list[Span] = []

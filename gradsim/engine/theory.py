@@ -74,6 +74,7 @@ from numpy.polynomial.legendre import leggauss
 from . import tasks as task_module
 from .activations import make_activation
 from .config import FLOAT_RANGES, SimConfig
+from .records import nonfinite_norms
 
 # -- Gaussian expectations ---------------------------------------------------------------------
 
@@ -881,7 +882,7 @@ def compare_layers(
     """
     logs = np.asarray(log10_grad_norms, dtype=np.float64)
     measured = span_decades(logs)
-    if np.isnan(logs).any() or np.isposinf(logs).any():
+    if nonfinite_norms(logs).any():
         prediction = NotApplicable(NON_FINITE_NOTE, "the run is non-finite")
     elif np.isneginf(logs).any():
         prediction = NotApplicable(ZERO_NOTE, "a gradient norm is 0")

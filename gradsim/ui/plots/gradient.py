@@ -20,7 +20,7 @@ import pyqtgraph as pg
 
 from gradsim.engine.config import SimConfig
 from gradsim.engine.history import RunHistory
-from gradsim.engine.records import StepRecord
+from gradsim.engine.records import StepRecord, nonfinite_norms
 from gradsim.ui.plots.base import DecadeAxis, OverlayText, PlotPanel, RowLegend, drawable
 from gradsim.ui.theme import Theme, style_plot
 
@@ -162,7 +162,7 @@ class GradientPlot(PlotPanel):
 
     def _show_problems(self, record: StepRecord) -> None:
         logs = record.log10_grad_norms
-        bad = np.isnan(logs) | (logs == np.inf)  # -inf is an exact 0, reported below
+        bad = nonfinite_norms(logs)  # -inf is an exact 0, reported below
         lines: list[str] = []
         if bad.any():
             bad_steps = np.flatnonzero(bad.any(axis=0))

@@ -19,6 +19,7 @@ import pyqtgraph as pg
 
 from gradsim.engine.config import SimConfig
 from gradsim.engine.history import RunHistory
+from gradsim.engine.records import nonfinite_norms
 from gradsim.ui.plots.base import OverlayText, PlotPanel, layer_names
 from gradsim.ui.theme import Theme, style_plot
 
@@ -282,7 +283,7 @@ def _log_rows(logs: np.ndarray, seq_len: int) -> list[_Row]:
     """
     if logs.ndim != 2 or logs.shape[1] != seq_len:
         raise ValueError(f"rows of length {logs.shape[-1]} in an image of width {seq_len}")
-    finite = ~(np.isnan(logs) | (logs == np.inf))  # an exact zero (-inf) is finite
+    finite = ~nonfinite_norms(logs)  # an exact zero (-inf) is finite
     positive = np.isfinite(logs)
     image = np.where(positive, logs, SENTINEL).astype(np.float32)
     any_positive = positive.any(axis=1)
