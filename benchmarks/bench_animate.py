@@ -17,7 +17,7 @@ commands as a user types them, so they include starting Python; ``animate`` also
 starts Qt, which is part of what it costs. Each is timed twice: wall-clock time, and CPU time
 (user + system of the child process), which a machine shared with other work inflates far less
 than the wall clock. In-process figures follow, without the start-up: the N training steps
-alone (``replay``) against :func:`gradsim.ui.animation.record_animation`, CPU time of this
+alone (``replay``) against :func:`gradsim.ui.features.recording.animation.record_animation`, CPU time of this
 process.
 """
 
@@ -63,8 +63,8 @@ def in_process(preset: str, iterations: int, width: int, out: Path) -> tuple[flo
 
     from gradsim.engine.presets import load_preset
     from gradsim.engine.simulation import replay
-    from gradsim.ui import animation
-    from gradsim.ui.theme import LIGHT
+    from gradsim.ui.common.theme import LIGHT
+    from gradsim.ui.features.recording import animation
 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
     del app

@@ -34,8 +34,8 @@ from PySide6 import QtWidgets  # noqa: E402
 # isort: split
 from gradsim.engine.config import SimConfig  # noqa: E402
 from gradsim.engine.simulation import Simulation  # noqa: E402
-from gradsim.ui.backprop_view import BackpropView  # noqa: E402
-from gradsim.ui.theme import LIGHT  # noqa: E402
+from gradsim.ui.common.theme import LIGHT  # noqa: E402
+from gradsim.ui.features.backprop.backprop_view import BackpropView  # noqa: E402
 
 
 def timed_steps(app: QtWidgets.QApplication, step, count: int) -> tuple[np.ndarray, np.ndarray]:

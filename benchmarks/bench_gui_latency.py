@@ -6,7 +6,7 @@ Run by hand::
 
 For each config the main window (offscreen, 1440 x 900, shown) trains at speed "max". After a
 warm-up, a helper thread posts ``--samples`` events to the GUI thread ``--interval`` seconds
-apart and the delay until each is handled is recorded (``gradsim.ui.latency``): what a user
+apart and the delay until each is handled is recorded (``gradsim.ui.common.latency``): what a user
 clicking or pressing a key during the run waits. The reference is the same measurement with the
 window idle (no training), in the same run. Also printed: training steps per second, dashboard
 redraws per second and the time ``close()`` takes while the run is going.
@@ -44,7 +44,7 @@ from PySide6 import QtCore, QtWidgets  # noqa: E402
 # isort: split
 from gradsim.engine.config import SimConfig  # noqa: E402
 from gradsim.engine.presets import load_preset  # noqa: E402
-from gradsim.ui.latency import LatencyProbe, LatencySummary  # noqa: E402
+from gradsim.ui.common.latency import LatencyProbe, LatencySummary  # noqa: E402
 from gradsim.ui.main_window import MainWindow  # noqa: E402
 
 # The largest plots the controls allow (16 layers x 2000 time steps) with a hidden size and

@@ -43,8 +43,8 @@ from gradsim.engine.config import SimConfig  # noqa: E402
 from gradsim.engine.history import RunHistory  # noqa: E402
 from gradsim.engine.records import StepRecord  # noqa: E402
 from gradsim.engine.simulation import Simulation  # noqa: E402
-from gradsim.ui.dashboard import PLOT_KEYS, Dashboard  # noqa: E402
-from gradsim.ui.theme import LIGHT  # noqa: E402
+from gradsim.ui.common.theme import LIGHT  # noqa: E402
+from gradsim.ui.training.dashboard import PLOT_KEYS, Dashboard  # noqa: E402
 
 
 def train(config: SimConfig, count: int) -> list[StepRecord]:

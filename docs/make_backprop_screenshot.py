@@ -24,8 +24,8 @@ from PySide6 import QtWidgets  # noqa: E402
 # isort: split
 from gradsim.engine.presets import load_preset  # noqa: E402
 from gradsim.engine.simulation import Simulation  # noqa: E402
-from gradsim.ui.backprop_view import BackpropView  # noqa: E402
-from gradsim.ui.theme import theme_named  # noqa: E402
+from gradsim.ui.common.theme import theme_named  # noqa: E402
+from gradsim.ui.features.backprop.backprop_view import BackpropView  # noqa: E402
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "screenshot-backprop.png"
 

@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     window = MainWindow(sigmoid, settings=QtCore.QSettings())
     window.resize(args.width, args.height)
     window.show()
-    compare = window.features["gradsim.ui.compare"]
+    compare = window.features["gradsim.ui.features.compare.compare"]
     steps = args.iterations
 
     def train_live() -> None:

@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from make_screenshots import run_loop_until  # noqa: E402
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "screenshot-diagnosis.png"
-FEATURE = "gradsim.ui.diagnosis_panel"
+FEATURE = "gradsim.ui.features.diagnosis.diagnosis_panel"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,7 +25,7 @@ from PySide6 import QtCore  # noqa: E402
 
 # isort: split
 from gradsim.ui.app import create_application  # noqa: E402
-from gradsim.ui.lessons_panel import EXPLAIN, PREDICT  # noqa: E402
+from gradsim.ui.features.lessons.lessons_panel import EXPLAIN, PREDICT  # noqa: E402
 from gradsim.ui.main_window import MainWindow  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     window = MainWindow(settings=QtCore.QSettings())
     window.resize(args.width, args.height)
     window.show()
-    lessons = window.features["gradsim.ui.lessons_panel"]
+    lessons = window.features["gradsim.ui.features.lessons.lessons_panel"]
     lessons.help_action.trigger()
     panel = lessons.panel
     panel.go_to(args.lesson - 1)

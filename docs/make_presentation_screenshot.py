@@ -58,14 +58,14 @@ def main(argv: list[str] | None = None) -> int:
     if not run_loop_until(lambda: window.history.total_records >= args.iterations, timeout=600):
         print(f"the run did not reach {args.iterations} iterations", file=sys.stderr)
         return 1
-    window.features["gradsim.ui.presentation"].set_enabled(True)
+    window.features["gradsim.ui.features.presentation.presentation"].set_enabled(True)
     title = f"iteration {args.iterations} "
     run_loop_until(lambda: title in window.dashboard.plots["gradient"].plot.titleLabel.text, timeout=10)
     run_loop_until(lambda: False, timeout=0.5)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     shots = {"screenshot-presentation.png": window.grab()}
 
-    window.features["gradsim.ui.presentation"].set_enabled(False)  # leave the settings as found
+    window.features["gradsim.ui.features.presentation.presentation"].set_enabled(False)  # as found
     window.close()
     for name, image in shots.items():
         if not image.save(str(args.out_dir / name)):

@@ -26,8 +26,8 @@ from PySide6 import QtCore, QtWidgets  # noqa: E402
 
 # isort: split
 from gradsim.engine.config import SimConfig  # noqa: E402
+from gradsim.ui.features.sweep.sweep_view import SweepController  # noqa: E402
 from gradsim.ui.main_window import MainWindow  # noqa: E402
-from gradsim.ui.sweep_view import SweepController  # noqa: E402
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "screenshot-sweep.png"
 
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         window = MainWindow(config, settings=QtCore.QSettings())
         window.resize(args.width, args.height)
         window.show()
-        controller = window.features["gradsim.ui.sweep_view"]
+        controller = window.features["gradsim.ui.features.sweep.sweep_view"]
         assert isinstance(controller, SweepController)
         controller.store_path = Path(folder) / "store.sqlite"
         controller.show_tab()

@@ -48,7 +48,7 @@ def shoot(width: int, height: int, out_dir: Path, prefix: str, iterations: int, 
     for _ in range(iterations):
         window.runner.step()
     run_loop_until(lambda: window.history.total_records >= iterations, 120)
-    diagnosis = window.features["gradsim.ui.diagnosis_panel"].panel
+    diagnosis = window.features["gradsim.ui.features.diagnosis.diagnosis_panel"].panel
     # The verdict comes from a worker process: wait for it (at most half a minute).
     run_loop_until(lambda: diagnosis.badge.text() not in ("", "waiting"), 30)
     run_loop_until(lambda: False, 1.5)
@@ -61,7 +61,7 @@ def shoot(width: int, height: int, out_dir: Path, prefix: str, iterations: int, 
         window.grab().save(str(path))
         written.append(path)
     window.tabs.setCurrentIndex(0)
-    lessons = window.features["gradsim.ui.lessons_panel"]
+    lessons = window.features["gradsim.ui.features.lessons.lessons_panel"]
     lessons.toggle_action.trigger()
     lessons.panel.go_next()  # the Predict step: a question and its answers
     run_loop_until(lambda: False, 1.0)

@@ -25,7 +25,7 @@ from gradsim.engine.presets import list_presets
 from gradsim.engine.records import StepRecord
 from gradsim.engine.regime import RegimeMeasure, measure
 from gradsim.engine.simulation import Simulation
-from gradsim.ui.diagnosis_panel import _summary
+from gradsim.ui.features.diagnosis.diagnosis_panel import _summary
 from gradsim.ui.main_window import regime_status
 
 ITERATIONS = 300

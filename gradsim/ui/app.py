@@ -10,7 +10,7 @@ os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 
 from PySide6 import QtCore, QtWidgets  # noqa: E402
 
-from gradsim.ui import settings as stored  # noqa: E402
+from gradsim.ui.common import settings as stored  # noqa: E402
 from gradsim.ui.main_window import MainWindow, icon  # noqa: E402
 
 

@@ -30,12 +30,12 @@ from gradsim.engine.history import RunHistory
 from gradsim.engine.presets import DEFAULT_PRESET, load_preset
 from gradsim.engine.records import NonFiniteEvent, StepRecord
 from gradsim.engine.regime import DECADES_THRESHOLD, RegimeMeasure, measure
-from gradsim.ui import fit
-from gradsim.ui import settings as stored
-from gradsim.ui.collector import GuiGarbageCollector
-from gradsim.ui.control_panel import CUSTOM, ControlPanel
-from gradsim.ui.dashboard import Dashboard
-from gradsim.ui.runner import UNLIMITED, Runner
+from gradsim.ui.common import fit
+from gradsim.ui.common import settings as stored
+from gradsim.ui.common.collector import GuiGarbageCollector
+from gradsim.ui.training.control_panel import CUSTOM, ControlPanel
+from gradsim.ui.training.dashboard import Dashboard
+from gradsim.ui.training.runner import UNLIMITED, Runner
 
 # The dashboard is redrawn at most this often (and only when new records arrived).
 REDRAW_HZ = 30
@@ -47,15 +47,15 @@ DEFAULT_SPEED = UNLIMITED
 DEFAULT_SIZE = (1440, 900)
 # Features added after the window is built, in this order; each module has install(window).
 FEATURE_MODULES: tuple[str, ...] = (
-    "gradsim.ui.backprop_tab",
-    "gradsim.ui.snapshots",
-    "gradsim.ui.file_actions",
-    "gradsim.ui.diagnosis_panel",
-    "gradsim.ui.lessons_panel",
-    "gradsim.ui.sweep_view",
-    "gradsim.ui.compare",
-    "gradsim.ui.presentation",
-    "gradsim.ui.recording",
+    "gradsim.ui.features.backprop.backprop_tab",
+    "gradsim.ui.features.snapshots.snapshots",
+    "gradsim.ui.features.files.file_actions",
+    "gradsim.ui.features.diagnosis.diagnosis_panel",
+    "gradsim.ui.features.lessons.lessons_panel",
+    "gradsim.ui.features.sweep.sweep_view",
+    "gradsim.ui.features.compare.compare",
+    "gradsim.ui.features.presentation.presentation",
+    "gradsim.ui.features.recording.recording",
 )
 
 # Badge colours per regime (white text on each): they read on light and dark themes alike.

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageSequence
 
-from gradsim import cli, cli_animate
+from gradsim import cli
+from gradsim.cli import animate as cli_animate
 from gradsim.io.animation_writer import VIDEO_MISSING
 
 pytestmark = [

@@ -18,7 +18,7 @@ from gradsim import cli
 from gradsim.engine.presets import DEFAULT_PRESET, load_preset
 from gradsim.engine.simulation import Simulation
 from gradsim.io import atomic
-from gradsim.ui.theme import DARK, LIGHT
+from gradsim.ui.common.theme import DARK, LIGHT
 
 pytestmark = [
     pytest.mark.qt_log_level_fail("WARNING"),

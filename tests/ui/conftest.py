@@ -28,7 +28,7 @@ def garbage_collected_between_tests():
 
     A test's worker threads (training, exports, diagnosis) allocate constantly, so automatic
     collection would destroy the previous tests' Qt objects at a random moment, possibly from a
-    worker thread (see gradsim/ui/collector.py: it crashed the suite). After the test its
+    worker thread (see gradsim/ui/common/collector.py: it crashed the suite). After the test its
     windows are closed and their threads ended: collecting then is safe.
     """
     was_enabled = gc.isenabled()

@@ -14,7 +14,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 # isort: split
 import pyqtgraph as pg
 
-from gradsim.ui.plots.base import TitleLabel
+from gradsim.ui.training.plots.base import TitleLabel
 
 # Pixels of slack for rounding (fractional layouts, frame widths).
 SLACK = 2
@@ -187,7 +187,7 @@ def plot_texts_cut(root: QtWidgets.QWidget) -> list[str]:
 def overlay_wrapped(root: QtWidgets.QWidget) -> list[str]:
     """Annotation texts pinned in a view box that wrap into a column (more lines than they have,
     plus one) or reach past the view box: they then run over the curves or are cut."""
-    from gradsim.ui.plots.base import OverlayText
+    from gradsim.ui.training.plots.base import OverlayText
 
     problems = []
     for view in root.findChildren(pg.GraphicsView):

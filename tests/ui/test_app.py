@@ -9,7 +9,7 @@ from PySide6 import QtCore, QtWidgets
 
 from gradsim.engine.presets import DEFAULT_PRESET, load_preset
 from gradsim.ui import app
-from gradsim.ui import settings as stored
+from gradsim.ui.common import settings as stored
 from gradsim.ui.main_window import MainWindow
 
 pytestmark = [

@@ -19,8 +19,8 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from gradsim.engine.config import SimConfig
 from gradsim.engine.presets import load_preset
-from gradsim.ui import render
 from gradsim.ui.main_window import MainWindow
+from gradsim.ui.training import render
 
 SIZES = [(1280, 720), (1440, 900), (1920, 1080)]
 SMALL = load_preset("default")
@@ -68,7 +68,7 @@ def test_every_tab_dock_and_dialog_fits_and_the_window_keeps_its_size(qtbot, tmp
         problems = tab_problems(window, qtbot)
 
         # The lessons dock (Ctrl+L) beside the diagnosis dock, on the Predict step of lesson 1.
-        lessons = window.features["gradsim.ui.lessons_panel"]
+        lessons = window.features["gradsim.ui.features.lessons.lessons_panel"]
         lessons.toggle_action.trigger()
         spin(qtbot, 250)
         problems += [f"lessons dock: {p}" for p in all_problems(window)]
@@ -96,20 +96,20 @@ def test_every_tab_dock_and_dialog_fits_and_the_window_keeps_its_size(qtbot, tmp
         lessons.toggle_action.trigger()
 
         # Docks: hide and show the diagnosis (Ctrl+D); pin the run (Ctrl+P).
-        diagnosis = window.features["gradsim.ui.diagnosis_panel"]
+        diagnosis = window.features["gradsim.ui.features.diagnosis.diagnosis_panel"]
         diagnosis.toggle_action.trigger()
         spin(qtbot)
         diagnosis.toggle_action.trigger()
         spin(qtbot)
         assert window.size().toTuple() == size, "a dock toggle changed the window size"
-        compare = window.features["gradsim.ui.compare"]
+        compare = window.features["gradsim.ui.features.compare.compare"]
         assert compare.pin_current() is not None
         spin(qtbot, 250)
         assert window.size().toTuple() == size, "a pin changed the window size"
         problems += [f"after a pin: {p}" for p in all_problems(window)]
 
         # A tiny sweep: its summary line must not widen the window.
-        sweeper = window.features["gradsim.ui.sweep_view"]
+        sweeper = window.features["gradsim.ui.features.sweep.sweep_view"]
         sweeper.cache_folder = tmp_path / "cache"
         sweeper.workers = 0
         page = sweeper.page
@@ -133,7 +133,7 @@ def test_every_tab_dock_and_dialog_fits_and_the_window_keeps_its_size(qtbot, tmp
         problems += [f"thinned heatmap: {p}" for p in plot_texts_cut(heatmap)]
 
         # Dialogs: the snapshot dialog and the help box fit on the screen and show every widget.
-        snapshots = window.features["gradsim.ui.snapshots"]
+        snapshots = window.features["gradsim.ui.features.snapshots.snapshots"]
         dialog = snapshots.open_dialog()
         qtbot.waitExposed(dialog)
         spin(qtbot)
@@ -253,7 +253,7 @@ def test_window_title_shortcuts_and_labels(qtbot):
         assert window.windowTitle() == "vanishing-sigmoid — gradsim"
         for action in (window.play_action, window.step_action, window.reset_action):
             assert action.shortcutContext() == QtCore.Qt.ShortcutContext.ApplicationShortcut
-        lessons = window.features["gradsim.ui.lessons_panel"]
+        lessons = window.features["gradsim.ui.features.lessons.lessons_panel"]
         assert lessons.help_action.text().endswith("\tCtrl+L")
         # Space starts training even when the lessons dock (opened last) has the focus.
         lessons.toggle_action.trigger()
@@ -265,7 +265,7 @@ def test_window_title_shortcuts_and_labels(qtbot):
         qtbot.waitUntil(lambda: window.runner.is_running, timeout=5000)
         window.runner.pause()
         # The snapshot dialog's file label has a buddy (no literal "&").
-        dialog = window.features["gradsim.ui.snapshots"].open_dialog()
+        dialog = window.features["gradsim.ui.features.snapshots.snapshots"].open_dialog()
         labels = [label for label in dialog.findChildren(QtWidgets.QLabel) if "ile:" in label.text()]
         assert labels and all(label.buddy() is dialog.path_edit for label in labels)
         dialog.close()
@@ -296,11 +296,11 @@ def test_reset_and_a_new_config_show_the_new_runs_axes_before_the_first_step(qtb
 
 
 def test_diagnosis_text_says_which_iteration_it_describes_while_training_runs_ahead(qtbot):
-    from gradsim.ui.diagnosis_panel import WAITING_TEXT
+    from gradsim.ui.features.diagnosis.diagnosis_panel import WAITING_TEXT
 
     window = open_window(qtbot, (1440, 900))
     try:
-        panel = window.features["gradsim.ui.diagnosis_panel"].panel
+        panel = window.features["gradsim.ui.features.diagnosis.diagnosis_panel"].panel
         assert panel.sentence.text() == WAITING_TEXT
         # Records arrived, no verdict yet: not "press Play" while the run is at iteration 7.
         panel._show_progress(7)  # noqa: SLF001 (what the records signal calls)

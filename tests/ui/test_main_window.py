@@ -17,9 +17,8 @@ from gradsim.engine.config import SimConfig, field_names
 from gradsim.engine.presets import DEFAULT_PRESET, load_preset
 from gradsim.engine.regime import classify, measure
 from gradsim.engine.simulation import Simulation
-from gradsim.ui import settings as stored
-from gradsim.ui.control_panel import CUSTOM
-from gradsim.ui.latency import LatencyProbe
+from gradsim.ui.common import settings as stored
+from gradsim.ui.common.latency import LatencyProbe
 from gradsim.ui.main_window import (
     DEFAULT_SIZE,
     MainWindow,
@@ -28,6 +27,7 @@ from gradsim.ui.main_window import (
     regime_status,
     speed_label,
 )
+from gradsim.ui.training.control_panel import CUSTOM
 
 pytestmark = [
     pytest.mark.qt_log_level_fail("WARNING"),

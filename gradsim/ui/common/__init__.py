@@ -1,0 +1,1 @@
+"""Shared pieces of the window that know no feature: workers, theme, settings, small widgets."""

@@ -1,0 +1,180 @@
+"""The "Backprop" tab: the running network frozen, its backward pass stepped by hand.
+
+Opening the tab (or Run ▸ Step through backprop, Ctrl+2) pauses training and asks the worker for
+a copy of the current weights (:meth:`Runner.capture`, answered between two training steps). The
+:class:`~.backprop_view.BackpropView` then runs the forward pass of those weights on
+the first batch of the run's data stream and puts the backward pass under the user's keys.
+
+The frozen network is kept while the user looks elsewhere: coming back to the tab reloads only
+if the run has moved on since (it trained, was reset or rebuilt), so a half-stepped backward
+pass is not lost by a glance at the Training tab. While the tab shows, the window's Space and
+arrow keys belong to the view (the window drops its transport shortcuts on other tabs).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from gradsim.engine.config import SimConfig
+from gradsim.ui.features.backprop.backprop_view import BackpropView
+from gradsim.ui.training.runner import Capture
+
+if TYPE_CHECKING:
+    from gradsim.ui.main_window import MainWindow
+
+TAB_TITLE = "Backprop"
+
+
+class BackpropTab(QtCore.QObject):
+    """Keeps the Backprop tab's view in step with the window's run.
+
+    Attributes
+    ----------
+    page : the tab's widget (a header line above the view)
+    view : the :class:`BackpropView`
+    header : QLabel saying which weights are frozen
+    refreeze_button : loads the run's current weights again
+    open_action : Run menu action that shows the tab (Ctrl+2)
+    frozen : the capture shown, or None before the first one arrives
+    """
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self.window = window
+        self.view = BackpropView(theme=window.dashboard.theme)
+        self.view.setObjectName("backprop_view")
+        self.frozen: Capture | None = None
+        self._pending_token = 0
+        self._frozen_generation = -1
+
+        self.page = QtWidgets.QWidget()
+        self.page.setObjectName("backprop_page")
+        layout = QtWidgets.QVBoxLayout(self.page)
+        layout.setContentsMargins(0, 4, 0, 0)
+        layout.setSpacing(4)
+        header_row = QtWidgets.QHBoxLayout()
+        header_row.setContentsMargins(8, 0, 8, 0)
+        self.header = QtWidgets.QLabel()
+        self.header.setObjectName("backprop_header")
+        self.header.setWordWrap(True)
+        header_row.addWidget(self.header, 1)
+        self.refreeze_button = QtWidgets.QPushButton("Freeze current weights")
+        self.refreeze_button.setObjectName("backprop_refreeze")
+        self.refreeze_button.setToolTip(
+            "Pause training and step through the backward pass of the weights the run has now"
+        )
+        self.refreeze_button.clicked.connect(self.freeze)
+        header_row.addWidget(self.refreeze_button)
+        layout.addLayout(header_row)
+        # The view needs about 600 px of height; in a smaller window it scrolls rather than
+        # setting the whole window's minimum size.
+        scroll = QtWidgets.QScrollArea()
+        scroll.setObjectName("backprop_scroll")
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        scroll.setWidget(self.view)
+        layout.addWidget(scroll, 1)
+
+        self.open_action = QtGui.QAction("Step through backprop", window)
+        self.open_action.setShortcut(QtGui.QKeySequence("Ctrl+2"))
+        self.open_action.setToolTip(
+            "Freeze training and step through the backward pass one layer and time step at a time (Ctrl+2)"
+        )
+        self.open_action.triggered.connect(self.show_tab)
+        window.run_menu.addSeparator()
+        window.run_menu.addAction(self.open_action)
+        window.addAction(self.open_action)
+        self.training_action = QtGui.QAction("Training", window)
+        self.training_action.setShortcut(QtGui.QKeySequence("Ctrl+1"))
+        self.training_action.triggered.connect(lambda: window.tabs.setCurrentWidget(window.training_tab()))
+        window.addAction(self.training_action)
+
+        window.tabs.insertTab(1, self.page, TAB_TITLE)
+        window.tabs.setTabToolTip(
+            window.tabs.indexOf(self.page),
+            "Step through backpropagation on the current weights, one layer and time step at a time (Ctrl+2)",
+        )
+        window.tabs.currentChanged.connect(self._on_tab_changed)
+        window.runner.captured.connect(self._on_captured)
+        window.runRestarted.connect(self._on_run_restarted)
+        window.closing.connect(self.view.shutdown)
+        self._show_header()
+
+    # -- public ----------------------------------------------------------------------------
+    def is_current(self) -> bool:
+        """Whether the Backprop tab is the one shown."""
+        return self.window.tabs.currentWidget() is self.page
+
+    @QtCore.Slot()
+    def show_tab(self) -> None:
+        """Bring the tab to the front (which freezes the run if it moved on)."""
+        self.window.tabs.setCurrentWidget(self.page)
+        self.view.setFocus()
+
+    @QtCore.Slot()
+    def freeze(self) -> None:
+        """Pause training and load the run's current weights into the view."""
+        runner = self.window.runner
+        runner.pause()
+        self._pending_token = runner.capture()
+        self.header.setText("Pausing training and copying the current weights…")
+
+    def is_stale(self) -> bool:
+        """Whether the run moved on since the weights shown were frozen."""
+        if self.frozen is None:
+            return True
+        if self._frozen_generation != self.window.runner.generation:
+            return True
+        latest = self.window.history.latest
+        return (latest.iteration if latest is not None else 0) != self.frozen.iteration
+
+    # -- reactions -------------------------------------------------------------------------
+    @QtCore.Slot(int)
+    def _on_tab_changed(self, index: int) -> None:
+        if self.window.tabs.widget(index) is not self.page:
+            self.view.pause()
+            return
+        if self.is_stale() and not self._pending_token:
+            self.freeze()
+        self.view.setFocus()
+
+    @QtCore.Slot(object)
+    def _on_run_restarted(self, config: SimConfig) -> None:
+        del config
+        # A new run (rebuild or reset): what is shown belongs to the old one.
+        if self.is_current():
+            self.freeze()
+
+    @QtCore.Slot(object)
+    def _on_captured(self, capture: Capture) -> None:
+        if capture.token != self._pending_token:
+            return  # asked for by someone else, or superseded by a newer request
+        self._pending_token = 0
+        self.frozen = capture
+        self._frozen_generation = self.window.runner.generation
+        self.view.load(capture.config, capture.params)
+        self._show_header()
+        if self.is_current():
+            self.view.setFocus()
+
+    def _show_header(self) -> None:
+        capture = self.frozen
+        if capture is None:
+            self.header.setText(
+                "Opening this tab pauses training and freezes the current weights; then step the "
+                "backward pass with ← (back one step), → (undo), Home, End and Space (play)."
+            )
+            return
+        name = self.window.control_panel.preset_name()
+        state = " (the run had stopped on a non-finite value)" if capture.halted else ""
+        self.header.setText(
+            f"Frozen: the weights after iteration {capture.iteration} of “{name}”{state}, on the first "
+            "batch of the run's data. Training is paused; ← steps the gradient one cell further back."
+        )
+
+
+def install(window: MainWindow) -> BackpropTab:
+    """Add the Backprop tab, its Run menu entry and the Ctrl+1 / Ctrl+2 tab shortcuts."""
+    return BackpropTab(window)

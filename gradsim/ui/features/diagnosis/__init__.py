@@ -1,0 +1,1 @@
+"""The Diagnosis dock: what the gradient does, why, and which fix helps."""

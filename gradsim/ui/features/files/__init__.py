@@ -1,0 +1,1 @@
+"""File menu: open, save and export configurations and runs."""

@@ -1,0 +1,1 @@
+"""The Lessons dock: guided lessons with predict/observe/explain steps."""

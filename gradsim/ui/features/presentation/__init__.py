@@ -1,0 +1,1 @@
+"""Presentation mode: everything scaled for a projector."""

@@ -1,0 +1,1 @@
+"""Record animations of a plot, the dashboard or the backward pass."""

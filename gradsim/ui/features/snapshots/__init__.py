@@ -1,0 +1,1 @@
+"""Snapshots and bundles: the plots as PNG/SVG figures."""

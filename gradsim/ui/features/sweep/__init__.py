@@ -1,0 +1,1 @@
+"""The Sweep tab: the phase diagram of vanishing and exploding."""

@@ -1,0 +1,154 @@
+"""The dashboard: the five live plots in resizable panes.
+
+Layout (for a 1400 x 900 window with the control panel on the left)::
+
+    +------------------------------+--------------------+
+    |  gradient ||dL/dh_t|| (core) |  heatmap           |
+    +-----------------+------------+------+-------------+
+    |  loss / norms   |  activation       |  health     |
+    +-----------------+-------------------+-------------+
+
+The window calls :meth:`Dashboard.refresh` from its display timer on the GUI thread; each plot
+skips the work when its data did not change and otherwise only updates items created once.
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+
+from PySide6 import QtCore, QtWidgets
+
+from gradsim.engine.config import SimConfig
+from gradsim.engine.history import RunHistory
+from gradsim.ui.common.theme import Theme, current_theme
+from gradsim.ui.training.plots import (
+    ActivationPlot,
+    GradientPlot,
+    HealthPlot,
+    HeatmapPlot,
+    LossPlot,
+    PlotPanel,
+)
+
+PLOT_KEYS = ("gradient", "heatmap", "loss", "activation", "health")
+_STATE_TAG = b"gradsim-dashboard-1"
+
+
+class Dashboard(QtWidgets.QWidget):
+    """The five plots of a run.
+
+    Parameters
+    ----------
+    parent : optional parent widget
+    theme : colours and fonts; by default the one matching the application's colour scheme
+
+    Attributes
+    ----------
+    plots : ``{"gradient", "heatmap", "loss", "activation", "health"}`` -> plot widget; each has
+        ``refresh(history, config)``, ``reset()`` and ``graphics`` (its GraphicsLayoutWidget)
+    splitters : the outer (vertical) and the two row splitters, for saving their state
+    last_timings : milliseconds each plot took in the last :meth:`refresh`
+
+    Signals
+    -------
+    refreshed(history, config) : after every :meth:`refresh` (features that draw on the plots,
+        such as overlays and pinned runs, update from it)
+    """
+
+    refreshed = QtCore.Signal(object, object)
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None, *, theme: Theme | None = None) -> None:
+        super().__init__(parent)
+        self.theme = theme if theme is not None else current_theme()
+        self.plots: dict[str, PlotPanel] = {
+            "gradient": GradientPlot(self.theme),
+            "heatmap": HeatmapPlot(self.theme),
+            "loss": LossPlot(self.theme),
+            "activation": ActivationPlot(self.theme),
+            "health": HealthPlot(self.theme),
+        }
+        top = QtWidgets.QSplitter(QtCore.Qt.Orientation.Horizontal)
+        top.addWidget(self.plots["gradient"])
+        top.addWidget(self.plots["heatmap"])
+        top.setStretchFactor(0, 3)
+        top.setStretchFactor(1, 2)
+        bottom = QtWidgets.QSplitter(QtCore.Qt.Orientation.Horizontal)
+        for key, stretch in (("loss", 3), ("activation", 3), ("health", 4)):
+            bottom.addWidget(self.plots[key])
+            bottom.setStretchFactor(bottom.count() - 1, stretch)
+        outer = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
+        outer.addWidget(top)
+        outer.addWidget(bottom)
+        outer.setStretchFactor(0, 5)
+        outer.setStretchFactor(1, 4)
+        for splitter in (outer, top, bottom):
+            splitter.setChildrenCollapsible(False)
+        outer.setObjectName("dashboard_rows")
+        top.setObjectName("dashboard_top")
+        bottom.setObjectName("dashboard_bottom")
+        self.splitters = (outer, top, bottom)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(outer)
+        self.last_timings: dict[str, float] = {key: 0.0 for key in PLOT_KEYS}
+
+    def refresh(self, history: RunHistory, config: SimConfig) -> None:
+        """Update every plot from ``history`` (cheap when nothing changed)."""
+        for key, plot in self.plots.items():
+            start = time.perf_counter()
+            plot.refresh(history, config)
+            self.last_timings[key] = (time.perf_counter() - start) * 1e3
+        self.refreshed.emit(history, config)
+
+    def reset(self, config: SimConfig | None = None) -> None:
+        """Clear all plots (the simulation was rebuilt).
+
+        With ``config`` (the new run's), the empty plots show that run's axes at once: time steps
+        ``1..T``, no iterations yet, and the activation plot its function; otherwise they would
+        keep the previous run's axes until the first step.
+        """
+        for plot in self.plots.values():
+            plot.reset()
+        if config is None:
+            return
+        steps = (0.5, config.seq_len + 0.5)
+        gradient = self.plots["gradient"].plot  # type: ignore[attr-defined]
+        heatmap = self.plots["heatmap"].plot  # type: ignore[attr-defined]
+        loss = self.plots["loss"]
+        gradient.setXRange(*steps, padding=0.0)
+        heatmap.setXRange(*steps, padding=0.0)
+        heatmap.setYRange(-0.5, 0.5, padding=0.0)
+        # Log axes in decades: 0.1 to 10 until the data says otherwise (auto range stays on).
+        neutral = (-1.0, 1.0)
+        gradient.getViewBox().setRange(yRange=neutral, padding=0.0, disableAutoRange=False)
+        for plot in (loss.loss_plot, loss.norm_plot):  # type: ignore[attr-defined]
+            plot.getViewBox().setRange(xRange=(0.5, 1.5), yRange=neutral, padding=0.0, disableAutoRange=False)
+        empty = RunHistory()
+        for plot in self.plots.values():
+            plot.refresh(empty, config)
+
+    def save_state(self) -> QtCore.QByteArray:
+        """The splitter positions, for QSettings: a tag, then each splitter's state with its length."""
+        data = bytearray(_STATE_TAG)
+        for splitter in self.splitters:
+            state = bytes(splitter.saveState().data())
+            data += struct.pack(">I", len(state)) + state
+        return QtCore.QByteArray(bytes(data))
+
+    def restore_state(self, state: QtCore.QByteArray | bytes | None) -> bool:
+        """Restore splitter positions saved by :meth:`save_state`; False if ``state`` is unusable."""
+        data = bytes(state.data()) if isinstance(state, QtCore.QByteArray) else bytes(state or b"")
+        if not data.startswith(_STATE_TAG):
+            return False
+        states, offset = [], len(_STATE_TAG)
+        for _ in self.splitters:
+            if offset + 4 > len(data):
+                return False
+            (length,) = struct.unpack_from(">I", data, offset)
+            offset += 4
+            if offset + length > len(data):
+                return False
+            states.append(QtCore.QByteArray(data[offset : offset + length]))
+            offset += length
+        return all([s.restoreState(d) for s, d in zip(self.splitters, states, strict=True)])

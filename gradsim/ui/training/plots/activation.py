@@ -1,0 +1,213 @@
+"""The activation function, its derivative, and where the current pre-activations fall.
+
+The curves come from the engine's own activation (``make_activation``), so what is drawn is
+what the network computes. Behind them, on a second y axis, the histogram of the newest
+record's pre-activation samples; the saturating regions (derivative below 5% of its maximum,
+as the engine counts saturation) are shaded. A student sees the samples pile up where the
+derivative is nearly zero, which is why sigmoid and tanh starve the gradient.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6 import QtWidgets
+
+# isort: split
+import pyqtgraph as pg
+
+from gradsim.engine.activations import make_activation
+from gradsim.engine.config import SimConfig
+from gradsim.engine.history import RunHistory
+from gradsim.ui.common.theme import Theme, style_plot
+from gradsim.ui.training.plots.base import OverlayText, PlotPanel, layer_names
+
+# Half-widths the z axis can take: the smallest that holds the samples (the curves' interesting
+# part lies within +-6; an exploding run's samples are cut at the widest and counted in a note).
+EXTENTS = (6.0, 10.0, 20.0, 50.0, 100.0)
+GRID_POINTS = 801  # odd, so z = 0 (the ReLU kink) is on the grid
+BINS = 80
+# The left axis shows at most this range: an unbounded f (ReLU, linear) would flatten f'.
+CURVE_LIMIT = 2.0
+# A shaded region that runs off the grid ends this far out, in units of the extent (a huge
+# coordinate would overflow the painter and flood the whole view).
+_BEYOND = 3.0
+SHADING_NOTE = "shaded: f′ < 5% of max"
+
+
+class ActivationPlot(PlotPanel):
+    """``f(z)`` and ``f'(z)`` over the pre-activation axis, with the histogram of samples.
+
+    Attributes
+    ----------
+    plot : the PlotItem (left axis: f and f'; right axis: histogram share)
+    hist_view : the ViewBox of the histogram (x linked to ``plot``)
+    function_curve, derivative_curve : ``make_activation(...)`` forward and derivative on
+        ``GRID_POINTS`` points over ``[-extent, extent]``
+    histogram : step curve, ``x`` = ``BINS + 1`` bin edges, ``y`` = percent of finite samples
+    saturated_regions : shaded LinearRegionItems where ``activation.saturated(f'(z))``
+    layer_selector : QComboBox, index 0 = all layers, k = layer k
+    selector_row : the row holding it (hidden with one layer)
+    extent : current half-width of the z axis
+    """
+
+    def __init__(self, theme: Theme | None = None, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(theme, parent)
+        theme = self.theme
+        self.selector_row = self._add_selector("Histogram of:", "Whose pre-activations the histogram shows")
+        self.layer_selector = self.selector_row.combo
+        self.layer_selector.currentIndexChanged.connect(self._on_layer_chosen)
+
+        self.plot = self._add_plot()
+        style_plot(
+            self.plot,
+            theme,
+            title="Activation and its derivative",
+            left=(
+                f"<span style='color:{theme.function}'>━ f(z)</span>,&nbsp; "
+                f"<span style='color:{theme.derivative}'>╍ f′(z)</span>"
+            ),
+            bottom="pre-act. z",
+            right="% of samples",
+        )
+        self.hist_view = pg.ViewBox(enableMenu=False)
+        self.hist_view.setMouseEnabled(False, False)
+        self.plot.scene().addItem(self.hist_view)
+        self.plot.getAxis("right").linkToView(self.hist_view)
+        self.hist_view.setXLink(self.plot)
+        self.hist_view.setZValue(-100)  # behind the curves
+        self.plot.getViewBox().sigResized.connect(self._sync_views)
+        self.histogram = pg.PlotDataItem(
+            stepMode="center", fillLevel=0, pen=None, brush=pg.mkBrush(theme.histogram)
+        )
+        self.hist_view.addItem(self.histogram)
+        self.saturated_regions: list[pg.LinearRegionItem] = []
+        for _ in range(3):
+            region = pg.LinearRegionItem(
+                values=(0, 1), movable=False, brush=pg.mkBrush(theme.saturated_fill), pen=pg.mkPen(None)
+            )
+            region.setZValue(-10)
+            region.hide()
+            self.plot.addItem(region, ignoreBounds=True)
+            self.saturated_regions.append(region)
+        self.function_curve = self.plot.plot(pen=theme.pen(theme.function, 2.5))
+        self.derivative_curve = self.plot.plot(pen=theme.pen(theme.derivative, 2.5, dashed=True))
+        self.note = OverlayText(self.plot, theme, "top-left", theme.note)
+        self.extent = EXTENTS[0]
+        self._curve_key: tuple[str, float, float] | None = None
+        self._choice = 0  # 0: all layers, k: layer k
+        self._num_layers = 0
+        self._clear()
+
+    def _sync_views(self, *_: object) -> None:
+        self.hist_view.setGeometry(self.plot.getViewBox().sceneBoundingRect())
+        self.hist_view.linkedViewChanged(self.plot.getViewBox(), self.hist_view.XAxis)
+
+    # -- layer choice -------------------------------------------------------------------------
+    def set_layer(self, layer: int | None) -> None:
+        """Histogram of ``layer`` (0-based), or of all layers for None."""
+        self.layer_selector.setCurrentIndex(0 if layer is None else layer + 1)
+
+    def _on_layer_chosen(self, index: int) -> None:
+        if index < 0 or index == self._choice:
+            return
+        self._choice = index
+        self.redraw()
+
+    def _ensure_layers(self, count: int) -> None:
+        if count == self._num_layers:
+            return
+        self._num_layers = count
+        if self._choice > count:
+            self._choice = 0
+        self.selector_row.set_items(["all layers", *layer_names(count)], self._choice)
+        self.selector_row.setVisible(count > 1)
+
+    # -- drawing ----------------------------------------------------------------------------
+    def _draw(self, history: RunHistory, config: SimConfig) -> None:
+        record = history.latest
+        if record is None:
+            self._clear()
+            self._draw_curves(config, EXTENTS[0])
+            self._set_title(self.plot, f"Activation: {config.activation}")
+            self.note.show_text(SHADING_NOTE)
+            return
+        samples = record.preactivation_samples
+        self._ensure_layers(samples.shape[0])
+        chosen = samples if self._choice == 0 else samples[self._choice - 1 : self._choice]
+        values = chosen[np.isfinite(chosen)]
+        magnitude = float(np.abs(values).max()) if values.size else 0.0
+        extent = next((e for e in EXTENTS if magnitude <= e), EXTENTS[-1])
+        self._draw_curves(config, extent)
+        edges = np.linspace(-extent, extent, BINS + 1)
+        counts, _ = np.histogram(values, bins=edges)
+        share = 100.0 * counts / values.size if values.size else np.zeros(BINS)
+        self.histogram.setData(edges, share)
+        self.hist_view.setYRange(0.0, max(float(share.max()) * 1.15, 1.0), padding=0.0)
+        saturation = record.saturation
+        fraction = float(np.mean(saturation)) if self._choice == 0 else float(saturation[self._choice - 1])
+        title = f"{config.activation}: {fraction:.0%} saturated"
+        # Units whose value is inf/NaN are not saturated: the engine counts them apart.
+        nonfinite = np.asarray(record.nonfinite_fraction, dtype=np.float64)
+        if nonfinite.shape == saturation.shape:
+            bad = float(np.mean(nonfinite)) if self._choice == 0 else float(nonfinite[self._choice - 1])
+            if bad > 0:
+                title += f", {bad:.0%} non-finite"
+        self._set_title(self.plot, title)
+        notes = [SHADING_NOTE]
+        outside = int(np.count_nonzero(np.abs(values) > extent))
+        if outside:
+            notes.append(f"{outside} samples beyond ±{extent:g}")
+        # NaN also pads the samples of a small network, so it only counts once the run blew up.
+        missing = int(np.count_nonzero(~np.isfinite(chosen) if record.nonfinite else np.isinf(chosen)))
+        if missing:
+            notes.append(f"{missing} non-finite samples")
+        self.note.show_text("\n".join(notes))
+
+    def _draw_curves(self, config: SimConfig, extent: float) -> None:
+        """Recompute the curves and shaded regions when the activation or the axis changed."""
+        key = (config.activation, config.leaky_slope, extent)
+        if key == self._curve_key:
+            return
+        self._curve_key = key
+        activation = make_activation(config.activation, config.leaky_slope)
+        self.extent = extent
+        z = np.linspace(-extent, extent, GRID_POINTS)
+        with np.errstate(all="ignore"):
+            value = activation.forward(z)
+            slope = activation.derivative(z, value)
+        self.function_curve.setData(z, value)
+        self.derivative_curve.setData(z, slope)
+        self._shade(z, activation.saturated(slope))
+        low = max(min(float(value.min()), float(slope.min())), -CURVE_LIMIT)
+        high = min(max(float(value.max()), float(slope.max())), CURVE_LIMIT)
+        margin = 0.08 * (high - low)
+        self.plot.setYRange(low - margin, high + margin, padding=0.0)
+        self.plot.setXRange(-extent, extent, padding=0.0)
+
+    def _shade(self, z: np.ndarray, saturated: np.ndarray) -> None:
+        """Shade each run of saturated grid points (extended to infinity at the grid's ends)."""
+        flags = saturated.astype(np.int8)
+        changes = np.flatnonzero(np.diff(flags)) + 1
+        bounds = np.concatenate(([0], changes, [len(z)]))
+        runs = [(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if saturated[a]]
+        step = z[1] - z[0]
+        for region, run in zip(self.saturated_regions, runs + [None] * len(self.saturated_regions),
+                               strict=False):  # fmt: skip
+            if run is None:
+                region.hide()
+                continue
+            start, stop = run
+            far = _BEYOND * z[-1]
+            left = -far if start == 0 else z[start] - step / 2
+            right = far if stop == len(z) else z[stop - 1] + step / 2
+            region.setRegion((left, right))
+            region.show()
+
+    def saturated_spans(self) -> list[tuple[float, float]]:
+        """The shaded ``(left, right)`` z intervals (for tests and tooltips)."""
+        return [tuple(r.getRegion()) for r in self.saturated_regions if r.isVisible()]
+
+    def _clear(self) -> None:
+        self.histogram.setData(np.array([0.0, 1.0]), np.array([0.0]))
+        self._set_title(self.plot, "Activation and its derivative")
+        self.note.show_text("")

@@ -1,0 +1,222 @@
+"""The core view: ``||dL/dh_t||`` against time step, one curve per layer, on a log axis.
+
+The newest iteration is drawn bold; the iterations before it (the history's trail) faintly, so
+the user sees the curves move. Values span hundreds of decades in a vanishing run, below what
+any float holds (a sigmoid stack reaches 1e-607), so the curves plot the records'
+``log10_grad_norms`` on a linear axis labelled in powers of ten (:class:`DecadeAxis`): 1e-607
+is drawn at 10⁻⁶⁰⁷, not dropped as 0. The y range follows the finite values; exact zeros and
+non-finite values cannot sit on a log axis and are reported in text, and non-finite time
+steps are shaded in red. Items added to this plot (theory lines, pinned runs) carry log10
+values too.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6 import QtGui, QtWidgets
+
+# isort: split
+import pyqtgraph as pg
+
+from gradsim.engine.config import SimConfig
+from gradsim.engine.history import RunHistory
+from gradsim.engine.records import StepRecord, nonfinite_norms
+from gradsim.ui.common.theme import Theme, style_plot
+from gradsim.ui.training.plots.base import DecadeAxis, OverlayText, PlotPanel, RowLegend, drawable
+
+
+class GradientPlot(PlotPanel):
+    """``||dL/dh_t||`` per layer against time step ``t = 1..T`` (log y, as log10 data).
+
+    Attributes
+    ----------
+    plot : the PlotItem; its y data are log10 values on a :class:`DecadeAxis`
+    curves : bold curve of the newest record per layer (``curves[k]`` shows
+        ``record.log10_grad_norms[k]`` against ``t = 1..T``, non-finite entries as NaN gaps);
+        items beyond the current layer count are hidden, not deleted
+    trails : faint curves per layer: the older records of ``history.recent()`` joined with NaN
+        separators (``connect="finite"``)
+    nonfinite_region : red band over the time steps where the newest record is not finite
+    nonfinite_line : red line at the first non-finite time step met by the backward pass
+    message : overlay text naming non-finite values and zeros (empty when there are none)
+    """
+
+    def __init__(self, theme: Theme | None = None, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(theme, parent)
+        theme = self.theme
+        self.plot = self._add_plot(axisItems={"left": DecadeAxis("left")})
+        style_plot(
+            self.plot,
+            theme,
+            title="||dL/dh_t|| through time",
+            left="||dL/dh_t||  (log scale)",
+            bottom="time step t",
+        )
+        # The y range follows the data (pyqtgraph's auto range, which skips the gaps of zeros
+        # and non-finite values). Zooming with the mouse stops that; the "A" button restores it.
+        self.plot.showButtons()
+        # The key sits in a row under the plot, never over the curves (a box in a corner hid the
+        # curves of a vanishing run, which fill every corner); it wraps to fit the width.
+        self.legend = RowLegend(
+            self.graphics, labelTextColor=theme.foreground, labelTextSize=f"{theme.tick_pt}pt",
+            horSpacing=18, verSpacing=-6,
+        )  # fmt: skip
+        self.graphics.addItem(self.legend, row=1, col=0)
+        self.plot.legend = self.legend  # named curves and the theory line join it
+        self.curves: list[pg.PlotDataItem] = []
+        self.trails: list[pg.PlotDataItem] = []
+        self.nonfinite_region = pg.LinearRegionItem(
+            values=(0, 1), movable=False, brush=pg.mkBrush(theme.nonfinite_fill),
+            pen=theme.pen(theme.nonfinite, 1),
+        )  # fmt: skip
+        self.nonfinite_region.setZValue(-5)
+        self.nonfinite_line = pg.InfiniteLine(
+            angle=90, movable=False, pen=theme.pen(theme.nonfinite, 2, dashed=True)
+        )
+        self.plot.addItem(self.nonfinite_region, ignoreBounds=True)
+        self.plot.addItem(self.nonfinite_line, ignoreBounds=True)
+        self.message = OverlayText(self.plot, theme, "top-left", theme.nonfinite)
+        self.note = OverlayText(self.plot, theme, "bottom-left", theme.note)
+        self._shown_layers = 0
+        self._seq_len = 0
+        self._trail_emphasised = False
+        self._clear()
+
+    # -- items ------------------------------------------------------------------------------
+    def _ensure_layers(self, count: int) -> None:
+        """Create curves up to ``count`` layers (once) and show exactly ``count`` of them."""
+        theme = self.theme
+        while len(self.curves) < count:
+            k = len(self.curves)
+            color = theme.layer_color(k)
+            trail = pg.PlotDataItem(pen=self._trail_pen(k, self._trail_emphasised), connect="finite")
+            trail.setZValue(-1)
+            curve = pg.PlotDataItem(pen=theme.pen(color, 3.0), connect="finite", name=f"layer {k + 1}")
+            self.plot.addItem(trail)
+            self.plot.addItem(curve)
+            self.legend.removeItem(curve)  # added back below while shown
+            self.trails.append(trail)
+            self.curves.append(curve)
+        if count == self._shown_layers:
+            return
+        self.legend.clear()
+        for k, (curve, trail) in enumerate(zip(self.curves, self.trails, strict=True)):
+            shown = k < count
+            curve.setVisible(shown)
+            trail.setVisible(shown)
+            if not shown:
+                curve.setData([], [])
+                trail.setData([], [])
+        for k in range(count):
+            self.legend.addItem(self.curves[k], f"layer {k + 1}")
+        self._shown_layers = count
+
+    def resizeEvent(self, event: QtGui.QResizeEvent) -> None:  # noqa: N802 (Qt override)
+        super().resizeEvent(event)
+        self.legend.fit()
+
+    def _trail_pen(self, layer: int, emphasised: bool) -> pg.QtGui.QPen:
+        # Faint behind a drawn newest curve; stronger when the newest has nothing to draw
+        # (all non-finite), so the last finite iterations stay readable on the red band.
+        color = self.theme.layer_color(layer)
+        color.setAlpha(200 if emphasised else 70)
+        return self.theme.pen(color, 1.5 if emphasised else 1.0)
+
+    # -- drawing ----------------------------------------------------------------------------
+    def _draw(self, history: RunHistory, config: SimConfig) -> None:
+        record = history.latest
+        if record is None:
+            self._clear()
+            return
+        logs = record.log10_grad_norms
+        num_layers, seq_len = logs.shape
+        self._ensure_layers(num_layers)
+        steps = np.arange(1, seq_len + 1, dtype=np.float64)
+        if seq_len != self._seq_len:
+            self.plot.setXRange(0.5, seq_len + 0.5, padding=0.0)
+            self._seq_len = seq_len
+        trail_records = [r for r in history.recent()[:-1] if r.log10_grad_norms.shape == logs.shape]
+        trail_x = _trail_x(steps, len(trail_records))
+        drawn = drawable(logs)
+        emphasised = not np.isfinite(drawn).any()
+        if emphasised != self._trail_emphasised:
+            for k, trail in enumerate(self.trails):
+                trail.setPen(self._trail_pen(k, emphasised))
+            self._trail_emphasised = emphasised
+        for k in range(num_layers):
+            self.curves[k].setData(steps, drawn[k])
+            if trail_records:
+                self.trails[k].setData(trail_x, _trail_y(trail_records, k))
+            else:
+                self.trails[k].setData([], [])
+        faint = f", {len(trail_records)} before faint" if trail_records else ""
+        self._set_title(
+            self.plot,
+            f"||dL/dh_t|| at iteration {record.iteration} (bold){faint}",
+            shorter=(
+                f"||dL/dh_t|| at iteration {record.iteration} (bold)",
+                f"||dL/dh_t||, iteration {record.iteration}",
+            ),
+        )
+        self._show_problems(record)
+
+    def _show_problems(self, record: StepRecord) -> None:
+        logs = record.log10_grad_norms
+        bad = nonfinite_norms(logs)  # -inf is an exact 0, reported below
+        lines: list[str] = []
+        if bad.any():
+            bad_steps = np.flatnonzero(bad.any(axis=0))
+            self.nonfinite_region.setRegion((bad_steps[0] + 0.5, bad_steps[-1] + 1.5))
+            self.nonfinite_region.show()
+            # The backward pass runs from the top layer and the last step down: name the first
+            # non-finite value it met.
+            layer = int(np.flatnonzero(bad.any(axis=1))[-1])
+            step = int(np.flatnonzero(bad[layer])[-1])
+            self.nonfinite_line.setPos(step + 1)
+            self.nonfinite_line.show()
+            if bad.all():
+                lines.append("every ||dL/dh|| of this iteration is non-finite (inf/NaN)")
+            else:
+                lines.append(f"non-finite ||dL/dh|| from step {step + 1} (layer {layer + 1}) backwards")
+        else:
+            self.nonfinite_region.hide()
+            self.nonfinite_line.hide()
+        if record.nonfinite is not None:
+            lines.append(record.nonfinite.describe())
+        self.message.show_text("\n".join(lines))
+        zeros = logs == -np.inf
+        if zeros.any():
+            layer = int(np.flatnonzero(zeros.any(axis=1))[0])
+            count = int(zeros.sum())
+            self.note.show_text(
+                f"{count} value{'s' if count > 1 else ''} exactly 0 (first in layer {layer + 1}): "
+                "not drawn on a log axis"
+            )
+        else:
+            self.note.show_text("")
+
+    def _clear(self) -> None:
+        for curve, trail in zip(self.curves, self.trails, strict=True):
+            curve.setData([], [])
+            trail.setData([], [])
+        self.nonfinite_region.hide()
+        self.nonfinite_line.hide()
+        self.message.show_text("")
+        self.note.show_text("")
+        self._set_title(self.plot, "||dL/dh_t|| through time")
+
+
+def _trail_x(steps: np.ndarray, count: int) -> np.ndarray:
+    """``steps`` repeated ``count`` times, each copy followed by NaN: ``(count * (T + 1),)``."""
+    block = np.append(steps, np.nan)
+    return np.tile(block, count)
+
+
+def _trail_y(records: list[StepRecord], layer: int) -> np.ndarray:
+    """The records' ``log10_grad_norms[layer]`` (drawable) joined by NaN separators:
+    ``(count * (T + 1),)``."""
+    seq_len = records[0].log10_grad_norms.shape[1]
+    out = np.full((len(records), seq_len + 1), np.nan)
+    for i, r in enumerate(records):
+        out[i, :seq_len] = drawable(r.log10_grad_norms[layer])
+    return out.reshape(-1)

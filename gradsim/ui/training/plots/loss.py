@@ -1,0 +1,145 @@
+"""Loss against iteration, and the global gradient norm before and after clipping.
+
+Two stacked plots share the iteration axis: the loss on top, the global norm below (both log
+y). Iterations where clipping acted are marked on the norm curve; with clipping by norm the
+threshold is drawn as a dashed line. A non-finite loss or norm cannot sit on a log axis: the
+iteration where the run went non-finite gets a red line on both plots and a message.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from PySide6 import QtWidgets
+
+# isort: split
+import pyqtgraph as pg
+
+from gradsim.engine.config import SimConfig
+from gradsim.engine.history import RunHistory
+from gradsim.ui.common.theme import Theme, style_plot
+from gradsim.ui.training.plots.base import OverlayText, PlotPanel, log_axes
+
+# Up to this many iterations the curves also mark each point.
+FEW_POINTS = 30
+
+
+class LossPlot(PlotPanel):
+    """Loss (top) and global gradient norm before/after clipping (bottom) against iteration.
+
+    Attributes
+    ----------
+    loss_plot, norm_plot : the two PlotItems (x linked, log y)
+    loss_curve : ``history.losses()`` against ``history.iterations()``
+    norm_before_curve, norm_after_curve : ``history.global_norms()`` against the iterations
+    clip_markers : ``(iteration, norm before)`` of the iterations where clipping acted
+    threshold_line : the clip threshold (clip by norm only), at ``log10(threshold)``
+    nonfinite_lines : red vertical lines at the first non-finite iteration (one per plot)
+    message : overlay text naming the non-finite iteration
+    """
+
+    def __init__(self, theme: Theme | None = None, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(theme, parent)
+        theme = self.theme
+        self.loss_plot = self._add_plot(row=0, col=0, axisItems=log_axes("left"))
+        self.norm_plot = self._add_plot(row=1, col=0, axisItems=log_axes("left"))
+        style_plot(self.loss_plot, theme, title="Loss and gradient norm", left="loss  (log)")
+        style_plot(self.norm_plot, theme, left="||dL/dθ||", bottom="iteration")
+        self._set_title(self.loss_plot, "Loss and gradient norm", shorter=("Loss, gradient norm", "Loss"))
+        # In the tick size: the norm plot is the lower half of a short pane at 1280 x 720.
+        small = {"font-size": f"{theme.tick_pt}pt"}
+        self.norm_plot.getAxis("left").setLabel("||dL/dθ||", color=theme.foreground, **small)
+        self.loss_plot.hideAxis("bottom")  # shared with the norm plot below
+        for plot in (self.loss_plot, self.norm_plot):
+            plot.setLogMode(x=False, y=True)
+            # Both left axes equally wide, so the linked x axes line up.
+            plot.getAxis("left").setWidth(74)
+        self.norm_plot.setXLink(self.loss_plot)
+        self.loss_curve = self.loss_plot.plot(pen=theme.pen(theme.loss, 2), connect="finite")
+        self.norm_before_curve = self.norm_plot.plot(pen=theme.pen(theme.norm_before, 2), connect="finite")
+        self.norm_after_curve = self.norm_plot.plot(
+            pen=theme.pen(theme.norm_after, 2, dashed=True), connect="finite"
+        )
+        self.clip_markers = self.norm_plot.plot(
+            pen=None, symbol="o", symbolSize=7, symbolBrush=theme.clip_marker,
+            symbolPen=theme.pen(theme.clip_marker, 1),
+        )  # fmt: skip
+        self.threshold_line = pg.InfiniteLine(
+            angle=0, movable=False, pen=theme.pen(theme.reference, 1.5, dashed=True),
+            label="clip threshold",
+            labelOpts={"position": 0.02, "color": theme.reference, "anchors": [(0, 1), (0, 1)]},
+        )  # fmt: skip
+        self.norm_plot.addItem(self.threshold_line, ignoreBounds=True)
+        self.nonfinite_lines = []
+        for plot in (self.loss_plot, self.norm_plot):
+            line = pg.InfiniteLine(angle=90, movable=False, pen=theme.pen(theme.nonfinite, 2, dashed=True))
+            plot.addItem(line, ignoreBounds=True)
+            self.nonfinite_lines.append(line)
+        # A coloured key as the norm plot's title: a legend box would hide the curves.
+        key = (
+            f"<span style='color:{theme.norm_before}'>━ before</span>&nbsp; "
+            f"<span style='color:{theme.norm_after}'>╍ after</span>&nbsp; "
+            f"<span style='color:{theme.clip_marker}'>● clipped</span>"
+        )
+        self._set_title(self.norm_plot, key, theme.tick_pt, justify="left")
+        self._symbols = False
+        self.message = OverlayText(self.loss_plot, theme, "top-right", theme.nonfinite)
+        self.graphics.ci.layout.setRowStretchFactor(0, 1)
+        self.graphics.ci.layout.setRowStretchFactor(1, 1)
+        self._clear()
+
+    def _draw(self, history: RunHistory, config: SimConfig) -> None:
+        if len(history) == 0:
+            self._clear()
+            return
+        iterations = history.iterations().astype(np.float64)
+        losses = history.losses()
+        before, after = history.global_norms()
+        clipped = history.clipped()
+        # A run that stops after a step or two has no line to draw: show its points.
+        symbols = len(iterations) <= FEW_POINTS
+        if symbols != self._symbols:
+            for curve in (self.loss_curve, self.norm_before_curve, self.norm_after_curve):
+                curve.setSymbol("o" if symbols else None)
+                curve.setSymbolSize(5)
+                curve.setSymbolPen(curve.opts["pen"])
+                curve.setSymbolBrush(curve.opts["pen"].color())
+            self._symbols = symbols
+        self.loss_curve.setData(iterations, losses)
+        self.norm_before_curve.setData(iterations, before)
+        self.norm_after_curve.setData(iterations, after)
+        self.clip_markers.setData(iterations[clipped], before[clipped])
+        # Set the x range here: pyqtgraph's auto range skips iterations whose values are not
+        # finite, which would hide the iteration where the run exploded.
+        first, last = float(iterations[0]), float(iterations[-1])
+        self.loss_plot.setXRange(first - 0.5, max(last, first + 1.0) + 0.5, padding=0.02)
+        if config.clip_mode == "norm":
+            self.threshold_line.setPos(math.log10(config.clip_threshold))
+            self.threshold_line.show()
+        else:
+            self.threshold_line.hide()
+        record = history.nonfinite_record
+        if record is None:
+            for line in self.nonfinite_lines:
+                line.hide()
+            self.message.show_text("")
+            return
+        for line in self.nonfinite_lines:
+            line.setPos(record.iteration)
+            line.show()
+        if not np.isfinite(record.loss):
+            what = "loss"
+        elif not np.isfinite(record.global_norm_before):
+            what = "gradient norm"
+        else:
+            what = "values"  # e.g. the update overflowed the parameters
+        self.message.show_text(f"non-finite {what} at iteration {record.iteration}")
+
+    def _clear(self) -> None:
+        for item in (self.loss_curve, self.norm_before_curve, self.norm_after_curve, self.clip_markers):
+            item.setData([], [])
+        self.threshold_line.hide()
+        for line in self.nonfinite_lines:
+            line.hide()
+        self.message.show_text("")

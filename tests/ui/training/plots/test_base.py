@@ -1,0 +1,182 @@
+"""Shared plot pieces: change detection, log-axis labels, titles that fit, overlay text."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore
+
+from gradsim.engine.config import SimConfig
+from gradsim.engine.history import RunHistory
+from gradsim.ui.training.plots.base import LogAxis, OverlayText, PlotPanel, TitleLabel
+
+
+class CountingPanel(PlotPanel):
+    """A minimal panel that records what it was asked to do."""
+
+    def __init__(self, theme) -> None:
+        super().__init__(theme)
+        self.plot = self._add_plot()
+        self.draws: list[int] = []
+        self.clears = 0
+        self.forgets = 0
+
+    def _draw(self, history, config):
+        self.draws.append(history.total_records)
+
+    def _clear(self):
+        self.clears += 1
+
+    def _forget(self):
+        self.forgets += 1
+
+
+def test_refresh_draws_only_on_change(qtbot, theme, vanishing_run):
+    panel = CountingPanel(theme)
+    qtbot.addWidget(panel)
+    history = RunHistory()
+    for record in vanishing_run.history.recent()[:3]:
+        history.append(record)
+    config = vanishing_run.config
+    panel.refresh(history, config)
+    panel.refresh(history, config)
+    assert panel.draws == [3]
+    history.append(vanishing_run.history.recent()[3])
+    panel.refresh(history, config)
+    assert panel.draws == [3, 4]
+    panel.refresh(history, config.replace(hidden_size=17))  # a new config redraws
+    assert panel.draws == [3, 4, 4]
+
+
+def test_a_cleared_or_other_history_drops_caches(qtbot, theme, vanishing_run):
+    panel = CountingPanel(theme)
+    qtbot.addWidget(panel)
+    config = vanishing_run.config
+    panel.refresh(vanishing_run.history, config)
+    forgets = panel.forgets
+    other = RunHistory()
+    other.append(vanishing_run.history.latest)
+    panel.refresh(other, config)
+    assert panel.forgets == forgets + 1
+    other.clear()
+    other.append(vanishing_run.history.recent()[0])
+    panel.refresh(other, config)  # as many records as before, but another run's
+    assert panel.forgets == forgets + 2
+    other.append(vanishing_run.history.recent()[1])
+    panel.refresh(other, config)  # a continuation keeps the caches
+    assert panel.forgets == forgets + 2
+    panel.reset()
+    assert panel.clears == 1
+    panel.redraw()  # nothing to redraw after a reset
+    assert panel.draws == [15, 1, 1, 2]
+
+
+def test_continuation_is_recognised_after_the_last_record_left_the_trail(qtbot, theme, make_run):
+    source = make_run(SimConfig(num_layers=1, seq_len=5, hidden_size=3, batch_size=2), 12)
+    records = source.history.recent()
+    panel = CountingPanel(theme)
+    qtbot.addWidget(panel)
+    history = RunHistory(trail=2)
+    for record in records[:4]:
+        history.append(record)
+    panel.refresh(history, source.config)
+    for record in records[4:9]:  # more than the trail: the last drawn record left recent()
+        history.append(record)
+    panel.refresh(history, source.config)
+    assert panel.forgets == 1  # only the first refresh (a new history)
+    # Cleared and refilled past the same count before the next frame, by another run
+    # (same iteration numbers, other losses): caches are dropped.
+    drawn = history.total_records
+    history.clear()
+    for record in records[: drawn + 1]:
+        history.append(dataclasses.replace(record, loss=record.loss + 1.0))
+    panel.refresh(history, source.config)
+    assert panel.forgets == 2
+
+
+def test_log_axis_labels_decades_and_only_2_and_5_between(qtbot):
+    axis = LogAxis("left")
+    axis.setLogMode(False, True)
+    axis.setRange(-2.2, -0.9)  # just over a decade: minor ticks get labels
+    values = [float(np.log10(v)) for v in (0.01, 0.02, 0.03, 0.05, 0.07, 0.1)]
+    labels = axis.tickStrings(values, 1.0, 1.0)
+    assert labels[0] and labels[1] and labels[3] and labels[5]
+    assert labels[2] == "" and labels[4] == ""
+    axis.setRange(-60.0, 0.0)  # many decades: decades only
+    labels = axis.tickStrings([-60.0, -59.7, -30.0], 1.0, 10.0)
+    assert labels[0] == "10⁻⁶⁰" and labels[1] == "" and labels[2] == "10⁻³⁰"
+
+
+def test_title_never_widens_its_plot_and_is_elided(qtbot, theme):
+    widget = pg.GraphicsLayoutWidget()
+    qtbot.addWidget(widget)
+    plot = widget.addPlot()
+    panel = CountingPanel(theme)
+    qtbot.addWidget(panel)
+    panel.resize(220, 200)
+    panel.show()
+    long_title = "a title far too long to fit in a plot two hundred pixels wide, by a lot"
+    panel._set_title(panel.plot, long_title)
+    qtbot.waitUntil(lambda: panel.plot.titleLabel.text != long_title)
+    label = panel.plot.titleLabel
+    assert isinstance(label, TitleLabel)
+    assert label.full_text == long_title
+    assert label.text.endswith("…")
+    assert panel.graphics.ci.geometry().width() <= panel.graphics.viewport().width() + 1
+    # pyqtgraph's own title would have required the whole text width.
+    plot.setTitle(long_title, size="12pt")
+    assert plot.titleLabel.minimumWidth() > 300
+    assert label.minimumWidth() == 0
+
+
+def test_overlay_text_stays_in_the_corner_and_wraps(qtbot, theme):
+    widget = pg.GraphicsLayoutWidget()
+    qtbot.addWidget(widget)
+    widget.resize(300, 200)
+    plot = widget.addPlot()
+    plot.setLogMode(y=True)
+    text = OverlayText(plot, theme, "top-left")
+    text.show_text("")
+    assert not text.isVisible()
+    text.show_text("a message long enough to need more than one line in a narrow plot")
+    widget.show()
+    qtbot.waitExposed(widget)
+    assert text.isVisible()
+    view = plot.getViewBox()
+    assert text.pos() == QtCore.QPointF(view.rect().left() + 6, view.rect().top() + 6)
+    assert text.textItem.boundingRect().width() <= view.rect().width()
+    plot.setYRange(-300, 0)  # zooming does not move it: it lives in pixel coordinates
+    assert text.pos() == QtCore.QPointF(view.rect().left() + 6, view.rect().top() + 6)
+
+
+def test_panel_reads_config_and_history_types(qtbot, theme):
+    panel = CountingPanel(theme)
+    qtbot.addWidget(panel)
+    panel.refresh(RunHistory(), SimConfig())
+    assert panel.draws == [0]
+
+
+def test_major_grid_lines_follow_the_ticks_and_the_range(qtbot, theme):
+    panel = CountingPanel(theme)
+    qtbot.addWidget(panel)
+    panel.resize(400, 300)
+    panel.show()
+    qtbot.waitExposed(panel)
+    grid = panel.grids[0]
+    panel.plot.setXRange(0, 100, padding=0)
+    panel.plot.setYRange(0, 1, padding=0)
+    x, y = grid.item.getData()
+    vertical = x[::2][y[::2] != y[1::2]]
+    ticks = panel.plot.getAxis("bottom").tickValues(0, 100, panel.plot.getViewBox().width())
+    assert set(vertical) == {v for _, values in ticks[:2] for v in values if 0 <= v <= 100}
+    assert len(vertical) >= 3
+    panel.plot.setXRange(0, 5, padding=0)
+    x, y = grid.item.getData()
+    vertical = x[::2][y[::2] != y[1::2]]
+    assert vertical.max() <= 5 and len(vertical) >= 3
+    # Horizontal lines span the view: each pair runs from the left edge to the right edge.
+    horizontal = (y[::2] == y[1::2]) & (x[::2] != x[1::2])
+    np.testing.assert_array_equal(x[::2][horizontal], 0.0)
+    np.testing.assert_array_equal(x[1::2][horizontal], 5.0)

@@ -1,0 +1,150 @@
+"""HealthPlot bars equal the newest record's saturation, weight-gradient norms and update ratios."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gradsim.ui.training.plots.health import (
+    KINDS,
+    MIN_CHART_HEIGHT,
+    MIN_CHART_WIDTH,
+    HealthPlot,
+    choose_arrangement,
+)
+
+
+def make(qtbot, theme, size=(900, 330)) -> HealthPlot:
+    plot = HealthPlot(theme)
+    qtbot.addWidget(plot)
+    plot.resize(*size)
+    plot.show()
+    return plot
+
+
+def bar_tops(item) -> np.ndarray:
+    """The values a log-bar item shows: 10 ** its bar tops."""
+    return 10.0 ** np.asarray(item.opts["y1"], dtype=np.float64)
+
+
+def test_saturation_bars_equal_record(qtbot, theme, exploding_run, vanishing_run):
+    plot = make(qtbot, theme)
+    # The first exploding iteration is finite and ReLU saturates a real fraction of units.
+    record = exploding_run.history.recent()[0]
+    assert 0 < record.saturation.min() < 1
+    history = type(exploding_run.history)()
+    history.append(record)
+    plot.refresh(history, exploding_run.config)
+    np.testing.assert_array_equal(plot.saturation_bars.opts["height"], record.saturation)
+    np.testing.assert_array_equal(plot.saturation_bars.opts["x"], [1, 2])
+    plot.refresh(vanishing_run.history, vanishing_run.config)
+    latest = vanishing_run.history.latest
+    np.testing.assert_array_equal(plot.saturation_bars.opts["height"], latest.saturation)
+
+
+def test_gradient_and_ratio_bars_equal_record(qtbot, theme, vanishing_run):
+    plot = make(qtbot, theme)
+    plot.refresh(vanishing_run.history, vanishing_run.config)
+    record = vanishing_run.history.latest
+    for offset, kind in zip((-1, 1), KINDS, strict=True):
+        gradients = [record.param_grad_norms[f"{kind}_l{k}"] for k in range(3)]
+        ratios = [record.update_ratios[f"{kind}_l{k}"] for k in range(3)]
+        np.testing.assert_allclose(bar_tops(plot.gradient_bars[kind]), gradients, rtol=1e-12)
+        np.testing.assert_allclose(bar_tops(plot.ratio_bars[kind]), ratios, rtol=1e-12)
+        x = np.asarray(plot.gradient_bars[kind].opts["x"])
+        assert np.all(np.sign(x - np.array([1, 2, 3])) == offset)  # side by side around the layer
+        np.testing.assert_array_equal(plot.values[f"gradient/{kind}"], gradients)
+        # Every bar starts on the same baseline below the smallest value.
+        y0 = np.asarray(plot.gradient_bars[kind].opts["y0"])
+        assert np.all(y0 == y0[0]) and y0[0] < np.log10(min(gradients))
+    # The three layers' ratios span decades: the axes are logarithmic.
+    assert plot.gradient_plot.getAxis("left").logMode and plot.ratio_plot.getAxis("left").logMode
+    assert not plot.message.isVisible()
+
+
+def test_reference_line_at_1e_minus_3_in_log_units(qtbot, theme, vanishing_run):
+    plot = make(qtbot, theme)
+    plot.refresh(vanishing_run.history, vanishing_run.config)
+    assert plot.reference_line.value() == pytest.approx(-3.0)
+    _, (low, high) = plot.ratio_plot.getViewBox().viewRange()
+    assert low < -3 < high
+
+
+def test_nonfinite_record_shows_red_bars_and_a_message(qtbot, theme, exploding_run):
+    plot = make(qtbot, theme)
+    plot.refresh(exploding_run.history, exploding_run.config)
+    record = exploding_run.history.latest
+    assert record.update_ratios == {}
+    bad = [k for k in range(2) if not np.isfinite(record.param_grad_norms[f"weight_hh_l{k}"])]
+    assert bad
+    brushes = plot.gradient_bars["weight_hh"].opts["brushes"]
+    red = theme.nonfinite.lower()
+    assert [brushes[k].color().name() == red for k in range(2)] == [k in bad for k in range(2)]
+    text = plot.message.toPlainText()
+    assert "non-finite gradient" in text and "no update this iteration" in text
+    # No update: no ratio bars above the baseline.
+    for kind in KINDS:
+        item = plot.ratio_bars[kind]
+        np.testing.assert_array_equal(item.opts["y1"], item.opts["y0"])
+    plot.grab()
+
+
+def test_layer_count_change(qtbot, theme, vanishing_run, single_layer_run):
+    plot = make(qtbot, theme)
+    plot.refresh(vanishing_run.history, vanishing_run.config)
+    plot.reset()
+    assert len(plot.saturation_bars.opts["height"]) == 0
+    plot.refresh(single_layer_run.history, single_layer_run.config)
+    record = single_layer_run.history.latest
+    np.testing.assert_array_equal(plot.saturation_bars.opts["height"], record.saturation)
+    np.testing.assert_allclose(bar_tops(plot.ratio_bars["weight_hh"]), [record.update_ratios["weight_hh_l0"]])
+    ticks = plot.saturation_plot.getAxis("bottom")._tickLevels
+    assert ticks == [[(1, "1")]]
+
+
+@pytest.mark.parametrize(
+    ("size", "arrangement"),
+    [((900, 300), "row"), ((300, 700), "column"), ((460, 420), "grid"), ((250, 250), "single")],
+)
+def test_arrangement_follows_the_panel_shape(qtbot, theme, size, arrangement):
+    assert choose_arrangement(*size) == arrangement
+    plot = make(qtbot, theme, size)
+    qtbot.waitUntil(lambda: plot.arrangement == arrangement)
+    assert plot.chart_selector.isVisible() == (arrangement == "single")
+    if arrangement == "single":
+        plot.chart_selector.setCurrentIndex(2)
+        assert plot.ratio_plot.isVisible() and not plot.saturation_plot.isVisible()
+    else:
+        assert all(p.isVisible() for p in (plot.saturation_plot, plot.gradient_plot, plot.ratio_plot))
+
+
+def test_no_arrangement_makes_a_chart_smaller_than_legible():
+    for width in range(100, 1600, 37):
+        for height in range(100, 1000, 29):
+            arrangement = choose_arrangement(width, height)
+            cols, rows = {"row": (3, 1), "column": (1, 3), "grid": (2, 2), "single": (1, 1)}[arrangement]
+            if arrangement != "single":
+                assert width / cols >= MIN_CHART_WIDTH and height / rows >= MIN_CHART_HEIGHT
+
+
+def test_nonfinite_units_are_a_red_segment_not_saturation(qtbot, theme, exploding_run):
+    plot = make(qtbot, theme)
+    record = exploding_run.history.nonfinite_record
+    assert record is not None and record.nonfinite_fraction.max() > 0.5
+    plot.refresh(exploding_run.history, exploding_run.config)
+    latest = exploding_run.history.latest
+    np.testing.assert_array_equal(plot.saturation_bars.opts["height"], latest.saturation)
+    np.testing.assert_array_equal(plot.nonfinite_bars.opts["y0"], latest.saturation)
+    stacked = latest.saturation + latest.nonfinite_fraction
+    np.testing.assert_array_equal(plot.nonfinite_bars.opts["y1"], stacked)
+    assert plot.nonfinite_bars.opts["brush"] == theme.nonfinite
+    np.testing.assert_array_equal(plot.values["nonfinite"], latest.nonfinite_fraction)
+    text = plot.message.full_text  # cut to fit the plot, whole in its tooltip
+    expected = ", ".join(f"{k + 1}: {100 * v:.0f}%" for k, v in enumerate(latest.nonfinite_fraction) if v > 0)
+    assert f"red: non-finite units, not saturated (layer {expected})" in text
+    # A finite record draws no segment and no such line.
+    history = type(exploding_run.history)()
+    history.append(exploding_run.history.recent()[0])
+    plot.refresh(history, exploding_run.config)
+    np.testing.assert_array_equal(plot.nonfinite_bars.opts["y1"], plot.nonfinite_bars.opts["y0"])
+    assert "non-finite units" not in plot.message.full_text

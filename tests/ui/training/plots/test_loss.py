@@ -1,0 +1,90 @@
+"""LossPlot shows the history's losses and global norms; clipping and non-finite steps are marked."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from gradsim.ui.training.plots.loss import FEW_POINTS, LossPlot
+
+
+def make(qtbot, theme) -> LossPlot:
+    plot = LossPlot(theme)
+    qtbot.addWidget(plot)
+    plot.resize(450, 450)
+    plot.show()
+    return plot
+
+
+def test_curves_equal_history_series(qtbot, theme, clipping_run):
+    plot = make(qtbot, theme)
+    history = clipping_run.history
+    plot.refresh(history, clipping_run.config)
+    iterations = history.iterations()
+    before, after = history.global_norms()
+    for curve, expected in (
+        (plot.loss_curve, history.losses()),
+        (plot.norm_before_curve, before),
+        (plot.norm_after_curve, after),
+    ):
+        x, y = curve.getOriginalDataset()
+        np.testing.assert_array_equal(x, iterations)
+        np.testing.assert_array_equal(y, expected)
+    for item in (plot.loss_plot, plot.norm_plot):
+        assert item.getAxis("left").logMode
+    # Clipping by norm brings the norm down to the threshold exactly where it acted.
+    np.testing.assert_allclose(after[history.clipped()], clipping_run.config.clip_threshold)
+
+
+def test_clip_markers_sit_where_clipping_acted(qtbot, theme, clipping_run):
+    plot = make(qtbot, theme)
+    history = clipping_run.history
+    plot.refresh(history, clipping_run.config)
+    clipped = history.clipped()
+    x, y = plot.clip_markers.getOriginalDataset()
+    np.testing.assert_array_equal(x, history.iterations()[clipped])
+    np.testing.assert_array_equal(y, history.global_norms()[0][clipped])
+    assert 0 < len(x) < len(history)
+    assert plot.threshold_line.isVisible()
+    assert plot.threshold_line.value() == math.log10(clipping_run.config.clip_threshold)
+
+
+def test_no_threshold_line_without_clipping_by_norm(qtbot, theme, vanishing_run):
+    plot = make(qtbot, theme)
+    plot.refresh(vanishing_run.history, vanishing_run.config)
+    assert not plot.threshold_line.isVisible()
+    assert not vanishing_run.history.clipped().any()
+    x, _ = plot.clip_markers.getOriginalDataset()
+    assert x is None or len(x) == 0  # pyqtgraph stores an empty dataset as None
+
+
+def test_nonfinite_iteration_gets_red_lines_and_a_message(qtbot, theme, exploding_run):
+    plot = make(qtbot, theme)
+    history = exploding_run.history
+    plot.refresh(history, exploding_run.config)
+    record = history.nonfinite_record
+    assert not np.isfinite(record.loss)
+    for line in plot.nonfinite_lines:
+        assert line.isVisible()
+        assert line.value() == record.iteration
+    assert plot.message.toPlainText() == f"non-finite loss at iteration {record.iteration}"
+    # The x range reaches the non-finite iteration although its values cannot be drawn.
+    (x_low, x_high), _ = plot.loss_plot.getViewBox().viewRange()
+    assert x_low < history.iterations()[0] and x_high > record.iteration
+    # A two-iteration run has no line to speak of: its points are marked.
+    assert len(history) <= FEW_POINTS
+    assert plot.loss_curve.opts["symbol"] == "o"
+    plot.grab()
+
+
+def test_reset_then_refresh(qtbot, theme, exploding_run, clipping_run):
+    plot = make(qtbot, theme)
+    plot.refresh(exploding_run.history, exploding_run.config)
+    plot.reset()
+    assert plot.loss_curve.getOriginalDataset() == (None, None)
+    assert not any(line.isVisible() for line in plot.nonfinite_lines)
+    plot.refresh(clipping_run.history, clipping_run.config)
+    _, y = plot.loss_curve.getOriginalDataset()
+    np.testing.assert_array_equal(y, clipping_run.history.losses())
+    assert not plot.message.isVisible()

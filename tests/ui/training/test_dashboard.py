@@ -1,0 +1,166 @@
+"""Dashboard: the contract the main window relies on, and every plot fed from one real run."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+import pytest
+from PySide6 import QtWidgets
+
+from gradsim.engine.config import SimConfig
+from gradsim.engine.history import RunHistory
+from gradsim.engine.simulation import Simulation
+from gradsim.ui.common.theme import DARK, LIGHT
+from gradsim.ui.training.dashboard import PLOT_KEYS, Dashboard
+
+
+def train(config: SimConfig, iterations: int) -> RunHistory:
+    simulation = Simulation(config)
+    history = RunHistory()
+    for _ in range(iterations):
+        record = simulation.train_step()
+        if record is None:
+            break
+        history.append(record)
+    return history
+
+
+@pytest.fixture(scope="module")
+def vanishing():
+    config = SimConfig(activation="sigmoid", num_layers=3, seq_len=60, hidden_size=12, batch_size=4)
+    return config, train(config, 12)
+
+
+@pytest.fixture(scope="module")
+def exploding():
+    config = SimConfig(activation="relu", init="gaussian", weight_scale=3.0, seq_len=200, learning_rate=0.1,
+                       hidden_size=32, batch_size=4)  # fmt: skip
+    history = train(config, 10)
+    assert history.nonfinite_record is not None
+    return config, history
+
+
+def make(qtbot, size=(1100, 850), **kwargs) -> Dashboard:
+    dashboard = Dashboard(**kwargs)
+    qtbot.addWidget(dashboard)
+    dashboard.resize(*size)
+    dashboard.show()
+    qtbot.waitExposed(dashboard)
+    return dashboard
+
+
+def test_contract(qtbot):
+    parent = QtWidgets.QWidget()
+    qtbot.addWidget(parent)
+    dashboard = Dashboard(parent)
+    assert isinstance(dashboard, QtWidgets.QWidget) and dashboard.parent() is parent
+    assert tuple(dashboard.plots) == PLOT_KEYS == ("gradient", "heatmap", "loss", "activation", "health")
+    for plot in dashboard.plots.values():
+        assert isinstance(plot, QtWidgets.QWidget)
+        assert isinstance(plot.graphics, pg.GraphicsLayoutWidget)
+        assert callable(plot.refresh) and callable(plot.reset)
+        assert dashboard.isAncestorOf(plot)
+
+
+def test_refresh_feeds_every_plot_from_the_history(qtbot, vanishing):
+    config, history = vanishing
+    dashboard = make(qtbot)
+    dashboard.refresh(history, config)
+    record = history.latest
+    plots = dashboard.plots
+    _, y = plots["gradient"].curves[1].getOriginalDataset()
+    np.testing.assert_array_equal(y, record.log10_grad_norms[1])  # log10 data on a decade axis
+    np.testing.assert_allclose(plots["heatmap"].image.image, history.log10_grad_norm_rows(0), rtol=1e-6)
+    _, y = plots["loss"].loss_curve.getOriginalDataset()
+    np.testing.assert_array_equal(y, history.losses())
+    _, share = plots["activation"].histogram.getOriginalDataset()
+    assert share.sum() == pytest.approx(100.0)
+    np.testing.assert_array_equal(plots["health"].saturation_bars.opts["height"], record.saturation)
+    assert set(dashboard.last_timings) == set(PLOT_KEYS)
+    assert all(t > 0 for t in dashboard.last_timings.values())
+
+
+def test_reset_clears_and_a_new_layer_count_works(qtbot, vanishing):
+    config, history = vanishing
+    dashboard = make(qtbot)
+    dashboard.refresh(history, config)
+    dashboard.reset()
+    assert dashboard.plots["gradient"].curves[0].getOriginalDataset() == (None, None)
+    assert dashboard.plots["loss"].loss_curve.getOriginalDataset() == (None, None)
+    assert not dashboard.plots["heatmap"].image.isVisible()
+    dashboard.refresh(RunHistory(), config)  # an empty history right after a rebuild
+    one_layer = config.replace(num_layers=1)
+    small = train(one_layer, 3)
+    dashboard.refresh(small, one_layer)
+    gradient = dashboard.plots["gradient"]
+    assert [c.isVisible() for c in gradient.curves] == [True, False, False]
+    assert dashboard.plots["heatmap"].selector_row.isHidden()
+    assert len(dashboard.plots["health"].saturation_bars.opts["height"]) == 1
+    _, y = dashboard.plots["loss"].loss_curve.getOriginalDataset()
+    np.testing.assert_array_equal(y, small.losses())
+
+
+def test_exploding_run_shows_messages_without_raising(qtbot, exploding):
+    config, history = exploding
+    dashboard = make(qtbot)
+    dashboard.refresh(history, config)
+    plots = dashboard.plots
+    assert "non-finite" in plots["gradient"].message.toPlainText()
+    assert "non-finite" in plots["heatmap"].message.toPlainText()
+    assert "non-finite" in plots["loss"].message.toPlainText()
+    assert "no update" in plots["health"].message.toPlainText()
+    dashboard.grab()  # painting all of it warns nothing (warnings are errors in this suite)
+
+
+@pytest.mark.parametrize("size", [(1100, 850), (1600, 1000), (720, 610)])
+def test_every_plot_fits_its_pane(qtbot, vanishing, size):
+    """At the 1400 x 900 window, larger, and the 1024 x 700 window: no plot is cut off."""
+    config, history = vanishing
+    dashboard = make(qtbot, size)
+    dashboard.refresh(history, config)
+    QtWidgets.QApplication.processEvents()
+    for key, plot in dashboard.plots.items():
+        view = plot.graphics.viewport()
+        content = plot.graphics.ci.geometry()
+        assert content.width() <= view.width() + 1, key
+        assert content.height() <= view.height() + 1, key
+        assert view.width() >= 200 and view.height() >= 150, key
+
+
+def test_text_is_at_least_10_pt_and_axes_are_labelled(qtbot, vanishing):
+    config, history = vanishing
+    dashboard = make(qtbot)
+    dashboard.refresh(history, config)
+    labelled = 0
+    for plot in dashboard.plots.values():
+        for item in plot.graphics.ci.items:
+            if not isinstance(item, pg.PlotItem):
+                continue
+            for side in ("left", "bottom"):
+                axis = item.getAxis(side)
+                if not axis.isVisible():
+                    continue
+                assert axis.style["tickFont"].pointSize() >= 10
+                if axis.style["showValues"]:
+                    assert axis.labelText, (type(plot).__name__, side)
+                    labelled += 1
+    assert labelled >= 12
+
+
+@pytest.mark.parametrize("theme", [LIGHT, DARK])
+def test_theme_sets_the_plot_background(qtbot, theme):
+    dashboard = make(qtbot, theme=theme)
+    for plot in dashboard.plots.values():
+        assert plot.graphics.backgroundBrush().color().name() == theme.background
+
+
+def test_splitter_state_round_trip(qtbot):
+    dashboard = make(qtbot)
+    outer, top, _ = dashboard.splitters
+    top.setSizes([300, 700])
+    state = dashboard.save_state()
+    other = make(qtbot)
+    assert other.restore_state(state)
+    assert other.splitters[1].sizes()[0] < other.splitters[1].sizes()[1]
+    assert not other.restore_state(b"")
+    assert not other.restore_state(b"not a state")

@@ -1,0 +1,295 @@
+"""Runner: the worker thread trains the engine and hands back exactly the engine's records.
+
+Every record that crosses the thread is compared with a fresh ``Simulation`` of the same config
+run in the test (same seed, same numbers, bit for bit).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import time
+
+import numpy as np
+import pytest
+
+from gradsim.engine.config import SimConfig
+from gradsim.engine.records import StepRecord
+from gradsim.engine.simulation import Simulation
+from gradsim.ui.training import runner as runner_module
+from gradsim.ui.training.runner import FRAME_HOLD_LIMIT, Runner, limit_blas_threads
+
+pytestmark = [
+    pytest.mark.qt_log_level_fail("WARNING"),
+    pytest.mark.qt_log_ignore(re.escape("This plugin does not support propagateSizeHints()")),
+]
+
+SMALL = SimConfig(num_layers=2, hidden_size=8, seq_len=12, batch_size=4, seed=5)
+OTHER = SimConfig(num_layers=3, hidden_size=6, seq_len=9, batch_size=3, seed=1, activation="relu")
+# ReLU with three times the stable weights over 200 steps and a large step: the first update
+# throws the weights so far that iteration 2 overflows.
+EXPLODING = SimConfig(
+    activation="relu", init="gaussian", weight_scale=3.0, seq_len=200, learning_rate=0.1,
+    hidden_size=32, batch_size=4,
+)  # fmt: skip
+# One step takes seconds (16 layers x 2000 time steps, each a handful of numpy calls) while its
+# memory stays small: long enough to be caught mid-step.
+SLOW = SimConfig(num_layers=16, hidden_size=32, seq_len=2000, batch_size=8)
+
+
+class Collector:
+    """Records every batch the runner passes on."""
+
+    def __init__(self, runner: Runner) -> None:
+        self.records: list[StepRecord] = []
+        self.arrivals: list[float] = []
+        runner.recordsReady.connect(self._on_records)
+
+    def _on_records(self, records: list[StepRecord]) -> None:
+        self.records.extend(records)
+        self.arrivals.extend([time.perf_counter()] * len(records))
+
+
+@pytest.fixture
+def make_runner(qtbot):
+    runners: list[Runner] = []
+
+    def make(config: SimConfig) -> tuple[Runner, Collector]:
+        runner = Runner(config)
+        runners.append(runner)
+        collector = Collector(runner)
+        if runner.built_config is None:
+            with qtbot.waitSignal(runner.rebuilt, timeout=10000):
+                pass
+        return runner, collector
+
+    yield make
+    for runner in runners:
+        runner.shutdown()
+        assert not runner.thread.isRunning()
+
+
+def test_steps_equal_the_engine(qtbot, make_runner, engine_records, assert_same_record):
+    runner, collected = make_runner(SMALL)
+    for _ in range(4):
+        runner.step()
+    qtbot.waitUntil(lambda: len(collected.records) == 4, timeout=5000)
+    for want, got in zip(engine_records(SMALL, 4), collected.records, strict=True):
+        assert_same_record(want, got)
+    assert runner.simulation is not None and runner.simulation.iteration == 4
+    assert not runner.is_running
+
+
+def test_play_runs_and_pause_stops_between_steps(qtbot, make_runner, engine_records, assert_same_record):
+    runner, collected = make_runner(SMALL)
+    with qtbot.waitSignal(runner.runningChanged, check_params_cb=lambda running: running):
+        runner.play()
+    qtbot.waitUntil(lambda: len(collected.records) >= 20, timeout=10000)
+    with qtbot.waitSignal(runner.runningChanged, check_params_cb=lambda running: not running):
+        runner.pause()
+    seen = len(collected.records)
+    # Commands are handled in order: if training had gone on after the pause, this step's
+    # record would not directly follow the last one received before it.
+    runner.step()
+    qtbot.waitUntil(lambda: len(collected.records) > seen, timeout=5000)
+    assert len(collected.records) == seen + 1
+    iterations = [record.iteration for record in collected.records]
+    assert iterations == list(range(1, seen + 2))
+    for want, got in zip(engine_records(SMALL, seen + 1), collected.records, strict=True):
+        assert_same_record(want, got)
+
+
+def test_records_are_copies(qtbot, make_runner):
+    runner, collected = make_runner(SMALL)
+    runner.step()
+    runner.step()
+    qtbot.waitUntil(lambda: len(collected.records) == 2, timeout=5000)
+    first, second = collected.records
+    assert not np.shares_memory(first.grad_norms, second.grad_norms)
+    simulation = runner.simulation
+    assert simulation is not None
+    for record in collected.records:
+        for array in (record.grad_norms, record.preactivation_samples, record.saturation):
+            assert not any(np.shares_memory(array, value) for value in simulation.params.values())
+
+
+def test_rebuild_restarts_with_the_new_config_and_drops_old_records(
+    qtbot, make_runner, engine_records, assert_same_record
+):
+    runner, collected = make_runner(SMALL)
+    runner.play()
+    qtbot.waitUntil(lambda: len(collected.records) >= 5, timeout=10000)
+    before = len(collected.records)
+    with qtbot.waitSignal(runner.rebuilt, check_params_cb=lambda config: config == OTHER, timeout=5000):
+        runner.rebuild(OTHER)
+    assert runner.built_config == OTHER and runner.config == OTHER
+    assert runner.simulation is not None and runner.simulation.config == OTHER
+    qtbot.waitUntil(lambda: len(collected.records) >= before + 5, timeout=10000)
+    runner.pause()
+    after = collected.records[before:]
+    # Batches of the old run still in flight when the rebuild was asked for never arrive.
+    assert [record.iteration for record in after] == list(range(1, len(after) + 1))
+    assert all(record.grad_norms.shape == (3, 9) for record in after)
+    for want, got in zip(engine_records(OTHER, 3), after, strict=False):
+        assert_same_record(want, got)
+
+
+def test_reset_starts_the_same_run_again(qtbot, make_runner, engine_records, assert_same_record):
+    runner, collected = make_runner(SMALL)
+    for _ in range(3):
+        runner.step()
+    qtbot.waitUntil(lambda: len(collected.records) == 3, timeout=5000)
+    with qtbot.waitSignal(runner.rebuilt, timeout=5000):
+        runner.reset()
+    runner.step()
+    qtbot.waitUntil(lambda: len(collected.records) == 4, timeout=5000)
+    assert_same_record(engine_records(SMALL, 1)[0], collected.records[3])
+
+
+def test_speed_limit_spaces_the_steps(qtbot, make_runner):
+    runner, collected = make_runner(SMALL)
+    runner.set_speed(5.0)
+    assert runner.speed == 5.0
+    runner.play()
+    qtbot.waitUntil(lambda: len(collected.records) >= 3, timeout=10000)
+    runner.pause()
+    # At 5 iterations per second the third step cannot come sooner than 0.4 s after the first
+    # (a lower bound: a slow machine only makes it later).
+    assert collected.arrivals[2] - collected.arrivals[0] >= 0.35
+    with pytest.raises(ValueError, match="positive"):
+        runner.set_speed(0)
+    runner.set_speed(None)
+    assert math.isinf(runner.speed)
+
+
+def test_nonfinite_run_pauses_itself_without_exception(qtbot, make_runner):
+    runner, collected = make_runner(EXPLODING)
+    runner.play()
+    with qtbot.waitSignal(runner.halted, timeout=20000) as halted:
+        pass
+    event = halted.args[0]
+    assert event is not None and event.iteration == collected.records[-1].iteration
+    assert collected.records[-1].nonfinite == event
+    qtbot.waitUntil(lambda: not runner.is_running, timeout=5000)
+    # The engine's own run halts at the same iteration at the same place.
+    simulation = Simulation(EXPLODING)
+    while (record := simulation.train_step()) is not None and record.nonfinite is None:
+        pass
+    assert record is not None and record.nonfinite == event
+    # Playing or stepping a halted run only repeats the message.
+    count = len(collected.records)
+    with qtbot.waitSignal(runner.halted, timeout=5000):
+        runner.step()
+    assert len(collected.records) == count
+
+
+def test_shutdown_abandons_a_step_in_its_forward_pass(qtbot, make_runner, forward_probe):
+    runner, collected = make_runner(SLOW)
+    assert runner.simulation is not None
+    probe = forward_probe(runner.simulation)
+    runner.play()
+    qtbot.waitUntil(probe.started.is_set, timeout=10000)
+    assert runner.shutdown(timeout_ms=1000)
+    assert not runner.thread.isRunning()
+    # The forward pass stopped at its next time step instead of running to the end.
+    assert probe.calls < SLOW.num_layers * SLOW.seq_len
+    assert collected.records == []
+    assert runner.simulation is None
+
+
+def test_rebuild_abandons_a_step_in_its_forward_pass(qtbot, make_runner, forward_probe):
+    runner, collected = make_runner(SLOW)
+    assert runner.simulation is not None
+    probe = forward_probe(runner.simulation)
+    runner.play()
+    qtbot.waitUntil(probe.started.is_set, timeout=10000)
+    with qtbot.waitSignal(runner.rebuilt, check_params_cb=lambda config: config == SMALL, timeout=10000):
+        runner.rebuild(SMALL)
+    assert probe.calls < SLOW.num_layers * SLOW.seq_len
+    qtbot.waitUntil(lambda: len(collected.records) >= 2, timeout=10000)
+    runner.pause()
+    assert all(record.grad_norms.shape == (2, 12) for record in collected.records)
+    assert collected.records[0].iteration == 1
+
+
+def test_a_frame_hold_stops_the_worker_until_released(qtbot, make_runner, forward_probe, monkeypatch):
+    # A long limit, so that a slow machine cannot mistake the limit lapsing for a failed hold.
+    monkeypatch.setattr(runner_module, "FRAME_HOLD_LIMIT", 30.0)
+    runner, collected = make_runner(SMALL)
+    assert runner.simulation is not None
+    probe = forward_probe(runner.simulation)
+    runner.play()
+    qtbot.waitUntil(lambda: len(collected.records) >= 3, timeout=10000)
+    runner.hold_for_frame()
+    readings = [probe.calls]
+
+    def settled() -> bool:
+        readings.append(probe.calls)
+        return len(set(readings[-6:])) == 1 and len(readings) >= 6
+
+    qtbot.waitUntil(settled, timeout=10000)  # the worker reached a checkpoint and waits there
+    held_at = probe.calls
+    qtbot.wait(300)
+    assert probe.calls == held_at
+    runner.release_frame()
+    qtbot.waitUntil(lambda: probe.calls > held_at + 10, timeout=5000)
+    runner.pause()
+
+
+def test_a_hold_never_released_lapses_after_the_limit(qtbot, make_runner, forward_probe):
+    runner, collected = make_runner(SMALL)
+    assert runner.simulation is not None
+    probe = forward_probe(runner.simulation)
+    runner.play()
+    qtbot.waitUntil(lambda: len(collected.records) >= 3, timeout=10000)
+    runner.hold_for_frame()
+    held_at, held = probe.calls, time.perf_counter()
+    # Training goes on although nobody releases the hold: the worker waits it out once, for
+    # FRAME_HOLD_LIMIT, then trains at full speed (hundreds of time steps in a moment).
+    qtbot.waitUntil(lambda: probe.calls > held_at + 200, timeout=10000)
+    assert time.perf_counter() - held >= FRAME_HOLD_LIMIT * 0.9
+    runner.release_frame()
+    runner.pause()
+
+
+def test_blas_threads_leave_a_core_to_the_gui(qtbot, make_runner):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    make_runner(SMALL)
+    limit = limit_blas_threads()
+    assert limit == max(1, (os.cpu_count() or 1) - 1)
+    blas = [pool for pool in threadpoolctl.threadpool_info() if pool["user_api"] == "blas"]
+    assert blas and all(pool["num_threads"] <= limit for pool in blas)
+
+
+def test_capture_copies_the_parameters_between_steps(qtbot, make_runner):
+    runner, collector = make_runner(SMALL)
+    for _ in range(3):
+        runner.step()
+    qtbot.waitUntil(lambda: len(collector.records) == 3, timeout=5000)
+    with qtbot.waitSignal(runner.captured, timeout=5000) as blocker:
+        token = runner.capture()
+    capture = blocker.args[0]
+    assert capture.token == token and capture.config == SMALL
+    assert capture.iteration == 3 and not capture.halted
+    # The same parameters as a simulation of the same config after the same three steps.
+    reference = Simulation(SMALL)
+    for _ in range(3):
+        reference.train_step()
+    assert capture.params.keys() == reference.params.keys()
+    for name, value in reference.params.items():
+        np.testing.assert_array_equal(capture.params[name], value, err_msg=name)
+    # Copies: training on does not change what was captured.
+    before = {name: value.copy() for name, value in capture.params.items()}
+    runner.step()
+    qtbot.waitUntil(lambda: len(collector.records) == 4, timeout=5000)
+    for name, value in before.items():
+        np.testing.assert_array_equal(capture.params[name], value)
+    # A capture asked for before a rebuild is dropped: it belongs to the old run.
+    seen = []
+    runner.captured.connect(seen.append)
+    runner.capture()
+    with qtbot.waitSignal(runner.rebuilt, timeout=5000):
+        runner.rebuild(OTHER)
+    qtbot.wait(50)
+    assert seen == []
