@@ -327,7 +327,7 @@ def test_a_nan_iteration_is_called_non_finite_not_switched_off():
     assert float(last.nonfinite_fraction.mean()) > 0.5 and float(last.saturation.mean()) < 0.2
 
 
-# ReLU, weights twice the stable size: NaN at iteration 2 (the 'Exploding: large weights' preset).
+# ReLU, weights twice the stable size: NaN at iteration 2 (like the 'exploding-large-weights' preset).
 EXPLODING_RELU = SimConfig(
     num_layers=2, hidden_size=64, seq_len=100, activation="relu", init="gaussian", weight_scale=2.0,
     task="adding", learning_rate=0.01,
