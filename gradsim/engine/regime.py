@@ -205,8 +205,8 @@ def time_and_depth_decades(log10_norms: np.ndarray) -> tuple[np.ndarray, float]:
         (0 for one step)
     depth : ``log10_norms[0, -1] - log10_norms[-1, -1]``, the depth span (NaN with one layer)
 
-    Both are plain differences of the ends: ``-inf`` where the far end is an exact zero, NaN or
-    ``inf`` where an end is not finite or both are zero; what that means is for the caller.
+    Both are plain differences of the ends, so an end that is an exact zero (``-inf``) or not
+    finite makes them ``+-inf`` or NaN; what that means is for the caller.
     """
     logs = np.asarray(log10_norms, dtype=np.float64)
     with np.errstate(invalid="ignore"):
