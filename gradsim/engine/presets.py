@@ -37,6 +37,11 @@ class Preset:
     fixes: str | None = None
     expect_from: int = 1
 
+    def expected_at(self, iteration: int) -> str:
+        """The regime the preset claims at 1-based ``iteration``: ``expect`` from
+        ``expect_from`` on, healthy before (a run that drifts into its regime)."""
+        return self.expect if iteration >= self.expect_from else "healthy"
+
 
 # A preset name is a name, never a path: lower-case letters, digits and dashes.
 NAME_PATTERN = re.compile(r"[a-z0-9-]+")

@@ -67,7 +67,7 @@ def test_every_iteration_and_every_layer_shows_the_expected_regime(name):
     assert len(finite) >= expect_from, f"non-finite before iteration {expect_from}"
     opposite = {"vanishing": "exploding", "exploding": "vanishing"}.get(expect)
     for iteration, measured in enumerate(finite, start=1):
-        if iteration < expect_from:
+        if PRESETS[name].expected_at(iteration) != expect:
             # Before the drift: healthy in every layer and through depth.
             spans = {span.regime for span in measured.spans}
             assert measured.regime == "healthy" and spans == {"healthy"}, (iteration, measured.span_lines())
@@ -179,8 +179,11 @@ def test_expect_from_defaults_to_the_first_iteration(tmp_path, monkeypatch):
     monkeypatch.setattr(presets, "presets_dir", lambda: tmp_path)
     (tmp_path / "plain.toml").write_text("[preset]\nexpect = 'vanishing'\n")
     (tmp_path / "drift.toml").write_text("[preset]\nexpect = 'vanishing'\nexpect_from = 12\n")
-    assert get_preset("plain").expect_from == 1
-    assert get_preset("drift").expect_from == 12
+    plain, drift = get_preset("plain"), get_preset("drift")
+    assert plain.expect_from == 1 and plain.expected_at(1) == "vanishing"
+    assert drift.expect_from == 12
+    expected = [drift.expected_at(i) for i in (1, 11, 12, 300)]
+    assert expected == ["healthy", "healthy", "vanishing", "vanishing"]
 
 
 def test_unknown_preset_names_the_known_ones():
