@@ -148,7 +148,7 @@ def test_drift_preset_builds_up_over_tens_of_iterations_as_its_description_says(
     assert np.count_nonzero(swings) >= 8
     assert recurrent_update[at(16)] < 0.01 and round(recurrent_update[at(31)], 2) == 0.04
     assert recurrent_update[at(31)] > 3 * recurrent_update[at(16)]
-    # "at iteration 32 the loss jumps to 41 and the update is 43% of the weights"
+    # "at iteration 32 the loss jumps to 41 and the update of weight_hh is 43% of its size"
     assert round(loss[at(32)]) == 41 and round(recurrent_update[at(32)], 2) == 0.43
     # "at 33 the gradient grows by 5.9 decades over 29 steps (x1.6 per step) and the regime turns
     # exploding": the first exploding iteration is the preset's expect_from.
@@ -157,7 +157,7 @@ def test_drift_preset_builds_up_over_tens_of_iterations_as_its_description_says(
     drifted = measures[at(33)]
     assert round(drifted.decades, 1) == 5.9 and drifted.extreme.factor_text().startswith("1.6")
     assert f"{drifted.extreme.steps} steps" == "29 steps"
-    # "at 35 the hidden state overflows to NaN", and the run halts there.
+    # "at 35 the hidden state overflows (inf/NaN) and the run stops"
     assert len(records) == 35 and records[-1].nonfinite is not None
     assert records[-1].nonfinite.quantity == "hidden state"
     # The build-up is tens of iterations long: healthy, with growing weights, for 32 of them.
