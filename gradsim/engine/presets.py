@@ -1,9 +1,13 @@
 """Presets: named configs stored as data in ``resources/presets/*.toml``.
 
 A preset file has a ``[preset]`` table (``title``, ``description``, ``expect``: the regime the
-preset demonstrates, ``order``: position in lists, ``fixes``: for a fix, the preset whose
-problem it addresses) and a ``[config]`` table of SimConfig fields; fields it leaves out take
-their defaults.
+preset demonstrates, ``expect_from``: the iteration from which it shows it, ``order``: position
+in lists, ``fixes``: for a fix, the preset whose problem it addresses) and a ``[config]`` table of
+SimConfig fields; fields it leaves out take their defaults.
+
+``expect_from`` (a whole number, default 1) is for a preset whose training *drifts* into its
+regime: iterations before it are healthy in every layer, every finite iteration from it on shows
+``expect`` (tests/engine/test_presets.py checks both over the first 300 iterations).
 """
 
 from __future__ import annotations
@@ -31,6 +35,12 @@ class Preset:
     config: SimConfig
     order: int = 100
     fixes: str | None = None
+    expect_from: int = 1
+
+    def expected_at(self, iteration: int) -> str:
+        """The regime the preset claims at 1-based ``iteration``: ``expect`` from
+        ``expect_from`` on, healthy before (a run that drifts into its regime)."""
+        return self.expect if iteration >= self.expect_from else "healthy"
 
 
 # A preset name is a name, never a path: lower-case letters, digits and dashes.
@@ -71,6 +81,15 @@ def _read(path: Path) -> Preset:
     order = meta.get("order", 100)
     if isinstance(order, bool) or not isinstance(order, int) or not -(10**6) <= order <= 10**6:
         raise ConfigError(f"preset {name}: order must be a whole number (got {short_repr(order)})", "preset")
+    expect_from = meta.get("expect_from", 1)
+    if isinstance(expect_from, bool) or not isinstance(expect_from, int) or not 1 <= expect_from <= 10**6:
+        raise ConfigError(
+            f"preset {name}: expect_from must be an iteration, a whole number from 1 "
+            f"(got {short_repr(expect_from)})",
+            "preset",
+        )
+    if expect_from > 1 and expect == "healthy":
+        raise ConfigError(f"preset {name}: expect_from is for a preset that drifts out of healthy", "preset")
     fixes = meta.get("fixes")
     if fixes is not None and not isinstance(fixes, str):
         raise ConfigError(f"preset {name}: fixes must be a preset name (got {short_repr(fixes)})", "preset")
@@ -82,6 +101,7 @@ def _read(path: Path) -> Preset:
         config=config,
         order=order,
         fixes=fixes,
+        expect_from=expect_from,
     )
 
 

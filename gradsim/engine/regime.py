@@ -191,14 +191,39 @@ def end_to_end_decades(grad_norms: np.ndarray) -> float:
         return corner_decades(np.log10(np.asarray(grad_norms, dtype=np.float64)))
 
 
-def _span(kind: str, layer: int | None, along: np.ndarray) -> Span:
-    """The span of log10 norms ``along`` (its last entry is where the gradient enters)."""
+def time_and_depth_decades(log10_norms: np.ndarray) -> tuple[np.ndarray, float]:
+    """The decades of every span of an ``(L, T)`` table of ``log10 ||dL/dh||``: the one place
+    they are computed (:func:`measure_log10_norms` for a record, the theory for its predicted map).
+
+    Parameters
+    ----------
+    log10_norms : (L, T) float64, measured or predicted
+
+    Returns
+    -------
+    time : (L,) float64, ``log10_norms[l, 0] - log10_norms[l, -1]``: the time span of each layer
+        (0 for one step)
+    depth : ``log10_norms[0, -1] - log10_norms[-1, -1]``, the depth span (NaN with one layer)
+
+    Both are plain differences of the ends, so an end that is an exact zero (``-inf``) or not
+    finite makes them ``+-inf`` or NaN; what that means is for the caller.
+    """
+    logs = np.asarray(log10_norms, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        time = logs[:, 0] - logs[:, -1]
+        depth = float(logs[0, -1] - logs[-1, -1]) if logs.shape[0] > 1 else float("nan")
+    return time, depth
+
+
+def _span(kind: str, layer: int | None, along: np.ndarray, decades: float) -> Span:
+    """The span of log10 norms ``along`` (its last entry is where the gradient enters), whose
+    ends differ by ``decades`` (:func:`time_and_depth_decades`)."""
     steps = along.shape[0] - 1
     zeros = np.flatnonzero(along == -np.inf)
     if zeros.size:
         # A zero anywhere on the span: the gradient vanished completely on the way.
         return Span(kind, layer, -math.inf, steps, zero_at=int(zeros[-1]))
-    return Span(kind, layer, float(along[0] - along[-1]), steps)
+    return Span(kind, layer, float(decades), steps)
 
 
 def measure_log10_norms(log10_norms: np.ndarray, nonfinite: NonFiniteEvent | None = None) -> RegimeMeasure:
@@ -217,11 +242,12 @@ def measure_log10_norms(log10_norms: np.ndarray, nonfinite: NonFiniteEvent | Non
     if nonfinite is not None or nonfinite_norms(logs).any():
         return RegimeMeasure("non-finite", (), None, corner, nonfinite)
     num_layers, seq_len = logs.shape
+    time, depth = time_and_depth_decades(logs)
     spans: list[Span] = []
     if seq_len > 1:
-        spans += [_span(TIME, layer, logs[layer]) for layer in range(num_layers)]
+        spans += [_span(TIME, layer, logs[layer], time[layer]) for layer in range(num_layers)]
     if num_layers > 1:
-        spans.append(_span(DEPTH, None, logs[:, -1]))
+        spans.append(_span(DEPTH, None, logs[:, -1], depth))
     if not spans:
         return RegimeMeasure("healthy", (), None, corner)
     extreme = max(spans, key=lambda span: abs(span.decades))  # max keeps the first of equals

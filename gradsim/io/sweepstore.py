@@ -31,29 +31,46 @@ sweep that goes on uncached.
 The JSON-folder cache of earlier versions (``points-*.json`` files) is imported once by
 :meth:`SweepStore.import_json_folder`; :func:`open_store` does it for the folders the window
 and the documentation used.
+
+Where the code lives: the store's place on disk and its rows (points, grids, sweep records) in
+:mod:`gradsim.io.sweepstore_rows`; the sweeps it records (:class:`SweepJournalMixin`: begin, end,
+list, reopen) in :mod:`gradsim.io.sweepstore_journal`; the file, its schema and its points here.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import math
 import os
-import socket
 import sqlite3
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
 
-import numpy as np
+from gradsim.engine.sweep import STATUS_NAMES, PointResult
 
-from gradsim.engine.config import ConfigError
-from gradsim.engine.sweep import STATUS_NAMES, PointResult, SweepError, SweepResult, SweepSpec, point_key
+from .sweepstore_journal import SweepJournalMixin
+from .sweepstore_rows import (
+    _INSERT_POINTS,
+    ATTEMPTS,
+    DEFAULT_TIMEOUT_SECONDS,
+    LEGACY_FILE_PATTERN,
+    LEGACY_FORMAT_NAME,
+    STORE_FILE_NAME,
+    StoreError,
+    StoreInfo,
+    SweepRecord,
+    T,
+    _digest,
+    _point_from_row,
+    _point_row,
+    default_store_path,
+    format_size,
+    legacy_cache_folders,
+    user_cache_folder,
+)
 
 __all__ = [
     "APPLICATION_ID",
@@ -71,158 +88,9 @@ __all__ = [
     "user_cache_folder",
 ]
 
-STORE_FILE_NAME = "sweeps.sqlite"
 SCHEMA_VERSION = 1
 # "gsim": marks a SQLite file as a gradsim sweep store (PRAGMA application_id).
 APPLICATION_ID = 0x6773696D
-DEFAULT_TIMEOUT_SECONDS = 5.0
-# Tries of a read or write that finds the store locked past the busy timeout.
-ATTEMPTS = 3
-# The old JSON-folder cache: its files and their format name.
-LEGACY_FILE_PATTERN = "points-*.json"
-LEGACY_FORMAT_NAME = "gradsim-sweep-cache"
-SWEEP_STATUSES = ("running", "done", "cancelled", "failed")
-_INSERT_POINTS = (
-    "INSERT OR {conflict} INTO points (key, value, status, seed_values, created) VALUES (?, ?, ?, ?, ?)"
-)
-
-T = TypeVar("T")
-
-
-class StoreError(OSError):
-    """The store cannot do what was asked; the message is one line naming the file."""
-
-
-# -- where the store lives ------------------------------------------------------------------------
-
-
-def user_cache_folder() -> Path:
-    """gradsim's folder in the user's cache: ``$XDG_CACHE_HOME/gradsim`` (``~/.cache/gradsim``) on
-    Linux, ``~/Library/Caches/gradsim`` on macOS, ``%LOCALAPPDATA%\\gradsim\\cache`` on Windows."""
-    home = Path.home()
-    if sys.platform == "win32":
-        local = os.environ.get("LOCALAPPDATA")
-        return (Path(local) if local else home / "AppData" / "Local") / "gradsim" / "cache"
-    if sys.platform == "darwin":
-        return home / "Library" / "Caches" / "gradsim"
-    xdg = os.environ.get("XDG_CACHE_HOME", "")
-    # The XDG spec says to ignore a relative path.
-    return (Path(xdg) if xdg and os.path.isabs(xdg) else home / ".cache") / "gradsim"
-
-
-def default_store_path() -> Path:
-    """Where the store is when none is given: :data:`STORE_FILE_NAME` in :func:`user_cache_folder`."""
-    return user_cache_folder() / STORE_FILE_NAME
-
-
-def legacy_cache_folders() -> list[Path]:
-    """The JSON-folder caches earlier versions wrote: the window's (Qt's cache location for the
-    organisation and application "gradsim") and the one the documentation suggested for
-    ``gradsim sweep --cache-dir``."""
-    home = Path.home()
-    if sys.platform == "win32":
-        local = os.environ.get("LOCALAPPDATA")
-        window = (Path(local) if local else home / "AppData" / "Local") / "gradsim" / "gradsim" / "cache"
-    elif sys.platform == "darwin":
-        window = home / "Library" / "Caches" / "gradsim" / "gradsim"
-    else:
-        window = user_cache_folder() / "gradsim"
-    return [window / "sweep-points", user_cache_folder() / "sweep-points"]
-
-
-# -- values in and out ------------------------------------------------------------------------------
-
-
-def _digest(key: str) -> bytes:
-    return hashlib.sha256(key.encode("utf-8")).digest()
-
-
-def _encode_float(value: float) -> float | str | None:
-    # Strict JSON has no NaN or infinity. repr-exact floats otherwise: json writes repr(value),
-    # which reads back bit for bit (including -0.0).
-    if math.isnan(value):
-        return None
-    if math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    return value
-
-
-def _decode_float(value: Any) -> float:
-    if value is None:
-        return math.nan
-    if value in ("inf", "-inf"):
-        return math.inf if value == "inf" else -math.inf
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"not a number: {value!r}")
-    return float(value)
-
-
-def _point_row(key: str, point: PointResult, now: float) -> tuple[bytes, float | None, int, str, float]:
-    value = None if math.isnan(point.value) else float(point.value)
-    seeds = json.dumps([_encode_float(v) for v in point.seed_values], allow_nan=False)
-    return (_digest(key), value, int(point.status), seeds, now)
-
-
-def _point_from_row(row: tuple[Any, ...]) -> PointResult | None:
-    """A point from its row, or None if the row is not a valid point (then it is recomputed).
-
-    Every lookup goes through here: the common case (finite floats) takes the short path.
-    """
-    value, status, seeds_text = row
-    if type(status) is not int or status not in STATUS_NAMES:
-        return None
-    if value is not None and type(value) not in (float, int):
-        return None
-    if type(seeds_text) is not str:
-        return None
-    try:
-        seeds = json.loads(seeds_text)
-        if type(seeds) is not list or not seeds:
-            return None
-        decoded = tuple([v if type(v) is float else _decode_float(v) for v in seeds])
-    except (ValueError, TypeError, RecursionError):
-        return None
-    return PointResult(math.nan if value is None else float(value), status, decoded)
-
-
-def _encode_grid(result: SweepResult) -> str:
-    """The result's grids as JSON (flat, row by row): exact floats, NaN as null."""
-    return json.dumps(
-        {
-            "values": [_encode_float(v) for v in result.values.ravel().tolist()],
-            "status": result.status.ravel().tolist(),
-            "computed": [int(v) for v in result.computed.ravel().tolist()],
-            "seed_values": [_encode_float(v) for v in result.seed_values.ravel().tolist()],
-        },
-        allow_nan=False,
-        separators=(",", ":"),
-    )
-
-
-def _decode_grid(text: str, spec: SweepSpec) -> dict[str, np.ndarray]:
-    """Inverse of :func:`_encode_grid`, checked against the spec's shape (ValueError if not)."""
-    data = json.loads(text)
-    ny, nx = spec.shape
-    seeds = len(spec.seeds)  # type: ignore[arg-type]
-    if not isinstance(data, dict):
-        raise ValueError("the grid is not a JSON object")
-    lengths = {"values": ny * nx, "status": ny * nx, "computed": ny * nx, "seed_values": ny * nx * seeds}
-    for name, length in lengths.items():
-        if not isinstance(data.get(name), list) or len(data[name]) != length:
-            raise ValueError(f"the grid's {name} do not fill {ny} x {nx} cells")
-    status = data["status"]
-    if any(isinstance(v, bool) or not isinstance(v, int) or v not in STATUS_NAMES for v in status):
-        raise ValueError("the grid has an unknown point status")
-    if any(v not in (0, 1) or isinstance(v, bool) for v in data["computed"]):
-        raise ValueError("the grid's computed flags are not 0 or 1")
-    return {
-        "values": np.array([_decode_float(v) for v in data["values"]], dtype=np.float64).reshape(ny, nx),
-        "status": np.array(status, dtype=np.int8).reshape(ny, nx),
-        "computed": np.array(data["computed"], dtype=bool).reshape(ny, nx),
-        "seed_values": np.array([_decode_float(v) for v in data["seed_values"]], dtype=np.float64).reshape(
-            ny, nx, seeds
-        ),
-    }
 
 
 # -- schema -------------------------------------------------------------------------------------------
@@ -275,99 +143,6 @@ EXPECTED_COLUMNS = {
 }  # fmt: skip
 
 
-# -- records ----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SweepRecord:
-    """One recorded sweep, as listed (its grid is read by :meth:`SweepStore.open_sweep`).
-
-    Attributes
-    ----------
-    id : its number in the store
-    started : Unix time it started
-    elapsed_seconds : how long it took (None while running or if interrupted)
-    ran_on : where its points were computed ("a local pool of 2 processes", "the Dask cluster at ...")
-    status : running, done, cancelled, failed, or interrupted (its process is gone)
-    x_field, y_field : the swept settings
-    shape : (ny, nx)
-    seeds, iterations : seeds per point; training steps before measuring
-    computed_points, cached_points : computed by this sweep, taken from the store
-    failure : why it failed (None otherwise)
-    """
-
-    id: int
-    started: float
-    elapsed_seconds: float | None
-    ran_on: str
-    status: str
-    x_field: str
-    y_field: str
-    shape: tuple[int, int]
-    seeds: int
-    iterations: int
-    computed_points: int
-    cached_points: int
-    failure: str | None = None
-
-    def describe(self) -> str:
-        """One line: ``#3  2026-12-05 07:40  weight_scale × seq_len  17 × 12, 2 seeds, at init  done
-        in 12.3 s on a local pool of 2 processes`` (or ``... all from the cache``)."""
-        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(self.started))
-        ny, nx = self.shape
-        measured = "at init" if self.iterations == 0 else f"after {self.iterations} steps"
-        seeds = f"{self.seeds} seed{'s' if self.seeds != 1 else ''}"
-        how = self.status
-        if self.elapsed_seconds is not None and self.status != "running":
-            how += f" in {self.elapsed_seconds:.1f} s"
-        where = (
-            f"on {self.ran_on}" if self.computed_points or self.status == "running" else "all from the cache"
-        )
-        grid = f"{self.x_field} × {self.y_field}  {nx} × {ny}, {seeds}, {measured}"
-        return f"#{self.id}  {when}  {grid}  {how} {where}"
-
-
-@dataclass(frozen=True)
-class StoreInfo:
-    """What :meth:`SweepStore.info` reports.
-
-    Attributes
-    ----------
-    path : the database file
-    size_bytes : the database with its WAL and shared-memory files
-    points, sweeps : rows of each table
-    schema_version : the store's schema
-    """
-
-    path: Path
-    size_bytes: int
-    points: int
-    sweeps: int
-    schema_version: int
-
-
-def _process_alive(pid: int) -> bool:
-    if os.name == "nt":  # os.kill(pid, 0) would send CTRL_C_EVENT there; assume it runs
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # e.g. another user's process: it exists
-        return True
-    return True
-
-
-def format_size(size_bytes: int) -> str:
-    """``"512 B"``, ``"12.3 kB"``, ``"3.4 MB"``, ``"1.2 GB"`` (powers of 1000, as file managers show)."""
-    value = float(size_bytes)
-    for unit in ("B", "kB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            break
-        value /= 1000
-    return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
-
-
 # -- the store ----------------------------------------------------------------------------------------
 
 
@@ -387,7 +162,7 @@ def _is_busy(error: sqlite3.Error) -> bool:
     return "locked" in text or "busy" in text
 
 
-class SweepStore:
+class SweepStore(SweepJournalMixin):
     """The points and sweeps of one SQLite file (see the module docstring).
 
     Opening never raises: if the file cannot be used, :attr:`error` says why in one line,
@@ -562,164 +337,6 @@ class SweepStore:
                 rows,
             )
         )
-
-    # -- sweeps (gradsim.engine.sweep.SweepJournal) ------------------------------------------
-    def begin_sweep(self, spec: SweepSpec, ran_on: str, started: float) -> int:
-        """Record a sweep that starts (``started``: Unix time); returns its id."""
-        ny, nx = spec.shape
-        row = (
-            started, ran_on, "running", json.dumps(spec.to_dict(), allow_nan=False), spec.x.field,
-            spec.y.field, nx, ny, len(spec.seeds), spec.iterations,  # type: ignore[arg-type]
-            socket.gethostname(), os.getpid(),
-        )  # fmt: skip
-        return int(
-            self._write(
-                lambda db: (
-                    db.execute(
-                        "INSERT INTO sweeps (started, ran_on, status, spec, x_field, y_field, nx, ny, seeds, "
-                        "iterations, host, pid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        row,
-                    ).lastrowid
-                )
-            )
-        )
-
-    def end_sweep(self, sweep_id: int, result: SweepResult, failure: str | None = None) -> None:
-        """Record how a sweep ended: its grid, time, counts, and why it failed if it did."""
-        status = "failed" if failure else "cancelled" if result.cancelled else "done"
-        row = (
-            status, result.elapsed_seconds, result.ran_on, result.computed_points, result.cached_points,
-            result.workers, failure, _encode_grid(result), sweep_id,
-        )  # fmt: skip
-        self._write(
-            lambda db: db.execute(
-                "UPDATE sweeps SET status = ?, elapsed = ?, ran_on = ?, computed_points = ?, "
-                "cached_points = ?, workers = ?, failure = ?, grid = ? WHERE id = ?",
-                row,
-            )
-        )
-
-    def sweeps(self, limit: int | None = 100) -> list[SweepRecord]:
-        """Recorded sweeps, newest first (rows that do not read back are left out)."""
-        rows = self._read(
-            lambda db: db.execute(
-                "SELECT id, started, elapsed, ran_on, status, x_field, y_field, ny, nx, seeds, iterations, "
-                "computed_points, cached_points, failure, host, pid FROM sweeps ORDER BY id DESC LIMIT ?",
-                (-1 if limit is None else int(limit),),
-            ).fetchall()
-        )
-        records = []
-        host = socket.gethostname()
-        for row in rows:
-            record = self._record(row, host)
-            if record is not None:
-                records.append(record)
-        return records
-
-    @staticmethod
-    def _record(row: tuple[Any, ...], host: str) -> SweepRecord | None:
-        (sweep_id, started, elapsed, ran_on, status, x_field, y_field, ny, nx, seeds, iterations,
-         computed, cached, failure, row_host, pid) = row  # fmt: skip
-        numbers = (sweep_id, ny, nx, seeds, iterations, computed, cached, pid)
-        if any(isinstance(v, bool) or not isinstance(v, int) for v in numbers):
-            return None
-        if not isinstance(started, (int, float)) or not (
-            elapsed is None or isinstance(elapsed, (int, float))
-        ):
-            return None
-        texts = (ran_on, status, x_field, y_field, row_host)
-        if any(not isinstance(v, str) for v in texts) or status not in SWEEP_STATUSES:
-            return None
-        if status == "running" and row_host == host and not _process_alive(pid):
-            status = "interrupted"
-        return SweepRecord(
-            sweep_id, float(started), None if elapsed is None else float(elapsed), ran_on, status,
-            x_field, y_field, (ny, nx), seeds, iterations, computed, cached,
-            failure if isinstance(failure, str) else None,
-        )  # fmt: skip
-
-    def sweep(self, sweep_id: int) -> SweepRecord:
-        """The record of one sweep.
-
-        Raises
-        ------
-        StoreError
-            No such sweep, or its row is damaged.
-        """
-        row = self._read(
-            lambda db: db.execute(
-                "SELECT id, started, elapsed, ran_on, status, x_field, y_field, ny, nx, seeds, iterations, "
-                "computed_points, cached_points, failure, host, pid FROM sweeps WHERE id = ?",
-                (int(sweep_id),),
-            ).fetchone()
-        )
-        if row is None:
-            raise StoreError(f"sweep store {self.path}: no sweep #{sweep_id} (see gradsim sweep --list)")
-        record = self._record(row, socket.gethostname())
-        if record is None:
-            raise StoreError(f"sweep store {self.path}: the record of sweep #{sweep_id} is damaged")
-        return record
-
-    def open_sweep(self, sweep_id: int) -> SweepResult:
-        """A recorded sweep's result, equal bit for bit to the one it returned.
-
-        A sweep that never ended (killed, or still running elsewhere) is rebuilt from its points
-        in the store: the cells computed so far.
-
-        Raises
-        ------
-        StoreError
-            No such sweep, or its record does not read back.
-        """
-        record = self.sweep(sweep_id)
-        row = self._read(
-            lambda db: db.execute(
-                "SELECT spec, grid, workers FROM sweeps WHERE id = ?", (int(sweep_id),)
-            ).fetchone()
-        )
-        spec_text, grid_text, workers = row
-        try:
-            spec = SweepSpec.from_dict(json.loads(spec_text))
-            if grid_text is not None:
-                arrays = _decode_grid(grid_text, spec)
-            else:
-                arrays = self._grid_from_points(spec)
-        except (ValueError, TypeError, KeyError, SweepError, ConfigError, RecursionError) as error:
-            raise StoreError(
-                f"sweep store {self.path}: sweep #{sweep_id} does not read back ({error})"
-            ) from None
-        return SweepResult(
-            spec,
-            arrays["values"],
-            arrays["status"],
-            arrays["seed_values"],
-            arrays["computed"],
-            cancelled=record.status in ("cancelled", "interrupted", "failed"),
-            elapsed_seconds=record.elapsed_seconds or 0.0,
-            computed_points=record.computed_points,
-            cached_points=record.cached_points,
-            workers=int(workers) if isinstance(workers, int) else 0,
-            ran_on=record.ran_on,
-            sweep_id=record.id,
-        )
-
-    def _grid_from_points(self, spec: SweepSpec) -> dict[str, np.ndarray]:
-        ny, nx = spec.shape
-        seeds: tuple[int, ...] = spec.seeds  # type: ignore[assignment]
-        arrays = {
-            "values": np.full((ny, nx), np.nan),
-            "status": np.zeros((ny, nx), dtype=np.int8),
-            "seed_values": np.full((ny, nx, len(seeds)), np.nan),
-            "computed": np.zeros((ny, nx), dtype=bool),
-        }
-        for row, column in spec.indices():
-            point = self.get(point_key(spec.config_at(row, column), spec.iterations, seeds))
-            if point is not None and len(point.seed_values) == len(seeds):
-                arrays["values"][row, column] = point.value
-                arrays["status"][row, column] = point.status
-                arrays["seed_values"][row, column] = point.seed_values
-                arrays["computed"][row, column] = True
-        return arrays
 
     # -- housekeeping ------------------------------------------------------------------------
     def size_bytes(self) -> int:

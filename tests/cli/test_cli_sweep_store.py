@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 
 from gradsim import cli
-from gradsim.engine import sweep_executors
 from gradsim.engine.config import SimConfig
 from gradsim.engine.sweep import SweepAxis, SweepSpec, compute_point, make_axis, point_key, run_sweep
 from gradsim.io.sweepfile import read_sweep_npz
@@ -243,7 +242,7 @@ def test_scheduler_mistakes_are_refused_before_computing(tmp_path: Path, capsys,
 def test_without_the_cluster_extra_the_message_says_what_to_install(capsys, monkeypatch) -> None:
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(
-        sweep_executors.importlib.util,
+        importlib.util,
         "find_spec",
         lambda name, *a: None if name == "distributed" else real_find_spec(name, *a),
     )

@@ -12,25 +12,20 @@ from gradsim.engine import presets
 from gradsim.engine.config import ConfigError
 from gradsim.engine.presets import REGIMES, get_preset, list_presets, load_preset
 from gradsim.engine.regime import DECADES_THRESHOLD, RegimeMeasure, classify, measure
-from gradsim.engine.simulation import Simulation
+from gradsim.engine.simulation import replay
 
 PRESETS = {preset.name: preset for preset in list_presets()}
 
 
 def run(name: str, iterations: int) -> list:
-    simulation = Simulation(load_preset(name))
-    records = []
-    for _ in range(iterations):
-        record = simulation.train_step()
-        if record is None:
-            break
-        records.append(record)
-    return records
+    """The records of the preset's first ``iterations`` (fewer if it halted on inf/NaN)."""
+    return list(replay(load_preset(name), iterations))
 
 
 def test_presets_cover_the_issue():
     names = set(PRESETS)
     assert {"default", "vanishing-sigmoid", "vanishing-tanh-small", "exploding-large-weights"} <= names
+    assert "exploding-training-drift" in names
     fixes = {name for name in names if name.startswith("fix-")}
     assert {"fix-fewer-steps", "fix-orthogonal-init", "fix-he-init", "fix-leaky-relu"} <= fixes
     assert {"fix-batch-norm", "fix-clipping"} <= fixes
@@ -59,7 +54,7 @@ def claim_run(name: str) -> tuple[RegimeMeasure, ...]:
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
 def test_every_iteration_and_every_layer_shows_the_expected_regime(name):
-    expect = PRESETS[name].expect
+    expect, expect_from = PRESETS[name].expect, PRESETS[name].expect_from
     measures = claim_run(name)
     finite = [m for m in measures if m.regime != "non-finite"]
     if expect != "exploding":
@@ -68,9 +63,15 @@ def test_every_iteration_and_every_layer_shows_the_expected_regime(name):
     else:
         # Once non-finite, the run halts: the non-finite record is the last one.
         assert all(m.regime != "non-finite" for m in measures[:-1])
-    assert finite, "the first iteration is already non-finite"
+    # A preset that drifts into its regime reaches it while the run is still finite.
+    assert len(finite) >= expect_from, f"non-finite before iteration {expect_from}"
     opposite = {"vanishing": "exploding", "exploding": "vanishing"}.get(expect)
     for iteration, measured in enumerate(finite, start=1):
+        if PRESETS[name].expected_at(iteration) != expect:
+            # Before the drift: healthy in every layer and through depth.
+            spans = {span.regime for span in measured.spans}
+            assert measured.regime == "healthy" and spans == {"healthy"}, (iteration, measured.span_lines())
+            continue
         assert measured.regime == expect, (iteration, measured.sentence())
         regimes = [span.regime for span in measured.spans]
         if expect == "healthy":
@@ -106,6 +107,62 @@ def test_exploding_preset_runs_into_non_finite_values_without_raising():
     assert records[-1].nonfinite is not None
     assert classify(records[-1]) == "non-finite"
     assert "exploded at iteration" in records[-1].nonfinite.describe()
+    # The instant overflow: the second iteration is already non-finite.
+    assert records[-1].iteration == 2
+
+
+DRIFT = "exploding-training-drift"
+
+
+def test_drift_preset_is_deterministic():
+    # Its claims are about one seed's run, iteration by iteration: the same config gives the
+    # same run, bit for bit.
+    first, second = run(DRIFT, 40), run(DRIFT, 40)
+    assert [r.loss for r in first[:-1]] == [r.loss for r in second[:-1]]
+    for a, b in zip(first, second, strict=True):
+        np.testing.assert_array_equal(a.log10_grad_norms, b.log10_grad_norms)
+        assert a.update_ratios == b.update_ratios
+
+
+def test_drift_preset_builds_up_over_tens_of_iterations_as_its_description_says():
+    preset = PRESETS[DRIFT]
+    records = run(DRIFT, CLAIM_ITERATIONS)
+    measures = [measure(record) for record in records]
+    loss = np.array([record.loss for record in records])
+    spectral = np.array([record.spectral_norms[0] for record in records])
+    recurrent_update = np.array([record.update_ratios.get("weight_hh_l0", np.nan) for record in records])
+
+    def at(iteration: int) -> int:
+        return iteration - 1
+
+    # "at the edge: x1 per step over 29 steps at iteration 1"
+    assert measures[0].extreme.steps == 29 and measures[0].extreme.factor_text() == "1"
+    # "by iteration 30 the loss has fallen from 2.2 to below 0.001, the spectral norm ... from 1.00
+    # to 1.23 and the gradient grows by about 1.5 decades through time"
+    assert round(loss[0], 1) == 2.2 and loss[at(30)] < 1e-3
+    assert round(spectral[0], 2) == 1.00 and round(spectral[at(30)], 2) == 1.23
+    assert abs(measures[at(30)].decades - 1.5) < 0.1
+    # "From iteration 16 to 31 the loss swings up and down while the update ratio of weight_hh
+    # climbs from under 1% to 4%"
+    swings = np.diff(np.sign(np.diff(loss[at(16) : at(31) + 1])))
+    assert np.count_nonzero(swings) >= 8
+    assert recurrent_update[at(16)] < 0.01 and round(recurrent_update[at(31)], 2) == 0.04
+    assert recurrent_update[at(31)] > 3 * recurrent_update[at(16)]
+    # "at iteration 32 the loss jumps to 41 and the update of weight_hh is 43% of its size"
+    assert round(loss[at(32)]) == 41 and round(recurrent_update[at(32)], 2) == 0.43
+    # "at 33 the gradient grows by 5.9 decades over 29 steps (x1.6 per step) and the regime turns
+    # exploding": the first exploding iteration is the preset's expect_from.
+    first_exploding = next(i for i, m in enumerate(measures, start=1) if m.regime == "exploding")
+    assert first_exploding == preset.expect_from == 33
+    drifted = measures[at(33)]
+    assert round(drifted.decades, 1) == 5.9 and drifted.extreme.factor_text().startswith("1.6")
+    assert drifted.extreme.kind == "time" and drifted.extreme.steps == 29
+    # "at 35 the hidden state overflows (inf/NaN) and the run stops"
+    assert len(records) == 35 and records[-1].nonfinite is not None
+    assert records[-1].nonfinite.quantity == "hidden state"
+    # The build-up is tens of iterations long: healthy, with growing weights, for 32 of them.
+    assert all(m.regime == "healthy" for m in measures[:32])
+    assert np.all(np.diff(spectral[: at(17) + 1]) > 0)
 
 
 def test_clipping_keeps_the_exploding_run_finite():
@@ -116,6 +173,17 @@ def test_clipping_keeps_the_exploding_run_finite():
     assert all(np.isclose(record.global_norm_after, 1.0) for record in records)
     # the same network without clipping overflows (checked above), with it the loss stays finite
     assert np.isfinite([record.loss for record in records]).all()
+
+
+def test_expect_from_defaults_to_the_first_iteration(tmp_path, monkeypatch):
+    monkeypatch.setattr(presets, "presets_dir", lambda: tmp_path)
+    (tmp_path / "plain.toml").write_text("[preset]\nexpect = 'vanishing'\n")
+    (tmp_path / "drift.toml").write_text("[preset]\nexpect = 'vanishing'\nexpect_from = 12\n")
+    plain, drift = get_preset("plain"), get_preset("drift")
+    assert plain.expect_from == 1 and plain.expected_at(1) == "vanishing"
+    assert drift.expect_from == 12
+    expected = [drift.expected_at(i) for i in (1, 11, 12, 300)]
+    assert expected == ["healthy", "healthy", "vanishing", "vanishing"]
 
 
 def test_unknown_preset_names_the_known_ones():
@@ -152,6 +220,16 @@ def test_crafted_preset_tables_give_one_line_errors(tmp_path, monkeypatch):
         "bad-title": ("[preset]\ntitle = [1, 2]\n", "preset bad-title: title must be text (got [1, 2])"),
         "bad-order": ("[preset]\norder = 'first'\n", "preset bad-order: order must be a whole number"),
         "bad-fixes": ("[preset]\nfixes = 3\n", "preset bad-fixes: fixes must be a preset name (got 3)"),
+        "from-zero": (
+            "[preset]\nexpect = 'exploding'\nexpect_from = 0\n",
+            "preset from-zero: expect_from must be an iteration, a whole number from 1 (got 0)",
+        ),
+        "from-text": ("[preset]\nexpect_from = '5'\n", "expect_from must be an iteration, a"),
+        "from-true": ("[preset]\nexpect_from = true\n", "expect_from must be an iteration, a"),
+        "healthy-from": (
+            "[preset]\nexpect_from = 5\n",
+            "preset healthy-from: expect_from is for a preset that drifts out of healthy",
+        ),
         "huge-scale": ("[config]\nweight_scale = 1" + "0" * 400 + "\n", "weight_scale must be greater"),
         "deep": ("[config]\nseed = " + "[" * 100_000 + "]" * 100_000 + "\n", "nested more than 64 levels"),
         "not-toml": ("[config\n", "preset file not-toml.toml: malformed TOML"),

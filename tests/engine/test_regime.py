@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from gradsim.engine import theory
 from gradsim.engine.config import SimConfig
 from gradsim.engine.records import NonFiniteEvent, StepRecord
 from gradsim.engine.regime import (
@@ -219,3 +220,19 @@ def test_linear_orthogonal_keeps_the_norm_exactly():
     )
     assert end_to_end_decades(first_record(config).grad_norms) == pytest.approx(0.0, abs=1e-12)
     assert measure(first_record(config)).decades == pytest.approx(0.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("layers", [1, 2, 4])
+def test_the_theory_reduces_a_map_to_the_regime_measures_spans(layers: int) -> None:
+    # One span computation: the theory's spans of a map are the regime measure's, to the bit,
+    # and its extreme span is the one the regime decides on.
+    logs = np.random.default_rng(layers).normal(0.0, 3.0, size=(layers, 9))
+    measured = measure_log10_norms(logs)
+    spans = theory.span_decades(logs)
+    expected = list(spans.time) + ([spans.depth] if layers > 1 else [])
+    assert [span.decades for span in measured.spans] == expected
+    assert measured.decades == spans.extreme()
+    # A zero norm: the regime says -inf (vanished), the theory has no rate (NaN).
+    logs[0, 0] = -np.inf
+    assert measure_log10_norms(logs).spans[0].decades == -math.inf
+    assert math.isnan(theory.span_decades(logs).time[0])

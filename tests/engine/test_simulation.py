@@ -721,7 +721,7 @@ def test_a_nan_iteration_counts_nonfinite_units_apart_from_saturated_ones():
         assert last.saturation[layer] + last.nonfinite_fraction[layer] <= 1.0
 
 
-# ReLU, weights twice the stable size: NaN at iteration 2 (the 'Exploding: large weights' preset).
+# ReLU, weights twice the stable size: NaN at iteration 2 (like the 'exploding-large-weights' preset).
 EXPLODING_RELU = SimConfig(
     num_layers=2,
     hidden_size=64,

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from gradsim.engine import sweep_executors
+from gradsim.engine import sweep_executors, sweep_executors_dask
 from gradsim.engine.config import SimConfig
 from gradsim.engine.sweep import SweepError, SweepSpec, make_axis, point_key, run_sweep
 from gradsim.engine.sweep_executors import (
@@ -48,7 +48,7 @@ def test_scheduler_text_is_checked_before_anything_starts(monkeypatch):
     # Without the extra: one line naming what to install, from the engine and from run_sweep.
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(
-        sweep_executors.importlib.util,
+        importlib.util,
         "find_spec",
         lambda name, *a: None if name == "distributed" else real_find_spec(name, *a),
     )
@@ -108,7 +108,7 @@ def sweep_tasks_anywhere(client: Any) -> tuple[list[str], dict[str, list[str]]]:
     scheduled = client.run_on_scheduler(
         lambda dask_scheduler: sorted(str(k) for k in dask_scheduler.tasks if str(k).startswith(SWEEP_PREFIX))
     )
-    executing = client.run(sweep_executors._running_keys, SWEEP_PREFIX)
+    executing = client.run(sweep_executors_dask._running_keys, SWEEP_PREFIX)
     return scheduled, {worker: keys for worker, keys in executing.items() if keys}
 
 

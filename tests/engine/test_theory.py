@@ -14,6 +14,8 @@ from gradsim.engine.config import SimConfig
 from gradsim.engine.initializers import init_matrix
 from gradsim.engine.simulation import Simulation
 from gradsim.engine.tasks import make_task
+from gradsim.engine.theory_gaussian import _square_of
+from gradsim.engine.theory_meanfield import _weights
 
 
 def _normal_cdf(x: float) -> float:
@@ -36,21 +38,21 @@ def _elu_moments(q: float) -> tuple[float, float]:
 def test_quadrature_matches_elu_closed_forms(q: float) -> None:
     # ELU has a kink at 0 and an exponential tail: a real test of the panels.
     second, derivative = _elu_moments(q)
-    square, derivative_square = theory._square_of("elu", False), theory._square_of("elu", True)
+    square, derivative_square = _square_of("elu", False), _square_of("elu", True)
     assert theory.gaussian_expectation(square, q) == pytest.approx(second, rel=1e-10)
     assert theory.gaussian_expectation(derivative_square, q) == pytest.approx(derivative, rel=1e-10)
 
 
 @pytest.mark.parametrize("q", [0.01, 1.0, 50.0, 1e6])
 def test_quadrature_of_relu_step_is_exact(q: float) -> None:
-    assert theory.gaussian_expectation(theory._square_of("relu", True), q) == pytest.approx(0.5, rel=1e-12)
-    assert theory.gaussian_expectation(theory._square_of("relu", False), q) == pytest.approx(q / 2, rel=1e-12)
+    assert theory.gaussian_expectation(_square_of("relu", True), q) == pytest.approx(0.5, rel=1e-12)
+    assert theory.gaussian_expectation(_square_of("relu", False), q) == pytest.approx(q / 2, rel=1e-12)
 
 
 def test_quadrature_stays_accurate_where_gauss_hermite_fails() -> None:
     # Reference values of E[sech(y)^4], y ~ N(0, q), computed independently with
     # scipy.integrate.quad at relative tolerance 1e-13.
-    sech4 = theory._square_of("tanh", True)
+    sech4 = _square_of("tanh", True)
     references = {1.0: 0.46440290244826826, 100.0: 0.053106787748115857}
     for q, reference in references.items():
         assert theory.gaussian_expectation(sech4, q) == pytest.approx(reference, rel=1e-9)
@@ -67,10 +69,10 @@ def test_tabulated_moments_match_direct_integration() -> None:
         for q in 10.0 ** rng.uniform(-9, 11, 6):
             second, derivative = theory.moments(name, q)
             assert float(second) == pytest.approx(
-                theory.gaussian_expectation(theory._square_of(name, False), q), rel=1e-4
+                theory.gaussian_expectation(_square_of(name, False), q), rel=1e-4
             )
             assert float(derivative) == pytest.approx(
-                theory.gaussian_expectation(theory._square_of(name, True), q), rel=1e-4
+                theory.gaussian_expectation(_square_of(name, True), q), rel=1e-4
             )
 
 
@@ -402,7 +404,7 @@ def test_lattice_counts_the_paths_of_a_linear_stack(layers: int) -> None:
 
 def _lattice_by_loops(config: SimConfig) -> np.ndarray:
     """The (layer, time) map step by step and cell by cell, without shortcuts (a reference)."""
-    weights = theory._weights(config)
+    weights = _weights(config)
     assert weights is not None
     layers, steps, hidden = config.num_layers, config.seq_len, config.hidden_size
     power = theory.input_power(config.task, steps)

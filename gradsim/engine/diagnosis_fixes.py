@@ -1,0 +1,253 @@
+"""The fixes a diagnosis offers: configs one ``config.replace(**changes)`` away, chosen for the run.
+
+Part of the diagnosis (:mod:`gradsim.engine.diagnosis` explains it and re-exports these names).
+A fix appears only where it addresses the problem; where theory can judge it, it must bring the
+predicted change closer to none, and its explanation quotes the predicted factor.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from . import theory
+from .activations import make_activation
+from .config import SimConfig
+from .diagnosis_signs import BATCH_NORM_HELPS_BELOW, IMPROVEMENT_DECADES, SCALE_TOLERANCE, Fix, Signs, _factor
+from .regime import DECADES_THRESHOLD
+
+# -- the fixes ---------------------------------------------------------------------------------
+
+
+def _rounded(value: float) -> float:
+    return float(f"{value:.3g}")
+
+
+def _improves(candidate: SimConfig, signs: Signs, config: SimConfig) -> bool:
+    """Whether theory predicts ``candidate`` ends clearly closer to no change end to end.
+
+    Both sides are compared as theory predicts them where it applies to the current config too
+    (so its approximations cancel), else against the measured decades. False when theory says
+    nothing about ``candidate``: such fixes are not offered blind.
+    """
+    new = theory.predicted_decades(candidate)
+    if new is None or not math.isfinite(new):
+        return False
+    if abs(new) <= DECADES_THRESHOLD:
+        return True
+    current = theory.predicted_decades(config)
+    if current is None or not math.isfinite(current):
+        current = signs.decades
+    if not math.isfinite(current):
+        return False
+    return abs(new) < abs(current) - IMPROVEMENT_DECADES
+
+
+def _prediction(candidate: SimConfig, signs: Signs) -> str:
+    """' Theory predicts ...' for the explanation ('' without theory)."""
+    decades = theory.predicted_decades(candidate)
+    factor = theory.predicted_step_factor(candidate)
+    if decades is None or factor is None:
+        return ""
+    return (
+        f" Theory predicts {_factor(factor)} per step and {decades:+.1f} decades end to end, "
+        f"against {_factor(signs.measured_factor)} and {signs.decades:+.1f} measured now."
+    )
+
+
+def _large_weights_note(scale: float) -> str:
+    if scale <= 3.0:
+        return ""
+    return (
+        f" Weights of scale {scale:g} also make the loss and the first updates large; "
+        "pair this with clipping if training turns unstable."
+    )
+
+
+def _edge_scale(candidate: SimConfig) -> float | None:
+    """The weight scale at which theory predicts no end-to-end change for ``candidate``."""
+    critical = theory.critical_weight_scale(candidate, criterion="end_to_end")
+    return None if critical is None else _rounded(critical)
+
+
+def _relu_fix(signs: Signs, config: SimConfig) -> Fix | None:
+    scale = _edge_scale(config.replace(activation="relu", init="he"))
+    if scale is None:
+        return None
+    changes: dict[str, Any] = {"activation": "relu", "init": "he", "weight_scale": scale}
+    clip = ""
+    if config.clip_mode == "none":
+        # ReLU is unbounded: near the edge its states and loss can be large enough that one plain
+        # SGD step overflows (docs/theory.md), so the switch comes with clipping.
+        changes.update(clip_mode="norm", clip_threshold=1.0)
+        clip = " ReLU is unbounded, so the fix also clips the gradient norm to 1 to keep the updates finite."
+    candidate = config.replace(**changes)
+    if not _improves(candidate, signs, config):
+        return None
+    bound = make_activation(config.activation, config.leaky_slope).max_derivative
+    return Fix(
+        "relu",
+        f"Switch to ReLU, He init (scale {scale:g})",
+        f"{config.activation}'s derivative is at most {bound:g} and close to 0 once a unit saturates; "
+        "ReLU passes the gradient of every active unit unchanged, and He initialisation doubles the "
+        "weight variance to make up for the half of the units that are off."
+        + _prediction(candidate, signs)
+        + clip,
+        changes,
+    )
+
+
+def _orthogonal_fix(signs: Signs, config: SimConfig) -> Fix | None:
+    if config.init == "orthogonal":
+        return None
+    candidate = config.replace(init="orthogonal")
+    if theory.not_applicable(candidate) is not None:
+        return None
+    scale = _edge_scale(candidate)
+    if scale is None:
+        return None
+    changes: dict[str, Any] = {"init": "orthogonal", "weight_scale": scale}
+    candidate = config.replace(**changes)
+    if not _improves(candidate, signs, config):
+        return None
+    return Fix(
+        "orthogonal",
+        f"Orthogonal weights at scale {scale:g}",
+        "Every singular value of an orthogonal matrix is the same, so it turns the gradient without "
+        f"stretching or shrinking it in any direction; at scale {scale:g} theory predicts the gradient "
+        f"keeps its size end to end for {config.activation}."
+        + _prediction(candidate, signs)
+        + _large_weights_note(scale),
+        changes,
+    )
+
+
+def _scale_fix(regime: str, signs: Signs, config: SimConfig) -> Fix | None:
+    if theory.not_applicable(config) is not None:
+        return None
+    scale = _edge_scale(config)
+    if scale is None:
+        return None
+    raising = regime == "vanishing" and scale > config.weight_scale * (1 + SCALE_TOLERANCE)
+    lowering = regime in ("exploding", "non-finite") and scale < config.weight_scale * (1 - SCALE_TOLERANCE)
+    if not (raising or lowering):
+        return None
+    changes: dict[str, Any] = {"weight_scale": scale}
+    candidate = config.replace(**changes)
+    if not _improves(candidate, signs, config):
+        return None
+    verb = "Raise" if raising else "Lower"
+    return Fix(
+        "raise_scale" if raising else "lower_scale",
+        f"{verb} weight scale to {scale:g}",
+        "Each step back multiplies the gradient by about the weight scale times the typical "
+        f"derivative; at {scale:g} mean-field theory puts the gradient at (first layer, first step) "
+        f"level with where it enters, for {config.activation} with {config.init} weights."
+        + _prediction(candidate, signs)
+        + (_large_weights_note(scale) if raising else ""),
+        changes,
+    )
+
+
+def _clip_fix(regime: str, config: SimConfig) -> Fix | None:
+    if regime not in ("exploding", "non-finite") or config.clip_mode == "norm":
+        return None
+    return Fix(
+        "clip_norm",
+        "Clip the gradient norm to 1",
+        "Clipping rescales the whole gradient whenever its global norm exceeds 1. It does not change "
+        "how the gradient grows back through time, but it bounds every update, so one huge gradient "
+        "can no longer throw the weights to inf/NaN.",
+        {"clip_mode": "norm", "clip_threshold": 1.0},
+    )
+
+
+def _batch_norm_fix(regime: str, signs: Signs, config: SimConfig) -> Fix | None:
+    # Batch norm's textbook case is a saturating unit pushed to its flat tails: normalising the
+    # pre-activation brings it back to its steep middle. For ReLU-like units, or a run that
+    # explodes, it is no fix: at initialisation it can even make the gradient grow (with small
+    # batches), see docs/theory.md.
+    saturating = make_activation(config.activation, config.leaky_slope).saturating
+    factor = signs.measured_factor
+    if (
+        regime != "vanishing"
+        or not saturating
+        or config.normalization == "batch"
+        or not (math.isfinite(factor) and factor < BATCH_NORM_HELPS_BELOW)
+    ):
+        return None
+    changes: dict[str, Any] = {"normalization": "batch"}
+    if config.batch_size < 2:
+        changes["batch_size"] = 16
+    return Fix(
+        "batch_norm",
+        "Turn on batch norm",
+        "Batch norm rescales every pre-activation to zero mean and unit variance over the batch, "
+        f"so {config.activation} works around its steep middle instead of its flat tails. The per-step "
+        "factor then no longer depends on the weight scale; it is set by the activation, the task "
+        f"and the batch (see docs/theory.md for measured values), against {_factor(factor)} now.",
+        changes,
+    )
+
+
+def _fewer_steps_fix(signs: Signs, config: SimConfig) -> Fix | None:
+    steps = config.seq_len
+    if steps <= 2:
+        return None
+    factor = signs.measured_factor
+    usable = math.isfinite(factor) and factor > 0 and factor != 1
+    # The longest sequence over which the gradient changes by at most 2 decades, but at least
+    # half as long as now; a product of fewer factors always changes less.
+    healthy = 1 + int(2.0 / abs(math.log10(factor))) if usable else steps // 4
+    new_steps = max(2, min(steps // 2, healthy))
+    numbers = ""
+    if usable:
+        numbers = (
+            f" At {_factor(factor)} per step that is about "
+            f"{(new_steps - 1) * math.log10(factor):+.1f} decades instead of "
+            f"{(steps - 1) * math.log10(factor):+.1f} along time."
+        )
+    return Fix(
+        "fewer_steps",
+        f"Fewer steps: {steps} -> {new_steps}",
+        "The gradient that reaches the first step is a product of one factor per step; a shorter "
+        "sequence has fewer factors (at the price of a network that cannot look as far back)." + numbers,
+        {"seq_len": new_steps},
+    )
+
+
+def _fewer_layers_fix(signs: Signs, config: SimConfig) -> Fix | None:
+    if config.num_layers <= 1:
+        return None
+    layers = max(1, config.num_layers // 2)
+    changes: dict[str, Any] = {"num_layers": layers}
+    candidate = config.replace(**changes)
+    # Fewer layers is not always better: the gradient may then have to travel back in time in a
+    # layer that shrinks it more. Offered only where theory predicts a gain.
+    if not _improves(candidate, signs, config):
+        return None
+    return Fix(
+        "fewer_layers",
+        f"Fewer layers: {config.num_layers} -> {layers}",
+        "Every layer the gradient crosses on its way down multiplies it once more, and with several "
+        "layers it can also travel back in time in whichever layer shrinks it least; fewer layers "
+        "means fewer factors (at the price of a less expressive network)." + _prediction(candidate, signs),
+        changes,
+    )
+
+
+def _fixes(regime: str, signs: Signs, config: SimConfig) -> list[Fix]:
+    """The applicable fixes, most direct first."""
+    if regime == "healthy":
+        return []
+    candidates = [_clip_fix(regime, config)]
+    if regime == "vanishing" and make_activation(config.activation, config.leaky_slope).saturating:
+        candidates.append(_relu_fix(signs, config))
+    candidates += [
+        _orthogonal_fix(signs, config),
+        _scale_fix(regime, signs, config),
+        _batch_norm_fix(regime, signs, config),
+        _fewer_steps_fix(signs, config),
+        _fewer_layers_fix(signs, config),
+    ]
+    return [fix for fix in candidates if fix is not None]
