@@ -17,6 +17,8 @@ import numpy as np
 import pytest
 
 from gradsim import cli
+from gradsim.cli import common as cli_common
+from gradsim.cli import run as cli_run
 from gradsim.engine import config as cli_config
 from gradsim.engine.config import SimConfig
 from gradsim.engine.presets import DEFAULT_PRESET, list_presets, load_preset
@@ -132,13 +134,13 @@ def test_summary_of_an_exploded_step_shows_the_last_defined_ratio() -> None:
     norms = second.grad_norms.copy()
     norms[0, 0] = np.nan
     exploded = dataclasses.replace(second, grad_norms=norms, log10_grad_norms=np.log10(norms))
-    lines = cli.summary_lines(exploded, 5, last_finite=first)
+    lines = cli_run.summary_lines(exploded, 5, last_finite=first)
     assert lines[0] == "iterations: 2 of 5 (the run halted on a non-finite value)"
     # The last finite iteration's most extreme span says how large the gradient was.
     assert lines[2] == "regime: non-finite: a gradient is inf or NaN"
     assert lines[3] == f"at iteration 1: {measure(first).extreme.describe()}"
     assert lines[4:] == [f"  {line}" for line in measure(first).span_lines()]
-    assert cli.summary_lines(None, 5) == ["no iterations were run"]
+    assert cli_run.summary_lines(None, 5) == ["no iterations were run"]
 
 
 def test_summary_writes_a_ratio_below_float64_from_its_logarithm() -> None:
@@ -147,7 +149,7 @@ def test_summary_writes_a_ratio_below_float64_from_its_logarithm() -> None:
     assert ratio < -330 and record.gradient_ratio == 0.0  # no float64 holds it
     exponent = math.floor(ratio)
     # The regime line quotes the extreme span, here layer 1's: the same ratio, written from its log.
-    lines = cli.summary_lines(record, 1)
+    lines = cli_run.summary_lines(record, 1)
     (regime,) = [line for line in lines if line.startswith("regime: ")]
     assert f"{10 ** (ratio - exponent):.2f}e{exponent} over 1199 steps" in regime
 
@@ -275,7 +277,7 @@ def test_output_into_a_missing_folder_fails_before_running(tmp_path: Path, capsy
     def must_not_run(*args: object, **kwargs: object) -> None:
         raise AssertionError("the run should not start")
 
-    monkeypatch.setattr(cli, "train", must_not_run)
+    monkeypatch.setattr(cli_run, "train", must_not_run)
     target = tmp_path / "missing" / "run.json"
     code, out, err = run_cli(capsys, "run", *SMALL_ARGS, "--json", str(target))
     assert (code, out) == (2, "")
@@ -306,7 +308,7 @@ def test_interrupt_keeps_the_records_so_far(tmp_path: Path, capsys, monkeypatch)
                 raise KeyboardInterrupt
             return super().train_step()
 
-    monkeypatch.setattr(cli, "Simulation", Interrupted)
+    monkeypatch.setattr(cli_run, "Simulation", Interrupted)
     target = tmp_path / "run.json"
     code, out, _ = run_cli(capsys, "run", *SMALL_ARGS, "-n", "10", "--json", str(target))
     assert code == 130
@@ -316,8 +318,8 @@ def test_interrupt_keeps_the_records_so_far(tmp_path: Path, capsys, monkeypatch)
 
 def test_train_without_keeping_records_returns_only_the_last() -> None:
     config = SimConfig(**SMALL)
-    kept, _ = cli.train(config, 3, keep_records=False)
-    full, interrupted = cli.train(config, 3)
+    kept, _ = cli_run.train(config, 3, keep_records=False)
+    full, interrupted = cli_run.train(config, 3)
     assert not interrupted and len(kept) == 1 and len(full) == 3
     assert_same_records(full[-1:], kept, config)
 
@@ -329,7 +331,7 @@ class _Terminal(io.StringIO):
 
 def test_progress_bar_draws_on_a_terminal_throttled_and_erases_itself() -> None:
     stream = _Terminal()
-    bar = cli.ProgressBar(50, stream, interval=3600.0, width=10)
+    bar = cli_common.ProgressBar(50, stream, interval=3600.0, width=10)
     for done in range(1, 51):
         bar.update(done, 0.5)
     bar.close()
@@ -342,7 +344,7 @@ def test_progress_bar_draws_on_a_terminal_throttled_and_erases_itself() -> None:
 
 def test_progress_bar_stays_silent_off_a_terminal() -> None:
     stream = io.StringIO()
-    bar = cli.ProgressBar(5, stream, interval=0.0)
+    bar = cli_common.ProgressBar(5, stream, interval=0.0)
     for done in range(1, 6):
         bar.update(done, 1.0)
     bar.close()
