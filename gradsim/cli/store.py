@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from gradsim.cli.common import EXIT_OK, add_store_option, days, readable_store
-from gradsim.io.sweepstore import format_size
+from gradsim.engine.formatting import format_bytes
 
 
 def add_command(subparsers: argparse._SubParsersAction) -> None:
@@ -35,13 +35,13 @@ def _store_command(args: argparse.Namespace) -> int:
         if args.action == "info":
             info = store.info()
             print(f"store: {info.path}")
-            print(f"size: {format_size(info.size_bytes)}")
+            print(f"size: {format_bytes(info.size_bytes)}")
             print(f"points: {info.points}")
             print(f"sweeps: {info.sweeps}")
             print(f"schema version: {info.schema_version}")
             return EXIT_OK
         points, sweeps = store.clear(args.older_than)
-        size = format_size(store.size_bytes())
+        size = format_bytes(store.size_bytes())
     which = "" if args.older_than is None else f" stored more than {args.older_than:g} days ago"
     print(f"deleted {points} points and {sweeps} sweeps{which} from {store.path} (now {size})")
     return EXIT_OK

@@ -11,7 +11,8 @@ os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 from PySide6 import QtCore, QtWidgets  # noqa: E402
 
 from gradsim.ui.common import settings as stored  # noqa: E402
-from gradsim.ui.main_window import MainWindow, icon  # noqa: E402
+from gradsim.ui.common.icons import icon  # noqa: E402
+from gradsim.ui.main_window import MainWindow  # noqa: E402
 
 
 def create_application(argv: list[str] | None = None) -> QtWidgets.QApplication:

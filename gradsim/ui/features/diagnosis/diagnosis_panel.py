@@ -54,6 +54,7 @@ from gradsim.engine import theory
 from gradsim.engine.activations import make_activation
 from gradsim.engine.config import SimConfig
 from gradsim.engine.diagnosis import WINDOW, Diagnosis, Fix
+from gradsim.engine.formatting import format_number
 from gradsim.engine.history import RunHistory
 from gradsim.engine.records import NonFiniteEvent, StepRecord
 from gradsim.engine.regime import DECADES_THRESHOLD
@@ -92,7 +93,7 @@ def format_factor(value: float | None) -> str:
     """A per-step factor: ``×0.225`` (``–`` when there is none)."""
     if value is None or not math.isfinite(value):
         return "–"
-    return f"×{value:.3g}"
+    return f"×{format_number(value)}"
 
 
 def describe_start(event: NonFiniteEvent) -> str:

@@ -36,9 +36,10 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from gradsim.engine import sweep
 from gradsim.engine.config import FLOAT_RANGES, INT_RANGES, ConfigError, SimConfig
+from gradsim.engine.formatting import format_bytes
 from gradsim.engine.sweep import CriticalLine, SweepProgress, SweepResult, SweepSpec
 from gradsim.engine.sweep_executors import ExecutorError, check_scheduler, describe
-from gradsim.io.sweepstore import StoreError, SweepStore, format_size, open_store
+from gradsim.io.sweepstore import StoreError, SweepStore, open_store
 from gradsim.ui.features.sweep.sweep_plot import FIELD_LABELS, SweepPlot, format_value
 
 if TYPE_CHECKING:
@@ -680,7 +681,7 @@ class SweepController(QtCore.QObject):
         combo.setEnabled(bool(records))
         combo.blockSignals(blocked)
         if problem is None:
-            page.store_label.setText(f"store {format_size(store.size_bytes())}")
+            page.store_label.setText(f"store {format_bytes(store.size_bytes())}")
             page.store_label.setToolTip(
                 f"The sweep store: every computed point and recorded sweep, in {store.path} (shared with "
                 "other windows and gradsim sweep)"
@@ -744,7 +745,7 @@ class SweepController(QtCore.QObject):
         answer = QtWidgets.QMessageBox.question(
             self.page,
             "Clear the sweep store",
-            f"Delete every stored sweep point and recorded sweep ({format_size(store.size_bytes())})?\n\n"
+            f"Delete every stored sweep point and recorded sweep ({format_bytes(store.size_bytes())})?\n\n"
             f"{store.path}\n\nOther gradsim windows and commands share this store; sweeps will compute "
             "their points again.",
             QtWidgets.QMessageBox.StandardButton.Yes | QtWidgets.QMessageBox.StandardButton.Cancel,
