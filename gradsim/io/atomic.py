@@ -286,6 +286,7 @@ def atomic_open(
     if mode not in ("w", "wb"):
         raise ValueError(f"mode must be 'w' or 'wb' (got {mode!r})")
     with atomic_path(path) as temp:
+        handle: IO[Any]
         if mode == "wb":
             handle = open(temp, "wb")
         else:

@@ -300,7 +300,7 @@ def arrays_to_records(arrays: dict[str, np.ndarray] | Any) -> RunData:
                 spectral_norms=np.array(spectral[i], dtype=np.float64),
                 nonfinite=event,
                 extra=as_dict("extra", i),
-                log10_grad_norms=None if logs is None else np.array(logs[i], dtype=np.float64),
+                log10_grad_norms=None if logs is None else np.array(logs[i], dtype=np.float64),  # type: ignore[arg-type]  # None: StepRecord computes them
                 nonfinite_fraction=(
                     np.zeros(config.num_layers)
                     if nonfinite_units is None
@@ -326,7 +326,7 @@ def write_npz(
     """
     arrays = records_to_arrays(records, config, include_samples)
     with atomic_open(path, "wb") as handle:
-        np.savez(handle, **arrays)
+        np.savez(handle, allow_pickle=False, **arrays)
 
 
 def read_npz(path: str | os.PathLike[str]) -> RunData:
@@ -493,7 +493,7 @@ def _record_from_json(data: dict[str, Any], num_layers: int) -> StepRecord:
         spectral_norms=_decode_array(data["spectral_norms"], 1),
         nonfinite=event,
         extra=float_dict("extra"),
-        log10_grad_norms=logs,
+        log10_grad_norms=logs,  # type: ignore[arg-type]  # None: StepRecord computes them
         # Absent from files written before non-finite units were counted apart: zeros.
         nonfinite_fraction=(
             _decode_array(data["nonfinite_fraction"], 1)

@@ -26,9 +26,9 @@ def create_application(argv: list[str] | None = None) -> QtWidgets.QApplication:
         app = QtWidgets.QApplication([sys.argv[0] if sys.argv else "gradsim", *(argv or [])])
         # Fusion looks the same on every platform, which keeps screenshots and lessons valid.
         app.setStyle("Fusion")
+    assert isinstance(app, QtWidgets.QApplication)
     app.setApplicationDisplayName("gradsim")
     app.setWindowIcon(icon("gradsim"))
-    assert isinstance(app, QtWidgets.QApplication)
     return app
 
 

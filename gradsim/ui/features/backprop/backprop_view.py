@@ -307,6 +307,8 @@ class BackpropView(QtWidgets.QWidget):
     busy_changed = QtCore.Signal(bool)
     failed = QtCore.Signal(str)
 
+    _config: SimConfig | None  # the loaded network's config (None: nothing loaded)
+
     def __init__(self, parent: QtWidgets.QWidget | None = None, *, theme: Theme | None = None) -> None:
         super().__init__(parent)
         self.theme = theme if theme is not None else current_theme()
@@ -600,7 +602,7 @@ class BackpropView(QtWidgets.QWidget):
     # -- state -------------------------------------------------------------------------------
     def _forget(self) -> None:
         """No network loaded: drop the session and every computed cell."""
-        self._config: SimConfig | None = None
+        self._config = None
         self._simulation: Simulation | None = None
         self._session: BackpropSession | None = None
         self._batch: tuple[np.ndarray, np.ndarray] | None = None

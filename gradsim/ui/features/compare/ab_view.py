@@ -242,7 +242,9 @@ def _stop_thread(control: _Control, thread: QtCore.QThread, worker: PairWorker) 
         return
     control.stopping = True
     control.gui_free.set()
-    QtCore.QMetaObject.invokeMethod(worker, "stop", QtCore.Qt.ConnectionType.QueuedConnection)
+    queued = QtCore.Qt.ConnectionType.QueuedConnection
+    # PySide6 6.10 takes the slot's name as str (bytes fail at run time); its stubs say bytes.
+    QtCore.QMetaObject.invokeMethod(worker, "stop", queued)  # type: ignore[call-overload]
     thread.requestInterruption()
     thread.wait()
 
@@ -312,8 +314,8 @@ class PairRunner(QtCore.QObject):
         return self._running
 
     @property
-    def thread(self) -> QtCore.QThread:
-        """The worker's thread."""
+    def thread(self) -> QtCore.QThread:  # type: ignore[override]  # the worker's, not QObject.thread()
+        """The worker's thread (it shadows ``QObject.thread()``, this object's own: GUI thread)."""
         return self._thread
 
     @property

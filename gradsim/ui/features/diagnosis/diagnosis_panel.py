@@ -62,6 +62,7 @@ from gradsim.ui.common.config_diff import describe_difference
 from gradsim.ui.common.theme import Theme
 from gradsim.ui.features.diagnosis.diagnosis_process import SERVER, DiagnosisCancelled
 from gradsim.ui.training.plots.base import OverlayText
+from gradsim.ui.training.plots.gradient import GradientPlot
 
 if TYPE_CHECKING:
     from gradsim.ui.main_window import MainWindow
@@ -531,6 +532,7 @@ class DiagnosisPanel(QtWidgets.QWidget):
 
         theme = window.dashboard.theme
         gradient = window.dashboard.plots["gradient"]
+        assert isinstance(gradient, GradientPlot)
         self.overlay = TheoryOverlay(gradient.plot, getattr(gradient, "legend", None), theme)
         self.theory_action = QtGui.QAction("Theory line", self)
         self.theory_action.setCheckable(True)
@@ -1003,7 +1005,9 @@ def install(window: Any) -> DiagnosisFeature:
 
     toggle = dock.toggleViewAction()
     toggle.setText("Diagnosis panel")
-    toggle.setShortcut(QtGui.QKeySequence(QtCore.Qt.Modifier.CTRL | QtCore.Qt.Key.Key_D))
+    toggle.setShortcut(
+        QtGui.QKeySequence(QtCore.QKeyCombination(QtCore.Qt.Modifier.CTRL, QtCore.Qt.Key.Key_D))
+    )
     toggle.setToolTip("Show or hide the diagnosis: verdict, evidence, theory and fixes (Ctrl+D)")
     toggle.setStatusTip(toggle.toolTip())
     window.addAction(toggle)

@@ -73,8 +73,10 @@ def recent_files(settings: QtCore.QSettings) -> list[str]:
         items: list[Any] = []
     elif isinstance(value, str):
         items = [value]
-    else:
+    elif isinstance(value, (list, tuple)):
         items = list(value)
+    else:  # not a list: a damaged settings file
+        items = []
     return [str(item) for item in items if str(item)][:MAX_RECENT]
 
 
@@ -341,7 +343,8 @@ class FileActions(QtCore.QObject):
         # Config entries first, as File menus usually begin with Open; export beside the other
         # "save what I see" entries, just above Quit, which stays last.
         first = actions[0] if actions else None
-        menu.insertActions(first, [self.open_action, self.recent_menu.menuAction(), self.save_action])
+        # first=None appends (Qt's nullptr); the PySide6 stubs leave None out.
+        menu.insertActions(first, [self.open_action, self.recent_menu.menuAction(), self.save_action])  # type: ignore[arg-type]
         if first is not None:
             menu.insertSeparator(first)
         actions = menu.actions()

@@ -565,8 +565,9 @@ class SnapshotFeature(QtCore.QObject):
             window.addAction(action)
         menu: QtWidgets.QMenu = window.file_menu
         before = window.quit_action if window.quit_action in menu.actions() else None
-        menu.insertActions(before, [self.save_action, self.copy_action, self.bundle_action])
-        menu.insertSeparator(before)
+        # before=None appends (Qt's nullptr); the PySide6 stubs leave None out.
+        menu.insertActions(before, [self.save_action, self.copy_action, self.bundle_action])  # type: ignore[arg-type]
+        menu.insertSeparator(before)  # type: ignore[arg-type]
         toolbar: QtWidgets.QToolBar = window.run_toolbar
         toolbar.addSeparator()
         toolbar.addAction(self.save_action)

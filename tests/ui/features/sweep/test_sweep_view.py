@@ -280,7 +280,7 @@ def test_closing_the_window_mid_sweep_leaves_no_thread_or_process(make_window, q
     workers = pool_pids() - before
     assert len(workers) == 2
     window.close()
-    assert controller.thread is None and worker.cancel_event.is_set()
+    assert controller.worker_thread is None and worker.cancel_event.is_set()
     assert not sweep_workers_alive(workers)
     assert not [p for p in multiprocessing.active_children() if p.pid in workers]
 
