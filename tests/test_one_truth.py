@@ -16,7 +16,7 @@ import re
 
 import pytest
 
-from gradsim.cli import summary_lines
+from gradsim.cli.run import summary_lines
 from gradsim.engine import sweep
 from gradsim.engine.config import SimConfig
 from gradsim.engine.diagnosis import WINDOW, diagnose

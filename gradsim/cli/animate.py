@@ -13,12 +13,24 @@ Nothing here imports Qt at module level.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
-import time
 from pathlib import Path
 
-from gradsim import cli
+from gradsim.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    CommandError,
+    ProgressBar,
+    add_config_options,
+    build_config,
+    check_output,
+    check_width,
+    config_line,
+    count,
+    frames_per_second,
+    offscreen_qt,
+    positive_int,
+)
 from gradsim.io.animation_writer import VIDEO_MISSING, format_for_path, video_available
 
 PLOTS = ("dashboard", "gradient", "heatmap", "loss", "activation", "health")
@@ -30,17 +42,7 @@ MIN_WIDTH, MAX_WIDTH = 200, 3840
 PRESENTATION_SCALE = 1.6
 
 
-def _fps(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number (got {text!r})") from None
-    if not (math.isfinite(value) and 0 < value <= 100):
-        raise argparse.ArgumentTypeError(f"must be above 0 and at most 100 (got {text})")
-    return value
-
-
-def add_animate_command(subparsers: argparse._SubParsersAction) -> None:
+def add_command(subparsers: argparse._SubParsersAction) -> None:
     """Register ``gradsim animate``."""
     parser = subparsers.add_parser(
         "animate",
@@ -51,18 +53,18 @@ def add_animate_command(subparsers: argparse._SubParsersAction) -> None:
         "draws after that many iterations. With --backprop: the backward pass of the network after "
         "--iterations steps, K cells a frame, as the Backprop tab steps it.",
     )
-    cli.add_config_options(parser)
+    add_config_options(parser)
     parser.add_argument(
-        "--iterations", "-n", type=cli._count, default=DEFAULT_ITERATIONS, metavar="N",
+        "--iterations", "-n", type=count, default=DEFAULT_ITERATIONS, metavar="N",
         help=f"the last iteration shown (default {DEFAULT_ITERATIONS}); with --backprop, the training "
         "steps before the weights are frozen",
     )  # fmt: skip
     parser.add_argument(
-        "--every", "-k", type=cli._positive_int, default=1, metavar="K",
+        "--every", "-k", type=positive_int, default=1, metavar="K",
         help="a frame every K iterations (default 1); with --backprop, every K cells",
     )  # fmt: skip
     parser.add_argument(
-        "--first", type=cli._positive_int, default=None, metavar="F",
+        "--first", type=positive_int, default=None, metavar="F",
         help="the first iteration shown (default: K)",
     )  # fmt: skip
     parser.add_argument(
@@ -70,10 +72,12 @@ def add_animate_command(subparsers: argparse._SubParsersAction) -> None:
         help=f"what to draw: {', '.join(PLOTS)} (default gradient)",
     )  # fmt: skip
     parser.add_argument(
-        "--width", type=cli._positive_int, default=DEFAULT_WIDTH, metavar="PX",
+        "--width", type=positive_int, default=DEFAULT_WIDTH, metavar="PX",
         help=f"frame width in pixels, the height in proportion (default {DEFAULT_WIDTH})",
     )  # fmt: skip
-    parser.add_argument("--fps", type=_fps, default=20.0, metavar="F", help="frames a second (default 20)")
+    parser.add_argument(
+        "--fps", type=frames_per_second, default=20.0, metavar="F", help="frames a second (default 20)"
+    )
     parser.add_argument("--out", "-o", required=True, metavar="FILE", help="the animation to write")
     parser.add_argument(
         "--theme", choices=("light", "dark"), default="light", help="plot colours (default light)"
@@ -93,20 +97,12 @@ def add_animate_command(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=_animate_command)
 
 
-class FrameProgressBar(cli.ProgressBar):
+class FrameProgressBar(ProgressBar):
     """The progress bar of an animation: frames drawn of frames asked for."""
 
     def show(self, done: int, total: int) -> None:
-        if not self.enabled:
-            return
-        now = time.monotonic()
-        if now - self._last_draw < self.interval and done < total:
-            return
-        self._last_draw = now
-        filled = self.width * done // total if total else self.width
-        line = f"[{'#' * filled}{'-' * (self.width - filled)}] {done}/{total} frames"
-        self._write("\r" + line.ljust(self._shown))
-        self._shown = len(line)
+        """Show ``done`` of ``total`` frames (the total is known once the frames are chosen)."""
+        self.draw(done, total, f"{done}/{total} frames")
 
 
 def _check_arguments(args: argparse.Namespace) -> str:
@@ -114,36 +110,31 @@ def _check_arguments(args: argparse.Namespace) -> str:
     try:
         fmt = format_for_path(args.out)
     except ValueError as error:
-        raise cli.CommandError(str(error)) from None
+        raise CommandError(str(error)) from None
     if fmt == "mp4" and not video_available():
-        raise cli.CommandError(f"cannot write {args.out}: {VIDEO_MISSING}", cli.EXIT_FAILED)
-    if not MIN_WIDTH <= args.width <= MAX_WIDTH:
-        raise cli.CommandError(
-            f"--width must be between {MIN_WIDTH} and {MAX_WIDTH} pixels (got {args.width})"
-        )
+        raise CommandError(f"cannot write {args.out}: {VIDEO_MISSING}", EXIT_FAILED)
+    check_width("--width", args.width, MIN_WIDTH, MAX_WIDTH)
     if args.by_layer and not args.backprop:
-        raise cli.CommandError("--by-layer needs --backprop")
+        raise CommandError("--by-layer needs --backprop")
     if args.presentation and args.backprop:
         # As in the window: presentation mode scales the training plots, not the backward pass,
         # whose panels have no room for 1.6 times the size.
-        raise cli.CommandError("--presentation applies to the training plots, not to --backprop")
+        raise CommandError("--presentation applies to the training plots, not to --backprop")
     if not args.backprop and args.iterations < 1:
-        raise cli.CommandError("--iterations must be 1 or more: frame k shows iteration k")
-    cli._check_output(args.out)
+        raise CommandError("--iterations must be 1 or more: frame k shows iteration k")
+    check_output(args.out)
     return fmt
 
 
 def _animate_command(args: argparse.Namespace) -> int:
     fmt = _check_arguments(args)
-    config = cli.build_config(args)
+    config = build_config(args)
     scale = PRESENTATION_SCALE if args.presentation else 1.0
     progress = FrameProgressBar(0, None if args.quiet else sys.stderr)
-    with cli._offscreen_qt("the animation"):
-        try:
-            from gradsim.ui.common.theme import theme_named
-            from gradsim.ui.features.recording import animation
-        except ImportError as error:
-            raise cli.CommandError(f"cannot draw the animation ({error})", cli.EXIT_FAILED) from None
+    with offscreen_qt("the animation"):
+        from gradsim.ui.common.theme import theme_named
+        from gradsim.ui.features.recording import animation
+
         theme = theme_named(args.theme)
         try:
             if args.backprop:
@@ -164,11 +155,11 @@ def _animate_command(args: argparse.Namespace) -> int:
                 )  # fmt: skip
                 what = f"{args.plot}, iterations {iterations[0]}..{iterations[-1]} every {args.every}"
         except ValueError as error:
-            raise cli.CommandError(str(error)) from None
+            raise CommandError(str(error)) from None
         finally:
             progress.close()
     if not args.quiet:
-        print(f"config: {cli.describe_source(args)}: {cli.describe_config(config)}")
+        print(config_line(args, config))
         if result.stopped_at is not None:
             print(
                 f"the run stopped on a non-finite value at iteration {result.stopped_at}: "
@@ -179,4 +170,4 @@ def _animate_command(args: argparse.Namespace) -> int:
             f"wrote {args.out} ({what}; {result.frames} frames of {result.size[0]} x {result.size[1]}, "
             f"{result.duration_ms} ms each; {size} bytes)"
         )
-    return cli.EXIT_OK
+    return EXIT_OK

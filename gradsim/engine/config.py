@@ -249,7 +249,7 @@ def coerce_value(name: str, value: Any) -> Any:
     except OverflowError:
         # An integer past float range (weight_scale = 10**400): say the range, not the exception.
         raise ConfigError(
-            f"{name} must be {_float_allowed(name)} (got an integer of {_digits(value)} digits)", name
+            f"{name} must be {_float_allowed(name)} (got an integer of {_digits(int(value))} digits)", name
         ) from None
 
 
@@ -307,6 +307,8 @@ def parse_value(name: str, text: str) -> Any:
 
 def validate(config: SimConfig) -> None:
     """Raise :class:`ConfigError` with a readable message if any value is out of range."""
+    low: float  # the integer ranges' bounds, then the float ranges'
+    high: float
     for name, (low, high) in INT_RANGES.items():
         value = getattr(config, name)
         if isinstance(value, bool) or not isinstance(value, int):
@@ -328,10 +330,10 @@ def validate(config: SimConfig) -> None:
         above_low = value >= low if low_inclusive else value > low
         if not (above_low and value <= high):
             raise ConfigError(f"{name} must be {allowed} (got {value:g})", name)
-    for name, allowed in CHOICES.items():
+    for name, choices in CHOICES.items():
         value = getattr(config, name)
-        if value not in allowed:
-            raise ConfigError(f"{name} must be one of {', '.join(allowed)} (got {short_repr(value)})", name)
+        if value not in choices:
+            raise ConfigError(f"{name} must be one of {', '.join(choices)} (got {short_repr(value)})", name)
     if config.normalization == "batch" and config.batch_size < 2:
         raise ConfigError(
             "batch norm needs batch_size of at least 2 (its statistics are taken over the batch)",

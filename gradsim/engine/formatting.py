@@ -1,9 +1,12 @@
 """Every number gradsim puts into a sentence, turned into text in one place.
 
-:func:`format_number` is the short form of the diagnosis and its panel. :func:`format_ratio`
-and :func:`format_factor` write a gradient ratio and its per-step (or per-layer) factor from
-the ratio's log10, so that a ratio far below the smallest float (1e-607) is still written, and
-so that the quoted factor raised to the quoted number of steps gives back the quoted ratio.
+:func:`format_number` writes a value (a loss, a norm, a factor, an update:data ratio) for the
+diagnosis, the lessons, the panels and the status bar. :func:`format_ratio` and
+:func:`format_factor` write a gradient ratio and its per-step (or per-layer) factor from the
+ratio's log10, so that a ratio far below the smallest float (1e-607) is still written, and so
+that the quoted factor raised to the quoted number of steps gives back the quoted ratio. All
+three write three significant digits, plainly between 0.01 and 1000 and as ``3.16e-05``
+outside. :func:`format_percent` writes a fraction, :func:`format_bytes` a size.
 """
 
 from __future__ import annotations
@@ -17,15 +20,46 @@ FACTOR_MIN_DIGITS = 3
 RATIO_DIGITS = 3
 
 
-def format_number(value: float) -> str:
-    """A ratio in the verdict's short form: 0.76, 12, 3e-12, 4e+15 (the panel uses it too)."""
-    if not math.isfinite(value):
-        return str(value)
+def format_number(value: float, digits: int = RATIO_DIGITS) -> str:
+    """``value`` with ``digits`` significant digits: ``0.471``, ``12.3``, ``-3.16e-05``, ``2.50e+06``.
+
+    Written as :func:`format_ratio` writes ``10**log10(|value|)``, so a number and a ratio read
+    alike; ``0``, ``inf``, ``-inf`` and ``NaN`` are spelt out.
+    """
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
     if value == 0:
         return "0"
-    if 0.01 <= abs(value) < 1000:
-        return f"{value:.2g}" if abs(value) < 10 else f"{value:.0f}"
-    return f"{value:.0e}"
+    sign = "-" if value < 0 else ""
+    return sign + format_ratio(math.log10(abs(value)), digits)
+
+
+def format_percent(fraction: float) -> str:
+    """A fraction as a whole percentage: ``0.4321`` -> ``"43%"``.
+
+    Never rounds a part to nothing or to everything: ``"<1%"`` for a fraction that is not 0 but
+    would show as 0%, ``">99%"`` for one below 1 that would show as 100%.
+    """
+    if not math.isfinite(fraction):
+        return format_number(fraction)
+    text = f"{100 * fraction:.0f}%"
+    if text == "0%" and fraction > 0:
+        return "<1%"
+    if text == "100%" and fraction < 1:
+        return ">99%"
+    return text
+
+
+def format_bytes(size: int) -> str:
+    """``size`` bytes in words, in powers of 1024: ``"512 bytes"``, ``"1.5 MiB"``, ``"3.0 GiB"``."""
+    if size < 1024:
+        return f"{size} bytes"
+    for unit, power in (("KiB", 10), ("MiB", 20), ("GiB", 30), ("TiB", 40)):
+        if size < 1 << (power + 10) or unit == "TiB":
+            return f"{size / (1 << power):.1f} {unit}"
+    raise AssertionError("unreachable")
 
 
 def _mantissa_exponent(decades: float, digits: int) -> tuple[float, int]:

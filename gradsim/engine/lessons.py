@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from .config import ConfigError, SimConfig, field_names
+from .formatting import format_number, format_percent
 from .presets import list_presets, load_preset
 from .records import StepRecord
 from .regime import DEPTH, RegimeMeasure, Span, measure
@@ -299,29 +300,6 @@ def load_lessons(folder: Path | None = None) -> list[Lesson]:
             raise LessonError(lesson.path, None, f"number {lesson.number:02d} is also used by {other}")
         seen[lesson.number] = lesson.path
     return sorted(lessons, key=lambda lesson: lesson.number)
-
-
-# -- the numbers an explanation quotes ------------------------------------------------------------
-def format_number(value: float) -> str:
-    """A magnitude for a sentence: ``3.2e-12``, ``0.47``, ``12.5``, ``inf``, ``NaN``."""
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    if value == 0:
-        return "0"
-    if 1e-2 <= abs(value) < 1e4:
-        return f"{value:.3g}"
-    return f"{value:.1e}"
-
-
-def format_percent(fraction: float) -> str:
-    """``0.4321`` -> ``"43%"``; below 1% but not zero -> ``"<1%"``."""
-    if not math.isfinite(fraction):
-        return format_number(fraction)
-    if 0 < fraction < 0.005:
-        return "<1%"
-    return f"{100 * fraction:.0f}%"
 
 
 def _finite(record: StepRecord) -> bool:

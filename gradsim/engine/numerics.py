@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import overload
+
 import numpy as np
 
 # Between these bounds on the sum of squares, the plain formula loses nothing: any element
@@ -12,6 +14,12 @@ _PLAIN_HIGH = 1e280
 _CAREFUL_BLOCK_ELEMENTS = 2**20
 
 
+@overload
+def safe_norm(values: np.ndarray, axis: None = None, buffer: np.ndarray | None = None) -> float: ...
+@overload
+def safe_norm(
+    values: np.ndarray, axis: int | tuple[int, ...], buffer: np.ndarray | None = None
+) -> np.ndarray: ...
 def safe_norm(
     values: np.ndarray, axis: int | tuple[int, ...] | None = None, buffer: np.ndarray | None = None
 ) -> np.ndarray | float:

@@ -36,10 +36,12 @@ import stat
 import tomllib
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, BinaryIO
 
 import numpy as np
+
+from .formatting import format_bytes
 
 __all__ = [
     "CONFIG_LIMIT",
@@ -50,7 +52,6 @@ __all__ = [
     "SWEEP_CSV_LIMIT",
     "SWEEP_NPZ_LIMIT",
     "FileReadError",
-    "format_size",
     "load_npz",
     "open_regular",
     "parse_json",
@@ -91,16 +92,6 @@ class FileReadError(ValueError):
         self.reason = reason
 
 
-def format_size(size: int) -> str:
-    """``size`` bytes in words: ``"512 bytes"``, ``"1.5 MiB"``, ``"3.0 GiB"``."""
-    if size < 1024:
-        return f"{size} bytes"
-    for unit, power in (("KiB", 10), ("MiB", 20), ("GiB", 30), ("TiB", 40)):
-        if size < 1 << (power + 10) or unit == "TiB":
-            return f"{size / (1 << power):.1f} {unit}"
-    raise AssertionError("unreachable")
-
-
 def _kind(mode: int) -> str:
     """What a non-regular file is, in words."""
     if stat.S_ISDIR(mode):
@@ -134,7 +125,7 @@ def _check_stat(path: str | os.PathLike[str], mode: int, size: int, limit: int, 
         raise FileReadError(path, f"is {_kind(mode)}, not a file")
     if size > limit:
         raise FileReadError(
-            path, f"is {format_size(size)}, too large for {what} (the limit is {format_size(limit)})"
+            path, f"is {format_bytes(size)}, too large for {what} (the limit is {format_bytes(limit)})"
         )
 
 
@@ -206,7 +197,7 @@ def read_bytes(path: str | os.PathLike[str], limit: int, what: str = "this kind 
     if total > limit:
         raise FileReadError(
             path,
-            f"is more than {format_size(limit)}, too large for {what} (the limit is {format_size(limit)})",
+            f"is more than {format_bytes(limit)}, too large for {what} (the limit is {format_bytes(limit)})",
         )
     return b"".join(chunks)
 
@@ -296,6 +287,7 @@ def _value_depth(value: Any, limit: int) -> int:
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         item, level = stack.pop()
+        children: Iterable[Any]
         if isinstance(item, dict):
             children = item.values()
         elif isinstance(item, list):
@@ -396,8 +388,8 @@ def _check_npz_members(path: str | os.PathLike[str], handle: BinaryIO, limit: in
         if declared > limit:
             raise FileReadError(
                 path,
-                f"holds {format_size(declared)} of arrays, too large for {what} "
-                f"(the limit is {format_size(limit)})",
+                f"holds {format_bytes(declared)} of arrays, too large for {what} "
+                f"(the limit is {format_bytes(limit)})",
             )
         for member in members:
             if not member.filename.endswith(".npy"):
@@ -416,8 +408,8 @@ def _check_npz_members(path: str | os.PathLike[str], handle: BinaryIO, limit: in
             if needed > member.file_size:
                 raise FileReadError(
                     path,
-                    f"array {member.filename[:-4]!r} claims {format_size(needed)} but holds "
-                    f"{format_size(member.file_size)}",
+                    f"array {member.filename[:-4]!r} claims {format_bytes(needed)} but holds "
+                    f"{format_bytes(member.file_size)}",
                 )
     handle.seek(0)
 

@@ -135,7 +135,7 @@ class InProcessExecutor:
         cancelled: Callable[[], bool],
     ) -> bool:
         for chunk in chunks:
-            results = []
+            results: list[Any] = []
             for task in chunk:
                 if cancelled():
                     on_chunk(results)
@@ -212,7 +212,7 @@ class LocalPoolExecutor:
         try:
             # Workers start during submit(); all of them start inside this block.
             with single_threaded_children():
-                order = {}
+                order: dict[Future[list[Any]], int] = {}
                 for chunk in chunks:
                     future = pool.submit(apply_all, function, chunk)
                     order[future] = len(order)

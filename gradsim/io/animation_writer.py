@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from collections.abc import Iterator
+from collections.abc import Generator
 from contextlib import AbstractContextManager
 from pathlib import Path
 from types import TracebackType
+from typing import cast
 
 import numpy as np
 
@@ -139,7 +140,8 @@ class AnimationWriter:
         self.frame_count = 0
         self.size: tuple[int, int] | None = None  # (width, height) of the first frame
         self._frames: list[object] = []  # PIL images (GIF, WebP, APNG)
-        self._video: Iterator[None] | None = None
+        # imageio-ffmpeg's encoder: a generator that is sent each frame's RGB bytes.
+        self._video: Generator[None, bytes | None, None] | None = None
         self._lookup: np.ndarray | None = None  # GIF: colour -> palette index
         self._open = True
         self._context: AbstractContextManager[Path] = atomic_path(self.path)
@@ -299,7 +301,8 @@ def _palette_image(frame: np.ndarray, image: object, lookup: np.ndarray) -> obje
     from PIL import Image
 
     assert isinstance(image, Image.Image)
-    counted = image.getcolors(256)  # None when there are more
+    # An RGB image's colours are (r, g, b) triples; None when there are more than 256.
+    counted = cast("list[tuple[int, tuple[int, int, int]]] | None", image.getcolors(256))
     if counted is None:
         return image.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
     colors = np.array(sorted((r << 16) | (g << 8) | b for _, (r, g, b) in counted), dtype=np.uint32)

@@ -25,6 +25,7 @@ __all__ = [
     "atomic_path",
     "atomic_write_bytes",
     "atomic_write_text",
+    "describe_error",
     "remove_stale_temp_files",
 ]
 
@@ -106,6 +107,19 @@ _SPECIAL_FILESYSTEMS = frozenset(
         "hugetlbfs",
     }
 )
+
+
+def describe_error(path: str | os.PathLike[str], error: BaseException) -> str:
+    """One line naming the file and the reason: ``cannot write /x/run.csv: the disk is full``.
+
+    A :class:`WriteError` says it already; another ``OSError`` gets the reason a
+    :class:`WriteError` would give; anything else its own message.
+    """
+    if isinstance(error, WriteError):
+        return str(error)
+    if isinstance(error, OSError):
+        return str(WriteError(path, _reason(error, Path(path)), error.errno))
+    return f"cannot write {os.fspath(path)}: {error}"
 
 
 def _special_filesystem(folder: Path) -> str | None:
@@ -272,6 +286,7 @@ def atomic_open(
     if mode not in ("w", "wb"):
         raise ValueError(f"mode must be 'w' or 'wb' (got {mode!r})")
     with atomic_path(path) as temp:
+        handle: IO[Any]
         if mode == "wb":
             handle = open(temp, "wb")
         else:

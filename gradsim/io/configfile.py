@@ -59,8 +59,8 @@ _IGNORED_TABLES = ("preset",)
 def allowed_values(field: str | None) -> str | None:
     """What field ``field`` accepts, in words (``"a whole number from 1 to 16"``); None if unknown."""
     if field in INT_RANGES:
-        low, high = INT_RANGES[field]
-        return f"a whole number from {low} to {high}"
+        first, last = INT_RANGES[field]
+        return f"a whole number from {first} to {last}"
     if field in FLOAT_RANGES:
         low, high, low_inclusive = FLOAT_RANGES[field]
         bound = "at least" if low_inclusive else "greater than"

@@ -212,7 +212,7 @@ def _record_from_json(data: dict[str, Any], num_layers: int) -> StepRecord:
         spectral_norms=_decode_array(data["spectral_norms"], 1),
         nonfinite=event,
         extra=float_dict("extra"),
-        log10_grad_norms=logs,
+        log10_grad_norms=logs,  # type: ignore[arg-type]  # None: StepRecord computes them
         # Absent from files written before non-finite units were counted apart: zeros.
         nonfinite_fraction=(
             _decode_array(data["nonfinite_fraction"], 1)

@@ -223,7 +223,7 @@ def arrays_to_records(arrays: dict[str, np.ndarray] | Any) -> RunData:
                 spectral_norms=np.array(spectral[i], dtype=np.float64),
                 nonfinite=event,
                 extra=as_dict("extra", i),
-                log10_grad_norms=None if logs is None else np.array(logs[i], dtype=np.float64),
+                log10_grad_norms=None if logs is None else np.array(logs[i], dtype=np.float64),  # type: ignore[arg-type]  # None: StepRecord computes them
                 nonfinite_fraction=(
                     np.zeros(config.num_layers)
                     if nonfinite_units is None
@@ -249,7 +249,7 @@ def write_npz(
     """
     arrays = records_to_arrays(records, config, include_samples)
     with atomic_open(path, "wb") as handle:
-        np.savez(handle, **arrays)
+        np.savez(handle, allow_pickle=False, **arrays)
 
 
 def read_npz(path: str | os.PathLike[str]) -> RunData:

@@ -193,7 +193,7 @@ def write_sweep_npz(path: str | os.PathLike[str], result: SweepResult) -> None:
     arrays["version"] = np.array(VERSION)
     arrays["metadata"] = np.array(json.dumps(result.metadata(), allow_nan=False))
     with atomic_open(path, "wb") as handle:
-        np.savez(handle, **arrays)
+        np.savez(handle, allow_pickle=False, **arrays)
 
 
 def read_sweep_npz(path: str | os.PathLike[str]) -> SweepResult:

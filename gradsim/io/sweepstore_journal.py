@@ -60,7 +60,7 @@ class SweepJournalMixin:
             socket.gethostname(), os.getpid(),
         )  # fmt: skip
         return int(
-            self._write(
+            self._write(  # type: ignore[arg-type]  # an INSERT always sets lastrowid
                 lambda db: (
                     db.execute(
                         "INSERT INTO sweeps (started, ran_on, status, spec, x_field, y_field, nx, ny, seeds, "

@@ -11,7 +11,8 @@ os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 from PySide6 import QtCore, QtWidgets  # noqa: E402
 
 from gradsim.ui.common import settings as stored  # noqa: E402
-from gradsim.ui.main_window import MainWindow, icon  # noqa: E402
+from gradsim.ui.common.icons import icon  # noqa: E402
+from gradsim.ui.main_window import MainWindow  # noqa: E402
 
 
 def create_application(argv: list[str] | None = None) -> QtWidgets.QApplication:
@@ -25,9 +26,9 @@ def create_application(argv: list[str] | None = None) -> QtWidgets.QApplication:
         app = QtWidgets.QApplication([sys.argv[0] if sys.argv else "gradsim", *(argv or [])])
         # Fusion looks the same on every platform, which keeps screenshots and lessons valid.
         app.setStyle("Fusion")
+    assert isinstance(app, QtWidgets.QApplication)
     app.setApplicationDisplayName("gradsim")
     app.setWindowIcon(icon("gradsim"))
-    assert isinstance(app, QtWidgets.QApplication)
     return app
 
 

@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import math
 import time
-from importlib import import_module, metadata, resources
+from importlib import import_module, metadata
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from gradsim.engine.config import SimConfig, check_resources
+from gradsim.engine.formatting import format_number
 from gradsim.engine.history import RunHistory
 from gradsim.engine.presets import DEFAULT_PRESET, load_preset
 from gradsim.engine.records import NonFiniteEvent, StepRecord
@@ -33,6 +34,7 @@ from gradsim.engine.regime import DECADES_THRESHOLD, RegimeMeasure, measure
 from gradsim.ui.common import fit
 from gradsim.ui.common import settings as stored
 from gradsim.ui.common.collector import GuiGarbageCollector
+from gradsim.ui.common.icons import icon
 from gradsim.ui.training.control_panel import CUSTOM, ControlPanel
 from gradsim.ui.training.dashboard import Dashboard
 from gradsim.ui.training.runner import UNLIMITED, Runner
@@ -112,21 +114,6 @@ Step (→ or N) takes one training step; Reset (R) starts the run again.</p>
 """
 
 
-def icon(name: str) -> QtGui.QIcon:
-    """An icon from ``gradsim.resources/icons`` (an empty icon if the file is missing)."""
-    path = resources.files("gradsim.resources") / "icons" / f"{name}.svg"
-    return QtGui.QIcon(str(path)) if path.is_file() else QtGui.QIcon()
-
-
-def format_ratio(value: float) -> str:
-    """A gradient ratio for the status bar: ``3.2e-12``, ``inf``, ``NaN``."""
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    return f"{value:.1e}"
-
-
 def regime_status(measured: RegimeMeasure | None) -> tuple[str, str, str, str]:
     """What the status bar says about a record's regime measure (None: no record yet).
 
@@ -152,9 +139,7 @@ def regime_status(measured: RegimeMeasure | None) -> tuple[str, str, str, str]:
 
 def format_loss(value: float) -> str:
     """A loss for the status bar: 4 significant digits, or inf/NaN."""
-    if not math.isfinite(value):
-        return format_ratio(value)
-    return f"{value:.4g}"
+    return format_number(value, digits=4)
 
 
 def speed_label(iterations_per_second: float) -> str:

@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 
 from gradsim.engine import safe_read
+from gradsim.engine.formatting import format_bytes
 from gradsim.engine.safe_read import (
     CONFIG_LIMIT,
     MAX_DEPTH,
     FileReadError,
-    format_size,
     load_npz,
     parse_json,
     parse_toml,
@@ -97,16 +97,6 @@ def test_files_that_report_no_size_are_still_held_to_the_limit() -> None:
     )
 
 
-def test_format_size() -> None:
-    assert [format_size(n) for n in (0, 1023, 1024, 1536 << 10, 5 << 30)] == [
-        "0 bytes",
-        "1023 bytes",
-        "1.0 KiB",
-        "1.5 MiB",
-        "5.0 GiB",
-    ]
-
-
 def test_not_utf8(tmp_path: Path) -> None:
     path = tmp_path / "latin.toml"
     path.write_bytes(b"title = '\xe9'\n")
@@ -177,7 +167,7 @@ def test_two_million_toml_keys_are_refused_by_size(tmp_path: Path) -> None:
         handle.writelines(f"k{i} = 1\n" for i in range(2_000_000))
     size = path.stat().st_size
     assert reason(safe_read.read_toml, path, CONFIG_LIMIT, "a config") == (
-        f"is {format_size(size)}, too large for a config (the limit is 1.0 MiB)"
+        f"is {format_bytes(size)}, too large for a config (the limit is 1.0 MiB)"
     )
 
 

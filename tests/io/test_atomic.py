@@ -256,3 +256,17 @@ def test_read_only_file_system_is_named(tmp_path: Path, monkeypatch) -> None:
     with pytest.raises(WriteError) as caught:
         atomic_write_text(tmp_path / "a.txt", "x")
     assert str(caught.value).endswith(": the disk is read-only (a read-only file system)")
+
+
+def test_describe_error_gives_one_line_with_the_reason_a_write_error_would(tmp_path: Path) -> None:
+    target = tmp_path / "run.csv"
+    written = WriteError(target, "the disk is full")
+    assert atomic.describe_error(target, written) == f"cannot write {target}: the disk is full"
+    # A plain OSError (from a writer that is not atomic) reads like a WriteError, not like strerror.
+    full = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    assert atomic.describe_error(target, full) == f"cannot write {target}: the disk is full"
+    missing = tmp_path / "gone" / "run.csv"
+    assert atomic.describe_error(missing, FileNotFoundError(errno.ENOENT, "No such file")) == (
+        f"cannot write {missing}: folder {missing.parent} does not exist"
+    )
+    assert atomic.describe_error(target, ValueError("bad plot")) == f"cannot write {target}: bad plot"

@@ -23,7 +23,6 @@ from gradsim.ui.main_window import (
     DEFAULT_SIZE,
     MainWindow,
     format_loss,
-    format_ratio,
     regime_status,
     speed_label,
 )
@@ -226,9 +225,8 @@ def test_status_bar_names_the_depth_span_and_the_idle_state():
 
 
 def test_number_formats():
-    assert format_ratio(3.2e-12) == "3.2e-12"
-    assert format_ratio(float("inf")) == "inf"
-    assert format_ratio(float("nan")) == "NaN"
+    assert format_loss(float("inf")) == "inf"
+    assert format_loss(float("nan")) == "NaN"
     assert format_loss(0.0123456) == "0.01235"
     assert speed_label(math.inf) == "max" and speed_label(20) == "20 it/s"
 

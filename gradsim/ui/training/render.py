@@ -162,7 +162,8 @@ def png_bytes(target: QtWidgets.QWidget, width: int | None = None) -> bytes:
     image = png_image(target, width)
     buffer = QtCore.QBuffer()
     buffer.open(QtCore.QIODevice.OpenModeFlag.WriteOnly)
-    if not image.save(buffer, "PNG"):
+    # PySide6 6.10 takes the format as str (bytes fail at run time); its stubs say bytes.
+    if not image.save(buffer, "PNG"):  # type: ignore[call-overload]
         raise OSError("the image could not be encoded as PNG")
     return bytes(buffer.data().data())
 
@@ -256,8 +257,8 @@ def _vector_friendly(target: QtWidgets.QWidget) -> Iterator[None]:
     finally:
         for item, mode in curves:
             item.opts["segmentedLineMode"] = mode
-        for view, mode in modes:
-            view.setCacheMode(mode)
+        for view, cache_mode in modes:
+            view.setCacheMode(cache_mode)
             view.resetCachedContent()
 
 

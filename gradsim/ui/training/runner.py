@@ -339,7 +339,9 @@ def _stop_thread(control: _Control, thread: QtCore.QThread, worker: TrainingWork
         return
     control.stopping = True
     control.gui_free.set()
-    QtCore.QMetaObject.invokeMethod(worker, "stop", QtCore.Qt.ConnectionType.QueuedConnection)
+    queued = QtCore.Qt.ConnectionType.QueuedConnection
+    # PySide6 6.10 takes the slot's name as str (bytes fail at run time); its stubs say bytes.
+    QtCore.QMetaObject.invokeMethod(worker, "stop", queued)  # type: ignore[call-overload]
     thread.requestInterruption()
     thread.wait()
 
@@ -448,8 +450,8 @@ class Runner(QtCore.QObject):
         return self._control.requested_generation
 
     @property
-    def thread(self) -> QtCore.QThread:
-        """The worker's thread."""
+    def thread(self) -> QtCore.QThread:  # type: ignore[override]  # the worker's, not QObject.thread()
+        """The worker's thread (it shadows ``QObject.thread()``, this object's own: GUI thread)."""
         return self._thread
 
     # -- commands ------------------------------------------------------------------------------

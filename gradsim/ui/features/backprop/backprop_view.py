@@ -31,7 +31,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from gradsim.engine.clipping import ClipResult, clip_gradients
 from gradsim.engine.config import SimConfig
-from gradsim.engine.formatting import format_ratio
+from gradsim.engine.formatting import format_number, format_percent, format_ratio
 from gradsim.engine.simulation import BackpropSession, BackpropStep, Simulation
 from gradsim.ui.common.theme import Theme, current_theme
 from gradsim.ui.features.backprop.backprop_plots import (
@@ -64,36 +64,10 @@ SIDE_WIDTH = 300
 
 
 # -- text ---------------------------------------------------------------------------------------
-def format_number(value: float) -> str:
-    """Three significant digits; ``"n/a"`` for NaN, ``"inf"``/``"-inf"`` for infinities."""
-    if math.isnan(value):
-        return "n/a"
-    if math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    return f"{value:.3g}"
-
-
-def format_fraction(value: float) -> str:
-    """A fraction as a percentage (``0.78`` -> ``"78%"``); ``"<1%"`` for small non-zero values."""
-    if math.isnan(value):
-        return "n/a"
-    if 0 < value < 0.005:
-        return "<1%"
-    return f"{100 * value:.0f}%"
-
-
 def _saturated_words(activation: str) -> str:
     if activation in ("relu", "leaky_relu", "linear"):
         return "of units pass no gradient (f′ = 0)"
     return "of units are saturated"
-
-
-def format_log10(value: float) -> str:
-    """A norm given by its log10, as :func:`format_number` writes it, at any magnitude
-    (``"3.16e-607"``); ``"0"`` for an exact zero (-inf)."""
-    if math.isnan(value):
-        return "n/a"
-    return format_ratio(value, 3)
 
 
 def _nonfinite(log10_value: float) -> bool:
@@ -113,7 +87,7 @@ def describe_step(step: BackpropStep, num_layers: int, seq_len: int, activation:
     where = f"layer {step.layer + 1}, time step {step.time_step + 1}"
     # From the logarithm: a norm of 1e-607 is quoted as such, not as 0.
     log_norm = float(step.log10_grad_norm)  # type: ignore[arg-type]  # set in __post_init__
-    norm = format_log10(log_norm)
+    norm = format_ratio(log_norm)  # at any magnitude: 3.16e-607
     if _nonfinite(log_norm):
         return (
             f"At {where} the gradient is no longer finite (||dL/dh|| = {norm}): it "
@@ -145,7 +119,7 @@ def describe_step(step: BackpropStep, num_layers: int, seq_len: int, activation:
         effect = "keeps its size"
     text = (
         f"This step multiplies the gradient by {format_number(factor)} ({effect}): "
-        f"{format_fraction(step.saturation)} {_saturated_words(activation)} "
+        f"{format_percent(step.saturation)} {_saturated_words(activation)} "
         f"(mean f′ {format_number(step.mean_derivative)}) and the largest singular value of W_hh "
         f"is {format_number(step.spectral_norm)}."
     )
@@ -332,6 +306,8 @@ class BackpropView(QtWidgets.QWidget):
     position_changed = QtCore.Signal(int)
     busy_changed = QtCore.Signal(bool)
     failed = QtCore.Signal(str)
+
+    _config: SimConfig | None  # the loaded network's config (None: nothing loaded)
 
     def __init__(self, parent: QtWidgets.QWidget | None = None, *, theme: Theme | None = None) -> None:
         super().__init__(parent)
@@ -626,7 +602,7 @@ class BackpropView(QtWidgets.QWidget):
     # -- state -------------------------------------------------------------------------------
     def _forget(self) -> None:
         """No network loaded: drop the session and every computed cell."""
-        self._config: SimConfig | None = None
+        self._config = None
         self._simulation: Simulation | None = None
         self._session: BackpropSession | None = None
         self._batch: tuple[np.ndarray, np.ndarray] | None = None
@@ -993,10 +969,12 @@ class BackpropView(QtWidgets.QWidget):
             return
         labels["cell"].setText(f"layer {step.layer + 1}, time step {step.time_step + 1}")
         labels["order"].setText(f"{step.order + 1} of {session.total_steps}")
-        labels["grad_norm"].setText(format_log10(float(step.log10_grad_norm)))  # type: ignore[arg-type]
-        labels["local_factor"].setText(format_number(step.local_factor))
+        labels["grad_norm"].setText(format_ratio(float(step.log10_grad_norm)))  # type: ignore[arg-type]
+        # NaN: no step after this cell, so no factor (not a NaN gradient).
+        factor = step.local_factor
+        labels["local_factor"].setText("n/a" if math.isnan(factor) else format_number(factor))
         labels["mean_derivative"].setText(format_number(step.mean_derivative))
-        labels["saturation"].setText(format_fraction(step.saturation))
+        labels["saturation"].setText(format_percent(step.saturation))
         labels["spectral_norm"].setText(format_number(step.spectral_norm))
         text = describe_step(step, session.num_layers, session.seq_len, config.activation)
         if self._position == session.total_steps:

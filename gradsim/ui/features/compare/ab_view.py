@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 import time
 import weakref
-from importlib import resources
 from typing import Any
 
 import numpy as np
@@ -31,6 +30,7 @@ from gradsim.engine.history import RunHistory
 from gradsim.engine.records import NonFiniteEvent, StepRecord
 from gradsim.engine.simulation import Simulation
 from gradsim.ui.common.config_diff import data_differences, describe_difference, suggest_change
+from gradsim.ui.common.icons import icon
 from gradsim.ui.common.theme import Theme, current_theme, style_plot
 from gradsim.ui.training.control_panel import ControlPanel
 from gradsim.ui.training.plots.base import (
@@ -60,12 +60,6 @@ FRAME_INTERVAL_MS = 40
 # The worker is released this long after a frame's data were set (Qt paints in later events).
 FRAME_QUIET_MS = 15
 SIDE_COLORS = {"light": ("#1565c0", "#e65100"), "dark": ("#64b5f6", "#ffb74d")}
-
-
-def icon(name: str) -> QtGui.QIcon:
-    """An icon of ``resources/icons`` (empty if missing)."""
-    path = resources.files("gradsim.resources") / "icons" / f"{name}.svg"
-    return QtGui.QIcon(str(path)) if path.is_file() else QtGui.QIcon()
 
 
 def halt_message(events: dict[str, NonFiniteEvent | None]) -> str:
@@ -248,7 +242,9 @@ def _stop_thread(control: _Control, thread: QtCore.QThread, worker: PairWorker) 
         return
     control.stopping = True
     control.gui_free.set()
-    QtCore.QMetaObject.invokeMethod(worker, "stop", QtCore.Qt.ConnectionType.QueuedConnection)
+    queued = QtCore.Qt.ConnectionType.QueuedConnection
+    # PySide6 6.10 takes the slot's name as str (bytes fail at run time); its stubs say bytes.
+    QtCore.QMetaObject.invokeMethod(worker, "stop", queued)  # type: ignore[call-overload]
     thread.requestInterruption()
     thread.wait()
 
@@ -318,8 +314,8 @@ class PairRunner(QtCore.QObject):
         return self._running
 
     @property
-    def thread(self) -> QtCore.QThread:
-        """The worker's thread."""
+    def thread(self) -> QtCore.QThread:  # type: ignore[override]  # the worker's, not QObject.thread()
+        """The worker's thread (it shadows ``QObject.thread()``, this object's own: GUI thread)."""
         return self._thread
 
     @property

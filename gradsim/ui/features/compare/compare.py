@@ -26,7 +26,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
-from importlib import resources
+from html import escape
 from typing import Any
 
 import numpy as np
@@ -41,6 +41,7 @@ from gradsim.engine.history import RunHistory
 from gradsim.engine.records import StepRecord
 from gradsim.engine.regime import measure
 from gradsim.ui.common.config_diff import describe_difference, differences, suggest_change
+from gradsim.ui.common.icons import icon
 from gradsim.ui.common.theme import Theme
 from gradsim.ui.features.compare.ab_view import ABView, install_shortcuts
 from gradsim.ui.training.plots.activation import BINS
@@ -53,12 +54,6 @@ PIN_COLORS = ("#6d4c41", "#c2185b", "#00897b", "#7b1fa2", "#546e7a", "#9e9d24")
 # Horizontal offset of the weight_ih / weight_hh bars in the health charts (as HealthPlot draws).
 _KIND_OFFSETS = {"weight_ih": -0.19, "weight_hh": 0.19}
 GHOST_Z = -2  # under the live curves (0) and over the faint trail (-1)
-
-
-def icon(name: str) -> QtGui.QIcon:
-    """An icon of ``resources/icons`` (empty if missing)."""
-    path = resources.files("gradsim.resources") / "icons" / f"{name}.svg"
-    return QtGui.QIcon(str(path)) if path.is_file() else QtGui.QIcon()
 
 
 @dataclasses.dataclass
@@ -542,7 +537,7 @@ class CompareFeature(QtCore.QObject):
         for pin in shown:
             ghosts = self._ghosts[id(pin)]
             if ghosts.gradient_curves:
-                gradient_entries.append((ghosts.gradient_curves[0], _escape(_short(pin.label))))
+                gradient_entries.append((ghosts.gradient_curves[0], escape(_short(pin.label), quote=False)))
             record = pin.latest
             ratio = "–" if record is None else _span_ratio(record)
             notes.append(f"<span style='color:{ghosts.color.name()}'>■</span> {ratio}")
@@ -626,10 +621,6 @@ def _span_ratio(record: StepRecord) -> str:
         return measured.regime
     where = "depth" if span.kind == "depth" else f"layer {span.layer + 1}"  # type: ignore[operator]
     return f"{where}: {span.ratio_text()}"
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def install(window: Any) -> CompareFeature:

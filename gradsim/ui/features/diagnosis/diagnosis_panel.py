@@ -54,6 +54,7 @@ from gradsim.engine import theory
 from gradsim.engine.activations import make_activation
 from gradsim.engine.config import SimConfig
 from gradsim.engine.diagnosis import WINDOW, Diagnosis, Fix
+from gradsim.engine.formatting import format_number
 from gradsim.engine.history import RunHistory
 from gradsim.engine.records import NonFiniteEvent, StepRecord
 from gradsim.engine.regime import DECADES_THRESHOLD
@@ -61,6 +62,7 @@ from gradsim.ui.common.config_diff import describe_difference
 from gradsim.ui.common.theme import Theme
 from gradsim.ui.features.diagnosis.diagnosis_process import SERVER, DiagnosisCancelled
 from gradsim.ui.training.plots.base import OverlayText
+from gradsim.ui.training.plots.gradient import GradientPlot
 
 if TYPE_CHECKING:
     from gradsim.ui.main_window import MainWindow
@@ -92,7 +94,7 @@ def format_factor(value: float | None) -> str:
     """A per-step factor: ``×0.225`` (``–`` when there is none)."""
     if value is None or not math.isfinite(value):
         return "–"
-    return f"×{value:.3g}"
+    return f"×{format_number(value)}"
 
 
 def describe_start(event: NonFiniteEvent) -> str:
@@ -530,6 +532,7 @@ class DiagnosisPanel(QtWidgets.QWidget):
 
         theme = window.dashboard.theme
         gradient = window.dashboard.plots["gradient"]
+        assert isinstance(gradient, GradientPlot)
         self.overlay = TheoryOverlay(gradient.plot, getattr(gradient, "legend", None), theme)
         self.theory_action = QtGui.QAction("Theory line", self)
         self.theory_action.setCheckable(True)
@@ -1002,7 +1005,9 @@ def install(window: Any) -> DiagnosisFeature:
 
     toggle = dock.toggleViewAction()
     toggle.setText("Diagnosis panel")
-    toggle.setShortcut(QtGui.QKeySequence(QtCore.Qt.Modifier.CTRL | QtCore.Qt.Key.Key_D))
+    toggle.setShortcut(
+        QtGui.QKeySequence(QtCore.QKeyCombination(QtCore.Qt.Modifier.CTRL, QtCore.Qt.Key.Key_D))
+    )
     toggle.setToolTip("Show or hide the diagnosis: verdict, evidence, theory and fixes (Ctrl+D)")
     toggle.setStatusTip(toggle.toolTip())
     window.addAction(toggle)

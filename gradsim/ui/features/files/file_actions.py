@@ -33,10 +33,12 @@ import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from gradsim.engine.config import ConfigError, SimConfig
+from gradsim.engine.formatting import format_bytes
 from gradsim.engine.records import StepRecord
 from gradsim.engine.simulation import PREACTIVATION_SAMPLE
-from gradsim.io.atomic import WriteError
+from gradsim.io.atomic import describe_error
 from gradsim.io.configfile import CONFIG_SUFFIXES, load_config, save_config
+from gradsim.io.filenames import slug
 from gradsim.io.runexport import EXPORT_SUFFIXES, RunFileError, write_csv, write_json, write_npz
 from gradsim.ui.common import background
 
@@ -71,8 +73,10 @@ def recent_files(settings: QtCore.QSettings) -> list[str]:
         items: list[Any] = []
     elif isinstance(value, str):
         items = [value]
-    else:
+    elif isinstance(value, (list, tuple)):
         items = list(value)
+    else:  # not a list: a damaged settings file
+        items = []
     return [str(item) for item in items if str(item)][:MAX_RECENT]
 
 
@@ -117,12 +121,6 @@ def suffix_of_filter(selected: str, filters: dict[str, str], default: str) -> st
     return default
 
 
-def slug(text: str) -> str:
-    """``text`` as a file-name part: lower case letters, digits and dashes (``"run"`` if empty)."""
-    cleaned = "".join(char if char.isalnum() else "-" for char in text.lower())
-    return "-".join(part for part in cleaned.split("-") if part) or "run"
-
-
 def estimate_bytes(config: SimConfig, iterations: int, suffix: str) -> int:
     """Memory the export of ``iterations`` replayed records of ``config`` takes, in bytes.
 
@@ -135,24 +133,6 @@ def estimate_bytes(config: SimConfig, iterations: int, suffix: str) -> int:
     if suffix == ".npz":
         per_record = 2 * (per_record + layers * PREACTIVATION_SAMPLE * 8)
     return max(0, iterations) * per_record
-
-
-def format_bytes(size: float) -> str:
-    """``"320 MiB"``, ``"1.5 GiB"``."""
-    for unit in ("bytes", "KiB", "MiB"):
-        if size < 1024:
-            return f"{size:.0f} {unit}"
-        size /= 1024
-    return f"{size:.1f} GiB"
-
-
-def describe_error(path: str | os.PathLike[str], error: BaseException) -> str:
-    """One line naming the file and the reason: ``cannot write /x/run.csv: the disk is full``."""
-    if isinstance(error, WriteError):
-        return str(error)
-    if isinstance(error, OSError):
-        return f"cannot write {os.fspath(path)}: {error.strerror or error}"
-    return f"cannot write {os.fspath(path)}: {error}"
 
 
 # -- export ------------------------------------------------------------------------------------
@@ -363,7 +343,8 @@ class FileActions(QtCore.QObject):
         # Config entries first, as File menus usually begin with Open; export beside the other
         # "save what I see" entries, just above Quit, which stays last.
         first = actions[0] if actions else None
-        menu.insertActions(first, [self.open_action, self.recent_menu.menuAction(), self.save_action])
+        # first=None appends (Qt's nullptr); the PySide6 stubs leave None out.
+        menu.insertActions(first, [self.open_action, self.recent_menu.menuAction(), self.save_action])  # type: ignore[arg-type]
         if first is not None:
             menu.insertSeparator(first)
         actions = menu.actions()

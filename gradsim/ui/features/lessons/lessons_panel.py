@@ -236,9 +236,9 @@ class LessonsPanel(QtWidgets.QWidget):
         key = QtCore.Qt.Key
         alt = QtCore.Qt.KeyboardModifier.AltModifier
         for sequence, slot in (
-            (QtGui.QKeySequence(alt | key.Key_Left), self.go_back),
+            (QtGui.QKeySequence(QtCore.QKeyCombination(alt, key.Key_Left)), self.go_back),
             (QtGui.QKeySequence(key.Key_PageUp), self.go_back),
-            (QtGui.QKeySequence(alt | key.Key_Right), self.go_next),
+            (QtGui.QKeySequence(QtCore.QKeyCombination(alt, key.Key_Right)), self.go_next),
             (QtGui.QKeySequence(key.Key_PageDown), self.go_next),
         ):
             shortcut = QtGui.QShortcut(sequence, self)
@@ -663,7 +663,9 @@ def install(window: Any, lessons: list[Lesson] | None = None) -> Lessons:
 
     toggle = dock.toggleViewAction()
     toggle.setText("Lessons panel")
-    toggle.setShortcut(QtGui.QKeySequence(QtCore.Qt.Modifier.CTRL | QtCore.Qt.Key.Key_L))
+    toggle.setShortcut(
+        QtGui.QKeySequence(QtCore.QKeyCombination(QtCore.Qt.Modifier.CTRL, QtCore.Qt.Key.Key_L))
+    )
     toggle.setToolTip("Show or hide the guided lessons (Ctrl+L)")
     toggle.setStatusTip("Show or hide the guided lessons (Ctrl+L)")
     window.addAction(toggle)

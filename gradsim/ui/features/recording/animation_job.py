@@ -198,7 +198,7 @@ class AnimationJob(QtCore.QObject):
         self.source = source
         self.path = path
         self.worker = FrameWorker(requests, total, open_writer, path)
-        self.thread = background.start_in_thread(self, self.worker, "animation_thread")
+        self.worker_thread = background.start_in_thread(self, self.worker, "animation_thread")
         self.worker.frameWanted.connect(self._on_frame_wanted)
         # Bound slots of this GUI-thread object: queued to the GUI thread (a lambda would run
         # in the worker's thread, and ending the job there would wait for itself).
@@ -210,7 +210,7 @@ class AnimationJob(QtCore.QObject):
 
     def start(self) -> None:
         """Start the worker."""
-        self.thread.start()
+        self.worker_thread.start()
 
     def cancel(self) -> None:
         """Stop; nothing is written."""
@@ -259,7 +259,7 @@ class AnimationJob(QtCore.QObject):
             return
         self._finished = True
         self.worker.cancel()
-        background.finish(self.thread, self.worker, None)
+        background.finish(self.worker_thread, self.worker, None)
         self.source.close()
 
 
@@ -293,14 +293,13 @@ def start_job(
                 "open the Backprop tab first: it freezes the weights whose backward pass is shown"
             )
         params, batch = backprop
-        source: DashboardFrames | BackpropFrames = BackpropFrames(
-            config, params, batch, request.width, theme, scale=scale
-        )
+        frames = BackpropFrames(config, params, batch, request.width, theme, scale=scale)
         try:
-            positions = backprop_positions(source.total_cells, request.every)
+            positions = backprop_positions(frames.total_cells, request.every)
         except ValueError:
-            source.close()
+            frames.close()
             raise
+        source: DashboardFrames | BackpropFrames = frames
         job = AnimationJob(parent, source, lambda: iter(positions), len(positions), open_writer, path)
     else:
         iterations = frame_iterations(request.first, request.last, request.every)

@@ -359,7 +359,7 @@ class RecordingFeature(QtCore.QObject):
         window.addAction(self.action)
         menu: QtWidgets.QMenu = window.file_menu
         before = window.quit_action if window.quit_action in menu.actions() else None
-        menu.insertAction(before, self.action)
+        menu.insertAction(before, self.action)  # type: ignore[arg-type]  # None appends (Qt's nullptr)
         self.backprop_button = self._add_backprop_button()
         window.closing.connect(self._on_closing)
 
@@ -413,11 +413,12 @@ class RecordingFeature(QtCore.QObject):
     def frame_height(self, target: str, width: int) -> int:
         """The frame height for ``width`` (the target's proportions on screen)."""
         if target == BACKPROP:
-            size = animation.DEFAULT_BACKPROP_SIZE
-            return max(1, round(width * size[1] / size[0]))
-        widget = self.window.dashboard if target == DASHBOARD else self.window.dashboard.plots[target]
-        size = render.logical_size(widget)
-        return max(1, round(width * size.height() / size.width()))
+            frame_width, frame_height = animation.DEFAULT_BACKPROP_SIZE
+        else:
+            widget = self.window.dashboard if target == DASHBOARD else self.window.dashboard.plots[target]
+            size = render.logical_size(widget)
+            frame_width, frame_height = size.width(), size.height()
+        return max(1, round(width * frame_height / frame_width))
 
     def folder(self) -> Path:
         """The folder snapshots use (the home folder without the snapshot feature)."""

@@ -22,13 +22,11 @@ import contextlib
 import dataclasses
 import errno
 import os
-import re
 import shutil
 import tempfile
 import threading
 from collections.abc import Callable
 from datetime import datetime
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +35,12 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from gradsim.engine.config import SimConfig
 from gradsim.engine.history import RunHistory
 from gradsim.engine.records import StepRecord
-from gradsim.io.atomic import WriteError, atomic_write_bytes, atomic_write_text
+from gradsim.io.atomic import WriteError, atomic_write_bytes, atomic_write_text, describe_error
 from gradsim.io.configfile import config_to_toml
+from gradsim.io.filenames import slug
 from gradsim.io.runexport import write_json, write_npz
 from gradsim.ui.common import background
+from gradsim.ui.common.icons import icon
 from gradsim.ui.training import render
 from gradsim.ui.training.dashboard import PLOT_KEYS
 
@@ -60,18 +60,6 @@ FORMAT_KEY = "snapshots/format"
 DEFAULT_PLOT = "gradient"
 # Replay progress is reported at most this often (steps), so the signal queue stays short.
 _PROGRESS_EVERY = 10
-
-
-def icon(name: str) -> QtGui.QIcon:
-    """An icon of ``resources/icons`` (empty if missing)."""
-    path = resources.files("gradsim.resources") / "icons" / f"{name}.svg"
-    return QtGui.QIcon(str(path)) if path.is_file() else QtGui.QIcon()
-
-
-def slug(text: str) -> str:
-    """``text`` as a file-name part: lower case, letters, digits and dashes (``"run"`` if empty)."""
-    cleaned = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-    return cleaned or "run"
 
 
 def base_name(preset: str, iteration: int, plot: str = DASHBOARD) -> str:
@@ -121,15 +109,6 @@ def confirm_replace(parent: QtWidgets.QWidget, path: Path) -> bool:
         QtWidgets.QMessageBox.StandardButton.No,
     )  # fmt: skip
     return answer == QtWidgets.QMessageBox.StandardButton.Yes
-
-
-def describe_error(path: str | os.PathLike[str], error: BaseException) -> str:
-    """One line naming the file and the reason: ``cannot write /x/a.png: the disk is full``."""
-    if isinstance(error, WriteError):
-        return str(error)
-    if isinstance(error, OSError):
-        return f"cannot write {os.fspath(path)}: {error.strerror or error}"
-    return f"cannot write {os.fspath(path)}: {error}"
 
 
 def readme_text(
@@ -586,8 +565,9 @@ class SnapshotFeature(QtCore.QObject):
             window.addAction(action)
         menu: QtWidgets.QMenu = window.file_menu
         before = window.quit_action if window.quit_action in menu.actions() else None
-        menu.insertActions(before, [self.save_action, self.copy_action, self.bundle_action])
-        menu.insertSeparator(before)
+        # before=None appends (Qt's nullptr); the PySide6 stubs leave None out.
+        menu.insertActions(before, [self.save_action, self.copy_action, self.bundle_action])  # type: ignore[arg-type]
+        menu.insertSeparator(before)  # type: ignore[arg-type]
         toolbar: QtWidgets.QToolBar = window.run_toolbar
         toolbar.addSeparator()
         toolbar.addAction(self.save_action)

@@ -36,9 +36,10 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from gradsim.engine import sweep
 from gradsim.engine.config import FLOAT_RANGES, INT_RANGES, ConfigError, SimConfig
+from gradsim.engine.formatting import format_bytes
 from gradsim.engine.sweep import CriticalLine, SweepProgress, SweepResult, SweepSpec
 from gradsim.engine.sweep_executors import ExecutorError, check_scheduler, describe
-from gradsim.io.sweepstore import StoreError, SweepStore, format_size, open_store
+from gradsim.io.sweepstore import StoreError, SweepStore, open_store
 from gradsim.ui.features.sweep.sweep_plot import FIELD_LABELS, SweepPlot, format_value
 
 if TYPE_CHECKING:
@@ -172,6 +173,8 @@ class AxisEditor(QtCore.QObject):
         return sweep.make_axis(state["field"], state["low"], state["high"], state["count"], state["spacing"])
 
     def _set_limits(self, field: str) -> None:
+        low: float
+        high: float
         if field in sweep.INTEGER_FIELDS:
             low, high = INT_RANGES[field]
             decimals, step = 0, 1.0
@@ -484,7 +487,7 @@ class SweepController(QtCore.QObject):
         self._line_job.ready.connect(self._on_reopened_line)
         self.result: SweepResult | None = None
         self.line: CriticalLine | None = None
-        self.thread: QtCore.QThread | None = None
+        self.worker_thread: QtCore.QThread | None = None
         self.worker: SweepWorker | None = None
         self._live: dict[str, np.ndarray] = {}
         self._spec: SweepSpec | None = None
@@ -537,7 +540,7 @@ class SweepController(QtCore.QObject):
 
     @property
     def is_running(self) -> bool:
-        return self.thread is not None
+        return self.worker_thread is not None
 
     @QtCore.Slot()
     def show_tab(self) -> None:
@@ -554,7 +557,7 @@ class SweepController(QtCore.QObject):
     @QtCore.Slot()
     def start(self) -> SweepWorker | None:
         """Start the sweep the form describes on a worker thread (None if refused or running)."""
-        if self.thread is not None:
+        if self.worker_thread is not None:
             return None
         scheduler = self.page.run_on_edit.text().strip() or None
         try:
@@ -565,9 +568,10 @@ class SweepController(QtCore.QObject):
             self._message(f"Cannot run this sweep: {error}", error=True)
             return None
         self._save_form()
-        store: SweepStore | None = self.store
-        if not store.available:
-            self.window.statusBar().showMessage(f"{store.error}: this sweep runs without the store", 15000)
+        opened = self.store
+        store: SweepStore | None = opened
+        if not opened.available:
+            self.window.statusBar().showMessage(f"{opened.error}: this sweep runs without the store", 15000)
             store = None
         ny, nx = spec.shape
         self._spec = spec
@@ -589,7 +593,7 @@ class SweepController(QtCore.QObject):
         worker.lineReady.connect(self._on_line)
         worker.finished.connect(self._on_finished)
         worker.failed.connect(self._on_failed)
-        self.thread, self.worker = thread, worker
+        self.worker_thread, self.worker = thread, worker
         page = self.page
         page.set_running(True)
         page.progress_bar.setRange(0, spec.size)
@@ -611,7 +615,7 @@ class SweepController(QtCore.QObject):
     @QtCore.Slot()
     def shutdown(self) -> None:
         """Cancel a running sweep and wait for it: no thread or worker process outlives the window."""
-        worker, thread = self.worker, self.thread
+        worker, thread = self.worker, self.worker_thread
         if worker is not None:
             worker.cancel()
         if thread is not None:
@@ -680,7 +684,7 @@ class SweepController(QtCore.QObject):
         combo.setEnabled(bool(records))
         combo.blockSignals(blocked)
         if problem is None:
-            page.store_label.setText(f"store {format_size(store.size_bytes())}")
+            page.store_label.setText(f"store {format_bytes(store.size_bytes())}")
             page.store_label.setToolTip(
                 f"The sweep store: every computed point and recorded sweep, in {store.path} (shared with "
                 "other windows and gradsim sweep)"
@@ -744,7 +748,7 @@ class SweepController(QtCore.QObject):
         answer = QtWidgets.QMessageBox.question(
             self.page,
             "Clear the sweep store",
-            f"Delete every stored sweep point and recorded sweep ({format_size(store.size_bytes())})?\n\n"
+            f"Delete every stored sweep point and recorded sweep ({format_bytes(store.size_bytes())})?\n\n"
             f"{store.path}\n\nOther gradsim windows and commands share this store; sweeps will compute "
             "their points again.",
             QtWidgets.QMessageBox.StandardButton.Yes | QtWidgets.QMessageBox.StandardButton.Cancel,
@@ -841,8 +845,8 @@ class SweepController(QtCore.QObject):
         self._finish_thread()
 
     def _finish_thread(self) -> None:
-        thread, worker = self.thread, self.worker
-        self.thread = self.worker = None
+        thread, worker = self.worker_thread, self.worker
+        self.worker_thread = self.worker = None
         if thread is not None:
             thread.quit()
             thread.wait()
@@ -874,7 +878,7 @@ class SweepController(QtCore.QObject):
         )
         same = base == self.window.current_config()
         self.page.use_current_button.setText("Use current config" if not same else "Current config ✓")
-        if self.thread is None:
+        if self.worker_thread is None:
             self.page.use_current_button.setEnabled(not same)
 
     @QtCore.Slot(str)

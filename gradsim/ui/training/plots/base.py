@@ -70,9 +70,11 @@ class PlotPanel(QtWidgets.QWidget):
         The record drawn last must still be there: the same object among the newest records,
         or (once pushed out of those) an entry with its iteration number and loss.
         """
-        if self._seen is None or self._seen[1] is None:
+        if self._seen is None:
             return True
         total, previous, _ = self._seen
+        if previous is None:
+            return True
         if history.total_records < total:
             return False
         if any(record is previous for record in history.recent()):

@@ -283,7 +283,7 @@ def _log_rows(logs: np.ndarray, seq_len: int) -> list[_Row]:
     """
     if logs.ndim != 2 or logs.shape[1] != seq_len:
         raise ValueError(f"rows of length {logs.shape[-1]} in an image of width {seq_len}")
-    finite = ~nonfinite_norms(logs)  # an exact zero (-inf) is finite
+    finite = np.logical_not(nonfinite_norms(logs))  # an exact zero (-inf) is finite
     positive = np.isfinite(logs)
     image = np.where(positive, logs, SENTINEL).astype(np.float32)
     any_positive = positive.any(axis=1)

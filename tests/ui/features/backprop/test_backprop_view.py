@@ -15,6 +15,7 @@ from PySide6 import QtCore, QtWidgets
 
 from gradsim.engine.clipping import clip_gradients
 from gradsim.engine.config import ACTIVATIONS, SimConfig
+from gradsim.engine.formatting import format_number, format_percent
 from gradsim.engine.simulation import Simulation
 from gradsim.ui.common.theme import LIGHT
 from gradsim.ui.features.backprop import backprop_plots
@@ -22,8 +23,6 @@ from gradsim.ui.features.backprop.backprop_plots import FINITE, NONFINITE, NOT_R
 from gradsim.ui.features.backprop.backprop_view import (
     BackpropView,
     describe_step,
-    format_fraction,
-    format_number,
     steps_seconds,
 )
 
@@ -259,17 +258,17 @@ def test_factor_and_reading_equal_the_engines_step(view):
             assert np.array_equal(getattr(shown, field), getattr(expected, field), equal_nan=True), field
         assert np.array_equal(shown.grad, expected.grad)
         assert labels["grad_norm"].text() == format_number(expected.grad_norm)
-        assert labels["local_factor"].text() == format_number(expected.local_factor)
         assert labels["mean_derivative"].text() == format_number(expected.mean_derivative)
-        assert labels["saturation"].text() == format_fraction(expected.saturation)
+        assert labels["saturation"].text() == format_percent(expected.saturation)
         assert labels["spectral_norm"].text() == format_number(expected.spectral_norm)
         assert labels["cell"].text() == f"layer {expected.layer + 1}, time step {expected.time_step + 1}"
         assert labels["order"].text() == f"{position} of 12"
         reading = view.reading.text()
         assert reading.startswith(describe_step(expected, 2, 6, "tanh"))
         if expected.time_step < 5:
+            assert labels["local_factor"].text() == format_number(expected.local_factor)
             assert f"multiplies the gradient by {format_number(expected.local_factor)}" in reading
-            assert f"{format_fraction(expected.saturation)} of units are saturated" in reading
+            assert f"{format_percent(expected.saturation)} of units are saturated" in reading
             assert f"largest singular value of W_hh is {format_number(expected.spectral_norm)}" in reading
         else:
             assert labels["local_factor"].text() == "n/a"

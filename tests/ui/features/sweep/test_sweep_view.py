@@ -20,8 +20,9 @@ from PySide6 import QtCore, QtWidgets
 
 from gradsim.engine import sweep
 from gradsim.engine.config import SimConfig
+from gradsim.engine.formatting import format_bytes
 from gradsim.engine.sweep import compute_point
-from gradsim.io.sweepstore import SweepStore, format_size
+from gradsim.io.sweepstore import SweepStore
 from gradsim.ui.features.sweep.sweep_plot import COLORBAR_LABEL
 from gradsim.ui.features.sweep.sweep_view import DEFAULT_RANGES, TAB_TITLE, SweepController
 from gradsim.ui.main_window import MainWindow
@@ -279,7 +280,7 @@ def test_closing_the_window_mid_sweep_leaves_no_thread_or_process(make_window, q
     workers = pool_pids() - before
     assert len(workers) == 2
     window.close()
-    assert controller.thread is None and worker.cancel_event.is_set()
+    assert controller.worker_thread is None and worker.cancel_event.is_set()
     assert not sweep_workers_alive(workers)
     assert not [p for p in multiprocessing.active_children() if p.pid in workers]
 
@@ -400,7 +401,7 @@ def test_the_store_size_shows_and_clear_asks_first(make_window, qtbot, monkeypat
     page = controller.page
     store = controller.store
     size = store.size_bytes()
-    assert size > 0 and page.store_label.text() == f"store {format_size(size)}"
+    assert size > 0 and page.store_label.text() == f"store {format_bytes(size)}"
     assert str(tmp_path / "store.sqlite") in page.store_label.toolTip()
 
     questions = []
@@ -416,7 +417,7 @@ def test_the_store_size_shows_and_clear_asks_first(make_window, qtbot, monkeypat
         QtWidgets.QMessageBox, "question", answer(QtWidgets.QMessageBox.StandardButton.Cancel)
     )
     qtbot.mouseClick(page.clear_button, QtCore.Qt.MouseButton.LeftButton)
-    assert questions[0][0] == "Clear the sweep store" and format_size(size) in questions[0][1]
+    assert questions[0][0] == "Clear the sweep store" and format_bytes(size) in questions[0][1]
     assert store.info().points == 9 and page.past_combo.count() == 2  # nothing deleted
 
     monkeypatch.setattr(QtWidgets.QMessageBox, "question", answer(QtWidgets.QMessageBox.StandardButton.Yes))
@@ -424,7 +425,9 @@ def test_the_store_size_shows_and_clear_asks_first(make_window, qtbot, monkeypat
     assert len(questions) == 2 and store.info().points == 0 and store.sweeps() == []
     assert page.progress_label.text() == "Cleared the sweep store: 9 points and 1 sweeps deleted"
     assert page.past_combo.currentText() == "no sweeps recorded yet"
-    assert page.store_label.text() == f"store {format_size(store.size_bytes())}" and store.size_bytes() < size
+    assert (
+        page.store_label.text() == f"store {format_bytes(store.size_bytes())}" and store.size_bytes() < size
+    )
     # The next sweep computes again.
     assert run_to_end(qtbot, controller).computed_points == 9
 

@@ -14,13 +14,6 @@ from gradsim import cli
 from gradsim.cli import animate as cli_animate
 from gradsim.io.animation_writer import VIDEO_MISSING
 
-pytestmark = [
-    pytest.mark.qt_log_level_fail("WARNING"),
-    pytest.mark.qt_log_ignore(re.escape("This plugin does not support propagateSizeHints()")),
-]
-
-SMALL = {"num_layers": 2, "hidden_size": 6, "seq_len": 15, "batch_size": 4, "activation": "tanh"}
-SMALL_ARGS = [arg for key, value in SMALL.items() for arg in ("--set", f"{key}={value}")]
 HAS_FFMPEG = importlib.util.find_spec("imageio_ffmpeg") is not None
 
 
@@ -33,9 +26,9 @@ def frames_of(path: Path) -> tuple[list[np.ndarray], list[int]]:
     return pictures, durations
 
 
-def test_gif_of_the_gradient_plot(qapp, tmp_path, capsys):
+def test_gif_of_the_gradient_plot(drawn, qapp, tmp_path, capsys):
     out = tmp_path / "run.gif"
-    args = ["animate", *SMALL_ARGS, "--iterations", "12", "--every", "3", "--width", "320", "--fps", "20"]
+    args = ["animate", *drawn.args, "--iterations", "12", "--every", "3", "--width", "320", "--fps", "20"]
     assert cli.main([*args, "--out", str(out)]) == 0
     frames, durations = frames_of(out)
     assert len(frames) == 4  # iterations 3, 6, 9, 12
@@ -51,9 +44,9 @@ def test_gif_of_the_gradient_plot(qapp, tmp_path, capsys):
     )
 
 
-def test_last_frame_equals_the_snapshot(qapp, tmp_path):
+def test_last_frame_equals_the_snapshot(drawn, qapp, tmp_path):
     animated, still = tmp_path / "run.png", tmp_path / "still.png"
-    common = [*SMALL_ARGS, "--iterations", "5", "--plot", "loss", "--width", "400", "--quiet"]
+    common = [*drawn.args, "--iterations", "5", "--plot", "loss", "--width", "400", "--quiet"]
     assert cli.main(["animate", *common, "--every", "5", "--out", str(animated)]) == 0
     assert cli.main(["snapshot", *common, "--out", str(still)]) == 0
     frames, _ = frames_of(animated)
@@ -63,19 +56,19 @@ def test_last_frame_equals_the_snapshot(qapp, tmp_path):
     assert np.abs(frames[0] - expected).mean() < 0.5
 
 
-def test_backprop_layer_by_layer(qapp, tmp_path, capsys):
+def test_backprop_layer_by_layer(drawn, qapp, tmp_path, capsys):
     out = tmp_path / "backprop.webp"
-    args = ["animate", *SMALL_ARGS, "--backprop", "--by-layer", "--iterations", "2", "--width", "480"]
+    args = ["animate", *drawn.args, "--backprop", "--by-layer", "--iterations", "2", "--width", "480"]
     assert cli.main([*args, "--fps", "4", "--out", str(out)]) == 0
     frames, durations = frames_of(out)
-    assert len(frames) == SMALL["num_layers"] + 1 and durations == [250] * 3
+    assert len(frames) == drawn.settings["num_layers"] + 1 and durations == [250] * 3
     assert frames[0].shape[1] == 480
     assert "backward pass after 2 iterations, 15 cells a frame" in capsys.readouterr().out
 
 
-def test_presentation_scale_draws_larger(qapp, tmp_path):
+def test_presentation_scale_draws_larger(drawn, qapp, tmp_path):
     normal, large = tmp_path / "normal.png", tmp_path / "large.png"
-    common = ["animate", *SMALL_ARGS, "--iterations", "2", "--every", "2", "--width", "500", "--quiet"]
+    common = ["animate", *drawn.args, "--iterations", "2", "--every", "2", "--width", "500", "--quiet"]
     assert cli.main([*common, "--out", str(normal)]) == 0
     assert cli.main([*common, "--presentation", "--out", str(large)]) == 0
     dark = [np.count_nonzero(frames_of(p)[0][0].sum(axis=2) < 300) for p in (normal, large)]
@@ -97,9 +90,9 @@ def test_presentation_scale_draws_larger(qapp, tmp_path):
         (["--out", "{tmp}/nowhere/a.gif"], "folder .*nowhere does not exist"),
     ],
 )
-def test_bad_arguments_are_one_line_errors(qapp, tmp_path, capsys, extra, message):
+def test_bad_arguments_are_one_line_errors(drawn, qapp, tmp_path, capsys, extra, message):
     extra = [part.replace("{tmp}", str(tmp_path)) for part in extra]
-    assert cli.main(["animate", *SMALL_ARGS, *extra]) == cli.EXIT_USAGE
+    assert cli.main(["animate", *drawn.args, *extra]) == cli.EXIT_USAGE
     error = capsys.readouterr().err
     assert re.search(message, error), error
     assert error.count("\n") == 1
@@ -111,17 +104,17 @@ def test_fps_out_of_range_is_refused(capsys):
     assert "must be above 0 and at most 100" in capsys.readouterr().err
 
 
-def test_mp4_without_the_extra_names_it(qapp, tmp_path, capsys, monkeypatch):
+def test_mp4_without_the_extra_names_it(drawn, qapp, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(cli_animate, "video_available", lambda: False)
-    assert cli.main(["animate", *SMALL_ARGS, "--out", str(tmp_path / "a.mp4")]) == cli.EXIT_FAILED
+    assert cli.main(["animate", *drawn.args, "--out", str(tmp_path / "a.mp4")]) == cli.EXIT_FAILED
     assert capsys.readouterr().err == f"gradsim: error: cannot write {tmp_path / 'a.mp4'}: {VIDEO_MISSING}\n"
     assert not (tmp_path / "a.mp4").exists()
 
 
 @pytest.mark.skipif(not HAS_FFMPEG, reason=VIDEO_MISSING)
-def test_mp4_when_the_extra_is_there(qapp, tmp_path, capsys):
+def test_mp4_when_the_extra_is_there(drawn, qapp, tmp_path, capsys):
     out = tmp_path / "run.mp4"
-    args = ["animate", *SMALL_ARGS, "--iterations", "6", "--every", "2", "--width", "320", "--fps", "10"]
+    args = ["animate", *drawn.args, "--iterations", "6", "--every", "2", "--width", "320", "--fps", "10"]
     assert cli.main([*args, "--out", str(out)]) == 0
     assert out.stat().st_size > 1000
     assert "3 frames of 320 x" in capsys.readouterr().out

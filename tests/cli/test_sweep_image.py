@@ -2,29 +2,22 @@
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6 import QtGui
 
 from gradsim import cli
 from gradsim.io.sweepfile import read_sweep_npz
-
-pytestmark = [
-    pytest.mark.qt_log_level_fail("WARNING"),
-    pytest.mark.qt_log_ignore(re.escape("This plugin does not support propagateSizeHints()")),
-]
 
 SETTINGS = ["--set", "num_layers=1", "--set", "hidden_size=8", "--set", "seq_len=10", "--set", "batch_size=3"]
 SETTINGS += ["--set", "activation=relu", "--set", "init=gaussian", "--set", "task=random", "--workers", "0"]
 GRID = ["--x", "weight_scale=0.5:2.5:3", "--y", "seq_len=4,16"]
 
 
-def test_image_has_the_requested_width_and_shows_the_grid(qapp, tmp_path: Path, capsys) -> None:
+def test_image_has_the_requested_width_and_shows_the_grid(pixels, qapp, tmp_path: Path, capsys) -> None:
     image_path, npz_path = tmp_path / "phase.png", tmp_path / "phase.npz"
     args = [
         "sweep",
@@ -42,10 +35,8 @@ def test_image_has_the_requested_width_and_shows_the_grid(qapp, tmp_path: Path, 
     result = read_sweep_npz(npz_path)
     # ReLU x0.5 over 16 steps vanishes, x2.5 explodes.
     assert result.values[1, 0] < -3 and result.values[1, 2] > 3
-    image = QtGui.QImage(str(image_path)).convertToFormat(QtGui.QImage.Format.Format_RGB888)
-    assert (image.width(), image.height()) == (700, 560)  # 900 x 720 in proportion
-    array = np.frombuffer(image.constBits(), np.uint8).reshape(image.height(), image.bytesPerLine())
-    array = array[:, : 3 * image.width()].reshape(image.height(), image.width(), 3).astype(int)
+    array = pixels(image_path).astype(int)
+    assert array.shape == (560, 700, 3)  # 900 x 720 in proportion
     red, green, blue = array[..., 0], array[..., 1], array[..., 2]
     assert ((blue - red > 80) & (green < 160)).mean() > 0.03  # vanishing cells in blue
     assert ((red - blue > 80) & (green < 120)).mean() > 0.03  # exploding cells in red

@@ -109,7 +109,7 @@ def test_store_info_and_clear(tmp_path: Path, capsys) -> None:
     assert lines[0] == f"store: {tmp_path / 's.sqlite'}"
     assert lines[2:] == ["points: 6", "sweeps: 1", "schema version: 1"]
     size = SweepStore(tmp_path / "s.sqlite").size_bytes()
-    assert lines[1] == f"size: {size / 1000:.1f} kB"
+    assert lines[1] == f"size: {size / 1024:.1f} KiB"  # gradsim.engine.formatting.format_bytes
 
     assert cli.main(["store", "clear", "--older-than", "1", *store]) == cli.EXIT_OK
     out = capsys.readouterr().out

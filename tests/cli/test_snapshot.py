@@ -8,7 +8,6 @@ import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,22 +19,7 @@ from gradsim.engine.simulation import Simulation
 from gradsim.io import atomic
 from gradsim.ui.common.theme import DARK, LIGHT
 
-pytestmark = [
-    pytest.mark.qt_log_level_fail("WARNING"),
-    pytest.mark.qt_log_ignore(re.escape("This plugin does not support propagateSizeHints()")),
-]
-
-SMALL = {"num_layers": 2, "hidden_size": 6, "seq_len": 15, "batch_size": 4, "activation": "tanh"}
-SMALL_ARGS = [arg for key, value in SMALL.items() for arg in ("--set", f"{key}={value}")]
 SVG = "{http://www.w3.org/2000/svg}"
-
-
-def pixels(path: Path) -> np.ndarray:
-    image = QtGui.QImage(str(path))
-    assert not image.isNull(), path
-    image = image.convertToFormat(QtGui.QImage.Format.Format_RGB888)
-    array = np.frombuffer(image.constBits(), np.uint8).reshape(image.height(), image.bytesPerLine())
-    return array[:, : 3 * image.width()].reshape(image.height(), image.width(), 3).copy()
 
 
 def share(array: np.ndarray, color: str, tolerance: int = 12) -> float:
@@ -44,7 +28,7 @@ def share(array: np.ndarray, color: str, tolerance: int = 12) -> float:
     return float(np.all(np.abs(array.astype(int) - target) <= tolerance, axis=2).mean())
 
 
-def test_png_of_the_dashboard_has_the_requested_width(qapp, tmp_path, capsys):
+def test_png_of_the_dashboard_has_the_requested_width(pixels, qapp, tmp_path, capsys):
     out = tmp_path / "x.png"
     args = [
         "snapshot",
@@ -68,11 +52,11 @@ def test_png_of_the_dashboard_has_the_requested_width(qapp, tmp_path, capsys):
     assert list(tmp_path.iterdir()) == [out]
 
 
-def test_one_plot_default_width_dark_theme(qapp, tmp_path):
+def test_one_plot_default_width_dark_theme(pixels, drawn, qapp, tmp_path):
     out = tmp_path / "loss.png"
     assert (
         cli.main(
-            ["snapshot", *SMALL_ARGS, "-n", "4", "--plot", "loss", "--theme", "dark", "-q", "-o", str(out)]
+            ["snapshot", *drawn.args, "-n", "4", "--plot", "loss", "--theme", "dark", "-q", "-o", str(out)]
         )
         == 0
     )
@@ -82,18 +66,18 @@ def test_one_plot_default_width_dark_theme(qapp, tmp_path):
     assert share(array, DARK.background, 0) > 0.3 and share(array, LIGHT.background, 0) < 0.01
 
 
-def test_svg_of_the_gradient_plot_holds_the_engines_curves(qapp, tmp_path):
+def test_svg_of_the_gradient_plot_holds_the_engines_curves(drawn, qapp, tmp_path):
     out = tmp_path / "gradient.svg"
     assert (
-        cli.main(["snapshot", *SMALL_ARGS, "--iterations", "5", "--plot", "gradient", "--out", str(out)]) == 0
+        cli.main(["snapshot", *drawn.args, "--iterations", "5", "--plot", "gradient", "--out", str(out)]) == 0
     )
     root = ET.parse(out).getroot()
     # --set applies to the default preset, as in every command.
-    simulation = Simulation(load_preset(DEFAULT_PRESET).replace(**SMALL))
+    simulation = Simulation(load_preset(DEFAULT_PRESET).replace(**drawn.settings))
     for _ in range(5):
         last = simulation.train_step()
     assert "at iteration 5" in " ".join(text.text or "" for text in root.iter(f"{SVG}text"))
-    for layer in range(SMALL["num_layers"]):
+    for layer in range(drawn.settings["num_layers"]):
         color = LIGHT.layer_colors[layer]
         paths = [
             path.get("d")
@@ -102,19 +86,19 @@ def test_svg_of_the_gradient_plot_holds_the_engines_curves(qapp, tmp_path):
             for path in group.findall(f"{SVG}path")
         ]
         curves = [re.findall(r"(-?[\d.e+-]+),(-?[\d.e+-]+)", d) for d in paths]
-        bold = [np.array(points, float) for points in curves if len(points) == SMALL["seq_len"]]
+        bold = [np.array(points, float) for points in curves if len(points) == drawn.settings["seq_len"]]
         assert bold
         np.testing.assert_allclose(bold[0][:, 1], np.log10(last.grad_norms[layer]), atol=1e-4)
 
 
-def test_same_arguments_same_picture(qapp, tmp_path):
+def test_same_arguments_same_picture(pixels, drawn, qapp, tmp_path):
     first, second = tmp_path / "a.png", tmp_path / "b.png"
     for out in (first, second):
         assert (
             cli.main(
                 [
                     "snapshot",
-                    *SMALL_ARGS,
+                    *drawn.args,
                     "-n",
                     "3",
                     "--plot",
@@ -150,18 +134,18 @@ def test_bad_arguments_exit_2_with_one_line_and_no_file(qapp, tmp_path, capsys, 
     assert list(tmp_path.iterdir()) == []
 
 
-def test_write_error_exits_1_and_leaves_no_file(qapp, tmp_path, capsys, monkeypatch):
+def test_write_error_exits_1_and_leaves_no_file(drawn, qapp, tmp_path, capsys, monkeypatch):
     def full(path: str) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(atomic, "_fsync_file", full)
     out = tmp_path / "x.png"
-    assert cli.main(["snapshot", *SMALL_ARGS, "-n", "2", "-o", str(out)]) == 1
+    assert cli.main(["snapshot", *drawn.args, "-n", "2", "-o", str(out)]) == 1
     assert capsys.readouterr().err.strip() == f"gradsim: error: cannot write {out}: the disk is full"
     assert list(tmp_path.iterdir()) == []
 
 
-def test_runs_without_a_display(tmp_path):
+def test_runs_without_a_display(pixels, drawn, tmp_path):
     env = {
         key: value
         for key, value in os.environ.items()
@@ -169,7 +153,7 @@ def test_runs_without_a_display(tmp_path):
     }
     out = tmp_path / "d.png"
     result = subprocess.run(
-        [sys.executable, "-m", "gradsim", "snapshot", *SMALL_ARGS, "-n", "2", "--width", "640",
+        [sys.executable, "-m", "gradsim", "snapshot", *drawn.args, "-n", "2", "--width", "640",
          "-o", str(out)],
         env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip

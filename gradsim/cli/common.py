@@ -1,0 +1,342 @@
+"""What every subcommand shares: exit codes, the one-line error, argparse number types, the
+config options, the progress bar, output-path checks and offscreen drawing.
+
+Nothing here imports Qt: :func:`offscreen_qt` asks :mod:`gradsim.ui.training.figures` for it only
+when a picture is drawn.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import math
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TextIO, TypeVar
+
+from gradsim.engine.config import ConfigError, SimConfig, check_resources
+from gradsim.engine.presets import DEFAULT_PRESET, get_preset, presets_dir
+from gradsim.io.atomic import WriteError
+from gradsim.io.configfile import apply_overrides, load_config
+from gradsim.io.sweepstore import StoreError, SweepStore, open_store
+from gradsim.ui.training import figures
+
+PROG = "gradsim"
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+DEFAULT_ITERATIONS = 100
+# The PNG widths `gradsim snapshot --width` and `gradsim sweep --image-width` accept
+# (as gradsim.ui.training.render; not imported: no Qt here).
+IMAGE_MIN_WIDTH, IMAGE_MAX_WIDTH = 200, 8000
+
+
+class CommandError(Exception):
+    """A problem to report in one line on stderr, with the exit code to return."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def print_error(message: str, kind: str = "error") -> None:
+    """``gradsim: error: message`` on stderr, folded onto one line (``kind`` may be ``warning``)."""
+    # pythonw (the gui-scripts launcher on Windows) has no stderr.
+    if sys.stderr is not None:
+        print(f"{PROG}: {kind}: {' '.join(message.split())}", file=sys.stderr)
+
+
+# -- argparse number types -------------------------------------------------------------------
+
+_Number = TypeVar("_Number", int, float)
+
+
+def _parse(text: str, convert: Callable[[str], _Number], what: str) -> _Number:
+    try:
+        return convert(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be {what} (got {text!r})") from None
+
+
+def positive_int(text: str) -> int:
+    """A whole number, 1 or more (iterations, seeds, pixels)."""
+    return _whole_number(text, 1, "at least 1")
+
+
+def count(text: str) -> int:
+    """A whole number, 0 or more (iterations, worker processes)."""
+    return _whole_number(text, 0, "0 or more")
+
+
+def _whole_number(text: str, minimum: int, rule: str) -> int:
+    value = _parse(text, int, "a whole number")
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"must be {rule} (got {value})")
+    return value
+
+
+def days(text: str) -> float:
+    """A finite number of days, 0 or more (``gradsim store clear --older-than``)."""
+    value = _parse(text, float, "a number of days")
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a number of days, 0 or more (got {text!r})")
+    return value
+
+
+def frames_per_second(text: str) -> float:
+    """A frame rate above 0 and at most 100 (``gradsim animate --fps``)."""
+    value = _parse(text, float, "a number")
+    if not (math.isfinite(value) and 0 < value <= 100):
+        raise argparse.ArgumentTypeError(f"must be above 0 and at most 100 (got {text})")
+    return value
+
+
+# -- config options shared by every command that runs the engine ----------------------------
+
+
+def add_config_options(parser: argparse.ArgumentParser) -> None:
+    """Add ``--preset``, ``--config`` and ``--set`` (read back by :func:`build_config`)."""
+    group = parser.add_argument_group(
+        "configuration",
+        "Applied in this order: the preset, then the file, then each --set. Without --preset and "
+        f"--config the {DEFAULT_PRESET!r} preset is used; fields a config file leaves out take their "
+        "default values.",
+    )
+    group.add_argument("--preset", metavar="NAME", help="start from this preset (see: gradsim presets)")
+    group.add_argument("--config", metavar="FILE", help="a config file (.toml or .json)")
+    group.add_argument(
+        "--set",
+        dest="settings",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        help="change one setting, e.g. --set hidden_size=32 (repeatable)",
+    )
+
+
+def build_config(args: argparse.Namespace) -> SimConfig:
+    """The config the options ask for: preset, then file, then ``--set`` overrides, validated.
+
+    Raises
+    ------
+    ConfigError
+        An unknown preset, an unreadable or invalid file, or a bad ``--set``; the message names
+        the source and the field.
+    """
+    if args.preset:
+        config = get_preset(args.preset).config
+    elif args.config:
+        config = SimConfig()
+    else:
+        config = _default_config()
+    if args.config:
+        config = load_config(args.config, base=config)
+    return apply_overrides(config, args.settings)
+
+
+def check_run_resources(config: SimConfig, available: int | None = -1) -> None:
+    """Before a run: refuse one that cannot fit in the memory free now, warn about a large or slow one.
+
+    Warnings go to stderr as ``gradsim: warning: ...`` (one line each), also with ``--quiet``.
+
+    Raises
+    ------
+    ConfigError
+        The estimate exceeds the free memory; the message says which setting to lower.
+    """
+    check = check_resources(config, available)
+    if check.refusal is not None:
+        raise ConfigError(check.refusal, check.field)
+    if sys.stderr is not None:
+        for warning in check.warnings:
+            print(f"{PROG}: warning: {warning}", file=sys.stderr)
+
+
+def _default_config() -> SimConfig:
+    if (presets_dir() / f"{DEFAULT_PRESET}.toml").is_file():
+        return get_preset(DEFAULT_PRESET).config
+    return SimConfig()
+
+
+def describe_source(args: argparse.Namespace) -> str:
+    """Where the config came from, in words: ``"preset default + 2 settings"``."""
+    parts = []
+    if args.preset:
+        parts.append(f"preset {args.preset}")
+    if args.config:
+        parts.append(f"config {args.config}")
+    if not parts:
+        has_default = (presets_dir() / f"{DEFAULT_PRESET}.toml").is_file()
+        parts.append(f"preset {DEFAULT_PRESET}" if has_default else "built-in defaults")
+    if args.settings:
+        settings = len(args.settings)
+        parts.append(f"{settings} setting{'s' if settings > 1 else ''}")
+    return " + ".join(parts)
+
+
+def describe_config(config: SimConfig) -> str:
+    """The config in one line: ``"2 layers x 64 units, 50 time steps, tanh, orthogonal init x 1"``."""
+    text = (
+        f"{config.num_layers} layer{'s' if config.num_layers > 1 else ''} x {config.hidden_size} units, "
+        f"{config.seq_len} time steps, {config.activation}, {config.init} init x {config.weight_scale:g}"
+    )
+    if config.normalization == "batch":
+        text += ", batch norm"
+    if config.clip_mode != "none":
+        text += f", clip by {config.clip_mode} at {config.clip_threshold:g}"
+    return text + f", {config.optimizer} lr {config.learning_rate:g}"
+
+
+def config_line(args: argparse.Namespace, config: SimConfig) -> str:
+    """The summary's first line: ``"config: <where from>: <the config in one line>"``."""
+    return f"config: {describe_source(args)}: {describe_config(config)}"
+
+
+# -- the sweep store option (gradsim sweep, gradsim store) -------------------------------------
+
+
+def add_store_option(parser: argparse.ArgumentParser) -> None:
+    """``--store PATH``: the sweep store to use instead of the one in the user's cache folder."""
+    parser.add_argument(
+        "--store",
+        metavar="PATH",
+        help="the sweep store, a SQLite file (default: sweeps.sqlite in the user's cache folder, "
+        "e.g. ~/.cache/gradsim on Linux)",
+    )
+
+
+def open_store_option(args: argparse.Namespace) -> SweepStore:
+    """The store ``--store`` names (or the default one); its problems are the caller's to report."""
+    return open_store(args.store)
+
+
+@contextlib.contextmanager
+def readable_store(args: argparse.Namespace) -> Iterator[SweepStore]:
+    """The store ``--store`` names, open for the block and closed after it; a store that cannot be
+    opened, or a :class:`StoreError` in the block, is a one-line error (exit 1)."""
+    with open_store_option(args) as store:
+        if not store.available:
+            raise CommandError(str(store.error), EXIT_FAILED)
+        try:
+            yield store
+        except StoreError as error:
+            raise CommandError(str(error), EXIT_FAILED) from None
+
+
+# -- progress --------------------------------------------------------------------------------
+
+
+class ProgressBar:
+    """A one-line progress bar on a terminal, redrawn at most every ``interval`` seconds.
+
+    Draws nothing unless ``stream`` is a terminal, so piped or logged output stays clean.
+    :meth:`update` shows training iterations; subclasses show other units through :meth:`draw`.
+    """
+
+    def __init__(self, total: int, stream: TextIO | None, interval: float = 0.1, width: int = 30) -> None:
+        self.total = total
+        self.stream = stream
+        self.interval = interval
+        self.width = width
+        self.enabled = stream is not None and _isatty(stream)
+        self._last_draw = -float("inf")
+        self._shown = 0
+
+    def update(self, done: int, loss: float) -> None:
+        """Show ``done`` of ``total`` iterations; skipped if drawn less than ``interval`` ago."""
+        self.draw(done, self.total, f"{done}/{self.total}  loss {loss:.4g}")
+
+    def draw(self, done: int, total: int, label: str) -> None:
+        """Redraw the bar at ``done`` of ``total`` followed by ``label``, unless drawn less than
+        ``interval`` ago (the last step is always drawn)."""
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if now - self._last_draw < self.interval and done < total:
+            return
+        self._last_draw = now
+        filled = self.width * done // total if total else self.width
+        line = f"[{'#' * filled}{'-' * (self.width - filled)}] {label}"
+        self._write("\r" + line.ljust(self._shown))
+        self._shown = len(line)
+
+    def close(self) -> None:
+        """Erase the bar, so the summary starts on a clean line."""
+        if self.enabled and self._shown:
+            self._write("\r" + " " * self._shown + "\r")
+            self._shown = 0
+
+    def _write(self, text: str) -> None:
+        assert self.stream is not None
+        self.stream.write(text)
+        self.stream.flush()
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+# -- output files and pictures ---------------------------------------------------------------
+
+
+def requested_outputs(paths: dict[str, str | None]) -> list[tuple[str, str]]:
+    """The output files asked for, as ``(path, kind)`` from ``{kind: path or None}``, each checked
+    by :func:`check_output` before any time is spent."""
+    outputs = [(path, kind) for kind, path in paths.items() if path]
+    for path, _ in outputs:
+        check_output(path)
+    return outputs
+
+
+def write_outputs(
+    outputs: list[tuple[str, str]], write: Callable[[str, str], None], wrote: Callable[[str], str] | None
+) -> bool:
+    """Write every ``(path, kind)`` with ``write(path, kind)``; one that fails is reported on stderr
+    in one line and the others are still written. After each file, ``wrote(path)`` is printed
+    (nothing if ``wrote`` is None, e.g. with ``--quiet``). Returns whether every file was written."""
+    written = True
+    for path, kind in outputs:
+        try:
+            write(path, kind)
+        except WriteError as error:
+            print_error(str(error))
+            written = False
+            continue
+        if wrote is not None:
+            print(wrote(path))
+    return written
+
+
+def check_output(path: str) -> None:
+    """Refuse an output path that cannot work before spending time on the run."""
+    target = Path(path)
+    folder = target.parent
+    if target.is_dir():
+        raise CommandError(f"cannot write {path}: a folder of that name exists")
+    if not folder.exists():
+        raise CommandError(f"cannot write {path}: folder {folder} does not exist")
+    if not folder.is_dir():
+        raise CommandError(f"cannot write {path}: {folder} is not a folder")
+
+
+def check_width(
+    option: str, width: int | None, low: int = IMAGE_MIN_WIDTH, high: int = IMAGE_MAX_WIDTH
+) -> None:
+    """Refuse a picture width (``option``'s value) outside ``low..high`` pixels; None is the default."""
+    if width is not None and not low <= width <= high:
+        raise CommandError(f"{option} must be between {low} and {high} pixels (got {width})")
+
+
+@contextlib.contextmanager
+def offscreen_qt(what: str) -> Iterator[None]:
+    """Qt for drawing without a display (:func:`gradsim.ui.training.figures.offscreen_qt`) around a block
+    that imports and draws ``what``; a missing Qt or pyqtgraph is a one-line error, not a traceback."""
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(figures.offscreen_qt())
+            yield
+        except ImportError as error:
+            raise CommandError(f"cannot draw {what} ({error})", EXIT_FAILED) from None

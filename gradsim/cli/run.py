@@ -1,0 +1,154 @@
+"""``gradsim run``: train headless, print a summary (the regime with its spans) and write the records."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+from gradsim.cli.common import (
+    DEFAULT_ITERATIONS,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    ProgressBar,
+    add_config_options,
+    build_config,
+    check_run_resources,
+    config_line,
+    positive_int,
+    requested_outputs,
+    write_outputs,
+)
+from gradsim.engine.config import SimConfig
+from gradsim.engine.records import StepRecord
+from gradsim.engine.regime import measure
+from gradsim.engine.simulation import Simulation
+from gradsim.io.runexport import write_csv, write_json, write_npz
+
+
+def add_command(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "run",
+        help="train headless and print a summary; optionally write the records",
+        description="Train the network headless, print a summary (final loss; the regime named by its "
+        "most extreme span, through time in a layer or through depth, with its ratio and per-step "
+        "factor; every span) and write every step record to the files asked for.",
+    )
+    add_config_options(parser)
+    parser.add_argument(
+        "--iterations",
+        "-n",
+        type=positive_int,
+        default=DEFAULT_ITERATIONS,
+        metavar="N",
+        help=f"training iterations (default {DEFAULT_ITERATIONS}); an exploding run stops early",
+    )
+    output = parser.add_argument_group("output files (written atomically)")
+    output.add_argument("--json", metavar="FILE", help="records as JSON (readable lists)")
+    output.add_argument("--npz", metavar="FILE", help="records as numpy arrays (NPZ)")
+    output.add_argument("--csv", metavar="FILE", help="gradient norm per iteration, layer and time step")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary")
+    parser.set_defaults(handler=_run_command)
+
+
+def train(
+    config: SimConfig,
+    iterations: int,
+    keep_records: bool = True,
+    on_step: Callable[[StepRecord], None] | None = None,
+) -> tuple[list[StepRecord], bool]:
+    """Train up to ``iterations`` steps; stops early when the run halts on a non-finite value.
+
+    Returns the records (only the last one unless ``keep_records``) and whether Ctrl+C
+    interrupted the run (the records up to then are kept).
+    """
+    simulation = Simulation(config)
+    records: list[StepRecord] = []
+    try:
+        for _ in range(iterations):
+            record = simulation.train_step()
+            if record is None:
+                break
+            if keep_records or not records:
+                records.append(record)
+            else:
+                records[-1] = record
+            if on_step is not None:
+                on_step(record)
+    except KeyboardInterrupt:
+        return records, True
+    return records, False
+
+
+def _run_command(args: argparse.Namespace) -> int:
+    config = build_config(args)
+    check_run_resources(config)
+    outputs = requested_outputs({"json": args.json, "npz": args.npz, "csv": args.csv})
+    progress = ProgressBar(args.iterations, None if args.quiet else sys.stderr)
+    finite: list[StepRecord] = []  # the newest record whose gradient ratio is defined
+
+    def on_step(record: StepRecord) -> None:
+        progress.update(record.iteration, record.loss)
+        if measure(record).regime != "non-finite":
+            finite[:] = [record]
+
+    try:
+        records, interrupted = train(config, args.iterations, keep_records=bool(outputs), on_step=on_step)
+    finally:
+        progress.close()
+    if not args.quiet:
+        print(config_line(args, config))
+        last = records[-1] if records else None
+        for line in summary_lines(last, args.iterations, interrupted, finite[0] if finite else None):
+            print(line)
+
+    def write(path: str, kind: str) -> None:
+        if kind == "json":
+            write_json(path, records, config)
+        elif kind == "npz":
+            write_npz(path, records, config)
+        else:
+            write_csv(path, records)
+
+    how_many = f"{len(records)} record{'s' if len(records) != 1 else ''}"
+    written = write_outputs(outputs, write, None if args.quiet else lambda path: f"wrote {path} ({how_many})")
+    if interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_OK if written else EXIT_FAILED
+
+
+def summary_lines(
+    last: StepRecord | None,
+    iterations: int,
+    interrupted: bool = False,
+    last_finite: StepRecord | None = None,
+) -> list[str]:
+    """The run summary: iterations done, final loss, regime with its span, explosion site.
+
+    The regime line is :meth:`gradsim.engine.regime.RegimeMeasure.sentence` of the last record,
+    the sentence the window's badge and diagnosis quote; the spans follow, one line each.
+    ``last_finite`` is the newest finite record; shown when the last one is not (an exploded
+    run), so the summary still says how large the gradient grew.
+    """
+    if last is None:
+        return ["no iterations were run"]
+    done = last.iteration
+    lines = []
+    if interrupted:
+        lines.append(f"interrupted after {done} of {iterations} iterations")
+    elif done < iterations:
+        lines.append(f"iterations: {done} of {iterations} (the run halted on a non-finite value)")
+    else:
+        lines.append(f"iterations: {done}")
+    lines.append(f"final loss: {last.loss:.6g}")
+    measured = measure(last)
+    lines.append(f"regime: {measured.sentence()}")
+    if measured.regime == "non-finite" and last_finite is not None and last_finite.iteration != done:
+        before = measure(last_finite)
+        if before.extreme is not None:
+            lines.append(f"at iteration {last_finite.iteration}: {before.extreme.describe()}")
+        measured = before
+    for line in measured.span_lines():
+        lines.append(f"  {line}")
+    return lines

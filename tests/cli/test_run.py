@@ -1,0 +1,200 @@
+"""``gradsim run``: records written bit for bit as the engine computes them, the summary, and
+what stops a run before it starts."""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+from gradsim.cli import run as cli_run
+from gradsim.engine import config as cli_config
+from gradsim.engine.config import SimConfig
+from gradsim.engine.regime import measure
+from gradsim.engine.simulation import Simulation
+from gradsim.io.configfile import save_config
+from gradsim.io.runexport import read_json, read_npz
+
+
+def test_run_writes_every_record_and_prints_the_engine_summary(
+    assert_same_records, engine_run, default_config, run_cli, small, tmp_path: Path
+) -> None:
+    paths = {kind: tmp_path / f"out.{kind}" for kind in ("json", "npz", "csv")}
+    code, out, err = run_cli(
+        "run",
+        *small.args,
+        "--iterations",
+        "4",
+        "--json",
+        str(paths["json"]),
+        "--npz",
+        str(paths["npz"]),
+        "--csv",
+        str(paths["csv"]),
+    )
+    assert (code, err) == (0, "")
+    config = default_config.replace(**small.settings)
+    expected = engine_run(config, 4)
+    last = expected[-1]
+    assert read_json(paths["json"]).config == config
+    assert_same_records(expected, read_npz(paths["npz"]).records, config)
+    assert_same_records(expected, read_json(paths["json"]).records, config, samples=False)
+    assert len(paths["csv"].read_text().splitlines()) == 1 + 4 * 2 * 8
+    lines = out.splitlines()
+    assert lines[0].startswith("config: preset ") or lines[0].startswith("config: built-in defaults")
+    assert "2 layers x 6 units, 8 time steps" in lines[0]
+    assert "iterations: 4" in lines
+    assert f"final loss: {last.loss:.6g}" in lines
+    # The regime line is the measure's sentence (the badge's), then one line per span.
+    measured = measure(last)
+    assert f"regime: {measured.sentence()}" in lines
+    start = lines.index(f"regime: {measured.sentence()}") + 1
+    assert lines[start : start + 3] == [f"  {line}" for line in measured.span_lines()]
+    assert len(measured.spans) == 3  # time in layers 1 and 2, depth
+    for kind, path in paths.items():
+        assert f"wrote {path} (4 records)" in lines, kind
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv", "out.json", "out.npz"]
+
+
+def test_exploding_run_is_a_normal_outcome(
+    assert_same_records, engine_run, default_config, run_cli, small, tmp_path: Path
+) -> None:
+    path = tmp_path / "boom.json"
+    # Large ReLU weights and a large step: overflows to inf/NaN at iteration 2.
+    exploding = [*small.args, "--set", "activation=relu", "--set", "init=gaussian"]
+    exploding += ["--set", "weight_scale=10", "--set", "learning_rate=1"]
+    code, out, err = run_cli("run", *exploding, "-n", "10", "--json", str(path))
+    assert (code, err) == (0, "")
+    config = default_config.replace(**small.settings, activation="relu", init="gaussian", weight_scale=10.0)
+    config = config.replace(learning_rate=1.0)
+    expected = engine_run(config, 10)
+    last = expected[-1]
+    assert last.nonfinite is not None and len(expected) < 10
+    lines = out.splitlines()
+    assert f"iterations: {last.iteration} of 10 (the run halted on a non-finite value)" in lines
+    assert f"regime: non-finite: {last.nonfinite.describe()}" in lines
+    assert f"final loss: {last.loss:.6g}" in lines
+    assert_same_records(expected, read_json(path).records, config, samples=False)
+
+
+def test_summary_of_an_exploded_step_shows_the_last_defined_ratio(engine_run, small) -> None:
+    config = SimConfig(**small.settings)
+    first, second = engine_run(config, 2)
+    norms = second.grad_norms.copy()
+    norms[0, 0] = np.nan
+    exploded = dataclasses.replace(second, grad_norms=norms, log10_grad_norms=np.log10(norms))
+    lines = cli_run.summary_lines(exploded, 5, last_finite=first)
+    assert lines[0] == "iterations: 2 of 5 (the run halted on a non-finite value)"
+    # The last finite iteration's most extreme span says how large the gradient was.
+    assert lines[2] == "regime: non-finite: a gradient is inf or NaN"
+    assert lines[3] == f"at iteration 1: {measure(first).extreme.describe()}"
+    assert lines[4:] == [f"  {line}" for line in measure(first).span_lines()]
+    assert cli_run.summary_lines(None, 5) == ["no iterations were run"]
+
+
+def test_summary_writes_a_ratio_below_float64_from_its_logarithm(engine_run, small) -> None:
+    (record,) = engine_run(SimConfig(**{**small.settings, "activation": "sigmoid", "seq_len": 1200}), 1)
+    ratio = record.log10_grad_norms[0, 0] - record.log10_grad_norms[0, -1]
+    assert ratio < -330 and record.gradient_ratio == 0.0  # no float64 holds it
+    exponent = math.floor(ratio)
+    # The regime line quotes the extreme span, here layer 1's: the same ratio, written from its log.
+    lines = cli_run.summary_lines(record, 1)
+    (regime,) = [line for line in lines if line.startswith("regime: ")]
+    assert f"{10 ** (ratio - exponent):.2f}e{exponent} over 1199 steps" in regime
+
+
+def test_quiet_prints_nothing_but_writes(run_cli, small, tmp_path: Path) -> None:
+    code, out, err = run_cli("run", *small.args, "-n", "2", "-q", "--npz", str(tmp_path / "r.npz"))
+    assert (code, out, err) == (0, "", "")
+    assert len(read_npz(tmp_path / "r.npz").records) == 2
+
+
+def test_output_into_a_missing_folder_fails_before_running(
+    run_cli, small, tmp_path: Path, monkeypatch
+) -> None:
+    def must_not_run(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the run should not start")
+
+    monkeypatch.setattr(cli_run, "train", must_not_run)
+    target = tmp_path / "missing" / "run.json"
+    code, out, err = run_cli("run", *small.args, "--json", str(target))
+    assert (code, out) == (2, "")
+    assert err == f"gradsim: error: cannot write {target}: folder {target.parent} does not exist\n"
+    (tmp_path / "file").write_text("x")
+    code, _, err = run_cli("run", *small.args, "--csv", str(tmp_path / "file" / "run.csv"))
+    assert code == 2 and "is not a folder" in err
+    assert [p.name for p in tmp_path.iterdir()] == ["file"]
+
+
+def test_failed_write_exits_1_and_leaves_nothing(run_cli, small, tmp_path: Path, monkeypatch) -> None:
+    def fail(*args: object) -> None:
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(os, "replace", fail)
+    target = tmp_path / "run.json"
+    code, out, err = run_cli("run", *small.args, "-n", "2", "--json", str(target))
+    assert code == 1
+    assert err == f"gradsim: error: cannot write {target}: folder is not writable (permission denied)\n"
+    assert "iterations: 2" in out.splitlines()  # the summary is still printed
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_interrupt_keeps_the_records_so_far(run_cli, small, tmp_path: Path, monkeypatch) -> None:
+    class Interrupted(Simulation):
+        def train_step(self):
+            if self.iteration == 3:
+                raise KeyboardInterrupt
+            return super().train_step()
+
+    monkeypatch.setattr(cli_run, "Simulation", Interrupted)
+    target = tmp_path / "run.json"
+    code, out, _ = run_cli("run", *small.args, "-n", "10", "--json", str(target))
+    assert code == 130
+    assert "interrupted after 3 of 10 iterations" in out.splitlines()
+    assert [r.iteration for r in read_json(target).records] == [1, 2, 3]
+
+
+def test_train_without_keeping_records_returns_only_the_last(assert_same_records, small) -> None:
+    config = SimConfig(**small.settings)
+    kept, _ = cli_run.train(config, 3, keep_records=False)
+    full, interrupted = cli_run.train(config, 3)
+    assert not interrupted and len(kept) == 1 and len(full) == 3
+    assert_same_records(full[-1:], kept, config)
+
+
+def test_saved_config_file_runs_like_the_cli_settings(
+    assert_same_records, engine_run, run_cli, small, tmp_path: Path
+) -> None:
+    config = SimConfig(**small.settings, activation="sigmoid", seed=4)
+    save_config(config, tmp_path / "c.json")
+    code, _, _ = run_cli(
+        "run", "--config", str(tmp_path / "c.json"), "-n", "2", "--npz", str(tmp_path / "r.npz")
+    )
+    assert code == 0
+    assert_same_records(engine_run(config, 2), read_npz(tmp_path / "r.npz").records, config)
+
+
+def test_run_that_cannot_fit_is_refused_naming_the_setting(run_cli, small, monkeypatch) -> None:
+    monkeypatch.setattr(cli_config, "available_memory_bytes", lambda: 50 * 2**20)
+    code, out, err = run_cli(
+        "run", "-n", "1", *small.args, "--set", "seq_len=2000", "--set", "batch_size=512"
+    )
+    assert (code, out) == (2, "")
+    assert err.startswith("gradsim: error: this run would need about ")
+    assert "more than the memory free now (50 MiB); lower batch_size to " in err and err.count("\n") == 1
+
+
+def test_large_or_slow_run_is_warned_about_before_it_starts(run_cli, small, monkeypatch) -> None:
+    config = SimConfig(**small.settings)
+    monkeypatch.setattr(cli_config, "available_memory_bytes", lambda: int(config.memory_bytes * 1.5))
+    monkeypatch.setattr(cli_config, "step_seconds", lambda config, speed=None: 42.0)
+    code, out, err = run_cli("run", "-n", "1", "-q", *small.args)
+    assert (code, out) == (0, "")
+    lines = err.splitlines()
+    assert lines[0].startswith("gradsim: warning: this run needs about ")
+    assert "more than half the memory free now" in lines[0]
+    assert lines[1].startswith("gradsim: warning: one training step of this run should take about 42 s")
