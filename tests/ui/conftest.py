@@ -20,6 +20,7 @@ from PySide6 import QtCore
 from gradsim.engine.config import SimConfig
 from gradsim.engine.records import StepRecord
 from gradsim.engine.simulation import Simulation
+from gradsim.ui.common.collector import automatic_collection_requested
 
 
 @pytest.fixture(autouse=True)
