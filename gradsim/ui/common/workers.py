@@ -78,8 +78,8 @@ class JobContext:
     CPython, and the events and the queue are thread-safe, so there is no lock.
     """
 
-    def __init__(self) -> None:
-        self.cancel_event = threading.Event()
+    def __init__(self, cancel_event: threading.Event | None = None) -> None:
+        self.cancel_event = cancel_event if cancel_event is not None else threading.Event()
         self._gui_free = threading.Event()
         self._gui_free.set()
         self._hold_number = 0
@@ -235,6 +235,7 @@ class Worker:
     ----------
     job : ``job(context)``, run once on the thread; what it returns comes as :attr:`returned`
     name : the thread's name (shown by debuggers and ``faulthandler``)
+    cancel_event : the job's cancel flag, when the job made its own (``context.cancel_event``)
 
     Signals (attributes; connect them before :meth:`start`, to slots of GUI-thread objects)
     -------
@@ -244,8 +245,8 @@ class Worker:
     finished() : the thread ended, whichever way
     """
 
-    def __init__(self, job: Job, *, name: str) -> None:
-        self.context = JobContext()
+    def __init__(self, job: Job, *, name: str, cancel_event: threading.Event | None = None) -> None:
+        self.context = JobContext(cancel_event)
         self.thread = _JobThread(job, self.context, name)
         self.yielded = self.thread.yielded
         self.returned = self.thread.returned

@@ -480,7 +480,7 @@ class RecordingFeature(QtCore.QObject):
             window, f"Recording {total} frames into {request.path.name}…", "Record animation",
             total, "record_progress", self.cancel,
         )  # fmt: skip
-        job.worker.progressed.connect(self._on_progress)
+        job.progressed.connect(self._on_progress)
         job.done.connect(self._on_done)
         settings = window.settings
         settings.setValue(FORMAT_KEY, request.fmt)

@@ -25,7 +25,6 @@ import os
 import re
 import shutil
 import tempfile
-import threading
 from collections.abc import Callable
 from datetime import datetime
 from importlib import resources
@@ -41,6 +40,7 @@ from gradsim.io.atomic import WriteError, atomic_write_bytes, atomic_write_text
 from gradsim.io.configfile import config_to_toml
 from gradsim.io.runexport import write_json, write_npz
 from gradsim.ui.common import background
+from gradsim.ui.common.workers import JobContext, Worker
 from gradsim.ui.training import render
 from gradsim.ui.training.dashboard import PLOT_KEYS
 
@@ -280,41 +280,32 @@ def _config_header(job: BundleJob) -> str:
     )
 
 
-class BundleWorker(QtCore.QObject):
-    """Runs :func:`write_bundle` on a worker thread; reports progress and the outcome by signals.
+class BundleWorker:
+    """Runs :func:`write_bundle`: the job of a bundle's worker thread.
 
-    Signals
-    -------
-    progressed(done, total) : training steps replayed
-    finished(path) : the bundle is complete at ``path``
-    failed(message) : nothing was written; ``message`` names the path and the reason
-    cancelled() : the user cancelled; nothing was written
+    Messages (see :func:`gradsim.ui.common.background.start_job`)
+    --------
+    ("progressed", done, total) : training steps replayed
+    ("finished", path) : the bundle is complete at ``path``
+    ("failed", message) : nothing was written; ``message`` names the path and the reason
+    ("cancelled",) : the user cancelled; nothing was written
     """
 
-    progressed = QtCore.Signal(int, int)
-    finished = QtCore.Signal(str)
-    failed = QtCore.Signal(str)
-    cancelled = QtCore.Signal()
-
     def __init__(self, job: BundleJob) -> None:
-        super().__init__()
         self.job = job
-        self._cancel = threading.Event()
 
-    def cancel(self) -> None:
-        """Stop at the next training step (callable from any thread)."""
-        self._cancel.set()
+    def run(self, context: JobContext) -> None:
+        def progress(done: int, total: int) -> None:
+            context.emit(("progressed", done, total))
 
-    @QtCore.Slot()
-    def run(self) -> None:
         try:
-            path = write_bundle(self.job, self._cancel.is_set, self.progressed.emit)
+            path = write_bundle(self.job, context.is_cancelled, progress)
         except BundleCancelled:
-            self.cancelled.emit()
+            context.emit(("cancelled",))
         except Exception as error:  # every failure becomes a message, never a traceback
-            self.failed.emit(describe_error(self.job.destination, error))
+            context.emit(("failed", describe_error(self.job.destination, error)))
         else:
-            self.finished.emit(str(path))
+            context.emit(("finished", str(path)))
 
 
 # -- the dialog ----------------------------------------------------------------------------------
@@ -539,6 +530,7 @@ class SnapshotFeature(QtCore.QObject):
         self.dialog: SnapshotDialog | None = None
         self.bundle_thread: QtCore.QThread | None = None
         self.bundle_worker: BundleWorker | None = None
+        self._bundle: Worker | None = None
         self.bundle_progress: QtWidgets.QProgressDialog | None = None
         self.last_bundle: Path | None = None
         # What the dashboard shows: its last redraw (pictures, names and bundles agree on it).
@@ -764,24 +756,23 @@ class SnapshotFeature(QtCore.QObject):
             return None
         self.remember_folder(parent_folder)
         worker = BundleWorker(job)
-        thread = background.start_in_thread(self, worker, "bundle_thread")
         progress = background.progress_dialog(
             self.window, f"Replaying {job.iterations} iterations for {destination.name}…",
             "Saving bundle", job.iterations, "bundle_progress", self.cancel_bundle,
         )  # fmt: skip
-        worker.progressed.connect(self._on_bundle_progress)
-        worker.finished.connect(self._on_bundle_finished)
-        worker.failed.connect(self._on_bundle_failed)
-        worker.cancelled.connect(self._on_bundle_cancelled)
-        self.bundle_thread, self.bundle_worker, self.bundle_progress = thread, worker, progress
-        thread.start()
+        handlers = {
+            "progressed": self._on_bundle_progress, "finished": self._on_bundle_finished,
+            "failed": self._on_bundle_failed, "cancelled": self._on_bundle_cancelled,
+        }  # fmt: skip
+        self._bundle = background.start_job(worker.run, handlers, "bundle_thread")
+        self.bundle_thread, self.bundle_worker, self.bundle_progress = self._bundle.thread, worker, progress
         return worker
 
     @QtCore.Slot()
     def cancel_bundle(self) -> None:
         """Stop the bundle being written (its replay stops at the next step; nothing is left)."""
-        if self.bundle_worker is not None:
-            self.bundle_worker.cancel()
+        if self._bundle is not None:
+            self._bundle.cancel()
 
     def _pinned_parts(self) -> list[PinnedPart]:
         """The compare feature's pinned runs, if it is installed and offers them."""
@@ -804,9 +795,9 @@ class SnapshotFeature(QtCore.QObject):
         return parts
 
     def _finish_bundle(self) -> None:
-        thread, worker, progress = self.bundle_thread, self.bundle_worker, self.bundle_progress
-        self.bundle_thread = self.bundle_worker = self.bundle_progress = None
-        background.finish(thread, worker, progress)
+        bundle, progress = self._bundle, self.bundle_progress
+        self._bundle = self.bundle_thread = self.bundle_worker = self.bundle_progress = None
+        background.finish(bundle, progress)
 
     # -- slots -------------------------------------------------------------------------------------
     @QtCore.Slot()
@@ -864,8 +855,7 @@ class SnapshotFeature(QtCore.QObject):
 
     @QtCore.Slot()
     def _on_closing(self) -> None:
-        if self.bundle_worker is not None:
-            self.bundle_worker.cancel()
+        self.cancel_bundle()
         with contextlib.suppress(RuntimeError):
             self._finish_bundle()
 
