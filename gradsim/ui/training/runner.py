@@ -357,7 +357,7 @@ class TrainingHandle(QtCore.QObject):
         return self._loop.requested_generation
 
     @property
-    def thread(self) -> QtCore.QThread:
+    def thread(self) -> QtCore.QThread:  # type: ignore[override]  # the worker's, not QObject.thread()
         """The worker's thread."""
         return self._worker.thread
 

@@ -31,6 +31,7 @@ from gradsim.engine.records import NonFiniteEvent, StepRecord
 from gradsim.engine.simulation import Simulation
 from gradsim.ui.common.config_diff import data_differences, describe_difference, suggest_change
 from gradsim.ui.common.theme import Theme, current_theme, style_plot
+from gradsim.ui.feature_api import WindowAPI
 from gradsim.ui.training.control_panel import ControlPanel
 from gradsim.ui.training.plots.base import (
     DecadeAxis,
@@ -125,7 +126,7 @@ class ABView(QtWidgets.QWidget):
 
     Parameters
     ----------
-    window : the MainWindow (for the live config, the status bar and the tab widget)
+    window : the window (for the live config, the status bar and the tab widget)
 
     Attributes
     ----------
@@ -144,7 +145,7 @@ class ABView(QtWidgets.QWidget):
     message : the red label naming the side that stopped the pair
     """
 
-    def __init__(self, window: Any) -> None:
+    def __init__(self, window: WindowAPI) -> None:
         super().__init__()
         self.setObjectName("ab_view")
         self.window_ = window
@@ -177,7 +178,7 @@ class ABView(QtWidgets.QWidget):
         self._clear_plots()
 
     # -- construction --------------------------------------------------------------------------
-    def _build(self, window: Any) -> None:
+    def _build(self, window: WindowAPI) -> None:
         theme = self.theme
         colors = SIDE_COLORS[theme.name]
         self.side_colors = dict(zip(SIDES, colors, strict=True))
@@ -647,7 +648,7 @@ class ABView(QtWidgets.QWidget):
         self._draw_titles()
 
 
-def install_shortcuts(view: ABView, window: Any) -> list[QtGui.QAction]:
+def install_shortcuts(view: ABView, window: WindowAPI) -> list[QtGui.QAction]:
     """Space / → or N / R drive the pair while the A/B tab is shown (the Training tab's otherwise)."""
     key = QtGui.QKeySequence
     specs = (

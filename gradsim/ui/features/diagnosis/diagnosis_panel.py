@@ -40,7 +40,7 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
@@ -58,11 +58,9 @@ from gradsim.engine.regime import DECADES_THRESHOLD
 from gradsim.ui.common.config_diff import describe_difference
 from gradsim.ui.common.theme import Theme
 from gradsim.ui.common.workers import JobContext, Worker
+from gradsim.ui.feature_api import WindowAPI
 from gradsim.ui.features.diagnosis.diagnosis_process import SERVER, DiagnosisCancelled
 from gradsim.ui.training.plots.base import OverlayText
-
-if TYPE_CHECKING:
-    from gradsim.ui.main_window import MainWindow
 
 # A new diagnosis is asked for at most this often while records arrive.
 MIN_INTERVAL_MS = 700
@@ -470,7 +468,7 @@ class DiagnosisPanel(QtWidgets.QWidget):
 
     Parameters
     ----------
-    window : the :class:`~gradsim.ui.main_window.MainWindow`
+    window : the window (:class:`~gradsim.ui.feature_api.WindowAPI`)
     dock : the dock it sits in (no diagnosis is asked for while the user has hidden it)
 
     Attributes
@@ -485,7 +483,7 @@ class DiagnosisPanel(QtWidgets.QWidget):
     requests : diagnoses asked for so far (for tests and the benchmark)
     """
 
-    def __init__(self, window: MainWindow, dock: QtWidgets.QDockWidget) -> None:
+    def __init__(self, window: WindowAPI, dock: QtWidgets.QDockWidget) -> None:
         super().__init__()
         self.setObjectName("diagnosis_panel")
         self.main_window = window
@@ -508,8 +506,8 @@ class DiagnosisPanel(QtWidgets.QWidget):
         self._build()
 
         theme = window.dashboard.theme
-        gradient = window.dashboard.plots["gradient"]
-        self.overlay = TheoryOverlay(gradient.plot, getattr(gradient, "legend", None), theme)
+        plot, legend = window.overlay_plot("gradient")
+        self.overlay = TheoryOverlay(plot, legend, theme)
         self.theory_action = QtGui.QAction("Theory line", self)
         self.theory_action.setCheckable(True)
         self.theory_action.setToolTip(
@@ -956,7 +954,7 @@ class DiagnosisFeature:
         self.theory_action = panel.theory_action
 
 
-def install(window: Any) -> DiagnosisFeature:
+def install(window: WindowAPI) -> DiagnosisFeature:
     """Add the Diagnosis dock (right, shown), its View menu entries and the theory line."""
     dock = QtWidgets.QDockWidget("Diagnosis", window)
     dock.setObjectName("diagnosis_dock")

@@ -39,6 +39,7 @@ from gradsim.io.configfile import CONFIG_SUFFIXES, load_config, save_config
 from gradsim.io.runexport import EXPORT_SUFFIXES, RunFileError, write_csv, write_json, write_npz
 from gradsim.ui.common import background
 from gradsim.ui.common.workers import JobContext, Worker
+from gradsim.ui.feature_api import WindowAPI
 
 RECENT_KEY = "files/recent"
 FOLDER_KEY = "files/folder"
@@ -286,7 +287,7 @@ class FileActions(QtCore.QObject):
     last_export : the file last exported
     """
 
-    def __init__(self, window: Any) -> None:
+    def __init__(self, window: WindowAPI) -> None:
         super().__init__(window)
         self.window = window
         self.export_thread: QtCore.QThread | None = None
@@ -568,7 +569,7 @@ class FileActions(QtCore.QObject):
             self.window, f"Replaying {job.iterations} iterations for {job.path.name}…",
             "Exporting run data", job.iterations, "export_progress", self.cancel_export,
         )  # fmt: skip
-        handlers = {
+        handlers: dict[str, Callable[..., None]] = {
             "progressed": self._on_export_progress, "writing": self._on_export_writing,
             "finished": self._on_export_finished, "failed": self._on_export_failed,
             "cancelled": self._on_export_cancelled,
@@ -701,7 +702,7 @@ class FileActions(QtCore.QObject):
             self._finish_export()
 
 
-def install(window: Any) -> FileActions:
+def install(window: WindowAPI) -> FileActions:
     """Add Open config (Ctrl+O), Open recent, Save config as (Ctrl+Shift+S), Export run data (Ctrl+E)."""
     return FileActions(window)
 

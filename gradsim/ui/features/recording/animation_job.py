@@ -194,13 +194,13 @@ class AnimationJob(QtCore.QObject):
         self._finished = False
 
     @property
-    def thread(self) -> QtCore.QThread | None:
+    def thread(self) -> QtCore.QThread | None:  # type: ignore[override]  # the worker's thread
         """The worker's thread (None before :meth:`start`)."""
         return None if self._thread_worker is None else self._thread_worker.thread
 
     def start(self) -> None:
         """Start the worker."""
-        handlers = {
+        handlers: dict[str, Callable[..., None]] = {
             "frameWanted": self._on_frame_wanted, "progressed": self.progressed.emit,
             "finished": self._on_finished, "failed": self._on_failed, "cancelled": self._on_cancelled,
         }  # fmt: skip

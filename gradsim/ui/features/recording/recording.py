@@ -29,6 +29,7 @@ from gradsim.io.animation_writer import (
     video_available,
 )
 from gradsim.ui.common import background
+from gradsim.ui.feature_api import WindowAPI
 from gradsim.ui.features.recording import animation, animation_job
 from gradsim.ui.features.recording.animation import BACKPROP, DASHBOARD
 from gradsim.ui.features.recording.animation_job import AnimationJob, AnimationRequest
@@ -164,8 +165,8 @@ class RecordDialog(QtWidgets.QDialog):
         self.last_spin.setValue(last)
         self.every_spin.setValue(every)
         self.first_spin.setValue(every)
-        self.width_spin.setValue(int(settings.value(WIDTH_KEY, 640)))
-        self.fps_spin.setValue(float(settings.value(FPS_KEY, 20.0)))
+        self.width_spin.setValue(int(str(settings.value(WIDTH_KEY, 640))))
+        self.fps_spin.setValue(float(str(settings.value(FPS_KEY, 20.0))))
         stored = str(settings.value(FORMAT_KEY, "gif"))
         self.format_combo.setCurrentIndex(max(0, self.format_combo.findData(stored)))
         self.target_combo.setCurrentIndex(max(0, self.target_combo.findData(target)))
@@ -338,7 +339,7 @@ class RecordingFeature(QtCore.QObject):
     last_outcome : ``(outcome, message)`` of the last job: "finished", "failed" or "cancelled"
     """
 
-    def __init__(self, window: Any) -> None:
+    def __init__(self, window: WindowAPI) -> None:
         super().__init__(window)
         self.window = window
         self.dialog: RecordDialog | None = None
@@ -525,7 +526,7 @@ class RecordingFeature(QtCore.QObject):
     def _on_done(self, outcome: str, message: str) -> None:
         path = self._job_path
         progress, self.progress = self.progress, None
-        background.finish(None, None, progress)
+        background.finish(None, progress)
         if self.job is not None:
             self.job.deleteLater()  # its thread has ended (AnimationJob.finish waited for it)
         self.job = None
@@ -548,10 +549,10 @@ class RecordingFeature(QtCore.QObject):
             job.finish()
             self.job = None
         if self.progress is not None:
-            background.finish(None, None, self.progress)
+            background.finish(None, self.progress)
             self.progress = None
 
 
-def install(window: Any) -> RecordingFeature:
+def install(window: WindowAPI) -> RecordingFeature:
     """Add File ▸ Record animation… and the Backprop tab's Record button."""
     return RecordingFeature(window)

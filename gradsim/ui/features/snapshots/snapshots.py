@@ -29,7 +29,6 @@ from collections.abc import Callable
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
@@ -41,6 +40,7 @@ from gradsim.io.configfile import config_to_toml
 from gradsim.io.runexport import write_json, write_npz
 from gradsim.ui.common import background
 from gradsim.ui.common.workers import JobContext, Worker
+from gradsim.ui.feature_api import PinnedRuns, WindowAPI
 from gradsim.ui.training import render
 from gradsim.ui.training.dashboard import PLOT_KEYS
 
@@ -522,7 +522,7 @@ class SnapshotFeature(QtCore.QObject):
     last_bundle : the last bundle written
     """
 
-    def __init__(self, window: Any) -> None:
+    def __init__(self, window: WindowAPI) -> None:
         super().__init__(window)
         self.window = window
         self.current_plot = DEFAULT_PLOT
@@ -760,7 +760,7 @@ class SnapshotFeature(QtCore.QObject):
             self.window, f"Replaying {job.iterations} iterations for {destination.name}…",
             "Saving bundle", job.iterations, "bundle_progress", self.cancel_bundle,
         )  # fmt: skip
-        handlers = {
+        handlers: dict[str, Callable[..., None]] = {
             "progressed": self._on_bundle_progress, "finished": self._on_bundle_finished,
             "failed": self._on_bundle_failed, "cancelled": self._on_bundle_cancelled,
         }  # fmt: skip
@@ -775,23 +775,14 @@ class SnapshotFeature(QtCore.QObject):
             self._bundle.cancel()
 
     def _pinned_parts(self) -> list[PinnedPart]:
-        """The compare feature's pinned runs, if it is installed and offers them."""
-        compare = getattr(self.window, "features", {}).get("gradsim.ui.features.compare.compare")
-        pinned_runs = getattr(compare, "pinned_runs", None)
-        if not callable(pinned_runs):
+        """The pinned runs a feature offers (:class:`~gradsim.ui.feature_api.PinnedRuns`), if any."""
+        offer = self.window.offered(PinnedRuns)  # type: ignore[type-abstract]  # a Protocol, by design
+        if offer is None:
             return []
         parts = []
-        try:
-            pins = list(pinned_runs())
-        except Exception:  # another feature's failure must not stop the bundle
-            return []
-        for number, pin in enumerate(pins, start=1):
-            history = getattr(pin, "history", None)
-            config = getattr(pin, "config", None)
-            if not isinstance(history, RunHistory) or not isinstance(config, SimConfig):
-                continue
-            label = str(getattr(pin, "label", "") or f"pinned run {number}")
-            parts.append(PinnedPart(f"{number}-{slug(label)[:40]}", label, config, history.recent()))
+        for number, pin in enumerate(offer.pinned_runs(), start=1):
+            label = pin.label or f"pinned run {number}"
+            parts.append(PinnedPart(f"{number}-{slug(label)[:40]}", label, pin.config, pin.history.recent()))
         return parts
 
     def _finish_bundle(self) -> None:
@@ -860,7 +851,7 @@ class SnapshotFeature(QtCore.QObject):
             self._finish_bundle()
 
 
-def install(window: Any) -> SnapshotFeature:
+def install(window: WindowAPI) -> SnapshotFeature:
     """Add Save snapshot (Ctrl+S), Copy plot (Ctrl+Shift+C), Save bundle (Ctrl+B) and plot menus."""
     return SnapshotFeature(window)
 

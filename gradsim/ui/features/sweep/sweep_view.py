@@ -28,8 +28,9 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
@@ -40,10 +41,8 @@ from gradsim.engine.sweep import CriticalLine, SweepProgress, SweepResult, Sweep
 from gradsim.engine.sweep_executors import ExecutorError, check_scheduler, describe
 from gradsim.io.sweepstore import StoreError, SweepStore, format_size, open_store
 from gradsim.ui.common.workers import JobContext, Worker
+from gradsim.ui.feature_api import WindowAPI
 from gradsim.ui.features.sweep.sweep_plot import FIELD_LABELS, SweepPlot, format_value
-
-if TYPE_CHECKING:
-    from gradsim.ui.main_window import MainWindow
 
 TAB_TITLE = "Sweep"
 SETTINGS_PREFIX = "sweep/"
@@ -460,7 +459,7 @@ class SweepController(QtCore.QObject):
     thread, worker : the running sweep, if any
     """
 
-    def __init__(self, window: MainWindow) -> None:
+    def __init__(self, window: WindowAPI) -> None:
         super().__init__(window)
         self.window = window
         self.plot = SweepPlot(theme=window.dashboard.theme)
@@ -572,7 +571,9 @@ class SweepController(QtCore.QObject):
         self.plot.show_result(self.result, None)
         worker = SweepWorker(spec, self.workers, store, scheduler)
         worker.line_done = self._start_line(spec)
-        handlers = {"progressed": self._on_progress, "finished": self._on_finished, "failed": self._on_failed}
+        handlers: dict[str, Callable[..., None]] = {
+            "progressed": self._on_progress, "finished": self._on_finished, "failed": self._on_failed,
+        }  # fmt: skip
         self._sweep = Worker(worker.run, name="sweep_thread", cancel_event=worker.cancel_event)
         self._sweep.yielded.connect(lambda message: handlers[message[0]](*message[1:]))
         self._sweep.errored.connect(self._on_failed)
@@ -918,6 +919,6 @@ def _number(value: object, default: float) -> float:
     return number if math.isfinite(number) else default
 
 
-def install(window: MainWindow) -> SweepController:
+def install(window: WindowAPI) -> SweepController:
     """Add the Sweep tab (Ctrl+3) and its Run menu entry."""
     return SweepController(window)
