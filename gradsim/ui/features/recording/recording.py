@@ -29,12 +29,12 @@ from gradsim.io.animation_writer import (
     video_available,
 )
 from gradsim.ui.common import background
-from gradsim.ui.feature_api import WindowAPI
+from gradsim.ui.common.naming import TARGET_LABELS as SNAPSHOT_LABELS
+from gradsim.ui.common.naming import base_name, confirm_replace, propose_path
+from gradsim.ui.feature_api import SnapshotFolder, WindowAPI
 from gradsim.ui.features.recording import animation, animation_job
 from gradsim.ui.features.recording.animation import BACKPROP, DASHBOARD
 from gradsim.ui.features.recording.animation_job import AnimationJob, AnimationRequest
-from gradsim.ui.features.snapshots.snapshots import TARGET_LABELS as SNAPSHOT_LABELS
-from gradsim.ui.features.snapshots.snapshots import base_name, confirm_replace, propose_path
 from gradsim.ui.training import render
 from gradsim.ui.training.dashboard import PLOT_KEYS
 
@@ -48,7 +48,6 @@ WIDTH_KEY = "animation/width"
 # A proposed animation has at most this many frames (the proposed "every" follows from it).
 PROPOSED_FRAMES = 120
 MAX_ITERATION = 1_000_000
-_SNAPSHOTS = "gradsim.ui.features.snapshots.snapshots"
 _PRESENTATION = "gradsim.ui.features.presentation.presentation"
 _BACKPROP = "gradsim.ui.features.backprop.backprop_tab"
 
@@ -422,7 +421,7 @@ class RecordingFeature(QtCore.QObject):
 
     def folder(self) -> Path:
         """The folder snapshots use (the home folder without the snapshot feature)."""
-        snapshots = animation.feature_of(self.window, _SNAPSHOTS)
+        snapshots = self.window.offered(SnapshotFolder)  # type: ignore[type-abstract]
         return snapshots.folder() if snapshots is not None else Path.home()
 
     def proposed_path(self, target: str, fmt: str) -> Path:
@@ -436,8 +435,8 @@ class RecordingFeature(QtCore.QObject):
         if self.dialog is not None:
             self.dialog.close()
         if target is None:
-            snapshots = animation.feature_of(self.window, _SNAPSHOTS)
-            target = getattr(snapshots, "current_plot", "gradient")
+            snapshots = self.window.offered(SnapshotFolder)  # type: ignore[type-abstract]
+            target = snapshots.current_plot if snapshots is not None else "gradient"
         dialog = RecordDialog(self, str(target), parent=self.window)
         dialog.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose, True)
         dialog.finished.connect(self._on_dialog_finished)
@@ -487,7 +486,7 @@ class RecordingFeature(QtCore.QObject):
         settings.setValue(FORMAT_KEY, request.fmt)
         settings.setValue(FPS_KEY, request.fps)
         settings.setValue(WIDTH_KEY, request.width)
-        snapshots = animation.feature_of(window, _SNAPSHOTS)
+        snapshots = window.offered(SnapshotFolder)  # type: ignore[type-abstract]
         if snapshots is not None:
             snapshots.remember_folder(request.path.parent)
         return job

@@ -22,11 +22,9 @@ import contextlib
 import dataclasses
 import errno
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Callable
-from datetime import datetime
 from importlib import resources
 from pathlib import Path
 
@@ -39,21 +37,19 @@ from gradsim.io.atomic import WriteError, atomic_write_bytes, atomic_write_text
 from gradsim.io.configfile import config_to_toml
 from gradsim.io.runexport import write_json, write_npz
 from gradsim.ui.common import background
+from gradsim.ui.common.naming import (  # noqa: F401 (DASHBOARD, slug: part of this module's API)
+    DASHBOARD,
+    TARGET_LABELS,
+    base_name,
+    confirm_replace,
+    propose_path,
+    slug,
+)
 from gradsim.ui.common.workers import JobContext, Worker
 from gradsim.ui.feature_api import PinnedRuns, WindowAPI
 from gradsim.ui.training import render
 from gradsim.ui.training.dashboard import PLOT_KEYS
 
-DASHBOARD = "dashboard"
-# What each target is called in the dialog and in messages.
-TARGET_LABELS = {
-    DASHBOARD: "Whole dashboard (all five plots)",
-    "gradient": "Gradient through time ||dL/dh_t||",
-    "heatmap": "Gradient heatmap",
-    "loss": "Loss and gradient norm",
-    "activation": "Activation and pre-activations",
-    "health": "Layer health",
-}
 FORMATS = ("png", "svg")
 FOLDER_KEY = "snapshots/folder"
 FORMAT_KEY = "snapshots/format"
@@ -68,40 +64,6 @@ def icon(name: str) -> QtGui.QIcon:
     return QtGui.QIcon(str(path)) if path.is_file() else QtGui.QIcon()
 
 
-def slug(text: str) -> str:
-    """``text`` as a file-name part: lower case, letters, digits and dashes (``"run"`` if empty)."""
-    cleaned = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-    return cleaned or "run"
-
-
-def base_name(preset: str, iteration: int, plot: str = DASHBOARD) -> str:
-    """``gradsim-<preset>-it<N>`` (``-<plot>`` added for a single plot), without extension."""
-    name = f"gradsim-{slug(preset)}-it{max(0, int(iteration))}"
-    return name if plot == DASHBOARD else f"{name}-{plot}"
-
-
-def propose_path(
-    folder: str | os.PathLike[str], stem: str, suffix: str = "", now: datetime | None = None
-) -> Path:
-    """A path in ``folder`` for ``stem + suffix`` that does not exist yet.
-
-    The plain name if it is free; else with the time ``-HHMMSS`` added; else with a counter
-    after that (two snapshots in the same second). ``suffix`` is ``".png"``, ``".svg"`` or
-    ``""`` for a folder.
-    """
-    folder = Path(folder)
-    candidate = folder / f"{stem}{suffix}"
-    if not candidate.exists():
-        return candidate
-    stamp = (now or datetime.now()).strftime("%H%M%S")
-    candidate = folder / f"{stem}-{stamp}{suffix}"
-    counter = 2
-    while candidate.exists():
-        candidate = folder / f"{stem}-{stamp}-{counter}{suffix}"
-        counter += 1
-    return candidate
-
-
 def image_bytes(
     target: QtWidgets.QWidget, fmt: str, width: int | None = None, title: str = "gradsim"
 ) -> bytes:
@@ -111,16 +73,6 @@ def image_bytes(
     if fmt == "svg":
         return render.svg_bytes(target, title=title)
     raise ValueError(f"the format must be PNG or SVG (got {fmt!r})")
-
-
-def confirm_replace(parent: QtWidgets.QWidget, path: Path) -> bool:
-    """Ask whether to replace the existing file ``path`` (No is the default)."""
-    answer = QtWidgets.QMessageBox.question(
-        parent, "Replace file?", f"{path} exists already. Replace it?",
-        QtWidgets.QMessageBox.StandardButton.Yes | QtWidgets.QMessageBox.StandardButton.No,
-        QtWidgets.QMessageBox.StandardButton.No,
-    )  # fmt: skip
-    return answer == QtWidgets.QMessageBox.StandardButton.Yes
 
 
 def describe_error(path: str | os.PathLike[str], error: BaseException) -> str:
