@@ -11,17 +11,21 @@ Extension points for later features: the central area is a ``QTabWidget`` (:attr
 first tab, "Training", holds the dashboard; the menus (:attr:`file_menu`, :attr:`run_menu`,
 :attr:`view_menu`, :attr:`help_menu`) are attributes; docks can be added with
 ``addDockWidget`` and are saved with the window state. Each feature lives in its own module
-with an ``install(window)`` function, called for every module of :data:`FEATURE_MODULES`
-once the window is built (before its saved layout is restored, so docks find their places);
-the window's signals :attr:`MainWindow.runRestarted` and :attr:`MainWindow.closing` and the
-dashboard's ``refreshed`` tell a feature when to update or clean up.
+with an ``install(window)`` function, called for every module of
+:data:`~gradsim.ui.feature_api.FEATURE_MODULES` (or the subset given) once the window is built
+(before its saved layout is restored, so docks find their places); the window's signals
+:attr:`MainWindow.runRestarted` and :attr:`MainWindow.closing` and the dashboard's ``refreshed``
+tell a feature when to update or clean up. What a feature may use of the window is typed in
+:class:`gradsim.ui.feature_api.WindowAPI`.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from importlib import import_module, metadata
+from typing import TYPE_CHECKING
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
@@ -35,9 +39,13 @@ from gradsim.ui.common import fit
 from gradsim.ui.common import settings as stored
 from gradsim.ui.common.collector import GuiGarbageCollector
 from gradsim.ui.common.icons import icon
+from gradsim.ui.feature_api import FEATURE_MODULES, WindowAPI
 from gradsim.ui.training.control_panel import CUSTOM, ControlPanel
 from gradsim.ui.training.dashboard import Dashboard
 from gradsim.ui.training.runner import UNLIMITED, Runner
+
+if TYPE_CHECKING:
+    import pyqtgraph as pg
 
 # The dashboard is redrawn at most this often (and only when new records arrived).
 REDRAW_HZ = 30
@@ -47,18 +55,6 @@ FRAME_QUIET_MS = 10
 SPEEDS: tuple[float, ...] = (1, 2, 5, 10, 20, 50, 100, 200, 500, UNLIMITED)
 DEFAULT_SPEED = UNLIMITED
 DEFAULT_SIZE = (1440, 900)
-# Features added after the window is built, in this order; each module has install(window).
-FEATURE_MODULES: tuple[str, ...] = (
-    "gradsim.ui.features.backprop.backprop_tab",
-    "gradsim.ui.features.snapshots.snapshots",
-    "gradsim.ui.features.files.file_actions",
-    "gradsim.ui.features.diagnosis.diagnosis_panel",
-    "gradsim.ui.features.lessons.lessons_panel",
-    "gradsim.ui.features.sweep.sweep_view",
-    "gradsim.ui.features.compare.compare",
-    "gradsim.ui.features.presentation.presentation",
-    "gradsim.ui.features.recording.recording",
-)
 
 # Badge colours per regime (white text on each): they read on light and dark themes alike.
 REGIME_COLORS = {
@@ -147,7 +143,7 @@ def speed_label(iterations_per_second: float) -> str:
     return "max" if math.isinf(iterations_per_second) else f"{iterations_per_second:g} it/s"
 
 
-class MainWindow(QtWidgets.QMainWindow):
+class MainWindow(WindowAPI):
     """The gradsim window.
 
     Parameters
@@ -155,6 +151,8 @@ class MainWindow(QtWidgets.QMainWindow):
     config : the first run's config; None restores the last session's (or the default preset)
     settings : where geometry, splitters and the last config persist (``QSettings()`` if None)
     autoplay : start training as soon as the window is built
+    features : the feature modules to install (None: every one of ``FEATURE_MODULES``), in
+        ``FEATURE_MODULES``' order
 
     Attributes
     ----------
@@ -182,6 +180,7 @@ class MainWindow(QtWidgets.QMainWindow):
         *,
         settings: QtCore.QSettings | None = None,
         autoplay: bool = False,
+        features: Sequence[str] | None = None,
     ) -> None:
         # Set first: event() reads it for every event, some sent during construction.
         self._frame_held = False
@@ -211,9 +210,14 @@ class MainWindow(QtWidgets.QMainWindow):
         self._build_toolbar()
         self._build_status_bar()
         self._connect()
+        wanted = FEATURE_MODULES if features is None else tuple(features)
+        unknown = sorted(set(wanted) - set(FEATURE_MODULES))
+        if unknown:
+            raise ValueError(f"unknown feature modules: {', '.join(unknown)}")
         self.features: dict[str, object] = {}
         for name in FEATURE_MODULES:
-            self.features[name] = import_module(name).install(self)
+            if name in wanted:
+                self.features[name] = import_module(name).install(self)
         fit.all_combos_show_text(self)
         fit.share_dock_area(self)
         self._restore_layout()
@@ -237,6 +241,12 @@ class MainWindow(QtWidgets.QMainWindow):
     def current_config(self) -> SimConfig:
         """The config of the run being shown."""
         return self.runner.config
+
+    def overlay_plot(self, key: str) -> tuple[pg.PlotItem, pg.LegendItem | None]:
+        """The dashboard plot ``key``'s PlotItem and legend (None without one), for overlays."""
+        panel = self.dashboard.plots[key]
+        plot: pg.PlotItem = panel.plot  # type: ignore[attr-defined]  # every dashboard panel has one
+        return plot, getattr(panel, "legend", None)
 
     def training_tab(self) -> QtWidgets.QWidget:
         """The "Training" tab (banner + dashboard)."""

@@ -1,4 +1,5 @@
-"""Shared setup of the window tests: isolated QSettings, the engine's own records to compare with.
+"""Shared setup of the window tests: isolated QSettings, the engine's own records to compare with,
+and the one ``make_window`` fixture.
 
 Every test gets its own settings folder under ``tmp_path`` (INI format), as QT-NOTES asks, so a
 test can neither read a developer's stored window state nor leave one behind.
@@ -20,6 +21,7 @@ from PySide6 import QtCore
 from gradsim.engine.config import SimConfig
 from gradsim.engine.records import StepRecord
 from gradsim.engine.simulation import Simulation
+from gradsim.ui.common.workers import _RUNNING
 
 
 @pytest.fixture(autouse=True)
@@ -114,3 +116,53 @@ class ForwardProbe:
 def forward_probe() -> type[ForwardProbe]:
     """The :class:`ForwardProbe` class (test modules cannot import conftest)."""
     return ForwardProbe
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "window(config=None, features=None): what make_window builds by default in a test module "
+        "(its config, and the feature modules to install: None for all)",
+    )
+
+
+@pytest.fixture
+def make_window(qtbot, request: pytest.FixtureRequest):
+    """``make_window(config=None, *, features=None, show=True, settings=None)``: a MainWindow with
+    only ``features`` installed (module names of ``FEATURE_MODULES``; None: all), shown, its first
+    simulation built. Defaults come from the module's ``window`` marker. Every window is closed
+    after the test, and no worker thread may outlive it.
+    """
+    from gradsim.ui.main_window import MainWindow
+
+    marker = request.node.get_closest_marker("window")
+    defaults = dict(marker.kwargs) if marker is not None else {}
+    windows: list[MainWindow] = []
+
+    def make(
+        config: SimConfig | None = None,
+        *,
+        features: tuple[str, ...] | None = None,
+        show: bool = True,
+        settings: QtCore.QSettings | None = None,
+    ) -> MainWindow:
+        config = config if config is not None else defaults.get("config")
+        features = features if features is not None else defaults.get("features")
+        window = MainWindow(
+            config, settings=settings if settings is not None else QtCore.QSettings(), features=features
+        )
+        qtbot.addWidget(window)
+        windows.append(window)
+        if show:
+            window.show()
+            qtbot.waitExposed(window)
+        if window.runner.built_config is None:
+            with qtbot.waitSignal(window.runner.rebuilt, timeout=10000):
+                pass
+        return window
+
+    yield make
+    for window in windows:
+        window.close()
+        assert not window.runner.thread.isRunning()
+    assert not [thread.objectName() for thread in _RUNNING if thread.isRunning()]

@@ -1,21 +1,25 @@
-"""Background jobs with a progress dialog: the plumbing the run export and the bundle share.
+"""Background jobs with a progress dialog: the plumbing the run export, the bundle and the
+animation share.
 
-A job is a worker ``QObject`` with a ``run`` slot, moved to its own ``QThread``. Its progress
-dialog is not modal (the window keeps training and answering while the job replays a run), and
-Cancel or Esc call a slot of the GUI-thread owner: a queued call to the busy worker would only
-run once its job is over.
+A job is a plain object whose ``run(context)`` runs on a :class:`~gradsim.ui.common.workers.Worker`
+thread and reports by messages ``(kind, *arguments)`` (``context.emit``); :func:`start_job` calls
+the owner's handler for each kind on the GUI thread. Its progress dialog is not modal (the window
+keeps training and answering while the job replays a run), and Cancel or Esc cancel the worker
+from the GUI thread.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 from PySide6 import QtCore, QtWidgets
 
 from gradsim.engine.config import SimConfig
 from gradsim.engine.records import StepRecord
 from gradsim.engine.simulation import replay
+from gradsim.ui.common.workers import Job, Worker
 
 
 def replay_beside_the_window(config: SimConfig, iterations: int) -> Iterator[StepRecord]:
@@ -56,37 +60,27 @@ def progress_dialog(
     return progress
 
 
-def start_in_thread(owner: QtCore.QObject, worker: QtCore.QObject, thread_name: str) -> QtCore.QThread:
-    """Move ``worker`` to a new thread (a child of ``owner``) that calls ``worker.run`` once started.
+def start_job(run: Job, handlers: Mapping[str, Callable[..., None]], thread_name: str) -> Worker:
+    """Start ``run(context)`` on a worker thread; each message ``(kind, *arguments)`` it emits
+    calls ``handlers[kind](*arguments)`` on the GUI thread, in order.
 
-    The caller connects the worker's signals, then calls ``thread.start()``.
+    A job that raises instead of reporting its failure calls ``handlers["failed"](message)``.
     """
-    thread = QtCore.QThread(owner)
-    thread.setObjectName(thread_name)
-    worker.moveToThread(thread)
-    thread.started.connect(worker.run)  # type: ignore[attr-defined]
-    # Deleted by its own thread as that thread ends (Qt's pattern), never from the GUI thread
-    # while it may still be in use there.
-    thread.finished.connect(worker.deleteLater)
-    return thread
+
+    def deliver(message: tuple[Any, ...]) -> None:
+        handlers[message[0]](*message[1:])
+
+    worker = Worker(run, name=thread_name)
+    worker.yielded.connect(deliver)
+    worker.errored.connect(handlers["failed"])
+    return worker.start()
 
 
-def finish(
-    thread: QtCore.QThread | None,
-    worker: QtCore.QObject | None,
-    progress: QtWidgets.QProgressDialog | None,
-) -> None:
-    """Hide the dialog, end the thread (waiting for it) and schedule them for deletion.
-
-    The worker is deleted by its thread as it finishes (see :func:`start_in_thread`); it is
-    accepted here so that callers hand over everything they held.
-    """
+def finish(worker: Worker | None, progress: QtWidgets.QProgressDialog | None) -> None:
+    """Hide the dialog and schedule it for deletion; cancel the job and wait for its thread."""
     if progress is not None:
         progress.reset()
         progress.hide()
         progress.deleteLater()
-    if thread is not None:
-        thread.quit()
-        thread.wait()
-        thread.deleteLater()
-    del worker
+    if worker is not None:
+        worker.stop()

@@ -7,16 +7,28 @@ thread, or in the middle of the GUI thread's work, which crashes Qt: the test su
 segfaults in the collector while a run trained. As pyqtgraph's ``GarbageCollector`` does,
 automatic collection is turned off while a window is open and a GUI-thread timer collects
 instead, generation by generation, at the thresholds Python would have used.
+
+``GRADSIM_GC=automatic`` in the environment leaves Python's automatic collection on (the
+collector then does nothing): the switch the crash hunt runs the UI suite with
+(docs/architecture.md, "Garbage collection").
 """
 
 from __future__ import annotations
 
 import gc
+import os
 
 from PySide6 import QtCore
 
 # How often the GUI thread looks at the collector's counters.
 INTERVAL_MS = 1000
+# Environment variable: "automatic" leaves Python's own collection on.
+GC_ENV = "GRADSIM_GC"
+
+
+def automatic_collection_requested() -> bool:
+    """Whether ``GRADSIM_GC=automatic`` asks to leave Python's automatic collection on."""
+    return os.environ.get(GC_ENV, "").strip().lower() == "automatic"
 
 
 class GuiGarbageCollector(QtCore.QObject):
@@ -41,7 +53,7 @@ class GuiGarbageCollector(QtCore.QObject):
 
     def start(self) -> None:
         """Turn automatic collection off (if this is the first active collector) and start the timer."""
-        if self._running:
+        if self._running or automatic_collection_requested():
             return
         if GuiGarbageCollector._active == 0:
             GuiGarbageCollector._was_enabled = gc.isenabled()

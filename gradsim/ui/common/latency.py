@@ -1,20 +1,23 @@
 """How long the GUI thread's event loop takes to answer an event posted to it.
 
-A helper thread posts a timestamped event (a queued signal) to the GUI thread at a fixed
-interval, the way input from the window system arrives at arbitrary moments: while a redraw is
-in progress, while the worker thread holds the interpreter, or while the loop is idle. The GUI
-thread notes when it handles each one. The delays are the latency a user feels when clicking
-or pressing a key during a run; the test suite and ``benchmarks/bench_gui_latency.py`` use it.
+A worker thread (:mod:`gradsim.ui.common.workers`) posts a timestamped event (a queued signal)
+to the GUI thread at a fixed interval, the way input from the window system arrives at arbitrary
+moments: while a redraw is in progress, while the worker thread holds the interpreter, or while
+the loop is idle. The GUI thread notes when it handles each one. The delays are the latency a
+user feels when clicking or pressing a key during a run; the test suite and
+``benchmarks/bench_gui_latency.py`` use it.
 """
 
 from __future__ import annotations
 
+import functools
 import statistics
-import threading
 import time
 from dataclasses import dataclass
 
 from PySide6 import QtCore
+
+from gradsim.ui.common.workers import JobContext, Worker
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,20 @@ class LatencySummary:
         return f"median {self.median:.1f} ms, max {self.maximum:.1f} ms over {len(self.samples)} events"
 
 
+class _Posted:
+    """Events posted so far (written by the worker thread; an int read is atomic)."""
+
+    count = 0
+
+
+def _post(context: JobContext, count: int, interval: float, posted: _Posted) -> None:
+    for _ in range(count):
+        if context.cancel_event.wait(interval):
+            return
+        context.emit(time.perf_counter())
+        posted.count += 1
+
+
 class LatencyProbe(QtCore.QObject):
     """Posts ``count`` events to the GUI thread, ``interval`` seconds apart, and times them.
 
@@ -42,7 +59,6 @@ class LatencyProbe(QtCore.QObject):
     read :meth:`summary`.
     """
 
-    _ping = QtCore.Signal(float)
     finished = QtCore.Signal()
 
     def __init__(self, count: int = 20, interval: float = 0.05, parent: QtCore.QObject | None = None) -> None:
@@ -52,12 +68,13 @@ class LatencyProbe(QtCore.QObject):
         self.count = count
         self.interval = interval
         self.delays_ms: list[float] = []
-        # Events posted so far (written by the helper thread; an int read is atomic).
-        self.posted = 0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        # Queued: the signal is emitted on the helper thread, the slot runs on this object's.
-        self._ping.connect(self._on_ping, QtCore.Qt.ConnectionType.QueuedConnection)
+        self._posted = _Posted()
+        self._worker: Worker | None = None
+
+    @property
+    def posted(self) -> int:
+        """Events posted so far."""
+        return self._posted.count
 
     @property
     def done(self) -> bool:
@@ -65,28 +82,23 @@ class LatencyProbe(QtCore.QObject):
         return len(self.delays_ms) >= self.count
 
     def start(self) -> None:
-        """Start posting from a helper thread."""
-        self._thread = threading.Thread(target=self._post, name="latency-probe", daemon=True)
-        self._thread.start()
+        """Start posting from a worker thread."""
+        job = functools.partial(_post, count=self.count, interval=self.interval, posted=self._posted)
+        self._worker = Worker(job, name="latency-probe")
+        # Queued: emitted on the worker thread, answered on this object's (the GUI thread).
+        self._worker.yielded.connect(self._on_ping, QtCore.Qt.ConnectionType.QueuedConnection)
+        self._worker.start()
 
     def stop(self) -> None:
-        """Stop posting (events already posted are still answered) and join the helper."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
+        """Stop posting (events already posted are still answered) and end the worker."""
+        if self._worker is not None:
+            self._worker.stop()
 
     def summary(self) -> LatencySummary:
         """The delays measured so far."""
         return LatencySummary(tuple(self.delays_ms))
 
-    def _post(self) -> None:
-        for _ in range(self.count):
-            if self._stop.wait(self.interval):
-                return
-            self._ping.emit(time.perf_counter())
-            self.posted += 1
-
-    @QtCore.Slot(float)
+    @QtCore.Slot(object)
     def _on_ping(self, posted: float) -> None:
         self.delays_ms.append((time.perf_counter() - posted) * 1e3)
         if self.done:

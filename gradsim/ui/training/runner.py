@@ -1,17 +1,18 @@
-"""Training off the GUI thread: a worker that owns the Simulation, and its GUI-side handle.
+"""Training off the GUI thread: a loop that owns the Simulation, and its GUI-side handle.
 
-The :class:`TrainingWorker` lives on a ``QThread`` and is the only object that touches the
-:class:`~gradsim.engine.simulation.Simulation`. It trains from a timer in its own event loop, so
-commands (rebuild, pause, step, speed) are handled between steps, and it emits plain
-:class:`~gradsim.engine.records.StepRecord` objects (whose arrays are copies) in batches.
+The :class:`TrainingLoop` is the job of a :class:`~gradsim.ui.common.workers.Worker` thread and
+the only object that touches the :class:`~gradsim.engine.simulation.Simulation`. It takes
+commands (rebuild, pause, step, speed) between steps and emits plain
+:class:`~gradsim.engine.records.StepRecord` objects (whose arrays are copies) in batches. It can
+train several simulations in lockstep (the A/B tab's pair).
 
-The :class:`Runner` is what the window talks to. It lives on the GUI thread, forwards commands
-to the worker through queued signals, and passes on only the records of the current run: every
-rebuild or reset starts a new *generation*, and batches still in flight from an older one are
-dropped, so the plots never mix two runs.
+The :class:`Runner` is what the window talks to. It lives on the GUI thread, sends commands to
+the loop, and passes on only the records of the current run: every rebuild or reset starts a
+new *generation*, and batches still in flight from an older one are dropped, so the plots never
+mix two runs.
 
 A step cannot be cut at an arbitrary point, but its forward pass passes a checkpoint at every
-layer and time step (see :func:`_add_checkpoint`): a rebuild, a reset or closing the window
+layer and time step (see :func:`add_checkpoint`): a rebuild, a reset or closing the window
 abandons a step whose forward pass is in progress. The engine's backward pass has no such
 checkpoint, so a step caught there finishes first (for the presets that takes well under a
 second; for the largest configs, seconds).
@@ -30,9 +31,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import threading
 import time
-import weakref
 from collections.abc import Callable
 
 import numpy as np
@@ -41,14 +40,15 @@ from PySide6 import QtCore
 from gradsim.engine.config import SimConfig
 from gradsim.engine.records import NonFiniteEvent, StepRecord
 from gradsim.engine.simulation import Simulation
+from gradsim.ui.common.workers import FRAME_HOLD_LIMIT, JobContext, Worker
 
 # The worker hands a batch of records to the GUI at most this often (per second) when it runs
 # at full speed, and at least once per step otherwise.
 BATCHES_PER_SECOND = 40
 # At a set speed, steps are grouped into ticks of at most this rate.
 TICKS_PER_SECOND = 60
-# Longest the worker waits for the GUI thread to finish a frame before it trains on regardless.
-FRAME_HOLD_LIMIT = 1.0
+# FRAME_HOLD_LIMIT (imported): longest the loop waits for the GUI thread to finish a frame
+# before it trains on regardless; read at each checkpoint, so a test may change it here.
 UNLIMITED = math.inf
 
 
@@ -97,37 +97,15 @@ class Capture:
 
 
 class _Interrupted(Exception):
-    """Raised inside a training step that was asked to stop (never leaves the worker)."""
+    """Raised inside a training step that was asked to stop (never leaves the loop)."""
 
 
-class _Control:
-    """Flags the GUI thread writes and the worker reads while it steps.
-
-    Plain attribute reads and writes of ints and bools are atomic in CPython, so no lock is
-    needed: the worker only ever compares them.
-
-    Attributes
-    ----------
-    requested_generation : the run the GUI wants; a step of an older run is abandoned
-    stopping : the window is closing; abandon everything
-    gui_free : set unless the GUI thread is drawing a frame (the worker waits while clear)
-    hold_number : counts the frame holds, so that the worker waits out each one once at most
-    """
-
-    def __init__(self) -> None:
-        self.requested_generation = 0
-        self.stopping = False
-        self.gui_free = threading.Event()
-        self.gui_free.set()
-        self.hold_number = 0
-
-
-def _add_checkpoint(simulation: Simulation, checkpoint: Callable[[], None]) -> None:
+def add_checkpoint(simulation: Simulation, checkpoint: Callable[[], None]) -> None:
     """Call ``checkpoint()`` at every layer and time step of ``simulation``'s forward pass.
 
     The forward pass calls the activation once per layer and time step. ``Activation`` is a
     frozen dataclass, so the simulation gets a copy whose ``forward`` calls ``checkpoint`` first
-    (which may wait, or raise :class:`_Interrupted`); the numbers are untouched.
+    (which may wait, or raise to abandon the step); the numbers are untouched.
     """
     original = simulation.activation.forward
 
@@ -138,158 +116,170 @@ def _add_checkpoint(simulation: Simulation, checkpoint: Callable[[], None]) -> N
     simulation.activation = dataclasses.replace(simulation.activation, forward=forward)
 
 
-class TrainingWorker(QtCore.QObject):
-    """Owns the Simulation and trains it on its own thread.
+class TrainingLoop:
+    """Owns one or more simulations and trains them in lockstep; the job of a training worker.
 
-    Every signal carries the generation of the run it belongs to.
+    Plain Python, run by :meth:`run` on a :class:`~gradsim.ui.common.workers.Worker` thread:
+    it takes commands between steps (``("rebuild", generation, configs)``, ``("reset",
+    generation)``, ``("play",)``, ``("pause",)``, ``("step",)``, ``("speed", steps_per_second)``,
+    ``("capture", token)``) and emits messages ``(kind, generation, payload)``:
 
-    Signals
-    -------
-    built(generation, config) : a fresh simulation is ready (after a rebuild or a reset)
-    recordsReady(generation, records) : ``list[StepRecord]``, oldest first
-    runningChanged(generation, running) : the worker started or stopped training by itself
-        or on request
-    halted(generation, event) : the run produced a non-finite value (``NonFiniteEvent``) and
-        paused; training stays halted until a reset or rebuild
-    failed(generation, message) : the simulation could not be built
-    captured(generation, capture) : a :class:`Capture` asked for with :meth:`capture`
+    - ``("built", g, configs)`` : fresh simulations are ready (after a rebuild or a reset)
+    - ``("records", g, records)`` : one ``list[StepRecord]`` per simulation, equal lengths
+    - ``("running", g, running)`` : training started or stopped, by itself or on request
+    - ``("halted", g, events)`` : ``{index: NonFiniteEvent | None}`` of the simulations that
+      produced a non-finite value; training stays halted until a reset or rebuild
+    - ``("failed", g, message)`` : the simulations could not be built
+    - ``("captured", g, capture)`` : a :class:`Capture` of the first simulation
+
+    With several simulations each pair of steps takes one step of each, in order, so after every
+    round all have taken the same number of steps (the A/B comparison).
+
+    Parameters
+    ----------
+    count : how many simulations train together
     """
 
-    built = QtCore.Signal(int, object)
-    captured = QtCore.Signal(int, object)
-    recordsReady = QtCore.Signal(int, object)
-    runningChanged = QtCore.Signal(int, bool)
-    halted = QtCore.Signal(int, object)
-    failed = QtCore.Signal(int, str)
-
-    def __init__(self, control: _Control) -> None:
-        super().__init__()
-        self._control = control
-        self.simulation: Simulation | None = None
+    def __init__(self, count: int = 1) -> None:
+        self.count = count
+        # Written by the GUI thread before it queues a rebuild or reset: a step of an older run
+        # sees it at its next checkpoint and is abandoned.
+        self.requested_generation = 0
+        self.simulations: tuple[Simulation, ...] | None = None
+        self._context: JobContext | None = None
         self._generation = 0
         self._running = False
         self._speed = UNLIMITED
-        self._lapsed_hold = -1
-        # Created as a child so that it moves to the worker thread with its parent.
-        self._timer = QtCore.QTimer(self)
-        self._timer.setSingleShot(True)
-        self._timer.setTimerType(QtCore.Qt.TimerType.PreciseTimer)
-        self._timer.timeout.connect(self._tick)
+        self._next_tick = 0.0
 
-    # -- commands (queued slots, run on the worker thread) -----------------------------------
-    @QtCore.Slot(int, object)
-    def rebuild(self, generation: int, config: SimConfig) -> None:
-        """Replace the simulation by a new one for ``config``; keep playing if playing."""
-        self._generation = generation
-        self.simulation = None
+    # -- the job ------------------------------------------------------------------------------------
+    def run(self, context: JobContext) -> None:
+        """Take commands and train until the worker stops (on the worker thread)."""
+        self._context = context
         try:
-            simulation = Simulation(config)
+            while True:
+                command = context.next_command(self._due_in())
+                if command is not None:
+                    self._handle(command)  # type: ignore[arg-type]
+                elif self._running and self.simulations is not None and not self._should_stop():
+                    self._tick()
+        finally:
+            self._running = False
+            self.simulations = None
+            self._context = None
+
+    def _due_in(self) -> float | None:
+        """Seconds until the next tick while running; None (wait for a command) otherwise."""
+        if not self._running or self.simulations is None:
+            return None
+        return max(0.0, self._next_tick - time.perf_counter())
+
+    def _emit(self, kind: str, payload: object) -> None:
+        assert self._context is not None
+        self._context.emit((kind, self._generation, payload))
+
+    def _handle(self, command: tuple[object, ...]) -> None:
+        kind, *arguments = command
+        if kind == "rebuild":
+            self._rebuild(int(arguments[0]), arguments[1])  # type: ignore[call-overload, arg-type]
+        elif kind == "reset":
+            self._reset(int(arguments[0]))  # type: ignore[call-overload]
+        elif kind == "play":
+            self._play()
+        elif kind == "pause":
+            self._set_running(False)
+        elif kind == "step":
+            self._step_once()
+        elif kind == "speed":
+            self._speed = float(arguments[0])  # type: ignore[arg-type]
+            self._schedule(0.0)
+        elif kind == "capture":
+            self._capture(int(arguments[0]))  # type: ignore[call-overload]
+
+    # -- commands -----------------------------------------------------------------------------------
+    def _rebuild(self, generation: int, configs: tuple[SimConfig, ...]) -> None:
+        """Replace the simulations by new ones for ``configs``; keep playing if playing."""
+        self._generation = generation
+        self.simulations = None
+        try:
+            simulations = tuple(Simulation(config) for config in configs)
         except (MemoryError, ValueError) as error:
             self._set_running(False)
-            self.failed.emit(generation, f"cannot build the network: {error}")
+            noun = "network" if self.count == 1 else "networks"
+            self._emit("failed", f"cannot build the {noun}: {error}")
             return
-        _add_checkpoint(simulation, self._checkpoint)
-        self.simulation = simulation
-        self.built.emit(generation, config)
+        for simulation in simulations:
+            add_checkpoint(simulation, self._checkpoint)
+        self.simulations = simulations
+        self._emit("built", configs)
         self._schedule(0.0)
 
-    @QtCore.Slot(int)
-    def reset(self, generation: int) -> None:
-        """Back to the initial weights and data of the same config."""
+    def _reset(self, generation: int) -> None:
+        """Back to the initial weights and data of the same configs."""
         self._generation = generation
-        if self.simulation is None:
+        if self.simulations is None:
             return
-        self.simulation.reset()
-        self.built.emit(generation, self.simulation.config)
+        for simulation in self.simulations:
+            simulation.reset()
+        self._emit("built", tuple(simulation.config for simulation in self.simulations))
         self._schedule(0.0)
 
-    @QtCore.Slot()
-    def play(self) -> None:
-        """Train continuously at the set speed."""
-        simulation = self.simulation
-        if simulation is None:
+    def _halted_ones(self) -> dict[int, NonFiniteEvent | None]:
+        assert self.simulations is not None
+        return {index: sim.nonfinite for index, sim in enumerate(self.simulations) if sim.halted}
+
+    def _play(self) -> None:
+        """Train continuously at the set speed (a halted run only repeats its message)."""
+        if self.simulations is None:
             return
-        if simulation.halted:
+        halted = self._halted_ones()
+        if halted:
             self._set_running(False)
-            self.halted.emit(self._generation, simulation.nonfinite)
+            self._emit("halted", halted)
             return
         self._set_running(True)
         self._schedule(0.0)
 
-    @QtCore.Slot()
-    def pause(self) -> None:
-        """Stop training after the step in progress."""
+    def _step_once(self) -> None:
+        """Pause, then take exactly one step of each simulation."""
         self._set_running(False)
-
-    @QtCore.Slot()
-    def step_once(self) -> None:
-        """Pause, then take exactly one training step."""
-        self._set_running(False)
-        if self.simulation is None:
+        if self.simulations is None:
             return
         self._train(max_steps=1, budget_seconds=math.inf)
 
-    @QtCore.Slot(int)
-    def capture(self, token: int) -> None:
-        """Emit a copy of the simulation's config and parameters (nothing if none is built).
-
-        A queued slot: it runs between two training steps, never inside one.
-        """
-        simulation = self.simulation
-        if simulation is None:
+    def _capture(self, token: int) -> None:
+        """Emit a copy of the first simulation's config and parameters (nothing if none is built)."""
+        if self.simulations is None:
             return
+        simulation = self.simulations[0]
         params = {name: np.array(value, copy=True) for name, value in simulation.params.items()}
         capture = Capture(token, simulation.config, params, simulation.iteration, simulation.halted)
-        self.captured.emit(self._generation, capture)
+        self._emit("captured", capture)
 
-    @QtCore.Slot(float)
-    def set_speed(self, iterations_per_second: float) -> None:
-        """Steps per second while playing; ``math.inf`` for as fast as the engine goes."""
-        self._speed = iterations_per_second
-        self._schedule(0.0)
-
-    @QtCore.Slot()
-    def stop(self) -> None:
-        """Stop for good and end the thread's event loop (the window is closing)."""
-        self._running = False
-        self._timer.stop()
-        self.simulation = None
-        thread = QtCore.QThread.currentThread()
-        thread.quit()
-
-    # -- training -----------------------------------------------------------------------------
+    # -- training -----------------------------------------------------------------------------------
     def _should_stop(self) -> bool:
-        control = self._control
-        return control.stopping or control.requested_generation != self._generation
+        context = self._context
+        return context is None or context.cancelled or self.requested_generation != self._generation
 
     def _checkpoint(self) -> None:
         """Wait while the GUI thread draws; abandon the step if a newer run or shutdown is asked."""
-        control = self._control
-        if not control.gui_free.is_set() and control.hold_number != self._lapsed_hold:
-            hold = control.hold_number
-            if not control.gui_free.wait(FRAME_HOLD_LIMIT):
-                self._lapsed_hold = hold  # never released: do not wait for this one again
+        if self._context is not None:
+            self._context.wait_while_held(FRAME_HOLD_LIMIT)
         if self._should_stop():
             raise _Interrupted
 
     def _set_running(self, running: bool) -> None:
-        if not running:
-            self._timer.stop()
         if running != self._running:
             self._running = running
-            self.runningChanged.emit(self._generation, running)
+            self._emit("running", running)
 
     def _schedule(self, delay_seconds: float) -> None:
-        if self._running and self.simulation is not None and not self._control.stopping:
-            self._timer.start(max(0, int(round(delay_seconds * 1000))))
+        self._next_tick = time.perf_counter() + max(0.0, delay_seconds)
 
-    @QtCore.Slot()
     def _tick(self) -> None:
-        if not self._running or self.simulation is None or self._should_stop():
-            return
         start = time.perf_counter()
         if math.isinf(self._speed):
-            taken = self._train(max_steps=None, budget_seconds=1.0 / BATCHES_PER_SECOND)
+            self._train(max_steps=None, budget_seconds=1.0 / BATCHES_PER_SECOND)
             self._schedule(0.0)
         else:
             steps = max(1, math.ceil(self._speed / TICKS_PER_SECOND))
@@ -297,56 +287,161 @@ class TrainingWorker(QtCore.QObject):
             self._schedule(taken / self._speed - (time.perf_counter() - start))
 
     def _train(self, max_steps: int | None, budget_seconds: float) -> int:
-        """Take steps until ``max_steps`` or the time budget; emit them; return how many."""
-        simulation = self.simulation
-        assert simulation is not None
-        generation = self._generation
-        records: list[StepRecord] = []
-        event: NonFiniteEvent | None = None
-        halted = False
+        """Take rounds of steps until ``max_steps`` or the time budget; emit them; return how many."""
+        simulations = self.simulations
+        assert simulations is not None
+        records: tuple[list[StepRecord], ...] = tuple([] for _ in simulations)
+        halted: dict[int, NonFiniteEvent | None] = {}
         start = time.perf_counter()
-        while max_steps is None or len(records) < max_steps:
+        while max_steps is None or len(records[0]) < max_steps:
             try:
                 self._checkpoint()
-                record = simulation.train_step()
+                round_records = [simulation.train_step() for simulation in simulations]
             except _Interrupted:
                 return 0  # a newer run or shutdown is queued; these records are stale
-            if record is None:
-                halted, event = True, simulation.nonfinite
+            if any(record is None for record in round_records):
+                halted = self._halted_ones()
                 break
-            records.append(record)
-            if record.nonfinite is not None:
-                halted, event = True, record.nonfinite
+            for kept, record in zip(records, round_records, strict=True):
+                kept.append(record)  # type: ignore[arg-type]
+            halted = {
+                index: record.nonfinite
+                for index, record in enumerate(round_records)
+                if record is not None and record.nonfinite is not None
+            }
+            if halted or time.perf_counter() - start >= budget_seconds:
                 break
-            if time.perf_counter() - start >= budget_seconds:
-                break
-        if records:
-            self.recordsReady.emit(generation, records)
+        if records[0]:
+            self._emit("records", records)
         if halted:
             self._set_running(False)
-            self.halted.emit(generation, event)
-        return len(records)
+            self._emit("halted", halted)
+        return len(records[0])
 
 
-def _stop_thread(control: _Control, thread: QtCore.QThread, worker: TrainingWorker) -> None:
-    """End the worker thread of a Runner that was dropped without :meth:`Runner.shutdown`.
+class TrainingHandle(QtCore.QObject):
+    """The GUI thread's handle on a :class:`TrainingLoop` and its worker; base of :class:`Runner`
+    and the A/B tab's pair runner.
 
-    Destroying a running QThread aborts the process, so a Runner that is garbage collected (its
-    window deleted without being closed) or still alive at interpreter exit stops its thread
-    here, the same way shutdown does.
+    It forwards commands to the loop and passes on only the messages of the current run: every
+    rebuild or reset starts a new *generation*, and messages still in flight from an older one
+    are dropped (:meth:`_deliver` sees only current ones).
+
+    Signals
+    -------
+    runningChanged(running) : training started or stopped
+    failed(message) : the simulations could not be built
     """
-    if not thread.isRunning():
-        return
-    control.stopping = True
-    control.gui_free.set()
-    queued = QtCore.Qt.ConnectionType.QueuedConnection
-    # PySide6 6.10 takes the slot's name as str (bytes fail at run time); its stubs say bytes.
-    QtCore.QMetaObject.invokeMethod(worker, "stop", queued)  # type: ignore[call-overload]
-    thread.requestInterruption()
-    thread.wait()
+
+    runningChanged = QtCore.Signal(bool)
+    failed = QtCore.Signal(str)
+
+    def __init__(self, count: int, thread_name: str, parent: QtCore.QObject | None = None) -> None:
+        super().__init__(parent)
+        limit_blas_threads()
+        self._loop = TrainingLoop(count)
+        self._running = False
+        self._shut_down = False
+        self._worker = Worker(self._loop.run, name=thread_name)
+        self._worker.yielded.connect(self._on_message)
+        self._worker.start()
+
+    @property
+    def is_running(self) -> bool:
+        """Whether the worker is training continuously."""
+        return self._running
+
+    @property
+    def generation(self) -> int:
+        """Number of the current run; increases with every rebuild or reset."""
+        return self._loop.requested_generation
+
+    @property
+    def thread(self) -> QtCore.QThread:  # type: ignore[override]  # the worker's, not QObject.thread()
+        """The worker's thread."""
+        return self._worker.thread
+
+    def _simulations(self) -> tuple[Simulation, ...] | None:
+        return None if self._shut_down else self._loop.simulations
+
+    def _command(self, *command: object) -> None:
+        if not self._shut_down:
+            self._worker.send(command)
+
+    def _next_generation(self) -> int:
+        # Set before the command is queued: a step of the old run in progress sees it and stops.
+        self._loop.requested_generation += 1
+        return self._loop.requested_generation
+
+    def _rebuild_all(self, configs: tuple[SimConfig, ...]) -> None:
+        if not self._shut_down:
+            self._command("rebuild", self._next_generation(), configs)
+
+    def reset(self) -> None:
+        """Restart the current run from its initial weights."""
+        if not self._shut_down:
+            self._command("reset", self._next_generation())
+
+    def play(self) -> None:
+        """Train continuously."""
+        self._command("play")
+
+    def pause(self) -> None:
+        """Stop training after the step in progress."""
+        self._command("pause")
+
+    def step(self) -> None:
+        """Pause and take one training step (of each simulation)."""
+        self._command("step")
+
+    def hold_for_frame(self) -> None:
+        """Keep the worker at its next checkpoint until :meth:`release_frame`.
+
+        Call it on the GUI thread before updating the plots and release once they are painted
+        (Qt paints in a later event): the frame then does not compete with the worker for the
+        interpreter. The worker waits :data:`FRAME_HOLD_LIMIT` seconds at most per hold.
+        """
+        if not self._shut_down:
+            self._worker.hold_for_frame()
+
+    def release_frame(self) -> None:
+        """Let the worker train on (the frame is drawn)."""
+        self._worker.release_frame()
+
+    def shutdown(self, timeout_ms: int = 2000) -> bool:
+        """Stop the worker and end its thread; True if it ended within ``timeout_ms``.
+
+        A step in progress is abandoned at its next time step. If the thread has still not
+        ended after ``timeout_ms`` (a backward pass cannot be cut), this waits for it anyway:
+        destroying a running QThread aborts the process.
+        """
+        if self._shut_down:
+            return True
+        self._shut_down = True
+        self._running = False
+        return self._worker.stop(timeout_ms)
+
+    @QtCore.Slot(object)
+    def _on_message(self, message: tuple[str, int, object]) -> None:
+        kind, generation, payload = message
+        if self._shut_down:
+            return
+        if kind == "running":  # playing or paused holds across runs
+            if payload != self._running:
+                self._running = bool(payload)
+                self.runningChanged.emit(self._running)
+        elif generation == self._loop.requested_generation:
+            if kind == "failed":
+                self.failed.emit(str(payload))
+            else:
+                self._deliver(kind, payload)
+
+    def _deliver(self, kind: str, payload: object) -> None:
+        """Pass on a message of the current run (``built``, ``records``, ``halted``, ``captured``)."""
+        raise NotImplementedError
 
 
-class Runner(QtCore.QObject):
+class Runner(TrainingHandle):
     """The GUI thread's handle on the training worker and its thread.
 
     Parameters
@@ -366,56 +461,15 @@ class Runner(QtCore.QObject):
 
     rebuilt = QtCore.Signal(object)
     recordsReady = QtCore.Signal(object)
-    runningChanged = QtCore.Signal(bool)
     halted = QtCore.Signal(object)
-    failed = QtCore.Signal(str)
     captured = QtCore.Signal(object)
 
-    # Commands to the worker; queued because the worker lives on another thread.
-    _rebuild_requested = QtCore.Signal(int, object)
-    _reset_requested = QtCore.Signal(int)
-    _play_requested = QtCore.Signal()
-    _pause_requested = QtCore.Signal()
-    _step_requested = QtCore.Signal()
-    _speed_requested = QtCore.Signal(float)
-    _stop_requested = QtCore.Signal()
-    _capture_requested = QtCore.Signal(int)
-
     def __init__(self, config: SimConfig, parent: QtCore.QObject | None = None) -> None:
-        super().__init__(parent)
-        limit_blas_threads()
-        self._control = _Control()
+        super().__init__(1, "gradsim-training", parent)
         self._config = config
         self._built_config: SimConfig | None = None
-        self._running = False
         self._speed = UNLIMITED
-        self._shut_down = False
-
-        self._thread = QtCore.QThread()
-        self._thread.setObjectName("gradsim-training")
-        self._worker = TrainingWorker(self._control)
-        self._worker.moveToThread(self._thread)
-        self._thread.finished.connect(self._worker.deleteLater)
-
-        self._rebuild_requested.connect(self._worker.rebuild)
-        self._reset_requested.connect(self._worker.reset)
-        self._play_requested.connect(self._worker.play)
-        self._pause_requested.connect(self._worker.pause)
-        self._step_requested.connect(self._worker.step_once)
-        self._speed_requested.connect(self._worker.set_speed)
-        self._stop_requested.connect(self._worker.stop)
-        self._capture_requested.connect(self._worker.capture)
-
-        self._worker.built.connect(self._on_built)
-        self._worker.recordsReady.connect(self._on_records)
-        self._worker.runningChanged.connect(self._on_running_changed)
-        self._worker.halted.connect(self._on_halted)
-        self._worker.failed.connect(self._on_failed)
-        self._worker.captured.connect(self._on_captured)
         self._capture_tokens = 0
-
-        self._thread.start()
-        self._finalizer = weakref.finalize(self, _stop_thread, self._control, self._thread, self._worker)
         self.rebuild(config)
 
     # -- state ---------------------------------------------------------------------------------
@@ -432,67 +486,33 @@ class Runner(QtCore.QObject):
     @property
     def simulation(self) -> Simulation | None:
         """The worker's simulation. Read-only inspection (tests); never call it while running."""
-        return None if self._shut_down else self._worker.simulation
-
-    @property
-    def is_running(self) -> bool:
-        """Whether the worker is training continuously."""
-        return self._running
+        simulations = self._simulations()
+        return None if simulations is None else simulations[0]
 
     @property
     def speed(self) -> float:
         """Iterations per second while playing (``math.inf``: unlimited)."""
         return self._speed
 
-    @property
-    def generation(self) -> int:
-        """Number of the current run; increases with every rebuild or reset."""
-        return self._control.requested_generation
-
-    @property
-    def thread(self) -> QtCore.QThread:  # type: ignore[override]  # the worker's, not QObject.thread()
-        """The worker's thread (it shadows ``QObject.thread()``, this object's own: GUI thread)."""
-        return self._thread
-
     # -- commands ------------------------------------------------------------------------------
-    def _next_generation(self) -> int:
-        # Set before the command is queued: a step of the old run in progress sees it and stops.
-        self._control.requested_generation += 1
-        return self._control.requested_generation
-
     def rebuild(self, config: SimConfig) -> None:
         """Start a new run with ``config`` (playing continues if it was playing)."""
         if self._shut_down:
             return
         self._config = config
         self._built_config = None
-        self._rebuild_requested.emit(self._next_generation(), config)
+        self._rebuild_all((config,))
 
     def reset(self) -> None:
         """Restart the current run from its initial weights."""
         if self._shut_down:
             return
         self._built_config = None
-        self._reset_requested.emit(self._next_generation())
-
-    def play(self) -> None:
-        """Train continuously."""
-        if not self._shut_down:
-            self._play_requested.emit()
-
-    def pause(self) -> None:
-        """Stop training after the step in progress."""
-        if not self._shut_down:
-            self._pause_requested.emit()
+        super().reset()
 
     def toggle(self) -> None:
         """Play if paused, pause if playing."""
         self.pause() if self._running else self.play()
-
-    def step(self) -> None:
-        """Pause and take one training step."""
-        if not self._shut_down:
-            self._step_requested.emit()
 
     def set_speed(self, iterations_per_second: float | None) -> None:
         """Iterations per second while playing; None or ``math.inf`` for unlimited."""
@@ -500,8 +520,7 @@ class Runner(QtCore.QObject):
         if not speed > 0:
             raise ValueError(f"speed must be positive (got {iterations_per_second})")
         self._speed = speed
-        if not self._shut_down:
-            self._speed_requested.emit(speed)
+        self._command("speed", speed)
 
     def capture(self) -> int:
         """Ask for a copy of the simulation's config and parameters; returns the request's token.
@@ -513,79 +532,17 @@ class Runner(QtCore.QObject):
         if self._shut_down:
             return 0
         self._capture_tokens += 1
-        self._capture_requested.emit(self._capture_tokens)
+        self._command("capture", self._capture_tokens)
         return self._capture_tokens
 
-    def hold_for_frame(self) -> None:
-        """Keep the worker at its next checkpoint until :meth:`release_frame`.
-
-        Call it on the GUI thread before updating the plots and release once they are painted
-        (Qt paints in a later event): the frame then does not compete with the worker for the
-        interpreter. The worker waits :data:`FRAME_HOLD_LIMIT` seconds at most per hold.
-        """
-        if not self._shut_down:
-            self._control.hold_number += 1
-            self._control.gui_free.clear()
-
-    def release_frame(self) -> None:
-        """Let the worker train on (the frame is drawn)."""
-        self._control.gui_free.set()
-
-    def shutdown(self, timeout_ms: int = 2000) -> bool:
-        """Stop the worker and end its thread; True if it ended within ``timeout_ms``.
-
-        A step in progress is abandoned at its next time step. If the thread has still not
-        ended after ``timeout_ms`` (a backward pass cannot be cut), this waits for it anyway:
-        destroying a running QThread aborts the process.
-        """
-        if self._shut_down:
-            return True
-        self._finalizer.detach()
-        self._shut_down = True
-        self._running = False
-        self._control.stopping = True
-        self._control.gui_free.set()
-        self._stop_requested.emit()
-        self._thread.requestInterruption()
-        if self._thread.wait(timeout_ms):
-            return True
-        self._thread.wait()
-        return False
-
     # -- from the worker -------------------------------------------------------------------------
-    def _current(self, generation: int) -> bool:
-        return generation == self._control.requested_generation and not self._shut_down
-
-    @QtCore.Slot(int, object)
-    def _on_built(self, generation: int, config: SimConfig) -> None:
-        if self._current(generation):
-            self._built_config = config
-            self.rebuilt.emit(config)
-
-    @QtCore.Slot(int, object)
-    def _on_records(self, generation: int, records: list[StepRecord]) -> None:
-        if self._current(generation):
-            self.recordsReady.emit(records)
-
-    @QtCore.Slot(int, bool)
-    def _on_running_changed(self, generation: int, running: bool) -> None:
-        del generation  # playing or paused holds across runs
-        if self._shut_down or running == self._running:
-            return
-        self._running = running
-        self.runningChanged.emit(running)
-
-    @QtCore.Slot(int, object)
-    def _on_halted(self, generation: int, event: NonFiniteEvent | None) -> None:
-        if self._current(generation):
-            self.halted.emit(event)
-
-    @QtCore.Slot(int, str)
-    def _on_failed(self, generation: int, message: str) -> None:
-        if self._current(generation):
-            self.failed.emit(message)
-
-    @QtCore.Slot(int, object)
-    def _on_captured(self, generation: int, capture: Capture) -> None:
-        if self._current(generation):
-            self.captured.emit(capture)
+    def _deliver(self, kind: str, payload: object) -> None:
+        if kind == "built":
+            self._built_config = payload[0]  # type: ignore[index]
+            self.rebuilt.emit(self._built_config)
+        elif kind == "records":
+            self.recordsReady.emit(payload[0])  # type: ignore[index]
+        elif kind == "halted":
+            self.halted.emit(payload.get(0))  # type: ignore[attr-defined]
+        elif kind == "captured":
+            self.captured.emit(payload)

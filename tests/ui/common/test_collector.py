@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import gc
 
-from gradsim.ui.common.collector import GuiGarbageCollector
+import pytest
+
+from gradsim.ui.common.collector import GuiGarbageCollector, automatic_collection_requested
+
+pytestmark = pytest.mark.skipif(
+    automatic_collection_requested(), reason="GRADSIM_GC=automatic: the collector is switched off"
+)
 
 
 class Cycle:

@@ -13,16 +13,12 @@ arrow keys belong to the view (the window drops its transport shortcuts on other
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from gradsim.engine.config import SimConfig
+from gradsim.ui.feature_api import WindowAPI
 from gradsim.ui.features.backprop.backprop_view import BackpropView
 from gradsim.ui.training.runner import Capture
-
-if TYPE_CHECKING:
-    from gradsim.ui.main_window import MainWindow
 
 TAB_TITLE = "Backprop"
 
@@ -40,7 +36,7 @@ class BackpropTab(QtCore.QObject):
     frozen : the capture shown, or None before the first one arrives
     """
 
-    def __init__(self, window: MainWindow) -> None:
+    def __init__(self, window: WindowAPI) -> None:
         super().__init__(window)
         self.window = window
         self.view = BackpropView(theme=window.dashboard.theme)
@@ -175,6 +171,6 @@ class BackpropTab(QtCore.QObject):
         )
 
 
-def install(window: MainWindow) -> BackpropTab:
+def install(window: WindowAPI) -> BackpropTab:
     """Add the Backprop tab, its Run menu entry and the Ctrl+1 / Ctrl+2 tab shortcuts."""
     return BackpropTab(window)

@@ -11,17 +11,16 @@ and forward again (redo) only redraws; only moving past the furthest computed ce
 session for more (one ``advance()`` per new cell).
 
 Work that could take long (the forward pass of a large config, computing hundreds of cells at
-once for End or a fast Play) runs on a daemon thread while a busy indicator shows; small jobs
-run inline, so a single step stays instant and tests stay deterministic. A daemon thread rather
-than a ``QThread``: a forward pass cannot be interrupted half-way, and a daemon thread never
-blocks closing the application while one is still running.
+once for End or a fast Play) runs on a worker thread (:mod:`gradsim.ui.common.workers`) while a
+busy indicator shows; small jobs run inline, so a single step stays instant and tests stay
+deterministic. Closing the view stops a job at its next time step of the forward pass or its
+next cell, so closing the application never waits for a whole forward pass.
 """
 
 from __future__ import annotations
 
 import functools
 import math
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +33,7 @@ from gradsim.engine.config import SimConfig
 from gradsim.engine.formatting import format_number, format_percent, format_ratio
 from gradsim.engine.simulation import BackpropSession, BackpropStep, Simulation
 from gradsim.ui.common.theme import Theme, current_theme
+from gradsim.ui.common.workers import Cancelled, JobContext, Worker
 from gradsim.ui.features.backprop.backprop_plots import (
     FINITE,
     NONFINITE,
@@ -43,6 +43,7 @@ from gradsim.ui.features.backprop.backprop_plots import (
     BackpropGraphics,
     decade_levels,
 )
+from gradsim.ui.training.runner import add_checkpoint
 
 # Jobs estimated to take longer than this run on a background thread (seconds).
 INLINE_SECONDS = 0.05
@@ -200,13 +201,26 @@ def _copy_params(simulation: Simulation, params: dict[str, np.ndarray]) -> None:
 
 
 def _build_session(
-    config: SimConfig, params: dict[str, np.ndarray], batch: tuple[np.ndarray, np.ndarray] | None
+    config: SimConfig,
+    params: dict[str, np.ndarray],
+    batch: tuple[np.ndarray, np.ndarray] | None,
+    context: JobContext | None = None,
 ) -> _Built:
-    """A fresh Simulation with ``params`` copied in, the batch, and the forward pass done."""
+    """A fresh Simulation with ``params`` copied in, the batch, and the forward pass done.
+
+    On a worker thread (``context`` given) the forward pass stops at its next time step once
+    the job is cancelled (the view is closing).
+    """
     simulation = Simulation(config)
     _copy_params(simulation, params)
     x, y = batch if batch is not None else simulation.sample_batch()
-    session = simulation.backprop(x, y)
+    activation = simulation.activation
+    if context is not None:
+        add_checkpoint(simulation, context.checkpoint)
+    try:
+        session = simulation.backprop(x, y)
+    finally:
+        simulation.activation = activation  # the checkpoint belongs to this job only
     maps = [
         np.ascontiguousarray(session.derivative_map(layer), dtype=np.float32)
         for layer in range(session.num_layers)
@@ -215,15 +229,18 @@ def _build_session(
 
 
 def _advance_cells(
-    session: BackpropSession, count: int, config: SimConfig
+    session: BackpropSession, count: int, config: SimConfig, context: JobContext | None = None
 ) -> tuple[list[BackpropStep], ClipResult | None]:
     """Up to ``count`` new cells from ``session`` (fewer at the end of the backward pass).
 
     Once the pass is complete, also the config's clipping of the finished gradients (None
-    before, or without clipping), so that it is computed off the GUI thread with the rest.
+    before, or without clipping), so that it is computed off the GUI thread with the rest. On a
+    worker thread (``context`` given) it stops between two cells once the job is cancelled.
     """
     steps = []
     for _ in range(count):
+        if context is not None:
+            context.checkpoint()
         step = session.advance()
         if step is None:
             break
@@ -244,28 +261,39 @@ class _JobResult:
 
 
 class _Jobs(QtCore.QObject):
-    """Runs a job inline or on a daemon thread and delivers its result on the GUI thread."""
+    """Runs a job inline or on a :class:`~gradsim.ui.common.workers.Worker` and delivers its
+    result on the GUI thread. A job is ``job(context)``; ``context`` is None inline."""
 
     finished = QtCore.Signal(object)  # _JobResult
 
-    def run(self, generation: int, kind: str, job: Callable[[], Any], inline: bool) -> None:
+    def __init__(self, parent: QtCore.QObject | None = None) -> None:
+        super().__init__(parent)
+        self._workers: list[Worker] = []
+
+    def run(self, generation: int, kind: str, job: Callable[[JobContext | None], Any], inline: bool) -> None:
         if inline:
-            self.finished.emit(_call(generation, kind, job))
+            self.finished.emit(_call(generation, kind, job, None))
             return
-        thread = threading.Thread(target=self._in_thread, args=(generation, kind, job), daemon=True)
-        thread.start()
+        self._workers = [worker for worker in self._workers if worker.is_running]
+        worker = Worker(functools.partial(_call, generation, kind, job), name=f"gradsim-backprop-{kind}")
+        worker.returned.connect(self.finished.emit)
+        self._workers.append(worker)
+        worker.start()
 
-    def _in_thread(self, generation: int, kind: str, job: Callable[[], Any]) -> None:
-        result = _call(generation, kind, job)
-        try:
-            self.finished.emit(result)  # queued to the GUI thread, where this object lives
-        except RuntimeError:
-            pass  # the view was deleted while the job ran: nobody is waiting for the result
+    def stop(self) -> None:
+        """Cancel every job still running and wait for it (at most one cell or time step)."""
+        workers, self._workers = self._workers, []
+        for worker in workers:
+            worker.stop()
 
 
-def _call(generation: int, kind: str, job: Callable[[], Any]) -> _JobResult:
+def _call(
+    generation: int, kind: str, job: Callable[[JobContext | None], Any], context: JobContext | None
+) -> _JobResult:
     try:
-        return _JobResult(generation, kind, job(), None)
+        return _JobResult(generation, kind, job(context), None)
+    except Cancelled:
+        raise  # the view is closing: nobody waits for the result
     except Exception as error:  # delivered to the GUI thread and shown as a message
         return _JobResult(generation, kind, None, error)
 
@@ -810,7 +838,9 @@ class BackpropView(QtWidgets.QWidget):
         self.go_to(self._position + count)
 
     # -- jobs --------------------------------------------------------------------------------
-    def _start_job(self, kind: str, job: Callable[[], Any], cost: float, message: str) -> None:
+    def _start_job(
+        self, kind: str, job: Callable[[JobContext | None], Any], cost: float, message: str
+    ) -> None:
         inline = cost <= self.inline_seconds
         if not inline:
             self._set_busy(True, message)
@@ -853,9 +883,10 @@ class BackpropView(QtWidgets.QWidget):
         self.busy_changed.emit(busy)
 
     def shutdown(self) -> None:
-        """Stop playing and ignore the result of any job still running (call before closing)."""
+        """Stop playing and any job still running (call before closing)."""
         self.pause()
         self._generation += 1
+        self._jobs.stop()
         self._set_busy(False)
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802

@@ -1,7 +1,8 @@
 """The A/B tab: two configs trained in lockstep on the same batches, drawn side by side.
 
-One worker thread owns both simulations (:class:`PairWorker`) and steps them alternately, one
-training step of A then one of B per pair, so after every pair both have taken the same number
+One worker thread owns both simulations (the Training tab's training loop with two
+simulations, :class:`PairRunner`) and steps them alternately, one training step of A then one of
+B per pair, so after every pair both have taken the same number
 of steps. Both draw their batches from the data stream of the seed (B always uses A's seed), and
 the engine keeps that stream apart from the weights' (:meth:`Simulation.reset`): configs that
 differ in weights, activation, clipping, optimiser or learning rate see identical batches.
@@ -13,9 +14,7 @@ the worker while it draws (as :mod:`gradsim.ui.training.runner` explains, both t
 
 from __future__ import annotations
 
-import math
 import time
-import weakref
 from typing import Any
 
 import numpy as np
@@ -32,6 +31,7 @@ from gradsim.engine.simulation import Simulation
 from gradsim.ui.common.config_diff import data_differences, describe_difference, suggest_change
 from gradsim.ui.common.icons import icon
 from gradsim.ui.common.theme import Theme, current_theme, style_plot
+from gradsim.ui.feature_api import WindowAPI
 from gradsim.ui.training.control_panel import ControlPanel
 from gradsim.ui.training.plots.base import (
     DecadeAxis,
@@ -42,14 +42,7 @@ from gradsim.ui.training.plots.base import (
     log_axes,
     set_title,
 )
-from gradsim.ui.training.runner import (
-    BATCHES_PER_SECOND,
-    FRAME_HOLD_LIMIT,
-    _add_checkpoint,
-    _Control,
-    _Interrupted,
-    limit_blas_threads,
-)
+from gradsim.ui.training.runner import TrainingHandle
 
 SIDES = ("A", "B")
 # The settings editor's narrowest width (pixels); narrower than a control panel, which then
@@ -71,186 +64,11 @@ def halt_message(events: dict[str, NonFiniteEvent | None]) -> str:
     return "; ".join(parts) + ". Both runs are paused: press Reset to start the pair again."
 
 
-class PairWorker(QtCore.QObject):
-    """Owns simulations A and B and trains them in lockstep on its own thread.
+class PairRunner(TrainingHandle):
+    """The GUI thread's handle on a training loop that steps A and B in lockstep.
 
-    Signals (each carries the generation of the pair it belongs to)
-    -------
-    built(generation, config_a, config_b) : fresh simulations are ready
-    recordsReady(generation, records_a, records_b) : equal-length ``list[StepRecord]``
-    runningChanged(generation, running)
-    halted(generation, events) : ``{"A" or "B": NonFiniteEvent | None}`` of the sides that stopped
-    failed(generation, message) : the simulations could not be built
-    """
-
-    built = QtCore.Signal(int, object, object)
-    recordsReady = QtCore.Signal(int, object, object)
-    runningChanged = QtCore.Signal(int, bool)
-    halted = QtCore.Signal(int, object)
-    failed = QtCore.Signal(int, str)
-
-    def __init__(self, control: _Control) -> None:
-        super().__init__()
-        self._control = control
-        self.simulations: tuple[Simulation, Simulation] | None = None
-        self._generation = 0
-        self._running = False
-        self._lapsed_hold = -1
-        self._timer = QtCore.QTimer(self)  # a child: moves to the worker thread with it
-        self._timer.setSingleShot(True)
-        self._timer.timeout.connect(self._tick)
-
-    # -- commands (queued slots on the worker thread) -----------------------------------------
-    @QtCore.Slot(int, object, object)
-    def rebuild(self, generation: int, config_a: SimConfig, config_b: SimConfig) -> None:
-        """New simulations for ``config_a`` and ``config_b`` (keep playing if playing)."""
-        self._generation = generation
-        self.simulations = None
-        try:
-            pair = (Simulation(config_a), Simulation(config_b))
-        except (MemoryError, ValueError) as error:
-            self._set_running(False)
-            self.failed.emit(generation, f"cannot build the networks: {error}")
-            return
-        for simulation in pair:
-            _add_checkpoint(simulation, self._checkpoint)
-        self.simulations = pair
-        self.built.emit(generation, config_a, config_b)
-        self._schedule()
-
-    @QtCore.Slot(int)
-    def reset(self, generation: int) -> None:
-        """Both back to their initial weights and data."""
-        self._generation = generation
-        if self.simulations is None:
-            return
-        for simulation in self.simulations:
-            simulation.reset()
-        self.built.emit(generation, self.simulations[0].config, self.simulations[1].config)
-        self._schedule()
-
-    @QtCore.Slot()
-    def play(self) -> None:
-        """Train the pair continuously (as fast as it goes)."""
-        if self.simulations is None:
-            return
-        stopped = self._stopped_sides()
-        if stopped:
-            self._set_running(False)
-            self.halted.emit(self._generation, stopped)
-            return
-        self._set_running(True)
-        self._schedule()
-
-    @QtCore.Slot()
-    def pause(self) -> None:
-        """Stop after the pair in progress."""
-        self._set_running(False)
-
-    @QtCore.Slot()
-    def step_once(self) -> None:
-        """Pause, then take one step of A and one of B."""
-        self._set_running(False)
-        if self.simulations is None:
-            return
-        stopped = self._stopped_sides()
-        if stopped:
-            self.halted.emit(self._generation, stopped)
-            return
-        self._train(max_pairs=1, budget_seconds=math.inf)
-
-    @QtCore.Slot()
-    def stop(self) -> None:
-        """Stop for good and end the thread's event loop."""
-        self._running = False
-        self._timer.stop()
-        self.simulations = None
-        QtCore.QThread.currentThread().quit()
-
-    # -- training ---------------------------------------------------------------------------
-    def _stopped_sides(self) -> dict[str, NonFiniteEvent | None]:
-        assert self.simulations is not None
-        return {side: sim.nonfinite for side, sim in zip(SIDES, self.simulations, strict=True) if sim.halted}
-
-    def _checkpoint(self) -> None:
-        """Wait while the GUI draws; abandon the step for a newer pair or shutdown."""
-        control = self._control
-        if not control.gui_free.is_set() and control.hold_number != self._lapsed_hold:
-            hold = control.hold_number
-            if not control.gui_free.wait(FRAME_HOLD_LIMIT):
-                self._lapsed_hold = hold
-        if control.stopping or control.requested_generation != self._generation:
-            raise _Interrupted
-
-    def _set_running(self, running: bool) -> None:
-        if not running:
-            self._timer.stop()
-        if running != self._running:
-            self._running = running
-            self.runningChanged.emit(self._generation, running)
-
-    def _schedule(self) -> None:
-        if self._running and self.simulations is not None and not self._control.stopping:
-            self._timer.start(0)
-
-    @QtCore.Slot()
-    def _tick(self) -> None:
-        if not self._running or self.simulations is None:
-            return
-        self._train(max_pairs=None, budget_seconds=1.0 / BATCHES_PER_SECOND)
-        self._schedule()
-
-    def _train(self, max_pairs: int | None, budget_seconds: float) -> int:
-        """Step A then B until ``max_pairs`` or the time budget; emit the records; pairs taken."""
-        assert self.simulations is not None
-        sim_a, sim_b = self.simulations
-        generation = self._generation
-        records_a: list[StepRecord] = []
-        records_b: list[StepRecord] = []
-        stopped: dict[str, NonFiniteEvent | None] = {}
-        start = time.perf_counter()
-        while max_pairs is None or len(records_a) < max_pairs:
-            try:
-                self._checkpoint()
-                record_a = sim_a.train_step()
-                record_b = sim_b.train_step()
-            except _Interrupted:
-                return 0  # a newer pair or shutdown is queued: these records are stale
-            if record_a is None or record_b is None:  # not expected: halted sides are caught below
-                stopped = self._stopped_sides()
-                break
-            records_a.append(record_a)
-            records_b.append(record_b)
-            stopped = {
-                side: record.nonfinite
-                for side, record in (("A", record_a), ("B", record_b))
-                if record.nonfinite is not None
-            }
-            if stopped or time.perf_counter() - start >= budget_seconds:
-                break
-        if records_a:
-            self.recordsReady.emit(generation, records_a, records_b)
-        if stopped:
-            self._set_running(False)
-            self.halted.emit(generation, stopped)
-        return len(records_a)
-
-
-def _stop_thread(control: _Control, thread: QtCore.QThread, worker: PairWorker) -> None:
-    """End the thread of a PairRunner dropped without :meth:`PairRunner.shutdown`."""
-    if not thread.isRunning():
-        return
-    control.stopping = True
-    control.gui_free.set()
-    queued = QtCore.Qt.ConnectionType.QueuedConnection
-    # PySide6 6.10 takes the slot's name as str (bytes fail at run time); its stubs say bytes.
-    QtCore.QMetaObject.invokeMethod(worker, "stop", queued)  # type: ignore[call-overload]
-    thread.requestInterruption()
-    thread.wait()
-
-
-class PairRunner(QtCore.QObject):
-    """The GUI thread's handle on the :class:`PairWorker` and its thread.
+    The loop is the Training tab's :class:`~gradsim.ui.training.runner.TrainingLoop` with two
+    simulations: every round takes one step of A, then one of B.
 
     Signals
     -------
@@ -263,44 +81,13 @@ class PairRunner(QtCore.QObject):
 
     rebuilt = QtCore.Signal(object, object)
     recordsReady = QtCore.Signal(object, object)
-    runningChanged = QtCore.Signal(bool)
     halted = QtCore.Signal(object)
-    failed = QtCore.Signal(str)
-
-    _rebuild_requested = QtCore.Signal(int, object, object)
-    _reset_requested = QtCore.Signal(int)
-    _play_requested = QtCore.Signal()
-    _pause_requested = QtCore.Signal()
-    _step_requested = QtCore.Signal()
-    _stop_requested = QtCore.Signal()
 
     def __init__(
         self, config_a: SimConfig, config_b: SimConfig, parent: QtCore.QObject | None = None
     ) -> None:
-        super().__init__(parent)
-        limit_blas_threads()
-        self._control = _Control()
+        super().__init__(2, "gradsim-ab", parent)
         self._configs = (config_a, config_b)
-        self._running = False
-        self._shut_down = False
-        self._thread = QtCore.QThread()
-        self._thread.setObjectName("gradsim-ab")
-        self._worker = PairWorker(self._control)
-        self._worker.moveToThread(self._thread)
-        self._thread.finished.connect(self._worker.deleteLater)
-        self._rebuild_requested.connect(self._worker.rebuild)
-        self._reset_requested.connect(self._worker.reset)
-        self._play_requested.connect(self._worker.play)
-        self._pause_requested.connect(self._worker.pause)
-        self._step_requested.connect(self._worker.step_once)
-        self._stop_requested.connect(self._worker.stop)
-        self._worker.built.connect(self._on_built)
-        self._worker.recordsReady.connect(self._on_records)
-        self._worker.runningChanged.connect(self._on_running_changed)
-        self._worker.halted.connect(self._on_halted)
-        self._worker.failed.connect(self._on_failed)
-        self._thread.start()
-        self._finalizer = weakref.finalize(self, _stop_thread, self._control, self._thread, self._worker)
         self.rebuild(config_a, config_b)
 
     @property
@@ -309,102 +96,23 @@ class PairRunner(QtCore.QObject):
         return self._configs
 
     @property
-    def is_running(self) -> bool:
-        """Whether the pair trains continuously."""
-        return self._running
-
-    @property
-    def thread(self) -> QtCore.QThread:  # type: ignore[override]  # the worker's, not QObject.thread()
-        """The worker's thread (it shadows ``QObject.thread()``, this object's own: GUI thread)."""
-        return self._thread
-
-    @property
     def simulations(self) -> tuple[Simulation, Simulation] | None:
         """The worker's simulations; read-only inspection (tests) while paused."""
-        return None if self._shut_down else self._worker.simulations
-
-    def _next_generation(self) -> int:
-        self._control.requested_generation += 1
-        return self._control.requested_generation
+        return self._simulations()  # type: ignore[return-value]
 
     def rebuild(self, config_a: SimConfig, config_b: SimConfig) -> None:
         """Start a new pair (keeps playing if playing)."""
         if not self._shut_down:
             self._configs = (config_a, config_b)
-            self._rebuild_requested.emit(self._next_generation(), config_a, config_b)
+            self._rebuild_all(self._configs)
 
-    def reset(self) -> None:
-        """Both runs back to their initial weights."""
-        if not self._shut_down:
-            self._reset_requested.emit(self._next_generation())
-
-    def play(self) -> None:
-        if not self._shut_down:
-            self._play_requested.emit()
-
-    def pause(self) -> None:
-        if not self._shut_down:
-            self._pause_requested.emit()
-
-    def step(self) -> None:
-        """Pause and take one step of each side."""
-        if not self._shut_down:
-            self._step_requested.emit()
-
-    def hold_for_frame(self) -> None:
-        """Keep the worker at its next checkpoint until :meth:`release_frame`."""
-        if not self._shut_down:
-            self._control.hold_number += 1
-            self._control.gui_free.clear()
-
-    def release_frame(self) -> None:
-        self._control.gui_free.set()
-
-    def shutdown(self, timeout_ms: int = 2000) -> bool:
-        """Stop the worker and end its thread; True if it ended within ``timeout_ms``."""
-        if self._shut_down:
-            return True
-        self._finalizer.detach()
-        self._shut_down = True
-        self._running = False
-        self._control.stopping = True
-        self._control.gui_free.set()
-        self._stop_requested.emit()
-        self._thread.requestInterruption()
-        if self._thread.wait(timeout_ms):
-            return True
-        self._thread.wait()  # a backward pass cannot be cut; a running QThread must not be destroyed
-        return False
-
-    def _current(self, generation: int) -> bool:
-        return generation == self._control.requested_generation and not self._shut_down
-
-    @QtCore.Slot(int, object, object)
-    def _on_built(self, generation: int, config_a: SimConfig, config_b: SimConfig) -> None:
-        if self._current(generation):
-            self.rebuilt.emit(config_a, config_b)
-
-    @QtCore.Slot(int, object, object)
-    def _on_records(self, generation: int, records_a: list[StepRecord], records_b: list[StepRecord]) -> None:
-        if self._current(generation):
-            self.recordsReady.emit(records_a, records_b)
-
-    @QtCore.Slot(int, bool)
-    def _on_running_changed(self, generation: int, running: bool) -> None:
-        del generation
-        if not self._shut_down and running != self._running:
-            self._running = running
-            self.runningChanged.emit(running)
-
-    @QtCore.Slot(int, object)
-    def _on_halted(self, generation: int, events: dict[str, NonFiniteEvent | None]) -> None:
-        if self._current(generation):
-            self.halted.emit(events)
-
-    @QtCore.Slot(int, str)
-    def _on_failed(self, generation: int, message: str) -> None:
-        if self._current(generation):
-            self.failed.emit(message)
+    def _deliver(self, kind: str, payload: Any) -> None:
+        if kind == "built":
+            self.rebuilt.emit(*payload)
+        elif kind == "records":
+            self.recordsReady.emit(*payload)
+        elif kind == "halted":
+            self.halted.emit({SIDES[index]: event for index, event in payload.items()})
 
 
 class ABView(QtWidgets.QWidget):
@@ -412,7 +120,7 @@ class ABView(QtWidgets.QWidget):
 
     Parameters
     ----------
-    window : the MainWindow (for the live config, the status bar and the tab widget)
+    window : the window (for the live config, the status bar and the tab widget)
 
     Attributes
     ----------
@@ -431,7 +139,7 @@ class ABView(QtWidgets.QWidget):
     message : the red label naming the side that stopped the pair
     """
 
-    def __init__(self, window: Any) -> None:
+    def __init__(self, window: WindowAPI) -> None:
         super().__init__()
         self.setObjectName("ab_view")
         self.window_ = window
@@ -464,7 +172,7 @@ class ABView(QtWidgets.QWidget):
         self._clear_plots()
 
     # -- construction --------------------------------------------------------------------------
-    def _build(self, window: Any) -> None:
+    def _build(self, window: WindowAPI) -> None:
         theme = self.theme
         colors = SIDE_COLORS[theme.name]
         self.side_colors = dict(zip(SIDES, colors, strict=True))
@@ -934,7 +642,7 @@ class ABView(QtWidgets.QWidget):
         self._draw_titles()
 
 
-def install_shortcuts(view: ABView, window: Any) -> list[QtGui.QAction]:
+def install_shortcuts(view: ABView, window: WindowAPI) -> list[QtGui.QAction]:
     """Space / → or N / R drive the pair while the A/B tab is shown (the Training tab's otherwise)."""
     key = QtGui.QKeySequence
     specs = (

@@ -27,7 +27,7 @@ import copy
 import dataclasses
 import math
 from html import escape
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
@@ -43,10 +43,11 @@ from gradsim.engine.regime import measure
 from gradsim.ui.common.config_diff import describe_difference, differences, suggest_change
 from gradsim.ui.common.icons import icon
 from gradsim.ui.common.theme import Theme
+from gradsim.ui.feature_api import WindowAPI
 from gradsim.ui.features.compare.ab_view import ABView, install_shortcuts
-from gradsim.ui.training.plots.activation import BINS
+from gradsim.ui.training.plots.activation import BINS, ActivationPlot
 from gradsim.ui.training.plots.base import OverlayText, drawable
-from gradsim.ui.training.plots.health import KINDS
+from gradsim.ui.training.plots.health import KINDS, HealthPlot
 
 MAX_PINS = 6
 # One colour per pin, distinct from the layer colours' first hues and from red (non-finite).
@@ -380,17 +381,16 @@ class CompareFeature(QtCore.QObject):
 
     pinsChanged = QtCore.Signal()
 
-    def __init__(self, window: Any) -> None:
+    def __init__(self, window: WindowAPI) -> None:
         super().__init__(window)
         self.window = window
         self._pins: list[PinnedRun] = []
         self._ghosts: dict[int, GhostItems] = {}
         dashboard = window.dashboard
         theme = dashboard.theme
-        plots = dashboard.plots
         # Top left: the plot's own legend is bottom right, and a vanishing run's curves fall there.
-        self.gradient_legend = GhostLegend(plots["gradient"].plot, theme, (0, 0), (8, 8))
-        self.heatmap_note = HeatmapNote(plots["heatmap"].plot, theme, "bottom-left")
+        self.gradient_legend = GhostLegend(window.overlay_plot("gradient")[0], theme, (0, 0), (8, 8))
+        self.heatmap_note = HeatmapNote(window.overlay_plot("heatmap")[0], theme, "bottom-left")
         self.heatmap_note.fill = pg.mkBrush(theme.background + "d0")
         self.gradient_legend.setVisible(False)
         self.heatmap_note.show_html("")
@@ -571,13 +571,13 @@ class CompareFeature(QtCore.QObject):
         if not shown:
             return
         plots = self.window.dashboard.plots
-        activation = plots["activation"]
+        activation = cast(ActivationPlot, plots["activation"])
         choice = activation.layer_selector.currentIndex()
         highest = max(g.update_activation(activation.extent, max(choice, 0), config) for g in shown)
         (_, _), (low, high) = activation.hist_view.viewRange()
         if highest * 1.15 > high:
             activation.hist_view.setYRange(0.0, highest * 1.15, padding=0.0)
-        health = plots["health"]
+        health = cast(HealthPlot, plots["health"])
         for plot, name in ((health.gradient_plot, "gradient"), (health.ratio_plot, "ratio")):
             values = []
             for ghosts in shown:
@@ -623,6 +623,6 @@ def _span_ratio(record: StepRecord) -> str:
     return f"{where}: {span.ratio_text()}"
 
 
-def install(window: Any) -> CompareFeature:
+def install(window: WindowAPI) -> CompareFeature:
     """Add pinning (Ctrl+P, Run menu, toolbar, "Pinned runs" dock) and the A/B tab to ``window``."""
     return CompareFeature(window)

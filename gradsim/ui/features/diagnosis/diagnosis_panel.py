@@ -15,13 +15,13 @@ run the way a practitioner reads the plots, with :func:`gradsim.engine.diagnosis
 
 ``diagnose`` takes about 0.3 s for the presets and over a minute for 16 layers of 2000 steps
 (its fixes ask the theory for the critical weight scale of several candidate configs), so it
-runs in a separate process (:mod:`gradsim.ui.features.diagnosis.diagnosis_process`), asked and waited for by a
-:class:`DiagnosisWorker` on its own ``QThread``; closing the window abandons a diagnosis in
-progress. The panel sends the worker a copy of the newest :data:`~gradsim.engine.diagnosis.WINDOW` records at
-most every :data:`MIN_INTERVAL_MS` (twice as long as the last diagnosis took, if that is
-longer), with one request in flight: whatever arrived meanwhile goes in
-the next request, so the newest records always win. Results of a run that was restarted since
-are dropped.
+runs in a separate process (:mod:`gradsim.ui.features.diagnosis.diagnosis_process`), asked and
+waited for by a :class:`DiagnosisJob` on its own worker thread (:mod:`gradsim.ui.common.workers`);
+closing the window abandons a diagnosis in progress. The panel sends the worker a copy of the
+newest :data:`~gradsim.engine.diagnosis.WINDOW` records at most every :data:`MIN_INTERVAL_MS`
+(twice as long as the last diagnosis took, if that is longer), with one request in flight:
+whatever arrived meanwhile goes in the next request, so the newest records always win. Results
+of a run that was restarted since are dropped.
 
 The theory lines: one dashed straight line per layer on the log axis of the ``||dL/dh_t||``
 plot, in that layer's colour, anchored at the newest record's norm of that layer at the last step
@@ -36,13 +36,11 @@ from __future__ import annotations
 
 import html
 import math
-import threading
 import time
-import weakref
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
@@ -60,12 +58,10 @@ from gradsim.engine.records import NonFiniteEvent, StepRecord
 from gradsim.engine.regime import DECADES_THRESHOLD
 from gradsim.ui.common.config_diff import describe_difference
 from gradsim.ui.common.theme import Theme
+from gradsim.ui.common.workers import JobContext, Worker
+from gradsim.ui.feature_api import WindowAPI
 from gradsim.ui.features.diagnosis.diagnosis_process import SERVER, DiagnosisCancelled
 from gradsim.ui.training.plots.base import OverlayText
-from gradsim.ui.training.plots.gradient import GradientPlot
-
-if TYPE_CHECKING:
-    from gradsim.ui.main_window import MainWindow
 
 # A new diagnosis is asked for at most this often while records arrive.
 MIN_INTERVAL_MS = 700
@@ -221,69 +217,52 @@ class Prediction:
         return str(layers) if isinstance(layers, theory.NotApplicable) else None
 
 
-class DiagnosisWorker(QtCore.QObject):
-    """Asks :data:`SERVER` for diagnoses and computes the theory's prediction, on its own thread.
+class DiagnosisJob:
+    """Asks :data:`SERVER` for diagnoses and theory predictions: the diagnosis worker's job.
 
-    Parameters
-    ----------
-    stop : set from the GUI thread when the panel closes: a diagnosis being waited for is
-        abandoned (its process ended) within 50 ms
-
-    Signals
-    -------
-    diagnosed(DiagnosisResult)
-    predicted(Prediction)
-    failed(run, message) : diagnose raised or its process failed; the message says why in words
+    Commands (:meth:`Worker.send`): ``("diagnose", run, config, records)`` and ``("predict",
+    config)``, answered in order with the messages ``("diagnosed", DiagnosisResult)``,
+    ``("predicted", Prediction)`` or ``("failed", run, message)`` (diagnose raised or its process
+    failed; the message says why in words). Stopping the worker abandons a diagnosis being
+    waited for within 50 ms (its process is ended by the next request, or at exit).
     """
 
-    diagnosed = QtCore.Signal(object)
-    predicted = QtCore.Signal(object)
-    failed = QtCore.Signal(int, str)
+    def run(self, context: JobContext) -> None:
+        """Answer commands until the worker stops (on the worker thread)."""
+        while True:
+            command = context.next_command()
+            if command is None:
+                continue
+            try:
+                if command[0] == "diagnose":  # type: ignore[index]
+                    self._diagnose(context, *command[1:])  # type: ignore[index]
+                else:
+                    self._predict(context, command[1])  # type: ignore[index]
+            except DiagnosisCancelled:
+                return
 
-    def __init__(self, stop: threading.Event) -> None:
-        super().__init__()
-        self.stop = stop
-
-    @QtCore.Slot(int, object, object)
-    def run_diagnosis(self, run: int, config: SimConfig, records: Sequence[StepRecord]) -> None:
-        """Diagnose ``records`` (oldest first) of ``config``'s run number ``run``."""
-        if self.stop.is_set():
-            return
+    @staticmethod
+    def _diagnose(context: JobContext, run: int, config: SimConfig, records: Sequence[StepRecord]) -> None:
         try:
-            diagnosis, seconds = SERVER.diagnose(config, records, self.stop.is_set)
+            diagnosis, seconds = SERVER.diagnose(config, records, context.is_cancelled)
         except DiagnosisCancelled:
+            raise
+        except Exception as error:  # the panel must hear back, whatever went wrong
+            context.emit(("failed", run, f"The diagnosis failed: {error}"))
             return
-        except Exception as error:  # a worker slot must answer, whatever went wrong
-            self.failed.emit(run, f"The diagnosis failed: {error}")
-            return
-        self.diagnosed.emit(
-            DiagnosisResult(run, config, diagnosis, records[-1].iteration, len(records), seconds)
-        )
+        result = DiagnosisResult(run, config, diagnosis, records[-1].iteration, len(records), seconds)
+        context.emit(("diagnosed", result))
 
-    @QtCore.Slot(object)
-    def run_prediction(self, config: SimConfig) -> None:
-        """Predict every layer's factors for ``config`` (in the process too)."""
-        if self.stop.is_set():
-            return
+    @staticmethod
+    def _predict(context: JobContext, config: SimConfig) -> None:
         layers: theory.LayerPrediction | theory.NotApplicable
         try:
-            layers, seconds = SERVER.predict(config, self.stop.is_set)
+            layers, seconds = SERVER.predict(config, context.is_cancelled)
         except DiagnosisCancelled:
-            return
+            raise
         except Exception as error:  # as above
             layers, seconds = theory.NotApplicable(f"the theory failed for this config: {error}"), 0.0
-        self.predicted.emit(Prediction(config, layers, seconds))
-
-
-def _stop_thread(thread: QtCore.QThread, stop: threading.Event) -> None:
-    """End the worker thread of a panel dropped without :meth:`DiagnosisPanel.shutdown`.
-
-    Destroying a running QThread aborts the process; a diagnosis in progress is abandoned.
-    """
-    stop.set()
-    if thread.isRunning():
-        thread.quit()
-        thread.wait()
+        context.emit(("predicted", Prediction(config, layers, seconds)))
 
 
 # -- the theory line ------------------------------------------------------------------------------
@@ -490,7 +469,7 @@ class DiagnosisPanel(QtWidgets.QWidget):
 
     Parameters
     ----------
-    window : the :class:`~gradsim.ui.main_window.MainWindow`
+    window : the window (:class:`~gradsim.ui.feature_api.WindowAPI`)
     dock : the dock it sits in (no diagnosis is asked for while the user has hidden it)
 
     Attributes
@@ -501,14 +480,11 @@ class DiagnosisPanel(QtWidgets.QWidget):
     last_fix : the fix applied last and the config it produced (None before one)
     overlay : the :class:`TheoryOverlay`
     theory_action : View ▸ Theory line (checkable)
-    worker, thread : the diagnosing worker and its thread
+    worker, thread_ : the diagnosing :class:`~gradsim.ui.common.workers.Worker` and its thread
     requests : diagnoses asked for so far (for tests and the benchmark)
     """
 
-    _diagnosis_requested = QtCore.Signal(int, object, object)
-    _prediction_requested = QtCore.Signal(object)
-
-    def __init__(self, window: MainWindow, dock: QtWidgets.QDockWidget) -> None:
+    def __init__(self, window: WindowAPI, dock: QtWidgets.QDockWidget) -> None:
         super().__init__()
         self.setObjectName("diagnosis_panel")
         self.main_window = window
@@ -531,9 +507,8 @@ class DiagnosisPanel(QtWidgets.QWidget):
         self._build()
 
         theme = window.dashboard.theme
-        gradient = window.dashboard.plots["gradient"]
-        assert isinstance(gradient, GradientPlot)
-        self.overlay = TheoryOverlay(gradient.plot, getattr(gradient, "legend", None), theme)
+        plot, legend = window.overlay_plot("gradient")
+        self.overlay = TheoryOverlay(plot, legend, theme)
         self.theory_action = QtGui.QAction("Theory line", self)
         self.theory_action.setCheckable(True)
         self.theory_action.setToolTip(
@@ -550,19 +525,10 @@ class DiagnosisPanel(QtWidgets.QWidget):
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self._send_if_due)
 
-        self.thread_ = QtCore.QThread()
-        self.thread_.setObjectName("gradsim-diagnosis")
-        self._stop = threading.Event()
-        self.worker = DiagnosisWorker(self._stop)
-        self.worker.moveToThread(self.thread_)
-        self.thread_.finished.connect(self.worker.deleteLater)
-        self._diagnosis_requested.connect(self.worker.run_diagnosis)
-        self._prediction_requested.connect(self.worker.run_prediction)
-        self.worker.diagnosed.connect(self._on_diagnosed)
-        self.worker.predicted.connect(self._on_predicted)
-        self.worker.failed.connect(self._on_failed)
-        self.thread_.start()
-        self._finalizer = weakref.finalize(self, _stop_thread, self.thread_, self._stop)
+        self.worker = Worker(DiagnosisJob().run, name="gradsim-diagnosis")
+        self.thread_ = self.worker.thread
+        self.worker.yielded.connect(self._on_answer)
+        self.worker.start()
 
         window.runner.recordsReady.connect(self._on_records)
         window.runRestarted.connect(self._on_run_restarted)
@@ -570,7 +536,7 @@ class DiagnosisPanel(QtWidgets.QWidget):
         window.closing.connect(self.shutdown)
         dock.visibilityChanged.connect(self._on_dock_visibility)
         self._show_waiting()
-        self._prediction_requested.emit(window.current_config())
+        self.worker.send(("predict", window.current_config()))
 
     # -- construction ------------------------------------------------------------------------------
     def _build(self) -> None:
@@ -702,10 +668,7 @@ class DiagnosisPanel(QtWidgets.QWidget):
         self._closed = True
         self._timer.stop()
         self.main_window.settings.setValue(THEORY_LINE_KEY, self.theory_action.isChecked())
-        self._finalizer.detach()
-        self._stop.set()  # a diagnosis being waited for is abandoned within 50 ms
-        self.thread_.quit()
-        self.thread_.wait()
+        self.worker.stop()  # a diagnosis being waited for is abandoned within 50 ms
 
     def apply_fix(self, fix: Fix) -> None:
         """Start a new run with ``fix`` applied to the current config (what a fix button does)."""
@@ -762,7 +725,7 @@ class DiagnosisPanel(QtWidgets.QWidget):
         self._last_sent = time.perf_counter()
         self.requests += 1
         # The records themselves are never changed once made; the list is the panel's own copy.
-        self._diagnosis_requested.emit(self._run, self.main_window.current_config(), list(self._records))
+        self.worker.send(("diagnose", self._run, self.main_window.current_config(), list(self._records)))
 
     @QtCore.Slot(bool)
     def _on_dock_visibility(self, visible: bool) -> None:
@@ -784,11 +747,20 @@ class DiagnosisPanel(QtWidgets.QWidget):
         self._pending_fix_label = None
         self.result = None
         if self.prediction is None or self.prediction.config != config:
-            self._prediction_requested.emit(config)
+            self.worker.send(("predict", config))
         self.overlay.clear()
         self._show_waiting()
 
     @QtCore.Slot(object)
+    def _on_answer(self, answer: tuple[Any, ...]) -> None:
+        kind, *payload = answer
+        if kind == "diagnosed":
+            self._on_diagnosed(*payload)
+        elif kind == "predicted":
+            self._on_predicted(*payload)
+        else:
+            self._on_failed(*payload)
+
     def _on_diagnosed(self, result: DiagnosisResult) -> None:
         self._busy = False
         wanted = INTERVAL_PER_DIAGNOSIS * result.seconds * 1e3
@@ -799,7 +771,6 @@ class DiagnosisPanel(QtWidgets.QWidget):
             self._update_overlay(self.main_window.history.latest)
         self._send_if_due()
 
-    @QtCore.Slot(int, str)
     def _on_failed(self, run: int, message: str) -> None:
         self._busy = False
         if run == self._run and not self._closed:
@@ -807,7 +778,6 @@ class DiagnosisPanel(QtWidgets.QWidget):
             self.main_window.statusBar().showMessage(message, 10000)
         self._send_if_due()
 
-    @QtCore.Slot(object)
     def _on_predicted(self, prediction: Prediction) -> None:
         if self._closed or prediction.config != self.main_window.current_config():
             return
@@ -985,7 +955,7 @@ class DiagnosisFeature:
         self.theory_action = panel.theory_action
 
 
-def install(window: Any) -> DiagnosisFeature:
+def install(window: WindowAPI) -> DiagnosisFeature:
     """Add the Diagnosis dock (right, shown), its View menu entries and the theory line."""
     dock = QtWidgets.QDockWidget("Diagnosis", window)
     dock.setObjectName("diagnosis_dock")

@@ -1,27 +1,23 @@
 """The process that runs :func:`gradsim.engine.diagnosis.diagnose` for the Diagnosis panel.
 
 No Qt here: the spawned process imports this module (not the panel's) to find :func:`_serve`, so
-it starts in about half a second with numpy and the engine only.
+it starts in about half a second with numpy and the engine only. The process itself is a
+:class:`~gradsim.ui.common.processes.ChildProcess`, the process half of the worker abstraction.
 """
 
 from __future__ import annotations
 
 import atexit
-import multiprocessing
-import os
 import threading
 import time
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
 
 from gradsim.engine import theory
 from gradsim.engine.config import SimConfig
 from gradsim.engine.diagnosis import Diagnosis, diagnose
 from gradsim.engine.records import StepRecord
-
-# Scheduling priority of the diagnosis process (Unix nice value; higher is lower priority).
-NICENESS = 10
+from gradsim.ui.common.processes import ChildProcess, lower_priority
 
 
 class DiagnosisCancelled(Exception):
@@ -38,11 +34,7 @@ def _serve(connection: Connection) -> None:
     ``("ok", Diagnosis, seconds)`` and ``("predict", config, None)`` with
     ``("ok", LayerPrediction or NotApplicable, seconds)`` (``("error", message, seconds)`` if one
     raised), until the pipe closes."""
-    # Background work: the window and the training thread come first when the cores are busy.
-    try:
-        os.nice(NICENESS)
-    except (AttributeError, OSError):  # no os.nice on Windows; a refusal changes nothing
-        pass
+    lower_priority()  # background work: the window and the training thread come first
     while True:
         try:
             kind, config, records = connection.recv()
@@ -76,35 +68,26 @@ class DiagnosisServer:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._process: BaseProcess | None = None
-        self._connection: Connection | None = None
+        self._child: ChildProcess | None = None
         self._unread = False  # an abandoned request's answer is still to come
 
     @property
     def pid(self) -> int | None:
         """The process id of the running diagnosis process (None if none runs)."""
-        process = self._process
-        return process.pid if process is not None and process.is_alive() else None
+        child = self._child
+        return None if child is None else child.pid
 
     def _start(self) -> Connection:
-        context = multiprocessing.get_context("spawn")  # never fork a process that runs Qt
-        parent, child = context.Pipe()
-        process = context.Process(target=_serve, args=(child,), name="gradsim-diagnosis", daemon=True)
-        process.start()
-        child.close()
-        self._process, self._connection = process, parent
-        return parent
+        self._child = ChildProcess(_serve, (), "gradsim-diagnosis")
+        assert self._child.connection is not None
+        return self._child.connection
 
     def stop(self) -> None:
         """End the process (a diagnosis in progress is abandoned)."""
-        process, connection = self._process, self._connection
-        self._process = self._connection = None
+        child, self._child = self._child, None
         self._unread = False
-        if connection is not None:
-            connection.close()
-        if process is not None:
-            process.terminate()
-            process.join(5)
+        if child is not None:
+            child.stop()
 
     def _ask(
         self, request: tuple[str, SimConfig, object], cancelled: Callable[[], bool]
@@ -137,7 +120,7 @@ class DiagnosisServer:
 
     def _ready(self, cancelled: Callable[[], bool]) -> Connection:
         """A connection with no answer pending: the running process's, or a new one's."""
-        connection = self._connection if self.pid is not None else None
+        connection = self._child.connection if self._child is not None and self.pid is not None else None
         if connection is not None and self._unread:
             # An abandoned request still computing: wait a little for it, else end the process.
             deadline = time.perf_counter() + self.ABANDONED_WAIT_SECONDS

@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import threading
 import time
 from collections.abc import Callable, Collection
 from pathlib import Path
@@ -41,6 +40,8 @@ from gradsim.io.configfile import CONFIG_SUFFIXES, load_config, save_config
 from gradsim.io.filenames import slug
 from gradsim.io.runexport import EXPORT_SUFFIXES, RunFileError, write_csv, write_json, write_npz
 from gradsim.ui.common import background
+from gradsim.ui.common.workers import JobContext, Worker
+from gradsim.ui.feature_api import WindowAPI
 
 RECENT_KEY = "files/recent"
 FOLDER_KEY = "files/folder"
@@ -216,45 +217,35 @@ def write_records(path: Path, records: list[StepRecord], config: SimConfig) -> N
         raise ValueError(f"cannot export run data as {path.name}: use .csv, .json or .npz")
 
 
-class ExportWorker(QtCore.QObject):
-    """Replays and writes an :class:`ExportJob` on a worker thread; reports by signals.
+class ExportWorker:
+    """Replays and writes an :class:`ExportJob`: the job of an export's worker thread.
 
-    Signals
-    -------
-    progressed(done, total) : training steps replayed
-    writing() : the replay is done, the file is being written
-    finished(path, count) : ``count`` records were written to ``path``
-    failed(message) : nothing was written; ``message`` names the path and the reason
-    cancelled() : the user cancelled; nothing was written
+    Messages (see :func:`gradsim.ui.common.background.start_job`)
+    --------
+    ("progressed", done, total) : training steps replayed
+    ("writing",) : the replay is done, the file is being written
+    ("finished", path, count) : ``count`` records were written to ``path``
+    ("failed", message) : nothing was written; ``message`` names the path and the reason
+    ("cancelled",) : the user cancelled; nothing was written
     """
 
-    progressed = QtCore.Signal(int, int)
-    writing = QtCore.Signal()
-    finished = QtCore.Signal(str, int)
-    failed = QtCore.Signal(str)
-    cancelled = QtCore.Signal()
-
     def __init__(self, job: ExportJob) -> None:
-        super().__init__()
         self.job = job
-        self._cancel = threading.Event()
 
-    def cancel(self) -> None:
-        """Stop at the next training step (callable from any thread)."""
-        self._cancel.set()
+    def run(self, context: JobContext) -> None:
+        def progress(done: int, total: int) -> None:
+            context.emit(("progressed", done, total))
 
-    @QtCore.Slot()
-    def run(self) -> None:
         try:
-            records = replay_records(self.job, self._cancel.is_set, self.progressed.emit)
-            self.writing.emit()
+            records = replay_records(self.job, context.is_cancelled, progress)
+            context.emit(("writing",))
             write_records(self.job.path, records, self.job.config)
         except ExportCancelled:
-            self.cancelled.emit()
+            context.emit(("cancelled",))
         except Exception as error:  # every failure becomes a message, never a traceback
-            self.failed.emit(describe_error(self.job.path, error))
+            context.emit(("failed", describe_error(self.job.path, error)))
         else:
-            self.finished.emit(str(self.job.path), len(records))
+            context.emit(("finished", str(self.job.path), len(records)))
 
 
 # -- the feature -------------------------------------------------------------------------------
@@ -270,16 +261,18 @@ class FileActions(QtCore.QObject):
     clear_recent_action : "Clear list" in it
     save_action : "Save config as…" (Ctrl+Shift+S)
     export_action : "Export run data…" (Ctrl+E)
-    export_thread, export_worker, export_progress : the running export, if any
+    export_thread, export_worker, export_progress : the running export's thread, job and dialog,
+        if any
     memory_box : the "too much memory" question while shown
     last_export : the file last exported
     """
 
-    def __init__(self, window: Any) -> None:
+    def __init__(self, window: WindowAPI) -> None:
         super().__init__(window)
         self.window = window
         self.export_thread: QtCore.QThread | None = None
         self.export_worker: ExportWorker | None = None
+        self._export: Worker | None = None
         self.export_progress: QtWidgets.QProgressDialog | None = None
         self.memory_box: QtWidgets.QMessageBox | None = None
         self.last_export: Path | None = None
@@ -553,30 +546,29 @@ class FileActions(QtCore.QObject):
         self.remember_folder(job.path)
         self.window.settings.setValue(EXPORT_FORMAT_KEY, job.path.suffix.lower())
         worker = ExportWorker(job)
-        thread = background.start_in_thread(self, worker, "export_thread")
         progress = background.progress_dialog(
             self.window, f"Replaying {job.iterations} iterations for {job.path.name}…",
             "Exporting run data", job.iterations, "export_progress", self.cancel_export,
         )  # fmt: skip
-        worker.progressed.connect(self._on_export_progress)
-        worker.writing.connect(self._on_export_writing)
-        worker.finished.connect(self._on_export_finished)
-        worker.failed.connect(self._on_export_failed)
-        worker.cancelled.connect(self._on_export_cancelled)
-        self.export_thread, self.export_worker, self.export_progress = thread, worker, progress
-        thread.start()
+        handlers: dict[str, Callable[..., None]] = {
+            "progressed": self._on_export_progress, "writing": self._on_export_writing,
+            "finished": self._on_export_finished, "failed": self._on_export_failed,
+            "cancelled": self._on_export_cancelled,
+        }  # fmt: skip
+        self._export = background.start_job(worker.run, handlers, "export_thread")
+        self.export_thread, self.export_worker, self.export_progress = self._export.thread, worker, progress
         return worker
 
     @QtCore.Slot()
     def cancel_export(self) -> None:
         """Stop the export (its replay stops at the next step; no file is written)."""
-        if self.export_worker is not None:
-            self.export_worker.cancel()
+        if self._export is not None:
+            self._export.cancel()
 
     def _finish_export(self) -> None:
-        thread, worker, progress = self.export_thread, self.export_worker, self.export_progress
-        self.export_thread = self.export_worker = self.export_progress = None
-        background.finish(thread, worker, progress)
+        export, progress = self._export, self.export_progress
+        self._export = self.export_thread = self.export_worker = self.export_progress = None
+        background.finish(export, progress)
 
     # -- drag and drop -----------------------------------------------------------------------------
     @staticmethod
@@ -686,13 +678,12 @@ class FileActions(QtCore.QObject):
             with contextlib.suppress(RuntimeError):
                 self.memory_box.close()
             self.memory_box = None
-        if self.export_worker is not None:
-            self.export_worker.cancel()
+        self.cancel_export()
         with contextlib.suppress(RuntimeError):
             self._finish_export()
 
 
-def install(window: Any) -> FileActions:
+def install(window: WindowAPI) -> FileActions:
     """Add Open config (Ctrl+O), Open recent, Save config as (Ctrl+Shift+S), Export run data (Ctrl+E)."""
     return FileActions(window)
 

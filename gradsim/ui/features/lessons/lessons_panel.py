@@ -17,12 +17,11 @@ reductions over at most a few dozen records).
 
 from __future__ import annotations
 
-from typing import Any
-
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from gradsim.engine.lessons import CONTROL_PREFIX, Lesson, LessonError, load_lessons, run_values
 from gradsim.engine.records import StepRecord
+from gradsim.ui.feature_api import WindowAPI
 
 STEPS = ("Intro", "Predict", "Run", "Explain")
 INTRO, PREDICT, RUN, EXPLAIN = range(4)
@@ -139,7 +138,8 @@ class LessonsPanel(QtWidgets.QWidget):
 
     Parameters
     ----------
-    main_window : the :class:`~gradsim.ui.main_window.MainWindow` whose runner and plots it uses
+    main_window : the window (:class:`~gradsim.ui.feature_api.WindowAPI`) whose runner and plots
+        it uses
     lessons : the lessons, in order (at least one)
 
     Attributes
@@ -151,7 +151,7 @@ class LessonsPanel(QtWidgets.QWidget):
     highlight : the frame drawn over the plot or control a lesson points at
     """
 
-    def __init__(self, main_window: Any, lessons: list[Lesson]) -> None:
+    def __init__(self, main_window: WindowAPI, lessons: list[Lesson]) -> None:
         super().__init__()
         self.setObjectName("lessons_panel")
         self.setFocusPolicy(QtCore.Qt.FocusPolicy.ClickFocus)
@@ -597,7 +597,7 @@ class LessonsPanel(QtWidgets.QWidget):
         current = str(settings.value(CURRENT_KEY, "") or "")
         self.index = slugs.index(current) if current in slugs else 0
         try:
-            step = int(settings.value(STEP_KEY, INTRO))
+            step = int(str(settings.value(STEP_KEY, INTRO)))
         except (TypeError, ValueError):
             step = INTRO
         # A run and its numbers are not stored: resume at most at the question.
@@ -634,7 +634,7 @@ class Lessons:
         self.error = error
 
 
-def install(window: Any, lessons: list[Lesson] | None = None) -> Lessons:
+def install(window: WindowAPI, lessons: list[Lesson] | None = None) -> Lessons:
     """Add the Lessons dock (hidden), its View and Help menu entries and the first-launch hint.
 
     ``lessons`` defaults to the packaged lesson files; if they cannot be read the dock shows

@@ -29,6 +29,8 @@ from PySide6 import QtCore, QtGui, QtWidgets
 # isort: split
 import pyqtgraph as pg
 
+from gradsim.ui.feature_api import WindowAPI
+
 __all__ = [
     "PRESENTATION_KEY",
     "PRESENTATION_SCALE",
@@ -260,7 +262,7 @@ class PresentationFeature(QtCore.QObject):
     scale : the scale in use now (1 outside the mode)
     """
 
-    def __init__(self, window: Any) -> None:
+    def __init__(self, window: WindowAPI) -> None:
         super().__init__(window)
         self.window = window
         self.scale = 1.0
@@ -350,6 +352,6 @@ class PresentationFeature(QtCore.QObject):
         self.window.settings.setValue(PRESENTATION_KEY, self.action.isChecked())
 
 
-def install(window: Any) -> PresentationFeature:
+def install(window: WindowAPI) -> PresentationFeature:
     """Add View ▸ Presentation mode (F5), restored from the settings."""
     return PresentationFeature(window)

@@ -1,10 +1,11 @@
 """An animation made beside the live window: replay and encoding on a worker, painting here.
 
 :func:`start_job` builds the offscreen frames source (:mod:`.animation`) and starts an
-:class:`AnimationJob`. Its :class:`FrameWorker` runs on its own thread: it replays the run
+:class:`AnimationJob`. Its :class:`FrameWorker` runs on its own worker thread
+(:mod:`gradsim.ui.common.workers`): it replays the run
 (numerics) and encodes finished frames. Painting stays on the GUI thread, one frame per event (a
 few tens of milliseconds), so the window keeps answering while an animation is made. The worker
-asks for a frame with a signal carrying what the frame needs (the records since the previous
+asks for a frame with a message carrying what the frame needs (the records since the previous
 frame, or a cell position of the backward pass) and waits for the pixels, keeping at most
 :data:`LOOKAHEAD` frames asked for and not yet encoded.
 """
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import queue
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -27,6 +27,7 @@ from gradsim.io.animation_writer import AnimationWriter, VideoSupportMissing
 from gradsim.io.atomic import WriteError
 from gradsim.ui.common import background
 from gradsim.ui.common.theme import Theme
+from gradsim.ui.common.workers import JobContext, Worker
 from gradsim.ui.features.recording.animation import (
     BACKPROP,
     DEFAULT_DASHBOARD_SIZE,
@@ -45,8 +46,8 @@ __all__ = ["LOOKAHEAD", "AnimationJob", "AnimationRequest", "FrameWorker", "star
 LOOKAHEAD = 2
 
 
-class FrameWorker(QtCore.QObject):
-    """Asks the GUI thread for frames and encodes them, on a worker thread.
+class FrameWorker:
+    """Asks the GUI thread for frames and encodes them: the job of an animation's worker thread.
 
     Parameters
     ----------
@@ -55,22 +56,17 @@ class FrameWorker(QtCore.QObject):
         position)
     total : frames asked for (for the progress)
     open_writer : called on the worker thread; the :class:`AnimationWriter` to fill
+    path : the file (for messages)
 
-    Signals
-    -------
-    frameWanted(index, request) : paint frame ``index`` for ``request`` and hand the pixels to
-        :meth:`deliver`
-    progressed(done, total) : frames encoded
-    finished(frames) : the file is complete
-    failed(message) : nothing was written; the message names the file and the reason
-    cancelled() : the user cancelled; nothing was written
+    Messages (see :func:`gradsim.ui.common.background.start_job`)
+    --------
+    ("frameWanted", index, request) : paint frame ``index`` for ``request`` and hand the pixels
+        to :meth:`deliver`
+    ("progressed", done, total) : frames encoded
+    ("finished", frames) : the file is complete
+    ("failed", message) : nothing was written; the message names the file and the reason
+    ("cancelled",) : the user cancelled; nothing was written
     """
-
-    frameWanted = QtCore.Signal(int, object)
-    progressed = QtCore.Signal(int, int)
-    finished = QtCore.Signal(int)
-    failed = QtCore.Signal(str)
-    cancelled = QtCore.Signal()
 
     def __init__(
         self,
@@ -79,25 +75,19 @@ class FrameWorker(QtCore.QObject):
         open_writer: Callable[[], AnimationWriter],
         path: Path,
     ) -> None:
-        super().__init__()
         self._requests = requests
         self.total = total
         self._open_writer = open_writer
         self.path = path
         self._frames: queue.Queue[np.ndarray | BaseException] = queue.Queue()
-        self._cancel = threading.Event()
-
-    def cancel(self) -> None:
-        """Stop at the next step or frame (any thread)."""
-        self._cancel.set()
 
     def deliver(self, frame: np.ndarray | BaseException) -> None:
         """The pixels of the frame asked for last-but-``pending``, or the error painting it (any thread)."""
         self._frames.put(frame)
 
-    def _take(self) -> np.ndarray:
+    def _take(self, context: JobContext) -> np.ndarray:
         while True:
-            if self._cancel.is_set():
+            if context.cancelled:
                 raise AnimationCancelled()
             try:
                 frame = self._frames.get(timeout=0.05)
@@ -107,39 +97,38 @@ class FrameWorker(QtCore.QObject):
                 raise frame
             return frame
 
-    @QtCore.Slot()
-    def run(self) -> None:
+    def run(self, context: JobContext) -> None:
         writer: AnimationWriter | None = None
         try:
             writer = self._open_writer()
             asked = encoded = 0
             for request in self._requests():
-                if self._cancel.is_set():
+                if context.cancelled:
                     raise AnimationCancelled()
                 while asked - encoded >= LOOKAHEAD:
-                    writer.add(self._take())
+                    writer.add(self._take(context))
                     encoded += 1
-                    self.progressed.emit(encoded, self.total)
-                self.frameWanted.emit(asked, request)
+                    context.emit(("progressed", encoded, self.total))
+                context.emit(("frameWanted", asked, request))
                 asked += 1
                 time.sleep(0)  # let the GUI thread have the interpreter for the frame
             while encoded < asked:
-                writer.add(self._take())
+                writer.add(self._take(context))
                 encoded += 1
-                self.progressed.emit(encoded, self.total)
-            if self._cancel.is_set():
+                context.emit(("progressed", encoded, self.total))
+            if context.cancelled:
                 raise AnimationCancelled()
             if encoded == 0:
                 raise ValueError("the run produced no record to show")
-            self.finished.emit(writer.close())
+            context.emit(("finished", writer.close()))
         except AnimationCancelled:
             if writer is not None:
                 writer.abort()
-            self.cancelled.emit()
+            context.emit(("cancelled",))
         except Exception as error:  # every failure becomes a message, never a traceback
             if writer is not None:
                 writer.abort()
-            self.failed.emit(_describe(self.path, error))
+            context.emit(("failed", _describe(self.path, error)))
 
 
 def _describe(path: Path, error: BaseException) -> str:
@@ -179,10 +168,12 @@ class AnimationJob(QtCore.QObject):
     """One animation being made beside the live window: a :class:`FrameWorker` and the painter.
 
     The painter (this object, GUI thread) owns the offscreen frames source and answers each
-    ``frameWanted`` with the frame's pixels; the worker replays and encodes. :attr:`done` is
-    emitted once, with ``("finished" | "failed" | "cancelled", message)``.
+    ``frameWanted`` with the frame's pixels; the worker replays and encodes. :attr:`progressed`
+    passes on ``(frames encoded, total)``; :attr:`done` is emitted once, with ``("finished" |
+    "failed" | "cancelled", message)``.
     """
 
+    progressed = QtCore.Signal(int, int)
     done = QtCore.Signal(str, str)
 
     def __init__(
@@ -198,23 +189,27 @@ class AnimationJob(QtCore.QObject):
         self.source = source
         self.path = path
         self.worker = FrameWorker(requests, total, open_writer, path)
-        self.worker_thread = background.start_in_thread(self, self.worker, "animation_thread")
-        self.worker.frameWanted.connect(self._on_frame_wanted)
-        # Bound slots of this GUI-thread object: queued to the GUI thread (a lambda would run
-        # in the worker's thread, and ending the job there would wait for itself).
-        self.worker.finished.connect(self._on_finished)
-        self.worker.failed.connect(self._on_failed)
-        self.worker.cancelled.connect(self._on_cancelled)
+        self._thread_worker: Worker | None = None
         self._ended = False
         self._finished = False
 
+    @property
+    def thread(self) -> QtCore.QThread | None:  # type: ignore[override]  # the worker's thread
+        """The worker's thread (None before :meth:`start`)."""
+        return None if self._thread_worker is None else self._thread_worker.thread
+
     def start(self) -> None:
         """Start the worker."""
-        self.worker_thread.start()
+        handlers: dict[str, Callable[..., None]] = {
+            "frameWanted": self._on_frame_wanted, "progressed": self.progressed.emit,
+            "finished": self._on_finished, "failed": self._on_failed, "cancelled": self._on_cancelled,
+        }  # fmt: skip
+        self._thread_worker = background.start_job(self.worker.run, handlers, "animation_thread")
 
     def cancel(self) -> None:
         """Stop; nothing is written."""
-        self.worker.cancel()
+        if self._thread_worker is not None:
+            self._thread_worker.cancel()
 
     @QtCore.Slot(int, object)
     def _on_frame_wanted(self, index: int, request: object) -> None:
@@ -258,8 +253,7 @@ class AnimationJob(QtCore.QObject):
         if self._finished:
             return
         self._finished = True
-        self.worker.cancel()
-        background.finish(self.worker_thread, self.worker, None)
+        background.finish(self._thread_worker, None)
         self.source.close()
 
 

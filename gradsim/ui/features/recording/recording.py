@@ -29,11 +29,12 @@ from gradsim.io.animation_writer import (
     video_available,
 )
 from gradsim.ui.common import background
+from gradsim.ui.common.naming import TARGET_LABELS as SNAPSHOT_LABELS
+from gradsim.ui.common.naming import base_name, confirm_replace, propose_path
+from gradsim.ui.feature_api import SnapshotFolder, WindowAPI
 from gradsim.ui.features.recording import animation, animation_job
 from gradsim.ui.features.recording.animation import BACKPROP, DASHBOARD
 from gradsim.ui.features.recording.animation_job import AnimationJob, AnimationRequest
-from gradsim.ui.features.snapshots.snapshots import TARGET_LABELS as SNAPSHOT_LABELS
-from gradsim.ui.features.snapshots.snapshots import base_name, confirm_replace, propose_path
 from gradsim.ui.training import render
 from gradsim.ui.training.dashboard import PLOT_KEYS
 
@@ -47,7 +48,6 @@ WIDTH_KEY = "animation/width"
 # A proposed animation has at most this many frames (the proposed "every" follows from it).
 PROPOSED_FRAMES = 120
 MAX_ITERATION = 1_000_000
-_SNAPSHOTS = "gradsim.ui.features.snapshots.snapshots"
 _PRESENTATION = "gradsim.ui.features.presentation.presentation"
 _BACKPROP = "gradsim.ui.features.backprop.backprop_tab"
 
@@ -164,8 +164,8 @@ class RecordDialog(QtWidgets.QDialog):
         self.last_spin.setValue(last)
         self.every_spin.setValue(every)
         self.first_spin.setValue(every)
-        self.width_spin.setValue(int(settings.value(WIDTH_KEY, 640)))
-        self.fps_spin.setValue(float(settings.value(FPS_KEY, 20.0)))
+        self.width_spin.setValue(int(str(settings.value(WIDTH_KEY, 640))))
+        self.fps_spin.setValue(float(str(settings.value(FPS_KEY, 20.0))))
         stored = str(settings.value(FORMAT_KEY, "gif"))
         self.format_combo.setCurrentIndex(max(0, self.format_combo.findData(stored)))
         self.target_combo.setCurrentIndex(max(0, self.target_combo.findData(target)))
@@ -338,7 +338,7 @@ class RecordingFeature(QtCore.QObject):
     last_outcome : ``(outcome, message)`` of the last job: "finished", "failed" or "cancelled"
     """
 
-    def __init__(self, window: Any) -> None:
+    def __init__(self, window: WindowAPI) -> None:
         super().__init__(window)
         self.window = window
         self.dialog: RecordDialog | None = None
@@ -422,7 +422,7 @@ class RecordingFeature(QtCore.QObject):
 
     def folder(self) -> Path:
         """The folder snapshots use (the home folder without the snapshot feature)."""
-        snapshots = animation.feature_of(self.window, _SNAPSHOTS)
+        snapshots = self.window.offered(SnapshotFolder)  # type: ignore[type-abstract]
         return snapshots.folder() if snapshots is not None else Path.home()
 
     def proposed_path(self, target: str, fmt: str) -> Path:
@@ -436,8 +436,8 @@ class RecordingFeature(QtCore.QObject):
         if self.dialog is not None:
             self.dialog.close()
         if target is None:
-            snapshots = animation.feature_of(self.window, _SNAPSHOTS)
-            target = getattr(snapshots, "current_plot", "gradient")
+            snapshots = self.window.offered(SnapshotFolder)  # type: ignore[type-abstract]
+            target = snapshots.current_plot if snapshots is not None else "gradient"
         dialog = RecordDialog(self, str(target), parent=self.window)
         dialog.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose, True)
         dialog.finished.connect(self._on_dialog_finished)
@@ -481,13 +481,13 @@ class RecordingFeature(QtCore.QObject):
             window, f"Recording {total} frames into {request.path.name}…", "Record animation",
             total, "record_progress", self.cancel,
         )  # fmt: skip
-        job.worker.progressed.connect(self._on_progress)
+        job.progressed.connect(self._on_progress)
         job.done.connect(self._on_done)
         settings = window.settings
         settings.setValue(FORMAT_KEY, request.fmt)
         settings.setValue(FPS_KEY, request.fps)
         settings.setValue(WIDTH_KEY, request.width)
-        snapshots = animation.feature_of(window, _SNAPSHOTS)
+        snapshots = window.offered(SnapshotFolder)  # type: ignore[type-abstract]
         if snapshots is not None:
             snapshots.remember_folder(request.path.parent)
         return job
@@ -526,7 +526,7 @@ class RecordingFeature(QtCore.QObject):
     def _on_done(self, outcome: str, message: str) -> None:
         path = self._job_path
         progress, self.progress = self.progress, None
-        background.finish(None, None, progress)
+        background.finish(None, progress)
         if self.job is not None:
             self.job.deleteLater()  # its thread has ended (AnimationJob.finish waited for it)
         self.job = None
@@ -549,10 +549,10 @@ class RecordingFeature(QtCore.QObject):
             job.finish()
             self.job = None
         if self.progress is not None:
-            background.finish(None, None, self.progress)
+            background.finish(None, self.progress)
             self.progress = None
 
 
-def install(window: Any) -> RecordingFeature:
+def install(window: WindowAPI) -> RecordingFeature:
     """Add File ▸ Record animation… and the Backprop tab's Record button."""
     return RecordingFeature(window)

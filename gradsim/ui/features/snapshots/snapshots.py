@@ -24,11 +24,8 @@ import errno
 import os
 import shutil
 import tempfile
-import threading
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
@@ -41,53 +38,24 @@ from gradsim.io.filenames import slug
 from gradsim.io.runexport import write_json, write_npz
 from gradsim.ui.common import background
 from gradsim.ui.common.icons import icon
+from gradsim.ui.common.naming import (  # noqa: F401 (DASHBOARD: part of this module's API)
+    DASHBOARD,
+    TARGET_LABELS,
+    base_name,
+    confirm_replace,
+    propose_path,
+)
+from gradsim.ui.common.workers import JobContext, Worker
+from gradsim.ui.feature_api import PinnedRuns, WindowAPI
 from gradsim.ui.training import render
 from gradsim.ui.training.dashboard import PLOT_KEYS
 
-DASHBOARD = "dashboard"
-# What each target is called in the dialog and in messages.
-TARGET_LABELS = {
-    DASHBOARD: "Whole dashboard (all five plots)",
-    "gradient": "Gradient through time ||dL/dh_t||",
-    "heatmap": "Gradient heatmap",
-    "loss": "Loss and gradient norm",
-    "activation": "Activation and pre-activations",
-    "health": "Layer health",
-}
 FORMATS = ("png", "svg")
 FOLDER_KEY = "snapshots/folder"
 FORMAT_KEY = "snapshots/format"
 DEFAULT_PLOT = "gradient"
 # Replay progress is reported at most this often (steps), so the signal queue stays short.
 _PROGRESS_EVERY = 10
-
-
-def base_name(preset: str, iteration: int, plot: str = DASHBOARD) -> str:
-    """``gradsim-<preset>-it<N>`` (``-<plot>`` added for a single plot), without extension."""
-    name = f"gradsim-{slug(preset)}-it{max(0, int(iteration))}"
-    return name if plot == DASHBOARD else f"{name}-{plot}"
-
-
-def propose_path(
-    folder: str | os.PathLike[str], stem: str, suffix: str = "", now: datetime | None = None
-) -> Path:
-    """A path in ``folder`` for ``stem + suffix`` that does not exist yet.
-
-    The plain name if it is free; else with the time ``-HHMMSS`` added; else with a counter
-    after that (two snapshots in the same second). ``suffix`` is ``".png"``, ``".svg"`` or
-    ``""`` for a folder.
-    """
-    folder = Path(folder)
-    candidate = folder / f"{stem}{suffix}"
-    if not candidate.exists():
-        return candidate
-    stamp = (now or datetime.now()).strftime("%H%M%S")
-    candidate = folder / f"{stem}-{stamp}{suffix}"
-    counter = 2
-    while candidate.exists():
-        candidate = folder / f"{stem}-{stamp}-{counter}{suffix}"
-        counter += 1
-    return candidate
 
 
 def image_bytes(
@@ -99,16 +67,6 @@ def image_bytes(
     if fmt == "svg":
         return render.svg_bytes(target, title=title)
     raise ValueError(f"the format must be PNG or SVG (got {fmt!r})")
-
-
-def confirm_replace(parent: QtWidgets.QWidget, path: Path) -> bool:
-    """Ask whether to replace the existing file ``path`` (No is the default)."""
-    answer = QtWidgets.QMessageBox.question(
-        parent, "Replace file?", f"{path} exists already. Replace it?",
-        QtWidgets.QMessageBox.StandardButton.Yes | QtWidgets.QMessageBox.StandardButton.No,
-        QtWidgets.QMessageBox.StandardButton.No,
-    )  # fmt: skip
-    return answer == QtWidgets.QMessageBox.StandardButton.Yes
 
 
 def readme_text(
@@ -259,41 +217,32 @@ def _config_header(job: BundleJob) -> str:
     )
 
 
-class BundleWorker(QtCore.QObject):
-    """Runs :func:`write_bundle` on a worker thread; reports progress and the outcome by signals.
+class BundleWorker:
+    """Runs :func:`write_bundle`: the job of a bundle's worker thread.
 
-    Signals
-    -------
-    progressed(done, total) : training steps replayed
-    finished(path) : the bundle is complete at ``path``
-    failed(message) : nothing was written; ``message`` names the path and the reason
-    cancelled() : the user cancelled; nothing was written
+    Messages (see :func:`gradsim.ui.common.background.start_job`)
+    --------
+    ("progressed", done, total) : training steps replayed
+    ("finished", path) : the bundle is complete at ``path``
+    ("failed", message) : nothing was written; ``message`` names the path and the reason
+    ("cancelled",) : the user cancelled; nothing was written
     """
 
-    progressed = QtCore.Signal(int, int)
-    finished = QtCore.Signal(str)
-    failed = QtCore.Signal(str)
-    cancelled = QtCore.Signal()
-
     def __init__(self, job: BundleJob) -> None:
-        super().__init__()
         self.job = job
-        self._cancel = threading.Event()
 
-    def cancel(self) -> None:
-        """Stop at the next training step (callable from any thread)."""
-        self._cancel.set()
+    def run(self, context: JobContext) -> None:
+        def progress(done: int, total: int) -> None:
+            context.emit(("progressed", done, total))
 
-    @QtCore.Slot()
-    def run(self) -> None:
         try:
-            path = write_bundle(self.job, self._cancel.is_set, self.progressed.emit)
+            path = write_bundle(self.job, context.is_cancelled, progress)
         except BundleCancelled:
-            self.cancelled.emit()
+            context.emit(("cancelled",))
         except Exception as error:  # every failure becomes a message, never a traceback
-            self.failed.emit(describe_error(self.job.destination, error))
+            context.emit(("failed", describe_error(self.job.destination, error)))
         else:
-            self.finished.emit(str(path))
+            context.emit(("finished", str(path)))
 
 
 # -- the dialog ----------------------------------------------------------------------------------
@@ -510,7 +459,7 @@ class SnapshotFeature(QtCore.QObject):
     last_bundle : the last bundle written
     """
 
-    def __init__(self, window: Any) -> None:
+    def __init__(self, window: WindowAPI) -> None:
         super().__init__(window)
         self.window = window
         self.current_plot = DEFAULT_PLOT
@@ -518,6 +467,7 @@ class SnapshotFeature(QtCore.QObject):
         self.dialog: SnapshotDialog | None = None
         self.bundle_thread: QtCore.QThread | None = None
         self.bundle_worker: BundleWorker | None = None
+        self._bundle: Worker | None = None
         self.bundle_progress: QtWidgets.QProgressDialog | None = None
         self.last_bundle: Path | None = None
         # What the dashboard shows: its last redraw (pictures, names and bundles agree on it).
@@ -744,49 +694,39 @@ class SnapshotFeature(QtCore.QObject):
             return None
         self.remember_folder(parent_folder)
         worker = BundleWorker(job)
-        thread = background.start_in_thread(self, worker, "bundle_thread")
         progress = background.progress_dialog(
             self.window, f"Replaying {job.iterations} iterations for {destination.name}…",
             "Saving bundle", job.iterations, "bundle_progress", self.cancel_bundle,
         )  # fmt: skip
-        worker.progressed.connect(self._on_bundle_progress)
-        worker.finished.connect(self._on_bundle_finished)
-        worker.failed.connect(self._on_bundle_failed)
-        worker.cancelled.connect(self._on_bundle_cancelled)
-        self.bundle_thread, self.bundle_worker, self.bundle_progress = thread, worker, progress
-        thread.start()
+        handlers: dict[str, Callable[..., None]] = {
+            "progressed": self._on_bundle_progress, "finished": self._on_bundle_finished,
+            "failed": self._on_bundle_failed, "cancelled": self._on_bundle_cancelled,
+        }  # fmt: skip
+        self._bundle = background.start_job(worker.run, handlers, "bundle_thread")
+        self.bundle_thread, self.bundle_worker, self.bundle_progress = self._bundle.thread, worker, progress
         return worker
 
     @QtCore.Slot()
     def cancel_bundle(self) -> None:
         """Stop the bundle being written (its replay stops at the next step; nothing is left)."""
-        if self.bundle_worker is not None:
-            self.bundle_worker.cancel()
+        if self._bundle is not None:
+            self._bundle.cancel()
 
     def _pinned_parts(self) -> list[PinnedPart]:
-        """The compare feature's pinned runs, if it is installed and offers them."""
-        compare = getattr(self.window, "features", {}).get("gradsim.ui.features.compare.compare")
-        pinned_runs = getattr(compare, "pinned_runs", None)
-        if not callable(pinned_runs):
+        """The pinned runs a feature offers (:class:`~gradsim.ui.feature_api.PinnedRuns`), if any."""
+        offer = self.window.offered(PinnedRuns)  # type: ignore[type-abstract]  # a Protocol, by design
+        if offer is None:
             return []
         parts = []
-        try:
-            pins = list(pinned_runs())
-        except Exception:  # another feature's failure must not stop the bundle
-            return []
-        for number, pin in enumerate(pins, start=1):
-            history = getattr(pin, "history", None)
-            config = getattr(pin, "config", None)
-            if not isinstance(history, RunHistory) or not isinstance(config, SimConfig):
-                continue
-            label = str(getattr(pin, "label", "") or f"pinned run {number}")
-            parts.append(PinnedPart(f"{number}-{slug(label)[:40]}", label, config, history.recent()))
+        for number, pin in enumerate(offer.pinned_runs(), start=1):
+            label = pin.label or f"pinned run {number}"
+            parts.append(PinnedPart(f"{number}-{slug(label)[:40]}", label, pin.config, pin.history.recent()))
         return parts
 
     def _finish_bundle(self) -> None:
-        thread, worker, progress = self.bundle_thread, self.bundle_worker, self.bundle_progress
-        self.bundle_thread = self.bundle_worker = self.bundle_progress = None
-        background.finish(thread, worker, progress)
+        bundle, progress = self._bundle, self.bundle_progress
+        self._bundle = self.bundle_thread = self.bundle_worker = self.bundle_progress = None
+        background.finish(bundle, progress)
 
     # -- slots -------------------------------------------------------------------------------------
     @QtCore.Slot()
@@ -844,13 +784,12 @@ class SnapshotFeature(QtCore.QObject):
 
     @QtCore.Slot()
     def _on_closing(self) -> None:
-        if self.bundle_worker is not None:
-            self.bundle_worker.cancel()
+        self.cancel_bundle()
         with contextlib.suppress(RuntimeError):
             self._finish_bundle()
 
 
-def install(window: Any) -> SnapshotFeature:
+def install(window: WindowAPI) -> SnapshotFeature:
     """Add Save snapshot (Ctrl+S), Copy plot (Ctrl+Shift+C), Save bundle (Ctrl+B) and plot menus."""
     return SnapshotFeature(window)
 

@@ -4,11 +4,11 @@ The user picks two of the sweepable settings (weight scale, sequence length, lay
 learning rate, hidden size) with their ranges, when to measure (at initialisation or after N
 training steps) and how many seeds to average; the base config is the window's current one.
 Run computes the grid with :func:`gradsim.engine.sweep.run_sweep` on all cores: a
-:class:`SweepWorker` on a ``QThread`` calls it (the call blocks while worker *processes*
-compute), passing a cancel event and a progress callback whose reports carry the finished
-cells, so the heatmap fills in as chunks come back. The theory's critical line is computed on a
-side thread meanwhile (about 1 s the first time for saturating units) and drawn as soon as it
-is ready.
+:class:`SweepWorker` on a worker thread (:mod:`gradsim.ui.common.workers`) calls it (the call
+blocks while worker *processes* compute), passing a cancel event and a progress callback whose
+reports carry the finished cells, so the heatmap fills in as chunks come back. The theory's
+critical line is computed on a second worker meanwhile (about 1 s the first time for saturating
+units) and drawn as soon as it is ready.
 
 "Run on…" sends the points to a Dask cluster instead (its scheduler's address, or ``local:N``),
 with the same progress, cancel and cache (:mod:`gradsim.engine.sweep_executors`).
@@ -28,8 +28,9 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
@@ -40,10 +41,9 @@ from gradsim.engine.formatting import format_bytes
 from gradsim.engine.sweep import CriticalLine, SweepProgress, SweepResult, SweepSpec
 from gradsim.engine.sweep_executors import ExecutorError, check_scheduler, describe
 from gradsim.io.sweepstore import StoreError, SweepStore, open_store
+from gradsim.ui.common.workers import JobContext, Worker
+from gradsim.ui.feature_api import WindowAPI
 from gradsim.ui.features.sweep.sweep_plot import FIELD_LABELS, SweepPlot, format_value
-
-if TYPE_CHECKING:
-    from gradsim.ui.main_window import MainWindow
 
 TAB_TITLE = "Sweep"
 SETTINGS_PREFIX = "sweep/"
@@ -369,91 +369,80 @@ class SweepPage(QtWidgets.QWidget):
 
 
 # -- the worker --------------------------------------------------------------------------------
-class SweepWorker(QtCore.QObject):
-    """Runs one sweep on a QThread (its processes do the numerics); reports by signals.
+def critical_line_or_reason(spec: SweepSpec) -> CriticalLine:
+    """The theory's critical line of ``spec`` (about 1 s the first time for saturating units), or
+    a line that says why there is none."""
+    try:
+        return sweep.critical_line(spec)
+    except Exception as error:  # the heatmap is worth showing without the line
+        return CriticalLine(None, None, "step", f"the theory could not be evaluated ({error})")
 
-    Signals
-    -------
-    progressed(SweepProgress) : a chunk of points finished (carries them)
-    lineReady(CriticalLine) : the theory's critical line (or why there is none)
-    finished(SweepResult) : the sweep ended, complete or cancelled
-    failed(str) : the sweep could not run; nothing to show
+
+class LineJob:
+    """Computes the critical line of ``spec`` on a worker thread; ``done`` is set once it is sent.
+
+    Returns ``(spec, line)`` (:attr:`Worker.returned`).
     """
 
-    progressed = QtCore.Signal(object)
-    lineReady = QtCore.Signal(object)
-    finished = QtCore.Signal(object)
-    failed = QtCore.Signal(str)
+    def __init__(self, spec: SweepSpec) -> None:
+        self.spec = spec
+        self.done = threading.Event()
+
+    def run(self, context: JobContext) -> tuple[SweepSpec, CriticalLine]:
+        del context
+        try:
+            return self.spec, critical_line_or_reason(self.spec)
+        finally:
+            self.done.set()
+
+
+class SweepWorker:
+    """Runs one sweep (its processes do the numerics): the job of the sweep's worker thread.
+
+    Messages (see :func:`gradsim.ui.common.background.start_job`)
+    --------
+    ("progressed", SweepProgress) : a chunk of points finished (carries them)
+    ("finished", SweepResult) : the sweep ended, complete or cancelled
+    ("failed", str) : the sweep could not run; nothing to show
+
+    The theory's critical line is computed meanwhile by a :class:`LineJob` on a second worker
+    (it overlaps the start of the worker processes, about 1 s); the sweep's last message waits
+    for it, so the line is shown before the sweep's outcome.
+    """
 
     def __init__(
         self, spec: SweepSpec, workers: int | None, store: SweepStore | None, scheduler: str | None = None
     ) -> None:
-        super().__init__()
         self.spec = spec
         self.workers = workers
         self.store = store
         self.scheduler = scheduler
         self.cancel_event = threading.Event()
+        self.line_done: threading.Event | None = None
 
     def cancel(self) -> None:
         """Stop the sweep within about 50 ms (callable from any thread)."""
         self.cancel_event.set()
 
-    def _critical_line(self) -> None:
-        try:
-            line = sweep.critical_line(self.spec)
-        except Exception as error:  # the heatmap is worth showing without the line
-            line = CriticalLine(None, None, "step", f"the theory could not be evaluated ({error})")
-        self.lineReady.emit(line)
+    def run(self, context: JobContext) -> None:
+        def progress(report: SweepProgress) -> None:
+            context.emit(("progressed", report))
 
-    @QtCore.Slot()
-    def run(self) -> None:
-        # The line on a side thread: it overlaps the start of the worker processes (~1 s).
-        line_thread = threading.Thread(target=self._critical_line, name="sweep-critical-line", daemon=True)
-        line_thread.start()
         try:
             result = sweep.run_sweep(
-                self.spec, workers=self.workers, progress=self.progressed.emit,
+                self.spec, workers=self.workers, progress=progress,
                 cancel=self.cancel_event, cache=self.store, scheduler=self.scheduler, journal=self.store,
             )  # fmt: skip
         except Exception as error:  # every failure becomes a message, never a traceback
-            line_thread.join()
-            self.failed.emit(str(error) or type(error).__name__)
+            self._wait_for_line()
+            context.emit(("failed", str(error) or type(error).__name__))
             return
-        line_thread.join()
-        self.finished.emit(result)
+        self._wait_for_line()
+        context.emit(("finished", result))
 
-
-class CriticalLineJob(QtCore.QObject):
-    """The theory's critical line of a reopened sweep, computed on a side thread (about 1 s the
-    first time for saturating units). Lives on the GUI thread; ``ready(spec, line)`` arrives there.
-    """
-
-    ready = QtCore.Signal(object, object)
-
-    def __init__(self, parent: QtCore.QObject) -> None:
-        super().__init__(parent)
-        self._thread: threading.Thread | None = None
-
-    def start(self, spec: SweepSpec) -> None:
-        self.wait()  # one at a time: the previous one is at most about a second
-        self._thread = threading.Thread(
-            target=self._run, args=(spec,), name="sweep-reopened-line", daemon=True
-        )
-        self._thread.start()
-
-    def _run(self, spec: SweepSpec) -> None:
-        try:
-            line = sweep.critical_line(spec)
-        except Exception as error:  # the heatmap is worth showing without the line
-            line = CriticalLine(None, None, "step", f"the theory could not be evaluated ({error})")
-        self.ready.emit(spec, line)
-
-    def wait(self) -> None:
-        """Join the side thread, if any (before the window closes)."""
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+    def _wait_for_line(self) -> None:
+        if self.line_done is not None:
+            self.line_done.wait()
 
 
 # -- the feature -------------------------------------------------------------------------------
@@ -473,7 +462,7 @@ class SweepController(QtCore.QObject):
     thread, worker : the running sweep, if any
     """
 
-    def __init__(self, window: MainWindow) -> None:
+    def __init__(self, window: WindowAPI) -> None:
         super().__init__(window)
         self.window = window
         self.plot = SweepPlot(theme=window.dashboard.theme)
@@ -483,8 +472,8 @@ class SweepController(QtCore.QObject):
         self.store_path: Path | None = None
         self._store: SweepStore | None = None
         self._store_opened_for: Path | None = None
-        self._line_job = CriticalLineJob(self)
-        self._line_job.ready.connect(self._on_reopened_line)
+        self._line: Worker | None = None
+        self._sweep: Worker | None = None
         self.result: SweepResult | None = None
         self.line: CriticalLine | None = None
         self.worker_thread: QtCore.QThread | None = None
@@ -585,15 +574,14 @@ class SweepController(QtCore.QObject):
         self.result = self._partial_result()
         self.plot.show_result(self.result, None)
         worker = SweepWorker(spec, self.workers, store, scheduler)
-        thread = QtCore.QThread(self)
-        thread.setObjectName("sweep_thread")
-        worker.moveToThread(thread)
-        thread.started.connect(worker.run)
-        worker.progressed.connect(self._on_progress)
-        worker.lineReady.connect(self._on_line)
-        worker.finished.connect(self._on_finished)
-        worker.failed.connect(self._on_failed)
-        self.worker_thread, self.worker = thread, worker
+        worker.line_done = self._start_line(spec)
+        handlers: dict[str, Callable[..., None]] = {
+            "progressed": self._on_progress, "finished": self._on_finished, "failed": self._on_failed,
+        }  # fmt: skip
+        self._sweep = Worker(worker.run, name="sweep_thread", cancel_event=worker.cancel_event)
+        self._sweep.yielded.connect(lambda message: handlers[message[0]](*message[1:]))
+        self._sweep.errored.connect(self._on_failed)
+        self.worker_thread, self.worker = self._sweep.thread, worker
         page = self.page
         page.set_running(True)
         page.progress_bar.setRange(0, spec.size)
@@ -602,7 +590,7 @@ class SweepController(QtCore.QObject):
         page.progress_bar.setFormat("%v / %m")
         workers = self.workers if self.workers is not None else sweep.default_workers()
         self._message(f"Starting {spec.size} points on {describe(workers, scheduler)}…")
-        thread.start()
+        self._sweep.start()
         return worker
 
     @QtCore.Slot()
@@ -615,14 +603,10 @@ class SweepController(QtCore.QObject):
     @QtCore.Slot()
     def shutdown(self) -> None:
         """Cancel a running sweep and wait for it: no thread or worker process outlives the window."""
-        worker, thread = self.worker, self.worker_thread
-        if worker is not None:
-            worker.cancel()
-        if thread is not None:
-            thread.quit()
-            thread.wait()
+        if self.worker is not None:
+            self.worker.cancel()
         self._finish_thread()
-        self._line_job.wait()
+        self._stop_line()
         if self._store is not None:
             self._store.close()
             self._store = None
@@ -720,7 +704,7 @@ class SweepController(QtCore.QObject):
         page.progress_bar.setTextVisible(True)
         page.progress_bar.setFormat("%v / %m")
         self._message(f"Reopened sweep {record.describe()}")
-        self._line_job.start(spec)
+        self._start_line(spec)
         return result
 
     @QtCore.Slot(int)
@@ -729,12 +713,19 @@ class SweepController(QtCore.QObject):
         if sweep_id is not None:
             self.open_past(int(sweep_id))
 
-    @QtCore.Slot(object, object)
-    def _on_reopened_line(self, spec: SweepSpec, line: CriticalLine) -> None:
-        if self.result is None or self.result.spec is not spec or self.is_running:
-            return  # another sweep is shown by now
-        self.line = line
-        self.plot.show_result(self.result, line)
+    def _start_line(self, spec: SweepSpec) -> threading.Event:
+        """Compute ``spec``'s critical line on a worker thread; the event is set once it is sent."""
+        self._stop_line()  # one at a time: the previous one is at most about a second
+        job = LineJob(spec)
+        self._line = Worker(job.run, name="sweep-critical-line")
+        self._line.returned.connect(self._on_line)
+        self._line.start()
+        return job.done
+
+    def _stop_line(self) -> None:
+        if self._line is not None:
+            self._line.stop()
+            self._line = None
 
     @QtCore.Slot()
     def clear_store(self) -> bool:
@@ -805,9 +796,10 @@ class SweepController(QtCore.QObject):
             self._message(text)
 
     @QtCore.Slot(object)
-    def _on_line(self, line: CriticalLine) -> None:
-        if self.worker is None or self.result is None:
-            return
+    def _on_line(self, answer: tuple[SweepSpec, CriticalLine]) -> None:
+        spec, line = answer
+        if self.result is None or self._spec is not spec:
+            return  # another sweep is shown by now
         self.line = line
         self.plot.show_result(self.result, line)
 
@@ -845,14 +837,10 @@ class SweepController(QtCore.QObject):
         self._finish_thread()
 
     def _finish_thread(self) -> None:
-        thread, worker = self.worker_thread, self.worker
+        sweep_worker, self._sweep = self._sweep, None
         self.worker_thread = self.worker = None
-        if thread is not None:
-            thread.quit()
-            thread.wait()
-            thread.deleteLater()
-        if worker is not None:
-            worker.deleteLater()
+        if sweep_worker is not None:
+            sweep_worker.stop()
         self.page.set_running(False)
 
     # -- display -----------------------------------------------------------------------------
@@ -935,6 +923,6 @@ def _number(value: object, default: float) -> float:
     return number if math.isfinite(number) else default
 
 
-def install(window: MainWindow) -> SweepController:
+def install(window: WindowAPI) -> SweepController:
     """Add the Sweep tab (Ctrl+3) and its Run menu entry."""
     return SweepController(window)

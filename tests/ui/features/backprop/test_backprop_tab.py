@@ -25,27 +25,7 @@ pytestmark = [
 
 Key = QtCore.Qt.Key
 SMALL = SimConfig(num_layers=2, hidden_size=8, seq_len=12, batch_size=4, seed=5)
-
-
-@pytest.fixture
-def make_window(qtbot):
-    windows: list[MainWindow] = []
-
-    def make(config: SimConfig = SMALL) -> MainWindow:
-        window = MainWindow(config, settings=QtCore.QSettings())
-        qtbot.addWidget(window)
-        windows.append(window)
-        window.show()
-        qtbot.waitExposed(window)
-        if window.runner.built_config is None:
-            with qtbot.waitSignal(window.runner.rebuilt, timeout=10000):
-                pass
-        return window
-
-    yield make
-    for window in windows:
-        window.close()
-        assert not window.runner.thread.isRunning()
+pytestmark.append(pytest.mark.window(config=SMALL, features=("gradsim.ui.features.backprop.backprop_tab",)))
 
 
 def tab_of(window: MainWindow) -> BackpropTab:

@@ -27,6 +27,7 @@ pytestmark = [
 
 Key = QtCore.Qt.Key
 SMALL = SimConfig(num_layers=2, hidden_size=8, seq_len=10, batch_size=4, seed=3)
+pytestmark.append(pytest.mark.window(config=SMALL, features=("gradsim.ui.features.compare.compare",)))
 # Sigmoid against ReLU with the same weights' seed: only the activation differs.
 SIGMOID = SMALL.replace(activation="sigmoid")
 RELU = SMALL.replace(activation="relu", init="he")
@@ -37,26 +38,6 @@ EXPLODING = SimConfig(
     learning_rate=0.1, seed=1,
 )  # fmt: skip
 BOUNDED = EXPLODING.replace(activation="tanh")
-
-
-@pytest.fixture
-def make_window(qtbot):
-    windows: list[MainWindow] = []
-
-    def make(config: SimConfig = SMALL) -> MainWindow:
-        window = MainWindow(config, settings=QtCore.QSettings())
-        qtbot.addWidget(window)
-        windows.append(window)
-        window.show()
-        qtbot.waitExposed(window)
-        return window
-
-    yield make
-    for window in windows:
-        window.close()
-        assert not window.runner.thread.isRunning()
-        view = feature(window).ab_view
-        assert view.runner is None or not view.runner.thread.isRunning()
 
 
 def feature(window: MainWindow) -> CompareFeature:

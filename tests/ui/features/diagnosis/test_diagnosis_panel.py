@@ -41,6 +41,7 @@ pytestmark = [
     pytest.mark.qt_log_level_fail("WARNING"),
     pytest.mark.qt_log_ignore(re.escape("This plugin does not support propagateSizeHints()")),
 ]
+pytestmark.append(pytest.mark.window(features=("gradsim.ui.features.diagnosis.diagnosis_panel",)))
 
 FEATURE = "gradsim.ui.features.diagnosis.diagnosis_panel"
 # The engine tests' runs (tests/engine/test_diagnosis.py): small, and each fix is known to help.
@@ -54,28 +55,6 @@ EXPLODING = SimConfig(
 )  # fmt: skip
 SMALL = SimConfig(activation="tanh", num_layers=2, hidden_size=8, seq_len=20, batch_size=4, seed=3)
 TIMEOUT = 20000
-
-
-@pytest.fixture
-def make_window(qtbot):
-    windows: list[MainWindow] = []
-
-    def make(config: SimConfig) -> MainWindow:
-        window = MainWindow(config, settings=QtCore.QSettings())
-        qtbot.addWidget(window)
-        windows.append(window)
-        window.show()
-        qtbot.waitExposed(window)
-        if window.runner.built_config is None:
-            with qtbot.waitSignal(window.runner.rebuilt, timeout=TIMEOUT):
-                pass
-        return window
-
-    yield make
-    for window in windows:
-        window.close()
-        assert not window.runner.thread.isRunning()
-        assert not feature(window).panel.thread_.isRunning()
 
 
 def feature(window: MainWindow) -> DiagnosisFeature:
