@@ -207,6 +207,44 @@ def overlay_wrapped(root: QtWidgets.QWidget) -> list[str]:
     return problems
 
 
+def text_beside_the_data(root: QtWidgets.QWidget, text: str) -> list[str]:
+    """Problems with how ``root``'s plots show ``text``: no visible text item holds it whole (it is
+    cut by an item that clips it or by the view), or the one that does lies over a view box."""
+    problems = []
+    for view in root.findChildren(pg.GraphicsView):
+        if not view.isVisible():
+            continue
+        visible = QtCore.QRectF(view.mapToScene(view.viewport().rect()).boundingRect())
+        boxes = [_scene_rect(i) for i in view.scene().items() if isinstance(i, pg.ViewBox) and i.isVisible()]
+        for item in view.scene().items():
+            if not (isinstance(item, QtWidgets.QGraphicsTextItem) and item.isVisible()):
+                continue
+            if text not in item.toPlainText():
+                continue
+            rect = _scene_rect(item)
+            clips = [visible] + [
+                _scene_rect(parent)
+                for parent in _ancestors(item)
+                if parent.flags() & QtWidgets.QGraphicsItem.GraphicsItemFlag.ItemClipsChildrenToShape
+            ]
+            if not all(c.adjusted(-SLACK, -SLACK, SLACK, SLACK).contains(rect) for c in clips):
+                problems.append(f"{text!r} is cut: {rect.getRect()} reaches past what shows it")
+            elif any(box.adjusted(SLACK, SLACK, -SLACK, -SLACK).intersects(rect) for box in boxes):
+                problems.append(f"{text!r} lies over the data of a plot at {rect.getRect()}")
+            else:
+                return []
+    return problems or [f"{text!r} is not shown whole"]
+
+
+def _ancestors(item: QtWidgets.QGraphicsItem) -> list[QtWidgets.QGraphicsItem]:
+    found = []
+    parent = item.parentItem()
+    while parent is not None:
+        found.append(parent)
+        parent = parent.parentItem()
+    return found
+
+
 def all_problems(root: QtWidgets.QWidget) -> list[str]:
     """Every check above, for ``root`` (a window or dialog)."""
     return widgets_outside(root) + combos_cut(root) + plot_texts_cut(root) + overlay_wrapped(root)

@@ -14,7 +14,7 @@ import re
 
 import numpy as np
 import pytest
-from layout_checks import all_problems, plot_texts_cut
+from layout_checks import all_problems, plot_texts_cut, text_beside_the_data
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from gradsim.engine.config import SimConfig
@@ -66,6 +66,9 @@ def test_every_tab_dock_and_dialog_fits_and_the_window_keeps_its_size(qtbot, tmp
         train(window, qtbot, 12)
         assert window.size().toTuple() == size
         problems = tab_problems(window, qtbot)
+        # The activation plot's shading is explained whole, beside the curves, not over them.
+        activation = window.dashboard.plots["activation"]
+        problems += [f"activation: {p}" for p in text_beside_the_data(activation, "f′ < 5% of max")]
 
         # The lessons dock (Ctrl+L) beside the diagnosis dock, on the Predict step of lesson 1.
         lessons = window.features["gradsim.ui.features.lessons.lessons_panel"]
