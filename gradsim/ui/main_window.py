@@ -33,6 +33,7 @@ from gradsim.engine.regime import DECADES_THRESHOLD, RegimeMeasure, measure
 from gradsim.ui.common import fit
 from gradsim.ui.common import settings as stored
 from gradsim.ui.common.collector import GuiGarbageCollector
+from gradsim.ui.common.status_bar import MessageBar
 from gradsim.ui.training.control_panel import CUSTOM, ControlPanel
 from gradsim.ui.training.dashboard import Dashboard
 from gradsim.ui.training.runner import UNLIMITED, Runner
@@ -448,6 +449,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.run_toolbar = toolbar
 
     def _build_status_bar(self) -> None:
+        # Messages too long for the bar are elided with "more…" beside them, never cut silently.
+        self.setStatusBar(MessageBar())
         bar = self.statusBar()
         self.status_iteration = QtWidgets.QLabel()
         self.status_loss = QtWidgets.QLabel()

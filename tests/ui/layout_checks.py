@@ -245,6 +245,27 @@ def _ancestors(item: QtWidgets.QGraphicsItem) -> list[QtWidgets.QGraphicsItem]:
     return found
 
 
+def status_message_cut(root: QtWidgets.QWidget) -> list[str]:
+    """A status bar message wider than the room left of the bar's first visible widget, with no
+    visible widget of the bar whose tooltip holds the whole message (QStatusBar cuts it)."""
+    bar = root.statusBar() if isinstance(root, QtWidgets.QMainWindow) else None
+    message = bar.currentMessage() if bar is not None else ""
+    if not message or not bar.isVisible():
+        return []
+    direct = QtCore.Qt.FindChildOption.FindDirectChildrenOnly
+    shown = [w for w in bar.findChildren(QtWidgets.QWidget, options=direct) if w.isVisible()]
+    whole = [w for w in shown if w.toolTip() == message]
+    others = [w for w in shown if w not in whole and not isinstance(w, QtWidgets.QSizeGrip)]
+    room = min([bar.width() - 12, *(w.x() - 2 for w in others)]) - 6
+    needed = bar.fontMetrics().horizontalAdvance(message.replace("\n", " "))
+    if needed > room + SLACK and not whole:
+        return [f"status message {message[:40]!r}… needs {needed} px, has {room}, and nothing shows it whole"]
+    return []
+
+
 def all_problems(root: QtWidgets.QWidget) -> list[str]:
     """Every check above, for ``root`` (a window or dialog)."""
-    return widgets_outside(root) + combos_cut(root) + plot_texts_cut(root) + overlay_wrapped(root)
+    return (
+        widgets_outside(root) + combos_cut(root) + plot_texts_cut(root) + overlay_wrapped(root)
+        + status_message_cut(root)
+    )  # fmt: skip
