@@ -263,9 +263,39 @@ def status_message_cut(root: QtWidgets.QWidget) -> list[str]:
     return []
 
 
+def legends_over_data(root: QtWidgets.QWidget) -> list[str]:
+    """Legends drawn inside their plot's view box: on the curves (a key belongs beside the plot,
+    in a row under it, or in the title)."""
+    problems = []
+    for _, plot in _visible_plots(root):
+        legend = plot.legend
+        if legend is None or not legend.isVisible() or not legend.items:
+            continue
+        box = _scene_rect(plot.getViewBox()).adjusted(SLACK, SLACK, -SLACK, -SLACK)
+        if box.intersects(_scene_rect(legend)):
+            title = plot.titleLabel
+            where = _plain(title.full_text if isinstance(title, TitleLabel) else title.text)
+            problems.append(f"legend of {where!r} lies over its data")
+    return problems
+
+
+def sideways_scrolling(root: QtWidgets.QWidget) -> list[str]:
+    """Scroll areas of widgets (panels, editors) whose content is wider than their view: text
+    in them is cut on the right until one scrolls."""
+    problems = []
+    for area in root.findChildren(QtWidgets.QScrollArea):
+        if area.isVisible() and area.window() is root and area.horizontalScrollBar().maximum() > 0:
+            content = area.widget()
+            problems.append(
+                f"{_name(area)} scrolls sideways: {_name(content) if content else 'its content'} is "
+                f"{area.horizontalScrollBar().maximum()} px wider than its view"
+            )
+    return problems
+
+
 def all_problems(root: QtWidgets.QWidget) -> list[str]:
     """Every check above, for ``root`` (a window or dialog)."""
     return (
         widgets_outside(root) + combos_cut(root) + plot_texts_cut(root) + overlay_wrapped(root)
-        + status_message_cut(root)
+        + status_message_cut(root) + legends_over_data(root) + sideways_scrolling(root)
     )  # fmt: skip
