@@ -293,9 +293,27 @@ def sideways_scrolling(root: QtWidgets.QWidget) -> list[str]:
     return problems
 
 
+def toolbar_overflow(root: QtWidgets.QWidget) -> list[str]:
+    """Toolbars too narrow for their items: the ones that do not fit hide behind the "»" button."""
+    problems = []
+    for toolbar in root.findChildren(QtWidgets.QToolBar):
+        if not toolbar.isVisible() or toolbar.window() is not root:
+            continue
+        direct = QtCore.Qt.FindChildOption.FindDirectChildrenOnly
+        extension = [b for b in toolbar.findChildren(QtWidgets.QToolButton, options=direct)
+                     if b.objectName() == "qt_toolbar_ext_button"]  # fmt: skip
+        if extension and extension[0].isVisible():
+            problems.append(
+                f"toolbar {toolbar.windowTitle()!r} is {toolbar.width()} px wide, needs "
+                f"{toolbar.sizeHint().width()}: items hide behind its » button"
+            )
+    return problems
+
+
 def all_problems(root: QtWidgets.QWidget) -> list[str]:
     """Every check above, for ``root`` (a window or dialog)."""
     return (
         widgets_outside(root) + combos_cut(root) + plot_texts_cut(root) + overlay_wrapped(root)
         + status_message_cut(root) + legends_over_data(root) + sideways_scrolling(root)
+        + toolbar_overflow(root)
     )  # fmt: skip
