@@ -951,6 +951,8 @@ class ABView(QtWidgets.QWidget):
             set_title(self.ratio_plot, "B / A per time step", "B / A", **style)
             return
         number = at_step_one if at_step_one == "not finite" else f"{at_step_one} ×"
+        # In layer 1's colour: the short form names no layer, the colour says whose curve it is.
+        number = f"<span style='color:{self.theme.layer_color(0).name()}'>{number}</span>"
         set_title(self.ratio_plot, f"B / A per time step (step 1, layer 1: {number})",
                   f"B / A (step 1: {number})", "B / A", **style)  # fmt: skip
 

@@ -62,7 +62,10 @@ def test_keys_and_numbers_sit_in_the_titles_and_both_sides_curves_are_in_range(q
         records[side] = [simulation.train_step() for _ in range(3)][-1]
     decades = records["B"].log10_grad_norms[0, 0] - records["A"].log10_grad_norms[0, 0]
     times = format_ratio(float(decades), digits=2)
-    assert view.ratio_plot.titleLabel.full_text == f"B / A per time step (step 1, layer 1: {times} ×)"
+    color = view.theme.layer_color(0).name()
+    assert view.ratio_plot.titleLabel.full_text == (
+        f"B / A per time step (step 1, layer 1: <span style='color:{color}'>{times} ×</span>)"
+    )
     assert not view.ratio_note.isVisible()
     ratio_x, ratio_y = view.ratio_curves[0].getData()
     assert ratio_y[0] == pytest.approx(decades)
