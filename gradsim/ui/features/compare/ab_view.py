@@ -931,7 +931,8 @@ class ABView(QtWidgets.QWidget):
         count, seq_len = ratio.shape
         steps = np.arange(1, seq_len + 1, dtype=np.float64)
         self._ensure_curves(self.ratio_curves, self.ratio_plot, count, "ratio")
-        self.ratio_plot.enableAutoRange(axis="y")
+        if not self.ratio_plot.getViewBox().autoRangeEnabled()[1]:
+            self.ratio_plot.enableAutoRange(axis="y")  # the empty plot's fixed range ends
         for k in range(count):
             self.ratio_curves[k].setData(steps, ratio[k])
         self.ratio_note.show_text("")
