@@ -7,9 +7,10 @@ Usage::
 
 Writes ``<prefix>-training.png``, ``-backprop``, ``-sweep``, ``-ab`` and ``-lessons``. Runs
 offscreen with a throwaway settings folder; the run is stepped a fixed number of times through
-the window's own runner, and the Diagnosis dock waits for its verdict, so the pictures are the
-same on every machine. The multiprocessing guard below matters: the diagnosis and the sweep
-start worker processes, which import this file again.
+the window's own runner (and the A/B pair as many times through its own), and the Diagnosis
+dock waits for its verdict, so the pictures are the same on every machine. The multiprocessing
+guard below matters: the diagnosis and the sweep start worker processes, which import this file
+again.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ def shoot(width: int, height: int, out_dir: Path, prefix: str, iterations: int, 
 
     from gradsim.engine.presets import load_preset
     from gradsim.ui.app import create_application
+    from gradsim.ui.features.compare.ab_view import ABView
     from gradsim.ui.main_window import MainWindow
 
     ini = QtCore.QSettings.Format.IniFormat
@@ -56,6 +58,11 @@ def shoot(width: int, height: int, out_dir: Path, prefix: str, iterations: int, 
     for index in range(window.tabs.count()):
         name = TABS.get(window.tabs.tabText(index), f"tab{index}")
         window.tabs.setCurrentIndex(index)
+        page = window.tabs.widget(index)
+        if isinstance(page, ABView):  # the pair's curves, not empty plots
+            for _ in range(iterations):
+                page.step()
+            run_loop_until(lambda page=page: page.histories["B"].total_records >= iterations, 120)
         run_loop_until(lambda: False, 1.5)
         path = out_dir / f"{prefix}-{name}.png"
         window.grab().save(str(path))

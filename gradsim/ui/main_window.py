@@ -39,6 +39,7 @@ from gradsim.ui.common import fit
 from gradsim.ui.common import settings as stored
 from gradsim.ui.common.collector import GuiGarbageCollector
 from gradsim.ui.common.icons import icon
+from gradsim.ui.common.status_bar import MessageBar
 from gradsim.ui.feature_api import FEATURE_MODULES, WindowAPI
 from gradsim.ui.training.control_panel import CUSTOM, ControlPanel
 from gradsim.ui.training.dashboard import Dashboard
@@ -443,6 +444,8 @@ class MainWindow(WindowAPI):
         self.run_toolbar = toolbar
 
     def _build_status_bar(self) -> None:
+        # Messages too long for the bar are elided with "more…" beside them, never cut silently.
+        self.setStatusBar(MessageBar())
         bar = self.statusBar()
         self.status_iteration = QtWidgets.QLabel()
         self.status_loss = QtWidgets.QLabel()

@@ -207,6 +207,113 @@ def overlay_wrapped(root: QtWidgets.QWidget) -> list[str]:
     return problems
 
 
+def text_beside_the_data(root: QtWidgets.QWidget, text: str) -> list[str]:
+    """Problems with how ``root``'s plots show ``text``: no visible text item holds it whole (it is
+    cut by an item that clips it or by the view), or the one that does lies over a view box."""
+    problems = []
+    for view in root.findChildren(pg.GraphicsView):
+        if not view.isVisible():
+            continue
+        visible = QtCore.QRectF(view.mapToScene(view.viewport().rect()).boundingRect())
+        boxes = [_scene_rect(i) for i in view.scene().items() if isinstance(i, pg.ViewBox) and i.isVisible()]
+        for item in view.scene().items():
+            if not (isinstance(item, QtWidgets.QGraphicsTextItem) and item.isVisible()):
+                continue
+            if text not in item.toPlainText():
+                continue
+            rect = _scene_rect(item)
+            clips = [visible] + [
+                _scene_rect(parent)
+                for parent in _ancestors(item)
+                if parent.flags() & QtWidgets.QGraphicsItem.GraphicsItemFlag.ItemClipsChildrenToShape
+            ]
+            if not all(c.adjusted(-SLACK, -SLACK, SLACK, SLACK).contains(rect) for c in clips):
+                problems.append(f"{text!r} is cut: {rect.getRect()} reaches past what shows it")
+            elif any(box.adjusted(SLACK, SLACK, -SLACK, -SLACK).intersects(rect) for box in boxes):
+                problems.append(f"{text!r} lies over the data of a plot at {rect.getRect()}")
+            else:
+                return []
+    return problems or [f"{text!r} is not shown whole"]
+
+
+def _ancestors(item: QtWidgets.QGraphicsItem) -> list[QtWidgets.QGraphicsItem]:
+    found = []
+    parent = item.parentItem()
+    while parent is not None:
+        found.append(parent)
+        parent = parent.parentItem()
+    return found
+
+
+def status_message_cut(root: QtWidgets.QWidget) -> list[str]:
+    """A status bar message wider than the room left of the bar's first visible widget, with no
+    visible widget of the bar whose tooltip holds the whole message (QStatusBar cuts it)."""
+    bar = root.statusBar() if isinstance(root, QtWidgets.QMainWindow) else None
+    message = bar.currentMessage() if bar is not None else ""
+    if not message or not bar.isVisible():
+        return []
+    direct = QtCore.Qt.FindChildOption.FindDirectChildrenOnly
+    shown = [w for w in bar.findChildren(QtWidgets.QWidget, options=direct) if w.isVisible()]
+    whole = [w for w in shown if w.toolTip() == message]
+    others = [w for w in shown if w not in whole and not isinstance(w, QtWidgets.QSizeGrip)]
+    room = min([bar.width() - 12, *(w.x() - 2 for w in others)]) - 6
+    needed = bar.fontMetrics().horizontalAdvance(message.replace("\n", " "))
+    if needed > room + SLACK and not whole:
+        return [f"status message {message[:40]!r}… needs {needed} px, has {room}, and nothing shows it whole"]
+    return []
+
+
+def legends_over_data(root: QtWidgets.QWidget) -> list[str]:
+    """Legends drawn inside their plot's view box: on the curves (a key belongs beside the plot,
+    in a row under it, or in the title)."""
+    problems = []
+    for _, plot in _visible_plots(root):
+        legend = plot.legend
+        if legend is None or not legend.isVisible() or not legend.items:
+            continue
+        box = _scene_rect(plot.getViewBox()).adjusted(SLACK, SLACK, -SLACK, -SLACK)
+        if box.intersects(_scene_rect(legend)):
+            title = plot.titleLabel
+            where = _plain(title.full_text if isinstance(title, TitleLabel) else title.text)
+            problems.append(f"legend of {where!r} lies over its data")
+    return problems
+
+
+def sideways_scrolling(root: QtWidgets.QWidget) -> list[str]:
+    """Scroll areas of widgets (panels, editors) whose content is wider than their view: text
+    in them is cut on the right until one scrolls."""
+    problems = []
+    for area in root.findChildren(QtWidgets.QScrollArea):
+        if area.isVisible() and area.window() is root and area.horizontalScrollBar().maximum() > 0:
+            content = area.widget()
+            problems.append(
+                f"{_name(area)} scrolls sideways: {_name(content) if content else 'its content'} is "
+                f"{area.horizontalScrollBar().maximum()} px wider than its view"
+            )
+    return problems
+
+
+def toolbar_overflow(root: QtWidgets.QWidget) -> list[str]:
+    """Toolbars too narrow for their items: the ones that do not fit hide behind the "»" button."""
+    problems = []
+    for toolbar in root.findChildren(QtWidgets.QToolBar):
+        if not toolbar.isVisible() or toolbar.window() is not root:
+            continue
+        direct = QtCore.Qt.FindChildOption.FindDirectChildrenOnly
+        extension = [b for b in toolbar.findChildren(QtWidgets.QToolButton, options=direct)
+                     if b.objectName() == "qt_toolbar_ext_button"]  # fmt: skip
+        if extension and extension[0].isVisible():
+            problems.append(
+                f"toolbar {toolbar.windowTitle()!r} is {toolbar.width()} px wide, needs "
+                f"{toolbar.sizeHint().width()}: items hide behind its » button"
+            )
+    return problems
+
+
 def all_problems(root: QtWidgets.QWidget) -> list[str]:
     """Every check above, for ``root`` (a window or dialog)."""
-    return widgets_outside(root) + combos_cut(root) + plot_texts_cut(root) + overlay_wrapped(root)
+    return (
+        widgets_outside(root) + combos_cut(root) + plot_texts_cut(root) + overlay_wrapped(root)
+        + status_message_cut(root) + legends_over_data(root) + sideways_scrolling(root)
+        + toolbar_overflow(root)
+    )  # fmt: skip

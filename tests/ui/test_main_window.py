@@ -192,6 +192,64 @@ def test_play_pause_step_reset_by_keyboard(qtbot, make_window, engine_records, a
     assert_same_record(records[0], window.history.latest)
 
 
+TEXT_FIELDS = (QtWidgets.QLineEdit, QtWidgets.QAbstractSpinBox, QtWidgets.QTextEdit, QtWidgets.QPlainTextEdit)
+
+
+def press_space_and_expect(qtbot, window: MainWindow, running: bool, where: str) -> None:
+    """Space on the widget that has the focus now (the window if none) toggles Play."""
+    target = QtWidgets.QApplication.focusWidget() or window
+    with qtbot.waitSignal(
+        window.runner.runningChanged, timeout=5000, check_params_cb=lambda now: now == running,
+        raising=False,
+    ) as blocker:  # fmt: skip
+        qtbot.keyClick(target, Key.Key_Space)
+    assert blocker.signal_triggered, f"Space with the focus on {target!r} ({where}) did not toggle Play"
+    assert window.runner.is_running == running
+
+
+@pytest.mark.parametrize(
+    ("feature", "key"),
+    [
+        ("gradsim.ui.features.diagnosis.diagnosis_panel", Key.Key_D),
+        ("gradsim.ui.features.lessons.lessons_panel", Key.Key_L),
+    ],
+    ids=["Ctrl+D", "Ctrl+L"],
+)
+def test_space_toggles_play_after_a_dock_opens_wherever_the_focus_is(qtbot, make_window, feature, key):
+    """Issue 16: after Ctrl+D or Ctrl+L, Space stopped toggling Play until a plot was clicked.
+    The dock is opened with its shortcut (twice for the diagnosis, shown at start: close, open),
+    then Space goes to whatever has the focus: where it landed, then each widget of the dock that
+    takes the focus (text fields excepted: they type the space)."""
+    window = make_window()
+    window.activateWindow()
+    qtbot.waitActive(window)
+    dock = window.features[feature].dock
+    presses = 2 if dock.isVisible() else 1
+    for _ in range(presses):
+        qtbot.keyClick(
+            QtWidgets.QApplication.focusWidget() or window, key, QtCore.Qt.KeyboardModifier.ControlModifier
+        )
+        qtbot.wait(50)
+    assert dock.isVisible()
+    press_space_and_expect(qtbot, window, True, "where Ctrl+" + chr(key))
+    press_space_and_expect(qtbot, window, False, "where Ctrl+" + chr(key))
+    lessons = window.features["gradsim.ui.features.lessons.lessons_panel"]
+    if dock is lessons.dock:
+        lessons.panel.go_next()  # the Predict step: its answers are radio buttons
+        qtbot.wait(50)
+    focusable = [
+        widget for widget in dock.findChildren(QtWidgets.QWidget)
+        if widget.isVisible() and widget.isEnabled() and not isinstance(widget, TEXT_FIELDS)
+        and widget.focusPolicy() & QtCore.Qt.FocusPolicy.ClickFocus
+    ]  # fmt: skip
+    assert len(focusable) >= 2
+    for widget in focusable:
+        widget.setFocus(QtCore.Qt.FocusReason.MouseFocusReason)
+        assert QtWidgets.QApplication.focusWidget() is widget
+        press_space_and_expect(qtbot, window, True, f"{type(widget).__name__} {widget.objectName()}")
+        press_space_and_expect(qtbot, window, False, f"{type(widget).__name__} {widget.objectName()}")
+
+
 def test_status_bar_shows_the_latest_record(qtbot, make_window, engine_records):
     window = make_window(load_preset("vanishing-sigmoid"))
     for _ in range(3):

@@ -419,11 +419,12 @@ class BackpropView(QtWidgets.QWidget):
         self.speed_label.setFont(font)
         self.speed_label.setMinimumWidth(self.speed_label.fontMetrics().horizontalAdvance(" 2000 cells/s "))
         toolbar.addWidget(self.speed_label)
-        toolbar.addSeparator()
+        # Beside the reading, not in the toolbar: there a 1440-pixel window hid it behind "»".
         self.position_label = QtWidgets.QLabel()
         self.position_label.setFont(font)
         self.position_label.setToolTip("Cells computed so far, out of layers x time steps")
-        toolbar.addWidget(self.position_label)
+        right = QtCore.Qt.AlignmentFlag.AlignRight
+        self.position_label.setAlignment(right | QtCore.Qt.AlignmentFlag.AlignVCenter)
         self.busy_bar = QtWidgets.QProgressBar()
         self.busy_bar.setRange(0, 0)
         self.busy_bar.setFixedWidth(120)
@@ -497,7 +498,10 @@ class BackpropView(QtWidgets.QWidget):
         top.addWidget(toolbar, 1)
         top.addWidget(self.busy_box)
         layout.addLayout(top)
-        layout.addWidget(self.reading)
+        reading_row = QtWidgets.QHBoxLayout()
+        reading_row.addWidget(self.reading, 1)
+        reading_row.addWidget(self.position_label)
+        layout.addLayout(reading_row)
         layout.addWidget(body, 1)
 
     def _build_factor_box(self) -> QtWidgets.QGroupBox:

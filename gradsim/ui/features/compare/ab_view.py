@@ -48,6 +48,9 @@ SIDES = ("A", "B")
 # The settings editor's narrowest width (pixels); narrower than a control panel, which then
 # scrolls sideways, so that the plots keep their room in a 1280-pixel window.
 AB_EDITOR_MIN_WIDTH = 200
+# The editors' combo boxes ask for room for this many characters (their tooltip has the whole
+# text): with the Training tab's 16 the panel needed 300 px and scrolled sideways at 1440 px.
+AB_COMBO_CHARACTERS = 8
 # Draw at most this often; a slow frame spaces the next one out (at most half the time drawing).
 FRAME_INTERVAL_MS = 40
 # The worker is released this long after a frame's data were set (Qt paints in later events).
@@ -205,6 +208,11 @@ class ABView(QtWidgets.QWidget):
         editors = QtWidgets.QTabWidget()
         editors.setObjectName("ab_editors")
         for side, panel in (("A", self.panel_a), ("B", self.panel_b)):
+            for combo in panel.findChildren(QtWidgets.QComboBox):
+                combo.setSizeAdjustPolicy(
+                    QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+                )
+                combo.setMinimumContentsLength(AB_COMBO_CHARACTERS)
             scroll = QtWidgets.QScrollArea()
             scroll.setWidgetResizable(True)
             scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
@@ -223,8 +231,14 @@ class ABView(QtWidgets.QWidget):
         splitter.setStretchFactor(0, 0)
         splitter.setStretchFactor(1, 1)
         splitter.setCollapsible(1, False)
-        # The editor starts narrow (it scrolls); the four plots take the rest of the width.
-        splitter.setSizes([AB_EDITOR_MIN_WIDTH + 60, 4000])
+        # The editor starts as wide as a whole panel (its text wraps, nothing scrolls sideways)
+        # where the plots' minimum leaves the room; the four plots take the rest of the width.
+        scroll = editors.widget(0)
+        assert isinstance(scroll, QtWidgets.QAbstractScrollArea)
+        extent = scroll.style().pixelMetric(QtWidgets.QStyle.PixelMetric.PM_ScrollBarExtent)
+        frame = 2 * editors.style().pixelMetric(QtWidgets.QStyle.PixelMetric.PM_DefaultFrameWidth)
+        self.editor_width = self.panel_a.minimumSizeHint().width() + extent + frame + 4
+        splitter.setSizes([max(self.editor_width, AB_EDITOR_MIN_WIDTH + 60), 4000])
         self.splitter = splitter
         outer.addWidget(splitter, 1)
 
@@ -319,26 +333,27 @@ class ABView(QtWidgets.QWidget):
         self.loss_plot = pg.PlotItem(axisItems=log_axes("left"))
         self.loss_plot.setMenuEnabled(False)
         install_title(self.loss_plot)
-        style_plot(self.loss_plot, theme, title="Loss of A and B", left="loss  (log)", bottom="iteration")
+        style_plot(self.loss_plot, theme, left="loss  (log)", bottom="iteration")
+        # The key is the title, in the sides' colours (a legend box sat on the curves).
+        key = {
+            side: f"<span style='color:{self.side_colors[side]}'>{'━' if side == 'A' else '╍'} {side}</span>"
+            for side in SIDES
+        }
+        title_style = {"color": theme.foreground, "size": f"{theme.title_pt}pt"}
+        set_title(self.loss_plot, f"Loss of {key['A']} and {key['B']}", f"Loss {key['A']} {key['B']}",
+                  f"{key['A']} {key['B']}", **title_style)  # fmt: skip
         self.loss_plot.setLogMode(x=False, y=True)
-        loss_legend = self.loss_plot.addLegend(
-            offset=(-8, 8), labelTextColor=theme.foreground, labelTextSize=f"{theme.tick_pt}pt",
-            brush=pg.mkBrush(theme.background + "c0"), pen=theme.pen(theme.foreground, 1),
-        )  # fmt: skip
         self.loss_curves = {
             side: self.loss_plot.plot(
                 pen=theme.pen(self.side_colors[side], 2, dashed=side == "B"), connect="finite", name=side
             )
             for side in SIDES
         }
-        del loss_legend
         self.ratio_plot = pg.PlotItem(axisItems={"left": DecadeAxis("left")})
         self.ratio_plot.setMenuEnabled(False)
         install_title(self.ratio_plot)
-        style_plot(self.ratio_plot, theme, title="B / A per time step", left="B / A",
-                   bottom="time step t")  # fmt: skip
-        title_style = {"color": theme.foreground, "size": f"{theme.title_pt}pt"}
-        set_title(self.ratio_plot, "B / A per time step", "B / A", **title_style)
+        style_plot(self.ratio_plot, theme, left="B / A", bottom="time step t")
+        self._set_ratio_title("")
         self.ratio_plot.setXLink(self.gradient_plots["A"])
         self.ratio_line = pg.InfiniteLine(
             pos=0.0, angle=0, movable=False, pen=theme.pen(theme.reference, 1.5, dashed=True),
@@ -560,6 +575,7 @@ class ABView(QtWidgets.QWidget):
         self.iteration_label.setText(f"Iteration {latest_a.iteration}")
         for side, record in (("A", latest_a), ("B", latest_b)):
             self._draw_gradient(side, record)
+        self._fit_gradient_range(latest_a, latest_b)
         for side, history in self.histories.items():
             self.loss_curves[side].setData(history.iterations().astype(np.float64), history.losses())
         self._draw_ratio(latest_a, latest_b)
@@ -596,6 +612,17 @@ class ABView(QtWidgets.QWidget):
             for k in range(count):
                 self.overlay_curves[k].setData(steps, norms[k])
 
+    def _fit_gradient_range(self, record_a: StepRecord, record_b: StepRecord) -> None:
+        """A's and B's gradient plots share a y range (B's is linked to A's) that holds both
+        sides' curves: A's own auto range cut off B's curves above or below it."""
+        values = np.concatenate([drawable(r.log10_grad_norms).ravel() for r in (record_a, record_b)])
+        finite = values[np.isfinite(values)]
+        if finite.size:
+            low, high = float(finite.min()), float(finite.max())
+            half = max(high - low, 0.2) / 2  # at least a fifth of a decade
+            middle = (low + high) / 2
+            self.gradient_plots["A"].setYRange(middle - half, middle + half, padding=0.05)
+
     def _draw_ratio(self, record_a: StepRecord, record_b: StepRecord) -> None:
         a, b = record_a.log10_grad_norms, record_b.log10_grad_norms
         if a.shape != b.shape:
@@ -608,15 +635,31 @@ class ABView(QtWidgets.QWidget):
         count, seq_len = ratio.shape
         steps = np.arange(1, seq_len + 1, dtype=np.float64)
         self._ensure_curves(self.ratio_curves, self.ratio_plot, count, "ratio")
+        if not self.ratio_plot.getViewBox().autoRangeEnabled()[1]:
+            self.ratio_plot.enableAutoRange(axis="y")  # the empty plot's fixed range ends
         for k in range(count):
             self.ratio_curves[k].setData(steps, ratio[k])
+        self.ratio_note.show_text("")
         first = ratio[:, 0]
         finite = first[np.isfinite(first)]
         if finite.size:
-            times = format_ratio(float(finite[0]), digits=2)
-            self.ratio_note.show_text(f"at step 1: B is {times} × A (layer 1)")
+            self._set_ratio_title(format_ratio(float(finite[0]), digits=2))
         else:
-            self.ratio_note.show_text("ratio at step 1 not finite")
+            self._set_ratio_title("not finite")
+
+    def _set_ratio_title(self, at_step_one: str) -> None:
+        """The ratio plot's title, with B / A at step 1 of layer 1 when known (its longest form
+        that fits; the whole sentence is the tooltip of a shorter one). Not a note on the plot:
+        that covered the curves where they start."""
+        style = {"color": self.theme.foreground, "size": f"{self.theme.title_pt}pt"}
+        if not at_step_one:
+            set_title(self.ratio_plot, "B / A per time step", "B / A", **style)
+            return
+        number = at_step_one if at_step_one == "not finite" else f"{at_step_one} ×"
+        # In layer 1's colour: the short form names no layer, the colour says whose curve it is.
+        number = f"<span style='color:{self.theme.layer_color(0).name()}'>{number}</span>"
+        set_title(self.ratio_plot, f"B / A per time step (step 1, layer 1: {number})",
+                  f"B / A (step 1: {number})", "B / A", **style)  # fmt: skip
 
     def _draw_titles(self) -> None:
         latest = self.histories["A"].latest
@@ -638,6 +681,10 @@ class ABView(QtWidgets.QWidget):
         for curve in self.loss_curves.values():
             curve.setData([], [])
         self.ratio_note.show_text("")
+        self._set_ratio_title("")
+        self.gradient_plots["A"].enableAutoRange(axis="y")
+        # Empty: 1/10 to 10, the B = A line across the middle (not on the bottom edge).
+        self.ratio_plot.setYRange(-1.0, 1.0, padding=0.0)
         self.iteration_label.setText("Iteration 0")
         self._draw_titles()
 

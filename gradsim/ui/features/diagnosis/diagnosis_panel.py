@@ -225,6 +225,13 @@ class DiagnosisJob:
     ``("predicted", Prediction)`` or ``("failed", run, message)`` (diagnose raised or its process
     failed; the message says why in words). Stopping the worker abandons a diagnosis being
     waited for within 50 ms (its process is ended by the next request, or at exit).
+
+    Attributes
+    ----------
+    current_run, current_config : the panel's run number and config, written by the GUI thread
+        when the run restarts. A request for another run or config is stale: skipped if still
+        queued, abandoned within 50 ms if running, so a new config's first diagnosis never
+        waits behind the last config's theory table or diagnosis.
     """
 
     def run(self, context: JobContext) -> None:
@@ -239,12 +246,22 @@ class DiagnosisJob:
                 else:
                     self._predict(context, command[1])  # type: ignore[index]
             except DiagnosisCancelled:
-                return
+                if context.is_cancelled():
+                    return
+                # Abandoned because a newer run or config made it stale: serve the next command.
 
-    @staticmethod
-    def _diagnose(context: JobContext, run: int, config: SimConfig, records: Sequence[StepRecord]) -> None:
+    def __init__(self) -> None:
+        self.current_run = 0
+        self.current_config: SimConfig | None = None
+
+    def _diagnose(self, context: JobContext, run: int, config: SimConfig, records: Sequence[StepRecord]) -> None:
+        def stale() -> bool:
+            return context.is_cancelled() or run != self.current_run
+
+        if stale():
+            return
         try:
-            diagnosis, seconds = SERVER.diagnose(config, records, context.is_cancelled)
+            diagnosis, seconds = SERVER.diagnose(config, records, stale)
         except DiagnosisCancelled:
             raise
         except Exception as error:  # the panel must hear back, whatever went wrong
@@ -253,11 +270,15 @@ class DiagnosisJob:
         result = DiagnosisResult(run, config, diagnosis, records[-1].iteration, len(records), seconds)
         context.emit(("diagnosed", result))
 
-    @staticmethod
-    def _predict(context: JobContext, config: SimConfig) -> None:
+    def _predict(self, context: JobContext, config: SimConfig) -> None:
+        def stale() -> bool:
+            return context.is_cancelled() or config != self.current_config
+
+        if stale():
+            return
         layers: theory.LayerPrediction | theory.NotApplicable
         try:
-            layers, seconds = SERVER.predict(config, context.is_cancelled)
+            layers, seconds = SERVER.predict(config, stale)
         except DiagnosisCancelled:
             raise
         except Exception as error:  # as above
@@ -525,7 +546,8 @@ class DiagnosisPanel(QtWidgets.QWidget):
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self._send_if_due)
 
-        self.worker = Worker(DiagnosisJob().run, name="gradsim-diagnosis")
+        self.job = DiagnosisJob()
+        self.worker = Worker(self.job.run, name="gradsim-diagnosis")
         self.thread_ = self.worker.thread
         self.worker.yielded.connect(self._on_answer)
         self.worker.start()
@@ -536,6 +558,7 @@ class DiagnosisPanel(QtWidgets.QWidget):
         window.closing.connect(self.shutdown)
         dock.visibilityChanged.connect(self._on_dock_visibility)
         self._show_waiting()
+        self.job.current_config = window.current_config()
         self.worker.send(("predict", window.current_config()))
 
     # -- construction ------------------------------------------------------------------------------
@@ -660,6 +683,12 @@ class DiagnosisPanel(QtWidgets.QWidget):
         """Whether a diagnosis is being computed."""
         return self._busy
 
+    @property
+    def request_interval_ms(self) -> float:
+        """The least time between two requests: :data:`MIN_INTERVAL_MS`, or
+        :data:`INTERVAL_PER_DIAGNOSIS` times the last diagnosis of this config after its first."""
+        return self._interval_ms
+
     @QtCore.Slot()
     def shutdown(self) -> None:
         """Stop asking for diagnoses and end the worker thread (waits for one in progress)."""
@@ -735,11 +764,17 @@ class DiagnosisPanel(QtWidgets.QWidget):
     @QtCore.Slot(object)
     def _on_run_restarted(self, config: SimConfig) -> None:
         self._run += 1
+        # The worker skips or abandons what it was asked for the old run (and the old config's
+        # theory): the new run's first request is the next one it serves.
+        self.job.current_run, self.job.current_config = self._run, config
+        self._busy = False
         self._records.clear()
         self._dirty = False
         self._timer.stop()
-        # A new run's first records are diagnosed at once: the user just changed something.
+        # A new run's first records are diagnosed at once: the user just changed something; its
+        # first diagnosis may build the theory's tables (seconds) and does not set the interval.
         self._last_sent = -math.inf
+        self._interval_ms = float(MIN_INTERVAL_MS)
         previous = self.result
         if previous is not None and previous.config != config:
             change = self._pending_fix_label or describe_difference(previous.config, config)
@@ -762,20 +797,25 @@ class DiagnosisPanel(QtWidgets.QWidget):
             self._on_failed(*payload)
 
     def _on_diagnosed(self, result: DiagnosisResult) -> None:
+        if result.run != self._run or self._closed:
+            return  # an older run's (its request no longer counts as in flight)
         self._busy = False
-        wanted = INTERVAL_PER_DIAGNOSIS * result.seconds * 1e3
-        self._interval_ms = max(float(MIN_INTERVAL_MS), wanted)
-        if result.run == self._run and not self._closed:
-            self.result = result
-            self._show(result)
-            self._update_overlay(self.main_window.history.latest)
+        if self.result is not None:
+            # The first diagnosis of a config builds the theory's tables once (a second or more,
+            # 15 s on a loaded machine): spacing the next one by it left the dock seconds behind.
+            wanted = INTERVAL_PER_DIAGNOSIS * result.seconds * 1e3
+            self._interval_ms = max(float(MIN_INTERVAL_MS), wanted)
+        self.result = result
+        self._show(result)
+        self._update_overlay(self.main_window.history.latest)
         self._send_if_due()
 
     def _on_failed(self, run: int, message: str) -> None:
+        if run != self._run or self._closed:
+            return
         self._busy = False
-        if run == self._run and not self._closed:
-            self.sentence.setText(message)
-            self.main_window.statusBar().showMessage(message, 10000)
+        self.sentence.setText(message)
+        self.main_window.statusBar().showMessage(message, 10000)
         self._send_if_due()
 
     def _on_predicted(self, prediction: Prediction) -> None:

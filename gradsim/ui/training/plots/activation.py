@@ -3,14 +3,17 @@
 The curves come from the engine's own activation (``make_activation``), so what is drawn is
 what the network computes. Behind them, on a second y axis, the histogram of the newest
 record's pre-activation samples; the saturating regions (derivative below 5% of its maximum,
-as the engine counts saturation) are shaded. A student sees the samples pile up where the
-derivative is nearly zero, which is why sigmoid and tanh starve the gradient.
+as the engine counts saturation) are shaded, and a key under the plot says so. A student sees
+the samples pile up where the derivative is nearly zero, which is why sigmoid and tanh starve
+the gradient.
 """
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
-from PySide6 import QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 # isort: split
 import pyqtgraph as pg
@@ -19,7 +22,7 @@ from gradsim.engine.activations import make_activation
 from gradsim.engine.config import SimConfig
 from gradsim.engine.history import RunHistory
 from gradsim.ui.common.theme import Theme, style_plot
-from gradsim.ui.training.plots.base import OverlayText, PlotPanel, layer_names
+from gradsim.ui.training.plots.base import OverlayText, PlotPanel, RowLegend, layer_names
 
 # Half-widths the z axis can take: the smallest that holds the samples (the curves' interesting
 # part lies within +-6; an exploding run's samples are cut at the widest and counted in a note).
@@ -31,7 +34,24 @@ CURVE_LIMIT = 2.0
 # A shaded region that runs off the grid ends this far out, in units of the extent (a huge
 # coordinate would overflow the painter and flood the whole view).
 _BEYOND = 3.0
-SHADING_NOTE = "shaded: f′ < 5% of max"
+# The key of the shading, beside a swatch of it: the longest that fits the plot's width.
+SHADING_KEYS = ("saturated: f′ < 5% of max", "f′ < 5% of max")
+
+
+class ShadingSwatch(pg.ItemSample):
+    """A legend sample drawn as a square of the shading (clicking it changes nothing)."""
+
+    def __init__(self, brush: QtGui.QBrush, pen: QtGui.QPen) -> None:
+        super().__init__(pg.PlotDataItem())
+        self._brush, self._pen = brush, pen
+
+    def paint(self, painter: QtGui.QPainter, *args: object) -> None:
+        painter.setPen(self._pen)
+        painter.setBrush(self._brush)
+        painter.drawRect(QtCore.QRectF(3.0, 4.0, 14.0, 14.0))
+
+    def mouseClickEvent(self, event: object) -> None:  # noqa: N802 (pyqtgraph override)
+        event.ignore()  # type: ignore[attr-defined]
 
 
 class ActivationPlot(PlotPanel):
@@ -45,6 +65,8 @@ class ActivationPlot(PlotPanel):
         ``GRID_POINTS`` points over ``[-extent, extent]``
     histogram : step curve, ``x`` = ``BINS + 1`` bin edges, ``y`` = percent of finite samples
     saturated_regions : shaded LinearRegionItems where ``activation.saturated(f'(z))``
+    shading_key : the row under the plot with a swatch of the shading and what it means
+        (one of :data:`SHADING_KEYS`); notes on samples off the axis go in ``note``, on the plot
     layer_selector : QComboBox, index 0 = all layers, k = layer k
     selector_row : the row holding it (hidden with one layer)
     extent : current half-width of the z axis
@@ -91,12 +113,44 @@ class ActivationPlot(PlotPanel):
             self.saturated_regions.append(region)
         self.function_curve = self.plot.plot(pen=theme.pen(theme.function, 2.5))
         self.derivative_curve = self.plot.plot(pen=theme.pen(theme.derivative, 2.5, dashed=True))
+        # The shading's key in a row under the plot: in the view box it covered the curves, and a
+        # 1280-pixel window left it room for "shaded: …" only.
+        self.shading_key = RowLegend(
+            self.graphics, labelTextColor=theme.foreground, labelTextSize=f"{theme.tick_pt}pt"
+        )
+        edge = QtGui.QColor(theme.foreground)
+        edge.setAlphaF(0.35)
+        swatch = ShadingSwatch(pg.mkBrush(theme.saturated_fill), pg.mkPen(edge, width=1))
+        self.shading_key.addItem(swatch, html.escape(SHADING_KEYS[0]))
+        self.graphics.addItem(self.shading_key, row=1, col=0)
         self.note = OverlayText(self.plot, theme, "top-left", theme.note)
         self.extent = EXTENTS[0]
         self._curve_key: tuple[str, float, float] | None = None
         self._choice = 0  # 0: all layers, k: layer k
         self._num_layers = 0
         self._clear()
+
+    def resizeEvent(self, event: QtGui.QResizeEvent) -> None:  # noqa: N802 (Qt override)
+        super().resizeEvent(event)
+        self._fit_key()
+
+    def _fit_key(self) -> None:
+        """The longest of :data:`SHADING_KEYS` whose row (swatch, spacing, text) fits the width."""
+        _, label = self.shading_key.items[0]
+        room = self.graphics.width() - 12  # the graphics layout's margins
+        for text in SHADING_KEYS:
+            if self.shading_text != text:
+                label.setText(html.escape(text))
+                self.shading_key.layout.invalidate()
+            needed = self.shading_key.layout.effectiveSizeHint(QtCore.Qt.SizeHint.PreferredSize).width()
+            if needed <= room:
+                break
+        self.shading_key.updateSize()
+
+    @property
+    def shading_text(self) -> str:
+        """The key's text beside the swatch of the shading."""
+        return html.unescape(str(self.shading_key.items[0][1].text))
 
     def _sync_views(self, *_: object) -> None:
         self.hist_view.setGeometry(self.plot.getViewBox().sceneBoundingRect())
@@ -129,7 +183,7 @@ class ActivationPlot(PlotPanel):
             self._clear()
             self._draw_curves(config, EXTENTS[0])
             self._set_title(self.plot, f"Activation: {config.activation}")
-            self.note.show_text(SHADING_NOTE)
+            self.note.show_text("")
             return
         samples = record.preactivation_samples
         self._ensure_layers(samples.shape[0])
@@ -153,7 +207,7 @@ class ActivationPlot(PlotPanel):
             if bad > 0:
                 title += f", {bad:.0%} non-finite"
         self._set_title(self.plot, title)
-        notes = [SHADING_NOTE]
+        notes = []
         outside = int(np.count_nonzero(np.abs(values) > extent))
         if outside:
             notes.append(f"{outside} samples beyond ±{extent:g}")

@@ -26,6 +26,7 @@ from gradsim.engine.regime import measure
 from gradsim.engine.simulation import Simulation
 from gradsim.ui.features.diagnosis import diagnosis_panel
 from gradsim.ui.features.diagnosis.diagnosis_panel import (
+    MIN_INTERVAL_MS,
     THEORY_LINE_KEY,
     WAITING_TEXT,
     DiagnosisFeature,
@@ -501,3 +502,71 @@ def test_a_theory_line_far_below_float64_runs_over_every_step() -> None:
     # factor ** 999 is far below 1e-308, but the line is drawn in log10 values: both ends exist.
     assert list(steps) == [1, 1000] and logs[-1] == 0.0
     assert logs[0] == pytest.approx(999 * np.log10(factor), rel=1e-12) and logs[0] < -308
+
+
+def test_a_new_configs_first_diagnosis_does_not_wait_behind_the_last_configs_jobs(
+    qtbot, make_window, monkeypatch
+) -> None:
+    """Measured (issue 16): after a preset switch the new run's first diagnosis waited behind the
+    old config's theory table (seconds; 12 s on a loaded machine) on the one worker thread. Here
+    the old config's theory never ends unless abandoned, and the old run's diagnosis is queued
+    behind it: the new run is diagnosed anyway, and the old run's records never are."""
+    first_theory = threading.Event()
+    diagnosed: list[SimConfig] = []
+    predict, diagnose_in_process = DiagnosisServer.predict, DiagnosisServer.diagnose
+
+    def endless_for_the_first_config(server, config, cancelled):
+        if config != SMALL:
+            return predict(server, config, cancelled)
+        first_theory.set()
+        while not cancelled():
+            threading.Event().wait(0.02)
+        raise DiagnosisCancelled
+
+    def counted(server, config, records, cancelled):
+        diagnosed.append(config)
+        return diagnose_in_process(server, config, records, cancelled)
+
+    monkeypatch.setattr(DiagnosisServer, "predict", endless_for_the_first_config)
+    monkeypatch.setattr(DiagnosisServer, "diagnose", counted)
+    window = make_window(SMALL)
+    panel = feature(window).panel
+    qtbot.waitUntil(first_theory.is_set, timeout=TIMEOUT)
+    step(qtbot, window, 2)
+    assert panel.requests == 1 and panel.is_busy  # queued behind the theory
+    new = SMALL.replace(seq_len=12)
+    window.apply_config(new)
+    step(qtbot, window)
+    wait_diagnosis(qtbot, panel, 1)
+    assert panel.result.config == new and panel.result.count == 1
+    assert diagnosed == [new]  # the old run's request was skipped, not computed
+    qtbot.waitUntil(lambda: panel.prediction is not None, timeout=TIMEOUT)
+    assert panel.prediction.config == new
+
+
+def test_the_first_diagnosis_of_a_config_does_not_space_out_the_next(qtbot, make_window, monkeypatch) -> None:
+    """The first diagnosis of a config builds the theory's tables once (seconds): the requests
+    after it stay MIN_INTERVAL_MS apart; a diagnosis that is slow every time still spaces them."""
+    reported: list[float] = []
+    original = DiagnosisServer.diagnose
+
+    def as_if_slow(server, config, records, cancelled):
+        diagnosis, _ = original(server, config, records, cancelled)
+        return diagnosis, reported.pop(0)
+
+    monkeypatch.setattr(DiagnosisServer, "diagnose", as_if_slow)
+    window = make_window(SMALL)
+    panel = feature(window).panel
+    reported[:] = [30.0, 0.01, 2.0]
+    for iteration, interval in ((1, MIN_INTERVAL_MS), (2, MIN_INTERVAL_MS), (3, 2.0 * 2.0 * 1e3)):
+        step(qtbot, window)
+        wait_diagnosis(qtbot, panel, iteration)
+        assert panel.request_interval_ms == pytest.approx(interval)
+    assert panel.requests == 3
+    # A new config starts at the shortest spacing again.
+    reported[:] = [30.0]
+    window.apply_config(SMALL.replace(seq_len=12))
+    assert panel.request_interval_ms == MIN_INTERVAL_MS
+    step(qtbot, window)
+    wait_diagnosis(qtbot, panel, 1)
+    assert panel.request_interval_ms == MIN_INTERVAL_MS

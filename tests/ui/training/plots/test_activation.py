@@ -11,7 +11,7 @@ import pytest
 from gradsim.engine.activations import make_activation
 from gradsim.engine.config import ACTIVATIONS, SimConfig
 from gradsim.engine.history import RunHistory
-from gradsim.ui.training.plots.activation import BINS, EXTENTS, GRID_POINTS, ActivationPlot
+from gradsim.ui.training.plots.activation import BINS, EXTENTS, GRID_POINTS, SHADING_KEYS, ActivationPlot
 
 
 def make(qtbot, theme) -> ActivationPlot:
@@ -150,3 +150,25 @@ def test_single_layer_hides_selector_and_reset_returns_to_all(qtbot, theme, vani
     values = samples[np.isfinite(samples)]
     _, share = plot.histogram.getOriginalDataset()
     assert share.sum() * values.size / 100.0 == pytest.approx(np.count_nonzero(np.abs(values) <= plot.extent))
+
+
+@pytest.mark.parametrize(("width", "key"), [(200, SHADING_KEYS[-1]), (450, SHADING_KEYS[0])])
+def test_the_shading_is_explained_in_a_key_under_the_plot_whole_at_any_width(qtbot, theme, width, key):
+    """200 px is the narrowest a dashboard plot gets (a 1280-pixel window): the shorter key."""
+    plot = make(qtbot, theme)
+    plot.resize(width, 300)
+    plot.refresh(RunHistory(), SimConfig())
+    qtbot.wait(50)
+    assert plot.shading_text == key and key.endswith("f′ < 5% of max")
+    swatch, label = plot.shading_key.items[0]
+    text = label.item  # the label's QGraphicsTextItem, sized to its whole text
+    assert text.toPlainText() == key
+    right = text.mapRectToScene(text.boundingRect()).right()
+    assert right <= plot.graphics.width() - 4
+    assert plot.shading_key.mapRectToScene(plot.shading_key.boundingRect()).right() >= right
+    # Under the view box, not over the curves.
+    box = plot.plot.getViewBox()
+    assert (
+        swatch.mapRectToScene(swatch.boundingRect()).top() >= box.mapRectToScene(box.boundingRect()).bottom()
+    )
+    assert not plot.note.isVisible()  # no note on the curves for an ordinary run

@@ -1,0 +1,85 @@
+"""The A/B tab's plots say what they draw without covering it: the loss key is the title, the
+ratio at step 1 is in the ratio plot's title (the engine's numbers, multiplied out), and A's and
+B's gradient plots share a range that holds both sides' curves."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from PySide6 import QtCore
+
+from gradsim.engine.config import SimConfig
+from gradsim.engine.formatting import format_ratio
+from gradsim.engine.simulation import Simulation
+from gradsim.ui.features.compare.ab_view import ABView
+from gradsim.ui.main_window import MainWindow
+
+pytestmark = [
+    pytest.mark.qt_log_level_fail("WARNING"),
+    pytest.mark.qt_log_ignore(re.escape("This plugin does not support propagateSizeHints()")),
+]
+
+SMALL = SimConfig(num_layers=2, hidden_size=8, seq_len=10, batch_size=4, seed=3)
+# Sigmoid against tanh with twice the weights: B's largest norm is a decade above A's.
+SIGMOID = SMALL.replace(activation="sigmoid")
+LARGE_TANH = SMALL.replace(weight_scale=2.0)
+
+
+@pytest.fixture
+def view(qtbot):
+    window = MainWindow(SMALL, settings=QtCore.QSettings())
+    qtbot.addWidget(window)
+    window.resize(1920, 1080)
+    window.show()
+    qtbot.waitExposed(window)
+    view = window.findChild(ABView)
+    window.tabs.setCurrentWidget(view)
+    yield view
+    window.close()
+    assert view.runner is None or not view.runner.thread.isRunning()
+
+
+def test_keys_and_numbers_sit_in_the_titles_and_both_sides_curves_are_in_range(qtbot, view):
+    view.set_configs(SIGMOID, LARGE_TANH)
+    for _ in range(3):
+        view.step()
+    qtbot.waitUntil(lambda: view.histories["B"].total_records == 3, timeout=10000)
+    view.redraw()
+    qtbot.wait(50)
+
+    # The loss plot: no legend box on the curves; its title is the key, in the sides' colours.
+    assert view.loss_plot.legend is None
+    title = view.loss_plot.titleLabel
+    for side in ("A", "B"):
+        assert f"color:{view.side_colors[side]}" in title.full_text and f" {side}</span>" in title.full_text
+
+    # The ratio plot: B / A at step 1 of layer 1, from the engine's own norms, in its title.
+    records = {}
+    for side, config in (("A", SIGMOID), ("B", LARGE_TANH)):
+        simulation = Simulation(config)
+        records[side] = [simulation.train_step() for _ in range(3)][-1]
+    decades = records["B"].log10_grad_norms[0, 0] - records["A"].log10_grad_norms[0, 0]
+    times = format_ratio(float(decades), digits=2)
+    color = view.theme.layer_color(0).name()
+    assert view.ratio_plot.titleLabel.full_text == (
+        f"B / A per time step (step 1, layer 1: <span style='color:{color}'>{times} ×</span>)"
+    )
+    assert not view.ratio_note.isVisible()
+    ratio_x, ratio_y = view.ratio_curves[0].getData()
+    assert ratio_y[0] == pytest.approx(decades)
+
+    # A's and B's plots: one y range holding every finite log10 norm of both sides.
+    norms = np.concatenate([records[s].log10_grad_norms.ravel() for s in ("A", "B")])
+    low, high = view.gradient_plots["A"].viewRange()[1]
+    assert low <= norms.min() and norms.max() <= high
+    assert view.gradient_plots["B"].viewRange()[1] == pytest.approx([low, high])
+    a_only = records["A"].log10_grad_norms
+    assert norms.max() - a_only.max() > 0.5  # B reaches outside A's own range
+
+    # A reset empties the plots: the ratio plot shows B = A across its middle, 1/10 to 10.
+    view.reset()
+    qtbot.wait(50)
+    assert view.ratio_plot.viewRange()[1] == pytest.approx([-1.0, 1.0])
+    assert view.ratio_plot.titleLabel.full_text == "B / A per time step"
