@@ -81,7 +81,7 @@ def add_animate_command(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--presentation", action="store_true",
         help=f"draw as presentation mode does: text, lines and markers x{PRESENTATION_SCALE:g} "
-        "(the training plots, not --backprop)",
+        "(the training plots, or with --backprop the Backprop tab)",
     )  # fmt: skip
     parser.add_argument(
         "--backprop", action="store_true", help="animate the backward pass instead of training"
@@ -123,10 +123,6 @@ def _check_arguments(args: argparse.Namespace) -> str:
         )
     if args.by_layer and not args.backprop:
         raise cli.CommandError("--by-layer needs --backprop")
-    if args.presentation and args.backprop:
-        # As in the window: presentation mode scales the training plots, not the backward pass,
-        # whose panels have no room for 1.6 times the size.
-        raise cli.CommandError("--presentation applies to the training plots, not to --backprop")
     if not args.backprop and args.iterations < 1:
         raise cli.CommandError("--iterations must be 1 or more: frame k shows iteration k")
     cli._check_output(args.out)

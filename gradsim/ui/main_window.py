@@ -186,10 +186,13 @@ class MainWindow(QtWidgets.QMainWindow):
     -------
     runRestarted(config) : the plots were cleared for a new run (rebuild or reset)
     closing() : the window is closing; the worker is still alive, the settings not yet saved
+    presentationScaleChanged(scale) : presentation mode changed the scale every tab draws its
+        text, lines and markers at (1: normal size); see :meth:`set_presentation_scale`
     """
 
     runRestarted = QtCore.Signal(object)
     closing = QtCore.Signal()
+    presentationScaleChanged = QtCore.Signal(float)
 
     def __init__(
         self,
@@ -226,6 +229,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._build_toolbar()
         self._build_status_bar()
         self._connect()
+        self.presentation_scale = 1.0
         self.features: dict[str, object] = {}
         for name in FEATURE_MODULES:
             self.features[name] = import_module(name).install(self)
@@ -256,6 +260,18 @@ class MainWindow(QtWidgets.QMainWindow):
     def training_tab(self) -> QtWidgets.QWidget:
         """The "Training" tab (banner + dashboard)."""
         return self._training_page
+
+    def set_presentation_scale(self, scale: float) -> None:
+        """Ask every tab to draw its text, lines and markers ``scale`` times larger (1: normal).
+
+        The one way presentation mode reaches the tabs without knowing them: a feature that
+        draws a tab connects to :attr:`presentationScaleChanged` when it is installed and
+        applies :attr:`presentation_scale` then (a scale set before it was installed).
+        """
+        if scale == self.presentation_scale:
+            return
+        self.presentation_scale = scale
+        self.presentationScaleChanged.emit(scale)
 
     def apply_config(self, config: SimConfig) -> None:
         """Show ``config`` in the controls and start a new run with it, as a user's edit would.

@@ -33,6 +33,7 @@ from gradsim.engine.clipping import ClipResult, clip_gradients
 from gradsim.engine.config import SimConfig
 from gradsim.engine.formatting import format_ratio
 from gradsim.engine.simulation import BackpropSession, BackpropStep, Simulation
+from gradsim.ui.common.scaling import scale_fonts, scale_plots
 from gradsim.ui.common.theme import Theme, current_theme
 from gradsim.ui.features.backprop.backprop_plots import (
     FINITE,
@@ -519,8 +520,10 @@ class BackpropView(QtWidgets.QWidget):
             ("loss", "Loss of this batch", "The task's loss at the last time step, from the forward pass"),
         )  # fmt: skip
         self.value_labels: dict[str, QtWidgets.QLabel] = {}
+        self._factor_captions: list[QtWidgets.QLabel] = []
         for key, caption, tip in rows:
             name = QtWidgets.QLabel(caption)
+            self._factor_captions.append(name)
             name.setToolTip(tip)
             value = QtWidgets.QLabel()
             value.setToolTip(tip)
@@ -664,6 +667,36 @@ class BackpropView(QtWidgets.QWidget):
             self._set_speed_slider(min(MAX_SPEED, max(2.0, total / 10.0)))
         self._show(0)
         self.loaded.emit()
+
+    # -- presentation mode -------------------------------------------------------------------
+    def set_presentation_scale(self, scale: float) -> None:
+        """Draw the view ``scale`` times larger (1: normal): the grid, curve and f′ heatmap with
+        their text, lines and markers, the reading, the toolbar and the chain-rule panel."""
+        scale_fonts(self, scale)
+        scale_plots(self.graphics, scale)
+        # Sizes computed from the font when the view was built.
+        self.reading.setMinimumHeight(2 * self.reading.fontMetrics().lineSpacing() + 8)
+        self.speed_label.setMinimumWidth(self.speed_label.fontMetrics().horizontalAdvance(" 2000 cells/s "))
+        side = self.side_panel
+        if scale == 1.0:
+            side.setMinimumWidth(SIDE_MIN_WIDTH)
+        else:
+            # The panel does not scroll sideways: as wide as its longest row at the larger size.
+            captions = max(label.minimumSizeHint().width() for label in self._factor_captions)
+            values = self.value_labels["cell"].fontMetrics().horizontalAdvance("layer 10, time step 100")
+            needed = captions + values + 40 + side.verticalScrollBar().sizeHint().width()
+            side.setMinimumWidth(max(round(SIDE_MIN_WIDTH * scale), needed))
+        # The height goes to the data: the three plots share the time axis, so at the larger size
+        # only the bottom one writes its numbers and "time step t"; the curve's axis and the
+        # grid's colour bar leave their names to the titles (both say ||dL/dh||).
+        normal = scale == 1.0
+        graphics = self.graphics
+        for plot in (graphics.grid_plot, graphics.curve_plot):
+            axis = plot.getAxis("bottom")
+            axis.showLabel(normal)
+            axis.setStyle(showValues=normal)
+        graphics.curve_plot.getAxis("left").showLabel(normal)
+        graphics.grid_colorbar.axis.showLabel(normal)
 
     # -- public reading ----------------------------------------------------------------------
     @property

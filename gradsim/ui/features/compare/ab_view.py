@@ -31,6 +31,7 @@ from gradsim.engine.history import RunHistory
 from gradsim.engine.records import NonFiniteEvent, StepRecord
 from gradsim.engine.simulation import Simulation
 from gradsim.ui.common.config_diff import data_differences, describe_difference, suggest_change
+from gradsim.ui.common.scaling import scale_fonts, scale_items, scale_of, scale_plots
 from gradsim.ui.common.theme import Theme, current_theme, style_plot
 from gradsim.ui.training.control_panel import ControlPanel
 from gradsim.ui.training.plots.base import (
@@ -678,9 +679,31 @@ class ABView(QtWidgets.QWidget):
         self._draw_titles()
         # The plots' own minimum width becomes the widget's, so that the splitter narrows the
         # editor (which scrolls) instead of cutting the right-hand column of plots.
-        needed = layout.layout.effectiveSizeHint(QtCore.Qt.SizeHint.MinimumSize).width()
-        self.graphics.setMinimumWidth(int(needed) + 4)
+        self._fit_plots_width()
         self._dirty = True
+
+    def _fit_plots_width(self) -> None:
+        needed = self.graphics.ci.layout.effectiveSizeHint(QtCore.Qt.SizeHint.MinimumSize).width()
+        self.graphics.setMinimumWidth(int(needed * scale_of(self.graphics)) + 4)
+
+    def set_presentation_scale(self, scale: float) -> None:
+        """Presentation mode: the plots, their keys, the bar and the editors ``scale`` times larger.
+
+        At 1.6 times the size a 1280 x 720 window has the room of 800 x 450, so the editors fold
+        away (as the Training tab's controls do; the line above the plots says how B differs
+        from A; their text is scaled too, for when they are shown again), the y axes whose titles already name them (||dL/dh_t||, loss) leave their
+        names to the titles, and the loss plot's key is one row. Scale 1 puts it all back.
+        """
+        normal = scale == 1.0
+        self.editors.setVisible(normal)
+        for plot in (*self.gradient_plots.values(), self.loss_plot):
+            plot.getAxis("left").showLabel(normal)
+        if self.loss_plot.legend is not None:
+            self.loss_plot.legend.setColumnCount(1 if normal else 2)
+        scale_fonts(self, scale)
+        scale_plots(self.graphics, scale)
+        self.legend.fit()
+        self._fit_plots_width()
 
     # -- public --------------------------------------------------------------------------------
     def configs(self) -> tuple[SimConfig, SimConfig]:
@@ -875,6 +898,8 @@ class ABView(QtWidgets.QWidget):
             if kind == "overlay":
                 curve.setVisible(self.layout_mode == "overlay")
             curves.append(curve)
+            if scale_of(self.graphics) != 1.0:
+                scale_items(self.graphics, scale_of(self.graphics))  # the new curve's pen
         for k, curve in enumerate(curves):
             if k >= count:
                 curve.setData([], [])
