@@ -691,8 +691,8 @@ class ABView(QtWidgets.QWidget):
 
         At 1.6 times the size a 1280 x 720 window has the room of 800 x 450, so the editors fold
         away (as the Training tab's controls do; the line above the plots says how B differs
-        from A; their text is scaled too, for when they are shown again), the y axes whose titles already name them (||dL/dh_t||, loss) leave their
-        names to the titles, and the loss plot's key is one row. Scale 1 puts it all back.
+        from A), the y axes whose titles already name them (||dL/dh_t||, loss) leave their names
+        to the titles, and the loss plot's key is one row. Scale 1 puts it all back.
         """
         normal = scale == 1.0
         self.editors.setVisible(normal)

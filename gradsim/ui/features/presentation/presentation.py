@@ -5,10 +5,10 @@ View ▸ Presentation mode (F5) sets the window's presentation scale to :data:`P
 text, lines and markers when the window's ``presentationScaleChanged`` signal says so (the
 Backprop, Sweep and A/B tabs connect to it when they are installed), and this module scales the
 Training tab's dashboard. The mode also hides the controls panel, the docks beside the tabs and
-the dashboard's bottom row, so that the gradient plot and its heatmap get the room (View ▸ "All five plots in presentation
-mode" keeps the bottom row, for screens of 1920 x 1080 and more), and is remembered (QSettings)
-like the other view settings. Snapshots and recorded animations taken in the mode carry the same
-scale. Leaving the mode gives every widget back the size it had.
+the dashboard's bottom row, so that the gradient plot and its heatmap get the room (View ▸ "All
+five plots in presentation mode" keeps the bottom row, for screens of 1920 x 1080 and more), and
+is remembered (QSettings) like the other view settings. Snapshots and recorded animations taken
+in the mode carry the same scale. Leaving the mode gives every widget back the size it had.
 
 How plots and fonts are scaled: :mod:`gradsim.ui.common.scaling`.
 """

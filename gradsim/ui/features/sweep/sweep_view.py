@@ -379,7 +379,8 @@ class SweepPage(QtWidgets.QWidget):
     @QtCore.Slot(bool)
     def _on_user_form_toggle(self, shown: bool) -> None:
         self.form_box.setVisible(shown)
-        self.form_toggle.setArrowType(QtCore.Qt.ArrowType.DownArrow if shown else QtCore.Qt.ArrowType.RightArrow)
+        arrow = QtCore.Qt.ArrowType.DownArrow if shown else QtCore.Qt.ArrowType.RightArrow
+        self.form_toggle.setArrowType(arrow)
 
     def set_running(self, running: bool) -> None:
         """Lock the form while a sweep runs (its spec is fixed once started)."""
