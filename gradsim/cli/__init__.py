@@ -414,6 +414,9 @@ def _config_command(args: argparse.Namespace) -> int:
 # The logical size of `gradsim sweep --image`
 # (as gradsim.ui.features.sweep.sweep_plot.DEFAULT_IMAGE_SIZE: no Qt here).
 SWEEP_IMAGE_SIZE = (900, 720)
+# Presentation mode's scale, for --presentation of `gradsim sweep` and `gradsim animate`
+# (gradsim.ui.features.presentation.presentation.PRESENTATION_SCALE; not imported: no Qt here).
+PRESENTATION_SCALE = 1.6
 
 
 def _count(text: str) -> int:
@@ -489,6 +492,11 @@ def _add_sweep_command(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         metavar="PX",
         help=f"width of --image in pixels, the height in proportion (default {2 * SWEEP_IMAGE_SIZE[0]})",
+    )
+    output.add_argument(
+        "--presentation",
+        action="store_true",
+        help=f"draw --image as presentation mode does: text, lines and markers x{PRESENTATION_SCALE:g}",
     )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary")
     parser.set_defaults(handler=_sweep_command)
@@ -628,7 +636,8 @@ def _report_sweep(
     for path, kind in outputs:
         try:
             if kind == "png":
-                atomic_write_bytes(path, _sweep_image(result, critical, args.image_width))
+                scale = PRESENTATION_SCALE if args.presentation else 1.0
+                atomic_write_bytes(path, _sweep_image(result, critical, args.image_width, scale))
             else:
                 (write_sweep_csv if kind == "csv" else write_sweep_npz)(path, result)
         except WriteError as error:
@@ -645,6 +654,8 @@ def _check_sweep_image(args: argparse.Namespace) -> None:
     if args.image is None:
         if args.image_width is not None:
             raise CommandError("--image-width needs --image FILE.png")
+        if args.presentation:
+            raise CommandError("--presentation needs --image FILE.png")
         return
     if Path(args.image).suffix.lower() != ".png":
         raise CommandError(f"cannot write {args.image}: the image file name must end in .png")
@@ -668,14 +679,17 @@ def _offscreen_qt(what: str) -> Iterator[None]:
             raise CommandError(f"cannot draw {what} ({error})", EXIT_FAILED) from None
 
 
-def _sweep_image(result: sweep.SweepResult, line: sweep.CriticalLine | None, width: int | None) -> bytes:
-    """The phase diagram as PNG bytes, drawn offscreen by the Sweep tab's own plot."""
+def _sweep_image(
+    result: sweep.SweepResult, line: sweep.CriticalLine | None, width: int | None, scale: float = 1.0
+) -> bytes:
+    """The phase diagram as PNG bytes, drawn offscreen by the Sweep tab's own plot (``scale``:
+    presentation mode's text, lines and markers)."""
     with _offscreen_qt("the phase diagram"):
         try:
             from gradsim.ui.features.sweep.sweep_plot import sweep_png
         except ImportError as error:
             raise CommandError(f"cannot draw the phase diagram ({error})", EXIT_FAILED) from None
-        return sweep_png(result, line, width, SWEEP_IMAGE_SIZE)
+        return sweep_png(result, line, width, SWEEP_IMAGE_SIZE, scale=scale)
 
 
 def _axis_text(axis: sweep.SweepAxis) -> str:

@@ -25,9 +25,8 @@ PLOTS = ("dashboard", "gradient", "heatmap", "loss", "activation", "health")
 DEFAULT_ITERATIONS = 60
 DEFAULT_WIDTH = 640
 MIN_WIDTH, MAX_WIDTH = 200, 3840
-# Presentation mode's scale
-# (gradsim.ui.features.presentation.presentation.PRESENTATION_SCALE; not imported: no Qt here).
-PRESENTATION_SCALE = 1.6
+# Presentation mode's scale (one number for the commands: see gradsim.cli).
+PRESENTATION_SCALE = cli.PRESENTATION_SCALE
 
 
 def _fps(text: str) -> float:

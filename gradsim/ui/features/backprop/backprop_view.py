@@ -346,6 +346,7 @@ class BackpropView(QtWidgets.QWidget):
         self._speed = 20.0
         self._speed_chosen = False
         self._tick_credit = 0.0
+        self._sizes_before_presentation: list[int] | None = None  # the splitter's, in presentation mode
         self._play_timer = QtCore.QTimer(self)
         self._play_timer.timeout.connect(self._on_tick)
         self._build_actions()
@@ -680,7 +681,12 @@ class BackpropView(QtWidgets.QWidget):
         side = self.side_panel
         if scale == 1.0:
             side.setMinimumWidth(SIDE_MIN_WIDTH)
+            if self._sizes_before_presentation is not None:
+                self.body_splitter.setSizes(self._sizes_before_presentation)
+                self._sizes_before_presentation = None
         else:
+            if self._sizes_before_presentation is None:
+                self._sizes_before_presentation = self.body_splitter.sizes()
             # The panel does not scroll sideways: as wide as its longest row at the larger size.
             captions = max(label.minimumSizeHint().width() for label in self._factor_captions)
             values = self.value_labels["cell"].fontMetrics().horizontalAdvance("layer 10, time step 100")

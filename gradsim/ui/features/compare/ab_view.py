@@ -442,6 +442,7 @@ class ABView(QtWidgets.QWidget):
         self.window_ = window
         self.theme: Theme = current_theme()
         self.runner: PairRunner | None = None
+        self._width_before_presentation: int | None = None  # the plots' minimum, in the mode
         self.histories = {side: RunHistory(trail=1) for side in SIDES}
         self._dirty = False
         self._holding = False
@@ -700,10 +701,16 @@ class ABView(QtWidgets.QWidget):
             plot.getAxis("left").showLabel(normal)
         if self.loss_plot.legend is not None:
             self.loss_plot.legend.setColumnCount(1 if normal else 2)
+        if not normal and self._width_before_presentation is None:
+            self._width_before_presentation = self.graphics.minimumWidth()
         scale_fonts(self, scale)
         scale_plots(self.graphics, scale)
         self.legend.fit()
-        self._fit_plots_width()
+        if normal and self._width_before_presentation is not None:
+            self.graphics.setMinimumWidth(self._width_before_presentation)  # as it was
+            self._width_before_presentation = None
+        else:
+            self._fit_plots_width()
 
     # -- public --------------------------------------------------------------------------------
     def configs(self) -> tuple[SimConfig, SimConfig]:

@@ -70,7 +70,7 @@ class PresentationFeature(QtCore.QObject):
         self.window = window
         self.scale = 1.0
         self._controls_were_shown = True
-        self._docks_folded: list[QtWidgets.QDockWidget] = []
+        self._layout_before: tuple[QtCore.QByteArray, list[int]] | None = None
         self.action = QtGui.QAction("Presentation mode", window)
         self.action.setObjectName("presentation_action")
         self.action.setCheckable(True)
@@ -115,38 +115,47 @@ class PresentationFeature(QtCore.QObject):
         self.scale = PRESENTATION_SCALE if on else 1.0
         controls = window.show_controls_action
         if on:
+            self._layout_before = (window.saveState(), window.splitter.sizes())
             self._controls_were_shown = controls.isChecked()
             if controls.isChecked():
                 controls.trigger()
-        elif self._controls_were_shown and not controls.isChecked():
-            controls.trigger()
-        self._fold_docks(on)
+            self._fold_docks(True)
         scale_dashboard(window.dashboard, self.scale)
         # Every other tab scales itself (it connected to the window's presentationScaleChanged).
         window.set_presentation_scale(self.scale)
         self._show_rows()
+        if not on:
+            # The panel and the docks come back once the tabs have their own size again.
+            if self._controls_were_shown and not controls.isChecked():
+                controls.trigger()
+            self._fold_docks(False)
         window.settings.setValue(PRESENTATION_KEY, on)
         window.statusBar().showMessage(
             "Presentation mode: press F5 to leave it" if on else "Presentation mode off", 5000
         )
 
     def _fold_docks(self, on: bool) -> None:
-        """Hide the docks beside the tabs (diagnosis, lessons, pinned runs) in the mode, and show
-        again those that were shown when it ends: at 1.6 times the size, a 1280 x 720 window
-        has the room of 800 x 450, and the tabs need all of it."""
+        """Hide the docks beside the tabs (diagnosis, lessons, pinned runs) in the mode, and give
+        them back their places and sizes, and the controls panel its width, when it ends: at 1.6
+        times the size, a 1280 x 720 window has the room of 800 x 450, and the tabs need all of it."""
+        window = self.window
         if on:
-            docked = [
-                dock
-                for dock in self.window.findChildren(QtWidgets.QDockWidget)
-                if dock.toggleViewAction().isChecked() and not dock.isFloating()
-            ]
-            self._docks_folded = docked
-            for dock in docked:
-                dock.hide()
+            for dock in window.findChildren(QtWidgets.QDockWidget):
+                if not dock.isFloating():
+                    dock.hide()
             return
-        for dock in self._docks_folded:
-            dock.show()
-        self._docks_folded = []
+        # A hidden tab does not lay itself out again until it is shown, and its stale, larger
+        # minimum would make the docks narrower than they were: lay every tab out now.
+        for index in range(window.tabs.count()):
+            layout = window.tabs.widget(index).layout()
+            if layout is not None:
+                layout.invalidate()
+                layout.activate()
+        if self._layout_before is not None:
+            state, sizes = self._layout_before
+            window.restoreState(state)
+            window.splitter.setSizes(sizes)
+            self._layout_before = None
 
     @QtCore.Slot(bool)
     def _on_user_all_plots(self, on: bool) -> None:

@@ -348,6 +348,7 @@ class SweepPage(QtWidgets.QWidget):
         self.form_toggle.setText("Settings")
         self.form_toggle.setCheckable(True)
         self.form_toggle.setToolButtonStyle(QtCore.Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.form_toggle.setArrowType(QtCore.Qt.ArrowType.DownArrow)  # the form is shown
         self.form_toggle.setToolTip(
             "Show or hide the sweep's settings (folded in presentation mode; Ctrl+Return runs, Esc cancels)"
         )
