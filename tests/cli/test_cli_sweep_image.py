@@ -52,11 +52,29 @@ def test_image_has_the_requested_width_and_shows_the_grid(qapp, tmp_path: Path, 
     assert len(np.unique(array.reshape(-1, 3), axis=0)) > 50  # text, lines, colours: not blank
 
 
+def test_presentation_draws_the_image_larger_at_the_same_size(qapp, tmp_path: Path) -> None:
+    normal, large = tmp_path / "normal.png", tmp_path / "large.png"
+    args = ["sweep", *SETTINGS, *GRID, "--image-width", "700", "--quiet"]
+    assert cli.main([*args, "--image", str(normal)]) == cli.EXIT_OK
+    assert cli.main([*args, "--presentation", "--image", str(large)]) == cli.EXIT_OK
+    pictures = []
+    for path in (normal, large):
+        image = QtGui.QImage(str(path)).convertToFormat(QtGui.QImage.Format.Format_RGB888)
+        assert (image.width(), image.height()) == (700, 560)
+        array = np.frombuffer(image.constBits(), np.uint8).reshape(image.height(), image.bytesPerLine())
+        pictures.append(array[:, : 3 * image.width()].reshape(image.height(), image.width(), 3).astype(int))
+    # Larger text and thicker lines in the margins, where the plain picture is white: more
+    # dark pixels outside the heatmap (its cells are the same colours in both).
+    dark = [int(((picture.sum(axis=2) < 200) & (np.ptp(picture, axis=2) < 30)).sum()) for picture in pictures]
+    assert dark[1] > 1.3 * dark[0]
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
         (["--image", "phase.svg"], "must end in .png"),
         (["--image-width", "800"], "--image-width needs --image"),
+        (["--presentation"], "--presentation needs --image"),
         (["--image", "phase.png", "--image-width", "50"], "between 200 and 8000"),
         (["--image", "/no/such/folder/phase.png"], "does not exist"),
     ],

@@ -351,6 +351,10 @@ class BackpropFrames:
         self.view = BackpropView(theme=theme)
         self.view.inline_seconds = math.inf  # frames must show their cells, never a busy bar
         self.view.toolbar.hide()  # the transport buttons mean nothing in a recording
+        # A frame paints the plot views only (as every figure): the reading and the chain-rule
+        # panel would leave blank bands, the panel a wide one at the presentation scale.
+        self.view.reading.hide()
+        self.view.side_panel.hide()
         _offscreen(self.view, size)
         if scale != 1.0:
             self.view.set_presentation_scale(scale)  # as the Backprop tab in presentation mode

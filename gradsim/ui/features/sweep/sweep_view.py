@@ -46,6 +46,9 @@ if TYPE_CHECKING:
     from gradsim.ui.main_window import MainWindow
 
 TAB_TITLE = "Sweep"
+PLOT_MIN_SIZE = (420, 320)
+# In presentation mode: with the settings unfolded, what a 720-pixel window leaves under them.
+PLOT_MIN_HEIGHT_PRESENTING = 240
 SETTINGS_PREFIX = "sweep/"
 PAST_SWEEPS_SHOWN = 200
 # A store another program holds locked makes the tab wait this long, once, before going without.
@@ -361,7 +364,7 @@ class SweepPage(QtWidgets.QWidget):
 
         self.plot = plot
         plot.setObjectName("sweep_plot")
-        plot.setMinimumSize(420, 320)
+        plot.setMinimumSize(*PLOT_MIN_SIZE)
         layout.addWidget(plot, 1)
         self.info_label = QtWidgets.QLabel(
             "Point at a cell for its numbers; click it to load its config into the Training tab."
@@ -372,7 +375,10 @@ class SweepPage(QtWidgets.QWidget):
 
     def fold_form(self, folded: bool) -> None:
         """Presentation mode: the settings folded behind the Settings button, the phase diagram
-        given the height (at 1.6 times the size the form alone takes 40% of a 720-pixel window)."""
+        given the height (at 1.6 times the size the form alone takes 40% of a 720-pixel window).
+        Unfolded in the mode, the diagram may be lower than it may be otherwise: the window
+        keeps its size."""
+        self.plot.setMinimumHeight(PLOT_MIN_SIZE[1] if not folded else PLOT_MIN_HEIGHT_PRESENTING)
         self.form_toggle.setVisible(folded)
         self.form_toggle.setChecked(not folded)
         self._on_user_form_toggle(not folded)
