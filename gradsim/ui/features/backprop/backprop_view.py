@@ -694,7 +694,7 @@ class BackpropView(QtWidgets.QWidget):
             side.setMinimumWidth(max(round(SIDE_MIN_WIDTH * scale), needed))
         # The height goes to the data: the three plots share the time axis, so at the larger size
         # only the bottom one writes its numbers and "time step t"; the curve's axis and the
-        # grid's colour bar leave their names to the titles (both say ||dL/dh||).
+        # colour bars leave their names to the titles (||dL/dh||, f'(z)), which say them.
         normal = scale == 1.0
         graphics = self.graphics
         for plot in (graphics.grid_plot, graphics.curve_plot):
@@ -703,6 +703,7 @@ class BackpropView(QtWidgets.QWidget):
             axis.setStyle(showValues=normal)
         graphics.curve_plot.getAxis("left").showLabel(normal)
         graphics.grid_colorbar.axis.showLabel(normal)
+        graphics.derivative_colorbar.axis.showLabel(normal)
 
     # -- public reading ----------------------------------------------------------------------
     @property
