@@ -103,7 +103,9 @@ class PresentationFeature(QtCore.QObject):
         window.closing.connect(self._on_closing)
         stored = window.settings.value(PRESENTATION_KEY, False)
         if str(stored).lower() in ("true", "1"):
-            self.action.setChecked(True)
+            # Once the window has restored its saved layout (after every feature is installed):
+            # the mode folds the docks that layout shows, and gives them back when it ends.
+            QtCore.QTimer.singleShot(0, self, lambda: self.action.setChecked(True))
 
     def set_enabled(self, on: bool) -> None:
         """Enter or leave presentation mode (as the menu does)."""
@@ -182,6 +184,9 @@ class PresentationFeature(QtCore.QObject):
     @QtCore.Slot()
     def _on_closing(self) -> None:
         self.window.settings.setValue(PRESENTATION_KEY, self.action.isChecked())
+        if self._layout_before is not None:
+            # The window stores its own docks' layout, not the mode's (the mode folds it again).
+            self.window.restoreState(self._layout_before[0])
 
 
 def install(window: Any) -> PresentationFeature:

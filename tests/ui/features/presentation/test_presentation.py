@@ -148,18 +148,30 @@ def test_all_five_plots_can_stay(make_window):
     assert not window.dashboard.splitters[2].isVisible()
 
 
+def diagnosis_dock(window: MainWindow) -> QtWidgets.QDockWidget:
+    dock = window.findChild(QtWidgets.QDockWidget, "diagnosis_dock")
+    assert dock is not None
+    return dock
+
+
 def test_the_mode_persists(qtbot, make_window):
     settings = QtCore.QSettings()
     window = make_window(steps=0, settings=settings)
+    assert diagnosis_dock(window).isVisible()
     feature(window).set_enabled(True)
+    assert not diagnosis_dock(window).isVisible()
     window.close()
     assert settings.value(presentation.PRESENTATION_KEY) in (True, "true")
     again = make_window(steps=0, settings=QtCore.QSettings())
     present = feature(again)
-    assert present.action.isChecked() and present.scale == PRESENTATION_SCALE
+    qtbot.waitUntil(present.action.isChecked, timeout=2000)  # once the window restored its layout
+    assert present.scale == PRESENTATION_SCALE
     assert scale_of(again.dashboard.plots["gradient"].graphics) == PRESENTATION_SCALE
     assert not again.controls_scroll.isVisible()
+    # The window stored its own layout, which the mode folds again and gives back after.
+    assert not diagnosis_dock(again).isVisible()
     present.set_enabled(False)
+    assert diagnosis_dock(again).isVisible()
     again.close()
     assert QtCore.QSettings().value(presentation.PRESENTATION_KEY) in (False, "false")
 
