@@ -1,13 +1,23 @@
-"""Render presentation mode at 1280 x 720 (a projector's size) to PNGs for the README.
+"""Render presentation mode at 1280 x 720 (a projector's size), every tab, to PNGs for the README.
 
 Usage::
 
     python3 docs/make_presentation_screenshot.py [--preset vanishing-sigmoid] [--iterations 40]
         [--width 1280] [--height 720] [--out-dir docs]
 
-Writes ``screenshot-presentation.png``: the Training tab with View > Presentation mode on (the
-mode scales the Training tab's plots only). Offscreen, with a throwaway QSettings folder, the
-run stepped a fixed number of times: the same picture on every machine.
+Writes, with View > Presentation mode on:
+
+- ``screenshot-presentation.png``: the Training tab (the gradient plot and its heatmap);
+- ``screenshot-presentation-backprop.png``: the Backprop tab, the backward pass of the frozen
+  weights stepped half-way back;
+- ``screenshot-presentation-sweep.png``: the Sweep tab with a small phase diagram (one tanh
+  layer, weight scale against sequence length, computed afresh in a throwaway sweep store);
+- ``screenshot-presentation-ab.png``: the A/B tab, the preset against a copy with one change,
+  trained in lockstep.
+
+Offscreen, with a throwaway QSettings folder, the runs stepped a fixed number of times: the same
+pictures on every machine. Each tab is also checked with the layout checks of the tests
+(``tests/ui/layout_checks.py``): what they find is printed, and the script fails on it.
 """
 
 from __future__ import annotations
@@ -21,17 +31,78 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 
-from PySide6 import QtCore, QtWidgets  # noqa: E402
+from PySide6 import QtCore, QtGui, QtWidgets  # noqa: E402
 
 # isort: split
+from gradsim.engine.config import SimConfig  # noqa: E402
 from gradsim.engine.presets import load_preset  # noqa: E402
 from gradsim.ui.app import create_application  # noqa: E402
 from gradsim.ui.main_window import MainWindow  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "tests" / "ui"))
+from layout_checks import all_problems  # noqa: E402
 from make_screenshots import run_loop_until  # noqa: E402
 
-HERE = Path(__file__).resolve().parent
+PRESENTATION = "gradsim.ui.features.presentation.presentation"
+BACKPROP = "gradsim.ui.features.backprop.backprop_tab"
+SWEEP = "gradsim.ui.features.sweep.sweep_view"
+COMPARE = "gradsim.ui.features.compare.compare"
+
+
+def settle(seconds: float = 0.5) -> None:
+    """Let queued layouts, resizes and paints run."""
+    run_loop_until(lambda: False, timeout=seconds)
+
+
+def training_tab(window: MainWindow, iterations: int) -> QtGui.QPixmap:
+    title = f"iteration {iterations} "
+    run_loop_until(lambda: title in window.dashboard.plots["gradient"].plot.titleLabel.text, timeout=10)
+    settle()
+    return window.grab()
+
+
+def backprop_tab(window: MainWindow) -> QtGui.QPixmap:
+    tab = window.features[BACKPROP]
+    tab.show_tab()  # freezes the run's weights
+    run_loop_until(lambda: tab.view.session is not None, timeout=60)
+    tab.view.go_to(tab.view.total_cells // 2)
+    run_loop_until(lambda: tab.view.position == tab.view.total_cells // 2, timeout=60)
+    settle()
+    return window.grab()
+
+
+def sweep_tab(window: MainWindow, store: Path) -> QtGui.QPixmap:
+    controller = window.features[SWEEP]
+    controller.store_path = store
+    # One tanh layer, as docs/make_sweep_screenshot.py: both edges (vanishing, exploding) show.
+    controller.base_config = SimConfig(
+        num_layers=1, hidden_size=32, seq_len=50, batch_size=8, activation="tanh", init="gaussian",
+        task="random",
+    )  # fmt: skip
+    controller.show_tab()
+    page = controller.page
+    page.x_editor.set_state("weight_scale", 0.5, 4.0, 12, "linear")
+    page.y_editor.set_state("seq_len", 5, 200, 12, "log")
+    page.seeds_spin.setValue(2)
+    page.iterations_spin.setValue(0)
+    controller.start()
+    run_loop_until(lambda: not controller.is_running, timeout=600)
+    run_loop_until(lambda: controller.line is not None, timeout=60)
+    settle()
+    return window.grab()
+
+
+def ab_tab(window: MainWindow, pairs: int) -> QtGui.QPixmap:
+    view = window.features[COMPARE].ab_view
+    window.tabs.setCurrentWidget(view)
+    settle(0.2)
+    for _ in range(pairs):
+        view.step()
+    run_loop_until(lambda: view.histories["A"].total_records >= pairs, timeout=120)
+    settle()
+    return window.grab()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,9 +114,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out-dir", type=Path, default=HERE)
     args = parser.parse_args(argv)
 
+    folder = tempfile.mkdtemp(prefix="gradsim-shot-")
     ini = QtCore.QSettings.Format.IniFormat
     QtCore.QSettings.setDefaultFormat(ini)
-    QtCore.QSettings.setPath(ini, QtCore.QSettings.Scope.UserScope, tempfile.mkdtemp(prefix="gradsim-shot-"))
+    QtCore.QSettings.setPath(ini, QtCore.QSettings.Scope.UserScope, folder)
     app = create_application(sys.argv[:1])
     window = MainWindow(load_preset(args.preset), settings=QtCore.QSettings())
     window.resize(args.width, args.height)
@@ -58,22 +130,30 @@ def main(argv: list[str] | None = None) -> int:
     if not run_loop_until(lambda: window.history.total_records >= args.iterations, timeout=600):
         print(f"the run did not reach {args.iterations} iterations", file=sys.stderr)
         return 1
-    window.features["gradsim.ui.features.presentation.presentation"].set_enabled(True)
-    title = f"iteration {args.iterations} "
-    run_loop_until(lambda: title in window.dashboard.plots["gradient"].plot.titleLabel.text, timeout=10)
-    run_loop_until(lambda: False, timeout=0.5)
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    shots = {"screenshot-presentation.png": window.grab()}
+    window.features[PRESENTATION].set_enabled(True)
+    shots: dict[str, QtGui.QPixmap] = {}
+    problems: list[str] = []
+    for name, take in (
+        ("screenshot-presentation.png", lambda: training_tab(window, args.iterations)),
+        ("screenshot-presentation-backprop.png", lambda: backprop_tab(window)),
+        ("screenshot-presentation-sweep.png", lambda: sweep_tab(window, Path(folder) / "store.sqlite")),
+        ("screenshot-presentation-ab.png", lambda: ab_tab(window, args.iterations)),
+    ):
+        shots[name] = take()
+        problems += [f"{name}: {problem}" for problem in all_problems(window)]
 
-    window.features["gradsim.ui.features.presentation.presentation"].set_enabled(False)  # as found
+    window.features[PRESENTATION].set_enabled(False)  # as found
     window.close()
+    args.out_dir.mkdir(parents=True, exist_ok=True)
     for name, image in shots.items():
         if not image.save(str(args.out_dir / name)):
             print(f"could not write {args.out_dir / name}", file=sys.stderr)
             return 1
         print(f"wrote {args.out_dir / name} ({image.width()} x {image.height()})")
+    for problem in problems:
+        print(problem, file=sys.stderr)
     del app
-    return 0
+    return 1 if problems else 0
 
 
 if __name__ == "__main__":

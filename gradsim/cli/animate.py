@@ -19,6 +19,7 @@ from pathlib import Path
 from gradsim.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
+    PRESENTATION_SCALE,
     CommandError,
     ProgressBar,
     add_config_options,
@@ -37,9 +38,6 @@ PLOTS = ("dashboard", "gradient", "heatmap", "loss", "activation", "health")
 DEFAULT_ITERATIONS = 60
 DEFAULT_WIDTH = 640
 MIN_WIDTH, MAX_WIDTH = 200, 3840
-# Presentation mode's scale
-# (gradsim.ui.features.presentation.presentation.PRESENTATION_SCALE; not imported: no Qt here).
-PRESENTATION_SCALE = 1.6
 
 
 def add_command(subparsers: argparse._SubParsersAction) -> None:
@@ -85,7 +83,7 @@ def add_command(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--presentation", action="store_true",
         help=f"draw as presentation mode does: text, lines and markers x{PRESENTATION_SCALE:g} "
-        "(the training plots, not --backprop)",
+        "(the training plots, or with --backprop the Backprop tab)",
     )  # fmt: skip
     parser.add_argument(
         "--backprop", action="store_true", help="animate the backward pass instead of training"
@@ -116,10 +114,6 @@ def _check_arguments(args: argparse.Namespace) -> str:
     check_width("--width", args.width, MIN_WIDTH, MAX_WIDTH)
     if args.by_layer and not args.backprop:
         raise CommandError("--by-layer needs --backprop")
-    if args.presentation and args.backprop:
-        # As in the window: presentation mode scales the training plots, not the backward pass,
-        # whose panels have no room for 1.6 times the size.
-        raise CommandError("--presentation applies to the training plots, not to --backprop")
     if not args.backprop and args.iterations < 1:
         raise CommandError("--iterations must be 1 or more: frame k shows iteration k")
     check_output(args.out)

@@ -25,6 +25,9 @@ from gradsim.ui.training import figures
 
 PROG = "gradsim"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+# Presentation mode's scale, for --presentation of `gradsim sweep` and `gradsim animate`
+# (gradsim.ui.features.presentation.presentation.PRESENTATION_SCALE; not imported: no Qt here).
+PRESENTATION_SCALE = 1.6
 DEFAULT_ITERATIONS = 100
 # The PNG widths `gradsim snapshot --width` and `gradsim sweep --image-width` accept
 # (as gradsim.ui.training.render; not imported: no Qt here).

@@ -12,6 +12,7 @@ import numpy as np
 from gradsim.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
+    PRESENTATION_SCALE,
     CommandError,
     ProgressBar,
     add_config_options,
@@ -102,6 +103,11 @@ def add_command(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         metavar="PX",
         help=f"width of --image in pixels, the height in proportion (default {2 * SWEEP_IMAGE_SIZE[0]})",
+    )
+    output.add_argument(
+        "--presentation",
+        action="store_true",
+        help=f"draw --image as presentation mode does: text, lines and markers x{PRESENTATION_SCALE:g}",
     )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary")
     parser.set_defaults(handler=_sweep_command)
@@ -208,7 +214,8 @@ def _report_sweep(
 
     def write(path: str, kind: str) -> None:
         if kind == "png":
-            atomic_write_bytes(path, _sweep_image(result, critical, args.image_width))
+            scale = PRESENTATION_SCALE if args.presentation else 1.0
+            atomic_write_bytes(path, _sweep_image(result, critical, args.image_width, scale))
         else:
             (write_sweep_csv if kind == "csv" else write_sweep_npz)(path, result)
 
@@ -221,18 +228,23 @@ def _check_sweep_image(args: argparse.Namespace) -> None:
     if args.image is None:
         if args.image_width is not None:
             raise CommandError("--image-width needs --image FILE.png")
+        if args.presentation:
+            raise CommandError("--presentation needs --image FILE.png")
         return
     if Path(args.image).suffix.lower() != ".png":
         raise CommandError(f"cannot write {args.image}: the image file name must end in .png")
     check_width("--image-width", args.image_width)
 
 
-def _sweep_image(result: sweep.SweepResult, line: sweep.CriticalLine | None, width: int | None) -> bytes:
-    """The phase diagram as PNG bytes, drawn offscreen by the Sweep tab's own plot."""
+def _sweep_image(
+    result: sweep.SweepResult, line: sweep.CriticalLine | None, width: int | None, scale: float = 1.0
+) -> bytes:
+    """The phase diagram as PNG bytes, drawn offscreen by the Sweep tab's own plot (``scale``:
+    presentation mode's text, lines and markers)."""
     with offscreen_qt("the phase diagram"):
         from gradsim.ui.features.sweep.sweep_plot import sweep_png
 
-        return sweep_png(result, line, width, SWEEP_IMAGE_SIZE)
+        return sweep_png(result, line, width, SWEEP_IMAGE_SIZE, scale=scale)
 
 
 def _axis_text(axis: sweep.SweepAxis) -> str:

@@ -70,12 +70,17 @@ class WindowAPI(QtWidgets.QMainWindow):
     run_toolbar : the transport toolbar
     quit_action, show_controls_action : actions features place entries around or toggle
     controls_scroll : the scroll area holding the controls
+    splitter : the splitter between the controls and the tabs
     features : module name -> what its ``install(window)`` returned
+    presentation_scale : the scale every tab draws its text, lines and markers at (1: normal;
+        presentation mode sets it with :meth:`set_presentation_scale`)
 
     Signals
     -------
     runRestarted(config) : the plots were cleared for a new run (rebuild or reset)
     closing() : the window is closing; workers still run, settings not yet saved
+    presentationScaleChanged(scale) : :attr:`presentation_scale` changed; a feature that draws a
+        tab follows it (and applies the current scale when it is installed)
     """
 
     runner: Runner
@@ -92,10 +97,13 @@ class WindowAPI(QtWidgets.QMainWindow):
     quit_action: QtGui.QAction
     show_controls_action: QtGui.QAction
     controls_scroll: QtWidgets.QScrollArea
+    splitter: QtWidgets.QSplitter
     features: dict[str, object]
+    presentation_scale: float
     # Signals, declared by the implementation (a Qt signal must be defined on the concrete class).
     runRestarted: Any  # noqa: N815 (Qt's naming)
     closing: Any
+    presentationScaleChanged: Any  # noqa: N815
 
     def current_config(self) -> SimConfig:
         """The config of the run being shown."""
@@ -111,6 +119,10 @@ class WindowAPI(QtWidgets.QMainWindow):
 
     def overlay_plot(self, key: str) -> tuple[pg.PlotItem, pg.LegendItem | None]:
         """The dashboard plot ``key``'s PlotItem and legend, for a feature's overlay items."""
+        raise NotImplementedError
+
+    def set_presentation_scale(self, scale: float) -> None:
+        """Draw every tab at ``scale`` (1: normal) and tell the features."""
         raise NotImplementedError
 
     def offered(self, kind: type[Offer]) -> Offer | None:

@@ -170,10 +170,13 @@ class MainWindow(WindowAPI):
     -------
     runRestarted(config) : the plots were cleared for a new run (rebuild or reset)
     closing() : the window is closing; the worker is still alive, the settings not yet saved
+    presentationScaleChanged(scale) : presentation mode changed the scale every tab draws its
+        text, lines and markers at (1: normal size); see :meth:`set_presentation_scale`
     """
 
     runRestarted = QtCore.Signal(object)
     closing = QtCore.Signal()
+    presentationScaleChanged = QtCore.Signal(float)
 
     def __init__(
         self,
@@ -215,6 +218,7 @@ class MainWindow(WindowAPI):
         unknown = sorted(set(wanted) - set(FEATURE_MODULES))
         if unknown:
             raise ValueError(f"unknown feature modules: {', '.join(unknown)}")
+        self.presentation_scale = 1.0
         self.features: dict[str, object] = {}
         for name in FEATURE_MODULES:
             if name in wanted:
@@ -252,6 +256,18 @@ class MainWindow(WindowAPI):
     def training_tab(self) -> QtWidgets.QWidget:
         """The "Training" tab (banner + dashboard)."""
         return self._training_page
+
+    def set_presentation_scale(self, scale: float) -> None:
+        """Ask every tab to draw its text, lines and markers ``scale`` times larger (1: normal).
+
+        The one way presentation mode reaches the tabs without knowing them: a feature that
+        draws a tab connects to :attr:`presentationScaleChanged` when it is installed and
+        applies :attr:`presentation_scale` then (a scale set before it was installed).
+        """
+        if scale == self.presentation_scale:
+            return
+        self.presentation_scale = scale
+        self.presentationScaleChanged.emit(scale)
 
     def apply_config(self, config: SimConfig) -> None:
         """Show ``config`` in the controls and start a new run with it, as a user's edit would.

@@ -75,13 +75,28 @@ def test_presentation_scale_draws_larger(drawn, qapp, tmp_path):
     assert dark[1] > 1.3 * dark[0]
 
 
+def test_presentation_draws_the_backward_pass_larger_in_frames_of_the_same_size(drawn, qapp, tmp_path, capsys):
+    """--presentation with --backprop: the Backprop tab as presentation mode shows it."""
+    normal, large = tmp_path / "normal.png", tmp_path / "large.png"
+    common = ["animate", *drawn.args, "--backprop", "--by-layer", "--iterations", "2", "--width", "640"]
+    assert cli.main([*common, "--quiet", "--out", str(normal)]) == 0
+    assert cli.main([*common, "--presentation", "--out", str(large)]) == 0
+    assert "backward pass after 2 iterations" in capsys.readouterr().out
+    plain, scaled = frames_of(normal)[0], frames_of(large)[0]
+    assert len(plain) == len(scaled) == int(drawn.settings["num_layers"]) + 1
+    assert all(a.shape == b.shape and a.shape[1] == 640 for a, b in zip(plain, scaled, strict=True))
+    # The same pictures drawn larger: the frames differ everywhere the plots are.
+    assert all(np.mean(np.any(a != b, axis=2)) > 0.2 for a, b in zip(plain, scaled, strict=True))
+    # BackpropFrames at the scale (what the command draws) keeps every plot text whole:
+    # tests/ui/features/recording/test_animation.py.
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
         (["--out", "x.avi"], r"cannot write x\.avi: an animation's file name must end in \.gif"),
         (["--out", "{tmp}/a.gif", "--width", "100"], "--width must be between 200 and 3840 pixels"),
         (["--out", "{tmp}/a.gif", "--by-layer"], "--by-layer needs --backprop"),
-        (["--out", "{tmp}/a.gif", "--backprop", "--presentation"], "--presentation applies to the training"),
         (["--out", "{tmp}/a.gif", "--iterations", "0"], "--iterations must be 1 or more"),
         (
             ["--out", "{tmp}/a.gif", "--first", "9", "--iterations", "3"],

@@ -43,11 +43,25 @@ def test_image_has_the_requested_width_and_shows_the_grid(pixels, qapp, tmp_path
     assert len(np.unique(array.reshape(-1, 3), axis=0)) > 50  # text, lines, colours: not blank
 
 
+def test_presentation_draws_the_image_larger_at_the_same_size(qapp, pixels, tmp_path: Path) -> None:
+    normal, large = tmp_path / "normal.png", tmp_path / "large.png"
+    args = ["sweep", *SETTINGS, *GRID, "--image-width", "700", "--quiet"]
+    assert cli.main([*args, "--image", str(normal)]) == cli.EXIT_OK
+    assert cli.main([*args, "--presentation", "--image", str(large)]) == cli.EXIT_OK
+    pictures = [pixels(path).astype(int) for path in (normal, large)]
+    assert all(picture.shape == (560, 700, 3) for picture in pictures)
+    # Larger text and thicker lines in the margins, where the plain picture is white: more
+    # dark pixels outside the heatmap (its cells are the same colours in both).
+    dark = [int(((picture.sum(axis=2) < 200) & (np.ptp(picture, axis=2) < 30)).sum()) for picture in pictures]
+    assert dark[1] > 1.3 * dark[0]
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
         (["--image", "phase.svg"], "must end in .png"),
         (["--image-width", "800"], "--image-width needs --image"),
+        (["--presentation"], "--presentation needs --image"),
         (["--image", "phase.png", "--image-width", "50"], "between 200 and 8000"),
         (["--image", "/no/such/folder/phase.png"], "does not exist"),
     ],

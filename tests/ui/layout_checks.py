@@ -134,8 +134,13 @@ def _visible_plots(root: QtWidgets.QWidget) -> list[tuple[QtWidgets.QGraphicsVie
     return found
 
 
-def _scene_rect(item: QtWidgets.QGraphicsItem) -> QtCore.QRectF:
-    return item.mapRectToScene(item.boundingRect())
+def _scene_rect(item: QtWidgets.QGraphicsItem, view: QtWidgets.QGraphicsView) -> QtCore.QRectF:
+    """Where ``item`` is drawn in ``view``, in scene coordinates. Through the device: an item that
+    ignores the view's transform (a legend) is drawn at its own size in pixels, whatever the
+    view's scale (presentation mode), which ``mapRectToScene`` does not know."""
+    viewport = view.viewportTransform()
+    device = item.deviceTransform(viewport).mapRect(item.boundingRect())
+    return viewport.inverted()[0].mapRect(device)
 
 
 def plot_texts_cut(root: QtWidgets.QWidget) -> list[str]:
@@ -148,7 +153,7 @@ def plot_texts_cut(root: QtWidgets.QWidget) -> list[str]:
             _plain(title.full_text if isinstance(title, TitleLabel) else title.text) or type(plot).__name__
         )
         visible = QtCore.QRectF(view.mapToScene(view.viewport().rect()).boundingRect())
-        plot_rect = _scene_rect(plot)
+        plot_rect = _scene_rect(plot, view)
         if not visible.adjusted(-SLACK, -SLACK, SLACK, SLACK).contains(plot_rect):
             problems.append(f"plot {where!r} {plot_rect.getRect()} reaches past its view {visible.getRect()}")
         if title.isVisible() and title.text:
@@ -171,15 +176,15 @@ def plot_texts_cut(root: QtWidgets.QWidget) -> list[str]:
                 problems.append(f"axis label {label!r} of {where!r} needs {needed:.0f} px, has {length:.0f}")
         legend = plot.legend
         if legend is not None and legend.isVisible() and legend.items:
-            legend_rect = _scene_rect(legend)
-            box = _scene_rect(plot.getViewBox())
+            legend_rect = _scene_rect(legend, view)
+            box = _scene_rect(plot.getViewBox(), view)
             inside = box.adjusted(-SLACK, -SLACK, SLACK, SLACK).contains(legend_rect)
             beside = not box.adjusted(SLACK, SLACK, -SLACK, -SLACK).intersects(legend_rect)
             if not inside and not (beside and visible.contains(legend_rect)):
                 problems.append(
                     f"legend of {where!r} {legend_rect.getRect()} is outside its view box {box.getRect()}"
                 )
-            if title.isVisible() and title.text and legend_rect.intersects(_scene_rect(title)):
+            if title.isVisible() and title.text and legend_rect.intersects(_scene_rect(title, view)):
                 problems.append(f"legend of {where!r} covers its title")
     return problems
 
@@ -201,8 +206,8 @@ def overlay_wrapped(root: QtWidgets.QWidget) -> list[str]:
             lines = round(item.textItem.boundingRect().height() / line_height - 0.3)
             if lines > own_lines + 1:
                 problems.append(f"annotation {item.toPlainText()[:40]!r} wraps into {lines} lines")
-            box = _scene_rect(item.parentItem())
-            if not box.adjusted(-SLACK, -SLACK, SLACK, SLACK).contains(_scene_rect(item.textItem)):
+            box = _scene_rect(item.parentItem(), view)
+            if not box.adjusted(-SLACK, -SLACK, SLACK, SLACK).contains(_scene_rect(item.textItem, view)):
                 problems.append(f"annotation {item.toPlainText()[:40]!r} reaches past its view box")
     return problems
 

@@ -172,6 +172,50 @@ def test_every_tab_dock_and_dialog_fits_and_the_window_keeps_its_size(qtbot, tmp
         window.close()
 
 
+def test_presentation_mode_fits_every_tab_at_1280x720(qtbot, tmp_path):
+    """View > Presentation mode on a 1280 x 720 projector: every tab, with what it shows after
+    use (a frozen backward pass stepped half-way, a phase diagram, a trained A/B pair), is
+    whole at 1.6 times the size, and the window keeps its size."""
+    size = (1280, 720)
+    window = open_window(qtbot, size)
+    try:
+        train(window, qtbot, 12)
+        backprop = window.features["gradsim.ui.features.backprop.backprop_tab"]
+        backprop.show_tab()
+        qtbot.waitUntil(lambda: backprop.view.session is not None, timeout=20000)
+        backprop.view.go_to(backprop.view.total_cells // 2)
+        sweeper = window.features["gradsim.ui.features.sweep.sweep_view"]
+        sweeper.store_path, sweeper.workers = tmp_path / "store.sqlite", 0
+        page = sweeper.page
+        page.x_editor.set_state("weight_scale", 0.5, 2.0, 3, "linear")
+        page.y_editor.set_state("seq_len", 4, 8, 2, "linear")
+        page.seeds_spin.setValue(1)
+        window.tabs.setCurrentWidget(page)
+        sweeper.start()
+        qtbot.waitUntil(lambda: not sweeper.is_running and sweeper.line is not None, timeout=60000)
+        ab = window.features["gradsim.ui.features.compare.compare"].ab_view
+        window.tabs.setCurrentWidget(ab)
+        for _ in range(5):
+            ab.step()
+        qtbot.waitUntil(lambda: ab.histories["A"].total_records >= 5, timeout=20000)
+        window.tabs.setCurrentIndex(0)
+        presentation = window.features["gradsim.ui.features.presentation.presentation"]
+        presentation.set_enabled(True)
+        spin(qtbot, 300)
+        assert window.presentation_scale > 1
+        problems = tab_problems(window, qtbot)
+        assert window.size().toTuple() == size, "presentation mode changed the window size"
+        assert problems == [], "\n".join(problems)
+        # The sweep's settings unfolded in the mode: the window still keeps its size.
+        window.tabs.setCurrentWidget(page)
+        page.form_toggle.click()
+        spin(qtbot, 250)
+        assert page.form_box.isVisible() and window.size().toTuple() == size
+        presentation.set_enabled(False)
+    finally:
+        window.close()
+
+
 def test_the_checks_find_a_cut_title_and_a_squeezed_label(qtbot):
     """The geometry checks can fail: a long title in a narrow plot, a label under its minimum."""
     window = open_window(qtbot, (1440, 900))

@@ -21,6 +21,7 @@ from PySide6 import QtCore, QtWidgets
 
 from gradsim.engine.config import SimConfig
 from gradsim.engine.history import RunHistory
+from gradsim.ui.common.scaling import scale_plots, scale_widget_fonts
 from gradsim.ui.common.theme import Theme, current_theme
 from gradsim.ui.training.plots import (
     ActivationPlot,
@@ -30,6 +31,7 @@ from gradsim.ui.training.plots import (
     LossPlot,
     PlotPanel,
 )
+from gradsim.ui.training.plots.base import Selector
 
 PLOT_KEYS = ("gradient", "heatmap", "loss", "activation", "health")
 _STATE_TAG = b"gradsim-dashboard-1"
@@ -100,6 +102,18 @@ class Dashboard(QtWidgets.QWidget):
             plot.refresh(history, config)
             self.last_timings[key] = (time.perf_counter() - start) * 1e3
         self.refreshed.emit(history, config)
+
+    def set_presentation_scale(self, scale: float) -> None:
+        """Draw the plots and the selectors above them ``scale`` times larger (1: normal size).
+
+        Pens the plots set anew while refreshing are not scaled here: call
+        :func:`gradsim.ui.common.scaling.scale_items` on the views after a refresh.
+        """
+        scale_plots(self, scale)
+        selectors: list[QtWidgets.QWidget] = []
+        for selector in self.findChildren(Selector):
+            selectors += selector.findChildren(QtWidgets.QLabel) + selector.findChildren(QtWidgets.QComboBox)
+        scale_widget_fonts(selectors, scale)
 
     def reset(self, config: SimConfig | None = None) -> None:
         """Clear all plots (the simulation was rebuilt).

@@ -270,6 +270,12 @@ class BackpropGraphics(pg.GraphicsLayoutWidget):
         for row, stretch in ((0, 4), (1, 5), (2, 4)):
             layout.setRowStretchFactor(row, stretch)
 
+    def sizeHint(self) -> QtCore.QSize:  # noqa: N802 (Qt override)
+        """A fixed hint: a graphics view's own follows its current size (its scene's rectangle),
+        and in the tab's scroll area, which sizes the view by its hints, a height it once had
+        (in presentation mode, say) would then stay."""
+        return QtCore.QSize(640, 480)
+
     # -- construction helpers ----------------------------------------------------------------
     def _new_plot(self, row: int, **kwargs: object) -> pg.PlotItem:
         plot = self.addPlot(row=row, col=0, **kwargs)

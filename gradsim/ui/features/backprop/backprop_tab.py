@@ -64,6 +64,7 @@ class BackpropTab(QtCore.QObject):
         self.refreeze_button.clicked.connect(self.freeze)
         header_row.addWidget(self.refreeze_button)
         layout.addLayout(header_row)
+        self._header_row = header_row
         # The view needs about 600 px of height; in a smaller window it scrolls rather than
         # setting the whole window's minimum size.
         scroll = QtWidgets.QScrollArea()
@@ -96,6 +97,9 @@ class BackpropTab(QtCore.QObject):
         window.runner.captured.connect(self._on_captured)
         window.runRestarted.connect(self._on_run_restarted)
         window.closing.connect(self.view.shutdown)
+        window.presentationScaleChanged.connect(self.set_presentation_scale)
+        if window.presentation_scale != 1.0:
+            self.set_presentation_scale(window.presentation_scale)
         self._show_header()
 
     # -- public ----------------------------------------------------------------------------
@@ -125,6 +129,21 @@ class BackpropTab(QtCore.QObject):
             return True
         latest = self.window.history.latest
         return (latest.iteration if latest is not None else 0) != self.frozen.iteration
+
+    @QtCore.Slot(float)
+    def set_presentation_scale(self, scale: float) -> None:
+        """Presentation mode: the view ``scale`` times larger, the header row folded away.
+
+        At 1.6 times the size the three plots need every pixel of a 720-pixel window's height.
+        The header's buttons are not missed meanwhile: opening the tab freezes the run's current
+        weights when it moved on, and File ▸ Record animation… records the backward pass.
+        """
+        row = self._header_row
+        for item in (row.itemAt(index) for index in range(row.count())):
+            widget = None if item is None else item.widget()
+            if widget is not None:
+                widget.setVisible(scale == 1.0)
+        self.view.set_presentation_scale(scale)
 
     # -- reactions -------------------------------------------------------------------------
     @QtCore.Slot(int)

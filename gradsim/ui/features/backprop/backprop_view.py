@@ -32,6 +32,7 @@ from gradsim.engine.clipping import ClipResult, clip_gradients
 from gradsim.engine.config import SimConfig
 from gradsim.engine.formatting import format_number, format_percent, format_ratio
 from gradsim.engine.simulation import BackpropSession, BackpropStep, Simulation
+from gradsim.ui.common.scaling import scale_fonts, scale_plots
 from gradsim.ui.common.theme import Theme, current_theme
 from gradsim.ui.common.workers import Cancelled, JobContext, Worker
 from gradsim.ui.features.backprop.backprop_plots import (
@@ -349,6 +350,7 @@ class BackpropView(QtWidgets.QWidget):
         self._speed = 20.0
         self._speed_chosen = False
         self._tick_credit = 0.0
+        self._sizes_before_presentation: list[int] | None = None  # the splitter's, in presentation mode
         self._play_timer = QtCore.QTimer(self)
         self._play_timer.timeout.connect(self._on_tick)
         self._build_actions()
@@ -527,8 +529,10 @@ class BackpropView(QtWidgets.QWidget):
             ("loss", "Loss of this batch", "The task's loss at the last time step, from the forward pass"),
         )  # fmt: skip
         self.value_labels: dict[str, QtWidgets.QLabel] = {}
+        self._factor_captions: list[QtWidgets.QLabel] = []
         for key, caption, tip in rows:
             name = QtWidgets.QLabel(caption)
+            self._factor_captions.append(name)
             name.setToolTip(tip)
             value = QtWidgets.QLabel()
             value.setToolTip(tip)
@@ -672,6 +676,42 @@ class BackpropView(QtWidgets.QWidget):
             self._set_speed_slider(min(MAX_SPEED, max(2.0, total / 10.0)))
         self._show(0)
         self.loaded.emit()
+
+    # -- presentation mode -------------------------------------------------------------------
+    def set_presentation_scale(self, scale: float) -> None:
+        """Draw the view ``scale`` times larger (1: normal): the grid, curve and f′ heatmap with
+        their text, lines and markers, the reading, the toolbar and the chain-rule panel."""
+        scale_fonts(self, scale)
+        scale_plots(self.graphics, scale)
+        # Sizes computed from the font when the view was built.
+        self.reading.setMinimumHeight(2 * self.reading.fontMetrics().lineSpacing() + 8)
+        self.speed_label.setMinimumWidth(self.speed_label.fontMetrics().horizontalAdvance(" 2000 cells/s "))
+        side = self.side_panel
+        if scale == 1.0:
+            side.setMinimumWidth(SIDE_MIN_WIDTH)
+            if self._sizes_before_presentation is not None:
+                self.body_splitter.setSizes(self._sizes_before_presentation)
+                self._sizes_before_presentation = None
+        else:
+            if self._sizes_before_presentation is None:
+                self._sizes_before_presentation = self.body_splitter.sizes()
+            # The panel does not scroll sideways: as wide as its longest row at the larger size.
+            captions = max(label.minimumSizeHint().width() for label in self._factor_captions)
+            values = self.value_labels["cell"].fontMetrics().horizontalAdvance("layer 10, time step 100")
+            needed = captions + values + 40 + side.verticalScrollBar().sizeHint().width()
+            side.setMinimumWidth(max(round(SIDE_MIN_WIDTH * scale), needed))
+        # The height goes to the data: the three plots share the time axis, so at the larger size
+        # only the bottom one writes its numbers and "time step t"; the curve's axis and the
+        # colour bars leave their names to the titles (||dL/dh||, f'(z)), which say them.
+        normal = scale == 1.0
+        graphics = self.graphics
+        for plot in (graphics.grid_plot, graphics.curve_plot):
+            axis = plot.getAxis("bottom")
+            axis.showLabel(normal)
+            axis.setStyle(showValues=normal)
+        graphics.curve_plot.getAxis("left").showLabel(normal)
+        graphics.grid_colorbar.axis.showLabel(normal)
+        graphics.derivative_colorbar.axis.showLabel(normal)
 
     # -- public reading ----------------------------------------------------------------------
     @property

@@ -30,6 +30,7 @@ from gradsim.engine.records import NonFiniteEvent, StepRecord
 from gradsim.engine.simulation import Simulation
 from gradsim.ui.common.config_diff import data_differences, describe_difference, suggest_change
 from gradsim.ui.common.icons import icon
+from gradsim.ui.common.scaling import scale_fonts, scale_items, scale_of, scale_plots
 from gradsim.ui.common.theme import Theme, current_theme, style_plot
 from gradsim.ui.feature_api import WindowAPI
 from gradsim.ui.training.control_panel import ControlPanel
@@ -148,6 +149,7 @@ class ABView(QtWidgets.QWidget):
         self.window_ = window
         self.theme: Theme = current_theme()
         self.runner: PairRunner | None = None
+        self._width_before_presentation: int | None = None  # the plots' minimum, in the mode
         self.histories = {side: RunHistory(trail=1) for side in SIDES}
         self._dirty = False
         self._holding = False
@@ -233,9 +235,9 @@ class ABView(QtWidgets.QWidget):
         splitter.setCollapsible(1, False)
         # The editor starts as wide as a whole panel (its text wraps, nothing scrolls sideways)
         # where the plots' minimum leaves the room; the four plots take the rest of the width.
-        scroll = editors.widget(0)
-        assert isinstance(scroll, QtWidgets.QAbstractScrollArea)
-        extent = scroll.style().pixelMetric(QtWidgets.QStyle.PixelMetric.PM_ScrollBarExtent)
+        first_editor = editors.widget(0)
+        assert isinstance(first_editor, QtWidgets.QAbstractScrollArea)
+        extent = first_editor.style().pixelMetric(QtWidgets.QStyle.PixelMetric.PM_ScrollBarExtent)
         frame = 2 * editors.style().pixelMetric(QtWidgets.QStyle.PixelMetric.PM_DefaultFrameWidth)
         self.editor_width = self.panel_a.minimumSizeHint().width() + extent + frame + 4
         splitter.setSizes([max(self.editor_width, AB_EDITOR_MIN_WIDTH + 60), 4000])
@@ -397,9 +399,37 @@ class ABView(QtWidgets.QWidget):
         self._draw_titles()
         # The plots' own minimum width becomes the widget's, so that the splitter narrows the
         # editor (which scrolls) instead of cutting the right-hand column of plots.
-        needed = layout.layout.effectiveSizeHint(QtCore.Qt.SizeHint.MinimumSize).width()
-        self.graphics.setMinimumWidth(int(needed) + 4)
+        self._fit_plots_width()
         self._dirty = True
+
+    def _fit_plots_width(self) -> None:
+        needed = self.graphics.ci.layout.effectiveSizeHint(QtCore.Qt.SizeHint.MinimumSize).width()
+        self.graphics.setMinimumWidth(int(needed * scale_of(self.graphics)) + 4)
+
+    def set_presentation_scale(self, scale: float) -> None:
+        """Presentation mode: the plots, their keys, the bar and the editors ``scale`` times larger.
+
+        At 1.6 times the size a 1280 x 720 window has the room of 800 x 450, so the editors fold
+        away (as the Training tab's controls do; the line above the plots says how B differs
+        from A), the y axes whose titles already name them (||dL/dh_t||, loss) leave their names
+        to the titles, and the loss plot's key is one row. Scale 1 puts it all back.
+        """
+        normal = scale == 1.0
+        self.editors.setVisible(normal)
+        for plot in (*self.gradient_plots.values(), self.loss_plot):
+            plot.getAxis("left").showLabel(normal)
+        if self.loss_plot.legend is not None:
+            self.loss_plot.legend.setColumnCount(1 if normal else 2)
+        if not normal and self._width_before_presentation is None:
+            self._width_before_presentation = self.graphics.minimumWidth()
+        scale_fonts(self, scale)
+        scale_plots(self.graphics, scale)
+        self.legend.fit()
+        if normal and self._width_before_presentation is not None:
+            self.graphics.setMinimumWidth(self._width_before_presentation)  # as it was
+            self._width_before_presentation = None
+        else:
+            self._fit_plots_width()
 
     # -- public --------------------------------------------------------------------------------
     def configs(self) -> tuple[SimConfig, SimConfig]:
@@ -595,6 +625,8 @@ class ABView(QtWidgets.QWidget):
             if kind == "overlay":
                 curve.setVisible(self.layout_mode == "overlay")
             curves.append(curve)
+            if scale_of(self.graphics) != 1.0:
+                scale_items(self.graphics, scale_of(self.graphics))  # the new curve's pen
         for k, curve in enumerate(curves):
             if k >= count:
                 curve.setData([], [])

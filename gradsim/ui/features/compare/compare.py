@@ -438,6 +438,10 @@ class CompareFeature(QtCore.QObject):
         window.runRestarted.connect(self._on_run_restarted)
         dashboard.refreshed.connect(self._on_refreshed)
         window.closing.connect(self.ab_view.shutdown)
+        # Presentation mode: the A/B tab scales itself (the dashboard's ghosts scale with its plots).
+        window.presentationScaleChanged.connect(self.ab_view.set_presentation_scale)
+        if window.presentation_scale != 1.0:
+            self.ab_view.set_presentation_scale(window.presentation_scale)
 
     # -- public --------------------------------------------------------------------------------
     def pinned_runs(self) -> list[PinnedRun]:

@@ -254,7 +254,9 @@ class DiagnosisJob:
         self.current_run = 0
         self.current_config: SimConfig | None = None
 
-    def _diagnose(self, context: JobContext, run: int, config: SimConfig, records: Sequence[StepRecord]) -> None:
+    def _diagnose(
+        self, context: JobContext, run: int, config: SimConfig, records: Sequence[StepRecord]
+    ) -> None:
         def stale() -> bool:
             return context.is_cancelled() or run != self.current_run
 

@@ -38,9 +38,9 @@ from gradsim.engine.history import RunHistory
 from gradsim.engine.records import StepRecord
 from gradsim.engine.simulation import Simulation, replay
 from gradsim.io.animation_writer import MAX_FRAMES, AnimationWriter
+from gradsim.ui.common.scaling import scale_items
 from gradsim.ui.common.theme import Theme, current_theme
 from gradsim.ui.features.backprop.backprop_view import BackpropView
-from gradsim.ui.features.presentation import presentation
 from gradsim.ui.training import render
 from gradsim.ui.training.dashboard import PLOT_KEYS, Dashboard
 
@@ -292,7 +292,7 @@ class DashboardFrames:
             self.dashboard.restore_state(dashboard_state)
         self.scale = scale
         if scale != 1.0:
-            presentation.scale_dashboard(self.dashboard, scale)
+            self.dashboard.set_presentation_scale(scale)
         self.target: QtWidgets.QWidget = (
             self.dashboard if target == DASHBOARD else self.dashboard.plots[target]
         )
@@ -314,7 +314,7 @@ class DashboardFrames:
         _settle()
         if self.scale != 1.0:
             for view in self.dashboard.findChildren(QtWidgets.QGraphicsView):
-                presentation.scale_items(view, self.scale)  # pens the refresh set anew
+                scale_items(view, self.scale)  # pens the refresh set anew
         return paint_settled(self.target, self.width)
 
     def close(self) -> None:
@@ -351,9 +351,13 @@ class BackpropFrames:
         self.view = BackpropView(theme=theme)
         self.view.inline_seconds = math.inf  # frames must show their cells, never a busy bar
         self.view.toolbar.hide()  # the transport buttons mean nothing in a recording
+        # A frame paints the plot views only (as every figure): the reading and the chain-rule
+        # panel would leave blank bands, the panel a wide one at the presentation scale.
+        self.view.reading.hide()
+        self.view.side_panel.hide()
         _offscreen(self.view, size)
         if scale != 1.0:
-            presentation.scale_plots(self.view, scale)
+            self.view.set_presentation_scale(scale)  # as the Backprop tab in presentation mode
         self.scale = scale
         self.view.load(config, params, batch)
         if self.view.session is None:
@@ -371,7 +375,7 @@ class BackpropFrames:
         self.view.go_to(position)
         _settle()
         if self.scale != 1.0:
-            presentation.scale_items(self.view.graphics, self.scale)
+            scale_items(self.view.graphics, self.scale)
         return paint_settled(self.view, self.width)
 
     def close(self) -> None:

@@ -7,8 +7,8 @@ frame), the width, the frame rate, the format and the file. The animation is mad
 the window drew live; a non-modal progress dialog shows the frames done and cancels (nothing is
 written then). The window keeps training and drawing meanwhile.
 
-In presentation mode the dashboard's frames are drawn at the mode's scale, with the rows the
-mode shows (the backward pass keeps its size, as the Backprop tab does in the mode).
+In presentation mode the frames are drawn at the mode's scale, the dashboard's with the rows
+the mode shows, the backward pass's as the Backprop tab shows it in the mode.
 """
 
 from __future__ import annotations
@@ -454,8 +454,6 @@ class RecordingFeature(QtCore.QObject):
             self.show_error("An animation is being recorded: wait for it or cancel it.", parent=parent)
             return None
         scale, bottom_row = self.presentation()
-        if request.target == BACKPROP:
-            scale = 1.0  # presentation mode leaves the Backprop tab at its size: so does its recording
         dashboard = window.dashboard
         size = render.logical_size(dashboard)
         backprop = None

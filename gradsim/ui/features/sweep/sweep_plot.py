@@ -26,11 +26,13 @@ import pyqtgraph as pg
 
 from gradsim.engine import sweep
 from gradsim.engine.sweep import CriticalLine, SweepResult
+from gradsim.ui.common.scaling import scale_of, scale_plots
 from gradsim.ui.common.theme import LIGHT, Theme, current_theme, style_plot
 from gradsim.ui.training.plots.base import install_title, set_title
 
 __all__ = [
     "COLORBAR_LABEL",
+    "COLORBAR_LABEL_SHORT",
     "FIELD_LABELS",
     "STATUS_COLORS",
     "AxisScale",
@@ -43,6 +45,8 @@ __all__ = [
 ]
 
 COLORBAR_LABEL = "log10 ratio (extreme span)"
+# In presentation mode: 1.6 times larger, the long one is longer than the bar at 1280 x 720.
+COLORBAR_LABEL_SHORT = "log10 ratio"
 FIELD_LABELS = {
     "weight_scale": "weight scale",
     "seq_len": "sequence length T",
@@ -91,9 +95,12 @@ def symmetric_levels(values: np.ndarray, quantile: float = 0.9) -> tuple[float, 
     return (-limit, limit)
 
 
-def field_label(field: str, spacing: str) -> str:
-    """The axis title of a swept field, e.g. ``"sequence length T (log scale)"``."""
-    return FIELD_LABELS.get(field, field) + (" (log scale)" if spacing == "log" else "")
+def field_label(field: str, spacing: str, short: bool = False) -> str:
+    """The axis title of a swept field, e.g. ``"sequence length T (log scale)"`` (``short``:
+    ``"sequence length T (log)"``, for presentation mode's larger text)."""
+    if spacing != "log":
+        return FIELD_LABELS.get(field, field)
+    return FIELD_LABELS.get(field, field) + (" (log)" if short else " (log scale)")
 
 
 def format_value(value: float, integer: bool = False) -> str:
@@ -318,6 +325,7 @@ class SweepPlot(pg.GraphicsLayoutWidget):
         bar_axis.setStyle(tickFont=theme.font(theme.tick_pt))
         bar_axis.enableAutoSIPrefix(False)
         bar_axis.setLabel(COLORBAR_LABEL, color=theme.foreground, **{"font-size": f"{theme.label_pt}pt"})
+        self._short_labels = False
 
         self.critical_curve = pg.PlotDataItem(
             pen=_outlined_pen(theme.foreground, 3.0, dashed=True), connect="finite"
@@ -381,9 +389,7 @@ class SweepPlot(pg.GraphicsLayoutWidget):
             self.y_scale = AxisScale(spec.y.values, spec.y.spacing, spec.y.field in sweep.INTEGER_FIELDS)
             self.x_axis.set_scale(self.x_scale)
             self.y_axis.set_scale(self.y_scale)
-            label_style = {"color": self.theme.foreground, "font-size": f"{self.theme.label_pt}pt"}
-            self.x_axis.setLabel(field_label(spec.x.field, spec.x.spacing), **label_style)
-            self.y_axis.setLabel(field_label(spec.y.field, spec.y.spacing), **label_style)
+            self._set_labels()
             self.plot.setXRange(-0.5, nx - 0.5, padding=0.0)
             self.plot.setYRange(-0.5, ny - 0.5, padding=0.0)
         title = plot_title(result)
@@ -408,8 +414,10 @@ class SweepPlot(pg.GraphicsLayoutWidget):
         self._draw_lines(result, line)
         self._fill_legend(statuses)
         # The layout grows with its items' minimum widths (a longer title, a wider key) but
-        # the view does not shrink it back on its own: fit it to the widget again.
-        self.ci.setGeometry(QtCore.QRectF(0, 0, self.width(), self.height()))
+        # the view does not shrink it back on its own: fit it to the widget again (the scene is
+        # the widget's size over the presentation scale).
+        scale = scale_of(self)
+        self.ci.setGeometry(QtCore.QRectF(0, 0, self.width() / scale, self.height() / scale))
 
     def _draw_lines(self, result: SweepResult, line: CriticalLine | None) -> None:
         assert self.x_scale is not None and self.y_scale is not None
@@ -446,11 +454,33 @@ class SweepPlot(pg.GraphicsLayoutWidget):
         colour bar out of sight (the layout grows to its widest row)."""
         if getattr(self, "legend", None) is None:  # pyqtgraph resizes during its own __init__
             return
-        available = self.width() - 20
+        # The key keeps its own size in pixels, times the presentation scale (see scaling).
+        available = self.width() / scale_of(self) - 20
         for columns in (3, 2, 1):
             self.legend.setColumnCount(columns)
             if self.legend.layout.preferredWidth() <= available:
                 break
+
+    def set_presentation_scale(self, scale: float) -> None:
+        """Draw the phase diagram ``scale`` times larger (1: normal): text, lines, markers, key.
+
+        Larger, the axis and colour bar titles say less ("(log)", "log10 ratio"): the long ones
+        are longer than their axes in a 1280 x 720 window.
+        """
+        scale_plots(self, scale)
+        self._short_labels = scale != 1.0
+        self._set_labels()
+        self._fit_legend()
+
+    def _set_labels(self) -> None:
+        """The colour bar's title and, with a result shown, the axes' (short in presentation mode)."""
+        style = {"color": self.theme.foreground, "font-size": f"{self.theme.label_pt}pt"}
+        short = self._short_labels
+        self.colorbar.axis.setLabel(COLORBAR_LABEL_SHORT if short else COLORBAR_LABEL, **style)
+        if self.result is not None:
+            spec = self.result.spec
+            self.x_axis.setLabel(field_label(spec.x.field, spec.x.spacing, short), **style)
+            self.y_axis.setLabel(field_label(spec.y.field, spec.y.spacing, short), **style)
 
     def resizeEvent(self, event: QtGui.QResizeEvent | None) -> None:  # noqa: N802 (Qt override)
         super().resizeEvent(event)
@@ -595,6 +625,7 @@ def sweep_png(
     width: int | None = None,
     size: tuple[int, int] = DEFAULT_IMAGE_SIZE,
     theme: Theme | None = None,
+    scale: float = 1.0,
 ) -> bytes:
     """The phase diagram as PNG bytes, drawn offscreen exactly as the Sweep tab draws it.
 
@@ -604,6 +635,7 @@ def sweep_png(
     width : PNG width in pixels (the height in proportion to ``size``); None = twice ``size``
     size : logical size of the picture (sets the proportions and the text size relative to it)
     theme : colours; LIGHT if None (a picture for documents, not the screen's scheme)
+    scale : presentation scale of text, lines and markers (1: normal; see presentation mode)
 
     Needs a QApplication. Raises ValueError for a width outside 200..8000.
     """
@@ -622,6 +654,8 @@ def sweep_png(
     widget.show()
     QtWidgets.QApplication.processEvents()
     try:
+        if scale != 1.0:
+            plot.set_presentation_scale(scale)
         plot.show_result(result, line)
         QtWidgets.QApplication.processEvents()
         return render.png_bytes(widget, width)

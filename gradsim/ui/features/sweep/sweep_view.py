@@ -41,11 +41,15 @@ from gradsim.engine.formatting import format_bytes
 from gradsim.engine.sweep import CriticalLine, SweepProgress, SweepResult, SweepSpec
 from gradsim.engine.sweep_executors import ExecutorError, check_scheduler, describe
 from gradsim.io.sweepstore import StoreError, SweepStore, open_store
+from gradsim.ui.common.scaling import scale_fonts
 from gradsim.ui.common.workers import JobContext, Worker
 from gradsim.ui.feature_api import WindowAPI
 from gradsim.ui.features.sweep.sweep_plot import FIELD_LABELS, SweepPlot, format_value
 
 TAB_TITLE = "Sweep"
+PLOT_MIN_SIZE = (420, 320)
+# In presentation mode: with the settings unfolded, what a 720-pixel window leaves under them.
+PLOT_MIN_HEIGHT_PRESENTING = 240
 SETTINGS_PREFIX = "sweep/"
 PAST_SWEEPS_SHOWN = 200
 # A store another program holds locked makes the tab wait this long, once, before going without.
@@ -322,7 +326,12 @@ class SweepPage(QtWidgets.QWidget):
         form.addWidget(past_label, 6, 0)
         form.addLayout(past, 6, 1, 1, 5)
         form.setColumnStretch(6, 1)
-        layout.addLayout(form)
+        # In a widget of its own, so that presentation mode can fold it (see fold_form).
+        form.setContentsMargins(0, 0, 0, 0)
+        self.form_box = QtWidgets.QWidget()
+        self.form_box.setObjectName("sweep_form")
+        self.form_box.setLayout(form)
+        layout.addWidget(self.form_box)
 
         progress_row = QtWidgets.QHBoxLayout()
         self.progress_bar = QtWidgets.QProgressBar()
@@ -340,13 +349,25 @@ class SweepPage(QtWidgets.QWidget):
         policy = self.progress_label.sizePolicy()
         policy.setHorizontalPolicy(QtWidgets.QSizePolicy.Policy.Ignored)
         self.progress_label.setSizePolicy(policy)
+        self.form_toggle = QtWidgets.QToolButton()
+        self.form_toggle.setObjectName("sweep_form_toggle")
+        self.form_toggle.setText("Settings")
+        self.form_toggle.setCheckable(True)
+        self.form_toggle.setToolButtonStyle(QtCore.Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.form_toggle.setArrowType(QtCore.Qt.ArrowType.DownArrow)  # the form is shown
+        self.form_toggle.setToolTip(
+            "Show or hide the sweep's settings (folded in presentation mode; Ctrl+Return runs, Esc cancels)"
+        )
+        self.form_toggle.toggled.connect(self._on_user_form_toggle)
+        self.form_toggle.hide()
+        progress_row.addWidget(self.form_toggle)
         progress_row.addWidget(self.progress_bar)
         progress_row.addWidget(self.progress_label, 1)
         layout.addLayout(progress_row)
 
         self.plot = plot
         plot.setObjectName("sweep_plot")
-        plot.setMinimumSize(420, 320)
+        plot.setMinimumSize(*PLOT_MIN_SIZE)
         layout.addWidget(plot, 1)
         self.info_label = QtWidgets.QLabel(
             "Point at a cell for its numbers; click it to load its config into the Training tab."
@@ -354,6 +375,22 @@ class SweepPage(QtWidgets.QWidget):
         self.info_label.setObjectName("sweep_info")
         self.info_label.setWordWrap(True)
         layout.addWidget(self.info_label)
+
+    def fold_form(self, folded: bool) -> None:
+        """Presentation mode: the settings folded behind the Settings button, the phase diagram
+        given the height (at 1.6 times the size the form alone takes 40% of a 720-pixel window).
+        Unfolded in the mode, the diagram may be lower than it may be otherwise: the window
+        keeps its size."""
+        self.plot.setMinimumHeight(PLOT_MIN_SIZE[1] if not folded else PLOT_MIN_HEIGHT_PRESENTING)
+        self.form_toggle.setVisible(folded)
+        self.form_toggle.setChecked(not folded)
+        self._on_user_form_toggle(not folded)
+
+    @QtCore.Slot(bool)
+    def _on_user_form_toggle(self, shown: bool) -> None:
+        self.form_box.setVisible(shown)
+        arrow = QtCore.Qt.ArrowType.DownArrow if shown else QtCore.Qt.ArrowType.RightArrow
+        self.form_toggle.setArrowType(arrow)
 
     def set_running(self, running: bool) -> None:
         """Lock the form while a sweep runs (its spec is fixed once started)."""
@@ -512,6 +549,9 @@ class SweepController(QtCore.QObject):
         window.runRestarted.connect(self._on_run_restarted)
         window.tabs.currentChanged.connect(self._on_tab_changed)
         window.closing.connect(self.shutdown)
+        window.presentationScaleChanged.connect(self.set_presentation_scale)
+        if window.presentation_scale != 1.0:
+            self.set_presentation_scale(window.presentation_scale)
         self._restore_form()
         self._show_base()
 
@@ -534,6 +574,13 @@ class SweepController(QtCore.QObject):
     @QtCore.Slot()
     def show_tab(self) -> None:
         self.window.tabs.setCurrentWidget(self.page)
+
+    @QtCore.Slot(float)
+    def set_presentation_scale(self, scale: float) -> None:
+        """Presentation mode: the form's text and the phase diagram ``scale`` times larger."""
+        scale_fonts(self.page, scale)
+        self.page.fold_form(scale != 1.0)
+        self.plot.set_presentation_scale(scale)
 
     def spec_from_form(self) -> SweepSpec:
         """The sweep the form describes (raises SweepError or ConfigError with a message)."""

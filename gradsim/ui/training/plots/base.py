@@ -19,6 +19,7 @@ import pyqtgraph as pg
 from gradsim.engine.config import SimConfig
 from gradsim.engine.history import RunHistory
 from gradsim.engine.records import StepRecord
+from gradsim.ui.common.scaling import scale_of
 from gradsim.ui.common.theme import Theme, current_theme
 
 
@@ -533,7 +534,8 @@ class RowLegend(pg.LegendItem):
 
     def fit(self) -> None:
         """The most columns (up to one row) whose width fits the view."""
-        available = self._view.width() - 16
+        # The legend keeps its size in pixels times the presentation scale (see scaling).
+        available = self._view.width() / scale_of(self._view) - 16
         entries = max(len(self.items), 1)
         for columns in range(entries, 0, -1):
             self._arrange(columns)

@@ -6,7 +6,10 @@ import re
 
 import numpy as np
 import pytest
-from PySide6 import QtCore, QtGui
+from PySide6 import QtCore, QtGui, QtWidgets
+
+# isort: split
+import pyqtgraph as pg
 
 from gradsim.engine.config import SimConfig
 from gradsim.ui.features.presentation import presentation
@@ -110,9 +113,10 @@ def test_the_mode_scales_fonts_lines_and_markers_and_back(qtbot, make_window):
     assert loss.clip_markers.opts["symbolSize"] == pytest.approx(marker * PRESENTATION_SCALE)
     assert not window.controls_scroll.isVisible()
     assert not window.dashboard.splitters[2].isVisible()  # the bottom row
-    # Only the Training tab's plots: the Backprop tab has no room for 1.6 times its panels.
+    # The other tabs follow the window's scale (see test_every_tab_scales_and_comes_back_as_it_was).
+    assert window.presentation_scale == PRESENTATION_SCALE
     backprop = window.features["gradsim.ui.features.backprop.backprop_tab"].view.graphics
-    assert scale_of(backprop) == 1.0 and backprop.transform().isIdentity()
+    assert scale_of(backprop) == PRESENTATION_SCALE
     assert "F5" in window.statusBar().currentMessage()
 
     # More training: pens the plots set anew are scaled too, and nothing is scaled twice.
@@ -144,18 +148,30 @@ def test_all_five_plots_can_stay(make_window):
     assert not window.dashboard.splitters[2].isVisible()
 
 
+def diagnosis_dock(window: MainWindow) -> QtWidgets.QDockWidget:
+    dock = window.findChild(QtWidgets.QDockWidget, "diagnosis_dock")
+    assert dock is not None
+    return dock
+
+
 def test_the_mode_persists(qtbot, make_window):
     settings = QtCore.QSettings()
     window = make_window(steps=0, settings=settings)
+    assert diagnosis_dock(window).isVisible()
     feature(window).set_enabled(True)
+    assert not diagnosis_dock(window).isVisible()
     window.close()
     assert settings.value(presentation.PRESENTATION_KEY) in (True, "true")
     again = make_window(steps=0, settings=QtCore.QSettings())
     present = feature(again)
-    assert present.action.isChecked() and present.scale == PRESENTATION_SCALE
+    qtbot.waitUntil(present.action.isChecked, timeout=2000)  # once the window restored its layout
+    assert present.scale == PRESENTATION_SCALE
     assert scale_of(again.dashboard.plots["gradient"].graphics) == PRESENTATION_SCALE
     assert not again.controls_scroll.isVisible()
+    # The window stored its own layout, which the mode folds again and gives back after.
+    assert not diagnosis_dock(again).isVisible()
     present.set_enabled(False)
+    assert diagnosis_dock(again).isVisible()
     again.close()
     assert QtCore.QSettings().value(presentation.PRESENTATION_KEY) in (False, "false")
 
@@ -173,3 +189,144 @@ def test_snapshots_in_the_mode_carry_the_scale(make_window):
     dark = [np.count_nonzero(image.sum(axis=2) < 300) / image[..., 0].size for image in (normal, large)]
     assert dark[1] > 1.3 * dark[0]
     assert again.shape == normal.shape
+
+
+BACKPROP = "gradsim.ui.features.backprop.backprop_tab"
+SWEEP = "gradsim.ui.features.sweep.sweep_view"
+COMPARE = "gradsim.ui.features.compare.compare"
+
+
+def widget_state(page: QtWidgets.QWidget) -> list[tuple]:
+    """Every widget under ``page``: its font, whether it is its own, shown, its size, minimum
+    size and size hint (not for plot views: a view's hint is the size it has)."""
+    state = []
+    for widget in (page, *page.findChildren(QtWidgets.QWidget)):
+        view = isinstance(widget, QtWidgets.QGraphicsView) or widget.findChildren(QtWidgets.QGraphicsView)
+        shown = widget.isVisibleTo(page)
+        state.append(
+            (
+                type(widget).__name__,
+                widget.objectName(),
+                widget.font().toString(),
+                widget.testAttribute(QtCore.Qt.WidgetAttribute.WA_SetFont),
+                shown,
+                widget.size().toTuple() if shown else None,  # a hidden one keeps a stale size
+                widget.minimumSize().toTuple(),
+                None if view else widget.sizeHint().toTuple(),
+            )
+        )
+    return state
+
+
+def graphics_state(page: QtWidgets.QWidget) -> list[tuple]:
+    """Every plot view under ``page``: its transform, and its items' pens, markers, axis texts and
+    legend flags."""
+    state: list[tuple] = []
+    for view in page.findChildren(pg.GraphicsView):
+        state.append(("view", view.transform().m11()))
+        for item in view.scene().items():
+            entry: tuple = (type(item).__name__,)
+            if isinstance(item, pg.PlotDataItem):
+                pen = item.opts.get("pen")
+                entry += (pen.widthF() if isinstance(pen, QtGui.QPen) else None, item.opts.get("symbolSize"))
+            elif isinstance(item, pg.AxisItem):
+                entry += (item.pen().widthF(), item.label.isVisible(), item.style["showValues"])
+            elif isinstance(item, pg.PlotCurveItem | pg.InfiniteLine):
+                pen = item.opts["pen"] if isinstance(item, pg.PlotCurveItem) else item.pen
+                entry += (pen.widthF(),)
+            elif isinstance(item, QtWidgets.QGraphicsRectItem):
+                entry += (item.pen().widthF(),)
+            elif isinstance(item, pg.LegendItem):
+                entry += (item.flags().value, item.scale(), item.columnCount)
+            state.append(entry)
+    return state
+
+
+def pages(window: MainWindow) -> dict[str, QtWidgets.QWidget]:
+    return {
+        "backprop": window.features[BACKPROP].page,
+        "sweep": window.features[SWEEP].page,
+        "ab": window.features[COMPARE].ab_view,
+    }
+
+
+def states(window: MainWindow, qtbot) -> dict[str, tuple[list[tuple], list[tuple]]]:
+    """:func:`widget_state` and :func:`graphics_state` of each tab, each shown and laid out first
+    (a hidden tab keeps the geometry it had when it was last shown)."""
+    found = {}
+    for name, page in pages(window).items():
+        window.tabs.setCurrentWidget(page)
+        qtbot.wait(150)
+        found[name] = (widget_state(page), graphics_state(page))
+    window.tabs.setCurrentIndex(0)
+    return found
+
+
+def test_every_tab_scales_and_comes_back_as_it_was(qtbot, make_window, tmp_path):
+    window = make_window(steps=3)
+    backprop = window.features[BACKPROP]
+    backprop.show_tab()  # freezes the weights: the plots have curves and cells
+    qtbot.waitUntil(lambda: backprop.view.session is not None, timeout=10000)
+    backprop.view.go_to(5)
+    sweeper = window.features[SWEEP]
+    sweeper.store_path, sweeper.workers = tmp_path / "store.sqlite", 0
+    sweeper.page.x_editor.set_state("weight_scale", 0.5, 2.0, 2, "linear")
+    sweeper.page.y_editor.set_state("seq_len", 4, 8, 2, "linear")
+    sweeper.page.seeds_spin.setValue(1)
+    sweeper.start()
+    qtbot.waitUntil(lambda: not sweeper.is_running and sweeper.result is not None, timeout=60000)
+    ab = window.features[COMPARE].ab_view
+    window.tabs.setCurrentWidget(ab)
+    ab.step()
+    qtbot.waitUntil(lambda: ab.histories["A"].total_records >= 1, timeout=10000)
+    ab.redraw()
+    window.tabs.setCurrentIndex(0)
+    diagnosis = window.findChild(QtWidgets.QDockWidget, "diagnosis_dock")
+    assert diagnosis is not None and diagnosis.isVisible()
+    qtbot.wait(100)
+    before = states(window, qtbot)
+    reading = backprop.view.reading.font().pointSizeF()
+    run_button = sweeper.page.run_button.font().pointSizeF()
+    ab_play = ab.play_button.font().pointSizeF()
+    curve_pen = backprop.view.graphics.curve.opts["pen"].widthF()
+    critical_pen = sweeper.plot.critical_curve.opts["pen"].widthF()
+    loss_pen = ab.loss_curves["A"].opts["pen"].widthF()
+
+    with qtbot.waitSignal(window.presentationScaleChanged) as changed:
+        feature(window).set_enabled(True)
+    assert changed.args == [PRESENTATION_SCALE] and window.presentation_scale == PRESENTATION_SCALE
+    qtbot.wait(100)
+    for view in (backprop.view.graphics, sweeper.plot, ab.graphics):
+        assert scale_of(view) == PRESENTATION_SCALE
+        assert view.transform().m11() == pytest.approx(PRESENTATION_SCALE)
+    assert backprop.view.reading.font().pointSizeF() == pytest.approx(reading * PRESENTATION_SCALE)
+    assert sweeper.page.run_button.font().pointSizeF() == pytest.approx(run_button * PRESENTATION_SCALE)
+    assert ab.play_button.font().pointSizeF() == pytest.approx(ab_play * PRESENTATION_SCALE)
+    assert backprop.view.graphics.curve.opts["pen"].widthF() == pytest.approx(curve_pen * PRESENTATION_SCALE)
+    critical = sweeper.plot.critical_curve.opts["pen"].widthF()
+    assert critical == pytest.approx(critical_pen * PRESENTATION_SCALE)
+    assert ab.loss_curves["A"].opts["pen"].widthF() == pytest.approx(loss_pen * PRESENTATION_SCALE)
+    # What the mode folds away for the room: the docks, the sweep's form, the A/B editors.
+    assert not diagnosis.isVisible()
+    assert not sweeper.page.form_box.isVisibleTo(sweeper.page)
+    assert sweeper.page.form_toggle.isVisibleTo(sweeper.page)
+    assert not ab.editors.isVisibleTo(ab)
+    assert not backprop.refreeze_button.isVisibleTo(backprop.page)
+    # A pair step in the mode: the new curves are drawn at the scale too.
+    window.tabs.setCurrentWidget(ab)
+    ab.step()
+    qtbot.waitUntil(lambda: ab.histories["A"].total_records >= 2, timeout=10000)
+    ab.redraw()
+    assert ab.gradient_curves["B"][0].opts["pen"].widthF() == pytest.approx(2.5 * PRESENTATION_SCALE)
+    ab.reset()  # back to the state recorded before (one step), without the mode
+    ab.step()
+    qtbot.waitUntil(lambda: ab.histories["A"].total_records >= 1 and not ab.runner.is_running, timeout=10000)
+    window.tabs.setCurrentIndex(0)
+
+    feature(window).set_enabled(False)
+    qtbot.wait(100)
+    assert window.presentation_scale == 1.0 and diagnosis.isVisible()
+    after = states(window, qtbot)
+    for name in before:
+        assert after[name][0] == before[name][0], f"{name}: widgets differ after the round trip"
+        assert after[name][1] == before[name][1], f"{name}: plot items differ after the round trip"

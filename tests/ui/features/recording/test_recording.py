@@ -12,6 +12,7 @@ from PySide6 import QtCore, QtWidgets
 
 from gradsim.engine.config import SimConfig
 from gradsim.io import animation_writer
+from gradsim.ui.common.scaling import scale_of
 from gradsim.ui.features.recording import recording
 from gradsim.ui.features.recording.animation import BACKPROP
 from gradsim.ui.features.recording.recording import RecordDialog, RecordingFeature
@@ -223,3 +224,22 @@ def test_recordings_in_presentation_mode_carry_its_scale(qtbot, make_window, tmp
     assert dark[1] > 1.3 * dark[0]  # thicker lines, larger text
     frames, _ = frames_of(health)
     assert len(frames) == 2 and frames[0].shape[1] == 400 and frames[1].std() > 10
+
+
+def test_the_backward_pass_recorded_in_presentation_mode_carries_its_scale(qtbot, make_window, tmp_path):
+    window = make_window(steps=2)
+    record = feature(window)
+    tab = window.features["gradsim.ui.features.backprop.backprop_tab"]
+    tab.show_tab()
+    qtbot.waitUntil(lambda: tab.frozen is not None and tab.view.session is not None, timeout=10000)
+    window.features["gradsim.ui.features.presentation.presentation"].set_enabled(True)
+    path = tmp_path / "backprop.png"
+    job = record.record(recording.AnimationRequest(BACKPROP, path, "apng", 10.0, 500, every=SMALL.seq_len))
+    assert job is not None
+    # Drawn as the tab shows it in the mode: the view's plots at the mode's scale.
+    assert job.source.scale == window.presentation_scale > 1
+    assert scale_of(job.source.view.graphics) == window.presentation_scale
+    qtbot.waitUntil(lambda: record.job is None, timeout=60000)
+    assert record.last_outcome == ("finished", f"{SMALL.num_layers + 1} frames")
+    frames, _ = frames_of(path)
+    assert len(frames) == SMALL.num_layers + 1 and frames[0].shape[1] == 500
