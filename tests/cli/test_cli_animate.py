@@ -75,7 +75,7 @@ def test_presentation_scale_draws_larger(drawn, qapp, tmp_path):
     assert dark[1] > 1.3 * dark[0]
 
 
-def test_presentation_draws_the_backward_pass_larger_in_frames_of_the_same_size(drawn, qapp, tmp_path, capsys):
+def test_presentation_draws_the_backward_pass_larger_in_same_size_frames(drawn, qapp, tmp_path, capsys):
     """--presentation with --backprop: the Backprop tab as presentation mode shows it."""
     normal, large = tmp_path / "normal.png", tmp_path / "large.png"
     common = ["animate", *drawn.args, "--backprop", "--by-layer", "--iterations", "2", "--width", "640"]
