@@ -14,7 +14,8 @@ first tab, "Training", holds the dashboard; the menus (:attr:`file_menu`, :attr:
 with an ``install(window)`` function, called for every module of :data:`FEATURE_MODULES`
 once the window is built (before its saved layout is restored, so docks find their places);
 the window's signals :attr:`MainWindow.runRestarted` and :attr:`MainWindow.closing` and the
-dashboard's ``refreshed`` tell a feature when to update or clean up.
+dashboard's ``refreshed`` tell a feature when to update or clean up, and
+:attr:`MainWindow.presentationScaleChanged` when to draw its tab larger (presentation mode).
 """
 
 from __future__ import annotations
