@@ -10,6 +10,7 @@ from gradsim.io.configfile import config_to_toml
 
 
 def add_command(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``gradsim config``."""
     parser = subparsers.add_parser(
         "config",
         help="print the resolved config as TOML",

@@ -9,6 +9,7 @@ from gradsim.engine.presets import list_presets, presets_dir
 
 
 def add_command(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``gradsim presets``."""
     parser = subparsers.add_parser(
         "presets",
         help="list the presets",

@@ -28,6 +28,7 @@ from gradsim.io.runexport import write_csv, write_json, write_npz
 
 
 def add_command(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``gradsim run``."""
     parser = subparsers.add_parser(
         "run",
         help="train headless and print a summary; optionally write the records",

@@ -27,6 +27,7 @@ SNAPSHOT_SIZE = figures.DASHBOARD_SIZE
 
 
 def add_command(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``gradsim snapshot``."""
     parser = subparsers.add_parser(
         "snapshot",
         help="train headless and save the plots as PNG or SVG (no display needed)",

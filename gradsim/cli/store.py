@@ -9,6 +9,7 @@ from gradsim.engine.formatting import format_bytes
 
 
 def add_command(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``gradsim store``."""
     parser = subparsers.add_parser(
         "store",
         help="the sweep store: its size, or clear it",

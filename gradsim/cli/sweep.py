@@ -41,6 +41,7 @@ SWEEP_IMAGE_SIZE = (900, 720)
 
 
 def add_command(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``gradsim sweep``."""
     axis_help = (
         "FIELD=LOW:HIGH:COUNT, FIELD=LOW:HIGH:COUNT:log or FIELD=V1,V2,...; FIELD is one of "
         f"{', '.join(sweep.SWEEP_FIELDS)}"

@@ -15,7 +15,8 @@ with an ``install(window)`` function, called for every module of
 :data:`~gradsim.ui.feature_api.FEATURE_MODULES` (or the subset given) once the window is built
 (before its saved layout is restored, so docks find their places); the window's signals
 :attr:`MainWindow.runRestarted` and :attr:`MainWindow.closing` and the dashboard's ``refreshed``
-tell a feature when to update or clean up. What a feature may use of the window is typed in
+tell a feature when to update or clean up, and :attr:`MainWindow.presentationScaleChanged` when
+to draw its tab larger (presentation mode). What a feature may use of the window is typed in
 :class:`gradsim.ui.feature_api.WindowAPI`.
 """
 

@@ -121,17 +121,24 @@ def forward_probe() -> type[ForwardProbe]:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "window(config=None, features=None): what make_window builds by default in a test module "
-        "(its config, and the feature modules to install: None for all)",
+        "window(config=None, features=None, size=None, steps=0, activate=False, after_close=None): "
+        "what make_window builds by default in a test module",
     )
+
+
+_DEFAULT = object()
 
 
 @pytest.fixture
 def make_window(qtbot, request: pytest.FixtureRequest):
-    """``make_window(config=None, *, features=None, show=True, settings=None)``: a MainWindow with
-    only ``features`` installed (module names of ``FEATURE_MODULES``; None: all), shown, its first
-    simulation built. Defaults come from the module's ``window`` marker. Every window is closed
-    after the test, and no worker thread may outlive it.
+    """``make_window(config, *, features, steps, show=True, settings=None)``: a MainWindow.
+
+    It installs only ``features`` (module names of ``FEATURE_MODULES``; None: all), is shown
+    (``size`` first, and made the active window with ``activate``: shortcuts reach the active
+    window only), has its first simulation built, and has taken ``steps`` training steps, each
+    drawn. Defaults come from the module's ``window`` marker (``config=None`` restores the last
+    session's). Every window is closed after the test, ``after_close(window)`` must then hold,
+    and no worker thread may outlive it.
     """
     from gradsim.ui.main_window import MainWindow
 
@@ -140,29 +147,51 @@ def make_window(qtbot, request: pytest.FixtureRequest):
     windows: list[MainWindow] = []
 
     def make(
-        config: SimConfig | None = None,
+        config: object = _DEFAULT,
         *,
-        features: tuple[str, ...] | None = None,
+        features: object = _DEFAULT,
+        steps: object = _DEFAULT,
         show: bool = True,
         settings: QtCore.QSettings | None = None,
     ) -> MainWindow:
-        config = config if config is not None else defaults.get("config")
-        features = features if features is not None else defaults.get("features")
+        chosen = defaults.get("config") if config is _DEFAULT else config
+        installed = defaults.get("features") if features is _DEFAULT else features
         window = MainWindow(
-            config, settings=settings if settings is not None else QtCore.QSettings(), features=features
+            chosen,  # type: ignore[arg-type]
+            settings=settings if settings is not None else QtCore.QSettings(),
+            features=installed,  # type: ignore[arg-type]
         )
         qtbot.addWidget(window)
         windows.append(window)
+        drawn = [0]
+
+        def on_refreshed(history: object, config: object) -> None:
+            latest = window.history.latest
+            drawn[0] = 0 if latest is None else latest.iteration
+
+        window.dashboard.refreshed.connect(on_refreshed)
+        if defaults.get("size") is not None:
+            window.resize(*defaults["size"])
         if show:
             window.show()
             qtbot.waitExposed(window)
+            if defaults.get("activate"):
+                window.activateWindow()
+                qtbot.waitUntil(window.isActiveWindow)
         if window.runner.built_config is None:
             with qtbot.waitSignal(window.runner.rebuilt, timeout=10000):
                 pass
+        count = int(defaults.get("steps", 0) if steps is _DEFAULT else steps)  # type: ignore[call-overload]
+        for done in range(1, count + 1):
+            window.runner.step()
+            qtbot.waitUntil(lambda done=done: drawn[0] == done, timeout=5000)
         return window
 
     yield make
+    after_close = defaults.get("after_close")
     for window in windows:
         window.close()
         assert not window.runner.thread.isRunning()
+        if after_close is not None:
+            assert after_close(window)
     assert not [thread.objectName() for thread in _RUNNING if thread.isRunning()]

@@ -36,6 +36,7 @@ pytestmark = [
 Key = QtCore.Qt.Key
 
 SMALL = SimConfig(num_layers=2, hidden_size=8, seq_len=12, batch_size=4, seed=5)
+pytestmark.append(pytest.mark.window(config=SMALL))
 # ReLU with three times the stable weights over 200 steps and a large step (the example
 # of an exploding config): iteration 2 overflows.
 EXPLODING = SimConfig(
@@ -71,28 +72,6 @@ START_FOR = {
     "leaky_slope": SMALL.replace(activation="leaky_relu"),
     "clip_threshold": SMALL.replace(clip_mode="norm"),
 }
-
-
-@pytest.fixture
-def make_window(qtbot):
-    windows: list[MainWindow] = []
-
-    def make(config: SimConfig | None = SMALL, show: bool = True) -> MainWindow:
-        window = MainWindow(config, settings=QtCore.QSettings())
-        qtbot.addWidget(window)
-        windows.append(window)
-        if show:
-            window.show()
-            qtbot.waitExposed(window)
-        if window.runner.built_config is None:
-            with qtbot.waitSignal(window.runner.rebuilt, timeout=10000):
-                pass
-        return window
-
-    yield make
-    for window in windows:
-        window.close()
-        assert not window.runner.thread.isRunning()
 
 
 def records_shown(window: MainWindow, count: int, qtbot) -> None:

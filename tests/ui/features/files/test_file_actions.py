@@ -49,30 +49,16 @@ pytestmark = [
 
 Key, Modifier = QtCore.Qt.Key, QtCore.Qt.KeyboardModifier
 SMALL = SimConfig(num_layers=2, hidden_size=8, seq_len=10, batch_size=4, activation="tanh", seed=5)
+pytestmark.append(
+    pytest.mark.window(
+        config=SMALL,
+        size=(1300, 850),
+        steps=3,
+        activate=True,
+        after_close=lambda window: feature(window).export_thread is None,
+    )
+)
 OTHER = SimConfig(num_layers=1, hidden_size=8, seq_len=10, batch_size=2, activation="relu", seed=9)
-
-
-@pytest.fixture
-def make_window(qtbot):
-    windows: list[MainWindow] = []
-
-    def make(config: SimConfig = SMALL, steps: int = 3) -> MainWindow:
-        window = MainWindow(config, settings=QtCore.QSettings())
-        qtbot.addWidget(window)
-        windows.append(window)
-        window.resize(1300, 850)
-        window.show()
-        qtbot.waitExposed(window)
-        window.activateWindow()
-        qtbot.waitUntil(window.isActiveWindow)  # shortcuts reach the active window only
-        take_steps(qtbot, window, steps)
-        return window
-
-    yield make
-    for window in windows:
-        window.close()
-        assert not window.runner.thread.isRunning()
-        assert feature(window).export_thread is None
 
 
 def take_steps(qtbot, window: MainWindow, steps: int) -> None:

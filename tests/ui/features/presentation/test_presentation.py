@@ -24,40 +24,11 @@ pytestmark = [
 ]
 
 SMALL = SimConfig(num_layers=2, hidden_size=8, seq_len=12, batch_size=4, activation="sigmoid", seed=2)
+pytestmark.append(pytest.mark.window(config=SMALL, size=(1280, 720), steps=3))
 # Clipping that acts: the loss plot draws its clip markers (a scatter of symbols).
 CLIPPED = SimConfig(
     num_layers=2, hidden_size=8, seq_len=12, batch_size=4, clip_mode="norm", clip_threshold=0.01, seed=2
 )
-
-
-@pytest.fixture
-def make_window(qtbot):
-    windows: list[MainWindow] = []
-
-    def make(
-        config: SimConfig = SMALL, steps: int = 3, settings: QtCore.QSettings | None = None
-    ) -> MainWindow:
-        window = MainWindow(config, settings=settings if settings is not None else QtCore.QSettings())
-        qtbot.addWidget(window)
-        windows.append(window)
-        window.resize(1280, 720)
-        window.show()
-        qtbot.waitExposed(window)
-        for done in range(1, steps + 1):
-            window.runner.step()
-            qtbot.waitUntil(
-                lambda done=done: (
-                    window.history.latest is not None
-                    and window.dashboard.plots["gradient"]._seen is not None
-                    and window.dashboard.plots["gradient"]._seen[0] == done
-                ),
-                timeout=5000,
-            )
-        return window
-
-    yield make
-    for window in windows:
-        window.close()
 
 
 def feature(window: MainWindow) -> PresentationFeature:

@@ -24,28 +24,11 @@ pytestmark = [
 ]
 
 SMALL = SimConfig(num_layers=2, hidden_size=8, seq_len=12, batch_size=4, activation="sigmoid", seed=2)
-
-
-@pytest.fixture
-def make_window(qtbot):
-    windows: list[MainWindow] = []
-
-    def make(steps: int = 3) -> MainWindow:
-        window = MainWindow(SMALL, settings=QtCore.QSettings())
-        qtbot.addWidget(window)
-        windows.append(window)
-        window.resize(1300, 850)
-        window.show()
-        qtbot.waitExposed(window)
-        for done in range(1, steps + 1):
-            window.runner.step()
-            qtbot.waitUntil(lambda done=done: feature(window).shown_iteration() == done, timeout=5000)
-        return window
-
-    yield make
-    for window in windows:
-        window.close()
-        assert feature(window).job is None
+pytestmark.append(
+    pytest.mark.window(
+        config=SMALL, size=(1300, 850), steps=3, after_close=lambda window: feature(window).job is None
+    )
+)
 
 
 def feature(window: MainWindow) -> RecordingFeature:

@@ -39,31 +39,16 @@ pytestmark = [
 
 Key, Modifier = QtCore.Qt.Key, QtCore.Qt.KeyboardModifier
 SMALL = SimConfig(num_layers=2, hidden_size=8, seq_len=12, batch_size=4, activation="sigmoid", seed=2)
+pytestmark.append(
+    pytest.mark.window(
+        config=SMALL,
+        size=(1300, 850),
+        steps=3,
+        after_close=lambda window: feature(window).bundle_thread is None,
+    )
+)
 SAVE = QtWidgets.QDialogButtonBox.StandardButton.Save
 SVG = "{http://www.w3.org/2000/svg}"
-
-
-@pytest.fixture
-def make_window(qtbot):
-    windows: list[MainWindow] = []
-
-    def make(config: SimConfig = SMALL, steps: int = 3) -> MainWindow:
-        window = MainWindow(config, settings=QtCore.QSettings())
-        qtbot.addWidget(window)
-        windows.append(window)
-        window.resize(1300, 850)
-        window.show()
-        qtbot.waitExposed(window)
-        for done in range(1, steps + 1):
-            window.runner.step()
-            qtbot.waitUntil(lambda done=done: feature(window).shown_iteration() == done, timeout=5000)
-        return window
-
-    yield make
-    for window in windows:
-        window.close()
-        assert not window.runner.thread.isRunning()
-        assert feature(window).bundle_thread is None
 
 
 def feature(window: MainWindow) -> SnapshotFeature:

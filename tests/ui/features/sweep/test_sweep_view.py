@@ -69,24 +69,19 @@ def child_pids() -> set[int]:
 
 
 @pytest.fixture
-def make_window(qtbot, tmp_path):
-    windows: list[MainWindow] = []
+def make_sweep_window(make_window, tmp_path):
+    """``make_sweep_window(config=SMALL, store=None)``: a window with the Sweep tab only, and its
+    controller computing in its own thread (``workers=0``) into a store under ``tmp_path``."""
 
     def make(config: SimConfig = SMALL, store: Path | None = None) -> tuple[MainWindow, SweepController]:
-        window = MainWindow(config, settings=QtCore.QSettings())
-        qtbot.addWidget(window)
-        windows.append(window)
-        window.show()
-        qtbot.waitExposed(window)
+        window = make_window(config, features=("gradsim.ui.features.sweep.sweep_view",))
         controller = window.features["gradsim.ui.features.sweep.sweep_view"]
         assert isinstance(controller, SweepController)
         controller.store_path = store if store is not None else tmp_path / "store.sqlite"
         controller.workers = 0
         return window, controller
 
-    yield make
-    for window in windows:
-        window.close()
+    return make
 
 
 def set_grid(
@@ -106,8 +101,8 @@ def run_to_end(qtbot, controller: SweepController, timeout: int = 30000) -> swee
     return controller.result
 
 
-def test_heatmap_equals_single_runs_in_grid_orientation_with_the_theory_line(make_window, qtbot):
-    window, controller = make_window()
+def test_heatmap_equals_single_runs_in_grid_orientation_with_the_theory_line(make_sweep_window, qtbot):
+    window, controller = make_sweep_window()
     controller.show_tab()
     set_grid(controller)
     result = run_to_end(qtbot, controller)
@@ -152,8 +147,8 @@ def test_heatmap_equals_single_runs_in_grid_orientation_with_the_theory_line(mak
     assert page.run_button.isEnabled() and not page.cancel_button.isEnabled()
 
 
-def test_overflow_cells_are_drawn_in_their_key_colour(make_window, qtbot):
-    window, controller = make_window(SMALL.replace(activation="linear"))
+def test_overflow_cells_are_drawn_in_their_key_colour(make_sweep_window, qtbot):
+    window, controller = make_sweep_window(SMALL.replace(activation="linear"))
     set_grid(controller, x=("weight_scale", 0.5, 6.5, 3, "linear"), y=("seq_len", 5, 400, 2, "linear"))
     result = run_to_end(qtbot, controller)
     assert result.overflow.tolist() == [[False, False, False], [False, True, True]]
@@ -165,8 +160,8 @@ def test_overflow_cells_are_drawn_in_their_key_colour(make_window, qtbot):
     assert "overflow (inf/NaN)" in controller.plot.cell_text(1, 2)
 
 
-def test_click_a_cell_loads_its_config_and_hover_describes_it(make_window, qtbot):
-    window, controller = make_window()
+def test_click_a_cell_loads_its_config_and_hover_describes_it(make_sweep_window, qtbot):
+    window, controller = make_sweep_window()
     controller.show_tab()
     set_grid(controller)
     result = run_to_end(qtbot, controller)
@@ -197,14 +192,14 @@ def test_click_a_cell_loads_its_config_and_hover_describes_it(make_window, qtbot
 
 
 def test_a_repeated_sweep_is_served_from_the_cache_in_this_and_the_next_session(
-    make_window, qtbot, monkeypatch, tmp_path
+    make_sweep_window, qtbot, monkeypatch, tmp_path
 ):
     calls: list[SimConfig] = []
     original = sweep.evaluate_point
     monkeypatch.setattr(
         sweep, "evaluate_point", lambda config, *a: calls.append(config) or original(config, *a)
     )
-    window, controller = make_window(store=tmp_path / "points.sqlite")
+    window, controller = make_sweep_window(store=tmp_path / "points.sqlite")
     set_grid(controller)
     first = run_to_end(qtbot, controller)
     assert len(calls) == 9 and first.computed_points == 9
@@ -216,7 +211,7 @@ def test_a_repeated_sweep_is_served_from_the_cache_in_this_and_the_next_session(
     window.close()
 
     # A new window (a new session): the form is restored and the points come from the disk.
-    _, again = make_window(store=tmp_path / "points.sqlite")
+    _, again = make_sweep_window(store=tmp_path / "points.sqlite")
     assert again.page.x_editor.state() == {"field": "weight_scale", "low": 0.5, "high": 2.0, "count": 3,
                                            "spacing": "linear"}  # fmt: skip
     assert again.page.seeds_spin.value() == 2
@@ -231,8 +226,8 @@ def heavy_grid(controller: SweepController) -> None:
     controller.workers = 2
 
 
-def test_cancel_stops_the_worker_processes_and_keeps_the_points_so_far(make_window, qtbot, monkeypatch):
-    window, controller = make_window(SMALL.replace(hidden_size=48, batch_size=8))
+def test_cancel_stops_the_worker_processes_and_keeps_the_points_so_far(make_sweep_window, qtbot, monkeypatch):
+    window, controller = make_sweep_window(SMALL.replace(hidden_size=48, batch_size=8))
     heavy_grid(controller)
     messages: list[str] = []
     original = controller._message
@@ -270,8 +265,8 @@ def test_cancel_stops_the_worker_processes_and_keeps_the_points_so_far(make_wind
     assert controller.page.run_button.isEnabled()
 
 
-def test_closing_the_window_mid_sweep_leaves_no_thread_or_process(make_window, qtbot):
-    window, controller = make_window(SMALL.replace(hidden_size=48, batch_size=8))
+def test_closing_the_window_mid_sweep_leaves_no_thread_or_process(make_sweep_window, qtbot):
+    window, controller = make_sweep_window(SMALL.replace(hidden_size=48, batch_size=8))
     heavy_grid(controller)
     before = pool_pids()
     worker = controller.start()
@@ -285,8 +280,8 @@ def test_closing_the_window_mid_sweep_leaves_no_thread_or_process(make_window, q
     assert not [p for p in multiprocessing.active_children() if p.pid in workers]
 
 
-def test_bad_input_gives_a_message_and_starts_nothing(make_window, qtbot):
-    window, controller = make_window()
+def test_bad_input_gives_a_message_and_starts_nothing(make_sweep_window, qtbot):
+    window, controller = make_sweep_window()
     set_grid(controller, y=("weight_scale", 1.0, 2.0, 3, "linear"))
     qtbot.mouseClick(controller.page.run_button, QtCore.Qt.MouseButton.LeftButton)
     assert not controller.is_running
@@ -301,8 +296,8 @@ def test_bad_input_gives_a_message_and_starts_nothing(make_window, qtbot):
     )
 
 
-def test_tab_shortcut_field_defaults_and_tooltips(make_window, qtbot):
-    window, controller = make_window()
+def test_tab_shortcut_field_defaults_and_tooltips(make_sweep_window, qtbot):
+    window, controller = make_sweep_window()
     index = window.tabs.indexOf(controller.page)
     assert window.tabs.tabText(index) == TAB_TITLE and index == 2
     assert controller.open_action.shortcut().toString() == "Ctrl+3"
@@ -343,9 +338,9 @@ def choose_past(qtbot, controller: SweepController, sweep_id: int) -> None:
 
 
 def test_past_sweeps_are_listed_and_reopen_bit_for_bit_without_computing(
-    make_window, qtbot, monkeypatch, tmp_path
+    make_sweep_window, qtbot, monkeypatch, tmp_path
 ):
-    window, controller = make_window(store=tmp_path / "store.sqlite")
+    window, controller = make_sweep_window(store=tmp_path / "store.sqlite")
     controller.show_tab()
     page = controller.page
     assert page.past_combo.currentText() == "no sweeps recorded yet" and not page.past_combo.isEnabled()
@@ -393,8 +388,8 @@ def test_past_sweeps_are_listed_and_reopen_bit_for_bit_without_computing(
     )
 
 
-def test_the_store_size_shows_and_clear_asks_first(make_window, qtbot, monkeypatch, tmp_path):
-    window, controller = make_window(store=tmp_path / "store.sqlite")
+def test_the_store_size_shows_and_clear_asks_first(make_sweep_window, qtbot, monkeypatch, tmp_path):
+    window, controller = make_sweep_window(store=tmp_path / "store.sqlite")
     controller.show_tab()
     set_grid(controller)
     run_to_end(qtbot, controller)
@@ -432,10 +427,10 @@ def test_the_store_size_shows_and_clear_asks_first(make_window, qtbot, monkeypat
     assert run_to_end(qtbot, controller).computed_points == 9
 
 
-def test_an_unusable_store_leaves_the_sweep_running_uncached(make_window, qtbot, tmp_path):
+def test_an_unusable_store_leaves_the_sweep_running_uncached(make_sweep_window, qtbot, tmp_path):
     corrupt = tmp_path / "corrupt.sqlite"
     corrupt.write_bytes(b"not a database" * 400)
-    window, controller = make_window(store=corrupt)
+    window, controller = make_sweep_window(store=corrupt)
     controller.show_tab()
     page = controller.page
     assert (
@@ -453,8 +448,8 @@ def test_an_unusable_store_leaves_the_sweep_running_uncached(make_window, qtbot,
     assert result.values[1, 1] == compute_point(result.config_at(1, 1), 0, result.spec.seeds)
 
 
-def test_run_on_checks_the_address_and_runs_on_a_dask_cluster(make_window, qtbot, tmp_path):
-    window, controller = make_window()
+def test_run_on_checks_the_address_and_runs_on_a_dask_cluster(make_sweep_window, qtbot, tmp_path):
+    window, controller = make_sweep_window()
     page = controller.page
     assert page.run_on_edit.placeholderText() == "this computer" and "local:N" in page.run_on_edit.toolTip()
     set_grid(controller, x=("weight_scale", 0.5, 2.0, 2, "linear"), y=("seq_len", 4, 8, 2, "linear"))
@@ -473,5 +468,5 @@ def test_run_on_checks_the_address_and_runs_on_a_dask_cluster(make_window, qtbot
     here = sweep.run_sweep(result.spec, workers=0, cache=None)
     assert same_bits(result.values, here.values) and same_bits(result.seed_values, here.seed_values)
     window.close()
-    _, again = make_window()
+    _, again = make_sweep_window()
     assert again.page.run_on_edit.text() == "local:1"  # kept for the next session
