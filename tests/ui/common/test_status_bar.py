@@ -6,13 +6,13 @@ from __future__ import annotations
 import re
 
 import pytest
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtWidgets
 
 from gradsim.engine.presets import load_preset
 from gradsim.ui.common.status_bar import MessageBar
-from gradsim.ui.main_window import MainWindow
 
 pytestmark = [
+    pytest.mark.window(config=load_preset("default"), size=(1280, 720)),
     pytest.mark.qt_log_level_fail("WARNING"),
     pytest.mark.qt_log_ignore(re.escape("This plugin does not support propagateSizeHints()")),
 ]
@@ -25,15 +25,10 @@ LONG = (
 
 
 @pytest.fixture
-def window(qtbot):
-    window = MainWindow(load_preset("default"), settings=QtCore.QSettings())
-    qtbot.addWidget(window)
-    window.resize(1280, 720)
-    window.show()
-    qtbot.waitExposed(window)
+def window(make_window, qtbot):
+    window = make_window(features=())
     qtbot.wait(100)
-    yield window
-    window.close()
+    return window
 
 
 def test_a_long_message_is_elided_beside_more_which_opens_it_whole(qtbot, window):
