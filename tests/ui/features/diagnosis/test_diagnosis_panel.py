@@ -444,7 +444,7 @@ def test_requests_are_throttled_and_the_newest_records_win(qtbot, make_window) -
     elapsed_requests = panel.requests
     wait_diagnosis(qtbot, panel, last)
     # Hundreds of records arrived, at most one diagnosis per MIN_INTERVAL_MS was asked for.
-    assert last > 60
+    assert last >= 60  # the pause may land on the 60th record itself
     assert 1 <= panel.requests <= elapsed_requests + 1 < last / 5
     expected = diagnose(engine_run(SMALL, last)[-WINDOW:], SMALL)
     assert panel.sentence.text() == expected.sentence
