@@ -47,17 +47,21 @@ def frames_of(path: Path) -> tuple[list[np.ndarray], list[int]]:
 
 def test_the_file_menu_opens_the_dialog_with_the_run_proposed(qtbot, make_window, tmp_path):
     window = make_window(steps=3)
-    window.features["gradsim.ui.features.snapshots.snapshots"].remember_folder(tmp_path)
+    snapshots = window.features["gradsim.ui.features.snapshots.snapshots"]
+    snapshots.remember_folder(tmp_path)
+    # The plot last clicked or hovered; set here, since a pointer left over a plot by an earlier
+    # test may have hovered another one.
+    snapshots.current_plot = "loss"
     record = feature(window)
     assert record.action in window.file_menu.actions()
     record.action.trigger()
     dialog = record.dialog
     assert isinstance(dialog, RecordDialog)
     qtbot.addWidget(dialog)
-    assert dialog.target() == "gradient"  # the snapshot feature's current plot
+    assert dialog.target() == "loss"  # the snapshot feature's current plot
     assert (dialog.first_spin.value(), dialog.last_spin.value(), dialog.every_spin.value()) == (1, 3, 1)
     assert dialog.path().parent == tmp_path
-    assert dialog.path().name.startswith("gradsim-") and dialog.path().name.endswith("-it3-gradient.gif")
+    assert dialog.path().name.startswith("gradsim-") and dialog.path().name.endswith("-it3-loss.gif")
     assert dialog.summary_label.text().startswith("3 frames, 0.1 s at 20 fps (50 ms a frame)")
     dialog.every_spin.setValue(2)
     assert dialog.summary_label.text().startswith("2 frames")  # iterations 1 and 3
