@@ -1052,7 +1052,7 @@ def measured_step_factor(
     if usable.sum() < 2:
         return 0.0 if np.any(values == 0) else float("nan")
     slope = np.polyfit(steps[usable], np.log10(values[usable]), 1)[0]
-    return float(10.0 ** -slope)
+    return float(10.0**-slope)
 
 
 @dataclass(frozen=True)
