@@ -12,7 +12,6 @@ import numpy as np
 from . import cells, gates, rnn
 from .activations import Activation, make_activation
 from .bptt import LOG10_2, Workspace
-from .bptt import row_log10_norm as bptt_row_log10
 from .clipping import clip_gradients
 from .config import SimConfig
 from .initializers import init_matrix
@@ -220,7 +219,9 @@ class BackpropSession:
         }
         log10_cell = math.nan
         if self.cell == "lstm":
-            log10_cell = bptt_row_log10(state.cell_grad[t], exponent)
+            # As backward_steps' table reads it (safe_norm of the mantissa, plus the power of two).
+            cell_norm = float(safe_norm(state.cell_grad[t : t + 1], axis=(1, 2))[0])
+            log10_cell = float(np.log10(cell_norm) + exponent * LOG10_2)
             fields["log10_cell_grad_norm"] = log10_cell
             fields["cell_grad"] = state.cell_gradient(t)
         previous_h, previous_c = self._previous_log10
@@ -255,18 +256,29 @@ class Simulation:
     ----------
     config : SimConfig
         Fixed for the life of the simulation; a new config means a new Simulation.
+    weights : optional ``{name: array}`` to start from instead of the initialisation (e.g. a
+        PyTorch state dict read by :func:`gradsim.io.weights.load_weights`): checked against the
+        config (:func:`cells.check_weights`, ValueError on a mismatch), converted to the config's
+        dtype; parameters it leaves out (readout, batch norm) keep their initial values.
+        :meth:`reset` returns to these weights.
 
     Attributes
     ----------
-    params : dict of live parameter arrays (PyTorch ``nn.RNN`` names, plus ``readout.weight``
+    params : dict of live parameter arrays (PyTorch ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU`` names and
+        shapes, :func:`cells.parameter_shapes`, plus ``readout.weight``
         ``(O, H)``, ``readout.bias`` ``(O,)`` and with batch norm ``bn_gain_l{k}``,
         ``bn_shift_l{k}`` ``(H,)``). Editing one in place changes the next forward pass.
     iteration : training steps taken
     halted : True after a step produced a non-finite value; no further updates until reset
     """
 
-    def __init__(self, config: SimConfig) -> None:
+    def __init__(self, config: SimConfig, weights: dict[str, np.ndarray] | None = None) -> None:
         self.config = config
+        if weights is not None:
+            cells.check_weights(config, weights)
+        self._weights = (
+            None if weights is None else {name: np.array(value) for name, value in weights.items()}
+        )
         self.dtype = np.dtype(config.dtype)
         # A gated cell's candidate is tanh whatever config.activation says (PyTorch's cells).
         self.activation: Activation = (
@@ -292,6 +304,8 @@ class Simulation:
         init_rng = np.random.default_rng(init_seed)
         self.rng = np.random.default_rng(data_seed)
         self.params = self._initial_params(init_rng)
+        for name, value in (self._weights or {}).items():
+            self.params[name] = value.astype(self.dtype, copy=True)
         self.optimizer = Optimizer(config.optimizer, config.learning_rate)
         self._spectral = SpectralNormTracker(config.num_layers)
         self.iteration = 0

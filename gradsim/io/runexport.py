@@ -24,6 +24,10 @@ CSV
     ``time_step`` counted from 1 as the window and messages count them. Non-finite values are
     written ``inf``, ``-inf``, ``nan``.
 
+Gated cells add, in JSON and NPZ alike, the record fields ``log10_cell_grad_norms`` (LSTM,
+``(L, T)`` per record), ``gate_means`` and ``gate_saturation`` (``(L, T, K)``), written only when
+the records have them; a file without them reads back with None there.
+
 ``log10_grad_norms`` is exact at any magnitude, while ``grad_norms`` (kept for older readers)
 is 0 where the true norm is below float64's range (about 5e-324): read the logarithms. A file
 written before they existed still loads; its logarithms are then computed from ``grad_norms``.
@@ -80,6 +84,8 @@ NONFINITE_NOTE = 'numbers that are not finite are written as the strings "inf", 
 _DICT_FIELDS = ("param_grad_norms", "update_ratios", "extra")
 _EVENT_FIELDS = ("iteration", "layer", "time_step", "quantity", "parameter")
 _NONFINITE_TEXT = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
+# StepRecord fields of gated cells, None for the RNN, with their number of axes per record.
+_GATED_FIELDS = {"log10_cell_grad_norms": 2, "gate_means": 3, "gate_saturation": 3}
 
 
 class RunFileError(ValueError):
@@ -183,6 +189,9 @@ def records_to_arrays(
     }
     if include_samples:
         arrays["preactivation_samples"] = stacked("preactivation_samples", (layers, PREACTIVATION_SAMPLE))
+    for name in _GATED_FIELDS:
+        if records and all(getattr(r, name) is not None for r in records):
+            arrays[name] = stacked(name, ())
     for field in _DICT_FIELDS:
         names, values, present = _dict_table([getattr(r, field) for r in records])
         arrays[f"{field}_names"], arrays[field], arrays[f"{field}_present"] = names, values, present
@@ -256,6 +265,10 @@ def arrays_to_records(arrays: dict[str, np.ndarray] | Any) -> RunData:
             arrays[f"{field}_present"],
         )
     event_arrays = {name: arrays[f"nonfinite_{name}"] for name in _EVENT_FIELDS}
+    gated = {name: arrays[name] for name in _GATED_FIELDS if name in arrays}
+    for name, array in gated.items():
+        if len(array) != count or array.ndim != _GATED_FIELDS[name] + 1:
+            raise ValueError(f"{name} has shape {array.shape} for {count} iterations")
     for name, array in [("loss", losses), ("grad_norms", grad_norms), ("saturation", saturation)]:
         if len(array) != count:
             raise ValueError(f"{name} has {len(array)} entries but there are {count} iterations")
@@ -306,6 +319,7 @@ def arrays_to_records(arrays: dict[str, np.ndarray] | Any) -> RunData:
                     if nonfinite_units is None
                     else np.array(nonfinite_units[i], dtype=np.float64)
                 ),
+                **{name: np.array(array[i], dtype=np.float64) for name, array in gated.items()},
             )
         )
     return RunData(config, records)
@@ -443,6 +457,9 @@ def _record_to_json(record: StepRecord, include_samples: bool) -> dict[str, Any]
             "time_step": event.time_step,
             "parameter": event.parameter,
         }
+    for name in _GATED_FIELDS:
+        if getattr(record, name) is not None:
+            data[name] = getattr(record, name)
     if include_samples:
         data["preactivation_samples"] = record.preactivation_samples
     return _encode(data)
@@ -500,6 +517,7 @@ def _record_from_json(data: dict[str, Any], num_layers: int) -> StepRecord:
             if "nonfinite_fraction" in data
             else np.zeros(num_layers)
         ),
+        **{name: _decode_array(data[name], ndim) for name, ndim in _GATED_FIELDS.items() if name in data},
     )
 
 
