@@ -141,7 +141,8 @@ def check_weights(config: SimConfig, weights: dict[str, np.ndarray]) -> None:
     missing = [name for name in required_parameters(config) if name not in weights]
     if missing:
         raise ValueError(f"parameter {missing[0]!r} is missing ({config.num_layers}-layer {config.cell})")
-    for name, value in weights.items():
+    for name in (name for name in shapes if name in weights):  # in the network's order
+        value = weights[name]
         if np.shape(value) != shapes[name]:
             raise ValueError(
                 f"parameter {name!r} has shape {tuple(np.shape(value))}, the config needs {shapes[name]} "
