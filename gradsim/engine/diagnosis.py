@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from . import theory
+from . import gated_diagnosis, theory
 from .activations import make_activation
 from .config import SimConfig
 from .formatting import format_number
@@ -64,7 +64,8 @@ class Fix:
     Attributes
     ----------
     key : stable identifier (``"relu"``, ``"orthogonal"``, ``"raise_scale"``, ``"lower_scale"``,
-        ``"clip_norm"``, ``"batch_norm"``, ``"fewer_steps"``, ``"fewer_layers"``)
+        ``"clip_norm"``, ``"batch_norm"``, ``"fewer_steps"``, ``"fewer_layers"``, and for gated
+        cells ``"lstm"``, ``"gru"``, ``"forget_bias"``: :mod:`gated_diagnosis`)
     label : button text
     explanation : why it helps, with numbers
     changes : ``{field: value}`` for ``SimConfig.replace``
@@ -260,8 +261,8 @@ def _saturation_phrase(signs: Signs, config: SimConfig) -> str | None:
     fraction = float(signs.saturation.mean())
     nonfinite = signs.nonfinite
     bad = float(nonfinite.mean()) if nonfinite is not None and nonfinite.size else 0.0
-    if make_activation(config.activation, config.leaky_slope).saturating:
-        word = "saturated"
+    if config.cell != "rnn" or make_activation(config.activation, config.leaky_slope).saturating:
+        word = "saturated"  # a gated cell's candidate is tanh
     elif config.activation == "relu":
         word = "switched off"
     else:
@@ -333,7 +334,8 @@ def _evidence(
             line += f" (no mean-field prediction: {comparison.reason.removeprefix('not applicable: ')})"
         lines.append(line)
     products = signs.bound_products
-    if products.size and np.all(np.isfinite(products)):
+    # The bound is the vanilla RNN's (diag(f') W_hh); a gated cell's Jacobian has gates in it.
+    if config.cell == "rnn" and products.size and np.all(np.isfinite(products)):
         worst = float(products.max())
         bound = make_activation(config.activation, config.leaky_slope).max_derivative
         # The bound makes every step back shrink the gradient; whether that adds up to more than
@@ -366,6 +368,7 @@ def _evidence(
             f"global gradient norm changes by a median {signs.instability:.2g} decades per "
             f"iteration ({judged})"
         )
+    lines += gated_diagnosis.evidence(records, config)
     clipped = [r for r in records[-WINDOW:] if r.clipped]
     if clipped:
         last = clipped[-1]
@@ -640,5 +643,7 @@ def diagnose(records: Sequence[StepRecord], config: SimConfig) -> Diagnosis:
     regime = "non-finite" if event is not None else measure(records[-1]).regime
     sentence = _sentence(regime, signs, config, event)
     evidence = _evidence(signs, config, records, event)
-    fixes = _fixes(regime, signs, config)
+    fixes = _fixes(regime, signs, config) + [
+        Fix(*fix) for fix in gated_diagnosis.fixes(regime, records, config)
+    ]
     return Diagnosis(regime, sentence, tuple(evidence), tuple(fixes), signs, event)

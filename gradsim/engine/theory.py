@@ -50,7 +50,8 @@ Hermite nodes and its error grows to tens of percent (to 130% for tanh at ``q = 
 nodes); panels sized to the spike keep every value within 1e-10. ReLU, leaky ReLU and linear
 units use their exact closed forms.
 
-Where the theory gives no number: the identity initialisation (a fixed matrix, nothing random
+Where the theory gives no number: gated cells (LSTM, GRU: :mod:`gated_theory` gives the cell
+path's gate product instead), the identity initialisation (a fixed matrix, nothing random
 to average over) and batch norm (whose per-unit statistics over a finite batch fluctuate; a
 simple normalised-Gaussian model of it underestimated the measured factor by 10-30%, see
 ``docs/theory.md``). Both return None with a note (:func:`not_applicable`).
@@ -71,6 +72,7 @@ from functools import cache, lru_cache
 import numpy as np
 from numpy.polynomial.legendre import leggauss
 
+from . import gated_theory
 from . import tasks as task_module
 from .activations import make_activation
 from .config import FLOAT_RANGES, SimConfig
@@ -450,6 +452,8 @@ BATCH_NORM_NOTE = (
 
 def not_applicable(config: SimConfig) -> str | None:
     """Why the mean-field theory gives no prediction for ``config``, or None if it does."""
+    if config.cell != "rnn":
+        return gated_theory.NO_MEAN_FIELD
     if config.init == "identity":
         return IDENTITY_NOTE
     if config.normalization == "batch":
@@ -774,7 +778,11 @@ class NotApplicable:
 
 
 # Few words for a plot, per reason of :func:`not_applicable`.
-SHORT_REASONS = {"identity": "identity weights are not random", "batch": "batch norm"}
+SHORT_REASONS = {
+    "identity": "identity weights are not random",
+    "batch": "batch norm",
+    "gated": gated_theory.NO_MEAN_FIELD_SHORT,
+}
 
 
 @dataclass(frozen=True)
@@ -824,7 +832,8 @@ def predict_layers(config: SimConfig) -> LayerPrediction | NotApplicable:
     """
     reason = not_applicable(config)
     if reason is not None:
-        short = SHORT_REASONS["identity" if config.init == "identity" else "batch"]
+        kind = "gated" if config.cell != "rnn" else "identity" if config.init == "identity" else "batch"
+        short = SHORT_REASONS[kind]
         return NotApplicable(reason, short)
     field_ = mean_field(config)
     logs = predicted_log10_grad_norms(config)
