@@ -303,7 +303,9 @@ def _palette_image(frame: np.ndarray, image: object, lookup: np.ndarray) -> obje
     if counted is None:
         return image.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
     colors = np.array(sorted((r << 16) | (g << 8) | b for _, (r, g, b) in counted), dtype=np.uint32)
-    packed = (frame[..., 0].astype(np.uint32) << 16) | (frame[..., 1].astype(np.uint32) << 8) | frame[..., 2]
+    packed = (
+        (frame[..., 0].astype(np.uint32) << 16) | (frame[..., 1].astype(np.uint32) << 8) | frame[..., 2]
+    )
     lookup[colors] = np.arange(len(colors), dtype=np.uint8)
     paletted = Image.fromarray(lookup[packed], "P")
     palette = np.stack([(colors >> 16) & 255, (colors >> 8) & 255, colors & 255], axis=1).astype(np.uint8)

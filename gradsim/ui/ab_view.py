@@ -599,7 +599,9 @@ class ABView(QtWidgets.QWidget):
             plot = pg.PlotItem(axisItems={"left": DecadeAxis("left")})
             plot.setMenuEnabled(False)
             install_title(plot)  # titles that never widen the plot past the pane
-            style_plot(plot, theme, title=f"{side}: ||dL/dh_t||", left="||dL/dh_t||", bottom="time step t")
+            style_plot(
+                plot, theme, title=f"{side}: ||dL/dh_t||", left="||dL/dh_t||", bottom="time step t"
+            )
             # In the tick size: side by side, each plot is a quarter of the plot area at 1280 px.
             small = {"font-size": f"{theme.tick_pt}pt"}
             plot.getAxis("bottom").setLabel("time step t", color=theme.foreground, **small)

@@ -329,14 +329,8 @@ def test_a_nan_iteration_is_called_non_finite_not_switched_off():
 
 # ReLU, weights twice the stable size: NaN at iteration 2 (the 'Exploding: large weights' preset).
 EXPLODING_RELU = SimConfig(
-    num_layers=2,
-    hidden_size=64,
-    seq_len=100,
-    activation="relu",
-    init="gaussian",
-    weight_scale=2.0,
-    task="adding",
-    learning_rate=0.01,
+    num_layers=2, hidden_size=64, seq_len=100, activation="relu", init="gaussian", weight_scale=2.0,
+    task="adding", learning_rate=0.01,
 )
 
 

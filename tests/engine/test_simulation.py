@@ -723,12 +723,6 @@ def test_a_nan_iteration_counts_nonfinite_units_apart_from_saturated_ones():
 
 # ReLU, weights twice the stable size: NaN at iteration 2 (the 'Exploding: large weights' preset).
 EXPLODING_RELU = SimConfig(
-    num_layers=2,
-    hidden_size=64,
-    seq_len=100,
-    activation="relu",
-    init="gaussian",
-    weight_scale=2.0,
-    task="adding",
-    learning_rate=0.01,
+    num_layers=2, hidden_size=64, seq_len=100, activation="relu", init="gaussian", weight_scale=2.0,
+    task="adding", learning_rate=0.01,
 )

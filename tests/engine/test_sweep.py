@@ -480,7 +480,6 @@ def test_critical_line_notes_layers_and_training():
     paths = sweep.critical_line(spec, criterion="end_to_end")
     assert paths.x[0] == pytest.approx(np.sqrt(2.0), rel=1e-6) and paths.x[2] < paths.x[1] < paths.x[0]
 
-
 def _extreme_span_grid(spec: SweepSpec) -> SweepResult:
     """The grid of the sweep's measured quantity, the signed decades of the most extreme span
     (every layer's time span and the depth span, :meth:`theory.Spans.extreme`), averaged over
