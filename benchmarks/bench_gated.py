@@ -4,7 +4,7 @@ and against PyTorch's CPU ``nn.LSTM`` / ``nn.GRU``.
 Run by hand::
 
     python3 benchmarks/bench_gated.py [--repeats 11] [--warmup 2] [--sizes 32x128x100x2 ...]
-        [--dtype float64] [--no-torch]
+        [--dtype float64] [--threads N] [--no-torch]
 
 For each size (batch x hidden x seq_len x layers; adding task, gaussian init, no batch norm) and
 cell, interleaved round by round so that all see the same machine:
@@ -15,9 +15,11 @@ cell, interleaved round by round so that all see the same machine:
   engine's shapes (``G`` = 4 blocks for LSTM, 3 for GRU). Forward, per layer: the input projection
   ``(T B, I) x (I, G H)`` and ``T`` products ``(B, H) x (H, G H)``; backward: ``T`` products
   ``(B, G H) x (G H, H)``, then ``dW_hh``, ``dW_ih`` and (above layer 0) the gradient sent down;
-- ``torch`` (if it imports): ``nn.LSTM`` / ``nn.GRU`` (CPU, float64 like the engine,
-  ``torch.set_num_threads(2)``), forward and backward of the same MSE loss at the last step
-  through a linear readout.
+- ``torch`` (if it imports): ``nn.LSTM`` / ``nn.GRU`` (CPU, float64 like the engine), forward and
+  backward of the same MSE loss at the last step through a linear readout.
+
+``--threads N`` gives numpy's BLAS (threadpoolctl) and torch the same number of threads (default
+2); on a machine shared with other work, 1 keeps threads from waiting on each other.
 
 Each figure is the median of ``--repeats`` timed runs after ``--warmup`` untimed ones; the table
 gives ``fwd+bwd / floor`` (the issue's goal: at most 1.5) and ``fwd+bwd / torch`` (goal: below 1,
@@ -41,7 +43,7 @@ from gradsim.engine.gates import gate_count
 from gradsim.engine.simulation import Simulation
 from gradsim.engine.tasks import loss_and_gradient
 
-TORCH_THREADS = 2
+DEFAULT_THREADS = 2
 
 
 @dataclass(frozen=True)
@@ -140,7 +142,6 @@ def torch_pass(config: SimConfig) -> Callable[[], float] | None:
         import torch
     except ImportError:
         return None
-    torch.set_num_threads(TORCH_THREADS)
     simulation = Simulation(config)
     x, y = simulation.sample_batch()
     module_type = torch.nn.LSTM if config.cell == "lstm" else torch.nn.GRU
@@ -197,13 +198,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--sizes", type=Size.parse, nargs="+", default=list(DEFAULT_SIZES))
     parser.add_argument("--dtype", choices=("float64", "float32"), default="float64")
+    parser.add_argument("--threads", type=int, default=DEFAULT_THREADS, help="BLAS and torch threads")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch reference")
     args = parser.parse_args(argv)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(args.threads)
+    if not args.no_torch:
+        try:
+            import torch
+
+            torch.set_num_threads(args.threads)
+        except ImportError:
+            pass
     header = (
         f"{'cell':<5} {'size':<24} {'fwd+bwd ms':>10} {'floor ms':>9} {'torch ms':>9} "
         f"{'fb/floor':>8} {'fb/torch':>8}"
     )
-    print(f"dtype {args.dtype}, median of {args.repeats} runs")
+    print(f"dtype {args.dtype}, {args.threads} thread(s), median of {args.repeats} runs")
     print(header)
     print("-" * len(header))
     for size in args.sizes:
