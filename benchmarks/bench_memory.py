@@ -20,6 +20,7 @@ Usage::
 
     python benchmarks/bench_memory.py            # the 8 configs x 2 dtypes (a few minutes)
     python benchmarks/bench_memory.py --quick    # two small configs, for a smoke test
+    python benchmarks/bench_memory.py --gated    # the LSTM and GRU configs only
 """
 
 from __future__ import annotations
@@ -49,6 +50,16 @@ CONFIGS: list[dict[str, object]] = [
     {"num_layers": 16, "hidden_size": 16, "seq_len": 2000, "batch_size": 64, "task": "memory"},
     {"num_layers": 6, "hidden_size": 1024, "seq_len": 20, "batch_size": 32, "optimizer": "adam"},
 ]
+# Gated cells (python benchmarks/bench_memory.py --gated): their caches and scratch are counted
+# apart in memory_terms.
+GATED_CONFIGS: list[dict[str, object]] = [
+    {"cell": "lstm", "num_layers": 2, "hidden_size": 128, "seq_len": 500, "batch_size": 64},
+    {"cell": "gru", "num_layers": 2, "hidden_size": 128, "seq_len": 500, "batch_size": 64},
+    {"cell": "lstm", "num_layers": 3, "hidden_size": 64, "seq_len": 1000, "batch_size": 64,
+     "normalization": "batch", "optimizer": "adam"},
+    {"cell": "gru", "num_layers": 1, "hidden_size": 512, "seq_len": 200, "batch_size": 64,
+     "clip_mode": "norm"},
+]  # fmt: skip
 QUICK_CONFIGS: list[dict[str, object]] = [
     {"num_layers": 2, "hidden_size": 64, "seq_len": 500, "batch_size": 128},
     {"num_layers": 1, "hidden_size": 128, "seq_len": 400, "batch_size": 256, "activation": "relu"},
@@ -102,6 +113,7 @@ def run_child(settings: dict[str, object] | None) -> tuple[int, dict[str, float]
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="two small configs only")
+    parser.add_argument("--gated", action="store_true", help="the LSTM and GRU configs only")
     args = parser.parse_args()
 
     from gradsim.engine.config import SimConfig
@@ -115,7 +127,7 @@ def main() -> int:
     print(header)
     print("-" * len(header))
     worst = 0.0
-    for settings in QUICK_CONFIGS if args.quick else CONFIGS:
+    for settings in QUICK_CONFIGS if args.quick else GATED_CONFIGS if args.gated else CONFIGS + GATED_CONFIGS:
         for dtype in DTYPES:
             config = SimConfig(**{**settings, "dtype": dtype})
             peak, report = run_child({**settings, "dtype": dtype})

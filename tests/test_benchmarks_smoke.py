@@ -234,3 +234,33 @@ def test_bench_animate_compares_a_tiny_animation_with_its_training(
     assert "ms a frame for 2 frames (goal < 50)" in out and "in process (cpu): 2 training steps" in out
     assert set(figures) == {"wall_ms_per_frame", "cpu_ms_per_frame", "in_process_ms_per_frame"}
     assert all(np.isfinite(value) for value in figures.values())
+
+
+# -- bench_gated ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_bench_gated_floor_and_engine_do_what_they_say(cell: str, capsys) -> None:
+    bench_gated = load_benchmark("bench_gated")
+    size = bench_gated.Size(*TINY)
+    assert {s.label for s in bench_gated.DEFAULT_SIZES} >= {"B=32 H=128 T=100 L=2"}
+    floor = bench_gated.GatedFloor(cell, size, 2, "float64", np.random.default_rng(0))
+    floor.run()
+    blocks = 4 if cell == "lstm" else 3
+    batch, hidden, steps, _ = TINY
+    for layer, a in enumerate(floor.layers):
+        assert a["weight_hh"].shape == (blocks * hidden, hidden)
+        np.testing.assert_allclose(a["projected"], a["inputs"] @ a["weight_ih_t"], rtol=1e-12)
+        np.testing.assert_allclose(a["recurrent"], a["states"][steps - 1] @ a["weight_hh_t"], rtol=1e-12)
+        np.testing.assert_allclose(a["carry"], a["gate_grad"][0] @ a["weight_hh"], rtol=1e-12)
+        flat = a["gate_grad"].reshape(steps * batch, -1)
+        np.testing.assert_allclose(
+            a["grad_hh"], flat.T @ a["states"][:-1].reshape(steps * batch, -1), rtol=1e-12
+        )
+        if layer > 0:
+            np.testing.assert_allclose(a["below"], flat @ a["weight_ih"], rtol=1e-12)
+    config = bench_gated.make_config(cell, size, "float64")
+    run = bench_gated.engine_pass(config)
+    simulation = Simulation(config)
+    assert run() == run() == simulation.forward_backward(*simulation.sample_batch()).loss
+    bench_gated.main(["--repeats", "1", "--warmup", "0", "--sizes", "2x3x4x2", "--no-torch"])
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines[3:]] == ["lstm", "gru"]

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+# "rnn" is the vanilla (Elman) RNN; "lstm" and "gru" are PyTorch's gated cells (gates.py).
+CELLS = ("rnn", "lstm", "gru")
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "elu", "linear")
 INITS = ("gaussian", "xavier", "he", "orthogonal", "identity")
 NORMALIZATIONS = ("none", "batch")
@@ -35,8 +37,10 @@ FLOAT_RANGES: dict[str, tuple[float, float, bool]] = {
     "leaky_slope": (0.0, 1.0, True),
     "clip_threshold": (0.0, 1e12, False),
     "learning_rate": (0.0, 100.0, False),
+    "forget_bias": (-50.0, 50.0, True),
 }
 CHOICES: dict[str, tuple[str, ...]] = {
+    "cell": CELLS,
     "activation": ACTIVATIONS,
     "init": INITS,
     "normalization": NORMALIZATIONS,
@@ -67,9 +71,16 @@ class SimConfig:
     """Everything that determines a run: model, weights, fixes, training.
 
     Two configs that compare equal produce bit-identical runs.
+
+    ``cell`` picks the recurrent cell: ``"rnn"`` (``h = f(W_ih x + W_hh h + b)``, with
+    ``activation`` as ``f``), ``"lstm"`` or ``"gru"`` (PyTorch's equations; their gates are
+    sigmoid and their candidate tanh, so ``activation`` and ``leaky_slope`` play no part).
+    ``forget_bias`` is added to the LSTM's forget-gate bias at initialisation (1.0 is the
+    classic recommendation, 0 PyTorch's); other cells ignore it.
     """
 
     # Model
+    cell: str = "rnn"
     num_layers: int = 2
     hidden_size: int = 64
     seq_len: int = 50
@@ -78,6 +89,7 @@ class SimConfig:
     # Weights
     init: str = "gaussian"
     weight_scale: float = 1.0
+    forget_bias: float = 0.0
     # Fixes
     normalization: str = "none"
     clip_mode: str = "none"
@@ -137,7 +149,8 @@ class SimConfig:
 
         Per layer with input width ``I``: the input projection ``2 T B H I``, the recurrence
         ``2 T B H^2``, and backward the carry through ``W_hh`` ``2 T B H^2``, ``dW_hh`` ``2 T B H^2``,
-        ``dW_ih`` ``2 T B H I`` and (above layer 0) the gradient sent down ``2 T B H I``.
+        ``dW_ih`` ``2 T B H I`` and (above layer 0) the gradient sent down ``2 T B H I``; a gated
+        cell's products have ``G H`` rows instead of ``H`` (``G`` = 4 for LSTM, 3 for GRU).
         """
         inputs, _ = _task_sizes(self.task)
         rows = self.seq_len * self.batch_size
@@ -146,8 +159,18 @@ class SimConfig:
         for layer in range(self.num_layers):
             width = inputs if layer == 0 else hidden
             total += rows * hidden * (6 * hidden + 4 * width + (2 * width if layer > 0 else 0))
-        return total
+        return total * GATE_BLOCKS[self.cell]
 
+
+# Row blocks of a cell's stacked weights (PyTorch's layout): its products are this many times wider.
+GATE_BLOCKS = {"rnn": 1, "lstm": 4, "gru": 3}
+# Per layer and per cell C = T B H, in numbers: what a gated forward pass keeps (the blocks' values
+# G C, states, candidate pre-activations and derivatives, and LSTM's cells and tanh(c), GRU's
+# hidden projection) and what its backward pass holds in scratch (dL/dh, the blocks' gradients
+# G C, the gradient from outside, the step-independent factors G C, and LSTM's dL/dc and
+# o (1 - tanh(c)^2), GRU's dL/dq).
+_GATED_CACHE = {"lstm": 9, "gru": 7}
+_GATED_BACKWARD = {"lstm": 12, "gru": 9}
 
 # Measured with benchmarks/bench_memory.py (peak RSS of a child process minus that of an
 # interpreter that imported numpy and gradsim): the terms below are the engine's own arrays, counted
@@ -183,6 +206,11 @@ def memory_terms(config: SimConfig) -> dict[str, int]:
     - ``parameters``: weights, gradients, the update, the clipped copy, the optimiser's moments
       (momentum one, Adam two), and per parameter Adam's temporaries and float64 copies for norms;
     - ``fixed``: interpreter-side allowance.
+
+    Gated cells (``G`` blocks): the cache is ``9 C s`` per layer for LSTM and ``7 C s`` for GRU
+    (plus ``G C s`` normalised values with batch norm), the backward scratch ``12 C s`` / ``9 C s``
+    shared by the layers plus three boolean ``(T, B, H)`` masks (saturation, gate statistics),
+    and every weight matrix is ``G`` times taller.
     """
     size = 8 if config.dtype == "float64" else 4
     layers, hidden = config.num_layers, config.hidden_size
@@ -191,24 +219,29 @@ def memory_terms(config: SimConfig) -> dict[str, int]:
     inputs, outputs = _task_sizes(config.task)
     batch_norm = config.normalization == "batch"
 
-    per_layer = (3 * cells + batch * hidden) * size
+    blocks = GATE_BLOCKS[config.cell]
+    if config.cell == "rnn":
+        per_layer = (3 * cells + batch * hidden) * size
+        shared = 3 + (1 if config.activation in _DERIVATIVE_SCRATCH else 0)
+        masks = 1 + (1 if config.activation in _DERIVATIVE_MASK else 0)  # saturation (+ derivative)
+    else:
+        per_layer = (_GATED_CACHE[config.cell] * cells + 2 * batch * hidden) * size
+        shared = _GATED_BACKWARD[config.cell]
+        masks = 3  # saturation, and the two masks of the gate statistics
     if batch_norm:
-        per_layer += (cells + steps * hidden) * size
+        per_layer += blocks * (cells + steps * hidden) * size
     cache = layers * per_layer + steps * batch * inputs * size
 
-    shared = 3 + (1 if config.activation in _DERIVATIVE_SCRATCH else 0)
-    backward = shared * cells * size + cells  # + the boolean saturation mask
+    backward = shared * cells * size + masks * cells
     if size != 8:
         backward += 8 * cells
-    if config.activation in _DERIVATIVE_MASK:
-        backward += cells
 
-    weights = hidden * inputs + (layers - 1) * hidden * hidden + layers * hidden * (hidden + 2)
-    weights += outputs * (hidden + 1) + (2 * layers * hidden if batch_norm else 0)
+    weights = blocks * (hidden * inputs + (layers - 1) * hidden * hidden + layers * hidden * (hidden + 2))
+    weights += outputs * (hidden + 1) + (2 * blocks * layers * hidden if batch_norm else 0)
     copies = 3 + (1 if config.clip_mode != "none" else 0)  # weights, gradients, update, clipped
     copies += {"sgd": 0, "momentum": 1, "adam": 2}[config.optimizer]  # the moments
     # One parameter at a time: Adam's temporaries, and float64 copies taken for norms.
-    largest = max(hidden * hidden, hidden * inputs)
+    largest = blocks * max(hidden * hidden, hidden * inputs)
     transient = (4 if config.optimizer == "adam" else 1) * largest * size + 2 * 8 * largest
     parameters = copies * weights * size + transient
     return {"cache": cache, "backward": backward, "parameters": parameters, "fixed": _FIXED_OVERHEAD_BYTES}

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import theory
+from . import gated_diagnosis, theory
 from .activations import make_activation
 from .config import SimConfig
 from .diagnosis_fixes import (
@@ -106,8 +106,8 @@ def _saturation_phrase(signs: Signs, config: SimConfig) -> str | None:
     fraction = float(signs.saturation.mean())
     nonfinite = signs.nonfinite
     bad = float(nonfinite.mean()) if nonfinite is not None and nonfinite.size else 0.0
-    if make_activation(config.activation, config.leaky_slope).saturating:
-        word = "saturated"
+    if config.cell != "rnn" or make_activation(config.activation, config.leaky_slope).saturating:
+        word = "saturated"  # a gated cell's candidate is tanh
     elif config.activation == "relu":
         word = "switched off"
     else:
@@ -179,7 +179,8 @@ def _evidence(
             line += f" (no mean-field prediction: {comparison.reason.removeprefix('not applicable: ')})"
         lines.append(line)
     products = signs.bound_products
-    if products.size and np.all(np.isfinite(products)):
+    # The bound is the vanilla RNN's (diag(f') W_hh); a gated cell's Jacobian has gates in it.
+    if config.cell == "rnn" and products.size and np.all(np.isfinite(products)):
         worst = float(products.max())
         bound = make_activation(config.activation, config.leaky_slope).max_derivative
         # The bound makes every step back shrink the gradient; whether that adds up to more than
@@ -212,6 +213,7 @@ def _evidence(
             f"global gradient norm changes by a median {signs.instability:.2g} decades per "
             f"iteration ({judged})"
         )
+    lines += gated_diagnosis.evidence(records, config)
     clipped = [r for r in records[-WINDOW:] if r.clipped]
     if clipped:
         last = clipped[-1]
@@ -249,5 +251,7 @@ def diagnose(records: Sequence[StepRecord], config: SimConfig) -> Diagnosis:
     regime = "non-finite" if event is not None else measure(records[-1]).regime
     sentence = _sentence(regime, signs, config, event)
     evidence = _evidence(signs, config, records, event)
-    fixes = _fixes(regime, signs, config)
+    fixes = _fixes(regime, signs, config) + [
+        Fix(*fix) for fix in gated_diagnosis.fixes(regime, records, config)
+    ]
     return Diagnosis(regime, sentence, tuple(evidence), tuple(fixes), signs, event)

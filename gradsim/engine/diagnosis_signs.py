@@ -46,7 +46,8 @@ class Fix:
     Attributes
     ----------
     key : stable identifier (``"relu"``, ``"orthogonal"``, ``"raise_scale"``, ``"lower_scale"``,
-        ``"clip_norm"``, ``"batch_norm"``, ``"fewer_steps"``, ``"fewer_layers"``)
+        ``"clip_norm"``, ``"batch_norm"``, ``"fewer_steps"``, ``"fewer_layers"``, and for gated
+        cells ``"lstm"`` and ``"forget_bias"``: :mod:`gated_diagnosis`)
     label : button text
     explanation : why it helps, with numbers
     changes : ``{field: value}`` for ``SimConfig.replace``

@@ -82,6 +82,22 @@ class StepRecord:
         Fraction of units per layer (over batch, time and units) whose pre-activation or
         activation derivative is inf or NaN. Zeros when not given (records built by older code
         or read from files written before this field existed).
+
+    Gated cells (``config.cell`` "lstm" or "gru"; None for the RNN and in older files). The
+    activation statistics above describe the cell's tanh *candidate* (LSTM ``g``, GRU ``n``):
+    ``saturation`` and ``mean_derivative`` are its tanh derivative ``1 - candidate^2``,
+    ``preactivation_samples`` its pre-activation, ``nonfinite_fraction`` its non-finite units.
+    ``spectral_norms`` are those of the stacked ``weight_hh_l{k}`` ``(G H, H)``.
+
+    log10_cell_grad_norms : (L, T) float64 or None
+        LSTM only: ``log10 ||dL/dc||`` of the cell state, exact at any magnitude like
+        ``log10_grad_norms``.
+    gate_means : (L, T, K) float64 or None
+        Mean over batch and units of each sigmoid gate at each layer and time step, gates in
+        the order of :data:`gradsim.engine.gates.GATE_NAMES` (LSTM: input, forget, output, K = 3;
+        GRU: reset, update, K = 2).
+    gate_saturation : (L, T, K) float64 or None
+        Fraction of each gate's values below 0.05 or above 0.95 (closed or open), same layout.
     """
 
     iteration: int
@@ -100,6 +116,9 @@ class StepRecord:
     extra: dict[str, float] = field(default_factory=dict)
     log10_grad_norms: np.ndarray = None  # type: ignore[assignment]  # filled in __post_init__
     nonfinite_fraction: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    log10_cell_grad_norms: np.ndarray | None = None
+    gate_means: np.ndarray | None = None
+    gate_saturation: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.log10_grad_norms is None:

@@ -19,6 +19,11 @@ the number of steps is the ratio. The run's regime is the regime of its most ext
 Every view (badge, status bar, diagnosis, CLI, lessons, sweep, exports) reads this module:
 :func:`measure` for a record, :func:`measure_log10_norms` for a bare ``(L, T)`` table of log10
 norms, :meth:`RegimeMeasure.sentence` for the named verdict.
+
+Gated cells: the measure reads ``||dL/dh||`` for them as for the RNN (what reaches the inputs of
+every step, and the same quantity for every cell). An LSTM's cell state has its own gradient
+``||dL/dc||``; :func:`measure_cell_path` measures its spans the same way, as evidence beside the
+regime (it does not decide it).
 """
 
 from __future__ import annotations
@@ -262,3 +267,15 @@ def measure(record: StepRecord) -> RegimeMeasure:
 def classify(record: StepRecord) -> str:
     """``"non-finite"``, ``"vanishing"``, ``"exploding"`` or ``"healthy"``: ``measure(record).regime``."""
     return measure(record).regime
+
+
+def measure_cell_path(record: StepRecord) -> RegimeMeasure | None:
+    """The same measure of an LSTM's cell path, ``log10 ||dL/dc||`` (None for other cells).
+
+    Evidence next to :func:`measure`, which decides the regime: the cell state carries the
+    gradient back in time (factor per step: the forget gate), the hidden state hands it to the
+    inputs and to the layer below.
+    """
+    if record.log10_cell_grad_norms is None:
+        return None
+    return measure_log10_norms(record.log10_cell_grad_norms, record.nonfinite)

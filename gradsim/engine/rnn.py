@@ -49,104 +49,39 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .activations import Activation
+from .bptt import (
+    BATCH_NORM_EPS,
+    LOG10_2,
+    SCALE_BANDS,
+    Workspace,
+    align,
+    norm_exponent,
+    recurrent_operand,
+)
 from .numerics import safe_norm
 from .tasks import Task, loss_and_gradient
 
-BATCH_NORM_EPS = 1e-5
+__all__ = [
+    "BATCH_NORM_EPS",
+    "LOG10_2",
+    "BackwardState",
+    "ForwardCache",
+    "Workspace",
+    "backward",
+    "backward_steps",
+    "forward",
+    "layer_names",
+    "loss_and_output_grad",
+]
 
-LOG10_2 = math.log10(2.0)
-
-# Safe band of one step's sum of squared gradient entries, per dtype: outside it (norm below
-# 2**-128 ~ 3e-39 in float64, 2**-32 ~ 2e-10 in float32, or above the upper bound while scaled
-# down) the step is renormalised. The bounds leave hundreds (float64) or tens (float32) of
-# binary orders of headroom, so a step's own factors (derivatives, batch-norm 1/std, W_hh) can
-# move the next step far without reaching a subnormal or overflowing, and the squares of the
-# check itself stay normal.
-_SCALE_BANDS: dict[np.dtype, tuple[float, float]] = {
-    np.dtype(np.float64): (2.0**-256, 2.0**256),
-    np.dtype(np.float32): (2.0**-64, 2.0**64),
-}
+# The scaling band is read through this module's own name, so a test can switch it off here.
+_SCALE_BANDS = SCALE_BANDS
+_recurrent_operand = recurrent_operand
 
 
 def layer_names(layer: int) -> tuple[str, str, str, str]:
     """Parameter names of layer ``layer``: weight_ih, weight_hh, bias_ih, bias_hh."""
     return (f"weight_ih_l{layer}", f"weight_hh_l{layer}", f"bias_ih_l{layer}", f"bias_hh_l{layer}")
-
-
-class Workspace:
-    """Arrays that :func:`forward` and :func:`backward_steps` write into, kept between calls.
-
-    Two kinds of array are asked for by a key (a name, and the layer where it matters):
-
-    - *scratch*: intermediates no caller ever sees (``dL/da``, the gradient from the layer
-      above, per-step temporaries). Always reused while the shape and dtype match.
-    - *outputs*: what the call hands back (the forward cache, the parameter gradients). Reused
-      only with ``reuse_outputs=True``, for a caller that is done with them before its next call
-      (``Simulation.train_step``); otherwise allocated fresh on every call, so results can be
-      kept (``Simulation.forward_backward``, the step-through view).
-
-    Not thread-safe: one workspace per thread of work (a Simulation owns its own).
-
-    Parameters
-    ----------
-    reuse_outputs : bool
-        True: the next call overwrites the cache and gradients of the previous one.
-    """
-
-    def __init__(self, reuse_outputs: bool = False) -> None:
-        self.reuse_outputs = reuse_outputs
-        self._arrays: dict[tuple[object, ...], np.ndarray] = {}
-
-    def scratch(self, key: tuple[object, ...], shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-        """The array kept under ``key``, or a new one if none of this shape and dtype is kept.
-
-        Its contents are whatever the last user left: the caller overwrites all it reads.
-        """
-        array = self._arrays.get(key)
-        if array is None or array.shape != shape or array.dtype != dtype:
-            array = np.empty(shape, dtype=dtype)
-            self._arrays[key] = array
-        return array
-
-    def output(self, key: tuple[object, ...], shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-        """Like :meth:`scratch` with ``reuse_outputs``; else a fresh array the caller may keep."""
-        if self.reuse_outputs:
-            return self.scratch(key, shape, dtype)
-        return np.empty(shape, dtype=dtype)
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes held between calls."""
-        return sum(array.nbytes for array in self._arrays.values())
-
-
-# Whether ``h @ ascontiguousarray(W.T)`` gives the same bits as ``h @ W.T`` for a (B, H) x (H, H)
-# product of a dtype, per (B, H, dtype); see _recurrent_operand.
-_CONTIGUOUS_TRANSPOSE_EXACT: dict[tuple[int, int, str], bool] = {}
-
-
-def _recurrent_operand(weight_hh: np.ndarray, batch: int, state_dtype: np.dtype) -> np.ndarray:
-    """``W_hh.T`` for the per-step product ``h_{t-1} W_hh^T`` ``(B, H) x (H, H)``.
-
-    OpenBLAS runs that product up to 30% faster on a contiguous copy of ``W_hh.T`` than on the
-    transposed view at most sizes, with the same bits. At some shapes (small products, B = 1)
-    the two layouts take kernels that sum in different orders, and the last bits differ; runs
-    must not depend on this choice, so the copy is used only where a probe of the same shape and
-    dtype on random operands gave identical bits (once per shape in a process). Where BLAS sums
-    in a fixed order per kernel, a random probe that agrees shows the same kernel arithmetic.
-    """
-    hidden = weight_hh.shape[0]
-    if weight_hh.dtype != state_dtype or weight_hh.dtype not in (np.float64, np.float32):
-        return weight_hh.T
-    key = (batch, hidden, weight_hh.dtype.str)
-    exact = _CONTIGUOUS_TRANSPOSE_EXACT.get(key)
-    if exact is None:
-        rng = np.random.default_rng(0)
-        h = rng.standard_normal((batch, hidden)).astype(weight_hh.dtype)
-        w = rng.standard_normal((hidden, hidden)).astype(weight_hh.dtype)
-        exact = (h @ w.T).tobytes() == (h @ np.ascontiguousarray(w.T)).tobytes()
-        _CONTIGUOUS_TRANSPOSE_EXACT[key] = exact
-    return np.ascontiguousarray(weight_hh.T) if exact else weight_hh.T
 
 
 @dataclass
@@ -298,39 +233,6 @@ class BackwardState:
         return np.ldexp(self.layer_grad[time_step], int(self.scale_exponents[self.layer, time_step]))
 
 
-def _norm_exponent(row: np.ndarray, squares: float) -> float | None:
-    """Binary exponent of ``||row||`` (``frexp``'s), from its sum of ``squares`` if normal.
-
-    None for an all-zero row; inf if the row holds inf or NaN. When the squares underflow or
-    overflow, the largest magnitude stands in for the norm (within a factor sqrt(size)).
-    """
-    if math.isfinite(squares) and squares >= np.finfo(row.dtype).tiny:
-        return math.frexp(squares)[1] / 2
-    if squares == 0 and not row.any():
-        return None
-    largest = float(np.max(np.abs(row)))  # rare: a step left the band by hundreds of orders
-    if not math.isfinite(largest):
-        return math.inf
-    return math.frexp(largest)[1] if largest > 0 else None
-
-
-def _align(outside: np.ndarray, outside_exponent: int, carry: np.ndarray, carry_exponent: int) -> int:
-    """Bring two scaled terms of one sum to a common exponent, in place; returns it.
-
-    The larger true term keeps its exponent and the other is shifted down to it: whatever of
-    the smaller one falls below the float range is far below the larger one's rounding.
-    """
-    outside_size = _norm_exponent(outside, float(np.dot(outside.reshape(-1), outside.reshape(-1))))
-    carry_size = _norm_exponent(carry, float(np.dot(carry.reshape(-1), carry.reshape(-1))))
-    if carry_size is None or (
-        outside_size is not None and outside_exponent + outside_size >= carry_exponent + carry_size
-    ):
-        np.ldexp(carry, carry_exponent - outside_exponent, out=carry)
-        return outside_exponent
-    np.ldexp(outside, outside_exponent - carry_exponent, out=outside)
-    return carry_exponent
-
-
 def backward_steps(
     params: dict[str, np.ndarray],
     cache: ForwardCache,
@@ -396,14 +298,14 @@ def backward_steps(
         for t in reversed(range(steps)):
             outside_exponent = outside_exponents[t]
             if outside_exponent is not None and outside_exponent != exponent:
-                exponent = _align(from_outside[t], outside_exponent, carry, exponent)
+                exponent = align(from_outside[t], outside_exponent, [carry], exponent)
             np.add(from_outside[t], carry, out=layer_grad[t])
             row = rows[t]
             squares = np.dot(row, row)
             if squares < low or (squares > high and exponent < 0):
                 # Renormalise to a norm near 1, never to an exponent above 0 (growth overflows
                 # as the true value does). NaN compares false above and is left as it is.
-                size = _norm_exponent(row, float(squares))
+                size = norm_exponent(row, float(squares))
                 if size is not None and math.isfinite(size):
                     shift = min(int(size), -exponent)
                     if shift:

@@ -51,6 +51,7 @@ __all__ = [
     "RUN_NPZ_LIMIT",
     "SWEEP_CSV_LIMIT",
     "SWEEP_NPZ_LIMIT",
+    "WEIGHTS_LIMIT",
     "FileReadError",
     "load_npz",
     "open_regular",
@@ -71,6 +72,9 @@ RUN_JSON_LIMIT = 512 << 20
 RUN_NPZ_LIMIT = 2 << 30
 SWEEP_CSV_LIMIT = 64 << 20
 SWEEP_NPZ_LIMIT = 512 << 20
+# Network weights (.safetensors, .npz): the largest network a config allows (16 LSTM layers of
+# 1024 units in float64) is about 1.1 GB.
+WEIGHTS_LIMIT = 2 << 30
 # No gradsim document nests deeper than 5 levels (a run export: object, records, record,
 # grad_norms, layer); 64 leaves room and stays far from the parsers' recursion limits.
 MAX_DEPTH = 64

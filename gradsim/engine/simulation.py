@@ -5,11 +5,13 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from . import rnn
+from . import cells, gates, rnn
 from .activations import Activation, make_activation
+from .bptt import LOG10_2, Workspace
 from .clipping import clip_gradients
 from .config import SimConfig
 from .initializers import init_matrix
@@ -17,7 +19,7 @@ from .numerics import safe_norm
 from .optim import Optimizer
 from .records import NonFiniteEvent, StepRecord
 from .spectral import SpectralNormTracker, spectral_norm
-from .tasks import Task, make_task
+from .tasks import Task, loss_and_gradient, make_task
 
 PREACTIVATION_SAMPLE = 2048
 
@@ -32,16 +34,32 @@ class BackwardResult:
     grads : dict, one gradient per parameter, keyed like ``Simulation.params``
     grad_norms : (L, T) float64, ``||dL/dh||`` per layer and time step, rounded to float64
         (0 where the true value is below about 5e-324)
-    cache : the forward pass (pre-activations, derivatives, states)
+    cache : the forward pass (pre-activations, derivatives, states; a gated cell's
+        :class:`gradsim.engine.gates.GatedCache` also holds its gates)
     log10_grad_norms : (L, T) float64, ``log10 ||dL/dh||`` exact at any magnitude (-inf only
         where the gradient is exactly 0)
+    log10_cell_grad_norms : (L, T) float64, ``log10 ||dL/dc||`` likewise (LSTM; None otherwise)
+    log10_path_norms : (L, T, 2) float64, the hidden and the cell path into each cell (gated
+        cells; None for the RNN), see :class:`gradsim.engine.gates.GatedBackwardState`
     """
 
     loss: float
     grads: dict[str, np.ndarray]
     grad_norms: np.ndarray
-    cache: rnn.ForwardCache
+    cache: cells.Cache
     log10_grad_norms: np.ndarray
+    log10_cell_grad_norms: np.ndarray | None = None
+    log10_path_norms: np.ndarray | None = None
+
+    @classmethod
+    def of(cls, loss: float, state: cells.State, cache: cells.Cache) -> BackwardResult:
+        """The result of a finished backward ``state`` of ``cache``."""
+        if isinstance(state, gates.GatedBackwardState):
+            return cls(
+                loss, state.grads, state.grad_norms, cache, state.log10_grad_norms,
+                state.log10_cell_grad_norms, state.log10_path_norms,
+            )  # fmt: skip
+        return cls(loss, state.grads, state.grad_norms, cache, state.log10_grad_norms)
 
 
 @dataclass(frozen=True)
@@ -64,6 +82,21 @@ class BackpropStep:
     log10_grad_norm : ``log10 ||dL/dh||`` at this cell, exact at any magnitude (-inf only if
         the gradient is exactly 0); what the step-through view shows and plots. Given None
         (a step built from a plain norm), it is ``log10(grad_norm)``.
+
+    Gated cells only (None / NaN for the RNN), for the chain-rule view of a step. The gradient
+    reaches a cell from the next time step by two paths: the *hidden path* (through the gates'
+    pre-activations and ``weight_hh``, into ``dL/dh_t``) and the *cell path* (LSTM: ``f_{t+1} *
+    dL/dc_{t+1}`` into ``dL/dc_t``, the forget gate's "constant error carousel"; GRU: ``z_{t+1} *
+    dL/dh_{t+1}`` into ``dL/dh_t``, through the update gate).
+
+    log10_cell_grad_norm : LSTM: ``log10 ||dL/dc||`` at this cell, exact at any magnitude
+    cell_grad : LSTM: (B, H) copy of ``dL/dc`` at this cell, true values
+    gates : ``{block name: (B, H)}`` copies of the cell's block values at this time step, in
+        PyTorch's order (LSTM input, forget, cell, output; GRU reset, update, new)
+    hidden_path_factor : ``||hidden path into t|| / ||dL/dh_{t+1}||`` (NaN at the last step)
+    cell_path_factor : LSTM ``||f_{t+1} * dL/dc_{t+1}|| / ||dL/dc_{t+1}||``, GRU
+        ``||z_{t+1} * dL/dh_{t+1}|| / ||dL/dh_{t+1}||`` (NaN at the last step)
+    path_gate_mean : mean of the gate on the cell path at ``t + 1`` (LSTM forget, GRU update)
     """
 
     order: int
@@ -76,6 +109,12 @@ class BackpropStep:
     spectral_norm: float
     grad: np.ndarray
     log10_grad_norm: float | None = None
+    log10_cell_grad_norm: float | None = None
+    cell_grad: np.ndarray | None = None
+    gates: dict[str, np.ndarray] | None = None
+    hidden_path_factor: float = float("nan")
+    cell_path_factor: float = float("nan")
+    path_gate_mean: float = float("nan")
 
     def __post_init__(self) -> None:
         if self.log10_grad_norm is None:
@@ -88,28 +127,35 @@ class BackpropSession:
 
     Iterate over it (or call :meth:`advance`) to get :class:`BackpropStep` items; once done,
     :attr:`result` equals what :meth:`Simulation.forward_backward` returns for the same batch,
-    bit for bit (both run :func:`rnn.backward_steps`).
+    bit for bit (both run the cell's backward generator, :func:`cells.backward_steps`).
     """
 
     def __init__(self, simulation: Simulation, x: np.ndarray, y: np.ndarray) -> None:
         self._simulation = simulation
         config = simulation.config
+        self.cell = config.cell
         with np.errstate(all="ignore"):
-            self.cache = rnn.forward(
-                simulation.params, x, config.num_layers, simulation.activation, simulation.batch_norm
+            self.cache = cells.forward(
+                self.cell,
+                simulation.params,
+                x,
+                config.num_layers,
+                simulation.activation,
+                simulation.batch_norm,
             )
-            self.loss, output_grad = rnn.loss_and_output_grad(simulation.task, self.cache, y)
+            self.loss, output_grad = loss_and_gradient(simulation.task, self.cache.output, y)
         self.num_layers = config.num_layers
         self.seq_len = x.shape[1]
-        self.state = rnn.BackwardState.empty(self.num_layers, self.seq_len)
-        self._steps = rnn.backward_steps(
-            simulation.params, self.cache, output_grad, simulation.batch_norm, self.state
+        self.state = cells.empty_state(self.cell, self.num_layers, self.seq_len)
+        self._steps = cells.backward_steps(
+            self.cell, simulation.params, self.cache, output_grad, simulation.batch_norm, self.state
         )
         self.spectral_norms = simulation.spectral_norms()
         self.total_steps = self.num_layers * self.seq_len
         self.order = -1
         self.result: BackwardResult | None = None
         self._previous_norm = (np.nan, 0)  # (mantissa norm, power of two) of the last cell
+        self._previous_log10 = (np.nan, np.nan)  # log10 ||dL/dh||, ||dL/dc|| of the last cell
 
     def derivative_map(self, layer: int) -> np.ndarray:
         """(H, T) mean over the batch of the activation derivative of ``layer``."""
@@ -129,7 +175,7 @@ class BackpropSession:
             mantissa_norm = float(safe_norm(state.layer_grad[t : t + 1], axis=(1, 2))[0])
             exponent = int(state.scale_exponents[layer, t])
             norm = math.ldexp(mantissa_norm, exponent)
-            log10_norm = float(np.log10(mantissa_norm) + exponent * rnn.LOG10_2)
+            log10_norm = float(np.log10(mantissa_norm) + exponent * LOG10_2)
             if t == self.seq_len - 1:
                 factor = mean_derivative = saturation = np.nan
             else:
@@ -145,6 +191,7 @@ class BackpropSession:
                 mean_derivative = float(derivative.mean())
                 saturation = float(self._simulation.activation.saturated(derivative).mean())
             self._previous_norm = (mantissa_norm, exponent)
+            gated = self._gated_fields(state, layer, t, log10_norm)
             if self.order == self.total_steps - 1:
                 # Let the generator finish the last layer's products now, so result is ready.
                 self._finish()
@@ -159,7 +206,35 @@ class BackpropSession:
                 float(self.spectral_norms[layer]),
                 state.gradient(t),
                 log10_norm,
+                **gated,
             )
+
+    def _gated_fields(self, state: cells.State, layer: int, t: int, log10_norm: float) -> dict[str, Any]:
+        """The gated cell's part of a :class:`BackpropStep` (nothing for the RNN)."""
+        if not isinstance(state, gates.GatedBackwardState) or not isinstance(self.cache, gates.GatedCache):
+            return {}
+        exponent = int(state.scale_exponents[layer, t])
+        fields: dict[str, Any] = {
+            "gates": {name: values.copy() for name, values in self.cache.gate_values(layer, t).items()}
+        }
+        log10_cell = math.nan
+        if self.cell == "lstm":
+            # As backward_steps' table reads it (safe_norm of the mantissa, plus the power of two).
+            cell_norm = float(safe_norm(state.cell_grad[t : t + 1], axis=(1, 2))[0])
+            log10_cell = float(np.log10(cell_norm) + exponent * LOG10_2)
+            fields["log10_cell_grad_norm"] = log10_cell
+            fields["cell_grad"] = state.cell_gradient(t)
+        previous_h, previous_c = self._previous_log10
+        if t < self.seq_len - 1:
+            hidden_path, cell_path = state.log10_path_norms[layer, t]
+            fields["hidden_path_factor"] = _power_of_ten(hidden_path - previous_h)
+            fields["cell_path_factor"] = _power_of_ten(
+                cell_path - (previous_c if self.cell == "lstm" else previous_h)
+            )
+            path_gate = self.cache.gate_values(layer, t + 1)["forget" if self.cell == "lstm" else "update"]
+            fields["path_gate_mean"] = float(path_gate.mean())
+        self._previous_log10 = (log10_norm, log10_cell)
+        return fields
 
     def _finish(self) -> None:
         if self.result is not None:
@@ -167,9 +242,7 @@ class BackpropSession:
         with np.errstate(all="ignore"):
             for _ in self._steps:
                 pass
-        self.result = BackwardResult(
-            self.loss, self.state.grads, self.state.grad_norms, self.cache, self.state.log10_grad_norms
-        )
+        self.result = BackwardResult.of(self.loss, self.state, self.cache)
 
     def __iter__(self) -> Iterator[BackpropStep]:
         while (step := self.advance()) is not None:
@@ -183,27 +256,43 @@ class Simulation:
     ----------
     config : SimConfig
         Fixed for the life of the simulation; a new config means a new Simulation.
+    weights : optional ``{name: array}`` to start from instead of the initialisation (e.g. a
+        PyTorch state dict read by :func:`gradsim.io.weights.load_weights`): checked against the
+        config (:func:`cells.check_weights`, ValueError on a mismatch), converted to the config's
+        dtype; parameters it leaves out (readout, batch norm) keep their initial values.
+        :meth:`reset` returns to these weights.
 
     Attributes
     ----------
-    params : dict of live parameter arrays (PyTorch ``nn.RNN`` names, plus ``readout.weight``
+    params : dict of live parameter arrays (PyTorch ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU`` names and
+        shapes, :func:`cells.parameter_shapes`, plus ``readout.weight``
         ``(O, H)``, ``readout.bias`` ``(O,)`` and with batch norm ``bn_gain_l{k}``,
         ``bn_shift_l{k}`` ``(H,)``). Editing one in place changes the next forward pass.
     iteration : training steps taken
     halted : True after a step produced a non-finite value; no further updates until reset
     """
 
-    def __init__(self, config: SimConfig) -> None:
+    def __init__(self, config: SimConfig, weights: dict[str, np.ndarray] | None = None) -> None:
         self.config = config
+        if weights is not None:
+            cells.check_weights(config, weights)
+        self._weights = (
+            None if weights is None else {name: np.array(value) for name, value in weights.items()}
+        )
         self.dtype = np.dtype(config.dtype)
-        self.activation: Activation = make_activation(config.activation, config.leaky_slope)
+        # A gated cell's candidate is tanh whatever config.activation says (PyTorch's cells).
+        self.activation: Activation = (
+            make_activation(config.activation, config.leaky_slope)
+            if config.cell == "rnn"
+            else make_activation("tanh")
+        )
         self.task: Task = make_task(config.task)
         self.batch_norm = config.normalization == "batch"
         # Buffers reused from step to step (a fresh (T, B, H) array costs a page fault per 4 KiB):
         # train_step's reuses everything, as nothing of its cache or gradients leaves the step;
         # forward_backward's only its intermediates, since its caller keeps the results.
-        self._train_workspace = rnn.Workspace(reuse_outputs=True)
-        self._workspace = rnn.Workspace(reuse_outputs=False)
+        self._train_workspace = Workspace(reuse_outputs=True)
+        self._workspace = Workspace(reuse_outputs=False)
         self.reset()
 
     def reset(self) -> None:
@@ -215,6 +304,8 @@ class Simulation:
         init_rng = np.random.default_rng(init_seed)
         self.rng = np.random.default_rng(data_seed)
         self.params = self._initial_params(init_rng)
+        for name, value in (self._weights or {}).items():
+            self.params[name] = value.astype(self.dtype, copy=True)
         self.optimizer = Optimizer(config.optimizer, config.learning_rate)
         self._spectral = SpectralNormTracker(config.num_layers)
         self.iteration = 0
@@ -227,6 +318,22 @@ class Simulation:
         params: dict[str, np.ndarray] = {}
         fan_in = self.task.input_size
         for layer in range(config.num_layers):
+            if config.cell != "rnn":
+                params.update(
+                    gates.init_layer(
+                        config.cell,
+                        config.init,
+                        config.weight_scale,
+                        hidden,
+                        fan_in,
+                        layer,
+                        rng,
+                        dtype,
+                        config.forget_bias,
+                    )  # fmt: skip
+                )
+                fan_in = hidden
+                continue
             w_ih, w_hh, b_ih, b_hh = rnn.layer_names(layer)
             params[w_ih] = init_matrix(config.init, (hidden, fan_in), config.weight_scale, rng, dtype)
             params[w_hh] = init_matrix(config.init, (hidden, hidden), config.weight_scale, rng, dtype)
@@ -234,9 +341,11 @@ class Simulation:
             params[b_hh] = np.zeros(hidden, dtype=dtype)
             fan_in = hidden
         if self.batch_norm:
+            # One gain and shift per row of the stacked pre-activations (G H for a gated cell).
+            rows = gates.gate_count(config.cell) * hidden
             for layer in range(config.num_layers):
-                params[f"bn_gain_l{layer}"] = np.ones(hidden, dtype=dtype)
-                params[f"bn_shift_l{layer}"] = np.zeros(hidden, dtype=dtype)
+                params[f"bn_gain_l{layer}"] = np.ones(rows, dtype=dtype)
+                params[f"bn_shift_l{layer}"] = np.zeros(rows, dtype=dtype)
         params["readout.weight"] = init_matrix(
             config.init, (self.task.output_size, hidden), config.weight_scale, rng, dtype
         )
@@ -257,14 +366,15 @@ class Simulation:
         """
         return self._forward_backward(x, y, self._workspace)
 
-    def _forward_backward(self, x: np.ndarray, y: np.ndarray, workspace: rnn.Workspace) -> BackwardResult:
+    def _forward_backward(self, x: np.ndarray, y: np.ndarray, workspace: Workspace) -> BackwardResult:
+        cell = self.config.cell
         with np.errstate(all="ignore"):
-            cache = rnn.forward(
-                self.params, x, self.config.num_layers, self.activation, self.batch_norm, workspace
+            cache = cells.forward(
+                cell, self.params, x, self.config.num_layers, self.activation, self.batch_norm, workspace
             )
-            loss, output_grad = rnn.loss_and_output_grad(self.task, cache, y)
-            state = rnn.backward(self.params, cache, output_grad, self.batch_norm, workspace)
-        return BackwardResult(loss, state.grads, state.grad_norms, cache, state.log10_grad_norms)
+            loss, output_grad = loss_and_gradient(self.task, cache.output, y)
+            state = cells.backward(cell, self.params, cache, output_grad, self.batch_norm, workspace)
+        return BackwardResult.of(loss, state, cache)
 
     def backprop(self, x: np.ndarray, y: np.ndarray) -> BackpropSession:
         """A step-through backward pass over batch ``(x, y)`` (nothing is updated)."""
@@ -333,6 +443,7 @@ class Simulation:
                 dtype=np.float64,
             )
             mean_derivative = np.stack([d.mean(axis=(1, 2)) for d in derivatives]).astype(np.float64)
+            gate_means, gate_saturation = self._gate_statistics(cache)
         samples = np.stack([_fixed_stride_sample(z, PREACTIVATION_SAMPLE) for z in cache.preactivations])
         self.iteration = iteration
         if event is not None:
@@ -354,7 +465,24 @@ class Simulation:
             spectral_norms=spectral.copy(),
             nonfinite=event,
             nonfinite_fraction=nonfinite_fraction,
+            log10_cell_grad_norms=(
+                None if result.log10_cell_grad_norms is None else result.log10_cell_grad_norms.copy()
+            ),
+            gate_means=gate_means,
+            gate_saturation=gate_saturation,
         )
+
+    def _gate_statistics(self, cache: cells.Cache) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """(L, T, K) mean and saturated fraction of each sigmoid gate (None for the RNN)."""
+        if not isinstance(cache, gates.GatedCache):
+            return None, None
+        shape = cache.states[0][1:].shape
+        masks = (
+            self._train_workspace.scratch(("gate_low",), shape, np.dtype(bool)),
+            self._train_workspace.scratch(("gate_high",), shape, np.dtype(bool)),
+        )
+        pairs = [gates.gate_statistics(cache.cell, values, masks) for values in cache.gates]
+        return np.stack([means for means, _ in pairs]), np.stack([saturated for _, saturated in pairs])
 
     def _find_nonfinite(
         self, iteration: int, result: BackwardResult, param_grad_norms: dict[str, float]
@@ -384,6 +512,12 @@ class Simulation:
             if not np.isfinite(param_grad_norms[name]) and not np.all(np.isfinite(g)):
                 return NonFiniteEvent(iteration, "parameter gradient", parameter=name)
         return None
+
+
+def _power_of_ten(decades: float) -> float:
+    """``10 ** decades`` without a warning (0 or inf beyond float64, NaN for NaN)."""
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        return float(np.power(10.0, decades))
 
 
 def _fixed_stride_sample(values: np.ndarray, count: int) -> np.ndarray:

@@ -43,7 +43,8 @@ the same function (:func:`span_decades`, which takes the decades from the regime
 there is no prediction (:class:`NotApplicable`); :func:`compare_layers` puts it next to a
 record.
 
-Where the theory gives no number: the identity initialisation (a fixed matrix, nothing random
+Where the theory gives no number: gated cells (LSTM, GRU: :mod:`gated_theory` gives the cell
+path's gate product instead), the identity initialisation (a fixed matrix, nothing random
 to average over) and batch norm (whose per-unit statistics over a finite batch fluctuate; a
 simple normalised-Gaussian model of it underestimated the measured factor by 10-30%, see
 ``docs/theory.md``). Both return None with a note (:func:`not_applicable`).

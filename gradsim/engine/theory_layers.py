@@ -17,6 +17,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from . import gated_theory
 from .config import FLOAT_RANGES, SimConfig
 from .records import nonfinite_norms
 from .regime import time_and_depth_decades
@@ -128,7 +129,11 @@ class NotApplicable:
 
 
 # Few words for a plot, per reason of :func:`not_applicable`.
-SHORT_REASONS = {"identity": "identity weights are not random", "batch": "batch norm"}
+SHORT_REASONS = {
+    "identity": "identity weights are not random",
+    "batch": "batch norm",
+    "gated": gated_theory.NO_MEAN_FIELD_SHORT,
+}
 
 
 @dataclass(frozen=True)
@@ -178,7 +183,8 @@ def predict_layers(config: SimConfig) -> LayerPrediction | NotApplicable:
     """
     reason = not_applicable(config)
     if reason is not None:
-        short = SHORT_REASONS["identity" if config.init == "identity" else "batch"]
+        kind = "gated" if config.cell != "rnn" else "identity" if config.init == "identity" else "batch"
+        short = SHORT_REASONS[kind]
         return NotApplicable(reason, short)
     field_ = mean_field(config)
     logs = predicted_log10_grad_norms(config)

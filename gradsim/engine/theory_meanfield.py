@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import gated_theory
 from . import tasks as task_module
 from .config import SimConfig
 from .theory_gaussian import (
@@ -136,6 +137,8 @@ BATCH_NORM_NOTE = (
 
 def not_applicable(config: SimConfig) -> str | None:
     """Why the mean-field theory gives no prediction for ``config``, or None if it does."""
+    if config.cell != "rnn":
+        return gated_theory.NO_MEAN_FIELD
     if config.init == "identity":
         return IDENTITY_NOTE
     if config.normalization == "batch":

@@ -24,6 +24,10 @@ CSV
     ``time_step`` counted from 1 as the window and messages count them. Non-finite values are
     written ``inf``, ``-inf``, ``nan``.
 
+Gated cells add, in JSON and NPZ alike, the record fields ``log10_cell_grad_norms`` (LSTM,
+``(L, T)`` per record), ``gate_means`` and ``gate_saturation`` (``(L, T, K)``), written only when
+the records have them; a file without them reads back with None there.
+
 ``log10_grad_norms`` is exact at any magnitude, while ``grad_norms`` (kept for older readers)
 is 0 where the true norm is below float64's range (about 5e-324): read the logarithms. A file
 written before they existed still loads; its logarithms are then computed from ``grad_norms``.
@@ -53,6 +57,7 @@ from gradsim.engine.safe_read import read_json as read_json_file
 from .atomic import atomic_open
 from .configfile import config_values
 from .runexport_format import (
+    _GATED_FIELDS,
     _NONFINITE_TEXT,
     CSV_COLUMNS,
     EXPORT_SUFFIXES,
@@ -162,6 +167,9 @@ def _record_to_json(record: StepRecord, include_samples: bool) -> dict[str, Any]
             "time_step": event.time_step,
             "parameter": event.parameter,
         }
+    for name in _GATED_FIELDS:
+        if getattr(record, name) is not None:
+            data[name] = getattr(record, name)
     if include_samples:
         data["preactivation_samples"] = record.preactivation_samples
     return _encode(data)
@@ -219,6 +227,7 @@ def _record_from_json(data: dict[str, Any], num_layers: int) -> StepRecord:
             if "nonfinite_fraction" in data
             else np.zeros(num_layers)
         ),
+        **{name: _decode_array(data[name], ndim) for name, ndim in _GATED_FIELDS.items() if name in data},
     )
 
 

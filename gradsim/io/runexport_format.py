@@ -25,6 +25,8 @@ NONFINITE_NOTE = 'numbers that are not finite are written as the strings "inf", 
 _DICT_FIELDS = ("param_grad_norms", "update_ratios", "extra")
 _EVENT_FIELDS = ("iteration", "layer", "time_step", "quantity", "parameter")
 _NONFINITE_TEXT = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
+# StepRecord fields of gated cells, None for the RNN, with their number of axes per record.
+_GATED_FIELDS = {"log10_cell_grad_norms": 2, "gate_means": 3, "gate_saturation": 3}
 
 
 class RunFileError(ValueError):

@@ -24,6 +24,7 @@ from .configfile import config_values
 from .runexport_format import (
     _DICT_FIELDS,
     _EVENT_FIELDS,
+    _GATED_FIELDS,
     FORMAT,
     VERSION,
     RunData,
@@ -106,6 +107,9 @@ def records_to_arrays(
     }
     if include_samples:
         arrays["preactivation_samples"] = stacked("preactivation_samples", (layers, PREACTIVATION_SAMPLE))
+    for name in _GATED_FIELDS:
+        if records and all(getattr(r, name) is not None for r in records):
+            arrays[name] = stacked(name, ())
     for field in _DICT_FIELDS:
         names, values, present = _dict_table([getattr(r, field) for r in records])
         arrays[f"{field}_names"], arrays[field], arrays[f"{field}_present"] = names, values, present
@@ -179,6 +183,10 @@ def arrays_to_records(arrays: dict[str, np.ndarray] | Any) -> RunData:
             arrays[f"{field}_present"],
         )
     event_arrays = {name: arrays[f"nonfinite_{name}"] for name in _EVENT_FIELDS}
+    gated = {name: arrays[name] for name in _GATED_FIELDS if name in arrays}
+    for name, array in gated.items():
+        if len(array) != count or array.ndim != _GATED_FIELDS[name] + 1:
+            raise ValueError(f"{name} has shape {array.shape} for {count} iterations")
     for name, array in [("loss", losses), ("grad_norms", grad_norms), ("saturation", saturation)]:
         if len(array) != count:
             raise ValueError(f"{name} has {len(array)} entries but there are {count} iterations")
@@ -229,6 +237,7 @@ def arrays_to_records(arrays: dict[str, np.ndarray] | Any) -> RunData:
                     if nonfinite_units is None
                     else np.array(nonfinite_units[i], dtype=np.float64)
                 ),
+                **{name: np.array(array[i], dtype=np.float64) for name, array in gated.items()},
             )
         )
     return RunData(config, records)

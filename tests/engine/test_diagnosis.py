@@ -253,7 +253,7 @@ def _stays_finite(config: SimConfig, iterations: int = 6) -> bool:
 @pytest.mark.parametrize(
     ("config", "iterations", "expected"),
     [
-        (VANISHING, 1, {"relu", "orthogonal", "raise_scale", "batch_norm", "fewer_steps"}),
+        (VANISHING, 1, {"relu", "orthogonal", "raise_scale", "batch_norm", "fewer_steps", "lstm"}),
         (EXPLODING, 1, {"clip_norm", "orthogonal", "lower_scale", "fewer_steps"}),
         (EXPLODING, 2, {"clip_norm", "orthogonal", "lower_scale", "fewer_steps"}),
     ],
@@ -297,14 +297,14 @@ def test_fixes_only_where_they_apply() -> None:
     edge = theory.critical_weight_scale(relu_vanishing, criterion="end_to_end")
     assert edge is not None and raise_scale.changes["weight_scale"] == pytest.approx(edge, rel=1e-2)
 
-    # Batch norm on: the theory is silent, so only the structural fix is offered.
+    # Batch norm on: the theory is silent, so only the structural fixes are offered.
     normalised = SimConfig(
         activation="sigmoid", normalization="batch", num_layers=2, hidden_size=32, seq_len=100
     )
     record = Simulation(normalised).train_step()
     diagnosis = diagnose([record], normalised)
     assert diagnosis.regime == "vanishing"
-    assert [fix.key for fix in diagnosis.fixes] == ["fewer_steps"]
+    assert [fix.key for fix in diagnosis.fixes] == ["fewer_steps", "lstm"]
 
     short = EXPLODING.replace(seq_len=2)
     assert all(fix.key != "fewer_steps" for fix in diagnose([Simulation(short).train_step()], short).fixes)

@@ -84,11 +84,12 @@ def test_packaged_lessons_load_in_story_order_with_known_presets_plots_and_place
         # Short enough to read aloud: 2-4 sentences per step.
         for text in (lesson.intro, lesson.explanation):
             assert 2 <= text.count(". ") + 1 <= 5, (lesson.slug, text)
-    # The story: vanishing, why (sigmoid), depth, exploding, recognising, then the fixes.
-    fixes = {lesson.preset for lesson in lessons[5:]}
+    # The story: vanishing, why (sigmoid), depth, exploding, recognising, the fixes, then gates.
+    fixes = {lesson.preset for lesson in lessons[5:10]}
     assert fixes == {
         "fix-fewer-steps", "fix-orthogonal-init", "fix-leaky-relu", "fix-batch-norm", "fix-clipping",
     }  # fmt: skip
+    assert [lesson.slug for lesson in lessons[10:]] == ["why-gates-help"]
 
 
 def test_run_values_fill_every_placeholder():
@@ -236,3 +237,30 @@ def test_values_need_a_record():
     # The number formats are gradsim.engine.formatting's (tests/engine/test_formatting.py).
     with pytest.raises(ValueError):
         run_values([], load_preset("default"))
+
+
+def test_the_gates_lesson_walks_end_to_end_and_its_claims_hold_on_the_engine():
+    lesson = next(lesson for lesson in load_lessons() if lesson.slug == "why-gates-help")
+    config = lesson.config
+    assert (config.cell, config.seq_len, config.forget_bias) == ("lstm", 200, 3.0)
+    records = run(config, lesson.iterations)
+    assert len(records) == lesson.iterations
+    values = run_values(records, config)
+    text = lesson.explain(values)
+    assert "{" not in text
+    measured = measure(records[-1])
+    assert values["verdict"] == measured.sentence() and measured.sentence() in text
+    assert f"after 199 steps {values['ratio']} was left" in text
+    # The right answer: within a decade or two of 1, at every iteration of the lesson.
+    assert lesson.choices[lesson.correct_index].text.startswith("Most of it")
+    assert all(abs(measure(record).decades) < 2 for record in records)
+    # The intro: its forget gates start near 0.95 (sigmoid(3)).
+    assert 0.93 < float(records[0].gate_means[0, :, 1].mean()) < 0.96
+    # The intro and the explanation: a tanh RNN of the same size, on the same batches, loses more
+    # than 20 decades with a factor below 0.8 per step.
+    for record in run(config.replace(cell="rnn"), lesson.iterations):
+        span = measure(record).extreme
+        assert span.decades < -20 and span.factor < 0.8
+    # The explanation: forget bias 0 over 50 steps loses about 7 decades (6.5 to 7.5).
+    for record in run(config.replace(forget_bias=0.0, seq_len=50), lesson.iterations):
+        assert -7.5 < measure(record).decades < -6.5

@@ -1,0 +1,236 @@
+"""Gated cells' speed: LSTM and GRU forward+backward against the bare matrix products they need,
+and against PyTorch's CPU ``nn.LSTM`` / ``nn.GRU``.
+
+Run by hand::
+
+    python3 benchmarks/bench_gated.py [--repeats 11] [--warmup 2] [--sizes 32x128x100x2 ...]
+        [--dtype float64] [--threads N] [--no-torch]
+
+For each size (batch x hidden x seq_len x layers; adding task, gaussian init, no batch norm) and
+cell, interleaved round by round so that all see the same machine:
+
+- ``fwd+bwd``: the engine's forward, loss and backward (``cells.forward`` / ``cells.backward``) on
+  one fixed batch, in a workspace reused from call to call, as ``Simulation.train_step`` runs them;
+- the *floor*: only the matrix products such a pass needs, on preallocated arrays with the
+  engine's shapes (``G`` = 4 blocks for LSTM, 3 for GRU). Forward, per layer: the input projection
+  ``(T B, I) x (I, G H)`` and ``T`` products ``(B, H) x (H, G H)``; backward: ``T`` products
+  ``(B, G H) x (G H, H)``, then ``dW_hh``, ``dW_ih`` and (above layer 0) the gradient sent down;
+- ``torch`` (if it imports): ``nn.LSTM`` / ``nn.GRU`` (CPU, float64 like the engine), forward and
+  backward of the same MSE loss at the last step through a linear readout.
+
+``--threads N`` gives numpy's BLAS (threadpoolctl) and torch the same number of threads (default
+2); on a machine shared with other work, 1 keeps threads from waiting on each other.
+
+Each figure is the median of ``--repeats`` timed runs after ``--warmup`` untimed ones; the table
+gives ``fwd+bwd / floor`` (the issue's goal: at most 1.5) and ``fwd+bwd / torch`` (goal: below 1,
+the numpy engine faster).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from gradsim.engine import cells
+from gradsim.engine.bptt import Workspace
+from gradsim.engine.config import SimConfig
+from gradsim.engine.gates import gate_count
+from gradsim.engine.simulation import Simulation
+from gradsim.engine.tasks import loss_and_gradient
+
+DEFAULT_THREADS = 2
+
+
+@dataclass(frozen=True)
+class Size:
+    """Batch, hidden size, sequence length, layers."""
+
+    batch: int
+    hidden: int
+    seq_len: int
+    layers: int
+
+    @classmethod
+    def parse(cls, text: str) -> Size:
+        """``"32x128x100x2"`` -> ``Size(32, 128, 100, 2)``."""
+        parts = text.lower().split("x")
+        if len(parts) != 4 or not all(p.isdigit() and int(p) > 0 for p in parts):
+            raise argparse.ArgumentTypeError(f"size must be BxHxTxL with positive integers (got {text!r})")
+        return cls(*(int(p) for p in parts))
+
+    @property
+    def label(self) -> str:
+        return f"B={self.batch} H={self.hidden} T={self.seq_len} L={self.layers}"
+
+
+DEFAULT_SIZES = (Size(32, 128, 100, 2), Size(32, 256, 100, 2))
+
+
+def make_config(cell: str, size: Size, dtype: str) -> SimConfig:
+    return SimConfig(
+        cell=cell, batch_size=size.batch, hidden_size=size.hidden, seq_len=size.seq_len,
+        num_layers=size.layers, task="adding", dtype=dtype,
+    )  # fmt: skip
+
+
+class GatedFloor:
+    """The matrix products of one gated forward/backward pass, on preallocated arrays."""
+
+    def __init__(self, cell: str, size: Size, input_size: int, dtype: str, rng: np.random.Generator) -> None:
+        rows, hidden, steps, batch = gate_count(cell) * size.hidden, size.hidden, size.seq_len, size.batch
+        self.steps, self.flat, self.rows = steps, steps * batch, rows
+        self.layers = []
+        for layer in range(size.layers):
+            width = input_size if layer == 0 else hidden
+
+            def uniform(*shape: int) -> np.ndarray:
+                return rng.uniform(-1.0, 1.0, size=shape).astype(dtype)
+
+            self.layers.append({
+                "inputs": uniform(steps * batch, width), "weight_ih_t": uniform(width, rows),
+                "weight_ih": uniform(rows, width), "weight_hh_t": uniform(hidden, rows),
+                "weight_hh": uniform(rows, hidden), "states": uniform(steps + 1, batch, hidden),
+                "projected": np.empty((steps * batch, rows), dtype),
+                "recurrent": np.empty((batch, rows), dtype),
+                "gate_grad": uniform(steps, batch, rows), "carry": np.empty((batch, hidden), dtype),
+                "grad_hh": np.empty((rows, hidden), dtype), "grad_ih": np.empty((rows, width), dtype),
+                "below": np.empty((steps * batch, width), dtype),
+            })  # fmt: skip
+
+    def run(self) -> None:
+        """Every product once: forward over all layers, then backward top-down."""
+        for a in self.layers:
+            np.matmul(a["inputs"], a["weight_ih_t"], out=a["projected"])
+            for t in range(self.steps):
+                np.matmul(a["states"][t], a["weight_hh_t"], out=a["recurrent"])
+        for index in reversed(range(len(self.layers))):
+            a = self.layers[index]
+            for t in reversed(range(self.steps)):
+                np.matmul(a["gate_grad"][t], a["weight_hh"], out=a["carry"])
+            flat = a["gate_grad"].reshape(self.flat, self.rows)
+            np.matmul(flat.T, a["states"][:-1].reshape(self.flat, -1), out=a["grad_hh"])
+            np.matmul(flat.T, a["inputs"], out=a["grad_ih"])
+            if index > 0:
+                np.matmul(flat, a["weight_ih"], out=a["below"])
+
+
+def engine_pass(config: SimConfig) -> Callable[[], float]:
+    """Forward + backward of one fixed batch in a reused workspace (what a training step runs)."""
+    simulation = Simulation(config)
+    x, y = simulation.sample_batch()
+    workspace = Workspace(reuse_outputs=True)
+
+    def run() -> float:
+        with np.errstate(all="ignore"):
+            cache = cells.forward(config.cell, simulation.params, x, config.num_layers, simulation.activation,
+                                  False, workspace)  # fmt: skip
+            loss, output_grad = loss_and_gradient(simulation.task, cache.output, y)
+            cells.backward(config.cell, simulation.params, cache, output_grad, False, workspace)
+        return loss
+
+    return run
+
+
+def torch_pass(config: SimConfig) -> Callable[[], float] | None:
+    """The same pass with ``nn.LSTM`` / ``nn.GRU`` (None if torch does not import)."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    simulation = Simulation(config)
+    x, y = simulation.sample_batch()
+    module_type = torch.nn.LSTM if config.cell == "lstm" else torch.nn.GRU
+    module = module_type(x.shape[2], config.hidden_size, config.num_layers, batch_first=True).double()
+    readout = torch.nn.Linear(config.hidden_size, y.shape[1]).double()
+    xt, yt = torch.tensor(x), torch.tensor(y)
+
+    def run() -> float:
+        module.zero_grad(set_to_none=True)
+        readout.zero_grad(set_to_none=True)
+        outputs, _ = module(xt)
+        loss = 0.5 * torch.mean((readout(outputs[:, -1]) - yt) ** 2)
+        loss.backward()
+        return loss.item()
+
+    return run
+
+
+def median_seconds(
+    work: dict[str, Callable[[], object]], repeats: int, warmup: int
+) -> dict[str, list[float]]:
+    """Interleaved timings: each round runs every piece of ``work`` once."""
+    for _ in range(warmup):
+        for run in work.values():
+            run()
+    times: dict[str, list[float]] = {name: [] for name in work}
+    for _ in range(repeats):
+        for name, run in work.items():
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def measure(
+    cell: str, size: Size, dtype: str, repeats: int, warmup: int, use_torch: bool
+) -> dict[str, float]:
+    """Median seconds of ``fwd+bwd``, ``floor`` and (if available) ``torch`` for one cell and size."""
+    config = make_config(cell, size, dtype)
+    work: dict[str, Callable[[], object]] = {
+        "fwd+bwd": engine_pass(config),
+        "floor": GatedFloor(cell, size, 2, dtype, np.random.default_rng(0)).run,
+    }
+    reference = torch_pass(config) if use_torch and dtype == "float64" else None
+    if reference is not None:
+        work["torch"] = reference
+    times = median_seconds(work, repeats, warmup)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=11)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--sizes", type=Size.parse, nargs="+", default=list(DEFAULT_SIZES))
+    parser.add_argument("--dtype", choices=("float64", "float32"), default="float64")
+    parser.add_argument("--threads", type=int, default=DEFAULT_THREADS, help="BLAS and torch threads")
+    parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch reference")
+    args = parser.parse_args(argv)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(args.threads)
+    if not args.no_torch:
+        try:
+            import torch
+
+            torch.set_num_threads(args.threads)
+        except ImportError:
+            pass
+    header = (
+        f"{'cell':<5} {'size':<24} {'fwd+bwd ms':>10} {'floor ms':>9} {'torch ms':>9} "
+        f"{'fb/floor':>8} {'fb/torch':>8}"
+    )
+    print(f"dtype {args.dtype}, {args.threads} thread(s), median of {args.repeats} runs")
+    print(header)
+    print("-" * len(header))
+    for size in args.sizes:
+        for cell in ("lstm", "gru"):
+            result = measure(cell, size, args.dtype, args.repeats, args.warmup, not args.no_torch)
+            engine, floor = result["fwd+bwd"], result["floor"]
+            reference = result.get("torch")
+            torch_text = f"{1e3 * reference:>9.1f}" if reference else f"{'-':>9}"
+            ratio_text = f"{engine / reference:>8.2f}" if reference else f"{'-':>8}"
+            print(
+                f"{cell:<5} {size.label:<24} {1e3 * engine:>10.1f} {1e3 * floor:>9.1f} {torch_text} "
+                f"{engine / floor:>8.2f} {ratio_text}",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,217 @@
+"""What the gated cells (:mod:`lstm`, :mod:`gru`) share: gate layout, parameters, cache, statistics.
+
+Layout (PyTorch's ``nn.LSTM`` / ``nn.GRU``): a layer's ``weight_ih_l{k}`` is ``(G H, I)``,
+``weight_hh_l{k}`` ``(G H, H)``, ``bias_ih_l{k}`` and ``bias_hh_l{k}`` ``(G H,)``, the ``G``
+blocks of ``H`` rows stacked in the order of :data:`BLOCKS`: LSTM ``i, f, g, o`` (input gate,
+forget gate, cell candidate, output gate), GRU ``r, z, n`` (reset gate, update gate, new
+candidate). A state dict therefore moves between gradsim and PyTorch unchanged.
+
+Gate statistics: the *sigmoid* gates (:data:`GATE_NAMES`: LSTM input, forget, output; GRU
+reset, update) are summarised per (layer, time step) by their mean and by the fraction of
+saturated units, a gate value below :data:`GATE_LOW` or above :data:`GATE_HIGH`
+(:func:`gate_statistics`). The candidate (LSTM ``g``, GRU ``n``) is a tanh unit and is what the
+records' activation statistics describe (``saturation``, ``mean_derivative``,
+``preactivation_samples``), as the activation of a vanilla RNN.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .initializers import init_matrix
+from .rnn import BackwardState, layer_names
+
+CELLS = ("rnn", "lstm", "gru")
+# The row blocks of the stacked weights, in PyTorch's order.
+BLOCKS: dict[str, tuple[str, ...]] = {
+    "rnn": ("hidden",),
+    "lstm": ("input", "forget", "cell", "output"),
+    "gru": ("reset", "update", "new"),
+}
+# The sigmoid gates of each cell (the ones whose mean and saturation a record keeps), and the
+# index of each in BLOCKS.
+GATE_NAMES: dict[str, tuple[str, ...]] = {
+    "rnn": (),
+    "lstm": ("input", "forget", "output"),
+    "gru": ("reset", "update"),
+}
+GATE_BLOCKS: dict[str, tuple[int, ...]] = {"rnn": (), "lstm": (0, 1, 3), "gru": (0, 1)}
+# The block of the tanh candidate.
+CANDIDATE_BLOCK = {"lstm": 2, "gru": 2}
+# A sigmoid gate below GATE_LOW or above GATE_HIGH counts as saturated (closed or open).
+GATE_LOW = 0.05
+GATE_HIGH = 0.95
+
+
+def gate_count(cell: str) -> int:
+    """Row blocks per weight matrix: 1 (rnn), 4 (lstm), 3 (gru)."""
+    return len(BLOCKS[cell])
+
+
+def init_layer(
+    cell: str,
+    init: str,
+    scale: float,
+    hidden: int,
+    fan_in: int,
+    layer: int,
+    rng: np.random.Generator,
+    dtype: np.dtype,
+    forget_bias: float = 0.0,
+) -> dict[str, np.ndarray]:
+    """The parameters of one gated layer, each ``(H, .)`` gate block drawn as the RNN's matrix.
+
+    Every block of ``weight_ih`` ``(H, I)`` and of ``weight_hh`` ``(H, H)`` is drawn by ``init``
+    at ``scale`` on its own (an orthogonal block is orthogonal, an identity block the identity),
+    input blocks first, then recurrent ones. Biases are 0 except, for an LSTM, the forget-gate
+    block of ``bias_ih`` (rows ``H:2H``), which is ``forget_bias``: the forget gate's
+    pre-activation is ``... + bias_ih[H:2H] + bias_hh[H:2H]``, so in PyTorch the same network
+    has ``bias_ih_l{k}[H:2H] = forget_bias`` and ``bias_hh_l{k}[H:2H] = 0`` set by hand (or any
+    split of it between the two; PyTorch's own default draws both uniformly).
+    """
+    blocks = gate_count(cell)
+    w_ih, w_hh, b_ih, b_hh = layer_names(layer)
+    params = {
+        w_ih: np.concatenate([init_matrix(init, (hidden, fan_in), scale, rng, dtype) for _ in range(blocks)]),
+        w_hh: np.concatenate([init_matrix(init, (hidden, hidden), scale, rng, dtype) for _ in range(blocks)]),
+        b_ih: np.zeros(blocks * hidden, dtype=dtype),
+        b_hh: np.zeros(blocks * hidden, dtype=dtype),
+    }
+    if cell == "lstm":
+        params[b_ih][hidden : 2 * hidden] = forget_bias
+    return params
+
+
+def sigmoid_(values: np.ndarray) -> np.ndarray:
+    """``1 / (1 + exp(-values))`` in place (any view), accurate to a few ulps; returns ``values``.
+
+    For very negative values ``exp`` overflows to inf and the gate is exactly 0 (below 1e-308);
+    callers run under ``np.errstate(all="ignore")`` as the whole engine does.
+    """
+    np.negative(values, out=values)
+    np.exp(values, out=values)
+    values += 1.0
+    return np.reciprocal(values, out=values)
+
+
+@dataclass
+class GatedCache:
+    """What the backward pass of a gated cell needs from its forward pass.
+
+    The first fields have the meaning of :class:`gradsim.engine.rnn.ForwardCache`'s, so that code
+    reading a cache for its states and activation statistics works for every cell.
+
+    Attributes
+    ----------
+    cell : ``"lstm"`` or ``"gru"``
+    inputs : list of (T, B, I_l), each layer's input sequence
+    states : list of (T + 1, B, H); ``states[l][0] = 0`` and ``states[l][t + 1] = h_t``
+    preactivations : list of (T, B, H), the candidate's pre-activation (the input of the tanh of
+        LSTM's ``g`` / GRU's ``n``, after batch norm where it is on)
+    derivatives : list of (T, B, H), ``1 - candidate**2``, the candidate's tanh derivative
+    gates : list of (T, B, G H), every block's value after its non-linearity, in PyTorch's
+        order (LSTM ``i, f, g, o``; GRU ``r, z, n``)
+    normalized : list of (T, B, G H), ``(a - mean) / std`` of every block's pre-activation (batch
+        norm only, else empty)
+    inverse_std : list of (T, 1, G H), ``1 / std`` (batch norm only, else empty)
+    output : (B, O) readout of the top layer's last state
+    cells : LSTM: list of (T + 1, B, H) cell states ``c`` (``cells[l][0] = 0``); GRU: empty
+    cell_tanh : LSTM: list of (T, B, H) ``tanh(c_t)``; GRU: empty
+    hidden_projection : GRU: list of (T, B, H) ``W_hn h_{t-1} + b_hn``; LSTM: empty
+    """
+
+    cell: str
+    inputs: list[np.ndarray] = field(default_factory=list)
+    states: list[np.ndarray] = field(default_factory=list)
+    preactivations: list[np.ndarray] = field(default_factory=list)
+    derivatives: list[np.ndarray] = field(default_factory=list)
+    gates: list[np.ndarray] = field(default_factory=list)
+    normalized: list[np.ndarray] = field(default_factory=list)
+    inverse_std: list[np.ndarray] = field(default_factory=list)
+    output: np.ndarray = field(default_factory=lambda: np.empty(0))
+    cells: list[np.ndarray] = field(default_factory=list)
+    cell_tanh: list[np.ndarray] = field(default_factory=list)
+    hidden_projection: list[np.ndarray] = field(default_factory=list)
+
+    def gate_values(self, layer: int, time_step: int) -> dict[str, np.ndarray]:
+        """``{block name: (B, H) values}`` of every block of ``layer`` at ``time_step`` (views)."""
+        values = self.gates[layer][time_step]
+        hidden = values.shape[1] // gate_count(self.cell)
+        return {name: values[:, k * hidden : (k + 1) * hidden] for k, name in enumerate(BLOCKS[self.cell])}
+
+
+@dataclass
+class GatedBackwardState(BackwardState):
+    """:class:`gradsim.engine.rnn.BackwardState` of a gated cell, with its cell path.
+
+    Attributes (besides the RNN's)
+    ------------------------------
+    cell_grad : LSTM: (T, B, H) mantissa of ``dL/dc`` of the layer being processed, at the same
+        power of two as ``layer_grad`` (see :meth:`cell_gradient`); GRU: empty
+    log10_cell_grad_norms : LSTM: (L, T) ``log10 ||dL/dc||`` exact at any magnitude (NaN where
+        not reached yet); GRU: None
+    log10_path_norms : (L, T, 2) log10 norms of the two recurrent terms that arrive at each
+        cell from the next time step (NaN at the last step and where not reached yet):
+        ``[..., 0]`` the hidden path, through the gates' pre-activations and ``weight_hh``, into
+        ``dL/dh_t``; ``[..., 1]`` the cell path: LSTM ``f_{t+1} * dL/dc_{t+1}`` into ``dL/dc_t``,
+        GRU ``z_{t+1} * dL/dh_{t+1}`` into ``dL/dh_t`` (the update gate's direct path)
+    """
+
+    cell_grad: np.ndarray = field(default_factory=lambda: np.empty(0))
+    log10_cell_grad_norms: np.ndarray | None = None
+    log10_path_norms: np.ndarray = field(default_factory=lambda: np.empty((0, 0, 2)))
+
+    @classmethod
+    def empty_gated(cls, cell: str, num_layers: int, steps: int) -> GatedBackwardState:
+        """A state with nothing reached yet: norms NaN, exponents 0."""
+        return cls(
+            {},
+            np.full((num_layers, steps), np.nan),
+            np.empty(0),
+            log10_grad_norms=np.full((num_layers, steps), np.nan),
+            scale_exponents=np.zeros((num_layers, steps), dtype=np.int64),
+            log10_cell_grad_norms=np.full((num_layers, steps), np.nan) if cell == "lstm" else None,
+            log10_path_norms=np.full((num_layers, steps, 2), np.nan),
+        )
+
+    def cell_gradient(self, time_step: int) -> np.ndarray:
+        """(B, H) true ``dL/dc`` of the current layer at ``time_step`` (a new array; LSTM only)."""
+        return np.ldexp(self.cell_grad[time_step], int(self.scale_exponents[self.layer, time_step]))
+
+
+def gate_statistics(
+    cell: str, gates: np.ndarray, masks: tuple[np.ndarray, np.ndarray] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and saturated fraction of each sigmoid gate of one layer, per time step.
+
+    Parameters
+    ----------
+    cell : ``"lstm"`` or ``"gru"``
+    gates : (T, B, G H) a layer's block values (:attr:`GatedCache.gates`)
+    masks : two boolean (T, B, H) scratch arrays (overwritten); None allocates them
+
+    Returns
+    -------
+    means, saturated : (T, len(GATE_NAMES[cell])) float64; ``saturated`` is the fraction of the
+        gate's B x H values below :data:`GATE_LOW` or above :data:`GATE_HIGH` (a NaN value counts
+        in neither)
+    """
+    steps, batch, width = gates.shape
+    hidden = width // gate_count(cell)
+    blocks = gates.reshape(steps, batch, gate_count(cell), hidden)
+    if masks is None:
+        masks = (np.empty((steps, batch, hidden), dtype=bool), np.empty((steps, batch, hidden), dtype=bool))
+    low, high = masks
+    chosen = GATE_BLOCKS[cell]
+    means = np.empty((steps, len(chosen)))
+    saturated = np.empty((steps, len(chosen)))
+    for column, block in enumerate(chosen):
+        values = blocks[:, :, block]
+        means[:, column] = values.mean(axis=(1, 2), dtype=np.float64)
+        np.less(values, GATE_LOW, out=low)
+        np.greater(values, GATE_HIGH, out=high)
+        np.logical_or(low, high, out=low)
+        saturated[:, column] = np.count_nonzero(low, axis=(1, 2)) / (batch * hidden)
+    return means, saturated
