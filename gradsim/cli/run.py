@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from gradsim.cli.common import (
     DEFAULT_ITERATIONS,
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    CommandError,
     ProgressBar,
     add_config_options,
     build_config,
@@ -22,9 +24,10 @@ from gradsim.cli.common import (
 )
 from gradsim.engine.config import SimConfig
 from gradsim.engine.records import StepRecord
-from gradsim.engine.regime import measure
+from gradsim.engine.regime import measure, measure_cell_path
 from gradsim.engine.simulation import Simulation
 from gradsim.io.runexport import write_csv, write_json, write_npz
+from gradsim.io.weights import WeightsError, load_weights, save_weights, weights_suffix
 
 
 def add_command(subparsers: argparse._SubParsersAction) -> None:
@@ -45,10 +48,19 @@ def add_command(subparsers: argparse._SubParsersAction) -> None:
         metavar="N",
         help=f"training iterations (default {DEFAULT_ITERATIONS}); an exploding run stops early",
     )
+    parser.add_argument(
+        "--weights",
+        metavar="FILE",
+        help="start from these weights (.safetensors or .npz, PyTorch's names and shapes, e.g. an "
+        "nn.LSTM's state dict saved with safetensors); never a pickle (.pt)",
+    )
     output = parser.add_argument_group("output files (written atomically)")
     output.add_argument("--json", metavar="FILE", help="records as JSON (readable lists)")
     output.add_argument("--npz", metavar="FILE", help="records as numpy arrays (NPZ)")
     output.add_argument("--csv", metavar="FILE", help="gradient norm per iteration, layer and time step")
+    output.add_argument(
+        "--save-weights", metavar="FILE", help="the weights after the run (.safetensors or .npz)"
+    )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary")
     parser.set_defaults(handler=_run_command)
 
@@ -58,13 +70,16 @@ def train(
     iterations: int,
     keep_records: bool = True,
     on_step: Callable[[StepRecord], None] | None = None,
+    simulation: Simulation | None = None,
 ) -> tuple[list[StepRecord], bool]:
     """Train up to ``iterations`` steps; stops early when the run halts on a non-finite value.
 
-    Returns the records (only the last one unless ``keep_records``) and whether Ctrl+C
-    interrupted the run (the records up to then are kept).
+    ``simulation`` trains if given (e.g. started from loaded weights), else a fresh one of
+    ``config``. Returns the records (only the last one unless ``keep_records``) and whether
+    Ctrl+C interrupted the run (the records up to then are kept).
     """
-    simulation = Simulation(config)
+    if simulation is None:
+        simulation = Simulation(config)
     records: list[StepRecord] = []
     try:
         for _ in range(iterations):
@@ -85,7 +100,16 @@ def train(
 def _run_command(args: argparse.Namespace) -> int:
     config = build_config(args)
     check_run_resources(config)
-    outputs = requested_outputs({"json": args.json, "npz": args.npz, "csv": args.csv})
+    outputs = requested_outputs(
+        {"json": args.json, "npz": args.npz, "csv": args.csv, "weights": args.save_weights}
+    )
+    try:
+        weights = None if args.weights is None else load_weights(args.weights, config)
+        if args.save_weights is not None:
+            weights_suffix(Path(args.save_weights))  # a pickle or an unknown type: refused now
+    except WeightsError as error:
+        raise CommandError(str(error)) from None
+    simulation = Simulation(config, weights=weights)
     progress = ProgressBar(args.iterations, None if args.quiet else sys.stderr)
     finite: list[StepRecord] = []  # the newest record whose gradient ratio is defined
 
@@ -95,7 +119,13 @@ def _run_command(args: argparse.Namespace) -> int:
             finite[:] = [record]
 
     try:
-        records, interrupted = train(config, args.iterations, keep_records=bool(outputs), on_step=on_step)
+        records, interrupted = train(
+            config,
+            args.iterations,
+            keep_records=any(kind != "weights" for _, kind in outputs),
+            on_step=on_step,
+            simulation=simulation,
+        )
     finally:
         progress.close()
     if not args.quiet:
@@ -105,7 +135,9 @@ def _run_command(args: argparse.Namespace) -> int:
             print(line)
 
     def write(path: str, kind: str) -> None:
-        if kind == "json":
+        if kind == "weights":
+            save_weights(path, simulation.params)
+        elif kind == "json":
             write_json(path, records, config)
         elif kind == "npz":
             write_npz(path, records, config)
@@ -113,7 +145,11 @@ def _run_command(args: argparse.Namespace) -> int:
             write_csv(path, records)
 
     how_many = f"{len(records)} record{'s' if len(records) != 1 else ''}"
-    written = write_outputs(outputs, write, None if args.quiet else lambda path: f"wrote {path} ({how_many})")
+
+    def wrote(path: str) -> str:
+        return f"wrote {path} (the weights)" if path == args.save_weights else f"wrote {path} ({how_many})"
+
+    written = write_outputs(outputs, write, None if args.quiet else wrote)
     if interrupted:
         return EXIT_INTERRUPTED
     return EXIT_OK if written else EXIT_FAILED
@@ -152,4 +188,8 @@ def summary_lines(
         measured = before
     for line in measured.span_lines():
         lines.append(f"  {line}")
+    cell_path = measure_cell_path(last)
+    if cell_path is not None and cell_path.extreme is not None:
+        # Evidence beside the regime (decided on ||dL/dh||): the LSTM's cell state.
+        lines.append(f"cell state ||dL/dc||: {cell_path.extreme.describe()}")
     return lines

@@ -44,6 +44,7 @@ __all__ = [
     "load_weights",
     "read_weights",
     "save_weights",
+    "weights_suffix",
 ]
 
 WEIGHTS_SUFFIXES = (".safetensors", ".npz")
@@ -59,7 +60,9 @@ class WeightsError(ValueError):
     """A weights file cannot be used; the message (one line) names the file and the problem."""
 
 
-def _suffix(path: Path) -> str:
+def weights_suffix(path: Path) -> str:
+    """``path``'s suffix if gradsim reads and writes weights of that type; a pickle or another
+    type raises :class:`WeightsError` (one line)."""
     suffix = path.suffix.lower()
     if suffix in PICKLE_SUFFIXES:
         raise WeightsError(f"{path}: {PICKLE_REFUSAL}")
@@ -79,7 +82,7 @@ def read_weights(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
         A pickle, an unknown file type, or a file that cannot be read safely or parsed.
     """
     file = Path(os.fspath(path))
-    suffix = _suffix(file)
+    suffix = weights_suffix(file)
     try:
         if suffix == ".npz":
             return load_npz(file, WEIGHTS_LIMIT, "a weights file")
@@ -130,7 +133,7 @@ def save_weights(path: str | os.PathLike[str], params: dict[str, np.ndarray]) ->
         The file cannot be written; nothing is left behind.
     """
     file = Path(os.fspath(path))
-    suffix = _suffix(file)
+    suffix = weights_suffix(file)
     arrays = {name: np.ascontiguousarray(value) for name, value in params.items()}
     if suffix == ".safetensors":
         atomic_write_bytes(file, safetensors.numpy.save(arrays))

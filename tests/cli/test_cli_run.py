@@ -18,6 +18,7 @@ from gradsim.engine.regime import measure
 from gradsim.engine.simulation import Simulation
 from gradsim.io.configfile import save_config
 from gradsim.io.runexport import read_json, read_npz
+from gradsim.io.weights import load_weights, save_weights
 
 
 def test_run_writes_every_record_and_prints_the_engine_summary(
@@ -198,3 +199,55 @@ def test_large_or_slow_run_is_warned_about_before_it_starts(run_cli, small, monk
     assert lines[0].startswith("gradsim: warning: this run needs about ")
     assert "more than half the memory free now" in lines[0]
     assert lines[1].startswith("gradsim: warning: one training step of this run should take about 42 s")
+
+
+def test_weights_saved_after_a_run_start_the_next_run_where_it_ended(
+    assert_same_records, default_config, run_cli, small, tmp_path: Path
+) -> None:
+    config = default_config.replace(**small.settings, cell="lstm")
+    lstm = [*small.args, "--set", "cell=lstm"]
+    saved = tmp_path / "trained.safetensors"
+    code, out, err = run_cli("run", *lstm, "-n", "3", "--save-weights", str(saved))
+    assert (code, err) == (0, "")
+    assert f"wrote {saved} (the weights)" in out.splitlines()
+    trained = Simulation(config)
+    for _ in range(3):
+        trained.train_step()
+    loaded = load_weights(saved, config)
+    assert sorted(loaded) == sorted(trained.params)
+    for name, value in trained.params.items():
+        np.testing.assert_array_equal(loaded[name], value, err_msg=name)
+    # Started from them, a run trains on from the trained weights, not from the initial ones.
+    target = tmp_path / "next.json"
+    code, _, err = run_cli("run", *lstm, "-n", "1", "--weights", str(saved), "--json", str(target))
+    assert (code, err) == (0, "")
+    expected = Simulation(config, weights=loaded).train_step()
+    assert expected is not None
+    assert_same_records([expected], read_json(target).records, config, samples=False)
+    fresh = Simulation(config).train_step()
+    assert fresh is not None and fresh.loss != expected.loss
+
+
+def test_summary_of_an_lstm_adds_its_cell_state_span(run_cli, small) -> None:
+    code, out, _ = run_cli("run", *small.args, "--set", "cell=lstm", "-n", "2")
+    assert code == 0
+    line = next(line for line in out.splitlines() if line.startswith("cell state ||dL/dc||: "))
+    assert "layer" in line or "depth" in line
+    code, out, _ = run_cli("run", *small.args, "-n", "2")
+    assert not any(line.startswith("cell state") for line in out.splitlines())
+
+
+def test_weights_that_do_not_fit_or_are_a_pickle_are_refused_before_the_run(
+    run_cli, small, tmp_path: Path
+) -> None:
+    wrong = tmp_path / "wrong.npz"
+    save_weights(wrong, Simulation(SimConfig(**{**small.settings, "hidden_size": 5})).params)
+    code, out, err = run_cli("run", *small.args, "-n", "2", "--weights", str(wrong))
+    assert (code, out) == (2, "")
+    assert err.startswith(f"gradsim: error: {wrong}") and err.count("\n") == 1 and "shape" in err
+    pickle = tmp_path / "model.pt"
+    pickle.write_bytes(b"\x80\x04not opened")
+    for option in ("--weights", "--save-weights"):
+        code, out, err = run_cli("run", *small.args, "-n", "2", option, str(pickle))
+        assert (code, out) == (2, "")
+        assert "a pickle" in err and err.count("\n") == 1
