@@ -24,7 +24,7 @@ from gradsim.engine.lessons import load_lessons, run_values
 from gradsim.engine.presets import list_presets
 from gradsim.engine.records import StepRecord
 from gradsim.engine.regime import RegimeMeasure, measure
-from gradsim.engine.simulation import Simulation
+from gradsim.engine.simulation import replay
 from gradsim.ui.features.diagnosis.diagnosis_panel import _summary
 from gradsim.ui.main_window import regime_status
 
@@ -75,14 +75,7 @@ def assert_multiplies_out(text: str) -> int:
 
 
 def run(config: SimConfig) -> list[StepRecord]:
-    simulation = Simulation(config)
-    records = []
-    for _ in range(ITERATIONS):
-        record = simulation.train_step()
-        if record is None:
-            break
-        records.append(record)
-    return records
+    return list(replay(config, ITERATIONS))
 
 
 def check_iteration(config: SimConfig, records: list[StepRecord], index: int) -> RegimeMeasure:

@@ -19,7 +19,7 @@ from gradsim import cli
 from gradsim.engine.config import SimConfig
 from gradsim.engine.presets import DEFAULT_PRESET, list_presets, load_preset
 from gradsim.engine.records import StepRecord
-from gradsim.engine.simulation import Simulation
+from gradsim.engine.simulation import replay
 from gradsim.io.runexport import records_to_arrays
 
 HERE = Path(__file__).parent
@@ -77,14 +77,7 @@ def default_config() -> SimConfig:
 
 
 def _engine_run(config: SimConfig, iterations: int) -> list[StepRecord]:
-    simulation = Simulation(config)
-    records = []
-    for _ in range(iterations):
-        record = simulation.train_step()
-        if record is None:
-            break
-        records.append(record)
-    return records
+    return list(replay(config, iterations))
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ from gradsim.engine.diagnosis import Fix, diagnose, measure_signs
 from gradsim.engine.presets import list_presets
 from gradsim.engine.records import StepRecord
 from gradsim.engine.regime import classify, end_to_end_decades, measure
-from gradsim.engine.simulation import Simulation
+from gradsim.engine.simulation import Simulation, replay
 
 # Small but real: the two runs issue 6 names, at sizes that keep the whole file fast.
 VANISHING = SimConfig(
@@ -38,14 +38,7 @@ EXPLODING = SimConfig(
 
 
 def _train(config: SimConfig, iterations: int) -> list[StepRecord]:
-    simulation = Simulation(config)
-    records = []
-    for _ in range(iterations):
-        record = simulation.train_step()
-        if record is None:
-            break
-        records.append(record)
-    return records
+    return list(replay(config, iterations))
 
 
 # -- verdicts -----------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from gradsim.engine.lessons import (
 )
 from gradsim.engine.presets import list_presets, load_preset
 from gradsim.engine.regime import measure
-from gradsim.engine.simulation import Simulation
+from gradsim.engine.simulation import replay
 
 GOOD = """
 title = "A lesson"
@@ -56,14 +56,7 @@ def write(folder: Path, name: str, text: str) -> Path:
 
 
 def run(config, count):
-    simulation = Simulation(config)
-    records = []
-    for _ in range(count):
-        record = simulation.train_step()
-        if record is None:
-            break
-        records.append(record)
-    return records
+    return list(replay(config, count))
 
 
 # -- the packaged lessons -------------------------------------------------------------------------

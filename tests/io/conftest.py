@@ -11,7 +11,7 @@ import pytest
 
 from gradsim.engine.config import SimConfig
 from gradsim.engine.records import StepRecord
-from gradsim.engine.simulation import Simulation
+from gradsim.engine.simulation import replay
 
 # Small enough to be fast; clipping by norm at a threshold the first step's gradient exceeds and
 # later ones do not, so `clipped` takes both values.
@@ -32,14 +32,7 @@ EXPLODING = SimConfig(
 
 def run(config: SimConfig, iterations: int) -> list[StepRecord]:
     """Train ``iterations`` steps (fewer if the run halts) and return the records."""
-    simulation = Simulation(config)
-    records = []
-    for _ in range(iterations):
-        record = simulation.train_step()
-        if record is None:
-            break
-        records.append(record)
-    return records
+    return list(replay(config, iterations))
 
 
 @pytest.fixture(scope="session")
