@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from .formatting import format_bytes
+
 # "rnn" is the vanilla (Elman) RNN; "lstm" and "gru" are PyTorch's gated cells (gates.py).
 CELLS = ("rnn", "lstm", "gru")
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "elu", "linear")
@@ -420,16 +422,10 @@ def memory_advice(config: SimConfig, budget: int) -> str:
 def memory_refusal(config: SimConfig, budget: int, what: str) -> str:
     """One line refusing ``config``: its estimate, ``what`` the budget is, and the setting to lower."""
     return (
-        f"this run would need about {format_bytes(config.memory_bytes)} for a training step, more than "
-        f"{what} ({format_bytes(budget)}); {memory_advice(config, budget)}"
+        f"this run would need about {format_bytes(int(config.memory_bytes))} for a training step, "
+        "more than "
+        f"{what} ({format_bytes(int(budget))}); {memory_advice(config, budget)}"
     )
-
-
-def format_bytes(size: float) -> str:
-    """``size`` bytes as ``"512 MiB"`` or ``"3.1 GiB"``."""
-    if size >= 2**30:
-        return f"{size / 2**30:.1f} GiB"
-    return f"{size / 2**20:.0f} MiB"
 
 
 # -- time ---------------------------------------------------------------------------------------
@@ -578,8 +574,9 @@ def check_resources(
             return ResourceCheck(refusal, (), memory_culprit(config, available))
         if needed > available / 2:
             warnings.append(
-                f"this run needs about {format_bytes(needed)}, more than half the memory free now "
-                f"({format_bytes(available)}); {memory_advice(config, available // 2)} to stay below half"
+                f"this run needs about {format_bytes(int(needed))}, more than half the memory free now "
+                f"({format_bytes(int(available))}); {memory_advice(config, available // 2)} "
+                "to stay below half"
             )
     seconds = step_seconds(config) if seconds is None else seconds
     if seconds > SLOW_STEP_SECONDS:

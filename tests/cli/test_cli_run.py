@@ -186,7 +186,7 @@ def test_run_that_cannot_fit_is_refused_naming_the_setting(run_cli, small, monke
     )
     assert (code, out) == (2, "")
     assert err.startswith("gradsim: error: this run would need about ")
-    assert "more than the memory free now (50 MiB); lower batch_size to " in err and err.count("\n") == 1
+    assert "more than the memory free now (50.0 MiB); lower batch_size to " in err and err.count("\n") == 1
 
 
 def test_large_or_slow_run_is_warned_about_before_it_starts(run_cli, small, monkeypatch) -> None:

@@ -428,7 +428,7 @@ def test_check_resources_refuses_what_cannot_fit_and_warns_about_half():
     fast = 0.01
     refused_check = check_resources(config, available=needed - 1, seconds=fast)
     assert refused_check.refusal is not None and refused_check.warnings == ()
-    assert refused_check.refusal.startswith(f"this run would need about {needed / 2**20:.0f} MiB")
+    assert refused_check.refusal.startswith(f"this run would need about {needed / 2**20:.1f} MiB")
     assert (
         "more than the memory free now" in refused_check.refusal
         and "lower batch_size to " in refused_check.refusal

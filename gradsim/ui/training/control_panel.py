@@ -40,6 +40,15 @@ LOG_SPIN_MIN = 1e-9
 
 # What each choice is called on screen, with a one-line tooltip.
 CHOICE_LABELS: dict[str, dict[str, tuple[str, str]]] = {
+    "cell": {
+        "rnn": ("vanilla RNN", "h = f(W_ih x + W_hh h + b): every step back multiplies by f′ and W_hh"),
+        "lstm": (
+            "LSTM",
+            "a cell state kept by the forget gate: back through time its gradient is multiplied by "
+            "the forget gate, not by f′ W_hh",
+        ),
+        "gru": ("GRU", "the update gate mixes the old state and a candidate: it passes back its share"),
+    },
     "activation": {
         "sigmoid": ("sigmoid", "derivative at most 0.25: every step back at least quarters the gradient"),
         "tanh": ("tanh", "derivative at most 1, near 0 once saturated (|z| > 2)"),
@@ -88,8 +97,25 @@ CHOICE_LABELS: dict[str, dict[str, tuple[str, str]]] = {
     },
 }
 
+# The activation's tooltip while a gated cell is chosen (the control is disabled then).
+GATED_ACTIVATION_TIP = (
+    "Not used by LSTM and GRU cells: their gates are sigmoid and their candidate tanh, as in "
+    "PyTorch's nn.LSTM and nn.GRU; the gradient passes back through those derivatives instead."
+)
+
 # The label and the tooltip of each field: what the control does to the gradients.
 FIELD_HELP: dict[str, tuple[str, str]] = {
+    "cell": (
+        "Cell",
+        "The recurrent cell. A vanilla RNN multiplies the gradient by f′ and the recurrent weights at "
+        "every step back; an LSTM's cell state carries it back multiplied by the forget gate only "
+        "(PyTorch's nn.LSTM and nn.GRU equations).",
+    ),
+    "forget_bias": (
+        "Forget bias",
+        "Added to the LSTM forget gates' bias at the start: 1 opens them (sigmoid(1) = 0.73), so the "
+        "cell state passes more of the gradient back at every step; 0 is PyTorch's default.",
+    ),
     "num_layers": (
         "Layers",
         "Stacked recurrent layers. The gradient reaching the first layer has passed through every "
@@ -429,6 +455,17 @@ class ControlPanel(QtWidgets.QWidget):
     def _build_model_box(self) -> QtWidgets.QGroupBox:
         box, form = self._form_box("Model")
         self._model_form = form
+        cell = self._choice_combo("cell")
+        cell.currentIndexChanged.connect(self._sync_enabled)
+        self._add_row(form, "cell", cell)
+        low, high = _float_bounds("forget_bias", -math.inf)
+        forget = QtWidgets.QDoubleSpinBox()
+        forget.setDecimals(2)
+        forget.setRange(low, high)
+        forget.setSingleStep(0.5)
+        forget.setKeyboardTracking(False)
+        forget.valueChanged.connect(self._on_user_edit)
+        self._add_row(form, "forget_bias", forget)
         for name in ("num_layers", "hidden_size", "seq_len"):
             self._add_row(form, name, self._int_spin(name))
         activation = self._choice_combo("activation")
@@ -567,9 +604,16 @@ class ControlPanel(QtWidgets.QWidget):
 
     @QtCore.Slot()
     def _sync_enabled(self) -> None:
+        cell = self.editors["cell"]
+        assert isinstance(cell, QtWidgets.QComboBox)
+        gated = cell.currentData() != "rnn"
+        self._model_form.setRowVisible(self.editors["forget_bias"], cell.currentData() == "lstm")
         activation = self.editors["activation"]
         assert isinstance(activation, QtWidgets.QComboBox)
-        leaky = activation.currentData() == "leaky_relu"
+        # A gated cell's gates are sigmoid and its candidate tanh, as in PyTorch: no choice there.
+        activation.setEnabled(not gated)
+        activation.setToolTip(GATED_ACTIVATION_TIP if gated else FIELD_HELP["activation"][1])
+        leaky = activation.currentData() == "leaky_relu" and not gated
         self._model_form.setRowVisible(self.editors["leaky_slope"], leaky)
         clip = self.editors["clip_mode"]
         assert isinstance(clip, QtWidgets.QComboBox)

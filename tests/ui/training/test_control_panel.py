@@ -25,9 +25,10 @@ pytestmark = [
 
 Key = QtCore.Qt.Key
 
-# A config that differs from the defaults in every field, with its leaky slope and clip threshold
-# in effect (leaky ReLU, clipping on).
+# A config that differs from the defaults in every field, with its clip threshold in effect
+# (clipping on); an LSTM keeps its activation and leaky slope fields, though it does not use them.
 EVERYTHING_CHANGED = SimConfig(
+    cell="lstm", forget_bias=1.0,
     num_layers=3, hidden_size=12, seq_len=24, activation="leaky_relu", leaky_slope=0.2,
     init="xavier", weight_scale=1.7, normalization="batch", clip_mode="value", clip_threshold=0.5,
     task="memory", optimizer="adam", learning_rate=0.002, batch_size=6, seed=3_000_000_000,
@@ -265,3 +266,18 @@ def test_log_spin_box_accepts_typed_numbers_in_range(qtbot):
     spin.setValue(100.0)
     spin.stepBy(1)
     assert spin.value() == 100.0
+
+
+def test_a_gated_cell_disables_the_activation_and_only_an_lstm_shows_the_forget_bias(panel):
+    form = panel._model_form
+    activation, forget = panel.editors["activation"], panel.editors["forget_bias"]
+    panel.set_config(SimConfig(activation="leaky_relu"))
+    assert activation.isEnabled() and form.isRowVisible(panel.editors["leaky_slope"])
+    assert not form.isRowVisible(forget)
+    edit(panel, "cell", "lstm")  # at once, before the debounce
+    assert not activation.isEnabled() and "sigmoid" in activation.toolTip()
+    assert form.isRowVisible(forget) and not form.isRowVisible(panel.editors["leaky_slope"])
+    edit(panel, "cell", "gru")
+    assert not activation.isEnabled() and not form.isRowVisible(forget)
+    edit(panel, "cell", "rnn")
+    assert activation.isEnabled() and "non-linearity" in activation.toolTip()
