@@ -287,7 +287,8 @@ class HeatmapPlot(PlotPanel):
         else:
             self.image.clear_colors()
             self.image.setImage(buffers.values[:count], levels=self.levels)
-        self.colorbar.setLevels(self.levels)
+        if tuple(self.colorbar.levels()) != self.levels:
+            self.colorbar.setLevels(self.levels)  # (its axis is laid out again on every call)
         rect = QtCore.QRectF(0.5, -0.5, seq_len, count)
         self.image.setRect(rect)
         if (count, seq_len) != self._shape:
