@@ -3,7 +3,7 @@
 Run by hand::
 
     python3 benchmarks/bench_engine.py [--repeats 15] [--warmup 3] [--dtypes float64 float32]
-        [--sizes 32x128x100x2 ...] [--threads N] [--no-torch] [--no-breakdown]
+        [--sizes 32x128x100x2 ...] [--threads N] [--clock wall|cpu] [--no-torch] [--no-breakdown]
         [--reuse-freed-memory]
 
 For each size (batch x hidden x seq_len x layers; tanh, adding task, SGD, no clipping, no
@@ -23,6 +23,10 @@ same machine:
   backward, per layer: ``T`` products ``(B, H) x (H, H)``, then ``dW_hh``, ``dW_ih`` and (above
   layer 0) the gradient sent to the layer below, one product each. The readout is left out
   (``(B, H) x (H, O)`` with ``O <= 8``, negligible).
+
+``--clock cpu`` times with the process's CPU time instead of wall time: on a machine shared with
+other work the wall time of a run includes waiting for a core. It counts every thread, so use it
+with ``--threads 1`` (else BLAS threads add up).
 
 Each figure is the median of ``--repeats`` timed runs after ``--warmup`` untimed ones; the
 ratio engine / floor is the engine's overhead over the products it cannot avoid (issue 2 aims
@@ -226,11 +230,15 @@ def faults_per_call(function: Callable[[], object], calls: int = 3) -> float:
     return (minor_faults() - before) / calls
 
 
+# The clock of every timing: wall time, or the process's CPU time with ``--clock cpu``.
+clock = time.perf_counter
+
+
 def time_call(function: Callable[[], object]) -> float:
     """Seconds of one call of ``function``."""
-    started = time.perf_counter()
+    started = clock()
     function()
-    return time.perf_counter() - started
+    return clock() - started
 
 
 def interleaved_times(
@@ -313,9 +321,9 @@ def engine_callables(
     tracker_times: list[float] = []
 
     def timed_update(matrices: list[np.ndarray]) -> np.ndarray:
-        started = time.perf_counter()
+        started = clock()
         norms = untimed_update(matrices)
-        tracker_times.append(time.perf_counter() - started)
+        tracker_times.append(clock() - started)
         return norms
 
     tracker.update = timed_update  # type: ignore[method-assign]
@@ -558,6 +566,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--threads", type=int, default=None, help="limit numpy's BLAS threads (threadpoolctl)"
     )
+    parser.add_argument(
+        "--clock", choices=("wall", "cpu"), default="wall",
+        help="wall time, or the process's CPU time (all threads; with --threads 1 on a loaded machine)",
+    )  # fmt: skip
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
     parser.add_argument("--no-breakdown", action="store_true", help="time only the three main figures")
     parser.add_argument(
@@ -568,6 +580,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.repeats < 1 or args.warmup < 0:
         parser.error("--repeats must be >= 1 and --warmup >= 0")
+    global clock
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
 
     for line in blas_report():
         print(line)
@@ -576,7 +590,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.reuse_freed_memory:
         applied = reuse_freed_memory()
         print(f"--reuse-freed-memory: {'malloc keeps freed blocks' if applied else 'not glibc, not applied'}")
-    print(f"median of {args.repeats} runs after {args.warmup} warm-up runs; engine and floor interleaved\n")
+    print(f"median of {args.repeats} runs after {args.warmup} warm-up runs; engine and floor interleaved; "
+          f"{args.clock} clock\n")  # fmt: skip
 
     timings: list[EngineTiming] = []
     with blas_threads(args.threads):

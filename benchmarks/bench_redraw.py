@@ -3,7 +3,18 @@
 Run by hand::
 
     python3 benchmarks/bench_redraw.py [--iterations 1000] [--frames 200] [--seq-len 1000]
-        [--layers 4] [--width 1100] [--height 850]
+        [--layers 4] [--width 1100] [--height 850] [--clock wall|cpu] [--records FILE]
+        [--profile FILE]
+
+``--clock cpu`` times everything (and the profile) in the GUI thread's CPU time
+(``time.thread_time``) instead of wall time: on a machine shared with other work the wall time
+includes waiting for a core, the CPU time does not (painting runs in the calling thread, so the
+two agree on an idle machine). ``--records FILE`` keeps the trained records in a pickle
+(written once, read on the next runs with the same sizes), so repeated measurements skip the
+training. ``--profile FILE`` runs the
+live frames again (data update and a paint of the whole dashboard) under ``cProfile`` (in the
+chosen clock), writes the stats to FILE (for
+``python -m pstats``) and prints the top entries by own time and by cumulative time.
 
 A real run (tanh, orthogonal weights, hidden 8, batch 2) is trained for ``--iterations`` steps
 (about 25 ms each; the records are the engine's own) into a ``RunHistory`` of capacity 1000, and
@@ -26,7 +37,10 @@ reference, so they carry over to other machines better than the absolute numbers
 from __future__ import annotations
 
 import argparse
+import cProfile
 import os
+import pickle
+import pstats
 import statistics
 import time
 
@@ -61,12 +75,38 @@ def train(config: SimConfig, count: int) -> list[StepRecord]:
     return records
 
 
+def trained_records(config: SimConfig, count: int, path: str | None) -> list[StepRecord]:
+    """``count`` records of ``config``, from the pickle at ``path`` when it holds them."""
+    key = (config, count)
+    if path and os.path.exists(path):
+        with open(path, "rb") as file:
+            stored_key, records = pickle.load(file)
+        if stored_key == key:
+            print(f"records read from {path}")
+            return records
+    records = train(config, count)
+    if path:
+        with open(path, "wb") as file:
+            pickle.dump((key, records), file)
+    return records
+
+
+# The clock of every timing: wall time, or the GUI thread's CPU time with ``--clock cpu``.
+clock = time.perf_counter
+
+
+def use_clock(name: str) -> None:
+    """Time with ``name``: ``"wall"`` or ``"cpu"``."""
+    global clock
+    clock = time.thread_time if name == "cpu" else time.perf_counter
+
+
 def render(widget: QtWidgets.QWidget) -> float:
     """Seconds to paint ``widget`` into an image of its size."""
     image = QtGui.QImage(widget.size(), QtGui.QImage.Format.Format_ARGB32_Premultiplied)
-    started = time.perf_counter()
+    started = clock()
     QtWidgets.QWidget.render(widget, image)  # the widget path (a GraphicsView overrides render)
-    return time.perf_counter() - started
+    return clock() - started
 
 
 def median_ms(values: list[float]) -> float:
@@ -81,18 +121,24 @@ def main() -> None:
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--width", type=int, default=1100)
     parser.add_argument("--height", type=int, default=850)
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="wall time, or the GUI thread's CPU time (for a loaded machine)")
+    parser.add_argument("--records", default=None, help="pickle file caching the trained records")
+    parser.add_argument("--profile", default=None, help="write cProfile stats of the live frames here")
     args = parser.parse_args()
+    use_clock(args.clock)
 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
     config = SimConfig(num_layers=args.layers, hidden_size=8, seq_len=args.seq_len, batch_size=2,
                        activation="tanh", init="orthogonal")  # fmt: skip
     print(f"training {args.iterations + args.frames} iterations of T={args.seq_len}, L={args.layers} ...")
-    records = train(config, args.iterations + args.frames)
+    records = trained_records(config, args.iterations + args.frames, args.records)
 
     history = RunHistory(capacity=1000)
     for record in records[: args.iterations]:
         history.append(record)
     dashboard = Dashboard(theme=LIGHT)
+    dashboard.clock = clock  # its per-plot timings in the same clock
     dashboard.resize(args.width, args.height)
     dashboard.show()
     app.processEvents()
@@ -104,9 +150,9 @@ def main() -> None:
     live_total, paint, window_paint = [], [], []
     for frame, record in enumerate(records[args.iterations :]):
         history.append(record)
-        started = time.perf_counter()
+        started = clock()
         dashboard.refresh(history, config)
-        live_total.append(time.perf_counter() - started)
+        live_total.append(clock() - started)
         for key in PLOT_KEYS:
             live[key].append(dashboard.last_timings[key] / 1e3)
         if frame % 2:
@@ -117,14 +163,31 @@ def main() -> None:
             for key, elapsed in zip(PLOT_KEYS, times, strict=True):
                 plot_paint[key].append(elapsed)
             paint.append(sum(times))
+    if args.profile:
+        # A second pass over the same frames under the profiler (its overhead would inflate
+        # the timings above): each frame is one refresh and one paint of the whole dashboard.
+        replayed = RunHistory(capacity=1000)
+        for record in records[: args.iterations]:
+            replayed.append(record)
+        dashboard.reset()
+        dashboard.refresh(replayed, config)
+        app.processEvents()
+        profiler = cProfile.Profile(clock)
+        for record in records[args.iterations :]:
+            replayed.append(record)
+            profiler.enable()
+            dashboard.refresh(replayed, config)
+            render(dashboard)
+            profiler.disable()
+        profiler.dump_stats(args.profile)
 
     cold: dict[str, list[float]] = {key: [] for key in PLOT_KEYS}
     cold_total = []
     for _ in range(max(5, args.frames // 10)):
         dashboard.reset()
-        started = time.perf_counter()
+        started = clock()
         dashboard.refresh(history, config)
-        cold_total.append(time.perf_counter() - started)
+        cold_total.append(clock() - started)
         for key in PLOT_KEYS:
             cold[key].append(dashboard.last_timings[key] / 1e3)
 
@@ -137,17 +200,18 @@ def main() -> None:
     x = np.arange(1, args.seq_len + 1, dtype=np.float64)
     reference = []
     for record in records[-50:]:
-        started = time.perf_counter()
+        started = clock()
         curve.setData(x, record.log10_grad_norms[0])
         reference_widget.getPlotItem().getViewBox().updateAutoRange()
-        elapsed = time.perf_counter() - started
+        elapsed = clock() - started
         reference.append(elapsed + render(reference_widget))
     reference_ms = median_ms(reference)
 
     print()
     print(f"history: {len(history)} kept of {history.total_records} iterations; T={args.seq_len}, "
           f"L={args.layers}; dashboard {args.width} x {args.height}; {args.frames} live frames")  # fmt: skip
-    print(f"{'plot':<12}{'live refresh':>14}{'cold refresh':>14}{'paint':>10}   (median ms)")
+    print(f"{'plot':<12}{'live refresh':>14}{'cold refresh':>14}{'paint':>10}"
+          f"   (median ms, {args.clock} clock)")  # fmt: skip
     for key in PLOT_KEYS:
         print(f"{key:<12}{median_ms(live[key]):>14.2f}{median_ms(cold[key]):>14.2f}"
               f"{median_ms(plot_paint[key]):>10.2f}")  # fmt: skip
@@ -161,6 +225,11 @@ def main() -> None:
     print(f"reference (one {args.seq_len}-point curve: setData + paint): {reference_ms:.2f} ms; "
           f"live frame = {(live_ms + paint_ms) / reference_ms:.1f} x reference, "
           f"cold refresh = {cold_ms / reference_ms:.1f} x reference")  # fmt: skip
+    if args.profile:
+        print()
+        for order in ("tottime", "cumulative"):
+            print(f"cProfile of the {args.frames} live frames (refresh + paint), top 25 by {order}:")
+            pstats.Stats(args.profile).strip_dirs().sort_stats(order).print_stats(25)
     dashboard.close()
     reference_widget.close()
 

@@ -7,7 +7,14 @@ import pytest
 
 from gradsim.engine.config import SimConfig
 from gradsim.engine.simulation import Simulation
-from gradsim.engine.spectral import SVD_UP_TO, SpectralNormTracker, block_lanczos_top, spectral_norm
+from gradsim.engine.spectral import (
+    SVD_UP_TO,
+    WARM_FROM,
+    SpectralNormTracker,
+    _scaled,
+    block_lanczos_top,
+    spectral_norm,
+)
 
 # What the tracker promises: the largest singular value to 1e-9 relative, certified.
 PROMISED = 1e-9
@@ -226,3 +233,30 @@ def test_a_training_runs_records_carry_the_svds_spectral_norms(dtype, monkeypatc
         assert record is not None
         np.testing.assert_allclose(record.spectral_norms, [svd_top(w) for w in before], rtol=PROMISED, atol=0)
     assert trackers[-1].counts.lanczos > 0 and trackers[-1].counts.exact >= 2
+
+
+@pytest.mark.parametrize("exponent", [-1074, -1030, -1001, -1000, -600, -1, 0, 1, 300, 1000, 1001, 1024])
+def test_scaling_by_a_power_of_two_is_ldexp_bit_for_bit(exponent):
+    # A matrix whose largest entry has this binary exponent, with subnormal and signed-zero
+    # entries: the multiply that replaced ldexp must give the very same numbers.
+    rng = np.random.default_rng(abs(exponent))
+    matrix = np.ldexp(rng.uniform(-1.0, 1.0, (30, 20)), exponent)
+    matrix[0, :4] = [5e-324, -1e-310, -0.0, 2.2250738585072014e-308]
+    scaled = _scaled(matrix, exponent)
+    reference = np.ldexp(matrix, -exponent)
+    assert np.array_equal(scaled, reference) and np.array_equal(np.signbit(scaled), np.signbit(reference))
+
+
+def test_the_warm_path_answers_from_the_default_threshold_on(monkeypatch):
+    # H = 256 (issue 15's benchmark size): the default tracker certifies warm answers there,
+    # and every record's norm equals the SVD's to the promise.
+    assert WARM_FROM <= 256
+    config = SimConfig(hidden_size=256, num_layers=1, seq_len=6, batch_size=4, learning_rate=0.002)
+    simulation = Simulation(config)
+    for _ in range(12):
+        before = simulation.params["weight_hh_l0"].copy()
+        record = simulation.train_step()
+        assert record is not None
+        assert record.spectral_norms[0] == pytest.approx(svd_top(before), rel=PROMISED)
+    counts = simulation.spectral_tracker.counts
+    assert counts.lanczos >= 6 and counts.lanczos + counts.exact == 12

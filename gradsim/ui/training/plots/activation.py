@@ -22,7 +22,7 @@ from gradsim.engine.activations import make_activation
 from gradsim.engine.config import SimConfig
 from gradsim.engine.history import RunHistory
 from gradsim.ui.common.theme import Theme, style_plot
-from gradsim.ui.training.plots.base import OverlayText, PlotPanel, RowLegend, layer_names
+from gradsim.ui.training.plots.base import OverlayText, PlotPanel, RowLegend, layer_names, snapped_range
 
 # Half-widths the z axis can take: the smallest that holds the samples (the curves' interesting
 # part lies within +-6; an exploding run's samples are cut at the widest and counted in a note).
@@ -126,6 +126,7 @@ class ActivationPlot(PlotPanel):
         self.note = OverlayText(self.plot, theme, "top-left", theme.note)
         self.extent = EXTENTS[0]
         self._curve_key: tuple[str, float, float] | None = None
+        self._hist_range: tuple[float, float] | None = None
         self._choice = 0  # 0: all layers, k: layer k
         self._num_layers = 0
         self._clear()
@@ -196,7 +197,11 @@ class ActivationPlot(PlotPanel):
         counts, _ = np.histogram(values, bins=edges)
         share = 100.0 * counts / values.size if values.size else np.zeros(BINS)
         self.histogram.setData(edges, share)
-        self.hist_view.setYRange(0.0, max(float(share.max()) * 1.15, 1.0), padding=0.0)
+        # In round steps, so the right axis is not laid out again on every frame.
+        hist_range = snapped_range(0.0, max(float(share.max()) * 1.15, 1.0), self._hist_range)
+        if hist_range != self._hist_range:
+            self.hist_view.setYRange(*hist_range, padding=0.0)
+            self._hist_range = hist_range
         saturation = record.saturation
         fraction = float(np.mean(saturation)) if self._choice == 0 else float(saturation[self._choice - 1])
         title = f"{config.activation}: {fraction:.0%} saturated"
@@ -263,5 +268,6 @@ class ActivationPlot(PlotPanel):
 
     def _clear(self) -> None:
         self.histogram.setData(np.array([0.0, 1.0]), np.array([0.0]))
+        self._hist_range = None  # the next run's histogram picks its range afresh
         self._set_title(self.plot, "Activation and its derivative")
         self.note.show_text("")

@@ -22,7 +22,15 @@ from gradsim.engine.config import SimConfig
 from gradsim.engine.history import RunHistory
 from gradsim.engine.records import StepRecord, nonfinite_norms
 from gradsim.ui.common.theme import Theme, style_plot
-from gradsim.ui.training.plots.base import DecadeAxis, OverlayText, PlotPanel, RowLegend, drawable
+from gradsim.ui.training.plots.base import (
+    DecadeAxis,
+    OverlayText,
+    PlotPanel,
+    RowLegend,
+    SnappedBounds,
+    drawable,
+    finite_range,
+)
 
 
 class GradientPlot(PlotPanel):
@@ -36,6 +44,8 @@ class GradientPlot(PlotPanel):
         items beyond the current layer count are hidden, not deleted
     trails : faint curves per layer: the older records of ``history.recent()`` joined with NaN
         separators (``connect="finite"``)
+    bounds : the curves' range as pyqtgraph's auto range sees it (snapped to round steps; the
+        curves themselves are added with ``ignoreBounds``)
     nonfinite_region : red band over the time steps where the newest record is not finite
     nonfinite_line : red line at the first non-finite time step met by the backward pass
     message : overlay text naming non-finite values and zeros (empty when there are none)
@@ -54,7 +64,11 @@ class GradientPlot(PlotPanel):
         )
         # The y range follows the data (pyqtgraph's auto range, which skips the gaps of zeros
         # and non-finite values). Zooming with the mouse stops that; the "A" button restores it.
+        # The auto range sees the curves' range snapped to round steps (``bounds``), so that it
+        # does not move, and the axis is not laid out again, on every frame.
         self.plot.showButtons()
+        self.bounds = SnappedBounds()
+        self.plot.addItem(self.bounds)
         # The key sits in a row under the plot, never over the curves (a box in a corner hid the
         # curves of a vanishing run, which fill every corner); it wraps to fit the width.
         self.legend = RowLegend(
@@ -92,8 +106,8 @@ class GradientPlot(PlotPanel):
             trail = pg.PlotDataItem(pen=self._trail_pen(k, self._trail_emphasised), connect="finite")
             trail.setZValue(-1)
             curve = pg.PlotDataItem(pen=theme.pen(color, 3.0), connect="finite", name=f"layer {k + 1}")
-            self.plot.addItem(trail)
-            self.plot.addItem(curve)
+            self.plot.addItem(trail, ignoreBounds=True)
+            self.plot.addItem(curve, ignoreBounds=True)
             self.legend.removeItem(curve)  # added back below while shown
             self.trails.append(trail)
             self.curves.append(curve)
@@ -143,12 +157,17 @@ class GradientPlot(PlotPanel):
             for k, trail in enumerate(self.trails):
                 trail.setPen(self._trail_pen(k, emphasised))
             self._trail_emphasised = emphasised
+        trails = [_trail_y(trail_records, k) for k in range(num_layers)] if trail_records else []
+        finite = np.isfinite(drawn).all(axis=1)
         for k in range(num_layers):
-            self.curves[k].setData(steps, drawn[k])
+            # A layer without gaps skips pyqtgraph's search for them.
+            self.curves[k].setData(steps, drawn[k], skipFiniteCheck=bool(finite[k]))
             if trail_records:
-                self.trails[k].setData(trail_x, _trail_y(trail_records, k))
+                self.trails[k].setData(trail_x, trails[k])
             else:
                 self.trails[k].setData([], [])
+        self.bounds.set_exact(0, 1.0, float(seq_len))
+        self.bounds.set_range(1, *finite_range(drawn, *trails))
         faint = f", {len(trail_records)} before faint" if trail_records else ""
         self._set_title(
             self.plot,
@@ -199,6 +218,7 @@ class GradientPlot(PlotPanel):
         for curve, trail in zip(self.curves, self.trails, strict=True):
             curve.setData([], [])
             trail.setData([], [])
+        self.bounds.clear()
         self.nonfinite_region.hide()
         self.nonfinite_line.hide()
         self.message.show_text("")

@@ -89,6 +89,9 @@ class HealthPlot(PlotPanel):
         self.gradient_bars: dict[str, pg.BarGraphItem] = {}
         self.ratio_bars: dict[str, pg.BarGraphItem] = {}
         self._kind_colors = {"weight_ih": theme.norm_before, "weight_hh": theme.norm_after}
+        red = pg.mkBrush(theme.nonfinite)
+        self._brushes = {kind: (pg.mkBrush(color), red) for kind, color in self._kind_colors.items()}
+        self._ranges: dict[str, tuple[float, float]] = {}
         for kind in KINDS:
             for plot, bars in ((self.gradient_plot, self.gradient_bars), (self.ratio_plot, self.ratio_bars)):
                 item = pg.BarGraphItem(x=[], y0=[], y1=[], width=_BAR_WIDTH,
@@ -222,7 +225,15 @@ class HealthPlot(PlotPanel):
             low, high = math.floor(float(finite.min())) - 0.5, math.ceil(float(finite.max())) + 0.5
         else:
             low, high = -1.0, 1.0
-        plot.setYRange(low, high, padding=0.0)
+        # The last range while it holds these decades and is at most two decades wider: values
+        # that hover about a decade do not move the axis (laid out again) on every frame.
+        current = self._ranges.get(name)
+        if current is not None and current[0] <= low and current[1] >= high:
+            if current[1] - current[0] <= high - low + 2.0:
+                low, high = current
+        if (low, high) != current:
+            plot.setYRange(low, high, padding=0.0)
+            self._ranges[name] = (low, high)
         bad_layers: set[int] = set()
         for offset, kind in zip((-_BAR_WIDTH / 2, _BAR_WIDTH / 2), KINDS, strict=True):
             raw = values[kind]
@@ -231,8 +242,8 @@ class HealthPlot(PlotPanel):
             nonfinite = np.isnan(raw) | np.isposinf(raw)
             top[nonfinite] = high
             top[np.isneginf(top)] = low  # an exactly zero value: no bar above the baseline
-            color = self._kind_colors[kind]
-            brushes = [pg.mkBrush(self.theme.nonfinite if bad else color) for bad in nonfinite]
+            normal, red = self._brushes[kind]
+            brushes = [red if bad else normal for bad in nonfinite]
             bars[kind].setOpts(x=layers + offset, y0=np.full(len(layers), low), y1=top, height=None,
                                width=_BAR_WIDTH, brushes=brushes)  # fmt: skip
             bad_layers.update(int(k) + 1 for k in np.flatnonzero(nonfinite))

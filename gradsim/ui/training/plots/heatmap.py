@@ -5,14 +5,18 @@ The image holds only finite numbers with explicit levels (the ImageItem would ot
 lowest colour; inf and NaN cells get the same sentinel and are painted red by a second,
 transparent image on top.
 
-Each kept iteration's row is converted once and cached by iteration number, so a frame that
-adds one record converts one row, not the whole (n, T) image.
+The image is updated in place: the plot keeps the shown rows' log10 values and their colours
+in buffers, and a frame that adds one record converts and colours one row (a thinning of the
+history moves the kept rows down, without converting them again). The colours are computed
+as pyqtgraph would (same scaling, same lookup table) and handed to the image item as a 32-bit
+picture, so Qt neither converts nor colours a million cells per frame; only when the levels
+(whole decades) or the colour map change are all rows coloured again.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 # isort: split
 import pyqtgraph as pg
@@ -28,7 +32,7 @@ from gradsim.ui.training.plots.base import OverlayText, PlotPanel, layer_names
 # some hundreds of decades, stay above -1e7), so the explicit levels map it to the lowest colour.
 SENTINEL = np.float32(-1e9)
 
-# A cached image row: (log10 values (T,) float32, finite min, finite max, non-finite indices).
+# A converted image row: (log10 values (T,) float32, finite min, finite max, non-finite indices).
 _Row = tuple[np.ndarray, float, float, "np.ndarray | None"]
 
 
@@ -87,6 +91,68 @@ class IterationAxis(pg.AxisItem):
         return labels
 
 
+class ColoredImageItem(pg.ImageItem):
+    """An ImageItem that shows colours computed by its owner instead of colouring its data.
+
+    ``image`` holds the ``(n, T)`` float32 values as in any ImageItem (levels, colour bar and
+    export read them); :meth:`set_colored` also gives the ``(n, T)`` uint32 ARGB colours of those
+    values, which :meth:`render` wraps as the picture without a copy. Without colours (or when
+    their shape does not match) it renders as pyqtgraph does.
+    """
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self._colors: np.ndarray | None = None
+
+    def set_colored(self, values: np.ndarray, colors: np.ndarray, levels: tuple[float, float]) -> None:
+        """Show ``values`` ((n, T) float32) as ``colors`` ((n, T) uint32 ARGB, C-contiguous)."""
+        self._colors = colors
+        self.setImage(values, autoLevels=False, levels=levels)
+
+    def clear_colors(self) -> None:
+        """Colour the data with the lookup table again (pyqtgraph's own rendering)."""
+        self._colors = None
+        self._renderRequired = True
+
+    def render(self) -> None:
+        colors = self._colors
+        image = self.image
+        if colors is None or image is None or image.ndim != 2 or colors.shape != image.shape[:2]:
+            super().render()
+            return
+        height, width = colors.shape
+        # Format_RGB32 when every colour is opaque (the fast path of Qt's raster engine).
+        opaque = self.lut is None or np.ndim(self.lut) != 2 or np.shape(self.lut)[1] != 4
+        qformat = QtGui.QImage.Format.Format_RGB32 if opaque else QtGui.QImage.Format.Format_ARGB32
+        self.qimage = pg.functions.ndarray_to_qimage(colors.view(np.uint8).reshape(height, width, 4), qformat)
+        self._renderRequired = False
+        self._unrenderable = False
+
+
+def color_rows(values: np.ndarray, levels: tuple[float, float], lut: np.ndarray) -> np.ndarray:
+    """``(k, T)`` uint32 ARGB colours of ``values`` ``(k, T)`` float32, as pyqtgraph colours them.
+
+    The same scaling as ``ImageItem`` with explicit levels and a lookup table of N colours
+    (``(value - low) * N / (high - low)``, clipped to ``0..N-1``, by pyqtgraph's own
+    ``rescaleData``), then the table: cell for cell the picture pyqtgraph would draw.
+    """
+    table = np.asarray(lut, dtype=np.uint8)
+    count = table.shape[0]
+    low, high = levels
+    span = high - low if high != low else 1.0
+    indices = pg.functions.rescaleData(
+        values, count / span, low, dtype=np.min_scalar_type(count - 1), clip=(0, count - 1)
+    )
+    return _argb_table(table)[indices]
+
+
+def _argb_table(table: np.ndarray) -> np.ndarray:
+    """``(N,)`` uint32 ``0xAARRGGBB`` of an ``(N, 3)`` or ``(N, 4)`` uint8 lookup table."""
+    alpha = table[:, 3].astype(np.uint32) if table.shape[1] == 4 else np.uint32(255)
+    red, green, blue = (table[:, i].astype(np.uint32) for i in range(3))
+    return (alpha << 24) | (red << 16) | (green << 8) | blue
+
+
 class HeatmapPlot(PlotPanel):
     """``log10 ||dL/dh||`` of one layer for every kept iteration and time step.
 
@@ -125,7 +191,7 @@ class HeatmapPlot(PlotPanel):
         )
         self._set_title(self.plot, "log10 ||dL/dh|| over training", shorter=("log10 ||dL/dh||",))
         # No autoDownsample: it costs ~6 ms per frame at 1000 x 1000, Qt scales the image for less.
-        self.image = pg.ImageItem(axisOrder="row-major")
+        self.image = ColoredImageItem(axisOrder="row-major")
         self.nonfinite_image = pg.ImageItem(axisOrder="row-major")
         self.nonfinite_image.setZValue(5)
         self.plot.addItem(self.image)
@@ -146,8 +212,7 @@ class HeatmapPlot(PlotPanel):
         self.message.fill = pg.mkBrush(theme.background + "c0")
         self._layer = 0
         self._num_layers = 0
-        self._rows: dict[int, _Row] = {}
-        self._cached_seq_len = 0
+        self._buffers = _RowBuffers()
         self._shape: tuple[int, int] = (0, 0)
         self._clear()
 
@@ -165,7 +230,7 @@ class HeatmapPlot(PlotPanel):
         if index < 0 or index == self._layer:
             return
         self._layer = index
-        self._rows.clear()
+        self._buffers.clear()
         self.redraw()
 
     def _ensure_layers(self, count: int) -> None:
@@ -174,13 +239,13 @@ class HeatmapPlot(PlotPanel):
         self._num_layers = count
         if self._layer >= count:
             self._layer = count - 1
-            self._rows.clear()
+            self._buffers.clear()
         self.selector_row.set_items(layer_names(count), self._layer)
         self.selector_row.setVisible(count > 1)
 
     # -- drawing ----------------------------------------------------------------------------
     def _forget(self) -> None:
-        self._rows.clear()
+        self._buffers.clear()
 
     def _draw(self, history: RunHistory, config: SimConfig) -> None:
         record = history.latest
@@ -190,9 +255,9 @@ class HeatmapPlot(PlotPanel):
         num_layers, seq_len = record.log10_grad_norms.shape
         self._ensure_layers(num_layers)
         iterations = history.iterations()
-        if seq_len != self._cached_seq_len:
-            self._rows.clear()
-            self._cached_seq_len = seq_len
+        buffers = self._buffers
+        if seq_len != buffers.seq_len:
+            buffers.clear()
         try:
             self._update_rows(history, iterations, seq_len)
         except (ValueError, IndexError):
@@ -201,10 +266,8 @@ class HeatmapPlot(PlotPanel):
             self._clear()
             self.message.show_text("the history mixes network shapes: reset to draw the heatmap")
             return
-        rows = [self._rows[int(i)] for i in iterations]
-        image = np.stack([row[0] for row in rows])
-        finite_low = min(row[1] for row in rows)
-        finite_high = max(row[2] for row in rows)
+        count = len(iterations)
+        finite_low, finite_high = buffers.finite_range()
         if np.isfinite(finite_low):
             low, high = float(np.floor(finite_low)), float(np.ceil(finite_high))
             if high <= low:
@@ -212,14 +275,20 @@ class HeatmapPlot(PlotPanel):
         else:
             low, high = -1.0, 0.0
         self.levels = (low, high)
-        count = len(iterations)
         self.iteration_axis.iterations = iterations
         # Thinning changes which iteration sits in a row without changing the range: redraw
         # the labels (pyqtgraph's axis caches them in ``picture``).
         self.iteration_axis.picture = None
         self.iteration_axis.update()
-        self.image.setImage(image, levels=self.levels)
-        self.colorbar.setLevels(self.levels)
+        lut = self.image.lut
+        if isinstance(lut, np.ndarray) and lut.ndim == 2 and lut.shape[1] in (3, 4):
+            buffers.color(self.levels, lut)
+            self.image.set_colored(buffers.values[:count], buffers.colors[:count], self.levels)
+        else:
+            self.image.clear_colors()
+            self.image.setImage(buffers.values[:count], levels=self.levels)
+        if tuple(self.colorbar.levels()) != self.levels:
+            self.colorbar.setLevels(self.levels)  # (its axis is laid out again on every call)
         rect = QtCore.QRectF(0.5, -0.5, seq_len, count)
         self.image.setRect(rect)
         if (count, seq_len) != self._shape:
@@ -227,14 +296,13 @@ class HeatmapPlot(PlotPanel):
             self.plot.setYRange(-0.5, count - 0.5, padding=0.0)
             self._shape = (count, seq_len)
         self.image.show()
-        self._show_nonfinite(rows, iterations, rect, seq_len)
+        self._show_nonfinite(buffers.nonfinite[:count], iterations, rect, seq_len)
 
     def _update_rows(self, history: RunHistory, iterations: np.ndarray, seq_len: int) -> None:
-        """Convert the rows not yet cached; drop rows the history no longer keeps."""
-        wanted = {int(i) for i in iterations}
-        for stale in set(self._rows) - wanted:
-            del self._rows[stale]
-        missing = [i for i in iterations.tolist() if i not in self._rows]
+        """Bring the buffers to the rows of ``iterations``: keep those still there (moved down
+        over the rows the history dropped) and convert only the new ones."""
+        buffers = self._buffers
+        missing = buffers.keep(iterations, seq_len)
         if not missing:
             return
         layer = self._layer
@@ -244,20 +312,20 @@ class HeatmapPlot(PlotPanel):
         else:
             position = {int(it): n for n, it in enumerate(iterations)}
             block = history.log10_grad_norm_rows(layer)[[position[i] for i in missing]]
-        self._rows.update(zip(missing, _log_rows(block, seq_len), strict=True))
+        buffers.append(missing, _log_rows(block, seq_len))
 
     def _show_nonfinite(
-        self, rows: list[_Row], iterations: np.ndarray, rect: QtCore.QRectF, seq_len: int
+        self, nonfinite: list[np.ndarray | None], iterations: np.ndarray, rect: QtCore.QRectF, seq_len: int
     ) -> None:
-        bad_rows = [n for n, row in enumerate(rows) if row[3] is not None]
+        bad_rows = [n for n, cells in enumerate(nonfinite) if cells is not None]
         if not bad_rows:
             self.nonfinite_image.hide()
             self.message.show_text("")
             return
-        overlay = np.zeros((len(rows), seq_len, 4), dtype=np.uint8)
+        overlay = np.zeros((len(nonfinite), seq_len, 4), dtype=np.uint8)
         color = pg.mkColor(self.theme.nonfinite)
         for n in bad_rows:
-            overlay[n, rows[n][3]] = (color.red(), color.green(), color.blue(), 255)
+            overlay[n, nonfinite[n]] = (color.red(), color.green(), color.blue(), 255)
         self.nonfinite_image.setImage(overlay, levels=(0, 255))
         self.nonfinite_image.setRect(rect)
         self.nonfinite_image.show()
@@ -265,12 +333,98 @@ class HeatmapPlot(PlotPanel):
         self.message.show_text(f"red: non-finite ||dL/dh|| (first at iteration {first})")
 
     def _clear(self) -> None:
-        self._rows.clear()
+        self._buffers.clear()
         self._shape = (0, 0)
         self.iteration_axis.iterations = np.zeros(0, dtype=np.int64)
         self.image.hide()
         self.nonfinite_image.hide()
         self.message.show_text("")
+
+
+class _RowBuffers:
+    """The shown rows of the heatmap, oldest first: values, colours and what each row holds.
+
+    ``values[:n]`` ``(n, T)`` float32 and ``colors[:n]`` ``(n, T)`` uint32 are the image and its
+    picture; rows are kept in place between frames. ``iterations``, ``low``, ``high`` and
+    ``nonfinite`` are per row (its iteration, finite min and max, inf/NaN cells or None).
+    The first ``colored`` rows have their colours for ``levels`` and ``lut``.
+    """
+
+    def __init__(self) -> None:
+        self.clear()
+
+    def clear(self) -> None:
+        self.seq_len = 0
+        self.values = np.zeros((0, 0), dtype=np.float32)
+        self.colors = np.zeros((0, 0), dtype=np.uint32)
+        self.iterations = np.zeros(0, dtype=np.int64)
+        self.low = np.zeros(0)
+        self.high = np.zeros(0)
+        self.nonfinite: list[np.ndarray | None] = []
+        self.colored = 0
+        self.levels: tuple[float, float] | None = None
+        self.lut: np.ndarray | None = None
+
+    def keep(self, iterations: np.ndarray, seq_len: int) -> list[int]:
+        """Keep the rows of ``iterations`` already held, in order; return the iterations to add.
+
+        The history only drops rows and appends newer ones, so the rows held that it still
+        keeps are its first rows; anything else (another run) starts again from nothing.
+        """
+        if seq_len != self.seq_len:
+            self.clear()
+            self.seq_len = seq_len
+        held = self.iterations
+        kept = np.isin(held, iterations, assume_unique=True)
+        count = int(np.count_nonzero(kept))
+        if count and not np.array_equal(iterations[:count], held[kept]):
+            self.clear()
+            self.seq_len = seq_len
+            kept, count = np.zeros(0, dtype=bool), 0
+        if count < len(held):
+            # Rows dropped by a thinning (or all of them): move the kept ones down.
+            order = np.flatnonzero(kept)
+            self.colored = int(np.count_nonzero(kept[: self.colored]))  # colours move with their rows
+            self.values[:count] = self.values[order]
+            self.colors[:count] = self.colors[order]
+            self.iterations = held[order]
+            self.low, self.high = self.low[order], self.high[order]
+            self.nonfinite = [self.nonfinite[i] for i in order]
+        return iterations[count:].tolist()
+
+    def append(self, iterations: list[int], rows: list[_Row]) -> None:
+        """Add converted rows at the top (growing the buffers when full)."""
+        start, stop = len(self.iterations), len(self.iterations) + len(rows)
+        if stop > self.values.shape[0] or self.values.shape[1] != self.seq_len:
+            capacity = max(stop, 2 * self.values.shape[0], 64)
+            values = np.empty((capacity, self.seq_len), dtype=np.float32)
+            colors = np.empty((capacity, self.seq_len), dtype=np.uint32)
+            if start:
+                values[:start] = self.values[:start]
+                colors[:start] = self.colors[:start]
+            self.values, self.colors = values, colors
+        for n, row in enumerate(rows, start):
+            self.values[n] = row[0]
+        self.iterations = np.append(self.iterations, np.asarray(iterations, dtype=np.int64))
+        self.low = np.append(self.low, [row[1] for row in rows])
+        self.high = np.append(self.high, [row[2] for row in rows])
+        self.nonfinite.extend(row[3] for row in rows)
+
+    def finite_range(self) -> tuple[float, float]:
+        """Min and max of the finite values held (inf, -inf when there are none)."""
+        if not len(self.low):
+            return float("inf"), float("-inf")
+        return float(self.low.min()), float(self.high.max())
+
+    def color(self, levels: tuple[float, float], lut: np.ndarray) -> None:
+        """Colour the rows not yet coloured for ``levels`` and ``lut`` (all of them if either changed)."""
+        if levels != self.levels or self.lut is None or not np.array_equal(lut, self.lut):
+            self.colored = 0
+            self.levels, self.lut = levels, np.array(lut)
+        count = len(self.iterations)
+        if self.colored < count:
+            self.colors[self.colored : count] = color_rows(self.values[self.colored : count], levels, lut)
+            self.colored = count
 
 
 def _log_rows(logs: np.ndarray, seq_len: int) -> list[_Row]:

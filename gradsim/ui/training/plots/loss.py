@@ -19,7 +19,7 @@ import pyqtgraph as pg
 from gradsim.engine.config import SimConfig
 from gradsim.engine.history import RunHistory
 from gradsim.ui.common.theme import Theme, style_plot
-from gradsim.ui.training.plots.base import OverlayText, PlotPanel, log_axes
+from gradsim.ui.training.plots.base import OverlayText, PlotPanel, SnappedBounds, log_axes, snapped_range
 
 # Up to this many iterations the curves also mark each point.
 FEW_POINTS = 30
@@ -34,6 +34,8 @@ class LossPlot(PlotPanel):
     loss_curve : ``history.losses()`` against ``history.iterations()``
     norm_before_curve, norm_after_curve : ``history.global_norms()`` against the iterations
     clip_markers : ``(iteration, norm before)`` of the iterations where clipping acted
+    bounds : ``{"loss", "norm"}`` -> the y range the auto range of each plot sees (log10 of
+        the curves' range, snapped to round steps; the curves are added with ``ignoreBounds``)
     threshold_line : the clip threshold (clip by norm only), at ``log10(threshold)``
     nonfinite_lines : red vertical lines at the first non-finite iteration (one per plot)
     message : overlay text naming the non-finite iteration
@@ -56,15 +58,22 @@ class LossPlot(PlotPanel):
             # Both left axes equally wide, so the linked x axes line up.
             plot.getAxis("left").setWidth(74)
         self.norm_plot.setXLink(self.loss_plot)
-        self.loss_curve = self.loss_plot.plot(pen=theme.pen(theme.loss, 2), connect="finite")
-        self.norm_before_curve = self.norm_plot.plot(pen=theme.pen(theme.norm_before, 2), connect="finite")
-        self.norm_after_curve = self.norm_plot.plot(
-            pen=theme.pen(theme.norm_after, 2, dashed=True), connect="finite"
-        )
-        self.clip_markers = self.norm_plot.plot(
-            pen=None, symbol="o", symbolSize=7, symbolBrush=theme.clip_marker,
+        # Long curves: pyqtgraph draws only the visible part, at most a few points per pixel
+        # (the min and max of each group, so no spike is lost); the data arrays stay whole.
+        # The auto range sees the snapped bounds, not the curves, and the x range grows in
+        # round steps: the axes are laid out again only when the data leaves the range.
+        self.bounds = {"loss": SnappedBounds(), "norm": SnappedBounds()}
+        self.loss_plot.addItem(self.bounds["loss"])
+        self.norm_plot.addItem(self.bounds["norm"])
+        self.loss_curve = self._curve(self.loss_plot, pen=theme.pen(theme.loss, 2))
+        self.norm_before_curve = self._curve(self.norm_plot, pen=theme.pen(theme.norm_before, 2))
+        self.norm_after_curve = self._curve(self.norm_plot, pen=theme.pen(theme.norm_after, 2, dashed=True))
+        self.clip_markers = self._curve(
+            self.norm_plot, pen=None, symbol="o", symbolSize=7, symbolBrush=theme.clip_marker,
             symbolPen=theme.pen(theme.clip_marker, 1),
         )  # fmt: skip
+        self.clip_markers.setDownsampling(ds=1, auto=False)  # markers are few, each one counts
+        self._x_range: tuple[float, float] | None = None
         self.threshold_line = pg.InfiniteLine(
             angle=0, movable=False, pen=theme.pen(theme.reference, 1.5, dashed=True),
             label="clip threshold",
@@ -89,6 +98,20 @@ class LossPlot(PlotPanel):
         self.graphics.ci.layout.setRowStretchFactor(1, 1)
         self._clear()
 
+    @staticmethod
+    def _curve(plot: pg.PlotItem, **options: object) -> pg.PlotDataItem:
+        """A long curve in ``plot``: downsampled, clipped to the view, ignored by the auto range
+        (``bounds`` stands for it)."""
+        curve = pg.PlotDataItem(connect="finite", **options)
+        plot.addItem(curve, ignoreBounds=True)
+        curve.setDownsampling(auto=True, method="peak")
+        # Groups of about a pixel, each drawn as its min and max ("peak": no spike is lost);
+        # pyqtgraph's default of five samples per pixel never thins 1000 points in a pane a
+        # few hundred pixels wide.
+        curve.opts["autoDownsampleFactor"] = 1.0
+        curve.setClipToView(True)
+        return curve
+
     def _draw(self, history: RunHistory, config: SimConfig) -> None:
         if len(history) == 0:
             self._clear()
@@ -106,14 +129,21 @@ class LossPlot(PlotPanel):
                 curve.setSymbolPen(curve.opts["pen"])
                 curve.setSymbolBrush(curve.opts["pen"].color())
             self._symbols = symbols
-        self.loss_curve.setData(iterations, losses)
-        self.norm_before_curve.setData(iterations, before)
-        self.norm_after_curve.setData(iterations, after)
+        for curve, values in ((self.loss_curve, losses), (self.norm_before_curve, before),
+                              (self.norm_after_curve, after)):  # fmt: skip
+            # Positive finite values all: no gaps to look for on the log axis.
+            drawable = bool(np.all(np.isfinite(values) & (values > 0)))
+            curve.setData(iterations, values, skipFiniteCheck=drawable)
         self.clip_markers.setData(iterations[clipped], before[clipped])
+        self.bounds["loss"].set_range(1, *_log_range(losses))
+        self.bounds["norm"].set_range(1, *_log_range(before, after))
         # Set the x range here: pyqtgraph's auto range skips iterations whose values are not
         # finite, which would hide the iteration where the run exploded.
         first, last = float(iterations[0]), float(iterations[-1])
-        self.loss_plot.setXRange(first - 0.5, max(last, first + 1.0) + 0.5, padding=0.02)
+        x_range = snapped_range(first - 0.5, max(last, first + 1.0) + 0.5, self._x_range)
+        if x_range != self._x_range:
+            self.loss_plot.setXRange(*x_range, padding=0.02)
+            self._x_range = x_range
         if config.clip_mode == "norm":
             self.threshold_line.setPos(math.log10(config.clip_threshold))
             self.threshold_line.show()
@@ -136,10 +166,25 @@ class LossPlot(PlotPanel):
             what = "values"  # e.g. the update overflowed the parameters
         self.message.show_text(f"non-finite {what} at iteration {record.iteration}")
 
+    def _forget(self) -> None:
+        self._x_range = None
+
     def _clear(self) -> None:
         for item in (self.loss_curve, self.norm_before_curve, self.norm_after_curve, self.clip_markers):
             item.setData([], [])
+        for bounds in self.bounds.values():
+            bounds.clear()
+        self._x_range = None
         self.threshold_line.hide()
         for line in self.nonfinite_lines:
             line.hide()
         self.message.show_text("")
+
+
+def _log_range(*series: np.ndarray) -> tuple[float, float]:
+    """Min and max of log10 of the positive finite values of ``series`` (NaN, NaN if none)."""
+    values = np.concatenate(series)
+    values = values[np.isfinite(values) & (values > 0)]
+    if not values.size:
+        return math.nan, math.nan
+    return math.log10(float(values.min())), math.log10(float(values.max()))

@@ -6,11 +6,21 @@ import dataclasses
 
 import numpy as np
 import pyqtgraph as pg
+import pytest
 from PySide6 import QtCore
 
 from gradsim.engine.config import SimConfig
 from gradsim.engine.history import RunHistory
-from gradsim.ui.training.plots.base import LogAxis, OverlayText, PlotPanel, TitleLabel
+from gradsim.ui.training.plots.base import (
+    LogAxis,
+    OverlayText,
+    PlotPanel,
+    SnappedBounds,
+    TitleLabel,
+    finite_range,
+    nice_step,
+    snapped_range,
+)
 
 
 class CountingPanel(PlotPanel):
@@ -180,3 +190,42 @@ def test_major_grid_lines_follow_the_ticks_and_the_range(qtbot, theme):
     horizontal = (y[::2] == y[1::2]) & (x[::2] != x[1::2])
     np.testing.assert_array_equal(x[::2][horizontal], 0.0)
     np.testing.assert_array_equal(x[1::2][horizontal], 5.0)
+
+
+def test_nice_steps_are_1_2_5_times_a_power_of_ten():
+    assert [nice_step(v) for v in (0.7, 1.0, 1.3, 3.0, 7.0, 0.012)] == pytest.approx([1, 1, 2, 5, 10, 0.02])
+
+
+def test_snapped_range_holds_the_data_in_round_steps_and_stays_put():
+    low, high = snapped_range(-607.2, -0.4)  # step 50 (about a twentieth of the span)
+    assert (low, high) == (-650.0, 0.0)
+    # Data that moves inside the range keeps it (the axis is not laid out again) ...
+    assert snapped_range(-600.0, -3.0, (low, high)) == (low, high)
+    # ... data that leaves it, or shrinks well inside it, gets a new one.
+    assert snapped_range(-660.0, -3.0, (low, high)) == (-700.0, 0.0)
+    assert snapped_range(-20.3, -3.1, (low, high)) == pytest.approx((-21.0, -3.0))
+    assert snapped_range(2.0, 2.0) == pytest.approx((2.0, 2.0 + 2e-9), rel=1e-6)
+
+
+def test_snapped_bounds_are_what_the_auto_range_sees(qtbot, theme):
+    panel = CountingPanel(theme)
+    qtbot.addWidget(panel)
+    panel.resize(400, 300)
+    panel.show()
+    bounds = SnappedBounds()
+    panel.plot.addItem(bounds)
+    curve = panel.plot.plot(np.arange(10.0), np.linspace(-3.2, 4.9, 10))
+    panel.plot.removeItem(curve)
+    panel.plot.addItem(curve, ignoreBounds=True)
+    bounds.set_exact(0, 0.0, 9.0)
+    bounds.set_range(1, *finite_range(np.array([-3.2, np.nan, 4.9])))
+    assert bounds.ranges == [(0.0, 9.0), pytest.approx((-3.5, 5.0))]
+    view = panel.plot.getViewBox()
+    view.setDefaultPadding(0.0)
+    view.enableAutoRange()
+    view.updateAutoRange()
+    (x_low, x_high), (y_low, y_high) = view.viewRange()
+    assert (x_low, x_high) == pytest.approx((0.0, 9.0)) and (y_low, y_high) == pytest.approx((-3.5, 5.0))
+    bounds.clear()
+    assert bounds.ranges == [None, None]
+    assert np.isnan(finite_range(np.array([np.nan, np.inf]))).all()  # no finite value: no range

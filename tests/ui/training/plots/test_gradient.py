@@ -188,3 +188,30 @@ def test_decade_labels():
     assert power_of_ten_label(np.log10(2.0)) == "2"
     assert power_of_ten_label(-1e-12) == "1"  # rounding below a decade still reads as it
     assert power_of_ten_label(-606.99999999) == "10⁻⁶⁰⁷"
+
+
+def test_y_range_holds_every_curve_and_stays_put_while_they_move(qtbot, theme, make_run):
+    # The auto range sees the curves' range in round steps: a frame whose curves stay inside
+    # it does not move the axis; every drawn value is inside the view.
+    config = SimConfig(activation="sigmoid", num_layers=2, seq_len=60, hidden_size=8, batch_size=2)
+    run = make_run(config, 30)
+    plot = make(qtbot, theme)
+    view = plot.plot.getViewBox()
+    history = RunHistory()
+    ranges = []
+    for record in run.history.recent()[-8:]:
+        history.append(record)
+        plot.refresh(history, config)
+        view.updateAutoRange()
+        (_, _), (y_low, y_high) = view.viewRange()
+        ranges.append((y_low, y_high))
+        drawn = [plot.curves[k].getOriginalDataset()[1] for k in range(2)]
+        drawn += [plot.trails[k].getOriginalDataset()[1] for k in range(2) if len(history) > 1]
+        values = np.concatenate(drawn)
+        values = values[np.isfinite(values)]
+        assert y_low <= values.min() and values.max() <= y_high
+        # The curves themselves are ignored by the auto range: the snapped bounds stand for them.
+        low, high = plot.bounds.ranges[1]
+        assert low <= values.min() and values.max() <= high
+        assert high - low <= 1.3 * (values.max() - values.min()) + 0.5
+    assert len(set(ranges)) < len(ranges) / 2  # mostly the same range frame after frame

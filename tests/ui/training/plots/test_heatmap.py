@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PySide6 import QtGui
 
+# isort: split
+import pyqtgraph as pg
+
+import gradsim.ui.training.plots.heatmap as heatmap_module
 from gradsim.engine.config import SimConfig
 from gradsim.engine.history import RunHistory
 from gradsim.engine.simulation import Simulation
@@ -170,3 +175,67 @@ def test_history_mixing_shapes_shows_a_message_instead_of_failing(qtbot, theme, 
     plot.reset()
     plot.refresh(vanishing_run.history, vanishing_run.config)
     assert plot.image.isVisible() and not plot.message.isVisible()
+
+
+def pixels(image: QtGui.QImage) -> np.ndarray:
+    """``(h, w)`` uint32 ARGB of ``image`` (whatever its format)."""
+    converted = image.convertToFormat(QtGui.QImage.Format.Format_ARGB32)
+    height, width = converted.height(), converted.width()
+    data = np.frombuffer(converted.constBits(), dtype=np.uint8, count=converted.sizeInBytes())
+    rows = data.reshape(height, converted.bytesPerLine())[:, : 4 * width]
+    return rows.copy().view(np.uint32).reshape(height, width)
+
+
+def pyqtgraph_picture(plot: HeatmapPlot) -> np.ndarray:
+    """What a plain ImageItem draws for the plot's values, levels and colour table."""
+    reference = pg.ImageItem(axisOrder="row-major")
+    reference.setLookupTable(plot.image.lut)
+    reference.setImage(np.array(plot.image.image), levels=plot.levels)
+    reference.render()
+    return pixels(reference.qimage)
+
+
+def test_the_picture_is_what_pyqtgraph_would_draw(qtbot, theme, vanishing_run):
+    plot = make(qtbot, theme)
+    plot.refresh(vanishing_run.history, vanishing_run.config)
+    plot.image.render()
+    shown = pixels(plot.image.qimage)
+    assert shown.shape == plot.image.image.shape
+    np.testing.assert_array_equal(shown, pyqtgraph_picture(plot))
+    assert len(np.unique(shown)) > 50  # many decades: many colours, not one flat picture
+
+
+def test_in_place_updates_through_thinning_equal_a_full_rebuild(qtbot, theme, monkeypatch):
+    # Capacity 8 thins the history several times in 40 records; the levels (whole decades)
+    # change as the run learns. After every frame the picture must be the one a new plot
+    # draws from the same history, while a frame that adds one record colours one row.
+    config = SimConfig(activation="sigmoid", num_layers=2, seq_len=40, hidden_size=4, batch_size=2)
+    simulation = Simulation(config)
+    history = RunHistory(capacity=8, trail=3)
+    colored_rows: list[int] = []
+    original = heatmap_module.color_rows
+
+    def counted(values: np.ndarray, levels: tuple[float, float], lut: np.ndarray) -> np.ndarray:
+        colored_rows.append(values.shape[0])
+        return original(values, levels, lut)
+
+    monkeypatch.setattr(heatmap_module, "color_rows", counted)
+    plot = make(qtbot, theme)
+    one_row_frames = 0
+    for step in range(40):
+        history.append(simulation.train_step())
+        before = plot.levels
+        colored_rows.clear()
+        plot.refresh(history, config)
+        if step > 0 and plot.levels == before:
+            assert sum(colored_rows) <= 1  # only the new row
+            one_row_frames += sum(colored_rows) == 1
+        plot.image.render()
+        fresh = make(qtbot, theme)
+        fresh.refresh(history, config)
+        np.testing.assert_array_equal(plot.image.image, fresh.image.image)
+        assert plot.levels == fresh.levels
+        np.testing.assert_array_equal(pixels(plot.image.qimage), pyqtgraph_picture(fresh))
+        fresh.close()
+    assert history.total_records == 40 and len(history) <= 8
+    assert one_row_frames > 20

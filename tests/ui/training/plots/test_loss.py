@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 
+from gradsim.engine.config import SimConfig
 from gradsim.ui.training.plots.loss import FEW_POINTS, LossPlot
 
 
@@ -88,3 +90,28 @@ def test_reset_then_refresh(qtbot, theme, exploding_run, clipping_run):
     _, y = plot.loss_curve.getOriginalDataset()
     np.testing.assert_array_equal(y, clipping_run.history.losses())
     assert not plot.message.isVisible()
+
+
+def test_long_curves_are_downsampled_for_drawing_but_keep_their_data(qtbot, theme, make_run):
+    config = SimConfig(activation="tanh", seq_len=5, hidden_size=4, batch_size=2, learning_rate=0.05)
+    run = make_run(config, 1500, capacity=1000)
+    history = run.history
+    plot = LossPlot(theme)
+    qtbot.addWidget(plot)
+    plot.resize(260, 400)  # far fewer pixels than points
+    plot.show()
+    plot.refresh(history, config)
+    qtbot.wait(10)
+    before, _ = history.global_norms()
+    for curve, expected in ((plot.loss_curve, history.losses()), (plot.norm_before_curve, before)):
+        x, y = curve.getOriginalDataset()
+        np.testing.assert_array_equal(x, history.iterations())
+        np.testing.assert_array_equal(y, expected)
+        shown_x, shown_y = curve.getData()
+        assert len(shown_x) < len(x)  # peak downsampling: fewer points drawn ...
+        # ... and the extremes are all still there (log10 units on the log axis).
+        assert np.nanmax(shown_y) == pytest.approx(np.log10(expected.max()))
+        assert np.nanmin(shown_y) == pytest.approx(np.log10(expected.min()))
+    # The x range holds every iteration, in round steps.
+    (x_low, x_high), _ = plot.loss_plot.getViewBox().viewRange()
+    assert x_low < history.iterations()[0] and x_high > history.iterations()[-1]
