@@ -184,7 +184,7 @@ def make_window(qtbot, request: pytest.FixtureRequest):
         count = int(defaults.get("steps", 0) if steps is _DEFAULT else steps)  # type: ignore[call-overload]
         for done in range(1, count + 1):
             window.runner.step()
-            qtbot.waitUntil(lambda done=done: drawn[0] == done, timeout=5000)
+            qtbot.waitUntil(lambda done=done: drawn[0] == done, timeout=20000)
         return window
 
     yield make

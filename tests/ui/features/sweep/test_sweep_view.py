@@ -68,13 +68,17 @@ def child_pids() -> set[int]:
     return pids
 
 
+BACKPROP = "gradsim.ui.features.backprop.backprop_tab"
+
+
 @pytest.fixture
 def make_sweep_window(make_window, tmp_path):
-    """``make_sweep_window(config=SMALL, store=None)``: a window with the Sweep tab only, and its
-    controller computing in its own thread (``workers=0``) into a store under ``tmp_path``."""
+    """``make_sweep_window(config=SMALL, store=None)``: a window with the Backprop and Sweep tabs
+    (the tab order is tested), the Sweep controller computing in its own thread (``workers=0``)
+    into a store under ``tmp_path``."""
 
     def make(config: SimConfig = SMALL, store: Path | None = None) -> tuple[MainWindow, SweepController]:
-        window = make_window(config, features=("gradsim.ui.features.sweep.sweep_view",))
+        window = make_window(config, features=(BACKPROP, "gradsim.ui.features.sweep.sweep_view"))
         controller = window.features["gradsim.ui.features.sweep.sweep_view"]
         assert isinstance(controller, SweepController)
         controller.store_path = store if store is not None else tmp_path / "store.sqlite"
