@@ -373,6 +373,10 @@ def export_via_menu(qtbot, window: MainWindow, path: Path, selected: str, monkey
         return str(path), selected
 
     monkeypatch.setattr(QtWidgets.QFileDialog, "getSaveFileName", save_dialog)
+    # A slow export shows a progress dialog; once it closes, the window may not be the active one
+    # again, and a shortcut reaches the active window only.
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)
     qtbot.keyClick(window, Key.Key_E, Modifier.ControlModifier)
     wait_export(qtbot, window)
     return asked
