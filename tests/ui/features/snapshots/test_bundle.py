@@ -43,22 +43,6 @@ def out(tmp_path: Path) -> Path:
     return folder
 
 
-class Context:
-    """The two parts of a worker's job context a bundle job uses: ``emit`` and ``is_cancelled``."""
-
-    def __init__(self, cancel_after: int | None = None) -> None:
-        self.messages: list[tuple[object, ...]] = []
-        self.cancel_after = cancel_after
-        self.polls = 0
-
-    def emit(self, message: tuple[object, ...]) -> None:
-        self.messages.append(message)
-
-    def is_cancelled(self) -> bool:
-        self.polls += 1
-        return self.cancel_after is not None and self.polls > self.cancel_after
-
-
 # -- the README ---------------------------------------------------------------------------------
 
 
@@ -127,8 +111,8 @@ def test_a_missing_parent_folder_is_named(out):
 
 # Polled once per replayed step (10), after the replay (11th) and after writing (12th).
 @pytest.mark.parametrize("cancel_after", [0, 5, 10, 11])
-def test_cancel_at_any_point_leaves_nothing(out, cancel_after):
-    context = Context(cancel_after)
+def test_cancel_at_any_point_leaves_nothing(out, cancel_after, job_context):
+    context = job_context(cancel_after)
     with pytest.raises(BundleCancelled):
         write_bundle(BundleJob(out / "bundle", SMALL, 10, {"a.png": b"x"}), context.is_cancelled)
     assert listing(out) == []
@@ -150,8 +134,8 @@ def test_a_failing_file_is_named_where_the_user_looks_and_nothing_is_left(out, m
 # -- the worker job -----------------------------------------------------------------------------
 
 
-def test_worker_reports_progress_then_the_path(out):
-    context = Context()
+def test_worker_reports_progress_then_the_path(out, job_context):
+    context = job_context()
     BundleWorker(BundleJob(out / "bundle", SMALL, 20, {})).run(context)  # type: ignore[arg-type]
     assert context.messages == [
         ("progressed", 10, 20),
@@ -160,12 +144,12 @@ def test_worker_reports_progress_then_the_path(out):
     ]
 
 
-def test_worker_reports_a_cancel_and_a_failure_as_messages(out):
-    context = Context(cancel_after=3)
+def test_worker_reports_a_cancel_and_a_failure_as_messages(out, job_context):
+    context = job_context(cancel_after=3)
     BundleWorker(BundleJob(out / "bundle", SMALL, 20, {})).run(context)  # type: ignore[arg-type]
     assert context.messages == [("cancelled",)]
     (out / "taken").mkdir()
-    context = Context()
+    context = job_context()
     BundleWorker(BundleJob(out / "taken", SMALL, 2, {})).run(context)  # type: ignore[arg-type]
     ((kind, message),) = context.messages
     assert kind == "failed" and str(out / "taken") in message and "exists" in message
