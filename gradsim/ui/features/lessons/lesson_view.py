@@ -244,7 +244,9 @@ class LessonView(QtWidgets.QWidget):
         self.run_bar = QtWidgets.QProgressBar()
         self.run_bar.setObjectName("run_progress_bar")
         self.run_bar.setToolTip("Training steps of this lesson's run")
-        self.run_again_button = push_button("Run again", "run_again", "Start this lesson's run again from step 1")
+        self.run_again_button = push_button(
+            "Run again", "run_again", "Start this lesson's run again from step 1"
+        )
         self.run_again_button.clicked.connect(self.start_run)
         layout.addWidget(self.run_text)
         layout.addWidget(self.run_bar)
