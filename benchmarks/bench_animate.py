@@ -64,7 +64,7 @@ def in_process(preset: str, iterations: int, width: int, out: Path) -> tuple[flo
     from gradsim.engine.presets import load_preset
     from gradsim.engine.simulation import replay
     from gradsim.ui.common.theme import LIGHT
-    from gradsim.ui.features.recording import animation
+    from gradsim.ui.features.recording import animation, frames
 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
     del app
@@ -75,7 +75,7 @@ def in_process(preset: str, iterations: int, width: int, out: Path) -> tuple[flo
     training = time.process_time() - started
     started = time.process_time()
     animation.record_animation(
-        config, out, animation.frame_iterations(1, iterations, 1), "gradient", width, 20.0, theme=LIGHT
+        config, out, frames.frame_iterations(1, iterations, 1), "gradient", width, 20.0, theme=LIGHT
     )
     return training, time.process_time() - started
 

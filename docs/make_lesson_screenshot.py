@@ -25,7 +25,7 @@ from PySide6 import QtCore  # noqa: E402
 
 # isort: split
 from gradsim.ui.app import create_application  # noqa: E402
-from gradsim.ui.features.lessons.lessons_panel import EXPLAIN, PREDICT  # noqa: E402
+from gradsim.ui.features.lessons.lesson_steps import EXPLAIN, PREDICT  # noqa: E402
 from gradsim.ui.main_window import MainWindow  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -127,7 +127,7 @@ def _animate_command(args: argparse.Namespace) -> int:
     progress = FrameProgressBar(0, None if args.quiet else sys.stderr)
     with offscreen_qt("the animation"):
         from gradsim.ui.common.theme import theme_named
-        from gradsim.ui.features.recording import animation
+        from gradsim.ui.features.recording import animation, frames
 
         theme = theme_named(args.theme)
         try:
@@ -142,7 +142,7 @@ def _animate_command(args: argparse.Namespace) -> int:
                 what = f"backward pass after {trained} iterations, {cells} a frame"
             else:
                 first = args.first if args.first is not None else args.every
-                iterations = animation.frame_iterations(first, args.iterations, args.every)
+                iterations = frames.frame_iterations(first, args.iterations, args.every)
                 result = animation.record_animation(
                     config, args.out, iterations, args.plot, args.width, args.fps, fmt, theme, scale,
                     progress=progress.show,

@@ -16,7 +16,7 @@ from PySide6 import QtCore, QtWidgets
 
 from gradsim.engine.config import CHOICES, FLOAT_RANGES, INT_RANGES, SimConfig, field_names
 from gradsim.engine.presets import DEFAULT_PRESET, list_presets, load_preset
-from gradsim.ui.training.control_panel import CUSTOM, DEBOUNCE_MS, ControlPanel, LogSpinBox, step_125
+from gradsim.ui.training.control_panel import CUSTOM, DEBOUNCE_MS, ControlPanel
 
 pytestmark = [
     pytest.mark.qt_log_level_fail("WARNING"),
@@ -237,35 +237,6 @@ def test_leaky_slope_only_for_leaky_relu_and_threshold_only_with_clipping(panel)
     assert not panel.editors["clip_threshold"].isEnabled()
     edit(panel, "clip_mode", "norm")
     assert panel.editors["clip_threshold"].isEnabled()
-
-
-def test_step_125_walks_the_decades():
-    assert step_125(0.01, 1) == 0.02
-    assert step_125(0.02, 1) == 0.05
-    assert step_125(0.05, 1) == 0.1
-    assert step_125(0.1, -1) == 0.05
-    assert step_125(0.01, 3) == 0.1
-    assert step_125(0.001, -4) == 0.00005
-    # Between two entries: the first step goes to the neighbour in that direction.
-    assert step_125(0.03, 1) == 0.05
-    assert step_125(0.03, -1) == 0.02
-
-
-def test_log_spin_box_accepts_typed_numbers_in_range(qtbot):
-    spin = LogSpinBox(1e-9, 100.0)
-    qtbot.addWidget(spin)
-    spin.setValue(0.01)
-    spin.stepBy(1)
-    assert spin.value() == 0.02
-    spin.setValue(3e-7)
-    assert spin.value() == 3e-7 and spin.text() == "3e-07"
-    acceptable = spin.validate("2.5e-4", 0)[0]
-    assert acceptable == spin.validate("0.1", 0)[0] != spin.validate("1e-", 0)[0]
-    assert spin.validate("abc", 0)[0] != spin.validate("1e-", 0)[0]  # invalid vs still typing
-    assert spin.validate("1000", 0)[0] != acceptable  # out of range
-    spin.setValue(100.0)
-    spin.stepBy(1)
-    assert spin.value() == 100.0
 
 
 def test_a_gated_cell_disables_the_activation_and_only_an_lstm_shows_the_forget_bias(panel):

@@ -19,356 +19,35 @@ A pin is labelled by how it differs from the live run (``"clip: none → norm 1.
 whenever the live run restarts with another config. The "Pinned runs" dock lists the pins
 (colour, visibility, label, Remove, Load this config; Clear all). The A/B tab is built by
 :mod:`gradsim.ui.features.compare.ab_view`.
+
+This module holds the feature (pinning, the keys, the A/B actions, fitting the plots' ranges);
+what a pin keeps is in :mod:`.pins`, the items it draws in :mod:`.ghosts`, the dock in
+:mod:`.pin_dock`.
 """
 
 from __future__ import annotations
 
 import copy
-import dataclasses
-import math
 from html import escape
-from typing import Any, cast
+from typing import cast
 
 import numpy as np
-from PySide6 import QtCore, QtGui, QtWidgets
+from PySide6 import QtCore, QtGui
 
 # isort: split
 import pyqtgraph as pg
 
-from gradsim.engine.activations import make_activation
 from gradsim.engine.config import SimConfig
 from gradsim.engine.history import RunHistory
-from gradsim.engine.records import StepRecord
-from gradsim.engine.regime import measure
 from gradsim.ui.common.config_diff import describe_difference, differences, suggest_change
 from gradsim.ui.common.icons import icon
-from gradsim.ui.common.theme import Theme
 from gradsim.ui.feature_api import WindowAPI
 from gradsim.ui.features.compare.ab_view import ABView, install_shortcuts
-from gradsim.ui.training.plots.activation import BINS, ActivationPlot
-from gradsim.ui.training.plots.base import OverlayText, drawable
-from gradsim.ui.training.plots.health import KINDS, HealthPlot
-
-MAX_PINS = 6
-# One colour per pin, distinct from the layer colours' first hues and from red (non-finite).
-PIN_COLORS = ("#6d4c41", "#c2185b", "#00897b", "#7b1fa2", "#546e7a", "#9e9d24")
-# Horizontal offset of the weight_ih / weight_hh bars in the health charts (as HealthPlot draws).
-_KIND_OFFSETS = {"weight_ih": -0.19, "weight_hh": 0.19}
-GHOST_Z = -2  # under the live curves (0) and over the faint trail (-1)
-
-
-@dataclasses.dataclass
-class PinnedRun:
-    """A run kept for comparison.
-
-    Attributes
-    ----------
-    label : how the pinned config differs from the live one (updated when the live run changes)
-    config : the pinned run's config
-    history : a deep copy of the run's history at the moment it was pinned
-    color : ``"#rrggbb"`` of its ghosts
-    visible : whether its ghosts are drawn
-    """
-
-    label: str
-    config: SimConfig
-    history: RunHistory
-    color: str
-    visible: bool = True
-
-    @property
-    def latest(self) -> StepRecord | None:
-        """The newest record of the pinned run."""
-        return self.history.latest
-
-    @property
-    def iteration(self) -> int:
-        """Training steps the pinned run had taken."""
-        latest = self.history.latest
-        return 0 if latest is None else latest.iteration
-
-
-class GhostItems:
-    """The plot items of one pin, added to the dashboard's plots once and updated with setData.
-
-    Attributes
-    ----------
-    gradient_curves : one dashed PlotDataItem per layer, ``(1..T, latest.log10_grad_norms[k])``
-        (log10 data, as the gradient plot's own curves; non-finite entries as NaN)
-    loss_curve, norm_curve : ``(iterations, losses)``, ``(iterations, global norm before)``
-    saturation_markers : ``(layers, latest.saturation)``
-    gradient_markers, ratio_markers : kind -> ``(layers ± offset, param_grad_norms / update_ratios)``
-    histogram_outline : step curve in the activation plot's histogram view
-    derivative_curve : the pinned activation's derivative (empty if it is the live one's)
-    """
-
-    def __init__(self, pin: PinnedRun, dashboard: Any) -> None:
-        self.pin = pin
-        self._dashboard = dashboard
-        color = QtGui.QColor(pin.color)
-        if dashboard.theme.name == "dark":
-            color = color.lighter(160)
-        self.color = color
-        dashed = pg.mkPen(color, width=2.2, style=QtCore.Qt.PenStyle.DashLine, cosmetic=True)
-        plots = dashboard.plots
-        gradient = plots["gradient"]
-        self.gradient_curves: list[pg.PlotDataItem] = []
-        record = pin.latest
-        if record is not None:
-            logs = drawable(record.log10_grad_norms)
-            steps = np.arange(1, logs.shape[1] + 1, dtype=np.float64)
-            for k in range(logs.shape[0]):
-                curve = pg.PlotDataItem(steps, logs[k], pen=dashed, connect="finite")
-                self._add(gradient.plot, curve)
-                self.gradient_curves.append(curve)
-        loss = plots["loss"]
-        history = pin.history
-        iterations = history.iterations().astype(np.float64)
-        before, _after = history.global_norms()
-        self.loss_curve = pg.PlotDataItem(iterations, history.losses(), pen=dashed, connect="finite")
-        self.norm_curve = pg.PlotDataItem(iterations, before, pen=dashed, connect="finite")
-        self._add(loss.loss_plot, self.loss_curve)
-        self._add(loss.norm_plot, self.norm_curve)
-
-        health = plots["health"]
-        marker = {"pen": None, "symbol": "o", "symbolSize": 11, "symbolBrush": None,
-                  "symbolPen": pg.mkPen(color, width=2.2)}  # fmt: skip
-        self.saturation_markers = pg.PlotDataItem(**marker)
-        self._add(health.saturation_plot, self.saturation_markers)
-        self.gradient_markers: dict[str, pg.PlotDataItem] = {}
-        self.ratio_markers: dict[str, pg.PlotDataItem] = {}
-        if record is not None:
-            count = record.saturation.shape[0]
-            layers = np.arange(1, count + 1, dtype=np.float64)
-            self.saturation_markers.setData(layers, record.saturation)
-        per_layer = {"gradient": {}, "ratio": {}} if record is None else {
-            "gradient": record.param_grad_norms, "ratio": record.update_ratios,
-        }  # fmt: skip
-        for kind in KINDS:
-            for plot, markers, name in (
-                (health.gradient_plot, self.gradient_markers, "gradient"),
-                (health.ratio_plot, self.ratio_markers, "ratio"),
-            ):
-                item = pg.PlotDataItem(**marker)
-                if record is not None:
-                    count = record.saturation.shape[0]
-                    named = per_layer[name]
-                    y = np.array([named.get(f"{kind}_l{k}", np.nan) for k in range(count)], dtype=np.float64)
-                    item.setData(np.arange(1, count + 1, dtype=np.float64) + _KIND_OFFSETS[kind], y)
-                self._add(plot, item)
-                markers[kind] = item
-
-        activation = plots["activation"]
-        self.histogram_outline = pg.PlotDataItem(stepMode="center", pen=pg.mkPen(color, width=2))
-        activation.hist_view.addItem(self.histogram_outline)
-        self.derivative_curve = pg.PlotDataItem(pen=dashed)
-        self._add(activation.plot, self.derivative_curve)
-        self._histogram_key: tuple[float, int] | None = None
-        self._derivative_key: tuple[str, float, float] | None = None
-
-    def _add(self, plot: pg.PlotItem, item: pg.PlotDataItem) -> None:
-        item.setZValue(GHOST_Z)
-        plot.addItem(item)
-
-    def items(self) -> list[pg.GraphicsObject]:
-        """Every item of this pin."""
-        return [
-            *self.gradient_curves, self.loss_curve, self.norm_curve, self.saturation_markers,
-            *self.gradient_markers.values(), *self.ratio_markers.values(), self.histogram_outline,
-            self.derivative_curve,
-        ]  # fmt: skip
-
-    def set_visible(self, visible: bool) -> None:
-        for item in self.items():
-            item.setVisible(visible)
-
-    def update_activation(self, extent: float, choice: int, live: SimConfig) -> float:
-        """Histogram outline on the live plot's bins and, for another activation, its f'.
-
-        Returns the outline's highest share (percent), 0 without samples.
-        """
-        record = self.pin.latest
-        if record is None:
-            return 0.0
-        samples = record.preactivation_samples
-        if choice > samples.shape[0]:
-            choice = 0
-        key = (extent, choice)
-        if key != self._histogram_key:
-            self._histogram_key = key
-            chosen = samples if choice == 0 else samples[choice - 1 : choice]
-            values = chosen[np.isfinite(chosen)]
-            edges = np.linspace(-extent, extent, BINS + 1)
-            counts, _ = np.histogram(values, bins=edges)
-            share = 100.0 * counts / values.size if values.size else np.zeros(BINS)
-            self.histogram_outline.setData(edges, share)
-        config = self.pin.config
-        same = config.activation == live.activation and (
-            config.activation != "leaky_relu" or config.leaky_slope == live.leaky_slope
-        )
-        derivative_key = ("", 0.0, extent) if same else (config.activation, config.leaky_slope, extent)
-        if derivative_key != self._derivative_key:
-            self._derivative_key = derivative_key
-            if same:
-                self.derivative_curve.setData([], [])
-            else:
-                activation = make_activation(config.activation, config.leaky_slope)
-                z = np.linspace(-extent, extent, 801)
-                with np.errstate(all="ignore"):
-                    slope = activation.derivative(z, activation.forward(z))
-                self.derivative_curve.setData(z, slope)
-        _edges, share = self.histogram_outline.getData()
-        return float(np.max(share)) if share is not None and len(share) else 0.0
-
-    def remove(self) -> None:
-        """Take every item off its plot."""
-        plots = self._dashboard.plots
-        for curve in self.gradient_curves:
-            plots["gradient"].plot.removeItem(curve)
-        plots["loss"].loss_plot.removeItem(self.loss_curve)
-        plots["loss"].norm_plot.removeItem(self.norm_curve)
-        health = plots["health"]
-        health.saturation_plot.removeItem(self.saturation_markers)
-        for kind in KINDS:
-            health.gradient_plot.removeItem(self.gradient_markers[kind])
-            health.ratio_plot.removeItem(self.ratio_markers[kind])
-        plots["activation"].hist_view.removeItem(self.histogram_outline)
-        plots["activation"].plot.removeItem(self.derivative_curve)
-
-
-class GhostLegend(pg.LegendItem):
-    """A key of the visible pins in a corner of a plot (dashed sample line + label)."""
-
-    def __init__(self, plot: pg.PlotItem, theme: Theme, corner: tuple[float, float], offset: tuple[int, int]):
-        super().__init__(
-            offset=None, labelTextColor=theme.foreground, labelTextSize=f"{theme.tick_pt}pt",
-            brush=pg.mkBrush(theme.background + "d0"), pen=theme.pen(theme.foreground, 1),
-        )  # fmt: skip
-        self.setParentItem(plot.getViewBox())
-        self.anchor(itemPos=corner, parentPos=corner, offset=offset)
-        self.setZValue(900)
-
-    def show_pins(self, entries: list[tuple[pg.PlotDataItem, str]]) -> None:
-        """Show ``(sample item, label)`` rows; hidden when there are none."""
-        self.clear()
-        for item, label in entries:
-            self.addItem(item, label)
-        self.setVisible(bool(entries))
-
-
-class HeatmapNote(OverlayText):
-    """Rich text in a corner of the heatmap naming each pin and its gradient ratio."""
-
-    def show_html(self, html: str) -> None:
-        if html != getattr(self, "_html", None):
-            self._html = html
-            self.setHtml(html)
-            self._place()
-        self.setVisible(bool(html))
-
-
-class PinnedRunsDock(QtWidgets.QDockWidget):
-    """The list of pins: swatch, visibility, label, Remove, Load this config; Clear all."""
-
-    def __init__(self, feature: CompareFeature, parent: QtWidgets.QWidget) -> None:
-        super().__init__("Pinned runs", parent)
-        self.setObjectName("pinned_dock")
-        self._feature = feature
-        body = QtWidgets.QWidget()
-        layout = QtWidgets.QVBoxLayout(body)
-        layout.setContentsMargins(6, 6, 6, 6)
-        self.hint = QtWidgets.QLabel(
-            "Pin the run shown (Ctrl+P) to keep it as a dashed ghost on the plots while you change "
-            f"a setting. Up to {MAX_PINS} pins."
-        )
-        self.hint.setWordWrap(True)
-        layout.addWidget(self.hint)
-        self.rows_widget = QtWidgets.QWidget()
-        self.rows = QtWidgets.QVBoxLayout(self.rows_widget)
-        self.rows.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.rows_widget)
-        buttons = QtWidgets.QHBoxLayout()
-        self.pin_button = QtWidgets.QPushButton("Pin current run")
-        self.pin_button.setObjectName("pin_current_button")
-        self.pin_button.setToolTip("Keep the run shown as a reference drawn on every plot (Ctrl+P)")
-        self.pin_button.clicked.connect(feature.pin_current)
-        self.clear_button = QtWidgets.QPushButton("Clear all")
-        self.clear_button.setObjectName("clear_pins_button")
-        self.clear_button.setToolTip("Remove every pinned run")
-        self.clear_button.clicked.connect(feature.clear)
-        buttons.addWidget(self.pin_button)
-        buttons.addStretch(1)
-        buttons.addWidget(self.clear_button)
-        layout.addLayout(buttons)
-        layout.addStretch(1)
-        self.setWidget(body)
-        self.row_widgets: list[PinRow] = []
-        self.rebuild([])
-
-    def rebuild(self, pins: list[PinnedRun]) -> None:
-        """One row per pin (a handful: rebuilt whole when the list changes)."""
-        for row in self.row_widgets:
-            self.rows.removeWidget(row)
-            row.deleteLater()
-        self.row_widgets = []
-        for index, pin in enumerate(pins):
-            row = PinRow(pin, index, self._feature)
-            self.rows.addWidget(row)
-            self.row_widgets.append(row)
-        self.clear_button.setEnabled(bool(pins))
-        self.pin_button.setEnabled(len(pins) < MAX_PINS)
-
-    def relabel(self, pins: list[PinnedRun]) -> None:
-        """Show the pins' current labels."""
-        for row, pin in zip(self.row_widgets, pins, strict=True):
-            row.set_label(pin.label, self._feature.details(pin))
-
-
-class PinRow(QtWidgets.QFrame):
-    """One pinned run in the dock."""
-
-    def __init__(self, pin: PinnedRun, index: int, feature: CompareFeature) -> None:
-        super().__init__()
-        self.setObjectName(f"pin_row_{index}")
-        self.setFrameShape(QtWidgets.QFrame.Shape.StyledPanel)
-        grid = QtWidgets.QGridLayout(self)
-        grid.setContentsMargins(6, 4, 6, 4)
-        self.visible_box = QtWidgets.QCheckBox()
-        self.visible_box.setObjectName("pin_visible")
-        self.visible_box.setChecked(pin.visible)
-        self.visible_box.setToolTip("Draw this pinned run on the plots")
-        self.visible_box.toggled.connect(lambda shown: feature.set_visible(pin, shown))
-        swatch = QtWidgets.QLabel()
-        swatch.setFixedSize(18, 18)
-        swatch.setStyleSheet(f"background: {pin.color}; border-radius: 3px;")
-        swatch.setToolTip("The colour of this run's dashed ghosts")
-        self.label = QtWidgets.QLabel()
-        self.label.setObjectName("pin_label")
-        self.label.setWordWrap(True)
-        self.set_label(pin.label, feature.details(pin))
-        detail = QtWidgets.QLabel(f"{pin.iteration} iterations pinned")
-        detail.setStyleSheet("color: palette(placeholder-text);")
-        self.remove_button = QtWidgets.QPushButton("Remove")
-        self.remove_button.setObjectName("pin_remove")
-        self.remove_button.setToolTip("Forget this pinned run")
-        self.remove_button.clicked.connect(lambda: feature.remove(pin))
-        self.load_button = QtWidgets.QPushButton("Load this config")
-        self.load_button.setObjectName("pin_load")
-        self.load_button.setToolTip("Put this run's settings in the controls and start a new run with them")
-        self.load_button.clicked.connect(lambda: feature.load_config(pin))
-        grid.addWidget(self.visible_box, 0, 0)
-        grid.addWidget(swatch, 0, 1)
-        grid.addWidget(self.label, 0, 2, 1, 2)
-        grid.addWidget(detail, 1, 2, 1, 2)
-        grid.addWidget(self.load_button, 2, 2)
-        grid.addWidget(self.remove_button, 2, 3)
-        grid.setColumnStretch(2, 1)
-
-    def set_label(self, label: str, details: list[str]) -> None:
-        """Show ``label``; the tooltip lists every difference (the label shows a few)."""
-        self.label.setText(label)
-        listed = "\n".join(details) if details else "none: the same settings as the live run"
-        self.label.setToolTip(f"How the pinned run differs from the live run (pinned → live):\n{listed}")
+from gradsim.ui.features.compare.ghosts import GhostItems, GhostLegend, HeatmapNote, fit_log_range
+from gradsim.ui.features.compare.pin_dock import PinnedRunsDock
+from gradsim.ui.features.compare.pins import MAX_PINS, PIN_COLORS, PinnedRun, short_label, span_ratio
+from gradsim.ui.training.plots.activation import ActivationPlot
+from gradsim.ui.training.plots.health import HealthPlot
 
 
 class CompareFeature(QtCore.QObject):
@@ -541,9 +220,11 @@ class CompareFeature(QtCore.QObject):
         for pin in shown:
             ghosts = self._ghosts[id(pin)]
             if ghosts.gradient_curves:
-                gradient_entries.append((ghosts.gradient_curves[0], escape(_short(pin.label), quote=False)))
+                gradient_entries.append(
+                    (ghosts.gradient_curves[0], escape(short_label(pin.label), quote=False))
+                )
             record = pin.latest
-            ratio = "–" if record is None else _span_ratio(record)
+            ratio = "–" if record is None else span_ratio(record)
             notes.append(f"<span style='color:{ghosts.color.name()}'>■</span> {ratio}")
         self.gradient_legend.show_pins(gradient_entries)
         theme = self.window.dashboard.theme
@@ -590,41 +271,7 @@ class CompareFeature(QtCore.QObject):
                     _x, y = item.getOriginalDataset()
                     if y is not None:
                         values.append(np.asarray(y, dtype=np.float64))
-            _fit_log_range(plot, values)
-
-
-def _fit_log_range(plot: pg.PlotItem, values: list[np.ndarray]) -> None:
-    """Widen ``plot``'s y range (log10 units) to whole decades holding the positive ``values``."""
-    if not values:
-        return
-    data = np.concatenate(values)
-    data = data[np.isfinite(data) & (data > 0)]
-    if not data.size:
-        return
-    logs = np.log10(data)
-    (_, _), (low, high) = plot.getViewBox().viewRange()
-    new_low = min(low, math.floor(float(logs.min())) - 0.5)
-    new_high = max(high, math.ceil(float(logs.max())) + 0.5)
-    if new_low < low - 1e-9 or new_high > high + 1e-9:
-        plot.setYRange(new_low, new_high, padding=0.0)
-
-
-def _short(label: str) -> str:
-    """The first difference of a label (the legend must not cover the plot; the dock has all)."""
-    first, _, rest = label.partition(", ")
-    return f"pinned: {first}" + (
-        " …" if rest and not label.startswith("same settings") else f", {rest}" if rest else ""
-    )
-
-
-def _span_ratio(record: StepRecord) -> str:
-    """``"layer 2: 5.18e-06"`` (a time span) or ``"depth: 1e-09"``: the regime measure's extreme span."""
-    measured = measure(record)
-    span = measured.extreme
-    if span is None:
-        return measured.regime
-    where = "depth" if span.kind == "depth" else f"layer {span.layer + 1}"  # type: ignore[operator]
-    return f"{where}: {span.ratio_text()}"
+            fit_log_range(plot, values)
 
 
 def install(window: WindowAPI) -> CompareFeature:

@@ -13,6 +13,10 @@ next when the record arrives on ``runner.recordsReady``, so it stops at exactly 
 iteration count (playing freely would overshoot by however many steps fit in one batch). The
 placeholders are computed from the collected records once the run ends (a few small numpy
 reductions over at most a few dozen records).
+
+Its widgets and layout are :class:`~gradsim.ui.features.lessons.lesson_view.LessonView` (which
+the panel derives from); the steps' texts and the stored progress, with no widget, are in
+:mod:`.lesson_steps`. This module holds what the panel does, and the feature's ``install``.
 """
 
 from __future__ import annotations
@@ -22,11 +26,19 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from gradsim.engine.lessons import CONTROL_PREFIX, Lesson, LessonError, load_lessons, run_values
 from gradsim.engine.records import StepRecord
 from gradsim.ui.feature_api import WindowAPI
+from gradsim.ui.features.lessons.lesson_steps import (
+    EXPLAIN,
+    INTRO,
+    PREDICT,
+    RUN,
+    next_button,
+    resume_point,
+    setup_summary,
+    step_trail,
+)
+from gradsim.ui.features.lessons.lesson_view import Highlight, LessonView, label
 
-STEPS = ("Intro", "Predict", "Run", "Explain")
-INTRO, PREDICT, RUN, EXPLAIN = range(4)
 HIGHLIGHT_MS = 6000
-HIGHLIGHT_COLOR = "#ff9800"
 RIGHT_COLOR = "#2e7d32"
 WRONG_COLOR = "#c62828"
 
@@ -36,104 +48,7 @@ COMPLETED_KEY = "lessons/completed"
 HINT_KEY = "lessons/hint_shown"
 
 
-class Highlight(QtWidgets.QFrame):
-    """A coloured frame drawn over a widget for a while; mouse clicks pass through it.
-
-    It is made a child of the widget it frames (so it moves and resizes with it) and follows
-    the widget's resizes through an event filter.
-    """
-
-    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("lesson_highlight")
-        self.setAttribute(QtCore.Qt.WidgetAttribute.WA_TransparentForMouseEvents)
-        self.setStyleSheet(
-            f"#lesson_highlight {{ border: 4px solid {HIGHLIGHT_COLOR}; border-radius: 6px;"
-            " background: transparent; }"
-            f"#lesson_highlight_tag {{ background: {HIGHLIGHT_COLOR}; color: #000000;"
-            " font-weight: bold; padding: 2px 8px; border-bottom-right-radius: 4px; }"
-        )
-        self.tag = QtWidgets.QLabel("Look here", self)
-        self.tag.setObjectName("lesson_highlight_tag")
-        self.tag.move(4, 4)
-        self.target: QtWidgets.QWidget | None = None
-        self._timer = QtCore.QTimer(self)
-        self._timer.setSingleShot(True)
-        self._timer.timeout.connect(self.clear)
-        self.hide()
-
-    def show_on(self, widget: QtWidgets.QWidget, milliseconds: int, label: str) -> None:
-        """Frame ``widget`` for ``milliseconds``, with ``label`` in the top-left corner."""
-        self.clear()
-        self.target = widget
-        self.setParent(widget)
-        widget.installEventFilter(self)
-        self.tag.setText(label)
-        self.tag.adjustSize()
-        self.setGeometry(widget.rect())
-        self.raise_()
-        self.show()
-        self._timer.start(milliseconds)
-
-    @QtCore.Slot()
-    def clear(self) -> None:
-        """Take the frame away."""
-        self._timer.stop()
-        if self.target is not None:
-            self.target.removeEventFilter(self)
-        self.target = None
-        self.hide()
-
-    def eventFilter(self, watched: QtCore.QObject, event: QtCore.QEvent) -> bool:  # noqa: N802 (Qt override)
-        """Follow the framed widget's size."""
-        if watched is self.target and event.type() == QtCore.QEvent.Type.Resize:
-            self.setGeometry(self.target.rect())
-        return False
-
-
-def _label(object_name: str, *, scale: float = 1.0, bold: bool = False) -> QtWidgets.QLabel:
-    label = QtWidgets.QLabel()
-    label.setObjectName(object_name)
-    label.setWordWrap(True)
-    label.setTextFormat(QtCore.Qt.TextFormat.PlainText)
-    label.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
-    label.setAlignment(QtCore.Qt.AlignmentFlag.AlignTop | QtCore.Qt.AlignmentFlag.AlignLeft)
-    font = label.font()
-    font.setPointSizeF(font.pointSizeF() * scale)
-    font.setBold(bold)
-    label.setFont(font)
-    return label
-
-
-class _ChoiceLabel(QtWidgets.QLabel):
-    """The wrapping text of a choice; clicking it chooses, as a radio button's own text would."""
-
-    def __init__(self, button: QtWidgets.QRadioButton, object_name: str) -> None:
-        super().__init__()
-        self.button = button
-        self.setObjectName(object_name)
-        self.setWordWrap(True)
-        self.setTextFormat(QtCore.Qt.TextFormat.PlainText)
-        font = self.font()
-        font.setPointSizeF(font.pointSizeF() * 1.05)
-        self.setFont(font)
-        self.setBuddy(button)
-
-    def mousePressEvent(self, event: QtGui.QMouseEvent) -> None:  # noqa: N802 (Qt override)
-        """Choose this answer."""
-        self.button.click()
-        event.accept()
-
-
-def _button(text: str, object_name: str, tip: str) -> QtWidgets.QPushButton:
-    button = QtWidgets.QPushButton(text)
-    button.setObjectName(object_name)
-    button.setToolTip(tip)
-    button.setAutoDefault(False)
-    return button
-
-
-class LessonsPanel(QtWidgets.QWidget):
+class LessonsPanel(LessonView):
     """Lesson list with progress, and the current lesson's Intro/Predict/Run/Explain steps.
 
     Parameters
@@ -176,148 +91,6 @@ class LessonsPanel(QtWidgets.QWidget):
         window.runRestarted.connect(self._on_run_restarted)
         window.closing.connect(self._on_closing)
         self._show()
-
-    # -- construction ----------------------------------------------------------------------------
-    def _build(self) -> None:
-        layout = QtWidgets.QVBoxLayout(self)
-        layout.setContentsMargins(8, 8, 8, 8)
-        self.progress_label = _label("lessons_progress")
-        layout.addWidget(self.progress_label)
-        self.lesson_list = QtWidgets.QListWidget()
-        self.lesson_list.setObjectName("lesson_list")
-        self.lesson_list.setToolTip("Lessons in story order; ✓ marks the ones you finished. Click to jump.")
-        for lesson in self.lessons:
-            item = QtWidgets.QListWidgetItem(f"{lesson.number:02d}  {lesson.title}")
-            item.setToolTip(lesson.title)
-            self.lesson_list.addItem(item)
-        # Every lesson visible at once when there is room (the whole story is the point), down to
-        # four rows in a short window: the lesson's own text below needs the room more then.
-        rows = min(len(self.lessons), 12)
-        row_height = max(self.lesson_list.sizeHintForRow(0), self.lesson_list.fontMetrics().height() + 4)
-        frame = 2 * self.lesson_list.frameWidth() + 4
-        self.lesson_list.setMinimumHeight(row_height * min(rows, 4) + frame)
-        self.lesson_list.setMaximumHeight(row_height * rows + frame)
-        self.lesson_list.currentRowChanged.connect(self._on_user_pick)
-        layout.addWidget(self.lesson_list)
-
-        self.title_label = _label("lesson_title", scale=1.25, bold=True)
-        layout.addWidget(self.title_label)
-        self.step_label = _label("lesson_step")
-        self.step_label.setToolTip("Each lesson: Intro → Predict → Run → Explain")
-        layout.addWidget(self.step_label)
-
-        self.pages = QtWidgets.QStackedWidget()
-        self.pages.setObjectName("lesson_pages")
-        self.pages.addWidget(self._build_intro())
-        self.pages.addWidget(self._build_predict())
-        self.pages.addWidget(self._build_run())
-        self.pages.addWidget(self._build_explain())
-        scroll = QtWidgets.QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
-        scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setWidget(self.pages)
-        # Room for a question and its answers without scrolling at 1280 x 720.
-        scroll.setMinimumHeight(14 * self.fontMetrics().lineSpacing())
-        layout.addWidget(scroll, 1)
-
-        buttons = QtWidgets.QHBoxLayout()
-        self.back_button = _button("← Back", "lesson_back", "The previous step (Alt+← or Page Up)")
-        self.next_button = _button("Next →", "lesson_next", "The next step (Alt+→ or Page Down)")
-        self.back_button.clicked.connect(self.go_back)
-        self.next_button.clicked.connect(self.go_next)
-        buttons.addWidget(self.back_button)
-        buttons.addStretch(1)
-        buttons.addWidget(self.next_button)
-        layout.addLayout(buttons)
-
-        # Inside the panel only, so that Space and → stay with the transport everywhere.
-        context = QtCore.Qt.ShortcutContext.WidgetWithChildrenShortcut
-        key = QtCore.Qt.Key
-        alt = QtCore.Qt.KeyboardModifier.AltModifier
-        for sequence, slot in (
-            (QtGui.QKeySequence(QtCore.QKeyCombination(alt, key.Key_Left)), self.go_back),
-            (QtGui.QKeySequence(key.Key_PageUp), self.go_back),
-            (QtGui.QKeySequence(QtCore.QKeyCombination(alt, key.Key_Right)), self.go_next),
-            (QtGui.QKeySequence(key.Key_PageDown), self.go_next),
-        ):
-            shortcut = QtGui.QShortcut(sequence, self)
-            shortcut.setContext(context)
-            shortcut.activated.connect(slot)
-
-    def _page(self, name: str) -> tuple[QtWidgets.QWidget, QtWidgets.QVBoxLayout]:
-        page = QtWidgets.QWidget()
-        page.setObjectName(name)
-        layout = QtWidgets.QVBoxLayout(page)
-        layout.setContentsMargins(0, 4, 0, 4)
-        return page, layout
-
-    def _build_intro(self) -> QtWidgets.QWidget:
-        page, layout = self._page("intro_page")
-        self.intro_text = _label("intro_text", scale=1.1)
-        self.setup_text = _label("setup_text")
-        self.setup_text.setToolTip("The preset and settings this lesson runs")
-        self.setup_text.setStyleSheet("color: palette(placeholder-text);")
-        layout.addWidget(self.intro_text)
-        layout.addWidget(self.setup_text)
-        layout.addStretch(1)
-        return page
-
-    def _build_predict(self) -> QtWidgets.QWidget:
-        page, layout = self._page("predict_page")
-        self.question_text = _label("question_text", scale=1.1, bold=True)
-        layout.addWidget(self.question_text)
-        self.choice_group = QtWidgets.QButtonGroup(self)
-        self.choice_buttons: list[QtWidgets.QRadioButton] = []
-        width = max(len(lesson.choices) for lesson in self.lessons)
-        self._choice_labels: list[_ChoiceLabel] = []
-        for number in range(width):
-            # A radio button does not wrap its text: a bare button beside a wrapping label.
-            row = QtWidgets.QHBoxLayout()
-            button = QtWidgets.QRadioButton()
-            button.setObjectName(f"choice_{number}")
-            button.setToolTip("Your prediction; then press Check")
-            text = _ChoiceLabel(button, f"choice_text_{number}")
-            row.addWidget(button, 0, QtCore.Qt.AlignmentFlag.AlignTop)
-            row.addWidget(text, 1)
-            layout.addLayout(row)
-            self.choice_group.addButton(button, number)
-            self.choice_buttons.append(button)
-            self._choice_labels.append(text)
-        self.choice_group.idToggled.connect(self._on_user_choice)
-        self.check_button = _button("Check", "check_answer", "Tell me whether my prediction is right")
-        self.check_button.clicked.connect(self.check_answer)
-        layout.addWidget(self.check_button, 0, QtCore.Qt.AlignmentFlag.AlignLeft)
-        self.feedback_text = _label("answer_feedback", scale=1.05)
-        layout.addWidget(self.feedback_text)
-        layout.addStretch(1)
-        return page
-
-    def _build_run(self) -> QtWidgets.QWidget:
-        page, layout = self._page("run_page")
-        self.run_text = _label("run_progress", scale=1.1)
-        self.run_bar = QtWidgets.QProgressBar()
-        self.run_bar.setObjectName("run_progress_bar")
-        self.run_bar.setToolTip("Training steps of this lesson's run")
-        self.run_again_button = _button("Run again", "run_again", "Start this lesson's run again from step 1")
-        self.run_again_button.clicked.connect(self.start_run)
-        layout.addWidget(self.run_text)
-        layout.addWidget(self.run_bar)
-        layout.addWidget(self.run_again_button, 0, QtCore.Qt.AlignmentFlag.AlignLeft)
-        layout.addStretch(1)
-        return page
-
-    def _build_explain(self) -> QtWidgets.QWidget:
-        page, layout = self._page("explain_page")
-        self.explanation_text = _label("explanation_text", scale=1.1)
-        self.show_plot_button = _button(
-            "Show me the plot", "show_plot", "Frame the plot this explanation talks about again"
-        )
-        self.show_plot_button.clicked.connect(self.show_pointed_plot)
-        layout.addWidget(self.explanation_text)
-        layout.addWidget(self.show_plot_button, 0, QtCore.Qt.AlignmentFlag.AlignLeft)
-        layout.addStretch(1)
-        return page
 
     # -- public ------------------------------------------------------------------------------------
     @property
@@ -530,10 +303,9 @@ class LessonsPanel(QtWidgets.QWidget):
         self.lesson_list.setCurrentRow(self.index)
         self.lesson_list.blockSignals(blocked)
         self.title_label.setText(f"Lesson {self.index + 1}: {lesson.title}")
-        trail = "  →  ".join(f"[{name}]" if i == self.step else name for i, name in enumerate(STEPS))
-        self.step_label.setText(trail)
+        self.step_label.setText(step_trail(self.step))
         self.intro_text.setText(lesson.intro)
-        self.setup_text.setText(self._setup_summary(lesson))
+        self.setup_text.setText(setup_summary(lesson))
         self.question_text.setText(lesson.question)
         for number, (button, text) in enumerate(zip(self.choice_buttons, self._choice_labels, strict=True)):
             shown = number < len(lesson.choices)
@@ -546,12 +318,6 @@ class LessonsPanel(QtWidgets.QWidget):
         self._show_run_progress()
         self.pages.setCurrentIndex(self.step)
         self._sync_buttons()
-
-    @staticmethod
-    def _setup_summary(lesson: Lesson) -> str:
-        changes = ", ".join(f"{name} = {value}" for name, value in lesson.overrides.items())
-        setup = f"Runs the preset “{lesson.preset}”" + (f" with {changes}" if changes else "")
-        return f"{setup}, for {lesson.iterations} training steps."
 
     def _keep_focus(self, had_focus: bool) -> None:
         # A button disabled by the step change drops the focus, perhaps out of the panel, and
@@ -566,24 +332,15 @@ class LessonsPanel(QtWidgets.QWidget):
 
     def _sync_buttons(self) -> None:
         had_focus = self._has_focus()
-        step = self.step
         last = self.index == len(self.lessons) - 1
-        self.back_button.setEnabled(not (step == INTRO and self.index == 0))
-        if step == PREDICT:
-            self.next_button.setEnabled(self._checked)
-            self.next_button.setText("Run it →")
-            self.next_button.setToolTip("Run the lesson's network and see (Alt+→ or Page Down)")
-        elif step == RUN:
-            self.next_button.setEnabled(bool(self.values) and not self._running)
-            self.next_button.setText("Next →")
-        elif step == EXPLAIN:
-            self.next_button.setEnabled(not last)
-            self.next_button.setText("Next lesson →" if not last else "All done")
-            self.next_button.setToolTip("The next lesson (Alt+→ or Page Down)")
-        else:
-            self.next_button.setEnabled(True)
-            self.next_button.setText("Next →")
-            self.next_button.setToolTip("The next step (Alt+→ or Page Down)")
+        self.back_button.setEnabled(not (self.step == INTRO and self.index == 0))
+        state = next_button(
+            self.step, checked=self._checked, finished=bool(self.values), running=self._running, last=last
+        )
+        self.next_button.setEnabled(state.enabled)
+        self.next_button.setText(state.text)
+        if state.tip is not None:
+            self.next_button.setToolTip(state.tip)
         self.check_button.setEnabled(self.choice_group.checkedId() >= 0)
         self.run_again_button.setEnabled(not self._running)
         self._keep_focus(had_focus)
@@ -591,17 +348,12 @@ class LessonsPanel(QtWidgets.QWidget):
     # -- persistence -------------------------------------------------------------------------------
     def _load_progress(self) -> None:
         settings = self.main_window.settings
-        slugs = [lesson.slug for lesson in self.lessons]
-        completed = str(settings.value(COMPLETED_KEY, "") or "")
-        self.completed = {slug for slug in completed.split(",") if slug in slugs}
-        current = str(settings.value(CURRENT_KEY, "") or "")
-        self.index = slugs.index(current) if current in slugs else 0
-        try:
-            step = int(str(settings.value(STEP_KEY, INTRO)))
-        except (TypeError, ValueError):
-            step = INTRO
-        # A run and its numbers are not stored: resume at most at the question.
-        self.step = min(max(step, INTRO), PREDICT)
+        self.completed, self.index, self.step = resume_point(
+            [lesson.slug for lesson in self.lessons],
+            settings.value(COMPLETED_KEY, ""),
+            settings.value(CURRENT_KEY, ""),
+            settings.value(STEP_KEY, INTRO),
+        )
 
     def _save_progress(self) -> None:
         settings = self.main_window.settings
@@ -654,7 +406,7 @@ def install(window: WindowAPI, lessons: list[Lesson] | None = None) -> Lessons:
         dock.setWidget(panel)
     except LessonError as failure:
         error = str(failure)
-        message = _label("lessons_error")
+        message = label("lessons_error")
         message.setText(f"The lessons could not be loaded.\n\n{error}")
         dock.setWidget(message)
     dock.setMinimumWidth(300)

@@ -28,16 +28,14 @@ from gradsim.io.atomic import WriteError
 from gradsim.ui.common import background
 from gradsim.ui.common.theme import Theme
 from gradsim.ui.common.workers import JobContext, Worker
-from gradsim.ui.features.recording.animation import (
+from gradsim.ui.features.recording.animation import AnimationCancelled
+from gradsim.ui.features.recording.frame_sources import (
     BACKPROP,
     DEFAULT_DASHBOARD_SIZE,
-    AnimationCancelled,
     BackpropFrames,
     DashboardFrames,
-    backprop_positions,
-    frame_batches,
-    frame_iterations,
 )
+from gradsim.ui.features.recording.frames import backprop_positions, frame_batches, frame_iterations
 
 __all__ = ["LOOKAHEAD", "AnimationJob", "AnimationRequest", "FrameWorker", "start_job"]
 

@@ -14,16 +14,15 @@ Every file is written atomically (:mod:`gradsim.io.atomic`); a bundle is built i
 folder next to its destination and renamed at the end, or removed when anything fails. The
 records of a bundle come from replaying the run (runs are deterministic) on a worker thread,
 with a progress dialog and Cancel, while the window keeps training and drawing.
+
+This module holds the feature (actions, plot menus, the clipboard, starting a bundle); the dialog
+is in :mod:`.snapshot_dialog`, what a bundle holds and the job that writes it in :mod:`.bundle`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import errno
 import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -31,31 +30,21 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from gradsim.engine.config import SimConfig
 from gradsim.engine.history import RunHistory
-from gradsim.engine.records import StepRecord
-from gradsim.io.atomic import WriteError, atomic_write_bytes, atomic_write_text, describe_error
-from gradsim.io.configfile import config_to_toml
+from gradsim.io.atomic import atomic_write_bytes, describe_error
 from gradsim.io.filenames import slug
-from gradsim.io.runexport import write_json, write_npz
 from gradsim.ui.common import background
 from gradsim.ui.common.icons import icon
-from gradsim.ui.common.naming import (  # noqa: F401 (DASHBOARD: part of this module's API)
-    DASHBOARD,
-    TARGET_LABELS,
-    base_name,
-    confirm_replace,
-    propose_path,
-)
-from gradsim.ui.common.workers import JobContext, Worker
+from gradsim.ui.common.naming import DASHBOARD, TARGET_LABELS, base_name, propose_path
+from gradsim.ui.common.workers import Worker
 from gradsim.ui.feature_api import PinnedRuns, WindowAPI
+from gradsim.ui.features.snapshots.bundle import BundleJob, BundleWorker, PinnedPart, readme_text
+from gradsim.ui.features.snapshots.snapshot_dialog import FORMATS, SnapshotDialog
 from gradsim.ui.training import render
 from gradsim.ui.training.dashboard import PLOT_KEYS
 
-FORMATS = ("png", "svg")
 FOLDER_KEY = "snapshots/folder"
 FORMAT_KEY = "snapshots/format"
 DEFAULT_PLOT = "gradient"
-# Replay progress is reported at most this often (steps), so the signal queue stays short.
-_PROGRESS_EVERY = 10
 
 
 def image_bytes(
@@ -67,378 +56,6 @@ def image_bytes(
     if fmt == "svg":
         return render.svg_bytes(target, title=title)
     raise ValueError(f"the format must be PNG or SVG (got {fmt!r})")
-
-
-def readme_text(
-    config: SimConfig, iterations: int, preset: str, plots: tuple[str, ...], pinned: list[str]
-) -> str:
-    """The README.txt of a bundle: what each file is and how to reproduce the figures."""
-    lines = [
-        f"gradsim bundle: preset {preset}, {iterations} training iteration{'s' if iterations != 1 else ''}",
-        "",
-        "Reproduce the run (prints a summary; add --json/--npz/--csv to write the records):",
-        f"    gradsim run --config config.toml --iterations {iterations}",
-        "Reproduce the figures without a window:",
-        f"    gradsim snapshot --config config.toml --iterations {iterations} --out dashboard.png",
-        f"    gradsim snapshot --config config.toml --iterations {iterations} --plot gradient \\",
-        "        --out gradient.svg",
-        "Runs are deterministic: the same config and iteration count give the same numbers, bit for bit.",
-        "",
-        "Files",
-        f"    {'config.toml':<36}the exact configuration of the run",
-        f"    {'run.json':<36}every step record of the run (no pre-activation samples)",
-        f"    {'run.npz':<36}the same records as numpy arrays, with the pre-activation samples",
-        f"    {'dashboard.png':<36}the five plots as shown in the window",
-    ]
-    for key in plots:
-        lines.append(f"    {f'{key}.png, {key}.svg':<36}{TARGET_LABELS[key]}")
-    if pinned:
-        lines += ["", "Pinned runs (the compare feature's references), one folder each under pinned/:"]
-        lines += [f"    {name}" for name in pinned]
-        lines.append("    config.toml and run.json (the pinned run's newest records as kept by the window)")
-    return "\n".join(lines) + "\n"
-
-
-# -- the bundle worker ---------------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class PinnedPart:
-    """A pinned run to write into a bundle: folder name, config, records."""
-
-    folder: str
-    label: str
-    config: SimConfig
-    records: list[StepRecord]
-
-
-@dataclasses.dataclass(frozen=True)
-class BundleJob:
-    """Everything a bundle holds, captured on the GUI thread (the worker only computes and writes).
-
-    Attributes
-    ----------
-    destination : the folder to create (must not exist)
-    config, iterations : the run to replay and save
-    files : file name -> content (the pictures, the README)
-    pinned : pinned runs to add under ``pinned/``
-    """
-
-    destination: Path
-    config: SimConfig
-    iterations: int
-    files: dict[str, bytes]
-    pinned: tuple[PinnedPart, ...] = ()
-
-
-class BundleCancelled(Exception):
-    """The user cancelled the bundle."""
-
-
-def write_bundle(
-    job: BundleJob,
-    cancelled: Callable[[], bool] = lambda: False,
-    progress: Callable[[int, int], None] | None = None,
-) -> Path:
-    """Replay the run and write the bundle folder, all or nothing.
-
-    The folder is built under a hidden temporary name in the destination's parent folder and
-    renamed to ``job.destination`` at the end; on any failure or cancel it is removed.
-
-    Parameters
-    ----------
-    job : what to write
-    cancelled : polled between training steps; True stops and removes everything
-    progress : called with ``(steps done, steps in all)`` while replaying
-
-    Raises
-    ------
-    BundleCancelled
-        ``cancelled()`` became true.
-    WriteError
-        A file or the folder could not be written (nothing is left behind).
-    """
-    target = job.destination
-    parent = target.parent
-    if target.exists():
-        raise WriteError(target, "a file or folder of that name exists")
-    try:
-        temp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent))
-    except OSError as error:
-        reason = (
-            "folder is not writable" if error.errno in (errno.EACCES, errno.EPERM) else str(error.strerror)
-        )
-        if not parent.is_dir():
-            reason = f"folder {parent} does not exist"
-        raise WriteError(target, reason, error.errno) from error
-    try:
-        records: list[StepRecord] = []
-        for record in background.replay_beside_the_window(job.config, job.iterations):
-            if cancelled():
-                raise BundleCancelled()
-            records.append(record)
-            if progress is not None and (record.iteration % _PROGRESS_EVERY == 0):
-                progress(record.iteration, job.iterations)
-        if cancelled():
-            raise BundleCancelled()
-        atomic_write_text(temp / "config.toml", config_to_toml(job.config, header=_config_header(job)))
-        write_json(temp / "run.json", records, job.config)
-        write_npz(temp / "run.npz", records, job.config)
-        for name, data in job.files.items():
-            atomic_write_bytes(temp / name, data)
-        for part in job.pinned:
-            folder = temp / "pinned" / part.folder
-            folder.mkdir(parents=True)
-            header = f"gradsim pinned run: {part.label}"
-            atomic_write_text(folder / "config.toml", config_to_toml(part.config, header=header))
-            write_json(folder / "run.json", part.records, part.config)
-        if cancelled():
-            raise BundleCancelled()
-        if target.exists():
-            raise WriteError(target, "a file or folder of that name appeared meanwhile")
-        os.rename(temp, target)
-    except BaseException as error:
-        shutil.rmtree(temp, ignore_errors=True)
-        if isinstance(error, WriteError):
-            # Name the file as the user will look for it, not inside the hidden temporary folder.
-            with contextlib.suppress(ValueError):
-                inside = Path(error.path).relative_to(temp)
-                raise WriteError(target / inside, error.reason, error.errno) from error
-        elif isinstance(error, OSError):
-            raise WriteError(target, error.strerror or str(error), error.errno) from error
-        raise
-    return target
-
-
-def _config_header(job: BundleJob) -> str:
-    return (
-        f"gradsim config of this bundle ({job.iterations} iterations).\n"
-        f"Reproduce it with: gradsim run --config config.toml --iterations {job.iterations}"
-    )
-
-
-class BundleWorker:
-    """Runs :func:`write_bundle`: the job of a bundle's worker thread.
-
-    Messages (see :func:`gradsim.ui.common.background.start_job`)
-    --------
-    ("progressed", done, total) : training steps replayed
-    ("finished", path) : the bundle is complete at ``path``
-    ("failed", message) : nothing was written; ``message`` names the path and the reason
-    ("cancelled",) : the user cancelled; nothing was written
-    """
-
-    def __init__(self, job: BundleJob) -> None:
-        self.job = job
-
-    def run(self, context: JobContext) -> None:
-        def progress(done: int, total: int) -> None:
-            context.emit(("progressed", done, total))
-
-        try:
-            path = write_bundle(self.job, context.is_cancelled, progress)
-        except BundleCancelled:
-            context.emit(("cancelled",))
-        except Exception as error:  # every failure becomes a message, never a traceback
-            context.emit(("failed", describe_error(self.job.destination, error)))
-        else:
-            context.emit(("finished", str(path)))
-
-
-# -- the dialog ----------------------------------------------------------------------------------
-
-
-class SnapshotDialog(QtWidgets.QDialog):
-    """Choose what to save (dashboard or one plot), the format, the PNG width and the file.
-
-    The dialog only chooses; :class:`SnapshotFeature` writes the file when it is accepted.
-
-    Attributes
-    ----------
-    target_combo, format_combo, width_spin, size_label, path_edit, browse_button, buttons
-    """
-
-    def __init__(
-        self,
-        feature: SnapshotFeature,
-        target: str = DASHBOARD,
-        fmt: str = "png",
-        parent: QtWidgets.QWidget | None = None,
-    ) -> None:
-        super().__init__(parent)
-        self.feature = feature
-        self.setObjectName("snapshot_dialog")
-        self.setWindowTitle("Save snapshot")
-        self._path_edited = False
-
-        self.target_combo = QtWidgets.QComboBox()
-        self.target_combo.setObjectName("snapshot_target")
-        self.target_combo.setToolTip("Save all five plots as laid out in the window, or one plot")
-        for key in (DASHBOARD, *PLOT_KEYS):
-            self.target_combo.addItem(TARGET_LABELS[key], key)
-        self.format_combo = QtWidgets.QComboBox()
-        self.format_combo.setObjectName("snapshot_format")
-        self.format_combo.setToolTip("PNG: a picture for slides and notes. SVG: vector graphics for papers")
-        self.format_combo.addItem("PNG image", "png")
-        self.format_combo.addItem("SVG vector graphics", "svg")
-        self.width_spin = QtWidgets.QSpinBox()
-        self.width_spin.setObjectName("snapshot_width")
-        self.width_spin.setRange(render.MIN_WIDTH, render.MAX_WIDTH)
-        self.width_spin.setSingleStep(100)
-        self.width_spin.setSuffix(" px")
-        self.width_spin.setToolTip(
-            "Width of the PNG in pixels; the height follows the plot's proportions. "
-            "The default, twice the size on screen, stays sharp on slides"
-        )
-        self.size_label = QtWidgets.QLabel()
-        self.size_label.setObjectName("snapshot_size")
-        self.default_width_button = QtWidgets.QPushButton("2× screen")
-        self.default_width_button.setObjectName("snapshot_default_width")
-        self.default_width_button.setToolTip("Set the width to twice the size on screen")
-        self.path_edit = QtWidgets.QLineEdit()
-        self.path_edit.setObjectName("snapshot_path")
-        self.path_edit.setToolTip("The file to write (its folder is remembered for next time)")
-        self.path_edit.setMinimumWidth(self.path_edit.fontMetrics().horizontalAdvance("x" * 56))
-        self.browse_button = QtWidgets.QPushButton("Browse…")
-        self.browse_button.setObjectName("snapshot_browse")
-        self.browse_button.setToolTip("Choose the folder and the file name")
-
-        width_row = QtWidgets.QHBoxLayout()
-        width_row.addWidget(self.width_spin)
-        width_row.addWidget(self.size_label, 1)
-        width_row.addWidget(self.default_width_button)
-        path_row = QtWidgets.QHBoxLayout()
-        path_row.addWidget(self.path_edit, 1)
-        path_row.addWidget(self.browse_button)
-        form = QtWidgets.QFormLayout()
-        form.addRow("&Save:", self.target_combo)
-        form.addRow("&Format:", self.format_combo)
-        self._width_caption = QtWidgets.QLabel("&Width:")
-        self._width_caption.setBuddy(self.width_spin)
-        form.addRow(self._width_caption, width_row)
-        # A row whose field is a layout gets no buddy: the label needs one for its "&" mnemonic
-        # (without it the text reads literally "F&ile:").
-        file_label = QtWidgets.QLabel("F&ile:")
-        file_label.setBuddy(self.path_edit)
-        form.addRow(file_label, path_row)
-        self.buttons = QtWidgets.QDialogButtonBox(
-            QtWidgets.QDialogButtonBox.StandardButton.Save | QtWidgets.QDialogButtonBox.StandardButton.Cancel
-        )
-        self.buttons.setObjectName("snapshot_buttons")
-        self.buttons.button(QtWidgets.QDialogButtonBox.StandardButton.Save).setToolTip("Write the file")
-        self.buttons.button(QtWidgets.QDialogButtonBox.StandardButton.Cancel).setToolTip(
-            "Close without saving"
-        )
-        layout = QtWidgets.QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(self.buttons)
-
-        self.target_combo.setCurrentIndex(max(0, self.target_combo.findData(target)))
-        self.format_combo.setCurrentIndex(max(0, self.format_combo.findData(fmt)))
-        self._on_user_target()
-        self.target_combo.currentIndexChanged.connect(self._on_user_target)
-        self.format_combo.currentIndexChanged.connect(self._on_user_format)
-        self.width_spin.valueChanged.connect(self._show_height)
-        self.default_width_button.clicked.connect(self._on_user_default_width)
-        self.path_edit.textEdited.connect(self._on_user_path_edited)
-        self.browse_button.clicked.connect(self._on_user_browse)
-        self.buttons.accepted.connect(self._on_user_save)
-        self.buttons.rejected.connect(self.reject)
-
-    # -- what was chosen ---------------------------------------------------------------------------
-    def target(self) -> str:
-        """``"dashboard"`` or a plot key."""
-        return str(self.target_combo.currentData())
-
-    def format(self) -> str:
-        """``"png"`` or ``"svg"``."""
-        return str(self.format_combo.currentData())
-
-    def png_width(self) -> int:
-        """The PNG width in pixels."""
-        return self.width_spin.value()
-
-    def path(self) -> Path:
-        """The file to write, with the format's extension."""
-        return self._with_suffix(Path(self.path_edit.text().strip()).expanduser())
-
-    # -- user edits --------------------------------------------------------------------------------
-    @QtCore.Slot()
-    def _on_user_target(self) -> None:
-        self.width_spin.setValue(render.default_width(self.feature.widget_for(self.target())))
-        self._show_height()
-        if not self._path_edited:
-            self.path_edit.setText(str(self.feature.proposed_path(self.target(), self.format())))
-        else:
-            self.path_edit.setText(str(self.path()))
-
-    @QtCore.Slot()
-    def _on_user_format(self) -> None:
-        png = self.format() == "png"
-        for widget in (self.width_spin, self.size_label, self.default_width_button, self._width_caption):
-            widget.setEnabled(png)
-        if not self._path_edited:
-            self.path_edit.setText(str(self.feature.proposed_path(self.target(), self.format())))
-        else:
-            self.path_edit.setText(str(self.path()))
-
-    @QtCore.Slot()
-    def _on_user_default_width(self) -> None:
-        self.width_spin.setValue(render.default_width(self.feature.widget_for(self.target())))
-
-    @QtCore.Slot(str)
-    def _on_user_path_edited(self, _text: str) -> None:
-        self._path_edited = True
-
-    @QtCore.Slot()
-    def _show_height(self) -> None:
-        target = self.feature.widget_for(self.target())
-        size = render.logical_size(target)
-        height = round(self.width_spin.value() * size.height() / size.width())
-        self.size_label.setText(f"× {height} px")
-        self.size_label.setToolTip(f"On screen the plot is {size.width()} × {size.height()} pixels")
-
-    @QtCore.Slot()
-    def _on_user_browse(self) -> None:
-        fmt = self.format()
-        filters = {"png": "PNG image (*.png)", "svg": "SVG vector graphics (*.svg)"}
-        # The current format's filter first: it is the one selected when the dialog opens.
-        order = (fmt, *(other for other in FORMATS if other != fmt))
-        chosen, chosen_filter = QtWidgets.QFileDialog.getSaveFileName(
-            self, "Save snapshot as", str(self.path()), ";;".join(filters[f] for f in order)
-        )
-        if not chosen:
-            return
-        suffix = Path(chosen).suffix.lower().lstrip(".")
-        if suffix in FORMATS and suffix != fmt:
-            self.format_combo.setCurrentIndex(self.format_combo.findData(suffix))
-        elif suffix not in FORMATS and "svg" in chosen_filter.lower() and fmt != "svg":
-            self.format_combo.setCurrentIndex(self.format_combo.findData("svg"))
-        self._path_edited = True
-        self.path_edit.setText(str(self._with_suffix(Path(chosen))))
-
-    @QtCore.Slot()
-    def _on_user_save(self) -> None:
-        text = self.path_edit.text().strip()
-        if not text:
-            self.feature.show_error("Choose a file name for the snapshot.", parent=self)
-            return
-        path = self.path()
-        if path.exists() and not self._confirm_replace(path):
-            return
-        if self.feature.save_snapshot(self.target(), self.format(), path, self.png_width(), parent=self):
-            self.accept()
-
-    def _confirm_replace(self, path: Path) -> bool:
-        return confirm_replace(self, path)
-
-    def _with_suffix(self, path: Path) -> Path:
-        suffix = f".{self.format()}"
-        if path.suffix.lower() == suffix:
-            return path
-        if path.suffix.lower() in (".png", ".svg"):
-            return path.with_suffix(suffix)
-        return path.with_name(path.name + suffix) if path.name else path
 
 
 # -- the feature -------------------------------------------------------------------------------
@@ -794,19 +411,4 @@ def install(window: WindowAPI) -> SnapshotFeature:
     return SnapshotFeature(window)
 
 
-__all__ = [
-    "DASHBOARD",
-    "BundleJob",
-    "BundleWorker",
-    "SnapshotDialog",
-    "SnapshotFeature",
-    "base_name",
-    "confirm_replace",
-    "describe_error",
-    "image_bytes",
-    "install",
-    "propose_path",
-    "readme_text",
-    "slug",
-    "write_bundle",
-]
+__all__ = ["FOLDER_KEY", "FORMAT_KEY", "SnapshotFeature", "image_bytes", "install"]

@@ -17,7 +17,8 @@ from gradsim.engine.regime import measure
 from gradsim.engine.simulation import Simulation
 from gradsim.ui.common.config_diff import data_differences, describe_difference, number, suggest_change
 from gradsim.ui.features.compare.ab_view import ABView, halt_message
-from gradsim.ui.features.compare.compare import MAX_PINS, CompareFeature, PinnedRun
+from gradsim.ui.features.compare.compare import CompareFeature
+from gradsim.ui.features.compare.pins import MAX_PINS, PinnedRun
 from gradsim.ui.main_window import MainWindow
 
 pytestmark = [

@@ -25,17 +25,11 @@ from gradsim.engine.records import StepRecord
 from gradsim.io import atomic
 from gradsim.io.configfile import config_to_toml, load_config
 from gradsim.io.runexport import read_json, read_npz
-from gradsim.ui.features.files import file_actions
-from gradsim.ui.features.files.file_actions import (
-    EXPORT_FILTERS,
-    MAX_RECENT,
-    ExportJob,
-    FileActions,
-    estimate_bytes,
-    recent_files,
-    remember_recent,
-    with_suffix,
-)
+from gradsim.ui.features.files import export_actions
+from gradsim.ui.features.files.export_actions import EXPORT_FILTERS
+from gradsim.ui.features.files.export_job import ExportJob
+from gradsim.ui.features.files.file_actions import FileActions
+from gradsim.ui.features.files.file_names import MAX_RECENT, recent_files, remember_recent
 from gradsim.ui.main_window import MainWindow
 
 pytestmark = [
@@ -121,24 +115,6 @@ def assert_csv_matches(rows: list[dict[str, str]], records: list[StepRecord]) ->
         assert (int(row["iteration"]), int(row["layer"]), int(row["time_step"])) == (iteration, layer, step)
         assert float(row["grad_norm"]) == norm
         assert float(row["loss"]) == loss
-
-
-# -- helpers ------------------------------------------------------------------------------------
-
-
-def test_suffixes_and_memory_estimate(tmp_path):
-    assert with_suffix(tmp_path / "run", (".csv", ".json"), ".csv") == tmp_path / "run.csv"
-    assert with_suffix(tmp_path / "run.JSON", (".csv", ".json"), ".csv") == tmp_path / "run.JSON"
-    assert with_suffix(tmp_path / "run.v2", (".toml",), ".toml") == tmp_path / "run.v2.toml"
-    # (L, T) grad norms and mean derivatives, plus a fixed part per record; NPZ adds the samples
-    # (L, 2048) and stacks everything once more.
-    per_record = 2 * 2 * 10 * 8 + file_actions.RECORD_OVERHEAD
-    assert estimate_bytes(SMALL, 1000, ".csv") == 1000 * per_record
-    assert estimate_bytes(SMALL, 1000, ".npz") == 1000 * 2 * (per_record + 2 * 2048 * 8)
-    big = dataclasses.replace(SMALL, num_layers=4, seq_len=200)
-    assert (
-        estimate_bytes(big, 100_000, ".json") > file_actions.MEMORY_LIMIT > estimate_bytes(big, 1000, ".npz")
-    )
 
 
 # -- menu ---------------------------------------------------------------------------------------
@@ -499,7 +475,7 @@ def test_a_long_run_offers_the_kept_iterations(qtbot, make_window, tmp_path, mon
     take_steps(qtbot, window, 20)
     kept = [int(i) for i in window.history.iterations()]
     assert len(kept) < 20 and kept[0] == 1 and kept[-1] == 20
-    monkeypatch.setattr(file_actions, "MEMORY_LIMIT", 1000)
+    monkeypatch.setattr(export_actions, "MEMORY_LIMIT", 1000)
     files = feature(window)
     assert files.export(tmp_path / "run.csv") is None
     box = files.memory_box

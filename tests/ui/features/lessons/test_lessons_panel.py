@@ -15,7 +15,8 @@ from gradsim.engine.config import SimConfig
 from gradsim.engine.lessons import PLOTS, LessonError, load_lessons, read_lesson, run_values
 from gradsim.engine.simulation import Simulation
 from gradsim.ui.features.lessons import lessons_panel
-from gradsim.ui.features.lessons.lessons_panel import EXPLAIN, INTRO, PREDICT, RUN, LessonsPanel
+from gradsim.ui.features.lessons.lesson_steps import EXPLAIN, INTRO, PREDICT, RUN
+from gradsim.ui.features.lessons.lessons_panel import LessonsPanel
 from gradsim.ui.main_window import MainWindow
 from gradsim.ui.training.dashboard import PLOT_KEYS
 

@@ -14,7 +14,7 @@ import pyqtgraph as pg
 from gradsim.engine.config import SimConfig
 from gradsim.ui.features.presentation import presentation
 from gradsim.ui.features.presentation.presentation import PRESENTATION_SCALE, PresentationFeature, scale_of
-from gradsim.ui.features.recording.animation import qimage_to_rgb
+from gradsim.ui.features.recording.frame_sources import qimage_to_rgb
 from gradsim.ui.main_window import MainWindow
 from gradsim.ui.training import render
 

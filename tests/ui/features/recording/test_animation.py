@@ -12,17 +12,14 @@ from PIL import Image, ImageSequence
 from gradsim.engine.config import SimConfig
 from gradsim.engine.simulation import replay
 from gradsim.ui.common.theme import LIGHT
-from gradsim.ui.features.presentation import presentation
-from gradsim.ui.features.recording import animation
 from gradsim.ui.features.recording.animation import (
     AnimationCancelled,
-    backprop_positions,
-    frame_batches,
-    frame_iterations,
     record_animation,
     record_backprop_animation,
     trained_params,
 )
+from gradsim.ui.features.recording.frame_sources import BackpropFrames, qimage_to_rgb
+from gradsim.ui.features.recording.frames import backprop_positions, frame_iterations
 from gradsim.ui.training import render
 
 pytestmark = [
@@ -52,37 +49,10 @@ def snapshot(config: SimConfig, iterations: int, plot: str, width: int) -> np.nd
     dashboard = render.offscreen_dashboard(config, iterations, theme=LIGHT)
     try:
         target = dashboard if plot == "dashboard" else dashboard.plots[plot]
-        return animation.qimage_to_rgb(render.png_image(target, width)).astype(np.int16)
+        return qimage_to_rgb(render.png_image(target, width)).astype(np.int16)
     finally:
         dashboard.close()
         dashboard.deleteLater()
-
-
-def test_frame_iterations_and_positions() -> None:
-    assert frame_iterations(1, 5, 1) == [1, 2, 3, 4, 5]
-    assert frame_iterations(3, 20, 5) == [3, 8, 13, 18]
-    with pytest.raises(ValueError, match="first iteration must be 1"):
-        frame_iterations(0, 5, 1)
-    with pytest.raises(ValueError, match=r"last iteration \(2\) must not come before the first \(3\)"):
-        frame_iterations(3, 2, 1)
-    with pytest.raises(ValueError, match=r"5001 frames .* every 6th"):
-        frame_iterations(1, 5001, 1)
-    assert backprop_positions(24, 1) == list(range(25))
-    assert backprop_positions(24, 12) == [0, 12, 24]  # a layer a frame
-    assert backprop_positions(24, 10) == [0, 10, 20, 24]
-
-
-def test_frame_batches_group_the_records_and_stop_at_a_halt() -> None:
-    records = list(replay(SMALL, 7))
-    batches = list(frame_batches(iter(records), [2, 5, 7]))
-    assert [iteration for iteration, _ in batches] == [2, 5, 7]
-    assert [[r.iteration for r in batch] for _, batch in batches] == [[1, 2], [3, 4, 5], [6, 7]]
-    halted = list(replay(EXPLODING, 40))
-    assert halted[-1].nonfinite is not None and len(halted) < 40
-    last = len(halted)
-    batches = list(frame_batches(iter(halted), list(range(5, 41, 5))))
-    # The frames up to the halt, then one frame of the halting record, then nothing.
-    assert [iteration for iteration, _ in batches] == [*range(5, last, 5), last]
 
 
 def test_n_frames_of_the_requested_size_and_delay(qtbot, tmp_path: Path) -> None:
@@ -149,55 +119,6 @@ def test_cancel_leaves_no_file(qtbot, tmp_path: Path) -> None:
     assert path_kept.read_bytes() == b"old"
 
 
-def test_presentation_scale_carries_into_the_frames(qtbot, tmp_path: Path) -> None:
-    normal = animation.DashboardFrames(SMALL, "gradient", 500, LIGHT)
-    scaled = animation.DashboardFrames(SMALL, "gradient", 500, LIGHT, scale=presentation.PRESENTATION_SCALE)
-    try:
-        records = list(replay(SMALL, 3))
-        for frames in (normal, scaled):
-            frames.add(records)
-        plain, large = normal.frame(), scaled.frame()
-        view = scaled.dashboard.plots["gradient"].graphics
-        assert presentation.scale_of(view) == presentation.PRESENTATION_SCALE
-        assert view.transform().m11() == pytest.approx(presentation.PRESENTATION_SCALE)
-        curve = scaled.dashboard.plots["gradient"].curves[0]
-        assert curve.opts["pen"].widthF() == pytest.approx(3.0 * presentation.PRESENTATION_SCALE)
-        # Thicker lines and larger text: more dark pixels in the same frame size.
-        assert plain.shape == large.shape
-        dark = [np.count_nonzero(picture.sum(axis=2) < 300) for picture in (plain, large)]
-        assert dark[1] > 1.3 * dark[0]
-    finally:
-        normal.close()
-        scaled.close()
-
-
-def test_backward_pass_frames_in_presentation_mode_are_larger_and_whole(qtbot) -> None:
-    """The Backprop tab's recording in presentation mode: the view drawn as the tab shows it in
-    the mode (text, lines, markers x1.6), in a frame of the same size, every plot text whole."""
-    from layout_checks import plot_texts_cut
-
-    params, _ = trained_params(SMALL, 3)
-    scale = presentation.PRESENTATION_SCALE
-    normal = animation.BackpropFrames(SMALL, params, width=800, theme=LIGHT)
-    scaled = animation.BackpropFrames(SMALL, params, width=800, theme=LIGHT, scale=scale)
-    try:
-        half = normal.total_cells // 2
-        plain, large = normal.frame(half), scaled.frame(half)
-        assert plain.shape == large.shape and scaled.size == normal.size
-        graphics = scaled.view.graphics
-        assert presentation.scale_of(graphics) == scale
-        assert graphics.transform().m11() == pytest.approx(scale)
-        assert graphics.curve.opts["pen"].widthF() == pytest.approx(3.0 * scale)
-        assert graphics.current_point.opts["symbolSize"] == pytest.approx(11 * scale)
-        reading = (normal.view.reading.font().pointSizeF(), scaled.view.reading.font().pointSizeF())
-        assert reading[1] == pytest.approx(reading[0] * scale)
-        assert plot_texts_cut(scaled.view) == []
-        assert np.mean(np.any(plain != large, axis=2)) > 0.2  # a different picture, not a few pixels
-    finally:
-        normal.close()
-        scaled.close()
-
-
 def test_backward_pass_animation_grows_cell_by_cell(qtbot, tmp_path: Path) -> None:
     params, trained = trained_params(SMALL, 3)
     assert trained == 3
@@ -211,7 +132,7 @@ def test_backward_pass_animation_grows_cell_by_cell(qtbot, tmp_path: Path) -> No
     for before, after in zip(frames, frames[1:], strict=False):
         assert np.count_nonzero(np.any(before != after, axis=2)) > 100
     # The view's own state at the end: every cell computed, the running product drawn.
-    source = animation.BackpropFrames(SMALL, params, width=640, theme=LIGHT)
+    source = BackpropFrames(SMALL, params, width=640, theme=LIGHT)
     try:
         source.frame(6)
         products = source.view.curve_values["factor_product"]

@@ -13,9 +13,10 @@ from PySide6 import QtCore, QtWidgets
 from gradsim.engine.config import SimConfig
 from gradsim.io import animation_writer
 from gradsim.ui.common.scaling import scale_of
-from gradsim.ui.features.recording import recording
-from gradsim.ui.features.recording.animation import BACKPROP
-from gradsim.ui.features.recording.recording import RecordDialog, RecordingFeature
+from gradsim.ui.features.recording import record_dialog, recording
+from gradsim.ui.features.recording.frame_sources import BACKPROP
+from gradsim.ui.features.recording.record_dialog import RecordDialog
+from gradsim.ui.features.recording.recording import RecordingFeature
 from gradsim.ui.main_window import MainWindow
 
 pytestmark = [
@@ -135,7 +136,7 @@ def test_cancel_leaves_no_file_and_the_window_goes_on(qtbot, make_window, tmp_pa
 
 def test_mp4_without_the_extra_says_how_to_get_it(qtbot, make_window, monkeypatch):
     window = make_window(steps=1)
-    monkeypatch.setattr(recording, "video_available", lambda: False)
+    monkeypatch.setattr(record_dialog, "video_available", lambda: False)
     monkeypatch.setattr(animation_writer, "video_available", lambda: False)
     dialog = feature(window).open_dialog("gradient")
     qtbot.addWidget(dialog)

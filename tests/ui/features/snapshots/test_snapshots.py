@@ -22,8 +22,9 @@ from gradsim.io import atomic
 from gradsim.io.configfile import load_config
 from gradsim.io.filenames import slug
 from gradsim.io.runexport import read_json, read_npz
+from gradsim.ui.common.naming import DASHBOARD, base_name, propose_path
 from gradsim.ui.features.snapshots import snapshots
-from gradsim.ui.features.snapshots.snapshots import DASHBOARD, SnapshotFeature, base_name, propose_path
+from gradsim.ui.features.snapshots.snapshots import SnapshotFeature
 from gradsim.ui.main_window import MainWindow
 from gradsim.ui.training.dashboard import PLOT_KEYS
 
