@@ -358,7 +358,7 @@ def test_reset_and_a_new_config_show_the_new_runs_axes_before_the_first_step(qtb
 
 
 def test_diagnosis_text_says_which_iteration_it_describes_while_training_runs_ahead(qtbot):
-    from gradsim.ui.features.diagnosis.diagnosis_panel import WAITING_TEXT
+    from gradsim.ui.features.diagnosis.diagnosis_view import WAITING_TEXT
 
     window = open_window(qtbot, (1440, 900))
     try:
