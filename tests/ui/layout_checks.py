@@ -220,15 +220,16 @@ def text_beside_the_data(root: QtWidgets.QWidget, text: str) -> list[str]:
         if not view.isVisible():
             continue
         visible = QtCore.QRectF(view.mapToScene(view.viewport().rect()).boundingRect())
-        boxes = [_scene_rect(i) for i in view.scene().items() if isinstance(i, pg.ViewBox) and i.isVisible()]
+        items = view.scene().items()
+        boxes = [_scene_rect(i, view) for i in items if isinstance(i, pg.ViewBox) and i.isVisible()]
         for item in view.scene().items():
             if not (isinstance(item, QtWidgets.QGraphicsTextItem) and item.isVisible()):
                 continue
             if text not in item.toPlainText():
                 continue
-            rect = _scene_rect(item)
+            rect = _scene_rect(item, view)
             clips = [visible] + [
-                _scene_rect(parent)
+                _scene_rect(parent, view)
                 for parent in _ancestors(item)
                 if parent.flags() & QtWidgets.QGraphicsItem.GraphicsItemFlag.ItemClipsChildrenToShape
             ]
@@ -272,12 +273,12 @@ def legends_over_data(root: QtWidgets.QWidget) -> list[str]:
     """Legends drawn inside their plot's view box: on the curves (a key belongs beside the plot,
     in a row under it, or in the title)."""
     problems = []
-    for _, plot in _visible_plots(root):
+    for view, plot in _visible_plots(root):
         legend = plot.legend
         if legend is None or not legend.isVisible() or not legend.items:
             continue
-        box = _scene_rect(plot.getViewBox()).adjusted(SLACK, SLACK, -SLACK, -SLACK)
-        if box.intersects(_scene_rect(legend)):
+        box = _scene_rect(plot.getViewBox(), view).adjusted(SLACK, SLACK, -SLACK, -SLACK)
+        if box.intersects(_scene_rect(legend, view)):
             title = plot.titleLabel
             where = _plain(title.full_text if isinstance(title, TitleLabel) else title.text)
             problems.append(f"legend of {where!r} lies over its data")

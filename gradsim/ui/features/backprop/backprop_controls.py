@@ -23,10 +23,10 @@ SPEED_SLIDER_STEPS = 200
 # Play never ticks faster than the display.
 MIN_TICK_MS = 16
 # The slider gives way first when the row is narrow; the buttons and the speed label never do.
-SPEED_SLIDER_MIN_WIDTH = 60
+SPEED_SLIDER_MIN_WIDTH = 48
 SPEED_SLIDER_MAX_WIDTH = 150
 # The widest speed label, which the label reserves so the row does not jump while dragging.
-WIDEST_SPEED_TEXT = " 2000 cells/s "
+WIDEST_SPEED_TEXT = "2000 cells/s"
 
 
 def speed_notch(cells_per_second: float) -> int:
@@ -44,7 +44,7 @@ def speed_text(cells_per_second: float) -> str:
     """The speed label: whole cells per second from 10 on, two digits below."""
     speed = cells_per_second
     number = f"{speed:.0f}" if speed >= 10 else f"{speed:.2g}"
-    return f" {number} cells/s"
+    return f"{number} cells/s"
 
 
 @dataclass
@@ -130,11 +130,16 @@ class TransportBar(QtWidgets.QWidget):
         toolbar = QtWidgets.QToolBar("Backprop")
         toolbar.setFont(font)
         toolbar.setToolButtonStyle(QtCore.Qt.ToolButtonStyle.ToolButtonTextOnly)
+        toolbar.setMovable(False)  # no handle: it is not in a main window's toolbar area
+        # At 1280 x 720 the row has about 600 px: the buttons keep their text, the margins go.
+        toolbar_layout = toolbar.layout()
+        assert toolbar_layout is not None  # a QToolBar always has its layout
+        toolbar_layout.setContentsMargins(0, 2, 0, 2)
         for act in actions.all():
             toolbar.addAction(act)
             toolbar.widgetForAction(act).setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
         self.toolbar = toolbar
-        speed_caption = QtWidgets.QLabel(" Speed ")
+        speed_caption = QtWidgets.QLabel("Speed")
         speed_caption.setFont(font)
         self.speed_slider = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
         self.speed_slider.setRange(0, SPEED_SLIDER_STEPS)
@@ -147,7 +152,7 @@ class TransportBar(QtWidgets.QWidget):
         self.fit_speed_label()
         layout = QtWidgets.QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(0)
+        layout.setSpacing(4)
         # The toolbar keeps its buttons' width; the slider takes what is left, up to its maximum.
         toolbar.setSizePolicy(QtWidgets.QSizePolicy.Policy.Fixed, QtWidgets.QSizePolicy.Policy.Preferred)
         layout.addWidget(toolbar)
