@@ -42,25 +42,26 @@ def instrument() -> None:
     """Wrap the worker's slots, the server's requests and the panel's handlers with notes.
 
     Each wrapper keeps the wrapped method's name: PySide finds a slot by name, and a connection
-    to an unknown name is a direct call on the emitting thread (the worker's).
+    to an unknown name is a direct call on the emitting thread (the worker's). The job's methods
+    run on the worker thread (a plain function call there).
     """
-    from gradsim.ui.features.diagnosis import diagnosis_panel, diagnosis_process
+    from gradsim.ui.features.diagnosis import diagnosis_job, diagnosis_panel, diagnosis_process
 
-    worker = diagnosis_panel.DiagnosisWorker
-    run_diagnosis, run_prediction = worker.run_diagnosis, worker.run_prediction
+    job = diagnosis_job.DiagnosisJob
+    run_diagnosis, run_prediction = job._diagnose, job._predict  # noqa: SLF001
 
     @functools.wraps(run_diagnosis)
-    def traced_diagnosis(self, run, config, records):  # noqa: ANN001, ANN202
+    def traced_diagnosis(self, context, run, config, records):  # noqa: ANN001, ANN202
         note("worker: diagnosis dequeued", run=run, activation=config.activation, last=records[-1].iteration)
-        run_diagnosis(self, run, config, records)
+        run_diagnosis(self, context, run, config, records)
 
     @functools.wraps(run_prediction)
-    def traced_prediction(self, config):  # noqa: ANN001, ANN202
+    def traced_prediction(self, context, config):  # noqa: ANN001, ANN202
         note("worker: theory dequeued", activation=config.activation)
-        run_prediction(self, config)
+        run_prediction(self, context, config)
 
-    worker.run_diagnosis = QtCore.Slot(int, object, object)(traced_diagnosis)
-    worker.run_prediction = QtCore.Slot(object)(traced_prediction)
+    job._diagnose = traced_diagnosis  # noqa: SLF001
+    job._predict = traced_prediction  # noqa: SLF001
     server = diagnosis_process.DiagnosisServer
     ask = server._ask  # noqa: SLF001
 

@@ -25,7 +25,7 @@ from gradsim.engine.presets import list_presets
 from gradsim.engine.records import StepRecord
 from gradsim.engine.regime import RegimeMeasure, measure
 from gradsim.engine.simulation import replay
-from gradsim.ui.features.diagnosis.diagnosis_panel import _summary
+from gradsim.ui.features.diagnosis.diagnosis_text import summary as panel_summary
 from gradsim.ui.main_window import regime_status
 
 ITERATIONS = 300
@@ -104,7 +104,7 @@ def check_iteration(config: SimConfig, records: list[StepRecord], index: int) ->
         evidence = "\n".join(diagnosis.evidence)
         for line in measured.span_lines():
             assert line in evidence
-        summary = _summary(diagnosis)
+        summary = panel_summary(diagnosis)
         assert summary.startswith(measured.regime)
         if measured.extreme is not None:
             assert f"{measured.extreme.ratio_text()} {measured.extreme.name()}" in summary

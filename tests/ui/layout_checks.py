@@ -220,9 +220,8 @@ def text_beside_the_data(root: QtWidgets.QWidget, text: str) -> list[str]:
         if not view.isVisible():
             continue
         visible = QtCore.QRectF(view.mapToScene(view.viewport().rect()).boundingRect())
-        boxes = [
-            _scene_rect(i, view) for i in view.scene().items() if isinstance(i, pg.ViewBox) and i.isVisible()
-        ]
+        items = view.scene().items()
+        boxes = [_scene_rect(i, view) for i in items if isinstance(i, pg.ViewBox) and i.isVisible()]
         for item in view.scene().items():
             if not (isinstance(item, QtWidgets.QGraphicsTextItem) and item.isVisible()):
                 continue

@@ -29,13 +29,8 @@ from PySide6 import QtCore, QtGui, QtWidgets
 import pyqtgraph as pg
 
 from gradsim.ui.common.theme import Theme, style_plot
+from gradsim.ui.features.backprop.backprop_cells import FINITE, NONFINITE, NOT_REACHED, ZERO, decade_levels
 from gradsim.ui.training.plots.base import install_title, set_title
-
-# What each grid cell holds (the values of :attr:`BackpropGraphics.cell_kinds`).
-NOT_REACHED = 0
-FINITE = 1
-ZERO = 2
-NONFINITE = 3
 
 # Exactly-zero gradients (underflow, dead units) get a neutral grey, visible on both themes and
 # outside every colour map used here.
@@ -52,16 +47,6 @@ ESTIMATE_MARGIN_DECADES = 3.0
 MAX_DECADE_LINES = 8
 # Draw the cell borders only while cells are wide enough for them to help.
 MAX_STEPS_WITH_BORDERS = 120
-
-
-def decade_levels(low: float, high: float) -> tuple[float, float]:
-    """Whole decades spanning ``[low, high]`` (log10 values); ``(-1, 0)`` when there are none."""
-    if not (math.isfinite(low) and math.isfinite(high)):
-        return (-1.0, 0.0)
-    bottom, top = float(math.floor(low)), float(math.ceil(high))
-    if top <= bottom:
-        top = bottom + 1.0
-    return (bottom, top)
 
 
 def color_cells(

@@ -10,296 +10,45 @@ Every computed :class:`~gradsim.engine.simulation.BackpropStep` is kept, so goin
 and forward again (redo) only redraws; only moving past the furthest computed cell asks the
 session for more (one ``advance()`` per new cell).
 
-Work that could take long (the forward pass of a large config, computing hundreds of cells at
-once for End or a fast Play) runs on a worker thread (:mod:`gradsim.ui.common.workers`) while a
-busy indicator shows; small jobs run inline, so a single step stays instant and tests stay
-deterministic. Closing the view stops a job at its next time step of the forward pass or its
-next cell, so closing the application never waits for a whole forward pass.
+Large jobs run on a worker thread with a busy indicator, small ones inline
+(:mod:`.backprop_jobs`, :mod:`.backprop_cost`). The parts live beside this module: the cells
+computed (:mod:`.backprop_cells`), the drawing (:mod:`.backprop_display`), the words
+(:mod:`.backprop_text`), the transport and play speed (:mod:`.backprop_controls`), the side panel
+(:mod:`.backprop_side`); this module holds the view that loads, navigates and plays.
 """
 
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from gradsim.engine.clipping import ClipResult, clip_gradients
+from gradsim.engine.clipping import ClipResult
 from gradsim.engine.config import SimConfig
-from gradsim.engine.formatting import format_number, format_percent, format_ratio
 from gradsim.engine.simulation import BackpropSession, BackpropStep, Simulation
 from gradsim.ui.common.scaling import scale_fonts, scale_plots
 from gradsim.ui.common.theme import Theme, current_theme
-from gradsim.ui.common.workers import Cancelled, JobContext, Worker
-from gradsim.ui.features.backprop.backprop_plots import (
-    FINITE,
-    NONFINITE,
-    NOT_REACHED,
-    ZERO,
-    ZERO_COLOR,
-    BackpropGraphics,
-    decade_levels,
+from gradsim.ui.common.workers import JobContext
+from gradsim.ui.features.backprop.backprop_cells import ComputedCells
+from gradsim.ui.features.backprop.backprop_controls import (
+    MAX_SPEED,
+    MIN_SPEED,
+    Player,
+    TransportBar,
+    notch_speed,
+    speed_text,
+    transport_actions,
 )
-from gradsim.ui.training.runner import add_checkpoint
-
-# Jobs estimated to take longer than this run on a background thread (seconds).
-INLINE_SECONDS = 0.05
-# Rough speed of this machine for the cost estimate: numpy matrix products (flop/s) and the
-# Python overhead of one backward cell and of one forward time step (s). Measured on the 2-core
-# development machine; only the order of magnitude matters.
-FLOPS_PER_SECOND = 1e10
-SECONDS_PER_CELL = 5e-5
-SECONDS_PER_FORWARD_STEP = 5e-6
-# Play speed range, cells per second (slider on a log scale).
-MIN_SPEED = 1.0
-MAX_SPEED = 2000.0
-SPEED_SLIDER_STEPS = 200
-# Play never ticks faster than the display.
-MIN_TICK_MS = 16
-# The side panel (chain rule, clipping, key): its narrowest and its first width, in pixels.
-SIDE_MIN_WIDTH = 250
-SIDE_WIDTH = 300
+from gradsim.ui.features.backprop.backprop_cost import INLINE_SECONDS, forward_seconds, steps_seconds
+from gradsim.ui.features.backprop.backprop_display import CellDisplay
+from gradsim.ui.features.backprop.backprop_jobs import Built, JobResult, Jobs, advance_cells, build_session
+from gradsim.ui.features.backprop.backprop_plots import BackpropGraphics
+from gradsim.ui.features.backprop.backprop_side import SIDE_WIDTH, SidePanel
 
 
-# -- text ---------------------------------------------------------------------------------------
-def _saturated_words(activation: str) -> str:
-    if activation in ("relu", "leaky_relu", "linear"):
-        return "of units pass no gradient (f′ = 0)"
-    return "of units are saturated"
-
-
-def _nonfinite(log10_value: float) -> bool:
-    """Whether a norm given by its log10 is inf/NaN (an exact zero, -inf, is finite)."""
-    return math.isnan(log10_value) or log10_value == math.inf
-
-
-def describe_step(step: BackpropStep, num_layers: int, seq_len: int, activation: str) -> str:
-    """The one-line reading of ``step`` in plain words.
-
-    Parameters
-    ----------
-    step : the cell just computed
-    num_layers, seq_len : the size of the unrolled network
-    activation : the config's activation name (words for "saturated" differ for ReLU)
-    """
-    where = f"layer {step.layer + 1}, time step {step.time_step + 1}"
-    # From the logarithm: a norm of 1e-607 is quoted as such, not as 0.
-    log_norm = float(step.log10_grad_norm)  # type: ignore[arg-type]  # set in __post_init__
-    norm = format_ratio(log_norm)  # at any magnitude: 3.16e-607
-    if _nonfinite(log_norm):
-        return (
-            f"At {where} the gradient is no longer finite (||dL/dh|| = {norm}): it "
-            "overflowed, the run is exploding, and the steps further back inherit it."
-        )
-    if log_norm == -math.inf:
-        return f"At {where} the gradient is exactly 0: no unit passed it on (every derivative was 0)."
-    if step.time_step == seq_len - 1:
-        if step.layer == num_layers - 1:
-            return (
-                f"The gradient enters here, at the top layer's last time step, from the loss: "
-                f"||dL/dh|| = {norm}."
-            )
-        return (
-            f"Layer {step.layer + 1} starts at its last time step, where the gradient arrives only "
-            f"from layer {step.layer + 2} above: ||dL/dh|| = {norm}."
-        )
-    factor = step.local_factor
-    if not math.isfinite(factor):
-        return (
-            f"At {where} ||dL/dh|| = {norm}; the gradient arriving from the step after "
-            "was 0 or not finite, so this step has no finite factor."
-        )
-    if factor < 1:
-        effect = "shrinks it"
-    elif factor > 1:
-        effect = "grows it"
-    else:
-        effect = "keeps its size"
-    text = (
-        f"This step multiplies the gradient by {format_number(factor)} ({effect}): "
-        f"{format_percent(step.saturation)} {_saturated_words(activation)} "
-        f"(mean f′ {format_number(step.mean_derivative)}) and the largest singular value of W_hh "
-        f"is {format_number(step.spectral_norm)}."
-    )
-    if step.layer < num_layers - 1:
-        text += f" The factor includes what layer {step.layer + 2} adds at this step."
-    return text
-
-
-def describe_clipping(config: SimConfig, clip: ClipResult | None) -> str:
-    """What clipping does to the finished gradients (``clip`` None: not computed yet)."""
-    how = "by global norm" if config.clip_mode == "norm" else "by value (each element)"
-    head = f"Clipping {how}, threshold {format_number(config.clip_threshold)}."
-    if clip is None:
-        return f"{head} It acts on the finished gradients: the numbers appear after the last cell (End)."
-    before, after = format_number(clip.norm_before), format_number(clip.norm_after)
-    if not math.isfinite(clip.norm_before):
-        return f"{head} Global gradient norm {before}: not finite, so clipping cannot rescue this update."
-    if clip.clipped:
-        return f"{head} Global gradient norm before clipping {before}, after {after}: clipping acted."
-    return f"{head} Global gradient norm {before} is within the threshold: clipping leaves it unchanged."
-
-
-# -- cost estimate ------------------------------------------------------------------------------
-def forward_seconds(num_layers: int, seq_len: int, batch: int, hidden: int) -> float:
-    """Rough time of the forward pass (and the derivative maps) of such a network."""
-    cells = num_layers * seq_len
-    return 4.0 * cells * batch * hidden * hidden / FLOPS_PER_SECOND + cells * SECONDS_PER_FORWARD_STEP
-
-
-def steps_seconds(num_layers: int, seq_len: int, batch: int, hidden: int, start: int, count: int) -> float:
-    """Rough time to compute cells ``start .. start + count - 1`` (0-based backward order).
-
-    Each cell costs one ``(B, H) x (H, H)`` product; the first cell of a lower layer and the
-    very last cell also finish a layer (three ``(T*B, H)`` products for its weight gradients and
-    the gradient sent below).
-    """
-    if count <= 0:
-        return 0.0
-    total = num_layers * seq_len
-    end = min(start + count, total)
-    layer_ends = sum(1 for o in range(max(start, 1), end) if o % seq_len == 0)
-    if end == total:
-        layer_ends += 1
-    per_cell = 2.0 * batch * hidden * hidden / FLOPS_PER_SECOND + SECONDS_PER_CELL
-    per_layer_end = 6.0 * seq_len * batch * hidden * hidden / FLOPS_PER_SECOND
-    return (end - start) * per_cell + layer_ends * per_layer_end
-
-
-# -- jobs ---------------------------------------------------------------------------------------
-@dataclass
-class _Built:
-    """What the build job hands back to the GUI thread."""
-
-    simulation: Simulation
-    session: BackpropSession
-    x: np.ndarray
-    y: np.ndarray
-    derivative_maps: list[np.ndarray]
-
-
-def _copy_params(simulation: Simulation, params: dict[str, np.ndarray]) -> None:
-    """Overwrite ``simulation.params`` with ``params``; ValueError naming what does not fit."""
-    expected = simulation.params
-    missing = sorted(set(expected) - set(params))
-    unexpected = sorted(set(params) - set(expected))
-    if missing or unexpected:
-        parts = []
-        if missing:
-            parts.append("missing " + ", ".join(missing))
-        if unexpected:
-            parts.append("unexpected " + ", ".join(unexpected))
-        raise ValueError("the parameters do not match the config: " + "; ".join(parts))
-    for name, target in expected.items():
-        value = np.asarray(params[name])
-        if value.shape != target.shape:
-            raise ValueError(f"parameter {name} has shape {value.shape}, the config needs {target.shape}")
-        np.copyto(target, value, casting="same_kind")
-
-
-def _build_session(
-    config: SimConfig,
-    params: dict[str, np.ndarray],
-    batch: tuple[np.ndarray, np.ndarray] | None,
-    context: JobContext | None = None,
-) -> _Built:
-    """A fresh Simulation with ``params`` copied in, the batch, and the forward pass done.
-
-    On a worker thread (``context`` given) the forward pass stops at its next time step once
-    the job is cancelled (the view is closing).
-    """
-    simulation = Simulation(config)
-    _copy_params(simulation, params)
-    x, y = batch if batch is not None else simulation.sample_batch()
-    activation = simulation.activation
-    if context is not None:
-        add_checkpoint(simulation, context.checkpoint)
-    try:
-        session = simulation.backprop(x, y)
-    finally:
-        simulation.activation = activation  # the checkpoint belongs to this job only
-    maps = [
-        np.ascontiguousarray(session.derivative_map(layer), dtype=np.float32)
-        for layer in range(session.num_layers)
-    ]
-    return _Built(simulation, session, x, y, maps)
-
-
-def _advance_cells(
-    session: BackpropSession, count: int, config: SimConfig, context: JobContext | None = None
-) -> tuple[list[BackpropStep], ClipResult | None]:
-    """Up to ``count`` new cells from ``session`` (fewer at the end of the backward pass).
-
-    Once the pass is complete, also the config's clipping of the finished gradients (None
-    before, or without clipping), so that it is computed off the GUI thread with the rest. On a
-    worker thread (``context`` given) it stops between two cells once the job is cancelled.
-    """
-    steps = []
-    for _ in range(count):
-        if context is not None:
-            context.checkpoint()
-        step = session.advance()
-        if step is None:
-            break
-        steps.append(step)
-    clip = None
-    if session.result is not None and config.clip_mode != "none":
-        with np.errstate(all="ignore"):
-            clip = clip_gradients(session.result.grads, config.clip_mode, config.clip_threshold)
-    return steps, clip
-
-
-@dataclass
-class _JobResult:
-    generation: int
-    kind: str
-    value: Any
-    error: BaseException | None
-
-
-class _Jobs(QtCore.QObject):
-    """Runs a job inline or on a :class:`~gradsim.ui.common.workers.Worker` and delivers its
-    result on the GUI thread. A job is ``job(context)``; ``context`` is None inline."""
-
-    finished = QtCore.Signal(object)  # _JobResult
-
-    def __init__(self, parent: QtCore.QObject | None = None) -> None:
-        super().__init__(parent)
-        self._workers: list[Worker] = []
-
-    def run(self, generation: int, kind: str, job: Callable[[JobContext | None], Any], inline: bool) -> None:
-        if inline:
-            self.finished.emit(_call(generation, kind, job, None))
-            return
-        self._workers = [worker for worker in self._workers if worker.is_running]
-        worker = Worker(functools.partial(_call, generation, kind, job), name=f"gradsim-backprop-{kind}")
-        worker.returned.connect(self.finished.emit)
-        self._workers.append(worker)
-        worker.start()
-
-    def stop(self) -> None:
-        """Cancel every job still running and wait for it (at most one cell or time step)."""
-        workers, self._workers = self._workers, []
-        for worker in workers:
-            worker.stop()
-
-
-def _call(
-    generation: int, kind: str, job: Callable[[JobContext | None], Any], context: JobContext | None
-) -> _JobResult:
-    try:
-        return _JobResult(generation, kind, job(context), None)
-    except Cancelled:
-        raise  # the view is closing: nobody waits for the result
-    except Exception as error:  # delivered to the GUI thread and shown as a message
-        return _JobResult(generation, kind, None, error)
-
-
-# -- the view -----------------------------------------------------------------------------------
 class BackpropView(QtWidgets.QWidget):
     """The backward pass of one frozen network and batch, stepped by the user.
 
@@ -324,10 +73,8 @@ class BackpropView(QtWidgets.QWidget):
     clip_label : QLabel with the clipping outcome (its group box is hidden without clipping)
     start_action, step_action, undo_action, end_action, play_action : the transport QActions
         (Home, Left, Right, End, Space/P) active while the focus is inside the view
-    curve_values : the arrays last drawn in the curve plot, as log10 values (exact below
-        float64): ``"norms"`` (T,) ``log10 ||dL/dh_t||`` of the current layer (NaN where not
-        reached), ``"factor_product"``, ``"parts_product"`` (the entry times the running
-        products, as entry + running sums of log10 factors)
+    curve_values : the arrays last drawn in the curve plot, as log10 values (exact below float64):
+        ``"norms"``, ``"factor_product"``, ``"parts_product"`` (see :class:`~.backprop_cells.LayerCurve`)
     inline_seconds : jobs estimated above this many seconds run on a background thread
     """
 
@@ -343,105 +90,44 @@ class BackpropView(QtWidgets.QWidget):
         self.theme = theme if theme is not None else current_theme()
         self.inline_seconds = INLINE_SECONDS
         self.setFocusPolicy(QtCore.Qt.FocusPolicy.StrongFocus)
-        self._jobs = _Jobs(self)
+        self._jobs = Jobs(self)
         self._jobs.finished.connect(self._on_job_finished)
         self._generation = 0
         self._busy = False
-        self._speed = 20.0
         self._speed_chosen = False
-        self._tick_credit = 0.0
         self._sizes_before_presentation: list[int] | None = None  # the splitter's, in presentation mode
-        self._play_timer = QtCore.QTimer(self)
-        self._play_timer.timeout.connect(self._on_tick)
-        self._build_actions()
+        self._player = Player(self)
+        self._player.ticked.connect(self._on_tick)
         self._build_ui()
         self._forget()
         self._update_controls()
 
     # -- construction ------------------------------------------------------------------------
-    def _build_actions(self) -> None:
-        context = QtCore.Qt.ShortcutContext.WidgetWithChildrenShortcut
-        key = QtCore.Qt.Key
-
-        def action(
-            text: str, tip: str, keys: list[QtGui.QKeySequence], slot: Callable[[], object]
-        ) -> QtGui.QAction:
-            act = QtGui.QAction(text, self)
-            act.setShortcuts(keys)
-            act.setShortcutContext(context)
-            shortcut = ", ".join(k.toString(QtGui.QKeySequence.SequenceFormat.NativeText) for k in keys)
-            act.setToolTip(f"{tip} ({shortcut})")
-            act.triggered.connect(slot)
-            self.addAction(act)
-            return act
-
-        self.start_action = action(
-            "⟲ Start", "Back to the start: the forward pass done, no gradient computed yet",
-            [QtGui.QKeySequence(key.Key_Home)], self.go_to_start,
-        )  # fmt: skip
-        self.step_action = action(
-            "◀ Step back", "Compute the next cell of the backward pass: one time step further back "
-            "(after the first step of a layer, the last step of the layer below)",
-            [QtGui.QKeySequence(key.Key_Left)], self.step_backward,
-        )  # fmt: skip
-        self.undo_action = action(
-            "Undo ▶", "Undo the last cell (nothing is recomputed when you step back again)",
-            [QtGui.QKeySequence(key.Key_Right)], self.undo_step,
-        )  # fmt: skip
-        self.end_action = action(
-            "End ⇤", "Complete the backward pass: every layer, every time step",
-            [QtGui.QKeySequence(key.Key_End)], self.go_to_end,
-        )  # fmt: skip
-        self.play_action = action(
-            "▶ Play", "Animate the backward pass at the chosen speed; again to pause",
-            [QtGui.QKeySequence(key.Key_Space), QtGui.QKeySequence(key.Key_P)], self.toggle_play,
-        )  # fmt: skip
-
     def _build_ui(self) -> None:
         theme = self.theme
         font = theme.font(theme.label_pt)
-        toolbar = QtWidgets.QToolBar("Backprop")
-        toolbar.setFont(font)
-        toolbar.setToolButtonStyle(QtCore.Qt.ToolButtonStyle.ToolButtonTextOnly)
-        for act in (self.start_action, self.step_action, self.undo_action, self.end_action, self.play_action):
-            toolbar.addAction(act)
-            toolbar.widgetForAction(act).setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
-        toolbar.addSeparator()
-        speed_caption = QtWidgets.QLabel(" Speed ")
-        speed_caption.setFont(font)
-        toolbar.addWidget(speed_caption)
-        self.speed_slider = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
-        self.speed_slider.setRange(0, SPEED_SLIDER_STEPS)
-        self.speed_slider.setFixedWidth(150)
-        self.speed_slider.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
-        self.speed_slider.setToolTip("Play speed in cells per second (logarithmic, 1 to 2000)")
+        actions = transport_actions(
+            self, self.go_to_start, self.step_backward, self.undo_step, self.go_to_end, self.toggle_play
+        )
+        self.start_action, self.step_action, self.undo_action = actions.start, actions.step, actions.undo
+        self.end_action, self.play_action = actions.end, actions.play
+        self.transport = TransportBar(actions, font)
+        self.toolbar = self.transport.toolbar
+        self.speed_slider = self.transport.speed_slider
         self.speed_slider.valueChanged.connect(self._on_speed_slider)
-        toolbar.addWidget(self.speed_slider)
-        self.speed_label = QtWidgets.QLabel()
-        self.speed_label.setFont(font)
-        self.speed_label.setMinimumWidth(self.speed_label.fontMetrics().horizontalAdvance(" 2000 cells/s "))
-        toolbar.addWidget(self.speed_label)
+        self.speed_label = self.transport.speed_label
         # Beside the reading, not in the toolbar: there a 1440-pixel window hid it behind "»".
         self.position_label = QtWidgets.QLabel()
         self.position_label.setFont(font)
         self.position_label.setToolTip("Cells computed so far, out of layers x time steps")
         right = QtCore.Qt.AlignmentFlag.AlignRight
         self.position_label.setAlignment(right | QtCore.Qt.AlignmentFlag.AlignVCenter)
-        self.busy_bar = QtWidgets.QProgressBar()
-        self.busy_bar.setRange(0, 0)
-        self.busy_bar.setFixedWidth(120)
-        self.busy_bar.setTextVisible(False)
-        self.busy_label = QtWidgets.QLabel()
-        self.busy_label.setFont(font)
-        # Outside the toolbar, so showing it is immediate (a toolbar lays its widgets out lazily).
-        self.busy_box = QtWidgets.QWidget()
-        busy_layout = QtWidgets.QHBoxLayout(self.busy_box)
-        busy_layout.setContentsMargins(0, 0, 6, 0)
-        busy_layout.addWidget(self.busy_label)
-        busy_layout.addWidget(self.busy_bar)
-        self.busy_box.setVisible(False)
-        self.toolbar = toolbar
-        self._set_speed_slider(self._speed)
+        self.busy_box, self.busy_label, self.busy_bar = (
+            self.transport.busy_box,
+            self.transport.busy_label,
+            self.transport.busy_bar,
+        )
+        self._set_speed(self._player.speed)
 
         self.reading = QtWidgets.QLabel()
         self.reading.setFont(theme.font(theme.title_pt))
@@ -454,38 +140,16 @@ class BackpropView(QtWidgets.QWidget):
         self.graphics = BackpropGraphics(theme)
         self.graphics.setFocusPolicy(QtCore.Qt.FocusPolicy.ClickFocus)
 
-        side = QtWidgets.QWidget()
-        side_layout = QtWidgets.QVBoxLayout(side)
-        side_layout.setContentsMargins(4, 0, 4, 4)
-        side_layout.addWidget(self._build_factor_box())
-        self.clip_box = QtWidgets.QGroupBox("Gradient clipping")
-        self.clip_box.setFont(font)
-        self.clip_label = QtWidgets.QLabel()
-        self.clip_label.setWordWrap(True)
-        self.clip_label.setToolTip(
-            "The global gradient norm (all parameter gradients as one vector) before and after the "
-            "config's clipping, computed with the engine's clip_gradients on the finished gradients"
-        )
-        clip_layout = QtWidgets.QVBoxLayout(self.clip_box)
-        clip_layout.addWidget(self.clip_label)
-        side_layout.addWidget(self.clip_box)
-        side_layout.addWidget(self._build_key_box())
-        side_layout.addStretch(1)
-        # The side panel scrolls rather than squeezing the plots: at 1280 x 720 the plots need
-        # the width (BPTT starts at the last time step, on the right), the panel can scroll.
-        side_scroll = QtWidgets.QScrollArea()
-        side_scroll.setObjectName("backprop_side")
-        side_scroll.setWidgetResizable(True)
-        side_scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        side_scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
-        side_scroll.setWidget(side)
-        side_scroll.setMinimumWidth(SIDE_MIN_WIDTH)
-        self.side_panel = side_scroll
+        self.side_panel = SidePanel(theme)
+        self.value_labels = self.side_panel.value_labels
+        self.clip_box, self.clip_label = self.side_panel.clip_box, self.side_panel.clip_label
+        self.key_box = self.side_panel.key_box
+        self.display = CellDisplay(self.graphics, self.side_panel, self.reading, theme)
 
         body = QtWidgets.QSplitter(QtCore.Qt.Orientation.Horizontal)
         body.setObjectName("backprop_splitter")
         body.addWidget(self.graphics)
-        body.addWidget(side_scroll)
+        body.addWidget(self.side_panel)
         body.setStretchFactor(0, 1)
         body.setStretchFactor(1, 0)
         body.setCollapsible(0, False)
@@ -495,98 +159,12 @@ class BackpropView(QtWidgets.QWidget):
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.setSpacing(2)
-        top = QtWidgets.QHBoxLayout()
-        top.setContentsMargins(0, 0, 0, 0)
-        top.addWidget(toolbar, 1)
-        top.addWidget(self.busy_box)
-        layout.addLayout(top)
+        layout.addWidget(self.transport)
         reading_row = QtWidgets.QHBoxLayout()
         reading_row.addWidget(self.reading, 1)
         reading_row.addWidget(self.position_label)
         layout.addLayout(reading_row)
         layout.addWidget(body, 1)
-
-    def _build_factor_box(self) -> QtWidgets.QGroupBox:
-        theme = self.theme
-        box = QtWidgets.QGroupBox("The chain rule at this cell")
-        box.setFont(theme.font(theme.label_pt))
-        form = QtWidgets.QFormLayout(box)
-        form.setLabelAlignment(QtCore.Qt.AlignmentFlag.AlignLeft)
-        rows = (
-            ("cell", "Cell", "The (layer, time step) whose dL/dh was just computed"),
-            ("order", "Order in BPTT", "Position in the order the engine computes the cells: top layer "
-             "from the last step to the first, then the layer below"),
-            ("grad_norm", "||dL/dh|| here", "Size of the gradient of the loss with respect to this hidden "
-             "state (Euclidean norm over batch and units)"),
-            ("local_factor", "Local factor", "||dL/dh_t|| / ||dL/dh_t+1||: how much this step multiplied "
-             "the gradient arriving from the next time step"),
-            ("mean_derivative", "Mean f′ at t+1", "Mean activation derivative at the step the gradient came "
-             "from: the diagonal Jacobian this step multiplied by"),
-            ("saturation", "Saturated at t+1", "Fraction of units whose derivative is under 5% of its "
-             "maximum (exactly 0 for ReLU): they pass (almost) no gradient"),
-            ("spectral_norm", "σmax(W_hh)", "Largest singular value of this layer's recurrent weight "
-             "matrix: the most W_hh can stretch the gradient in one step"),
-            ("loss", "Loss of this batch", "The task's loss at the last time step, from the forward pass"),
-        )  # fmt: skip
-        self.value_labels: dict[str, QtWidgets.QLabel] = {}
-        self._factor_captions: list[QtWidgets.QLabel] = []
-        for key, caption, tip in rows:
-            name = QtWidgets.QLabel(caption)
-            self._factor_captions.append(name)
-            name.setToolTip(tip)
-            value = QtWidgets.QLabel()
-            value.setToolTip(tip)
-            value.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
-            bold = theme.font(theme.label_pt, bold=True)
-            value.setFont(bold)
-            form.addRow(name, value)
-            self.value_labels[key] = value
-        return box
-
-    def _build_key_box(self) -> QtWidgets.QGroupBox:
-        theme = self.theme
-        box = QtWidgets.QGroupBox("How to read it")
-        box.setFont(theme.font(theme.label_pt))
-
-        def square(color: str) -> str:
-            return f"<span style='color:{color}; font-size:14pt'>■</span>"
-
-        key = (
-            "<b>Grid</b> (top): one cell per layer and time step, coloured by log10 ||dL/dh||.<br>"
-            f"<span style='color:{theme.note}; font-size:14pt'>□</span> not computed yet &nbsp; "
-            f"{square(ZERO_COLOR)} exactly 0 &nbsp; "
-            f"{square(theme.nonfinite)} not finite (overflow)<br>"
-            "The outlined cell is the one just computed; the pass runs right to left, top layer first."
-            "<br><br><b>Curve</b> (middle), current layer:<br>"
-            f"<span style='color:{theme.function}'>━━</span> ||dL/dh_t|| computed so far<br>"
-            "<span>╍╍</span> entry value × running product of the local "
-            "factors (the chain rule: it lies on the curve)<br>"
-            f"<span style='color:{theme.derivative}'>┈┈</span> entry value × running product of "
-            "mean f′ × σmax(W_hh): the two parts alone, a rough estimate that ignores which "
-            "units saturate and which directions W_hh stretches<br><br>"
-            "<b>Heatmap</b> (bottom): f′ of each unit, mean over the batch; dark = saturated. "
-            "The line marks the current time step.<br><br>"
-            "Keys: ← step back, → undo, Home / End, Space play."
-        )
-        label = QtWidgets.QLabel(key)
-        label.setObjectName("backprop_key")
-        label.setWordWrap(True)
-        label.setTextFormat(QtCore.Qt.TextFormat.RichText)
-        label.setFont(theme.font(theme.tick_pt))
-        # Folded by default: the key is long, and the chain-rule values above it are what a
-        # student reads while stepping; the box's checkbox unfolds it.
-        box.setCheckable(True)
-        box.setChecked(False)
-        box.setToolTip(key)
-        box.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)  # Space steps the pass, not the box
-        label.setVisible(False)
-        box.setFlat(True)  # folded: a title line, not an empty frame
-        box.toggled.connect(label.setVisible)
-        box.toggled.connect(lambda unfolded: box.setFlat(not unfolded))
-        layout = QtWidgets.QVBoxLayout(box)
-        layout.addWidget(label)
-        self.key_box = box
-        return box
 
     # -- loading -----------------------------------------------------------------------------
     def load(
@@ -623,7 +201,7 @@ class BackpropView(QtWidgets.QWidget):
         else:
             batch_size, seq_len = config.batch_size, config.seq_len
         cost = forward_seconds(config.num_layers, seq_len, batch_size, config.hidden_size)
-        job = functools.partial(_build_session, config, frozen, frozen_batch)
+        job = functools.partial(build_session, config, frozen, frozen_batch)
         self._start_job("build", job, cost, "Running the forward pass…")
 
     def load_simulation(
@@ -642,21 +220,14 @@ class BackpropView(QtWidgets.QWidget):
         self._simulation: Simulation | None = None
         self._session: BackpropSession | None = None
         self._batch: tuple[np.ndarray, np.ndarray] | None = None
-        self._steps: list[BackpropStep] = []
+        self._cells = ComputedCells(0, 0)
         self._position = 0
         self._target = 0
         self._derivative_maps: list[np.ndarray] = []
-        self._derivative_layer = -1
         self._clip: ClipResult | None = None
-        self._log_range = (math.inf, -math.inf)
-        self.curve_values: dict[str, np.ndarray] = {}
-        self.reading.setText("Load a network to step through its backward pass.")
-        self._set_reading_color(None)
-        for label in self.value_labels.values():
-            label.setText("—")
-        self.clip_box.hide()
+        self.display.clear("Load a network to step through its backward pass.")
 
-    def _set_up(self, built: _Built) -> None:
+    def _set_up(self, built: Built) -> None:
         """The forward pass is done: size the arrays and plots for this network."""
         session = built.session
         self._simulation, self._session = built.simulation, session
@@ -664,16 +235,11 @@ class BackpropView(QtWidgets.QWidget):
         self._derivative_maps = built.derivative_maps
         num_layers, seq_len = session.num_layers, session.seq_len
         total = session.total_steps
-        # log10 of each cell's norm, local factor and mean f' x sigma_max, in backward order.
-        self._log_norms = np.full(total, np.nan)
-        self._log_factors = np.full(total, np.nan)
-        self._log_parts = np.full(total, np.nan)
-        self._cell_log = np.full((num_layers, seq_len), np.nan)
-        self._cell_kinds = np.zeros((num_layers, seq_len), dtype=np.int8)
+        self._cells = ComputedCells(num_layers, seq_len)
         hidden = built.derivative_maps[0].shape[0]
         self.graphics.set_shape(num_layers, seq_len, hidden, built.simulation.activation.max_derivative)
         if not self._speed_chosen:
-            self._set_speed_slider(min(MAX_SPEED, max(2.0, total / 10.0)))
+            self._set_speed(min(MAX_SPEED, max(2.0, total / 10.0)))
         self._show(0)
         self.loaded.emit()
 
@@ -685,35 +251,22 @@ class BackpropView(QtWidgets.QWidget):
         scale_plots(self.graphics, scale)
         # Sizes computed from the font when the view was built.
         self.reading.setMinimumHeight(2 * self.reading.fontMetrics().lineSpacing() + 8)
-        self.speed_label.setMinimumWidth(self.speed_label.fontMetrics().horizontalAdvance(" 2000 cells/s "))
-        side = self.side_panel
+        self.transport.fit_speed_label()
+        self.side_panel.fit_width(scale)
         if scale == 1.0:
-            side.setMinimumWidth(SIDE_MIN_WIDTH)
             if self._sizes_before_presentation is not None:
                 self.body_splitter.setSizes(self._sizes_before_presentation)
                 self._sizes_before_presentation = None
-        else:
-            if self._sizes_before_presentation is None:
-                self._sizes_before_presentation = self.body_splitter.sizes()
-            # The panel does not scroll sideways: as wide as its longest row at the larger size.
-            captions = max(label.minimumSizeHint().width() for label in self._factor_captions)
-            values = self.value_labels["cell"].fontMetrics().horizontalAdvance("layer 10, time step 100")
-            needed = captions + values + 40 + side.verticalScrollBar().sizeHint().width()
-            side.setMinimumWidth(max(round(SIDE_MIN_WIDTH * scale), needed))
-        # The height goes to the data: the three plots share the time axis, so at the larger size
-        # only the bottom one writes its numbers and "time step t"; the curve's axis and the
-        # colour bars leave their names to the titles (||dL/dh||, f'(z)), which say them.
-        normal = scale == 1.0
-        graphics = self.graphics
-        for plot in (graphics.grid_plot, graphics.curve_plot):
-            axis = plot.getAxis("bottom")
-            axis.showLabel(normal)
-            axis.setStyle(showValues=normal)
-        graphics.curve_plot.getAxis("left").showLabel(normal)
-        graphics.grid_colorbar.axis.showLabel(normal)
-        graphics.derivative_colorbar.axis.showLabel(normal)
+        elif self._sizes_before_presentation is None:
+            self._sizes_before_presentation = self.body_splitter.sizes()
+        self.display.name_axes(scale == 1.0)
 
     # -- public reading ----------------------------------------------------------------------
+    @property
+    def curve_values(self) -> dict[str, np.ndarray]:
+        """The arrays last drawn in the curve plot, as log10 values (see the class's attributes)."""
+        return self.display.curve_values
+
     @property
     def config(self) -> SimConfig | None:
         """The config loaded (None before :meth:`load`)."""
@@ -732,7 +285,7 @@ class BackpropView(QtWidgets.QWidget):
     @property
     def steps(self) -> tuple[BackpropStep, ...]:
         """Every cell computed so far, in backward order (more than shown after an undo)."""
-        return tuple(self._steps)
+        return tuple(self._cells.steps)
 
     @property
     def position(self) -> int:
@@ -747,7 +300,7 @@ class BackpropView(QtWidgets.QWidget):
     @property
     def current_step(self) -> BackpropStep | None:
         """The cell shown as current (the last one computed), or None at the start."""
-        return self._steps[self._position - 1] if self._position > 0 else None
+        return self._cells.steps[self._position - 1] if self._position > 0 else None
 
     @property
     def current_cell(self) -> tuple[int, int] | None:
@@ -768,12 +321,12 @@ class BackpropView(QtWidgets.QWidget):
     @property
     def is_playing(self) -> bool:
         """Play is animating the backward pass."""
-        return self._play_timer.isActive()
+        return self._player.is_playing
 
     @property
     def speed(self) -> float:
         """Play speed in cells per second."""
-        return self._speed
+        return self._player.speed
 
     # -- navigation --------------------------------------------------------------------------
     def step_backward(self) -> None:
@@ -799,10 +352,10 @@ class BackpropView(QtWidgets.QWidget):
         if self._session is None or self._busy:
             return
         position = max(0, min(int(position), self.total_cells))
-        if position <= len(self._steps):
+        if position <= len(self._cells.steps):
             self._show(position)
             return
-        start, count = len(self._steps), position - len(self._steps)
+        start, count = len(self._cells.steps), position - len(self._cells.steps)
         self._target = position
         config = self._config
         assert config is not None
@@ -810,7 +363,7 @@ class BackpropView(QtWidgets.QWidget):
         hidden = self._derivative_maps[0].shape[0]
         batch_size = self._batch[0].shape[0] if self._batch is not None else config.batch_size
         cost = steps_seconds(session.num_layers, session.seq_len, batch_size, hidden, start, count)
-        job = functools.partial(_advance_cells, session, count, config)
+        job = functools.partial(advance_cells, session, count, config)
         self._start_job("advance", job, cost, f"Computing {count} cells…")
 
     # -- play --------------------------------------------------------------------------------
@@ -820,14 +373,12 @@ class BackpropView(QtWidgets.QWidget):
             return
         if self._position >= self.total_cells:
             self.go_to(0)
-        self._tick_credit = 0.0
-        self._play_timer.start(self._tick_ms())
+        self._player.start()
         self._update_controls()
 
     def pause(self) -> None:
         """Stop the animation."""
-        if self._play_timer.isActive():
-            self._play_timer.stop()
+        self._player.stop()
         self._update_controls()
 
     def toggle_play(self) -> None:
@@ -840,30 +391,17 @@ class BackpropView(QtWidgets.QWidget):
     def set_speed(self, cells_per_second: float) -> None:
         """Play speed, clamped to 1 .. 2000 cells per second."""
         self._speed_chosen = True
-        self._set_speed_slider(cells_per_second)
+        self._set_speed(cells_per_second)
 
-    def _set_speed_slider(self, cells_per_second: float) -> None:
+    def _set_speed(self, cells_per_second: float) -> None:
         speed = min(MAX_SPEED, max(MIN_SPEED, float(cells_per_second)))
-        self._speed = speed
-        notch = round(math.log10(speed / MIN_SPEED) / math.log10(MAX_SPEED / MIN_SPEED) * SPEED_SLIDER_STEPS)
-        blocked = self.speed_slider.blockSignals(True)
-        self.speed_slider.setValue(notch)
-        self.speed_slider.blockSignals(blocked)
-        self._speed_changed()
+        self._player.set_speed(speed)
+        self.transport.show_speed(speed)
 
     def _on_speed_slider(self, notch: int) -> None:
         self._speed_chosen = True
-        self._speed = MIN_SPEED * (MAX_SPEED / MIN_SPEED) ** (notch / SPEED_SLIDER_STEPS)
-        self._speed_changed()
-
-    def _speed_changed(self) -> None:
-        speed = f"{self._speed:.0f}" if self._speed >= 10 else f"{self._speed:.2g}"
-        self.speed_label.setText(f" {speed} cells/s")
-        if self._play_timer.isActive():
-            self._play_timer.setInterval(self._tick_ms())
-
-    def _tick_ms(self) -> int:
-        return max(MIN_TICK_MS, round(1000.0 / self._speed))
+        self._player.set_speed(notch_speed(notch))
+        self.speed_label.setText(speed_text(self._player.speed))
 
     def _on_tick(self) -> None:
         if self._session is None:
@@ -874,12 +412,9 @@ class BackpropView(QtWidgets.QWidget):
         if self._position >= self.total_cells:
             self.pause()
             return
-        self._tick_credit += self._speed * self._play_timer.interval() / 1000.0
-        count = int(self._tick_credit)
-        if count < 1:
-            return
-        self._tick_credit -= count
-        self.go_to(self._position + count)
+        count = self._player.take_cells()
+        if count >= 1:
+            self.go_to(self._position + count)
 
     # -- jobs --------------------------------------------------------------------------------
     def _start_job(
@@ -890,7 +425,7 @@ class BackpropView(QtWidgets.QWidget):
             self._set_busy(True, message)
         self._jobs.run(self._generation, kind, job, inline)
 
-    def _on_job_finished(self, result: _JobResult) -> None:
+    def _on_job_finished(self, result: JobResult) -> None:
         if result.generation != self._generation:
             return  # a job of a network replaced since
         self._set_busy(False)
@@ -901,10 +436,10 @@ class BackpropView(QtWidgets.QWidget):
             self._set_up(result.value)
         else:
             steps, clip = result.value
-            self._append(steps)
+            self._cells.append(steps)
             if clip is not None:
                 self._clip = clip
-            self._show(min(self._target, len(self._steps)))
+            self._show(min(self._target, len(self._cells.steps)))
 
     def _fail(self, error: BaseException) -> None:
         self.pause()
@@ -912,8 +447,7 @@ class BackpropView(QtWidgets.QWidget):
             message = f"Cannot step through this network: {error}"
         else:
             message = f"Cannot step through this network ({type(error).__name__}): {error}"
-        self.reading.setText(message)
-        self._set_reading_color(self.theme.nonfinite)
+        self.display.show_failure(message)
         self.failed.emit(message)
         self._update_controls()
 
@@ -938,143 +472,17 @@ class BackpropView(QtWidgets.QWidget):
         super().closeEvent(event)
 
     # -- drawing -----------------------------------------------------------------------------
-    def _append(self, steps: list[BackpropStep]) -> None:
-        """Keep newly computed cells and their numbers in backward order."""
-        low, high = self._log_range
-        for step in steps:
-            order = step.order
-            self._steps.append(step)
-            value = float(step.log10_grad_norm)  # type: ignore[arg-type]
-            self._log_norms[order] = value
-            with np.errstate(divide="ignore", invalid="ignore"):
-                self._log_factors[order] = np.log10(step.local_factor)
-                self._log_parts[order] = np.log10(step.mean_derivative * step.spectral_norm)
-            if math.isfinite(value):
-                low, high = min(low, value), max(high, value)
-        self._log_range = (low, high)
-
-    def _cells_of(self, orders: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(layers, time steps) of the cells at backward ``orders``."""
-        session = self._session
-        assert session is not None
-        seq_len = session.seq_len
-        return session.num_layers - 1 - orders // seq_len, seq_len - 1 - orders % seq_len
-
     def _show(self, position: int) -> None:
         """Display the first ``position`` computed cells."""
-        session = self._session
-        assert session is not None
-        old = self._position
-        low, high = min(old, position), max(old, position)
-        if high > low:
-            orders = np.arange(low, high)
-            layers, times = self._cells_of(orders)
-            if position > old:
-                values = self._log_norms[orders]
-                bad = np.isnan(values) | (values == np.inf)
-                kinds = np.where(bad, NONFINITE, np.where(values == -np.inf, ZERO, FINITE))
-                self._cell_log[layers, times] = values
-                self._cell_kinds[layers, times] = kinds
-            else:
-                self._cell_kinds[layers, times] = NOT_REACHED
-                self._cell_log[layers, times] = np.nan
+        session, config = self._session, self._config
+        assert session is not None and config is not None
+        self._cells.show(self._position, position)
         self._position = position
-        self.graphics.show_cells(self._cell_log, self._cell_kinds, decade_levels(*self._log_range))
-        step = self.current_step
-        layer = step.layer if step is not None else session.num_layers - 1
-        if layer != self._derivative_layer:
-            self._derivative_layer = layer
-            self.graphics.show_derivative(self._derivative_maps[layer], layer)
-        self.graphics.show_current(layer if step else None, step.time_step if step else None)
-        self._show_curve(layer, step)
-        self._show_numbers(step)
-        self._show_clipping()
+        batch_shape = self._batch[0].shape if self._batch is not None else (0, 0)
+        cells, maps = self._cells, self._derivative_maps
+        self.display.show(session, config, cells, position, maps, self._clip, batch_shape)
         self._update_controls()
         self.position_changed.emit(position)
-
-    def _show_curve(self, layer: int, step: BackpropStep | None) -> None:
-        """The current layer's ``||dL/dh_t||`` so far and the running products from its entry."""
-        session = self._session
-        assert session is not None
-        seq_len = session.seq_len
-        first = (session.num_layers - 1 - layer) * seq_len
-        count = max(0, min(self._position - first, seq_len))
-        norms = np.full(seq_len, np.nan)
-        factor_product = np.full(seq_len, np.nan)
-        parts_product = np.full(seq_len, np.nan)
-        reached = np.zeros(seq_len, dtype=bool)
-        if count:
-            block = slice(first, first + count)
-            # Order within a layer runs from the last time step back: reverse into time order.
-            norms[seq_len - count :] = self._log_norms[block][::-1]
-            reached[seq_len - count :] = True
-            entry = norms[-1]
-            # Products of factors as sums of their logs: no underflow however far they fall.
-            with np.errstate(all="ignore"):
-                factors = self._log_factors[first + 1 : first + count]  # time steps T-2 .. T-count
-                parts = self._log_parts[first + 1 : first + count]
-                factor_product[seq_len - count :] = entry + np.concatenate((np.cumsum(factors)[::-1], [0.0]))
-                parts_product[seq_len - count :] = entry + np.concatenate((np.cumsum(parts)[::-1], [0.0]))
-        self.curve_values = {"norms": norms, "factor_product": factor_product, "parts_product": parts_product}
-        current = step.time_step if step is not None else None
-        self.graphics.show_curve(
-            np.arange(1, seq_len + 1), norms, reached, factor_product, parts_product, current
-        )
-        self.graphics.set_curve_title(
-            f"Layer {layer + 1} of {session.num_layers}: ||dL/dh_t|| filling in from the right",
-            f"Layer {layer + 1} of {session.num_layers}: ||dL/dh_t||",
-        )
-
-    def _show_numbers(self, step: BackpropStep | None) -> None:
-        session, config = self._session, self._config
-        assert session is not None and config is not None
-        labels = self.value_labels
-        labels["loss"].setText(format_number(float(session.loss)))
-        self._set_reading_color(None)
-        if step is None:
-            for key in ("cell", "order", "grad_norm", "local_factor", "mean_derivative", "saturation",
-                        "spectral_norm"):  # fmt: skip
-                labels[key].setText("—")
-            batch = self._batch[0].shape if self._batch is not None else (0, 0)
-            self.reading.setText(
-                f"Forward pass done: loss {format_number(float(session.loss))} on {batch[0]} sequences of "
-                f"{batch[1]} steps. Press ← (Step back) to compute the first cell: the top layer's last "
-                "time step, where the loss sends its gradient in."
-            )
-            return
-        labels["cell"].setText(f"layer {step.layer + 1}, time step {step.time_step + 1}")
-        labels["order"].setText(f"{step.order + 1} of {session.total_steps}")
-        labels["grad_norm"].setText(format_ratio(float(step.log10_grad_norm)))  # type: ignore[arg-type]
-        # NaN: no step after this cell, so no factor (not a NaN gradient).
-        factor = step.local_factor
-        labels["local_factor"].setText("n/a" if math.isnan(factor) else format_number(factor))
-        labels["mean_derivative"].setText(format_number(step.mean_derivative))
-        labels["saturation"].setText(format_percent(step.saturation))
-        labels["spectral_norm"].setText(format_number(step.spectral_norm))
-        text = describe_step(step, session.num_layers, session.seq_len, config.activation)
-        if self._position == session.total_steps:
-            text += " Backward pass complete."
-        self.reading.setText(text)
-        if _nonfinite(float(step.log10_grad_norm)):  # type: ignore[arg-type]
-            self._set_reading_color(self.theme.nonfinite)
-
-    def _show_clipping(self) -> None:
-        session, config = self._session, self._config
-        assert session is not None and config is not None
-        if config.clip_mode == "none":
-            self.clip_box.hide()
-            return
-        complete = self._position == session.total_steps
-        self.clip_label.setText(describe_clipping(config, self._clip if complete else None))
-        self.clip_box.show()
-
-    def _set_reading_color(self, color: str | None) -> None:
-        """Text colour of the reading: the palette's (None) or ``color`` for warnings.
-
-        The plots follow the theme, the Qt widgets the application palette: normal text keeps
-        the palette colour so it stays readable whichever theme the plots use.
-        """
-        self.reading.setStyleSheet("" if color is None else f"color: {color};")
 
     def _update_controls(self) -> None:
         ready = self._session is not None and not self._busy

@@ -4,19 +4,13 @@ One widget, :class:`SweepPlot`, draws a :class:`~gradsim.engine.sweep.SweepResul
 Sweep tab and, laid out offscreen, for ``gradsim sweep --image`` (:func:`sweep_png`), so the
 window and the command line give the same picture.
 
-Coordinates: the image is drawn in *grid index* space (column ``j`` centred at x = j, row ``i``
-at y = i; row 0 at the bottom, so y grows upwards like the axis values). An ImageItem needs a
-uniform grid, and an axis of whole numbers spaced in log10 (``seq_len`` 10..200 log-spaced
-rounds to 10, 12, 15, ...) or an explicit list of values is not uniform in value or in log10.
-:class:`AxisScale` maps between values and index positions piecewise linearly, in log10 of
-the value for a log-spaced axis, which is also how :func:`~gradsim.engine.sweep.measured_edge`
-interpolates; :class:`GridAxis` puts ticks at round values of the field, wherever they fall.
+The image is drawn in grid index space; :class:`~.sweep_scale.AxisScale` maps the swept values
+to index positions and :class:`GridAxis` labels round values of the field wherever they fall
+(:func:`~.sweep_scale.round_ticks`). The words (titles, key, tooltips) come from
+:mod:`.sweep_text`.
 """
 
 from __future__ import annotations
-
-import math
-from collections.abc import Sequence
 
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
@@ -28,32 +22,31 @@ from gradsim.engine import sweep
 from gradsim.engine.sweep import CriticalLine, SweepResult
 from gradsim.ui.common.scaling import scale_of, scale_plots
 from gradsim.ui.common.theme import LIGHT, Theme, current_theme, style_plot
+from gradsim.ui.features.sweep.sweep_scale import AxisScale, round_ticks, symmetric_levels
+from gradsim.ui.features.sweep.sweep_text import (
+    LINE_LABELS,
+    field_label,
+    format_decades,
+    format_value,
+    plot_title,
+    theory_explanation,
+    verdict,
+)
 from gradsim.ui.training.plots.base import install_title, set_title
 
 __all__ = [
     "COLORBAR_LABEL",
     "COLORBAR_LABEL_SHORT",
-    "FIELD_LABELS",
     "STATUS_COLORS",
-    "AxisScale",
     "GridAxis",
     "SweepPlot",
     "diverging_colormap",
     "sweep_png",
-    "symmetric_levels",
-    "theory_explanation",
 ]
 
 COLORBAR_LABEL = "log10 ratio (extreme span)"
 # In presentation mode: 1.6 times larger, the long one is longer than the bar at 1280 x 720.
 COLORBAR_LABEL_SHORT = "log10 ratio"
-FIELD_LABELS = {
-    "weight_scale": "weight scale",
-    "seq_len": "sequence length T",
-    "num_layers": "layers",
-    "learning_rate": "learning rate",
-    "hidden_size": "hidden size",
-}
 # Cells without a value, drawn over the colour map in colours it does not contain (it runs
 # blue - white - red), each with a key entry.
 NOT_COMPUTED = -1
@@ -81,98 +74,6 @@ def diverging_colormap() -> pg.ColorMap:
     return pg.ColorMap(positions, [pg.mkColor(c) for c in _DIVERGING], name="gradsim-diverging")
 
 
-def symmetric_levels(values: np.ndarray, quantile: float = 0.9) -> tuple[float, float]:
-    """``(-L, L)``: white is exactly 0 and the bar reads in whole decades.
-
-    L is the ``quantile`` of the finite ``|value|`` rounded up to whole decades (at least 1).
-    Not the largest: a few cells 40 decades deep would otherwise wash the edge region (a few
-    decades either side of 0, where the interesting change happens) out to white; cells beyond
-    L take the end colour and their tooltip gives the number.
-    """
-    finite = np.abs(values[np.isfinite(values)])
-    typical = float(np.quantile(finite, quantile)) if finite.size else 0.0
-    limit = max(1.0, math.ceil(typical - 1e-9))
-    return (-limit, limit)
-
-
-def field_label(field: str, spacing: str, short: bool = False) -> str:
-    """The axis title of a swept field, e.g. ``"sequence length T (log scale)"`` (``short``:
-    ``"sequence length T (log)"``, for presentation mode's larger text)."""
-    if spacing != "log":
-        return FIELD_LABELS.get(field, field)
-    return FIELD_LABELS.get(field, field) + (" (log)" if short else " (log scale)")
-
-
-def format_value(value: float, integer: bool = False) -> str:
-    """An axis value as the user would write it: ``50``, ``1.25``, ``0.001``."""
-    if not math.isfinite(value):
-        return "–"
-    if integer:
-        return str(int(round(value)))
-    return f"{value:.4g}"
-
-
-class AxisScale:
-    """Maps a swept axis' values to index positions in the plot and back.
-
-    Piecewise linear between grid values (in log10 of the value for a log-spaced axis) and
-    extended past the ends with the slope of the end interval, so a theory line that leaves the
-    grid is still drawn in the right direction.
-
-    Parameters
-    ----------
-    values : (n,) strictly increasing axis values
-    spacing : ``"linear"`` or ``"log"``
-    integer : the field takes whole numbers (ticks are whole numbers too)
-    """
-
-    def __init__(self, values: Sequence[float], spacing: str = "linear", integer: bool = False) -> None:
-        self.values = np.asarray(values, dtype=np.float64)
-        self.log = spacing == "log" and bool(np.all(self.values > 0))
-        self.integer = integer
-        self.positions = np.log10(self.values) if self.log else self.values.copy()
-        self.indices = np.arange(len(self.values), dtype=np.float64)
-
-    def _forward(self, values: np.ndarray) -> np.ndarray:
-        if not self.log:
-            return values
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(values > 0, np.log10(np.where(values > 0, values, 1.0)), np.nan)
-
-    def to_plot(self, values: np.ndarray | Sequence[float] | float) -> np.ndarray:
-        """Index positions of ``values`` (NaN stays NaN)."""
-        spaced = self._forward(np.asarray(values, dtype=np.float64))
-        return _piecewise(spaced, self.positions, self.indices)
-
-    def to_value(self, positions: np.ndarray | Sequence[float] | float) -> np.ndarray:
-        """Axis values at index ``positions`` (the inverse of :meth:`to_plot`)."""
-        spaced = _piecewise(np.asarray(positions, dtype=np.float64), self.indices, self.positions)
-        return 10.0**spaced if self.log else spaced
-
-
-def _piecewise(x: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
-    """Linear interpolation of (xs, ys) at x, extrapolated with the end slopes."""
-    if len(xs) == 1:
-        # One value: one unit of index per unit of position (an arbitrary but monotone map).
-        return ys[0] + (x - xs[0])
-    inside = np.interp(x, xs, ys)
-    low_slope = (ys[1] - ys[0]) / (xs[1] - xs[0])
-    high_slope = (ys[-1] - ys[-2]) / (xs[-1] - xs[-2])
-    result = np.where(x < xs[0], ys[0] + (x - xs[0]) * low_slope, inside)
-    result = np.where(x > xs[-1], ys[-1] + (x - xs[-1]) * high_slope, result)
-    return np.where(np.isnan(x), np.nan, result)
-
-
-def _nice_step(raw: float) -> float:
-    """The smallest of 1, 2, 5 x 10^k that is at least ``raw``."""
-    exponent = math.floor(math.log10(raw))
-    for mantissa in (1.0, 2.0, 5.0, 10.0):
-        step = mantissa * 10.0**exponent
-        if step >= raw * (1 - 1e-9):
-            return step
-    return 10.0 ** (exponent + 1)
-
-
 class GridAxis(pg.AxisItem):
     """An axis over grid index positions whose ticks sit at round values of the swept field.
 
@@ -191,39 +92,10 @@ class GridAxis(pg.AxisItem):
 
     def tick_values(self, low: float, high: float, pixels: float) -> list[float]:
         """Round field values whose positions lie in ``low..high`` (index space)."""
-        scale = self.scale_map
-        if scale is None or not (math.isfinite(low) and math.isfinite(high)) or high <= low:
+        if self.scale_map is None:
             return []
         wanted = max(2, int(pixels / (110 if self.orientation in ("top", "bottom") else 60)))
-        if len(scale.values) <= wanted:
-            # Few cells: label each one with its own value (an uneven list like 5, 400 reads
-            # better that way than as round values placed on a stretched scale).
-            inside = (scale.indices >= low) & (scale.indices <= high)
-            return [float(p) for p in scale.indices[inside]]
-        # Only values the grid spans (half a cell past each end), never extrapolated ones.
-        low, high = max(low, -0.5), min(high, len(scale.values) - 0.5)
-        value_low, value_high = (float(v) for v in scale.to_value(np.array([low, high])))
-        ticks: list[float] = []
-        if scale.log and value_low > 0 and value_high / value_low >= 10:
-            first, last = math.floor(math.log10(value_low)), math.ceil(math.log10(value_high))
-            for mantissas in ((1, 2, 5), (1, 3), (1,)):
-                ticks = [
-                    m * 10.0**k
-                    for k in range(first, last + 1)
-                    for m in mantissas
-                    if value_low <= m * 10.0**k <= value_high
-                ]
-                if len(ticks) <= wanted + 1:
-                    break
-        else:
-            step = _nice_step((value_high - value_low) / wanted) if value_high > value_low else 1.0
-            if scale.integer:
-                step = max(1.0, round(step))
-            start = math.ceil(value_low / step - 1e-9) * step
-            ticks = [start + k * step for k in range(int((value_high - start) / step + 1e-9) + 1)]
-            if scale.log:
-                ticks = [t for t in ticks if t > 0]
-        return [float(p) for p in scale.to_plot(np.array(ticks, dtype=np.float64))] if ticks else []
+        return round_ticks(self.scale_map, low, high, wanted)
 
     def tickValues(self, minVal: float, maxVal: float, size: float) -> list[tuple[float, list[float]]]:  # noqa: N802, N803
         return [(1.0, self.tick_values(minVal, maxVal, size))]
@@ -233,37 +105,6 @@ class GridAxis(pg.AxisItem):
             return ["" for _ in values]
         real = self.scale_map.to_value(np.array(values, dtype=np.float64))
         return [format_value(float(v), self.scale_map.integer) for v in real]
-
-
-# The key's words for the theory's line, per criterion of sweep.critical_line.
-LINE_LABELS = {
-    "span": "most extreme span at 0 decades",
-    "step": "top layer ×1/step",
-    "end_to_end": "corner ratio 1",
-}
-
-
-def theory_explanation(line: CriticalLine | None) -> str:
-    """What the dashed line and the dots mean, for the key's tooltip (with the line's notes).
-
-    The same words whether or not there is a line; without one, the reason why not.
-    """
-    parts = [
-        "Dashed line (theory): where mean-field theory predicts the value coloured here to be 0 "
-        "decades. Each layer has its own fixed point, fed by the layer below, so its own factor "
-        "per step through time and per layer through depth; the line follows the most extreme "
-        "of those spans, which is what each cell shows (docs/theory.md).",
-        "Dots (measured): where the cells' value crosses 0 along each grid line.",
-        "Theory describes wide layers at initialisation; it does not apply to batch norm or "
-        "identity weights.",
-    ]
-    if line is not None and line.criterion != "span" and line.available:
-        parts[0] = f"Dashed line (theory): {sweep.CRITERION_TEXT[line.criterion]} (docs/theory.md)."
-    if line is not None and not line.available:
-        parts.insert(0, f"No theory line: {line.reason}.")
-    elif line is not None:
-        parts += [note[:1].upper() + note[1:] + "." for note in line.notes]
-    return "\n".join(parts)
 
 
 class SweepPlot(pg.GraphicsLayoutWidget):
@@ -536,7 +377,7 @@ class SweepPlot(pg.GraphicsLayoutWidget):
         )
         if status == sweep.STATUS_OK:
             value = float(result.values[row, column])
-            head = f"log10 ratio {value:+.2f} decades (ratio {10.0**value:.2g}, {_verdict(value)})"
+            head = f"log10 ratio {value:+.2f} decades (ratio {10.0**value:.2g}, {verdict(value)})"
         else:
             head = STATUS_KEYS[status]
         return f"{where}\n{head}\nseeds {per_seed}\nclick to load this config into the Training tab"
@@ -584,39 +425,9 @@ def _outlined_pen(color: str, width: float, dashed: bool = False) -> QtGui.QPen:
     return pen
 
 
-def _verdict(value: float) -> str:
-    if value < 0:
-        return "vanishing" if value < -1 else "shrinks"
-    return "exploding" if value > 1 else "grows"
-
-
-def format_decades(value: float) -> str:
-    return "–" if not math.isfinite(value) else f"{value:+.2f}"
-
-
 def cell_statuses(result: SweepResult) -> np.ndarray:
     """(ny, nx) int: the STATUS_* of each computed cell, :data:`NOT_COMPUTED` elsewhere."""
     return np.where(result.computed, result.status.astype(np.int64), NOT_COMPUTED)
-
-
-def plot_title(result: SweepResult) -> str:
-    """What the picture shows, in one line."""
-    spec = result.spec
-    base = spec.base
-    when = "at initialisation" if spec.iterations == 0 else f"after {spec.iterations} training steps"
-    seeds = len(spec.seeds)  # type: ignore[arg-type]
-    network = f"{base.activation}, {base.init} init"
-    swept = (spec.x.field, spec.y.field)
-    fixed = []
-    if "num_layers" not in swept:
-        fixed.append(f"{base.num_layers} layer{'s' if base.num_layers > 1 else ''}")
-    if "hidden_size" not in swept:
-        fixed.append(f"{base.hidden_size} units")
-    if "seq_len" not in swept:
-        fixed.append(f"T = {base.seq_len}")
-    if "weight_scale" not in swept:
-        fixed.append(f"weight scale {base.weight_scale:g}")
-    return f"{network}, {', '.join(fixed)}; {when}, {seeds} seed{'s' if seeds > 1 else ''}"
 
 
 def sweep_png(

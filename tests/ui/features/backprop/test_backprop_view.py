@@ -19,12 +19,9 @@ from gradsim.engine.formatting import format_number, format_percent
 from gradsim.engine.simulation import Simulation
 from gradsim.ui.common.theme import LIGHT
 from gradsim.ui.features.backprop import backprop_plots
-from gradsim.ui.features.backprop.backprop_plots import FINITE, NONFINITE, NOT_REACHED, ZERO
-from gradsim.ui.features.backprop.backprop_view import (
-    BackpropView,
-    describe_step,
-    steps_seconds,
-)
+from gradsim.ui.features.backprop.backprop_cells import FINITE, NONFINITE, NOT_REACHED, ZERO
+from gradsim.ui.features.backprop.backprop_text import describe_step
+from gradsim.ui.features.backprop.backprop_view import BackpropView
 
 Key = QtCore.Qt.Key
 
@@ -275,34 +272,6 @@ def test_factor_and_reading_equal_the_engines_step(view):
     assert labels["loss"].text() == format_number(simulation.forward_backward(x, y).loss)
 
 
-def test_reading_in_plain_words():
-    step = _step(layer=0, time_step=3, grad_norm=0.5, local_factor=0.21, mean_derivative=0.13,
-                 saturation=0.78, spectral_norm=0.9)  # fmt: skip
-    assert describe_step(step, 1, 10, "tanh") == (
-        "This step multiplies the gradient by 0.21 (shrinks it): 78% of units are saturated "
-        "(mean f′ 0.13) and the largest singular value of W_hh is 0.9."
-    )
-    grown = _step(layer=0, time_step=3, grad_norm=5.0, local_factor=1.5, mean_derivative=0.5,
-                  saturation=0.0, spectral_norm=3.0)  # fmt: skip
-    text = describe_step(grown, 2, 10, "relu")
-    assert "by 1.5 (grows it): 0% of units pass no gradient (f′ = 0)" in text
-    assert text.endswith("The factor includes what layer 2 adds at this step.")
-    entry = _step(layer=1, time_step=9, grad_norm=0.031)
-    assert describe_step(entry, 2, 10, "tanh").startswith("The gradient enters here")
-    assert "from layer 2 above" in describe_step(_step(layer=0, time_step=9, grad_norm=1.0), 2, 10, "tanh")
-    assert "exactly 0" in describe_step(_step(layer=0, time_step=2, grad_norm=0.0), 1, 10, "tanh")
-    assert "no longer finite" in describe_step(_step(layer=0, time_step=2, grad_norm=np.inf), 1, 10, "tanh")
-
-
-def _step(**fields):
-    from gradsim.engine.simulation import BackpropStep
-
-    values = dict(order=0, layer=0, time_step=0, grad_norm=1.0, local_factor=np.nan, mean_derivative=np.nan,
-                  saturation=np.nan, spectral_norm=1.0, grad=np.zeros((1, 1)))  # fmt: skip
-    values.update(fields)
-    return BackpropStep(**values)
-
-
 def test_curve_fills_in_from_the_right_and_ends_equal_to_log10_grad_norms(view):
     config = small_config(num_layers=3, seq_len=8, activation="tanh", weight_scale=1.5)
     simulation, (x, y) = loaded(view, config)
@@ -528,17 +497,6 @@ def test_a_newer_load_wins_over_a_running_one(qtbot, view):
     assert view.config == second
 
 
-def test_cost_estimate_counts_layer_ends():
-    one_cell = steps_seconds(4, 500, 16, 64, 5, 1)
-    crossing = steps_seconds(4, 500, 16, 64, 500, 1)  # first cell of layer 3 finishes layer 4
-    last = steps_seconds(4, 500, 16, 64, 1999, 1)
-    assert crossing > one_cell and last == crossing
-    assert steps_seconds(4, 500, 16, 64, 0, 2000) == pytest.approx(
-        2000 * one_cell + 4 * (crossing - one_cell), rel=1e-9
-    )
-    assert steps_seconds(4, 500, 16, 64, 1999, 10) == last
-
-
 def test_a_norm_below_float64_is_quoted_and_drawn_as_itself(view):
     # A sigmoid layer over 700 steps: ||dL/dh|| at the first steps is below 1e-320.
     config = small_config(num_layers=1, seq_len=700, activation="sigmoid", hidden_size=4, batch_size=2)
@@ -559,11 +517,3 @@ def test_a_norm_below_float64_is_quoted_and_drawn_as_itself(view):
     (_, _), (y_low, _) = view.graphics.curve_plot.getViewBox().viewRange()
     assert y_low <= expected.log10_grad_norms.min()
     view.graphics.grab()
-
-
-def test_reading_quotes_the_logarithm_not_an_underflowed_zero():
-    tiny = _step(layer=1, time_step=9, grad_norm=0.0, log10_grad_norm=-606.5)
-    assert describe_step(tiny, 2, 10, "tanh").endswith("||dL/dh|| = 3.16e-607.")
-    zero = _step(layer=0, time_step=2, grad_norm=0.0)  # an exact zero: its log is -inf
-    assert zero.log10_grad_norm == -np.inf
-    assert "exactly 0" in describe_step(zero, 1, 10, "tanh")

@@ -16,7 +16,6 @@ import pytest
 from PySide6 import QtCore, QtGui
 
 # isort: split
-import pyqtgraph as pg
 
 from gradsim.engine import theory
 from gradsim.engine.config import SimConfig
@@ -28,14 +27,18 @@ from gradsim.ui.features.diagnosis import diagnosis_panel
 from gradsim.ui.features.diagnosis.diagnosis_panel import (
     MIN_INTERVAL_MS,
     THEORY_LINE_KEY,
-    WAITING_TEXT,
     DiagnosisFeature,
     DiagnosisPanel,
-    compare_diagnoses,
-    describe_start,
-    format_factor,
 )
 from gradsim.ui.features.diagnosis.diagnosis_process import SERVER, DiagnosisCancelled, DiagnosisServer
+from gradsim.ui.features.diagnosis.diagnosis_text import (
+    compare_diagnoses,
+    config_change_text,
+    describe_start,
+    format_factor,
+    theory_rows,
+)
+from gradsim.ui.features.diagnosis.diagnosis_view import WAITING_TEXT
 from gradsim.ui.main_window import MainWindow
 
 pytestmark = [
@@ -154,7 +157,7 @@ def test_sentence_and_evidence_are_the_engines_for_the_same_records(qtbot, make_
     # The theory box quotes the engine's per-layer comparison for the same record.
     comparison = expected.signs.layer_theory
     assert comparison is not None and isinstance(comparison.predicted, theory.LayerPrediction)
-    names, predicted, measured = diagnosis_panel.theory_rows(3, comparison.predicted, comparison)
+    names, predicted, measured = theory_rows(3, comparison.predicted, comparison)
     assert names == ["layer 1", "layer 2", "layer 3", "depth"]
     assert panel.predicted_label.text() == "\n".join(predicted)
     assert panel.measured_label.text() == "\n".join(measured)
@@ -225,7 +228,7 @@ def _click_each_fix(qtbot, window: MainWindow, config: SimConfig, iterations: in
         button = next(button for button in panel.fix_buttons if button.objectName() == f"fix_{key}")
         assert button.text() == fix.label
         assert html.escape(fix.explanation, quote=False) in button.toolTip()
-        assert html.escape(diagnosis_panel.config_change_text(fix), quote=False) in button.toolTip()
+        assert html.escape(config_change_text(fix), quote=False) in button.toolTip()
         button.click()
         assert window.current_config() == fix.apply(config)
         assert window.control_panel.config() == fix.apply(config)
@@ -482,26 +485,6 @@ def test_a_result_of_an_older_run_is_dropped(qtbot, make_window, monkeypatch) ->
     qtbot.waitUntil(lambda: panel.is_busy, timeout=TIMEOUT)
     window.close()
     assert not panel.thread_.isRunning()
-
-
-def test_a_theory_line_far_below_float64_runs_over_every_step() -> None:
-    from gradsim.ui.common.theme import LIGHT
-    from gradsim.ui.features.diagnosis.diagnosis_panel import TheoryOverlay
-
-    plot = pg.PlotItem()
-    overlay = TheoryOverlay(plot, None, LIGHT)
-    config = SimConfig(activation="sigmoid", num_layers=1, seq_len=1000, hidden_size=8, weight_scale=0.5)
-    prediction = theory.predict_layers(config)
-    assert isinstance(prediction, theory.LayerPrediction)
-    factor = float(prediction.step_factors[0])
-    norms = np.full((1, 1000), 1.0)  # only its last step anchors the line
-    record = engine_run(SimConfig(num_layers=1, seq_len=1000, hidden_size=4, batch_size=2), 1)[0]
-    flat = dataclasses.replace(record, grad_norms=norms, log10_grad_norms=np.log10(norms))
-    overlay.update(flat, prediction)
-    steps, logs = overlay.lines[0].getOriginalDataset()
-    # factor ** 999 is far below 1e-308, but the line is drawn in log10 values: both ends exist.
-    assert list(steps) == [1, 1000] and logs[-1] == 0.0
-    assert logs[0] == pytest.approx(999 * np.log10(factor), rel=1e-12) and logs[0] < -308
 
 
 def test_a_new_configs_first_diagnosis_does_not_wait_behind_the_last_configs_jobs(

@@ -1,4 +1,4 @@
-"""The phase-diagram plot: value <-> position maps, round ticks, levels, and the PNG it renders."""
+"""The phase-diagram plot: its axes label round values, its colours, its key, and the PNG it renders."""
 
 from __future__ import annotations
 
@@ -10,31 +10,14 @@ from PySide6 import QtGui
 
 from gradsim.engine import sweep
 from gradsim.engine.config import SimConfig
-from gradsim.ui.features.sweep.sweep_plot import (
-    AxisScale,
-    GridAxis,
-    diverging_colormap,
-    sweep_png,
-    symmetric_levels,
-)
+from gradsim.ui.features.sweep.sweep_plot import GridAxis, SweepPlot, diverging_colormap, sweep_png
+from gradsim.ui.features.sweep.sweep_scale import AxisScale
+from gradsim.ui.features.sweep.sweep_text import theory_explanation
 
 pytestmark = [
     pytest.mark.qt_log_level_fail("WARNING"),
     pytest.mark.qt_log_ignore(re.escape("This plugin does not support propagateSizeHints()")),
 ]
-
-
-def test_axis_scale_maps_grid_values_to_indices_and_back_in_log10():
-    scale = AxisScale([10, 12, 15, 30, 100], "log", integer=True)
-    np.testing.assert_allclose(scale.to_plot([10, 12, 15, 30, 100]), [0, 1, 2, 3, 4])
-    # Between grid values the position is linear in log10: sqrt(30 * 100) is halfway.
-    np.testing.assert_allclose(scale.to_plot(np.sqrt(3000)), 3.5)
-    # Past the ends the end interval's slope continues; NaN stays NaN.
-    np.testing.assert_allclose(scale.to_plot([100 * (100 / 30), np.nan]), [5, np.nan])
-    positions = np.linspace(-0.5, 4.5, 11)
-    np.testing.assert_allclose(scale.to_plot(scale.to_value(positions)), positions)
-    linear = AxisScale([0.5, 1.0, 2.0], "linear")
-    np.testing.assert_allclose(linear.to_plot([0.75, 1.5, 3.0]), [0.5, 1.5, 3.0])
 
 
 def test_grid_axis_ticks_are_round_values_labelled_with_real_values(qapp):
@@ -56,10 +39,7 @@ def test_grid_axis_ticks_are_round_values_labelled_with_real_values(qapp):
     ]
 
 
-def test_levels_are_symmetric_whole_decades():
-    assert symmetric_levels(np.array([[-0.2, 0.1], [np.nan, 0.3]])) == (-1.0, 1.0)
-    values = np.concatenate([np.linspace(-4.5, 2.0, 99), [-60.0]])
-    assert symmetric_levels(values) == (-4.0, 4.0)  # the 90 % quantile of |value|, not the one outlier
+def test_diverging_colormap_is_blue_white_red():
     colors = diverging_colormap().map(np.array([0.0, 0.5, 1.0]), mode="qcolor")
     assert [c.name() for c in colors] == ["#2166ac", "#f7f7f7", "#b2182b"]
 
@@ -90,8 +70,6 @@ def test_png_has_the_width_asked_for_and_shows_blue_red_and_overflow(qapp):
 
 
 def test_theory_line_key_explains_theory_against_measured(qtbot) -> None:
-    from gradsim.ui.features.sweep.sweep_plot import SweepPlot, theory_explanation
-
     spec = sweep.SweepSpec(
         SimConfig(num_layers=2, hidden_size=8, seq_len=10, batch_size=3, activation="linear", task="random"),
         sweep.make_axis("weight_scale", 0.5, 1.5, 3),

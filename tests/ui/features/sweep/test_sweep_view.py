@@ -23,8 +23,9 @@ from gradsim.engine.config import SimConfig
 from gradsim.engine.formatting import format_bytes
 from gradsim.engine.sweep import compute_point
 from gradsim.io.sweepstore import SweepStore
+from gradsim.ui.features.sweep.sweep_form import DEFAULT_RANGES
 from gradsim.ui.features.sweep.sweep_plot import COLORBAR_LABEL
-from gradsim.ui.features.sweep.sweep_view import DEFAULT_RANGES, TAB_TITLE, SweepController
+from gradsim.ui.features.sweep.sweep_view import TAB_TITLE, SweepController
 from gradsim.ui.main_window import MainWindow
 
 pytestmark = [
@@ -68,17 +69,18 @@ def child_pids() -> set[int]:
     return pids
 
 
-BACKPROP = "gradsim.ui.features.backprop.backprop_tab"
 
 
 @pytest.fixture
 def make_sweep_window(make_window, tmp_path):
-    """``make_sweep_window(config=SMALL, store=None)``: a window with the Backprop and Sweep tabs
-    (the tab order is tested), the Sweep controller computing in its own thread (``workers=0``)
-    into a store under ``tmp_path``."""
+    """``make_sweep_window(config=SMALL, store=None, before=())``: a window with the Sweep tab only
+    (after the features ``before``), and its controller computing in its own thread
+    (``workers=0``) into a store under ``tmp_path``."""
 
-    def make(config: SimConfig = SMALL, store: Path | None = None) -> tuple[MainWindow, SweepController]:
-        window = make_window(config, features=(BACKPROP, "gradsim.ui.features.sweep.sweep_view"))
+    def make(
+        config: SimConfig = SMALL, store: Path | None = None, before: tuple[str, ...] = ()
+    ) -> tuple[MainWindow, SweepController]:
+        window = make_window(config, features=(*before, "gradsim.ui.features.sweep.sweep_view"))
         controller = window.features["gradsim.ui.features.sweep.sweep_view"]
         assert isinstance(controller, SweepController)
         controller.store_path = store if store is not None else tmp_path / "store.sqlite"
@@ -301,7 +303,8 @@ def test_bad_input_gives_a_message_and_starts_nothing(make_sweep_window, qtbot):
 
 
 def test_tab_shortcut_field_defaults_and_tooltips(make_sweep_window, qtbot):
-    window, controller = make_sweep_window()
+    # After Training and Backprop (Ctrl+1..3 follow the tab order).
+    window, controller = make_sweep_window(before=("gradsim.ui.features.backprop.backprop_tab",))
     index = window.tabs.indexOf(controller.page)
     assert window.tabs.tabText(index) == TAB_TITLE and index == 2
     assert controller.open_action.shortcut().toString() == "Ctrl+3"
