@@ -221,12 +221,16 @@ def test_space_toggles_play_after_a_dock_opens_wherever_the_focus_is(qtbot, make
         if widget.isVisible() and widget.isEnabled() and not isinstance(widget, TEXT_FIELDS)
         and widget.focusPolicy() & QtCore.Qt.FocusPolicy.ClickFocus
     ]  # fmt: skip
-    assert len(focusable) >= 2
+    tried = 0
     for widget in focusable:
+        if not (widget.isVisible() and widget.isEnabled()):
+            continue  # a diagnosis that arrived meanwhile replaced it (e.g. "no fix" by fix buttons)
         widget.setFocus(QtCore.Qt.FocusReason.MouseFocusReason)
         assert QtWidgets.QApplication.focusWidget() is widget
         press_space_and_expect(qtbot, window, True, f"{type(widget).__name__} {widget.objectName()}")
         press_space_and_expect(qtbot, window, False, f"{type(widget).__name__} {widget.objectName()}")
+        tried += 1
+    assert tried >= 2
 
 
 def test_status_bar_shows_the_latest_record(qtbot, make_window, engine_records):
