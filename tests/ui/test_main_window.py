@@ -51,6 +51,8 @@ LARGEST = SimConfig(num_layers=16, hidden_size=32, seq_len=2000, batch_size=8)
 
 # A new value for every field, valid on top of the start config for that field.
 NEW_VALUES: dict[str, object] = {
+    "cell": "lstm",
+    "forget_bias": 1.0,
     "num_layers": 3,
     "hidden_size": 12,
     "seq_len": 20,
@@ -69,6 +71,7 @@ NEW_VALUES: dict[str, object] = {
     "dtype": "float32",
 }
 START_FOR = {
+    "forget_bias": SMALL.replace(cell="lstm"),  # an LSTM's: the other cells have no forget gate
     "leaky_slope": SMALL.replace(activation="leaky_relu"),
     "clip_threshold": SMALL.replace(clip_mode="norm"),
 }

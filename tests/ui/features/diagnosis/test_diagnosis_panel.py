@@ -242,7 +242,7 @@ def _click_each_fix(qtbot, window: MainWindow, config: SimConfig, iterations: in
 
 def test_each_fix_button_makes_a_vanishing_run_healthy_or_strictly_better(qtbot, make_window) -> None:
     window = make_window(VANISHING)
-    expected = {"relu", "orthogonal", "raise_scale", "batch_norm", "fewer_steps"}
+    expected = {"relu", "orthogonal", "raise_scale", "batch_norm", "fewer_steps", "lstm"}
     for fix, before, panel in _click_each_fix(qtbot, window, VANISHING, 1, expected):
         now = panel.diagnosis
         assert now is not None and now.sentence == panel.sentence.text()
