@@ -2,16 +2,21 @@
 
 No Qt here, on purpose: a spawned child imports the module of its target function (and that
 module's imports) before it runs; a target in a Qt-free module starts in about half a second
-with numpy and the engine only. A job on a worker thread drives the child (see
-:func:`gradsim.ui.common.workers.process_job`): it sends requests, waits for answers in short
-polls so that a cancel is seen within :data:`POLL_SECONDS`, and ends the process when the job is
-cancelled or the window closes.
+with numpy and the engine only. A worker thread drives the child (see
+:class:`gradsim.ui.common.workers.ProcessWorker`): it waits for its messages in short polls so
+that a cancel is seen within :data:`POLL_SECONDS`, and the child is ended when the worker stops
+or the window closes.
+
+The child's half is :class:`ParentPipe`: a long-lived child reads its commands through it and
+exits (:class:`ParentGone`) when the window's process is gone, even if that process was killed
+and could not end it: no orphan keeps computing.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -19,12 +24,18 @@ from typing import Any
 
 # How often a wait for the child looks at the cancel flag (seconds).
 POLL_SECONDS = 0.05
+# How often a child waiting for its parent's next message checks that the parent lives (seconds).
+PARENT_CHECK_SECONDS = 0.5
 # Scheduling priority of background processes (Unix nice value; higher is lower priority).
 NICENESS = 10
 
 
 class ProcessEnded(RuntimeError):
     """The child process ended (or its pipe broke) while an answer was awaited."""
+
+
+class ParentGone(Exception):
+    """In a child: the process that started it ended or closed the pipe; the child should exit."""
 
 
 def lower_priority(niceness: int = NICENESS) -> None:
@@ -66,6 +77,17 @@ class ChildProcess:
         process = self._process
         return process.pid if process is not None and process.is_alive() else None
 
+    def exit_code(self, wait_seconds: float = 0.0) -> int | None:
+        """The process's exit code once it ended (negative: the signal that ended it), else None.
+
+        Waits up to ``wait_seconds`` for it to end (a child that closed its pipe is exiting).
+        """
+        process = self._process
+        if process is None:
+            return None
+        process.join(wait_seconds)
+        return process.exitcode
+
     def send(self, message: object) -> None:
         """Send ``message`` to the child (raises :class:`ProcessEnded` if it is gone)."""
         if self.connection is None:
@@ -105,3 +127,55 @@ class ChildProcess:
         if process is not None:
             process.terminate()
             process.join(5)
+
+
+class ParentPipe:
+    """A child's end of its :class:`ChildProcess` pipe, watching that the parent still lives.
+
+    A spawned child is not ended by the system when its parent dies (killed, crashed): it would
+    go on computing as an orphan. Two signs tell it: its pipe reads end-of-file once the parent's
+    end is closed, which the system does when the parent's process ends; and its parent process
+    id changes (an orphan is adopted). :meth:`receive` looks at both at least every
+    :data:`PARENT_CHECK_SECONDS`, and every method raises :class:`ParentGone` once either shows.
+
+    Parameters
+    ----------
+    connection : the child's end of the pipe (the target's first argument)
+    parent_pid : the parent's process id as the parent saw it (``os.getpid()`` there), passed
+        as an argument so that a parent which died before the child started is noticed too
+    """
+
+    def __init__(self, connection: Connection, parent_pid: int) -> None:
+        self.connection = connection
+        self.parent_pid = parent_pid
+
+    def check_parent(self) -> None:
+        """Raise :class:`ParentGone` if the parent process is no longer this process's parent."""
+        if os.getppid() != self.parent_pid:
+            raise ParentGone
+
+    def receive(self, timeout: float | None = None) -> tuple[bool, object]:
+        """The parent's next message: ``(True, message)``, or ``(False, None)`` after ``timeout`` s.
+
+        ``timeout`` None waits until a message comes; 0 only looks. Raises :class:`ParentGone`.
+        """
+        deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
+        while True:
+            self.check_parent()
+            wait = PARENT_CHECK_SECONDS
+            if deadline is not None:
+                wait = min(wait, max(0.0, deadline - time.monotonic()))
+            try:
+                if self.connection.poll(wait):
+                    return True, self.connection.recv()
+            except (EOFError, OSError) as error:
+                raise ParentGone from error
+            if deadline is not None and time.monotonic() >= deadline:
+                return False, None
+
+    def send(self, message: object) -> None:
+        """Send ``message`` to the parent (raises :class:`ParentGone` if it is gone)."""
+        try:
+            self.connection.send(message)
+        except (OSError, ValueError) as error:
+            raise ParentGone from error

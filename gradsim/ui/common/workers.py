@@ -33,9 +33,9 @@ and the last reference to it is dropped on the GUI thread. :meth:`Worker.stop`, 
 is garbage collected, and the interpreter's exit all stop a thread the same way: cancel,
 release a held frame, wake a job waiting for a command, ask the thread to stop and wait.
 
-Process jobs (:func:`process_job`): the numerics run in a spawned child process
-(:class:`~gradsim.ui.common.processes.ChildProcess`) and the worker thread relays its messages;
-cancelling or stopping ends the process.
+Process workers (:class:`ProcessWorker`): the numerics run in a spawned child process
+(:class:`~gradsim.ui.common.processes.ChildProcess`), commands go straight into its pipe, and
+the worker thread relays its messages; stopping ends the process.
 """
 
 from __future__ import annotations
@@ -104,14 +104,17 @@ class JobContext:
             raise Cancelled  # the job is over: nobody listens
         emit(value)
 
-    def wait_while_held(self, limit: float = FRAME_HOLD_LIMIT) -> None:
-        """Wait while the GUI thread draws a frame; each hold is waited out once, ``limit`` s at most."""
+    def wait_while_held(self, limit: float | None = None) -> None:
+        """Wait while the GUI thread draws a frame; each hold is waited out once, ``limit`` s at most.
+
+        ``limit`` None: :data:`FRAME_HOLD_LIMIT`, read at the call (a test may change it).
+        """
         if not self._gui_free.is_set() and self._hold_number != self._lapsed_hold:
             hold = self._hold_number
-            if not self._gui_free.wait(limit):
+            if not self._gui_free.wait(FRAME_HOLD_LIMIT if limit is None else limit):
                 self._lapsed_hold = hold  # never released: do not wait for this one again
 
-    def checkpoint(self, limit: float = FRAME_HOLD_LIMIT) -> None:
+    def checkpoint(self, limit: float | None = None) -> None:
         """:meth:`wait_while_held`, then raise :class:`Cancelled` if the job was cancelled."""
         self.wait_while_held(limit)
         if self.cancel_event.is_set():
@@ -301,29 +304,56 @@ class Worker:
         return _stop_thread(self.thread, self.context, timeout_ms)
 
 
-def process_job(target: Callable[..., None], *args: Any, name: str = "gradsim") -> Job:
-    """A job that runs ``target(connection, *args)`` in a spawned process and relays it.
+class ProcessWorker(Worker):
+    """A spawned child process, and a worker thread that relays its messages: a worker whose job
+    runs in another process.
 
-    Every message the child sends comes as :attr:`Worker.yielded`; every command sent with
-    :meth:`Worker.send` goes to the child; the job returns when the child closes its end.
-    Cancelling or stopping the worker ends the process. ``target`` must be a module-level
-    function of a module without Qt (the child imports it).
+    ``target(connection, *args)`` runs in the child (a module-level function of a module
+    without Qt: the child imports it). Every message the child sends comes as :attr:`yielded`,
+    in order; :meth:`send` puts a command straight into the child's pipe (from the GUI thread:
+    the relay thread only reads, and the pipe's two directions are independent). When the
+    child closes its end the job returns (:attr:`returned` with None) if it exited normally,
+    and fails (:attr:`errored`) if it died. :meth:`stop` ends the relay thread, then the
+    process; a dropped worker and the interpreter's exit end both as well (the process is a
+    daemon).
     """
 
-    def relay(context: JobContext) -> None:
-        child = ChildProcess(target, args, name)
+    def __init__(self, target: Callable[..., None], args: tuple[Any, ...] = (), *, name: str) -> None:
+        self.child = ChildProcess(target, args, name)
+        super().__init__(_relay(self.child), name=name)
+        self._child_finalizer = weakref.finalize(self, self.child.stop)
+
+    @property
+    def pid(self) -> int | None:
+        """The child's process id while it runs."""
+        return self.child.pid
+
+    def send(self, command: object) -> None:
+        """Send ``command`` to the child (GUI thread); nothing happens once it is gone."""
         try:
-            while not context.cancelled:
-                command = context.next_command(0)
-                if command is not None:
-                    child.send(command)
-                try:
-                    arrived, message = child.receive(context.is_cancelled, timeout=0.05)
-                except ProcessEnded:
+            self.child.send(command)
+        except ProcessEnded:
+            pass  # the relay reports how the child ended
+
+    def stop(self, timeout_ms: int | None = None) -> bool:
+        """Stop the relay thread, then end the process (work in progress is abandoned)."""
+        stopped = super().stop(timeout_ms)
+        self._child_finalizer()
+        return stopped
+
+
+def _relay(child: ChildProcess) -> Job:
+    def relay(context: JobContext) -> None:
+        while True:
+            try:
+                arrived, message = child.receive(context.is_cancelled)
+            except ProcessEnded:
+                code = child.exit_code(wait_seconds=1.0)
+                if code == 0 or context.cancelled:
                     return
-                if arrived:
-                    context.emit(message)
-        finally:
-            child.stop()
+                raise ProcessEnded(f"the process ended unexpectedly (exit code {code})") from None
+            if not arrived:
+                return  # cancelled
+            context.emit(message)
 
     return relay

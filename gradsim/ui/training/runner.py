@@ -1,322 +1,78 @@
-"""Training off the GUI thread: a loop that owns the Simulation, and its GUI-side handle.
+"""Training off the GUI thread: the GUI-side handle on the training loop, in a thread or a process.
 
-The :class:`TrainingLoop` is the job of a :class:`~gradsim.ui.common.workers.Worker` thread and
-the only object that touches the :class:`~gradsim.engine.simulation.Simulation`. It takes
-commands (rebuild, pause, step, speed) between steps and emits plain
-:class:`~gradsim.engine.records.StepRecord` objects (whose arrays are copies) in batches. It can
-train several simulations in lockstep (the A/B tab's pair).
+The :class:`~gradsim.ui.training.training_loop.TrainingLoop` (no Qt) owns the
+:class:`~gradsim.engine.simulation.Simulation`, takes commands (rebuild, pause, step, speed,
+capture) between steps and emits plain :class:`~gradsim.engine.records.StepRecord` objects in
+batches. It runs in one of two kinds of worker (:data:`RUNNER_KINDS`), chosen by the
+environment variable ``GRADSIM_RUNNER`` (default :data:`DEFAULT_RUNNER`):
 
-The :class:`Runner` is what the window talks to. It lives on the GUI thread, sends commands to
-the loop, and passes on only the records of the current run: every rebuild or reset starts a
-new *generation*, and batches still in flight from an older one are dropped, so the plots never
-mix two runs.
+- ``thread``: a :class:`~gradsim.ui.common.workers.Worker` thread of the window's process;
+- ``process``: a spawned child process (:mod:`gradsim.ui.training.training_process`,
+  a :class:`~gradsim.ui.common.workers.ProcessWorker`) that streams the records through a pipe
+  and exits with the window, even if the window's process is killed.
 
-A step cannot be cut at an arbitrary point, but its forward pass passes a checkpoint at every
-layer and time step (see :func:`add_checkpoint`): a rebuild, a reset or closing the window
-abandons a step whose forward pass is in progress. The engine's backward pass has no such
-checkpoint, so a step caught there finishes first (for the presets that takes well under a
-second; for the largest configs, seconds).
+The :class:`Runner` is what the window talks to, the same for both kinds. It lives on the GUI
+thread, sends commands to the loop, and passes on only the records of the current run: every
+rebuild or reset starts a new *generation*, and batches still in flight from an older one are
+dropped, so the plots never mix two runs.
 
-Sharing the interpreter: both threads run Python, and only one holds the GIL at a time. A
-worker that trains flat out takes the GIL back every few milliseconds, and the GUI thread, which
-gives it up at every call into Qt, then redraws several times slower and answers input late.
-So the GUI thread *holds* the worker while it draws a frame (:meth:`Runner.hold_for_frame`
-before updating the plots, :meth:`Runner.release_frame` once Qt has painted them): the worker
-waits at its next checkpoint (between steps, or at the next time step of a forward pass), at
-most :data:`FRAME_HOLD_LIMIT` seconds, so training always progresses.
+Sharing the interpreter (the ``thread`` kind): both threads run Python, and only one holds the
+GIL at a time. A worker that trains flat out takes the GIL back every few milliseconds, and the
+GUI thread, which gives it up at every call into Qt, then redraws several times slower and
+answers input late. So the GUI thread *holds* the worker while it draws a frame
+(:meth:`Runner.hold_for_frame` before updating the plots, :meth:`Runner.release_frame` once Qt
+has painted them): the worker waits at its next checkpoint (between steps, or at the next time
+step of a forward pass), at most :data:`FRAME_HOLD_LIMIT` seconds, so training always
+progresses. The ``process`` kind shares no interpreter with the window: a hold does nothing.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
 import os
-import time
-from collections.abc import Callable
 
-import numpy as np
 from PySide6 import QtCore
 
 from gradsim.engine.config import SimConfig
-from gradsim.engine.records import NonFiniteEvent, StepRecord
 from gradsim.engine.simulation import Simulation
-from gradsim.ui.common.workers import FRAME_HOLD_LIMIT, JobContext, Worker
+from gradsim.ui.common.workers import FRAME_HOLD_LIMIT, ProcessWorker, Worker
+from gradsim.ui.training import training_process
+from gradsim.ui.training.training_loop import (
+    BATCHES_PER_SECOND,
+    TICKS_PER_SECOND,
+    UNLIMITED,
+    Capture,
+    TrainingLoop,
+    add_checkpoint,
+    limit_blas_threads,
+)
 
-# The worker hands a batch of records to the GUI at most this often (per second) when it runs
-# at full speed, and at least once per step otherwise.
-BATCHES_PER_SECOND = 40
-# At a set speed, steps are grouped into ticks of at most this rate.
-TICKS_PER_SECOND = 60
-# FRAME_HOLD_LIMIT (imported): longest the loop waits for the GUI thread to finish a frame
-# before it trains on regardless; read at each checkpoint, so a test may change it here.
-UNLIMITED = math.inf
+__all__ = [
+    "BATCHES_PER_SECOND",
+    "DEFAULT_RUNNER",
+    "FRAME_HOLD_LIMIT",
+    "RUNNER_KINDS",
+    "TICKS_PER_SECOND",
+    "UNLIMITED",
+    "Capture",
+    "Runner",
+    "TrainingHandle",
+    "TrainingLoop",
+    "add_checkpoint",
+    "limit_blas_threads",
+    "runner_kind",
+]
 
-
-_blas_limit: int | None = None
-
-
-def limit_blas_threads() -> int | None:
-    """Leave the GUI thread a core: cap the BLAS thread pool at (cores - 1), at least 1.
-
-    OpenBLAS splits even small matrix products over every core and waits for all parts; with
-    one core busy drawing the window, each product waits for it. Measured on a 2-core machine
-    while the window draws: one step of the default preset took about 10 ms with one BLAS thread
-    and over 100 ms with two. Applies once per process (threadpoolctl); returns the limit, or
-    None when threadpoolctl is not installed (then nothing changes).
-    """
-    global _blas_limit
-    if _blas_limit is None:
-        try:
-            from threadpoolctl import threadpool_limits
-        except ImportError:
-            return None
-        limit = max(1, (os.cpu_count() or 1) - 1)
-        threadpool_limits(limits=limit, user_api="blas")
-        _blas_limit = limit
-    return _blas_limit
+# Where the training loop runs: a thread of the window's process, or a child process.
+RUNNER_KINDS = ("thread", "process")
+DEFAULT_RUNNER = "thread"
 
 
-@dataclasses.dataclass(frozen=True)
-class Capture:
-    """A copy of the worker's simulation taken between two training steps.
-
-    Attributes
-    ----------
-    token : the number :meth:`Runner.capture` returned for the request
-    config : the simulation's config
-    params : copies of ``Simulation.params`` (the worker trains on without touching them)
-    iteration : training steps taken when the copy was made
-    halted : whether the run had stopped on a non-finite value
-    """
-
-    token: int
-    config: SimConfig
-    params: dict[str, np.ndarray]
-    iteration: int
-    halted: bool
-
-
-class _Interrupted(Exception):
-    """Raised inside a training step that was asked to stop (never leaves the loop)."""
-
-
-def add_checkpoint(simulation: Simulation, checkpoint: Callable[[], None]) -> None:
-    """Call ``checkpoint()`` at every layer and time step of ``simulation``'s forward pass.
-
-    The forward pass calls the activation once per layer and time step. ``Activation`` is a
-    frozen dataclass, so the simulation gets a copy whose ``forward`` calls ``checkpoint`` first
-    (which may wait, or raise to abandon the step); the numbers are untouched.
-    """
-    original = simulation.activation.forward
-
-    def forward(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        checkpoint()
-        return original(z, out=out)
-
-    simulation.activation = dataclasses.replace(simulation.activation, forward=forward)
-
-
-class TrainingLoop:
-    """Owns one or more simulations and trains them in lockstep; the job of a training worker.
-
-    Plain Python, run by :meth:`run` on a :class:`~gradsim.ui.common.workers.Worker` thread:
-    it takes commands between steps (``("rebuild", generation, configs)``, ``("reset",
-    generation)``, ``("play",)``, ``("pause",)``, ``("step",)``, ``("speed", steps_per_second)``,
-    ``("capture", token)``) and emits messages ``(kind, generation, payload)``:
-
-    - ``("built", g, configs)`` : fresh simulations are ready (after a rebuild or a reset)
-    - ``("records", g, records)`` : one ``list[StepRecord]`` per simulation, equal lengths
-    - ``("running", g, running)`` : training started or stopped, by itself or on request
-    - ``("halted", g, events)`` : ``{index: NonFiniteEvent | None}`` of the simulations that
-      produced a non-finite value; training stays halted until a reset or rebuild
-    - ``("failed", g, message)`` : the simulations could not be built
-    - ``("captured", g, capture)`` : a :class:`Capture` of the first simulation
-
-    With several simulations each pair of steps takes one step of each, in order, so after every
-    round all have taken the same number of steps (the A/B comparison).
-
-    Parameters
-    ----------
-    count : how many simulations train together
-    """
-
-    def __init__(self, count: int = 1) -> None:
-        self.count = count
-        # Written by the GUI thread before it queues a rebuild or reset: a step of an older run
-        # sees it at its next checkpoint and is abandoned.
-        self.requested_generation = 0
-        self.simulations: tuple[Simulation, ...] | None = None
-        self._context: JobContext | None = None
-        self._generation = 0
-        self._running = False
-        self._speed = UNLIMITED
-        self._next_tick = 0.0
-
-    # -- the job ------------------------------------------------------------------------------------
-    def run(self, context: JobContext) -> None:
-        """Take commands and train until the worker stops (on the worker thread)."""
-        self._context = context
-        try:
-            while True:
-                command = context.next_command(self._due_in())
-                if command is not None:
-                    self._handle(command)  # type: ignore[arg-type]
-                elif self._running and self.simulations is not None and not self._should_stop():
-                    self._tick()
-        finally:
-            self._running = False
-            self.simulations = None
-            self._context = None
-
-    def _due_in(self) -> float | None:
-        """Seconds until the next tick while running; None (wait for a command) otherwise."""
-        if not self._running or self.simulations is None:
-            return None
-        return max(0.0, self._next_tick - time.perf_counter())
-
-    def _emit(self, kind: str, payload: object) -> None:
-        assert self._context is not None
-        self._context.emit((kind, self._generation, payload))
-
-    def _handle(self, command: tuple[object, ...]) -> None:
-        kind, *arguments = command
-        if kind == "rebuild":
-            self._rebuild(int(arguments[0]), arguments[1])  # type: ignore[call-overload, arg-type]
-        elif kind == "reset":
-            self._reset(int(arguments[0]))  # type: ignore[call-overload]
-        elif kind == "play":
-            self._play()
-        elif kind == "pause":
-            self._set_running(False)
-        elif kind == "step":
-            self._step_once()
-        elif kind == "speed":
-            self._speed = float(arguments[0])  # type: ignore[arg-type]
-            self._schedule(0.0)
-        elif kind == "capture":
-            self._capture(int(arguments[0]))  # type: ignore[call-overload]
-
-    # -- commands -----------------------------------------------------------------------------------
-    def _rebuild(self, generation: int, configs: tuple[SimConfig, ...]) -> None:
-        """Replace the simulations by new ones for ``configs``; keep playing if playing."""
-        self._generation = generation
-        self.simulations = None
-        try:
-            simulations = tuple(Simulation(config) for config in configs)
-        except (MemoryError, ValueError) as error:
-            self._set_running(False)
-            noun = "network" if self.count == 1 else "networks"
-            self._emit("failed", f"cannot build the {noun}: {error}")
-            return
-        for simulation in simulations:
-            add_checkpoint(simulation, self._checkpoint)
-        self.simulations = simulations
-        self._emit("built", configs)
-        self._schedule(0.0)
-
-    def _reset(self, generation: int) -> None:
-        """Back to the initial weights and data of the same configs."""
-        self._generation = generation
-        if self.simulations is None:
-            return
-        for simulation in self.simulations:
-            simulation.reset()
-        self._emit("built", tuple(simulation.config for simulation in self.simulations))
-        self._schedule(0.0)
-
-    def _halted_ones(self) -> dict[int, NonFiniteEvent | None]:
-        assert self.simulations is not None
-        return {index: sim.nonfinite for index, sim in enumerate(self.simulations) if sim.halted}
-
-    def _play(self) -> None:
-        """Train continuously at the set speed (a halted run only repeats its message)."""
-        if self.simulations is None:
-            return
-        halted = self._halted_ones()
-        if halted:
-            self._set_running(False)
-            self._emit("halted", halted)
-            return
-        self._set_running(True)
-        self._schedule(0.0)
-
-    def _step_once(self) -> None:
-        """Pause, then take exactly one step of each simulation."""
-        self._set_running(False)
-        if self.simulations is None:
-            return
-        self._train(max_steps=1, budget_seconds=math.inf)
-
-    def _capture(self, token: int) -> None:
-        """Emit a copy of the first simulation's config and parameters (nothing if none is built)."""
-        if self.simulations is None:
-            return
-        simulation = self.simulations[0]
-        params = {name: np.array(value, copy=True) for name, value in simulation.params.items()}
-        capture = Capture(token, simulation.config, params, simulation.iteration, simulation.halted)
-        self._emit("captured", capture)
-
-    # -- training -----------------------------------------------------------------------------------
-    def _should_stop(self) -> bool:
-        context = self._context
-        return context is None or context.cancelled or self.requested_generation != self._generation
-
-    def _checkpoint(self) -> None:
-        """Wait while the GUI thread draws; abandon the step if a newer run or shutdown is asked."""
-        if self._context is not None:
-            self._context.wait_while_held(FRAME_HOLD_LIMIT)
-        if self._should_stop():
-            raise _Interrupted
-
-    def _set_running(self, running: bool) -> None:
-        if running != self._running:
-            self._running = running
-            self._emit("running", running)
-
-    def _schedule(self, delay_seconds: float) -> None:
-        self._next_tick = time.perf_counter() + max(0.0, delay_seconds)
-
-    def _tick(self) -> None:
-        start = time.perf_counter()
-        if math.isinf(self._speed):
-            self._train(max_steps=None, budget_seconds=1.0 / BATCHES_PER_SECOND)
-            self._schedule(0.0)
-        else:
-            steps = max(1, math.ceil(self._speed / TICKS_PER_SECOND))
-            taken = self._train(max_steps=steps, budget_seconds=math.inf)
-            self._schedule(taken / self._speed - (time.perf_counter() - start))
-
-    def _train(self, max_steps: int | None, budget_seconds: float) -> int:
-        """Take rounds of steps until ``max_steps`` or the time budget; emit them; return how many."""
-        simulations = self.simulations
-        assert simulations is not None
-        records: tuple[list[StepRecord], ...] = tuple([] for _ in simulations)
-        halted: dict[int, NonFiniteEvent | None] = {}
-        start = time.perf_counter()
-        while max_steps is None or len(records[0]) < max_steps:
-            try:
-                self._checkpoint()
-                round_records = [simulation.train_step() for simulation in simulations]
-            except _Interrupted:
-                return 0  # a newer run or shutdown is queued; these records are stale
-            if any(record is None for record in round_records):
-                halted = self._halted_ones()
-                break
-            for kept, record in zip(records, round_records, strict=True):
-                kept.append(record)  # type: ignore[arg-type]
-            halted = {
-                index: record.nonfinite
-                for index, record in enumerate(round_records)
-                if record is not None and record.nonfinite is not None
-            }
-            if halted or time.perf_counter() - start >= budget_seconds:
-                break
-        if records[0]:
-            self._emit("records", records)
-        if halted:
-            self._set_running(False)
-            self._emit("halted", halted)
-        return len(records[0])
+def runner_kind(kind: str | None = None) -> str:
+    """``kind``, else ``GRADSIM_RUNNER`` from the environment, else :data:`DEFAULT_RUNNER`; checked."""
+    chosen = kind or os.environ.get("GRADSIM_RUNNER", "").strip().lower() or DEFAULT_RUNNER
+    if chosen not in RUNNER_KINDS:
+        raise ValueError(f"GRADSIM_RUNNER must be one of {', '.join(RUNNER_KINDS)} (got {chosen!r})")
+    return chosen
 
 
 class TrainingHandle(QtCore.QObject):
@@ -327,23 +83,41 @@ class TrainingHandle(QtCore.QObject):
     rebuild or reset starts a new *generation*, and messages still in flight from an older one
     are dropped (:meth:`_deliver` sees only current ones).
 
+    Parameters
+    ----------
+    count : how many simulations the loop trains in lockstep
+    thread_name : the worker thread's (and the child process's) name
+    parent : optional QObject parent
+    kind : ``"thread"`` or ``"process"`` (None: :func:`runner_kind`)
+
     Signals
     -------
     runningChanged(running) : training started or stopped
-    failed(message) : the simulations could not be built
+    failed(message) : the simulations could not be built, or the training process died
     """
 
     runningChanged = QtCore.Signal(bool)
     failed = QtCore.Signal(str)
 
-    def __init__(self, count: int, thread_name: str, parent: QtCore.QObject | None = None) -> None:
+    def __init__(
+        self, count: int, thread_name: str, parent: QtCore.QObject | None = None, kind: str | None = None
+    ) -> None:
         super().__init__(parent)
+        self.kind = runner_kind(kind)
         limit_blas_threads()
-        self._loop = TrainingLoop(count)
+        self._generation = 0
         self._running = False
         self._shut_down = False
-        self._worker = Worker(self._loop.run, name=thread_name)
+        self._loop: TrainingLoop | None = None
+        self._worker: Worker
+        if self.kind == "thread":
+            self._loop = TrainingLoop(count)
+            self._worker = Worker(self._loop.run, name=thread_name)
+        else:
+            args = (count, os.getpid())
+            self._worker = ProcessWorker(training_process.serve, args, name=thread_name)
         self._worker.yielded.connect(self._on_message)
+        self._worker.errored.connect(self._on_error)
         self._worker.start()
 
     @property
@@ -354,24 +128,36 @@ class TrainingHandle(QtCore.QObject):
     @property
     def generation(self) -> int:
         """Number of the current run; increases with every rebuild or reset."""
-        return self._loop.requested_generation
+        return self._generation
 
     @property
     def thread(self) -> QtCore.QThread:  # type: ignore[override]  # the worker's, not QObject.thread()
-        """The worker's thread."""
+        """The worker's thread (for the ``process`` kind, the thread that relays the child)."""
         return self._worker.thread
 
+    @property
+    def process_id(self) -> int | None:
+        """The training process's id while it runs (None for the ``thread`` kind)."""
+        worker = self._worker
+        return worker.pid if isinstance(worker, ProcessWorker) else None
+
     def _simulations(self) -> tuple[Simulation, ...] | None:
-        return None if self._shut_down else self._loop.simulations
+        # The process kind's simulations live in the child: nothing to inspect here.
+        if self._shut_down or self._loop is None:
+            return None
+        return self._loop.simulations
 
     def _command(self, *command: object) -> None:
         if not self._shut_down:
             self._worker.send(command)
 
     def _next_generation(self) -> int:
-        # Set before the command is queued: a step of the old run in progress sees it and stops.
-        self._loop.requested_generation += 1
-        return self._loop.requested_generation
+        # Set before the command is queued: a step of the old run in progress sees it and stops
+        # (in the child, when its next checkpoint reads the command).
+        self._generation += 1
+        if self._loop is not None:
+            self._loop.requested_generation = self._generation
+        return self._generation
 
     def _rebuild_all(self, configs: tuple[SimConfig, ...]) -> None:
         if not self._shut_down:
@@ -399,9 +185,10 @@ class TrainingHandle(QtCore.QObject):
 
         Call it on the GUI thread before updating the plots and release once they are painted
         (Qt paints in a later event): the frame then does not compete with the worker for the
-        interpreter. The worker waits :data:`FRAME_HOLD_LIMIT` seconds at most per hold.
+        interpreter. The worker waits :data:`FRAME_HOLD_LIMIT` seconds at most per hold. The
+        ``process`` kind competes for no interpreter: nothing is held.
         """
-        if not self._shut_down:
+        if not self._shut_down and self._loop is not None:
             self._worker.hold_for_frame()
 
     def release_frame(self) -> None:
@@ -409,17 +196,26 @@ class TrainingHandle(QtCore.QObject):
         self._worker.release_frame()
 
     def shutdown(self, timeout_ms: int = 2000) -> bool:
-        """Stop the worker and end its thread; True if it ended within ``timeout_ms``.
+        """Stop the worker and end its thread (and process); True if it ended within ``timeout_ms``.
 
-        A step in progress is abandoned at its next time step. If the thread has still not
-        ended after ``timeout_ms`` (a backward pass cannot be cut), this waits for it anyway:
-        destroying a running QThread aborts the process.
+        A step in progress is abandoned at its next time step (the process kind ends the
+        process at once). If the thread has still not ended after ``timeout_ms`` (a backward
+        pass cannot be cut), this waits for it anyway: destroying a running QThread aborts the
+        process.
         """
         if self._shut_down:
             return True
         self._shut_down = True
         self._running = False
         return self._worker.stop(timeout_ms)
+
+    @QtCore.Slot(str)
+    def _on_error(self, message: str) -> None:
+        if not self._shut_down:
+            if self._running:
+                self._running = False
+                self.runningChanged.emit(False)
+            self.failed.emit(f"training stopped: {message}")
 
     @QtCore.Slot(object)
     def _on_message(self, message: tuple[str, int, object]) -> None:
@@ -430,7 +226,7 @@ class TrainingHandle(QtCore.QObject):
             if payload != self._running:
                 self._running = bool(payload)
                 self.runningChanged.emit(self._running)
-        elif generation == self._loop.requested_generation:
+        elif generation == self._generation:
             if kind == "failed":
                 self.failed.emit(str(payload))
             else:
@@ -448,6 +244,7 @@ class Runner(TrainingHandle):
     ----------
     config : the first simulation's config
     parent : optional QObject parent (the thread itself has none; :meth:`shutdown` ends it)
+    kind : ``"thread"`` or ``"process"`` (None: ``GRADSIM_RUNNER``, see :func:`runner_kind`)
 
     Signals
     -------
@@ -464,8 +261,10 @@ class Runner(TrainingHandle):
     halted = QtCore.Signal(object)
     captured = QtCore.Signal(object)
 
-    def __init__(self, config: SimConfig, parent: QtCore.QObject | None = None) -> None:
-        super().__init__(1, "gradsim-training", parent)
+    def __init__(
+        self, config: SimConfig, parent: QtCore.QObject | None = None, kind: str | None = None
+    ) -> None:
+        super().__init__(1, "gradsim-training", parent, kind)
         self._config = config
         self._built_config: SimConfig | None = None
         self._speed = UNLIMITED
@@ -485,7 +284,10 @@ class Runner(TrainingHandle):
 
     @property
     def simulation(self) -> Simulation | None:
-        """The worker's simulation. Read-only inspection (tests); never call it while running."""
+        """The worker's simulation. Read-only inspection (tests); never call it while running.
+
+        None for the ``process`` kind: the simulation lives in the child.
+        """
         simulations = self._simulations()
         return None if simulations is None else simulations[0]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import threading
 import time
 from multiprocessing.connection import Connection
@@ -10,7 +12,7 @@ import pytest
 from PySide6 import QtCore
 
 from gradsim.ui.common import workers
-from gradsim.ui.common.workers import Cancelled, JobContext, Worker, describe_failure, process_job
+from gradsim.ui.common.workers import Cancelled, JobContext, ProcessWorker, Worker, describe_failure
 
 
 class Seen:
@@ -174,26 +176,49 @@ def _echo_twice(connection: Connection) -> None:
         connection.send(("again", message))
 
 
-def test_a_process_job_relays_the_child_and_ends_with_it(qtbot):
-    worker = Worker(process_job(_echo_twice, name="gradsim-test-echo"), name="test-process")
+def _exit_badly(connection: Connection) -> None:
+    """Child process: answer once, then die with exit code 3."""
+    connection.send("last words")
+    os._exit(3)
+
+
+def test_a_process_worker_relays_the_child_and_ends_with_it(qtbot):
+    worker = ProcessWorker(_echo_twice, name="gradsim-test-echo")
     seen = Seen(worker)
     worker.start()
     worker.send(1)
     worker.send(2)
     qtbot.waitUntil(lambda: len(seen.values) == 4, timeout=60000)
     assert seen.values == [("echo", 1), ("again", 1), ("echo", 2), ("again", 2)]
+    pid = worker.pid
+    assert pid is not None and pid in [child.pid for child in multiprocessing.active_children()]
     worker.send("bye")
     qtbot.waitUntil(lambda: seen.finished, timeout=30000)
     assert seen.returned == [None] and seen.errors == []
+    assert worker.pid is None
+    worker.send("nobody listens")  # a command after the end changes nothing
+    assert worker.stop(1000)
 
 
-def test_stopping_a_process_job_ends_the_process(qtbot):
-    worker = Worker(process_job(_echo_twice, name="gradsim-test-echo"), name="test-process-stop")
+def test_a_process_that_dies_is_an_error(qtbot):
+    worker = ProcessWorker(_exit_badly, name="gradsim-test-exit")
+    seen = Seen(worker)
+    worker.start()
+    qtbot.waitUntil(lambda: seen.finished, timeout=60000)
+    assert seen.values == ["last words"]
+    assert seen.errors == ["the process ended unexpectedly (exit code 3)"] and seen.returned == []
+
+
+def test_stopping_a_process_worker_ends_the_process(qtbot):
+    worker = ProcessWorker(_echo_twice, name="gradsim-test-echo")
     seen = Seen(worker)
     worker.start()
     worker.send("ping")
     qtbot.waitUntil(lambda: len(seen.values) == 2, timeout=60000)
+    pid = worker.pid
+    assert pid is not None
     assert worker.stop(timeout_ms=10000)
     assert not worker.is_running
+    assert worker.pid is None and pid not in [child.pid for child in multiprocessing.active_children()]
     qtbot.waitUntil(lambda: seen.finished, timeout=10000)
     assert seen.errors == []

@@ -1,14 +1,18 @@
-"""Runner: the worker thread trains the engine and hands back exactly the engine's records.
+"""Runner: the worker thread or process trains the engine and hands back exactly its records.
 
-Every record that crosses the thread is compared with a fresh ``Simulation`` of the same config
-run in the test (same seed, same numbers, bit for bit).
+Every record that crosses the thread (or the pipe of the training process) is compared with a
+fresh ``Simulation`` of the same config run in the test (same seed, same numbers, bit for bit).
+Tests that take ``each_kind`` run for both kinds of runner; the others inspect the worker's
+simulation, which only the ``thread`` kind has in this process.
 """
 
 from __future__ import annotations
 
 import math
+import multiprocessing
 import os
 import re
+import signal
 import time
 
 import numpy as np
@@ -17,8 +21,9 @@ import pytest
 from gradsim.engine.config import SimConfig
 from gradsim.engine.records import StepRecord
 from gradsim.engine.simulation import Simulation
+from gradsim.ui.common import workers
 from gradsim.ui.training import runner as runner_module
-from gradsim.ui.training.runner import FRAME_HOLD_LIMIT, Runner, limit_blas_threads
+from gradsim.ui.training.runner import FRAME_HOLD_LIMIT, RUNNER_KINDS, Runner, limit_blas_threads, runner_kind
 
 pytestmark = [
     pytest.mark.qt_log_level_fail("WARNING"),
@@ -51,12 +56,19 @@ class Collector:
         self.arrivals.extend([time.perf_counter()] * len(records))
 
 
+@pytest.fixture(params=RUNNER_KINDS)
+def each_kind(request: pytest.FixtureRequest) -> str:
+    """Each kind of runner in turn: ``"thread"``, ``"process"``."""
+    return request.param
+
+
 @pytest.fixture
 def make_runner(qtbot):
     runners: list[Runner] = []
 
-    def make(config: SimConfig) -> tuple[Runner, Collector]:
-        runner = Runner(config)
+    def make(config: SimConfig, kind: str = "thread") -> tuple[Runner, Collector]:
+        runner = Runner(config, kind=kind)
+        assert runner.kind == kind
         runners.append(runner)
         collector = Collector(runner)
         if runner.built_config is None:
@@ -66,23 +78,32 @@ def make_runner(qtbot):
 
     yield make
     for runner in runners:
+        pid = runner.process_id
         runner.shutdown()
         assert not runner.thread.isRunning()
+        assert runner.process_id is None
+        if pid is not None:
+            assert pid not in [child.pid for child in multiprocessing.active_children()]
 
 
-def test_steps_equal_the_engine(qtbot, make_runner, engine_records, assert_same_record):
-    runner, collected = make_runner(SMALL)
+def test_steps_equal_the_engine(qtbot, make_runner, each_kind, engine_records, assert_same_record):
+    runner, collected = make_runner(SMALL, each_kind)
     for _ in range(4):
         runner.step()
     qtbot.waitUntil(lambda: len(collected.records) == 4, timeout=5000)
     for want, got in zip(engine_records(SMALL, 4), collected.records, strict=True):
         assert_same_record(want, got)
-    assert runner.simulation is not None and runner.simulation.iteration == 4
+    if each_kind == "thread":
+        assert runner.simulation is not None and runner.simulation.iteration == 4
+    else:
+        assert runner.simulation is None and runner.process_id is not None
     assert not runner.is_running
 
 
-def test_play_runs_and_pause_stops_between_steps(qtbot, make_runner, engine_records, assert_same_record):
-    runner, collected = make_runner(SMALL)
+def test_play_runs_and_pause_stops_between_steps(
+    qtbot, make_runner, each_kind, engine_records, assert_same_record
+):
+    runner, collected = make_runner(SMALL, each_kind)
     with qtbot.waitSignal(runner.runningChanged, check_params_cb=lambda running: running):
         runner.play()
     qtbot.waitUntil(lambda: len(collected.records) >= 20, timeout=10000)
@@ -100,13 +121,15 @@ def test_play_runs_and_pause_stops_between_steps(qtbot, make_runner, engine_reco
         assert_same_record(want, got)
 
 
-def test_records_are_copies(qtbot, make_runner):
-    runner, collected = make_runner(SMALL)
+def test_records_are_copies(qtbot, make_runner, each_kind):
+    runner, collected = make_runner(SMALL, each_kind)
     runner.step()
     runner.step()
     qtbot.waitUntil(lambda: len(collected.records) == 2, timeout=5000)
     first, second = collected.records
     assert not np.shares_memory(first.grad_norms, second.grad_norms)
+    if each_kind == "process":
+        return  # unpickled from the pipe: nothing it could share memory with
     simulation = runner.simulation
     assert simulation is not None
     for record in collected.records:
@@ -115,16 +138,17 @@ def test_records_are_copies(qtbot, make_runner):
 
 
 def test_rebuild_restarts_with_the_new_config_and_drops_old_records(
-    qtbot, make_runner, engine_records, assert_same_record
+    qtbot, make_runner, each_kind, engine_records, assert_same_record
 ):
-    runner, collected = make_runner(SMALL)
+    runner, collected = make_runner(SMALL, each_kind)
     runner.play()
     qtbot.waitUntil(lambda: len(collected.records) >= 5, timeout=10000)
     before = len(collected.records)
     with qtbot.waitSignal(runner.rebuilt, check_params_cb=lambda config: config == OTHER, timeout=5000):
         runner.rebuild(OTHER)
     assert runner.built_config == OTHER and runner.config == OTHER
-    assert runner.simulation is not None and runner.simulation.config == OTHER
+    if each_kind == "thread":
+        assert runner.simulation is not None and runner.simulation.config == OTHER
     qtbot.waitUntil(lambda: len(collected.records) >= before + 5, timeout=10000)
     runner.pause()
     after = collected.records[before:]
@@ -135,8 +159,8 @@ def test_rebuild_restarts_with_the_new_config_and_drops_old_records(
         assert_same_record(want, got)
 
 
-def test_reset_starts_the_same_run_again(qtbot, make_runner, engine_records, assert_same_record):
-    runner, collected = make_runner(SMALL)
+def test_reset_starts_the_same_run_again(qtbot, make_runner, each_kind, engine_records, assert_same_record):
+    runner, collected = make_runner(SMALL, each_kind)
     for _ in range(3):
         runner.step()
     qtbot.waitUntil(lambda: len(collected.records) == 3, timeout=5000)
@@ -147,8 +171,8 @@ def test_reset_starts_the_same_run_again(qtbot, make_runner, engine_records, ass
     assert_same_record(engine_records(SMALL, 1)[0], collected.records[3])
 
 
-def test_speed_limit_spaces_the_steps(qtbot, make_runner):
-    runner, collected = make_runner(SMALL)
+def test_speed_limit_spaces_the_steps(qtbot, make_runner, each_kind):
+    runner, collected = make_runner(SMALL, each_kind)
     runner.set_speed(5.0)
     assert runner.speed == 5.0
     runner.play()
@@ -163,8 +187,8 @@ def test_speed_limit_spaces_the_steps(qtbot, make_runner):
     assert math.isinf(runner.speed)
 
 
-def test_nonfinite_run_pauses_itself_without_exception(qtbot, make_runner):
-    runner, collected = make_runner(EXPLODING)
+def test_nonfinite_run_pauses_itself_without_exception(qtbot, make_runner, each_kind):
+    runner, collected = make_runner(EXPLODING, each_kind)
     runner.play()
     with qtbot.waitSignal(runner.halted, timeout=20000) as halted:
         pass
@@ -215,7 +239,7 @@ def test_rebuild_abandons_a_step_in_its_forward_pass(qtbot, make_runner, forward
 
 def test_a_frame_hold_stops_the_worker_until_released(qtbot, make_runner, forward_probe, monkeypatch):
     # A long limit, so that a slow machine cannot mistake the limit lapsing for a failed hold.
-    monkeypatch.setattr(runner_module, "FRAME_HOLD_LIMIT", 30.0)
+    monkeypatch.setattr(workers, "FRAME_HOLD_LIMIT", 30.0)
     runner, collected = make_runner(SMALL)
     assert runner.simulation is not None
     probe = forward_probe(runner.simulation)
@@ -262,8 +286,8 @@ def test_blas_threads_leave_a_core_to_the_gui(qtbot, make_runner):
     assert blas and all(pool["num_threads"] <= limit for pool in blas)
 
 
-def test_capture_copies_the_parameters_between_steps(qtbot, make_runner):
-    runner, collector = make_runner(SMALL)
+def test_capture_copies_the_parameters_between_steps(qtbot, make_runner, each_kind):
+    runner, collector = make_runner(SMALL, each_kind)
     for _ in range(3):
         runner.step()
     qtbot.waitUntil(lambda: len(collector.records) == 3, timeout=5000)
@@ -293,3 +317,43 @@ def test_capture_copies_the_parameters_between_steps(qtbot, make_runner):
         runner.rebuild(OTHER)
     qtbot.wait(50)
     assert seen == []
+
+
+# -- the kinds of runner ----------------------------------------------------------------------------
+
+
+def test_the_runner_kind_comes_from_the_environment(monkeypatch):
+    monkeypatch.delenv("GRADSIM_RUNNER", raising=False)
+    assert runner_kind() == runner_module.DEFAULT_RUNNER
+    monkeypatch.setenv("GRADSIM_RUNNER", " Process ")
+    assert runner_kind() == "process"
+    assert runner_kind("thread") == "thread"  # an explicit kind wins
+    monkeypatch.setenv("GRADSIM_RUNNER", "fiber")
+    with pytest.raises(ValueError, match=r"GRADSIM_RUNNER must be one of thread, process \(got 'fiber'\)"):
+        runner_kind()
+
+
+def test_closing_ends_the_training_process(qtbot, make_runner):
+    runner, collected = make_runner(SMALL, "process")
+    pid = runner.process_id
+    assert pid is not None and pid != os.getpid()
+    assert pid in [child.pid for child in multiprocessing.active_children()]
+    runner.play()
+    qtbot.waitUntil(lambda: len(collected.records) >= 3, timeout=10000)
+    assert runner.shutdown(timeout_ms=5000)
+    assert runner.process_id is None
+    assert pid not in [child.pid for child in multiprocessing.active_children()]
+    assert not runner.thread.isRunning()
+
+
+def test_a_dead_training_process_is_reported(qtbot, make_runner):
+    runner, collected = make_runner(SMALL, "process")
+    with qtbot.waitSignal(runner.runningChanged, check_params_cb=lambda running: running):
+        runner.play()
+    pid = runner.process_id
+    assert pid is not None
+    with qtbot.waitSignal(runner.failed, timeout=20000) as failed:
+        os.kill(pid, signal.SIGKILL)
+    assert failed.args[0] == f"training stopped: the process ended unexpectedly (exit code {-signal.SIGKILL})"
+    assert not runner.is_running
+    qtbot.waitUntil(lambda: not runner.thread.isRunning(), timeout=10000)

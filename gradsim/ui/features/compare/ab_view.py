@@ -88,9 +88,13 @@ class PairRunner(TrainingHandle):
     halted = QtCore.Signal(object)
 
     def __init__(
-        self, config_a: SimConfig, config_b: SimConfig, parent: QtCore.QObject | None = None
+        self,
+        config_a: SimConfig,
+        config_b: SimConfig,
+        parent: QtCore.QObject | None = None,
+        kind: str | None = None,
     ) -> None:
-        super().__init__(2, "gradsim-ab", parent)
+        super().__init__(2, "gradsim-ab", parent, kind)
         self._configs = (config_a, config_b)
         self.rebuild(config_a, config_b)
 
@@ -101,7 +105,8 @@ class PairRunner(TrainingHandle):
 
     @property
     def simulations(self) -> tuple[Simulation, Simulation] | None:
-        """The worker's simulations; read-only inspection (tests) while paused."""
+        """The worker's simulations; read-only inspection (tests) while paused (None for the
+        ``process`` kind, whose simulations live in the child)."""
         return self._simulations()  # type: ignore[return-value]
 
     def rebuild(self, config_a: SimConfig, config_b: SimConfig) -> None:

@@ -6,6 +6,7 @@ config run here (``engine_records``), never with the window's own copy.
 
 from __future__ import annotations
 
+import multiprocessing
 import re
 
 import numpy as np
@@ -420,3 +421,32 @@ def test_ab_play_pauses_the_training_run_and_closes_cleanly(make_window, qtbot) 
     thread = view.runner.thread
     window.close()
     assert not thread.isRunning()
+
+
+def test_ab_pair_in_a_training_process_equals_the_engine_and_ends_with_the_window(
+    make_window, qtbot, monkeypatch, engine_records, assert_same_record
+) -> None:
+    monkeypatch.setenv("GRADSIM_RUNNER", "process")
+    window = make_window()
+    view = feature(window).ab_view
+    window.tabs.setCurrentWidget(view)
+    view.set_configs(SIGMOID, RELU)
+    assert view.runner is not None and view.runner.kind == "process" and window.runner.kind == "process"
+    assert view.runner.simulations is None  # they live in the child
+    ab_steps(view, 2, qtbot)
+    view.play_button.click()
+    qtbot.waitUntil(lambda: view.histories["A"].total_records >= 12, timeout=20000)
+    view.play_button.click()
+    qtbot.waitUntil(lambda: not view.runner.is_running, timeout=5000)
+    # Lockstep across the pipe: both sides have every step, each the engine's.
+    count = view.histories["A"].total_records
+    assert view.histories["B"].total_records == count
+    for side, config in (("A", SIGMOID), ("B", RELU)):
+        expected = engine_records(config, count)
+        np.testing.assert_array_equal(view.histories[side].losses(), [r.loss for r in expected])
+        assert_same_record(expected[-1], view.histories[side].latest)
+    pids = [view.runner.process_id, window.runner.process_id]
+    assert None not in pids and len(set(pids)) == 2
+    window.close()
+    alive = [child.pid for child in multiprocessing.active_children()]
+    assert not any(pid in alive for pid in pids)
