@@ -49,10 +49,11 @@ def add_command(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "sweep",
         help="map where gradients vanish or explode over a grid of two settings",
-        description="For every point of a grid over two settings, compute the log10 ratio of the "
-        "gradient ||dL/dh|| at the first layer and first time step to the one at the top layer and "
-        "last time step (below 0: vanishing, above 0: exploding), averaged over seeds, on all cores. "
-        "Prints a summary with the mean-field critical line and writes the grid.",
+        description="For every point of a grid over two settings, compute the regime measure of "
+        "the window and of gradsim run: the log10 gradient ratio ||dL/dh|| of the most extreme span "
+        "(back through time in one layer, or down through the layers at the last step; below 0: "
+        "vanishing, above 0: exploding), averaged over seeds, on all cores. Prints a summary with "
+        "the mean-field critical line and writes the grid.",
     )
     add_config_options(parser)
     parser.add_argument("--x", metavar="AXIS", help=f"the x axis: {axis_help}")
