@@ -4,8 +4,8 @@ Data flows one way: the :class:`ControlPanel` emits a config, the :class:`Runner
 simulation on its worker thread and sends back step records, the window appends them to a
 bounded :class:`RunHistory`, and a display-rate timer redraws the :class:`Dashboard` only when
 new records arrived. The GUI thread does no numerics; while it draws a frame it holds the
-worker (:meth:`Runner.hold_for_frame`), because both threads share the interpreter and a
-worker training flat out would make every frame several times slower.
+worker (:meth:`Runner.hold_for_frame`): a worker thread shares the interpreter, and training
+flat out it would make every frame several times slower (a training process is not held).
 
 Extension points for later features: the central area is a ``QTabWidget`` (:attr:`tabs`) whose
 first tab, "Training", holds the dashboard; the menus (:attr:`file_menu`, :attr:`run_menu`,

@@ -7,6 +7,7 @@ the test, never with themselves.
 from __future__ import annotations
 
 import math
+import multiprocessing
 import re
 
 import numpy as np
@@ -27,6 +28,7 @@ from gradsim.ui.main_window import (
     speed_label,
 )
 from gradsim.ui.training.control_panel import CUSTOM
+from gradsim.ui.training.runner import RUNNER_KINDS
 
 pytestmark = [
     pytest.mark.qt_log_level_fail("WARNING"),
@@ -143,10 +145,15 @@ def test_a_preset_rebuilds_the_run_and_an_edit_makes_it_custom(qtbot, make_windo
 # -- transport ------------------------------------------------------------------------------------------
 
 
-def test_play_pause_step_reset_by_keyboard(qtbot, make_window, engine_records, assert_same_record):
+@pytest.mark.parametrize("kind", RUNNER_KINDS)
+def test_play_pause_step_reset_by_keyboard(
+    qtbot, make_window, monkeypatch, kind, engine_records, assert_same_record
+):
+    monkeypatch.setenv("GRADSIM_RUNNER", kind)
     window = make_window()
     window.tabs.setFocus()
     runner = window.runner
+    assert runner.kind == kind
     with qtbot.waitSignal(runner.runningChanged, check_params_cb=lambda running: running):
         qtbot.keyClick(window.tabs, Key.Key_Space)
     assert window.play_action.text() == "Pause"
@@ -379,13 +386,19 @@ def test_the_exploding_preset_runs_into_nonfinite_values(qtbot, make_window):
 # -- shutdown and settings -----------------------------------------------------------------------------
 
 
-def test_closing_while_running_ends_the_worker(qtbot, make_window):
+@pytest.mark.parametrize("kind", RUNNER_KINDS)
+def test_closing_while_running_ends_the_worker(qtbot, make_window, monkeypatch, kind):
+    monkeypatch.setenv("GRADSIM_RUNNER", kind)
     window = make_window(load_preset(DEFAULT_PRESET))
+    pid = window.runner.process_id
+    assert (pid is None) == (kind == "thread")
     window.play_action.trigger()
     qtbot.waitUntil(lambda: window.history.total_records >= 3, timeout=10000)
     window.close()
     assert not window.runner.thread.isRunning()
     assert not window.isVisible()
+    assert window.runner.process_id is None
+    assert pid not in [child.pid for child in multiprocessing.active_children()]
 
 
 def test_closing_during_a_long_forward_pass_abandons_the_step(qtbot, make_window, forward_probe):

@@ -344,7 +344,9 @@ class ProcessWorker(Worker):
 
 def _relay(child: ChildProcess) -> Job:
     def relay(context: JobContext) -> None:
-        while True:
+        # Looks at the cancel flag before every message: a child that streams without pause
+        # never lets a wait for its next message time out.
+        while not context.cancelled:
             try:
                 arrived, message = child.receive(context.is_cancelled)
             except ProcessEnded:

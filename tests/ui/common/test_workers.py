@@ -176,6 +176,14 @@ def _echo_twice(connection: Connection) -> None:
         connection.send(("again", message))
 
 
+def _flood(connection: Connection) -> None:
+    """Child process: send numbers without pause until the pipe closes."""
+    number = 0
+    while True:
+        connection.send(number)
+        number += 1
+
+
 def _exit_badly(connection: Connection) -> None:
     """Child process: answer once, then die with exit code 3."""
     connection.send("last words")
@@ -222,3 +230,16 @@ def test_stopping_a_process_worker_ends_the_process(qtbot):
     assert worker.pid is None and pid not in [child.pid for child in multiprocessing.active_children()]
     qtbot.waitUntil(lambda: seen.finished, timeout=10000)
     assert seen.errors == []
+
+
+def test_stopping_a_process_worker_whose_child_never_pauses(qtbot):
+    # Each wait for the next message finds one at once; the relay still sees the cancel.
+    worker = ProcessWorker(_flood, name="gradsim-test-flood")
+    seen = Seen(worker)
+    worker.start()
+    qtbot.waitUntil(lambda: len(seen.values) >= 100, timeout=60000)
+    assert worker.stop()
+    assert not worker.is_running and worker.pid is None
+    # finished comes after every value still queued: none is delivered once `seen` is gone.
+    qtbot.waitUntil(lambda: seen.finished, timeout=10000)
+    assert seen.values == list(range(len(seen.values))) and seen.errors == []

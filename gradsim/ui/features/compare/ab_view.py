@@ -1,7 +1,8 @@
 """The A/B tab: two configs trained in lockstep on the same batches, drawn side by side.
 
-One worker thread owns both simulations (the Training tab's training loop with two
-simulations, :class:`PairRunner`) and steps them alternately, one training step of A then one of
+One worker (a thread or the training process, as for the Training tab) owns both simulations
+(the Training tab's training loop with two simulations, :class:`PairRunner`) and steps them
+alternately, one training step of A then one of
 B per pair, so after every pair both have taken the same number
 of steps. Both draw their batches from the data stream of the seed (B always uses A's seed), and
 the engine keeps that stream apart from the weights' (:meth:`Simulation.reset`): configs that
@@ -9,7 +10,8 @@ differ in weights, activation, clipping, optimiser or learning rate see identica
 
 If either side produces a non-finite value, the pair stops after that pair of steps and the
 message names the side. The GUI thread draws at most every :data:`FRAME_INTERVAL_MS`, holding
-the worker while it draws (as :mod:`gradsim.ui.training.runner` explains, both threads share the GIL).
+a worker thread while it draws (as :mod:`gradsim.ui.training.runner` explains, both threads share
+the GIL).
 """
 
 from __future__ import annotations
