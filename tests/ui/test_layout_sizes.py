@@ -202,12 +202,21 @@ def test_presentation_mode_fits_every_tab_at_1280x720(qtbot, tmp_path):
         problems = tab_problems(window, qtbot)
         assert window.size().toTuple() == size, "presentation mode changed the window size"
         assert problems == [], "\n".join(problems)
+        # The Backprop tab's plots fit its height: nothing below "time step t" waits for a scroll
+        # (the cell count moves into the transport bar, so the reading keeps to two lines).
+        window.tabs.setCurrentWidget(backprop.page)
+        spin(qtbot, 250)
+        scroll = window.findChild(QtWidgets.QScrollArea, "backprop_scroll")
+        assert scroll is not None and scroll.verticalScrollBar().maximum() == 0
+        assert backprop.view.position_label.parentWidget() is backprop.view.transport
+        window.tabs.setCurrentIndex(0)
         # The sweep's settings unfolded in the mode: the window still keeps its size.
         window.tabs.setCurrentWidget(page)
         page.form_toggle.click()
         spin(qtbot, 250)
         assert page.form_box.isVisible() and window.size().toTuple() == size
         presentation.set_enabled(False)
+        assert backprop.view.position_label.parentWidget() is backprop.view  # beside the reading
     finally:
         window.close()
 

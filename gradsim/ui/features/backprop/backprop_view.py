@@ -164,6 +164,7 @@ class BackpropView(QtWidgets.QWidget):
         reading_row.addWidget(self.reading, 1)
         reading_row.addWidget(self.position_label)
         layout.addLayout(reading_row)
+        self._reading_row = reading_row
         layout.addWidget(body, 1)
 
     # -- loading -----------------------------------------------------------------------------
@@ -260,6 +261,20 @@ class BackpropView(QtWidgets.QWidget):
         elif self._sizes_before_presentation is None:
             self._sizes_before_presentation = self.body_splitter.sizes()
         self.display.name_axes(scale == 1.0)
+        self._place_position_label(scale)
+
+    def _place_position_label(self, scale: float) -> None:
+        """The cell count beside the reading, or in presentation mode at the end of the transport
+        bar, where the folded docks leave room: beside the reading it made the reading wrap to a
+        third line, and the plots below needed more height than a 720-pixel window has."""
+        transport = self.transport.layout()
+        assert isinstance(transport, QtWidgets.QBoxLayout)
+        for row in (self._reading_row, transport):
+            row.removeWidget(self.position_label)
+        if scale == 1.0:
+            self._reading_row.addWidget(self.position_label)
+        else:
+            transport.addWidget(self.position_label)
 
     # -- public reading ----------------------------------------------------------------------
     @property
