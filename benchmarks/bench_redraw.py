@@ -121,8 +121,12 @@ def main() -> None:
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--width", type=int, default=1100)
     parser.add_argument("--height", type=int, default=850)
-    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
-                        help="wall time, or the GUI thread's CPU time (for a loaded machine)")
+    parser.add_argument(
+        "--clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="wall time, or the GUI thread's CPU time (for a loaded machine)",
+    )
     parser.add_argument("--records", default=None, help="pickle file caching the trained records")
     parser.add_argument("--profile", default=None, help="write cProfile stats of the live frames here")
     args = parser.parse_args()

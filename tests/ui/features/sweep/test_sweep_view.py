@@ -69,8 +69,6 @@ def child_pids() -> set[int]:
     return pids
 
 
-
-
 @pytest.fixture
 def make_sweep_window(make_window, tmp_path):
     """``make_sweep_window(config=SMALL, store=None, before=())``: a window with the Sweep tab only
