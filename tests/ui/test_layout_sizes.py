@@ -208,7 +208,7 @@ def test_presentation_mode_fits_every_tab_at_1280x720(qtbot, tmp_path):
         spin(qtbot, 250)
         scroll = window.findChild(QtWidgets.QScrollArea, "backprop_scroll")
         assert scroll is not None and scroll.verticalScrollBar().maximum() == 0
-        assert backprop.view.position_label.parentWidget() is backprop.view.transport
+        assert backprop.view.position_in_bar.isVisible() and not backprop.view.position_label.isVisible()
         window.tabs.setCurrentIndex(0)
         # The sweep's settings unfolded in the mode: the window still keeps its size.
         window.tabs.setCurrentWidget(page)
@@ -216,7 +216,8 @@ def test_presentation_mode_fits_every_tab_at_1280x720(qtbot, tmp_path):
         spin(qtbot, 250)
         assert page.form_box.isVisible() and window.size().toTuple() == size
         presentation.set_enabled(False)
-        assert backprop.view.position_label.parentWidget() is backprop.view  # beside the reading
+        assert backprop.view.position_label.isVisibleTo(backprop.view)  # beside the reading again
+        assert not backprop.view.position_in_bar.isVisibleTo(backprop.view)
     finally:
         window.close()
 

@@ -164,7 +164,13 @@ class BackpropView(QtWidgets.QWidget):
         reading_row.addWidget(self.reading, 1)
         reading_row.addWidget(self.position_label)
         layout.addLayout(reading_row)
-        self._reading_row = reading_row
+        self.position_in_bar = QtWidgets.QLabel()
+        self.position_in_bar.setFont(self.position_label.font())
+        self.position_in_bar.setToolTip(self.position_label.toolTip())
+        self.position_in_bar.setVisible(False)
+        transport_layout = self.transport.layout()
+        assert isinstance(transport_layout, QtWidgets.QBoxLayout)
+        transport_layout.addWidget(self.position_in_bar)
         layout.addWidget(body, 1)
 
     # -- loading -----------------------------------------------------------------------------
@@ -266,15 +272,11 @@ class BackpropView(QtWidgets.QWidget):
     def _place_position_label(self, scale: float) -> None:
         """The cell count beside the reading, or in presentation mode at the end of the transport
         bar, where the folded docks leave room: beside the reading it made the reading wrap to a
-        third line, and the plots below needed more height than a 720-pixel window has."""
-        transport = self.transport.layout()
-        assert isinstance(transport, QtWidgets.QBoxLayout)
-        for row in (self._reading_row, transport):
-            row.removeWidget(self.position_label)
-        if scale == 1.0:
-            self._reading_row.addWidget(self.position_label)
-        else:
-            transport.addWidget(self.position_label)
+        third line, and the plots below needed more height than a 720-pixel window has. (Two
+        labels shown in turn: moving one between layouts would change the widgets' order.)"""
+        presenting = scale != 1.0
+        self.position_label.setVisible(not presenting)
+        self.position_in_bar.setVisible(presenting)
 
     # -- public reading ----------------------------------------------------------------------
     @property
@@ -509,6 +511,10 @@ class BackpropView(QtWidgets.QWidget):
         self.play_action.setEnabled(self._session is not None)
         self.play_action.setText("⏸ Pause" if self.is_playing else "▶ Play")
         if self._session is None:
-            self.position_label.setText(" no network loaded ")
+            self._show_position(" no network loaded ")
         else:
-            self.position_label.setText(f" {self._position} of {total} cells computed ")
+            self._show_position(f" {self._position} of {total} cells computed ")
+
+    def _show_position(self, text: str) -> None:
+        for label in (self.position_label, self.position_in_bar):
+            label.setText(text)
