@@ -26,6 +26,48 @@ Figures from one run (2 cores, load average about 2 from other jobs)::
     T=1000, L=4 (H64 B16)                            0.1    35.3     1.6      4.0       4.0   0.107
     wide (L2 H1024 T100 B32): BLAS-bound             0.1    40.6     1.3      0.5       0.5   0.417
     largest plots (L16 H32 T2000 B8)                 0.2    73.0     2.8      2.3       2.3   0.004
+
+The goals of issue 15 (``--gaps``)::
+
+    python3 benchmarks/bench_gui_latency.py --gaps [--seconds 20] [--runners thread process] [--no-plots]
+
+For each runner kind (``GRADSIM_RUNNER``) the window (offscreen, 1440 x 900) trains a 4-layer x
+1000-step run (H=16, B=4) and then the default preset at full speed while a 5 ms ``PreciseTimer``
+on the GUI thread notes every timeout for ``--seconds``: the worst gap between two, the 99th
+percentile, the median and how many exceed 50 ms; training steps/s; dashboard frames/s; per
+frame the data update (``Dashboard.refresh``) and the paint (the window's ``UpdateRequest``)
+in ms, and the GUI thread's busy share. ``--no-plots`` adds rows whose plots are not updated: what
+the runner alone costs the GUI thread, the limit of a cheap paint. The reference is ``gradsim
+run``'s loop on the same config in a fresh process, with the window's BLAS threads (measured
+before and after the rows; their mean) and as it runs (OpenBLAS's own threads).
+
+Figures from one run (2 vCPUs shared with other sessions' tests: load average 2.5-3 before the
+run; the training process at nice 5)::
+
+  config               runner  plots worst ms  p99 ms median >50ms  steps/s frames/s data ms paint ms GUI busy
+  L4 H16 T1000 B4      thread  yes      161.4    85.4    5.2    99     9.86      5.4    15.7     51.4      36%
+  L4 H16 T1000 B4      process yes      245.2    81.5    5.2   102    10.54      5.1    14.3     60.2      38%
+  L4 H16 T1000 B4      thread  no        53.2    17.1    5.2     2    13.14     13.1     0.0      2.6       3%
+  L4 H16 T1000 B4      process no        44.6    11.8    5.2     0    12.84     12.8     0.0      4.0       5%
+  preset default       thread  yes      144.5    76.1    5.3    93   166.53      5.7    16.6     52.6      40%
+  preset default       process yes      144.1   100.9    5.2    80   247.61      4.0    22.5     81.0      42%
+  preset default       thread  no        78.1    16.8    5.2     1   180.57     27.0     0.0      3.6      10%
+  preset default       process no        62.5    13.9    5.2     1   267.78     19.1     0.0      6.5      12%
+  gradsim run's loop on L4 H16 T1000 B4: 18.76 and 15.74 steps/s with the window's BLAS threads (before,
+  after), 1.20 as it runs
+  window (thread) / gradsim run: 0.57 (capped reference), 8.23 (as it runs); goal >= 0.9
+  window (process) / gradsim run: 0.61 (capped reference), 8.80 (as it runs); goal >= 0.9
+
+Read with care: on this machine a second busy process slows the first (a pure-Python loop in
+another process made a dashboard frame of ``bench_redraw.py`` 2.2x slower), so the process kind's
+training competes with the window's painting for CPU, which the thread kind's frame holds avoid.
+What the rows show on any machine: a frame blocks the GUI thread for its whole length (the worst
+gaps with plots are frames of 60-100 ms; without plot updates both kinds come near 50 ms), and in
+the thread kind training only runs while the GUI thread does not (steps/s with plots / without:
+0.75 and 0.92 here, 0.63 in another run with 38% GUI busy), while the process kind's training
+waits for no frame (0.82 and 0.92 here, the CPU it shares with the painting and the other
+sessions). ``gradsim run`` as it runs (two BLAS threads) varied from 1.2 to 18.7 steps/s between
+runs on the busy machine: its two threads wait for each other whenever a third process runs.
 """
 
 from __future__ import annotations
@@ -81,6 +123,15 @@ def wait_until(app: QtWidgets.QApplication, condition, timeout: float) -> bool:
     return True
 
 
+def train_at_full_speed(app: QtWidgets.QApplication, window: MainWindow, warmup: float) -> None:
+    """Play at unlimited speed; return ``warmup`` seconds after the first record arrived."""
+    window.runner.set_speed(None)
+    window.runner.play()
+    if not wait_until(app, lambda: window.history.total_records > 0, timeout=120):
+        raise RuntimeError("no training step within 120 s")
+    wait_until(app, lambda: False, timeout=warmup)
+
+
 def probe(app: QtWidgets.QApplication, samples: int, interval: float) -> LatencySummary:
     latency = LatencyProbe(samples, interval)
     latency.start()
@@ -107,11 +158,7 @@ def run_config(
         refresh(*args)
 
     window.dashboard.refresh = counting_refresh  # type: ignore[method-assign]
-    window.runner.set_speed(None)
-    window.runner.play()
-    if not wait_until(app, lambda: window.history.total_records > 0, timeout=120):
-        raise RuntimeError("no training step within 120 s")
-    wait_until(app, lambda: False, timeout=warmup)
+    train_at_full_speed(app, window, warmup)
     steps_before, redraws_before, started = window.history.total_records, redraws, time.perf_counter()
     summary = probe(app, samples, interval)
     elapsed = time.perf_counter() - started
@@ -223,11 +270,7 @@ def measure_gaps(
         frames += 1
 
     window.dashboard.refresh = timed_refresh  # type: ignore[method-assign]
-    window.runner.set_speed(None)
-    window.runner.play()
-    if not wait_until(app, lambda: window.history.total_records > 0, timeout=120):
-        raise RuntimeError("no training step within 120 s")
-    wait_until(app, lambda: False, timeout=warmup)
+    train_at_full_speed(app, window, warmup)
     probe = GapProbe()
     steps_before, frames_before, data_before = window.history.total_records, frames, data_seconds
     paint_before, started = window.paint_seconds, time.perf_counter()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import math
+import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -51,6 +52,27 @@ def isolated_settings(tmp_path: Path) -> Path:
     QtCore.QCoreApplication.setOrganizationName("gradsim-tests")
     QtCore.QCoreApplication.setApplicationName("gradsim-tests")
     return folder
+
+
+@pytest.fixture(autouse=True)
+def training_runner_kind(monkeypatch: pytest.MonkeyPatch) -> str:
+    """The UI tests' windows train in a thread unless ``GRADSIM_RUNNER`` says otherwise.
+
+    A thread starts at once and its simulation can be inspected; the application's default is
+    the training process, which the runner tests (both kinds), the window's transport and close
+    tests and the A/B pair test run explicitly. ``GRADSIM_RUNNER=process pytest tests/ui`` runs
+    every window test with the process (those that inspect the simulation ask for
+    ``thread_runner``). Returns the kind.
+    """
+    kind = os.environ.get("GRADSIM_RUNNER") or "thread"
+    monkeypatch.setenv("GRADSIM_RUNNER", kind)
+    return kind
+
+
+@pytest.fixture
+def thread_runner(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Windows made in this test train in a thread: the test inspects the worker's simulation."""
+    monkeypatch.setenv("GRADSIM_RUNNER", "thread")
 
 
 @pytest.fixture(scope="session")
@@ -192,6 +214,7 @@ def make_window(qtbot, request: pytest.FixtureRequest):
     for window in windows:
         window.close()
         assert not window.runner.thread.isRunning()
+        assert window.runner.process_id is None  # a training process ended with its window
         if after_close is not None:
             assert after_close(window)
     assert not [thread.objectName() for thread in _RUNNING if thread.isRunning()]

@@ -91,7 +91,7 @@ def records_shown(window: MainWindow, count: int, qtbot) -> None:
 
 @pytest.mark.parametrize("name", [*field_names(), "weight_scale_slider"])
 def test_each_control_changes_the_config_the_running_simulation_uses(
-    qtbot, make_window, name, engine_records, assert_same_record
+    qtbot, make_window, thread_runner, name, engine_records, assert_same_record
 ):
     field = "weight_scale" if name == "weight_scale_slider" else name
     start = START_FOR.get(field, SMALL)
@@ -401,7 +401,9 @@ def test_closing_while_running_ends_the_worker(qtbot, make_window, monkeypatch, 
     assert pid not in [child.pid for child in multiprocessing.active_children()]
 
 
-def test_closing_during_a_long_forward_pass_abandons_the_step(qtbot, make_window, forward_probe):
+def test_closing_during_a_long_forward_pass_abandons_the_step(
+    qtbot, make_window, thread_runner, forward_probe
+):
     window = make_window(LARGEST)
     assert window.runner.simulation is not None
     probe = forward_probe(window.runner.simulation)

@@ -313,9 +313,10 @@ class ProcessWorker(Worker):
     in order; :meth:`send` puts a command straight into the child's pipe (from the GUI thread:
     the relay thread only reads, and the pipe's two directions are independent). When the
     child closes its end the job returns (:attr:`returned` with None) if it exited normally,
-    and fails (:attr:`errored`) if it died. :meth:`stop` ends the relay thread, then the
-    process; a dropped worker and the interpreter's exit end both as well (the process is a
-    daemon).
+    and fails (:attr:`errored`) if it died. The process starts when the worker is made (what it
+    sends waits in the pipe), the relay with :meth:`start`. :meth:`stop` ends the relay thread,
+    then the process; a dropped worker and the interpreter's exit end both as well (the process
+    is a daemon).
     """
 
     def __init__(self, target: Callable[..., None], args: tuple[Any, ...] = (), *, name: str) -> None:

@@ -64,7 +64,11 @@ __all__ = [
 
 # Where the training loop runs: a thread of the window's process, or a child process.
 RUNNER_KINDS = ("thread", "process")
-DEFAULT_RUNNER = "thread"
+# The process: in a thread, training and drawing share one interpreter lock, so training runs at
+# most at (1 - the GUI thread's share) of its own speed (the frame holds make that exact), and
+# drawing 30 frames/s takes a third of it even at 10 ms a frame. The process trains at its own
+# speed beside the window; benchmarks/bench_gui_latency.py --gaps measures both kinds.
+DEFAULT_RUNNER = "process"
 
 
 def runner_kind(kind: str | None = None) -> str:

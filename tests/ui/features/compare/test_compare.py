@@ -264,7 +264,7 @@ def ab_steps(view: ABView, steps: int, qtbot) -> None:
 
 
 def test_ab_sides_equal_the_engine_in_lockstep_on_the_same_batches(
-    make_window, qtbot, engine_records, assert_same_record
+    make_window, qtbot, thread_runner, engine_records, assert_same_record
 ) -> None:
     window = make_window()
     view = feature(window).ab_view
@@ -305,7 +305,7 @@ def test_ab_sides_equal_the_engine_in_lockstep_on_the_same_batches(
     assert view.difference_label.text().startswith("B differs from A in: activation: sigmoid → relu")
 
 
-def test_ab_playing_keeps_lockstep_and_b_follows_a_seed(make_window, qtbot) -> None:
+def test_ab_playing_keeps_lockstep_and_b_follows_a_seed(make_window, qtbot, thread_runner) -> None:
     window = make_window()
     view = feature(window).ab_view
     window.tabs.setCurrentWidget(view)
@@ -326,7 +326,9 @@ def test_ab_playing_keeps_lockstep_and_b_follows_a_seed(make_window, qtbot) -> N
     assert view.histories["A"].latest is None and view.iteration_label.text() == "Iteration 0"
 
 
-def test_ab_halting_side_stops_the_pair_with_its_name(make_window, qtbot, engine_records) -> None:
+def test_ab_halting_side_stops_the_pair_with_its_name(
+    make_window, qtbot, thread_runner, engine_records
+) -> None:
     window = make_window()
     view = feature(window).ab_view
     window.tabs.setCurrentWidget(view)
@@ -372,7 +374,7 @@ def test_ab_layout_toggle_overlays_b_on_a(make_window, qtbot) -> None:
     assert plot_b.isVisible() and not view.overlay_curves[0].isVisible()
 
 
-def test_ab_buttons_and_keyboard(make_window, qtbot) -> None:
+def test_ab_buttons_and_keyboard(make_window, qtbot, thread_runner) -> None:
     window = make_window()
     compare = feature(window)
     view = compare.ab_view
