@@ -53,8 +53,10 @@ from .bptt import (
     BATCH_NORM_EPS,
     LOG10_2,
     SCALE_BANDS,
+    BatchNormScratch,
     Workspace,
     align,
+    batch_norm_backward_step,
     norm_exponent,
     recurrent_operand,
 )
@@ -289,10 +291,7 @@ def backward_steps(
             normalized, inverse_std = cache.normalized[layer], cache.inverse_std[layer]
             gain_grad = np.zeros(hidden, dtype=dtype)
             shift_grad = np.zeros(hidden, dtype=dtype)
-            scaled = work.scratch(("bn_scaled",), (batch, hidden), dtype)
-            product = work.scratch(("bn_product",), (batch, hidden), dtype)
-            column = work.scratch(("bn_column",), (hidden,), dtype)
-            scaled_mean = work.scratch(("bn_scaled_mean",), (hidden,), dtype)
+            bn_scratch = BatchNormScratch(work, "backward", batch, hidden, dtype)
         weight_hh = params[w_hh]
         exponent = outside_exponents[-1] or 0  # of ``carry``, zero at the last step
         for t in reversed(range(steps)):
@@ -315,27 +314,17 @@ def backward_steps(
             # h = f(z): dL/dz = dL/dh * f'(z)
             np.multiply(layer_grad[t], derivative[t], out=pre_grad[t])
             if batch_norm:
-                # z = gain * u + shift, u = (a - mean) / std, statistics over the batch:
-                # dL/da = gain / std * (dz - mean(dz) - u * mean(dz * u)). The gain and shift
-                # gradients take true values: their column sums are scaled back by 2**k.
-                dz, u = pre_grad[t], normalized[t]
-                np.multiply(dz, u, out=product)
-                np.sum(product, axis=0, out=column)
-                if exponent:
-                    np.ldexp(column, exponent, out=column)
-                gain_grad += column
-                np.sum(dz, axis=0, out=column)
-                if exponent:
-                    np.ldexp(column, exponent, out=column)
-                shift_grad += column
-                np.multiply(dz, gain, out=scaled)
-                np.mean(scaled, axis=0, out=scaled_mean)
-                np.multiply(scaled, u, out=product)
-                np.mean(product, axis=0, out=column)
-                scaled -= scaled_mean
-                np.multiply(u, column, out=product)
-                scaled -= product
-                np.multiply(inverse_std[t], scaled, out=dz)
+                # dL/dz -> dL/da in place; the gain and shift gradients take true values.
+                batch_norm_backward_step(
+                    pre_grad[t],
+                    normalized[t],
+                    inverse_std[t],
+                    gain,
+                    gain_grad,
+                    shift_grad,
+                    exponent,
+                    bn_scratch,
+                )
             # a_t = ... + W_hh h_{t-1}: dL/dh_{t-1} (through the recurrence) = dL/da_t W_hh
             np.matmul(pre_grad[t], weight_hh, out=carry)
             state.time_step = t
