@@ -36,15 +36,12 @@ import stat
 import tomllib
 import zipfile
 import zlib
-from collections.abc import Callable, Iterable, Iterator
-from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from collections.abc import Iterable, Iterator
+from typing import Any, BinaryIO
 
 import numpy as np
 
 from .formatting import format_bytes
-
-Read = TypeVar("Read")
 
 __all__ = [
     "CONFIG_LIMIT",
@@ -471,33 +468,3 @@ def load_npz(
         if not isinstance(value, np.ndarray):
             raise FileReadError(path, f"not a valid NPZ archive (member {name[:80]!r} is not an array)")
     return arrays
-
-
-def read_or_raise(
-    path: str | os.PathLike[str],
-    read: Callable[[Path, int, str], Read],
-    limit: int,
-    what: str,
-    error: Callable[[str], Exception],
-) -> tuple[Path, Read]:
-    """``(file, read(file, limit, what))``, where ``read`` is one of this module's readers.
-
-    A file ``read`` refuses raises ``error("<file>: <reason>")`` instead (the file layer's own
-    error type, e.g. a run export's ``RunFileError``), without the :class:`FileReadError`.
-    """
-    file = Path(os.fspath(path))
-    try:
-        return file, read(file, limit, what)
-    except FileReadError as refused:
-        raise error(f"{file}: {refused.reason}") from None
-
-
-def npz_marker(archive: dict[str, np.ndarray]) -> tuple[str | None, int | None]:
-    """The ``format`` name and ``version`` a gradsim NPZ archive carries (None where missing).
-
-    Raises ValueError, TypeError, IndexError or OverflowError for a marker that is not a scalar
-    of the right kind, as ``int()`` and ``[()]`` do: the reader's own checks answer those.
-    """
-    name = str(archive["format"][()]) if "format" in archive else None
-    version = int(archive["version"][()]) if "version" in archive else None
-    return name, version

@@ -51,11 +51,12 @@ import numpy as np
 
 from gradsim.engine.config import ConfigError, SimConfig, short_repr
 from gradsim.engine.records import NonFiniteEvent, StepRecord
-from gradsim.engine.safe_read import RUN_JSON_LIMIT, read_or_raise
+from gradsim.engine.safe_read import RUN_JSON_LIMIT
 from gradsim.engine.safe_read import read_json as read_json_file
 
 from .atomic import atomic_open
 from .configfile import config_values
+from .reading import read_or_raise
 from .runexport_format import (
     _GATED_FIELDS,
     _NONFINITE_TEXT,

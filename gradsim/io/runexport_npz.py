@@ -19,14 +19,13 @@ from gradsim.engine.safe_read import (
     RUN_NPZ_LIMIT,
     FileReadError,
     load_npz,
-    npz_marker,
     parse_json,
-    read_or_raise,
 )
 from gradsim.engine.simulation import PREACTIVATION_SAMPLE
 
 from .atomic import atomic_savez
 from .configfile import config_values
+from .reading import npz_marker, read_or_raise
 from .runexport_format import (
     _DICT_FIELDS,
     _EVENT_FIELDS,

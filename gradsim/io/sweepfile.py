@@ -32,14 +32,13 @@ from gradsim.engine.safe_read import (
     SWEEP_NPZ_LIMIT,
     FileReadError,
     load_npz,
-    npz_marker,
     parse_json,
-    read_or_raise,
     read_text,
 )
 from gradsim.engine.sweep import STATUS_NAMES, SweepResult
 
 from .atomic import atomic_open, atomic_savez
+from .reading import check_marker, npz_marker, read_or_raise
 
 __all__ = [
     "FORMAT",
@@ -203,13 +202,8 @@ def read_sweep_npz(path: str | os.PathLike[str]) -> SweepResult:
     """
     file, archive = read_or_raise(path, load_npz, SWEEP_NPZ_LIMIT, "a sweep", SweepFileError)
     try:
-        name, version = npz_marker(archive)
-        if name != FORMAT:
-            raise SweepFileError(f"{file}: not a gradsim sweep (no format {FORMAT!r} marker)")
-        if version is None or version > VERSION:
-            raise SweepFileError(
-                f"{file}: written by a newer gradsim (sweep format {version}; this one reads up to {VERSION})"
-            )
+        marker = npz_marker(archive)
+        check_marker(file, marker, (FORMAT, VERSION), ("sweep", "sweep format"), SweepFileError)
         metadata = parse_json(str(archive["metadata"][()]), "metadata")
         return SweepResult.from_arrays(metadata, archive)
     except SweepFileError:

@@ -20,12 +20,9 @@ from gradsim.engine.safe_read import (
     MAX_DEPTH,
     FileReadError,
     load_npz,
-    npz_marker,
     parse_json,
     parse_toml,
     read_bytes,
-    read_json,
-    read_or_raise,
     read_text,
 )
 
@@ -231,28 +228,3 @@ def test_compressed_members_are_held_to_their_uncompressed_size(tmp_path: Path) 
     np.savez_compressed(path, x=np.zeros(8 << 20))
     assert path.stat().st_size < 1 << 20
     assert reason(load_npz, path, 1 << 20, "a run export").startswith("holds 64.0 MiB of arrays, too large")
-
-
-class _LayerError(ValueError):
-    """A file layer's own error type, as RunFileError and SweepFileError are."""
-
-
-def test_read_or_raise_gives_the_file_and_its_content_or_the_layers_error(tmp_path: Path) -> None:
-    good = tmp_path / "a.json"
-    good.write_text('{"a": 1}', encoding="utf-8")
-    file, data = read_or_raise(str(good), read_json, 100, "a test file", _LayerError)
-    assert (file, data) == (good, {"a": 1})
-    large = tmp_path / "b.json"
-    large.write_text('{"a": "' + "x" * 200 + '"}', encoding="utf-8")
-    with pytest.raises(_LayerError) as caught:
-        read_or_raise(large, read_json, 100, "a test file", _LayerError)
-    # The message is "<file>: <the reader's reason>", without the FileReadError behind it.
-    assert str(caught.value) == f"{large}: {reason(read_json, large, 100, 'a test file')}"
-    assert caught.value.__cause__ is None and caught.value.__suppress_context__
-
-
-def test_npz_marker_reads_format_and_version_or_none() -> None:
-    assert npz_marker({"format": np.array("gradsim-run"), "version": np.array(1)}) == ("gradsim-run", 1)
-    assert npz_marker({"x": np.zeros(2)}) == (None, None)
-    with pytest.raises(ValueError):
-        npz_marker({"format": np.array("gradsim-run"), "version": np.array("one")})
