@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TextIO, TypeVar
 
-from gradsim.engine.config import ConfigError, SimConfig, check_resources
+from gradsim.engine.config import ConfigError, SimConfig, check_resources, describe_config
 from gradsim.engine.presets import DEFAULT_PRESET, get_preset, presets_dir
 from gradsim.io.atomic import WriteError
 from gradsim.io.configfile import apply_overrides, load_config
@@ -175,19 +175,6 @@ def describe_source(args: argparse.Namespace) -> str:
         settings = len(args.settings)
         parts.append(f"{settings} setting{'s' if settings > 1 else ''}")
     return " + ".join(parts)
-
-
-def describe_config(config: SimConfig) -> str:
-    """The config in one line: ``"2 layers x 64 units, 50 time steps, tanh, orthogonal init x 1"``."""
-    text = (
-        f"{config.num_layers} layer{'s' if config.num_layers > 1 else ''} x {config.hidden_size} units, "
-        f"{config.seq_len} time steps, {config.activation}, {config.init} init x {config.weight_scale:g}"
-    )
-    if config.normalization == "batch":
-        text += ", batch norm"
-    if config.clip_mode != "none":
-        text += f", clip by {config.clip_mode} at {config.clip_threshold:g}"
-    return text + f", {config.optimizer} lr {config.learning_rate:g}"
 
 
 def config_line(args: argparse.Namespace, config: SimConfig) -> str:

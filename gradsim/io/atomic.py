@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
+
 __all__ = [
     "TEMP_PREFIX",
     "WriteError",
@@ -305,3 +307,9 @@ def atomic_write_text(path: str | os.PathLike[str], text: str, encoding: str = "
     """Write ``text`` to ``path`` atomically, newlines as given (see :func:`atomic_path`)."""
     with atomic_open(path, "w", encoding=encoding, newline="") as handle:
         handle.write(text)
+
+
+def atomic_savez(path: str | os.PathLike[str], arrays: dict[str, np.ndarray]) -> None:
+    """Write ``arrays`` as an NPZ archive (no pickles) to ``path`` atomically, under that name."""
+    with atomic_open(path, "wb") as handle:
+        np.savez(handle, allow_pickle=False, **arrays)

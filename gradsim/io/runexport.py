@@ -51,11 +51,12 @@ import numpy as np
 
 from gradsim.engine.config import ConfigError, SimConfig, short_repr
 from gradsim.engine.records import NonFiniteEvent, StepRecord
-from gradsim.engine.safe_read import RUN_JSON_LIMIT, FileReadError
+from gradsim.engine.safe_read import RUN_JSON_LIMIT
 from gradsim.engine.safe_read import read_json as read_json_file
 
 from .atomic import atomic_open
 from .configfile import config_values
+from .reading import read_or_raise
 from .runexport_format import (
     _GATED_FIELDS,
     _NONFINITE_TEXT,
@@ -294,11 +295,7 @@ def read_json(path: str | os.PathLike[str]) -> RunData:
     RunFileError
         Naming the file and what is wrong with it.
     """
-    file = Path(os.fspath(path))
-    try:
-        data = read_json_file(file, RUN_JSON_LIMIT, "a run export")
-    except FileReadError as error:
-        raise RunFileError(f"{file}: {error.reason}") from None
+    file, data = read_or_raise(path, read_json_file, RUN_JSON_LIMIT, "a run export", RunFileError)
     if not isinstance(data, dict):
         raise RunFileError(f"{file}: not a gradsim run export (expected a JSON object)")
     version = data.get("version")

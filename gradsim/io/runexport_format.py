@@ -14,6 +14,8 @@ from pathlib import Path
 from gradsim.engine.config import SimConfig
 from gradsim.engine.records import StepRecord
 
+from .reading import check_marker
+
 FORMAT = "gradsim-run"
 VERSION = 1
 EXPORT_SUFFIXES = (".json", ".npz", ".csv")
@@ -66,9 +68,4 @@ def _describe(error: Exception) -> str:
 
 
 def _check_format(file: Path, name: str | None, version: int | None) -> None:
-    if name != FORMAT:
-        raise RunFileError(f"{file}: not a gradsim run export (no format {FORMAT!r} marker)")
-    if version is None or version > VERSION:
-        raise RunFileError(
-            f"{file}: written by a newer gradsim (format version {version}; this one reads up to {VERSION})"
-        )
+    check_marker(file, (name, version), (FORMAT, VERSION), ("run export", "format version"), RunFileError)

@@ -9,18 +9,23 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from gradsim.engine.config import ConfigError, SimConfig
 from gradsim.engine.records import NonFiniteEvent, StepRecord
-from gradsim.engine.safe_read import RUN_NPZ_LIMIT, FileReadError, load_npz, parse_json
+from gradsim.engine.safe_read import (
+    RUN_NPZ_LIMIT,
+    FileReadError,
+    load_npz,
+    parse_json,
+)
 from gradsim.engine.simulation import PREACTIVATION_SAMPLE
 
-from .atomic import atomic_open
+from .atomic import atomic_savez
 from .configfile import config_values
+from .reading import npz_marker, read_or_raise
 from .runexport_format import (
     _DICT_FIELDS,
     _EVENT_FIELDS,
@@ -257,8 +262,7 @@ def write_npz(
         The file cannot be written; nothing is left behind.
     """
     arrays = records_to_arrays(records, config, include_samples)
-    with atomic_open(path, "wb") as handle:
-        np.savez(handle, allow_pickle=False, **arrays)
+    atomic_savez(path, arrays)
 
 
 def read_npz(path: str | os.PathLike[str]) -> RunData:
@@ -269,14 +273,9 @@ def read_npz(path: str | os.PathLike[str]) -> RunData:
     RunFileError
         Naming the file and what is wrong with it.
     """
-    file = Path(os.fspath(path))
+    file, archive = read_or_raise(path, load_npz, RUN_NPZ_LIMIT, "a run export", RunFileError)
     try:
-        archive = load_npz(file, RUN_NPZ_LIMIT, "a run export")
-    except FileReadError as error:
-        raise RunFileError(f"{file}: {error.reason}") from None
-    try:
-        name = str(archive["format"][()]) if "format" in archive else None
-        version = int(archive["version"][()]) if "version" in archive else None
+        name, version = npz_marker(archive)
         _check_format(file, name, version)
         return arrays_to_records(archive)
     except RunFileError:

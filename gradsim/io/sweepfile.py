@@ -37,7 +37,8 @@ from gradsim.engine.safe_read import (
 )
 from gradsim.engine.sweep import STATUS_NAMES, SweepResult
 
-from .atomic import atomic_open
+from .atomic import atomic_open, atomic_savez
+from .reading import check_marker, npz_marker, read_or_raise
 
 __all__ = [
     "FORMAT",
@@ -142,11 +143,7 @@ def read_sweep_csv(path: str | os.PathLike[str]) -> SweepGrid:
     SweepFileError
         Naming the file and what is wrong with it.
     """
-    file = Path(os.fspath(path))
-    try:
-        text = read_text(file, SWEEP_CSV_LIMIT, "a sweep CSV")
-    except FileReadError as error:
-        raise SweepFileError(f"{file}: {error.reason}") from None
+    file, text = read_or_raise(path, read_text, SWEEP_CSV_LIMIT, "a sweep CSV", SweepFileError)
     try:
         rows = list(csv.reader(io.StringIO(text, newline="")))
     except csv.Error as error:
@@ -192,8 +189,7 @@ def write_sweep_npz(path: str | os.PathLike[str], result: SweepResult) -> None:
     arrays["format"] = np.array(FORMAT)
     arrays["version"] = np.array(VERSION)
     arrays["metadata"] = np.array(json.dumps(result.metadata(), allow_nan=False))
-    with atomic_open(path, "wb") as handle:
-        np.savez(handle, allow_pickle=False, **arrays)
+    atomic_savez(path, arrays)
 
 
 def read_sweep_npz(path: str | os.PathLike[str]) -> SweepResult:
@@ -204,20 +200,10 @@ def read_sweep_npz(path: str | os.PathLike[str]) -> SweepResult:
     SweepFileError
         Naming the file and what is wrong with it.
     """
-    file = Path(os.fspath(path))
+    file, archive = read_or_raise(path, load_npz, SWEEP_NPZ_LIMIT, "a sweep", SweepFileError)
     try:
-        archive = load_npz(file, SWEEP_NPZ_LIMIT, "a sweep")
-    except FileReadError as error:
-        raise SweepFileError(f"{file}: {error.reason}") from None
-    try:
-        name = str(archive["format"][()]) if "format" in archive else None
-        version = int(archive["version"][()]) if "version" in archive else None
-        if name != FORMAT:
-            raise SweepFileError(f"{file}: not a gradsim sweep (no format {FORMAT!r} marker)")
-        if version is None or version > VERSION:
-            raise SweepFileError(
-                f"{file}: written by a newer gradsim (sweep format {version}; this one reads up to {VERSION})"
-            )
+        marker = npz_marker(archive)
+        check_marker(file, marker, (FORMAT, VERSION), ("sweep", "sweep format"), SweepFileError)
         metadata = parse_json(str(archive["metadata"][()]), "metadata")
         return SweepResult.from_arrays(metadata, archive)
     except SweepFileError:

@@ -35,7 +35,7 @@ from gradsim.engine.cells import check_weights
 from gradsim.engine.config import SimConfig
 from gradsim.engine.safe_read import WEIGHTS_LIMIT, FileReadError, load_npz, read_bytes
 
-from .atomic import atomic_open, atomic_write_bytes
+from .atomic import atomic_savez, atomic_write_bytes
 
 __all__ = [
     "PICKLE_SUFFIXES",
@@ -138,5 +138,4 @@ def save_weights(path: str | os.PathLike[str], params: dict[str, np.ndarray]) ->
     if suffix == ".safetensors":
         atomic_write_bytes(file, safetensors.numpy.save(arrays))
         return
-    with atomic_open(file, "wb") as handle:
-        np.savez(handle, allow_pickle=False, **arrays)
+    atomic_savez(file, arrays)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from gradsim.cli import run as cli_run
-from gradsim.engine import config as cli_config
+from gradsim.engine import resources
 from gradsim.engine.config import SimConfig
 from gradsim.engine.regime import measure
 from gradsim.engine.simulation import Simulation
@@ -180,7 +180,7 @@ def test_saved_config_file_runs_like_the_cli_settings(
 
 
 def test_run_that_cannot_fit_is_refused_naming_the_setting(run_cli, small, monkeypatch) -> None:
-    monkeypatch.setattr(cli_config, "available_memory_bytes", lambda: 50 * 2**20)
+    monkeypatch.setattr(resources, "available_memory_bytes", lambda: 50 * 2**20)
     code, out, err = run_cli(
         "run", "-n", "1", *small.args, "--set", "seq_len=2000", "--set", "batch_size=512"
     )
@@ -191,8 +191,8 @@ def test_run_that_cannot_fit_is_refused_naming_the_setting(run_cli, small, monke
 
 def test_large_or_slow_run_is_warned_about_before_it_starts(run_cli, small, monkeypatch) -> None:
     config = SimConfig(**small.settings)
-    monkeypatch.setattr(cli_config, "available_memory_bytes", lambda: int(config.memory_bytes * 1.5))
-    monkeypatch.setattr(cli_config, "step_seconds", lambda config, speed=None: 42.0)
+    monkeypatch.setattr(resources, "available_memory_bytes", lambda: int(config.memory_bytes * 1.5))
+    monkeypatch.setattr(resources, "step_seconds", lambda config, speed=None: 42.0)
     code, out, err = run_cli("run", "-n", "1", "-q", *small.args)
     assert (code, out) == (0, "")
     lines = err.splitlines()

@@ -12,7 +12,14 @@ import numpy as np
 import pytest
 
 from gradsim.io import atomic
-from gradsim.io.atomic import WriteError, atomic_open, atomic_path, atomic_write_bytes, atomic_write_text
+from gradsim.io.atomic import (
+    WriteError,
+    atomic_open,
+    atomic_path,
+    atomic_savez,
+    atomic_write_bytes,
+    atomic_write_text,
+)
 
 
 def _fail_with(code: int):
@@ -270,3 +277,12 @@ def test_describe_error_gives_one_line_with_the_reason_a_write_error_would(tmp_p
         f"cannot write {missing}: folder {missing.parent} does not exist"
     )
     assert atomic.describe_error(target, ValueError("bad plot")) == f"cannot write {target}: bad plot"
+
+
+def test_atomic_savez_writes_the_arrays_under_the_exact_name(tmp_path: Path) -> None:
+    # np.savez would append ".npz" to another name; through a file object it cannot.
+    target = tmp_path / "arrays.data"
+    atomic_savez(target, {"a": np.arange(3), "b": np.eye(2)})
+    assert sorted(os.listdir(tmp_path)) == ["arrays.data"]
+    with np.load(target, allow_pickle=False) as archive:
+        assert archive["a"].tolist() == [0, 1, 2] and archive["b"].tolist() == [[1.0, 0.0], [0.0, 1.0]]

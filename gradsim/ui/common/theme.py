@@ -197,3 +197,17 @@ def style_plot(
         plot.setTitle(title, color=theme.foreground, size=f"{theme.title_pt}pt")
     if grid:
         plot.showGrid(x=True, y=True, alpha=0.2)
+
+
+def style_colorbar(bar: pg.ColorBarItem, theme: Theme, label: str, label_pt: int | None = None) -> None:
+    """Theme a colour bar's axis as :func:`style_plot` does a plot's, and set its label.
+
+    ``label_pt`` is the label's size in points (the theme's ``label_pt`` if None).
+    """
+    axis = bar.axis
+    axis.setPen(theme.pen(theme.foreground, 1))
+    axis.setTextPen(theme.pen(theme.foreground, 1))
+    axis.setStyle(tickFont=theme.font(theme.tick_pt))
+    axis.enableAutoSIPrefix(False)
+    size = theme.label_pt if label_pt is None else label_pt
+    axis.setLabel(label, color=theme.foreground, **{"font-size": f"{size}pt"})

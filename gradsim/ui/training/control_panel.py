@@ -193,6 +193,19 @@ class ControlPanel(QtWidgets.QWidget):
         spin.valueChanged.connect(self._on_user_edit)  # type: ignore[attr-defined]
         return spin
 
+    def _float_spin(
+        self, name: str, open_low: float, *, decimals: int, step: float
+    ) -> QtWidgets.QDoubleSpinBox:
+        """A spin box over field ``name``'s range (``open_low`` for an exclusive low bound)."""
+        low, high = float_bounds(name, open_low)
+        spin = QtWidgets.QDoubleSpinBox()
+        spin.setDecimals(decimals)
+        spin.setRange(low, high)
+        spin.setSingleStep(step)
+        spin.setKeyboardTracking(False)
+        spin.valueChanged.connect(self._on_user_edit)
+        return spin
+
     def _choice_combo(self, name: str) -> QtWidgets.QComboBox:
         combo = QtWidgets.QComboBox()
         labels = CHOICE_LABELS[name]
@@ -209,27 +222,13 @@ class ControlPanel(QtWidgets.QWidget):
         cell = self._choice_combo("cell")
         cell.currentIndexChanged.connect(self._sync_enabled)
         self._add_row(form, "cell", cell)
-        low, high = float_bounds("forget_bias", -math.inf)
-        forget = QtWidgets.QDoubleSpinBox()
-        forget.setDecimals(2)
-        forget.setRange(low, high)
-        forget.setSingleStep(0.5)
-        forget.setKeyboardTracking(False)
-        forget.valueChanged.connect(self._on_user_edit)
-        self._add_row(form, "forget_bias", forget)
+        self._add_row(form, "forget_bias", self._float_spin("forget_bias", -math.inf, decimals=2, step=0.5))
         for name in ("num_layers", "hidden_size", "seq_len"):
             self._add_row(form, name, self._int_spin(name))
         activation = self._choice_combo("activation")
         activation.currentIndexChanged.connect(self._sync_enabled)
         self._add_row(form, "activation", activation)
-        low, high = float_bounds("leaky_slope", 0.0)
-        slope = QtWidgets.QDoubleSpinBox()
-        slope.setDecimals(3)
-        slope.setRange(low, high)
-        slope.setSingleStep(0.01)
-        slope.setKeyboardTracking(False)
-        slope.valueChanged.connect(self._on_user_edit)
-        self._add_row(form, "leaky_slope", slope)
+        self._add_row(form, "leaky_slope", self._float_spin("leaky_slope", 0.0, decimals=3, step=0.01))
         return box
 
     def _build_weights_box(self) -> QtWidgets.QGroupBox:

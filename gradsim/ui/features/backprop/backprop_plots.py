@@ -28,7 +28,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 # isort: split
 import pyqtgraph as pg
 
-from gradsim.ui.common.theme import Theme, style_plot
+from gradsim.ui.common.theme import Theme, style_colorbar, style_plot
 from gradsim.ui.features.backprop.backprop_cells import FINITE, NONFINITE, NOT_REACHED, ZERO, decade_levels
 from gradsim.ui.training.plots.base import install_title, set_title
 
@@ -279,12 +279,7 @@ class BackpropGraphics(pg.GraphicsLayoutWidget):
             values=values, colorMap=pg.colormap.get(name), width=16, interactive=False, colorMapMenu=False,
             pen=self.theme.pen(self.theme.foreground, 1),
         )  # fmt: skip
-        axis = bar.axis
-        axis.setPen(self.theme.pen(self.theme.foreground, 1))
-        axis.setTextPen(self.theme.pen(self.theme.foreground, 1))
-        axis.setStyle(tickFont=self.theme.font(self.theme.tick_pt))
-        axis.enableAutoSIPrefix(False)
-        axis.setLabel(label, color=self.theme.foreground, **{"font-size": f"{self.theme.tick_pt}pt"})
+        style_colorbar(bar, self.theme, label, label_pt=self.theme.tick_pt)
         return bar
 
     @staticmethod

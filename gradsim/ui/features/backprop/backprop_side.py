@@ -10,6 +10,7 @@ from __future__ import annotations
 from PySide6 import QtCore, QtWidgets
 
 from gradsim.ui.common.theme import Theme
+from gradsim.ui.common.widgets import vertical_scroll
 from gradsim.ui.features.backprop.backprop_plots import ZERO_COLOR
 
 # The side panel's narrowest and its first width, in pixels.
@@ -49,11 +50,7 @@ class SidePanel(QtWidgets.QScrollArea):
         side_layout.addWidget(self.clip_box)
         side_layout.addWidget(self._build_key_box())
         side_layout.addStretch(1)
-        self.setObjectName("backprop_side")
-        self.setWidgetResizable(True)
-        self.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
-        self.setWidget(side)
+        vertical_scroll(side, "backprop_side", area=self)
         self.setMinimumWidth(SIDE_MIN_WIDTH)
 
     def fit_width(self, scale: float) -> None:

@@ -50,6 +50,7 @@ from gradsim.engine.diagnosis import WINDOW, Diagnosis, Fix
 from gradsim.engine.history import RunHistory
 from gradsim.engine.records import StepRecord
 from gradsim.ui.common.config_diff import describe_difference
+from gradsim.ui.common.widgets import vertical_scroll
 from gradsim.ui.common.workers import Worker
 from gradsim.ui.feature_api import WindowAPI
 from gradsim.ui.features.diagnosis.diagnosis_job import DiagnosisJob, DiagnosisResult, Prediction
@@ -352,13 +353,7 @@ def install(window: WindowAPI) -> DiagnosisFeature:
     areas = QtCore.Qt.DockWidgetArea
     dock.setAllowedAreas(areas.LeftDockWidgetArea | areas.RightDockWidgetArea)
     panel = DiagnosisPanel(window, dock)
-    scroll = QtWidgets.QScrollArea()
-    scroll.setObjectName("diagnosis_scroll")
-    scroll.setWidgetResizable(True)
-    scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-    scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
-    scroll.setWidget(panel)
-    dock.setWidget(scroll)
+    dock.setWidget(vertical_scroll(panel, "diagnosis_scroll"))
     dock.setMinimumWidth(DOCK_MIN_WIDTH)
     window.addDockWidget(areas.RightDockWidgetArea, dock)
     window.resizeDocks([dock], [DOCK_WIDTH], QtCore.Qt.Orientation.Horizontal)

@@ -21,6 +21,7 @@ from gradsim.engine.config import SimConfig
 from gradsim.engine.diagnosis import WINDOW, Diagnosis, Fix
 from gradsim.engine.regime import DECADES_THRESHOLD
 from gradsim.ui.common.config_diff import describe_difference
+from gradsim.ui.common.widgets import text_label
 from gradsim.ui.features.diagnosis.diagnosis_job import DiagnosisResult
 from gradsim.ui.features.diagnosis.diagnosis_text import (
     bound_text,
@@ -41,21 +42,6 @@ BADGE_COLORS = {
     "waiting": "#616161",
 }
 WAITING_TEXT = "Waiting for the first training step: press Play (Space) or Step (→)."
-
-
-def _label(object_name: str, *, scale: float = 1.0, bold: bool = False) -> QtWidgets.QLabel:
-    label = QtWidgets.QLabel()
-    label.setObjectName(object_name)
-    label.setWordWrap(True)
-    label.setTextFormat(QtCore.Qt.TextFormat.PlainText)
-    label.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
-    label.setAlignment(QtCore.Qt.AlignmentFlag.AlignTop | QtCore.Qt.AlignmentFlag.AlignLeft)
-    if scale != 1.0 or bold:
-        font = label.font()
-        font.setPointSizeF(font.pointSizeF() * scale)
-        font.setBold(bold)
-        label.setFont(font)
-    return label
 
 
 @dataclass(frozen=True)
@@ -115,7 +101,7 @@ class DiagnosisView(QtWidgets.QWidget):
             "(step 1 over the last step), or down the layers at the last step (layer 1 over the top)"
         )
         header.addWidget(self.badge)
-        self.iteration_label = _label("diagnosis_iteration")
+        self.iteration_label = text_label("diagnosis_iteration")
         self.iteration_label.setAlignment(
             QtCore.Qt.AlignmentFlag.AlignVCenter | QtCore.Qt.AlignmentFlag.AlignRight
         )
@@ -126,10 +112,10 @@ class DiagnosisView(QtWidgets.QWidget):
         header.addWidget(self.iteration_label, 1)
         layout.addLayout(header)
 
-        self.sentence = _label("diagnosis_sentence", scale=1.3, bold=True)
+        self.sentence = text_label("diagnosis_sentence", scale=1.3, bold=True)
         self.sentence.setToolTip("The verdict, with the numbers it rests on")
         layout.addWidget(self.sentence)
-        self.where_label = _label("diagnosis_where", bold=True)
+        self.where_label = text_label("diagnosis_where", bold=True)
         self.where_label.setStyleSheet(
             "QLabel { background: #b00020; color: #ffffff; padding: 4px 6px; border-radius: 4px; }"
         )
@@ -137,7 +123,7 @@ class DiagnosisView(QtWidgets.QWidget):
             "Where the first inf/NaN appeared: iteration, layer, time step and quantity"
         )
         layout.addWidget(self.where_label)
-        self.comparison = _label("diagnosis_comparison")
+        self.comparison = text_label("diagnosis_comparison")
         self.comparison.setStyleSheet(
             "QLabel { border: 1px solid palette(mid); border-radius: 4px; padding: 4px 6px; }"
         )
@@ -149,7 +135,7 @@ class DiagnosisView(QtWidgets.QWidget):
         self.fix_box.setToolTip("Each button starts a new run with one change; the panel then compares")
         fix_layout = QtWidgets.QVBoxLayout(self.fix_box)
         fix_layout.setSpacing(4)
-        self.no_fix_label = _label("diagnosis_no_fix")
+        self.no_fix_label = text_label("diagnosis_no_fix")
         fix_layout.addWidget(self.no_fix_label)
         self.fix_layout = fix_layout
         self.fix_buttons: list[QtWidgets.QPushButton] = []
@@ -158,7 +144,7 @@ class DiagnosisView(QtWidgets.QWidget):
         evidence_box = QtWidgets.QGroupBox("Evidence")
         evidence_box.setObjectName("diagnosis_evidence_box")
         evidence_layout = QtWidgets.QVBoxLayout(evidence_box)
-        self.evidence = _label("diagnosis_evidence")
+        self.evidence = text_label("diagnosis_evidence")
         self.evidence.setToolTip(
             "The signs practitioners look for: ratios between the first and last time step and layer, "
             "the per-step rate, update:data ratios, iteration-to-iteration jumps, saturation"
@@ -170,17 +156,17 @@ class DiagnosisView(QtWidgets.QWidget):
         theory_box.setObjectName("diagnosis_theory_box")
         grid = QtWidgets.QGridLayout(theory_box)
         grid.setHorizontalSpacing(12)
-        caption = _label("theory_caption")
+        caption = text_label("theory_caption")
         caption.setText("Per-step factor of ||dL/dh|| through time in each layer; through depth per layer")
         grid.addWidget(caption, 0, 0, 1, 3)
-        self.span_names_label = _label("theory_spans")
-        self.predicted_label = _label("theory_predicted", bold=True)
+        self.span_names_label = text_label("theory_spans")
+        self.predicted_label = text_label("theory_predicted", bold=True)
         self.predicted_label.setToolTip(
             "What mean-field theory predicts for this activation, initialisation and weight scale, "
             "layer by layer: each layer has its own fixed point, fed by the layer below "
             "(docs/theory.md). The dashed lines on the ||dL/dh_t|| plot, in the layers' colours."
         )
-        self.measured_label = _label("theory_measured", bold=True)
+        self.measured_label = text_label("theory_measured", bold=True)
         self.measured_label.setToolTip(
             "Measured on the newest diagnosed record: each layer's ratio of step 1 to step T, as a "
             "factor per step; depth: layer 1 over the top layer at the last step, per layer"
@@ -189,13 +175,13 @@ class DiagnosisView(QtWidgets.QWidget):
             (("span", self.span_names_label), ("mean-field theory", self.predicted_label),
              ("measured", self.measured_label))
         ):  # fmt: skip
-            heading = _label(f"theory_heading_{column}")
+            heading = text_label(f"theory_heading_{column}")
             heading.setText(title)
             grid.addWidget(heading, 1, column)
             grid.addWidget(value, 2, column)
-        self.theory_note = _label("theory_note")
+        self.theory_note = text_label("theory_note")
         grid.addWidget(self.theory_note, 3, 0, 1, 3)
-        self.bound_label = _label("theory_bound")
+        self.bound_label = text_label("theory_bound")
         self.bound_label.setToolTip(
             "Pascanu, Mikolov & Bengio (2013): ||dh_t/dh_t-1|| ≤ σmax(W_hh) × max|f′| (1/4 for sigmoid, "
             "1 for tanh and ReLU). Below 1 the gradient must vanish, whatever the data; at 1 or above the "

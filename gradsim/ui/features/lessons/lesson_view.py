@@ -10,6 +10,7 @@ from __future__ import annotations
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from gradsim.engine.lessons import Lesson
+from gradsim.ui.common.widgets import text_label
 
 HIGHLIGHT_COLOR = "#ff9800"
 
@@ -69,21 +70,6 @@ class Highlight(QtWidgets.QFrame):
         return False
 
 
-def label(object_name: str, *, scale: float = 1.0, bold: bool = False) -> QtWidgets.QLabel:
-    """A wrapping, selectable plain-text label, its font scaled by ``scale``."""
-    label = QtWidgets.QLabel()
-    label.setObjectName(object_name)
-    label.setWordWrap(True)
-    label.setTextFormat(QtCore.Qt.TextFormat.PlainText)
-    label.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
-    label.setAlignment(QtCore.Qt.AlignmentFlag.AlignTop | QtCore.Qt.AlignmentFlag.AlignLeft)
-    font = label.font()
-    font.setPointSizeF(font.pointSizeF() * scale)
-    font.setBold(bold)
-    label.setFont(font)
-    return label
-
-
 class ChoiceLabel(QtWidgets.QLabel):
     """The wrapping text of a choice; clicking it chooses, as a radio button's own text would."""
 
@@ -126,7 +112,7 @@ class LessonView(QtWidgets.QWidget):
     def _build(self) -> None:
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 8)
-        self.progress_label = label("lessons_progress")
+        self.progress_label = text_label("lessons_progress")
         layout.addWidget(self.progress_label)
         self.lesson_list = QtWidgets.QListWidget()
         self.lesson_list.setObjectName("lesson_list")
@@ -145,9 +131,9 @@ class LessonView(QtWidgets.QWidget):
         self.lesson_list.currentRowChanged.connect(self._on_user_pick)
         layout.addWidget(self.lesson_list)
 
-        self.title_label = label("lesson_title", scale=1.25, bold=True)
+        self.title_label = text_label("lesson_title", scale=1.25, bold=True)
         layout.addWidget(self.title_label)
-        self.step_label = label("lesson_step")
+        self.step_label = text_label("lesson_step")
         self.step_label.setToolTip("Each lesson: Intro → Predict → Run → Explain")
         layout.addWidget(self.step_label)
 
@@ -199,8 +185,8 @@ class LessonView(QtWidgets.QWidget):
 
     def _build_intro(self) -> QtWidgets.QWidget:
         page, layout = self._page("intro_page")
-        self.intro_text = label("intro_text", scale=1.1)
-        self.setup_text = label("setup_text")
+        self.intro_text = text_label("intro_text", scale=1.1)
+        self.setup_text = text_label("setup_text")
         self.setup_text.setToolTip("The preset and settings this lesson runs")
         self.setup_text.setStyleSheet("color: palette(placeholder-text);")
         layout.addWidget(self.intro_text)
@@ -210,7 +196,7 @@ class LessonView(QtWidgets.QWidget):
 
     def _build_predict(self) -> QtWidgets.QWidget:
         page, layout = self._page("predict_page")
-        self.question_text = label("question_text", scale=1.1, bold=True)
+        self.question_text = text_label("question_text", scale=1.1, bold=True)
         layout.addWidget(self.question_text)
         self.choice_group = QtWidgets.QButtonGroup(self)
         self.choice_buttons: list[QtWidgets.QRadioButton] = []
@@ -233,14 +219,14 @@ class LessonView(QtWidgets.QWidget):
         self.check_button = push_button("Check", "check_answer", "Tell me whether my prediction is right")
         self.check_button.clicked.connect(self.check_answer)
         layout.addWidget(self.check_button, 0, QtCore.Qt.AlignmentFlag.AlignLeft)
-        self.feedback_text = label("answer_feedback", scale=1.05)
+        self.feedback_text = text_label("answer_feedback", scale=1.05)
         layout.addWidget(self.feedback_text)
         layout.addStretch(1)
         return page
 
     def _build_run(self) -> QtWidgets.QWidget:
         page, layout = self._page("run_page")
-        self.run_text = label("run_progress", scale=1.1)
+        self.run_text = text_label("run_progress", scale=1.1)
         self.run_bar = QtWidgets.QProgressBar()
         self.run_bar.setObjectName("run_progress_bar")
         self.run_bar.setToolTip("Training steps of this lesson's run")
@@ -256,7 +242,7 @@ class LessonView(QtWidgets.QWidget):
 
     def _build_explain(self) -> QtWidgets.QWidget:
         page, layout = self._page("explain_page")
-        self.explanation_text = label("explanation_text", scale=1.1)
+        self.explanation_text = text_label("explanation_text", scale=1.1)
         self.show_plot_button = push_button(
             "Show me the plot", "show_plot", "Frame the plot this explanation talks about again"
         )

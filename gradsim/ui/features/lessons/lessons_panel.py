@@ -25,6 +25,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from gradsim.engine.lessons import CONTROL_PREFIX, Lesson, LessonError, load_lessons, run_values
 from gradsim.engine.records import StepRecord
+from gradsim.ui.common.widgets import text_label
 from gradsim.ui.feature_api import WindowAPI
 from gradsim.ui.features.lessons.lesson_steps import (
     EXPLAIN,
@@ -36,7 +37,7 @@ from gradsim.ui.features.lessons.lesson_steps import (
     setup_summary,
     step_trail,
 )
-from gradsim.ui.features.lessons.lesson_view import Highlight, LessonView, label
+from gradsim.ui.features.lessons.lesson_view import Highlight, LessonView
 
 HIGHLIGHT_MS = 6000
 RIGHT_COLOR = "#2e7d32"
@@ -406,7 +407,7 @@ def install(window: WindowAPI, lessons: list[Lesson] | None = None) -> Lessons:
         dock.setWidget(panel)
     except LessonError as failure:
         error = str(failure)
-        message = label("lessons_error")
+        message = text_label("lessons_error")
         message.setText(f"The lessons could not be loaded.\n\n{error}")
         dock.setWidget(message)
     dock.setMinimumWidth(300)

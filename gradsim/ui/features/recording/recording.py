@@ -26,6 +26,7 @@ from gradsim.io.animation_writer import (
 )
 from gradsim.ui.common import background
 from gradsim.ui.common.naming import base_name, propose_path
+from gradsim.ui.common.widgets import reopen_dialog
 from gradsim.ui.feature_api import SnapshotFolder, WindowAPI
 from gradsim.ui.features.recording import animation, animation_job
 from gradsim.ui.features.recording.animation_job import AnimationJob, AnimationRequest
@@ -147,16 +148,14 @@ class RecordingFeature(QtCore.QObject):
     # -- actions -------------------------------------------------------------------------------
     def open_dialog(self, target: str | None = None) -> RecordDialog:
         """Show the dialog (non-blocking), preset to ``target`` (the current plot by default)."""
-        if self.dialog is not None:
-            self.dialog.close()
         if target is None:
             snapshots = self.window.offered(SnapshotFolder)  # type: ignore[type-abstract]
             target = snapshots.current_plot if snapshots is not None else "gradient"
-        dialog = RecordDialog(self, str(target), parent=self.window)
-        dialog.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose, True)
-        dialog.finished.connect(self._on_dialog_finished)
+        shown = str(target)
+        dialog = reopen_dialog(
+            self.dialog, lambda: RecordDialog(self, shown, parent=self.window), self._on_dialog_finished
+        )
         self.dialog = dialog
-        dialog.open()
         return dialog
 
     def record(

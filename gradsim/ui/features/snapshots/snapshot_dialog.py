@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from PySide6 import QtCore, QtWidgets
 
 from gradsim.ui.common.naming import DASHBOARD, TARGET_LABELS, confirm_replace
+from gradsim.ui.common.widgets import named
 from gradsim.ui.training import render
 from gradsim.ui.training.dashboard import PLOT_KEYS
 
@@ -63,18 +64,21 @@ class SnapshotDialog(QtWidgets.QDialog):
             "Width of the PNG in pixels; the height follows the plot's proportions. "
             "The default, twice the size on screen, stays sharp on slides"
         )
-        self.size_label = QtWidgets.QLabel()
-        self.size_label.setObjectName("snapshot_size")
-        self.default_width_button = QtWidgets.QPushButton("2× screen")
-        self.default_width_button.setObjectName("snapshot_default_width")
-        self.default_width_button.setToolTip("Set the width to twice the size on screen")
-        self.path_edit = QtWidgets.QLineEdit()
-        self.path_edit.setObjectName("snapshot_path")
-        self.path_edit.setToolTip("The file to write (its folder is remembered for next time)")
+        self.size_label = named(QtWidgets.QLabel(), "snapshot_size")
+        self.default_width_button = named(
+            QtWidgets.QPushButton("2× screen"),
+            "snapshot_default_width",
+            "Set the width to twice the size on screen",
+        )
+        self.path_edit = named(
+            QtWidgets.QLineEdit(),
+            "snapshot_path",
+            "The file to write (its folder is remembered for next time)",
+        )
         self.path_edit.setMinimumWidth(self.path_edit.fontMetrics().horizontalAdvance("x" * 56))
-        self.browse_button = QtWidgets.QPushButton("Browse…")
-        self.browse_button.setObjectName("snapshot_browse")
-        self.browse_button.setToolTip("Choose the folder and the file name")
+        self.browse_button = named(
+            QtWidgets.QPushButton("Browse…"), "snapshot_browse", "Choose the folder and the file name"
+        )
 
         width_row = QtWidgets.QHBoxLayout()
         width_row.addWidget(self.width_spin)

@@ -35,6 +35,7 @@ from gradsim.io.filenames import slug
 from gradsim.ui.common import background
 from gradsim.ui.common.icons import icon
 from gradsim.ui.common.naming import DASHBOARD, TARGET_LABELS, base_name, propose_path
+from gradsim.ui.common.widgets import reopen_dialog
 from gradsim.ui.common.workers import Worker
 from gradsim.ui.feature_api import PinnedRuns, WindowAPI
 from gradsim.ui.features.snapshots.bundle import BundleJob, BundleWorker, PinnedPart, readme_text
@@ -199,16 +200,16 @@ class SnapshotFeature(QtCore.QObject):
 
     def open_dialog(self, target: str = DASHBOARD, fmt: str | None = None) -> SnapshotDialog:
         """Show the snapshot dialog (non-blocking) preset to ``target``; returns it."""
-        if self.dialog is not None:
-            self.dialog.close()
         if fmt is None:
             fmt = str(self.window.settings.value(FORMAT_KEY, "png"))
             fmt = fmt if fmt in FORMATS else "png"
-        dialog = SnapshotDialog(self, target, fmt, parent=self.window)
-        dialog.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose, True)
-        dialog.finished.connect(self._on_dialog_finished)
+        chosen = fmt
+        dialog = reopen_dialog(
+            self.dialog,
+            lambda: SnapshotDialog(self, target, chosen, parent=self.window),
+            self._on_dialog_finished,
+        )
         self.dialog = dialog
-        dialog.open()
         return dialog
 
     def save_snapshot(

@@ -18,6 +18,7 @@ from gradsim.engine import sweep
 from gradsim.engine.config import FLOAT_RANGES, INT_RANGES
 from gradsim.engine.formatting import format_bytes
 from gradsim.io.sweepstore import SweepRecord
+from gradsim.ui.common.widgets import named
 from gradsim.ui.features.sweep.sweep_plot import SweepPlot
 from gradsim.ui.features.sweep.sweep_text import FIELD_LABELS, stored_number
 
@@ -260,11 +261,12 @@ class SweepPage(QtWidgets.QWidget):
             "Sweeps recorded in the store (by this window, others, or gradsim sweep), newest first: "
             "choose one to show it again, without computing"
         )
-        self.store_label = QtWidgets.QLabel()
-        self.store_label.setObjectName("sweep_store_size")
-        self.clear_button = QtWidgets.QPushButton("Clear…")
-        self.clear_button.setObjectName("sweep_clear_store")
-        self.clear_button.setToolTip("Delete every stored point and recorded sweep (asks first)")
+        self.store_label = named(QtWidgets.QLabel(), "sweep_store_size")
+        self.clear_button = named(
+            QtWidgets.QPushButton("Clear…"),
+            "sweep_clear_store",
+            "Delete every stored point and recorded sweep (asks first)",
+        )
         past_label = QtWidgets.QLabel("past")
         past_label.setBuddy(self.past_combo)
         past = QtWidgets.QHBoxLayout()

@@ -21,7 +21,7 @@ import pyqtgraph as pg
 from gradsim.engine import sweep
 from gradsim.engine.sweep import CriticalLine, SweepResult
 from gradsim.ui.common.scaling import scale_of, scale_plots
-from gradsim.ui.common.theme import LIGHT, Theme, current_theme, style_plot
+from gradsim.ui.common.theme import LIGHT, Theme, current_theme, style_colorbar, style_plot
 from gradsim.ui.features.sweep.sweep_scale import AxisScale, round_ticks, symmetric_levels
 from gradsim.ui.features.sweep.sweep_text import (
     LINE_LABELS,
@@ -160,12 +160,7 @@ class SweepPlot(pg.GraphicsLayoutWidget):
             colorMapMenu=False, pen=theme.pen(theme.foreground, 1),
         )  # fmt: skip
         self.colorbar.setImageItem(self.image, insert_in=self.plot)
-        bar_axis = self.colorbar.axis
-        bar_axis.setPen(theme.pen(theme.foreground, 1))
-        bar_axis.setTextPen(theme.pen(theme.foreground, 1))
-        bar_axis.setStyle(tickFont=theme.font(theme.tick_pt))
-        bar_axis.enableAutoSIPrefix(False)
-        bar_axis.setLabel(COLORBAR_LABEL, color=theme.foreground, **{"font-size": f"{theme.label_pt}pt"})
+        style_colorbar(self.colorbar, theme, COLORBAR_LABEL)
         self._short_labels = False
 
         self.critical_curve = pg.PlotDataItem(

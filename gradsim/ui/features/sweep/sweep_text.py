@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 
 from gradsim.engine import sweep
-from gradsim.engine.config import SimConfig
+from gradsim.engine.config import SimConfig, describe_config
 from gradsim.engine.sweep import CriticalLine, SweepProgress, SweepResult
 
 FIELD_LABELS = {
@@ -21,17 +21,8 @@ FIELD_LABELS = {
 
 
 def describe_base(config: SimConfig) -> str:
-    """The base config in one line (what the sweep does not vary)."""
-    text = (
-        f"{config.activation}, {config.init} init × {config.weight_scale:g}, {config.num_layers} "
-        f"layer{'s' if config.num_layers > 1 else ''} × {config.hidden_size} units, T = {config.seq_len}, "
-        f"batch {config.batch_size}, {config.task} task"
-    )
-    if config.normalization == "batch":
-        text += ", batch norm"
-    if config.clip_mode != "none":
-        text += f", clip by {config.clip_mode} at {config.clip_threshold:g}"
-    return text + f", {config.optimizer} lr {config.learning_rate:g}, seed {config.seed}"
+    """The base config in one line (what the sweep does not vary): :func:`describe_config`'s."""
+    return describe_config(config, base=True)
 
 
 def format_seconds(seconds: float) -> str:

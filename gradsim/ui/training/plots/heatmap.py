@@ -24,7 +24,7 @@ import pyqtgraph as pg
 from gradsim.engine.config import SimConfig
 from gradsim.engine.history import RunHistory
 from gradsim.engine.records import nonfinite_norms
-from gradsim.ui.common.theme import Theme, style_plot
+from gradsim.ui.common.theme import Theme, style_colorbar, style_plot
 from gradsim.ui.training.plots.base import OverlayText, PlotPanel, layer_names
 
 # Stored in place of log10 of zero and of non-finite values: below any log10 norm a run can
@@ -202,12 +202,7 @@ class HeatmapPlot(PlotPanel):
             interactive=False, width=18, colorMapMenu=False,
         )  # fmt: skip
         self.colorbar.setImageItem(self.image, insert_in=self.plot)
-        colorbar_axis = self.colorbar.axis
-        colorbar_axis.setPen(theme.pen(theme.foreground, 1))
-        colorbar_axis.setTextPen(theme.pen(theme.foreground, 1))
-        colorbar_axis.setStyle(tickFont=theme.font(theme.tick_pt))
-        colorbar_axis.setLabel("log10 ||dL/dh||  (decades)", color=theme.foreground,
-                               **{"font-size": f"{theme.label_pt}pt"})  # fmt: skip
+        style_colorbar(self.colorbar, theme, "log10 ||dL/dh||  (decades)")
         self.message = OverlayText(self.plot, theme, "top-left", theme.nonfinite)
         self.message.fill = pg.mkBrush(theme.background + "c0")
         self._layer = 0

@@ -1,0 +1,74 @@
+"""Small widget builders every part of the window uses: a text label, a named widget, a scroll area,
+a dialog opened in place of the previous one."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from PySide6 import QtCore, QtWidgets
+
+Widget = TypeVar("Widget", bound=QtWidgets.QWidget)
+Dialog = TypeVar("Dialog", bound=QtWidgets.QDialog)
+
+
+def named(widget: Widget, object_name: str, tip: str = "") -> Widget:
+    """``widget`` with its ``objectName`` (how tests and style sheets find it) and tooltip set."""
+    widget.setObjectName(object_name)
+    if tip:
+        widget.setToolTip(tip)
+    return widget
+
+
+def text_label(object_name: str, *, scale: float = 1.0, bold: bool = False) -> QtWidgets.QLabel:
+    """A wrapping, mouse-selectable plain-text label, top-left aligned.
+
+    With ``scale`` or ``bold`` it gets its own font (the application's, ``scale`` times larger);
+    otherwise it inherits its parent's.
+    """
+    label = QtWidgets.QLabel()
+    label.setObjectName(object_name)
+    label.setWordWrap(True)
+    label.setTextFormat(QtCore.Qt.TextFormat.PlainText)
+    label.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+    label.setAlignment(QtCore.Qt.AlignmentFlag.AlignTop | QtCore.Qt.AlignmentFlag.AlignLeft)
+    if scale != 1.0 or bold:
+        font = label.font()
+        font.setPointSizeF(font.pointSizeF() * scale)
+        font.setBold(bold)
+        label.setFont(font)
+    return label
+
+
+def vertical_scroll(
+    content: QtWidgets.QWidget, object_name: str, area: QtWidgets.QScrollArea | None = None
+) -> QtWidgets.QScrollArea:
+    """``content`` in a frameless scroll area (``area``, or a new one) that scrolls vertically only.
+
+    The content is resized to the area's width, so it wraps its text instead of widening the
+    area; returns the area.
+    """
+    scroll = QtWidgets.QScrollArea() if area is None else area
+    scroll.setObjectName(object_name)
+    scroll.setWidgetResizable(True)
+    scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+    scroll.setWidget(content)
+    return scroll
+
+
+def reopen_dialog(
+    previous: QtWidgets.QDialog | None, build: Callable[[], Dialog], on_finished: Callable[[int], object]
+) -> Dialog:
+    """Close ``previous`` (if any), then build a dialog and open it (non-blocking); returns it.
+
+    The dialog deletes itself when closed; ``on_finished`` (a slot of the owner, which should
+    forget the dialog there) is connected to its ``finished`` signal.
+    """
+    if previous is not None:
+        previous.close()
+    dialog = build()
+    dialog.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose, True)
+    dialog.finished.connect(on_finished)
+    dialog.open()
+    return dialog
