@@ -11,12 +11,12 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
-import re
 import signal
 import time
 
 import numpy as np
 import pytest
+from helpers import EXPLODING_LONG, LARGEST, small_config
 
 from gradsim.engine.config import SimConfig
 from gradsim.engine.records import StepRecord
@@ -25,22 +25,16 @@ from gradsim.ui.common import workers
 from gradsim.ui.training import runner as runner_module
 from gradsim.ui.training.runner import FRAME_HOLD_LIMIT, RUNNER_KINDS, Runner, limit_blas_threads, runner_kind
 
-pytestmark = [
-    pytest.mark.qt_log_level_fail("WARNING"),
-    pytest.mark.qt_log_ignore(re.escape("This plugin does not support propagateSizeHints()")),
-]
+pytestmark = [pytest.mark.qt_log_level_fail("WARNING")]
 
-SMALL = SimConfig(num_layers=2, hidden_size=8, seq_len=12, batch_size=4, seed=5)
+SMALL = small_config(seed=5)
 OTHER = SimConfig(num_layers=3, hidden_size=6, seq_len=9, batch_size=3, seed=1, activation="relu")
 # ReLU with three times the stable weights over 200 steps and a large step: the first update
 # throws the weights so far that iteration 2 overflows.
-EXPLODING = SimConfig(
-    activation="relu", init="gaussian", weight_scale=3.0, seq_len=200, learning_rate=0.1,
-    hidden_size=32, batch_size=4,
-)  # fmt: skip
+EXPLODING = EXPLODING_LONG
 # One step takes seconds (16 layers x 2000 time steps, each a handful of numpy calls) while its
 # memory stays small: long enough to be caught mid-step.
-SLOW = SimConfig(num_layers=16, hidden_size=32, seq_len=2000, batch_size=8)
+SLOW = LARGEST
 
 
 class Collector:
