@@ -202,11 +202,17 @@ def test_nonfinite_run_pauses_itself_without_exception(qtbot, make_runner, each_
     assert len(collected.records) == count
 
 
-def test_shutdown_abandons_a_step_in_its_forward_pass(qtbot, make_runner, forward_probe):
-    runner, collected = make_runner(SLOW)
+def playing_with_a_probe(make_runner, forward_probe, config: SimConfig):
+    """A playing runner of ``config`` whose forward pass ``probe`` counts: (runner, collected, probe)."""
+    runner, collected = make_runner(config)
     assert runner.simulation is not None
     probe = forward_probe(runner.simulation)
     runner.play()
+    return runner, collected, probe
+
+
+def test_shutdown_abandons_a_step_in_its_forward_pass(qtbot, make_runner, forward_probe):
+    runner, collected, probe = playing_with_a_probe(make_runner, forward_probe, SLOW)
     qtbot.waitUntil(probe.started.is_set, timeout=10000)
     assert runner.shutdown(timeout_ms=1000)
     assert not runner.thread.isRunning()
@@ -217,10 +223,7 @@ def test_shutdown_abandons_a_step_in_its_forward_pass(qtbot, make_runner, forwar
 
 
 def test_rebuild_abandons_a_step_in_its_forward_pass(qtbot, make_runner, forward_probe):
-    runner, collected = make_runner(SLOW)
-    assert runner.simulation is not None
-    probe = forward_probe(runner.simulation)
-    runner.play()
+    runner, collected, probe = playing_with_a_probe(make_runner, forward_probe, SLOW)
     qtbot.waitUntil(probe.started.is_set, timeout=10000)
     with qtbot.waitSignal(runner.rebuilt, check_params_cb=lambda config: config == SMALL, timeout=10000):
         runner.rebuild(SMALL)
@@ -234,10 +237,7 @@ def test_rebuild_abandons_a_step_in_its_forward_pass(qtbot, make_runner, forward
 def test_a_frame_hold_stops_the_worker_until_released(qtbot, make_runner, forward_probe, monkeypatch):
     # A long limit, so that a slow machine cannot mistake the limit lapsing for a failed hold.
     monkeypatch.setattr(workers, "FRAME_HOLD_LIMIT", 30.0)
-    runner, collected = make_runner(SMALL)
-    assert runner.simulation is not None
-    probe = forward_probe(runner.simulation)
-    runner.play()
+    runner, collected, probe = playing_with_a_probe(make_runner, forward_probe, SMALL)
     qtbot.waitUntil(lambda: len(collected.records) >= 3, timeout=10000)
     runner.hold_for_frame()
     readings = [probe.calls]
@@ -256,10 +256,7 @@ def test_a_frame_hold_stops_the_worker_until_released(qtbot, make_runner, forwar
 
 
 def test_a_hold_never_released_lapses_after_the_limit(qtbot, make_runner, forward_probe):
-    runner, collected = make_runner(SMALL)
-    assert runner.simulation is not None
-    probe = forward_probe(runner.simulation)
-    runner.play()
+    runner, collected, probe = playing_with_a_probe(make_runner, forward_probe, SMALL)
     qtbot.waitUntil(lambda: len(collected.records) >= 3, timeout=10000)
     runner.hold_for_frame()
     held_at, held = probe.calls, time.perf_counter()
