@@ -8,7 +8,6 @@ warning (the commands that draw run Qt offscreen and must stay quiet).
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -40,9 +39,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if HERE in item.path.parents:
             item.add_marker(pytest.mark.qt_log_level_fail("WARNING"))
-            item.add_marker(
-                pytest.mark.qt_log_ignore(re.escape("This plugin does not support propagateSizeHints()"))
-            )
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import re
 
 import numpy as np
 import pytest
+from helpers import EXPLODING_ONE_LAYER, EXPLODING_RELU, VANISHING_SIGMOID
 
 from gradsim.engine import theory
 from gradsim.engine.config import SimConfig, field_names
@@ -17,24 +18,7 @@ from gradsim.engine.regime import classify, end_to_end_decades, measure
 from gradsim.engine.simulation import Simulation, replay
 
 # Small but real: the two runs issue 6 names, at sizes that keep the whole file fast.
-VANISHING = SimConfig(
-    activation="sigmoid",
-    num_layers=3,
-    seq_len=100,
-    init="gaussian",
-    weight_scale=1.0,
-    hidden_size=32,
-    batch_size=8,
-)
-EXPLODING = SimConfig(
-    activation="relu",
-    num_layers=1,
-    seq_len=100,
-    init="gaussian",
-    weight_scale=2.5,
-    hidden_size=32,
-    batch_size=8,
-)
+VANISHING, EXPLODING = VANISHING_SIGMOID, EXPLODING_ONE_LAYER
 
 
 def _train(config: SimConfig, iterations: int) -> list[StepRecord]:
@@ -319,19 +303,6 @@ def test_a_nan_iteration_is_called_non_finite_not_switched_off():
     off = f"{100 * float(last.saturation.mean()):.0f}%"
     assert line.startswith(f"{bad} of units non-finite, {off} switched off")
     assert float(last.nonfinite_fraction.mean()) > 0.5 and float(last.saturation.mean()) < 0.2
-
-
-# ReLU, weights twice the stable size: NaN at iteration 2 (like the 'exploding-large-weights' preset).
-EXPLODING_RELU = SimConfig(
-    num_layers=2,
-    hidden_size=64,
-    seq_len=100,
-    activation="relu",
-    init="gaussian",
-    weight_scale=2.0,
-    task="adding",
-    learning_rate=0.01,
-)
 
 
 def test_signs_of_a_gradient_far_below_float64_are_numbers():

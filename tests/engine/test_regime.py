@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from helpers import EXPLODING_LONG, step_record
 
 from gradsim.engine import theory
 from gradsim.engine.config import SimConfig
@@ -24,23 +25,7 @@ from gradsim.engine.simulation import Simulation
 
 
 def record_with(grad_norms, nonfinite: NonFiniteEvent | None = None) -> StepRecord:
-    grad_norms = np.asarray(grad_norms, dtype=np.float64)
-    layers, steps = grad_norms.shape
-    return StepRecord(
-        iteration=1,
-        loss=0.5,
-        grad_norms=grad_norms,
-        param_grad_norms={},
-        global_norm_before=1.0,
-        global_norm_after=1.0,
-        clipped=False,
-        update_ratios={},
-        saturation=np.zeros(layers),
-        mean_derivative=np.ones((layers, steps)),
-        preactivation_samples=np.zeros((layers, 4)),
-        spectral_norms=np.ones(layers),
-        nonfinite=nonfinite,
-    )
+    return step_record(grad_norms, nonfinite=nonfinite)
 
 
 def test_decades_run_from_the_top_last_cell_to_the_first_first_cell():
@@ -189,15 +174,7 @@ def test_relu_large_scale_explodes():
 
 
 def test_relu_large_scale_long_run_becomes_nonfinite():
-    config = SimConfig(
-        activation="relu",
-        weight_scale=3.0,
-        num_layers=2,
-        seq_len=200,
-        hidden_size=16,
-        batch_size=8,
-        learning_rate=0.1,
-    )
+    config = EXPLODING_LONG.replace(hidden_size=16, batch_size=8)
     simulation = Simulation(config)
     regimes = []
     while (record := simulation.train_step()) is not None:

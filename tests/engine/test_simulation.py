@@ -13,6 +13,7 @@ import warnings
 
 import numpy as np
 import pytest
+from helpers import EXPLODING_LONG, EXPLODING_RELU, small_config
 
 from gradsim.engine.activations import make_activation
 from gradsim.engine.clipping import clip_gradients, global_norm
@@ -24,16 +25,7 @@ from gradsim.engine.simulation import PREACTIVATION_SAMPLE, BackpropSession, Sim
 from gradsim.engine.tasks import make_task
 
 SMALL = SimConfig(num_layers=2, hidden_size=5, seq_len=6, batch_size=4, task="random", learning_rate=0.05)
-EXPLODING = SimConfig(
-    num_layers=2,
-    hidden_size=16,
-    seq_len=200,
-    batch_size=8,
-    activation="relu",
-    init="gaussian",
-    weight_scale=3.0,
-    learning_rate=0.1,
-)
+EXPLODING = EXPLODING_LONG.replace(hidden_size=16, batch_size=8)
 QUANTITIES = {"hidden state", "loss", "gradient dL/dh", "parameter gradient", "parameters"}
 
 
@@ -539,15 +531,8 @@ def test_each_kind_of_nonfinite_value_is_located(settings, quantity):
 
 
 def test_an_update_that_overflows_is_located_in_the_parameters():
-    config = SimConfig(
-        num_layers=1,
-        hidden_size=8,
-        seq_len=10,
-        batch_size=4,
-        activation="tanh",
-        weight_scale=3.0,
-        task="random",
-        learning_rate=100.0,
+    config = small_config(
+        num_layers=1, seq_len=10, activation="tanh", weight_scale=3.0, task="random", learning_rate=100.0
     )
     simulation = Simulation(config)
     simulation.params["readout.weight"][...] = 1e153
@@ -686,11 +671,7 @@ def test_replay_reproduces_a_run_and_stops_where_it_halts():
     assert list(replay(config, 0)) == []
     with pytest.raises(ValueError, match="iterations"):
         list(replay(config, -1))
-    exploding = SimConfig(
-        activation="relu", init="gaussian", weight_scale=3.0, seq_len=200, learning_rate=0.1,
-        hidden_size=32, batch_size=4,
-    )  # fmt: skip
-    halted = list(replay(exploding, 50))
+    halted = list(replay(EXPLODING_LONG, 50))
     assert len(halted) < 50 and halted[-1].nonfinite is not None
     assert all(record.nonfinite is None for record in halted[:-1])
 
@@ -719,16 +700,3 @@ def test_a_nan_iteration_counts_nonfinite_units_apart_from_saturated_ones():
         assert last.nonfinite_fraction[layer] > 0.5
         assert last.saturation[layer] < 0.2
         assert last.saturation[layer] + last.nonfinite_fraction[layer] <= 1.0
-
-
-# ReLU, weights twice the stable size: NaN at iteration 2 (like the 'exploding-large-weights' preset).
-EXPLODING_RELU = SimConfig(
-    num_layers=2,
-    hidden_size=64,
-    seq_len=100,
-    activation="relu",
-    init="gaussian",
-    weight_scale=2.0,
-    task="adding",
-    learning_rate=0.01,
-)

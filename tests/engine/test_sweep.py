@@ -12,6 +12,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import pytest
+from helpers import heavy_spec, small_config
 
 from gradsim.engine import sweep, sweep_executors, theory
 from gradsim.engine.config import SimConfig
@@ -33,7 +34,7 @@ from gradsim.engine.sweep import (
     run_sweep,
 )
 
-SMALL = SimConfig(num_layers=1, hidden_size=8, seq_len=12, batch_size=4, activation="tanh", task="random")
+SMALL = small_config(num_layers=1, activation="tanh", task="random")
 
 
 def child_pids() -> set[int]:
@@ -244,11 +245,6 @@ def test_progress_reports_every_point_once_and_ends_at_the_total():
     assert reports[-1].remaining_seconds == 0.0
     cells = [(row, column) for report in reports for row, column, _ in report.points]
     assert sorted(cells) == sorted(spec.indices())
-
-
-def heavy_spec() -> SweepSpec:
-    base = SimConfig(num_layers=2, hidden_size=64, seq_len=150, batch_size=16, task="random")
-    return SweepSpec(base, make_axis("weight_scale", 0.5, 1.5, 8), make_axis("seq_len", 100, 200, 8), 2)
 
 
 def test_cancel_stops_the_workers_and_leaves_no_process():

@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+from helpers import heavy_spec, small_config
 
 from gradsim.engine import sweep_executors, sweep_executors_dask
-from gradsim.engine.config import SimConfig
 from gradsim.engine.sweep import SweepError, SweepSpec, make_axis, point_key, run_sweep
 from gradsim.engine.sweep_executors import (
     CLUSTER_EXTRA_HINT,
@@ -32,7 +32,7 @@ from gradsim.engine.sweep_executors import (
     make_executor,
 )
 
-SMALL = SimConfig(num_layers=1, hidden_size=8, seq_len=12, batch_size=4, activation="tanh", task="random")
+SMALL = small_config(num_layers=1, activation="tanh", task="random")
 SWEEP_PREFIX = "gradsim-sweep-"
 
 
@@ -110,11 +110,6 @@ def sweep_tasks_anywhere(client: Any) -> tuple[list[str], dict[str, list[str]]]:
     )
     executing = client.run(sweep_executors_dask._running_keys, SWEEP_PREFIX)
     return scheduled, {worker: keys for worker, keys in executing.items() if keys}
-
-
-def heavy_spec() -> SweepSpec:
-    base = SimConfig(num_layers=2, hidden_size=64, seq_len=150, batch_size=16, task="random")
-    return SweepSpec(base, make_axis("weight_scale", 0.5, 1.5, 8), make_axis("seq_len", 100, 200, 8), 2)
 
 
 def test_a_6x6_sweep_on_a_local_cluster_equals_the_local_pool_bit_for_bit():

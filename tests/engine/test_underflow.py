@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 import pytest
+from helpers import step_record
 
 from gradsim.engine import rnn
 from gradsim.engine.config import SimConfig
@@ -308,21 +309,8 @@ def test_records_carry_the_logs():
 
 
 def plain_record(norms: np.ndarray, logs: np.ndarray | None = None) -> StepRecord:
-    return StepRecord(
-        iteration=1,
-        loss=1.0,
-        grad_norms=norms,
-        param_grad_norms={},
-        global_norm_before=1.0,
-        global_norm_after=1.0,
-        clipped=False,
-        update_ratios={},
-        saturation=np.zeros(1),
-        mean_derivative=np.zeros(norms.shape),
-        preactivation_samples=np.zeros((1, 4)),
-        spectral_norms=np.ones(1),
-        log10_grad_norms=logs,
-    )
+    """A one-layer record of ``norms`` ``(1, T)``, zero derivatives, with ``logs`` or its own."""
+    return step_record(norms, loss=1.0, mean_derivative=np.zeros(norms.shape), log10_grad_norms=logs)
 
 
 def test_a_record_built_from_plain_norms_computes_its_logs():

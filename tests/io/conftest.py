@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
+from helpers import EXPLODING_TINY
 
 from gradsim.engine.config import SimConfig
 from gradsim.engine.records import StepRecord
@@ -19,15 +20,7 @@ HEALTHY = SimConfig(
     num_layers=2, hidden_size=6, seq_len=7, batch_size=3, clip_mode="norm", clip_threshold=5.0, seed=3
 )
 # Large ReLU weights and a large step: iteration 2 overflows (inf in dL/dh, NaN global norm).
-EXPLODING = SimConfig(
-    num_layers=2,
-    hidden_size=6,
-    seq_len=8,
-    batch_size=3,
-    activation="relu",
-    weight_scale=10.0,
-    learning_rate=1.0,
-)
+EXPLODING = EXPLODING_TINY
 
 
 def run(config: SimConfig, iterations: int) -> list[StepRecord]:

@@ -10,14 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import scale_by_length_sweep
 
-from gradsim.engine.config import SimConfig
 from gradsim.engine.sweep import (
     STATUS_OVERFLOW,
     STATUS_VANISHED,
-    SweepAxis,
     SweepResult,
-    SweepSpec,
     run_sweep,
 )
 from gradsim.io.atomic import WriteError
@@ -31,12 +29,10 @@ from gradsim.io.sweepfile import (
     write_sweep_npz,
 )
 
-BASE = SimConfig(num_layers=1, hidden_size=6, seq_len=10, batch_size=3, activation="relu", task="random")
 # ok points, an overflowing one (50^400) and vanished ones (over 400 steps some step switches
 # every ReLU off: the gradient before it is exactly 0).
-SPEC = SweepSpec(
-    BASE, SweepAxis("weight_scale", (0.01, 0.9, 1.2, 50.0)), SweepAxis("seq_len", (6, 400)), 0, 2
-)
+SPEC = scale_by_length_sweep("relu")
+BASE = SPEC.base
 
 
 @pytest.fixture(scope="module")

@@ -16,15 +16,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import scale_by_length_sweep
 
-from gradsim.engine.config import SimConfig
 from gradsim.engine.sweep import (
     STATUS_OK,
     STATUS_OVERFLOW,
     PointResult,
-    SweepAxis,
     SweepResult,
-    SweepSpec,
     point_key,
     run_sweep,
 )
@@ -40,12 +38,10 @@ from gradsim.io.sweepstore import (
     open_store,
 )
 
-BASE = SimConfig(num_layers=1, hidden_size=6, seq_len=10, batch_size=3, activation="linear", task="random")
 # ok points, an overflowing one (50^400), and 0.01^400: 1e-800, a value (log10 norms are exact
 # below float64), not a vanished point.
-SPEC = SweepSpec(
-    BASE, SweepAxis("weight_scale", (0.01, 0.9, 1.2, 50.0)), SweepAxis("seq_len", (6, 400)), 0, 2
-)
+SPEC = scale_by_length_sweep("linear")
+BASE = SPEC.base
 
 
 @pytest.fixture(scope="module")

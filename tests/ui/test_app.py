@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 import pytest
 from PySide6 import QtCore, QtWidgets
 
@@ -12,10 +10,7 @@ from gradsim.ui import app
 from gradsim.ui.common import settings as stored
 from gradsim.ui.main_window import MainWindow
 
-pytestmark = [
-    pytest.mark.qt_log_level_fail("WARNING"),
-    pytest.mark.qt_log_ignore(re.escape("This plugin does not support propagateSizeHints()")),
-]
+pytestmark = [pytest.mark.qt_log_level_fail("WARNING")]
 
 
 def test_main_opens_a_training_window_and_returns_when_it_is_closed(qtbot):

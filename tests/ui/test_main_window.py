@@ -12,9 +12,10 @@ import re
 
 import numpy as np
 import pytest
+from helpers import EXPLODING_LONG, LARGEST, small_config
 from PySide6 import QtCore, QtWidgets
 
-from gradsim.engine.config import SimConfig, field_names
+from gradsim.engine.config import field_names
 from gradsim.engine.presets import DEFAULT_PRESET, load_preset
 from gradsim.engine.regime import classify, measure
 from gradsim.engine.simulation import Simulation
@@ -30,26 +31,15 @@ from gradsim.ui.main_window import (
 from gradsim.ui.training.control_panel import CUSTOM
 from gradsim.ui.training.runner import RUNNER_KINDS
 
-pytestmark = [
-    pytest.mark.qt_log_level_fail("WARNING"),
-    pytest.mark.qt_log_ignore(re.escape("This plugin does not support propagateSizeHints()")),
-]
+pytestmark = [pytest.mark.qt_log_level_fail("WARNING")]
 
 Key = QtCore.Qt.Key
 
-SMALL = SimConfig(num_layers=2, hidden_size=8, seq_len=12, batch_size=4, seed=5)
+SMALL = small_config(seed=5)
 pytestmark.append(pytest.mark.window(config=SMALL))
 # ReLU with three times the stable weights over 200 steps and a large step (the issue's example
 # of an exploding config): iteration 2 overflows.
-EXPLODING = SimConfig(
-    activation="relu", init="gaussian", weight_scale=3.0, seq_len=200, learning_rate=0.1,
-    hidden_size=32, batch_size=4,
-)  # fmt: skip
-# The largest config of the controls' ranges the tests can afford: the most layers (16) and the
-# longest sequence (2000), i.e. the largest plots and the most Python-level work per step. The
-# hidden size and batch are small so that one step takes seconds, not minutes, and its memory
-# stays near 100 MB (the configs the controls allow go up to the 6 GiB memory limit).
-LARGEST = SimConfig(num_layers=16, hidden_size=32, seq_len=2000, batch_size=8)
+EXPLODING = EXPLODING_LONG
 
 # A new value for every field, valid on top of the start config for that field.
 NEW_VALUES: dict[str, object] = {

@@ -11,20 +11,16 @@ training and drawing. See docs/architecture.md, "Garbage collection".
 from __future__ import annotations
 
 import gc
-import re
 
 import pytest
+from helpers import small_config
 from PySide6 import QtCore, QtWidgets
 
-from gradsim.engine.config import SimConfig
 from gradsim.ui.training import runner as runner_module
 
-pytestmark = [
-    pytest.mark.qt_log_level_fail("WARNING"),
-    pytest.mark.qt_log_ignore(re.escape("This plugin does not support propagateSizeHints()")),
-]
+pytestmark = [pytest.mark.qt_log_level_fail("WARNING")]
 
-SMALL = SimConfig(num_layers=2, hidden_size=8, seq_len=12, batch_size=4, seed=5)
+SMALL = small_config(seed=5)
 COLLECT_EVERY = 7  # checkpoints (time steps) between two forced collections on the worker
 
 

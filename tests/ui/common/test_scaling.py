@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 import pytest
 from PySide6 import QtCore, QtGui, QtWidgets
 
@@ -14,10 +12,7 @@ from gradsim.ui.common import scaling
 from gradsim.ui.common.theme import LIGHT
 from gradsim.ui.training.plots.base import install_title
 
-pytestmark = [
-    pytest.mark.qt_log_level_fail("WARNING"),
-    pytest.mark.qt_log_ignore(re.escape("This plugin does not support propagateSizeHints()")),
-]
+pytestmark = [pytest.mark.qt_log_level_fail("WARNING")]
 
 WA_SET_FONT = QtCore.Qt.WidgetAttribute.WA_SetFont
 

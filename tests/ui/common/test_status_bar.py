@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import re
-
 import pytest
 from PySide6 import QtWidgets
 
@@ -14,7 +12,6 @@ from gradsim.ui.common.status_bar import MessageBar
 pytestmark = [
     pytest.mark.window(config=load_preset("default"), size=(1280, 720)),
     pytest.mark.qt_log_level_fail("WARNING"),
-    pytest.mark.qt_log_ignore(re.escape("This plugin does not support propagateSizeHints()")),
 ]
 
 # The sweep's message when its store could not keep the points: about 900 px at the bar's font.

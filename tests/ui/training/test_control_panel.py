@@ -9,7 +9,6 @@ test_main_window.py.
 from __future__ import annotations
 
 import math
-import re
 
 import pytest
 from PySide6 import QtCore, QtWidgets
@@ -18,10 +17,7 @@ from gradsim.engine.config import CHOICES, FLOAT_RANGES, INT_RANGES, SimConfig, 
 from gradsim.engine.presets import DEFAULT_PRESET, list_presets, load_preset
 from gradsim.ui.training.control_panel import CUSTOM, DEBOUNCE_MS, ControlPanel
 
-pytestmark = [
-    pytest.mark.qt_log_level_fail("WARNING"),
-    pytest.mark.qt_log_ignore(re.escape("This plugin does not support propagateSizeHints()")),
-]
+pytestmark = [pytest.mark.qt_log_level_fail("WARNING")]
 
 Key = QtCore.Qt.Key
 

@@ -5,24 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 import pytest
+from helpers import EXPLODING_LONG
+from helpers import run_history as train
 from PySide6 import QtWidgets
 
 from gradsim.engine.config import SimConfig
 from gradsim.engine.history import RunHistory
-from gradsim.engine.simulation import Simulation
 from gradsim.ui.common.theme import DARK, LIGHT
 from gradsim.ui.training.dashboard import PLOT_KEYS, Dashboard
-
-
-def train(config: SimConfig, iterations: int) -> RunHistory:
-    simulation = Simulation(config)
-    history = RunHistory()
-    for _ in range(iterations):
-        record = simulation.train_step()
-        if record is None:
-            break
-        history.append(record)
-    return history
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +23,7 @@ def vanishing():
 
 @pytest.fixture(scope="module")
 def exploding():
-    config = SimConfig(activation="relu", init="gaussian", weight_scale=3.0, seq_len=200, learning_rate=0.1,
-                       hidden_size=32, batch_size=4)  # fmt: skip
+    config = EXPLODING_LONG
     history = train(config, 10)
     assert history.nonfinite_record is not None
     return config, history

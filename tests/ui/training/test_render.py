@@ -8,19 +8,16 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pyqtgraph as pg
 import pytest
+from helpers import small_config
 from PySide6 import QtGui
 
-from gradsim.engine.config import SimConfig
 from gradsim.ui.common.theme import LIGHT
 from gradsim.ui.training import render
 from gradsim.ui.training.dashboard import PLOT_KEYS, Dashboard
 
-pytestmark = [
-    pytest.mark.qt_log_level_fail("WARNING"),
-    pytest.mark.qt_log_ignore(re.escape("This plugin does not support propagateSizeHints()")),
-]
+pytestmark = [pytest.mark.qt_log_level_fail("WARNING")]
 
-CONFIG = SimConfig(num_layers=2, hidden_size=8, seq_len=20, batch_size=4, activation="sigmoid", seed=1)
+CONFIG = small_config(seq_len=20, activation="sigmoid", seed=1)
 ITERATIONS = 6
 SVG = "{http://www.w3.org/2000/svg}"
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
-import re
 import signal
 import time
 
 import numpy as np
 import pytest
+from helpers import EXPLODING_LONG, LARGEST, small_config
 
 from gradsim.engine.config import SimConfig
 from gradsim.engine.records import StepRecord
@@ -25,22 +25,16 @@ from gradsim.ui.common import workers
 from gradsim.ui.training import runner as runner_module
 from gradsim.ui.training.runner import FRAME_HOLD_LIMIT, RUNNER_KINDS, Runner, limit_blas_threads, runner_kind
 
-pytestmark = [
-    pytest.mark.qt_log_level_fail("WARNING"),
-    pytest.mark.qt_log_ignore(re.escape("This plugin does not support propagateSizeHints()")),
-]
+pytestmark = [pytest.mark.qt_log_level_fail("WARNING")]
 
-SMALL = SimConfig(num_layers=2, hidden_size=8, seq_len=12, batch_size=4, seed=5)
+SMALL = small_config(seed=5)
 OTHER = SimConfig(num_layers=3, hidden_size=6, seq_len=9, batch_size=3, seed=1, activation="relu")
 # ReLU with three times the stable weights over 200 steps and a large step: the first update
 # throws the weights so far that iteration 2 overflows.
-EXPLODING = SimConfig(
-    activation="relu", init="gaussian", weight_scale=3.0, seq_len=200, learning_rate=0.1,
-    hidden_size=32, batch_size=4,
-)  # fmt: skip
+EXPLODING = EXPLODING_LONG
 # One step takes seconds (16 layers x 2000 time steps, each a handful of numpy calls) while its
 # memory stays small: long enough to be caught mid-step.
-SLOW = SimConfig(num_layers=16, hidden_size=32, seq_len=2000, batch_size=8)
+SLOW = LARGEST
 
 
 class Collector:
@@ -208,11 +202,17 @@ def test_nonfinite_run_pauses_itself_without_exception(qtbot, make_runner, each_
     assert len(collected.records) == count
 
 
-def test_shutdown_abandons_a_step_in_its_forward_pass(qtbot, make_runner, forward_probe):
-    runner, collected = make_runner(SLOW)
+def playing_with_a_probe(make_runner, forward_probe, config: SimConfig):
+    """A playing runner of ``config`` whose forward pass ``probe`` counts: (runner, collected, probe)."""
+    runner, collected = make_runner(config)
     assert runner.simulation is not None
     probe = forward_probe(runner.simulation)
     runner.play()
+    return runner, collected, probe
+
+
+def test_shutdown_abandons_a_step_in_its_forward_pass(qtbot, make_runner, forward_probe):
+    runner, collected, probe = playing_with_a_probe(make_runner, forward_probe, SLOW)
     qtbot.waitUntil(probe.started.is_set, timeout=10000)
     assert runner.shutdown(timeout_ms=1000)
     assert not runner.thread.isRunning()
@@ -223,10 +223,7 @@ def test_shutdown_abandons_a_step_in_its_forward_pass(qtbot, make_runner, forwar
 
 
 def test_rebuild_abandons_a_step_in_its_forward_pass(qtbot, make_runner, forward_probe):
-    runner, collected = make_runner(SLOW)
-    assert runner.simulation is not None
-    probe = forward_probe(runner.simulation)
-    runner.play()
+    runner, collected, probe = playing_with_a_probe(make_runner, forward_probe, SLOW)
     qtbot.waitUntil(probe.started.is_set, timeout=10000)
     with qtbot.waitSignal(runner.rebuilt, check_params_cb=lambda config: config == SMALL, timeout=10000):
         runner.rebuild(SMALL)
@@ -240,10 +237,7 @@ def test_rebuild_abandons_a_step_in_its_forward_pass(qtbot, make_runner, forward
 def test_a_frame_hold_stops_the_worker_until_released(qtbot, make_runner, forward_probe, monkeypatch):
     # A long limit, so that a slow machine cannot mistake the limit lapsing for a failed hold.
     monkeypatch.setattr(workers, "FRAME_HOLD_LIMIT", 30.0)
-    runner, collected = make_runner(SMALL)
-    assert runner.simulation is not None
-    probe = forward_probe(runner.simulation)
-    runner.play()
+    runner, collected, probe = playing_with_a_probe(make_runner, forward_probe, SMALL)
     qtbot.waitUntil(lambda: len(collected.records) >= 3, timeout=10000)
     runner.hold_for_frame()
     readings = [probe.calls]
@@ -262,10 +256,7 @@ def test_a_frame_hold_stops_the_worker_until_released(qtbot, make_runner, forwar
 
 
 def test_a_hold_never_released_lapses_after_the_limit(qtbot, make_runner, forward_probe):
-    runner, collected = make_runner(SMALL)
-    assert runner.simulation is not None
-    probe = forward_probe(runner.simulation)
-    runner.play()
+    runner, collected, probe = playing_with_a_probe(make_runner, forward_probe, SMALL)
     qtbot.waitUntil(lambda: len(collected.records) >= 3, timeout=10000)
     runner.hold_for_frame()
     held_at, held = probe.calls, time.perf_counter()

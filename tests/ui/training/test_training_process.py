@@ -17,16 +17,16 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import LARGEST, small_config
 
-from gradsim.engine.config import SimConfig
 from gradsim.ui.common.processes import ParentGone, ParentPipe
 from gradsim.ui.training import training_process
 from gradsim.ui.training.training_loop import TrainingLoop
 from gradsim.ui.training.training_process import PipeContext
 
-SMALL = SimConfig(num_layers=2, hidden_size=8, seq_len=12, batch_size=4, seed=5)
+SMALL = small_config(seed=5)
 # One step takes seconds (16 layers x 2000 time steps): long enough to be caught mid-step.
-SLOW = SimConfig(num_layers=16, hidden_size=32, seq_len=2000, batch_size=8)
+SLOW = LARGEST
 
 
 def receive_until(connection, kind: str, generation: int | None = None, timeout: float = 60.0) -> object:

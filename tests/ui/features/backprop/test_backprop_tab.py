@@ -7,10 +7,9 @@ first batch of the data stream.
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pytest
+from helpers import small_config, train
 from PySide6 import QtCore, QtWidgets
 
 from gradsim.engine.config import SimConfig
@@ -18,13 +17,10 @@ from gradsim.engine.simulation import Simulation
 from gradsim.ui.features.backprop.backprop_tab import BackpropTab
 from gradsim.ui.main_window import MainWindow
 
-pytestmark = [
-    pytest.mark.qt_log_level_fail("WARNING"),
-    pytest.mark.qt_log_ignore(re.escape("This plugin does not support propagateSizeHints()")),
-]
+pytestmark = [pytest.mark.qt_log_level_fail("WARNING")]
 
 Key = QtCore.Qt.Key
-SMALL = SimConfig(num_layers=2, hidden_size=8, seq_len=12, batch_size=4, seed=5)
+SMALL = small_config(seed=5)
 pytestmark.append(pytest.mark.window(config=SMALL, features=("gradsim.ui.features.backprop.backprop_tab",)))
 
 
@@ -32,13 +28,6 @@ def tab_of(window: MainWindow) -> BackpropTab:
     feature = window.features["gradsim.ui.features.backprop.backprop_tab"]
     assert isinstance(feature, BackpropTab)
     return feature
-
-
-def train(window: MainWindow, steps: int, qtbot) -> None:
-    start = window.history.total_records
-    for _ in range(steps):
-        window.runner.step()
-    qtbot.waitUntil(lambda: window.history.total_records == start + steps, timeout=10000)
 
 
 def open_tab(window: MainWindow, qtbot) -> BackpropTab:

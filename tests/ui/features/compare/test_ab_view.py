@@ -4,24 +4,19 @@ B's gradient plots share a range that holds both sides' curves."""
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pytest
+from helpers import small_config
 from PySide6 import QtCore
 
-from gradsim.engine.config import SimConfig
 from gradsim.engine.formatting import format_ratio
 from gradsim.engine.simulation import Simulation
 from gradsim.ui.features.compare.ab_view import ABView
 from gradsim.ui.main_window import MainWindow
 
-pytestmark = [
-    pytest.mark.qt_log_level_fail("WARNING"),
-    pytest.mark.qt_log_ignore(re.escape("This plugin does not support propagateSizeHints()")),
-]
+pytestmark = [pytest.mark.qt_log_level_fail("WARNING")]
 
-SMALL = SimConfig(num_layers=2, hidden_size=8, seq_len=10, batch_size=4, seed=3)
+SMALL = small_config(seq_len=10, seed=3)
 # Sigmoid against tanh with twice the weights: B's largest norm is a decade above A's.
 SIGMOID = SMALL.replace(activation="sigmoid")
 LARGE_TANH = SMALL.replace(weight_scale=2.0)

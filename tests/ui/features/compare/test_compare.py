@@ -7,10 +7,11 @@ config run here (``engine_records``), never with the window's own copy.
 from __future__ import annotations
 
 import multiprocessing
-import re
 
 import numpy as np
 import pytest
+from helpers import small_config
+from helpers import train as take_steps
 from PySide6 import QtCore, QtWidgets
 
 from gradsim.engine.config import SimConfig
@@ -22,13 +23,10 @@ from gradsim.ui.features.compare.compare import CompareFeature
 from gradsim.ui.features.compare.pins import MAX_PINS, PinnedRun
 from gradsim.ui.main_window import MainWindow
 
-pytestmark = [
-    pytest.mark.qt_log_level_fail("WARNING"),
-    pytest.mark.qt_log_ignore(re.escape("This plugin does not support propagateSizeHints()")),
-]
+pytestmark = [pytest.mark.qt_log_level_fail("WARNING")]
 
 Key = QtCore.Qt.Key
-SMALL = SimConfig(num_layers=2, hidden_size=8, seq_len=10, batch_size=4, seed=3)
+SMALL = small_config(seq_len=10, seed=3)
 pytestmark.append(pytest.mark.window(config=SMALL, features=("gradsim.ui.features.compare.compare",)))
 # Sigmoid against ReLU with the same weights' seed: only the activation differs.
 SIGMOID = SMALL.replace(activation="sigmoid")
@@ -50,10 +48,7 @@ def feature(window: MainWindow) -> CompareFeature:
 
 def train(window: MainWindow, steps: int, qtbot) -> None:
     """Take ``steps`` single steps of the live run and wait until they are drawn."""
-    start = window.history.total_records
-    for _ in range(steps):
-        window.runner.step()
-    qtbot.waitUntil(lambda: window.history.total_records == start + steps, timeout=10000)
+    take_steps(window, steps, qtbot)
     qtbot.waitUntil(lambda: not window._dirty, timeout=5000)
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import html
 import os
-import re
 import threading
 import time
 
@@ -16,6 +15,8 @@ import pytest
 from PySide6 import QtCore, QtGui
 
 # isort: split
+
+from helpers import EXPLODING_ONE_LAYER, VANISHING_SIGMOID, engine_run, small_config
 
 from gradsim.engine import theory
 from gradsim.engine.config import SimConfig
@@ -41,23 +42,13 @@ from gradsim.ui.features.diagnosis.diagnosis_text import (
 from gradsim.ui.features.diagnosis.diagnosis_view import WAITING_TEXT
 from gradsim.ui.main_window import MainWindow
 
-pytestmark = [
-    pytest.mark.qt_log_level_fail("WARNING"),
-    pytest.mark.qt_log_ignore(re.escape("This plugin does not support propagateSizeHints()")),
-]
+pytestmark = [pytest.mark.qt_log_level_fail("WARNING")]
 pytestmark.append(pytest.mark.window(features=("gradsim.ui.features.diagnosis.diagnosis_panel",)))
 
 FEATURE = "gradsim.ui.features.diagnosis.diagnosis_panel"
 # The engine tests' runs (tests/engine/test_diagnosis.py): small, and each fix is known to help.
-VANISHING = SimConfig(
-    activation="sigmoid", num_layers=3, seq_len=100, init="gaussian", weight_scale=1.0, hidden_size=32,
-    batch_size=8,
-)  # fmt: skip
-EXPLODING = SimConfig(
-    activation="relu", num_layers=1, seq_len=100, init="gaussian", weight_scale=2.5, hidden_size=32,
-    batch_size=8,
-)  # fmt: skip
-SMALL = SimConfig(activation="tanh", num_layers=2, hidden_size=8, seq_len=20, batch_size=4, seed=3)
+VANISHING, EXPLODING = VANISHING_SIGMOID, EXPLODING_ONE_LAYER
+SMALL = small_config(activation="tanh", seq_len=20, seed=3)
 TIMEOUT = 20000
 
 
@@ -80,18 +71,6 @@ def wait_diagnosis(qtbot, panel: DiagnosisPanel, iteration: int) -> None:
         return panel.result is not None and panel.result.iteration == iteration and not panel.is_busy
 
     qtbot.waitUntil(shown, timeout=TIMEOUT)
-
-
-def engine_run(config: SimConfig, count: int):
-    """The engine's first ``count`` records, fewer if the run halts on a non-finite value."""
-    simulation = Simulation(config)
-    records = []
-    for _ in range(count):
-        record = simulation.train_step()
-        if record is None:
-            break
-        records.append(record)
-    return records
 
 
 # -- the dock ------------------------------------------------------------------------------------

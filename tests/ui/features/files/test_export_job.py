@@ -8,8 +8,8 @@ import dataclasses
 
 import numpy as np
 import pytest
+from helpers import small_config
 
-from gradsim.engine.config import SimConfig
 from gradsim.engine.simulation import PREACTIVATION_SAMPLE
 from gradsim.io.runexport import read_json, read_npz
 from gradsim.ui.features.files import export_job
@@ -23,7 +23,7 @@ from gradsim.ui.features.files.export_job import (
     write_records,
 )
 
-SMALL = SimConfig(num_layers=2, hidden_size=8, seq_len=10, batch_size=4, activation="tanh", seed=5)
+SMALL = small_config(seq_len=10, activation="tanh", seed=5)
 
 
 def test_memory_estimate():

@@ -10,12 +10,12 @@ import csv
 import dataclasses
 import errno
 import os
-import re
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import POPUP_MENUS_OFFSCREEN, small_config
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from gradsim.engine.config import SimConfig
@@ -32,17 +32,10 @@ from gradsim.ui.features.files.file_actions import FileActions
 from gradsim.ui.features.files.file_names import MAX_RECENT, recent_files, remember_recent
 from gradsim.ui.main_window import MainWindow
 
-pytestmark = [
-    pytest.mark.qt_log_level_fail("WARNING"),
-    pytest.mark.qt_log_ignore(
-        re.escape("This plugin does not support propagateSizeHints()"),
-        re.escape("This plugin does not support raise()"),
-        re.escape("This plugin does not support grabbing the keyboard"),
-    ),
-]
+pytestmark = [pytest.mark.qt_log_level_fail("WARNING"), POPUP_MENUS_OFFSCREEN]
 
 Key, Modifier = QtCore.Qt.Key, QtCore.Qt.KeyboardModifier
-SMALL = SimConfig(num_layers=2, hidden_size=8, seq_len=10, batch_size=4, activation="tanh", seed=5)
+SMALL = small_config(seq_len=10, activation="tanh", seed=5)
 pytestmark.append(
     pytest.mark.window(
         config=SMALL,

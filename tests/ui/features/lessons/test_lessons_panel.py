@@ -5,28 +5,23 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 from pathlib import Path
 
 import pytest
+from helpers import engine_run, small_config
 from PySide6 import QtCore, QtWidgets
 
-from gradsim.engine.config import SimConfig
 from gradsim.engine.lessons import PLOTS, LessonError, load_lessons, read_lesson, run_values
-from gradsim.engine.simulation import Simulation
 from gradsim.ui.features.lessons import lessons_panel
 from gradsim.ui.features.lessons.lesson_steps import EXPLAIN, INTRO, PREDICT, RUN
 from gradsim.ui.features.lessons.lessons_panel import LessonsPanel
 from gradsim.ui.main_window import MainWindow
 from gradsim.ui.training.dashboard import PLOT_KEYS
 
-pytestmark = [
-    pytest.mark.qt_log_level_fail("WARNING"),
-    pytest.mark.qt_log_ignore(re.escape("This plugin does not support propagateSizeHints()")),
-]
+pytestmark = [pytest.mark.qt_log_level_fail("WARNING")]
 
 Key = QtCore.Qt.Key
-SMALL = SimConfig(num_layers=2, hidden_size=8, seq_len=12, batch_size=4, seed=5)
+SMALL = small_config(seed=5)
 pytestmark.append(pytest.mark.window(config=SMALL, features=("gradsim.ui.features.lessons.lessons_panel",)))
 FEATURE = "gradsim.ui.features.lessons.lessons_panel"
 
@@ -40,18 +35,6 @@ def open_panel(window: MainWindow) -> LessonsPanel:
     lessons.help_action.trigger()
     assert lessons.dock.isVisible()
     return lessons.panel
-
-
-def engine_run(config: SimConfig, count: int):
-    """The engine's first ``count`` records, or fewer if the run halts on a non-finite value."""
-    simulation = Simulation(config)
-    records = []
-    for _ in range(count):
-        record = simulation.train_step()
-        if record is None:
-            break
-        records.append(record)
-    return records
 
 
 def assert_same_records(expected, actual, assert_same_record) -> None:

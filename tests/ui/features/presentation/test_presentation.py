@@ -2,33 +2,26 @@
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pytest
 from PySide6 import QtCore, QtGui, QtWidgets
 
 # isort: split
 import pyqtgraph as pg
+from helpers import small_config
 
-from gradsim.engine.config import SimConfig
 from gradsim.ui.features.presentation import presentation
 from gradsim.ui.features.presentation.presentation import PRESENTATION_SCALE, PresentationFeature, scale_of
 from gradsim.ui.features.recording.frame_sources import qimage_to_rgb
 from gradsim.ui.main_window import MainWindow
 from gradsim.ui.training import render
 
-pytestmark = [
-    pytest.mark.qt_log_level_fail("WARNING"),
-    pytest.mark.qt_log_ignore(re.escape("This plugin does not support propagateSizeHints()")),
-]
+pytestmark = [pytest.mark.qt_log_level_fail("WARNING")]
 
-SMALL = SimConfig(num_layers=2, hidden_size=8, seq_len=12, batch_size=4, activation="sigmoid", seed=2)
+SMALL = small_config(activation="sigmoid", seed=2)
 pytestmark.append(pytest.mark.window(config=SMALL, size=(1280, 720), steps=3))
 # Clipping that acts: the loss plot draws its clip markers (a scatter of symbols).
-CLIPPED = SimConfig(
-    num_layers=2, hidden_size=8, seq_len=12, batch_size=4, clip_mode="norm", clip_threshold=0.01, seed=2
-)
+CLIPPED = small_config(clip_mode="norm", clip_threshold=0.01, seed=2)
 
 
 def feature(window: MainWindow) -> PresentationFeature:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import EXPLODING_TINY, small_config
 from PIL import Image, ImageSequence
 
 from gradsim.engine.config import SimConfig
@@ -22,17 +22,11 @@ from gradsim.ui.features.recording.frame_sources import BackpropFrames, qimage_t
 from gradsim.ui.features.recording.frames import backprop_positions, frame_iterations
 from gradsim.ui.training import render
 
-pytestmark = [
-    pytest.mark.qt_log_level_fail("WARNING"),
-    pytest.mark.qt_log_ignore(re.escape("This plugin does not support propagateSizeHints()")),
-]
+pytestmark = [pytest.mark.qt_log_level_fail("WARNING")]
 
-SMALL = SimConfig(num_layers=2, hidden_size=8, seq_len=12, batch_size=4, activation="sigmoid", seed=2)
+SMALL = small_config(activation="sigmoid", seed=2)
 # Large ReLU weights and a large step: the run overflows within a few iterations.
-EXPLODING = SimConfig(
-    num_layers=2, hidden_size=6, seq_len=8, batch_size=3, activation="relu", weight_scale=10.0,
-    learning_rate=1.0,
-)  # fmt: skip
+EXPLODING = EXPLODING_TINY
 
 
 def read_frames(path: Path) -> tuple[list[np.ndarray], list[int]]:

@@ -3,25 +3,20 @@ backward-pass view at the presentation scale."""
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pytest
+from helpers import small_config
 from PySide6 import QtGui
 
-from gradsim.engine.config import SimConfig
 from gradsim.engine.simulation import replay
 from gradsim.ui.common.theme import LIGHT
 from gradsim.ui.features.presentation import presentation
 from gradsim.ui.features.recording.animation import trained_params
 from gradsim.ui.features.recording.frame_sources import BackpropFrames, DashboardFrames, qimage_to_rgb
 
-pytestmark = [
-    pytest.mark.qt_log_level_fail("WARNING"),
-    pytest.mark.qt_log_ignore(re.escape("This plugin does not support propagateSizeHints()")),
-]
+pytestmark = [pytest.mark.qt_log_level_fail("WARNING")]
 
-SMALL = SimConfig(num_layers=2, hidden_size=8, seq_len=12, batch_size=4, activation="sigmoid", seed=2)
+SMALL = small_config(activation="sigmoid", seed=2)
 
 
 def two_colour_image(fmt: QtGui.QImage.Format, right: QtGui.QColor) -> QtGui.QImage:

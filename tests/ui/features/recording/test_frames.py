@@ -4,8 +4,8 @@ and how long the result runs. No widget."""
 from __future__ import annotations
 
 import pytest
+from helpers import EXPLODING_TINY, small_config
 
-from gradsim.engine.config import SimConfig
 from gradsim.engine.simulation import replay
 from gradsim.ui.features.recording.frames import (
     backprop_positions,
@@ -14,12 +14,9 @@ from gradsim.ui.features.recording.frames import (
     frame_iterations,
 )
 
-SMALL = SimConfig(num_layers=2, hidden_size=8, seq_len=12, batch_size=4, activation="sigmoid", seed=2)
+SMALL = small_config(activation="sigmoid", seed=2)
 # Large ReLU weights and a large step: the run overflows within a few iterations.
-EXPLODING = SimConfig(
-    num_layers=2, hidden_size=6, seq_len=8, batch_size=3, activation="relu", weight_scale=10.0,
-    learning_rate=1.0,
-)  # fmt: skip
+EXPLODING = EXPLODING_TINY
 
 
 def test_frame_iterations_and_positions() -> None:

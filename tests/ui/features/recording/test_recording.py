@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import small_config
 from PIL import Image, ImageSequence
 from PySide6 import QtCore, QtWidgets
 
-from gradsim.engine.config import SimConfig
 from gradsim.io import animation_writer
 from gradsim.ui.common.scaling import scale_of
 from gradsim.ui.features.recording import record_dialog, recording
@@ -19,12 +18,9 @@ from gradsim.ui.features.recording.record_dialog import RecordDialog
 from gradsim.ui.features.recording.recording import RecordingFeature
 from gradsim.ui.main_window import MainWindow
 
-pytestmark = [
-    pytest.mark.qt_log_level_fail("WARNING"),
-    pytest.mark.qt_log_ignore(re.escape("This plugin does not support propagateSizeHints()")),
-]
+pytestmark = [pytest.mark.qt_log_level_fail("WARNING")]
 
-SMALL = SimConfig(num_layers=2, hidden_size=8, seq_len=12, batch_size=4, activation="sigmoid", seed=2)
+SMALL = small_config(activation="sigmoid", seed=2)
 pytestmark.append(
     pytest.mark.window(
         config=SMALL, size=(1300, 850), steps=3, after_close=lambda window: feature(window).job is None

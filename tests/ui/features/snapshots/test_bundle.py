@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import small_config
 
-from gradsim.engine.config import SimConfig
 from gradsim.io.atomic import WriteError
 from gradsim.io.configfile import load_config
 from gradsim.io.runexport import read_json, read_npz
@@ -27,7 +27,7 @@ from gradsim.ui.features.snapshots.bundle import (
     write_bundle,
 )
 
-SMALL = SimConfig(num_layers=2, hidden_size=8, seq_len=12, batch_size=4, activation="sigmoid", seed=2)
+SMALL = small_config(activation="sigmoid", seed=2)
 
 
 def listing(folder: Path) -> list[str]:

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import POPUP_MENUS_OFFSCREEN, small_config
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from gradsim.engine.config import SimConfig
 from gradsim.io import atomic
 from gradsim.io.configfile import load_config
 from gradsim.io.filenames import slug
@@ -28,18 +28,10 @@ from gradsim.ui.features.snapshots.snapshots import SnapshotFeature
 from gradsim.ui.main_window import MainWindow
 from gradsim.ui.training.dashboard import PLOT_KEYS
 
-pytestmark = [
-    pytest.mark.qt_log_level_fail("WARNING"),
-    # The offscreen platform cannot raise a popup menu or grab the keyboard for it.
-    pytest.mark.qt_log_ignore(
-        re.escape("This plugin does not support propagateSizeHints()"),
-        re.escape("This plugin does not support raise()"),
-        re.escape("This plugin does not support grabbing the keyboard"),
-    ),
-]
+pytestmark = [pytest.mark.qt_log_level_fail("WARNING"), POPUP_MENUS_OFFSCREEN]
 
 Key, Modifier = QtCore.Qt.Key, QtCore.Qt.KeyboardModifier
-SMALL = SimConfig(num_layers=2, hidden_size=8, seq_len=12, batch_size=4, activation="sigmoid", seed=2)
+SMALL = small_config(activation="sigmoid", seed=2)
 pytestmark.append(
     pytest.mark.window(
         config=SMALL,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pytest
 from PySide6 import QtGui
@@ -14,10 +12,7 @@ from gradsim.ui.features.sweep.sweep_plot import GridAxis, SweepPlot, diverging_
 from gradsim.ui.features.sweep.sweep_scale import AxisScale
 from gradsim.ui.features.sweep.sweep_text import theory_explanation
 
-pytestmark = [
-    pytest.mark.qt_log_level_fail("WARNING"),
-    pytest.mark.qt_log_ignore(re.escape("This plugin does not support propagateSizeHints()")),
-]
+pytestmark = [pytest.mark.qt_log_level_fail("WARNING")]
 
 
 def test_grid_axis_ticks_are_round_values_labelled_with_real_values(qapp):

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import small_config
 from PySide6 import QtCore, QtWidgets
 
 from gradsim.engine import sweep
@@ -28,20 +29,10 @@ from gradsim.ui.features.sweep.sweep_plot import COLORBAR_LABEL
 from gradsim.ui.features.sweep.sweep_view import TAB_TITLE, SweepController
 from gradsim.ui.main_window import MainWindow
 
-pytestmark = [
-    pytest.mark.qt_log_level_fail("WARNING"),
-    pytest.mark.qt_log_ignore(re.escape("This plugin does not support propagateSizeHints()")),
-]
+pytestmark = [pytest.mark.qt_log_level_fail("WARNING")]
 
-SMALL = SimConfig(
-    num_layers=1,
-    hidden_size=8,
-    seq_len=10,
-    batch_size=3,
-    activation="relu",
-    init="gaussian",
-    task="random",
-    seed=3,
+SMALL = small_config(
+    num_layers=1, seq_len=10, batch_size=3, activation="relu", init="gaussian", task="random", seed=3
 )
 
 

@@ -6,11 +6,11 @@ import dataclasses
 
 import numpy as np
 import pytest
+from helpers import EXPLODING_LONG, run_history
 
 from gradsim.engine.config import SimConfig
 from gradsim.engine.history import RunHistory
 from gradsim.engine.records import log10_norms
-from gradsim.engine.simulation import Simulation
 from gradsim.ui.common.theme import LIGHT
 
 
@@ -22,14 +22,7 @@ class Run:
 
 def run(config: SimConfig, iterations: int, capacity: int = 1000, trail: int = 12) -> Run:
     """Train ``config`` for up to ``iterations`` steps (stops at a non-finite step)."""
-    simulation = Simulation(config)
-    history = RunHistory(capacity=capacity, trail=trail)
-    for _ in range(iterations):
-        record = simulation.train_step()
-        if record is None:
-            break
-        history.append(record)
-    return Run(config, history)
+    return Run(config, run_history(config, iterations, capacity=capacity, trail=trail))
 
 
 @pytest.fixture(scope="session")
@@ -42,11 +35,7 @@ def vanishing_run() -> Run:
 @pytest.fixture(scope="session")
 def exploding_run() -> Run:
     """ReLU with 3x weights, T = 200, lr 0.1: non-finite at iteration 2."""
-    config = SimConfig(
-        activation="relu", init="gaussian", weight_scale=3.0, seq_len=200, learning_rate=0.1,
-        hidden_size=32, batch_size=4,
-    )  # fmt: skip
-    result = run(config, 10)
+    result = run(EXPLODING_LONG, 10)
     assert result.history.nonfinite_record is not None
     return result
 

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+from helpers import shown
 
 from gradsim.engine.activations import make_activation
 from gradsim.engine.config import ACTIVATIONS, SimConfig
@@ -15,11 +16,7 @@ from gradsim.ui.training.plots.activation import BINS, EXTENTS, GRID_POINTS, SHA
 
 
 def make(qtbot, theme) -> ActivationPlot:
-    plot = ActivationPlot(theme)
-    qtbot.addWidget(plot)
-    plot.resize(450, 400)
-    plot.show()
-    return plot
+    return shown(qtbot, ActivationPlot(theme), (450, 400))
 
 
 @pytest.mark.parametrize("name", ACTIVATIONS)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from helpers import shown
 
 from gradsim.engine.config import SimConfig
 from gradsim.engine.history import RunHistory
@@ -11,11 +12,7 @@ from gradsim.ui.training.plots.gradient import GradientPlot
 
 
 def make(qtbot, theme) -> GradientPlot:
-    plot = GradientPlot(theme)
-    qtbot.addWidget(plot)
-    plot.resize(700, 450)
-    plot.show()
-    return plot
+    return shown(qtbot, GradientPlot(theme), (700, 450))
 
 
 def test_bold_curves_are_the_newest_records_log10_grad_norms(qtbot, theme, vanishing_run):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import shown
 
 from gradsim.ui.training.plots.health import (
     KINDS,
@@ -15,11 +16,7 @@ from gradsim.ui.training.plots.health import (
 
 
 def make(qtbot, theme, size=(900, 330)) -> HealthPlot:
-    plot = HealthPlot(theme)
-    qtbot.addWidget(plot)
-    plot.resize(*size)
-    plot.show()
-    return plot
+    return shown(qtbot, HealthPlot(theme), size)
 
 
 def bar_tops(item) -> np.ndarray:

@@ -8,6 +8,7 @@ from PySide6 import QtGui
 
 # isort: split
 import pyqtgraph as pg
+from helpers import shown
 
 import gradsim.ui.training.plots.heatmap as heatmap_module
 from gradsim.engine.config import SimConfig
@@ -17,11 +18,7 @@ from gradsim.ui.training.plots.heatmap import SENTINEL, HeatmapPlot
 
 
 def make(qtbot, theme) -> HeatmapPlot:
-    plot = HeatmapPlot(theme)
-    qtbot.addWidget(plot)
-    plot.resize(600, 450)
-    plot.show()
-    return plot
+    return shown(qtbot, HeatmapPlot(theme), (600, 450))
 
 
 def expected_image(history: RunHistory, layer: int) -> np.ndarray:

@@ -6,17 +6,14 @@ import math
 
 import numpy as np
 import pytest
+from helpers import shown
 
 from gradsim.engine.config import SimConfig
 from gradsim.ui.training.plots.loss import FEW_POINTS, LossPlot
 
 
 def make(qtbot, theme) -> LossPlot:
-    plot = LossPlot(theme)
-    qtbot.addWidget(plot)
-    plot.resize(450, 450)
-    plot.show()
-    return plot
+    return shown(qtbot, LossPlot(theme), (450, 450))
 
 
 def test_curves_equal_history_series(qtbot, theme, clipping_run):
