@@ -127,6 +127,7 @@ def _animate_command(args: argparse.Namespace) -> int:
     progress = FrameProgressBar(0, None if args.quiet else sys.stderr)
     with offscreen_qt("the animation"):
         from gradsim.ui.common.theme import theme_named
+        from gradsim.ui.features.backprop.backprop_frames import BackpropFrames
         from gradsim.ui.features.recording import animation, frames
 
         theme = theme_named(args.theme)
@@ -136,7 +137,7 @@ def _animate_command(args: argparse.Namespace) -> int:
                 every = config.seq_len if args.by_layer else args.every
                 result = animation.record_backprop_animation(
                     config, params, args.out, every, args.width, args.fps, fmt, theme, scale,
-                    progress=progress.show,
+                    progress=progress.show, frames=BackpropFrames,
                 )  # fmt: skip
                 cells = f"{every} cell{'s' if every > 1 else ''}"
                 what = f"backward pass after {trained} iterations, {cells} a frame"

@@ -27,11 +27,13 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 from PySide6 import QtWidgets
 
 if TYPE_CHECKING:
+    import numpy as np
     import pyqtgraph as pg
     from PySide6 import QtCore, QtGui
 
     from gradsim.engine.config import SimConfig
     from gradsim.engine.history import RunHistory
+    from gradsim.ui.common.theme import Theme
     from gradsim.ui.training.control_panel import ControlPanel
     from gradsim.ui.training.dashboard import Dashboard
     from gradsim.ui.training.runner import Runner
@@ -163,6 +165,76 @@ class SnapshotFolder(Protocol):
 
     def remember_folder(self, path: str | Path) -> None:
         """Propose the folder of ``path`` next time."""
+        ...
+
+
+@runtime_checkable
+class BackwardFrames(Protocol):
+    """Pictures of a backward pass, ``position`` cells computed (an offscreen view; GUI thread).
+
+    Attributes
+    ----------
+    size : ``(width, height)`` of a frame in pixels
+    """
+
+    size: tuple[int, int]
+
+    @property
+    def total_cells(self) -> int:
+        """Layers x time steps."""
+        ...
+
+    def frame(self, position: int) -> np.ndarray:
+        """The view with the first ``position`` cells computed: ``(H, W, 3) uint8``."""
+        ...
+
+    def close(self) -> None:
+        """Delete the offscreen view."""
+        ...
+
+
+@runtime_checkable
+class FrozenNetwork(Protocol):
+    """The Backprop tab's frozen network (the backprop feature): recordings animate its backward
+    pass and put their button in its header."""
+
+    def frozen_network(
+        self,
+    ) -> tuple[SimConfig, dict[str, np.ndarray], tuple[np.ndarray, np.ndarray] | None] | None:
+        """``(config, params, batch)`` of the weights the tab shows (None before the first)."""
+        ...
+
+    def backward_frames(
+        self,
+        config: SimConfig,
+        params: dict[str, np.ndarray],
+        batch: tuple[np.ndarray, np.ndarray] | None,
+        width: int,
+        theme: Theme,
+        scale: float = 1.0,
+    ) -> BackwardFrames:
+        """An offscreen backward-pass view of ``params`` as the tab draws it, ``width`` px wide.
+
+        Raises ValueError when the backward pass cannot be shown (the message says why)."""
+        ...
+
+    def backward_frame_size(self) -> tuple[int, int]:
+        """The backward-pass view's logical size offscreen, ``(width, height)``."""
+        ...
+
+    def add_header_widget(self, widget: QtWidgets.QWidget) -> None:
+        """Put ``widget`` in the tab's header row, after its own buttons."""
+        ...
+
+
+@runtime_checkable
+class PresentationState(Protocol):
+    """Presentation mode (the presentation feature): the scale now and the rows it shows."""
+
+    scale: float
+
+    def bottom_row_shown(self) -> bool:
+        """Whether the dashboard's second row shows (always outside the mode)."""
         ...
 
 

@@ -13,10 +13,13 @@ arrow keys belong to the view (the window drops its transport shortcuts on other
 
 from __future__ import annotations
 
+import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from gradsim.engine.config import SimConfig
+from gradsim.ui.common.theme import Theme
 from gradsim.ui.feature_api import WindowAPI
+from gradsim.ui.features.backprop.backprop_frames import DEFAULT_BACKPROP_SIZE, BackpropFrames
 from gradsim.ui.features.backprop.backprop_view import BackpropView
 from gradsim.ui.training.runner import Capture
 
@@ -188,6 +191,35 @@ class BackpropTab(QtCore.QObject):
             f"Frozen: the weights after iteration {capture.iteration} of “{name}”{state}, on the first "
             "batch of the run's data. Training is paused; ← steps the gradient one cell further back."
         )
+
+    # -- what this feature offers others (feature_api.FrozenNetwork) ------------------------
+    def frozen_network(
+        self,
+    ) -> tuple[SimConfig, dict[str, np.ndarray], tuple[np.ndarray, np.ndarray] | None] | None:
+        """``(config, params, batch)`` of the weights the tab shows (None before the first)."""
+        if self.frozen is None:
+            return None
+        return self.frozen.config, self.frozen.params, self.view.batch
+
+    def backward_frames(
+        self,
+        config: SimConfig,
+        params: dict[str, np.ndarray],
+        batch: tuple[np.ndarray, np.ndarray] | None,
+        width: int,
+        theme: Theme,
+        scale: float = 1.0,
+    ) -> BackpropFrames:
+        """An offscreen copy of the tab's view for animation frames (see :class:`BackpropFrames`)."""
+        return BackpropFrames(config, params, batch, width, theme, scale=scale)
+
+    def backward_frame_size(self) -> tuple[int, int]:
+        """The offscreen view's logical size, ``(width, height)``."""
+        return DEFAULT_BACKPROP_SIZE
+
+    def add_header_widget(self, widget: QtWidgets.QWidget) -> None:
+        """Put ``widget`` in the header row, after "Freeze current weights"."""
+        self._header_row.addWidget(widget)
 
 
 def install(window: WindowAPI) -> BackpropTab:

@@ -35,7 +35,8 @@ from gradsim.engine.records import StepRecord
 from gradsim.engine.simulation import Simulation, replay
 from gradsim.io.animation_writer import AnimationWriter
 from gradsim.ui.common.theme import Theme, current_theme
-from gradsim.ui.features.recording.frame_sources import DASHBOARD, BackpropFrames, DashboardFrames
+from gradsim.ui.feature_api import BackwardFrames
+from gradsim.ui.features.recording.frame_sources import DASHBOARD, DashboardFrames
 from gradsim.ui.features.recording.frames import backprop_positions, frame_batches
 
 __all__ = [
@@ -205,27 +206,27 @@ def record_backprop_animation(
     batch: tuple[np.ndarray, np.ndarray] | None = None,
     progress: Callable[[int, int], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
+    *,
+    frames: Callable[..., BackwardFrames],
 ) -> AnimationResult:
     """Write an animation of the backward pass of ``params``, ``every`` cells a frame.
 
     Frame 0 shows the forward pass done; each next frame ``every`` cells further back (``every
     = config.seq_len``: a layer a frame); the last frame the complete backward pass.
+    ``frames(config, params, batch, width, theme, scale=scale)`` builds the offscreen view (the
+    backprop feature's :class:`~gradsim.ui.features.backprop.backprop_frames.BackpropFrames`;
+    this feature does not import another).
 
     Raises
     ------
     AnimationCancelled, WriteError, VideoSupportMissing, ValueError
     """
 
-    def pictures(source: BackpropFrames) -> tuple[int, Iterator[np.ndarray]]:
+    def pictures(source: BackwardFrames) -> tuple[int, Iterator[np.ndarray]]:
         positions = backprop_positions(source.total_cells, every)
         return len(positions), (source.frame(position) for position in positions)
 
-    def source() -> BackpropFrames:
-        return BackpropFrames(config, params, batch, width, theme or current_theme(), scale=scale)
+    def source() -> BackwardFrames:
+        return frames(config, params, batch, width, theme or current_theme(), scale=scale)
 
     return _record(path, fmt, fps, source, pictures, progress, cancelled)
-
-
-def feature_of(window: Any, name: str) -> Any:
-    """The installed feature ``name`` of ``window`` (None if absent)."""
-    return getattr(window, "features", {}).get(name)

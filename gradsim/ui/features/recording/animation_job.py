@@ -28,11 +28,11 @@ from gradsim.io.atomic import WriteError
 from gradsim.ui.common import background
 from gradsim.ui.common.theme import Theme
 from gradsim.ui.common.workers import JobContext, Worker
+from gradsim.ui.feature_api import BackwardFrames
 from gradsim.ui.features.recording.animation import AnimationCancelled
 from gradsim.ui.features.recording.frame_sources import (
     BACKPROP,
     DEFAULT_DASHBOARD_SIZE,
-    BackpropFrames,
     DashboardFrames,
 )
 from gradsim.ui.features.recording.frames import backprop_positions, frame_batches, frame_iterations
@@ -177,7 +177,7 @@ class AnimationJob(QtCore.QObject):
     def __init__(
         self,
         parent: QtCore.QObject,
-        source: DashboardFrames | BackpropFrames,
+        source: DashboardFrames | BackwardFrames,
         requests: Callable[[], Iterable[object]],
         total: int,
         open_writer: Callable[[], AnimationWriter],
@@ -265,7 +265,7 @@ def start_job(
     size: tuple[int, int] = DEFAULT_DASHBOARD_SIZE,
     dashboard_state: QtCore.QByteArray | None = None,
     bottom_row: bool = True,
-    backprop: tuple[dict[str, np.ndarray], tuple[np.ndarray, np.ndarray] | None] | None = None,
+    backprop: Callable[..., BackwardFrames] | None = None,
 ) -> AnimationJob:
     """Build the offscreen source for ``request`` and start its job (GUI thread).
 
@@ -284,14 +284,13 @@ def start_job(
             raise ValueError(
                 "open the Backprop tab first: it freezes the weights whose backward pass is shown"
             )
-        params, batch = backprop
-        frames = BackpropFrames(config, params, batch, request.width, theme, scale=scale)
+        frames = backprop(request.width, theme, scale=scale)
         try:
             positions = backprop_positions(frames.total_cells, request.every)
         except ValueError:
             frames.close()
             raise
-        source: DashboardFrames | BackpropFrames = frames
+        source: DashboardFrames | BackwardFrames = frames
         job = AnimationJob(parent, source, lambda: iter(positions), len(positions), open_writer, path)
     else:
         iterations = frame_iterations(request.first, request.last, request.every)

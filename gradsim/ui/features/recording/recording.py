@@ -16,27 +16,28 @@ the dialog is :mod:`.record_dialog`.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from gradsim.engine.config import SimConfig
 from gradsim.io.animation_writer import (
     suffix_for,
 )
 from gradsim.ui.common import background
 from gradsim.ui.common.naming import base_name, propose_path
 from gradsim.ui.common.widgets import reopen_dialog
-from gradsim.ui.feature_api import SnapshotFolder, WindowAPI
-from gradsim.ui.features.recording import animation, animation_job
+from gradsim.ui.feature_api import FrozenNetwork, PresentationState, SnapshotFolder, WindowAPI
+from gradsim.ui.features.recording import animation_job
 from gradsim.ui.features.recording.animation_job import AnimationJob, AnimationRequest
-from gradsim.ui.features.recording.frame_sources import BACKPROP, DASHBOARD, DEFAULT_BACKPROP_SIZE
+from gradsim.ui.features.recording.frame_sources import BACKPROP, DASHBOARD
 from gradsim.ui.features.recording.record_dialog import FORMAT_KEY, FPS_KEY, WIDTH_KEY, RecordDialog
 from gradsim.ui.training import render
 
 __all__ = ["RecordingFeature", "install"]
-_PRESENTATION = "gradsim.ui.features.presentation.presentation"
-_BACKPROP = "gradsim.ui.features.backprop.backprop_tab"
 
 
 class RecordingFeature(QtCore.QObject):
@@ -79,9 +80,8 @@ class RecordingFeature(QtCore.QObject):
         window.closing.connect(self._on_closing)
 
     def _add_backprop_button(self) -> QtWidgets.QPushButton | None:
-        tab = animation.feature_of(self.window, _BACKPROP)
-        refreeze = getattr(tab, "refreeze_button", None)
-        if refreeze is None:
+        tab = self._backprop_tab()
+        if tab is None:
             return None
         button = QtWidgets.QPushButton("Record…")
         button.setObjectName("backprop_record")
@@ -89,14 +89,8 @@ class RecordingFeature(QtCore.QObject):
             "Save the backward pass as an animation: the cells filling in, the chain rule growing"
         )
         button.clicked.connect(lambda: self.open_dialog(BACKPROP))
-        # Beside "Freeze current weights", in the tab's header row.
-        page_layout = tab.page.layout()
-        for index in range(page_layout.count()):
-            row = page_layout.itemAt(index).layout()
-            if row is not None and row.indexOf(refreeze) >= 0:
-                row.addWidget(button)
-                return button
-        return None
+        tab.add_header_widget(button)  # beside "Freeze current weights"
+        return button
 
     # -- what the window shows -----------------------------------------------------------------
     def shown_iteration(self) -> int:
@@ -104,31 +98,36 @@ class RecordingFeature(QtCore.QObject):
         latest = self.window.history.latest
         return 0 if latest is None else int(latest.iteration)
 
-    def _frozen(self) -> Any:
-        tab = animation.feature_of(self.window, _BACKPROP)
-        return None if tab is None else getattr(tab, "frozen", None)
+    def _backprop_tab(self) -> FrozenNetwork | None:
+        """What the backprop feature offers (None without it)."""
+        return self.window.offered(FrozenNetwork)  # type: ignore[type-abstract]  # a Protocol, by design
+
+    def _frozen(self) -> tuple[SimConfig, dict[str, np.ndarray], Any] | None:
+        tab = self._backprop_tab()
+        return None if tab is None else tab.frozen_network()
 
     def backprop_cells(self) -> int:
         """Cells of the Backprop tab's frozen network (0 if none is frozen)."""
         frozen = self._frozen()
-        return 0 if frozen is None else frozen.config.num_layers * frozen.config.seq_len
+        return 0 if frozen is None else frozen[0].num_layers * frozen[0].seq_len
 
     def backprop_seq_len(self) -> int:
         """Time steps of the frozen network (0 if none)."""
         frozen = self._frozen()
-        return 0 if frozen is None else frozen.config.seq_len
+        return 0 if frozen is None else frozen[0].seq_len
 
     def presentation(self) -> tuple[float, bool]:
         """``(scale, bottom row shown)`` of presentation mode now (``(1, True)`` outside it)."""
-        feature = animation.feature_of(self.window, _PRESENTATION)
+        feature = self.window.offered(PresentationState)  # type: ignore[type-abstract]
         if feature is None:
             return 1.0, True
         return float(feature.scale), bool(feature.bottom_row_shown())
 
     def frame_height(self, target: str, width: int) -> int:
         """The frame height for ``width`` (the target's proportions on screen)."""
-        if target == BACKPROP:
-            frame_width, frame_height = DEFAULT_BACKPROP_SIZE
+        tab = self._backprop_tab()
+        if target == BACKPROP and tab is not None:
+            frame_width, frame_height = tab.backward_frame_size()
         else:
             widget = self.window.dashboard if target == DASHBOARD else self.window.dashboard.plots[target]
             size = render.logical_size(widget)
@@ -172,11 +171,11 @@ class RecordingFeature(QtCore.QObject):
         backprop = None
         config = window.current_config()
         if request.target == BACKPROP:
-            frozen = self._frozen()
-            if frozen is not None:
-                tab = animation.feature_of(window, _BACKPROP)
-                backprop = (frozen.params, tab.view.batch)
-                config = frozen.config
+            tab = self._backprop_tab()
+            frozen = None if tab is None else tab.frozen_network()
+            if tab is not None and frozen is not None:
+                config, params, batch = frozen
+                backprop = functools.partial(tab.backward_frames, config, params, batch)
         try:
             job = animation_job.start_job(
                 self, request, config, theme=dashboard.theme, scale=scale,

@@ -12,9 +12,9 @@ from helpers import small_config
 
 from gradsim.ui.features.presentation import presentation
 from gradsim.ui.features.presentation.presentation import PRESENTATION_SCALE, PresentationFeature, scale_of
-from gradsim.ui.features.recording.frame_sources import qimage_to_rgb
 from gradsim.ui.main_window import MainWindow
 from gradsim.ui.training import render
+from gradsim.ui.training.offscreen import qimage_to_rgb
 
 pytestmark = [pytest.mark.qt_log_level_fail("WARNING")]
 

@@ -12,15 +12,16 @@ from PIL import Image, ImageSequence
 from gradsim.engine.config import SimConfig
 from gradsim.engine.simulation import replay
 from gradsim.ui.common.theme import LIGHT
+from gradsim.ui.features.backprop.backprop_frames import BackpropFrames
 from gradsim.ui.features.recording.animation import (
     AnimationCancelled,
     record_animation,
     record_backprop_animation,
     trained_params,
 )
-from gradsim.ui.features.recording.frame_sources import BackpropFrames, qimage_to_rgb
 from gradsim.ui.features.recording.frames import backprop_positions, frame_iterations
 from gradsim.ui.training import render
+from gradsim.ui.training.offscreen import qimage_to_rgb
 
 pytestmark = [pytest.mark.qt_log_level_fail("WARNING")]
 
@@ -117,7 +118,9 @@ def test_backward_pass_animation_grows_cell_by_cell(qtbot, tmp_path: Path) -> No
     params, trained = trained_params(SMALL, 3)
     assert trained == 3
     path = tmp_path / "backprop.png"
-    result = record_backprop_animation(SMALL, params, path, every=4, width=640, fps=5, theme=LIGHT)
+    result = record_backprop_animation(
+        SMALL, params, path, every=4, width=640, fps=5, theme=LIGHT, frames=BackpropFrames
+    )
     total = SMALL.num_layers * SMALL.seq_len
     assert result.frames == len(backprop_positions(total, 4)) == 7
     frames, durations = read_frames(path)
@@ -140,6 +143,8 @@ def test_backward_pass_animation_grows_cell_by_cell(qtbot, tmp_path: Path) -> No
 def test_backward_pass_layer_by_layer(qtbot, tmp_path: Path) -> None:
     params, _ = trained_params(SMALL, 0)
     path = tmp_path / "layers.gif"
-    result = record_backprop_animation(SMALL, params, path, every=SMALL.seq_len, width=500, theme=LIGHT)
+    result = record_backprop_animation(
+        SMALL, params, path, every=SMALL.seq_len, width=500, theme=LIGHT, frames=BackpropFrames
+    )
     assert result.frames == SMALL.num_layers + 1
     assert len(read_frames(path)[0]) == SMALL.num_layers + 1

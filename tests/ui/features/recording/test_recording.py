@@ -12,7 +12,9 @@ from PySide6 import QtCore, QtWidgets
 
 from gradsim.io import animation_writer
 from gradsim.ui.common.scaling import scale_of
+from gradsim.ui.feature_api import FrozenNetwork
 from gradsim.ui.features.recording import record_dialog, recording
+from gradsim.ui.features.recording.animation_job import AnimationRequest
 from gradsim.ui.features.recording.frame_sources import BACKPROP
 from gradsim.ui.features.recording.record_dialog import RecordDialog
 from gradsim.ui.features.recording.recording import RecordingFeature
@@ -171,6 +173,32 @@ def test_backprop_tab_records_its_step_through(qtbot, make_window, tmp_path):
     assert len(frames) == 5
     # The tab's own view was not moved by the recording.
     assert tab.view.position == 0
+
+
+def test_the_backprop_tab_is_reached_through_its_offer_alone(qtbot, make_window):
+    """The recording feature finds the Backprop tab through ``FrozenNetwork`` (no import of the
+    backprop feature): with the tab, its button sits in the tab's header row; without it there is
+    no button and a backward-pass recording is refused in one line."""
+    window = make_window(steps=1)
+    tab = window.features["gradsim.ui.features.backprop.backprop_tab"]
+    assert isinstance(tab, FrozenNetwork)
+    assert window.offered(FrozenNetwork) is tab  # type: ignore[type-abstract]
+    button = feature(window).backprop_button
+    assert button is not None and button.parentWidget() is tab.refreeze_button.parentWidget()
+    header = tab._header_row
+    assert header.indexOf(button) == header.indexOf(tab.refreeze_button) + 1
+
+    alone = make_window(features=["gradsim.ui.features.recording.recording"], steps=1)
+    record = feature(alone)
+    assert alone.offered(FrozenNetwork) is None  # type: ignore[type-abstract]
+    assert record.backprop_button is None and record.backprop_cells() == 0
+    request = AnimationRequest(BACKPROP, Path("never.png"), "apng", 5.0, 400, every=1)
+    assert record.record(request) is None and record.job is None
+    box = alone.findChild(QtWidgets.QMessageBox, "record_error")
+    assert box is not None
+    assert box.text() == "Open the Backprop tab first: it freezes the weights whose backward pass is shown"
+    box.close()
+    assert not Path("never.png").exists()
 
 
 def test_closing_the_window_during_a_recording_stops_it(qtbot, make_window, tmp_path):
