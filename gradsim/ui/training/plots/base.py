@@ -33,6 +33,7 @@ from gradsim.ui.training.plots.axes import (
     power_of_ten_label,
 )
 from gradsim.ui.training.plots.legend import RowLegend, layer_names
+from gradsim.ui.training.plots.quality import PlotGraphics
 from gradsim.ui.training.plots.ranges import SnappedBounds, finite_range, nice_step, snapped_range
 from gradsim.ui.training.plots.titles import OverlayText, TitleLabel, install_title, set_title
 
@@ -43,6 +44,7 @@ __all__ = [
     "LogAxis",
     "MajorGrid",
     "OverlayText",
+    "PlotGraphics",
     "PlotPanel",
     "RowLegend",
     "Selector",
@@ -69,14 +71,15 @@ class PlotPanel(QtWidgets.QWidget):
     Attributes
     ----------
     theme : the colours and fonts in use
-    graphics : the ``pg.GraphicsLayoutWidget`` holding the plot items; export the whole plot
-        with ``pyqtgraph.exporters.ImageExporter(panel.graphics.scene())`` or ``panel.grab()``
+    graphics : the :class:`~gradsim.ui.training.plots.quality.PlotGraphics` (a
+        ``pg.GraphicsLayoutWidget``) holding the plot items; ``graphics.draft`` paints light pens
+        while a run trains. Pictures of a plot: :mod:`gradsim.ui.training.render`
     """
 
     def __init__(self, theme: Theme | None = None, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
         self.theme = theme if theme is not None else current_theme()
-        self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics = PlotGraphics()
         self.graphics.setBackground(self.theme.background)
         self.graphics.ci.setContentsMargins(4, 4, 8, 4)
         self._layout = QtWidgets.QVBoxLayout(self)
