@@ -184,3 +184,18 @@ def test_live_dashboard_paints_light_pens_but_keeps_the_plots_pens(qtbot, vanish
     assert all(p.graphics.draft for p in dashboard.plots.values())
     dashboard.set_live(False)
     assert not any(p.graphics.draft for p in dashboard.plots.values())
+
+
+def test_a_hidden_plot_draws_when_shown_again(qtbot, vanishing):
+    config, history = vanishing
+    dashboard = make(qtbot)
+    loss = dashboard.plots["loss"]
+    loss.hide()  # as when another tab or the folded bottom row hides it in a shown window
+    dashboard.refresh(history, config)
+    x, _ = loss.loss_curve.getOriginalDataset()
+    assert x is None or len(x) == 0  # not drawn while hidden
+    _, y = dashboard.plots["gradient"].curves[0].getOriginalDataset()
+    np.testing.assert_array_equal(y, history.latest.log10_grad_norms[0])  # shown plots draw
+    loss.show()
+    _, losses = loss.loss_curve.getOriginalDataset()
+    np.testing.assert_array_equal(losses, history.losses())

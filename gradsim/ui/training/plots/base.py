@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from PySide6 import QtWidgets
+from PySide6 import QtGui, QtWidgets
 
 # isort: split
 import pyqtgraph as pg
@@ -92,10 +92,19 @@ class PlotPanel(QtWidgets.QWidget):
         self._history: RunHistory | None = None
         self._config: SimConfig | None = None
         self._seen: tuple[int, StepRecord | None, SimConfig] | None = None
+        self._pending: tuple[RunHistory, SimConfig] | None = None
 
     # -- the contract ---------------------------------------------------------------------
     def refresh(self, history: RunHistory, config: SimConfig) -> None:
-        """Show the current state of ``history`` (a no-op if nothing changed since last time)."""
+        """Show the current state of ``history`` (a no-op if nothing changed since last time).
+
+        A plot hidden in a shown window (another tab is in front) only notes the data and
+        draws it when it is shown again.
+        """
+        if not self.isVisible() and self.window().isVisible():
+            self._pending = (history, config)
+            return
+        self._pending = None
         seen = (history.total_records, history.latest, config)
         if history is self._history and self._seen is not None and _same(seen, self._seen):
             return
@@ -127,8 +136,14 @@ class PlotPanel(QtWidgets.QWidget):
         loss = float(history.losses()[index])
         return loss == previous.loss or (math.isnan(loss) and math.isnan(previous.loss))
 
+    def showEvent(self, event: QtGui.QShowEvent) -> None:  # noqa: N802 (Qt override)
+        super().showEvent(event)
+        if self._pending is not None:
+            self.refresh(*self._pending)
+
     def reset(self) -> None:
         """Forget the data shown (after the simulation was rebuilt)."""
+        self._pending = None
         self._history = None
         self._config = None
         self._seen = None
