@@ -65,6 +65,7 @@ def light_pens(curves: Iterable[pg.PlotCurveItem]) -> Iterator[None]:
 
 
 _CACHED = QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache
+_TEXTS = (pg.AxisItem, QtWidgets.QGraphicsTextItem)
 
 
 class PlotGraphics(pg.GraphicsLayoutWidget):
@@ -81,6 +82,9 @@ class PlotGraphics(pg.GraphicsLayoutWidget):
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
         self._draft = False
+        # The scene's curves and texts, found at each paint.
+        self._curves: list[pg.PlotCurveItem] = []
+        self._texts: list[QtWidgets.QGraphicsItem] = []
 
     @property
     def draft(self) -> bool:
@@ -94,12 +98,22 @@ class PlotGraphics(pg.GraphicsLayoutWidget):
                 self.cache_texts(False)
             self.viewport().update()
 
+    def _scan(self) -> None:
+        """Find the scene's curves and texts (one pass; features add and remove items)."""
+        scene = self.scene()
+        self._curves, self._texts = [], []
+        for item in scene.items() if scene is not None else []:
+            if isinstance(item, pg.PlotCurveItem):
+                self._curves.append(item)
+            elif isinstance(item, _TEXTS):
+                self._texts.append(item)
+
     def cache_texts(self, cached: bool) -> None:
         """Keep the axes and texts of the scene as pixmaps (``cached``) or paint them directly."""
         mode = _CACHED if cached else QtWidgets.QGraphicsItem.CacheMode.NoCache
-        scene = self.scene()
-        for item in scene.items() if scene is not None else []:
-            if isinstance(item, pg.AxisItem | QtWidgets.QGraphicsTextItem) and item.cacheMode() != mode:
+        self._scan()
+        for item in self._texts:
+            if item.cacheMode() != mode:
                 item.setCacheMode(mode)
 
     def paintEvent(self, event: QtGui.QPaintEvent) -> None:  # noqa: N802 (Qt override)
@@ -107,7 +121,7 @@ class PlotGraphics(pg.GraphicsLayoutWidget):
             super().paintEvent(event)
             return
         self.cache_texts(True)  # items added since (a feature's text) are cached too
-        with light_pens(curves_of([self])):
+        with light_pens(self._curves):
             super().paintEvent(event)
 
 
