@@ -58,6 +58,20 @@ run; the training process at nice 5)::
   window (thread) / gradsim run: 0.57 (capped reference), 8.23 (as it runs); goal >= 0.9
   window (process) / gradsim run: 0.61 (capped reference), 8.80 (as it runs); goal >= 0.9
 
+After the light pens (the dashboard paints 1-px solid pens and cached axes and texts while a
+run trains, ``gradsim.ui.training.plots.quality``), three runs without ``--no-plots`` at load
+6.3-8.9 (other sessions' tests), worst gap / frames/s / data + paint ms per frame (wall time)::
+
+  L4 H16 T1000 B4   thread   474 / 3.5 / 25.2 + 61.3   258 / 5.5 / 16.9 + 38.5   197 / 6.1 / 14.5 + 32.9
+  L4 H16 T1000 B4   process  253 / 5.0 / 21.7 + 50.4   223 / 7.0 / 16.0 + 39.0   352 / 5.4 / 22.0 + 42.4
+  preset default    thread   212 / 6.2 / 17.0 + 45.6   138 / 7.8 / 12.9 + 32.5   206 / 6.8 / 15.5 + 40.9
+  preset default    process  488 / 5.2 / 31.0 + 67.4   190 / 8.7 / 17.7 + 35.5   432 / 8.4 / 16.2 + 41.0
+  window / gradsim run (capped): thread 0.61, 0.84, 0.88; process 0.62, 0.82, 0.78
+
+In the GUI thread's CPU time (the same window, thread runner, L4 H16 T1000 B4) a frame is 10 ms
+of data update and 19 ms of paint (the dashboard ~14 ms, the status bar and diagnosis dock the
+rest): at load 7 on two cores the wall times above are about twice that.
+
 Read with care: on this machine a second busy process slows the first (a pure-Python loop in
 another process made a dashboard frame of ``bench_redraw.py`` 2.2x slower), so the process kind's
 training competes with the window's painting for CPU, which the thread kind's frame holds avoid.

@@ -132,6 +132,7 @@ class MainWindow(WindowAPI):
         self._dirty = False
         self._closed = False
         self._frame_started = 0.0
+        self._frame_busy = 0.0
         self._next_frame_at = 0.0
 
         self.control_panel = ControlPanel(config)
@@ -344,20 +345,28 @@ class MainWindow(WindowAPI):
         settings.sync()
 
     def event(self, event: QtCore.QEvent) -> bool:
-        """While a frame holds the worker, every window update (a paint) extends the hold."""
+        """While a frame holds the worker, every window update (a paint) extends the hold and
+        counts towards the frame's cost."""
+        if not (self._frame_held and event.type() == QtCore.QEvent.Type.UpdateRequest):
+            return super().event(event)
+        started = time.perf_counter()
         handled = super().event(event)
-        if self._frame_held and event.type() == QtCore.QEvent.Type.UpdateRequest:
-            self._frame_quiet.start()
+        self._frame_busy += time.perf_counter() - started
+        self._frame_quiet.start()
         return handled
 
     @QtCore.Slot()
     def _release_frame(self) -> None:
         self._frame_held = False
         self.runner.release_frame()
-        # However slow the plots draw, the worker gets at least as much time as the frame took
-        # (at most half the time goes to drawing); fast frames still come at REDRAW_HZ.
+        # However slow the plots draw, the GUI thread stays idle at least half the time: the next
+        # frame starts no sooner than twice this frame's work (data update and paints, measured)
+        # after this one started; cheap frames still come at REDRAW_HZ. A worker thread was held
+        # for the whole frame (paints and the quiet time after them): it gets as long again.
         now = time.perf_counter()
-        self._next_frame_at = now + (now - self._frame_started)
+        self._next_frame_at = self._frame_started + 2.0 * self._frame_busy
+        if self.runner.kind == "thread":
+            self._next_frame_at = max(self._next_frame_at, now + (now - self._frame_started))
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 (Qt override)
         """Save the settings, then stop the display timer and the worker thread."""
@@ -456,9 +465,11 @@ class MainWindow(WindowAPI):
             self._frame_quiet.start()
         self.dashboard.refresh(self.history, self.runner.config)
         self._show_status(self.history.latest)
+        self._frame_busy = time.perf_counter() - now
 
     @QtCore.Slot(bool)
     def _on_running_changed(self, running: bool) -> None:
+        self.dashboard.set_live(running)
         self.transport.show_running(running)
 
     @QtCore.Slot(object)

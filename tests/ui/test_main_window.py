@@ -147,10 +147,12 @@ def test_play_pause_step_reset_by_keyboard(
     with qtbot.waitSignal(runner.runningChanged, check_params_cb=lambda running: running):
         qtbot.keyClick(window.tabs, Key.Key_Space)
     assert window.play_action.text() == "Pause"
+    assert window.dashboard.live  # light pens while training
     qtbot.waitUntil(lambda: window.history.total_records >= 5, timeout=10000)
     with qtbot.waitSignal(runner.runningChanged, check_params_cb=lambda running: not running):
         qtbot.keyClick(window.tabs, Key.Key_Space)
     assert window.play_action.text() == "Play"
+    assert not window.dashboard.live  # the plots' own pens on a stopped run
     played = window.history.total_records
     # Right arrow and N take one step each, right after the last record of the play.
     qtbot.keyClick(window.tabs, Key.Key_Right)

@@ -51,6 +51,7 @@ class Dashboard(QtWidgets.QWidget):
     plots : ``{"gradient", "heatmap", "loss", "activation", "health"}`` -> plot widget; each has
         ``refresh(history, config)``, ``reset()`` and ``graphics`` (its GraphicsLayoutWidget)
     splitters : the outer (vertical) and the two row splitters, for saving their state
+    live : whether the plots paint light pens (:meth:`set_live`: a run is training)
     last_timings : milliseconds each plot took in the last :meth:`refresh`, by ``clock``
     clock : the clock of ``last_timings`` (``time.perf_counter``; a benchmark on a loaded
         machine sets ``time.thread_time``)
@@ -98,6 +99,19 @@ class Dashboard(QtWidgets.QWidget):
         layout.addWidget(outer)
         self.last_timings: dict[str, float] = {key: 0.0 for key in PLOT_KEYS}
         self.clock: Callable[[], float] = time.perf_counter
+        self.live = False
+        self._presentation_scale = 1.0
+
+    def set_live(self, live: bool) -> None:
+        """Paint light pens while a run trains (``live``), the plots' own pens when it stops.
+
+        Light pens (one pixel, solid, same colours) are several times cheaper to draw (see
+        :mod:`gradsim.ui.training.plots.quality`). In presentation mode the plots keep their
+        pens: a room looks at thick lines from afar.
+        """
+        self.live = live
+        for plot in self.plots.values():
+            plot.graphics.draft = live and self._presentation_scale == 1.0
 
     def refresh(self, history: RunHistory, config: SimConfig) -> None:
         """Update every plot from ``history`` (cheap when nothing changed)."""
@@ -113,6 +127,8 @@ class Dashboard(QtWidgets.QWidget):
         Pens the plots set anew while refreshing are not scaled here: call
         :func:`gradsim.ui.common.scaling.scale_items` on the views after a refresh.
         """
+        self._presentation_scale = scale
+        self.set_live(self.live)
         scale_plots(self, scale)
         selectors: list[QtWidgets.QWidget] = []
         for selector in self.findChildren(Selector):

@@ -9,7 +9,9 @@ image. Both work on the whole :class:`~gradsim.ui.training.dashboard.Dashboard` 
 
 A figure holds the plots only, as a publication expects: the graphics views are painted, not
 the widgets around them (the "Heatmap layer" and "Histogram of" combos, splitter handles), and
-pyqtgraph's auto-range "A" button is hidden while painting. SVG has no clipping in Qt's
+pyqtgraph's auto-range "A" button is hidden while painting. Curves are painted with their
+real pens and antialiased, even while the window draws them with light pens as a run trains
+(:func:`~gradsim.ui.training.plots.quality.full_quality`). SVG has no clipping in Qt's
 generator, so shaded bands that reach past a plot's axes are cut to its visible range first.
 
 Everything here paints widgets, so it runs on the GUI thread; a 2x dashboard takes about 0.1 s.
@@ -33,6 +35,7 @@ from gradsim.engine.simulation import replay
 from gradsim.ui.common.theme import Theme
 from gradsim.ui.training.dashboard import Dashboard
 from gradsim.ui.training.plots.base import PlotPanel
+from gradsim.ui.training.plots.quality import full_quality
 
 __all__ = [
     "DEFAULT_DASHBOARD_SIZE",
@@ -138,7 +141,7 @@ def png_image(target: QtWidgets.QWidget, width: int | None = None) -> QtGui.QIma
     try:
         painter.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing, True)
         painter.setRenderHint(QtGui.QPainter.RenderHint.TextAntialiasing, True)
-        with _without_buttons(target):
+        with _without_buttons(target), full_quality(_graphics_views(target)):
             _paint_plots(target, painter)
     finally:
         painter.end()
@@ -280,7 +283,8 @@ def svg_bytes(target: QtWidgets.QWidget, title: str = "gradsim") -> bytes:
     generator.setViewBox(QtCore.QRect(QtCore.QPoint(0, 0), size))
     generator.setTitle(title)
     generator.setDescription("Drawn by gradsim")
-    with _vector_friendly(target), _without_buttons(target), _regions_within_views(target):
+    quality = full_quality(_graphics_views(target))
+    with _vector_friendly(target), _without_buttons(target), _regions_within_views(target), quality:
         painter = QtGui.QPainter(generator)
         try:
             painter.fillRect(QtCore.QRect(QtCore.QPoint(0, 0), size), _background(target))

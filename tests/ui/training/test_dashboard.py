@@ -153,3 +153,38 @@ def test_splitter_state_round_trip(qtbot):
     assert other.splitters[1].sizes()[0] < other.splitters[1].sizes()[1]
     assert not other.restore_state(b"")
     assert not other.restore_state(b"not a state")
+
+
+def test_live_dashboard_paints_light_pens_but_keeps_the_plots_pens(qtbot, vanishing):
+    config, history = vanishing
+    dashboard = make(qtbot)
+    dashboard.refresh(history, config)
+    bold = [curve.opts["pen"].widthF() for curve in dashboard.plots["gradient"].curves]
+    assert not dashboard.live and not any(p.graphics.draft for p in dashboard.plots.values())
+    dashboard.set_live(True)
+    assert all(p.graphics.draft for p in dashboard.plots.values())
+    dashboard.refresh(history, config)
+    dashboard.grab()
+    assert [curve.opts["pen"].widthF() for curve in dashboard.plots["gradient"].curves] == bold == [3.0] * 3
+    # In presentation mode the room sees the plots' own (scaled) pens, live or not.
+    dashboard.set_presentation_scale(1.6)
+    assert dashboard.live and not any(p.graphics.draft for p in dashboard.plots.values())
+    dashboard.set_presentation_scale(1.0)
+    assert all(p.graphics.draft for p in dashboard.plots.values())
+    dashboard.set_live(False)
+    assert not any(p.graphics.draft for p in dashboard.plots.values())
+
+
+def test_a_hidden_plot_draws_when_shown_again(qtbot, vanishing):
+    config, history = vanishing
+    dashboard = make(qtbot)
+    loss = dashboard.plots["loss"]
+    loss.hide()  # as when another tab or the folded bottom row hides it in a shown window
+    dashboard.refresh(history, config)
+    x, _ = loss.loss_curve.getOriginalDataset()
+    assert x is None or len(x) == 0  # not drawn while hidden
+    _, y = dashboard.plots["gradient"].curves[0].getOriginalDataset()
+    np.testing.assert_array_equal(y, history.latest.log10_grad_norms[0])  # shown plots draw
+    loss.show()
+    _, losses = loss.loss_curve.getOriginalDataset()
+    np.testing.assert_array_equal(losses, history.losses())

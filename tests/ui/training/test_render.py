@@ -173,3 +173,29 @@ def test_svg_of_the_dashboard_holds_every_plot(dashboard):
         assert title in texts
     assert len(list(root.iter(f"{SVG}image"))) >= 1  # the heatmap is a picture inside the vectors
     assert root.get("viewBox") == "0 0 1000 700"
+
+
+def test_a_figure_of_a_live_dashboard_equals_that_of_a_stopped_one(dashboard):
+    # The window paints light pens while training; a figure always has the plots' own pens,
+    # antialiased, and the window goes on painting light pens afterwards.
+    stopped = render.png_bytes(dashboard, 1000)
+    dashboard.set_live(True)
+    live = render.png_bytes(dashboard, 1000)
+    np.testing.assert_array_equal(pixels(live), pixels(stopped))
+    assert all(plot.graphics.draft for plot in dashboard.plots.values())
+    curves = [item for item in dashboard.plots["gradient"].graphics.scene().items()
+              if isinstance(item, pg.PlotCurveItem)]  # fmt: skip
+    assert curves and not any(curve.opts["antialias"] for curve in curves)
+
+
+def test_figures_have_antialiased_curves(dashboard):
+    # The gradient plot's bold curves, 3 pixels wide, are painted with shades at their edges:
+    # pixels between a layer's colour and the background.
+    image = pixels(render.png_bytes(dashboard.plots["gradient"], 800))
+    color = QtGui.QColor(LIGHT.layer_color(0))
+    target = np.array([color.red(), color.green(), color.blue()])
+    background = np.array([255, 255, 255])
+    share = np.linspace(0.2, 0.8, 4)[:, None]
+    shades = np.rint(share * target + (1 - share) * background)
+    near = [np.all(np.abs(image.astype(int) - shade) <= 6, axis=2).sum() for shade in shades]
+    assert min(near) > 20

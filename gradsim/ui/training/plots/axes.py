@@ -1,0 +1,124 @@
+"""Axes of the plots: log labels that stay legible, decades of log10 data, a cheap major grid."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from PySide6 import QtGui
+
+# isort: split
+import pyqtgraph as pg
+
+from gradsim.ui.common.theme import Theme
+
+
+class MajorGrid:
+    """Faint grid lines at the major ticks of a plot's left and bottom axes, as one curve item.
+
+    pyqtgraph's own grid (``showGrid``) is drawn by the axes with every tick level and costs
+    several milliseconds per plot and frame on the raster engine; one line item with a pair of
+    points per line costs a fraction of that. Lines are in view coordinates (log10 units on a
+    log axis) and follow the view range.
+    """
+
+    def __init__(self, plot: pg.PlotItem, theme: Theme, x: bool = True, y: bool = True) -> None:
+        self._x, self._y = x, y
+        color = QtGui.QColor(theme.foreground)
+        color.setAlphaF(0.16)
+        self.item = pg.PlotCurveItem(pen=pg.mkPen(color, width=1), connect="pairs", antialias=False)
+        self.item.setZValue(-50)
+        self._plot = plot
+        plot.addItem(self.item, ignoreBounds=True)
+        plot.getViewBox().sigRangeChanged.connect(self.update)
+        plot.getViewBox().sigResized.connect(self.update)
+
+    def update(self, *_: object) -> None:
+        view = self._plot.getViewBox()
+        (x_low, x_high), (y_low, y_high) = view.viewRange()
+        none = np.zeros(0)
+        xs = _major_ticks(self._plot.getAxis("bottom"), x_low, x_high, view.width()) if self._x else none
+        ys = _major_ticks(self._plot.getAxis("left"), y_low, y_high, view.height()) if self._y else none
+        x = np.concatenate([np.repeat(xs, 2), np.tile([x_low, x_high], len(ys))])
+        y = np.concatenate([np.tile([y_low, y_high], len(xs)), np.repeat(ys, 2)])
+        self.item.setData(x, y)
+
+
+def _major_ticks(axis: pg.AxisItem, low: float, high: float, size: float) -> np.ndarray:
+    """Values of the coarsest tick levels ``axis`` draws between ``low`` and ``high``.
+
+    Two levels on a linear axis; on a log axis spanning more than two decades only the decades
+    (its minor ticks, 2..9 of each decade, would fill the plot with lines).
+    """
+    if not (np.isfinite(low) and np.isfinite(high)) or high <= low or size <= 0:
+        return np.zeros(0)
+    depth = 1 if axis.logMode and high - low > 2.0 else 2
+    levels = [list(values) for _, values in axis.tickValues(low, high, size)[:depth]]
+    values = np.array(sorted({v for level in levels for v in level}), dtype=np.float64)
+    return values[(values >= low) & (values <= high)]
+
+
+class LogAxis(pg.AxisItem):
+    """Axis whose log-mode labels stay legible: decades, plus 2 and 5 only when zoomed in.
+
+    pyqtgraph labels every minor tick (2..9) of a log axis once the range is under a few
+    decades, which piles labels on top of each other in a short plot.
+    """
+
+    def logTickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:  # noqa: N802
+        labels = super().logTickStrings(values, scale, spacing)
+        low, high = sorted(self.range)
+        kept = []
+        for value, label in zip(values, labels, strict=True):
+            fraction = value - np.floor(value)
+            decade = min(fraction, 1 - fraction) < 1e-6
+            mantissa = round(float(10**fraction))
+            kept.append(label if decade or (high - low < 1.5 and mantissa in (2, 5)) else "")
+        return kept if any(kept) else labels
+
+
+_SUPERSCRIPTS = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+
+
+def power_of_ten_label(log10_value: float) -> str:
+    """Tick text for ``10 ** log10_value`` at any magnitude: ``10⁻⁶⁰⁷``, ``3.2·10⁻⁴``, ``1``."""
+    exponent = math.floor(log10_value + 1e-9)
+    mantissa = round(10.0 ** (log10_value - exponent), 1)
+    if mantissa >= 10.0:
+        mantissa, exponent = 1.0, exponent + 1
+    power = "1" if exponent == 0 else "10" + str(exponent).translate(_SUPERSCRIPTS)
+    if abs(mantissa - 1.0) < 1e-9:
+        return power
+    return f"{mantissa:g}·{power}" if exponent else f"{mantissa:g}"
+
+
+class DecadeAxis(pg.AxisItem):
+    """A linear axis over log10 values, labelled as the powers of ten they stand for.
+
+    For data no float holds: a gradient norm of 1e-607 is plotted as its logarithm -606.5 on a
+    linear axis and this axis writes 10⁻⁶⁰⁰ beside it. pyqtgraph's log mode cannot do that:
+    it takes raw values, and its labels compute ``10 ** value``, which is 0 below 1e-308.
+    Items added to such a plot carry log10 values (a reference line at 1e-3 goes at -3). Where
+    the range spans more than 1.5 decades only whole decades are labelled, as on a
+    :class:`LogAxis`.
+    """
+
+    def tickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:  # noqa: N802
+        low, high = sorted(self.range)
+        labels = []
+        for value in values:
+            whole = abs(value - round(value)) < 1e-6
+            labels.append(power_of_ten_label(value) if whole or high - low < 1.5 else "")
+        return labels if any(labels) else [power_of_ten_label(v) for v in values]
+
+
+def drawable(log10_values: np.ndarray) -> np.ndarray:
+    """log10 values for a :class:`DecadeAxis` plot, every non-finite entry (an exact 0, inf,
+    NaN) as NaN: a gap in a curve and nothing for the auto range to reach for."""
+    values = np.asarray(log10_values, dtype=np.float64)
+    return np.where(np.isfinite(values), values, np.nan)
+
+
+def log_axes(*sides: str) -> dict[str, LogAxis]:
+    """``axisItems`` for ``addPlot``: a :class:`LogAxis` on each of ``sides``."""
+    return {side: LogAxis(side) for side in sides}

@@ -1,0 +1,165 @@
+"""How the plots are drawn: light pens while a run trains, full pens and antialiasing for figures.
+
+Qt's raster engine draws a one-pixel solid cosmetic line on a fast path; a wider or dashed pen
+is first turned into a polygon and filled, several times slower (four 3-pixel curves of 1000
+points and a dashed norm curve cost more than the rest of a dashboard frame). While a run
+trains, a frame is on screen for a thirtieth of a second, so :class:`PlotGraphics` paints its
+curves with such light pens (same colours) and keeps axes and texts as pixmaps; when the run
+stops the plots are painted again with the pens the plots gave them. The swap lasts only for
+the duration of a paint: every item keeps its pen (``opts["pen"]``), so the plots, their
+legends, presentation scaling and tests see the real pens at all times.
+
+Figures (PNG, SVG, animation frames) are painted with :func:`full_quality`: full pens and
+antialiased curves, whatever the window is doing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+# isort: split
+import pyqtgraph as pg
+
+
+def is_heavy(pen: QtGui.QPen | None) -> bool:
+    """Whether ``pen`` leaves Qt's fast path for thin lines: wider than a pixel, or dashed."""
+    if pen is None or pen.style() == QtCore.Qt.PenStyle.NoPen:
+        return False
+    return pen.widthF() > 1.0 or pen.style() != QtCore.Qt.PenStyle.SolidLine
+
+
+def light_pen(pen: QtGui.QPen) -> QtGui.QPen:
+    """``pen``'s colour as a solid cosmetic line one pixel wide (Qt's fast path)."""
+    light = QtGui.QPen(pen.color(), 1.0)
+    light.setCosmetic(True)
+    return light
+
+
+def curves_of(views: Iterable[QtWidgets.QGraphicsView]) -> list[pg.PlotCurveItem]:
+    """The curve items (pyqtgraph's PlotCurveItem, inside PlotDataItems too) of ``views``' scenes."""
+    found: list[pg.PlotCurveItem] = []
+    for view in views:
+        scene = view.scene()
+        if scene is not None:
+            found += [item for item in scene.items() if isinstance(item, pg.PlotCurveItem)]
+    return found
+
+
+@contextlib.contextmanager
+def light_pens(curves: Iterable[pg.PlotCurveItem]) -> Iterator[None]:
+    """``curves`` drawn with :func:`light_pen` of their heavy pens inside the block (then restored)."""
+    swapped: list[tuple[pg.PlotCurveItem, QtGui.QPen]] = []
+    for curve in curves:
+        pen = curve.opts["pen"]
+        if is_heavy(pen):
+            swapped.append((curve, pen))
+            curve.opts["pen"] = light_pen(pen)
+    try:
+        yield
+    finally:
+        for curve, pen in swapped:
+            curve.opts["pen"] = pen
+
+
+_CACHED = QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache
+_TEXTS = (pg.AxisItem, QtWidgets.QGraphicsTextItem)
+
+
+class PlotGraphics(pg.GraphicsLayoutWidget):
+    """A plot's graphics area that paints cheaply while a run trains (:attr:`draft`).
+
+    Attributes
+    ----------
+    draft : True while a run trains: heavy pens (wider than a pixel, dashed) are painted as
+        one-pixel solid lines of the same colour, and the axes and texts are kept as pixmaps
+        (Qt's ``DeviceCoordinateCache``: painted again only when they change, not replayed
+        glyph by glyph every frame). Setting it False repaints with the real pens, uncached.
+    """
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self._draft = False
+        # The scene's curves and texts, found at each paint.
+        self._curves: list[pg.PlotCurveItem] = []
+        self._texts: list[QtWidgets.QGraphicsItem] = []
+
+    @property
+    def draft(self) -> bool:
+        return self._draft
+
+    @draft.setter
+    def draft(self, value: bool) -> None:
+        if value != self._draft:
+            self._draft = value
+            if not value:
+                self.cache_texts(False)
+            self.viewport().update()
+
+    def _scan(self) -> None:
+        """Find the scene's curves and texts (one pass; features add and remove items)."""
+        scene = self.scene()
+        self._curves, self._texts = [], []
+        for item in scene.items() if scene is not None else []:
+            if isinstance(item, pg.PlotCurveItem):
+                self._curves.append(item)
+            elif isinstance(item, _TEXTS):
+                self._texts.append(item)
+
+    def cache_texts(self, cached: bool) -> None:
+        """Keep the axes and texts of the scene as pixmaps (``cached``) or paint them directly."""
+        mode = _CACHED if cached else QtWidgets.QGraphicsItem.CacheMode.NoCache
+        self._scan()
+        for item in self._texts:
+            if item.cacheMode() != mode:
+                item.setCacheMode(mode)
+
+    def paintEvent(self, event: QtGui.QPaintEvent) -> None:  # noqa: N802 (Qt override)
+        if not self._draft:
+            super().paintEvent(event)
+            return
+        self.cache_texts(True)  # items added since (a feature's text) are cached too
+        with light_pens(self._curves):
+            super().paintEvent(event)
+
+
+@contextlib.contextmanager
+def full_quality(views: Iterable[QtWidgets.QGraphicsView]) -> Iterator[None]:
+    """Inside the block ``views`` paint with their real pens and antialiased curves (for figures).
+
+    On screen the curves are not antialiased (pyqtgraph's default, and much cheaper); a figure
+    is looked at closely, scaled up and printed.
+    """
+    views = list(views)
+    drafts = [(view, view.draft) for view in views if isinstance(view, PlotGraphics)]
+    curves = [(curve, curve.opts["antialias"]) for curve in curves_of(views)]
+    for view, draft in drafts:
+        view._draft = False  # no repaint: the figure's paint follows
+        if draft:
+            view.cache_texts(False)  # drawn at the figure's resolution (and as text in SVG)
+    for curve, _ in curves:
+        _set_antialias(curve, True)
+    try:
+        yield
+    finally:
+        for curve, antialias in curves:
+            _set_antialias(curve, antialias)
+        for view, draft in drafts:
+            view._draft = draft
+
+
+def _set_antialias(curve: pg.PlotCurveItem, antialias: bool) -> None:
+    """Antialias ``curve`` or not; its bounds grow by a pixel for the shaded edge.
+
+    A curve inside a PlotDataItem gets its options from it again whenever that item updates
+    (a layout change while painting moves the view and re-clips the data): both are set.
+    """
+    owner = curve.parentItem()
+    if isinstance(owner, pg.PlotDataItem):
+        owner.opts["antialias"] = antialias
+    if curve.opts["antialias"] != antialias:
+        curve.prepareGeometryChange()
+        curve.opts["antialias"] = antialias
+        curve.invalidateBounds()
