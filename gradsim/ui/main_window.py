@@ -3,9 +3,8 @@
 Data flows one way: the :class:`ControlPanel` emits a config, the :class:`Runner` rebuilds the
 simulation on its worker thread and sends back step records, the window appends them to a
 bounded :class:`RunHistory`, and a display-rate timer redraws the :class:`Dashboard` only when
-new records arrived. The GUI thread does no numerics; while it draws a frame it holds the
-worker (:meth:`Runner.hold_for_frame`): a worker thread shares the interpreter, and training
-flat out it would make every frame several times slower (a training process is not held).
+new records arrived (:class:`~gradsim.ui.training.frame_pacer.FramePacer`, which holds the
+worker while a frame paints). The GUI thread does no numerics.
 
 Extension points for later features: the central area is a ``QTabWidget`` (:attr:`tabs`) whose
 first tab, "Training", holds the dashboard; the menus (:attr:`file_menu`, :attr:`run_menu`,
@@ -22,7 +21,6 @@ to draw its tab larger (presentation mode). What a feature may use of the window
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from importlib import import_module
 from typing import TYPE_CHECKING
@@ -43,6 +41,7 @@ from gradsim.ui.feature_api import FEATURE_MODULES, WindowAPI
 from gradsim.ui.training.control_panel import CUSTOM, ControlPanel
 from gradsim.ui.training.dashboard import Dashboard
 from gradsim.ui.training.dialogs import open_about, open_help, open_refusal
+from gradsim.ui.training.frame_pacer import FramePacer
 from gradsim.ui.training.run_status import RunStatus, StopBanner, format_loss, regime_status
 from gradsim.ui.training.runner import Runner
 from gradsim.ui.training.transport import (
@@ -62,11 +61,6 @@ if TYPE_CHECKING:
 # as before.
 __all__ = ["DEFAULT_SIZE", "SPEEDS", "MainWindow", "format_loss", "regime_status", "speed_label"]
 
-# The dashboard is redrawn at most this often (and only when new records arrived).
-REDRAW_HZ = 30
-# A frame's painting comes in several window updates a few milliseconds apart (each plot's
-# scene reports its changes in its own event); the frame is over when none came for this long.
-FRAME_QUIET_MS = 10
 DEFAULT_SIZE = (1440, 900)
 
 
@@ -107,6 +101,9 @@ class MainWindow(WindowAPI):
     closing = QtCore.Signal()
     presentationScaleChanged = QtCore.Signal(float)
 
+    # event() runs for events sent while the window is built, before the pacer exists.
+    _pacer_ready = False
+
     def __init__(
         self,
         config: SimConfig | None = None,
@@ -115,8 +112,6 @@ class MainWindow(WindowAPI):
         autoplay: bool = False,
         features: Sequence[str] | None = None,
     ) -> None:
-        # Set first: event() reads it for every event, some sent during construction.
-        self._frame_held = False
         super().__init__()
         self.settings = settings if settings is not None else QtCore.QSettings()
         restore_note = ""
@@ -129,11 +124,7 @@ class MainWindow(WindowAPI):
         self.history = RunHistory()
         # Garbage is collected on this thread only while the window's workers run (see collector).
         self.garbage_collector = GuiGarbageCollector(self)
-        self._dirty = False
         self._closed = False
-        self._frame_started = 0.0
-        self._frame_busy = 0.0
-        self._next_frame_at = 0.0
 
         self.control_panel = ControlPanel(config)
         self.dashboard = Dashboard()
@@ -158,14 +149,11 @@ class MainWindow(WindowAPI):
         self._restore_layout()
         self._sync_title()
 
-        self._frame_quiet = QtCore.QTimer(self)
-        self._frame_quiet.setSingleShot(True)
-        self._frame_quiet.setInterval(FRAME_QUIET_MS)
-        self._frame_quiet.timeout.connect(self._release_frame)
-        self._redraw_timer = QtCore.QTimer(self)
-        self._redraw_timer.setInterval(round(1000 / REDRAW_HZ))
-        self._redraw_timer.timeout.connect(self._on_redraw)
-        self._redraw_timer.start()
+        self.pacer = FramePacer(
+            self._draw_frame, self.runner.hold_for_frame, self.runner.release_frame,
+            self.isVisible, lambda: self.runner.kind == "thread", parent=self,
+        )  # fmt: skip
+        self._pacer_ready = True
         self._show_status(None)
         if restore_note:
             self.statusBar().showMessage(restore_note, 15000)
@@ -345,28 +333,11 @@ class MainWindow(WindowAPI):
         settings.sync()
 
     def event(self, event: QtCore.QEvent) -> bool:
-        """While a frame holds the worker, every window update (a paint) extends the hold and
-        counts towards the frame's cost."""
-        if not (self._frame_held and event.type() == QtCore.QEvent.Type.UpdateRequest):
+        """A paint of a frame that holds the worker is timed by the pacer and extends the hold."""
+        if not (self._pacer_ready and self.pacer.held and event.type() == QtCore.QEvent.Type.UpdateRequest):
             return super().event(event)
-        started = time.perf_counter()
-        handled = super().event(event)
-        self._frame_busy += time.perf_counter() - started
-        self._frame_quiet.start()
-        return handled
-
-    @QtCore.Slot()
-    def _release_frame(self) -> None:
-        self._frame_held = False
-        self.runner.release_frame()
-        # However slow the plots draw, the GUI thread stays idle at least half the time: the next
-        # frame starts no sooner than twice this frame's work (data update and paints, measured)
-        # after this one started; cheap frames still come at REDRAW_HZ. A worker thread was held
-        # for the whole frame (paints and the quiet time after them): it gets as long again.
-        now = time.perf_counter()
-        self._next_frame_at = self._frame_started + 2.0 * self._frame_busy
-        if self.runner.kind == "thread":
-            self._next_frame_at = max(self._next_frame_at, now + (now - self._frame_started))
+        with self.pacer.painting():
+            return super().event(event)
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 (Qt override)
         """Save the settings, then stop the display timer and the worker thread."""
@@ -378,8 +349,7 @@ class MainWindow(WindowAPI):
             self.control_panel.apply_pending_edit()
             self.closing.emit()
             self.save_settings()
-            self._redraw_timer.stop()
-            self._frame_quiet.stop()
+            self.pacer.stop()
             # Gone from the screen at once, even if a backward pass keeps the worker a moment.
             self.hide()
             self.runner.shutdown()
@@ -440,7 +410,7 @@ class MainWindow(WindowAPI):
         self.dashboard.reset(self.runner.config)
         self.banner.setVisible(False)
         self.statusBar().clearMessage()
-        self._dirty = False
+        self.pacer.dirty = False
         self._show_status(None)
         self.runRestarted.emit(self.runner.config)
 
@@ -448,24 +418,11 @@ class MainWindow(WindowAPI):
     def _on_records(self, records: list[StepRecord]) -> None:
         for record in records:
             self.history.append(record)
-        self._dirty = True
+        self.pacer.dirty = True
 
-    @QtCore.Slot()
-    def _on_redraw(self) -> None:
-        now = time.perf_counter()
-        if not self._dirty or self._frame_held or now < self._next_frame_at:
-            return
-        self._dirty = False
-        # The worker waits while this frame is updated and painted (see Runner.hold_for_frame):
-        # Qt paints in later events (UpdateRequest), released after FRAME_QUIET_MS without one.
-        if self.isVisible():
-            self._frame_held = True
-            self._frame_started = now
-            self.runner.hold_for_frame()
-            self._frame_quiet.start()
+    def _draw_frame(self) -> None:
         self.dashboard.refresh(self.history, self.runner.config)
         self._show_status(self.history.latest)
-        self._frame_busy = time.perf_counter() - now
 
     @QtCore.Slot(bool)
     def _on_running_changed(self, running: bool) -> None:
@@ -480,7 +437,7 @@ class MainWindow(WindowAPI):
             "or change a setting (clipping, a smaller weight scale or learning rate)."
         )
         self.statusBar().showMessage(f"Non-finite values: {where}")
-        self._dirty = True
+        self.pacer.dirty = True
 
     @QtCore.Slot(str)
     def _on_failed(self, message: str) -> None:

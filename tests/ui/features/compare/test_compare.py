@@ -49,7 +49,7 @@ def feature(window: MainWindow) -> CompareFeature:
 def train(window: MainWindow, steps: int, qtbot) -> None:
     """Take ``steps`` single steps of the live run and wait until they are drawn."""
     take_steps(window, steps, qtbot)
-    qtbot.waitUntil(lambda: not window._dirty, timeout=5000)
+    qtbot.waitUntil(lambda: not window.pacer.dirty, timeout=5000)
 
 
 def press(window: MainWindow, qtbot, key: Key, modifiers=QtCore.Qt.KeyboardModifier.NoModifier) -> None:
