@@ -12,6 +12,35 @@ from PySide6 import QtCore, QtWidgets
 from gradsim.ui.common.theme import Theme
 from gradsim.ui.features.backprop.backprop_plots import ZERO_COLOR
 
+# The two-path rows of a gated cell: caption and tooltip (an LSTM's; a GRU's where they differ).
+PATH_ROWS = {
+    "cell_grad_norm": ("||dL/dc|| here", "Size of the gradient with respect to the LSTM's cell state c"),
+    "cell_path": (
+        "Cell path × (f)",
+        "||f_t+1 * dL/dc_t+1|| / ||dL/dc_t+1||: what the forget gates let through of the cell-state "
+        "gradient from the next step (the cell state's additive path)",
+    ),
+    "hidden_path": (
+        "Hidden path ×",
+        "||hidden path into this cell|| / ||dL/dh_t+1||: the part that goes back through W_hh and the "
+        "gates' derivatives",
+    ),
+    "path_gate": ("Mean f at t+1", "Mean forget gate at the step the gradient came from"),
+    "gates": (
+        "Gates at t (mean)",
+        "Mean of every block of the cell at this time step, in PyTorch's order and letters (LSTM i, f, "
+        "g, o; GRU r, z, n; g and n are the tanh candidate)",
+    ),
+}
+GRU_PATH_ROWS = {
+    "cell_path": (
+        "Update path × (z)",
+        "||z_t+1 * dL/dh_t+1|| / ||dL/dh_t+1||: what the update gates pass on of the gradient from the "
+        "next step, past W_hh",
+    ),
+    "path_gate": ("Mean z at t+1", "Mean update gate at the step the gradient came from"),
+}
+
 # The side panel's narrowest and its first width, in pixels.
 SIDE_MIN_WIDTH = 250
 SIDE_WIDTH = 300
@@ -25,6 +54,11 @@ class SidePanel(QtWidgets.QScrollArea):
     value_labels : ``{"cell", "order", "grad_norm", "local_factor", "mean_derivative",
         "saturation", "spectral_norm", "loss"}`` -> QLabel with the numbers of the current cell
     factor_captions : the QLabels naming those rows
+    path_box : QGroupBox "Two paths back" of a gated cell (hidden for the RNN)
+    path_labels : ``{"cell_grad_norm", "cell_path", "hidden_path", "path_gate", "gates"}`` -> QLabel:
+        ``||dL/dc||`` here (LSTM; its row hidden for a GRU), the cell path's and the hidden path's
+        factors, the mean of the gate on the cell path at t+1, the mean of every block at t
+    path_captions : ``{key: QLabel}`` naming those rows (their words follow the cell)
     clip_box : QGroupBox "Gradient clipping" (hidden without clipping); clip_label its text
     key_box : QGroupBox "How to read it", checkable, folded by default
     """
@@ -36,6 +70,7 @@ class SidePanel(QtWidgets.QScrollArea):
         side_layout = QtWidgets.QVBoxLayout(side)
         side_layout.setContentsMargins(4, 0, 4, 4)
         side_layout.addWidget(self._build_factor_box())
+        side_layout.addWidget(self._build_path_box())
         self.clip_box = QtWidgets.QGroupBox("Gradient clipping")
         self.clip_box.setFont(theme.font(theme.label_pt))
         self.clip_label = QtWidgets.QLabel()
@@ -104,6 +139,41 @@ class SidePanel(QtWidgets.QScrollArea):
             form.addRow(name, value)
             self.value_labels[key] = value
         return box
+
+    def _build_path_box(self) -> QtWidgets.QGroupBox:
+        """A gated cell's chain rule split into its two paths (hidden until a gated cell loads)."""
+        theme = self.theme
+        box = QtWidgets.QGroupBox("Two paths back (gated cell)")
+        box.setFont(theme.font(theme.label_pt))
+        form = QtWidgets.QFormLayout(box)
+        form.setLabelAlignment(QtCore.Qt.AlignmentFlag.AlignLeft)
+        self.path_labels: dict[str, QtWidgets.QLabel] = {}
+        self.path_captions: dict[str, QtWidgets.QLabel] = {}
+        self._path_form = form
+        for key in ("cell_grad_norm", "cell_path", "hidden_path", "path_gate", "gates"):
+            name, value = QtWidgets.QLabel(), QtWidgets.QLabel()
+            value.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+            value.setFont(theme.font(theme.label_pt, bold=True))
+            value.setWordWrap(True)
+            form.addRow(name, value)
+            self.path_labels[key], self.path_captions[key] = value, name
+            self.factor_captions.append(name)
+        box.hide()
+        self.path_box = box
+        return box
+
+    def set_cell(self, cell: str) -> None:
+        """Show the two-path rows for ``cell`` ("lstm", "gru"; hidden for "rnn"), named for it."""
+        self.path_box.setVisible(cell in ("lstm", "gru"))
+        lstm = cell == "lstm"
+        rows = dict(PATH_ROWS)
+        if not lstm:
+            rows.update(GRU_PATH_ROWS)
+        for key, (caption, tip) in rows.items():
+            self.path_captions[key].setText(caption)
+            self.path_captions[key].setToolTip(tip)
+            self.path_labels[key].setToolTip(tip)
+        self._path_form.setRowVisible(self.path_labels["cell_grad_norm"], lstm)
 
     def _build_key_box(self) -> QtWidgets.QGroupBox:
         """How to read the plots, folded by default."""
