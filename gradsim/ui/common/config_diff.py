@@ -2,8 +2,9 @@
 
 Used to label pinned runs (the pinned config against the live one) and the A/B pair (A against
 B). Settings that belong together are shown together (clipping mode and threshold, ReLU and its
-leak, the LSTM and its forget bias), and a setting that has no effect (the threshold while clipping is off) never counts as a
-difference. No Qt here: plain functions of :class:`~gradsim.engine.config.SimConfig`.
+leak, the LSTM and its forget bias), and a setting that has no effect (the threshold while
+clipping is off, a gated cell's activation) never counts as a difference. No Qt here: plain
+functions of :class:`~gradsim.engine.config.SimConfig`.
 """
 
 from __future__ import annotations
@@ -117,7 +118,9 @@ def rnn_vs_lstm(config: SimConfig) -> tuple[SimConfig, SimConfig]:
     candidate is tanh), B the LSTM: ``config``'s forget bias if it was an LSTM, else 1.0 (the
     classic recommendation; PyTorch's default 0 starts the forget gates half closed).
     """
-    rnn = config.replace(cell="rnn") if config.cell == "rnn" else config.replace(cell="rnn", activation="tanh")
+    rnn = (
+        config.replace(cell="rnn") if config.cell == "rnn" else config.replace(cell="rnn", activation="tanh")
+    )
     forget_bias = config.forget_bias if config.cell == "lstm" else 1.0
     return rnn, config.replace(cell="lstm", forget_bias=forget_bias)
 

@@ -31,7 +31,7 @@ import pyqtgraph as pg
 from gradsim.engine.config import SimConfig
 from gradsim.engine.history import RunHistory
 from gradsim.engine.records import NonFiniteEvent, StepRecord
-from gradsim.ui.common.config_diff import data_differences, describe_difference, suggest_change
+from gradsim.ui.common.config_diff import data_differences, describe_difference, rnn_vs_lstm, suggest_change
 from gradsim.ui.common.icons import icon
 from gradsim.ui.common.scaling import scale_fonts
 from gradsim.ui.common.theme import Theme, current_theme
@@ -123,6 +123,7 @@ class ABView(QtWidgets.QWidget):
         setup_row.addWidget(self.difference_label, 1)
         setup_row.addWidget(self.from_training_button)
         setup_row.addWidget(self.copy_button)
+        setup_row.addWidget(self.rnn_lstm_button)
         outer.addLayout(setup_row)
         self.message = QtWidgets.QLabel()
         self.message.setObjectName("ab_message")
@@ -222,6 +223,12 @@ class ABView(QtWidgets.QWidget):
         self.copy_button = self._tool_button(
             "B = A", "ab_copy_a", "Copy A's settings to B (then change one thing in B)", self.copy_a_to_b
         )
+        self.rnn_lstm_button = self._tool_button(
+            "RNN vs LSTM", "ab_rnn_lstm",
+            "A = A's settings as a vanilla RNN, B = an LSTM of the same size (forget bias 1.0): same "
+            "task, seed and batches, so the two gradient plots show what the gates change",
+            self.compare_rnn_lstm,
+        )  # fmt: skip
         bar.addStretch(1)
         self.iteration_label = QtWidgets.QLabel()
         self.iteration_label.setObjectName("ab_iteration")
@@ -332,6 +339,11 @@ class ABView(QtWidgets.QWidget):
         """A = the Training tab's settings, B = A with one suggested change."""
         config = self.window_.current_config()
         self.set_configs(config, suggest_change(config))
+
+    @QtCore.Slot()
+    def compare_rnn_lstm(self) -> None:
+        """A = A's settings as a vanilla RNN, B = an LSTM of the same size on the same batches."""
+        self.set_configs(*rnn_vs_lstm(self.panel_a.config()))
 
     @QtCore.Slot()
     def copy_a_to_b(self) -> None:
