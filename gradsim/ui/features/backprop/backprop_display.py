@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from PySide6 import QtWidgets
+from PySide6 import QtCore, QtWidgets
 
 from gradsim.engine.clipping import ClipResult
 from gradsim.engine.config import SimConfig
@@ -30,6 +30,18 @@ from gradsim.ui.features.backprop.backprop_text import (
 
 # The side panel's rows that name the current cell (the loss row belongs to the whole batch).
 CELL_ROWS = ("cell", "order", "grad_norm", "local_factor", "mean_derivative", "saturation", "spectral_norm")
+
+
+def reading_label(theme: Theme) -> QtWidgets.QLabel:
+    """The label of the one-line reading (two lines high at least; it wraps)."""
+    reading = QtWidgets.QLabel()
+    reading.setFont(theme.font(theme.title_pt))
+    reading.setWordWrap(True)
+    reading.setMinimumHeight(2 * reading.fontMetrics().lineSpacing() + 8)
+    reading.setAlignment(QtCore.Qt.AlignmentFlag.AlignLeft | QtCore.Qt.AlignmentFlag.AlignVCenter)
+    reading.setContentsMargins(8, 2, 8, 2)
+    reading.setToolTip("What the current cell of the backward pass did, in plain words")
+    return reading
 
 
 class CellDisplay:

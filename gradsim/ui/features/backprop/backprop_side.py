@@ -220,3 +220,17 @@ class SidePanel(QtWidgets.QScrollArea):
         layout.addWidget(label)
         self.key_box = box
         return box
+
+
+def body_splitter(graphics: QtWidgets.QWidget, side: SidePanel) -> QtWidgets.QSplitter:
+    """The plots and the side panel side by side; the plots take the width that is added."""
+    body = QtWidgets.QSplitter(QtCore.Qt.Orientation.Horizontal)
+    body.setObjectName("backprop_splitter")
+    body.addWidget(graphics)
+    body.addWidget(side)
+    body.setStretchFactor(0, 1)
+    body.setStretchFactor(1, 0)
+    body.setCollapsible(0, False)
+    body.setCollapsible(1, False)
+    body.setSizes([SIDE_WIDTH * 3, SIDE_WIDTH])
+    return body
