@@ -3,7 +3,7 @@
 Usage::
 
     python3 docs/make_tab_screenshots.py [--width 1440] [--height 900] [--iterations 20]
-        [--preset default] [--out-dir docs] [--prefix screenshot]
+        [--preset default] [--out-dir docs] [--prefix screenshot] [--backprop-cells 0]
 
 Writes ``<prefix>-training.png``, ``-backprop``, ``-sweep``, ``-ab`` and ``-lessons``. Runs
 offscreen with a throwaway settings folder; the run is stepped a fixed number of times through
@@ -31,8 +31,11 @@ HERE = Path(__file__).resolve().parent
 TABS = {"Training": "training", "Backprop": "backprop", "Sweep": "sweep", "A/B": "ab"}
 
 
-def shoot(width: int, height: int, out_dir: Path, prefix: str, iterations: int, preset: str) -> list[Path]:
-    """Take the screenshots; returns the files written."""
+def shoot(
+    width: int, height: int, out_dir: Path, prefix: str, iterations: int, preset: str, backprop_cells: int = 0
+) -> list[Path]:
+    """Take the screenshots; returns the files written. ``backprop_cells``: cells of the backward
+    pass the Backprop tab has stepped through when shot (0: none, the forward pass only)."""
     from PySide6 import QtCore
 
     from gradsim.engine.presets import load_preset
@@ -63,6 +66,11 @@ def shoot(width: int, height: int, out_dir: Path, prefix: str, iterations: int, 
             for _ in range(iterations):
                 page.step()
             run_loop_until(lambda page=page: page.histories["B"].total_records >= iterations, 120)
+        if name == "backprop" and backprop_cells:
+            view = window.features["gradsim.ui.features.backprop.backprop_tab"].view
+            run_loop_until(lambda view=view: view.session is not None, 60)
+            view.go_to(backprop_cells)
+            run_loop_until(lambda view=view: view.position == min(backprop_cells, view.total_cells), 60)
         run_loop_until(lambda: False, 1.5)
         path = out_dir / f"{prefix}-{name}.png"
         window.grab().save(str(path))
@@ -90,8 +98,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--preset", default="default")
     parser.add_argument("--out-dir", type=Path, default=HERE)
     parser.add_argument("--prefix", default="screenshot")
+    parser.add_argument("--backprop-cells", type=int, default=0, help="cells the Backprop tab steps through")
     args = parser.parse_args(argv)
-    for path in shoot(args.width, args.height, args.out_dir, args.prefix, args.iterations, args.preset):
+    shots = shoot(
+        args.width, args.height, args.out_dir, args.prefix, args.iterations, args.preset, args.backprop_cells
+    )
+    for path in shots:
         print(path)
     return 0
 

@@ -171,7 +171,7 @@ class CellDisplay:
         labels["spectral_norm"].setText(format_number(step.spectral_norm))
         # A gated cell's candidate is tanh, whatever config.activation says.
         activation = config.activation if config.cell == "rnn" else "tanh"
-        text = describe_step(step, session.num_layers, session.seq_len, activation)
+        text = describe_step(step, session.num_layers, session.seq_len, activation, config.cell)
         paths = describe_paths(step, _previous(cells, position), config.cell)
         if paths:
             text += " " + paths

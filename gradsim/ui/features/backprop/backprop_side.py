@@ -136,6 +136,8 @@ class SidePanel(QtWidgets.QScrollArea):
             value.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
             bold = theme.font(theme.label_pt, bold=True)
             value.setFont(bold)
+            # "layer 2, time step 19" wraps in the panel's 250-300 px rather than being cut.
+            value.setWordWrap(True)
             form.addRow(name, value)
             self.value_labels[key] = value
         return box

@@ -30,7 +30,9 @@ def nonfinite(log10_value: float) -> bool:
     return math.isnan(log10_value) or log10_value == math.inf
 
 
-def describe_step(step: BackpropStep, num_layers: int, seq_len: int, activation: str) -> str:
+def describe_step(
+    step: BackpropStep, num_layers: int, seq_len: int, activation: str, cell: str = "rnn"
+) -> str:
     """The one-line reading of ``step`` in plain words.
 
     Parameters
@@ -38,6 +40,8 @@ def describe_step(step: BackpropStep, num_layers: int, seq_len: int, activation:
     step : the cell just computed
     num_layers, seq_len : the size of the unrolled network
     activation : the config's activation name (words for "saturated" differ for ReLU)
+    cell : a gated cell ("lstm", "gru") is read by its two paths (:func:`describe_paths`, which
+        follows), not by f′ and W_hh: the factor alone is said here
     """
     where = f"layer {step.layer + 1}, time step {step.time_step + 1}"
     # From the logarithm: a norm of 1e-607 is quoted as such, not as 0.
@@ -72,12 +76,15 @@ def describe_step(step: BackpropStep, num_layers: int, seq_len: int, activation:
         effect = "grows it"
     else:
         effect = "keeps its size"
-    text = (
-        f"This step multiplies the gradient by {format_number(factor)} ({effect}): "
-        f"{format_percent(step.saturation)} {_saturated_words(activation)} "
-        f"(mean f′ {format_number(step.mean_derivative)}) and the largest singular value of W_hh "
-        f"is {format_number(step.spectral_norm)}."
-    )
+    if cell != "rnn":
+        text = f"This step multiplies ||dL/dh|| by {format_number(factor)} ({effect})."
+    else:
+        text = (
+            f"This step multiplies the gradient by {format_number(factor)} ({effect}): "
+            f"{format_percent(step.saturation)} {_saturated_words(activation)} "
+            f"(mean f′ {format_number(step.mean_derivative)}) and the largest singular value of W_hh "
+            f"is {format_number(step.spectral_norm)}."
+        )
     if step.layer < num_layers - 1:
         text += f" The factor includes what layer {step.layer + 2} adds at this step."
     return text
@@ -111,12 +118,12 @@ BLOCK_LETTERS = {
 
 def describe_gates(step: BackpropStep) -> str:
     """The mean of each block of the cell at this time step: ``"i 0.5, f 0.953, g 0.01, o 0.5"``
-    (empty for the RNN)."""
+    (letter and number joined by a no-break space, so a wrapped line keeps them together; empty
+    for the RNN)."""
     if not step.gates:
         return ""
-    return ", ".join(
-        f"{BLOCK_LETTERS[name]} {format_number(float(values.mean()))}" for name, values in step.gates.items()
-    )
+    means = {name: format_number(float(values.mean())) for name, values in step.gates.items()}
+    return ", ".join(f"{BLOCK_LETTERS[name]}\u00a0{mean}" for name, mean in means.items())
 
 
 def path_products(step: BackpropStep, previous: BackpropStep, cell: str) -> tuple[float, float]:
@@ -146,7 +153,7 @@ def describe_paths(step: BackpropStep, previous: BackpropStep | None, cell: str)
     cell_path, hidden_path = path_products(step, previous, cell)
     after = step.time_step + 2  # the step the gradient came from, counted from 1
     hidden = (
-        f"the hidden path (through W_hh and the gates) {format_ratio(float(previous.log10_grad_norm))} × "  # type: ignore[arg-type]
+        f"hidden path (W_hh, gates) {format_ratio(float(previous.log10_grad_norm))} × "  # type: ignore[arg-type]
         f"{format_number(step.hidden_path_factor)} = {format_ratio(hidden_path)}"
     )
     if cell == "lstm":
@@ -154,11 +161,11 @@ def describe_paths(step: BackpropStep, previous: BackpropStep | None, cell: str)
         forget = format_number(step.path_gate_mean)
         factor = format_number(step.cell_path_factor)
         return (
-            f"From step {after} two paths: the cell path (forget gates, mean f {forget}) carries "
-            f"||dL/dc|| {carried} × {factor} = {format_ratio(cell_path)} into dL/dc; {hidden} into dL/dh."
+            f"Two paths from step {after}: cell path (forget gates, mean f {forget}) ||dL/dc|| "
+            f"{carried} × {factor} = {format_ratio(cell_path)} into dL/dc; {hidden} into dL/dh."
         )
     return (
-        f"From step {after} two paths add into dL/dh: the update gate's (mean z "
+        f"Two paths from step {after} add into dL/dh: update path (mean z "
         f"{format_number(step.path_gate_mean)}) {format_ratio(float(previous.log10_grad_norm))} × "  # type: ignore[arg-type]
-        f"{format_number(step.cell_path_factor)} = {format_ratio(cell_path)}, and {hidden}."
+        f"{format_number(step.cell_path_factor)} = {format_ratio(cell_path)}; {hidden}."
     )

@@ -42,6 +42,8 @@ CURVE_LIMIT = 2.0
 _BEYOND = 3.0
 # The key of the shading, beside a swatch of it: the longest that fits the plot's width.
 SHADING_KEYS = ("saturated: f′ < 5% of max", "f′ < 5% of max")
+# PyTorch's letter of a gated cell's tanh candidate (nn.LSTM's g, nn.GRU's n).
+CANDIDATE_LETTERS = {"lstm": "g", "gru": "n"}
 
 
 class ShadingSwatch(pg.ItemSample):
@@ -214,6 +216,9 @@ class ActivationPlot(PlotPanel):
         saturation = record.saturation
         fraction = float(np.mean(saturation)) if self._choice == 0 else float(saturation[self._choice - 1])
         title = f"{_candidate_name(config)}: {fraction:.0%} saturated"
+        # A gated cell's longer name gives way to its letter in a narrow plot.
+        letter = CANDIDATE_LETTERS.get(config.cell)
+        short = title if letter is None else f"tanh {letter}: {fraction:.0%} saturated"
         self._show_gates(record, config)
         # Units whose value is inf/NaN are not saturated: the engine counts them apart.
         nonfinite = np.asarray(record.nonfinite_fraction, dtype=np.float64)
@@ -221,7 +226,8 @@ class ActivationPlot(PlotPanel):
             bad = float(np.mean(nonfinite)) if self._choice == 0 else float(nonfinite[self._choice - 1])
             if bad > 0:
                 title += f", {bad:.0%} non-finite"
-        self._set_title(self.plot, title)
+                short += f", {bad:.0%} non-finite"
+        self._set_title(self.plot, title, shorter=(short,) if short != title else ())
         notes = []
         outside = int(np.count_nonzero(np.abs(values) > extent))
         if outside:
@@ -306,5 +312,5 @@ class ActivationPlot(PlotPanel):
 def _candidate_name(config: SimConfig) -> str:
     """What the plot's activation is: ``config.activation`` for the RNN, the gated cell's tanh
     candidate otherwise (PyTorch's letters: LSTM ``g``, GRU ``n``)."""
-    letter = {"lstm": "g", "gru": "n"}.get(config.cell)
+    letter = CANDIDATE_LETTERS.get(config.cell)
     return config.activation if letter is None else f"candidate {letter} (tanh)"

@@ -14,7 +14,7 @@ from gradsim.engine.config import SimConfig
 from gradsim.engine.formatting import format_number, format_ratio
 from gradsim.engine.simulation import Simulation
 from gradsim.ui.common.theme import LIGHT
-from gradsim.ui.features.backprop.backprop_text import describe_gates
+from gradsim.ui.features.backprop.backprop_text import describe_gates, describe_step
 from gradsim.ui.features.backprop.backprop_view import BackpropView
 
 GATED = SimConfig(num_layers=2, hidden_size=6, seq_len=6, batch_size=4, seed=3, forget_bias=1.0)
@@ -58,8 +58,9 @@ def test_each_step_quotes_the_engines_two_paths_and_they_multiply_out(view, cell
         if cell == "lstm":
             assert labels["cell_grad_norm"].text() == format_ratio(expected.log10_cell_grad_norm)
         reading = view.reading.text()
+        assert reading.startswith(describe_step(expected, 2, 6, "tanh", cell))
         if expected.time_step == config.seq_len - 1:
-            assert labels["cell_path"].text() == "n/a" and "two paths" not in reading
+            assert labels["cell_path"].text() == "n/a" and "Two paths" not in reading
             continue
         assert labels["cell_path"].text() == format_number(expected.cell_path_factor)
         assert labels["hidden_path"].text() == format_number(expected.hidden_path_factor)
@@ -94,4 +95,4 @@ def test_the_rnn_shows_no_path_box(view):
     view.step_backward()
     view.step_backward()
     assert not view.side_panel.path_box.isVisible()
-    assert "two paths" not in view.reading.text()
+    assert "Two paths" not in view.reading.text()

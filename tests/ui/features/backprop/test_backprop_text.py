@@ -82,14 +82,16 @@ def test_paths_of_a_gated_cell_multiply_out():
                  gates={"input": np.full((2, 3), 0.5), "forget": np.full((2, 3), 0.93),
                         "cell": np.zeros((2, 3)), "output": np.full((2, 3), 0.25)})  # fmt: skip
     assert describe_paths(step, previous, "lstm") == (
-        "From step 6 two paths: the cell path (forget gates, mean f 0.93) carries ||dL/dc|| 0.04 × 0.9 = "
-        "0.036 into dL/dc; the hidden path (through W_hh and the gates) 0.02 × 0.25 = 5.00e-03 into dL/dh."
+        "Two paths from step 6: cell path (forget gates, mean f 0.93) ||dL/dc|| 0.04 × 0.9 = 0.036 into "
+        "dL/dc; hidden path (W_hh, gates) 0.02 × 0.25 = 5.00e-03 into dL/dh."
     )
     assert describe_paths(step, previous, "gru") == (
-        "From step 6 two paths add into dL/dh: the update gate's (mean z 0.93) 0.02 × 0.9 = 0.018, and the "
-        "hidden path (through W_hh and the gates) 0.02 × 0.25 = 5.00e-03."
+        "Two paths from step 6 add into dL/dh: update path (mean z 0.93) 0.02 × 0.9 = 0.018; hidden path "
+        "(W_hh, gates) 0.02 × 0.25 = 5.00e-03."
     )
-    assert describe_gates(step) == "i 0.5, f 0.93, g 0, o 0.25"
+    assert describe_gates(step) == "i\u00a00.5, f\u00a00.93, g\u00a00, o\u00a00.25"
+    # A gated cell's reading says the factor and leaves the rest to its two paths.
+    assert describe_step(step, 1, 10, "tanh", "lstm") == "This step multiplies ||dL/dh|| by 1.5 (grows it)."
     # Nothing for the RNN, at a layer's last step, or without a step after it.
     assert describe_paths(step, previous, "rnn") == ""
     assert describe_paths(step, None, "lstm") == ""
