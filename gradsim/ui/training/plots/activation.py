@@ -90,17 +90,17 @@ class ActivationPlot(PlotPanel):
         self.layer_selector.currentIndexChanged.connect(self._on_layer_chosen)
 
         self.plot = self._add_plot()
+        function, derivative = (f"<span style='color:{c}'>" for c in (theme.function, theme.derivative))
+        # Each y axis's label, longest first: a short plot (the gates under it) takes the short one.
+        self.axis_labels = {
+            "left": (f"{function}━ f(z)</span>,&nbsp; {derivative}╍ f′(z)</span>",
+                     f"{function}━ f</span> {derivative}╍ f′</span>"),
+            "right": ("% of samples", "%"),
+        }  # fmt: skip
         style_plot(
-            self.plot,
-            theme,
-            title="Activation and its derivative",
-            left=(
-                f"<span style='color:{theme.function}'>━ f(z)</span>,&nbsp; "
-                f"<span style='color:{theme.derivative}'>╍ f′(z)</span>"
-            ),
-            bottom="pre-act. z",
-            right="% of samples",
-        )
+            self.plot, theme, title="Activation and its derivative", left=self.axis_labels["left"][0],
+            bottom="pre-act. z", right=self.axis_labels["right"][0],
+        )  # fmt: skip
         self.hist_view = pg.ViewBox(enableMenu=False)
         self.hist_view.setMouseEnabled(False, False)
         self.plot.scene().addItem(self.hist_view)
@@ -108,6 +108,7 @@ class ActivationPlot(PlotPanel):
         self.hist_view.setXLink(self.plot)
         self.hist_view.setZValue(-100)  # behind the curves
         self.plot.getViewBox().sigResized.connect(self._sync_views)
+        self.plot.getViewBox().sigResized.connect(self._fit_axis_labels)
         self.histogram = pg.PlotDataItem(
             stepMode="center", fillLevel=0, pen=None, brush=pg.mkBrush(theme.histogram)
         )
@@ -163,6 +164,17 @@ class ActivationPlot(PlotPanel):
     def shading_text(self) -> str:
         """The key's text beside the swatch of the shading."""
         return html.unescape(str(self.shading_key.items[0][1].text))
+
+    def _fit_axis_labels(self, *_: object) -> None:
+        """Each y axis's longest label that fits its length (the last one if none does)."""
+        length = self.plot.getViewBox().height()
+        for side, forms in self.axis_labels.items():
+            axis = self.plot.getAxis(side)
+            for text in forms:
+                if axis.labelText != text:
+                    axis.setLabel(text)  # the style set by style_plot stays
+                if axis.label.boundingRect().width() <= length:
+                    break
 
     def _sync_views(self, *_: object) -> None:
         self.hist_view.setGeometry(self.plot.getViewBox().sceneBoundingRect())
@@ -290,8 +302,9 @@ class ActivationPlot(PlotPanel):
         in_layout = self.gates.plot in self.graphics.ci.items
         if gated and not in_layout:
             self.graphics.addItem(self.gates.plot, row=2, col=0)
-            self.graphics.ci.layout.setRowStretchFactor(0, 3)
-            self.graphics.ci.layout.setRowStretchFactor(2, 2)
+            # A short panel shares its height two to one between the activation and the gates.
+            self.graphics.ci.layout.setRowStretchFactor(0, 2)
+            self.graphics.ci.layout.setRowStretchFactor(2, 1)
         elif not gated and in_layout:
             self.graphics.removeItem(self.gates.plot)
         if gated:

@@ -27,6 +27,9 @@ GATE_LETTERS = {"input": "i", "forget": "f", "output": "o", "reset": "r", "updat
 BAR_HEIGHT = 0.36
 # Room right of a full bar for its number (the x axis is 0..1 in data).
 X_LIMIT = 1.45
+# The plot's height: per gate row (two bars and their numbers in the tick font), and its title.
+ROW_PIXELS = 26
+TITLE_PIXELS = 30
 
 
 def gate_summary(record: StepRecord, layer: int | None) -> tuple[np.ndarray, np.ndarray]:
@@ -51,7 +54,7 @@ class GateBars:
     plot : the PlotItem (not in a layout until its owner adds it); y: one row per gate, top
         first; x: value (mean) or fraction (saturated), 0..1
     mean_bars, saturated_bars : pg.BarGraphItem whose ``opts["width"]`` are the numbers drawn
-    labels : per gate, the TextItems beside its bars (mean, saturated share)
+    labels : per gate, the TextItem right of its bars: its mean and its saturated share
     means, saturated : ``(K,)`` float64 last drawn (empty when nothing is)
     names : the gates' names in the rows, top first
     """
@@ -65,7 +68,9 @@ class GateBars:
         install_title(self.plot)
         style_plot(self.plot, theme)
         self.plot.setXRange(0.0, X_LIMIT, padding=0.0)
-        self.plot.getAxis("bottom").setTicks([[(v, f"{v:g}") for v in (0.0, 0.5, 1.0)]])
+        self.plot.getViewBox().sigResized.connect(self._fit_x)
+        # No x axis: every bar has its number, and the dashed line marks 1 (a gate fully open).
+        self.plot.hideAxis("bottom")
         mean_color, saturated_color = theme.function, theme.derivative
         self.mean_bars = pg.BarGraphItem(x0=[], y=[], width=[], height=BAR_HEIGHT, brush=mean_color, pen=None)
         self.saturated_bars = pg.BarGraphItem(
@@ -75,7 +80,7 @@ class GateBars:
         self.plot.addItem(self.saturated_bars)
         edge = pg.InfiniteLine(pos=1.0, angle=90, movable=False, pen=theme.pen(theme.note, 1.0, dashed=True))
         self.plot.addItem(edge)
-        self.labels: list[tuple[pg.TextItem, pg.TextItem]] = []
+        self.labels: list[pg.TextItem] = []
         self.means = np.zeros(0)
         self.saturated = np.zeros(0)
         self.names: tuple[str, ...] = ()
@@ -105,6 +110,8 @@ class GateBars:
             axis = self.plot.getAxis("left")
             axis.setTicks([[(count - 1 - k, f"{name} {GATE_LETTERS[name]}") for k, name in enumerate(names)]])
             self.plot.setYRange(-0.6, count - 0.4, padding=0.0)
+            # At most as tall as its rows need; in a short panel it gives way with the plot above.
+            self.plot.setMaximumHeight(ROW_PIXELS * count + TITLE_PIXELS)
             self._set_title(cell)
         rows = count - 1 - np.arange(count, dtype=np.float64)  # the first gate on top
         finite_means = np.where(np.isfinite(means), means, 0.0)
@@ -112,34 +119,41 @@ class GateBars:
         self.mean_bars.setOpts(x0=np.zeros(count), y=rows + BAR_HEIGHT / 2, width=finite_means)
         self.saturated_bars.setOpts(x0=np.zeros(count), y=rows - BAR_HEIGHT / 2, width=finite_saturated)
         self._ensure_labels(count)
-        for k, (mean_label, saturated_label) in enumerate(self.labels):
-            shown = k < count
-            mean_label.setVisible(shown)
-            saturated_label.setVisible(shown)
-            if not shown:
+        theme = self.theme
+        for k, label in enumerate(self.labels):
+            label.setVisible(k < count)
+            if k >= count:
                 continue
-            mean_label.setText(format_number(float(means[k])))
-            mean_label.setPos(float(finite_means[k]) + 0.02, rows[k] + BAR_HEIGHT / 2)
-            saturated_label.setText(format_percent(float(saturated[k])))
-            saturated_label.setPos(float(finite_saturated[k]) + 0.02, rows[k] - BAR_HEIGHT / 2)
+            # One line per gate, right of its longer bar: mean and saturated share in their colours.
+            label.setHtml(
+                f"<span style='color:{theme.function}'>{format_number(float(means[k]))}</span> "
+                f"<span style='color:{theme.derivative}'>{format_percent(float(saturated[k]))}</span>"
+            )
+            label.setPos(float(max(finite_means[k], finite_saturated[k])), rows[k])
         self.means, self.saturated = means, saturated
+        self._fit_x()
+
+    def _fit_x(self, *_: object) -> None:
+        """The x range: 0 to 1 (a gate fully open), and right of it room for the widest number."""
+        width = self.plot.getViewBox().width()
+        text = max((label.textItem.boundingRect().width() for label in self.labels if label.isVisible()),
+                   default=0.0)  # fmt: skip
+        room = width - text - 6
+        high = X_LIMIT if width <= 0 or text == 0 else max(1.08, width / room if room > width / 4 else 4.0)
+        self.plot.setXRange(0.0, high, padding=0.0)
 
     def _ensure_labels(self, count: int) -> None:
         font = self.theme.font(self.theme.tick_pt)
         while len(self.labels) < count:
-            pair = []
-            for color in (self.theme.function, self.theme.derivative):
-                label = pg.TextItem("", color=color, anchor=(0.0, 0.5))
-                label.setFont(font)
-                self.plot.addItem(label, ignoreBounds=True)
-                pair.append(label)
-            self.labels.append((pair[0], pair[1]))
+            label = pg.TextItem("", anchor=(0.0, 0.5))
+            label.setFont(font)
+            self.plot.addItem(label, ignoreBounds=True)
+            self.labels.append(label)
 
     def clear(self) -> None:
         """No bars and no numbers."""
         self.mean_bars.setOpts(x0=[], y=[], width=[])
         self.saturated_bars.setOpts(x0=[], y=[], width=[])
-        for pair in self.labels:
-            for label in pair:
-                label.setVisible(False)
+        for label in self.labels:
+            label.setVisible(False)
         self.means, self.saturated = np.zeros(0), np.zeros(0)

@@ -51,9 +51,11 @@ def test_gate_bars_are_the_records_means_and_saturation(qtbot, theme, make_run, 
     rows = {label: value for value, label in ticks}
     assert sorted(rows, key=rows.get, reverse=True) == list(names)
     for k, name in enumerate(names):
-        mean_label, saturated_label = gates.labels[k]
-        assert mean_label.toPlainText() == format_number(float(means[k]))
-        assert saturated_label.toPlainText() == format_percent(float(saturated[k]))
+        label = gates.labels[k]
+        assert (
+            label.toPlainText() == f"{format_number(float(means[k]))} {format_percent(float(saturated[k]))}"
+        )
+        assert label.pos().x() == max(means[k], saturated[k])  # right of the longer bar
         assert bars(gates.mean_bars)[1][k] > rows[name] > bars(gates.saturated_bars)[1][k]
     assert f"{cell.upper()} gates" in gates.plot.titleLabel.full_text
     assert "mean" in gates.plot.titleLabel.full_text and "saturated" in gates.plot.titleLabel.full_text
@@ -94,3 +96,16 @@ def test_rnn_has_no_gate_plot_and_a_reset_takes_it_away(qtbot, theme, make_run):
     assert plot.plot.titleLabel.full_text.startswith("tanh: ")
     plot.refresh(RunHistory(), GATED.replace(cell="gru"))
     assert plot.plot.titleLabel.full_text == "Activation: candidate n (tanh)"
+
+
+def test_a_short_plot_takes_the_y_axes_short_labels_and_a_tall_one_the_long(qtbot, theme, make_run):
+    run = make_run(GATED.replace(cell="lstm"), 1)
+    plot = make(qtbot, theme)
+    plot.refresh(run.history, run.config)
+    for height, form in ((320, 1), (800, 0)):
+        plot.resize(450, height)
+        qtbot.wait(50)
+        for side in ("left", "right"):
+            axis = plot.plot.getAxis(side)
+            assert axis.labelText == plot.axis_labels[side][form], (height, side)
+            assert axis.label.boundingRect().width() <= plot.plot.getViewBox().height()
