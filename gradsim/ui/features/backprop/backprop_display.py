@@ -106,7 +106,7 @@ class CellDisplay:
             self._derivative_layer = layer
             graphics.show_derivative(derivative_maps[layer], layer)
         graphics.show_current(layer if step else None, step.time_step if step else None)
-        self._show_curve(session, cells, position, layer, step)
+        self._show_curve(session, cells, position, layer, step, gated=config.cell != "rnn")
         self._show_numbers(session, config, cells, position, batch_shape)
         self._show_paths(config, cells, position, step)
         if config.clip_mode == "none":
@@ -123,16 +123,21 @@ class CellDisplay:
         position: int,
         layer: int,
         step: BackpropStep | None,
+        gated: bool = False,
     ) -> None:
-        """The current layer's ``||dL/dh_t||`` so far and the running products from its entry."""
+        """The current layer's ``||dL/dh_t||`` so far and the running products from its entry.
+
+        ``gated``: no "mean f′ × σmax(W_hh)" product: a gated cell's step is not the activation's
+        derivative times W_hh (its two paths are in the reading and the side panel)."""
         curve = cells.curve(layer, position)
+        parts = np.full_like(curve.parts_product, np.nan) if gated else curve.parts_product
         self.curve_values = {
-            "norms": curve.norms, "factor_product": curve.factor_product, "parts_product": curve.parts_product
+            "norms": curve.norms, "factor_product": curve.factor_product, "parts_product": parts
         }  # fmt: skip
         current = step.time_step if step is not None else None
         self.graphics.show_curve(
-            np.arange(1, session.seq_len + 1), curve.norms, curve.reached, curve.factor_product,
-            curve.parts_product, current,
+            np.arange(1, session.seq_len + 1), curve.norms, curve.reached, curve.factor_product, parts,
+            current,
         )  # fmt: skip
         self.graphics.set_curve_title(
             f"Layer {layer + 1} of {session.num_layers}: ||dL/dh_t|| filling in from the right",

@@ -87,6 +87,9 @@ def test_each_step_quotes_the_engines_two_paths_and_they_multiply_out(view, cell
         assert math.log10(h_term) == pytest.approx(paths[0], abs=3e-3)
         checked += 1
     assert checked == config.num_layers * (config.seq_len - 1)
+    # The curve: the engine's norms and the chain rule's product, but no "f′ × σmax(W_hh)" estimate.
+    assert np.isnan(view.curve_values["parts_product"]).all()
+    assert np.isfinite(view.curve_values["factor_product"]).any()
 
 
 def test_the_rnn_shows_no_path_box(view):
@@ -95,4 +98,5 @@ def test_the_rnn_shows_no_path_box(view):
     view.step_backward()
     view.step_backward()
     assert not view.side_panel.path_box.isVisible()
+    assert np.isfinite(view.curve_values["parts_product"]).any()  # the RNN keeps its estimate
     assert "Two paths" not in view.reading.text()
