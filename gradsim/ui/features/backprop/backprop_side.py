@@ -69,6 +69,7 @@ class SidePanel(QtWidgets.QScrollArea):
         side = QtWidgets.QWidget()
         side_layout = QtWidgets.QVBoxLayout(side)
         side_layout.setContentsMargins(4, 0, 4, 4)
+        self.factor_captions: list[QtWidgets.QLabel] = []
         side_layout.addWidget(self._build_factor_box())
         side_layout.addWidget(self._build_path_box())
         self.clip_box = QtWidgets.QGroupBox("Gradient clipping")
@@ -102,13 +103,31 @@ class SidePanel(QtWidgets.QScrollArea):
         needed = captions + values + 40 + self.verticalScrollBar().sizeHint().width()
         self.setMinimumWidth(max(round(SIDE_MIN_WIDTH * scale), needed))
 
-    def _build_factor_box(self) -> QtWidgets.QGroupBox:
-        """The chain-rule numbers of the current cell, one row each."""
-        theme = self.theme
-        box = QtWidgets.QGroupBox("The chain rule at this cell")
-        box.setFont(theme.font(theme.label_pt))
+    def _form_box(self, title: str) -> tuple[QtWidgets.QGroupBox, QtWidgets.QFormLayout]:
+        box = QtWidgets.QGroupBox(title)
+        box.setFont(self.theme.font(self.theme.label_pt))
         form = QtWidgets.QFormLayout(box)
         form.setLabelAlignment(QtCore.Qt.AlignmentFlag.AlignLeft)
+        return box, form
+
+    def _value_row(
+        self, form: QtWidgets.QFormLayout, caption: str, tip: str
+    ) -> tuple[QtWidgets.QLabel, QtWidgets.QLabel]:
+        """A caption and a bold, selectable value that wraps ("layer 2, time step 19" wraps in the
+        panel's 250-300 px rather than being cut); returns both."""
+        name, value = QtWidgets.QLabel(caption), QtWidgets.QLabel()
+        for label in (name, value):
+            label.setToolTip(tip)
+        value.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+        value.setFont(self.theme.font(self.theme.label_pt, bold=True))
+        value.setWordWrap(True)
+        form.addRow(name, value)
+        self.factor_captions.append(name)
+        return name, value
+
+    def _build_factor_box(self) -> QtWidgets.QGroupBox:
+        """The chain-rule numbers of the current cell, one row each."""
+        box, form = self._form_box("The chain rule at this cell")
         rows = (
             ("cell", "Cell", "The (layer, time step) whose dL/dh was just computed"),
             ("order", "Order in BPTT", "Position in the order the engine computes the cells: top layer "
@@ -126,40 +145,18 @@ class SidePanel(QtWidgets.QScrollArea):
             ("loss", "Loss of this batch", "The task's loss at the last time step, from the forward pass"),
         )  # fmt: skip
         self.value_labels: dict[str, QtWidgets.QLabel] = {}
-        self.factor_captions: list[QtWidgets.QLabel] = []
         for key, caption, tip in rows:
-            name = QtWidgets.QLabel(caption)
-            self.factor_captions.append(name)
-            name.setToolTip(tip)
-            value = QtWidgets.QLabel()
-            value.setToolTip(tip)
-            value.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
-            bold = theme.font(theme.label_pt, bold=True)
-            value.setFont(bold)
-            # "layer 2, time step 19" wraps in the panel's 250-300 px rather than being cut.
-            value.setWordWrap(True)
-            form.addRow(name, value)
-            self.value_labels[key] = value
+            self.value_labels[key] = self._value_row(form, caption, tip)[1]
         return box
 
     def _build_path_box(self) -> QtWidgets.QGroupBox:
         """A gated cell's chain rule split into its two paths (hidden until a gated cell loads)."""
-        theme = self.theme
-        box = QtWidgets.QGroupBox("Two paths back (gated cell)")
-        box.setFont(theme.font(theme.label_pt))
-        form = QtWidgets.QFormLayout(box)
-        form.setLabelAlignment(QtCore.Qt.AlignmentFlag.AlignLeft)
+        box, form = self._form_box("Two paths back (gated cell)")
         self.path_labels: dict[str, QtWidgets.QLabel] = {}
         self.path_captions: dict[str, QtWidgets.QLabel] = {}
         self._path_form = form
-        for key in ("cell_grad_norm", "cell_path", "hidden_path", "path_gate", "gates"):
-            name, value = QtWidgets.QLabel(), QtWidgets.QLabel()
-            value.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
-            value.setFont(theme.font(theme.label_pt, bold=True))
-            value.setWordWrap(True)
-            form.addRow(name, value)
-            self.path_labels[key], self.path_captions[key] = value, name
-            self.factor_captions.append(name)
+        for key, (caption, tip) in PATH_ROWS.items():
+            self.path_captions[key], self.path_labels[key] = self._value_row(form, caption, tip)
         box.hide()
         self.path_box = box
         return box
