@@ -16,6 +16,7 @@ import numpy as np
 from gradsim.engine.clipping import ClipResult
 from gradsim.engine.config import SimConfig
 from gradsim.engine.formatting import format_number, format_percent, format_ratio
+from gradsim.engine.gates import BLOCK_LETTERS
 from gradsim.engine.simulation import BackpropStep
 
 
@@ -102,18 +103,6 @@ def describe_clipping(config: SimConfig, clip: ClipResult | None) -> str:
     if clip.clipped:
         return f"{head} Global gradient norm before clipping {before}, after {after}: clipping acted."
     return f"{head} Global gradient norm {before} is within the threshold: clipping leaves it unchanged."
-
-
-# PyTorch's letter of each block of a gated cell (nn.LSTM: i, f, g, o; nn.GRU: r, z, n).
-BLOCK_LETTERS = {
-    "input": "i",
-    "forget": "f",
-    "cell": "g",
-    "output": "o",
-    "reset": "r",
-    "update": "z",
-    "new": "n",
-}
 
 
 def describe_gates(step: BackpropStep) -> str:

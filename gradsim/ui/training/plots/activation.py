@@ -24,6 +24,7 @@ import pyqtgraph as pg
 
 from gradsim.engine.activations import make_activation
 from gradsim.engine.config import SimConfig
+from gradsim.engine.gates import BLOCK_LETTERS, BLOCKS, CANDIDATE_BLOCK
 from gradsim.engine.history import RunHistory
 from gradsim.engine.records import StepRecord
 from gradsim.ui.common.theme import Theme, style_plot
@@ -43,7 +44,7 @@ _BEYOND = 3.0
 # The key of the shading, beside a swatch of it: the longest that fits the plot's width.
 SHADING_KEYS = ("saturated: f′ < 5% of max", "f′ < 5% of max")
 # PyTorch's letter of a gated cell's tanh candidate (nn.LSTM's g, nn.GRU's n).
-CANDIDATE_LETTERS = {"lstm": "g", "gru": "n"}
+CANDIDATE_LETTERS = {cell: BLOCK_LETTERS[BLOCKS[cell][block]] for cell, block in CANDIDATE_BLOCK.items()}
 
 
 class ShadingSwatch(pg.ItemSample):

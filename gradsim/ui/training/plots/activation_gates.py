@@ -17,15 +17,13 @@ import numpy as np
 import pyqtgraph as pg
 
 from gradsim.engine.formatting import format_number, format_percent
-from gradsim.engine.gates import GATE_HIGH, GATE_LOW, GATE_NAMES
+from gradsim.engine.gates import BLOCK_LETTERS, GATE_HIGH, GATE_LOW, GATE_NAMES
 from gradsim.engine.records import StepRecord
 from gradsim.ui.common.theme import Theme, style_plot
 from gradsim.ui.training.plots.base import install_title, set_title
 
-# PyTorch's letter of each gate (nn.LSTM: i, f, g, o; nn.GRU: r, z, n).
-GATE_LETTERS = {"input": "i", "forget": "f", "output": "o", "reset": "r", "update": "z"}
 BAR_HEIGHT = 0.36
-# Room right of a full bar for its number (the x axis is 0..1 in data).
+# The x range before the numbers' width is known (bars are 0..1, the numbers right of them).
 X_LIMIT = 1.45
 # The plot's height: per gate row (two bars and their numbers in the tick font), and its title.
 ROW_PIXELS = 26
@@ -84,6 +82,7 @@ class GateBars:
         self.means = np.zeros(0)
         self.saturated = np.zeros(0)
         self.names: tuple[str, ...] = ()
+        self._count = 0  # labels in use
         self.plot.setToolTip(
             f"Per sigmoid gate: its mean (over batch, units and time steps) and the share of its values "
             f"below {GATE_LOW:g} or above {GATE_HIGH:g} (a closed or open gate passes a fixed share)"
@@ -108,7 +107,9 @@ class GateBars:
         if names != self.names:
             self.names = names
             axis = self.plot.getAxis("left")
-            axis.setTicks([[(count - 1 - k, f"{name} {GATE_LETTERS[name]}") for k, name in enumerate(names)]])
+            axis.setTicks(
+                [[(count - 1 - k, f"{name} {BLOCK_LETTERS[name]}") for k, name in enumerate(names)]]
+            )
             self.plot.setYRange(-0.6, count - 0.4, padding=0.0)
             # At most as tall as its rows need; in a short panel it gives way with the plot above.
             self.plot.setMaximumHeight(ROW_PIXELS * count + TITLE_PIXELS)
@@ -131,13 +132,15 @@ class GateBars:
             )
             label.setPos(float(max(finite_means[k], finite_saturated[k])), rows[k])
         self.means, self.saturated = means, saturated
+        self._count = count
         self._fit_x()
 
     def _fit_x(self, *_: object) -> None:
         """The x range: 0 to 1 (a gate fully open), and right of it room for the widest number."""
         width = self.plot.getViewBox().width()
-        text = max((label.textItem.boundingRect().width() for label in self.labels if label.isVisible()),
-                   default=0.0)  # fmt: skip
+        text = max(
+            (label.textItem.boundingRect().width() for label in self.labels[: self._count]), default=0.0
+        )
         room = width - text - 6
         high = X_LIMIT if width <= 0 or text == 0 else max(1.08, width / room if room > width / 4 else 4.0)
         self.plot.setXRange(0.0, high, padding=0.0)
@@ -156,4 +159,5 @@ class GateBars:
         self.saturated_bars.setOpts(x0=[], y=[], width=[])
         for label in self.labels:
             label.setVisible(False)
+        self._count = 0
         self.means, self.saturated = np.zeros(0), np.zeros(0)
