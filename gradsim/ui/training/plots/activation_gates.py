@@ -11,6 +11,8 @@ number beside it. The tanh candidate (LSTM ``g``, GRU ``n``) is the activation p
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 
 # isort: split
@@ -126,9 +128,12 @@ class GateBars:
             if k >= count:
                 continue
             # One line per gate, right of its longer bar: mean and saturated share in their colours.
+            # Escaped: a share under 1% reads "<1%".
+            mean_text = html.escape(format_number(float(means[k])))
+            saturated_text = html.escape(format_percent(float(saturated[k])))
             label.setHtml(
-                f"<span style='color:{theme.function}'>{format_number(float(means[k]))}</span> "
-                f"<span style='color:{theme.derivative}'>{format_percent(float(saturated[k]))}</span>"
+                f"<span style='color:{theme.function}'>{mean_text}</span> "
+                f"<span style='color:{theme.derivative}'>{saturated_text}</span>"
             )
             label.setPos(float(max(finite_means[k], finite_saturated[k])), rows[k])
         self.means, self.saturated = means, saturated

@@ -109,3 +109,20 @@ def test_a_short_plot_takes_the_y_axes_short_labels_and_a_tall_one_the_long(qtbo
             axis = plot.plot.getAxis(side)
             assert axis.labelText == plot.axis_labels[side][form], (height, side)
             assert axis.label.boundingRect().width() <= plot.plot.getViewBox().height()
+
+
+def test_a_share_under_one_percent_is_written_as_such(qtbot, theme, make_run):
+    import dataclasses
+
+    run = make_run(GATED.replace(cell="gru"), 1)
+    record = run.history.latest
+    saturation = np.zeros_like(record.gate_saturation)
+    saturation[..., 1] = 4e-5  # update gates: a few values of many
+    history = RunHistory()
+    history.append(dataclasses.replace(record, gate_saturation=saturation))
+    plot = make(qtbot, theme)
+    plot.refresh(history, run.config)
+    assert plot.gates.labels[0].toPlainText().endswith(" 0%")
+    assert (
+        plot.gates.labels[1].toPlainText() == f"{format_number(float(record.gate_means[..., 1].mean()))} <1%"
+    )
