@@ -3,7 +3,7 @@
 Usage::
 
     python3 docs/make_tab_screenshots.py [--width 1440] [--height 900] [--iterations 20]
-        [--preset default] [--out-dir docs] [--prefix screenshot]
+        [--preset default] [--out-dir docs] [--prefix screenshot] [--backprop-cells 0] [--ab-rnn-lstm]
 
 Writes ``<prefix>-training.png``, ``-backprop``, ``-sweep``, ``-ab`` and ``-lessons``. Runs
 offscreen with a throwaway settings folder; the run is stepped a fixed number of times through
@@ -31,8 +31,19 @@ HERE = Path(__file__).resolve().parent
 TABS = {"Training": "training", "Backprop": "backprop", "Sweep": "sweep", "A/B": "ab"}
 
 
-def shoot(width: int, height: int, out_dir: Path, prefix: str, iterations: int, preset: str) -> list[Path]:
-    """Take the screenshots; returns the files written."""
+def shoot(
+    width: int,
+    height: int,
+    out_dir: Path,
+    prefix: str,
+    iterations: int,
+    preset: str,
+    backprop_cells: int = 0,
+    ab_rnn_lstm: bool = False,
+) -> list[Path]:
+    """Take the screenshots; returns the files written. ``backprop_cells``: cells of the backward
+    pass the Backprop tab has stepped through when shot (0: none, the forward pass only);
+    ``ab_rnn_lstm``: the A/B pair is set up by its "RNN vs LSTM" button first."""
     from PySide6 import QtCore
 
     from gradsim.engine.presets import load_preset
@@ -60,9 +71,16 @@ def shoot(width: int, height: int, out_dir: Path, prefix: str, iterations: int, 
         window.tabs.setCurrentIndex(index)
         page = window.tabs.widget(index)
         if isinstance(page, ABView):  # the pair's curves, not empty plots
+            if ab_rnn_lstm:
+                page.compare_rnn_lstm()
             for _ in range(iterations):
                 page.step()
             run_loop_until(lambda page=page: page.histories["B"].total_records >= iterations, 120)
+        if name == "backprop" and backprop_cells:
+            view = window.features["gradsim.ui.features.backprop.backprop_tab"].view
+            run_loop_until(lambda view=view: view.session is not None, 60)
+            view.go_to(backprop_cells)
+            run_loop_until(lambda view=view: view.position == min(backprop_cells, view.total_cells), 60)
         run_loop_until(lambda: False, 1.5)
         path = out_dir / f"{prefix}-{name}.png"
         window.grab().save(str(path))
@@ -90,8 +108,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--preset", default="default")
     parser.add_argument("--out-dir", type=Path, default=HERE)
     parser.add_argument("--prefix", default="screenshot")
+    parser.add_argument("--backprop-cells", type=int, default=0, help="cells the Backprop tab steps through")
+    parser.add_argument("--ab-rnn-lstm", action="store_true", help="A/B: a vanilla RNN against an LSTM")
     args = parser.parse_args(argv)
-    for path in shoot(args.width, args.height, args.out_dir, args.prefix, args.iterations, args.preset):
+    shots = shoot(
+        args.width, args.height, args.out_dir, args.prefix, args.iterations, args.preset, args.backprop_cells,
+        args.ab_rnn_lstm,
+    )  # fmt: skip
+    for path in shots:
         print(path)
     return 0
 

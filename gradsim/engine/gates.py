@@ -30,6 +30,16 @@ BLOCKS: dict[str, tuple[str, ...]] = {
     "lstm": ("input", "forget", "cell", "output"),
     "gru": ("reset", "update", "new"),
 }
+# PyTorch's letter of each block (nn.LSTM: i, f, g, o; nn.GRU: r, z, n), for labels.
+BLOCK_LETTERS: dict[str, str] = {
+    "input": "i",
+    "forget": "f",
+    "cell": "g",
+    "output": "o",
+    "reset": "r",
+    "update": "z",
+    "new": "n",
+}
 # The sigmoid gates of each cell (the ones whose mean and saturation a record keeps), and the
 # index of each in BLOCKS.
 GATE_NAMES: dict[str, tuple[str, ...]] = {

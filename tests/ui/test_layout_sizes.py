@@ -382,3 +382,31 @@ def test_diagnosis_text_says_which_iteration_it_describes_while_training_runs_ah
         assert panel.iteration_label.text().startswith(f"iteration {diagnosed} · ")
     finally:
         window.close()
+
+
+@pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
+def test_a_gated_run_is_whole_in_every_tab(qtbot, size):
+    """An LSTM run: the gradient plot with its cell curves and check box, the activation plot
+    with the gates under it, the Backprop tab's two paths stepped into, and A/B's RNN vs LSTM."""
+    window = open_window(qtbot, size, load_preset("lstm-long-memory").replace(seq_len=60, batch_size=8))
+    try:
+        train(window, qtbot, 4)
+        gradient, activation = window.dashboard.plots["gradient"], window.dashboard.plots["activation"]
+        assert gradient.cell.shown and activation.gates.plot in activation.graphics.ci.items
+        backprop = window.features["gradsim.ui.features.backprop.backprop_tab"]
+        backprop.show_tab()
+        qtbot.waitUntil(lambda: backprop.view.session is not None, timeout=20000)
+        backprop.view.go_to(5)
+        assert backprop.view.side_panel.path_box.isVisible()
+        ab = window.features["gradsim.ui.features.compare.compare"].ab_view
+        window.tabs.setCurrentWidget(ab)
+        ab.compare_rnn_lstm()
+        for _ in range(3):
+            ab.step()
+        qtbot.waitUntil(lambda: ab.histories["B"].total_records >= 3, timeout=20000)
+        problems = tab_problems(window, qtbot)
+        problems += [f"activation: {p}" for p in text_beside_the_data(activation, "f′ < 5% of max")]
+        assert window.size().toTuple() == size
+        assert problems == [], "\n".join(problems)
+    finally:
+        window.close()

@@ -2,8 +2,9 @@
 
 Used to label pinned runs (the pinned config against the live one) and the A/B pair (A against
 B). Settings that belong together are shown together (clipping mode and threshold, ReLU and its
-leak), and a setting that has no effect (the threshold while clipping is off) never counts as a
-difference. No Qt here: plain functions of :class:`~gradsim.engine.config.SimConfig`.
+leak, the LSTM and its forget bias), and a setting that has no effect (the threshold while
+clipping is off, a gated cell's activation) never counts as a difference. No Qt here: plain
+functions of :class:`~gradsim.engine.config.SimConfig`.
 """
 
 from __future__ import annotations
@@ -30,7 +31,16 @@ def _clip(config: SimConfig) -> str:
     return "none" if config.clip_mode == "none" else f"{config.clip_mode} {number(config.clip_threshold)}"
 
 
+def _cell(config: SimConfig) -> str:
+    # The forget bias belongs to the LSTM (other cells ignore it): shown with it, never alone.
+    if config.cell == "lstm":
+        return f"lstm (forget bias {number(config.forget_bias)})"
+    return config.cell
+
+
 def _activation(config: SimConfig) -> str:
+    if config.cell != "rnn":
+        return "tanh"  # a gated cell's candidate, whatever config.activation says (as the engine)
     if config.activation == "leaky_relu":
         return f"leaky_relu {number(config.leaky_slope)}"
     return config.activation
@@ -46,6 +56,7 @@ def _field(name: str) -> Callable[[SimConfig], str]:
 
 # Label -> how a config shows that setting; in the order of the control panel.
 ASPECTS: dict[str, Callable[[SimConfig], str]] = {
+    "cell": _cell,
     "layers": _field("num_layers"),
     "hidden": _field("hidden_size"),
     "seq len": _field("seq_len"),
@@ -97,6 +108,21 @@ def describe_difference(before: SimConfig, after: SimConfig, iteration: int | No
 def data_differences(a: SimConfig, b: SimConfig) -> list[str]:
     """The settings among :data:`DATA_FIELDS` that differ (then the two runs see other batches)."""
     return [name for name in DATA_FIELDS if getattr(a, name) != getattr(b, name)]
+
+
+def rnn_vs_lstm(config: SimConfig) -> tuple[SimConfig, SimConfig]:
+    """A vanilla RNN and an LSTM of ``config``'s size, task and data (the same seed: the same
+    batches), for the A/B comparison that shows why gates help.
+
+    A is ``config`` as a vanilla RNN (its activation; tanh if ``config`` was a gated cell, whose
+    candidate is tanh), B the LSTM: ``config``'s forget bias if it was an LSTM, else 1.0 (the
+    classic recommendation; PyTorch's default 0 starts the forget gates half closed).
+    """
+    rnn = (
+        config.replace(cell="rnn") if config.cell == "rnn" else config.replace(cell="rnn", activation="tanh")
+    )
+    forget_bias = config.forget_bias if config.cell == "lstm" else 1.0
+    return rnn, config.replace(cell="lstm", forget_bias=forget_bias)
 
 
 def suggest_change(config: SimConfig) -> SimConfig:

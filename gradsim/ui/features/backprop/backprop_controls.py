@@ -187,6 +187,22 @@ class TransportBar(QtWidgets.QWidget):
         self.speed_label.setText(speed_text(cells_per_second))
 
 
+def position_labels(font: QtGui.QFont) -> tuple[QtWidgets.QLabel, QtWidgets.QLabel]:
+    """The cell count's two labels: beside the reading, and (presentation mode) in the transport
+    bar, hidden. Beside the reading, not in the toolbar: there a 1440-pixel window hid it
+    behind "»"."""
+    labels = []
+    for _ in range(2):
+        label = QtWidgets.QLabel()
+        label.setFont(font)
+        label.setToolTip("Cells computed so far, out of layers x time steps")
+        labels.append(label)
+    beside, in_bar = labels
+    beside.setAlignment(QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter)
+    in_bar.setVisible(False)
+    return beside, in_bar
+
+
 class Player(QtCore.QObject):
     """Play's clock: a timer that ticks at most at display rate (:data:`MIN_TICK_MS`) and hands
     out whole cells at :attr:`speed` cells per second, carrying fractions over to the next tick.

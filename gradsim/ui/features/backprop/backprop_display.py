@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from PySide6 import QtWidgets
+from PySide6 import QtCore, QtWidgets
 
 from gradsim.engine.clipping import ClipResult
 from gradsim.engine.config import SimConfig
@@ -20,10 +20,28 @@ from gradsim.ui.common.theme import Theme
 from gradsim.ui.features.backprop.backprop_cells import ComputedCells
 from gradsim.ui.features.backprop.backprop_plots import BackpropGraphics
 from gradsim.ui.features.backprop.backprop_side import SidePanel
-from gradsim.ui.features.backprop.backprop_text import describe_clipping, describe_step, nonfinite
+from gradsim.ui.features.backprop.backprop_text import (
+    describe_clipping,
+    describe_gates,
+    describe_paths,
+    describe_step,
+    nonfinite,
+)
 
 # The side panel's rows that name the current cell (the loss row belongs to the whole batch).
 CELL_ROWS = ("cell", "order", "grad_norm", "local_factor", "mean_derivative", "saturation", "spectral_norm")
+
+
+def reading_label(theme: Theme) -> QtWidgets.QLabel:
+    """The label of the one-line reading (two lines high at least; it wraps)."""
+    reading = QtWidgets.QLabel()
+    reading.setFont(theme.font(theme.title_pt))
+    reading.setWordWrap(True)
+    reading.setMinimumHeight(2 * reading.fontMetrics().lineSpacing() + 8)
+    reading.setAlignment(QtCore.Qt.AlignmentFlag.AlignLeft | QtCore.Qt.AlignmentFlag.AlignVCenter)
+    reading.setContentsMargins(8, 2, 8, 2)
+    reading.setToolTip("What the current cell of the backward pass did, in plain words")
+    return reading
 
 
 class CellDisplay:
@@ -42,6 +60,7 @@ class CellDisplay:
         self.graphics, self.side, self.reading, self.theme = graphics, side, reading, theme
         self.curve_values: dict[str, np.ndarray] = {}
         self._derivative_layer = -1
+        self._cell = ""
 
     def clear(self, text: str) -> None:
         """Nothing to show: ``text`` as the reading, no numbers, no clipping."""
@@ -49,7 +68,7 @@ class CellDisplay:
         self._derivative_layer = -1
         self.reading.setText(text)
         self.set_reading_color(None)
-        for label in self.side.value_labels.values():
+        for label in (*self.side.value_labels.values(), *self.side.path_labels.values()):
             label.setText("—")
         self.side.clip_box.hide()
 
@@ -87,8 +106,9 @@ class CellDisplay:
             self._derivative_layer = layer
             graphics.show_derivative(derivative_maps[layer], layer)
         graphics.show_current(layer if step else None, step.time_step if step else None)
-        self._show_curve(session, cells, position, layer, step)
-        self._show_numbers(session, config, position, step, batch_shape)
+        self._show_curve(session, cells, position, layer, step, gated=config.cell != "rnn")
+        self._show_numbers(session, config, cells, position, batch_shape)
+        self._show_paths(config, cells, position, step)
         if config.clip_mode == "none":
             self.side.clip_box.hide()
         else:
@@ -103,16 +123,21 @@ class CellDisplay:
         position: int,
         layer: int,
         step: BackpropStep | None,
+        gated: bool = False,
     ) -> None:
-        """The current layer's ``||dL/dh_t||`` so far and the running products from its entry."""
+        """The current layer's ``||dL/dh_t||`` so far and the running products from its entry.
+
+        ``gated``: no "mean f′ × σmax(W_hh)" product: a gated cell's step is not the activation's
+        derivative times W_hh (its two paths are in the reading and the side panel)."""
         curve = cells.curve(layer, position)
+        parts = np.full_like(curve.parts_product, np.nan) if gated else curve.parts_product
         self.curve_values = {
-            "norms": curve.norms, "factor_product": curve.factor_product, "parts_product": curve.parts_product
+            "norms": curve.norms, "factor_product": curve.factor_product, "parts_product": parts
         }  # fmt: skip
         current = step.time_step if step is not None else None
         self.graphics.show_curve(
-            np.arange(1, session.seq_len + 1), curve.norms, curve.reached, curve.factor_product,
-            curve.parts_product, current,
+            np.arange(1, session.seq_len + 1), curve.norms, curve.reached, curve.factor_product, parts,
+            current,
         )  # fmt: skip
         self.graphics.set_curve_title(
             f"Layer {layer + 1} of {session.num_layers}: ||dL/dh_t|| filling in from the right",
@@ -123,10 +148,11 @@ class CellDisplay:
         self,
         session: BackpropSession,
         config: SimConfig,
+        cells: ComputedCells,
         position: int,
-        step: BackpropStep | None,
         batch_shape: tuple[int, ...],
     ) -> None:
+        step = cells.steps[position - 1] if position > 0 else None
         labels = self.side.value_labels
         labels["loss"].setText(format_number(float(session.loss)))
         self.set_reading_color(None)
@@ -148,12 +174,42 @@ class CellDisplay:
         labels["mean_derivative"].setText(format_number(step.mean_derivative))
         labels["saturation"].setText(format_percent(step.saturation))
         labels["spectral_norm"].setText(format_number(step.spectral_norm))
-        text = describe_step(step, session.num_layers, session.seq_len, config.activation)
+        # A gated cell's candidate is tanh, whatever config.activation says.
+        activation = config.activation if config.cell == "rnn" else "tanh"
+        text = describe_step(step, session.num_layers, session.seq_len, activation, config.cell)
+        paths = describe_paths(step, _previous(cells, position), config.cell)
+        if paths:
+            text += " " + paths
         if position == session.total_steps:
             text += " Backward pass complete."
         self.reading.setText(text)
         if nonfinite(float(step.log10_grad_norm)):  # type: ignore[arg-type]
             self.set_reading_color(self.theme.nonfinite)
+
+    def _show_paths(
+        self, config: SimConfig, cells: ComputedCells, position: int, step: BackpropStep | None
+    ) -> None:
+        """A gated cell's two paths in the side panel (the box is hidden for the RNN)."""
+        if config.cell != self._cell:
+            self._cell = config.cell
+            self.side.set_cell(config.cell)
+        if config.cell == "rnn":
+            return
+        labels = self.side.path_labels
+        for label in labels.values():
+            label.setText("—")
+        if step is None:
+            return
+        if step.log10_cell_grad_norm is not None:
+            labels["cell_grad_norm"].setText(format_ratio(float(step.log10_cell_grad_norm)))
+        if not math.isnan(step.cell_path_factor):
+            labels["cell_path"].setText(format_number(step.cell_path_factor))
+            labels["hidden_path"].setText(format_number(step.hidden_path_factor))
+            labels["path_gate"].setText(format_number(step.path_gate_mean))
+        else:
+            for key in ("cell_path", "hidden_path", "path_gate"):
+                labels[key].setText("n/a")  # a layer's last step: nothing came from a step after it
+        labels["gates"].setText(describe_gates(step))
 
     def name_axes(self, normal: bool) -> None:
         """Every plot names its axes and writes its numbers (``normal``), or, in presentation
@@ -176,3 +232,14 @@ class CellDisplay:
         the palette colour so it stays readable whichever theme the plots use.
         """
         self.reading.setStyleSheet("" if color is None else f"color: {color};")
+
+
+def _previous(cells: ComputedCells, position: int) -> BackpropStep | None:
+    """The cell computed just before the current one if it is the same layer's next time step
+    (where the gradient came from); None at a layer's last step or the start."""
+    if position < 2:
+        return None
+    step, before = cells.steps[position - 1], cells.steps[position - 2]
+    if before.layer == step.layer and before.time_step == step.time_step + 1:
+        return before
+    return None

@@ -13,6 +13,35 @@ from gradsim.ui.common.theme import Theme
 from gradsim.ui.common.widgets import vertical_scroll
 from gradsim.ui.features.backprop.backprop_plots import ZERO_COLOR
 
+# The two-path rows of a gated cell: caption and tooltip (an LSTM's; a GRU's where they differ).
+PATH_ROWS = {
+    "cell_grad_norm": ("||dL/dc|| here", "Size of the gradient with respect to the LSTM's cell state c"),
+    "cell_path": (
+        "Cell path × (f)",
+        "||f_t+1 * dL/dc_t+1|| / ||dL/dc_t+1||: what the forget gates let through of the cell-state "
+        "gradient from the next step (the cell state's additive path)",
+    ),
+    "hidden_path": (
+        "Hidden path ×",
+        "||hidden path into this cell|| / ||dL/dh_t+1||: the part that goes back through W_hh and the "
+        "gates' derivatives",
+    ),
+    "path_gate": ("Mean f at t+1", "Mean forget gate at the step the gradient came from"),
+    "gates": (
+        "Gates at t (mean)",
+        "Mean of every block of the cell at this time step, in PyTorch's order and letters (LSTM i, f, "
+        "g, o; GRU r, z, n; g and n are the tanh candidate)",
+    ),
+}
+GRU_PATH_ROWS = {
+    "cell_path": (
+        "Update path × (z)",
+        "||z_t+1 * dL/dh_t+1|| / ||dL/dh_t+1||: what the update gates pass on of the gradient from the "
+        "next step, past W_hh",
+    ),
+    "path_gate": ("Mean z at t+1", "Mean update gate at the step the gradient came from"),
+}
+
 # The side panel's narrowest and its first width, in pixels.
 SIDE_MIN_WIDTH = 250
 SIDE_WIDTH = 300
@@ -26,6 +55,11 @@ class SidePanel(QtWidgets.QScrollArea):
     value_labels : ``{"cell", "order", "grad_norm", "local_factor", "mean_derivative",
         "saturation", "spectral_norm", "loss"}`` -> QLabel with the numbers of the current cell
     factor_captions : the QLabels naming those rows
+    path_box : QGroupBox "Two paths back" of a gated cell (hidden for the RNN)
+    path_labels : ``{"cell_grad_norm", "cell_path", "hidden_path", "path_gate", "gates"}`` -> QLabel:
+        ``||dL/dc||`` here (LSTM; its row hidden for a GRU), the cell path's and the hidden path's
+        factors, the mean of the gate on the cell path at t+1, the mean of every block at t
+    path_captions : ``{key: QLabel}`` naming those rows (their words follow the cell)
     clip_box : QGroupBox "Gradient clipping" (hidden without clipping); clip_label its text
     key_box : QGroupBox "How to read it", checkable, folded by default
     """
@@ -36,7 +70,9 @@ class SidePanel(QtWidgets.QScrollArea):
         side = QtWidgets.QWidget()
         side_layout = QtWidgets.QVBoxLayout(side)
         side_layout.setContentsMargins(4, 0, 4, 4)
+        self.factor_captions: list[QtWidgets.QLabel] = []
         side_layout.addWidget(self._build_factor_box())
+        side_layout.addWidget(self._build_path_box())
         self.clip_box = QtWidgets.QGroupBox("Gradient clipping")
         self.clip_box.setFont(theme.font(theme.label_pt))
         self.clip_label = QtWidgets.QLabel()
@@ -64,13 +100,31 @@ class SidePanel(QtWidgets.QScrollArea):
         needed = captions + values + 40 + self.verticalScrollBar().sizeHint().width()
         self.setMinimumWidth(max(round(SIDE_MIN_WIDTH * scale), needed))
 
-    def _build_factor_box(self) -> QtWidgets.QGroupBox:
-        """The chain-rule numbers of the current cell, one row each."""
-        theme = self.theme
-        box = QtWidgets.QGroupBox("The chain rule at this cell")
-        box.setFont(theme.font(theme.label_pt))
+    def _form_box(self, title: str) -> tuple[QtWidgets.QGroupBox, QtWidgets.QFormLayout]:
+        box = QtWidgets.QGroupBox(title)
+        box.setFont(self.theme.font(self.theme.label_pt))
         form = QtWidgets.QFormLayout(box)
         form.setLabelAlignment(QtCore.Qt.AlignmentFlag.AlignLeft)
+        return box, form
+
+    def _value_row(
+        self, form: QtWidgets.QFormLayout, caption: str, tip: str
+    ) -> tuple[QtWidgets.QLabel, QtWidgets.QLabel]:
+        """A caption and a bold, selectable value that wraps ("layer 2, time step 19" wraps in the
+        panel's 250-300 px rather than being cut); returns both."""
+        name, value = QtWidgets.QLabel(caption), QtWidgets.QLabel()
+        for label in (name, value):
+            label.setToolTip(tip)
+        value.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+        value.setFont(self.theme.font(self.theme.label_pt, bold=True))
+        value.setWordWrap(True)
+        form.addRow(name, value)
+        self.factor_captions.append(name)
+        return name, value
+
+    def _build_factor_box(self) -> QtWidgets.QGroupBox:
+        """The chain-rule numbers of the current cell, one row each."""
+        box, form = self._form_box("The chain rule at this cell")
         rows = (
             ("cell", "Cell", "The (layer, time step) whose dL/dh was just computed"),
             ("order", "Order in BPTT", "Position in the order the engine computes the cells: top layer "
@@ -88,19 +142,34 @@ class SidePanel(QtWidgets.QScrollArea):
             ("loss", "Loss of this batch", "The task's loss at the last time step, from the forward pass"),
         )  # fmt: skip
         self.value_labels: dict[str, QtWidgets.QLabel] = {}
-        self.factor_captions: list[QtWidgets.QLabel] = []
         for key, caption, tip in rows:
-            name = QtWidgets.QLabel(caption)
-            self.factor_captions.append(name)
-            name.setToolTip(tip)
-            value = QtWidgets.QLabel()
-            value.setToolTip(tip)
-            value.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
-            bold = theme.font(theme.label_pt, bold=True)
-            value.setFont(bold)
-            form.addRow(name, value)
-            self.value_labels[key] = value
+            self.value_labels[key] = self._value_row(form, caption, tip)[1]
         return box
+
+    def _build_path_box(self) -> QtWidgets.QGroupBox:
+        """A gated cell's chain rule split into its two paths (hidden until a gated cell loads)."""
+        box, form = self._form_box("Two paths back (gated cell)")
+        self.path_labels: dict[str, QtWidgets.QLabel] = {}
+        self.path_captions: dict[str, QtWidgets.QLabel] = {}
+        self._path_form = form
+        for key, (caption, tip) in PATH_ROWS.items():
+            self.path_captions[key], self.path_labels[key] = self._value_row(form, caption, tip)
+        box.hide()
+        self.path_box = box
+        return box
+
+    def set_cell(self, cell: str) -> None:
+        """Show the two-path rows for ``cell`` ("lstm", "gru"; hidden for "rnn"), named for it."""
+        self.path_box.setVisible(cell in ("lstm", "gru"))
+        lstm = cell == "lstm"
+        rows = dict(PATH_ROWS)
+        if not lstm:
+            rows.update(GRU_PATH_ROWS)
+        for key, (caption, tip) in rows.items():
+            self.path_captions[key].setText(caption)
+            self.path_captions[key].setToolTip(tip)
+            self.path_labels[key].setToolTip(tip)
+        self._path_form.setRowVisible(self.path_labels["cell_grad_norm"], lstm)
 
     def _build_key_box(self) -> QtWidgets.QGroupBox:
         """How to read the plots, folded by default."""
@@ -123,7 +192,8 @@ class SidePanel(QtWidgets.QScrollArea):
             "factors (the chain rule: it lies on the curve)<br>"
             f"<span style='color:{theme.derivative}'>┈┈</span> entry value × running product of "
             "mean f′ × σmax(W_hh): the two parts alone, a rough estimate that ignores which "
-            "units saturate and which directions W_hh stretches<br><br>"
+            "units saturate and which directions W_hh stretches (not drawn for an LSTM or GRU, whose "
+            "step is not f′ × W_hh: see its two paths)<br><br>"
             "<b>Heatmap</b> (bottom): f′ of each unit, mean over the batch; dark = saturated. "
             "The line marks the current time step.<br><br>"
             "Keys: ← step back, → undo, Home / End, Space play."
@@ -147,3 +217,17 @@ class SidePanel(QtWidgets.QScrollArea):
         layout.addWidget(label)
         self.key_box = box
         return box
+
+
+def body_splitter(graphics: QtWidgets.QWidget, side: SidePanel) -> QtWidgets.QSplitter:
+    """The plots and the side panel side by side; the plots take the width that is added."""
+    body = QtWidgets.QSplitter(QtCore.Qt.Orientation.Horizontal)
+    body.setObjectName("backprop_splitter")
+    body.addWidget(graphics)
+    body.addWidget(side)
+    body.setStretchFactor(0, 1)
+    body.setStretchFactor(1, 0)
+    body.setCollapsible(0, False)
+    body.setCollapsible(1, False)
+    body.setSizes([SIDE_WIDTH * 3, SIDE_WIDTH])
+    return body

@@ -39,14 +39,15 @@ from gradsim.ui.features.backprop.backprop_controls import (
     Player,
     TransportBar,
     notch_speed,
+    position_labels,
     speed_text,
     transport_actions,
 )
 from gradsim.ui.features.backprop.backprop_cost import INLINE_SECONDS, forward_seconds, steps_seconds
-from gradsim.ui.features.backprop.backprop_display import CellDisplay
+from gradsim.ui.features.backprop.backprop_display import CellDisplay, reading_label
 from gradsim.ui.features.backprop.backprop_jobs import Built, JobResult, Jobs, advance_cells, build_session
 from gradsim.ui.features.backprop.backprop_plots import BackpropGraphics
-from gradsim.ui.features.backprop.backprop_side import SIDE_WIDTH, SidePanel
+from gradsim.ui.features.backprop.backprop_side import SidePanel, body_splitter
 
 
 class BackpropView(QtWidgets.QWidget):
@@ -116,12 +117,7 @@ class BackpropView(QtWidgets.QWidget):
         self.speed_slider = self.transport.speed_slider
         self.speed_slider.valueChanged.connect(self._on_speed_slider)
         self.speed_label = self.transport.speed_label
-        # Beside the reading, not in the toolbar: there a 1440-pixel window hid it behind "»".
-        self.position_label = QtWidgets.QLabel()
-        self.position_label.setFont(font)
-        self.position_label.setToolTip("Cells computed so far, out of layers x time steps")
-        right = QtCore.Qt.AlignmentFlag.AlignRight
-        self.position_label.setAlignment(right | QtCore.Qt.AlignmentFlag.AlignVCenter)
+        self.position_label, self.position_in_bar = position_labels(font)
         self.busy_box, self.busy_label, self.busy_bar = (
             self.transport.busy_box,
             self.transport.busy_label,
@@ -129,13 +125,7 @@ class BackpropView(QtWidgets.QWidget):
         )
         self._set_speed(self._player.speed)
 
-        self.reading = QtWidgets.QLabel()
-        self.reading.setFont(theme.font(theme.title_pt))
-        self.reading.setWordWrap(True)
-        self.reading.setMinimumHeight(2 * self.reading.fontMetrics().lineSpacing() + 8)
-        self.reading.setAlignment(QtCore.Qt.AlignmentFlag.AlignLeft | QtCore.Qt.AlignmentFlag.AlignVCenter)
-        self.reading.setContentsMargins(8, 2, 8, 2)
-        self.reading.setToolTip("What the current cell of the backward pass did, in plain words")
+        self.reading = reading_label(theme)
 
         self.graphics = BackpropGraphics(theme)
         self.graphics.setFocusPolicy(QtCore.Qt.FocusPolicy.ClickFocus)
@@ -146,16 +136,7 @@ class BackpropView(QtWidgets.QWidget):
         self.key_box = self.side_panel.key_box
         self.display = CellDisplay(self.graphics, self.side_panel, self.reading, theme)
 
-        body = QtWidgets.QSplitter(QtCore.Qt.Orientation.Horizontal)
-        body.setObjectName("backprop_splitter")
-        body.addWidget(self.graphics)
-        body.addWidget(self.side_panel)
-        body.setStretchFactor(0, 1)
-        body.setStretchFactor(1, 0)
-        body.setCollapsible(0, False)
-        body.setCollapsible(1, False)
-        body.setSizes([SIDE_WIDTH * 3, SIDE_WIDTH])
-        self.body_splitter = body
+        self.body_splitter = body = body_splitter(self.graphics, self.side_panel)
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.setSpacing(2)
@@ -164,10 +145,6 @@ class BackpropView(QtWidgets.QWidget):
         reading_row.addWidget(self.reading, 1)
         reading_row.addWidget(self.position_label)
         layout.addLayout(reading_row)
-        self.position_in_bar = QtWidgets.QLabel()
-        self.position_in_bar.setFont(self.position_label.font())
-        self.position_in_bar.setToolTip(self.position_label.toolTip())
-        self.position_in_bar.setVisible(False)
         transport_layout = self.transport.layout()
         assert isinstance(transport_layout, QtWidgets.QBoxLayout)
         transport_layout.addWidget(self.position_in_bar)

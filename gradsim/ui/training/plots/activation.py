@@ -6,6 +6,10 @@ record's pre-activation samples; the saturating regions (derivative below 5% of 
 as the engine counts saturation) are shaded, and a key under the plot says so. A student sees
 the samples pile up where the derivative is nearly zero, which is why sigmoid and tanh starve
 the gradient.
+
+For a gated cell (LSTM, GRU) the activation is the tanh candidate's (LSTM ``g``, GRU ``n``, as in
+PyTorch, whatever ``config.activation`` says), and under it a second plot shows the sigmoid
+gates' means and saturated shares (:mod:`.activation_gates`).
 """
 
 from __future__ import annotations
@@ -20,8 +24,11 @@ import pyqtgraph as pg
 
 from gradsim.engine.activations import make_activation
 from gradsim.engine.config import SimConfig
+from gradsim.engine.gates import BLOCK_LETTERS, BLOCKS, CANDIDATE_BLOCK
 from gradsim.engine.history import RunHistory
+from gradsim.engine.records import StepRecord
 from gradsim.ui.common.theme import Theme, style_plot
+from gradsim.ui.training.plots.activation_gates import GateBars
 from gradsim.ui.training.plots.base import OverlayText, PlotPanel, RowLegend, layer_names, snapped_range
 
 # Half-widths the z axis can take: the smallest that holds the samples (the curves' interesting
@@ -36,6 +43,8 @@ CURVE_LIMIT = 2.0
 _BEYOND = 3.0
 # The key of the shading, beside a swatch of it: the longest that fits the plot's width.
 SHADING_KEYS = ("saturated: f′ < 5% of max", "f′ < 5% of max")
+# PyTorch's letter of a gated cell's tanh candidate (nn.LSTM's g, nn.GRU's n).
+CANDIDATE_LETTERS = {cell: BLOCK_LETTERS[BLOCKS[cell][block]] for cell, block in CANDIDATE_BLOCK.items()}
 
 
 class ShadingSwatch(pg.ItemSample):
@@ -70,6 +79,8 @@ class ActivationPlot(PlotPanel):
     layer_selector : QComboBox, index 0 = all layers, k = layer k
     selector_row : the row holding it (hidden with one layer)
     extent : current half-width of the z axis
+    gates : :class:`GateBars`, the gated cells' gates (its plot is in the layout, under the
+        key, only while a gated run's record is drawn)
     """
 
     def __init__(self, theme: Theme | None = None, parent: QtWidgets.QWidget | None = None) -> None:
@@ -80,17 +91,17 @@ class ActivationPlot(PlotPanel):
         self.layer_selector.currentIndexChanged.connect(self._on_layer_chosen)
 
         self.plot = self._add_plot()
+        function, derivative = (f"<span style='color:{c}'>" for c in (theme.function, theme.derivative))
+        # Each y axis's label, longest first: a short plot (the gates under it) takes the short one.
+        self.axis_labels = {
+            "left": (f"{function}━ f(z)</span>,&nbsp; {derivative}╍ f′(z)</span>",
+                     f"{function}━ f</span> {derivative}╍ f′</span>"),
+            "right": ("% of samples", "%"),
+        }  # fmt: skip
         style_plot(
-            self.plot,
-            theme,
-            title="Activation and its derivative",
-            left=(
-                f"<span style='color:{theme.function}'>━ f(z)</span>,&nbsp; "
-                f"<span style='color:{theme.derivative}'>╍ f′(z)</span>"
-            ),
-            bottom="pre-act. z",
-            right="% of samples",
-        )
+            self.plot, theme, title="Activation and its derivative", left=self.axis_labels["left"][0],
+            bottom="pre-act. z", right=self.axis_labels["right"][0],
+        )  # fmt: skip
         self.hist_view = pg.ViewBox(enableMenu=False)
         self.hist_view.setMouseEnabled(False, False)
         self.plot.scene().addItem(self.hist_view)
@@ -98,6 +109,7 @@ class ActivationPlot(PlotPanel):
         self.hist_view.setXLink(self.plot)
         self.hist_view.setZValue(-100)  # behind the curves
         self.plot.getViewBox().sigResized.connect(self._sync_views)
+        self.plot.getViewBox().sigResized.connect(self._fit_axis_labels)
         self.histogram = pg.PlotDataItem(
             stepMode="center", fillLevel=0, pen=None, brush=pg.mkBrush(theme.histogram)
         )
@@ -123,6 +135,7 @@ class ActivationPlot(PlotPanel):
         swatch = ShadingSwatch(pg.mkBrush(theme.saturated_fill), pg.mkPen(edge, width=1))
         self.shading_key.addItem(swatch, html.escape(SHADING_KEYS[0]))
         self.graphics.addItem(self.shading_key, row=1, col=0)
+        self.gates = GateBars(theme)
         self.note = OverlayText(self.plot, theme, "top-left", theme.note)
         self.extent = EXTENTS[0]
         self._curve_key: tuple[str, float, float] | None = None
@@ -152,6 +165,17 @@ class ActivationPlot(PlotPanel):
     def shading_text(self) -> str:
         """The key's text beside the swatch of the shading."""
         return html.unescape(str(self.shading_key.items[0][1].text))
+
+    def _fit_axis_labels(self, *_: object) -> None:
+        """Each y axis's longest label that fits its length (the last one if none does)."""
+        length = self.plot.getViewBox().height()
+        for side, forms in self.axis_labels.items():
+            axis = self.plot.getAxis(side)
+            for text in forms:
+                if axis.labelText != text:
+                    axis.setLabel(text)  # the style set by style_plot stays
+                if axis.label.boundingRect().width() <= length:
+                    break
 
     def _sync_views(self, *_: object) -> None:
         self.hist_view.setGeometry(self.plot.getViewBox().sceneBoundingRect())
@@ -183,7 +207,7 @@ class ActivationPlot(PlotPanel):
         if record is None:
             self._clear()
             self._draw_curves(config, EXTENTS[0])
-            self._set_title(self.plot, f"Activation: {config.activation}")
+            self._set_title(self.plot, f"Activation: {_candidate_name(config)}")
             self.note.show_text("")
             return
         samples = record.preactivation_samples
@@ -204,14 +228,19 @@ class ActivationPlot(PlotPanel):
             self._hist_range = hist_range
         saturation = record.saturation
         fraction = float(np.mean(saturation)) if self._choice == 0 else float(saturation[self._choice - 1])
-        title = f"{config.activation}: {fraction:.0%} saturated"
+        title = f"{_candidate_name(config)}: {fraction:.0%} saturated"
+        # A gated cell's longer name gives way to its letter in a narrow plot.
+        letter = CANDIDATE_LETTERS.get(config.cell)
+        short = title if letter is None else f"tanh {letter}: {fraction:.0%} saturated"
+        self._show_gates(record, config)
         # Units whose value is inf/NaN are not saturated: the engine counts them apart.
         nonfinite = np.asarray(record.nonfinite_fraction, dtype=np.float64)
         if nonfinite.shape == saturation.shape:
             bad = float(np.mean(nonfinite)) if self._choice == 0 else float(nonfinite[self._choice - 1])
             if bad > 0:
                 title += f", {bad:.0%} non-finite"
-        self._set_title(self.plot, title)
+                short += f", {bad:.0%} non-finite"
+        self._set_title(self.plot, title, shorter=(short,) if short != title else ())
         notes = []
         outside = int(np.count_nonzero(np.abs(values) > extent))
         if outside:
@@ -224,11 +253,13 @@ class ActivationPlot(PlotPanel):
 
     def _draw_curves(self, config: SimConfig, extent: float) -> None:
         """Recompute the curves and shaded regions when the activation or the axis changed."""
-        key = (config.activation, config.leaky_slope, extent)
+        # A gated cell's candidate is tanh whatever config.activation says (as the engine's).
+        name = config.activation if config.cell == "rnn" else "tanh"
+        key = (name, config.leaky_slope, extent)
         if key == self._curve_key:
             return
         self._curve_key = key
-        activation = make_activation(config.activation, config.leaky_slope)
+        activation = make_activation(name, config.leaky_slope)
         self.extent = extent
         z = np.linspace(-extent, extent, GRID_POINTS)
         with np.errstate(all="ignore"):
@@ -266,8 +297,34 @@ class ActivationPlot(PlotPanel):
         """The shaded ``(left, right)`` z intervals (for tests and tooltips)."""
         return [tuple(r.getRegion()) for r in self.saturated_regions if r.isVisible()]
 
+    def _show_gates(self, record: StepRecord, config: SimConfig) -> None:
+        """The gates' plot under the key for a gated cell's record; out of the layout otherwise."""
+        gated = record.gate_means is not None and config.cell in ("lstm", "gru")
+        in_layout = self.gates.plot in self.graphics.ci.items
+        if gated and not in_layout:
+            self.graphics.addItem(self.gates.plot, row=2, col=0)
+            # A short panel shares its height two to one between the activation and the gates.
+            self.graphics.ci.layout.setRowStretchFactor(0, 2)
+            self.graphics.ci.layout.setRowStretchFactor(2, 1)
+        elif not gated and in_layout:
+            self.graphics.removeItem(self.gates.plot)
+        if gated:
+            self.gates.draw(record, config.cell, None if self._choice == 0 else self._choice - 1)
+        else:
+            self.gates.clear()
+
     def _clear(self) -> None:
+        self.gates.clear()
+        if self.gates.plot in self.graphics.ci.items:
+            self.graphics.removeItem(self.gates.plot)
         self.histogram.setData(np.array([0.0, 1.0]), np.array([0.0]))
         self._hist_range = None  # the next run's histogram picks its range afresh
         self._set_title(self.plot, "Activation and its derivative")
         self.note.show_text("")
+
+
+def _candidate_name(config: SimConfig) -> str:
+    """What the plot's activation is: ``config.activation`` for the RNN, the gated cell's tanh
+    candidate otherwise (PyTorch's letters: LSTM ``g``, GRU ``n``)."""
+    letter = CANDIDATE_LETTERS.get(config.cell)
+    return config.activation if letter is None else f"candidate {letter} (tanh)"

@@ -7,7 +7,8 @@ any float holds (a sigmoid stack reaches 1e-607), so the curves plot the records
 is drawn at 10⁻⁶⁰⁷, not dropped as 0. The y range follows the finite values; exact zeros and
 non-finite values cannot sit on a log axis and are reported in text, and non-finite time
 steps are shaded in red. Items added to this plot (theory lines, pinned runs) carry log10
-values too.
+values too. For an LSTM the cell state's ``||dL/dc_t||`` is drawn dashed beside each layer's
+curve, behind a check box (:mod:`.gradient_cell`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from gradsim.ui.training.plots.base import (
     drawable,
     finite_range,
 )
+from gradsim.ui.training.plots.gradient_cell import CellCurves
 
 
 class GradientPlot(PlotPanel):
@@ -49,6 +51,8 @@ class GradientPlot(PlotPanel):
     nonfinite_region : red band over the time steps where the newest record is not finite
     nonfinite_line : red line at the first non-finite time step met by the backward pass
     message : overlay text naming non-finite values and zeros (empty when there are none)
+    cell : :class:`CellCurves`, the LSTM's dashed ``||dL/dc_t||`` per layer and the check box
+        (``cell.toggle``) that hides them; the check box is shown for LSTM records only
     """
 
     def __init__(self, theme: Theme | None = None, parent: QtWidgets.QWidget | None = None) -> None:
@@ -90,6 +94,9 @@ class GradientPlot(PlotPanel):
         self.plot.addItem(self.nonfinite_region, ignoreBounds=True)
         self.plot.addItem(self.nonfinite_line, ignoreBounds=True)
         self.message = OverlayText(self.plot, theme, "top-left", theme.nonfinite)
+        self.cell = CellCurves(self.plot, self.legend, theme)
+        self._layout.insertWidget(0, self.cell.toggle_row)
+        self.cell.toggle.toggled.connect(self._on_cell_toggled)
         self.note = OverlayText(self.plot, theme, "bottom-left", theme.note)
         self._shown_layers = 0
         self._seq_len = 0
@@ -123,11 +130,16 @@ class GradientPlot(PlotPanel):
                 trail.setData([], [])
         for k in range(count):
             self.legend.addItem(self.curves[k], f"layer {k + 1}")
+        self.cell.rekey()
         self._shown_layers = count
 
     def resizeEvent(self, event: QtGui.QResizeEvent) -> None:  # noqa: N802 (Qt override)
         super().resizeEvent(event)
         self.legend.fit()
+
+    def _on_cell_toggled(self, checked: bool) -> None:
+        del checked  # the check box's state is read when drawing
+        self.redraw()
 
     def _trail_pen(self, layer: int, emphasised: bool) -> pg.QtGui.QPen:
         # Faint behind a drawn newest curve; stronger when the newest has nothing to draw
@@ -141,6 +153,7 @@ class GradientPlot(PlotPanel):
         record = history.latest
         if record is None:
             self._clear()
+            self.cell.toggle_row.setVisible(self.cell.available(None, config.cell))
             return
         logs = record.log10_grad_norms
         num_layers, seq_len = logs.shape
@@ -166,14 +179,17 @@ class GradientPlot(PlotPanel):
                 self.trails[k].setData(trail_x, trails[k])
             else:
                 self.trails[k].setData([], [])
+        cell = self.cell.draw(record, config.cell, steps)
         self.bounds.set_exact(0, 1.0, float(seq_len))
-        self.bounds.set_range(1, *finite_range(drawn, *trails))
+        self.bounds.set_range(1, *finite_range(drawn, cell, *trails))
         faint = f", {len(trail_records)} before faint" if trail_records else ""
+        both = "||dL/dh_t|| and ||dL/dc_t|| (dashed)" if len(cell) else "||dL/dh_t||"
         self._set_title(
             self.plot,
-            f"||dL/dh_t|| at iteration {record.iteration} (bold){faint}",
+            f"{both} at iteration {record.iteration} (bold){faint}",
             shorter=(
-                f"||dL/dh_t|| at iteration {record.iteration} (bold)",
+                f"{both} at iteration {record.iteration} (bold)",
+                f"{both}, iteration {record.iteration}",
                 f"||dL/dh_t||, iteration {record.iteration}",
             ),
         )
@@ -219,6 +235,7 @@ class GradientPlot(PlotPanel):
             curve.setData([], [])
             trail.setData([], [])
         self.bounds.clear()
+        self.cell.clear()
         self.nonfinite_region.hide()
         self.nonfinite_line.hide()
         self.message.show_text("")

@@ -71,3 +71,28 @@ def test_clipping_in_words_quotes_the_norms_before_and_after():
     assert describe_clipping(by_value, None).startswith(
         f"Clipping by value (each element), threshold {format_number(0.5)}."
     )
+
+
+def test_paths_of_a_gated_cell_multiply_out():
+    from gradsim.ui.features.backprop.backprop_text import describe_gates, describe_paths
+
+    previous = _step(layer=0, time_step=5, grad_norm=0.02, log10_cell_grad_norm=float(np.log10(0.04)))
+    step = _step(layer=0, time_step=4, grad_norm=0.03, local_factor=1.5, cell_path_factor=0.9,
+                 hidden_path_factor=0.25, path_gate_mean=0.93,
+                 gates={"input": np.full((2, 3), 0.5), "forget": np.full((2, 3), 0.93),
+                        "cell": np.zeros((2, 3)), "output": np.full((2, 3), 0.25)})  # fmt: skip
+    assert describe_paths(step, previous, "lstm") == (
+        "Two paths from step 6: cell path (forget gates, mean f 0.93) ||dL/dc|| 0.04 × 0.9 = 0.036 into "
+        "dL/dc; hidden path (W_hh, gates) 0.02 × 0.25 = 5.00e-03 into dL/dh."
+    )
+    assert describe_paths(step, previous, "gru") == (
+        "Two paths from step 6 add into dL/dh: update path (mean z 0.93) 0.02 × 0.9 = 0.018; hidden path "
+        "(W_hh, gates) 0.02 × 0.25 = 5.00e-03."
+    )
+    assert describe_gates(step) == "i\u00a00.5, f\u00a00.93, g\u00a00, o\u00a00.25"
+    # A gated cell's reading says the factor and leaves the rest to its two paths.
+    assert describe_step(step, 1, 10, "tanh", "lstm") == "This step multiplies ||dL/dh|| by 1.5 (grows it)."
+    # Nothing for the RNN, at a layer's last step, or without a step after it.
+    assert describe_paths(step, previous, "rnn") == ""
+    assert describe_paths(step, None, "lstm") == ""
+    assert describe_paths(_step(layer=0, time_step=4), previous, "lstm") == ""

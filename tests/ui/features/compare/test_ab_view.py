@@ -78,3 +78,49 @@ def test_keys_and_numbers_sit_in_the_titles_and_both_sides_curves_are_in_range(q
     qtbot.wait(50)
     assert view.ratio_plot.viewRange()[1] == pytest.approx([-1.0, 1.0])
     assert view.ratio_plot.titleLabel.full_text == "B / A per time step"
+
+
+def test_rnn_vs_lstm_trains_a_vanilla_rnn_against_an_lstm_on_the_same_batches(qtbot, view):
+    tanh = SMALL.replace(weight_scale=1.0)
+    view.set_configs(tanh, tanh.replace(clip_mode="norm"))
+    view.rnn_lstm_button.click()
+    config_a, config_b = view.configs()
+    assert config_a == tanh
+    assert config_b == tanh.replace(cell="lstm", forget_bias=1.0)  # the same size, task and seed
+    assert view.difference_label.text() == "B differs from A in: cell: rnn → lstm (forget bias 1.0)"
+    assert "do not see the same batches" not in view.difference_label.text()
+    for _ in range(3):
+        view.step()
+    qtbot.waitUntil(lambda: view.histories["B"].total_records == 3, timeout=10000)
+    view.redraw()
+    sim_a, sim_b = view.runner.simulations
+    assert (sim_a.config.cell, sim_b.config.cell) == ("rnn", "lstm")
+    assert "weight_ih_l0" in sim_b.params and sim_b.params["weight_ih_l0"].shape[0] == 4 * SMALL.hidden_size
+    assert sim_a.params["weight_ih_l0"].shape[0] == SMALL.hidden_size
+    # The same data stream, at the same point; fresh simulations of both draw identical batches.
+    assert sim_a.rng.bit_generator.state == sim_b.rng.bit_generator.state
+    fresh_a, fresh_b = Simulation(config_a), Simulation(config_b)
+    for _ in range(3):
+        (xa, ya), (xb, yb) = fresh_a.sample_batch(), fresh_b.sample_batch()
+        np.testing.assert_array_equal(xa, xb)
+        np.testing.assert_array_equal(ya, yb)
+    # Each side's gradient plot shows its own run: the engine's records of its config.
+    for side, config in (("A", config_a), ("B", config_b)):
+        simulation = Simulation(config)
+        expected = [simulation.train_step() for _ in range(3)][-1]
+        latest = view.histories[side].latest
+        np.testing.assert_array_equal(latest.log10_grad_norms, expected.log10_grad_norms)
+        for k in range(SMALL.num_layers):
+            _, y = view.gradient_curves[side][k].getData()
+            np.testing.assert_array_equal(y, expected.log10_grad_norms[k])
+    assert view.histories["A"].latest.log10_cell_grad_norms is None
+    assert view.histories["B"].latest.log10_cell_grad_norms is not None
+    a_curve, b_curve = view.gradient_curves["A"][0].getData()[1], view.gradient_curves["B"][0].getData()[1]
+    assert not np.array_equal(a_curve, b_curve)
+
+
+def test_rnn_vs_lstm_from_a_gated_config_keeps_its_forget_bias_and_uses_a_tanh_rnn(view):
+    lstm = SMALL.replace(cell="lstm", forget_bias=3.0, activation="relu")
+    view.set_configs(lstm, lstm)
+    view.compare_rnn_lstm()
+    assert view.configs() == (lstm.replace(cell="rnn", activation="tanh"), lstm)  # the bias: ignored

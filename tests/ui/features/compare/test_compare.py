@@ -17,7 +17,13 @@ from PySide6 import QtCore, QtWidgets
 from gradsim.engine.config import SimConfig
 from gradsim.engine.regime import measure
 from gradsim.engine.simulation import Simulation
-from gradsim.ui.common.config_diff import data_differences, describe_difference, number, suggest_change
+from gradsim.ui.common.config_diff import (
+    data_differences,
+    describe_difference,
+    number,
+    rnn_vs_lstm,
+    suggest_change,
+)
 from gradsim.ui.features.compare.ab_view import ABView, halt_message
 from gradsim.ui.features.compare.compare import CompareFeature
 from gradsim.ui.features.compare.pins import MAX_PINS, PinnedRun
@@ -98,6 +104,32 @@ def original_y(item) -> np.ndarray:
 )
 def test_labels_name_each_difference(before: SimConfig, after: SimConfig, expected: str) -> None:
     assert describe_difference(before, after) == expected
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "expected"),
+    [
+        (SMALL, SMALL.replace(cell="lstm", forget_bias=1.0), "cell: rnn → lstm (forget bias 1.0)"),
+        (SMALL.replace(cell="lstm"), SMALL.replace(cell="lstm", forget_bias=1.0),
+         "cell: lstm (forget bias 0.0) → lstm (forget bias 1.0)"),
+        (RELU, SMALL.replace(cell="gru", init="he"), "cell: rnn → gru, activation: relu → tanh"),
+        # Settings a cell ignores: the forget bias outside an LSTM, the activation of a gated cell.
+        (SMALL, SMALL.replace(forget_bias=2.0), "same settings"),
+        (SMALL.replace(cell="gru"), SMALL.replace(cell="gru", activation="relu"), "same settings"),
+    ],
+)  # fmt: skip
+def test_labels_name_the_cell_with_its_forget_bias(
+    before: SimConfig, after: SimConfig, expected: str
+) -> None:
+    assert describe_difference(before, after) == expected
+
+
+def test_rnn_vs_lstm_is_the_same_network_size_and_data() -> None:
+    rnn, lstm = rnn_vs_lstm(SIGMOID)
+    assert rnn == SIGMOID and lstm == SIGMOID.replace(cell="lstm", forget_bias=1.0)
+    assert data_differences(rnn, lstm) == []
+    rnn, lstm = rnn_vs_lstm(SMALL.replace(cell="gru", activation="relu"))
+    assert rnn == SMALL and lstm == SMALL.replace(cell="lstm", forget_bias=1.0, activation="relu")
 
 
 def test_label_of_same_settings_names_the_iteration_and_helpers() -> None:
