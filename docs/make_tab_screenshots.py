@@ -31,6 +31,14 @@ HERE = Path(__file__).resolve().parent
 TABS = {"Training": "training", "Backprop": "backprop", "Sweep": "sweep", "A/B": "ab"}
 
 
+def save(window, path: Path) -> None:
+    """Write ``window``'s picture to ``path`` (its folder made first); stop with a message if Qt
+    could not write it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not window.grab().save(str(path)):
+        raise SystemExit(f"could not write {path}")
+
+
 def shoot(
     width: int,
     height: int,
@@ -83,7 +91,7 @@ def shoot(
             run_loop_until(lambda view=view: view.position == min(backprop_cells, view.total_cells), 60)
         run_loop_until(lambda: False, 1.5)
         path = out_dir / f"{prefix}-{name}.png"
-        window.grab().save(str(path))
+        save(window, path)
         written.append(path)
     window.tabs.setCurrentIndex(0)
     lessons = window.features["gradsim.ui.features.lessons.lessons_panel"]
@@ -91,7 +99,7 @@ def shoot(
     lessons.panel.go_next()  # the Predict step: a question and its answers
     run_loop_until(lambda: False, 1.0)
     path = out_dir / f"{prefix}-lessons.png"
-    window.grab().save(str(path))
+    save(window, path)
     written.append(path)
     if window.size().toTuple() != (width, height):
         print(f"warning: the window is {window.width()} x {window.height()}, not {width} x {height}")
