@@ -10,7 +10,13 @@ Every cell (:mod:`rnn`, :mod:`lstm`, :mod:`gru`) backpropagates through time the
   different exponents are brought to a common one first (:func:`align`). Norms are reported as
   ``log10 ||mantissa|| + k log10(2)`` (:func:`log10_table`), exact at any magnitude;
 - batch norm over the batch, per column, one step at a time (:func:`batch_norm_step`,
-  :func:`batch_norm_backward_step`).
+  :func:`batch_norm_backward_step`; :class:`BatchNormForward`, :class:`BatchNormBackward` hold a
+  layer's arrays);
+- the pieces of a pass around the per-step recurrence, the same for every cell: the inputs made
+  time-major and projected for all steps in one product (:func:`time_major`,
+  :func:`input_projection`), the gradient that arrives at a layer from the readout or the layer
+  above (:class:`OutsideGradient`), and what a layer leaves after its last step: its norm tables,
+  the gradient sent down and the weights' gradients (:func:`finish_layer`).
 
 See the docstring of :mod:`gradsim.engine.rnn` for why each of these is there.
 """
@@ -185,9 +191,9 @@ def renormalise(rows: Sequence[np.ndarray], squares: float, exponent: int, band:
     return exponent
 
 
-def band(dtype: np.dtype) -> tuple[float, float]:
-    """The safe band of :data:`SCALE_BANDS` for ``dtype`` (no renormalisation for others)."""
-    return SCALE_BANDS.get(np.dtype(dtype), (0.0, math.inf))
+def band(dtype: np.dtype, bands: dict[np.dtype, tuple[float, float]] | None = None) -> tuple[float, float]:
+    """The safe band of ``bands`` (default :data:`SCALE_BANDS`) for ``dtype`` (none for others)."""
+    return (SCALE_BANDS if bands is None else bands).get(np.dtype(dtype), (0.0, math.inf))
 
 
 def log10_table(
@@ -294,3 +300,233 @@ def batch_norm_backward_step(
     np.multiply(normalized, column, out=product)
     scaled -= product
     np.multiply(inverse_std, scaled, out=dz)
+
+
+class _BatchNormLayer:
+    """One layer's batch norm arrays; per-step temporaries for each block of columns."""
+
+    gain: np.ndarray
+    normalized: np.ndarray  # (T, B, X) (a - mean) / std
+    inverse_std: np.ndarray  # (T, 1, X) 1 / std
+
+    def __init__(self, work: Workspace, batch: int, dtype: np.dtype) -> None:
+        self._work, self._batch, self._dtype = work, batch, dtype
+        self._scratch: dict[tuple[int, int], BatchNormScratch] = {}
+
+    def scratch(self, columns: slice) -> BatchNormScratch:
+        """The temporaries for the block ``columns`` (kept in the workspace by its bounds)."""
+        start, stop, _ = columns.indices(self.gain.shape[0])
+        key = (start, stop)
+        if key not in self._scratch:
+            self._scratch[key] = BatchNormScratch(
+                self._work, f"{start}:{stop}", self._batch, stop - start, self._dtype
+            )
+        return self._scratch[key]
+
+
+class BatchNormForward(_BatchNormLayer):
+    """A layer's batch norm in the forward pass.
+
+    ``normalized`` ``(T, B, X)`` and ``inverse_std`` ``(T, 1, X)`` are outputs of ``work`` (the
+    cache keeps them); :meth:`step` normalises one step's pre-activations, or a block of their
+    columns, in place.
+    """
+
+    def __init__(
+        self, params: dict[str, np.ndarray], layer: int, shape: tuple[int, int, int], dtype: np.dtype,
+        work: Workspace,
+    ) -> None:  # fmt: skip
+        steps, batch, width = shape
+        super().__init__(work, batch, dtype)
+        self.gain, self.shift = params[f"bn_gain_l{layer}"], params[f"bn_shift_l{layer}"]
+        self.normalized = work.output(("normalized", layer), shape, dtype)
+        self.inverse_std = work.output(("inverse_std", layer), (steps, 1, width), dtype)
+
+    def step(self, a: np.ndarray, t: int, columns: slice = slice(None)) -> None:
+        """Normalise ``a`` (step ``t``'s ``columns``, ``(B, X')``) in place (:func:`batch_norm_step`)."""
+        batch_norm_step(
+            a, self.gain[columns], self.shift[columns], self.normalized[t][:, columns],
+            self.inverse_std[t, 0, columns], self.scratch(columns),
+        )  # fmt: skip
+
+
+class BatchNormBackward(_BatchNormLayer):
+    """A layer's batch norm in the backward pass: the forward's arrays, the gain/shift gradients."""
+
+    def __init__(
+        self, params: dict[str, np.ndarray], layer: int, normalized: np.ndarray, inverse_std: np.ndarray,
+        dtype: np.dtype, work: Workspace,
+    ) -> None:  # fmt: skip
+        super().__init__(work, normalized.shape[1], dtype)
+        self.layer = layer
+        self.gain = params[f"bn_gain_l{layer}"]
+        self.normalized, self.inverse_std = normalized, inverse_std
+        self.gain_grad = np.zeros(normalized.shape[2], dtype=dtype)
+        self.shift_grad = np.zeros(normalized.shape[2], dtype=dtype)
+
+    def step(self, dz: np.ndarray, t: int, exponent: int, columns: slice = slice(None)) -> None:
+        """``dL/dz`` -> ``dL/da`` in place for step ``t``'s ``columns`` (:func:`batch_norm_backward_step`)."""
+        batch_norm_backward_step(
+            dz, self.normalized[t][:, columns], self.inverse_std[t][:, columns], self.gain[columns],
+            self.gain_grad[columns], self.shift_grad[columns], exponent, self.scratch(columns),
+        )  # fmt: skip
+
+    def store(self, grads: dict[str, np.ndarray]) -> None:
+        """Put the gain and shift gradients into ``grads``."""
+        grads[f"bn_gain_l{self.layer}"] = self.gain_grad
+        grads[f"bn_shift_l{self.layer}"] = self.shift_grad
+
+
+# -- around the recurrence: inputs, what comes from outside a layer, what a layer leaves ----------
+
+
+def layer_names(layer: int) -> tuple[str, str, str, str]:
+    """Parameter names of layer ``layer``: weight_ih, weight_hh, bias_ih, bias_hh."""
+    return (f"weight_ih_l{layer}", f"weight_hh_l{layer}", f"bias_ih_l{layer}", f"bias_hh_l{layer}")
+
+
+def time_major(x: np.ndarray, work: Workspace) -> np.ndarray:
+    """``x`` ``(B, T, I)`` copied to ``(T, B, I)`` (an output of ``work``), each step contiguous."""
+    batch, steps, width = x.shape
+    layer_input = work.output(("input",), (steps, batch, width), x.dtype)
+    np.copyto(layer_input, x.transpose(1, 0, 2))
+    return layer_input
+
+
+def input_projection(
+    layer_input: np.ndarray, weight_ih: np.ndarray, key: tuple[object, ...], work: Workspace
+) -> np.ndarray:
+    """``layer_input W_ih^T`` ``(T, B, R)`` for all steps in one product (an output of ``work``).
+
+    ``layer_input`` ``(T, B, I)``, ``weight_ih`` ``(R, I)``; the recurrence then adds
+    ``W_hh h_{t-1}`` step by step in place.
+    """
+    steps, batch, _ = layer_input.shape
+    rows = weight_ih.shape[0]
+    projection = work.output(key, (steps, batch, rows), np.result_type(layer_input, weight_ih))
+    np.matmul(
+        layer_input.reshape(steps * batch, -1), weight_ih.T, out=projection.reshape(steps * batch, rows)
+    )
+    return projection
+
+
+class OutsideGradient:
+    """``dL/dh_t`` arriving at a layer from outside its own recurrence, for every step.
+
+    The readout for the top layer (last step only), the layer above for the others. Row ``t`` is
+    a mantissa at the power of two ``exponents[t]`` of the cell it came from; None marks the top
+    layer's zero rows, which take any exponent. Creating it also puts the readout's gradients
+    into ``grads``.
+
+    Parameters
+    ----------
+    params : the network's parameters (``readout.weight`` ``(O, H)``)
+    output_grad : (B, O) ``dL/d out``
+    top_state : (B, H) the top layer's last state
+    steps : T
+    grads : the parameter gradients being filled
+    """
+
+    def __init__(
+        self, params: dict[str, np.ndarray], output_grad: np.ndarray, top_state: np.ndarray, steps: int,
+        grads: dict[str, np.ndarray], work: Workspace,
+    ) -> None:  # fmt: skip
+        grads["readout.weight"] = output_grad.T @ top_state
+        grads["readout.bias"] = output_grad.sum(axis=0)
+        self.values = work.scratch(("from_outside",), (steps,) + top_state.shape, output_grad.dtype)
+        self.values[:-1] = 0
+        self.values[-1] = output_grad @ params["readout.weight"]
+        self.exponents: list[int | None] = [None] * (steps - 1) + [0]
+        self._work = work
+
+    def first_exponent(self) -> int:
+        """The exponent the carries start at (the last step's)."""
+        return self.exponents[-1] or 0
+
+    def join(self, t: int, carries: Sequence[np.ndarray], exponent: int) -> int:
+        """Bring step ``t``'s row and the ``carries`` (at ``exponent``) to one exponent; returns it."""
+        outside = self.exponents[t]
+        if outside is None or outside == exponent:
+            return exponent
+        return align(self.values[t], outside, carries, exponent)
+
+    def send_down(self, flat_grad: np.ndarray, weight_ih: np.ndarray, exponents: np.ndarray) -> None:
+        """Replace the rows by the layer below's: ``flat_grad`` ``(T B, R)`` times ``W_ih`` ``(R, I)``.
+
+        Sent from the mantissas, each row keeping its cell's exponent (``exponents`` ``(T,)``).
+        """
+        steps, (batch, below) = len(exponents), (flat_grad.shape[0] // len(exponents), weight_ih.shape[1])
+        # The layer above is done reading the buffer: the layer below's gradient replaces it.
+        self.values = self._work.scratch(
+            ("from_outside",), (steps, batch, below), np.result_type(flat_grad, weight_ih)
+        )
+        np.matmul(flat_grad, weight_ih, out=self.values.reshape(steps * batch, below))
+        self.exponents = exponents.tolist()
+
+
+def finish_layer(
+    state_tables: tuple[np.ndarray, np.ndarray, np.ndarray], layer: int, layer_grad: np.ndarray,
+    gate_grad: np.ndarray, params: dict[str, np.ndarray], layer_states: np.ndarray, layer_input: np.ndarray,
+    outside: OutsideGradient, grads: dict[str, np.ndarray], work: Workspace,
+    gru_projection_grad: np.ndarray | None = None,
+) -> None:  # fmt: skip
+    """What a layer leaves once its last step is done.
+
+    - Row ``layer`` of the tables ``(log10_grad_norms, grad_norms, scale_exponents)`` from
+      ``layer_grad`` ``(T, B, H)`` (the mantissas of ``dL/dh``, :func:`log10_table`);
+    - the gradient sent to the layer below (:meth:`OutsideGradient.send_down`), from ``gate_grad``
+      ``(T, B, R)``, the mantissas of ``dL/da`` of every block, which then become true values;
+    - the layer's parameter gradients, one product each over all steps, in the order
+      ``weight_hh``, ``weight_ih``, ``bias_ih``, ``bias_hh`` (the global norm sums them in that
+      order): ``weight_hh`` from ``layer_states`` ``(T + 1, B, H)`` (``h_{t-1}`` is
+      ``layer_states[t]``), ``weight_ih`` from ``layer_input`` ``(T, B, I)``.
+
+    ``gru_projection_grad`` ``(T, B, H)``: a GRU's ``dL/dq`` (``q = W_hn h_{t-1} + b_hn``), made a
+    true value too; its products replace the ``n`` block's in ``weight_hh`` and ``bias_hh``.
+    """
+    log10_grad_norms, grad_norms, scale_exponents = state_tables
+    exponents = scale_exponents[layer]
+    log10_grad_norms[layer], grad_norms[layer] = log10_table(layer_grad, exponents, work)
+    steps, batch, rows = gate_grad.shape
+    flat = gate_grad.reshape(steps * batch, rows)
+    w_ih, w_hh, b_ih, b_hh = layer_names(layer)
+    if layer > 0:
+        outside.send_down(flat, params[w_ih], exponents)
+    if exponents.any():
+        # The parameters' gradients are sums of true values.
+        for array in (gate_grad,) if gru_projection_grad is None else (gate_grad, gru_projection_grad):
+            np.ldexp(array, exponents[:, None, None], out=array)
+    previous_states = layer_states[:-1]
+    if gru_projection_grad is None:
+        grads[w_hh] = weight_gradient(flat, previous_states, ("grad", w_hh), work)
+    else:
+        hidden = gru_projection_grad.shape[2]
+        flat_projection = gru_projection_grad.reshape(steps * batch, hidden)
+        grad_hh = work.output(("grad", w_hh), (rows, hidden), np.result_type(flat, previous_states))
+        weight_gradient(flat[:, : rows - hidden], previous_states, (), work, out=grad_hh[: rows - hidden])
+        weight_gradient(flat_projection, previous_states, (), work, out=grad_hh[rows - hidden :])
+        grads[w_hh] = grad_hh
+    grads[w_ih] = weight_gradient(flat, layer_input, ("grad", w_ih), work)
+    grads[b_ih] = flat.sum(axis=0)
+    if gru_projection_grad is None:
+        grads[b_hh] = grads[b_ih].copy()
+    else:
+        grads[b_hh] = np.concatenate([grads[b_ih][: rows - hidden], flat_projection.sum(axis=0)])
+
+
+def weight_gradient(
+    flat_grad: np.ndarray,
+    operand: np.ndarray,
+    key: tuple[object, ...],
+    work: Workspace,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    """``flat_grad^T operand``: ``(T B, R)`` by ``(T, B, X)`` (all steps) into ``(R, X)``.
+
+    ``out``: where to write (else an output of ``work`` under ``key``).
+    """
+    flat_operand = operand.reshape(flat_grad.shape[0], -1)
+    if out is None:
+        shape = (flat_grad.shape[1], flat_operand.shape[1])
+        out = work.output(key, shape, np.result_type(flat_grad, flat_operand))
+    return np.matmul(flat_grad.T, flat_operand, out=out)
