@@ -33,6 +33,7 @@ from .numerics import safe_norm
 BATCH_NORM_EPS = 1e-5
 
 LOG10_2 = math.log10(2.0)
+_TINY64 = float(np.finfo(np.float64).tiny)
 
 # Safe band of one step's sum of squared gradient entries, per dtype: outside it (norm below
 # 2**-128 ~ 3e-39 in float64, 2**-32 ~ 2e-10 in float32, or above the upper bound while scaled
@@ -217,7 +218,7 @@ def log10_table(
 def row_log10_norm(row: np.ndarray, exponent: int) -> float:
     """``log10 ||row * 2**exponent||`` of one step's mantissa, exact at any magnitude."""
     squares = float(np.dot(row.reshape(-1), row.reshape(-1)))
-    if not (math.isfinite(squares) and squares >= np.finfo(np.float64).tiny):
+    if not (math.isfinite(squares) and squares >= _TINY64):
         squares_norm = float(safe_norm(row))
         with np.errstate(divide="ignore", invalid="ignore"):
             return float(np.log10(squares_norm)) + exponent * LOG10_2

@@ -23,7 +23,10 @@ Backward, per step from the last (``dh``: the loss gradient at ``h_t``)::
 
 where ``dA_{t+1} W_hh`` uses ``[dA_r, dA_z, dq]`` (the recurrent side of the ``n`` block is ``q``,
 behind the reset gate) and ``W_ih``, ``b_ih`` see ``[dA_r, dA_z, dA_n]``. The factors that do not
-depend on ``dh`` are computed for all steps at once before the loop.
+depend on ``dh`` are formed in the step, in ``dA``'s own row (as for the LSTM).
+
+The passes run inside :func:`gradsim.engine.gates.forward` and
+:func:`gradsim.engine.gates.backward_steps`, as :func:`recurrence` and :func:`layer_backward`.
 
 Scaling, workspace and the order of the yields are those of :func:`gradsim.engine.rnn.backward_steps`.
 """
@@ -60,6 +63,7 @@ def recurrence(
     rz, new = slice(0, 2 * hidden), slice(2 * hidden, 3 * hidden)
     w_hh_t = bptt.recurrent_operand(w_hh, batch, states.dtype)
     b_hn = b_hh[2 * hidden :]
+    blocks = gates.reshape(steps, batch, GATES, hidden)
     for t in range(steps):
         a_t = gates[t]
         np.matmul(states[t], w_hh_t, out=product)
@@ -67,7 +71,7 @@ def recurrence(
         np.add(product[:, 2 * hidden :], b_hn, out=projection[t])
         if norm is not None:
             norm.step(a_t[:, rz], t, rz)
-        r, z, n = (a_t[:, k * hidden : (k + 1) * hidden] for k in range(GATES))
+        r, z, n = blocks[t, :, 0], blocks[t, :, 1], blocks[t, :, 2]
         sigmoid_(a_t[:, : 2 * hidden])  # r and z together
         # n = tanh(W_in x + b_in + r * q)
         np.multiply(r, projection[t], out=term)
@@ -81,27 +85,6 @@ def recurrence(
         term *= z
         np.add(n, term, out=states[t + 1])
     cache.hidden_projection.append(projection)
-
-
-def _local_factors(cache: GatedCache, layer: int, work: bptt.Workspace) -> np.ndarray:
-    """(T, B, 3, H): ``q r(1-r)``, ``(h_{t-1} - n) z(1-z)``, ``(1 - z)(1 - n^2)``, all steps.
-
-    What ``dA_n`` (pre-norm), ``dh`` and ``dh`` are multiplied by to give ``dA_r``, ``dA_z``
-    and ``dA_n`` (post-norm).
-    """
-    gates = cache.gates[layer]
-    steps, batch, width = gates.shape
-    hidden = width // GATES
-    blocks = gates.reshape(steps, batch, GATES, hidden)
-    local = work.scratch(("local",), (steps, batch, GATES, hidden), gates.dtype)
-    np.subtract(1.0, blocks, out=local)
-    local *= blocks  # s (1 - s) for r and z; the n block is overwritten below
-    local[:, :, 0] *= cache.hidden_projection[layer]
-    np.subtract(cache.states[layer][:-1], blocks[:, :, 2], out=local[:, :, 2])
-    local[:, :, 1] *= local[:, :, 2]
-    np.subtract(1.0, blocks[:, :, 1], out=local[:, :, 2])
-    local[:, :, 2] *= cache.derivatives[layer]
-    return local
 
 
 def layer_backward(
@@ -121,32 +104,54 @@ def layer_backward(
     carry = work.scratch(("carry",), (batch, hidden), dtype)
     direct = work.scratch(("direct",), (batch, hidden), dtype)
     carry.fill(0)
-    local = _local_factors(cache, layer, work)
-    blocks = gate_grad.reshape(steps, batch, GATES, hidden)
-    gate_values = cache.gates[layer].reshape(steps, batch, GATES, hidden)
+    values = cache.gates[layer]  # (T, B, 3H): r, z, n
+    blocks = values.reshape(steps, batch, GATES, hidden)
+    gate_blocks = gate_grad.reshape(steps, batch, GATES, hidden)
+    states, projection, derivative = (
+        cache.states[layer],
+        cache.hidden_projection[layer],
+        cache.derivatives[layer],
+    )
+    rows = layer_grad.reshape(steps, -1)
     state.layer_grad, state.layer = layer_grad, layer
     rz, new = slice(0, 2 * hidden), slice(2 * hidden, 3 * hidden)
     weight_hh = params[bptt.layer_names(layer)[1]]
     exponent = outside.first_exponent()
     for t in reversed(range(steps)):
-        exponent = outside.join(t, [carry], exponent)
+        exponent = outside.join(t, (carry,), exponent)
         dh = layer_grad[t]
         np.add(outside.values[t], carry, out=dh)
-        exponent = bptt.renormalise([dh], float(np.dot(dh.reshape(-1), dh.reshape(-1))), exponent, band)
+        exponent = bptt.renormalise((dh,), float(np.dot(rows[t], rows[t])), exponent, band)
         exponents[layer, t] = exponent
-        # dA_n, dA_z (after batch norm) from dh
-        np.multiply(local[t, :, 1:], dh[:, None, :], out=blocks[t, :, 1:])
+        r, z, n = blocks[t, :, 0], blocks[t, :, 1], blocks[t, :, 2]
+        d_rz, d_r, d_z, d_n = (
+            gate_grad[t][:, rz],
+            gate_blocks[t, :, 0],
+            gate_blocks[t, :, 1],
+            gate_blocks[t, :, 2],
+        )
+        # s (1 - s) for r and z; dA_z = dh (h_{t-1} - n) z(1-z); dA_n = dh (1 - z)(1 - n^2) (then
+        # batch norm's backward on the n columns)
+        np.subtract(1.0, values[t][:, rz], out=d_rz)
+        d_rz *= values[t][:, rz]
+        np.subtract(states[t], n, out=direct)
+        d_z *= direct
+        d_z *= dh
+        np.subtract(1.0, z, out=d_n)
+        d_n *= derivative[t]
+        d_n *= dh
         if norm is not None:
-            norm.step(blocks[t, :, 2], t, exponent, new)
+            norm.step(d_n, t, exponent, new)
         # q enters n behind the reset gate: dq = dA_n r, dA_r = dA_n q r (1 - r)
-        np.multiply(blocks[t, :, 2], gate_values[t, :, 0], out=projection_grad[t])
-        np.multiply(blocks[t, :, 2], local[t, :, 0], out=blocks[t, :, 0])
+        np.multiply(d_n, r, out=projection_grad[t])
+        d_r *= projection[t]
+        d_r *= d_n
         if norm is not None:
-            norm.step(gate_grad[t][:, rz], t, exponent, rz)
-        recurrent_row[:, : 2 * hidden] = gate_grad[t][:, : 2 * hidden]
+            norm.step(d_rz, t, exponent, rz)
+        recurrent_row[:, : 2 * hidden] = d_rz
         recurrent_row[:, 2 * hidden :] = projection_grad[t]
         np.matmul(recurrent_row, weight_hh, out=carry)
-        np.multiply(dh, gate_values[t, :, 1], out=direct)  # h_t = ... + z h_{t-1}
+        np.multiply(dh, z, out=direct)  # h_t = ... + z h_{t-1}
         if t > 0:
             paths = state.log10_path_norms[layer, t - 1]
             paths[0] = bptt.row_log10_norm(carry, exponent)

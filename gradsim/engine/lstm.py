@@ -19,9 +19,15 @@ Backward, per step from the last (``dh``, ``dc``: the loss gradient at ``h_t``, 
     dA_i = dc * g * i (1 - i)        dA_f = dc * c_{t-1} * f (1 - f)
     dA_g = dc * i * (1 - g^2)        dA_o = dh * tanh(c_t) * o (1 - o)
 
-then batch norm's backward on ``dA`` where it is on. The factors that do not depend on the
-incoming gradient (``g i (1 - i)``, ...) are computed for all steps at once before the loop, so a
-step costs one product ``(B, 4H) x (4H, H)`` and a few elementwise passes over ``(B, H)``.
+then batch norm's backward on ``dA`` where it is on. A step costs one product ``(B, 4H) x (4H, H)``
+and a few elementwise passes; the factors that do not depend on the incoming gradient
+(``g i (1 - i)``, ...) are formed in the step, in ``dA``'s own row, while that step's cached values
+are in the processor's cache (the same operations in the same order as forming them for all steps
+at once before the loop, which streamed four ``(T, B, 4H)`` arrays through memory).
+
+The forward and backward passes run inside :func:`gradsim.engine.gates.forward` and
+:func:`gradsim.engine.gates.backward_steps` (what all gated cells do around their time loops), as
+:func:`recurrence` and :func:`layer_backward`.
 
 ``dh`` and ``dc`` of one (layer, step) share one power of two (:mod:`bptt`): ``log10 ||dL/dh||``
 and ``log10 ||dL/dc||`` are exact at any magnitude (as long as the two norms of one cell are
@@ -60,13 +66,14 @@ def recurrence(
     product = work.scratch(("product", "lstm"), (batch, GATES * hidden), dtype)
     term = work.scratch(("term",), (batch, hidden), dtype)
     w_hh_t = bptt.recurrent_operand(w_hh, batch, states.dtype)
+    blocks = gates.reshape(steps, batch, GATES, hidden)
     for t in range(steps):
         a_t = gates[t]
         np.matmul(states[t], w_hh_t, out=product)
         a_t += product
         if norm is not None:
             norm.step(a_t, t)
-        i, f, g, o = (a_t[:, k * hidden : (k + 1) * hidden] for k in range(GATES))
+        i, f, g, o = blocks[t, :, 0], blocks[t, :, 1], blocks[t, :, 2], blocks[t, :, 3]
         np.copyto(candidate[t], g)
         sigmoid_(a_t[:, : 2 * hidden])  # i and f together
         np.tanh(g, out=g)
@@ -79,31 +86,6 @@ def recurrence(
         np.multiply(o, cell_tanh[t], out=states[t + 1])
     cache.cells.append(cells)
     cache.cell_tanh.append(cell_tanh)
-
-
-def _local_factors(cache: GatedCache, layer: int, work: bptt.Workspace) -> tuple[np.ndarray, np.ndarray]:
-    """The parts of the step Jacobians that do not depend on the incoming gradient, all steps.
-
-    Returns ``local`` (T, B, 4, H): ``g i(1-i)``, ``c_{t-1} f(1-f)``, ``i (1-g^2)``,
-    ``tanh(c_t) o(1-o)`` (what ``dc``, ``dc``, ``dc`` and ``dh`` are multiplied by to give the
-    blocks of ``dA``) and ``to_cell`` (T, B, H): ``o (1 - tanh(c_t)^2)`` (``dh``'s share of ``dc``).
-    """
-    gates = cache.gates[layer]
-    steps, batch, width = gates.shape
-    hidden = width // GATES
-    blocks = gates.reshape(steps, batch, GATES, hidden)
-    local = work.scratch(("local",), (steps, batch, GATES, hidden), gates.dtype)
-    np.subtract(1.0, blocks, out=local)
-    local *= blocks  # s (1 - s); the g block is overwritten below
-    local[:, :, 0] *= blocks[:, :, 2]
-    local[:, :, 1] *= cache.cells[layer][:-1]
-    np.multiply(blocks[:, :, 0], cache.derivatives[layer], out=local[:, :, 2])
-    local[:, :, 3] *= cache.cell_tanh[layer]
-    to_cell = work.scratch(("to_cell",), (steps, batch, hidden), gates.dtype)
-    np.multiply(cache.cell_tanh[layer], cache.cell_tanh[layer], out=to_cell)
-    np.subtract(1.0, to_cell, out=to_cell)
-    to_cell *= blocks[:, :, 3]
-    return local, to_cell
 
 
 def layer_backward(
@@ -122,36 +104,59 @@ def layer_backward(
     gate_grad = work.scratch(("pre_grad", "lstm"), (steps, batch, GATES * hidden), dtype)  # dL/dA_t
     carry = work.scratch(("carry",), (batch, hidden), dtype)  # hidden path into h_{t-1}
     cell_carry = work.scratch(("cell_carry",), (batch, hidden), dtype)  # f_t * dc_t
+    to_cell = work.scratch(("to_cell",), (batch, hidden), dtype)  # o (1 - tanh(c_t)^2)
     carry.fill(0)
     cell_carry.fill(0)
-    local, to_cell = _local_factors(cache, layer, work)
+    values = cache.gates[layer]  # (T, B, 4H): i, f, g, o
+    blocks = values.reshape(steps, batch, GATES, hidden)
     gate_blocks = gate_grad.reshape(steps, batch, GATES, hidden)
-    forget = cache.gates[layer].reshape(steps, batch, GATES, hidden)[:, :, 1]
+    cells, cell_tanh, derivative = cache.cells[layer], cache.cell_tanh[layer], cache.derivatives[layer]
+    rows = layer_grad.reshape(steps, -1), cell_grad.reshape(steps, -1)
     state.layer_grad, state.cell_grad, state.layer = layer_grad, cell_grad, layer
     weight_hh = params[bptt.layer_names(layer)[1]]
     exponent = outside.first_exponent()  # of the carries, zero at the last step
     for t in reversed(range(steps)):
-        exponent = outside.join(t, [carry, cell_carry], exponent)
+        exponent = outside.join(t, (carry, cell_carry), exponent)
         if t < steps - 1:
             paths = state.log10_path_norms[layer, t]
             paths[0] = bptt.row_log10_norm(carry, exponent)
             paths[1] = bptt.row_log10_norm(cell_carry, exponent)
-        dh, dc = layer_grad[t], cell_grad[t]
+        dh, dc, tanh_c = layer_grad[t], cell_grad[t], cell_tanh[t]
+        i, f, g, o = blocks[t, :, 0], blocks[t, :, 1], blocks[t, :, 2], blocks[t, :, 3]
+        d_i, d_f, d_g, d_o = (
+            gate_blocks[t, :, 0],
+            gate_blocks[t, :, 1],
+            gate_blocks[t, :, 2],
+            gate_blocks[t, :, 3],
+        )
         np.add(outside.values[t], carry, out=dh)
         # dc = dh * o (1 - tanh(c)^2) + f_{t+1} dc_{t+1}
-        np.multiply(dh, to_cell[t], out=dc)
+        np.multiply(tanh_c, tanh_c, out=to_cell)
+        np.subtract(1.0, to_cell, out=to_cell)
+        to_cell *= o
+        np.multiply(dh, to_cell, out=dc)
         dc += cell_carry
-        squares = max(np.dot(dh.reshape(-1), dh.reshape(-1)), np.dot(dc.reshape(-1), dc.reshape(-1)))
-        exponent = bptt.renormalise([dh, dc], float(squares), exponent, band)
+        squares = max(np.dot(rows[0][t], rows[0][t]), np.dot(rows[1][t], rows[1][t]))
+        exponent = bptt.renormalise((dh, dc), float(squares), exponent, band)
         exponents[layer, t] = exponent
-        # dA_i, dA_f, dA_g from dc; dA_o from dh
-        np.multiply(local[t, :, :3], dc[:, None, :], out=gate_blocks[t, :, :3])
-        np.multiply(local[t, :, 3], dh, out=gate_blocks[t, :, 3])
+        # s (1 - s) for every block (the g block is overwritten), then each block's own factor:
+        # dA_i = dc g i(1-i), dA_f = dc c_{t-1} f(1-f), dA_g = dc i (1-g^2), dA_o = dh tanh(c) o(1-o)
+        d_all = gate_grad[t]
+        np.subtract(1.0, values[t], out=d_all)
+        d_all *= values[t]
+        d_i *= g
+        d_i *= dc
+        d_f *= cells[t]
+        d_f *= dc
+        np.multiply(i, derivative[t], out=d_g)
+        d_g *= dc
+        d_o *= tanh_c
+        d_o *= dh
         if norm is not None:
-            norm.step(gate_grad[t], t, exponent)
+            norm.step(d_all, t, exponent)
         # a_t = ... + W_hh h_{t-1}: the hidden path into h_{t-1}; c_t = f_t c_{t-1} + ...
-        np.matmul(gate_grad[t], weight_hh, out=carry)
-        np.multiply(dc, forget[t], out=cell_carry)
+        np.matmul(d_all, weight_hh, out=carry)
+        np.multiply(dc, f, out=cell_carry)
         state.time_step = t
         yield state
     state.log10_cell_grad_norms[layer] = bptt.log10_table(cell_grad, exponents[layer], work)[0]
