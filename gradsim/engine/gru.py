@@ -132,8 +132,8 @@ def layer_backward(
         )
         # s (1 - s) for r and z; dA_z = dh (h_{t-1} - n) z(1-z); dA_n = dh (1 - z)(1 - n^2) (then
         # batch norm's backward on the n columns)
-        np.subtract(1.0, values[t][:, rz], out=d_rz)
-        d_rz *= values[t][:, rz]
+        np.subtract(1.0, values[t], out=gate_grad[t])  # contiguous; the n block is overwritten
+        gate_grad[t] *= values[t]
         np.subtract(states[t], n, out=direct)
         d_z *= direct
         d_z *= dh
