@@ -118,6 +118,23 @@ def renormalise(rows: Sequence[np.ndarray], squares: float, exponent: int, band:
     return exponent
 
 
+def times_powers_of_two(array: np.ndarray, exponents: np.ndarray) -> None:
+    """``array[t] *= 2**exponents[t]`` in place: the bits of ``np.ldexp(array, exponents[:, None, None])``.
+
+    ``array`` ``(T, ...)``, ``exponents`` ``(T,)`` integers. A product with a power of two is exact,
+    or correctly rounded where the result is subnormal, as ``ldexp`` rounds; numpy's ``ldexp`` is
+    scalar libm code, ~10x the cost of a multiply (3 ms of a 25 ms float32 backward pass at
+    H=128). Powers the dtype cannot hold (below its smallest subnormal, ``2**-149`` in float32
+    and ``2**-1074`` in float64, or above its largest) go through ``ldexp``.
+    """
+    info = np.finfo(array.dtype)
+    if exponents.min() >= info.minexp - info.nmant and exponents.max() < info.maxexp:
+        factors = np.ldexp(np.ones(len(exponents), dtype=array.dtype), exponents)  # exact powers
+        array *= factors.reshape((-1,) + (1,) * (array.ndim - 1))
+    else:
+        np.ldexp(array, exponents.reshape((-1,) + (1,) * (array.ndim - 1)), out=array)
+
+
 def band(dtype: np.dtype, bands: dict[np.dtype, tuple[float, float]] | None = None) -> tuple[float, float]:
     """The safe band of ``bands`` (default :data:`SCALE_BANDS`) for ``dtype`` (none for others)."""
     return (SCALE_BANDS if bands is None else bands).get(np.dtype(dtype), (0.0, math.inf))
@@ -422,7 +439,7 @@ def finish_layer(
     if exponents.any():
         # The parameters' gradients are sums of true values.
         for array in (gate_grad,) if gru_projection_grad is None else (gate_grad, gru_projection_grad):
-            np.ldexp(array, exponents[:, None, None], out=array)
+            times_powers_of_two(array, exponents)
     previous_states = layer_states[:-1]
     if gru_projection_grad is None:
         grads[w_hh] = weight_gradient(flat, previous_states, ("grad", w_hh), work)
