@@ -257,6 +257,14 @@ def test_bench_gated_floor_and_engine_do_what_they_say(cell: str, capsys) -> Non
         )
         if layer > 0:
             np.testing.assert_allclose(a["below"], flat @ a["weight_ih"], rtol=1e-12)
+    # The libm reference: one exp per sigmoid gate value and one tanh per tanh value, every step.
+    libm = bench_gated.Transcendentals(cell, size, "float64", np.random.default_rng(1))
+    libm.run()
+    assert libm.calls == steps * size.layers
+    assert libm.gates.shape == (batch, (3 if cell == "lstm" else 2) * hidden)
+    assert len(libm.tanh_inputs) == (2 if cell == "lstm" else 1)
+    np.testing.assert_array_equal(libm.out_gates, np.exp(libm.gates))
+    np.testing.assert_array_equal(libm.out, np.tanh(libm.tanh_inputs[-1]))
     config = bench_gated.make_config(cell, size, "float64")
     run = bench_gated.engine_pass(config)
     simulation = Simulation(config)

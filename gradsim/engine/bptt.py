@@ -2,15 +2,21 @@
 
 Every cell (:mod:`rnn`, :mod:`lstm`, :mod:`gru`) backpropagates through time the same way:
 
-- its arrays live in a :class:`Workspace` (no ``(T, B, H)`` array allocated per call once a
-  workspace is warm, and nothing at all per time step);
+- its arrays live in a :class:`~gradsim.engine.workspace.Workspace` (no ``(T, B, H)`` array
+  allocated per call once a workspace is warm, and nothing at all per time step);
 - each (layer, time step) keeps its gradient as a mantissa times ``2**k`` (``k <= 0``): when a
   step's gradient leaves a safe band (:data:`SCALE_BANDS`) it is renormalised by an exact power
   of two and ``k`` absorbs the shift (:func:`renormalise`); two terms of one sum that carry
   different exponents are brought to a common one first (:func:`align`). Norms are reported as
   ``log10 ||mantissa|| + k log10(2)`` (:func:`log10_table`), exact at any magnitude;
 - batch norm over the batch, per column, one step at a time (:func:`batch_norm_step`,
-  :func:`batch_norm_backward_step`).
+  :func:`batch_norm_backward_step`; :class:`BatchNormForward`, :class:`BatchNormBackward` hold a
+  layer's arrays);
+- the pieces of a pass around the per-step recurrence, the same for every cell: the inputs made
+  time-major and projected for all steps in one product (:func:`time_major`,
+  :func:`input_projection`), the gradient that arrives at a layer from the readout or the layer
+  above (:class:`OutsideGradient`), and what a layer leaves after its last step: its norm tables,
+  the gradient sent down and the weights' gradients (:func:`finish_layer`).
 
 See the docstring of :mod:`gradsim.engine.rnn` for why each of these is there.
 """
@@ -23,10 +29,13 @@ from collections.abc import Sequence
 import numpy as np
 
 from .numerics import safe_norm
+from .workspace import Workspace as Workspace  # re-exported: the cells take both from here
+from .workspace import recurrent_operand as recurrent_operand
 
 BATCH_NORM_EPS = 1e-5
 
 LOG10_2 = math.log10(2.0)
+_TINY64 = float(np.finfo(np.float64).tiny)
 
 # Safe band of one step's sum of squared gradient entries, per dtype: outside it (norm below
 # 2**-128 ~ 3e-39 in float64, 2**-32 ~ 2e-10 in float32, or above the upper bound while scaled
@@ -38,82 +47,6 @@ SCALE_BANDS: dict[np.dtype, tuple[float, float]] = {
     np.dtype(np.float64): (2.0**-256, 2.0**256),
     np.dtype(np.float32): (2.0**-64, 2.0**64),
 }
-
-
-class Workspace:
-    """Arrays that the forward and backward passes write into, kept between calls.
-
-    Two kinds of array are asked for by a key (a name, and the layer where it matters):
-
-    - *scratch*: intermediates no caller ever sees (``dL/da``, the gradient from the layer
-      above, per-step temporaries). Always reused while the shape and dtype match.
-    - *outputs*: what the call hands back (the forward cache, the parameter gradients). Reused
-      only with ``reuse_outputs=True``, for a caller that is done with them before its next call
-      (``Simulation.train_step``); otherwise allocated fresh on every call, so results can be
-      kept (``Simulation.forward_backward``, the step-through view).
-
-    Not thread-safe: one workspace per thread of work (a Simulation owns its own).
-
-    Parameters
-    ----------
-    reuse_outputs : bool
-        True: the next call overwrites the cache and gradients of the previous one.
-    """
-
-    def __init__(self, reuse_outputs: bool = False) -> None:
-        self.reuse_outputs = reuse_outputs
-        self._arrays: dict[tuple[object, ...], np.ndarray] = {}
-
-    def scratch(self, key: tuple[object, ...], shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-        """The array kept under ``key``, or a new one if none of this shape and dtype is kept.
-
-        Its contents are whatever the last user left: the caller overwrites all it reads.
-        """
-        array = self._arrays.get(key)
-        if array is None or array.shape != shape or array.dtype != dtype:
-            array = np.empty(shape, dtype=dtype)
-            self._arrays[key] = array
-        return array
-
-    def output(self, key: tuple[object, ...], shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-        """Like :meth:`scratch` with ``reuse_outputs``; else a fresh array the caller may keep."""
-        if self.reuse_outputs:
-            return self.scratch(key, shape, dtype)
-        return np.empty(shape, dtype=dtype)
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes held between calls."""
-        return sum(array.nbytes for array in self._arrays.values())
-
-
-# Whether ``h @ ascontiguousarray(W.T)`` gives the same bits as ``h @ W.T`` for a (B, I) x (I, O)
-# product of a dtype, per (B, O, I, dtype); see recurrent_operand.
-_CONTIGUOUS_TRANSPOSE_EXACT: dict[tuple[int, int, int, str], bool] = {}
-
-
-def recurrent_operand(weight_hh: np.ndarray, batch: int, state_dtype: np.dtype) -> np.ndarray:
-    """``W_hh.T`` for the per-step product ``h_{t-1} W_hh^T`` ``(B, H) x (H, G H)``.
-
-    OpenBLAS runs that product up to 30% faster on a contiguous copy of ``W_hh.T`` than on the
-    transposed view at most sizes, with the same bits. At some shapes (small products, B = 1)
-    the two layouts take kernels that sum in different orders, and the last bits differ; runs
-    must not depend on this choice, so the copy is used only where a probe of the same shape and
-    dtype on random operands gave identical bits (once per shape in a process). Where BLAS sums
-    in a fixed order per kernel, a random probe that agrees shows the same kernel arithmetic.
-    """
-    rows, cols = weight_hh.shape
-    if weight_hh.dtype != state_dtype or weight_hh.dtype not in (np.float64, np.float32):
-        return weight_hh.T
-    key = (batch, rows, cols, weight_hh.dtype.str)
-    exact = _CONTIGUOUS_TRANSPOSE_EXACT.get(key)
-    if exact is None:
-        rng = np.random.default_rng(0)
-        h = rng.standard_normal((batch, cols)).astype(weight_hh.dtype)
-        w = rng.standard_normal((rows, cols)).astype(weight_hh.dtype)
-        exact = (h @ w.T).tobytes() == (h @ np.ascontiguousarray(w.T)).tobytes()
-        _CONTIGUOUS_TRANSPOSE_EXACT[key] = exact
-    return np.ascontiguousarray(weight_hh.T) if exact else weight_hh.T
 
 
 # -- the power-of-two scaling ---------------------------------------------------------------------
@@ -185,9 +118,26 @@ def renormalise(rows: Sequence[np.ndarray], squares: float, exponent: int, band:
     return exponent
 
 
-def band(dtype: np.dtype) -> tuple[float, float]:
-    """The safe band of :data:`SCALE_BANDS` for ``dtype`` (no renormalisation for others)."""
-    return SCALE_BANDS.get(np.dtype(dtype), (0.0, math.inf))
+def times_powers_of_two(array: np.ndarray, exponents: np.ndarray) -> None:
+    """``array[t] *= 2**exponents[t]`` in place: the bits of ``np.ldexp(array, exponents[:, None, None])``.
+
+    ``array`` ``(T, ...)``, ``exponents`` ``(T,)`` integers. A product with a power of two is exact,
+    or correctly rounded where the result is subnormal, as ``ldexp`` rounds; numpy's ``ldexp`` is
+    scalar libm code, ~10x the cost of a multiply (3 ms of a 25 ms float32 backward pass at
+    H=128). Powers the dtype cannot hold (below its smallest subnormal, ``2**-149`` in float32
+    and ``2**-1074`` in float64, or above its largest) go through ``ldexp``.
+    """
+    info = np.finfo(array.dtype)
+    if exponents.min() >= info.minexp - info.nmant and exponents.max() < info.maxexp:
+        factors = np.ldexp(np.ones(len(exponents), dtype=array.dtype), exponents)  # exact powers
+        array *= factors.reshape((-1,) + (1,) * (array.ndim - 1))
+    else:
+        np.ldexp(array, exponents.reshape((-1,) + (1,) * (array.ndim - 1)), out=array)
+
+
+def band(dtype: np.dtype, bands: dict[np.dtype, tuple[float, float]] | None = None) -> tuple[float, float]:
+    """The safe band of ``bands`` (default :data:`SCALE_BANDS`) for ``dtype`` (none for others)."""
+    return (SCALE_BANDS if bands is None else bands).get(np.dtype(dtype), (0.0, math.inf))
 
 
 def log10_table(
@@ -211,7 +161,7 @@ def log10_table(
 def row_log10_norm(row: np.ndarray, exponent: int) -> float:
     """``log10 ||row * 2**exponent||`` of one step's mantissa, exact at any magnitude."""
     squares = float(np.dot(row.reshape(-1), row.reshape(-1)))
-    if not (math.isfinite(squares) and squares >= np.finfo(np.float64).tiny):
+    if not (math.isfinite(squares) and squares >= _TINY64):
         squares_norm = float(safe_norm(row))
         with np.errstate(divide="ignore", invalid="ignore"):
             return float(np.log10(squares_norm)) + exponent * LOG10_2
@@ -294,3 +244,233 @@ def batch_norm_backward_step(
     np.multiply(normalized, column, out=product)
     scaled -= product
     np.multiply(inverse_std, scaled, out=dz)
+
+
+class _BatchNormLayer:
+    """One layer's batch norm arrays; per-step temporaries for each block of columns."""
+
+    gain: np.ndarray
+    normalized: np.ndarray  # (T, B, X) (a - mean) / std
+    inverse_std: np.ndarray  # (T, 1, X) 1 / std
+
+    def __init__(self, work: Workspace, batch: int, dtype: np.dtype) -> None:
+        self._work, self._batch, self._dtype = work, batch, dtype
+        self._scratch: dict[tuple[int, int], BatchNormScratch] = {}
+
+    def scratch(self, columns: slice) -> BatchNormScratch:
+        """The temporaries for the block ``columns`` (kept in the workspace by its bounds)."""
+        start, stop, _ = columns.indices(self.gain.shape[0])
+        key = (start, stop)
+        if key not in self._scratch:
+            self._scratch[key] = BatchNormScratch(
+                self._work, f"{start}:{stop}", self._batch, stop - start, self._dtype
+            )
+        return self._scratch[key]
+
+
+class BatchNormForward(_BatchNormLayer):
+    """A layer's batch norm in the forward pass.
+
+    ``normalized`` ``(T, B, X)`` and ``inverse_std`` ``(T, 1, X)`` are outputs of ``work`` (the
+    cache keeps them); :meth:`step` normalises one step's pre-activations, or a block of their
+    columns, in place.
+    """
+
+    def __init__(
+        self, params: dict[str, np.ndarray], layer: int, shape: tuple[int, int, int], dtype: np.dtype,
+        work: Workspace,
+    ) -> None:  # fmt: skip
+        steps, batch, width = shape
+        super().__init__(work, batch, dtype)
+        self.gain, self.shift = params[f"bn_gain_l{layer}"], params[f"bn_shift_l{layer}"]
+        self.normalized = work.output(("normalized", layer), shape, dtype)
+        self.inverse_std = work.output(("inverse_std", layer), (steps, 1, width), dtype)
+
+    def step(self, a: np.ndarray, t: int, columns: slice = slice(None)) -> None:
+        """Normalise ``a`` (step ``t``'s ``columns``, ``(B, X')``) in place (:func:`batch_norm_step`)."""
+        batch_norm_step(
+            a, self.gain[columns], self.shift[columns], self.normalized[t][:, columns],
+            self.inverse_std[t, 0, columns], self.scratch(columns),
+        )  # fmt: skip
+
+
+class BatchNormBackward(_BatchNormLayer):
+    """A layer's batch norm in the backward pass: the forward's arrays, the gain/shift gradients."""
+
+    def __init__(
+        self, params: dict[str, np.ndarray], layer: int, normalized: np.ndarray, inverse_std: np.ndarray,
+        dtype: np.dtype, work: Workspace,
+    ) -> None:  # fmt: skip
+        super().__init__(work, normalized.shape[1], dtype)
+        self.layer = layer
+        self.gain = params[f"bn_gain_l{layer}"]
+        self.normalized, self.inverse_std = normalized, inverse_std
+        self.gain_grad = np.zeros(normalized.shape[2], dtype=dtype)
+        self.shift_grad = np.zeros(normalized.shape[2], dtype=dtype)
+
+    def step(self, dz: np.ndarray, t: int, exponent: int, columns: slice = slice(None)) -> None:
+        """``dL/dz`` -> ``dL/da`` in place for step ``t``'s ``columns`` (:func:`batch_norm_backward_step`)."""
+        batch_norm_backward_step(
+            dz, self.normalized[t][:, columns], self.inverse_std[t][:, columns], self.gain[columns],
+            self.gain_grad[columns], self.shift_grad[columns], exponent, self.scratch(columns),
+        )  # fmt: skip
+
+    def store(self, grads: dict[str, np.ndarray]) -> None:
+        """Put the gain and shift gradients into ``grads``."""
+        grads[f"bn_gain_l{self.layer}"] = self.gain_grad
+        grads[f"bn_shift_l{self.layer}"] = self.shift_grad
+
+
+# -- around the recurrence: inputs, what comes from outside a layer, what a layer leaves ----------
+
+
+def layer_names(layer: int) -> tuple[str, str, str, str]:
+    """Parameter names of layer ``layer``: weight_ih, weight_hh, bias_ih, bias_hh."""
+    return (f"weight_ih_l{layer}", f"weight_hh_l{layer}", f"bias_ih_l{layer}", f"bias_hh_l{layer}")
+
+
+def time_major(x: np.ndarray, work: Workspace) -> np.ndarray:
+    """``x`` ``(B, T, I)`` copied to ``(T, B, I)`` (an output of ``work``), each step contiguous."""
+    batch, steps, width = x.shape
+    layer_input = work.output(("input",), (steps, batch, width), x.dtype)
+    np.copyto(layer_input, x.transpose(1, 0, 2))
+    return layer_input
+
+
+def input_projection(
+    layer_input: np.ndarray, weight_ih: np.ndarray, key: tuple[object, ...], work: Workspace
+) -> np.ndarray:
+    """``layer_input W_ih^T`` ``(T, B, R)`` for all steps in one product (an output of ``work``).
+
+    ``layer_input`` ``(T, B, I)``, ``weight_ih`` ``(R, I)``; the recurrence then adds
+    ``W_hh h_{t-1}`` step by step in place.
+    """
+    steps, batch, _ = layer_input.shape
+    rows = weight_ih.shape[0]
+    projection = work.output(key, (steps, batch, rows), np.result_type(layer_input, weight_ih))
+    np.matmul(
+        layer_input.reshape(steps * batch, -1), weight_ih.T, out=projection.reshape(steps * batch, rows)
+    )
+    return projection
+
+
+class OutsideGradient:
+    """``dL/dh_t`` arriving at a layer from outside its own recurrence, for every step.
+
+    The readout for the top layer (last step only), the layer above for the others. Row ``t`` is
+    a mantissa at the power of two ``exponents[t]`` of the cell it came from; None marks the top
+    layer's zero rows, which take any exponent. Creating it also puts the readout's gradients
+    into ``grads``.
+
+    Parameters
+    ----------
+    params : the network's parameters (``readout.weight`` ``(O, H)``)
+    output_grad : (B, O) ``dL/d out``
+    top_state : (B, H) the top layer's last state
+    steps : T
+    grads : the parameter gradients being filled
+    """
+
+    def __init__(
+        self, params: dict[str, np.ndarray], output_grad: np.ndarray, top_state: np.ndarray, steps: int,
+        grads: dict[str, np.ndarray], work: Workspace,
+    ) -> None:  # fmt: skip
+        grads["readout.weight"] = output_grad.T @ top_state
+        grads["readout.bias"] = output_grad.sum(axis=0)
+        self.values = work.scratch(("from_outside",), (steps,) + top_state.shape, output_grad.dtype)
+        self.values[:-1] = 0
+        self.values[-1] = output_grad @ params["readout.weight"]
+        self.exponents: list[int | None] = [None] * (steps - 1) + [0]
+        self._work = work
+
+    def first_exponent(self) -> int:
+        """The exponent the carries start at (the last step's)."""
+        return self.exponents[-1] or 0
+
+    def join(self, t: int, carries: Sequence[np.ndarray], exponent: int) -> int:
+        """Bring step ``t``'s row and the ``carries`` (at ``exponent``) to one exponent; returns it."""
+        outside = self.exponents[t]
+        if outside is None or outside == exponent:
+            return exponent
+        return align(self.values[t], outside, carries, exponent)
+
+    def send_down(self, flat_grad: np.ndarray, weight_ih: np.ndarray, exponents: np.ndarray) -> None:
+        """Replace the rows by the layer below's: ``flat_grad`` ``(T B, R)`` times ``W_ih`` ``(R, I)``.
+
+        Sent from the mantissas, each row keeping its cell's exponent (``exponents`` ``(T,)``).
+        """
+        steps, (batch, below) = len(exponents), (flat_grad.shape[0] // len(exponents), weight_ih.shape[1])
+        # The layer above is done reading the buffer: the layer below's gradient replaces it.
+        self.values = self._work.scratch(
+            ("from_outside",), (steps, batch, below), np.result_type(flat_grad, weight_ih)
+        )
+        np.matmul(flat_grad, weight_ih, out=self.values.reshape(steps * batch, below))
+        self.exponents = exponents.tolist()
+
+
+def finish_layer(
+    state_tables: tuple[np.ndarray, np.ndarray, np.ndarray], layer: int, layer_grad: np.ndarray,
+    gate_grad: np.ndarray, params: dict[str, np.ndarray], layer_states: np.ndarray, layer_input: np.ndarray,
+    outside: OutsideGradient, grads: dict[str, np.ndarray], work: Workspace,
+    gru_projection_grad: np.ndarray | None = None,
+) -> None:  # fmt: skip
+    """What a layer leaves once its last step is done.
+
+    - Row ``layer`` of the tables ``(log10_grad_norms, grad_norms, scale_exponents)`` from
+      ``layer_grad`` ``(T, B, H)`` (the mantissas of ``dL/dh``, :func:`log10_table`);
+    - the gradient sent to the layer below (:meth:`OutsideGradient.send_down`), from ``gate_grad``
+      ``(T, B, R)``, the mantissas of ``dL/da`` of every block, which then become true values;
+    - the layer's parameter gradients, one product each over all steps, in the order
+      ``weight_hh``, ``weight_ih``, ``bias_ih``, ``bias_hh`` (the global norm sums them in that
+      order): ``weight_hh`` from ``layer_states`` ``(T + 1, B, H)`` (``h_{t-1}`` is
+      ``layer_states[t]``), ``weight_ih`` from ``layer_input`` ``(T, B, I)``.
+
+    ``gru_projection_grad`` ``(T, B, H)``: a GRU's ``dL/dq`` (``q = W_hn h_{t-1} + b_hn``), made a
+    true value too; its products replace the ``n`` block's in ``weight_hh`` and ``bias_hh``.
+    """
+    log10_grad_norms, grad_norms, scale_exponents = state_tables
+    exponents = scale_exponents[layer]
+    log10_grad_norms[layer], grad_norms[layer] = log10_table(layer_grad, exponents, work)
+    steps, batch, rows = gate_grad.shape
+    flat = gate_grad.reshape(steps * batch, rows)
+    w_ih, w_hh, b_ih, b_hh = layer_names(layer)
+    if layer > 0:
+        outside.send_down(flat, params[w_ih], exponents)
+    if exponents.any():
+        # The parameters' gradients are sums of true values.
+        for array in (gate_grad,) if gru_projection_grad is None else (gate_grad, gru_projection_grad):
+            times_powers_of_two(array, exponents)
+    previous_states = layer_states[:-1]
+    if gru_projection_grad is None:
+        grads[w_hh] = weight_gradient(flat, previous_states, ("grad", w_hh), work)
+    else:
+        hidden = gru_projection_grad.shape[2]
+        flat_projection = gru_projection_grad.reshape(steps * batch, hidden)
+        grad_hh = work.output(("grad", w_hh), (rows, hidden), np.result_type(flat, previous_states))
+        weight_gradient(flat[:, : rows - hidden], previous_states, (), work, out=grad_hh[: rows - hidden])
+        weight_gradient(flat_projection, previous_states, (), work, out=grad_hh[rows - hidden :])
+        grads[w_hh] = grad_hh
+    grads[w_ih] = weight_gradient(flat, layer_input, ("grad", w_ih), work)
+    grads[b_ih] = flat.sum(axis=0)
+    if gru_projection_grad is None:
+        grads[b_hh] = grads[b_ih].copy()
+    else:
+        grads[b_hh] = np.concatenate([grads[b_ih][: rows - hidden], flat_projection.sum(axis=0)])
+
+
+def weight_gradient(
+    flat_grad: np.ndarray,
+    operand: np.ndarray,
+    key: tuple[object, ...],
+    work: Workspace,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    """``flat_grad^T operand``: ``(T B, R)`` by ``(T, B, X)`` (all steps) into ``(R, X)``.
+
+    ``out``: where to write (else an output of ``work`` under ``key``).
+    """
+    flat_operand = operand.reshape(flat_grad.shape[0], -1)
+    if out is None:
+        shape = (flat_grad.shape[1], flat_operand.shape[1])
+        out = work.output(key, shape, np.result_type(flat_grad, flat_operand))
+    return np.matmul(flat_grad.T, flat_operand, out=out)

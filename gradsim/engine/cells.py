@@ -13,7 +13,7 @@ from collections.abc import Generator
 
 import numpy as np
 
-from . import gru, lstm, rnn
+from . import gates, gru, lstm, rnn
 from .activations import Activation
 from .bptt import Workspace
 from .config import SimConfig
@@ -35,21 +35,15 @@ def _check(cell: str) -> None:
 
 
 def forward(
-    cell: str,
-    params: dict[str, np.ndarray],
-    x: np.ndarray,
-    num_layers: int,
-    activation: Activation,
-    batch_norm: bool,
-    workspace: Workspace | None = None,
-) -> Cache:
+    cell: str, params: dict[str, np.ndarray], x: np.ndarray, num_layers: int, activation: Activation,
+    batch_norm: bool, workspace: Workspace | None = None,
+) -> Cache:  # fmt: skip
     """The forward pass of ``cell`` over ``x`` ``(B, T, I)`` (``activation``: the RNN's only)."""
     _check(cell)
-    if cell == "lstm":
-        return lstm.forward(params, x, num_layers, batch_norm, workspace)
-    if cell == "gru":
-        return gru.forward(params, x, num_layers, batch_norm, workspace)
-    return rnn.forward(params, x, num_layers, activation, batch_norm, workspace)
+    if cell == "rnn":
+        return rnn.forward(params, x, num_layers, activation, batch_norm, workspace)
+    recurrence = lstm.recurrence if cell == "lstm" else gru.recurrence
+    return gates.forward(cell, params, x, num_layers, batch_norm, recurrence, workspace)
 
 
 def empty_state(cell: str, num_layers: int, steps: int) -> State:
@@ -61,32 +55,23 @@ def empty_state(cell: str, num_layers: int, steps: int) -> State:
 
 
 def backward_steps(
-    cell: str,
-    params: dict[str, np.ndarray],
-    cache: Cache,
-    output_grad: np.ndarray,
-    batch_norm: bool,
-    state: State | None = None,
-    workspace: Workspace | None = None,
-) -> Generator[State, None, State]:
+    cell: str, params: dict[str, np.ndarray], cache: Cache, output_grad: np.ndarray, batch_norm: bool,
+    state: State | None = None, workspace: Workspace | None = None,
+) -> Generator[State, None, State]:  # fmt: skip
     """``cell``'s backward generator (see :func:`gradsim.engine.rnn.backward_steps`)."""
     _check(cell)
     if cell == "rnn":
         assert isinstance(cache, rnn.ForwardCache)
         return rnn.backward_steps(params, cache, output_grad, batch_norm, state, workspace)
     assert isinstance(cache, GatedCache) and (state is None or isinstance(state, GatedBackwardState))
-    module = lstm if cell == "lstm" else gru
-    return module.backward_steps(params, cache, output_grad, batch_norm, state, workspace)
+    layer_backward = lstm.layer_backward if cell == "lstm" else gru.layer_backward
+    return gates.backward_steps(params, cache, output_grad, batch_norm, layer_backward, state, workspace)
 
 
 def backward(
-    cell: str,
-    params: dict[str, np.ndarray],
-    cache: Cache,
-    output_grad: np.ndarray,
-    batch_norm: bool,
+    cell: str, params: dict[str, np.ndarray], cache: Cache, output_grad: np.ndarray, batch_norm: bool,
     workspace: Workspace | None = None,
-) -> State:
+) -> State:  # fmt: skip
     """Run :func:`backward_steps` to the end and return its final state."""
     state = empty_state(cell, len(cache.states), cache.preactivations[-1].shape[0])
     for _ in backward_steps(cell, params, cache, output_grad, batch_norm, state, workspace):

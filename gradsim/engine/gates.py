@@ -16,10 +16,12 @@ records' activation statistics describe (``saturation``, ``mean_derivative``,
 
 from __future__ import annotations
 
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import bptt
 from .initializers import init_matrix
 from .rnn import BackwardState, layer_names
 
@@ -225,3 +227,110 @@ def gate_statistics(
         np.logical_or(low, high, out=low)
         saturated[:, column] = np.count_nonzero(low, axis=(1, 2)) / (batch * hidden)
     return means, saturated
+
+
+# One layer's time loop of a gated cell (lstm.recurrence, gru.recurrence), see :func:`forward`.
+Recurrence = Callable[
+    [dict[str, np.ndarray], int, np.ndarray, np.ndarray, np.ndarray, "bptt.BatchNormForward | None",
+     GatedCache, bptt.Workspace],
+    None,
+]  # fmt: skip
+
+
+def forward(
+    cell: str, params: dict[str, np.ndarray], x: np.ndarray, num_layers: int, batch_norm: bool,
+    recurrence: Recurrence, workspace: bptt.Workspace | None = None,
+) -> GatedCache:  # fmt: skip
+    """Run a gated cell over ``x`` ``(B, T, I)``, layer by layer, and keep what backward needs.
+
+    What every gated layer does around its time loop is here: the input made time-major, its
+    projection for all steps in one product, the arrays the cache keeps, the candidate's tanh
+    derivative ``1 - g^2`` for all steps at once. ``recurrence(params, layer, gates, states,
+    candidate, norm, cache, work)`` is the cell's own time loop: ``gates`` ``(T, B, G H)`` comes
+    holding ``W_ih x_t`` and leaves holding every block's value; it writes ``states[t + 1]``
+    (``states[0] = 0``) and ``candidate[t]`` (the candidate's pre-activation), normalises with
+    ``norm`` (None without batch norm) and appends the cell's own arrays to ``cache``.
+
+    ``workspace``: where the cache and the intermediates go; None allocates everything fresh.
+    The numbers do not depend on it.
+    """
+    work = bptt.Workspace() if workspace is None else workspace
+    batch, steps, _ = x.shape
+    layer_input = bptt.time_major(x, work)
+    cache = GatedCache(cell)
+    for layer in range(num_layers):
+        weight_ih, weight_hh = params[f"weight_ih_l{layer}"], params[f"weight_hh_l{layer}"]
+        hidden = weight_hh.shape[1]
+        gates = bptt.input_projection(layer_input, weight_ih, ("gates", layer), work)
+        states = work.output(("states", layer), (steps + 1, batch, hidden), x.dtype)
+        states[0] = 0
+        candidate = work.output(("preactivation", layer), (steps, batch, hidden), gates.dtype)
+        norm = bptt.BatchNormForward(params, layer, gates.shape, gates.dtype, work) if batch_norm else None
+        recurrence(params, layer, gates, states, candidate, norm, cache, work)
+        # The candidate's tanh derivative 1 - g^2, all steps at once.
+        derivative = work.output(("derivative", layer), candidate.shape, gates.dtype)
+        values = gates.reshape(steps, batch, gate_count(cell), hidden)[:, :, CANDIDATE_BLOCK[cell]]
+        np.multiply(values, values, out=derivative)
+        np.subtract(1.0, derivative, out=derivative)
+        cache.inputs.append(layer_input)
+        cache.states.append(states)
+        cache.preactivations.append(candidate)
+        cache.derivatives.append(derivative)
+        cache.gates.append(gates)
+        if norm is not None:
+            cache.normalized.append(norm.normalized)
+            cache.inverse_std.append(norm.inverse_std)
+        layer_input = states[1:]
+    cache.output = cache.states[-1][-1] @ params["readout.weight"].T + params["readout.bias"]
+    return cache
+
+
+# One layer's backward time loop of a gated cell (lstm.layer_backward, gru.layer_backward), see
+# :func:`backward_steps`.
+LayerBackward = Callable[
+    [dict[str, np.ndarray], GatedCache, int, GatedBackwardState, bptt.OutsideGradient,
+     "bptt.BatchNormBackward | None", tuple[float, float], bptt.Workspace],
+    Generator[GatedBackwardState, None, tuple[np.ndarray, np.ndarray | None]],
+]  # fmt: skip
+
+
+def backward_steps(
+    params: dict[str, np.ndarray], cache: GatedCache, output_grad: np.ndarray, batch_norm: bool,
+    layer_backward: LayerBackward, state: GatedBackwardState | None = None,
+    workspace: bptt.Workspace | None = None,
+) -> Generator[GatedBackwardState, None, GatedBackwardState]:  # fmt: skip
+    """Backpropagate ``output_grad`` ``(B, O)`` through a gated cell, yielding after each (layer, step).
+
+    Same order and contract as :func:`gradsim.engine.rnn.backward_steps`; the state also holds the
+    two paths into each cell (``log10_path_norms``) and, for an LSTM, ``dL/dc`` (``cell_grad``,
+    ``log10_cell_grad_norms``). What every layer does around its time loop is here (the readout's
+    gradients, what arrives from outside each layer, :func:`gradsim.engine.bptt.finish_layer`);
+    ``layer_backward(params, cache, layer, state, outside, norm, band, work)`` is the cell's own
+    loop: it fills ``state.layer_grad`` and the exponents, yields ``state`` after each step and
+    returns ``dL/dA`` ``(T, B, G H)`` of every block (mantissas) and, for a GRU, ``dL/dq``.
+    """
+    work = bptt.Workspace() if workspace is None else workspace
+    num_layers = len(cache.states)
+    steps = cache.preactivations[-1].shape[0]
+    dtype = output_grad.dtype
+    if state is None:
+        state = GatedBackwardState.empty_gated(cache.cell, num_layers, steps)
+    band = bptt.band(dtype)
+    outside = bptt.OutsideGradient(params, output_grad, cache.states[-1][-1], steps, state.grads, work)
+    for layer in reversed(range(num_layers)):
+        norm = None
+        if batch_norm:
+            norm = bptt.BatchNormBackward(
+                params, layer, cache.normalized[layer], cache.inverse_std[layer], dtype, work
+            )
+        gate_grad, projection_grad = yield from layer_backward(
+            params, cache, layer, state, outside, norm, band, work
+        )
+        tables = (state.log10_grad_norms, state.grad_norms, state.scale_exponents)
+        bptt.finish_layer(
+            tables, layer, state.layer_grad, gate_grad, params, cache.states[layer], cache.inputs[layer],
+            outside, state.grads, work, gru_projection_grad=projection_grad,
+        )  # fmt: skip
+        if norm is not None:
+            norm.store(state.grads)
+    return state

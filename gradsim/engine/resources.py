@@ -28,10 +28,9 @@ GATE_BLOCKS = {"rnn": 1, "lstm": 4, "gru": 3}
 # Per layer and per cell C = T B H, in numbers: what a gated forward pass keeps (the blocks' values
 # G C, states, candidate pre-activations and derivatives, and LSTM's cells and tanh(c), GRU's
 # hidden projection) and what its backward pass holds in scratch (dL/dh, the blocks' gradients
-# G C, the gradient from outside, the step-independent factors G C, and LSTM's dL/dc and
-# o (1 - tanh(c)^2), GRU's dL/dq).
+# G C, the gradient from outside, and LSTM's dL/dc, GRU's dL/dq; a step's own factors are (B, 4H) rows).
 _GATED_CACHE = {"lstm": 9, "gru": 7}
-_GATED_BACKWARD = {"lstm": 12, "gru": 9}
+_GATED_BACKWARD = {"lstm": 7, "gru": 6}
 
 # Measured with benchmarks/bench_memory.py (peak RSS of a child process minus that of an
 # interpreter that imported numpy and gradsim): the terms below are the engine's own arrays, counted
@@ -70,7 +69,7 @@ def memory_terms(config: SimConfig) -> dict[str, int]:
     - ``fixed``: interpreter-side allowance.
 
     Gated cells (``G`` blocks): the cache is ``9 C s`` per layer for LSTM and ``7 C s`` for GRU
-    (plus ``G C s`` normalised values with batch norm), the backward scratch ``12 C s`` / ``9 C s``
+    (plus ``G C s`` normalised values with batch norm), the backward scratch ``7 C s`` / ``6 C s``
     shared by the layers plus three boolean ``(T, B, H)`` masks (saturation, gate statistics),
     and every weight matrix is ``G`` times taller.
     """

@@ -53,14 +53,18 @@ from .bptt import (
     BATCH_NORM_EPS,
     LOG10_2,
     SCALE_BANDS,
-    BatchNormScratch,
+    BatchNormBackward,
+    BatchNormForward,
+    OutsideGradient,
     Workspace,
-    align,
-    batch_norm_backward_step,
+    band,
+    finish_layer,
+    input_projection,
+    layer_names,
     norm_exponent,
     recurrent_operand,
+    time_major,
 )
-from .numerics import safe_norm
 from .tasks import Task, loss_and_gradient
 
 __all__ = [
@@ -79,11 +83,6 @@ __all__ = [
 # The scaling band is read through this module's own name, so a test can switch it off here.
 _SCALE_BANDS = SCALE_BANDS
 _recurrent_operand = recurrent_operand
-
-
-def layer_names(layer: int) -> tuple[str, str, str, str]:
-    """Parameter names of layer ``layer``: weight_ih, weight_hh, bias_ih, bias_hh."""
-    return (f"weight_ih_l{layer}", f"weight_hh_l{layer}", f"bias_ih_l{layer}", f"bias_hh_l{layer}")
 
 
 @dataclass
@@ -125,52 +124,26 @@ def forward(
     allocates everything fresh. The numbers do not depend on it.
     """
     work = Workspace() if workspace is None else workspace
-    batch, steps, width = x.shape
-    layer_input = work.output(("input",), (steps, batch, width), x.dtype)
-    np.copyto(layer_input, x.transpose(1, 0, 2))
+    batch, steps, _ = x.shape
+    layer_input = time_major(x, work)
     cache = ForwardCache([], [], [], [], [], [], np.empty(0))
     for layer in range(num_layers):
         w_ih, w_hh, b_ih, b_hh = (params[name] for name in layer_names(layer))
         hidden = w_hh.shape[0]
-        # One product for the input projection of all time steps; the recurrence then adds
-        # W_hh h_{t-1} step by step in place.
-        preactivation = work.output(
-            ("preactivation", layer), (steps, batch, hidden), np.result_type(layer_input, w_ih)
-        )
-        np.matmul(
-            layer_input.reshape(steps * batch, -1), w_ih.T, out=preactivation.reshape(steps * batch, hidden)
-        )
+        preactivation = input_projection(layer_input, w_ih, ("preactivation", layer), work)
         preactivation += b_ih + b_hh
         states = work.output(("states", layer), (steps + 1, batch, hidden), x.dtype)
         states[0] = 0
         product = work.scratch(("product",), (batch, hidden), np.result_type(states, w_hh))
         if batch_norm:
-            gain, shift = params[f"bn_gain_l{layer}"], params[f"bn_shift_l{layer}"]
-            normalized = work.output(("normalized", layer), (steps, batch, hidden), x.dtype)
-            inverse_std = work.output(("inverse_std", layer), (steps, 1, hidden), x.dtype)
-            centred = work.scratch(("bn_centred",), (batch, hidden), preactivation.dtype)
-            squares = work.scratch(("bn_squares",), (batch, hidden), preactivation.dtype)
-            mean = work.scratch(("bn_mean",), (hidden,), preactivation.dtype)
-            variance = work.scratch(("bn_variance",), (hidden,), preactivation.dtype)
-            inv = work.scratch(("bn_inverse_std",), (hidden,), preactivation.dtype)
+            norm = BatchNormForward(params, layer, preactivation.shape, x.dtype, work)
         w_hh_t = _recurrent_operand(w_hh, batch, states.dtype)
         for t in range(steps):
             a_t = preactivation[t]
             np.matmul(states[t], w_hh_t, out=product)
             a_t += product
             if batch_norm:
-                # centred = a - mean_B(a); inv = 1 / sqrt(mean_B(centred^2) + eps)
-                np.mean(a_t, axis=0, out=mean)
-                np.subtract(a_t, mean, out=centred)
-                np.multiply(centred, centred, out=squares)
-                np.mean(squares, axis=0, out=variance)
-                variance += BATCH_NORM_EPS
-                np.sqrt(variance, out=variance)
-                np.divide(1.0, variance, out=inv)
-                np.multiply(centred, inv, out=normalized[t])
-                inverse_std[t, 0] = inv
-                np.multiply(normalized[t], gain, out=a_t)
-                a_t += shift
+                norm.step(a_t, t)
             activation.forward(a_t, out=states[t + 1])
         derivative = work.output(("derivative", layer), preactivation.shape, preactivation.dtype)
         scratch = work.scratch(("derivative_scratch",), preactivation.shape, preactivation.dtype)
@@ -180,8 +153,8 @@ def forward(
         cache.preactivations.append(preactivation)
         cache.derivatives.append(derivative)
         if batch_norm:
-            cache.normalized.append(normalized)
-            cache.inverse_std.append(inverse_std)
+            cache.normalized.append(norm.normalized)
+            cache.inverse_std.append(norm.inverse_std)
         layer_input = states[1:]
     top = cache.states[-1][-1]
     cache.output = top @ params["readout.weight"].T + params["readout.bias"]
@@ -262,19 +235,8 @@ def backward_steps(
         state.scale_exponents = np.zeros((num_layers, steps), dtype=np.int64)
     grads = state.grads
     exponents = state.scale_exponents
-    low, high = _SCALE_BANDS.get(np.dtype(dtype), (0.0, math.inf))
-    top_state = cache.states[-1][-1]
-    grads["readout.weight"] = output_grad.T @ top_state
-    grads["readout.bias"] = output_grad.sum(axis=0)
-
-    # Gradient arriving at each hidden state from outside the layer's own recurrence: the
-    # readout for the top layer (last step only), the layer above for the others. Its rows
-    # carry the exponents of the cells they came from; None marks the top layer's zero rows,
-    # which take any exponent.
-    from_outside = work.scratch(("from_outside",), (steps, batch, hidden_top), dtype)
-    from_outside[:-1] = 0
-    from_outside[-1] = output_grad @ params["readout.weight"]
-    outside_exponents: list[int | None] = [None] * (steps - 1) + [0]
+    low, high = band(dtype, _SCALE_BANDS)
+    outside = OutsideGradient(params, output_grad, cache.states[-1][-1], steps, grads, work)
     for layer in reversed(range(num_layers)):
         w_ih, w_hh, b_ih, b_hh = layer_names(layer)
         derivative = cache.derivatives[layer]
@@ -287,18 +249,14 @@ def backward_steps(
         state.layer_grad = layer_grad
         state.layer = layer
         if batch_norm:
-            gain = params[f"bn_gain_l{layer}"]
-            normalized, inverse_std = cache.normalized[layer], cache.inverse_std[layer]
-            gain_grad = np.zeros(hidden, dtype=dtype)
-            shift_grad = np.zeros(hidden, dtype=dtype)
-            bn_scratch = BatchNormScratch(work, "backward", batch, hidden, dtype)
+            norm = BatchNormBackward(
+                params, layer, cache.normalized[layer], cache.inverse_std[layer], dtype, work
+            )
         weight_hh = params[w_hh]
-        exponent = outside_exponents[-1] or 0  # of ``carry``, zero at the last step
+        exponent = outside.first_exponent()  # of ``carry``, zero at the last step
         for t in reversed(range(steps)):
-            outside_exponent = outside_exponents[t]
-            if outside_exponent is not None and outside_exponent != exponent:
-                exponent = align(from_outside[t], outside_exponent, [carry], exponent)
-            np.add(from_outside[t], carry, out=layer_grad[t])
+            exponent = outside.join(t, [carry], exponent)
+            np.add(outside.values[t], carry, out=layer_grad[t])
             row = rows[t]
             squares = np.dot(row, row)
             if squares < low or (squares > high and exponent < 0):
@@ -315,64 +273,18 @@ def backward_steps(
             np.multiply(layer_grad[t], derivative[t], out=pre_grad[t])
             if batch_norm:
                 # dL/dz -> dL/da in place; the gain and shift gradients take true values.
-                batch_norm_backward_step(
-                    pre_grad[t],
-                    normalized[t],
-                    inverse_std[t],
-                    gain,
-                    gain_grad,
-                    shift_grad,
-                    exponent,
-                    bn_scratch,
-                )
+                norm.step(pre_grad[t], t, exponent)
             # a_t = ... + W_hh h_{t-1}: dL/dh_{t-1} (through the recurrence) = dL/da_t W_hh
             np.matmul(pre_grad[t], weight_hh, out=carry)
             state.time_step = t
             yield state
-        norm_buffer = None
-        if layer_grad.dtype != np.float64:
-            norm_buffer = work.scratch(("norm_float64",), layer_grad.shape, np.dtype(np.float64))
-        mantissa_norms = safe_norm(layer_grad, axis=(1, 2), buffer=norm_buffer)
-        layer_exponents = exponents[layer]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            # + 0.0 where k = 0 leaves the logarithm's bits as they are.
-            state.log10_grad_norms[layer] = np.log10(mantissa_norms) + layer_exponents * LOG10_2
-        state.grad_norms[layer] = np.ldexp(mantissa_norms, layer_exponents)
-        flat_pre = pre_grad.reshape(steps * batch, hidden)
-        if layer > 0:
-            weight_ih = params[w_ih]
-            below = weight_ih.shape[1]
-            # Layer ``layer`` is done reading the buffer: the layer below's gradient replaces it.
-            # It is sent from the mantissas, each row keeping its cell's exponent.
-            from_outside = work.scratch(
-                ("from_outside",), (steps, batch, below), np.result_type(flat_pre, weight_ih)
-            )
-            np.matmul(flat_pre, weight_ih, out=from_outside.reshape(steps * batch, below))
-            outside_exponents = layer_exponents.tolist()
-        if layer_exponents.any():
-            # The parameters' gradients are sums of true values.
-            np.ldexp(pre_grad, layer_exponents[:, None, None], out=pre_grad)
-        # One product each over all time steps for the weights.
-        previous_states = cache.states[layer][:-1].reshape(steps * batch, hidden)
-        layer_input = cache.inputs[layer].reshape(steps * batch, -1)
-        grads[w_hh] = np.matmul(
-            flat_pre.T,
-            previous_states,
-            out=work.output(("grad", w_hh), (hidden, hidden), np.result_type(flat_pre, previous_states)),
-        )
-        grads[w_ih] = np.matmul(
-            flat_pre.T,
-            layer_input,
-            out=work.output(
-                ("grad", w_ih), (hidden, layer_input.shape[1]), np.result_type(flat_pre, layer_input)
-            ),
-        )
-        bias_grad = flat_pre.sum(axis=0)
-        grads[b_ih] = bias_grad
-        grads[b_hh] = bias_grad.copy()
+        tables = (state.log10_grad_norms, state.grad_norms, exponents)
+        finish_layer(
+            tables, layer, layer_grad, pre_grad, params, cache.states[layer], cache.inputs[layer], outside,
+            grads, work,
+        )  # fmt: skip
         if batch_norm:
-            grads[f"bn_gain_l{layer}"] = gain_grad
-            grads[f"bn_shift_l{layer}"] = shift_grad
+            norm.store(grads)
     return state
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from helpers import step_record
 
-from gradsim.engine import rnn
+from gradsim.engine import bptt, rnn
 from gradsim.engine.config import SimConfig
 from gradsim.engine.presets import load_preset
 from gradsim.engine.records import StepRecord
@@ -325,3 +325,22 @@ def test_the_gradient_ratio_comes_from_the_logs():
     assert plain_record(np.array([[0.0, 1.0]])).gradient_ratio == 0.0
     assert math.isnan(plain_record(np.array([[1.0, 0.0]])).gradient_ratio)
     assert math.isnan(plain_record(np.array([[np.nan, 1.0]])).gradient_ratio)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_true_values_by_a_multiply_have_the_bits_of_ldexp(dtype):
+    # finish_layer turns mantissas into true values with a product by 2**k where the dtype holds
+    # 2**k (down to its smallest subnormal), else ldexp: the same bits either way, subnormal
+    # results included (a product with a power of two is exact or rounded once, as ldexp rounds).
+    info = np.finfo(dtype)
+    smallest = info.minexp - info.nmant  # -149 / -1074
+    rng = np.random.default_rng(7)
+    for deepest in (smallest, smallest - 40):  # the multiply, then the ldexp fallback
+        values = rng.standard_normal((8, 3, 5)) * np.exp2(rng.integers(-60, 60, (8, 1, 1)))
+        values = values.astype(dtype)
+        exponents = np.array([0, -1, -3, -40, smallest + 30, smallest + 2, smallest, deepest])
+        scaled = values.copy()
+        bptt.times_powers_of_two(scaled, exponents)
+        expected = np.ldexp(values, exponents[:, None, None])
+        assert scaled.tobytes() == expected.tobytes()
+        assert (np.abs(expected[6]) < info.tiny).any()  # some results are subnormal
