@@ -143,6 +143,13 @@ def records_text(iteration: int, count: int, window: int, latest: int | None = N
     return text
 
 
+# What the theory box says of the spectral bound for an LSTM or GRU.
+GATED_BOUND_TEXT = (
+    "The bound σmax(W_hh) × max|f′| < 1 is the vanilla RNN's: a gated cell's step back goes "
+    "through its gates too, so no such bound decides here."
+)
+
+
 def bound_text(products: Sequence[float] | np.ndarray, max_derivative: float) -> str:
     """The sufficient condition for vanishing, ``sigma_max(W_hh) * max|f'| < 1``, per layer.
 

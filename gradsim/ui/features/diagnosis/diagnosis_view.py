@@ -24,6 +24,7 @@ from gradsim.ui.common.config_diff import describe_difference
 from gradsim.ui.common.widgets import text_label
 from gradsim.ui.features.diagnosis.diagnosis_job import DiagnosisResult
 from gradsim.ui.features.diagnosis.diagnosis_text import (
+    GATED_BOUND_TEXT,
     bound_text,
     compare_diagnoses,
     config_change_text,
@@ -317,6 +318,10 @@ class DiagnosisView(QtWidgets.QWidget):
             self.theory_note.setText(note)
         if diagnosis is None:
             self.bound_label.setText("")
+            return
+        if config.cell != "rnn":
+            # As the engine's evidence: the bound is the vanilla RNN's (diag(f') W_hh).
+            self.bound_label.setText(GATED_BOUND_TEXT)
             return
         bound = make_activation(config.activation, config.leaky_slope).max_derivative
         self.bound_label.setText(bound_text(diagnosis.signs.bound_products, bound))

@@ -33,6 +33,7 @@ from gradsim.ui.features.diagnosis.diagnosis_panel import (
 )
 from gradsim.ui.features.diagnosis.diagnosis_process import SERVER, DiagnosisCancelled, DiagnosisServer
 from gradsim.ui.features.diagnosis.diagnosis_text import (
+    GATED_BOUND_TEXT,
     compare_diagnoses,
     config_change_text,
     describe_start,
@@ -152,6 +153,19 @@ def test_sentence_and_evidence_are_the_engines_for_the_same_records(qtbot, make_
             panel.bound_label.text()
         )
     assert [button.text() for button in panel.fix_buttons] == [fix.label for fix in expected.fixes]
+
+
+def test_a_gated_run_quotes_no_vanilla_spectral_bound(qtbot, make_window) -> None:
+    """The engine leaves the vanilla RNN's bound out of a gated run's evidence; the theory box
+    says why instead of quoting sigma_max(W_hh) x max|f'| for an LSTM's stacked W_hh."""
+    config = small_config(cell="lstm", seed=5)
+    window = make_window(config)
+    panel = feature(window).panel
+    step(qtbot, window, 2)
+    wait_diagnosis(qtbot, panel, 2)
+    expected = diagnose(engine_run(config, 2), config)
+    assert not any(line.startswith("spectral bound") for line in expected.evidence)
+    assert panel.bound_label.text() == GATED_BOUND_TEXT
 
 
 @pytest.mark.parametrize("name", ["vanishing-sigmoid", "vanishing-tanh-small", "exploding-large-weights"])
