@@ -21,7 +21,7 @@ import pytest
 from gradsim.engine.config import SimConfig
 from gradsim.engine.history import RunHistory
 from gradsim.engine.records import StepRecord
-from gradsim.engine.simulation import replay
+from gradsim.engine.simulation import Simulation, replay
 from gradsim.engine.sweep import SweepAxis, SweepSpec, make_axis
 
 # The small network most tests train: a step takes about a millisecond.
@@ -135,6 +135,20 @@ POPUP_MENUS_OFFSCREEN = pytest.mark.qt_log_ignore(
     re.escape("This plugin does not support raise()"),
     re.escape("This plugin does not support grabbing the keyboard"),
 )
+
+
+def assert_same_data_stream(
+    pair: tuple[Simulation, Simulation], config_a: SimConfig, config_b: SimConfig
+) -> None:
+    """An A/B pair trains on one data stream: its two simulations' generators stand at the same
+    point, and fresh simulations of ``config_a`` and ``config_b`` draw identical batches."""
+    sim_a, sim_b = pair
+    assert sim_a.rng.bit_generator.state == sim_b.rng.bit_generator.state
+    fresh_a, fresh_b = Simulation(config_a), Simulation(config_b)
+    for _ in range(3):
+        (xa, ya), (xb, yb) = fresh_a.sample_batch(), fresh_b.sample_batch()
+        np.testing.assert_array_equal(xa, xb)
+        np.testing.assert_array_equal(ya, yb)
 
 
 # -- widgets and windows (Qt-free here: they only call the objects' methods) ----------------------

@@ -12,7 +12,7 @@ import logging
 import queue
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from .sweep_executors_local import (
@@ -20,9 +20,11 @@ from .sweep_executors_local import (
     CLUSTER_EXTRA_HINT,
     CONNECT_TIMEOUT_SECONDS,
     POLL_SECONDS,
+    CancelCheck,
     Chunk,
     ChunkCallback,
     ExecutorError,
+    TaskFunction,
     describe,
     local_cluster_size,
 )
@@ -39,7 +41,7 @@ def check_scheduler(scheduler: str) -> None:
         raise ExecutorError(f"running a sweep on a Dask cluster needs Dask: {CLUSTER_EXTRA_HINT}")
 
 
-def _apply_until_stopped(function: Callable[[Any], Any], chunk: Chunk, stop_name: str) -> list[Any]:
+def _apply_until_stopped(function: TaskFunction, chunk: Chunk, stop_name: str) -> list[Any]:
     """A chunk's results on a Dask worker, stopping between tasks once the sweep's stop event
     is set (a running Python thread cannot be interrupted, so the task stops itself)."""
     from distributed import Event
@@ -147,10 +149,10 @@ class DaskExecutor:
 
     def run(
         self,
-        function: Callable[[Any], Any],
+        function: TaskFunction,
         chunks: Sequence[Chunk],
         on_chunk: ChunkCallback,
-        cancelled: Callable[[], bool],
+        cancelled: CancelCheck,
     ) -> bool:
         import distributed
 

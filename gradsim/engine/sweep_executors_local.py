@@ -37,6 +37,11 @@ CLUSTER_EXTRA_HINT = 'pip install "gradsim[cluster]"'
 
 Chunk = list[Any]
 ChunkCallback = Callable[[list[Any]], None]
+# What an executor applies to each task (a sweep point's parameters -> its result); picklable
+# for the process pool and Dask.
+TaskFunction = Callable[[Any], Any]
+# Polled between tasks: True once the caller wants the sweep stopped.
+CancelCheck = Callable[[], bool]
 
 
 class ExecutorError(RuntimeError):
@@ -58,10 +63,10 @@ class SweepExecutor(Protocol):
 
     def run(
         self,
-        function: Callable[[Any], Any],
+        function: TaskFunction,
         chunks: Sequence[Chunk],
         on_chunk: ChunkCallback,
-        cancelled: Callable[[], bool],
+        cancelled: CancelCheck,
     ) -> bool:
         """Apply ``function`` to every task of every chunk; call ``on_chunk(results)`` in this
         thread for each finished chunk (results in the chunk's order). Returns True if
@@ -75,7 +80,7 @@ class SweepExecutor(Protocol):
         ...
 
 
-def apply_all(function: Callable[[Any], Any], chunk: Chunk) -> list[Any]:
+def apply_all(function: TaskFunction, chunk: Chunk) -> list[Any]:
     """A chunk's results: ``function`` of each task, in order (runs in a worker)."""
     return [function(task) for task in chunk]
 
@@ -129,10 +134,10 @@ class InProcessExecutor:
 
     def run(
         self,
-        function: Callable[[Any], Any],
+        function: TaskFunction,
         chunks: Sequence[Chunk],
         on_chunk: ChunkCallback,
-        cancelled: Callable[[], bool],
+        cancelled: CancelCheck,
     ) -> bool:
         for chunk in chunks:
             results: list[Any] = []
@@ -198,10 +203,10 @@ class LocalPoolExecutor:
 
     def run(
         self,
-        function: Callable[[Any], Any],
+        function: TaskFunction,
         chunks: Sequence[Chunk],
         on_chunk: ChunkCallback,
-        cancelled: Callable[[], bool],
+        cancelled: CancelCheck,
     ) -> bool:
         # 'spawn' starts each worker as a fresh interpreter: safe when the parent runs Qt (or
         # any) threads, and leaves no server process behind the way 'forkserver' would.

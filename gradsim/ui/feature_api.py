@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypeVar, runtime_checkable
 
 from PySide6 import QtWidgets
 
@@ -52,6 +52,11 @@ FEATURE_MODULES: tuple[str, ...] = (
 )
 
 Offer = TypeVar("Offer")
+
+# ``(config, params, batch)``: a trained network frozen for the Backprop tab, with the batch it
+# shows (``(inputs, targets)``, or None for a freshly sampled one). Quoted: numpy and the config
+# are imported for type checking only.
+FrozenWeights: TypeAlias = "tuple[SimConfig, dict[str, np.ndarray], tuple[np.ndarray, np.ndarray] | None]"
 
 
 class WindowAPI(QtWidgets.QMainWindow):
@@ -198,9 +203,7 @@ class FrozenNetwork(Protocol):
     """The Backprop tab's frozen network (the backprop feature): recordings animate its backward
     pass and put their button in its header."""
 
-    def frozen_network(
-        self,
-    ) -> tuple[SimConfig, dict[str, np.ndarray], tuple[np.ndarray, np.ndarray] | None] | None:
+    def frozen_network(self) -> FrozenWeights | None:
         """``(config, params, batch)`` of the weights the tab shows (None before the first)."""
         ...
 

@@ -2,7 +2,8 @@
 
 A combo box shows as much of its current item as fits and cuts the rest without a trace: its
 tooltip gets the whole text. Docks opened one after another on the right each asked for their
-own width and height: they share one tabbed area instead.
+own width and height: they share one tabbed area instead. A plot's title or legend that asks
+for its text's width widens the plot: it asks for none (:func:`without_width`) and fits itself.
 """
 
 from __future__ import annotations
@@ -10,6 +11,19 @@ from __future__ import annotations
 from PySide6 import QtCore, QtWidgets
 
 _ORIGINAL_TIP = "gradsim_original_tooltip"
+
+
+def without_width(
+    size: QtCore.QSizeF, which: QtCore.Qt.SizeHint, *hints: QtCore.Qt.SizeHint
+) -> QtCore.QSizeF:
+    """``size``, a graphics item's ``sizeHint(which)``, with no width if ``which`` is one of ``hints``.
+
+    For items on a plot that clip or elide their own text (titles, legends): the plot's columns,
+    not the text, then decide how wide the plot is.
+    """
+    if which in hints:
+        size.setWidth(0)
+    return size
 
 
 def tooltip_shows_text(combo: QtWidgets.QComboBox) -> None:

@@ -18,7 +18,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from gradsim.engine.config import SimConfig
 from gradsim.ui.common.theme import Theme
-from gradsim.ui.feature_api import WindowAPI
+from gradsim.ui.feature_api import FrozenWeights, WindowAPI
 from gradsim.ui.features.backprop.backprop_frames import DEFAULT_BACKPROP_SIZE, BackpropFrames
 from gradsim.ui.features.backprop.backprop_view import BackpropView
 from gradsim.ui.training.runner import Capture
@@ -193,9 +193,7 @@ class BackpropTab(QtCore.QObject):
         )
 
     # -- what this feature offers others (feature_api.FrozenNetwork) ------------------------
-    def frozen_network(
-        self,
-    ) -> tuple[SimConfig, dict[str, np.ndarray], tuple[np.ndarray, np.ndarray] | None] | None:
+    def frozen_network(self) -> FrozenWeights | None:
         """``(config, params, batch)`` of the weights the tab shows (None before the first)."""
         if self.frozen is None:
             return None

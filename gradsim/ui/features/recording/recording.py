@@ -18,19 +18,16 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from gradsim.engine.config import SimConfig
 from gradsim.io.animation_writer import (
     suffix_for,
 )
 from gradsim.ui.common import background
 from gradsim.ui.common.naming import base_name, propose_path
 from gradsim.ui.common.widgets import reopen_dialog
-from gradsim.ui.feature_api import FrozenNetwork, PresentationState, SnapshotFolder, WindowAPI
+from gradsim.ui.feature_api import FrozenNetwork, FrozenWeights, PresentationState, SnapshotFolder, WindowAPI
 from gradsim.ui.features.recording import animation_job
 from gradsim.ui.features.recording.animation_job import AnimationJob, AnimationRequest
 from gradsim.ui.features.recording.frame_sources import BACKPROP, DASHBOARD
@@ -102,7 +99,7 @@ class RecordingFeature(QtCore.QObject):
         """What the backprop feature offers (None without it)."""
         return self.window.offered(FrozenNetwork)  # type: ignore[type-abstract]  # a Protocol, by design
 
-    def _frozen(self) -> tuple[SimConfig, dict[str, np.ndarray], Any] | None:
+    def _frozen(self) -> FrozenWeights | None:
         tab = self._backprop_tab()
         return None if tab is None else tab.frozen_network()
 

@@ -45,25 +45,29 @@ class SnapshotDialog(QtWidgets.QDialog):
         self.setWindowTitle("Save snapshot")
         self._path_edited = False
 
-        self.target_combo = QtWidgets.QComboBox()
-        self.target_combo.setObjectName("snapshot_target")
-        self.target_combo.setToolTip("Save all five plots as laid out in the window, or one plot")
+        self.target_combo = named(
+            QtWidgets.QComboBox(),
+            "snapshot_target",
+            "Save all five plots as laid out in the window, or one plot",
+        )
         for key in (DASHBOARD, *PLOT_KEYS):
             self.target_combo.addItem(TARGET_LABELS[key], key)
-        self.format_combo = QtWidgets.QComboBox()
-        self.format_combo.setObjectName("snapshot_format")
-        self.format_combo.setToolTip("PNG: a picture for slides and notes. SVG: vector graphics for papers")
+        self.format_combo = named(
+            QtWidgets.QComboBox(),
+            "snapshot_format",
+            "PNG: a picture for slides and notes. SVG: vector graphics for papers",
+        )
         self.format_combo.addItem("PNG image", "png")
         self.format_combo.addItem("SVG vector graphics", "svg")
-        self.width_spin = QtWidgets.QSpinBox()
-        self.width_spin.setObjectName("snapshot_width")
+        self.width_spin = named(
+            QtWidgets.QSpinBox(),
+            "snapshot_width",
+            "Width of the PNG in pixels; the height follows the plot's proportions. "
+            "The default, twice the size on screen, stays sharp on slides",
+        )
         self.width_spin.setRange(render.MIN_WIDTH, render.MAX_WIDTH)
         self.width_spin.setSingleStep(100)
         self.width_spin.setSuffix(" px")
-        self.width_spin.setToolTip(
-            "Width of the PNG in pixels; the height follows the plot's proportions. "
-            "The default, twice the size on screen, stays sharp on slides"
-        )
         self.size_label = named(QtWidgets.QLabel(), "snapshot_size")
         self.default_width_button = named(
             QtWidgets.QPushButton("2× screen"),

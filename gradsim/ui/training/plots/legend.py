@@ -7,6 +7,7 @@ from PySide6 import QtCore, QtWidgets
 # isort: split
 import pyqtgraph as pg
 
+from gradsim.ui.common.fit import without_width
 from gradsim.ui.common.scaling import scale_of
 
 
@@ -33,10 +34,7 @@ class RowLegend(pg.LegendItem):
     def sizeHint(  # noqa: N802
         self, which: QtCore.Qt.SizeHint, constraint: QtCore.QSizeF | None = None
     ) -> QtCore.QSizeF:
-        size = super().sizeHint(which, constraint)
-        if which == QtCore.Qt.SizeHint.MinimumSize:
-            size.setWidth(0)
-        return size
+        return without_width(super().sizeHint(which, constraint), which, QtCore.Qt.SizeHint.MinimumSize)
 
     def addItem(self, item: object, name: str) -> None:  # noqa: N802
         super().addItem(item, name)

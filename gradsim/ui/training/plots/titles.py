@@ -7,6 +7,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 # isort: split
 import pyqtgraph as pg
 
+from gradsim.ui.common.fit import without_width
 from gradsim.ui.common.theme import Theme
 
 
@@ -98,13 +99,9 @@ class TitleLabel(pg.LabelItem):
     def sizeHint(  # noqa: N802
         self, which: QtCore.Qt.SizeHint, constraint: QtCore.QSizeF | None = None
     ) -> QtCore.QSizeF:
-        size = super().sizeHint(which, constraint)
-        if which == QtCore.Qt.SizeHint.MinimumSize:
-            size.setWidth(0)
-        elif which == QtCore.Qt.SizeHint.PreferredSize:
-            # Prefer no width: the plot's columns, not the title, decide how wide it is.
-            size.setWidth(0)
-        return size
+        # No preferred width either: the plot's columns, not the title, decide how wide it is.
+        hints = (QtCore.Qt.SizeHint.MinimumSize, QtCore.Qt.SizeHint.PreferredSize)
+        return without_width(super().sizeHint(which, constraint), which, *hints)
 
 
 def _plain_text(html: str) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import small_config
+from helpers import assert_same_data_stream, small_config
 from PySide6 import QtCore
 
 from gradsim.engine.formatting import format_ratio
@@ -98,12 +98,7 @@ def test_rnn_vs_lstm_trains_a_vanilla_rnn_against_an_lstm_on_the_same_batches(qt
     assert "weight_ih_l0" in sim_b.params and sim_b.params["weight_ih_l0"].shape[0] == 4 * SMALL.hidden_size
     assert sim_a.params["weight_ih_l0"].shape[0] == SMALL.hidden_size
     # The same data stream, at the same point; fresh simulations of both draw identical batches.
-    assert sim_a.rng.bit_generator.state == sim_b.rng.bit_generator.state
-    fresh_a, fresh_b = Simulation(config_a), Simulation(config_b)
-    for _ in range(3):
-        (xa, ya), (xb, yb) = fresh_a.sample_batch(), fresh_b.sample_batch()
-        np.testing.assert_array_equal(xa, xb)
-        np.testing.assert_array_equal(ya, yb)
+    assert_same_data_stream((sim_a, sim_b), config_a, config_b)
     # Each side's gradient plot shows its own run: the engine's records of its config.
     for side, config in (("A", config_a), ("B", config_b)):
         simulation = Simulation(config)

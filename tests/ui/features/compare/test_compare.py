@@ -10,7 +10,7 @@ import multiprocessing
 
 import numpy as np
 import pytest
-from helpers import small_config
+from helpers import assert_same_data_stream, small_config
 from helpers import train as take_steps
 from PySide6 import QtCore, QtWidgets
 
@@ -306,12 +306,7 @@ def test_ab_sides_equal_the_engine_in_lockstep_on_the_same_batches(
     sim_a, sim_b = view.runner.simulations
     assert sim_a.iteration == sim_b.iteration == 4
     # Both data streams are at the same point, and two fresh simulations draw identical batches.
-    assert sim_a.rng.bit_generator.state == sim_b.rng.bit_generator.state
-    fresh_a, fresh_b = Simulation(SIGMOID), Simulation(RELU)
-    for _ in range(3):
-        (xa, ya), (xb, yb) = fresh_a.sample_batch(), fresh_b.sample_batch()
-        np.testing.assert_array_equal(xa, xb)
-        np.testing.assert_array_equal(ya, yb)
+    assert_same_data_stream((sim_a, sim_b), SIGMOID, RELU)
     # What is drawn: gradient curves and the ratio B / A of the latest step.
     view.redraw()
     last_a, last_b = engine_records(SIGMOID, 4)[-1], engine_records(RELU, 4)[-1]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import shown
 
 from gradsim.engine.activations import make_activation
 from gradsim.engine.config import SimConfig
@@ -16,10 +17,7 @@ GATED = SimConfig(num_layers=2, hidden_size=8, seq_len=20, batch_size=4, activat
 
 
 def make(qtbot, theme) -> ActivationPlot:
-    plot = ActivationPlot(theme)
-    qtbot.addWidget(plot)
-    plot.resize(450, 500)
-    plot.show()
+    plot = shown(qtbot, ActivationPlot(theme), (450, 500))
     qtbot.waitExposed(plot)
     return plot
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import shown
 from PySide6 import QtCore
 
 from gradsim.engine.config import SimConfig
@@ -15,10 +16,7 @@ LSTM = SimConfig(cell="lstm", num_layers=2, hidden_size=8, seq_len=30, batch_siz
 
 
 def make(qtbot, theme) -> GradientPlot:
-    plot = GradientPlot(theme)
-    qtbot.addWidget(plot)
-    plot.resize(700, 450)
-    plot.show()
+    plot = shown(qtbot, GradientPlot(theme), (700, 450))
     qtbot.waitExposed(plot)
     return plot
 
