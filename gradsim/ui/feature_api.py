@@ -207,18 +207,11 @@ class FrozenNetwork(Protocol):
         """``(config, params, batch)`` of the weights the tab shows (None before the first)."""
         ...
 
-    def backward_frames(
-        self,
-        config: SimConfig,
-        params: dict[str, np.ndarray],
-        batch: tuple[np.ndarray, np.ndarray] | None,
-        width: int,
-        theme: Theme,
-        scale: float = 1.0,
-    ) -> BackwardFrames:
-        """An offscreen backward-pass view of ``params`` as the tab draws it, ``width`` px wide.
+    def backward_frames(self, width: int, theme: Theme, *, scale: float = 1.0) -> BackwardFrames:
+        """An offscreen copy of the tab's view of its frozen network, ``width`` px wide.
 
-        Raises ValueError when the backward pass cannot be shown (the message says why)."""
+        Raises ValueError when none is frozen or its backward pass cannot be shown (the message
+        says why)."""
         ...
 
     def backward_frame_size(self) -> tuple[int, int]:

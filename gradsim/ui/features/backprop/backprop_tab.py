@@ -13,7 +13,6 @@ arrow keys belong to the view (the window drops its transport shortcuts on other
 
 from __future__ import annotations
 
-import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from gradsim.engine.config import SimConfig
@@ -24,6 +23,8 @@ from gradsim.ui.features.backprop.backprop_view import BackpropView
 from gradsim.ui.training.runner import Capture
 
 TAB_TITLE = "Backprop"
+# Why there is no backward pass to record yet.
+NOTHING_FROZEN = "open the Backprop tab first: it freezes the weights whose backward pass is shown"
 
 
 class BackpropTab(QtCore.QObject):
@@ -199,16 +200,13 @@ class BackpropTab(QtCore.QObject):
             return None
         return self.frozen.config, self.frozen.params, self.view.batch
 
-    def backward_frames(
-        self,
-        config: SimConfig,
-        params: dict[str, np.ndarray],
-        batch: tuple[np.ndarray, np.ndarray] | None,
-        width: int,
-        theme: Theme,
-        scale: float = 1.0,
-    ) -> BackpropFrames:
-        """An offscreen copy of the tab's view for animation frames (see :class:`BackpropFrames`)."""
+    def backward_frames(self, width: int, theme: Theme, *, scale: float = 1.0) -> BackpropFrames:
+        """An offscreen copy of the view of the frozen network for animation frames (see
+        :class:`BackpropFrames`); ValueError if nothing is frozen yet."""
+        frozen = self.frozen_network()
+        if frozen is None:
+            raise ValueError(NOTHING_FROZEN)
+        config, params, batch = frozen
         return BackpropFrames(config, params, batch, width, theme, scale=scale)
 
     def backward_frame_size(self) -> tuple[int, int]:

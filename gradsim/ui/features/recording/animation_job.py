@@ -269,6 +269,9 @@ def start_job(
 ) -> AnimationJob:
     """Build the offscreen source for ``request`` and start its job (GUI thread).
 
+    For the backward pass, ``backprop(width, theme, scale=scale)`` builds the frames (what
+    :class:`~gradsim.ui.feature_api.FrozenNetwork` offers); None: nothing is frozen.
+
     Raises
     ------
     ValueError

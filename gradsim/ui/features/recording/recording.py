@@ -16,7 +16,6 @@ the dialog is :mod:`.record_dialog`.
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 from PySide6 import QtCore, QtGui, QtWidgets
@@ -171,8 +170,8 @@ class RecordingFeature(QtCore.QObject):
             tab = self._backprop_tab()
             frozen = None if tab is None else tab.frozen_network()
             if tab is not None and frozen is not None:
-                config, params, batch = frozen
-                backprop = functools.partial(tab.backward_frames, config, params, batch)
+                config = frozen[0]
+                backprop = tab.backward_frames
         try:
             job = animation_job.start_job(
                 self, request, config, theme=dashboard.theme, scale=scale,
