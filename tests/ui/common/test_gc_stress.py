@@ -49,6 +49,14 @@ def test_collections_on_the_training_thread_while_the_window_makes_cycles(qtbot,
     collecting_checkpoint.calls = 0  # type: ignore[attr-defined]
     monkeypatch.setattr(runner_module.TrainingLoop, "_checkpoint", collecting_checkpoint)
     was_enabled = gc.isenabled()
+    # What earlier tests left is not this window's: in a whole-suite run their dead dashboards,
+    # released while this test's event loop runs, held Python-owned live Qt objects (pyqtgraph's
+    # ViewBoxMenu, a parentless QMenu, its WidgetGroup, QPixmaps), and a collection on the
+    # worker destroyed those widgets off the GUI thread: a segfault (docs/architecture.md). The
+    # GUI-thread collector prevents that in the app; here the objects alive now are frozen out
+    # of collection, so the worker collects only the cycles this window and the test make.
+    gc.collect()
+    gc.freeze()
     gc.enable()
     try:
         window = make_window(SMALL, features=("gradsim.ui.features.compare.compare",))
@@ -66,6 +74,7 @@ def test_collections_on_the_training_thread_while_the_window_makes_cycles(qtbot,
         qtbot.waitUntil(lambda: window.history.total_records >= 5, timeout=60000)
         window.runner.pause()
     finally:
+        gc.unfreeze()
         if not was_enabled:
             gc.disable()
     assert collections["worker"] >= 20
