@@ -38,7 +38,7 @@ from collections.abc import Generator
 import numpy as np
 
 from . import bptt
-from .gates import GatedBackwardState, GatedCache, sigmoid_
+from .gates import GatedBackwardState, GatedCache, sigmoid_blocks_
 
 GATES = 3
 
@@ -60,22 +60,23 @@ def recurrence(
     projection = work.output(("projection", layer), (steps, batch, hidden), dtype)
     product = work.scratch(("product", "gru"), (batch, GATES * hidden), dtype)
     term = work.scratch(("term",), (batch, hidden), dtype)
+    input_side = work.scratch(("input_side",), (batch, hidden), dtype)
     rz, new = slice(0, 2 * hidden), slice(2 * hidden, 3 * hidden)
     w_hh_t = bptt.recurrent_operand(w_hh, batch, states.dtype)
     b_hn = b_hh[2 * hidden :]
     blocks = gates.reshape(steps, batch, GATES, hidden)
     for t in range(steps):
-        a_t = gates[t]
+        a_t, r, z, n = gates[t], blocks[t, :, 0], blocks[t, :, 1], blocks[t, :, 2]
+        np.copyto(input_side, n)  # W_in x + b_in: the n block is scratch until n is formed
         np.matmul(states[t], w_hh_t, out=product)
-        a_t[:, : 2 * hidden] += product[:, : 2 * hidden]
+        a_t += product  # over the whole row (a strided block costs more): r's and z's sums
         np.add(product[:, 2 * hidden :], b_hn, out=projection[t])
         if norm is not None:
             norm.step(a_t[:, rz], t, rz)
-        r, z, n = blocks[t, :, 0], blocks[t, :, 1], blocks[t, :, 2]
-        sigmoid_(a_t[:, : 2 * hidden])  # r and z together
+        sigmoid_blocks_(a_t, (a_t[:, : 2 * hidden],))  # r and z together
         # n = tanh(W_in x + b_in + r * q)
         np.multiply(r, projection[t], out=term)
-        n += term
+        np.add(input_side, term, out=n)
         if norm is not None:
             norm.step(n, t, new)
         np.copyto(candidate[t], n)
