@@ -38,7 +38,7 @@ from collections.abc import Generator
 import numpy as np
 
 from . import bptt
-from .gates import GatedBackwardState, GatedCache, sigmoid_
+from .gates import GatedBackwardState, GatedCache, sigmoid_blocks_
 
 GATES = 3
 
@@ -60,22 +60,23 @@ def recurrence(
     projection = work.output(("projection", layer), (steps, batch, hidden), dtype)
     product = work.scratch(("product", "gru"), (batch, GATES * hidden), dtype)
     term = work.scratch(("term",), (batch, hidden), dtype)
+    input_side = work.scratch(("input_side",), (batch, hidden), dtype)
     rz, new = slice(0, 2 * hidden), slice(2 * hidden, 3 * hidden)
     w_hh_t = bptt.recurrent_operand(w_hh, batch, states.dtype)
     b_hn = b_hh[2 * hidden :]
     blocks = gates.reshape(steps, batch, GATES, hidden)
     for t in range(steps):
-        a_t = gates[t]
+        a_t, r, z, n = gates[t], blocks[t, :, 0], blocks[t, :, 1], blocks[t, :, 2]
+        np.copyto(input_side, n)  # W_in x + b_in: the n block is scratch until n is formed
         np.matmul(states[t], w_hh_t, out=product)
-        a_t[:, : 2 * hidden] += product[:, : 2 * hidden]
+        a_t += product  # over the whole row (a strided block costs more): r's and z's sums
         np.add(product[:, 2 * hidden :], b_hn, out=projection[t])
         if norm is not None:
             norm.step(a_t[:, rz], t, rz)
-        r, z, n = blocks[t, :, 0], blocks[t, :, 1], blocks[t, :, 2]
-        sigmoid_(a_t[:, : 2 * hidden])  # r and z together
+        sigmoid_blocks_(a_t, (a_t[:, : 2 * hidden],))  # r and z together
         # n = tanh(W_in x + b_in + r * q)
         np.multiply(r, projection[t], out=term)
-        n += term
+        np.add(input_side, term, out=n)
         if norm is not None:
             norm.step(n, t, new)
         np.copyto(candidate[t], n)
@@ -105,35 +106,35 @@ def layer_backward(
     direct = work.scratch(("direct",), (batch, hidden), dtype)
     carry.fill(0)
     values = cache.gates[layer]  # (T, B, 3H): r, z, n
+    # Each block's (T, B, H) view, and the rows of dL/dh, made once: a step indexes them by t.
     blocks = values.reshape(steps, batch, GATES, hidden)
+    r_all, z_all, n_all = (blocks[:, :, k] for k in range(GATES))
     gate_blocks = gate_grad.reshape(steps, batch, GATES, hidden)
+    d_r_all, d_z_all, d_n_all = (gate_blocks[:, :, k] for k in range(GATES))
     states, projection, derivative = (
         cache.states[layer],
         cache.hidden_projection[layer],
         cache.derivatives[layer],
     )
     rows = layer_grad.reshape(steps, -1)
+    path_norms = state.log10_path_norms[layer]
+    from_outside = outside.values
     state.layer_grad, state.layer = layer_grad, layer
     rz, new = slice(0, 2 * hidden), slice(2 * hidden, 3 * hidden)
     weight_hh = params[bptt.layer_names(layer)[1]]
     exponent = outside.first_exponent()
     for t in reversed(range(steps)):
         exponent = outside.join(t, (carry,), exponent)
-        dh = layer_grad[t]
-        np.add(outside.values[t], carry, out=dh)
-        exponent = bptt.renormalise((dh,), float(np.dot(rows[t], rows[t])), exponent, band)
+        dh, row = layer_grad[t], rows[t]
+        np.add(from_outside[t], carry, out=dh)
+        exponent = bptt.renormalise((dh,), float(np.dot(row, row)), exponent, band)
         exponents[layer, t] = exponent
-        r, z, n = blocks[t, :, 0], blocks[t, :, 1], blocks[t, :, 2]
-        d_rz, d_r, d_z, d_n = (
-            gate_grad[t][:, rz],
-            gate_blocks[t, :, 0],
-            gate_blocks[t, :, 1],
-            gate_blocks[t, :, 2],
-        )
+        r, z, n, values_t, d_all = r_all[t], z_all[t], n_all[t], values[t], gate_grad[t]
+        d_r, d_z, d_n = d_r_all[t], d_z_all[t], d_n_all[t]
         # s (1 - s) for r and z; dA_z = dh (h_{t-1} - n) z(1-z); dA_n = dh (1 - z)(1 - n^2) (then
         # batch norm's backward on the n columns)
-        np.subtract(1.0, values[t], out=gate_grad[t])  # contiguous; the n block is overwritten
-        gate_grad[t] *= values[t]
+        np.subtract(1.0, values_t, out=d_all)  # contiguous; the n block is overwritten
+        d_all *= values_t
         np.subtract(states[t], n, out=direct)
         d_z *= direct
         d_z *= dh
@@ -147,13 +148,14 @@ def layer_backward(
         d_r *= projection[t]
         d_r *= d_n
         if norm is not None:
-            norm.step(d_rz, t, exponent, rz)
-        recurrent_row[:, : 2 * hidden] = d_rz
+            norm.step(d_all[:, rz], t, exponent, rz)
+        # [dA_r, dA_z, dq]: the whole row copied (contiguous), then its n block replaced by dq
+        np.copyto(recurrent_row, d_all)
         recurrent_row[:, 2 * hidden :] = projection_grad[t]
         np.matmul(recurrent_row, weight_hh, out=carry)
         np.multiply(dh, z, out=direct)  # h_t = ... + z h_{t-1}
         if t > 0:
-            paths = state.log10_path_norms[layer, t - 1]
+            paths = path_norms[t - 1]
             paths[0] = bptt.row_log10_norm(carry, exponent)
             paths[1] = bptt.row_log10_norm(direct, exponent)
         carry += direct

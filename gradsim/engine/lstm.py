@@ -42,7 +42,7 @@ from collections.abc import Generator
 import numpy as np
 
 from . import bptt
-from .gates import GatedBackwardState, GatedCache, sigmoid_
+from .gates import GatedBackwardState, GatedCache, sigmoid_blocks_
 
 GATES = 4
 
@@ -75,9 +75,8 @@ def recurrence(
             norm.step(a_t, t)
         i, f, g, o = blocks[t, :, 0], blocks[t, :, 1], blocks[t, :, 2], blocks[t, :, 3]
         np.copyto(candidate[t], g)
-        sigmoid_(a_t[:, : 2 * hidden])  # i and f together
-        np.tanh(g, out=g)
-        sigmoid_(o)
+        sigmoid_blocks_(a_t, (a_t[:, : 2 * hidden], o))  # i and f together; g left as scratch
+        np.tanh(candidate[t], out=g)
         # c_t = f * c_{t-1} + i * g; h_t = o * tanh(c_t)
         np.multiply(f, cells[t], out=cells[t + 1])
         np.multiply(i, g, out=term)
@@ -108,47 +107,47 @@ def layer_backward(
     carry.fill(0)
     cell_carry.fill(0)
     values = cache.gates[layer]  # (T, B, 4H): i, f, g, o
+    # Each block's (T, B, H) view, and the gradients' rows, made once: a step indexes them by t.
     blocks = values.reshape(steps, batch, GATES, hidden)
+    i_all, f_all, g_all, o_all = (blocks[:, :, k] for k in range(GATES))
     gate_blocks = gate_grad.reshape(steps, batch, GATES, hidden)
+    d_i_all, d_f_all, d_g_all, d_o_all = (gate_blocks[:, :, k] for k in range(GATES))
     cells, cell_tanh, derivative = cache.cells[layer], cache.cell_tanh[layer], cache.derivatives[layer]
-    rows = layer_grad.reshape(steps, -1), cell_grad.reshape(steps, -1)
+    h_rows, c_rows = layer_grad.reshape(steps, -1), cell_grad.reshape(steps, -1)
+    path_norms = state.log10_path_norms[layer]
+    from_outside = outside.values
     state.layer_grad, state.cell_grad, state.layer = layer_grad, cell_grad, layer
     weight_hh = params[bptt.layer_names(layer)[1]]
     exponent = outside.first_exponent()  # of the carries, zero at the last step
     for t in reversed(range(steps)):
         exponent = outside.join(t, (carry, cell_carry), exponent)
         if t < steps - 1:
-            paths = state.log10_path_norms[layer, t]
+            paths = path_norms[t]
             paths[0] = bptt.row_log10_norm(carry, exponent)
             paths[1] = bptt.row_log10_norm(cell_carry, exponent)
-        dh, dc, tanh_c = layer_grad[t], cell_grad[t], cell_tanh[t]
-        i, f, g, o = blocks[t, :, 0], blocks[t, :, 1], blocks[t, :, 2], blocks[t, :, 3]
-        d_i, d_f, d_g, d_o = (
-            gate_blocks[t, :, 0],
-            gate_blocks[t, :, 1],
-            gate_blocks[t, :, 2],
-            gate_blocks[t, :, 3],
-        )
-        np.add(outside.values[t], carry, out=dh)
+        dh, dc, tanh_c, o, d_all = layer_grad[t], cell_grad[t], cell_tanh[t], o_all[t], gate_grad[t]
+        np.add(from_outside[t], carry, out=dh)
         # dc = dh * o (1 - tanh(c)^2) + f_{t+1} dc_{t+1}
         np.multiply(tanh_c, tanh_c, out=to_cell)
         np.subtract(1.0, to_cell, out=to_cell)
         to_cell *= o
         np.multiply(dh, to_cell, out=dc)
         dc += cell_carry
-        squares = max(np.dot(rows[0][t], rows[0][t]), np.dot(rows[1][t], rows[1][t]))
+        h_row, c_row = h_rows[t], c_rows[t]
+        squares = max(np.dot(h_row, h_row), np.dot(c_row, c_row))
         exponent = bptt.renormalise((dh, dc), float(squares), exponent, band)
         exponents[layer, t] = exponent
         # s (1 - s) for every block (the g block is overwritten), then each block's own factor:
         # dA_i = dc g i(1-i), dA_f = dc c_{t-1} f(1-f), dA_g = dc i (1-g^2), dA_o = dh tanh(c) o(1-o)
-        d_all = gate_grad[t]
-        np.subtract(1.0, values[t], out=d_all)
-        d_all *= values[t]
-        d_i *= g
+        values_t = values[t]
+        np.subtract(1.0, values_t, out=d_all)
+        d_all *= values_t
+        d_i, d_f, d_g, d_o = d_i_all[t], d_f_all[t], d_g_all[t], d_o_all[t]
+        d_i *= g_all[t]
         d_i *= dc
         d_f *= cells[t]
         d_f *= dc
-        np.multiply(i, derivative[t], out=d_g)
+        np.multiply(i_all[t], derivative[t], out=d_g)
         d_g *= dc
         d_o *= tanh_c
         d_o *= dh
@@ -156,7 +155,7 @@ def layer_backward(
             norm.step(d_all, t, exponent)
         # a_t = ... + W_hh h_{t-1}: the hidden path into h_{t-1}; c_t = f_t c_{t-1} + ...
         np.matmul(d_all, weight_hh, out=carry)
-        np.multiply(dc, f, out=cell_carry)
+        np.multiply(dc, f_all[t], out=cell_carry)
         state.time_step = t
         yield state
     state.log10_cell_grad_norms[layer] = bptt.log10_table(cell_grad, exponents[layer], work)[0]

@@ -286,3 +286,16 @@ def test_a_reused_workspace_gives_the_same_bits_as_fresh_arrays(cell, normalizat
     assert workspace.nbytes == held  # a warm workspace takes no new array
     assert all(a is b for a, b in zip(again.gates, cache.gates, strict=True))
     assert again_state.grads["weight_hh_l0"] is state.grads["weight_hh_l0"]
+
+
+def test_sigmoid_blocks_gives_each_gate_the_bits_of_the_plain_sigmoid_whatever_the_scratch_block_holds():
+    hidden = 5
+    row = 30 * np.random.default_rng(3).standard_normal((4, 4 * hidden))  # saturated gates and not
+    row[0, 2 * hidden] = 1.0  # the scratch block's reciprocal divides by zero here, unreported
+    expected = 1.0 / (1.0 + np.exp(-row))
+    values = row.copy()
+    gates.sigmoid_blocks_(values, (values[:, : 2 * hidden], values[:, 3 * hidden :]))
+    sigmoid_columns = np.r_[0 : 2 * hidden, 3 * hidden : 4 * hidden]
+    assert values[:, sigmoid_columns].tobytes() == expected[:, sigmoid_columns].tobytes()
+    assert np.all((values[:, sigmoid_columns] >= 0) & (values[:, sigmoid_columns] <= 1))
+    assert np.isinf(values[0, 2 * hidden])  # the scratch block: 1 / (1 - 1)
