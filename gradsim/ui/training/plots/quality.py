@@ -32,9 +32,17 @@ def is_heavy(pen: QtGui.QPen | None) -> bool:
 
 
 def light_pen(pen: QtGui.QPen) -> QtGui.QPen:
-    """``pen``'s colour as a solid cosmetic line one pixel wide (Qt's fast path)."""
+    """``pen``'s colour and dash style as a cosmetic line one pixel wide (Qt's cosmetic stroker).
+
+    The dashes stay: they say what a curve is (an LSTM's ``||dL/dc_t||``, the theory's line), and
+    a one-pixel cosmetic pen draws them on the stroker's own path, without the polygon a wide pen
+    needs.
+    """
     light = QtGui.QPen(pen.color(), 1.0)
     light.setCosmetic(True)
+    light.setStyle(pen.style())
+    if pen.style() == QtCore.Qt.PenStyle.CustomDashLine:
+        light.setDashPattern(pen.dashPattern())
     return light
 
 

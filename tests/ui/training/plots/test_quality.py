@@ -24,9 +24,15 @@ def test_heavy_pens_are_the_wide_and_the_dashed_ones():
     assert is_heavy(pen(3.0)) and is_heavy(pen(1.5)) and is_heavy(pen(1.0, dashed=True))
     assert not is_heavy(pen(1.0)) and not is_heavy(None)
     assert not is_heavy(QtGui.QPen(QtCore.Qt.PenStyle.NoPen))
-    light = light_pen(pen(3.0, dashed=True))
+    light = light_pen(pen(3.0))
     assert light.widthF() == 1.0 and light.style() == QtCore.Qt.PenStyle.SolidLine and light.isCosmetic()
     assert light.color() == QtGui.QColor(LINE)
+    # A dashed curve stays dashed while training: the dashes say which curve it is.
+    dashed = light_pen(pen(3.0, dashed=True))
+    assert dashed.widthF() == 1.0 and dashed.style() == QtCore.Qt.PenStyle.DashLine and dashed.isCosmetic()
+    custom = pg.mkPen(LINE, width=2, style=QtCore.Qt.PenStyle.CustomDashLine)
+    custom.setDashPattern([4.0, 2.0])
+    assert light_pen(custom).dashPattern() == [4.0, 2.0]
 
 
 def graphics_with_line(qtbot, width: float, points: list) -> tuple[PlotGraphics, pg.PlotDataItem]:
