@@ -198,6 +198,10 @@ class BackwardFrames(Protocol):
         ...
 
 
+# Why a backward pass cannot be recorded yet (no weights frozen, or no Backprop tab).
+NOTHING_FROZEN = "open the Backprop tab first: it freezes the weights whose backward pass is shown"
+
+
 @runtime_checkable
 class FrozenNetwork(Protocol):
     """The Backprop tab's frozen network (the backprop feature): recordings animate its backward

@@ -17,14 +17,12 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from gradsim.engine.config import SimConfig
 from gradsim.ui.common.theme import Theme
-from gradsim.ui.feature_api import FrozenWeights, WindowAPI
+from gradsim.ui.feature_api import NOTHING_FROZEN, FrozenWeights, WindowAPI
 from gradsim.ui.features.backprop.backprop_frames import DEFAULT_BACKPROP_SIZE, BackpropFrames
 from gradsim.ui.features.backprop.backprop_view import BackpropView
 from gradsim.ui.training.runner import Capture
 
 TAB_TITLE = "Backprop"
-# Why there is no backward pass to record yet.
-NOTHING_FROZEN = "open the Backprop tab first: it freezes the weights whose backward pass is shown"
 
 
 class BackpropTab(QtCore.QObject):

@@ -28,7 +28,7 @@ from gradsim.io.atomic import WriteError
 from gradsim.ui.common import background
 from gradsim.ui.common.theme import Theme
 from gradsim.ui.common.workers import JobContext, Worker
-from gradsim.ui.feature_api import BackwardFrames
+from gradsim.ui.feature_api import NOTHING_FROZEN, BackwardFrames
 from gradsim.ui.features.recording.animation import AnimationCancelled
 from gradsim.ui.features.recording.frame_sources import (
     BACKPROP,
@@ -284,9 +284,7 @@ def start_job(
 
     if request.target == BACKPROP:
         if backprop is None:
-            raise ValueError(
-                "open the Backprop tab first: it freezes the weights whose backward pass is shown"
-            )
+            raise ValueError(NOTHING_FROZEN)
         frames = backprop(request.width, theme, scale=scale)
         try:
             positions = backprop_positions(frames.total_cells, request.every)

@@ -21,6 +21,7 @@ from gradsim.io.animation_writer import (
 )
 from gradsim.ui.common.naming import TARGET_LABELS as SNAPSHOT_LABELS
 from gradsim.ui.common.naming import confirm_replace
+from gradsim.ui.feature_api import NOTHING_FROZEN
 from gradsim.ui.features.recording import frames
 from gradsim.ui.features.recording.animation_job import AnimationRequest
 from gradsim.ui.features.recording.frame_sources import BACKPROP, DASHBOARD
@@ -64,7 +65,9 @@ class RecordDialog(QtWidgets.QDialog):
         self.target_combo.setToolTip(
             "The plot to animate, all five, or the backward pass of the Backprop tab"
         )
-        for key in (DASHBOARD, *PLOT_KEYS, BACKPROP):
+        # The backward pass is the Backprop tab's: offered only where the tab is.
+        backprop = (BACKPROP,) if feature.backprop_available() else ()
+        for key in (DASHBOARD, *PLOT_KEYS, *backprop):
             self.target_combo.addItem(TARGET_LABELS[key], key)
         self.first_spin = self._spin("record_first", 1, MAX_ITERATION, "The first iteration shown")
         self.last_spin = self._spin(
@@ -216,9 +219,7 @@ class RecordDialog(QtWidgets.QDialog):
         if self.target() == BACKPROP:
             total = self.feature.backprop_cells()
             if total == 0:
-                raise ValueError(
-                    "open the Backprop tab first: it freezes the weights whose backward pass is shown"
-                )
+                raise ValueError(NOTHING_FROZEN)
             return len(frames.backprop_positions(total, self.every()))
         return len(frames.frame_iterations(self.first_spin.value(), self.last_spin.value(), self.every()))
 

@@ -98,6 +98,10 @@ class RecordingFeature(QtCore.QObject):
         """What the backprop feature offers (None without it)."""
         return self.window.offered(FrozenNetwork)  # type: ignore[type-abstract]  # a Protocol, by design
 
+    def backprop_available(self) -> bool:
+        """Whether the window has a Backprop tab whose backward pass can be recorded."""
+        return self._backprop_tab() is not None
+
     def _frozen(self) -> FrozenWeights | None:
         tab = self._backprop_tab()
         return None if tab is None else tab.frozen_network()
@@ -121,8 +125,8 @@ class RecordingFeature(QtCore.QObject):
 
     def frame_height(self, target: str, width: int) -> int:
         """The frame height for ``width`` (the target's proportions on screen)."""
-        tab = self._backprop_tab()
-        if target == BACKPROP and tab is not None:
+        tab = self._backprop_tab() if target == BACKPROP else None
+        if tab is not None:
             frame_width, frame_height = tab.backward_frame_size()
         else:
             widget = self.window.dashboard if target == DASHBOARD else self.window.dashboard.plots[target]

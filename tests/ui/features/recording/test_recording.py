@@ -192,6 +192,11 @@ def test_the_backprop_tab_is_reached_through_its_offer_alone(qtbot, make_window)
     record = feature(alone)
     assert alone.offered(FrozenNetwork) is None  # type: ignore[type-abstract]
     assert record.backprop_button is None and record.backprop_cells() == 0
+    dialog = record.open_dialog()
+    qtbot.addWidget(dialog)
+    targets = [dialog.target_combo.itemData(i) for i in range(dialog.target_combo.count())]
+    assert BACKPROP not in targets and "gradient" in targets  # no backward pass without the tab
+    dialog.close()
     request = AnimationRequest(BACKPROP, Path("never.png"), "apng", 5.0, 400, every=1)
     assert record.record(request) is None and record.job is None
     box = alone.findChild(QtWidgets.QMessageBox, "record_error")
