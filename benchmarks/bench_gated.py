@@ -38,9 +38,10 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -51,32 +52,14 @@ from gradsim.engine.gates import gate_count
 from gradsim.engine.simulation import Simulation
 from gradsim.engine.tasks import loss_and_gradient
 
+# One B x H x T x L size and its parser for the engine benchmarks (this folder is not a package).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_engine import Size  # noqa: E402
+
 DEFAULT_THREADS = 2
 
 # The clock of every timing: wall time, or the process's CPU time with ``--clock cpu``.
 clock = time.perf_counter
-
-
-@dataclass(frozen=True)
-class Size:
-    """Batch, hidden size, sequence length, layers."""
-
-    batch: int
-    hidden: int
-    seq_len: int
-    layers: int
-
-    @classmethod
-    def parse(cls, text: str) -> Size:
-        """``"32x128x100x2"`` -> ``Size(32, 128, 100, 2)``."""
-        parts = text.lower().split("x")
-        if len(parts) != 4 or not all(p.isdigit() and int(p) > 0 for p in parts):
-            raise argparse.ArgumentTypeError(f"size must be BxHxTxL with positive integers (got {text!r})")
-        return cls(*(int(p) for p in parts))
-
-    @property
-    def label(self) -> str:
-        return f"B={self.batch} H={self.hidden} T={self.seq_len} L={self.layers}"
 
 
 DEFAULT_SIZES = (Size(32, 128, 100, 2), Size(32, 256, 100, 2))
