@@ -34,6 +34,10 @@ from gradsim.ui.training.plots.base import (
 )
 from gradsim.ui.training.plots.gradient_cell import CellCurves
 
+# The y axis's name: the hidden state's gradient, and the LSTM cell state's beside it when drawn.
+LEFT_LABEL = "||dL/dh_t||  (log scale)"
+LEFT_LABEL_CELL = "||dL/dh_t||, ||dL/dc_t|| (log)"
+
 
 class GradientPlot(PlotPanel):
     """``||dL/dh_t||`` per layer against time step ``t = 1..T`` (log y, as log10 data).
@@ -63,7 +67,7 @@ class GradientPlot(PlotPanel):
             self.plot,
             theme,
             title="||dL/dh_t|| through time",
-            left="||dL/dh_t||  (log scale)",
+            left=LEFT_LABEL,
             bottom="time step t",
         )
         # The y range follows the data (pyqtgraph's auto range, which skips the gaps of zeros
@@ -184,6 +188,7 @@ class GradientPlot(PlotPanel):
         self.bounds.set_range(1, *finite_range(drawn, cell, *trails))
         faint = f", {len(trail_records)} before faint" if trail_records else ""
         both = "||dL/dh_t|| and ||dL/dc_t|| (dashed)" if len(cell) else "||dL/dh_t||"
+        self._set_left_label(LEFT_LABEL_CELL if len(cell) else LEFT_LABEL)
         self._set_title(
             self.plot,
             f"{both} at iteration {record.iteration} (bold){faint}",
@@ -241,6 +246,13 @@ class GradientPlot(PlotPanel):
         self.message.show_text("")
         self.note.show_text("")
         self._set_title(self.plot, "||dL/dh_t|| through time")
+        self._set_left_label(LEFT_LABEL)
+
+    def _set_left_label(self, text: str) -> None:
+        """Name the y axis after the curves drawn (only when that changes: a new label lays the axis out)."""
+        axis = self.plot.getAxis("left")
+        if axis.labelText != text:
+            axis.setLabel(text)  # the style set by style_plot stays
 
 
 def _trail_x(steps: np.ndarray, count: int) -> np.ndarray:

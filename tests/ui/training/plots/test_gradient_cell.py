@@ -9,7 +9,7 @@ from helpers import shown
 from PySide6 import QtCore
 
 from gradsim.engine.config import SimConfig
-from gradsim.ui.training.plots.gradient import GradientPlot
+from gradsim.ui.training.plots.gradient import LEFT_LABEL, LEFT_LABEL_CELL, GradientPlot
 from gradsim.ui.training.plots.gradient_cell import CELL_KEY
 
 LSTM = SimConfig(cell="lstm", num_layers=2, hidden_size=8, seq_len=30, batch_size=4, forget_bias=1.0)
@@ -23,6 +23,10 @@ def make(qtbot, theme) -> GradientPlot:
 
 def legend_names(plot: GradientPlot) -> list[str]:
     return [label.text for _, label in plot.legend.items]
+
+
+def y_label(plot: GradientPlot) -> str:
+    return plot.plot.getAxis("left").labelText
 
 
 def test_lstm_cell_curves_are_the_records_table_dashed_in_the_layer_colours(qtbot, theme, make_run):
@@ -44,6 +48,7 @@ def test_lstm_cell_curves_are_the_records_table_dashed_in_the_layer_colours(qtbo
         assert pen.color().name() == plot.curves[k].opts["pen"].color().name()
     assert legend_names(plot) == ["layer 1", "layer 2", CELL_KEY]
     assert "||dL/dc_t|| (dashed)" in plot.plot.titleLabel.full_text
+    assert y_label(plot) == LEFT_LABEL_CELL  # the axis names both curves
     # The y range holds both tables.
     low, high = plot.bounds.ranges[1]
     both = np.concatenate([table.ravel(), record.log10_grad_norms.ravel()])
@@ -62,6 +67,7 @@ def test_unticking_the_box_hides_the_cell_curves_and_their_key(qtbot, theme, mak
         assert x is None or len(x) == 0
     assert CELL_KEY not in legend_names(plot)
     assert "||dL/dc_t||" not in plot.plot.titleLabel.full_text
+    assert y_label(plot) == LEFT_LABEL
     assert plot.cell.toggle_row.isVisible()  # the box stays, to tick it again
     # The ||dL/dh|| curves are untouched.
     np.testing.assert_array_equal(
@@ -72,6 +78,7 @@ def test_unticking_the_box_hides_the_cell_curves_and_their_key(qtbot, theme, mak
         plot.cell.curves[1].getOriginalDataset()[1], run.history.latest.log10_cell_grad_norms[1]
     )
     assert legend_names(plot) == ["layer 1", "layer 2", CELL_KEY]
+    assert y_label(plot) == LEFT_LABEL_CELL
 
 
 @pytest.mark.parametrize("cell", ["rnn", "gru"])
@@ -83,6 +90,7 @@ def test_rnn_and_gru_runs_show_no_toggle_and_no_cell_curve(qtbot, theme, make_ru
     assert not plot.cell.toggle_row.isVisible() and not plot.cell.shown
     assert plot.cell.curves == []
     assert legend_names(plot) == ["layer 1", "layer 2"]
+    assert y_label(plot) == LEFT_LABEL
 
 
 def test_a_switch_from_lstm_to_rnn_takes_the_cell_curves_away(qtbot, theme, make_run):
@@ -96,3 +104,4 @@ def test_a_switch_from_lstm_to_rnn_takes_the_cell_curves_away(qtbot, theme, make
     assert not plot.cell.toggle_row.isVisible()
     assert not any(curve.isVisible() for curve in plot.cell.curves)
     assert CELL_KEY not in legend_names(plot)
+    assert y_label(plot) == LEFT_LABEL
