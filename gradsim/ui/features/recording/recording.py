@@ -228,9 +228,7 @@ class RecordingFeature(QtCore.QObject):
 
     @QtCore.Slot(int, int)
     def _on_progress(self, done: int, total: int) -> None:
-        if self.progress is not None:
-            self.progress.setMaximum(max(1, total))
-            self.progress.setValue(done)
+        background.show_progress(self.progress, done, total)
 
     @QtCore.Slot(str, str)
     def _on_done(self, outcome: str, message: str) -> None:

@@ -380,9 +380,7 @@ class SnapshotFeature(QtCore.QObject):
 
     @QtCore.Slot(int, int)
     def _on_bundle_progress(self, done: int, total: int) -> None:
-        if self.bundle_progress is not None:
-            self.bundle_progress.setMaximum(max(1, total))
-            self.bundle_progress.setValue(done)
+        background.show_progress(self.bundle_progress, done, total)
 
     @QtCore.Slot(str)
     def _on_bundle_finished(self, path: str) -> None:
