@@ -1,5 +1,6 @@
 """Small widget builders every part of the window uses: a text label, a named widget, a scroll area,
-a dialog opened in place of the previous one, an action with its tips and keys."""
+a dialog opened in place of the previous one, an action with its tips and keys, a caption for a
+field."""
 
 from __future__ import annotations
 
@@ -46,6 +47,17 @@ def make_action(
         action.setShortcuts(shortcuts)
     owner.addAction(action)
     return action
+
+
+def caption(text: str, buddy: QtWidgets.QWidget) -> QtWidgets.QLabel:
+    """A label naming ``buddy``: its "&" mnemonic (Alt+letter) moves the focus there.
+
+    A form row makes this label itself when its field is a widget; a row whose field is a layout
+    (a spin box and a button, say) needs one: without a buddy the text reads literally "F&ile:".
+    """
+    label = QtWidgets.QLabel(text)
+    label.setBuddy(buddy)
+    return label
 
 
 def text_label(object_name: str, *, scale: float = 1.0, bold: bool = False) -> QtWidgets.QLabel:
