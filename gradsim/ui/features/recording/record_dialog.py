@@ -134,7 +134,8 @@ class RecordDialog(QtWidgets.QDialog):
         form.addRow(caption("&Width:", self.width_spin), width_row)
         form.addRow("Frame &rate:", self.fps_spin)
         form.addRow("&Format:", self.format_combo)
-        form.addRow("F&ile:", path_row)
+        # "Fi&le": Alt+I is the iterations'. The field is a layout, so the caption brings its buddy.
+        form.addRow(caption("Fi&le:", self.path_edit), path_row)
         form.addRow("", self.summary_label)
         self.buttons = QtWidgets.QDialogButtonBox(
             QtWidgets.QDialogButtonBox.StandardButton.Save | QtWidgets.QDialogButtonBox.StandardButton.Cancel
