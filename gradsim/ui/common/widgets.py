@@ -1,6 +1,6 @@
 """Small widget builders every part of the window uses: a text label, a named widget, a scroll area,
 a dialog opened in place of the previous one, an action with its tips and keys, a caption for a
-field."""
+field, a combo box as wide as a number of characters."""
 
 from __future__ import annotations
 
@@ -58,6 +58,14 @@ def caption(text: str, buddy: QtWidgets.QWidget) -> QtWidgets.QLabel:
     label = QtWidgets.QLabel(text)
     label.setBuddy(buddy)
     return label
+
+
+def fit_combo(combo: QtWidgets.QComboBox, characters: int) -> QtWidgets.QComboBox:
+    """``combo`` sized for ``characters`` characters (and an icon) instead of its longest item,
+    which the closed box then elides (the open list shows it whole); returns it."""
+    combo.setSizeAdjustPolicy(QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+    combo.setMinimumContentsLength(characters)
+    return combo
 
 
 def text_label(object_name: str, *, scale: float = 1.0, bold: bool = False) -> QtWidgets.QLabel:

@@ -18,7 +18,7 @@ from gradsim.engine import sweep
 from gradsim.engine.config import FLOAT_RANGES, INT_RANGES
 from gradsim.engine.formatting import format_bytes
 from gradsim.io.sweepstore import SweepRecord
-from gradsim.ui.common.widgets import caption, named
+from gradsim.ui.common.widgets import caption, fit_combo, named
 from gradsim.ui.features.sweep.sweep_plot import SweepPlot
 from gradsim.ui.features.sweep.sweep_text import FIELD_LABELS, stored_number
 
@@ -243,12 +243,8 @@ class SweepPage(QtWidgets.QWidget):
         form.addWidget(self.use_current_button, 5, 5)
 
         # Past sweeps and the store. The list's items are long: it must not size itself to them.
-        self.past_combo = QtWidgets.QComboBox()
+        self.past_combo = fit_combo(QtWidgets.QComboBox(), 24)
         self.past_combo.setObjectName("sweep_past")
-        self.past_combo.setSizeAdjustPolicy(
-            QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
-        )
-        self.past_combo.setMinimumContentsLength(24)
         self.past_combo.setSizePolicy(
             QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Fixed
         )
