@@ -1,5 +1,5 @@
-"""What the readers of gradsim's own files share: a refused file as the reader's own error, and
-the format marker (name and version) such a file carries.
+"""What the readers of gradsim's own files share: a refused file as the reader's own error, the
+format marker (name and version) such a file carries, and the reason for a refusal on one line.
 
 The hardened readers themselves (size limits, no pickles, bounded nesting) are in
 :mod:`gradsim.engine.safe_read`; each file kind raises its own error type (``RunFileError``,
@@ -37,6 +37,21 @@ def read_or_raise(
         return file, read(file, limit, what)
     except FileReadError as refused:
         raise error(f"{file}: {refused.reason}") from None
+
+
+def one_line(text: str, limit: int = 200) -> str:
+    """``text`` on one line (white space folded), cut to ``limit`` characters ending in "..."."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def describe_reason(error: BaseException, limit: int = 200) -> str:
+    """What an exception raised while reading a file says, for a message: ``missing 'name'`` for a
+    KeyError, else its text (its type's name when it has none) by :func:`one_line`; numpy and
+    ``int()`` messages may quote whole values, and a cell of a damaged file may be huge."""
+    if isinstance(error, KeyError):
+        return f"missing {error.args[0]!r}" if error.args else "missing data"
+    return one_line(str(error), limit) or type(error).__name__
 
 
 def npz_marker(archive: dict[str, np.ndarray]) -> tuple[str | None, int | None]:

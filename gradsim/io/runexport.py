@@ -56,7 +56,7 @@ from gradsim.engine.safe_read import read_json as read_json_file
 
 from .atomic import atomic_open
 from .configfile import config_values
-from .reading import read_or_raise
+from .reading import describe_reason, read_or_raise
 from .runexport_format import (
     _GATED_FIELDS,
     _NONFINITE_TEXT,
@@ -69,7 +69,6 @@ from .runexport_format import (
     RunFileError,
     _check_format,
     _check_records,
-    _describe,
 )
 from .runexport_npz import (
     arrays_to_records,
@@ -309,7 +308,7 @@ def read_json(path: str | os.PathLike[str]) -> RunData:
     except ConfigError as error:
         raise RunFileError(f"{file}: invalid config ({error})") from None
     except (KeyError, ValueError, TypeError, AttributeError, IndexError, OverflowError) as error:
-        raise RunFileError(f"{file}: not a gradsim run export ({_describe(error)})") from None
+        raise RunFileError(f"{file}: not a gradsim run export ({describe_reason(error)})") from None
 
 
 # -- CSV -------------------------------------------------------------------------------------

@@ -59,13 +59,5 @@ def _check_records(records: Sequence[StepRecord], config: SimConfig) -> None:
                 )
 
 
-def _describe(error: Exception) -> str:
-    if isinstance(error, KeyError):
-        return f"missing {error.args[0]!r}" if error.args else "missing data"
-    # One line, bounded: numpy and int() messages may quote whole values.
-    text = " ".join(str(error).split()) or type(error).__name__
-    return text if len(text) <= 200 else text[:197] + "..."
-
-
 def _check_format(file: Path, name: str | None, version: int | None) -> None:
     check_marker(file, (name, version), (FORMAT, VERSION), ("run export", "format version"), RunFileError)

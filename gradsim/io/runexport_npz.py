@@ -25,7 +25,7 @@ from gradsim.engine.simulation import PREACTIVATION_SAMPLE
 
 from .atomic import atomic_savez
 from .configfile import config_values
-from .reading import npz_marker, read_or_raise
+from .reading import describe_reason, npz_marker, read_or_raise
 from .runexport_format import (
     _DICT_FIELDS,
     _EVENT_FIELDS,
@@ -36,7 +36,6 @@ from .runexport_format import (
     RunFileError,
     _check_format,
     _check_records,
-    _describe,
 )
 
 # -- NPZ -------------------------------------------------------------------------------------
@@ -285,4 +284,4 @@ def read_npz(path: str | os.PathLike[str]) -> RunData:
     except FileReadError as error:
         raise RunFileError(f"{file}: not a gradsim run export (its config {error.reason})") from None
     except (KeyError, ValueError, TypeError, IndexError, OverflowError, AttributeError) as error:
-        raise RunFileError(f"{file}: not a gradsim run export ({_describe(error)})") from None
+        raise RunFileError(f"{file}: not a gradsim run export ({describe_reason(error)})") from None

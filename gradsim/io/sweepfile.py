@@ -38,7 +38,7 @@ from gradsim.engine.safe_read import (
 from gradsim.engine.sweep import STATUS_NAMES, SweepResult
 
 from .atomic import atomic_open, atomic_savez
-from .reading import check_marker, npz_marker, read_or_raise
+from .reading import check_marker, describe_reason, npz_marker, one_line, read_or_raise
 
 __all__ = [
     "FORMAT",
@@ -129,12 +129,6 @@ class SweepGrid:
     status: np.ndarray
 
 
-def _brief(error: object) -> str:
-    """An error's text on one line, cut at 120 characters (a cell of a damaged file may be huge)."""
-    text = " ".join(str(error).split())
-    return text if len(text) <= 120 else text[:117] + "..."
-
-
 def read_sweep_csv(path: str | os.PathLike[str]) -> SweepGrid:
     """Read a grid written by :func:`write_sweep_csv`.
 
@@ -147,7 +141,7 @@ def read_sweep_csv(path: str | os.PathLike[str]) -> SweepGrid:
     try:
         rows = list(csv.reader(io.StringIO(text, newline="")))
     except csv.Error as error:
-        raise SweepFileError(f"{file}: not a gradsim sweep CSV ({_brief(error)})") from None
+        raise SweepFileError(f"{file}: not a gradsim sweep CSV ({describe_reason(error, 120)})") from None
     if not rows or len(rows[0]) != 5 or rows[0][2:] != ["log10_ratio", "overflow", "status"]:
         raise SweepFileError(
             f"{file}: not a gradsim sweep CSV (expected the columns x, y, log10_ratio, overflow, status)"
@@ -156,7 +150,8 @@ def read_sweep_csv(path: str | os.PathLike[str]) -> SweepGrid:
     try:
         table = [(float(r[0]), float(r[1]), float(r[2]), int(r[3]), r[4]) for r in rows[1:] if r]
     except (ValueError, IndexError) as error:
-        raise SweepFileError(f"{file}: a row is not x, y, number, 0/1, status ({_brief(error)})") from None
+        reason = describe_reason(error, 120)
+        raise SweepFileError(f"{file}: a row is not x, y, number, 0/1, status ({reason})") from None
     x = np.array(sorted({r[0] for r in table}))
     y = np.array(sorted({r[1] for r in table}))
     if len(table) != len(x) * len(y):
@@ -167,7 +162,7 @@ def read_sweep_csv(path: str | os.PathLike[str]) -> SweepGrid:
     for x_value, y_value, value, flag, name in table:
         row, column = int(np.searchsorted(y, y_value)), int(np.searchsorted(x, x_value))
         if name != NOT_COMPUTED and name not in _STATUS_CODES:
-            raise SweepFileError(f"{file}: unknown status {_brief(repr(name))}")
+            raise SweepFileError(f"{file}: unknown status {one_line(repr(name), 120)}")
         values[row, column] = value
         overflow[row, column] = bool(flag)
         status[row, column] = _STATUS_CODES.get(name, -1)
@@ -211,12 +206,7 @@ def read_sweep_npz(path: str | os.PathLike[str]) -> SweepResult:
     except FileReadError as error:
         raise SweepFileError(f"{file}: not a gradsim sweep (its {error})") from None
     except (KeyError, ValueError, TypeError, IndexError, AttributeError, OverflowError) as error:
-        what = (
-            f"missing {error.args[0]!r}"
-            if isinstance(error, KeyError)
-            else " ".join(str(error).split())[:200]
-        )
-        raise SweepFileError(f"{file}: not a gradsim sweep ({what})") from None
+        raise SweepFileError(f"{file}: not a gradsim sweep ({describe_reason(error)})") from None
 
 
 # -- by extension ----------------------------------------------------------------------------

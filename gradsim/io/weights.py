@@ -36,6 +36,7 @@ from gradsim.engine.config import SimConfig
 from gradsim.engine.safe_read import WEIGHTS_LIMIT, FileReadError, load_npz, read_bytes
 
 from .atomic import atomic_savez, atomic_write_bytes
+from .reading import describe_reason
 
 __all__ = [
     "PICKLE_SUFFIXES",
@@ -92,8 +93,7 @@ def read_weights(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     try:
         arrays = safetensors.numpy.load(data)
     except Exception as error:  # the Rust parser's errors have no common Python base
-        detail = " ".join(str(error).split())[:200] or type(error).__name__
-        raise WeightsError(f"{file}: not a valid safetensors file ({detail})") from None
+        raise WeightsError(f"{file}: not a valid safetensors file ({describe_reason(error)})") from None
     return dict(arrays)
 
 

@@ -36,7 +36,7 @@ from gradsim.ui.common import settings as stored
 from gradsim.ui.common.collector import GuiGarbageCollector
 from gradsim.ui.common.icons import icon
 from gradsim.ui.common.status_bar import MessageBar
-from gradsim.ui.common.widgets import vertical_scroll
+from gradsim.ui.common.widgets import make_action, vertical_scroll
 from gradsim.ui.feature_api import FEATURE_MODULES, WindowAPI
 from gradsim.ui.training.control_panel import CUSTOM, ControlPanel
 from gradsim.ui.training.dashboard import Dashboard
@@ -50,7 +50,6 @@ from gradsim.ui.training.transport import (
     SpeedChooser,
     TransportActions,
     fill_run_toolbar,
-    make_action,
     speed_label,
 )
 

@@ -19,7 +19,7 @@ from PySide6 import QtCore, QtWidgets
 from gradsim.engine.config import SimConfig
 from gradsim.engine.records import StepRecord
 from gradsim.engine.simulation import replay
-from gradsim.ui.common.workers import Job, Worker
+from gradsim.ui.common.workers import Job, JobContext, Worker
 
 
 def replay_beside_the_window(config: SimConfig, iterations: int) -> Iterator[StepRecord]:
@@ -57,6 +57,24 @@ def progress_dialog(
     progress.setValue(0)
     progress.canceled.connect(on_cancel)
     progress.rejected.connect(on_cancel)  # Esc
+    return progress
+
+
+def show_progress(progress: QtWidgets.QProgressDialog | None, done: int, total: int) -> None:
+    """Show ``done`` of ``total`` on a dialog of :func:`progress_dialog`; nothing once the owner
+    has let the dialog go (a message can arrive after the job finished)."""
+    if progress is not None:
+        progress.setMaximum(max(1, total))
+        progress.setValue(done)
+
+
+def report_progress(context: JobContext) -> Callable[[int, int], None]:
+    """A ``progress(done, total)`` callback for a job's replay: each call emits the message
+    ``("progressed", done, total)`` (shown with :func:`show_progress` on the GUI thread)."""
+
+    def progress(done: int, total: int) -> None:
+        context.emit(("progressed", done, total))
+
     return progress
 
 

@@ -1,12 +1,13 @@
 """Small widget builders every part of the window uses: a text label, a named widget, a scroll area,
-a dialog opened in place of the previous one."""
+a dialog opened in place of the previous one, an action with its tips and keys, a caption for a
+field, a combo box as wide as a number of characters."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import TypeVar
 
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 Widget = TypeVar("Widget", bound=QtWidgets.QWidget)
 Dialog = TypeVar("Dialog", bound=QtWidgets.QDialog)
@@ -18,6 +19,53 @@ def named(widget: Widget, object_name: str, tip: str = "") -> Widget:
     if tip:
         widget.setToolTip(tip)
     return widget
+
+
+def make_action(
+    owner: QtWidgets.QWidget,
+    text: str,
+    slot: Callable[..., object],
+    tip: str,
+    shortcuts: list[QtGui.QKeySequence] | None = None,
+    *,
+    name: str = "",
+    icon: QtGui.QIcon | None = None,
+) -> QtGui.QAction:
+    """An action of ``owner`` calling ``slot`` when triggered, with ``tip`` as tool and status tip.
+
+    It is added to ``owner``, so its ``shortcuts`` work while the owner's window is active (also
+    with the menu bar hidden); ``name`` is its ``objectName`` (how tests find it). A tip names
+    the keys itself, as the user reads them ("... (Ctrl+P)").
+    """
+    action = QtGui.QAction(text, owner) if icon is None else QtGui.QAction(icon, text, owner)
+    if name:
+        action.setObjectName(name)
+    action.triggered.connect(slot)
+    action.setToolTip(tip)
+    action.setStatusTip(tip)
+    if shortcuts:
+        action.setShortcuts(shortcuts)
+    owner.addAction(action)
+    return action
+
+
+def caption(text: str, buddy: QtWidgets.QWidget) -> QtWidgets.QLabel:
+    """A label naming ``buddy``: its "&" mnemonic (Alt+letter) moves the focus there.
+
+    A form row makes this label itself when its field is a widget; a row whose field is a layout
+    (a spin box and a button, say) needs one: without a buddy the text reads literally "F&ile:".
+    """
+    label = QtWidgets.QLabel(text)
+    label.setBuddy(buddy)
+    return label
+
+
+def fit_combo(combo: QtWidgets.QComboBox, characters: int) -> QtWidgets.QComboBox:
+    """``combo`` sized for ``characters`` characters (and an icon) instead of its longest item,
+    which the closed box then elides (the open list shows it whole); returns it."""
+    combo.setSizeAdjustPolicy(QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+    combo.setMinimumContentsLength(characters)
+    return combo
 
 
 def text_label(object_name: str, *, scale: float = 1.0, bold: bool = False) -> QtWidgets.QLabel:

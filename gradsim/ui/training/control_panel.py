@@ -28,6 +28,7 @@ from gradsim.engine.config import (
     check_resources,
 )
 from gradsim.engine.presets import DEFAULT_PRESET, Preset, list_presets
+from gradsim.ui.common.widgets import fit_combo
 from gradsim.ui.training.control_fields import CHOICE_LABELS, FIELD_HELP, GATED_ACTIVATION_TIP, float_bounds
 from gradsim.ui.training.log_spin_box import LogSpinBox
 
@@ -127,12 +128,8 @@ class ControlPanel(QtWidgets.QWidget):
         box = QtWidgets.QGroupBox("Preset")
         box_layout = QtWidgets.QVBoxLayout(box)
         row = QtWidgets.QHBoxLayout()
-        self.preset_combo = QtWidgets.QComboBox()
+        self.preset_combo = fit_combo(QtWidgets.QComboBox(), 16)
         self.preset_combo.setObjectName("preset")
-        self.preset_combo.setSizeAdjustPolicy(
-            QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
-        )
-        self.preset_combo.setMinimumContentsLength(16)
         self.preset_combo.setToolTip(
             "Ready-made settings that show vanishing or exploding gradients, or a fix for them. "
             "Changing any control turns this into 'custom'."

@@ -8,28 +8,11 @@ from collections.abc import Callable
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from gradsim.ui.common.icons import icon
+from gradsim.ui.common.widgets import make_action
 from gradsim.ui.training.runner import UNLIMITED
 
 SPEEDS: tuple[float, ...] = (1, 2, 5, 10, 20, 50, 100, 200, 500, UNLIMITED)
 DEFAULT_SPEED = UNLIMITED
-
-
-def make_action(
-    owner: QtWidgets.QWidget,
-    text: str,
-    slot: Callable[..., object],
-    tip: str,
-    shortcuts: list[QtGui.QKeySequence] | None = None,
-) -> QtGui.QAction:
-    """An action of ``owner`` (added to it, so its keys work) with ``tip`` as tool and status tip."""
-    action = QtGui.QAction(text, owner)
-    action.triggered.connect(slot)
-    action.setToolTip(tip)
-    action.setStatusTip(tip)
-    if shortcuts:
-        action.setShortcuts(shortcuts)
-    owner.addAction(action)
-    return action
 
 
 class TransportActions:

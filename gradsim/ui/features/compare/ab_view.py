@@ -35,6 +35,7 @@ from gradsim.ui.common.config_diff import data_differences, describe_difference,
 from gradsim.ui.common.icons import icon
 from gradsim.ui.common.scaling import scale_fonts
 from gradsim.ui.common.theme import Theme, current_theme
+from gradsim.ui.common.widgets import fit_combo
 from gradsim.ui.feature_api import WindowAPI
 from gradsim.ui.features.compare.ab_plots import ABPlots
 from gradsim.ui.features.compare.ab_runner import SIDES, PairRunner, halt_message
@@ -142,10 +143,7 @@ class ABView(QtWidgets.QWidget):
         editors.setObjectName("ab_editors")
         for side, panel in (("A", self.panel_a), ("B", self.panel_b)):
             for combo in panel.findChildren(QtWidgets.QComboBox):
-                combo.setSizeAdjustPolicy(
-                    QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
-                )
-                combo.setMinimumContentsLength(AB_COMBO_CHARACTERS)
+                fit_combo(combo, AB_COMBO_CHARACTERS)
             scroll = QtWidgets.QScrollArea()
             scroll.setWidgetResizable(True)
             scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)

@@ -41,6 +41,7 @@ from gradsim.engine.config import SimConfig
 from gradsim.engine.history import RunHistory
 from gradsim.ui.common.config_diff import describe_difference, differences, suggest_change
 from gradsim.ui.common.icons import icon
+from gradsim.ui.common.widgets import make_action
 from gradsim.ui.feature_api import WindowAPI
 from gradsim.ui.features.compare.ab_view import ABView, install_shortcuts
 from gradsim.ui.features.compare.ghosts import GhostItems, GhostLegend, HeatmapNote, fit_log_range
@@ -74,14 +75,11 @@ class CompareFeature(QtCore.QObject):
         self.gradient_legend.setVisible(False)
         self.heatmap_note.show_html("")
 
-        self.pin_action = QtGui.QAction(icon("pin"), "Pin as reference", window)
-        self.pin_action.setObjectName("pin_action")
-        self.pin_action.setShortcut(QtGui.QKeySequence("Ctrl+P"))
-        tip = "Keep the run shown as a dashed ghost on every plot, to compare the next run with (Ctrl+P)"
-        self.pin_action.setToolTip(tip)
-        self.pin_action.setStatusTip(tip)
-        self.pin_action.triggered.connect(self.pin_current)
-        window.addAction(self.pin_action)
+        self.pin_action = make_action(
+            window, "Pin as reference", self.pin_current,
+            "Keep the run shown as a dashed ghost on every plot, to compare the next run with (Ctrl+P)",
+            [QtGui.QKeySequence("Ctrl+P")], name="pin_action", icon=icon("pin"),
+        )  # fmt: skip
         window.run_menu.addSeparator()
         window.run_menu.addAction(self.pin_action)
         window.run_toolbar.addSeparator()
@@ -104,14 +102,11 @@ class CompareFeature(QtCore.QObject):
         self.ab_tab_action.triggered.connect(lambda: window.tabs.setCurrentWidget(self.ab_view))
         window.addAction(self.ab_tab_action)
         window.view_menu.addAction(self.ab_tab_action)
-        self.ab_compare_action = QtGui.QAction("Compare in A/B…", window)
-        self.ab_compare_action.setObjectName("ab_compare_action")
-        self.ab_compare_action.setShortcut(QtGui.QKeySequence("Ctrl+Shift+P"))
-        tip = "Train the run's settings (A) against a copy with one change (B) in lockstep (Ctrl+Shift+P)"
-        self.ab_compare_action.setToolTip(tip)
-        self.ab_compare_action.setStatusTip(tip)
-        self.ab_compare_action.triggered.connect(self.compare_in_ab)
-        window.addAction(self.ab_compare_action)
+        self.ab_compare_action = make_action(
+            window, "Compare in A/B…", self.compare_in_ab,
+            "Train the run's settings (A) against a copy with one change (B) in lockstep (Ctrl+Shift+P)",
+            [QtGui.QKeySequence("Ctrl+Shift+P")], name="ab_compare_action",
+        )  # fmt: skip
         window.run_menu.addAction(self.ab_compare_action)
 
         window.runRestarted.connect(self._on_run_restarted)

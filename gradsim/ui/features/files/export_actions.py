@@ -205,9 +205,7 @@ class ExportActions:
 
     @QtCore.Slot(int, int)
     def _on_export_progress(self, done: int, total: int) -> None:
-        if self.export_progress is not None:
-            self.export_progress.setMaximum(max(1, total))
-            self.export_progress.setValue(done)
+        background.show_progress(self.export_progress, done, total)
 
     @QtCore.Slot()
     def _on_export_writing(self) -> None:

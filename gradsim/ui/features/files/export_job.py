@@ -137,11 +137,8 @@ class ExportWorker:
         self.job = job
 
     def run(self, context: JobContext) -> None:
-        def progress(done: int, total: int) -> None:
-            context.emit(("progressed", done, total))
-
         try:
-            records = replay_records(self.job, context.is_cancelled, progress)
+            records = replay_records(self.job, context.is_cancelled, background.report_progress(context))
             context.emit(("writing",))
             write_records(self.job.path, records, self.job.config)
         except ExportCancelled:

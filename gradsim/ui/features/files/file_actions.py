@@ -35,6 +35,7 @@ from gradsim.io.atomic import describe_error
 from gradsim.io.configfile import CONFIG_SUFFIXES, load_config, save_config
 from gradsim.io.filenames import slug
 from gradsim.io.runexport import RunFileError
+from gradsim.ui.common.widgets import make_action
 from gradsim.ui.feature_api import WindowAPI
 from gradsim.ui.features.files.export_actions import ExportActions
 from gradsim.ui.features.files.file_names import (
@@ -82,16 +83,11 @@ class FileActions(ExportActions, QtCore.QObject):
     def _make_action(
         self, text: str, name: str, tip: str, slot: Callable[[], None], shortcut: str = ""
     ) -> QtGui.QAction:
-        action = QtGui.QAction(text, self.window)
-        action.setObjectName(name)
-        if shortcut:
-            action.setShortcut(QtGui.QKeySequence(shortcut))
-            tip = f"{tip} ({shortcut})"
-        action.setToolTip(tip)
-        action.setStatusTip(tip)
-        action.triggered.connect(slot)
-        self.window.addAction(action)
-        return action
+        if not shortcut:
+            return make_action(self.window, text, slot, tip, name=name)
+        return make_action(
+            self.window, text, slot, f"{tip} ({shortcut})", [QtGui.QKeySequence(shortcut)], name=name
+        )
 
     def _build_actions(self) -> None:
         self.open_action = self._make_action(

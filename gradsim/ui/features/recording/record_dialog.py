@@ -21,6 +21,7 @@ from gradsim.io.animation_writer import (
 )
 from gradsim.ui.common.naming import TARGET_LABELS as SNAPSHOT_LABELS
 from gradsim.ui.common.naming import confirm_replace
+from gradsim.ui.common.widgets import caption
 from gradsim.ui.feature_api import NOTHING_FROZEN
 from gradsim.ui.features.recording import frames
 from gradsim.ui.features.recording.animation_job import AnimationRequest
@@ -128,15 +129,13 @@ class RecordDialog(QtWidgets.QDialog):
         path_row.addWidget(self.browse_button)
         form = QtWidgets.QFormLayout()
         form.addRow("&Animate:", self.target_combo)
-        self._range_caption = QtWidgets.QLabel("&Iterations:")
-        self._range_caption.setBuddy(self.first_spin)
+        self._range_caption = caption("&Iterations:", self.first_spin)
         form.addRow(self._range_caption, range_row)
-        width_caption = QtWidgets.QLabel("&Width:")
-        width_caption.setBuddy(self.width_spin)
-        form.addRow(width_caption, width_row)
+        form.addRow(caption("&Width:", self.width_spin), width_row)
         form.addRow("Frame &rate:", self.fps_spin)
         form.addRow("&Format:", self.format_combo)
-        form.addRow("F&ile:", path_row)
+        # "Fi&le": Alt+I is the iterations'. The field is a layout, so the caption brings its buddy.
+        form.addRow(caption("Fi&le:", self.path_edit), path_row)
         form.addRow("", self.summary_label)
         self.buttons = QtWidgets.QDialogButtonBox(
             QtWidgets.QDialogButtonBox.StandardButton.Save | QtWidgets.QDialogButtonBox.StandardButton.Cancel

@@ -18,14 +18,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6 import QtCore, QtGui, QtWidgets
+from PySide6 import QtCore, QtWidgets
 
 from gradsim.io.animation_writer import (
     suffix_for,
 )
 from gradsim.ui.common import background
 from gradsim.ui.common.naming import base_name, propose_path
-from gradsim.ui.common.widgets import reopen_dialog
+from gradsim.ui.common.widgets import make_action, reopen_dialog
 from gradsim.ui.feature_api import FrozenNetwork, FrozenWeights, PresentationState, SnapshotFolder, WindowAPI
 from gradsim.ui.features.recording import animation_job
 from gradsim.ui.features.recording.animation_job import AnimationJob, AnimationRequest
@@ -59,16 +59,12 @@ class RecordingFeature(QtCore.QObject):
         self.last_path: Path | None = None
         self.last_outcome: tuple[str, str] | None = None
         self._job_path: Path | None = None
-        self.action = QtGui.QAction("Record animation…", window)
-        self.action.setObjectName("record_animation_action")
-        tip = (
+        self.action = make_action(
+            window, "Record animation…", lambda: self.open_dialog(),
             "Save an animation of a plot while the run trains, or of the backward pass, as GIF, "
-            "WebP, APNG or MP4: drawn from a replay of the run, smooth whatever the live frame rate"
-        )
-        self.action.setToolTip(tip)
-        self.action.setStatusTip(tip)
-        self.action.triggered.connect(lambda: self.open_dialog())
-        window.addAction(self.action)
+            "WebP, APNG or MP4: drawn from a replay of the run, smooth whatever the live frame rate",
+            name="record_animation_action",
+        )  # fmt: skip
         menu: QtWidgets.QMenu = window.file_menu
         before = window.quit_action if window.quit_action in menu.actions() else None
         menu.insertAction(before, self.action)  # type: ignore[arg-type]  # None appends (Qt's nullptr)
@@ -228,9 +224,7 @@ class RecordingFeature(QtCore.QObject):
 
     @QtCore.Slot(int, int)
     def _on_progress(self, done: int, total: int) -> None:
-        if self.progress is not None:
-            self.progress.setMaximum(max(1, total))
-            self.progress.setValue(done)
+        background.show_progress(self.progress, done, total)
 
     @QtCore.Slot(str, str)
     def _on_done(self, outcome: str, message: str) -> None:

@@ -191,11 +191,8 @@ class BundleWorker:
         self.job = job
 
     def run(self, context: JobContext) -> None:
-        def progress(done: int, total: int) -> None:
-            context.emit(("progressed", done, total))
-
         try:
-            path = write_bundle(self.job, context.is_cancelled, progress)
+            path = write_bundle(self.job, context.is_cancelled, background.report_progress(context))
         except BundleCancelled:
             context.emit(("cancelled",))
         except Exception as error:  # every failure becomes a message, never a traceback

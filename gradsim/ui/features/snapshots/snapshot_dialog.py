@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from PySide6 import QtCore, QtWidgets
 
 from gradsim.ui.common.naming import DASHBOARD, TARGET_LABELS, confirm_replace
-from gradsim.ui.common.widgets import named
+from gradsim.ui.common.widgets import caption, named
 from gradsim.ui.training import render
 from gradsim.ui.training.dashboard import PLOT_KEYS
 
@@ -94,14 +94,9 @@ class SnapshotDialog(QtWidgets.QDialog):
         form = QtWidgets.QFormLayout()
         form.addRow("&Save:", self.target_combo)
         form.addRow("&Format:", self.format_combo)
-        self._width_caption = QtWidgets.QLabel("&Width:")
-        self._width_caption.setBuddy(self.width_spin)
+        self._width_caption = caption("&Width:", self.width_spin)
         form.addRow(self._width_caption, width_row)
-        # A row whose field is a layout gets no buddy: the label needs one for its "&" mnemonic
-        # (without it the text reads literally "F&ile:").
-        file_label = QtWidgets.QLabel("F&ile:")
-        file_label.setBuddy(self.path_edit)
-        form.addRow(file_label, path_row)
+        form.addRow(caption("F&ile:", self.path_edit), path_row)
         self.buttons = QtWidgets.QDialogButtonBox(
             QtWidgets.QDialogButtonBox.StandardButton.Save | QtWidgets.QDialogButtonBox.StandardButton.Cancel
         )

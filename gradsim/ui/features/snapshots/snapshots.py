@@ -35,7 +35,7 @@ from gradsim.io.filenames import slug
 from gradsim.ui.common import background
 from gradsim.ui.common.icons import icon
 from gradsim.ui.common.naming import DASHBOARD, TARGET_LABELS, base_name, propose_path
-from gradsim.ui.common.widgets import reopen_dialog
+from gradsim.ui.common.widgets import make_action, reopen_dialog
 from gradsim.ui.common.workers import Worker
 from gradsim.ui.feature_api import PinnedRuns, WindowAPI
 from gradsim.ui.features.snapshots.bundle import BundleJob, BundleWorker, PinnedPart, readme_text
@@ -101,36 +101,23 @@ class SnapshotFeature(QtCore.QObject):
     def _build_actions(self) -> None:
         window = self.window
         key = QtGui.QKeySequence
-        self.save_action = QtGui.QAction(icon("snapshot"), "Save snapshot…", window)
-        self.save_action.setObjectName("save_snapshot_action")
-        self.save_action.setShortcut(key(key.StandardKey.Save))
+        self.save_action = make_action(
+            window, "Save snapshot…", self._on_user_save_snapshot,
+            "Save the dashboard or one plot as PNG or SVG (Ctrl+S)", [key(key.StandardKey.Save)],
+            name="save_snapshot_action", icon=icon("snapshot"),
+        )  # fmt: skip
         self.save_action.setIconText("Snapshot")
-        tip = "Save the dashboard or one plot as PNG or SVG (Ctrl+S)"
-        self.save_action.setToolTip(tip)
-        self.save_action.setStatusTip(tip)
-        self.save_action.triggered.connect(self._on_user_save_snapshot)
-
-        self.copy_action = QtGui.QAction("Copy plot", window)
-        self.copy_action.setObjectName("copy_plot_action")
-        self.copy_action.setShortcut(key("Ctrl+Shift+C"))
-        tip = "Copy the last plot clicked or pointed at to the clipboard as an image (Ctrl+Shift+C)"
-        self.copy_action.setToolTip(tip)
-        self.copy_action.setStatusTip(tip)
-        self.copy_action.triggered.connect(self._on_user_copy_current)
-
-        self.bundle_action = QtGui.QAction("Save bundle…", window)
-        self.bundle_action.setObjectName("save_bundle_action")
-        self.bundle_action.setShortcut(key("Ctrl+B"))
-        tip = (
+        self.copy_action = make_action(
+            window, "Copy plot", self._on_user_copy_current,
+            "Copy the last plot clicked or pointed at to the clipboard as an image (Ctrl+Shift+C)",
+            [key("Ctrl+Shift+C")], name="copy_plot_action",
+        )  # fmt: skip
+        self.bundle_action = make_action(
+            window, "Save bundle…", self._on_user_save_bundle,
             "Save a folder with the pictures, the exact config and the whole run's data, "
-            "so anyone can reproduce the figures (Ctrl+B)"
-        )
-        self.bundle_action.setToolTip(tip)
-        self.bundle_action.setStatusTip(tip)
-        self.bundle_action.triggered.connect(self._on_user_save_bundle)
-
-        for action in (self.save_action, self.copy_action, self.bundle_action):
-            window.addAction(action)
+            "so anyone can reproduce the figures (Ctrl+B)",
+            [key("Ctrl+B")], name="save_bundle_action",
+        )  # fmt: skip
         menu: QtWidgets.QMenu = window.file_menu
         before = window.quit_action if window.quit_action in menu.actions() else None
         # before=None appends (Qt's nullptr); the PySide6 stubs leave None out.
@@ -380,9 +367,7 @@ class SnapshotFeature(QtCore.QObject):
 
     @QtCore.Slot(int, int)
     def _on_bundle_progress(self, done: int, total: int) -> None:
-        if self.bundle_progress is not None:
-            self.bundle_progress.setMaximum(max(1, total))
-            self.bundle_progress.setValue(done)
+        background.show_progress(self.bundle_progress, done, total)
 
     @QtCore.Slot(str)
     def _on_bundle_finished(self, path: str) -> None:

@@ -18,7 +18,7 @@ from gradsim.engine import sweep
 from gradsim.engine.config import FLOAT_RANGES, INT_RANGES
 from gradsim.engine.formatting import format_bytes
 from gradsim.io.sweepstore import SweepRecord
-from gradsim.ui.common.widgets import named
+from gradsim.ui.common.widgets import caption, fit_combo, named
 from gradsim.ui.features.sweep.sweep_plot import SweepPlot
 from gradsim.ui.features.sweep.sweep_text import FIELD_LABELS, stored_number
 
@@ -171,9 +171,7 @@ class SweepPage(QtWidgets.QWidget):
         for row, (label, editor) in enumerate(
             (("x axis", self.x_editor), ("y axis", self.y_editor)), start=1
         ):
-            caption = QtWidgets.QLabel(label)
-            caption.setBuddy(editor.field_combo)
-            form.addWidget(caption, row, 0)
+            form.addWidget(caption(label, editor.field_combo), row, 0)
             for column, widget in enumerate(
                 (
                     editor.field_combo,
@@ -204,18 +202,15 @@ class SweepPage(QtWidgets.QWidget):
         )
         measure = QtWidgets.QHBoxLayout()
         measure.setSpacing(6)
-        iterations_label = QtWidgets.QLabel("iterations")
-        iterations_label.setBuddy(self.iterations_spin)
-        seeds_label = QtWidgets.QLabel("seeds")
-        seeds_label.setBuddy(self.seeds_spin)
+        iterations_label = caption("iterations", self.iterations_spin)
+        seeds_label = caption("seeds", self.seeds_spin)
         self.run_on_edit = QtWidgets.QLineEdit()
         self.run_on_edit.setObjectName("sweep_run_on")
         self.run_on_edit.setPlaceholderText("this computer")
         self.run_on_edit.setToolTip(RUN_ON_TIP)
         self.run_on_edit.setMinimumWidth(150)
         self.run_on_edit.setMaximumWidth(240)
-        run_on_label = QtWidgets.QLabel("run on")
-        run_on_label.setBuddy(self.run_on_edit)
+        run_on_label = caption("run on", self.run_on_edit)
         for widget in (iterations_label, self.iterations_spin, seeds_label, self.seeds_spin):
             measure.addWidget(widget)
         measure.addStretch(1)
@@ -248,12 +243,8 @@ class SweepPage(QtWidgets.QWidget):
         form.addWidget(self.use_current_button, 5, 5)
 
         # Past sweeps and the store. The list's items are long: it must not size itself to them.
-        self.past_combo = QtWidgets.QComboBox()
+        self.past_combo = fit_combo(QtWidgets.QComboBox(), 24)
         self.past_combo.setObjectName("sweep_past")
-        self.past_combo.setSizeAdjustPolicy(
-            QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
-        )
-        self.past_combo.setMinimumContentsLength(24)
         self.past_combo.setSizePolicy(
             QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Fixed
         )
@@ -267,8 +258,7 @@ class SweepPage(QtWidgets.QWidget):
             "sweep_clear_store",
             "Delete every stored point and recorded sweep (asks first)",
         )
-        past_label = QtWidgets.QLabel("past")
-        past_label.setBuddy(self.past_combo)
+        past_label = caption("past", self.past_combo)
         past = QtWidgets.QHBoxLayout()
         past.setSpacing(6)
         past.addWidget(self.past_combo, 1)

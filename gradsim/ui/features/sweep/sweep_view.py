@@ -44,6 +44,7 @@ from gradsim.engine.sweep import CriticalLine, SweepProgress, SweepResult, Sweep
 from gradsim.engine.sweep_executors import ExecutorError, check_scheduler, describe
 from gradsim.io.sweepstore import StoreError, SweepStore, open_store
 from gradsim.ui.common.scaling import scale_fonts
+from gradsim.ui.common.widgets import make_action
 from gradsim.ui.common.workers import Worker
 from gradsim.ui.feature_api import WindowAPI
 from gradsim.ui.features.sweep.sweep_form import SweepPage
@@ -115,18 +116,15 @@ class SweepController(QtCore.QObject):
         self.plot.cellClicked.connect(self.load_cell)
         self.plot.cellHovered.connect(self._on_hovered)
 
-        self.open_action = QtGui.QAction("Sweep (phase diagram)", window)
-        self.open_action.setObjectName("sweep_open_action")
-        self.open_action.setShortcut(QtGui.QKeySequence("Ctrl+3"))
-        tip = "Map where gradients vanish or explode over a grid of two settings (Ctrl+3)"
-        self.open_action.setToolTip(tip)
-        self.open_action.setStatusTip(tip)
-        self.open_action.triggered.connect(self.show_tab)
+        self.open_action = make_action(
+            window, "Sweep (phase diagram)", self.show_tab,
+            "Map where gradients vanish or explode over a grid of two settings (Ctrl+3)",
+            [QtGui.QKeySequence("Ctrl+3")], name="sweep_open_action",
+        )  # fmt: skip
         window.run_menu.addAction(self.open_action)
-        window.addAction(self.open_action)
         # After Training and Backprop when they are there (Ctrl+1..3 follow the tab order).
         window.tabs.insertTab(min(2, window.tabs.count()), page, TAB_TITLE)
-        window.tabs.setTabToolTip(window.tabs.indexOf(page), tip)
+        window.tabs.setTabToolTip(window.tabs.indexOf(page), self.open_action.toolTip())
         window.runRestarted.connect(self._on_run_restarted)
         window.tabs.currentChanged.connect(self._on_tab_changed)
         window.closing.connect(self.shutdown)

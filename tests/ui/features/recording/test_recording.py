@@ -58,6 +58,13 @@ def test_the_file_menu_opens_the_dialog_with_the_run_proposed(qtbot, make_window
     assert isinstance(dialog, RecordDialog)
     qtbot.addWidget(dialog)
     assert dialog.target() == "loss"  # the snapshot feature's current plot
+    # Every caption's Alt+letter has a field to go to, and no two share a letter.
+    mnemonics = {
+        label.text(): label.buddy() for label in dialog.findChildren(QtWidgets.QLabel) if "&" in label.text()
+    }
+    assert None not in mnemonics.values() and mnemonics["Fi&le:"] is dialog.path_edit
+    letters = [text[text.index("&") + 1].lower() for text in mnemonics]
+    assert len(set(letters)) == len(letters) == 6
     assert (dialog.first_spin.value(), dialog.last_spin.value(), dialog.every_spin.value()) == (1, 3, 1)
     assert dialog.path().parent == tmp_path
     assert dialog.path().name.startswith("gradsim-") and dialog.path().name.endswith("-it3-loss.gif")

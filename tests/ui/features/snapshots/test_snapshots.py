@@ -223,6 +223,9 @@ def test_right_click_on_a_plot_offers_save_and_copy(qtbot, make_window):
 def test_ctrl_shift_c_copies_the_current_plot(qtbot, make_window):
     window = make_window(steps=2)
     snap = feature(window)
+    # The plot last clicked or hovered; set here, since a pointer left over a plot by an earlier
+    # test may have hovered another one.
+    snap.current_plot = "gradient"
     gradient = window.dashboard.plots["gradient"]
     QtWidgets.QApplication.clipboard().clear()
     qtbot.keyClick(window, Key.Key_C, Modifier.ControlModifier | Modifier.ShiftModifier)
