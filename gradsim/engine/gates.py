@@ -105,7 +105,7 @@ def init_layer(
     return params
 
 
-def sigmoid_blocks_(row: np.ndarray, blocks: Sequence[np.ndarray]) -> None:
+def sigmoid_blocks_(row: np.ndarray, blocks: Sequence[np.ndarray], negated: bool = False) -> None:
     """``1 / (1 + exp(-a))`` in place on ``blocks``, views of one step's pre-activations ``row``.
 
     ``row`` the step's block-major ``(k, B, H)`` gates (each block contiguous); ``blocks`` the
@@ -119,8 +119,12 @@ def sigmoid_blocks_(row: np.ndarray, blocks: Sequence[np.ndarray]) -> None:
     callers run under ``np.errstate(all="ignore")`` as the whole engine does. The reciprocal of
     a scratch block divides by zero where it held exactly 1 (not a value of the cell): that one
     is never reported, whatever the caller's error state.
+
+    ``negated``: the sigmoid blocks already hold ``-a`` (:func:`negate_gate_rows`), and the other
+    blocks anything; the negation is left out.
     """
-    np.negative(row, out=row)
+    if not negated:
+        np.negative(row, out=row)
     for block in blocks:
         np.exp(block, out=block)
     row += 1.0
@@ -247,6 +251,24 @@ def gate_statistics(
     return means, saturated
 
 
+def negate_gate_rows(cell: str, array: np.ndarray) -> np.ndarray:
+    """A copy of ``array`` ``(G H, ...)`` (a layer's weights or biases) with the sigmoid gates'
+    rows negated.
+
+    Without batch norm the cells run their products and bias sums with these, so that the
+    sigmoid blocks come out holding ``-a``, the argument of ``exp`` in ``1 / (1 + exp(-a))``, and
+    need no negation pass per step. A product or sum of negated operands is the exact negation of
+    the original one (rounding to nearest is symmetric), so the gates keep their bits. With batch
+    norm the pre-activations must keep their sign and the cells use the weights as they are.
+    """
+    negated = array.copy()
+    hidden = array.shape[0] // gate_count(cell)
+    for block in GATE_BLOCKS[cell]:
+        rows = negated[block * hidden : (block + 1) * hidden]
+        np.negative(rows, out=rows)
+    return negated
+
+
 def block_projection(
     layer_input: np.ndarray, weight_ih: np.ndarray, blocks: int, key: tuple[object, ...], work: bptt.Workspace
 ) -> np.ndarray:
@@ -302,7 +324,9 @@ def forward(
     projection for all steps in one product, the arrays the cache keeps, the candidate's tanh
     derivative ``1 - g^2`` for all steps at once. ``recurrence(params, layer, gates, states,
     candidate, norm, cache, work)`` is the cell's own time loop: ``gates`` ``(G, T, B, H)`` comes
-    holding ``W_ih x_t`` and leaves holding every block's value; it writes ``states[t + 1]``
+    holding ``W_ih x_t`` (without batch norm ``-W_ih x_t`` in the sigmoid blocks, see
+    :func:`negate_gate_rows`, so the recurrence must add ``-W_hh h`` and ``-b`` there) and leaves
+    holding every block's value; it writes ``states[t + 1]``
     (``states[0] = 0``) and ``candidate[t]`` (the candidate's pre-activation), normalises with
     ``norm`` (None without batch norm) and appends the cell's own arrays to ``cache``.
 
@@ -316,7 +340,10 @@ def forward(
     for layer in range(num_layers):
         weight_ih, weight_hh = params[f"weight_ih_l{layer}"], params[f"weight_hh_l{layer}"]
         hidden = weight_hh.shape[1]
-        gates = block_projection(layer_input, weight_ih, gate_count(cell), ("gates", layer), work)
+        # Without batch norm the sigmoid blocks' rows are negated (negate_gate_rows): the
+        # recurrence then finds -W_ih x there.
+        signed_ih = weight_ih if batch_norm else negate_gate_rows(cell, weight_ih)
+        gates = block_projection(layer_input, signed_ih, gate_count(cell), ("gates", layer), work)
         states = work.output(("states", layer), (steps + 1, batch, hidden), x.dtype)
         states[0] = 0
         candidate = work.output(("preactivation", layer), (steps, batch, hidden), gates.dtype)

@@ -38,7 +38,7 @@ from collections.abc import Generator
 import numpy as np
 
 from . import bptt
-from .gates import GatedBackwardState, GatedCache, normalise_blocks, sigmoid_blocks_
+from .gates import GatedBackwardState, GatedCache, negate_gate_rows, normalise_blocks, sigmoid_blocks_
 
 GATES = 3
 
@@ -49,13 +49,17 @@ def recurrence(
 ) -> None:  # fmt: skip
     """One GRU layer's time loop (the ``recurrence`` of :func:`gradsim.engine.gates.forward`).
 
-    ``gates`` ``(3, T, B, H)`` (block-major) comes holding ``W_ih x_t`` and leaves holding ``r, z,
-    n``; the hidden side of the candidate, ``q = W_hn h_{t-1} + b_hn`` ``(T, B, H)``, goes to
-    ``cache``.
+    ``gates`` ``(3, T, B, H)`` (block-major) comes holding ``W_ih x_t`` (``-W_ih x_t`` in ``r, z``
+    without batch norm: :func:`gradsim.engine.gates.negate_gate_rows`, as this loop's ``W_hh`` and
+    biases) and leaves holding ``r, z, n``; the hidden side of the candidate, ``q = W_hn h_{t-1} +
+    b_hn`` ``(T, B, H)``, goes to ``cache``.
     """
     _, steps, batch, hidden = gates.shape
     dtype = gates.dtype
     _, w_hh, b_ih, b_hh = (params[name] for name in bptt.layer_names(layer))
+    negated = norm is None  # r's and z's pre-activations are formed as -a
+    if negated:
+        w_hh, b_ih, b_hh = (negate_gate_rows("gru", array) for array in (w_hh, b_ih, b_hh))
     gates += b_ih.reshape(GATES, 1, 1, hidden)
     gates[:2] += b_hh[: 2 * hidden].reshape(2, 1, 1, hidden)  # b_hn sits inside r * q
     projection = work.output(("projection", layer), (steps, batch, hidden), dtype)
@@ -73,7 +77,7 @@ def recurrence(
         np.add(product[2], b_hn, out=projection[t])
         if norm is not None and row is not None:
             normalise_blocks(norm, a_t[:2], t, row, rz)
-        sigmoid_blocks_(a_t[:2], (a_t[:2],))  # r and z together
+        sigmoid_blocks_(a_t[:2], (a_t[:2],), negated)  # r and z together
         # n = tanh(W_in x + b_in + r * q)
         np.multiply(r, projection[t], out=term)
         n += term

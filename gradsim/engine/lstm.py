@@ -42,7 +42,7 @@ from collections.abc import Generator
 import numpy as np
 
 from . import bptt
-from .gates import GatedBackwardState, GatedCache, normalise_blocks, sigmoid_blocks_
+from .gates import GatedBackwardState, GatedCache, negate_gate_rows, normalise_blocks, sigmoid_blocks_
 
 GATES = 4
 
@@ -53,13 +53,19 @@ def recurrence(
 ) -> None:  # fmt: skip
     """One LSTM layer's time loop (the ``recurrence`` of :func:`gradsim.engine.gates.forward`).
 
-    ``gates`` ``(4, T, B, H)`` (block-major) comes holding ``W_ih x_t`` and leaves holding ``i, f,
-    g, o``; the cell states ``c`` ``(T + 1, B, H)`` and ``tanh(c_t)`` ``(T, B, H)`` go to ``cache``.
+    ``gates`` ``(4, T, B, H)`` (block-major) comes holding ``W_ih x_t`` (``-W_ih x_t`` in ``i, f, o``
+    without batch norm: :func:`gradsim.engine.gates.negate_gate_rows`, as this loop's ``W_hh`` and
+    biases) and leaves holding ``i, f, g, o``; the cell states ``c`` ``(T + 1, B, H)`` and
+    ``tanh(c_t)`` ``(T, B, H)`` go to ``cache``.
     """
     _, steps, batch, hidden = gates.shape
     dtype = gates.dtype
     _, w_hh, b_ih, b_hh = (params[name] for name in bptt.layer_names(layer))
-    gates += (b_ih + b_hh).reshape(GATES, 1, 1, hidden)
+    negated = norm is None  # the sigmoid blocks' pre-activations are formed as -a
+    bias = b_ih + b_hh
+    if negated:
+        w_hh, bias = negate_gate_rows("lstm", w_hh), negate_gate_rows("lstm", bias)
+    gates += bias.reshape(GATES, 1, 1, hidden)
     cells = work.output(("cells", layer), (steps + 1, batch, hidden), dtype)
     cell_tanh = work.output(("cell_tanh", layer), (steps, batch, hidden), dtype)
     cells[0] = 0
@@ -75,7 +81,7 @@ def recurrence(
         if norm is not None and row is not None:
             normalise_blocks(norm, a_t, t, row)
         np.copyto(candidate[t], g)
-        sigmoid_blocks_(a_t, (a_t[:2], o))  # i and f together; g left as scratch
+        sigmoid_blocks_(a_t, (a_t[:2], o), negated)  # i and f together; g left as scratch
         np.tanh(candidate[t], out=g)
         # c_t = f * c_{t-1} + i * g; h_t = o * tanh(c_t)
         np.multiply(f, cells[t], out=cells[t + 1])
