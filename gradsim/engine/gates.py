@@ -105,7 +105,7 @@ def init_layer(
     return params
 
 
-def sigmoid_blocks_(row: np.ndarray, blocks: Sequence[np.ndarray], negated: bool = False) -> None:
+def sigmoid_blocks_(row: np.ndarray, blocks: Sequence[np.ndarray]) -> None:
     """``1 / (1 + exp(-a))`` in place on ``blocks``, views of one step's pre-activations ``row``.
 
     ``row`` the step's block-major ``(k, B, H)`` gates (each block contiguous); ``blocks`` the
@@ -119,17 +119,26 @@ def sigmoid_blocks_(row: np.ndarray, blocks: Sequence[np.ndarray], negated: bool
     callers run under ``np.errstate(all="ignore")`` as the whole engine does. The reciprocal of
     a scratch block divides by zero where it held exactly 1 (not a value of the cell): that one
     is never reported, whatever the caller's error state.
-
-    ``negated``: the sigmoid blocks already hold ``-a`` (:func:`negate_gate_rows`), and the other
-    blocks anything; the negation is left out.
     """
-    if not negated:
-        np.negative(row, out=row)
+    np.negative(row, out=row)
     for block in blocks:
         np.exp(block, out=block)
     row += 1.0
     with np.errstate(divide="ignore"):
         np.reciprocal(row, out=row)
+
+
+def sigmoid_negated_(block: np.ndarray) -> None:
+    """``1 / (1 + exp(b))`` in place on ``block`` holding ``b = -a``, the sigmoid of ``a``.
+
+    For pre-activations formed negated (:func:`negate_gate_rows`): three passes, ``exp``, ``+ 1``
+    and the reciprocal, over the gate blocks only (a ``(k, B, H)`` view of contiguous blocks).
+    ``1 + exp(b)`` is at least 1, so the reciprocal never divides by zero; ``exp`` overflows to inf
+    for ``b`` above ~709 and the gate is then exactly 0, as :func:`sigmoid_blocks_` gives.
+    """
+    np.exp(block, out=block)
+    block += 1.0
+    np.reciprocal(block, out=block)
 
 
 @dataclass

@@ -38,7 +38,14 @@ from collections.abc import Generator
 import numpy as np
 
 from . import bptt
-from .gates import GatedBackwardState, GatedCache, negate_gate_rows, normalise_blocks, sigmoid_blocks_
+from .gates import (
+    GatedBackwardState,
+    GatedCache,
+    negate_gate_rows,
+    normalise_blocks,
+    sigmoid_blocks_,
+    sigmoid_negated_,
+)
 
 GATES = 3
 
@@ -57,15 +64,14 @@ def recurrence(
     _, steps, batch, hidden = gates.shape
     dtype = gates.dtype
     _, w_hh, b_ih, b_hh = (params[name] for name in bptt.layer_names(layer))
-    negated = norm is None  # r's and z's pre-activations are formed as -a
-    if negated:
+    if norm is None:  # r's and z's pre-activations are formed as -a
         w_hh, b_ih, b_hh = (negate_gate_rows("gru", array) for array in (w_hh, b_ih, b_hh))
     gates += b_ih.reshape(GATES, 1, 1, hidden)
     gates[:2] += b_hh[: 2 * hidden].reshape(2, 1, 1, hidden)  # b_hn sits inside r * q
     projection = work.output(("projection", layer), (steps, batch, hidden), dtype)
     product = work.scratch(("product", "gru"), (GATES, batch, hidden), dtype)
     term = work.scratch(("term",), (batch, hidden), dtype)
-    row = work.scratch(("bn_row", "gru"), (batch, 2 * hidden), dtype) if norm is not None else None
+    row = work.scratch(("bn_row", "gru"), (batch, 2 * hidden), dtype)  # batch norm's
     rz, new = slice(0, 2 * hidden), slice(2 * hidden, 3 * hidden)
     w_hh_blocks = bptt.recurrent_blocks(w_hh, GATES, batch, states.dtype)  # (3, H, H)
     b_hn = b_hh[2 * hidden :]
@@ -75,9 +81,11 @@ def recurrence(
         np.matmul(states[t], w_hh_blocks, out=product)
         a_t[:2] += product[:2]  # r's and z's sums
         np.add(product[2], b_hn, out=projection[t])
-        if norm is not None and row is not None:
+        if norm is None:
+            sigmoid_negated_(a_t[:2])  # r and z together, formed as -a
+        else:
             normalise_blocks(norm, a_t[:2], t, row, rz)
-        sigmoid_blocks_(a_t[:2], (a_t[:2],), negated)  # r and z together
+            sigmoid_blocks_(a_t[:2], (a_t[:2],))
         # n = tanh(W_in x + b_in + r * q)
         np.multiply(r, projection[t], out=term)
         n += term

@@ -42,7 +42,14 @@ from collections.abc import Generator
 import numpy as np
 
 from . import bptt
-from .gates import GatedBackwardState, GatedCache, negate_gate_rows, normalise_blocks, sigmoid_blocks_
+from .gates import (
+    GatedBackwardState,
+    GatedCache,
+    negate_gate_rows,
+    normalise_blocks,
+    sigmoid_blocks_,
+    sigmoid_negated_,
+)
 
 GATES = 4
 
@@ -61,9 +68,8 @@ def recurrence(
     _, steps, batch, hidden = gates.shape
     dtype = gates.dtype
     _, w_hh, b_ih, b_hh = (params[name] for name in bptt.layer_names(layer))
-    negated = norm is None  # the sigmoid blocks' pre-activations are formed as -a
     bias = b_ih + b_hh
-    if negated:
+    if norm is None:  # the sigmoid blocks' pre-activations are formed as -a
         w_hh, bias = negate_gate_rows("lstm", w_hh), negate_gate_rows("lstm", bias)
     gates += bias.reshape(GATES, 1, 1, hidden)
     cells = work.output(("cells", layer), (steps + 1, batch, hidden), dtype)
@@ -71,17 +77,24 @@ def recurrence(
     cells[0] = 0
     product = work.scratch(("product", "lstm"), (GATES, batch, hidden), dtype)
     term = work.scratch(("term",), (batch, hidden), dtype)
-    row = work.scratch(("bn_row", "lstm"), (batch, GATES * hidden), dtype) if norm is not None else None
+    row = work.scratch(("bn_row", "lstm"), (batch, GATES * hidden), dtype)  # batch norm's
     w_hh_blocks = bptt.recurrent_blocks(w_hh, GATES, batch, states.dtype)  # (4, H, H)
     for t in range(steps):
         a_t = gates[:, t]  # (4, B, H), each block contiguous
         i, f, g, o = a_t
         np.matmul(states[t], w_hh_blocks, out=product)
-        a_t += product
-        if norm is not None and row is not None:
+        if norm is None:
+            # -a for i, f (together) and o; a_g straight into the candidate's pre-activation
+            a_t[:2] += product[:2]
+            o += product[3]
+            np.add(g, product[2], out=candidate[t])
+            sigmoid_negated_(a_t[:2])
+            sigmoid_negated_(o)
+        else:
+            a_t += product
             normalise_blocks(norm, a_t, t, row)
-        np.copyto(candidate[t], g)
-        sigmoid_blocks_(a_t, (a_t[:2], o), negated)  # i and f together; g left as scratch
+            np.copyto(candidate[t], g)
+            sigmoid_blocks_(a_t, (a_t[:2], o))  # i and f together; g left as scratch
         np.tanh(candidate[t], out=g)
         # c_t = f * c_{t-1} + i * g; h_t = o * tanh(c_t)
         np.multiply(f, cells[t], out=cells[t + 1])
