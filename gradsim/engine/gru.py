@@ -88,11 +88,13 @@ def recurrence(
             sigmoid_blocks_(a_t[:2], (a_t[:2],))
         # n = tanh(W_in x + b_in + r * q)
         np.multiply(r, projection[t], out=term)
-        n += term
-        if norm is not None:
+        if norm is None:
+            np.add(n, term, out=candidate[t])
+        else:
+            n += term
             norm.step(n, t, new)
-        np.copyto(candidate[t], n)
-        np.tanh(n, out=n)
+            np.copyto(candidate[t], n)
+        np.tanh(candidate[t], out=n)
         # h_t = n + z * (h_{t-1} - n)
         np.subtract(states[t], n, out=term)
         term *= z
@@ -114,7 +116,6 @@ def layer_backward(
     gate_grad = work.scratch(("pre_grad", "gru"), (steps, batch, GATES * hidden), dtype)  # [dA_r, dA_z, dA_n]
     step_grad = work.scratch(("step_grad", "gru"), (GATES, batch, hidden), dtype)  # the same, block-major
     projection_grad = work.scratch(("projection_grad",), (steps, batch, hidden), dtype)  # dq
-    recurrent_row = work.scratch(("recurrent_row",), (batch, GATES * hidden), dtype)  # [dA_r, dA_z, dq]
     carry = work.scratch(("carry",), (batch, hidden), dtype)
     direct = work.scratch(("direct",), (batch, hidden), dtype)
     carry.fill(0)
@@ -160,13 +161,15 @@ def layer_backward(
         np.multiply(d_n, r, out=projection_grad[t])
         d_r *= projection[t]
         d_r *= d_n
-        np.copyto(gate_blocks[t], step_grad)
+        # The product into h_{t-1} reads [dA_r, dA_z, dq]: the row holds dq in its n block for it,
+        # then dA_n
+        row_blocks = gate_blocks[t]
+        np.copyto(row_blocks[:2], step_grad[:2])
+        np.copyto(row_blocks[2], projection_grad[t])
         if norm is not None:
             norm.step(d_all[:, rz], t, exponent, rz)
-        # [dA_r, dA_z, dq]: the whole row copied (contiguous), then its n block replaced by dq
-        np.copyto(recurrent_row, d_all)
-        recurrent_row[:, 2 * hidden :] = projection_grad[t]
-        np.matmul(recurrent_row, weight_hh, out=carry)
+        np.matmul(d_all, weight_hh, out=carry)
+        np.copyto(row_blocks[2], d_n)
         np.multiply(dh, z, out=direct)  # h_t = ... + z h_{t-1}
         if t > 0:
             paths = path_norms[t - 1]
