@@ -75,17 +75,20 @@ def recurrence(
     rz, new = slice(0, 2 * hidden), slice(2 * hidden, 3 * hidden)
     w_hh_blocks = bptt.recurrent_blocks(w_hh, GATES, batch, states.dtype)  # (3, H, H)
     b_hn = b_hh[2 * hidden :]
+    # Each block's (T, B, H) view, and r and z together (2, T, B, H), made once: a step indexes them.
+    r_all, z_all, n_all = gates
+    rz_all, product_rz, product_n = gates[:2], product[:2], product[2]
     for t in range(steps):
-        a_t = gates[:, t]  # (3, B, H), each block contiguous; n holds W_in x + b_in until n is formed
-        r, z, n = a_t
+        # each block contiguous; n holds W_in x + b_in until n is formed
+        r_z, r, z, n = rz_all[:, t], r_all[t], z_all[t], n_all[t]
         np.matmul(states[t], w_hh_blocks, out=product)
-        a_t[:2] += product[:2]  # r's and z's sums
-        np.add(product[2], b_hn, out=projection[t])
+        r_z += product_rz  # r's and z's sums
+        np.add(product_n, b_hn, out=projection[t])
         if norm is None:
-            sigmoid_negated_(a_t[:2])  # r and z together, formed as -a
+            sigmoid_negated_(r_z)  # r and z together, formed as -a
         else:
-            normalise_blocks(norm, a_t[:2], t, row, rz)
-            sigmoid_blocks_(a_t[:2], (a_t[:2],))
+            normalise_blocks(norm, r_z, t, row, rz)
+            sigmoid_blocks_(r_z, (r_z,))
         # n = tanh(W_in x + b_in + r * q)
         np.multiply(r, projection[t], out=term)
         if norm is None:

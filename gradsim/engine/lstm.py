@@ -79,16 +79,19 @@ def recurrence(
     term = work.scratch(("term",), (batch, hidden), dtype)
     row = work.scratch(("bn_row", "lstm"), (batch, GATES * hidden), dtype)  # batch norm's
     w_hh_blocks = bptt.recurrent_blocks(w_hh, GATES, batch, states.dtype)  # (4, H, H)
+    # Each block's (T, B, H) view, and i and f together (2, T, B, H), made once: a step indexes them.
+    i_all, f_all, g_all, o_all = gates
+    if_all, product_if, product_g, product_o = gates[:2], product[:2], product[2], product[3]
     for t in range(steps):
-        a_t = gates[:, t]  # (4, B, H), each block contiguous
-        i, f, g, o = a_t
+        a_t, i, f, g, o = gates[:, t], i_all[t], f_all[t], g_all[t], o_all[t]  # each block contiguous
         np.matmul(states[t], w_hh_blocks, out=product)
         if norm is None:
             # -a for i, f (together) and o; a_g straight into the candidate's pre-activation
-            a_t[:2] += product[:2]
-            o += product[3]
-            np.add(g, product[2], out=candidate[t])
-            sigmoid_negated_(a_t[:2])
+            i_f = if_all[:, t]
+            i_f += product_if
+            o += product_o
+            np.add(g, product_g, out=candidate[t])
+            sigmoid_negated_(i_f)
             sigmoid_negated_(o)
         else:
             a_t += product
