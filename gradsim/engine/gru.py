@@ -23,7 +23,8 @@ Backward, per step from the last (``dh``: the loss gradient at ``h_t``)::
 
 where ``dA_{t+1} W_hh`` uses ``[dA_r, dA_z, dq]`` (the recurrent side of the ``n`` block is ``q``,
 behind the reset gate) and ``W_ih``, ``b_ih`` see ``[dA_r, dA_z, dA_n]``. The factors that do not
-depend on ``dh`` are formed in the step, in ``dA``'s own row (as for the LSTM).
+depend on ``dh`` are formed in the step, block-major, and copied into ``dA``'s row (layout and
+the negated ``r, z`` as for the LSTM, :mod:`gates`).
 
 The passes run inside :func:`gradsim.engine.gates.forward` and
 :func:`gradsim.engine.gates.backward_steps`, as :func:`recurrence` and :func:`layer_backward`.

@@ -21,9 +21,15 @@ Backward, per step from the last (``dh``, ``dc``: the loss gradient at ``h_t``, 
 
 then batch norm's backward on ``dA`` where it is on. A step costs one product ``(B, 4H) x (4H, H)``
 and a few elementwise passes; the factors that do not depend on the incoming gradient
-(``g i (1 - i)``, ...) are formed in the step, in ``dA``'s own row, while that step's cached values
-are in the processor's cache (the same operations in the same order as forming them for all steps
-at once before the loop, which streamed four ``(T, B, 4H)`` arrays through memory).
+(``g i (1 - i)``, ...) are formed in the step while that step's cached values are in the
+processor's cache (the same operations in the same order as forming them for all steps at once
+before the loop, which streamed four ``(T, B, 4H)`` arrays through memory).
+
+Layout (:mod:`gates`): the gate values are block-major, ``(4, T, B, H)``, so each block of a step
+is one contiguous ``(B, H)`` run; ``dA`` is formed block-major in a step's scratch and copied into
+its row of ``(T, B, 4H)``, which the product into ``h_{t-1}`` and the weights' gradients read.
+Without batch norm ``i, f, o`` are formed as ``-a`` (their rows of the weights and biases negated,
+exactly), ready for ``exp``.
 
 The forward and backward passes run inside :func:`gradsim.engine.gates.forward` and
 :func:`gradsim.engine.gates.backward_steps` (what all gated cells do around their time loops), as
