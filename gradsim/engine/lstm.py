@@ -89,7 +89,7 @@ def recurrence(
     i_all, f_all, g_all, o_all = gates
     if_all, product_if, product_g, product_o = gates[:2], product[:2], product[2], product[3]
     for t in range(steps):
-        a_t, i, f, g, o = gates[:, t], i_all[t], f_all[t], g_all[t], o_all[t]  # each block contiguous
+        i, f, g, o = i_all[t], f_all[t], g_all[t], o_all[t]  # each block contiguous
         np.matmul(states[t], w_hh_blocks, out=product)
         if norm is None:
             # -a for i, f (together) and o; a_g straight into the candidate's pre-activation
@@ -100,6 +100,7 @@ def recurrence(
             sigmoid_negated_(i_f)
             sigmoid_negated_(o)
         else:
+            a_t = gates[:, t]
             a_t += product
             normalise_blocks(norm, a_t, t, row)
             np.copyto(candidate[t], g)
