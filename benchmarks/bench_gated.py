@@ -14,7 +14,9 @@ cell, interleaved round by round so that all see the same machine:
 - the *floor*: only the matrix products such a pass needs, on preallocated arrays with the
   engine's shapes (``G`` = 4 blocks for LSTM, 3 for GRU). Forward, per layer: the input projection
   ``(T B, I) x (I, G H)`` and ``T`` products ``(B, H) x (H, G H)``; backward: ``T`` products
-  ``(B, G H) x (G H, H)``, then ``dW_hh``, ``dW_ih`` and (above layer 0) the gradient sent down;
+  ``(B, G H) x (G H, H)``, then ``dW_hh``, ``dW_ih`` and (above layer 0) the gradient sent down
+  (the engine runs the projections as one product per gate block into its block-major gates, the
+  same multiplications; the floor keeps the single products, which are no slower);
 - ``libm``: only the transcendental functions the cell's equations need, numpy's ``exp`` for each
   sigmoid gate value (3 blocks for LSTM, 2 for GRU) and ``tanh`` for each tanh value (LSTM: ``g``
   and ``tanh(c)``; GRU: ``n``), once per layer and step, on preallocated ``(B, H)`` arrays.

@@ -30,6 +30,7 @@ import numpy as np
 
 from .numerics import safe_norm
 from .workspace import Workspace as Workspace  # re-exported: the cells take both from here
+from .workspace import recurrent_blocks as recurrent_blocks
 from .workspace import recurrent_operand as recurrent_operand
 
 BATCH_NORM_EPS = 1e-5

@@ -6,6 +6,15 @@ blocks of ``H`` rows stacked in the order of :data:`BLOCKS`: LSTM ``i, f, g, o``
 forget gate, cell candidate, output gate), GRU ``r, z, n`` (reset gate, update gate, new
 candidate). A state dict therefore moves between gradsim and PyTorch unchanged.
 
+Inside the engine a layer's gate values are *block-major*, ``(G, T, B, H)`` in the same block
+order (:attr:`GatedCache.gates`): each block of a step is one contiguous ``(B, H)`` run, so every
+elementwise pass of a step is one contiguous loop (over a ``(B, H)`` column block of a ``(B, G H)``
+row numpy walks the ``B`` strided rows one by one, 2-3x slower). The input projection and the
+per-step product write straight into that layout (:func:`block_projection`,
+:func:`gradsim.engine.workspace.recurrent_blocks`). The backward pass's ``dL/dA`` stays
+``(T, B, G H)``: the product into ``dL/dh_{t-1}``, the weights' gradients and the gradient sent
+down each read it as one matrix.
+
 Gate statistics: the *sigmoid* gates (:data:`GATE_NAMES`: LSTM input, forget, output; GRU
 reset, update) are summarised per (layer, time step) by their mean and by the fraction of
 saturated units, a gate value below :data:`GATE_LOW` or above :data:`GATE_HIGH`
@@ -99,13 +108,12 @@ def init_layer(
 def sigmoid_blocks_(row: np.ndarray, blocks: Sequence[np.ndarray]) -> None:
     """``1 / (1 + exp(-a))`` in place on ``blocks``, views of one step's pre-activations ``row``.
 
-    ``row`` ``(B, G H)`` contiguous; ``blocks`` the ``(B, k H)`` column blocks of it that are
-    sigmoid gates. The negation, the ``+ 1`` and the reciprocal run over the whole row: a column
-    block of a row is strided, and numpy runs a cheap pass over strided data 2-3x slower than
-    over contiguous data (about 5 against 1.5 us for a (32, 128) block), more than the wasted
-    work on the other blocks costs. Only ``exp`` (scalar libm code, ~6 ns a value) runs on the
-    blocks alone. The gates' values are those of these operations on the blocks alone; the other
-    blocks of ``row`` are left holding scratch (the caller saved what it needs from them first).
+    ``row`` the step's block-major ``(k, B, H)`` gates (each block contiguous); ``blocks`` the
+    views of it that are sigmoid gates (LSTM: ``i, f`` together and ``o``). The negation, the
+    ``+ 1`` and the reciprocal run over the whole row, three calls instead of three per block;
+    only ``exp`` (scalar libm code, ~6 ns a value) runs on the blocks alone. The gates' values are
+    those of these operations on the blocks alone; the other blocks of ``row`` are left holding
+    scratch (the caller saved what it needs from them first).
 
     For very negative values ``exp`` overflows to inf and the gate is exactly 0 (below 1e-308);
     callers run under ``np.errstate(all="ignore")`` as the whole engine does. The reciprocal of
@@ -118,6 +126,19 @@ def sigmoid_blocks_(row: np.ndarray, blocks: Sequence[np.ndarray]) -> None:
     row += 1.0
     with np.errstate(divide="ignore"):
         np.reciprocal(row, out=row)
+
+
+def sigmoid_negated_(block: np.ndarray) -> None:
+    """``1 / (1 + exp(b))`` in place on ``block`` holding ``b = -a``, the sigmoid of ``a``.
+
+    For pre-activations formed negated (:func:`negate_gate_rows`): three passes, ``exp``, ``+ 1``
+    and the reciprocal, over the gate blocks only (a ``(k, B, H)`` view of contiguous blocks).
+    ``1 + exp(b)`` is at least 1, so the reciprocal never divides by zero; ``exp`` overflows to inf
+    for ``b`` above ~709 and the gate is then exactly 0, as :func:`sigmoid_blocks_` gives.
+    """
+    np.exp(block, out=block)
+    block += 1.0
+    np.reciprocal(block, out=block)
 
 
 @dataclass
@@ -135,8 +156,9 @@ class GatedCache:
     preactivations : list of (T, B, H), the candidate's pre-activation (the input of the tanh of
         LSTM's ``g`` / GRU's ``n``, after batch norm where it is on)
     derivatives : list of (T, B, H), ``1 - candidate**2``, the candidate's tanh derivative
-    gates : list of (T, B, G H), every block's value after its non-linearity, in PyTorch's
-        order (LSTM ``i, f, g, o``; GRU ``r, z, n``)
+    gates : list of (G, T, B, H), every block's value after its non-linearity, block-major, in
+        PyTorch's order (LSTM ``i, f, g, o``; GRU ``r, z, n``): ``gates[l][k, t]`` is block ``k``
+        at step ``t``
     normalized : list of (T, B, G H), ``(a - mean) / std`` of every block's pre-activation (batch
         norm only, else empty)
     inverse_std : list of (T, 1, G H), ``1 / std`` (batch norm only, else empty)
@@ -161,9 +183,8 @@ class GatedCache:
 
     def gate_values(self, layer: int, time_step: int) -> dict[str, np.ndarray]:
         """``{block name: (B, H) values}`` of every block of ``layer`` at ``time_step`` (views)."""
-        values = self.gates[layer][time_step]
-        hidden = values.shape[1] // gate_count(self.cell)
-        return {name: values[:, k * hidden : (k + 1) * hidden] for k, name in enumerate(BLOCKS[self.cell])}
+        values = self.gates[layer]
+        return {name: values[k, time_step] for k, name in enumerate(BLOCKS[self.cell])}
 
 
 @dataclass
@@ -213,7 +234,7 @@ def gate_statistics(
     Parameters
     ----------
     cell : ``"lstm"`` or ``"gru"``
-    gates : (T, B, G H) a layer's block values (:attr:`GatedCache.gates`)
+    gates : (G, T, B, H) a layer's block values (:attr:`GatedCache.gates`)
     masks : two boolean (T, B, H) scratch arrays (overwritten); None allocates them
 
     Returns
@@ -222,9 +243,7 @@ def gate_statistics(
         gate's B x H values below :data:`GATE_LOW` or above :data:`GATE_HIGH` (a NaN value counts
         in neither)
     """
-    steps, batch, width = gates.shape
-    hidden = width // gate_count(cell)
-    blocks = gates.reshape(steps, batch, gate_count(cell), hidden)
+    _, steps, batch, hidden = gates.shape
     if masks is None:
         masks = (np.empty((steps, batch, hidden), dtype=bool), np.empty((steps, batch, hidden), dtype=bool))
     low, high = masks
@@ -232,13 +251,68 @@ def gate_statistics(
     means = np.empty((steps, len(chosen)))
     saturated = np.empty((steps, len(chosen)))
     for column, block in enumerate(chosen):
-        values = blocks[:, :, block]
+        values = gates[block]
         means[:, column] = values.mean(axis=(1, 2), dtype=np.float64)
         np.less(values, GATE_LOW, out=low)
         np.greater(values, GATE_HIGH, out=high)
         np.logical_or(low, high, out=low)
         saturated[:, column] = np.count_nonzero(low, axis=(1, 2)) / (batch * hidden)
     return means, saturated
+
+
+def negate_gate_rows(cell: str, array: np.ndarray) -> np.ndarray:
+    """A copy of ``array`` ``(G H, ...)`` (a layer's weights or biases) with the sigmoid gates'
+    rows negated.
+
+    Without batch norm the cells run their products and bias sums with these, so that the
+    sigmoid blocks come out holding ``-a``, the argument of ``exp`` in ``1 / (1 + exp(-a))``, and
+    need no negation pass per step. A product or sum of negated operands is the exact negation of
+    the original one (rounding to nearest is symmetric), so the gates keep their bits. With batch
+    norm the pre-activations must keep their sign and the cells use the weights as they are.
+    """
+    negated = array.copy()
+    hidden = array.shape[0] // gate_count(cell)
+    for block in GATE_BLOCKS[cell]:
+        rows = negated[block * hidden : (block + 1) * hidden]
+        np.negative(rows, out=rows)
+    return negated
+
+
+def block_projection(
+    layer_input: np.ndarray, weight_ih: np.ndarray, blocks: int, key: tuple[object, ...], work: bptt.Workspace
+) -> np.ndarray:
+    """``layer_input W_ih^T`` for all steps, block-major ``(G, T, B, H)`` (an output of ``work``).
+
+    ``layer_input`` ``(T, B, I)``, ``weight_ih`` ``(G H, I)``: one product ``(T B, I) x (I, H)``
+    per block, each into its contiguous ``(T B, H)`` run; the recurrence then adds the per-step
+    products in place.
+    """
+    steps, batch, width = layer_input.shape
+    hidden = weight_ih.shape[0] // blocks
+    dtype = np.result_type(layer_input, weight_ih)
+    projection = work.output(key, (blocks, steps, batch, hidden), dtype)
+    np.matmul(
+        layer_input.reshape(steps * batch, width),
+        weight_ih.reshape(blocks, hidden, width).transpose(0, 2, 1),
+        out=projection.reshape(blocks, steps * batch, hidden),
+    )
+    return projection
+
+
+def normalise_blocks(
+    norm: bptt.BatchNormForward, blocks: np.ndarray, t: int, row: np.ndarray, columns: slice = slice(None)
+) -> None:
+    """Batch norm of step ``t``'s block-major ``blocks`` ``(k, B, H)`` in place, through ``row``.
+
+    :class:`gradsim.engine.bptt.BatchNormForward` keeps its arrays in the row layout ``(B, k H)``
+    (``columns`` of the layer's ``G H``): the blocks are copied into ``row`` (scratch), normalised
+    there, and copied back.
+    """
+    count, batch, hidden = blocks.shape
+    row_blocks = row.reshape(batch, count, hidden).transpose(1, 0, 2)
+    np.copyto(row_blocks, blocks)
+    norm.step(row, t, columns)
+    np.copyto(blocks, row_blocks)
 
 
 # One layer's time loop of a gated cell (lstm.recurrence, gru.recurrence), see :func:`forward`.
@@ -258,8 +332,10 @@ def forward(
     What every gated layer does around its time loop is here: the input made time-major, its
     projection for all steps in one product, the arrays the cache keeps, the candidate's tanh
     derivative ``1 - g^2`` for all steps at once. ``recurrence(params, layer, gates, states,
-    candidate, norm, cache, work)`` is the cell's own time loop: ``gates`` ``(T, B, G H)`` comes
-    holding ``W_ih x_t`` and leaves holding every block's value; it writes ``states[t + 1]``
+    candidate, norm, cache, work)`` is the cell's own time loop: ``gates`` ``(G, T, B, H)`` comes
+    holding ``W_ih x_t`` (without batch norm ``-W_ih x_t`` in the sigmoid blocks, see
+    :func:`negate_gate_rows`, so the recurrence must add ``-W_hh h`` and ``-b`` there) and leaves
+    holding every block's value; it writes ``states[t + 1]``
     (``states[0] = 0``) and ``candidate[t]`` (the candidate's pre-activation), normalises with
     ``norm`` (None without batch norm) and appends the cell's own arrays to ``cache``.
 
@@ -273,15 +349,21 @@ def forward(
     for layer in range(num_layers):
         weight_ih, weight_hh = params[f"weight_ih_l{layer}"], params[f"weight_hh_l{layer}"]
         hidden = weight_hh.shape[1]
-        gates = bptt.input_projection(layer_input, weight_ih, ("gates", layer), work)
+        # Without batch norm the sigmoid blocks' rows are negated (negate_gate_rows): the
+        # recurrence then finds -W_ih x there.
+        signed_ih = weight_ih if batch_norm else negate_gate_rows(cell, weight_ih)
+        gates = block_projection(layer_input, signed_ih, gate_count(cell), ("gates", layer), work)
         states = work.output(("states", layer), (steps + 1, batch, hidden), x.dtype)
         states[0] = 0
         candidate = work.output(("preactivation", layer), (steps, batch, hidden), gates.dtype)
-        norm = bptt.BatchNormForward(params, layer, gates.shape, gates.dtype, work) if batch_norm else None
+        norm = None
+        if batch_norm:
+            shape = (steps, batch, weight_ih.shape[0])
+            norm = bptt.BatchNormForward(params, layer, shape, gates.dtype, work)
         recurrence(params, layer, gates, states, candidate, norm, cache, work)
         # The candidate's tanh derivative 1 - g^2, all steps at once.
         derivative = work.output(("derivative", layer), candidate.shape, gates.dtype)
-        values = gates.reshape(steps, batch, gate_count(cell), hidden)[:, :, CANDIDATE_BLOCK[cell]]
+        values = gates[CANDIDATE_BLOCK[cell]]
         np.multiply(values, values, out=derivative)
         np.subtract(1.0, derivative, out=derivative)
         cache.inputs.append(layer_input)
@@ -319,7 +401,7 @@ def backward_steps(
     gradients, what arrives from outside each layer, :func:`gradsim.engine.bptt.finish_layer`);
     ``layer_backward(params, cache, layer, state, outside, norm, band, work)`` is the cell's own
     loop: it fills ``state.layer_grad`` and the exponents, yields ``state`` after each step and
-    returns ``dL/dA`` ``(T, B, G H)`` of every block (mantissas) and, for a GRU, ``dL/dq``.
+    returns ``dL/dA`` ``(T, B, G H)`` of every block (mantissas, row layout) and, for a GRU, ``dL/dq``.
     """
     work = bptt.Workspace() if workspace is None else workspace
     num_layers = len(cache.states)

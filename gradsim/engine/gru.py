@@ -23,7 +23,8 @@ Backward, per step from the last (``dh``: the loss gradient at ``h_t``)::
 
 where ``dA_{t+1} W_hh`` uses ``[dA_r, dA_z, dq]`` (the recurrent side of the ``n`` block is ``q``,
 behind the reset gate) and ``W_ih``, ``b_ih`` see ``[dA_r, dA_z, dA_n]``. The factors that do not
-depend on ``dh`` are formed in the step, in ``dA``'s own row (as for the LSTM).
+depend on ``dh`` are formed in the step, block-major, and copied into ``dA``'s row (layout and
+the negated ``r, z`` as for the LSTM, :mod:`gates`).
 
 The passes run inside :func:`gradsim.engine.gates.forward` and
 :func:`gradsim.engine.gates.backward_steps`, as :func:`recurrence` and :func:`layer_backward`.
@@ -38,7 +39,14 @@ from collections.abc import Generator
 import numpy as np
 
 from . import bptt
-from .gates import GatedBackwardState, GatedCache, sigmoid_blocks_
+from .gates import (
+    GatedBackwardState,
+    GatedCache,
+    negate_gate_rows,
+    normalise_blocks,
+    sigmoid_blocks_,
+    sigmoid_negated_,
+)
 
 GATES = 3
 
@@ -49,38 +57,48 @@ def recurrence(
 ) -> None:  # fmt: skip
     """One GRU layer's time loop (the ``recurrence`` of :func:`gradsim.engine.gates.forward`).
 
-    ``gates`` ``(T, B, 3H)`` comes holding ``W_ih x_t`` and leaves holding ``r, z, n``; the hidden
-    side of the candidate, ``q = W_hn h_{t-1} + b_hn`` ``(T, B, H)``, goes to ``cache``.
+    ``gates`` ``(3, T, B, H)`` (block-major) comes holding ``W_ih x_t`` (``-W_ih x_t`` in ``r, z``
+    without batch norm: :func:`gradsim.engine.gates.negate_gate_rows`, as this loop's ``W_hh`` and
+    biases) and leaves holding ``r, z, n``; the hidden side of the candidate, ``q = W_hn h_{t-1} +
+    b_hn`` ``(T, B, H)``, goes to ``cache``.
     """
-    steps, batch, width = gates.shape
-    hidden, dtype = width // GATES, gates.dtype
+    _, steps, batch, hidden = gates.shape
+    dtype = gates.dtype
     _, w_hh, b_ih, b_hh = (params[name] for name in bptt.layer_names(layer))
-    gates += b_ih
-    gates[:, :, : 2 * hidden] += b_hh[: 2 * hidden]  # b_hn sits inside r * q
+    if norm is None:  # r's and z's pre-activations are formed as -a
+        w_hh, b_ih, b_hh = (negate_gate_rows("gru", array) for array in (w_hh, b_ih, b_hh))
+    gates += b_ih.reshape(GATES, 1, 1, hidden)
+    gates[:2] += b_hh[: 2 * hidden].reshape(2, 1, 1, hidden)  # b_hn sits inside r * q
     projection = work.output(("projection", layer), (steps, batch, hidden), dtype)
-    product = work.scratch(("product", "gru"), (batch, GATES * hidden), dtype)
+    product = work.scratch(("product", "gru"), (GATES, batch, hidden), dtype)
     term = work.scratch(("term",), (batch, hidden), dtype)
-    input_side = work.scratch(("input_side",), (batch, hidden), dtype)
+    row = work.scratch(("bn_row", "gru"), (batch, 2 * hidden), dtype)  # batch norm's
     rz, new = slice(0, 2 * hidden), slice(2 * hidden, 3 * hidden)
-    w_hh_t = bptt.recurrent_operand(w_hh, batch, states.dtype)
+    w_hh_blocks = bptt.recurrent_blocks(w_hh, GATES, batch, states.dtype)  # (3, H, H)
     b_hn = b_hh[2 * hidden :]
-    blocks = gates.reshape(steps, batch, GATES, hidden)
+    # Each block's (T, B, H) view, and r and z together (2, T, B, H), made once: a step indexes them.
+    r_all, z_all, n_all = gates
+    rz_all, product_rz, product_n = gates[:2], product[:2], product[2]
     for t in range(steps):
-        a_t, r, z, n = gates[t], blocks[t, :, 0], blocks[t, :, 1], blocks[t, :, 2]
-        np.copyto(input_side, n)  # W_in x + b_in: the n block is scratch until n is formed
-        np.matmul(states[t], w_hh_t, out=product)
-        a_t += product  # over the whole row (a strided block costs more): r's and z's sums
-        np.add(product[:, 2 * hidden :], b_hn, out=projection[t])
-        if norm is not None:
-            norm.step(a_t[:, rz], t, rz)
-        sigmoid_blocks_(a_t, (a_t[:, : 2 * hidden],))  # r and z together
+        # each block contiguous; n holds W_in x + b_in until n is formed
+        r_z, r, z, n = rz_all[:, t], r_all[t], z_all[t], n_all[t]
+        np.matmul(states[t], w_hh_blocks, out=product)
+        r_z += product_rz  # r's and z's sums
+        np.add(product_n, b_hn, out=projection[t])
+        if norm is None:
+            sigmoid_negated_(r_z)  # r and z together, formed as -a
+        else:
+            normalise_blocks(norm, r_z, t, row, rz)
+            sigmoid_blocks_(r_z, (r_z,))
         # n = tanh(W_in x + b_in + r * q)
         np.multiply(r, projection[t], out=term)
-        np.add(input_side, term, out=n)
-        if norm is not None:
+        if norm is None:
+            np.add(n, term, out=candidate[t])
+        else:
+            n += term
             norm.step(n, t, new)
-        np.copyto(candidate[t], n)
-        np.tanh(n, out=n)
+            np.copyto(candidate[t], n)
+        np.tanh(candidate[t], out=n)
         # h_t = n + z * (h_{t-1} - n)
         np.subtract(states[t], n, out=term)
         term *= z
@@ -100,17 +118,18 @@ def layer_backward(
     exponents = state.scale_exponents
     layer_grad = work.scratch(("layer_grad",), (steps, batch, hidden), dtype)  # dL/dh_t
     gate_grad = work.scratch(("pre_grad", "gru"), (steps, batch, GATES * hidden), dtype)  # [dA_r, dA_z, dA_n]
+    step_grad = work.scratch(("step_grad", "gru"), (GATES, batch, hidden), dtype)  # the same, block-major
     projection_grad = work.scratch(("projection_grad",), (steps, batch, hidden), dtype)  # dq
-    recurrent_row = work.scratch(("recurrent_row",), (batch, GATES * hidden), dtype)  # [dA_r, dA_z, dq]
     carry = work.scratch(("carry",), (batch, hidden), dtype)
     direct = work.scratch(("direct",), (batch, hidden), dtype)
     carry.fill(0)
-    values = cache.gates[layer]  # (T, B, 3H): r, z, n
-    # Each block's (T, B, H) view, and the rows of dL/dh, made once: a step indexes them by t.
-    blocks = values.reshape(steps, batch, GATES, hidden)
-    r_all, z_all, n_all = (blocks[:, :, k] for k in range(GATES))
-    gate_blocks = gate_grad.reshape(steps, batch, GATES, hidden)
-    d_r_all, d_z_all, d_n_all = (gate_blocks[:, :, k] for k in range(GATES))
+    values = cache.gates[layer]  # (3, T, B, H): r, z, n
+    # Each block's (T, B, H) values, and dL/dA's rows seen block-major, made once: a step indexes
+    # them by t. dL/dA is formed block-major in step_grad (every pass contiguous), then copied
+    # into its row of gate_grad.
+    r_all, z_all, n_all = values
+    gate_blocks = gate_grad.reshape(steps, batch, GATES, hidden).transpose(0, 2, 1, 3)  # (T, 3, B, H)
+    d_r, d_z, d_n = step_grad
     states, projection, derivative = (
         cache.states[layer],
         cache.hidden_projection[layer],
@@ -129,12 +148,11 @@ def layer_backward(
         np.add(from_outside[t], carry, out=dh)
         exponent = bptt.renormalise((dh,), float(np.dot(row, row)), exponent, band)
         exponents[layer, t] = exponent
-        r, z, n, values_t, d_all = r_all[t], z_all[t], n_all[t], values[t], gate_grad[t]
-        d_r, d_z, d_n = d_r_all[t], d_z_all[t], d_n_all[t]
+        r, z, n, values_t, d_all = r_all[t], z_all[t], n_all[t], values[:2, t], gate_grad[t]
         # s (1 - s) for r and z; dA_z = dh (h_{t-1} - n) z(1-z); dA_n = dh (1 - z)(1 - n^2) (then
         # batch norm's backward on the n columns)
-        np.subtract(1.0, values_t, out=d_all)  # contiguous; the n block is overwritten
-        d_all *= values_t
+        np.subtract(1.0, values_t, out=step_grad[:2])
+        step_grad[:2] *= values_t
         np.subtract(states[t], n, out=direct)
         d_z *= direct
         d_z *= dh
@@ -147,12 +165,15 @@ def layer_backward(
         np.multiply(d_n, r, out=projection_grad[t])
         d_r *= projection[t]
         d_r *= d_n
+        # The product into h_{t-1} reads [dA_r, dA_z, dq]: the row holds dq in its n block for it,
+        # then dA_n
+        row_blocks = gate_blocks[t]
+        np.copyto(row_blocks[:2], step_grad[:2])
+        np.copyto(row_blocks[2], projection_grad[t])
         if norm is not None:
             norm.step(d_all[:, rz], t, exponent, rz)
-        # [dA_r, dA_z, dq]: the whole row copied (contiguous), then its n block replaced by dq
-        np.copyto(recurrent_row, d_all)
-        recurrent_row[:, 2 * hidden :] = projection_grad[t]
-        np.matmul(recurrent_row, weight_hh, out=carry)
+        np.matmul(d_all, weight_hh, out=carry)
+        np.copyto(row_blocks[2], d_n)
         np.multiply(dh, z, out=direct)  # h_t = ... + z h_{t-1}
         if t > 0:
             paths = path_norms[t - 1]

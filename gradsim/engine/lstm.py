@@ -21,9 +21,15 @@ Backward, per step from the last (``dh``, ``dc``: the loss gradient at ``h_t``, 
 
 then batch norm's backward on ``dA`` where it is on. A step costs one product ``(B, 4H) x (4H, H)``
 and a few elementwise passes; the factors that do not depend on the incoming gradient
-(``g i (1 - i)``, ...) are formed in the step, in ``dA``'s own row, while that step's cached values
-are in the processor's cache (the same operations in the same order as forming them for all steps
-at once before the loop, which streamed four ``(T, B, 4H)`` arrays through memory).
+(``g i (1 - i)``, ...) are formed in the step while that step's cached values are in the
+processor's cache (the same operations in the same order as forming them for all steps at once
+before the loop, which streamed four ``(T, B, 4H)`` arrays through memory).
+
+Layout (:mod:`gates`): the gate values are block-major, ``(4, T, B, H)``, so each block of a step
+is one contiguous ``(B, H)`` run; ``dA`` is formed block-major in a step's scratch and copied into
+its row of ``(T, B, 4H)``, which the product into ``h_{t-1}`` and the weights' gradients read.
+Without batch norm ``i, f, o`` are formed as ``-a`` (their rows of the weights and biases negated,
+exactly), ready for ``exp``.
 
 The forward and backward passes run inside :func:`gradsim.engine.gates.forward` and
 :func:`gradsim.engine.gates.backward_steps` (what all gated cells do around their time loops), as
@@ -42,7 +48,14 @@ from collections.abc import Generator
 import numpy as np
 
 from . import bptt
-from .gates import GatedBackwardState, GatedCache, sigmoid_blocks_
+from .gates import (
+    GatedBackwardState,
+    GatedCache,
+    negate_gate_rows,
+    normalise_blocks,
+    sigmoid_blocks_,
+    sigmoid_negated_,
+)
 
 GATES = 4
 
@@ -53,29 +66,45 @@ def recurrence(
 ) -> None:  # fmt: skip
     """One LSTM layer's time loop (the ``recurrence`` of :func:`gradsim.engine.gates.forward`).
 
-    ``gates`` ``(T, B, 4H)`` comes holding ``W_ih x_t`` and leaves holding ``i, f, g, o``; the cell
-    states ``c`` ``(T + 1, B, H)`` and ``tanh(c_t)`` ``(T, B, H)`` go to ``cache``.
+    ``gates`` ``(4, T, B, H)`` (block-major) comes holding ``W_ih x_t`` (``-W_ih x_t`` in ``i, f, o``
+    without batch norm: :func:`gradsim.engine.gates.negate_gate_rows`, as this loop's ``W_hh`` and
+    biases) and leaves holding ``i, f, g, o``; the cell states ``c`` ``(T + 1, B, H)`` and
+    ``tanh(c_t)`` ``(T, B, H)`` go to ``cache``.
     """
-    steps, batch, width = gates.shape
-    hidden, dtype = width // GATES, gates.dtype
+    _, steps, batch, hidden = gates.shape
+    dtype = gates.dtype
     _, w_hh, b_ih, b_hh = (params[name] for name in bptt.layer_names(layer))
-    gates += b_ih + b_hh
+    bias = b_ih + b_hh
+    if norm is None:  # the sigmoid blocks' pre-activations are formed as -a
+        w_hh, bias = negate_gate_rows("lstm", w_hh), negate_gate_rows("lstm", bias)
+    gates += bias.reshape(GATES, 1, 1, hidden)
     cells = work.output(("cells", layer), (steps + 1, batch, hidden), dtype)
     cell_tanh = work.output(("cell_tanh", layer), (steps, batch, hidden), dtype)
     cells[0] = 0
-    product = work.scratch(("product", "lstm"), (batch, GATES * hidden), dtype)
+    product = work.scratch(("product", "lstm"), (GATES, batch, hidden), dtype)
     term = work.scratch(("term",), (batch, hidden), dtype)
-    w_hh_t = bptt.recurrent_operand(w_hh, batch, states.dtype)
-    blocks = gates.reshape(steps, batch, GATES, hidden)
+    row = work.scratch(("bn_row", "lstm"), (batch, GATES * hidden), dtype)  # batch norm's
+    w_hh_blocks = bptt.recurrent_blocks(w_hh, GATES, batch, states.dtype)  # (4, H, H)
+    # Each block's (T, B, H) view, and i and f together (2, T, B, H), made once: a step indexes them.
+    i_all, f_all, g_all, o_all = gates
+    if_all, product_if, product_g, product_o = gates[:2], product[:2], product[2], product[3]
     for t in range(steps):
-        a_t = gates[t]
-        np.matmul(states[t], w_hh_t, out=product)
-        a_t += product
-        if norm is not None:
-            norm.step(a_t, t)
-        i, f, g, o = blocks[t, :, 0], blocks[t, :, 1], blocks[t, :, 2], blocks[t, :, 3]
-        np.copyto(candidate[t], g)
-        sigmoid_blocks_(a_t, (a_t[:, : 2 * hidden], o))  # i and f together; g left as scratch
+        i, f, g, o = i_all[t], f_all[t], g_all[t], o_all[t]  # each block contiguous
+        np.matmul(states[t], w_hh_blocks, out=product)
+        if norm is None:
+            # -a for i, f (together) and o; a_g straight into the candidate's pre-activation
+            i_f = if_all[:, t]
+            i_f += product_if
+            o += product_o
+            np.add(g, product_g, out=candidate[t])
+            sigmoid_negated_(i_f)
+            sigmoid_negated_(o)
+        else:
+            a_t = gates[:, t]
+            a_t += product
+            normalise_blocks(norm, a_t, t, row)
+            np.copyto(candidate[t], g)
+            sigmoid_blocks_(a_t, (a_t[:2], o))  # i and f together; g left as scratch
         np.tanh(candidate[t], out=g)
         # c_t = f * c_{t-1} + i * g; h_t = o * tanh(c_t)
         np.multiply(f, cells[t], out=cells[t + 1])
@@ -101,17 +130,19 @@ def layer_backward(
     layer_grad = work.scratch(("layer_grad",), (steps, batch, hidden), dtype)  # dL/dh_t
     cell_grad = work.scratch(("cell_grad",), (steps, batch, hidden), dtype)  # dL/dc_t
     gate_grad = work.scratch(("pre_grad", "lstm"), (steps, batch, GATES * hidden), dtype)  # dL/dA_t
+    step_grad = work.scratch(("step_grad", "lstm"), (GATES, batch, hidden), dtype)  # dL/dA_t block-major
     carry = work.scratch(("carry",), (batch, hidden), dtype)  # hidden path into h_{t-1}
     cell_carry = work.scratch(("cell_carry",), (batch, hidden), dtype)  # f_t * dc_t
     to_cell = work.scratch(("to_cell",), (batch, hidden), dtype)  # o (1 - tanh(c_t)^2)
     carry.fill(0)
     cell_carry.fill(0)
-    values = cache.gates[layer]  # (T, B, 4H): i, f, g, o
-    # Each block's (T, B, H) view, and the gradients' rows, made once: a step indexes them by t.
-    blocks = values.reshape(steps, batch, GATES, hidden)
-    i_all, f_all, g_all, o_all = (blocks[:, :, k] for k in range(GATES))
-    gate_blocks = gate_grad.reshape(steps, batch, GATES, hidden)
-    d_i_all, d_f_all, d_g_all, d_o_all = (gate_blocks[:, :, k] for k in range(GATES))
+    values = cache.gates[layer]  # (4, T, B, H): i, f, g, o
+    # Each block's (T, B, H) values, and dL/dA's rows seen block-major, made once: a step indexes
+    # them by t. dL/dA is formed block-major in step_grad (every pass contiguous), then copied
+    # into its row of gate_grad for the product into h_{t-1} and the weights' gradients.
+    i_all, f_all, g_all, o_all = values
+    gate_blocks = gate_grad.reshape(steps, batch, GATES, hidden).transpose(0, 2, 1, 3)  # (T, 4, B, H)
+    d_i, d_f, d_g, d_o = step_grad
     cells, cell_tanh, derivative = cache.cells[layer], cache.cell_tanh[layer], cache.derivatives[layer]
     h_rows, c_rows = layer_grad.reshape(steps, -1), cell_grad.reshape(steps, -1)
     path_norms = state.log10_path_norms[layer]
@@ -139,10 +170,9 @@ def layer_backward(
         exponents[layer, t] = exponent
         # s (1 - s) for every block (the g block is overwritten), then each block's own factor:
         # dA_i = dc g i(1-i), dA_f = dc c_{t-1} f(1-f), dA_g = dc i (1-g^2), dA_o = dh tanh(c) o(1-o)
-        values_t = values[t]
-        np.subtract(1.0, values_t, out=d_all)
-        d_all *= values_t
-        d_i, d_f, d_g, d_o = d_i_all[t], d_f_all[t], d_g_all[t], d_o_all[t]
+        values_t = values[:, t]
+        np.subtract(1.0, values_t, out=step_grad)
+        step_grad *= values_t
         d_i *= g_all[t]
         d_i *= dc
         d_f *= cells[t]
@@ -151,6 +181,7 @@ def layer_backward(
         d_g *= dc
         d_o *= tanh_c
         d_o *= dh
+        np.copyto(gate_blocks[t], step_grad)
         if norm is not None:
             norm.step(d_all, t, exponent)
         # a_t = ... + W_hh h_{t-1}: the hidden path into h_{t-1}; c_t = f_t c_{t-1} + ...

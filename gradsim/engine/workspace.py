@@ -2,8 +2,8 @@
 
 :class:`Workspace` hands out the arrays a forward or backward pass writes into (no ``(T, B, H)``
 array allocated per call once it is warm, nothing at all per time step); :func:`recurrent_operand`
-chooses the layout of ``W_hh^T`` for the per-step product. :mod:`gradsim.engine.bptt` re-exports
-both.
+and :func:`recurrent_blocks` choose the layout of ``W_hh^T`` for the per-step product.
+:mod:`gradsim.engine.bptt` re-exports them.
 """
 
 from __future__ import annotations
@@ -74,14 +74,36 @@ def recurrent_operand(weight_hh: np.ndarray, batch: int, state_dtype: np.dtype) 
     in a fixed order per kernel, a random probe that agrees shows the same kernel arithmetic.
     """
     rows, cols = weight_hh.shape
-    if weight_hh.dtype != state_dtype or weight_hh.dtype not in (np.float64, np.float32):
-        return weight_hh.T
-    key = (batch, rows, cols, weight_hh.dtype.str)
+    exact = _contiguous_transpose_exact(batch, rows, cols, weight_hh.dtype, state_dtype)
+    return np.ascontiguousarray(weight_hh.T) if exact else weight_hh.T
+
+
+def recurrent_blocks(weight_hh: np.ndarray, blocks: int, batch: int, state_dtype: np.dtype) -> np.ndarray:
+    """``W_k^T`` of each row block of ``W_hh`` ``(G H, H)``, stacked ``(G, H, H)``.
+
+    For a gated cell's per-step product into its block-major gates: ``h_{t-1}`` ``(B, H)`` times
+    this gives ``(G, B, H)``, each block one contiguous ``(B, H)`` product. A contiguous copy where
+    a probe of the block's shape gives the bits of the transposed view (as :func:`recurrent_operand`),
+    else the view.
+    """
+    rows, cols = weight_hh.shape
+    stacked = weight_hh.reshape(blocks, rows // blocks, cols).transpose(0, 2, 1)
+    exact = _contiguous_transpose_exact(batch, rows // blocks, cols, weight_hh.dtype, state_dtype)
+    return np.ascontiguousarray(stacked) if exact else stacked
+
+
+def _contiguous_transpose_exact(
+    batch: int, rows: int, cols: int, dtype: np.dtype, state_dtype: np.dtype
+) -> bool:
+    """Whether ``h @ ascontiguousarray(W.T)`` gives the bits of ``h @ W.T`` for ``W`` ``(rows, cols)``."""
+    if dtype != state_dtype or dtype not in (np.float64, np.float32):
+        return False
+    key = (batch, rows, cols, np.dtype(dtype).str)
     exact = _CONTIGUOUS_TRANSPOSE_EXACT.get(key)
     if exact is None:
         rng = np.random.default_rng(0)
-        h = rng.standard_normal((batch, cols)).astype(weight_hh.dtype)
-        w = rng.standard_normal((rows, cols)).astype(weight_hh.dtype)
+        h = rng.standard_normal((batch, cols)).astype(dtype)
+        w = rng.standard_normal((rows, cols)).astype(dtype)
         exact = (h @ w.T).tobytes() == (h @ np.ascontiguousarray(w.T)).tobytes()
         _CONTIGUOUS_TRANSPOSE_EXACT[key] = exact
-    return np.ascontiguousarray(weight_hh.T) if exact else weight_hh.T
+    return exact

@@ -202,7 +202,7 @@ def test_records_hold_the_gate_statistics_of_the_cache(cell):
     else:
         assert record.log10_cell_grad_norms is None
     # The activation statistics are the candidate's tanh derivative.
-    derivative = 1 - cache.gates[0][..., 2 * 8 : 3 * 8] ** 2
+    derivative = 1 - cache.gates[0][2] ** 2  # block-major: block 2 is the candidate
     np.testing.assert_allclose(record.mean_derivative[0], derivative.mean(axis=(1, 2)), rtol=1e-13)
 
 
@@ -299,3 +299,44 @@ def test_sigmoid_blocks_gives_each_gate_the_bits_of_the_plain_sigmoid_whatever_t
     assert values[:, sigmoid_columns].tobytes() == expected[:, sigmoid_columns].tobytes()
     assert np.all((values[:, sigmoid_columns] >= 0) & (values[:, sigmoid_columns] <= 1))
     assert np.isinf(values[0, 2 * hidden])  # the scratch block: 1 / (1 - 1)
+
+
+def test_the_sigmoid_of_negated_pre_activations_has_the_bits_of_the_plain_sigmoid():
+    hidden = 6
+    weight = np.random.default_rng(4).standard_normal((4 * hidden, 3))
+    x = 30 * np.random.default_rng(5).standard_normal((7, 3))
+    flipped = gates.negate_gate_rows("lstm", weight)
+    assert np.array_equal(flipped[2 * hidden : 3 * hidden], weight[2 * hidden : 3 * hidden])  # g kept
+    assert np.array_equal(flipped[hidden : 2 * hidden], -weight[hidden : 2 * hidden])
+    a = x @ weight[:hidden].T  # the input gate's pre-activation, saturated and not
+    negated = x @ flipped[:hidden].T
+    assert negated.tobytes() == (-a).tobytes()  # a product of negated rows: the exact negation
+    extremes = np.array([[-800.0, -40.0, -1e-300, -0.0, 0.0, 1e-8, 25.0, 900.0, np.inf, -np.inf]])
+    for values in (a, extremes):
+        with np.errstate(over="ignore"):  # exp(800) is inf, the gate exactly 0, as the engine runs it
+            expected = 1.0 / (1.0 + np.exp(-values))
+            flipped_values = -values
+            gates.sigmoid_negated_(flipped_values)
+        assert flipped_values.tobytes() == expected.tobytes()
+
+
+@pytest.mark.parametrize("cell", GATED)
+def test_the_cache_keeps_each_gate_block_major_in_pytorchs_order(cell):
+    # At the first step h_{-1} = 0, so each block's value follows from the input alone.
+    config = SimConfig(cell=cell, hidden_size=6, batch_size=3, seq_len=4, num_layers=1, task="adding")
+    simulation = perturbed(config, seed=2)
+    x, _ = simulation.sample_batch()
+    params = simulation.params
+    cache = cells.forward(cell, params, x, 1, simulation.activation, False)
+    blocks = gates.gate_count(cell)
+    assert cache.gates[0].shape == (blocks, 4, 3, 6)
+    a = x[:, 0] @ params["weight_ih_l0"].T + params["bias_ih_l0"]  # (B, G H), PyTorch's row order
+    b_hh = params["bias_hh_l0"]
+    sigmoid = 1.0 / (1.0 + np.exp(-(a + b_hh)))
+    if cell == "lstm":
+        expected = [sigmoid[:, :6], sigmoid[:, 6:12], np.tanh(a[:, 12:18] + b_hh[12:18]), sigmoid[:, 18:]]
+    else:  # n = tanh(W_in x + b_in + r * b_hn)
+        expected = [sigmoid[:, :6], sigmoid[:, 6:12], np.tanh(a[:, 12:] + sigmoid[:, :6] * b_hh[12:])]
+    for k, name in enumerate(gates.BLOCKS[cell]):
+        np.testing.assert_allclose(cache.gates[0][k, 0], expected[k], rtol=1e-13, atol=1e-15)
+        np.testing.assert_array_equal(cache.gate_values(0, 2)[name], cache.gates[0][k, 2])

@@ -21,6 +21,7 @@ from gradsim.engine.clipping import clip_gradients
 from gradsim.engine.config import ACTIVATIONS, SimConfig
 from gradsim.engine.numerics import safe_norm
 from gradsim.engine.simulation import Simulation
+from gradsim.engine.workspace import recurrent_blocks
 
 SMALL = SimConfig(num_layers=3, hidden_size=6, seq_len=7, batch_size=5, task="random", learning_rate=0.05)
 CACHE_FIELDS = ("inputs", "states", "preactivations", "derivatives", "normalized", "inverse_std")
@@ -151,6 +152,19 @@ def test_the_recurrent_operand_gives_the_bits_of_the_transposed_view(batch, hidd
     for _ in range(3):
         h = rng.standard_normal((batch, hidden)).astype(dtype)
         assert same_bits(h @ operand, h @ weight.T)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize(("batch", "hidden", "blocks"), [(1, 64, 4), (2, 33, 3), (16, 24, 4), (32, 128, 3)])
+def test_the_recurrent_blocks_give_each_block_the_bits_of_its_transposed_view(batch, hidden, blocks, dtype):
+    rng = np.random.default_rng(batch * 1000 + hidden)
+    weight = rng.standard_normal((blocks * hidden, hidden)).astype(dtype)
+    stacked = recurrent_blocks(weight, blocks, batch, np.dtype(dtype))
+    assert stacked.shape == (blocks, hidden, hidden)
+    h = rng.standard_normal((batch, hidden)).astype(dtype)
+    products = np.matmul(h, stacked)  # (G, B, H), as the gated cells run it
+    for k in range(blocks):
+        assert same_bits(products[k], h @ weight[k * hidden : (k + 1) * hidden].T)
 
 
 EXTREMES = np.array(
