@@ -74,6 +74,10 @@ def light_pens(curves: Iterable[pg.PlotCurveItem]) -> Iterator[None]:
 
 _CACHED = QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache
 _TEXTS = (pg.AxisItem, QtWidgets.QGraphicsTextItem)
+# While drafting, the scene is searched for new curves and texts once every this many paints
+# (a search walks every item of the scene: about a tenth of a light frame when done at each
+# paint). An item added in between is painted as it is, with its own pen, until then.
+RESCAN_PAINTS = 30
 
 
 class PlotGraphics(pg.GraphicsLayoutWidget):
@@ -93,6 +97,7 @@ class PlotGraphics(pg.GraphicsLayoutWidget):
         # The scene's curves and texts, found at each paint.
         self._curves: list[pg.PlotCurveItem] = []
         self._texts: list[QtWidgets.QGraphicsItem] = []
+        self._paints_since_scan = RESCAN_PAINTS
 
     @property
     def draft(self) -> bool:
@@ -104,6 +109,7 @@ class PlotGraphics(pg.GraphicsLayoutWidget):
             self._draft = value
             if not value:
                 self.cache_texts(False)
+            self._paints_since_scan = RESCAN_PAINTS  # the first draft paint looks afresh
             self.viewport().update()
 
     def _scan(self) -> None:
@@ -128,7 +134,10 @@ class PlotGraphics(pg.GraphicsLayoutWidget):
         if not self._draft:
             super().paintEvent(event)
             return
-        self.cache_texts(True)  # items added since (a feature's text) are cached too
+        if self._paints_since_scan >= RESCAN_PAINTS:
+            self.cache_texts(True)  # items added since (a feature's text) are cached too
+            self._paints_since_scan = 0
+        self._paints_since_scan += 1
         with light_pens(self._curves):
             super().paintEvent(event)
 
