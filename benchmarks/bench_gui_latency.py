@@ -208,14 +208,19 @@ class TimedWindow(MainWindow):
 
     paint_seconds = 0.0
     paints = 0
+    # (start, end, what) of each paint and data update, when a GapExplainer listens.
+    spans: list[tuple[float, float, str]] | None = None
 
     def event(self, event: QtCore.QEvent) -> bool:  # noqa: D102
         if event.type() != QtCore.QEvent.Type.UpdateRequest:
             return super().event(event)
         start = time.perf_counter()
         handled = super().event(event)
-        self.paint_seconds += time.perf_counter() - start
+        end = time.perf_counter()
+        self.paint_seconds += end - start
         self.paints += 1
+        if self.spans is not None:
+            self.spans.append((start, end, "paint"))
         return handled
 
 
@@ -254,6 +259,7 @@ class GapExplainer:
     def __init__(self) -> None:
         self.samples: list[tuple[float, tuple[str, ...]]] = []
         self.collections: list[tuple[float, float, int, int]] = []  # start, end, generation, collected
+        self.spans: list[tuple[float, float, str]] = []  # the window's paints and data updates
         self._gc_started = 0.0
         self._gui = threading.get_ident()
         self._stop = threading.Event()
@@ -310,6 +316,12 @@ class GapExplainer:
             leaves = collections.Counter(names[0] for names in in_gap if names)
             gap_ms, gc_ms = (b - a) * 1e3, collecting * 1e3
             print(f"  gap {gap_ms:6.1f} ms at {a:.3f}: gc {gc_ms:.1f} ms, {len(in_gap)} samples")
+            inside = [
+                f"{what} +{(max(start, a) - a) * 1e3:.0f} {(min(end, b) - max(start, a)) * 1e3:.1f} ms"
+                for start, end, what in self.spans
+                if end > a and start < b
+            ]
+            print("    timeline: " + (", ".join(inside) or "no paint or data update"))
             print("    on stack: " + "; ".join(f"{n} {c}" for n, c in frames.most_common(top)))
             print("    innermost: " + "; ".join(f"{n} {c}" for n, c in leaves.most_common(3)))
 
@@ -363,7 +375,10 @@ def measure_gaps(
         start = time.perf_counter()
         if plots:
             refresh(*args)
-        data_seconds += time.perf_counter() - start
+        end = time.perf_counter()
+        data_seconds += end - start
+        if window.spans is not None:
+            window.spans.append((start, end, "data"))
         frames += 1
 
     window.dashboard.refresh = timed_refresh  # type: ignore[method-assign]
@@ -371,6 +386,7 @@ def measure_gaps(
     probe = GapProbe()
     explainer = GapExplainer() if explain else None
     if explainer is not None:
+        window.spans = explainer.spans
         explainer.start()
     steps_before, frames_before, data_before = window.history.total_records, frames, data_seconds
     paint_before, started = window.paint_seconds, time.perf_counter()
