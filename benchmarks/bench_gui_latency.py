@@ -30,6 +30,7 @@ Figures from one run (2 cores, load average about 2 from other jobs)::
 The goals of issue 15 (``--gaps``)::
 
     python3 benchmarks/bench_gui_latency.py --gaps [--seconds 20] [--runners thread process] [--no-plots]
+        [--configs L4 default] [--explain] [--profile FILE]
 
 For each runner kind (``GRADSIM_RUNNER``) the window (offscreen, 1440 x 900) trains a 4-layer x
 1000-step run (H=16, B=4) and then the default preset at full speed while a 5 ms ``PreciseTimer``
@@ -37,7 +38,11 @@ on the GUI thread notes every timeout for ``--seconds``: the worst gap between t
 percentile, the median and how many exceed 50 ms; training steps/s; dashboard frames/s; per
 frame the data update (``Dashboard.refresh``) and the paint (the window's ``UpdateRequest``)
 in ms, and the GUI thread's busy share. ``--no-plots`` adds rows whose plots are not updated: what
-the runner alone costs the GUI thread, the limit of a cheap paint. The reference is ``gradsim
+the runner alone costs the GUI thread, the limit of a cheap paint. ``--configs`` picks the rows
+(without L4 the CLI reference is skipped); ``--explain`` prints, for each gap over 50 ms, the GUI
+thread's collections in it, a timeline of the data updates and window paints in it, and the
+functions most often on its stack (:class:`GapExplainer`); ``--profile FILE`` writes the GUI
+thread's cProfile of a row's probing. The reference is ``gradsim
 run``'s loop on the same config in a fresh process, with the window's BLAS threads (measured
 before and after the rows; their mean) and as it runs (OpenBLAS's own threads).
 
