@@ -177,6 +177,9 @@ class Dashboard(QtWidgets.QWidget):
     @QtCore.Slot()
     def _paint_next(self) -> None:
         """Let the next waiting view go; the one after it follows its paint (or the wait's end)."""
+        # A view a figure already let go (full_quality) has nothing left to wait for.
+        while self._waiting and not self._waiting[0].held:
+            self._waiting.pop(0)
         if not self._waiting:
             self._released = None
             return

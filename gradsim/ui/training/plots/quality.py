@@ -104,7 +104,7 @@ class PlotGraphics(pg.GraphicsLayoutWidget):
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
         self._draft = False
-        # The scene's curves and texts, found at each paint.
+        # The scene's curves and texts, found at the first draft paint and every RESCAN_PAINTS.
         self._curves: list[pg.PlotCurveItem] = []
         self._texts: list[QtWidgets.QGraphicsItem] = []
         self._paints_since_scan = RESCAN_PAINTS
