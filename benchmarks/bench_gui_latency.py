@@ -30,6 +30,7 @@ Figures from one run (2 cores, load average about 2 from other jobs)::
 The goals of issue 15 (``--gaps``)::
 
     python3 benchmarks/bench_gui_latency.py --gaps [--seconds 20] [--runners thread process] [--no-plots]
+        [--configs L4 default] [--explain] [--profile FILE]
 
 For each runner kind (``GRADSIM_RUNNER``) the window (offscreen, 1440 x 900) trains a 4-layer x
 1000-step run (H=16, B=4) and then the default preset at full speed while a 5 ms ``PreciseTimer``
@@ -37,7 +38,11 @@ on the GUI thread notes every timeout for ``--seconds``: the worst gap between t
 percentile, the median and how many exceed 50 ms; training steps/s; dashboard frames/s; per
 frame the data update (``Dashboard.refresh``) and the paint (the window's ``UpdateRequest``)
 in ms, and the GUI thread's busy share. ``--no-plots`` adds rows whose plots are not updated: what
-the runner alone costs the GUI thread, the limit of a cheap paint. The reference is ``gradsim
+the runner alone costs the GUI thread, the limit of a cheap paint. ``--configs`` picks the rows
+(without L4 the CLI reference is skipped); ``--explain`` prints, for each gap over 50 ms, the GUI
+thread's collections in it, a timeline of the data updates and window paints in it, and the
+functions most often on its stack (:class:`GapExplainer`); ``--profile FILE`` writes the GUI
+thread's cProfile of a row's probing. The reference is ``gradsim
 run``'s loop on the same config in a fresh process, with the window's BLAS threads (measured
 before and after the rows; their mean) and as it runs (OpenBLAS's own threads).
 
@@ -87,11 +92,16 @@ runs on the busy machine: its two threads wait for each other whenever a third p
 from __future__ import annotations
 
 import argparse
+import collections
+import cProfile
+import gc
 import os
+import pstats
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 
@@ -203,14 +213,19 @@ class TimedWindow(MainWindow):
 
     paint_seconds = 0.0
     paints = 0
+    # (start, end, what) of each paint and data update, when a GapExplainer listens.
+    spans: list[tuple[float, float, str]] | None = None
 
     def event(self, event: QtCore.QEvent) -> bool:  # noqa: D102
         if event.type() != QtCore.QEvent.Type.UpdateRequest:
             return super().event(event)
         start = time.perf_counter()
         handled = super().event(event)
-        self.paint_seconds += time.perf_counter() - start
+        end = time.perf_counter()
+        self.paint_seconds += end - start
         self.paints += 1
+        if self.spans is not None:
+            self.spans.append((start, end, "paint"))
         return handled
 
 
@@ -231,6 +246,89 @@ class GapProbe(QtCore.QObject):
 
     def gaps_ms(self) -> list[float]:
         return [(b - a) * 1e3 for a, b in zip(self.stamps, self.stamps[1:], strict=False)]
+
+
+class GapExplainer:
+    """What the GUI thread was doing during each long gap (``--explain``).
+
+    A sampler thread reads the GUI thread's Python stack every ``SAMPLE_MS`` milliseconds
+    (``sys._current_frames``) and ``gc.callbacks`` times every collection; for each gap over
+    ``threshold_ms`` the report names the time spent collecting and the functions of the
+    project and of pyqtgraph most often on the stack during the gap. A sample waits for the
+    interpreter lock, so one taken during a long C call lands just after it: the report is a
+    guide to where to look, not a profile.
+    """
+
+    SAMPLE_MS = 2.0
+
+    def __init__(self) -> None:
+        self.samples: list[tuple[float, tuple[str, ...]]] = []
+        self.collections: list[tuple[float, float, int, int]] = []  # start, end, generation, collected
+        self.spans: list[tuple[float, float, str]] = []  # the window's paints and data updates
+        self._gc_started = 0.0
+        self._gui = threading.get_ident()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def start(self) -> None:
+        gc.callbacks.append(self._on_gc)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        gc.callbacks.remove(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict) -> None:
+        if threading.get_ident() != self._gui:
+            return
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+        else:
+            ended = time.perf_counter()
+            self.collections.append((self._gc_started, ended, info["generation"], info["collected"]))
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.SAMPLE_MS / 1e3):
+            frame = sys._current_frames().get(self._gui)
+            names = []
+            while frame is not None:
+                code = frame.f_code
+                path = code.co_filename
+                if "gradsim" in path or "pyqtgraph" in path or "bench_" in path:
+                    short = path.rsplit("site-packages/", 1)[-1].rsplit("gradsim/", 1)[-1]
+                    names.append(f"{short}:{code.co_name}")
+                frame = frame.f_back
+            self.samples.append((time.perf_counter(), tuple(names)))
+
+    def report(self, stamps: list[float], threshold_ms: float = 50.0, top: int = 6) -> None:
+        """Print, for each gap of ``stamps`` over ``threshold_ms``, the collections in it and the
+        functions most often on the stack."""
+        gen_totals = collections.Counter()
+        for start, end, generation, _ in self.collections:
+            gen_totals[generation] += end - start
+        counts = collections.Counter(generation for _, _, generation, _ in self.collections)
+        print("  GUI-thread collections: " + ", ".join(
+            f"gen {g}: {counts[g]} x, {gen_totals[g] / max(1, counts[g]) * 1e3:.1f} ms mean, "
+            f"{max((e - s) for s, e, gg, _ in self.collections if gg == g) * 1e3:.1f} ms max"
+            for g in sorted(counts)))  # fmt: skip
+        for a, b in zip(stamps, stamps[1:], strict=False):
+            if (b - a) * 1e3 <= threshold_ms:
+                continue
+            in_gap = [names for t, names in self.samples if a <= t <= b + 0.005]
+            collecting = sum(min(e, b) - max(s, a) for s, e, _, _ in self.collections if e > a and s < b)
+            frames = collections.Counter(name for names in in_gap for name in set(names))
+            leaves = collections.Counter(names[0] for names in in_gap if names)
+            gap_ms, gc_ms = (b - a) * 1e3, collecting * 1e3
+            print(f"  gap {gap_ms:6.1f} ms at {a:.3f}: gc {gc_ms:.1f} ms, {len(in_gap)} samples")
+            inside = [
+                f"{what} +{(max(start, a) - a) * 1e3:.0f} {(min(end, b) - max(start, a)) * 1e3:.1f} ms"
+                for start, end, what in self.spans
+                if end > a and start < b
+            ]
+            print("    timeline: " + (", ".join(inside) or "no paint or data update"))
+            print("    on stack: " + "; ".join(f"{n} {c}" for n, c in frames.most_common(top)))
+            print("    innermost: " + "; ".join(f"{n} {c}" for n, c in leaves.most_common(3)))
 
 
 @dataclass(frozen=True)
@@ -261,6 +359,8 @@ def measure_gaps(
     warmup: float,
     kind: str,
     plots: bool = True,
+    explain: bool = False,
+    profile: str | None = None,
 ) -> GapResult:
     """Train ``config`` at full speed in the window for ``seconds`` while a 5 ms timer probes the GUI.
 
@@ -280,17 +380,34 @@ def measure_gaps(
         start = time.perf_counter()
         if plots:
             refresh(*args)
-        data_seconds += time.perf_counter() - start
+        end = time.perf_counter()
+        data_seconds += end - start
+        if window.spans is not None:
+            window.spans.append((start, end, "data"))
         frames += 1
 
     window.dashboard.refresh = timed_refresh  # type: ignore[method-assign]
     train_at_full_speed(app, window, warmup)
     probe = GapProbe()
+    explainer = GapExplainer() if explain else None
+    if explainer is not None:
+        window.spans = explainer.spans
+        explainer.start()
     steps_before, frames_before, data_before = window.history.total_records, frames, data_seconds
     paint_before, started = window.paint_seconds, time.perf_counter()
+    profiler = cProfile.Profile() if profile else None
     probe.timer.start()
+    if profiler is not None:
+        profiler.enable()
     wait_until(app, lambda: False, timeout=seconds)
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(profile)
+        pstats.Stats(profile).strip_dirs().sort_stats("cumulative").print_stats(40)
     probe.timer.stop()
+    if explainer is not None:
+        explainer.stop()
+        explainer.report(probe.stamps)
     elapsed = time.perf_counter() - started
     steps = window.history.total_records - steps_before
     drawn = max(1, frames - frames_before)
@@ -347,27 +464,44 @@ def cli_steps_per_second(config: SimConfig, seconds: float, blas_threads: int | 
     return float(done.stdout.strip())
 
 
+GAP_CONFIG_NAMES = {"L4": "L4 H16 T1000 B4", "default": "preset default"}
+
+
 def gap_report(
-    app: QtWidgets.QApplication, seconds: float, warmup: float, kinds: list[str], no_plots: bool
+    app: QtWidgets.QApplication,
+    seconds: float,
+    warmup: float,
+    kinds: list[str],
+    no_plots: bool,
+    explain: bool = False,
+    only: tuple[str, ...] = tuple(GAP_CONFIG_NAMES),
+    profile: str | None = None,
 ) -> None:
-    """The issue's goals: worst and 99th-percentile gap, frames/s, training speed against the CLI."""
+    """The issue's goals: worst and 99th-percentile gap, frames/s, training speed against the CLI.
+
+    ``only``: the rows' configs (keys of :data:`GAP_CONFIG_NAMES`); without ``"L4"`` the CLI
+    reference is not measured. ``explain``: what the GUI thread did in each gap over 50 ms.
+    """
     print(f"{seconds:g} s per row after {warmup:g} s of warm-up; offscreen; 1440 x 900")
     # The window caps OpenBLAS at (cores - 1) threads (training_loop.limit_blas_threads); gradsim
     # run does not, and on a busy 2-core machine its two BLAS threads wait for each other on these
     # small products: the capped run is the stricter reference. Measured before and after the
     # window's rows; the ratio uses their mean.
     cli_seconds = min(seconds, 10.0)
-    capped = [cli_steps_per_second(GAP_CONFIG, cli_seconds, blas_threads=limit_blas_threads())]
+    reference_wanted = "L4" in only
+    capped = []
+    if reference_wanted:
+        capped.append(cli_steps_per_second(GAP_CONFIG, cli_seconds, blas_threads=limit_blas_threads()))
     print(
         f"{'config':20s} {'runner':7s} {'plots':5s} {'worst ms':>8s} {'p99 ms':>7s} {'median':>6s} "
         f"{'>50ms':>5s} {'steps/s':>8s} {'frames/s':>8s} {'data ms':>7s} {'paint ms':>8s} {'GUI busy':>8s}"
     )
     speeds: dict[str, float] = {}
-    configs = (("L4 H16 T1000 B4", GAP_CONFIG), ("preset default", load_preset("default")))
+    configs = [(GAP_CONFIG_NAMES[key], GAP_CONFIG if key == "L4" else load_preset("default")) for key in only]
     for name, config in configs:
         for plots in (True, False) if no_plots else (True,):
             for kind in kinds:
-                result = measure_gaps(app, config, seconds, warmup, kind, plots)
+                result = measure_gaps(app, config, seconds, warmup, kind, plots, explain, profile)
                 if config is GAP_CONFIG and plots:
                     speeds[kind] = result.steps_per_second
                 r = result
@@ -376,6 +510,8 @@ def gap_report(
                     f"{r.median:6.1f} {r.over_50:5d} {r.steps_per_second:8.2f} {r.frames_per_second:8.1f} "
                     f"{r.data_ms_per_frame:7.1f} {r.paint_ms_per_frame:8.1f} {r.gui_busy_share:8.0%}"
                 )
+    if not reference_wanted:
+        return
     capped.append(cli_steps_per_second(GAP_CONFIG, cli_seconds, blas_threads=limit_blas_threads()))
     uncapped = cli_steps_per_second(GAP_CONFIG, cli_seconds)
     reference = statistics.mean(capped)
@@ -405,6 +541,16 @@ def main() -> int:
     parser.add_argument(
         "--no-plots", action="store_true", help="also rows without plot updates: the runner's cost (--gaps)"
     )
+    parser.add_argument(
+        "--explain", action="store_true", help="what the GUI thread did in each gap over 50 ms (--gaps)"
+    )
+    parser.add_argument(
+        "--configs", nargs="+", choices=list(GAP_CONFIG_NAMES), default=list(GAP_CONFIG_NAMES),
+        help="the rows' configs (--gaps): L4 (H16 T1000 B4) and the default preset",
+    )  # fmt: skip
+    parser.add_argument(
+        "--profile", default=None, help="cProfile the GUI thread of each row into FILE (--gaps)"
+    )
     args = parser.parse_args()
 
     # Never the user's settings: a throwaway folder.
@@ -413,7 +559,10 @@ def main() -> int:
     QtCore.QSettings.setPath(ini, QtCore.QSettings.Scope.UserScope, tempfile.mkdtemp(prefix="gradsim-bench-"))
     app = QtWidgets.QApplication(sys.argv[:1])
     if args.gaps:
-        gap_report(app, args.seconds, args.warmup, args.runners, args.no_plots)
+        gap_report(
+            app, args.seconds, args.warmup, args.runners, args.no_plots,
+            args.explain, tuple(args.configs), args.profile,
+        )  # fmt: skip
         return 0
 
     window = MainWindow(load_preset("default"), settings=QtCore.QSettings())

@@ -33,8 +33,15 @@ from gradsim.ui.training.plots import (
     PlotPanel,
 )
 from gradsim.ui.training.plots.base import Selector
+from gradsim.ui.training.plots.quality import PlotGraphics
 
 PLOT_KEYS = ("gradient", "heatmap", "loss", "activation", "health")
+# While a run trains, a frame's plots are painted one at a time, the next this many milliseconds
+# after the previous one was painted (see Dashboard.refresh): between two, the event loop
+# answers timers and input. A view that is not painted (hidden, or covered) is waited for at
+# most STAGGER_WAIT_MS.
+STAGGER_MS = 1
+STAGGER_WAIT_MS = 50
 _STATE_TAG = b"gradsim-dashboard-1"
 
 
@@ -55,6 +62,7 @@ class Dashboard(QtWidgets.QWidget):
     last_timings : milliseconds each plot took in the last :meth:`refresh`, by ``clock``
     clock : the clock of ``last_timings`` (``time.perf_counter``; a benchmark on a loaded
         machine sets ``time.thread_time``)
+    staggered : whether a live frame's plots are painted one at a time (default True)
 
     Signals
     -------
@@ -100,7 +108,17 @@ class Dashboard(QtWidgets.QWidget):
         self.last_timings: dict[str, float] = {key: 0.0 for key in PLOT_KEYS}
         self.clock: Callable[[], float] = time.perf_counter
         self.live = False
+        self.staggered = True
         self._presentation_scale = 1.0
+        # The views of a staggered frame still to be painted, first to last.
+        self._waiting: list[PlotGraphics] = []
+        self._stagger = QtCore.QTimer(self)
+        self._stagger.setSingleShot(True)
+        self._stagger.setTimerType(QtCore.Qt.TimerType.PreciseTimer)
+        self._stagger.timeout.connect(self._paint_next)
+        self._released: PlotGraphics | None = None
+        for plot in self.plots.values():
+            plot.graphics.painted.connect(self._on_view_painted)
 
     def set_live(self, live: bool) -> None:
         """Paint light pens while a run trains (``live``), the plots' own pens when it stops.
@@ -110,16 +128,71 @@ class Dashboard(QtWidgets.QWidget):
         pens: a room looks at thick lines from afar.
         """
         self.live = live
+        if not live:
+            self.paint_now()
         for plot in self.plots.values():
             plot.graphics.draft = live and self._presentation_scale == 1.0
+        # While training, the heatmap's rows grow in round steps (its axis is not laid out
+        # again for every new row); stopped, the rows fill the plot.
+        self.plots["heatmap"].round_rows = live  # type: ignore[attr-defined]
 
     def refresh(self, history: RunHistory, config: SimConfig) -> None:
-        """Update every plot from ``history`` (cheap when nothing changed)."""
+        """Update every plot from ``history`` (cheap when nothing changed).
+
+        Every plot's items are updated before this returns. While a run trains (:attr:`live`,
+        :attr:`staggered`) their painting is staggered: Qt would paint all five views in one
+        go, one window update after another without returning to the event loop (50-130 ms on
+        a loaded 2-core machine, during which no timer or key press is answered). Each view
+        waits (:meth:`PlotGraphics.hold`) and is let go at the next tick of a :data:`STAGGER_MS`
+        timer after the previous one, so the event loop runs between two plots' paints. A
+        figure taken meanwhile shows every plot as refreshed (``full_quality`` lets them go).
+        """
+        stagger = self.live and self.staggered
+        if stagger:
+            for plot in self.plots.values():
+                plot.graphics.hold()
         for key, plot in self.plots.items():
             start = self.clock()
             plot.refresh(history, config)
             self.last_timings[key] = (self.clock() - start) * 1e3
         self.refreshed.emit(history, config)
+        if stagger:
+            self._waiting = [plot.graphics for plot in self.plots.values()]
+            self._released = None
+            self._stagger.start(STAGGER_MS)
+
+    @property
+    def paints_pending(self) -> bool:
+        """Whether views of a staggered frame are still waiting to be painted."""
+        return bool(self._waiting)
+
+    def paint_now(self) -> None:
+        """Let every view still waiting paint in the next window update (no more staggering)."""
+        self._stagger.stop()
+        self._released = None
+        waiting, self._waiting = self._waiting, []
+        for view in waiting:
+            view.release()
+
+    @QtCore.Slot()
+    def _paint_next(self) -> None:
+        """Let the next waiting view go; the one after it follows its paint (or the wait's end)."""
+        # A view a figure already let go (full_quality) has nothing left to wait for.
+        while self._waiting and not self._waiting[0].held:
+            self._waiting.pop(0)
+        if not self._waiting:
+            self._released = None
+            return
+        view = self._waiting.pop(0)
+        view.release()
+        self._released = view
+        self._stagger.start(STAGGER_WAIT_MS if view.isVisible() else STAGGER_MS)
+
+    @QtCore.Slot()
+    def _on_view_painted(self) -> None:
+        if self._released is not None and self.sender() is self._released:
+            self._released = None
+            self._stagger.start(STAGGER_MS)
 
     def set_presentation_scale(self, scale: float) -> None:
         """Draw the plots and the selectors above them ``scale`` times larger (1: normal size).
@@ -142,6 +215,7 @@ class Dashboard(QtWidgets.QWidget):
         ``1..T``, no iterations yet, and the activation plot its function; otherwise they would
         keep the previous run's axes until the first step.
         """
+        self.paint_now()
         for plot in self.plots.values():
             plot.reset()
         if config is None:

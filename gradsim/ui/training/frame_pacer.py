@@ -6,8 +6,10 @@ the time: the next frame starts no sooner than twice the last frame's measured w
 started). While a frame is updated and painted the worker is held (:meth:`Runner.hold_for_frame`):
 a worker thread shares the interpreter, and training flat out it would make every frame several
 times slower. Qt paints in later events (``UpdateRequest``), a few milliseconds apart, one per
-plot scene: the window reports each with :meth:`FramePacer.painting`, and the frame is over when
-none came for :data:`FRAME_QUIET_MS`.
+plot scene (the dashboard lets a live frame's plots paint one at a time, so that the event loop
+runs between them: :meth:`Dashboard.refresh <gradsim.ui.training.dashboard.Dashboard.refresh>`):
+the window reports each with :meth:`FramePacer.painting`, and the frame is over when none came
+for :data:`FRAME_QUIET_MS`.
 """
 
 from __future__ import annotations

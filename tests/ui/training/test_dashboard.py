@@ -7,7 +7,7 @@ import pyqtgraph as pg
 import pytest
 from helpers import EXPLODING_LONG
 from helpers import run_history as train
-from PySide6 import QtWidgets
+from PySide6 import QtCore, QtWidgets
 
 from gradsim.engine.config import SimConfig
 from gradsim.engine.history import RunHistory
@@ -188,3 +188,58 @@ def test_a_hidden_plot_draws_when_shown_again(qtbot, vanishing):
     loss.show()
     _, losses = loss.loss_curve.getOriginalDataset()
     np.testing.assert_array_equal(losses, history.losses())
+
+
+def test_a_live_frame_updates_every_plot_at_once_and_paints_them_one_after_another(qtbot, vanishing):
+    config, history = vanishing
+    dashboard = make(qtbot)
+    views = [dashboard.plots[key].graphics for key in PLOT_KEYS]
+    dashboard.refresh(history, config)
+    assert not dashboard.paints_pending and not any(view.held for view in views)  # stopped: at once
+    dashboard.set_live(True)
+    painted: list[int] = []
+    spies = [PaintSpy(painted, index) for index in range(len(views))]
+    for view, spy in zip(views, spies, strict=True):
+        view.viewport().installEventFilter(spy)
+    dashboard.plots["gradient"].reset()  # something to draw again
+    qtbot.wait(100)  # the repaint that light pens asked for
+    painted.clear()
+    dashboard.refresh(history, config)
+    # The data are all there when refresh returns; the views wait their turn to be painted.
+    _, y = dashboard.plots["gradient"].curves[0].getOriginalDataset()
+    np.testing.assert_array_equal(y, history.latest.log10_grad_norms[0])
+    assert dashboard.paints_pending and all(view.held for view in views)
+    qtbot.waitUntil(lambda: not dashboard.paints_pending, timeout=3000)
+    qtbot.waitUntil(lambda: set(painted) == set(range(len(views))), timeout=3000)
+    assert not any(view.held for view in views)
+    # First paints in the plots' order: one view let go per timer tick.
+    firsts = sorted(range(len(views)), key=painted.index)
+    assert firsts == list(range(len(views)))
+
+
+def test_stopping_or_taking_a_figure_lets_every_waiting_view_paint(qtbot, vanishing):
+    from gradsim.ui.training import render
+
+    config, history = vanishing
+    dashboard = make(qtbot)
+    dashboard.set_live(True)
+    dashboard.refresh(history, config)
+    assert dashboard.paints_pending
+    render.png_bytes(dashboard.plots["loss"], 400)  # a figure of one plot lets its view go
+    assert not dashboard.plots["loss"].graphics.held and dashboard.plots["health"].graphics.held
+    dashboard.set_live(False)
+    assert not dashboard.paints_pending
+    assert not any(plot.graphics.held for plot in dashboard.plots.values())
+
+
+class PaintSpy(QtCore.QObject):
+    """Notes ``index`` in ``painted`` at each paint of the widget it filters."""
+
+    def __init__(self, painted: list[int], index: int) -> None:
+        super().__init__()
+        self.painted, self.index = painted, index
+
+    def eventFilter(self, watched: QtCore.QObject, event: QtCore.QEvent) -> bool:  # noqa: N802 (Qt override)
+        if event.type() == QtCore.QEvent.Type.Paint:
+            self.painted.append(self.index)
+        return False

@@ -25,7 +25,7 @@ from gradsim.engine.config import SimConfig
 from gradsim.engine.history import RunHistory
 from gradsim.engine.records import nonfinite_norms
 from gradsim.ui.common.theme import Theme, style_colorbar, style_plot
-from gradsim.ui.training.plots.base import OverlayText, PlotPanel, layer_names
+from gradsim.ui.training.plots.base import OverlayText, PlotPanel, layer_names, snapped_range
 
 # Stored in place of log10 of zero and of non-finite values: below any log10 norm a run can
 # produce (the engine's logs go far below float64: 2000 steps x 16 layers, each step at most
@@ -209,7 +209,33 @@ class HeatmapPlot(PlotPanel):
         self._num_layers = 0
         self._buffers = _RowBuffers()
         self._shape: tuple[int, int] = (0, 0)
+        self._round_rows = False
         self._clear()
+
+    # -- row range ------------------------------------------------------------------------------
+    @property
+    def round_rows(self) -> bool:
+        """Whether the row range grows in round steps (a run trains) instead of fitting the rows."""
+        return self._round_rows
+
+    @round_rows.setter
+    def round_rows(self, value: bool) -> None:
+        if value != self._round_rows:
+            self._round_rows = value
+            self.redraw()
+
+    def row_range(self, count: int) -> int:
+        """How many rows the y range spans for ``count`` image rows.
+
+        ``count`` when the run stands still. While it trains (:attr:`round_rows`) a new row
+        every frame would move the range and lay the axis out again each time: the range then
+        grows in round steps of about a quarter of the rows (kept while it holds the rows and
+        is at most 1.3 times the snapped height), and the newest rows fill the space above.
+        """
+        if not self._round_rows or count <= 1:
+            return max(count, 1)
+        current = (0.0, float(self._shape[0])) if self._shape[0] else None
+        return int(snapped_range(0.0, float(count), current, divisions=4)[1])
 
     # -- layer choice -------------------------------------------------------------------------
     @property
@@ -270,11 +296,14 @@ class HeatmapPlot(PlotPanel):
         else:
             low, high = -1.0, 0.0
         self.levels = (low, high)
+        shown = self.iteration_axis.iterations
         self.iteration_axis.iterations = iterations
-        # Thinning changes which iteration sits in a row without changing the range: redraw
-        # the labels (pyqtgraph's axis caches them in ``picture``).
-        self.iteration_axis.picture = None
-        self.iteration_axis.update()
+        if not _appended(shown, iterations):
+            # Thinning changes which iteration sits in a row without changing the range: redraw
+            # the labels (pyqtgraph's axis caches them in ``picture``). New rows on top of the
+            # same ones leave every labelled row as it was.
+            self.iteration_axis.picture = None
+            self.iteration_axis.update()
         lut = self.image.lut
         if isinstance(lut, np.ndarray) and lut.ndim == 2 and lut.shape[1] in (3, 4):
             buffers.color(self.levels, lut)
@@ -286,10 +315,11 @@ class HeatmapPlot(PlotPanel):
             self.colorbar.setLevels(self.levels)  # (its axis is laid out again on every call)
         rect = QtCore.QRectF(0.5, -0.5, seq_len, count)
         self.image.setRect(rect)
-        if (count, seq_len) != self._shape:
+        rows = self.row_range(count)
+        if (rows, seq_len) != self._shape:
             self.plot.setXRange(0.5, seq_len + 0.5, padding=0.0)
-            self.plot.setYRange(-0.5, count - 0.5, padding=0.0)
-            self._shape = (count, seq_len)
+            self.plot.setYRange(-0.5, rows - 0.5, padding=0.0)
+            self._shape = (rows, seq_len)
         self.image.show()
         self._show_nonfinite(buffers.nonfinite[:count], iterations, rect, seq_len)
 
@@ -443,3 +473,8 @@ def _log_rows(logs: np.ndarray, seq_len: int) -> list[_Row]:
         (image[i], float(low[i]), float(high[i]), None if all_finite[i] else np.flatnonzero(~finite[i]))
         for i in range(logs.shape[0])
     ]
+
+
+def _appended(shown: np.ndarray, iterations: np.ndarray) -> bool:
+    """Whether ``iterations`` are the rows ``shown`` with new ones on top (none dropped or moved)."""
+    return 0 < len(shown) <= len(iterations) and bool(np.array_equal(iterations[: len(shown)], shown))

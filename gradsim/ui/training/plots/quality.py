@@ -73,7 +73,12 @@ def light_pens(curves: Iterable[pg.PlotCurveItem]) -> Iterator[None]:
 
 
 _CACHED = QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache
+_NO_UPDATES = QtWidgets.QGraphicsView.ViewportUpdateMode.NoViewportUpdate
 _TEXTS = (pg.AxisItem, QtWidgets.QGraphicsTextItem)
+# While drafting, the scene is searched for new curves and texts once every this many paints
+# (a search walks every item of the scene: about a tenth of a light frame when done at each
+# paint). An item added in between is painted as it is, with its own pen, until then.
+RESCAN_PAINTS = 30
 
 
 class PlotGraphics(pg.GraphicsLayoutWidget):
@@ -85,14 +90,25 @@ class PlotGraphics(pg.GraphicsLayoutWidget):
         one-pixel solid lines of the same colour, and the axes and texts are kept as pixmaps
         (Qt's ``DeviceCoordinateCache``: painted again only when they change, not replayed
         glyph by glyph every frame). Setting it False repaints with the real pens, uncached.
+    held : changes to the scene wait to be painted (:meth:`hold`, :meth:`release`: the
+        dashboard paints a live frame's plots one at a time)
+
+    Signals
+    -------
+    painted() : after each paint of the view
     """
+
+    # After each paint of the view (a staggered frame lets the next view go).
+    painted = QtCore.Signal()
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
         self._draft = False
-        # The scene's curves and texts, found at each paint.
+        # The scene's curves and texts, found at the first draft paint and every RESCAN_PAINTS.
         self._curves: list[pg.PlotCurveItem] = []
         self._texts: list[QtWidgets.QGraphicsItem] = []
+        self._paints_since_scan = RESCAN_PAINTS
+        self._update_mode = self.viewportUpdateMode()
 
     @property
     def draft(self) -> bool:
@@ -104,6 +120,28 @@ class PlotGraphics(pg.GraphicsLayoutWidget):
             self._draft = value
             if not value:
                 self.cache_texts(False)
+            self._paints_since_scan = RESCAN_PAINTS  # the first draft paint looks afresh
+            self.viewport().update()
+
+    @property
+    def held(self) -> bool:
+        """Whether changes to the scene wait for :meth:`release` before they are painted."""
+        return self.viewportUpdateMode() == _NO_UPDATES
+
+    def hold(self) -> None:
+        """Let changes to the scene wait to be painted until :meth:`release` (a staggered frame).
+
+        Only the painting waits: the items change at once, and a picture taken meanwhile (a
+        figure, ``grab``) shows them.
+        """
+        if not self.held:
+            self._update_mode = self.viewportUpdateMode()
+            self.setViewportUpdateMode(_NO_UPDATES)
+
+    def release(self) -> None:
+        """Paint what changed since :meth:`hold` (the whole view, in the next window update)."""
+        if self.held:
+            self.setViewportUpdateMode(self._update_mode)
             self.viewport().update()
 
     def _scan(self) -> None:
@@ -125,10 +163,19 @@ class PlotGraphics(pg.GraphicsLayoutWidget):
                 item.setCacheMode(mode)
 
     def paintEvent(self, event: QtGui.QPaintEvent) -> None:  # noqa: N802 (Qt override)
+        try:
+            self._paint(event)
+        finally:
+            self.painted.emit()
+
+    def _paint(self, event: QtGui.QPaintEvent) -> None:
         if not self._draft:
             super().paintEvent(event)
             return
-        self.cache_texts(True)  # items added since (a feature's text) are cached too
+        if self._paints_since_scan >= RESCAN_PAINTS:
+            self.cache_texts(True)  # items added since (a feature's text) are cached too
+            self._paints_since_scan = 0
+        self._paints_since_scan += 1
         with light_pens(self._curves):
             super().paintEvent(event)
 
@@ -141,6 +188,9 @@ def full_quality(views: Iterable[QtWidgets.QGraphicsView]) -> Iterator[None]:
     is looked at closely, scaled up and printed.
     """
     views = list(views)
+    for view in views:
+        if isinstance(view, PlotGraphics):
+            view.release()  # a staggered frame's last views: the window shows them now too
     drafts = [(view, view.draft) for view in views if isinstance(view, PlotGraphics)]
     curves = [(curve, curve.opts["antialias"]) for curve in curves_of(views)]
     for view, draft in drafts:

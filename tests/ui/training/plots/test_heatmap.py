@@ -236,3 +236,58 @@ def test_in_place_updates_through_thinning_equal_a_full_rebuild(qtbot, theme, mo
         fresh.close()
     assert history.total_records == 40 and len(history) <= 8
     assert one_row_frames > 20
+
+
+def grown_history(config: SimConfig, records: list, capacity: int = 8) -> RunHistory:
+    history = RunHistory(capacity=capacity)
+    for record in records:
+        history.append(record)
+    return history
+
+
+def test_while_training_the_row_range_grows_in_round_steps_and_fits_the_rows_once_stopped(qtbot, theme):
+    config = SimConfig(num_layers=1, seq_len=6, hidden_size=4, batch_size=2)
+    simulation = Simulation(config)
+    records = [simulation.train_step() for _ in range(30)]
+    plot = make(qtbot, theme)
+    plot.round_rows = True
+    history = RunHistory(capacity=1000)
+    tops = []
+    for record in records:
+        history.append(record)
+        plot.refresh(history, config)
+        low, high = plot.plot.viewRange()[1]
+        tops.append(high)
+        assert low == pytest.approx(-0.5)
+        # Every row is in view, and the image's rows are where they were: row i at y = i.
+        assert high >= len(history) - 0.5
+        rect = plot.image.mapRectToParent(plot.image.boundingRect())
+        assert rect.bottom() == pytest.approx(len(history) - 0.5)
+        assert plot.row_range(len(history)) <= max(2, 2 * len(history))
+    # 30 rows added one by one moved the range (and laid the axis out) for at most every other row.
+    assert len(set(tops)) <= len(tops) // 2
+    plot.round_rows = False  # the run stopped: the rows fill the plot again
+    assert plot.plot.viewRange()[1] == pytest.approx([-0.5, len(history) - 0.5])
+
+
+def test_new_rows_on_top_keep_the_iteration_axis_picture_and_thinning_redraws_it(qtbot, theme):
+    config = SimConfig(num_layers=1, seq_len=6, hidden_size=4, batch_size=2)
+    simulation = Simulation(config)
+    records = [simulation.train_step() for _ in range(9)]
+    plot = make(qtbot, theme)
+    plot.round_rows = True
+    history = grown_history(config, records[:7])
+    plot.refresh(history, config)
+    assert plot.plot.viewRange()[1] == pytest.approx([-0.5, 7.5])  # 7 rows in a range of 8
+    plot.graphics.grab()
+    axis = plot.iteration_axis
+    axis.picture = marker = object()  # stands for the labels pyqtgraph drew
+    history.append(records[7])  # 8 of capacity 8: one row on top, none moved, same range
+    plot.refresh(history, config)
+    assert axis.picture is marker
+    np.testing.assert_array_equal(axis.iterations, history.iterations())
+    history.append(records[8])  # 9 > 8: the history thins, rows move, labels must be redrawn
+    assert len(history) < 9
+    plot.refresh(history, config)
+    assert axis.picture is None
+    np.testing.assert_array_equal(axis.iterations, history.iterations())

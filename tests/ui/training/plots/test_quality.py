@@ -6,7 +6,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from gradsim.ui.training.plots.quality import PlotGraphics, full_quality, is_heavy, light_pen
+from gradsim.ui.training.plots.quality import RESCAN_PAINTS, PlotGraphics, full_quality, is_heavy, light_pen
 
 BACKGROUND = "#ffffff"
 LINE = "#d62728"
@@ -118,3 +118,18 @@ def test_a_diagonal_curve_is_antialiased_in_full_quality_only(qtbot):
     assert blended_pixels(graphics) == 0  # on screen: no antialiasing
     with full_quality([graphics]):
         assert blended_pixels(graphics) > 100
+
+
+def test_a_curve_added_while_drafting_gets_the_light_pen_at_the_next_look(qtbot):
+    graphics, _ = graphics_with_line(qtbot, 1.0, [(0, 2), (10, 2)])
+    graphics.draft = True
+    graphics.grab()  # the first draft paint looks at the scene
+    added = pg.PlotDataItem([0, 10], [7, 7], pen=pen(5.0))
+    graphics.getItem(0, 0).addItem(added)
+    # Until the next look, the new curve paints with its own pen (only slower): 1 + 5 rows...
+    assert line_rows(graphics) == 6
+    for _ in range(RESCAN_PAINTS):
+        graphics.grab()
+    # ...then light, like the other: 1 + 1; its own pen is kept.
+    assert line_rows(graphics) == 2
+    assert added.opts["pen"].widthF() == 5.0
