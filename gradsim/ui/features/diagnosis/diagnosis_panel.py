@@ -62,6 +62,9 @@ MIN_INTERVAL_MS = 700
 # ... and at least this many times as long as the last one took (one request in flight), so that
 # the diagnosis process is busy at most half the time (a 16 x 2000 network takes over a minute).
 INTERVAL_PER_DIAGNOSIS = 2.0
+# The "now at iteration N" line follows the records at most this often: records arrive in many
+# small batches (hundreds a second), and a label set for each repainted the dock between frames.
+PROGRESS_INTERVAL_MS = 250
 THEORY_LINE_KEY = "diagnosis/theory_line"
 # The window's other parts need about 1070 px: at 1440 px the dock can be 360 px wide.
 DOCK_MIN_WIDTH = 300
@@ -128,6 +131,11 @@ class DiagnosisPanel(DiagnosisView):
         self._timer = QtCore.QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self._send_if_due)
+        self._latest_trained: int | None = None  # the newest iteration not yet shown
+        self._progress_timer = QtCore.QTimer(self)
+        self._progress_timer.setSingleShot(True)
+        self._progress_timer.setInterval(PROGRESS_INTERVAL_MS)
+        self._progress_timer.timeout.connect(self._show_latest_progress)
 
         self.job = DiagnosisJob()
         self.worker = Worker(self.job.run, name="gradsim-diagnosis")
@@ -168,6 +176,7 @@ class DiagnosisPanel(DiagnosisView):
             return
         self._closed = True
         self._timer.stop()
+        self._progress_timer.stop()
         self.main_window.settings.setValue(THEORY_LINE_KEY, self.theory_action.isChecked())
         self.worker.stop()  # a diagnosis being waited for is abandoned within 50 ms
 
@@ -195,8 +204,17 @@ class DiagnosisPanel(DiagnosisView):
         self._records.extend(records)
         self._dirty = True
         if records:
-            self._show_progress(records[-1].iteration)
+            # Shown within PROGRESS_INTERVAL_MS, once for all the batches that came meanwhile.
+            self._latest_trained = records[-1].iteration
+            if not self._progress_timer.isActive():
+                self._progress_timer.start()
         self._send_if_due()
+
+    @QtCore.Slot()
+    def _show_latest_progress(self) -> None:
+        if self._latest_trained is not None and not self._closed:
+            self._show_progress(self._latest_trained)
+        self._latest_trained = None
 
     def _show_progress(self, latest: int) -> None:
         self.show_progress(self.result, latest)
@@ -232,6 +250,8 @@ class DiagnosisPanel(DiagnosisView):
         self._records.clear()
         self._dirty = False
         self._timer.stop()
+        self._progress_timer.stop()
+        self._latest_trained = None
         # A new run's first records are diagnosed at once: the user just changed something; its
         # first diagnosis may build the theory's tables (seconds) and does not set the interval.
         self._last_sent = -math.inf

@@ -546,3 +546,24 @@ def test_the_first_diagnosis_of_a_config_does_not_space_out_the_next(qtbot, make
     step(qtbot, window)
     wait_diagnosis(qtbot, panel, 1)
     assert panel.request_interval_ms == MIN_INTERVAL_MS
+
+
+def test_the_progress_line_follows_many_record_batches_once(qtbot, make_window, monkeypatch) -> None:
+    """Records arrive in many small batches; the dock's "now at iteration" line is set once for
+    all the batches of an interval, with the newest iteration (it repainted the dock per batch)."""
+    window = make_window(SMALL)
+    panel = feature(window).panel
+    records = engine_run(SMALL, 12)
+    shown: list[int] = []
+    monkeypatch.setattr(panel, "_show_progress", shown.append)  # (a diagnosis's answer sets it too)
+    for record in records:  # twelve batches of one record, back to back
+        window.runner.recordsReady.emit([record])
+    assert shown == []  # nothing yet: the line waits for the interval
+    qtbot.waitUntil(lambda: shown != [], timeout=TIMEOUT)
+    qtbot.wait(2 * diagnosis_panel.PROGRESS_INTERVAL_MS)
+    assert shown == [12]
+    # A new run forgets a progress not yet shown.
+    window.runner.recordsReady.emit([records[0]])
+    window.runRestarted.emit(SMALL)
+    qtbot.wait(2 * diagnosis_panel.PROGRESS_INTERVAL_MS)
+    assert shown == [12]
