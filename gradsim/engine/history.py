@@ -13,6 +13,7 @@ for the trail of recent gradient curves.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -114,12 +115,16 @@ class RunHistory:
         """(n,) bool, whether clipping acted."""
         return np.asarray(self._clipped, dtype=bool)
 
-    def log10_grad_norm_rows(self, layer: int) -> np.ndarray:
+    def log10_grad_norm_rows(self, layer: int, positions: Sequence[int] | None = None) -> np.ndarray:
         """(n, T) float64 ``log10 ||dL/dh||`` of ``layer`` for each kept iteration (exact at any
-        magnitude; -inf where the gradient is exactly 0)."""
+        magnitude; -inf where the gradient is exactly 0); with ``positions`` (indices into
+        :meth:`iterations`), only those rows, in that order: ``(len(positions), T)``."""
         if not self._grad_rows:
             return np.empty((0, 0))
-        return np.stack([rows[layer] for rows in self._grad_rows])
+        chosen = self._grad_rows if positions is None else [self._grad_rows[n] for n in positions]
+        if not chosen:
+            return np.empty((0, self._grad_rows[0].shape[1]))
+        return np.stack([rows[layer] for rows in chosen])
 
     def grad_norm_rows(self, layer: int) -> np.ndarray:
         """(n, T) float64 ``||dL/dh||``, ``10 ** log10_grad_norm_rows``: 0 where a norm is below

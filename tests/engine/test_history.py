@@ -93,6 +93,15 @@ def test_arrays_match_the_records():
             np.testing.assert_array_equal(history.grad_norm_rows(layer), 10.0**rows)
 
 
+def test_chosen_rows_are_those_rows_of_the_whole_table_in_the_order_asked():
+    history = filled(500)  # thinned: the kept iterations are not 1..n
+    for layer in range(2):
+        whole = history.log10_grad_norm_rows(layer)
+        positions = [len(history) - 1, 0, 7, 7]
+        np.testing.assert_array_equal(history.log10_grad_norm_rows(layer, positions), whole[positions])
+        assert history.log10_grad_norm_rows(layer, []).shape == (0, 3)
+
+
 def test_recent_records_and_latest():
     history = filled(500, trail=7)
     assert [r.iteration for r in history.recent()] == list(range(494, 501))

@@ -336,7 +336,7 @@ class HeatmapPlot(PlotPanel):
             block = np.stack([recent[i].log10_grad_norms[layer] for i in missing])
         else:
             position = {int(it): n for n, it in enumerate(iterations)}
-            block = history.log10_grad_norm_rows(layer)[[position[i] for i in missing]]
+            block = history.log10_grad_norm_rows(layer, [position[i] for i in missing])
         buffers.append(missing, _log_rows(block, seq_len))
 
     def _show_nonfinite(

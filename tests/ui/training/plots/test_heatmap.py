@@ -85,9 +85,9 @@ def test_incremental_refreshes_through_thinning_match_a_full_conversion(qtbot, t
     full_conversions = []
     original = history.log10_grad_norm_rows
 
-    def counted(layer: int) -> np.ndarray:
+    def counted(layer: int, positions=None) -> np.ndarray:
         full_conversions.append(layer)
-        return original(layer)
+        return original(layer, positions)
 
     monkeypatch.setattr(history, "log10_grad_norm_rows", counted)
     plot = make(qtbot, theme)
