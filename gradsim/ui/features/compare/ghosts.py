@@ -202,11 +202,8 @@ class HeatmapNote(OverlayText):
     """Rich text in a corner of the heatmap naming each pin and its gradient ratio."""
 
     def show_html(self, html: str) -> None:
-        if html != getattr(self, "_html", None):
-            self._html = html
-            self.setHtml(html)
-            self._place()
-        self.setVisible(bool(html))
+        """Show ``html`` (hide the note when empty)."""
+        self._show(html, "_html", self.setHtml)
 
 
 def fit_log_range(plot: pg.PlotItem, values: list[np.ndarray]) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6 import QtCore, QtGui, QtWidgets
 
 # isort: split
@@ -190,8 +192,13 @@ class OverlayText(pg.TextItem):
 
     def show_text(self, text: str) -> None:
         """Show ``text`` (hide the item when empty)."""
-        if text != getattr(self, "_full_plain", None):
-            self._full_plain = text
-            self.setText(text)
+        self._show(text, "_full_plain", self.setText)
+
+    def _show(self, content: str, kept_as: str, set_content: Callable[[str], None]) -> None:
+        """Show ``content`` with ``set_content`` and place the item, unless it is what the
+        attribute ``kept_as`` already holds; hide the item when ``content`` is empty."""
+        if content != getattr(self, kept_as, None):
+            setattr(self, kept_as, content)
+            set_content(content)
             self._place()
-        self.setVisible(bool(text))
+        self.setVisible(bool(content))
