@@ -36,7 +36,7 @@ from gradsim.ui.training.plots.gradient_cell import CellCurves
 
 # The y axis's name: the hidden state's gradient, and the LSTM cell state's beside it when drawn.
 LEFT_LABEL = "||dL/dh_t||  (log scale)"
-LEFT_LABEL_CELL = "||dL/dh_t||, ||dL/dc_t|| (log)"
+LEFT_LABEL_CELL = "||dL/dh||, ||dL/dc||  (log)"
 
 
 class GradientPlot(PlotPanel):
