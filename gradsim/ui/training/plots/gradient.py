@@ -106,6 +106,8 @@ class GradientPlot(PlotPanel):
         self._seq_len = 0
         self._trail_emphasised = False
         self._trail = _Trail()
+        # The record the bold curves show (None: they show nothing yet).
+        self._bold_record: StepRecord | None = None
         self._clear()
 
     # -- items ------------------------------------------------------------------------------
@@ -134,6 +136,7 @@ class GradientPlot(PlotPanel):
                 curve.setData([], [])
                 trail.setData([], [])
         self._trail.forget()
+        self._bold_record = None
         for k in range(count):
             self.legend.addItem(self.curves[k], f"layer {k + 1}")
         self.cell.rekey()
@@ -175,10 +178,12 @@ class GradientPlot(PlotPanel):
             for k, trail in enumerate(self.trails):
                 trail.setPen(self._trail_pen(k, emphasised))
             self._trail_emphasised = emphasised
-        finite = np.isfinite(drawn).all(axis=1)
-        for k in range(num_layers):
-            # A layer without gaps skips pyqtgraph's search for them.
-            self.curves[k].setData(steps, drawn[k], skipFiniteCheck=bool(finite[k]))
+        if record is not self._bold_record:  # (a redraw of the same record: the curves show it)
+            finite = np.isfinite(drawn).all(axis=1)
+            for k in range(num_layers):
+                # A layer without gaps skips pyqtgraph's search for them.
+                self.curves[k].setData(steps, drawn[k], skipFiniteCheck=bool(finite[k]))
+            self._bold_record = record
         trail_range = self._trail.draw(trail_records, steps, self.trails[:num_layers])
         cell = self.cell.draw(record, config.cell, steps)
         self.bounds.set_exact(0, 1.0, float(seq_len))
@@ -234,9 +239,11 @@ class GradientPlot(PlotPanel):
 
     def _forget(self) -> None:
         self._trail.forget()
+        self._bold_record = None
 
     def _clear(self) -> None:
         self._trail.forget()
+        self._bold_record = None
         for curve, trail in zip(self.curves, self.trails, strict=True):
             curve.setData([], [])
             trail.setData([], [])
