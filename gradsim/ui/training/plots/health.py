@@ -114,7 +114,7 @@ class HealthPlot(PlotPanel):
         self.message = OverlayText(self.ratio_plot, theme, "top-left", theme.nonfinite)
         self.values: dict[str, np.ndarray] = {}
         # The numbers each set of bars was last drawn from (see _changed).
-        self._drawn: dict[str, tuple[np.ndarray, ...]] = {}
+        self._drawn: dict[str, tuple[bytes, ...]] = {}
         self._num_layers = 0
         self._clear()
 
@@ -260,11 +260,12 @@ class HealthPlot(PlotPanel):
     def _changed(self, name: str, *arrays: np.ndarray) -> bool:
         """Whether the numbers that draw the bars ``name`` differ from the last ones drawn (and
         note them): an equal set leaves the bars as they are."""
-        drawn = self._drawn.get(name)
-        if drawn is not None and len(drawn) == len(arrays):
-            if all(np.array_equal(a, b, equal_nan=True) for a, b in zip(drawn, arrays, strict=True)):
-                return False
-        self._drawn[name] = tuple(np.array(a, dtype=np.float64) for a in arrays)
+        # Their bytes: cheaper than comparing the small arrays as numbers (a NaN of another bit
+        # pattern, or -0.0 for 0.0, only draws the same bars again).
+        key = tuple(np.ascontiguousarray(a, dtype=np.float64).tobytes() for a in arrays)
+        if self._drawn.get(name) == key:
+            return False
+        self._drawn[name] = key
         return True
 
     def _clear(self) -> None:
