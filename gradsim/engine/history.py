@@ -8,6 +8,12 @@ doubling until at most three quarters of the capacity remain; the first entry an
 quarter of the capacity are always kept. The kept entries are therefore evenly spaced over the
 whole run, at most ``4 * n / capacity`` apart. The newest ``trail`` records are kept whole,
 for the trail of recent gradient curves.
+
+The per-iteration series are numpy arrays that grow in place (their room doubles when full) and
+are rebuilt only by a thinning, so reading them is a view, not a conversion of the whole run on
+every display frame. Between two thinnings an array read earlier stays valid: appending writes
+past its end, and a thinning builds new arrays. ``thinnings`` counts the thinnings (and clears),
+so a reader can tell "only new entries at the end" from "entries dropped".
 """
 
 from __future__ import annotations
@@ -27,6 +33,13 @@ class RunHistory:
     ----------
     capacity : most entries kept for the per-iteration series (loss, norms, heatmap rows)
     trail : how many of the newest full records to keep
+
+    Attributes
+    ----------
+    total_records : records appended since the last clear
+    thinnings : how many times entries were dropped (a thinning or a clear) since the history
+        was made; while it stays the same, each series only grew at its end
+    nonfinite_record : the first record with a non-finite event, or None
     """
 
     def __init__(self, capacity: int = 1000, trail: int = 12) -> None:
@@ -34,43 +47,60 @@ class RunHistory:
             raise ValueError("capacity must be at least 4")
         self.capacity = capacity
         self.trail = trail
+        self.thinnings = 0
         self._reset()
 
     def _reset(self) -> None:
         trail = self.trail
-        self._iterations: list[int] = []
-        self._losses: list[float] = []
-        self._norms_before: list[float] = []
-        self._norms_after: list[float] = []
-        self._clipped: list[bool] = []
+        room = 64
+        # Entry number in the run (1 for the first record), then one array per series; only
+        # the first ``_size`` entries are meaningful.
+        self._numbers = np.zeros(room, dtype=np.int64)
+        self._iterations = np.zeros(room, dtype=np.int64)
+        self._losses = np.zeros(room, dtype=np.float64)
+        self._norms_before = np.zeros(room, dtype=np.float64)
+        self._norms_after = np.zeros(room, dtype=np.float64)
+        self._clipped = np.zeros(room, dtype=bool)
+        self._size = 0
         self._grad_rows: list[np.ndarray] = []  # (L, T) float64 log10 ||dL/dh|| each
-        self._numbers: list[int] = []  # entry number in the run, 1 for the first record
         self._stride = 1
         self._recent: deque[StepRecord] = deque(maxlen=trail)
         self.total_records = 0
         self.nonfinite_record: StepRecord | None = None
 
     def __len__(self) -> int:
-        return len(self._iterations)
+        return self._size
 
     def append(self, record: StepRecord) -> None:
         """Add one record; thin the older entries if over capacity."""
         self.total_records += 1
-        self._numbers.append(self.total_records)
-        self._iterations.append(record.iteration)
-        self._losses.append(record.loss)
-        self._norms_before.append(record.global_norm_before)
-        self._norms_after.append(record.global_norm_after)
-        self._clipped.append(record.clipped)
+        n = self._size
+        if n == len(self._numbers):
+            self._grow(2 * n)
+        self._numbers[n] = self.total_records
+        self._iterations[n] = record.iteration
+        self._losses[n] = record.loss
+        self._norms_before[n] = record.global_norm_before
+        self._norms_after[n] = record.global_norm_after
+        self._clipped[n] = record.clipped
+        self._size = n + 1
         self._grad_rows.append(record.log10_grad_norms)
         self._recent.append(record)
         if record.nonfinite is not None and self.nonfinite_record is None:
             self.nonfinite_record = record
-        if len(self._iterations) > self.capacity:
+        if self._size > self.capacity:
             self._thin()
 
+    def _grow(self, room: int) -> None:
+        """New arrays with ``room`` entries holding the current ones (views read before stay valid)."""
+        for name in _SERIES:
+            old = getattr(self, name)
+            new = np.zeros(room, dtype=old.dtype)
+            new[: self._size] = old[: self._size]
+            setattr(self, name, new)
+
     def _thin(self) -> None:
-        numbers = np.asarray(self._numbers)
+        numbers = self._numbers[: self._size]
         newest = self.total_records - self.capacity // 4
         # The entries off the current stride's grid are newer than the last thinning: try the
         # current stride first, and coarsen only while too many would remain.
@@ -79,16 +109,21 @@ class RunHistory:
             if np.count_nonzero(kept) <= (3 * self.capacity) // 4:
                 break
             self._stride *= 2
-        keep = np.flatnonzero(kept).tolist()
-        for name in (
-            "_numbers", "_iterations", "_losses", "_norms_before", "_norms_after", "_clipped", "_grad_rows",
-        ):  # fmt: skip
-            values = getattr(self, name)
-            setattr(self, name, [values[i] for i in keep])
+        keep = np.flatnonzero(kept)
+        room = len(self._numbers)
+        for name in _SERIES:
+            # New arrays, not a compaction in place: arrays handed out before keep their values.
+            new = np.zeros(room, dtype=getattr(self, name).dtype)
+            new[: len(keep)] = getattr(self, name)[keep]
+            setattr(self, name, new)
+        self._size = len(keep)
+        self._grad_rows = [self._grad_rows[i] for i in keep.tolist()]
+        self.thinnings += 1
 
     def clear(self) -> None:
         """Forget everything (a reset)."""
         self._reset()
+        self.thinnings += 1
 
     @property
     def latest(self) -> StepRecord | None:
@@ -99,21 +134,27 @@ class RunHistory:
         """The newest full records, oldest first."""
         return list(self._recent)
 
+    def _series(self, name: str) -> np.ndarray:
+        """The kept entries of the series ``name``, a read-only view."""
+        view = getattr(self, name)[: self._size]
+        view.flags.writeable = False
+        return view
+
     def iterations(self) -> np.ndarray:
-        """(n,) int64 iteration numbers of the kept entries."""
-        return np.asarray(self._iterations, dtype=np.int64)
+        """(n,) int64 iteration numbers of the kept entries (read-only)."""
+        return self._series("_iterations")
 
     def losses(self) -> np.ndarray:
-        """(n,) float64 losses (may hold inf/NaN)."""
-        return np.asarray(self._losses, dtype=np.float64)
+        """(n,) float64 losses (may hold inf/NaN; read-only)."""
+        return self._series("_losses")
 
     def global_norms(self) -> tuple[np.ndarray, np.ndarray]:
-        """(n,) global gradient norms before and after clipping."""
-        return np.asarray(self._norms_before), np.asarray(self._norms_after)
+        """(n,) float64 global gradient norms before and after clipping (read-only)."""
+        return self._series("_norms_before"), self._series("_norms_after")
 
     def clipped(self) -> np.ndarray:
-        """(n,) bool, whether clipping acted."""
-        return np.asarray(self._clipped, dtype=bool)
+        """(n,) bool, whether clipping acted (read-only)."""
+        return self._series("_clipped")
 
     def log10_grad_norm_rows(self, layer: int, positions: Sequence[int] | None = None) -> np.ndarray:
         """(n, T) float64 ``log10 ||dL/dh||`` of ``layer`` for each kept iteration (exact at any
@@ -131,3 +172,7 @@ class RunHistory:
         float64's range. For compatibility; measure and plot the logarithms."""
         with np.errstate(under="ignore", over="ignore"):
             return np.power(10.0, self.log10_grad_norm_rows(layer))
+
+
+# The per-iteration arrays of a RunHistory, grown and thinned together.
+_SERIES = ("_numbers", "_iterations", "_losses", "_norms_before", "_norms_after", "_clipped")

@@ -138,3 +138,73 @@ def test_kept_iterations_are_roughly_evenly_spaced_over_the_whole_run(count, cap
     assert np.diff(iterations).max() <= 4 * count / capacity, np.diff(iterations).max()
     # And the first half of the run holds a fair share of the kept entries.
     assert np.count_nonzero(iterations <= count // 2) >= len(iterations) // 8
+
+
+def rebuilt(records: list[StepRecord], capacity: int) -> dict[str, list]:
+    """The kept entries of a history, worked out from scratch with lists (the arrays' reference)."""
+    numbers, stride, total = [], 1, 0
+    for _ in records:
+        total += 1
+        numbers.append(total)
+        if len(numbers) > capacity:
+            newest = total - capacity // 4
+            while True:
+                kept = [n for n in numbers if n % stride == 0 or n > newest or n == 1]
+                if len(kept) <= (3 * capacity) // 4:
+                    break
+                stride *= 2
+            numbers = kept
+    chosen = [records[n - 1] for n in numbers]
+    return {
+        "iterations": [r.iteration for r in chosen],
+        "losses": [r.loss for r in chosen],
+        "before": [r.global_norm_before for r in chosen],
+        "after": [r.global_norm_after for r in chosen],
+        "clipped": [r.clipped for r in chosen],
+    }
+
+
+@pytest.mark.parametrize("capacity", [4, 10, 64, 100])
+def test_arrays_grown_in_place_equal_a_rebuild_from_scratch_across_thinnings(capacity):
+    records = [record(i) for i in range(1, 12 * capacity + 1)]
+    history = RunHistory(capacity=capacity)
+    thinnings = history.thinnings
+    for count, r in enumerate(records, start=1):
+        before_append = history.iterations()
+        history.append(r)
+        expected = rebuilt(records[:count], capacity)
+        assert history.iterations().tolist() == expected["iterations"]
+        assert history.losses().tolist() == expected["losses"]
+        norms = history.global_norms()
+        assert norms[0].tolist() == expected["before"] and norms[1].tolist() == expected["after"]
+        assert history.clipped().tolist() == expected["clipped"]
+        rows = history.log10_grad_norm_rows(1)
+        np.testing.assert_array_equal(rows, [record(i).log10_grad_norms[1] for i in expected["iterations"]])
+        if history.thinnings == thinnings:
+            # Only appended: the old entries are the new arrays' first entries.
+            assert np.array_equal(history.iterations()[: len(before_append)], before_append)
+            assert len(history) == len(before_append) + 1
+        else:
+            assert history.thinnings == thinnings + 1 and len(history) <= (3 * capacity) // 4
+            thinnings = history.thinnings
+    assert thinnings > 5  # the run was thinned many times
+
+
+def test_arrays_handed_out_keep_their_values_and_cannot_be_written():
+    history = filled(99, capacity=100)
+    iterations, losses = history.iterations(), history.losses()
+    kept = iterations.copy(), losses.copy()
+    for iteration in range(100, 400):  # grows past capacity: thinned, and its arrays rebuilt
+        history.append(record(iteration))
+    np.testing.assert_array_equal(iterations, kept[0])
+    np.testing.assert_array_equal(losses, kept[1])
+    for array in (history.iterations(), history.losses(), *history.global_norms(), history.clipped()):
+        with pytest.raises(ValueError, match="read-only"):
+            array[0] = 0
+
+
+def test_clear_counts_as_a_thinning():
+    history = filled(30)
+    thinnings = history.thinnings
+    history.clear()
+    assert history.thinnings == thinnings + 1

@@ -105,6 +105,9 @@ class GradientPlot(PlotPanel):
         self._shown_layers = 0
         self._seq_len = 0
         self._trail_emphasised = False
+        self._trail = _Trail()
+        # The record the bold curves show (None: they show nothing yet).
+        self._bold_record: StepRecord | None = None
         self._clear()
 
     # -- items ------------------------------------------------------------------------------
@@ -132,6 +135,8 @@ class GradientPlot(PlotPanel):
             if not shown:
                 curve.setData([], [])
                 trail.setData([], [])
+        self._trail.forget()
+        self._bold_record = None
         for k in range(count):
             self.legend.addItem(self.curves[k], f"layer {k + 1}")
         self.cell.rekey()
@@ -167,25 +172,22 @@ class GradientPlot(PlotPanel):
             self.plot.setXRange(0.5, seq_len + 0.5, padding=0.0)
             self._seq_len = seq_len
         trail_records = [r for r in history.recent()[:-1] if r.log10_grad_norms.shape == logs.shape]
-        trail_x = _trail_x(steps, len(trail_records))
         drawn = drawable(logs)
         emphasised = not np.isfinite(drawn).any()
         if emphasised != self._trail_emphasised:
             for k, trail in enumerate(self.trails):
                 trail.setPen(self._trail_pen(k, emphasised))
             self._trail_emphasised = emphasised
-        trails = [_trail_y(trail_records, k) for k in range(num_layers)] if trail_records else []
-        finite = np.isfinite(drawn).all(axis=1)
-        for k in range(num_layers):
-            # A layer without gaps skips pyqtgraph's search for them.
-            self.curves[k].setData(steps, drawn[k], skipFiniteCheck=bool(finite[k]))
-            if trail_records:
-                self.trails[k].setData(trail_x, trails[k])
-            else:
-                self.trails[k].setData([], [])
+        if record is not self._bold_record:  # (a redraw of the same record: the curves show it)
+            finite = np.isfinite(drawn).all(axis=1)
+            for k in range(num_layers):
+                # A layer without gaps skips pyqtgraph's search for them.
+                self.curves[k].setData(steps, drawn[k], skipFiniteCheck=bool(finite[k]))
+            self._bold_record = record
+        trail_range = self._trail.draw(trail_records, steps, self.trails[:num_layers])
         cell = self.cell.draw(record, config.cell, steps)
         self.bounds.set_exact(0, 1.0, float(seq_len))
-        self.bounds.set_range(1, *finite_range(drawn, cell, *trails))
+        self.bounds.set_range(1, *_merged(finite_range(drawn, cell), trail_range))
         faint = f", {len(trail_records)} before faint" if trail_records else ""
         both = "||dL/dh_t|| and ||dL/dc_t|| (dashed)" if len(cell) else "||dL/dh_t||"
         self._set_left_label(LEFT_LABEL_CELL if len(cell) else LEFT_LABEL)
@@ -235,7 +237,13 @@ class GradientPlot(PlotPanel):
         else:
             self.note.show_text("")
 
+    def _forget(self) -> None:
+        self._trail.forget()
+        self._bold_record = None
+
     def _clear(self) -> None:
+        self._trail.forget()
+        self._bold_record = None
         for curve, trail in zip(self.curves, self.trails, strict=True):
             curve.setData([], [])
             trail.setData([], [])
@@ -255,17 +263,75 @@ class GradientPlot(PlotPanel):
             axis.setLabel(text)  # the style set by style_plot stays
 
 
+class _Trail:
+    """The faint curves' data, each record's rows converted once (not every frame).
+
+    A record's drawable ``log10_grad_norms`` ``(L, T)`` and its finite min and max are kept while
+    it is in the trail; a frame only converts the records new to the trail, and gives the curves
+    new data only when the trail's records changed.
+    """
+
+    def __init__(self) -> None:
+        self.forget()
+
+    def forget(self) -> None:
+        """Drop every converted record; the next :meth:`draw` sets the curves' data afresh."""
+        self._rows: dict[int, tuple[StepRecord, np.ndarray, float, float]] = {}
+        self._shown: list[StepRecord] | None = None
+        self._x: np.ndarray = np.zeros(0)
+        self._x_key = (0, 0)
+        self._range = (np.nan, np.nan)
+
+    def draw(
+        self, records: list[StepRecord], steps: np.ndarray, curves: list[pg.PlotDataItem]
+    ) -> tuple[float, float]:
+        """Give ``curves[k]`` the records' drawable layer ``k`` rows, each followed by NaN:
+        ``(count * (T + 1),)`` against :func:`_trail_x`; return the finite min and max of all
+        the trail's values (NaN, NaN when none is finite)."""
+        if (
+            self._shown is not None
+            and len(self._shown) == len(records)
+            and all(a is b for a, b in zip(self._shown, records, strict=True))
+        ):
+            return self._range  # the same records: the curves already show them
+        self._rows = {id(r): self._rows.get(id(r)) or _converted(r) for r in records}
+        if not records:
+            for curve in curves:
+                curve.setData([], [])
+            self._range = (np.nan, np.nan)
+        else:
+            if self._x_key != (len(steps), len(records)):
+                self._x, self._x_key = _trail_x(steps, len(records)), (len(steps), len(records))
+            blocks = np.full((len(records), len(curves), len(steps) + 1), np.nan)
+            for n, record in enumerate(records):
+                blocks[n, :, :-1] = self._rows[id(record)][1][: len(curves)]
+            for k, curve in enumerate(curves):
+                curve.setData(self._x, np.ascontiguousarray(blocks[:, k, :]).reshape(-1))
+            lows = [row[2] for row in self._rows.values()]
+            highs = [row[3] for row in self._rows.values()]
+            self._range = (min(lows), max(highs)) if min(lows) <= max(highs) else (np.nan, np.nan)
+        self._shown = list(records)
+        return self._range
+
+
+def _converted(record: StepRecord) -> tuple[StepRecord, np.ndarray, float, float]:
+    """``record`` (kept, so its id stays its own), its drawable rows ``(L, T)`` and their finite
+    min and max (inf, -inf when none is finite)."""
+    rows = drawable(record.log10_grad_norms)
+    finite = rows[np.isfinite(rows)]
+    if not finite.size:
+        return record, rows, np.inf, -np.inf
+    return record, rows, float(finite.min()), float(finite.max())
+
+
+def _merged(a: tuple[float, float], b: tuple[float, float]) -> tuple[float, float]:
+    """The range spanning both ``(low, high)`` ranges; NaN ends stand for "no values"."""
+    lows = [x for x in (a[0], b[0]) if np.isfinite(x)]
+    highs = [x for x in (a[1], b[1]) if np.isfinite(x)]
+    return (min(lows), max(highs)) if lows and highs else (np.nan, np.nan)
+
+
 def _trail_x(steps: np.ndarray, count: int) -> np.ndarray:
     """``steps`` repeated ``count`` times, each copy followed by NaN: ``(count * (T + 1),)``."""
     block = np.append(steps, np.nan)
     return np.tile(block, count)
-
-
-def _trail_y(records: list[StepRecord], layer: int) -> np.ndarray:
-    """The records' ``log10_grad_norms[layer]`` (drawable) joined by NaN separators:
-    ``(count * (T + 1),)``."""
-    seq_len = records[0].log10_grad_norms.shape[1]
-    out = np.full((len(records), seq_len + 1), np.nan)
-    for i, r in enumerate(records):
-        out[i, :seq_len] = drawable(r.log10_grad_norms[layer])
-    return out.reshape(-1)

@@ -113,6 +113,8 @@ class HealthPlot(PlotPanel):
         self.ratio_plot.addItem(self.reference_line, ignoreBounds=True)
         self.message = OverlayText(self.ratio_plot, theme, "top-left", theme.nonfinite)
         self.values: dict[str, np.ndarray] = {}
+        # The numbers each set of bars was last drawn from (see _changed).
+        self._drawn: dict[str, tuple[bytes, ...]] = {}
         self._num_layers = 0
         self._clear()
 
@@ -184,9 +186,12 @@ class HealthPlot(PlotPanel):
             nonfinite = np.zeros_like(saturation)
         self.values["saturation"] = record.saturation.copy()
         self.values["nonfinite"] = nonfinite.copy()
-        self.saturation_bars.setOpts(x=layers, height=saturation, width=0.6)
-        self.nonfinite_bars.setOpts(x=layers, y0=saturation, y1=saturation + nonfinite, height=None,
-                                    width=0.6)  # fmt: skip
+        # Bars whose numbers did not change (a healthy run's saturation stays 0) keep their picture.
+        if self._changed("saturation", layers, saturation):
+            self.saturation_bars.setOpts(x=layers, height=saturation, width=0.6)
+        if self._changed("nonfinite", layers, saturation, nonfinite):
+            self.nonfinite_bars.setOpts(x=layers, y0=saturation, y1=saturation + nonfinite, height=None,
+                                        width=0.6)  # fmt: skip
         problems: list[str] = []
         if np.any(nonfinite > 0):
             listed = ", ".join(f"{k + 1}: {100 * v:.0f}%" for k, v in enumerate(nonfinite) if v > 0)
@@ -242,17 +247,30 @@ class HealthPlot(PlotPanel):
             nonfinite = np.isnan(raw) | np.isposinf(raw)
             top[nonfinite] = high
             top[np.isneginf(top)] = low  # an exactly zero value: no bar above the baseline
-            normal, red = self._brushes[kind]
-            brushes = [red if bad else normal for bad in nonfinite]
-            bars[kind].setOpts(x=layers + offset, y0=np.full(len(layers), low), y1=top, height=None,
-                               width=_BAR_WIDTH, brushes=brushes)  # fmt: skip
+            if self._changed(f"{name}/{kind}", layers, np.array([low]), top, nonfinite):
+                normal, red = self._brushes[kind]
+                brushes = [red if bad else normal for bad in nonfinite]
+                bars[kind].setOpts(x=layers + offset, y0=np.full(len(layers), low), y1=top, height=None,
+                                   width=_BAR_WIDTH, brushes=brushes)  # fmt: skip
             bad_layers.update(int(k) + 1 for k in np.flatnonzero(nonfinite))
         if bad_layers:
             listed = ", ".join(str(k) for k in sorted(bad_layers))
             problems.append(f"red: non-finite {name} (layer {listed})")
 
+    def _changed(self, name: str, *arrays: np.ndarray) -> bool:
+        """Whether the numbers that draw the bars ``name`` differ from the last ones drawn (and
+        note them): an equal set leaves the bars as they are."""
+        # Their bytes: cheaper than comparing the small arrays as numbers (a NaN of another bit
+        # pattern, or -0.0 for 0.0, only draws the same bars again).
+        key = tuple(np.ascontiguousarray(a, dtype=np.float64).tobytes() for a in arrays)
+        if self._drawn.get(name) == key:
+            return False
+        self._drawn[name] = key
+        return True
+
     def _clear(self) -> None:
         self.values = {}
+        self._drawn = {}
         self.saturation_bars.setOpts(x=[], height=[])
         self.nonfinite_bars.setOpts(x=[], y0=[], y1=[], height=None)
         for bars in (self.gradient_bars, self.ratio_bars):

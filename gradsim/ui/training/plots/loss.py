@@ -93,6 +93,8 @@ class LossPlot(PlotPanel):
         )
         self._set_title(self.norm_plot, key, theme.tick_pt, justify="left")
         self._symbols = False
+        # What the curves' whole series hold, brought up to date with the new entries only.
+        self._summaries = {name: _Summary() for name in ("loss", "before", "after")}
         self.message = OverlayText(self.loss_plot, theme, "top-right", theme.nonfinite)
         self.graphics.ci.layout.setRowStretchFactor(0, 1)
         self.graphics.ci.layout.setRowStretchFactor(1, 1)
@@ -129,14 +131,21 @@ class LossPlot(PlotPanel):
                 curve.setSymbolPen(curve.opts["pen"])
                 curve.setSymbolBrush(curve.opts["pen"].color())
             self._symbols = symbols
-        for curve, values in ((self.loss_curve, losses), (self.norm_before_curve, before),
-                              (self.norm_after_curve, after)):  # fmt: skip
+        summaries = self._summaries
+        for name, values in (("loss", losses), ("before", before), ("after", after)):
+            summaries[name].update(values, history.thinnings)
+        curves = {"loss": self.loss_curve, "before": self.norm_before_curve, "after": self.norm_after_curve}
+        for name, values in (("loss", losses), ("before", before), ("after", after)):
             # Positive finite values all: no gaps to look for on the log axis.
-            drawable = bool(np.all(np.isfinite(values) & (values > 0)))
-            curve.setData(iterations, values, skipFiniteCheck=drawable)
-        self.clip_markers.setData(iterations[clipped], before[clipped])
-        self.bounds["loss"].set_range(1, *_log_range(losses))
-        self.bounds["norm"].set_range(1, *_log_range(before, after))
+            curves[name].setData(iterations, values, skipFiniteCheck=summaries[name].drawable)
+        markers = (iterations[clipped], before[clipped])
+        shown = self.clip_markers.getOriginalDataset()
+        if shown[0] is None or not all(
+            np.array_equal(a, b, equal_nan=True) for a, b in zip(shown, markers, strict=True)
+        ):
+            self.clip_markers.setData(*markers)
+        self.bounds["loss"].set_range(1, *summaries["loss"].log_range())
+        self.bounds["norm"].set_range(1, *summaries["before"].log_range(summaries["after"]))
         # Set the x range here: pyqtgraph's auto range skips iterations whose values are not
         # finite, which would hide the iteration where the run exploded.
         first, last = float(iterations[0]), float(iterations[-1])
@@ -168,6 +177,8 @@ class LossPlot(PlotPanel):
 
     def _forget(self) -> None:
         self._x_range = None
+        for summary in self._summaries.values():
+            summary.reset()
 
     def _clear(self) -> None:
         for item in (self.loss_curve, self.norm_before_curve, self.norm_after_curve, self.clip_markers):
@@ -175,16 +186,51 @@ class LossPlot(PlotPanel):
         for bounds in self.bounds.values():
             bounds.clear()
         self._x_range = None
+        for summary in self._summaries.values():
+            summary.reset()
         self.threshold_line.hide()
         for line in self.nonfinite_lines:
             line.hide()
         self.message.show_text("")
 
 
-def _log_range(*series: np.ndarray) -> tuple[float, float]:
-    """Min and max of log10 of the positive finite values of ``series`` (NaN, NaN if none)."""
-    values = np.concatenate(series)
-    values = values[np.isfinite(values) & (values > 0)]
-    if not values.size:
-        return math.nan, math.nan
-    return math.log10(float(values.min())), math.log10(float(values.max()))
+class _Summary:
+    """The range of a series' positive finite values, and whether it holds only such values.
+
+    The history's series only grow at their end between two thinnings (``history.thinnings``):
+    :meth:`update` reads the new entries only, and the whole series after a thinning.
+    """
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the series (the next :meth:`update` reads it whole)."""
+        self._thinnings: int | None = None
+        self._count = 0
+        self.low, self.high = math.inf, -math.inf  # of the positive finite values
+        self.drawable = True  # every value positive and finite
+
+    def update(self, values: np.ndarray, thinnings: int) -> None:
+        """Take in ``values`` ``(n,)``, the whole series, of which only entries past the last
+        ``n`` read are new unless the history was thinned (``thinnings`` changed) since."""
+        if thinnings != self._thinnings or len(values) < self._count:
+            self.reset()
+            self._thinnings = thinnings
+        new = values[self._count :]
+        good = np.isfinite(new) & (new > 0)
+        if not good.all():
+            self.drawable = False
+        if good.any():
+            self.low = min(self.low, float(new[good].min()))
+            self.high = max(self.high, float(new[good].max()))
+        self._count = len(values)
+
+    def log_range(self, *others: _Summary) -> tuple[float, float]:
+        """log10 of the min and max positive finite value of this series and ``others`` (NaN,
+        NaN if none): found without reading the series again."""
+        low = min([self.low, *(other.low for other in others)])
+        high = max([self.high, *(other.high for other in others)])
+        if low > high:
+            return math.nan, math.nan
+        return math.log10(low), math.log10(high)

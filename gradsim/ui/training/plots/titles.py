@@ -19,8 +19,11 @@ def set_title(plot: pg.PlotItem, text: str, *shorter: str, **style: object) -> N
     ``style``: pyqtgraph's title options (``color``, ``size``, ``justify``). The plot must have a
     TitleLabel (:meth:`PlotPanel._add_plot` and :func:`install_title` give it one).
     """
-    if isinstance(plot.titleLabel, TitleLabel):
-        plot.titleLabel.set_choices(text, *shorter)
+    label = plot.titleLabel
+    if isinstance(label, TitleLabel):
+        if label.shows(text, shorter, style) and label.isVisibleTo(plot):
+            return  # the same title: setting it again would lay its HTML out and elide it anew
+        label.set_choices(text, *shorter)
     plot.setTitle(text, **style)
 
 
@@ -49,6 +52,14 @@ class TitleLabel(pg.LabelItem):
         """The next ``setText(text)`` shows ``text``, or the first of ``shorter`` (longest first)
         that fits the plot's width."""
         self._choices = (text, *shorter)
+
+    def shows(self, text: str, shorter: tuple[str, ...], style: dict[str, object]) -> bool:
+        """Whether the title was set to ``text`` with these shorter forms and this style."""
+        return (
+            self._full_text == text
+            and self._choices == (text, *shorter)
+            and all(self.opts.get(key) == value for key, value in style.items())
+        )
 
     def setText(self, text: str, **args: object) -> None:  # noqa: N802
         if not self._choices or self._choices[0] != text:

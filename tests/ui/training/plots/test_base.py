@@ -141,6 +141,31 @@ def test_title_never_widens_its_plot_and_is_elided(qtbot, theme):
     assert label.minimumWidth() == 0
 
 
+def test_a_title_set_again_unchanged_is_not_laid_out_again(qtbot, theme, monkeypatch):
+    panel = CountingPanel(theme)
+    qtbot.addWidget(panel)
+    panel.resize(400, 300)
+    panel.show()
+    label = panel.plot.titleLabel
+    calls = []
+    original = TitleLabel.setText
+    monkeypatch.setattr(
+        TitleLabel, "setText", lambda self, text, **args: calls.append(text) or original(self, text, **args)
+    )
+    panel._set_title(panel.plot, "loss at iteration 7", shorter=("iteration 7",))
+    panel._set_title(panel.plot, "loss at iteration 7", shorter=("iteration 7",))
+    assert calls == ["loss at iteration 7"] and label.full_text == "loss at iteration 7"
+    # Another text, other shorter forms, another size or a hidden title: set again.
+    panel._set_title(panel.plot, "loss at iteration 8", shorter=("iteration 8",))
+    panel._set_title(panel.plot, "loss at iteration 8")
+    panel._set_title(panel.plot, "loss at iteration 8", points=20)
+    assert calls[1:] == ["loss at iteration 8"] * 3
+    assert label.opts["size"] == "20pt"
+    panel.plot.setTitle(None)
+    panel._set_title(panel.plot, "loss at iteration 8", points=20)
+    assert label.isVisibleTo(panel.plot) and len(calls) == 5
+
+
 def test_overlay_text_stays_in_the_corner_and_wraps(qtbot, theme):
     widget = pg.GraphicsLayoutWidget()
     qtbot.addWidget(widget)

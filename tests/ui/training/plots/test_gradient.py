@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
-from helpers import shown
+from helpers import engine_run, shown
 
 from gradsim.engine.config import SimConfig
 from gradsim.engine.history import RunHistory
@@ -212,3 +214,49 @@ def test_y_range_holds_every_curve_and_stays_put_while_they_move(qtbot, theme, m
         assert low <= values.min() and values.max() <= high
         assert high - low <= 1.3 * (values.max() - values.min()) + 0.5
     assert len(set(ranges)) < len(ranges) / 2  # mostly the same range frame after frame
+
+
+def test_trail_kept_from_frame_to_frame_equals_a_drawing_from_scratch(qtbot, theme):
+    # A few records a frame, some frames with none new, a history that thins, a record that
+    # leaves the trail and one whose values are non-finite: the plot that converts only the
+    # records new to its trail shows what a fresh plot shows.
+    config = SimConfig(num_layers=2, seq_len=12, hidden_size=4, batch_size=2)
+    records = engine_run(config, 40)
+    broken = records[17].log10_grad_norms.copy()
+    broken[1, :3] = [np.nan, np.inf, -np.inf]
+    records[17] = dataclasses.replace(records[17], log10_grad_norms=broken)
+    history = RunHistory(capacity=8, trail=5)
+    plot = make(qtbot, theme)
+    position = 0
+    for count in [1, 3, 0, 2, 5, 1, 1, 7, 0, 4, 6, 2, 8]:
+        for record in records[position : position + count]:
+            history.append(record)
+        position += count
+        plot.refresh(history, config)
+        fresh = make(qtbot, theme)
+        fresh.refresh(history, config)
+        for k in range(2):
+            for ours, theirs in ((plot.trails[k], fresh.trails[k]), (plot.curves[k], fresh.curves[k])):
+                for a, b in zip(ours.getOriginalDataset(), theirs.getOriginalDataset(), strict=True):
+                    np.testing.assert_array_equal(a, b)
+        assert plot._trail._range == fresh._trail._range
+        # Only the trail's own records are kept converted.
+        assert {id(r) for r in history.recent()[:-1]} == set(plot._trail._rows)
+    assert position == len(records)
+
+
+def test_a_redraw_of_the_same_records_leaves_the_curves_data_as_it_is(qtbot, theme, vanishing_run):
+    plot = make(qtbot, theme)
+    plot.refresh(vanishing_run.history, vanishing_run.config)
+    calls = []
+    for item in (*plot.curves, *plot.trails):
+        original = item.setData
+        item.setData = lambda *args, _original=original, **opts: calls.append(1) or _original(*args, **opts)
+    plot.redraw()  # as after the cell-state check box changed
+    assert calls == []
+    history = RunHistory()
+    for record in vanishing_run.history.recent():
+        history.append(record)
+    history.append(dataclasses.replace(vanishing_run.history.latest, iteration=99))
+    plot.refresh(history, vanishing_run.config)
+    assert len(calls) == 6  # a new record: 3 bold curves and 3 trails

@@ -145,3 +145,45 @@ def test_nonfinite_units_are_a_red_segment_not_saturation(qtbot, theme, explodin
     plot.refresh(history, exploding_run.config)
     np.testing.assert_array_equal(plot.nonfinite_bars.opts["y1"], plot.nonfinite_bars.opts["y0"])
     assert "non-finite units" not in plot.message.full_text
+
+
+def test_bars_are_set_again_only_when_their_numbers_changed(qtbot, theme, exploding_run):
+    import dataclasses
+
+    plot = make(qtbot, theme)
+    first = exploding_run.history.recent()[0]
+    calls: dict[str, int] = {}
+    items = {"saturation": plot.saturation_bars, "gradient": plot.gradient_bars["weight_hh"],
+             "ratio": plot.ratio_bars["weight_hh"]}  # fmt: skip
+    for name, item in items.items():
+        original = item.setOpts
+
+        def counted(*args, _name=name, _original=original, **opts):
+            calls[_name] = calls.get(_name, 0) + 1
+            return _original(*args, **opts)
+
+        item.setOpts = counted
+
+    history = type(exploding_run.history)()
+    history.append(first)
+    plot.refresh(history, exploding_run.config)
+    assert calls["gradient"] == calls["ratio"] == 1
+    drawn = calls["saturation"]  # the layers' colours, then the heights
+    # Same saturation and ratios, larger weight gradients: only the gradient bars are set again.
+    doubled = {name: 2 * value for name, value in first.param_grad_norms.items()}
+    second = dataclasses.replace(first, iteration=first.iteration + 1, param_grad_norms=doubled)
+    history.append(second)
+    plot.refresh(history, exploding_run.config)
+    assert calls == {"saturation": drawn, "gradient": 2, "ratio": 1}
+    np.testing.assert_allclose(bar_tops(plot.gradient_bars["weight_hh"]),
+                               [doubled[f"weight_hh_l{k}"] for k in range(2)], rtol=1e-12)  # fmt: skip
+    np.testing.assert_array_equal(plot.saturation_bars.opts["height"], second.saturation)
+    third = dataclasses.replace(second, iteration=second.iteration + 1, saturation=second.saturation / 2)
+    history.append(third)
+    plot.refresh(history, exploding_run.config)
+    assert calls["saturation"] == drawn + 1
+    np.testing.assert_array_equal(plot.saturation_bars.opts["height"], third.saturation)
+    # A cleared plot draws everything again.
+    plot.reset()
+    plot.refresh(history, exploding_run.config)
+    assert calls["saturation"] == drawn + 3  # emptied by the reset, then drawn

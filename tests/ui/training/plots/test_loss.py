@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -9,7 +10,9 @@ import pytest
 from helpers import shown
 
 from gradsim.engine.config import SimConfig
-from gradsim.ui.training.plots.loss import FEW_POINTS, LossPlot
+from gradsim.engine.history import RunHistory
+from gradsim.engine.simulation import Simulation
+from gradsim.ui.training.plots.loss import FEW_POINTS, LossPlot, _Summary
 
 
 def make(qtbot, theme) -> LossPlot:
@@ -112,3 +115,39 @@ def test_long_curves_are_downsampled_for_drawing_but_keep_their_data(qtbot, them
     # The x range holds every iteration, in round steps.
     (x_low, x_high), _ = plot.loss_plot.getViewBox().viewRange()
     assert x_low < history.iterations()[0] and x_high > history.iterations()[-1]
+
+
+def test_ranges_kept_up_with_new_entries_equal_a_reading_of_the_whole_series(qtbot, theme):
+    plot = make(qtbot, theme)
+    config = SimConfig(seq_len=5, hidden_size=4, batch_size=2)
+    template = Simulation(config).train_step()
+    history = RunHistory(capacity=16)
+    rng = np.random.default_rng(3)
+    thinnings = set()
+    for iteration in range(1, 200):
+        # Positive values spanning decades, some 0, inf or NaN, and an outlier that a later
+        # thinning drops (the range must shrink back then).
+        loss = float(10.0 ** rng.uniform(-3, 3))
+        if iteration % 37 == 0:
+            loss = [0.0, math.inf, math.nan][iteration % 3]
+        if iteration == 20:
+            loss = 1e9
+        norm = float(10.0 ** rng.uniform(-1, 1))
+        changes = {"loss": loss, "global_norm_before": norm, "global_norm_after": min(norm, 2.0)}
+        history.append(dataclasses.replace(template, iteration=iteration, **changes))
+        plot.refresh(history, config)
+        thinnings.add(history.thinnings)
+        for name, series in (("loss", [history.losses()]), ("before", list(history.global_norms()))):
+            whole = np.concatenate(series)
+            good = whole[np.isfinite(whole) & (whole > 0)]
+            summary = plot._summaries[name]
+            summaries = [summary] + ([plot._summaries["after"]] if name == "before" else [])
+            expected = (math.log10(good.min()), math.log10(good.max())) if good.size else (math.nan, math.nan)
+            assert summaries[0].log_range(*summaries[1:]) == expected, iteration
+            assert summary.drawable == bool(np.all(np.isfinite(series[0]) & (series[0] > 0)))
+        fresh = _Summary()
+        fresh.update(history.losses(), history.thinnings)
+        assert (fresh.low, fresh.high, fresh.drawable) == (
+            plot._summaries["loss"].low, plot._summaries["loss"].high, plot._summaries["loss"].drawable
+        )  # fmt: skip
+    assert len(thinnings) > 5
