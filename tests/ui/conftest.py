@@ -24,7 +24,7 @@ from gradsim.engine.config import SimConfig
 from gradsim.engine.records import StepRecord
 from gradsim.engine.simulation import Simulation
 from gradsim.ui.common.collector import automatic_collection_requested
-from gradsim.ui.common.teardown import qt_garbage_census, release_window
+from gradsim.ui.common.teardown import qt_garbage_census
 from gradsim.ui.common.workers import _RUNNING
 
 # GRADSIM_GC_CENSUS=1 (or =holders, to also name the attribute that held each object): every UI
@@ -37,18 +37,6 @@ _CENSUS: list[tuple[str, dict[str, int]]] = []
 def _census_requested() -> str:
     value = os.environ.get(CENSUS_ENV, "").strip()
     return "" if value == "0" else value
-
-
-def _release_standalone_plots() -> None:
-    """What a window's close does for its plots (``release_window``), for the other top-level
-    widgets a test made: plot panels and dashboards built on their own, and their parents."""
-    from gradsim.ui.main_window import MainWindow
-
-    for widget in QtWidgets.QApplication.topLevelWidgets():
-        # A window releases its own when it closes; menus hold no plots (and a release may have
-        # deleted them already).
-        if shiboken6.isValid(widget) and not isinstance(widget, (MainWindow, QtWidgets.QMenu)):
-            release_window(widget)
 
 
 @pytest.fixture(autouse=True)
@@ -77,7 +65,6 @@ def garbage_collected_between_tests(request: pytest.FixtureRequest):
     try:
         yield
     finally:
-        _release_standalone_plots()
         if census:
             found = qt_garbage_census(holders=census == "holders")
             if found:
@@ -86,6 +73,32 @@ def garbage_collected_between_tests(request: pytest.FixtureRequest):
             gc.collect()
             if was_enabled:
                 gc.enable()
+
+
+@pytest.fixture(autouse=True)
+def added_widgets_closed_with_the_test(qtbot, monkeypatch: pytest.MonkeyPatch):
+    """Each widget a test gives ``qtbot.addWidget`` is closed when the test ends, as the app
+    closes its own offscreen plots and dashboards before it drops them.
+
+    pytest-qt keeps only a weak reference, so a standalone plot panel whose test ended usually
+    died with the test's frame, unclosed, leaving its parked pyqtgraph objects to the collector.
+    Held here until the test's fixtures end, it is closed (its ``closeEvent`` releases them on
+    this thread, see gradsim/ui/common/teardown.py) and then deleted.
+    """
+    added: list[QtWidgets.QWidget] = []
+    add = qtbot.addWidget
+
+    def add_and_hold(widget: QtWidgets.QWidget, *, before_close_func=None) -> None:
+        added.append(widget)
+        add(widget, before_close_func=before_close_func)
+
+    monkeypatch.setattr(qtbot, "addWidget", add_and_hold)
+    yield
+    for widget in added:
+        if shiboken6.isValid(widget):
+            widget.close()
+            widget.deleteLater()
+    added.clear()
 
 
 @pytest.fixture(autouse=True)
