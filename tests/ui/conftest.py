@@ -85,16 +85,20 @@ def added_widgets_closed_with_the_test(qtbot, monkeypatch: pytest.MonkeyPatch):
     Held here until the test's fixtures end, it is closed (its ``closeEvent`` releases them on
     this thread, see gradsim/ui/common/teardown.py) and then deleted.
     """
-    added: list[QtWidgets.QWidget] = []
+    added: dict[int, QtWidgets.QWidget] = {}
     add = qtbot.addWidget
 
     def add_and_hold(widget: QtWidgets.QWidget, *, before_close_func=None) -> None:
-        added.append(widget)
+        key = id(widget)
+        added[key] = widget
+        # A widget deleted before the test ends (a dialog deleted on close) is let go at once:
+        # pytest-qt must not find a live wrapper of a deleted object.
+        widget.destroyed.connect(lambda *_: added.pop(key, None))
         add(widget, before_close_func=before_close_func)
 
     monkeypatch.setattr(qtbot, "addWidget", add_and_hold)
     yield
-    for widget in added:
+    for widget in list(added.values()):
         if shiboken6.isValid(widget):
             widget.close()
             widget.deleteLater()
