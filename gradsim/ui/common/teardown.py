@@ -108,7 +108,6 @@ def release_graphics(root: object) -> int:
         items.extend(scene.items() if scene is not None else ())
     elif isinstance(root, QtWidgets.QGraphicsItem):
         items.append(root)
-        items.extend(root.childItems())
         items.extend(_descendants(root))
     else:
         items.append(root)
@@ -148,8 +147,11 @@ def _parked_items(owner: object, depth: int = 0) -> Iterator[QtWidgets.QGraphics
     except TypeError:  # no __dict__
         return
     for value in values:
-        members = value.values() if isinstance(value, dict) else value
-        for member in members if isinstance(members, (list, tuple, type({}.values()))) else (members,):
+        if isinstance(value, dict):
+            members = list(value.values())
+        else:
+            members = list(value) if isinstance(value, (list, tuple)) else [value]
+        for member in members:
             if isinstance(member, QtWidgets.QGraphicsItem):
                 if shiboken6.isValid(member) and member.scene() is None and member.parentItem() is None:
                     yield member
