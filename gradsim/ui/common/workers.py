@@ -224,6 +224,9 @@ def _release_thread(thread: _JobThread, context: JobContext) -> None:
     ``deleteLater`` may be called from any thread and deletes on the GUI thread.
     """
     _stop_thread(thread, context)
+    # The thread has ended: forget it here, as the reaper's queued call may come after the
+    # deletion (and then finds no sender).
+    _RUNNING.discard(thread)
     if shiboken6.isValid(thread):
         thread.deleteLater()
 
