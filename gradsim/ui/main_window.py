@@ -36,6 +36,7 @@ from gradsim.ui.common import settings as stored
 from gradsim.ui.common.collector import GuiGarbageCollector
 from gradsim.ui.common.icons import icon
 from gradsim.ui.common.status_bar import MessageBar
+from gradsim.ui.common.teardown import release_window
 from gradsim.ui.common.widgets import make_action, vertical_scroll
 from gradsim.ui.feature_api import FEATURE_MODULES, WindowAPI
 from gradsim.ui.training.control_panel import CUSTOM, ControlPanel
@@ -112,7 +113,7 @@ class MainWindow(WindowAPI):
         features: Sequence[str] | None = None,
     ) -> None:
         super().__init__()
-        self.settings = settings if settings is not None else QtCore.QSettings()
+        self.settings = settings if settings is not None else QtCore.QSettings(self)
         restore_note = ""
         if config is None:
             config, restore_note = stored.load_config(self.settings)
@@ -353,6 +354,9 @@ class MainWindow(WindowAPI):
             self.hide()
             self.runner.shutdown()
             self.garbage_collector.stop()
+            # pyqtgraph's parentless menus, timers and pixmaps die here, on the GUI thread, not
+            # with whatever reference cycle later frees the plots (docs/architecture.md).
+            release_window(self)
         super().closeEvent(event)
 
     # -- user actions ------------------------------------------------------------------------------

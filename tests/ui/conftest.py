@@ -17,35 +17,92 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6 import QtCore
+import shiboken6
+from PySide6 import QtCore, QtWidgets
 
 from gradsim.engine.config import SimConfig
 from gradsim.engine.records import StepRecord
 from gradsim.engine.simulation import Simulation
 from gradsim.ui.common.collector import automatic_collection_requested
+from gradsim.ui.common.teardown import qt_garbage_census
 from gradsim.ui.common.workers import _RUNNING
+
+# GRADSIM_GC_CENSUS=1 (or =holders, to also name the attribute that held each object): every UI
+# test keeps what the cyclic collector finds (gc.DEBUG_SAVEALL) and the session's report lists
+# the live, Python-owned Qt objects in it (docs/architecture.md, "Garbage collection").
+CENSUS_ENV = "GRADSIM_GC_CENSUS"
+_CENSUS: list[tuple[str, dict[str, int]]] = []
+
+
+def _census_requested() -> str:
+    value = os.environ.get(CENSUS_ENV, "").strip()
+    return "" if value == "0" else value
 
 
 @pytest.fixture(autouse=True)
-def garbage_collected_between_tests():
+def garbage_collected_between_tests(request: pytest.FixtureRequest):
     """No automatic garbage collection during a UI test; a full collection after it.
 
     A test's worker threads (training, exports, diagnosis) allocate constantly, so automatic
     collection would destroy the previous tests' Qt objects at a random moment, possibly from a
     worker thread (see gradsim/ui/common/collector.py: it crashed the suite). After the test its
     windows are closed and their threads ended: collecting then is safe.
+
+    With ``GRADSIM_GC_CENSUS=1`` every collection during the test (the window's GUI-thread
+    collector's too) keeps what it finds, and after the test (its windows closed) the live,
+    Python-owned Qt objects among it are counted by class for the session's report. Under
+    ``GRADSIM_GC=automatic`` (the crash hunt) Python's own collector stays on, on whichever
+    thread it fires.
     """
-    if automatic_collection_requested():
-        # The crash hunt (docs/architecture.md, "Garbage collection"): Python's own collector
-        # stays on, on whichever thread it fires.
-        yield
-        return
+    census = _census_requested()
+    automatic = automatic_collection_requested() and not census
     was_enabled = gc.isenabled()
-    gc.disable()
+    if census:
+        gc.collect()
+        gc.set_debug(gc.get_debug() | gc.DEBUG_SAVEALL)
+    elif not automatic:
+        gc.disable()
+    try:
+        yield
+    finally:
+        if census:
+            found = qt_garbage_census(holders=census == "holders")
+            if found:
+                _CENSUS.append((request.node.nodeid, found))
+        elif not automatic:
+            gc.collect()
+            if was_enabled:
+                gc.enable()
+
+
+@pytest.fixture(autouse=True)
+def added_widgets_closed_with_the_test(qtbot, monkeypatch: pytest.MonkeyPatch):
+    """Each widget a test gives ``qtbot.addWidget`` is closed when the test ends, as the app
+    closes its own offscreen plots and dashboards before it drops them.
+
+    pytest-qt keeps only a weak reference, so a standalone plot panel whose test ended usually
+    died with the test's frame, unclosed, leaving its parked pyqtgraph objects to the collector.
+    Held here until the test's fixtures end, it is closed (its ``closeEvent`` releases them on
+    this thread, see gradsim/ui/common/teardown.py) and then deleted.
+    """
+    added: dict[int, QtWidgets.QWidget] = {}
+    add = qtbot.addWidget
+
+    def add_and_hold(widget: QtWidgets.QWidget, *, before_close_func=None) -> None:
+        key = id(widget)
+        added[key] = widget
+        # A widget deleted before the test ends (a dialog deleted on close) is let go at once:
+        # pytest-qt must not find a live wrapper of a deleted object.
+        widget.destroyed.connect(lambda *_: added.pop(key, None))
+        add(widget, before_close_func=before_close_func)
+
+    monkeypatch.setattr(qtbot, "addWidget", add_and_hold)
     yield
-    gc.collect()
-    if was_enabled:
-        gc.enable()
+    for widget in list(added.values()):
+        if shiboken6.isValid(widget):
+            widget.close()
+            widget.deleteLater()
+    added.clear()
 
 
 @pytest.fixture(autouse=True)
@@ -146,6 +203,20 @@ def forward_probe() -> type[ForwardProbe]:
     return ForwardProbe
 
 
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    """The census (``GRADSIM_GC_CENSUS=1``): live Qt objects left to the collector, per test."""
+    if not _census_requested():
+        return
+    totals: dict[str, int] = {}
+    terminalreporter.section("live Qt objects in the cyclic garbage (GRADSIM_GC_CENSUS)")
+    for nodeid, found in _CENSUS:
+        terminalreporter.write_line(f"{nodeid}: {found}")
+        for name, count in found.items():
+            totals[name] = totals.get(name, 0) + count
+    ordered = dict(sorted(totals.items(), key=lambda pair: (-pair[1], pair[0])))
+    terminalreporter.write_line(f"tests with live Qt objects in the garbage: {len(_CENSUS)}; {ordered}")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
@@ -189,6 +260,8 @@ def make_window(qtbot, request: pytest.FixtureRequest):
             settings=settings if settings is not None else QtCore.QSettings(),
             features=installed,  # type: ignore[arg-type]
         )
+        if settings is None:
+            window.settings.setParent(window)  # Qt's, deleted with the window on this thread
         qtbot.addWidget(window)
         windows.append(window)
         drawn = [0]

@@ -28,10 +28,12 @@ plain ``threading.Thread``: the window's code asks the thread ``isRunning()`` an
 like any ``QThread``, and a ``QThread`` cannot outlive its wait at close.
 
 Lifetime, in one place (:func:`_stop_thread`): a running thread is kept alive by the module's
-registry until the GUI thread has seen it finish, so a thread is never destroyed while it runs,
-and the last reference to it is dropped on the GUI thread. :meth:`Worker.stop`, a worker that
-is garbage collected, and the interpreter's exit all stop a thread the same way: cancel,
-release a held frame, wake a job waiting for a command, ask the thread to stop and wait.
+registry until the GUI thread has seen it finish, so a thread is never destroyed while it runs;
+the ``QThread`` object is owned by a GUI-thread parent and deleted by the GUI thread's event loop
+once its worker is dropped (:func:`_release_thread`), whichever thread frees the worker.
+:meth:`Worker.stop`, a worker that is garbage collected, and the interpreter's exit all stop a
+thread the same way: cancel, release a held frame, wake a job waiting for a command, ask the
+thread to stop and wait.
 
 Process workers (:class:`ProcessWorker`): the numerics run in a spawned child process
 (:class:`~gradsim.ui.common.processes.ChildProcess`), commands go straight into its pipe, and
@@ -47,6 +49,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+import shiboken6
 from PySide6 import QtCore
 
 from gradsim.ui.common.processes import ChildProcess, ProcessEnded
@@ -163,8 +166,8 @@ class _JobThread(QtCore.QThread):
     returned = QtCore.Signal(object)
     errored = QtCore.Signal(str)
 
-    def __init__(self, job: Job, context: JobContext, name: str) -> None:
-        super().__init__()
+    def __init__(self, job: Job, context: JobContext, name: str, parent: QtCore.QObject) -> None:
+        super().__init__(parent)
         self.setObjectName(name)
         self._job: Job | None = job
         self._context = context
@@ -205,6 +208,29 @@ _RUNNING: set[_JobThread] = set()
 _reaper: _Reaper | None = None
 
 
+def _the_reaper() -> _Reaper:
+    """The module's reaper, made on first use (on the GUI thread: workers are made there)."""
+    global _reaper
+    if _reaper is None:
+        _reaper = _Reaper()
+    return _reaper
+
+
+def _release_thread(thread: _JobThread, context: JobContext) -> None:
+    """A worker was dropped: stop its thread, then have the GUI thread's event loop delete it.
+
+    The thread object is owned by the reaper (a parent), not by the worker's Python wrapper, so
+    a worker freed by the cyclic collector on another thread never deletes a ``QObject`` there;
+    ``deleteLater`` may be called from any thread and deletes on the GUI thread.
+    """
+    _stop_thread(thread, context)
+    # The thread has ended: forget it here, as the reaper's queued call may come after the
+    # deletion (and then finds no sender).
+    _RUNNING.discard(thread)
+    if shiboken6.isValid(thread):
+        thread.deleteLater()
+
+
 def _stop_thread(thread: _JobThread, context: JobContext, timeout_ms: int | None = None) -> bool:
     """End a worker's thread: cancel the job, release a held frame, wake it, ask it to stop, wait.
 
@@ -227,7 +253,8 @@ def _stop_thread(thread: _JobThread, context: JobContext, timeout_ms: int | None
 def _stop_all() -> None:
     """At the interpreter's exit, end every worker thread still running."""
     for thread in list(_RUNNING):
-        _stop_thread(thread, thread._context)
+        if shiboken6.isValid(thread):
+            _stop_thread(thread, thread._context)
     _RUNNING.clear()
 
 
@@ -250,20 +277,17 @@ class Worker:
 
     def __init__(self, job: Job, *, name: str, cancel_event: threading.Event | None = None) -> None:
         self.context = JobContext(cancel_event)
-        self.thread = _JobThread(job, self.context, name)
+        self.thread = _JobThread(job, self.context, name, _the_reaper())
         self.yielded = self.thread.yielded
         self.returned = self.thread.returned
         self.errored = self.thread.errored
         self.finished = self.thread.finished
-        self._finalizer = weakref.finalize(self, _stop_thread, self.thread, self.context)
+        self._finalizer = weakref.finalize(self, _release_thread, self.thread, self.context)
 
     def start(self) -> Worker:
         """Start the job (GUI thread); returns the worker."""
-        global _reaper
-        if _reaper is None:
-            _reaper = _Reaper()
         _RUNNING.add(self.thread)
-        self.thread.finished.connect(_reaper.reap)
+        self.thread.finished.connect(_the_reaper().reap)
         self.thread.start()
         return self
 
@@ -300,7 +324,6 @@ class Worker:
 
     def stop(self, timeout_ms: int | None = None) -> bool:
         """Cancel the job and wait for its thread to end (see :func:`_stop_thread`)."""
-        self._finalizer.detach()
         return _stop_thread(self.thread, self.context, timeout_ms)
 
 

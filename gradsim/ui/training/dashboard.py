@@ -18,11 +18,12 @@ import struct
 import time
 from collections.abc import Callable
 
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from gradsim.engine.config import SimConfig
 from gradsim.engine.history import RunHistory
 from gradsim.ui.common.scaling import scale_plots, scale_widget_fonts
+from gradsim.ui.common.teardown import release_window
 from gradsim.ui.common.theme import Theme, current_theme
 from gradsim.ui.training.plots import (
     ActivationPlot,
@@ -119,6 +120,12 @@ class Dashboard(QtWidgets.QWidget):
         self._released: PlotGraphics | None = None
         for plot in self.plots.values():
             plot.graphics.painted.connect(self._on_view_painted)
+
+    def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 (Qt override)
+        """A dashboard closed on its own (offscreen pictures and frames, a test's) releases
+        pyqtgraph's parentless Qt objects here, on the GUI thread."""
+        release_window(self)
+        super().closeEvent(event)
 
     def set_live(self, live: bool) -> None:
         """Paint light pens while a run trains (``live``), the plots' own pens when it stops.

@@ -56,6 +56,7 @@ def test_the_window_collects_on_its_thread_and_gives_collection_back_on_close(qt
     gc.enable()
     try:
         window = MainWindow(SimConfig(num_layers=1, hidden_size=4, seq_len=5), settings=QtCore.QSettings())
+        window.settings.setParent(window)  # deleted with the window, on this thread
         qtbot.addWidget(window)
         assert not gc.isenabled()
         assert window.garbage_collector.thread() is QtCore.QThread.currentThread()

@@ -30,6 +30,7 @@ from gradsim.engine.clipping import ClipResult
 from gradsim.engine.config import SimConfig
 from gradsim.engine.simulation import BackpropSession, BackpropStep, Simulation
 from gradsim.ui.common.scaling import scale_fonts, scale_plots
+from gradsim.ui.common.teardown import release_window
 from gradsim.ui.common.theme import Theme, current_theme
 from gradsim.ui.common.workers import JobContext
 from gradsim.ui.features.backprop.backprop_cells import ComputedCells
@@ -463,6 +464,7 @@ class BackpropView(QtWidgets.QWidget):
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802
         self.shutdown()
+        release_window(self)  # pyqtgraph's parentless Qt objects die here, on the GUI thread
         super().closeEvent(event)
 
     # -- drawing -----------------------------------------------------------------------------

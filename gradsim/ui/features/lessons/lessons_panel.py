@@ -83,7 +83,7 @@ class LessonsPanel(LessonView):
         self._running = False
         self._applying = False
         self._checked = False
-        self.highlight = Highlight()
+        self.highlight = Highlight(self)  # a parent: never a top-level widget Python deletes
         self._build()
         self._load_progress()
         runner = window.runner

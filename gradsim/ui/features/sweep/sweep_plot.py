@@ -21,6 +21,7 @@ import pyqtgraph as pg
 from gradsim.engine import sweep
 from gradsim.engine.sweep import CriticalLine, SweepResult
 from gradsim.ui.common.scaling import scale_of, scale_plots
+from gradsim.ui.common.teardown import release_window
 from gradsim.ui.common.theme import LIGHT, Theme, current_theme, style_colorbar, style_plot
 from gradsim.ui.features.sweep.sweep_scale import AxisScale, round_ticks, symmetric_levels
 from gradsim.ui.features.sweep.sweep_text import (
@@ -466,5 +467,6 @@ def sweep_png(
         QtWidgets.QApplication.processEvents()
         return render.png_bytes(widget, width)
     finally:
+        release_window(widget)  # pyqtgraph's parentless Qt objects die here, on the GUI thread
         widget.close()
         widget.deleteLater()

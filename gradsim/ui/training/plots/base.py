@@ -23,6 +23,7 @@ import pyqtgraph as pg
 from gradsim.engine.config import SimConfig
 from gradsim.engine.history import RunHistory
 from gradsim.engine.records import StepRecord
+from gradsim.ui.common.teardown import release_window
 from gradsim.ui.common.theme import Theme, current_theme
 from gradsim.ui.training.plots.axes import (
     DecadeAxis,
@@ -93,6 +94,12 @@ class PlotPanel(QtWidgets.QWidget):
         self._config: SimConfig | None = None
         self._seen: tuple[int, StepRecord | None, SimConfig] | None = None
         self._pending: tuple[RunHistory, SimConfig] | None = None
+
+    def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 (Qt override)
+        """A panel closed on its own (offscreen, or a test's) releases pyqtgraph's parentless Qt
+        objects here, on the GUI thread (inside a window, the window's close does)."""
+        release_window(self)
+        super().closeEvent(event)
 
     # -- the contract ---------------------------------------------------------------------
     def refresh(self, history: RunHistory, config: SimConfig) -> None:
