@@ -45,7 +45,7 @@ def train(window: MainWindow, qtbot, steps: int) -> None:
 
 
 def open_window(qtbot, size: tuple[int, int], config: SimConfig | None = None) -> MainWindow:
-    window = MainWindow(config if config is not None else SMALL, settings=QtCore.QSettings())
+    window = MainWindow(config if config is not None else SMALL)
     qtbot.addWidget(window)
     window.resize(*size)
     window.show()

@@ -112,7 +112,7 @@ def test_a_census_counts_only_live_python_owned_qt_objects(qtbot, no_collection)
 def _use_and_close_a_window(qtbot) -> None:
     """Every feature; a few steps of four runs (cell, layer count and preset switched); compare
     pins (ghost curves) added and removed; every tab shown; then closed and deleted."""
-    window = MainWindow(small_config(cell="lstm"), settings=QtCore.QSettings())
+    window = MainWindow(small_config(cell="lstm"))
     window.settings.setParent(window)
     try:
         window.resize(1300, 850)

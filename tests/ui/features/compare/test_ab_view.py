@@ -24,7 +24,7 @@ LARGE_TANH = SMALL.replace(weight_scale=2.0)
 
 @pytest.fixture
 def view(qtbot):
-    window = MainWindow(SMALL, settings=QtCore.QSettings())
+    window = MainWindow(SMALL)
     qtbot.addWidget(window)
     window.resize(1920, 1080)
     window.show()

@@ -126,7 +126,7 @@ def test_the_mode_persists(qtbot, make_window):
     assert not diagnosis_dock(window).isVisible()
     window.close()
     assert settings.value(presentation.PRESENTATION_KEY) in (True, "true")
-    again = make_window(steps=0, settings=QtCore.QSettings())
+    again = make_window(steps=0)
     present = feature(again)
     qtbot.waitUntil(present.action.isChecked, timeout=2000)  # once the window restored its layout
     assert present.scale == PRESENTATION_SCALE
