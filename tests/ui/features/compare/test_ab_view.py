@@ -7,7 +7,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from helpers import assert_same_data_stream, small_config
-from PySide6 import QtCore
 
 from gradsim.engine.formatting import format_ratio
 from gradsim.engine.simulation import Simulation
