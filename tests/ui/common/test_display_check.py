@@ -157,11 +157,19 @@ def test_with_every_library_and_a_display_the_window_opens(tmp_path: Path) -> No
         pytest.skip("needs Xvfb and PySide6's xcb plugin")
     if display_check.missing_libraries(plugin):
         pytest.skip("this machine lacks libraries of the xcb plugin (the test above covers it)")
-    server = subprocess.Popen([xvfb, ":97", "-screen", "0", "1440x900x24", "-nolisten", "tcp"],
+    # Xvfb picks a free display and writes its number when it is ready (-displayfd): a fixed one
+    # collided with a second test run on the same machine.
+    ready, ready_write = os.pipe()
+    server = subprocess.Popen([xvfb, "-displayfd", str(ready_write), "-screen", "0", "1440x900x24",
+                               "-nolisten", "tcp"], pass_fds=(ready_write,),
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    os.close(ready_write)
     try:
-        time.sleep(1.0)
+        with os.fdopen(ready) as announced:
+            number = announced.readline().strip()  # empty if the server could not start
+        assert number.isdigit(), "Xvfb did not start"
         environ = x11_environment(os.environ.get("PATH", ""))
+        environ["DISPLAY"] = f":{number}"
         environ["HOME"] = str(tmp_path)  # the window's settings go to a scratch folder
         window = subprocess.Popen([sys.executable, "-m", "gradsim"], env=environ,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
