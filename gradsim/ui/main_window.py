@@ -33,7 +33,6 @@ from gradsim.engine.presets import DEFAULT_PRESET, load_preset
 from gradsim.engine.records import NonFiniteEvent, StepRecord
 from gradsim.ui.common import fit
 from gradsim.ui.common import settings as stored
-from gradsim.ui.common.collector import GuiGarbageCollector
 from gradsim.ui.common.icons import icon
 from gradsim.ui.common.status_bar import MessageBar
 from gradsim.ui.common.teardown import release_window
@@ -122,8 +121,6 @@ class MainWindow(WindowAPI):
         self.setWindowTitle("gradsim")
         self.setWindowIcon(icon("gradsim"))
         self.history = RunHistory()
-        # Garbage is collected on this thread only while the window's workers run (see collector).
-        self.garbage_collector = GuiGarbageCollector(self)
         self._closed = False
 
         self.control_panel = ControlPanel(config)
@@ -353,7 +350,6 @@ class MainWindow(WindowAPI):
             # Gone from the screen at once, even if a backward pass keeps the worker a moment.
             self.hide()
             self.runner.shutdown()
-            self.garbage_collector.stop()
             # pyqtgraph's parentless menus, timers and pixmaps die here, on the GUI thread, not
             # with whatever reference cycle later frees the plots (docs/architecture.md).
             release_window(self)

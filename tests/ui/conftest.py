@@ -23,7 +23,6 @@ from PySide6 import QtCore, QtWidgets
 from gradsim.engine.config import SimConfig
 from gradsim.engine.records import StepRecord
 from gradsim.engine.simulation import Simulation
-from gradsim.ui.common.collector import automatic_collection_requested
 from gradsim.ui.common.teardown import qt_garbage_census
 from gradsim.ui.common.workers import _RUNNING
 
@@ -40,28 +39,20 @@ def _census_requested() -> str:
 
 
 @pytest.fixture(autouse=True)
-def garbage_collected_between_tests(request: pytest.FixtureRequest):
-    """No automatic garbage collection during a UI test; a full collection after it.
+def garbage_census(request: pytest.FixtureRequest):
+    """With ``GRADSIM_GC_CENSUS=1``: what the cyclic collector frees during a UI test is kept.
 
-    A test's worker threads (training, exports, diagnosis) allocate constantly, so automatic
-    collection would destroy the previous tests' Qt objects at a random moment, possibly from a
-    worker thread (see gradsim/ui/common/collector.py: it crashed the suite). After the test its
-    windows are closed and their threads ended: collecting then is safe.
-
-    With ``GRADSIM_GC_CENSUS=1`` every collection during the test (the window's GUI-thread
-    collector's too) keeps what it finds, and after the test (its windows closed) the live,
-    Python-owned Qt objects among it are counted by class for the session's report. Under
-    ``GRADSIM_GC=automatic`` (the crash hunt) Python's own collector stays on, on whichever
-    thread it fires.
+    Python's automatic collection stays on, as in the app: it fires on whichever thread
+    allocates (the training, export and diagnosis workers too), so this whole suite is also the
+    check that no live Qt object is ever left to it (docs/architecture.md, "Garbage collection").
+    With ``GRADSIM_GC_CENSUS=1`` every collection during the test keeps what it finds
+    (``gc.DEBUG_SAVEALL``), and after the test (its windows closed) the live, Python-owned Qt
+    objects among it are counted by class for the session's report.
     """
     census = _census_requested()
-    automatic = automatic_collection_requested() and not census
-    was_enabled = gc.isenabled()
     if census:
         gc.collect()
         gc.set_debug(gc.get_debug() | gc.DEBUG_SAVEALL)
-    elif not automatic:
-        gc.disable()
     try:
         yield
     finally:
@@ -69,10 +60,6 @@ def garbage_collected_between_tests(request: pytest.FixtureRequest):
             found = qt_garbage_census(holders=census == "holders")
             if found:
                 _CENSUS.append((request.node.nodeid, found))
-        elif not automatic:
-            gc.collect()
-            if was_enabled:
-                gc.enable()
 
 
 @pytest.fixture(autouse=True)

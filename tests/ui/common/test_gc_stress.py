@@ -53,14 +53,14 @@ def test_collections_on_the_training_thread_while_the_window_makes_cycles(qtbot,
     # released while this test's event loop runs, held Python-owned live Qt objects (pyqtgraph's
     # ViewBoxMenu, a parentless QMenu, its WidgetGroup, QPixmaps), and a collection on the
     # worker destroyed those widgets off the GUI thread: a segfault (docs/architecture.md). The
-    # GUI-thread collector prevents that in the app; here the objects alive now are frozen out
-    # of collection, so the worker collects only the cycles this window and the test make.
+    # windows now release those objects on the GUI thread when they close (ui/common/teardown.py);
+    # the objects alive now are still frozen out of collection, so that the worker collects only
+    # the cycles this window and the test make.
     gc.collect()
     gc.freeze()
     gc.enable()
     try:
         window = make_window(SMALL, features=("gradsim.ui.features.compare.compare",))
-        window.garbage_collector.stop()  # automatic collection on, whatever the switch says
         gc.enable()
         window.runner.play()
         holder = QtWidgets.QWidget(window)
