@@ -92,12 +92,18 @@ class RunHistory:
             self._thin()
 
     def _grow(self, room: int) -> None:
-        """New arrays with ``room`` entries holding the current ones (views read before stay valid)."""
+        """Room for ``room`` entries, holding the current ones."""
+        self._rebuild(room, np.arange(self._size))
+
+    def _rebuild(self, room: int, keep: np.ndarray) -> None:
+        """New arrays of ``room`` entries holding the entries at the indices ``keep``, in order:
+        new arrays, not a compaction in place, so that arrays handed out before keep their values."""
         for name in _SERIES:
             old = getattr(self, name)
             new = np.zeros(room, dtype=old.dtype)
-            new[: self._size] = old[: self._size]
+            new[: len(keep)] = old[keep]
             setattr(self, name, new)
+        self._size = len(keep)
 
     def _thin(self) -> None:
         numbers = self._numbers[: self._size]
@@ -110,13 +116,7 @@ class RunHistory:
                 break
             self._stride *= 2
         keep = np.flatnonzero(kept)
-        room = len(self._numbers)
-        for name in _SERIES:
-            # New arrays, not a compaction in place: arrays handed out before keep their values.
-            new = np.zeros(room, dtype=getattr(self, name).dtype)
-            new[: len(keep)] = getattr(self, name)[keep]
-            setattr(self, name, new)
-        self._size = len(keep)
+        self._rebuild(len(self._numbers), keep)
         self._grad_rows = [self._grad_rows[i] for i in keep.tolist()]
         self.thinnings += 1
 

@@ -135,8 +135,7 @@ class GradientPlot(PlotPanel):
             if not shown:
                 curve.setData([], [])
                 trail.setData([], [])
-        self._trail.forget()
-        self._bold_record = None
+        self._forget()  # the curves' data was dropped above: the next frame sets it all again
         for k in range(count):
             self.legend.addItem(self.curves[k], f"layer {k + 1}")
         self.cell.rekey()
@@ -242,8 +241,7 @@ class GradientPlot(PlotPanel):
         self._bold_record = None
 
     def _clear(self) -> None:
-        self._trail.forget()
-        self._bold_record = None
+        self._forget()  # the emptied curves show no record and no trail
         for curve, trail in zip(self.curves, self.trails, strict=True):
             curve.setData([], [])
             trail.setData([], [])

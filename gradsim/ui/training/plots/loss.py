@@ -132,12 +132,12 @@ class LossPlot(PlotPanel):
                 curve.setSymbolBrush(curve.opts["pen"].color())
             self._symbols = symbols
         summaries = self._summaries
-        for name, values in (("loss", losses), ("before", before), ("after", after)):
+        series = (("loss", self.loss_curve, losses), ("before", self.norm_before_curve, before),
+                  ("after", self.norm_after_curve, after))  # fmt: skip
+        for name, curve, values in series:
             summaries[name].update(values, history.thinnings)
-        curves = {"loss": self.loss_curve, "before": self.norm_before_curve, "after": self.norm_after_curve}
-        for name, values in (("loss", losses), ("before", before), ("after", after)):
             # Positive finite values all: no gaps to look for on the log axis.
-            curves[name].setData(iterations, values, skipFiniteCheck=summaries[name].drawable)
+            curve.setData(iterations, values, skipFiniteCheck=summaries[name].drawable)
         markers = (iterations[clipped], before[clipped])
         shown = self.clip_markers.getOriginalDataset()
         if shown[0] is None or not all(
@@ -185,9 +185,7 @@ class LossPlot(PlotPanel):
             item.setData([], [])
         for bounds in self.bounds.values():
             bounds.clear()
-        self._x_range = None
-        for summary in self._summaries.values():
-            summary.reset()
+        self._forget()
         self.threshold_line.hide()
         for line in self.nonfinite_lines:
             line.hide()
