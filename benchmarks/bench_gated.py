@@ -17,12 +17,14 @@ cell, interleaved round by round so that all see the same machine:
   ``(B, G H) x (G H, H)``, then ``dW_hh``, ``dW_ih`` and (above layer 0) the gradient sent down
   (the engine runs the projections as one product per gate block into its block-major gates, the
   same multiplications; the floor keeps the single products, which are no slower);
-- ``libm``: only the transcendental functions the cell's equations need, numpy's ``exp`` for each
-  sigmoid gate value (3 blocks for LSTM, 2 for GRU) and ``tanh`` for each tanh value (LSTM: ``g``
-  and ``tanh(c)``; GRU: ``n``), once per layer and step, on preallocated ``(B, H)`` arrays.
-  ``(floor+libm)/floor`` is then the least ``fwd+bwd / floor`` an exact engine that calls numpy's
-  ``exp``/``tanh`` can reach, with no other elementwise work at all: where numpy's float64
-  ``tanh``/``exp`` are scalar libm code (no AVX-512), they cost about 14 and 6 ns a value;
+- ``libm``: only the transcendental functions the cell's equations need, as the engine calls
+  them: numpy's ``exp`` for each sigmoid gate value (3 blocks for LSTM, 2 for GRU) and the
+  engine's ``tanh`` (:func:`gradsim.engine.activations.tanh_`: one ``exp`` and a few cheap passes,
+  libm's ``tanh`` near 0) for each tanh value (LSTM: ``g`` and ``tanh(c)``; GRU: ``n``), once
+  per layer and step, on preallocated ``(B, H)`` arrays of normal draws. ``(floor+libm)/floor``
+  is then the least ``fwd+bwd / floor`` the engine's functions allow, with no other elementwise
+  work at all: where numpy's float64 ``exp`` is scalar libm code (no AVX-512), it costs about
+  5 ns a value, and ``np.tanh`` 14 (``tanh_`` about 9);
 - ``torch`` (if it imports): ``nn.LSTM`` / ``nn.GRU`` (CPU, float64 like the engine), forward and
   backward of the same MSE loss at the last step through a linear readout.
 
@@ -48,6 +50,7 @@ from pathlib import Path
 import numpy as np
 
 from gradsim.engine import cells
+from gradsim.engine.activations import tanh_
 from gradsim.engine.bptt import Workspace
 from gradsim.engine.config import SimConfig
 from gradsim.engine.gates import gate_count
@@ -127,12 +130,13 @@ class Transcendentals:
         ]
         self.out_gates = np.empty_like(self.gates)
         self.out = np.empty_like(self.tanh_inputs[0])
+        self.scratch = np.empty_like(self.tanh_inputs[0])
 
     def run(self) -> None:
         for _ in range(self.calls):
             np.exp(self.gates, out=self.out_gates)
             for values in self.tanh_inputs:
-                np.tanh(values, out=self.out)
+                tanh_(values, self.out, self.scratch)
 
 
 def engine_pass(config: SimConfig) -> Callable[[], float]:

@@ -39,6 +39,7 @@ from collections.abc import Generator
 import numpy as np
 
 from . import bptt
+from .activations import tanh_
 from .gates import (
     GatedBackwardState,
     GatedCache,
@@ -72,6 +73,7 @@ def recurrence(
     projection = work.output(("projection", layer), (steps, batch, hidden), dtype)
     product = work.scratch(("product", "gru"), (GATES, batch, hidden), dtype)
     term = work.scratch(("term",), (batch, hidden), dtype)
+    tanh_scratch = work.scratch(("tanh_scratch",), (batch, hidden), dtype)
     row = work.scratch(("bn_row", "gru"), (batch, 2 * hidden), dtype)  # batch norm's
     rz, new = slice(0, 2 * hidden), slice(2 * hidden, 3 * hidden)
     w_hh_blocks = bptt.recurrent_blocks(w_hh, GATES, batch, states.dtype)  # (3, H, H)
@@ -98,7 +100,7 @@ def recurrence(
             n += term
             norm.step(n, t, new)
             np.copyto(candidate[t], n)
-        np.tanh(candidate[t], out=n)
+        tanh_(candidate[t], n, tanh_scratch)
         # h_t = n + z * (h_{t-1} - n)
         np.subtract(states[t], n, out=term)
         term *= z

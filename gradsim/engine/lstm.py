@@ -48,6 +48,7 @@ from collections.abc import Generator
 import numpy as np
 
 from . import bptt
+from .activations import tanh_
 from .gates import (
     GatedBackwardState,
     GatedCache,
@@ -83,6 +84,7 @@ def recurrence(
     cells[0] = 0
     product = work.scratch(("product", "lstm"), (GATES, batch, hidden), dtype)
     term = work.scratch(("term",), (batch, hidden), dtype)
+    tanh_scratch = work.scratch(("tanh_scratch",), (batch, hidden), dtype)
     row = work.scratch(("bn_row", "lstm"), (batch, GATES * hidden), dtype)  # batch norm's
     w_hh_blocks = bptt.recurrent_blocks(w_hh, GATES, batch, states.dtype)  # (4, H, H)
     # Each block's (T, B, H) view, and i and f together (2, T, B, H), made once: a step indexes them.
@@ -105,12 +107,12 @@ def recurrence(
             normalise_blocks(norm, a_t, t, row)
             np.copyto(candidate[t], g)
             sigmoid_blocks_(a_t, (a_t[:2], o))  # i and f together; g left as scratch
-        np.tanh(candidate[t], out=g)
+        tanh_(candidate[t], g, tanh_scratch)
         # c_t = f * c_{t-1} + i * g; h_t = o * tanh(c_t)
         np.multiply(f, cells[t], out=cells[t + 1])
         np.multiply(i, g, out=term)
         cells[t + 1] += term
-        np.tanh(cells[t + 1], out=cell_tanh[t])
+        tanh_(cells[t + 1], cell_tanh[t], tanh_scratch)
         np.multiply(o, cell_tanh[t], out=states[t + 1])
     cache.cells.append(cells)
     cache.cell_tanh.append(cell_tanh)

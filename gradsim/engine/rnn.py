@@ -138,13 +138,14 @@ def forward(
         if batch_norm:
             norm = BatchNormForward(params, layer, preactivation.shape, x.dtype, work)
         w_hh_t = _recurrent_operand(w_hh, batch, states.dtype)
+        step_scratch = work.scratch(("activation_scratch",), (batch, hidden), x.dtype)
         for t in range(steps):
             a_t = preactivation[t]
             np.matmul(states[t], w_hh_t, out=product)
             a_t += product
             if batch_norm:
                 norm.step(a_t, t)
-            activation.forward(a_t, out=states[t + 1])
+            activation.forward(a_t, out=states[t + 1], scratch=step_scratch)
         derivative = work.output(("derivative", layer), preactivation.shape, preactivation.dtype)
         scratch = work.scratch(("derivative_scratch",), preactivation.shape, preactivation.dtype)
         activation.derivative(preactivation, states[1:], out=derivative, scratch=scratch)
