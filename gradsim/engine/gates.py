@@ -315,12 +315,34 @@ def normalise_blocks(
     np.copyto(blocks, row_blocks)
 
 
+@dataclass
+class LayerForward:
+    """What a gated cell's forward time loop works on for one layer (see :func:`forward`).
+
+    Attributes
+    ----------
+    params : the network's parameters (PyTorch's names)
+    layer : the layer's index
+    gates : (G, T, B, H), block-major: ``W_ih x_t`` on the way in, every block's value on the way out
+    states : (T + 1, B, H), ``h_t`` (``states[0] = 0``)
+    candidate : (T, B, H), the candidate's pre-activation, written by the loop
+    norm : the layer's batch norm, None without
+    cache : where the cell's own arrays go
+    work : the workspace of the pass
+    """
+
+    params: dict[str, np.ndarray]
+    layer: int
+    gates: np.ndarray
+    states: np.ndarray
+    candidate: np.ndarray
+    norm: bptt.BatchNormForward | None
+    cache: GatedCache
+    work: bptt.Workspace
+
+
 # One layer's time loop of a gated cell (lstm.recurrence, gru.recurrence), see :func:`forward`.
-Recurrence = Callable[
-    [dict[str, np.ndarray], int, np.ndarray, np.ndarray, np.ndarray, "bptt.BatchNormForward | None",
-     GatedCache, bptt.Workspace],
-    None,
-]  # fmt: skip
+Recurrence = Callable[[LayerForward], None]
 
 
 def forward(
@@ -331,8 +353,8 @@ def forward(
 
     What every gated layer does around its time loop is here: the input made time-major, its
     projection for all steps in one product, the arrays the cache keeps, the candidate's tanh
-    derivative ``1 - g^2`` for all steps at once. ``recurrence(params, layer, gates, states,
-    candidate, norm, cache, work)`` is the cell's own time loop: ``gates`` ``(G, T, B, H)`` comes
+    derivative ``1 - g^2`` for all steps at once. ``recurrence(LayerForward(params, layer, gates,
+    states, candidate, norm, cache, work))`` is the cell's own time loop: ``gates`` ``(G, T, B, H)`` comes
     holding ``W_ih x_t`` (without batch norm ``-W_ih x_t`` in the sigmoid blocks, see
     :func:`negate_gate_rows`, so the recurrence must add ``-W_hh h`` and ``-b`` there) and leaves
     holding every block's value; it writes ``states[t + 1]``
@@ -360,7 +382,7 @@ def forward(
         if batch_norm:
             shape = (steps, batch, weight_ih.shape[0])
             norm = bptt.BatchNormForward(params, layer, shape, gates.dtype, work)
-        recurrence(params, layer, gates, states, candidate, norm, cache, work)
+        recurrence(LayerForward(params, layer, gates, states, candidate, norm, cache, work))
         # The candidate's tanh derivative 1 - g^2, all steps at once.
         derivative = work.output(("derivative", layer), candidate.shape, gates.dtype)
         values = gates[CANDIDATE_BLOCK[cell]]
@@ -379,13 +401,37 @@ def forward(
     return cache
 
 
+@dataclass
+class LayerBackwardPass:
+    """What a gated cell's backward time loop works on for one layer (see :func:`backward_steps`).
+
+    Attributes
+    ----------
+    params : the network's parameters
+    cache : the forward pass's cache
+    layer : the layer's index
+    state : the backward state the loop fills and yields
+    outside : the gradient arriving from the layer above or the readout
+    norm : the layer's batch norm backward, None without
+    band : the safe band of the mantissas' sums of squares (:func:`gradsim.engine.bptt.band`)
+    work : the workspace of the pass
+    """
+
+    params: dict[str, np.ndarray]
+    cache: GatedCache
+    layer: int
+    state: GatedBackwardState
+    outside: bptt.OutsideGradient
+    norm: bptt.BatchNormBackward | None
+    band: tuple[float, float]
+    work: bptt.Workspace
+
+
+# What a cell's backward time loop yields after each step and returns: dL/dA (and a GRU's dL/dq).
+LayerBackwardSteps = Generator[GatedBackwardState, None, tuple[np.ndarray, np.ndarray | None]]
 # One layer's backward time loop of a gated cell (lstm.layer_backward, gru.layer_backward), see
 # :func:`backward_steps`.
-LayerBackward = Callable[
-    [dict[str, np.ndarray], GatedCache, int, GatedBackwardState, bptt.OutsideGradient,
-     "bptt.BatchNormBackward | None", tuple[float, float], bptt.Workspace],
-    Generator[GatedBackwardState, None, tuple[np.ndarray, np.ndarray | None]],
-]  # fmt: skip
+LayerBackward = Callable[[LayerBackwardPass], LayerBackwardSteps]
 
 
 def backward_steps(
@@ -399,9 +445,10 @@ def backward_steps(
     two paths into each cell (``log10_path_norms``) and, for an LSTM, ``dL/dc`` (``cell_grad``,
     ``log10_cell_grad_norms``). What every layer does around its time loop is here (the readout's
     gradients, what arrives from outside each layer, :func:`gradsim.engine.bptt.finish_layer`);
-    ``layer_backward(params, cache, layer, state, outside, norm, band, work)`` is the cell's own
-    loop: it fills ``state.layer_grad`` and the exponents, yields ``state`` after each step and
-    returns ``dL/dA`` ``(T, B, G H)`` of every block (mantissas, row layout) and, for a GRU, ``dL/dq``.
+    ``layer_backward(LayerBackwardPass(params, cache, layer, state, outside, norm, band, work))``
+    is the cell's own loop: it fills ``state.layer_grad`` and the exponents, yields ``state`` after
+    each step and returns ``dL/dA`` ``(T, B, G H)`` of every block (mantissas, row layout) and, for
+    a GRU, ``dL/dq``.
     """
     work = bptt.Workspace() if workspace is None else workspace
     num_layers = len(cache.states)
@@ -418,7 +465,7 @@ def backward_steps(
                 params, layer, cache.normalized[layer], cache.inverse_std[layer], dtype, work
             )
         gate_grad, projection_grad = yield from layer_backward(
-            params, cache, layer, state, outside, norm, band, work
+            LayerBackwardPass(params, cache, layer, state, outside, norm, band, work)
         )
         tables = (state.log10_grad_norms, state.grad_norms, state.scale_exponents)
         bptt.finish_layer(

@@ -34,28 +34,17 @@ Scaling, workspace and the order of the yields are those of :func:`gradsim.engin
 
 from __future__ import annotations
 
-from collections.abc import Generator
-
 import numpy as np
 
 from . import bptt
+from . import gates as gated
 from .activations import tanh_
-from .gates import (
-    GatedBackwardState,
-    GatedCache,
-    negate_gate_rows,
-    normalise_blocks,
-    sigmoid_blocks_,
-    sigmoid_negated_,
-)
+from .gates import LayerBackwardPass, LayerBackwardSteps, LayerForward
 
 GATES = 3
 
 
-def recurrence(
-    params: dict[str, np.ndarray], layer: int, gates: np.ndarray, states: np.ndarray, candidate: np.ndarray,
-    norm: bptt.BatchNormForward | None, cache: GatedCache, work: bptt.Workspace,
-) -> None:  # fmt: skip
+def recurrence(run: LayerForward) -> None:
     """One GRU layer's time loop (the ``recurrence`` of :func:`gradsim.engine.gates.forward`).
 
     ``gates`` ``(3, T, B, H)`` (block-major) comes holding ``W_ih x_t`` (``-W_ih x_t`` in ``r, z``
@@ -63,11 +52,13 @@ def recurrence(
     biases) and leaves holding ``r, z, n``; the hidden side of the candidate, ``q = W_hn h_{t-1} +
     b_hn`` ``(T, B, H)``, goes to ``cache``.
     """
+    params, layer, gates, states, candidate = run.params, run.layer, run.gates, run.states, run.candidate
+    norm, cache, work = run.norm, run.cache, run.work
     _, steps, batch, hidden = gates.shape
     dtype = gates.dtype
     _, w_hh, b_ih, b_hh = (params[name] for name in bptt.layer_names(layer))
     if norm is None:  # r's and z's pre-activations are formed as -a
-        w_hh, b_ih, b_hh = (negate_gate_rows("gru", array) for array in (w_hh, b_ih, b_hh))
+        w_hh, b_ih, b_hh = (gated.negate_gate_rows("gru", array) for array in (w_hh, b_ih, b_hh))
     gates += b_ih.reshape(GATES, 1, 1, hidden)
     gates[:2] += b_hh[: 2 * hidden].reshape(2, 1, 1, hidden)  # b_hn sits inside r * q
     projection = work.output(("projection", layer), (steps, batch, hidden), dtype)
@@ -88,10 +79,10 @@ def recurrence(
         r_z += product_rz  # r's and z's sums
         np.add(product_n, b_hn, out=projection[t])
         if norm is None:
-            sigmoid_negated_(r_z)  # r and z together, formed as -a
+            gated.sigmoid_negated_(r_z)  # r and z together, formed as -a
         else:
-            normalise_blocks(norm, r_z, t, row, rz)
-            sigmoid_blocks_(r_z, (r_z,))
+            gated.normalise_blocks(norm, r_z, t, row, rz)
+            gated.sigmoid_blocks_(r_z, (r_z,))
         # n = tanh(W_in x + b_in + r * q)
         np.multiply(r, projection[t], out=term)
         if norm is None:
@@ -108,13 +99,11 @@ def recurrence(
     cache.hidden_projection.append(projection)
 
 
-def layer_backward(
-    params: dict[str, np.ndarray], cache: GatedCache, layer: int, state: GatedBackwardState,
-    outside: bptt.OutsideGradient, norm: bptt.BatchNormBackward | None, band: tuple[float, float],
-    work: bptt.Workspace,
-) -> Generator[GatedBackwardState, None, tuple[np.ndarray, np.ndarray]]:  # fmt: skip
+def layer_backward(run: LayerBackwardPass) -> LayerBackwardSteps:
     """One GRU layer's backward time loop (the ``layer_backward`` of
     :func:`gradsim.engine.gates.backward_steps`); returns ``[dA_r, dA_z, dA_n]`` and ``dq``."""
+    params, cache, layer, state, outside = run.params, run.cache, run.layer, run.state, run.outside
+    norm, band, work = run.norm, run.band, run.work
     steps, batch, hidden = cache.preactivations[layer].shape
     dtype = outside.values.dtype
     exponents = state.scale_exponents

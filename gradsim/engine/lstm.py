@@ -43,28 +43,17 @@ generator yields after every (layer, step) in the order of :func:`gradsim.engine
 
 from __future__ import annotations
 
-from collections.abc import Generator
-
 import numpy as np
 
 from . import bptt
+from . import gates as gated
 from .activations import tanh_
-from .gates import (
-    GatedBackwardState,
-    GatedCache,
-    negate_gate_rows,
-    normalise_blocks,
-    sigmoid_blocks_,
-    sigmoid_negated_,
-)
+from .gates import LayerBackwardPass, LayerBackwardSteps, LayerForward
 
 GATES = 4
 
 
-def recurrence(
-    params: dict[str, np.ndarray], layer: int, gates: np.ndarray, states: np.ndarray, candidate: np.ndarray,
-    norm: bptt.BatchNormForward | None, cache: GatedCache, work: bptt.Workspace,
-) -> None:  # fmt: skip
+def recurrence(run: LayerForward) -> None:
     """One LSTM layer's time loop (the ``recurrence`` of :func:`gradsim.engine.gates.forward`).
 
     ``gates`` ``(4, T, B, H)`` (block-major) comes holding ``W_ih x_t`` (``-W_ih x_t`` in ``i, f, o``
@@ -72,12 +61,14 @@ def recurrence(
     biases) and leaves holding ``i, f, g, o``; the cell states ``c`` ``(T + 1, B, H)`` and
     ``tanh(c_t)`` ``(T, B, H)`` go to ``cache``.
     """
+    params, layer, gates, states, candidate = run.params, run.layer, run.gates, run.states, run.candidate
+    norm, cache, work = run.norm, run.cache, run.work
     _, steps, batch, hidden = gates.shape
     dtype = gates.dtype
     _, w_hh, b_ih, b_hh = (params[name] for name in bptt.layer_names(layer))
     bias = b_ih + b_hh
     if norm is None:  # the sigmoid blocks' pre-activations are formed as -a
-        w_hh, bias = negate_gate_rows("lstm", w_hh), negate_gate_rows("lstm", bias)
+        w_hh, bias = gated.negate_gate_rows("lstm", w_hh), gated.negate_gate_rows("lstm", bias)
     gates += bias.reshape(GATES, 1, 1, hidden)
     cells = work.output(("cells", layer), (steps + 1, batch, hidden), dtype)
     cell_tanh = work.output(("cell_tanh", layer), (steps, batch, hidden), dtype)
@@ -99,14 +90,14 @@ def recurrence(
             i_f += product_if
             o += product_o
             np.add(g, product_g, out=candidate[t])
-            sigmoid_negated_(i_f)
-            sigmoid_negated_(o)
+            gated.sigmoid_negated_(i_f)
+            gated.sigmoid_negated_(o)
         else:
             a_t = gates[:, t]
             a_t += product
-            normalise_blocks(norm, a_t, t, row)
+            gated.normalise_blocks(norm, a_t, t, row)
             np.copyto(candidate[t], g)
-            sigmoid_blocks_(a_t, (a_t[:2], o))  # i and f together; g left as scratch
+            gated.sigmoid_blocks_(a_t, (a_t[:2], o))  # i and f together; g left as scratch
         tanh_(candidate[t], g, tanh_scratch)
         # c_t = f * c_{t-1} + i * g; h_t = o * tanh(c_t)
         np.multiply(f, cells[t], out=cells[t + 1])
@@ -118,13 +109,11 @@ def recurrence(
     cache.cell_tanh.append(cell_tanh)
 
 
-def layer_backward(
-    params: dict[str, np.ndarray], cache: GatedCache, layer: int, state: GatedBackwardState,
-    outside: bptt.OutsideGradient, norm: bptt.BatchNormBackward | None, band: tuple[float, float],
-    work: bptt.Workspace,
-) -> Generator[GatedBackwardState, None, tuple[np.ndarray, None]]:  # fmt: skip
+def layer_backward(run: LayerBackwardPass) -> LayerBackwardSteps:
     """One LSTM layer's backward time loop (the ``layer_backward`` of
     :func:`gradsim.engine.gates.backward_steps`); also fills ``dL/dc`` and its norm table."""
+    params, cache, layer, state, outside = run.params, run.cache, run.layer, run.state, run.outside
+    norm, band, work = run.norm, run.band, run.work
     steps, batch, hidden = cache.preactivations[layer].shape
     dtype = outside.values.dtype
     exponents = state.scale_exponents
