@@ -1,6 +1,7 @@
 """Where a sweep's points are computed: this process, a local process pool, or a Dask cluster.
 
-An executor takes chunks of independent tasks and a function to apply to each task, runs them
+An executor takes chunks of independent tasks and a function to apply to each task
+(:class:`ChunkedTasks`), runs them
 somewhere and hands each chunk's results back, in the calling thread, as the chunk finishes. It
 polls a cancel signal every 50 ms; when it returns (finished, cancelled or failed) nothing of the
 sweep is left running. :func:`gradsim.engine.sweep.run_sweep` does the rest (cache, progress,
@@ -42,6 +43,7 @@ from .sweep_executors_local import (
     THREAD_VARIABLES,
     Chunk,
     ChunkCallback,
+    ChunkedTasks,
     ExecutorError,
     InProcessExecutor,
     LocalPoolExecutor,
@@ -60,6 +62,7 @@ __all__ = [
     "CONNECT_TIMEOUT_SECONDS",
     "Chunk",
     "ChunkCallback",
+    "ChunkedTasks",
     "DaskExecutor",
     "ExecutorError",
     "InProcessExecutor",
