@@ -1,10 +1,11 @@
 """Command line. ``gradsim`` alone opens the window; subcommands run headless.
 
-Each subcommand is one module here with an ``add_command(subparsers)`` function that registers
-its parser and its handler (``set_defaults(handler=...)``); :data:`COMMANDS` lists them. A
-handler takes the parsed arguments and returns the exit code. What they share (exit codes,
-:class:`~gradsim.cli.common.CommandError`, the config options ``--preset``/``--config``/``--set``,
-number types, the progress bar, output checks) is in :mod:`gradsim.cli.common`.
+Each subcommand is one module here ending in its ``COMMAND``, a :class:`~gradsim.cli.common.Command`
+(name, help texts, options, handler); :data:`COMMANDS` lists them and
+:func:`~gradsim.cli.common.add_command` registers each. A handler takes the parsed arguments and
+returns the exit code. What they share (exit codes, :class:`~gradsim.cli.common.CommandError`, the
+config options ``--preset``/``--config``/``--set``, number types, the progress bar, output checks)
+is in :mod:`gradsim.cli.common`.
 
 Exit codes: 0 done (an exploding run is a result, not a failure), 1 a file could not be written
 or the window could not open, 2 bad arguments or config, 130 interrupted.
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from importlib import metadata
 
 from gradsim.cli import animate, config, presets, run, snapshot, store, sweep
@@ -26,7 +27,9 @@ from gradsim.cli.common import (
     EXIT_OK,
     EXIT_USAGE,
     PROG,
+    Command,
     CommandError,
+    add_command,
     print_error,
 )
 from gradsim.engine.config import ConfigError
@@ -34,15 +37,15 @@ from gradsim.io.atomic import WriteError
 
 __all__ = ["COMMANDS", "EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
 
-# One function per subcommand; it adds its parser to the subparsers and sets ``handler``.
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
-    run.add_command,
-    presets.add_command,
-    config.add_command,
-    sweep.add_command,
-    store.add_command,
-    snapshot.add_command,
-    animate.add_command,
+# The subcommands, in the order ``gradsim --help`` lists them.
+COMMANDS: list[Command] = [
+    run.COMMAND,
+    presets.COMMAND,
+    config.COMMAND,
+    sweep.COMMAND,
+    store.COMMAND,
+    snapshot.COMMAND,
+    animate.COMMAND,
 ]
 
 
@@ -62,8 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {_version()}")
     subparsers = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND")
-    for add_command in COMMANDS:
-        add_command(subparsers)
+    for command in COMMANDS:
+        add_command(subparsers, command)
     return parser
 
 

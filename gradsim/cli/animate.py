@@ -16,22 +16,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from gradsim.cli.common import (
-    EXIT_FAILED,
-    EXIT_OK,
-    PRESENTATION_SCALE,
-    CommandError,
-    ProgressBar,
-    add_config_options,
-    build_config,
-    check_output,
-    check_width,
-    config_line,
-    count,
-    frames_per_second,
-    offscreen_qt,
-    positive_int,
-)
+from gradsim.cli import common
+from gradsim.cli.common import frames_per_second, positive_int
 from gradsim.io.animation_writer import VIDEO_MISSING, format_for_path, video_available
 
 PLOTS = ("dashboard", "gradient", "heatmap", "loss", "activation", "health")
@@ -40,23 +26,24 @@ DEFAULT_WIDTH = 640
 MIN_WIDTH, MAX_WIDTH = 200, 3840
 
 
-def add_command(subparsers: argparse._SubParsersAction) -> None:
-    """Register ``gradsim animate``."""
-    parser = subparsers.add_parser(
-        "animate",
-        help="train headless and save an animation of a plot (GIF, WebP, APNG, MP4)",
-        description="Train the network headless and draw the window's plots offscreen at every K-th "
-        "iteration into an animation (the format by the extension of --out: .gif, .webp, .png for "
-        'APNG, .mp4 with pip install "gradsim[video]"). Each frame is the picture gradsim snapshot '
-        "draws after that many iterations. With --backprop: the backward pass of the network after "
-        "--iterations steps, K cells a frame, as the Backprop tab steps it.",
+HELP = "train headless and save an animation of a plot (GIF, WebP, APNG, MP4)"
+DESCRIPTION = (
+    "Train the network headless and draw the window's plots offscreen at every K-th "
+    "iteration into an animation (the format by the extension of --out: .gif, .webp, .png for "
+    'APNG, .mp4 with pip install "gradsim[video]"). Each frame is the picture gradsim snapshot '
+    "draws after that many iterations. With --backprop: the backward pass of the network after "
+    "--iterations steps, K cells a frame, as the Backprop tab steps it."
+)
+
+
+def _add_options(parser: argparse.ArgumentParser) -> None:
+    """The options of ``gradsim animate``."""
+    common.add_iterations_option(
+        parser,
+        DEFAULT_ITERATIONS,
+        f"the last iteration shown (default {DEFAULT_ITERATIONS}); with --backprop, the training steps "
+        "before the weights are frozen",
     )
-    add_config_options(parser)
-    parser.add_argument(
-        "--iterations", "-n", type=count, default=DEFAULT_ITERATIONS, metavar="N",
-        help=f"the last iteration shown (default {DEFAULT_ITERATIONS}); with --backprop, the training "
-        "steps before the weights are frozen",
-    )  # fmt: skip
     parser.add_argument(
         "--every", "-k", type=positive_int, default=1, metavar="K",
         help="a frame every K iterations (default 1); with --backprop, every K cells",
@@ -82,7 +69,7 @@ def add_command(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--presentation", action="store_true",
-        help=f"draw as presentation mode does: text, lines and markers x{PRESENTATION_SCALE:g} "
+        help=f"draw as presentation mode does: text, lines and markers x{common.PRESENTATION_SCALE:g} "
         "(the training plots, or with --backprop the Backprop tab)",
     )  # fmt: skip
     parser.add_argument(
@@ -92,10 +79,9 @@ def add_command(subparsers: argparse._SubParsersAction) -> None:
         "--by-layer", action="store_true", help="with --backprop: a frame per layer (K = time steps)"
     )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary")
-    parser.set_defaults(handler=_animate_command)
 
 
-class FrameProgressBar(ProgressBar):
+class FrameProgressBar(common.ProgressBar):
     """The progress bar of an animation: frames drawn of frames asked for."""
 
     def show(self, done: int, total: int) -> None:
@@ -108,24 +94,24 @@ def _check_arguments(args: argparse.Namespace) -> str:
     try:
         fmt = format_for_path(args.out)
     except ValueError as error:
-        raise CommandError(str(error)) from None
+        raise common.CommandError(str(error)) from None
     if fmt == "mp4" and not video_available():
-        raise CommandError(f"cannot write {args.out}: {VIDEO_MISSING}", EXIT_FAILED)
-    check_width("--width", args.width, MIN_WIDTH, MAX_WIDTH)
+        raise common.CommandError(f"cannot write {args.out}: {VIDEO_MISSING}", common.EXIT_FAILED)
+    common.check_width("--width", args.width, MIN_WIDTH, MAX_WIDTH)
     if args.by_layer and not args.backprop:
-        raise CommandError("--by-layer needs --backprop")
+        raise common.CommandError("--by-layer needs --backprop")
     if not args.backprop and args.iterations < 1:
-        raise CommandError("--iterations must be 1 or more: frame k shows iteration k")
-    check_output(args.out)
+        raise common.CommandError("--iterations must be 1 or more: frame k shows iteration k")
+    common.check_output(args.out)
     return fmt
 
 
 def _animate_command(args: argparse.Namespace) -> int:
     fmt = _check_arguments(args)
-    config = build_config(args)
-    scale = PRESENTATION_SCALE if args.presentation else 1.0
+    config = common.build_config(args)
+    scale = common.PRESENTATION_SCALE if args.presentation else 1.0
     progress = FrameProgressBar(0, None if args.quiet else sys.stderr)
-    with offscreen_qt("the animation"):
+    with common.offscreen_qt("the animation"):
         from gradsim.ui.common.theme import theme_named
         from gradsim.ui.features.backprop.backprop_frames import BackpropFrames
         from gradsim.ui.features.recording import animation, frames
@@ -150,11 +136,11 @@ def _animate_command(args: argparse.Namespace) -> int:
                 )  # fmt: skip
                 what = f"{args.plot}, iterations {iterations[0]}..{iterations[-1]} every {args.every}"
         except ValueError as error:
-            raise CommandError(str(error)) from None
+            raise common.CommandError(str(error)) from None
         finally:
             progress.close()
     if not args.quiet:
-        print(config_line(args, config))
+        print(common.config_line(args, config))
         if result.stopped_at is not None:
             print(
                 f"the run stopped on a non-finite value at iteration {result.stopped_at}: "
@@ -165,4 +151,7 @@ def _animate_command(args: argparse.Namespace) -> int:
             f"wrote {args.out} ({what}; {result.frames} frames of {result.size[0]} x {result.size[1]}, "
             f"{result.duration_ms} ms each; {size} bytes)"
         )
-    return EXIT_OK
+    return common.EXIT_OK
+
+
+COMMAND = common.Command("animate", HELP, DESCRIPTION, _animate_command, _add_options, config_options=True)

@@ -1,5 +1,6 @@
-"""What every subcommand shares: exit codes, the one-line error, argparse number types, the
-config options, the progress bar, output-path checks and offscreen drawing.
+"""What every subcommand shares: how one is described (:class:`Command`), exit codes, the one-line
+error, argparse number types, the config options, the progress bar, output-path checks and
+offscreen drawing.
 
 Nothing here imports Qt: :func:`offscreen_qt` asks :mod:`gradsim.ui.training.figures` for it only
 when a picture is drawn.
@@ -13,6 +14,7 @@ import math
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO, TypeVar
 
@@ -47,6 +49,42 @@ def print_error(message: str, kind: str = "error") -> None:
     # pythonw (the gui-scripts launcher on Windows) has no stderr.
     if sys.stderr is not None:
         print(f"{PROG}: {kind}: {' '.join(message.split())}", file=sys.stderr)
+
+
+# -- subcommands -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Command:
+    """A subcommand, as :func:`add_command` registers it.
+
+    Attributes
+    ----------
+    name : what is typed after ``gradsim``
+    help : one line in ``gradsim --help``
+    description : the paragraph heading ``gradsim NAME --help``
+    run : the handler: the parsed arguments in, the exit code out (or :class:`CommandError`)
+    add_options : adds the command's own options to its parser (None: it takes none)
+    config_options : whether it takes the config options (:func:`add_config_options`; they come
+        first)
+    """
+
+    name: str
+    help: str
+    description: str
+    run: Callable[[argparse.Namespace], int]
+    add_options: Callable[[argparse.ArgumentParser], None] | None = None
+    config_options: bool = False
+
+
+def add_command(subparsers: argparse._SubParsersAction, command: Command) -> None:
+    """Add ``command``'s parser to ``subparsers``, with its options and its handler (``handler``)."""
+    parser = subparsers.add_parser(command.name, help=command.help, description=command.description)
+    if command.config_options:
+        add_config_options(parser)
+    if command.add_options is not None:
+        command.add_options(parser)
+    parser.set_defaults(handler=command.run)
 
 
 # -- argparse number types -------------------------------------------------------------------
@@ -115,6 +153,14 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
         default=[],
         help="change one setting, e.g. --set hidden_size=32 (repeatable)",
     )
+
+
+def add_iterations_option(
+    parser: argparse.ArgumentParser, default: int, help: str, number: Callable[[str], int] = count
+) -> None:
+    """Add ``--iterations``/``-n N``, the training steps, checked by ``number`` (:func:`count`, or
+    :func:`positive_int` where 0 makes no sense)."""
+    parser.add_argument("--iterations", "-n", type=number, default=default, metavar="N", help=help)
 
 
 def build_config(args: argparse.Namespace) -> SimConfig:

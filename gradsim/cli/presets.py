@@ -4,28 +4,24 @@ from __future__ import annotations
 
 import argparse
 
-from gradsim.cli.common import EXIT_OK
+from gradsim.cli import common
 from gradsim.engine.presets import list_presets, presets_dir
 
-
-def add_command(subparsers: argparse._SubParsersAction) -> None:
-    """Register ``gradsim presets``."""
-    parser = subparsers.add_parser(
-        "presets",
-        help="list the presets",
-        description="List the presets: name (for --preset), the regime it shows, and its title.",
-    )
-    parser.set_defaults(handler=_presets_command)
+HELP = "list the presets"
+DESCRIPTION = "List the presets: name (for --preset), the regime it shows, and its title."
 
 
 def _presets_command(args: argparse.Namespace) -> int:
     presets = list_presets()
     if not presets:
         print(f"no presets found in {presets_dir()}")
-        return EXIT_OK
+        return common.EXIT_OK
     rows = [("name", "shows", "title")] + [(p.name, p.expect, p.title) for p in presets]
     name_width = max(len(row[0]) for row in rows)
     expect_width = max(len(row[1]) for row in rows)
     for name, expect, title in rows:
         print(f"{name:<{name_width}}  {expect:<{expect_width}}  {title}")
-    return EXIT_OK
+    return common.EXIT_OK
+
+
+COMMAND = common.Command("presets", HELP, DESCRIPTION, _presets_command)

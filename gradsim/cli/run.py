@@ -7,21 +7,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from gradsim.cli.common import (
-    DEFAULT_ITERATIONS,
-    EXIT_FAILED,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    CommandError,
-    ProgressBar,
-    add_config_options,
-    build_config,
-    check_run_resources,
-    config_line,
-    positive_int,
-    requested_outputs,
-    write_outputs,
-)
+from gradsim.cli import common
+from gradsim.cli.common import positive_int
 from gradsim.engine.config import SimConfig
 from gradsim.engine.records import StepRecord
 from gradsim.engine.regime import measure, measure_cell_path
@@ -29,24 +16,21 @@ from gradsim.engine.simulation import Simulation
 from gradsim.io.runexport import write_csv, write_json, write_npz
 from gradsim.io.weights import WeightsError, load_weights, save_weights, weights_suffix
 
+HELP = "train headless and print a summary; optionally write the records"
+DESCRIPTION = (
+    "Train the network headless, print a summary (final loss; the regime named by its "
+    "most extreme span, through time in a layer or through depth, with its ratio and per-step "
+    "factor; every span) and write every step record to the files asked for."
+)
 
-def add_command(subparsers: argparse._SubParsersAction) -> None:
-    """Register ``gradsim run``."""
-    parser = subparsers.add_parser(
-        "run",
-        help="train headless and print a summary; optionally write the records",
-        description="Train the network headless, print a summary (final loss; the regime named by its "
-        "most extreme span, through time in a layer or through depth, with its ratio and per-step "
-        "factor; every span) and write every step record to the files asked for.",
-    )
-    add_config_options(parser)
-    parser.add_argument(
-        "--iterations",
-        "-n",
-        type=positive_int,
-        default=DEFAULT_ITERATIONS,
-        metavar="N",
-        help=f"training iterations (default {DEFAULT_ITERATIONS}); an exploding run stops early",
+
+def _add_options(parser: argparse.ArgumentParser) -> None:
+    """The options of ``gradsim run``."""
+    common.add_iterations_option(
+        parser,
+        common.DEFAULT_ITERATIONS,
+        f"training iterations (default {common.DEFAULT_ITERATIONS}); an exploding run stops early",
+        positive_int,
     )
     parser.add_argument(
         "--weights",
@@ -62,7 +46,6 @@ def add_command(subparsers: argparse._SubParsersAction) -> None:
         "--save-weights", metavar="FILE", help="the weights after the run (.safetensors or .npz)"
     )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary")
-    parser.set_defaults(handler=_run_command)
 
 
 def train(
@@ -98,9 +81,9 @@ def train(
 
 
 def _run_command(args: argparse.Namespace) -> int:
-    config = build_config(args)
-    check_run_resources(config)
-    outputs = requested_outputs(
+    config = common.build_config(args)
+    common.check_run_resources(config)
+    outputs = common.requested_outputs(
         {"json": args.json, "npz": args.npz, "csv": args.csv, "weights": args.save_weights}
     )
     try:
@@ -108,9 +91,9 @@ def _run_command(args: argparse.Namespace) -> int:
         if args.save_weights is not None:
             weights_suffix(Path(args.save_weights))  # a pickle or an unknown type: refused now
     except WeightsError as error:
-        raise CommandError(str(error)) from None
+        raise common.CommandError(str(error)) from None
     simulation = Simulation(config, weights=weights)
-    progress = ProgressBar(args.iterations, None if args.quiet else sys.stderr)
+    progress = common.ProgressBar(args.iterations, None if args.quiet else sys.stderr)
     finite: list[StepRecord] = []  # the newest record whose gradient ratio is defined
 
     def on_step(record: StepRecord) -> None:
@@ -129,7 +112,7 @@ def _run_command(args: argparse.Namespace) -> int:
     finally:
         progress.close()
     if not args.quiet:
-        print(config_line(args, config))
+        print(common.config_line(args, config))
         last = records[-1] if records else None
         for line in summary_lines(last, args.iterations, interrupted, finite[0] if finite else None):
             print(line)
@@ -149,10 +132,10 @@ def _run_command(args: argparse.Namespace) -> int:
     def wrote(path: str) -> str:
         return f"wrote {path} (the weights)" if path == args.save_weights else f"wrote {path} ({how_many})"
 
-    written = write_outputs(outputs, write, None if args.quiet else wrote)
+    written = common.write_outputs(outputs, write, None if args.quiet else wrote)
     if interrupted:
-        return EXIT_INTERRUPTED
-    return EXIT_OK if written else EXIT_FAILED
+        return common.EXIT_INTERRUPTED
+    return common.EXIT_OK if written else common.EXIT_FAILED
 
 
 def summary_lines(
@@ -193,3 +176,6 @@ def summary_lines(
         # Evidence beside the regime (decided on ||dL/dh||): the LSTM's cell state.
         lines.append(f"cell state ||dL/dc||: {cell_path.extreme.describe()}")
     return lines
+
+
+COMMAND = common.Command("run", HELP, DESCRIPTION, _run_command, _add_options, config_options=True)

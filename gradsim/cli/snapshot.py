@@ -5,20 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gradsim.cli.common import (
-    DEFAULT_ITERATIONS,
-    EXIT_OK,
-    CommandError,
-    add_config_options,
-    build_config,
-    check_output,
-    check_run_resources,
-    check_width,
-    config_line,
-    count,
-    offscreen_qt,
-    positive_int,
-)
+from gradsim.cli import common
+from gradsim.cli.common import positive_int
 from gradsim.io.atomic import atomic_write_bytes
 from gradsim.ui.training import figures
 
@@ -26,23 +14,20 @@ SNAPSHOT_PLOTS = figures.PLOTS
 SNAPSHOT_SIZE = figures.DASHBOARD_SIZE
 
 
-def add_command(subparsers: argparse._SubParsersAction) -> None:
-    """Register ``gradsim snapshot``."""
-    parser = subparsers.add_parser(
-        "snapshot",
-        help="train headless and save the plots as PNG or SVG (no display needed)",
-        description="Train the network headless, draw the window's plots without showing them and "
-        "save the whole dashboard or one plot as PNG or SVG (by the extension of --out). For scripts "
-        "and documentation: the same config and iteration count give the same picture.",
-    )
-    add_config_options(parser)
-    parser.add_argument(
-        "--iterations",
-        "-n",
-        type=count,
-        default=DEFAULT_ITERATIONS,
-        metavar="N",
-        help=f"training iterations before drawing (default {DEFAULT_ITERATIONS}); an exploding run "
+HELP = "train headless and save the plots as PNG or SVG (no display needed)"
+DESCRIPTION = (
+    "Train the network headless, draw the window's plots without showing them and "
+    "save the whole dashboard or one plot as PNG or SVG (by the extension of --out). For scripts "
+    "and documentation: the same config and iteration count give the same picture."
+)
+
+
+def _add_options(parser: argparse.ArgumentParser) -> None:
+    """The options of ``gradsim snapshot``."""
+    common.add_iterations_option(
+        parser,
+        common.DEFAULT_ITERATIONS,
+        f"training iterations before drawing (default {common.DEFAULT_ITERATIONS}); an exploding run "
         "stops early",
     )
     parser.add_argument(
@@ -67,22 +52,24 @@ def add_command(subparsers: argparse._SubParsersAction) -> None:
         "--theme", choices=("light", "dark"), default="light", help="plot colours (default light)"
     )
     parser.add_argument("--quiet", "-q", action="store_true", help="print nothing on success")
-    parser.set_defaults(handler=_snapshot_command)
 
 
 def _snapshot_command(args: argparse.Namespace) -> int:
     suffix = Path(args.out).suffix.lower()
     if suffix not in (".png", ".svg"):
-        raise CommandError(f"cannot write {args.out}: the file name must end in .png or .svg")
-    check_width("--width", args.width)
-    check_output(args.out)
-    config = build_config(args)
-    check_run_resources(config)
-    with offscreen_qt("the plots"):
+        raise common.CommandError(f"cannot write {args.out}: the file name must end in .png or .svg")
+    common.check_width("--width", args.width)
+    common.check_output(args.out)
+    config = common.build_config(args)
+    common.check_run_resources(config)
+    with common.offscreen_qt("the plots"):
         data = figures.snapshot_bytes(config, args.iterations, args.plot, suffix[1:], args.width, args.theme)
     atomic_write_bytes(args.out, data)
     if not args.quiet:
         what = "dashboard" if args.plot == "dashboard" else f"{args.plot} plot"
-        print(config_line(args, config))
+        print(common.config_line(args, config))
         print(f"wrote {args.out} ({what}, {args.iterations} iterations, {len(data)} bytes)")
-    return EXIT_OK
+    return common.EXIT_OK
+
+
+COMMAND = common.Command("snapshot", HELP, DESCRIPTION, _snapshot_command, _add_options, config_options=True)

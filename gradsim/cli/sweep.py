@@ -9,27 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from gradsim.cli.common import (
-    EXIT_FAILED,
-    EXIT_OK,
-    PRESENTATION_SCALE,
-    CommandError,
-    ProgressBar,
-    add_config_options,
-    add_store_option,
-    build_config,
-    check_width,
-    config_line,
-    count,
-    describe_config,
-    offscreen_qt,
-    open_store_option,
-    positive_int,
-    print_error,
-    readable_store,
-    requested_outputs,
-    write_outputs,
-)
+from gradsim.cli import common
+from gradsim.cli.common import count, positive_int
 from gradsim.engine import sweep
 from gradsim.engine.sweep_executors import ExecutorError, check_scheduler
 from gradsim.io.atomic import atomic_write_bytes
@@ -40,32 +21,25 @@ from gradsim.io.sweepfile import write_sweep_csv, write_sweep_npz
 SWEEP_IMAGE_SIZE = (900, 720)
 
 
-def add_command(subparsers: argparse._SubParsersAction) -> None:
-    """Register ``gradsim sweep``."""
+HELP = "map where gradients vanish or explode over a grid of two settings"
+DESCRIPTION = (
+    "For every point of a grid over two settings, compute the regime measure of "
+    "the window and of gradsim run: the log10 gradient ratio ||dL/dh|| of the most extreme span "
+    "(back through time in one layer, or down through the layers at the last step; below 0: "
+    "vanishing, above 0: exploding), averaged over seeds, on all cores. Prints a summary with "
+    "the mean-field critical line and writes the grid."
+)
+
+
+def _add_options(parser: argparse.ArgumentParser) -> None:
+    """The options of ``gradsim sweep``."""
     axis_help = (
         "FIELD=LOW:HIGH:COUNT, FIELD=LOW:HIGH:COUNT:log or FIELD=V1,V2,...; FIELD is one of "
         f"{', '.join(sweep.SWEEP_FIELDS)}"
     )
-    parser = subparsers.add_parser(
-        "sweep",
-        help="map where gradients vanish or explode over a grid of two settings",
-        description="For every point of a grid over two settings, compute the regime measure of "
-        "the window and of gradsim run: the log10 gradient ratio ||dL/dh|| of the most extreme span "
-        "(back through time in one layer, or down through the layers at the last step; below 0: "
-        "vanishing, above 0: exploding), averaged over seeds, on all cores. Prints a summary with "
-        "the mean-field critical line and writes the grid.",
-    )
-    add_config_options(parser)
     parser.add_argument("--x", metavar="AXIS", help=f"the x axis: {axis_help}")
     parser.add_argument("--y", metavar="AXIS", help="the y axis, written the same way")
-    parser.add_argument(
-        "--iterations",
-        "-n",
-        type=count,
-        default=0,
-        metavar="N",
-        help="measure after N training steps (default 0: at initialisation)",
-    )
+    common.add_iterations_option(parser, 0, "measure after N training steps (default 0: at initialisation)")
     parser.add_argument(
         "--seeds", type=positive_int, default=1, metavar="K", help="seeds per point, from the config's seed"
     )
@@ -78,7 +52,7 @@ def add_command(subparsers: argparse._SubParsersAction) -> None:
         help="compute the points on a Dask cluster: its scheduler's address (tcp://host:8786), or "
         'local:N for a local cluster of N processes (needs: pip install "gradsim[cluster]")',
     )
-    add_store_option(parser)
+    common.add_store_option(parser)
     parser.add_argument(
         "--no-store", action="store_true", help="neither read nor keep points, and do not record the sweep"
     )
@@ -109,13 +83,13 @@ def add_command(subparsers: argparse._SubParsersAction) -> None:
     output.add_argument(
         "--presentation",
         action="store_true",
-        help=f"draw --image as presentation mode does: text, lines and markers x{PRESENTATION_SCALE:g}",
+        help="draw --image as presentation mode does: text, lines and markers "
+        f"x{common.PRESENTATION_SCALE:g}",
     )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary")
-    parser.set_defaults(handler=_sweep_command)
 
 
-class SweepProgressBar(ProgressBar):
+class SweepProgressBar(common.ProgressBar):
     """The progress bar of a sweep: points done and the estimated time left."""
 
     def show(self, report: sweep.SweepProgress) -> None:
@@ -128,14 +102,14 @@ def _sweep_command(args: argparse.Namespace) -> int:
     if args.list or args.show is not None:
         return _past_sweeps_command(args)
     if args.x is None or args.y is None:
-        raise CommandError("a sweep needs both --x AXIS and --y AXIS (or --list, or --show ID)")
+        raise common.CommandError("a sweep needs both --x AXIS and --y AXIS (or --list, or --show ID)")
     if args.scheduler is not None and args.workers is not None:
-        raise CommandError(
+        raise common.CommandError(
             "--workers sets the local processes; with --scheduler the cluster's workers compute"
         )
     if args.no_store and args.store:
-        raise CommandError("--store and --no-store contradict each other")
-    config = build_config(args)
+        raise common.CommandError("--store and --no-store contradict each other")
+    config = common.build_config(args)
     try:
         spec = sweep.SweepSpec(
             config, sweep.parse_axis(args.x), sweep.parse_axis(args.y), args.iterations, args.seeds
@@ -143,13 +117,13 @@ def _sweep_command(args: argparse.Namespace) -> int:
         if args.scheduler is not None:
             check_scheduler(args.scheduler)
     except (sweep.SweepError, ExecutorError) as error:
-        raise CommandError(str(error)) from None
+        raise common.CommandError(str(error)) from None
     outputs = _outputs(args)
     store = None
     if not args.no_store:
-        store = open_store_option(args)
+        store = common.open_store_option(args)
         if not store.available:
-            print_error(f"{store.error}; the sweep runs without it", "warning")
+            common.print_error(f"{store.error}; the sweep runs without it", "warning")
             store = None
     progress = SweepProgressBar(spec.size, None if args.quiet else sys.stderr)
     try:
@@ -158,14 +132,14 @@ def _sweep_command(args: argparse.Namespace) -> int:
             journal=store,
         )  # fmt: skip
     except sweep.SweepError as error:
-        raise CommandError(str(error), EXIT_FAILED) from None
+        raise common.CommandError(str(error), common.EXIT_FAILED) from None
     finally:
         progress.close()
         if store is not None:
             store.close()
     if result.cache_error:
-        print_error(f"the sweep store could not keep the points: {result.cache_error}", "warning")
-    header = [config_line(args, config)]
+        common.print_error(f"the sweep store could not keep the points: {result.cache_error}", "warning")
+    header = [common.config_line(args, config)]
     if result.sweep_id is not None:
         header.append(f"recorded as sweep #{result.sweep_id} (gradsim sweep --show {result.sweep_id})")
     return _report_sweep(args, result, header, outputs)
@@ -173,7 +147,7 @@ def _sweep_command(args: argparse.Namespace) -> int:
 
 def _outputs(args: argparse.Namespace) -> list[tuple[str, str]]:
     """The files asked for, as (path, kind), checked before any time is spent."""
-    outputs = requested_outputs({"csv": args.csv, "npz": args.npz, "png": args.image})
+    outputs = common.requested_outputs({"csv": args.csv, "npz": args.npz, "png": args.image})
     _check_sweep_image(args)
     return outputs
 
@@ -181,25 +155,25 @@ def _outputs(args: argparse.Namespace) -> list[tuple[str, str]]:
 def _past_sweeps_command(args: argparse.Namespace) -> int:
     """``gradsim sweep --list`` and ``--show ID``: read the store, compute nothing."""
     if args.list and args.show is not None:
-        raise CommandError("give --list or --show ID, not both")
+        raise common.CommandError("give --list or --show ID, not both")
     if args.x is not None or args.y is not None or args.scheduler is not None or args.no_store:
-        raise CommandError(
+        raise common.CommandError(
             "--list and --show read past sweeps: they take no --x, --y, --scheduler or --no-store"
         )
     if args.list and (args.csv or args.npz or args.image):
-        raise CommandError("--csv, --npz and --image go with --show ID, not --list")
+        raise common.CommandError("--csv, --npz and --image go with --show ID, not --list")
     outputs = _outputs(args)
-    with readable_store(args) as store:
+    with common.readable_store(args) as store:
         if args.list:
             records = store.sweeps(limit=None)
             if not records:
                 print(f"no sweeps recorded in {store.path}")
             for record in records:
                 print(record.describe())
-            return EXIT_OK
+            return common.EXIT_OK
         record = store.sweep(args.show)
         result = store.open_sweep(args.show)
-    header = [f"sweep {record.describe()}", f"config: {describe_config(result.spec.base)}"]
+    header = [f"sweep {record.describe()}", f"config: {common.describe_config(result.spec.base)}"]
     return _report_sweep(args, result, header, outputs)
 
 
@@ -216,26 +190,26 @@ def _report_sweep(
 
     def write(path: str, kind: str) -> None:
         if kind == "png":
-            scale = PRESENTATION_SCALE if args.presentation else 1.0
+            scale = common.PRESENTATION_SCALE if args.presentation else 1.0
             atomic_write_bytes(path, _sweep_image(result, critical, args.image_width, scale))
         else:
             (write_sweep_csv if kind == "csv" else write_sweep_npz)(path, result)
 
-    written = write_outputs(outputs, write, None if args.quiet else lambda path: f"wrote {path}")
-    return EXIT_OK if written else EXIT_FAILED
+    written = common.write_outputs(outputs, write, None if args.quiet else lambda path: f"wrote {path}")
+    return common.EXIT_OK if written else common.EXIT_FAILED
 
 
 def _check_sweep_image(args: argparse.Namespace) -> None:
     """Refuse a bad --image or --image-width before spending time on the sweep."""
     if args.image is None:
         if args.image_width is not None:
-            raise CommandError("--image-width needs --image FILE.png")
+            raise common.CommandError("--image-width needs --image FILE.png")
         if args.presentation:
-            raise CommandError("--presentation needs --image FILE.png")
+            raise common.CommandError("--presentation needs --image FILE.png")
         return
     if Path(args.image).suffix.lower() != ".png":
-        raise CommandError(f"cannot write {args.image}: the image file name must end in .png")
-    check_width("--image-width", args.image_width)
+        raise common.CommandError(f"cannot write {args.image}: the image file name must end in .png")
+    common.check_width("--image-width", args.image_width)
 
 
 def _sweep_image(
@@ -243,7 +217,7 @@ def _sweep_image(
 ) -> bytes:
     """The phase diagram as PNG bytes, drawn offscreen by the Sweep tab's own plot (``scale``:
     presentation mode's text, lines and markers)."""
-    with offscreen_qt("the phase diagram"):
+    with common.offscreen_qt("the phase diagram"):
         from gradsim.ui.features.sweep.sweep_plot import sweep_png
 
         return sweep_png(result, line, width, SWEEP_IMAGE_SIZE, scale=scale)
@@ -315,3 +289,6 @@ def sweep_summary_lines(result: sweep.SweepResult, line: sweep.CriticalLine) -> 
     else:
         lines.append(f"measured edge: the ratio does not cross 1 along {axis.field} in this grid")
     return lines
+
+
+COMMAND = common.Command("sweep", HELP, DESCRIPTION, _sweep_command, _add_options, config_options=True)

@@ -7,6 +7,7 @@ predicted change closer to none, and its explanation quotes the predicted factor
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -64,6 +65,15 @@ def _large_weights_note(scale: float) -> str:
     )
 
 
+def _if_theory_agrees(fix: Fix, signs: Signs, config: SimConfig, note: str = "") -> Fix | None:
+    """``fix`` if theory predicts its config ends clearly closer to no change (:func:`_improves`),
+    its explanation then followed by the prediction and ``note``; else None."""
+    candidate = fix.apply(config)
+    if not _improves(candidate, signs, config):
+        return None
+    return dataclasses.replace(fix, explanation=fix.explanation + _prediction(candidate, signs) + note)
+
+
 def _edge_scale(candidate: SimConfig) -> float | None:
     """The weight scale at which theory predicts no end-to-end change for ``candidate``."""
     critical = theory.critical_weight_scale(candidate, criterion="end_to_end")
@@ -81,20 +91,16 @@ def _relu_fix(signs: Signs, config: SimConfig) -> Fix | None:
         # SGD step overflows (docs/theory.md), so the switch comes with clipping.
         changes.update(clip_mode="norm", clip_threshold=1.0)
         clip = " ReLU is unbounded, so the fix also clips the gradient norm to 1 to keep the updates finite."
-    candidate = config.replace(**changes)
-    if not _improves(candidate, signs, config):
-        return None
     bound = make_activation(config.activation, config.leaky_slope).max_derivative
-    return Fix(
+    fix = Fix(
         "relu",
         f"Switch to ReLU, He init (scale {scale:g})",
         f"{config.activation}'s derivative is at most {bound:g} and close to 0 once a unit saturates; "
         "ReLU passes the gradient of every active unit unchanged, and He initialisation doubles the "
-        "weight variance to make up for the half of the units that are off."
-        + _prediction(candidate, signs)
-        + clip,
+        "weight variance to make up for the half of the units that are off.",
         changes,
     )
+    return _if_theory_agrees(fix, signs, config, clip)
 
 
 def _orthogonal_fix(signs: Signs, config: SimConfig) -> Fix | None:
@@ -106,20 +112,15 @@ def _orthogonal_fix(signs: Signs, config: SimConfig) -> Fix | None:
     scale = _edge_scale(candidate)
     if scale is None:
         return None
-    changes: dict[str, Any] = {"init": "orthogonal", "weight_scale": scale}
-    candidate = config.replace(**changes)
-    if not _improves(candidate, signs, config):
-        return None
-    return Fix(
+    fix = Fix(
         "orthogonal",
         f"Orthogonal weights at scale {scale:g}",
         "Every singular value of an orthogonal matrix is the same, so it turns the gradient without "
         f"stretching or shrinking it in any direction; at scale {scale:g} theory predicts the gradient "
-        f"keeps its size end to end for {config.activation}."
-        + _prediction(candidate, signs)
-        + _large_weights_note(scale),
-        changes,
+        f"keeps its size end to end for {config.activation}.",
+        {"init": "orthogonal", "weight_scale": scale},
     )
+    return _if_theory_agrees(fix, signs, config, _large_weights_note(scale))
 
 
 def _scale_fix(regime: str, signs: Signs, config: SimConfig) -> Fix | None:
@@ -132,21 +133,16 @@ def _scale_fix(regime: str, signs: Signs, config: SimConfig) -> Fix | None:
     lowering = regime in ("exploding", "non-finite") and scale < config.weight_scale * (1 - SCALE_TOLERANCE)
     if not (raising or lowering):
         return None
-    changes: dict[str, Any] = {"weight_scale": scale}
-    candidate = config.replace(**changes)
-    if not _improves(candidate, signs, config):
-        return None
     verb = "Raise" if raising else "Lower"
-    return Fix(
+    fix = Fix(
         "raise_scale" if raising else "lower_scale",
         f"{verb} weight scale to {scale:g}",
         "Each step back multiplies the gradient by about the weight scale times the typical "
         f"derivative; at {scale:g} mean-field theory puts the gradient at (first layer, first step) "
-        f"level with where it enters, for {config.activation} with {config.init} weights."
-        + _prediction(candidate, signs)
-        + (_large_weights_note(scale) if raising else ""),
-        changes,
+        f"level with where it enters, for {config.activation} with {config.init} weights.",
+        {"weight_scale": scale},
     )
+    return _if_theory_agrees(fix, signs, config, _large_weights_note(scale) if raising else "")
 
 
 def _clip_fix(regime: str, config: SimConfig) -> Fix | None:
@@ -220,20 +216,17 @@ def _fewer_layers_fix(signs: Signs, config: SimConfig) -> Fix | None:
     if config.num_layers <= 1:
         return None
     layers = max(1, config.num_layers // 2)
-    changes: dict[str, Any] = {"num_layers": layers}
-    candidate = config.replace(**changes)
-    # Fewer layers is not always better: the gradient may then have to travel back in time in a
-    # layer that shrinks it more. Offered only where theory predicts a gain.
-    if not _improves(candidate, signs, config):
-        return None
-    return Fix(
+    fix = Fix(
         "fewer_layers",
         f"Fewer layers: {config.num_layers} -> {layers}",
         "Every layer the gradient crosses on its way down multiplies it once more, and with several "
         "layers it can also travel back in time in whichever layer shrinks it least; fewer layers "
-        "means fewer factors (at the price of a less expressive network)." + _prediction(candidate, signs),
-        changes,
+        "means fewer factors (at the price of a less expressive network).",
+        {"num_layers": layers},
     )
+    # Fewer layers is not always better: the gradient may then have to travel back in time in a
+    # layer that shrinks it more. Offered only where theory predicts a gain.
+    return _if_theory_agrees(fix, signs, config)
 
 
 def _fixes(regime: str, signs: Signs, config: SimConfig) -> list[Fix]:

@@ -36,7 +36,8 @@ import stat
 import tomllib
 import zipfile
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -335,37 +336,63 @@ def parse_toml(
         Malformed TOML (with tomllib's line and column), nested deeper than ``max_depth``, a
         number past the int conversion digit limit, or anything else the parser chokes on.
     """
-    if _toml_depth(text, max_depth) > max_depth:
-        raise _too_deep(path, max_depth)
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise FileReadError(path, f"malformed TOML: {error}") from None
-    except RecursionError:
-        raise _too_deep(path, max_depth) from None
-    except (ValueError, OverflowError) as error:
-        reason = _number_reason(error) if isinstance(error, ValueError) else None
-        raise FileReadError(path, reason or f"malformed TOML: {error}") from None
-    if _value_depth(data, max_depth) > max_depth:
-        raise _too_deep(path, max_depth)
+    data: dict[str, Any] = _parse_bounded(text, path, max_depth, _TOML)
     return data
 
 
 def parse_json(text: str, path: str | os.PathLike[str] = "<text>", max_depth: int = MAX_DEPTH) -> Any:
     """Parse JSON ``text`` with bounded nesting (errors as for :func:`parse_toml`)."""
-    if _json_depth(text, max_depth) > max_depth:
+    return _parse_bounded(text, path, max_depth, _JSON)
+
+
+@dataclass(frozen=True)
+class _Language:
+    """What :func:`_parse_bounded` needs to know of a text format.
+
+    Attributes
+    ----------
+    name : for messages (``"malformed TOML: ..."``)
+    text_depth : the nesting depth seen in the text, counted up to a limit (before parsing)
+    loads : the parser
+    syntax_error : the parser's own error in words (None for any other ValueError)
+    """
+
+    name: str
+    text_depth: Callable[[str, int], int]
+    loads: Callable[[str], Any]
+    syntax_error: Callable[[ValueError], str | None]
+
+
+def _toml_syntax_error(error: ValueError) -> str | None:
+    return str(error) if isinstance(error, tomllib.TOMLDecodeError) else None
+
+
+def _json_syntax_error(error: ValueError) -> str | None:
+    if isinstance(error, json.JSONDecodeError):
+        return f"{error.msg} (line {error.lineno}, column {error.colno})"
+    return None
+
+
+_TOML = _Language("TOML", _toml_depth, tomllib.loads, _toml_syntax_error)
+_JSON = _Language("JSON", _json_depth, json.loads, _json_syntax_error)
+
+
+def _parse_bounded(text: str, path: str | os.PathLike[str], max_depth: int, language: _Language) -> Any:
+    """``language.loads(text)``, every failure a FileReadError: nesting deeper than ``max_depth``
+    in the text (checked first, so that the parser cannot exhaust the stack) or in the value,
+    malformed text, a number past the int conversion digit limit."""
+    if language.text_depth(text, max_depth) > max_depth:
         raise _too_deep(path, max_depth)
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise FileReadError(
-            path, f"malformed JSON: {error.msg} (line {error.lineno}, column {error.colno})"
-        ) from None
+        data = language.loads(text)
     except RecursionError:
         raise _too_deep(path, max_depth) from None
     except (ValueError, OverflowError) as error:
-        reason = _number_reason(error) if isinstance(error, ValueError) else None
-        raise FileReadError(path, reason or f"malformed JSON: {error}") from None
+        reason = None
+        if isinstance(error, ValueError):
+            syntax = language.syntax_error(error)
+            reason = _number_reason(error) if syntax is None else f"malformed {language.name}: {syntax}"
+        raise FileReadError(path, reason or f"malformed {language.name}: {error}") from None
     if _value_depth(data, max_depth) > max_depth:
         raise _too_deep(path, max_depth)
     return data

@@ -49,7 +49,7 @@ import numpy as np
 
 from .config import SimConfig
 from .sweep_executors import THREAD_VARIABLES as THREAD_VARIABLES  # re-exported: one place for both
-from .sweep_executors import ExecutorError, check_scheduler, describe, make_executor
+from .sweep_executors import ChunkedTasks, ExecutorError, check_scheduler, describe, make_executor
 from .sweep_executors import default_workers as default_workers
 from .sweep_point import (
     CACHE_FORMAT,
@@ -362,9 +362,9 @@ def run_sweep(
             try:
                 ran_on, used_workers = executor.description, executor.workers
                 chunks = _chunk(tasks, max(used_workers, 1), spec.iterations, len(seeds))
+                evaluate = functools.partial(_evaluate_task, iterations=spec.iterations, seeds=seeds)
                 cancelled = executor.run(
-                    functools.partial(_evaluate_task, iterations=spec.iterations, seeds=seeds),
-                    chunks,
+                    ChunkedTasks(evaluate, chunks),
                     collector.finish_chunk,
                     lambda: _is_cancelled(cancel),
                 )

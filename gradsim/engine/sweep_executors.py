@@ -1,11 +1,11 @@
 """Where a sweep's points are computed: this process, a local process pool, or a Dask cluster.
 
-An executor takes chunks of independent tasks and a function to apply to each task, runs them
-somewhere and hands each chunk's results back, in the calling thread, as the chunk finishes. It
-polls a cancel signal every 50 ms; when it returns (finished, cancelled or failed) nothing of the
-sweep is left running. :func:`gradsim.engine.sweep.run_sweep` does the rest (cache, progress,
-the grid), so the three executors give the same progress, cancel, caching and bit-identical
-results:
+An executor takes chunks of independent tasks and a function to apply to each task
+(:class:`ChunkedTasks`), runs them somewhere and hands each chunk's results back, in the calling
+thread, as the chunk finishes. It polls a cancel signal every 50 ms; when it returns (finished,
+cancelled or failed) nothing of the sweep is left running. :func:`gradsim.engine.sweep.run_sweep`
+does the rest (cache, progress, the grid), so the three executors give the same progress, cancel,
+caching and bit-identical results:
 
 - :class:`InProcessExecutor` (``workers=0``): in the calling thread, for tests and debugging;
   cancel is checked between tasks.
@@ -42,6 +42,7 @@ from .sweep_executors_local import (
     THREAD_VARIABLES,
     Chunk,
     ChunkCallback,
+    ChunkedTasks,
     ExecutorError,
     InProcessExecutor,
     LocalPoolExecutor,
@@ -60,6 +61,7 @@ __all__ = [
     "CONNECT_TIMEOUT_SECONDS",
     "Chunk",
     "ChunkCallback",
+    "ChunkedTasks",
     "DaskExecutor",
     "ExecutorError",
     "InProcessExecutor",

@@ -12,7 +12,6 @@ import logging
 import queue
 import time
 import uuid
-from collections.abc import Sequence
 from typing import Any
 
 from .sweep_executors_local import (
@@ -23,6 +22,7 @@ from .sweep_executors_local import (
     CancelCheck,
     Chunk,
     ChunkCallback,
+    ChunkedTasks,
     ExecutorError,
     TaskFunction,
     describe,
@@ -147,22 +147,16 @@ class DaskExecutor:
             ) from None
         self.workers = sum(self.client.nthreads().values())
 
-    def run(
-        self,
-        function: TaskFunction,
-        chunks: Sequence[Chunk],
-        on_chunk: ChunkCallback,
-        cancelled: CancelCheck,
-    ) -> bool:
+    def run(self, tasks: ChunkedTasks, on_chunk: ChunkCallback, cancelled: CancelCheck) -> bool:
         import distributed
 
         prefix = f"gradsim-sweep-{uuid.uuid4().hex}"
         stop = distributed.Event(f"{prefix}-stop", client=self.client)
         finished: queue.SimpleQueue[Any] = queue.SimpleQueue()
         futures = []
-        for number, chunk in enumerate(chunks):
+        for number, chunk in enumerate(tasks.chunks):
             future = self.client.submit(
-                _apply_until_stopped, function, chunk, stop.name, key=f"{prefix}-{number}"
+                _apply_until_stopped, tasks.function, chunk, stop.name, key=f"{prefix}-{number}"
             )
             # Called on the client's event loop thread; the queue hands the future over.
             future.add_done_callback(finished.put)

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 # Variables that make BLAS/OpenMP use one thread. A sweep runs one process per core, and
@@ -44,6 +45,18 @@ TaskFunction = Callable[[Any], Any]
 CancelCheck = Callable[[], bool]
 
 
+@dataclass(frozen=True)
+class ChunkedTasks:
+    """What an executor runs: ``function`` applied to each task of each chunk.
+
+    Both go to the workers (the pool and Dask send ``function`` by reference, so it must be
+    importable there); what the caller does with the results stays in :meth:`SweepExecutor.run`.
+    """
+
+    function: TaskFunction
+    chunks: Sequence[Chunk]
+
+
 class ExecutorError(RuntimeError):
     """An executor cannot start or lost its workers; the message says why, in one line."""
 
@@ -61,15 +74,9 @@ class SweepExecutor(Protocol):
     description: str
     workers: int
 
-    def run(
-        self,
-        function: TaskFunction,
-        chunks: Sequence[Chunk],
-        on_chunk: ChunkCallback,
-        cancelled: CancelCheck,
-    ) -> bool:
-        """Apply ``function`` to every task of every chunk; call ``on_chunk(results)`` in this
-        thread for each finished chunk (results in the chunk's order). Returns True if
+    def run(self, tasks: ChunkedTasks, on_chunk: ChunkCallback, cancelled: CancelCheck) -> bool:
+        """Apply ``tasks.function`` to every task of every chunk; call ``on_chunk(results)`` in
+        this thread for each finished chunk (results in the chunk's order). Returns True if
         ``cancelled()`` became true first (results of unfinished chunks are dropped; the
         in-process executor hands over the part of the chunk it finished). Raises
         :class:`ExecutorError` if the workers are lost, or the task's own exception."""
@@ -132,20 +139,14 @@ class InProcessExecutor:
     description = "this process"
     workers = 0
 
-    def run(
-        self,
-        function: TaskFunction,
-        chunks: Sequence[Chunk],
-        on_chunk: ChunkCallback,
-        cancelled: CancelCheck,
-    ) -> bool:
-        for chunk in chunks:
+    def run(self, tasks: ChunkedTasks, on_chunk: ChunkCallback, cancelled: CancelCheck) -> bool:
+        for chunk in tasks.chunks:
             results: list[Any] = []
             for task in chunk:
                 if cancelled():
                     on_chunk(results)
                     return True
-                results.append(function(task))
+                results.append(tasks.function(task))
             on_chunk(results)
         return False
 
@@ -201,13 +202,7 @@ class LocalPoolExecutor:
         self.workers = workers
         self.description = describe(workers, None)
 
-    def run(
-        self,
-        function: TaskFunction,
-        chunks: Sequence[Chunk],
-        on_chunk: ChunkCallback,
-        cancelled: CancelCheck,
-    ) -> bool:
+    def run(self, tasks: ChunkedTasks, on_chunk: ChunkCallback, cancelled: CancelCheck) -> bool:
         # 'spawn' starts each worker as a fresh interpreter: safe when the parent runs Qt (or
         # any) threads, and leaves no server process behind the way 'forkserver' would.
         context = multiprocessing.get_context("spawn")
@@ -218,8 +213,8 @@ class LocalPoolExecutor:
             # Workers start during submit(); all of them start inside this block.
             with single_threaded_children():
                 order: dict[Future[list[Any]], int] = {}
-                for chunk in chunks:
-                    future = pool.submit(apply_all, function, chunk)
+                for chunk in tasks.chunks:
+                    future = pool.submit(apply_all, tasks.function, chunk)
                     order[future] = len(order)
                     pending.add(future)
             while pending:

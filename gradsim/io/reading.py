@@ -1,5 +1,6 @@
 """What the readers of gradsim's own files share: a refused file as the reader's own error, the
-format marker (name and version) such a file carries, and the reason for a refusal on one line.
+reader chosen by a file's extension, the format marker (name and version) such a file carries,
+and the reason for a refusal on one line.
 
 The hardened readers themselves (size limits, no pickles, bounded nesting) are in
 :mod:`gradsim.engine.safe_read`; each file kind raises its own error type (``RunFileError``,
@@ -9,7 +10,7 @@ The hardened readers themselves (size limits, no pickles, bounded nesting) are i
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TypeVar
 
@@ -37,6 +38,25 @@ def read_or_raise(
         return file, read(file, limit, what)
     except FileReadError as refused:
         raise error(f"{file}: {refused.reason}") from None
+
+
+def read_by_suffix(
+    path: str | os.PathLike[str],
+    readers: Mapping[str, Callable[[str | os.PathLike[str]], Read]],
+    what: str,
+    error: Callable[[str], Exception],
+) -> Read:
+    """``readers[suffix](path)``, ``suffix`` being the extension of ``path`` in lower case.
+
+    Another extension raises ``error("<path>: cannot read <what> from a .txt file; use .npz or
+    .csv")``, listing the keys of ``readers`` in order.
+    """
+    suffix = Path(os.fspath(path)).suffix.lower()
+    if suffix not in readers:
+        raise error(
+            f"{path}: cannot read {what} from a {suffix or 'nameless'} file; use {' or '.join(readers)}"
+        )
+    return readers[suffix](path)
 
 
 def one_line(text: str, limit: int = 200) -> str:

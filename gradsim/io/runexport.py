@@ -1,7 +1,9 @@
 """Run data on disk: the engine's step records as JSON, NPZ and CSV, and readers for JSON and NPZ.
 
-All three formats are written atomically (see :mod:`gradsim.io.atomic`): a failed export leaves
-no partial file. Readers give back the same numbers bit for bit.
+All three formats are written atomically (see :mod:`gradsim.io.atomic`): a writer that cannot
+write its file raises :class:`~gradsim.io.atomic.WriteError` and leaves no partial file. Readers
+give back the same numbers bit for bit; a file they refuse raises :class:`RunFileError`, its
+message naming the file and what is wrong with it.
 
 JSON
     ``{"format": "gradsim-run", "version": 1, "config": {...}, "records": [...]}``, one object per
@@ -56,7 +58,7 @@ from gradsim.engine.safe_read import read_json as read_json_file
 
 from .atomic import atomic_open
 from .configfile import config_values
-from .reading import describe_reason, read_or_raise
+from .reading import describe_reason, read_by_suffix, read_or_raise
 from .runexport_format import (
     _GATED_FIELDS,
     _NONFINITE_TEXT,
@@ -272,13 +274,7 @@ def write_json(
     config: SimConfig,
     include_samples: bool = False,
 ) -> None:
-    """Write the run as JSON (format in the module docstring), atomically.
-
-    Raises
-    ------
-    gradsim.io.atomic.WriteError
-        The file cannot be written; nothing is left behind.
-    """
+    """Write the run as JSON (format and errors in the module docstring), atomically."""
     records = list(records)
     _check_records(records, config)
     with atomic_open(path, "w", newline="\n") as handle:
@@ -287,13 +283,7 @@ def write_json(
 
 
 def read_json(path: str | os.PathLike[str]) -> RunData:
-    """Read a run written by :func:`write_json`.
-
-    Raises
-    ------
-    RunFileError
-        Naming the file and what is wrong with it.
-    """
+    """Read a run written by :func:`write_json` (or raise :class:`RunFileError`)."""
     file, data = read_or_raise(path, read_json_file, RUN_JSON_LIMIT, "a run export", RunFileError)
     if not isinstance(data, dict):
         raise RunFileError(f"{file}: not a gradsim run export (expected a JSON object)")
@@ -324,11 +314,6 @@ def write_csv(path: str | os.PathLike[str], records: Sequence[StepRecord]) -> No
 
     ``layer`` and ``time_step`` count from 1; ``loss`` repeats the iteration's loss on each of its
     rows so every row stands alone (for spreadsheet filters and pivot tables).
-
-    Raises
-    ------
-    gradsim.io.atomic.WriteError
-        The file cannot be written; nothing is left behind.
     """
     records = list(records)
     with atomic_open(path, "w", newline="") as handle:
@@ -349,15 +334,8 @@ def write_csv(path: str | os.PathLike[str], records: Sequence[StepRecord]) -> No
 
 
 def write_run(path: str | os.PathLike[str], records: Sequence[StepRecord], config: SimConfig) -> None:
-    """Write the run in the format the extension of ``path`` names (``.json``, ``.npz``, ``.csv``).
-
-    Raises
-    ------
-    ValueError
-        The extension is none of those (nothing is written).
-    gradsim.io.atomic.WriteError
-        The file cannot be written; nothing is left behind.
-    """
+    """Write the run in the format the extension of ``path`` names (``.json``, ``.npz``, ``.csv``);
+    another extension raises ValueError before anything is written."""
     suffix = Path(os.fspath(path)).suffix.lower()
     writers: dict[str, Callable[[], None]] = {
         ".json": lambda: write_json(path, records, config),
@@ -371,9 +349,4 @@ def write_run(path: str | os.PathLike[str], records: Sequence[StepRecord], confi
 
 def read_run(path: str | os.PathLike[str]) -> RunData:
     """Read a ``.json`` or ``.npz`` run export (CSV holds too little to rebuild records)."""
-    suffix = Path(os.fspath(path)).suffix.lower()
-    if suffix == ".json":
-        return read_json(path)
-    if suffix == ".npz":
-        return read_npz(path)
-    raise RunFileError(f"{path}: cannot read run data from a {suffix or 'nameless'} file; use .json or .npz")
+    return read_by_suffix(path, {".json": read_json, ".npz": read_npz}, "run data", RunFileError)

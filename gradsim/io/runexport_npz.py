@@ -1,7 +1,7 @@
 """Run exports as NPZ: one array per record field, the iteration first; loads with ``allow_pickle=False``.
 
-Part of the run exports (:mod:`gradsim.io.runexport` explains the formats and re-exports these
-names).
+Part of the run exports (:mod:`gradsim.io.runexport` explains the formats and their errors, and
+re-exports these names).
 """
 
 from __future__ import annotations
@@ -253,25 +253,13 @@ def write_npz(
     config: SimConfig,
     include_samples: bool = True,
 ) -> None:
-    """Write the records as an NPZ archive of arrays (see :func:`records_to_arrays`), atomically.
-
-    Raises
-    ------
-    gradsim.io.atomic.WriteError
-        The file cannot be written; nothing is left behind.
-    """
+    """Write the records as an NPZ archive of arrays (see :func:`records_to_arrays`), atomically."""
     arrays = records_to_arrays(records, config, include_samples)
     atomic_savez(path, arrays)
 
 
 def read_npz(path: str | os.PathLike[str]) -> RunData:
-    """Read a run written by :func:`write_npz` (pickles stay disabled).
-
-    Raises
-    ------
-    RunFileError
-        Naming the file and what is wrong with it.
-    """
+    """Read a run written by :func:`write_npz` (or raise :class:`RunFileError`); pickles stay disabled."""
     file, archive = read_or_raise(path, load_npz, RUN_NPZ_LIMIT, "a run export", RunFileError)
     try:
         name, version = npz_marker(archive)

@@ -1,8 +1,10 @@
 """Sweep grids on disk: CSV and NPZ. (Computed points and past sweeps live in the sweep store,
 :mod:`gradsim.io.sweepstore`.)
 
-Both formats are written atomically (see :mod:`gradsim.io.atomic`): a failed write leaves no
-partial file.
+Both formats are written atomically (see :mod:`gradsim.io.atomic`): a writer that cannot write
+its file raises :class:`~gradsim.io.atomic.WriteError` and leaves no partial file. A file the
+readers refuse raises :class:`SweepFileError`, its message naming the file and what is wrong with
+it.
 
 CSV
     One row per grid point, row by row of the grid: ``<x field>,<y field>,log10_ratio,overflow,
@@ -22,6 +24,7 @@ import csv
 import io
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,7 +41,7 @@ from gradsim.engine.safe_read import (
 from gradsim.engine.sweep import STATUS_NAMES, SweepResult
 
 from .atomic import atomic_open, atomic_savez
-from .reading import check_marker, describe_reason, npz_marker, one_line, read_or_raise
+from .reading import check_marker, describe_reason, npz_marker, one_line, read_by_suffix, read_or_raise
 
 __all__ = [
     "FORMAT",
@@ -80,13 +83,7 @@ def _csv_axis_value(value: float) -> str:
 
 
 def write_sweep_csv(path: str | os.PathLike[str], result: SweepResult) -> None:
-    """Write one row per grid point (see the module docstring), atomically.
-
-    Raises
-    ------
-    gradsim.io.atomic.WriteError
-        The file cannot be written; nothing is left behind.
-    """
+    """Write one row per grid point (see the module docstring), atomically."""
     spec = result.spec
     overflow = result.overflow
     with atomic_open(path, "w", newline="") as handle:
@@ -130,13 +127,7 @@ class SweepGrid:
 
 
 def read_sweep_csv(path: str | os.PathLike[str]) -> SweepGrid:
-    """Read a grid written by :func:`write_sweep_csv`.
-
-    Raises
-    ------
-    SweepFileError
-        Naming the file and what is wrong with it.
-    """
+    """Read a grid written by :func:`write_sweep_csv` (or raise :class:`SweepFileError`)."""
     file, text = read_or_raise(path, read_text, SWEEP_CSV_LIMIT, "a sweep CSV", SweepFileError)
     try:
         rows = list(csv.reader(io.StringIO(text, newline="")))
@@ -173,13 +164,7 @@ def read_sweep_csv(path: str | os.PathLike[str]) -> SweepGrid:
 
 
 def write_sweep_npz(path: str | os.PathLike[str], result: SweepResult) -> None:
-    """Write the result's arrays and description as an NPZ archive, atomically.
-
-    Raises
-    ------
-    gradsim.io.atomic.WriteError
-        The file cannot be written; nothing is left behind.
-    """
+    """Write the result's arrays and description as an NPZ archive, atomically."""
     arrays = result.arrays()
     arrays["format"] = np.array(FORMAT)
     arrays["version"] = np.array(VERSION)
@@ -188,13 +173,8 @@ def write_sweep_npz(path: str | os.PathLike[str], result: SweepResult) -> None:
 
 
 def read_sweep_npz(path: str | os.PathLike[str]) -> SweepResult:
-    """Read a result written by :func:`write_sweep_npz` (pickles stay disabled).
-
-    Raises
-    ------
-    SweepFileError
-        Naming the file and what is wrong with it.
-    """
+    """Read a result written by :func:`write_sweep_npz` (or raise :class:`SweepFileError`); pickles
+    stay disabled."""
     file, archive = read_or_raise(path, load_npz, SWEEP_NPZ_LIMIT, "a sweep", SweepFileError)
     try:
         marker = npz_marker(archive)
@@ -213,15 +193,8 @@ def read_sweep_npz(path: str | os.PathLike[str]) -> SweepResult:
 
 
 def write_sweep(path: str | os.PathLike[str], result: SweepResult) -> None:
-    """Write the grid as CSV or NPZ, by the extension of ``path``.
-
-    Raises
-    ------
-    ValueError
-        The extension is neither (nothing is written).
-    gradsim.io.atomic.WriteError
-        The file cannot be written; nothing is left behind.
-    """
+    """Write the grid as CSV or NPZ, by the extension of ``path``; another extension raises
+    ValueError before anything is written."""
     suffix = Path(os.fspath(path)).suffix.lower()
     if suffix == ".csv":
         write_sweep_csv(path, result)
@@ -233,9 +206,8 @@ def write_sweep(path: str | os.PathLike[str], result: SweepResult) -> None:
 
 def read_sweep(path: str | os.PathLike[str]) -> SweepResult | SweepGrid:
     """Read ``.npz`` (a full :class:`SweepResult`) or ``.csv`` (a :class:`SweepGrid`)."""
-    suffix = Path(os.fspath(path)).suffix.lower()
-    if suffix == ".npz":
-        return read_sweep_npz(path)
-    if suffix == ".csv":
-        return read_sweep_csv(path)
-    raise SweepFileError(f"{path}: cannot read a sweep from a {suffix or 'nameless'} file; use .npz or .csv")
+    readers: dict[str, Callable[[str | os.PathLike[str]], SweepResult | SweepGrid]] = {
+        ".npz": read_sweep_npz,
+        ".csv": read_sweep_csv,
+    }
+    return read_by_suffix(path, readers, "a sweep", SweepFileError)

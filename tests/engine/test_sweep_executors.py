@@ -22,6 +22,7 @@ from gradsim.engine import sweep_executors, sweep_executors_dask
 from gradsim.engine.sweep import SweepError, SweepSpec, make_axis, point_key, run_sweep
 from gradsim.engine.sweep_executors import (
     CLUSTER_EXTRA_HINT,
+    ChunkedTasks,
     DaskExecutor,
     ExecutorError,
     InProcessExecutor,
@@ -80,7 +81,9 @@ def test_in_process_executor_hands_over_the_part_of_a_chunk_it_finished():
         calls.append(1)
         return len(calls) > 3
 
-    stopped = InProcessExecutor().run(lambda x: x * x, [[1, 2], [3, 4]], chunks_back.append, cancelled)
+    stopped = InProcessExecutor().run(
+        ChunkedTasks(lambda x: x * x, [[1, 2], [3, 4]]), chunks_back.append, cancelled
+    )
     assert stopped and chunks_back == [[1, 4], [9]]
 
 
@@ -190,7 +193,8 @@ def test_a_task_that_ignores_the_stop_is_ended_by_restarting_its_worker(cluster,
             return bool(started)
 
         back: list[Any] = []
-        assert executor.run(time.sleep, [[60.0], [60.0], [60.0]], back.append, cancelled) is True
+        sleeps = ChunkedTasks(time.sleep, [[60.0], [60.0], [60.0]])
+        assert executor.run(sleeps, back.append, cancelled) is True
         assert back == [] and sweep_tasks_anywhere(observer) == ([], {})
     finally:
         executor.close()
@@ -216,9 +220,8 @@ def test_a_task_that_fails_on_the_cluster_is_one_line_and_stops_the_rest(cluster
     try:
         with pytest.raises(ExecutorError) as failure:
             # sqrt(-1) raises in the worker; the other chunks are cancelled.
-            executor.run(
-                math.sqrt, [[4.0], [-1.0], *[[float(n)] for n in range(40)]], back.append, lambda: False
-            )
+            chunks = [[4.0], [-1.0], *[[float(n)] for n in range(40)]]
+            executor.run(ChunkedTasks(math.sqrt, chunks), back.append, lambda: False)
     finally:
         executor.close()
     message = str(failure.value)
