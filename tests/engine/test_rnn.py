@@ -35,13 +35,13 @@ def make_simulation(
     seed=0,
     dtype="float64",
     perturbation=0.3,
-    weight_scale=1.0,
+    **settings,
 ) -> Simulation:
     """A tiny simulation whose parameters are moved off their initial values.
 
     Identity and orthogonal weights, zero biases, unit gains and zero shifts are special
     points; a random nudge makes the check cover the general case (``perturbation=0``: none,
-    for a closed form that needs the initial weights).
+    for a closed form that needs the initial weights). ``settings``: other SimConfig fields.
     """
     config = SimConfig(
         num_layers=num_layers,
@@ -51,11 +51,11 @@ def make_simulation(
         activation=activation,
         leaky_slope=0.1,
         init=init,
-        weight_scale=weight_scale,
         normalization=normalization,
         task=task,
         seed=seed,
         dtype=dtype,
+        **settings,
     )
     simulation = Simulation(config)
     if perturbation:
