@@ -22,7 +22,7 @@ from gradsim.engine.config import SimConfig
 from gradsim.engine.history import RunHistory
 from gradsim.engine.records import StepRecord
 from gradsim.engine.simulation import Simulation, replay
-from gradsim.engine.sweep import SweepAxis, SweepSpec, make_axis
+from gradsim.engine.sweep import SweepAxis, SweepResult, SweepSpec, make_axis, run_sweep
 
 # The small network most tests train: a step takes about a millisecond.
 SMALL_SHAPE: dict[str, Any] = {"num_layers": 2, "hidden_size": 8, "seq_len": 12, "batch_size": 4}
@@ -82,6 +82,14 @@ def scale_by_length_sweep(activation: str) -> SweepSpec:
     return SweepSpec(
         base, SweepAxis("weight_scale", (0.01, 0.9, 1.2, 50.0)), SweepAxis("seq_len", (6, 400)), 0, 2
     )
+
+
+def scale_by_length_grid(activation: str) -> SweepResult:
+    """:func:`scale_by_length_sweep` computed in this process without a cache: the reference the
+    io tests compare written and stored grids with."""
+    grid = run_sweep(scale_by_length_sweep(activation), workers=0, cache=None)
+    assert grid.overflow.any()  # 50^400
+    return grid
 
 
 def heavy_spec() -> SweepSpec:

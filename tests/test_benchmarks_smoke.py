@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import NamedTuple
 
 import numpy as np
 import pytest
@@ -193,36 +194,45 @@ def test_reuse_freed_memory_removes_the_page_faults_of_fresh_arrays() -> None:
 
 
 # -- the other benchmarks -------------------------------------------------------------------------
-def test_bench_sweep_runs_a_tiny_grid(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+class CommandLine(NamedTuple):
+    """A benchmark's tiny command line, what its output must say, whether it draws (it needs a
+    QApplication) and what its ``main()`` returns."""
+
+    arguments: str
+    says: tuple[str, ...]
+    draws: bool = False
+    returns: int | None = None
+
+
+COMMAND_LINES = {
+    "bench_sweep": CommandLine("--size 2 --repeats 1", ("grid 2 x 2 = 4 points", "speed-up")),
+    "bench_backprop_steps": CommandLine(
+        "--layers 2 --seq-len 3 --batch 2 --hidden 3 --repeats 1", ("6 cells", "session.advance() alone"),
+        draws=True, returns=0,
+    ),
+    "bench_redraw": CommandLine(
+        "--iterations 3 --frames 4 --seq-len 5 --layers 1 --width 600 --height 400",
+        ("training 7 iterations of T=5, L=1", "live frame"), draws=True,
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", COMMAND_LINES)
+def test_a_benchmark_runs_its_tiny_command_line(
+    name: str,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    bench_sweep = load_benchmark("bench_sweep")
-    monkeypatch.setattr(sys, "argv", ["bench_sweep.py", "--size", "2", "--repeats", "1"])
-    bench_sweep.main()
+    command_line = COMMAND_LINES[name]
+    if command_line.draws:
+        request.getfixturevalue("qapp")
+    benchmark = load_benchmark(name)
+    monkeypatch.setattr(sys, "argv", [f"{name}.py", *command_line.arguments.split()])
+    assert benchmark.main() == command_line.returns
     out = capsys.readouterr().out
-    assert "grid 2 x 2 = 4 points" in out and "speed-up" in out
-
-
-def test_bench_backprop_steps_steps_a_tiny_config(
-    qapp: object, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    bench_backprop_steps = load_benchmark("bench_backprop_steps")
-    argv = ["bench_backprop_steps.py", "--layers", "2", "--seq-len", "3", "--batch", "2", "--hidden", "3"]
-    monkeypatch.setattr(sys, "argv", [*argv, "--repeats", "1"])
-    assert bench_backprop_steps.main() == 0
-    out = capsys.readouterr().out
-    assert "6 cells" in out and "session.advance() alone" in out
-
-
-def test_bench_redraw_draws_a_tiny_history(
-    qapp: object, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    bench_redraw = load_benchmark("bench_redraw")
-    argv = ["bench_redraw.py", "--iterations", "3", "--frames", "4", "--seq-len", "5", "--layers", "1"]
-    monkeypatch.setattr(sys, "argv", [*argv, "--width", "600", "--height", "400"])
-    bench_redraw.main()
-    out = capsys.readouterr().out
-    assert "training 7 iterations of T=5, L=1" in out and "live frame" in out
+    for words in command_line.says:
+        assert words in out
 
 
 def test_bench_animate_compares_a_tiny_animation_with_its_training(

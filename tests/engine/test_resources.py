@@ -10,37 +10,26 @@ import sys
 
 import pytest
 
+from gradsim.engine import resources
 from gradsim.engine.config import SimConfig
-from gradsim.engine.resources import (
-    SLOW_STEP_SECONDS,
-    MachineSpeed,
-    ResourceCheck,
-    available_memory_bytes,
-    check_resources,
-    machine_speed,
-    memory_advice,
-    memory_culprit,
-    memory_terms,
-    step_seconds,
-)
 
 
 def test_step_seconds_adds_products_elementwise_passes_and_calls():
     config = SimConfig(num_layers=2, hidden_size=8, seq_len=5, batch_size=3)
-    speed = MachineSpeed(flops=1e9, numbers=1e8, call=1e-6)
+    speed = resources.MachineSpeed(flops=1e9, numbers=1e8, call=1e-6)
     cells = 2 * 5 * 3 * 8
     expected = config.step_flops / 1e9 + 30 * cells / 1e8 + 12 * 2 * 5 * 1e-6
-    assert step_seconds(config, speed) == pytest.approx(expected)
+    assert resources.step_seconds(config, speed) == pytest.approx(expected)
     normed = config.replace(normalization="batch")
-    assert step_seconds(normed, speed) > step_seconds(config, speed)
-    measured = machine_speed()
+    assert resources.step_seconds(normed, speed) > resources.step_seconds(config, speed)
+    measured = resources.machine_speed()
     assert measured.flops >= 1e8 and measured.numbers >= 1e7 and measured.call > 0
 
 
 def test_memory_advice_names_the_setting_and_the_largest_value_that_fits():
     config = SimConfig(num_layers=2, hidden_size=128, seq_len=500, batch_size=256)
     budget = config.memory_bytes // 4
-    advice = memory_advice(config, budget)
+    advice = resources.memory_advice(config, budget)
     value = int(advice.split("lower batch_size to ")[1].split()[0])
     assert (
         config.replace(batch_size=value).memory_bytes
@@ -48,16 +37,16 @@ def test_memory_advice_names_the_setting_and_the_largest_value_that_fits():
         < config.replace(batch_size=value + 1).memory_bytes
     )
     # When the batch alone cannot do it, the next size setting is named.
-    tiny = memory_terms(config.replace(batch_size=1))
-    assert memory_advice(config, sum(tiny.values()) - 1).startswith("lower seq_len to ")
-    assert memory_culprit(config, budget) == "batch_size"
+    tiny = resources.memory_terms(config.replace(batch_size=1))
+    assert resources.memory_advice(config, sum(tiny.values()) - 1).startswith("lower seq_len to ")
+    assert resources.memory_culprit(config, budget) == "batch_size"
 
 
 def test_check_resources_refuses_what_cannot_fit_and_warns_about_half():
     config = SimConfig(num_layers=2, hidden_size=128, seq_len=500, batch_size=64)
     needed = config.memory_bytes
     fast = 0.01
-    refused_check = check_resources(config, available=needed - 1, seconds=fast)
+    refused_check = resources.check_resources(config, available=needed - 1, seconds=fast)
     assert refused_check.refusal is not None and refused_check.warnings == ()
     assert refused_check.refusal.startswith(f"this run would need about {needed / 2**20:.1f} MiB")
     assert (
@@ -65,22 +54,23 @@ def test_check_resources_refuses_what_cannot_fit_and_warns_about_half():
         and "lower batch_size to " in refused_check.refusal
     )
     assert refused_check.field == "batch_size"
-    half = check_resources(config, available=needed + 1, seconds=fast)
+    half = resources.check_resources(config, available=needed + 1, seconds=fast)
     assert (
         half.refusal is None
         and len(half.warnings) == 1
         and "more than half the memory free" in half.warnings[0]
     )
-    assert check_resources(config, available=4 * needed, seconds=fast) == ResourceCheck(None, ())
-    assert check_resources(config, available=None, seconds=fast) == ResourceCheck(None, ())  # unknown memory
-    slow = check_resources(config, available=4 * needed, seconds=SLOW_STEP_SECONDS + 1)
+    nothing_to_say = resources.ResourceCheck(None, ())
+    assert resources.check_resources(config, available=4 * needed, seconds=fast) == nothing_to_say
+    assert resources.check_resources(config, available=None, seconds=fast) == nothing_to_say  # unknown memory
+    slow = resources.check_resources(config, available=4 * needed, seconds=resources.SLOW_STEP_SECONDS + 1)
     assert slow.refusal is None and slow.warnings[0].startswith(
         "one training step of this run should take about 11 s"
     )
 
 
 def test_available_memory_is_read_from_meminfo():
-    available = available_memory_bytes()
+    available = resources.available_memory_bytes()
     if not os.path.exists("/proc/meminfo"):
         assert available is None
         return
@@ -141,7 +131,7 @@ def test_memory_estimate_matches_the_measured_peak(dtype):
 
 def test_config_module_still_offers_every_resource_name():
     # resources.py was split from config.py: the old import path gives the same objects.
-    from gradsim.engine import config, resources
+    from gradsim.engine import config
 
     for name in ("MEMORY_LIMIT_BYTES", "check_resources", "step_seconds", "memory_terms", "ResourceCheck"):
         assert getattr(config, name) is getattr(resources, name)

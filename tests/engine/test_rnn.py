@@ -35,11 +35,13 @@ def make_simulation(
     seed=0,
     dtype="float64",
     perturbation=0.3,
+    **settings,
 ) -> Simulation:
     """A tiny simulation whose parameters are moved off their initial values.
 
     Identity and orthogonal weights, zero biases, unit gains and zero shifts are special
-    points; a random nudge makes the check cover the general case.
+    points; a random nudge makes the check cover the general case (``perturbation=0``: none,
+    for a closed form that needs the initial weights). ``settings``: other SimConfig fields.
     """
     config = SimConfig(
         num_layers=num_layers,
@@ -53,11 +55,13 @@ def make_simulation(
         task=task,
         seed=seed,
         dtype=dtype,
+        **settings,
     )
     simulation = Simulation(config)
-    rng = np.random.default_rng(1000 + seed)
-    for value in simulation.params.values():
-        value += (perturbation * rng.standard_normal(value.shape)).astype(value.dtype)
+    if perturbation:
+        rng = np.random.default_rng(1000 + seed)
+        for value in simulation.params.values():
+            value += (perturbation * rng.standard_normal(value.shape)).astype(value.dtype)
     return simulation
 
 
@@ -336,17 +340,16 @@ def test_float32_gradients_agree_with_float64(activation, normalization):
 def test_linear_orthogonal_scales_the_gradient_by_exactly_s_per_step(scale, num_layers):
     # h_t = W h_{t-1} + ... with W = s Q: in the top layer dL/dh_{t-1} = dL/dh_t W, and a
     # right product with s Q multiplies a Frobenius norm by s exactly.
-    config = SimConfig(
-        num_layers=num_layers,
-        hidden_size=6,
-        seq_len=30,
-        batch_size=5,
-        activation="linear",
-        init="orthogonal",
+    simulation = make_simulation(
+        "linear",
+        "orthogonal",
         weight_scale=scale,
-        task="random",
+        num_layers=num_layers,
+        hidden=6,
+        steps=30,
+        batch=5,
+        perturbation=0,
     )
-    simulation = Simulation(config)
     result = simulation.forward_backward(*simulation.sample_batch())
     top = result.grad_norms[-1]
     assert np.all(top > 0)

@@ -6,10 +6,12 @@ the first one's next train_step, so what train_step did can be recomputed indepe
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import math
 import warnings
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -61,6 +63,16 @@ def assert_same_record(a: StepRecord, b: StepRecord) -> None:
 
 def copy_params(simulation: Simulation) -> dict[str, np.ndarray]:
     return {name: value.copy() for name, value in simulation.params.items()}
+
+
+@contextlib.contextmanager
+def leaves_unchanged(simulation: Simulation) -> Iterator[None]:
+    """Asserts that the block changes neither the parameters nor the random generator's state."""
+    before = copy_params(simulation)
+    rng_state = simulation.rng.bit_generator.state
+    yield
+    assert all(np.array_equal(simulation.params[n], before[n]) for n in before)
+    assert simulation.rng.bit_generator.state == rng_state
 
 
 # -- parameters --------------------------------------------------------------------------------------
@@ -123,11 +135,8 @@ def test_editing_a_param_in_place_changes_the_next_forward_pass():
 def test_forward_backward_changes_nothing():
     simulation = Simulation(SMALL)
     x, y = simulation.sample_batch()
-    before = copy_params(simulation)
-    rng_state = simulation.rng.bit_generator.state
-    result = simulation.forward_backward(x, y)
-    assert all(np.array_equal(simulation.params[n], before[n]) for n in before)
-    assert simulation.rng.bit_generator.state == rng_state
+    with leaves_unchanged(simulation):
+        result = simulation.forward_backward(x, y)
     assert simulation.iteration == 0
     assert result.grad_norms.shape == (2, 6)
     assert set(result.grads) == set(simulation.params)
@@ -613,19 +622,16 @@ def test_step_order_norms_and_local_factors():
 def test_step_grads_are_copies_and_the_session_changes_nothing():
     simulation = Simulation(SMALL)
     x, y = simulation.sample_batch()
-    before = copy_params(simulation)
-    rng_state = simulation.rng.bit_generator.state
-    session = simulation.backprop(x, y)
-    first = session.advance()
-    kept = first.grad.copy()
-    first.grad[...] = 1e9
-    rest = list(session)
-    assert not np.array_equal(rest[0].grad, first.grad)
-    reference = simulation.forward_backward(x, y)
-    assert np.array_equal(session.result.grad_norms, reference.grad_norms)
-    assert safe_norm(kept) == reference.grad_norms[1, 5]
-    assert all(np.array_equal(simulation.params[n], before[n]) for n in before)
-    assert simulation.rng.bit_generator.state == rng_state
+    with leaves_unchanged(simulation):
+        session = simulation.backprop(x, y)
+        first = session.advance()
+        kept = first.grad.copy()
+        first.grad[...] = 1e9
+        rest = list(session)
+        assert not np.array_equal(rest[0].grad, first.grad)
+        reference = simulation.forward_backward(x, y)
+        assert np.array_equal(session.result.grad_norms, reference.grad_norms)
+        assert safe_norm(kept) == reference.grad_norms[1, 5]
     assert simulation.iteration == 0
 
 

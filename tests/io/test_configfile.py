@@ -133,25 +133,34 @@ def _error(path: Path, text: str) -> ConfigError:
     return caught.value
 
 
-def test_malformed_toml(tmp_path: Path) -> None:
-    error = _error(tmp_path / "bad.toml", "hidden_size = = 3\n")
-    assert "malformed TOML" in str(error) and "line 1" in str(error)
+# Bad files: the text, the field the error names (None: the file as a whole) and what it says.
+BAD_FILES: dict[str, tuple[str, str | None, tuple[str, ...]]] = {
+    "bad.toml": ("hidden_size = = 3\n", None, ("malformed TOML", "line 1")),
+    "bad.json": ('{"hidden_size": 3,,}', None, ("malformed JSON", "line 1, column 19")),
+    # An unknown key is an error, not ignored: the message suggests the known one.
+    "typo.toml": (
+        "[config]\nhiden_size = 32\n",
+        "hiden_size",
+        ("unknown setting 'hiden_size'", "hidden_size"),
+    ),
+    "beside.toml": ("seed = 1\n[config]\nhidden_size = 32\n", "seed", ("beside the [config] table",)),
+    "frac.json": ('{"num_layers": 2.5}', "num_layers", ("from 1 to 16",)),
+    "nan.toml": ("weight_scale = nan\n", "weight_scale", ("finite", "greater than 0 and at most 100")),
+    "nan.json": ('{"config": {"weight_scale": NaN}}', "weight_scale", ()),
+    "zero.toml": ("hidden_size = 0\n", "hidden_size", ("between 1 and 1024 (got 0)",)),
+    "act.toml": ('activation = "swish"\n', "activation", ("sigmoid, tanh, relu, leaky_relu, elu, linear",)),
+    "list.json": ("[1, 2]", None, ("expected a table",)),
+    "c.toml": ("config = 3\n", "config", ("'config' must be a table",)),
+}
 
 
-def test_malformed_json(tmp_path: Path) -> None:
-    error = _error(tmp_path / "bad.json", '{"hidden_size": 3,,}')
-    assert "malformed JSON" in str(error) and "line 1, column 19" in str(error)
-
-
-def test_unknown_key_is_an_error_not_ignored(tmp_path: Path) -> None:
-    error = _error(tmp_path / "typo.toml", "[config]\nhiden_size = 32\n")
-    assert error.field == "hiden_size"
-    assert "unknown setting 'hiden_size'" in str(error) and "hidden_size" in str(error)
-
-
-def test_key_beside_the_config_table(tmp_path: Path) -> None:
-    error = _error(tmp_path / "beside.toml", "seed = 1\n[config]\nhidden_size = 32\n")
-    assert error.field == "seed" and "beside the [config] table" in str(error)
+@pytest.mark.parametrize("name", BAD_FILES)
+def test_a_bad_file_names_its_field_and_what_is_wrong(tmp_path: Path, name: str) -> None:
+    text, field, said = BAD_FILES[name]
+    error = _error(tmp_path / name, text)
+    assert error.field == field
+    for words in said:
+        assert words in str(error)
 
 
 def test_wrong_type_names_field_and_range(tmp_path: Path) -> None:
@@ -160,31 +169,6 @@ def test_wrong_type_names_field_and_range(tmp_path: Path) -> None:
     assert str(error).endswith(
         "hidden_size must be a number (got 'big'); allowed: a whole number from 1 to 1024"
     )
-
-
-def test_fractional_integer(tmp_path: Path) -> None:
-    error = _error(tmp_path / "frac.json", '{"num_layers": 2.5}')
-    assert error.field == "num_layers" and "from 1 to 16" in str(error)
-
-
-def test_nan_weight_scale(tmp_path: Path) -> None:
-    error = _error(tmp_path / "nan.toml", "weight_scale = nan\n")
-    assert error.field == "weight_scale"
-    assert "finite" in str(error) and "greater than 0 and at most 100" in str(error)
-    error = _error(tmp_path / "nan.json", '{"config": {"weight_scale": NaN}}')
-    assert error.field == "weight_scale"
-
-
-def test_out_of_range_and_unknown_choice(tmp_path: Path) -> None:
-    error = _error(tmp_path / "zero.toml", "hidden_size = 0\n")
-    assert error.field == "hidden_size" and "between 1 and 1024 (got 0)" in str(error)
-    error = _error(tmp_path / "act.toml", 'activation = "swish"\n')
-    assert error.field == "activation" and "sigmoid, tanh, relu, leaky_relu, elu, linear" in str(error)
-
-
-def test_document_that_is_not_a_table(tmp_path: Path) -> None:
-    assert "expected a table" in str(_error(tmp_path / "list.json", "[1, 2]"))
-    assert "'config' must be a table" in str(_error(tmp_path / "c.toml", "config = 3\n"))
 
 
 def test_file_problems(tmp_path: Path) -> None:

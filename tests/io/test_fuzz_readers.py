@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import string
 import tempfile
 import zipfile
@@ -28,6 +27,7 @@ from gradsim.engine.presets import Preset
 from gradsim.engine.presets import _read as read_preset_file
 from gradsim.engine.simulation import Simulation
 from gradsim.engine.sweep import SweepAxis, SweepSpec, run_sweep
+from gradsim.io.configfile import _toml_value as toml_scalar
 from gradsim.io.configfile import config_to_json, config_to_toml, load_config
 from gradsim.io.runexport import RunData, RunFileError, read_run, run_to_json, write_npz
 from gradsim.io.sweepfile import SweepFileError, SweepGrid, read_sweep, write_sweep_csv, write_sweep_npz
@@ -201,26 +201,17 @@ class Digits:
 
 
 def _toml_value(value: Any) -> str:
-    """A TOML literal for ``value`` (None has none: written as an empty array)."""
+    """A TOML literal for ``value``: a scalar as the config writer writes it, arrays and inline
+    tables of them, ``Digits``, and None (which has none: written as an empty array)."""
     if isinstance(value, Digits):
         return "7" * value.count
     if value is None:
         return "[]"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "nan"
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value)  # a JSON string is a valid TOML basic string for these characters
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(item) for item in value) + "]"
-    return "{" + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()) + "}"
+    return toml_scalar(value)
 
 
 TOML_TEXT = st.text(alphabet=string.printable, max_size=20)

@@ -10,14 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import scale_by_length_sweep
+from helpers import scale_by_length_grid, scale_by_length_sweep
 
-from gradsim.engine.sweep import (
-    STATUS_OVERFLOW,
-    STATUS_VANISHED,
-    SweepResult,
-    run_sweep,
-)
+from gradsim.engine.sweep import STATUS_OVERFLOW, STATUS_VANISHED, SweepResult
 from gradsim.io.atomic import WriteError
 from gradsim.io.sweepfile import (
     SweepFileError,
@@ -32,13 +27,12 @@ from gradsim.io.sweepfile import (
 # ok points, an overflowing one (50^400) and vanished ones (over 400 steps some step switches
 # every ReLU off: the gradient before it is exactly 0).
 SPEC = scale_by_length_sweep("relu")
-BASE = SPEC.base
 
 
 @pytest.fixture(scope="module")
 def result() -> SweepResult:
-    computed = run_sweep(SPEC, workers=0, cache=None)
-    assert computed.overflow.any() and computed.vanished.any()
+    computed = scale_by_length_grid("relu")
+    assert computed.vanished.any()
     return computed
 
 
@@ -75,7 +69,7 @@ def test_npz_loads_without_pickles_and_rebuilds_the_result(tmp_path: Path, resul
     for name in ("values", "status", "seed_values", "computed"):
         np.testing.assert_array_equal(getattr(again, name), getattr(result, name), strict=True)
     np.testing.assert_array_equal(again.overflow, result.overflow)
-    assert again.config_at(1, 3) == BASE.replace(weight_scale=50.0, seq_len=400)
+    assert again.config_at(1, 3) == SPEC.base.replace(weight_scale=50.0, seq_len=400)
 
 
 def test_cancelled_points_are_marked_not_computed(tmp_path: Path, result: SweepResult) -> None:

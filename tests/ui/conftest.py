@@ -217,12 +217,12 @@ _DEFAULT = object()
 
 @pytest.fixture
 def make_window(qtbot, request: pytest.FixtureRequest):
-    """``make_window(config, *, features, steps, show=True, settings=None)``: a MainWindow.
+    """``make_window(config, *, features, steps, size, show=True, settings=None)``: a MainWindow.
 
     It installs only ``features`` (module names of ``FEATURE_MODULES``; None: all), is shown
-    (``size`` first, and made the active window with ``activate``: shortcuts reach the active
-    window only), has its first simulation built, and has taken ``steps`` training steps, each
-    drawn. Defaults come from the module's ``window`` marker (``config=None`` restores the last
+    (resized to ``size`` first, and made the active window with ``activate``: shortcuts reach
+    the active window only), has its first simulation built, and has taken ``steps`` training
+    steps, each drawn. Defaults come from the module's ``window`` marker (``config=None`` restores the last
     session's). Every window is closed after the test, ``after_close(window)`` must then hold,
     and no worker thread may outlive it.
     """
@@ -237,6 +237,7 @@ def make_window(qtbot, request: pytest.FixtureRequest):
         *,
         features: object = _DEFAULT,
         steps: object = _DEFAULT,
+        size: tuple[int, int] | None = None,
         show: bool = True,
         settings: QtCore.QSettings | None = None,
     ) -> MainWindow:
@@ -258,8 +259,9 @@ def make_window(qtbot, request: pytest.FixtureRequest):
             drawn[0] = 0 if latest is None else latest.iteration
 
         window.dashboard.refreshed.connect(on_refreshed)
-        if defaults.get("size") is not None:
-            window.resize(*defaults["size"])
+        size = size if size is not None else defaults.get("size")
+        if size is not None:
+            window.resize(*size)
         if show:
             window.show()
             qtbot.waitExposed(window)

@@ -17,13 +17,7 @@ from PySide6 import QtCore, QtWidgets
 from gradsim.engine.config import SimConfig
 from gradsim.engine.regime import measure
 from gradsim.engine.simulation import Simulation
-from gradsim.ui.common.config_diff import (
-    data_differences,
-    describe_difference,
-    number,
-    rnn_vs_lstm,
-    suggest_change,
-)
+from gradsim.ui.common import config_diff
 from gradsim.ui.features.compare.ab_view import ABView, halt_message
 from gradsim.ui.features.compare.compare import CompareFeature
 from gradsim.ui.features.compare.pins import MAX_PINS, PinnedRun
@@ -103,7 +97,7 @@ def original_y(item) -> np.ndarray:
     ],
 )
 def test_labels_name_each_difference(before: SimConfig, after: SimConfig, expected: str) -> None:
-    assert describe_difference(before, after) == expected
+    assert config_diff.describe_difference(before, after) == expected
 
 
 @pytest.mark.parametrize(
@@ -121,24 +115,24 @@ def test_labels_name_each_difference(before: SimConfig, after: SimConfig, expect
 def test_labels_name_the_cell_with_its_forget_bias(
     before: SimConfig, after: SimConfig, expected: str
 ) -> None:
-    assert describe_difference(before, after) == expected
+    assert config_diff.describe_difference(before, after) == expected
 
 
 def test_rnn_vs_lstm_is_the_same_network_size_and_data() -> None:
-    rnn, lstm = rnn_vs_lstm(SIGMOID)
+    rnn, lstm = config_diff.rnn_vs_lstm(SIGMOID)
     assert rnn == SIGMOID and lstm == SIGMOID.replace(cell="lstm", forget_bias=1.0)
-    assert data_differences(rnn, lstm) == []
-    rnn, lstm = rnn_vs_lstm(SMALL.replace(cell="gru", activation="relu"))
+    assert config_diff.data_differences(rnn, lstm) == []
+    rnn, lstm = config_diff.rnn_vs_lstm(SMALL.replace(cell="gru", activation="relu"))
     assert rnn == SMALL and lstm == SMALL.replace(cell="lstm", forget_bias=1.0, activation="relu")
 
 
 def test_label_of_same_settings_names_the_iteration_and_helpers() -> None:
-    assert describe_difference(SMALL, SMALL, 120) == "same settings, iteration 120"
-    assert [number(v) for v in (1.0, 0.05, 1e-5, 100.0)] == ["1.0", "0.05", "1e-05", "100.0"]
-    assert suggest_change(SMALL) == SMALL.replace(clip_mode="norm", clip_threshold=1.0)
-    assert suggest_change(SMALL.replace(clip_mode="value")) == SMALL
-    assert data_differences(SIGMOID, RELU) == []
-    assert data_differences(SMALL, SMALL.replace(seq_len=20, seed=4)) == ["seq_len", "seed"]
+    assert config_diff.describe_difference(SMALL, SMALL, 120) == "same settings, iteration 120"
+    assert [config_diff.number(v) for v in (1.0, 0.05, 1e-5, 100.0)] == ["1.0", "0.05", "1e-05", "100.0"]
+    assert config_diff.suggest_change(SMALL) == SMALL.replace(clip_mode="norm", clip_threshold=1.0)
+    assert config_diff.suggest_change(SMALL.replace(clip_mode="value")) == SMALL
+    assert config_diff.data_differences(SIGMOID, RELU) == []
+    assert config_diff.data_differences(SMALL, SMALL.replace(seq_len=20, seed=4)) == ["seq_len", "seed"]
 
 
 # -- pinning ---------------------------------------------------------------------------------------
@@ -425,7 +419,7 @@ def test_ab_buttons_and_keyboard(make_window, qtbot, thread_runner) -> None:
     assert view.difference_label.text() == "B differs from A in: same settings"
     window.apply_config(SMALL)
     view.from_training_button.click()
-    assert view.configs() == (SMALL, suggest_change(SMALL))
+    assert view.configs() == (SMALL, config_diff.suggest_change(SMALL))
     window.tabs.setCurrentIndex(0)
     press(window, qtbot, Key.Key_4, QtCore.Qt.KeyboardModifier.ControlModifier)
     assert window.tabs.currentWidget() is view

@@ -96,11 +96,16 @@ def run_to_end(qtbot, controller: SweepController, timeout: int = 30000) -> swee
     return controller.result
 
 
-def test_heatmap_equals_single_runs_in_grid_orientation_with_the_theory_line(make_sweep_window, qtbot):
-    window, controller = make_sweep_window()
+def run_default_grid(qtbot, controller: SweepController) -> sweep.SweepResult:
+    """Show the Sweep tab, set the default 3 x 3 grid (``set_grid``) and run it to its end."""
     controller.show_tab()
     set_grid(controller)
-    result = run_to_end(qtbot, controller)
+    return run_to_end(qtbot, controller)
+
+
+def test_heatmap_equals_single_runs_in_grid_orientation_with_the_theory_line(make_sweep_window, qtbot):
+    window, controller = make_sweep_window()
+    result = run_default_grid(qtbot, controller)
     spec = result.spec
     assert spec.base == SMALL and spec.shape == (3, 3) and spec.seeds == (3, 4)
     assert spec.y.values == (4, 8, 16)
@@ -157,9 +162,7 @@ def test_overflow_cells_are_drawn_in_their_key_colour(make_sweep_window, qtbot):
 
 def test_click_a_cell_loads_its_config_and_hover_describes_it(make_sweep_window, qtbot):
     window, controller = make_sweep_window()
-    controller.show_tab()
-    set_grid(controller)
-    result = run_to_end(qtbot, controller)
+    result = run_default_grid(qtbot, controller)
     plot = controller.plot
     point = plot.cell_center(2, 1)
     qtbot.mouseMove(plot.viewport(), point)
@@ -386,9 +389,7 @@ def test_past_sweeps_are_listed_and_reopen_bit_for_bit_without_computing(
 
 def test_the_store_size_shows_and_clear_asks_first(make_sweep_window, qtbot, monkeypatch, tmp_path):
     window, controller = make_sweep_window(store=tmp_path / "store.sqlite")
-    controller.show_tab()
-    set_grid(controller)
-    run_to_end(qtbot, controller)
+    run_default_grid(qtbot, controller)
     page = controller.page
     store = controller.store
     size = store.size_bytes()

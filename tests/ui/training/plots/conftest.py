@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 import pytest
@@ -12,6 +14,8 @@ from gradsim.engine.config import SimConfig
 from gradsim.engine.history import RunHistory
 from gradsim.engine.records import log10_norms
 from gradsim.ui.common.theme import LIGHT
+
+PlotT = TypeVar("PlotT")
 
 
 @dataclasses.dataclass
@@ -84,3 +88,17 @@ def with_grad_norms():
         return history
 
     return build
+
+
+@pytest.fixture
+def reset_after_top_layer(vanishing_run: Run) -> Callable[[PlotT], PlotT]:
+    """``reset_after_top_layer(plot) -> plot``: the plot has shown the vanishing run's top layer
+    (the third of three) and is reset, as a new config resets it; a one-layer run comes next."""
+
+    def show_and_reset(plot: PlotT) -> PlotT:
+        plot.refresh(vanishing_run.history, vanishing_run.config)
+        plot.set_layer(2)
+        plot.reset()
+        return plot
+
+    return show_and_reset

@@ -135,11 +135,10 @@ def test_exploded_record_does_not_raise(qtbot, theme, exploding_run):
     plot.grab()
 
 
-def test_single_layer_hides_selector_and_reset_returns_to_all(qtbot, theme, vanishing_run, single_layer_run):
-    plot = make(qtbot, theme)
-    plot.refresh(vanishing_run.history, vanishing_run.config)
-    plot.set_layer(2)
-    plot.reset()
+def test_single_layer_hides_selector_and_reset_returns_to_all(
+    qtbot, theme, reset_after_top_layer, single_layer_run
+):
+    plot = reset_after_top_layer(make(qtbot, theme))
     plot.refresh(single_layer_run.history, single_layer_run.config)
     assert plot.selector_row.isHidden()
     assert plot.layer_selector.currentIndex() == 0

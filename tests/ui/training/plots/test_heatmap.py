@@ -8,7 +8,7 @@ from PySide6 import QtGui
 
 # isort: split
 import pyqtgraph as pg
-from helpers import shown
+from helpers import engine_run, shown
 
 import gradsim.ui.training.plots.heatmap as heatmap_module
 from gradsim.engine.config import SimConfig
@@ -148,11 +148,8 @@ def test_norms_below_float64_get_their_own_colours(qtbot, theme, vanishing_run, 
     plot.grab()
 
 
-def test_reset_then_refresh(qtbot, theme, vanishing_run, single_layer_run):
-    plot = make(qtbot, theme)
-    plot.refresh(vanishing_run.history, vanishing_run.config)
-    plot.set_layer(2)
-    plot.reset()
+def test_reset_then_refresh(qtbot, theme, reset_after_top_layer, single_layer_run):
+    plot = reset_after_top_layer(make(qtbot, theme))
     assert not plot.image.isVisible()
     plot.refresh(single_layer_run.history, single_layer_run.config)
     assert plot.layer == 0
@@ -238,7 +235,11 @@ def test_in_place_updates_through_thinning_equal_a_full_rebuild(qtbot, theme, mo
     assert one_row_frames > 20
 
 
-def grown_history(config: SimConfig, records: list, capacity: int = 8) -> RunHistory:
+# One small layer: the row-range tests add its records one by one.
+ONE_LAYER = SimConfig(num_layers=1, seq_len=6, hidden_size=4, batch_size=2)
+
+
+def grown_history(records: list, capacity: int = 8) -> RunHistory:
     history = RunHistory(capacity=capacity)
     for record in records:
         history.append(record)
@@ -246,16 +247,14 @@ def grown_history(config: SimConfig, records: list, capacity: int = 8) -> RunHis
 
 
 def test_while_training_the_row_range_grows_in_round_steps_and_fits_the_rows_once_stopped(qtbot, theme):
-    config = SimConfig(num_layers=1, seq_len=6, hidden_size=4, batch_size=2)
-    simulation = Simulation(config)
-    records = [simulation.train_step() for _ in range(30)]
+    records = engine_run(ONE_LAYER, 30)
     plot = make(qtbot, theme)
     plot.round_rows = True
     history = RunHistory(capacity=1000)
     tops = []
     for record in records:
         history.append(record)
-        plot.refresh(history, config)
+        plot.refresh(history, ONE_LAYER)
         low, high = plot.plot.viewRange()[1]
         tops.append(high)
         assert low == pytest.approx(-0.5)
@@ -271,23 +270,21 @@ def test_while_training_the_row_range_grows_in_round_steps_and_fits_the_rows_onc
 
 
 def test_new_rows_on_top_keep_the_iteration_axis_picture_and_thinning_redraws_it(qtbot, theme):
-    config = SimConfig(num_layers=1, seq_len=6, hidden_size=4, batch_size=2)
-    simulation = Simulation(config)
-    records = [simulation.train_step() for _ in range(9)]
+    records = engine_run(ONE_LAYER, 9)
     plot = make(qtbot, theme)
     plot.round_rows = True
-    history = grown_history(config, records[:7])
-    plot.refresh(history, config)
+    history = grown_history(records[:7])
+    plot.refresh(history, ONE_LAYER)
     assert plot.plot.viewRange()[1] == pytest.approx([-0.5, 7.5])  # 7 rows in a range of 8
     plot.graphics.grab()
     axis = plot.iteration_axis
     axis.picture = marker = object()  # stands for the labels pyqtgraph drew
     history.append(records[7])  # 8 of capacity 8: one row on top, none moved, same range
-    plot.refresh(history, config)
+    plot.refresh(history, ONE_LAYER)
     assert axis.picture is marker
     np.testing.assert_array_equal(axis.iterations, history.iterations())
     history.append(records[8])  # 9 > 8: the history thins, rows move, labels must be redrawn
     assert len(history) < 9
-    plot.refresh(history, config)
+    plot.refresh(history, ONE_LAYER)
     assert axis.picture is None
     np.testing.assert_array_equal(axis.iterations, history.iterations())
