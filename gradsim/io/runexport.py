@@ -53,12 +53,12 @@ import numpy as np
 
 from gradsim.engine.config import ConfigError, SimConfig, short_repr
 from gradsim.engine.records import NonFiniteEvent, StepRecord
-from gradsim.engine.safe_read import RUN_JSON_LIMIT
+from gradsim.engine.safe_read import RUN_JSON_LIMIT, RUN_NPZ_LIMIT, FileReadError, load_npz
 from gradsim.engine.safe_read import read_json as read_json_file
 
-from .atomic import atomic_open
+from .atomic import atomic_open, atomic_savez
 from .configfile import config_values
-from .reading import describe_reason, read_by_suffix, read_or_raise
+from .reading import describe_reason, npz_marker, read_by_suffix, read_or_raise
 from .runexport_format import (
     _GATED_FIELDS,
     _NONFINITE_TEXT,
@@ -72,12 +72,7 @@ from .runexport_format import (
     _check_format,
     _check_records,
 )
-from .runexport_npz import (
-    arrays_to_records,
-    read_npz,
-    records_to_arrays,
-    write_npz,
-)
+from .runexport_npz import arrays_to_records, records_to_arrays
 
 __all__ = [
     "CSV_COLUMNS",
@@ -328,6 +323,37 @@ def write_csv(path: str | os.PathLike[str], records: Sequence[StepRecord]) -> No
                     (iteration, layer, step, _csv_number(norm), loss, _csv_number(log))
                     for step, (norm, log) in enumerate(zip(row.tolist(), log_row.tolist(), strict=True), 1)
                 )
+
+
+# -- NPZ (the layout: runexport_npz) ---------------------------------------------------------
+
+
+def write_npz(
+    path: str | os.PathLike[str],
+    records: Sequence[StepRecord],
+    config: SimConfig,
+    include_samples: bool = True,
+) -> None:
+    """Write the records as an NPZ archive of arrays (see :func:`records_to_arrays`), atomically."""
+    arrays = records_to_arrays(records, config, include_samples)
+    atomic_savez(path, arrays)
+
+
+def read_npz(path: str | os.PathLike[str]) -> RunData:
+    """Read a run written by :func:`write_npz` (or raise :class:`RunFileError`); pickles stay disabled."""
+    file, archive = read_or_raise(path, load_npz, RUN_NPZ_LIMIT, "a run export", RunFileError)
+    try:
+        name, version = npz_marker(archive)
+        _check_format(file, name, version)
+        return arrays_to_records(archive)
+    except RunFileError:
+        raise
+    except ConfigError as error:
+        raise RunFileError(f"{file}: invalid config ({error})") from None
+    except FileReadError as error:
+        raise RunFileError(f"{file}: not a gradsim run export (its config {error.reason})") from None
+    except (KeyError, ValueError, TypeError, IndexError, OverflowError, AttributeError) as error:
+        raise RunFileError(f"{file}: not a gradsim run export ({describe_reason(error)})") from None
 
 
 # -- by extension ----------------------------------------------------------------------------

@@ -1,31 +1,26 @@
-"""Run exports as NPZ: one array per record field, the iteration first; loads with ``allow_pickle=False``.
+"""The NPZ layout of a run: one array per record field, the iteration first, no object arrays.
 
-Part of the run exports (:mod:`gradsim.io.runexport` explains the formats and their errors, and
-re-exports these names).
+Part of the run exports: the records to arrays and back. :mod:`gradsim.io.runexport` writes and
+reads the files (``write_npz``/``read_npz``, which load with ``allow_pickle=False``), explains
+the formats and their errors, and re-exports these names.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
-from gradsim.engine.config import ConfigError, SimConfig
+from gradsim.engine.config import SimConfig
 from gradsim.engine.records import NonFiniteEvent, StepRecord
 from gradsim.engine.safe_read import (
-    RUN_NPZ_LIMIT,
-    FileReadError,
-    load_npz,
     parse_json,
 )
 from gradsim.engine.simulation import PREACTIVATION_SAMPLE
 
-from .atomic import atomic_savez
 from .configfile import config_values
-from .reading import describe_reason, npz_marker, read_or_raise
 from .runexport_format import (
     _DICT_FIELDS,
     _EVENT_FIELDS,
@@ -33,8 +28,6 @@ from .runexport_format import (
     FORMAT,
     VERSION,
     RunData,
-    RunFileError,
-    _check_format,
     _check_records,
 )
 
@@ -245,31 +238,3 @@ def arrays_to_records(arrays: dict[str, np.ndarray] | Any) -> RunData:
             )
         )
     return RunData(config, records)
-
-
-def write_npz(
-    path: str | os.PathLike[str],
-    records: Sequence[StepRecord],
-    config: SimConfig,
-    include_samples: bool = True,
-) -> None:
-    """Write the records as an NPZ archive of arrays (see :func:`records_to_arrays`), atomically."""
-    arrays = records_to_arrays(records, config, include_samples)
-    atomic_savez(path, arrays)
-
-
-def read_npz(path: str | os.PathLike[str]) -> RunData:
-    """Read a run written by :func:`write_npz` (or raise :class:`RunFileError`); pickles stay disabled."""
-    file, archive = read_or_raise(path, load_npz, RUN_NPZ_LIMIT, "a run export", RunFileError)
-    try:
-        name, version = npz_marker(archive)
-        _check_format(file, name, version)
-        return arrays_to_records(archive)
-    except RunFileError:
-        raise
-    except ConfigError as error:
-        raise RunFileError(f"{file}: invalid config ({error})") from None
-    except FileReadError as error:
-        raise RunFileError(f"{file}: not a gradsim run export (its config {error.reason})") from None
-    except (KeyError, ValueError, TypeError, IndexError, OverflowError, AttributeError) as error:
-        raise RunFileError(f"{file}: not a gradsim run export ({describe_reason(error)})") from None
