@@ -20,16 +20,16 @@ The fixes it offers are configs one ``config.replace(**changes)`` away, chosen f
 a fix appears only where it addresses the problem, and where theory can say so, the explanation
 gives the predicted per-step factor after the change.
 
-Where the code lives: the thresholds, :class:`Fix`, :class:`Signs` and :func:`measure_signs` in
-:mod:`gradsim.engine.diagnosis_signs`; the fixes in :mod:`gradsim.engine.diagnosis_fixes`; the
-sentence, the evidence and :func:`diagnose` here. Every name is importable from this module.
+Where the code lives: the thresholds, :class:`Fix`, :class:`Signs`, :class:`Diagnosis` and
+:func:`measure_signs` in :mod:`gradsim.engine.diagnosis_signs`; the fixes in
+:mod:`gradsim.engine.diagnosis_fixes`; the sentence, the evidence and :func:`diagnose` here. Every
+name is importable from this module.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -48,6 +48,7 @@ from .diagnosis_signs import (
     UPDATE_GAP_DECADES,
     UPDATE_RATIO_REFERENCE,
     WINDOW,
+    Diagnosis,
     Fix,
     Signs,
     _factor,
@@ -73,28 +74,6 @@ __all__ = [
     "diagnose",
     "measure_signs",
 ]
-
-
-@dataclass(frozen=True)
-class Diagnosis:
-    """Verdict, evidence and fixes for a run.
-
-    Attributes
-    ----------
-    regime : ``"healthy"``, ``"vanishing"``, ``"exploding"`` or ``"non-finite"``
-    sentence : the verdict in one sentence with its numbers
-    evidence : one line per sign
-    fixes : applicable fixes, most direct first
-    signs : the numbers
-    nonfinite : where the first inf/NaN appeared (non-finite runs)
-    """
-
-    regime: str
-    sentence: str
-    evidence: tuple[str, ...]
-    fixes: tuple[Fix, ...]
-    signs: Signs
-    nonfinite: NonFiniteEvent | None = None
 
 
 # -- the sentence and the evidence -------------------------------------------------------------

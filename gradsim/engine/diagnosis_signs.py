@@ -1,7 +1,8 @@
 """The signs a diagnosis reads from a run's records, and the small types it is made of.
 
 Part of the diagnosis (:mod:`gradsim.engine.diagnosis` explains it and re-exports these names):
-the thresholds, :class:`Fix`, :class:`Signs` and :func:`measure_signs`.
+the thresholds, :class:`Fix`, :class:`Signs`, :class:`Diagnosis` (what a diagnosis returns) and
+:func:`measure_signs`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 from . import theory
 from .config import SimConfig
 from .formatting import format_number
-from .records import StepRecord, nonfinite_norms
+from .records import NonFiniteEvent, StepRecord, nonfinite_norms
 from .regime import RegimeMeasure, corner_decades, measure
 
 # The usual reference for a healthy update:data ratio (Karpathy, makemore part 3).
@@ -113,6 +114,28 @@ class Signs:
 
 
 # -- formatting (format_number lives in gradsim.engine.formatting) -----------------------------
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """Verdict, evidence and fixes for a run.
+
+    Attributes
+    ----------
+    regime : ``"healthy"``, ``"vanishing"``, ``"exploding"`` or ``"non-finite"``
+    sentence : the verdict in one sentence with its numbers
+    evidence : one line per sign
+    fixes : applicable fixes, most direct first
+    signs : the numbers
+    nonfinite : where the first inf/NaN appeared (non-finite runs)
+    """
+
+    regime: str
+    sentence: str
+    evidence: tuple[str, ...]
+    fixes: tuple[Fix, ...]
+    signs: Signs
+    nonfinite: NonFiniteEvent | None = None
 
 
 def _factor(value: float | None) -> str:
