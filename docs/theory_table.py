@@ -125,19 +125,6 @@ STACKS = (
 )
 
 
-def measured_spans(config: SimConfig) -> tuple[np.ndarray, float]:
-    """Per-layer time factors and the depth factor, geometric means over the seeds."""
-    time, depth = [], []
-    for seed in SEEDS:
-        simulation = Simulation(config.replace(seed=seed))
-        x, y = simulation.sample_batch()
-        spans = theory.span_decades(np.log10(simulation.forward_backward(x, y).grad_norms))
-        time.append(spans.time)
-        depth.append(spans.depth)
-    steps, layers = config.seq_len - 1, config.num_layers
-    return 10.0 ** (np.mean(time, axis=0) / steps), float(10.0 ** (np.mean(depth) / max(layers - 1, 1)))
-
-
 def layer_table() -> None:
     print(f"### Per layer: 1-4-layer stacks (hidden {STACK.hidden_size}, T = {STACK.seq_len}, random task)\n")
     print("| stack | span | own factor sqrt(chi_l) | predicted | measured | error |")
@@ -147,7 +134,7 @@ def layer_table() -> None:
             config = STACK.replace(activation=activation, init=init, weight_scale=scale, num_layers=layers)
             prediction = theory.predict_layers(config)
             assert isinstance(prediction, theory.LayerPrediction)
-            time, depth = measured_spans(config)
+            time, depth = theory.measured_spans(config, SEEDS)
             name = f"{activation}, {init} {scale:g}, {layers} layer{'s' if layers > 1 else ''}"
             for layer in range(layers):
                 predicted = float(prediction.step_factors[layer])

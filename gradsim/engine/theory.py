@@ -69,12 +69,14 @@ module; the rest in three siblings, in the order the theory builds up:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 
 from .activations import make_activation
 from .config import SimConfig
+from .simulation import Simulation
 from .theory_gaussian import (
     COARSE_PANEL,
     FINE_PANEL_Y,
@@ -153,6 +155,7 @@ __all__ = [
     "input_power",
     "mean_field",
     "measured_step_factor",
+    "measured_spans",
     "measurement_window",
     "moments",
     "not_applicable",
@@ -252,6 +255,29 @@ def measured_step_factor(
         return 0.0 if np.any(values == 0) else float("nan")
     slope = np.polyfit(steps[usable], np.log10(values[usable]), 1)[0]
     return float(10.0**-slope)
+
+
+def measured_spans(config: SimConfig, seeds: Iterable[int]) -> tuple[np.ndarray, float]:
+    """What :func:`predict_layers` predicts, measured on real runs at initialisation.
+
+    One forward and backward pass per seed (``config.replace(seed=seed)``, its own first batch);
+    the spans of :func:`span_decades` are averaged over the seeds in decades (a geometric mean of
+    the factors) and spread over their steps: ``T - 1`` through time, ``L - 1`` through depth.
+
+    Returns
+    -------
+    time factors : (L,) each layer's per-step factor back through time
+    depth factor : the per-layer factor down through the stack (one layer: its span itself)
+    """
+    time, depth = [], []
+    for seed in seeds:
+        simulation = Simulation(config.replace(seed=seed))
+        x, y = simulation.sample_batch()
+        spans = span_decades(np.log10(simulation.forward_backward(x, y).grad_norms))
+        time.append(spans.time)
+        depth.append(spans.depth)
+    steps, layers = config.seq_len - 1, config.num_layers
+    return 10.0 ** (np.mean(time, axis=0) / steps), float(10.0 ** (np.mean(depth) / max(layers - 1, 1)))
 
 
 @dataclass(frozen=True)

@@ -449,20 +449,6 @@ def test_lattice_in_log_space_matches_the_plain_recurrence(changes: dict) -> Non
     np.testing.assert_allclose(logs, _lattice_by_loops(config), atol=1e-9)
 
 
-def _measured_spans(config: SimConfig, seeds: int) -> tuple[np.ndarray, float]:
-    """Per-layer time factors and the depth factor of real runs, geometric means over seeds."""
-    time, depth = [], []
-    for seed in range(seeds):
-        simulation = Simulation(config.replace(seed=seed))
-        x, y = simulation.sample_batch()
-        spans = theory.span_decades(np.log10(simulation.forward_backward(x, y).grad_norms))
-        time.append(spans.time)
-        depth.append(spans.depth)
-    steps, layers = config.seq_len - 1, config.num_layers
-    mean_depth = float(np.mean(depth))
-    return 10.0 ** (np.mean(time, axis=0) / steps), 10.0 ** (mean_depth / max(layers - 1, 1))
-
-
 STACK = SimConfig(hidden_size=256, seq_len=30, batch_size=16, task="random", dtype="float64")
 # Per activation: (init, weight scale). In stacks the lower layers' spans grow with the paths
 # from above, so each case has layers on both sides of factor 1.
@@ -480,7 +466,7 @@ def test_per_layer_factors_match_measured_within_three_percent(activation: str, 
         config = STACK.replace(activation=activation, init=init, weight_scale=scale, num_layers=layers)
         prediction = theory.predict_layers(config)
         assert isinstance(prediction, theory.LayerPrediction)
-        measured_time, measured_depth = _measured_spans(config, seeds=3)
+        measured_time, measured_depth = theory.measured_spans(config, range(3))
         case = (activation, init, scale, layers)
         np.testing.assert_allclose(measured_time, prediction.step_factors, rtol=0.03, err_msg=str(case))
         if layers > 1:
@@ -500,7 +486,7 @@ def test_lower_layers_follow_the_slowest_route_not_only_their_own_factor() -> No
     assert isinstance(prediction, theory.LayerPrediction)
     assert np.all(np.abs(prediction.own_step_factor - 0.94) < 0.03)
     assert prediction.step_factors[0] > 1.05 > prediction.own_step_factor[0]
-    measured, _ = _measured_spans(config, seeds=2)
+    measured, _ = theory.measured_spans(config, range(2))
     np.testing.assert_allclose(measured, prediction.step_factors, rtol=0.03)
 
 
