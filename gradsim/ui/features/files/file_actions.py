@@ -60,8 +60,7 @@ class FileActions(ExportActions, QtCore.QObject):
     clear_recent_action : "Clear list" in it
     save_action : "Save config as…" (Ctrl+Shift+S)
     export_action : "Export run data…" (Ctrl+E)
-    export_thread, export_worker, export_progress : the running export's thread, job and dialog,
-        if any
+    export_task : the running export (its job, thread and progress dialog, when one runs)
     memory_box : the "too much memory" question while shown
     last_export : the file last exported
     """
