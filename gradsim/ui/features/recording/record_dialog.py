@@ -21,7 +21,7 @@ from gradsim.io.animation_writer import (
 )
 from gradsim.ui.common.naming import TARGET_LABELS as SNAPSHOT_LABELS
 from gradsim.ui.common.save_dialog import SaveDialog
-from gradsim.ui.common.widgets import caption
+from gradsim.ui.common.widgets import caption, wrapped_label
 from gradsim.ui.feature_api import NOTHING_FROZEN
 from gradsim.ui.features.recording import frames
 from gradsim.ui.features.recording.animation_job import AnimationRequest
@@ -102,9 +102,7 @@ class RecordDialog(SaveDialog):
             self.format_combo.addItem(FORMAT_LABELS[fmt], fmt)
         self.summary_label = QtWidgets.QLabel()
         self.summary_label.setObjectName("record_summary")
-        self.message_label = QtWidgets.QLabel()
-        self.message_label.setObjectName("record_message")
-        self.message_label.setWordWrap(True)
+        self.message_label = wrapped_label("record_message")
         self.message_label.setStyleSheet("color: #b00020;")
 
         range_row = QtWidgets.QHBoxLayout()

@@ -13,6 +13,7 @@ SnappedBounds) and ``legend`` (RowLegend).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 from PySide6 import QtGui, QtWidgets
@@ -185,12 +186,16 @@ class PlotPanel(QtWidgets.QWidget):
             self.grids.append(MajorGrid(plot, self.theme, x="x" in grid, y="y" in grid))
         return plot
 
-    def _add_selector(self, label: str, tooltip: str) -> Selector:
-        """A labelled combo box above the graphics (hidden until shown)."""
-        selector = Selector(label, tooltip, self.theme)
-        self._layout.insertWidget(0, selector)
-        selector.hide()
-        return selector
+    def _add_selector(
+        self, label: str, tooltip: str, on_chosen: Callable[[int], None]
+    ) -> QtWidgets.QComboBox:
+        """A labelled combo box above the graphics, in :attr:`selector_row` (hidden until shown);
+        the user's choice calls ``on_chosen(index)``. Returns the combo box."""
+        self.selector_row = Selector(label, tooltip, self.theme)
+        self._layout.insertWidget(0, self.selector_row)
+        self.selector_row.hide()
+        self.selector_row.combo.currentIndexChanged.connect(on_chosen)
+        return self.selector_row.combo
 
     def _set_title(
         self,

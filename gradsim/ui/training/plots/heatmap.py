@@ -173,11 +173,9 @@ class HeatmapPlot(PlotPanel):
     def __init__(self, theme: Theme | None = None, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(theme, parent)
         theme = self.theme
-        self.selector_row = self._add_selector(
-            "Heatmap layer:", "Which layer's gradient magnitudes the heatmap shows"
+        self.layer_selector = self._add_selector(
+            "Heatmap layer:", "Which layer's gradient magnitudes the heatmap shows", self._on_layer_chosen
         )
-        self.layer_selector = self.selector_row.combo
-        self.layer_selector.currentIndexChanged.connect(self._on_layer_chosen)
 
         self.iteration_axis = IterationAxis("left")
         self.plot = self._add_plot(grid="", axisItems={"left": self.iteration_axis})
