@@ -28,6 +28,7 @@ def make_action(
     tip: str,
     shortcuts: list[QtGui.QKeySequence] | None = None,
     *,
+    keys: str = "",
     name: str = "",
     icon: QtGui.QIcon | None = None,
 ) -> QtGui.QAction:
@@ -35,8 +36,12 @@ def make_action(
 
     It is added to ``owner``, so its ``shortcuts`` work while the owner's window is active (also
     with the menu bar hidden); ``name`` is its ``objectName`` (how tests find it). A tip names
-    the keys itself, as the user reads them ("... (Ctrl+P)").
+    the keys, as the user reads them ("... (Ctrl+P)"): ``keys`` ("Ctrl+P") is a shortcut the tip
+    names for itself; with ``shortcuts`` (a standard key, several keys) the tip names them.
     """
+    if keys:
+        tip = f"{tip} ({keys})"
+        shortcuts = [*(shortcuts or []), QtGui.QKeySequence(keys)]
     action = QtGui.QAction(text, owner) if icon is None else QtGui.QAction(icon, text, owner)
     if name:
         action.setObjectName(name)

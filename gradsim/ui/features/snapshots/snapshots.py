@@ -107,14 +107,14 @@ class SnapshotFeature(QtCore.QObject):
         self.save_action.setIconText("Snapshot")
         self.copy_action = make_action(
             window, "Copy plot", self._on_user_copy_current,
-            "Copy the last plot clicked or pointed at to the clipboard as an image (Ctrl+Shift+C)",
-            [key("Ctrl+Shift+C")], name="copy_plot_action",
+            "Copy the last plot clicked or pointed at to the clipboard as an image",
+            keys="Ctrl+Shift+C", name="copy_plot_action",
         )  # fmt: skip
         self.bundle_action = make_action(
             window, "Save bundle…", self._on_user_save_bundle,
             "Save a folder with the pictures, the exact config and the whole run's data, "
-            "so anyone can reproduce the figures (Ctrl+B)",
-            [key("Ctrl+B")], name="save_bundle_action",
+            "so anyone can reproduce the figures",
+            keys="Ctrl+B", name="save_bundle_action",
         )  # fmt: skip
         menu: QtWidgets.QMenu = window.file_menu
         before = window.quit_action if window.quit_action in menu.actions() else None
