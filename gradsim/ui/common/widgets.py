@@ -31,6 +31,7 @@ def make_action(
     keys: str = "",
     name: str = "",
     icon: QtGui.QIcon | None = None,
+    menu: QtWidgets.QMenu | None = None,
 ) -> QtGui.QAction:
     """An action of ``owner`` calling ``slot`` when triggered, with ``tip`` as tool and status tip.
 
@@ -38,6 +39,7 @@ def make_action(
     with the menu bar hidden); ``name`` is its ``objectName`` (how tests find it). A tip names
     the keys, as the user reads them ("... (Ctrl+P)"): ``keys`` ("Ctrl+P") is a shortcut the tip
     names for itself; with ``shortcuts`` (a standard key, several keys) the tip names them.
+    ``menu``: the menu it is appended to.
     """
     if keys:
         tip = f"{tip} ({keys})"
@@ -51,6 +53,8 @@ def make_action(
     if shortcuts:
         action.setShortcuts(shortcuts)
     owner.addAction(action)
+    if menu is not None:
+        menu.addAction(action)
     return action
 
 

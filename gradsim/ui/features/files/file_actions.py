@@ -25,6 +25,7 @@ widget, in :mod:`.export_job`), the recent list and dialog names in :mod:`.file_
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6 import QtCore, QtGui, QtWidgets
@@ -78,23 +79,27 @@ class FileActions(ExportActions, QtCore.QObject):
         window.closing.connect(self._on_closing)
 
     # -- construction ------------------------------------------------------------------------------
+    def _make_action(
+        self, text: str, name: str, tip: str, slot: Callable[[], None], shortcut: str
+    ) -> QtGui.QAction:
+        return make_action(self.window, text, slot, tip, keys=shortcut, name=name)
+
     def _build_actions(self) -> None:
-        window = self.window
-        self.open_action = make_action(
-            window, "Open config…", self._on_user_open,
+        self.open_action = self._make_action(
+            "Open config…", "open_config_action",
             "Open a TOML or JSON config: it sets every control and starts a new run",
-            keys="Ctrl+O", name="open_config_action",
+            self._on_user_open, "Ctrl+O",
         )  # fmt: skip
-        self.save_action = make_action(
-            window, "Save config as…", self._on_user_save,
+        self.save_action = self._make_action(
+            "Save config as…", "save_config_action",
             "Save the current run's settings as a TOML or JSON config, to open again or use with "
             "'gradsim run --config'",
-            keys="Ctrl+Shift+S", name="save_config_action",
+            self._on_user_save, "Ctrl+Shift+S",
         )  # fmt: skip
-        self.export_action = make_action(
-            window, "Export run data…", self._on_user_export,
+        self.export_action = self._make_action(
+            "Export run data…", "export_run_action",
             "Write every iteration of this run (gradient norms, loss and more) as CSV, JSON or NPZ",
-            keys="Ctrl+E", name="export_run_action",
+            self._on_user_export, "Ctrl+E",
         )  # fmt: skip
         self.clear_recent_action = QtGui.QAction("Clear list", self.window)
         self.clear_recent_action.setObjectName("clear_recent_action")
