@@ -49,13 +49,9 @@ _STATE_TAG = b"gradsim-dashboard-1"
 class Dashboard(QtWidgets.QWidget):
     """The five plots of a run.
 
-    Parameters
-    ----------
-    parent : optional parent widget
-    theme : colours and fonts; by default the one matching the application's colour scheme
-
     Attributes
     ----------
+    theme : the colours and fonts: the ``theme`` given, else the application's (:func:`current_theme`)
     plots : ``{"gradient", "heatmap", "loss", "activation", "health"}`` -> plot widget; each has
         ``refresh(history, config)``, ``reset()`` and ``graphics`` (its GraphicsLayoutWidget)
     splitters : the outer (vertical) and the two row splitters, for saving their state
