@@ -135,9 +135,9 @@ class Dashboard(QtWidgets.QWidget):
             self.paint_now()
         for plot in self.plots.values():
             plot.graphics.draft = live and self._presentation_scale == 1.0
-        # While training, the heatmap's rows grow in round steps (its axis is not laid out
-        # again for every new row); stopped, the rows fill the plot.
-        self.plots["heatmap"].round_rows = live  # type: ignore[attr-defined]
+            # The heatmap's rows, for one, grow in round steps while training (its axis is not
+            # laid out again for every new row); stopped, they fill the plot.
+            plot.set_live(live)
 
     def refresh(self, history: RunHistory, config: SimConfig) -> None:
         """Update every plot from ``history`` (cheap when nothing changed).

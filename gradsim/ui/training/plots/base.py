@@ -163,6 +163,10 @@ class PlotPanel(QtWidgets.QWidget):
         if self._history is not None and self._config is not None:
             self._draw(self._history, self._config)
 
+    def set_live(self, live: bool) -> None:
+        """A run trains (``live``) or stands still. A plot that draws differently while a run
+        trains overrides it (the heatmap); the light pens are ``graphics.draft``'s."""
+
     # -- for subclasses -------------------------------------------------------------------
     def _draw(self, history: RunHistory, config: SimConfig) -> None:
         raise NotImplementedError
