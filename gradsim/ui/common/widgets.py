@@ -1,6 +1,6 @@
 """Small widget builders every part of the window uses: a text label, a named widget, a scroll area,
 a dialog opened in place of the previous one, an action with its tips and keys, a caption for a
-field, a combo box as wide as a number of characters."""
+field, a combo box as wide as a number of characters, a label that wraps its text."""
 
 from __future__ import annotations
 
@@ -28,15 +28,22 @@ def make_action(
     tip: str,
     shortcuts: list[QtGui.QKeySequence] | None = None,
     *,
+    keys: str = "",
     name: str = "",
     icon: QtGui.QIcon | None = None,
+    menu: QtWidgets.QMenu | None = None,
 ) -> QtGui.QAction:
     """An action of ``owner`` calling ``slot`` when triggered, with ``tip`` as tool and status tip.
 
     It is added to ``owner``, so its ``shortcuts`` work while the owner's window is active (also
     with the menu bar hidden); ``name`` is its ``objectName`` (how tests find it). A tip names
-    the keys itself, as the user reads them ("... (Ctrl+P)").
+    the keys, as the user reads them ("... (Ctrl+P)"): ``keys`` ("Ctrl+P") is a shortcut the tip
+    names for itself; with ``shortcuts`` (a standard key, several keys) the tip names them.
+    ``menu``: the menu it is appended to.
     """
+    if keys:
+        tip = f"{tip} ({keys})"
+        shortcuts = [*(shortcuts or []), QtGui.QKeySequence(keys)]
     action = QtGui.QAction(text, owner) if icon is None else QtGui.QAction(icon, text, owner)
     if name:
         action.setObjectName(name)
@@ -46,6 +53,8 @@ def make_action(
     if shortcuts:
         action.setShortcuts(shortcuts)
     owner.addAction(action)
+    if menu is not None:
+        menu.addAction(action)
     return action
 
 
@@ -68,15 +77,21 @@ def fit_combo(combo: QtWidgets.QComboBox, characters: int) -> QtWidgets.QComboBo
     return combo
 
 
+def wrapped_label(object_name: str, text: str = "") -> QtWidgets.QLabel:
+    """A label showing ``text`` on as many lines as its width needs, named ``object_name``."""
+    label = QtWidgets.QLabel(text)
+    label.setObjectName(object_name)
+    label.setWordWrap(True)
+    return label
+
+
 def text_label(object_name: str, *, scale: float = 1.0, bold: bool = False) -> QtWidgets.QLabel:
-    """A wrapping, mouse-selectable plain-text label, top-left aligned.
+    """A wrapping (:func:`wrapped_label`), mouse-selectable plain-text label, top-left aligned.
 
     With ``scale`` or ``bold`` it gets its own font (the application's, ``scale`` times larger);
     otherwise it inherits its parent's.
     """
-    label = QtWidgets.QLabel()
-    label.setObjectName(object_name)
-    label.setWordWrap(True)
+    label = wrapped_label(object_name)
     label.setTextFormat(QtCore.Qt.TextFormat.PlainText)
     label.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
     label.setAlignment(QtCore.Qt.AlignmentFlag.AlignTop | QtCore.Qt.AlignmentFlag.AlignLeft)

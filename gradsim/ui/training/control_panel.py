@@ -28,7 +28,7 @@ from gradsim.engine.config import (
     check_resources,
 )
 from gradsim.engine.presets import DEFAULT_PRESET, Preset, list_presets
-from gradsim.ui.common.widgets import fit_combo
+from gradsim.ui.common.widgets import fit_combo, wrapped_label
 from gradsim.ui.training.control_fields import CHOICE_LABELS, FIELD_HELP, GATED_ACTIVATION_TIP, float_bounds
 from gradsim.ui.training.log_spin_box import LogSpinBox
 
@@ -110,9 +110,7 @@ class ControlPanel(QtWidgets.QWidget):
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(self._build_preset_box())
-        self.error_label = QtWidgets.QLabel()
-        self.error_label.setObjectName("config_error")
-        self.error_label.setWordWrap(True)
+        self.error_label = wrapped_label("config_error")
         self.error_label.setStyleSheet(
             "QLabel { color: #ffffff; background: #b00020; border-radius: 4px; padding: 6px; }"
         )

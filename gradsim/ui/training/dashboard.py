@@ -49,13 +49,9 @@ _STATE_TAG = b"gradsim-dashboard-1"
 class Dashboard(QtWidgets.QWidget):
     """The five plots of a run.
 
-    Parameters
-    ----------
-    parent : optional parent widget
-    theme : colours and fonts; by default the one matching the application's colour scheme
-
     Attributes
     ----------
+    theme : the colours and fonts: the ``theme`` given, else the application's (:func:`current_theme`)
     plots : ``{"gradient", "heatmap", "loss", "activation", "health"}`` -> plot widget; each has
         ``refresh(history, config)``, ``reset()`` and ``graphics`` (its GraphicsLayoutWidget)
     splitters : the outer (vertical) and the two row splitters, for saving their state
@@ -139,9 +135,9 @@ class Dashboard(QtWidgets.QWidget):
             self.paint_now()
         for plot in self.plots.values():
             plot.graphics.draft = live and self._presentation_scale == 1.0
-        # While training, the heatmap's rows grow in round steps (its axis is not laid out
-        # again for every new row); stopped, the rows fill the plot.
-        self.plots["heatmap"].round_rows = live  # type: ignore[attr-defined]
+            # The heatmap's rows, for one, grow in round steps while training (its axis is not
+            # laid out again for every new row); stopped, they fill the plot.
+            plot.set_live(live)
 
     def refresh(self, history: RunHistory, config: SimConfig) -> None:
         """Update every plot from ``history`` (cheap when nothing changed).

@@ -10,7 +10,7 @@ from __future__ import annotations
 from PySide6 import QtCore, QtWidgets
 
 from gradsim.ui.common.theme import Theme
-from gradsim.ui.common.widgets import vertical_scroll
+from gradsim.ui.common.widgets import vertical_scroll, wrapped_label
 from gradsim.ui.features.backprop.backprop_plots import ZERO_COLOR
 
 # The two-path rows of a gated cell: caption and tooltip (an LSTM's; a GRU's where they differ).
@@ -198,9 +198,7 @@ class SidePanel(QtWidgets.QScrollArea):
             "The line marks the current time step.<br><br>"
             "Keys: ← step back, → undo, Home / End, Space play."
         )
-        label = QtWidgets.QLabel(key)
-        label.setObjectName("backprop_key")
-        label.setWordWrap(True)
+        label = wrapped_label("backprop_key", key)
         label.setTextFormat(QtCore.Qt.TextFormat.RichText)
         label.setFont(theme.font(theme.tick_pt))
         # Folded by default: the key is long, and the chain-rule values above it are what a

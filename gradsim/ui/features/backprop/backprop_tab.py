@@ -17,6 +17,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from gradsim.engine.config import SimConfig
 from gradsim.ui.common.theme import Theme
+from gradsim.ui.common.widgets import wrapped_label
 from gradsim.ui.feature_api import NOTHING_FROZEN, FrozenWeights, WindowAPI
 from gradsim.ui.features.backprop.backprop_frames import DEFAULT_BACKPROP_SIZE, BackpropFrames
 from gradsim.ui.features.backprop.backprop_view import BackpropView
@@ -54,9 +55,7 @@ class BackpropTab(QtCore.QObject):
         layout.setSpacing(4)
         header_row = QtWidgets.QHBoxLayout()
         header_row.setContentsMargins(8, 0, 8, 0)
-        self.header = QtWidgets.QLabel()
-        self.header.setObjectName("backprop_header")
-        self.header.setWordWrap(True)
+        self.header = wrapped_label("backprop_header")
         header_row.addWidget(self.header, 1)
         self.refreeze_button = QtWidgets.QPushButton("Freeze current weights")
         self.refreeze_button.setObjectName("backprop_refreeze")

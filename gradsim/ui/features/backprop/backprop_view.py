@@ -54,11 +54,6 @@ from gradsim.ui.features.backprop.backprop_side import SidePanel, body_splitter
 class BackpropView(QtWidgets.QWidget):
     """The backward pass of one frozen network and batch, stepped by the user.
 
-    Parameters
-    ----------
-    parent : optional parent widget
-    theme : colours and fonts; by default the one matching the application's colour scheme
-
     Signals
     -------
     loaded : the forward pass is done and stepping can begin
@@ -68,6 +63,7 @@ class BackpropView(QtWidgets.QWidget):
 
     Attributes
     ----------
+    theme : the colours and fonts: the ``theme`` given, else the application's (:func:`current_theme`)
     graphics : :class:`BackpropGraphics`, the grid, curve and derivative heatmap
     reading : QLabel with the one-line reading of the current cell
     value_labels : ``{"cell", "order", "grad_norm", "local_factor", "mean_derivative",

@@ -35,7 +35,7 @@ from gradsim.ui.common.config_diff import data_differences, describe_difference,
 from gradsim.ui.common.icons import icon
 from gradsim.ui.common.scaling import scale_fonts
 from gradsim.ui.common.theme import Theme, current_theme
-from gradsim.ui.common.widgets import fit_combo
+from gradsim.ui.common.widgets import fit_combo, wrapped_label
 from gradsim.ui.feature_api import WindowAPI
 from gradsim.ui.features.compare.ab_plots import ABPlots
 from gradsim.ui.features.compare.ab_runner import SIDES, PairRunner, halt_message
@@ -115,9 +115,7 @@ class ABView(QtWidgets.QWidget):
         outer = QtWidgets.QVBoxLayout(self)
         outer.setContentsMargins(4, 4, 4, 4)
         outer.addLayout(self._build_bar())
-        self.difference_label = QtWidgets.QLabel()
-        self.difference_label.setObjectName("ab_difference")
-        self.difference_label.setWordWrap(True)
+        self.difference_label = wrapped_label("ab_difference")
         # The two "set up A and B" buttons share the line that says how B differs from A: the
         # transport bar alone then fits the narrowest window (1280 px with controls and a dock).
         setup_row = QtWidgets.QHBoxLayout()
@@ -126,9 +124,7 @@ class ABView(QtWidgets.QWidget):
         setup_row.addWidget(self.copy_button)
         setup_row.addWidget(self.rnn_lstm_button)
         outer.addLayout(setup_row)
-        self.message = QtWidgets.QLabel()
-        self.message.setObjectName("ab_message")
-        self.message.setWordWrap(True)
+        self.message = wrapped_label("ab_message")
         self.message.setStyleSheet(
             "QLabel { background: #b00020; color: #ffffff; font-weight: bold;"
             " border-radius: 4px; padding: 6px; }"

@@ -75,13 +75,12 @@ class CompareFeature(QtCore.QObject):
         self.gradient_legend.setVisible(False)
         self.heatmap_note.show_html("")
 
+        window.run_menu.addSeparator()
         self.pin_action = make_action(
             window, "Pin as reference", self.pin_current,
-            "Keep the run shown as a dashed ghost on every plot, to compare the next run with (Ctrl+P)",
-            [QtGui.QKeySequence("Ctrl+P")], name="pin_action", icon=icon("pin"),
+            "Keep the run shown as a dashed ghost on every plot, to compare the next run with",
+            keys="Ctrl+P", name="pin_action", icon=icon("pin"), menu=window.run_menu,
         )  # fmt: skip
-        window.run_menu.addSeparator()
-        window.run_menu.addAction(self.pin_action)
         window.run_toolbar.addSeparator()
         window.run_toolbar.addAction(self.pin_action)
 
@@ -104,10 +103,9 @@ class CompareFeature(QtCore.QObject):
         window.view_menu.addAction(self.ab_tab_action)
         self.ab_compare_action = make_action(
             window, "Compare in A/B…", self.compare_in_ab,
-            "Train the run's settings (A) against a copy with one change (B) in lockstep (Ctrl+Shift+P)",
-            [QtGui.QKeySequence("Ctrl+Shift+P")], name="ab_compare_action",
+            "Train the run's settings (A) against a copy with one change (B) in lockstep",
+            keys="Ctrl+Shift+P", name="ab_compare_action", menu=window.run_menu,
         )  # fmt: skip
-        window.run_menu.addAction(self.ab_compare_action)
 
         window.runRestarted.connect(self._on_run_restarted)
         dashboard.refreshed.connect(self._on_refreshed)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from PySide6 import QtWidgets
 
+from gradsim.ui.common.widgets import wrapped_label
 from gradsim.ui.features.compare.pins import MAX_PINS, PinnedRun
 
 if TYPE_CHECKING:
@@ -89,9 +90,7 @@ class PinRow(QtWidgets.QFrame):
         swatch.setFixedSize(18, 18)
         swatch.setStyleSheet(f"background: {pin.color}; border-radius: 3px;")
         swatch.setToolTip("The colour of this run's dashed ghosts")
-        self.label = QtWidgets.QLabel()
-        self.label.setObjectName("pin_label")
-        self.label.setWordWrap(True)
+        self.label = wrapped_label("pin_label")
         self.set_label(pin.label, feature.details(pin))
         detail = QtWidgets.QLabel(f"{pin.iteration} iterations pinned")
         detail.setStyleSheet("color: palette(placeholder-text);")

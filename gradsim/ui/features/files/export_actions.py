@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 from PySide6 import QtCore, QtWidgets
@@ -20,7 +19,6 @@ from gradsim.engine.formatting import format_bytes
 from gradsim.io.filenames import slug
 from gradsim.io.runexport import EXPORT_SUFFIXES
 from gradsim.ui.common import background
-from gradsim.ui.common.workers import Worker
 from gradsim.ui.feature_api import WindowAPI
 from gradsim.ui.features.files.export_job import ExportJob, ExportWorker, estimate_bytes
 from gradsim.ui.features.files.file_names import suffix_of_filter, with_suffix
@@ -41,25 +39,22 @@ class ExportActions:
 
     Attributes
     ----------
-    export_thread, export_worker, export_progress : the running export's thread, job and dialog,
-        if any
+    export_task : the running export (its job, thread and progress dialog, when one runs)
     memory_box : the "too much memory" question while shown
     last_export : the file last exported
     """
 
     window: WindowAPI
-    export_thread: QtCore.QThread | None
-    export_worker: ExportWorker | None
-    _export: Worker | None
-    export_progress: QtWidgets.QProgressDialog | None
+    export_task: background.ProgressTask[ExportWorker]
     memory_box: QtWidgets.QMessageBox | None
     last_export: Path | None
 
     def _init_export(self) -> None:
-        self.export_thread = None
-        self.export_worker = None
-        self._export = None
-        self.export_progress = None
+        self.export_task = background.ProgressTask(
+            "export", "Exporting run data",
+            {"writing": self._on_export_writing, "finished": self._on_export_finished,
+             "failed": self._on_export_failed, "cancelled": self._on_export_cancelled},
+        )  # fmt: skip
         self.memory_box = None
         self.last_export = None
 
@@ -105,7 +100,7 @@ class ExportActions:
 
         Returns the worker if the export started.
         """
-        if self.export_thread is not None:
+        if self.export_task.thread is not None:
             self.window.statusBar().showMessage("An export is running: wait for it or cancel it", 5000)
             return None
         job = self.export_job(path)
@@ -158,35 +153,12 @@ class ExportActions:
 
     def start_export(self, job: ExportJob) -> ExportWorker | None:
         """Replay and write ``job`` on a worker thread with a progress dialog (None if one runs)."""
-        if self.export_thread is not None:
+        if self.export_task.thread is not None:
             self.window.statusBar().showMessage("An export is running: wait for it or cancel it", 5000)
             return None
         self.remember_folder(job.path)
         self.window.settings.setValue(EXPORT_FORMAT_KEY, job.path.suffix.lower())
-        worker = ExportWorker(job)
-        progress = background.progress_dialog(
-            self.window, f"Replaying {job.iterations} iterations for {job.path.name}…",
-            "Exporting run data", job.iterations, "export_progress", self.cancel_export,
-        )  # fmt: skip
-        handlers: dict[str, Callable[..., None]] = {
-            "progressed": self._on_export_progress, "writing": self._on_export_writing,
-            "finished": self._on_export_finished, "failed": self._on_export_failed,
-            "cancelled": self._on_export_cancelled,
-        }  # fmt: skip
-        self._export = background.start_job(worker.run, handlers, "export_thread")
-        self.export_thread, self.export_worker, self.export_progress = self._export.thread, worker, progress
-        return worker
-
-    @QtCore.Slot()
-    def cancel_export(self) -> None:
-        """Stop the export (its replay stops at the next step; no file is written)."""
-        if self._export is not None:
-            self._export.cancel()
-
-    def _finish_export(self) -> None:
-        export, progress = self._export, self.export_progress
-        self._export = self.export_thread = self.export_worker = self.export_progress = None
-        background.finish(export, progress)
+        return self.export_task.start(ExportWorker(job), self.window)
 
     # -- slots -------------------------------------------------------------------------------------
     @QtCore.Slot()
@@ -203,26 +175,21 @@ class ExportActions:
             chosen = suffix_of_filter(selected, EXPORT_FILTERS, suffix)
             self.export(with_suffix(path, EXPORT_SUFFIXES, chosen))
 
-    @QtCore.Slot(int, int)
-    def _on_export_progress(self, done: int, total: int) -> None:
-        background.show_progress(self.export_progress, done, total)
-
     @QtCore.Slot()
     def _on_export_writing(self) -> None:
-        if self.export_progress is not None:
-            self.export_progress.setValue(self.export_progress.maximum())
-            self.export_progress.setLabelText("Writing the file…")
+        progress = self.export_task.progress
+        if progress is not None:
+            progress.setValue(progress.maximum())
+            progress.setLabelText("Writing the file…")
 
     @QtCore.Slot(str, int)
     def _on_export_finished(self, path: str, count: int) -> None:
-        self._finish_export()
         self.last_export = Path(path)
         noun = "iteration" if count == 1 else "iterations"
         self.window.statusBar().showMessage(f"Exported {count} {noun} to {path}", 10000)
 
     @QtCore.Slot(str)
     def _on_export_failed(self, message: str) -> None:
-        self._finish_export()
         self.show_error(
             "Export failed", message,
             "No file was written. Choose another folder or name, or free some disk space.",
@@ -230,7 +197,6 @@ class ExportActions:
 
     @QtCore.Slot()
     def _on_export_cancelled(self) -> None:
-        self._finish_export()
         self.window.statusBar().showMessage("Export cancelled: nothing was written", 5000)
 
     def _close_export(self) -> None:
@@ -239,6 +205,4 @@ class ExportActions:
             with contextlib.suppress(RuntimeError):
                 self.memory_box.close()
             self.memory_box = None
-        self.cancel_export()
-        with contextlib.suppress(RuntimeError):
-            self._finish_export()
+        self.export_task.close()

@@ -18,7 +18,6 @@ import numpy as np
 from gradsim.engine.config import SimConfig
 from gradsim.engine.records import StepRecord
 from gradsim.engine.simulation import PREACTIVATION_SAMPLE
-from gradsim.io.atomic import describe_error
 from gradsim.io.runexport import write_csv, write_json, write_npz
 from gradsim.ui.common import background
 from gradsim.ui.common.workers import JobContext
@@ -121,29 +120,23 @@ def write_records(path: Path, records: list[StepRecord], config: SimConfig) -> N
         raise ValueError(f"cannot export run data as {path.name}: use .csv, .json or .npz")
 
 
-class ExportWorker:
+class ExportWorker(background.WritingJob[ExportJob]):
     """Replays and writes an :class:`ExportJob`: the job of an export's worker thread.
 
-    Messages (see :func:`gradsim.ui.common.background.start_job`)
-    --------
-    ("progressed", done, total) : training steps replayed
-    ("writing",) : the replay is done, the file is being written
-    ("finished", path, count) : ``count`` records were written to ``path``
-    ("failed", message) : nothing was written; ``message`` names the path and the reason
-    ("cancelled",) : the user cancelled; nothing was written
+    Messages: those of :class:`~gradsim.ui.common.background.WritingJob`, with
+    ``("writing",)`` when the replay is done and the file is being written, and
+    ``("finished", path, count)`` when ``count`` records were written to ``path``.
     """
 
-    def __init__(self, job: ExportJob) -> None:
-        self.job = job
+    cancelled_error = ExportCancelled
 
-    def run(self, context: JobContext) -> None:
-        try:
-            records = replay_records(self.job, context.is_cancelled, background.report_progress(context))
-            context.emit(("writing",))
-            write_records(self.job.path, records, self.job.config)
-        except ExportCancelled:
-            context.emit(("cancelled",))
-        except Exception as error:  # every failure becomes a message, never a traceback
-            context.emit(("failed", describe_error(self.job.path, error)))
-        else:
-            context.emit(("finished", str(self.job.path), len(records)))
+    def target(self) -> Path:
+        """The file being written."""
+        return self.job.path
+
+    def write(self, context: JobContext) -> tuple[str, int]:
+        """Replay the records and write them; ``(path, count)``."""
+        records = replay_records(self.job, context.is_cancelled, background.report_progress(context))
+        context.emit(("writing",))
+        write_records(self.job.path, records, self.job.config)
+        return str(self.job.path), len(records)

@@ -60,8 +60,7 @@ class FileActions(ExportActions, QtCore.QObject):
     clear_recent_action : "Clear list" in it
     save_action : "Save config as…" (Ctrl+Shift+S)
     export_action : "Export run data…" (Ctrl+E)
-    export_thread, export_worker, export_progress : the running export's thread, job and dialog,
-        if any
+    export_task : the running export (its job, thread and progress dialog, when one runs)
     memory_box : the "too much memory" question while shown
     last_export : the file last exported
     """
@@ -81,13 +80,9 @@ class FileActions(ExportActions, QtCore.QObject):
 
     # -- construction ------------------------------------------------------------------------------
     def _make_action(
-        self, text: str, name: str, tip: str, slot: Callable[[], None], shortcut: str = ""
+        self, text: str, name: str, tip: str, slot: Callable[[], None], shortcut: str
     ) -> QtGui.QAction:
-        if not shortcut:
-            return make_action(self.window, text, slot, tip, name=name)
-        return make_action(
-            self.window, text, slot, f"{tip} ({shortcut})", [QtGui.QKeySequence(shortcut)], name=name
-        )
+        return make_action(self.window, text, slot, tip, keys=shortcut, name=name)
 
     def _build_actions(self) -> None:
         self.open_action = self._make_action(

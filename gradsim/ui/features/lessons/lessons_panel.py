@@ -21,6 +21,8 @@ the panel derives from); the steps' texts and the stored progress, with no widge
 
 from __future__ import annotations
 
+import dataclasses
+
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from gradsim.engine.lessons import CONTROL_PREFIX, Lesson, LessonError, load_lessons, run_values
@@ -102,8 +104,7 @@ class LessonsPanel(LessonView):
     def go_to(self, index: int) -> None:
         """Show lesson ``index`` at its Intro (a run in progress is abandoned)."""
         self._go_lesson(index)
-        self._show()
-        self._save_progress()
+        self._show_and_remember()
 
     @QtCore.Slot()
     def go_next(self) -> None:
@@ -119,8 +120,7 @@ class LessonsPanel(LessonView):
             self.step += 1
             if self.step == PREDICT:
                 self._reset_answer()
-        self._show()
-        self._save_progress()
+        self._show_and_remember()
 
     @QtCore.Slot()
     def go_back(self) -> None:
@@ -134,8 +134,7 @@ class LessonsPanel(LessonView):
             self.step -= 1
             if self.step == RUN and not self.values:
                 self.step = PREDICT
-        self._show()
-        self._save_progress()
+        self._show_and_remember()
 
     @QtCore.Slot()
     def check_answer(self) -> None:
@@ -231,8 +230,7 @@ class LessonsPanel(LessonView):
         self.explanation_text.setText(self.lesson.explain(self.values))
         self.completed.add(self.lesson.slug)
         self.step = EXPLAIN
-        self._show()
-        self._save_progress()
+        self._show_and_remember()
         self.show_pointed_plot()
 
     @QtCore.Slot(object)
@@ -283,9 +281,7 @@ class LessonsPanel(LessonView):
     @QtCore.Slot(int)
     def _on_user_pick(self, row: int) -> None:
         if row >= 0 and row != self.index:
-            self._go_lesson(row)
-            self._show()
-            self._save_progress()
+            self.go_to(row)
 
     @QtCore.Slot(int, bool)
     def _on_user_choice(self, number: int, checked: bool) -> None:
@@ -356,6 +352,11 @@ class LessonsPanel(LessonView):
             settings.value(STEP_KEY, INTRO),
         )
 
+    def _show_and_remember(self) -> None:
+        """Show the step reached and remember it: the panel reopens there."""
+        self._show()
+        self._save_progress()
+
     def _save_progress(self) -> None:
         settings = self.main_window.settings
         settings.setValue(CURRENT_KEY, self.lesson.slug)
@@ -369,22 +370,24 @@ class LessonsPanel(LessonView):
         self._save_progress()
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
 class Lessons:
-    """What :func:`install` returns: the dock, the panel (None if the files are unusable), the actions."""
+    """What :func:`install` returns: the dock, the panel (None if the files are unusable), the actions.
 
-    def __init__(
-        self,
-        dock: QtWidgets.QDockWidget,
-        panel: LessonsPanel | None,
-        toggle_action: QtGui.QAction,
-        help_action: QtGui.QAction,
-        error: str,
-    ) -> None:
-        self.dock = dock
-        self.panel = panel
-        self.toggle_action = toggle_action
-        self.help_action = help_action
-        self.error = error
+    Attributes
+    ----------
+    dock : the Lessons dock
+    panel : the lessons in it, or None when the lesson files could not be read
+    toggle_action : View ▸ Lessons panel (Ctrl+L)
+    help_action : Help ▸ Guided lessons
+    error : why the lesson files could not be read ("" when they could)
+    """
+
+    dock: QtWidgets.QDockWidget
+    panel: LessonsPanel | None
+    toggle_action: QtGui.QAction
+    help_action: QtGui.QAction
+    error: str
 
 
 def install(window: WindowAPI, lessons: list[Lesson] | None = None) -> Lessons:

@@ -20,8 +20,8 @@ from gradsim.io.animation_writer import (
     video_available,
 )
 from gradsim.ui.common.naming import TARGET_LABELS as SNAPSHOT_LABELS
-from gradsim.ui.common.naming import confirm_replace
-from gradsim.ui.common.widgets import caption
+from gradsim.ui.common.save_dialog import SaveDialog
+from gradsim.ui.common.widgets import caption, wrapped_label
 from gradsim.ui.feature_api import NOTHING_FROZEN
 from gradsim.ui.features.recording import frames
 from gradsim.ui.features.recording.animation_job import AnimationRequest
@@ -42,23 +42,25 @@ PROPOSED_FRAMES = 120
 MAX_ITERATION = 1_000_000
 
 
-class RecordDialog(QtWidgets.QDialog):
+class RecordDialog(SaveDialog):
     """Choose what to animate and how; :class:`RecordingFeature` makes it when accepted.
 
     Attributes
     ----------
     target_combo, first_spin, last_spin, every_spin, by_layer_check, width_spin, size_label,
-    fps_spin, format_combo, summary_label, message_label, path_edit, browse_button, buttons
+    fps_spin, format_combo, summary_label, message_label; those of :class:`SaveDialog`
+    (``save_button`` reads "Record")
     """
+
+    feature: RecordingFeature
 
     def __init__(
         self, feature: RecordingFeature, target: str, parent: QtWidgets.QWidget | None = None
     ) -> None:
-        super().__init__(parent)
-        self.feature = feature
-        self.setObjectName("record_dialog")
-        self.setWindowTitle("Record animation")
-        self._path_edited = False
+        super().__init__(
+            feature, "record", "Record animation", "the animation",
+            "The file to write (written only when the animation is complete)", parent=parent,
+        )  # fmt: skip
         settings = feature.window.settings
 
         self.target_combo = QtWidgets.QComboBox()
@@ -100,16 +102,8 @@ class RecordDialog(QtWidgets.QDialog):
             self.format_combo.addItem(FORMAT_LABELS[fmt], fmt)
         self.summary_label = QtWidgets.QLabel()
         self.summary_label.setObjectName("record_summary")
-        self.message_label = QtWidgets.QLabel()
-        self.message_label.setObjectName("record_message")
-        self.message_label.setWordWrap(True)
+        self.message_label = wrapped_label("record_message")
         self.message_label.setStyleSheet("color: #b00020;")
-        self.path_edit = QtWidgets.QLineEdit()
-        self.path_edit.setObjectName("record_path")
-        self.path_edit.setMinimumWidth(self.path_edit.fontMetrics().horizontalAdvance("x" * 56))
-        self.path_edit.setToolTip("The file to write (written only when the animation is complete)")
-        self.browse_button = QtWidgets.QPushButton("Browse…")
-        self.browse_button.setObjectName("record_browse")
 
         range_row = QtWidgets.QHBoxLayout()
         self._from_caption = QtWidgets.QLabel("from")
@@ -124,9 +118,6 @@ class RecordDialog(QtWidgets.QDialog):
         width_row = QtWidgets.QHBoxLayout()
         width_row.addWidget(self.width_spin)
         width_row.addWidget(self.size_label, 1)
-        path_row = QtWidgets.QHBoxLayout()
-        path_row.addWidget(self.path_edit, 1)
-        path_row.addWidget(self.browse_button)
         form = QtWidgets.QFormLayout()
         form.addRow("&Animate:", self.target_combo)
         self._range_caption = caption("&Iterations:", self.first_spin)
@@ -135,19 +126,11 @@ class RecordDialog(QtWidgets.QDialog):
         form.addRow("Frame &rate:", self.fps_spin)
         form.addRow("&Format:", self.format_combo)
         # "Fi&le": Alt+I is the iterations'. The field is a layout, so the caption brings its buddy.
-        form.addRow(caption("Fi&le:", self.path_edit), path_row)
+        form.addRow(caption("Fi&le:", self.path_edit), self.path_row)
         form.addRow("", self.summary_label)
-        self.buttons = QtWidgets.QDialogButtonBox(
-            QtWidgets.QDialogButtonBox.StandardButton.Save | QtWidgets.QDialogButtonBox.StandardButton.Cancel
-        )
-        self.buttons.setObjectName("record_buttons")
-        self.save_button = self.buttons.button(QtWidgets.QDialogButtonBox.StandardButton.Save)
         self.save_button.setText("Record")
         self.save_button.setToolTip("Replay the run and write the animation")
-        layout = QtWidgets.QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(self.message_label)
-        layout.addWidget(self.buttons)
+        self.lay_out(form, self.message_label)
 
         last = feature.shown_iteration() or 60
         every = max(1, math.ceil(last / PROPOSED_FRAMES))
@@ -166,10 +149,6 @@ class RecordDialog(QtWidgets.QDialog):
             spin.valueChanged.connect(self._refresh)
         self.fps_spin.valueChanged.connect(self._refresh)
         self.by_layer_check.toggled.connect(self._refresh)
-        self.path_edit.textEdited.connect(self._on_user_path_edited)
-        self.browse_button.clicked.connect(self._on_user_browse)
-        self.buttons.accepted.connect(self._on_user_record)
-        self.buttons.rejected.connect(self.reject)
         self._on_user_target()
 
     def _spin(self, name: str, low: int, high: int, tip: str) -> QtWidgets.QSpinBox:
@@ -232,7 +211,7 @@ class RecordDialog(QtWidgets.QDialog):
         self._range_caption.setText("&Cells:" if backprop else "&Iterations:")
         self._every_caption.setText("every" if not backprop else "a frame every")
         self._every_suffix()
-        self._propose_path()
+        self.propose_path()
         self._refresh()
 
     def _every_suffix(self) -> None:
@@ -243,18 +222,8 @@ class RecordDialog(QtWidgets.QDialog):
 
     @QtCore.Slot()
     def _on_user_format(self) -> None:
-        self._propose_path()
+        self.propose_path()
         self._refresh()
-
-    @QtCore.Slot(str)
-    def _on_user_path_edited(self, _text: str) -> None:
-        self._path_edited = True
-
-    def _propose_path(self) -> None:
-        if self._path_edited:
-            self.path_edit.setText(str(self.path()))
-        else:
-            self.path_edit.setText(str(self.feature.proposed_path(self.target(), self.format())))
 
     @QtCore.Slot()
     def _refresh(self) -> None:
@@ -300,13 +269,6 @@ class RecordDialog(QtWidgets.QDialog):
         self.path_edit.setText(chosen)
         self.path_edit.setText(str(self.path()))
 
-    @QtCore.Slot()
-    def _on_user_record(self) -> None:
-        if not self.path_edit.text().strip():
-            self.feature.show_error("Choose a file name for the animation.", parent=self)
-            return
-        path = self.path()
-        if path.exists() and not confirm_replace(self, path):
-            return
-        if self.feature.record(self.request(), parent=self) is not None:
-            self.accept()
+    def save(self, path: Path) -> bool:
+        """Start making the animation (its file is :meth:`path`); whether it started."""
+        return self.feature.record(self.request(), parent=self) is not None

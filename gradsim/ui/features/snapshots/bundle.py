@@ -20,7 +20,7 @@ from pathlib import Path
 
 from gradsim.engine.config import SimConfig
 from gradsim.engine.records import StepRecord
-from gradsim.io.atomic import WriteError, atomic_write_bytes, atomic_write_text, describe_error
+from gradsim.io.atomic import WriteError, atomic_write_bytes, atomic_write_text
 from gradsim.io.configfile import config_to_toml
 from gradsim.io.runexport import write_json, write_npz
 from gradsim.ui.common import background
@@ -176,26 +176,20 @@ def _config_header(job: BundleJob) -> str:
     )
 
 
-class BundleWorker:
+class BundleWorker(background.WritingJob[BundleJob]):
     """Runs :func:`write_bundle`: the job of a bundle's worker thread.
 
-    Messages (see :func:`gradsim.ui.common.background.start_job`)
-    --------
-    ("progressed", done, total) : training steps replayed
-    ("finished", path) : the bundle is complete at ``path``
-    ("failed", message) : nothing was written; ``message`` names the path and the reason
-    ("cancelled",) : the user cancelled; nothing was written
+    Messages: those of :class:`~gradsim.ui.common.background.WritingJob`, with
+    ``("finished", path)`` when the bundle is complete at ``path``.
     """
 
-    def __init__(self, job: BundleJob) -> None:
-        self.job = job
+    cancelled_error = BundleCancelled
 
-    def run(self, context: JobContext) -> None:
-        try:
-            path = write_bundle(self.job, context.is_cancelled, background.report_progress(context))
-        except BundleCancelled:
-            context.emit(("cancelled",))
-        except Exception as error:  # every failure becomes a message, never a traceback
-            context.emit(("failed", describe_error(self.job.destination, error)))
-        else:
-            context.emit(("finished", str(path)))
+    def target(self) -> Path:
+        """The bundle's folder."""
+        return self.job.destination
+
+    def write(self, context: JobContext) -> tuple[str]:
+        """Replay the run and write the bundle; ``(path,)``."""
+        path = write_bundle(self.job, context.is_cancelled, background.report_progress(context))
+        return (str(path),)

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 
 from PySide6 import QtCore, QtWidgets
 
-from gradsim.ui.common.naming import DASHBOARD, TARGET_LABELS, confirm_replace
+from gradsim.ui.common.naming import DASHBOARD, TARGET_LABELS
+from gradsim.ui.common.save_dialog import SaveDialog
 from gradsim.ui.common.widgets import caption, named
 from gradsim.ui.training import render
 from gradsim.ui.training.dashboard import PLOT_KEYS
@@ -22,15 +23,17 @@ if TYPE_CHECKING:
 FORMATS = ("png", "svg")
 
 
-class SnapshotDialog(QtWidgets.QDialog):
+class SnapshotDialog(SaveDialog):
     """Choose what to save (dashboard or one plot), the format, the PNG width and the file.
 
     The dialog only chooses; :class:`SnapshotFeature` writes the file when it is accepted.
 
     Attributes
     ----------
-    target_combo, format_combo, width_spin, size_label, path_edit, browse_button, buttons
+    target_combo, format_combo, width_spin, size_label; those of :class:`SaveDialog`
     """
+
+    feature: SnapshotFeature
 
     def __init__(
         self,
@@ -39,12 +42,11 @@ class SnapshotDialog(QtWidgets.QDialog):
         fmt: str = "png",
         parent: QtWidgets.QWidget | None = None,
     ) -> None:
-        super().__init__(parent)
-        self.feature = feature
-        self.setObjectName("snapshot_dialog")
-        self.setWindowTitle("Save snapshot")
-        self._path_edited = False
-
+        super().__init__(
+            feature, "snapshot", "Save snapshot", "the snapshot",
+            "The file to write (its folder is remembered for next time)",
+            "Choose the folder and the file name", parent,
+        )  # fmt: skip
         self.target_combo = named(
             QtWidgets.QComboBox(),
             "snapshot_target",
@@ -74,40 +76,22 @@ class SnapshotDialog(QtWidgets.QDialog):
             "snapshot_default_width",
             "Set the width to twice the size on screen",
         )
-        self.path_edit = named(
-            QtWidgets.QLineEdit(),
-            "snapshot_path",
-            "The file to write (its folder is remembered for next time)",
-        )
-        self.path_edit.setMinimumWidth(self.path_edit.fontMetrics().horizontalAdvance("x" * 56))
-        self.browse_button = named(
-            QtWidgets.QPushButton("Browse…"), "snapshot_browse", "Choose the folder and the file name"
-        )
 
         width_row = QtWidgets.QHBoxLayout()
         width_row.addWidget(self.width_spin)
         width_row.addWidget(self.size_label, 1)
         width_row.addWidget(self.default_width_button)
-        path_row = QtWidgets.QHBoxLayout()
-        path_row.addWidget(self.path_edit, 1)
-        path_row.addWidget(self.browse_button)
         form = QtWidgets.QFormLayout()
         form.addRow("&Save:", self.target_combo)
         form.addRow("&Format:", self.format_combo)
         self._width_caption = caption("&Width:", self.width_spin)
         form.addRow(self._width_caption, width_row)
-        form.addRow(caption("F&ile:", self.path_edit), path_row)
-        self.buttons = QtWidgets.QDialogButtonBox(
-            QtWidgets.QDialogButtonBox.StandardButton.Save | QtWidgets.QDialogButtonBox.StandardButton.Cancel
-        )
-        self.buttons.setObjectName("snapshot_buttons")
-        self.buttons.button(QtWidgets.QDialogButtonBox.StandardButton.Save).setToolTip("Write the file")
+        form.addRow(caption("F&ile:", self.path_edit), self.path_row)
+        self.save_button.setToolTip("Write the file")
         self.buttons.button(QtWidgets.QDialogButtonBox.StandardButton.Cancel).setToolTip(
             "Close without saving"
         )
-        layout = QtWidgets.QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(self.buttons)
+        self.lay_out(form)
 
         self.target_combo.setCurrentIndex(max(0, self.target_combo.findData(target)))
         self.format_combo.setCurrentIndex(max(0, self.format_combo.findData(fmt)))
@@ -116,10 +100,6 @@ class SnapshotDialog(QtWidgets.QDialog):
         self.format_combo.currentIndexChanged.connect(self._on_user_format)
         self.width_spin.valueChanged.connect(self._show_height)
         self.default_width_button.clicked.connect(self._on_user_default_width)
-        self.path_edit.textEdited.connect(self._on_user_path_edited)
-        self.browse_button.clicked.connect(self._on_user_browse)
-        self.buttons.accepted.connect(self._on_user_save)
-        self.buttons.rejected.connect(self.reject)
 
     # -- what was chosen ---------------------------------------------------------------------------
     def target(self) -> str:
@@ -143,28 +123,18 @@ class SnapshotDialog(QtWidgets.QDialog):
     def _on_user_target(self) -> None:
         self.width_spin.setValue(render.default_width(self.feature.widget_for(self.target())))
         self._show_height()
-        if not self._path_edited:
-            self.path_edit.setText(str(self.feature.proposed_path(self.target(), self.format())))
-        else:
-            self.path_edit.setText(str(self.path()))
+        self.propose_path()
 
     @QtCore.Slot()
     def _on_user_format(self) -> None:
         png = self.format() == "png"
         for widget in (self.width_spin, self.size_label, self.default_width_button, self._width_caption):
             widget.setEnabled(png)
-        if not self._path_edited:
-            self.path_edit.setText(str(self.feature.proposed_path(self.target(), self.format())))
-        else:
-            self.path_edit.setText(str(self.path()))
+        self.propose_path()
 
     @QtCore.Slot()
     def _on_user_default_width(self) -> None:
         self.width_spin.setValue(render.default_width(self.feature.widget_for(self.target())))
-
-    @QtCore.Slot(str)
-    def _on_user_path_edited(self, _text: str) -> None:
-        self._path_edited = True
 
     @QtCore.Slot()
     def _show_height(self) -> None:
@@ -193,20 +163,9 @@ class SnapshotDialog(QtWidgets.QDialog):
         self._path_edited = True
         self.path_edit.setText(str(self._with_suffix(Path(chosen))))
 
-    @QtCore.Slot()
-    def _on_user_save(self) -> None:
-        text = self.path_edit.text().strip()
-        if not text:
-            self.feature.show_error("Choose a file name for the snapshot.", parent=self)
-            return
-        path = self.path()
-        if path.exists() and not self._confirm_replace(path):
-            return
-        if self.feature.save_snapshot(self.target(), self.format(), path, self.png_width(), parent=self):
-            self.accept()
-
-    def _confirm_replace(self, path: Path) -> bool:
-        return confirm_replace(self, path)
+    def save(self, path: Path) -> bool:
+        """Write the snapshot to ``path``; whether it worked."""
+        return self.feature.save_snapshot(self.target(), self.format(), path, self.png_width(), parent=self)
 
     def _with_suffix(self, path: Path) -> Path:
         suffix = f".{self.format()}"

@@ -21,9 +21,7 @@ is in :mod:`.snapshot_dialog`, what a bundle holds and the job that writes it in
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 from PySide6 import QtCore, QtGui, QtWidgets
@@ -36,7 +34,6 @@ from gradsim.ui.common import background
 from gradsim.ui.common.icons import icon
 from gradsim.ui.common.naming import DASHBOARD, TARGET_LABELS, base_name, propose_path
 from gradsim.ui.common.widgets import make_action, reopen_dialog
-from gradsim.ui.common.workers import Worker
 from gradsim.ui.feature_api import PinnedRuns, WindowAPI
 from gradsim.ui.features.snapshots.bundle import BundleJob, BundleWorker, PinnedPart, readme_text
 from gradsim.ui.features.snapshots.snapshot_dialog import FORMATS, SnapshotDialog
@@ -73,7 +70,7 @@ class SnapshotFeature(QtCore.QObject):
     current_plot : key of the plot Ctrl+Shift+C copies (last clicked or hovered)
     context_menu : the right-click menu last shown (None before the first)
     dialog : the snapshot dialog while open
-    bundle_thread, bundle_worker, bundle_progress : the running bundle, if any
+    bundle_task : the bundle being written (its job, thread and progress dialog, when one runs)
     last_bundle : the last bundle written
     """
 
@@ -83,10 +80,11 @@ class SnapshotFeature(QtCore.QObject):
         self.current_plot = DEFAULT_PLOT
         self.context_menu: QtWidgets.QMenu | None = None
         self.dialog: SnapshotDialog | None = None
-        self.bundle_thread: QtCore.QThread | None = None
-        self.bundle_worker: BundleWorker | None = None
-        self._bundle: Worker | None = None
-        self.bundle_progress: QtWidgets.QProgressDialog | None = None
+        self.bundle_task: background.ProgressTask[BundleWorker] = background.ProgressTask(
+            "bundle", "Saving bundle",
+            {"finished": self._on_bundle_finished, "failed": self._on_bundle_failed,
+             "cancelled": self._on_bundle_cancelled},
+        )  # fmt: skip
         self.last_bundle: Path | None = None
         # What the dashboard shows: its last redraw (pictures, names and bundles agree on it).
         self._shown_iteration = 0
@@ -109,14 +107,14 @@ class SnapshotFeature(QtCore.QObject):
         self.save_action.setIconText("Snapshot")
         self.copy_action = make_action(
             window, "Copy plot", self._on_user_copy_current,
-            "Copy the last plot clicked or pointed at to the clipboard as an image (Ctrl+Shift+C)",
-            [key("Ctrl+Shift+C")], name="copy_plot_action",
+            "Copy the last plot clicked or pointed at to the clipboard as an image",
+            keys="Ctrl+Shift+C", name="copy_plot_action",
         )  # fmt: skip
         self.bundle_action = make_action(
             window, "Save bundle…", self._on_user_save_bundle,
             "Save a folder with the pictures, the exact config and the whole run's data, "
-            "so anyone can reproduce the figures (Ctrl+B)",
-            [key("Ctrl+B")], name="save_bundle_action",
+            "so anyone can reproduce the figures",
+            keys="Ctrl+B", name="save_bundle_action",
         )  # fmt: skip
         menu: QtWidgets.QMenu = window.file_menu
         before = window.quit_action if window.quit_action in menu.actions() else None
@@ -287,7 +285,7 @@ class SnapshotFeature(QtCore.QObject):
 
     def start_bundle(self, parent_folder: str | os.PathLike[str]) -> BundleWorker | None:
         """Write a bundle into ``parent_folder`` on a worker thread (None if one is running)."""
-        if self.bundle_thread is not None:
+        if self.bundle_task.thread is not None:
             self.window.statusBar().showMessage("A bundle is being written; wait for it or cancel it", 5000)
             return None
         stem = base_name(self.preset_label(), self.shown_iteration())
@@ -298,24 +296,7 @@ class SnapshotFeature(QtCore.QObject):
             self.show_error(describe_error(destination, error))
             return None
         self.remember_folder(parent_folder)
-        worker = BundleWorker(job)
-        progress = background.progress_dialog(
-            self.window, f"Replaying {job.iterations} iterations for {destination.name}…",
-            "Saving bundle", job.iterations, "bundle_progress", self.cancel_bundle,
-        )  # fmt: skip
-        handlers: dict[str, Callable[..., None]] = {
-            "progressed": self._on_bundle_progress, "finished": self._on_bundle_finished,
-            "failed": self._on_bundle_failed, "cancelled": self._on_bundle_cancelled,
-        }  # fmt: skip
-        self._bundle = background.start_job(worker.run, handlers, "bundle_thread")
-        self.bundle_thread, self.bundle_worker, self.bundle_progress = self._bundle.thread, worker, progress
-        return worker
-
-    @QtCore.Slot()
-    def cancel_bundle(self) -> None:
-        """Stop the bundle being written (its replay stops at the next step; nothing is left)."""
-        if self._bundle is not None:
-            self._bundle.cancel()
+        return self.bundle_task.start(BundleWorker(job), self.window)
 
     def _pinned_parts(self) -> list[PinnedPart]:
         """The pinned runs a feature offers (:class:`~gradsim.ui.feature_api.PinnedRuns`), if any."""
@@ -327,11 +308,6 @@ class SnapshotFeature(QtCore.QObject):
             label = pin.label or f"pinned run {number}"
             parts.append(PinnedPart(f"{number}-{slug(label)[:40]}", label, pin.config, pin.history.recent()))
         return parts
-
-    def _finish_bundle(self) -> None:
-        bundle, progress = self._bundle, self.bundle_progress
-        self._bundle = self.bundle_thread = self.bundle_worker = self.bundle_progress = None
-        background.finish(bundle, progress)
 
     # -- slots -------------------------------------------------------------------------------------
     @QtCore.Slot()
@@ -365,31 +341,22 @@ class SnapshotFeature(QtCore.QObject):
         self._shown_iteration = 0
         self._shown_config = config
 
-    @QtCore.Slot(int, int)
-    def _on_bundle_progress(self, done: int, total: int) -> None:
-        background.show_progress(self.bundle_progress, done, total)
-
     @QtCore.Slot(str)
     def _on_bundle_finished(self, path: str) -> None:
-        self._finish_bundle()
         self.last_bundle = Path(path)
         self.window.statusBar().showMessage(f"Saved bundle {path}", 10000)
 
     @QtCore.Slot(str)
     def _on_bundle_failed(self, message: str) -> None:
-        self._finish_bundle()
         self.show_error(message)
 
     @QtCore.Slot()
     def _on_bundle_cancelled(self) -> None:
-        self._finish_bundle()
         self.window.statusBar().showMessage("Bundle cancelled: nothing was written", 5000)
 
     @QtCore.Slot()
     def _on_closing(self) -> None:
-        self.cancel_bundle()
-        with contextlib.suppress(RuntimeError):
-            self._finish_bundle()
+        self.bundle_task.close()
 
 
 def install(window: WindowAPI) -> SnapshotFeature:

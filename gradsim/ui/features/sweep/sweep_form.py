@@ -18,7 +18,7 @@ from gradsim.engine import sweep
 from gradsim.engine.config import FLOAT_RANGES, INT_RANGES
 from gradsim.engine.formatting import format_bytes
 from gradsim.io.sweepstore import SweepRecord
-from gradsim.ui.common.widgets import caption, fit_combo, named
+from gradsim.ui.common.widgets import caption, fit_combo, named, wrapped_label
 from gradsim.ui.features.sweep.sweep_plot import SweepPlot
 from gradsim.ui.features.sweep.sweep_text import FIELD_LABELS, stored_number
 
@@ -232,9 +232,7 @@ class SweepPage(QtWidgets.QWidget):
         buttons.addWidget(self.cancel_button)
         form.addLayout(buttons, 3, 4, 1, 2)
 
-        self.base_label = QtWidgets.QLabel()
-        self.base_label.setObjectName("sweep_base")
-        self.base_label.setWordWrap(True)
+        self.base_label = wrapped_label("sweep_base")
         self.base_label.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
         self.use_current_button = QtWidgets.QPushButton("Use current config")
         self.use_current_button.setObjectName("sweep_use_current")

@@ -118,10 +118,9 @@ class SweepController(QtCore.QObject):
 
         self.open_action = make_action(
             window, "Sweep (phase diagram)", self.show_tab,
-            "Map where gradients vanish or explode over a grid of two settings (Ctrl+3)",
-            [QtGui.QKeySequence("Ctrl+3")], name="sweep_open_action",
+            "Map where gradients vanish or explode over a grid of two settings",
+            keys="Ctrl+3", name="sweep_open_action", menu=window.run_menu,
         )  # fmt: skip
-        window.run_menu.addAction(self.open_action)
         # After Training and Backprop when they are there (Ctrl+1..3 follow the tab order).
         window.tabs.insertTab(min(2, window.tabs.count()), page, TAB_TITLE)
         window.tabs.setTabToolTip(window.tabs.indexOf(page), self.open_action.toolTip())

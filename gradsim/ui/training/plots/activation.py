@@ -86,9 +86,9 @@ class ActivationPlot(PlotPanel):
     def __init__(self, theme: Theme | None = None, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(theme, parent)
         theme = self.theme
-        self.selector_row = self._add_selector("Histogram of:", "Whose pre-activations the histogram shows")
-        self.layer_selector = self.selector_row.combo
-        self.layer_selector.currentIndexChanged.connect(self._on_layer_chosen)
+        self.layer_selector = self._add_selector(
+            "Histogram of:", "Whose pre-activations the histogram shows", self._on_layer_chosen
+        )
 
         self.plot = self._add_plot()
         function, derivative = (f"<span style='color:{c}'>" for c in (theme.function, theme.derivative))

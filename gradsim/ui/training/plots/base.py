@@ -13,6 +13,7 @@ SnappedBounds) and ``legend`` (RowLegend).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 from PySide6 import QtGui, QtWidgets
@@ -162,6 +163,10 @@ class PlotPanel(QtWidgets.QWidget):
         if self._history is not None and self._config is not None:
             self._draw(self._history, self._config)
 
+    def set_live(self, live: bool) -> None:
+        """A run trains (``live``) or stands still. A plot that draws differently while a run
+        trains overrides it (the heatmap); the light pens are ``graphics.draft``'s."""
+
     # -- for subclasses -------------------------------------------------------------------
     def _draw(self, history: RunHistory, config: SimConfig) -> None:
         raise NotImplementedError
@@ -185,12 +190,16 @@ class PlotPanel(QtWidgets.QWidget):
             self.grids.append(MajorGrid(plot, self.theme, x="x" in grid, y="y" in grid))
         return plot
 
-    def _add_selector(self, label: str, tooltip: str) -> Selector:
-        """A labelled combo box above the graphics (hidden until shown)."""
-        selector = Selector(label, tooltip, self.theme)
-        self._layout.insertWidget(0, selector)
-        selector.hide()
-        return selector
+    def _add_selector(
+        self, label: str, tooltip: str, on_chosen: Callable[[int], None]
+    ) -> QtWidgets.QComboBox:
+        """A labelled combo box above the graphics, in :attr:`selector_row` (hidden until shown);
+        the user's choice calls ``on_chosen(index)``. Returns the combo box."""
+        self.selector_row = Selector(label, tooltip, self.theme)
+        self._layout.insertWidget(0, self.selector_row)
+        self.selector_row.hide()
+        self.selector_row.combo.currentIndexChanged.connect(on_chosen)
+        return self.selector_row.combo
 
     def _set_title(
         self,

@@ -63,12 +63,10 @@ class HealthPlot(PlotPanel):
     def __init__(self, theme: Theme | None = None, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(theme, parent)
         theme = self.theme
-        self.selector_row = self._add_selector(
-            "Show:", "Which per-layer chart to show (too little room for all)"
+        self.chart_selector = self._add_selector(
+            "Show:", "Which per-layer chart to show (too little room for all)", self._on_chart_chosen
         )
-        self.chart_selector = self.selector_row.combo
         self.selector_row.set_items([title for title, _ in CHARTS.values()], 0)
-        self.chart_selector.currentIndexChanged.connect(self._on_chart_chosen)
         self.saturation_plot = self._add_plot(row=0, col=0, grid="y")
         self.gradient_plot = self._add_plot(row=0, col=1, grid="y", axisItems=log_axes("left"))
         self.ratio_plot = self._add_plot(row=0, col=2, grid="y", axisItems=log_axes("left"))

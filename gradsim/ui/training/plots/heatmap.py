@@ -173,11 +173,9 @@ class HeatmapPlot(PlotPanel):
     def __init__(self, theme: Theme | None = None, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(theme, parent)
         theme = self.theme
-        self.selector_row = self._add_selector(
-            "Heatmap layer:", "Which layer's gradient magnitudes the heatmap shows"
+        self.layer_selector = self._add_selector(
+            "Heatmap layer:", "Which layer's gradient magnitudes the heatmap shows", self._on_layer_chosen
         )
-        self.layer_selector = self.selector_row.combo
-        self.layer_selector.currentIndexChanged.connect(self._on_layer_chosen)
 
         self.iteration_axis = IterationAxis("left")
         self.plot = self._add_plot(grid="", axisItems={"left": self.iteration_axis})
@@ -213,21 +211,17 @@ class HeatmapPlot(PlotPanel):
         self._clear()
 
     # -- row range ------------------------------------------------------------------------------
-    @property
-    def round_rows(self) -> bool:
-        """Whether the row range grows in round steps (a run trains) instead of fitting the rows."""
-        return self._round_rows
-
-    @round_rows.setter
-    def round_rows(self, value: bool) -> None:
-        if value != self._round_rows:
-            self._round_rows = value
+    def set_live(self, live: bool) -> None:
+        """While a run trains (``live``) the row range grows in round steps (:meth:`row_range`);
+        stopped, the rows fill the plot again."""
+        if live != self._round_rows:
+            self._round_rows = live
             self.redraw()
 
     def row_range(self, count: int) -> int:
         """How many rows the y range spans for ``count`` image rows.
 
-        ``count`` when the run stands still. While it trains (:attr:`round_rows`) a new row
+        ``count`` when the run stands still. While it trains (:meth:`set_live`) a new row
         every frame would move the range and lay the axis out again each time: the range then
         grows in round steps of about a quarter of the rows (kept while it holds the rows and
         is at most 1.3 times the snapped height), and the newest rows fill the space above.

@@ -42,7 +42,7 @@ pytestmark.append(
         size=(1300, 850),
         steps=3,
         activate=True,
-        after_close=lambda window: feature(window).export_thread is None,
+        after_close=lambda window: feature(window).export_task.thread is None,
     )
 )
 OTHER = SimConfig(num_layers=1, hidden_size=8, seq_len=10, batch_size=2, activation="relu", seed=9)
@@ -82,7 +82,7 @@ def listing(folder: Path) -> list[str]:
 
 
 def wait_export(qtbot, window: MainWindow, timeout: int = 20000) -> None:
-    qtbot.waitUntil(lambda: feature(window).export_thread is None, timeout=timeout)
+    qtbot.waitUntil(lambda: feature(window).export_task.thread is None, timeout=timeout)
 
 
 def without_samples(record: StepRecord) -> StepRecord:
@@ -394,7 +394,7 @@ def test_nothing_to_export_before_the_first_step(qtbot, make_window, monkeypatch
     monkeypatch.setattr(QtWidgets.QFileDialog, "getSaveFileName", never)
     qtbot.keyClick(window, Key.Key_E, Modifier.ControlModifier)
     assert "Nothing to export yet" in window.statusBar().currentMessage()
-    assert feature(window).export_thread is None
+    assert feature(window).export_task.thread is None
 
 
 def test_export_while_playing_keeps_the_window_answering_and_the_data_exact(
@@ -437,8 +437,8 @@ def test_cancel_writes_nothing(qtbot, make_window, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     worker = files.start_export(ExportJob(out / "long.npz", SMALL, 100_000))
-    assert worker is not None and files.export_progress is not None
-    progress = files.export_progress
+    assert worker is not None and files.export_task.progress is not None
+    progress = files.export_task.progress
     qtbot.waitUntil(lambda: progress.value() >= 20, timeout=10000)
     take_steps(qtbot, window, 1)  # meanwhile the window trains
     cancel = progress.findChild(QtWidgets.QPushButton)
@@ -456,9 +456,11 @@ def test_closing_the_window_during_an_export_stops_it(qtbot, make_window, tmp_pa
     out = tmp_path / "out"
     out.mkdir()
     files.start_export(ExportJob(out / "long.csv", SMALL, 100_000))
-    qtbot.waitUntil(lambda: files.export_progress is not None and files.export_progress.value() >= 10)
+    qtbot.waitUntil(
+        lambda: files.export_task.progress is not None and files.export_task.progress.value() >= 10
+    )
     window.close()
-    assert files.export_thread is None
+    assert files.export_task.thread is None
     assert listing(out) == []
 
 
@@ -490,7 +492,7 @@ def test_a_long_run_offers_the_kept_iterations(qtbot, make_window, tmp_path, mon
     files.export(tmp_path / "none.csv")
     box = files.memory_box
     box.button(QtWidgets.QMessageBox.StandardButton.Cancel).click()
-    assert files.export_thread is None and not (tmp_path / "none.csv").exists()
+    assert files.export_task.thread is None and not (tmp_path / "none.csv").exists()
     assert "cancelled" in window.statusBar().currentMessage()
 
 

@@ -37,7 +37,7 @@ pytestmark.append(
         config=SMALL,
         size=(1300, 850),
         steps=3,
-        after_close=lambda window: feature(window).bundle_thread is None,
+        after_close=lambda window: feature(window).bundle_task.thread is None,
     )
 )
 SAVE = QtWidgets.QDialogButtonBox.StandardButton.Save
@@ -303,7 +303,7 @@ def test_unwritable_or_missing_folder_leaves_no_file_and_says_why(qtbot, make_wi
 def save_bundle(qtbot, window: MainWindow, folder: Path, monkeypatch) -> None:
     monkeypatch.setattr(QtWidgets.QFileDialog, "getExistingDirectory", lambda *args: str(folder))
     qtbot.keyClick(window, Key.Key_B, Modifier.ControlModifier)
-    qtbot.waitUntil(lambda: feature(window).bundle_thread is None, timeout=20000)
+    qtbot.waitUntil(lambda: feature(window).bundle_task.thread is None, timeout=20000)
 
 
 def test_bundle_holds_pictures_exact_config_and_the_whole_run(
@@ -386,8 +386,8 @@ def test_bundle_replays_off_the_gui_thread_and_cancel_leaves_nothing(
     out = tmp_path / "out"
     out.mkdir()
     worker = snap.start_bundle(out)
-    assert worker is not None and snap.bundle_progress is not None
-    progress = snap.bundle_progress
+    assert worker is not None and snap.bundle_task.progress is not None
+    progress = snap.bundle_task.progress
     qtbot.waitUntil(lambda: progress.value() >= 20, timeout=10000)
     # Meanwhile the window trains and draws.
     window.runner.step()
@@ -396,7 +396,7 @@ def test_bundle_replays_off_the_gui_thread_and_cancel_leaves_nothing(
     cancel = progress.findChild(QtWidgets.QPushButton)
     assert cancel is not None and cancel.text() == "Cancel"
     qtbot.mouseClick(cancel, QtCore.Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: snap.bundle_thread is None, timeout=10000)
+    qtbot.waitUntil(lambda: snap.bundle_task.thread is None, timeout=10000)
     assert listing(out) == []
     assert snap.last_bundle is None
     assert "cancelled" in window.statusBar().currentMessage()
@@ -407,9 +407,9 @@ def test_closing_the_window_during_a_bundle_stops_it(qtbot, make_window, tmp_pat
     snap = feature(window)
     monkeypatch.setattr(snap, "shown_iteration", lambda: 100_000)
     snap.start_bundle(tmp_path)
-    qtbot.waitUntil(lambda: snap.bundle_progress is not None and snap.bundle_progress.value() >= 10)
+    qtbot.waitUntil(lambda: snap.bundle_task.progress is not None and snap.bundle_task.progress.value() >= 10)
     window.close()
-    assert snap.bundle_thread is None
+    assert snap.bundle_task.thread is None
     assert [name for name in os.listdir(tmp_path) if name.startswith((".gradsim", "gradsim"))] == []
 
 

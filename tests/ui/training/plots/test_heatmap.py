@@ -249,7 +249,7 @@ def grown_history(records: list, capacity: int = 8) -> RunHistory:
 def test_while_training_the_row_range_grows_in_round_steps_and_fits_the_rows_once_stopped(qtbot, theme):
     records = engine_run(ONE_LAYER, 30)
     plot = make(qtbot, theme)
-    plot.round_rows = True
+    plot.set_live(True)
     history = RunHistory(capacity=1000)
     tops = []
     for record in records:
@@ -265,14 +265,14 @@ def test_while_training_the_row_range_grows_in_round_steps_and_fits_the_rows_onc
         assert plot.row_range(len(history)) <= max(2, 2 * len(history))
     # 30 rows added one by one moved the range (and laid the axis out) for at most every other row.
     assert len(set(tops)) <= len(tops) // 2
-    plot.round_rows = False  # the run stopped: the rows fill the plot again
+    plot.set_live(False)  # the run stopped: the rows fill the plot again
     assert plot.plot.viewRange()[1] == pytest.approx([-0.5, len(history) - 0.5])
 
 
 def test_new_rows_on_top_keep_the_iteration_axis_picture_and_thinning_redraws_it(qtbot, theme):
     records = engine_run(ONE_LAYER, 9)
     plot = make(qtbot, theme)
-    plot.round_rows = True
+    plot.set_live(True)
     history = grown_history(records[:7])
     plot.refresh(history, ONE_LAYER)
     assert plot.plot.viewRange()[1] == pytest.approx([-0.5, 7.5])  # 7 rows in a range of 8
