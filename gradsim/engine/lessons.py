@@ -99,11 +99,12 @@ class LessonError(ValueError):
 
 @dataclass(frozen=True)
 class Choice:
-    """One answer of a lesson's question; ``why`` says why a wrong answer is wrong."""
+    """One answer of a lesson's question; ``why`` says why a wrong answer is wrong (a right one
+    may leave it empty, as its file may leave it out)."""
 
     text: str
     correct: bool
-    why: str
+    why: str = ""
 
 
 @dataclass(frozen=True)
