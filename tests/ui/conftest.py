@@ -176,10 +176,12 @@ class ForwardProbe:
         self.started = threading.Event()
         inner = simulation.activation.forward
 
-        def forward(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        def forward(
+            z: np.ndarray, out: np.ndarray | None = None, scratch: np.ndarray | None = None
+        ) -> np.ndarray:
             self.calls += 1
             self.started.set()
-            return inner(z, out=out)
+            return inner(z, out=out, scratch=scratch)
 
         simulation.activation = dataclasses.replace(simulation.activation, forward=forward)
 

@@ -119,9 +119,11 @@ def add_checkpoint(simulation: Simulation, checkpoint: Callable[[], None]) -> No
     """
     original = simulation.activation.forward
 
-    def forward(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    def forward(
+        z: np.ndarray, out: np.ndarray | None = None, scratch: np.ndarray | None = None
+    ) -> np.ndarray:
         checkpoint()
-        return original(z, out=out)
+        return original(z, out=out, scratch=scratch)
 
     simulation.activation = dataclasses.replace(simulation.activation, forward=forward)
 

@@ -19,9 +19,10 @@ from pathlib import Path
 import pytest
 from helpers import LARGEST, small_config
 
+from gradsim.engine.simulation import Simulation
 from gradsim.ui.common.processes import ParentGone, ParentPipe
 from gradsim.ui.training import training_process
-from gradsim.ui.training.training_loop import TrainingLoop
+from gradsim.ui.training.training_loop import TrainingLoop, add_checkpoint
 from gradsim.ui.training.training_process import PipeContext
 
 SMALL = small_config(seed=5)
@@ -38,6 +39,20 @@ def receive_until(connection, kind: str, generation: int | None = None, timeout:
             if got == kind and (generation is None or message_generation == generation):
                 return payload
     raise AssertionError(f"no {kind!r} message within {timeout} s")
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu", "sigmoid"])
+def test_a_checkpointed_simulation_checks_every_step_and_trains_to_the_same_bits(activation):
+    # The checkpoint wraps the activation's forward, which the engine calls with a scratch row.
+    config = small_config(activation=activation)
+    plain, checked = Simulation(config), Simulation(config)
+    calls = []
+    add_checkpoint(checked, lambda: calls.append(1))
+    for _ in range(3):
+        expected, record = plain.train_step(), checked.train_step()
+        assert record.loss == expected.loss
+        assert (record.grad_norms == expected.grad_norms).all()
+    assert len(calls) == 3 * config.num_layers * config.seq_len
 
 
 def test_the_child_module_imports_no_qt():
