@@ -570,13 +570,13 @@ def main(argv: list[str] | None = None) -> int:
         "--clock", choices=("wall", "cpu"), default="wall",
         help="wall time, or the process's CPU time (all threads; with --threads 1 on a loaded machine)",
     )  # fmt: skip
-    parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
-    parser.add_argument("--no-breakdown", action="store_true", help="time only the three main figures")
-    parser.add_argument(
-        "--reuse-freed-memory",
-        action="store_true",
-        help="diagnostic: keep freed memory in the process (glibc mallopt) to show the page-fault cost",
-    )
+    for switch, meaning in (
+        ("--no-torch", "skip the PyTorch comparison"),
+        ("--no-breakdown", "time only the three main figures"),
+        ("--reuse-freed-memory", "diagnostic: keep freed memory in the process (glibc mallopt) to show the "
+         "page-fault cost"),
+    ):  # fmt: skip
+        parser.add_argument(switch, action="store_true", help=meaning)
     args = parser.parse_args(argv)
     if args.repeats < 1 or args.warmup < 0:
         parser.error("--repeats must be >= 1 and --warmup >= 0")

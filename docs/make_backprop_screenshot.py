@@ -11,14 +11,11 @@ first batch of its data stream, and stepped until ``fraction`` of the cells are 
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 from pathlib import Path
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
-
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import screenshot_common as shots  # noqa: E402
 from PySide6 import QtWidgets  # noqa: E402
 
 # isort: split
@@ -27,20 +24,19 @@ from gradsim.engine.simulation import Simulation  # noqa: E402
 from gradsim.ui.common.theme import theme_named  # noqa: E402
 from gradsim.ui.features.backprop.backprop_view import BackpropView  # noqa: E402
 
-DEFAULT_OUTPUT = Path(__file__).resolve().parent / "screenshot-backprop.png"
-
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="vanishing-sigmoid", help="engine preset to load")
+    parser = shots.argument_parser(
+        __doc__.splitlines()[0],
+        preset="vanishing-sigmoid",
+        size=(1400, 900),
+        output="screenshot-backprop.png",
+    )
     parser.add_argument("--layers", type=int, default=3, help="number of layers (overrides the preset)")
     parser.add_argument("--seq-len", type=int, default=60, help="time steps (overrides the preset)")
     parser.add_argument("--weight-scale", type=float, default=None, help="overrides the preset")
     parser.add_argument("--fraction", type=float, default=0.55, help="share of the cells computed")
-    parser.add_argument("--width", type=int, default=1400)
-    parser.add_argument("--height", type=int, default=900)
     parser.add_argument("--theme", choices=("light", "dark"), default="light")
-    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     args = parser.parse_args(argv)
 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
@@ -55,14 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     view.go_to(round(args.fraction * view.total_cells))
     view.show()
     app.processEvents()
-    image = view.grab()
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    if not image.save(str(args.output)):
-        print(f"could not write {args.output}", file=sys.stderr)
-        return 1
-    print(f"wrote {args.output} ({image.width()}x{image.height()}), cell {view.current_cell}")
-    view.close()
-    return 0
+    return shots.save_window(view, args.output, note=f", cell {view.current_cell}")
 
 
 if __name__ == "__main__":

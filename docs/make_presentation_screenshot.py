@@ -22,28 +22,21 @@ pictures on every machine. Each tab is also checked with the layout checks of th
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 import tempfile
 from pathlib import Path
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
-
-from PySide6 import QtCore, QtGui, QtWidgets  # noqa: E402
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "tests" / "ui"))
+import screenshot_common as shots  # noqa: E402
+from layout_checks import all_problems  # noqa: E402
+from PySide6 import QtGui  # noqa: E402
 
 # isort: split
 from gradsim.engine.config import SimConfig  # noqa: E402
 from gradsim.engine.presets import load_preset  # noqa: E402
-from gradsim.ui.app import create_application  # noqa: E402
 from gradsim.ui.main_window import MainWindow  # noqa: E402
-
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent / "tests" / "ui"))
-from layout_checks import all_problems  # noqa: E402
-from make_screenshots import run_loop_until  # noqa: E402
 
 PRESENTATION = "gradsim.ui.features.presentation.presentation"
 BACKPROP = "gradsim.ui.features.backprop.backprop_tab"
@@ -51,25 +44,18 @@ SWEEP = "gradsim.ui.features.sweep.sweep_view"
 COMPARE = "gradsim.ui.features.compare.compare"
 
 
-def settle(seconds: float = 0.5) -> None:
-    """Let queued layouts, resizes and paints run."""
-    run_loop_until(lambda: False, timeout=seconds)
-
-
 def training_tab(window: MainWindow, iterations: int) -> QtGui.QPixmap:
-    title = f"iteration {iterations} "
-    run_loop_until(lambda: title in window.dashboard.plots["gradient"].plot.titleLabel.text, timeout=10)
-    settle()
+    shots.wait_until_drawn(window, iterations)
     return window.grab()
 
 
 def backprop_tab(window: MainWindow) -> QtGui.QPixmap:
     tab = window.features[BACKPROP]
     tab.show_tab()  # freezes the run's weights
-    run_loop_until(lambda: tab.view.session is not None, timeout=60)
+    shots.run_loop_until(lambda: tab.view.session is not None, timeout=60)
     tab.view.go_to(tab.view.total_cells // 2)
-    run_loop_until(lambda: tab.view.position == tab.view.total_cells // 2, timeout=60)
-    settle()
+    shots.run_loop_until(lambda: tab.view.position == tab.view.total_cells // 2, timeout=60)
+    shots.settle()
     return window.grab()
 
 
@@ -88,71 +74,55 @@ def sweep_tab(window: MainWindow, store: Path) -> QtGui.QPixmap:
     page.seeds_spin.setValue(2)
     page.iterations_spin.setValue(0)
     controller.start()
-    run_loop_until(lambda: not controller.is_running, timeout=600)
-    run_loop_until(lambda: controller.line is not None, timeout=60)
-    settle()
+    shots.run_loop_until(lambda: not controller.is_running, timeout=600)
+    shots.run_loop_until(lambda: controller.line is not None, timeout=60)
+    shots.settle()
     return window.grab()
 
 
 def ab_tab(window: MainWindow, pairs: int) -> QtGui.QPixmap:
     view = window.features[COMPARE].ab_view
     window.tabs.setCurrentWidget(view)
-    settle(0.2)
+    shots.settle(0.2)
     for _ in range(pairs):
         view.step()
-    run_loop_until(lambda: view.histories["A"].total_records >= pairs, timeout=120)
-    settle()
+    shots.run_loop_until(lambda: view.histories["A"].total_records >= pairs, timeout=120)
+    shots.settle()
     return window.grab()
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="vanishing-sigmoid")
-    parser.add_argument("--iterations", type=int, default=40)
-    parser.add_argument("--width", type=int, default=1280)
-    parser.add_argument("--height", type=int, default=720)
-    parser.add_argument("--out-dir", type=Path, default=HERE)
+    parser = shots.argument_parser(
+        __doc__.splitlines()[0], preset="vanishing-sigmoid", iterations=40, size=(1280, 720)
+    )
+    parser.add_argument("--out-dir", type=Path, default=shots.DOCS, help="where to write")
     args = parser.parse_args(argv)
 
-    folder = tempfile.mkdtemp(prefix="gradsim-shot-")
-    ini = QtCore.QSettings.Format.IniFormat
-    QtCore.QSettings.setDefaultFormat(ini)
-    QtCore.QSettings.setPath(ini, QtCore.QSettings.Scope.UserScope, folder)
-    app = create_application(sys.argv[:1])
-    window = MainWindow(load_preset(args.preset), settings=QtCore.QSettings())
-    window.resize(args.width, args.height)
-    dock = window.findChild(QtWidgets.QDockWidget, "diagnosis_dock")
-    if dock is not None:
-        dock.hide()
-    window.show()
-    for _ in range(args.iterations):
-        window.runner.step()
-    if not run_loop_until(lambda: window.history.total_records >= args.iterations, timeout=600):
+    app, window = shots.open_window(load_preset(args.preset), args.width, args.height, diagnosis_dock=False)
+    if not shots.train(window, args.iterations, timeout=600):
         print(f"the run did not reach {args.iterations} iterations", file=sys.stderr)
         return 1
     window.features[PRESENTATION].set_enabled(True)
-    shots: dict[str, QtGui.QPixmap] = {}
+    store = Path(tempfile.mkdtemp(prefix="gradsim-shot-")) / "store.sqlite"  # a fresh sweep store
+    pictures: dict[str, QtGui.QPixmap] = {}
     problems: list[str] = []
     for name, take in (
         ("screenshot-presentation.png", lambda: training_tab(window, args.iterations)),
         ("screenshot-presentation-backprop.png", lambda: backprop_tab(window)),
-        ("screenshot-presentation-sweep.png", lambda: sweep_tab(window, Path(folder) / "store.sqlite")),
+        ("screenshot-presentation-sweep.png", lambda: sweep_tab(window, store)),
         ("screenshot-presentation-ab.png", lambda: ab_tab(window, args.iterations)),
     ):
-        shots[name] = take()
+        pictures[name] = take()
         problems += [f"{name}: {problem}" for problem in all_problems(window)]
 
     window.features[PRESENTATION].set_enabled(False)  # as found
     window.close()
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    for name, image in shots.items():
-        if not image.save(str(args.out_dir / name)):
-            print(f"could not write {args.out_dir / name}", file=sys.stderr)
+    for name, image in pictures.items():
+        if not shots.save_picture(image, args.out_dir / name):
             return 1
-        print(f"wrote {args.out_dir / name} ({image.width()} x {image.height()})")
     for problem in problems:
         print(problem, file=sys.stderr)
-    del app
+    app.processEvents()
     return 1 if problems else 0
 
 
