@@ -1,7 +1,7 @@
 """Geometry checks of a laid-out window, from widget geometry and font metrics.
 
-Used by ``test_layout_sizes.py`` and by ``docs/make_tab_screenshots.py`` (which prints what it
-finds next to each screenshot). Every function returns a list of readable problems; an empty
+Used by ``test_layout_sizes.py``, ``features/backprop/test_backprop_frames.py`` and
+``docs/make_presentation_screenshot.py`` (which prints what it finds and fails on it). Every function returns a list of readable problems; an empty
 list means the check passed.
 """
 
