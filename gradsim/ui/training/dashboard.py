@@ -170,8 +170,9 @@ class Dashboard(QtWidgets.QWidget):
 
     @property
     def paints_pending(self) -> bool:
-        """Whether views of a staggered frame are still waiting to be painted."""
-        return bool(self._waiting)
+        """Whether views of a staggered frame are still waiting to be painted (or the last one
+        let go has not painted yet)."""
+        return bool(self._waiting) or self._released is not None
 
     def paint_now(self) -> None:
         """Let every view still waiting paint in the next window update (no more staggering)."""
