@@ -279,7 +279,7 @@ class _Trail:
 
     def forget(self) -> None:
         """Drop every converted record; the next :meth:`draw` sets the curves' data afresh."""
-        self._rows: dict[int, tuple[StepRecord, np.ndarray, float, float]] = {}
+        self._rows: dict[int, tuple[StepRecord, tuple[np.ndarray, ...], float, float]] = {}
         self._shown: list[StepRecord] | None = None
         self._range = (np.nan, np.nan)
 
@@ -307,14 +307,16 @@ class _Trail:
         return self._range
 
 
-def _converted(record: StepRecord) -> tuple[StepRecord, np.ndarray, float, float]:
-    """``record`` (kept, so its id stays its own), its drawable rows ``(L, T)`` and their finite
-    min and max (inf, -inf when none is finite)."""
+def _converted(record: StepRecord) -> tuple[StepRecord, tuple[np.ndarray, ...], float, float]:
+    """``record`` (kept, so its id stays its own), its drawable rows (one ``(T,)`` array per
+    layer, the same objects every frame: a :class:`TrailCurve` keeps a row's line while it gets
+    the same array) and their finite min and max (inf, -inf when none is finite)."""
     rows = drawable(record.log10_grad_norms)
     finite = rows[np.isfinite(rows)]
+    layers = tuple(rows)
     if not finite.size:
-        return record, rows, np.inf, -np.inf
-    return record, rows, float(finite.min()), float(finite.max())
+        return record, layers, np.inf, -np.inf
+    return record, layers, float(finite.min()), float(finite.max())
 
 
 def _merged(a: tuple[float, float], b: tuple[float, float]) -> tuple[float, float]:

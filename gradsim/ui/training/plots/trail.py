@@ -62,8 +62,8 @@ class TrailCurve(pg.PlotCurveItem):
     def set_rows(self, steps: np.ndarray, rows: Sequence[tuple[int, np.ndarray]]) -> None:
         """Show ``rows``: ``(key, values (T,))`` oldest first, a key standing for one record.
 
-        A row whose key and array were given last time keeps its path; the others are
-        converted (non-finite values are gaps).
+        A row whose key and array (the same object) were given last time keeps its path; the
+        others are converted (non-finite values are gaps).
         """
         if len(steps) != len(self._steps):
             self._blocks = {}

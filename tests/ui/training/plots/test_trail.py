@@ -71,10 +71,13 @@ def test_a_kept_row_keeps_its_line_and_only_new_rows_are_converted(qapp, monkeyp
     monkeypatch.setattr(pg, "arrayToQPath", lambda *a, **k: converted.append(1) or original(*a, **k))
     trail.set_rows(STEPS, [(i, given[i]) for i in (1, 2, 3)])  # the trail moves by one record
     assert len(converted) == 1
+    stacked = np.array(given)
+    trail.set_rows(STEPS, [(i, stacked[i]) for i in (1, 2, 3)])
+    assert len(converted) == 4  # the same keys with other arrays: made anew
     trail.set_rows(STEPS, [(1, given[1]), (2, given[0])])  # key 2 with another array: made anew
-    assert len(converted) == 2
+    assert len(converted) == 6
     trail.set_rows(STEPS[:20], [(1, given[1][:20])])  # other time steps: made anew
-    assert len(converted) == 3
+    assert len(converted) == 7
 
 
 @pytest.mark.parametrize("antialias", [False, True])
