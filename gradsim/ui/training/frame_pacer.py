@@ -1,9 +1,10 @@
 """When the window draws a frame of live plots, and how long a worker thread waits for it.
 
 New records mark the view dirty, and a frame is drawn at its due time: no sooner than a
-:data:`REDRAW_HZ` period after the previous frame was due, and no sooner than the last frame's
-measured work (data update and paints) times a pace factor after it started, so that the GUI
-thread stays idle a share of the time (:data:`PACE_THREAD`, :data:`PACE_PROCESS`). A
+:data:`REDRAW_HZ` period after the previous frame was due, and no sooner than the frames'
+measured work (data update and paints; the last two frames' mean, :data:`WORK_MEMORY`) times a
+pace factor after the last one started, so that the GUI thread stays idle a share of the time
+(:data:`PACE_THREAD`, :data:`PACE_PROCESS`). A
 single-shot timer fires at that time (not the next tick of a display-rate timer: a frame that
 ended just after a tick would wait a whole period more and halve the rate).
 
@@ -46,6 +47,9 @@ FRAME_QUIET_MS = 10
 # worker process (its own core) a third.
 PACE_THREAD = 2.0
 PACE_PROCESS = 1.5
+# The work the pace multiplies: the mean of the last frame's and the one before's, so that a
+# single slow frame (the history thins, a collection) does not halve the rate by itself.
+WORK_MEMORY = 0.5
 # A frame drawn late lets the next come sooner, by at most this share of a period (the rate
 # stays REDRAW_HZ on average despite the timer's and the event loop's delays).
 CATCH_UP = 0.25
@@ -99,6 +103,7 @@ class FramePacer(QtCore.QObject):
         self._started = 0.0
         self._due = 0.0
         self._busy = 0.0
+        self._work: float | None = None
         self._quiet = QtCore.QTimer(self)
         self._quiet.setSingleShot(True)
         self._quiet.setInterval(FRAME_QUIET_MS)
@@ -173,7 +178,9 @@ class FramePacer(QtCore.QObject):
         now = time.perf_counter()
         held, self.held, self.drawing = self.held, False, False
         pace = PACE_THREAD if self._thread_worker() else PACE_PROCESS
-        next_at = max(self._due + 1.0 / REDRAW_HZ, self._started + pace * self._busy)
+        work = self._busy if self._work is None else WORK_MEMORY * self._work + (1 - WORK_MEMORY) * self._busy
+        self._work = work
+        next_at = max(self._due + 1.0 / REDRAW_HZ, self._started + pace * work)
         if held:
             self._release()
             next_at = max(next_at, now + (now - self._started))

@@ -180,3 +180,18 @@ def test_a_stopped_pacer_draws_no_more(qapp, clock) -> None:
     window.pacer.dirty = True
     window.pacer.draw_due()
     assert window.calls == [] and due_in_ms(window.pacer) is None
+
+
+def test_the_pace_follows_the_last_two_frames_work(qapp, clock) -> None:
+    # One slow frame among cheap ones spaces the next by half its work (with the one before).
+    window = Window(clock, draw_cost=0.010)
+    pacer = window.pacer
+    pacer.dirty = True
+    pacer.draw_due()
+    pacer._frame_over()  # 10 ms of work
+    clock.now = started = pacer.next_at
+    pacer._draw = lambda: setattr(clock, "now", clock.now + 0.040)  # a 40 ms frame
+    pacer.dirty = True
+    pacer.draw_due()
+    pacer._frame_over()
+    assert pacer.next_at == pytest.approx(started + PACE_PROCESS * (0.010 + 0.040) / 2)
