@@ -51,8 +51,9 @@ PACE_PROCESS = 1.5
 # single slow frame (the history thins, a collection) does not halve the rate by itself.
 WORK_MEMORY = 0.5
 # A frame drawn late lets the next come sooner, by at most this share of a period (the rate
-# stays REDRAW_HZ on average despite the timer's and the event loop's delays).
-CATCH_UP = 0.25
+# stays REDRAW_HZ on average despite the timer's and the event loop's delays; the pace rule
+# still spaces frames by their work).
+CATCH_UP = 0.5
 
 
 def _nothing_left() -> bool:

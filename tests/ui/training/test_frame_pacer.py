@@ -8,7 +8,7 @@ import pytest
 from PySide6 import QtCore
 
 from gradsim.ui.training import frame_pacer
-from gradsim.ui.training.frame_pacer import PACE_PROCESS, PACE_THREAD, REDRAW_HZ, FramePacer
+from gradsim.ui.training.frame_pacer import CATCH_UP, PACE_PROCESS, PACE_THREAD, REDRAW_HZ, FramePacer
 
 PERIOD = 1.0 / REDRAW_HZ
 
@@ -109,7 +109,7 @@ def test_a_cheap_frame_is_followed_one_period_after_it_was_due(qapp, clock) -> N
     assert window.calls.count("draw") == 3
 
 
-def test_a_late_frame_lets_the_next_come_sooner_by_a_quarter_period_at_most(qapp, clock) -> None:
+def test_a_late_frame_lets_the_next_come_sooner_by_half_a_period_at_most(qapp, clock) -> None:
     window = Window(clock, draw_cost=0.001)
     pacer = window.pacer
     pacer.dirty = True
@@ -121,12 +121,12 @@ def test_a_late_frame_lets_the_next_come_sooner_by_a_quarter_period_at_most(qapp
     pacer.draw_due()
     pacer._frame_over()
     assert pacer.next_at == pytest.approx(first_due + PERIOD)  # the rate keeps its beat
-    clock.now = pacer.next_at + 0.030  # drawn 30 ms late: a quarter period of catching up
+    clock.now = pacer.next_at + 0.030  # drawn 30 ms late: half a period of catching up
     started = clock.now
     pacer.dirty = True
     pacer.draw_due()
     pacer._frame_over()
-    assert pacer.next_at == pytest.approx(started + 0.75 * PERIOD)
+    assert CATCH_UP == 0.5 and pacer.next_at == pytest.approx(started + 0.5 * PERIOD)
 
 
 @pytest.mark.parametrize(("thread", "pace"), [(False, PACE_PROCESS), (True, PACE_THREAD)])
