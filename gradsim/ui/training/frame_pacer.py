@@ -4,9 +4,9 @@ New records mark the view dirty, and a frame is drawn at its due time: no sooner
 :data:`REDRAW_HZ` period after the previous frame was due, and no sooner than the frames'
 measured work (data update and paints; the last two frames' mean, :data:`WORK_MEMORY`) times a
 pace factor after the last one started, so that the GUI thread stays idle a share of the time
-(:data:`PACE_THREAD`, :data:`PACE_PROCESS`). A
-single-shot timer fires at that time (not the next tick of a display-rate timer: a frame that
-ended just after a tick would wait a whole period more and halve the rate).
+(:data:`PACE_THREAD`, :data:`PACE_PROCESS`). A single-shot timer fires at that time (not the
+next tick of a display-rate timer: a frame that ended just after a tick would wait a whole
+period more and halve the rate).
 
 A frame lasts from its data update until Qt has painted what it changed. Qt paints in later
 events (``UpdateRequest``), a few milliseconds apart, one per plot scene (the dashboard lets a
@@ -45,9 +45,9 @@ REDRAW_HZ = 30
 # scene reports its changes in its own event); without word that all is painted, the frame is
 # over when none came for this long.
 FRAME_QUIET_MS = 10
-# The next frame starts no sooner than this many times the last frame's work after it started:
-# a GUI thread sharing the interpreter with a worker thread stays idle half the time; beside a
-# worker process (its own core) a third.
+# The next frame starts no sooner than this many times the frames' work after the last one
+# started: a GUI thread sharing the interpreter with a worker thread stays idle half the time;
+# beside a worker process (its own core) a third.
 PACE_THREAD = 2.0
 PACE_PROCESS = 1.5
 # The work the pace multiplies: the mean of the last frame's and the one before's, so that a
@@ -172,9 +172,11 @@ class FramePacer(QtCore.QObject):
             self._draw()
             self._busy = time.perf_counter() - now
         else:
-            self._draw()
-            self._busy = time.perf_counter() - now
-            self._frame_over()  # nothing is painted
+            try:
+                self._draw()
+            finally:
+                self._busy = time.perf_counter() - now
+                self._frame_over()  # nothing is painted
 
     @QtCore.Slot()
     def _frame_over(self) -> None:
