@@ -3,8 +3,8 @@
 Data flows one way: the :class:`ControlPanel` emits a config, the :class:`Runner` rebuilds the
 simulation on its worker thread and sends back step records, the window appends them to a
 bounded :class:`RunHistory`, and a display-rate timer redraws the :class:`Dashboard` only when
-new records arrived (:class:`~gradsim.ui.training.frame_pacer.FramePacer`, which holds the
-worker while a frame paints). The GUI thread does no numerics.
+new records arrived (:class:`~gradsim.ui.training.frame_pacer.FramePacer`, which holds a
+worker thread while a frame paints). The GUI thread does no numerics.
 
 Extension points for later features: the central area is a ``QTabWidget`` (:attr:`tabs`) whose
 first tab, "Training", holds the dashboard; the menus (:attr:`file_menu`, :attr:`run_menu`,
@@ -149,6 +149,7 @@ class MainWindow(WindowAPI):
         self.pacer = FramePacer(
             self._draw_frame, self.runner.hold_for_frame, self.runner.release_frame,
             self.isVisible, lambda: self.runner.kind == "thread", parent=self,
+            settled=lambda: not self.dashboard.paints_pending,
         )  # fmt: skip
         self._pacer_ready = True
         self._show_status(None)
@@ -330,8 +331,9 @@ class MainWindow(WindowAPI):
         settings.sync()
 
     def event(self, event: QtCore.QEvent) -> bool:
-        """A paint of a frame that holds the worker is timed by the pacer and extends the hold."""
-        if not (self._pacer_ready and self.pacer.held and event.type() == QtCore.QEvent.Type.UpdateRequest):
+        """A paint of a frame being drawn is timed by the pacer (and may end the frame)."""
+        painted = event.type() == QtCore.QEvent.Type.UpdateRequest
+        if not (painted and self._pacer_ready and self.pacer.drawing):
             return super().event(event)
         with self.pacer.painting():
             return super().event(event)

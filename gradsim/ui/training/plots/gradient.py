@@ -33,10 +33,13 @@ from gradsim.ui.training.plots.base import (
     finite_range,
 )
 from gradsim.ui.training.plots.gradient_cell import CellCurves
+from gradsim.ui.training.plots.trail import TrailCurve
 
 # The y axis's name: the hidden state's gradient, and the LSTM cell state's beside it when drawn.
 LEFT_LABEL = "||dL/dh_t||  (log scale)"
 LEFT_LABEL_CELL = "||dL/dh||, ||dL/dc||  (log)"
+# No time steps: an emptied trail.
+_NO_STEPS = np.zeros(0)
 
 
 class GradientPlot(PlotPanel):
@@ -48,8 +51,9 @@ class GradientPlot(PlotPanel):
     curves : bold curve of the newest record per layer (``curves[k]`` shows
         ``record.log10_grad_norms[k]`` against ``t = 1..T``, non-finite entries as NaN gaps);
         items beyond the current layer count are hidden, not deleted
-    trails : faint curves per layer: the older records of ``history.recent()`` joined with NaN
-        separators (``connect="finite"``)
+    trails : faint curves per layer (:class:`TrailCurve`): the older records of
+        ``history.recent()``, each record's line made once (``getOriginalDataset()``: joined
+        with NaN separators)
     bounds : the curves' range as pyqtgraph's auto range sees it (snapped to round steps; the
         curves themselves are added with ``ignoreBounds``)
     nonfinite_region : red band over the time steps where the newest record is not finite
@@ -86,7 +90,7 @@ class GradientPlot(PlotPanel):
         self.graphics.addItem(self.legend, row=1, col=0)
         self.plot.legend = self.legend  # named curves and the theory line join it
         self.curves: list[pg.PlotDataItem] = []
-        self.trails: list[pg.PlotDataItem] = []
+        self.trails: list[TrailCurve] = []
         self.nonfinite_region = pg.LinearRegionItem(
             values=(0, 1), movable=False, brush=pg.mkBrush(theme.nonfinite_fill),
             pen=theme.pen(theme.nonfinite, 1),
@@ -117,7 +121,7 @@ class GradientPlot(PlotPanel):
         while len(self.curves) < count:
             k = len(self.curves)
             color = theme.layer_color(k)
-            trail = pg.PlotDataItem(pen=self._trail_pen(k, self._trail_emphasised), connect="finite")
+            trail = TrailCurve(self._trail_pen(k, self._trail_emphasised))
             trail.setZValue(-1)
             curve = pg.PlotDataItem(pen=theme.pen(color, 3.0), connect="finite", name=f"layer {k + 1}")
             self.plot.addItem(trail, ignoreBounds=True)
@@ -134,7 +138,7 @@ class GradientPlot(PlotPanel):
             trail.setVisible(shown)
             if not shown:
                 curve.setData([], [])
-                trail.setData([], [])
+                trail.set_rows(_NO_STEPS, [])
         self._forget()  # the curves' data was dropped above: the next frame sets it all again
         for k in range(count):
             self.legend.addItem(self.curves[k], f"layer {k + 1}")
@@ -244,7 +248,7 @@ class GradientPlot(PlotPanel):
         self._forget()  # the emptied curves show no record and no trail
         for curve, trail in zip(self.curves, self.trails, strict=True):
             curve.setData([], [])
-            trail.setData([], [])
+            trail.set_rows(_NO_STEPS, [])
         self.bounds.clear()
         self.cell.clear()
         self.nonfinite_region.hide()
@@ -266,7 +270,8 @@ class _Trail:
 
     A record's drawable ``log10_grad_norms`` ``(L, T)`` and its finite min and max are kept while
     it is in the trail; a frame only converts the records new to the trail, and gives the curves
-    new data only when the trail's records changed.
+    new rows only when the trail's records changed (each curve keeps the lines of the rows it
+    already had: :class:`TrailCurve`).
     """
 
     def __init__(self) -> None:
@@ -274,18 +279,15 @@ class _Trail:
 
     def forget(self) -> None:
         """Drop every converted record; the next :meth:`draw` sets the curves' data afresh."""
-        self._rows: dict[int, tuple[StepRecord, np.ndarray, float, float]] = {}
+        self._rows: dict[int, tuple[StepRecord, tuple[np.ndarray, ...], float, float]] = {}
         self._shown: list[StepRecord] | None = None
-        self._x: np.ndarray = np.zeros(0)
-        self._x_key = (0, 0)
         self._range = (np.nan, np.nan)
 
     def draw(
-        self, records: list[StepRecord], steps: np.ndarray, curves: list[pg.PlotDataItem]
+        self, records: list[StepRecord], steps: np.ndarray, curves: list[TrailCurve]
     ) -> tuple[float, float]:
-        """Give ``curves[k]`` the records' drawable layer ``k`` rows, each followed by NaN:
-        ``(count * (T + 1),)`` against :func:`_trail_x`; return the finite min and max of all
-        the trail's values (NaN, NaN when none is finite)."""
+        """Give ``curves[k]`` the records' drawable layer ``k`` rows; return the finite min and
+        max of all the trail's values (NaN, NaN when none is finite)."""
         if (
             self._shown is not None
             and len(self._shown) == len(records)
@@ -293,18 +295,11 @@ class _Trail:
         ):
             return self._range  # the same records: the curves already show them
         self._rows = {id(r): self._rows.get(id(r)) or _converted(r) for r in records}
+        for k, curve in enumerate(curves):
+            curve.set_rows(steps, [(id(r), self._rows[id(r)][1][k]) for r in records])
         if not records:
-            for curve in curves:
-                curve.setData([], [])
             self._range = (np.nan, np.nan)
         else:
-            if self._x_key != (len(steps), len(records)):
-                self._x, self._x_key = _trail_x(steps, len(records)), (len(steps), len(records))
-            blocks = np.full((len(records), len(curves), len(steps) + 1), np.nan)
-            for n, record in enumerate(records):
-                blocks[n, :, :-1] = self._rows[id(record)][1][: len(curves)]
-            for k, curve in enumerate(curves):
-                curve.setData(self._x, np.ascontiguousarray(blocks[:, k, :]).reshape(-1))
             lows = [row[2] for row in self._rows.values()]
             highs = [row[3] for row in self._rows.values()]
             self._range = (min(lows), max(highs)) if min(lows) <= max(highs) else (np.nan, np.nan)
@@ -312,14 +307,16 @@ class _Trail:
         return self._range
 
 
-def _converted(record: StepRecord) -> tuple[StepRecord, np.ndarray, float, float]:
-    """``record`` (kept, so its id stays its own), its drawable rows ``(L, T)`` and their finite
-    min and max (inf, -inf when none is finite)."""
+def _converted(record: StepRecord) -> tuple[StepRecord, tuple[np.ndarray, ...], float, float]:
+    """``record`` (kept, so its id stays its own), its drawable rows (one ``(T,)`` array per
+    layer, the same objects every frame: a :class:`TrailCurve` keeps a row's line while it gets
+    the same array) and their finite min and max (inf, -inf when none is finite)."""
     rows = drawable(record.log10_grad_norms)
     finite = rows[np.isfinite(rows)]
+    layers = tuple(rows)
     if not finite.size:
-        return record, rows, np.inf, -np.inf
-    return record, rows, float(finite.min()), float(finite.max())
+        return record, layers, np.inf, -np.inf
+    return record, layers, float(finite.min()), float(finite.max())
 
 
 def _merged(a: tuple[float, float], b: tuple[float, float]) -> tuple[float, float]:
@@ -327,9 +324,3 @@ def _merged(a: tuple[float, float], b: tuple[float, float]) -> tuple[float, floa
     lows = [x for x in (a[0], b[0]) if np.isfinite(x)]
     highs = [x for x in (a[1], b[1]) if np.isfinite(x)]
     return (min(lows), max(highs)) if lows and highs else (np.nan, np.nan)
-
-
-def _trail_x(steps: np.ndarray, count: int) -> np.ndarray:
-    """``steps`` repeated ``count`` times, each copy followed by NaN: ``(count * (T + 1),)``."""
-    block = np.append(steps, np.nan)
-    return np.tile(block, count)

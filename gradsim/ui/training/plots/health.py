@@ -24,6 +24,7 @@ import pyqtgraph as pg
 from gradsim.engine.config import SimConfig
 from gradsim.engine.history import RunHistory
 from gradsim.ui.common.theme import Theme, style_plot
+from gradsim.ui.training.plots.bars import Bars
 from gradsim.ui.training.plots.base import OverlayText, PlotPanel, log_axes
 
 REFERENCE_RATIO = 1e-3
@@ -79,10 +80,10 @@ class HealthPlot(PlotPanel):
             plot.setMouseEnabled(x=False, y=False)
             plot.getAxis("left").setWidth(68)  # "0.0001" and the label side by side
         self.saturation_plot.setYRange(0.0, 1.0, padding=0.02)
-        self.saturation_bars = pg.BarGraphItem(x=[], height=[], width=0.6)
+        self.saturation_bars = Bars(x=[], height=[], width=0.6)
         self.saturation_plot.addItem(self.saturation_bars)
-        self.nonfinite_bars = pg.BarGraphItem(x=[], y0=[], y1=[], width=0.6,
-                                              brush=theme.nonfinite, pen=pg.mkPen(None))  # fmt: skip
+        self.nonfinite_bars = Bars(x=[], y0=[], y1=[], width=0.6,
+                                   brush=theme.nonfinite, pen=pg.mkPen(None))  # fmt: skip
         self.saturation_plot.addItem(self.nonfinite_bars)
         self.gradient_bars: dict[str, pg.BarGraphItem] = {}
         self.ratio_bars: dict[str, pg.BarGraphItem] = {}
@@ -92,8 +93,8 @@ class HealthPlot(PlotPanel):
         self._ranges: dict[str, tuple[float, float]] = {}
         for kind in KINDS:
             for plot, bars in ((self.gradient_plot, self.gradient_bars), (self.ratio_plot, self.ratio_bars)):
-                item = pg.BarGraphItem(x=[], y0=[], y1=[], width=_BAR_WIDTH,
-                                       brush=self._kind_colors[kind], pen=pg.mkPen(None))  # fmt: skip
+                item = Bars(x=[], y0=[], y1=[], width=_BAR_WIDTH,
+                            brush=self._kind_colors[kind], pen=pg.mkPen(None))  # fmt: skip
                 plot.addItem(item)
                 bars[kind] = item
         # The bar colours' key as the x label of the two log charts (a legend would hide bars).

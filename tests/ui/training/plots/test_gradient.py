@@ -249,9 +249,15 @@ def test_a_redraw_of_the_same_records_leaves_the_curves_data_as_it_is(qtbot, the
     plot = make(qtbot, theme)
     plot.refresh(vanishing_run.history, vanishing_run.config)
     calls = []
-    for item in (*plot.curves, *plot.trails):
-        original = item.setData
-        item.setData = lambda *args, _original=original, **opts: calls.append(1) or _original(*args, **opts)
+    # The bold curves get data with setData, the trails theirs with set_rows.
+    for item, name in [
+        *((curve, "setData") for curve in plot.curves),
+        *((trail, "set_rows") for trail in plot.trails),
+    ]:
+        original = getattr(item, name)
+        setattr(
+            item, name, lambda *args, _original=original, **opts: calls.append(1) or _original(*args, **opts)
+        )
     plot.redraw()  # as after the cell-state check box changed
     assert calls == []
     history = RunHistory()
