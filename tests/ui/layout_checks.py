@@ -1,8 +1,8 @@
 """Geometry checks of a laid-out window, from widget geometry and font metrics.
 
 Used by ``test_layout_sizes.py``, ``features/backprop/test_backprop_frames.py`` and
-``docs/make_presentation_screenshot.py`` (which prints what it finds and fails on it). Every function returns a list of readable problems; an empty
-list means the check passed.
+``docs/make_presentation_screenshot.py`` (which prints what it finds and fails on it). Every
+function returns a list of readable problems; an empty list means the check passed.
 """
 
 from __future__ import annotations

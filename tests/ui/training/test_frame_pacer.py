@@ -46,6 +46,11 @@ class Window:
             lambda: visible, lambda: thread, parent=self.owner, settled=lambda: self.pending == 0,
         )  # fmt: skip
 
+    def new_frame(self) -> None:
+        """New records came and the pacer's timer fired: a frame if the pace allows."""
+        self.pacer.dirty = True
+        self.pacer.draw_due()
+
     def paint(self, clock: Clock, seconds: float) -> None:
         """One window update painting the next waiting view for ``seconds``."""
         with self.pacer.painting():
@@ -76,8 +81,7 @@ def test_a_frame_only_when_new_data_came_and_at_once_when_it_is_due(qapp, clock)
 def test_a_process_worker_is_not_held_and_the_frame_ends_with_its_last_paint(qapp, clock) -> None:
     window = Window(clock, thread=False)
     pacer = window.pacer
-    pacer.dirty = True
-    pacer.draw_due()
+    window.new_frame()
     window.pending = 2  # two staggered views to paint
     assert not pacer.held and "hold" not in window.calls
     window.paint(clock, 0.003)
@@ -90,12 +94,10 @@ def test_a_process_worker_is_not_held_and_the_frame_ends_with_its_last_paint(qap
 def test_a_cheap_frame_is_followed_one_period_after_it_was_due(qapp, clock) -> None:
     window = Window(clock, draw_cost=0.004)
     pacer = window.pacer
-    pacer.dirty = True
-    pacer.draw_due()
+    window.new_frame()
     pacer._frame_over()
     due = clock.now = pacer.next_at  # a frame drawn on time
-    pacer.dirty = True
-    pacer.draw_due()  # 4 ms of update
+    window.new_frame()  # 4 ms of update
     window.pending = 1
     window.paint(clock, 0.006)  # 10 ms of work in all
     assert pacer.next_at == pytest.approx(due + PERIOD)  # not the next tick after the frame
@@ -112,19 +114,16 @@ def test_a_cheap_frame_is_followed_one_period_after_it_was_due(qapp, clock) -> N
 def test_a_late_frame_lets_the_next_come_sooner_by_half_a_period_at_most(qapp, clock) -> None:
     window = Window(clock, draw_cost=0.001)
     pacer = window.pacer
-    pacer.dirty = True
-    pacer.draw_due()
+    window.new_frame()
     pacer._frame_over()
     first_due = pacer.next_at  # 100.0 + PERIOD
     clock.now = first_due + 0.005  # drawn 5 ms late
-    pacer.dirty = True
-    pacer.draw_due()
+    window.new_frame()
     pacer._frame_over()
     assert pacer.next_at == pytest.approx(first_due + PERIOD)  # the rate keeps its beat
     clock.now = pacer.next_at + 0.030  # drawn 30 ms late: half a period of catching up
     started = clock.now
-    pacer.dirty = True
-    pacer.draw_due()
+    window.new_frame()
     pacer._frame_over()
     assert CATCH_UP == 0.5 and pacer.next_at == pytest.approx(started + 0.5 * PERIOD)
 
@@ -133,8 +132,7 @@ def test_a_late_frame_lets_the_next_come_sooner_by_half_a_period_at_most(qapp, c
 def test_an_expensive_frame_spaces_the_next_by_its_work_times_the_pace(qapp, clock, thread, pace) -> None:
     window = Window(clock, thread=thread, draw_cost=0.010)
     pacer = window.pacer
-    pacer.dirty = True
-    pacer.draw_due()  # at 100.0, 10 ms of update
+    window.new_frame()  # at 100.0, 10 ms of update
     window.pending = 1
     window.paint(clock, 0.020)  # 30 ms of work, over at 100.030
     if thread:
@@ -148,8 +146,7 @@ def test_an_expensive_frame_spaces_the_next_by_its_work_times_the_pace(qapp, clo
 def test_a_thread_worker_is_held_for_the_frame_and_gets_as_long_again(qapp, clock) -> None:
     window = Window(clock, thread=True, draw_cost=0.001)
     pacer = window.pacer
-    pacer.dirty = True
-    pacer.draw_due()  # 1 ms of work
+    window.new_frame()  # 1 ms of work
     assert window.calls == ["hold", "draw"] and pacer.held
     clock.now += 0.040  # the paints come late: held 41 ms in all (the quiet time ends it)
     pacer._frame_over()
@@ -160,8 +157,7 @@ def test_a_thread_worker_is_held_for_the_frame_and_gets_as_long_again(qapp, cloc
 def test_without_word_the_frame_ends_after_a_quiet_time(qapp, clock) -> None:
     window = Window(clock)
     window.pacer._settled = lambda: False  # the window cannot tell
-    window.pacer.dirty = True
-    window.pacer.draw_due()
+    window.new_frame()
     window.paint(clock, 0.005)
     assert window.pacer.drawing and window.pacer._quiet.isActive()
     assert window.pacer._quiet.interval() == frame_pacer.FRAME_QUIET_MS
@@ -169,16 +165,14 @@ def test_without_word_the_frame_ends_after_a_quiet_time(qapp, clock) -> None:
 
 def test_a_hidden_window_draws_without_holding_the_worker(qapp, clock) -> None:
     window = Window(clock, visible=False, thread=True)
-    window.pacer.dirty = True
-    window.pacer.draw_due()
+    window.new_frame()
     assert window.calls == ["draw"] and not window.pacer.held and not window.pacer.drawing
 
 
 def test_a_stopped_pacer_draws_no_more(qapp, clock) -> None:
     window = Window(clock)
     window.pacer.stop()
-    window.pacer.dirty = True
-    window.pacer.draw_due()
+    window.new_frame()
     assert window.calls == [] and due_in_ms(window.pacer) is None
 
 
@@ -186,12 +180,10 @@ def test_the_pace_follows_the_last_two_frames_work(qapp, clock) -> None:
     # One slow frame among cheap ones spaces the next by half its work (with the one before).
     window = Window(clock, draw_cost=0.010)
     pacer = window.pacer
-    pacer.dirty = True
-    pacer.draw_due()
+    window.new_frame()
     pacer._frame_over()  # 10 ms of work
     clock.now = started = pacer.next_at
     pacer._draw = lambda: setattr(clock, "now", clock.now + 0.040)  # a 40 ms frame
-    pacer.dirty = True
-    pacer.draw_due()
+    window.new_frame()
     pacer._frame_over()
     assert pacer.next_at == pytest.approx(started + PACE_PROCESS * (0.010 + 0.040) / 2)
