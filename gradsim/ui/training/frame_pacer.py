@@ -27,7 +27,9 @@ paint, and the next frame no sooner than twice its work after it started) drew t
 preset at 14.5-17.9 frames/s, a frame's work being 16-20 ms: a frame spanned just over one
 tick, so every other tick was skipped. With this one, alternating runs at load 2-4: 27.1-29.1
 frames/s (the GUI thread busy 52-57% instead of 33-35%), the worst gap of a 5 ms timer 31.6-57.9
-ms in five of seven runs, training as fast as before.
+ms in five of seven runs, training as fast as before (with the cap at 30 Hz). On a quiet
+machine (load 1.5-1.9): 28.1-29.3 frames/s in five runs at 30 Hz; at 60 Hz, where the pace rule
+decides, 32.3-35.5 in seven, the GUI thread busy 56-61%, the worst gap 29.3-43.2 ms.
 """
 
 from __future__ import annotations
@@ -39,8 +41,10 @@ from collections.abc import Callable, Iterator
 
 from PySide6 import QtCore
 
-# A frame is drawn at most this often (and only when new records arrived).
-REDRAW_HZ = 30
+# A frame is drawn at most this often (and only when new records arrived): a display's refresh
+# rate. What spaces frames in practice is the pace rule below (the frames' work times a pace):
+# with a 30 Hz cap the default preset drew 28-29 frames/s, late frames never made up.
+REDRAW_HZ = 60
 # A frame's painting comes in several window updates a few milliseconds apart (each plot's
 # scene reports its changes in its own event); without word that all is painted, the frame is
 # over when none came for this long.

@@ -4,6 +4,8 @@ clock: no wall-clock bounds)."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from PySide6 import QtCore
 
@@ -92,17 +94,18 @@ def test_a_process_worker_is_not_held_and_the_frame_ends_with_its_last_paint(qap
 
 
 def test_a_cheap_frame_is_followed_one_period_after_it_was_due(qapp, clock) -> None:
-    window = Window(clock, draw_cost=0.004)
+    window = Window(clock, draw_cost=0.002)
     pacer = window.pacer
     window.new_frame()
     pacer._frame_over()
     due = clock.now = pacer.next_at  # a frame drawn on time
-    window.new_frame()  # 4 ms of update
+    window.new_frame()  # 2 ms of update
     window.pending = 1
-    window.paint(clock, 0.006)  # 10 ms of work in all
+    window.paint(clock, 0.003)  # 5 ms of work in all, its pace well inside a period
+    assert PACE_PROCESS * 0.005 < PERIOD
     assert pacer.next_at == pytest.approx(due + PERIOD)  # not the next tick after the frame
     pacer.dirty = True
-    assert due_in_ms(pacer) == 24  # ceil(33.3 - 10)
+    assert due_in_ms(pacer) == math.ceil((PERIOD - 0.005) * 1000)  # the rest of the period
     clock.now = due + PERIOD - 0.002
     pacer.draw_due()  # the timer came early: waits on
     assert window.calls.count("draw") == 2 and due_in_ms(pacer) == 2
