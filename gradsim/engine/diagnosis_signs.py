@@ -113,9 +113,6 @@ class Signs:
     nonfinite: np.ndarray | None = None
 
 
-# -- formatting (format_number lives in gradsim.engine.formatting) -----------------------------
-
-
 @dataclass(frozen=True)
 class Diagnosis:
     """Verdict, evidence and fixes for a run.
@@ -136,6 +133,9 @@ class Diagnosis:
     fixes: tuple[Fix, ...]
     signs: Signs
     nonfinite: NonFiniteEvent | None = None
+
+
+# -- formatting (format_number lives in gradsim.engine.formatting) -----------------------------
 
 
 def _factor(value: float | None) -> str:

@@ -15,9 +15,7 @@ import numpy as np
 
 from gradsim.engine.config import SimConfig
 from gradsim.engine.records import NonFiniteEvent, StepRecord
-from gradsim.engine.safe_read import (
-    parse_json,
-)
+from gradsim.engine.safe_read import parse_json
 from gradsim.engine.simulation import PREACTIVATION_SAMPLE
 
 from .configfile import config_values

@@ -2,9 +2,9 @@
 
 Data flows one way: the :class:`ControlPanel` emits a config, the :class:`Runner` rebuilds the
 simulation on its worker thread and sends back step records, the window appends them to a
-bounded :class:`RunHistory`, and a display-rate timer redraws the :class:`Dashboard` only when
-new records arrived (:class:`~gradsim.ui.training.frame_pacer.FramePacer`, which holds a
-worker thread while a frame paints). The GUI thread does no numerics.
+bounded :class:`RunHistory`, and the :class:`~gradsim.ui.training.frame_pacer.FramePacer`
+redraws the :class:`Dashboard` only when new records arrived, each frame at its due time (it
+holds a worker thread while a frame paints). The GUI thread does no numerics.
 
 Extension points for later features: the central area is a ``QTabWidget`` (:attr:`tabs`) whose
 first tab, "Training", holds the dashboard; the menus (:attr:`file_menu`, :attr:`run_menu`,
