@@ -17,7 +17,12 @@ from gradsim.engine.config import ConfigError, SimConfig
 from gradsim.engine.simulation import Simulation
 from gradsim.engine.tasks import loss_and_gradient
 
-STEP = 1e-5
+# The finite differences' step: their rounding noise goes as eps / STEP and the stencil's truncation
+# error as STEP**4. At 1e-5 the noise took the LSTM's memory task with batch norm (gradients of
+# 5e-5 in weight_hh_l0) to 0.6-1.0e-6 of the largest entry whatever tanh the forward used (libm's
+# or the engine's); at 1e-4 batch norm's curvature took the GRU's adding task to 1.3e-6. At 3e-5
+# the worst of the eight cases is 3e-7.
+STEP = 3e-5
 GATED = ("lstm", "gru")
 
 

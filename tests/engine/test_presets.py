@@ -114,15 +114,17 @@ def decades(measures: tuple[RegimeMeasure, ...]) -> np.ndarray:
 
 
 def test_the_lstm_carries_the_gradient_where_the_same_tanh_rnn_loses_tens_of_decades():
-    # The description: within about one decade (-1.0 to +0.7) over 199 steps, where the tanh RNN
-    # of the same size, weights and data loses 21 to 27 decades.
+    # The description: within about two decades (-2.5 to +1) over 199 steps, where the tanh RNN
+    # of the same size, weights and data loses 21 to 27 decades. The LSTM's figures move with the
+    # last bits of the arithmetic: one ulp added to five recurrent weights gave -1.0 to -2.0 at the
+    # low end and 0.67 to 0.97 at the high end over eight such runs.
     preset = PRESETS["lstm-long-memory"]
     assert (preset.config.cell, preset.config.seq_len, preset.config.forget_bias) == ("lstm", 200, 3.0)
     lstm = decades(claim_run("lstm-long-memory"))
-    assert lstm.min() > -1.1 and lstm.max() < 0.8
+    assert lstm.min() > -2.5 and lstm.max() < 1.0
     rnn = decades(claim_config_run(preset.config.replace(cell="rnn")))
     assert rnn.max() < -20.5 and rnn.min() > -27.5
-    assert "21 to 27 decades" in preset.description and "-1.0 to +0.7" in preset.description
+    assert "21 to 27 decades" in preset.description and "-2.5 and +1 decades" in preset.description
 
 
 def test_forget_bias_one_loses_at_least_three_decades_less_at_every_iteration():
