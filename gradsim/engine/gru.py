@@ -38,7 +38,7 @@ import numpy as np
 
 from . import bptt
 from . import gates as gated
-from .activations import tanh_
+from .activations import tanh_expm1_
 from .gates import LayerBackwardPass, LayerBackwardSteps, LayerForward
 
 GATES = 3
@@ -59,8 +59,10 @@ def recurrence(run: LayerForward) -> None:
     _, w_hh, b_ih, b_hh = (params[name] for name in bptt.layer_names(layer))
     if norm is None:  # r's and z's pre-activations are formed as -a
         w_hh, b_ih, b_hh = (gated.negate_gate_rows("gru", array) for array in (w_hh, b_ih, b_hh))
-    gates += b_ih.reshape(GATES, 1, 1, hidden)
-    gates[:2] += b_hh[: 2 * hidden].reshape(2, 1, 1, hidden)  # b_hn sits inside r * q
+    # One pass adds both biases of r and z (their sum) and b_in; b_hn sits inside r * q.
+    bias = b_ih.copy()
+    bias[: 2 * hidden] += b_hh[: 2 * hidden]
+    gates += bias.reshape(GATES, 1, 1, hidden)
     projection = work.output(("projection", layer), (steps, batch, hidden), dtype)
     product = work.scratch(("product", "gru"), (GATES, batch, hidden), dtype)
     term = work.scratch(("term",), (batch, hidden), dtype)
@@ -91,7 +93,7 @@ def recurrence(run: LayerForward) -> None:
             n += term
             norm.step(n, t, new)
             np.copyto(candidate[t], n)
-        tanh_(candidate[t], n, tanh_scratch)
+        tanh_expm1_(candidate[t], n, tanh_scratch)
         # h_t = n + z * (h_{t-1} - n)
         np.subtract(states[t], n, out=term)
         term *= z
@@ -116,8 +118,8 @@ def layer_backward(run: LayerBackwardPass) -> LayerBackwardSteps:
     carry.fill(0)
     values = cache.gates[layer]  # (3, T, B, H): r, z, n
     # Each block's (T, B, H) values, and dL/dA's rows seen block-major, made once: a step indexes
-    # them by t. dL/dA is formed block-major in step_grad (every pass contiguous), then copied
-    # into its row of gate_grad.
+    # them by t. dL/dA's factors are formed block-major in step_grad (every pass contiguous); the
+    # last product of each block is written into its row of gate_grad.
     r_all, z_all, n_all = values
     gate_blocks = gate_grad.reshape(steps, batch, GATES, hidden).transpose(0, 2, 1, 3)  # (T, 3, B, H)
     d_r, d_z, d_n = step_grad
@@ -144,9 +146,12 @@ def layer_backward(run: LayerBackwardPass) -> LayerBackwardSteps:
         # batch norm's backward on the n columns)
         np.subtract(1.0, values_t, out=step_grad[:2])
         step_grad[:2] *= values_t
+        # dA_r and dA_z go straight into their blocks of the row (row_blocks): the product into
+        # h_{t-1} reads [dA_r, dA_z, dq], the row holding dq in its n block for it, then dA_n
+        row_blocks = gate_blocks[t]
         np.subtract(states[t], n, out=direct)
         d_z *= direct
-        d_z *= dh
+        np.multiply(d_z, dh, out=row_blocks[1])
         np.subtract(1.0, z, out=d_n)
         d_n *= derivative[t]
         d_n *= dh
@@ -155,11 +160,7 @@ def layer_backward(run: LayerBackwardPass) -> LayerBackwardSteps:
         # q enters n behind the reset gate: dq = dA_n r, dA_r = dA_n q r (1 - r)
         np.multiply(d_n, r, out=projection_grad[t])
         d_r *= projection[t]
-        d_r *= d_n
-        # The product into h_{t-1} reads [dA_r, dA_z, dq]: the row holds dq in its n block for it,
-        # then dA_n
-        row_blocks = gate_blocks[t]
-        np.copyto(row_blocks[:2], step_grad[:2])
+        np.multiply(d_r, d_n, out=row_blocks[0])
         np.copyto(row_blocks[2], projection_grad[t])
         if norm is not None:
             norm.step(d_all[:, rz], t, exponent, rz)
