@@ -38,7 +38,8 @@ _GATED_BACKWARD = {"lstm": 7, "gru": 6}
 # BLAS and the allocator keep.
 _FIXED_OVERHEAD_BYTES = 24 * 2**20
 # Activations whose derivative writes through a (T, B, H) scratch array (rnn.forward's
-# "derivative_scratch"); the others never touch it, so it stays unmapped.
+# "derivative_scratch"); the others never touch it, so it stays unmapped. tanh in float64 writes its
+# derivative step by step with the forward (Activation.fuses_derivative) and needs none.
 _DERIVATIVE_SCRATCH = ("sigmoid", "tanh")
 # Activations whose derivative builds a (T, B, H) boolean mask (z > 0) while it runs.
 _DERIVATIVE_MASK = ("elu", "leaky_relu")
@@ -61,7 +62,8 @@ def memory_terms(config: SimConfig) -> dict[str, int]:
     - ``cache``: per layer the pre-activations, the states (``T + 1`` steps) and the activation
       derivatives, ``3 C s`` (plus, with batch norm, the normalised values ``C s`` and ``1/std``);
     - ``backward``: three ``(T, B, H)`` buffers shared by the layers (``dL/dh``, ``dL/da`` and the
-      gradient arriving from outside the layer), plus the derivative scratch for sigmoid/tanh;
+      gradient arriving from outside the layer), plus the derivative scratch for sigmoid and
+      float32 tanh;
       in float32 one float64 ``(T, B, H)`` copy for the norms of ``dL/dh``; a boolean
       ``(T, B, H)`` saturation mask (and for elu/leaky ReLU a second one while the derivative runs);
     - ``parameters``: weights, gradients, the update, the clipped copy, the optimiser's moments
@@ -83,7 +85,8 @@ def memory_terms(config: SimConfig) -> dict[str, int]:
     blocks = GATE_BLOCKS[config.cell]
     if config.cell == "rnn":
         per_layer = (3 * cells + batch * hidden) * size
-        shared = 3 + (1 if config.activation in _DERIVATIVE_SCRATCH else 0)
+        fused = config.activation == "tanh" and config.dtype == "float64"
+        shared = 3 + (1 if config.activation in _DERIVATIVE_SCRATCH and not fused else 0)
         masks = 1 + (1 if config.activation in _DERIVATIVE_MASK else 0)  # saturation (+ derivative)
     else:
         per_layer = (_GATED_CACHE[config.cell] * cells + 2 * batch * hidden) * size

@@ -139,16 +139,23 @@ def forward(
             norm = BatchNormForward(params, layer, preactivation.shape, x.dtype, work)
         w_hh_t = _recurrent_operand(w_hh, batch, states.dtype)
         step_scratch = work.scratch(("activation_scratch",), (batch, hidden), x.dtype)
+        derivative = work.output(("derivative", layer), preactivation.shape, preactivation.dtype)
+        # tanh in float64 writes its derivative step by step from the forward's own exp (the same
+        # bits as the separate pass over all steps that the other activations take below)
+        fused = activation.fuses_derivative and preactivation.dtype == np.float64
         for t in range(steps):
             a_t = preactivation[t]
             np.matmul(states[t], w_hh_t, out=product)
             a_t += product
             if batch_norm:
                 norm.step(a_t, t)
-            activation.forward(a_t, out=states[t + 1], scratch=step_scratch)
-        derivative = work.output(("derivative", layer), preactivation.shape, preactivation.dtype)
-        scratch = work.scratch(("derivative_scratch",), preactivation.shape, preactivation.dtype)
-        activation.derivative(preactivation, states[1:], out=derivative, scratch=scratch)
+            if fused:
+                activation.forward(a_t, out=states[t + 1], scratch=step_scratch, derivative=derivative[t])
+            else:
+                activation.forward(a_t, out=states[t + 1], scratch=step_scratch)
+        if not fused:
+            scratch = work.scratch(("derivative_scratch",), preactivation.shape, preactivation.dtype)
+            activation.derivative(preactivation, states[1:], out=derivative, scratch=scratch)
         cache.inputs.append(layer_input)
         cache.states.append(states)
         cache.preactivations.append(preactivation)

@@ -7,7 +7,14 @@ import math
 import numpy as np
 import pytest
 
-from gradsim.engine.activations import TANH_EXPM1_SHARE, TANH_NEAR_ZERO, make_activation, tanh_, tanh_expm1_
+from gradsim.engine.activations import (
+    TANH_EXPM1_SHARE,
+    TANH_NEAR_ZERO,
+    make_activation,
+    tanh_,
+    tanh_expm1_,
+    tanh_with_derivative_,
+)
 from gradsim.engine.config import ACTIVATIONS
 
 # Points on both sides of zero, away from the kinks of the piecewise units.
@@ -181,6 +188,41 @@ def test_both_tanh_formulas_special_values_and_in_place(tanh):
             tanh(contiguous, np.empty_like(contiguous), np.empty_like(contiguous)),
             equal_nan=True,
         )
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("spread", [1.0, 0.01, 5.0, 40.0])
+def test_tanh_with_its_derivative_gives_the_bits_of_each_on_its_own(dtype, spread):
+    # spread 1, 5, 40: few entries near 0 (the shared exp); 0.01: nearly all (expm1, then the
+    # derivative on its own); float32: numpy's tanh
+    z = (np.random.default_rng(7).standard_normal((32, 128)) * spread).astype(dtype)
+    z[0, :4] = [np.inf, -np.inf, np.nan, -0.0]
+    out, derivative = np.empty_like(z), np.empty_like(z)
+    assert tanh_with_derivative_(z, out, derivative, np.empty_like(z)) is out
+    tanh = make_activation("tanh")
+    assert np.array_equal(out, tanh_(z, np.empty_like(z), np.empty_like(z)), equal_nan=True)
+    assert np.array_equal(np.signbit(out), np.signbit(np.tanh(z)))
+    alone = tanh.derivative(z, out, out=np.empty_like(z), scratch=np.empty_like(z))
+    assert np.array_equal(derivative, alone, equal_nan=True)
+    through_activation = tanh.forward(
+        z, out=np.empty_like(z), scratch=np.empty_like(z), derivative=derivative
+    )
+    assert np.array_equal(through_activation, out, equal_nan=True)
+    assert np.array_equal(derivative, alone, equal_nan=True)
+    strided = z[:, ::2]  # any layout: the same bits
+    strided_derivative = np.empty_like(strided)
+    tanh_with_derivative_(strided, np.empty_like(strided), strided_derivative, np.empty_like(strided))
+    assert np.array_equal(strided_derivative, alone[:, ::2], equal_nan=True)
+
+
+def test_tanh_with_derivative_needs_its_buffers():
+    z = np.linspace(-3, 3, 12)
+    with pytest.raises(ValueError, match="needs out= and scratch="):
+        make_activation("tanh").forward(z, derivative=np.empty_like(z))
+    assert make_activation("tanh").fuses_derivative
+    assert not any(
+        make_activation(name).fuses_derivative for name in ("sigmoid", "relu", "leaky_relu", "elu", "linear")
+    )
 
 
 def test_tanh_activation_with_scratch_is_the_one_exp_tanh():

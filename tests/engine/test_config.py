@@ -171,14 +171,18 @@ def test_memory_limit():
 
 
 def test_memory_estimate_counts_the_engine_arrays():
-    # C = T B H cells per layer; float64: 3 cache arrays per layer, 4 shared backward arrays
-    # (tanh uses the derivative scratch), 1 byte per cell for the saturation mask.
+    # C = T B H cells per layer; float64: 3 cache arrays per layer, 3 shared backward arrays
+    # (float64 tanh writes its derivative with the forward, without the derivative scratch), 1
+    # byte per cell for the saturation mask.
     config = SimConfig(num_layers=3, hidden_size=10, seq_len=7, batch_size=5)
     cells = 7 * 5 * 10
     terms = memory_terms(config)
     assert terms["cache"] == 3 * (3 * cells + 5 * 10) * 8 + 7 * 5 * 2 * 8
-    assert terms["backward"] == 4 * cells * 8 + cells
-    # float32: half the bytes per number, plus a float64 copy of dL/dh for its norms.
+    assert terms["backward"] == 3 * cells * 8 + cells
+    # sigmoid's derivative pass goes through the scratch
+    assert memory_terms(config.replace(activation="sigmoid"))["backward"] == 4 * cells * 8 + cells
+    # float32: half the bytes per number, the derivative scratch (float32 tanh's derivative is a
+    # separate pass), plus a float64 copy of dL/dh for its norms.
     terms32 = memory_terms(config.replace(dtype="float32"))
     assert terms32["cache"] == terms["cache"] // 2
     assert terms32["backward"] == 4 * cells * 4 + cells + 8 * cells

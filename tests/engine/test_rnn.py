@@ -9,6 +9,7 @@ loop with no caching), differentiated with respect to an offset added to one hid
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import numpy as np
@@ -418,3 +419,21 @@ def test_backward_steps_order_and_progress():
 
 def test_layer_names():
     assert rnn.layer_names(2) == ("weight_ih_l2", "weight_hh_l2", "bias_ih_l2", "bias_hh_l2")
+
+
+@pytest.mark.parametrize("normalization", ["none", "batch"])
+@pytest.mark.parametrize("scale", [1.0, 0.02])  # 0.02: most pre-activations near 0 (tanh's expm1 path)
+def test_tanh_forward_with_its_derivative_fused_keeps_every_bit(normalization, scale):
+    # float64 tanh writes its derivative step by step from the forward's exp; the cache must be
+    # the one of the separate pass over all steps, bit for bit.
+    simulation = make_simulation("tanh", "gaussian", normalization, num_layers=2, hidden=24, steps=9, batch=5)
+    simulation.params = {name: value * scale for name, value in simulation.params.items()}
+    assert simulation.activation.fuses_derivative
+    x, _ = simulation.sample_batch()
+    fused = rnn.forward(simulation.params, x, 2, simulation.activation, simulation.batch_norm)
+    apart = dataclasses.replace(simulation.activation, fuses_derivative=False)
+    separate = rnn.forward(simulation.params, x, 2, apart, simulation.batch_norm)
+    for field in ("states", "preactivations", "derivatives"):
+        for got, want in zip(getattr(fused, field), getattr(separate, field), strict=True):
+            assert np.array_equal(got, want), field
+    assert np.array_equal(fused.output, separate.output)

@@ -176,12 +176,10 @@ class ForwardProbe:
         self.started = threading.Event()
         inner = simulation.activation.forward
 
-        def forward(
-            z: np.ndarray, out: np.ndarray | None = None, scratch: np.ndarray | None = None
-        ) -> np.ndarray:
+        def forward(z: np.ndarray, **buffers: np.ndarray | None) -> np.ndarray:
             self.calls += 1
             self.started.set()
-            return inner(z, out=out, scratch=scratch)
+            return inner(z, **buffers)
 
         simulation.activation = dataclasses.replace(simulation.activation, forward=forward)
 

@@ -119,11 +119,9 @@ def add_checkpoint(simulation: Simulation, checkpoint: Callable[[], None]) -> No
     """
     original = simulation.activation.forward
 
-    def forward(
-        z: np.ndarray, out: np.ndarray | None = None, scratch: np.ndarray | None = None
-    ) -> np.ndarray:
+    def forward(z: np.ndarray, **buffers: np.ndarray | None) -> np.ndarray:
         checkpoint()
-        return original(z, out=out, scratch=scratch)
+        return original(z, **buffers)  # out=, scratch= and, where the activation fuses it, derivative=
 
     simulation.activation = dataclasses.replace(simulation.activation, forward=forward)
 
