@@ -55,7 +55,11 @@ class Activation:
         return np.less(derivative, 0.05 * self.max_derivative, out=out)
 
     def saturated_fraction(
-        self, derivative: Array, mask: Array | None = None, preactivation: Array | None = None
+        self,
+        derivative: Array,
+        mask: Array | None = None,
+        preactivation: Array | None = None,
+        finite: bool | None = None,
     ) -> float:
         """Fraction of saturated units in ``derivative`` (see :meth:`saturated`), of all units.
 
@@ -65,23 +69,31 @@ class Activation:
         whose pre-activation or derivative is not finite are not counted as saturated: they
         are their own category (:meth:`nonfinite_fraction`), so saturated + non-finite +
         healthy = 1. (A ReLU of NaN has derivative 0 and a tanh of inf derivative 0: without
-        the pre-activation those would read "switched off" / "saturated".)
+        the pre-activation those would read "switched off" / "saturated".) ``finite``: what
+        :func:`all_finite` said of the two arrays, when the caller knows it already.
         """
         saturated = np.count_nonzero(self.saturated(derivative, out=mask))
-        if preactivation is not None and not _all_finite(preactivation, derivative):
+        if finite is None and preactivation is not None:
+            finite = all_finite(preactivation, derivative)
+        if preactivation is not None and not finite:
             bad = ~np.isfinite(preactivation) | ~np.isfinite(derivative)
             saturated -= int(np.count_nonzero(self.saturated(derivative) & bad))
         return saturated / derivative.size
 
-    def nonfinite_fraction(self, derivative: Array, preactivation: Array) -> float:
-        """Fraction of units whose pre-activation or derivative is inf or NaN (of all units)."""
-        if _all_finite(preactivation, derivative):
+    def nonfinite_fraction(
+        self, derivative: Array, preactivation: Array, finite: bool | None = None
+    ) -> float:
+        """Fraction of units whose pre-activation or derivative is inf or NaN (of all units).
+
+        ``finite``: what :func:`all_finite` said of the two arrays, when the caller knows it.
+        """
+        if all_finite(preactivation, derivative) if finite is None else finite:
             return 0.0
         bad = ~np.isfinite(preactivation) | ~np.isfinite(derivative)
         return np.count_nonzero(bad) / derivative.size
 
 
-def _all_finite(*arrays: Array) -> bool:
+def all_finite(*arrays: Array) -> bool:
     """True if every entry is finite: one sum per array in the usual case, a scan otherwise.
 
     A finite sum means finite terms (inf or NaN would propagate); a sum that overflows is
@@ -136,7 +148,7 @@ def tanh_(z: Array, out: Array, scratch: Array) -> Array:
         return np.tanh(z, out=out)
     flat_z, flat_out = z.reshape(-1), out.reshape(-1)
     np.abs(z, out=scratch)
-    small = np.flatnonzero(scratch.reshape(-1) < TANH_NEAR_ZERO)
+    small = (scratch.reshape(-1) < TANH_NEAR_ZERO).nonzero()[0]
     if small.size > TANH_EXPM1_SHARE * z.size:
         return tanh_expm1_(z, out, scratch)
     near_zero = np.tanh(flat_z[small])  # before out (which may be z) is written
@@ -194,7 +206,7 @@ def tanh_with_derivative_(z: Array, out: Array, derivative: Array, scratch: Arra
     ):
         flat_z, flat_out = z.reshape(-1), out.reshape(-1)
         np.abs(z, out=scratch)
-        small = np.flatnonzero(scratch.reshape(-1) < TANH_NEAR_ZERO)
+        small = (scratch.reshape(-1) < TANH_NEAR_ZERO).nonzero()[0]
         if small.size <= TANH_EXPM1_SHARE * z.size:
             near_zero = np.tanh(flat_z[small])
             scratch *= -2.0

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from . import cells, gates, rnn
-from .activations import Activation, make_activation
+from .activations import Activation, all_finite, make_activation
 from .backprop_session import BackpropSession, BackpropStep, BackwardResult
 from .bptt import Workspace
 from .clipping import clip_gradients
@@ -212,16 +212,18 @@ class Simulation:
             mask = self._train_workspace.scratch(("saturated",), derivatives[0].shape, np.dtype(bool))
             # Non-finite units are their own category, not "saturated" / "switched off".
             preactivations = cache.preactivations
+            layers = list(zip(derivatives, preactivations, strict=True))
+            finite = [all_finite(z, d) for d, z in layers]  # one check serves both fractions
             saturation = np.array(
                 [
-                    self.activation.saturated_fraction(d, mask, z)
-                    for d, z in zip(derivatives, preactivations, strict=True)
+                    self.activation.saturated_fraction(d, mask, z, ok)
+                    for (d, z), ok in zip(layers, finite, strict=True)
                 ]
             )
             nonfinite_fraction = np.array(
                 [
-                    self.activation.nonfinite_fraction(d, z)
-                    for d, z in zip(derivatives, preactivations, strict=True)
+                    self.activation.nonfinite_fraction(d, z, ok)
+                    for (d, z), ok in zip(layers, finite, strict=True)
                 ],
                 dtype=np.float64,
             )

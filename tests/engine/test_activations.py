@@ -10,6 +10,7 @@ import pytest
 from gradsim.engine.activations import (
     TANH_EXPM1_SHARE,
     TANH_NEAR_ZERO,
+    all_finite,
     make_activation,
     tanh_,
     tanh_expm1_,
@@ -333,6 +334,16 @@ def test_nonfinite_units_are_their_own_category(name):
     assert activation.saturated_fraction(derivative) == activation.saturated(derivative).mean()
     healthy = 1 - saturated - activation.nonfinite_fraction(derivative, z)
     assert healthy == np.count_nonzero(~activation.saturated(derivative) & ~bad) / 8
+    # The caller's own all_finite answer gives the same counts (train_step checks once for both).
+    assert not all_finite(z, derivative)
+    assert activation.nonfinite_fraction(derivative, z, finite=False) == 3 / 8
+    assert activation.saturated_fraction(derivative, preactivation=z, finite=False) == saturated
+    rows = z[1:, 2:], derivative[1:, 2:]  # finite: nothing to take out
+    assert all_finite(*rows)
+    assert activation.nonfinite_fraction(rows[1], rows[0], finite=True) == 0.0
+    assert activation.saturated_fraction(rows[1], preactivation=rows[0], finite=True) == (
+        activation.saturated(rows[1]).mean()
+    )
 
 
 def test_nan_relu_units_are_not_switched_off():
