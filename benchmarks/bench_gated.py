@@ -151,7 +151,9 @@ def engine_pass(config: SimConfig) -> Callable[[], float]:
             cache = cells.forward(config.cell, simulation.params, x, config.num_layers, simulation.activation,
                                   False, workspace)  # fmt: skip
             loss, output_grad = loss_and_gradient(simulation.task, cache.output, y)
-            cells.backward(config.cell, simulation.params, cache, output_grad, False, workspace)
+            cells.backward(
+                config.cell, simulation.params, cache, output_grad, False, workspace, path_norms=False
+            )
         return loss
 
     return run

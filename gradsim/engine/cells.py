@@ -56,25 +56,31 @@ def empty_state(cell: str, num_layers: int, steps: int) -> State:
 
 def backward_steps(
     cell: str, params: dict[str, np.ndarray], cache: Cache, output_grad: np.ndarray, batch_norm: bool,
-    state: State | None = None, workspace: Workspace | None = None,
+    state: State | None = None, workspace: Workspace | None = None, path_norms: bool = True,
 ) -> Generator[State, None, State]:  # fmt: skip
-    """``cell``'s backward generator (see :func:`gradsim.engine.rnn.backward_steps`)."""
+    """``cell``'s backward generator (see :func:`gradsim.engine.rnn.backward_steps`).
+
+    ``path_norms``: whether a gated cell fills ``log10_path_norms`` (see
+    :func:`gradsim.engine.gates.backward_steps`); the RNN has none.
+    """
     _check(cell)
     if cell == "rnn":
         assert isinstance(cache, rnn.ForwardCache)
         return rnn.backward_steps(params, cache, output_grad, batch_norm, state, workspace)
     assert isinstance(cache, GatedCache) and (state is None or isinstance(state, GatedBackwardState))
     layer_backward = lstm.layer_backward if cell == "lstm" else gru.layer_backward
-    return gates.backward_steps(params, cache, output_grad, batch_norm, layer_backward, state, workspace)
+    return gates.backward_steps(
+        params, cache, output_grad, batch_norm, layer_backward, state, workspace, path_norms
+    )
 
 
 def backward(
     cell: str, params: dict[str, np.ndarray], cache: Cache, output_grad: np.ndarray, batch_norm: bool,
-    workspace: Workspace | None = None,
+    workspace: Workspace | None = None, path_norms: bool = True,
 ) -> State:  # fmt: skip
     """Run :func:`backward_steps` to the end and return its final state."""
     state = empty_state(cell, len(cache.states), cache.preactivations[-1].shape[0])
-    for _ in backward_steps(cell, params, cache, output_grad, batch_norm, state, workspace):
+    for _ in backward_steps(cell, params, cache, output_grad, batch_norm, state, workspace, path_norms):
         pass
     return state
 

@@ -417,6 +417,8 @@ class LayerBackwardPass:
     norm : the layer's batch norm backward, None without
     band : the safe band of the mantissas' sums of squares (:func:`gradsim.engine.bptt.band`)
     work : the workspace of the pass
+    path_norms : fill ``state.log10_path_norms`` (the step-through shows them; a training step,
+        whose record does not keep them, leaves them NaN)
     """
 
     params: dict[str, np.ndarray]
@@ -427,6 +429,7 @@ class LayerBackwardPass:
     norm: bptt.BatchNormBackward | None
     band: tuple[float, float]
     work: bptt.Workspace
+    path_norms: bool = True
 
 
 # What a cell's backward time loop yields after each step and returns: dL/dA (and a GRU's dL/dq).
@@ -439,7 +442,7 @@ LayerBackward = Callable[[LayerBackwardPass], LayerBackwardSteps]
 def backward_steps(
     params: dict[str, np.ndarray], cache: GatedCache, output_grad: np.ndarray, batch_norm: bool,
     layer_backward: LayerBackward, state: GatedBackwardState | None = None,
-    workspace: bptt.Workspace | None = None,
+    workspace: bptt.Workspace | None = None, path_norms: bool = True,
 ) -> Generator[GatedBackwardState, None, GatedBackwardState]:  # fmt: skip
     """Backpropagate ``output_grad`` ``(B, O)`` through a gated cell, yielding after each (layer, step).
 
@@ -450,7 +453,8 @@ def backward_steps(
     ``layer_backward(LayerBackwardPass(params, cache, layer, state, outside, norm, band, work))``
     is the cell's own loop: it fills ``state.layer_grad`` and the exponents, yields ``state`` after
     each step and returns ``dL/dA`` ``(T, B, G H)`` of every block (mantissas, row layout) and, for
-    a GRU, ``dL/dq``.
+    a GRU, ``dL/dq``. ``path_norms=False`` leaves ``log10_path_norms`` NaN (a training step's
+    pass: its record does not keep them).
     """
     work = bptt.Workspace() if workspace is None else workspace
     num_layers = len(cache.states)
@@ -467,7 +471,7 @@ def backward_steps(
                 params, layer, cache.normalized[layer], cache.inverse_std[layer], dtype, work
             )
         gate_grad, projection_grad = yield from layer_backward(
-            LayerBackwardPass(params, cache, layer, state, outside, norm, band, work)
+            LayerBackwardPass(params, cache, layer, state, outside, norm, band, work, path_norms)
         )
         tables = (state.log10_grad_norms, state.grad_norms, state.scale_exponents)
         bptt.finish_layer(

@@ -167,7 +167,7 @@ def layer_backward(run: LayerBackwardPass) -> LayerBackwardSteps:
         np.matmul(d_all, weight_hh, out=carry)
         np.copyto(row_blocks[2], d_n)
         np.multiply(dh, z, out=direct)  # h_t = ... + z h_{t-1}
-        if t > 0:
+        if run.path_norms and t > 0:
             paths = path_norms[t - 1]
             paths[0] = bptt.row_log10_norm(carry, exponent)
             paths[1] = bptt.row_log10_norm(direct, exponent)

@@ -143,7 +143,7 @@ def layer_backward(run: LayerBackwardPass) -> LayerBackwardSteps:
     exponent = outside.first_exponent()  # of the carries, zero at the last step
     for t in reversed(range(steps)):
         exponent = outside.join(t, (carry, cell_carry), exponent)
-        if t < steps - 1:
+        if run.path_norms and t < steps - 1:
             paths = path_norms[t]
             paths[0] = bptt.row_log10_norm(carry, exponent)
             paths[1] = bptt.row_log10_norm(cell_carry, exponent)

@@ -149,14 +149,18 @@ class Simulation:
         """
         return self._forward_backward(x, y, self._workspace)
 
-    def _forward_backward(self, x: np.ndarray, y: np.ndarray, workspace: Workspace) -> BackwardResult:
+    def _forward_backward(
+        self, x: np.ndarray, y: np.ndarray, workspace: Workspace, path_norms: bool = True
+    ) -> BackwardResult:
         cell = self.config.cell
         with np.errstate(all="ignore"):
             cache = cells.forward(
                 cell, self.params, x, self.config.num_layers, self.activation, self.batch_norm, workspace
             )
             loss, output_grad = loss_and_gradient(self.task, cache.output, y)
-            state = cells.backward(cell, self.params, cache, output_grad, self.batch_norm, workspace)
+            state = cells.backward(
+                cell, self.params, cache, output_grad, self.batch_norm, workspace, path_norms
+            )
         return BackwardResult.of(loss, state, cache)
 
     def backprop(self, x: np.ndarray, y: np.ndarray) -> BackpropSession:
@@ -188,8 +192,8 @@ class Simulation:
         # Certified to 1e-10 relative; warm-started from the previous step's vectors (spectral.py).
         spectral = self._spectral.update([self.params[f"weight_hh_l{k}"] for k in range(config.num_layers)])
         # The cache and gradients live in the reused workspace: everything the record keeps is
-        # computed or copied from them before this method returns.
-        result = self._forward_backward(x, y, self._train_workspace)
+        # computed or copied from them before this method returns. The record keeps no path norms.
+        result = self._forward_backward(x, y, self._train_workspace, path_norms=False)
         grads = result.grads
         with np.errstate(all="ignore"):
             param_grad_norms = {name: float(safe_norm(g)) for name, g in grads.items()}

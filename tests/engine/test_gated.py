@@ -87,6 +87,27 @@ def test_every_gradient_matches_finite_differences(cell, normalization, task):
 
 
 @pytest.mark.parametrize("cell", GATED)
+def test_a_training_steps_backward_skips_only_the_path_norms(cell):
+    # train_step's record keeps no path norms: its pass leaves them NaN and every other number
+    # keeps its bits.
+    config = SimConfig(cell=cell, num_layers=2, hidden_size=5, seq_len=6, batch_size=3)
+    simulation = perturbed(config)
+    x, y = simulation.sample_batch()
+    cache = cells.forward(cell, simulation.params, x, 2, simulation.activation, False)
+    _, output_grad = loss_and_gradient(simulation.task, cache.output, y)
+    full = cells.backward(cell, simulation.params, cache, output_grad, False)
+    lean = cells.backward(cell, simulation.params, cache, output_grad, False, path_norms=False)
+    assert np.isnan(lean.log10_path_norms).all()
+    assert np.isfinite(full.log10_path_norms[:, :-1]).all()  # every step but the last has both paths
+    assert lean.log10_grad_norms.tobytes() == full.log10_grad_norms.tobytes()
+    assert lean.scale_exponents.tobytes() == full.scale_exponents.tobytes()
+    for name, grad in full.grads.items():
+        assert lean.grads[name].tobytes() == grad.tobytes(), name
+    if cell == "lstm":
+        assert lean.log10_cell_grad_norms.tobytes() == full.log10_cell_grad_norms.tobytes()
+
+
+@pytest.mark.parametrize("cell", GATED)
 @pytest.mark.parametrize("normalization", ["none", "batch"])
 def test_step_through_equals_the_full_backward_pass_bit_for_bit(cell, normalization):
     config = SimConfig(
