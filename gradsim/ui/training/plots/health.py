@@ -229,12 +229,16 @@ class HealthPlot(PlotPanel):
             low, high = math.floor(float(finite.min())) - 0.5, math.ceil(float(finite.max())) + 0.5
         else:
             low, high = -1.0, 1.0
-        # The last range while it holds these decades and is at most two decades wider: values
-        # that hover about a decade do not move the axis (laid out again) on every frame.
+        # The last range, widened to hold these decades, while that is at most two decades wider
+        # than they need: values that hover about a decade boundary do not move the axis (laid
+        # out again, and the view painted twice) on every frame. Keeping the last range only
+        # when it held the new decades, the ratio plot's range flipped between -5.5..-2.5 and
+        # -4.5..-1.5 at every other frame (37 layouts of the left axes in 200 frames).
         current = self._ranges.get(name)
-        if current is not None and current[0] <= low and current[1] >= high:
-            if current[1] - current[0] <= high - low + 2.0:
-                low, high = current
+        if current is not None:
+            joined = (min(current[0], low), max(current[1], high))
+            if joined[1] - joined[0] <= high - low + 2.0:
+                low, high = joined
         if (low, high) != current:
             plot.setYRange(low, high, padding=0.0)
             self._ranges[name] = (low, high)
