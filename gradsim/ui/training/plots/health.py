@@ -50,7 +50,9 @@ class HealthPlot(PlotPanel):
     saturation_plot, gradient_plot, ratio_plot : the three PlotItems
     saturation_bars : BarGraphItem, ``opts["height"]`` = ``record.saturation``
     nonfinite_bars : BarGraphItem stacked on them (red), from ``opts["y0"]`` = saturation to
-        ``opts["y1"]`` = saturation + ``record.nonfinite_fraction``
+        ``opts["y1"]`` = saturation + ``record.nonfinite_fraction``; while every fraction is 0
+        the bars have no height and are not set again as the saturation moves (``y0`` = ``y1``
+        = the saturation when they became 0)
     gradient_bars, ratio_bars : dict ``"weight_ih"`` / ``"weight_hh"`` -> BarGraphItem drawn from
         ``opts["y0"]`` to ``opts["y1"] = log10(value)`` (``value`` from
         ``record.param_grad_norms`` / ``record.update_ratios`` of ``{kind}_l{k}``)
@@ -188,7 +190,10 @@ class HealthPlot(PlotPanel):
         # Bars whose numbers did not change (a healthy run's saturation stays 0) keep their picture.
         if self._changed("saturation", layers, saturation):
             self.saturation_bars.setOpts(x=layers, height=saturation, width=0.6)
-        if self._changed("nonfinite", layers, saturation, nonfinite):
+        # No non-finite unit: the red bars have no height wherever they stand, so a saturation
+        # that moves (every frame of a tanh run) does not set them again.
+        base = saturation if np.any(nonfinite) else np.zeros(0)
+        if self._changed("nonfinite", layers, base, nonfinite):
             self.nonfinite_bars.setOpts(x=layers, y0=saturation, y1=saturation + nonfinite, height=None,
                                         width=0.6)  # fmt: skip
         problems: list[str] = []

@@ -212,3 +212,31 @@ def test_ratios_that_hover_about_a_decade_boundary_do_not_move_the_axis_every_fr
     _, (low, high) = plot.ratio_plot.getViewBox().viewRange()
     drawn = np.concatenate([plot.values[f"ratio/{kind}"] for kind in KINDS])  # the last, a decade up
     assert low <= np.log10(drawn / 10.0).min() and high >= np.log10(drawn).max()
+
+
+def test_red_bars_of_a_finite_run_are_not_set_again_as_the_saturation_moves(qtbot, theme, vanishing_run):
+    plot = make(qtbot, theme)
+    latest = vanishing_run.history.latest
+    assert not np.any(latest.nonfinite_fraction)
+    calls: list[dict] = []
+    original = plot.nonfinite_bars.setOpts
+    plot.nonfinite_bars.setOpts = lambda **opts: (calls.append(opts), original(**opts))[1]
+    history = RunHistory()
+    for n in range(4):
+        moved = dataclasses.replace(
+            latest, iteration=latest.iteration + n + 1, saturation=latest.saturation + 0.1 * n
+        )
+        history.append(moved)
+        plot.refresh(history, vanishing_run.config)
+        np.testing.assert_array_equal(plot.saturation_bars.opts["height"], moved.saturation)
+    assert len(calls) == 1  # set once, with no height
+    np.testing.assert_array_equal(plot.nonfinite_bars.opts["y1"], plot.nonfinite_bars.opts["y0"])
+    # A non-finite unit stacks its bar on the saturation of that frame.
+    share = np.zeros_like(latest.saturation)
+    share[0] = 0.25
+    bad = dataclasses.replace(moved, iteration=moved.iteration + 1, nonfinite_fraction=share)
+    history.append(bad)
+    plot.refresh(history, vanishing_run.config)
+    assert len(calls) == 2
+    np.testing.assert_array_equal(plot.nonfinite_bars.opts["y0"], bad.saturation)
+    np.testing.assert_allclose(plot.nonfinite_bars.opts["y1"], bad.saturation + share)
