@@ -72,7 +72,10 @@ class LiveLine(pg.PlotDataItem):
         # What setData drops: the mapped and displayed data are made again when asked for.
         self._datasetMapped = None
         self._datasetDisplay = None
-        self.curve.setData(x=x, y=y, connect=self.opts["connect"], skipFiniteCheck=skip_finite_check)
+        # Points all finite: one polyline, the path pyqtgraph's "finite" search would make of
+        # them (one chunk), without the search (as its own "auto" connection does).
+        connect = "all" if skip_finite_check and self.opts["connect"] == "finite" else self.opts["connect"]
+        self.curve.setData(x=x, y=y, connect=connect, skipFiniteCheck=skip_finite_check)
         self.curve.show()
         self.informViewBoundsChanged()
         self.sigPlotChanged.emit(self)
