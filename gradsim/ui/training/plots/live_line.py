@@ -5,9 +5,11 @@ option of its curve again (a new copy of the pen, the brush, the fill), works ou
 bounds for its display options (clipping to the view, downsampling, the dynamic-range limit)
 and runs the data through them, before the curve item converts the points. For a plain line
 (none of those options) that is about 250 us a call against 40 us for the curve item's own
-``setData``: the gradient plot's four bold curves spent about 1 ms of every live frame there
-(T = 1000). :meth:`LiveLine.set_line` gives the new points to the curve item directly when
-the display would show them as they are, and otherwise falls back to ``setData``.
+``setData`` (a micro-benchmark, T = 1000): the gradient plot's four bold curves spent about
+0.8 ms of every live frame there; its data update went from 2.5-2.7 to 1.8-2.0 ms of CPU with
+this and the trail's gapless rows (benchmarks/README.md, "Less redone per live frame").
+:meth:`LiveLine.set_line` gives the new points to the curve item directly when the display
+would show them as they are, and otherwise falls back to ``setData``.
 """
 
 from __future__ import annotations

