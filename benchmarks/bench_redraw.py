@@ -37,6 +37,11 @@ The dashboard is live (``Dashboard.set_live``) as in a training window: curves w
 For scale, the same run measures a reference: one pyqtgraph curve of T points updated with
 ``setData`` and painted at the gradient plot's size. Medians in ms; the ratios compare with that
 reference, so they carry over to other machines better than the absolute numbers.
+
+Latest figures (2026-12-05, load 1.9-2.3, ``--clock cpu --records FILE``): a live frame as the
+window draws it 12.7-13.6 ms (14.7-15.4 ms for the tree before, alternating runs), the data
+update 5.0-5.4 ms, the paint on screen 7.7-8.3 ms, the reference 2.6-2.7 ms: benchmarks/README.md,
+"Less redone per live frame".
 """
 
 from __future__ import annotations

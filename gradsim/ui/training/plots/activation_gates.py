@@ -85,6 +85,7 @@ class GateBars:
         self.saturated = np.zeros(0)
         self.names: tuple[str, ...] = ()
         self._count = 0  # labels in use
+        self._cleared = False  # whether clear() emptied the bars since the last draw()
         self.plot.setToolTip(
             f"Per sigmoid gate: its mean (over batch, units and time steps) and the share of its values "
             f"below {GATE_LOW:g} or above {GATE_HIGH:g} (a closed or open gate passes a fixed share)"
@@ -103,6 +104,7 @@ class GateBars:
 
     def draw(self, record: StepRecord, cell: str, layer: int | None) -> None:
         """Show ``record``'s gates (``cell`` "lstm" or "gru") of ``layer`` (None: all layers)."""
+        self._cleared = False
         names = GATE_NAMES[cell]
         means, saturated = gate_summary(record, layer)
         count = len(names)
@@ -159,7 +161,10 @@ class GateBars:
             self.labels.append(label)
 
     def clear(self) -> None:
-        """No bars and no numbers."""
+        """No bars and no numbers (nothing to do when already so: an RNN's every frame)."""
+        if self._cleared:
+            return
+        self._cleared = True
         self.mean_bars.setOpts(x0=[], y=[], width=[])
         self.saturated_bars.setOpts(x0=[], y=[], width=[])
         for label in self.labels:

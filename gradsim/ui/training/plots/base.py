@@ -36,13 +36,20 @@ from gradsim.ui.training.plots.axes import (
 )
 from gradsim.ui.training.plots.legend import RowLegend, layer_names
 from gradsim.ui.training.plots.quality import PlotGraphics
-from gradsim.ui.training.plots.ranges import SnappedBounds, finite_range, nice_step, snapped_range
+from gradsim.ui.training.plots.ranges import (
+    LiveViewBox,
+    SnappedBounds,
+    finite_range,
+    nice_step,
+    snapped_range,
+)
 from gradsim.ui.training.plots.titles import OverlayText, TitleLabel, install_title, set_title
 
 # The helpers of the plots live in modules of their own (axes, ranges, titles, legend); the plots
 # and features import them from here as well.
 __all__ = [
     "DecadeAxis",
+    "LiveViewBox",
     "LogAxis",
     "MajorGrid",
     "OverlayText",
@@ -180,6 +187,8 @@ class PlotPanel(QtWidgets.QWidget):
     def _add_plot(self, row: int = 0, col: int = 0, grid: str = "xy", **kwargs: object) -> pg.PlotItem:
         """A plot in the graphics layout with a :class:`TitleLabel`; ``grid`` names the axes
         (``"x"``, ``"y"``, ``"xy"`` or ``""``) whose major ticks get grid lines."""
+        # The auto range is worked out again only for the items it follows (LiveViewBox).
+        kwargs.setdefault("viewBox", LiveViewBox())
         plot = self.graphics.addPlot(row=row, col=col, **kwargs)
         plot.setMenuEnabled(False)
         # The "A" (auto range) button stays only where pyqtgraph keeps the range (see

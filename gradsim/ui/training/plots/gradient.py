@@ -33,6 +33,7 @@ from gradsim.ui.training.plots.base import (
     finite_range,
 )
 from gradsim.ui.training.plots.gradient_cell import CellCurves
+from gradsim.ui.training.plots.live_line import LiveLine
 from gradsim.ui.training.plots.trail import TrailCurve
 
 # The y axis's name: the hidden state's gradient, and the LSTM cell state's beside it when drawn.
@@ -48,7 +49,7 @@ class GradientPlot(PlotPanel):
     Attributes
     ----------
     plot : the PlotItem; its y data are log10 values on a :class:`DecadeAxis`
-    curves : bold curve of the newest record per layer (``curves[k]`` shows
+    curves : bold curve of the newest record per layer (:class:`LiveLine`; ``curves[k]`` shows
         ``record.log10_grad_norms[k]`` against ``t = 1..T``, non-finite entries as NaN gaps);
         items beyond the current layer count are hidden, not deleted
     trails : faint curves per layer (:class:`TrailCurve`): the older records of
@@ -89,7 +90,7 @@ class GradientPlot(PlotPanel):
         )  # fmt: skip
         self.graphics.addItem(self.legend, row=1, col=0)
         self.plot.legend = self.legend  # named curves and the theory line join it
-        self.curves: list[pg.PlotDataItem] = []
+        self.curves: list[LiveLine] = []
         self.trails: list[TrailCurve] = []
         self.nonfinite_region = pg.LinearRegionItem(
             values=(0, 1), movable=False, brush=pg.mkBrush(theme.nonfinite_fill),
@@ -123,7 +124,7 @@ class GradientPlot(PlotPanel):
             color = theme.layer_color(k)
             trail = TrailCurve(self._trail_pen(k, self._trail_emphasised))
             trail.setZValue(-1)
-            curve = pg.PlotDataItem(pen=theme.pen(color, 3.0), connect="finite", name=f"layer {k + 1}")
+            curve = LiveLine(pen=theme.pen(color, 3.0), connect="finite", name=f"layer {k + 1}")
             self.plot.addItem(trail, ignoreBounds=True)
             self.plot.addItem(curve, ignoreBounds=True)
             self.legend.removeItem(curve)  # added back below while shown
@@ -185,7 +186,7 @@ class GradientPlot(PlotPanel):
             finite = np.isfinite(drawn).all(axis=1)
             for k in range(num_layers):
                 # A layer without gaps skips pyqtgraph's search for them.
-                self.curves[k].setData(steps, drawn[k], skipFiniteCheck=bool(finite[k]))
+                self.curves[k].set_line(steps, drawn[k], skip_finite_check=bool(finite[k]))
             self._bold_record = record
         trail_range = self._trail.draw(trail_records, steps, self.trails[:num_layers])
         cell = self.cell.draw(record, config.cell, steps)

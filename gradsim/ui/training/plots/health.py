@@ -50,7 +50,9 @@ class HealthPlot(PlotPanel):
     saturation_plot, gradient_plot, ratio_plot : the three PlotItems
     saturation_bars : BarGraphItem, ``opts["height"]`` = ``record.saturation``
     nonfinite_bars : BarGraphItem stacked on them (red), from ``opts["y0"]`` = saturation to
-        ``opts["y1"]`` = saturation + ``record.nonfinite_fraction``
+        ``opts["y1"]`` = saturation + ``record.nonfinite_fraction``; while every fraction is 0
+        the bars have no height and are not set again as the saturation moves (``y0`` = ``y1``
+        = the saturation when they became 0)
     gradient_bars, ratio_bars : dict ``"weight_ih"`` / ``"weight_hh"`` -> BarGraphItem drawn from
         ``opts["y0"]`` to ``opts["y1"] = log10(value)`` (``value`` from
         ``record.param_grad_norms`` / ``record.update_ratios`` of ``{kind}_l{k}``)
@@ -188,7 +190,10 @@ class HealthPlot(PlotPanel):
         # Bars whose numbers did not change (a healthy run's saturation stays 0) keep their picture.
         if self._changed("saturation", layers, saturation):
             self.saturation_bars.setOpts(x=layers, height=saturation, width=0.6)
-        if self._changed("nonfinite", layers, saturation, nonfinite):
+        # No non-finite unit: the red bars have no height wherever they stand, so a saturation
+        # that moves (every frame of a tanh run) does not set them again.
+        base = saturation if np.any(nonfinite) else np.zeros(0)
+        if self._changed("nonfinite", layers, base, nonfinite):
             self.nonfinite_bars.setOpts(x=layers, y0=saturation, y1=saturation + nonfinite, height=None,
                                         width=0.6)  # fmt: skip
         problems: list[str] = []
@@ -229,12 +234,16 @@ class HealthPlot(PlotPanel):
             low, high = math.floor(float(finite.min())) - 0.5, math.ceil(float(finite.max())) + 0.5
         else:
             low, high = -1.0, 1.0
-        # The last range while it holds these decades and is at most two decades wider: values
-        # that hover about a decade do not move the axis (laid out again) on every frame.
+        # The last range, widened to hold these decades, while that is at most two decades wider
+        # than they need: values that hover about a decade boundary do not move the axis (laid
+        # out again, and the view painted twice) on every frame. Keeping the last range only
+        # when it held the new decades, the ratio plot's range flipped between -5.5..-2.5 and
+        # -4.5..-1.5 at every other frame (37 layouts of the left axes in 200 frames).
         current = self._ranges.get(name)
-        if current is not None and current[0] <= low and current[1] >= high:
-            if current[1] - current[0] <= high - low + 2.0:
-                low, high = current
+        if current is not None:
+            joined = (min(current[0], low), max(current[1], high))
+            if joined[1] - joined[0] <= high - low + 2.0:
+                low, high = joined
         if (low, high) != current:
             plot.setYRange(low, high, padding=0.0)
             self._ranges[name] = (low, high)

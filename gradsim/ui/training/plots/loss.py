@@ -140,9 +140,9 @@ class LossPlot(PlotPanel):
             curve.setData(iterations, values, skipFiniteCheck=summaries[name].drawable)
         markers = (iterations[clipped], before[clipped])
         shown = self.clip_markers.getOriginalDataset()
-        if shown[0] is None or not all(
-            np.array_equal(a, b, equal_nan=True) for a, b in zip(shown, markers, strict=True)
-        ):
+        if shown[0] is None:  # (pyqtgraph gives no arrays for empty data)
+            shown = (np.zeros(0), np.zeros(0))
+        if not all(np.array_equal(a, b, equal_nan=True) for a, b in zip(shown, markers, strict=True)):
             self.clip_markers.setData(*markers)
         self.bounds["loss"].set_range(1, *summaries["loss"].log_range())
         self.bounds["norm"].set_range(1, *summaries["before"].log_range(summaries["after"]))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from PySide6 import QtCore
+from PySide6 import QtCore, QtWidgets
 
 # isort: split
 import pyqtgraph as pg
@@ -88,6 +88,27 @@ class SnappedBounds(pg.GraphicsObject):
 
     def paint(self, *args: object) -> None:
         pass
+
+
+class LiveViewBox(pg.ViewBox):
+    """A view box whose auto range is worked out again only when an item it ranges over changed.
+
+    pyqtgraph's view box queues an auto-range update (a pass over the items it ranges over, at
+    the next paint) whenever *any* item in it reports new bounds, including the items added
+    with ``ignoreBounds``, which the auto range never looks at. The live curves are added that
+    way (:class:`SnappedBounds` stands for them), and they change every frame: the gradient and
+    loss plots' views worked their ranges out three times a frame to find them unchanged.
+    """
+
+    def itemBoundsChanged(self, item: QtWidgets.QGraphicsItem) -> None:  # noqa: N802 (pyqtgraph's name)
+        """Queue an auto-range update if ``item`` is (or is part of) an item the range follows."""
+        node: QtWidgets.QGraphicsItem | None = item
+        while node is not None and node is not self.childGroup:
+            if node in self.addedItems:
+                super().itemBoundsChanged(item)
+                return
+            node = node.parentItem()
+        self._itemBoundsCache.pop(item, None)
 
 
 def finite_range(*arrays: np.ndarray) -> tuple[float, float]:

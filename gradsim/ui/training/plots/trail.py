@@ -34,8 +34,14 @@ def _block(steps: np.ndarray, row: np.ndarray) -> _Block:
     finite = row[np.isfinite(row)]
     low, high = (float(finite.min()), float(finite.max())) if finite.size else (np.inf, -np.inf)
     # With the NaN that followed the row in the joined curve: pyqtgraph ends a line before a
-    # gap with a zero-length segment (its last pixel), and the joined paths are the same.
-    path = pg.arrayToQPath(np.append(steps, np.nan), np.append(row, np.nan), connect="finite")
+    # gap with a zero-length segment (its last pixel), and the joined paths are the same. A row
+    # with no gap is that one polyline, its last point twice: made without the search for gaps.
+    if finite.size == row.size:
+        path = pg.arrayToQPath(
+            np.append(steps, steps[-1]), np.append(row, row[-1]), connect="all", finiteCheck=False
+        )
+    else:
+        path = pg.arrayToQPath(np.append(steps, np.nan), np.append(row, np.nan), connect="finite")
     return _Block(row, path, low, high)
 
 

@@ -96,6 +96,27 @@ def test_rnn_has_no_gate_plot_and_a_reset_takes_it_away(qtbot, theme, make_run):
     assert plot.plot.titleLabel.full_text == "Activation: candidate n (tanh)"
 
 
+def test_an_rnns_frames_leave_the_emptied_gate_bars_alone_and_a_gated_run_fills_them(qtbot, theme, make_run):
+    plot = make(qtbot, theme)
+    calls: list[dict] = []
+    original = plot.gates.mean_bars.setOpts
+    plot.gates.mean_bars.setOpts = lambda **opts: (calls.append(opts), original(**opts))[1]
+    rnn = make_run(GATED.replace(activation="tanh"), 4)
+    history = RunHistory()
+    for record in rnn.history.recent():
+        history.append(record)
+        plot.refresh(history, rnn.config)
+    assert len(history) == 4 and calls == []  # empty from the start: not emptied at every frame
+    assert len(plot.gates.mean_bars.opts["width"]) == 0
+    lstm = make_run(GATED.replace(cell="lstm"), 1)
+    plot.refresh(lstm.history, lstm.config)
+    assert len(calls) == 1
+    np.testing.assert_array_equal(plot.gates.means, plot.gates.mean_bars.opts["width"])
+    plot.reset()  # emptied after a gated run, once
+    plot.refresh(history, rnn.config)
+    assert len(calls) == 2 and len(plot.gates.mean_bars.opts["width"]) == 0
+
+
 def test_a_short_plot_takes_the_y_axes_short_labels_and_a_tall_one_the_long(qtbot, theme, make_run):
     run = make_run(GATED.replace(cell="lstm"), 1)
     plot = make(qtbot, theme)

@@ -12,6 +12,7 @@ from PySide6 import QtCore
 from gradsim.engine.config import SimConfig
 from gradsim.engine.history import RunHistory
 from gradsim.ui.training.plots.base import (
+    LiveViewBox,
     LogAxis,
     OverlayText,
     PlotPanel,
@@ -254,3 +255,37 @@ def test_snapped_bounds_are_what_the_auto_range_sees(qtbot, theme):
     bounds.clear()
     assert bounds.ranges == [None, None]
     assert np.isnan(finite_range(np.array([np.nan, np.inf]))).all()  # no finite value: no range
+
+
+def test_the_auto_range_is_worked_out_again_only_for_the_items_it_follows(qtbot, theme, monkeypatch):
+    panel = CountingPanel(theme)
+    qtbot.addWidget(panel)
+    panel.resize(400, 300)
+    panel.show()
+    qtbot.waitExposed(panel)
+    view = panel.plot.getViewBox()
+    assert isinstance(view, LiveViewBox)
+    view.enableAutoRange()
+    bounds = SnappedBounds()
+    panel.plot.addItem(bounds)
+    live = panel.plot.plot(np.arange(10.0), np.zeros(10))  # a PlotDataItem: its inner curve reports too
+    panel.plot.removeItem(live)
+    panel.plot.addItem(live, ignoreBounds=True)
+    followed = pg.PlotDataItem(np.arange(10.0), np.ones(10))
+    panel.plot.addItem(followed)
+    panel.graphics.grab()
+    updates: list[int] = []
+    original = view.updateAutoRange
+    monkeypatch.setattr(view, "updateAutoRange", lambda: (updates.append(1), original())[1])
+    for k in range(5):  # a live curve moves every frame: the range it does not count in stays
+        live.setData(np.arange(10.0), np.full(10, float(k)))
+        panel.graphics.grab()
+    assert updates == [] and not view._autoRangeNeedsUpdate
+    followed.setData(np.arange(10.0), np.full(10, 7.0))  # an item the range follows moved
+    assert view._autoRangeNeedsUpdate
+    panel.graphics.grab()
+    assert updates == [1]
+    bounds.set_range(1, -20.0, 20.0)  # and so did the bounds standing for the live curves
+    panel.graphics.grab()
+    assert updates == [1, 1]
+    assert view.viewRange()[1][0] <= -20.0 and view.viewRange()[1][1] >= 20.0

@@ -249,9 +249,10 @@ def test_a_redraw_of_the_same_records_leaves_the_curves_data_as_it_is(qtbot, the
     plot = make(qtbot, theme)
     plot.refresh(vanishing_run.history, vanishing_run.config)
     calls = []
-    # The bold curves get data with setData, the trails theirs with set_rows.
+    # The bold curves get data with set_line (or setData), the trails theirs with set_rows.
     for item, name in [
         *((curve, "setData") for curve in plot.curves),
+        *((curve, "set_line") for curve in plot.curves),
         *((trail, "set_rows") for trail in plot.trails),
     ]:
         original = getattr(item, name)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from helpers import shown
 
+from gradsim.engine.history import RunHistory
 from gradsim.ui.training.plots.health import (
     KINDS,
     MIN_CHART_HEIGHT,
@@ -187,3 +190,53 @@ def test_bars_are_set_again_only_when_their_numbers_changed(qtbot, theme, explod
     plot.reset()
     plot.refresh(history, exploding_run.config)
     assert calls["saturation"] == drawn + 3  # emptied by the reset, then drawn
+
+
+def test_ratios_that_hover_about_a_decade_boundary_do_not_move_the_axis_every_frame(
+    qtbot, theme, vanishing_run
+):
+    plot = make(qtbot, theme)
+    latest = vanishing_run.history.latest
+    history = RunHistory()
+    moves: list[int] = []
+    plot.ratio_plot.getViewBox().sigRangeChanged.connect(lambda *_: moves.append(1))
+    for n in range(12):
+        # Every other iteration a decade up: the decades the bars need are never nested.
+        factor = 10.0 if n % 2 else 1.0
+        ratios = {name: value * factor for name, value in latest.update_ratios.items()}
+        history.append(dataclasses.replace(latest, iteration=latest.iteration + n + 1, update_ratios=ratios))
+        plot.refresh(history, vanishing_run.config)
+        if n == 1:
+            moves.clear()  # the range has seen both: it spans them from here on
+    assert moves == []
+    _, (low, high) = plot.ratio_plot.getViewBox().viewRange()
+    drawn = np.concatenate([plot.values[f"ratio/{kind}"] for kind in KINDS])  # the last, a decade up
+    assert low <= np.log10(drawn / 10.0).min() and high >= np.log10(drawn).max()
+
+
+def test_red_bars_of_a_finite_run_are_not_set_again_as_the_saturation_moves(qtbot, theme, vanishing_run):
+    plot = make(qtbot, theme)
+    latest = vanishing_run.history.latest
+    assert not np.any(latest.nonfinite_fraction)
+    calls: list[dict] = []
+    original = plot.nonfinite_bars.setOpts
+    plot.nonfinite_bars.setOpts = lambda **opts: (calls.append(opts), original(**opts))[1]
+    history = RunHistory()
+    for n in range(4):
+        moved = dataclasses.replace(
+            latest, iteration=latest.iteration + n + 1, saturation=latest.saturation + 0.1 * n
+        )
+        history.append(moved)
+        plot.refresh(history, vanishing_run.config)
+        np.testing.assert_array_equal(plot.saturation_bars.opts["height"], moved.saturation)
+    assert len(calls) == 1  # set once, with no height
+    np.testing.assert_array_equal(plot.nonfinite_bars.opts["y1"], plot.nonfinite_bars.opts["y0"])
+    # A non-finite unit stacks its bar on the saturation of that frame.
+    share = np.zeros_like(latest.saturation)
+    share[0] = 0.25
+    bad = dataclasses.replace(moved, iteration=moved.iteration + 1, nonfinite_fraction=share)
+    history.append(bad)
+    plot.refresh(history, vanishing_run.config)
+    assert len(calls) == 2
+    np.testing.assert_array_equal(plot.nonfinite_bars.opts["y0"], bad.saturation)
+    np.testing.assert_allclose(plot.nonfinite_bars.opts["y1"], bad.saturation + share)

@@ -61,6 +61,22 @@ def test_no_threshold_line_without_clipping_by_norm(qtbot, theme, vanishing_run)
     assert x is None or len(x) == 0  # pyqtgraph stores an empty dataset as None
 
 
+def test_a_run_that_never_clips_does_not_set_its_empty_markers_every_frame(
+    qtbot, theme, vanishing_run, monkeypatch
+):
+    plot = make(qtbot, theme)
+    calls: list[int] = []
+    original = plot.clip_markers.setData
+    monkeypatch.setattr(plot.clip_markers, "setData", lambda *a, **k: (calls.append(1), original(*a, **k))[1])
+    history = RunHistory()
+    for record in vanishing_run.history.recent()[:5]:
+        history.append(record)
+        plot.refresh(history, vanishing_run.config)
+    assert calls == []
+    x, _ = plot.clip_markers.getOriginalDataset()
+    assert x is None or len(x) == 0
+
+
 def test_nonfinite_iteration_gets_red_lines_and_a_message(qtbot, theme, exploding_run):
     plot = make(qtbot, theme)
     history = exploding_run.history

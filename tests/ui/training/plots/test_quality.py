@@ -133,3 +133,21 @@ def test_a_curve_added_while_drafting_gets_the_light_pen_at_the_next_look(qtbot)
     # ...then light, like the other: 1 + 1; its own pen is kept.
     assert line_rows(graphics) == 2
     assert added.opts["pen"].widthF() == 5.0
+
+
+def test_light_pens_are_worked_out_once_per_pen_not_at_every_paint(qtbot):
+    graphics, curve = graphics_with_line(qtbot, 5.0, [(0, 5), (10, 5)])
+    thin = graphics.getItem(0, 0).plot([0, 10], [2, 2], pen=pen(1.0))
+    graphics.draft = True
+    for _ in range(5):
+        graphics.grab()
+    assert graphics.lights.made == 2  # one look at each curve's pen, whatever the paints
+    assert line_rows(graphics) == 1 + 1
+    curve.setPen(pen(3.0))  # a new pen: looked at again at the next paint
+    assert line_rows(graphics) == 1 + 1 and graphics.lights.made == 3
+    curve.opts["pen"].setWidthF(7.0)  # a pen changed in place, too
+    curve.curve.opts["pen"] = curve.opts["pen"]
+    assert line_rows(graphics) == 1 + 1 and graphics.lights.made == 4
+    graphics.draft = False
+    assert line_rows(graphics) == 7 + 1  # its own pen again
+    assert thin.opts["pen"].widthF() == 1.0 and curve.opts["pen"].widthF() == 7.0

@@ -100,3 +100,17 @@ def test_an_emptied_trail_draws_nothing(qapp) -> None:
     trail.set_rows(STEPS, [(0, rows(3, 1)[0])])
     trail.set_rows(np.zeros(0), [])
     assert trail.getPath().isEmpty() and trail.boundingRect().isEmpty()
+
+
+def elements(path: QtGui.QPainterPath) -> list[tuple[int, float, float]]:
+    return [(int(e.type.value), e.x, e.y) for e in (path.elementAt(i) for i in range(path.elementCount()))]
+
+
+def test_the_path_is_element_for_element_the_joined_curve_s(qapp) -> None:
+    # Rows without gaps are made without pyqtgraph's search for them: the same elements.
+    given = rows(4, 4)
+    assert np.isfinite(given[0]).all() and not np.isfinite(given[1]).all()
+    trail = TrailCurve(pen())
+    trail.set_rows(STEPS, [(i, row) for i, row in enumerate(given)])
+    x, y = trail.getOriginalDataset()
+    assert elements(trail.getPath()) == elements(pg.arrayToQPath(x, y, connect="finite"))

@@ -1,0 +1,78 @@
+"""LiveLine: a live curve's new points go to its curve item as setData would give them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+import pytest
+from PySide6 import QtGui
+
+from gradsim.ui.training.plots.live_line import LiveLine
+
+
+def path_elements(curve: pg.PlotCurveItem) -> list[tuple[int, float, float]]:
+    path = curve.getPath()
+    return [(int(e.type.value), e.x, e.y) for e in (path.elementAt(i) for i in range(path.elementCount()))]
+
+
+@pytest.fixture
+def view(qtbot):
+    widget = pg.PlotWidget()  # closed here (pyqtgraph's close cannot run twice)
+    widget.resize(300, 200)
+    widget.show()
+    qtbot.waitExposed(widget)
+    yield widget
+    widget.close()
+
+
+def test_set_line_shows_what_set_data_shows_without_setting_the_style(view, monkeypatch):
+    pen = pg.mkPen("#d62728", width=3.0)
+    live, reference = LiveLine(pen=pen, connect="finite"), pg.PlotDataItem(pen=pen, connect="finite")
+    for item in (live, reference):
+        view.addItem(item, ignoreBounds=True)
+    x = np.arange(1.0, 9.0)
+    pens: list[int] = []
+    original = live.curve.setPen
+    monkeypatch.setattr(live.curve, "setPen", lambda *a, **k: (pens.append(1), original(*a, **k))[1])
+    for y, finite in (
+        (np.linspace(-3.0, 2.0, 8), True),
+        (np.array([1.0, 2.0, np.nan, 4, 5, 6, 7, 8]), False),
+    ):
+        live.set_line(x, y, skip_finite_check=finite)
+        reference.setData(x, y, skipFiniteCheck=finite)
+        for ours, theirs in zip(live.getOriginalDataset(), reference.getOriginalDataset(), strict=True):
+            np.testing.assert_array_equal(ours, theirs)
+        for ours, theirs in zip(live.getData(), reference.getData(), strict=True):
+            np.testing.assert_array_equal(ours, theirs)
+        assert path_elements(live.curve) == path_elements(reference.curve)
+        assert live.curve.opts["skipFiniteCheck"] is finite and live.curve.isVisible()
+        assert live.curve.opts["pen"] == reference.curve.opts["pen"]
+    assert pens == [1]  # the first data handed the style over (pyqtgraph's way), the others not
+    assert live.curve.boundingRect() == reference.curve.boundingRect()
+
+
+def test_set_line_falls_back_to_set_data_when_the_display_would_change_the_data(view):
+    live = LiveLine(pen=pg.mkPen("k"), connect="finite")
+    view.addItem(live)
+    assert live.plain()
+    live.setLogMode(False, True)  # a log axis maps the data: setData's way
+    assert not live.plain()
+    x, y = np.arange(1.0, 5.0), np.array([1.0, 10.0, 100.0, 1000.0])
+    live.set_line(x, y, skip_finite_check=True)
+    np.testing.assert_allclose(live.getData()[1], [0.0, 1.0, 2.0, 3.0])
+    live.set_line(np.zeros(0), np.zeros(0))  # empty: setData's way (the curve hides)
+    assert live.getOriginalDataset() == (None, None)
+    assert isinstance(live.curve.opts["pen"], QtGui.QPen)
+
+
+def test_a_style_given_while_empty_reaches_the_curve_with_the_next_line(view):
+    live = LiveLine(pen=pg.mkPen("k"), connect="finite")
+    view.addItem(live)
+    x = np.arange(1.0, 5.0)
+    live.set_line(x, x, skip_finite_check=True)
+    live.setData([], [])
+    live.setPen(pg.mkPen("#2ca02c", width=2.0))  # pyqtgraph keeps it for the next data
+    live.set_line(x, -x, skip_finite_check=True)
+    assert live.curve.opts["pen"].widthF() == 2.0
+    assert live.curve.opts["pen"].color().name() == "#2ca02c"
+    np.testing.assert_array_equal(live.curve.getData()[1], -x)
