@@ -134,9 +134,9 @@ def tanh_(z: Array, out: Array, scratch: Array) -> Array:
     would cancel (relative error ``~1e-16 / |z|``), so those entries take libm's ``tanh``: a
     gather and a scatter, about 16 ns an entry. When more than 1 in 8 entries
     (:data:`TANH_EXPM1_SHARE`) are that near 0 the whole array takes :func:`tanh_expm1_`, cheaper
-    there (an RNN's pre-activations on (32, 128) steps: 43 against 62 us at 4% near 0, the
-    default; 57 against 31 at 23%, weight scale 0.5). inf, -inf, NaN, -0.0 and subnormals come
-    out as from ``np.tanh``.
+    there (an RNN's pre-activations on (32, 128) steps, this formula against expm1: 43 against
+    62 us with gaussian weights of scale 1, 4% near 0; 57 against 31 at scale 0.5, 23% near 0).
+    inf, -inf, NaN, -0.0 and subnormals come out as from ``np.tanh``.
 
     ``z``, ``out`` and ``scratch`` (float64, ``z``'s shape) are C-contiguous; otherwise, and for
     float32, whose ``tanh`` numpy vectorises (about 3 ns a value), this is ``np.tanh``. ``out``
