@@ -20,6 +20,8 @@ import numpy as np
 import pyqtgraph as pg
 from pyqtgraph.graphicsItems.PlotDataItem import PlotDataset
 
+from gradsim.ui.training.plots.kept_bounds import use_kept_bounds
+
 # The PlotDataItem options under which its display data are the data as given.
 _PLAIN = {
     "fftMode": False,
@@ -39,7 +41,8 @@ class LiveLine(pg.PlotDataItem):
     """A ``PlotDataItem`` (legend, pens, figures as any) whose live data go in by :meth:`set_line`.
 
     It is made without pyqtgraph's dynamic-range limit (which clips values more than a million
-    view heights away: none of a plot's log10 values are).
+    view heights away: none of a plot's log10 values are), and its curve is a
+    :class:`~gradsim.ui.training.plots.kept_bounds.KeptBoundsCurve`.
     """
 
     def __init__(self, *args: object, **kwargs: object) -> None:
@@ -48,6 +51,7 @@ class LiveLine(pg.PlotDataItem):
         self._styled = False
         kwargs.setdefault("dynamicRangeLimit", None)
         super().__init__(*args, **kwargs)
+        use_kept_bounds(self)
 
     def updateItems(self, styleUpdate: bool = True) -> None:  # noqa: N802, N803 (pyqtgraph's names)
         """pyqtgraph's update of the curve item (style and data), noting whether the style went."""

@@ -20,6 +20,7 @@ from gradsim.engine.config import SimConfig
 from gradsim.engine.history import RunHistory
 from gradsim.ui.common.theme import Theme, style_plot
 from gradsim.ui.training.plots.base import OverlayText, PlotPanel, SnappedBounds, log_axes, snapped_range
+from gradsim.ui.training.plots.kept_bounds import use_kept_bounds
 
 # Up to this many iterations the curves also mark each point.
 FEW_POINTS = 30
@@ -105,6 +106,8 @@ class LossPlot(PlotPanel):
         """A long curve in ``plot``: downsampled, clipped to the view, ignored by the auto range
         (``bounds`` stands for it)."""
         curve = pg.PlotDataItem(connect="finite", **options)
+        if curve.opts["pen"] is not None:
+            use_kept_bounds(curve)  # a line's bounds: no pass over the view's transforms per frame
         plot.addItem(curve, ignoreBounds=True)
         curve.setDownsampling(auto=True, method="peak")
         # Groups of about a pixel, each drawn as its min and max ("peak": no spike is lost);
