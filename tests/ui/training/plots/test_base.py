@@ -289,3 +289,29 @@ def test_the_auto_range_is_worked_out_again_only_for_the_items_it_follows(qtbot,
     panel.graphics.grab()
     assert updates == [1, 1]
     assert view.viewRange()[1][0] <= -20.0 and view.viewRange()[1][1] >= 20.0
+
+
+def test_a_new_title_of_the_same_height_leaves_the_layout_and_is_set_once(qtbot, theme, monkeypatch):
+    panel = CountingPanel(theme)
+    qtbot.addWidget(panel)
+    panel.resize(260, 300)
+    panel.show()
+    qtbot.waitExposed(panel)
+    label = panel.plot.titleLabel
+    long = "||dL/dh_t|| at iteration {} (bold), 10 before faint, a long title"
+    panel._set_title(panel.plot, long.format(1), shorter=("iteration 1",))
+    qtbot.waitUntil(lambda: panel.plot.layout.isActivated())
+    assert label.text == "iteration 1"  # the short form fits
+    texts: list[str] = []
+    original = pg.LabelItem.setText
+    monkeypatch.setattr(
+        pg.LabelItem, "setText", lambda self, text, **a: (texts.append(text), original(self, text, **a))
+    )
+    panel._set_title(panel.plot, long.format(2), shorter=("iteration 2",))
+    # Laid out once, in its short form (not in full first), and the plot's layout not told.
+    assert texts == ["iteration 2"] and label.text == "iteration 2"
+    assert label.full_text == long.format(2) and label.toolTip() == long.format(2)
+    assert panel.plot.layout.isActivated()
+    panel._set_title(panel.plot, "iteration 3", points=30)  # taller: the layout is told
+    assert not panel.plot.layout.isActivated()
+    assert label.text == "iteration 3" and label.toolTip() == ""
