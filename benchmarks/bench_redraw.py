@@ -38,10 +38,11 @@ For scale, the same run measures a reference: one pyqtgraph curve of T points up
 ``setData`` and painted at the gradient plot's size. Medians in ms; the ratios compare with that
 reference, so they carry over to other machines better than the absolute numbers.
 
-Latest figures (2026-12-05, load 1.9-2.3, ``--clock cpu --records FILE``): a live frame as the
-window draws it 12.7-13.6 ms (14.7-15.4 ms for the tree before, alternating runs), the data
-update 5.0-5.4 ms, the paint on screen 7.7-8.3 ms, the reference 2.6-2.7 ms: benchmarks/README.md,
-"Less redone per live frame".
+Latest figures (2026-12-05 21:34, load 0.7-0.9, ``--clock cpu --records FILE``): a live frame as
+the window draws it 13.6-16.7 ms (14.7-19.9 ms for the tree before, alternating runs; 3-4%
+cheaper in an in-process A/B), the data update 5.2-6.1 ms, the paint on screen 8.4-10.6 ms, the
+reference 2.8 ms: benchmarks/README.md, "Bounds, titles and bars kept" (and "Less redone per
+live frame" before it).
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ from gradsim.ui.common.teardown import release_window
 from gradsim.ui.common.theme import Theme, current_theme
 from gradsim.ui.training.plots.axes import (
     DecadeAxis,
+    KeptRectAxis,
     LogAxis,
     MajorGrid,
     drawable,
@@ -49,6 +50,7 @@ from gradsim.ui.training.plots.titles import OverlayText, TitleLabel, install_ti
 # and features import them from here as well.
 __all__ = [
     "DecadeAxis",
+    "KeptRectAxis",
     "LiveViewBox",
     "LogAxis",
     "MajorGrid",
@@ -189,6 +191,10 @@ class PlotPanel(QtWidgets.QWidget):
         (``"x"``, ``"y"``, ``"xy"`` or ``""``) whose major ticks get grid lines."""
         # The auto range is worked out again only for the items it follows (LiveViewBox).
         kwargs.setdefault("viewBox", LiveViewBox())
+        # The shown axes keep their bounding rectangles between changes (KeptRectAxis); an
+        # axis given here is shown by pyqtgraph, so the hidden top and right are left to it.
+        given = dict(kwargs.get("axisItems") or {})  # type: ignore[call-overload]
+        kwargs["axisItems"] = {side: KeptRectAxis(side) for side in ("left", "bottom")} | given
         plot = self.graphics.addPlot(row=row, col=col, **kwargs)
         plot.setMenuEnabled(False)
         # The "A" (auto range) button stays only where pyqtgraph keeps the range (see

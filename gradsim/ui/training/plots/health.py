@@ -256,10 +256,15 @@ class HealthPlot(PlotPanel):
             top[nonfinite] = high
             top[np.isneginf(top)] = low  # an exactly zero value: no bar above the baseline
             if self._changed(f"{name}/{kind}", layers, np.array([low]), top, nonfinite):
-                normal, red = self._brushes[kind]
-                brushes = [red if bad else normal for bad in nonfinite]
-                bars[kind].setOpts(x=layers + offset, y0=np.full(len(layers), low), y1=top, height=None,
-                                   width=_BAR_WIDTH, brushes=brushes)  # fmt: skip
+                # Only what changed: the bars keep the other options (pyqtgraph makes every
+                # brush again when given brushes, at every frame of a run before this).
+                opts: dict[str, object] = {"y0": np.full(len(layers), low), "y1": top}
+                if self._changed(f"{name}/{kind}/x", layers):
+                    opts.update(x=layers + offset, height=None, width=_BAR_WIDTH)
+                if self._changed(f"{name}/{kind}/brushes", nonfinite):
+                    normal, red = self._brushes[kind]
+                    opts["brushes"] = [red if bad else normal for bad in nonfinite]
+                bars[kind].setOpts(**opts)
             bad_layers.update(int(k) + 1 for k in np.flatnonzero(nonfinite))
         if bad_layers:
             listed = ", ".join(str(k) for k in sorted(bad_layers))

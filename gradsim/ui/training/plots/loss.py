@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from PySide6 import QtWidgets
+from PySide6 import QtGui, QtWidgets
 
 # isort: split
 import pyqtgraph as pg
@@ -20,6 +20,7 @@ from gradsim.engine.config import SimConfig
 from gradsim.engine.history import RunHistory
 from gradsim.ui.common.theme import Theme, style_plot
 from gradsim.ui.training.plots.base import OverlayText, PlotPanel, SnappedBounds, log_axes, snapped_range
+from gradsim.ui.training.plots.live_line import LiveLine
 
 # Up to this many iterations the curves also mark each point.
 FEW_POINTS = 30
@@ -31,7 +32,8 @@ class LossPlot(PlotPanel):
     Attributes
     ----------
     loss_plot, norm_plot : the two PlotItems (x linked, log y)
-    loss_curve : ``history.losses()`` against ``history.iterations()``
+    loss_curve : ``history.losses()`` against ``history.iterations()`` (a :class:`LiveLine`, as
+        the two norm curves)
     norm_before_curve, norm_after_curve : ``history.global_norms()`` against the iterations
     clip_markers : ``(iteration, norm before)`` of the iterations where clipping acted
     bounds : ``{"loss", "norm"}`` -> the y range the auto range of each plot sees (log10 of
@@ -65,13 +67,13 @@ class LossPlot(PlotPanel):
         self.bounds = {"loss": SnappedBounds(), "norm": SnappedBounds()}
         self.loss_plot.addItem(self.bounds["loss"])
         self.norm_plot.addItem(self.bounds["norm"])
-        self.loss_curve = self._curve(self.loss_plot, pen=theme.pen(theme.loss, 2))
-        self.norm_before_curve = self._curve(self.norm_plot, pen=theme.pen(theme.norm_before, 2))
-        self.norm_after_curve = self._curve(self.norm_plot, pen=theme.pen(theme.norm_after, 2, dashed=True))
-        self.clip_markers = self._curve(
-            self.norm_plot, pen=None, symbol="o", symbolSize=7, symbolBrush=theme.clip_marker,
+        self.loss_curve = self._line(self.loss_plot, theme.pen(theme.loss, 2))
+        self.norm_before_curve = self._line(self.norm_plot, theme.pen(theme.norm_before, 2))
+        self.norm_after_curve = self._line(self.norm_plot, theme.pen(theme.norm_after, 2, dashed=True))
+        self.clip_markers = self._curve(self.norm_plot, pg.PlotDataItem(
+            connect="finite", pen=None, symbol="o", symbolSize=7, symbolBrush=theme.clip_marker,
             symbolPen=theme.pen(theme.clip_marker, 1),
-        )  # fmt: skip
+        ))  # fmt: skip
         self.clip_markers.setDownsampling(ds=1, auto=False)  # markers are few, each one counts
         self._x_range: tuple[float, float] | None = None
         self.threshold_line = pg.InfiniteLine(
@@ -101,10 +103,17 @@ class LossPlot(PlotPanel):
         self._clear()
 
     @staticmethod
-    def _curve(plot: pg.PlotItem, **options: object) -> pg.PlotDataItem:
-        """A long curve in ``plot``: downsampled, clipped to the view, ignored by the auto range
-        (``bounds`` stands for it)."""
-        curve = pg.PlotDataItem(connect="finite", **options)
+    def _line(plot: pg.PlotItem, pen: QtGui.QPen) -> LiveLine:
+        """A long line in ``plot`` (:meth:`_curve`) whose new data reach its curve without its
+        style set again (:class:`LiveLine`; with pyqtgraph's own dynamic-range limit)."""
+        line = LiveLine(pen=pen, connect="finite", dynamicRangeLimit=1e6)
+        LossPlot._curve(plot, line)
+        return line
+
+    @staticmethod
+    def _curve(plot: pg.PlotItem, curve: pg.PlotDataItem) -> pg.PlotDataItem:
+        """``curve`` as a long curve in ``plot``: downsampled, clipped to the view, ignored by
+        the auto range (``bounds`` stands for it)."""
         plot.addItem(curve, ignoreBounds=True)
         curve.setDownsampling(auto=True, method="peak")
         # Groups of about a pixel, each drawn as its min and max ("peak": no spike is lost);
@@ -137,7 +146,7 @@ class LossPlot(PlotPanel):
         for name, curve, values in series:
             summaries[name].update(values, history.thinnings)
             # Positive finite values all: no gaps to look for on the log axis.
-            curve.setData(iterations, values, skipFiniteCheck=summaries[name].drawable)
+            curve.set_line(iterations, values, skip_finite_check=summaries[name].drawable)
         markers = (iterations[clipped], before[clipped])
         shown = self.clip_markers.getOriginalDataset()
         if shown[0] is None:  # (pyqtgraph gives no arrays for empty data)

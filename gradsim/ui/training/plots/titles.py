@@ -21,9 +21,15 @@ def set_title(plot: pg.PlotItem, text: str, *shorter: str, **style: object) -> N
     """
     label = plot.titleLabel
     if isinstance(label, TitleLabel):
-        if label.shows(text, shorter, style) and label.isVisibleTo(plot):
+        shown = label.isVisibleTo(plot)
+        if shown and label.shows(text, shorter, style):
             return  # the same title: setting it again would lay its HTML out and elide it anew
         label.set_choices(text, *shorter)
+        if shown:
+            # pyqtgraph's setTitle would fix the title row's height again (as it is), which has
+            # the plot's whole layout worked out again: a live plot's title changes every frame.
+            label.setText(text, **style)
+            return
     plot.setTitle(text, **style)
 
 
@@ -65,8 +71,10 @@ class TitleLabel(pg.LabelItem):
         if not self._choices or self._choices[0] != text:
             self._choices = (text,)
         self._full_text = text
-        super().setText(text, **args)
-        self._elide()
+        self.opts.update(args)  # (the font the choices are measured in)
+        # The choice that fits is picked before the text is set, so it is set (its HTML laid
+        # out, the plot's layout told) once, not once in full and once shortened.
+        self._show(self._fitting(), args)
 
     def resizeEvent(self, ev: QtWidgets.QGraphicsSceneResizeEvent | None) -> None:  # noqa: N802
         super().resizeEvent(ev)
@@ -88,22 +96,52 @@ class TitleLabel(pg.LabelItem):
         document.setHtml(text)
         return document.idealWidth()
 
-    def _elide(self) -> None:
-        """Show the longest choice that fits; cut a plain-text last choice with an ellipsis."""
+    def _fitting(self) -> str:
+        """The longest choice that fits the width (the full text while the title has no width);
+        a plain-text last choice cut with an ellipsis when none fits."""
         width = self.rect().width()
         if not self._full_text or width <= 0:
-            return
+            return self._full_text
         room = width - 8
         shown = next((c for c in self._choices if self.text_width(c) <= room), None)
         if shown is None:
-            last = self._choices[-1]
-            shown = last
-            if "<" not in last:
+            shown = self._choices[-1]
+            if "<" not in shown:
                 metrics = QtGui.QFontMetricsF(self._font())
-                shown = metrics.elidedText(last, QtCore.Qt.TextElideMode.ElideRight, room)
-        self.setToolTip("" if shown == self._full_text else _plain_text(self._full_text))
-        if shown != self.text:
-            pg.LabelItem.setText(self, shown)  # same style; keeps the choices for a wider plot
+                shown = metrics.elidedText(shown, QtCore.Qt.TextElideMode.ElideRight, room)
+        return shown
+
+    def _elide(self) -> None:
+        """Show the longest choice that fits the (new) width."""
+        if self._full_text and self.rect().width() > 0:
+            shown = self._fitting()
+            if shown != self.text:
+                self._show(shown, {})  # same style; keeps the choices for a wider plot
+
+    def _show(self, shown: str, style: dict[str, object]) -> None:
+        """Set the label's text to ``shown``, telling the layout only if the title's height
+        changed: a new iteration number in the same font leaves the plot's layout as it was,
+        and pyqtgraph's ``setText`` would have the plot's whole layout worked out again."""
+        before = self._heights()
+        self._quiet = True
+        try:
+            pg.LabelItem.setText(self, shown, **style)
+        finally:
+            self._quiet = False
+        if self._heights() != before:
+            super().updateGeometry()
+        if self._full_text:
+            self.setToolTip("" if shown == self._full_text else _plain_text(self._full_text))
+
+    def _heights(self) -> tuple[float, ...]:
+        """The heights of pyqtgraph's size hints (the widths are not this label's: ``sizeHint``)."""
+        hints = getattr(self, "_sizeHint", {})
+        return tuple(float(hints[which][1]) for which in sorted(hints, key=lambda w: w.value))
+
+    def updateGeometry(self) -> None:  # noqa: N802 (Qt's name)
+        """Tell the layout that the size hints changed (not while :meth:`_show` sets a text)."""
+        if not getattr(self, "_quiet", False):
+            super().updateGeometry()
 
     def updateMin(self) -> None:  # noqa: N802
         super().updateMin()

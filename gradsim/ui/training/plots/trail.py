@@ -5,8 +5,9 @@ leaves, the ten or so in between stay. A curve item given the trail's joined dat
 frame converts every record's ``T`` points to a path again, and checks them for gaps again
 (the larger part of a gradient-plot frame at T = 1000). :class:`TrailCurve` keeps each record's
 path and finite range while the record is in the trail, and joins the kept paths when the
-trail moves (a copy of path elements in C++). It is a pyqtgraph ``PlotCurveItem``, so the light
-pens and the antialiasing of figures (:mod:`.quality`) apply to it as to any curve.
+trail moves (a copy of path elements in C++). It is a pyqtgraph ``PlotCurveItem`` (keeping a
+pixel's size per view transform: :class:`.KeptBoundsCurve`), so the light pens and the
+antialiasing of figures (:mod:`.quality`) apply to it as to any curve.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from PySide6 import QtCore, QtGui
 
 # isort: split
 import pyqtgraph as pg
+
+from gradsim.ui.training.plots.kept_bounds import KeptBoundsCurve
 
 
 class _Block(NamedTuple):
@@ -45,7 +48,7 @@ def _block(steps: np.ndarray, row: np.ndarray) -> _Block:
     return _Block(row, path, low, high)
 
 
-class TrailCurve(pg.PlotCurveItem):
+class TrailCurve(KeptBoundsCurve):
     """Earlier records' values of one layer against ``steps``, each a separate line.
 
     Parameters

@@ -12,6 +12,7 @@ from PySide6 import QtCore
 from gradsim.engine.config import SimConfig
 from gradsim.engine.history import RunHistory
 from gradsim.ui.training.plots.base import (
+    KeptRectAxis,
     LiveViewBox,
     LogAxis,
     OverlayText,
@@ -289,3 +290,59 @@ def test_the_auto_range_is_worked_out_again_only_for_the_items_it_follows(qtbot,
     panel.graphics.grab()
     assert updates == [1, 1]
     assert view.viewRange()[1][0] <= -20.0 and view.viewRange()[1][1] >= 20.0
+
+
+def test_a_new_title_of_the_same_height_leaves_the_layout_and_is_set_once(qtbot, theme, monkeypatch):
+    panel = CountingPanel(theme)
+    qtbot.addWidget(panel)
+    panel.resize(260, 300)
+    panel.show()
+    qtbot.waitExposed(panel)
+    label = panel.plot.titleLabel
+    long = "||dL/dh_t|| at iteration {} (bold), 10 before faint, a long title"
+    panel._set_title(panel.plot, long.format(1), shorter=("iteration 1",))
+    qtbot.waitUntil(lambda: panel.plot.layout.isActivated())
+    assert label.text == "iteration 1"  # the short form fits
+    texts: list[str] = []
+    original = pg.LabelItem.setText
+    monkeypatch.setattr(
+        pg.LabelItem, "setText", lambda self, text, **a: (texts.append(text), original(self, text, **a))
+    )
+    panel._set_title(panel.plot, long.format(2), shorter=("iteration 2",))
+    # Laid out once, in its short form (not in full first), and the plot's layout not told.
+    assert texts == ["iteration 2"] and label.text == "iteration 2"
+    assert label.full_text == long.format(2) and label.toolTip() == long.format(2)
+    assert panel.plot.layout.isActivated()
+    panel._set_title(panel.plot, "iteration 3", points=30)  # taller: the layout is told
+    assert not panel.plot.layout.isActivated()
+    assert label.text == "iteration 3" and label.toolTip() == ""
+
+
+def test_axes_keep_their_bounding_rect_until_their_geometry_or_style_changes(qtbot, theme):
+    panel = CountingPanel(theme)
+    qtbot.addWidget(panel)
+    panel.resize(300, 240)
+    panel.show()
+    qtbot.waitExposed(panel)
+    axes = [panel.plot.getAxis(side) for side in ("left", "bottom")]
+    assert all(isinstance(axis, KeptRectAxis) and axis.isVisible() for axis in axes)
+    assert not panel.plot.getAxis("right").isVisible() and not panel.plot.getAxis("top").isVisible()
+    left = panel.plot.getAxis("left")
+
+    def worked_out() -> bool:
+        """Whether the next call works the rectangle out (rather than return the kept one),
+        and that the rectangle is pyqtgraph's."""
+        kept = left._kept
+        assert left.boundingRect() == pg.AxisItem.boundingRect(left)
+        return left._kept is not kept
+
+    left.boundingRect()
+    assert not worked_out() and not worked_out()
+    panel.resize(360, 300)  # a new geometry
+    qtbot.waitUntil(lambda: left.geometry().height() > 200)
+    assert worked_out() and not worked_out()
+    left.setStyle(tickLength=-12)  # ticks inward: a rect widened into the view
+    assert worked_out() and not worked_out()
+    left.setGrid(80)  # pyqtgraph's grid joins the view's rectangle: worked out every time
+    view_rect = left.linkedView().mapRectToItem(left, left.linkedView().boundingRect())
+    assert left.boundingRect().contains(view_rect)

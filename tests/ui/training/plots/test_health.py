@@ -240,3 +240,30 @@ def test_red_bars_of_a_finite_run_are_not_set_again_as_the_saturation_moves(qtbo
     assert len(calls) == 2
     np.testing.assert_array_equal(plot.nonfinite_bars.opts["y0"], bad.saturation)
     np.testing.assert_allclose(plot.nonfinite_bars.opts["y1"], bad.saturation + share)
+
+
+def test_a_new_frame_sets_only_the_bar_tops_and_draws_the_bars_of_a_fresh_plot(qtbot, theme, vanishing_run):
+    records = vanishing_run.history.recent()[-3:]
+    plot, fresh = make(qtbot, theme), make(qtbot, theme)
+    item = plot.gradient_bars["weight_hh"]
+    given: list[set[str]] = []
+    original = item.setOpts
+    item.setOpts = lambda **opts: (given.append(set(opts)), original(**opts))[1]
+    history = RunHistory()
+    for record in records:
+        history.append(record)
+        plot.refresh(history, vanishing_run.config)
+    assert given[0] == {"x", "y0", "y1", "height", "width", "brushes"}
+    assert all(keys == {"y0", "y1"} for keys in given[1:]) and len(given) == 3
+    # The bars stand where those of a plot drawing the newest record at once stand, as high
+    # (their baseline is the kept range's: maybe lower), in the same colours.
+    only = RunHistory()
+    only.append(records[-1])
+    fresh.refresh(only, vanishing_run.config)
+    for kind in KINDS:
+        ours, theirs = plot.gradient_bars[kind], fresh.gradient_bars[kind]
+        assert len(ours._rectarray.instances()) == len(records[-1].saturation)
+        for a, b in zip(ours._rectarray.instances(), theirs._rectarray.instances(), strict=True):
+            assert (a.left(), a.width()) == (b.left(), b.width())
+            assert a.bottom() == pytest.approx(b.bottom(), abs=1e-12)  # (y + height: the top)
+        assert [b.color().name() for b in ours._brushes] == [b.color().name() for b in theirs._brushes]

@@ -76,3 +76,42 @@ def test_a_style_given_while_empty_reaches_the_curve_with_the_next_line(view):
     assert live.curve.opts["pen"].widthF() == 2.0
     assert live.curve.opts["pen"].color().name() == "#2ca02c"
     np.testing.assert_array_equal(live.curve.getData()[1], -x)
+
+
+def test_set_line_keeps_a_log_axis_clipping_and_downsampling_as_set_data(view, monkeypatch):
+    # The loss plot's curves: log y, clipped to the view, downsampled to about a pixel.
+    def long_curve(item: pg.PlotDataItem) -> pg.PlotDataItem:
+        view.addItem(item, ignoreBounds=True)  # (the plot hands its own options over)
+        item.setLogMode(False, True)
+        item.setDownsampling(auto=True, method="peak")
+        item.opts["autoDownsampleFactor"] = 1.0
+        item.setClipToView(True)
+        return item
+
+    pen = pg.mkPen("#1f77b4", width=2.0)
+    live = long_curve(LiveLine(pen=pen, connect="finite", dynamicRangeLimit=1e6))
+    reference = long_curve(pg.PlotDataItem(pen=pen, connect="finite"))
+    assert not live.plain() and live.live()
+    view.setXRange(200.0, 700.0, padding=0.0)
+    view.grab()
+    rng = np.random.default_rng(3)
+    pens: list[int] = []
+    original = live.curve.setPen
+    monkeypatch.setattr(live.curve, "setPen", lambda *a, **k: (pens.append(1), original(*a, **k))[1])
+    for count in (900, 901, 902):
+        x = np.arange(1.0, count + 1.0)
+        y = np.exp(rng.normal(size=count))
+        finite = count != 902
+        if not finite:
+            y[500] = np.nan
+        live.set_line(x, y, skip_finite_check=finite)
+        reference.setData(x, y, skipFiniteCheck=finite)
+        for ours, theirs in zip(live.getData(), reference.getData(), strict=True):
+            np.testing.assert_array_equal(ours, theirs)
+        assert len(live.getData()[0]) < 600  # clipped to the view and thinned
+        assert path_elements(live.curve) == path_elements(reference.curve)
+        assert live.curve.boundingRect() == reference.curve.boundingRect()
+    assert pens == [1]
+    live.setSymbol("o")  # symbols: setData's way (the scatter gets the points too)
+    live.set_line(np.arange(300.0, 303.0), np.array([1.0, 2.0, 3.0]), skip_finite_check=True)
+    assert len(live.scatter.data) == 3 and live.scatter.isVisible()
