@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import numpy as np
+import pyqtgraph as pg
 import pytest
 from helpers import EXPLODING_LONG, run_history
 
@@ -102,3 +103,14 @@ def reset_after_top_layer(vanishing_run: Run) -> Callable[[PlotT], PlotT]:
         return plot
 
     return show_and_reset
+
+
+@pytest.fixture
+def view(qtbot):
+    """A shown 300 x 200 PlotWidget, for the tests of single curve items."""
+    widget = pg.PlotWidget()  # closed here (pyqtgraph's close cannot run twice)
+    widget.resize(300, 200)
+    widget.show()
+    qtbot.waitExposed(widget)
+    yield widget
+    widget.close()

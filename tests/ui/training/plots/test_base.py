@@ -45,6 +45,16 @@ class CountingPanel(PlotPanel):
         self.forgets += 1
 
 
+def shown_panel(qtbot, theme, width: int, height: int) -> CountingPanel:
+    """A CountingPanel of ``width`` x ``height`` pixels, shown and exposed."""
+    panel = CountingPanel(theme)
+    qtbot.addWidget(panel)
+    panel.resize(width, height)
+    panel.show()
+    qtbot.waitExposed(panel)
+    return panel
+
+
 def test_refresh_draws_only_on_change(qtbot, theme, vanishing_run):
     panel = CountingPanel(theme)
     qtbot.addWidget(panel)
@@ -196,11 +206,7 @@ def test_panel_reads_config_and_history_types(qtbot, theme):
 
 
 def test_major_grid_lines_follow_the_ticks_and_the_range(qtbot, theme):
-    panel = CountingPanel(theme)
-    qtbot.addWidget(panel)
-    panel.resize(400, 300)
-    panel.show()
-    qtbot.waitExposed(panel)
+    panel = shown_panel(qtbot, theme, 400, 300)
     grid = panel.grids[0]
     panel.plot.setXRange(0, 100, padding=0)
     panel.plot.setYRange(0, 1, padding=0)
@@ -259,11 +265,7 @@ def test_snapped_bounds_are_what_the_auto_range_sees(qtbot, theme):
 
 
 def test_the_auto_range_is_worked_out_again_only_for_the_items_it_follows(qtbot, theme, monkeypatch):
-    panel = CountingPanel(theme)
-    qtbot.addWidget(panel)
-    panel.resize(400, 300)
-    panel.show()
-    qtbot.waitExposed(panel)
+    panel = shown_panel(qtbot, theme, 400, 300)
     view = panel.plot.getViewBox()
     assert isinstance(view, LiveViewBox)
     view.enableAutoRange()
@@ -293,11 +295,7 @@ def test_the_auto_range_is_worked_out_again_only_for_the_items_it_follows(qtbot,
 
 
 def test_a_new_title_of_the_same_height_leaves_the_layout_and_is_set_once(qtbot, theme, monkeypatch):
-    panel = CountingPanel(theme)
-    qtbot.addWidget(panel)
-    panel.resize(260, 300)
-    panel.show()
-    qtbot.waitExposed(panel)
+    panel = shown_panel(qtbot, theme, 260, 300)
     label = panel.plot.titleLabel
     long = "||dL/dh_t|| at iteration {} (bold), 10 before faint, a long title"
     panel._set_title(panel.plot, long.format(1), shorter=("iteration 1",))
@@ -319,11 +317,7 @@ def test_a_new_title_of_the_same_height_leaves_the_layout_and_is_set_once(qtbot,
 
 
 def test_axes_keep_their_bounding_rect_until_their_geometry_or_style_changes(qtbot, theme):
-    panel = CountingPanel(theme)
-    qtbot.addWidget(panel)
-    panel.resize(300, 240)
-    panel.show()
-    qtbot.waitExposed(panel)
+    panel = shown_panel(qtbot, theme, 300, 240)
     axes = [panel.plot.getAxis(side) for side in ("left", "bottom")]
     assert all(isinstance(axis, KeptRectAxis) and axis.isVisible() for axis in axes)
     assert not panel.plot.getAxis("right").isVisible() and not panel.plot.getAxis("top").isVisible()

@@ -9,16 +9,6 @@ import pytest
 from gradsim.ui.training.plots.kept_bounds import KeptBoundsCurve, use_kept_bounds
 
 
-@pytest.fixture
-def view(qtbot):
-    widget = pg.PlotWidget()  # closed here (pyqtgraph's close cannot run twice)
-    widget.resize(300, 200)
-    widget.show()
-    qtbot.waitExposed(widget)
-    yield widget
-    widget.close()
-
-
 def corners(curve: pg.PlotCurveItem) -> tuple[float, float, float, float]:
     rect = curve.boundingRect()
     return rect.left(), rect.top(), rect.width(), rect.height()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-import pytest
 from PySide6 import QtGui
 
 from gradsim.ui.training.plots.live_line import LiveLine
@@ -13,16 +12,6 @@ from gradsim.ui.training.plots.live_line import LiveLine
 def path_elements(curve: pg.PlotCurveItem) -> list[tuple[int, float, float]]:
     path = curve.getPath()
     return [(int(e.type.value), e.x, e.y) for e in (path.elementAt(i) for i in range(path.elementCount()))]
-
-
-@pytest.fixture
-def view(qtbot):
-    widget = pg.PlotWidget()  # closed here (pyqtgraph's close cannot run twice)
-    widget.resize(300, 200)
-    widget.show()
-    qtbot.waitExposed(widget)
-    yield widget
-    widget.close()
 
 
 def test_set_line_shows_what_set_data_shows_without_setting_the_style(view, monkeypatch):
