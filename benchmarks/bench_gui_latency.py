@@ -114,6 +114,7 @@ from PySide6 import QtCore, QtWidgets  # noqa: E402
 from gradsim.engine.config import SimConfig  # noqa: E402
 from gradsim.engine.presets import load_preset  # noqa: E402
 from gradsim.io.configfile import save_config  # noqa: E402
+from gradsim.ui.app import freeze_startup_objects  # noqa: E402
 from gradsim.ui.common.latency import LatencyProbe, LatencySummary  # noqa: E402
 from gradsim.ui.main_window import MainWindow  # noqa: E402
 from gradsim.ui.training.runner import RUNNER_KINDS, limit_blas_threads  # noqa: E402
@@ -362,6 +363,7 @@ def measure_gaps(
     explain: bool = False,
     profile: str | None = None,
     explain_ms: float = 50.0,
+    freeze: bool = True,
 ) -> GapResult:
     """Train ``config`` at full speed in the window for ``seconds`` while a 5 ms timer probes the GUI.
 
@@ -373,6 +375,8 @@ def measure_gaps(
     window = TimedWindow(config, settings=QtCore.QSettings())
     window.resize(1440, 900)
     window.show()
+    if freeze:  # as gradsim's main does once the window is up
+        freeze_startup_objects()
     frames, data_seconds = 0, 0.0
     refresh = window.dashboard.refresh
 
@@ -417,6 +421,7 @@ def measure_gaps(
     window.close()
     window.deleteLater()
     app.processEvents()
+    gc.unfreeze()
     gaps = probe.gaps_ms()
     return GapResult(
         worst=max(gaps),
@@ -478,12 +483,14 @@ def gap_report(
     only: tuple[str, ...] = tuple(GAP_CONFIG_NAMES),
     profile: str | None = None,
     explain_ms: float = 50.0,
+    freeze: bool = True,
 ) -> None:
     """The issue's goals: worst and 99th-percentile gap, frames/s, training speed against the CLI.
 
     ``only``: the rows' configs (keys of :data:`GAP_CONFIG_NAMES`); without ``"L4"`` the CLI
     reference is not measured. ``explain``: what the GUI thread did in each gap over
-    ``explain_ms`` (50 ms).
+    ``explain_ms`` (50 ms). ``freeze``: freeze the window's startup objects as gradsim's main
+    does (``app.freeze_startup_objects``); False measures without.
     """
     print(f"{seconds:g} s per row after {warmup:g} s of warm-up; offscreen; 1440 x 900")
     # The window caps OpenBLAS at (cores - 1) threads (training_loop.limit_blas_threads); gradsim
@@ -504,7 +511,9 @@ def gap_report(
     for name, config in configs:
         for plots in (True, False) if no_plots else (True,):
             for kind in kinds:
-                result = measure_gaps(app, config, seconds, warmup, kind, plots, explain, profile, explain_ms)
+                result = measure_gaps(
+                    app, config, seconds, warmup, kind, plots, explain, profile, explain_ms, freeze
+                )
                 if config is GAP_CONFIG and plots:
                     speeds[kind] = result.steps_per_second
                 r = result
@@ -548,6 +557,10 @@ def main() -> int:
         "--explain", action="store_true", help="what the GUI thread did in each gap over 50 ms (--gaps)"
     )
     parser.add_argument(
+        "--no-freeze", action="store_true",
+        help="--gaps without freezing the window's startup objects (gradsim's main freezes them)",
+    )  # fmt: skip
+    parser.add_argument(
         "--explain-ms", type=float, default=50.0, help="--explain's threshold: gaps longer than this (ms)"
     )
     parser.add_argument(
@@ -567,7 +580,7 @@ def main() -> int:
     if args.gaps:
         gap_report(
             app, args.seconds, args.warmup, args.runners, args.no_plots,
-            args.explain, tuple(args.configs), args.profile, args.explain_ms,
+            args.explain, tuple(args.configs), args.profile, args.explain_ms, not args.no_freeze,
         )  # fmt: skip
         return 0
 
