@@ -36,8 +36,8 @@ def create_application(argv: list[str] | None = None) -> QtWidgets.QApplication:
 def freeze_startup_objects() -> int:
     """Collect once, then leave every object alive now to reference counting alone; how many.
 
-    The objects of a started session (modules, the window's Qt wrappers and plot items, about a
-    few hundred thousand) live until it ends, and without this every full (generation 2)
+    The objects of a started session (modules, the window's Qt wrappers and plot items: 85 000
+    in a fresh window) live until it ends, and without this every full (generation 2)
     collection walks them all again, on whatever thread triggered it: one took 63.7 ms of the
     GUI thread while the default preset trained (``benchmarks/bench_gui_latency.py --gaps
     --explain``), the longest gap of that run. After ``gc.freeze`` a full collection walks only
