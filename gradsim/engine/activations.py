@@ -34,7 +34,7 @@ class Activation:
     max_derivative : sup over z of |f'(z)|; the bound used by the vanishing condition
     saturating : True when f' tends to 0 for large |z| (sigmoid, tanh)
     fuses_derivative : True when ``forward`` takes ``derivative=`` and that is cheaper in float64
-        than a separate pass (tanh: :func:`tanh_with_derivative_` reuses the forward's ``exp``)
+        than a separate pass (tanh: :func:`tanh_` reuses the forward's ``exp``)
     """
 
     name: str
@@ -43,6 +43,12 @@ class Activation:
     max_derivative: float
     saturating: bool
     fuses_derivative: bool = False
+
+    def derivative_in_forward(self, dtype: np.dtype | str) -> bool:
+        """Whether the forward pass takes the derivative from ``forward(..., derivative=)`` for
+        arrays of ``dtype`` (float64 tanh, where it saves an ``exp`` a value) rather than from a
+        separate pass over all steps (float32's ``exp`` is numpy's vectorised one)."""
+        return self.fuses_derivative and np.dtype(dtype) == np.float64
 
     def saturated(self, derivative: Array, out: Array | None = None) -> Array:
         """Boolean mask of saturated units: derivative below 5% of its maximum.
@@ -123,7 +129,7 @@ TANH_EXPM1_SHARE = 1 / 8
 TANH_CLIP = 40.0
 
 
-def tanh_(z: Array, out: Array, scratch: Array) -> Array:
+def tanh_(z: Array, out: Array, scratch: Array, derivative: Array | None = None) -> Array:
     """``tanh(z)`` into ``out`` from one ``exp``, within 64 ulp of numpy's ``tanh``.
 
     numpy's float64 ``tanh`` is scalar libm code on CPUs without AVX-512 (about 14 ns a value
@@ -138,27 +144,44 @@ def tanh_(z: Array, out: Array, scratch: Array) -> Array:
     62 us with gaussian weights of scale 1, 4% near 0; 57 against 31 at scale 0.5, 23% near 0).
     inf, -inf, NaN, -0.0 and subnormals come out as from ``np.tanh``.
 
+    ``derivative`` (``z``'s shape; ``out`` must then not be ``z``): ``tanh'(z)`` goes there too,
+    with the bits of the tanh activation's derivative (``4e / (1 + e)^2``, every entry). On the
+    one-exp path it takes ``e`` and ``1 + e`` from the forward instead of a second ``exp`` over
+    the same values: a step of the RNN's forward costs three cheap passes more and the separate
+    derivative pass over ``(T, B, H)`` (one ``exp``, about 5 ns a value, and four passes) is
+    gone. On the other paths (expm1, libm) the derivative is computed on its own first.
+
     ``z``, ``out`` and ``scratch`` (float64, ``z``'s shape) are C-contiguous; otherwise, and for
     float32, whose ``tanh`` numpy vectorises (about 3 ns a value), this is ``np.tanh``. ``out``
-    may be ``z``. Deterministic: the same ``z`` gives the same bits.
+    may be ``z`` (without ``derivative``). Deterministic: the same ``z`` gives the same bits.
     """
-    if z.dtype != np.float64 or not (
+    contiguous = z.dtype == np.float64 and (
         z.flags.c_contiguous and out.flags.c_contiguous and scratch.flags.c_contiguous
-    ):
-        return np.tanh(z, out=out)
-    flat_z, flat_out = z.reshape(-1), out.reshape(-1)
-    np.abs(z, out=scratch)
-    small = (scratch.reshape(-1) < TANH_NEAR_ZERO).nonzero()[0]
-    if small.size > TANH_EXPM1_SHARE * z.size:
-        return tanh_expm1_(z, out, scratch)
+    )
+    many_near_zero = False
+    if contiguous:
+        flat_z, flat_out = z.reshape(-1), out.reshape(-1)
+        np.abs(z, out=scratch)
+        small = (scratch.reshape(-1) < TANH_NEAR_ZERO).nonzero()[0]
+        many_near_zero = small.size > TANH_EXPM1_SHARE * z.size
+    if not contiguous or many_near_zero:
+        if derivative is not None:
+            _tanh_derivative(z, out, out=derivative, scratch=scratch)  # reads z only
+        return tanh_expm1_(z, out, scratch) if many_near_zero else np.tanh(z, out=out)
     near_zero = np.tanh(flat_z[small])  # before out (which may be z) is written
     scratch *= -2.0
-    np.exp(scratch, out=scratch)
-    scratch += 1.0
-    np.divide(2.0, scratch, out=scratch)
-    scratch -= 1.0
-    np.copysign(scratch, z, out=out)
+    np.exp(scratch, out=scratch)  # e
+    # 2 / (1 + e) - 1 through scratch, or, when the derivative keeps e and 1 + e, through it and out
+    ones, value = (scratch, scratch) if derivative is None else (derivative, out)
+    np.add(1.0, scratch, out=ones)
+    np.divide(2.0, ones, out=value)
+    value -= 1.0
+    np.copysign(value, z, out=out)
     flat_out[small] = near_zero
+    if derivative is not None:
+        np.multiply(derivative, derivative, out=derivative)
+        np.divide(scratch, derivative, out=derivative)
+        derivative *= 4.0
     return out
 
 
@@ -188,42 +211,6 @@ def tanh_expm1_(z: Array, out: Array, scratch: Array) -> Array:
     return out
 
 
-def tanh_with_derivative_(z: Array, out: Array, derivative: Array, scratch: Array) -> Array:
-    """``tanh(z)`` into ``out`` as :func:`tanh_` gives it, and ``tanh'(z)`` into ``derivative``.
-
-    The derivative has the bits of the tanh activation's (``4e / (1 + e)^2`` with ``e =
-    exp(-2|z|)``, every entry) and, on the one-exp path, takes ``e`` and ``1 + e`` from the
-    forward instead of a second ``exp`` over the same values: a step of the RNN's forward then
-    costs three cheap passes more and the separate derivative pass over ``(T, B, H)`` (one
-    ``exp``, about 5 ns a value, and four passes) is gone. Where :func:`tanh_` takes another path
-    (expm1, libm), the derivative is computed on its own first. ``out`` must not be ``z``.
-    """
-    if (
-        z.dtype == np.float64
-        and z.flags.c_contiguous
-        and out.flags.c_contiguous
-        and scratch.flags.c_contiguous
-    ):
-        flat_z, flat_out = z.reshape(-1), out.reshape(-1)
-        np.abs(z, out=scratch)
-        small = (scratch.reshape(-1) < TANH_NEAR_ZERO).nonzero()[0]
-        if small.size <= TANH_EXPM1_SHARE * z.size:
-            near_zero = np.tanh(flat_z[small])
-            scratch *= -2.0
-            np.exp(scratch, out=scratch)  # e
-            np.add(1.0, scratch, out=derivative)  # 1 + e
-            np.divide(2.0, derivative, out=out)
-            out -= 1.0
-            np.copysign(out, z, out=out)
-            flat_out[small] = near_zero
-            np.multiply(derivative, derivative, out=derivative)
-            np.divide(scratch, derivative, out=derivative)
-            derivative *= 4.0
-            return out
-    _tanh_derivative(z, out, out=derivative, scratch=scratch)  # reads z only
-    return tanh_(z, out, scratch)
-
-
 def _tanh(
     z: Array, out: Array | None = None, scratch: Array | None = None, derivative: Array | None = None
 ) -> Array:
@@ -231,9 +218,7 @@ def _tanh(
         if derivative is not None:
             raise ValueError("tanh's derivative= needs out= and scratch=")
         return np.tanh(z, out=out)
-    if derivative is not None:
-        return tanh_with_derivative_(z, out, derivative, scratch)
-    return tanh_(z, out, scratch)
+    return tanh_(z, out, scratch, derivative)
 
 
 def _relu(z: Array, out: Array | None = None, scratch: Array | None = None) -> Array:

@@ -142,7 +142,7 @@ def forward(
         derivative = work.output(("derivative", layer), preactivation.shape, preactivation.dtype)
         # tanh in float64 writes its derivative step by step from the forward's own exp (the same
         # bits as the separate pass over all steps that the other activations take below)
-        fused = activation.fuses_derivative and preactivation.dtype == np.float64
+        fused = activation.derivative_in_forward(preactivation.dtype)
         for t in range(steps):
             a_t = preactivation[t]
             np.matmul(states[t], w_hh_t, out=product)
