@@ -18,6 +18,20 @@ import numpy as np
 Array = np.ndarray
 
 
+def _constant(value: float, dtype: type = np.float64) -> Array:
+    array: Array = np.array(value, dtype=dtype)
+    array.flags.writeable = False
+    return array
+
+
+# The constants of the time loops' passes, as read-only 0-d arrays: numpy converts a Python float
+# operand on every ufunc call (about 0.25 us a call here, a few calls a step), a 0-d array of the
+# operands' dtype not at all. The same bits: the float is converted to the same float64.
+ONE, TWO, FOUR, MINUS_TWO = (_constant(value) for value in (1.0, 2.0, 4.0, -2.0))
+# 1 in each dtype (a float64 0-d array would make a float32 pass compute in float64)
+UNIT = {np.dtype(np.float64): ONE, np.dtype(np.float32): _constant(1.0, np.float32)}
+
+
 @dataclass(frozen=True)
 class Activation:
     """An activation function ``h = f(z)`` and its derivative.
@@ -127,6 +141,9 @@ TANH_EXPM1_SHARE = 1 / 8
 # tanh(z) rounds to +-1 in float64 from |z| = 19.06 on; tanh_expm1_ clips -2z here so that expm1
 # never overflows.
 TANH_CLIP = 40.0
+_TANH_CLIP = _constant(TANH_CLIP)
+# -2z needs no clip while z >= -354 (expm1 overflows above 709.78): an LSTM's cell state, for one.
+TANH_UNCLIPPED_BOUND = 354.0
 
 
 def tanh_(z: Array, out: Array, scratch: Array, derivative: Array | None = None) -> Array:
@@ -169,23 +186,23 @@ def tanh_(z: Array, out: Array, scratch: Array, derivative: Array | None = None)
             _tanh_derivative(z, out, out=derivative, scratch=scratch)  # reads z only
         return tanh_expm1_(z, out, scratch) if many_near_zero else np.tanh(z, out=out)
     near_zero = np.tanh(flat_z[small])  # before out (which may be z) is written
-    scratch *= -2.0
+    scratch *= MINUS_TWO
     np.exp(scratch, out=scratch)  # e
     # 2 / (1 + e) - 1 through scratch, or, when the derivative keeps e and 1 + e, through it and out
     ones, value = (scratch, scratch) if derivative is None else (derivative, out)
-    np.add(1.0, scratch, out=ones)
-    np.divide(2.0, ones, out=value)
-    value -= 1.0
+    np.add(ONE, scratch, out=ones)
+    np.divide(TWO, ones, out=value)
+    value -= ONE
     np.copysign(value, z, out=out)
     flat_out[small] = near_zero
     if derivative is not None:
         np.multiply(derivative, derivative, out=derivative)
         np.divide(scratch, derivative, out=derivative)
-        derivative *= 4.0
+        derivative *= FOUR
     return out
 
 
-def tanh_expm1_(z: Array, out: Array, scratch: Array) -> Array:
+def tanh_expm1_(z: Array, out: Array, scratch: Array, clip: bool = True) -> Array:
     """``tanh(z)`` into ``out`` from one ``expm1``, within 4 ulp of numpy's ``tanh``.
 
     With ``m = expm1(-2z)``, ``tanh(z) = -m / (2 + m) = m / (-2 - m)``: ``expm1`` is accurate to
@@ -199,14 +216,19 @@ def tanh_expm1_(z: Array, out: Array, scratch: Array) -> Array:
     :data:`TANH_CLIP` (``z >= -20``, where ``tanh`` rounds to -1) so that ``expm1`` never
     overflows; inf, -inf, NaN, -0.0 and subnormals come out as from ``np.tanh``.
 
+    ``clip=False`` leaves the clip out (one pass less) for a caller that knows ``z >= -354``
+    (:data:`TANH_UNCLIPPED_BOUND`) or NaN everywhere it is not: the clip changes no value there,
+    since ``tanh`` rounds to -1 from ``z = -19.06`` on either way.
+
     float64 (float32 is ``np.tanh``, vectorised), any layout; ``out`` may be ``z``.
     """
     if z.dtype != np.float64:
         return np.tanh(z, out=out)
-    np.multiply(z, -2.0, out=scratch)
-    np.minimum(scratch, TANH_CLIP, out=scratch)
+    np.multiply(z, MINUS_TWO, out=scratch)
+    if clip:
+        np.minimum(scratch, _TANH_CLIP, out=scratch)
     np.expm1(scratch, out=scratch)
-    np.subtract(-2.0, scratch, out=out)
+    np.subtract(MINUS_TWO, scratch, out=out)
     np.divide(scratch, out, out=out)
     return out
 

@@ -23,8 +23,8 @@ Backward, per step from the last (``dh``: the loss gradient at ``h_t``)::
 
 where ``dA_{t+1} W_hh`` uses ``[dA_r, dA_z, dq]`` (the recurrent side of the ``n`` block is ``q``,
 behind the reset gate) and ``W_ih``, ``b_ih`` see ``[dA_r, dA_z, dA_n]``. The factors that do not
-depend on ``dh`` are formed in the step, block-major, and copied into ``dA``'s row (layout and
-the negated ``r, z`` as for the LSTM, :mod:`gates`).
+depend on ``dh`` are formed in the step, block-major, and their last products written into
+``dA``'s row (layout and the negated ``r, z`` as for the LSTM, :mod:`gates`).
 
 The passes run inside :func:`gradsim.engine.gates.forward` and
 :func:`gradsim.engine.gates.backward_steps`, as :func:`recurrence` and :func:`layer_backward`.
@@ -38,7 +38,7 @@ import numpy as np
 
 from . import bptt
 from . import gates as gated
-from .activations import tanh_expm1_
+from .activations import UNIT, tanh_expm1_
 from .gates import LayerBackwardPass, LayerBackwardSteps, LayerForward
 
 GATES = 3
@@ -135,6 +135,7 @@ def layer_backward(run: LayerBackwardPass) -> LayerBackwardSteps:
     rz, new = slice(0, 2 * hidden), slice(2 * hidden, 3 * hidden)
     weight_hh = params[bptt.layer_names(layer)[1]]
     exponent = outside.first_exponent()
+    one = UNIT[np.dtype(dtype)]
     for t in reversed(range(steps)):
         exponent = outside.join(t, (carry,), exponent)
         dh, row = layer_grad[t], rows[t]
@@ -144,7 +145,7 @@ def layer_backward(run: LayerBackwardPass) -> LayerBackwardSteps:
         r, z, n, values_t, d_all = r_all[t], z_all[t], n_all[t], values[:2, t], gate_grad[t]
         # s (1 - s) for r and z; dA_z = dh (h_{t-1} - n) z(1-z); dA_n = dh (1 - z)(1 - n^2) (then
         # batch norm's backward on the n columns)
-        np.subtract(1.0, values_t, out=step_grad[:2])
+        np.subtract(one, values_t, out=step_grad[:2])
         step_grad[:2] *= values_t
         # dA_r and dA_z go straight into their blocks of the row (row_blocks): the product into
         # h_{t-1} reads [dA_r, dA_z, dq], the row holding dq in its n block for it, then dA_n
@@ -152,7 +153,7 @@ def layer_backward(run: LayerBackwardPass) -> LayerBackwardSteps:
         np.subtract(states[t], n, out=direct)
         d_z *= direct
         np.multiply(d_z, dh, out=row_blocks[1])
-        np.subtract(1.0, z, out=d_n)
+        np.subtract(one, z, out=d_n)
         d_n *= derivative[t]
         d_n *= dh
         if norm is not None:

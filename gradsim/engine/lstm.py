@@ -26,8 +26,9 @@ processor's cache (the same operations in the same order as forming them for all
 before the loop, which streamed four ``(T, B, 4H)`` arrays through memory).
 
 Layout (:mod:`gates`): the gate values are block-major, ``(4, T, B, H)``, so each block of a step
-is one contiguous ``(B, H)`` run; ``dA`` is formed block-major in a step's scratch and copied into
-its row of ``(T, B, 4H)``, which the product into ``h_{t-1}`` and the weights' gradients read.
+is one contiguous ``(B, H)`` run; ``dA`` is formed block-major in a step's scratch, each block's last
+product written into its block of the step's row of ``(T, B, 4H)``, which the product into
+``h_{t-1}`` and the weights' gradients read.
 Without batch norm ``i, f, o`` are formed as ``-a`` (their rows of the weights and biases negated,
 exactly), ready for ``exp``.
 
@@ -47,7 +48,7 @@ import numpy as np
 
 from . import bptt
 from . import gates as gated
-from .activations import tanh_expm1_
+from .activations import TANH_UNCLIPPED_BOUND, UNIT, tanh_expm1_
 from .gates import LayerBackwardPass, LayerBackwardSteps, LayerForward
 
 GATES = 4
@@ -81,6 +82,9 @@ def recurrence(run: LayerForward) -> None:
     # Each block's (T, B, H) view, and i and f together (2, T, B, H), made once: a step indexes them.
     i_all, f_all, g_all, o_all = gates
     if_all, product_if, product_g, product_o = gates[:2], product[:2], product[2], product[3]
+    # |c_t| <= t: f, i in [0, 1] and g in [-1, 1] after rounding (each product and sum rounds
+    # towards what bounds it), so tanh(c_t) needs no clip while t <= 354
+    clip_cells = steps > TANH_UNCLIPPED_BOUND
     for t in range(steps):
         i, f, g, o = i_all[t], f_all[t], g_all[t], o_all[t]  # each block contiguous
         np.matmul(states[t], w_hh_blocks, out=product)
@@ -103,7 +107,7 @@ def recurrence(run: LayerForward) -> None:
         np.multiply(f, cells[t], out=cells[t + 1])
         np.multiply(i, g, out=term)
         cells[t + 1] += term
-        tanh_expm1_(cells[t + 1], cell_tanh[t], tanh_scratch)
+        tanh_expm1_(cells[t + 1], cell_tanh[t], tanh_scratch, clip=clip_cells)
         np.multiply(o, cell_tanh[t], out=states[t + 1])
     cache.cells.append(cells)
     cache.cell_tanh.append(cell_tanh)
@@ -129,8 +133,9 @@ def layer_backward(run: LayerBackwardPass) -> LayerBackwardSteps:
     cell_carry.fill(0)
     values = cache.gates[layer]  # (4, T, B, H): i, f, g, o
     # Each block's (T, B, H) values, and dL/dA's rows seen block-major, made once: a step indexes
-    # them by t. dL/dA is formed block-major in step_grad (every pass contiguous), then copied
-    # into its row of gate_grad for the product into h_{t-1} and the weights' gradients.
+    # them by t. dL/dA is formed block-major in step_grad (every pass contiguous), each block's
+    # last product written into its block of gate_grad's row, for the product into h_{t-1} and the
+    # weights' gradients.
     i_all, f_all, g_all, o_all = values
     gate_blocks = gate_grad.reshape(steps, batch, GATES, hidden).transpose(0, 2, 1, 3)  # (T, 4, B, H)
     d_i, d_f, d_g, d_o = step_grad
@@ -141,6 +146,7 @@ def layer_backward(run: LayerBackwardPass) -> LayerBackwardSteps:
     state.layer_grad, state.cell_grad, state.layer = layer_grad, cell_grad, layer
     weight_hh = params[bptt.layer_names(layer)[1]]
     exponent = outside.first_exponent()  # of the carries, zero at the last step
+    one = UNIT[np.dtype(dtype)]
     for t in reversed(range(steps)):
         exponent = outside.join(t, (carry, cell_carry), exponent)
         if run.path_norms and t < steps - 1:
@@ -151,7 +157,7 @@ def layer_backward(run: LayerBackwardPass) -> LayerBackwardSteps:
         np.add(from_outside[t], carry, out=dh)
         # dc = dh * o (1 - tanh(c)^2) + f_{t+1} dc_{t+1}
         np.multiply(tanh_c, tanh_c, out=to_cell)
-        np.subtract(1.0, to_cell, out=to_cell)
+        np.subtract(one, to_cell, out=to_cell)
         to_cell *= o
         np.multiply(dh, to_cell, out=dc)
         dc += cell_carry
@@ -162,17 +168,18 @@ def layer_backward(run: LayerBackwardPass) -> LayerBackwardSteps:
         # s (1 - s) for every block (the g block is overwritten), then each block's own factor:
         # dA_i = dc g i(1-i), dA_f = dc c_{t-1} f(1-f), dA_g = dc i (1-g^2), dA_o = dh tanh(c) o(1-o)
         values_t = values[:, t]
-        np.subtract(1.0, values_t, out=step_grad)
+        np.subtract(one, values_t, out=step_grad)
         step_grad *= values_t
+        # each block's last factor goes straight into its block of dL/dA's row
+        row_blocks = gate_blocks[t]
         d_i *= g_all[t]
-        d_i *= dc
+        np.multiply(d_i, dc, out=row_blocks[0])
         d_f *= cells[t]
-        d_f *= dc
+        np.multiply(d_f, dc, out=row_blocks[1])
         np.multiply(i_all[t], derivative[t], out=d_g)
-        d_g *= dc
+        np.multiply(d_g, dc, out=row_blocks[2])
         d_o *= tanh_c
-        d_o *= dh
-        np.copyto(gate_blocks[t], step_grad)
+        np.multiply(d_o, dh, out=row_blocks[3])
         if norm is not None:
             norm.step(d_all, t, exponent)
         # a_t = ... + W_hh h_{t-1}: the hidden path into h_{t-1}; c_t = f_t c_{t-1} + ...

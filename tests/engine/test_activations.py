@@ -8,8 +8,14 @@ import numpy as np
 import pytest
 
 from gradsim.engine.activations import (
+    FOUR,
+    MINUS_TWO,
+    ONE,
     TANH_EXPM1_SHARE,
     TANH_NEAR_ZERO,
+    TANH_UNCLIPPED_BOUND,
+    TWO,
+    UNIT,
     all_finite,
     make_activation,
     tanh_,
@@ -164,6 +170,32 @@ def test_expm1_tanh_keeps_its_relative_precision_near_zero():
     out = tanh_expm1_(z, np.empty_like(z), np.empty_like(z))
     assert np.max(_ulps(out, np.tanh(z))) <= 4
     assert np.count_nonzero(np.abs(z) < 1e-6) > 1000
+
+
+def test_expm1_tanh_without_its_clip_has_the_same_bits_down_to_minus_354():
+    # The clip only keeps expm1(-2z) from overflowing (z < -354.9): above that it changes no value.
+    rng = np.random.default_rng(8)
+    z = np.concatenate([rng.uniform(-TANH_UNCLIPPED_BOUND, 30.0, 4000), rng.standard_normal(4000),
+                        [-TANH_UNCLIPPED_BOUND, -20.0, -19.0, -0.0, 0.0, np.inf, np.nan]])  # fmt: skip
+    clipped = tanh_expm1_(z, np.empty_like(z), np.empty_like(z))
+    unclipped = tanh_expm1_(z, np.empty_like(z), np.empty_like(z), clip=False)
+    assert np.array_equal(clipped, unclipped, equal_nan=True)
+    beyond = np.array([-400.0])  # where the clip is needed: expm1 overflows, inf / -inf
+    with np.errstate(all="ignore"):
+        assert np.isnan(tanh_expm1_(beyond, np.empty_like(beyond), np.empty_like(beyond), clip=False)[0])
+    assert tanh_expm1_(beyond, np.empty_like(beyond), np.empty_like(beyond))[0] == -1.0
+
+
+def test_the_loops_constants_keep_each_dtype_and_the_bits_of_python_floats():
+    # A float64 0-d array would make a float32 pass compute in float64: UNIT has one per dtype.
+    for dtype in (np.float64, np.float32):
+        x = np.random.default_rng(9).standard_normal(1000).astype(dtype)
+        assert np.subtract(UNIT[x.dtype], x).dtype == dtype
+        assert np.subtract(UNIT[x.dtype], x).tobytes() == np.subtract(1.0, x).tobytes()
+    x = np.random.default_rng(10).standard_normal(1000)
+    for constant, value in ((ONE, 1.0), (TWO, 2.0), (FOUR, 4.0), (MINUS_TWO, -2.0)):
+        assert (x * constant).tobytes() == (x * value).tobytes()
+        assert not constant.flags.writeable
 
 
 @pytest.mark.parametrize("tanh", [tanh_, tanh_expm1_])

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from gradsim.engine import bptt, cells, gates
+from gradsim.engine.activations import tanh_expm1_
 from gradsim.engine.config import ConfigError, SimConfig
 from gradsim.engine.simulation import Simulation
 from gradsim.engine.tasks import loss_and_gradient
@@ -344,6 +345,38 @@ def test_the_sigmoid_of_negated_pre_activations_has_the_bits_of_the_plain_sigmoi
             flipped_values = -values
             gates.sigmoid_negated_(flipped_values)
         assert flipped_values.tobytes() == expected.tobytes()
+
+
+def test_the_negated_sigmoid_keeps_float32_in_float32():
+    values = np.random.default_rng(6).standard_normal((3, 5, 7)).astype(np.float32) * 20
+    expected = (np.float32(1.0) / (np.float32(1.0) + np.exp(values))).astype(np.float32)
+    gates.sigmoid_negated_(values)
+    assert values.dtype == np.float32
+    assert values.tobytes() == expected.tobytes()
+
+
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_lstm_cell_states_stay_within_their_step_count_so_their_tanh_needs_no_clip(batch_norm):
+    # |c_t| <= t (gates in [0, 1], candidates in [-1, 1]): the forward's tanh(c_t) skips the clip
+    # below 354 steps and must give the clipped formula's bits. Biases of 50 hold i and f at 1 and g
+    # at -1, so c_t = -t: at the last step -2c is 600, near where expm1 would overflow (709.8).
+    config = SimConfig(cell="lstm", hidden_size=5, batch_size=4, seq_len=300, num_layers=1, task="adding",
+                       normalization="batch" if batch_norm else "none")  # fmt: skip
+    simulation = Simulation(config)
+    bias, hidden = simulation.params["bias_ih_l0"], config.hidden_size
+    bias[: 2 * hidden], bias[2 * hidden : 3 * hidden] = 50.0, -50.0
+    if batch_norm:  # the normalised pre-activations: held by the shifts instead
+        shift = simulation.params["bn_shift_l0"]
+        shift[: 2 * hidden], shift[2 * hidden : 3 * hidden] = 50.0, -50.0
+    x, _ = simulation.sample_batch()
+    with np.errstate(all="ignore"):
+        cache = cells.forward("lstm", simulation.params, x, 1, simulation.activation, batch_norm)
+    states = cache.cells[0]
+    steps = np.arange(config.seq_len + 1).reshape(-1, 1, 1)
+    assert np.all(np.abs(states) <= steps)
+    assert np.max(np.abs(states)) > 290  # the bound was approached
+    clipped = tanh_expm1_(states[1:], np.empty_like(states[1:]), np.empty_like(states[1:]))
+    assert cache.cell_tanh[0].tobytes() == clipped.tobytes()
 
 
 @pytest.mark.parametrize("cell", GATED)
