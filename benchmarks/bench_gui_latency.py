@@ -41,7 +41,9 @@ in ms, and the GUI thread's busy share. ``--no-plots`` adds rows whose plots are
 the runner alone costs the GUI thread, the limit of a cheap paint. ``--configs`` picks the rows
 (without L4 the CLI reference is skipped); ``--explain`` prints, for each gap over 50 ms
 (``--explain-ms``), the GUI thread's collections in it, a timeline of the data updates and
-window paints in it, and the functions most often on its stack (:class:`GapExplainer`);
+window paints in it, how long the GUI thread ran and waited for a core meanwhile and what the
+process's other threads ran (Linux's ``schedstat``), and the functions most often on its stack
+(:class:`GapExplainer`);
 ``--profile FILE`` writes the GUI thread's cProfile of a row's probing. The reference is
 ``gradsim run``'s loop on the same config in a fresh process, with the window's BLAS threads (measured
 before and after the rows; their mean) and as it runs (OpenBLAS's own threads).
@@ -93,6 +95,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import cProfile
 import gc
 import os
@@ -268,6 +271,9 @@ class GapExplainer:
         self.spans: list[tuple[float, float, str]] = []  # the window's paints and data updates
         self._gc_started = 0.0
         self._gui = threading.get_ident()
+        self._gui_task = threading.get_native_id()
+        # per sample, each thread's (cpu ns, ns waiting for a core) from /proc/self/task/*/schedstat
+        self.scheduling: list[tuple[float, dict[int, tuple[int, int]]]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
@@ -301,6 +307,7 @@ class GapExplainer:
                     names.append(f"{short}:{code.co_name}")
                 frame = frame.f_back
             self.samples.append((time.perf_counter(), tuple(names)))
+            self.scheduling.append((time.perf_counter(), thread_schedule()))
 
     def report(self, stamps: list[float], threshold_ms: float = 50.0, top: int = 6) -> None:
         """Print, for each gap of ``stamps`` over ``threshold_ms``, the collections in it and the
@@ -328,8 +335,54 @@ class GapExplainer:
                 if end > a and start < b
             ]
             print("    timeline: " + (", ".join(inside) or "no paint or data update"))
+            print("    " + self._scheduling_in(a, b))
             print("    on stack: " + "; ".join(f"{n} {c}" for n, c in frames.most_common(top)))
             print("    innermost: " + "; ".join(f"{n} {c}" for n, c in leaves.most_common(3)))
+
+    def _scheduling_in(self, a: float, b: float) -> str:
+        """The GUI thread's CPU time and wait for a core from the samples around ``a``..``b``, and the
+        process's other threads' CPU time then (Linux; the rest of the gap it slept or waited for a
+        lock, such as the interpreter's)."""
+        before = [entry for entry in self.scheduling if entry[0] <= a]
+        after = [entry for entry in self.scheduling if entry[0] >= b]
+        if not before or not after:
+            return "scheduling: no sample around the gap"
+        (start, first), (end, last) = before[-1], after[0]
+        ran = {tid: (last[tid][0] - first[tid][0]) / 1e6 for tid in last if tid in first}
+        waited = {tid: (last[tid][1] - first[tid][1]) / 1e6 for tid in last if tid in first}
+        others = sorted(((ms, tid) for tid, ms in ran.items() if tid != self._gui_task), reverse=True)
+        text = ", ".join(f"{task_name(tid)} {ms:.1f}" for ms, tid in others[:3] if ms >= 0.5)
+        gui_ran, gui_waited = ran.get(self._gui_task, 0.0), waited.get(self._gui_task, 0.0)
+        return (
+            f"scheduling over {(end - start) * 1e3:.1f} ms: GUI thread ran {gui_ran:.1f} ms, "
+            f"waited for a core {gui_waited:.1f} ms; other threads ran: {text or 'none'}"
+        )
+
+
+def thread_schedule() -> dict[int, tuple[int, int]]:
+    """Each thread of this process: (ns on a core, ns runnable waiting for one), from
+    ``/proc/self/task/*/schedstat`` (empty where there is none)."""
+    result = {}
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return result
+    for task in tasks:
+        try:
+            with open(f"/proc/self/task/{task}/schedstat") as file:
+                ran, waited, _ = file.read().split()
+        except (OSError, ValueError):
+            continue
+        result[int(task)] = (int(ran), int(waited))
+    return result
+
+
+def task_name(tid: int) -> str:
+    try:
+        with open(f"/proc/self/task/{tid}/comm") as file:
+            return f"{file.read().strip()}[{tid}]"
+    except OSError:
+        return str(tid)
 
 
 @dataclass(frozen=True)
@@ -392,6 +445,21 @@ def measure_gaps(
         frames += 1
 
     window.dashboard.refresh = timed_refresh  # type: ignore[method-assign]
+    frame_work = window.dashboard.frame_work
+
+    @contextlib.contextmanager
+    def timed_frame_work():
+        # the data updates of a staggered frame's later views, run as each is let go
+        nonlocal data_seconds
+        start = time.perf_counter()
+        with frame_work():
+            yield
+        end = time.perf_counter()
+        data_seconds += end - start
+        if window.spans is not None:
+            window.spans.append((start, end, "data"))
+
+    window.dashboard.frame_work = timed_frame_work
     train_at_full_speed(app, window, warmup)
     probe = GapProbe()
     explainer = GapExplainer() if explain else None

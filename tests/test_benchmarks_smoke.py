@@ -284,3 +284,24 @@ def test_bench_gated_floor_and_engine_do_what_they_say(cell: str, capsys) -> Non
     bench_gated.main(["--repeats", "1", "--warmup", "0", "--sizes", "2x3x4x2", "--no-torch"])
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in lines[3:]] == ["lstm", "gru"]
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads Linux's /proc/self/task/*/schedstat")
+def test_the_gap_explainer_reads_how_long_the_gui_thread_ran_and_waited(qapp) -> None:
+    import threading
+    import time
+
+    latency = load_benchmark("bench_gui_latency")
+    schedule = latency.thread_schedule()
+    assert threading.get_native_id() in schedule
+    explainer = latency.GapExplainer()
+    explainer.scheduling.append((time.perf_counter(), latency.thread_schedule()))
+    start = time.perf_counter()
+    while time.perf_counter() - start < 0.05:  # 50 ms on a core
+        pass
+    end = time.perf_counter()
+    explainer.scheduling.append((end, latency.thread_schedule()))
+    text = explainer._scheduling_in(start, end)
+    ran = float(text.split("GUI thread ran ")[1].split(" ms")[0])
+    assert 20.0 <= ran <= 1000.0, text  # the busy loop's 50 ms (less if it waited for a core)
+    assert "no sample" in explainer._scheduling_in(end + 1.0, end + 2.0)

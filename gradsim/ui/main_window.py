@@ -151,6 +151,7 @@ class MainWindow(WindowAPI):
             self.isVisible, lambda: self.runner.kind == "thread", parent=self,
             settled=lambda: not self.dashboard.paints_pending,
         )  # fmt: skip
+        self.dashboard.frame_work = self.pacer.painting  # a staggered view's data update
         self._pacer_ready = True
         self._show_status(None)
         if restore_note:
@@ -349,6 +350,7 @@ class MainWindow(WindowAPI):
             self.closing.emit()
             self.save_settings()
             self.pacer.stop()
+            self.dashboard.stop_frames()
             # Gone from the screen at once, even if a backward pass keeps the worker a moment.
             self.hide()
             self.runner.shutdown()

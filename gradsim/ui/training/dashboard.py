@@ -14,6 +14,8 @@ skips the work when its data did not change and otherwise only updates items cre
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import struct
 import time
 from collections.abc import Callable
@@ -107,6 +109,9 @@ class Dashboard(QtWidgets.QWidget):
         self.clock: Callable[[], float] = time.perf_counter
         self.live = False
         self.staggered = True
+        # Around a staggered view's data update (:meth:`refresh`): the window's frame pacer
+        # counts it as the frame's work.
+        self.frame_work: Callable[[], contextlib.AbstractContextManager[object]] = contextlib.nullcontext
         self._presentation_scale = 1.0
         # The views of a staggered frame still to be painted, first to last.
         self._waiting: list[PlotGraphics] = []
@@ -121,8 +126,17 @@ class Dashboard(QtWidgets.QWidget):
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 (Qt override)
         """A dashboard closed on its own (offscreen pictures and frames, a test's) releases
         pyqtgraph's parentless Qt objects here, on the GUI thread."""
+        self.stop_frames()
         release_window(self)
         super().closeEvent(event)
+
+    def stop_frames(self) -> None:
+        """End a staggered frame for good (the window closes): the data updates still waiting
+        are dropped, as their plots' items are about to be deleted."""
+        self._stagger.stop()
+        self._waiting, self._released = [], None
+        for plot in self.plots.values():
+            plot.graphics.discard_pending()
 
     def set_live(self, live: bool) -> None:
         """Paint light pens while a run trains (``live``), the plots' own pens when it stops.
@@ -143,27 +157,38 @@ class Dashboard(QtWidgets.QWidget):
     def refresh(self, history: RunHistory, config: SimConfig) -> None:
         """Update every plot from ``history`` (cheap when nothing changed).
 
-        Every plot's items are updated before this returns. While a run trains (:attr:`live`,
-        :attr:`staggered`) their painting is staggered: Qt would paint all five views in one
-        go, one window update after another without returning to the event loop (50-130 ms on
-        a loaded 2-core machine, during which no timer or key press is answered). Each view
-        waits (:meth:`PlotGraphics.hold`) and is let go at the next tick of a :data:`STAGGER_MS`
-        timer after the previous one, so the event loop runs between two plots' paints. A
-        figure taken meanwhile shows every plot as refreshed (``full_quality`` lets them go).
+        Normally every plot's items are updated before this returns. While a run trains
+        (:attr:`live`, :attr:`staggered`) the frame is staggered: Qt would paint all five views
+        in one go, one window update after another without returning to the event loop (50-130
+        ms on a loaded 2-core machine, during which no timer or key press is answered), and the
+        five data updates before them took 6-25 ms more in one piece. The gradient plot (which
+        the ``refreshed`` listeners, the diagnosis and its theory line, draw on) is updated now;
+        every view waits (:meth:`PlotGraphics.hold`), the other four with their data update,
+        and each is let go at the next tick of a :data:`STAGGER_MS` timer after the previous
+        one's paint: its data update and its paint, then the event loop runs. The plots of a
+        frame then show the history as it was when each was let go (a record or two apart while
+        records stream in; the same once the run stops). A figure taken meanwhile lets every
+        view go first (``full_quality``), so it shows every plot updated. :attr:`frame_work`
+        times the views' data updates for the window's frame pacer.
         """
         stagger = self.live and self.staggered
-        if stagger:
-            for plot in self.plots.values():
-                plot.graphics.hold()
-        for key, plot in self.plots.items():
-            start = self.clock()
-            plot.refresh(history, config)
-            self.last_timings[key] = (self.clock() - start) * 1e3
+        for index, (key, plot) in enumerate(self.plots.items()):
+            if stagger:
+                later = None if index == 0 else functools.partial(self._refresh_plot, key, history, config)
+                plot.graphics.hold(later)
+                if later is not None:
+                    continue
+            self._refresh_plot(key, history, config)
         self.refreshed.emit(history, config)
         if stagger:
             self._waiting = [plot.graphics for plot in self.plots.values()]
             self._released = None
             self._stagger.start(STAGGER_MS)
+
+    def _refresh_plot(self, key: str, history: RunHistory, config: SimConfig) -> None:
+        start = self.clock()
+        self.plots[key].refresh(history, config)
+        self.last_timings[key] = (self.clock() - start) * 1e3
 
     @property
     def paints_pending(self) -> bool:
@@ -189,8 +214,9 @@ class Dashboard(QtWidgets.QWidget):
             self._released = None
             return
         view = self._waiting.pop(0)
-        view.release()
         self._released = view
+        with self.frame_work():
+            view.release()  # its data update, if it waits, and then its paint
         self._stagger.start(STAGGER_WAIT_MS if view.isVisible() else STAGGER_MS)
 
     @QtCore.Slot()
@@ -220,6 +246,8 @@ class Dashboard(QtWidgets.QWidget):
         ``1..T``, no iterations yet, and the activation plot its function; otherwise they would
         keep the previous run's axes until the first step.
         """
+        for plot in self.plots.values():
+            plot.graphics.discard_pending()  # the history they would have drawn is gone
         self.paint_now()
         for plot in self.plots.values():
             plot.reset()

@@ -190,34 +190,47 @@ def test_a_hidden_plot_draws_when_shown_again(qtbot, vanishing):
     np.testing.assert_array_equal(losses, history.losses())
 
 
-def test_a_live_frame_updates_every_plot_at_once_and_paints_them_one_after_another(qtbot, vanishing):
+def drawn_losses(dashboard: Dashboard) -> np.ndarray | None:
+    return dashboard.plots["loss"].loss_curve.getOriginalDataset()[1]
+
+
+def test_a_live_frame_updates_and_paints_its_plots_one_after_another(qtbot, vanishing):
     config, history = vanishing
     dashboard = make(qtbot)
     views = [dashboard.plots[key].graphics for key in PLOT_KEYS]
     dashboard.refresh(history, config)
     assert not dashboard.paints_pending and not any(view.held for view in views)  # stopped: at once
+    np.testing.assert_array_equal(drawn_losses(dashboard), history.losses())
     dashboard.set_live(True)
     painted: list[int] = []
     spies = [PaintSpy(painted, index) for index in range(len(views))]
     for view, spy in zip(views, spies, strict=True):
         view.viewport().installEventFilter(spy)
-    dashboard.plots["gradient"].reset()  # something to draw again
+    timed: list[str] = []
+    dashboard.frame_work = lambda: WorkSpy(timed)  # as the window's frame pacer times them
+    for key in ("gradient", "loss"):
+        dashboard.plots[key].reset()  # something to draw again
     qtbot.wait(100)  # the repaint that light pens asked for
     painted.clear()
     dashboard.refresh(history, config)
-    # The data are all there when refresh returns; the views wait their turn to be painted.
+    # The gradient plot's data are there when refresh returns; the other plots' wait with their
+    # views, each updated when let go, then painted.
     _, y = dashboard.plots["gradient"].curves[0].getOriginalDataset()
     np.testing.assert_array_equal(y, history.latest.log10_grad_norms[0])
+    assert drawn_losses(dashboard) is None or len(drawn_losses(dashboard)) == 0
     assert dashboard.paints_pending and all(view.held for view in views)
+    assert [view.pending for view in views] == [False, True, True, True, True]
     qtbot.waitUntil(lambda: not dashboard.paints_pending, timeout=3000)
     qtbot.waitUntil(lambda: set(painted) == set(range(len(views))), timeout=3000)
-    assert not any(view.held for view in views)
+    assert not any(view.held or view.pending for view in views)
+    np.testing.assert_array_equal(drawn_losses(dashboard), history.losses())
+    assert timed == ["work"] * len(views)  # every view let go inside the pacer's timing
     # First paints in the plots' order: one view let go per timer tick.
     firsts = sorted(range(len(views)), key=painted.index)
     assert firsts == list(range(len(views)))
 
 
-def test_stopping_or_taking_a_figure_lets_every_waiting_view_paint(qtbot, vanishing):
+def test_stopping_or_taking_a_figure_lets_every_waiting_view_update_and_paint(qtbot, vanishing):
     from gradsim.ui.training import render
 
     config, history = vanishing
@@ -225,11 +238,46 @@ def test_stopping_or_taking_a_figure_lets_every_waiting_view_paint(qtbot, vanish
     dashboard.set_live(True)
     dashboard.refresh(history, config)
     assert dashboard.paints_pending
+    assert drawn_losses(dashboard) is None or len(drawn_losses(dashboard)) == 0
     render.png_bytes(dashboard.plots["loss"], 400)  # a figure of one plot lets its view go
+    np.testing.assert_array_equal(drawn_losses(dashboard), history.losses())  # the figure's data
     assert not dashboard.plots["loss"].graphics.held and dashboard.plots["health"].graphics.held
+    assert dashboard.plots["health"].graphics.pending
     dashboard.set_live(False)
     assert not dashboard.paints_pending
-    assert not any(plot.graphics.held for plot in dashboard.plots.values())
+    assert not any(plot.graphics.held or plot.graphics.pending for plot in dashboard.plots.values())
+    np.testing.assert_array_equal(dashboard.plots["health"].values["saturation"], history.latest.saturation)
+
+
+def test_a_reset_or_a_closing_window_drops_the_updates_still_waiting(qtbot, vanishing):
+    config, history = vanishing
+    dashboard = make(qtbot)
+    dashboard.set_live(True)
+    dashboard.refresh(history, config)
+    assert dashboard.plots["loss"].graphics.pending
+    dashboard.reset(config)  # the history they would draw was replaced
+    assert not dashboard.paints_pending
+    qtbot.wait(50)
+    assert drawn_losses(dashboard) is None or len(drawn_losses(dashboard)) == 0
+    dashboard.refresh(history, config)
+    dashboard.stop_frames()  # a closing window: the plots' items go next
+    assert not dashboard.paints_pending
+    assert not any(plot.graphics.pending for plot in dashboard.plots.values())
+    qtbot.wait(50)
+    assert drawn_losses(dashboard) is None or len(drawn_losses(dashboard)) == 0
+
+
+class WorkSpy:
+    """A context manager noting "work" in ``timed`` as it exits."""
+
+    def __init__(self, timed: list[str]) -> None:
+        self.timed = timed
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        self.timed.append("work")
 
 
 class PaintSpy(QtCore.QObject):

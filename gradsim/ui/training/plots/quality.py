@@ -16,7 +16,7 @@ antialiased curves, whatever the window is doing.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
@@ -146,6 +146,7 @@ class PlotGraphics(pg.GraphicsLayoutWidget):
         self._texts: list[QtWidgets.QGraphicsItem] = []
         self._paints_since_scan = RESCAN_PAINTS
         self._update_mode = self.viewportUpdateMode()
+        self._pending: Callable[[], object] | None = None
         self.lights = LightPens()
 
     @property
@@ -166,18 +167,35 @@ class PlotGraphics(pg.GraphicsLayoutWidget):
         """Whether changes to the scene wait for :meth:`release` before they are painted."""
         return self.viewportUpdateMode() == _NO_UPDATES
 
-    def hold(self) -> None:
+    @property
+    def pending(self) -> bool:
+        """Whether an update of the scene's items waits for :meth:`release`."""
+        return self._pending is not None
+
+    def hold(self, pending: Callable[[], object] | None = None) -> None:
         """Let changes to the scene wait to be painted until :meth:`release` (a staggered frame).
 
-        Only the painting waits: the items change at once, and a picture taken meanwhile (a
-        figure, ``grab``) shows them.
+        Without ``pending`` only the painting waits: the items change at once. ``pending``, the
+        update of the scene's items itself (a plot's refresh), waits too and runs first thing in
+        :meth:`release` (a newer one replaces it): a staggered frame spreads its data updates
+        as well as its paints over the event loop. Whatever takes a picture of a held view lets
+        it go first (:func:`full_quality` does), so a figure always shows the items updated.
         """
+        self._pending = pending
         if not self.held:
             self._update_mode = self.viewportUpdateMode()
             self.setViewportUpdateMode(_NO_UPDATES)
 
+    def discard_pending(self) -> None:
+        """Drop the update waiting for :meth:`release` (its data was replaced)."""
+        self._pending = None
+
     def release(self) -> None:
-        """Paint what changed since :meth:`hold` (the whole view, in the next window update)."""
+        """Run the update waiting (if any), then paint what changed since :meth:`hold` (the whole
+        view, in the next window update)."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending()
         if self.held:
             self.setViewportUpdateMode(self._update_mode)
             self.viewport().update()
