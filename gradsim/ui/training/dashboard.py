@@ -66,11 +66,16 @@ class Dashboard(QtWidgets.QWidget):
 
     Signals
     -------
-    refreshed(history, config) : after every :meth:`refresh` (features that draw on the plots,
-        such as overlays and pinned runs, update from it)
+    refreshed(history, config) : after every :meth:`refresh`, once the gradient plot is updated
+        (features that draw on it, such as the theory line, update from it; while a run trains
+        the other plots may update a moment later, see ``plotRefreshed``)
+    plotRefreshed(key, history, config) : after each plot's data update, before its view is
+        painted: at once, or in a staggered frame when its view is let go (features that adjust
+        what a plot drew, such as pinned runs' ranges and presentation pens, act on it)
     """
 
     refreshed = QtCore.Signal(object, object)
+    plotRefreshed = QtCore.Signal(str, object, object)
 
     def __init__(self, parent: QtWidgets.QWidget | None = None, *, theme: Theme | None = None) -> None:
         super().__init__(parent)
@@ -189,6 +194,7 @@ class Dashboard(QtWidgets.QWidget):
         start = self.clock()
         self.plots[key].refresh(history, config)
         self.last_timings[key] = (self.clock() - start) * 1e3
+        self.plotRefreshed.emit(key, history, config)
 
     @property
     def paints_pending(self) -> bool:

@@ -212,7 +212,10 @@ def test_a_live_frame_updates_and_paints_its_plots_one_after_another(qtbot, vani
         dashboard.plots[key].reset()  # something to draw again
     qtbot.wait(100)  # the repaint that light pens asked for
     painted.clear()
+    updated: list[str] = []
+    dashboard.plotRefreshed.connect(lambda key, *_: updated.append(key))
     dashboard.refresh(history, config)
+    assert updated == ["gradient"]
     # The gradient plot's data are there when refresh returns; the other plots' wait with their
     # views, each updated when let go, then painted.
     _, y = dashboard.plots["gradient"].curves[0].getOriginalDataset()
@@ -225,6 +228,7 @@ def test_a_live_frame_updates_and_paints_its_plots_one_after_another(qtbot, vani
     assert not any(view.held or view.pending for view in views)
     np.testing.assert_array_equal(drawn_losses(dashboard), history.losses())
     assert timed == ["work"] * len(views)  # every view let go inside the pacer's timing
+    assert updated == list(PLOT_KEYS)
     # First paints in the plots' order: one view let go per timer tick.
     firsts = sorted(range(len(views)), key=painted.index)
     assert firsts == list(range(len(views)))

@@ -108,7 +108,7 @@ class CompareFeature(QtCore.QObject):
         )  # fmt: skip
 
         window.runRestarted.connect(self._on_run_restarted)
-        dashboard.refreshed.connect(self._on_refreshed)
+        dashboard.plotRefreshed.connect(self._on_plot_refreshed)
         window.closing.connect(self.ab_view.shutdown)
         # Presentation mode: the A/B tab scales itself (the dashboard's ghosts scale with its plots).
         window.presentationScaleChanged.connect(self.ab_view.set_presentation_scale)
@@ -204,7 +204,8 @@ class CompareFeature(QtCore.QObject):
         if rebuild:
             self.dock.rebuild(self._pins)
         self._update_keys()
-        self._on_refreshed(self.window.history, self.window.current_config())
+        for key in ("activation", "health"):
+            self._on_plot_refreshed(key, self.window.history, self.window.current_config())
         self.pinsChanged.emit()
 
     def _update_keys(self) -> None:
@@ -241,20 +242,22 @@ class CompareFeature(QtCore.QObject):
         self._update_keys()
         self.pinsChanged.emit()
 
-    @QtCore.Slot(object, object)
-    def _on_refreshed(self, history: RunHistory, config: SimConfig) -> None:
-        """After the live plots drew: fit the ranges they set to the ghosts too."""
+    @QtCore.Slot(str, object, object)
+    def _on_plot_refreshed(self, key: str, history: RunHistory, config: SimConfig) -> None:
+        """After a live plot drew: fit the ranges it set to the ghosts too."""
         del history
         shown = [self._ghosts[id(pin)] for pin in self._pins if pin.visible]
-        if not shown:
+        if not shown or key not in ("activation", "health"):
             return
         plots = self.window.dashboard.plots
-        activation = cast(ActivationPlot, plots["activation"])
-        choice = activation.layer_selector.currentIndex()
-        highest = max(g.update_activation(activation.extent, max(choice, 0), config) for g in shown)
-        (_, _), (low, high) = activation.hist_view.viewRange()
-        if highest * 1.15 > high:
-            activation.hist_view.setYRange(0.0, highest * 1.15, padding=0.0)
+        if key == "activation":
+            activation = cast(ActivationPlot, plots["activation"])
+            choice = activation.layer_selector.currentIndex()
+            highest = max(g.update_activation(activation.extent, max(choice, 0), config) for g in shown)
+            (_, _), (low, high) = activation.hist_view.viewRange()
+            if highest * 1.15 > high:
+                activation.hist_view.setYRange(0.0, highest * 1.15, padding=0.0)
+            return
         health = cast(HealthPlot, plots["health"])
         for plot, name in ((health.gradient_plot, "gradient"), (health.ratio_plot, "ratio")):
             values = []

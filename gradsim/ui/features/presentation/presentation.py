@@ -100,7 +100,7 @@ class PresentationFeature(QtCore.QObject):
         window.view_menu.addSeparator()
         window.view_menu.addAction(self.action)
         window.view_menu.addAction(self.all_plots_action)
-        window.dashboard.refreshed.connect(self._on_refreshed)
+        window.dashboard.plotRefreshed.connect(self._on_plot_refreshed)
         window.closing.connect(self._on_closing)
         stored = window.settings.value(PRESENTATION_KEY, False)
         if str(stored).lower() in ("true", "1"):
@@ -176,11 +176,12 @@ class PresentationFeature(QtCore.QObject):
         bottom = self.window.dashboard.splitters[2]
         bottom.setVisible(self.bottom_row_shown())
 
-    @QtCore.Slot(object, object)
-    def _on_refreshed(self, *_: object) -> None:
+    @QtCore.Slot(str, object, object)
+    def _on_plot_refreshed(self, key: str, *_: object) -> None:
         if self.scale != 1.0:
-            # Plots may have set new pens while drawing; scale those (cheap when none changed).
-            for view in graphics_views(self.window.dashboard):
+            # The plot may have set new pens while drawing; scale those (cheap when none changed)
+            # before its view is painted.
+            for view in graphics_views(self.window.dashboard.plots[key]):
                 scale_items(view, self.scale)
 
     @QtCore.Slot()

@@ -89,6 +89,24 @@ def test_the_mode_scales_fonts_lines_and_markers_and_back(qtbot, make_window):
     assert gradient.curves[0].opts["pen"].widthF() == pytest.approx(bold_width * PRESENTATION_SCALE)
     for view in (gradient.graphics, loss.graphics):
         assert presentation.scale_items(view, PRESENTATION_SCALE) == 0
+    # A live frame updates the plots after the gradient plot one at a time, as each view is let
+    # go (Dashboard.refresh): what they set anew is scaled before it is painted, too.
+    window.dashboard.set_live(True)
+    window.runner.step()
+    qtbot.waitUntil(lambda: gradient._seen is not None and gradient._seen[0] == 5, timeout=5000)
+    assert window.dashboard.plots["loss"].graphics.pending
+    qtbot.waitUntil(lambda: not window.dashboard.paints_pending, timeout=5000)
+    assert loss.clip_markers.opts["symbolSize"] == pytest.approx(marker * PRESENTATION_SCALE)
+    for plot in window.dashboard.plots.values():
+        assert presentation.scale_items(plot.graphics, PRESENTATION_SCALE) == 0
+    window.dashboard.set_live(False)
+    # What a plot sets anew while it draws is scaled after that plot's own data update (a live
+    # frame's later plots update after the gradient plot's, one at a time), whichever plot it is.
+    extra = pg.PlotDataItem([0.0, 1.0], [0.0, 1.0], pen=pg.mkPen("k", width=2))
+    loss.graphics.scene().addItem(extra)
+    window.dashboard.plotRefreshed.emit("loss", window.history, window.current_config())
+    assert extra.opts["pen"].widthF() == pytest.approx(2 * PRESENTATION_SCALE)
+    loss.graphics.scene().removeItem(extra)
 
     present.action.trigger()
     assert present.scale == 1.0
