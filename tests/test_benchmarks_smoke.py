@@ -286,6 +286,20 @@ def test_bench_gated_floor_and_engine_do_what_they_say(cell: str, capsys) -> Non
     assert [line.split()[0] for line in lines[3:]] == ["lstm", "gru"]
 
 
+def test_bench_gated_measures_in_fresh_processes_and_gives_the_range(capsys) -> None:
+    bench_gated = load_benchmark("bench_gated")
+    options = ["--repeats", "1", "--warmup", "0", "--sizes", "2x3x4x2", "--no-torch", "--processes", "2"]
+    bench_gated.main(options)
+    lines = capsys.readouterr().out.splitlines()
+    assert "in each of 2 processes" in lines[0]
+    rows = lines[3:]
+    assert [line.split()[0] for line in rows] == ["lstm", "gru"]
+    for line in rows:
+        low, high = (float(value) for value in line.rsplit("(", 1)[1].rstrip(")").split("-"))
+        median = float(line.split()[-4])  # fb/floor, then (floor+libm)/floor, "-" (no torch), the range
+        assert low <= median <= high
+
+
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads Linux's /proc/self/task/*/schedstat")
 def test_the_gap_explainer_reads_how_long_the_gui_thread_ran_and_waited(qapp) -> None:
     import threading
