@@ -39,7 +39,10 @@ For scale, the same run measures a reference: one pyqtgraph curve of T points up
 ``setData`` and painted at the gradient plot's size. Medians in ms; the ratios compare with that
 reference, so they carry over to other machines better than the absolute numbers.
 
-Latest figures (2026-12-05 21:34, load 0.7-0.9, ``--clock cpu --records FILE``): a live frame as
+Latest figures (2026-12-05 23:45, a machine without AVX-512, load 0.7-1.1, ``--clock cpu
+--records FILE``, the data updates of a staggered frame's later views counted): a live frame as
+the window draws it 13.39 ms (95th percentile 17.58): benchmarks/README.md, "A live frame's data
+updates spread like its paints". Before (2026-12-05 21:34, load 0.7-0.9): a live frame as
 the window draws it 13.6-16.7 ms (14.7-19.9 ms for the tree before, alternating runs; 3-4%
 cheaper in an in-process A/B), the data update 5.2-6.1 ms, the paint on screen 8.4-10.6 ms, the
 reference 2.8 ms: benchmarks/README.md, "Bounds, titles and bars kept" (and "Less redone per
