@@ -118,7 +118,7 @@ def test_every_plot_fits_its_pane(qtbot, vanishing, size):
 
 def test_text_is_at_least_10_pt_and_axes_are_labelled(qtbot, vanishing):
     config, history = vanishing
-    dashboard = make(qtbot)
+    dashboard = make(qtbot, size=(1500, 900))  # the health plot's three charts all shown
     dashboard.refresh(history, config)
     labelled = 0
     for plot in dashboard.plots.values():

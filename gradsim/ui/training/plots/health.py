@@ -23,6 +23,7 @@ import pyqtgraph as pg
 
 from gradsim.engine.config import SimConfig
 from gradsim.engine.history import RunHistory
+from gradsim.ui.common.scaling import scale_of
 from gradsim.ui.common.theme import Theme, style_plot
 from gradsim.ui.training.plots.bars import Bars
 from gradsim.ui.training.plots.base import OverlayText, PlotPanel, log_axes
@@ -40,6 +41,10 @@ CHARTS = {
 # Smallest legible chart, in pixels (y axis with its label plus a few bars; title and ticks).
 MIN_CHART_WIDTH = 170
 MIN_CHART_HEIGHT = 150
+# Beside the left axis, a chart's layout keeps this much room that is not the bottom axis's.
+CHART_MARGIN = 10
+# The left axis's width: "0.0001" and the axis label side by side.
+LEFT_AXIS_WIDTH = 68
 
 
 class HealthPlot(PlotPanel):
@@ -80,7 +85,7 @@ class HealthPlot(PlotPanel):
             plot.setLogMode(x=False, y=True)  # labels only: the bars carry log10 values
         for plot in self._plots():
             plot.setMouseEnabled(x=False, y=False)
-            plot.getAxis("left").setWidth(68)  # "0.0001" and the label side by side
+            plot.getAxis("left").setWidth(LEFT_AXIS_WIDTH)
         self.saturation_plot.setYRange(0.0, 1.0, padding=0.02)
         self.saturation_bars = Bars(x=[], height=[], width=0.6)
         self.saturation_plot.addItem(self.saturation_bars)
@@ -125,7 +130,24 @@ class HealthPlot(PlotPanel):
     # -- layout -----------------------------------------------------------------------------
     def resizeEvent(self, event: QtGui.QResizeEvent) -> None:  # noqa: N802
         super().resizeEvent(event)
-        self.arrange(choose_arrangement(event.size().width(), event.size().height()))
+        self.fit_arrangement()
+
+    def scale_changed(self) -> None:
+        """Presentation mode draws the charts larger: fewer fit side by side."""
+        self.fit_arrangement()
+
+    def min_chart_width(self) -> float:
+        """The narrowest chart (in the plots' own units) whose bottom label, ``layer`` and the
+        bars' colour key, fits under its axis: a wider label would be cut at the panel's edge."""
+        label = self.gradient_plot.getAxis("bottom").label.boundingRect().width()
+        return max(MIN_CHART_WIDTH, LEFT_AXIS_WIDTH + label + CHART_MARGIN)
+
+    def fit_arrangement(self) -> None:
+        """Arrange the charts for the panel's size in the plots' own units (presentation mode
+        draws them :func:`~gradsim.ui.common.scaling.scale_of` times larger)."""
+        scale = scale_of(self.graphics)
+        width, height = self.width() / scale, self.height() / scale
+        self.arrange(choose_arrangement(width, height, self.min_chart_width()))
 
     def arrange(self, arrangement: str) -> None:
         """Lay the charts out: ``"row"``, ``"column"``, ``"grid"`` (2 + 1 wide) or ``"single"``.
@@ -292,14 +314,15 @@ class HealthPlot(PlotPanel):
         self.message.show_text("")
 
 
-def choose_arrangement(width: int, height: int) -> str:
-    """The arrangement whose smallest chart is largest, or ``"single"`` if none is legible."""
+def choose_arrangement(width: float, height: float, min_width: float = MIN_CHART_WIDTH) -> str:
+    """The arrangement whose smallest chart is largest, or ``"single"`` if none is legible
+    (a chart narrower than ``min_width`` or lower than :data:`MIN_CHART_HEIGHT`)."""
     best, best_score = "single", 0.0
     for name, (cols, rows) in (("row", (3, 1)), ("column", (1, 3)), ("grid", (2, 2))):
         cell_width, cell_height = width / cols, height / rows
-        if cell_width < MIN_CHART_WIDTH or cell_height < MIN_CHART_HEIGHT:
+        if cell_width < min_width or cell_height < MIN_CHART_HEIGHT:
             continue
-        score = min(cell_width / MIN_CHART_WIDTH, cell_height / MIN_CHART_HEIGHT)
+        score = min(cell_width / min_width, cell_height / MIN_CHART_HEIGHT)
         if score > best_score:
             best, best_score = name, score
     return best

@@ -104,11 +104,11 @@ def test_layer_count_change(qtbot, theme, vanishing_run, single_layer_run):
 
 @pytest.mark.parametrize(
     ("size", "arrangement"),
-    [((900, 300), "row"), ((300, 700), "column"), ((460, 420), "grid"), ((250, 250), "single")],
+    [((900, 300), "row"), ((300, 750), "column"), ((520, 420), "grid"), ((250, 250), "single")],
 )
 def test_arrangement_follows_the_panel_shape(qtbot, theme, size, arrangement):
-    assert choose_arrangement(*size) == arrangement
     plot = make(qtbot, theme, size)
+    assert choose_arrangement(*size, plot.min_chart_width()) == arrangement
     qtbot.waitUntil(lambda: plot.arrangement == arrangement)
     assert plot.chart_selector.isVisible() == (arrangement == "single")
     if arrangement == "single":
@@ -116,6 +116,30 @@ def test_arrangement_follows_the_panel_shape(qtbot, theme, size, arrangement):
         assert plot.ratio_plot.isVisible() and not plot.saturation_plot.isVisible()
     else:
         assert all(p.isVisible() for p in (plot.saturation_plot, plot.gradient_plot, plot.ratio_plot))
+
+
+@pytest.mark.parametrize("scale", [1.0, 1.6])
+@pytest.mark.parametrize("size", [(600, 300), (700, 330), (520, 420), (760, 460), (300, 750), (1100, 360)])
+def test_every_charts_bottom_label_stays_whole_at_any_size_and_presentation_scale(qtbot, theme, size, scale):
+    # "layer" and the bars' colour key under the two log charts: a chart too narrow for it would
+    # cut it at the panel's edge (or run it under the next chart). Presentation mode draws the
+    # charts larger, so fewer fit side by side.
+    from gradsim.ui.common.scaling import scale_plots
+
+    plot = make(qtbot, theme, size)
+    scale_plots(plot, scale)
+    plot.scale_changed()
+    qtbot.wait(20)
+    shown_charts = [chart for chart in (plot.saturation_plot, plot.gradient_plot, plot.ratio_plot)
+                    if chart.isVisible()]  # fmt: skip
+    assert shown_charts
+    for chart in shown_charts:
+        label = chart.getAxis("bottom").label.sceneBoundingRect()
+        area = chart.sceneBoundingRect()
+        assert area.left() - 1 <= label.left(), (plot.arrangement, label, area)
+        assert label.right() <= area.right() + 1, (plot.arrangement, label, area)
+    if scale == 1.0 and size[0] >= 3 * plot.min_chart_width():
+        assert plot.arrangement != "single"  # room for all three: no selector
 
 
 def test_no_arrangement_makes_a_chart_smaller_than_legible():
