@@ -108,9 +108,12 @@ class HealthPlot(PlotPanel):
         key = "&nbsp; ".join(
             f"<span style='color:{self._kind_colors[kind]}'>■ {_KIND_LABELS[kind]}</span>" for kind in KINDS
         )
+        # On two lines, "layer" over the key: one line would need a chart 160 px wider than its axis.
         for plot in (self.gradient_plot, self.ratio_plot):
-            plot.getAxis("bottom").setLabel(f"layer&nbsp; {key}", color=theme.foreground,
-                                            **{"font-size": f"{theme.tick_pt}pt"})  # fmt: skip
+            axis = plot.getAxis("bottom")
+            axis.setLabel(f"<div align='center'>layer<br>{key}</div>", color=theme.foreground,
+                          **{"font-size": f"{theme.tick_pt}pt"})  # fmt: skip
+            axis.label.setTextWidth(axis.label.document().idealWidth())  # centres "layer" over the key
         self.reference_line = pg.InfiniteLine(
             pos=math.log10(REFERENCE_RATIO), angle=0, movable=False,
             pen=theme.pen(theme.reference, 1.5, dashed=True),
@@ -163,9 +166,11 @@ class HealthPlot(PlotPanel):
         plots = self._plots()
         if arrangement == "single":
             chosen = plots[self.chart_selector.currentIndex()]
-            layout.addItem(chosen, row=0, col=0)
             for plot in plots:
                 plot.setVisible(plot is chosen)
+            # Shown before it joins the layout: a chart that was hidden would otherwise keep the
+            # size it had in the last arrangement (a third of the panel) until the next resize.
+            layout.addItem(chosen, row=0, col=0)
         else:
             cells = {
                 "row": ((0, 0, 1), (0, 1, 1), (0, 2, 1)),

@@ -112,8 +112,11 @@ def test_arrangement_follows_the_panel_shape(qtbot, theme, size, arrangement):
     qtbot.waitUntil(lambda: plot.arrangement == arrangement)
     assert plot.chart_selector.isVisible() == (arrangement == "single")
     if arrangement == "single":
-        plot.chart_selector.setCurrentIndex(2)
-        assert plot.ratio_plot.isVisible() and not plot.saturation_plot.isVisible()
+        for index, chart in ((2, plot.ratio_plot), (1, plot.gradient_plot), (0, plot.saturation_plot)):
+            plot.chart_selector.setCurrentIndex(index)
+            assert chart.isVisible() and sum(p.isVisible() for p in plot._plots()) == 1
+            # the chosen chart fills the panel (a chart shown again kept the size it last had)
+            qtbot.waitUntil(lambda chart=chart: chart.geometry().width() >= 0.9 * plot.graphics.width())
     else:
         assert all(p.isVisible() for p in (plot.saturation_plot, plot.gradient_plot, plot.ratio_plot))
 
