@@ -146,6 +146,13 @@ class PresentationFeature(QtCore.QObject):
             for dock in window.findChildren(QtWidgets.QDockWidget):
                 if not dock.isFloating():
                     dock.hide()
+            # The tab bar of docks the window restored tabbed stays shown with its docks hidden,
+            # drawn over the menu bar at (0, 0); leaving the mode restores the layout, and the
+            # window shows the tab bars that layout uses again.
+            for bar in window.findChildren(
+                QtWidgets.QTabBar, options=QtCore.Qt.FindChildOption.FindDirectChildrenOnly
+            ):
+                bar.hide()
             return
         # A hidden tab does not lay itself out again until it is shown, and its stale, larger
         # minimum would make the docks narrower than they were: lay every tab out now.

@@ -152,10 +152,37 @@ def test_the_mode_persists(qtbot, make_window):
     assert not again.controls_scroll.isVisible()
     # The window stored its own layout, which the mode folds again and gives back after.
     assert not diagnosis_dock(again).isVisible()
+    # No dock tab bar the restored layout made is left over the menu bar with its docks folded.
+    assert not shown_dock_tabs(again)
     present.set_enabled(False)
     assert diagnosis_dock(again).isVisible()
     again.close()
     assert QtCore.QSettings().value(presentation.PRESENTATION_KEY) in (False, "false")
+
+
+def shown_dock_tabs(window: MainWindow) -> list[list[str]]:
+    """The tabs of the window's shown dock tab bars that lie inside it (Qt parks unused ones far
+    outside)."""
+    found = []
+    for bar in window.findChildren(
+        QtWidgets.QTabBar, options=QtCore.Qt.FindChildOption.FindDirectChildrenOnly
+    ):
+        if bar.isVisible() and bar.count() and window.rect().intersects(bar.geometry()):
+            found.append([bar.tabText(index) for index in range(bar.count())])
+    return found
+
+
+def test_tabbed_docks_fold_with_their_tab_bar_and_come_back_with_it(qtbot, make_window):
+    window = make_window(steps=0)
+    docks = {dock.objectName(): dock for dock in window.findChildren(QtWidgets.QDockWidget)}
+    window.tabifyDockWidget(docks["diagnosis_dock"], docks["lessons_dock"])
+    docks["lessons_dock"].show()
+    qtbot.waitUntil(lambda: shown_dock_tabs(window) == [["Diagnosis", "Lessons"]], timeout=2000)
+    feature(window).set_enabled(True)
+    qtbot.wait(20)
+    assert not shown_dock_tabs(window)
+    feature(window).set_enabled(False)
+    qtbot.waitUntil(lambda: shown_dock_tabs(window) == [["Diagnosis", "Lessons"]], timeout=2000)
 
 
 def test_snapshots_in_the_mode_carry_the_scale(make_window):
