@@ -240,8 +240,6 @@ class Dashboard(QtWidgets.QWidget):
         self._presentation_scale = scale
         self.set_live(self.live)
         scale_plots(self, scale)
-        for plot in self.plots.values():
-            plot.scale_changed()
         selectors: list[QtWidgets.QWidget] = []
         for selector in self.findChildren(Selector):
             selectors += selector.findChildren(QtWidgets.QLabel) + selector.findChildren(QtWidgets.QComboBox)

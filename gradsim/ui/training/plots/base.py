@@ -176,11 +176,6 @@ class PlotPanel(QtWidgets.QWidget):
         """A run trains (``live``) or stands still. A plot that draws differently while a run
         trains overrides it (the heatmap); the light pens are ``graphics.draft``'s."""
 
-    def scale_changed(self) -> None:
-        """The views' presentation scale changed (:func:`gradsim.ui.common.scaling.scale_plots`):
-        a plot whose layout depends on the room its charts get in their own units overrides it
-        (the health plot's arrangement)."""
-
     # -- for subclasses -------------------------------------------------------------------
     def _draw(self, history: RunHistory, config: SimConfig) -> None:
         raise NotImplementedError

@@ -23,7 +23,6 @@ import pyqtgraph as pg
 
 from gradsim.engine.config import SimConfig
 from gradsim.engine.history import RunHistory
-from gradsim.ui.common.scaling import scale_of
 from gradsim.ui.common.theme import Theme, style_plot
 from gradsim.ui.training.plots.bars import Bars
 from gradsim.ui.training.plots.base import OverlayText, PlotPanel, log_axes
@@ -135,10 +134,6 @@ class HealthPlot(PlotPanel):
         super().resizeEvent(event)
         self.fit_arrangement()
 
-    def scale_changed(self) -> None:
-        """Presentation mode draws the charts larger: fewer fit side by side."""
-        self.fit_arrangement()
-
     def min_chart_width(self) -> float:
         """The narrowest chart (in the plots' own units) whose bottom label, ``layer`` and the
         bars' colour key, fits under its axis: a wider label would be cut at the panel's edge."""
@@ -146,11 +141,10 @@ class HealthPlot(PlotPanel):
         return max(MIN_CHART_WIDTH, LEFT_AXIS_WIDTH + label + CHART_MARGIN)
 
     def fit_arrangement(self) -> None:
-        """Arrange the charts for the panel's size in the plots' own units (presentation mode
-        draws them :func:`~gradsim.ui.common.scaling.scale_of` times larger)."""
-        scale = scale_of(self.graphics)
-        width, height = self.width() / scale, self.height() / scale
-        self.arrange(choose_arrangement(width, height, self.min_chart_width()))
+        """Arrange the charts for the panel's size in pixels. (Presentation mode draws them
+        larger; judging its room in the plots' own units would show one chart at a time in the
+        exports of a presentation, whose frames then need not differ: not done.)"""
+        self.arrange(choose_arrangement(self.width(), self.height(), self.min_chart_width()))
 
     def arrange(self, arrangement: str) -> None:
         """Lay the charts out: ``"row"``, ``"column"``, ``"grid"`` (2 + 1 wide) or ``"single"``.
