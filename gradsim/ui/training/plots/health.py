@@ -107,7 +107,8 @@ class HealthPlot(PlotPanel):
         key = "&nbsp; ".join(
             f"<span style='color:{self._kind_colors[kind]}'>■ {_KIND_LABELS[kind]}</span>" for kind in KINDS
         )
-        # On two lines, "layer" over the key: one line would need a chart 160 px wider than its axis.
+        # On two lines, "layer" over the key: as one line (161 px at the default size) it needed
+        # charts of 240 px, or was cut at the panel's edge.
         for plot in (self.gradient_plot, self.ratio_plot):
             axis = plot.getAxis("bottom")
             axis.setLabel(f"<div align='center'>layer<br>{key}</div>", color=theme.foreground,
@@ -135,8 +136,8 @@ class HealthPlot(PlotPanel):
         self.fit_arrangement()
 
     def min_chart_width(self) -> float:
-        """The narrowest chart (in the plots' own units) whose bottom label, ``layer`` and the
-        bars' colour key, fits under its axis: a wider label would be cut at the panel's edge."""
+        """The narrowest chart (pixels) whose bottom label, ``layer`` over the bars' colour key,
+        fits under its axis: a wider label would be cut at the panel's edge."""
         label = self.gradient_plot.getAxis("bottom").label.boundingRect().width()
         return max(MIN_CHART_WIDTH, LEFT_AXIS_WIDTH + label + CHART_MARGIN)
 
