@@ -121,12 +121,13 @@ def sigmoid_blocks_(row: np.ndarray, blocks: Sequence[np.ndarray]) -> None:
     a scratch block divides by zero where it held exactly 1 (not a value of the cell): that one
     is never reported, whatever the caller's error state.
     """
+    one = UNIT[row.dtype]
     np.negative(row, out=row)
     for block in blocks:
         np.exp(block, out=block)
-    row += 1.0
+    row += one
     with np.errstate(divide="ignore"):
-        np.divide(1.0, row, out=row)
+        np.divide(one, row, out=row)
 
 
 def sigmoid_negated_(block: np.ndarray) -> None:
