@@ -142,6 +142,8 @@ class BackpropSession:
                 config.num_layers,
                 simulation.activation,
                 simulation.batch_norm,
+                checkpoint=simulation.checkpoint,
+                checkpoint_every=simulation.checkpoint_every,
             )
             self.loss, output_grad = loss_and_gradient(simulation.task, self.cache.output, y)
         self.num_layers = config.num_layers

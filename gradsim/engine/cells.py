@@ -15,7 +15,7 @@ import numpy as np
 
 from . import gates, gru, lstm, rnn
 from .activations import Activation
-from .bptt import Workspace
+from .bptt import Checkpoint, Workspace
 from .config import SimConfig
 from .gates import CELLS, GatedBackwardState, GatedCache, gate_count
 from .tasks import make_task
@@ -36,14 +36,23 @@ def _check(cell: str) -> None:
 
 def forward(
     cell: str, params: dict[str, np.ndarray], x: np.ndarray, num_layers: int, activation: Activation,
-    batch_norm: bool, workspace: Workspace | None = None,
+    batch_norm: bool, workspace: Workspace | None = None, checkpoint: Checkpoint | None = None,
+    checkpoint_every: int = 1,
 ) -> Cache:  # fmt: skip
-    """The forward pass of ``cell`` over ``x`` ``(B, T, I)`` (``activation``: the RNN's only)."""
+    """The forward pass of ``cell`` over ``x`` ``(B, T, I)`` (``activation``: the RNN's only).
+
+    ``checkpoint``: called before time step ``t`` of every layer for ``t`` a multiple of
+    ``checkpoint_every`` (:data:`gradsim.engine.bptt.Checkpoint`).
+    """
     _check(cell)
     if cell == "rnn":
-        return rnn.forward(params, x, num_layers, activation, batch_norm, workspace)
+        return rnn.forward(
+            params, x, num_layers, activation, batch_norm, workspace, checkpoint, checkpoint_every
+        )
     recurrence = lstm.recurrence if cell == "lstm" else gru.recurrence
-    return gates.forward(cell, params, x, num_layers, batch_norm, recurrence, workspace)
+    return gates.forward(
+        cell, params, x, num_layers, batch_norm, recurrence, workspace, checkpoint, checkpoint_every
+    )
 
 
 def empty_state(cell: str, num_layers: int, steps: int) -> State:

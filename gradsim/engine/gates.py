@@ -334,6 +334,8 @@ class LayerForward:
     norm : the layer's batch norm, None without
     cache : where the cell's own arrays go
     work : the workspace of the pass
+    checkpoint : called before every ``checkpoint_every``-th time step, from the first (None: no
+        checkpoint; :data:`gradsim.engine.bptt.Checkpoint`)
     """
 
     params: dict[str, np.ndarray]
@@ -344,6 +346,8 @@ class LayerForward:
     norm: bptt.BatchNormForward | None
     cache: GatedCache
     work: bptt.Workspace
+    checkpoint: bptt.Checkpoint | None = None
+    checkpoint_every: int = 1
 
 
 # One layer's time loop of a gated cell (lstm.recurrence, gru.recurrence), see :func:`forward`.
@@ -353,6 +357,7 @@ Recurrence = Callable[[LayerForward], None]
 def forward(
     cell: str, params: dict[str, np.ndarray], x: np.ndarray, num_layers: int, batch_norm: bool,
     recurrence: Recurrence, workspace: bptt.Workspace | None = None,
+    checkpoint: bptt.Checkpoint | None = None, checkpoint_every: int = 1,
 ) -> GatedCache:  # fmt: skip
     """Run a gated cell over ``x`` ``(B, T, I)``, layer by layer, and keep what backward needs.
 
@@ -367,7 +372,8 @@ def forward(
     ``norm`` (None without batch norm) and appends the cell's own arrays to ``cache``.
 
     ``workspace``: where the cache and the intermediates go; None allocates everything fresh.
-    The numbers do not depend on it.
+    The numbers do not depend on it. ``checkpoint``: called before time step ``t`` of every layer
+    for ``t`` a multiple of ``checkpoint_every`` (:data:`gradsim.engine.bptt.Checkpoint`).
     """
     work = bptt.Workspace() if workspace is None else workspace
     batch, steps, _ = x.shape
@@ -387,7 +393,9 @@ def forward(
         if batch_norm:
             shape = (steps, batch, weight_ih.shape[0])
             norm = bptt.BatchNormForward(params, layer, shape, gates.dtype, work)
-        recurrence(LayerForward(params, layer, gates, states, candidate, norm, cache, work))
+        run = LayerForward(params, layer, gates, states, candidate, norm, cache, work)
+        run.checkpoint, run.checkpoint_every = checkpoint, checkpoint_every
+        recurrence(run)
         # The candidate's tanh derivative 1 - g^2, all steps at once.
         derivative = work.output(("derivative", layer), candidate.shape, gates.dtype)
         values = gates[CANDIDATE_BLOCK[cell]]

@@ -54,6 +54,7 @@ def recurrence(run: LayerForward) -> None:
     """
     params, layer, gates, states, candidate = run.params, run.layer, run.gates, run.states, run.candidate
     norm, cache, work = run.norm, run.cache, run.work
+    checkpoint, every = run.checkpoint, run.checkpoint_every
     _, steps, batch, hidden = gates.shape
     dtype = gates.dtype
     _, w_hh, b_ih, b_hh = (params[name] for name in bptt.layer_names(layer))
@@ -75,6 +76,8 @@ def recurrence(run: LayerForward) -> None:
     r_all, z_all, n_all = gates
     rz_all, product_rz, product_n = gates[:2], product[:2], product[2]
     for t in range(steps):
+        if checkpoint is not None and not t % every:
+            checkpoint()
         # each block contiguous; n holds W_in x + b_in until n is formed
         r_z, r, z, n = rz_all[:, t], r_all[t], z_all[t], n_all[t]
         np.matmul(states[t], w_hh_blocks, out=product)

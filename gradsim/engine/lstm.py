@@ -64,6 +64,7 @@ def recurrence(run: LayerForward) -> None:
     """
     params, layer, gates, states, candidate = run.params, run.layer, run.gates, run.states, run.candidate
     norm, cache, work = run.norm, run.cache, run.work
+    checkpoint, every = run.checkpoint, run.checkpoint_every
     _, steps, batch, hidden = gates.shape
     dtype = gates.dtype
     _, w_hh, b_ih, b_hh = (params[name] for name in bptt.layer_names(layer))
@@ -86,6 +87,8 @@ def recurrence(run: LayerForward) -> None:
     # towards what bounds it), so tanh(c_t) needs no clip while t <= 354
     clip_cells = steps > TANH_UNCLIPPED_BOUND
     for t in range(steps):
+        if checkpoint is not None and not t % every:
+            checkpoint()
         i, f, g, o = i_all[t], f_all[t], g_all[t], o_all[t]  # each block contiguous
         np.matmul(states[t], w_hh_blocks, out=product)
         if norm is None:

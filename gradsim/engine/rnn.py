@@ -55,6 +55,7 @@ from .bptt import (
     SCALE_BANDS,
     BatchNormBackward,
     BatchNormForward,
+    Checkpoint,
     OutsideGradient,
     Workspace,
     band,
@@ -117,11 +118,15 @@ def forward(
     activation: Activation,
     batch_norm: bool,
     workspace: Workspace | None = None,
+    checkpoint: Checkpoint | None = None,
+    checkpoint_every: int = 1,
 ) -> ForwardCache:
     """Run the network over ``x`` ``(B, T, I)`` and keep what backward needs.
 
     ``workspace``: where the cache and the intermediates go (see :class:`Workspace`); None
-    allocates everything fresh. The numbers do not depend on it.
+    allocates everything fresh. The numbers do not depend on it. ``checkpoint``: called before
+    time step ``t`` of every layer for ``t`` a multiple of ``checkpoint_every``
+    (:data:`gradsim.engine.bptt.Checkpoint`).
     """
     work = Workspace() if workspace is None else workspace
     batch, steps, _ = x.shape
@@ -144,6 +149,8 @@ def forward(
         # bits as the separate pass over all steps that the other activations take below)
         fused = activation.derivative_in_forward(preactivation.dtype)
         for t in range(steps):
+            if checkpoint is not None and not t % checkpoint_every:
+                checkpoint()
             a_t = preactivation[t]
             np.matmul(states[t], w_hh_t, out=product)
             a_t += product

@@ -9,7 +9,7 @@ import numpy as np
 from . import cells, gates, rnn
 from .activations import Activation, all_finite, make_activation
 from .backprop_session import BackpropSession, BackpropStep, BackwardResult
-from .bptt import Workspace
+from .bptt import Checkpoint, Workspace, checkpoint_stride
 from .clipping import clip_gradients
 from .config import SimConfig
 from .initializers import init_matrix
@@ -53,6 +53,12 @@ class Simulation:
         ``bn_shift_l{k}`` ``(H,)``). Editing one in place changes the next forward pass.
     iteration : training steps taken
     halted : True after a step produced a non-finite value; no further updates until reset
+    checkpoint : None, or a function the forward passes of :meth:`train_step`,
+        :meth:`forward_backward` and :meth:`backprop` call before the first time step of every
+        layer and then every ``checkpoint_every`` steps
+        (:func:`gradsim.engine.bptt.checkpoint_stride` of the config's sizes): where the window's
+        training loop waits for a frame, or raises to abandon the step; a step-through's job
+        stops there once cancelled. The numbers do not depend on it.
     """
 
     def __init__(self, config: SimConfig, weights: dict[str, np.ndarray] | None = None) -> None:
@@ -70,6 +76,10 @@ class Simulation:
             else make_activation("tanh")
         )
         self.task: Task = make_task(config.task)
+        self.checkpoint: Checkpoint | None = None
+        self.checkpoint_every = checkpoint_stride(
+            config.batch_size, config.hidden_size, gates.gate_count(config.cell)
+        )
         self.batch_norm = config.normalization == "batch"
         # Buffers reused from step to step (a fresh (T, B, H) array costs a page fault per 4 KiB):
         # train_step's reuses everything, as nothing of its cache or gradients leaves the step;
@@ -147,16 +157,18 @@ class Simulation:
         ``x`` is ``(B, T, I)``; ``y`` the task's targets. Overflow becomes inf/NaN in the
         result, never an exception or a warning.
         """
-        return self._forward_backward(x, y, self._workspace)
+        return self._forward_backward(x, y, self._workspace, checkpoint=self.checkpoint)
 
     def _forward_backward(
-        self, x: np.ndarray, y: np.ndarray, workspace: Workspace, path_norms: bool = True
-    ) -> BackwardResult:
+        self, x: np.ndarray, y: np.ndarray, workspace: Workspace, path_norms: bool = True,
+        checkpoint: Checkpoint | None = None,
+    ) -> BackwardResult:  # fmt: skip
         cell = self.config.cell
         with np.errstate(all="ignore"):
             cache = cells.forward(
-                cell, self.params, x, self.config.num_layers, self.activation, self.batch_norm, workspace
-            )
+                cell, self.params, x, self.config.num_layers, self.activation, self.batch_norm, workspace,
+                checkpoint, self.checkpoint_every,
+            )  # fmt: skip
             loss, output_grad = loss_and_gradient(self.task, cache.output, y)
             state = cells.backward(
                 cell, self.params, cache, output_grad, self.batch_norm, workspace, path_norms
@@ -193,7 +205,9 @@ class Simulation:
         spectral = self._spectral.update([self.params[f"weight_hh_l{k}"] for k in range(config.num_layers)])
         # The cache and gradients live in the reused workspace: everything the record keeps is
         # computed or copied from them before this method returns. The record keeps no path norms.
-        result = self._forward_backward(x, y, self._train_workspace, path_norms=False)
+        result = self._forward_backward(
+            x, y, self._train_workspace, path_norms=False, checkpoint=self.checkpoint
+        )
         grads = result.grads
         with np.errstate(all="ignore"):
             param_grad_norms = {name: float(safe_norm(g)) for name, g in grads.items()}

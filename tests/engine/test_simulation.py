@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from helpers import EXPLODING_LONG, EXPLODING_RELU, small_config
 
+from gradsim.engine import bptt, cells
 from gradsim.engine.activations import make_activation
 from gradsim.engine.clipping import clip_gradients, global_norm
 from gradsim.engine.config import SimConfig
@@ -706,3 +707,78 @@ def test_a_nan_iteration_counts_nonfinite_units_apart_from_saturated_ones():
         assert last.nonfinite_fraction[layer] > 0.5
         assert last.saturation[layer] < 0.2
         assert last.saturation[layer] + last.nonfinite_fraction[layer] <= 1.0
+
+
+# -- the forward pass's checkpoint -------------------------------------------------------------------
+def test_the_checkpoint_stride_keeps_about_a_million_multiply_adds_between_checkpoints():
+    assert bptt.checkpoint_stride(4, 16) == bptt.CHECKPOINT_MAX_STRIDE  # a tiny layer: the cap
+    assert bptt.checkpoint_stride(32, 128) == 2  # 524 288 multiply-adds a step
+    assert bptt.checkpoint_stride(32, 128, blocks=4) == 1  # an LSTM of that size
+    assert bptt.checkpoint_stride(32, 1024) == 1
+    assert bptt.checkpoint_stride(0, 0) == bptt.CHECKPOINT_MAX_STRIDE
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_a_forward_pass_calls_its_checkpoint_at_every_stride_th_step_of_every_layer(cell):
+    simulation = Simulation(small_config(cell=cell, seq_len=37, num_layers=3))
+    x, _ = simulation.sample_batch()
+    steps_done: list[int] = []  # at each checkpoint: the RNN's activation calls so far
+    activation_calls: list[int] = []
+    activation = simulation.activation
+    if cell == "rnn":  # its activation runs once per layer and time step
+        inner = activation.forward
+
+        def counted(z: np.ndarray, **buffers: np.ndarray | None) -> np.ndarray:
+            activation_calls.append(1)
+            return inner(z, **buffers)
+
+        activation = dataclasses.replace(activation, forward=counted)
+
+    def checkpoint() -> None:
+        steps_done.append(len(activation_calls))
+
+    cells.forward(cell, simulation.params, x, 3, activation, False, checkpoint=checkpoint, checkpoint_every=5)
+    per_layer = [0, 5, 10, 15, 20, 25, 30, 35]
+    assert len(steps_done) == 3 * len(per_layer)
+    if cell == "rnn":  # each call came just before step t of its layer
+        assert steps_done == [layer * 37 + t for layer in range(3) for t in per_layer]
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_a_checkpoint_that_raises_abandons_the_step_and_changes_nothing(cell):
+    config = small_config(cell=cell, seq_len=40)
+    simulation, reference = Simulation(config), Simulation(config)
+    before = {name: value.copy() for name, value in simulation.params.items()}
+    calls = []
+
+    def abandon() -> None:
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+
+    simulation.checkpoint = abandon
+    with pytest.raises(KeyboardInterrupt):
+        simulation.train_step()
+    assert simulation.iteration == 0
+    for name, value in simulation.params.items():
+        np.testing.assert_array_equal(value, before[name])
+    # The same simulation trains on as if nothing happened once the checkpoint lets it.
+    simulation.checkpoint = lambda: None
+    simulation.rng = np.random.default_rng(config.seed)  # the abandoned step drew a batch
+    reference.rng = np.random.default_rng(config.seed)
+    assert simulation.train_step().loss == reference.train_step().loss
+
+
+def test_the_step_through_and_forward_backward_pass_the_checkpoint_too():
+    config = small_config(seq_len=40)
+    simulation = Simulation(config)
+    x, y = simulation.sample_batch()
+    calls = []
+    simulation.checkpoint = lambda: calls.append(1)
+    expected = Simulation(config).forward_backward(x, y)
+    got = simulation.forward_backward(x, y)
+    assert len(calls) == config.num_layers * -(-40 // simulation.checkpoint_every)
+    assert got.loss == expected.loss
+    session = simulation.backprop(x, y)
+    assert len(calls) == 2 * config.num_layers * -(-40 // simulation.checkpoint_every)
+    assert session.loss == expected.loss

@@ -42,7 +42,6 @@ from gradsim.ui.training.training_loop import (
     UNLIMITED,
     Capture,
     TrainingLoop,
-    add_checkpoint,
     limit_blas_threads,
 )
 
@@ -57,7 +56,6 @@ __all__ = [
     "Runner",
     "TrainingHandle",
     "TrainingLoop",
-    "add_checkpoint",
     "limit_blas_threads",
     "runner_kind",
 ]

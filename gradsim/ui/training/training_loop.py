@@ -11,11 +11,11 @@ It runs on what :class:`LoopContext` describes: a worker thread's
 or the pipe of :mod:`gradsim.ui.training.training_process` in a spawned child (the ``process``
 runner). No Qt here, so the child starts with numpy and the engine only.
 
-A step cannot be cut at an arbitrary point, but its forward pass passes a checkpoint at every
-layer and time step (see :func:`add_checkpoint`): a rebuild, a reset or closing the window
-abandons a step whose forward pass is in progress. The engine's backward pass has no such
-checkpoint, so a step caught there finishes first (for the presets that takes well under a
-second; for the largest configs, seconds).
+A step cannot be cut at an arbitrary point, but its forward pass passes a checkpoint every few
+time steps of every layer (``Simulation.checkpoint``; every step of a large layer, at most 16
+apart): a rebuild, a reset or closing the window abandons a step whose forward pass is in
+progress. The engine's backward pass has no such checkpoint, so a step caught there finishes
+first (for the presets that takes well under a second; for the largest configs, seconds).
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import dataclasses
 import math
 import os
 import time
-from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
@@ -108,22 +107,6 @@ class Capture:
 
 class _Interrupted(Exception):
     """Raised inside a training step that was asked to stop (never leaves the loop)."""
-
-
-def add_checkpoint(simulation: Simulation, checkpoint: Callable[[], None]) -> None:
-    """Call ``checkpoint()`` at every layer and time step of ``simulation``'s forward pass.
-
-    The forward pass calls the activation once per layer and time step. ``Activation`` is a
-    frozen dataclass, so the simulation gets a copy whose ``forward`` calls ``checkpoint`` first
-    (which may wait, or raise to abandon the step); the numbers are untouched.
-    """
-    original = simulation.activation.forward
-
-    def forward(z: np.ndarray, **buffers: np.ndarray | None) -> np.ndarray:
-        checkpoint()
-        return original(z, **buffers)  # out=, scratch= and, where the activation fuses it, derivative=
-
-    simulation.activation = dataclasses.replace(simulation.activation, forward=forward)
 
 
 class TrainingLoop:
@@ -220,7 +203,7 @@ class TrainingLoop:
             self._emit("failed", f"cannot build the {noun}: {error}")
             return
         for simulation in simulations:
-            add_checkpoint(simulation, self._checkpoint)
+            simulation.checkpoint = self._checkpoint
         self.simulations = simulations
         self._emit("built", configs)
         self._schedule(0.0)

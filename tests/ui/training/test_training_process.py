@@ -22,7 +22,7 @@ from helpers import LARGEST, small_config
 from gradsim.engine.simulation import Simulation
 from gradsim.ui.common.processes import ParentGone, ParentPipe
 from gradsim.ui.training import training_process
-from gradsim.ui.training.training_loop import TrainingLoop, add_checkpoint
+from gradsim.ui.training.training_loop import TrainingLoop
 from gradsim.ui.training.training_process import PipeContext
 
 SMALL = small_config(seed=5)
@@ -41,18 +41,37 @@ def receive_until(connection, kind: str, generation: int | None = None, timeout:
     raise AssertionError(f"no {kind!r} message within {timeout} s")
 
 
-@pytest.mark.parametrize("activation", ["tanh", "relu", "sigmoid"])
-def test_a_checkpointed_simulation_checks_every_step_and_trains_to_the_same_bits(activation):
-    # The checkpoint wraps the activation's forward, which the engine calls with a scratch row.
-    config = small_config(activation=activation)
-    plain, checked = Simulation(config), Simulation(config)
+@pytest.mark.parametrize(
+    "cell, activation",
+    [("rnn", "tanh"), ("rnn", "relu"), ("rnn", "sigmoid"), ("lstm", "tanh"), ("gru", "tanh")],
+)
+def test_the_loops_checkpoint_is_called_every_few_steps_and_changes_no_bit(cell, activation):
+    # The loop gives each simulation its checkpoint; T = 40 is not a multiple of the stride.
+    config = small_config(cell=cell, activation=activation, seq_len=40)
+    plain = Simulation(config)
     calls = []
-    add_checkpoint(checked, lambda: calls.append(1))
+
+    class Counting:  # a LoopContext that counts the checkpoints
+        cancelled = False
+
+        def emit(self, value: object) -> None:
+            pass
+
+        def wait_while_held(self) -> None:
+            calls.append(1)
+
+    loop = TrainingLoop(1)
+    loop._context = Counting()
+    loop._rebuild(0, (config,))
+    (checked,) = loop.simulations
+    assert checked.checkpoint == loop._checkpoint
+    every = checked.checkpoint_every
+    assert 1 < every < config.seq_len
     for _ in range(3):
         expected, record = plain.train_step(), checked.train_step()
         assert record.loss == expected.loss
         assert (record.grad_norms == expected.grad_norms).all()
-    assert len(calls) == 3 * config.num_layers * config.seq_len
+    assert len(calls) == 3 * config.num_layers * -(-config.seq_len // every)
 
 
 def test_the_child_module_imports_no_qt():

@@ -21,7 +21,6 @@ from gradsim.engine.clipping import ClipResult, clip_gradients
 from gradsim.engine.config import SimConfig
 from gradsim.engine.simulation import BackpropSession, BackpropStep, Simulation
 from gradsim.ui.common.workers import Cancelled, JobContext, Worker
-from gradsim.ui.training.runner import add_checkpoint
 
 
 @dataclass
@@ -62,19 +61,18 @@ def build_session(
 ) -> Built:
     """A fresh Simulation with ``params`` copied in, the batch, and the forward pass done.
 
-    On a worker thread (``context`` given) the forward pass stops at its next time step once
-    the job is cancelled (the view is closing).
+    On a worker thread (``context`` given) the forward pass stops at its next checkpoint (every
+    few time steps: ``Simulation.checkpoint``) once the job is cancelled (the view is closing).
     """
     simulation = Simulation(config)
     copy_params(simulation, params)
     x, y = batch if batch is not None else simulation.sample_batch()
-    activation = simulation.activation
     if context is not None:
-        add_checkpoint(simulation, context.checkpoint)
+        simulation.checkpoint = context.checkpoint
     try:
         session = simulation.backprop(x, y)
     finally:
-        simulation.activation = activation  # the checkpoint belongs to this job only
+        simulation.checkpoint = None  # the checkpoint belongs to this job only
     maps = [
         np.ascontiguousarray(session.derivative_map(layer), dtype=np.float32)
         for layer in range(session.num_layers)
