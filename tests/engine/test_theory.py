@@ -542,3 +542,18 @@ def test_span_criterion_is_where_the_extreme_predicted_span_changes_sign() -> No
     # Issue 12's example: the top layer's own factor is 1 only at 2.17, far above this edge.
     assert theory.critical_weight_scale(config, criterion="step") == pytest.approx(2.17, abs=0.01)
     assert scale < 1.6
+
+
+def test_the_predictions_the_diagnosis_repeats_are_kept_per_config():
+    # The diagnosis asks for the same candidate fixes at every request while a run trains.
+    config = SimConfig(num_layers=2, hidden_size=16, seq_len=300, activation="tanh", weight_scale=0.87)
+    for function in (theory.predicted_decades, theory.predicted_step_factor):
+        before = function.cache_info()
+        first = function(config)
+        again = function(config.replace(seed=config.seed))  # an equal config, another object
+        other = function(config.replace(weight_scale=0.88))
+        after = function.cache_info()
+        assert again == first and other != first
+        assert after.misses - before.misses <= 2 and after.hits - before.hits >= 1
+    assert theory.predicted_decades(config) == float(theory.predicted_log10_grad_norms(config)[0, 0])
+    assert theory.predicted_step_factor(config) == theory.mean_field(config).top_step_factor

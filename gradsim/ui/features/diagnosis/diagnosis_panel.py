@@ -13,11 +13,12 @@ run the way a practitioner reads the plots, with :func:`gradsim.engine.diagnosis
 - one button per fix that applies to this run; clicking it starts a new run with
   ``fix.apply(config)`` and the panel compares the new run's diagnosis with the one before.
 
-``diagnose`` takes about 0.3 s for the presets and over a minute for 16 layers of 2000 steps
-(its fixes ask the theory for the critical weight scale of several candidate configs), so it
-runs in a separate process (:mod:`gradsim.ui.features.diagnosis.diagnosis_process`), asked and
-waited for by a :class:`DiagnosisJob` on its own worker thread (:mod:`gradsim.ui.common.workers`);
-closing the window abandons a diagnosis in progress. The panel sends the worker a copy of the
+A config's first ``diagnose`` takes about 0.5 s for the presets and 3.5 s for 16 layers of 2000
+steps (its fixes ask the theory about several candidate configs; the theory keeps the answers,
+so later diagnoses of the config take milliseconds), so it runs in a separate process
+(:mod:`gradsim.ui.features.diagnosis.diagnosis_process`), asked and waited for by a
+:class:`DiagnosisJob` on its own worker thread (:mod:`gradsim.ui.common.workers`); closing the
+window abandons a diagnosis in progress. The panel sends the worker a copy of the
 newest :data:`~gradsim.engine.diagnosis.WINDOW` records at most every :data:`MIN_INTERVAL_MS`
 (twice as long as the last diagnosis took, if that is longer), with one request in flight:
 whatever arrived meanwhile goes in the next request, so the newest records always win. Results
@@ -60,7 +61,7 @@ from gradsim.ui.features.diagnosis.diagnosis_view import Before, DiagnosisView
 # A new diagnosis is asked for at most this often while records arrive.
 MIN_INTERVAL_MS = 700
 # ... and at least this many times as long as the last one took (one request in flight), so that
-# the diagnosis process is busy at most half the time (a 16 x 2000 network takes over a minute).
+# the diagnosis process is busy at most half the time (a 16 x 2000 network's first takes 3.5 s).
 INTERVAL_PER_DIAGNOSIS = 2.0
 # The "now at iteration N" line follows the records at most this often: records arrive in many
 # small batches (hundreds a second), and a label set for each repainted the dock between frames.

@@ -53,9 +53,11 @@ class DiagnosisServer:
     """One spawned process that runs :func:`diagnose` for every panel of the application.
 
     A process rather than a thread: ``diagnose`` is mostly many small numpy operations, which
-    hold the interpreter lock, and takes from 0.3 s (the presets) to over a minute (16 layers of
-    2000 steps, where the theory's (layer, time) lattice is large); in a thread it would slow the
-    window's drawing, and it could not be stopped when the window closes. The process is started
+    hold the interpreter lock. A config's first diagnosis asks the theory about its candidate
+    fixes: about 0.5 s for the presets and 3.5 s for 16 layers of 2000 steps, where the theory's
+    (layer, time) lattice is large. The theory keeps those answers per config, so the diagnoses
+    that follow while the run trains take 6-40 ms (measured 2026-12-06). In a thread it would
+    slow the window's drawing, and it could not be stopped when the window closes. The process is started
     at the first request (about 0.5 s) and shared, so its theory tables are built once. Requests
     are served one at a time. A cancelled request returns at once; its answer is dropped by the
     next request, which ends the process instead if that answer takes more than
