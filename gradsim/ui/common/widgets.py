@@ -135,3 +135,75 @@ def reopen_dialog(
     dialog.finished.connect(on_finished)
     dialog.open()
     return dialog
+
+
+# Qt's largest widget size (QWIDGETSIZE_MAX), which PySide does not export.
+QWIDGETSIZE_MAX = (1 << 24) - 1
+
+
+class SteadyLabel(QtWidgets.QLabel):
+    """A label of a fixed size, for a text that changes with every frame (a counter, a loss).
+
+    A label whose size follows its text makes each new text ask its parent, and through a
+    toolbar or the status bar the whole window, to lay itself out again: measured ten times a
+    second while a run trains, each time with Qt's animations of the docks' geometry. This
+    label's size is fixed for ``widest`` (the longest text expected), refitted after a font
+    change, and widened once for a text that would not fit (with a digit to spare).
+
+    Parameters
+    ----------
+    widest : a sample of the longest text it will show
+    margin : pixels left and right of the text
+    """
+
+    def __init__(self, widest: str, margin: int = 0, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._widest = widest
+        self.setContentsMargins(margin, 0, margin, 0)
+        self._fit()
+
+    def _fit(self) -> None:
+        """Fix the size to what the widest text needs in the current font."""
+        shown = self.text()
+        # A label's size hint is never below its minimum size: free it before asking.
+        self.setMinimumSize(0, 0)
+        self.setMaximumSize(QWIDGETSIZE_MAX, QWIDGETSIZE_MAX)
+        QtWidgets.QLabel.setText(self, self._widest)
+        hint = self.sizeHint()
+        QtWidgets.QLabel.setText(self, shown)
+        self.setFixedSize(hint)
+
+    def setText(self, text: str) -> None:  # noqa: N802 (Qt's name)
+        """Show ``text``, widening the label first if it would not fit."""
+        margins = self.contentsMargins()
+        needed = self.fontMetrics().horizontalAdvance(text) + margins.left() + margins.right()
+        if needed > self.width():
+            self._widest = text + "0"
+            self._fit()
+        super().setText(text)
+
+    def changeEvent(self, event: QtCore.QEvent) -> None:  # noqa: N802 (Qt's name)
+        super().changeEvent(event)
+        if event.type() == QtCore.QEvent.Type.FontChange:
+            self._fit()
+
+
+class IterationCounter(SteadyLabel):
+    """A toolbar's large bold "Iteration N" label (a :class:`SteadyLabel` for 8 digits).
+
+    Parameters
+    ----------
+    name : its ``objectName``
+    tip : its tooltip
+    margin : pixels left and right of the text
+    scale : its font's size against the application's
+    """
+
+    def __init__(self, name: str, tip: str, margin: int, scale: float = 1.4) -> None:
+        super().__init__("Iteration 00000000", margin)
+        self.setObjectName(name)
+        font = self.font()
+        font.setPointSizeF(font.pointSizeF() * scale)
+        font.setBold(True)
+        self.setFont(font)
+        self.setToolTip(tip)

@@ -12,6 +12,7 @@ from PySide6 import QtCore, QtWidgets
 from gradsim.engine.formatting import format_number
 from gradsim.engine.records import StepRecord
 from gradsim.engine.regime import DECADES_THRESHOLD, RegimeMeasure, measure
+from gradsim.ui.common.widgets import SteadyLabel
 
 # Badge colours per regime (white text on each): they read on light and dark themes alike.
 REGIME_COLORS = {
@@ -75,29 +76,22 @@ class RunStatus:
     """
 
     def __init__(self, bar: QtWidgets.QStatusBar) -> None:
-        self.iteration = QtWidgets.QLabel()
-        self.loss = QtWidgets.QLabel()
-        self.ratio = QtWidgets.QLabel()
+        # Sizes fixed for the longest text each label shows (SteadyLabel), so that changing
+        # numbers never re-lay out the window (which would repaint the plots as well).
+        self.iteration = SteadyLabel("iteration 00000000", 6)
+        self.loss = SteadyLabel("loss -0.000e+000", 6)
+        self.ratio = SteadyLabel("gradient, time, layer 16: -0.00e-000", 6)
         self.ratio.setToolTip(RATIO_TIP)
         self.badge = QtWidgets.QLabel()
         self.badge.setObjectName("regime_badge")
         self.badge.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
         self.badge.setMinimumWidth(self.badge.fontMetrics().horizontalAdvance("non-finite") + 28)
-        # Widths fixed for the longest text each label shows, so that changing numbers never
-        # re-lay out the window (which would repaint the plots as well).
-        widest = {
-            self.iteration: "iteration 00000000",
-            self.loss: "loss -0.000e+000",
-            self.ratio: "gradient, time, layer 16: -0.00e-000",
-        }
         # A size larger than the application's: read from the back of a lecture room.
         font = bar.font()
         font.setPointSizeF(font.pointSizeF() * 1.15)
         bar.setFont(font)
-        for label, text in widest.items():
-            label.setContentsMargins(6, 0, 6, 0)
-            label.setMinimumWidth(label.fontMetrics().horizontalAdvance(text) + 12)
-            bar.addPermanentWidget(label)
+        for label in (self.iteration, self.loss, self.ratio):
+            bar.addPermanentWidget(label)  # takes the bar's font: a FontChange refits it
         bar.addPermanentWidget(self.badge)
         self._shown_regime = ""
 

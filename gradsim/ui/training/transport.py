@@ -8,7 +8,7 @@ from collections.abc import Callable
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from gradsim.ui.common.icons import icon
-from gradsim.ui.common.widgets import make_action
+from gradsim.ui.common.widgets import IterationCounter, make_action
 from gradsim.ui.training.runner import UNLIMITED
 
 SPEEDS: tuple[float, ...] = (1, 2, 5, 10, 20, 50, 100, 200, 500, UNLIMITED)
@@ -131,17 +131,9 @@ class SpeedChooser(QtCore.QObject):
         self.chosen.emit(float(action.data()))
 
 
-def iteration_counter(name: str, tip: str, margin: int) -> QtWidgets.QLabel:
-    """A toolbar's large bold "Iteration N" label, wide enough for 8 digits plus ``margin`` px."""
-    label = QtWidgets.QLabel()
-    label.setObjectName(name)
-    font = label.font()
-    font.setPointSizeF(font.pointSizeF() * 1.4)
-    font.setBold(True)
-    label.setFont(font)
-    label.setToolTip(tip)
-    label.setMinimumWidth(label.fontMetrics().horizontalAdvance("Iteration 00000000") + margin)
-    return label
+def iteration_counter(name: str, tip: str, margin: int) -> IterationCounter:
+    """A toolbar's "Iteration N" label (:class:`IterationCounter`) with ``margin`` px each side."""
+    return IterationCounter(name, tip, margin)
 
 
 def fill_run_toolbar(
@@ -163,7 +155,6 @@ def fill_run_toolbar(
     speed_caption.setBuddy(speed.combo)
     toolbar.addWidget(speed.combo)
     toolbar.addSeparator()
-    counter = iteration_counter("iteration_counter", "Training steps taken in this run", 16)
-    counter.setContentsMargins(8, 0, 8, 0)
+    counter = iteration_counter("iteration_counter", "Training steps taken in this run", 8)
     toolbar.addWidget(counter)
     return counter

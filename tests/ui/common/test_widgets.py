@@ -6,7 +6,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
 from gradsim.ui.common.theme import LIGHT, style_colorbar
-from gradsim.ui.common.widgets import named, reopen_dialog, text_label, vertical_scroll
+from gradsim.ui.common.widgets import SteadyLabel, named, reopen_dialog, text_label, vertical_scroll
 
 
 def test_named_sets_the_object_name_and_only_a_given_tip(qtbot):
@@ -60,3 +60,62 @@ def test_style_colorbar_sets_the_label_at_the_given_size_and_no_si_prefix(qtbot)
     assert not bar.axis.autoSIPrefix
     style_colorbar(bar, LIGHT, "small", label_pt=LIGHT.tick_pt)
     assert bar.axis.labelStyle["font-size"] == f"{LIGHT.tick_pt}pt"
+
+
+class _LayoutRequests(QtCore.QObject):
+    """Counts the LayoutRequest events a widget receives."""
+
+    def __init__(self, widget: QtWidgets.QWidget) -> None:
+        super().__init__(widget)
+        self.count = 0
+        widget.installEventFilter(self)
+
+    def eventFilter(self, watched: QtCore.QObject, event: QtCore.QEvent) -> bool:  # noqa: N802
+        if event.type() == QtCore.QEvent.Type.LayoutRequest:
+            self.count += 1
+        return False
+
+
+def test_a_steady_label_s_new_text_lays_nothing_out_again(qtbot):
+    # A status bar of a main window, as the window's iteration and loss labels sit in it.
+    window = QtWidgets.QMainWindow()
+    qtbot.addWidget(window)
+    bar = window.statusBar()
+    steady, plain = SteadyLabel("loss -0.000e+000", 6), QtWidgets.QLabel()
+    bar.addPermanentWidget(steady)
+    bar.addPermanentWidget(plain)
+    window.show()
+    qtbot.waitExposed(window)
+    qtbot.wait(50)  # the layout of the window's first show
+    requests = _LayoutRequests(bar)
+    for value in (0.5, 0.25, 0.125, 1e-5):
+        steady.setText(f"loss {value:.4g}")
+        QtWidgets.QApplication.processEvents()
+    assert requests.count == 0
+    plain.setText("loss 0.5")
+    QtWidgets.QApplication.processEvents()
+    assert requests.count == 1  # what the label used to do at every step
+
+
+def test_a_steady_label_widens_for_a_longer_text_and_refits_to_its_font(qtbot):
+    label = SteadyLabel("iteration 000", 4)
+    qtbot.addWidget(label)
+    width = label.width()
+    assert label.minimumSize() == label.maximumSize()
+    label.setText("iteration 12")
+    assert label.width() == width  # fits: unchanged
+    label.setText("iteration 123456")
+    assert label.width() > width and label.minimumSize() == label.maximumSize()
+    margins = label.contentsMargins()
+    assert (
+        label.width()
+        >= label.fontMetrics().horizontalAdvance("iteration 123456") + margins.left() + margins.right()
+    )
+    wide = label.width()
+    font = label.font()
+    font.setPointSizeF(font.pointSizeF() * 2)
+    label.setFont(font)
+    assert label.width() > wide and label.text() == "iteration 123456"
+    font.setPointSizeF(font.pointSizeF() / 2)  # and back (presentation mode's round trip)
+    label.setFont(font)
+    assert label.width() == wide

@@ -35,7 +35,7 @@ from gradsim.ui.common.config_diff import data_differences, describe_difference,
 from gradsim.ui.common.icons import icon
 from gradsim.ui.common.scaling import scale_fonts
 from gradsim.ui.common.theme import Theme, current_theme
-from gradsim.ui.common.widgets import fit_combo, wrapped_label
+from gradsim.ui.common.widgets import IterationCounter, fit_combo, wrapped_label
 from gradsim.ui.feature_api import WindowAPI
 from gradsim.ui.features.compare.ab_plots import ABPlots
 from gradsim.ui.features.compare.ab_runner import SIDES, PairRunner, halt_message
@@ -224,15 +224,8 @@ class ABView(QtWidgets.QWidget):
             self.compare_rnn_lstm,
         )  # fmt: skip
         bar.addStretch(1)
-        self.iteration_label = QtWidgets.QLabel()
-        self.iteration_label.setObjectName("ab_iteration")
-        font = self.iteration_label.font()
-        font.setBold(True)
-        font.setPointSizeF(font.pointSizeF() * 1.2)
-        self.iteration_label.setFont(font)
-        self.iteration_label.setToolTip("Training steps taken by each of A and B")
-        self.iteration_label.setMinimumWidth(
-            self.iteration_label.fontMetrics().horizontalAdvance("Iteration 00000000") + 12
+        self.iteration_label = IterationCounter(
+            "ab_iteration", "Training steps taken by each of A and B", 6, scale=1.2
         )
         bar.addWidget(self.iteration_label)
         return bar

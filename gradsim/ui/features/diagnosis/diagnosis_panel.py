@@ -65,7 +65,8 @@ MIN_INTERVAL_MS = 700
 INTERVAL_PER_DIAGNOSIS = 2.0
 # The "now at iteration N" line follows the records at most this often: records arrive in many
 # small batches (hundreds a second), and a label set for each repainted the dock between frames.
-PROGRESS_INTERVAL_MS = 250
+# Each new text also lays the panel out again (its labels wrap: 2-4 ms a time while a run trains).
+PROGRESS_INTERVAL_MS = 1000
 THEORY_LINE_KEY = "diagnosis/theory_line"
 # The window's other parts need about 1070 px: at 1440 px the dock can be 360 px wide.
 DOCK_MIN_WIDTH = 300

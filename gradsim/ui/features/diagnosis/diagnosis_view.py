@@ -79,6 +79,7 @@ class DiagnosisView(QtWidgets.QWidget):
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
         self._shown_fixes: tuple[tuple[str, str, str], ...] = ()
+        self._fixes: list[Fix] = []  # what the buttons stand for, in their order
         self._build()
 
     # -- construction ------------------------------------------------------------------------------
@@ -194,7 +195,10 @@ class DiagnosisView(QtWidgets.QWidget):
 
     # -- display ---------------------------------------------------------------------------------------
     def set_badge(self, regime: str) -> None:
-        """The regime badge: ``regime`` in its colour."""
+        """The regime badge: ``regime`` in its colour (a style sheet change re-polishes the badge
+        and lays the panel out again: only when the regime changes)."""
+        if regime == self.badge.text():
+            return
         self.badge.setText(regime)
         self.badge.setStyleSheet(
             f"QLabel {{ background: {BADGE_COLORS.get(regime, BADGE_COLORS['waiting'])}; color: #ffffff;"
@@ -240,8 +244,12 @@ class DiagnosisView(QtWidgets.QWidget):
         self.set_fixes(diagnosis.fixes, result.config, diagnosed=True)
 
     def set_fixes(self, fixes: Sequence[Fix], config: SimConfig | None, *, diagnosed: bool) -> None:
-        """One button per fix (rebuilt only when the fixes change); ``diagnosed`` with none:
-        "Nothing to fix"."""
+        """One button per fix; ``diagnosed`` with none: "Nothing to fix".
+
+        The buttons are made anew only when the kinds of fix change; a fix whose numbers moved
+        (a shorter sequence of 12 steps instead of 11) keeps its button and gets the new text, so
+        that a diagnosis while a run trains does not rebuild the panel.
+        """
         if diagnosed and not fixes:
             self.no_fix_label.setText(
                 "Nothing to fix: the gradient keeps its size from the last step to the first."
@@ -250,28 +258,32 @@ class DiagnosisView(QtWidgets.QWidget):
         shown = tuple((fix.key, fix.label, config_change_text(fix)) for fix in fixes)
         if shown == self._shown_fixes:
             return
-        self._shown_fixes = shown
-        for button in self.fix_buttons:
-            self.fix_layout.removeWidget(button)
-            button.deleteLater()
-        self.fix_buttons = []
-        for fix in fixes:
-            button = QtWidgets.QPushButton(fix.label)
-            button.setObjectName(f"fix_{fix.key}")
-            button.setAutoDefault(False)
+        keys = [fix.key for fix in fixes]
+        if keys != [key for key, _, _ in self._shown_fixes]:
+            for button in self.fix_buttons:
+                self.fix_layout.removeWidget(button)
+                button.deleteLater()
+            self.fix_buttons = []
+            for index, fix in enumerate(fixes):
+                button = QtWidgets.QPushButton()
+                button.setObjectName(f"fix_{fix.key}")
+                button.setAutoDefault(False)
+                button.clicked.connect(lambda _checked=False, at=index: self.fix_chosen.emit(self._fixes[at]))
+                self.fix_layout.addWidget(button)
+                self.fix_buttons.append(button)
+        self._shown_fixes, self._fixes = shown, list(fixes)
+        for button, fix in zip(self.fix_buttons, fixes, strict=True):
             change = config_change_text(fix)
             differs = describe_difference(config, fix.apply(config)) if config is not None else change
             explanation, change_html, differs_html = (
                 html.escape(text, quote=False) for text in (fix.explanation, change, differs)
             )
+            button.setText(fix.label)
             button.setToolTip(
                 f"<p>{explanation}</p><p><b>Config change:</b> {change_html}<br>({differs_html})</p>"
                 "<p>Click to start a new run with this change; the panel then compares it with this run.</p>"
             )
             button.setStatusTip(f"{fix.label}: {change}")
-            button.clicked.connect(lambda _checked=False, chosen=fix: self.fix_chosen.emit(chosen))
-            self.fix_layout.addWidget(button)
-            self.fix_buttons.append(button)
 
     def show_comparison(self, before: Before | None, now: Diagnosis | None) -> None:
         """This run against the one before the last change (hidden when there is none)."""

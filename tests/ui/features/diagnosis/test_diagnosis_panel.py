@@ -567,3 +567,39 @@ def test_the_progress_line_follows_many_record_batches_once(qtbot, make_window, 
     window.runRestarted.emit(SMALL)
     qtbot.wait(2 * diagnosis_panel.PROGRESS_INTERVAL_MS)
     assert shown == [12]
+
+
+def test_fixes_whose_numbers_move_keep_their_buttons_and_take_the_new_text(qtbot):
+    # While a run trains, a diagnosis may move a fix's numbers (11 steps, then 12): the panel keeps
+    # the buttons (no rebuild, no relayout of new widgets) and a click applies the newest fix.
+    from gradsim.ui.features.diagnosis.diagnosis_view import DiagnosisView
+
+    view = DiagnosisView()
+    qtbot.addWidget(view)
+    config = small_config(seq_len=40)
+
+    def fixes(steps: int) -> list[Fix]:
+        return [
+            Fix("raise_scale", "Raise weight scale to 1.63", "why", {"weight_scale": 1.63}),
+            Fix("fewer_steps", f"Fewer steps: 40 -> {steps}", f"{steps} steps", {"seq_len": steps}),
+        ]
+
+    view.set_fixes(fixes(11), config, diagnosed=True)
+    first = list(view.fix_buttons)
+    view.set_fixes(fixes(12), config, diagnosed=True)
+    assert view.fix_buttons == first
+    assert [button.text() for button in view.fix_buttons] == [
+        "Raise weight scale to 1.63",
+        "Fewer steps: 40 -> 12",
+    ]
+    assert "seq_len = 12" in view.fix_buttons[1].toolTip()
+    chosen = []
+    view.fix_chosen.connect(chosen.append)
+    view.fix_buttons[1].click()
+    assert chosen == [fixes(12)[1]]
+    # Other kinds of fix: new buttons, in the new order.
+    view.set_fixes(fixes(12)[::-1], config, diagnosed=True)
+    assert [button.objectName() for button in view.fix_buttons] == ["fix_fewer_steps", "fix_raise_scale"]
+    assert all(button not in first for button in view.fix_buttons)
+    view.fix_buttons[1].click()
+    assert chosen[-1].key == "raise_scale"
