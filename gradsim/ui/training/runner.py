@@ -21,9 +21,10 @@ GIL at a time. A worker that trains flat out takes the GIL back every few millis
 GUI thread, which gives it up at every call into Qt, then redraws several times slower and
 answers input late. So the GUI thread *holds* the worker while it draws a frame
 (:meth:`Runner.hold_for_frame` before updating the plots, :meth:`Runner.release_frame` once Qt
-has painted them): the worker waits at its next checkpoint (between steps, or at the next time
-step of a forward pass), at most :data:`FRAME_HOLD_LIMIT` seconds, so training always
-progresses. The ``process`` kind shares no interpreter with the window: a hold does nothing.
+has painted them): the worker waits at its next checkpoint (between steps, or every few time
+steps of a forward pass: ``Simulation.checkpoint``), at most :data:`FRAME_HOLD_LIMIT` seconds,
+so training always progresses. The ``process`` kind shares no interpreter with the window: a
+hold does nothing.
 """
 
 from __future__ import annotations
@@ -200,10 +201,10 @@ class TrainingHandle(QtCore.QObject):
     def shutdown(self, timeout_ms: int = 2000) -> bool:
         """Stop the worker and end its thread (and process); True if it ended within ``timeout_ms``.
 
-        A step in progress is abandoned at its next time step (the process kind ends the
-        process at once). If the thread has still not ended after ``timeout_ms`` (a backward
-        pass cannot be cut), this waits for it anyway: destroying a running QThread aborts the
-        process.
+        A step in progress is abandoned at its forward pass's next checkpoint, a few time steps
+        on (the process kind ends the process at once). If the thread has still not ended after
+        ``timeout_ms`` (a backward pass cannot be cut), this waits for it anyway: destroying a
+        running QThread aborts the process.
         """
         if self._shut_down:
             return True

@@ -4,7 +4,8 @@ the small runner that does them inline or on a worker thread.
 :func:`build_session` and :func:`advance_cells` are plain functions of a job context (None
 inline); :class:`Jobs` runs one inline or on a :class:`~gradsim.ui.common.workers.Worker` and
 delivers a :class:`JobResult` on the GUI thread, so a small job stays instant and a large one
-never blocks the window. A cancelled job stops at its next time step or cell.
+never blocks the window. A cancelled job stops at its next checkpoint (every few time steps of
+the forward pass) or cell.
 """
 
 from __future__ import annotations
