@@ -393,9 +393,12 @@ def forward(
         if batch_norm:
             shape = (steps, batch, weight_ih.shape[0])
             norm = bptt.BatchNormForward(params, layer, shape, gates.dtype, work)
-        run = LayerForward(params, layer, gates, states, candidate, norm, cache, work)
-        run.checkpoint, run.checkpoint_every = checkpoint, checkpoint_every
-        recurrence(run)
+        recurrence(
+            LayerForward(
+                params, layer, gates, states, candidate, norm, cache, work,
+                checkpoint=checkpoint, checkpoint_every=checkpoint_every,
+            )
+        )  # fmt: skip
         # The candidate's tanh derivative 1 - g^2, all steps at once.
         derivative = work.output(("derivative", layer), candidate.shape, gates.dtype)
         values = gates[CANDIDATE_BLOCK[cell]]

@@ -157,17 +157,16 @@ class Simulation:
         ``x`` is ``(B, T, I)``; ``y`` the task's targets. Overflow becomes inf/NaN in the
         result, never an exception or a warning.
         """
-        return self._forward_backward(x, y, self._workspace, checkpoint=self.checkpoint)
+        return self._forward_backward(x, y, self._workspace)
 
     def _forward_backward(
-        self, x: np.ndarray, y: np.ndarray, workspace: Workspace, path_norms: bool = True,
-        checkpoint: Checkpoint | None = None,
-    ) -> BackwardResult:  # fmt: skip
+        self, x: np.ndarray, y: np.ndarray, workspace: Workspace, path_norms: bool = True
+    ) -> BackwardResult:
         cell = self.config.cell
         with np.errstate(all="ignore"):
             cache = cells.forward(
                 cell, self.params, x, self.config.num_layers, self.activation, self.batch_norm, workspace,
-                checkpoint, self.checkpoint_every,
+                self.checkpoint, self.checkpoint_every,
             )  # fmt: skip
             loss, output_grad = loss_and_gradient(self.task, cache.output, y)
             state = cells.backward(
@@ -205,9 +204,7 @@ class Simulation:
         spectral = self._spectral.update([self.params[f"weight_hh_l{k}"] for k in range(config.num_layers)])
         # The cache and gradients live in the reused workspace: everything the record keeps is
         # computed or copied from them before this method returns. The record keeps no path norms.
-        result = self._forward_backward(
-            x, y, self._train_workspace, path_norms=False, checkpoint=self.checkpoint
-        )
+        result = self._forward_backward(x, y, self._train_workspace, path_norms=False)
         grads = result.grads
         with np.errstate(all="ignore"):
             param_grad_norms = {name: float(safe_norm(g)) for name, g in grads.items()}

@@ -131,11 +131,6 @@ class SpeedChooser(QtCore.QObject):
         self.chosen.emit(float(action.data()))
 
 
-def iteration_counter(name: str, tip: str, margin: int) -> IterationCounter:
-    """A toolbar's "Iteration N" label (:class:`IterationCounter`) with ``margin`` px each side."""
-    return IterationCounter(name, tip, margin)
-
-
 def fill_run_toolbar(
     toolbar: QtWidgets.QToolBar, transport: TransportActions, speed: SpeedChooser
 ) -> QtWidgets.QLabel:
@@ -155,6 +150,6 @@ def fill_run_toolbar(
     speed_caption.setBuddy(speed.combo)
     toolbar.addWidget(speed.combo)
     toolbar.addSeparator()
-    counter = iteration_counter("iteration_counter", "Training steps taken in this run", 8)
+    counter = IterationCounter("iteration_counter", "Training steps taken in this run", 8)
     toolbar.addWidget(counter)
     return counter

@@ -50,6 +50,9 @@ from gradsim.ui.features.compare.pins import MAX_PINS, PIN_COLORS, PinnedRun, sh
 from gradsim.ui.training.plots.activation import ActivationPlot
 from gradsim.ui.training.plots.health import HealthPlot
 
+# The live plots whose ranges the pinned runs' ghosts widen when the plot has drawn.
+GHOST_PLOTS = ("activation", "health")
+
 
 class CompareFeature(QtCore.QObject):
     """What :func:`install` returns: the pins, their ghosts and dock, and the A/B tab.
@@ -204,7 +207,7 @@ class CompareFeature(QtCore.QObject):
         if rebuild:
             self.dock.rebuild(self._pins)
         self._update_keys()
-        for key in ("activation", "health"):
+        for key in GHOST_PLOTS:
             self._on_plot_refreshed(key, self.window.history, self.window.current_config())
         self.pinsChanged.emit()
 
@@ -247,7 +250,7 @@ class CompareFeature(QtCore.QObject):
         """After a live plot drew: fit the ranges it set to the ghosts too."""
         del history
         shown = [self._ghosts[id(pin)] for pin in self._pins if pin.visible]
-        if not shown or key not in ("activation", "health"):
+        if not shown or key not in GHOST_PLOTS:
             return
         plots = self.window.dashboard.plots
         if key == "activation":

@@ -133,19 +133,16 @@ class HealthPlot(PlotPanel):
     # -- layout -----------------------------------------------------------------------------
     def resizeEvent(self, event: QtGui.QResizeEvent) -> None:  # noqa: N802
         super().resizeEvent(event)
-        self.fit_arrangement()
+        # Judged in pixels. (Presentation mode draws the charts larger; judging its room in the
+        # plots' own units would show one chart at a time in the exports of a presentation, whose
+        # frames then need not differ: not done.)
+        self.arrange(choose_arrangement(self.width(), self.height(), self.min_chart_width()))
 
     def min_chart_width(self) -> float:
         """The narrowest chart (pixels) whose bottom label, ``layer`` over the bars' colour key,
         fits under its axis: a wider label would be cut at the panel's edge."""
         label = self.gradient_plot.getAxis("bottom").label.boundingRect().width()
         return max(MIN_CHART_WIDTH, LEFT_AXIS_WIDTH + label + CHART_MARGIN)
-
-    def fit_arrangement(self) -> None:
-        """Arrange the charts for the panel's size in pixels. (Presentation mode draws them
-        larger; judging its room in the plots' own units would show one chart at a time in the
-        exports of a presentation, whose frames then need not differ: not done.)"""
-        self.arrange(choose_arrangement(self.width(), self.height(), self.min_chart_width()))
 
     def arrange(self, arrangement: str) -> None:
         """Lay the charts out: ``"row"``, ``"column"``, ``"grid"`` (2 + 1 wide) or ``"single"``.
