@@ -17,15 +17,15 @@ cell, interleaved round by round so that all see the same machine:
   ``(B, G H) x (G H, H)``, then ``dW_hh``, ``dW_ih`` and (above layer 0) the gradient sent down
   (the engine runs the projections as one product per gate block into its block-major gates, the
   same multiplications; the floor keeps the single products, which are no slower);
-- ``libm``: only the transcendental functions the cell's equations need, as the engine calls
-  them: numpy's ``exp`` for each sigmoid gate value (3 blocks for LSTM, 2 for GRU) and the
-  gated cells' ``tanh`` (:func:`gradsim.engine.activations.tanh_expm1_`: one ``expm1`` and four
-  cheap passes) for each tanh value (LSTM: ``g`` and ``tanh(c)``; GRU: ``n``), once per layer and
-  step, on preallocated ``(B, H)`` arrays of normal draws. ``(floor+libm)/floor`` is then about
-  the least ``fwd+bwd / floor`` the engine's functions allow, with no other elementwise work at
-  all: where numpy's float64 ``exp`` is scalar libm code (no AVX-512), it costs about 5 ns a
-  value, ``np.tanh`` 14 and ``expm1`` 4 near 0 to 11 (so the cells' real values, many of them
-  near 0, cost less than these normal draws);
+- ``libm``: only the transcendental functions the cell's equations need, as the engine calls them:
+  numpy's ``exp`` for each sigmoid gate value (3 blocks for LSTM, 2 for GRU) and the gated cells'
+  ``tanh`` (:func:`gradsim.engine.activations.step_tanh`: numpy's ``tanh`` where it is vectorised
+  (AVX-512) or the step small, else one ``expm1`` and four cheap passes) for each tanh value (LSTM:
+  ``g`` and ``tanh(c)``; GRU: ``n``), once per layer and step, on preallocated ``(B, H)`` arrays of
+  normal draws. ``(floor+libm)/floor`` is then about the least ``fwd+bwd / floor`` the engine's
+  functions allow, with no other elementwise work at all: where numpy's float64 ``exp`` is scalar
+  libm code (no AVX-512), it costs about 5 ns a value, ``np.tanh`` 14 and ``expm1`` 4 near 0 to 11
+  (so the cells' real values, many of them near 0, cost less than these normal draws);
 - ``torch`` (if it imports): ``nn.LSTM`` / ``nn.GRU`` (CPU, float64 like the engine), forward and
   backward of the same MSE loss at the last step through a linear readout.
 
@@ -58,7 +58,7 @@ from pathlib import Path
 import numpy as np
 
 from gradsim.engine import cells
-from gradsim.engine.activations import tanh_expm1_
+from gradsim.engine.activations import step_tanh
 from gradsim.engine.bptt import Workspace
 from gradsim.engine.config import SimConfig
 from gradsim.engine.gates import gate_count
@@ -144,7 +144,7 @@ class Transcendentals:
         for _ in range(self.calls):
             np.exp(self.gates, out=self.out_gates)
             for values in self.tanh_inputs:
-                tanh_expm1_(values, self.out, self.scratch)
+                step_tanh(values, self.out, self.scratch)
 
 
 def engine_pass(config: SimConfig) -> Callable[[], float]:

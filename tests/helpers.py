@@ -28,6 +28,16 @@ from gradsim.engine.sweep import SweepAxis, SweepResult, SweepSpec, make_axis, r
 SMALL_SHAPE: dict[str, Any] = {"num_layers": 2, "hidden_size": 8, "seq_len": 12, "batch_size": 4}
 
 
+def force_tanh_kernel(monkeypatch: pytest.MonkeyPatch, one_exp: bool) -> None:
+    """Make every float64 tanh step take the one-exp kernels (``one_exp``) or numpy's tanh,
+    whatever this machine's numpy vectorises and whatever the step's size
+    (:func:`gradsim.engine.activations.one_exp_tanh`)."""
+    from gradsim.engine import activations
+
+    monkeypatch.setattr(activations, "VECTORISED_FLOAT64_TANH", not one_exp)
+    monkeypatch.setattr(activations, "ONE_EXP_FROM", 1 if one_exp else 2**62)
+
+
 def small_config(**overrides: Any) -> SimConfig:
     """A config of :data:`SMALL_SHAPE` (2 layers x 8 units, T = 12, batch 4), ``overrides`` applied.
 

@@ -58,11 +58,12 @@ class Activation:
     saturating: bool
     fuses_derivative: bool = False
 
-    def derivative_in_forward(self, dtype: np.dtype | str) -> bool:
+    def derivative_in_forward(self, dtype: np.dtype | str, values: int) -> bool:
         """Whether the forward pass takes the derivative from ``forward(..., derivative=)`` for
-        arrays of ``dtype`` (float64 tanh, where it saves an ``exp`` a value) rather than from a
-        separate pass over all steps (float32's ``exp`` is numpy's vectorised one)."""
-        return self.fuses_derivative and np.dtype(dtype) == np.float64
+        steps of ``values`` numbers (``B H``) of ``dtype``, rather than from a separate pass over
+        all steps: where tanh takes the one-exp kernel (:func:`one_exp_tanh`), which then saves
+        an ``exp`` a value."""
+        return self.fuses_derivative and one_exp_tanh(dtype, values)
 
     def saturated(self, derivative: Array, out: Array | None = None) -> Array:
         """Boolean mask of saturated units: derivative below 5% of its maximum.
@@ -131,6 +132,53 @@ def _sigmoid(z: Array, out: Array | None = None, scratch: Array | None = None) -
     # overflows, and tiny values such as s(-40) = 4e-18 keep their full precision.
     e = np.exp(-np.abs(z))
     return np.divide(np.where(z >= 0, 1.0, e), 1.0 + e, out=out)
+
+
+def _vectorised_float64_tanh() -> bool:
+    """Whether numpy runs float64 ``tanh`` as SIMD code on this CPU (its AVX-512 loops).
+
+    Read from numpy's own report of the loop it dispatched (``numpy.lib.introspect``, numpy
+    2.0 on): AVX-512 loops compute ``tanh`` in about 1.7 ns a value and ``exp`` in 0.9 on this
+    machine, where the AVX2 and baseline loops fall back to libm's scalar code (6.7 and 4.7 ns
+    with AVX-512 switched off by ``NPY_DISABLE_CPU_FEATURES``; 14 and 5 on an earlier machine).
+    Anything unexpected (an older numpy, another CPU family) reads as not vectorised, the
+    choice tuned for scalar libm.
+    """
+    try:
+        from numpy.lib.introspect import opt_func_info
+
+        loops = opt_func_info(func_name="^tanh$", signature="float64")["tanh"]
+        current = str(next(iter(loops.values()))["current"])
+    except Exception:  # noqa: BLE001 - any failure means: do as for scalar libm
+        return False
+    return current.startswith(("X86_V4", "AVX512"))
+
+
+# Fixed when gradsim is imported, so that a process always computes the same bits.
+VECTORISED_FLOAT64_TANH = _vectorised_float64_tanh()
+# Steps of fewer values than this (B x H) take numpy's tanh even where it is libm's scalar code:
+# the one-exp kernels' ten-odd passes cost more in per-call overhead than they save. Measured per
+# step of T = 100, the derivative's separate pass included (numpy's tanh against tanh_ with its
+# derivative), AVX-512 off: 1.3 against 6.3 us at 64 values, 3.5 against 7.6 at 256, 12.6
+# against 13.7 at 1024, 24.9 against 22.4 at 2048, 51 against 40 at 4096.
+ONE_EXP_FROM = 1024
+
+
+def one_exp_tanh(dtype: np.dtype | str, values: int) -> bool:
+    """Whether a time step's ``tanh`` over ``values`` numbers of ``dtype`` takes the one-exp
+    kernels (:func:`tanh_`, :func:`tanh_expm1_`) rather than numpy's ``tanh``: float64 where
+    numpy's is scalar libm code (:data:`VECTORISED_FLOAT64_TANH`) and steps of at least
+    :data:`ONE_EXP_FROM` values. The two differ by a few ulp; a process makes the same choice for
+    the same sizes every time."""
+    return np.dtype(dtype) == np.float64 and not VECTORISED_FLOAT64_TANH and values >= ONE_EXP_FROM
+
+
+def step_tanh(z: Array, out: Array, scratch: Array, clip: bool = True) -> Array:
+    """A gated cell's ``tanh`` of one step into ``out``: :func:`tanh_expm1_` (``clip`` as there)
+    where :func:`one_exp_tanh` says so, else numpy's ``tanh``."""
+    if one_exp_tanh(z.dtype, z.size):
+        return tanh_expm1_(z, out, scratch, clip=clip)
+    return np.tanh(z, out=out)
 
 
 # Below this |z| the one-exp formula of :func:`tanh_` cancels and the entry takes libm's tanh;
@@ -236,11 +284,17 @@ def tanh_expm1_(z: Array, out: Array, scratch: Array, clip: bool = True) -> Arra
 def _tanh(
     z: Array, out: Array | None = None, scratch: Array | None = None, derivative: Array | None = None
 ) -> Array:
+    # tanh_ where one_exp_tanh says so (its derivative from the same exp), else numpy's tanh
+    # (and the derivative, if asked for, on its own first: it reads z only).
     if out is None or scratch is None:
         if derivative is not None:
             raise ValueError("tanh's derivative= needs out= and scratch=")
         return np.tanh(z, out=out)
-    return tanh_(z, out, scratch, derivative)
+    if one_exp_tanh(z.dtype, z.size):
+        return tanh_(z, out, scratch, derivative)
+    if derivative is not None:
+        _tanh_derivative(z, out, out=derivative, scratch=scratch)
+    return np.tanh(z, out=out)
 
 
 def _relu(z: Array, out: Array | None = None, scratch: Array | None = None) -> Array:

@@ -38,7 +38,7 @@ import numpy as np
 
 from . import bptt
 from . import gates as gated
-from .activations import UNIT, tanh_expm1_
+from .activations import UNIT, step_tanh
 from .gates import LayerBackwardPass, LayerBackwardSteps, LayerForward
 
 GATES = 3
@@ -96,7 +96,7 @@ def recurrence(run: LayerForward) -> None:
             n += term
             norm.step(n, t, new)
             np.copyto(candidate[t], n)
-        tanh_expm1_(candidate[t], n, tanh_scratch)
+        step_tanh(candidate[t], n, tanh_scratch)
         # h_t = n + z * (h_{t-1} - n)
         np.subtract(states[t], n, out=term)
         term *= z

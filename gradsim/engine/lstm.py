@@ -48,7 +48,7 @@ import numpy as np
 
 from . import bptt
 from . import gates as gated
-from .activations import TANH_UNCLIPPED_BOUND, UNIT, tanh_expm1_
+from .activations import TANH_UNCLIPPED_BOUND, UNIT, step_tanh
 from .gates import LayerBackwardPass, LayerBackwardSteps, LayerForward
 
 GATES = 4
@@ -105,12 +105,12 @@ def recurrence(run: LayerForward) -> None:
             gated.normalise_blocks(norm, a_t, t, row)
             np.copyto(candidate[t], g)
             gated.sigmoid_blocks_(a_t, (a_t[:2], o))  # i and f together; g left as scratch
-        tanh_expm1_(candidate[t], g, tanh_scratch)
+        step_tanh(candidate[t], g, tanh_scratch)
         # c_t = f * c_{t-1} + i * g; h_t = o * tanh(c_t)
         np.multiply(f, cells[t], out=cells[t + 1])
         np.multiply(i, g, out=term)
         cells[t + 1] += term
-        tanh_expm1_(cells[t + 1], cell_tanh[t], tanh_scratch, clip=clip_cells)
+        step_tanh(cells[t + 1], cell_tanh[t], tanh_scratch, clip=clip_cells)
         np.multiply(o, cell_tanh[t], out=states[t + 1])
     cache.cells.append(cells)
     cache.cell_tanh.append(cell_tanh)

@@ -38,8 +38,9 @@ _GATED_BACKWARD = {"lstm": 7, "gru": 6}
 # BLAS and the allocator keep.
 _FIXED_OVERHEAD_BYTES = 24 * 2**20
 # Activations whose derivative writes through a (T, B, H) scratch array (rnn.forward's
-# "derivative_scratch"); the others never touch it, so it stays unmapped. tanh in float64 writes its
-# derivative step by step with the forward (Activation.derivative_in_forward) and needs none.
+# "derivative_scratch"); the others never touch it, so it stays unmapped. tanh on the one-exp kernel
+# (float64 where numpy's tanh is scalar, steps of 1024 values or more) writes its derivative step by
+# step with the forward (Activation.derivative_in_forward) and needs none.
 _DERIVATIVE_SCRATCH = ("sigmoid", "tanh")
 # Activations whose derivative builds a (T, B, H) boolean mask (z > 0) while it runs.
 _DERIVATIVE_MASK = ("elu", "leaky_relu")
@@ -87,7 +88,7 @@ def memory_terms(config: SimConfig) -> dict[str, int]:
         per_layer = (3 * cells + batch * hidden) * size
         from .activations import make_activation  # numpy; config stays importable without it
 
-        fused = make_activation(config.activation).derivative_in_forward(config.dtype)
+        fused = make_activation(config.activation).derivative_in_forward(config.dtype, batch * hidden)
         shared = 3 + (1 if config.activation in _DERIVATIVE_SCRATCH and not fused else 0)
         masks = 1 + (1 if config.activation in _DERIVATIVE_MASK else 0)  # saturation (+ derivative)
     else:

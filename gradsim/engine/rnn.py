@@ -145,9 +145,10 @@ def forward(
         w_hh_t = _recurrent_operand(w_hh, batch, states.dtype)
         step_scratch = work.scratch(("activation_scratch",), (batch, hidden), x.dtype)
         derivative = work.output(("derivative", layer), preactivation.shape, preactivation.dtype)
-        # tanh in float64 writes its derivative step by step from the forward's own exp (the same
-        # bits as the separate pass over all steps that the other activations take below)
-        fused = activation.derivative_in_forward(preactivation.dtype)
+        # tanh on the one-exp kernel (activations.one_exp_tanh: float64 where numpy's tanh is scalar
+        # libm code, steps of 1024 values or more) writes its derivative step by step from the
+        # forward's own exp (the same bits as the separate pass over all steps taken below otherwise)
+        fused = activation.derivative_in_forward(preactivation.dtype, batch * hidden)
         for t in range(steps):
             if checkpoint is not None and not t % checkpoint_every:
                 checkpoint()

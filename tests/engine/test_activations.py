@@ -6,7 +6,9 @@ import math
 
 import numpy as np
 import pytest
+from helpers import force_tanh_kernel
 
+from gradsim.engine import activations
 from gradsim.engine.activations import (
     FOUR,
     MINUS_TWO,
@@ -18,6 +20,8 @@ from gradsim.engine.activations import (
     UNIT,
     all_finite,
     make_activation,
+    one_exp_tanh,
+    step_tanh,
     tanh_,
     tanh_expm1_,
 )
@@ -222,9 +226,16 @@ def test_both_tanh_formulas_special_values_and_in_place(tanh):
         )
 
 
+@pytest.fixture(params=["one-exp", "numpy"])
+def one_exp(request, monkeypatch):
+    """Each of the two choices of ``one_exp_tanh``, whatever this machine's numpy vectorises."""
+    force_tanh_kernel(monkeypatch, request.param == "one-exp")
+    return request.param == "one-exp"
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("spread", [1.0, 0.01, 5.0, 40.0])
-def test_tanh_with_its_derivative_gives_the_bits_of_each_on_its_own(dtype, spread):
+def test_tanh_with_its_derivative_gives_the_bits_of_each_on_its_own(dtype, spread, one_exp):
     # spread 1, 5, 40: few entries near 0 (the shared exp); 0.01: nearly all (expm1, then the
     # derivative on its own); float32: numpy's tanh
     z = (np.random.default_rng(7).standard_normal((32, 128)) * spread).astype(dtype)
@@ -239,7 +250,10 @@ def test_tanh_with_its_derivative_gives_the_bits_of_each_on_its_own(dtype, sprea
     through_activation = tanh.forward(
         z, out=np.empty_like(z), scratch=np.empty_like(z), derivative=derivative
     )
-    assert np.array_equal(through_activation, out, equal_nan=True)
+    # the activation's forward: tanh_ where the one-exp kernel is chosen, numpy's tanh otherwise;
+    # the derivative the same bits either way
+    chosen = out if one_exp else np.tanh(z)
+    assert np.array_equal(through_activation, chosen, equal_nan=True)
     assert np.array_equal(derivative, alone, equal_nan=True)
     strided = z[:, ::2]  # any layout: the same bits
     strided_derivative = np.empty_like(strided)
@@ -257,14 +271,52 @@ def test_tanh_with_derivative_needs_its_buffers():
     )
 
 
-def test_tanh_activation_with_scratch_is_the_one_exp_tanh():
+def test_tanh_activation_with_scratch_is_the_chosen_kernel(one_exp):
     z = np.random.default_rng(6).standard_normal((8, 32))
     tanh = make_activation("tanh")
-    assert np.array_equal(
-        tanh.forward(z, out=np.empty_like(z), scratch=np.empty_like(z)),
-        tanh_(z, np.empty_like(z), np.empty_like(z)),
-    )
+    got = tanh.forward(z, out=np.empty_like(z), scratch=np.empty_like(z))
+    assert np.array_equal(got, tanh_(z, np.empty_like(z), np.empty_like(z)) if one_exp else np.tanh(z))
     assert np.array_equal(tanh.forward(z), np.tanh(z))
+    assert tanh.derivative_in_forward(np.float64, z.size) == one_exp
+    assert not tanh.derivative_in_forward(np.float32, z.size)
+
+
+@pytest.mark.parametrize("clip", [True, False])
+def test_a_gated_cells_step_tanh_is_the_chosen_kernel(one_exp, clip):
+    z = np.random.default_rng(8).standard_normal((8, 32)) * 3.0
+    got = step_tanh(z, np.empty_like(z), np.empty_like(z), clip=clip)
+    want = tanh_expm1_(z, np.empty_like(z), np.empty_like(z), clip=clip) if one_exp else np.tanh(z)
+    assert np.array_equal(got, want)
+    assert not np.array_equal(tanh_expm1_(z, np.empty_like(z), np.empty_like(z)), np.tanh(z))  # they differ
+    single = z.astype(np.float32)
+    assert np.array_equal(step_tanh(single, np.empty_like(single), np.empty_like(single)), np.tanh(single))
+
+
+def test_the_one_exp_kernels_serve_float64_steps_from_a_size_on_where_numpy_is_scalar(monkeypatch):
+    monkeypatch.setattr(activations, "VECTORISED_FLOAT64_TANH", False)
+    threshold = activations.ONE_EXP_FROM
+    assert not one_exp_tanh(np.float64, threshold - 1)
+    assert one_exp_tanh(np.float64, threshold) and one_exp_tanh("float64", 10 * threshold)
+    assert not one_exp_tanh(np.float32, 10 * threshold)
+    monkeypatch.setattr(activations, "VECTORISED_FLOAT64_TANH", True)
+    assert not one_exp_tanh(np.float64, 10 * threshold)
+
+
+@pytest.mark.parametrize(
+    ("report", "vectorised"),
+    [("X86_V4", True), ("AVX512_SKX", True), ("X86_V3", False), ("baseline(X86_V2)", False), (None, False)],
+)
+def test_numpys_float64_tanh_counts_as_vectorised_on_its_avx512_loops(monkeypatch, report, vectorised):
+    import numpy.lib.introspect as introspect
+
+    def opt_func_info(func_name=None, signature=None):
+        assert (func_name, signature) == ("^tanh$", "float64")
+        if report is None:
+            raise RuntimeError("no dispatch information")  # an older numpy, say
+        return {"tanh": {"dd": {"current": report, "available": report}}}
+
+    monkeypatch.setattr(introspect, "opt_func_info", opt_func_info)
+    assert activations._vectorised_float64_tanh() is vectorised
 
 
 def test_sigmoid_at_plus_minus_1000():

@@ -6,6 +6,7 @@ import dataclasses
 import math
 
 import pytest
+from helpers import force_tanh_kernel
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -170,15 +171,20 @@ def test_memory_limit():
         SimConfig(**big, batch_size=allowed + 1)
 
 
-def test_memory_estimate_counts_the_engine_arrays():
+def test_memory_estimate_counts_the_engine_arrays(monkeypatch):
     # C = T B H cells per layer; float64: 3 cache arrays per layer, 3 shared backward arrays
-    # (float64 tanh writes its derivative with the forward, without the derivative scratch), 1
-    # byte per cell for the saturation mask.
+    # (float64 tanh on the one-exp kernel writes its derivative with the forward, without the
+    # derivative scratch), 1 byte per cell for the saturation mask.
+    force_tanh_kernel(monkeypatch, one_exp=True)
     config = SimConfig(num_layers=3, hidden_size=10, seq_len=7, batch_size=5)
     cells = 7 * 5 * 10
     terms = memory_terms(config)
     assert terms["cache"] == 3 * (3 * cells + 5 * 10) * 8 + 7 * 5 * 2 * 8
     assert terms["backward"] == 3 * cells * 8 + cells
+    # numpy's tanh (vectorised, or a small step): the derivative is a separate pass, as sigmoid's
+    force_tanh_kernel(monkeypatch, one_exp=False)
+    assert memory_terms(config)["backward"] == 4 * cells * 8 + cells
+    force_tanh_kernel(monkeypatch, one_exp=True)
     # sigmoid's derivative pass goes through the scratch
     assert memory_terms(config.replace(activation="sigmoid"))["backward"] == 4 * cells * 8 + cells
     # float32: half the bytes per number, the derivative scratch (float32 tanh's derivative is a

@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 import pytest
+from helpers import force_tanh_kernel
 
 from gradsim.engine import bptt, cells, gates
 from gradsim.engine.activations import tanh_expm1_
@@ -61,7 +62,9 @@ def numeric_gradient(simulation: Simulation, name: str, x: np.ndarray, y: np.nda
 @pytest.mark.parametrize("task", ["adding", "memory"])
 @pytest.mark.parametrize("normalization", ["batch", "none"])
 @pytest.mark.parametrize("cell", GATED)
-def test_every_gradient_matches_finite_differences(cell, normalization, task):
+@pytest.mark.parametrize("one_exp", [True, False], ids=["expm1-tanh", "numpy-tanh"])
+def test_every_gradient_matches_finite_differences(cell, normalization, task, one_exp, monkeypatch):
+    force_tanh_kernel(monkeypatch, one_exp)
     config = SimConfig(
         cell=cell, num_layers=2, hidden_size=3, seq_len=4, batch_size=3, task=task,
         normalization=normalization, forget_bias=1.0,
@@ -110,7 +113,9 @@ def test_a_training_steps_backward_skips_only_the_path_norms(cell):
 
 @pytest.mark.parametrize("cell", GATED)
 @pytest.mark.parametrize("normalization", ["none", "batch"])
-def test_step_through_equals_the_full_backward_pass_bit_for_bit(cell, normalization):
+@pytest.mark.parametrize("one_exp", [True, False], ids=["expm1-tanh", "numpy-tanh"])
+def test_step_through_equals_the_full_backward_pass_bit_for_bit(cell, normalization, one_exp, monkeypatch):
+    force_tanh_kernel(monkeypatch, one_exp)
     config = SimConfig(
         cell=cell, num_layers=3, hidden_size=6, seq_len=9, batch_size=4, normalization=normalization
     )
@@ -356,10 +361,12 @@ def test_the_negated_sigmoid_keeps_float32_in_float32():
 
 
 @pytest.mark.parametrize("batch_norm", [False, True])
-def test_lstm_cell_states_stay_within_their_step_count_so_their_tanh_needs_no_clip(batch_norm):
-    # |c_t| <= t (gates in [0, 1], candidates in [-1, 1]): the forward's tanh(c_t) skips the clip
-    # below 354 steps and must give the clipped formula's bits. Biases of 50 hold i and f at 1 and g
-    # at -1, so c_t = -t: at the last step -2c is 600, near where expm1 would overflow (709.8).
+def test_lstm_cell_states_stay_within_their_step_count_so_their_tanh_needs_no_clip(batch_norm, monkeypatch):
+    # |c_t| <= t (gates in [0, 1], candidates in [-1, 1]): the forward's tanh(c_t) on the expm1
+    # kernel skips the clip below 354 steps and must give the clipped formula's bits. Biases of 50
+    # hold i and f at 1 and g at -1, so c_t = -t: at the last step -2c is 600, near where expm1
+    # would overflow (709.8).
+    force_tanh_kernel(monkeypatch, one_exp=True)
     config = SimConfig(cell="lstm", hidden_size=5, batch_size=4, seq_len=300, num_layers=1, task="adding",
                        normalization="batch" if batch_norm else "none")  # fmt: skip
     simulation = Simulation(config)

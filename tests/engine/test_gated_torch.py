@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import force_tanh_kernel
 
 from gradsim.engine.clipping import clip_gradients
 from gradsim.engine.config import SimConfig
@@ -83,7 +84,10 @@ def relative(a: np.ndarray, b: np.ndarray) -> float:
 @pytest.mark.parametrize("task", ["adding", "memory", "random"])
 @pytest.mark.parametrize("num_layers", [1, 2, 3])
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
-def test_gradients_and_norm_tables_equal_pytorch_autograd(cell, num_layers, task, clip):
+@pytest.mark.parametrize("one_exp", [True, False], ids=["expm1-tanh", "numpy-tanh"])
+def test_gradients_and_norm_tables_equal_pytorch_autograd(cell, num_layers, task, clip, one_exp, monkeypatch):
+    # both tanh kernels of a step (activations.one_exp_tanh): which one runs depends on the CPU
+    force_tanh_kernel(monkeypatch, one_exp)
     config = SimConfig(
         cell=cell, num_layers=num_layers, hidden_size=5, seq_len=7, batch_size=3, task=task,
         clip_mode=clip[0], clip_threshold=clip[1], forget_bias=1.0, seed=num_layers,

@@ -14,8 +14,10 @@ import itertools
 
 import numpy as np
 import pytest
+from helpers import force_tanh_kernel
 
 from gradsim.engine import rnn
+from gradsim.engine.activations import tanh_
 from gradsim.engine.config import ACTIVATIONS, INITS, SimConfig
 from gradsim.engine.numerics import safe_norm
 from gradsim.engine.simulation import Simulation
@@ -417,18 +419,44 @@ def test_backward_steps_order_and_progress():
     assert (final.layer, final.time_step) == (0, 0)
 
 
+@pytest.mark.parametrize("one_exp", [True, False])
+def test_tanh_forward_takes_the_chosen_kernel(one_exp, monkeypatch):
+    # Small steps (and CPUs whose numpy vectorises float64 tanh) take numpy's tanh, the
+    # derivative in a separate pass; larger steps elsewhere take tanh_ with the derivative fused.
+    force_tanh_kernel(monkeypatch, one_exp)
+    simulation = make_simulation("tanh", "gaussian", "none", num_layers=2, hidden=24, steps=9, batch=5)
+    x, _ = simulation.sample_batch()
+    cache = rnn.forward(simulation.params, x, 2, simulation.activation, False)
+    for states, preactivation, derivative in zip(
+        cache.states, cache.preactivations, cache.derivatives, strict=True
+    ):
+        scratch = np.empty_like(preactivation)
+        for t in range(9):
+            want = (
+                tanh_(preactivation[t], np.empty_like(scratch[t]), scratch[t])
+                if one_exp
+                else np.tanh(preactivation[t])
+            )
+            assert np.array_equal(states[t + 1], want)
+        alone = simulation.activation.derivative(
+            preactivation, states[1:], out=np.empty_like(scratch), scratch=scratch
+        )
+        assert np.array_equal(derivative, alone)
+
+
 def test_layer_names():
     assert rnn.layer_names(2) == ("weight_ih_l2", "weight_hh_l2", "bias_ih_l2", "bias_hh_l2")
 
 
 @pytest.mark.parametrize("normalization", ["none", "batch"])
 @pytest.mark.parametrize("scale", [1.0, 0.02])  # 0.02: most pre-activations near 0 (tanh's expm1 path)
-def test_tanh_forward_with_its_derivative_fused_keeps_every_bit(normalization, scale):
-    # float64 tanh writes its derivative step by step from the forward's exp; the cache must be
-    # the one of the separate pass over all steps, bit for bit.
+def test_tanh_forward_with_its_derivative_fused_keeps_every_bit(normalization, scale, monkeypatch):
+    # float64 tanh on the one-exp kernel writes its derivative step by step from the forward's
+    # exp; the cache must be the one of the separate pass over all steps, bit for bit.
+    force_tanh_kernel(monkeypatch, one_exp=True)
     simulation = make_simulation("tanh", "gaussian", normalization, num_layers=2, hidden=24, steps=9, batch=5)
     simulation.params = {name: value * scale for name, value in simulation.params.items()}
-    assert simulation.activation.fuses_derivative
+    assert simulation.activation.derivative_in_forward(np.float64, 5 * 24)
     x, _ = simulation.sample_batch()
     fused = rnn.forward(simulation.params, x, 2, simulation.activation, simulation.batch_norm)
     apart = dataclasses.replace(simulation.activation, fuses_derivative=False)
