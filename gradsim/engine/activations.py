@@ -170,7 +170,8 @@ def one_exp_tanh(dtype: np.dtype | str, values: int) -> bool:
     numpy's is scalar libm code (:data:`VECTORISED_FLOAT64_TANH`) and steps of at least
     :data:`ONE_EXP_FROM` values. The two differ by a few ulp; a process makes the same choice for
     the same sizes every time."""
-    return np.dtype(dtype) == np.float64 and not VECTORISED_FLOAT64_TANH and values >= ONE_EXP_FROM
+    # the cheap tests first: this runs at every time step
+    return not VECTORISED_FLOAT64_TANH and values >= ONE_EXP_FROM and np.dtype(dtype) == np.float64
 
 
 def step_tanh(z: Array, out: Array, scratch: Array, clip: bool = True) -> Array:

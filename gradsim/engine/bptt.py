@@ -53,13 +53,23 @@ SCALE_BANDS: dict[np.dtype, tuple[float, float]] = {
 # -- the power-of-two scaling ---------------------------------------------------------------------
 
 
+# The smallest normal number of each dtype (numpy's finfo lookup costs more than the test it serves).
+_TINY = {
+    np.dtype(np.float64): float(np.finfo(np.float64).tiny),
+    np.dtype(np.float32): float(np.finfo(np.float32).tiny),
+}
+
+
 def norm_exponent(row: np.ndarray, squares: float) -> float | None:
     """Binary exponent of ``||row||`` (``frexp``'s), from its sum of ``squares`` if normal.
 
     None for an all-zero row; inf if the row holds inf or NaN. When the squares underflow or
     overflow, the largest magnitude stands in for the norm (within a factor sqrt(size)).
     """
-    if math.isfinite(squares) and squares >= np.finfo(row.dtype).tiny:
+    tiny = _TINY.get(row.dtype)
+    if tiny is None:
+        tiny = float(np.finfo(row.dtype).tiny)
+    if math.isfinite(squares) and squares >= tiny:
         return math.frexp(squares)[1] / 2
     if squares == 0 and not row.any():
         return None
@@ -71,22 +81,33 @@ def norm_exponent(row: np.ndarray, squares: float) -> float | None:
 
 def _size(arrays: Sequence[np.ndarray]) -> float | None:
     """The largest :func:`norm_exponent` of ``arrays`` (None if all are zero)."""
+    if len(arrays) == 1:  # the usual case, at many time steps: no lists
+        flat = arrays[0].reshape(-1)
+        return norm_exponent(arrays[0], float(np.dot(flat, flat)))
     sizes = [norm_exponent(array, float(np.dot(array.reshape(-1), array.reshape(-1)))) for array in arrays]
     known = [size for size in sizes if size is not None]
     return max(known) if known else None
 
 
 def align(
-    outside: np.ndarray, outside_exponent: int, carries: Sequence[np.ndarray], carry_exponent: int
+    outside: np.ndarray,
+    outside_exponent: int,
+    carries: Sequence[np.ndarray],
+    carry_exponent: int,
+    outside_squares: float | None = None,
 ) -> int:
     """Bring the terms of sums that carry two exponents to a common one, in place; returns it.
 
     ``outside`` holds one term at ``outside_exponent``; ``carries`` (one or more arrays, e.g. the
     LSTM's hidden and cell carries) share ``carry_exponent``. The larger true side keeps its
     exponent and the other is shifted down to it: whatever of the smaller one falls below the
-    float range is far below the larger one's rounding.
+    float range is far below the larger one's rounding. ``outside_squares``: ``outside``'s sum
+    of squares, when the caller has it.
     """
-    outside_size = _size([outside])
+    if outside_squares is None:
+        outside_size = _size([outside])
+    else:
+        outside_size = norm_exponent(outside, outside_squares)
     carry_size = _size(carries)
     if carry_size is None or (
         outside_size is not None and outside_exponent + outside_size >= carry_exponent + carry_size
@@ -403,6 +424,8 @@ class OutsideGradient:
         self.values[:-1] = 0
         self.values[-1] = output_grad @ params["readout.weight"]
         self.exponents: list[int | None] = [None] * (steps - 1) + [0]
+        # Each row's sum of squares, for the joins (computed for all rows at once in send_down)
+        self.squares: list[float] | None = None
         self._work = work
 
     def first_exponent(self) -> int:
@@ -414,7 +437,8 @@ class OutsideGradient:
         outside = self.exponents[t]
         if outside is None or outside == exponent:
             return exponent
-        return align(self.values[t], outside, carries, exponent)
+        squares = None if self.squares is None else self.squares[t]
+        return align(self.values[t], outside, carries, exponent, squares)
 
     def send_down(self, flat_grad: np.ndarray, weight_ih: np.ndarray, exponents: np.ndarray) -> None:
         """Replace the rows by the layer below's: ``flat_grad`` ``(T B, R)`` times ``W_ih`` ``(R, I)``.
@@ -428,6 +452,8 @@ class OutsideGradient:
         )
         np.matmul(flat_grad, weight_ih, out=self.values.reshape(steps * batch, below))
         self.exponents = exponents.tolist()
+        rows = self.values.reshape(steps, batch * below)
+        self.squares = np.einsum("ij,ij->i", rows, rows).tolist()
 
 
 def finish_layer(

@@ -344,3 +344,37 @@ def test_true_values_by_a_multiply_have_the_bits_of_ldexp(dtype):
         expected = np.ldexp(values, exponents[:, None, None])
         assert scaled.tobytes() == expected.tobytes()
         assert (np.abs(expected[6]) < info.tiny).any()  # some results are subnormal
+
+
+def test_a_join_reads_the_rows_squares_sent_down_and_aligns_as_from_the_row_itself():
+    # The layer below's rows come with their sums of squares (one pass over all steps); a join
+    # with them takes the same side and the same bits as align computing the row's norm itself.
+    rng = np.random.default_rng(12)
+    steps, batch, above, below = 6, 3, 4, 5
+    params = {"readout.weight": rng.standard_normal((2, above))}
+    outside = bptt.OutsideGradient(
+        params,
+        rng.standard_normal((batch, 2)),
+        rng.standard_normal((batch, above)),
+        steps,
+        {},
+        bptt.Workspace(),
+    )
+    assert outside.squares is None  # the readout's rows: one step holds anything
+    flat = (
+        rng.standard_normal((steps * batch, above))
+        * np.repeat(10.0 ** rng.integers(-150, 150, steps), batch)[:, None]
+    )
+    exponents = np.array([-900, -40, -40, 0, -3000, -7])
+    outside.send_down(flat, rng.standard_normal((above, below)), exponents)
+    rows = outside.values.reshape(steps, -1)
+    np.testing.assert_allclose(outside.squares, [np.dot(row, row) for row in rows], rtol=1e-14)
+    for t in range(steps):
+        for carry_exponent, scale in [(-40, 1.0), (-60, 1e30), (-3000, 1e-200), (5, 1e-3)]:
+            carry = rng.standard_normal((batch, below)) * scale
+            first = (outside.values[t].copy(), carry.copy())
+            second = (outside.values[t].copy(), carry.copy())
+            joined = bptt.align(first[0], int(exponents[t]), [first[1]], carry_exponent, outside.squares[t])
+            alone = bptt.align(second[0], int(exponents[t]), [second[1]], carry_exponent)
+            assert joined == alone
+            assert all(a.tobytes() == b.tobytes() for a, b in zip(first, second, strict=True))
