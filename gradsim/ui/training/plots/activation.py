@@ -218,7 +218,9 @@ class ActivationPlot(PlotPanel):
         extent = next((e for e in EXTENTS if magnitude <= e), EXTENTS[-1])
         self._draw_curves(config, extent)
         edges = np.linspace(-extent, extent, BINS + 1)
-        counts, _ = np.histogram(values, bins=edges)
+        # Equal bins given by their count and range: numpy's linear pass (edges given as an array
+        # have it sort the samples first); it bins by this same linspace, so the counts are equal.
+        counts, _ = np.histogram(values, bins=BINS, range=(-extent, extent))
         share = 100.0 * counts / values.size if values.size else np.zeros(BINS)
         self.histogram.setData(edges, share)
         # In round steps, so the right axis is not laid out again on every frame.

@@ -394,6 +394,8 @@ class _RowBuffers:
             self.clear()
             self.seq_len = seq_len
         held = self.iterations
+        if len(held) <= len(iterations) and np.array_equal(iterations[: len(held)], held):
+            return iterations[len(held) :].tolist()  # only new rows on top (a live frame's case)
         kept = np.isin(held, iterations, assume_unique=True)
         count = int(np.count_nonzero(kept))
         if count and not np.array_equal(iterations[:count], held[kept]):

@@ -148,6 +148,26 @@ class PlotGraphics(pg.GraphicsLayoutWidget):
         self._update_mode = self.viewportUpdateMode()
         self._pending: Callable[[], object] | None = None
         self.lights = LightPens()
+        self._opaque_background()
+
+    def setBackgroundBrush(self, brush: QtGui.QBrush | QtGui.QColor) -> None:  # noqa: N802 (Qt's name)
+        super().setBackgroundBrush(brush)
+        self._opaque_background()
+
+    def _opaque_background(self) -> None:
+        """Let the view's own background be the only one painted, when it covers every pixel.
+
+        The viewport of a QGraphicsView fills itself with the palette's colour before each paint
+        (``autoFillBackground``), and the view then paints its background brush (cached as a
+        pixmap) over all of it: two passes over every pixel of every view at each frame. With an
+        opaque solid brush the first is never seen, so the viewport skips it; a translucent or
+        patterned brush (pyqtgraph's ``setBackground(None)``) keeps it.
+        """
+        brush = self.backgroundBrush()
+        opaque = brush.style() == QtCore.Qt.BrushStyle.SolidPattern and brush.color().alpha() == 255
+        viewport = self.viewport()
+        viewport.setAutoFillBackground(not opaque)
+        viewport.setAttribute(QtCore.Qt.WidgetAttribute.WA_OpaquePaintEvent, opaque)
 
     @property
     def draft(self) -> bool:

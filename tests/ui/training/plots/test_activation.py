@@ -92,6 +92,26 @@ def test_histogram_is_the_share_of_the_newest_samples(qtbot, theme, vanishing_ru
     assert saturation in plot.plot.titleLabel.full_text
 
 
+def test_samples_on_the_bin_edges_count_as_with_the_edges_given(qtbot, theme, vanishing_run):
+    # The histogram bins by count and range (numpy's linear pass); samples on and a hair either
+    # side of every edge fall in the bins the edges themselves give.
+    edges = np.linspace(-EXTENTS[0], EXTENTS[0], BINS + 1)
+    on_edges = np.concatenate([edges, np.nextafter(edges, np.inf), np.nextafter(edges, -np.inf)])
+    on_edges = on_edges[np.abs(on_edges) <= EXTENTS[0]]  # (past the ends: a wider axis)
+    record = vanishing_run.history.latest
+    layers = record.preactivation_samples.shape[0]
+    samples = np.resize(on_edges, (layers, on_edges.size))
+    history = RunHistory()
+    history.append(dataclasses.replace(record, preactivation_samples=samples))
+    plot = make(qtbot, theme)
+    plot.refresh(history, vanishing_run.config)
+    assert plot.extent == EXTENTS[0]
+    shown_edges, share = plot.histogram.getOriginalDataset()
+    counts, _ = np.histogram(samples, bins=edges)
+    np.testing.assert_array_equal(shown_edges, edges)
+    np.testing.assert_array_equal(share, 100.0 * counts / samples.size)
+
+
 def test_layer_choice_histograms_one_layer(qtbot, theme, vanishing_run):
     plot = make(qtbot, theme)
     plot.refresh(vanishing_run.history, vanishing_run.config)

@@ -151,3 +151,29 @@ def test_light_pens_are_worked_out_once_per_pen_not_at_every_paint(qtbot):
     graphics.draft = False
     assert line_rows(graphics) == 7 + 1  # its own pen again
     assert thin.opts["pen"].widthF() == 1.0 and curve.opts["pen"].widthF() == 7.0
+
+
+def test_the_viewport_skips_its_own_fill_only_under_an_opaque_background(qtbot):
+    graphics = PlotGraphics()
+    qtbot.addWidget(graphics)
+    graphics.resize(120, 90)
+    graphics.show()
+    qtbot.waitExposed(graphics)
+    viewport = graphics.viewport()
+    opaque = QtCore.Qt.WidgetAttribute.WA_OpaquePaintEvent
+
+    def skips_fill() -> bool:
+        return viewport.testAttribute(opaque) and not viewport.autoFillBackground()
+
+    graphics.setBackground(BACKGROUND)
+    assert skips_fill()
+    assert graphics.grab().toImage().pixelColor(5, 5).name() == BACKGROUND  # the view's own
+    graphics.setBackground(None)  # transparent: what lies behind must be painted first
+    assert not viewport.testAttribute(opaque) and viewport.autoFillBackground()
+    graphics.setBackground("#80ff0000")  # translucent
+    assert not skips_fill()
+    graphics.setBackgroundBrush(QtGui.QBrush(QtGui.QColor("#202020"), QtCore.Qt.BrushStyle.Dense4Pattern))
+    assert not skips_fill()  # a pattern leaves gaps
+    graphics.setBackgroundBrush(QtGui.QColor("#1e1e1e"))
+    assert skips_fill()
+    assert graphics.grab().toImage().pixelColor(5, 5).name() == "#1e1e1e"
