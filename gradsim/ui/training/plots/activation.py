@@ -30,6 +30,7 @@ from gradsim.engine.records import StepRecord
 from gradsim.ui.common.theme import Theme, style_plot
 from gradsim.ui.training.plots.activation_gates import GateBars
 from gradsim.ui.training.plots.base import OverlayText, PlotPanel, RowLegend, layer_names, snapped_range
+from gradsim.ui.training.plots.live_line import LiveLine
 
 # Half-widths the z axis can take: the smallest that holds the samples (the curves' interesting
 # part lies within +-6; an exploding run's samples are cut at the widest and counted in a note).
@@ -110,8 +111,10 @@ class ActivationPlot(PlotPanel):
         self.hist_view.setZValue(-100)  # behind the curves
         self.plot.getViewBox().sigResized.connect(self._sync_views)
         self.plot.getViewBox().sigResized.connect(self._fit_axis_labels)
-        self.histogram = pg.PlotDataItem(
-            stepMode="center", fillLevel=0, pen=None, brush=pg.mkBrush(theme.histogram)
+        # Its new shares reach its curve item without its style set again (a LiveLine; the
+        # shares, never more than 100, need no dynamic-range limit).
+        self.histogram = LiveLine(
+            stepMode="center", fillLevel=0, pen=None, brush=pg.mkBrush(theme.histogram), connect="all"
         )
         self.hist_view.addItem(self.histogram)
         self.saturated_regions: list[pg.LinearRegionItem] = []
@@ -222,7 +225,7 @@ class ActivationPlot(PlotPanel):
         # have it sort the samples first); it bins by this same linspace, so the counts are equal.
         counts, _ = np.histogram(values, bins=BINS, range=(-extent, extent))
         share = 100.0 * counts / values.size if values.size else np.zeros(BINS)
-        self.histogram.setData(edges, share)
+        self.histogram.set_line(edges, share, skip_finite_check=True)  # (shares of a count: finite)
         # In round steps, so the right axis is not laid out again on every frame.
         hist_range = snapped_range(0.0, max(float(share.max()) * 1.15, 1.0), self._hist_range)
         if hist_range != self._hist_range:

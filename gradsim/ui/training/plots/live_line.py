@@ -66,20 +66,24 @@ class LiveLine(pg.PlotDataItem):
         """Whether the item displays its data as given (no option transforms or reduces them)."""
         opts = self.opts
         return all(opts.get(key) == value for key, value in _PLAIN.items()) and (
-            opts["pen"] is not None and isinstance(opts["connect"], str)
+            self._drawn() and isinstance(opts["connect"], str)
         )
 
     def live(self) -> bool:
-        """Whether the curve item alone shows the data (a line: no symbols, no fill, a named
-        connection other than "auto"), so that new data need not set its style again."""
+        """Whether the curve item alone shows the data (a line or a filled area: no symbols, a
+        named connection other than "auto"), so that new data need not set its style again."""
         opts = self.opts
         return (
-            opts["pen"] is not None
+            self._drawn()
             and isinstance(opts["connect"], str)
             and opts["connect"] != "auto"
             and opts["symbol"] is None
-            and opts["fillLevel"] is None
         )
+
+    def _drawn(self) -> bool:
+        """Whether pyqtgraph shows the curve item: a pen, or a fill (a level and a brush)."""
+        opts = self.opts
+        return opts["pen"] is not None or (opts["fillBrush"] is not None and opts["fillLevel"] is not None)
 
     def set_line(self, x: np.ndarray, y: np.ndarray, skip_finite_check: bool = False) -> None:
         """Show the points ``(x, y)``, ``(n,) float64`` each; ``skip_finite_check`` when all are

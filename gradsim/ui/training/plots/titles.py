@@ -47,6 +47,11 @@ class TitleLabel(pg.LabelItem):
         self._full_text = ""
         self._choices: tuple[str, ...] = ()
         super().__init__("")
+        # The document the texts are measured in, kept (half the cost of a measure is making
+        # one): its default font is set again whenever the title's font differs from it. A
+        # child of the label, so it goes with it on the label's thread.
+        self._measure = QtGui.QTextDocument(self)
+        self._measure.setDocumentMargin(0)
         self.setFlag(self.GraphicsItemFlag.ItemClipsChildrenToShape, True)
 
     @property
@@ -90,9 +95,9 @@ class TitleLabel(pg.LabelItem):
 
     def text_width(self, text: str) -> float:
         """Width in pixels of ``text`` (HTML allowed) in the title's font."""
-        document = QtGui.QTextDocument()
-        document.setDefaultFont(self._font())
-        document.setDocumentMargin(0)
+        document, font = self._measure, self._font()
+        if document.defaultFont() != font:
+            document.setDefaultFont(font)
         document.setHtml(text)
         return document.idealWidth()
 

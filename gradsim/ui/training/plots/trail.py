@@ -4,8 +4,9 @@ While a run trains, every frame moves the trail by one record: the newest joins,
 leaves, the ten or so in between stay. A curve item given the trail's joined data anew each
 frame converts every record's ``T`` points to a path again, and checks them for gaps again
 (the larger part of a gradient-plot frame at T = 1000). :class:`TrailCurve` keeps each record's
-path and finite range while the record is in the trail, and joins the kept paths when the
-trail moves (a copy of path elements in C++). It is a pyqtgraph ``PlotCurveItem`` (keeping a
+path and finite range while the record is in the trail, and strokes the kept paths one after
+the other (the same pixels as their join: each path is a separate line; joining them was a copy
+of every path element at every frame). It is a pyqtgraph ``PlotCurveItem`` (keeping a
 pixel's size per view transform: :class:`.KeptBoundsCurve`), so the light pens and the
 antialiasing of figures (:mod:`.quality`) apply to it as to any curve.
 """
@@ -65,7 +66,8 @@ class TrailCurve(KeptBoundsCurve):
         self._steps = np.zeros(0)
         self._keys: list[int] = []
         self._blocks: dict[int, _Block] = {}
-        self._joined = QtGui.QPainterPath()
+        self._paths: list[QtGui.QPainterPath] = []
+        self._joined: QtGui.QPainterPath | None = QtGui.QPainterPath()  # None: not joined yet
         self._range = (np.inf, -np.inf)
 
     def set_rows(self, steps: np.ndarray, rows: Sequence[tuple[int, np.ndarray]]) -> None:
@@ -83,10 +85,8 @@ class TrailCurve(KeptBoundsCurve):
             block = kept.get(key)
             blocks[key] = block if block is not None and block.row is row else _block(steps, row)
         self._blocks, self._keys = blocks, [key for key, _ in rows]
-        joined = QtGui.QPainterPath()
-        for key in self._keys:
-            joined.addPath(blocks[key].path)
-        self._joined = joined
+        self._paths = [blocks[key].path for key in self._keys]
+        self._joined = None
         lows = [block.low for block in blocks.values()]
         highs = [block.high for block in blocks.values()]
         self._range = (min(lows, default=np.inf), max(highs, default=-np.inf))
@@ -107,6 +107,12 @@ class TrailCurve(KeptBoundsCurve):
     getOriginalDataset = getData  # noqa: N815 (PlotDataItem's name, which the trail replaced)
 
     def getPath(self) -> QtGui.QPainterPath:  # noqa: N802 (pyqtgraph's name)
+        """The rows' paths joined (made on demand: the paint strokes them one by one)."""
+        if self._joined is None:
+            joined = QtGui.QPainterPath()
+            for path in self._paths:
+                joined.addPath(path)
+            self._joined = joined
         return self._joined
 
     def dataBounds(  # noqa: N802 (pyqtgraph's name)
@@ -122,9 +128,9 @@ class TrailCurve(KeptBoundsCurve):
         return low, high
 
     def paint(self, painter: QtGui.QPainter, option: object, widget: object = None) -> None:
-        """Stroke the joined path with the pen (as the base class does for a faint pen)."""
+        """Stroke the rows' paths with the pen (as the base class does its path for a faint pen)."""
         pen = self.opts["pen"]
-        if self._joined.isEmpty() or pen is None or pen.style() == QtCore.Qt.PenStyle.NoPen:
+        if not self._paths or pen is None or pen.style() == QtCore.Qt.PenStyle.NoPen:
             return
         if self._exportOpts is not False:
             antialias = self._exportOpts.get("antialias", True)
@@ -132,4 +138,5 @@ class TrailCurve(KeptBoundsCurve):
             antialias = self.opts["antialias"]
         painter.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing, antialias)
         painter.setPen(pen)
-        painter.drawPath(self._joined)
+        for path in self._paths:
+            painter.drawPath(path)

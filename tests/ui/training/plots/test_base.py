@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pyqtgraph as pg
 import pytest
-from PySide6 import QtCore
+from PySide6 import QtCore, QtGui
 
 from gradsim.engine.config import SimConfig
 from gradsim.engine.history import RunHistory
@@ -151,6 +151,28 @@ def test_title_never_widens_its_plot_and_is_elided(qtbot, theme):
     plot.setTitle(long_title, size="12pt")
     assert plot.titleLabel.minimumWidth() > 300
     assert label.minimumWidth() == 0
+
+
+def test_a_title_measures_its_texts_in_its_current_font(qtbot, theme):
+    # The measuring document is kept: a new size must reach it (a fresh document's width).
+    panel = CountingPanel(theme)
+    qtbot.addWidget(panel)
+    label = panel.plot.titleLabel
+    text = "loss at <b>iteration</b> 7"
+
+    def fresh_width() -> float:
+        document = QtGui.QTextDocument()
+        document.setDefaultFont(label._font())
+        document.setDocumentMargin(0)
+        document.setHtml(text)
+        return document.idealWidth()
+
+    widths = []
+    for points in (9, 20, 9):
+        panel._set_title(panel.plot, "a title", points=points)
+        widths.append(label.text_width(text))
+        assert widths[-1] == fresh_width()
+    assert widths[0] == widths[2] < widths[1]
 
 
 def test_a_title_set_again_unchanged_is_not_laid_out_again(qtbot, theme, monkeypatch):

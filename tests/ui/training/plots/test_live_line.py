@@ -104,3 +104,31 @@ def test_set_line_keeps_a_log_axis_clipping_and_downsampling_as_set_data(view, m
     live.setSymbol("o")  # symbols: setData's way (the scatter gets the points too)
     live.set_line(np.arange(300.0, 303.0), np.array([1.0, 2.0, 3.0]), skip_finite_check=True)
     assert len(live.scatter.data) == 3 and live.scatter.isVisible()
+
+
+def test_a_filled_step_histogram_goes_live_as_set_data_shows_it(view, monkeypatch):
+    # The activation plot's histogram: no pen, a fill down to 0, centred steps.
+    def histogram(item: pg.PlotDataItem) -> pg.PlotDataItem:
+        view.addItem(item)
+        return item
+
+    style = {"stepMode": "center", "fillLevel": 0, "pen": None, "brush": pg.mkBrush("#9ecae1")}
+    live = histogram(LiveLine(connect="all", **style))
+    reference = histogram(pg.PlotDataItem(**style))
+    assert live.live() and live.plain()
+    assert not LiveLine(connect="all", stepMode="center", pen=None).live()  # nothing drawn
+    brushes: list[int] = []
+    original = live.curve.setBrush
+    monkeypatch.setattr(live.curve, "setBrush", lambda *a, **k: (brushes.append(1), original(*a, **k))[1])
+    edges = np.linspace(-6.0, 6.0, 9)
+    for seed in (1, 2):
+        share = np.random.default_rng(seed).uniform(0.0, 30.0, size=8)
+        live.set_line(edges, share, skip_finite_check=True)
+        reference.setData(edges, share)
+        for ours, theirs in zip(live.getOriginalDataset(), reference.getOriginalDataset(), strict=True):
+            np.testing.assert_array_equal(ours, theirs)
+        assert path_elements(live.curve) == path_elements(reference.curve)
+        assert not live.curve._getFillPath().isEmpty()
+        assert live.curve._getFillPath() == reference.curve._getFillPath()
+        assert live.curve.isVisible() and live.curve.boundingRect() == reference.curve.boundingRect()
+    assert brushes == [1]  # the style went over with the first data only

@@ -114,3 +114,16 @@ def test_the_path_is_element_for_element_the_joined_curve_s(qapp) -> None:
     trail.set_rows(STEPS, [(i, row) for i, row in enumerate(given)])
     x, y = trail.getOriginalDataset()
     assert elements(trail.getPath()) == elements(pg.arrayToQPath(x, y, connect="finite"))
+
+
+def test_the_joined_path_follows_the_rows_given_since_it_was_asked(qapp) -> None:
+    # The join is made when asked and kept: new rows must make it again.
+    trail = TrailCurve(pen())
+    first, second = rows(5, 3), rows(6, 2)
+    trail.set_rows(STEPS, [(i, row) for i, row in enumerate(first)])
+    before = elements(trail.getPath())
+    trail.set_rows(STEPS, [(i + 3, row) for i, row in enumerate(second)])
+    x, y = trail.getOriginalDataset()
+    after = elements(trail.getPath())
+    assert after == elements(pg.arrayToQPath(x, y, connect="finite"))
+    assert after != before and len(after) == 2 * (len(STEPS) + 1)
