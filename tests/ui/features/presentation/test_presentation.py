@@ -92,9 +92,13 @@ def test_the_mode_scales_fonts_lines_and_markers_and_back(qtbot, make_window):
     # A live frame updates the plots after the gradient plot one at a time, as each view is let
     # go (Dashboard.refresh): what they set anew is scaled before it is painted, too.
     window.dashboard.set_live(True)
+    # Read as the frame begins (the dashboard's refreshed signal comes as its refresh returns):
+    # a poll afterwards may find the zero-delay stagger has let the loss plot go already.
+    loss_waiting: list[bool] = []
+    window.dashboard.refreshed.connect(lambda *_: loss_waiting.append(loss.graphics.pending))
     window.runner.step()
     qtbot.waitUntil(lambda: gradient._seen is not None and gradient._seen[0] == 5, timeout=5000)
-    assert window.dashboard.plots["loss"].graphics.pending
+    assert loss_waiting and loss_waiting[-1]
     qtbot.waitUntil(lambda: not window.dashboard.paints_pending, timeout=5000)
     assert loss.clip_markers.opts["symbolSize"] == pytest.approx(marker * PRESENTATION_SCALE)
     for plot in window.dashboard.plots.values():
