@@ -424,7 +424,8 @@ class OutsideGradient:
         self.values[:-1] = 0
         self.values[-1] = output_grad @ params["readout.weight"]
         self.exponents: list[int | None] = [None] * (steps - 1) + [0]
-        # Each row's sum of squares, for the joins (computed for all rows at once in send_down)
+        # Each row's sum of squares, for the joins: computed for all rows at once by the first join
+        # that needs it (a run whose exponents all stay 0 never does), None until then.
         self.squares: list[float] | None = None
         self._work = work
 
@@ -437,8 +438,12 @@ class OutsideGradient:
         outside = self.exponents[t]
         if outside is None or outside == exponent:
             return exponent
-        squares = None if self.squares is None else self.squares[t]
-        return align(self.values[t], outside, carries, exponent, squares)
+        if self.squares is None:
+            # Rows not joined yet are as sent; a joined row (which align may have rescaled) is
+            # not read again.
+            rows = self.values.reshape(len(self.exponents), -1)
+            self.squares = np.einsum("ij,ij->i", rows, rows).tolist()
+        return align(self.values[t], outside, carries, exponent, self.squares[t])
 
     def send_down(self, flat_grad: np.ndarray, weight_ih: np.ndarray, exponents: np.ndarray) -> None:
         """Replace the rows by the layer below's: ``flat_grad`` ``(T B, R)`` times ``W_ih`` ``(R, I)``.
@@ -452,8 +457,7 @@ class OutsideGradient:
         )
         np.matmul(flat_grad, weight_ih, out=self.values.reshape(steps * batch, below))
         self.exponents = exponents.tolist()
-        rows = self.values.reshape(steps, batch * below)
-        self.squares = np.einsum("ij,ij->i", rows, rows).tolist()
+        self.squares = None
 
 
 def finish_layer(

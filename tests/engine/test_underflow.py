@@ -347,8 +347,9 @@ def test_true_values_by_a_multiply_have_the_bits_of_ldexp(dtype):
 
 
 def test_a_join_reads_the_rows_squares_sent_down_and_aligns_as_from_the_row_itself():
-    # The layer below's rows come with their sums of squares (one pass over all steps); a join
-    # with them takes the same side and the same bits as align computing the row's norm itself.
+    # The first join that needs them computes the sums of squares of the rows sent down (one pass
+    # over all steps); a join with them takes the same side and the same bits as align computing
+    # the row's norm itself.
     rng = np.random.default_rng(12)
     steps, batch, above, below = 6, 3, 4, 5
     params = {"readout.weight": rng.standard_normal((2, above))}
@@ -367,8 +368,12 @@ def test_a_join_reads_the_rows_squares_sent_down_and_aligns_as_from_the_row_itse
     )
     exponents = np.array([-900, -40, -40, 0, -3000, -7])
     outside.send_down(flat, rng.standard_normal((above, below)), exponents)
-    rows = outside.values.reshape(steps, -1)
-    np.testing.assert_allclose(outside.squares, [np.dot(row, row) for row in rows], rtol=1e-14)
+    sent = outside.values.reshape(steps, -1).copy()
+    carry = rng.standard_normal((batch, below))
+    assert outside.join(steps - 1, [carry], -7) == -7  # the same exponent: nothing to align
+    assert outside.squares is None
+    outside.join(steps - 1, [carry], -50)  # another: the rows' squares, as sent
+    np.testing.assert_allclose(outside.squares, [np.dot(row, row) for row in sent], rtol=1e-14)
     for t in range(steps):
         for carry_exponent, scale in [(-40, 1.0), (-60, 1e30), (-3000, 1e-200), (5, 1e-3)]:
             carry = rng.standard_normal((batch, below)) * scale
