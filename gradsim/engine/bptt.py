@@ -147,14 +147,39 @@ def times_powers_of_two(array: np.ndarray, exponents: np.ndarray) -> None:
     or correctly rounded where the result is subnormal, as ``ldexp`` rounds; numpy's ``ldexp`` is
     scalar libm code, ~10x the cost of a multiply (3 ms of a 25 ms float32 backward pass at
     H=128). Powers the dtype cannot hold (below its smallest subnormal, ``2**-149`` in float32
-    and ``2**-1074`` in float64, or above its largest) go through ``ldexp``.
+    and ``2**-1074`` in float64, or above its largest) need more care: a step whose largest
+    magnitude times ``2**k`` is at most half the smallest subnormal rounds to zero in every entry
+    (``ldexp`` rounds a tie to the even zero), so a product with 0.0 gives its bits, signs of zero
+    included; only what is left (a non-finite step, or one whose largest entries stay
+    representable) goes through ``ldexp``. A vanishing float32 run at H=512 sends most of its
+    early steps there: 9.5 ms of ``ldexp`` for a (100, 32, 512) array, 0.3 ms this way.
     """
     info = np.finfo(array.dtype)
-    if exponents.min() >= info.minexp - info.nmant and exponents.max() < info.maxexp:
+    smallest = info.minexp - info.nmant
+    if exponents.min() >= smallest and exponents.max() < info.maxexp:
         factors = np.ldexp(np.ones(len(exponents), dtype=array.dtype), exponents)  # exact powers
         array *= factors.reshape((-1,) + (1,) * (array.ndim - 1))
-    else:
-        np.ldexp(array, exponents.reshape((-1,) + (1,) * (array.ndim - 1)), out=array)
+        return
+    shape = (-1,) + (1,) * (array.ndim - 1)
+    held = (exponents >= smallest) & (exponents < info.maxexp)
+    if held.any():
+        chosen = np.flatnonzero(held)
+        factors = np.ldexp(np.ones(len(chosen), dtype=array.dtype), exponents[chosen])
+        array[chosen] *= factors.reshape(shape)
+    deep = np.flatnonzero(exponents < smallest)
+    rest = [np.flatnonzero(exponents >= info.maxexp)]
+    if len(deep):
+        largest = np.abs(array[deep]).reshape(len(deep), -1).max(axis=1, initial=0.0)
+        # largest * 2**k <= 2**(smallest - 1), compared in exponents: frexp's e has largest < 2**e.
+        with np.errstate(invalid="ignore"):
+            _, top = np.frexp(largest)
+        vanish = np.isfinite(largest) & (top.astype(np.int64) + exponents[deep] <= smallest - 1)
+        if vanish.any():
+            array[deep[vanish]] *= array.dtype.type(0.0)
+        rest.append(deep[~vanish])
+    left = np.concatenate(rest)
+    if len(left):
+        array[left] = np.ldexp(array[left], exponents[left].reshape(shape))
 
 
 # A forward pass's checkpoint (``checkpoint=`` of the cells' forward passes): called before the

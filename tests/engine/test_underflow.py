@@ -346,6 +346,36 @@ def test_true_values_by_a_multiply_have_the_bits_of_ldexp(dtype):
         assert (np.abs(expected[6]) < info.tiny).any()  # some results are subnormal
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_steps_below_the_smallest_power_have_the_bits_of_ldexp(dtype):
+    # Steps whose power of two the dtype cannot hold: those that round to zero in every entry
+    # are multiplied by 0.0 (signs of zero kept), the rest (non-finite entries, or entries large
+    # enough to stay subnormal) go through ldexp; the bits are ldexp's either way.
+    info = np.finfo(dtype)
+    smallest = info.minexp - info.nmant
+    rng = np.random.default_rng(11)
+    seen_zero_path = seen_ldexp_path = False
+    for trial in range(120):
+        steps = int(rng.integers(1, 12))
+        values = rng.standard_normal((steps, 3, 4)) * np.exp2(rng.integers(-40, 40, (steps, 1, 1)))
+        values = values.astype(dtype)
+        if trial % 4 == 0:
+            values[int(rng.integers(steps)), 1, 2] = rng.choice([np.inf, -np.inf, np.nan])
+        if trial % 5 == 0:
+            values[int(rng.integers(steps))] = -0.0
+        exponents = rng.integers(smallest - 80, smallest + 5, steps)
+        scaled = values.copy()
+        bptt.times_powers_of_two(scaled, exponents)
+        with np.errstate(all="ignore"):
+            expected = np.ldexp(values, exponents[:, None, None])
+        assert scaled.tobytes() == expected.tobytes()
+        top = np.frexp(np.abs(values).reshape(steps, -1).max(axis=1))[1]
+        deep = exponents < smallest
+        seen_zero_path |= bool((deep & (top + exponents <= smallest - 1)).any())
+        seen_ldexp_path |= bool((deep & (top + exponents > smallest - 1)).any())
+    assert seen_zero_path and seen_ldexp_path
+
+
 def test_a_join_reads_the_rows_squares_sent_down_and_aligns_as_from_the_row_itself():
     # The first join that needs them computes the sums of squares of the rows sent down (one pass
     # over all steps); a join with them takes the same side and the same bits as align computing
