@@ -27,7 +27,9 @@ on its rounding error (``gamma_n = n eps / (1 - n eps)`` per inner product), so 
 value ``sqrt(theta)`` is within ``tolerance`` of the true largest singular value, never a
 smaller singular value passed off as the largest. Once ``||W - W_ref||_F`` eats the gap
 between ``sigma_1`` and ``sigma_2`` (or Lanczos needs more than ``max_blocks`` block steps),
-the exact method runs and becomes the new reference.
+the exact method runs and becomes the new reference. When the weights moved by more than that
+gap since the last reference, the refresh keeps the last warm start instead of running Lanczos
+for a new one: the next step would most likely move as far, and the new start go unused.
 
 What it costs (measured on the benchmark's training runs, B=32, T=100, tanh, SGD 0.01): a step
 moves ``W_hh`` by ~1e-3-1e-2 in spectral norm while the top singular values of a random matrix
@@ -398,6 +400,11 @@ class SpectralNormTracker:
                     state.vector = result.vector
                     return float(np.ldexp(result.sigma, state.exponent))
                 self.counts.lanczos_failed += 1
+            else:
+                # The weights moved more in one step than the gap: so will they, most likely, in
+                # the next, and a warm start made now would go unused (a run whose weights
+                # change by a third of their norm per step, as at H=512 in the benchmark).
+                return self._refresh(layer, oriented, largest, warm_start=False)
         return self._refresh(layer, oriented, largest)
 
     @staticmethod
@@ -408,14 +415,22 @@ class SpectralNormTracker:
         scaled_largest = np.ldexp(largest, -state.exponent)
         return 2.0**-8 <= scaled_largest <= 2.0**8
 
-    def _refresh(self, layer: int, oriented: np.ndarray, largest: float) -> float:
-        """The exact method; for large matrices it becomes the reference of the next calls."""
+    def _refresh(self, layer: int, oriented: np.ndarray, largest: float, warm_start: bool = True) -> float:
+        """The exact method; for large matrices it becomes the reference of the next calls.
+
+        ``warm_start=False``: keep the last warm start instead of running Lanczos for a new one
+        (the caller saw the weights move by more than the gap since the last reference).
+        """
         self.counts.exact += 1
         self.counts.per_layer_exact[layer] += 1
         exponent = int(np.frexp(largest)[1])
         scaled = _scaled(oriented, exponent)
         top = _exact_top(scaled)
         state = self._states[layer]
+        if not warm_start and state.vector is not None and state.vector.shape[0] == scaled.shape[1]:
+            kept = state.vector
+            self._states[layer] = _LayerState(scaled, exponent, top.sigma1_upper, top.sigma2_upper, kept)
+            return float(np.ldexp(top.sigma1, exponent))
         if scaled.shape[1] >= self.warm_from:
             # A warm start for the next call: a few Lanczos steps from the last vector (or a
             # fixed start), with the exact sigma_2 bound; certified or not, its Ritz vector

@@ -205,6 +205,24 @@ def test_an_edited_matrix_or_a_new_shape_is_not_answered_from_stale_state():
     assert tracker.update([other])[0] == pytest.approx(svd_top(other), rel=PROMISED)
 
 
+def test_weights_that_jump_by_more_than_the_gap_skip_the_warm_start_until_they_settle():
+    # A run whose weights move by more than the sigma_1 - sigma_2 gap per step (a third of their
+    # norm at H=512 in the benchmark) gets no warm start made at each exact refresh: it would go
+    # unused. Once the steps are small again, the kept start serves the warm path again.
+    tracker = SpectralNormTracker(1, warm_from=40)
+    jumps = [random_matrix(100, seed=seed) for seed in range(10, 16)]
+    for matrix in jumps:
+        assert tracker.update([matrix])[0] == pytest.approx(svd_top(matrix), rel=PROMISED)
+    # Only the first refresh (nothing known yet) ran Lanczos for a start: at most REFRESH_BLOCKS.
+    assert tracker.counts.exact == len(jumps)
+    assert tracker.counts.lanczos_steps <= 3, tracker.counts
+    drift = 1e-5 * random_matrix(100, seed=30)
+    for step in range(1, 12):
+        matrix = jumps[-1] + step * drift
+        assert tracker.update([matrix])[0] == pytest.approx(svd_top(matrix), rel=PROMISED)
+    assert tracker.counts.lanczos >= 5, tracker.counts
+
+
 def test_tracker_is_deterministic():
     matrices = [random_matrix(100, seed=1) + 1e-4 * k * random_matrix(100, seed=2) for k in range(8)]
     first, second = SpectralNormTracker(1, warm_from=40), SpectralNormTracker(1, warm_from=40)
