@@ -447,3 +447,18 @@ def test_finite_units_give_zero_nonfinite_even_when_their_sum_overflows():
         derivative = tanh.derivative(z, tanh.forward(z))
     assert tanh.nonfinite_fraction(derivative, z) == 0.0
     assert tanh.saturated_fraction(derivative, preactivation=z) == 1.0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", ["sigmoid", "tanh", "relu", "leaky_relu", "elu", "linear"])
+def test_every_activation_maps_finite_inputs_to_finite_states(name, dtype):
+    # train_step skips the scan of an RNN's hidden states for inf/NaN when every pre-activation
+    # is finite: that holds only while f(z) is finite for every finite z, the largest included.
+    info = np.finfo(dtype)
+    z = np.array([-info.max, -1e30, -1.0, -info.tiny, 0.0, info.tiny, 1.0, 1e30, info.max], dtype=dtype)
+    z = z.reshape(1, -1).repeat(2, axis=0)
+    for slope in (0.0, 0.01, 1.0):
+        activation = make_activation(name, slope)
+        with np.errstate(all="ignore"):
+            values = activation.forward(z.copy(), out=np.empty_like(z), scratch=np.empty_like(z))
+        assert np.isfinite(values).all(), (name, slope, values)
