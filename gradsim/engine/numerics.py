@@ -43,11 +43,15 @@ def safe_norm(
     float (axis None) or float64 array of the remaining shape. NaN if any entry is NaN, inf if
     any entry is inf (and none is NaN).
     """
-    if buffer is not None and np.asarray(values).dtype != np.float64:
+    given = np.asarray(values).dtype
+    if buffer is not None and given != np.float64:
         np.copyto(buffer, values)
         data = buffer
     else:
         data = np.asarray(values, dtype=np.float64)
+    # The squares of float32 (or narrower) numbers neither underflow nor overflow in float64
+    # (1.4e-45 squared is 2e-90): a zero sum is a row of zeros, whose norm is the plain 0.
+    narrow = given.kind == "f" and given.itemsize < 8
     if axis is None:
         rows = data.reshape(1, -1)
         kept_shape: tuple[int, ...] = ()
@@ -61,6 +65,8 @@ def safe_norm(
         squares = np.einsum("ij,ij->i", rows, rows)
         norms = np.sqrt(squares)
         careful = ~((squares > _PLAIN_LOW) & (squares < _PLAIN_HIGH))
+        if narrow:
+            careful &= squares != 0.0
         if careful.any():
             # In blocks of rows: rows[careful] and the scaled copies are float64 temporaries, and
             # a vanished gradient makes every row careful (zeros); whole, they would add three

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gradsim.engine import numerics
 from gradsim.engine.formatting import format_ratio
 from gradsim.engine.numerics import safe_norm
 
@@ -147,3 +148,35 @@ def test_ratios_are_written_from_their_log_at_any_magnitude():
         assert format_ratio(value) == f"{10.0**value:.3g}"
     assert format_ratio(-np.inf) == "0"
     assert format_ratio(np.inf) == "inf" and format_ratio(np.nan) == "NaN"
+
+
+def test_float32_rows_of_zeros_take_the_plain_path(monkeypatch):
+    # A float32 (T, B, H) gradient whose derivative underflowed to exactly 0 has whole steps of
+    # zeros: their norm is the plain 0 (float32 squares cannot underflow in float64); the
+    # careful path is left for rows that need it (non-finite here), and every norm is right.
+    rows = np.zeros((6, 4, 3), dtype=np.float32)
+    rows[1] = np.float32(1e-45)  # subnormal float32: its square is 2e-90 in float64, not 0
+    rows[2, 0, 0] = 3.0
+    rows[3, 1, 2] = np.nan
+    rows[4, 2, 1] = -np.inf
+    seen: list[int] = []
+    original = numerics._scaled_norms
+
+    def counting(chosen: np.ndarray) -> np.ndarray:
+        seen.append(len(chosen))
+        return original(chosen)
+
+    monkeypatch.setattr(numerics, "_scaled_norms", counting)
+    with np.errstate(all="ignore"):
+        norms = safe_norm(rows, axis=(1, 2), buffer=np.empty(rows.shape))
+    assert norms[0] == 0.0 and norms[5] == 0.0
+    assert norms[1] == pytest.approx(float(np.float32(1e-45)) * np.sqrt(12), rel=1e-12)
+    assert norms[2] == 3.0
+    assert np.isnan(norms[3]) and norms[4] == np.inf
+    assert seen == [2]  # the NaN and inf rows only
+    # float64 zeros are still checked: their squares may have underflowed from nonzero values.
+    seen.clear()
+    tiny = np.zeros((2, 3))
+    tiny[1] = 1e-170
+    assert safe_norm(tiny, axis=1)[1] == pytest.approx(1e-170 * np.sqrt(3), rel=1e-12)
+    assert seen == [2]
