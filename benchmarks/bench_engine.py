@@ -375,7 +375,9 @@ def measure_engine(size: Size, dtype: str, repeats: int, warmup: int, breakdown:
         min(samples["reused"]) / min(samples["floor"]),
         reused=medians["reused"],
         reused_faults=faults_per_call(functions["reused"]),
-        spectral_counts=f"{counts.lanczos} certified Lanczos / {counts.exact} exact",
+        spectral_counts=(
+            f"{counts.lanczos} certified Lanczos / {counts.cholesky} Cholesky / {counts.exact} exact"
+        ),
     )
 
 
