@@ -467,7 +467,7 @@ class OutsideGradient:
             # Rows not joined yet are as sent; a joined row (which align may have rescaled) is
             # not read again.
             rows = self.values.reshape(len(self.exponents), -1)
-            self.squares = np.einsum("ij,ij->i", rows, rows).tolist()
+            self.squares = np.vecdot(rows, rows).tolist()  # each row's as np.dot gives it
         return align(self.values[t], outside, carries, exponent, self.squares[t])
 
     def send_down(self, flat_grad: np.ndarray, weight_ih: np.ndarray, exponents: np.ndarray) -> None:

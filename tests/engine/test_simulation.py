@@ -581,6 +581,21 @@ def test_stepping_to_the_end_equals_forward_backward_bit_for_bit(activation, num
     assert np.array_equal(result.grad_norms, reference.grad_norms)
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_the_step_throughs_norms_equal_the_table_bit_for_bit_on_wide_steps(dtype):
+    # A step of B H = 16 x 600 = 9600 numbers: einsum summed such rows in pieces that depended on
+    # how many rows it reduced at once, so one step's norm and the whole table's could differ in
+    # the last bit. Each row's sum is one dot product now, whatever the rows around it.
+    config = SMALL.replace(num_layers=2, hidden_size=600, batch_size=16, seq_len=3, dtype=dtype)
+    simulation = Simulation(config)
+    x, y = simulation.sample_batch()
+    reference = simulation.forward_backward(x, y)
+    steps = list(simulation.backprop(x, y))
+    for step in steps:
+        assert step.grad_norm == reference.grad_norms[step.layer, step.time_step]
+        assert step.log10_grad_norm == reference.log10_grad_norms[step.layer, step.time_step]
+
+
 def test_step_order_norms_and_local_factors():
     config = SMALL.replace(num_layers=3, activation="tanh", weight_scale=1.5)
     simulation = Simulation(config)
