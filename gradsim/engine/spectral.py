@@ -18,8 +18,8 @@ Two ways to the same number:
   percent of their norm per step, too far for any warm start). Lanczos on the Gram matrix finds
   ``theta`` just below its top eigenvalue; a Cholesky factorisation of ``theta (1 + 2e-11) I -
   W^T W`` that runs to completion proves the top eigenvalue is below that, up to the
-  factorisation's backward error (Higham's bound). Half the eigenvalues' cost at 512 columns;
-  no gap needed. Where it fails, the eigenvalues answer.
+  factorisation's backward error (Higham's bound). About 0.7 of the eigenvalues' cost at 512
+  columns; no gap needed. Where it fails, the eigenvalues answer.
 
 The proof (a posteriori, every step). For a unit vector ``y`` let ``theta = ||W y||^2`` (the
 Rayleigh quotient of ``A``) and ``rho = ||A y - theta y||``. Always ``theta <= lambda_1`` (the
@@ -83,9 +83,11 @@ _START_SEED = 20_240_601
 GRAM_LANCZOS_STEPS = 80
 GRAM_LANCZOS_CHECK_EVERY = 4
 CHOLESKY_SHIFT = 2e-11
-# From this many columns the Cholesky route is cheaper than the eigenvalues (one core, per matrix:
-# 1.9 against 2.65 ms at 256, 9.6 against 14.7 at 512; at 128 0.55-0.64 against 0.55).
-CHOLESKY_FROM = 192
+# From this many columns the Cholesky route is cheaper than the eigenvalues (one core, per matrix,
+# numpy's Cholesky taking 4.3-6.1 ms at 512 from run to run: 12.7-9.6 against 16.8-14.7 ms at 512,
+# 2.5-1.9 against 3.1-2.65 at 256; at 192 1.75 either way from a warm start, 2.4 cold; at 128
+# 0.55-0.64 against 0.55). With WARM_FROM = 256 it serves weights that jump.
+CHOLESKY_FROM = 256
 # A refresh whose weights moved by at least this fraction of sigma_1 since the last reference,
 # when no bound on sigma_2 is known, takes the Cholesky route again (no warm start is in reach).
 SETTLED_DRIFT = 1e-2
