@@ -198,6 +198,21 @@ class LanczosResult:
     steps: int
 
 
+def _rayleigh_bounds(sigma: float, rows: int, cols: int, frobenius: float) -> tuple[float, float]:
+    """Bounds on ``||W y|| / ||y||`` from ``sigma = fl(||fl(W y)||)``, ``y`` a computed unit vector.
+
+    ``|fl(W y) - W y| <= gamma_n |W| |y|`` entrywise, so in norm at most ``gamma_{n+2} ||W||_F``
+    (``||y|| <= 1 + gamma_{n+4}``); the norm of the image is ``sigma`` within ``gamma_{m+2}``
+    relative, and ``||y||`` is 1 within ``gamma_{n+4}``: ``slack`` covers both and their product.
+    (The lower bound is ``<= sigma_1``, the upper ``>=`` this vector's Rayleigh quotient.)
+    """
+    image_error = _gamma(cols + 2) * frobenius * (1.0 + 4.0 * _EPS)
+    slack = _gamma(rows + 2 * cols + 16)
+    lower = (sigma * (1.0 - slack) - image_error) * (1.0 - 4.0 * _EPS)
+    upper = (sigma * (1.0 + slack) + image_error) * (1.0 + 4.0 * _EPS)
+    return lower, upper
+
+
 def _certify(
     matrix: np.ndarray,
     vector: np.ndarray,
@@ -215,23 +230,27 @@ def _certify(
     rows, cols = matrix.shape
     vector = vector / np.linalg.norm(vector)
     # From here ``vector`` is the exact vector the bounds are about; its norm is 1 to within
-    # a few eps, which the factor (1 + 4 eps) below covers.
+    # gamma_{n+4} (_rayleigh_bounds covers it).
     image = matrix @ vector
     sigma = float(np.linalg.norm(image))
     back = matrix.T @ image
     theta = sigma * sigma
     residual = float(np.linalg.norm(back - theta * vector))
-    # |fl(W y) - W y| <= gamma_n |W| |y| entrywise, so in norm <= gamma_n ||W||_F (||y|| ~ 1).
+    sigma_lower, sigma_upper_rq = _rayleigh_bounds(sigma, rows, cols, frobenius)
     image_error = _gamma(cols + 2) * frobenius * (1.0 + 4.0 * _EPS)
-    sigma_lower = (sigma - image_error) * (1.0 - 4.0 * _EPS)
-    sigma_upper_rq = (sigma + image_error) * (1.0 + 4.0 * _EPS)
-    # fl(W^T u) - W^T W y = [fl(W^T u) - W^T u] + W^T (u - W y); then the subtraction and norm.
-    back_error = _gamma(rows + 2) * frobenius * (sigma + image_error) + frobenius * image_error
-    residual_upper = (residual + back_error + 4.0 * _EPS * (float(np.linalg.norm(back)) + theta)) * (
-        1.0 + 4.0 * _EPS
+    slack = _gamma(rows + 2 * cols + 16)
+    # fl(W^T u) - W^T W y = [fl(W^T u) - W^T u] + W^T (u - W y); then the subtraction and norm;
+    # then from y to the unit vector y / ||y|| (the Rayleigh quotient's residual is the least
+    # over all shifts, so the computed theta's residual bounds it).
+    image_norm = sigma * (1.0 + slack) + image_error
+    back_error = _gamma(rows + 2) * frobenius * image_norm + frobenius * image_error
+    residual_upper = (
+        (residual + back_error + 4.0 * _EPS * (float(np.linalg.norm(back)) + theta))
+        * (1.0 + 4.0 * _EPS)
+        * (1.0 + slack)
     )
     upper = weyl_upper
-    theta_lower, theta_upper = sigma_lower**2, sigma_upper_rq**2
+    theta_lower, theta_upper = sigma_lower**2 * (1.0 - 2.0 * _EPS), sigma_upper_rq**2 * (1.0 + 2.0 * _EPS)
     if sigma_lower > 0 and theta_lower > alpha:
         # Kato-Temple: lambda_1 <= theta + rho^2 / (theta - alpha), worst case over the
         # rounding intervals of theta and rho.
@@ -336,15 +355,16 @@ def gram_lanczos_top(
     basis = np.empty((steps + 1, size))
     alphas, betas = np.empty(steps), np.empty(steps)
     vector = np.asarray(start, dtype=np.float64).reshape(-1)
-    norm = float(np.linalg.norm(vector))
-    if not (np.isfinite(norm) and norm > 0):
-        vector = _fixed_start(size)
-        norm = float(np.linalg.norm(vector))
-    basis[0] = vector / norm
+    largest = float(np.max(np.abs(vector), initial=0.0))
+    if not (np.isfinite(largest) and largest > 0):
+        vector, largest = _fixed_start(size), 1.0
+    vector = vector / largest  # a norm of entries near 1e-160 would underflow
+    basis[0] = vector / np.linalg.norm(vector)
     theta, coefficients, used = 0.0, np.ones(1), 1
     for step in range(steps):
         used = step + 1
         image = gram @ basis[step]
+        before = float(np.linalg.norm(image))
         alphas[step] = float(basis[step] @ image)
         done = basis[:used]
         for _ in range(2):
@@ -352,7 +372,10 @@ def gram_lanczos_top(
         beta = float(np.linalg.norm(image))
         betas[step] = beta
         last = step == steps - 1
-        if last or used % GRAM_LANCZOS_CHECK_EVERY == 0 or not beta > 0:
+        # What is left after the reorthogonalisation is rounding noise: the basis spans an
+        # invariant subspace (normalising the noise would break the recurrence).
+        invariant = not beta > 1e-12 * before
+        if last or invariant or used % GRAM_LANCZOS_CHECK_EVERY == 0:
             tridiagonal = np.diag(alphas[:used])
             if used > 1:
                 off = betas[: used - 1]
@@ -361,7 +384,7 @@ def gram_lanczos_top(
             theta, coefficients = float(values[-1]), vectors[:, -1]
             residual = beta * abs(float(coefficients[-1]))
             gap = float(values[-1] - values[-2]) if used > 1 else theta
-            if last or not beta > 1e-14 * max(theta, 1e-300):
+            if last or invariant:
                 break
             if residual * residual <= 1e-13 * theta * max(gap, 1e-300):
                 break
@@ -392,7 +415,10 @@ class CholeskyTop:
 def cholesky_top(
     scaled: np.ndarray, start: np.ndarray, tolerance: float = DEFAULT_TOLERANCE
 ) -> CholeskyTop | None:
-    """``sigma_1`` of ``scaled`` ((m, n), m >= n, entries at most 1) to ``tolerance``, or None.
+    """``sigma_1`` of ``scaled`` ((m, n), m >= n, largest magnitude in [1/2, 1]) to ``tolerance``, or None.
+
+    The tracker scales every matrix so (by a power of two); the bounds below model rounding,
+    not underflow, which much smaller entries' squares would meet.
 
     Lanczos on the Gram matrix ``G = fl(W^T W)`` (from ``start``, the previous step's vector)
     finds ``theta``, nearly its largest eigenvalue. A Cholesky factorisation of
@@ -402,9 +428,12 @@ def cholesky_top(
     here for blocked implementations), so ``||dM||_2 <= 2 gamma_{n+1} ||R||_F^2``; ``R^T R`` is
     positive semidefinite, hence ``G <= (u + ||dM||_2 + |rounding of u - g_ii|) I``; and ``G``
     differs from ``W^T W`` by at most ``2 gamma_{m+2} ||W||_F^2`` in norm. The lower bound is
-    ``||W y||`` less its rounding. The factorisation fails (None) when ``theta`` was not within
-    the shift of the top eigenvalue, or the bounds are wider than ``tolerance``: the caller
-    then runs the exact method. No gap between ``sigma_1`` and ``sigma_2`` is needed.
+    ``||W y||`` less the rounding of ``W y``, of its norm and of ``y``'s (:func:`_rayleigh_bounds`).
+    It returns None when ``theta`` was not within the shift of the top eigenvalue (the
+    factorisation fails), or when the bounds would be wider than ``tolerance`` (known before
+    factorising, from the trace: ``||R||_F^2`` is ``trace(M)`` up to rounding; above ~850
+    columns at 1e-10): the caller then runs the exact method. No gap between ``sigma_1`` and
+    ``sigma_2`` is needed.
     Costs a Gram matrix and a factorisation (n^3 / 3): at n = 512 on one core 3.8 + 5.3 ms
     against 3.8 + 11 for the eigenvalues.
     """
@@ -416,23 +445,31 @@ def cholesky_top(
     image = scaled @ vector
     sigma = float(np.linalg.norm(image))
     frobenius = float(np.sqrt(frobenius_squared))
-    sigma_lower = (sigma - _gamma(cols + 2) * frobenius * (1.0 + 4.0 * _EPS)) * (1.0 - 4.0 * _EPS)
+    sigma_lower, _ = _rayleigh_bounds(sigma, rows, cols, frobenius)
     if not sigma_lower > 0:
         return None
     shift = max(theta, sigma * sigma) * (1.0 + CHOLESKY_SHIFT)
     matrix = np.negative(gram, out=gram)  # u I - G, in place of G (a negation is exact)
     matrix[np.diag_indices(cols)] += shift
+    diagonal = np.diagonal(matrix)
     # |fl(u - g_ii) - (u - g_ii)| <= eps/2 |u - g_ii|: a diagonal perturbation of M
-    diagonal_error = 0.5 * _EPS * float(np.max(np.abs(np.diagonal(matrix)))) * (1.0 + 2.0 * _EPS)
+    diagonal_error = 0.5 * _EPS * float(np.max(np.abs(diagonal))) * (1.0 + 2.0 * _EPS)
+
+    def upper_bound(factor_squared: float) -> float:
+        factor_error = 2.0 * _gamma(cols + 1) * factor_squared
+        bound = (shift + diagonal_error + factor_error + gram_error) * (1.0 + 4.0 * _EPS)
+        return float(np.sqrt(bound)) * (1.0 + 2.0 * _EPS)
+
+    # ||R||_F^2 = trace(M + dM) >= trace(M) (1 - 2 gamma_{n+1}): too wide a bound is known now.
+    trace = float(np.sum(diagonal)) * (1.0 - (cols + 2) * _EPS) * (1.0 - 2.0 * _gamma(cols + 1))
+    if not upper_bound(max(trace, 0.0)) - sigma_lower <= tolerance * sigma_lower:
+        return None
     try:
         factor = np.linalg.cholesky(matrix)
     except np.linalg.LinAlgError:
         return None
-    factor_squared = float(np.einsum("ij,ij->", factor, factor)) * (1.0 + (factor.size + 2) * _EPS)
-    factor_error = 2.0 * _gamma(cols + 1) * factor_squared
-    bound = (shift + diagonal_error + factor_error + gram_error) * (1.0 + 4.0 * _EPS)
-    upper = float(np.sqrt(bound)) * (1.0 + 2.0 * _EPS)
-    if upper - sigma_lower > tolerance * sigma_lower:
+    upper = upper_bound(float(np.einsum("ij,ij->", factor, factor)) * (1.0 + (factor.size + 2) * _EPS))
+    if not upper - sigma_lower <= tolerance * sigma_lower:  # NaN pivots pass LAPACK's check
         return None
     return CholeskyTop(sigma, sigma_lower, upper, vector)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 import pytest
 
@@ -14,6 +16,7 @@ from gradsim.engine.spectral import (
     _scaled,
     block_lanczos_top,
     cholesky_top,
+    gram_lanczos_top,
     spectral_norm,
 )
 
@@ -342,3 +345,42 @@ def test_weights_that_keep_jumping_take_the_cholesky_route_and_settled_ones_the_
     first = [tracker_value for tracker_value in (again.update([m])[0] for m in sequence)]
     replay = SpectralNormTracker(1, warm_from=40, cholesky_from=40)
     assert [replay.update([m])[0] for m in sequence] == first  # deterministic
+
+
+@pytest.mark.parametrize(("rows", "cols"), [(156_051, 1), (50_000, 3), (4_000, 2)])
+def test_the_cholesky_routes_lower_bound_holds_for_tall_rank_one_matrices(rows, cols):
+    # Equal rows: sigma_1 = sqrt(m) ||b|| exactly, and ||W||_F = sigma_1, so the rounding of
+    # ||W y|| and of y's length is all the lower bound has to absorb (it once missed by 5e-14).
+    # Checked in exact rational arithmetic.
+    rng = np.random.default_rng(rows)
+    row = rng.uniform(0.5, 1.0, cols)
+    found = cholesky_top(np.tile(row, (rows, 1)), np.ones(cols))
+    assert found is not None
+    truth_squared = rows * sum(Fraction(float(value)) ** 2 for value in row)
+    assert Fraction(found.lower) ** 2 <= truth_squared <= Fraction(found.upper) ** 2
+
+
+def test_gram_lanczos_stops_at_an_invariant_subspace():
+    # All-ones: after one step only rounding noise is left; normalising it once sent the top
+    # Ritz value to 367 for a top eigenvalue of 8.
+    theta, vector = gram_lanczos_top(np.ones((8, 8)), np.ones(8))
+    assert theta == pytest.approx(8.0, rel=1e-12)
+    found = cholesky_top(np.full((512, 512), 0.75), np.ones(512))
+    assert found is not None and found.sigma == pytest.approx(0.75 * 512, rel=1e-12)
+
+
+def test_the_cholesky_route_claims_nothing_from_nan_pivots_or_too_wide_a_bound(monkeypatch):
+    scaled = _scaled(random_matrix(300, seed=8), 1)
+    assert cholesky_top(scaled, np.ones(300)) is not None
+    # LAPACK's check lets NaN pivots through: NaN factors must not pass as a proof
+    monkeypatch.setattr(np.linalg, "cholesky", lambda matrix: np.full_like(matrix, np.nan))
+    assert cholesky_top(scaled, np.ones(300)) is None
+
+    # Above ~850 columns the rounding bounds alone are wider than 1e-10: known from the trace,
+    # before any factorisation
+    def refuse(matrix: np.ndarray) -> np.ndarray:
+        raise AssertionError("factorised although the bound could not be met")
+
+    monkeypatch.setattr(np.linalg, "cholesky", refuse)
+    wide = random_matrix(1024, seed=9)
+    assert cholesky_top(_scaled(wide, int(np.frexp(np.abs(wide).max())[1])), np.ones(1024)) is None
