@@ -206,11 +206,20 @@ def _rayleigh_bounds(sigma: float, rows: int, cols: int, frobenius: float) -> tu
     relative, and ``||y||`` is 1 within ``gamma_{n+4}``: ``slack`` covers both and their product.
     (The lower bound is ``<= sigma_1``, the upper ``>=`` this vector's Rayleigh quotient.)
     """
-    image_error = _gamma(cols + 2) * frobenius * (1.0 + 4.0 * _EPS)
-    slack = _gamma(rows + 2 * cols + 16)
+    image_error, slack = _image_error(cols, frobenius), _unit_slack(rows, cols)
     lower = (sigma * (1.0 - slack) - image_error) * (1.0 - 4.0 * _EPS)
     upper = (sigma * (1.0 + slack) + image_error) * (1.0 + 4.0 * _EPS)
     return lower, upper
+
+
+def _image_error(cols: int, frobenius: float) -> float:
+    """Bound on ``||fl(W y) - W y||`` for ``W`` with ``cols`` columns and a computed unit ``y``."""
+    return _gamma(cols + 2) * frobenius * (1.0 + 4.0 * _EPS)
+
+
+def _unit_slack(rows: int, cols: int) -> float:
+    """Relative rounding of ``fl(||fl(W y)||)`` and of a computed unit ``y``'s length, together."""
+    return _gamma(rows + 2 * cols + 16)
 
 
 def _certify(
@@ -237,8 +246,7 @@ def _certify(
     theta = sigma * sigma
     residual = float(np.linalg.norm(back - theta * vector))
     sigma_lower, sigma_upper_rq = _rayleigh_bounds(sigma, rows, cols, frobenius)
-    image_error = _gamma(cols + 2) * frobenius * (1.0 + 4.0 * _EPS)
-    slack = _gamma(rows + 2 * cols + 16)
+    image_error, slack = _image_error(cols, frobenius), _unit_slack(rows, cols)
     # fl(W^T u) - W^T W y = [fl(W^T u) - W^T u] + W^T (u - W y); then the subtraction and norm;
     # then from y to the unit vector y / ||y|| (the Rayleigh quotient's residual is the least
     # over all shifts, so the computed theta's residual bounds it).
