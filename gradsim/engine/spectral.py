@@ -652,8 +652,8 @@ class SpectralNormTracker:
             # A warm start for the next call: a few Lanczos steps from the last vector (or a
             # fixed start), with the exact sigma_2 bound; certified or not, its Ritz vector
             # is close to the top singular vector.
-            start = state.vector
-            if start is None or start.shape[0] != cols:
+            start = kept
+            if start is None:
                 start = np.random.default_rng(_START_SEED).standard_normal((cols, min(self.block_size, cols)))
             result = block_lanczos_top(
                 scaled, start, top.sigma2_upper, top.sigma1_upper, self.tolerance, REFRESH_BLOCKS
