@@ -79,12 +79,17 @@ def norm_exponent(row: np.ndarray, squares: float) -> float | None:
     return math.frexp(largest)[1] if largest > 0 else None
 
 
+def _array_size(array: np.ndarray) -> float | None:
+    """:func:`norm_exponent` of one array, from its sum of squares."""
+    flat = array.reshape(-1)
+    return norm_exponent(array, float(np.dot(flat, flat)))
+
+
 def _size(arrays: Sequence[np.ndarray]) -> float | None:
     """The largest :func:`norm_exponent` of ``arrays`` (None if all are zero)."""
     if len(arrays) == 1:  # the usual case, at many time steps: no lists
-        flat = arrays[0].reshape(-1)
-        return norm_exponent(arrays[0], float(np.dot(flat, flat)))
-    sizes = [norm_exponent(array, float(np.dot(array.reshape(-1), array.reshape(-1)))) for array in arrays]
+        return _array_size(arrays[0])
+    sizes = [_array_size(array) for array in arrays]
     known = [size for size in sizes if size is not None]
     return max(known) if known else None
 
@@ -105,7 +110,7 @@ def align(
     of squares, when the caller has it.
     """
     if outside_squares is None:
-        outside_size = _size([outside])
+        outside_size = _array_size(outside)
     else:
         outside_size = norm_exponent(outside, outside_squares)
     carry_size = _size(carries)
@@ -156,11 +161,11 @@ def times_powers_of_two(array: np.ndarray, exponents: np.ndarray) -> None:
     """
     info = np.finfo(array.dtype)
     smallest = info.minexp - info.nmant
+    shape = (-1,) + (1,) * (array.ndim - 1)  # one factor per step
     if exponents.min() >= smallest and exponents.max() < info.maxexp:
         factors = np.ldexp(np.ones(len(exponents), dtype=array.dtype), exponents)  # exact powers
-        array *= factors.reshape((-1,) + (1,) * (array.ndim - 1))
+        array *= factors.reshape(shape)
         return
-    shape = (-1,) + (1,) * (array.ndim - 1)
     held = (exponents >= smallest) & (exponents < info.maxexp)
     if held.any():
         chosen = np.flatnonzero(held)
