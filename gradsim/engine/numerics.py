@@ -43,12 +43,13 @@ def safe_norm(
     float (axis None) or float64 array of the remaining shape. NaN if any entry is NaN, inf if
     any entry is inf (and none is NaN).
     """
-    given = np.asarray(values).dtype
+    array = np.asarray(values)
+    given = array.dtype
     if buffer is not None and given != np.float64:
-        np.copyto(buffer, values)
+        np.copyto(buffer, array)
         data = buffer
     else:
-        data = np.asarray(values, dtype=np.float64)
+        data = array.astype(np.float64, copy=False)
     # The squares of float32 (or narrower) numbers neither underflow nor overflow in float64
     # (1.4e-45 squared is 2e-90): a zero sum is a row of zeros, whose norm is the plain 0.
     narrow = given.kind == "f" and given.itemsize < 8
