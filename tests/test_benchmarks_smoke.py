@@ -19,7 +19,7 @@ from typing import NamedTuple
 import numpy as np
 import pytest
 
-from gradsim.engine.activations import step_tanh
+from gradsim.engine.activations import make_activation, step_tanh
 from gradsim.engine.simulation import Simulation
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
@@ -319,3 +319,36 @@ def test_the_gap_explainer_reads_how_long_the_gui_thread_ran_and_waited(qapp) ->
     ran = float(text.split("GUI thread ran ")[1].split(" ms")[0])
     assert 20.0 <= ran <= 1000.0, text  # the busy loop's 50 ms (less if it waited for a core)
     assert "no sample" in explainer._scheduling_in(end + 1.0, end + 2.0)
+
+
+# -- bench_budget ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_bench_budget_parts_compute_what_the_engine_computes(dtype: str) -> None:
+    budget = load_benchmark("bench_budget")
+    functions, arrays = budget.part_callables(budget.Size(4, 8, 5, 2), dtype)
+    assert tuple(functions) == budget.PARTS
+    for function in functions.values():
+        function()
+    tanh = make_activation("tanh")
+    for layer in range(2):
+        z = arrays["pre"][layer]
+        summed = z + arrays["product"]  # the recurrence's add, one step at a time
+        expected = np.empty_like(z)
+        for t in range(z.shape[0]):
+            tanh.forward(summed[t], out=expected[t], scratch=np.empty_like(expected[t]))
+        np.testing.assert_array_equal(arrays["states"][layer][1:], expected)
+        if not arrays["fused"]:
+            np.testing.assert_array_equal(arrays["derivative"][layer], tanh.derivative(z, None))
+    # the backward steps end on layer 0, which adds the gradient from above and multiplies by f'
+    np.testing.assert_array_equal(arrays["layer_grad"], arrays["outside"] + arrays["carry"])
+    np.testing.assert_array_equal(arrays["pre_grad"], arrays["layer_grad"] * arrays["derivative"][0])
+
+
+def test_bench_budget_table_adds_up_the_parts() -> None:
+    budget = load_benchmark("bench_budget")
+    medians = {"floor": 0.010, **{part: 0.0005 for part in budget.PARTS}}  # 8 parts of 0.5 ms
+    lines = budget.format_rows([(budget.Size(32, 128, 100, 2), "float64", medians)])
+    row = lines[-1].split()
+    assert row[-1] == "1.40"  # (10 + 4) / 10
+    assert row[-2] == "4.00" and "3.00" in row  # the sum, and the budget 0.3 x 10 ms
+    assert budget.main(["--sizes", "2x3x4x2", "--repeats", "1", "--warmup", "0", "--dtypes", "float32"]) == 0
