@@ -270,9 +270,17 @@ def backward_steps(
             )
         weight_hh = params[w_hh]
         exponent = outside.first_exponent()  # of ``carry``, zero at the last step
+        # None marks a zero row from outside (the top layer's, but for its last step): there
+        # dL/dh_t is the carry alone, so the step above writes its product straight into
+        # layer_grad[t] instead of adding it to zeros. (The sum would turn a -0.0 into 0.0, and
+        # change nothing else.)
+        outside_exponents = outside.exponents
+        direct = False  # whether layer_grad[t] already holds the carry
         for t in reversed(range(steps)):
-            exponent = outside.join(t, [carry], exponent)
-            np.add(outside.values[t], carry, out=layer_grad[t])
+            if not direct:
+                if outside_exponents[t] is not None and outside_exponents[t] != exponent:
+                    exponent = outside.join(t, [carry], exponent)
+                np.add(outside.values[t], carry, out=layer_grad[t])
             row = rows[t]
             squares = np.dot(row, row)
             if squares < low or (squares > high and exponent < 0):
@@ -291,7 +299,8 @@ def backward_steps(
                 # dL/dz -> dL/da in place; the gain and shift gradients take true values.
                 norm.step(pre_grad[t], t, exponent)
             # a_t = ... + W_hh h_{t-1}: dL/dh_{t-1} (through the recurrence) = dL/da_t W_hh
-            np.matmul(pre_grad[t], weight_hh, out=carry)
+            direct = t > 0 and outside_exponents[t - 1] is None
+            np.matmul(pre_grad[t], weight_hh, out=layer_grad[t - 1] if direct else carry)
             state.time_step = t
             yield state
         tables = (state.log10_grad_norms, state.grad_norms, exponents)

@@ -419,6 +419,37 @@ def test_backward_steps_order_and_progress():
     assert (final.layer, final.time_step) == (0, 0)
 
 
+def test_each_layers_gradient_is_what_arrives_plus_the_recurrence_bit_for_bit():
+    # The top layer gets nothing from outside before its last step, and its product W_hh^T
+    # dL/da_{t+1} goes straight into dL/dh_t; a layer below adds what the layer above sends.
+    simulation = make_simulation("tanh", "gaussian", "none", num_layers=2, steps=6)
+    x, y = simulation.sample_batch()
+    params = simulation.params
+    cache = rnn.forward(params, x, 2, simulation.activation, False)
+    _, output_grad = rnn.loss_and_output_grad(simulation.task, cache, y)
+    finished = {}
+    for state in rnn.backward_steps(params, cache, output_grad, False):
+        if state.time_step == 0:
+            finished[state.layer] = state.layer_grad.copy()
+    assert not finished_exponents_used(state)
+    for layer, grad in finished.items():
+        pre_grad = grad * cache.derivatives[layer]
+        recurrence = np.zeros_like(grad)
+        recurrence[:-1] = pre_grad[1:] @ params[f"weight_hh_l{layer}"]
+        if layer == 1:
+            arriving = np.zeros_like(grad)
+            arriving[-1] = output_grad @ params["readout.weight"]
+        else:
+            above = finished[1] * cache.derivatives[1]
+            arriving = above @ params["weight_ih_l1"]
+        np.testing.assert_array_equal(grad, arriving + recurrence)
+
+
+def finished_exponents_used(state: rnn.BackwardState) -> bool:
+    """Whether any cell of a finished backward pass was rescaled (then mantissas differ in scale)."""
+    return bool(state.scale_exponents.any())
+
+
 @pytest.mark.parametrize("one_exp", [True, False])
 def test_tanh_forward_takes_the_chosen_kernel(one_exp, monkeypatch):
     # Small steps (and CPUs whose numpy vectorises float64 tanh) take numpy's tanh, the
