@@ -202,12 +202,15 @@ def style_plot(
 def style_colorbar(bar: pg.ColorBarItem, theme: Theme, label: str, label_pt: int | None = None) -> None:
     """Theme a colour bar's axis as :func:`style_plot` does a plot's, and set its label.
 
-    ``label_pt`` is the label's size in points (the theme's ``label_pt`` if None).
+    ``label_pt`` is the label's size in points (the theme's ``label_pt`` if None). The axis
+    takes the width its tick labels and title need, as a plot's axes do: pyqtgraph gives a
+    colour bar's axis a fixed 45 px, in which ticks such as "-1.5" ran into the rotated title.
     """
     axis = bar.axis
     axis.setPen(theme.pen(theme.foreground, 1))
     axis.setTextPen(theme.pen(theme.foreground, 1))
     axis.setStyle(tickFont=theme.font(theme.tick_pt))
+    axis.setWidth(None)
     axis.enableAutoSIPrefix(False)
     size = theme.label_pt if label_pt is None else label_pt
     axis.setLabel(label, color=theme.foreground, **{"font-size": f"{size}pt"})

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
-from PySide6 import QtGui, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
-from gradsim.ui.common.theme import DARK, LIGHT, current_theme, detect_scheme, theme_named
+# isort: split
+import pyqtgraph as pg
+
+from gradsim.ui.common.theme import DARK, LIGHT, current_theme, detect_scheme, style_colorbar, theme_named
 
 
 def test_variants_contrast_with_their_background():
@@ -50,3 +54,41 @@ def test_theme_named():
     assert theme_named("dark") is DARK and theme_named("light") is LIGHT
     with pytest.raises(ValueError, match="light' or 'dark"):
         theme_named("blue")
+
+
+def _tick_texts_and_title(bar: pg.ColorBarItem) -> tuple[list[tuple[str, QtCore.QRectF]], QtCore.QRectF]:
+    """The tick labels' rectangles and the title's text rectangle (without the text item's
+    document margin), in the colour bar axis's coordinates."""
+    axis = bar.axis
+    image = QtGui.QImage(8, 8, QtGui.QImage.Format.Format_ARGB32)
+    painter = QtGui.QPainter(image)
+    try:
+        texts = [(text, rect) for rect, _flags, text in axis.generateDrawSpecs(painter)[2]]
+    finally:
+        painter.end()
+    margin = axis.label.document().documentMargin()
+    title = axis.label.mapRectToParent(axis.label.boundingRect().adjusted(margin, margin, -margin, -margin))
+    return texts, title
+
+
+@pytest.mark.parametrize("height", [220, 330, 480])
+def test_colorbar_tick_labels_stay_clear_of_its_title(qtbot, height):
+    # The training heatmap's bar at the sizes of 1280x720 ... 1920x1080 windows: ticks such as
+    # "-1.5" ran into the rotated title when pyqtgraph's fixed 45 px axis width was kept.
+    widget = pg.GraphicsLayoutWidget()
+    qtbot.addWidget(widget)
+    plot = widget.addPlot()
+    image = pg.ImageItem(np.zeros((4, 4), dtype=np.float32))
+    plot.addItem(image)
+    bar = pg.ColorBarItem(values=(-2.0, 0.0), colorMap=LIGHT.colormap, interactive=False, colorMapMenu=False)
+    bar.setImageItem(image, insert_in=plot)
+    style_colorbar(bar, LIGHT, "log10 ||dL/dh||  (decades)")
+    widget.resize(250, height)
+    widget.show()
+    for _ in range(3):  # the axis widens once it has measured its labels, then lays out again
+        widget.grab()
+        QtWidgets.QApplication.processEvents()
+    texts, title = _tick_texts_and_title(bar)
+    assert [text for text, _ in texts if text.startswith("-1")]  # e.g. "-1.0", "-1.5"
+    for text, rect in texts:
+        assert not rect.intersects(title), f"tick {text!r} {rect.getRect()} overlaps {title.getRect()}"
