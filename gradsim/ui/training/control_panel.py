@@ -91,6 +91,10 @@ class ControlPanel(QtWidgets.QWidget):
         """Name of the preset shown in the chooser, or ``"custom"``."""
         return str(self.preset_combo.currentData())
 
+    def preset_title(self) -> str:
+        """Title of the preset shown in the chooser, as the chooser shows it, or ``"custom"``."""
+        return self.preset_combo.currentText()
+
     def has_pending_edit(self) -> bool:
         """Whether an edit is waiting for the debounce to end."""
         return self._debounce.isActive()

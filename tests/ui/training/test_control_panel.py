@@ -169,6 +169,7 @@ def test_choosing_a_preset_sets_every_control(qtbot, panel):
         for name in field_names():
             assert shown_value(panel, name) == getattr(preset.config, name), (preset.name, name)
         assert panel.preset_name() == preset.name
+        assert panel.preset_title() == preset.title
         assert panel.preset_description.text() == preset.description
     assert len(emitted) == len(list_presets()) - 1
 
@@ -180,7 +181,7 @@ def test_custom_appears_after_an_edit_and_reset_restores_the_preset(qtbot, panel
     with qtbot.waitSignal(panel.configChanged, timeout=2000):
         edit(panel, "seq_len", 40)
     assert panel.preset_name() == CUSTOM
-    assert panel.preset_combo.currentText() == CUSTOM
+    assert panel.preset_combo.currentText() == CUSTOM == panel.preset_title()
     assert "Vanishing: sigmoid" in panel.preset_description.text()
     with qtbot.waitSignal(panel.configChanged, timeout=2000) as changed:
         qtbot.mouseClick(panel.reset_button, QtCore.Qt.MouseButton.LeftButton)

@@ -183,10 +183,10 @@ class BackpropTab(QtCore.QObject):
                 "backward pass with ← (back one step), → (undo), Home, End and Space (play)."
             )
             return
-        name = self.window.control_panel.preset_name()
+        title = self.window.control_panel.preset_title()
         state = " (the run had stopped on a non-finite value)" if capture.halted else ""
         self.header.setText(
-            f"Frozen: the weights after iteration {capture.iteration} of “{name}”{state}, on the first "
+            f"Frozen: the weights after iteration {capture.iteration} of “{title}”{state}, on the first "
             "batch of the run's data. Training is paused; ← steps the gradient one cell further back."
         )
 

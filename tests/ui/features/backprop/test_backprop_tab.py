@@ -13,6 +13,7 @@ from helpers import small_config, train
 from PySide6 import QtCore, QtWidgets
 
 from gradsim.engine.config import SimConfig
+from gradsim.engine.presets import load_preset
 from gradsim.engine.simulation import Simulation
 from gradsim.ui.features.backprop.backprop_tab import BackpropTab
 from gradsim.ui.main_window import MainWindow
@@ -72,6 +73,15 @@ def test_opening_freezes_the_current_weights_and_steps_to_the_engines_gradients(
     expected = simulation.forward_backward(x, y)
     np.testing.assert_array_equal(tab.view.session.result.grad_norms, expected.grad_norms)
     assert "iteration 3" in tab.header.text()
+
+
+def test_the_header_names_the_preset_by_the_title_its_chooser_shows(make_window, qtbot):
+    window = make_window(load_preset("vanishing-sigmoid"))
+    tab = open_tab(window, qtbot)
+    combo = window.control_panel.preset_combo
+    assert combo.currentData() == "vanishing-sigmoid" and combo.currentText() != "vanishing-sigmoid"
+    assert f"“{combo.currentText()}”" in tab.header.text()
+    assert "vanishing-sigmoid" not in tab.header.text()
 
 
 def test_keys_step_the_view_and_do_not_drive_training(make_window, qtbot):
