@@ -2,20 +2,30 @@
 
 Part of the diagnosis (:mod:`gradsim.engine.diagnosis` explains it and re-exports these names).
 A fix appears only where it addresses the problem; where theory can judge it, it must bring the
-predicted change closer to none, and its explanation quotes the predicted factor.
+predicted change closer to none, and its explanation quotes the prediction. Theory judges a fix by
+the quantity the regime is decided on (:func:`gradsim.engine.regime.measure`: the most extreme
+span, through time in any layer or through depth), so the prediction a fix quotes is in the same
+terms as the badge and sentence beside it, and its scale is where that quantity is balanced.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+from functools import lru_cache
 from typing import Any
 
 from . import theory
 from .activations import make_activation
 from .config import SimConfig
 from .diagnosis_signs import BATCH_NORM_HELPS_BELOW, IMPROVEMENT_DECADES, SCALE_TOLERANCE, Fix, Signs, _factor
-from .regime import DECADES_THRESHOLD
+from .regime import DECADES_THRESHOLD, RegimeMeasure, measure, measure_log10_norms
+from .simulation import Simulation
+
+# A fix theory judges is also tried: one training step of its config, from the run's seed, which is
+# the first step the user sees after applying it. Only where that step's matrix products cost at
+# most this many floating-point operations (about 0.1 s on one core; every preset is far below).
+TRY_FLOPS = 4e9
 
 # -- the fixes ---------------------------------------------------------------------------------
 
@@ -24,36 +34,45 @@ def _rounded(value: float) -> float:
     return float(f"{value:.3g}")
 
 
+def _predicted(config: SimConfig) -> RegimeMeasure | None:
+    """The regime measure of theory's predicted map of ``config`` (None where theory does not
+    apply): the same spans, extreme and words as a record's (:func:`measure_log10_norms`)."""
+    logs = theory.predicted_log10_grad_norms(config)
+    return None if logs is None else measure_log10_norms(logs)
+
+
 def _improves(candidate: SimConfig, signs: Signs, config: SimConfig) -> bool:
-    """Whether theory predicts ``candidate`` ends clearly closer to no change end to end.
+    """Whether theory predicts ``candidate``'s most extreme span clearly closer to no change.
 
     Both sides are compared as theory predicts them where it applies to the current config too
-    (so its approximations cancel), else against the measured decades. False when theory says
-    nothing about ``candidate``: such fixes are not offered blind.
+    (so its approximations cancel), else against the measured extreme span. False when theory
+    says nothing about ``candidate``: such fixes are not offered blind.
     """
-    new = theory.predicted_decades(candidate)
-    if new is None or not math.isfinite(new):
+    new = _predicted(candidate)
+    if new is None or not math.isfinite(new.decades):
         return False
-    if abs(new) <= DECADES_THRESHOLD:
+    if abs(new.decades) <= DECADES_THRESHOLD:
         return True
-    current = theory.predicted_decades(config)
-    if current is None or not math.isfinite(current):
-        current = signs.decades
+    now = _predicted(config)
+    current = now.decades if now is not None else math.nan
+    if not math.isfinite(current):
+        current = signs.measure.decades
     if not math.isfinite(current):
         return False
-    return abs(new) < abs(current) - IMPROVEMENT_DECADES
+    return abs(new.decades) < abs(current) - IMPROVEMENT_DECADES
 
 
 def _prediction(candidate: SimConfig, signs: Signs) -> str:
-    """' Theory predicts ...' for the explanation ('' without theory)."""
-    decades = theory.predicted_decades(candidate)
-    factor = theory.predicted_step_factor(candidate)
-    if decades is None or factor is None:
+    """' Theory predicts ...' for the explanation ('' without theory): the predicted extreme span
+    and the measured one, each as the badge words a span (its ratio multiplies out)."""
+    predicted = _predicted(candidate)
+    if predicted is None or predicted.extreme is None:
         return ""
-    return (
-        f" Theory predicts {_factor(factor)} per step and {decades:+.1f} decades end to end, "
-        f"against {_factor(signs.measured_factor)} and {signs.decades:+.1f} measured now."
-    )
+    text = f" Theory predicts its largest change {predicted.extreme.name()}: {predicted.extreme.numbers()}"
+    measured = signs.measure.extreme
+    if measured is not None:
+        text += f"; measured now, {measured.name()}: {measured.numbers()}"
+    return text + "."
 
 
 def _large_weights_note(scale: float) -> str:
@@ -65,18 +84,58 @@ def _large_weights_note(scale: float) -> str:
     )
 
 
+@lru_cache(maxsize=64)
+def _first_step(candidate: SimConfig) -> RegimeMeasure | None:
+    """The regime measure of ``candidate``'s first training step, from its own seed as a run of it
+    starts (None if it halted). Kept per config: the diagnosis asks again at every refresh."""
+    record = Simulation(candidate).train_step()
+    return None if record is None else measure(record)
+
+
+def _tried(candidate: SimConfig, signs: Signs) -> tuple[bool, str]:
+    """Whether ``candidate``'s first step keeps the promise, and the sentence that says what it
+    measures ('' when it was not tried: a step of more than :data:`TRY_FLOPS`). It keeps it when
+    that step's most extreme span lies within the healthy band or clearly closer to no change than
+    the run's now; a first step that is not finite never does."""
+    if candidate.step_flops > TRY_FLOPS:
+        return True, ""
+    first = _first_step(candidate)
+    if first is None or first.extreme is None or not math.isfinite(first.decades):
+        return False, ""
+    now = signs.measure.decades
+    kept = abs(first.decades) <= DECADES_THRESHOLD or (
+        math.isfinite(now) and abs(first.decades) < abs(now) - IMPROVEMENT_DECADES
+    )
+    span = first.extreme
+    text = f" Tried from this run's seed, its first step measures {span.name()}: {span.numbers()}"
+    if first.regime != "healthy":
+        # Theory and one run of a narrow network can differ by decades (docs/theory.md).
+        text += (
+            f": {first.regime} at this seed, as mean-field theory describes wide layers on average and "
+            f"{candidate.hidden_size} units can land decades away from it"
+        )
+    return kept, text + "."
+
+
 def _if_theory_agrees(fix: Fix, signs: Signs, config: SimConfig, note: str = "") -> Fix | None:
-    """``fix`` if theory predicts its config ends clearly closer to no change (:func:`_improves`),
-    its explanation then followed by the prediction and ``note``; else None."""
+    """``fix`` if theory predicts its config ends clearly closer to no change (:func:`_improves`)
+    and, where it is cheap to try, its first step does too (:func:`_tried`); its explanation then
+    followed by the prediction, what the try measured and ``note``. Else None."""
     candidate = fix.apply(config)
     if not _improves(candidate, signs, config):
         return None
-    return dataclasses.replace(fix, explanation=fix.explanation + _prediction(candidate, signs) + note)
+    kept, tried = _tried(candidate, signs)
+    if not kept:
+        return None
+    return dataclasses.replace(
+        fix, explanation=fix.explanation + _prediction(candidate, signs) + tried + note
+    )
 
 
 def _edge_scale(candidate: SimConfig) -> float | None:
-    """The weight scale at which theory predicts no end-to-end change for ``candidate``."""
-    critical = theory.critical_weight_scale(candidate, criterion="end_to_end")
+    """The weight scale at which theory predicts ``candidate``'s spans balanced: its most extreme
+    span turns from shrinking to growing (the sweep's critical line and the evidence's scale)."""
+    critical = theory.critical_weight_scale(candidate, criterion="span")
     return None if critical is None else _rounded(critical)
 
 
@@ -116,8 +175,9 @@ def _orthogonal_fix(signs: Signs, config: SimConfig) -> Fix | None:
         "orthogonal",
         f"Orthogonal weights at scale {scale:g}",
         "Every singular value of an orthogonal matrix is the same, so it turns the gradient without "
-        f"stretching or shrinking it in any direction; at scale {scale:g} theory predicts the gradient "
-        f"keeps its size end to end for {config.activation}.",
+        f"stretching or shrinking it in any direction; at scale {scale:g} theory predicts the spans "
+        f"balanced for {config.activation}: the gradient shrinks along no way back by more than it "
+        "grows along another.",
         {"init": "orthogonal", "weight_scale": scale},
     )
     return _if_theory_agrees(fix, signs, config, _large_weights_note(scale))
@@ -138,8 +198,9 @@ def _scale_fix(regime: str, signs: Signs, config: SimConfig) -> Fix | None:
         "raise_scale" if raising else "lower_scale",
         f"{verb} weight scale to {scale:g}",
         "Each step back multiplies the gradient by about the weight scale times the typical "
-        f"derivative; at {scale:g} mean-field theory puts the gradient at (first layer, first step) "
-        f"level with where it enters, for {config.activation} with {config.init} weights.",
+        f"derivative; at {scale:g} mean-field theory predicts the spans balanced (it shrinks along no "
+        f"way back by more than it grows along another), for {config.activation} with {config.init} "
+        "weights.",
         {"weight_scale": scale},
     )
     return _if_theory_agrees(fix, signs, config, _large_weights_note(scale) if raising else "")

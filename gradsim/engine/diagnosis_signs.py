@@ -31,7 +31,7 @@ WINDOW = 20
 # Batch norm makes the per-step factor of tanh and sigmoid units independent of the weight scale
 # (docs/theory.md); it is offered for vanishing saturating runs whose factor is this far below 1.
 BATCH_NORM_HELPS_BELOW = 0.6
-# A fix theory judges must bring the end-to-end change this many decades closer to 0 (or
+# A fix theory judges must bring the most extreme span this many decades closer to 0 (or
 # within the healthy band).
 IMPROVEMENT_DECADES = 0.5
 # The sentence mentions saturation from this fraction of units on.

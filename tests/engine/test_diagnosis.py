@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from helpers import EXPLODING_ONE_LAYER, EXPLODING_RELU, VANISHING_SIGMOID
 
-from gradsim.engine import theory
+from gradsim.engine import diagnosis_fixes, theory
 from gradsim.engine.config import SimConfig, field_names
 from gradsim.engine.diagnosis import Fix, diagnose, measure_signs
 from gradsim.engine.presets import list_presets
 from gradsim.engine.records import StepRecord
-from gradsim.engine.regime import classify, end_to_end_decades, measure
+from gradsim.engine.regime import classify, end_to_end_decades, measure, measure_log10_norms
 from gradsim.engine.simulation import Simulation, replay
 
 # Small but real: the two runs issue 6 names, at sizes that keep the whole file fast.
@@ -217,9 +217,10 @@ def test_every_fix_produces_a_valid_config_that_differs() -> None:
 
 
 def _decades_at_initialisation(config: SimConfig) -> tuple[float, str]:
+    # The quantity the badge is decided on: the most extreme span.
     record = Simulation(config).train_step()
     assert record is not None
-    return end_to_end_decades(record.grad_norms), classify(record)
+    return measure(record).decades, classify(record)
 
 
 def _stays_finite(config: SimConfig, iterations: int = 6) -> bool:
@@ -256,6 +257,57 @@ def test_each_fix_makes_the_run_healthy_or_strictly_better(
         assert regime == "healthy" or abs(after) < abs(before), (fix.label, before, after)
         if fix.key == "relu":
             assert _stays_finite(fixed), "the ReLU fix comes with clipping, so training stays finite"
+
+
+SPAN_NUMBERS = re.compile(r"([0-9.e+-]+) over (\d+) (?:steps|layers), ×([0-9.]+) per (?:step|layer)")
+
+
+def test_fixes_quote_the_measure_the_badge_uses_and_their_numbers_multiply_out() -> None:
+    records = _train(VANISHING, 3)
+    diagnosis = diagnose(records, VANISHING)
+    fixes = {fix.key: fix for fix in diagnosis.fixes}
+    # The scale to raise to is where theory balances the spans: the evidence's scale.
+    balanced = diagnosis.signs.balanced_weight_scale
+    assert balanced is not None
+    assert fixes["raise_scale"].changes["weight_scale"] == float(f"{balanced:.3g}")
+    now = measure(records[-1]).extreme
+    assert now is not None
+    for key in ("relu", "orthogonal", "raise_scale"):
+        fix = fixes[key]
+        fixed = fix.apply(VANISHING)
+        predicted = measure_log10_norms(theory.predicted_log10_grad_norms(fixed)).extreme
+        first = measure(Simulation(fixed).train_step()).extreme
+        assert predicted is not None and first is not None
+        assert (
+            f"Theory predicts its largest change {predicted.name()}: {predicted.numbers()}" in fix.explanation
+        )
+        assert f"measured now, {now.name()}: {now.numbers()}" in fix.explanation
+        assert f"its first step measures {first.name()}: {first.numbers()}" in fix.explanation
+        quoted = SPAN_NUMBERS.findall(fix.explanation)
+        assert len(quoted) == 3, fix.explanation
+        for ratio, count, factor in quoted:
+            assert float(factor) ** int(count) == pytest.approx(float(ratio), rel=0.02), (
+                ratio,
+                count,
+                factor,
+            )
+
+
+def test_a_fix_whose_first_step_does_not_improve_is_withdrawn(monkeypatch: pytest.MonkeyPatch) -> None:
+    records = _train(VANISHING, 1)
+    offered = {fix.key for fix in diagnose(records, VANISHING).fixes}
+    assert {"relu", "orthogonal", "raise_scale"} <= offered
+    # Every try now measures 60 decades lost: worse than the run, so theory's word is not enough.
+    worse = measure_log10_norms(np.array([[-60.0, 0.0]]))
+    monkeypatch.setattr(diagnosis_fixes, "_first_step", lambda candidate: worse)
+    kept = {fix.key for fix in diagnose(records, VANISHING).fixes}
+    assert kept == offered - {"relu", "orthogonal", "raise_scale"}
+    # Where a step costs too much to try, theory alone decides and nothing is quoted as tried.
+    monkeypatch.undo()
+    monkeypatch.setattr(diagnosis_fixes, "TRY_FLOPS", 0)
+    untried = diagnose(records, VANISHING).fixes
+    assert {fix.key for fix in untried} >= offered  # here theory alone also offers fewer layers
+    assert not any("Tried" in fix.explanation for fix in untried)
 
 
 def test_fixes_only_where_they_apply() -> None:
