@@ -10,6 +10,7 @@ import contextlib
 import importlib.util
 import logging
 import queue
+import re
 import time
 import uuid
 from typing import Any
@@ -29,14 +30,37 @@ from .sweep_executors_local import (
     local_cluster_size,
 )
 
-
 # -- a Dask cluster -----------------------------------------------------------------------------
+# A scheduler's address as dask.distributed reads one: an optional scheme (tcp when left out), a
+# host name, an IPv4 address or an [IPv6] address in brackets, and a port.
+_ADDRESS = re.compile(
+    r"(?:(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://)?(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):(?P<port>[0-9]{1,5})"
+)
+# The schemes of a scheduler another process can reach (inproc:// is within one process only).
+_SCHEMES = ("tcp", "tls", "ws", "wss", "ucx")
+
+
+def _address_scheme(scheduler: str) -> str:
+    """The scheme of a scheduler address (``tcp`` when none is written), or an ExecutorError
+    saying how one is written; checked here because a Client given a malformed address fails
+    only after its timeout and then stalls the interpreter's exit on its way out."""
+    match = _ADDRESS.fullmatch(scheduler)
+    scheme = (match.group("scheme") or "tcp").lower() if match else ""
+    if match is None or scheme not in _SCHEMES or not 1 <= int(match.group("port")) <= 65535:
+        raise ExecutorError(
+            f"not a Dask scheduler address: {scheduler!r} (expected tcp://HOST:PORT, or local:N)"
+        )
+    return scheme
+
+
 def check_scheduler(scheduler: str) -> None:
     """Refuse a scheduler that cannot work before any time is spent: an empty or malformed
     address, or Dask not installed (the message names the extra to install)."""
-    if not scheduler.strip():
+    text = scheduler.strip()
+    if not text:
         raise ExecutorError("the Dask scheduler address is empty (e.g. tcp://host:8786, or local:2)")
-    local_cluster_size(scheduler)
+    if local_cluster_size(text) is None:
+        _address_scheme(text)
     if importlib.util.find_spec("distributed") is None:
         raise ExecutorError(f"running a sweep on a Dask cluster needs Dask: {CLUSTER_EXTRA_HINT}")
 
@@ -74,6 +98,15 @@ def _import_distributed() -> Any:
             f"Dask cannot be imported ({error}); reinstall it: {CLUSTER_EXTRA_HINT}"
         ) from None
     return distributed
+
+
+def _check_transport(distributed: Any, scheme: str) -> None:
+    """Refuse a scheme this Dask has no working transport for (``ucx`` needs a further package)."""
+    try:
+        distributed.comm.registry.get_backend(scheme).get_connector()
+    except Exception as error:  # ValueError: unknown scheme; ImportError, TypeError: a stub of one
+        reason = " ".join(str(error).split()) or type(error).__name__
+        raise ExecutorError(f"Dask cannot connect to a {scheme}:// address here ({reason})") from None
 
 
 def start_local_cluster(workers: int) -> Any:
@@ -137,14 +170,22 @@ class DaskExecutor:
         if count is not None:
             self.cluster = start_local_cluster(count)
             address = self.cluster.scheduler_address
+        else:
+            _check_transport(distributed, _address_scheme(address))
+        # Made in two steps so that a Client whose start fails can be closed here: left to its
+        # __del__, it stalls the interpreter's exit for twice the timeout and prints a traceback.
+        client = distributed.Client.__new__(distributed.Client)
         try:
-            self.client = distributed.Client(address, timeout=connect_timeout, set_as_default=False)
-        except Exception as error:  # OSError, TimeoutError, ValueError for a bad address...
+            client.__init__(address, timeout=connect_timeout, set_as_default=False)
+        except Exception as error:  # OSError, TimeoutError, TypeError for TLS without a context...
+            with contextlib.suppress(Exception):
+                client.close()
             self._close_cluster()
             reason = " ".join(str(error).split()) or type(error).__name__
-            raise ExecutorError(
-                f"cannot reach the Dask scheduler at {address} within {connect_timeout:g} s ({reason})"
-            ) from None
+            # Dask reports an unreachable scheduler as an OSError once the timeout has passed.
+            waited = f" within {connect_timeout:g} s" if isinstance(error, OSError) else ""
+            raise ExecutorError(f"cannot reach the Dask scheduler at {address}{waited} ({reason})") from None
+        self.client = client
         self.workers = sum(self.client.nthreads().values())
 
     def run(self, tasks: ChunkedTasks, on_chunk: ChunkCallback, cancelled: CancelCheck) -> bool:

@@ -230,6 +230,10 @@ def test_two_sweeps_writing_overlapping_points_at_once_store_each_point_once(tmp
         (["--scheduler", "local:x"], "a local Dask cluster is written local:N with N from 1 to 256"),
         (["--scheduler", "tcp://h:8786", "--workers", "2"], "with --scheduler the cluster's workers compute"),
         (["--scheduler", ""], "the Dask scheduler address is empty"),
+        *(
+            (["--scheduler", address], f"not a Dask scheduler address: {address!r} (expected tcp://HOST:PORT")
+            for address in ("bogus", "h:abc", "tcp://h:99999", "foo://h:8786", "inproc://h:1")
+        ),
     ],
 )
 def test_scheduler_mistakes_are_refused_before_computing(tmp_path: Path, capsys, arguments, message) -> None:
@@ -253,13 +257,36 @@ def test_without_the_cluster_extra_the_message_says_what_to_install(capsys, monk
     )
 
 
-def test_an_unreachable_scheduler_is_one_line(capsys) -> None:
+def _sweep_process(scheduler: str) -> tuple[subprocess.CompletedProcess[str], float]:
+    """``gradsim sweep --scheduler scheduler`` in a child process, and its seconds to exit (what a
+    Client left open prints or waits for happens at the interpreter's exit)."""
+    grid = ["--x", "weight_scale=0.8:1.2:3", "--y", "seq_len=4,8", "--scheduler", scheduler]
+    start = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "gradsim", "sweep", *SET_ARGS, *grid, "--no-store", "--quiet"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    return done, time.monotonic() - start
+
+
+def test_an_unreachable_scheduler_is_one_line_and_nothing_after_it() -> None:
     pytest.importorskip("distributed")
-    grid = ["--x", "weight_scale=0.8:1.2:3", "--y", "seq_len=4,8", "--scheduler", "tcp://127.0.0.1:9"]
-    assert cli.main(["sweep", *SET_ARGS, *grid, "--no-store", "--quiet"]) == cli.EXIT_FAILED
-    err = capsys.readouterr().err
-    assert err.startswith("gradsim: error: cannot reach the Dask scheduler at tcp://127.0.0.1:9 within 5 s")
-    assert len(err.splitlines()) == 1
+    done, seconds = _sweep_process("tcp://127.0.0.1:9")
+    assert done.returncode == cli.EXIT_FAILED
+    assert done.stderr.startswith(
+        "gradsim: error: cannot reach the Dask scheduler at tcp://127.0.0.1:9 within 5 s"
+    )
+    assert len(done.stderr.splitlines()) == 1 and seconds < 9  # the 5 s timeout, and no more
+
+
+def test_a_scheduler_that_fails_at_once_ends_the_process_at_once() -> None:
+    # TLS without a certificate: the Client fails before its timeout; left unclosed it stalled
+    # the exit for 10 s and printed "Exception ignored in: Client.__del__" with a traceback.
+    pytest.importorskip("distributed")
+    done, seconds = _sweep_process("tls://127.0.0.1:9")
+    assert done.returncode == cli.EXIT_FAILED
+    assert done.stderr.startswith("gradsim: error: cannot reach the Dask scheduler at tls://127.0.0.1:9 (")
+    assert len(done.stderr.splitlines()) == 1 and seconds < 5
 
 
 def test_a_sweep_on_a_local_cluster_is_recorded_with_where_it_ran(tmp_path: Path, capsys) -> None:
