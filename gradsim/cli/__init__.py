@@ -29,6 +29,7 @@ from gradsim.cli.common import (
     PROG,
     Command,
     CommandError,
+    CommandParser,
     add_command,
     print_error,
 )
@@ -58,7 +59,7 @@ def _version() -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every command of :data:`COMMANDS`."""
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog=PROG,
         description="See vanishing and exploding gradients in recurrent networks. Without a command, "
         "gradsim opens its window; the commands below run without one.",

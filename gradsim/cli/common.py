@@ -13,7 +13,7 @@ import contextlib
 import math
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO, TypeVar
@@ -52,6 +52,25 @@ def print_error(message: str, kind: str = "error") -> None:
 
 
 # -- subcommands -------------------------------------------------------------------------------
+
+
+class CommandParser(argparse.ArgumentParser):
+    """An argument parser whose unknown arguments are refused by the (sub)command they were given to.
+
+    argparse hands a subcommand's unknown arguments back up, and the top-level parser refuses them
+    with its own usage (``gradsim [-h] [--version] COMMAND ...``), which names none of the
+    subcommand's options; refused here, the usage shown is that of ``gradsim run`` (or of
+    ``gradsim store info``). Subparsers are made of the class of their parent, so the top-level
+    parser being one makes every subcommand's parser one too.
+    """
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace | None, list[str]]:
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed, extras
 
 
 @dataclass(frozen=True)

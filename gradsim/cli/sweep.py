@@ -44,7 +44,11 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
         "--seeds", type=positive_int, default=1, metavar="K", help="seeds per point, from the config's seed"
     )
     parser.add_argument(
-        "--workers", type=count, default=None, metavar="P", help="worker processes (default: one per core)"
+        "--workers",
+        type=count,
+        default=None,
+        metavar="P",
+        help="worker processes (default: one per core); 0 computes in this process, without workers",
     )
     parser.add_argument(
         "--scheduler",

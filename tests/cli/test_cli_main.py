@@ -19,6 +19,21 @@ def test_usage_errors_exit_2(run_cli) -> None:
         assert code == 2 and out == "" and "usage: gradsim" in err, args
 
 
+def test_an_unknown_option_shows_the_usage_of_its_subcommand(run_cli) -> None:
+    cases = [
+        (["run", "--bogus"], "gradsim run", "--bogus"),
+        (["run", "-n", "2", "extra"], "gradsim run", "extra"),
+        (["sweep", "--list", "--bogus"], "gradsim sweep", "--bogus"),
+        (["store", "info", "--bogus"], "gradsim store info", "--bogus"),
+        (["--bogus", "run"], "gradsim", "--bogus"),
+    ]
+    for args, command, unknown in cases:
+        code, out, err = run_cli(*args)
+        assert (code, out) == (2, ""), args
+        assert err.startswith(f"usage: {command} ["), args
+        assert err.endswith(f"\n{command}: error: unrecognized arguments: {unknown}\n"), args
+
+
 def test_help_and_version(run_cli) -> None:
     code, out, _ = run_cli("--help")
     assert code == 0

@@ -81,6 +81,18 @@ def test_sweep_without_the_weight_scale_says_why_there_is_no_line(capsys: pytest
     assert "critical weight scale is 1" in out
 
 
+def test_workers_zero_is_documented_and_a_negative_count_refused(run_cli) -> None:
+    # 0 is a choice (no worker processes: the points are computed here, as the summary says);
+    # the help says so, since "0 workers" alone reads like a mistake.
+    code, out, _ = run_cli("sweep", "--help")
+    assert code == cli.EXIT_OK and "0 computes in this process, without workers" in " ".join(out.split())
+    code, out, err = run_cli(
+        "sweep", *SET_ARGS, "--x", "seq_len=5,10", "--y", "hidden_size=4,8", "--workers", "-1"
+    )
+    assert (code, out) == (cli.EXIT_USAGE, "")
+    assert err.splitlines()[-1] == "gradsim sweep: error: argument --workers: must be 0 or more (got -1)"
+
+
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
