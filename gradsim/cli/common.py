@@ -22,7 +22,7 @@ from gradsim.engine.config import ConfigError, SimConfig, check_resources, descr
 from gradsim.engine.presets import DEFAULT_PRESET, get_preset, presets_dir
 from gradsim.io.atomic import WriteError
 from gradsim.io.configfile import apply_overrides, load_config
-from gradsim.io.sweepstore import StoreError, SweepStore, open_store
+from gradsim.io.sweepstore import StoreError, SweepStore, default_store_path, open_store
 from gradsim.ui.training import figures
 
 PROG = "gradsim"
@@ -267,8 +267,12 @@ def open_store_option(args: argparse.Namespace) -> SweepStore:
 
 @contextlib.contextmanager
 def readable_store(args: argparse.Namespace) -> Iterator[SweepStore]:
-    """The store ``--store`` names, open for the block and closed after it; a store that cannot be
-    opened, or a :class:`StoreError` in the block, is a one-line error (exit 1)."""
+    """The store ``--store`` names, open for the block and closed after it; a store that does not
+    exist (it is not created: a mistyped path must not leave folders and an empty store behind),
+    cannot be opened, or a :class:`StoreError` in the block, is a one-line error (exit 1)."""
+    path = Path(args.store) if args.store else default_store_path()
+    if not path.exists():
+        raise CommandError(f"no sweep store at {path} (gradsim sweep makes one)", EXIT_FAILED)
     with open_store_option(args) as store:
         if not store.available:
             raise CommandError(str(store.error), EXIT_FAILED)

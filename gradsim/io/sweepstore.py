@@ -91,6 +91,8 @@ __all__ = [
 SCHEMA_VERSION = 1
 # "gsim": marks a SQLite file as a gradsim sweep store (PRAGMA application_id).
 APPLICATION_ID = 0x6773696D
+# The first 16 bytes of every SQLite 3 database file.
+SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 # -- schema -------------------------------------------------------------------------------------------
@@ -157,6 +159,19 @@ def _reason(error: BaseException) -> str:
     return text
 
 
+def _empty_or_sqlite(path: Path) -> bool:
+    """Whether ``path`` is missing, empty, or begins with SQLite's header: a file that may become
+    or already is a database. Any other file is someone's data, never to be opened as a store."""
+    try:
+        with open(path, "rb") as handle:
+            start = handle.read(len(SQLITE_HEADER))
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return True  # unreadable: SQLite says why in its own words
+    return not start or start == SQLITE_HEADER
+
+
 def _is_busy(error: sqlite3.Error) -> bool:
     text = str(error)
     return "locked" in text or "busy" in text
@@ -206,6 +221,9 @@ class SweepStore(SweepJournalMixin):
             raise StoreError(f"sweep store {self.path}: cannot create its folder ({reason})") from None
         if self.path.is_dir():
             raise StoreError(f"sweep store {self.path}: is a folder, not a file")
+        if not _empty_or_sqlite(self.path):
+            # SQLite takes a file shorter than its header for an empty database and overwrites it.
+            raise self._fail(sqlite3.DatabaseError("file is not a database"))
         try:
             db = sqlite3.connect(
                 os.fspath(self.path), timeout=self.timeout, isolation_level=None, check_same_thread=False

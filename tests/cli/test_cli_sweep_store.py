@@ -85,6 +85,7 @@ def test_list_and_show_read_past_sweeps_without_computing(tmp_path: Path, capsys
 def test_past_sweep_options_refuse_what_does_not_go_together(
     tmp_path: Path, capsys, arguments: list[str], message: str, code: int
 ) -> None:
+    SweepStore(tmp_path / "s.sqlite").close()
     assert cli.main(["sweep", *arguments, "--store", str(tmp_path / "s.sqlite")]) == code
     err = capsys.readouterr().err
     assert message in err and len(err.splitlines()) == 1
@@ -121,6 +122,35 @@ def test_store_info_and_clear(tmp_path: Path, capsys) -> None:
     assert cli.main(["store", "clear", "--older-than", "-3", *store]) == cli.EXIT_USAGE
     assert "must be a number of days, 0 or more" in capsys.readouterr().err
     assert cli.main(["store", *store]) == cli.EXIT_USAGE
+
+
+@pytest.mark.parametrize(
+    "command", [["store", "info"], ["store", "clear"], ["sweep", "--list"], ["sweep", "--show", "1"]]
+)
+def test_reading_a_store_that_does_not_exist_creates_nothing(tmp_path: Path, capsys, command) -> None:
+    path = tmp_path / "typo" / "dir" / "s.sqlite"
+    assert cli.main([*command, "--store", str(path)]) == cli.EXIT_FAILED
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == f"gradsim: error: no sweep store at {path} (gradsim sweep makes one)\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_default_store_is_not_created_by_store_info(tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert cli.main(["store", "info"]) == cli.EXIT_FAILED
+    assert capsys.readouterr().err.startswith("gradsim: error: no sweep store at ")
+    assert not (tmp_path / "cache").exists()
+
+
+def test_a_one_byte_file_given_as_the_store_is_refused_and_kept(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "s.sqlite"
+    path.write_bytes(b"x")
+    assert cli.main(["store", "info", "--store", str(path)]) == cli.EXIT_FAILED
+    assert capsys.readouterr().err == (
+        f"gradsim: error: sweep store {path}: damaged or not a database (file is not a database)\n"
+    )
+    assert path.read_bytes() == b"x"
 
 
 def test_a_corrupt_store_is_a_warning_and_the_sweep_still_runs(tmp_path: Path, capsys) -> None:

@@ -305,6 +305,27 @@ def test_a_corrupt_store_is_one_line(tmp_path: Path, reference: SweepResult) -> 
     assert_unusable_but_the_sweep_runs(damaged, "damaged", reference)
 
 
+@pytest.mark.parametrize("content", [b"x", b"notes\n", b"SQLite format 2\x00", b"\x00" * 99])
+def test_a_short_file_that_is_not_sqlite_is_refused_and_left_as_it_is(tmp_path: Path, content: bytes) -> None:
+    # SQLite takes a file shorter than its 100-byte header for an empty database and writes a
+    # store over it; a user's file must never be lost to a mistyped --store.
+    path = tmp_path / "notes.txt"
+    path.write_bytes(content)
+    store = SweepStore(path)
+    assert not store.available
+    assert store.error == f"sweep store {path}: damaged or not a database (file is not a database)"
+    assert path.read_bytes() == content
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]  # no -wal or -shm beside it
+
+
+def test_an_empty_file_becomes_a_store(tmp_path: Path) -> None:
+    path = tmp_path / "empty.sqlite"
+    path.touch()
+    with SweepStore(path) as store:
+        assert store.available and store.info().points == 0
+    assert path.read_bytes().startswith(b"SQLite format 3\x00")
+
+
 def test_a_store_locked_by_another_program_is_one_line_after_the_timeout(
     tmp_path: Path, reference: SweepResult
 ) -> None:
