@@ -119,24 +119,118 @@ def power_of_ten_label(log10_value: float) -> str:
     return f"{mantissa:g}·{power}" if exponent else f"{mantissa:g}"
 
 
+# Decades between labelled ticks of a :class:`DecadeAxis`, and the value steps of its ticks
+# within a decade (times a power of ten): the 1, 2, 5 series.
+_DECADE_STEPS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
+_WITHIN_DECADE = (1.0, 2.0, 5.0)
+# Unlabelled minor ticks are drawn only this many pixels apart or more.
+_MINOR_GAP = 4.0
+
+
+def decade_ticks(
+    low: float, high: float, pixels: float, pitch: float
+) -> tuple[list[list[float]], list[float]]:
+    """Tick levels of a :class:`DecadeAxis` over log10 values ``low..high`` drawn ``pixels``
+    long, whose labels need ``pitch`` pixels each; and the values to label.
+
+    Whole decades (every 2nd, 5th, 10th... one when neighbours would be closer than ``pitch``),
+    then 2 and 5 of each decade where they keep that distance too (the closest pair, 1 and 2,
+    is 0.3 decade apart), then unlabelled minor ticks: 3..9 of each decade, or the decades
+    skipped. Within less than a decade (fewer than two labels of that series), values round
+    in the data's own units (0.8, 1, 1.2, 1.4, ...), each labelled.
+    """
+    per_decade = pixels / (high - low)
+    first, last = math.ceil(low - 1e-9), math.floor(high + 1e-9)
+    decades = list(range(first, last + 1))
+    step = next((k for k in _DECADE_STEPS if k * per_decade >= pitch), _DECADE_STEPS[-1])
+    majors = [float(d) for d in decades if d % step == 0]
+    if step > 1:
+        skipped = [float(d) for d in decades if d % step] if per_decade >= _MINOR_GAP else []
+        return [majors, [], skipped], majors
+    between = _in_decades(low, high, (2, 5))
+    if math.log10(2.0) * per_decade < pitch:
+        minors = between if math.log10(2.0) * per_decade >= _MINOR_GAP else []
+        return [majors, [], minors], majors
+    labelled = sorted(majors + between)
+    if len(labelled) < 2:
+        linear = _round_value_ticks(low, high, per_decade, pitch)
+        return [linear], linear
+    minors = (
+        _in_decades(low, high, (3, 4, 6, 7, 8, 9)) if math.log10(10 / 9) * per_decade >= _MINOR_GAP else []
+    )
+    return [majors, between, minors], labelled
+
+
+def _in_decades(low: float, high: float, mantissas: tuple[int, ...]) -> list[float]:
+    """log10 of ``m · 10^d`` for each of ``mantissas`` and every decade ``d``, within ``low..high``."""
+    values = (d + math.log10(m) for d in range(math.floor(low), math.ceil(high) + 1) for m in mantissas)
+    return [value for value in values if low <= value <= high]
+
+
+def _round_value_ticks(low: float, high: float, per_decade: float, pitch: float) -> list[float]:
+    """log10 of the values between ``10**low`` and ``10**high`` that are multiples of a step of
+    the 1, 2, 5 series, the closest two (at the top) at least ``pitch`` pixels apart, each with
+    at most one decimal in its mantissa (so its label is exact); at least two where the range
+    holds two multiples of one step."""
+    bottom, top = 10.0**low, 10.0**high
+    # The smallest step keeping every mantissa to one decimal: a tenth of the top decade's unit.
+    finest = 0.1 * 10.0 ** math.floor(math.log10(top) + 1e-9)
+    exponent = math.floor(math.log10(finest))
+    previous: list[float] = []
+    while True:
+        for mantissa in _WITHIN_DECADE:
+            size = mantissa * 10.0**exponent
+            if size < finest * (1 - 1e-9):
+                continue
+            multiples = range(max(1, math.ceil(bottom / size - 1e-9)), math.floor(top / size + 1e-9) + 1)
+            values = [math.log10(k * size) for k in multiples]
+            if len(values) < 2:
+                return previous or values
+            if (values[-1] - values[-2]) * per_decade >= pitch:
+                return values
+            previous = values
+        exponent += 1
+
+
 class DecadeAxis(KeptRectAxis):
     """A linear axis over log10 values, labelled as the powers of ten they stand for.
 
     For data no float holds: a gradient norm of 1e-607 is plotted as its logarithm -606.5 on a
     linear axis and this axis writes 10⁻⁶⁰⁰ beside it. pyqtgraph's log mode cannot do that:
     it takes raw values, and its labels compute ``10 ** value``, which is 0 below 1e-308.
-    Items added to such a plot carry log10 values (a reference line at 1e-3 goes at -3). Where
-    the range spans more than 1.5 decades only whole decades are labelled, as on a
-    :class:`LogAxis`.
+    Items added to such a plot carry log10 values (a reference line at 1e-3 goes at -3).
+
+    The ticks are chosen here (:func:`decade_ticks`), not by pyqtgraph's linear spacing, whose
+    tenths of a decade read as 7.9·10⁻², 6.3·10⁻², ...: whole decades, with 2 and 5 between
+    them where they fit, or round values within less than a decade. Every label is
+    :func:`power_of_ten_label`'s.
     """
 
+    _labelled: frozenset[float] | None = None
+
+    def tickValues(self, minVal: float, maxVal: float, size: float) -> list:  # noqa: N802, N803
+        low, high = sorted((minVal, maxVal))
+        if not (math.isfinite(low) and math.isfinite(high)) or high <= low or size <= 0:
+            self._labelled = None
+            return super().tickValues(minVal, maxVal, size)
+        levels, labelled = decade_ticks(low, high, size, self._label_pitch())
+        self._labelled = frozenset(round(value, 9) for value in labelled)
+        spacing = max(high - low, 1e-12)
+        return [(spacing / (n + 1), values) for n, values in enumerate(levels)]
+
+    def _label_pitch(self) -> float:
+        """Pixels along the axis from one label to the next: the label and a gap."""
+        metrics = QtGui.QFontMetricsF(self.style["tickFont"] or QtGui.QFont())
+        if self.orientation in ("left", "right"):
+            return 1.5 * metrics.height()
+        return metrics.horizontalAdvance("5·10⁻³⁰⁰") + metrics.height()
+
     def tickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:  # noqa: N802
-        low, high = sorted(self.range)
-        labels = []
-        for value in values:
-            whole = abs(value - round(value)) < 1e-6
-            labels.append(power_of_ten_label(value) if whole or high - low < 1.5 else "")
-        return labels if any(labels) else [power_of_ten_label(v) for v in values]
+        labelled = self._labelled
+        return [
+            power_of_ten_label(value) if labelled is None or round(value, 9) in labelled else ""
+            for value in values
+        ]
 
 
 def drawable(log10_values: np.ndarray) -> np.ndarray:

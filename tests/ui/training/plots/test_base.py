@@ -12,6 +12,7 @@ from PySide6 import QtCore, QtGui
 from gradsim.engine.config import SimConfig
 from gradsim.engine.history import RunHistory
 from gradsim.ui.training.plots.base import (
+    DecadeAxis,
     KeptRectAxis,
     LiveViewBox,
     LogAxis,
@@ -21,6 +22,7 @@ from gradsim.ui.training.plots.base import (
     TitleLabel,
     finite_range,
     nice_step,
+    power_of_ten_label,
     snapped_range,
 )
 
@@ -362,3 +364,41 @@ def test_axes_keep_their_bounding_rect_until_their_geometry_or_style_changes(qtb
     left.setGrid(80)  # pyqtgraph's grid joins the view's rectangle: worked out every time
     view_rect = left.linkedView().mapRectToItem(left, left.linkedView().boundingRect())
     assert left.boundingRect().contains(view_rect)
+
+
+def decade_axis_ticks(low: float, high: float, pixels: float) -> list[tuple[float, str]]:
+    """The labelled ticks ``(value, label)`` a :class:`DecadeAxis` draws over log10 values
+    ``low..high``, asked for as pyqtgraph does (level by level, after the tick values)."""
+    axis = DecadeAxis("left")
+    axis.setStyle(tickFont=QtGui.QFont("DejaVu Sans", 10))
+    axis.setRange(low, high)
+    ticks = []
+    for spacing, values in axis.tickValues(low, high, pixels):
+        labels = axis.tickStrings(values, 1.0, spacing)
+        ticks += [(value, label) for value, label in zip(values, labels, strict=True) if label]
+    return sorted(ticks)
+
+
+def decade_axis_labels(low: float, high: float, pixels: float) -> list[str]:
+    return [label for _, label in decade_axis_ticks(low, high, pixels)]
+
+
+@pytest.mark.parametrize("pixels", [120, 300, 600])
+def test_decade_axis_labels_1_2_5_of_each_decade_or_decades_only(pixels):
+    # The A/B plots' 1.8 decades at 1920x1080 read 1.3·10⁻¹, 10⁻¹, 7.9·10⁻², 6.3·10⁻², ...
+    ticks = decade_axis_ticks(-2.75, -0.85, pixels)
+    labels = [label for _, label in ticks]
+    allowed = {power_of_ten_label(d + np.log10(m)) for d in (-3, -2, -1) for m in (1, 2, 5)}
+    assert set(labels) <= allowed and {"10⁻²", "10⁻¹"} <= set(labels)
+    mantissas = {label.split("·")[0] for label in labels if "·" in label}
+    assert mantissas == ({"2", "5"} if pixels >= 300 else set())
+    gaps = np.diff([value for value, _ in ticks]) * pixels / 1.9
+    assert gaps.min() >= 1.4 * QtGui.QFontMetricsF(QtGui.QFont("DejaVu Sans", 10)).height()
+
+
+def test_decade_axis_skips_decades_over_hundreds_of_them_and_labels_round_values_within_one():
+    labels = decade_axis_labels(-607.0, 0.0, 200)
+    assert labels == ["10⁻⁶⁰⁰", "10⁻⁵⁰⁰", "10⁻⁴⁰⁰", "10⁻³⁰⁰", "10⁻²⁰⁰", "10⁻¹⁰⁰", "1"]
+    # The A/B ratio plot: B / A between 0.79 and 1.9, steps round in the ratio itself.
+    labels = decade_axis_labels(np.log10(0.79), np.log10(1.9), 300)
+    assert labels == ["8·10⁻¹", "1", "1.2", "1.4", "1.6", "1.8"]
