@@ -341,13 +341,53 @@ def _isatty(stream: TextIO) -> bool:
 # -- output files and pictures ---------------------------------------------------------------
 
 
-def requested_outputs(paths: dict[str, str | None]) -> list[tuple[str, str]]:
-    """The output files asked for, as ``(path, kind)`` from ``{kind: path or None}``, each checked
-    by :func:`check_output` before any time is spent."""
+# The file name ending each output option's files take (its kind is the option without "--");
+# --save-weights takes .safetensors or .npz (gradsim.io.weights.weights_suffix checks it).
+OUTPUT_SUFFIXES = {"json": ".json", "npz": ".npz", "csv": ".csv", "image": ".png"}
+
+
+def requested_outputs(
+    paths: dict[str, str | None], inputs: dict[str, str | None] | None = None
+) -> list[tuple[str, str]]:
+    """The output files asked for, as ``(path, kind)`` from ``{kind: path or None}``, the kind being
+    the option's name without its dashes (``--json`` is ``json``).
+
+    Checked before any time is spent: no two outputs and no output and input (``{option: path or
+    None}``) are one file (:func:`check_distinct`), each can be written (:func:`check_output`) and
+    its name ends as its kind's files do (:data:`OUTPUT_SUFFIXES`).
+    """
     outputs = [(path, kind) for kind, path in paths.items() if path]
-    for path, _ in outputs:
+    check_distinct({f"--{kind}": path for path, kind in outputs}, inputs or {})
+    for path, kind in outputs:
         check_output(path)
+        suffix = OUTPUT_SUFFIXES.get(kind)
+        if suffix is not None and Path(path).suffix.lower() != suffix:
+            raise CommandError(f"cannot write {path}: the file name of --{kind} must end in {suffix}")
     return outputs
+
+
+def check_distinct(outputs: dict[str, str], inputs: dict[str, str | None]) -> None:
+    """Refuse an output file (``{option: path}``) that is also an input file (``{option: path or
+    None}``), which it would overwrite before anyone noticed, or another output, which would be
+    written twice with one result lost. Paths are compared resolved (``./a.json`` is ``a.json``,
+    a link is its target)."""
+    read = {_resolved(path): option for option, path in inputs.items() if path}
+    written: dict[Path, str] = {}
+    for option, path in outputs.items():
+        where = _resolved(path)
+        if where in read:
+            raise CommandError(
+                f"cannot write {path}: it is the {read[where]} file, which {option} would overwrite"
+            )
+        if where in written:
+            raise CommandError(
+                f"{written[where]} and {option} name the same file ({path}): give each its own"
+            )
+        written[where] = option
+
+
+def _resolved(path: str) -> Path:
+    return Path(path).expanduser().resolve()
 
 
 def write_outputs(

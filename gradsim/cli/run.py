@@ -84,7 +84,8 @@ def _run_command(args: argparse.Namespace) -> int:
     config = common.build_config(args)
     common.check_run_resources(config)
     outputs = common.requested_outputs(
-        {"json": args.json, "npz": args.npz, "csv": args.csv, "weights": args.save_weights}
+        {"json": args.json, "npz": args.npz, "csv": args.csv, "save-weights": args.save_weights},
+        {"--config": args.config, "--weights": args.weights},
     )
     try:
         weights = None if args.weights is None else load_weights(args.weights, config)
@@ -105,7 +106,7 @@ def _run_command(args: argparse.Namespace) -> int:
         records, interrupted = train(
             config,
             args.iterations,
-            keep_records=any(kind != "weights" for _, kind in outputs),
+            keep_records=any(kind != "save-weights" for _, kind in outputs),
             on_step=on_step,
             simulation=simulation,
         )
@@ -118,7 +119,7 @@ def _run_command(args: argparse.Namespace) -> int:
             print(line)
 
     def write(path: str, kind: str) -> None:
-        if kind == "weights":
+        if kind == "save-weights":
             save_weights(path, simulation.params)
         elif kind == "json":
             write_json(path, records, config)

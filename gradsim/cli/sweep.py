@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import numpy as np
 
@@ -15,6 +14,7 @@ from gradsim.engine import sweep
 from gradsim.engine.sweep_executors import ExecutorError, check_scheduler
 from gradsim.io.atomic import atomic_write_bytes
 from gradsim.io.sweepfile import write_sweep_csv, write_sweep_npz
+from gradsim.io.sweepstore import default_store_path
 
 # The logical size of `gradsim sweep --image`
 # (as gradsim.ui.features.sweep.sweep_plot.DEFAULT_IMAGE_SIZE: no Qt here).
@@ -151,7 +151,10 @@ def _sweep_command(args: argparse.Namespace) -> int:
 
 def _outputs(args: argparse.Namespace) -> list[tuple[str, str]]:
     """The files asked for, as (path, kind), checked before any time is spent."""
-    outputs = common.requested_outputs({"csv": args.csv, "npz": args.npz, "png": args.image})
+    store = None if args.no_store else (args.store or str(default_store_path()))
+    outputs = common.requested_outputs(
+        {"csv": args.csv, "npz": args.npz, "image": args.image}, {"--config": args.config, "--store": store}
+    )
     _check_sweep_image(args)
     return outputs
 
@@ -193,7 +196,7 @@ def _report_sweep(
             print(line)
 
     def write(path: str, kind: str) -> None:
-        if kind == "png":
+        if kind == "image":
             scale = common.PRESENTATION_SCALE if args.presentation else 1.0
             atomic_write_bytes(path, _sweep_image(result, critical, args.image_width, scale))
         else:
@@ -211,8 +214,6 @@ def _check_sweep_image(args: argparse.Namespace) -> None:
         if args.presentation:
             raise common.CommandError("--presentation needs --image FILE.png")
         return
-    if Path(args.image).suffix.lower() != ".png":
-        raise common.CommandError(f"cannot write {args.image}: the image file name must end in .png")
     common.check_width("--image-width", args.image_width)
 
 

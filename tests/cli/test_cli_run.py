@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from gradsim.cli import run as cli_run
 from gradsim.engine import resources
@@ -129,6 +130,53 @@ def test_output_into_a_missing_folder_fails_before_running(
     code, _, err = run_cli("run", *small.args, "--csv", str(tmp_path / "file" / "run.csv"))
     assert code == 2 and "is not a folder" in err
     assert [p.name for p in tmp_path.iterdir()] == ["file"]
+
+
+def test_an_output_that_is_an_input_or_another_output_is_refused_before_running(
+    run_cli, small, tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setattr(cli_run, "train", lambda *a, **k: pytest.fail("the run should not start"))
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "c.json"
+    save_config(SimConfig(), config)
+    before = config.read_bytes()
+    overwrite = "cannot write {}: it is the {} file, which {} would overwrite"
+    same = "{} and {} name the same file ({}): give each its own"
+    cases = [
+        (["--config", "c.json", "--json", str(config)], overwrite.format(config, "--config", "--json")),
+        (["--config", "c.json", "--json", "./c.json"], overwrite.format("./c.json", "--config", "--json")),
+        (["--json", "same.json", "--npz", "same.json"], same.format("--json", "--npz", "same.json")),
+        (["--npz", "r.npz", "--save-weights", "./r.npz"], same.format("--npz", "--save-weights", "./r.npz")),
+        (
+            ["--weights", "w.npz", "--save-weights", "w.npz"],
+            overwrite.format("w.npz", "--weights", "--save-weights"),
+        ),
+    ]
+    for arguments, message in cases:
+        code, out, err = run_cli("run", *small.args, *arguments)
+        assert (code, out, err) == (2, "", f"gradsim: error: {message}\n"), arguments
+    assert config.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.json"]
+
+
+def test_an_output_whose_name_does_not_end_as_its_format_is_refused(
+    run_cli, small, tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setattr(cli_run, "train", lambda *a, **k: pytest.fail("the run should not start"))
+    monkeypatch.chdir(tmp_path)
+    for option, name, suffix in [
+        ("--npz", "out.txt", ".npz"),
+        ("--csv", "out.json", ".csv"),
+        ("--json", "out", ".json"),
+    ]:
+        code, out, err = run_cli("run", *small.args, option, name)
+        assert (code, out) == (2, "")
+        assert err == f"gradsim: error: cannot write {name}: the file name of {option} must end in {suffix}\n"
+    assert list(tmp_path.iterdir()) == []
+    # The ending is read whatever its case.
+    monkeypatch.undo()
+    code, _, _ = run_cli("run", *small.args, "-n", "1", "-q", "--json", str(tmp_path / "OUT.JSON"))
+    assert code == 0 and len(read_json(tmp_path / "OUT.JSON").records) == 1
 
 
 def test_failed_write_exits_1_and_leaves_nothing(run_cli, small, tmp_path: Path, monkeypatch) -> None:

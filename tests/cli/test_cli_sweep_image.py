@@ -59,7 +59,13 @@ def test_presentation_draws_the_image_larger_at_the_same_size(qapp, pixels, tmp_
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--image", "phase.svg"], "must end in .png"),
+        (["--image", "phase.svg"], "cannot write phase.svg: the file name of --image must end in .png"),
+        (["--csv", "phase.txt"], "cannot write phase.txt: the file name of --csv must end in .csv"),
+        (["--npz", "phase.png", "--image", "phase.png"], "--npz and --image name the same file (phase.png)"),
+        (
+            ["--store", "s.npz", "--npz", "s.npz"],
+            "cannot write s.npz: it is the --store file, which --npz would",
+        ),
         (["--image-width", "800"], "--image-width needs --image"),
         (["--presentation"], "--presentation needs --image"),
         (["--image", "phase.png", "--image-width", "50"], "between 200 and 8000"),
