@@ -30,7 +30,7 @@ import pyqtgraph as pg
 
 from gradsim.ui.common.theme import Theme, style_colorbar, style_plot
 from gradsim.ui.features.backprop.backprop_cells import FINITE, NONFINITE, NOT_REACHED, ZERO, decade_levels
-from gradsim.ui.training.plots.base import install_title, set_title
+from gradsim.ui.training.plots.base import DecadeAxis, install_title, set_title
 
 # Exactly-zero gradients (underflow, dead units) get a neutral grey, visible on both themes and
 # outside every colour map used here.
@@ -109,28 +109,6 @@ class _LayerAxis(pg.AxisItem):
         return labels
 
 
-class _DecadeAxis(pg.AxisItem):
-    """Linear axis over log10 values, labelled ``1e-607`` ... ``1``, ``10``, ``1e3`` at whole
-    decades only: the curve plot draws log10 norms, which hold values below float64.
-
-    pyqtgraph's own log labels use Unicode superscripts; drawing those falls back to another
-    font on every repaint, which made one repaint of this axis cost about 2 ms (40 times the
-    other axes) and a step that changed the decades shown 60 ms.
-    """
-
-    def tickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:  # noqa: N802
-        labels = []
-        for value in values:
-            exponent = round(value)
-            if abs(value - exponent) > 1e-6:
-                labels.append("")
-            elif exponent in (0, 1):
-                labels.append("1" if exponent == 0 else "10")
-            else:
-                labels.append(f"1e{exponent}")
-        return labels
-
-
 class BackpropGraphics(pg.GraphicsLayoutWidget):
     """The unrolled grid, the gradient curve and the derivative heatmap, time-aligned.
 
@@ -196,10 +174,10 @@ class BackpropGraphics(pg.GraphicsLayoutWidget):
         self.cell_kinds = np.zeros((0, 0), dtype=np.int8)
 
         # -- the gradient curve of the current layer -----------------------------------------
-        self.curve_plot = self._new_plot(1, axisItems={"left": _DecadeAxis("left")})
+        self.curve_plot = self._new_plot(1, axisItems={"left": DecadeAxis("left")})
         style_plot(self.curve_plot, theme, left="||dL/dh_t||", bottom="time step t")
-        # log10 data on a linear axis labelled in decades (not pyqtgraph's log mode, which needs
-        # raw values and so drops every norm below float64).
+        # log10 data on a linear axis labelled in powers of ten as every other plot's (not
+        # pyqtgraph's log mode, which needs raw values and so drops every norm below float64).
         # pyqtgraph's grid (8 minor lines per decade on a log axis) took 20 to 50 ms per repaint
         # once the curve spanned 30 decades; one line per decade, drawn here, costs nothing.
         self.curve_plot.showGrid(x=False, y=False)

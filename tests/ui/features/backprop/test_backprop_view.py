@@ -11,7 +11,7 @@ import threading
 
 import numpy as np
 import pytest
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from gradsim.engine.clipping import clip_gradients
 from gradsim.engine.config import ACTIVATIONS, SimConfig
@@ -22,6 +22,7 @@ from gradsim.ui.features.backprop import backprop_plots
 from gradsim.ui.features.backprop.backprop_cells import FINITE, NONFINITE, NOT_REACHED, ZERO
 from gradsim.ui.features.backprop.backprop_text import describe_step
 from gradsim.ui.features.backprop.backprop_view import BackpropView
+from gradsim.ui.training.plots.base import power_of_ten_label
 
 Key = QtCore.Qt.Key
 
@@ -517,3 +518,18 @@ def test_a_norm_below_float64_is_quoted_and_drawn_as_itself(view):
     (_, _), (y_low, _) = view.graphics.curve_plot.getViewBox().viewRange()
     assert y_low <= expected.log10_grad_norms.min()
     view.graphics.grab()
+    # Its axis writes powers of ten as every other plot does (10⁻³⁰⁰, not 1e-300).
+    labels = drawn_tick_labels(view.graphics.curve_plot.getAxis("left"))
+    assert labels and all("e" not in label for label in labels)
+    assert set(labels) <= {power_of_ten_label(float(d)) for d in range(-1000, 1)}
+    assert "10⁻³⁰⁰" in labels
+
+
+def drawn_tick_labels(axis) -> list[str]:
+    """The tick labels ``axis`` draws at its current size and range."""
+    image = QtGui.QImage(8, 8, QtGui.QImage.Format.Format_ARGB32)
+    painter = QtGui.QPainter(image)
+    try:
+        return [text for _rect, _flags, text in axis.generateDrawSpecs(painter)[2]]
+    finally:
+        painter.end()
