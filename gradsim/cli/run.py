@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 from gradsim.cli import common
 from gradsim.cli.common import positive_int
+from gradsim.engine import resources
 from gradsim.engine.config import SimConfig
+from gradsim.engine.formatting import format_bytes
 from gradsim.engine.records import StepRecord
 from gradsim.engine.regime import measure, measure_cell_path
-from gradsim.engine.simulation import Simulation
+from gradsim.engine.simulation import PREACTIVATION_SAMPLE, Simulation
 from gradsim.io.runexport import write_csv, write_json, write_npz
 from gradsim.io.weights import WeightsError, load_weights, save_weights, weights_suffix
 
@@ -48,27 +53,88 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary")
 
 
+# A kept record's bytes besides its arrays' numbers: the object and the arrays' headers, and each
+# entry of its dicts (fitted to tracemalloc's count for RNN, LSTM and GRU records of 1 to 4 layers;
+# tests/cli/test_cli_run.py holds the estimate within 0.8-1.5 times of it).
+_RECORD_OVERHEAD_BYTES = 2048
+_RECORD_ENTRY_BYTES = 120
+# Numbers per (layer, time step) of a record: ||dL/dh||, its log10 and the mean derivative; an LSTM
+# adds log10 ||dL/dc|| and two (gate means and saturation) of its 3 gates, a GRU two of its 2.
+_NUMBERS_PER_CELL = {"rnn": 3, "lstm": 3 + 1 + 2 * 3, "gru": 3 + 2 * 2}
+
+
+def record_bytes(config: SimConfig, samples: bool) -> int:
+    """About how many bytes one kept :class:`StepRecord` of ``config`` holds (with its
+    pre-activation samples, ``(L, 2048)``, if ``samples``).
+
+    Grows with layers x time steps (``(L, T)`` arrays), and with the parameters: a record has a
+    gradient norm per parameter and an update ratio per weight matrix.
+    """
+    layers = config.num_layers
+    numbers = layers * config.seq_len * _NUMBERS_PER_CELL[config.cell] + 3 * layers
+    if samples:
+        numbers += layers * PREACTIVATION_SAMPLE
+    parameters = 4 * layers + 2 + (2 * layers if config.normalization == "batch" else 0)
+    entries = parameters + 2 * layers + 1
+    return _RECORD_OVERHEAD_BYTES + _RECORD_ENTRY_BYTES * entries + 8 * numbers
+
+
+def check_records_memory(
+    config: SimConfig, iterations: int, options: list[str], samples: bool, available: int | None = -1
+) -> None:
+    """Refuse, before the run, to keep more records for the output files (``options``, e.g.
+    ``["--json"]``) than fit in half the memory free now (``available`` bytes; -1 reads it, None:
+    unknown), and at most :data:`~gradsim.engine.resources.MEMORY_LIMIT_BYTES`.
+
+    The files are written once the run ends, from every record, so their records are all held
+    until then; NPZ stacks them into arrays, a second copy of their numbers.
+    """
+    if not options:
+        return
+    if available == -1:
+        available = resources.available_memory_bytes()
+    limit = resources.MEMORY_LIMIT_BYTES
+    budget, what = limit, f"the {format_bytes(limit)} gradsim allows a run"
+    if available is not None and available // 2 < budget:
+        budget, what = available // 2, f"half the memory free now ({format_bytes(available // 2)})"
+    per_record = record_bytes(config, samples)
+    if "--npz" in options:
+        per_record += record_bytes(config, samples) - _RECORD_OVERHEAD_BYTES
+    if iterations * per_record <= budget:
+        return
+    raise common.CommandError(
+        f"writing {' and '.join(options)} keeps every record in memory until the run ends: {iterations} "
+        f"iterations would need about {format_bytes(iterations * per_record)}, more than {what}; lower "
+        f"--iterations to {budget // per_record} or less, or run without output files"
+    )
+
+
 def train(
     config: SimConfig,
     iterations: int,
     keep_records: bool = True,
     on_step: Callable[[StepRecord], None] | None = None,
     simulation: Simulation | None = None,
+    keep_samples: bool = True,
 ) -> tuple[list[StepRecord], bool]:
     """Train up to ``iterations`` steps; stops early when the run halts on a non-finite value.
 
     ``simulation`` trains if given (e.g. started from loaded weights), else a fresh one of
-    ``config``. Returns the records (only the last one unless ``keep_records``) and whether
+    ``config``. Returns the records (only the last one unless ``keep_records``; without their
+    pre-activation samples, an empty ``(L, 0)`` array, unless ``keep_samples``) and whether
     Ctrl+C interrupted the run (the records up to then are kept).
     """
     if simulation is None:
         simulation = Simulation(config)
     records: list[StepRecord] = []
+    no_samples = np.empty((config.num_layers, 0))
     try:
         for _ in range(iterations):
             record = simulation.train_step()
             if record is None:
                 break
+            if not keep_samples:  # they are most of a record: 2048 numbers a layer
+                record = dataclasses.replace(record, preactivation_samples=no_samples)
             if keep_records or not records:
                 records.append(record)
             else:
@@ -87,6 +153,9 @@ def _run_command(args: argparse.Namespace) -> int:
         {"json": args.json, "npz": args.npz, "csv": args.csv, "save-weights": args.save_weights},
         {"--config": args.config, "--weights": args.weights},
     )
+    kept = [f"--{kind}" for _, kind in outputs if kind != "save-weights"]
+    samples = "--npz" in kept  # the JSON and CSV files leave the pre-activation samples out
+    check_records_memory(config, args.iterations, kept, samples)
     try:
         weights = None if args.weights is None else load_weights(args.weights, config)
         if args.save_weights is not None:
@@ -106,9 +175,10 @@ def _run_command(args: argparse.Namespace) -> int:
         records, interrupted = train(
             config,
             args.iterations,
-            keep_records=any(kind != "save-weights" for _, kind in outputs),
+            keep_records=bool(kept),
             on_step=on_step,
             simulation=simulation,
+            keep_samples=samples,
         )
     finally:
         progress.close()

@@ -7,6 +7,7 @@ import dataclasses
 import errno
 import math
 import os
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ from gradsim.cli import run as cli_run
 from gradsim.engine import resources
 from gradsim.engine.config import SimConfig
 from gradsim.engine.regime import measure
-from gradsim.engine.simulation import Simulation
+from gradsim.engine.simulation import PREACTIVATION_SAMPLE, Simulation
 from gradsim.io.configfile import save_config
 from gradsim.io.runexport import read_json, read_npz
 from gradsim.io.weights import load_weights, save_weights
@@ -235,6 +236,86 @@ def test_run_that_cannot_fit_is_refused_naming_the_setting(run_cli, small, monke
     assert (code, out) == (2, "")
     assert err.startswith("gradsim: error: this run would need about ")
     assert "more than the memory free now (50.0 MiB); lower batch_size to " in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {},
+        {"num_layers": 4, "seq_len": 200},
+        {"cell": "lstm", "seq_len": 50},
+        {"cell": "gru", "num_layers": 3, "seq_len": 30},
+        {"normalization": "batch", "num_layers": 3},
+    ],
+)
+def test_record_bytes_is_what_kept_records_hold(small, settings) -> None:
+    config = SimConfig(**{**small.settings, **settings})
+    for samples in (True, False):
+        simulation = Simulation(config)
+        cli_run.train(config, 1, simulation=simulation)  # the first step's one-off allocations
+        tracemalloc.start()
+        try:
+            records, _ = cli_run.train(config, 40, simulation=simulation, keep_samples=samples)
+            held = tracemalloc.get_traced_memory()[0]
+        finally:
+            tracemalloc.stop()
+        assert len(records) == 40
+        assert records[0].preactivation_samples.shape[1] == (PREACTIVATION_SAMPLE if samples else 0)
+        measured = held / 40
+        assert 0.8 < cli_run.record_bytes(config, samples) / measured < 1.5, (samples, measured)
+
+
+def test_output_files_whose_records_would_not_fit_are_refused_before_the_run(
+    run_cli, small, tmp_path: Path, monkeypatch
+) -> None:
+    # Every record is kept until the files are written: -n 100000000 grew by 31 MB/s without end.
+    monkeypatch.setattr(cli_run, "train", lambda *a, **k: pytest.fail("the run should not start"))
+    code, out, err = run_cli("run", *small.args, "-n", "100000000", "--json", str(tmp_path / "big.json"))
+    assert (code, out) == (2, "") and err.count("\n") == 1
+    assert err.startswith(
+        "gradsim: error: writing --json keeps every record in memory until the run ends: 100000000 "
+        "iterations would need about "
+    )
+    assert list(tmp_path.iterdir()) == []
+
+    # The numbers: half the memory free now, records with samples for --npz, and a second copy.
+    monkeypatch.setattr(resources, "available_memory_bytes", lambda: 200 * 2**20)
+    config = SimConfig(**small.settings)
+    per_record = 2 * cli_run.record_bytes(config, True) - cli_run._RECORD_OVERHEAD_BYTES
+    most = 100 * 2**20 // per_record
+    cli_run.check_records_memory(config, most, ["--npz"], samples=True)
+    with pytest.raises(cli_run.common.CommandError) as refused:
+        cli_run.check_records_memory(config, most + 1, ["--npz", "--csv"], samples=True)
+    assert str(refused.value).endswith(
+        f"more than half the memory free now (100.0 MiB); lower --iterations to {most} or less, "
+        "or run without output files"
+    )
+    # JSON and CSV leave the samples out, so a record is smaller; without files nothing is kept.
+    assert cli_run.record_bytes(config, False) < cli_run.record_bytes(config, True) / 4
+    cli_run.check_records_memory(config, 10**12, [], samples=False)
+
+
+def test_a_long_run_without_output_files_keeps_one_record(run_cli, small, monkeypatch) -> None:
+    kept = []
+    real_train = cli_run.train
+
+    def train(*args, **kwargs):
+        records, interrupted = real_train(*args, **kwargs)
+        kept.append((len(records), kwargs["keep_records"]))
+        return records, interrupted
+
+    monkeypatch.setattr(cli_run, "train", train)
+    code, out, err = run_cli("run", *small.args, "-n", "300", "-q")
+    assert (code, out, err) == (0, "", "") and kept == [(1, False)]
+
+
+def test_a_json_only_run_writes_the_records_without_keeping_their_samples(
+    assert_same_records, engine_run, default_config, run_cli, small, tmp_path: Path
+) -> None:
+    code, _, _ = run_cli("run", *small.args, "-n", "3", "-q", "--json", str(tmp_path / "r.json"))
+    config = default_config.replace(**small.settings)
+    assert code == 0
+    assert_same_records(engine_run(config, 3), read_json(tmp_path / "r.json").records, config, samples=False)
 
 
 def test_large_or_slow_run_is_warned_about_before_it_starts(run_cli, small, monkeypatch) -> None:
