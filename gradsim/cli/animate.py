@@ -102,6 +102,7 @@ def _check_arguments(args: argparse.Namespace) -> str:
         raise common.CommandError("--by-layer needs --backprop")
     if not args.backprop and args.iterations < 1:
         raise common.CommandError("--iterations must be 1 or more: frame k shows iteration k")
+    common.check_drawn_iterations(args.iterations)
     common.check_output(args.out)
     return fmt
 

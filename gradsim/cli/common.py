@@ -31,6 +31,9 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 # (gradsim.ui.features.presentation.presentation.PRESENTATION_SCALE; not imported: no Qt here).
 PRESENTATION_SCALE = 1.6
 DEFAULT_ITERATIONS = 100
+# The most training steps `gradsim snapshot` and `gradsim animate` take before drawing (as the
+# window's Record dialog): hours of training already, for one picture.
+MAX_DRAWN_ITERATIONS = 1_000_000
 # The PNG widths `gradsim snapshot --width` and `gradsim sweep --image-width` accept
 # (as gradsim.ui.training.render; not imported: no Qt here).
 IMAGE_MIN_WIDTH, IMAGE_MAX_WIDTH = 200, 8000
@@ -180,6 +183,15 @@ def add_iterations_option(
     """Add ``--iterations``/``-n N``, the training steps, checked by ``number`` (:func:`count`, or
     :func:`positive_int` where 0 makes no sense)."""
     parser.add_argument("--iterations", "-n", type=number, default=default, metavar="N", help=help)
+
+
+def check_drawn_iterations(iterations: int) -> None:
+    """Refuse more than :data:`MAX_DRAWN_ITERATIONS` training steps before a picture is drawn."""
+    if iterations > MAX_DRAWN_ITERATIONS:
+        raise CommandError(
+            f"--iterations must be at most {MAX_DRAWN_ITERATIONS} before a picture is drawn "
+            f"(got {iterations})"
+        )
 
 
 def build_config(args: argparse.Namespace) -> SimConfig:

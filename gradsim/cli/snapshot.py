@@ -59,6 +59,7 @@ def _snapshot_command(args: argparse.Namespace) -> int:
     if suffix not in (".png", ".svg"):
         raise common.CommandError(f"cannot write {args.out}: the file name must end in .png or .svg")
     common.check_width("--width", args.width)
+    common.check_drawn_iterations(args.iterations)
     common.check_output(args.out)
     config = common.build_config(args)
     common.check_run_resources(config)

@@ -91,6 +91,23 @@ def test_presentation_draws_the_backward_pass_larger_in_same_size_frames(drawn, 
     # tests/ui/features/recording/test_animation.py.
 
 
+@pytest.mark.parametrize("backprop", [[], ["--backprop"]])
+def test_more_iterations_than_a_picture_takes_are_refused_before_training(
+    drawn, qapp, tmp_path, capsys, monkeypatch, backprop
+):
+    from gradsim.ui.features.recording import animation
+
+    for name in ("trained_params", "record_animation", "record_backprop_animation"):
+        monkeypatch.setattr(animation, name, lambda *a, **k: pytest.fail("trained"))
+    out = tmp_path / "a.gif"
+    arguments = ["animate", *drawn.args, *backprop, "-n", "1000001", "--every", "1000", "--out", str(out)]
+    assert cli.main(arguments) == cli.EXIT_USAGE
+    assert capsys.readouterr().err == (
+        "gradsim: error: --iterations must be at most 1000000 before a picture is drawn (got 1000001)\n"
+    )
+    assert not out.exists()
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [

@@ -134,6 +134,20 @@ def test_bad_arguments_exit_2_with_one_line_and_no_file(qapp, tmp_path, capsys, 
     assert list(tmp_path.iterdir()) == []
 
 
+def test_more_iterations_than_a_picture_takes_are_refused_before_training(
+    qapp, tmp_path, capsys, monkeypatch
+):
+    from gradsim.cli import snapshot as cli_snapshot
+
+    monkeypatch.setattr(cli_snapshot.figures, "snapshot_bytes", lambda *a: pytest.fail("trained"))
+    out = tmp_path / "x.png"
+    assert cli.main(["snapshot", "-n", "100000000", "--out", str(out)]) == cli.EXIT_USAGE
+    assert capsys.readouterr().err == (
+        "gradsim: error: --iterations must be at most 1000000 before a picture is drawn (got 100000000)\n"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_write_error_exits_1_and_leaves_no_file(drawn, qapp, tmp_path, capsys, monkeypatch):
     def full(path: str) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
