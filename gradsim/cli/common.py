@@ -162,8 +162,9 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
         "configuration",
         "Applied in this order: the preset, then the file, then each --set. Without --preset and "
-        f"--config the {DEFAULT_PRESET!r} preset is used; fields a config file leaves out take their "
-        "default values.",
+        f"--config the {DEFAULT_PRESET!r} preset is used. Fields a config file leaves out keep the "
+        f"--preset's values, or without --preset gradsim's built-in defaults (not the {DEFAULT_PRESET!r} "
+        "preset's; gradsim config --preset NAME prints a preset's full config to start a file from).",
     )
     group.add_argument("--preset", metavar="NAME", help="start from this preset (see: gradsim presets)")
     group.add_argument("--config", metavar="FILE", help="a config file (.toml or .json)")
