@@ -215,12 +215,7 @@ def format_rows(results: list[tuple[Size, str, dict[str, float]]]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=15, help="timed runs per figure (median)")
-    parser.add_argument("--warmup", type=int, default=3, help="untimed runs first")
-    parser.add_argument("--dtypes", nargs="+", default=["float64", "float32"], choices=["float64", "float32"])
-    parser.add_argument(
-        "--sizes", nargs="+", type=Size.parse, default=list(engine_bench.DEFAULT_SIZES[:3]), help="BxHxTxL"
-    )
+    engine_bench.add_timing_options(parser, engine_bench.DEFAULT_SIZES[:3])
     parser.add_argument(
         "--clock", choices=("wall", "cpu"), default="cpu", help="wall time or the process's CPU time"
     )

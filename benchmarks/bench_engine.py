@@ -559,12 +559,18 @@ def format_breakdown(timings: list[EngineTiming]) -> list[str]:
     return lines
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_timing_options(parser: argparse.ArgumentParser, sizes: tuple[Size, ...] = DEFAULT_SIZES) -> None:
+    """``--repeats``, ``--warmup``, ``--dtypes`` and ``--sizes`` (default ``sizes``), as the engine's
+    benchmarks take them."""
     parser.add_argument("--repeats", type=int, default=15, help="timed runs per figure (median)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed runs first")
     parser.add_argument("--dtypes", nargs="+", default=["float64", "float32"], choices=["float64", "float32"])
-    parser.add_argument("--sizes", nargs="+", type=Size.parse, default=list(DEFAULT_SIZES), help="BxHxTxL")
+    parser.add_argument("--sizes", nargs="+", type=Size.parse, default=list(sizes), help="BxHxTxL")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_timing_options(parser)
     parser.add_argument(
         "--threads", type=int, default=None, help="limit numpy's BLAS threads (threadpoolctl)"
     )
