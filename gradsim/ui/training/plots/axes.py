@@ -125,6 +125,9 @@ _DECADE_STEPS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
 _WITHIN_DECADE = (1.0, 2.0, 5.0)
 # Unlabelled minor ticks are drawn only this many pixels apart or more.
 _MINOR_GAP = 4.0
+# Labels of 2 and 5 (5·10⁻²) are wider than a decade's (10⁻²) and widen the axis: they are
+# added only with this many times the pitch between them, where the plot is not cramped.
+_BETWEEN_ROOM = 4 / 3
 
 
 def decade_ticks(
@@ -134,8 +137,8 @@ def decade_ticks(
     long, whose labels need ``pitch`` pixels each; and the values to label.
 
     Whole decades (every 2nd, 5th, 10th... one when neighbours would be closer than ``pitch``),
-    then 2 and 5 of each decade where they keep that distance too (the closest pair, 1 and 2,
-    is 0.3 decade apart), then unlabelled minor ticks: 3..9 of each decade, or the decades
+    then 2 and 5 of each decade where they keep a third more than that distance (the closest
+    pair, 1 and 2, is 0.3 decade apart), then unlabelled minor ticks: 3..9 of each decade, or the decades
     skipped. Within less than a decade (fewer than two labels of that series), values round
     in the data's own units (0.8, 1, 1.2, 1.4, ...), each labelled.
     """
@@ -148,7 +151,7 @@ def decade_ticks(
         skipped = [float(d) for d in decades if d % step] if per_decade >= _MINOR_GAP else []
         return [majors, [], skipped], majors
     between = _in_decades(low, high, (2, 5))
-    if math.log10(2.0) * per_decade < pitch:
+    if math.log10(2.0) * per_decade < _BETWEEN_ROOM * pitch:
         minors = between if math.log10(2.0) * per_decade >= _MINOR_GAP else []
         return [majors, [], minors], majors
     labelled = sorted(majors + between)
