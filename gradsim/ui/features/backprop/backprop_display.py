@@ -139,10 +139,8 @@ class CellDisplay:
             np.arange(1, session.seq_len + 1), curve.norms, curve.reached, curve.factor_product, parts,
             current,
         )  # fmt: skip
-        self.graphics.set_curve_title(
-            f"Layer {layer + 1} of {session.num_layers}: ||dL/dh_t|| filling in from the right",
-            f"Layer {layer + 1} of {session.num_layers}: ||dL/dh_t||",
-        )
+        titles = self.graphics.curve_titles(layer, session.num_layers, estimate=not gated)
+        self.graphics.set_curve_title(*titles)
 
     def _show_numbers(
         self,

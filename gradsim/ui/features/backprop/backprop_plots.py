@@ -109,6 +109,15 @@ class _LayerAxis(pg.AxisItem):
         return labels
 
 
+class _TimeAxis(pg.AxisItem):
+    """Bottom axis of time steps 1..T: the room left for the markers before step 1 gets no
+    tick label (a "0" there would read as a time step 0)."""
+
+    def tickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:  # noqa: N802
+        labels = super().tickStrings(values, scale, spacing)
+        return [label if value >= 1 - 1e-9 else "" for value, label in zip(values, labels, strict=True)]
+
+
 class BackpropGraphics(pg.GraphicsLayoutWidget):
     """The unrolled grid, the gradient curve and the derivative heatmap, time-aligned.
 
@@ -149,6 +158,7 @@ class BackpropGraphics(pg.GraphicsLayoutWidget):
         self._max_derivative = 1.0
         self._curve_title = ""
         self._curve_decades = (0.0, 0.0)
+        self._fitted_x: tuple[float, float] | None = None
 
         # -- the unrolled network -----------------------------------------------------------
         self._layer_axis = _LayerAxis()
@@ -232,6 +242,8 @@ class BackpropGraphics(pg.GraphicsLayoutWidget):
         layout = self.ci.layout
         for row, stretch in ((0, 4), (1, 5), (2, 4)):
             layout.setRowStretchFactor(row, stretch)
+        for plot in (self.grid_plot, self.curve_plot):
+            plot.getViewBox().sigResized.connect(self.fit_ranges)
 
     def sizeHint(self) -> QtCore.QSize:  # noqa: N802 (Qt override)
         """A fixed hint: a graphics view's own follows its current size (its scene's rectangle),
@@ -240,8 +252,8 @@ class BackpropGraphics(pg.GraphicsLayoutWidget):
         return QtCore.QSize(640, 480)
 
     # -- construction helpers ----------------------------------------------------------------
-    def _new_plot(self, row: int, **kwargs: object) -> pg.PlotItem:
-        plot = self.addPlot(row=row, col=0, **kwargs)
+    def _new_plot(self, row: int, axisItems: dict[str, pg.AxisItem] | None = None) -> pg.PlotItem:  # noqa: N803
+        plot = self.addPlot(row=row, col=0, axisItems={"bottom": _TimeAxis("bottom"), **(axisItems or {})})
         plot.setMenuEnabled(False)
         plot.hideButtons()
         plot.getAxis("left").setWidth(LEFT_AXIS_WIDTH)
@@ -285,9 +297,9 @@ class BackpropGraphics(pg.GraphicsLayoutWidget):
         self._derivative_rect = QtCore.QRectF(0.5, 0.0, seq_len, hidden_size)
         self.derivative_colorbar.setLevels((0.0, float(max_derivative)))
         self._max_derivative = float(max_derivative)
-        self.grid_plot.setYRange(0.0, num_layers, padding=0.0)
         self.derivative_plot.setYRange(0.0, hidden_size, padding=0.0)
-        self.grid_plot.setXRange(0.5, seq_len + 0.5, padding=0.0)
+        self._fitted_x = None  # a new network: its whole length, whatever the user zoomed to
+        self.fit_ranges()
         self._draw_borders(num_layers, seq_len)
         self.cell_kinds = np.zeros((num_layers, seq_len), dtype=np.int8)
         self.show_cells(np.full((num_layers, seq_len), np.nan), self.cell_kinds, (-1.0, 0.0))
@@ -391,13 +403,71 @@ class BackpropGraphics(pg.GraphicsLayoutWidget):
             decades = decade_levels(low, high)
         if decades != self._curve_decades:
             self._curve_decades = decades
-            self.curve_plot.setYRange(*decades, padding=0.02)
+            self._fit_curve_range()
             low, high = int(decades[0]), int(decades[1])
             every = next(k for k in (1, 2, 5, 10, 20, 50, 100, 1000) if (high - low) / k <= MAX_DECADE_LINES)
             first = math.ceil(low / every) * every
             levels = np.repeat(np.arange(first, high + 1, every, dtype=float), 2)
             ends = np.tile([0.5, self._shape[1] + 0.5], len(levels) // 2)
             self._decade_lines.setData(ends, levels)
+
+    # -- ranges with room for the markers ---------------------------------------------------
+    def fit_ranges(self, *_: object) -> None:
+        """Ranges of the grid and the curve with a margin of screen pixels around the cells and
+        decades, so the current cell's outline and the curve's circle stay whole at the first
+        and last step and at the lowest and highest value (a view box clips what crosses its
+        edge). Called on every resize, when markers change size (presentation mode) and for a
+        new shape; the time range only while the user has not panned or zoomed it."""
+        num_layers, seq_len = self._shape
+        if not seq_len:
+            return
+        outline = self.highlight.pen().widthF() / 2 + 1
+        circle = self._circle_radius() + 1
+        grid_box = self.grid_plot.getViewBox()
+        x_low, x_high = grid_box.viewRange()[0]
+        if self._fitted_x is None or np.allclose((x_low, x_high), self._fitted_x, rtol=0, atol=1e-9):
+            pad = _padding(seq_len, _device_size(grid_box)[0], max(outline, circle))
+            self._fitted_x = (0.5 - pad, seq_len + 0.5 + pad)
+            self.grid_plot.setXRange(*self._fitted_x, padding=0.0)
+        pad = _padding(num_layers, _device_size(grid_box)[1], outline)
+        self.grid_plot.setYRange(-pad, num_layers + pad, padding=0.0)
+        self._fit_curve_range()
+
+    def _circle_radius(self) -> float:
+        """Screen pixels from the centre of the current value's circle to its outer edge."""
+        options = self.current_point.opts
+        pen = options["symbolPen"]
+        width = pen.widthF() if isinstance(pen, QtGui.QPen) else 1.0
+        return (float(options["symbolSize"]) + width) / 2
+
+    def _fit_curve_range(self) -> None:
+        low, high = self._curve_decades
+        if high <= low:
+            return
+        box = self.curve_plot.getViewBox()
+        pad = _padding(high - low, _device_size(box)[1], self._circle_radius() + 1)
+        self.curve_plot.setYRange(low - pad, high + pad, padding=0.0)
+
+    def curve_titles(self, layer: int, num_layers: int, estimate: bool = True) -> tuple[str, ...]:
+        """Titles of the curve plot for ``layer`` (0-based), longest first, each a key to its
+        lines in their colours: the title is the legend (a legend box would sit on the curves,
+        and presentation mode has no height for a row of its own). ``estimate``: the
+        mean f′ × σmax(W_hh) line is drawn (not for gated cells)."""
+        theme = self.theme
+        measured = f"<span style='color:{theme.function}'>━━</span> ||dL/dh_t||"
+        factors = "<span>╍╍</span> product of local factors"
+        parts = f"<span style='color:{theme.derivative}'>┈┈</span>"
+        name, short = f"Layer {layer + 1} of {num_layers}:", f"Layer {layer + 1}:"
+        if not estimate:
+            return (f"{name} {measured}, {factors}", f"{name} {measured}", f"{short} {measured}")
+        return (
+            f"{name} {measured}, {factors}, {parts} mean f′ × σmax(W_hh) estimate",
+            f"{name} {measured} &nbsp;{parts} estimate mean f′ × σmax(W_hh)",
+            f"{short} {measured} &nbsp;{parts} f′ × σmax estimate",
+            f"{measured} &nbsp;{parts} f′·σmax estimate",
+            f"<span style='color:{theme.function}'>━</span> ||dL/dh_t|| "
+            f"<span style='color:{theme.derivative}'>┈</span> f′·σmax",
+        )
 
     def set_curve_title(self, text: str, *shorter: str) -> None:
         """Title of the curve plot (the current layer), or the first of ``shorter`` that fits; a new
@@ -427,3 +497,17 @@ def _set_or_clear(item: pg.PlotDataItem, x: np.ndarray, y: np.ndarray) -> None:
         item.setData(x, y)
     else:
         item.setData([], [])
+
+
+def _device_size(box: pg.ViewBox) -> tuple[float, float]:
+    """``box``'s width and height in screen pixels (its size times the view's presentation scale)."""
+    rect = box.mapRectToDevice(box.rect())
+    return (box.width(), box.height()) if rect is None else (rect.width(), rect.height())
+
+
+def _padding(span: float, pixels: float, margin: float) -> float:
+    """Data units to add on each side of ``span`` so that ``margin`` screen pixels of a view
+    ``pixels`` long hold them: ``pad / (span + 2 pad) = margin / pixels``."""
+    if pixels <= 4 * margin:
+        return 0.0
+    return margin * span / (pixels - 2 * margin)

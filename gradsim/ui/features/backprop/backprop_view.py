@@ -242,6 +242,7 @@ class BackpropView(QtWidgets.QWidget):
             self._sizes_before_presentation = self.body_splitter.sizes()
         self.display.name_axes(scale == 1.0)
         self._place_position_label(scale)
+        self.graphics.fit_ranges()  # room for the markers at their new size
 
     def _place_position_label(self, scale: float) -> None:
         """The cell count beside the reading, or in presentation mode at the end of the transport

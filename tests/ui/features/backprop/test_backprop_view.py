@@ -533,3 +533,57 @@ def drawn_tick_labels(axis) -> list[str]:
         return [text for _rect, _flags, text in axis.generateDrawSpecs(painter)[2]]
     finally:
         painter.end()
+
+
+def _device_rect(view, item, rect: QtCore.QRectF) -> QtCore.QRectF:
+    """``rect`` of ``item`` in ``view``'s viewport pixels."""
+    return QtCore.QRectF(view.mapFromScene(item.mapRectToScene(rect)).boundingRect())
+
+
+def marker_rects(graphics) -> dict[str, tuple[QtCore.QRectF, QtCore.QRectF]]:
+    """The current cell's outline and the curve's circle, each with its view box, in viewport
+    pixels; the outline widened by half its pen, the circle by its size and pen."""
+    box = graphics.grid_plot.getViewBox()
+    outline = _device_rect(graphics, graphics.highlight, graphics.highlight.rect())
+    half = graphics.highlight.pen().widthF() / 2
+    found = {"outline": (outline.adjusted(-half, -half, half, half), _device_rect(graphics, box, box.rect()))}
+    curve_box = graphics.curve_plot.getViewBox()
+    x, y = graphics.current_point.getData()
+    centre = graphics.mapFromScene(curve_box.mapViewToScene(QtCore.QPointF(float(x[0]), float(y[0]))))
+    options = graphics.current_point.opts
+    radius = (options["symbolSize"] + options["symbolPen"].widthF()) / 2
+    circle = QtCore.QRectF(centre.x() - radius, centre.y() - radius, 2 * radius, 2 * radius)
+    found["circle"] = (circle, _device_rect(graphics, curve_box, curve_box.rect()))
+    return found
+
+
+@pytest.mark.parametrize("scale", [1.0, 1.6])
+def test_the_current_cell_and_its_value_stay_whole_at_the_first_and_last_step(qtbot, view, scale):
+    # At time step 1 the outline and the circle sat on the plots' left edge, half cut off.
+    config = small_config(seq_len=50, hidden_size=32)
+    loaded(view, config)
+    view.show()
+    view.set_presentation_scale(scale)
+    for position in (1, view.total_cells):  # the top layer's last step ... layer 1's first
+        view.go_to(position)
+        qtbot.wait(10)
+        view.graphics.grab()
+        for name, (marker, box) in marker_rects(view.graphics).items():
+            assert box.adjusted(-0.5, -0.5, 0.5, 0.5).contains(marker), (position, name, marker, box)
+    view.set_presentation_scale(1.0)
+
+
+@pytest.mark.parametrize("scale", [1.0, 1.6])
+def test_the_curve_plots_title_is_the_key_to_its_lines(qtbot, view, scale):
+    loaded(view, small_config(seq_len=30))
+    view.show()
+    view.set_presentation_scale(scale)
+    view.go_to(5)
+    view.graphics.grab()
+    title = view.graphics.curve_plot.titleLabel
+    shown = title.text
+    assert "||dL/dh_t||" in shown and f"color:{LIGHT.function}" in shown
+    # The dotted line of mean f′ × σmax(W_hh) is named in its colour, whichever title fits.
+    assert f"color:{LIGHT.derivative}'>┈" in shown and "σmax" in shown
+    assert not title.text.endswith("…")
+    view.set_presentation_scale(1.0)
