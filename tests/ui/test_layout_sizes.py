@@ -216,6 +216,11 @@ def test_presentation_mode_fits_every_tab_at_1280x720(qtbot, open_window, tmp_pa
     presentation.set_enabled(False)
     assert backprop.view.position_label.isVisibleTo(backprop.view)  # beside the reading again
     assert not backprop.view.position_in_bar.isVisibleTo(backprop.view)
+    # Out of the mode, with both docks beside it, the tab's three plots fit 720 pixels too: the
+    # f'(z) heatmap and its "time step t" do not wait below the fold for a scroll.
+    window.tabs.setCurrentWidget(backprop.page)
+    spin(qtbot, 250)
+    assert scroll.verticalScrollBar().maximum() == 0
 
 
 def test_the_checks_find_a_cut_title_and_a_squeezed_label(qtbot, open_window):

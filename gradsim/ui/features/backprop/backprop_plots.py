@@ -240,7 +240,8 @@ class BackpropGraphics(pg.GraphicsLayoutWidget):
         self.curve_plot.addItem(self.time_lines[0], ignoreBounds=True)
         self.derivative_plot.addItem(self.time_lines[1], ignoreBounds=True)
         layout = self.ci.layout
-        for row, stretch in ((0, 4), (1, 5), (2, 4)):
+        # The curve plot gets the most: its rotated axis name needs 88 px at the smallest size.
+        for row, stretch in ((0, 4), (1, 7), (2, 4)):
             layout.setRowStretchFactor(row, stretch)
         for plot in (self.grid_plot, self.curve_plot):
             plot.getViewBox().sigResized.connect(self.fit_ranges)
@@ -248,8 +249,10 @@ class BackpropGraphics(pg.GraphicsLayoutWidget):
     def sizeHint(self) -> QtCore.QSize:  # noqa: N802 (Qt override)
         """A fixed hint: a graphics view's own follows its current size (its scene's rectangle),
         and in the tab's scroll area, which sizes the view by its hints, a height it once had
-        (in presentation mode, say) would then stay."""
-        return QtCore.QSize(640, 480)
+        (in presentation mode, say) would then stay. 400 px high: the tab's scroll area takes
+        the hint as the height below which it scrolls, and with both docks open a 1280 x 720
+        window leaves the plots about 430 (at 480 the f'(z) heatmap sat below the fold)."""
+        return QtCore.QSize(640, 400)
 
     # -- construction helpers ----------------------------------------------------------------
     def _new_plot(self, row: int, axisItems: dict[str, pg.AxisItem] | None = None) -> pg.PlotItem:  # noqa: N803

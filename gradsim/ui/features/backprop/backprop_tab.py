@@ -66,8 +66,8 @@ class BackpropTab(QtCore.QObject):
         header_row.addWidget(self.refreeze_button)
         layout.addLayout(header_row)
         self._header_row = header_row
-        # The view needs about 600 px of height; in a smaller window it scrolls rather than
-        # setting the whole window's minimum size.
+        # The view needs about 520 px of height (a 1280 x 720 window with both docks gives it
+        # 550); in a smaller window it scrolls rather than setting the whole window's minimum size.
         scroll = QtWidgets.QScrollArea()
         scroll.setObjectName("backprop_scroll")
         scroll.setWidgetResizable(True)
@@ -186,8 +186,8 @@ class BackpropTab(QtCore.QObject):
         title = self.window.control_panel.preset_title()
         state = " (the run had stopped on a non-finite value)" if capture.halted else ""
         self.header.setText(
-            f"Frozen: the weights after iteration {capture.iteration} of “{title}”{state}, on the first "
-            "batch of the run's data. Training is paused; ← steps the gradient one cell further back."
+            f"Frozen: the weights after iteration {capture.iteration} of “{title}”{state} and the run's "
+            "first batch. Training is paused."
         )
 
     # -- what this feature offers others (feature_api.FrozenNetwork) ------------------------
