@@ -43,8 +43,6 @@ DERIVATIVE_COLORMAP = "magma"
 LEFT_AXIS_WIDTH = 78
 # How far (decades) the curve's y range widens to show the parts estimate beyond the data.
 ESTIMATE_MARGIN_DECADES = 3.0
-# At most this many decade grid lines in the curve plot (every 2nd, 5th, 10th... decade beyond).
-MAX_DECADE_LINES = 8
 # Draw the cell borders only while cells are wide enough for them to help.
 MAX_STEPS_WITH_BORDERS = 120
 
@@ -189,7 +187,7 @@ class BackpropGraphics(pg.GraphicsLayoutWidget):
         # log10 data on a linear axis labelled in powers of ten as every other plot's (not
         # pyqtgraph's log mode, which needs raw values and so drops every norm below float64).
         # pyqtgraph's grid (8 minor lines per decade on a log axis) took 20 to 50 ms per repaint
-        # once the curve spanned 30 decades; one line per decade, drawn here, costs nothing.
+        # once the curve spanned 30 decades; a line at each label, drawn here, costs nothing.
         self.curve_plot.showGrid(x=False, y=False)
         grid_color = pg.mkColor(theme.foreground)
         grid_color.setAlphaF(0.2)
@@ -407,12 +405,6 @@ class BackpropGraphics(pg.GraphicsLayoutWidget):
         if decades != self._curve_decades:
             self._curve_decades = decades
             self._fit_curve_range()
-            low, high = int(decades[0]), int(decades[1])
-            every = next(k for k in (1, 2, 5, 10, 20, 50, 100, 1000) if (high - low) / k <= MAX_DECADE_LINES)
-            first = math.ceil(low / every) * every
-            levels = np.repeat(np.arange(first, high + 1, every, dtype=float), 2)
-            ends = np.tile([0.5, self._shape[1] + 0.5], len(levels) // 2)
-            self._decade_lines.setData(ends, levels)
 
     # -- ranges with room for the markers ---------------------------------------------------
     def fit_ranges(self, *_: object) -> None:
@@ -448,8 +440,17 @@ class BackpropGraphics(pg.GraphicsLayoutWidget):
         if high <= low:
             return
         box = self.curve_plot.getViewBox()
-        pad = _padding(high - low, _device_size(box)[1], self._circle_radius() + 1)
+        pixels = _device_size(box)[1]
+        pad = _padding(high - low, pixels, self._circle_radius() + 1)
         self.curve_plot.setYRange(low - pad, high + pad, padding=0.0)
+        # One grid line at each labelled value, so a line never sits between two labels (the
+        # labels thin out with the height: every 2nd, 5th... decade). pyqtgraph's own grid
+        # (8 minor lines per decade on a log axis) took 20 to 50 ms per repaint.
+        axis = self.curve_plot.getAxis("left")
+        assert isinstance(axis, DecadeAxis)
+        levels = np.repeat(np.array(axis.major_values(low - pad, high + pad, pixels), dtype=float), 2)
+        ends = np.tile([0.5, self._shape[1] + 0.5], len(levels) // 2)
+        self._decade_lines.setData(ends, levels)
 
     def curve_titles(self, layer: int, num_layers: int, estimate: bool = True) -> tuple[str, ...]:
         """Titles of the curve plot for ``layer`` (0-based), longest first, each a key to its

@@ -221,6 +221,15 @@ class DecadeAxis(KeptRectAxis):
         spacing = max(high - low, 1e-12)
         return [(spacing / (n + 1), values) for n, values in enumerate(levels)]
 
+    def major_values(self, low: float, high: float, pixels: float) -> list[float]:
+        """The values this axis gives its first tick level over ``low..high`` drawn ``pixels``
+        long: the labelled decades (or, within less than a decade, its round values). For grid
+        lines drawn by hand at the labels' heights."""
+        if not (math.isfinite(low) and math.isfinite(high)) or high <= low or pixels <= 0:
+            return []
+        levels, _ = decade_ticks(low, high, pixels, self._label_pitch())
+        return levels[0]
+
     def _label_pitch(self) -> float:
         """Pixels along the axis from one label to the next: the label and a gap."""
         metrics = QtGui.QFontMetricsF(self.style["tickFont"] or QtGui.QFont())

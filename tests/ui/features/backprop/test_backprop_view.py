@@ -587,3 +587,22 @@ def test_the_curve_plots_title_is_the_key_to_its_lines(qtbot, view, scale):
     assert f"color:{LIGHT.derivative}'>┈" in shown and "σmax" in shown
     assert not title.text.endswith("…")
     view.set_presentation_scale(1.0)
+
+
+@pytest.mark.parametrize("height", [800, 560])
+def test_the_curves_grid_lines_sit_at_its_labelled_decades(qtbot, view, height):
+    # A sigmoid layer over 60 steps spans some 30 decades: labels thin out to every 2nd or 5th
+    # decade, and the hand-drawn grid lines must follow them, never fall between two labels.
+    view.resize(1200, height)
+    config = small_config(num_layers=1, seq_len=60, activation="sigmoid", hidden_size=8, batch_size=2)
+    loaded(view, config)
+    view.go_to_end()
+    view.graphics.grab()
+    qtbot.wait(50)
+    view.graphics.grab()
+    axis = view.graphics.curve_plot.getAxis("left")
+    decade_labels = {label for label in drawn_tick_labels(axis) if label and "·" not in label}
+    _, levels = view.graphics._decade_lines.getData()
+    lines = {power_of_ten_label(float(value)) for value in levels}
+    assert lines == decade_labels, (sorted(levels), drawn_tick_labels(axis))
+    assert len(lines) >= 2
