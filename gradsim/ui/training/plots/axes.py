@@ -95,12 +95,18 @@ class LogAxis(KeptRectAxis):
     def logTickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:  # noqa: N802
         labels = super().logTickStrings(values, scale, spacing)
         low, high = sorted(self.range)
+        zoomed = high - low < 1.5  # 2 and 5 labelled too
         kept = []
         for value, label in zip(values, labels, strict=True):
             fraction = value - np.floor(value)
             decade = min(fraction, 1 - fraction) < 1e-6
             mantissa = round(float(10**fraction))
-            kept.append(label if decade or (high - low < 1.5 and mantissa in (2, 5)) else "")
+            if decade or (zoomed and mantissa in (2, 5)):
+                # Beside 2 and 5, which pyqtgraph writes as plain numbers, a decade is plain too:
+                # 0.5, 1, 2, 5, 10 rather than 5, 10¹ (within 0.001 to 1000, where plain is short).
+                kept.append(f"{10.0**value:g}" if zoomed and -3.5 < value < 3.5 else label)
+            else:
+                kept.append("")
         return kept if any(kept) else labels
 
 

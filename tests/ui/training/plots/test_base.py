@@ -128,6 +128,10 @@ def test_log_axis_labels_decades_and_only_2_and_5_between(qtbot):
     labels = axis.tickStrings(values, 1.0, 1.0)
     assert labels[0] and labels[1] and labels[3] and labels[5]
     assert labels[2] == "" and labels[4] == ""
+    # Beside 2 and 5, decades are written as plain numbers too: 0.5, 1, 2, 5, 10 (not 10¹).
+    axis.setRange(float(np.log10(0.4)), float(np.log10(12.0)))
+    values = [float(np.log10(v)) for v in (0.5, 1, 2, 5, 10)]
+    assert axis.tickStrings(values, 1.0, 1.0) == ["0.5", "1", "2", "5", "10"]
     axis.setRange(-60.0, 0.0)  # many decades: decades only
     labels = axis.tickStrings([-60.0, -59.7, -30.0], 1.0, 10.0)
     assert labels[0] == "10⁻⁶⁰" and labels[1] == "" and labels[2] == "10⁻³⁰"
