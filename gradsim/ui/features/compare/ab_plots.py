@@ -98,7 +98,9 @@ class ABPlots:
         install_title(self.ratio_plot)
         style_plot(self.ratio_plot, theme, left="B / A", bottom="time step t")
         self._set_ratio_title("")
-        self.ratio_plot.setXLink(self.gradient_plots["A"])
+        # The ratio's time axis follows A's (zooming one zooms the other): linked side by side,
+        # copied when overlaid (see arrange).
+        self.gradient_plots["A"].getViewBox().sigXRangeChanged.connect(self._follow_time_range)
         self.ratio_line = pg.InfiniteLine(
             pos=0.0, angle=0, movable=False, pen=theme.pen(theme.reference, 1.5, dashed=True),
             label="B = A",
@@ -131,11 +133,22 @@ class ABPlots:
         layout.addItem(self.legend, row=2, col=0, colspan=2)
         for curve in self.overlay_curves:
             curve.setVisible(mode == "overlay")
+        # Overlaid, A spans both columns and so overlaps the ratio plot below its right half: a
+        # link would line the two time axes up on screen and show only steps of that half
+        # (28-53 of 1-50); the ratio plot then takes A's range as it is instead.
+        self.ratio_plot.setXLink(plot_a if mode == "side" else None)
         self.layout_mode = mode
+        self._follow_time_range()
         self._draw_titles()
         # The plots' own minimum width becomes the widget's, so that the splitter narrows the
         # editor (which scrolls) instead of cutting the right-hand column of plots.
         self.fit_width()
+
+    def _follow_time_range(self, *_: object) -> None:
+        """Overlaid: give the ratio plot A's time range (side by side, the link does it)."""
+        if self.layout_mode == "overlay":
+            low, high = self.gradient_plots["A"].getViewBox().viewRange()[0]
+            self.ratio_plot.setXRange(low, high, padding=0.0)
 
     def set_presentation_scale(self, scale: float) -> None:
         """The plots and their keys ``scale`` times larger (1: as they were); the y axes whose

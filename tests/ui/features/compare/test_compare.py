@@ -386,8 +386,20 @@ def test_ab_layout_toggle_overlays_b_on_a(make_window, qtbot) -> None:
             original_y(view.overlay_curves[k]), original_y(view.gradient_curves["B"][k])
         )
     assert "A solid, B dashed" in view.gradient_plots["A"].titleLabel.text
+    # The ratio plot below still shows every step: A, spanning both columns, must not line its
+    # time axis up with the ratio plot's half of the screen (it showed steps 28-53 of 1-50).
+    ab_steps(view, 1, qtbot)
+    view.redraw()
+    qtbot.wait(100)
+    seq_len = SIGMOID.seq_len
+    low, high = view.ratio_plot.getViewBox().viewRange()[0]
+    assert low <= 1 and high >= seq_len, (low, high)
+    assert (low, high) == tuple(view.gradient_plots["A"].getViewBox().viewRange()[0])
     view.layout_combo.setCurrentIndex(view.layout_combo.findData("side"))
     assert plot_b.isVisible() and not view.overlay_curves[0].isVisible()
+    qtbot.wait(100)
+    low, high = view.ratio_plot.getViewBox().viewRange()[0]
+    assert low <= 1 and high >= seq_len, (low, high)
 
 
 def test_ab_buttons_and_keyboard(make_window, qtbot, thread_runner) -> None:
