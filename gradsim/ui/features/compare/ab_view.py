@@ -52,7 +52,9 @@ AB_COMBO_CHARACTERS = 8
 FRAME_INTERVAL_MS = 40
 # The worker is released this long after a frame's data were set (Qt paints in later events).
 FRAME_QUIET_MS = 15
-SIDE_COLORS = {"light": ("#1565c0", "#e65100"), "dark": ("#64b5f6", "#ffb74d")}
+# A and B in ink and grey, never a layer's hue: the gradient and ratio plots colour their curves
+# by layer (blue, orange, ...), and a blue A and an orange B read as layers 1 and 2.
+SIDE_COLORS = {"light": ("#212121", "#6d6d6d"), "dark": ("#f5f5f5", "#b0b0b0")}
 
 
 class ABView(QtWidgets.QWidget):

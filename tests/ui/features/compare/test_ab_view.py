@@ -4,13 +4,16 @@ B's gradient plots share a range that holds both sides' curves."""
 
 from __future__ import annotations
 
+import colorsys
+
 import numpy as np
 import pytest
 from helpers import assert_same_data_stream, small_config
 
 from gradsim.engine.formatting import format_ratio
 from gradsim.engine.simulation import Simulation
-from gradsim.ui.features.compare.ab_view import ABView
+from gradsim.ui.common.theme import DARK, LIGHT
+from gradsim.ui.features.compare.ab_view import SIDE_COLORS, ABView
 from gradsim.ui.main_window import MainWindow
 
 pytestmark = [pytest.mark.qt_log_level_fail("WARNING")]
@@ -118,3 +121,15 @@ def test_rnn_vs_lstm_from_a_gated_config_keeps_its_forget_bias_and_uses_a_tanh_r
     view.set_configs(lstm, lstm)
     view.compare_rnn_lstm()
     assert view.configs() == (lstm.replace(cell="rnn", activation="tanh"), lstm)  # the bias: ignored
+
+
+@pytest.mark.parametrize("theme", [LIGHT, DARK], ids=["light", "dark"])
+def test_the_sides_colours_are_no_layers_colours(theme) -> None:
+    # The gradient and ratio plots colour curves by layer; an A or B in a layer's hue (a blue A,
+    # an orange B) reads as that layer. The sides are ink and grey, with no hue at all.
+    def saturation(color: str) -> float:
+        red, green, blue = (int(color[i : i + 2], 16) / 255 for i in (1, 3, 5))
+        return colorsys.rgb_to_hsv(red, green, blue)[1]
+
+    assert all(saturation(color) < 0.05 for color in SIDE_COLORS[theme.name])
+    assert all(saturation(color) > 0.3 for color in theme.layer_colors[:4])
