@@ -84,10 +84,15 @@ class BackpropTab(QtCore.QObject):
         window.run_menu.addSeparator()
         window.run_menu.addAction(self.open_action)
         window.addAction(self.open_action)
-        self.training_action = QtGui.QAction("Training", window)
+        self.training_action = QtGui.QAction("Training tab", window)
+        self.training_action.setObjectName("training_tab_action")
         self.training_action.setShortcut(QtGui.QKeySequence("Ctrl+1"))
+        self.training_action.setToolTip("Show the Training tab: the live plots of the run (Ctrl+1)")
         self.training_action.triggered.connect(lambda: window.tabs.setCurrentWidget(window.training_tab()))
         window.addAction(self.training_action)
+        # In a menu like the other tabs' (Ctrl+2 and Ctrl+3 under Run, Ctrl+4 under View), so
+        # that the shortcut can be found.
+        window.view_menu.addAction(self.training_action)
 
         window.tabs.insertTab(1, self.page, TAB_TITLE)
         window.tabs.setTabToolTip(

@@ -163,6 +163,13 @@ def test_ctrl_shortcuts_switch_tabs(make_window, qtbot):
     assert window.tabs.currentWidget() is tab.page
     tab.training_action.trigger()
     assert window.tabs.currentWidget() is window.training_tab()
+    # Both shortcuts can be found in a menu, Ctrl+1 too (as Ctrl+3 and Ctrl+4 are).
+    in_menus = {
+        action.shortcut().toString()
+        for menu in (window.run_menu, window.view_menu)
+        for action in menu.actions()
+    }
+    assert {"Ctrl+1", "Ctrl+2"} <= in_menus
 
 
 def test_closing_with_the_tab_open_exits_cleanly(make_window, qtbot):
