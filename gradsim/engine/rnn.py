@@ -278,8 +278,7 @@ def backward_steps(
         direct = False  # whether layer_grad[t] already holds the carry
         for t in reversed(range(steps)):
             if not direct:
-                if outside_exponents[t] is not None and outside_exponents[t] != exponent:
-                    exponent = outside.join(t, [carry], exponent)
+                exponent = outside.join(t, [carry], exponent)
                 np.add(outside.values[t], carry, out=layer_grad[t])
             row = rows[t]
             squares = np.dot(row, row)
