@@ -219,10 +219,11 @@ class DecadeAxis(KeptRectAxis):
 
     def tickValues(self, minVal: float, maxVal: float, size: float) -> list:  # noqa: N802, N803
         low, high = sorted((minVal, maxVal))
-        if not (math.isfinite(low) and math.isfinite(high)) or high <= low or size <= 0:
+        ticks = self._ticks(low, high, size)
+        if ticks is None:
             self._labelled = None
             return super().tickValues(minVal, maxVal, size)
-        levels, labelled = decade_ticks(low, high, size, self._label_pitch())
+        levels, labelled = ticks
         self._labelled = frozenset(round(value, 9) for value in labelled)
         spacing = max(high - low, 1e-12)
         return [(spacing / (n + 1), values) for n, values in enumerate(levels)]
@@ -231,10 +232,15 @@ class DecadeAxis(KeptRectAxis):
         """The values this axis gives its first tick level over ``low..high`` drawn ``pixels``
         long: the labelled decades (or, within less than a decade, its round values). For grid
         lines drawn by hand at the labels' heights."""
+        ticks = self._ticks(low, high, pixels)
+        return [] if ticks is None else ticks[0][0]
+
+    def _ticks(self, low: float, high: float, pixels: float) -> tuple[list[list[float]], list[float]] | None:
+        """:func:`decade_ticks` at this axis's label pitch; None for a range with no ticks of its
+        own (not finite, empty, or drawn on no pixels)."""
         if not (math.isfinite(low) and math.isfinite(high)) or high <= low or pixels <= 0:
-            return []
-        levels, _ = decade_ticks(low, high, pixels, self._label_pitch())
-        return levels[0]
+            return None
+        return decade_ticks(low, high, pixels, self._label_pitch())
 
     def _label_pitch(self) -> float:
         """Pixels along the axis from one label to the next: the label and a gap."""
