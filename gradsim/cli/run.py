@@ -98,8 +98,8 @@ def check_records_memory(
     if available is not None and available // 2 < budget:
         budget, what = available // 2, f"half the memory free now ({format_bytes(available // 2)})"
     per_record = record_bytes(config, samples)
-    if "--npz" in options:
-        per_record += record_bytes(config, samples) - _RECORD_OVERHEAD_BYTES
+    if "--npz" in options:  # its stacked arrays: the record's numbers once more
+        per_record += per_record - _RECORD_OVERHEAD_BYTES
     if iterations * per_record <= budget:
         return
     raise common.CommandError(
