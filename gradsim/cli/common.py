@@ -278,12 +278,17 @@ def open_store_option(args: argparse.Namespace) -> SweepStore:
     return open_store(args.store)
 
 
+def store_path(args: argparse.Namespace) -> Path:
+    """The file of the store ``--store`` names, or of the default one."""
+    return Path(args.store) if args.store else default_store_path()
+
+
 @contextlib.contextmanager
 def readable_store(args: argparse.Namespace) -> Iterator[SweepStore]:
     """The store ``--store`` names, open for the block and closed after it; a store that does not
     exist (it is not created: a mistyped path must not leave folders and an empty store behind),
     cannot be opened, or a :class:`StoreError` in the block, is a one-line error (exit 1)."""
-    path = Path(args.store) if args.store else default_store_path()
+    path = store_path(args)
     if not path.exists():
         raise CommandError(f"no sweep store at {path} (gradsim sweep makes one)", EXIT_FAILED)
     with open_store_option(args) as store:

@@ -14,7 +14,6 @@ from gradsim.engine import sweep
 from gradsim.engine.sweep_executors import ExecutorError, check_scheduler
 from gradsim.io.atomic import atomic_write_bytes
 from gradsim.io.sweepfile import write_sweep_csv, write_sweep_npz
-from gradsim.io.sweepstore import default_store_path
 
 # The logical size of `gradsim sweep --image`
 # (as gradsim.ui.features.sweep.sweep_plot.DEFAULT_IMAGE_SIZE: no Qt here).
@@ -151,7 +150,7 @@ def _sweep_command(args: argparse.Namespace) -> int:
 
 def _outputs(args: argparse.Namespace) -> list[tuple[str, str]]:
     """The files asked for, as (path, kind), checked before any time is spent."""
-    store = None if args.no_store else (args.store or str(default_store_path()))
+    store = None if args.no_store else str(common.store_path(args))
     outputs = common.requested_outputs(
         {"csv": args.csv, "npz": args.npz, "image": args.image}, {"--config": args.config, "--store": store}
     )
