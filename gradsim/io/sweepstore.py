@@ -165,10 +165,8 @@ def _empty_or_sqlite(path: Path) -> bool:
     try:
         with open(path, "rb") as handle:
             start = handle.read(len(SQLITE_HEADER))
-    except FileNotFoundError:
+    except OSError:  # missing (a store to create), or unreadable: SQLite says why in its own words
         return True
-    except OSError:
-        return True  # unreadable: SQLite says why in its own words
     return not start or start == SQLITE_HEADER
 
 
